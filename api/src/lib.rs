@@ -1,0 +1,22 @@
+//! Bramble's API: the object model, validation and the wire protocol.
+//!
+//! Pure data and rules: no I/O, no async. Shared by the hub (admission, storage),
+//! the agent (pod specs) and the CLI (manifests, tables).
+
+pub mod admit;
+pub mod decode;
+pub mod field;
+pub mod manifest;
+pub mod meta;
+pub mod names;
+pub mod objects;
+pub mod resource;
+pub mod selector;
+pub mod status;
+
+pub use admit::{AdmitError, Admitted, admit};
+pub use field::{FieldError, FieldErrors};
+pub use manifest::{ManifestError, parse_documents};
+pub use resource::{RESOURCES, ResourceInfo};
+pub use selector::Selector;
+pub use status::Status;

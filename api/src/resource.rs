@@ -1,0 +1,234 @@
+//! The registry of resource kinds Bramble serves: names, API groups, scope.
+//!
+//! One table drives the hub's routes and discovery documents and the CLI's
+//! kind/short-name resolution, so they can never disagree.
+
+/// Static description of one resource kind, as Kubernetes discovery reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResourceInfo {
+    /// `Kind` as written in manifests, e.g. `Deployment`.
+    pub kind: &'static str,
+    /// Lower-case plural used in URLs, e.g. `deployments`.
+    pub plural: &'static str,
+    /// Lower-case singular, e.g. `deployment`.
+    pub singular: &'static str,
+    /// kubectl-style short names, e.g. `deploy`.
+    pub short_names: &'static [&'static str],
+    /// API group; empty for the core group.
+    pub group: &'static str,
+    /// API version within the group, e.g. `v1`.
+    pub version: &'static str,
+    /// Whether objects live inside a namespace.
+    pub namespaced: bool,
+}
+
+impl ResourceInfo {
+    /// `apiVersion` as written in manifests: `v1` or `apps/v1`.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// `plural.group` as kubectl prints it (`deployment.apps`), or the singular for core kinds.
+    pub fn display_name(&self) -> String {
+        if self.group.is_empty() {
+            self.singular.to_string()
+        } else {
+            format!("{}.{}", self.singular, self.group)
+        }
+    }
+
+    /// URL path of the collection, e.g. `/apis/apps/v1/namespaces/default/deployments`.
+    pub fn collection_path(&self, namespace: Option<&str>) -> String {
+        let base = if self.group.is_empty() {
+            format!("/api/{}", self.version)
+        } else {
+            format!("/apis/{}/{}", self.group, self.version)
+        };
+        match (self.namespaced, namespace) {
+            (true, Some(ns)) => format!("{base}/namespaces/{ns}/{}", self.plural),
+            _ => format!("{base}/{}", self.plural),
+        }
+    }
+
+    /// URL path of one object.
+    pub fn object_path(&self, namespace: Option<&str>, name: &str) -> String {
+        format!("{}/{name}", self.collection_path(namespace))
+    }
+
+    /// The verbs the hub serves for this kind (Kubernetes discovery format).
+    pub fn verbs(&self) -> &'static [&'static str] {
+        &[
+            "create",
+            "delete",
+            "get",
+            "list",
+            "patch",
+            "update",
+            "watch",
+        ]
+    }
+}
+
+const fn core(
+    kind: &'static str,
+    plural: &'static str,
+    singular: &'static str,
+    short_names: &'static [&'static str],
+    namespaced: bool,
+) -> ResourceInfo {
+    ResourceInfo {
+        kind,
+        plural,
+        singular,
+        short_names,
+        group: "",
+        version: "v1",
+        namespaced,
+    }
+}
+
+const fn grouped(
+    group: &'static str,
+    version: &'static str,
+    kind: &'static str,
+    plural: &'static str,
+    singular: &'static str,
+    short_names: &'static [&'static str],
+) -> ResourceInfo {
+    ResourceInfo {
+        kind,
+        plural,
+        singular,
+        short_names,
+        group,
+        version,
+        namespaced: true,
+    }
+}
+
+/// Every kind the hub stores, in discovery order.
+pub const RESOURCES: &[ResourceInfo] = &[
+    core("Pod", "pods", "pod", &["po"], true),
+    core("Service", "services", "service", &["svc"], true),
+    core("ConfigMap", "configmaps", "configmap", &["cm"], true),
+    core("Secret", "secrets", "secret", &[], true),
+    core("Endpoints", "endpoints", "endpoints", &["ep"], true),
+    core("Node", "nodes", "node", &["no"], false),
+    core("Namespace", "namespaces", "namespace", &["ns"], false),
+    grouped(
+        "apps",
+        "v1",
+        "Deployment",
+        "deployments",
+        "deployment",
+        &["deploy"],
+    ),
+    grouped("apps", "v1", "DaemonSet", "daemonsets", "daemonset", &["ds"]),
+    grouped(
+        "autoscaling",
+        "v2",
+        "HorizontalPodAutoscaler",
+        "horizontalpodautoscalers",
+        "horizontalpodautoscaler",
+        &["hpa"],
+    ),
+    grouped(
+        "networking.k8s.io",
+        "v1",
+        "Ingress",
+        "ingresses",
+        "ingress",
+        &["ing"],
+    ),
+    grouped(
+        "networking.k8s.io",
+        "v1",
+        "NetworkPolicy",
+        "networkpolicies",
+        "networkpolicy",
+        &["netpol"],
+    ),
+];
+
+/// Finds a kind by `apiVersion` and `kind` as written in a manifest.
+pub fn by_kind(api_version: &str, kind: &str) -> Option<&'static ResourceInfo> {
+    RESOURCES
+        .iter()
+        .find(|r| r.kind == kind && r.api_version() == api_version)
+}
+
+/// Finds a kind by its URL coordinates (group may be empty for core).
+pub fn by_plural(group: &str, version: &str, plural: &str) -> Option<&'static ResourceInfo> {
+    RESOURCES
+        .iter()
+        .find(|r| r.group == group && r.version == version && r.plural == plural)
+}
+
+/// Resolves what a user typed on the command line: plural, singular, short name,
+/// kind, or `plural.group` (`deployments.apps`), case-insensitively.
+pub fn resolve(name: &str) -> Option<&'static ResourceInfo> {
+    let lower = name.to_ascii_lowercase();
+    let (base, group) = match lower.split_once('.') {
+        Some((b, g)) => (b.to_string(), Some(g.to_string())),
+        None => (lower.clone(), None),
+    };
+    RESOURCES.iter().find(|r| {
+        let name_matches = r.plural == base
+            || r.singular == base
+            || r.kind.eq_ignore_ascii_case(&base)
+            || r.short_names.contains(&base.as_str());
+        let group_matches = group.as_deref().is_none_or(|g| g == r.group);
+        name_matches && group_matches
+    })
+}
+
+/// The API groups other than core, with their versions, in discovery order.
+pub fn groups() -> Vec<(&'static str, &'static str)> {
+    let mut out: Vec<(&'static str, &'static str)> = Vec::new();
+    for r in RESOURCES.iter().filter(|r| !r.group.is_empty()) {
+        if !out.contains(&(r.group, r.version)) {
+            out.push((r.group, r.version));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_short_names_plurals_and_groups() {
+        assert_eq!(resolve("deploy").unwrap().kind, "Deployment");
+        assert_eq!(resolve("deployments.apps").unwrap().kind, "Deployment");
+        assert_eq!(resolve("PO").unwrap().kind, "Pod");
+        assert_eq!(resolve("svc").unwrap().kind, "Service");
+        assert_eq!(resolve("no").unwrap().kind, "Node");
+        assert!(resolve("deployments.core").is_none());
+        assert!(resolve("widgets").is_none());
+    }
+
+    #[test]
+    fn builds_kubernetes_paths() {
+        let d = by_kind("apps/v1", "Deployment").unwrap();
+        assert_eq!(
+            d.object_path(Some("default"), "web"),
+            "/apis/apps/v1/namespaces/default/deployments/web"
+        );
+        let n = by_plural("", "v1", "nodes").unwrap();
+        assert_eq!(n.collection_path(Some("ignored")), "/api/v1/nodes");
+        assert_eq!(d.display_name(), "deployment.apps");
+        assert!(by_kind("v1", "Deployment").is_none());
+    }
+
+    #[test]
+    fn lists_groups_once() {
+        let g = groups();
+        assert_eq!(g.len(), 3);
+        assert!(g.contains(&("networking.k8s.io", "v1")));
+    }
+}
