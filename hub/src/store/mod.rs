@@ -1,0 +1,253 @@
+//! The cluster store: typed redb tables, one monotonic revision, a single
+//! group-committing writer, snapshot reads and watches from a revision.
+//!
+//! Every acknowledged write is durable (redb `Durability::Immediate`, quick repair
+//! on). An idle store writes nothing: no timers, no background flushes.
+
+mod error;
+mod metrics;
+pub mod object;
+mod tables;
+mod watch;
+mod writer;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use bramble_api::{ResourceInfo, Selector};
+use redb::{ReadableDatabase, ReadableTable};
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+pub use error::StoreError;
+pub use metrics::StoreMetrics;
+pub use watch::{Event, EventType, Watch, WatchFilter};
+pub use writer::{WriteOp, WriteOutcome};
+
+use watch::EventLog;
+use writer::{Msg, Request};
+
+/// Events kept in memory for watches that resume from a revision.
+const WATCH_HISTORY: usize = 10_000;
+
+/// Options for opening a store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// redb page cache in bytes. Small by default: the hub must idle small.
+    pub cache_bytes: usize,
+    /// Events retained for watch resumption.
+    pub watch_history: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            cache_bytes: 8 * 1024 * 1024,
+            watch_history: WATCH_HISTORY,
+        }
+    }
+}
+
+/// A handle to the store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    db: Arc<redb::Database>,
+    tx: mpsc::Sender<Msg>,
+    log: Arc<EventLog>,
+    metrics: Arc<StoreMetrics>,
+}
+
+/// A snapshot list of one kind.
+#[derive(Debug, Clone)]
+pub struct ListResult {
+    pub items: Vec<Value>,
+    /// The store revision the snapshot reflects.
+    pub revision: u64,
+}
+
+impl Store {
+    /// Opens (or creates) the database at `path` and starts the writer thread.
+    pub fn open(path: &Path, opts: StoreOptions) -> Result<Store, StoreError> {
+        let db = redb::Database::builder()
+            .set_cache_size(opts.cache_bytes)
+            .create(path)
+            .map_err(|e| StoreError::Db(e.into()))?;
+        let db = Arc::new(db);
+        let revision = tables::read_revision(&db)?;
+        let log = Arc::new(EventLog::new(revision, opts.watch_history));
+        let metrics = Arc::new(StoreMetrics::default());
+        metrics.set_revision(revision);
+        let (tx, rx) = mpsc::channel(4096);
+        {
+            let (db, log, metrics) = (db.clone(), log.clone(), metrics.clone());
+            std::thread::Builder::new()
+                .name("store-writer".into())
+                .spawn(move || writer::run(db, rx, log, metrics))
+                .map_err(|e| StoreError::Db(redb::Error::Io(e)))?;
+        }
+        tracing::info!(path = %path.display(), revision, "store opened");
+        Ok(Store {
+            db,
+            tx,
+            log,
+            metrics,
+        })
+    }
+
+    /// Queues a write and waits until it is committed durably.
+    pub async fn write(&self, op: WriteOp) -> Result<WriteOutcome, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Write(Request { op, reply }))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Creates an admitted object.
+    pub async fn create(&self, resource: &'static ResourceInfo, object: Value) -> Result<Value, StoreError> {
+        match self.write(WriteOp::Create { resource, object }).await? {
+            WriteOutcome::Created(v) => Ok(v),
+            other => unreachable!("create answered {other:?}"),
+        }
+    }
+
+    /// Replaces an object's spec/metadata; returns it and whether anything changed.
+    pub async fn update(&self, resource: &'static ResourceInfo, object: Value) -> Result<(Value, bool), StoreError> {
+        match self.write(WriteOp::Update { resource, object }).await? {
+            WriteOutcome::Updated { object, changed } => Ok((object, changed)),
+            other => unreachable!("update answered {other:?}"),
+        }
+    }
+
+    /// Replaces an object's status only.
+    pub async fn update_status(&self, resource: &'static ResourceInfo, object: Value) -> Result<(Value, bool), StoreError> {
+        match self.write(WriteOp::UpdateStatus { resource, object }).await? {
+            WriteOutcome::Updated { object, changed } => Ok((object, changed)),
+            other => unreachable!("update_status answered {other:?}"),
+        }
+    }
+
+    /// Deletes an object; returns it as it was.
+    pub async fn delete(
+        &self,
+        resource: &'static ResourceInfo,
+        namespace: Option<&str>,
+        name: &str,
+        precondition: Option<u64>,
+    ) -> Result<Value, StoreError> {
+        let op = WriteOp::Delete {
+            resource,
+            namespace: namespace.map(str::to_string),
+            name: name.to_string(),
+            precondition,
+        };
+        match self.write(op).await? {
+            WriteOutcome::Deleted(v) => Ok(v),
+            other => unreachable!("delete answered {other:?}"),
+        }
+    }
+
+    /// Reads one object from a snapshot.
+    pub fn get(
+        &self,
+        resource: &'static ResourceInfo,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<Value>, StoreError> {
+        let ns = if resource.namespaced { namespace } else { None };
+        let key = object::key(ns, name);
+        let txn = self.db.begin_read()?;
+        let table = match txn.open_table(tables::objects(resource)) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let v = table.get(key.as_str())?;
+        v.map(|g| tables::decode(resource.plural, &key, g.value()))
+            .transpose()
+    }
+
+    /// Lists objects of a kind (in one namespace or all) matching `selector`.
+    pub fn list(
+        &self,
+        resource: &'static ResourceInfo,
+        namespace: Option<&str>,
+        selector: &Selector,
+    ) -> Result<ListResult, StoreError> {
+        let txn = self.db.begin_read()?;
+        let revision = match txn.open_table(tables::META) {
+            Ok(t) => t.get(tables::REVISION)?.map(|g| g.value()).unwrap_or(0),
+            Err(redb::TableError::TableDoesNotExist(_)) => 0,
+            Err(e) => return Err(e.into()),
+        };
+        let table = match txn.open_table(tables::objects(resource)) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => {
+                return Ok(ListResult {
+                    items: vec![],
+                    revision,
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut items = Vec::new();
+        let mut push = |k: &str, v: &[u8]| -> Result<(), StoreError> {
+            let obj = tables::decode(resource.plural, k, v)?;
+            if selector.matches_json(obj["metadata"].get("labels")) {
+                items.push(obj);
+            }
+            Ok(())
+        };
+        match namespace.filter(|_| resource.namespaced) {
+            Some(ns) => {
+                let (lo, hi) = tables::namespace_range(ns);
+                for entry in table.range(lo.as_str()..hi.as_str())? {
+                    let (k, v) = entry?;
+                    push(k.value(), v.value())?;
+                }
+            }
+            None => {
+                for entry in table.iter()? {
+                    let (k, v) = entry?;
+                    push(k.value(), v.value())?;
+                }
+            }
+        }
+        Ok(ListResult { items, revision })
+    }
+
+    /// Commits what is queued, stops the writer and waits for it. Later writes
+    /// through any clone fail with `Closed`; the file is released once every
+    /// clone is dropped.
+    pub async fn shutdown(self) {
+        let (done, rx) = oneshot::channel();
+        if self.tx.send(Msg::Close(done)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// The committed revision.
+    pub fn revision(&self) -> Result<u64, StoreError> {
+        tables::read_revision(&self.db)
+    }
+
+    /// Watches for changes after revision `from`; `Err(Gone)` if `from` is older
+    /// than the retained history.
+    pub fn watch(&self, filter: WatchFilter, from: u64) -> Result<Watch, StoreError> {
+        self.log.subscribe(filter, from)
+    }
+
+    /// Live watcher count.
+    pub fn watchers(&self) -> usize {
+        self.log.watchers()
+    }
+
+    /// Store counters for `/metrics`.
+    pub fn metrics(&self) -> &StoreMetrics {
+        &self.metrics
+    }
+}
+
+#[cfg(test)]
+mod tests;

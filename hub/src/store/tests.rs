@@ -1,0 +1,224 @@
+//! Store tests on real redb files in temporary directories.
+
+use std::sync::Arc;
+
+use bramble_api::resource::by_plural;
+use serde_json::{Value, json};
+
+use super::*;
+
+fn cm(name: &str, data: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap",
+           "metadata": {"name": name, "namespace": "default", "labels": {"app": name}},
+           "data": {"k": data}})
+}
+
+fn ns(name: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+}
+
+fn configmaps() -> &'static ResourceInfo {
+    by_plural("", "v1", "configmaps").unwrap()
+}
+fn namespaces() -> &'static ResourceInfo {
+    by_plural("", "v1", "namespaces").unwrap()
+}
+
+async fn open(dir: &tempfile::TempDir) -> Store {
+    let store = Store::open(&dir.path().join("state.redb"), StoreOptions::default()).unwrap();
+    if store.get(namespaces(), None, "default").unwrap().is_none() {
+        store.create(namespaces(), ns("default")).await.unwrap();
+    }
+    store
+}
+
+#[tokio::test]
+async fn create_assigns_metadata_and_refuses_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let a = store.create(configmaps(), cm("a", "1")).await.unwrap();
+    assert_eq!(a["metadata"]["generation"], 1);
+    assert_eq!(a["metadata"]["resourceVersion"], "2");
+    assert_eq!(a["metadata"]["uid"].as_str().unwrap().len(), 36);
+    assert!(a["metadata"]["creationTimestamp"].as_str().unwrap().ends_with('Z'));
+    let err = store.create(configmaps(), cm("a", "2")).await.unwrap_err();
+    assert!(matches!(err, StoreError::AlreadyExists { .. }), "{err}");
+    assert_eq!(err.to_status().code, 409);
+    let mut other = cm("b", "1");
+    other["metadata"]["namespace"] = "nowhere".into();
+    let err = store.create(configmaps(), other).await.unwrap_err();
+    assert_eq!(err.to_status().code, 404);
+    assert!(err.to_string().contains("nowhere"));
+}
+
+#[tokio::test]
+async fn update_is_optimistic_and_noop_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let a = store.create(configmaps(), cm("a", "1")).await.unwrap();
+    let rev = store.revision().unwrap();
+
+    let (same, changed) = store.update(configmaps(), cm("a", "1")).await.unwrap();
+    assert!(!changed);
+    assert_eq!(same, a);
+    assert_eq!(store.revision().unwrap(), rev, "a no-op must not bump the revision");
+
+    let (b, changed) = store.update(configmaps(), cm("a", "2")).await.unwrap();
+    assert!(changed);
+    assert_eq!(b["metadata"]["generation"], 2);
+    assert_eq!(b["metadata"]["uid"], a["metadata"]["uid"]);
+    assert_eq!(b["metadata"]["resourceVersion"], (rev + 1).to_string());
+
+    let mut stale = cm("a", "3");
+    stale["metadata"]["resourceVersion"] = a["metadata"]["resourceVersion"].clone();
+    let err = store.update(configmaps(), stale).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+    assert_eq!(store.get(configmaps(), Some("default"), "a").unwrap().unwrap()["data"]["k"], "2");
+
+    let mut labels_only = cm("a", "2");
+    labels_only["metadata"]["labels"]["extra"] = "x".into();
+    let (c, changed) = store.update(configmaps(), labels_only).await.unwrap();
+    assert!(changed);
+    assert_eq!(c["metadata"]["generation"], 2, "labels do not bump generation");
+}
+
+#[tokio::test]
+async fn status_is_kept_by_spec_updates_and_set_by_status_updates() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    store.create(configmaps(), cm("a", "1")).await.unwrap();
+    let mut with_status = cm("a", "1");
+    with_status["status"] = json!({"phase": "Ready"});
+    let (s, changed) = store.update_status(configmaps(), with_status).await.unwrap();
+    assert!(changed);
+    assert_eq!(s["status"]["phase"], "Ready");
+    let (u, _) = store.update(configmaps(), cm("a", "9")).await.unwrap();
+    assert_eq!(u["status"]["phase"], "Ready");
+    assert_eq!(u["data"]["k"], "9");
+}
+
+#[tokio::test]
+async fn list_filters_by_namespace_and_selector() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    store.create(namespaces(), ns("other")).await.unwrap();
+    store.create(configmaps(), cm("a", "1")).await.unwrap();
+    store.create(configmaps(), cm("b", "1")).await.unwrap();
+    let mut o = cm("a", "1");
+    o["metadata"]["namespace"] = "other".into();
+    store.create(configmaps(), o).await.unwrap();
+
+    let all = store.list(configmaps(), None, &Selector::default()).unwrap();
+    assert_eq!(all.items.len(), 3);
+    assert_eq!(all.revision, store.revision().unwrap());
+    let def = store.list(configmaps(), Some("default"), &Selector::default()).unwrap();
+    assert_eq!(def.items.len(), 2);
+    let sel = Selector::parse("app=b").unwrap();
+    let b = store.list(configmaps(), None, &sel).unwrap();
+    assert_eq!(b.items.len(), 1);
+    assert_eq!(b.items[0]["metadata"]["name"], "b");
+}
+
+#[tokio::test]
+async fn deleting_a_namespace_deletes_its_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    store.create(namespaces(), ns("gone")).await.unwrap();
+    let mut o = cm("a", "1");
+    o["metadata"]["namespace"] = "gone".into();
+    store.create(configmaps(), o).await.unwrap();
+    store.create(configmaps(), cm("a", "1")).await.unwrap();
+    store.delete(namespaces(), None, "gone", None).await.unwrap();
+    assert!(store.get(configmaps(), Some("gone"), "a").unwrap().is_none());
+    assert!(store.get(configmaps(), Some("default"), "a").unwrap().is_some());
+    let err = store.delete(configmaps(), Some("gone"), "a", None).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { .. }));
+}
+
+#[tokio::test]
+async fn watch_replays_from_revision_and_streams_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let start = store.revision().unwrap();
+    store.create(configmaps(), cm("a", "1")).await.unwrap();
+    store.create(namespaces(), ns("x")).await.unwrap();
+    let filter = WatchFilter {
+        resource: configmaps(),
+        namespace: Some("default".into()),
+        selector: Selector::default(),
+        name: None,
+    };
+    let mut w = store.watch(filter, start).unwrap();
+    let e = w.next().await.unwrap();
+    assert_eq!((e.kind, e.object["metadata"]["name"].as_str()), (EventType::Added, Some("a")));
+    store.update(configmaps(), cm("a", "2")).await.unwrap();
+    store.delete(configmaps(), Some("default"), "a", None).await.unwrap();
+    let e = w.next().await.unwrap();
+    assert_eq!(e.kind, EventType::Modified);
+    assert_eq!(e.object["data"]["k"], "2");
+    let e = w.next().await.unwrap();
+    assert_eq!(e.kind, EventType::Deleted);
+}
+
+#[tokio::test]
+async fn watch_from_a_compacted_revision_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.redb");
+    let opts = StoreOptions {
+        watch_history: 3,
+        ..Default::default()
+    };
+    let store = Store::open(&path, opts).unwrap();
+    store.create(namespaces(), ns("default")).await.unwrap();
+    for i in 0..5 {
+        store.create(configmaps(), cm(&format!("c{i}"), "1")).await.unwrap();
+    }
+    let filter = WatchFilter {
+        resource: configmaps(),
+        namespace: None,
+        selector: Selector::default(),
+        name: None,
+    };
+    let err = store.watch(filter.clone(), 1).err().unwrap();
+    assert!(matches!(err, StoreError::Gone { .. }));
+    assert_eq!(err.to_status().code, 410);
+    assert!(store.watch(filter, store.revision().unwrap() - 1).is_ok());
+}
+
+#[tokio::test]
+async fn data_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let rev = {
+        let store = open(&dir).await;
+        store.create(configmaps(), cm("a", "1")).await.unwrap();
+        let rev = store.revision().unwrap();
+        store.shutdown().await;
+        rev
+    };
+    let store = open(&dir).await;
+    assert_eq!(store.revision().unwrap(), rev);
+    assert_eq!(store.get(configmaps(), Some("default"), "a").unwrap().unwrap()["data"]["k"], "1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_are_group_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(&dir).await);
+    let mut tasks = Vec::new();
+    for t in 0..32 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..20 {
+                store.create(configmaps(), cm(&format!("c{t}-{i}"), "1")).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let all = store.list(configmaps(), None, &Selector::default()).unwrap();
+    assert_eq!(all.items.len(), 640);
+    let m = store.metrics();
+    assert_eq!(m.writes(), 641);
+    assert!(m.commits() < 641, "{} commits for 641 writes: no batching", m.commits());
+}

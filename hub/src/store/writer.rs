@@ -1,0 +1,405 @@
+//! The single writer: applies queued writes in batches, one durable redb
+//! transaction per batch (group commit), then answers every caller and publishes
+//! the events. Callers are acknowledged only after the commit returned.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use bramble_api::ResourceInfo;
+use redb::{ReadableTable, WriteTransaction};
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+use super::object as obj;
+use super::tables::{self, META, REVISION};
+use super::watch::{Event, EventLog, EventType};
+use super::{StoreError, StoreMetrics};
+
+/// Most writes folded into one transaction.
+const MAX_BATCH: usize = 1024;
+
+/// One write a caller asks for.
+#[derive(Debug)]
+pub enum WriteOp {
+    /// Store a new object (already admitted). Fails if it exists.
+    Create {
+        resource: &'static ResourceInfo,
+        object: Value,
+    },
+    /// Replace the object's spec and metadata, keeping its status. A set
+    /// `metadata.resourceVersion` is a precondition.
+    Update {
+        resource: &'static ResourceInfo,
+        object: Value,
+    },
+    /// Replace only the object's `status`.
+    UpdateStatus {
+        resource: &'static ResourceInfo,
+        object: Value,
+    },
+    /// Remove an object (and, for a Namespace, everything in it).
+    Delete {
+        resource: &'static ResourceInfo,
+        namespace: Option<String>,
+        name: String,
+        precondition: Option<u64>,
+    },
+}
+
+/// What a write did.
+#[derive(Debug, Clone)]
+pub enum WriteOutcome {
+    Created(Value),
+    /// `changed` is false when the update was a no-op (nothing written).
+    Updated { object: Value, changed: bool },
+    Deleted(Value),
+}
+
+pub(super) struct Request {
+    pub op: WriteOp,
+    pub reply: oneshot::Sender<Result<WriteOutcome, StoreError>>,
+}
+
+/// What the writer thread receives.
+pub(super) enum Msg {
+    Write(Request),
+    /// Finish queued writes, then stop and signal.
+    Close(oneshot::Sender<()>),
+}
+
+/// Runs the writer loop until every sender is dropped.
+pub(super) fn run(
+    db: Arc<redb::Database>,
+    mut rx: mpsc::Receiver<Msg>,
+    log: Arc<EventLog>,
+    metrics: Arc<StoreMetrics>,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut closing = None;
+    while closing.is_none() {
+        match rx.blocking_recv() {
+            Some(Msg::Write(r)) => batch.push(r),
+            Some(Msg::Close(done)) => {
+                closing = Some(done);
+                break;
+            }
+            None => break,
+        }
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(Msg::Write(r)) => batch.push(r),
+                Ok(Msg::Close(done)) => {
+                    closing = Some(done);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        let started = Instant::now();
+        let n = batch.len();
+        if let Some(rev) = commit_batch(&db, &mut batch, &log) {
+            metrics.set_revision(rev);
+        }
+        metrics.record_commit(n, started.elapsed());
+        tracing::trace!(writes = n, elapsed_us = started.elapsed().as_micros() as u64, "batch committed");
+    }
+    drop(db);
+    tracing::debug!("store writer stopped");
+    if let Some(done) = closing {
+        let _ = done.send(());
+    }
+}
+
+/// Applies and commits one batch; returns the revision after it when it committed.
+fn commit_batch(db: &redb::Database, batch: &mut Vec<Request>, log: &EventLog) -> Option<u64> {
+    let mut results = Vec::with_capacity(batch.len());
+    let mut events = Vec::new();
+    let outcome = (|| -> Result<u64, StoreError> {
+        let mut txn = db.begin_write()?;
+        txn.set_quick_repair(true);
+        let mut rev = {
+            let meta = txn.open_table(META)?;
+            meta.get(REVISION)?.map(|g| g.value()).unwrap_or(0)
+        };
+        let start_rev = rev;
+        for req in batch.iter_mut() {
+            let op = std::mem::replace(
+                &mut req.op,
+                WriteOp::Delete {
+                    resource: &bramble_api::RESOURCES[0],
+                    namespace: None,
+                    name: String::new(),
+                    precondition: None,
+                },
+            );
+            results.push(apply(&txn, &mut rev, op, &mut events));
+            // A storage error leaves the transaction unusable: give up on the batch.
+            if let Some(Err(StoreError::Db(_))) = results.last() {
+                return Err(results.pop().and_then(|r| r.err()).unwrap_or(StoreError::Closed));
+            }
+        }
+        if rev == start_rev {
+            // Nothing changed (all no-ops or refusals): write nothing to disk.
+            txn.abort()?;
+            return Ok(rev);
+        }
+        txn.open_table(META)?.insert(REVISION, rev)?;
+        txn.commit()?;
+        Ok(rev)
+    })();
+    match outcome {
+        Ok(rev) => {
+            log.publish(events);
+            for (req, res) in batch.drain(..).zip(results) {
+                let _ = req.reply.send(res);
+            }
+            Some(rev)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, writes = batch.len(), "store commit failed");
+            let msg = e.to_string();
+            for req in batch.drain(..) {
+                let _ = req.reply.send(Err(StoreError::Db(redb::Error::Io(
+                    std::io::Error::other(msg.clone()),
+                ))));
+            }
+            None
+        }
+    }
+}
+
+fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+fn load(
+    txn: &WriteTransaction,
+    resource: &'static ResourceInfo,
+    key: &str,
+) -> Result<Option<Value>, StoreError> {
+    let table = txn.open_table(tables::objects(resource))?;
+    let v = table.get(key)?;
+    v.map(|g| tables::decode(resource.plural, key, g.value()))
+        .transpose()
+}
+
+fn put(
+    txn: &WriteTransaction,
+    resource: &'static ResourceInfo,
+    key: &str,
+    value: &Value,
+) -> Result<(), StoreError> {
+    let bytes = serde_json::to_vec(value).expect("JSON values always serialize");
+    txn.open_table(tables::objects(resource))?
+        .insert(key, bytes.as_slice())?;
+    Ok(())
+}
+
+fn namespace_exists(txn: &WriteTransaction, ns: &str) -> Result<bool, StoreError> {
+    let r = bramble_api::resource::by_plural("", "v1", "namespaces").expect("registered");
+    Ok(load(txn, r, ns)?.is_some())
+}
+
+fn object_key(resource: &'static ResourceInfo, object: &Value) -> String {
+    let ns = if resource.namespaced {
+        obj::namespace(object)
+    } else {
+        None
+    };
+    obj::key(ns, obj::name(object))
+}
+
+fn apply(
+    txn: &WriteTransaction,
+    rev: &mut u64,
+    op: WriteOp,
+    events: &mut Vec<Event>,
+) -> Result<WriteOutcome, StoreError> {
+    match op {
+        WriteOp::Create {
+            resource,
+            mut object,
+        } => {
+            let key = object_key(resource, &object);
+            if resource.namespaced {
+                let ns = obj::namespace(&object).unwrap_or("default").to_string();
+                if !namespace_exists(txn, &ns)? {
+                    return Err(StoreError::NamespaceNotFound(ns));
+                }
+            }
+            if load(txn, resource, &key)?.is_some() {
+                return Err(StoreError::AlreadyExists {
+                    resource,
+                    name: obj::name(&object).to_string(),
+                });
+            }
+            *rev += 1;
+            obj::set_meta(&mut object, "uid", uuid::Uuid::new_v4().to_string().into());
+            obj::set_meta(&mut object, "resourceVersion", rev.to_string().into());
+            obj::set_meta(&mut object, "generation", 1.into());
+            obj::set_meta(&mut object, "creationTimestamp", now_rfc3339().into());
+            put(txn, resource, &key, &object)?;
+            events.push(Event {
+                revision: *rev,
+                resource,
+                kind: EventType::Added,
+                object: object.clone(),
+            });
+            Ok(WriteOutcome::Created(object))
+        }
+        WriteOp::Update { resource, object } => update(txn, rev, resource, object, false, events),
+        WriteOp::UpdateStatus { resource, object } => {
+            update(txn, rev, resource, object, true, events)
+        }
+        WriteOp::Delete {
+            resource,
+            namespace,
+            name,
+            precondition,
+        } => {
+            let ns = if resource.namespaced {
+                namespace.as_deref()
+            } else {
+                None
+            };
+            let key = obj::key(ns, &name);
+            let Some(stored) = load(txn, resource, &key)? else {
+                return Err(StoreError::NotFound { resource, name });
+            };
+            let current = obj::resource_version(&stored).ok().flatten().unwrap_or(0);
+            if let Some(given) = precondition
+                && given != current
+            {
+                return Err(StoreError::Conflict {
+                    resource,
+                    name,
+                    given,
+                    current,
+                });
+            }
+            if resource.plural == "namespaces" {
+                delete_namespace_contents(txn, rev, &name, events)?;
+            }
+            txn.open_table(tables::objects(resource))?
+                .remove(key.as_str())?;
+            *rev += 1;
+            let mut gone = stored;
+            obj::set_meta(&mut gone, "resourceVersion", rev.to_string().into());
+            events.push(Event {
+                revision: *rev,
+                resource,
+                kind: EventType::Deleted,
+                object: gone.clone(),
+            });
+            Ok(WriteOutcome::Deleted(gone))
+        }
+    }
+}
+
+fn update(
+    txn: &WriteTransaction,
+    rev: &mut u64,
+    resource: &'static ResourceInfo,
+    object: Value,
+    status_only: bool,
+    events: &mut Vec<Event>,
+) -> Result<WriteOutcome, StoreError> {
+    let key = object_key(resource, &object);
+    let name = obj::name(&object).to_string();
+    let Some(stored) = load(txn, resource, &key)? else {
+        return Err(StoreError::NotFound { resource, name });
+    };
+    let current = obj::resource_version(&stored).ok().flatten().unwrap_or(0);
+    if let Ok(Some(given)) = obj::resource_version(&object)
+        && given != current
+    {
+        return Err(StoreError::Conflict {
+            resource,
+            name,
+            given,
+            current,
+        });
+    }
+    let mut next = if status_only {
+        let mut next = stored.clone();
+        match object.get("status") {
+            Some(s) => next["status"] = s.clone(),
+            None => {
+                if let Some(m) = next.as_object_mut() {
+                    m.remove("status");
+                }
+            }
+        }
+        next
+    } else {
+        let mut next = object;
+        match stored.get("status") {
+            Some(s) => next["status"] = s.clone(),
+            None => {
+                if let Some(m) = next.as_object_mut() {
+                    m.remove("status");
+                }
+            }
+        }
+        for field in ["uid", "creationTimestamp", "generation"] {
+            match stored["metadata"].get(field) {
+                Some(v) => obj::set_meta(&mut next, field, v.clone()),
+                None => obj::remove_meta(&mut next, field),
+            }
+        }
+        if obj::spec_differs(&stored, &next) {
+            obj::set_meta(&mut next, "generation", (obj::generation(&stored) + 1).into());
+        }
+        next
+    };
+    obj::set_meta(&mut next, "resourceVersion", current.to_string().into());
+    if next == stored {
+        return Ok(WriteOutcome::Updated {
+            object: stored,
+            changed: false,
+        });
+    }
+    *rev += 1;
+    obj::set_meta(&mut next, "resourceVersion", rev.to_string().into());
+    put(txn, resource, &key, &next)?;
+    events.push(Event {
+        revision: *rev,
+        resource,
+        kind: EventType::Modified,
+        object: next.clone(),
+    });
+    Ok(WriteOutcome::Updated {
+        object: next,
+        changed: true,
+    })
+}
+
+/// Deletes every namespaced object in `ns`, one event each.
+fn delete_namespace_contents(
+    txn: &WriteTransaction,
+    rev: &mut u64,
+    ns: &str,
+    events: &mut Vec<Event>,
+) -> Result<(), StoreError> {
+    let (lo, hi) = tables::namespace_range(ns);
+    for resource in bramble_api::RESOURCES.iter().filter(|r| r.namespaced) {
+        let mut table = txn.open_table(tables::objects(resource))?;
+        let mut doomed = Vec::new();
+        for entry in table.range(lo.as_str()..hi.as_str())? {
+            let (k, v) = entry?;
+            doomed.push((k.value().to_string(), tables::decode(resource.plural, k.value(), v.value())?));
+        }
+        for (k, mut gone) in doomed {
+            table.remove(k.as_str())?;
+            *rev += 1;
+            obj::set_meta(&mut gone, "resourceVersion", rev.to_string().into());
+            events.push(Event {
+                revision: *rev,
+                resource,
+                kind: EventType::Deleted,
+                object: gone,
+            });
+        }
+    }
+    Ok(())
+}
