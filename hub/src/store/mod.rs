@@ -105,7 +105,11 @@ impl Store {
     }
 
     /// Creates an admitted object.
-    pub async fn create(&self, resource: &'static ResourceInfo, object: Value) -> Result<Value, StoreError> {
+    pub async fn create(
+        &self,
+        resource: &'static ResourceInfo,
+        object: Value,
+    ) -> Result<Value, StoreError> {
         match self.write(WriteOp::Create { resource, object }).await? {
             WriteOutcome::Created(v) => Ok(v),
             other => unreachable!("create answered {other:?}"),
@@ -113,7 +117,11 @@ impl Store {
     }
 
     /// Replaces an object's spec/metadata; returns it and whether anything changed.
-    pub async fn update(&self, resource: &'static ResourceInfo, object: Value) -> Result<(Value, bool), StoreError> {
+    pub async fn update(
+        &self,
+        resource: &'static ResourceInfo,
+        object: Value,
+    ) -> Result<(Value, bool), StoreError> {
         match self.write(WriteOp::Update { resource, object }).await? {
             WriteOutcome::Updated { object, changed } => Ok((object, changed)),
             other => unreachable!("update answered {other:?}"),
@@ -121,8 +129,15 @@ impl Store {
     }
 
     /// Replaces an object's status only.
-    pub async fn update_status(&self, resource: &'static ResourceInfo, object: Value) -> Result<(Value, bool), StoreError> {
-        match self.write(WriteOp::UpdateStatus { resource, object }).await? {
+    pub async fn update_status(
+        &self,
+        resource: &'static ResourceInfo,
+        object: Value,
+    ) -> Result<(Value, bool), StoreError> {
+        match self
+            .write(WriteOp::UpdateStatus { resource, object })
+            .await?
+        {
             WriteOutcome::Updated { object, changed } => Ok((object, changed)),
             other => unreachable!("update_status answered {other:?}"),
         }

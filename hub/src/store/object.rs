@@ -86,7 +86,10 @@ mod tests {
     #[test]
     fn resource_version_parsing() {
         assert_eq!(resource_version(&json!({})), Ok(None));
-        assert_eq!(resource_version(&json!({"metadata": {"resourceVersion": "42"}})), Ok(Some(42)));
+        assert_eq!(
+            resource_version(&json!({"metadata": {"resourceVersion": "42"}})),
+            Ok(Some(42))
+        );
         assert!(resource_version(&json!({"metadata": {"resourceVersion": "x"}})).is_err());
     }
 }

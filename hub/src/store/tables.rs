@@ -13,7 +13,9 @@ pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 pub const REVISION: &str = "revision";
 
 /// The table holding objects of `resource`.
-pub fn objects(resource: &'static ResourceInfo) -> TableDefinition<'static, &'static str, &'static [u8]> {
+pub fn objects(
+    resource: &'static ResourceInfo,
+) -> TableDefinition<'static, &'static str, &'static [u8]> {
     TableDefinition::new(resource.plural)
 }
 

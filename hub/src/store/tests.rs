@@ -40,7 +40,12 @@ async fn create_assigns_metadata_and_refuses_duplicates() {
     assert_eq!(a["metadata"]["generation"], 1);
     assert_eq!(a["metadata"]["resourceVersion"], "2");
     assert_eq!(a["metadata"]["uid"].as_str().unwrap().len(), 36);
-    assert!(a["metadata"]["creationTimestamp"].as_str().unwrap().ends_with('Z'));
+    assert!(
+        a["metadata"]["creationTimestamp"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
     let err = store.create(configmaps(), cm("a", "2")).await.unwrap_err();
     assert!(matches!(err, StoreError::AlreadyExists { .. }), "{err}");
     assert_eq!(err.to_status().code, 409);
@@ -61,7 +66,11 @@ async fn update_is_optimistic_and_noop_writes_nothing() {
     let (same, changed) = store.update(configmaps(), cm("a", "1")).await.unwrap();
     assert!(!changed);
     assert_eq!(same, a);
-    assert_eq!(store.revision().unwrap(), rev, "a no-op must not bump the revision");
+    assert_eq!(
+        store.revision().unwrap(),
+        rev,
+        "a no-op must not bump the revision"
+    );
 
     let (b, changed) = store.update(configmaps(), cm("a", "2")).await.unwrap();
     assert!(changed);
@@ -73,13 +82,22 @@ async fn update_is_optimistic_and_noop_writes_nothing() {
     stale["metadata"]["resourceVersion"] = a["metadata"]["resourceVersion"].clone();
     let err = store.update(configmaps(), stale).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
-    assert_eq!(store.get(configmaps(), Some("default"), "a").unwrap().unwrap()["data"]["k"], "2");
+    assert_eq!(
+        store
+            .get(configmaps(), Some("default"), "a")
+            .unwrap()
+            .unwrap()["data"]["k"],
+        "2"
+    );
 
     let mut labels_only = cm("a", "2");
     labels_only["metadata"]["labels"]["extra"] = "x".into();
     let (c, changed) = store.update(configmaps(), labels_only).await.unwrap();
     assert!(changed);
-    assert_eq!(c["metadata"]["generation"], 2, "labels do not bump generation");
+    assert_eq!(
+        c["metadata"]["generation"], 2,
+        "labels do not bump generation"
+    );
 }
 
 #[tokio::test]
@@ -89,7 +107,10 @@ async fn status_is_kept_by_spec_updates_and_set_by_status_updates() {
     store.create(configmaps(), cm("a", "1")).await.unwrap();
     let mut with_status = cm("a", "1");
     with_status["status"] = json!({"phase": "Ready"});
-    let (s, changed) = store.update_status(configmaps(), with_status).await.unwrap();
+    let (s, changed) = store
+        .update_status(configmaps(), with_status)
+        .await
+        .unwrap();
     assert!(changed);
     assert_eq!(s["status"]["phase"], "Ready");
     let (u, _) = store.update(configmaps(), cm("a", "9")).await.unwrap();
@@ -108,10 +129,14 @@ async fn list_filters_by_namespace_and_selector() {
     o["metadata"]["namespace"] = "other".into();
     store.create(configmaps(), o).await.unwrap();
 
-    let all = store.list(configmaps(), None, &Selector::default()).unwrap();
+    let all = store
+        .list(configmaps(), None, &Selector::default())
+        .unwrap();
     assert_eq!(all.items.len(), 3);
     assert_eq!(all.revision, store.revision().unwrap());
-    let def = store.list(configmaps(), Some("default"), &Selector::default()).unwrap();
+    let def = store
+        .list(configmaps(), Some("default"), &Selector::default())
+        .unwrap();
     assert_eq!(def.items.len(), 2);
     let sel = Selector::parse("app=b").unwrap();
     let b = store.list(configmaps(), None, &sel).unwrap();
@@ -128,10 +153,26 @@ async fn deleting_a_namespace_deletes_its_objects() {
     o["metadata"]["namespace"] = "gone".into();
     store.create(configmaps(), o).await.unwrap();
     store.create(configmaps(), cm("a", "1")).await.unwrap();
-    store.delete(namespaces(), None, "gone", None).await.unwrap();
-    assert!(store.get(configmaps(), Some("gone"), "a").unwrap().is_none());
-    assert!(store.get(configmaps(), Some("default"), "a").unwrap().is_some());
-    let err = store.delete(configmaps(), Some("gone"), "a", None).await.unwrap_err();
+    store
+        .delete(namespaces(), None, "gone", None)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .get(configmaps(), Some("gone"), "a")
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .get(configmaps(), Some("default"), "a")
+            .unwrap()
+            .is_some()
+    );
+    let err = store
+        .delete(configmaps(), Some("gone"), "a", None)
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::NotFound { .. }));
 }
 
@@ -150,9 +191,15 @@ async fn watch_replays_from_revision_and_streams_live() {
     };
     let mut w = store.watch(filter, start).unwrap();
     let e = w.next().await.unwrap();
-    assert_eq!((e.kind, e.object["metadata"]["name"].as_str()), (EventType::Added, Some("a")));
+    assert_eq!(
+        (e.kind, e.object["metadata"]["name"].as_str()),
+        (EventType::Added, Some("a"))
+    );
     store.update(configmaps(), cm("a", "2")).await.unwrap();
-    store.delete(configmaps(), Some("default"), "a", None).await.unwrap();
+    store
+        .delete(configmaps(), Some("default"), "a", None)
+        .await
+        .unwrap();
     let e = w.next().await.unwrap();
     assert_eq!(e.kind, EventType::Modified);
     assert_eq!(e.object["data"]["k"], "2");
@@ -171,7 +218,10 @@ async fn watch_from_a_compacted_revision_is_gone() {
     let store = Store::open(&path, opts).unwrap();
     store.create(namespaces(), ns("default")).await.unwrap();
     for i in 0..5 {
-        store.create(configmaps(), cm(&format!("c{i}"), "1")).await.unwrap();
+        store
+            .create(configmaps(), cm(&format!("c{i}"), "1"))
+            .await
+            .unwrap();
     }
     let filter = WatchFilter {
         resource: configmaps(),
@@ -197,7 +247,13 @@ async fn data_survives_reopen() {
     };
     let store = open(&dir).await;
     assert_eq!(store.revision().unwrap(), rev);
-    assert_eq!(store.get(configmaps(), Some("default"), "a").unwrap().unwrap()["data"]["k"], "1");
+    assert_eq!(
+        store
+            .get(configmaps(), Some("default"), "a")
+            .unwrap()
+            .unwrap()["data"]["k"],
+        "1"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -209,16 +265,25 @@ async fn concurrent_writers_are_group_committed() {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             for i in 0..20 {
-                store.create(configmaps(), cm(&format!("c{t}-{i}"), "1")).await.unwrap();
+                store
+                    .create(configmaps(), cm(&format!("c{t}-{i}"), "1"))
+                    .await
+                    .unwrap();
             }
         }));
     }
     for t in tasks {
         t.await.unwrap();
     }
-    let all = store.list(configmaps(), None, &Selector::default()).unwrap();
+    let all = store
+        .list(configmaps(), None, &Selector::default())
+        .unwrap();
     assert_eq!(all.items.len(), 640);
     let m = store.metrics();
     assert_eq!(m.writes(), 641);
-    assert!(m.commits() < 641, "{} commits for 641 writes: no batching", m.commits());
+    assert!(
+        m.commits() < 641,
+        "{} commits for 641 writes: no batching",
+        m.commits()
+    );
 }

@@ -62,12 +62,17 @@ pub struct WatchFilter {
 impl WatchFilter {
     fn matches(&self, e: &Event) -> bool {
         std::ptr::eq(e.resource, self.resource)
-            && self.namespace.as_deref().is_none_or(|ns| e.namespace() == Some(ns))
+            && self
+                .namespace
+                .as_deref()
+                .is_none_or(|ns| e.namespace() == Some(ns))
             && self
                 .name
                 .as_deref()
                 .is_none_or(|n| e.object["metadata"]["name"].as_str() == Some(n))
-            && self.selector.matches_json(e.object["metadata"].get("labels"))
+            && self
+                .selector
+                .matches_json(e.object["metadata"].get("labels"))
     }
 }
 

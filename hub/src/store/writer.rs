@@ -51,7 +51,10 @@ pub enum WriteOp {
 pub enum WriteOutcome {
     Created(Value),
     /// `changed` is false when the update was a no-op (nothing written).
-    Updated { object: Value, changed: bool },
+    Updated {
+        object: Value,
+        changed: bool,
+    },
     Deleted(Value),
 }
 
@@ -101,7 +104,11 @@ pub(super) fn run(
             metrics.set_revision(rev);
         }
         metrics.record_commit(n, started.elapsed());
-        tracing::trace!(writes = n, elapsed_us = started.elapsed().as_micros() as u64, "batch committed");
+        tracing::trace!(
+            writes = n,
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "batch committed"
+        );
     }
     drop(db);
     tracing::debug!("store writer stopped");
@@ -135,7 +142,10 @@ fn commit_batch(db: &redb::Database, batch: &mut Vec<Request>, log: &EventLog) -
             results.push(apply(&txn, &mut rev, op, &mut events));
             // A storage error leaves the transaction unusable: give up on the batch.
             if let Some(Err(StoreError::Db(_))) = results.last() {
-                return Err(results.pop().and_then(|r| r.err()).unwrap_or(StoreError::Closed));
+                return Err(results
+                    .pop()
+                    .and_then(|r| r.err())
+                    .unwrap_or(StoreError::Closed));
             }
         }
         if rev == start_rev {
@@ -159,9 +169,11 @@ fn commit_batch(db: &redb::Database, batch: &mut Vec<Request>, log: &EventLog) -
             tracing::error!(error = %e, writes = batch.len(), "store commit failed");
             let msg = e.to_string();
             for req in batch.drain(..) {
-                let _ = req.reply.send(Err(StoreError::Db(redb::Error::Io(
-                    std::io::Error::other(msg.clone()),
-                ))));
+                let _ =
+                    req.reply
+                        .send(Err(StoreError::Db(redb::Error::Io(std::io::Error::other(
+                            msg.clone(),
+                        )))));
             }
             None
         }
@@ -348,7 +360,11 @@ fn update(
             }
         }
         if obj::spec_differs(&stored, &next) {
-            obj::set_meta(&mut next, "generation", (obj::generation(&stored) + 1).into());
+            obj::set_meta(
+                &mut next,
+                "generation",
+                (obj::generation(&stored) + 1).into(),
+            );
         }
         next
     };
@@ -387,7 +403,10 @@ fn delete_namespace_contents(
         let mut doomed = Vec::new();
         for entry in table.range(lo.as_str()..hi.as_str())? {
             let (k, v) = entry?;
-            doomed.push((k.value().to_string(), tables::decode(resource.plural, k.value(), v.value())?));
+            doomed.push((
+                k.value().to_string(),
+                tables::decode(resource.plural, k.value(), v.value())?,
+            ));
         }
         for (k, mut gone) in doomed {
             table.remove(k.as_str())?;

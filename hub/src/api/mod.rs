@@ -1,0 +1,159 @@
+//! The Kubernetes-style HTTP API: routes, auth, and dispatch to handlers.
+
+mod auth;
+mod discovery;
+mod error;
+mod objects;
+mod path;
+mod query;
+mod system;
+mod watch;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::Method;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use crate::metrics::HubMetrics;
+use crate::store::Store;
+use error::ApiResult;
+pub use error::{ApiError, status_response};
+use path::Target;
+use query::ListQuery;
+
+/// Largest request body accepted (Kubernetes uses 3 MiB too).
+pub const MAX_BODY: usize = 3 * 1024 * 1024;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub token: Arc<str>,
+    pub metrics: HubMetrics,
+    /// Flips to `true` when the hub shuts down; ends open watches.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+/// Builds the router: unauthenticated `/healthz` and `/version`, everything else
+/// behind the bearer token.
+pub fn router(state: AppState) -> Router {
+    let protected = Router::new()
+        .route("/metrics", get(system::metrics))
+        .fallback(dispatch)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ));
+    Router::new()
+        .route("/healthz", get(system::healthz))
+        .route("/readyz", get(system::healthz))
+        .route("/version", get(system::version))
+        .merge(protected)
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+/// Logs and counts every request. Never logs bodies (they may hold secrets).
+async fn observe(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let resp = next.run(req).await;
+    let code = resp.status().as_u16();
+    st.metrics.request(method.as_str(), code);
+    tracing::debug!(%method, path, code, micros = started.elapsed().as_micros() as u64, "request");
+    resp
+}
+
+/// Handles every `/api` and `/apis` path.
+async fn dispatch(State(st): State<AppState>, req: Request) -> Response {
+    match handle(&st, req).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn read_body(body: Body) -> ApiResult<Vec<u8>> {
+    axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .map(|b| b.to_vec())
+        .map_err(|_| {
+            ApiError::new(bramble_api::Status::failure(
+                413,
+                "RequestEntityTooLarge",
+                format!("request body is larger than the limit of {MAX_BODY} bytes"),
+            ))
+        })
+}
+
+async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_string();
+    let target = path::parse(&path).ok_or_else(|| ApiError::not_found_path(&path))?;
+    let method = parts.method.clone();
+    let json = |v: serde_json::Value| Ok(axum::Json(v).into_response());
+    match target {
+        Target::CoreVersions if method == Method::GET => json(discovery::core_versions()),
+        Target::GroupList if method == Method::GET => json(discovery::group_list()),
+        Target::Group(g) if method == Method::GET => match discovery::group(&g) {
+            Some(v) => json(v),
+            None => Err(ApiError::not_found_path(&path)),
+        },
+        Target::ResourceList { group, version } if method == Method::GET => {
+            json(discovery::resource_list(&group, &version))
+        }
+        Target::Resource {
+            resource,
+            namespace,
+            name,
+        } => {
+            let ns = namespace.as_deref();
+            match (&method, name.as_deref()) {
+                (&Method::GET, None) => {
+                    let q = ListQuery::parse(parts.uri.query())?;
+                    if q.is_watch() {
+                        watch::watch(st, resource, ns, &q)
+                    } else {
+                        objects::list(st, resource, ns, &q)
+                    }
+                }
+                (&Method::GET, Some(n)) => objects::get(st, resource, ns, n),
+                (&Method::POST, None) => {
+                    let body = objects::parse_body(&read_body(body).await?)?;
+                    objects::create(st, resource, ns, body).await
+                }
+                (&Method::PUT, Some(n)) => {
+                    let body = objects::parse_body(&read_body(body).await?)?;
+                    objects::replace(st, resource, ns, n, body).await
+                }
+                (&Method::PATCH, Some(n)) => {
+                    let ct = parts
+                        .headers
+                        .get("content-type")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_string();
+                    let body = objects::parse_body(&read_body(body).await?)?;
+                    objects::patch(st, resource, ns, n, &ct, body).await
+                }
+                (&Method::DELETE, Some(n)) => {
+                    let raw = read_body(body).await?;
+                    let opts = if raw.iter().all(u8::is_ascii_whitespace) {
+                        None
+                    } else {
+                        Some(objects::parse_body(&raw)?)
+                    };
+                    objects::delete(st, resource, ns, n, opts).await
+                }
+                _ => Err(ApiError::method_not_allowed(method.as_str(), &path)),
+            }
+        }
+        _ => Err(ApiError::method_not_allowed(method.as_str(), &path)),
+    }
+}

@@ -1,0 +1,249 @@
+//! CRUD on objects: list, get, create, replace, merge-patch, delete.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use bramble_api::{ResourceInfo, Status};
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::{ApiError, ApiResult};
+use super::query::ListQuery;
+use crate::store::object as obj;
+
+/// Fields clients may send but the store owns.
+const STORE_OWNED: [&str; 4] = ["uid", "resourceVersion", "generation", "creationTimestamp"];
+
+/// `GET` on a collection.
+pub fn list(
+    st: &AppState,
+    resource: &'static ResourceInfo,
+    namespace: Option<&str>,
+    q: &ListQuery,
+) -> ApiResult<Response> {
+    let selector = q.selector()?;
+    let mut result = st.store.list(resource, namespace, &selector)?;
+    if let Some(name) = q.field_name()? {
+        result.items.retain(|o| obj::name(o) == name);
+    }
+    let body = json!({
+        "apiVersion": resource.api_version(),
+        "kind": format!("{}List", resource.kind),
+        "metadata": {"resourceVersion": result.revision.to_string()},
+        "items": result.items,
+    });
+    Ok(axum::Json(body).into_response())
+}
+
+/// `GET` on an object.
+pub fn get(
+    st: &AppState,
+    resource: &'static ResourceInfo,
+    namespace: Option<&str>,
+    name: &str,
+) -> ApiResult<Response> {
+    match st.store.get(resource, namespace, name)? {
+        Some(o) => Ok(axum::Json(o).into_response()),
+        None => Err(not_found(resource, name)),
+    }
+}
+
+fn not_found(resource: &'static ResourceInfo, name: &str) -> ApiError {
+    crate::store::StoreError::NotFound {
+        resource,
+        name: name.to_string(),
+    }
+    .into()
+}
+
+/// Parses a JSON request body, reporting line and column on syntax errors.
+pub fn parse_body(body: &[u8]) -> ApiResult<Value> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("request body is not valid JSON: {e}")))
+}
+
+/// Admits `body` as an object of `resource` in `namespace`: kind, namespace and
+/// name must agree with the URL.
+fn admit_for(
+    resource: &'static ResourceInfo,
+    namespace: Option<&str>,
+    name: Option<&str>,
+    mut body: Value,
+) -> ApiResult<Value> {
+    if !body.is_object() {
+        return Err(ApiError::bad_request("request body must be a JSON object"));
+    }
+    if resource.namespaced {
+        match (body["metadata"]["namespace"].as_str(), namespace) {
+            (Some(b), Some(p)) if b != p => {
+                return Err(ApiError::bad_request(format!(
+                    "the namespace of the provided object ({b}) does not match the namespace sent on the request ({p})"
+                )));
+            }
+            (None, Some(p)) => obj::set_meta(&mut body, "namespace", p.into()),
+            _ => {}
+        }
+    } else {
+        obj::remove_meta(&mut body, "namespace");
+    }
+    let admitted = bramble_api::admit(body)?;
+    if !std::ptr::eq(admitted.resource, resource) {
+        return Err(ApiError::bad_request(format!(
+            "the API version and kind in the body ({} {}) do not match the URL ({} {})",
+            admitted.resource.api_version(),
+            admitted.resource.kind,
+            resource.api_version(),
+            resource.kind
+        )));
+    }
+    if let Some(n) = name
+        && admitted.name() != n
+    {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({}) does not match the name on the URL ({n})",
+            admitted.name()
+        )));
+    }
+    Ok(admitted.object)
+}
+
+/// `POST` on a collection.
+pub async fn create(
+    st: &AppState,
+    resource: &'static ResourceInfo,
+    namespace: Option<&str>,
+    body: Value,
+) -> ApiResult<Response> {
+    if resource.namespaced && namespace.is_none() {
+        return Err(ApiError::bad_request(format!(
+            "{} are namespaced: POST to {}",
+            resource.plural,
+            resource.collection_path(Some("NAMESPACE"))
+        )));
+    }
+    let mut object = admit_for(resource, namespace, None, body)?;
+    for f in STORE_OWNED {
+        obj::remove_meta(&mut object, f);
+    }
+    if let Some(m) = object.as_object_mut() {
+        m.remove("status");
+    }
+    let created = st.store.create(resource, object).await?;
+    tracing::info!(
+        kind = resource.kind,
+        namespace = namespace.unwrap_or(""),
+        name = obj::name(&created),
+        "created"
+    );
+    Ok((StatusCode::CREATED, axum::Json(created)).into_response())
+}
+
+/// `PUT` on an object: full replacement of spec and metadata.
+pub async fn replace(
+    st: &AppState,
+    resource: &'static ResourceInfo,
+    namespace: Option<&str>,
+    name: &str,
+    body: Value,
+) -> ApiResult<Response> {
+    let object = admit_for(resource, namespace, Some(name), body)?;
+    let (updated, changed) = st.store.update(resource, object).await?;
+    if changed {
+        tracing::info!(
+            kind = resource.kind,
+            namespace = namespace.unwrap_or(""),
+            name,
+            "replaced"
+        );
+    }
+    Ok(axum::Json(updated).into_response())
+}
+
+/// `PATCH` with a JSON merge patch (RFC 7386), retried on concurrent updates.
+pub async fn patch(
+    st: &AppState,
+    resource: &'static ResourceInfo,
+    namespace: Option<&str>,
+    name: &str,
+    content_type: &str,
+    patch: Value,
+) -> ApiResult<Response> {
+    let ct = content_type.split(';').next().unwrap_or("").trim();
+    if ct != "application/merge-patch+json" {
+        return Err(ApiError::new(Status::failure(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the patch content type {ct:?} is not supported: send a JSON merge patch with \
+                 Content-Type: application/merge-patch+json"
+            ),
+        )));
+    }
+    for _ in 0..8 {
+        let Some(current) = st.store.get(resource, namespace, name)? else {
+            return Err(not_found(resource, name));
+        };
+        let mut next = current.clone();
+        json_patch::merge(&mut next, &patch);
+        // The patched object is checked against the version it was built from.
+        obj::set_meta(
+            &mut next,
+            "resourceVersion",
+            current["metadata"]["resourceVersion"].clone(),
+        );
+        let object = admit_for(resource, namespace, Some(name), next)?;
+        match st.store.update(resource, object).await {
+            Ok((updated, _)) => return Ok(axum::Json(updated).into_response()),
+            Err(crate::store::StoreError::Conflict { .. })
+                if patch["metadata"]["resourceVersion"].is_null() =>
+            {
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::new(Status::failure(
+        409,
+        "Conflict",
+        format!("{name}: too many concurrent updates, try again"),
+    )))
+}
+
+/// `DELETE` on an object. Honors `preconditions.resourceVersion` in a
+/// `DeleteOptions` body.
+pub async fn delete(
+    st: &AppState,
+    resource: &'static ResourceInfo,
+    namespace: Option<&str>,
+    name: &str,
+    body: Option<Value>,
+) -> ApiResult<Response> {
+    if resource.plural == "namespaces" && matches!(name, "default" | "kube-system") {
+        return Err(ApiError::new(Status::failure(
+            403,
+            "Forbidden",
+            format!("namespaces \"{name}\" is forbidden: this namespace may not be deleted"),
+        )));
+    }
+    let precondition = match body
+        .as_ref()
+        .and_then(|b| b["preconditions"]["resourceVersion"].as_str())
+    {
+        Some(rv) => Some(rv.parse::<u64>().map_err(|_| {
+            ApiError::bad_request(format!(
+                "preconditions.resourceVersion {rv:?} is not a number"
+            ))
+        })?),
+        None => None,
+    };
+    let gone = st
+        .store
+        .delete(resource, namespace, name, precondition)
+        .await?;
+    tracing::info!(
+        kind = resource.kind,
+        namespace = namespace.unwrap_or(""),
+        name,
+        "deleted"
+    );
+    Ok(axum::Json(gone).into_response())
+}

@@ -1,0 +1,131 @@
+//! `?watch=true`: newline-delimited JSON events, as Kubernetes streams them.
+//!
+//! Without a `resourceVersion` the stream starts with an `ADDED` event for every
+//! existing object, then follows changes after the list's revision. A watch from
+//! a revision older than the retained history gets a `410 Gone`; a watcher that
+//! falls behind gets an `ERROR` event with an `Expired` status and the stream ends.
+
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::response::{IntoResponse, Response};
+use bramble_api::ResourceInfo;
+use futures_util::stream;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::ApiResult;
+use super::query::ListQuery;
+use crate::store::{StoreError, Watch, WatchFilter};
+
+fn line(kind: &str, object: &Value) -> Bytes {
+    let mut v = serde_json::to_vec(&json!({"type": kind, "object": object}))
+        .expect("JSON values always serialize");
+    v.push(b'\n');
+    Bytes::from(v)
+}
+
+enum Phase {
+    Initial(std::vec::IntoIter<Value>, Watch),
+    Live(Watch),
+    Done,
+}
+
+/// Starts a watch response.
+pub fn watch(
+    st: &AppState,
+    resource: &'static ResourceInfo,
+    namespace: Option<&str>,
+    q: &ListQuery,
+) -> ApiResult<Response> {
+    let filter = WatchFilter {
+        resource,
+        namespace: namespace.map(str::to_string),
+        selector: q.selector()?,
+        name: q.field_name()?,
+    };
+    let phase = match q.revision()? {
+        Some(rev) => Phase::Live(st.store.watch(filter, rev)?),
+        None => {
+            let list = st.store.list(resource, namespace, &filter.selector)?;
+            let items: Vec<Value> = list
+                .items
+                .into_iter()
+                .filter(|o| {
+                    filter
+                        .name
+                        .as_deref()
+                        .is_none_or(|n| o["metadata"]["name"] == n)
+                })
+                .collect();
+            let w = st.store.watch(filter, list.revision)?;
+            Phase::Initial(items.into_iter(), w)
+        }
+    };
+    let timeout = q.timeout_seconds.map(Duration::from_secs);
+    let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+    let shutdown = st.shutdown.clone();
+    let s = stream::unfold((phase, shutdown), move |(phase, shutdown)| async move {
+        match phase {
+            Phase::Done => None,
+            Phase::Initial(mut items, w) => match items.next() {
+                Some(o) => Some((Ok(line("ADDED", &o)), (Phase::Initial(items, w), shutdown))),
+                None => next_live(w, shutdown, deadline).await,
+            },
+            Phase::Live(w) => next_live(w, shutdown, deadline).await,
+        }
+    });
+    tracing::debug!(
+        kind = resource.kind,
+        watchers = st.store.watchers(),
+        "watch started"
+    );
+    Ok(Response::builder()
+        .header("content-type", "application/json")
+        .header("cache-control", "no-cache")
+        .body(Body::from_stream(s))
+        .unwrap_or_else(|_| ().into_response()))
+}
+
+type Item = (
+    Result<Bytes, std::io::Error>,
+    (Phase, tokio::sync::watch::Receiver<bool>),
+);
+
+async fn next_live(
+    mut w: Watch,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    deadline: Option<tokio::time::Instant>,
+) -> Option<Item> {
+    let sleep = async {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    enum Next {
+        Event(std::sync::Arc<crate::store::Event>),
+        Fail(StoreError),
+        Stop,
+    }
+    let next = tokio::select! {
+        ev = w.next() => match ev {
+            Ok(e) => Next::Event(e),
+            Err(StoreError::Closed) => Next::Stop,
+            Err(e) => Next::Fail(e),
+        },
+        _ = shutdown.wait_for(|stop| *stop) => Next::Stop,
+        _ = sleep => Next::Stop,
+    };
+    match next {
+        Next::Event(e) => Some((
+            Ok(line(e.kind.as_str(), &e.object)),
+            (Phase::Live(w), shutdown),
+        )),
+        Next::Fail(e) => {
+            let status = serde_json::to_value(e.to_status()).unwrap_or(Value::Null);
+            Some((Ok(line("ERROR", &status)), (Phase::Done, shutdown)))
+        }
+        Next::Stop => None,
+    }
+}
