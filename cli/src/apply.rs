@@ -1,0 +1,157 @@
+//! `bramble apply`: create what is missing, replace what exists, report
+//! `created`, `configured` or `unchanged` per object.
+
+use std::io::Write;
+
+use anyhow::bail;
+use serde_json::Value;
+
+use crate::args::ApplyArgs;
+use crate::client::{Client, ClientError};
+use crate::context::Context;
+use crate::manifests::{self, Manifest};
+
+/// What applying one object did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Created,
+    Configured,
+    Unchanged,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Created => "created",
+            Outcome::Configured => "configured",
+            Outcome::Unchanged => "unchanged",
+        }
+    }
+}
+
+/// After a replace: the hub keeps the resourceVersion when nothing changed,
+/// so the same version before and after means `unchanged`. A missing version
+/// on either side cannot prove that, so it counts as `configured`.
+pub fn decide(before: Option<&str>, after: Option<&str>) -> Outcome {
+    match (before, after) {
+        (Some(b), Some(a)) if !b.is_empty() && a == b => Outcome::Unchanged,
+        _ => Outcome::Configured,
+    }
+}
+
+/// The body of the replace: the manifest as written, without a
+/// `resourceVersion`, so the hub updates unconditionally.
+pub fn replace_body(manifest: &Value) -> Value {
+    let mut body = manifest.clone();
+    if let Some(meta) = body.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("resourceVersion");
+    }
+    body
+}
+
+/// Applies one object.
+pub fn apply_one(client: &Client, m: &Manifest) -> Result<Outcome, ClientError> {
+    let path = m.object_path();
+    match client.get(&path, &[]) {
+        Err(e) if e.is_not_found() => {
+            client.create(&m.collection_path(), &m.object)?;
+            Ok(Outcome::Created)
+        }
+        Err(e) => Err(e),
+        Ok(current) => {
+            let stored = client.replace(&path, &replace_body(&m.object))?;
+            Ok(decide(
+                crate::json::resource_version(&current),
+                crate::json::resource_version(&stored),
+            ))
+        }
+    }
+}
+
+/// kubectl's wording for a failed object.
+pub fn failure_message(m: &Manifest, e: &ClientError) -> String {
+    match e.status() {
+        Some(s) => format!(
+            "Error from server ({}): error when applying {:?}: {}",
+            s.reason,
+            m.source,
+            e.message()
+        ),
+        None => format!("error: error when applying {:?}: {e}", m.source),
+    }
+}
+
+/// Runs `apply`; returns whether every object succeeded.
+pub fn run(ctx: &Context, args: &ApplyArgs, out: &mut dyn Write) -> anyhow::Result<bool> {
+    let sources = manifests::collect_sources(&args.filenames, args.recursive)?;
+    let mut list = manifests::load(
+        &sources,
+        &mut std::io::stdin(),
+        &ctx.settings.namespace,
+        ctx.settings.namespace_explicit,
+    )?;
+    if list.is_empty() {
+        bail!("no objects passed to apply");
+    }
+    manifests::sort_for_apply(&mut list);
+    let mut ok = true;
+    for m in &list {
+        match apply_one(&ctx.client, m) {
+            Ok(outcome) => writeln!(out, "{} {}", m.display(), outcome.as_str())?,
+            Err(e) if e.is_fatal() => return Err(e.into()),
+            Err(e) => {
+                out.flush()?;
+                eprintln!("{}", failure_message(m, &e));
+                ok = false;
+            }
+        }
+    }
+    Ok(ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn decides_outcome_from_resource_versions() {
+        assert_eq!(decide(Some("12"), Some("12")), Outcome::Unchanged);
+        assert_eq!(decide(Some("12"), Some("15")), Outcome::Configured);
+        assert_eq!(decide(None, Some("15")), Outcome::Configured);
+        assert_eq!(decide(Some("12"), None), Outcome::Configured);
+        assert_eq!(decide(Some(""), Some("")), Outcome::Configured);
+        assert_eq!(Outcome::Created.as_str(), "created");
+    }
+
+    #[test]
+    fn replace_body_drops_only_the_resource_version() {
+        let m = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c", "resourceVersion": "9", "labels": {"a": "b"}}, "data": {"k": "v"}});
+        let b = replace_body(&m);
+        assert!(b["metadata"].get("resourceVersion").is_none());
+        assert_eq!(b["metadata"]["labels"]["a"], "b");
+        assert_eq!(b["data"], m["data"]);
+    }
+
+    #[test]
+    fn failure_message_names_file_and_reason() {
+        let mut stdin = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n".as_bytes();
+        let m = manifests::load(&[manifests::Source::Stdin], &mut stdin, "default", false)
+            .unwrap()
+            .remove(0);
+        let status = bramble_api::Status::failure(
+            422,
+            "Invalid",
+            "Deployment \"web\" is invalid: spec.replicas: Invalid value: must be >= 0",
+        );
+        let e = ClientError::Api {
+            status: Box::new(status),
+            hint: None,
+        };
+        assert_eq!(
+            failure_message(&m, &e),
+            "Error from server (Invalid): error when applying \"STDIN\": Deployment \"web\" is invalid: spec.replicas: Invalid value: must be >= 0"
+        );
+    }
+}

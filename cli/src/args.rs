@@ -1,0 +1,213 @@
+//! Command-line syntax: global flags and subcommands (clap derive).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Command line for Bramble, a small Kubernetes-like orchestrator for ARM boards.
+#[derive(Debug, Parser)]
+#[command(name = "bramble", version, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Hub API URL [default: `hub:` in the config file, else http://127.0.0.1:7480]
+    #[arg(long, env = "BRAMBLE_HUB", global = true, value_name = "URL")]
+    pub hub: Option<String>,
+
+    /// Bearer token [env: BRAMBLE_TOKEN; else `token:` in ~/.config/bramble/config, else DATA_DIR/token]
+    #[arg(long, global = true, value_name = "TOKEN")]
+    pub token: Option<String>,
+
+    /// Namespace [default: `namespace:` in the config file, else "default"]
+    #[arg(short = 'n', long, global = true, value_name = "NS")]
+    pub namespace: Option<String>,
+
+    /// Hub data directory, where the hub writes its admin token
+    #[arg(
+        long,
+        env = "BRAMBLE_DATA_DIR",
+        global = true,
+        value_name = "DIR",
+        default_value = "/var/lib/bramble"
+    )]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create or update objects from manifest files (YAML or JSON)
+    Apply(ApplyArgs),
+    /// List objects as a table, YAML, JSON or names
+    Get(GetArgs),
+    /// Show the details of objects
+    Describe(DescribeArgs),
+    /// Delete objects named in files, by name, or by label selector
+    Delete(DeleteArgs),
+    /// Print the client's and the hub's versions
+    Version,
+}
+
+/// `bramble apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Manifest file, directory of manifests, or - for standard input (repeatable)
+    #[arg(short = 'f', long = "filename", value_name = "FILE", required = true)]
+    pub filenames: Vec<String>,
+
+    /// Also read manifests in subdirectories of directories given with -f
+    #[arg(short = 'R', long)]
+    pub recursive: bool,
+}
+
+/// Output formats of `get`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// The table with extra columns
+    Wide,
+    /// The objects as YAML
+    Yaml,
+    /// The objects as JSON
+    Json,
+    /// KIND/NAME, one per line
+    Name,
+}
+
+/// `bramble get`.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// KIND[,KIND...] [NAME...] (e.g. `pods`, `deploy,svc web`, `all`), or KIND/NAME...
+    #[arg(value_name = "RESOURCE", required = true)]
+    pub resources: Vec<String>,
+
+    /// Output format
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<OutputFormat>,
+
+    /// Label selector, e.g. `app=web,tier!=db`
+    #[arg(short = 'l', long, value_name = "SELECTOR")]
+    pub selector: Option<String>,
+
+    /// List objects in every namespace
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+
+    /// After listing, keep printing changes as they happen
+    #[arg(short = 'w', long)]
+    pub watch: bool,
+
+    /// With --watch, add a column with the event type (ADDED, MODIFIED, DELETED)
+    #[arg(long, requires = "watch")]
+    pub output_watch_events: bool,
+
+    /// Print tables without the header line
+    #[arg(long)]
+    pub no_headers: bool,
+}
+
+/// `bramble describe`.
+#[derive(Debug, Args)]
+pub struct DescribeArgs {
+    /// KIND [NAME...], or KIND/NAME...; without names every object of the kind
+    #[arg(value_name = "RESOURCE", required = true)]
+    pub resources: Vec<String>,
+
+    /// Label selector, e.g. `app=web`
+    #[arg(short = 'l', long, value_name = "SELECTOR")]
+    pub selector: Option<String>,
+
+    /// Describe objects in every namespace
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+}
+
+/// `bramble delete`.
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// KIND NAME..., KIND/NAME..., or KIND with -l or --all
+    #[arg(value_name = "RESOURCE")]
+    pub resources: Vec<String>,
+
+    /// Delete the objects named in these manifests (file, directory, or -)
+    #[arg(
+        short = 'f',
+        long = "filename",
+        value_name = "FILE",
+        conflicts_with = "resources"
+    )]
+    pub filenames: Vec<String>,
+
+    /// Also read manifests in subdirectories of directories given with -f
+    #[arg(short = 'R', long)]
+    pub recursive: bool,
+
+    /// Delete the objects of KIND matching this label selector
+    #[arg(short = 'l', long, value_name = "SELECTOR")]
+    pub selector: Option<String>,
+
+    /// Delete every object of KIND in the namespace
+    #[arg(long)]
+    pub all: bool,
+
+    /// Treat objects that do not exist as deleted
+    #[arg(long)]
+    pub ignore_not_found: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_work_after_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "bramble",
+            "get",
+            "pods",
+            "-n",
+            "kube",
+            "-o",
+            "wide",
+            "--hub",
+            "http://h:1",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.namespace.as_deref(), Some("kube"));
+        assert_eq!(cli.global.hub.as_deref(), Some("http://h:1"));
+        match cli.command {
+            Command::Get(g) => assert_eq!(g.output, Some(OutputFormat::Wide)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn apply_needs_a_file_and_delete_takes_either_form() {
+        assert!(Cli::try_parse_from(["bramble", "apply"]).is_err());
+        let cli =
+            Cli::try_parse_from(["bramble", "apply", "-f", "a.yaml", "-f", "dir/", "-R"]).unwrap();
+        match cli.command {
+            Command::Apply(a) => {
+                assert_eq!(a.filenames, ["a.yaml", "dir/"]);
+                assert!(a.recursive);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(Cli::try_parse_from(["bramble", "delete", "-f", "x", "pods"]).is_err());
+        assert!(
+            Cli::try_parse_from(["bramble", "delete", "deploy", "web", "--ignore-not-found"])
+                .is_ok()
+        );
+    }
+}

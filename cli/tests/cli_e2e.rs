@@ -1,0 +1,472 @@
+//! End-to-end: the real `bramble` binary against an in-process hub.
+//!
+//! Each test starts its own hub (temporary data dir, 127.0.0.1 port 0) and
+//! runs the binary with a scrubbed environment and a temporary HOME.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use bramble_hub::testing::TestHub;
+
+/// A running hub plus the runtime that serves it.
+struct Env {
+    rt: tokio::runtime::Runtime,
+    hub: Option<TestHub>,
+    home: tempfile::TempDir,
+    work: tempfile::TempDir,
+}
+
+impl Env {
+    fn start() -> Env {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let hub = rt.block_on(TestHub::start()).expect("test hub starts");
+        Env {
+            rt,
+            hub: Some(hub),
+            home: tempfile::tempdir().unwrap(),
+            work: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn hub(&self) -> &TestHub {
+        self.hub.as_ref().unwrap()
+    }
+
+    /// The binary with only the variables we choose: the hub URL, and the
+    /// hub's data dir, so the token is found the way it is on the hub machine.
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_bramble"));
+        c.env_clear()
+            .env("HOME", self.home.path())
+            .env("BRAMBLE_HUB", self.hub().url())
+            .env("BRAMBLE_DATA_DIR", self.hub().data_dir())
+            .args(args)
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.cmd(args).output().unwrap())
+    }
+
+    fn write(&self, rel: &str, text: &str) -> PathBuf {
+        let p = self.work.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn dir(&self, rel: &str) -> String {
+        self.work.path().join(rel).display().to_string()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Some(h) = self.hub.take() {
+            let _ = self.rt.block_on(h.stop());
+        }
+    }
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Self {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    #[track_caller]
+    fn ok(self) -> Self {
+        assert_eq!(
+            self.code, 0,
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+    #[track_caller]
+    fn fails(self) -> Self {
+        assert_eq!(
+            self.code, 1,
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+const CONFIG: &str = "\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: app-config
+  namespace: shop
+  labels:
+    app: web
+data:
+  greeting: hello
+  color: blue
+";
+
+const EXTRA: &str = "\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: extra
+  namespace: shop
+data:
+  a: \"1\"
+";
+
+/// Sorted before the namespace file, so apply must reorder to succeed.
+fn write_app(env: &Env) -> String {
+    env.write("app/a-config.yaml", &format!("{CONFIG}---\n{EXTRA}"));
+    env.write(
+        "app/z-namespace.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n",
+    );
+    env.write("app/README.md", "not a manifest");
+    env.dir("app")
+}
+
+#[test]
+fn apply_get_describe_delete_round_trip() {
+    let env = Env::start();
+    let dir = write_app(&env);
+
+    let r = env.run(&["apply", "-f", &dir]).ok();
+    assert_eq!(
+        r.stdout,
+        "namespace/shop created\nconfigmap/app-config created\nconfigmap/extra created\n"
+    );
+
+    let r = env.run(&["apply", "-f", &dir]).ok();
+    assert_eq!(
+        r.stdout,
+        "namespace/shop unchanged\nconfigmap/app-config unchanged\nconfigmap/extra unchanged\n"
+    );
+
+    env.write(
+        "app/a-config.yaml",
+        &format!("{}---\n{EXTRA}", CONFIG.replace("blue", "green")),
+    );
+    let r = env.run(&["apply", "-f", &dir]).ok();
+    assert_eq!(
+        r.stdout,
+        "namespace/shop unchanged\nconfigmap/app-config configured\nconfigmap/extra unchanged\n"
+    );
+
+    // Tables.
+    let r = env.run(&["get", "cm", "-n", "shop"]).ok();
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", r.stdout);
+    assert!(
+        lines[0].starts_with("NAME         DATA   AGE"),
+        "{}",
+        r.stdout
+    );
+    assert!(lines[1].starts_with("app-config   2      "), "{}", r.stdout);
+    assert!(lines[2].starts_with("extra        1      "), "{}", r.stdout);
+
+    let r = env
+        .run(&[
+            "get",
+            "configmaps",
+            "-l",
+            "app=web",
+            "-n",
+            "shop",
+            "-o",
+            "name",
+        ])
+        .ok();
+    assert_eq!(r.stdout, "configmap/app-config\n");
+
+    let r = env.run(&["get", "cm", "-A", "--no-headers"]).ok();
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.starts_with("shop        app-config")),
+        "{}",
+        r.stdout
+    );
+
+    let r = env.run(&["get", "ns"]).ok();
+    assert!(r.stdout.starts_with("NAME"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.starts_with("shop") && l.contains("Active")),
+        "{}",
+        r.stdout
+    );
+
+    let r = env.run(&["get", "cm", "-n", "default"]).ok();
+    assert_eq!(r.stdout, "");
+    assert_eq!(r.stderr, "No resources found in default namespace.\n");
+
+    // Documents.
+    let r = env
+        .run(&["get", "cm", "app-config", "-n", "shop", "-o", "yaml"])
+        .ok();
+    let v: serde_json::Value = serde_yaml_ng::from_str(&r.stdout).unwrap();
+    assert_eq!(v["kind"], "ConfigMap");
+    assert_eq!(v["data"]["color"], "green");
+    assert!(v["metadata"]["resourceVersion"].is_string(), "{}", r.stdout);
+
+    let r = env.run(&["get", "cm", "-n", "shop", "-o", "json"]).ok();
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["kind"], "List");
+    assert_eq!(v["items"].as_array().unwrap().len(), 2);
+
+    let r = env
+        .run(&["describe", "configmap", "app-config", "-n", "shop"])
+        .ok();
+    assert!(
+        r.stdout.starts_with("Name:               app-config\nNamespace:          shop\nLabels:             app=web\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("color:\n----\ngreen\n"), "{}", r.stdout);
+
+    // Unknown kinds and missing objects.
+    let r = env.run(&["get", "widgets"]).fails();
+    assert_eq!(
+        r.stderr,
+        "error: the server doesn't have a resource type \"widgets\"\n"
+    );
+    let r = env.run(&["get", "cm", "nope", "-n", "shop"]).fails();
+    assert_eq!(
+        r.stderr,
+        "Error from server (NotFound): configmaps \"nope\" not found\n"
+    );
+
+    // Delete by file (extra), then by name, then the namespace via its file.
+    let extra = env.write("extra.yaml", EXTRA);
+    let r = env
+        .run(&["delete", "-f", &extra.display().to_string()])
+        .ok();
+    assert_eq!(r.stdout, "configmap \"extra\" deleted\n");
+    let r = env.run(&["delete", "cm", "app-config", "-n", "shop"]).ok();
+    assert_eq!(r.stdout, "configmap \"app-config\" deleted\n");
+    let r = env
+        .run(&["delete", "cm", "app-config", "-n", "shop"])
+        .fails();
+    assert!(r.stderr.contains("NotFound"), "{}", r.stderr);
+    assert!(r.stderr.contains("app-config"), "{}", r.stderr);
+    env.run(&[
+        "delete",
+        "cm",
+        "app-config",
+        "-n",
+        "shop",
+        "--ignore-not-found",
+    ])
+    .ok();
+    let r = env.run(&["get", "cm", "-n", "shop"]).ok();
+    assert_eq!(r.stderr, "No resources found in shop namespace.\n");
+}
+
+#[test]
+fn bad_yaml_aborts_before_anything_is_sent() {
+    let env = Env::start();
+    env.write(
+        "bad/a-good.yaml",
+        EXTRA.replace("namespace: shop\n", "").as_str(),
+    );
+    let bad = env.write(
+        "bad/b-broken.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [oops\ndata: {}\n",
+    );
+    let r = env.run(&["apply", "-f", &env.dir("bad")]).fails();
+    assert_eq!(r.stdout, "");
+    let first = r.stderr.lines().next().unwrap();
+    assert!(
+        first.starts_with(&format!("error: {}: line ", bad.display())),
+        "{}",
+        r.stderr
+    );
+    assert!(first.contains("column"), "{}", r.stderr);
+
+    // The good file in the same directory was not applied.
+    let r = env.run(&["get", "cm", "extra"]).fails();
+    assert!(r.stderr.contains("NotFound"), "{}", r.stderr);
+}
+
+#[test]
+fn invalid_objects_report_the_field_and_the_rest_still_applies() {
+    let env = Env::start();
+    let file = env.write(
+        "mixed.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: typo\n  labelz: {a: b}\ndata: {}\n---\n\
+         apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fine\n",
+    );
+    let path = file.display().to_string();
+    let r = env.run(&["apply", "-f", &path]).fails();
+    assert_eq!(r.stdout, "configmap/fine created\n");
+    assert!(
+        r.stderr.starts_with(&format!(
+            "Error from server (Invalid): error when applying \"{path}\": ConfigMap \"typo\" is invalid: "
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("metadata.labelz"), "{}", r.stderr);
+
+    // Unknown kinds are refused before anything is sent, naming file and document.
+    let widget = env.write(
+        "widget.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: w1}\n---\napiVersion: v1\nkind: Widget\nmetadata: {name: w}\n",
+    );
+    let r = env
+        .run(&["apply", "-f", &widget.display().to_string()])
+        .fails();
+    assert!(
+        r.stderr.contains("widget.yaml: document 2 (Widget \"w\")"),
+        "{}",
+        r.stderr
+    );
+    env.run(&["get", "cm", "w1"]).fails();
+}
+
+#[test]
+fn tokens_and_unreachable_hubs_get_helpful_errors() {
+    let env = Env::start();
+    let r = env.run(&["get", "pods", "--token", "wrong"]).fails();
+    assert!(
+        r.stderr.starts_with("Error from server (Unauthorized): "),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("rejected the token from --token"),
+        "{}",
+        r.stderr
+    );
+
+    // No token anywhere: the data dir is elsewhere.
+    let empty = tempfile::tempdir().unwrap();
+    let r = Run::from(
+        env.cmd(&["get", "pods"])
+            .env("BRAMBLE_DATA_DIR", empty.path())
+            .output()
+            .unwrap(),
+    )
+    .fails();
+    assert!(
+        r.stderr
+            .contains("no token was sent: pass --token, set BRAMBLE_TOKEN"),
+        "{}",
+        r.stderr
+    );
+
+    // The right token from the environment and from the config file.
+    let r = Run::from(
+        env.cmd(&["get", "cm"])
+            .env("BRAMBLE_DATA_DIR", empty.path())
+            .env("BRAMBLE_TOKEN", env.hub().token())
+            .output()
+            .unwrap(),
+    );
+    let r = r.ok();
+    assert!(r.stderr.contains("No resources found"), "{}", r.stderr);
+    let cfg = env.home.path().join(".config/bramble/config");
+    std::fs::create_dir_all(cfg.parent().unwrap()).unwrap();
+    std::fs::write(
+        &cfg,
+        format!("token: {}\nnamespace: kube-system\n", env.hub().token()),
+    )
+    .unwrap();
+    let r = Run::from(
+        env.cmd(&["get", "cm"])
+            .env("BRAMBLE_DATA_DIR", empty.path())
+            .output()
+            .unwrap(),
+    )
+    .ok();
+    assert_eq!(r.stderr, "No resources found in kube-system namespace.\n");
+
+    // Nothing listening.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let r = env.run(&["get", "pods", "--hub", &url]).fails();
+    assert_eq!(
+        r.stderr,
+        format!(
+            "error: cannot reach the hub at {url}: connection refused — is bramble-hub running? (set --hub or BRAMBLE_HUB)\n"
+        )
+    );
+}
+
+#[test]
+fn watch_prints_rows_as_objects_change() {
+    let env = Env::start();
+    let file = env.write(
+        "one.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: one\ndata: {a: \"1\"}\n",
+    );
+    env.run(&["apply", "-f", &file.display().to_string()]).ok();
+
+    let mut child = env
+        .cmd(&["get", "cm", "-w"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let next = || {
+        rx.recv_timeout(Duration::from_secs(20))
+            .expect("a watch line in time")
+    };
+    assert!(next().starts_with("NAME"));
+    let cells = |l: String| {
+        l.split_whitespace()
+            .take(2)
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(cells(next()), ["one", "1"]);
+
+    let two = env.write(
+        "two.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: two\n",
+    );
+    env.run(&["apply", "-f", &two.display().to_string()]).ok();
+    assert_eq!(cells(next()), ["two", "0"]);
+
+    env.run(&["delete", "cm", "one"]).ok();
+    assert_eq!(cells(next()), ["one", "1"], "the deletion shows as a row");
+
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
