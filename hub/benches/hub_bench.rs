@@ -10,8 +10,8 @@
 //!
 //! Set `BENCH_QUICK=1` for a short smoke run (used by CI to keep it building and running).
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
@@ -43,11 +43,20 @@ fn ms(d: Duration) -> String {
 
 fn bench_store(rt: &tokio::runtime::Runtime) {
     println!("== store: durable creates (redb, Durability::Immediate, group commit)");
-    println!("{:>8} {:>10} {:>12} {:>10} {:>10} {:>12}", "clients", "creates", "creates/s", "p50", "p99", "writes/commit");
+    println!(
+        "{:>8} {:>10} {:>12} {:>10} {:>10} {:>12}",
+        "clients", "creates", "creates/s", "p50", "p99", "writes/commit"
+    );
     let configmaps = by_plural("", "v1", "configmaps").unwrap();
     let namespaces = by_plural("", "v1", "namespaces").unwrap();
     for &clients in &[1usize, 16, 64] {
-        let per_client = if quick() { 20 } else if clients == 1 { 1000 } else { 32_000 / clients };
+        let per_client = if quick() {
+            20
+        } else if clients == 1 {
+            1000
+        } else {
+            32_000 / clients
+        };
         let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
         let (elapsed, mut lat, commits) = rt.block_on(async {
             let store = Store::open(&dir.path().join("bench.redb"), StoreOptions::default()).unwrap();
@@ -94,7 +103,7 @@ fn bench_store(rt: &tokio::runtime::Runtime) {
 }
 
 struct HubProc {
-    child: Child,
+    proc: bramble_tests::HubProcess,
     url: String,
     token: String,
     _dir: tempfile::TempDir,
@@ -103,33 +112,21 @@ struct HubProc {
 impl HubProc {
     fn start() -> HubProc {
         let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_bramble-hub"))
-            .arg("--data-dir")
-            .arg(dir.path())
-            .args(["--listen", "127.0.0.1:0", "--log", "warn,bramble_hub::server=info"])
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn bramble-hub");
-        let mut err = BufReader::new(child.stderr.take().unwrap());
-        let mut addr = String::new();
-        let mut line = String::new();
-        while err.read_line(&mut line).unwrap() > 0 {
-            if let Some(i) = line.find("addr=") {
-                addr = line[i + 5..].split_whitespace().next().unwrap().to_string();
-                break;
-            }
-            line.clear();
+        let proc = bramble_tests::HubProcess::start(
+            Path::new(env!("CARGO_BIN_EXE_bramble-hub")),
+            dir.path(),
+        );
+        HubProc {
+            url: proc.url.clone(),
+            token: proc.token.clone(),
+            proc,
+            _dir: dir,
         }
-        std::thread::spawn(move || {
-            let mut sink = Vec::new();
-            let _ = err.read_to_end(&mut sink);
-        });
-        let token = std::fs::read_to_string(dir.path().join("token")).unwrap().trim().to_string();
-        HubProc { child, url: format!("http://{addr}"), token, _dir: dir }
     }
 
     fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.proc.child.id())).unwrap();
         status
             .lines()
             .find(|l| l.starts_with("VmRSS:"))
@@ -139,27 +136,37 @@ impl HubProc {
     }
 
     fn agent() -> ureq::Agent {
-        ureq::Agent::config_builder().max_idle_connections_per_host(128).build().into()
-    }
-}
-
-impl Drop for HubProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        ureq::Agent::config_builder()
+            .max_idle_connections_per_host(128)
+            .build()
+            .into()
     }
 }
 
 fn bench_http(hub: &HubProc) {
     println!("== HTTP: POST creates against a bramble-hub process (debug/release as built)");
-    println!("{:>8} {:>10} {:>12} {:>10} {:>10}", "clients", "creates", "creates/s", "p50", "p99");
+    println!(
+        "{:>8} {:>10} {:>12} {:>10} {:>10}",
+        "clients", "creates", "creates/s", "p50", "p99"
+    );
     for &clients in &[1usize, 16, 64] {
-        let per_client = if quick() { 10 } else if clients == 1 { 500 } else { 16_000 / clients };
+        let per_client = if quick() {
+            10
+        } else if clients == 1 {
+            500
+        } else {
+            16_000 / clients
+        };
         let barrier = Arc::new(Barrier::new(clients + 1));
         let lat = Arc::new(Mutex::new(Vec::new()));
         let mut threads = Vec::new();
         for c in 0..clients {
-            let (url, token, barrier, lat) = (hub.url.clone(), hub.token.clone(), barrier.clone(), lat.clone());
+            let (url, token, barrier, lat) = (
+                hub.url.clone(),
+                hub.token.clone(),
+                barrier.clone(),
+                lat.clone(),
+            );
             threads.push(std::thread::spawn(move || {
                 let agent = HubProc::agent();
                 let mut mine = Vec::with_capacity(per_client);
@@ -204,7 +211,12 @@ fn bench_watch(hub: &HubProc) {
     let seen: Arc<Mutex<Vec<(String, Instant)>>> = Default::default();
     let ready = Arc::new(Barrier::new(WATCHERS + 1));
     for _ in 0..WATCHERS {
-        let (url, token, seen, ready) = (hub.url.clone(), hub.token.clone(), seen.clone(), ready.clone());
+        let (url, token, seen, ready) = (
+            hub.url.clone(),
+            hub.token.clone(),
+            seen.clone(),
+            ready.clone(),
+        );
         std::thread::spawn(move || {
             let agent = HubProc::agent();
             let resp = agent
@@ -217,7 +229,10 @@ fn bench_watch(hub: &HubProc) {
                 let Ok(line) = line else { break };
                 let at = Instant::now();
                 let v: Value = serde_json::from_str(&line).unwrap();
-                let name = v["object"]["metadata"]["name"].as_str().unwrap_or("").to_string();
+                let name = v["object"]["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string();
                 seen.lock().unwrap().push((name, at));
             }
         });
@@ -239,15 +254,27 @@ fn bench_watch(hub: &HubProc) {
         let acked = Instant::now();
         let deadline = acked + Duration::from_secs(10);
         loop {
-            let got: Vec<Instant> = seen.lock().unwrap().iter().filter(|(n, _)| *n == name).map(|(_, t)| *t).collect();
+            let got: Vec<Instant> = seen
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|(n, _)| *n == name)
+                .map(|(_, t)| *t)
+                .collect();
             if got.len() == WATCHERS || Instant::now() > deadline {
-                let lat: Vec<Duration> = got.iter().map(|t| t.saturating_duration_since(acked)).collect();
+                let lat: Vec<Duration> = got
+                    .iter()
+                    .map(|t| t.saturating_duration_since(acked))
+                    .collect();
                 if let Some(max) = lat.iter().max() {
                     all_delivered.push(*max);
                 }
                 per_delivery.extend(lat);
                 if got.len() < WATCHERS {
-                    println!("  event {name}: only {} of {WATCHERS} watchers got it within 10 s", got.len());
+                    println!(
+                        "  event {name}: only {} of {WATCHERS} watchers got it within 10 s",
+                        got.len()
+                    );
                 }
                 break;
             }
@@ -267,11 +294,19 @@ fn bench_watch(hub: &HubProc) {
 
 fn main() {
     // `cargo bench` passes `--bench`; ignore arguments.
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     bench_store(&rt);
     let hub = HubProc::start();
     std::thread::sleep(Duration::from_millis(500));
-    println!("== hub RSS: idle after start {} KiB ({:.1} MiB)", hub.rss_kib(), hub.rss_kib() as f64 / 1024.0);
+    println!(
+        "== hub RSS: idle after start {} KiB ({:.1} MiB)",
+        hub.rss_kib(),
+        hub.rss_kib() as f64 / 1024.0
+    );
     bench_http(&hub);
     println!("== hub RSS: after HTTP load {} KiB", hub.rss_kib());
     bench_watch(&hub);

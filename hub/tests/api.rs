@@ -1,11 +1,9 @@
 //! The HTTP API against an in-process hub on a real redb file.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 
 use bramble_hub::testing::TestHub;
-use common::Client;
+use bramble_tests::Client;
 use serde_json::{Value, json};
 
 const CMS: &str = "/api/v1/namespaces/default/configmaps";

@@ -1,13 +1,11 @@
 //! Crash safety: writes acknowledged to clients survive SIGKILL of the hub, and
 //! the hub exits cleanly on SIGTERM.
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::HubProcess;
+use bramble_tests::HubProcess;
 use serde_json::{Value, json};
 
 fn cm(name: &str, i: u64) -> Value {
@@ -19,7 +17,10 @@ fn cm(name: &str, i: u64) -> Value {
 #[test]
 fn acknowledged_writes_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
-    let mut hub = HubProcess::start(dir.path());
+    let mut hub = HubProcess::start(
+        std::path::Path::new(env!("CARGO_BIN_EXE_bramble-hub")),
+        dir.path(),
+    );
     // name -> (uid, resourceVersion) for every 201 the clients received.
     let acked: Arc<Mutex<HashMap<String, (String, u64)>>> = Default::default();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -74,7 +75,10 @@ fn acknowledged_writes_survive_sigkill() {
         acked.len()
     );
 
-    let hub = HubProcess::start(dir.path());
+    let hub = HubProcess::start(
+        std::path::Path::new(env!("CARGO_BIN_EXE_bramble-hub")),
+        dir.path(),
+    );
     let client = hub.client();
     let (code, list) =
         client.get("/api/v1/namespaces/default/configmaps?labelSelector=crash%3Dtest");
@@ -143,7 +147,10 @@ fn acknowledged_writes_survive_sigkill() {
 #[test]
 fn sigterm_shuts_down_cleanly_and_idle_hub_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let mut hub = HubProcess::start(dir.path());
+    let mut hub = HubProcess::start(
+        std::path::Path::new(env!("CARGO_BIN_EXE_bramble-hub")),
+        dir.path(),
+    );
     let client = hub.client();
     assert_eq!(
         client

@@ -1,1 +1,215 @@
-//! Shared helpers for end-to-end tests.
+//! Shared parts of Bramble's end-to-end tests: locating the workspace's
+//! binaries, a spawned `bramble-hub` process, and an HTTP client that never
+//! turns statuses into errors. Used by this crate's tests and by other crates'
+//! integration tests and benches.
+
+use std::path::PathBuf;
+
+/// Path of a workspace binary (`bramble-hub`, `bramble`, ...) next to the
+/// running test executable (`target/<profile>/`). `cargo test --workspace`
+/// builds every binary of a package that has integration tests.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut dir = exe.parent().expect("exe dir").to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} not found: build it first with `cargo build --workspace --bins` (scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+/// The workspace root (for `examples/`).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace")
+        .to_path_buf()
+}
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A client bound to one hub.
+pub struct Client {
+    pub agent: ureq::Agent,
+    pub base: String,
+    pub token: String,
+}
+
+impl Client {
+    pub fn new(base: &str, token: &str) -> Client {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build()
+            .into();
+        Client {
+            agent,
+            base: base.to_string(),
+            token: token.to_string(),
+        }
+    }
+
+    fn auth(&self) -> String {
+        format!("Bearer {}", self.token)
+    }
+
+    fn finish(resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> (u16, Value) {
+        let mut resp = resp.expect("request failed at the transport level");
+        let code = resp.status().as_u16();
+        let text = resp.body_mut().read_to_string().unwrap_or_default();
+        let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (code, v)
+    }
+
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        Self::finish(
+            self.agent
+                .get(format!("{}{path}", self.base))
+                .header("Authorization", self.auth())
+                .call(),
+        )
+    }
+    pub fn get_noauth(&self, path: &str) -> (u16, Value) {
+        Self::finish(self.agent.get(format!("{}{path}", self.base)).call())
+    }
+    pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        Self::finish(
+            self.agent
+                .post(format!("{}{path}", self.base))
+                .header("Authorization", self.auth())
+                .send_json(body),
+        )
+    }
+    pub fn post_raw(&self, path: &str, body: &[u8]) -> (u16, Value) {
+        Self::finish(
+            self.agent
+                .post(format!("{}{path}", self.base))
+                .header("Authorization", self.auth())
+                .content_type("application/json")
+                .send(body),
+        )
+    }
+    pub fn put(&self, path: &str, body: &Value) -> (u16, Value) {
+        Self::finish(
+            self.agent
+                .put(format!("{}{path}", self.base))
+                .header("Authorization", self.auth())
+                .send_json(body),
+        )
+    }
+    pub fn merge_patch(&self, path: &str, body: &Value) -> (u16, Value) {
+        Self::finish(
+            self.agent
+                .patch(format!("{}{path}", self.base))
+                .header("Authorization", self.auth())
+                .content_type("application/merge-patch+json")
+                .send(serde_json::to_vec(body).unwrap().as_slice()),
+        )
+    }
+    pub fn delete(&self, path: &str) -> (u16, Value) {
+        Self::finish(
+            self.agent
+                .delete(format!("{}{path}", self.base))
+                .header("Authorization", self.auth())
+                .call(),
+        )
+    }
+}
+
+/// A `bramble-hub` child process, killed on drop.
+pub struct HubProcess {
+    pub child: Child,
+    pub url: String,
+    pub token: String,
+}
+
+impl HubProcess {
+    /// Starts the `bramble-hub` binary at `bin` on 127.0.0.1 port 0 and waits
+    /// for its listen line.
+    pub fn start(bin: &Path, data_dir: &Path) -> HubProcess {
+        let mut child = Command::new(bin)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--listen", "127.0.0.1:0", "--log", "info"])
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawning bramble-hub");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if !sent && let Some(i) = line.find("addr=") {
+                    let addr = line[i + 5..]
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("")
+                        .to_string();
+                    let _ = tx.send(addr);
+                    sent = true;
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("bramble-hub did not report its address");
+        let token = std::fs::read_to_string(data_dir.join("token"))
+            .unwrap()
+            .trim()
+            .to_string();
+        HubProcess {
+            child,
+            url: format!("http://{addr}"),
+            token,
+        }
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(&self.url, &self.token)
+    }
+
+    /// SIGKILL, no chance to clean up.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Waits for exit after SIGTERM; returns the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id() as libc::pid_t;
+        let rc = unsafe_kill(pid, libc::SIGTERM);
+        assert_eq!(rc, 0, "kill(SIGTERM) failed");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "hub did not exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[allow(unsafe_code)]
+fn unsafe_kill(pid: libc::pid_t, sig: libc::c_int) -> libc::c_int {
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    unsafe { libc::kill(pid, sig) }
+}
+
+impl Drop for HubProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

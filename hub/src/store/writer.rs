@@ -2,6 +2,7 @@
 //! transaction per batch (group commit), then answers every caller and publishes
 //! the events. Callers are acknowledged only after the commit returned.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -129,6 +130,7 @@ fn commit_batch(db: &redb::Database, batch: &mut Vec<Request>, log: &EventLog) -
             meta.get(REVISION)?.map(|g| g.value()).unwrap_or(0)
         };
         let start_rev = rev;
+        let mut open = Tables::new(&txn);
         for req in batch.iter_mut() {
             let op = std::mem::replace(
                 &mut req.op,
@@ -139,7 +141,7 @@ fn commit_batch(db: &redb::Database, batch: &mut Vec<Request>, log: &EventLog) -
                     precondition: None,
                 },
             );
-            results.push(apply(&txn, &mut rev, op, &mut events));
+            results.push(apply(&mut open, &mut rev, op, &mut events));
             // A storage error leaves the transaction unusable: give up on the batch.
             if let Some(Err(StoreError::Db(_))) = results.last() {
                 return Err(results
@@ -148,6 +150,7 @@ fn commit_batch(db: &redb::Database, batch: &mut Vec<Request>, log: &EventLog) -
                     .unwrap_or(StoreError::Closed));
             }
         }
+        drop(open);
         if rev == start_rev {
             // Nothing changed (all no-ops or refusals): write nothing to disk.
             txn.abort()?;
@@ -180,34 +183,60 @@ fn commit_batch(db: &redb::Database, batch: &mut Vec<Request>, log: &EventLog) -
     }
 }
 
+/// Object tables opened once per batch: opening a redb table costs a lookup,
+/// and a batch touches few kinds many times.
+struct Tables<'t> {
+    txn: &'t WriteTransaction,
+    open: HashMap<&'static str, redb::Table<'t, &'static str, &'static [u8]>>,
+}
+
+impl<'t> Tables<'t> {
+    fn new(txn: &'t WriteTransaction) -> Self {
+        Tables {
+            txn,
+            open: HashMap::new(),
+        }
+    }
+
+    fn table(
+        &mut self,
+        resource: &'static ResourceInfo,
+    ) -> Result<&mut redb::Table<'t, &'static str, &'static [u8]>, StoreError> {
+        if !self.open.contains_key(resource.plural) {
+            let t = self.txn.open_table(tables::objects(resource))?;
+            self.open.insert(resource.plural, t);
+        }
+        Ok(self.open.get_mut(resource.plural).expect("just inserted"))
+    }
+}
+
 fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 
 fn load(
-    txn: &WriteTransaction,
+    txn: &mut Tables<'_>,
     resource: &'static ResourceInfo,
     key: &str,
 ) -> Result<Option<Value>, StoreError> {
-    let table = txn.open_table(tables::objects(resource))?;
+    let table = txn.table(resource)?;
     let v = table.get(key)?;
     v.map(|g| tables::decode(resource.plural, key, g.value()))
         .transpose()
 }
 
 fn put(
-    txn: &WriteTransaction,
+    txn: &mut Tables<'_>,
     resource: &'static ResourceInfo,
     key: &str,
     value: &Value,
 ) -> Result<(), StoreError> {
     let bytes = serde_json::to_vec(value).expect("JSON values always serialize");
-    txn.open_table(tables::objects(resource))?
-        .insert(key, bytes.as_slice())?;
+    txn.table(resource)?.insert(key, bytes.as_slice())?;
     Ok(())
 }
 
-fn namespace_exists(txn: &WriteTransaction, ns: &str) -> Result<bool, StoreError> {
+fn namespace_exists(txn: &mut Tables<'_>, ns: &str) -> Result<bool, StoreError> {
     let r = bramble_api::resource::by_plural("", "v1", "namespaces").expect("registered");
     Ok(load(txn, r, ns)?.is_some())
 }
@@ -222,7 +251,7 @@ fn object_key(resource: &'static ResourceInfo, object: &Value) -> String {
 }
 
 fn apply(
-    txn: &WriteTransaction,
+    txn: &mut Tables<'_>,
     rev: &mut u64,
     op: WriteOp,
     events: &mut Vec<Event>,
@@ -292,8 +321,7 @@ fn apply(
             if resource.plural == "namespaces" {
                 delete_namespace_contents(txn, rev, &name, events)?;
             }
-            txn.open_table(tables::objects(resource))?
-                .remove(key.as_str())?;
+            txn.table(resource)?.remove(key.as_str())?;
             *rev += 1;
             let mut gone = stored;
             obj::set_meta(&mut gone, "resourceVersion", rev.to_string().into());
@@ -309,7 +337,7 @@ fn apply(
 }
 
 fn update(
-    txn: &WriteTransaction,
+    txn: &mut Tables<'_>,
     rev: &mut u64,
     resource: &'static ResourceInfo,
     object: Value,
@@ -392,14 +420,14 @@ fn update(
 
 /// Deletes every namespaced object in `ns`, one event each.
 fn delete_namespace_contents(
-    txn: &WriteTransaction,
+    txn: &mut Tables<'_>,
     rev: &mut u64,
     ns: &str,
     events: &mut Vec<Event>,
 ) -> Result<(), StoreError> {
     let (lo, hi) = tables::namespace_range(ns);
     for resource in bramble_api::RESOURCES.iter().filter(|r| r.namespaced) {
-        let mut table = txn.open_table(tables::objects(resource))?;
+        let table = txn.table(resource)?;
         let mut doomed = Vec::new();
         for entry in table.range(lo.as_str()..hi.as_str())? {
             let (k, v) = entry?;
