@@ -47,7 +47,9 @@ pub enum AdmitError {
     #[error("{0}")]
     TypeMeta(String),
     /// No such kind in that API version.
-    #[error("no kind \"{kind}\" is registered for version \"{api_version}\": Bramble serves {known}")]
+    #[error(
+        "no kind \"{kind}\" is registered for version \"{api_version}\": Bramble serves {known}"
+    )]
     UnknownKind {
         api_version: String,
         kind: String,
@@ -106,13 +108,12 @@ pub fn resource_of(value: &Value) -> Result<&'static ResourceInfo, AdmitError> {
 pub fn admit(value: Value) -> Result<Admitted, AdmitError> {
     let resource = resource_of(&value)?;
     let name = value["metadata"]["name"].as_str().unwrap_or("").to_string();
-    let object = crate::objects::admit_kind(resource.kind, value).map_err(|errors| {
-        AdmitError::Invalid {
+    let object =
+        crate::objects::admit_kind(resource.kind, value).map_err(|errors| AdmitError::Invalid {
             kind: resource.kind.to_string(),
             name,
             errors,
-        }
-    })?;
+        })?;
     Ok(Admitted { resource, object })
 }
 

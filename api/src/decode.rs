@@ -96,7 +96,10 @@ mod tests {
     #[test]
     fn type_error_and_missing_field_get_paths() {
         let e = decode::<Outer>(json!({"items": [{"name": "a", "port": "x"}]})).unwrap_err();
-        assert!(e.to_string().starts_with("items[0].port: Invalid value"), "{e}");
+        assert!(
+            e.to_string().starts_with("items[0].port: Invalid value"),
+            "{e}"
+        );
         let e = decode::<Outer>(json!({"items": [{}]})).unwrap_err();
         assert_eq!(e.to_string(), "items[0].name: Required value");
     }

@@ -4,19 +4,24 @@
 //! the agent (pod specs) and the CLI (manifests, tables).
 
 pub mod admit;
+pub mod cidr;
 pub mod decode;
 pub mod field;
+pub mod intstr;
 pub mod manifest;
 pub mod meta;
 pub mod names;
 pub mod objects;
+pub mod quantity;
 pub mod resource;
 pub mod selector;
 pub mod status;
 
 pub use admit::{AdmitError, Admitted, admit};
 pub use field::{FieldError, FieldErrors};
+pub use intstr::IntOrString;
 pub use manifest::{ManifestError, parse_documents};
+pub use quantity::Quantity;
 pub use resource::{RESOURCES, ResourceInfo};
 pub use selector::Selector;
 pub use status::Status;

@@ -18,7 +18,9 @@ pub enum ManifestError {
         message: String,
     },
     /// Parsed, but a document is not an object.
-    #[error("{source_name}: document {document}: expected a mapping with apiVersion and kind, found {found}")]
+    #[error(
+        "{source_name}: document {document}: expected a mapping with apiVersion and kind, found {found}"
+    )]
     NotAnObject {
         source_name: String,
         document: usize,
@@ -117,10 +119,13 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         }
         assert!(
-            parse_documents("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [unclosed\n", "bad.yaml")
-                .unwrap_err()
-                .to_string()
-                .starts_with("bad.yaml: line ")
+            parse_documents(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [unclosed\n",
+                "bad.yaml"
+            )
+            .unwrap_err()
+            .to_string()
+            .starts_with("bad.yaml: line ")
         );
     }
 

@@ -71,28 +71,51 @@ impl ObjectMeta {
                 NameRule::Label => names::dns1123_label(&self.name),
             };
             if let Err(why) = r {
-                errs.push(FieldError::invalid(name_path, format!("{:?}: {why}", self.name)));
+                errs.push(FieldError::invalid(
+                    name_path,
+                    format!("{:?}: {why}", self.name),
+                ));
             }
         }
         if let Some(ns) = &self.namespace
             && let Err(why) = names::dns1123_label(ns)
         {
-            errs.push(FieldError::invalid(join(path, "namespace"), format!("{ns:?}: {why}")));
+            errs.push(FieldError::invalid(
+                join(path, "namespace"),
+                format!("{ns:?}: {why}"),
+            ));
         }
         errs.extend(validate_labels(&self.labels, &join(path, "labels")));
-        let ann = join(path, "annotations");
-        let mut total = 0usize;
-        for (k, v) in &self.annotations {
-            if let Err(why) = names::label_key(k) {
-                errs.push(FieldError::invalid(format!("{ann}[{k}]"), why));
-            }
-            total += k.len() + v.len();
-        }
-        if total > 256 * 1024 {
-            errs.push(FieldError::invalid(ann, "total size must be no more than 256 KiB"));
-        }
+        errs.extend(validate_annotations(
+            &self.annotations,
+            &join(path, "annotations"),
+        ));
         errs
     }
+
+    /// The namespace, or `default` when none is set (as kubectl assumes).
+    pub fn namespace_or_default(&self) -> &str {
+        self.namespace.as_deref().unwrap_or("default")
+    }
+}
+
+/// Validates an annotation map (key syntax, 256 KiB in total) at `path`.
+pub fn validate_annotations(annotations: &BTreeMap<String, String>, path: &str) -> FieldErrors {
+    let mut errs = FieldErrors::new();
+    let mut total = 0usize;
+    for (k, v) in annotations {
+        if let Err(why) = names::label_key(k) {
+            errs.push(FieldError::invalid(format!("{path}[{k}]"), why));
+        }
+        total += k.len() + v.len();
+    }
+    if total > 256 * 1024 {
+        errs.push(FieldError::invalid(
+            path,
+            "total size must be no more than 256 KiB",
+        ));
+    }
+    errs
 }
 
 /// Validates a label map (keys and values) at `path`.
@@ -100,10 +123,16 @@ pub fn validate_labels(labels: &BTreeMap<String, String>, path: &str) -> FieldEr
     let mut errs = FieldErrors::new();
     for (k, v) in labels {
         if let Err(why) = names::label_key(k) {
-            errs.push(FieldError::invalid(format!("{path}[{k}]"), format!("key {k:?}: {why}")));
+            errs.push(FieldError::invalid(
+                format!("{path}[{k}]"),
+                format!("key {k:?}: {why}"),
+            ));
         }
         if let Err(why) = names::label_value(v) {
-            errs.push(FieldError::invalid(format!("{path}[{k}]"), format!("{v:?}: {why}")));
+            errs.push(FieldError::invalid(
+                format!("{path}[{k}]"),
+                format!("{v:?}: {why}"),
+            ));
         }
     }
     errs
@@ -165,9 +194,12 @@ impl LabelSelector {
                 "In" | "NotIn" if e.values.is_empty() => {
                     errs.push(FieldError::required(join(&p, "values")))
                 }
-                "Exists" | "DoesNotExist" if !e.values.is_empty() => errs.push(
-                    FieldError::invalid(join(&p, "values"), "must be empty for Exists and DoesNotExist"),
-                ),
+                "Exists" | "DoesNotExist" if !e.values.is_empty() => {
+                    errs.push(FieldError::invalid(
+                        join(&p, "values"),
+                        "must be empty for Exists and DoesNotExist",
+                    ))
+                }
                 "In" | "NotIn" | "Exists" | "DoesNotExist" => {}
                 _ => errs.push(FieldError::unsupported_value(
                     join(&p, "operator"),

@@ -8,7 +8,10 @@ pub fn dns1123_label(s: &str) -> Result<(), String> {
         return Err("must not be empty".into());
     }
     if s.len() > 63 {
-        return Err(format!("must be no more than 63 characters (is {})", s.len()));
+        return Err(format!(
+            "must be no more than 63 characters (is {})",
+            s.len()
+        ));
     }
     if !is_label_body(s) {
         return Err(
@@ -67,9 +70,11 @@ fn qualified_name_part(s: &str) -> Result<(), String> {
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric();
     if !ok {
-        return Err("name part must consist of alphanumeric characters, '-', '_' or '.', \
+        return Err(
+            "name part must consist of alphanumeric characters, '-', '_' or '.', \
              and must start and end with an alphanumeric character"
-            .into());
+                .into(),
+        );
     }
     Ok(())
 }
@@ -98,15 +103,16 @@ pub fn env_var_name(s: &str) -> Result<(), String> {
     let b = s.as_bytes();
     let ok = !b.is_empty()
         && !b[0].is_ascii_digit()
-        && b
-            .iter()
+        && b.iter()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'));
     if ok {
         Ok(())
     } else {
-        Err("a valid environment variable name must consist of alphabetic characters, \
+        Err(
+            "a valid environment variable name must consist of alphabetic characters, \
              digits, '_', '-', or '.', and must not start with a digit"
-            .into())
+                .into(),
+        )
     }
 }
 
@@ -120,10 +126,57 @@ pub fn config_key(s: &str) -> Result<(), String> {
         .iter()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
     {
-        return Err("a valid config key must consist of alphanumeric characters, '-', '_' or '.'".into());
+        return Err(
+            "a valid config key must consist of alphanumeric characters, '-', '_' or '.'".into(),
+        );
     }
     if s == "." || s == ".." {
         return Err("must not be '.' or '..'".into());
+    }
+    Ok(())
+}
+
+/// An IANA service name (`IANA_SVC_NAME`), as used for container port names and
+/// named ports: at most 15 characters, lowercase letters, digits and '-', at least
+/// one letter, no '-' at either end and no "--".
+pub fn iana_svc_name(s: &str) -> Result<(), String> {
+    if s.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if s.len() > 15 {
+        return Err(format!(
+            "must be no more than 15 characters (is {})",
+            s.len()
+        ));
+    }
+    let b = s.as_bytes();
+    if !b
+        .iter()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+    {
+        return Err(
+            "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)".into(),
+        );
+    }
+    if s.contains("--") {
+        return Err("must not contain consecutive hyphens".into());
+    }
+    if !b.iter().any(|c| c.is_ascii_lowercase()) {
+        return Err("must contain at least one letter (a-z)".into());
+    }
+    if b[0] == b'-' || b[b.len() - 1] == b'-' {
+        return Err("must not begin or end with a hyphen".into());
+    }
+    Ok(())
+}
+
+/// A relative path without `..` elements (volume item paths, `subPath`).
+pub fn relative_path(s: &str) -> Result<(), String> {
+    if s.starts_with('/') {
+        return Err("must be a relative path".into());
+    }
+    if s.split('/').any(|part| part == "..") {
+        return Err("must not contain '..'".into());
     }
     Ok(())
 }
@@ -165,5 +218,20 @@ mod tests {
         assert!(config_key("app.conf").is_ok());
         assert!(config_key("..").is_err());
         assert!(config_key("a/b").is_err());
+    }
+
+    #[test]
+    fn iana_service_names_and_relative_paths() {
+        assert!(iana_svc_name("http").is_ok());
+        assert!(iana_svc_name("web-8080").is_ok());
+        assert!(iana_svc_name("8080").is_err());
+        assert!(iana_svc_name("HTTP").is_err());
+        assert!(iana_svc_name("a--b").is_err());
+        assert!(iana_svc_name("-http").is_err());
+        assert!(iana_svc_name("a-very-long-port-name").is_err());
+        assert!(iana_svc_name("").is_err());
+        assert!(relative_path("conf/app.yaml").is_ok());
+        assert!(relative_path("/etc/x").is_err());
+        assert!(relative_path("a/../b").is_err());
     }
 }

@@ -62,13 +62,7 @@ impl ResourceInfo {
     /// The verbs the hub serves for this kind (Kubernetes discovery format).
     pub fn verbs(&self) -> &'static [&'static str] {
         &[
-            "create",
-            "delete",
-            "get",
-            "list",
-            "patch",
-            "update",
-            "watch",
+            "create", "delete", "get", "list", "patch", "update", "watch",
         ]
     }
 }
@@ -127,7 +121,14 @@ pub const RESOURCES: &[ResourceInfo] = &[
         "deployment",
         &["deploy"],
     ),
-    grouped("apps", "v1", "DaemonSet", "daemonsets", "daemonset", &["ds"]),
+    grouped(
+        "apps",
+        "v1",
+        "DaemonSet",
+        "daemonsets",
+        "daemonset",
+        &["ds"],
+    ),
     grouped(
         "autoscaling",
         "v2",

@@ -149,7 +149,9 @@ fn parse_term(term: &str) -> Result<Requirement, String> {
         } else if let Some(r) = rest.strip_prefix("in") {
             ("in", r)
         } else {
-            return Err(format!("unknown operator in {term:?}: use =, !=, in, notin"));
+            return Err(format!(
+                "unknown operator in {term:?}: use =, !=, in, notin"
+            ));
         };
         let list = list.trim();
         let inner = list

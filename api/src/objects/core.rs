@@ -23,6 +23,18 @@ pub struct ConfigMap {
     pub immutable: Option<bool>,
 }
 
+impl ConfigMap {
+    /// The config map's name.
+    pub fn name(&self) -> &str {
+        &self.metadata.name
+    }
+
+    /// The config map's namespace (`default` when unset).
+    pub fn namespace(&self) -> &str {
+        self.metadata.namespace_or_default()
+    }
+}
+
 impl Object for ConfigMap {
     fn metadata(&self) -> &ObjectMeta {
         &self.metadata
@@ -37,7 +49,10 @@ impl Object for ConfigMap {
             total += k.len() + v.len();
         }
         if total > 1024 * 1024 {
-            errs.push(FieldError::invalid("data", "must be no more than 1 MiB in total"));
+            errs.push(FieldError::invalid(
+                "data",
+                "must be no more than 1 MiB in total",
+            ));
         }
         errs
     }
@@ -55,6 +70,13 @@ pub struct Namespace {
     pub spec: Option<serde_json::Map<String, serde_json::Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<serde_json::Value>,
+}
+
+impl Namespace {
+    /// The namespace's name.
+    pub fn name(&self) -> &str {
+        &self.metadata.name
+    }
 }
 
 impl Object for Namespace {

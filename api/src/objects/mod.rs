@@ -1,17 +1,67 @@
-//! The typed object model: one module per API group.
+//! The typed object model: one module per concept, one top-level struct per kind.
+//!
+//! Every struct a user writes uses `deny_unknown_fields`, so a field Bramble does
+//! not support is reported with its full path; status structs are lenient.
+//! [`admit_kind`] dispatches admission to the typed struct of each kind in
+//! [`crate::resource::RESOURCES`].
 
+pub mod common;
+pub mod container;
 pub mod core;
+pub mod daemonset;
+pub mod deployment;
+pub mod endpoints;
+pub mod env;
+pub mod hpa;
+pub mod ingress;
+pub mod network_policy;
+pub mod node;
+pub mod pod;
+pub mod pod_status;
+pub mod probe;
+pub mod resources;
+pub mod scheduling;
+pub mod secret;
+pub mod service;
+pub mod template;
+pub mod volume;
+
+#[cfg(test)]
+mod tests;
 
 use serde_json::Value;
 
 use crate::admit::admit_as;
 use crate::field::FieldErrors;
 
+pub use self::core::{ConfigMap, Namespace};
+pub use daemonset::DaemonSet;
+pub use deployment::Deployment;
+pub use endpoints::Endpoints;
+pub use hpa::HorizontalPodAutoscaler;
+pub use ingress::Ingress;
+pub use network_policy::NetworkPolicy;
+pub use node::Node;
+pub use pod::{Pod, PodSpec};
+pub use secret::Secret;
+pub use service::Service;
+pub use template::PodTemplateSpec;
+
 /// Dispatches admission to the typed struct of `kind`.
 pub(crate) fn admit_kind(kind: &str, value: Value) -> Result<Value, FieldErrors> {
     match kind {
-        "ConfigMap" => admit_as::<core::ConfigMap>(value),
-        "Namespace" => admit_as::<core::Namespace>(value),
+        "Pod" => admit_as::<Pod>(value),
+        "Service" => admit_as::<Service>(value),
+        "ConfigMap" => admit_as::<ConfigMap>(value),
+        "Secret" => admit_as::<Secret>(value),
+        "Endpoints" => admit_as::<Endpoints>(value),
+        "Node" => admit_as::<Node>(value),
+        "Namespace" => admit_as::<Namespace>(value),
+        "Deployment" => admit_as::<Deployment>(value),
+        "DaemonSet" => admit_as::<DaemonSet>(value),
+        "HorizontalPodAutoscaler" => admit_as::<HorizontalPodAutoscaler>(value),
+        "Ingress" => admit_as::<Ingress>(value),
+        "NetworkPolicy" => admit_as::<NetworkPolicy>(value),
         other => Err(FieldErrors(vec![crate::field::FieldError::invalid(
             "kind",
             format!("{other} is not implemented yet"),

@@ -1,0 +1,469 @@
+//! `v1 Service`: a stable virtual IP (or a headless DNS name) for a set of pods.
+//! `ClusterIP` and `NodePort` are supported; `LoadBalancer` and `ExternalName`
+//! are refused.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::admit::Object;
+use crate::field::{FieldError, FieldErrors, index, join};
+use crate::intstr::IntOrString;
+use crate::meta::{NameRule, ObjectMeta, validate_labels};
+use crate::names;
+
+use super::common::{
+    Condition, PROTOCOLS, check_enum, check_opt_enum, check_port, check_port_or_name, is_false,
+};
+
+/// Service types Bramble supports.
+pub const SERVICE_TYPES: &[&str] = &["ClusterIP", "NodePort"];
+/// The NodePort range.
+pub const NODE_PORT_RANGE: std::ops::RangeInclusive<i32> = 30000..=32767;
+/// Default `sessionAffinityConfig.clientIP.timeoutSeconds` (3 hours).
+pub const DEFAULT_CLIENT_IP_TIMEOUT_SECONDS: i32 = 10800;
+
+/// `v1 Service`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Service {
+    pub api_version: String,
+    pub kind: String,
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub spec: ServiceSpec,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ServiceStatus>,
+}
+
+/// `spec` of a Service.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServiceSpec {
+    /// `ClusterIP` (default) or `NodePort`.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub type_: Option<String>,
+    /// Allocated by the hub; `None` for a headless service.
+    #[serde(rename = "clusterIP", default, skip_serializing_if = "Option::is_none")]
+    pub cluster_ip: Option<String>,
+    #[serde(rename = "clusterIPs", default, skip_serializing_if = "Vec::is_empty")]
+    pub cluster_ips: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub selector: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<ServicePort>,
+    /// `None` (default) or `ClientIP`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_affinity: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_affinity_config: Option<SessionAffinityConfig>,
+    /// NodePort only: `Cluster` (default) or `Local`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_traffic_policy: Option<String>,
+    /// `Cluster` (default) or `Local`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub internal_traffic_policy: Option<String>,
+    /// `IPv4` and/or `IPv6`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ip_families: Vec<String>,
+    /// `SingleStack`, `PreferDualStack` or `RequireDualStack`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_family_policy: Option<String>,
+    /// Include not-ready pods in endpoints and DNS.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub publish_not_ready_addresses: bool,
+}
+
+/// One port of a Service.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServicePort {
+    /// Required when the service has more than one port.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// `TCP` (default), `UDP` or `SCTP`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_protocol: Option<String>,
+    #[serde(default)]
+    pub port: i32,
+    /// A number or a container port name; defaults to `port`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_port: Option<IntOrString>,
+    /// NodePort services only, 30000-32767; allocated by the hub when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_port: Option<i32>,
+}
+
+/// `sessionAffinityConfig: {clientIP: {timeoutSeconds}}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SessionAffinityConfig {
+    #[serde(rename = "clientIP", default, skip_serializing_if = "Option::is_none")]
+    pub client_ip: Option<ClientIpConfig>,
+}
+
+/// `clientIP: {timeoutSeconds}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClientIpConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<i32>,
+}
+
+/// `status` of a Service (and, in the same shape, of an Ingress).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_balancer: Option<LoadBalancerStatus>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
+
+/// `loadBalancer: {ingress: [...]}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadBalancerStatus {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ingress: Vec<LoadBalancerIngress>,
+}
+
+/// `{ip, hostname}` where traffic for the service or ingress arrives.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadBalancerIngress {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+}
+
+impl ServicePort {
+    /// The protocol, `TCP` when unset.
+    pub fn protocol(&self) -> &str {
+        self.protocol.as_deref().unwrap_or("TCP")
+    }
+}
+
+impl Service {
+    /// The service's name.
+    pub fn name(&self) -> &str {
+        &self.metadata.name
+    }
+
+    /// The service's namespace (`default` when unset).
+    pub fn namespace(&self) -> &str {
+        self.metadata.namespace_or_default()
+    }
+
+    /// The type, `ClusterIP` when unset.
+    pub fn type_(&self) -> &str {
+        self.spec.type_.as_deref().unwrap_or("ClusterIP")
+    }
+
+    /// Whether `clusterIP: None` (no virtual IP; DNS returns pod IPs).
+    pub fn is_headless(&self) -> bool {
+        self.spec.cluster_ip.as_deref() == Some("None")
+    }
+}
+
+impl Object for Service {
+    const NAME_RULE: NameRule = NameRule::Label;
+
+    fn metadata(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+
+    /// type ClusterIP, sessionAffinity None (ClientIP timeout 10800),
+    /// internalTrafficPolicy Cluster, externalTrafficPolicy Cluster for
+    /// NodePort, port protocol TCP, targetPort = port.
+    fn apply_defaults(&mut self) {
+        let s = &mut self.spec;
+        let t = s.type_.get_or_insert_with(|| "ClusterIP".into()).clone();
+        let affinity = s.session_affinity.get_or_insert_with(|| "None".into());
+        if affinity == "ClientIP" {
+            let cfg = s
+                .session_affinity_config
+                .get_or_insert_with(Default::default);
+            cfg.client_ip
+                .get_or_insert_with(Default::default)
+                .timeout_seconds
+                .get_or_insert(DEFAULT_CLIENT_IP_TIMEOUT_SECONDS);
+        }
+        if t == "ClusterIP" || t == "NodePort" {
+            s.internal_traffic_policy
+                .get_or_insert_with(|| "Cluster".into());
+        }
+        if t == "NodePort" {
+            s.external_traffic_policy
+                .get_or_insert_with(|| "Cluster".into());
+        }
+        for p in &mut s.ports {
+            p.protocol.get_or_insert_with(|| "TCP".into());
+            if p.target_port.is_none() && p.port != 0 {
+                p.target_port = Some(IntOrString::Int(p.port));
+            }
+        }
+    }
+
+    fn validate(&self) -> FieldErrors {
+        let s = &self.spec;
+        let mut errs = FieldErrors::new();
+        let t = s.type_.as_deref().unwrap_or("ClusterIP");
+        check_enum(&mut errs, "spec.type", t, SERVICE_TYPES);
+        let headless = self.is_headless();
+        match s.cluster_ip.as_deref() {
+            None | Some("") | Some("None") => {}
+            Some(ip) => {
+                if ip.parse::<IpAddr>().is_err() {
+                    errs.push(FieldError::invalid(
+                        "spec.clusterIP",
+                        format!("{ip:?}: must be empty, 'None', or a valid IP address"),
+                    ));
+                }
+            }
+        }
+        if headless && t == "NodePort" {
+            errs.push(FieldError::invalid(
+                "spec.clusterIP",
+                "\"None\": may not be set to 'None' for NodePort services",
+            ));
+        }
+        for (i, ip) in s.cluster_ips.iter().enumerate() {
+            if ip != "None" && ip.parse::<IpAddr>().is_err() {
+                errs.push(FieldError::invalid(
+                    index("spec.clusterIPs", i),
+                    format!("{ip:?}: must be a valid IP address"),
+                ));
+            }
+        }
+        if let (Some(first), Some(ip)) = (s.cluster_ips.first(), s.cluster_ip.as_deref())
+            && !ip.is_empty()
+            && first != ip
+        {
+            errs.push(FieldError::invalid(
+                "spec.clusterIPs[0]",
+                format!("{first:?}: must match `clusterIP` when present"),
+            ));
+        }
+        errs.extend(validate_labels(&s.selector, "spec.selector"));
+        if s.ports.is_empty() && !headless {
+            errs.push(FieldError::required("spec.ports"));
+        }
+        errs.extend(validate_ports(&s.ports, t == "NodePort"));
+        check_opt_enum(
+            &mut errs,
+            "spec.sessionAffinity",
+            s.session_affinity.as_deref(),
+            &["None", "ClientIP"],
+        );
+        if let Some(cfg) = &s.session_affinity_config {
+            if s.session_affinity.as_deref() != Some("ClientIP") {
+                errs.push(FieldError::invalid(
+                    "spec.sessionAffinityConfig",
+                    "must not be set when `sessionAffinity` is None",
+                ));
+            }
+            if let Some(t) = cfg.client_ip.as_ref().and_then(|c| c.timeout_seconds)
+                && !(1..=86400).contains(&t)
+            {
+                errs.push(FieldError::invalid(
+                    "spec.sessionAffinityConfig.clientIP.timeoutSeconds",
+                    format!("{t}: must be greater than 0 and less than 86400"),
+                ));
+            }
+        }
+        if let Some(p) = s.external_traffic_policy.as_deref() {
+            if t != "NodePort" {
+                errs.push(FieldError::invalid(
+                    "spec.externalTrafficPolicy",
+                    format!("{p:?}: may only be set for NodePort services"),
+                ));
+            } else {
+                check_enum(
+                    &mut errs,
+                    "spec.externalTrafficPolicy",
+                    p,
+                    &["Cluster", "Local"],
+                );
+            }
+        }
+        check_opt_enum(
+            &mut errs,
+            "spec.internalTrafficPolicy",
+            s.internal_traffic_policy.as_deref(),
+            &["Cluster", "Local"],
+        );
+        for (i, f) in s.ip_families.iter().enumerate() {
+            check_enum(
+                &mut errs,
+                &index("spec.ipFamilies", i),
+                f,
+                &["IPv4", "IPv6"],
+            );
+            if s.ip_families[..i].contains(f) {
+                errs.push(FieldError::duplicate(index("spec.ipFamilies", i)));
+            }
+        }
+        check_opt_enum(
+            &mut errs,
+            "spec.ipFamilyPolicy",
+            s.ip_family_policy.as_deref(),
+            &["SingleStack", "PreferDualStack", "RequireDualStack"],
+        );
+        errs
+    }
+}
+
+fn validate_ports(ports: &[ServicePort], node_port_service: bool) -> FieldErrors {
+    let mut errs = FieldErrors::new();
+    let mut names_seen = BTreeSet::new();
+    let mut ports_seen = BTreeSet::new();
+    let mut node_ports_seen = BTreeSet::new();
+    for (i, p) in ports.iter().enumerate() {
+        let pp = index("spec.ports", i);
+        let np = join(&pp, "name");
+        if p.name.is_empty() {
+            if ports.len() > 1 {
+                errs.push(FieldError::required(np));
+            }
+        } else if let Err(why) = names::dns1123_label(&p.name) {
+            errs.push(FieldError::invalid(np, format!("{:?}: {why}", p.name)));
+        } else if !names_seen.insert(p.name.as_str()) {
+            errs.push(FieldError::duplicate(np));
+        }
+        if let Some(proto) = &p.protocol {
+            check_enum(&mut errs, &join(&pp, "protocol"), proto, PROTOCOLS);
+        }
+        if let Some(ap) = p.app_protocol.as_deref()
+            && let Err(why) = names::label_key(ap)
+        {
+            errs.push(FieldError::invalid(
+                join(&pp, "appProtocol"),
+                format!("{ap:?}: {why}"),
+            ));
+        }
+        check_port(&mut errs, &join(&pp, "port"), p.port);
+        if !ports_seen.insert((p.port, p.protocol())) {
+            errs.push(FieldError::duplicate(pp.clone()));
+        }
+        if let Some(tp) = &p.target_port {
+            check_port_or_name(&mut errs, &join(&pp, "targetPort"), tp);
+        }
+        if let Some(np) = p.node_port.filter(|n| *n != 0) {
+            let npp = join(&pp, "nodePort");
+            if !node_port_service {
+                errs.push(FieldError::invalid(
+                    npp,
+                    format!("{np}: may not be used when `type` is 'ClusterIP'"),
+                ));
+            } else if !NODE_PORT_RANGE.contains(&np) {
+                errs.push(FieldError::invalid(
+                    npp,
+                    format!("{np}: provided port is not in the valid range. The range of valid ports is 30000-32767"),
+                ));
+            } else if !node_ports_seen.insert((np, p.protocol())) {
+                errs.push(FieldError::duplicate(npp));
+            }
+        }
+    }
+    errs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn service(spec: serde_json::Value) -> Service {
+        let mut s: Service = crate::decode::decode(json!({
+            "apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"}, "spec": spec
+        }))
+        .unwrap();
+        s.apply_defaults();
+        s
+    }
+
+    #[test]
+    fn defaults() {
+        let s = service(json!({"selector": {"app": "web"}, "ports": [{"port": 80}]}));
+        assert_eq!(
+            serde_json::to_value(&s.spec).unwrap(),
+            json!({"type": "ClusterIP", "selector": {"app": "web"},
+                   "ports": [{"protocol": "TCP", "port": 80, "targetPort": 80}],
+                   "sessionAffinity": "None", "internalTrafficPolicy": "Cluster"})
+        );
+        assert!(s.validate().is_empty());
+        let s = service(
+            json!({"type": "NodePort", "sessionAffinity": "ClientIP", "ports": [{"port": 80, "targetPort": "http", "nodePort": 30080}]}),
+        );
+        assert_eq!(s.spec.external_traffic_policy.as_deref(), Some("Cluster"));
+        assert_eq!(
+            s.spec
+                .session_affinity_config
+                .as_ref()
+                .unwrap()
+                .client_ip
+                .as_ref()
+                .unwrap()
+                .timeout_seconds,
+            Some(10800)
+        );
+        assert!(s.validate().is_empty(), "{}", s.validate());
+    }
+
+    #[test]
+    fn unsupported_types() {
+        let s = service(json!({"type": "LoadBalancer", "ports": [{"port": 80}]}));
+        assert_eq!(
+            s.validate().to_string(),
+            "spec.type: Unsupported value: supported values: \"ClusterIP\", \"NodePort\""
+        );
+        let s = service(json!({"type": "ExternalName", "ports": [{"port": 80}]}));
+        assert_eq!(s.validate().0[0].path, "spec.type");
+    }
+
+    #[test]
+    fn headless_needs_no_ports_but_nodeport_cannot_be_headless() {
+        let s = service(json!({"clusterIP": "None", "selector": {"app": "db"}}));
+        assert!(s.is_headless());
+        assert!(s.validate().is_empty());
+        let s = service(json!({"clusterIP": "None", "type": "NodePort", "ports": [{"port": 80}]}));
+        assert_eq!(s.validate().0[0].path, "spec.clusterIP");
+        let s = service(json!({}));
+        assert_eq!(s.validate().to_string(), "spec.ports: Required value");
+    }
+
+    #[test]
+    fn port_errors() {
+        let s = service(json!({"clusterIP": "10.43.0.300", "ports": [
+            {"name": "http", "port": 80, "targetPort": "HTTP"},
+            {"name": "http", "port": 80},
+            {"port": 0, "protocol": "ICMP", "nodePort": 30001},
+        ]}));
+        let errs = s.validate();
+        let paths: Vec<&str> = errs.0.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "spec.clusterIP",
+                "spec.ports[0].targetPort",
+                "spec.ports[1].name",
+                "spec.ports[1]",
+                "spec.ports[2].name",
+                "spec.ports[2].protocol",
+                "spec.ports[2].port",
+                "spec.ports[2].nodePort",
+            ]
+        );
+        let s = service(
+            json!({"type": "NodePort", "ports": [{"name": "a", "port": 80, "nodePort": 80}, {"name": "b", "port": 81, "nodePort": 30000}, {"name": "c", "port": 82, "nodePort": 30000}]}),
+        );
+        let paths: Vec<String> = s.validate().0.iter().map(|e| e.path.clone()).collect();
+        assert_eq!(paths, ["spec.ports[0].nodePort", "spec.ports[2].nodePort"]);
+    }
+}
