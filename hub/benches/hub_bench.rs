@@ -124,6 +124,20 @@ impl HubProc {
         }
     }
 
+    /// SIGKILLs the hub and starts a new one on the same data dir; returns how
+    /// long the new one took to open the store and listen.
+    fn crash_and_restart(&mut self) -> Duration {
+        self.proc.kill9();
+        let started = Instant::now();
+        self.proc = bramble_tests::HubProcess::start(
+            Path::new(env!("CARGO_BIN_EXE_bramble-hub")),
+            self._dir.path(),
+        );
+        let took = started.elapsed();
+        self.url = self.proc.url.clone();
+        took
+    }
+
     fn rss_kib(&self) -> u64 {
         let status =
             std::fs::read_to_string(format!("/proc/{}/status", self.proc.child.id())).unwrap();
@@ -300,6 +314,9 @@ fn main() {
         .build()
         .unwrap();
     bench_store(&rt);
+    if std::env::var_os("BENCH_STORE_ONLY").is_some() {
+        return;
+    }
     let hub = HubProc::start();
     std::thread::sleep(Duration::from_millis(500));
     println!(
@@ -311,4 +328,13 @@ fn main() {
     println!("== hub RSS: after HTTP load {} KiB", hub.rss_kib());
     bench_watch(&hub);
     println!("== hub RSS: with 100 watchers {} KiB", hub.rss_kib());
+    let mut hub = hub;
+    let db = hub._dir.path().join("state.redb");
+    let size = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
+    let took = hub.crash_and_restart();
+    println!(
+        "== recovery: restart after kill -9 with a {:.1} MiB store (full repair, no quick-repair): {} to listening",
+        size as f64 / (1024.0 * 1024.0),
+        ms(took)
+    );
 }

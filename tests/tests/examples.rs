@@ -45,7 +45,10 @@ fn apply_examples_created_then_unchanged_then_configured() {
     assert!(second.status.success(), "{second:?}");
     let out = stdout(&second);
     assert_eq!(out.matches(" unchanged").count(), 5, "{out}");
-    assert!(!out.contains("created") && !out.contains("configured"), "{out}");
+    assert!(
+        !out.contains("created") && !out.contains("configured"),
+        "{out}"
+    );
 
     // An edit of one file reports `configured` for that object only.
     let edited = dir.path().join("edited");
@@ -53,7 +56,11 @@ fn apply_examples_created_then_unchanged_then_configured() {
     for entry in std::fs::read_dir(workspace_root().join("examples")).unwrap() {
         let p = entry.unwrap().path();
         let text = std::fs::read_to_string(&p).unwrap();
-        std::fs::write(edited.join(p.file_name().unwrap()), text.replace("replicas: 2", "replicas: 3")).unwrap();
+        std::fs::write(
+            edited.join(p.file_name().unwrap()),
+            text.replace("replicas: 2", "replicas: 3"),
+        )
+        .unwrap();
     }
     let third = bramble(&hub, dir.path(), &["apply", "-f", edited.to_str().unwrap()]);
     let out = stdout(&third);
@@ -66,9 +73,16 @@ fn apply_examples_created_then_unchanged_then_configured() {
     assert_eq!(deploy["spec"]["replicas"], 3);
     assert_eq!(deploy["metadata"]["generation"], 2);
     assert_eq!(deploy["spec"]["strategy"]["type"], "RollingUpdate");
-    let get = bramble(&hub, dir.path(), &["get", "secret", "web-credentials", "-o", "json"]);
+    let get = bramble(
+        &hub,
+        dir.path(),
+        &["get", "secret", "web-credentials", "-o", "json"],
+    );
     let secret: serde_json::Value = serde_json::from_slice(&get.stdout).unwrap();
-    assert_eq!(secret["data"]["api-token"], "Y2hhbmdlLW1l", "stringData is encoded into data");
+    assert_eq!(
+        secret["data"]["api-token"], "Y2hhbmdlLW1l",
+        "stringData is encoded into data"
+    );
     assert!(secret.get("stringData").is_none());
 }
 
@@ -79,12 +93,22 @@ fn unsupported_field_is_refused_with_its_path_and_nothing_is_stored() {
     let manifest = dir.path().join("bad.yaml");
     let text = std::fs::read_to_string(workspace_root().join("examples/web-deployment.yaml"))
         .unwrap()
-        .replace("          ports:\n", "          lifecycle:\n            preStop: {}\n          ports:\n");
+        .replace(
+            "          ports:\n",
+            "          lifecycle:\n            preStop: {}\n          ports:\n",
+        );
     std::fs::write(&manifest, text).unwrap();
-    let out = bramble(&hub, dir.path(), &["apply", "-f", manifest.to_str().unwrap()]);
+    let out = bramble(
+        &hub,
+        dir.path(),
+        &["apply", "-f", manifest.to_str().unwrap()],
+    );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("spec.template.spec.containers[0].lifecycle: not supported"), "{err}");
+    assert!(
+        err.contains("spec.template.spec.containers[0].lifecycle: not supported"),
+        "{err}"
+    );
     let list = bramble(&hub, dir.path(), &["get", "deploy", "-o", "name"]);
     assert_eq!(stdout(&list).trim(), "");
 }

@@ -79,21 +79,32 @@ async fn dispatch(State(st): State<AppState>, req: Request) -> Response {
     }
 }
 
+fn too_large() -> ApiError {
+    ApiError::new(bramble_api::Status::failure(
+        413,
+        "RequestEntityTooLarge",
+        format!("request body is larger than the limit of {MAX_BODY} bytes"),
+    ))
+}
+
 async fn read_body(body: Body) -> ApiResult<Vec<u8>> {
     axum::body::to_bytes(body, MAX_BODY)
         .await
         .map(|b| b.to_vec())
-        .map_err(|_| {
-            ApiError::new(bramble_api::Status::failure(
-                413,
-                "RequestEntityTooLarge",
-                format!("request body is larger than the limit of {MAX_BODY} bytes"),
-            ))
-        })
+        .map_err(|_| too_large())
 }
 
 async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
     let (parts, body) = req.into_parts();
+    // Refuse a declared oversize body before reading any of it.
+    let declared = parts
+        .headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY) {
+        return Err(too_large());
+    }
     let path = parts.uri.path().to_string();
     let target = path::parse(&path).ok_or_else(|| ApiError::not_found_path(&path))?;
     let method = parts.method.clone();

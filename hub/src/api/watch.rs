@@ -118,10 +118,7 @@ async fn next_live(
         _ = sleep => Next::Stop,
     };
     match next {
-        Next::Event(e) => Some((
-            Ok(line(e.kind.as_str(), &e.object)),
-            (Phase::Live(w), shutdown),
-        )),
+        Next::Event(e) => Some((Ok(e.line()), (Phase::Live(w), shutdown))),
         Next::Fail(e) => {
             let status = serde_json::to_value(e.to_status()).unwrap_or(Value::Null);
             Some((Ok(line("ERROR", &status)), (Phase::Done, shutdown)))

@@ -192,7 +192,7 @@ async fn watch_replays_from_revision_and_streams_live() {
     let mut w = store.watch(filter, start).unwrap();
     let e = w.next().await.unwrap();
     assert_eq!(
-        (e.kind, e.object["metadata"]["name"].as_str()),
+        (e.kind, Some(e.name.as_str())),
         (EventType::Added, Some("a"))
     );
     store.update(configmaps(), cm("a", "2")).await.unwrap();
@@ -202,7 +202,7 @@ async fn watch_replays_from_revision_and_streams_live() {
         .unwrap();
     let e = w.next().await.unwrap();
     assert_eq!(e.kind, EventType::Modified);
-    assert_eq!(e.object["data"]["k"], "2");
+    assert_eq!(e.object()["data"]["k"], "2");
     let e = w.next().await.unwrap();
     assert_eq!(e.kind, EventType::Deleted);
 }

@@ -5,10 +5,11 @@
 //! enter the ring and the channel under one lock, so a watcher that copies the
 //! backlog and subscribes under that lock sees each event exactly once.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use bramble_api::{ResourceInfo, Selector};
+use bytes::Bytes;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
@@ -32,19 +33,82 @@ impl EventType {
     }
 }
 
-/// One committed change.
+/// One committed change, kept compact: the watch line is serialized once, and
+/// only what filters need is kept decoded.
 #[derive(Debug)]
 pub struct Event {
     pub revision: u64,
     pub resource: &'static ResourceInfo,
     pub kind: EventType,
-    /// The object after the change (for `DELETED`, as it was when deleted).
-    pub object: Value,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    /// `{"type":"...","object":{...}}\n`, as a watch stream sends it.
+    line: Bytes,
+    /// Where the object's JSON sits inside `line`.
+    object_at: std::ops::Range<usize>,
 }
 
 impl Event {
-    pub fn namespace(&self) -> Option<&str> {
-        self.object["metadata"]["namespace"].as_str()
+    /// Builds an event for `object` (after the change; for `DELETED`, as it was),
+    /// reusing `json` when the caller already serialized it.
+    pub fn new(
+        revision: u64,
+        resource: &'static ResourceInfo,
+        kind: EventType,
+        object: &Value,
+        json: Option<&[u8]>,
+    ) -> Event {
+        let owned;
+        let json = match json {
+            Some(j) => j,
+            None => {
+                owned = serde_json::to_vec(object).expect("JSON values always serialize");
+                &owned
+            }
+        };
+        let head = format!("{{\"type\":\"{}\",\"object\":", kind.as_str());
+        let mut line = Vec::with_capacity(head.len() + json.len() + 2);
+        line.extend_from_slice(head.as_bytes());
+        line.extend_from_slice(json);
+        line.extend_from_slice(b"}\n");
+        let meta = &object["metadata"];
+        Event {
+            revision,
+            resource,
+            kind,
+            namespace: meta["namespace"].as_str().map(str::to_string),
+            name: meta["name"].as_str().unwrap_or("").to_string(),
+            labels: meta["labels"]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            object_at: head.len()..head.len() + json.len(),
+            line: Bytes::from(line),
+        }
+    }
+
+    /// The watch-stream line for this event.
+    pub fn line(&self) -> Bytes {
+        self.line.clone()
+    }
+
+    /// The object's JSON.
+    pub fn object_json(&self) -> &[u8] {
+        &self.line[self.object_at.clone()]
+    }
+
+    /// The object, decoded.
+    pub fn object(&self) -> Value {
+        serde_json::from_slice(self.object_json()).expect("events hold valid JSON")
+    }
+
+    fn size(&self) -> usize {
+        self.line.len() + 128
     }
 }
 
@@ -65,19 +129,16 @@ impl WatchFilter {
             && self
                 .namespace
                 .as_deref()
-                .is_none_or(|ns| e.namespace() == Some(ns))
-            && self
-                .name
-                .as_deref()
-                .is_none_or(|n| e.object["metadata"]["name"].as_str() == Some(n))
-            && self
-                .selector
-                .matches_json(e.object["metadata"].get("labels"))
+                .is_none_or(|ns| e.namespace.as_deref() == Some(ns))
+            && self.name.as_deref().is_none_or(|n| e.name == n)
+            && self.selector.matches(&e.labels)
     }
 }
 
 struct Inner {
     ring: VecDeque<Arc<Event>>,
+    /// Approximate bytes held by `ring`.
+    bytes: usize,
     /// Every event after this revision is in `ring`.
     compacted: u64,
 }
@@ -87,19 +148,23 @@ pub struct EventLog {
     inner: Mutex<Inner>,
     tx: broadcast::Sender<Arc<Event>>,
     capacity: usize,
+    max_bytes: usize,
 }
 
 impl EventLog {
-    /// A log holding the last `capacity` events, starting empty at `revision`.
-    pub fn new(revision: u64, capacity: usize) -> Self {
+    /// A log holding at most the last `capacity` events and about `max_bytes`
+    /// of them, starting empty at `revision`.
+    pub fn new(revision: u64, capacity: usize, max_bytes: usize) -> Self {
         let (tx, _) = broadcast::channel(capacity.clamp(16, 4096));
         EventLog {
             inner: Mutex::new(Inner {
                 ring: VecDeque::with_capacity(capacity.min(1024)),
+                bytes: 0,
                 compacted: revision,
             }),
             tx,
             capacity,
+            max_bytes,
         }
     }
 
@@ -108,12 +173,15 @@ impl EventLog {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         for e in events {
             let e = Arc::new(e);
-            if inner.ring.len() == self.capacity
-                && let Some(old) = inner.ring.pop_front()
-            {
+            inner.bytes += e.size();
+            inner.ring.push_back(e.clone());
+            while inner.ring.len() > self.capacity || inner.bytes > self.max_bytes {
+                let Some(old) = inner.ring.pop_front() else {
+                    break;
+                };
+                inner.bytes -= old.size();
                 inner.compacted = old.revision;
             }
-            inner.ring.push_back(e.clone());
             // No receivers is fine: nobody is watching.
             let _ = self.tx.send(e);
         }
