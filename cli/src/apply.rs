@@ -3,7 +3,6 @@
 
 use std::io::Write;
 
-use anyhow::bail;
 use serde_json::Value;
 
 use crate::args::ApplyArgs;
@@ -83,16 +82,7 @@ pub fn failure_message(m: &Manifest, e: &ClientError) -> String {
 
 /// Runs `apply`; returns whether every object succeeded.
 pub fn run(ctx: &Context, args: &ApplyArgs, out: &mut dyn Write) -> anyhow::Result<bool> {
-    let sources = manifests::collect_sources(&args.filenames, args.recursive)?;
-    let mut list = manifests::load(
-        &sources,
-        &mut std::io::stdin(),
-        &ctx.settings.namespace,
-        ctx.settings.namespace_explicit,
-    )?;
-    if list.is_empty() {
-        bail!("no objects passed to apply");
-    }
+    let mut list = manifests::load_args(&args.filenames, args.recursive, &ctx.settings, "apply")?;
     manifests::sort_for_apply(&mut list);
     let mut ok = true;
     for m in &list {

@@ -27,16 +27,8 @@ pub fn deleted_line(v: &Victim) -> String {
 /// Works out what to delete from the arguments.
 fn victims(ctx: &Context, args: &DeleteArgs) -> anyhow::Result<Vec<Victim>> {
     if !args.filenames.is_empty() {
-        let sources = manifests::collect_sources(&args.filenames, args.recursive)?;
-        let mut list = manifests::load(
-            &sources,
-            &mut std::io::stdin(),
-            &ctx.settings.namespace,
-            ctx.settings.namespace_explicit,
-        )?;
-        if list.is_empty() {
-            bail!("no objects passed to delete");
-        }
+        let mut list =
+            manifests::load_args(&args.filenames, args.recursive, &ctx.settings, "delete")?;
         manifests::sort_for_delete(&mut list);
         return Ok(list
             .into_iter()

@@ -126,6 +126,27 @@ fn has_manifest_extension(path: &Path) -> bool {
         .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
+/// Collects the `-f` arguments of `apply`/`delete` and loads them (stdin for
+/// `-`); `verb` names the command in the "nothing to do" error.
+pub fn load_args(
+    filenames: &[String],
+    recursive: bool,
+    settings: &crate::config::Settings,
+    verb: &str,
+) -> anyhow::Result<Vec<Manifest>> {
+    let sources = collect_sources(filenames, recursive)?;
+    let list = load(
+        &sources,
+        &mut std::io::stdin(),
+        &settings.namespace,
+        settings.namespace_explicit,
+    )?;
+    if list.is_empty() {
+        bail!("no objects passed to {verb}");
+    }
+    Ok(list)
+}
+
 /// Reads and parses every source, then resolves each object's kind, name and
 /// namespace. Any problem anywhere is reported (all of them) before returning.
 pub fn load(
