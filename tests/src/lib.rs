@@ -126,30 +126,42 @@ impl Client {
     }
 }
 
-/// A `bramble-hub` child process, killed on drop.
+/// A `bramble-hub` child process, killed on drop. Its stderr is kept.
 pub struct HubProcess {
     pub child: Child,
     pub url: String,
     pub token: String,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl HubProcess {
     /// Starts the `bramble-hub` binary at `bin` on 127.0.0.1 port 0 and waits
     /// for its listen line.
     pub fn start(bin: &Path, data_dir: &Path) -> HubProcess {
+        Self::start_with_log(bin, data_dir, "info")
+    }
+
+    /// Like [`HubProcess::start`] with a tracing filter (`--log`).
+    pub fn start_with_log(bin: &Path, data_dir: &Path, filter: &str) -> HubProcess {
         let mut child = Command::new(bin)
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["--listen", "127.0.0.1:0", "--log", "info"])
+            .args(["--listen", "127.0.0.1:0", "--log", filter])
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
             .expect("spawning bramble-hub");
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let keep = log.clone();
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Ok(mut l) = keep.lock() {
+                    l.push_str(&line);
+                    l.push('\n');
+                }
                 if !sent && let Some(i) = line.find("addr=") {
                     let addr = line[i + 5..]
                         .split_whitespace()
@@ -172,7 +184,13 @@ impl HubProcess {
             child,
             url: format!("http://{addr}"),
             token,
+            log,
         }
+    }
+
+    /// Everything the hub wrote to stderr so far.
+    pub fn log(&self) -> String {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
     pub fn client(&self) -> Client {
