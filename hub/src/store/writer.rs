@@ -247,7 +247,7 @@ fn put(
 
 fn namespace_exists(txn: &mut Tables<'_>, ns: &str) -> Result<bool, StoreError> {
     let r = bramble_api::resource::by_plural("", "v1", "namespaces").expect("registered");
-    Ok(load(txn, r, ns)?.is_some())
+    Ok(txn.table(r)?.get(ns)?.is_some())
 }
 
 fn object_key(resource: &'static ResourceInfo, object: &Value) -> String {
@@ -277,7 +277,7 @@ fn apply(
                     return Err(StoreError::NamespaceNotFound(ns));
                 }
             }
-            if load(txn, resource, &key)?.is_some() {
+            if txn.table(resource)?.get(key.as_str())?.is_some() {
                 return Err(StoreError::AlreadyExists {
                     resource,
                     name: obj::name(&object).to_string(),
