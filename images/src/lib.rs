@@ -1,4 +1,11 @@
-//! OCI image store, import/export, safe layer unpack and registry client.
+//! OCI images for Bramble: a content-addressed blob store, image formats and
+//! platform selection, import/export, safe layer unpacking and a registry client.
 //!
-//! Empty until M1-2 (issue 3) lands: the crate exists so the workspace layout of
-//! DESIGN.md is in place and other crates can depend on it.
+//! Used by the hub (its registry serves from a [`BlobStore`]) and the agent
+//! (pulls into its own store and unpacks layers).
+
+pub mod blobs;
+pub mod digest;
+
+pub use blobs::{BlobError, BlobStore};
+pub use digest::Digest;
