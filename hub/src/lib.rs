@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod metrics;
+pub mod registry;
 pub mod server;
 pub mod store;
 pub mod testing;

@@ -17,6 +17,9 @@ use crate::metrics::HubMetrics;
 use crate::store::{Store, StoreOptions};
 use crate::token;
 
+/// Directory of the registry's blobs inside the data directory.
+pub const REGISTRY_DIR: &str = "registry";
+
 /// File name of the redb database inside the data directory.
 pub const DB_FILE: &str = "state.redb";
 
@@ -64,6 +67,11 @@ impl Hub {
         let store = Store::open(&db_path, StoreOptions::default())
             .with_context(|| format!("opening store {}", db_path.display()))?;
         bootstrap(&store).await?;
+        let registry_dir = config.data_dir.join(REGISTRY_DIR);
+        let registry = crate::registry::Registry::open(registry_dir.clone(), store.clone())
+            .with_context(|| {
+                format!("opening the registry blob store {}", registry_dir.display())
+            })?;
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
@@ -74,6 +82,7 @@ impl Hub {
             token: Arc::from(token.as_str()),
             metrics: HubMetrics::new(),
             shutdown: stop_rx.clone(),
+            registry: Arc::new(registry),
         };
         let app = router(state);
         let mut graceful = stop_rx;

@@ -5,6 +5,8 @@
 
 use std::path::PathBuf;
 
+pub mod fixtures;
+
 /// Path of a workspace binary (`bramble-hub`, `bramble`, ...) next to the
 /// running test executable (`target/<profile>/`). `cargo test --workspace`
 /// builds every binary of a package that has integration tests.

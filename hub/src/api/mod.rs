@@ -38,6 +38,13 @@ pub struct AppState {
     pub metrics: HubMetrics,
     /// Flips to `true` when the hub shuts down; ends open watches.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// The OCI registry served under `/v2/`.
+    pub registry: Arc<crate::registry::Registry>,
+}
+
+/// Whether `given` is the hub's admin token (constant-time).
+pub fn token_matches(st: &AppState, given: &str) -> bool {
+    auth::constant_time_eq(given.as_bytes(), st.token.as_bytes())
 }
 
 /// Builds the router: unauthenticated `/healthz` and `/version`, everything else
@@ -54,6 +61,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(system::healthz))
         .route("/readyz", get(system::healthz))
         .route("/version", get(system::version))
+        .merge(crate::registry::router(state.clone()))
         .merge(protected)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)

@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 pub use error::StoreError;
 pub use metrics::StoreMetrics;
 pub use watch::{Event, EventType, Watch, WatchFilter};
-pub use writer::{WriteOp, WriteOutcome};
+pub use writer::{KvWrite, WriteOp, WriteOutcome};
 
 use watch::EventLog;
 use writer::{Msg, Request};
@@ -243,6 +243,48 @@ impl Store {
             }
         }
         Ok(ListResult { items, revision })
+    }
+
+    /// Writes raw `kv_` entries atomically and durably (group-committed with
+    /// everything else).
+    pub async fn kv_write(&self, writes: Vec<KvWrite>) -> Result<(), StoreError> {
+        self.write(WriteOp::Kv(writes)).await.map(|_| ())
+    }
+
+    /// Reads one raw entry.
+    pub fn kv_get(&self, table: &'static str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let def: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new(table);
+        let t = match txn.open_table(def) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(t.get(key)?.map(|g| g.value().to_vec()))
+    }
+
+    /// Reads every raw entry whose key starts with `prefix`, in key order.
+    pub fn kv_list(
+        &self,
+        table: &'static str,
+        prefix: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let def: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new(table);
+        let t = match txn.open_table(def) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(vec![]),
+            Err(e) => return Err(e.into()),
+        };
+        let mut out = Vec::new();
+        for entry in t.range(prefix..)? {
+            let (k, v) = entry?;
+            if !k.value().starts_with(prefix) {
+                break;
+            }
+            out.push((k.value().to_string(), v.value().to_vec()));
+        }
+        Ok(out)
     }
 
     /// Commits what is queued, stops the writer and waits for it. Later writes

@@ -287,3 +287,39 @@ async fn concurrent_writers_are_group_committed() {
         m.commits()
     );
 }
+
+#[tokio::test]
+async fn kv_entries_are_written_atomically_without_revisions() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let rev = store.revision().unwrap();
+    let w = |k: &str, v: Option<&str>| KvWrite {
+        table: "kv_test",
+        key: k.to_string(),
+        value: v.map(|v| v.as_bytes().to_vec()),
+    };
+    store
+        .kv_write(vec![
+            w("a/1", Some("x")),
+            w("a/2", Some("y")),
+            w("b/1", Some("z")),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(store.kv_get("kv_test", "a/2").unwrap(), Some(b"y".to_vec()));
+    let keys: Vec<String> = store
+        .kv_list("kv_test", "a/")
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(keys, ["a/1", "a/2"]);
+    store.kv_write(vec![w("a/1", None)]).await.unwrap();
+    assert_eq!(store.kv_get("kv_test", "a/1").unwrap(), None);
+    assert_eq!(
+        store.revision().unwrap(),
+        rev,
+        "kv writes do not bump the object revision"
+    );
+    assert_eq!(store.kv_get("kv_missing", "x").unwrap(), None);
+}

@@ -38,6 +38,9 @@ pub enum WriteOp {
         resource: &'static ResourceInfo,
         object: Value,
     },
+    /// Set (`Some`) or remove (`None`) raw entries of `kv_` tables, atomically.
+    /// Not Kubernetes objects: no revision, no events (e.g. registry tags).
+    Kv(Vec<KvWrite>),
     /// Remove an object (and, for a Namespace, everything in it).
     Delete {
         resource: &'static ResourceInfo,
@@ -45,6 +48,14 @@ pub enum WriteOp {
         name: String,
         precondition: Option<u64>,
     },
+}
+
+/// One raw entry write; `table` must start with `kv_`.
+#[derive(Debug, Clone)]
+pub struct KvWrite {
+    pub table: &'static str,
+    pub key: String,
+    pub value: Option<Vec<u8>>,
 }
 
 /// What a write did.
@@ -57,6 +68,8 @@ pub enum WriteOutcome {
         changed: bool,
     },
     Deleted(Value),
+    /// Raw entries written.
+    Kv,
 }
 
 pub(super) struct Request {
@@ -139,6 +152,7 @@ fn commit_batch(
             meta.get(REVISION)?.map(|g| g.value()).unwrap_or(0)
         };
         let start_rev = rev;
+        let mut dirty = false;
         let mut open = Tables::new(&txn);
         for req in batch.iter_mut() {
             let op = std::mem::replace(
@@ -150,7 +164,12 @@ fn commit_batch(
                     precondition: None,
                 },
             );
-            results.push(apply(&mut open, &mut rev, op, &mut events));
+            if let WriteOp::Kv(writes) = op {
+                results.push(apply_kv(&txn, writes));
+                dirty |= results.last().is_some_and(|r| r.is_ok());
+            } else {
+                results.push(apply(&mut open, &mut rev, op, &mut events));
+            }
             // A storage error leaves the transaction unusable: give up on the batch.
             if let Some(Err(StoreError::Db(_))) = results.last() {
                 return Err(results
@@ -160,12 +179,14 @@ fn commit_batch(
             }
         }
         drop(open);
-        if rev == start_rev {
+        if rev == start_rev && !dirty {
             // Nothing changed (all no-ops or refusals): write nothing to disk.
             txn.abort()?;
             return Ok(rev);
         }
-        txn.open_table(META)?.insert(REVISION, rev)?;
+        if rev != start_rev {
+            txn.open_table(META)?.insert(REVISION, rev)?;
+        }
         txn.commit()?;
         Ok(rev)
     })();
@@ -219,6 +240,27 @@ impl<'t> Tables<'t> {
     }
 }
 
+fn apply_kv(txn: &WriteTransaction, writes: Vec<KvWrite>) -> Result<WriteOutcome, StoreError> {
+    for w in writes {
+        assert!(
+            w.table.starts_with("kv_"),
+            "raw table {} must start with kv_",
+            w.table
+        );
+        let def: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new(w.table);
+        let mut t = txn.open_table(def)?;
+        match &w.value {
+            Some(v) => {
+                t.insert(w.key.as_str(), v.as_slice())?;
+            }
+            None => {
+                t.remove(w.key.as_str())?;
+            }
+        }
+    }
+    Ok(WriteOutcome::Kv)
+}
+
 fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
@@ -266,6 +308,7 @@ fn apply(
     events: &mut Vec<Event>,
 ) -> Result<WriteOutcome, StoreError> {
     match op {
+        WriteOp::Kv(_) => unreachable!("kv writes are applied by apply_kv"),
         WriteOp::Create {
             resource,
             mut object,

@@ -1,0 +1,180 @@
+//! Small OCI images built in-process for tests: an OCI image layout (directory
+//! or archive tar) with gzip layers, one manifest per platform and an index.
+
+use std::io::Write;
+use std::path::Path;
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+
+/// `sha256:<hex>` of bytes.
+pub fn digest(bytes: &[u8]) -> String {
+    let h = Sha256::digest(bytes);
+    let hex: String = h.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// A blob with its descriptor fields.
+#[derive(Debug, Clone)]
+pub struct Blob {
+    pub media_type: String,
+    pub bytes: Vec<u8>,
+}
+
+impl Blob {
+    pub fn digest(&self) -> String {
+        digest(&self.bytes)
+    }
+    pub fn descriptor(&self) -> Value {
+        json!({"mediaType": self.media_type, "digest": self.digest(), "size": self.bytes.len()})
+    }
+}
+
+/// A tar.gz layer holding `files` (path, content, mode).
+pub fn layer(files: &[(&str, &[u8], u32)]) -> (Blob, String) {
+    let mut tar = tar::Builder::new(Vec::new());
+    for (path, content, mode) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(content.len() as u64);
+        h.set_mode(*mode);
+        h.set_mtime(1_700_000_000);
+        h.set_cksum();
+        tar.append_data(&mut h, path, *content).expect("tar entry");
+    }
+    let raw = tar.into_inner().expect("tar");
+    let diff_id = digest(&raw);
+    let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+    gz.write_all(&raw).expect("gzip");
+    let blob = Blob {
+        media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
+        bytes: gz.finish().expect("gzip"),
+    };
+    (blob, diff_id)
+}
+
+/// One platform's image: config, layers and manifest blobs.
+#[derive(Debug, Clone)]
+pub struct PlatformImage {
+    pub os: String,
+    pub arch: String,
+    pub variant: Option<String>,
+    pub config: Blob,
+    pub layers: Vec<Blob>,
+    pub manifest: Blob,
+}
+
+/// Builds a one-layer image for `os/arch[/variant]` whose layer holds `files`.
+pub fn platform_image(platform: &str, files: &[(&str, &[u8], u32)], cmd: &[&str]) -> PlatformImage {
+    let mut parts = platform.split('/');
+    let os = parts.next().unwrap_or("linux").to_string();
+    let arch = parts.next().unwrap_or("amd64").to_string();
+    let variant = parts.next().map(str::to_string);
+    let (layer, diff_id) = layer(files);
+    let mut cfg = json!({
+        "architecture": arch, "os": os,
+        "config": {"Cmd": cmd, "Env": ["PATH=/bin"]},
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+    });
+    if let Some(v) = &variant {
+        cfg["variant"] = v.clone().into();
+    }
+    let config = Blob {
+        media_type: "application/vnd.oci.image.config.v1+json".into(),
+        bytes: serde_json::to_vec(&cfg).expect("json"),
+    };
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": config.descriptor(),
+        "layers": [layer.descriptor()],
+    });
+    let manifest = Blob {
+        media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+        bytes: serde_json::to_vec(&manifest).expect("json"),
+    };
+    PlatformImage {
+        os,
+        arch,
+        variant,
+        config,
+        layers: vec![layer],
+        manifest,
+    }
+}
+
+/// A multi-platform image: an index over per-platform images.
+#[derive(Debug, Clone)]
+pub struct MultiImage {
+    pub images: Vec<PlatformImage>,
+    pub index: Blob,
+}
+
+impl MultiImage {
+    pub fn new(images: Vec<PlatformImage>) -> MultiImage {
+        let manifests: Vec<Value> = images
+            .iter()
+            .map(|i| {
+                let mut d = i.manifest.descriptor();
+                let mut p = json!({"os": i.os, "architecture": i.arch});
+                if let Some(v) = &i.variant {
+                    p["variant"] = v.clone().into();
+                }
+                d["platform"] = p;
+                d
+            })
+            .collect();
+        let index = json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": manifests,
+        });
+        MultiImage {
+            images,
+            index: Blob {
+                media_type: "application/vnd.oci.image.index.v1+json".into(),
+                bytes: serde_json::to_vec(&index).expect("json"),
+            },
+        }
+    }
+
+    /// Every blob (configs, layers, manifests, index).
+    pub fn blobs(&self) -> Vec<&Blob> {
+        let mut out = Vec::new();
+        for i in &self.images {
+            out.push(&i.config);
+            out.extend(i.layers.iter());
+            out.push(&i.manifest);
+        }
+        out.push(&self.index);
+        out
+    }
+
+    /// Writes an OCI image layout directory whose index.json points at the
+    /// index with the ref name `tag`.
+    pub fn write_layout(&self, dir: &Path, tag: &str) -> std::io::Result<()> {
+        let blobs = dir.join("blobs/sha256");
+        std::fs::create_dir_all(&blobs)?;
+        for b in self.blobs() {
+            std::fs::write(blobs.join(&b.digest()["sha256:".len()..]), &b.bytes)?;
+        }
+        std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+        let mut d = self.index.descriptor();
+        d["annotations"] = json!({"org.opencontainers.image.ref.name": tag});
+        let top = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [d]});
+        std::fs::write(
+            dir.join("index.json"),
+            serde_json::to_vec(&top).expect("json"),
+        )
+    }
+
+    /// Writes the layout as an OCI archive tar at `file`.
+    pub fn write_archive(&self, file: &Path, tag: &str) -> std::io::Result<()> {
+        let tmp = tempfile::tempdir()?;
+        self.write_layout(tmp.path(), tag)?;
+        let mut tar = tar::Builder::new(std::fs::File::create(file)?);
+        tar.append_dir_all(".", tmp.path())?;
+        tar.finish()
+    }
+}
