@@ -52,6 +52,29 @@ pub enum Command {
     Delete(DeleteArgs),
     /// Print the client's and the hub's versions
     Version,
+    /// Images in the hub's registry
+    #[command(subcommand)]
+    Images(ImagesCommand),
+}
+
+/// `bramble images ...`.
+#[derive(Debug, Subcommand)]
+pub enum ImagesCommand {
+    /// List repositories and tags with digests, platforms and sizes
+    #[command(alias = "list")]
+    Ls,
+    /// Remove a tag; its manifest and unshared blobs go when nothing else refers to them
+    #[command(alias = "rmi")]
+    Rm {
+        /// NAME:TAG (or HUB/NAME:TAG)
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Show an image's manifest (or index) and config as JSON
+    Inspect {
+        /// NAME:TAG or NAME@sha256:...
+        image: String,
+    },
 }
 
 /// `bramble apply`.

@@ -364,8 +364,20 @@ impl Client {
 
     /// Turns a non-2xx answer into an error, using the `Status` body when there is one.
     fn api_error(&self, code: u16, body: &str) -> ClientError {
+        let registry = serde_json::from_str::<Value>(body).ok().and_then(|v| {
+            let e = v["errors"].get(0)?;
+            Some((
+                e["code"].as_str()?.to_string(),
+                e["message"].as_str()?.to_string(),
+            ))
+        });
         let mut status = match serde_json::from_str::<Status>(body) {
             Ok(s) if s.kind == "Status" || !s.message.is_empty() => s,
+            // The registry's `{"errors":[{code, message}]}`.
+            _ if registry.is_some() => {
+                let (reason, message) = registry.unwrap_or_default();
+                Status::failure(code, &reason, message)
+            }
             _ => {
                 let text = body.trim();
                 let message = if text.is_empty() {

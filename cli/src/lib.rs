@@ -16,6 +16,7 @@ pub mod context;
 pub mod delete;
 pub mod describe;
 pub mod get;
+pub mod images;
 pub mod json;
 pub mod kinds;
 pub mod manifests;
@@ -66,6 +67,7 @@ pub fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Describe(a) => describe::run(&ctx, a, &mut out),
         Command::Delete(a) => delete::run(&ctx, a, &mut out),
         Command::Version => version::run(&ctx, &mut out),
+        Command::Images(c) => images::run(&ctx, c, &mut out),
     }
 }
 

@@ -178,3 +178,62 @@ impl MultiImage {
         tar.finish()
     }
 }
+
+/// Pushes `image` to the registry at `base` (`http://host:port`) as
+/// `repo:tag` through the distribution API (monolithic blob uploads).
+pub fn push(
+    base: &str,
+    token: &str,
+    repo: &str,
+    tag: &str,
+    image: &MultiImage,
+) -> Result<(), String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let auth = format!("Bearer {token}");
+    let check = |what: &str,
+                 r: Result<ureq::http::Response<ureq::Body>, ureq::Error>|
+     -> Result<(), String> {
+        let mut r = r.map_err(|e| format!("{what}: {e}"))?;
+        if r.status().as_u16() != 201 {
+            return Err(format!(
+                "{what}: HTTP {}: {}",
+                r.status(),
+                r.body_mut().read_to_string().unwrap_or_default()
+            ));
+        }
+        Ok(())
+    };
+    for i in &image.images {
+        for b in std::iter::once(&i.config).chain(i.layers.iter()) {
+            let url = format!("{base}/v2/{repo}/blobs/uploads/?digest={}", b.digest());
+            check(
+                "blob",
+                agent
+                    .post(&url)
+                    .header("Authorization", &auth)
+                    .send(&b.bytes[..]),
+            )?;
+        }
+        let url = format!("{base}/v2/{repo}/manifests/{}", i.manifest.digest());
+        check(
+            "manifest",
+            agent
+                .put(&url)
+                .header("Authorization", &auth)
+                .content_type(&i.manifest.media_type)
+                .send(&i.manifest.bytes[..]),
+        )?;
+    }
+    let url = format!("{base}/v2/{repo}/manifests/{tag}");
+    check(
+        "index",
+        agent
+            .put(&url)
+            .header("Authorization", &auth)
+            .content_type(&image.index.media_type)
+            .send(&image.index.bytes[..]),
+    )
+}
