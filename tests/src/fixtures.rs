@@ -32,16 +32,44 @@ impl Blob {
     }
 }
 
+/// One entry of a test layer.
+#[derive(Debug, Clone)]
+pub enum Entry<'a> {
+    /// `(path, content, mode)`.
+    File(&'a str, &'a [u8], u32),
+    /// `(path, target)`.
+    Symlink(&'a str, &'a str),
+}
+
 /// A tar.gz layer holding `files` (path, content, mode).
 pub fn layer(files: &[(&str, &[u8], u32)]) -> (Blob, String) {
+    let entries: Vec<Entry> = files
+        .iter()
+        .map(|(p, c, m)| Entry::File(p, c, *m))
+        .collect();
+    layer_of(&entries)
+}
+
+/// A tar.gz layer of `entries`, and its diff_id.
+pub fn layer_of(entries: &[Entry]) -> (Blob, String) {
     let mut tar = tar::Builder::new(Vec::new());
-    for (path, content, mode) in files {
+    for e in entries {
         let mut h = tar::Header::new_gnu();
-        h.set_size(content.len() as u64);
-        h.set_mode(*mode);
         h.set_mtime(1_700_000_000);
-        h.set_cksum();
-        tar.append_data(&mut h, path, *content).expect("tar entry");
+        match e {
+            Entry::File(path, content, mode) => {
+                h.set_size(content.len() as u64);
+                h.set_mode(*mode);
+                h.set_cksum();
+                tar.append_data(&mut h, path, *content).expect("tar entry");
+            }
+            Entry::Symlink(path, target) => {
+                h.set_entry_type(tar::EntryType::Symlink);
+                h.set_size(0);
+                h.set_mode(0o777);
+                tar.append_link(&mut h, path, target).expect("tar symlink");
+            }
+        }
     }
     let raw = tar.into_inner().expect("tar");
     let diff_id = digest(&raw);
@@ -67,11 +95,20 @@ pub struct PlatformImage {
 
 /// Builds a one-layer image for `os/arch[/variant]` whose layer holds `files`.
 pub fn platform_image(platform: &str, files: &[(&str, &[u8], u32)], cmd: &[&str]) -> PlatformImage {
+    let entries: Vec<Entry> = files
+        .iter()
+        .map(|(p, c, m)| Entry::File(p, c, *m))
+        .collect();
+    platform_image_of(platform, &entries, cmd)
+}
+
+/// Like [`platform_image`] with symlinks allowed.
+pub fn platform_image_of(platform: &str, entries: &[Entry], cmd: &[&str]) -> PlatformImage {
     let mut parts = platform.split('/');
     let os = parts.next().unwrap_or("linux").to_string();
     let arch = parts.next().unwrap_or("amd64").to_string();
     let variant = parts.next().map(str::to_string);
-    let (layer, diff_id) = layer(files);
+    let (layer, diff_id) = layer_of(entries);
     let mut cfg = json!({
         "architecture": arch, "os": os,
         "config": {"Cmd": cmd, "Env": ["PATH=/bin"]},
@@ -236,4 +273,25 @@ pub fn push(
             .content_type(&image.index.media_type)
             .send(&image.index.bytes[..]),
     )
+}
+
+/// The content of regular file `path` inside a tar.gz layer blob.
+pub fn file_in_layer(layer: &[u8], path: &str) -> Option<Vec<u8>> {
+    let gz = flate2::read::GzDecoder::new(layer);
+    let mut archive = tar::Archive::new(gz);
+    for entry in archive.entries().ok()? {
+        let mut entry = entry.ok()?;
+        let p = entry
+            .path()
+            .ok()?
+            .to_string_lossy()
+            .trim_start_matches("./")
+            .to_string();
+        if p == path.trim_start_matches('/') {
+            let mut out = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut out).ok()?;
+            return Some(out);
+        }
+    }
+    None
 }

@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+pub mod busybox;
 pub mod fixtures;
 
 /// Path of a workspace binary (`bramble-hub`, `bramble`, ...) next to the

@@ -1,0 +1,127 @@
+//! Fixture images built from Debian's `busybox-static` for amd64 and arm64 (no
+//! emulation needed to pack them): `busybox` (a shell) and `httpd` (busybox
+//! httpd serving `/www` on port 8080), each one multi-arch index.
+//!
+//! The `.deb` files come from `apt-get download`; `scripts/test` prepares them
+//! (it adds the arm64 architecture to dpkg) into `target/fixtures/debs/`, and
+//! this module downloads them itself when they are missing.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::fixtures::{Entry, MultiImage, platform_image_of};
+
+/// Applets linked into `/bin` of the fixture images.
+pub const APPLETS: &[&str] = &[
+    "sh", "echo", "cat", "ls", "sleep", "httpd", "wget", "env", "id", "true", "false", "mkdir",
+    "rm", "printf", "hostname", "ps", "grep", "head", "tail", "date", "nc", "test", "touch", "yes",
+    "kill", "seq", "dd", "wc",
+];
+
+/// Where the `.deb` files are kept between runs.
+pub fn debs_dir() -> PathBuf {
+    std::env::var_os("BRAMBLE_FIXTURE_DEBS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::workspace_root().join("target/fixtures/debs"))
+}
+
+fn find_deb(dir: &Path, arch: &str) -> Option<PathBuf> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n.starts_with("busybox-static_") && n.ends_with(&format!("_{arch}.deb"))
+            })
+        })
+}
+
+/// The `busybox-static` package for `arch` (`amd64`, `arm64`), downloading it
+/// with `apt-get download` when it is not cached.
+pub fn deb(arch: &str) -> Result<PathBuf, String> {
+    let dir = debs_dir();
+    if let Some(p) = find_deb(&dir, arch) {
+        return Ok(p);
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let out = Command::new("apt-get")
+        .args(["download", &format!("busybox-static:{arch}")])
+        .current_dir(&dir)
+        .output()
+        .map_err(|e| format!("running apt-get download: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "apt-get download busybox-static:{arch} failed (for arm64 run `dpkg --add-architecture arm64 && apt-get update` first, as scripts/test does): {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    find_deb(&dir, arch).ok_or_else(|| {
+        format!(
+            "apt-get download left no busybox-static {arch} package in {}",
+            dir.display()
+        )
+    })
+}
+
+/// The static busybox binary inside the package for `arch`.
+pub fn binary(arch: &str) -> Result<Vec<u8>, String> {
+    let deb = deb(arch)?;
+    let out = Command::new("dpkg-deb")
+        .arg("--fsys-tarfile")
+        .arg(&deb)
+        .output()
+        .map_err(|e| format!("running dpkg-deb: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("dpkg-deb --fsys-tarfile {} failed", deb.display()));
+    }
+    let mut archive = tar::Archive::new(&out.stdout[..]);
+    for entry in archive.entries().map_err(|e| e.to_string())? {
+        let mut entry = entry.map_err(|e| e.to_string())?;
+        let path = entry
+            .path()
+            .map_err(|e| e.to_string())?
+            .to_string_lossy()
+            .into_owned();
+        if path.trim_start_matches("./") == "bin/busybox" {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut bytes).map_err(|e| e.to_string())?;
+            return Ok(bytes);
+        }
+    }
+    Err(format!("{} holds no bin/busybox", deb.display()))
+}
+
+fn image(extra: &[Entry], cmd: &[&str]) -> Result<MultiImage, String> {
+    let mut images = Vec::new();
+    for arch in ["amd64", "arm64"] {
+        let bin = binary(arch)?;
+        let links: Vec<String> = APPLETS.iter().map(|a| format!("bin/{a}")).collect();
+        let mut entries = vec![Entry::File("bin/busybox", &bin, 0o755)];
+        entries.extend(links.iter().map(|l| Entry::Symlink(l, "busybox")));
+        entries.extend(extra.iter().cloned());
+        images.push(platform_image_of(&format!("linux/{arch}"), &entries, cmd));
+    }
+    Ok(MultiImage::new(images))
+}
+
+/// `busybox`: a shell image for linux/amd64 and linux/arm64.
+pub fn busybox_image() -> Result<MultiImage, String> {
+    image(&[], &["sh"])
+}
+
+/// `httpd`: busybox httpd serving `/www/index.html` on port 8080.
+pub fn httpd_image() -> Result<MultiImage, String> {
+    image(
+        &[Entry::File(
+            "www/index.html",
+            b"<h1>Hello from Bramble</h1>\n",
+            0o644,
+        )],
+        &["httpd", "-f", "-v", "-p", "8080", "-h", "/www"],
+    )
+}
+
+/// The ELF machine of a binary: 62 x86-64, 183 aarch64, 40 arm.
+pub fn elf_machine(bin: &[u8]) -> Option<u16> {
+    (bin.len() > 20 && &bin[..4] == b"\x7fELF").then(|| u16::from_le_bytes([bin[18], bin[19]]))
+}
