@@ -70,6 +70,22 @@ pub enum ImagesCommand {
         #[arg(required = true)]
         images: Vec<String>,
     },
+    /// Load images from an OCI archive or a `docker save` tar into the hub's registry
+    #[command(alias = "load")]
+    Import {
+        /// OCI archive tar, docker-save tar, or OCI image layout directory
+        file: std::path::PathBuf,
+        /// Name to give the image (required when the archive names none)
+        #[arg(long, value_name = "NAME:TAG")]
+        name: Option<String>,
+    },
+    /// Push an OCI image layout directory or archive to the hub as NAME:TAG
+    Push {
+        /// OCI image layout directory, OCI archive or docker-save tar (one image)
+        source: std::path::PathBuf,
+        /// NAME:TAG in the hub's registry
+        name: String,
+    },
     /// Show an image's manifest (or index) and config as JSON
     Inspect {
         /// NAME:TAG or NAME@sha256:...

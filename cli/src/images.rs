@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use bramble_images::Digest;
 use serde_json::{Value, json};
 
@@ -21,26 +21,11 @@ pub struct ImageRef {
 
 impl ImageRef {
     pub fn parse(s: &str) -> anyhow::Result<ImageRef> {
-        let mut rest = s;
-        if let Some((first, tail)) = s.split_once('/')
-            && (first.contains('.') || first.contains(':') || first == "localhost")
-        {
-            rest = tail;
-        }
-        let (repo, reference) = if let Some((r, d)) = rest.split_once('@') {
-            (r, d.to_string())
-        } else {
-            match rest.rsplit_once(':') {
-                Some((r, t)) if !t.contains('/') => (r, t.to_string()),
-                _ => (rest, "latest".to_string()),
-            }
-        };
-        if repo.is_empty() || reference.is_empty() {
-            bail!("invalid image reference {s:?}: use NAME:TAG or NAME@sha256:DIGEST (e.g. web:1)");
-        }
+        let r = bramble_images::Reference::parse(s)
+            .map_err(|e| anyhow::anyhow!("{e} (use NAME:TAG or NAME@sha256:DIGEST, e.g. web:1)"))?;
         Ok(ImageRef {
-            repo: repo.to_string(),
-            reference,
+            repo: r.repository().to_string(),
+            reference: r.manifest_reference(),
         })
     }
 }
@@ -51,6 +36,12 @@ pub fn run(ctx: &Context, cmd: &ImagesCommand, out: &mut dyn Write) -> anyhow::R
         ImagesCommand::Ls => ls(ctx, out),
         ImagesCommand::Rm { images } => rm(ctx, images, out),
         ImagesCommand::Inspect { image } => inspect(ctx, image, out),
+        ImagesCommand::Import { file, name } => {
+            crate::image_load::import(ctx, file, name.as_deref(), false, out)
+        }
+        ImagesCommand::Push { source, name } => {
+            crate::image_load::import(ctx, source, Some(name), true, out)
+        }
     }
 }
 
@@ -255,7 +246,8 @@ mod tests {
                 reference: "2".into()
             }
         );
-        assert_eq!(p("localhost/web@sha256:ab").reference, "sha256:ab");
+        let pinned = format!("localhost/web@sha256:{}", "a".repeat(64));
+        assert_eq!(p(&pinned).reference, format!("sha256:{}", "a".repeat(64)));
         assert!(ImageRef::parse(":1").is_err());
     }
 

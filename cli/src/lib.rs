@@ -16,6 +16,7 @@ pub mod context;
 pub mod delete;
 pub mod describe;
 pub mod get;
+pub mod image_load;
 pub mod images;
 pub mod json;
 pub mod kinds;

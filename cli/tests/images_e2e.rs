@@ -74,3 +74,72 @@ async fn ls_inspect_rm_a_multi_arch_image() {
     );
     hub.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_an_archive_and_push_a_layout() {
+    let hub = TestHub::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let img = MultiImage::new(vec![
+        platform_image("linux/amd64", &[("bin/a", b"amd64", 0o755)], &["/bin/a"]),
+        platform_image("linux/arm64", &[("bin/a", b"arm64", 0o755)], &["/bin/a"]),
+    ]);
+    let archive = dir.path().join("app.tar");
+    img.write_archive(&archive, "1.0").unwrap();
+    let layout = dir.path().join("layout");
+    img.write_layout(&layout, "1.0").unwrap();
+    let hub_ref = &hub;
+    let (a, b, ls, bad) = tokio::task::block_in_place(|| {
+        (
+            bramble(
+                hub_ref,
+                &[
+                    "images",
+                    "import",
+                    archive.to_str().unwrap(),
+                    "--name",
+                    "demo/app:2",
+                ],
+            ),
+            bramble(
+                hub_ref,
+                &["images", "push", layout.to_str().unwrap(), "other/app:3"],
+            ),
+            bramble(hub_ref, &["images", "ls"]),
+            bramble(
+                hub_ref,
+                &[
+                    "images",
+                    "import",
+                    dir.path().join("missing.tar").to_str().unwrap(),
+                ],
+            ),
+        )
+    });
+    assert!(a.status.success(), "{a:?}");
+    assert!(
+        text(&a).contains(&format!(
+            "Loaded image: demo/app:2 ({})",
+            img.index.digest()
+        )),
+        "{}",
+        text(&a)
+    );
+    assert!(b.status.success(), "{b:?}");
+    let out = text(&ls);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("demo/app") && l.contains("linux/amd64,linux/arm64")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("other/app") && l.contains(" 3 ")),
+        "{out}"
+    );
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("missing.tar"),
+        "{bad:?}"
+    );
+    hub.stop().await.unwrap();
+}

@@ -145,6 +145,15 @@ impl BlobStore {
         Ok(len)
     }
 
+    /// Installs a file the caller hashed while writing it (to `d`): fsync and
+    /// rename. Crate-private so the "content matches name" invariant stays here.
+    pub(crate) fn install_hashed(&self, path: &Path, d: &Digest) -> Result<(), BlobError> {
+        File::open(path)
+            .and_then(|f| f.sync_all())
+            .map_err(io_err(path))?;
+        self.install(path, d)
+    }
+
     fn install(&self, tmp: &Path, d: &Digest) -> Result<(), BlobError> {
         let dest = self.path(d);
         fs::rename(tmp, &dest).map_err(io_err(&dest))?;

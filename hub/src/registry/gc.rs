@@ -43,9 +43,16 @@ impl Registry {
             let Ok(bytes) = self.blobs.read(&d) else {
                 continue;
             };
-            if let Ok((_, refs)) = super::refs::parse(None, &bytes) {
-                todo.extend(refs.manifests);
-                live.extend(refs.blobs);
+            let what = format!("manifest {d}");
+            let Ok((doc, _)) = bramble_images::oci::parse_manifest(&bytes, None, &what) else {
+                continue;
+            };
+            for r in doc.references(&what).unwrap_or_default() {
+                if r.kind == bramble_images::oci::BlobKind::Manifest {
+                    todo.push(r.digest);
+                } else {
+                    live.insert(r.digest);
+                }
             }
         }
         let now = SystemTime::now();

@@ -96,9 +96,16 @@ impl Registry {
             Some(reference)
         };
         let content_type = headers.get("content-type").and_then(|v| v.to_str().ok());
-        let (media_type, refs) =
-            super::refs::parse(content_type, &bytes).map_err(RegistryError::manifest_invalid)?;
-        for b in &refs.blobs {
+        let what = format!("manifest {repo}:{reference}");
+        let (doc, media_type) = bramble_images::oci::parse_manifest(&bytes, content_type, &what)
+            .map_err(|e| RegistryError::manifest_invalid(e.to_string()))?;
+        let refs = doc
+            .references(&what)
+            .map_err(|e| RegistryError::manifest_invalid(e.to_string()))?;
+        let (children, blobs): (Vec<_>, Vec<_>) = refs
+            .into_iter()
+            .partition(|r| r.kind == bramble_images::oci::BlobKind::Manifest);
+        for b in blobs.iter().map(|r| &r.digest) {
             if !self.blobs.has(b) {
                 return Err(RegistryError::new(
                     StatusCode::BAD_REQUEST,
@@ -109,7 +116,7 @@ impl Registry {
                 ));
             }
         }
-        for m in &refs.manifests {
+        for m in children.iter().map(|r| &r.digest) {
             if self.meta.manifest(repo, m)?.is_none() {
                 return Err(RegistryError::new(
                     StatusCode::BAD_REQUEST,

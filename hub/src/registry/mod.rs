@@ -9,7 +9,6 @@ mod gc;
 mod manifests;
 mod meta;
 mod path;
-pub mod refs;
 mod uploads;
 
 use std::collections::HashMap;

@@ -32,12 +32,15 @@ fn parse_digest(s: &str) -> RegistryResult<Digest> {
 
 /// Appends a request body to `path`; returns the bytes written.
 async fn append(path: &std::path::Path, body: Body) -> RegistryResult<u64> {
-    let mut f = tokio::fs::OpenOptions::new()
+    let f = tokio::fs::OpenOptions::new()
         .append(true)
         .create(true)
         .open(path)
         .await
         .map_err(RegistryError::internal)?;
+    // Request bodies arrive in small frames; each tokio file write is a hop to
+    // the blocking pool, so gather 1 MiB per write.
+    let mut f = tokio::io::BufWriter::with_capacity(1024 * 1024, f);
     let mut n = 0u64;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
