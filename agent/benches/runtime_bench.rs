@@ -1,0 +1,82 @@
+//! Container latency through the libcontainer backend, cached image:
+//! create-to-running (create + start) and the full create/start/wait/delete
+//! of `true`, p50/p99 over N runs (default 100, `BENCH_RUNS` to change).
+//! The overlay rootfs is prepared before each run and not timed (printed
+//! separately). Needs root. Prints figures; asserts nothing about time.
+//!
+//! `cargo bench -p bramble-agent --bench runtime_bench`
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use bramble_agent::runtime::{ExitStatus, Runtime};
+use common::Sandbox;
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn report(name: &str, mut v: Vec<Duration>) {
+    v.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "{name:<28} p50 {:>7.2} ms   p99 {:>7.2} ms   min {:>7.2} ms   max {:>7.2} ms",
+        ms(pct(&v, 0.50)),
+        ms(pct(&v, 0.99)),
+        ms(v[0]),
+        ms(v[v.len() - 1]),
+    );
+}
+
+fn main() {
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100);
+    common::image(); // unpack once: the image is cached
+    let sb = Sandbox::new("bench");
+    let (mut prepare, mut create, mut start, mut wait, mut delete) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut to_running, mut full) = (Vec::new(), Vec::new());
+    let total = Instant::now();
+    for i in 0..runs {
+        let t = Instant::now();
+        let cfg = sb.config(&format!("r{i}"), &["true"]);
+        prepare.push(t.elapsed());
+
+        let t0 = Instant::now();
+        let h = sb.runtime.create(&cfg).expect("create");
+        let t1 = Instant::now();
+        sb.runtime.start(&h).expect("start");
+        let t2 = Instant::now();
+        let status = sb
+            .runtime
+            .wait(&h, Some(Duration::from_secs(30)))
+            .expect("wait");
+        let t3 = Instant::now();
+        assert_eq!(status, Some(ExitStatus::Code(0)), "`true` failed");
+        sb.runtime.delete(&h).expect("delete");
+        let t4 = Instant::now();
+
+        create.push(t1 - t0);
+        start.push(t2 - t1);
+        wait.push(t3 - t2);
+        delete.push(t4 - t3);
+        to_running.push(t2 - t0);
+        full.push(t4 - t0);
+    }
+    println!(
+        "libcontainer backend, `true` from the cached busybox image, {runs} runs in {:.1} s",
+        total.elapsed().as_secs_f64()
+    );
+    report("create-to-running", to_running);
+    report("create+start+wait+delete", full);
+    report("  create", create);
+    report("  start", start);
+    report("  wait (exit observed)", wait);
+    report("  delete", delete);
+    report("rootfs prepare (untimed)", prepare);
+}

@@ -1,0 +1,293 @@
+//! A container's cgroup as files: where they are on this host (v1, hybrid
+//! or v2), the OOM kill counter, usage figures, and removal of leftovers.
+//!
+//! Hybrid hosts (v1 controllers under `/sys/fs/cgroup/<ctrl>`, cgroup2 at
+//! `/sys/fs/cgroup/unified`) are treated as v1, as libcgroups does. The
+//! parsers are pure and unit-tested; [`CgroupFiles::detect`] reads the host.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use libcgroups::common::{CgroupSetup, DEFAULT_CGROUP_ROOT, get_cgroup_setup};
+use libcgroups::v1::{ControllerType, util as v1util};
+
+use super::ContainerStats;
+
+/// The files of one cgroup (`cgroup_path`, e.g. `/bramble/<id>`) on this host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CgroupFiles {
+    /// cgroup v2 (unified) rather than v1/hybrid.
+    pub v2: bool,
+    /// Directory holding the memory files (v1 memory controller or v2 dir).
+    pub memory_dir: Option<PathBuf>,
+    /// Directory holding the CPU accounting files (v1 cpuacct or v2 dir).
+    pub cpu_dir: Option<PathBuf>,
+    /// Every directory this cgroup may occupy (one per v1 hierarchy, plus the
+    /// unified one), for checks and leftover cleanup.
+    pub dirs: Vec<PathBuf>,
+}
+
+/// Where this host's cgroup hierarchies are mounted; read once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CgroupLayout {
+    /// cgroup v2 only (unified); otherwise v1 or hybrid.
+    pub v2: bool,
+    /// The v2 root, or the v1 memory hierarchy's mount point.
+    pub memory: Option<PathBuf>,
+    /// The v2 root, or the v1 cpuacct hierarchy's mount point.
+    pub cpu: Option<PathBuf>,
+    /// Every hierarchy a cgroup may occupy (v1 mounts, the unified one).
+    pub hierarchies: Vec<PathBuf>,
+}
+
+impl CgroupLayout {
+    /// Reads the host's cgroup setup and mount points.
+    pub fn detect() -> io::Result<CgroupLayout> {
+        let root = Path::new(DEFAULT_CGROUP_ROOT);
+        let setup = get_cgroup_setup().map_err(|e| io::Error::other(e.to_string()))?;
+        if matches!(setup, CgroupSetup::Unified) {
+            return Ok(CgroupLayout {
+                v2: true,
+                memory: Some(root.to_path_buf()),
+                cpu: Some(root.to_path_buf()),
+                hierarchies: vec![root.to_path_buf()],
+            });
+        }
+        let mount = |c: ControllerType| v1util::get_subsystem_mount_point(&c).ok();
+        let mut hierarchies =
+            v1util::list_subsystem_mount_points().map_err(|e| io::Error::other(e.to_string()))?;
+        if matches!(setup, CgroupSetup::Hybrid) {
+            hierarchies.push(root.join("unified"));
+        }
+        hierarchies.sort();
+        hierarchies.dedup();
+        Ok(CgroupLayout {
+            v2: false,
+            memory: mount(ControllerType::Memory),
+            cpu: mount(ControllerType::CpuAcct),
+            hierarchies,
+        })
+    }
+
+    /// The files of cgroup `cgroup_path` (absolute, relative to each
+    /// hierarchy's root, e.g. `/bramble/<id>`).
+    pub fn files(&self, cgroup_path: &Path) -> CgroupFiles {
+        let rel = cgroup_path.strip_prefix("/").unwrap_or(cgroup_path);
+        CgroupFiles {
+            v2: self.v2,
+            memory_dir: self.memory.as_ref().map(|m| m.join(rel)),
+            cpu_dir: self.cpu.as_ref().map(|m| m.join(rel)),
+            dirs: self.hierarchies.iter().map(|h| h.join(rel)).collect(),
+        }
+    }
+}
+
+impl CgroupFiles {
+    /// Locates the cgroup `cgroup_path` on this host (reads the layout; keep
+    /// a [`CgroupLayout`] to do that once).
+    pub fn detect(cgroup_path: &Path) -> io::Result<CgroupFiles> {
+        Ok(CgroupLayout::detect()?.files(cgroup_path))
+    }
+
+    /// How many processes the OOM killer killed in this cgroup (v1
+    /// `memory.oom_control` `oom_kill`, v2 `memory.events` `oom_kill`), or
+    /// `None` when the kernel does not report it. Read it before the
+    /// cgroup is removed.
+    pub fn oom_kills(&self) -> io::Result<Option<u64>> {
+        let Some(dir) = &self.memory_dir else {
+            return Ok(None);
+        };
+        let file = if self.v2 {
+            "memory.events"
+        } else {
+            "memory.oom_control"
+        };
+        let text = std::fs::read_to_string(dir.join(file))?;
+        Ok(keyed_value(&text, "oom_kill"))
+    }
+
+    /// v1 only: how often the memory limit was hit (`memory.failcnt`); a
+    /// fallback OOM hint on kernels without an `oom_kill` counter.
+    pub fn memory_failcnt(&self) -> Option<u64> {
+        if self.v2 {
+            return None;
+        }
+        let dir = self.memory_dir.as_ref()?;
+        std::fs::read_to_string(dir.join("memory.failcnt"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// Memory and CPU usage now.
+    pub fn stats(&self) -> io::Result<ContainerStats> {
+        let mut stats = ContainerStats::default();
+        if let Some(dir) = &self.memory_dir {
+            let file = if self.v2 {
+                "memory.current"
+            } else {
+                "memory.usage_in_bytes"
+            };
+            stats.memory_bytes = read_u64(&dir.join(file))?;
+        }
+        if let Some(dir) = &self.cpu_dir {
+            stats.cpu_usage_ns = if self.v2 {
+                let text = std::fs::read_to_string(dir.join("cpu.stat"))?;
+                keyed_value(&text, "usage_usec").unwrap_or(0) * 1000
+            } else {
+                read_u64(&dir.join("cpuacct.usage"))?
+            };
+        }
+        Ok(stats)
+    }
+
+    /// The directories of this cgroup that exist now.
+    pub fn existing_dirs(&self) -> Vec<PathBuf> {
+        self.dirs.iter().filter(|d| d.exists()).cloned().collect()
+    }
+
+    /// Removes whatever directories of this cgroup are left (empty cgroups
+    /// only: `rmdir` fails while processes remain). Returns those that could
+    /// not be removed.
+    pub fn remove_leftovers(&self) -> Vec<(PathBuf, io::Error)> {
+        let mut failed = Vec::new();
+        for d in self.existing_dirs() {
+            if let Err(e) = std::fs::remove_dir(&d)
+                && e.kind() != io::ErrorKind::NotFound
+            {
+                failed.push((d, e));
+            }
+        }
+        failed
+    }
+}
+
+fn read_u64(path: &Path) -> io::Result<u64> {
+    let text = std::fs::read_to_string(path)?;
+    text.trim().parse().map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}: {text:?}: {e}", path.display()),
+        )
+    })
+}
+
+/// The value of `key` in a cgroup "flat keyed" file (`key value` lines).
+pub fn keyed_value(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|line| {
+        let mut parts = line.split_whitespace();
+        (parts.next() == Some(key)).then(|| parts.next()?.parse().ok())?
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyed_values_of_v1_and_v2_files() {
+        let v1 = "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n";
+        assert_eq!(keyed_value(v1, "oom_kill"), Some(2));
+        assert_eq!(keyed_value(v1, "oom_kill_disable"), Some(0));
+        let old_kernel = "oom_kill_disable 0\nunder_oom 0\n";
+        assert_eq!(keyed_value(old_kernel, "oom_kill"), None);
+        let v2 = "low 0\nhigh 0\nmax 13\noom 1\noom_kill 1\noom_group_kill 0\n";
+        assert_eq!(keyed_value(v2, "oom_kill"), Some(1));
+        assert_eq!(keyed_value(v2, "max"), Some(13));
+        let cpu = "usage_usec 1500\nuser_usec 1000\nsystem_usec 500\n";
+        assert_eq!(keyed_value(cpu, "usage_usec"), Some(1500));
+    }
+
+    fn fake(v2: bool) -> (tempfile::TempDir, CgroupFiles) {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("c");
+        std::fs::create_dir(&d).unwrap();
+        let files = CgroupFiles {
+            v2,
+            memory_dir: Some(d.clone()),
+            cpu_dir: Some(d.clone()),
+            dirs: vec![d, t.path().join("absent")],
+        };
+        (t, files)
+    }
+
+    #[test]
+    fn v1_files() {
+        let (_t, f) = fake(false);
+        let d = f.memory_dir.clone().unwrap();
+        std::fs::write(
+            d.join("memory.oom_control"),
+            "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n",
+        )
+        .unwrap();
+        std::fs::write(d.join("memory.usage_in_bytes"), "4096\n").unwrap();
+        std::fs::write(d.join("cpuacct.usage"), "123456\n").unwrap();
+        std::fs::write(d.join("memory.failcnt"), "7\n").unwrap();
+        assert_eq!(f.oom_kills().unwrap(), Some(1));
+        assert_eq!(f.memory_failcnt(), Some(7));
+        assert_eq!(
+            f.stats().unwrap(),
+            ContainerStats {
+                memory_bytes: 4096,
+                cpu_usage_ns: 123456
+            }
+        );
+        assert_eq!(f.existing_dirs(), vec![d.clone()]);
+    }
+
+    #[test]
+    fn v2_files() {
+        let (_t, f) = fake(true);
+        let d = f.memory_dir.clone().unwrap();
+        std::fs::write(
+            d.join("memory.events"),
+            "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n",
+        )
+        .unwrap();
+        std::fs::write(d.join("memory.current"), "8192\n").unwrap();
+        std::fs::write(d.join("cpu.stat"), "usage_usec 42\nuser_usec 40\n").unwrap();
+        assert_eq!(f.oom_kills().unwrap(), Some(0));
+        assert_eq!(f.memory_failcnt(), None);
+        assert_eq!(
+            f.stats().unwrap(),
+            ContainerStats {
+                memory_bytes: 8192,
+                cpu_usage_ns: 42_000
+            }
+        );
+    }
+
+    #[test]
+    fn layout_joins_the_cgroup_path_under_each_hierarchy() {
+        let layout = CgroupLayout {
+            v2: false,
+            memory: Some("/sys/fs/cgroup/memory".into()),
+            cpu: Some("/sys/fs/cgroup/cpuacct".into()),
+            hierarchies: vec![
+                "/sys/fs/cgroup/memory".into(),
+                "/sys/fs/cgroup/unified".into(),
+            ],
+        };
+        let f = layout.files(Path::new("/bramble/c1"));
+        assert_eq!(
+            f.memory_dir,
+            Some("/sys/fs/cgroup/memory/bramble/c1".into())
+        );
+        assert_eq!(f.cpu_dir, Some("/sys/fs/cgroup/cpuacct/bramble/c1".into()));
+        assert_eq!(
+            f.dirs,
+            vec![
+                PathBuf::from("/sys/fs/cgroup/memory/bramble/c1"),
+                PathBuf::from("/sys/fs/cgroup/unified/bramble/c1")
+            ]
+        );
+    }
+
+    #[test]
+    fn leftovers_are_removed_when_empty() {
+        let (_t, f) = fake(true);
+        assert!(f.remove_leftovers().is_empty());
+        assert!(f.existing_dirs().is_empty());
+    }
+}

@@ -1,0 +1,472 @@
+//! The default [`Runtime`]: youki's libcontainer, in-process.
+//!
+//! Layout under the runtime's root directory:
+//!
+//! ```text
+//! ROOT/state/<id>/          libcontainer's state (state.json, exec fifo)
+//! ROOT/bundles/<id>/config.json   the OCI spec (libcontainer reads only files)
+//! ```
+//!
+//! and the cgroup `<cgroup_parent>/<id>` in every hierarchy.
+//!
+//! The container's init is a child of this process (libcontainer clones it
+//! with `CLONE_PARENT` from its intermediate process), so its exit is read
+//! with `waitpid(pid, WNOHANG)` and remembered. stdout/stderr are files
+//! opened here and handed over as fds: no pipe ties a container to the
+//! agent's lifetime.
+//!
+//! Traps handled here (see FINDINGS.md): the Rust runtime ignores SIGPIPE
+//! and an ignored disposition survives `exec`, so SIGPIPE is reset to the
+//! default around the clone; the OOM counter is read from the cgroup before
+//! `delete` removes it; a failed create is cleaned up (state dir, cgroup,
+//! bundle). Creates are serialized by a process-wide lock: the SIGPIPE
+//! disposition is process-wide, and cloning from a multi-threaded process
+//! is safest when fewer threads are in the middle of something.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::container::{Container, ContainerStatus};
+use libcontainer::syscall::syscall::SyscallType;
+use libcontainer::workload::default::DefaultExecutor;
+use nix::errno::Errno;
+use nix::sys::resource::{Resource, getrlimit};
+use nix::sys::signal::{self, SigHandler};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+use super::cgroup::{CgroupFiles, CgroupLayout};
+use super::spec::build_spec;
+use super::{
+    ContainerConfig, ContainerHandle, ContainerState, ContainerStats, DeleteReport, ExitStatus,
+    Result, Runtime, RuntimeError, Signal,
+};
+
+/// How long `delete` waits for a SIGKILLed container to be reaped.
+const KILL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serializes creates process-wide (SIGPIPE disposition, clone).
+static CREATE_LOCK: Mutex<()> = Mutex::new(());
+
+/// Where the libcontainer backend keeps things.
+#[derive(Debug, Clone)]
+pub struct LibcontainerOptions {
+    /// State and bundles go under here (e.g. `/run/bramble/runtime`: tmpfs,
+    /// so nothing is written to the SD card per container).
+    pub root: PathBuf,
+    /// Parent of every container's cgroup, absolute (e.g. `/bramble`).
+    pub cgroup_parent: String,
+}
+
+struct Entry {
+    container: Container,
+    started: bool,
+    exit: Option<ExitStatus>,
+    cgroup: CgroupFiles,
+}
+
+/// The libcontainer backend. Cheap to share (`Arc`); all methods take `&self`.
+pub struct LibcontainerRuntime {
+    state_root: PathBuf,
+    bundles: PathBuf,
+    cgroup_parent: String,
+    cgroups: CgroupLayout,
+    /// This process's `RLIMIT_NOFILE` hard limit: containers get no more.
+    nofile_hard: u64,
+    containers: Mutex<HashMap<String, Entry>>,
+}
+
+impl std::fmt::Debug for LibcontainerRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LibcontainerRuntime")
+            .field("state_root", &self.state_root)
+            .field("bundles", &self.bundles)
+            .field("cgroup_parent", &self.cgroup_parent)
+            .finish_non_exhaustive()
+    }
+}
+
+fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> RuntimeError {
+    let context = context.into();
+    move |source| RuntimeError::Io { context, source }
+}
+
+fn backend(
+    id: &str,
+    op: &'static str,
+) -> impl FnOnce(libcontainer::error::LibcontainerError) -> RuntimeError {
+    let id = id.to_string();
+    move |e| RuntimeError::Backend {
+        id,
+        op,
+        source: Box::new(e),
+    }
+}
+
+impl LibcontainerRuntime {
+    /// Opens (creating) the runtime's directories.
+    pub fn new(options: LibcontainerOptions) -> Result<LibcontainerRuntime> {
+        let state_root = options.root.join("state");
+        let bundles = options.root.join("bundles");
+        for d in [&state_root, &bundles] {
+            std::fs::create_dir_all(d).map_err(io_err(format!(
+                "creating runtime directory {}",
+                d.display()
+            )))?;
+        }
+        let parent = format!("/{}", options.cgroup_parent.trim_matches('/'));
+        let cgroups = CgroupLayout::detect().map_err(io_err("reading the host's cgroup layout"))?;
+        Ok(LibcontainerRuntime {
+            state_root,
+            bundles,
+            cgroup_parent: parent,
+            cgroups,
+            nofile_hard: getrlimit(Resource::RLIMIT_NOFILE)
+                .map(|(_, hard)| hard)
+                .unwrap_or(1024),
+            containers: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The cgroup path of container `id`, relative to each hierarchy's root.
+    pub fn cgroup_path(&self, id: &str) -> String {
+        format!("{}/{id}", self.cgroup_parent)
+    }
+
+    /// The cgroup files of container `id` on this host.
+    pub fn cgroup_files(&self, id: &str) -> Result<CgroupFiles> {
+        Ok(self.cgroups.files(Path::new(&self.cgroup_path(id))))
+    }
+
+    /// libcontainer's state directory of container `id`.
+    pub fn state_dir(&self, id: &str) -> PathBuf {
+        self.state_root.join(id)
+    }
+
+    /// The bundle directory (holding `config.json`) of container `id`.
+    pub fn bundle_dir(&self, id: &str) -> PathBuf {
+        self.bundles.join(id)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        // A panic while holding the lock leaves plain data; keep going.
+        self.containers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn create_inner(&self, config: &ContainerConfig, cgroup: &CgroupFiles) -> Result<Container> {
+        let id = &config.id;
+        let spec = build_spec(config, &self.cgroup_path(id), self.nofile_hard)?;
+        let bundle = self.bundle_dir(id);
+        std::fs::create_dir(&bundle).map_err(io_err(format!(
+            "container {id:?}: creating bundle {}",
+            bundle.display()
+        )))?;
+        let config_json = bundle.join("config.json");
+        let json = serde_json::to_vec(&spec).map_err(|e| RuntimeError::InvalidConfig {
+            id: id.clone(),
+            reason: format!("serializing the OCI spec: {e}"),
+        })?;
+        std::fs::write(&config_json, json).map_err(io_err(format!(
+            "container {id:?}: writing {}",
+            config_json.display()
+        )))?;
+
+        let stdin = File::open("/dev/null").map_err(io_err("opening /dev/null"))?;
+        let stdout = open_log(&config.stdout_path, id)?;
+        let stderr = if config.stderr_path == config.stdout_path {
+            stdout
+                .try_clone()
+                .map_err(io_err(format!("container {id:?}: duplicating the log fd")))?
+        } else {
+            open_log(&config.stderr_path, id)?
+        };
+
+        let _serial = CREATE_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        let _sigpipe = SigpipeDefault::set().map_err(|e| RuntimeError::Sys {
+            id: id.clone(),
+            op: "resetting SIGPIPE",
+            source: e,
+        })?;
+        let t = Instant::now();
+        let container = ContainerBuilder::new(id.clone(), SyscallType::default())
+            .with_executor(DefaultExecutor {})
+            .with_root_path(&self.state_root)
+            .map_err(backend(id, "create"))?
+            .with_stdin(OwnedFd::from(stdin))
+            .with_stdout(OwnedFd::from(stdout))
+            .with_stderr(OwnedFd::from(stderr))
+            .validate_id()
+            .map_err(backend(id, "create"))?
+            .as_init(&bundle)
+            .with_systemd(false)
+            .with_detach(true)
+            .build()
+            .map_err(backend(id, "create"))?;
+        tracing::debug!(id = %id, cgroup = ?cgroup.memory_dir, elapsed_us = t.elapsed().as_micros() as u64,
+            "container created");
+        Ok(container)
+    }
+
+    /// Removes everything a container may have left: libcontainer state,
+    /// cgroup directories, bundle. Best effort; failures are logged.
+    fn cleanup(&self, id: &str, cgroup: &CgroupFiles) {
+        let state = self.state_dir(id);
+        if state.exists() {
+            match Container::load(state.clone()) {
+                Ok(mut c) => {
+                    if let Err(e) = c.delete(true) {
+                        tracing::warn!(id, error = %e, "cleanup: libcontainer delete failed");
+                    }
+                }
+                Err(e) => tracing::warn!(id, error = %e, "cleanup: loading container state failed"),
+            }
+            if state.exists()
+                && let Err(e) = std::fs::remove_dir_all(&state)
+            {
+                tracing::warn!(id, error = %e, path = %state.display(), "cleanup: removing state dir failed");
+            }
+        }
+        for (dir, e) in cgroup.remove_leftovers() {
+            tracing::warn!(id, error = %e, path = %dir.display(), "cleanup: removing cgroup dir failed");
+        }
+        let bundle = self.bundle_dir(id);
+        if bundle.exists()
+            && let Err(e) = std::fs::remove_dir_all(&bundle)
+        {
+            tracing::warn!(id, error = %e, path = %bundle.display(), "cleanup: removing bundle failed");
+        }
+    }
+}
+
+/// Reads the init's exit without blocking; `None` while it runs.
+fn try_reap(id: &str, pid: i32) -> Result<Option<ExitStatus>> {
+    match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
+        Ok(WaitStatus::Exited(_, code)) => Ok(Some(ExitStatus::Code(code))),
+        Ok(WaitStatus::Signaled(_, sig, _)) => Ok(Some(ExitStatus::Signal(sig as i32))),
+        Ok(_) => Ok(None),
+        Err(Errno::EINTR) => Ok(None),
+        Err(e) => Err(RuntimeError::Sys {
+            id: id.to_string(),
+            op: "waitpid",
+            source: e,
+        }),
+    }
+}
+
+fn open_log(path: &Path, id: &str) -> Result<File> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io_err(format!(
+            "container {id:?}: creating log dir {}",
+            dir.display()
+        )))?;
+    }
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o640)
+        .open(path)
+        .map_err(io_err(format!(
+            "container {id:?}: opening log {}",
+            path.display()
+        )))
+}
+
+/// SIGPIPE at its default disposition while alive; the previous one after.
+struct SigpipeDefault(SigHandler);
+
+impl SigpipeDefault {
+    fn set() -> nix::Result<SigpipeDefault> {
+        set_sigpipe(SigHandler::SigDfl).map(SigpipeDefault)
+    }
+}
+
+impl Drop for SigpipeDefault {
+    fn drop(&mut self) {
+        if let Err(e) = set_sigpipe(self.0) {
+            tracing::warn!(error = %e, "restoring the SIGPIPE disposition failed");
+        }
+    }
+}
+
+#[allow(unsafe_code)]
+fn set_sigpipe(handler: SigHandler) -> nix::Result<SigHandler> {
+    debug_assert!(matches!(handler, SigHandler::SigDfl | SigHandler::SigIgn));
+    // SAFETY: only SIG_DFL or SIG_IGN are installed (callers pass the value
+    // `signal` returned, which for SIGPIPE in this process is one of those),
+    // never a handler function, so no async-signal-safety contract arises.
+    unsafe { signal::signal(Signal::SIGPIPE, handler) }
+}
+
+impl Runtime for LibcontainerRuntime {
+    fn name(&self) -> &'static str {
+        "libcontainer"
+    }
+
+    fn create(&self, config: &ContainerConfig) -> Result<ContainerHandle> {
+        config.validate()?;
+        let id = &config.id;
+        if self.lock().contains_key(id) || self.state_dir(id).exists() {
+            return Err(RuntimeError::AlreadyExists { id: id.clone() });
+        }
+        let cgroup = self.cgroup_files(id)?;
+        let container = match self.create_inner(config, &cgroup) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(id = %id, error = %e, "create failed; cleaning up");
+                self.cleanup(id, &cgroup);
+                return Err(e);
+            }
+        };
+        let Some(pid) = container.pid() else {
+            self.cleanup(id, &cgroup);
+            return Err(RuntimeError::Backend {
+                id: id.clone(),
+                op: "create",
+                source: "libcontainer reported no init pid".into(),
+            });
+        };
+        let handle = ContainerHandle {
+            id: id.clone(),
+            pid: pid.as_raw(),
+        };
+        self.lock().insert(
+            id.clone(),
+            Entry {
+                container,
+                started: false,
+                exit: None,
+                cgroup,
+            },
+        );
+        tracing::info!(id = %id, pid = handle.pid, "container created");
+        Ok(handle)
+    }
+
+    fn start(&self, handle: &ContainerHandle) -> Result<()> {
+        let mut map = self.lock();
+        let entry = map
+            .get_mut(&handle.id)
+            .ok_or_else(|| RuntimeError::NotFound {
+                id: handle.id.clone(),
+            })?;
+        if entry.started {
+            return Err(RuntimeError::WrongState {
+                id: handle.id.clone(),
+                op: "start",
+                state: "started",
+            });
+        }
+        entry
+            .container
+            .start()
+            .map_err(backend(&handle.id, "start"))?;
+        entry.started = true;
+        tracing::debug!(id = %handle.id, pid = handle.pid, "container started");
+        Ok(())
+    }
+
+    fn poll_exit(&self, handle: &ContainerHandle) -> Result<ContainerState> {
+        let mut map = self.lock();
+        let entry = map
+            .get_mut(&handle.id)
+            .ok_or_else(|| RuntimeError::NotFound {
+                id: handle.id.clone(),
+            })?;
+        if entry.exit.is_none() {
+            entry.exit = try_reap(&handle.id, handle.pid)?;
+            if let Some(status) = entry.exit {
+                tracing::info!(id = %handle.id, ?status, "container exited");
+            }
+        }
+        Ok(match (entry.exit, entry.started) {
+            (Some(status), _) => ContainerState::Exited(status),
+            (None, false) => ContainerState::Created,
+            (None, true) => ContainerState::Running,
+        })
+    }
+
+    fn kill(&self, handle: &ContainerHandle, sig: Signal) -> Result<()> {
+        // Exited and reaped: the pid may belong to someone else now.
+        if let ContainerState::Exited(_) = self.poll_exit(handle)? {
+            return Ok(());
+        }
+        // Not reaped yet, so the pid is still ours (at worst a zombie).
+        match signal::kill(Pid::from_raw(handle.pid), sig) {
+            Ok(()) | Err(Errno::ESRCH) => Ok(()),
+            Err(e) => Err(RuntimeError::Sys {
+                id: handle.id.clone(),
+                op: "kill",
+                source: e,
+            }),
+        }
+    }
+
+    fn delete(&self, handle: &ContainerHandle) -> Result<DeleteReport> {
+        let exit = match self.poll_exit(handle)? {
+            ContainerState::Exited(status) => status,
+            _ => {
+                self.kill(handle, Signal::SIGKILL)?;
+                self.wait(handle, Some(KILL_TIMEOUT))?
+                    .ok_or_else(|| RuntimeError::WrongState {
+                        id: handle.id.clone(),
+                        op: "delete",
+                        state: "still running 10 s after SIGKILL",
+                    })?
+            }
+        };
+        let mut entry = self
+            .lock()
+            .remove(&handle.id)
+            .ok_or_else(|| RuntimeError::NotFound {
+                id: handle.id.clone(),
+            })?;
+        // OOM first: delete removes the cgroup and its counters.
+        let oom_killed = match entry.cgroup.oom_kills() {
+            Ok(Some(n)) => n > 0,
+            Ok(None) => {
+                exit == ExitStatus::Signal(9) && entry.cgroup.memory_failcnt().unwrap_or(0) > 0
+            }
+            Err(e) => {
+                tracing::warn!(id = %handle.id, error = %e, "reading the OOM counter failed");
+                false
+            }
+        };
+        entry.container.set_status(ContainerStatus::Stopped);
+        let result = entry
+            .container
+            .delete(true)
+            .map_err(backend(&handle.id, "delete"));
+        // Whatever libcontainer did, leave nothing behind.
+        self.cleanup(&handle.id, &entry.cgroup);
+        result?;
+        let left = entry.cgroup.existing_dirs();
+        if !left.is_empty() {
+            tracing::warn!(id = %handle.id, ?left, "cgroup directories remain after delete");
+        }
+        tracing::info!(id = %handle.id, ?exit, oom_killed, "container deleted");
+        Ok(DeleteReport {
+            exit: Some(exit),
+            oom_killed,
+        })
+    }
+
+    fn stats(&self, handle: &ContainerHandle) -> Result<ContainerStats> {
+        let cgroup = {
+            let map = self.lock();
+            let entry = map.get(&handle.id).ok_or_else(|| RuntimeError::NotFound {
+                id: handle.id.clone(),
+            })?;
+            entry.cgroup.clone()
+        };
+        cgroup.stats().map_err(io_err(format!(
+            "container {:?}: reading cgroup stats",
+            handle.id
+        )))
+    }
+}

@@ -1,0 +1,556 @@
+//! The container runtime seam: what the agent asks of a backend, and the
+//! types it speaks.
+//!
+//! A [`Runtime`] runs one OCI container per [`ContainerConfig`] through the
+//! lifecycle `create -> start -> (poll_exit | wait) -> [kill | stop] -> delete`.
+//! The default backend is [`libcontainer::LibcontainerRuntime`] (youki's
+//! libcontainer, in-process); a second backend driving an OCI runtime binary
+//! (crun/runc, for armv7 where libcontainer does not build) implements the
+//! same trait later.
+//!
+//! The calls are synchronous and short (a create is ~15 ms, the rest are
+//! file reads and syscalls); [`Runtime::wait`] and [`Runtime::stop`] block up
+//! to their timeout. The agent is async (tokio): it keeps the runtime in an
+//! `Arc<dyn Runtime>` and calls it from `spawn_blocking`, which is why the
+//! trait is object-safe and `Send + Sync`.
+//!
+//! Containers write their stdout/stderr straight into files (never into
+//! pipes the agent reads), so they outlive an agent restart.
+
+pub mod cgroup;
+pub mod libcontainer;
+pub mod spec;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+pub use nix::sys::signal::Signal;
+
+/// Everything a backend needs to run one container. The rootfs is already
+/// prepared (see `bramble_images::Rootfs`); process settings are already
+/// merged with the image config (see `bramble_images::process_defaults`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerConfig {
+    /// Unique on the node; `[A-Za-z0-9_.-]`, at most [`MAX_ID_LEN`] bytes.
+    pub id: String,
+    /// The mounted root filesystem (absolute).
+    pub rootfs: PathBuf,
+    /// Executable and arguments; never empty.
+    pub argv: Vec<String>,
+    /// `NAME=value` entries.
+    pub env: Vec<String>,
+    /// Absolute working directory inside the container.
+    pub cwd: String,
+    pub uid: u32,
+    pub gid: u32,
+    /// Extra groups of the process.
+    pub additional_gids: Vec<u32>,
+    /// Set in a new UTS namespace; `None` keeps the id.
+    pub hostname: Option<String>,
+    /// Memory limit (cgroup `memory.limit_in_bytes` / `memory.max`).
+    pub memory_limit_bytes: Option<u64>,
+    /// CPU limit in millicores (CFS quota over a 100 ms period).
+    pub cpu_limit_millis: Option<u64>,
+    /// Maximum number of processes (cgroup pids controller).
+    pub pids_limit: Option<u64>,
+    /// Mount the root filesystem read-only.
+    pub read_only_root: bool,
+    /// File the container's stdout goes to (appended; created if missing).
+    pub stdout_path: PathBuf,
+    /// File the container's stderr goes to; may equal `stdout_path`.
+    pub stderr_path: PathBuf,
+    /// Join this network namespace (e.g. `/run/netns/pod-x`, the pod's);
+    /// `None` gives the container a new, empty one.
+    pub netns_path: Option<PathBuf>,
+    /// Extra mounts (volumes), in order.
+    pub mounts: Vec<MountSpec>,
+    /// Host devices made visible and allowed in the device cgroup; every
+    /// other device except the standard ones (`/dev/null`, ...) is denied.
+    pub devices: Vec<DeviceSpec>,
+}
+
+/// The longest container id accepted (it names cgroups and directories).
+pub const MAX_ID_LEN: usize = 128;
+
+impl ContainerConfig {
+    /// A config with the usual defaults: root, `/`, no limits, writable root,
+    /// new network namespace, no mounts or devices.
+    pub fn new(
+        id: impl Into<String>,
+        rootfs: impl Into<PathBuf>,
+        argv: Vec<String>,
+        stdout_path: impl Into<PathBuf>,
+        stderr_path: impl Into<PathBuf>,
+    ) -> ContainerConfig {
+        ContainerConfig {
+            id: id.into(),
+            rootfs: rootfs.into(),
+            argv,
+            env: vec![format!("PATH={}", DEFAULT_PATH)],
+            cwd: "/".into(),
+            uid: 0,
+            gid: 0,
+            additional_gids: Vec::new(),
+            hostname: None,
+            memory_limit_bytes: None,
+            cpu_limit_millis: None,
+            pids_limit: None,
+            read_only_root: false,
+            stdout_path: stdout_path.into(),
+            stderr_path: stderr_path.into(),
+            netns_path: None,
+            mounts: Vec::new(),
+            devices: Vec::new(),
+        }
+    }
+
+    /// Checks what the backends rely on: a usable id, an absolute rootfs and
+    /// cwd, a non-empty argv.
+    pub fn validate(&self) -> Result<(), RuntimeError> {
+        let bad = |reason: String| RuntimeError::InvalidConfig {
+            id: self.id.clone(),
+            reason,
+        };
+        if self.id.is_empty()
+            || self.id.len() > MAX_ID_LEN
+            || self.id.starts_with('.')
+            || !self
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+        {
+            return Err(bad(format!(
+                "the id must be 1 to {MAX_ID_LEN} characters of [A-Za-z0-9_.-], not starting with '.'"
+            )));
+        }
+        if self.argv.is_empty() || self.argv[0].is_empty() {
+            return Err(bad("nothing to run: argv is empty".into()));
+        }
+        if !self.rootfs.is_absolute() {
+            return Err(bad(format!(
+                "rootfs {} must be an absolute path",
+                self.rootfs.display()
+            )));
+        }
+        if !self.cwd.starts_with('/') {
+            return Err(bad(format!(
+                "working directory {:?} must be absolute",
+                self.cwd
+            )));
+        }
+        for m in &self.mounts {
+            if !m.destination().starts_with('/') {
+                return Err(bad(format!(
+                    "mount destination {:?} must be absolute",
+                    m.destination()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `PATH` when nothing else sets it (containerd's and Docker's default).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// A mount inside the container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountSpec {
+    /// A fresh tmpfs (`emptyDir` with `medium: Memory`, secrets).
+    Tmpfs {
+        destination: String,
+        size_bytes: Option<u64>,
+        /// Octal permission bits of the mount's root, e.g. `0o1777`.
+        mode: Option<u32>,
+        read_only: bool,
+    },
+    /// A bind mount of a host path (`hostPath`, `emptyDir` on disk, config).
+    Bind {
+        source: PathBuf,
+        destination: String,
+        read_only: bool,
+    },
+}
+
+impl MountSpec {
+    /// Where the mount appears inside the container.
+    pub fn destination(&self) -> &str {
+        match self {
+            MountSpec::Tmpfs { destination, .. } | MountSpec::Bind { destination, .. } => {
+                destination
+            }
+        }
+    }
+}
+
+/// Character or block device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceKind {
+    Char,
+    Block,
+}
+
+/// A host device node given to a container (`/dev/i2c-1`, `/dev/ttyUSB0`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceSpec {
+    /// Path of the node inside the container (usually the host path).
+    pub path: String,
+    pub kind: DeviceKind,
+    pub major: i64,
+    pub minor: i64,
+    /// Permission bits of the node, e.g. `0o660`.
+    pub file_mode: u32,
+    /// Device-cgroup access: some of `r`, `w`, `m`.
+    pub access: String,
+}
+
+impl DeviceSpec {
+    /// Describes the host device at `path` (stat: type, major/minor, mode),
+    /// allowing `rwm`, visible at the same path in the container.
+    pub fn from_host(path: &str) -> Result<DeviceSpec, RuntimeError> {
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
+        let meta = std::fs::metadata(path).map_err(|e| RuntimeError::Io {
+            context: format!("stat of device {path}"),
+            source: e,
+        })?;
+        let ft = meta.file_type();
+        let kind = if ft.is_char_device() {
+            DeviceKind::Char
+        } else if ft.is_block_device() {
+            DeviceKind::Block
+        } else {
+            return Err(RuntimeError::InvalidConfig {
+                id: String::new(),
+                reason: format!("{path} is not a device node"),
+            });
+        };
+        let rdev = meta.rdev();
+        Ok(DeviceSpec {
+            path: path.to_string(),
+            kind,
+            major: nix::sys::stat::major(rdev) as i64,
+            minor: nix::sys::stat::minor(rdev) as i64,
+            file_mode: meta.mode() & 0o7777,
+            access: "rwm".into(),
+        })
+    }
+}
+
+/// What a backend returns from [`Runtime::create`]: enough to address the
+/// container in later calls. Plain data (the backend keeps its own state).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerHandle {
+    pub id: String,
+    /// Host pid of the container's init process.
+    pub pid: i32,
+}
+
+/// How a container's init process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// `exit(code)`.
+    Code(i32),
+    /// Killed by a signal (number).
+    Signal(i32),
+}
+
+impl ExitStatus {
+    /// The exit code as Kubernetes and shells report it (`128 + signal` for
+    /// a signal, e.g. 137 for SIGKILL).
+    pub fn code(self) -> i32 {
+        match self {
+            ExitStatus::Code(c) => c,
+            ExitStatus::Signal(s) => 128 + s,
+        }
+    }
+
+    pub fn success(self) -> bool {
+        self == ExitStatus::Code(0)
+    }
+}
+
+/// A container's state as [`Runtime::poll_exit`] sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerState {
+    /// Created, waiting for [`Runtime::start`].
+    Created,
+    Running,
+    Exited(ExitStatus),
+}
+
+/// What [`Runtime::delete`] found before removing the container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeleteReport {
+    /// The exit status, if the container had exited (deleting a running
+    /// container kills it first; that exit is reported too).
+    pub exit: Option<ExitStatus>,
+    /// The kernel's OOM killer killed a process of the container (read from
+    /// the cgroup before it was removed).
+    pub oom_killed: bool,
+}
+
+/// Resource usage from the container's cgroup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ContainerStats {
+    /// Current memory usage (cgroup v1 `memory.usage_in_bytes`, v2
+    /// `memory.current`).
+    pub memory_bytes: u64,
+    /// Total CPU time consumed, in nanoseconds.
+    pub cpu_usage_ns: u64,
+}
+
+/// Why a runtime call failed; every variant names the container.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("container {id:?}: invalid config: {reason}")]
+    InvalidConfig { id: String, reason: String },
+    #[error("container {id:?} already exists")]
+    AlreadyExists { id: String },
+    #[error("container {id:?} is not known to this runtime")]
+    NotFound { id: String },
+    #[error("container {id:?}: cannot {op} while {state}")]
+    WrongState {
+        id: String,
+        op: &'static str,
+        state: &'static str,
+    },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("container {id:?}: {op} failed: {source}")]
+    Backend {
+        id: String,
+        op: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("container {id:?}: {op}: {source}")]
+    Sys {
+        id: String,
+        op: &'static str,
+        #[source]
+        source: nix::Error,
+    },
+}
+
+pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;
+
+/// The seam between the agent and a container backend. See the module docs.
+pub trait Runtime: Send + Sync {
+    /// A short name for logs and metrics (`libcontainer`, `runc`).
+    fn name(&self) -> &'static str;
+
+    /// Creates the container (namespaces, cgroup, mounts, the init process
+    /// waiting to exec). On error nothing is left behind.
+    fn create(&self, config: &ContainerConfig) -> Result<ContainerHandle>;
+
+    /// Lets a created container's init exec its process.
+    fn start(&self, handle: &ContainerHandle) -> Result<()>;
+
+    /// Non-blocking: is the container still running, or how did it end? An
+    /// exit is remembered, so asking again gives the same answer.
+    fn poll_exit(&self, handle: &ContainerHandle) -> Result<ContainerState>;
+
+    /// Sends `signal` to the container's init process (which, as PID 1 of
+    /// its namespace, ignores signals it has no handler for, except KILL).
+    fn kill(&self, handle: &ContainerHandle, signal: Signal) -> Result<()>;
+
+    /// Removes the container: kills it if it still runs, reads OOM from its
+    /// cgroup, then removes cgroup, state and bundle.
+    fn delete(&self, handle: &ContainerHandle) -> Result<DeleteReport>;
+
+    /// Memory and CPU usage from the container's cgroup.
+    fn stats(&self, handle: &ContainerHandle) -> Result<ContainerStats>;
+
+    /// Blocks until the container exits or `timeout` passes (`None`: wait
+    /// forever); `Ok(None)` on timeout. Polls [`Runtime::poll_exit`] with a
+    /// backoff from 1 ms to 20 ms.
+    fn wait(
+        &self,
+        handle: &ContainerHandle,
+        timeout: Option<Duration>,
+    ) -> Result<Option<ExitStatus>> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut pause = Duration::from_millis(1);
+        loop {
+            if let ContainerState::Exited(status) = self.poll_exit(handle)? {
+                return Ok(Some(status));
+            }
+            let now = Instant::now();
+            let nap = match deadline {
+                Some(d) if now >= d => return Ok(None),
+                Some(d) => pause.min(d - now),
+                None => pause,
+            };
+            std::thread::sleep(nap);
+            pause = (pause * 2).min(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, up to `grace` for the container to exit, then SIGKILL; returns
+    /// how it ended. A container that already exited is not signalled.
+    fn stop(&self, handle: &ContainerHandle, grace: Duration) -> Result<ExitStatus> {
+        if let ContainerState::Exited(status) = self.poll_exit(handle)? {
+            return Ok(status);
+        }
+        self.kill(handle, Signal::SIGTERM)?;
+        if let Some(status) = self.wait(handle, Some(grace))? {
+            tracing::debug!(id = %handle.id, ?status, "container stopped on SIGTERM");
+            return Ok(status);
+        }
+        tracing::info!(id = %handle.id, grace_ms = grace.as_millis() as u64,
+            "container ignored SIGTERM for its grace period; sending SIGKILL");
+        self.kill(handle, Signal::SIGKILL)?;
+        // SIGKILL cannot be ignored; the wait is bounded only by the kernel.
+        Ok(self.wait(handle, None)?.unwrap_or(ExitStatus::Signal(9)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// A recording fake: ignores SIGTERM when told to, exits on SIGKILL.
+    struct Fake {
+        ignore_term: bool,
+        state: Mutex<ContainerState>,
+        signals: Mutex<Vec<Signal>>,
+    }
+
+    impl Fake {
+        fn new(ignore_term: bool) -> Fake {
+            Fake {
+                ignore_term,
+                state: Mutex::new(ContainerState::Running),
+                signals: Mutex::new(Vec::new()),
+            }
+        }
+    }
+
+    impl Runtime for Fake {
+        fn name(&self) -> &'static str {
+            "fake"
+        }
+        fn create(&self, c: &ContainerConfig) -> Result<ContainerHandle> {
+            Ok(ContainerHandle {
+                id: c.id.clone(),
+                pid: 1,
+            })
+        }
+        fn start(&self, _: &ContainerHandle) -> Result<()> {
+            Ok(())
+        }
+        fn poll_exit(&self, _: &ContainerHandle) -> Result<ContainerState> {
+            Ok(*self.state.lock().unwrap())
+        }
+        fn kill(&self, _: &ContainerHandle, signal: Signal) -> Result<()> {
+            self.signals.lock().unwrap().push(signal);
+            if signal == Signal::SIGKILL || !self.ignore_term {
+                *self.state.lock().unwrap() =
+                    ContainerState::Exited(ExitStatus::Signal(signal as i32));
+            }
+            Ok(())
+        }
+        fn delete(&self, _: &ContainerHandle) -> Result<DeleteReport> {
+            Ok(DeleteReport {
+                exit: None,
+                oom_killed: false,
+            })
+        }
+        fn stats(&self, _: &ContainerHandle) -> Result<ContainerStats> {
+            Ok(ContainerStats::default())
+        }
+    }
+
+    fn handle() -> ContainerHandle {
+        ContainerHandle {
+            id: "c".into(),
+            pid: 1,
+        }
+    }
+
+    #[test]
+    fn stop_escalates_to_kill_after_grace() {
+        let f = Fake::new(true);
+        let t = Instant::now();
+        let status = f.stop(&handle(), Duration::from_millis(50)).unwrap();
+        assert!(t.elapsed() >= Duration::from_millis(50));
+        assert_eq!(status, ExitStatus::Signal(9));
+        assert_eq!(status.code(), 137);
+        assert_eq!(
+            *f.signals.lock().unwrap(),
+            vec![Signal::SIGTERM, Signal::SIGKILL]
+        );
+    }
+
+    #[test]
+    fn stop_on_term_sends_no_kill() {
+        let f = Fake::new(false);
+        let status = f.stop(&handle(), Duration::from_secs(5)).unwrap();
+        assert_eq!(status, ExitStatus::Signal(15));
+        assert_eq!(*f.signals.lock().unwrap(), vec![Signal::SIGTERM]);
+    }
+
+    #[test]
+    fn stop_of_exited_container_sends_nothing() {
+        let f = Fake::new(false);
+        *f.state.lock().unwrap() = ContainerState::Exited(ExitStatus::Code(0));
+        assert_eq!(
+            f.stop(&handle(), Duration::from_secs(5)).unwrap(),
+            ExitStatus::Code(0)
+        );
+        assert!(f.signals.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn wait_times_out() {
+        let f = Fake::new(true);
+        assert_eq!(
+            f.wait(&handle(), Some(Duration::from_millis(10))).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn validate_rejects_bad_configs() {
+        let ok = ContainerConfig::new("a-1_b.c", "/r", vec!["true".into()], "/l/o", "/l/e");
+        ok.validate().unwrap();
+        for (mutate, want) in [
+            (
+                Box::new(|c: &mut ContainerConfig| c.id = "a/b".into()) as Box<dyn Fn(&mut _)>,
+                "id",
+            ),
+            (Box::new(|c: &mut ContainerConfig| c.id = ".x".into()), "id"),
+            (
+                Box::new(|c: &mut ContainerConfig| c.id = "x".repeat(129)),
+                "id",
+            ),
+            (Box::new(|c: &mut ContainerConfig| c.argv.clear()), "argv"),
+            (
+                Box::new(|c: &mut ContainerConfig| c.rootfs = "r".into()),
+                "rootfs",
+            ),
+            (
+                Box::new(|c: &mut ContainerConfig| c.cwd = "tmp".into()),
+                "working directory",
+            ),
+        ] {
+            let mut c = ok.clone();
+            mutate(&mut c);
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.contains(want), "{err}");
+        }
+    }
+
+    #[test]
+    fn exit_codes_follow_kubernetes() {
+        assert_eq!(ExitStatus::Code(3).code(), 3);
+        assert_eq!(ExitStatus::Signal(15).code(), 143);
+        assert!(ExitStatus::Code(0).success());
+        assert!(!ExitStatus::Signal(9).success());
+    }
+}
