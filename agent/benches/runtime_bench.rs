@@ -1,4 +1,5 @@
-//! Container latency through the libcontainer backend, cached image:
+//! Container latency through each runtime backend (libcontainer, then the
+//! OCI binary backend driving runc), cached image:
 //! create-to-running (create + start) and the full create/start/wait/delete
 //! of `true`, p50/p99 over N runs (default 100, `BENCH_RUNS` to change).
 //! The overlay rootfs is prepared before each run and not timed (printed
@@ -11,8 +12,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use bramble_agent::runtime::{ExitStatus, Runtime};
-use common::Sandbox;
+use bramble_agent::runtime::ExitStatus;
+use common::{Backend, Sandbox};
 
 fn pct(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -37,7 +38,17 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(100);
     common::image(); // unpack once: the image is cached
-    let sb = Sandbox::new("bench");
+    for (backend, name) in [
+        (Backend::Libcontainer, "libcontainer"),
+        (Backend::Runc, "runc"),
+    ] {
+        bench(backend, name, runs);
+        println!();
+    }
+}
+
+fn bench(backend: Backend, name: &str, runs: usize) {
+    let sb = Sandbox::with_backend(&format!("bench-{name}"), backend);
     let (mut prepare, mut create, mut start, mut wait, mut delete) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut to_running, mut full) = (Vec::new(), Vec::new());
@@ -69,7 +80,7 @@ fn main() {
         full.push(t4 - t0);
     }
     println!(
-        "libcontainer backend, `true` from the cached busybox image, {runs} runs in {:.1} s",
+        "{name} backend, `true` from the cached busybox image, {runs} runs in {:.1} s",
         total.elapsed().as_secs_f64()
     );
     report("create-to-running", to_running);

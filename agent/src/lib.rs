@@ -3,4 +3,5 @@
 
 pub mod lifecycle;
 pub mod logs;
+pub mod pod;
 pub mod runtime;

@@ -4,9 +4,9 @@
 //! A [`Runtime`] runs one OCI container per [`ContainerConfig`] through the
 //! lifecycle `create -> start -> (poll_exit | wait) -> [kill | stop] -> delete`.
 //! The default backend is [`libcontainer::LibcontainerRuntime`] (youki's
-//! libcontainer, in-process); a second backend driving an OCI runtime binary
-//! (crun/runc, for armv7 where libcontainer does not build) implements the
-//! same trait later.
+//! libcontainer, in-process); [`oci_binary::OciBinaryRuntime`] drives an OCI
+//! runtime binary (runc; crun/youki by the same command line) with the same
+//! spec, for armv7 where libcontainer does not build.
 //!
 //! The calls are synchronous and short (a create is ~15 ms, the rest are
 //! file reads and syscalls); [`Runtime::wait`] and [`Runtime::stop`] block up
@@ -19,12 +19,14 @@
 
 pub mod cgroup;
 pub mod libcontainer;
+pub mod oci_binary;
 pub mod spec;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 pub use nix::sys::signal::Signal;
+pub use oci_binary::{OciBinaryOptions, OciBinaryRuntime, RuncRuntime};
 
 /// Everything a backend needs to run one container. The rootfs is already
 /// prepared (see `bramble_images::Rootfs`); process settings are already

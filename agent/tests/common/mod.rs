@@ -12,7 +12,9 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use bramble_agent::runtime::cgroup::CgroupFiles;
 use bramble_agent::runtime::libcontainer::{LibcontainerOptions, LibcontainerRuntime};
-use bramble_agent::runtime::{ContainerConfig, ContainerHandle, Runtime};
+use bramble_agent::runtime::{
+    ContainerConfig, ContainerHandle, OciBinaryOptions, OciBinaryRuntime, Runtime,
+};
 use bramble_images::{BlobStore, Compression, Digest, LayerStore, Platform, Rootfs};
 use oci_spec::image::ImageConfiguration;
 
@@ -58,6 +60,41 @@ pub fn image() -> &'static Image {
     })
 }
 
+/// Which [`Runtime`] backend a [`Sandbox`] runs containers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// youki's libcontainer, in-process.
+    Libcontainer,
+    /// The OCI runtime binary backend driving `runc` (`BRAMBLE_OCI_RUNTIME`
+    /// overrides the binary, e.g. `/usr/bin/crun`).
+    Runc,
+}
+
+/// A backend plus what the tests inspect of it (paths of its state).
+pub trait TestRuntime: Runtime {
+    fn cgroup_files(&self, id: &str) -> bramble_agent::runtime::Result<CgroupFiles>;
+    fn state_dir(&self, id: &str) -> PathBuf;
+    fn bundle_dir(&self, id: &str) -> PathBuf;
+}
+
+macro_rules! test_runtime {
+    ($t:ty) => {
+        impl TestRuntime for $t {
+            fn cgroup_files(&self, id: &str) -> bramble_agent::runtime::Result<CgroupFiles> {
+                <$t>::cgroup_files(self, id)
+            }
+            fn state_dir(&self, id: &str) -> PathBuf {
+                <$t>::state_dir(self, id)
+            }
+            fn bundle_dir(&self, id: &str) -> PathBuf {
+                <$t>::bundle_dir(self, id)
+            }
+        }
+    };
+}
+test_runtime!(LibcontainerRuntime);
+test_runtime!(OciBinaryRuntime);
+
 /// One test at a time per process: libcontainer clones from this process,
 /// and a clone while other threads hold locks (malloc, stdio) is the hazard
 /// FINDINGS.md warns about.
@@ -66,7 +103,7 @@ static SERIAL: Mutex<()> = Mutex::new(());
 /// A test's private world; everything in it is removed on drop.
 pub struct Sandbox {
     pub name: String,
-    pub runtime: LibcontainerRuntime,
+    pub runtime: Box<dyn TestRuntime>,
     pub cgroup_parent: String,
     rootfses: Mutex<Vec<Rootfs>>,
     handles: Mutex<Vec<ContainerHandle>>,
@@ -75,7 +112,12 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
+    /// A sandbox running containers with the libcontainer backend.
     pub fn new(name: &str) -> Sandbox {
+        Sandbox::with_backend(name, Backend::Libcontainer)
+    }
+
+    pub fn with_backend(name: &str, backend: Backend) -> Sandbox {
         let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
         let name = format!("{name}-{}", std::process::id());
         let tmp = tempfile::Builder::new()
@@ -83,11 +125,26 @@ impl Sandbox {
             .tempdir()
             .expect("tempdir");
         let cgroup_parent = format!("bramble-test-{name}");
-        let runtime = LibcontainerRuntime::new(LibcontainerOptions {
-            root: tmp.path().join("runtime"),
-            cgroup_parent: cgroup_parent.clone(),
-        })
-        .expect("runtime");
+        let root = tmp.path().join("runtime");
+        let runtime: Box<dyn TestRuntime> = match backend {
+            Backend::Libcontainer => Box::new(
+                LibcontainerRuntime::new(LibcontainerOptions {
+                    root,
+                    cgroup_parent: cgroup_parent.clone(),
+                })
+                .expect("libcontainer runtime"),
+            ),
+            Backend::Runc => {
+                let mut options = OciBinaryOptions::runc(root, cgroup_parent.clone());
+                if let Some(bin) = std::env::var_os("BRAMBLE_OCI_RUNTIME") {
+                    options.binary = bin.into();
+                }
+                Box::new(
+                    OciBinaryRuntime::new(options)
+                        .expect("OCI binary runtime (is runc installed?)"),
+                )
+            }
+        };
         Sandbox {
             name,
             runtime,

@@ -1,23 +1,23 @@
-//! The libcontainer backend with real containers (tests run as root): the
-//! busybox fixture image on overlay rootfses, exit codes, logs, process
-//! settings, OOM, TERM->KILL escalation, and that delete leaves nothing.
+//! The runtime test suite, run against every backend with real containers
+//! (tests run as root): the busybox fixture image on overlay rootfses, exit
+//! codes, logs, process settings, OOM, TERM->KILL escalation, and that
+//! delete leaves nothing. Each backend's test file instantiates it with
+//! [`runtime_suite!`]; the sandbox serializes the tests of a process and
+//! cleans up on drop, also after a failed assertion.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
-use bramble_agent::runtime::{
-    ContainerState, ExitStatus, MountSpec, Runtime, RuntimeError, Signal,
-};
+use bramble_agent::runtime::{ContainerState, ExitStatus, MountSpec, RuntimeError, Signal};
 use bramble_api::objects::container::Container;
 use bramble_images::process_defaults;
-use common::{Sandbox, image, process_exists};
+use common::{Backend, Sandbox, image, process_exists};
 
 const WAIT: Option<Duration> = Some(Duration::from_secs(30));
 
-#[test]
-fn echo_hello_exits_zero_and_logs_to_file() {
-    let sb = Sandbox::new("echo");
+pub fn echo_hello_exits_zero_and_logs_to_file(backend: Backend) {
+    let sb = Sandbox::with_backend("echo", backend);
     let cfg = sb.config("c", &["echo", "hello"]);
     let h = sb.run(&cfg);
     let status = sb.runtime.wait(&h, WAIT).unwrap().expect("exited");
@@ -35,9 +35,8 @@ fn echo_hello_exits_zero_and_logs_to_file() {
     assert!(!report.oom_killed);
 }
 
-#[test]
-fn exit_code_and_stderr_are_reported() {
-    let sb = Sandbox::new("exit3");
+pub fn exit_code_and_stderr_are_reported(backend: Backend) {
+    let sb = Sandbox::with_backend("exit3", backend);
     let cfg = sb.config("c", &["sh", "-c", "echo oops >&2; exit 3"]);
     let h = sb.run(&cfg);
     assert_eq!(
@@ -51,9 +50,8 @@ fn exit_code_and_stderr_are_reported() {
     assert_eq!(report.exit, Some(ExitStatus::Code(3)));
 }
 
-#[test]
-fn env_cwd_and_user_from_a_pod_container_are_visible() {
-    let sb = Sandbox::new("procenv");
+pub fn env_cwd_and_user_from_a_pod_container_are_visible(backend: Backend) {
+    let sb = Sandbox::with_backend("procenv", backend);
     let container: Container = serde_json::from_value(serde_json::json!({
         "name": "app",
         "image": "busybox",
@@ -100,9 +98,8 @@ fn env_cwd_and_user_from_a_pod_container_are_visible() {
     sb.deleted(&h);
 }
 
-#[test]
-fn read_only_root_refuses_writes() {
-    let sb = Sandbox::new("rofs");
+pub fn read_only_root_refuses_writes(backend: Backend) {
+    let sb = Sandbox::with_backend("rofs", backend);
     let mut cfg = sb.config("c", &["sh", "-c", "touch /x 2>&1; echo rc=$?"]);
     cfg.read_only_root = true;
     let h = sb.run(&cfg);
@@ -119,9 +116,8 @@ fn read_only_root_refuses_writes() {
     sb.deleted(&h);
 }
 
-#[test]
-fn memory_limit_exceeded_is_oom_killed() {
-    let sb = Sandbox::new("oom");
+pub fn memory_limit_exceeded_is_oom_killed(backend: Backend) {
+    let sb = Sandbox::with_backend("oom", backend);
     // `x=$(...)` keeps the whole output in the shell's memory.
     let mut cfg = sb.config(
         "c",
@@ -144,9 +140,8 @@ fn memory_limit_exceeded_is_oom_killed() {
     assert_eq!(report.exit, Some(ExitStatus::Signal(9)));
 }
 
-#[test]
-fn a_clean_exit_is_not_an_oom() {
-    let sb = Sandbox::new("nooom");
+pub fn a_clean_exit_is_not_an_oom(backend: Backend) {
+    let sb = Sandbox::with_backend("nooom", backend);
     let mut cfg = sb.config("c", &["sh", "-c", "x=$(yes | head -c 1000000); echo ok"]);
     cfg.memory_limit_bytes = Some(64 << 20);
     let h = sb.run(&cfg);
@@ -159,9 +154,8 @@ fn a_clean_exit_is_not_an_oom() {
     assert!(!report.oom_killed);
 }
 
-#[test]
-fn sigterm_ignoring_init_is_killed_after_grace() {
-    let sb = Sandbox::new("stop");
+pub fn sigterm_ignoring_init_is_killed_after_grace(backend: Backend) {
+    let sb = Sandbox::with_backend("stop", backend);
     let cfg = sb.config("c", &["sleep", "1000"]);
     let h = sb.run(&cfg);
     assert_eq!(sb.runtime.poll_exit(&h).unwrap(), ContainerState::Running);
@@ -176,9 +170,8 @@ fn sigterm_ignoring_init_is_killed_after_grace() {
     assert!(!report.oom_killed);
 }
 
-#[test]
-fn sigterm_with_a_handler_stops_within_grace() {
-    let sb = Sandbox::new("term");
+pub fn sigterm_with_a_handler_stops_within_grace(backend: Backend) {
+    let sb = Sandbox::with_backend("term", backend);
     let cfg = sb.config(
         "c",
         &[
@@ -202,9 +195,8 @@ fn sigterm_with_a_handler_stops_within_grace() {
     sb.deleted(&h);
 }
 
-#[test]
-fn stats_report_memory_and_cpu() {
-    let sb = Sandbox::new("stats");
+pub fn stats_report_memory_and_cpu(backend: Backend) {
+    let sb = Sandbox::with_backend("stats", backend);
     let cfg = sb.config(
         "c",
         &[
@@ -226,9 +218,8 @@ fn stats_report_memory_and_cpu() {
     sb.deleted(&h);
 }
 
-#[test]
-fn delete_leaves_no_cgroup_state_bundle_or_process() {
-    let sb = Sandbox::new("leftovers");
+pub fn delete_leaves_no_cgroup_state_bundle_or_process(backend: Backend) {
+    let sb = Sandbox::with_backend("leftovers", backend);
     let mut cfg = sb.config("c", &["sleep", "1000"]);
     cfg.memory_limit_bytes = Some(32 << 20);
     cfg.pids_limit = Some(16);
@@ -265,9 +256,8 @@ fn delete_leaves_no_cgroup_state_bundle_or_process() {
     ));
 }
 
-#[test]
-fn deleting_a_created_but_unstarted_container_cleans_up() {
-    let sb = Sandbox::new("unstarted");
+pub fn deleting_a_created_but_unstarted_container_cleans_up(backend: Backend) {
+    let sb = Sandbox::with_backend("unstarted", backend);
     let cfg = sb.config("c", &["echo", "never"]);
     let h = sb.runtime.create(&cfg).unwrap();
     assert_eq!(sb.runtime.poll_exit(&h).unwrap(), ContainerState::Created);
@@ -283,14 +273,17 @@ fn deleting_a_created_but_unstarted_container_cleans_up() {
     assert_eq!(sb.stdout(&cfg), "");
 }
 
-#[test]
-fn failed_create_leaves_nothing_and_ids_are_unique() {
-    let sb = Sandbox::new("failcreate");
-    // A rootfs that does not exist: libcontainer fails while creating.
+pub fn failed_create_leaves_nothing_and_ids_are_unique(backend: Backend) {
+    let sb = Sandbox::with_backend("failcreate", backend);
+    // A rootfs that does not exist: the backend fails while creating.
     let mut cfg = sb.config("c", &["true"]);
     cfg.rootfs = sb.dir().join("no-such-rootfs");
     let err = sb.runtime.create(&cfg).unwrap_err();
+    eprintln!("create error: {err}");
     assert!(err.to_string().contains(&cfg.id), "{err}");
+    // The backend's own error is in `err`, not in the container's log.
+    assert_eq!(sb.stderr(&cfg), "");
+    assert_eq!(sb.stdout(&cfg), "");
     let cgroup = sb.runtime.cgroup_files(&cfg.id).unwrap();
     assert!(
         cgroup.existing_dirs().is_empty(),
@@ -313,9 +306,8 @@ fn failed_create_leaves_nothing_and_ids_are_unique() {
     );
 }
 
-#[test]
-fn sigpipe_is_default_inside_containers() {
-    let sb = Sandbox::new("sigpipe");
+pub fn sigpipe_is_default_inside_containers(backend: Backend) {
+    let sb = Sandbox::with_backend("sigpipe", backend);
     // `yes | head -c 1` ends `yes` by SIGPIPE only when it is not ignored:
     // with SIGPIPE ignored, yes gets EPIPE and busybox exits 1.
     let cfg = sb.config(
@@ -344,3 +336,62 @@ fn sigpipe_is_default_inside_containers() {
         "SIGPIPE ignored: {out}"
     );
 }
+
+/// One `#[test]` per suite case, run on `$backend` (a [`Backend`]).
+macro_rules! runtime_suite {
+    ($backend:expr) => {
+        #[test]
+        fn echo_hello_exits_zero_and_logs_to_file() {
+            runtime_suite::echo_hello_exits_zero_and_logs_to_file($backend)
+        }
+        #[test]
+        fn exit_code_and_stderr_are_reported() {
+            runtime_suite::exit_code_and_stderr_are_reported($backend)
+        }
+        #[test]
+        fn env_cwd_and_user_from_a_pod_container_are_visible() {
+            runtime_suite::env_cwd_and_user_from_a_pod_container_are_visible($backend)
+        }
+        #[test]
+        fn read_only_root_refuses_writes() {
+            runtime_suite::read_only_root_refuses_writes($backend)
+        }
+        #[test]
+        fn memory_limit_exceeded_is_oom_killed() {
+            runtime_suite::memory_limit_exceeded_is_oom_killed($backend)
+        }
+        #[test]
+        fn a_clean_exit_is_not_an_oom() {
+            runtime_suite::a_clean_exit_is_not_an_oom($backend)
+        }
+        #[test]
+        fn sigterm_ignoring_init_is_killed_after_grace() {
+            runtime_suite::sigterm_ignoring_init_is_killed_after_grace($backend)
+        }
+        #[test]
+        fn sigterm_with_a_handler_stops_within_grace() {
+            runtime_suite::sigterm_with_a_handler_stops_within_grace($backend)
+        }
+        #[test]
+        fn stats_report_memory_and_cpu() {
+            runtime_suite::stats_report_memory_and_cpu($backend)
+        }
+        #[test]
+        fn delete_leaves_no_cgroup_state_bundle_or_process() {
+            runtime_suite::delete_leaves_no_cgroup_state_bundle_or_process($backend)
+        }
+        #[test]
+        fn deleting_a_created_but_unstarted_container_cleans_up() {
+            runtime_suite::deleting_a_created_but_unstarted_container_cleans_up($backend)
+        }
+        #[test]
+        fn failed_create_leaves_nothing_and_ids_are_unique() {
+            runtime_suite::failed_create_leaves_nothing_and_ids_are_unique($backend)
+        }
+        #[test]
+        fn sigpipe_is_default_inside_containers() {
+            runtime_suite::sigpipe_is_default_inside_containers($backend)
+        }
+    };
+}
+pub(crate) use runtime_suite;

@@ -1,0 +1,14 @@
+//! Pods on this node: the pieces a pod needs besides its containers — a
+//! network namespace shared by its containers ([`netns`]) and its volumes
+//! plus ConfigMap/Secret-derived env ([`volumes`]) — and running one pod
+//! on a runtime with them ([`run`]).
+
+pub mod netns;
+pub mod run;
+pub mod volumes;
+
+pub use netns::{NetnsError, PodNetns};
+pub use run::{
+    ImageSource, PodContainer, PodDirs, PodError, PodOptions, ResolvedImage, RunPhase, RunningPod,
+};
+pub use volumes::{DataMap, PodInputs, PodVolumes, VolumeError, resolve_env};

@@ -1,0 +1,571 @@
+//! Running one pod on a [`Runtime`]: a network namespace for the pod, its
+//! volumes, the `initContainers` one after the other to completion, then all
+//! `containers` joining the pod's namespace with the pod's name as hostname,
+//! each on its own overlay rootfs of its image, logging to a file per
+//! container. [`RunningPod::stop`] undoes all of it: TERM -> grace -> KILL,
+//! delete, unmount rootfses and volumes, remove the namespace.
+//!
+//! Layout (`PodDirs`): `data/<pod-id>/{volumes,rootfs/<container>}` on disk,
+//! `logs/<pod-id>/<container>.log`, `netns/<pod-id>` (the namespace file).
+//! Secrets live on tmpfs only (see [`super::volumes`]); the runtime's own
+//! state (which holds the env of each container, secret env included) must
+//! be on tmpfs too, e.g. `/run/bramble/runtime`.
+//!
+//! This is the mechanism only: restarts with back-off, probes and status
+//! reporting build on it (see `crate::lifecycle`).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bramble_api::objects::container::Container;
+use bramble_api::objects::pod::Pod;
+use bramble_images::{Rootfs, process_defaults};
+use oci_spec::image::ImageConfiguration;
+
+use super::netns::{NetnsError, PodNetns};
+use super::volumes::{PodInputs, PodVolumes, VolumeError, resolve_env};
+use crate::runtime::{
+    ContainerConfig, ContainerHandle, ContainerState, DeviceSpec, ExitStatus, MAX_ID_LEN, Runtime,
+    RuntimeError,
+};
+
+/// An image ready to run: unpacked layer directories (bottom first) and its
+/// config.
+#[derive(Debug, Clone)]
+pub struct ResolvedImage {
+    pub layers: Vec<PathBuf>,
+    pub config: ImageConfiguration,
+}
+
+/// Where images come from: the agent's image store, or a test fixture.
+pub trait ImageSource {
+    /// The image for `reference` (as written in the pod spec).
+    fn resolve(&self, reference: &str) -> Result<ResolvedImage, String>;
+}
+
+impl<F: Fn(&str) -> Result<ResolvedImage, String>> ImageSource for F {
+    fn resolve(&self, reference: &str) -> Result<ResolvedImage, String> {
+        self(reference)
+    }
+}
+
+/// The agent's directories a pod uses.
+#[derive(Debug, Clone)]
+pub struct PodDirs {
+    /// Per-pod rootfses and volumes (disk).
+    pub data: PathBuf,
+    /// Per-pod log directories (disk, capped by the log rotation).
+    pub logs: PathBuf,
+    /// Network namespace files (e.g. `/run/bramble/netns`).
+    pub netns: PathBuf,
+}
+
+/// Knobs not in the pod spec.
+#[derive(Debug, Clone, Default)]
+pub struct PodOptions {
+    /// Maximum processes per container (cgroup pids); `None`: unlimited.
+    pub pids_limit: Option<u64>,
+}
+
+/// Why a pod could not be started or stopped cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum PodError {
+    #[error("pod {pod:?}: {source}")]
+    Netns {
+        pod: String,
+        #[source]
+        source: NetnsError,
+    },
+    #[error("pod {pod:?}: {source}")]
+    Volume {
+        pod: String,
+        #[source]
+        source: Box<VolumeError>,
+    },
+    #[error("pod {pod:?}: container {container:?}: image {image:?}: {reason}")]
+    Image {
+        pod: String,
+        container: String,
+        image: String,
+        reason: String,
+    },
+    #[error("pod {pod:?}: container {container:?}: {reason}")]
+    Container {
+        pod: String,
+        container: String,
+        reason: String,
+    },
+    #[error("pod {pod:?}: container {container:?}: {source}")]
+    Runtime {
+        pod: String,
+        container: String,
+        #[source]
+        source: RuntimeError,
+    },
+    #[error("pod {pod:?}: {op} {path}: {source}")]
+    Io {
+        pod: String,
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("pod {pod:?}: cleanup left things behind: {}", .errors.join("; "))]
+    Cleanup { pod: String, errors: Vec<String> },
+}
+
+/// Coarse pod phase as this runner sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunPhase {
+    /// Containers are running (or some have exited, not all).
+    Running,
+    /// Every container exited 0.
+    Succeeded,
+    /// An init container failed, or every container exited and one failed.
+    Failed,
+}
+
+/// One container of a running pod.
+#[derive(Debug)]
+pub struct PodContainer {
+    /// The name in the pod spec.
+    pub name: String,
+    pub init: bool,
+    pub handle: ContainerHandle,
+    /// stdout and stderr, interleaved.
+    pub log_path: PathBuf,
+    pub state: ContainerState,
+    rootfs: Option<Rootfs>,
+    deleted: bool,
+}
+
+/// A pod started by [`RunningPod::start`]; call [`RunningPod::stop`] to
+/// remove it (dropping it leaves everything in place, as after an agent
+/// crash).
+pub struct RunningPod<'r> {
+    runtime: &'r dyn Runtime,
+    pod_id: String,
+    dir: PathBuf,
+    log_dir: PathBuf,
+    netns: Option<PodNetns>,
+    volumes: Option<PodVolumes>,
+    containers: Vec<PodContainer>,
+    failed_init: Option<(String, ExitStatus)>,
+}
+
+impl std::fmt::Debug for RunningPod<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningPod")
+            .field("pod_id", &self.pod_id)
+            .field("containers", &self.containers)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `namespace_name`, restricted to what container ids allow.
+pub fn pod_id(pod: &Pod) -> String {
+    sanitize(&format!("{}_{}", pod.namespace(), pod.name()))
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_.-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+impl<'r> RunningPod<'r> {
+    /// Sets the pod up and starts it. Init containers run to completion
+    /// first; if one fails the app containers are not started and
+    /// [`RunningPod::phase`] is `Failed` (the caller still calls `stop` to
+    /// clean up). On an error everything made so far is removed.
+    pub fn start(
+        runtime: &'r dyn Runtime,
+        pod: &Pod,
+        inputs: &PodInputs,
+        images: &dyn ImageSource,
+        dirs: &PodDirs,
+        options: &PodOptions,
+    ) -> Result<RunningPod<'r>, PodError> {
+        let pod_id = pod_id(pod);
+        let mut running = RunningPod {
+            runtime,
+            dir: dirs.data.join(&pod_id),
+            log_dir: dirs.logs.join(&pod_id),
+            pod_id,
+            netns: None,
+            volumes: None,
+            containers: Vec::new(),
+            failed_init: None,
+        };
+        match running.set_up(pod, inputs, images, dirs, options) {
+            Ok(()) => Ok(running),
+            Err(e) => {
+                if let Err(c) = running.tear_down(Duration::ZERO) {
+                    tracing::warn!(error = %c, "cleanup after a failed pod start");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn set_up(
+        &mut self,
+        pod: &Pod,
+        inputs: &PodInputs,
+        images: &dyn ImageSource,
+        dirs: &PodDirs,
+        options: &PodOptions,
+    ) -> Result<(), PodError> {
+        let name = pod.name().to_string();
+        for d in [&self.dir, &self.log_dir] {
+            std::fs::create_dir_all(d).map_err(|source| PodError::Io {
+                pod: name.clone(),
+                op: "create",
+                path: d.clone(),
+                source,
+            })?;
+        }
+        self.netns = Some(
+            PodNetns::create(&dirs.netns, &self.pod_id).map_err(|source| PodError::Netns {
+                pod: name.clone(),
+                source,
+            })?,
+        );
+        self.volumes = Some(
+            PodVolumes::materialize(&self.dir, &pod.spec.volumes, inputs).map_err(|e| {
+                PodError::Volume {
+                    pod: name.clone(),
+                    source: Box::new(e),
+                }
+            })?,
+        );
+        for c in &pod.spec.init_containers {
+            let idx = self.launch(pod, c, true, inputs, images, options)?;
+            let rt = self.runtime;
+            let pc = &mut self.containers[idx];
+            let status = rt
+                .wait(&pc.handle, None)
+                .map_err(|source| PodError::Runtime {
+                    pod: name.clone(),
+                    container: c.name.clone(),
+                    source,
+                })?
+                .unwrap_or(ExitStatus::Signal(9));
+            pc.state = ContainerState::Exited(status);
+            if !status.success() {
+                tracing::info!(pod = %name, container = %c.name, ?status, "init container failed");
+                self.failed_init = Some((c.name.clone(), status));
+                return Ok(());
+            }
+        }
+        for c in &pod.spec.containers {
+            self.launch(pod, c, false, inputs, images, options)?;
+        }
+        Ok(())
+    }
+
+    /// Creates and starts one container; returns its index.
+    fn launch(
+        &mut self,
+        pod: &Pod,
+        c: &Container,
+        init: bool,
+        inputs: &PodInputs,
+        images: &dyn ImageSource,
+        options: &PodOptions,
+    ) -> Result<usize, PodError> {
+        let pod_name = pod.name().to_string();
+        let cerr = |reason: String| PodError::Container {
+            pod: pod_name.clone(),
+            container: c.name.clone(),
+            reason,
+        };
+        let image = images.resolve(&c.image).map_err(|reason| PodError::Image {
+            pod: pod_name.clone(),
+            container: c.name.clone(),
+            image: c.image.clone(),
+            reason,
+        })?;
+        let volumes = self.volumes.as_ref().expect("volumes before containers");
+        let env = resolve_env(pod, c, inputs).map_err(|e| PodError::Volume {
+            pod: pod_name.clone(),
+            source: Box::new(e),
+        })?;
+        let defaults = process_defaults(&image.config, c, &env).map_err(|e| cerr(e.to_string()))?;
+        let mounts = volumes.mounts_for(c).map_err(|e| PodError::Volume {
+            pod: pod_name.clone(),
+            source: Box::new(e),
+        })?;
+        let mut devices = Vec::new();
+        for d in pod.devices() {
+            devices.push(DeviceSpec::from_host(d).map_err(|e| cerr(e.to_string()))?);
+        }
+        let read_only = c
+            .security_context
+            .as_ref()
+            .and_then(|s| s.read_only_root_filesystem)
+            .unwrap_or(false);
+        let id = format!("{}_{}", self.pod_id, sanitize(&c.name));
+        if id.len() > MAX_ID_LEN {
+            return Err(cerr(format!(
+                "container id {id:?} is longer than {MAX_ID_LEN} bytes"
+            )));
+        }
+        let rootfs = Rootfs::prepare(
+            &image.layers,
+            self.dir.join("rootfs").join(&c.name),
+            read_only,
+        )
+        .map_err(|e| cerr(format!("preparing the rootfs: {e}")))?;
+        let log_path = self.log_dir.join(format!("{}.log", c.name));
+        let mut cfg = ContainerConfig::new(id, rootfs.path(), defaults.argv, &log_path, &log_path);
+        cfg.env = defaults.env;
+        cfg.cwd = defaults.cwd;
+        cfg.uid = defaults.uid;
+        cfg.gid = defaults.gid;
+        cfg.hostname = Some(
+            pod.spec
+                .hostname
+                .clone()
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| pod.name().to_string()),
+        );
+        cfg.memory_limit_bytes = c.resources.memory_limit_bytes();
+        cfg.cpu_limit_millis = c.resources.cpu_limit_millis();
+        cfg.pids_limit = options.pids_limit;
+        cfg.read_only_root = read_only;
+        cfg.netns_path = self.netns.as_ref().map(|n| n.path().to_path_buf());
+        cfg.mounts = mounts;
+        cfg.devices = devices;
+        let handle = match self.runtime.create(&cfg) {
+            Ok(h) => h,
+            Err(source) => {
+                if let Err(e) = rootfs.remove() {
+                    tracing::warn!(error = %e, "removing the rootfs of a failed create");
+                }
+                return Err(PodError::Runtime {
+                    pod: pod_name,
+                    container: c.name.clone(),
+                    source,
+                });
+            }
+        };
+        self.containers.push(PodContainer {
+            name: c.name.clone(),
+            init,
+            handle,
+            log_path,
+            state: ContainerState::Created,
+            rootfs: Some(rootfs),
+            deleted: false,
+        });
+        let idx = self.containers.len() - 1;
+        self.runtime
+            .start(&self.containers[idx].handle)
+            .map_err(|source| PodError::Runtime {
+                pod: pod_name,
+                container: c.name.clone(),
+                source,
+            })?;
+        self.containers[idx].state = ContainerState::Running;
+        tracing::debug!(pod = %self.pod_id, container = %c.name, "container started");
+        Ok(idx)
+    }
+
+    /// `namespace_name` of the pod.
+    pub fn id(&self) -> &str {
+        &self.pod_id
+    }
+
+    /// The pod's network namespace file.
+    pub fn netns_path(&self) -> Option<&Path> {
+        self.netns.as_ref().map(|n| n.path())
+    }
+
+    /// The pod's data directory (rootfses, volumes).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The pod's volumes.
+    pub fn volumes(&self) -> Option<&PodVolumes> {
+        self.volumes.as_ref()
+    }
+
+    /// Init and app containers in start order.
+    pub fn containers(&self) -> &[PodContainer] {
+        &self.containers
+    }
+
+    /// The container named `name` (an app container wins over an init one).
+    pub fn container(&self, name: &str) -> Option<&PodContainer> {
+        self.containers.iter().rev().find(|c| c.name == name)
+    }
+
+    /// The init container that failed, and how.
+    pub fn failed_init(&self) -> Option<(&str, ExitStatus)> {
+        self.failed_init.as_ref().map(|(n, s)| (n.as_str(), *s))
+    }
+
+    /// Refreshes the app containers' states; returns those that changed
+    /// (name, new state).
+    pub fn poll(&mut self) -> Result<Vec<(String, ContainerState)>, PodError> {
+        let mut changed = Vec::new();
+        for c in self.containers.iter_mut().filter(|c| !c.init && !c.deleted) {
+            let s = self
+                .runtime
+                .poll_exit(&c.handle)
+                .map_err(|source| PodError::Runtime {
+                    pod: self.pod_id.clone(),
+                    container: c.name.clone(),
+                    source,
+                })?;
+            if s != c.state {
+                c.state = s;
+                changed.push((c.name.clone(), s));
+            }
+        }
+        Ok(changed)
+    }
+
+    /// From the last [`RunningPod::poll`].
+    pub fn phase(&self) -> RunPhase {
+        if self.failed_init.is_some() {
+            return RunPhase::Failed;
+        }
+        let apps: Vec<&PodContainer> = self.containers.iter().filter(|c| !c.init).collect();
+        let mut all_ok = true;
+        for c in apps {
+            match c.state {
+                ContainerState::Exited(s) => all_ok &= s.success(),
+                _ => return RunPhase::Running,
+            }
+        }
+        if all_ok {
+            RunPhase::Succeeded
+        } else {
+            RunPhase::Failed
+        }
+    }
+
+    /// Blocks until `container` exits or `timeout` passes.
+    pub fn wait_container(
+        &mut self,
+        container: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Option<ExitStatus>, PodError> {
+        let rt = self.runtime;
+        let pod = self.pod_id.clone();
+        let c = self
+            .containers
+            .iter_mut()
+            .rev()
+            .find(|c| c.name == container)
+            .ok_or_else(|| PodError::Container {
+                pod: pod.clone(),
+                container: container.into(),
+                reason: "no such container".into(),
+            })?;
+        let status = rt
+            .wait(&c.handle, timeout)
+            .map_err(|source| PodError::Runtime {
+                pod,
+                container: container.into(),
+                source,
+            })?;
+        if let Some(s) = status {
+            c.state = ContainerState::Exited(s);
+        }
+        Ok(status)
+    }
+
+    /// Stops the pod and removes everything it had on the node except its
+    /// logs: app containers get SIGTERM, `grace` to exit, then SIGKILL;
+    /// then every container is deleted, rootfses and volumes unmounted and
+    /// removed, the network namespace removed. Returns how each container
+    /// ended. Every step is attempted even if an earlier one fails.
+    pub fn stop(mut self, grace: Duration) -> Result<Vec<(String, ExitStatus)>, PodError> {
+        self.tear_down(grace)
+    }
+
+    fn tear_down(&mut self, grace: Duration) -> Result<Vec<(String, ExitStatus)>, PodError> {
+        let mut errors = Vec::new();
+        let mut ended = Vec::new();
+        // Signal all first, so the grace periods run concurrently.
+        let live: Vec<usize> = (0..self.containers.len())
+            .filter(|&i| {
+                let c = &self.containers[i];
+                !c.deleted
+                    && matches!(
+                        self.runtime.poll_exit(&c.handle),
+                        Ok(ContainerState::Running)
+                    )
+            })
+            .collect();
+        for &i in &live {
+            let _ = self
+                .runtime
+                .kill(&self.containers[i].handle, crate::runtime::Signal::SIGTERM);
+        }
+        let deadline = std::time::Instant::now() + grace;
+        for &i in &live {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if let Err(e) = self.runtime.stop(&self.containers[i].handle, left) {
+                errors.push(format!("stopping {}: {e}", self.containers[i].name));
+            }
+        }
+        for c in self.containers.iter_mut().rev() {
+            if !c.deleted {
+                match self.runtime.delete(&c.handle) {
+                    Ok(report) => {
+                        c.deleted = true;
+                        if let Some(s) = report.exit {
+                            c.state = ContainerState::Exited(s);
+                            ended.push((c.name.clone(), s));
+                        }
+                    }
+                    Err(e) => errors.push(format!("deleting {}: {e}", c.name)),
+                }
+            }
+            if let Some(r) = c.rootfs.take()
+                && let Err(e) = r.remove()
+            {
+                errors.push(format!("removing the rootfs of {}: {e}", c.name));
+            }
+        }
+        ended.reverse();
+        if let Some(v) = &self.volumes {
+            match v.remove() {
+                Ok(()) => self.volumes = None,
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        if let Some(n) = &self.netns {
+            match n.remove() {
+                Ok(()) => self.netns = None,
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        if errors.is_empty() && self.dir.exists() {
+            let rootfs_dir = self.dir.join("rootfs");
+            let _ = std::fs::remove_dir(&rootfs_dir);
+            if let Err(e) = std::fs::remove_dir(&self.dir) {
+                errors.push(format!("removing {}: {e}", self.dir.display()));
+            }
+        }
+        if errors.is_empty() {
+            Ok(ended)
+        } else {
+            Err(PodError::Cleanup {
+                pod: self.pod_id.clone(),
+                errors,
+            })
+        }
+    }
+}

@@ -1,0 +1,850 @@
+//! A pod's volumes on the node, and the env a container gets from
+//! ConfigMaps and Secrets.
+//!
+//! Each volume is materialized under the pod's directory as
+//! `POD_DIR/volumes/<name>` (hostPath excepted: its host path is used as is):
+//!
+//! | volume                     | on the node                                   |
+//! |----------------------------|-----------------------------------------------|
+//! | `emptyDir`                 | a directory on disk                           |
+//! | `emptyDir` `medium: Memory`| a tmpfs mounted there (`sizeLimit` caps it)   |
+//! | `hostPath`                 | the host path (`type` checked/created)        |
+//! | `configMap`                | a directory of files (`items`, modes)         |
+//! | `secret`                   | a tmpfs mounted by the agent, files written into it — never on disk |
+//!
+//! Containers see them through bind mounts ([`PodVolumes::mounts_for`]),
+//! honouring `readOnly` and `subPath`; configMap and secret volumes are
+//! always read-only, as in Kubernetes. [`PodVolumes::remove`] unmounts the
+//! tmpfses and removes the pod's volume directory.
+//!
+//! ConfigMap and Secret contents come in as plain maps ([`PodInputs`]); the
+//! hub supplies them (M1-4).
+
+use std::collections::BTreeMap;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Component, Path, PathBuf};
+
+use bramble_api::objects::container::Container;
+use bramble_api::objects::pod::Pod;
+use bramble_api::objects::volume::{DEFAULT_MODE, KeyToPath, Volume};
+use rustix::mount::{MountFlags, UnmountFlags, mount, unmount};
+
+use crate::runtime::MountSpec;
+
+/// Key -> bytes, the data of one ConfigMap or Secret.
+pub type DataMap = BTreeMap<String, Vec<u8>>;
+
+/// The ConfigMaps and Secrets a pod may reference, by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PodInputs {
+    pub config_maps: BTreeMap<String, DataMap>,
+    pub secrets: BTreeMap<String, DataMap>,
+}
+
+/// Size of a secret volume's tmpfs when the data is small (it is capped at
+/// this or twice the data, whichever is larger).
+const SECRET_TMPFS_MIN: u64 = 1 << 20;
+
+/// Why a volume or env var could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum VolumeError {
+    #[error("volume {volume:?}: {what} {name:?} not found")]
+    MissingSource {
+        volume: String,
+        what: &'static str,
+        name: String,
+    },
+    #[error("volume {volume:?}: {what} {name:?} has no key {key:?}")]
+    MissingKey {
+        volume: String,
+        what: &'static str,
+        name: String,
+        key: String,
+    },
+    #[error("volume {volume:?}: {reason}")]
+    Invalid { volume: String, reason: String },
+    #[error("volume {volume:?}: {op} {path}: {source}")]
+    Io {
+        volume: String,
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("container {container:?}: volumeMount {mount:?}: {reason}")]
+    Mount {
+        container: String,
+        mount: String,
+        reason: String,
+    },
+    #[error("container {container:?}: env {var:?}: {what} {name:?} not found")]
+    EnvMissingSource {
+        container: String,
+        var: String,
+        what: &'static str,
+        name: String,
+    },
+    #[error("container {container:?}: env {var:?}: {what} {name:?} has no key {key:?}")]
+    EnvMissingKey {
+        container: String,
+        var: String,
+        what: &'static str,
+        name: String,
+        key: String,
+    },
+    #[error("container {container:?}: env {var:?}: {reason}")]
+    EnvInvalid {
+        container: String,
+        var: String,
+        reason: String,
+    },
+}
+
+/// One materialized volume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Materialized {
+    /// What containers bind-mount.
+    host_path: PathBuf,
+    /// configMap and secret volumes are read-only in containers.
+    force_read_only: bool,
+    /// A tmpfs the agent mounted at `host_path`.
+    tmpfs: bool,
+}
+
+/// A pod's volumes on the node. Remove with [`PodVolumes::remove`].
+#[derive(Debug)]
+pub struct PodVolumes {
+    root: PathBuf,
+    volumes: BTreeMap<String, Materialized>,
+}
+
+impl PodVolumes {
+    /// Materializes `volumes` under `pod_dir/volumes/`. On error whatever
+    /// was made is removed again.
+    pub fn materialize(
+        pod_dir: &Path,
+        volumes: &[Volume],
+        inputs: &PodInputs,
+    ) -> Result<PodVolumes, VolumeError> {
+        let root = pod_dir.join("volumes");
+        let mut made = PodVolumes {
+            root: root.clone(),
+            volumes: BTreeMap::new(),
+        };
+        std::fs::create_dir_all(&root).map_err(io_err("", "create", &root))?;
+        for v in volumes {
+            match made.materialize_one(v, inputs) {
+                Ok(m) => {
+                    made.volumes.insert(v.name.clone(), m);
+                }
+                Err(e) => {
+                    // A half-made tmpfs volume is not in the map yet.
+                    let dir = root.join(&v.name);
+                    let _ = unmount(&dir, UnmountFlags::DETACH);
+                    if let Err(e2) = made.remove() {
+                        tracing::warn!(error = %e2, "cleanup after a failed volume setup");
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(made)
+    }
+
+    fn materialize_one(&self, v: &Volume, inputs: &PodInputs) -> Result<Materialized, VolumeError> {
+        let name = v.name.as_str();
+        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+            return Err(VolumeError::Invalid {
+                volume: name.into(),
+                reason: "the name must be a single path component".into(),
+            });
+        }
+        let dir = self.root.join(name);
+        if let Some(h) = &v.host_path {
+            return host_path(name, &h.path, h.type_.as_deref().unwrap_or(""));
+        }
+        mkdir(name, &dir)?;
+        if let Some(e) = &v.empty_dir {
+            let memory = e.medium.as_deref() == Some("Memory");
+            if memory {
+                let size = e.size_limit.as_ref().and_then(|q| q.to_bytes().ok());
+                mount_tmpfs(name, &dir, size, 0o1777)?;
+            } else {
+                set_mode(name, &dir, 0o1777)?;
+            }
+            return Ok(Materialized {
+                host_path: dir,
+                force_read_only: false,
+                tmpfs: memory,
+            });
+        }
+        if let Some(c) = &v.config_map {
+            let data = match inputs.config_maps.get(&c.name) {
+                Some(d) => Some(d),
+                None if c.optional == Some(true) => None,
+                None => {
+                    return Err(VolumeError::MissingSource {
+                        volume: name.into(),
+                        what: "ConfigMap",
+                        name: c.name.clone(),
+                    });
+                }
+            };
+            set_mode(name, &dir, 0o755)?;
+            if let Some(data) = data {
+                write_items(
+                    name,
+                    "ConfigMap",
+                    &c.name,
+                    &dir,
+                    data,
+                    &c.items,
+                    c.default_mode,
+                    c.optional == Some(true),
+                )?;
+            }
+            return Ok(Materialized {
+                host_path: dir,
+                force_read_only: true,
+                tmpfs: false,
+            });
+        }
+        if let Some(s) = &v.secret {
+            let data = match inputs.secrets.get(&s.secret_name) {
+                Some(d) => Some(d),
+                None if s.optional == Some(true) => None,
+                None => {
+                    return Err(VolumeError::MissingSource {
+                        volume: name.into(),
+                        what: "Secret",
+                        name: s.secret_name.clone(),
+                    });
+                }
+            };
+            let total: u64 = data
+                .map(|d| d.values().map(|b| b.len() as u64 + 4096).sum())
+                .unwrap_or(0);
+            // The tmpfs is mounted before a single byte is written.
+            mount_tmpfs(name, &dir, Some((2 * total).max(SECRET_TMPFS_MIN)), 0o755)?;
+            if let Some(data) = data {
+                write_items(
+                    name,
+                    "Secret",
+                    &s.secret_name,
+                    &dir,
+                    data,
+                    &s.items,
+                    s.default_mode,
+                    s.optional == Some(true),
+                )?;
+            }
+            return Ok(Materialized {
+                host_path: dir,
+                force_read_only: true,
+                tmpfs: true,
+            });
+        }
+        Err(VolumeError::Invalid {
+            volume: name.into(),
+            reason: "no supported source (emptyDir, hostPath, configMap, secret)".into(),
+        })
+    }
+
+    /// Where volume `name` is on the node.
+    pub fn host_path(&self, name: &str) -> Option<&Path> {
+        self.volumes.get(name).map(|m| m.host_path.as_path())
+    }
+
+    /// The runtime mounts for `container`'s `volumeMounts`, in order.
+    pub fn mounts_for(&self, container: &Container) -> Result<Vec<MountSpec>, VolumeError> {
+        let mut out = Vec::new();
+        for vm in &container.volume_mounts {
+            let bad = |reason: String| VolumeError::Mount {
+                container: container.name.clone(),
+                mount: vm.name.clone(),
+                reason,
+            };
+            let m = self
+                .volumes
+                .get(&vm.name)
+                .ok_or_else(|| bad("no such volume in the pod".into()))?;
+            if !vm.mount_path.starts_with('/') {
+                return Err(bad(format!(
+                    "mountPath {:?} must be absolute",
+                    vm.mount_path
+                )));
+            }
+            let mut source = m.host_path.clone();
+            if let Some(sub) = vm.sub_path.as_deref().filter(|s| !s.is_empty()) {
+                if !is_relative_clean(sub) {
+                    return Err(bad(format!(
+                        "subPath {sub:?} must be relative without '..'"
+                    )));
+                }
+                source = source.join(sub);
+                // Like kubelet: a missing subPath of a writable volume is
+                // created as a directory.
+                if !source.exists() {
+                    if m.force_read_only {
+                        return Err(bad(format!("subPath {sub:?} does not exist")));
+                    }
+                    std::fs::create_dir_all(&source)
+                        .map_err(|e| bad(format!("creating subPath {sub:?}: {e}")))?;
+                }
+                // Refuse a subPath that escapes the volume through a symlink.
+                let real = source
+                    .canonicalize()
+                    .map_err(|e| bad(format!("subPath {sub:?}: {e}")))?;
+                let base = m
+                    .host_path
+                    .canonicalize()
+                    .map_err(|e| bad(format!("volume path: {e}")))?;
+                if !real.starts_with(&base) {
+                    return Err(bad(format!("subPath {sub:?} leaves the volume")));
+                }
+                source = real;
+            }
+            out.push(MountSpec::Bind {
+                source,
+                destination: vm.mount_path.clone(),
+                read_only: vm.read_only || m.force_read_only,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Unmounts the tmpfses and removes the volume directory (hostPath
+    /// contents are never touched). Idempotent.
+    pub fn remove(&self) -> Result<(), VolumeError> {
+        for (name, m) in &self.volumes {
+            if m.tmpfs {
+                match unmount(&m.host_path, UnmountFlags::DETACH) {
+                    Ok(()) => {}
+                    Err(e) if e == rustix::io::Errno::INVAL || e == rustix::io::Errno::NOENT => {}
+                    Err(e) => {
+                        return Err(VolumeError::Io {
+                            volume: name.clone(),
+                            op: "unmount",
+                            path: m.host_path.clone(),
+                            source: e.into(),
+                        });
+                    }
+                }
+            }
+        }
+        // Never follow into a still-mounted tmpfs or a bind: remove_dir_all
+        // does not cross into mounts' contents by itself, so check first.
+        if self.root.exists() {
+            std::fs::remove_dir_all(&self.root).map_err(io_err("", "remove", &self.root))?;
+        }
+        Ok(())
+    }
+}
+
+/// Builds a container's env from `envFrom` then `env` (later entries
+/// override earlier ones by name), resolving ConfigMap/Secret keys from
+/// `inputs` and `fieldRef`s from `pod`. A missing source or key is an error
+/// naming it, unless marked `optional`.
+pub fn resolve_env(
+    pod: &Pod,
+    container: &Container,
+    inputs: &PodInputs,
+) -> Result<Vec<(String, String)>, VolumeError> {
+    let mut env: Vec<(String, String)> = Vec::new();
+    let mut set = |k: String, v: String| match env.iter_mut().find(|(n, _)| *n == k) {
+        Some(slot) => slot.1 = v,
+        None => env.push((k, v)),
+    };
+    let cname = &container.name;
+    for from in &container.env_from {
+        let prefix = from.prefix.clone().unwrap_or_default();
+        let (what, r, maps) = match (&from.config_map_ref, &from.secret_ref) {
+            (Some(r), _) => ("ConfigMap", r, &inputs.config_maps),
+            (None, Some(r)) => ("Secret", r, &inputs.secrets),
+            (None, None) => continue,
+        };
+        let Some(data) = maps.get(&r.name) else {
+            if r.optional == Some(true) {
+                continue;
+            }
+            return Err(VolumeError::EnvMissingSource {
+                container: cname.clone(),
+                var: format!("envFrom {what} {}", r.name),
+                what,
+                name: r.name.clone(),
+            });
+        };
+        for (k, v) in data {
+            let value = String::from_utf8(v.clone()).map_err(|_| VolumeError::EnvInvalid {
+                container: cname.clone(),
+                var: format!("{prefix}{k}"),
+                reason: format!("{what} {:?} key {k:?} is not UTF-8", r.name),
+            })?;
+            set(format!("{prefix}{k}"), value);
+        }
+    }
+    for e in &container.env {
+        if let Some(from) = &e.value_from {
+            let sel = match (&from.config_map_key_ref, &from.secret_key_ref) {
+                (Some(s), _) => Some(("ConfigMap", s, &inputs.config_maps)),
+                (None, Some(s)) => Some(("Secret", s, &inputs.secrets)),
+                _ => None,
+            };
+            if let Some((what, sel, maps)) = sel {
+                let optional = sel.optional == Some(true);
+                let Some(data) = maps.get(&sel.name) else {
+                    if optional {
+                        continue;
+                    }
+                    return Err(VolumeError::EnvMissingSource {
+                        container: cname.clone(),
+                        var: e.name.clone(),
+                        what,
+                        name: sel.name.clone(),
+                    });
+                };
+                let Some(bytes) = data.get(&sel.key) else {
+                    if optional {
+                        continue;
+                    }
+                    return Err(VolumeError::EnvMissingKey {
+                        container: cname.clone(),
+                        var: e.name.clone(),
+                        what,
+                        name: sel.name.clone(),
+                        key: sel.key.clone(),
+                    });
+                };
+                let value =
+                    String::from_utf8(bytes.clone()).map_err(|_| VolumeError::EnvInvalid {
+                        container: cname.clone(),
+                        var: e.name.clone(),
+                        reason: format!("{what} {:?} key {:?} is not UTF-8", sel.name, sel.key),
+                    })?;
+                set(e.name.clone(), value);
+            } else if let Some(f) = &from.field_ref {
+                let value = match f.field_path.as_str() {
+                    "metadata.name" => pod.name().to_string(),
+                    "metadata.namespace" => pod.namespace().to_string(),
+                    "metadata.uid" => pod.metadata.uid.clone().unwrap_or_default(),
+                    "spec.nodeName" => pod.spec.node_name.clone().unwrap_or_default(),
+                    "spec.serviceAccountName" => {
+                        pod.spec.service_account_name.clone().unwrap_or_default()
+                    }
+                    // Pod and host IPs arrive with pod networking (M2).
+                    other if bramble_api::objects::env::is_supported_field_path(other) => {
+                        String::new()
+                    }
+                    other => {
+                        return Err(VolumeError::EnvInvalid {
+                            container: cname.clone(),
+                            var: e.name.clone(),
+                            reason: format!("unsupported fieldRef {other:?}"),
+                        });
+                    }
+                };
+                set(e.name.clone(), value);
+            }
+        } else {
+            set(e.name.clone(), e.value.clone().unwrap_or_default());
+        }
+    }
+    Ok(env)
+}
+
+fn io_err<'a>(
+    volume: &'a str,
+    op: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(io::Error) -> VolumeError + 'a {
+    move |source| VolumeError::Io {
+        volume: volume.into(),
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn mkdir(volume: &str, dir: &Path) -> Result<(), VolumeError> {
+    std::fs::create_dir(dir).map_err(io_err(volume, "create", dir))
+}
+
+fn set_mode(volume: &str, path: &Path, mode: u32) -> Result<(), VolumeError> {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(io_err(volume, "chmod", path))
+}
+
+fn mount_tmpfs(volume: &str, dir: &Path, size: Option<u64>, mode: u32) -> Result<(), VolumeError> {
+    let mut data = format!("mode={mode:o}");
+    if let Some(s) = size {
+        data.push_str(&format!(",size={s}"));
+    }
+    let data = std::ffi::CString::new(data).expect("no NUL");
+    mount(
+        "tmpfs",
+        dir,
+        "tmpfs",
+        MountFlags::NOSUID | MountFlags::NODEV,
+        data.as_c_str(),
+    )
+    .map_err(|e| VolumeError::Io {
+        volume: volume.into(),
+        op: "mount a tmpfs on",
+        path: dir.to_path_buf(),
+        source: e.into(),
+    })
+}
+
+fn host_path(volume: &str, path: &str, type_: &str) -> Result<Materialized, VolumeError> {
+    let p = PathBuf::from(path);
+    if !p.is_absolute() {
+        return Err(VolumeError::Invalid {
+            volume: volume.into(),
+            reason: format!("hostPath {path:?} must be absolute"),
+        });
+    }
+    let meta = std::fs::metadata(&p).ok();
+    let want = |ok: bool, what: &str| -> Result<(), VolumeError> {
+        if ok {
+            Ok(())
+        } else {
+            Err(VolumeError::Invalid {
+                volume: volume.into(),
+                reason: format!("hostPath {path:?} is not {what} (type {type_})"),
+            })
+        }
+    };
+    match type_ {
+        "" => {}
+        "DirectoryOrCreate" => {
+            if meta.is_none() {
+                std::fs::create_dir_all(&p).map_err(io_err(volume, "create", &p))?;
+                set_mode(volume, &p, 0o755)?;
+            } else {
+                want(meta.as_ref().is_some_and(|m| m.is_dir()), "a directory")?;
+            }
+        }
+        "Directory" => want(meta.as_ref().is_some_and(|m| m.is_dir()), "a directory")?,
+        "FileOrCreate" => {
+            if meta.is_none() {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&p)
+                    .map_err(io_err(volume, "create", &p))?;
+            } else {
+                want(meta.as_ref().is_some_and(|m| m.is_file()), "a file")?;
+            }
+        }
+        "File" => want(meta.as_ref().is_some_and(|m| m.is_file()), "a file")?,
+        other => {
+            use std::os::unix::fs::FileTypeExt;
+            let ft = meta.as_ref().map(|m| m.file_type());
+            let ok = match other {
+                "Socket" => ft.is_some_and(|t| t.is_socket()),
+                "CharDevice" => ft.is_some_and(|t| t.is_char_device()),
+                "BlockDevice" => ft.is_some_and(|t| t.is_block_device()),
+                _ => false,
+            };
+            want(ok, other)?;
+        }
+    }
+    Ok(Materialized {
+        host_path: p,
+        force_read_only: false,
+        tmpfs: false,
+    })
+}
+
+/// A relative path of normal components only.
+fn is_relative_clean(p: &str) -> bool {
+    let p = Path::new(p);
+    !p.as_os_str().is_empty() && p.components().all(|c| matches!(c, Component::Normal(_)))
+}
+
+/// Writes the selected keys of `data` into `dir` (all keys when `items` is
+/// empty), with `defaultMode` or the item's `mode`.
+#[allow(clippy::too_many_arguments)]
+fn write_items(
+    volume: &str,
+    what: &'static str,
+    source: &str,
+    dir: &Path,
+    data: &DataMap,
+    items: &[KeyToPath],
+    default_mode: Option<i32>,
+    optional: bool,
+) -> Result<(), VolumeError> {
+    let default_mode = default_mode.unwrap_or(DEFAULT_MODE) as u32 & 0o777;
+    let selected: Vec<(&str, &str, u32)> = if items.is_empty() {
+        data.keys()
+            .map(|k| (k.as_str(), k.as_str(), default_mode))
+            .collect()
+    } else {
+        let mut v = Vec::new();
+        for it in items {
+            if !data.contains_key(&it.key) {
+                if optional {
+                    continue;
+                }
+                return Err(VolumeError::MissingKey {
+                    volume: volume.into(),
+                    what,
+                    name: source.into(),
+                    key: it.key.clone(),
+                });
+            }
+            let mode = it.mode.map(|m| m as u32 & 0o777).unwrap_or(default_mode);
+            v.push((it.key.as_str(), it.path.as_str(), mode));
+        }
+        v
+    };
+    for (key, rel, mode) in selected {
+        if !is_relative_clean(rel) {
+            return Err(VolumeError::Invalid {
+                volume: volume.into(),
+                reason: format!("item path {rel:?} must be relative without '..'"),
+            });
+        }
+        let path = dir.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io_err(volume, "create", parent))?;
+        }
+        std::fs::write(&path, &data[key]).map_err(io_err(volume, "write", &path))?;
+        set_mode(volume, &path, mode)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(yaml: &str) -> Pod {
+        serde_yaml_ng::from_str(yaml).unwrap()
+    }
+
+    fn inputs() -> PodInputs {
+        let mut i = PodInputs::default();
+        i.config_maps.insert(
+            "web".into(),
+            [
+                ("index.html".to_string(), b"<h1>hi</h1>".to_vec()),
+                ("mode".into(), b"fast".to_vec()),
+            ]
+            .into(),
+        );
+        i.secrets.insert(
+            "creds".into(),
+            [("password".to_string(), b"s3cret".to_vec())].into(),
+        );
+        i
+    }
+
+    #[test]
+    fn env_resolves_values_refs_and_env_from_in_order() {
+        let p = pod(r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: p1, namespace: ns1}
+spec:
+  containers:
+  - name: c
+    image: busybox
+    envFrom:
+    - configMapRef: {name: web}
+      prefix: CM_
+    env:
+    - {name: A, value: "1"}
+    - name: PW
+      valueFrom: {secretKeyRef: {name: creds, key: password}}
+    - name: CM_mode
+      valueFrom: {configMapKeyRef: {name: web, key: index.html}}
+    - name: OPT
+      valueFrom: {secretKeyRef: {name: nope, key: x, optional: true}}
+    - name: POD
+      valueFrom: {fieldRef: {fieldPath: metadata.name}}
+"#);
+        let env = resolve_env(&p, &p.spec.containers[0], &inputs()).unwrap();
+        assert_eq!(
+            env,
+            vec![
+                ("CM_index.html".to_string(), "<h1>hi</h1>".to_string()),
+                ("CM_mode".into(), "<h1>hi</h1>".into()),
+                ("A".into(), "1".into()),
+                ("PW".into(), "s3cret".into()),
+                ("POD".into(), "p1".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn env_missing_key_names_it() {
+        let p = pod(r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: p1}
+spec:
+  containers:
+  - name: c
+    image: busybox
+    env:
+    - name: PW
+      valueFrom: {secretKeyRef: {name: creds, key: token}}
+"#);
+        let err = resolve_env(&p, &p.spec.containers[0], &inputs())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("\"token\"") && err.contains("creds") && err.contains("PW"),
+            "{err}"
+        );
+        let mut none = inputs();
+        none.secrets.clear();
+        let err = resolve_env(&p, &p.spec.containers[0], &none)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("Secret \"creds\" not found"), "{err}");
+    }
+
+    #[test]
+    fn config_map_items_modes_and_mounts() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = pod(r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: p1}
+spec:
+  volumes:
+  - name: web
+    configMap:
+      name: web
+      defaultMode: 0o600
+      items: [{key: index.html, path: site/index.html}, {key: mode, path: m, mode: 0o444}]
+  - name: scratch
+    emptyDir: {}
+  - name: gone
+    configMap: {name: absent, optional: true}
+  containers:
+  - name: c
+    image: busybox
+    volumeMounts:
+    - {name: web, mountPath: /www, subPath: site}
+    - {name: scratch, mountPath: /data, subPath: a/b}
+    - {name: gone, mountPath: /gone, readOnly: true}
+"#);
+        let v = PodVolumes::materialize(dir.path(), &p.spec.volumes, &inputs()).unwrap();
+        let web = v.host_path("web").unwrap();
+        assert_eq!(
+            std::fs::read(web.join("site/index.html")).unwrap(),
+            b"<h1>hi</h1>"
+        );
+        let mode = |p: PathBuf| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(web.join("site/index.html")), 0o600);
+        assert_eq!(mode(web.join("m")), 0o444);
+        let mounts = v.mounts_for(&p.spec.containers[0]).unwrap();
+        assert_eq!(
+            mounts[0],
+            MountSpec::Bind {
+                source: web.join("site").canonicalize().unwrap(),
+                destination: "/www".into(),
+                read_only: true,
+            }
+        );
+        assert!(
+            matches!(&mounts[1], MountSpec::Bind { source, read_only: false, .. }
+            if source.ends_with("scratch/a/b") && source.is_dir())
+        );
+        assert!(matches!(
+            &mounts[2],
+            MountSpec::Bind {
+                read_only: true,
+                ..
+            }
+        ));
+        v.remove().unwrap();
+        assert!(!dir.path().join("volumes").exists());
+    }
+
+    #[test]
+    fn bad_sub_path_and_missing_sources_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = pod(r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: p1}
+spec:
+  volumes:
+  - {name: scratch, emptyDir: {}}
+  containers:
+  - name: c
+    image: busybox
+    volumeMounts:
+    - {name: scratch, mountPath: /data, subPath: ../etc}
+"#);
+        let v = PodVolumes::materialize(dir.path(), &p.spec.volumes, &inputs()).unwrap();
+        let err = v.mounts_for(&p.spec.containers[0]).unwrap_err().to_string();
+        assert!(err.contains("subPath"), "{err}");
+        v.remove().unwrap();
+        let p = pod(r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: p1}
+spec:
+  volumes:
+  - {name: scratch, emptyDir: {}}
+  - name: web
+    configMap: {name: web, items: [{key: nokey, path: x}]}
+  containers: [{name: c, image: busybox}]
+"#);
+        let err = PodVolumes::materialize(dir.path(), &p.spec.volumes, &inputs())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("ConfigMap \"web\" has no key \"nokey\""),
+            "{err}"
+        );
+        // Nothing left from the volumes made before the failure.
+        assert!(!dir.path().join("volumes").exists());
+    }
+
+    #[test]
+    fn secrets_and_memory_empty_dirs_are_tmpfs() {
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let p = pod(r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: p1}
+spec:
+  volumes:
+  - name: creds
+    secret: {secretName: creds, defaultMode: 0o400}
+  - name: mem
+    emptyDir: {medium: Memory, sizeLimit: 1Mi}
+  containers: [{name: c, image: busybox}]
+"#);
+        let v = PodVolumes::materialize(dir.path(), &p.spec.volumes, &inputs()).unwrap();
+        for name in ["creds", "mem"] {
+            let fs = rustix::fs::statfs(v.host_path(name).unwrap()).unwrap();
+            // The field types differ between libcs and architectures.
+            #[allow(clippy::unnecessary_cast)]
+            let (got, want) = (fs.f_type as i64, libc::TMPFS_MAGIC as i64);
+            assert_eq!(got, want, "{name}");
+        }
+        let pw = v.host_path("creds").unwrap().join("password");
+        assert_eq!(std::fs::read(&pw).unwrap(), b"s3cret");
+        assert_eq!(
+            std::fs::metadata(&pw).unwrap().permissions().mode() & 0o777,
+            0o400
+        );
+        v.remove().unwrap();
+        assert!(!dir.path().join("volumes").exists());
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(!info.contains(dir.path().to_str().unwrap()));
+    }
+}
