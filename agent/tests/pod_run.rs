@@ -199,6 +199,7 @@ spec:
         &dirs,
         &PodOptions {
             pids_limit: Some(64),
+            ..Default::default()
         },
     )
     .expect("start pod");

@@ -11,12 +11,14 @@
 //! state (which holds the env of each container, secret env included) must
 //! be on tmpfs too, e.g. `/run/bramble/runtime`.
 //!
-//! This is the mechanism only: restarts with back-off, probes and status
-//! reporting build on it (see `crate::lifecycle`).
+//! Supervision (restarts with back-off, probes, pod status) is
+//! [`super::supervise`]: [`RunningPod::tick`] and [`RunningPod::status`].
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
+use bramble_api::objects::PodSpec;
+use bramble_api::objects::common::Condition;
 use bramble_api::objects::container::Container;
 use bramble_api::objects::pod::Pod;
 use bramble_images::{Rootfs, process_defaults};
@@ -24,6 +26,10 @@ use oci_spec::image::ImageConfiguration;
 
 use super::netns::{NetnsError, PodNetns};
 use super::volumes::{PodInputs, PodVolumes, VolumeError, resolve_env};
+use crate::lifecycle::backoff::Backoff;
+use crate::lifecycle::probe::ContainerProbes;
+use crate::lifecycle::restart::RestartPolicy;
+use crate::lifecycle::state::{ContainerRecord, Terminated};
 use crate::runtime::{
     ContainerConfig, ContainerHandle, ContainerState, DeviceSpec, ExitStatus, MAX_ID_LEN, Runtime,
     RuntimeError,
@@ -65,6 +71,10 @@ pub struct PodDirs {
 pub struct PodOptions {
     /// Maximum processes per container (cgroup pids); `None`: unlimited.
     pub pids_limit: Option<u64>,
+    /// CrashLoopBackOff delays for restarted containers (a fresh copy per
+    /// container); the default is Kubernetes' 10 s doubling to 5 min, reset
+    /// after 10 min of running. Tests use e.g. 200 ms.
+    pub backoff: Backoff,
 }
 
 /// Why a pod could not be started or stopped cleanly.
@@ -135,22 +145,53 @@ pub struct PodContainer {
     /// stdout and stderr, interleaved.
     pub log_path: PathBuf,
     pub state: ContainerState,
-    rootfs: Option<Rootfs>,
-    deleted: bool,
+    pub(super) rootfs: Option<Rootfs>,
+    pub(super) deleted: bool,
+    /// The spec (probes, ports) and what a re-create needs.
+    pub(super) spec: Container,
+    pub(super) config: ContainerConfig,
+    pub(super) layers: Vec<PathBuf>,
+    pub(super) read_only: bool,
+    /// Kubernetes-shaped state, restart count, readiness.
+    pub(super) record: ContainerRecord,
+    pub(super) backoff: Backoff,
+    pub(super) probes: ContainerProbes,
+    /// When the current instance started (monotonic).
+    pub(super) started: Instant,
+    /// Waiting in CrashLoopBackOff for [`Backoff::ready_at`].
+    pub(super) restart_pending: bool,
+    /// SIGTERM sent (failed liveness/startup probe); SIGKILL at this time.
+    pub(super) kill_deadline: Option<Instant>,
+}
+
+impl PodContainer {
+    /// The container's Kubernetes-shaped record (state, lastState,
+    /// restartCount, ready).
+    pub fn record(&self) -> &ContainerRecord {
+        &self.record
+    }
 }
 
 /// A pod started by [`RunningPod::start`]; call [`RunningPod::stop`] to
 /// remove it (dropping it leaves everything in place, as after an agent
 /// crash).
 pub struct RunningPod<'r> {
-    runtime: &'r dyn Runtime,
-    pod_id: String,
+    pub(super) runtime: &'r dyn Runtime,
+    pub(super) pod_id: String,
     dir: PathBuf,
     log_dir: PathBuf,
-    netns: Option<PodNetns>,
+    pub(super) netns: Option<PodNetns>,
     volumes: Option<PodVolumes>,
-    containers: Vec<PodContainer>,
+    pub(super) containers: Vec<PodContainer>,
     failed_init: Option<(String, ExitStatus)>,
+    pub(super) spec: PodSpec,
+    pub(super) restart_policy: RestartPolicy,
+    /// `terminationGracePeriodSeconds` (default 30 s).
+    pub(super) grace: Duration,
+    pub(super) start_time: SystemTime,
+    /// The last conditions [`RunningPod::status`] reported (keeps their
+    /// transition times).
+    pub(super) conditions: Vec<Condition>,
 }
 
 impl std::fmt::Debug for RunningPod<'_> {
@@ -202,6 +243,16 @@ impl<'r> RunningPod<'r> {
             volumes: None,
             containers: Vec::new(),
             failed_init: None,
+            spec: pod.spec.clone(),
+            restart_policy: pod.spec.restart_policy().parse().unwrap_or_default(),
+            grace: Duration::from_secs(
+                pod.spec
+                    .termination_grace_period_seconds
+                    .and_then(|s| u64::try_from(s).ok())
+                    .unwrap_or(30),
+            ),
+            start_time: SystemTime::now(),
+            conditions: Vec::new(),
         };
         match running.set_up(pod, inputs, images, dirs, options) {
             Ok(()) => Ok(running),
@@ -258,6 +309,18 @@ impl<'r> RunningPod<'r> {
                 })?
                 .unwrap_or(ExitStatus::Signal(9));
             pc.state = ContainerState::Exited(status);
+            let started_at = match pc.record.state {
+                crate::lifecycle::state::State::Running { started_at } => started_at,
+                _ => SystemTime::now(),
+            };
+            let (code, signal) = exit_parts(status);
+            pc.record.set_terminated(Terminated::from_exit(
+                code,
+                signal,
+                false,
+                started_at,
+                SystemTime::now(),
+            ));
             if !status.success() {
                 tracing::info!(pod = %name, container = %c.name, ?status, "init container failed");
                 self.failed_init = Some((c.name.clone(), status));
@@ -364,6 +427,16 @@ impl<'r> RunningPod<'r> {
             state: ContainerState::Created,
             rootfs: Some(rootfs),
             deleted: false,
+            spec: c.clone(),
+            config: cfg,
+            layers: image.layers,
+            read_only,
+            record: ContainerRecord::new(&c.name, &c.image),
+            backoff: options.backoff.clone(),
+            probes: ContainerProbes::default(),
+            started: Instant::now(),
+            restart_pending: false,
+            kill_deadline: None,
         });
         let idx = self.containers.len() - 1;
         self.runtime
@@ -373,9 +446,22 @@ impl<'r> RunningPod<'r> {
                 container: c.name.clone(),
                 source,
             })?;
-        self.containers[idx].state = ContainerState::Running;
+        let now = Instant::now();
+        let container_id = self.container_id(&self.containers[idx].handle.id);
+        let pc = &mut self.containers[idx];
+        pc.state = ContainerState::Running;
+        pc.started = now;
+        pc.record.set_running(container_id, SystemTime::now());
+        if !init {
+            pc.probes = ContainerProbes::for_container(c, now);
+        }
         tracing::debug!(pod = %self.pod_id, container = %c.name, "container started");
         Ok(idx)
+    }
+
+    /// `containerID` as reported in statuses: `<runtime>://<id>`.
+    pub(super) fn container_id(&self, id: &str) -> String {
+        format!("{}://{id}", self.runtime.name())
     }
 
     /// `namespace_name` of the pod.
@@ -567,5 +653,13 @@ impl<'r> RunningPod<'r> {
                 errors,
             })
         }
+    }
+}
+
+/// (exit code, signal) as [`Terminated::from_exit`] takes them.
+pub(super) fn exit_parts(status: ExitStatus) -> (Option<i32>, Option<i32>) {
+    match status {
+        ExitStatus::Code(c) => (Some(c), None),
+        ExitStatus::Signal(s) => (None, Some(s)),
     }
 }

@@ -1,0 +1,425 @@
+//! Supervising a running pod: [`RunningPod::tick`] is one step the agent loop
+//! calls periodically (no threads of its own besides a short-lived one per
+//! network probe), [`RunningPod::status`] reports the pod as `PodStatus`.
+//!
+//! - **Exits.** An exited app container is deleted at once (the runtime's
+//!   delete report says whether it was OOM-killed), its termination recorded
+//!   (exit code, signal, reason `Completed`/`Error`/`OOMKilled`), and
+//!   `decide_on_exit` applied with the pod's `restartPolicy`.
+//! - **Restarts.** A container to restart goes to `Waiting{CrashLoopBackOff}`
+//!   for its [`Backoff`] delay (doubling per consecutive crash, from
+//!   [`super::PodOptions::backoff`]); once the delay has passed it is
+//!   re-created under the **same container id** (the old one was deleted)
+//!   on a **fresh overlay rootfs** (the old upper dir is removed, like a new
+//!   container in Kubernetes), and `restartCount` goes up.
+//! - **Probes.** Due probes run one after the other, each bounded by its
+//!   `timeoutSeconds`. `httpGet`/`tcpSocket` connect to `127.0.0.1` *inside
+//!   the pod's network namespace*: the pod has only its own loopback, which
+//!   the host cannot reach, so a short-lived thread `setns(2)`s into the
+//!   namespace file and connects from there (the thread exits afterwards,
+//!   so no other thread's namespace changes). `exec` probes are not
+//!   supported yet and report `Unknown` (which neither passes nor fails).
+//!   A failed liveness (or startup) verdict sends SIGTERM, then SIGKILL after
+//!   `terminationGracePeriodSeconds` (checked by later ticks, never
+//!   blocking); the exit then counts as a crash (back-off applies). The
+//!   readiness verdict is the container's `ready` flag, and through
+//!   `PodObserved::conditions` the pod's `Ready` condition.
+//!
+//! Init containers run to completion in [`RunningPod::start`] and are not
+//! restarted here.
+
+use std::fs::File;
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use bramble_api::objects::container::ContainerPort;
+use bramble_api::objects::pod_status::PodStatus;
+use bramble_api::objects::probe::Probe;
+use bramble_images::Rootfs;
+
+use super::run::{PodError, RunningPod, exit_parts};
+use crate::lifecycle::phase::PodObserved;
+use crate::lifecycle::probe::{ContainerProbes, ProbeAction, ProbeKind, ProbeResult};
+use crate::lifecycle::probe_exec::{ExecProbe, ProbeOutcome, run_probe};
+use crate::lifecycle::restart::{ContainerKind, ExitDecision, decide_on_exit};
+use crate::lifecycle::state::{ContainerRecord, State, Terminated, WaitingReason};
+use crate::runtime::{ContainerState, ExitStatus, Signal};
+
+/// Something [`RunningPod::tick`] observed or did (for logs and events).
+#[derive(Debug, Clone, PartialEq)]
+pub enum PodEvent {
+    /// A container exited (and was deleted).
+    Exited {
+        container: String,
+        terminated: Terminated,
+    },
+    /// A container will be restarted after `delay` (CrashLoopBackOff).
+    BackOff { container: String, delay: Duration },
+    /// A container was re-created and started.
+    Restarted {
+        container: String,
+        restart_count: u32,
+    },
+    /// Re-creating a container failed; it stays in back-off.
+    RestartFailed { container: String, error: String },
+    /// A probe attempt failed.
+    Unhealthy {
+        container: String,
+        probe: ProbeKind,
+        message: String,
+    },
+    /// A failed liveness/startup probe: the container is being killed.
+    Killing { container: String, probe: ProbeKind },
+    /// The container's readiness changed.
+    Ready { container: String, ready: bool },
+}
+
+/// `exec` probes are not wired to the runtimes yet: always `Unknown`.
+struct NoExec;
+
+impl ExecProbe for NoExec {
+    fn exec(&self, _command: &[String], _timeout: Duration) -> std::io::Result<i32> {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "exec probes are not supported by this agent yet",
+        ))
+    }
+}
+
+/// Runs `probe` against `127.0.0.1` in the network namespace at `netns`
+/// (the host's namespace if `None`): a thread joins the namespace, probes
+/// and exits.
+pub fn probe_in_netns(
+    netns: Option<&Path>,
+    probe: &Probe,
+    ports: &[ContainerPort],
+    timeout: Duration,
+) -> ProbeOutcome {
+    let host = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let (Some(path), None) = (netns, &probe.exec) else {
+        return run_probe(probe, host, ports, &NoExec, timeout);
+    };
+    let path: PathBuf = path.to_path_buf();
+    let probe = probe.clone();
+    let ports = ports.to_vec();
+    let unknown = |message: String| ProbeOutcome {
+        result: ProbeResult::Unknown,
+        message,
+    };
+    let spawned = std::thread::Builder::new()
+        .name("probe-netns".into())
+        .spawn(move || {
+            let ns = File::open(&path)
+                .map_err(|e| format!("opening the pod's netns {}: {e}", path.display()))?;
+            rustix::thread::move_into_link_name_space(
+                ns.as_fd(),
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            )
+            .map_err(|e| format!("setns into {}: {e}", path.display()))?;
+            Ok::<_, String>(run_probe(&probe, host, &ports, &NoExec, timeout))
+        });
+    match spawned {
+        Ok(t) => match t.join() {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(e)) => unknown(e),
+            Err(_) => unknown("probe thread panicked".into()),
+        },
+        Err(e) => unknown(format!("spawning the probe thread: {e}")),
+    }
+}
+
+impl RunningPod<'_> {
+    /// One supervision step at `now`: notices exits (records them, decides
+    /// on restarts), re-creates containers whose back-off has passed, runs
+    /// due probes and acts on their verdicts. Call it periodically (e.g.
+    /// every 100 ms - 1 s); it blocks at most for the due probes' timeouts.
+    /// A runtime error on one container is returned after the others were
+    /// handled (the first one).
+    pub fn tick(&mut self, now: Instant) -> Result<Vec<PodEvent>, PodError> {
+        let mut events = Vec::new();
+        let mut first_err = None;
+        for i in 0..self.containers.len() {
+            if self.containers[i].init {
+                continue;
+            }
+            if let Err(e) = self.supervise(i, now, &mut events) {
+                tracing::warn!(pod = %self.pod_id, error = %e, "supervising a container");
+                first_err.get_or_insert(e);
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(events),
+        }
+    }
+
+    /// The earliest time something is scheduled (a probe or a restart);
+    /// exits are only seen by polling, so tick at least that often anyway.
+    pub fn next_wake(&self) -> Option<Instant> {
+        self.containers
+            .iter()
+            .filter(|c| !c.init)
+            .filter_map(|c| {
+                let restart = c.restart_pending.then(|| c.backoff.ready_at()).flatten();
+                [restart, c.probes.next_wake(), c.kill_deadline]
+                    .into_iter()
+                    .flatten()
+                    .min()
+            })
+            .min()
+    }
+
+    fn supervise(
+        &mut self,
+        i: usize,
+        now: Instant,
+        events: &mut Vec<PodEvent>,
+    ) -> Result<(), PodError> {
+        let rt = self.runtime;
+        let pod_id = self.pod_id.clone();
+        let rt_err = |c: &str| {
+            let pod = pod_id.clone();
+            let container = c.to_string();
+            move |source| PodError::Runtime {
+                pod,
+                container,
+                source,
+            }
+        };
+        let c = &self.containers[i];
+        if c.deleted {
+            if c.restart_pending && c.backoff.is_ready(now) {
+                self.relaunch(i, now, events);
+            }
+            return Ok(());
+        }
+        let state = rt.poll_exit(&c.handle).map_err(rt_err(&c.name))?;
+        self.containers[i].state = state;
+        match state {
+            ContainerState::Exited(status) => self.on_exit(i, status, now, events),
+            ContainerState::Running => {
+                self.run_probes(i, now, events);
+                let c = &mut self.containers[i];
+                if let Some(deadline) = c.kill_deadline
+                    && now >= deadline
+                {
+                    tracing::info!(pod = %self.pod_id, container = %c.name,
+                        "grace period over after a failed probe; SIGKILL");
+                    rt.kill(&c.handle, Signal::SIGKILL)
+                        .map_err(rt_err(&c.name))?;
+                    // Once is enough: SIGKILL cannot be ignored; the exit
+                    // shows up in a later poll and clears the deadline.
+                    c.kill_deadline = Some(now + Duration::from_secs(3600));
+                }
+                Ok(())
+            }
+            ContainerState::Created => Ok(()),
+        }
+    }
+
+    fn on_exit(
+        &mut self,
+        i: usize,
+        status: ExitStatus,
+        now: Instant,
+        events: &mut Vec<PodEvent>,
+    ) -> Result<(), PodError> {
+        let rt = self.runtime;
+        let policy = self.restart_policy;
+        let pod = self.pod_id.clone();
+        let c = &mut self.containers[i];
+        let report = rt.delete(&c.handle).map_err(|source| PodError::Runtime {
+            pod: pod.clone(),
+            container: c.name.clone(),
+            source,
+        })?;
+        c.deleted = true;
+        c.kill_deadline = None;
+        c.probes = ContainerProbes::default();
+        let status = report.exit.unwrap_or(status);
+        c.state = ContainerState::Exited(status);
+        let started_at = match c.record.state {
+            State::Running { started_at } => started_at,
+            _ => SystemTime::now(),
+        };
+        let (code, signal) = exit_parts(status);
+        let t = Terminated::from_exit(
+            code,
+            signal,
+            report.oom_killed,
+            started_at,
+            SystemTime::now(),
+        );
+        tracing::info!(%pod, container = %c.name, exit_code = t.exit_code,
+            reason = %t.reason, "container exited");
+        c.record.set_terminated(t.clone());
+        let exit_code = t.exit_code;
+        events.push(PodEvent::Exited {
+            container: c.name.clone(),
+            terminated: t,
+        });
+        if decide_on_exit(policy, ContainerKind::Regular, exit_code) == ExitDecision::Restart {
+            let delay = c
+                .backoff
+                .next_delay(now, now.saturating_duration_since(c.started));
+            c.record.set_waiting(
+                WaitingReason::CrashLoopBackOff,
+                Some(format!(
+                    "back-off {delay:?} restarting failed container={}",
+                    c.name
+                )),
+            );
+            c.restart_pending = true;
+            events.push(PodEvent::BackOff {
+                container: c.name.clone(),
+                delay,
+            });
+        }
+        Ok(())
+    }
+
+    /// Re-creates container `i` on a fresh rootfs under the same id.
+    fn relaunch(&mut self, i: usize, now: Instant, events: &mut Vec<PodEvent>) {
+        let rt = self.runtime;
+        let runtime_id = {
+            let id = &self.containers[i].config.id;
+            self.container_id(id)
+        };
+        let c = &mut self.containers[i];
+        let result = (|| -> Result<_, String> {
+            if let Some(r) = c.rootfs.take() {
+                r.remove()
+                    .map_err(|e| format!("removing the old rootfs: {e}"))?;
+            }
+            let dir = c
+                .config
+                .rootfs
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| c.config.rootfs.clone());
+            let rootfs = Rootfs::prepare(&c.layers, dir, c.read_only)
+                .map_err(|e| format!("preparing the rootfs: {e}"))?;
+            let mut cfg = c.config.clone();
+            cfg.rootfs = rootfs.path();
+            c.rootfs = Some(rootfs);
+            let handle = rt.create(&cfg).map_err(|e| e.to_string())?;
+            if let Err(e) = rt.start(&handle) {
+                let _ = rt.delete(&handle);
+                return Err(e.to_string());
+            }
+            c.config = cfg;
+            Ok(handle)
+        })();
+        match result {
+            Ok(handle) => {
+                c.handle = handle;
+                c.deleted = false;
+                c.restart_pending = false;
+                c.state = ContainerState::Running;
+                c.started = now;
+                c.record.set_running(runtime_id, SystemTime::now());
+                c.probes = ContainerProbes::for_container(&c.spec, now);
+                tracing::info!(pod = %self.pod_id, container = %c.name,
+                    restarts = c.record.restart_count, "container restarted");
+                events.push(PodEvent::Restarted {
+                    container: c.name.clone(),
+                    restart_count: c.record.restart_count,
+                });
+            }
+            Err(error) => {
+                let delay = c.backoff.next_delay(now, Duration::ZERO);
+                tracing::warn!(pod = %self.pod_id, container = %c.name, %error,
+                    ?delay, "restarting a container failed");
+                events.push(PodEvent::RestartFailed {
+                    container: c.name.clone(),
+                    error,
+                });
+            }
+        }
+    }
+
+    fn run_probes(&mut self, i: usize, now: Instant, events: &mut Vec<PodEvent>) {
+        let netns = self.netns.as_ref().map(|n| n.path().to_path_buf());
+        let grace = self.grace;
+        let rt = self.runtime;
+        let c = &mut self.containers[i];
+        for kind in c.probes.due(now) {
+            let (probe, tracker) = match kind {
+                ProbeKind::Startup => (&c.spec.startup_probe, &c.probes.startup),
+                ProbeKind::Liveness => (&c.spec.liveness_probe, &c.probes.liveness),
+                ProbeKind::Readiness => (&c.spec.readiness_probe, &c.probes.readiness),
+            };
+            let (Some(probe), Some(tracker)) = (probe, tracker) else {
+                continue;
+            };
+            let timeout = tracker.timing().timeout;
+            let outcome = probe_in_netns(netns.as_deref(), probe, &c.spec.ports, timeout);
+            if outcome.result != ProbeResult::Success {
+                tracing::debug!(container = %c.name, ?kind, result = ?outcome.result,
+                    message = %outcome.message, "probe did not pass");
+            }
+            if outcome.result == ProbeResult::Failure {
+                events.push(PodEvent::Unhealthy {
+                    container: c.name.clone(),
+                    probe: kind,
+                    message: outcome.message.clone(),
+                });
+            }
+            c.probes.record(kind, outcome.result, now);
+        }
+        if let ProbeAction::Restart(kind) = c.probes.action()
+            && c.kill_deadline.is_none()
+        {
+            tracing::info!(pod = %self.pod_id, container = %c.name, ?kind,
+                "probe failed; killing the container");
+            if let Err(e) = rt.kill(&c.handle, Signal::SIGTERM) {
+                tracing::warn!(container = %c.name, error = %e, "SIGTERM after a failed probe");
+            }
+            c.kill_deadline = Some(now + grace);
+            events.push(PodEvent::Killing {
+                container: c.name.clone(),
+                probe: kind,
+            });
+        }
+        let ready = c.probes.ready() && c.kill_deadline.is_none();
+        c.record.started = c.probes.started();
+        if ready != c.record.ready {
+            c.record.ready = ready;
+            events.push(PodEvent::Ready {
+                container: c.name.clone(),
+                ready,
+            });
+        }
+    }
+
+    /// The pod's status as the API shows it: phase and conditions (as the
+    /// kubelet computes them from the container records), init and app
+    /// `containerStatuses`, `startTime`. Condition transition times are kept
+    /// from the previous call.
+    pub fn status(&mut self, now: SystemTime) -> PodStatus {
+        let records: Vec<ContainerRecord> =
+            self.containers.iter().map(|c| c.record.clone()).collect();
+        let statuses = |init: bool| {
+            self.containers
+                .iter()
+                .filter(|c| c.init == init)
+                .map(|c| c.record.to_status())
+                .collect::<Vec<_>>()
+        };
+        let (inits, apps) = (statuses(true), statuses(false));
+        let observed = PodObserved::from_spec(&self.spec, &records);
+        let phase = observed.phase();
+        let conditions = observed.conditions(phase, &self.conditions, now);
+        self.conditions = conditions.clone();
+        PodStatus {
+            phase: Some(phase.as_str().to_owned()),
+            conditions,
+            start_time: Some(crate::lifecycle::state::rfc3339(self.start_time)),
+            init_container_statuses: inits,
+            container_statuses: apps,
+            ..Default::default()
+        }
+    }
+}
