@@ -13,9 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use bramble_agent::pod::{
-    ImageSource, PodDirs, PodInputs, PodOptions, ResolvedImage, RunPhase, RunningPod,
-};
+use bramble_agent::pod::{PodDirs, PodInputs, PodOptions, RunPhase, RunningPod};
 use bramble_agent::runtime::ExitStatus;
 use bramble_agent::runtime::cgroup::CgroupFiles;
 use bramble_agent::runtime::libcontainer::{LibcontainerOptions, LibcontainerRuntime};
@@ -23,17 +21,6 @@ use bramble_api::objects::pod::Pod;
 
 /// One test at a time: libcontainer forks from this process (FINDINGS.md).
 static SERIAL: Mutex<()> = Mutex::new(());
-
-/// The busybox fixture for every image reference.
-fn fixture_images() -> impl ImageSource {
-    |_: &str| -> Result<ResolvedImage, String> {
-        let img = common::image();
-        Ok(ResolvedImage {
-            layers: img.layers.clone(),
-            config: img.config.clone(),
-        })
-    }
-}
 
 fn mountinfo_mentions(dir: &Path) -> Vec<String> {
     let d = dir.to_str().unwrap();
@@ -190,7 +177,7 @@ spec:
     ))
     .unwrap();
 
-    let images = fixture_images();
+    let images = common::fixture_images();
     let mut running = RunningPod::start(
         &runtime,
         &pod,
@@ -309,7 +296,7 @@ spec:
 "#
     ))
     .unwrap();
-    let images = fixture_images();
+    let images = common::fixture_images();
     let mut running = RunningPod::start(
         &runtime,
         &pod,

@@ -11,9 +11,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use bramble_agent::lifecycle::backoff::Backoff;
-use bramble_agent::pod::{
-    ImageSource, PodDirs, PodEvent, PodInputs, PodOptions, ResolvedImage, RunningPod,
-};
+use bramble_agent::pod::{PodDirs, PodEvent, PodInputs, PodOptions, RunningPod};
 use bramble_agent::runtime::cgroup::CgroupFiles;
 use bramble_agent::runtime::libcontainer::{LibcontainerOptions, LibcontainerRuntime};
 use bramble_api::objects::pod::Pod;
@@ -21,16 +19,6 @@ use bramble_api::objects::pod_status::{ContainerStatus, PodStatus};
 
 /// One test at a time: libcontainer forks from this process (FINDINGS.md).
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn fixture_images() -> impl ImageSource {
-    |_: &str| -> Result<ResolvedImage, String> {
-        let img = common::image();
-        Ok(ResolvedImage {
-            layers: img.layers.clone(),
-            config: img.config.clone(),
-        })
-    }
-}
 
 /// A test's directories and runtime; removes leftover cgroups on drop.
 struct Env {
@@ -84,7 +72,7 @@ impl Env {
             &self.runtime,
             &pod,
             &PodInputs::default(),
-            &fixture_images(),
+            &common::fixture_images(),
             &self.dirs(),
             &options,
         )

@@ -261,7 +261,27 @@ fn bench_watch(hub: &HubProc) {
         });
     }
     ready.wait();
-    std::thread::sleep(Duration::from_millis(300));
+    // Wait until the hub has all the watches registered, not a fixed time.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let metrics = HubProc::agent();
+    loop {
+        let text = metrics
+            .get(format!("{}/metrics", hub.url))
+            .header("Authorization", format!("Bearer {}", hub.token))
+            .call()
+            .ok()
+            .and_then(|mut r| r.body_mut().read_to_string().ok())
+            .unwrap_or_default();
+        let watchers = text
+            .lines()
+            .find_map(|l| l.strip_prefix("bramble_watchers "))
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        if watchers >= WATCHERS || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let agent = HubProc::agent();
     let mut per_delivery = Vec::new();
     let mut all_delivered = Vec::new();

@@ -35,7 +35,20 @@ fn secret_values_are_never_logged() {
     );
     assert_eq!(code, 200, "{patched}");
     assert_eq!(c.get(&format!("{path}/db")).0, 200);
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    // A last request whose log line marks that everything above was logged.
+    assert_eq!(
+        c.get("/api/v1/namespaces/default/configmaps/end-of-test-marker")
+            .0,
+        404
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !hub.log().contains("end-of-test-marker") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the hub never logged the marker request"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     let log = hub.log();
     assert!(log.contains("created"), "the log was captured:\n{log}");
     for secret in [plain, encoded.as_str(), "not-base64-marker"] {

@@ -235,3 +235,14 @@ impl Drop for Sandbox {
 pub fn process_exists(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok()
 }
+
+/// An image source giving the busybox fixture for every image reference.
+pub fn fixture_images() -> impl bramble_agent::pod::ImageSource {
+    |_: &str| -> Result<bramble_agent::pod::ResolvedImage, String> {
+        let img = image();
+        Ok(bramble_agent::pod::ResolvedImage {
+            layers: img.layers.clone(),
+            config: img.config.clone(),
+        })
+    }
+}

@@ -9,7 +9,9 @@ use crate::common;
 
 use std::time::{Duration, Instant};
 
-use bramble_agent::runtime::{ContainerState, ExitStatus, MountSpec, RuntimeError, Signal};
+use bramble_agent::runtime::{
+    ContainerConfig, ContainerState, ExitStatus, MountSpec, RuntimeError, Signal,
+};
 use bramble_api::objects::container::Container;
 use bramble_images::process_defaults;
 use common::{Backend, Sandbox, image, process_exists};
@@ -181,11 +183,7 @@ pub fn sigterm_with_a_handler_stops_within_grace(backend: Backend) {
         ],
     );
     let h = sb.run(&cfg);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !sb.stdout(&cfg).contains("ready") {
-        assert!(Instant::now() < deadline, "container never got ready");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for_stdout(&sb, &cfg, "ready", Duration::from_secs(10));
     let t = Instant::now();
     let status = sb.runtime.stop(&h, Duration::from_secs(10)).unwrap();
     assert_eq!(status, ExitStatus::Code(0));
@@ -206,11 +204,7 @@ pub fn stats_report_memory_and_cpu(backend: Backend) {
         ],
     );
     let h = sb.run(&cfg);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !sb.stdout(&cfg).contains("done") {
-        assert!(Instant::now() < deadline, "busy loop never finished");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for_stdout(&sb, &cfg, "done", Duration::from_secs(20));
     let stats = sb.runtime.stats(&h).unwrap();
     assert!(stats.memory_bytes > 0, "{stats:?}");
     assert!(stats.cpu_usage_ns > 1_000_000, "{stats:?}");
@@ -395,3 +389,15 @@ macro_rules! runtime_suite {
     };
 }
 pub(crate) use runtime_suite;
+
+/// Polls the container's stdout log until it contains `text`, failing after `limit`.
+fn wait_for_stdout(sb: &Sandbox, cfg: &ContainerConfig, text: &str, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while !sb.stdout(cfg).contains(text) {
+        assert!(
+            Instant::now() < deadline,
+            "{text:?} never appeared on stdout"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
