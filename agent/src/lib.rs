@@ -3,5 +3,6 @@
 
 pub mod lifecycle;
 pub mod logs;
+pub mod node;
 pub mod pod;
 pub mod runtime;

@@ -1,18 +1,223 @@
-//! `bramble-agent`: the node agent. Until M1-3/M1-4 land it only reports its
-//! version and refuses to start with a clear message.
+//! `bramble-agent`: the node agent. Until M1-4 puts the hub in front, it
+//! runs the pods of local YAML files: `bramble-agent run -f pod.yaml
+//! --image NAME=ARCHIVE` keeps them running (restarts, probes), prints each
+//! pod's status as a JSON line when it changes, and on SIGTERM/SIGINT exits
+//! **leaving the pods running**; the next `run` adopts them (and stops the
+//! ones no longer in its files). `bramble-agent reset` stops every pod and
+//! removes all leftovers.
 
-use clap::Parser;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use bramble_agent::node::images::LocalImages;
+use bramble_agent::node::{Node, NodeDirs, NodeEvent, default_pump, manifests, tmpfs};
+use bramble_agent::pod::{PodDirs, PodOptions};
+use bramble_agent::runtime::Runtime;
+use bramble_agent::runtime::libcontainer::{LibcontainerOptions, LibcontainerRuntime};
+use bramble_agent::runtime::{OciBinaryOptions, OciBinaryRuntime};
+use clap::{Args, Parser, Subcommand};
 
 /// Bramble node agent.
 #[derive(Parser, Debug)]
 #[command(version, about)]
-struct Args {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the pods of local YAML files (Pods, ConfigMaps, Secrets) until
+    /// SIGTERM/SIGINT; pods keep running after exit and are adopted by the
+    /// next run.
+    Run(RunArgs),
+    /// Stop every pod of this agent and remove all it left on the node.
+    Reset(NodeArgs),
+}
+
+#[derive(Args, Debug)]
+struct NodeArgs {
+    /// Pods' rootfses, volumes, logs and the image store (disk).
+    #[arg(
+        long,
+        env = "BRAMBLE_DATA_DIR",
+        default_value = "/var/lib/bramble-agent"
+    )]
+    data_dir: PathBuf,
+    /// Runtime state, pod records, namespaces, log FIFOs (tmpfs: records
+    /// and runtime state hold Secret env).
+    #[arg(long, env = "BRAMBLE_RUN_DIR", default_value = "/run/bramble-agent")]
+    run_dir: PathBuf,
+    /// Parent cgroup of the containers.
+    #[arg(long, default_value = "/bramble")]
+    cgroup_parent: String,
+    /// `libcontainer` (in-process), or an OCI runtime binary (`runc`,
+    /// `crun`, or a path).
+    #[arg(long, env = "BRAMBLE_RUNTIME", default_value = "libcontainer")]
+    runtime: String,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    #[command(flatten)]
+    node: NodeArgs,
+    /// YAML files with the pods to run (and their ConfigMaps and Secrets).
+    #[arg(short = 'f', long = "file")]
+    files: Vec<PathBuf>,
+    /// Import an image archive (OCI layout/archive or `docker save`) under
+    /// NAME, e.g. `busybox=./busybox.tar`.
+    #[arg(long = "image", value_name = "NAME=ARCHIVE")]
+    images: Vec<String>,
+    /// Longest pause between supervision rounds, in milliseconds.
+    #[arg(long, default_value_t = 200)]
+    tick_ms: u64,
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+#[allow(unsafe_code)]
+fn install_signal_handlers() -> Result<(), String> {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+    let action = SigAction::new(
+        SigHandler::Handler(on_signal),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    for sig in [Signal::SIGTERM, Signal::SIGINT] {
+        // SAFETY: the handler only stores to an atomic, which is
+        // async-signal-safe; exec resets it to the default in containers.
+        unsafe { sigaction(sig, &action) }.map_err(|e| format!("installing {sig} handler: {e}"))?;
+    }
+    Ok(())
+}
+
+fn make_runtime(args: &NodeArgs) -> Result<Box<dyn Runtime>, String> {
+    let root = args.run_dir.join("runtime");
+    if args.runtime == "libcontainer" {
+        return LibcontainerRuntime::new(LibcontainerOptions {
+            root,
+            cgroup_parent: args.cgroup_parent.clone(),
+        })
+        .map(|r| Box::new(r) as Box<dyn Runtime>)
+        .map_err(|e| e.to_string());
+    }
+    let mut options = OciBinaryOptions::runc(root, args.cgroup_parent.clone());
+    options.binary = PathBuf::from(&args.runtime);
+    OciBinaryRuntime::new(options)
+        .map(|r| Box::new(r) as Box<dyn Runtime>)
+        .map_err(|e| e.to_string())
+}
+
+fn dirs(args: &NodeArgs) -> NodeDirs {
+    NodeDirs {
+        pods: PodDirs {
+            data: args.data_dir.join("pods"),
+            logs: args.data_dir.join("logs"),
+            netns: args.run_dir.join("netns"),
+        },
+        records: args.run_dir.join("pods"),
+        cgroup_parent: args.cgroup_parent.clone(),
+    }
+}
+
+fn print_events(events: &[NodeEvent]) {
+    for e in events {
+        match e {
+            NodeEvent::StartFailed { pod, error } | NodeEvent::StopFailed { pod, error } => {
+                eprintln!("bramble-agent: pod {pod}: {error}");
+            }
+            NodeEvent::LeftoverError { error } => eprintln!("bramble-agent: leftover: {error}"),
+            _ => {}
+        }
+    }
+}
+
+fn run(args: RunArgs) -> Result<(), String> {
+    let images = LocalImages::open(&args.node.data_dir.join("images"))?;
+    for spec in &args.images {
+        let (name, archive) = spec
+            .split_once('=')
+            .ok_or_else(|| format!("--image {spec:?}: expected NAME=ARCHIVE"))?;
+        let names = images.import(archive.as_ref(), Some(name))?;
+        tracing::info!(archive, ?names, "image imported");
+    }
+    let wanted = manifests::load(&args.files)?;
+    tmpfs::ensure(&args.node.run_dir).map_err(|e| e.to_string())?;
+    let runtime: &'static dyn Runtime = Box::leak(make_runtime(&args.node)?);
+    let pump = default_pump(args.node.run_dir.join("fifo")).map_err(|e| e.to_string())?;
+    let options = PodOptions {
+        log_pump: Some(pump),
+        ..PodOptions::default()
+    };
+    let images: &'static LocalImages = Box::leak(Box::new(images));
+    install_signal_handlers()?;
+    let (mut node, events) =
+        Node::open(runtime, images, dirs(&args.node), options).map_err(|e| e.to_string())?;
+    print_events(&events);
+    print_events(&node.apply(&wanted.pods, &wanted.inputs));
+    let max = Duration::from_millis(args.tick_ms.max(1));
+    let mut out = std::io::stdout().lock();
+    while !STOP.load(Ordering::SeqCst) {
+        let now = Instant::now();
+        for (pod, status) in node.tick(now) {
+            let line = serde_json::json!({ "pod": pod, "status": status });
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+        }
+        let wake = node.next_wake(Instant::now(), max);
+        std::thread::sleep(wake.saturating_duration_since(Instant::now()));
+    }
+    tracing::info!(pods = node.pod_ids().len(), "exiting; pods keep running");
+    Ok(())
+}
+
+fn reset(args: NodeArgs) -> Result<(), String> {
+    tmpfs::ensure(&args.run_dir).map_err(|e| e.to_string())?;
+    let images = LocalImages::open(&args.data_dir.join("images"))?;
+    let runtime: &'static dyn Runtime = Box::leak(make_runtime(&args)?);
+    let pump = default_pump(args.run_dir.join("fifo")).map_err(|e| e.to_string())?;
+    let options = PodOptions {
+        log_pump: Some(pump),
+        ..PodOptions::default()
+    };
+    let images: &'static LocalImages = Box::leak(Box::new(images));
+    let (mut node, events) =
+        Node::open(runtime, images, dirs(&args), options).map_err(|e| e.to_string())?;
+    print_events(&events);
+    let events = node.stop_all();
+    print_events(&events);
+    let failed = events
+        .iter()
+        .filter(|e| matches!(e, NodeEvent::StopFailed { .. }))
+        .count();
+    if failed > 0 {
+        return Err(format!("{failed} pods could not be removed cleanly"));
+    }
+    drop(node);
+    tmpfs::release(&args.run_dir).map_err(|e| e.to_string())
+}
 
 fn main() {
-    let _args = Args::parse();
-    eprintln!(
-        "bramble-agent {}: running pods arrives with M1-3/M1-4; nothing to do yet",
-        env!("CARGO_PKG_VERSION")
-    );
-    std::process::exit(2);
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BRAMBLE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Run(a) => run(a),
+        Command::Reset(a) => reset(a),
+    };
+    if let Err(e) = result {
+        eprintln!("bramble-agent: {e}");
+        std::process::exit(1);
+    }
 }

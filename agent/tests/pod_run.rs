@@ -317,3 +317,199 @@ spec:
     assert!(!pod_dir.exists());
     assert_eq!(mountinfo_mentions(tmp.path()), Vec::<String>::new());
 }
+
+/// A test's tmpfs run dir, runtime and pod directories.
+struct PodEnv {
+    tmp: tempfile::TempDir,
+    runtime: LibcontainerRuntime,
+    dirs: PodDirs,
+    _cleanup: Cleanup,
+}
+
+impl PodEnv {
+    fn new(name: &str) -> PodEnv {
+        let pid = std::process::id();
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!("bramble-pod-{name}-"))
+            .tempdir()
+            .unwrap();
+        let run = tmp.path().join("run");
+        std::fs::create_dir(&run).unwrap();
+        let cgroup_parent = format!("/bramble-test-pod{name}-{pid}");
+        let cleanup = Cleanup {
+            run: run.clone(),
+            cgroup_parent: cgroup_parent.clone(),
+        };
+        let runtime = LibcontainerRuntime::new(LibcontainerOptions {
+            root: run.join("runtime"),
+            cgroup_parent,
+        })
+        .unwrap();
+        let dirs = PodDirs {
+            data: tmp.path().join("data"),
+            logs: tmp.path().join("logs"),
+            netns: run.join("netns"),
+        };
+        PodEnv {
+            tmp,
+            runtime,
+            dirs,
+            _cleanup: cleanup,
+        }
+    }
+
+    fn start(&self, yaml: &str) -> Result<RunningPod<'_>, bramble_agent::pod::PodError> {
+        let pod: Pod = serde_yaml_ng::from_str(yaml).unwrap();
+        RunningPod::start(
+            &self.runtime,
+            &pod,
+            &PodInputs::default(),
+            &common::fixture_images(),
+            &self.dirs,
+            &PodOptions::default(),
+        )
+    }
+
+    /// Mounts under the test's directory, and files in the netns directory.
+    fn leftovers(&self) -> (Vec<String>, Vec<PathBuf>) {
+        let files = std::fs::read_dir(&self.dirs.netns)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        (mountinfo_mentions(&self.dirs.netns), files)
+    }
+}
+
+/// Stops the pod on drop (after a failed assertion).
+struct PodGuard<'r>(Option<RunningPod<'r>>);
+
+impl Drop for PodGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take()
+            && let Err(e) = p.stop(Duration::ZERO)
+        {
+            eprintln!("cleanup: stopping the pod: {e}");
+        }
+    }
+}
+
+const SHOW_NS: &str = "echo ipc=$(readlink /proc/self/ns/ipc) uts=$(readlink /proc/self/ns/uts) \
+     net=$(readlink /proc/self/ns/net) mnt=$(readlink /proc/self/ns/mnt) host=$(hostname)";
+
+/// `key=value` words of a container's log.
+fn fields(pod: &RunningPod<'_>, container: &str) -> std::collections::BTreeMap<String, String> {
+    let log = std::fs::read_to_string(&pod.container(container).unwrap().log_path).unwrap();
+    log.split_whitespace()
+        .filter_map(|w| w.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn containers_of_a_pod_share_ipc_uts_and_hostname_and_pods_do_not() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let env = PodEnv::new("ns");
+    let pid = std::process::id();
+    let pod_yaml = |name: &str, hostname: &str| {
+        format!(
+            r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}-{pid}}}
+spec:
+  restartPolicy: Never
+  {hostname}
+  containers:
+  - {{name: a, image: busybox, command: [sh, -c, "{SHOW_NS}"]}}
+  - {{name: b, image: busybox, command: [sh, -c, "{SHOW_NS}"]}}
+"#
+        )
+    };
+    let mut one = PodGuard(Some(
+        env.start(&pod_yaml("one", "")).expect("start pod one"),
+    ));
+    let mut two = PodGuard(Some(
+        env.start(&pod_yaml("two", "hostname: second"))
+            .expect("start pod two"),
+    ));
+    for pod in [&mut one, &mut two] {
+        let p = pod.0.as_mut().unwrap();
+        for c in ["a", "b"] {
+            let status = p.wait_container(c, Some(Duration::from_secs(30))).unwrap();
+            assert_eq!(status, Some(ExitStatus::Code(0)), "{c}: {:?}", fields(p, c));
+        }
+    }
+    let (p1, p2) = (one.0.as_ref().unwrap(), two.0.as_ref().unwrap());
+    let (a1, b1, a2, b2) = (
+        fields(p1, "a"),
+        fields(p1, "b"),
+        fields(p2, "a"),
+        fields(p2, "b"),
+    );
+    eprintln!("{a1:?}\n{b1:?}\n{a2:?}\n{b2:?}");
+    let host_ns = |kind: &str| {
+        std::fs::read_link(format!("/proc/self/ns/{kind}"))
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
+    };
+    for kind in ["ipc", "uts", "net"] {
+        assert!(a1[kind].starts_with(&format!("{kind}:[")), "{a1:?}");
+        assert_eq!(a1[kind], b1[kind], "{kind} differs within pod one");
+        assert_eq!(a2[kind], b2[kind], "{kind} differs within pod two");
+        assert_ne!(a1[kind], a2[kind], "pods one and two share {kind}");
+        assert_ne!(a1[kind], host_ns(kind), "pod one is in the host's {kind}");
+    }
+    // Each container has its own mount namespace.
+    assert_ne!(a1["mnt"], b1["mnt"]);
+    assert_eq!(a1["host"], format!("one-{pid}"));
+    assert_eq!(b1["host"], format!("one-{pid}"));
+    assert_eq!(
+        (a2["host"].as_str(), b2["host"].as_str()),
+        ("second", "second")
+    );
+
+    // The namespace files are the pod's, and stop removes them all.
+    let net1 = p1.netns_path().unwrap().to_path_buf();
+    let ipc1 = PathBuf::from(format!("{}:ipc", net1.display()));
+    let uts1 = PathBuf::from(format!("{}:uts", net1.display()));
+    assert!(ipc1.exists() && uts1.exists());
+    let ino = |p: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
+    assert_eq!(a1["ipc"], format!("ipc:[{}]", ino(&ipc1)));
+    assert_eq!(a1["uts"], format!("uts:[{}]", ino(&uts1)));
+    one.0.take().unwrap().stop(Duration::from_secs(1)).unwrap();
+    two.0.take().unwrap().stop(Duration::from_secs(1)).unwrap();
+    assert_eq!(env.leftovers(), (Vec::new(), Vec::new()));
+    assert_eq!(
+        mountinfo_mentions(env.tmp.path().join("data").as_path()),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn a_pod_failing_to_start_leaves_no_namespace_behind() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let env = PodEnv::new("nsfail");
+    let pid = std::process::id();
+    // The second container cannot be created (an unknown capability), after
+    // the namespaces and the first container were made.
+    let err = env
+        .start(&format!(
+            r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: nsfail-{pid}}}
+spec:
+  containers:
+  - {{name: ok, image: busybox, command: [sleep, "100"]}}
+  - name: bad
+    image: busybox
+    command: [sleep, "100"]
+    securityContext: {{capabilities: {{add: [NET_ADMINN]}}}}
+"#
+        ))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("NET_ADMINN") && err.contains("bad"), "{err}");
+    assert_eq!(env.leftovers(), (Vec::new(), Vec::new()));
+    assert_eq!(mountinfo_mentions(env.tmp.path()), Vec::<String>::new());
+}

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bramble_agent::lifecycle::backoff::Backoff;
 use bramble_agent::pod::{PodDirs, PodEvent, PodInputs, PodOptions, RunningPod};
+use bramble_agent::runtime::Runtime;
 use bramble_agent::runtime::cgroup::CgroupFiles;
 use bramble_agent::runtime::libcontainer::{LibcontainerOptions, LibcontainerRuntime};
 use bramble_api::objects::pod::Pod;
@@ -409,5 +410,154 @@ spec:
         "{ready:?}"
     );
     assert_eq!(container(&status, "closed").restart_count, 0);
+    env.stop_and_check(pod);
+}
+
+#[test]
+fn failing_exec_liveness_probe_restarts_the_container() {
+    let env = Env::new("execlive");
+    let pid = std::process::id();
+    let mut pod = env.start(&format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: execlive-{pid}}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: busybox
+    command: [sh, -c, "mkdir -p /tmp && touch /tmp/healthy && sleep 3 && rm /tmp/healthy && echo removed && sleep 1000"]
+    livenessProbe:
+      exec: {{command: [cat, /tmp/healthy]}}
+      periodSeconds: 1
+      failureThreshold: 1
+      timeoutSeconds: 2
+"#
+    ));
+    let started = Instant::now();
+    let (status, events) = pod.tick_until(Duration::from_secs(30), |s, _| {
+        container(s, "app").restart_count > 0
+    });
+    let unhealthy: Vec<(Instant, String)> = events
+        .iter()
+        .filter_map(|(t, e)| match e {
+            PodEvent::Unhealthy { message, .. } => Some((*t, message.clone())),
+            _ => None,
+        })
+        .collect();
+    // The probe passed while the file was there (about 3 s), then failed.
+    let (first, message) = unhealthy.first().expect("an Unhealthy event");
+    assert!(
+        first.duration_since(started) >= Duration::from_millis(2500),
+        "failed after {:?}: {events:?}",
+        first.duration_since(started)
+    );
+    assert!(
+        message.contains("cat") && message.contains("exited with 1"),
+        "{message}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|(_, e)| matches!(e, PodEvent::Killing { .. })),
+        "{events:?}"
+    );
+    let last = container(&status, "app")
+        .last_state
+        .as_ref()
+        .unwrap()
+        .terminated
+        .as_ref()
+        .unwrap()
+        .clone();
+    // sh as PID 1 ignores SIGTERM: SIGKILL after the grace period.
+    assert_eq!(last.exit_code, 137, "{last:?}");
+    // The new instance is healthy again (a fresh rootfs, the file re-made).
+    let (status, events) = pod.tick_until(Duration::from_secs(10), |s, _| {
+        container(s, "app")
+            .state
+            .as_ref()
+            .is_some_and(|st| st.running.is_some())
+    });
+    assert!(
+        !events
+            .iter()
+            .any(|(_, e)| matches!(e, PodEvent::Unhealthy { .. })),
+        "{events:?}"
+    );
+    assert_eq!(container(&status, "app").restart_count, 1);
+    env.stop_and_check(pod);
+}
+
+#[test]
+fn exec_readiness_probes_drive_ready_and_a_timeout_fails() {
+    let env = Env::new("execready");
+    let pid = std::process::id();
+    let mut pod = env.start(&format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: execready-{pid}}}
+spec:
+  containers:
+  - name: late
+    image: busybox
+    command: [sh, -c, "mkdir -p /tmp && sleep 2 && touch /tmp/ready && sleep 1000"]
+    readinessProbe:
+      exec: {{command: [cat, /tmp/ready]}}
+      periodSeconds: 1
+      failureThreshold: 1
+  - name: slow
+    image: busybox
+    command: [sleep, "1000"]
+    readinessProbe:
+      exec: {{command: [sleep, "5"]}}
+      periodSeconds: 1
+      timeoutSeconds: 1
+      failureThreshold: 1
+"#
+    ));
+    let (status, events) = pod.tick_until(Duration::from_secs(30), |s, ev| {
+        let slow_failed = ev.iter().any(
+            |(_, e)| matches!(e, PodEvent::Unhealthy { container, .. } if container == "slow"),
+        );
+        container(s, "late").ready && slow_failed
+    });
+    // `late` was not ready before its file existed.
+    assert!(
+        events.iter().any(
+            |(_, e)| matches!(e, PodEvent::Unhealthy { container, .. } if container == "late")
+        ),
+        "{events:?}"
+    );
+    let slow_msg = events
+        .iter()
+        .find_map(|(_, e)| match e {
+            PodEvent::Unhealthy {
+                container, message, ..
+            } if container == "slow" => Some(message.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(slow_msg.contains("timed out"), "{slow_msg}");
+    assert!(container(&status, "late").ready);
+    assert!(!container(&status, "slow").ready);
+    assert_eq!(condition(&status, "Ready"), "False");
+    // A readiness failure never restarts.
+    assert_eq!(container(&status, "slow").restart_count, 0);
+    // No probe process is left running in `slow` (each was killed).
+    let p = pod.pod();
+    let slow = p.container("slow").unwrap();
+    let ps = env
+        .runtime
+        .exec(
+            &slow.handle,
+            &["ps".to_string(), "-o".into(), "args".into()],
+            Duration::from_secs(5),
+        )
+        .unwrap();
+    let ps = String::from_utf8_lossy(&ps.stdout).into_owned();
+    assert!(!ps.lines().any(|l| l.trim() == "sleep 5"), "{ps}");
     env.stop_and_check(pod);
 }

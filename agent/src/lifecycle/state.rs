@@ -8,13 +8,15 @@
 use std::fmt;
 use std::time::SystemTime;
 
+use serde::{Deserialize, Serialize};
+
 use bramble_api::objects::pod_status::{
     ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting,
     ContainerStatus,
 };
 
 /// Why a container is not running yet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum WaitingReason {
     /// Being created (image unpacking, rootfs, runtime create).
     ContainerCreating,
@@ -51,7 +53,7 @@ impl fmt::Display for WaitingReason {
 }
 
 /// Why a container ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[allow(clippy::upper_case_acronyms)]
 pub enum TerminatedReason {
     /// Exit code 0.
@@ -62,6 +64,9 @@ pub enum TerminatedReason {
     OOMKilled,
     /// Created but the process could not be started (bad command, ...).
     ContainerCannotRun,
+    /// It ended while no agent watched it (the agent was down), so its exit
+    /// status is lost; reported with exit code 137 as the kubelet does.
+    ContainerStatusUnknown,
 }
 
 impl TerminatedReason {
@@ -72,6 +77,7 @@ impl TerminatedReason {
             Self::Error => "Error",
             Self::OOMKilled => "OOMKilled",
             Self::ContainerCannotRun => "ContainerCannotRun",
+            Self::ContainerStatusUnknown => "ContainerStatusUnknown",
         }
     }
 }
@@ -83,7 +89,7 @@ impl fmt::Display for TerminatedReason {
 }
 
 /// A finished container instance.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Terminated {
     /// The exit code; `128 + signal` when killed by a signal.
     pub exit_code: i32,
@@ -100,7 +106,8 @@ pub struct Terminated {
 impl Terminated {
     /// Classifies how a process ended: killed by `signal` (exit code
     /// `128 + signal`) or exited with `code`; `oom_killed` comes from the
-    /// cgroup and wins over everything else.
+    /// cgroup and wins over everything else. Neither code nor signal means
+    /// the exit status was lost (`ContainerStatusUnknown`, exit code 137).
     pub fn from_exit(
         code: Option<i32>,
         signal: Option<i32>,
@@ -111,22 +118,28 @@ impl Terminated {
         let exit_code = match (code, signal) {
             (_, Some(sig)) => 128 + sig,
             (Some(c), None) => c,
-            (None, None) => 255,
+            (None, None) => 137,
         };
         let reason = if oom_killed {
             TerminatedReason::OOMKilled
+        } else if code.is_none() && signal.is_none() {
+            TerminatedReason::ContainerStatusUnknown
         } else if exit_code == 0 {
             TerminatedReason::Completed
         } else {
             TerminatedReason::Error
         };
+        let message = (reason == TerminatedReason::ContainerStatusUnknown).then(|| {
+            "the container ended while the agent was not running; its exit status is unknown"
+                .to_string()
+        });
         Self {
             exit_code,
             signal,
             reason,
             started_at: Some(started_at),
             finished_at,
-            message: None,
+            message,
         }
     }
 
@@ -163,7 +176,7 @@ impl Terminated {
 }
 
 /// The current state of a container.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum State {
     Waiting {
         reason: WaitingReason,
@@ -223,7 +236,7 @@ impl State {
 
 /// Everything the agent tracks about one container of a pod, across its
 /// restarts.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContainerRecord {
     pub name: String,
     pub image: String,

@@ -2,13 +2,16 @@
 //! to size-capped, rotated files, and read back by a [`LogFollower`] for
 //! `bramble logs [-f]`.
 //!
-//! The writer runs in the small per-container process that owns the
-//! container's pipes, so containers and their logs outlive an agent restart.
+//! Containers write into FIFOs that the agent's [`LogPump`] thread drains
+//! into the writers; the FIFOs are opened read-write on both sides, so
+//! containers and their logs outlive an agent restart (see [`pump`]).
 
 pub mod follow;
 pub mod format;
+pub mod pump;
 pub mod writer;
 
 pub use follow::{LogFollower, Start, read_history};
 pub use format::{LogLine, Reassembler, Stream};
+pub use pump::{Fifos, LogPump};
 pub use writer::{LogConfig, LogWriter};

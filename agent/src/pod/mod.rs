@@ -1,15 +1,17 @@
-//! Pods on this node: the pieces a pod needs besides its containers — a
-//! network namespace shared by its containers ([`netns`]) and its volumes
-//! plus ConfigMap/Secret-derived env ([`volumes`]) — and running one pod
+//! Pods on this node: the pieces a pod needs besides its containers — the
+//! network, IPC and UTS namespaces shared by its containers ([`netns`]) and
+//! its volumes plus ConfigMap/Secret-derived env ([`volumes`]) — and running one pod
 //! on a runtime with them ([`run`]), supervised: restarts, probes, status
 //! ([`supervise`]).
 
 pub mod netns;
+pub mod record;
 pub mod run;
 pub mod supervise;
 pub mod volumes;
 
 pub use netns::{NetnsError, PodNetns};
+pub use record::{PodRecord, SavedContainer};
 pub use run::{
     ImageSource, PodContainer, PodDirs, PodError, PodOptions, ResolvedImage, RunPhase, RunningPod,
 };

@@ -6,7 +6,8 @@
 //! delete, unmount rootfses and volumes, remove the namespace.
 //!
 //! Layout (`PodDirs`): `data/<pod-id>/{volumes,rootfs/<container>}` on disk,
-//! `logs/<pod-id>/<container>.log`, `netns/<pod-id>` (the namespace file).
+//! `logs/<pod-id>/<container>.log`, `netns/<pod-id>{,:ipc,:uts}` (the pod's
+//! network, IPC and UTS namespaces, joined by all its containers).
 //! Secrets live on tmpfs only (see [`super::volumes`]); the runtime's own
 //! state (which holds the env of each container, secret env included) must
 //! be on tmpfs too, e.g. `/run/bramble/runtime`.
@@ -75,6 +76,9 @@ pub struct PodOptions {
     /// container); the default is Kubernetes' 10 s doubling to 5 min, reset
     /// after 10 min of running. Tests use e.g. 200 ms.
     pub backoff: Backoff,
+    /// The agent's log pump: containers write into FIFOs it drains into
+    /// rotated CRI log files. `None`: straight into the log file (tests).
+    pub log_pump: Option<std::sync::Arc<crate::logs::LogPump>>,
 }
 
 /// Why a pod could not be started or stopped cleanly.
@@ -178,12 +182,16 @@ impl PodContainer {
 pub struct RunningPod<'r> {
     pub(super) runtime: &'r dyn Runtime,
     pub(super) pod_id: String,
-    dir: PathBuf,
-    log_dir: PathBuf,
+    pub(super) dir: PathBuf,
+    pub(super) log_dir: PathBuf,
     pub(super) netns: Option<PodNetns>,
-    volumes: Option<PodVolumes>,
+    pub(super) volumes: Option<PodVolumes>,
     pub(super) containers: Vec<PodContainer>,
-    failed_init: Option<(String, ExitStatus)>,
+    pub(super) failed_init: Option<(String, ExitStatus)>,
+    /// The pod as given (metadata for the agent's record and status).
+    pub(super) pod: Pod,
+    /// Where container output goes, if not straight into files.
+    pub(super) log_pump: Option<std::sync::Arc<crate::logs::LogPump>>,
     pub(super) spec: PodSpec,
     pub(super) restart_policy: RestartPolicy,
     /// `terminationGracePeriodSeconds` (default 30 s).
@@ -252,6 +260,8 @@ impl<'r> RunningPod<'r> {
                     .unwrap_or(30),
             ),
             start_time: SystemTime::now(),
+            pod: pod.clone(),
+            log_pump: options.log_pump.clone(),
             conditions: Vec::new(),
         };
         match running.set_up(pod, inputs, images, dirs, options) {
@@ -283,9 +293,11 @@ impl<'r> RunningPod<'r> {
             })?;
         }
         self.netns = Some(
-            PodNetns::create(&dirs.netns, &self.pod_id).map_err(|source| PodError::Netns {
-                pod: name.clone(),
-                source,
+            PodNetns::create(&dirs.netns, &self.pod_id, &pod_hostname(pod)).map_err(|source| {
+                PodError::Netns {
+                    pod: name.clone(),
+                    source,
+                }
             })?,
         );
         self.volumes = Some(
@@ -387,25 +399,40 @@ impl<'r> RunningPod<'r> {
         )
         .map_err(|e| cerr(format!("preparing the rootfs: {e}")))?;
         let log_path = self.log_dir.join(format!("{}.log", c.name));
-        let mut cfg = ContainerConfig::new(id, rootfs.path(), defaults.argv, &log_path, &log_path);
+        let (out, err) = match &self.log_pump {
+            Some(pump) => match pump.attach(&id, &log_path) {
+                Ok(f) => (f.stdout, f.stderr),
+                Err(e) => {
+                    if let Err(e) = rootfs.remove() {
+                        tracing::warn!(error = %e, "removing the rootfs after a log FIFO error");
+                    }
+                    return Err(cerr(format!("attaching the log FIFOs: {e}")));
+                }
+            },
+            None => (log_path.clone(), log_path.clone()),
+        };
+        let mut cfg = ContainerConfig::new(id, rootfs.path(), defaults.argv, out, err);
         cfg.env = defaults.env;
         cfg.cwd = defaults.cwd;
         cfg.uid = defaults.uid;
         cfg.gid = defaults.gid;
-        cfg.hostname = Some(
-            pod.spec
-                .hostname
-                .clone()
-                .filter(|h| !h.is_empty())
-                .unwrap_or_else(|| pod.name().to_string()),
-        );
+        cfg.hostname = Some(pod_hostname(pod));
         cfg.memory_limit_bytes = c.resources.memory_limit_bytes();
         cfg.cpu_limit_millis = c.resources.cpu_limit_millis();
         cfg.pids_limit = options.pids_limit;
         cfg.read_only_root = read_only;
         cfg.netns_path = self.netns.as_ref().map(|n| n.path().to_path_buf());
+        cfg.ipc_path = self.netns.as_ref().map(|n| n.ipc_path());
+        cfg.uts_path = self.netns.as_ref().map(|n| n.uts_path());
         cfg.mounts = mounts;
         cfg.devices = devices;
+        if let Some(sc) = &c.security_context {
+            cfg.privileged = sc.privileged.unwrap_or(false);
+            if let Some(caps) = &sc.capabilities {
+                cfg.capabilities_add = caps.add.clone();
+                cfg.capabilities_drop = caps.drop.clone();
+            }
+        }
         let handle = match self.runtime.create(&cfg) {
             Ok(h) => h,
             Err(source) => {
@@ -626,6 +653,9 @@ impl<'r> RunningPod<'r> {
             }
         }
         ended.reverse();
+        if let Some(pump) = &self.log_pump {
+            self.detach_logs(pump, &mut errors);
+        }
         if let Some(v) = &self.volumes {
             match v.remove() {
                 Ok(()) => self.volumes = None,
@@ -656,10 +686,40 @@ impl<'r> RunningPod<'r> {
     }
 }
 
+/// The pod's hostname: `spec.hostname`, else the pod's name.
+fn pod_hostname(pod: &Pod) -> String {
+    pod.spec
+        .hostname
+        .clone()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| pod.name().to_string())
+}
+
+impl RunningPod<'_> {
+    /// Detaches the log FIFOs of this pod's containers (`<pod-id>_<name>`;
+    /// pod and container names have no `_`, so the prefix is unambiguous).
+    fn detach_logs(&self, pump: &crate::logs::LogPump, errors: &mut Vec<String>) {
+        let prefix = format!("{}_", self.pod_id);
+        let keys = match pump.fifo_keys() {
+            Ok(k) => k,
+            Err(e) => {
+                errors.push(format!("listing log FIFOs: {e}"));
+                return;
+            }
+        };
+        for key in keys.into_iter().filter(|k| k.starts_with(&prefix)) {
+            if let Err(e) = pump.detach(&key) {
+                errors.push(format!("detaching the log FIFOs of {key}: {e}"));
+            }
+        }
+    }
+}
+
 /// (exit code, signal) as [`Terminated::from_exit`] takes them.
 pub(super) fn exit_parts(status: ExitStatus) -> (Option<i32>, Option<i32>) {
     match status {
         ExitStatus::Code(c) => (Some(c), None),
         ExitStatus::Signal(s) => (None, Some(s)),
+        ExitStatus::Unknown => (None, None),
     }
 }

@@ -17,8 +17,11 @@
 //!   the pod's network namespace*: the pod has only its own loopback, which
 //!   the host cannot reach, so a short-lived thread `setns(2)`s into the
 //!   namespace file and connects from there (the thread exits afterwards,
-//!   so no other thread's namespace changes). `exec` probes are not
-//!   supported yet and report `Unknown` (which neither passes nor fails).
+//!   so no other thread's namespace changes). `exec` probes run the
+//!   command in the container through [`crate::runtime::Runtime::exec`]
+//!   (as its own process runs); a non-zero exit fails, and so does running
+//!   past `timeoutSeconds` (the command is then killed), as in Kubernetes; a
+//!   runtime error reports `Unknown` (which neither passes nor fails).
 //!   A failed liveness (or startup) verdict sends SIGTERM, then SIGKILL after
 //!   `terminationGracePeriodSeconds` (checked by later ticks, never
 //!   blocking); the exit then counts as a crash (back-off applies). The
@@ -45,7 +48,7 @@ use crate::lifecycle::probe::{ContainerProbes, ProbeAction, ProbeKind, ProbeResu
 use crate::lifecycle::probe_exec::{ExecProbe, ProbeOutcome, run_probe};
 use crate::lifecycle::restart::{ContainerKind, ExitDecision, decide_on_exit};
 use crate::lifecycle::state::{ContainerRecord, State, Terminated, WaitingReason};
-use crate::runtime::{ContainerState, ExitStatus, Signal};
+use crate::runtime::{ContainerHandle, ContainerState, ExitStatus, Runtime, Signal};
 
 /// Something [`RunningPod::tick`] observed or did (for logs and events).
 #[derive(Debug, Clone, PartialEq)]
@@ -76,7 +79,7 @@ pub enum PodEvent {
     Ready { container: String, ready: bool },
 }
 
-/// `exec` probes are not wired to the runtimes yet: always `Unknown`.
+/// No container to run `exec` probes in ([`probe_in_netns`]): `Unknown`.
 struct NoExec;
 
 impl ExecProbe for NoExec {
@@ -88,9 +91,37 @@ impl ExecProbe for NoExec {
     }
 }
 
+/// `exec` probes in a running container, through the runtime.
+struct ContainerExec<'a> {
+    runtime: &'a dyn Runtime,
+    handle: &'a ContainerHandle,
+}
+
+impl ExecProbe for ContainerExec<'_> {
+    fn exec(&self, command: &[String], timeout: Duration) -> std::io::Result<i32> {
+        let out = self
+            .runtime
+            .exec(self.handle, command, timeout)
+            .map_err(std::io::Error::other)?;
+        if out.timed_out {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("command {command:?} timed out after {timeout:?}"),
+            ));
+        }
+        if out.exit_code() != 0 {
+            tracing::debug!(container = %self.handle.id, ?command, code = out.exit_code(),
+                stdout = %String::from_utf8_lossy(&out.stdout),
+                stderr = %String::from_utf8_lossy(&out.stderr), "exec probe failed");
+        }
+        Ok(out.exit_code())
+    }
+}
+
 /// Runs `probe` against `127.0.0.1` in the network namespace at `netns`
 /// (the host's namespace if `None`): a thread joins the namespace, probes
-/// and exits.
+/// and exits. `exec` probes need a container and report `Unknown` here
+/// ([`RunningPod::tick`] runs them in theirs).
 pub fn probe_in_netns(
     netns: Option<&Path>,
     probe: &Probe,
@@ -355,7 +386,16 @@ impl RunningPod<'_> {
                 continue;
             };
             let timeout = tracker.timing().timeout;
-            let outcome = probe_in_netns(netns.as_deref(), probe, &c.spec.ports, timeout);
+            let outcome = if probe.exec.is_some() {
+                let exec = ContainerExec {
+                    runtime: rt,
+                    handle: &c.handle,
+                };
+                let host = IpAddr::V4(Ipv4Addr::LOCALHOST);
+                run_probe(probe, host, &c.spec.ports, &exec, timeout)
+            } else {
+                probe_in_netns(netns.as_deref(), probe, &c.spec.ports, timeout)
+            };
             if outcome.result != ProbeResult::Success {
                 tracing::debug!(container = %c.name, ?kind, result = ?outcome.result,
                     message = %outcome.message, "probe did not pass");

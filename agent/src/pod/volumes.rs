@@ -102,7 +102,7 @@ pub enum VolumeError {
 }
 
 /// One materialized volume.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct Materialized {
     /// What containers bind-mount.
     host_path: PathBuf,
@@ -113,7 +113,8 @@ struct Materialized {
 }
 
 /// A pod's volumes on the node. Remove with [`PodVolumes::remove`].
-#[derive(Debug)]
+/// Serializable: the agent's pod record keeps it to adopt the pod.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PodVolumes {
     root: PathBuf,
     volumes: BTreeMap<String, Materialized>,

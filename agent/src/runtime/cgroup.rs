@@ -82,6 +82,30 @@ impl CgroupLayout {
     }
 }
 
+impl CgroupLayout {
+    /// Names of the child cgroups of `parent` (e.g. `/bramble`) in any
+    /// hierarchy: the containers' cgroups, for finding leftovers.
+    pub fn children(&self, parent: &str) -> Vec<String> {
+        let rel = parent.trim_start_matches('/');
+        let mut names = Vec::new();
+        for h in &self.hierarchies {
+            let Ok(entries) = std::fs::read_dir(h.join(rel)) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    if !names.contains(&name) {
+                        names.push(name);
+                    }
+                }
+            }
+        }
+        names.sort();
+        names
+    }
+}
+
 impl CgroupFiles {
     /// Locates the cgroup `cgroup_path` on this host (reads the layout; keep
     /// a [`CgroupLayout`] to do that once).
@@ -140,6 +164,47 @@ impl CgroupFiles {
             };
         }
         Ok(stats)
+    }
+
+    /// Kills every process in this cgroup (SIGKILL; v2 `cgroup.kill` when
+    /// the kernel has it, else each pid of `cgroup.procs`) and waits up to
+    /// `timeout` for it to be empty. For leftovers of a crashed agent.
+    pub fn kill_all(&self, timeout: std::time::Duration) -> io::Result<()> {
+        let dirs = self.existing_dirs();
+        if dirs.is_empty() {
+            return Ok(());
+        }
+        if self.v2 && std::fs::write(dirs[0].join("cgroup.kill"), "1").is_ok() {
+            // Done by the kernel; the wait below sees it finish.
+        }
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let mut pids = Vec::new();
+            for d in &dirs {
+                if let Ok(text) = std::fs::read_to_string(d.join("cgroup.procs")) {
+                    pids.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+                }
+            }
+            if pids.is_empty() {
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "processes {pids:?} remain in cgroup {} after SIGKILL",
+                        dirs[0].display()
+                    ),
+                ));
+            }
+            for pid in pids {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
     }
 
     /// The directories of this cgroup that exist now.

@@ -24,9 +24,8 @@
 //! is safest when fewer threads are in the middle of something.
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -41,11 +40,13 @@ use nix::sys::signal::{self, SigHandler};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
+use super::adopted::Adopted;
 use super::cgroup::{CgroupFiles, CgroupLayout};
+use super::exec::{OutputPipes, ProcessFile, collect};
 use super::spec::build_spec;
 use super::{
-    ContainerConfig, ContainerHandle, ContainerState, ContainerStats, DeleteReport, ExitStatus,
-    Result, Runtime, RuntimeError, Signal,
+    ContainerConfig, ContainerHandle, ContainerState, ContainerStats, DeleteReport, ExecOutput,
+    ExitStatus, Result, Runtime, RuntimeError, Signal,
 };
 
 /// How long `delete` waits for a SIGKILLed container to be reaped.
@@ -69,6 +70,8 @@ struct Entry {
     started: bool,
     exit: Option<ExitStatus>,
     cgroup: CgroupFiles,
+    /// Set for a container created by an earlier agent process.
+    adopted: Option<Adopted>,
 }
 
 /// The libcontainer backend. Cheap to share (`Arc`); all methods take `&self`.
@@ -122,6 +125,15 @@ impl LibcontainerRuntime {
         }
         let parent = format!("/{}", options.cgroup_parent.trim_matches('/'));
         let cgroups = CgroupLayout::detect().map_err(io_err("reading the host's cgroup layout"))?;
+        if cgroups.v2 {
+            // libcgroups applies v2 device rules (an eBPF program) only with
+            // its `cgroupsv2_devices` feature, which this build lacks.
+            tracing::warn!(
+                "cgroup v2 only host: the libcontainer backend does NOT restrict \
+                 device access here (device rules need libcontainer's \
+                 `cgroupsv2_devices` feature); use the runc backend where that matters"
+            );
+        }
         Ok(LibcontainerRuntime {
             state_root,
             bundles,
@@ -178,13 +190,13 @@ impl LibcontainerRuntime {
         )))?;
 
         let stdin = File::open("/dev/null").map_err(io_err("opening /dev/null"))?;
-        let stdout = open_log(&config.stdout_path, id)?;
+        let stdout = super::open_output(&config.stdout_path, id)?;
         let stderr = if config.stderr_path == config.stdout_path {
             stdout
                 .try_clone()
                 .map_err(io_err(format!("container {id:?}: duplicating the log fd")))?
         } else {
-            open_log(&config.stderr_path, id)?
+            super::open_output(&config.stderr_path, id)?
         };
 
         let _serial = CREATE_LOCK.lock().unwrap_or_else(|p| p.into_inner());
@@ -259,24 +271,6 @@ fn try_reap(id: &str, pid: i32) -> Result<Option<ExitStatus>> {
     }
 }
 
-fn open_log(path: &Path, id: &str) -> Result<File> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io_err(format!(
-            "container {id:?}: creating log dir {}",
-            dir.display()
-        )))?;
-    }
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o640)
-        .open(path)
-        .map_err(io_err(format!(
-            "container {id:?}: opening log {}",
-            path.display()
-        )))
-}
-
 /// SIGPIPE at its default disposition while alive; the previous one after.
 struct SigpipeDefault(SigHandler);
 
@@ -342,6 +336,7 @@ impl Runtime for LibcontainerRuntime {
                 started: false,
                 exit: None,
                 cgroup,
+                adopted: None,
             },
         );
         tracing::info!(id = %id, pid = handle.pid, "container created");
@@ -379,7 +374,10 @@ impl Runtime for LibcontainerRuntime {
                 id: handle.id.clone(),
             })?;
         if entry.exit.is_none() {
-            entry.exit = try_reap(&handle.id, handle.pid)?;
+            entry.exit = match &entry.adopted {
+                Some(a) => a.exited().then_some(ExitStatus::Unknown),
+                None => try_reap(&handle.id, handle.pid)?,
+            };
             if let Some(status) = entry.exit {
                 tracing::info!(id = %handle.id, ?status, "container exited");
             }
@@ -395,6 +393,12 @@ impl Runtime for LibcontainerRuntime {
         // Exited and reaped: the pid may belong to someone else now.
         if let ContainerState::Exited(_) = self.poll_exit(handle)? {
             return Ok(());
+        }
+        if let Some(a) = self.lock().get(&handle.id).and_then(|e| e.adopted.as_ref()) {
+            return a.signal(sig).map_err(io_err(format!(
+                "container {:?}: signalling the adopted init",
+                handle.id
+            )));
         }
         // Not reaped yet, so the pid is still ours (at worst a zombie).
         match signal::kill(Pid::from_raw(handle.pid), sig) {
@@ -456,6 +460,61 @@ impl Runtime for LibcontainerRuntime {
         })
     }
 
+    fn adopt(&self, handle: &ContainerHandle) -> Result<ContainerState> {
+        let id = &handle.id;
+        if self.lock().contains_key(id) {
+            return Err(RuntimeError::AlreadyExists { id: id.clone() });
+        }
+        let state = self.state_dir(id);
+        if !state.exists() {
+            return Err(RuntimeError::NotFound { id: id.clone() });
+        }
+        let container = Container::load(state).map_err(backend(id, "adopt"))?;
+        let started = !matches!(
+            container.status(),
+            ContainerStatus::Creating | ContainerStatus::Created
+        );
+        let adopted = Adopted::open(handle.pid, &self.cgroup_path(id));
+        let exit = adopted.is_none().then_some(ExitStatus::Unknown);
+        let cgroup = self.cgroup_files(id)?;
+        self.lock().insert(
+            id.clone(),
+            Entry {
+                container,
+                started,
+                exit,
+                cgroup,
+                adopted,
+            },
+        );
+        tracing::info!(id = %id, pid = handle.pid, alive = exit.is_none(), "container adopted");
+        Ok(match (exit, started) {
+            (Some(status), _) => ContainerState::Exited(status),
+            (None, false) => ContainerState::Created,
+            (None, true) => ContainerState::Running,
+        })
+    }
+
+    fn list(&self) -> Result<Vec<String>> {
+        super::list_dirs(&[&self.state_root, &self.bundles])
+    }
+
+    fn remove_leftover(&self, id: &str) -> Result<()> {
+        if self.lock().contains_key(id) {
+            return Err(RuntimeError::WrongState {
+                id: id.to_string(),
+                op: "remove as a leftover",
+                state: "managed by this agent",
+            });
+        }
+        let cgroup = self.cgroup_files(id)?;
+        cgroup.kill_all(KILL_TIMEOUT).map_err(io_err(format!(
+            "container {id:?}: killing leftover processes"
+        )))?;
+        self.cleanup(id, &cgroup);
+        super::check_removed(id, &cgroup, &[self.state_dir(id), self.bundle_dir(id)])
+    }
+
     fn stats(&self, handle: &ContainerHandle) -> Result<ContainerStats> {
         let cgroup = {
             let map = self.lock();
@@ -468,5 +527,89 @@ impl Runtime for LibcontainerRuntime {
             "container {:?}: reading cgroup stats",
             handle.id
         )))
+    }
+
+    /// libcontainer's tenant builder (what `youki exec` does) with the
+    /// container's own process description, under the create lock with
+    /// SIGPIPE at its default (it forks from here like a create).
+    fn exec(
+        &self,
+        handle: &ContainerHandle,
+        argv: &[String],
+        timeout: Duration,
+    ) -> Result<ExecOutput> {
+        let id = &handle.id;
+        match self.poll_exit(handle)? {
+            ContainerState::Running => {}
+            ContainerState::Created => {
+                return Err(RuntimeError::WrongState {
+                    id: id.clone(),
+                    op: "exec",
+                    state: "created but not started",
+                });
+            }
+            ContainerState::Exited(_) => {
+                return Err(RuntimeError::WrongState {
+                    id: id.clone(),
+                    op: "exec",
+                    state: "exited",
+                });
+            }
+        }
+        let process = ProcessFile::write(id, &self.bundle_dir(id), argv)?;
+        let pipes = OutputPipes::new(id)?;
+        let stdin = File::open("/dev/null").map_err(io_err("opening /dev/null"))?;
+        let t = Instant::now();
+        let pid = {
+            let _serial = CREATE_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+            let _sigpipe = SigpipeDefault::set().map_err(|e| RuntimeError::Sys {
+                id: id.clone(),
+                op: "resetting SIGPIPE",
+                source: e,
+            })?;
+            let built = ContainerBuilder::new(id.clone(), SyscallType::default())
+                .with_executor(DefaultExecutor {})
+                .with_root_path(&self.state_root)
+                .map_err(backend(id, "exec"))?
+                .with_stdin(OwnedFd::from(stdin))
+                .with_stdout(pipes.stdout_write)
+                .with_stderr(pipes.stderr_write)
+                .as_tenant()
+                .with_process(Some(&process.path))
+                .with_detach(true)
+                .build();
+            // The tenant builder leaves its notify socket behind, one per
+            // exec: remove it (the process has started, nothing needs it).
+            remove_tenant_sockets(&self.state_dir(id));
+            built.map_err(backend(id, "exec"))?
+        };
+        tracing::debug!(id = %id, pid = pid.as_raw(), ?argv,
+            elapsed_us = t.elapsed().as_micros() as u64, "exec started");
+        // The builder owned the write ends and has dropped them: EOF comes
+        // when the process (and whatever inherited them) is done.
+        collect(
+            id,
+            pid.as_raw(),
+            pipes.stdout_read,
+            pipes.stderr_read,
+            timeout,
+        )
+    }
+}
+
+/// Removes `tenant-notify-*.sock` files from a container's state dir.
+fn remove_tenant_sockets(state: &Path) {
+    let Ok(entries) = std::fs::read_dir(state) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.file_name()
+            .to_string_lossy()
+            .starts_with("tenant-notify-")
+            && let Err(err) = std::fs::remove_file(e.path())
+        {
+            tracing::warn!(path = %e.path().display(), error = %err,
+                "removing an exec notify socket");
+        }
     }
 }

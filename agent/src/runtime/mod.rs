@@ -17,7 +17,9 @@
 //! Containers write their stdout/stderr straight into files (never into
 //! pipes the agent reads), so they outlive an agent restart.
 
+pub mod adopted;
 pub mod cgroup;
+pub mod exec;
 pub mod libcontainer;
 pub mod oci_binary;
 pub mod spec;
@@ -31,7 +33,7 @@ pub use oci_binary::{OciBinaryOptions, OciBinaryRuntime, RuncRuntime};
 /// Everything a backend needs to run one container. The rootfs is already
 /// prepared (see `bramble_images::Rootfs`); process settings are already
 /// merged with the image config (see `bramble_images::process_defaults`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ContainerConfig {
     /// Unique on the node; `[A-Za-z0-9_.-]`, at most [`MAX_ID_LEN`] bytes.
     pub id: String,
@@ -64,11 +66,27 @@ pub struct ContainerConfig {
     /// Join this network namespace (e.g. `/run/netns/pod-x`, the pod's);
     /// `None` gives the container a new, empty one.
     pub netns_path: Option<PathBuf>,
+    /// Join this IPC namespace (the pod's); `None` gives the container a
+    /// new one.
+    pub ipc_path: Option<PathBuf>,
+    /// Join this UTS namespace (the pod's, its hostname already set there:
+    /// `hostname` is then not applied); `None` gives the container a new
+    /// one with `hostname`.
+    pub uts_path: Option<PathBuf>,
     /// Extra mounts (volumes), in order.
     pub mounts: Vec<MountSpec>,
     /// Host devices made visible and allowed in the device cgroup; every
     /// other device except the standard ones (`/dev/null`, ...) is denied.
     pub devices: Vec<DeviceSpec>,
+    /// Capabilities added to Docker's default set (Kubernetes names such as
+    /// `NET_ADMIN`, with or without `CAP_`; `ALL` adds every one).
+    pub capabilities_add: Vec<String>,
+    /// Capabilities removed from Docker's default set before the additions
+    /// (`ALL` removes every one).
+    pub capabilities_drop: Vec<String>,
+    /// Kubernetes' `privileged`: every capability, every device allowed in
+    /// the device cgroup, no masked or read-only paths, `/sys` read-write.
+    pub privileged: bool,
 }
 
 /// The longest container id accepted (it names cgroups and directories).
@@ -101,8 +119,13 @@ impl ContainerConfig {
             stdout_path: stdout_path.into(),
             stderr_path: stderr_path.into(),
             netns_path: None,
+            ipc_path: None,
+            uts_path: None,
             mounts: Vec::new(),
             devices: Vec::new(),
+            capabilities_add: Vec::new(),
+            capabilities_drop: Vec::new(),
+            privileged: false,
         }
     }
 
@@ -152,11 +175,93 @@ impl ContainerConfig {
     }
 }
 
+/// Opens a container's stdout/stderr target: a FIFO (the agent's log pump,
+/// see `crate::logs::pump`) is opened **read-write**, so the container
+/// never gets `SIGPIPE` while no agent reads it; anything else is a plain
+/// file, created if missing and appended to (its directory too).
+pub(crate) fn open_output(path: &std::path::Path, id: &str) -> Result<std::fs::File> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let ctx = |what: &str| {
+        let context = format!("container {id:?}: {what} {}", path.display());
+        move |source| RuntimeError::Io { context, source }
+    };
+    let is_fifo = std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo());
+    if is_fifo {
+        return std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(ctx("opening output FIFO"));
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(ctx("creating the log dir of"))?;
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .read(true)
+        .mode(0o640)
+        .open(path)
+        .map_err(ctx("opening log"))
+}
+
+/// The names of the entries of `dirs` (missing dirs count as empty),
+/// sorted and without duplicates.
+pub(crate) fn list_dirs(dirs: &[&std::path::Path]) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for d in dirs {
+        let entries = match std::fs::read_dir(d) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(source) => {
+                return Err(RuntimeError::Io {
+                    context: format!("listing {}", d.display()),
+                    source,
+                });
+            }
+        };
+        for e in entries.flatten() {
+            names.push(e.file_name().to_string_lossy().into_owned());
+        }
+    }
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
+/// After removing leftover container `id`: an error naming whatever of its
+/// cgroup directories and `paths` still exist.
+pub(crate) fn check_removed(
+    id: &str,
+    cgroup: &cgroup::CgroupFiles,
+    paths: &[PathBuf],
+) -> Result<()> {
+    let mut left: Vec<String> = cgroup
+        .existing_dirs()
+        .iter()
+        .map(|d| d.display().to_string())
+        .collect();
+    left.extend(
+        paths
+            .iter()
+            .filter(|p| p.exists())
+            .map(|p| p.display().to_string()),
+    );
+    if left.is_empty() {
+        Ok(())
+    } else {
+        Err(RuntimeError::Io {
+            context: format!("container {id:?}: removing the leftover"),
+            source: std::io::Error::other(format!("still there: {}", left.join(", "))),
+        })
+    }
+}
+
 /// `PATH` when nothing else sets it (containerd's and Docker's default).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// A mount inside the container.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum MountSpec {
     /// A fresh tmpfs (`emptyDir` with `medium: Memory`, secrets).
     Tmpfs {
@@ -186,14 +291,14 @@ impl MountSpec {
 }
 
 /// Character or block device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum DeviceKind {
     Char,
     Block,
 }
 
 /// A host device node given to a container (`/dev/i2c-1`, `/dev/ttyUSB0`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DeviceSpec {
     /// Path of the node inside the container (usually the host path).
     pub path: String,
@@ -240,7 +345,7 @@ impl DeviceSpec {
 
 /// What a backend returns from [`Runtime::create`]: enough to address the
 /// container in later calls. Plain data (the backend keeps its own state).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ContainerHandle {
     pub id: String,
     /// Host pid of the container's init process.
@@ -248,12 +353,15 @@ pub struct ContainerHandle {
 }
 
 /// How a container's init process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ExitStatus {
     /// `exit(code)`.
     Code(i32),
     /// Killed by a signal (number).
     Signal(i32),
+    /// It ended while this process was not its parent (an agent restarted
+    /// since it was created), so nobody could read its exit status.
+    Unknown,
 }
 
 impl ExitStatus {
@@ -263,6 +371,7 @@ impl ExitStatus {
         match self {
             ExitStatus::Code(c) => c,
             ExitStatus::Signal(s) => 128 + s,
+            ExitStatus::Unknown => 137,
         }
     }
 
@@ -272,7 +381,7 @@ impl ExitStatus {
 }
 
 /// A container's state as [`Runtime::poll_exit`] sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ContainerState {
     /// Created, waiting for [`Runtime::start`].
     Created,
@@ -299,6 +408,28 @@ pub struct ContainerStats {
     pub memory_bytes: u64,
     /// Total CPU time consumed, in nanoseconds.
     pub cpu_usage_ns: u64,
+}
+
+/// How a command run by [`Runtime::exec`] ended, and what it wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOutput {
+    /// Its exit (`Signal(9)` when killed after the timeout).
+    pub status: ExitStatus,
+    /// The first [`exec::EXEC_OUTPUT_LIMIT`] bytes of its stdout.
+    pub stdout: Vec<u8>,
+    /// The first [`exec::EXEC_OUTPUT_LIMIT`] bytes of its stderr.
+    pub stderr: Vec<u8>,
+    /// More output than that was written (and discarded).
+    pub truncated: bool,
+    /// It ran past the timeout and was killed.
+    pub timed_out: bool,
+}
+
+impl ExecOutput {
+    /// The exit code as a shell reports it (`128 + signal`).
+    pub fn exit_code(&self) -> i32 {
+        self.status.code()
+    }
 }
 
 /// Why a runtime call failed; every variant names the container.
@@ -366,6 +497,35 @@ pub trait Runtime: Send + Sync {
 
     /// Memory and CPU usage from the container's cgroup.
     fn stats(&self, handle: &ContainerHandle) -> Result<ContainerStats>;
+
+    /// Runs `argv` inside the running container, as its own process runs
+    /// (namespaces, cgroup, user, env, cwd, capabilities), stdin from
+    /// `/dev/null`, and waits for it: its exit and its output (at most
+    /// [`exec::EXEC_OUTPUT_LIMIT`] bytes of each stream). After `timeout`
+    /// the process is killed (SIGKILL) and `timed_out` set. For exec probes
+    /// and `bramble exec`. See [`exec`].
+    fn exec(
+        &self,
+        handle: &ContainerHandle,
+        argv: &[String],
+        timeout: Duration,
+    ) -> Result<ExecOutput>;
+
+    /// Takes over a container an earlier agent process created (from the
+    /// handle it recorded): from now on it is managed like one created
+    /// here. Returns `Running` (or `Created`), or `Exited(Unknown)` if it
+    /// ended while no agent ran (see [`adopted`]). `NotFound` if this
+    /// runtime has no state for it.
+    fn adopt(&self, handle: &ContainerHandle) -> Result<ContainerState>;
+
+    /// Ids of every container in this runtime's state directories, managed
+    /// here or not (to find what a crashed agent left behind).
+    fn list(&self) -> Result<Vec<String>>;
+
+    /// Removes container `id` that this process does not manage (a leftover
+    /// of a crash): kills its processes, then removes its state, cgroup and
+    /// bundle. Idempotent.
+    fn remove_leftover(&self, id: &str) -> Result<()>;
 
     /// Blocks until the container exits or `timeout` passes (`None`: wait
     /// forever); `Ok(None)` on timeout. Polls [`Runtime::poll_exit`] with a
@@ -465,6 +625,24 @@ mod tests {
         }
         fn stats(&self, _: &ContainerHandle) -> Result<ContainerStats> {
             Ok(ContainerStats::default())
+        }
+        fn exec(&self, _: &ContainerHandle, _: &[String], _: Duration) -> Result<ExecOutput> {
+            Ok(ExecOutput {
+                status: ExitStatus::Code(0),
+                stdout: Vec::new(),
+                stderr: Vec::new(),
+                truncated: false,
+                timed_out: false,
+            })
+        }
+        fn adopt(&self, _: &ContainerHandle) -> Result<ContainerState> {
+            Ok(*self.state.lock().unwrap())
+        }
+        fn list(&self) -> Result<Vec<String>> {
+            Ok(Vec::new())
+        }
+        fn remove_leftover(&self, _: &str) -> Result<()> {
+            Ok(())
         }
     }
 

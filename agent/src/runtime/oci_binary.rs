@@ -47,9 +47,8 @@
 //! the Rust runtime's ignored SIGPIPE.
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
@@ -60,11 +59,13 @@ use nix::sys::resource::{Resource, getrlimit};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
+use super::adopted::Adopted;
 use super::cgroup::{CgroupFiles, CgroupLayout};
+use super::exec::{OutputPipes, ProcessFile, collect, read_available};
 use super::spec::build_spec;
 use super::{
-    ContainerConfig, ContainerHandle, ContainerState, ContainerStats, DeleteReport, ExitStatus,
-    Result, Runtime, RuntimeError, Signal,
+    ContainerConfig, ContainerHandle, ContainerState, ContainerStats, DeleteReport, ExecOutput,
+    ExitStatus, Result, Runtime, RuntimeError, Signal,
 };
 
 /// How long `delete` waits for a SIGKILLed container to be reaped.
@@ -106,6 +107,8 @@ struct Entry {
     started: bool,
     exit: Option<ExitStatus>,
     cgroup: CgroupFiles,
+    /// Set for a container created by an earlier agent process.
+    adopted: Option<Adopted>,
 }
 
 /// The OCI runtime binary backend. Cheap to share (`Arc`); all methods take
@@ -309,13 +312,13 @@ impl OciBinaryRuntime {
             config_json.display()
         )))?;
 
-        let stdout = open_log(&config.stdout_path, id)?;
+        let stdout = super::open_output(&config.stdout_path, id)?;
         let mut stderr = if config.stderr_path == config.stdout_path {
             stdout
                 .try_clone()
                 .map_err(io_err(format!("container {id:?}: duplicating the log fd")))?
         } else {
-            open_log(&config.stderr_path, id)?
+            super::open_output(&config.stderr_path, id)?
         };
         let stderr_start = stderr
             .metadata()
@@ -421,8 +424,12 @@ impl OciBinaryRuntime {
 }
 
 /// Reads `file` from `start` to its end, then truncates it back to `start`.
+/// Nothing for a FIFO (the log pump's): what runc wrote there is logged.
 fn take_tail(file: &mut File, start: u64) -> Vec<u8> {
     let mut buf = Vec::new();
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return buf;
+    }
     if file.seek(SeekFrom::Start(start)).is_ok() {
         let _ = file.take(64 * 1024).read_to_end(&mut buf);
     }
@@ -430,25 +437,6 @@ fn take_tail(file: &mut File, start: u64) -> Vec<u8> {
         tracing::warn!(error = %e, "truncating the stderr log after a failed create");
     }
     buf
-}
-
-fn open_log(path: &Path, id: &str) -> Result<File> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io_err(format!(
-            "container {id:?}: creating log dir {}",
-            dir.display()
-        )))?;
-    }
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .read(true)
-        .mode(0o640)
-        .open(path)
-        .map_err(io_err(format!(
-            "container {id:?}: opening log {}",
-            path.display()
-        )))
 }
 
 impl Runtime for OciBinaryRuntime {
@@ -473,6 +461,7 @@ impl Runtime for OciBinaryRuntime {
                     started: false,
                     exit: None,
                     cgroup: cgroup.clone(),
+                    adopted: None,
                 },
             );
         }
@@ -518,12 +507,13 @@ impl Runtime for OciBinaryRuntime {
     }
 
     fn poll_exit(&self, handle: &ContainerHandle) -> Result<ContainerState> {
-        let (pid, started, exit) = {
+        let (pid, started, exit, adopted_exited) = {
             let map = self.lock();
             let entry = map.get(&handle.id).ok_or_else(|| RuntimeError::NotFound {
                 id: handle.id.clone(),
             })?;
-            (entry.pid, entry.started, entry.exit)
+            let adopted_exited = entry.adopted.as_ref().map(Adopted::exited);
+            (entry.pid, entry.started, entry.exit, adopted_exited)
         };
         if pid <= 0 {
             // Reserved by a create still running.
@@ -532,7 +522,11 @@ impl Runtime for OciBinaryRuntime {
         let exit = match exit {
             Some(status) => Some(status),
             None => {
-                let reaped = self.try_reap(&handle.id, pid)?;
+                let reaped = match adopted_exited {
+                    Some(true) => Some(ExitStatus::Unknown),
+                    Some(false) => None,
+                    None => self.try_reap(&handle.id, pid)?,
+                };
                 if let Some(status) = reaped {
                     if let Some(entry) = self.lock().get_mut(&handle.id) {
                         entry.exit = Some(status);
@@ -609,6 +603,57 @@ impl Runtime for OciBinaryRuntime {
         })
     }
 
+    fn adopt(&self, handle: &ContainerHandle) -> Result<ContainerState> {
+        let id = &handle.id;
+        if self.lock().contains_key(id) {
+            return Err(RuntimeError::AlreadyExists { id: id.clone() });
+        }
+        if !self.state_dir(id).exists() {
+            return Err(RuntimeError::NotFound { id: id.clone() });
+        }
+        let status = self.runtime_status(id)?;
+        let started = status != "created" && status != "creating";
+        let adopted = Adopted::open(handle.pid, &self.cgroup_path(id));
+        let exit = adopted.is_none().then_some(ExitStatus::Unknown);
+        let cgroup = self.cgroup_files(id)?;
+        self.lock().insert(
+            id.clone(),
+            Entry {
+                pid: handle.pid,
+                started,
+                exit,
+                cgroup,
+                adopted,
+            },
+        );
+        tracing::info!(id = %id, pid = handle.pid, alive = exit.is_none(), "container adopted");
+        Ok(match (exit, started) {
+            (Some(status), _) => ContainerState::Exited(status),
+            (None, false) => ContainerState::Created,
+            (None, true) => ContainerState::Running,
+        })
+    }
+
+    fn list(&self) -> Result<Vec<String>> {
+        super::list_dirs(&[&self.root, &self.bundles])
+    }
+
+    fn remove_leftover(&self, id: &str) -> Result<()> {
+        if self.lock().contains_key(id) {
+            return Err(RuntimeError::WrongState {
+                id: id.to_string(),
+                op: "remove as a leftover",
+                state: "managed by this agent",
+            });
+        }
+        let cgroup = self.cgroup_files(id)?;
+        cgroup.kill_all(KILL_TIMEOUT).map_err(io_err(format!(
+            "container {id:?}: killing leftover processes"
+        )))?;
+        self.cleanup(id, &cgroup);
+        super::check_removed(id, &cgroup, &[self.state_dir(id), self.bundle_dir(id)])
+    }
+
     fn stats(&self, handle: &ContainerHandle) -> Result<ContainerStats> {
         let cgroup = {
             let map = self.lock();
@@ -621,6 +666,77 @@ impl Runtime for OciBinaryRuntime {
             "container {:?}: reading cgroup stats",
             handle.id
         )))
+    }
+
+    /// `BIN exec --detach --pid-file P --process F ID` with the output
+    /// pipes as its stdio: the binary starts the process and exits; the
+    /// process, orphaned, is reparented to this process (a child subreaper),
+    /// which reaps it. A failure of the binary carries what it wrote on
+    /// stderr.
+    fn exec(
+        &self,
+        handle: &ContainerHandle,
+        argv: &[String],
+        timeout: Duration,
+    ) -> Result<ExecOutput> {
+        let id = &handle.id;
+        match self.poll_exit(handle)? {
+            ContainerState::Running => {}
+            ContainerState::Created => {
+                return Err(RuntimeError::WrongState {
+                    id: id.clone(),
+                    op: "exec",
+                    state: "created but not started",
+                });
+            }
+            ContainerState::Exited(_) => {
+                return Err(RuntimeError::WrongState {
+                    id: id.clone(),
+                    op: "exec",
+                    state: "exited",
+                });
+            }
+        }
+        let process = ProcessFile::write(id, &self.bundle_dir(id), argv)?;
+        let pipes = OutputPipes::new(id)?;
+        let t = Instant::now();
+        let status = {
+            // The command holds the write ends: dropped at the end of this
+            // block, so only the process has them afterwards.
+            let mut cmd = self.command();
+            cmd.arg("exec")
+                .arg("--detach")
+                .arg("--pid-file")
+                .arg(&process.pid_path)
+                .arg("--process")
+                .arg(&process.path)
+                .arg(id)
+                .stdout(Stdio::from(pipes.stdout_write))
+                .stderr(Stdio::from(pipes.stderr_write));
+            cmd.status().map_err(io_err(format!(
+                "container {id:?}: running {} exec",
+                self.binary.display()
+            )))?
+        };
+        if !status.success() {
+            let msg = read_available(pipes.stderr_read);
+            return Err(backend_msg(
+                id,
+                "exec",
+                format!("{} exec: {status}: {}", self.name, stderr_text(&msg)),
+            ));
+        }
+        let pid = std::fs::read_to_string(&process.pid_path)
+            .map_err(io_err(format!(
+                "container {id:?}: exec: reading {}",
+                process.pid_path.display()
+            )))?
+            .trim()
+            .parse::<i32>()
+            .map_err(|e| backend_msg(id, "exec", format!("bad pid file: {e}")))?;
+        tracing::debug!(id = %id, pid, ?argv,
+            elapsed_us = t.elapsed().as_micros() as u64, "exec started");
+        collect(id, pid, pipes.stdout_read, pipes.stderr_read, timeout)
     }
 }
 
@@ -648,7 +764,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("err");
         std::fs::write(&path, "mine\n").unwrap();
-        let mut f = open_log(&path, "c").unwrap();
+        let mut f = crate::runtime::open_output(&path, "c").unwrap();
         use std::io::Write;
         f.write_all(b"runc: boom\n").unwrap();
         assert_eq!(take_tail(&mut f, 5), b"runc: boom\n");

@@ -1,10 +1,11 @@
 //! [`ContainerConfig`] -> OCI runtime spec (`config.json`), the way runc's
 //! and Docker's defaults shape a container:
 //!
-//! - namespaces: pid, mount, ipc, uts, and network (new, or the pod's joined
-//!   by path);
-//! - capabilities: Docker's default set (bounding/effective/permitted), no
-//!   new privileges;
+//! - namespaces: pid and mount (new); ipc, uts and network (new, or the
+//!   pod's joined by path: then the hostname is the pod's, not set here);
+//! - capabilities: Docker's default set minus the config's drops plus its
+//!   adds (Kubernetes' `securityContext.capabilities`, `ALL` allowed in
+//!   both) as bounding/effective/permitted, no new privileges;
 //! - mounts: `/proc`, `/dev` (tmpfs), `/dev/pts`, `/dev/shm`, `/dev/mqueue`,
 //!   `/sys` (read-only), then the config's volumes;
 //! - masked and read-only `/proc` and `/sys` paths;
@@ -13,7 +14,14 @@
 //!   `/dev/null`, `/dev/zero`, ... itself);
 //! - memory, CPU quota and pids limits; `RLIMIT_NOFILE` only.
 //!
-//! Pure: no file system access, so it is unit-tested directly.
+//! `privileged` (as Docker and containerd do it): every capability, every
+//! device allowed in the device cgroup, no masked or read-only paths, `/sys`
+//! read-write, new privileges allowed. Host device nodes are not added to
+//! `/dev` (only the config's devices are).
+//!
+//! Pure except for one cached read of the agent's own bounding set
+//! (`/proc/self/status`: capabilities the host cannot give are left out of
+//! `ALL`), so it is unit-tested directly.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -58,6 +66,155 @@ pub const DEFAULT_CAPABILITIES: &[Capability] = &[
     Capability::AuditWrite,
 ];
 
+/// Every capability, in the kernel's numbering (`CAP_CHOWN` is 0,
+/// `CAP_CHECKPOINT_RESTORE` 40): bit `i` of `/proc/<pid>/status`'s `CapEff`
+/// is `ALL_CAPABILITIES[i]`.
+pub const ALL_CAPABILITIES: &[Capability] = &[
+    Capability::Chown,
+    Capability::DacOverride,
+    Capability::DacReadSearch,
+    Capability::Fowner,
+    Capability::Fsetid,
+    Capability::Kill,
+    Capability::Setgid,
+    Capability::Setuid,
+    Capability::Setpcap,
+    Capability::LinuxImmutable,
+    Capability::NetBindService,
+    Capability::NetBroadcast,
+    Capability::NetAdmin,
+    Capability::NetRaw,
+    Capability::IpcLock,
+    Capability::IpcOwner,
+    Capability::SysModule,
+    Capability::SysRawio,
+    Capability::SysChroot,
+    Capability::SysPtrace,
+    Capability::SysPacct,
+    Capability::SysAdmin,
+    Capability::SysBoot,
+    Capability::SysNice,
+    Capability::SysResource,
+    Capability::SysTime,
+    Capability::SysTtyConfig,
+    Capability::Mknod,
+    Capability::Lease,
+    Capability::AuditWrite,
+    Capability::AuditControl,
+    Capability::Setfcap,
+    Capability::MacOverride,
+    Capability::MacAdmin,
+    Capability::Syslog,
+    Capability::WakeAlarm,
+    Capability::BlockSuspend,
+    Capability::AuditRead,
+    Capability::Perfmon,
+    Capability::Bpf,
+    Capability::CheckpointRestore,
+];
+
+/// The kernel's number of capability `cap` (its bit in `CapEff`).
+pub fn capability_number(cap: Capability) -> u32 {
+    ALL_CAPABILITIES
+        .iter()
+        .position(|c| *c == cap)
+        .expect("ALL_CAPABILITIES lists every capability") as u32
+}
+
+/// The capabilities a container can be given on this host: those in the
+/// agent's own bounding set (`CapBnd` of `/proc/self/status`, read once),
+/// as a mask by capability number. The kernel may know fewer than
+/// [`ALL_CAPABILITIES`] (`CAP_BPF` is Linux 5.8), and a host may withhold
+/// some even from root (e.g. `CAP_SYS_RESOURCE`); asking for one of those
+/// fails the create, so `ALL` means these.
+pub fn host_capabilities() -> u64 {
+    static MASK: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *MASK.get_or_init(|| {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("CapBnd:"))
+                    .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+            })
+            .unwrap_or((1u64 << ALL_CAPABILITIES.len()) - 1)
+    })
+}
+
+/// Parses a Kubernetes capability name: `NET_ADMIN`, `CAP_NET_ADMIN`,
+/// `net_admin`. `None` for `ALL` is not handled here.
+fn parse_capability(name: &str) -> Option<Capability> {
+    let upper = name.trim().to_ascii_uppercase();
+    let bare = upper.strip_prefix("CAP_").unwrap_or(&upper);
+    bare.parse::<Capability>().ok()
+}
+
+fn is_all(name: &str) -> bool {
+    name.trim().eq_ignore_ascii_case("ALL")
+}
+
+/// The container's capability set (bounding = effective = permitted):
+/// privileged → every capability; otherwise Docker's default set, minus
+/// `drop` (`ALL` drops all), plus `add` (`ALL` adds all), so an add wins
+/// over a drop of the same capability. `available` is the mask of what the
+/// host can give ([`host_capabilities`]): `ALL` and the default set mean
+/// those of them available; a capability added by name that is not
+/// available, or an unknown name, is an error message naming it.
+pub fn effective_capabilities(
+    add: &[String],
+    drop: &[String],
+    privileged: bool,
+    available: u64,
+) -> Result<HashSet<Capability>, String> {
+    let parse_all = |list: &[String], field: &str| -> Result<(bool, Vec<Capability>), String> {
+        let mut all = false;
+        let mut caps = Vec::new();
+        for name in list {
+            if is_all(name) {
+                all = true;
+            } else {
+                caps.push(parse_capability(name).ok_or_else(|| {
+                    format!(
+                        "unknown capability {name:?} in securityContext.capabilities.{field}; \
+                         use a Linux capability name such as NET_ADMIN or SYS_TIME \
+                         (the CAP_ prefix is optional), or ALL"
+                    )
+                })?);
+            }
+        }
+        Ok((all, caps))
+    };
+    let is_available = |c: &Capability| available & (1u64 << capability_number(*c)) != 0;
+    let (add_all, add) = parse_all(add, "add")?;
+    let (drop_all, drop) = parse_all(drop, "drop")?;
+    if !privileged
+        && !add_all
+        && let Some(missing) = add.iter().find(|c| !is_available(c))
+    {
+        return Err(format!(
+            "capability {missing} in securityContext.capabilities.add is not available on \
+             this node (the agent's own bounding set lacks it, so no container can have it); \
+             remove it from the pod, or run the agent with it"
+        ));
+    }
+    let mut set: HashSet<Capability> = if privileged || add_all {
+        ALL_CAPABILITIES.iter().copied().collect()
+    } else {
+        let mut set: HashSet<Capability> = if drop_all {
+            HashSet::new()
+        } else {
+            DEFAULT_CAPABILITIES.iter().copied().collect()
+        };
+        for c in &drop {
+            set.remove(c);
+        }
+        set.extend(add);
+        set
+    };
+    set.retain(is_available);
+    Ok(set)
+}
+
 /// `/proc` and `/sys` paths hidden from containers (runc's list).
 pub const MASKED_PATHS: &[&str] = &[
     "/proc/acpi",
@@ -100,7 +257,17 @@ pub fn build_spec(
     nofile_hard_max: u64,
 ) -> Result<Spec, RuntimeError> {
     config.validate()?;
-    build(config, cgroups_path, nofile_hard_max).map_err(|e| RuntimeError::InvalidConfig {
+    let caps = effective_capabilities(
+        &config.capabilities_add,
+        &config.capabilities_drop,
+        config.privileged,
+        host_capabilities(),
+    )
+    .map_err(|reason| RuntimeError::InvalidConfig {
+        id: config.id.clone(),
+        reason,
+    })?;
+    build(config, caps, cgroups_path, nofile_hard_max).map_err(|e| RuntimeError::InvalidConfig {
         id: config.id.clone(),
         reason: format!("building the OCI spec: {e}"),
     })
@@ -108,11 +275,11 @@ pub fn build_spec(
 
 fn build(
     config: &ContainerConfig,
+    caps: HashSet<Capability>,
     cgroups_path: &str,
     nofile_hard_max: u64,
 ) -> Result<Spec, OciSpecError> {
     let nofile_hard = NOFILE_HARD.min(nofile_hard_max);
-    let caps: HashSet<Capability> = DEFAULT_CAPABILITIES.iter().copied().collect();
     let capabilities = LinuxCapabilitiesBuilder::default()
         .bounding(caps.clone())
         .effective(caps.clone())
@@ -131,7 +298,8 @@ fn build(
         .env(config.env.clone())
         .cwd(config.cwd.clone())
         .capabilities(capabilities)
-        .no_new_privileges(true)
+        // privileged implies allowPrivilegeEscalation (setuid binaries work).
+        .no_new_privileges(!config.privileged)
         .rlimits(vec![
             PosixRlimitBuilder::default()
                 .typ(PosixRlimitType::RlimitNofile)
@@ -147,24 +315,25 @@ fn build(
         .build()?;
 
     let mut namespaces = Vec::new();
-    for typ in [
-        LinuxNamespaceType::Pid,
-        LinuxNamespaceType::Mount,
-        LinuxNamespaceType::Ipc,
-        LinuxNamespaceType::Uts,
+    for (typ, path) in [
+        (LinuxNamespaceType::Pid, None),
+        (LinuxNamespaceType::Mount, None),
+        (LinuxNamespaceType::Ipc, config.ipc_path.as_ref()),
+        (LinuxNamespaceType::Uts, config.uts_path.as_ref()),
+        (LinuxNamespaceType::Network, config.netns_path.as_ref()),
     ] {
-        namespaces.push(LinuxNamespaceBuilder::default().typ(typ).build()?);
+        let mut ns = LinuxNamespaceBuilder::default().typ(typ);
+        if let Some(path) = path {
+            ns = ns.path(path.clone());
+        }
+        namespaces.push(ns.build()?);
     }
-    let mut net = LinuxNamespaceBuilder::default().typ(LinuxNamespaceType::Network);
-    if let Some(path) = &config.netns_path {
-        net = net.path(path.clone());
-    }
-    namespaces.push(net.build()?);
 
-    // Deny every device first: an empty list means "allow all".
+    // Deny every device first: an empty list means "allow all". Privileged:
+    // allow every device (still explicit, as containerd does).
     let mut device_rules = vec![
         LinuxDeviceCgroupBuilder::default()
-            .allow(false)
+            .allow(config.privileged)
             .access("rwm")
             .build()?,
     ];
@@ -214,38 +383,38 @@ fn build(
         resources = resources.pids(LinuxPidsBuilder::default().limit(pids).build()?);
     }
 
+    let (masked, readonly): (&[&str], &[&str]) = if config.privileged {
+        (&[], &[])
+    } else {
+        (MASKED_PATHS, READONLY_PATHS)
+    };
     let linux = LinuxBuilder::default()
         .namespaces(namespaces)
         .cgroups_path(PathBuf::from(cgroups_path))
         .resources(resources.build()?)
         .devices(devices)
-        .masked_paths(
-            MASKED_PATHS
-                .iter()
-                .map(|s| s.to_string())
-                .collect::<Vec<_>>(),
-        )
-        .readonly_paths(
-            READONLY_PATHS
-                .iter()
-                .map(|s| s.to_string())
-                .collect::<Vec<_>>(),
-        )
+        .masked_paths(masked.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .readonly_paths(readonly.iter().map(|s| s.to_string()).collect::<Vec<_>>())
         .build()?;
 
-    let mut mounts = default_mounts()?;
+    let mut mounts = default_mounts(config.privileged)?;
     for m in &config.mounts {
         mounts.push(volume_mount(m)?);
     }
 
-    SpecBuilder::default()
+    let mut spec = SpecBuilder::default()
         .version("1.0.2")
         .root(root)
         .process(process)
-        .hostname(config.hostname.clone().unwrap_or_else(|| config.id.clone()))
         .mounts(mounts)
         .linux(linux)
-        .build()
+        .build()?;
+    // A joined UTS namespace keeps the hostname its owner set.
+    spec.set_hostname(match config.uts_path {
+        Some(_) => None,
+        None => Some(config.hostname.clone().unwrap_or_else(|| config.id.clone())),
+    });
+    Ok(spec)
 }
 
 fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Result<Mount, OciSpecError> {
@@ -257,8 +426,9 @@ fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Result<Mount,
         .build()
 }
 
-/// The standard mounts every container gets.
-fn default_mounts() -> Result<Vec<Mount>, OciSpecError> {
+/// The standard mounts every container gets; `/sys` is read-only unless
+/// `privileged`.
+fn default_mounts(privileged: bool) -> Result<Vec<Mount>, OciSpecError> {
     Ok(vec![
         mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
         mount(
@@ -296,7 +466,12 @@ fn default_mounts() -> Result<Vec<Mount>, OciSpecError> {
             "/sys",
             "sysfs",
             "sysfs",
-            &["nosuid", "noexec", "nodev", "ro"],
+            &[
+                "nosuid",
+                "noexec",
+                "nodev",
+                if privileged { "rw" } else { "ro" },
+            ],
         )?,
     ])
 }
@@ -435,6 +610,157 @@ mod tests {
         assert_eq!(want.len(), 14);
     }
 
+    fn caps(add: &[&str], drop: &[&str], privileged: bool) -> Result<HashSet<Capability>, String> {
+        let v = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        effective_capabilities(&v(add), &v(drop), privileged, u64::MAX)
+    }
+
+    fn default_set() -> HashSet<Capability> {
+        DEFAULT_CAPABILITIES.iter().copied().collect()
+    }
+
+    #[test]
+    fn capabilities_added_and_dropped_by_kubernetes_name() {
+        let set = caps(
+            &["NET_ADMIN", "CAP_SYS_TIME", "sys_ptrace"],
+            &["CHOWN"],
+            false,
+        )
+        .unwrap();
+        let mut want = default_set();
+        want.remove(&Capability::Chown);
+        want.extend([
+            Capability::NetAdmin,
+            Capability::SysTime,
+            Capability::SysPtrace,
+        ]);
+        assert_eq!(set, want);
+        assert_eq!(caps(&[], &[], false).unwrap(), default_set());
+    }
+
+    #[test]
+    fn drop_all_then_add_and_add_all() {
+        assert!(caps(&[], &["ALL"], false).unwrap().is_empty());
+        assert_eq!(
+            caps(&["NET_BIND_SERVICE"], &["all"], false).unwrap(),
+            HashSet::from([Capability::NetBindService])
+        );
+        // An add wins over a drop of the same capability.
+        assert!(
+            caps(&["KILL"], &["KILL"], false)
+                .unwrap()
+                .contains(&Capability::Kill)
+        );
+        let all = caps(&["ALL"], &[], false).unwrap();
+        assert_eq!(all.len(), 41);
+        assert_eq!(caps(&["ALL"], &["ALL"], false).unwrap(), all);
+    }
+
+    #[test]
+    fn capabilities_the_host_lacks_are_left_out_of_all_and_refused_by_name() {
+        let v = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // Linux 5.4 (up to AUDIT_READ, 37) without SYS_RESOURCE (24).
+        let available = ((1u64 << 38) - 1) & !(1 << 24);
+        let set = effective_capabilities(&v(&["ALL"]), &[], false, available).unwrap();
+        assert_eq!(set.len(), 37);
+        assert!(!set.contains(&Capability::Bpf));
+        assert!(!set.contains(&Capability::SysResource));
+        assert!(set.contains(&Capability::AuditRead));
+        let privileged = effective_capabilities(&[], &[], true, available).unwrap();
+        assert_eq!(privileged, set);
+        let err = effective_capabilities(&v(&["SYS_RESOURCE"]), &[], false, available).unwrap_err();
+        assert!(
+            err.contains("SYS_RESOURCE") && err.contains("not available"),
+            "{err}"
+        );
+        // Only the available part of the default set.
+        let none = effective_capabilities(&[], &[], false, 1 << 27).unwrap();
+        assert_eq!(none, HashSet::from([Capability::Mknod]));
+    }
+
+    #[test]
+    fn capability_numbers_follow_the_kernel() {
+        assert_eq!(capability_number(Capability::Chown), 0);
+        assert_eq!(capability_number(Capability::NetAdmin), 12);
+        assert_eq!(capability_number(Capability::SysAdmin), 21);
+        assert_eq!(capability_number(Capability::Mknod), 27);
+        assert_eq!(capability_number(Capability::CheckpointRestore), 40);
+        let distinct: HashSet<_> = ALL_CAPABILITIES.iter().collect();
+        assert_eq!(distinct.len(), ALL_CAPABILITIES.len());
+    }
+
+    #[test]
+    fn unknown_capability_is_an_error_naming_it_and_the_fix() {
+        let err = caps(&["NET_ADMINN"], &[], false).unwrap_err();
+        assert!(
+            err.contains("\"NET_ADMINN\"") && err.contains("capabilities.add"),
+            "{err}"
+        );
+        assert!(err.contains("such as NET_ADMIN"), "{err}");
+        let mut c = config();
+        c.capabilities_drop = vec!["FOO".into()];
+        let err = build_spec(&c, "/b/c1", u64::MAX).unwrap_err().to_string();
+        assert!(
+            err.contains("\"c1\"") && err.contains("\"FOO\"") && err.contains("capabilities.drop"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn capabilities_reach_the_spec() {
+        let mut c = config();
+        c.capabilities_add = vec!["NET_ADMIN".into()];
+        c.capabilities_drop = vec!["CHOWN".into()];
+        let spec = build_spec(&c, "/b/c1", u64::MAX).unwrap();
+        let p = spec.process().as_ref().unwrap();
+        let got = p.capabilities().clone().unwrap();
+        for set in [got.bounding(), got.effective(), got.permitted()] {
+            let set = set.as_ref().unwrap();
+            assert!(set.contains(&Capability::NetAdmin) && !set.contains(&Capability::Chown));
+        }
+        assert!(got.inheritable().as_ref().unwrap().is_empty());
+        assert_eq!(p.no_new_privileges(), Some(true));
+    }
+
+    #[test]
+    fn privileged_gets_everything() {
+        let mut c = config();
+        c.privileged = true;
+        c.capabilities_drop = vec!["ALL".into()];
+        let spec = build_spec(&c, "/b/c1", u64::MAX).unwrap();
+        let p = spec.process().as_ref().unwrap();
+        let got = p.capabilities().clone().unwrap();
+        let want =
+            effective_capabilities(&["ALL".into()], &[], false, host_capabilities()).unwrap();
+        assert_eq!(got.effective().as_ref().unwrap(), &want);
+        assert_eq!(got.bounding().as_ref().unwrap(), &want);
+        assert!(want.contains(&Capability::SysAdmin));
+        assert_eq!(p.no_new_privileges(), Some(false));
+        let linux = spec.linux().as_ref().unwrap();
+        assert!(linux.masked_paths().as_ref().unwrap().is_empty());
+        assert!(linux.readonly_paths().as_ref().unwrap().is_empty());
+        let rules = linux
+            .resources()
+            .clone()
+            .unwrap()
+            .devices()
+            .clone()
+            .unwrap();
+        assert_eq!(rules.len(), 1);
+        assert!(rules[0].allow());
+        assert_eq!(rules[0].typ(), None);
+        assert_eq!(rules[0].access().as_deref(), Some("rwm"));
+        let sys = spec
+            .mounts()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|m| m.destination() == Path::new("/sys"))
+            .unwrap();
+        let opts = sys.options().as_ref().unwrap();
+        assert!(opts.contains(&"rw".to_string()) && !opts.contains(&"ro".to_string()));
+    }
+
     #[test]
     fn new_namespaces_or_join_the_pods_netns() {
         let spec = build_spec(&config(), "/b/c1", u64::MAX).unwrap();
@@ -460,6 +786,43 @@ mod tests {
             .find(|n| n.typ() == LinuxNamespaceType::Network)
             .unwrap();
         assert_eq!(net.path().as_deref(), Some(Path::new("/run/netns/pod-a")));
+        assert!(
+            ns.iter()
+                .filter(|n| n.typ() != LinuxNamespaceType::Network)
+                .all(|n| n.path().is_none())
+        );
+    }
+
+    #[test]
+    fn ipc_and_uts_join_the_pods_without_setting_the_hostname() {
+        let mut c = config();
+        c.hostname = Some("web".into());
+        c.netns_path = Some("/run/b/netns/p".into());
+        c.ipc_path = Some("/run/b/netns/p:ipc".into());
+        c.uts_path = Some("/run/b/netns/p:uts".into());
+        let spec = build_spec(&c, "/b/c1", u64::MAX).unwrap();
+        let ns = namespaces(&spec);
+        let path = |t: LinuxNamespaceType| {
+            ns.iter()
+                .find(|n| n.typ() == t)
+                .unwrap()
+                .path()
+                .as_ref()
+                .map(|p| p.to_str().unwrap().to_string())
+        };
+        assert_eq!(
+            path(LinuxNamespaceType::Ipc).as_deref(),
+            Some("/run/b/netns/p:ipc")
+        );
+        assert_eq!(
+            path(LinuxNamespaceType::Uts).as_deref(),
+            Some("/run/b/netns/p:uts")
+        );
+        assert_eq!(path(LinuxNamespaceType::Pid), None);
+        assert_eq!(path(LinuxNamespaceType::Mount), None);
+        assert_eq!(spec.hostname(), &None);
+        let v = serde_json::to_value(&spec).unwrap();
+        assert!(v.get("hostname").is_none(), "{v}");
     }
 
     #[test]

@@ -104,6 +104,7 @@ static SERIAL: Mutex<()> = Mutex::new(());
 pub struct Sandbox {
     pub name: String,
     pub runtime: Box<dyn TestRuntime>,
+    pub backend: Backend,
     pub cgroup_parent: String,
     rootfses: Mutex<Vec<Rootfs>>,
     handles: Mutex<Vec<ContainerHandle>>,
@@ -125,29 +126,11 @@ impl Sandbox {
             .tempdir()
             .expect("tempdir");
         let cgroup_parent = format!("bramble-test-{name}");
-        let root = tmp.path().join("runtime");
-        let runtime: Box<dyn TestRuntime> = match backend {
-            Backend::Libcontainer => Box::new(
-                LibcontainerRuntime::new(LibcontainerOptions {
-                    root,
-                    cgroup_parent: cgroup_parent.clone(),
-                })
-                .expect("libcontainer runtime"),
-            ),
-            Backend::Runc => {
-                let mut options = OciBinaryOptions::runc(root, cgroup_parent.clone());
-                if let Some(bin) = std::env::var_os("BRAMBLE_OCI_RUNTIME") {
-                    options.binary = bin.into();
-                }
-                Box::new(
-                    OciBinaryRuntime::new(options)
-                        .expect("OCI binary runtime (is runc installed?)"),
-                )
-            }
-        };
+        let runtime = make_runtime(backend, &tmp.path().join("runtime"), &cgroup_parent);
         Sandbox {
             name,
             runtime,
+            backend,
             cgroup_parent,
             rootfses: Mutex::new(Vec::new()),
             handles: Mutex::new(Vec::new()),
@@ -158,6 +141,16 @@ impl Sandbox {
 
     pub fn dir(&self) -> &Path {
         self.tmp.path()
+    }
+
+    /// Another runtime instance on the same state directories and cgroup
+    /// parent, as a restarted agent would open them.
+    pub fn fresh_runtime(&self) -> Box<dyn TestRuntime> {
+        make_runtime(
+            self.backend,
+            &self.tmp.path().join("runtime"),
+            &self.cgroup_parent,
+        )
     }
 
     /// A unique container id: `<test>-<pid>-<suffix>`.
@@ -227,6 +220,29 @@ impl Drop for Sandbox {
         }
         for (d, e) in self.parent_cgroup().remove_leftovers() {
             eprintln!("sandbox cleanup: removing {}: {e}", d.display());
+        }
+    }
+}
+
+/// A runtime of `backend` keeping its state under `root`.
+pub fn make_runtime(backend: Backend, root: &Path, cgroup_parent: &str) -> Box<dyn TestRuntime> {
+    let root = root.to_path_buf();
+    match backend {
+        Backend::Libcontainer => Box::new(
+            LibcontainerRuntime::new(LibcontainerOptions {
+                root,
+                cgroup_parent: cgroup_parent.to_string(),
+            })
+            .expect("libcontainer runtime"),
+        ),
+        Backend::Runc => {
+            let mut options = OciBinaryOptions::runc(root, cgroup_parent.to_string());
+            if let Some(bin) = std::env::var_os("BRAMBLE_OCI_RUNTIME") {
+                options.binary = bin.into();
+            }
+            Box::new(
+                OciBinaryRuntime::new(options).expect("OCI binary runtime (is runc installed?)"),
+            )
         }
     }
 }

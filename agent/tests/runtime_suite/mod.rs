@@ -9,12 +9,17 @@ use crate::common;
 
 use std::time::{Duration, Instant};
 
+use bramble_agent::runtime::spec::{
+    ALL_CAPABILITIES, DEFAULT_CAPABILITIES, capability_number, host_capabilities,
+};
 use bramble_agent::runtime::{
-    ContainerConfig, ContainerState, ExitStatus, MountSpec, RuntimeError, Signal,
+    ContainerConfig, ContainerState, DeviceKind, DeviceSpec, ExitStatus, MountSpec, RuntimeError,
+    Signal,
 };
 use bramble_api::objects::container::Container;
 use bramble_images::process_defaults;
 use common::{Backend, Sandbox, image, process_exists};
+use oci_spec::runtime::Capability;
 
 const WAIT: Option<Duration> = Some(Duration::from_secs(30));
 
@@ -331,6 +336,355 @@ pub fn sigpipe_is_default_inside_containers(backend: Backend) {
     );
 }
 
+/// The `CapEff`, `CapPrm` and `CapBnd` masks of the container's process.
+fn cap_masks(out: &str) -> (u64, u64, u64) {
+    let mask = |name: &str| {
+        let line = out
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap_or_else(|| panic!("no {name} line in {out:?}"));
+        u64::from_str_radix(line.trim(), 16).unwrap()
+    };
+    (mask("CapEff:"), mask("CapPrm:"), mask("CapBnd:"))
+}
+
+fn mask_of(caps: impl IntoIterator<Item = Capability>) -> u64 {
+    caps.into_iter()
+        .map(|c| 1u64 << capability_number(c))
+        .fold(0, |a, b| a | b)
+}
+
+/// Runs `script` in a container made from `cfg`; returns its stdout after
+/// checking it exited 0.
+fn run_script(sb: &Sandbox, cfg: &ContainerConfig) -> String {
+    let h = sb.run(cfg);
+    let status = sb.runtime.wait(&h, WAIT).unwrap();
+    let out = sb.stdout(cfg);
+    assert_eq!(
+        status,
+        Some(ExitStatus::Code(0)),
+        "stdout {out:?} stderr {:?}",
+        sb.stderr(cfg)
+    );
+    sb.runtime.delete(&h).unwrap();
+    sb.deleted(&h);
+    out
+}
+
+pub fn capabilities_added_and_dropped_show_in_cap_eff(backend: Backend) {
+    let sb = Sandbox::with_backend("caps", backend);
+    let mut cfg = sb.config("c", &["grep", "^Cap", "/proc/self/status"]);
+    cfg.capabilities_add = vec!["NET_ADMIN".into(), "CAP_SYS_TIME".into()];
+    cfg.capabilities_drop = vec!["CHOWN".into()];
+    let (eff, prm, bnd) = cap_masks(&run_script(&sb, &cfg));
+    let want = mask_of(
+        DEFAULT_CAPABILITIES
+            .iter()
+            .copied()
+            .filter(|c| *c != Capability::Chown)
+            .chain([Capability::NetAdmin, Capability::SysTime]),
+    );
+    assert_eq!(eff, want, "CapEff {eff:x} want {want:x}");
+    assert_eq!(prm, want);
+    assert_eq!(bnd, want);
+    assert_ne!(eff & (1 << 12), 0, "NET_ADMIN missing");
+    assert_eq!(eff & 1, 0, "CHOWN still there");
+
+    // And the capability works: NET_ADMIN may add an address, which the
+    // default set may not.
+    let mut cfg = sb.config(
+        "d",
+        &[
+            "sh",
+            "-c",
+            "ip addr add 10.9.9.9/32 dev lo && echo admin-ok",
+        ],
+    );
+    cfg.capabilities_add = vec!["NET_ADMIN".into()];
+    assert!(run_script(&sb, &cfg).contains("admin-ok"));
+    let cfg = sb.config(
+        "e",
+        &[
+            "sh",
+            "-c",
+            "ip addr add 10.9.9.9/32 dev lo 2>&1; echo rc=$?",
+        ],
+    );
+    let out = run_script(&sb, &cfg);
+    assert!(out.contains("rc=1") || out.contains("rc=2"), "{out}");
+}
+
+pub fn drop_all_leaves_no_capabilities(backend: Backend) {
+    let sb = Sandbox::with_backend("capsnone", backend);
+    let mut cfg = sb.config(
+        "c",
+        &[
+            "sh",
+            "-c",
+            "grep ^Cap /proc/self/status; chown 1:1 /bin 2>&1; echo rc=$?",
+        ],
+    );
+    cfg.capabilities_drop = vec!["ALL".into()];
+    let out = run_script(&sb, &cfg);
+    assert_eq!(cap_masks(&out), (0, 0, 0), "{out}");
+    assert!(
+        out.contains("Operation not permitted") && out.contains("rc=1"),
+        "chown worked without CAP_CHOWN: {out}"
+    );
+}
+
+pub fn unknown_capability_is_refused_before_anything_runs(backend: Backend) {
+    let sb = Sandbox::with_backend("capsbad", backend);
+    let mut cfg = sb.config("c", &["true"]);
+    cfg.capabilities_add = vec!["NET_ADMINN".into()];
+    let err = sb.runtime.create(&cfg).unwrap_err();
+    assert!(matches!(err, RuntimeError::InvalidConfig { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("NET_ADMINN") && msg.contains(&cfg.id), "{msg}");
+    assert!(!sb.runtime.state_dir(&cfg.id).exists());
+    assert!(!sb.runtime.bundle_dir(&cfg.id).exists());
+}
+
+pub fn privileged_has_all_capabilities_devices_and_a_writable_sys(backend: Backend) {
+    let sb = Sandbox::with_backend("priv", backend);
+    let script = "grep ^Cap /proc/self/status; \
+        grep ' /sys ' /proc/mounts; \
+        grep -c kcore /proc/mounts; \
+        mknod /dev/kmsg-test c 1 11 && true </dev/kmsg-test && echo kmsg-readable";
+    let mut cfg = sb.config("c", &["sh", "-c", script]);
+    cfg.privileged = true;
+    let out = run_script(&sb, &cfg);
+    let all = mask_of(ALL_CAPABILITIES.iter().copied()) & host_capabilities();
+    let (eff, prm, bnd) = cap_masks(&out);
+    assert_eq!((eff, prm, bnd), (all, all, all), "{out}");
+    let sys = out.lines().find(|l| l.contains(" /sys ")).unwrap();
+    assert!(sys.contains(" rw,"), "{sys}");
+    assert!(
+        out.lines().any(|l| l == "0"),
+        "/proc/kcore is masked: {out}"
+    );
+    assert!(out.contains("kmsg-readable"), "{out}");
+
+    // The same without privileged: /sys read-only, kcore masked, kmsg denied.
+    let cfg = sb.config("d", &["sh", "-c", script]);
+    let h = sb.run(&cfg);
+    sb.runtime.wait(&h, WAIT).unwrap();
+    let out = sb.stdout(&cfg);
+    let sys = out.lines().find(|l| l.contains(" /sys ")).unwrap();
+    assert!(sys.contains(" ro,"), "{sys}");
+    assert!(!out.contains("kmsg-readable"), "{out}");
+    assert!(
+        sb.stderr(&cfg).contains("Operation not permitted"),
+        "{:?}",
+        sb.stderr(&cfg)
+    );
+}
+
+/// Removes the pod namespaces on drop (after a failed assertion too).
+struct NsGuard(bramble_agent::pod::PodNetns);
+
+impl Drop for NsGuard {
+    fn drop(&mut self) {
+        if let Err(e) = self.0.remove() {
+            eprintln!("cleanup: removing the pod namespaces: {e}");
+        }
+    }
+}
+
+pub fn joins_the_pods_ipc_uts_and_net_namespaces(backend: Backend) {
+    use std::os::unix::fs::MetadataExt;
+    let sb = Sandbox::with_backend("joinns", backend);
+    let ns = NsGuard(
+        bramble_agent::pod::PodNetns::create(&sb.dir().join("netns"), "pod", "pod-host").unwrap(),
+    );
+    let script = "echo $(readlink /proc/self/ns/ipc) $(readlink /proc/self/ns/uts) \
+        $(readlink /proc/self/ns/net) $(hostname)";
+    let mut cfg = sb.config("c", &["sh", "-c", script]);
+    cfg.hostname = Some("ignored".into());
+    cfg.netns_path = Some(ns.0.path().to_path_buf());
+    cfg.ipc_path = Some(ns.0.ipc_path());
+    cfg.uts_path = Some(ns.0.uts_path());
+    let out = run_script(&sb, &cfg);
+    let ino = |p: &std::path::Path| std::fs::metadata(p).unwrap().ino();
+    let want = format!(
+        "ipc:[{}] uts:[{}] net:[{}] pod-host\n",
+        ino(&ns.0.ipc_path()),
+        ino(&ns.0.uts_path()),
+        ino(ns.0.path())
+    );
+    assert_eq!(out, want);
+}
+
+fn argv(words: &[&str]) -> Vec<String> {
+    words.iter().map(|s| s.to_string()).collect()
+}
+
+pub fn exec_runs_in_the_container_as_its_process(backend: Backend) {
+    let sb = Sandbox::with_backend("exec", backend);
+    let mut cfg = sb.config("c", &["sleep", "1000"]);
+    cfg.env.push("GREETING=hello".into());
+    cfg.cwd = "/bin".into();
+    cfg.uid = 1000;
+    cfg.gid = 2000;
+    cfg.hostname = Some("exec-host".into());
+    let h = sb.run(&cfg);
+    let t = Instant::now();
+    let out = sb
+        .runtime
+        .exec(&h, &argv(&["echo", "hi"]), Duration::from_secs(10))
+        .unwrap();
+    eprintln!("exec took {:?}", t.elapsed());
+    assert_eq!(out.status, ExitStatus::Code(0));
+    assert_eq!(out.exit_code(), 0);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\n");
+    assert!(out.stderr.is_empty() && !out.timed_out && !out.truncated);
+
+    let script = "echo $GREETING; pwd; id -u; id -g; hostname; \
+        [ $(readlink /proc/1/ns/pid) = $(readlink /proc/self/ns/pid) ] && echo same-pidns; \
+        echo oops >&2; exit 3";
+    let out = sb
+        .runtime
+        .exec(&h, &argv(&["sh", "-c", script]), Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(out.status, ExitStatus::Code(3));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello\n/bin\n1000\n2000\nexec-host\nsame-pidns\n"
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "oops\n");
+    // Nothing of the execs is left in the bundle or the state dir.
+    for dir in [sb.runtime.bundle_dir(&h.id), sb.runtime.state_dir(&h.id)] {
+        let names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("exec-") || n.starts_with("tenant-"))
+            .collect();
+        assert!(names.is_empty(), "{}: {names:?}", dir.display());
+    }
+    // The container's own log got none of it.
+    assert_eq!(sb.stdout(&cfg), "");
+    assert_eq!(sb.runtime.poll_exit(&h).unwrap(), ContainerState::Running);
+}
+
+pub fn exec_is_killed_after_its_timeout(backend: Backend) {
+    let sb = Sandbox::with_backend("exectime", backend);
+    let cfg = sb.config("c", &["sleep", "1000"]);
+    let h = sb.run(&cfg);
+    let t = Instant::now();
+    let out = sb
+        .runtime
+        .exec(
+            &h,
+            &argv(&["sh", "-c", "echo started; exec sleep 100"]),
+            Duration::from_millis(500),
+        )
+        .unwrap();
+    let took = t.elapsed();
+    assert!(out.timed_out, "{out:?}");
+    assert_eq!(out.status, ExitStatus::Signal(9));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "started\n");
+    assert!(took >= Duration::from_millis(500), "{took:?}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    // The killed process is gone from the container; the container runs on.
+    let ps = sb
+        .runtime
+        .exec(&h, &argv(&["ps", "-o", "args"]), Duration::from_secs(10))
+        .unwrap();
+    let ps = String::from_utf8_lossy(&ps.stdout).into_owned();
+    assert!(!ps.lines().any(|l| l.trim() == "sleep 100"), "{ps}");
+    assert!(ps.lines().any(|l| l.trim() == "sleep 1000"), "{ps}");
+    assert_eq!(sb.runtime.poll_exit(&h).unwrap(), ContainerState::Running);
+}
+
+pub fn exec_needs_a_running_container(backend: Backend) {
+    let sb = Sandbox::with_backend("execstate", backend);
+    let cfg = sb.config("c", &["true"]);
+    let h = sb.run(&cfg);
+    sb.runtime.wait(&h, WAIT).unwrap();
+    let err = sb
+        .runtime
+        .exec(&h, &argv(&["true"]), Duration::from_secs(5))
+        .unwrap_err();
+    assert!(matches!(err, RuntimeError::WrongState { .. }), "{err}");
+    assert!(err.to_string().contains(&h.id), "{err}");
+}
+
+/// `mknod` of a device node at `path` (mode 0666).
+fn mknod(path: &std::path::Path, kind: DeviceKind, major: u32, minor: u32) {
+    let typ = match kind {
+        DeviceKind::Char => rustix::fs::FileType::CharacterDevice,
+        DeviceKind::Block => rustix::fs::FileType::BlockDevice,
+    };
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        typ,
+        rustix::fs::Mode::from_raw_mode(0o666),
+        rustix::fs::makedev(major, minor),
+    )
+    .unwrap_or_else(|e| panic!("mknod {}: {e}", path.display()));
+}
+
+pub fn listed_devices_are_usable_and_others_denied(backend: Backend) {
+    let sb = Sandbox::with_backend("devices", backend);
+    // Host nodes made in the test's own directory: a zero-like char device
+    // (1:5) and a block device outside the runtimes' default allow list
+    // (loop, 7:N: opening an unbound loop device for reading is harmless).
+    let host = sb.dir().join("dev");
+    std::fs::create_dir(&host).unwrap();
+    mknod(&host.join("ttyFAKE0"), DeviceKind::Char, 1, 5);
+    mknod(&host.join("blkFAKE0"), DeviceKind::Block, 7, 6);
+    let mut devices = Vec::new();
+    for (name, inside) in [("ttyFAKE0", "/dev/ttyFAKE0"), ("blkFAKE0", "/dev/blkFAKE0")] {
+        let mut d = DeviceSpec::from_host(host.join(name).to_str().unwrap()).unwrap();
+        d.path = inside.into();
+        devices.push(d);
+    }
+    assert_eq!(
+        (devices[0].kind, devices[0].major, devices[0].minor),
+        (DeviceKind::Char, 1, 5)
+    );
+    assert_eq!(
+        (devices[1].kind, devices[1].major, devices[1].minor),
+        (DeviceKind::Block, 7, 6)
+    );
+    let script = "ls -l /dev/ttyFAKE0 /dev/blkFAKE0; \
+        head -c 4 /dev/ttyFAKE0 | od -An -tx1; \
+        true </dev/blkFAKE0 && echo blk-opened; \
+        mknod /dev/other-loop b 7 7 && echo mknod-ok; \
+        true </dev/other-loop && echo other-loop-opened; \
+        mknod /dev/mem c 1 1; true </dev/mem && echo mem-opened; \
+        echo end";
+    let mut cfg = sb.config("c", &["sh", "-c", script]);
+    cfg.devices = devices;
+    let h = sb.run(&cfg);
+    let status = sb.runtime.wait(&h, WAIT).unwrap();
+    let (out, err) = (sb.stdout(&cfg), sb.stderr(&cfg));
+    eprintln!("stdout:\n{out}\nstderr:\n{err}");
+    assert_eq!(status, Some(ExitStatus::Code(0)));
+    // (Both runtimes apply their umask to the node's mode: 0644, not 0666.)
+    let line = |name: &str| out.lines().find(|l| l.ends_with(name)).unwrap_or("");
+    let tty = line("/dev/ttyFAKE0");
+    assert!(tty.starts_with('c') && tty.contains(" 1,   5 "), "{out}");
+    let blk = line("/dev/blkFAKE0");
+    assert!(blk.starts_with('b') && blk.contains(" 7,   6 "), "{out}");
+    assert!(out.contains(" 00 00 00 00"), "{out}");
+    assert!(out.contains("blk-opened"), "{out}\n{err}");
+    // Creating nodes is allowed (as in Docker), opening unlisted ones not.
+    assert!(out.contains("mknod-ok"), "{out}\n{err}");
+    assert!(!out.contains("other-loop-opened"), "{out}");
+    assert!(!out.contains("mem-opened"), "{out}");
+    assert_eq!(
+        err.matches("Operation not permitted").count(),
+        2,
+        "both unlisted devices denied: {err}"
+    );
+    assert!(out.ends_with("end\n"), "{out}");
+    sb.runtime.delete(&h).unwrap();
+    sb.deleted(&h);
+}
+
 /// One `#[test]` per suite case, run on `$backend` (a [`Backend`]).
 macro_rules! runtime_suite {
     ($backend:expr) => {
@@ -385,6 +739,42 @@ macro_rules! runtime_suite {
         #[test]
         fn sigpipe_is_default_inside_containers() {
             runtime_suite::sigpipe_is_default_inside_containers($backend)
+        }
+        #[test]
+        fn exec_runs_in_the_container_as_its_process() {
+            runtime_suite::exec_runs_in_the_container_as_its_process($backend)
+        }
+        #[test]
+        fn exec_is_killed_after_its_timeout() {
+            runtime_suite::exec_is_killed_after_its_timeout($backend)
+        }
+        #[test]
+        fn exec_needs_a_running_container() {
+            runtime_suite::exec_needs_a_running_container($backend)
+        }
+        #[test]
+        fn listed_devices_are_usable_and_others_denied() {
+            runtime_suite::listed_devices_are_usable_and_others_denied($backend)
+        }
+        #[test]
+        fn joins_the_pods_ipc_uts_and_net_namespaces() {
+            runtime_suite::joins_the_pods_ipc_uts_and_net_namespaces($backend)
+        }
+        #[test]
+        fn capabilities_added_and_dropped_show_in_cap_eff() {
+            runtime_suite::capabilities_added_and_dropped_show_in_cap_eff($backend)
+        }
+        #[test]
+        fn drop_all_leaves_no_capabilities() {
+            runtime_suite::drop_all_leaves_no_capabilities($backend)
+        }
+        #[test]
+        fn unknown_capability_is_refused_before_anything_runs() {
+            runtime_suite::unknown_capability_is_refused_before_anything_runs($backend)
+        }
+        #[test]
+        fn privileged_has_all_capabilities_devices_and_a_writable_sys() {
+            runtime_suite::privileged_has_all_capabilities_devices_and_a_writable_sys($backend)
         }
     };
 }

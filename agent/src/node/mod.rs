@@ -1,0 +1,312 @@
+//! The node: every pod this agent runs, kept in line with a desired set.
+//!
+//! [`Node::open`] adopts the pods an earlier agent process recorded
+//! ([`records`]), then removes whatever else of Bramble's is on the node
+//! ([`leftovers`]) — so after a crash and restart nothing runs twice and
+//! nothing is left over. [`Node::apply`] starts the desired pods that do
+//! not run and stops those no longer desired; [`Node::tick`] supervises
+//! (restarts, probes), saves changed records and returns changed statuses.
+//! The temporary local entry point (`bramble-agent run -f pod.yaml`) and,
+//! in M1-4, the hub connection drive it.
+
+pub mod images;
+pub mod leftovers;
+pub mod manifests;
+pub mod records;
+pub mod tmpfs;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use bramble_api::objects::pod::Pod;
+use bramble_api::objects::pod_status::PodStatus;
+
+use crate::logs::LogPump;
+use crate::pod::run::pod_id;
+use crate::pod::{ImageSource, PodDirs, PodInputs, PodOptions, RunningPod};
+use crate::runtime::{ContainerStats, Runtime};
+use leftovers::{Owned, Places};
+use records::Records;
+
+/// Where a node keeps things.
+#[derive(Debug, Clone)]
+pub struct NodeDirs {
+    /// Pods' data and logs (disk).
+    pub pods: PodDirs,
+    /// Pod records (tmpfs).
+    pub records: PathBuf,
+    /// Parent of the containers' cgroups, e.g. `/bramble`.
+    pub cgroup_parent: String,
+}
+
+/// Something the node did, for the log and the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeEvent {
+    Adopted { pod: String },
+    Started { pod: String },
+    StartFailed { pod: String, error: String },
+    Stopped { pod: String },
+    StopFailed { pod: String, error: String },
+    LeftoverRemoved { what: String },
+    LeftoverError { error: String },
+}
+
+/// Per-pod resource usage, summed over its running containers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodUsage {
+    pub pod: String,
+    pub containers: Vec<(String, ContainerStats)>,
+    pub total: ContainerStats,
+}
+
+/// The pods of this node. See the module docs.
+pub struct Node<'r> {
+    runtime: &'r dyn Runtime,
+    images: &'r dyn ImageSource,
+    dirs: NodeDirs,
+    options: PodOptions,
+    records: Records,
+    pods: BTreeMap<String, RunningPod<'r>>,
+    /// The last status reported per pod (JSON), to report only changes.
+    reported: BTreeMap<String, String>,
+}
+
+impl<'r> Node<'r> {
+    /// Adopts recorded pods and cleans up leftovers. See the module docs.
+    pub fn open(
+        runtime: &'r dyn Runtime,
+        images: &'r dyn ImageSource,
+        dirs: NodeDirs,
+        options: PodOptions,
+    ) -> std::io::Result<(Node<'r>, Vec<NodeEvent>)> {
+        let mut records = Records::open(&dirs.records)?;
+        let mut events = Vec::new();
+        let mut pods = BTreeMap::new();
+        for loaded in records.load_all()? {
+            match loaded {
+                Ok(record) => {
+                    let id = record.pod_id.clone();
+                    match RunningPod::adopt(runtime, record, &options) {
+                        Ok(p) => {
+                            tracing::info!(pod = %id, "pod adopted");
+                            events.push(NodeEvent::Adopted { pod: id.clone() });
+                            pods.insert(id, p);
+                        }
+                        Err(e) => {
+                            tracing::warn!(pod = %id, error = %e, "adopting a recorded pod failed; cleaning it up");
+                            records.remove(&id)?;
+                        }
+                    }
+                }
+                Err((id, error)) => {
+                    tracing::warn!(pod = %id, %error, "unusable pod record; cleaning the pod up");
+                    records.remove(&id)?;
+                }
+            }
+        }
+        let mut owned = Owned::default();
+        for (id, p) in &pods {
+            owned.pods.insert(id.clone());
+            for c in p.containers() {
+                if !c.is_deleted() {
+                    owned.containers.insert(c.handle.id.clone());
+                }
+            }
+        }
+        let places = Places {
+            data: &dirs.pods.data,
+            netns: &dirs.pods.netns,
+            cgroup_parent: &dirs.cgroup_parent,
+        };
+        let (removed, errors) =
+            leftovers::clean(runtime, options.log_pump.as_deref(), &places, &owned);
+        for what in removed {
+            tracing::info!(%what, "removed a leftover");
+            events.push(NodeEvent::LeftoverRemoved { what });
+        }
+        for error in errors {
+            tracing::warn!(%error, "removing a leftover failed");
+            events.push(NodeEvent::LeftoverError { error });
+        }
+        Ok((
+            Node {
+                runtime,
+                images,
+                dirs,
+                options,
+                records,
+                pods,
+                reported: BTreeMap::new(),
+            },
+            events,
+        ))
+    }
+
+    /// Ids (`namespace_name`) of the pods running here.
+    pub fn pod_ids(&self) -> Vec<String> {
+        self.pods.keys().cloned().collect()
+    }
+
+    /// The running pod `id`.
+    pub fn pod(&self, id: &str) -> Option<&RunningPod<'r>> {
+        self.pods.get(id)
+    }
+
+    /// Starts the pods of `desired` that do not run (or run another spec)
+    /// and stops the running pods that are not desired.
+    pub fn apply(&mut self, desired: &[Pod], inputs: &PodInputs) -> Vec<NodeEvent> {
+        let mut events = Vec::new();
+        let want: BTreeMap<String, &Pod> = desired.iter().map(|p| (pod_id(p), p)).collect();
+        let stale: Vec<String> = self
+            .pods
+            .iter()
+            .filter(|(id, p)| want.get(*id).is_none_or(|w| w.spec != p.pod().spec))
+            .map(|(id, _)| id.clone())
+            .collect();
+        events.extend(self.stop_many(&stale));
+        for (id, pod) in want {
+            if self.pods.contains_key(&id) {
+                continue;
+            }
+            let t = Instant::now();
+            match RunningPod::start(
+                self.runtime,
+                pod,
+                inputs,
+                self.images,
+                &self.dirs.pods,
+                &self.options,
+            ) {
+                Ok(p) => {
+                    tracing::info!(pod = %id, elapsed_ms = t.elapsed().as_millis() as u64, "pod started");
+                    if let Err(e) = self.records.save(&p.to_record()) {
+                        tracing::warn!(pod = %id, error = %e, "saving the pod record");
+                    }
+                    self.pods.insert(id.clone(), p);
+                    events.push(NodeEvent::Started { pod: id });
+                }
+                Err(e) => {
+                    tracing::warn!(pod = %id, error = %e, "pod start failed");
+                    events.push(NodeEvent::StartFailed {
+                        pod: id,
+                        error: e.to_string(),
+                    });
+                }
+            }
+        }
+        events
+    }
+
+    /// Stops the pods `ids` concurrently (their grace periods overlap),
+    /// removing their records.
+    fn stop_many(&mut self, ids: &[String]) -> Vec<NodeEvent> {
+        let pods: Vec<(String, RunningPod<'r>)> = ids
+            .iter()
+            .filter_map(|id| self.pods.remove(id).map(|p| (id.clone(), p)))
+            .collect();
+        let results: Vec<(String, Result<(), String>)> = std::thread::scope(|s| {
+            let handles: Vec<_> = pods
+                .into_iter()
+                .map(|(id, p)| {
+                    s.spawn(move || {
+                        let grace = p.grace();
+                        let r = p.stop(grace).map(|_| ()).map_err(|e| e.to_string());
+                        (id, r)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| (String::new(), Err("stop panicked".into())))
+                })
+                .collect()
+        });
+        let mut events = Vec::new();
+        for (id, r) in results {
+            self.reported.remove(&id);
+            match r {
+                Ok(()) => {
+                    if let Err(e) = self.records.remove(&id) {
+                        tracing::warn!(pod = %id, error = %e, "removing the pod record");
+                    }
+                    tracing::info!(pod = %id, "pod stopped");
+                    events.push(NodeEvent::Stopped { pod: id });
+                }
+                Err(error) => {
+                    tracing::warn!(pod = %id, %error, "stopping the pod");
+                    events.push(NodeEvent::StopFailed { pod: id, error });
+                }
+            }
+        }
+        events
+    }
+
+    /// Stops every pod (`bramble-agent reset`).
+    pub fn stop_all(&mut self) -> Vec<NodeEvent> {
+        let ids: Vec<String> = self.pods.keys().cloned().collect();
+        self.stop_many(&ids)
+    }
+
+    /// One supervision round over all pods at `now`; saves changed records
+    /// and returns the pods whose status changed.
+    pub fn tick(&mut self, now: Instant) -> Vec<(String, PodStatus)> {
+        let mut changed = Vec::new();
+        for (id, p) in &mut self.pods {
+            if let Err(e) = p.tick(now) {
+                tracing::warn!(pod = %id, error = %e, "supervising the pod");
+            }
+            if let Err(e) = self.records.save(&p.to_record()) {
+                tracing::warn!(pod = %id, error = %e, "saving the pod record");
+            }
+            let status = p.status(SystemTime::now());
+            let json = serde_json::to_string(&status).unwrap_or_default();
+            if self.reported.get(id) != Some(&json) {
+                self.reported.insert(id.clone(), json);
+                changed.push((id.clone(), status));
+            }
+        }
+        changed
+    }
+
+    /// When to tick next: the earliest scheduled probe or restart, at most
+    /// `max` from now (exits are only seen by polling).
+    pub fn next_wake(&self, now: Instant, max: Duration) -> Instant {
+        self.pods
+            .values()
+            .filter_map(RunningPod::next_wake)
+            .min()
+            .map_or(now + max, |t| t.min(now + max))
+    }
+
+    /// CPU and memory of every pod's running containers, from the cgroups.
+    pub fn usage(&self) -> Vec<PodUsage> {
+        self.pods
+            .iter()
+            .map(|(id, p)| {
+                let mut containers = Vec::new();
+                let mut total = ContainerStats::default();
+                for c in p.containers().iter().filter(|c| !c.init && !c.is_deleted()) {
+                    if let Ok(s) = self.runtime.stats(&c.handle) {
+                        total.memory_bytes += s.memory_bytes;
+                        total.cpu_usage_ns += s.cpu_usage_ns;
+                        containers.push((c.name.clone(), s));
+                    }
+                }
+                PodUsage {
+                    pod: id.clone(),
+                    containers,
+                    total,
+                }
+            })
+            .collect()
+    }
+}
+
+/// Shared so the binary and tests can build the pump the same way.
+pub fn default_pump(dir: PathBuf) -> std::io::Result<Arc<LogPump>> {
+    LogPump::start(dir, crate::logs::LogConfig::default()).map(Arc::new)
+}

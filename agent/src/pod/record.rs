@@ -1,0 +1,283 @@
+//! What the agent records of a running pod ([`PodRecord`]) so that a
+//! restarted agent **adopts** it ([`RunningPod::adopt`]) instead of starting
+//! it twice: the pod, its directories, network namespace and volumes, and
+//! per container the runtime handle (id + init pid), the runtime config
+//! (for later restarts), layers, rootfs and the Kubernetes-shaped record
+//! (restart count, last termination).
+//!
+//! The record holds each container's env, Secret values included, so it
+//! lives on tmpfs next to the runtime's state (which holds the same env),
+//! never on disk. What is lost with the old agent process: exit statuses
+//! of containers that ended meanwhile (`ContainerStatusUnknown`, see
+//! `runtime::adopted`), the exact back-off deadlines (a pending restart
+//! waits one initial back-off again) and probe history (probes start over).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use bramble_api::objects::pod::Pod;
+use bramble_images::Rootfs;
+use serde::{Deserialize, Serialize};
+
+use super::netns::PodNetns;
+use super::run::{PodContainer, PodError, PodOptions, RunningPod};
+use super::volumes::PodVolumes;
+use crate::lifecycle::probe::ContainerProbes;
+use crate::lifecycle::restart::{ContainerKind, ExitDecision, decide_on_exit};
+use crate::lifecycle::state::{ContainerRecord, State, Terminated, WaitingReason};
+use crate::runtime::{
+    ContainerConfig, ContainerHandle, ContainerState, ExitStatus, Runtime, RuntimeError,
+};
+
+/// Format version of [`PodRecord`]; a record of another version is not
+/// adopted (its pod is cleaned up and started again).
+pub const RECORD_VERSION: u32 = 1;
+
+/// A running pod as the agent records it. See the module docs.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PodRecord {
+    pub version: u32,
+    pub pod: Pod,
+    pub pod_id: String,
+    pub dir: PathBuf,
+    pub log_dir: PathBuf,
+    pub netns: Option<PathBuf>,
+    pub volumes: Option<PodVolumes>,
+    pub failed_init: Option<(String, ExitStatus)>,
+    pub start_time: SystemTime,
+    pub containers: Vec<SavedContainer>,
+}
+
+/// One container of a [`PodRecord`].
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SavedContainer {
+    pub name: String,
+    pub init: bool,
+    pub handle: ContainerHandle,
+    pub log_path: PathBuf,
+    pub state: ContainerState,
+    /// The rootfs directory, if one is prepared.
+    pub rootfs: Option<PathBuf>,
+    pub deleted: bool,
+    pub config: ContainerConfig,
+    pub layers: Vec<PathBuf>,
+    pub read_only: bool,
+    pub record: ContainerRecord,
+    pub restart_pending: bool,
+}
+
+impl PodRecord {
+    /// Runtime ids of the containers the record says exist in the runtime.
+    pub fn live_ids(&self) -> impl Iterator<Item = &str> {
+        self.containers
+            .iter()
+            .filter(|c| !c.deleted)
+            .map(|c| c.handle.id.as_str())
+    }
+}
+
+impl PodContainer {
+    /// Deleted from the runtime (exited; maybe waiting for a restart).
+    pub fn is_deleted(&self) -> bool {
+        self.deleted
+    }
+}
+
+impl<'r> RunningPod<'r> {
+    /// `terminationGracePeriodSeconds` (default 30 s).
+    pub fn grace(&self) -> Duration {
+        self.grace
+    }
+
+    /// The pod as given to [`RunningPod::start`].
+    pub fn pod(&self) -> &Pod {
+        &self.pod
+    }
+
+    /// What to record to adopt this pod later.
+    pub fn to_record(&self) -> PodRecord {
+        PodRecord {
+            version: RECORD_VERSION,
+            pod: self.pod.clone(),
+            pod_id: self.pod_id.clone(),
+            dir: self.dir.clone(),
+            log_dir: self.log_dir.clone(),
+            netns: self.netns.as_ref().map(|n| n.path().to_path_buf()),
+            volumes: self.volumes.clone(),
+            failed_init: self.failed_init.clone(),
+            start_time: self.start_time,
+            containers: self
+                .containers
+                .iter()
+                .map(|c| SavedContainer {
+                    name: c.name.clone(),
+                    init: c.init,
+                    handle: c.handle.clone(),
+                    log_path: c.log_path.clone(),
+                    state: c.state,
+                    rootfs: c.rootfs.as_ref().map(|r| r.dir().to_path_buf()),
+                    deleted: c.deleted,
+                    config: c.config.clone(),
+                    layers: c.layers.clone(),
+                    read_only: c.read_only,
+                    record: c.record.clone(),
+                    restart_pending: c.restart_pending,
+                })
+                .collect(),
+        }
+    }
+
+    /// Takes over a pod an earlier agent process ran, from its record:
+    /// adopts its containers in the runtime (see [`Runtime::adopt`]),
+    /// re-attaches their log FIFOs and carries on supervising. A container
+    /// that vanished from the runtime meanwhile counts as ended with an
+    /// unknown status (restarted per `restartPolicy`); one that ended
+    /// meanwhile is noticed by the next [`RunningPod::tick`]. Containers
+    /// left `Created` (the old agent died between create and start) are
+    /// started.
+    pub fn adopt(
+        runtime: &'r dyn Runtime,
+        record: PodRecord,
+        options: &PodOptions,
+    ) -> Result<RunningPod<'r>, PodError> {
+        let now = Instant::now();
+        let pod_name = record.pod.name().to_string();
+        let restart_policy = record.pod.spec.restart_policy().parse().unwrap_or_default();
+        let mut containers = Vec::with_capacity(record.containers.len());
+        for saved in record.containers {
+            let spec = record
+                .pod
+                .spec
+                .containers
+                .iter()
+                .chain(&record.pod.spec.init_containers)
+                .find(|c| c.name == saved.name)
+                .cloned()
+                .ok_or_else(|| PodError::Container {
+                    pod: pod_name.clone(),
+                    container: saved.name.clone(),
+                    reason: "in the record but not in the pod spec".into(),
+                })?;
+            if let Some(pump) = &options.log_pump {
+                pump.attach(&saved.handle.id, &saved.log_path)
+                    .map_err(|e| PodError::Container {
+                        pod: pod_name.clone(),
+                        container: saved.name.clone(),
+                        reason: format!("re-attaching the log FIFOs: {e}"),
+                    })?;
+            }
+            let mut c = PodContainer {
+                name: saved.name,
+                init: saved.init,
+                handle: saved.handle,
+                log_path: saved.log_path,
+                state: saved.state,
+                rootfs: saved
+                    .rootfs
+                    .map(|dir| Rootfs::existing(dir, saved.read_only)),
+                deleted: saved.deleted,
+                probes: if saved.init || saved.deleted {
+                    ContainerProbes::default()
+                } else {
+                    ContainerProbes::for_container(&spec, now)
+                },
+                spec,
+                config: saved.config,
+                layers: saved.layers,
+                read_only: saved.read_only,
+                record: saved.record,
+                backoff: options.backoff.clone(),
+                started: now,
+                restart_pending: saved.restart_pending,
+                kill_deadline: None,
+            };
+            if c.restart_pending {
+                // The deadline died with the old agent: wait one delay.
+                c.backoff.next_delay(now, Duration::ZERO);
+            }
+            if !c.deleted {
+                adopt_container(runtime, &mut c, restart_policy, now, &pod_name)?;
+            }
+            containers.push(c);
+        }
+        Ok(RunningPod {
+            runtime,
+            pod_id: record.pod_id,
+            dir: record.dir,
+            log_dir: record.log_dir,
+            netns: record.netns.map(PodNetns::existing),
+            volumes: record.volumes,
+            containers,
+            failed_init: record.failed_init,
+            spec: record.pod.spec.clone(),
+            restart_policy,
+            grace: Duration::from_secs(
+                record
+                    .pod
+                    .spec
+                    .termination_grace_period_seconds
+                    .and_then(|s| u64::try_from(s).ok())
+                    .unwrap_or(30),
+            ),
+            start_time: record.start_time,
+            conditions: Vec::new(),
+            pod: record.pod,
+            log_pump: options.log_pump.clone(),
+        })
+    }
+}
+
+/// Adopts one recorded container in the runtime and fixes up its state.
+fn adopt_container(
+    runtime: &dyn Runtime,
+    c: &mut PodContainer,
+    policy: crate::lifecycle::restart::RestartPolicy,
+    now: Instant,
+    pod: &str,
+) -> Result<(), PodError> {
+    let rt_err = |source| PodError::Runtime {
+        pod: pod.to_string(),
+        container: c.name.clone(),
+        source,
+    };
+    match runtime.adopt(&c.handle) {
+        Ok(ContainerState::Created) => {
+            runtime.start(&c.handle).map_err(rt_err)?;
+            c.state = ContainerState::Running;
+            Ok(())
+        }
+        // Running, or ended meanwhile: the next tick's poll sees which (an
+        // init container keeps its recorded exit).
+        Ok(_) => Ok(()),
+        Err(RuntimeError::NotFound { .. }) => {
+            tracing::warn!(pod, container = %c.name, id = %c.handle.id,
+                "recorded container is gone from the runtime");
+            c.deleted = true;
+            c.probes = ContainerProbes::default();
+            if c.init {
+                return Ok(());
+            }
+            c.state = ContainerState::Exited(ExitStatus::Unknown);
+            let started_at = match c.record.state {
+                State::Running { started_at } => started_at,
+                _ => SystemTime::now(),
+            };
+            let t = Terminated::from_exit(None, None, false, started_at, SystemTime::now());
+            let code = t.exit_code;
+            c.record.set_terminated(t);
+            if decide_on_exit(policy, ContainerKind::Regular, code) == ExitDecision::Restart {
+                let delay = c.backoff.next_delay(now, Duration::ZERO);
+                c.record.set_waiting(
+                    WaitingReason::CrashLoopBackOff,
+                    Some(format!(
+                        "back-off {delay:?} restarting failed container={}",
+                        c.name
+                    )),
+                );
+                c.restart_pending = true;
+            }
+            Ok(())
+        }
+        Err(e) => Err(rt_err(e)),
+    }
+}
