@@ -1,8 +1,10 @@
-//! A whole pod on the libcontainer backend with real containers (root): the
-//! issue's acceptance pod — a busybox httpd and a client sharing localhost
-//! through the pod's network namespace, a ConfigMap-mounted page, a Secret
-//! as env and as a tmpfs-only volume, an init container filling an emptyDir
-//! — and that stopping it leaves no mount, namespace file or cgroup.
+//! A whole pod on each backend (libcontainer, runc) with real containers
+//! (root): the issue's acceptance pod — a busybox httpd and a client
+//! sharing localhost through the pod's network namespace, a ConfigMap-mounted
+//! page, a Secret as env and as a tmpfs-only volume, an init container
+//! filling an emptyDir — and that stopping it leaves no mount, namespace
+//! file or cgroup. Every test cleans up also after a failed assertion
+//! ([`common::PodEnv`], [`common::PodGuard`]).
 
 // statfs field types differ between libcs and architectures.
 #![allow(clippy::unnecessary_cast)]
@@ -10,17 +12,12 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use bramble_agent::pod::{PodDirs, PodInputs, PodOptions, RunPhase, RunningPod};
+use bramble_agent::pod::{PodInputs, PodOptions, RunPhase, RunningPod};
 use bramble_agent::runtime::ExitStatus;
-use bramble_agent::runtime::cgroup::CgroupFiles;
-use bramble_agent::runtime::libcontainer::{LibcontainerOptions, LibcontainerRuntime};
-use bramble_api::objects::pod::Pod;
-
-/// One test at a time: libcontainer forks from this process (FINDINGS.md).
-static SERIAL: Mutex<()> = Mutex::new(());
+use bramble_api::objects::pod_status::PodStatus;
+use common::{Backend, PodEnv, PodGuard};
 
 fn mountinfo_mentions(dir: &Path) -> Vec<String> {
     let d = dir.to_str().unwrap();
@@ -65,60 +62,17 @@ fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
     hits
 }
 
-/// Unmounts the test's tmpfs run dir and removes the cgroup parent, also
-/// after a failed assertion.
-struct Cleanup {
-    run: PathBuf,
-    cgroup_parent: String,
+/// Whether `name`'s status in `s` (init or app) is terminated.
+fn terminated(s: &PodStatus, name: &str) -> bool {
+    s.container_statuses
+        .iter()
+        .chain(&s.init_container_statuses)
+        .any(|c| c.name == name && c.state.as_ref().is_some_and(|st| st.terminated.is_some()))
 }
 
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = rustix::mount::unmount(&self.run, rustix::mount::UnmountFlags::DETACH);
-        if let Ok(cg) = CgroupFiles::detect(Path::new(&self.cgroup_parent)) {
-            for (d, e) in cg.remove_leftovers() {
-                eprintln!("cleanup: removing {}: {e}", d.display());
-            }
-        }
-    }
-}
-
-#[test]
-fn two_containers_share_localhost_with_config_map_secret_and_init() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+fn two_containers_share_localhost_with_config_map_secret_and_init(backend: Backend) {
+    let env = PodEnv::new("run", backend);
     let pid = std::process::id();
-    let tmp = tempfile::Builder::new()
-        .prefix("bramble-pod-run-")
-        .tempdir()
-        .unwrap();
-    // The agent's run dir (runtime state, netns files) is a tmpfs, as
-    // /run is on a board; data and logs are on disk.
-    let run = tmp.path().join("run");
-    std::fs::create_dir(&run).unwrap();
-    rustix::mount::mount(
-        "tmpfs",
-        &run,
-        "tmpfs",
-        rustix::mount::MountFlags::empty(),
-        c"mode=0700,size=16m",
-    )
-    .unwrap();
-    let cgroup_parent = format!("/bramble-test-pod-{pid}");
-    let _cleanup = Cleanup {
-        run: run.clone(),
-        cgroup_parent: cgroup_parent.clone(),
-    };
-    let runtime = LibcontainerRuntime::new(LibcontainerOptions {
-        root: run.join("runtime"),
-        cgroup_parent: cgroup_parent.clone(),
-    })
-    .unwrap();
-    let dirs = PodDirs {
-        data: tmp.path().join("data"),
-        logs: tmp.path().join("logs"),
-        netns: run.join("netns"),
-    };
-
     let secret = format!("s3cret-{pid}-7c1e9a");
     let page = format!("<h1>hello from bramble {pid}</h1>");
     let mut inputs = PodInputs::default();
@@ -131,7 +85,7 @@ fn two_containers_share_localhost_with_config_map_secret_and_init() {
         [("password".to_string(), secret.clone().into_bytes())].into(),
     );
     let pod_name = format!("web-{pid}");
-    let pod: Pod = serde_yaml_ng::from_str(&format!(
+    let yaml = format!(
         r#"
 apiVersion: v1
 kind: Pod
@@ -174,39 +128,46 @@ spec:
     - {{name: creds, mountPath: /etc/creds}}
     - {{name: shared, mountPath: /shared, readOnly: true}}
 "#
-    ))
-    .unwrap();
+    );
 
-    let images = common::fixture_images();
-    let mut running = RunningPod::start(
-        &runtime,
-        &pod,
-        &inputs,
-        &images,
-        &dirs,
-        &PodOptions {
-            pids_limit: Some(64),
-            ..Default::default()
-        },
-    )
-    .expect("start pod");
-    assert_eq!(running.failed_init(), None);
-    let netns = running.netns_path().unwrap().to_path_buf();
-    let pod_dir = running.dir().to_path_buf();
+    let mut running = PodGuard(Some(
+        env.start_with(
+            &yaml,
+            &inputs,
+            &PodOptions {
+                pids_limit: Some(64),
+                ..Default::default()
+            },
+        )
+        .expect("start pod"),
+    ));
+    let netns = running.pod().netns_path().unwrap().to_path_buf();
+    let pod_dir = running.pod().dir().to_path_buf();
     assert!(netns.exists());
 
-    let status = running
-        .wait_container("client", Some(Duration::from_secs(30)))
-        .unwrap();
+    // The init container runs first; the app containers once it completed.
+    let (status, _) = running.tick_until(Duration::from_secs(30), |s, _| terminated(s, "client"));
+    let p = running.pod();
+    assert_eq!(p.failed_init(), None);
     let client_log =
-        std::fs::read_to_string(&running.container("client").unwrap().log_path).unwrap_or_default();
+        std::fs::read_to_string(&p.container("client").unwrap().log_path).unwrap_or_default();
     let server_log =
-        std::fs::read_to_string(&running.container("server").unwrap().log_path).unwrap_or_default();
+        std::fs::read_to_string(&p.container("server").unwrap().log_path).unwrap_or_default();
+    let exit = |name: &str| {
+        status
+            .container_statuses
+            .iter()
+            .chain(&status.init_container_statuses)
+            .find(|c| c.name == name)
+            .and_then(|c| c.state.as_ref()?.terminated.as_ref())
+            .map(|t| t.exit_code)
+    };
     assert_eq!(
-        status,
-        Some(ExitStatus::Code(0)),
+        exit("client"),
+        Some(0),
         "client log:\n{client_log}\nserver log:\n{server_log}"
     );
+    assert_eq!(exit("prep"), Some(0));
     assert!(client_log.contains(&page), "{client_log}");
     assert!(client_log.contains("from-init"), "{client_log}");
     assert!(
@@ -217,12 +178,13 @@ spec:
         client_log.contains(&format!("host={pod_name}")),
         "{client_log}"
     );
-    running.poll().unwrap();
+    p.poll().unwrap();
     // The server still runs, so the pod does too.
-    assert_eq!(running.phase(), RunPhase::Running);
+    assert_eq!(p.phase(), RunPhase::Running);
+    assert_eq!(status.phase.as_deref(), Some("Running"));
 
     // The secret is on a tmpfs and in no file on disk.
-    let secret_dir = running.volumes().unwrap().host_path("creds").unwrap();
+    let secret_dir = p.volumes().unwrap().host_path("creds").unwrap();
     let fs = rustix::fs::statfs(secret_dir).unwrap();
     let fs_type = fs.f_type as i64;
     assert_eq!(fs_type, libc::TMPFS_MAGIC as i64);
@@ -230,12 +192,17 @@ spec:
         std::fs::read_to_string(secret_dir.join("password")).unwrap(),
         secret
     );
-    for d in [&dirs.data, &dirs.logs] {
+    for d in [&env.dirs.data, &env.dirs.logs] {
         let hits = files_containing(d, secret.as_bytes());
         assert!(hits.is_empty(), "secret found on disk in {hits:?}");
     }
 
-    let ended = running.stop(Duration::from_secs(2)).expect("stop pod");
+    let ended = running
+        .0
+        .take()
+        .unwrap()
+        .stop(Duration::from_secs(2))
+        .expect("stop pod");
     let names: Vec<&str> = ended.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, vec!["prep", "server", "client"]);
     assert_eq!(ended[0].1, ExitStatus::Code(0));
@@ -244,45 +211,19 @@ spec:
     // Nothing left: mounts, namespace file, pod dir, cgroups.
     assert_eq!(mountinfo_mentions(&pod_dir), Vec::<String>::new());
     assert!(!netns.exists());
-    assert_eq!(mountinfo_mentions(&run.join("netns")), Vec::<String>::new());
+    assert_eq!(mountinfo_mentions(&env.dirs.netns), Vec::<String>::new());
     assert!(!pod_dir.exists());
-    let cg = CgroupFiles::detect(Path::new(&cgroup_parent)).unwrap();
-    let leftovers: Vec<PathBuf> = cg
-        .existing_dirs()
-        .into_iter()
-        .flat_map(|d| std::fs::read_dir(d).into_iter().flatten().flatten())
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .map(|e| e.path())
-        .collect();
-    assert_eq!(leftovers, Vec::<PathBuf>::new(), "container cgroups left");
+    assert_eq!(
+        env.container_cgroups(),
+        Vec::<PathBuf>::new(),
+        "container cgroups left"
+    );
 }
 
-#[test]
-fn failing_init_container_fails_the_pod_and_starts_nothing() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+fn failing_init_container_fails_the_pod_and_starts_nothing(backend: Backend) {
+    let env = PodEnv::new("initfail", backend);
     let pid = std::process::id();
-    let tmp = tempfile::Builder::new()
-        .prefix("bramble-pod-init-")
-        .tempdir()
-        .unwrap();
-    let cgroup_parent = format!("/bramble-test-podinit-{pid}");
-    let run = tmp.path().join("run");
-    std::fs::create_dir(&run).unwrap();
-    let _cleanup = Cleanup {
-        run: run.clone(),
-        cgroup_parent: cgroup_parent.clone(),
-    };
-    let runtime = LibcontainerRuntime::new(LibcontainerOptions {
-        root: run.join("runtime"),
-        cgroup_parent,
-    })
-    .unwrap();
-    let dirs = PodDirs {
-        data: tmp.path().join("data"),
-        logs: tmp.path().join("logs"),
-        netns: run.join("netns"),
-    };
-    let pod: Pod = serde_yaml_ng::from_str(&format!(
+    let yaml = format!(
         r#"
 apiVersion: v1
 kind: Pod
@@ -294,120 +235,83 @@ spec:
   containers:
   - {{name: app, image: busybox, command: [sleep, "100"]}}
 "#
-    ))
-    .unwrap();
-    let images = common::fixture_images();
-    let mut running = RunningPod::start(
-        &runtime,
-        &pod,
-        &PodInputs::default(),
-        &images,
-        &dirs,
-        &PodOptions::default(),
-    )
-    .unwrap();
-    assert_eq!(running.failed_init(), Some(("boom", ExitStatus::Code(7))));
-    assert_eq!(running.phase(), RunPhase::Failed);
-    assert!(running.container("app").is_none());
-    running.poll().unwrap();
-    let log = std::fs::read_to_string(&running.container("boom").unwrap().log_path).unwrap();
+    );
+    let mut running = PodGuard(Some(
+        env.start_with(&yaml, &PodInputs::default(), &PodOptions::default())
+            .unwrap(),
+    ));
+    assert_eq!(running.pod().phase(), RunPhase::Pending);
+    let (status, _) = running.tick_until(Duration::from_secs(30), |s, _| {
+        s.phase.as_deref() == Some("Failed")
+    });
+    let p = running.pod();
+    assert_eq!(p.failed_init(), Some(("boom", ExitStatus::Code(7))));
+    assert_eq!(p.phase(), RunPhase::Failed);
+    // The app container was never created.
+    let app = p.container("app").unwrap();
+    assert!(app.is_deleted());
+    assert_eq!(app.record().container_id, None);
+    let app_status = &status.container_statuses[0];
+    assert_eq!(
+        app_status
+            .state
+            .as_ref()
+            .unwrap()
+            .waiting
+            .as_ref()
+            .unwrap()
+            .reason
+            .as_deref(),
+        Some("PodInitializing")
+    );
+    let log = std::fs::read_to_string(&p.container("boom").unwrap().log_path).unwrap();
     assert_eq!(log, "init-failed\n");
-    let pod_dir = running.dir().to_path_buf();
-    running.stop(Duration::from_secs(1)).unwrap();
-    assert!(!pod_dir.exists());
-    assert_eq!(mountinfo_mentions(tmp.path()), Vec::<String>::new());
-}
-
-/// A test's tmpfs run dir, runtime and pod directories.
-struct PodEnv {
-    tmp: tempfile::TempDir,
-    runtime: LibcontainerRuntime,
-    dirs: PodDirs,
-    _cleanup: Cleanup,
-}
-
-impl PodEnv {
-    fn new(name: &str) -> PodEnv {
-        let pid = std::process::id();
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!("bramble-pod-{name}-"))
-            .tempdir()
-            .unwrap();
-        let run = tmp.path().join("run");
-        std::fs::create_dir(&run).unwrap();
-        let cgroup_parent = format!("/bramble-test-pod{name}-{pid}");
-        let cleanup = Cleanup {
-            run: run.clone(),
-            cgroup_parent: cgroup_parent.clone(),
-        };
-        let runtime = LibcontainerRuntime::new(LibcontainerOptions {
-            root: run.join("runtime"),
-            cgroup_parent,
-        })
+    // Failed for good: nothing more happens.
+    let events = p.tick(Instant::now()).unwrap();
+    assert!(events.is_empty(), "{events:?}");
+    let pod_dir = p.dir().to_path_buf();
+    let ended = running
+        .0
+        .take()
+        .unwrap()
+        .stop(Duration::from_secs(1))
         .unwrap();
-        let dirs = PodDirs {
-            data: tmp.path().join("data"),
-            logs: tmp.path().join("logs"),
-            netns: run.join("netns"),
-        };
-        PodEnv {
-            tmp,
-            runtime,
-            dirs,
-            _cleanup: cleanup,
-        }
-    }
-
-    fn start(&self, yaml: &str) -> Result<RunningPod<'_>, bramble_agent::pod::PodError> {
-        let pod: Pod = serde_yaml_ng::from_str(yaml).unwrap();
-        RunningPod::start(
-            &self.runtime,
-            &pod,
-            &PodInputs::default(),
-            &common::fixture_images(),
-            &self.dirs,
-            &PodOptions::default(),
-        )
-    }
-
-    /// Mounts under the test's directory, and files in the netns directory.
-    fn leftovers(&self) -> (Vec<String>, Vec<PathBuf>) {
-        let files = std::fs::read_dir(&self.dirs.netns)
-            .map(|d| d.flatten().map(|e| e.path()).collect())
-            .unwrap_or_default();
-        (mountinfo_mentions(&self.dirs.netns), files)
-    }
+    assert_eq!(ended, vec![("boom".to_string(), ExitStatus::Code(7))]);
+    assert!(!pod_dir.exists());
+    assert_eq!(mountinfo_mentions(&env.dirs.data), Vec::<String>::new());
 }
 
-/// Stops the pod on drop (after a failed assertion).
-struct PodGuard<'r>(Option<RunningPod<'r>>);
-
-impl Drop for PodGuard<'_> {
-    fn drop(&mut self) {
-        if let Some(p) = self.0.take()
-            && let Err(e) = p.stop(Duration::ZERO)
-        {
-            eprintln!("cleanup: stopping the pod: {e}");
-        }
-    }
+fn start<'e>(env: &'e PodEnv, yaml: &str) -> Result<RunningPod<'e>, bramble_agent::pod::PodError> {
+    env.start_with(yaml, &PodInputs::default(), &PodOptions::default())
 }
 
+/// Mounts on the netns directory, and files in it.
+fn leftovers(env: &PodEnv) -> (Vec<String>, Vec<PathBuf>) {
+    let files = std::fs::read_dir(&env.dirs.netns)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    (mountinfo_mentions(&env.dirs.netns), files)
+}
+
+/// Prints the container's namespaces and keeps it running: namespace inode
+/// numbers are reused once a namespace is gone, so only containers alive at
+/// the same time can be compared.
 const SHOW_NS: &str = "echo ipc=$(readlink /proc/self/ns/ipc) uts=$(readlink /proc/self/ns/uts) \
-     net=$(readlink /proc/self/ns/net) mnt=$(readlink /proc/self/ns/mnt) host=$(hostname)";
+     net=$(readlink /proc/self/ns/net) mnt=$(readlink /proc/self/ns/mnt) host=$(hostname); \
+     exec sleep 1000";
 
 /// `key=value` words of a container's log.
 fn fields(pod: &RunningPod<'_>, container: &str) -> std::collections::BTreeMap<String, String> {
-    let log = std::fs::read_to_string(&pod.container(container).unwrap().log_path).unwrap();
+    let log =
+        std::fs::read_to_string(&pod.container(container).unwrap().log_path).unwrap_or_default();
     log.split_whitespace()
         .filter_map(|w| w.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
 }
 
-#[test]
-fn containers_of_a_pod_share_ipc_uts_and_hostname_and_pods_do_not() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let env = PodEnv::new("ns");
+fn containers_of_a_pod_share_ipc_uts_and_hostname_and_pods_do_not(backend: Backend) {
+    let env = PodEnv::new("ns", backend);
     let pid = std::process::id();
     let pod_yaml = |name: &str, hostname: &str| {
         format!(
@@ -425,17 +329,20 @@ spec:
         )
     };
     let mut one = PodGuard(Some(
-        env.start(&pod_yaml("one", "")).expect("start pod one"),
+        start(&env, &pod_yaml("one", "")).expect("start pod one"),
     ));
     let mut two = PodGuard(Some(
-        env.start(&pod_yaml("two", "hostname: second"))
-            .expect("start pod two"),
+        start(&env, &pod_yaml("two", "hostname: second")).expect("start pod two"),
     ));
+    let deadline = Instant::now() + Duration::from_secs(30);
     for pod in [&mut one, &mut two] {
-        let p = pod.0.as_mut().unwrap();
+        let p = pod.pod();
         for c in ["a", "b"] {
-            let status = p.wait_container(c, Some(Duration::from_secs(30))).unwrap();
-            assert_eq!(status, Some(ExitStatus::Code(0)), "{c}: {:?}", fields(p, c));
+            while !fields(p, c).contains_key("host") {
+                assert!(Instant::now() < deadline, "{c}: no output");
+                assert_eq!(p.poll().unwrap(), Vec::new(), "a container ended");
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
     }
     let (p1, p2) = (one.0.as_ref().unwrap(), two.0.as_ref().unwrap());
@@ -476,24 +383,21 @@ spec:
     let ino = |p: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
     assert_eq!(a1["ipc"], format!("ipc:[{}]", ino(&ipc1)));
     assert_eq!(a1["uts"], format!("uts:[{}]", ino(&uts1)));
-    one.0.take().unwrap().stop(Duration::from_secs(1)).unwrap();
-    two.0.take().unwrap().stop(Duration::from_secs(1)).unwrap();
-    assert_eq!(env.leftovers(), (Vec::new(), Vec::new()));
-    assert_eq!(
-        mountinfo_mentions(env.tmp.path().join("data").as_path()),
-        Vec::<String>::new()
-    );
+    one.0.take().unwrap().stop(Duration::ZERO).unwrap();
+    two.0.take().unwrap().stop(Duration::ZERO).unwrap();
+    assert_eq!(leftovers(&env), (Vec::new(), Vec::new()));
+    assert_eq!(mountinfo_mentions(&env.dirs.data), Vec::<String>::new());
+    assert_eq!(env.container_cgroups(), Vec::<PathBuf>::new());
 }
 
-#[test]
-fn a_pod_failing_to_start_leaves_no_namespace_behind() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let env = PodEnv::new("nsfail");
+fn a_pod_failing_to_start_leaves_no_namespace_behind(backend: Backend) {
+    let env = PodEnv::new("nsfail", backend);
     let pid = std::process::id();
     // The second container cannot be created (an unknown capability), after
     // the namespaces and the first container were made.
-    let err = env
-        .start(&format!(
+    let err = start(
+        &env,
+        &format!(
             r#"
 apiVersion: v1
 kind: Pod
@@ -506,10 +410,19 @@ spec:
     command: [sleep, "100"]
     securityContext: {{capabilities: {{add: [NET_ADMINN]}}}}
 "#
-        ))
-        .unwrap_err()
-        .to_string();
+        ),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("NET_ADMINN") && err.contains("bad"), "{err}");
-    assert_eq!(env.leftovers(), (Vec::new(), Vec::new()));
-    assert_eq!(mountinfo_mentions(env.tmp.path()), Vec::<String>::new());
+    assert_eq!(leftovers(&env), (Vec::new(), Vec::new()));
+    assert_eq!(mountinfo_mentions(&env.dirs.data), Vec::<String>::new());
+    assert_eq!(env.container_cgroups(), Vec::<PathBuf>::new());
 }
+
+both_backends!(
+    two_containers_share_localhost_with_config_map_secret_and_init,
+    failing_init_container_fails_the_pod_and_starts_nothing,
+    containers_of_a_pod_share_ipc_uts_and_hostname_and_pods_do_not,
+    a_pod_failing_to_start_leaves_no_namespace_behind,
+);

@@ -1,184 +1,118 @@
-//! Supervised pods on the libcontainer backend with real containers (root):
-//! CrashLoopBackOff with growing delays, restart policies and the pod phase,
-//! a failing liveness probe restarting its container, readiness probes
-//! (run inside the pod's network namespace) driving `ready` and the pod's
-//! `Ready` condition. Every test cleans up also after a failed assertion.
+//! Supervised pods on each backend (libcontainer, runc) with real
+//! containers (root): init containers run in order without blocking `start`,
+//! a failed one fails the pod under `Never` and is retried with back-off
+//! under `OnFailure`/`Always`; CrashLoopBackOff with growing delays, restart
+//! policies and the pod phase, a failing liveness probe restarting its
+//! container, readiness probes (run inside the pod's network namespace)
+//! driving `ready` and the pod's `Ready` condition. Every test cleans up
+//! also after a failed assertion ([`common::PodEnv`], [`common::PodGuard`]).
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use bramble_agent::lifecycle::backoff::Backoff;
-use bramble_agent::pod::{PodDirs, PodEvent, PodInputs, PodOptions, RunningPod};
-use bramble_agent::runtime::Runtime;
-use bramble_agent::runtime::cgroup::CgroupFiles;
-use bramble_agent::runtime::libcontainer::{LibcontainerOptions, LibcontainerRuntime};
-use bramble_api::objects::pod::Pod;
+use bramble_agent::pod::{PodEvent, PodInputs, PodOptions, PodRecord, RunPhase, RunningPod};
 use bramble_api::objects::pod_status::{ContainerStatus, PodStatus};
+use common::{Backend, PodEnv, PodGuard, process_exists};
 
-/// One test at a time: libcontainer forks from this process (FINDINGS.md).
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// A test's directories and runtime; removes leftover cgroups on drop.
-struct Env {
-    tmp: tempfile::TempDir,
-    cgroup_parent: String,
-    runtime: LibcontainerRuntime,
-    _serial: std::sync::MutexGuard<'static, ()>,
-}
-
-impl Env {
-    fn new(name: &str) -> Env {
-        let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-        let pid = std::process::id();
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!("bramble-sup-{name}-"))
-            .tempdir()
-            .unwrap();
-        let cgroup_parent = format!("/bramble-test-sup-{name}-{pid}");
-        let runtime = LibcontainerRuntime::new(LibcontainerOptions {
-            root: tmp.path().join("run/runtime"),
-            cgroup_parent: cgroup_parent.clone(),
-        })
-        .unwrap();
-        Env {
-            tmp,
-            cgroup_parent,
-            runtime,
-            _serial: serial,
-        }
-    }
-
-    fn dirs(&self) -> PodDirs {
-        PodDirs {
-            data: self.tmp.path().join("data"),
-            logs: self.tmp.path().join("logs"),
-            netns: self.tmp.path().join("run/netns"),
-        }
-    }
-
-    fn start(&self, yaml: &str) -> Guard<'_> {
-        let pod: Pod = serde_yaml_ng::from_str(yaml).unwrap();
-        let options = PodOptions {
-            backoff: Backoff::new(
-                Duration::from_millis(200),
-                Duration::from_secs(5),
-                Duration::from_secs(600),
-            ),
-            ..Default::default()
-        };
-        let running = RunningPod::start(
-            &self.runtime,
-            &pod,
-            &PodInputs::default(),
-            &common::fixture_images(),
-            &self.dirs(),
-            &options,
-        )
-        .expect("start pod");
-        Guard(Some(running))
-    }
-
-    fn mounts(&self) -> Vec<String> {
-        let d = self.tmp.path().to_str().unwrap();
-        std::fs::read_to_string("/proc/self/mountinfo")
-            .unwrap()
-            .lines()
-            .filter(|l| l.contains(d))
-            .map(String::from)
-            .collect()
-    }
-
-    fn container_cgroups(&self) -> Vec<PathBuf> {
-        let cg = CgroupFiles::detect(Path::new(&self.cgroup_parent)).unwrap();
-        cg.existing_dirs()
-            .into_iter()
-            .flat_map(|d| std::fs::read_dir(d).into_iter().flatten().flatten())
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-            .map(|e| e.path())
-            .collect()
-    }
-
-    /// Stops the pod and checks that nothing is left.
-    fn stop_and_check(&self, mut pod: Guard<'_>) {
-        let p = pod.0.take().unwrap();
-        let dir = p.dir().to_path_buf();
-        let netns = p.netns_path().unwrap().to_path_buf();
-        p.stop(Duration::from_secs(1)).expect("stop pod");
-        assert!(!dir.exists(), "{} left", dir.display());
-        assert!(!netns.exists(), "{} left", netns.display());
-        assert_eq!(self.mounts(), Vec::<String>::new());
-        assert_eq!(self.container_cgroups(), Vec::<PathBuf>::new());
+/// Back-off of 200 ms doubling to 5 s.
+fn options() -> PodOptions {
+    PodOptions {
+        backoff: Backoff::new(
+            Duration::from_millis(200),
+            Duration::from_secs(5),
+            Duration::from_secs(600),
+        ),
+        ..Default::default()
     }
 }
 
-impl Drop for Env {
-    fn drop(&mut self) {
-        for m in self.mounts() {
-            if let Some(p) = m.split(' ').nth(4) {
-                let _ = rustix::mount::unmount(p, rustix::mount::UnmountFlags::DETACH);
-            }
-        }
-        if let Ok(cg) = CgroupFiles::detect(Path::new(&self.cgroup_parent)) {
-            for (d, e) in cg.remove_leftovers() {
-                eprintln!("cleanup: removing {}: {e}", d.display());
-            }
-        }
+fn start<'e>(env: &'e PodEnv, yaml: &str) -> PodGuard<'e> {
+    PodGuard(Some(
+        env.start_with(yaml, &PodInputs::default(), &options())
+            .expect("start pod"),
+    ))
+}
+
+/// Stops the pod and checks that nothing is left (the run tmpfs aside).
+fn stop_and_check(env: &PodEnv, mut pod: PodGuard<'_>) {
+    let p = pod.0.take().unwrap();
+    let dir = p.dir().to_path_buf();
+    let netns = p.netns_path().unwrap().to_path_buf();
+    p.stop(Duration::from_secs(1)).expect("stop pod");
+    assert!(!dir.exists(), "{} left", dir.display());
+    assert!(!netns.exists(), "{} left", netns.display());
+    let run = env
+        .dirs
+        .netns
+        .parent()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let mounts: Vec<String> = env.mounts().into_iter().filter(|m| *m != run).collect();
+    assert_eq!(mounts, Vec::<String>::new());
+    assert_eq!(env.container_cgroups(), Vec::<PathBuf>::new());
+}
+
+fn init<'s>(s: &'s PodStatus, name: &str) -> &'s ContainerStatus {
+    s.init_container_statuses
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no init status for {name}: {s:#?}"))
+}
+
+/// `running`, `waiting:<reason>` or `terminated:<reason>`.
+fn state(c: &ContainerStatus) -> String {
+    let st = c.state.as_ref().expect("a state");
+    if st.running.is_some() {
+        "running".into()
+    } else if let Some(w) = &st.waiting {
+        format!("waiting:{}", w.reason.as_deref().unwrap_or(""))
+    } else if let Some(t) = &st.terminated {
+        format!("terminated:{}", t.reason.as_deref().unwrap_or(""))
+    } else {
+        "none".into()
     }
 }
 
-/// Stops the pod on drop (after a failed assertion).
-struct Guard<'r>(Option<RunningPod<'r>>);
-
-impl<'r> Guard<'r> {
-    fn pod(&mut self) -> &mut RunningPod<'r> {
-        self.0.as_mut().unwrap()
-    }
-
-    /// Ticks every 20 ms until `done` holds for the status and events so
-    /// far, or `timeout`; returns all events with the time they came.
-    fn tick_until(
-        &mut self,
-        timeout: Duration,
-        mut done: impl FnMut(&PodStatus, &[(Instant, PodEvent)]) -> bool,
-    ) -> (PodStatus, Vec<(Instant, PodEvent)>) {
-        let deadline = Instant::now() + timeout;
-        let mut events = Vec::new();
-        loop {
-            let now = Instant::now();
-            let evs = self.pod().tick(now).expect("tick");
-            events.extend(evs.into_iter().map(|e| (now, e)));
-            let status = self.pod().status(SystemTime::now());
-            if done(&status, &events) {
-                return (status, events);
-            }
-            if Instant::now() >= deadline {
-                let logs: Vec<String> = self
-                    .pod()
-                    .containers()
-                    .iter()
-                    .map(|c| {
-                        let log = std::fs::read_to_string(&c.log_path).unwrap_or_default();
-                        format!("{}:\n{log}", c.name)
-                    })
-                    .collect();
-                panic!("timed out; status {status:#?}\nevents {events:#?}\nlogs {logs:#?}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
+/// The `Initialized` condition: (status, reason).
+fn initialized(s: &PodStatus) -> (String, Option<String>) {
+    let c = s
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Initialized")
+        .unwrap_or_else(|| panic!("no Initialized condition: {s:#?}"));
+    (c.status.clone(), c.reason.clone())
 }
 
-impl Drop for Guard<'_> {
-    fn drop(&mut self) {
-        if let Some(p) = self.0.take()
-            && let Err(e) = p.stop(Duration::ZERO)
-        {
-            eprintln!("cleanup: stopping the pod: {e}");
-        }
-    }
+/// The first time `container` had an event matching `what`.
+fn event_time(events: &[(Instant, PodEvent)], what: impl Fn(&PodEvent) -> bool) -> Option<Instant> {
+    events.iter().find(|(_, e)| what(e)).map(|(t, _)| *t)
+}
+
+/// A pod with an emptyDir `shared` mounted at `/shared` in every container.
+fn shared_pod(name: &str, policy: &str, inits: &[(&str, &str)], apps: &[(&str, &str)]) -> String {
+    let list = |cs: &[(&str, &str)]| {
+        cs.iter()
+            .map(|(n, script)| {
+                format!(
+                    "  - name: {n}\n    image: busybox\n    command: [sh, -c, {script:?}]\n    \
+                     volumeMounts: [{{name: shared, mountPath: /shared}}]\n"
+                )
+            })
+            .collect::<String>()
+    };
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}-{pid}}}\nspec:\n  \
+         restartPolicy: {policy}\n  terminationGracePeriodSeconds: 1\n  \
+         volumes: [{{name: shared, emptyDir: {{}}}}]\n  initContainers:\n{}  containers:\n{}",
+        list(inits),
+        list(apps),
+        pid = std::process::id(),
+    )
 }
 
 fn container<'s>(s: &'s PodStatus, name: &str) -> &'s ContainerStatus {
@@ -204,12 +138,13 @@ fn restarts(events: &[(Instant, PodEvent)]) -> Vec<Instant> {
         .collect()
 }
 
-#[test]
-fn crashing_container_backs_off_with_growing_delays() {
-    let env = Env::new("crash");
+fn crashing_container_backs_off_with_growing_delays(backend: Backend) {
+    let env = PodEnv::new("crash", backend);
     let pid = std::process::id();
-    let mut pod = env.start(&format!(
-        r#"
+    let mut pod = start(
+        &env,
+        &format!(
+            r#"
 apiVersion: v1
 kind: Pod
 metadata: {{name: crash-{pid}}}
@@ -218,7 +153,8 @@ spec:
   containers:
   - {{name: app, image: busybox, command: [sh, -c, "exit 1"]}}
 "#
-    ));
+        ),
+    );
     // Seen between restarts: CrashLoopBackOff with lastState exit 1 Error.
     let mut waiting_seen = 0;
     let mut last_count = 0;
@@ -262,15 +198,16 @@ spec:
             "gap {i} shorter than its back-off: {gaps:?} vs {delays:?}"
         );
     }
-    env.stop_and_check(pod);
+    stop_and_check(&env, pod);
 }
 
-#[test]
-fn restart_policy_never_and_on_failure_end_the_pod() {
-    let env = Env::new("policy");
+fn restart_policy_never_and_on_failure_end_the_pod(backend: Backend) {
+    let env = PodEnv::new("policy", backend);
     let pid = std::process::id();
-    let mut never = env.start(&format!(
-        r#"
+    let mut never = start(
+        &env,
+        &format!(
+            r#"
 apiVersion: v1
 kind: Pod
 metadata: {{name: never-{pid}}}
@@ -279,7 +216,8 @@ spec:
   containers:
   - {{name: app, image: busybox, command: [sh, -c, "exit 3"]}}
 "#
-    ));
+        ),
+    );
     let (status, _) = never.tick_until(Duration::from_secs(10), |s, _| {
         s.phase.as_deref() == Some("Failed")
     });
@@ -301,10 +239,12 @@ spec:
             .terminated
             .is_some()
     );
-    env.stop_and_check(never);
+    stop_and_check(&env, never);
 
-    let mut on_failure = env.start(&format!(
-        r#"
+    let mut on_failure = start(
+        &env,
+        &format!(
+            r#"
 apiVersion: v1
 kind: Pod
 metadata: {{name: onfail-{pid}}}
@@ -313,7 +253,8 @@ spec:
   containers:
   - {{name: app, image: busybox, command: [sh, -c, "exit 0"]}}
 "#
-    ));
+        ),
+    );
     let (status, _) = on_failure.tick_until(Duration::from_secs(10), |s, _| {
         s.phase.as_deref() == Some("Succeeded")
     });
@@ -321,15 +262,16 @@ spec:
     let t = c.state.as_ref().unwrap().terminated.as_ref().unwrap();
     assert_eq!((t.exit_code, t.reason.as_deref()), (0, Some("Completed")));
     assert_eq!(c.restart_count, 0);
-    env.stop_and_check(on_failure);
+    stop_and_check(&env, on_failure);
 }
 
-#[test]
-fn failing_liveness_probe_restarts_the_container() {
-    let env = Env::new("live");
+fn failing_liveness_probe_restarts_the_container(backend: Backend) {
+    let env = PodEnv::new("live", backend);
     let pid = std::process::id();
-    let mut pod = env.start(&format!(
-        r#"
+    let mut pod = start(
+        &env,
+        &format!(
+            r#"
 apiVersion: v1
 kind: Pod
 metadata: {{name: live-{pid}}}
@@ -345,7 +287,8 @@ spec:
       failureThreshold: 1
       timeoutSeconds: 1
 "#
-    ));
+        ),
+    );
     let (status, events) = pod.tick_until(Duration::from_secs(20), |s, _| {
         container(s, "app").restart_count > 0
     });
@@ -359,15 +302,16 @@ spec:
     let last = c.last_state.as_ref().unwrap().terminated.as_ref().unwrap();
     // sleep as PID 1 ignores SIGTERM: SIGKILL after the grace period.
     assert_eq!(last.exit_code, 137, "{last:?}");
-    env.stop_and_check(pod);
+    stop_and_check(&env, pod);
 }
 
-#[test]
-fn readiness_probes_drive_ready_and_the_pod_condition() {
-    let env = Env::new("ready");
+fn readiness_probes_drive_ready_and_the_pod_condition(backend: Backend) {
+    let env = PodEnv::new("ready", backend);
     let pid = std::process::id();
-    let mut pod = env.start(&format!(
-        r#"
+    let mut pod = start(
+        &env,
+        &format!(
+            r#"
 apiVersion: v1
 kind: Pod
 metadata: {{name: ready-{pid}}}
@@ -388,7 +332,8 @@ spec:
       periodSeconds: 1
       failureThreshold: 1
 "#
-    ));
+        ),
+    );
     let (status, _) = pod.tick_until(Duration::from_secs(20), |s, ev| {
         let closed_failed = ev.iter().any(
             |(_, e)| matches!(e, PodEvent::Unhealthy { container, .. } if container == "closed"),
@@ -410,15 +355,16 @@ spec:
         "{ready:?}"
     );
     assert_eq!(container(&status, "closed").restart_count, 0);
-    env.stop_and_check(pod);
+    stop_and_check(&env, pod);
 }
 
-#[test]
-fn failing_exec_liveness_probe_restarts_the_container() {
-    let env = Env::new("execlive");
+fn failing_exec_liveness_probe_restarts_the_container(backend: Backend) {
+    let env = PodEnv::new("execlive", backend);
     let pid = std::process::id();
-    let mut pod = env.start(&format!(
-        r#"
+    let mut pod = start(
+        &env,
+        &format!(
+            r#"
 apiVersion: v1
 kind: Pod
 metadata: {{name: execlive-{pid}}}
@@ -434,7 +380,8 @@ spec:
       failureThreshold: 1
       timeoutSeconds: 2
 "#
-    ));
+        ),
+    );
     let started = Instant::now();
     let (status, events) = pod.tick_until(Duration::from_secs(30), |s, _| {
         container(s, "app").restart_count > 0
@@ -487,15 +434,16 @@ spec:
         "{events:?}"
     );
     assert_eq!(container(&status, "app").restart_count, 1);
-    env.stop_and_check(pod);
+    stop_and_check(&env, pod);
 }
 
-#[test]
-fn exec_readiness_probes_drive_ready_and_a_timeout_fails() {
-    let env = Env::new("execready");
+fn exec_readiness_probes_drive_ready_and_a_timeout_fails(backend: Backend) {
+    let env = PodEnv::new("execready", backend);
     let pid = std::process::id();
-    let mut pod = env.start(&format!(
-        r#"
+    let mut pod = start(
+        &env,
+        &format!(
+            r#"
 apiVersion: v1
 kind: Pod
 metadata: {{name: execready-{pid}}}
@@ -517,7 +465,8 @@ spec:
       timeoutSeconds: 1
       failureThreshold: 1
 "#
-    ));
+        ),
+    );
     let (status, events) = pod.tick_until(Duration::from_secs(30), |s, ev| {
         let slow_failed = ev.iter().any(
             |(_, e)| matches!(e, PodEvent::Unhealthy { container, .. } if container == "slow"),
@@ -559,5 +508,259 @@ spec:
         .unwrap();
     let ps = String::from_utf8_lossy(&ps.stdout).into_owned();
     assert!(!ps.lines().any(|l| l.trim() == "sleep 5"), "{ps}");
-    env.stop_and_check(pod);
+    stop_and_check(&env, pod);
 }
+
+fn init_containers_run_in_order_and_start_does_not_wait(backend: Backend) {
+    let env = PodEnv::new("initorder", backend);
+    let yaml = shared_pod(
+        "initorder",
+        "Never",
+        &[
+            ("slow", "sleep 2; echo slow >> /shared/order"),
+            ("fast", "echo fast >> /shared/order"),
+        ],
+        &[(
+            "app",
+            "echo app >> /shared/order; [ \"$(cat /shared/order)\" = \"$(printf 'slow\\nfast\\napp')\" ]",
+        )],
+    );
+    let t0 = Instant::now();
+    let mut pod = start(&env, &yaml);
+    let took = t0.elapsed();
+    assert!(took < Duration::from_secs(1), "start took {took:?}");
+    assert_eq!(pod.pod().phase(), RunPhase::Pending);
+    let s = pod.pod().status(SystemTime::now());
+    assert_eq!(s.phase.as_deref(), Some("Pending"));
+    assert_eq!(state(init(&s, "slow")), "running");
+    assert_eq!(state(init(&s, "fast")), "waiting:PodInitializing");
+    assert_eq!(state(container(&s, "app")), "waiting:PodInitializing");
+    assert_eq!(
+        initialized(&s),
+        ("False".into(), Some("ContainersNotInitialized".into()))
+    );
+    let msg = s.conditions[0].message.clone().unwrap_or_default();
+    assert_eq!(msg, "containers with incomplete status: [slow fast]");
+
+    let (s, events) = pod.tick_until(Duration::from_secs(30), |s, _| {
+        // The app container is never created before both init containers
+        // completed, and the pod is Pending until then.
+        let inits_done = ["slow", "fast"]
+            .iter()
+            .all(|n| state(init(s, n)) == "terminated:Completed");
+        if !inits_done {
+            assert_eq!(state(container(s, "app")), "waiting:PodInitializing");
+            assert_eq!(s.phase.as_deref(), Some("Pending"));
+            assert_eq!(initialized(s).0, "False");
+        }
+        s.phase.as_deref() == Some("Succeeded")
+    });
+    assert_eq!(state(container(&s, "app")), "terminated:Completed");
+    for n in ["slow", "fast"] {
+        assert_eq!(init(&s, n).restart_count, 0);
+    }
+    assert_eq!(initialized(&s).0, "True");
+    let started = |name: &'static str| {
+        event_time(
+            &events,
+            |e| matches!(e, PodEvent::Started { container } if container == name),
+        )
+        .unwrap_or_else(|| panic!("{name} never started: {events:?}"))
+    };
+    let exited = |name: &'static str| {
+        event_time(
+            &events,
+            |e| matches!(e, PodEvent::Exited { container, .. } if container == name),
+        )
+        .unwrap_or_else(|| panic!("{name} never exited: {events:?}"))
+    };
+    assert!(exited("slow") <= started("fast"));
+    assert!(exited("fast") <= started("app"));
+    let app_after = started("app") - t0;
+    assert!(
+        app_after >= Duration::from_secs(2),
+        "app started after {app_after:?}"
+    );
+    let order = pod
+        .pod()
+        .volumes()
+        .unwrap()
+        .host_path("shared")
+        .unwrap()
+        .join("order");
+    assert_eq!(std::fs::read_to_string(order).unwrap(), "slow\nfast\napp\n");
+    stop_and_check(&env, pod);
+}
+
+fn failing_init_container_is_retried_with_back_off_until_it_succeeds(backend: Backend) {
+    for policy in ["OnFailure", "Always"] {
+        let env = PodEnv::new(&format!("initretry-{}", policy.to_lowercase()), backend);
+        let yaml = shared_pod(
+            "initretry",
+            policy,
+            &[("gate", "echo try >> /shared/tries; test -f /shared/go")],
+            &[("app", "echo app-ran; exec sleep 1000")],
+        );
+        let mut pod = start(&env, &yaml);
+        let shared = pod
+            .pod()
+            .volumes()
+            .unwrap()
+            .host_path("shared")
+            .unwrap()
+            .to_path_buf();
+        let mut backoff_seen = false;
+        let (s, events) = pod.tick_until(Duration::from_secs(30), |s, ev| {
+            let gate = init(s, "gate");
+            if state(gate) == "waiting:CrashLoopBackOff" {
+                backoff_seen = true;
+                let last = gate
+                    .last_state
+                    .as_ref()
+                    .unwrap()
+                    .terminated
+                    .as_ref()
+                    .unwrap();
+                assert_eq!((last.exit_code, last.reason.as_deref()), (1, Some("Error")));
+                assert_eq!(s.phase.as_deref(), Some("Pending"), "{policy}");
+                assert_eq!(
+                    initialized(s),
+                    ("False".into(), Some("ContainersNotInitialized".into()))
+                );
+                assert_eq!(state(container(s, "app")), "waiting:PodInitializing");
+            }
+            let failures = ev
+                .iter()
+                .filter(
+                    |(_, e)| matches!(e, PodEvent::Exited { container, .. } if container == "gate"),
+                )
+                .count();
+            if failures == 2 && !shared.join("go").exists() {
+                std::fs::write(shared.join("go"), "").unwrap();
+            }
+            state(container(s, "app")) == "running"
+        });
+        assert!(backoff_seen, "{policy}");
+        let gate = init(&s, "gate");
+        assert_eq!(state(gate), "terminated:Completed", "{policy}");
+        assert_eq!(gate.restart_count, 2, "{policy}");
+        let last = gate
+            .last_state
+            .as_ref()
+            .unwrap()
+            .terminated
+            .as_ref()
+            .unwrap();
+        assert_eq!(last.exit_code, 1);
+        assert_eq!(s.phase.as_deref(), Some("Running"));
+        assert_eq!(initialized(&s).0, "True");
+        assert_eq!(container(&s, "app").restart_count, 0);
+        let delays: Vec<Duration> = events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                PodEvent::BackOff { container, delay } if container == "gate" => Some(*delay),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(delays, [200, 400].map(Duration::from_millis), "{policy}");
+        // Each retry waited for its back-off after the failure.
+        let backoffs: Vec<Instant> = events
+            .iter()
+            .filter(|(_, e)| matches!(e, PodEvent::BackOff { .. }))
+            .map(|(t, _)| *t)
+            .collect();
+        let retries = restarts(&events);
+        assert_eq!(retries.len(), 2, "{events:?}");
+        for i in 0..2 {
+            assert!(retries[i] - backoffs[i] >= delays[i], "{events:?}");
+        }
+        let tries = std::fs::read_to_string(shared.join("tries")).unwrap();
+        assert_eq!(tries, "try\ntry\ntry\n");
+        stop_and_check(&env, pod);
+    }
+}
+
+fn a_pod_adopted_while_an_init_container_runs_carries_on(backend: Backend) {
+    let env = PodEnv::new("initadopt", backend);
+    let yaml = shared_pod(
+        "initadopt",
+        "OnFailure",
+        &[
+            ("first", "echo first >> /shared/order"),
+            (
+                "gate",
+                "until [ -f /shared/go ]; do sleep 0.05; done; echo gate >> /shared/order",
+            ),
+        ],
+        &[("app", "echo app >> /shared/order; exec sleep 1000")],
+    );
+    let mut pod = start(&env, &yaml);
+    pod.tick_until(Duration::from_secs(30), |s, _| {
+        state(init(s, "gate")) == "running"
+    });
+    // The old agent goes away (its pod is dropped, not stopped) and leaves
+    // its record; a new agent adopts the pod from it.
+    let json = serde_json::to_string(&pod.pod().to_record()).unwrap();
+    let old = pod.0.take().unwrap();
+    let shared = old
+        .volumes()
+        .unwrap()
+        .host_path("shared")
+        .unwrap()
+        .to_path_buf();
+    let old_gate = old.container("gate").unwrap().handle.clone();
+    drop(old);
+    let record: PodRecord = serde_json::from_str(&json).unwrap();
+    let rt2 = env.fresh_runtime();
+    let mut pod = PodGuard(Some(
+        RunningPod::adopt(rt2.as_ref(), record, &options()).expect("adopt"),
+    ));
+    let s = pod.pod().status(SystemTime::now());
+    assert_eq!(state(init(&s, "first")), "terminated:Completed");
+    assert_eq!(state(init(&s, "gate")), "running");
+    assert_eq!(state(container(&s, "app")), "waiting:PodInitializing");
+    assert_eq!(s.phase.as_deref(), Some("Pending"));
+    std::fs::write(shared.join("go"), "").unwrap();
+    let order = shared.join("order");
+    let (s, _) = pod.tick_until(Duration::from_secs(30), |s, _| {
+        state(container(s, "app")) == "running"
+            && std::fs::read_to_string(&order).is_ok_and(|o| o.ends_with("app\n"))
+    });
+    // The gate's exit happened under the new agent, which is not its parent:
+    // status unknown, so it ran again (init containers are idempotent); the
+    // completed one before it did not.
+    let gate = init(&s, "gate");
+    assert_eq!(state(gate), "terminated:Completed");
+    assert_eq!(gate.restart_count, 1);
+    let last = gate
+        .last_state
+        .as_ref()
+        .unwrap()
+        .terminated
+        .as_ref()
+        .unwrap();
+    assert_eq!(last.reason.as_deref(), Some("ContainerStatusUnknown"));
+    assert_eq!(init(&s, "first").restart_count, 0);
+    let order = std::fs::read_to_string(&order).unwrap();
+    assert_eq!(order, "first\ngate\ngate\napp\n");
+    stop_and_check(&env, pod);
+    // The old runtime, the gate's parent, reaps it.
+    let _ = env.runtime.poll_exit(&old_gate);
+    assert!(
+        !process_exists(old_gate.pid),
+        "process {} left",
+        old_gate.pid
+    );
+}
+
+both_backends!(
+    init_containers_run_in_order_and_start_does_not_wait,
+    failing_init_container_is_retried_with_back_off_until_it_succeeds,
+    a_pod_adopted_while_an_init_container_runs_carries_on,
+    crashing_container_backs_off_with_growing_delays,
+    restart_policy_never_and_on_failure_end_the_pod,
+    failing_liveness_probe_restarts_the_container,
+    readiness_probes_drive_ready_and_the_pod_condition,
+    failing_exec_liveness_probe_restarts_the_container,
+    exec_readiness_probes_drive_ready_and_a_timeout_fails,
+);

@@ -422,6 +422,34 @@ mod tests {
     }
 
     #[test]
+    fn init_container_in_back_off_keeps_the_pod_pending_and_not_initialized() {
+        // As the agent reports a pod whose init container is being retried:
+        // the app containers wait with `PodInitializing`.
+        let mut app = creating("app");
+        app.set_waiting(WaitingReason::PodInitializing, None);
+        let regular = [app];
+        let init = [exited("one", 0), backing_off("two", 1)];
+        for policy in [Always, OnFailure] {
+            let p = pod(policy, &init, &regular);
+            assert_eq!(p.phase(), PodPhase::Pending);
+            let c = p.conditions(p.phase(), &[], t(0));
+            assert_eq!(
+                (c[0].status.as_str(), c[0].reason.as_deref()),
+                ("False", Some("ContainersNotInitialized"))
+            );
+            assert_eq!(
+                c[0].message.as_deref(),
+                Some("containers with incomplete status: [two]")
+            );
+        }
+        // The same failure under Never: Failed, never initialized.
+        let init = [exited("one", 0), exited("two", 1)];
+        let p = pod(Never, &init, &regular);
+        assert_eq!(p.phase(), PodPhase::Failed);
+        assert_eq!(p.conditions(p.phase(), &[], t(0))[0].status, "False");
+    }
+
+    #[test]
     fn ready_when_all_containers_ready_and_transition_time_is_kept() {
         let mut a = running("a");
         a.ready = true;

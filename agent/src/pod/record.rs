@@ -11,6 +11,15 @@
 //! of containers that ended meanwhile (`ContainerStatusUnknown`, see
 //! `runtime::adopted`), the exact back-off deadlines (a pending restart
 //! waits one initial back-off again) and probe history (probes start over).
+//!
+//! Every container of the spec is recorded, those not created yet included
+//! (`deleted`, no container id), so a pod adopted while its init
+//! containers run carries on from their records: the current one is the
+//! first that has not completed (no index is stored). An init container
+//! that ended while no agent ran has an unknown status and counts as
+//! failed: it runs again after a back-off (init containers must be
+//! idempotent, as in Kubernetes), or under `restartPolicy: Never` the pod
+//! fails.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
@@ -254,7 +263,7 @@ fn adopt_container(
                 "recorded container is gone from the runtime");
             c.deleted = true;
             c.probes = ContainerProbes::default();
-            if c.init {
+            if c.init && c.record.state.terminated().is_some() {
                 return Ok(());
             }
             c.state = ContainerState::Exited(ExitStatus::Unknown);
@@ -265,6 +274,11 @@ fn adopt_container(
             let t = Terminated::from_exit(None, None, false, started_at, SystemTime::now());
             let code = t.exit_code;
             c.record.set_terminated(t);
+            // An init container's retry (or the pod's failure) is the next
+            // tick's, in sequence.
+            if c.init {
+                return Ok(());
+            }
             if decide_on_exit(policy, ContainerKind::Regular, code) == ExitDecision::Restart {
                 let delay = c.backoff.next_delay(now, Duration::ZERO);
                 c.record.set_waiting(

@@ -5,6 +5,17 @@
 //! container. [`RunningPod::stop`] undoes all of it: TERM -> grace -> KILL,
 //! delete, unmount rootfses and volumes, remove the namespace.
 //!
+//! [`RunningPod::start`] never waits for a container: it resolves every
+//! container (image, env, mounts: errors there fail the start), launches
+//! the first init container (or, without init containers, the app
+//! containers) and returns. The rest — the next init container, retries of
+//! a failed one, the app containers once all init containers completed —
+//! is [`RunningPod::tick`]'s (see [`super::supervise`]). Every container of
+//! the spec is in [`RunningPod::containers`] from the start, init
+//! containers first, in spec order; one not created yet is `deleted` (not
+//! in the runtime) and `Waiting` (`PodInitializing` in a pod with init
+//! containers, else `ContainerCreating`).
+//!
 //! Layout (`PodDirs`): `data/<pod-id>/{volumes,rootfs/<container>}` on disk,
 //! `logs/<pod-id>/<container>.log`, `netns/<pod-id>{,:ipc,:uts}` (the pod's
 //! network, IPC and UTS namespaces, joined by all its containers).
@@ -12,8 +23,9 @@
 //! state (which holds the env of each container, secret env included) must
 //! be on tmpfs too, e.g. `/run/bramble/runtime`.
 //!
-//! Supervision (restarts with back-off, probes, pod status) is
-//! [`super::supervise`]: [`RunningPod::tick`] and [`RunningPod::status`].
+//! Supervision (init containers, restarts with back-off, probes, pod
+//! status) is [`super::supervise`]: [`RunningPod::tick`] and
+//! [`RunningPod::status`].
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
@@ -30,7 +42,7 @@ use super::volumes::{PodInputs, PodVolumes, VolumeError, resolve_env};
 use crate::lifecycle::backoff::Backoff;
 use crate::lifecycle::probe::ContainerProbes;
 use crate::lifecycle::restart::RestartPolicy;
-use crate::lifecycle::state::{ContainerRecord, Terminated};
+use crate::lifecycle::state::{ContainerRecord, WaitingReason};
 use crate::runtime::{
     ContainerConfig, ContainerHandle, ContainerState, DeviceSpec, ExitStatus, MAX_ID_LEN, Runtime,
     RuntimeError,
@@ -131,11 +143,15 @@ pub enum PodError {
 /// Coarse pod phase as this runner sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunPhase {
+    /// Init containers are running or being retried: no app container was
+    /// created yet.
+    Pending,
     /// Containers are running (or some have exited, not all).
     Running,
     /// Every container exited 0.
     Succeeded,
-    /// An init container failed, or every container exited and one failed.
+    /// An init container failed (`restartPolicy: Never`), or every
+    /// container exited and one failed.
     Failed,
 }
 
@@ -145,11 +161,15 @@ pub struct PodContainer {
     /// The name in the pod spec.
     pub name: String,
     pub init: bool,
+    /// The runtime handle of the current instance (pid 0 before the first
+    /// create).
     pub handle: ContainerHandle,
     /// stdout and stderr, interleaved.
     pub log_path: PathBuf,
+    /// `Created` also before the first create (then `deleted` is set).
     pub state: ContainerState,
     pub(super) rootfs: Option<Rootfs>,
+    /// Not in the runtime: not created yet, or exited and deleted.
     pub(super) deleted: bool,
     /// The spec (probes, ports) and what a re-create needs.
     pub(super) spec: Container,
@@ -174,6 +194,12 @@ impl PodContainer {
     pub fn record(&self) -> &ContainerRecord {
         &self.record
     }
+
+    /// Never created and not waiting for a retry either: waiting for its
+    /// turn (an app container while the init containers run).
+    pub(super) fn never_started(&self) -> bool {
+        self.deleted && !self.restart_pending && self.record.container_id.is_none()
+    }
 }
 
 /// A pod started by [`RunningPod::start`]; call [`RunningPod::stop`] to
@@ -186,7 +212,9 @@ pub struct RunningPod<'r> {
     pub(super) log_dir: PathBuf,
     pub(super) netns: Option<PodNetns>,
     pub(super) volumes: Option<PodVolumes>,
+    /// Init containers first, then app containers, each in spec order.
     pub(super) containers: Vec<PodContainer>,
+    /// The init container that failed under `restartPolicy: Never`.
     pub(super) failed_init: Option<(String, ExitStatus)>,
     /// The pod as given (metadata for the agent's record and status).
     pub(super) pod: Pod,
@@ -229,10 +257,10 @@ fn sanitize(s: &str) -> String {
 }
 
 impl<'r> RunningPod<'r> {
-    /// Sets the pod up and starts it. Init containers run to completion
-    /// first; if one fails the app containers are not started and
-    /// [`RunningPod::phase`] is `Failed` (the caller still calls `stop` to
-    /// clean up). On an error everything made so far is removed.
+    /// Sets the pod up and launches its first init container, or its app
+    /// containers if it has none, without waiting for any of them; the
+    /// following steps are [`RunningPod::tick`]'s (see the module docs).
+    /// On an error everything made so far is removed.
     pub fn start(
         runtime: &'r dyn Runtime,
         pod: &Pod,
@@ -308,53 +336,38 @@ impl<'r> RunningPod<'r> {
                 }
             })?,
         );
+        let has_init = !pod.spec.init_containers.is_empty();
         for c in &pod.spec.init_containers {
-            let idx = self.launch(pod, c, true, inputs, images, options)?;
-            let rt = self.runtime;
-            let pc = &mut self.containers[idx];
-            let status = rt
-                .wait(&pc.handle, None)
-                .map_err(|source| PodError::Runtime {
-                    pod: name.clone(),
-                    container: c.name.clone(),
-                    source,
-                })?
-                .unwrap_or(ExitStatus::Signal(9));
-            pc.state = ContainerState::Exited(status);
-            let started_at = match pc.record.state {
-                crate::lifecycle::state::State::Running { started_at } => started_at,
-                _ => SystemTime::now(),
-            };
-            let (code, signal) = exit_parts(status);
-            pc.record.set_terminated(Terminated::from_exit(
-                code,
-                signal,
-                false,
-                started_at,
-                SystemTime::now(),
-            ));
-            if !status.success() {
-                tracing::info!(pod = %name, container = %c.name, ?status, "init container failed");
-                self.failed_init = Some((c.name.clone(), status));
-                return Ok(());
-            }
+            self.prepare(pod, c, true, has_init, inputs, images, options)?;
         }
         for c in &pod.spec.containers {
-            self.launch(pod, c, false, inputs, images, options)?;
+            self.prepare(pod, c, false, has_init, inputs, images, options)?;
+        }
+        let now = Instant::now();
+        let first = if has_init {
+            0..1
+        } else {
+            0..self.containers.len()
+        };
+        for i in first {
+            self.create_and_start(i, now)?;
         }
         Ok(())
     }
 
-    /// Creates and starts one container; returns its index.
-    fn launch(
+    /// Resolves one container (image, env, mounts, devices, log FIFOs) into
+    /// its runtime config and adds it, not created yet (see the module docs).
+    #[allow(clippy::too_many_arguments)]
+    fn prepare(
         &mut self,
         pod: &Pod,
         c: &Container,
         init: bool,
+        has_init: bool,
         inputs: &PodInputs,
         images: &dyn ImageSource,
         options: &PodOptions,
-    ) -> Result<usize, PodError> {
+    ) -> Result<(), PodError> {
         let pod_name = pod.name().to_string();
         let cerr = |reason: String| PodError::Container {
             pod: pod_name.clone(),
@@ -392,26 +405,17 @@ impl<'r> RunningPod<'r> {
                 "container id {id:?} is longer than {MAX_ID_LEN} bytes"
             )));
         }
-        let rootfs = Rootfs::prepare(
-            &image.layers,
-            self.dir.join("rootfs").join(&c.name),
-            read_only,
-        )
-        .map_err(|e| cerr(format!("preparing the rootfs: {e}")))?;
+        // Where `create_and_start` prepares the rootfs.
+        let rootfs_path = Rootfs::existing(self.dir.join("rootfs").join(&c.name), read_only).path();
         let log_path = self.log_dir.join(format!("{}.log", c.name));
         let (out, err) = match &self.log_pump {
             Some(pump) => match pump.attach(&id, &log_path) {
                 Ok(f) => (f.stdout, f.stderr),
-                Err(e) => {
-                    if let Err(e) = rootfs.remove() {
-                        tracing::warn!(error = %e, "removing the rootfs after a log FIFO error");
-                    }
-                    return Err(cerr(format!("attaching the log FIFOs: {e}")));
-                }
+                Err(e) => return Err(cerr(format!("attaching the log FIFOs: {e}"))),
             },
             None => (log_path.clone(), log_path.clone()),
         };
-        let mut cfg = ContainerConfig::new(id, rootfs.path(), defaults.argv, out, err);
+        let mut cfg = ContainerConfig::new(id.clone(), rootfs_path, defaults.argv, out, err);
         cfg.env = defaults.env;
         cfg.cwd = defaults.cwd;
         cfg.uid = defaults.uid;
@@ -433,57 +437,107 @@ impl<'r> RunningPod<'r> {
                 cfg.capabilities_drop = caps.drop.clone();
             }
         }
-        let handle = match self.runtime.create(&cfg) {
-            Ok(h) => h,
-            Err(source) => {
-                if let Err(e) = rootfs.remove() {
-                    tracing::warn!(error = %e, "removing the rootfs of a failed create");
-                }
-                return Err(PodError::Runtime {
-                    pod: pod_name,
-                    container: c.name.clone(),
-                    source,
-                });
-            }
-        };
+        let mut record = ContainerRecord::new(&c.name, &c.image);
+        if has_init {
+            record.set_waiting(WaitingReason::PodInitializing, None);
+        }
         self.containers.push(PodContainer {
             name: c.name.clone(),
             init,
-            handle,
+            handle: ContainerHandle { id, pid: 0 },
             log_path,
             state: ContainerState::Created,
-            rootfs: Some(rootfs),
-            deleted: false,
+            rootfs: None,
+            deleted: true,
             spec: c.clone(),
             config: cfg,
             layers: image.layers,
             read_only,
-            record: ContainerRecord::new(&c.name, &c.image),
+            record,
             backoff: options.backoff.clone(),
             probes: ContainerProbes::default(),
             started: Instant::now(),
             restart_pending: false,
             kill_deadline: None,
         });
-        let idx = self.containers.len() - 1;
-        self.runtime
-            .start(&self.containers[idx].handle)
-            .map_err(|source| PodError::Runtime {
-                pod: pod_name,
-                container: c.name.clone(),
-                source,
-            })?;
-        let now = Instant::now();
-        let container_id = self.container_id(&self.containers[idx].handle.id);
-        let pc = &mut self.containers[idx];
-        pc.state = ContainerState::Running;
-        pc.started = now;
-        pc.record.set_running(container_id, SystemTime::now());
-        if !init {
-            pc.probes = ContainerProbes::for_container(c, now);
+        Ok(())
+    }
+
+    /// Creates and starts container `i` (first run or a restart, under its
+    /// container id) on a fresh overlay rootfs: the previous instance's
+    /// rootfs, upper dir included, is removed first, as Kubernetes gives a
+    /// restarted container a new writable layer. On an error nothing of the
+    /// attempt is left in the runtime or mounted.
+    pub(super) fn create_and_start(&mut self, i: usize, now: Instant) -> Result<(), PodError> {
+        let rt = self.runtime;
+        let pod = self.pod.name().to_string();
+        let runtime_id = self.container_id(&self.containers[i].config.id);
+        let c = &mut self.containers[i];
+        let name = c.name.clone();
+        let cerr = |reason: String| PodError::Container {
+            pod: pod.clone(),
+            container: name.clone(),
+            reason,
+        };
+        let rt_err = |source| PodError::Runtime {
+            pod: pod.clone(),
+            container: name.clone(),
+            source,
+        };
+        if let Some(r) = c.rootfs.take() {
+            r.remove()
+                .map_err(|e| cerr(format!("removing the old rootfs: {e}")))?;
         }
-        tracing::debug!(pod = %self.pod_id, container = %c.name, "container started");
-        Ok(idx)
+        let dir = c
+            .config
+            .rootfs
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| c.config.rootfs.clone());
+        let rootfs = Rootfs::prepare(&c.layers, &dir, c.read_only).map_err(|e| {
+            if let Err(e) = bramble_images::rootfs::cleanup(&dir) {
+                tracing::warn!(error = %e, "removing a half-prepared rootfs");
+            }
+            cerr(format!("preparing the rootfs: {e}"))
+        })?;
+        c.config.rootfs = rootfs.path();
+        let handle = rt.create(&c.config).map_err(|e| {
+            if let Err(e) = rootfs.clone().remove() {
+                tracing::warn!(error = %e, "removing the rootfs of a failed create");
+            }
+            rt_err(e)
+        })?;
+        c.rootfs = Some(rootfs);
+        if let Err(e) = rt.start(&handle) {
+            match rt.delete(&handle) {
+                Ok(_) => {
+                    if let Some(r) = c.rootfs.take()
+                        && let Err(e) = r.remove()
+                    {
+                        tracing::warn!(error = %e, "removing the rootfs of a failed start");
+                    }
+                }
+                Err(d) => {
+                    tracing::warn!(error = %d, "deleting a container that failed to start");
+                }
+            }
+            return Err(rt_err(e));
+        }
+        c.handle = handle;
+        c.deleted = false;
+        c.restart_pending = false;
+        c.kill_deadline = None;
+        c.state = ContainerState::Running;
+        c.started = now;
+        c.record.set_running(runtime_id, SystemTime::now());
+        c.probes = if c.init {
+            ContainerProbes::default()
+        } else {
+            ContainerProbes::for_container(&c.spec, now)
+        };
+        tracing::debug!(pod = %self.pod_id, container = %c.name,
+            restarts = c.record.restart_count, "container started");
+        Ok(())
     }
 
     /// `containerID` as reported in statuses: `<runtime>://<id>`.
@@ -547,12 +601,15 @@ impl<'r> RunningPod<'r> {
         Ok(changed)
     }
 
-    /// From the last [`RunningPod::poll`].
+    /// From the last [`RunningPod::poll`] or [`RunningPod::tick`].
     pub fn phase(&self) -> RunPhase {
         if self.failed_init.is_some() {
             return RunPhase::Failed;
         }
         let apps: Vec<&PodContainer> = self.containers.iter().filter(|c| !c.init).collect();
+        if apps.iter().any(|c| c.never_started()) {
+            return RunPhase::Pending;
+        }
         let mut all_ok = true;
         for c in apps {
             match c.state {
@@ -567,7 +624,10 @@ impl<'r> RunningPod<'r> {
         }
     }
 
-    /// Blocks until `container` exits or `timeout` passes.
+    /// Blocks until `container` exits or `timeout` passes. A container that
+    /// is not in the runtime (not created yet, or exited and deleted by
+    /// [`RunningPod::tick`]) is not waited for: its last exit, or an error
+    /// if it never ran.
     pub fn wait_container(
         &mut self,
         container: &str,
@@ -585,6 +645,16 @@ impl<'r> RunningPod<'r> {
                 container: container.into(),
                 reason: "no such container".into(),
             })?;
+        if c.deleted {
+            return match c.state {
+                ContainerState::Exited(s) => Ok(Some(s)),
+                _ => Err(PodError::Container {
+                    pod,
+                    container: container.into(),
+                    reason: "not created yet".into(),
+                }),
+            };
+        }
         let status = rt
             .wait(&c.handle, timeout)
             .map_err(|source| PodError::Runtime {
@@ -602,7 +672,8 @@ impl<'r> RunningPod<'r> {
     /// logs: app containers get SIGTERM, `grace` to exit, then SIGKILL;
     /// then every container is deleted, rootfses and volumes unmounted and
     /// removed, the network namespace removed. Returns how each container
-    /// ended. Every step is attempted even if an earlier one fails.
+    /// that ran ended (its last instance, init containers included), in
+    /// spec order. Every step is attempted even if an earlier one fails.
     pub fn stop(mut self, grace: Duration) -> Result<Vec<(String, ExitStatus)>, PodError> {
         self.tear_down(grace)
     }
@@ -645,6 +716,8 @@ impl<'r> RunningPod<'r> {
                     }
                     Err(e) => errors.push(format!("deleting {}: {e}", c.name)),
                 }
+            } else if let ContainerState::Exited(s) = c.state {
+                ended.push((c.name.clone(), s));
             }
             if let Some(r) = c.rootfs.take()
                 && let Err(e) = r.remove()
@@ -715,7 +788,9 @@ impl RunningPod<'_> {
     }
 }
 
-/// (exit code, signal) as [`Terminated::from_exit`] takes them.
+/// (exit code, signal) as
+/// [`Terminated::from_exit`](crate::lifecycle::state::Terminated::from_exit)
+/// takes them.
 pub(super) fn exit_parts(status: ExitStatus) -> (Option<i32>, Option<i32>) {
     match status {
         ExitStatus::Code(c) => (Some(c), None),

@@ -28,8 +28,19 @@
 //!   readiness verdict is the container's `ready` flag, and through
 //!   `PodObserved::conditions` the pod's `Ready` condition.
 //!
-//! Init containers run to completion in [`RunningPod::start`] and are not
-//! restarted here.
+//! - **Init containers** run one at a time, in spec order, driven by
+//!   `next_init_step` (`lifecycle::restart`): one that exited 0 is deleted
+//!   (its `Completed` termination stays in its record) and the next one is
+//!   launched in the same tick, after the last one the app containers. A
+//!   failed one fails the pod under `restartPolicy: Never` (the app
+//!   containers are never created); under `Always`/`OnFailure` it is
+//!   re-created after its back-off (CrashLoopBackOff, fresh rootfs,
+//!   `restartCount` + 1), as the kubelet does. Nothing here waits for a
+//!   container: a tick polls, so one slow init container never blocks the
+//!   agent loop. The position in the sequence is not stored: it follows
+//!   from the containers' records, so an adopted pod carries on where the
+//!   old agent left it. Once an app container was created, init
+//!   containers are not looked at again.
 
 use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr};
@@ -40,19 +51,27 @@ use std::time::{Duration, Instant, SystemTime};
 use bramble_api::objects::container::ContainerPort;
 use bramble_api::objects::pod_status::PodStatus;
 use bramble_api::objects::probe::Probe;
-use bramble_images::Rootfs;
 
 use super::run::{PodError, RunningPod, exit_parts};
 use crate::lifecycle::phase::PodObserved;
 use crate::lifecycle::probe::{ContainerProbes, ProbeAction, ProbeKind, ProbeResult};
 use crate::lifecycle::probe_exec::{ExecProbe, ProbeOutcome, run_probe};
-use crate::lifecycle::restart::{ContainerKind, ExitDecision, decide_on_exit};
+use crate::lifecycle::restart::{
+    ContainerKind, ExitDecision, InitObserved, InitStep, decide_on_exit, next_init_step,
+};
 use crate::lifecycle::state::{ContainerRecord, State, Terminated, WaitingReason};
 use crate::runtime::{ContainerHandle, ContainerState, ExitStatus, Runtime, Signal};
 
 /// Something [`RunningPod::tick`] observed or did (for logs and events).
 #[derive(Debug, Clone, PartialEq)]
 pub enum PodEvent {
+    /// A container was created and started for the first time (the next
+    /// init container, or an app container once the init containers
+    /// completed).
+    Started { container: String },
+    /// An init container failed under `restartPolicy: Never`: the pod is
+    /// `Failed`, its app containers are never started.
+    InitFailed { container: String, exit_code: i32 },
     /// A container exited (and was deleted).
     Exited {
         container: String,
@@ -65,7 +84,8 @@ pub enum PodEvent {
         container: String,
         restart_count: u32,
     },
-    /// Re-creating a container failed; it stays in back-off.
+    /// Creating or re-creating a container failed; it is retried after a
+    /// back-off (`CreateContainerError`).
     RestartFailed { container: String, error: String },
     /// A probe attempt failed.
     Unhealthy {
@@ -162,22 +182,34 @@ pub fn probe_in_netns(
 }
 
 impl RunningPod<'_> {
-    /// One supervision step at `now`: notices exits (records them, decides
-    /// on restarts), re-creates containers whose back-off has passed, runs
-    /// due probes and acts on their verdicts. Call it periodically (e.g.
-    /// every 100 ms - 1 s); it blocks at most for the due probes' timeouts.
-    /// A runtime error on one container is returned after the others were
-    /// handled (the first one).
+    /// One supervision step at `now`: advances the init containers (see the
+    /// module docs), then — once they all completed — notices app container
+    /// exits (records them, decides on restarts), (re-)creates containers
+    /// whose turn or back-off has come, runs due probes and acts on their
+    /// verdicts. Call it periodically (e.g. every 100 ms - 1 s); it never
+    /// waits for a container, and blocks at most for the due probes'
+    /// timeouts. A runtime error on one container is returned after the
+    /// others were handled (the first one).
     pub fn tick(&mut self, now: Instant) -> Result<Vec<PodEvent>, PodError> {
         let mut events = Vec::new();
         let mut first_err = None;
-        for i in 0..self.containers.len() {
-            if self.containers[i].init {
-                continue;
+        let initialized = match self.tick_init(now, &mut events) {
+            Ok(done) => done,
+            Err(e) => {
+                tracing::warn!(pod = %self.pod_id, error = %e, "supervising the init containers");
+                first_err = Some(e);
+                false
             }
-            if let Err(e) = self.supervise(i, now, &mut events) {
-                tracing::warn!(pod = %self.pod_id, error = %e, "supervising a container");
-                first_err.get_or_insert(e);
+        };
+        if initialized {
+            for i in 0..self.containers.len() {
+                if self.containers[i].init {
+                    continue;
+                }
+                if let Err(e) = self.supervise(i, now, &mut events) {
+                    tracing::warn!(pod = %self.pod_id, error = %e, "supervising a container");
+                    first_err.get_or_insert(e);
+                }
             }
         }
         match first_err {
@@ -186,12 +218,12 @@ impl RunningPod<'_> {
         }
     }
 
-    /// The earliest time something is scheduled (a probe or a restart);
-    /// exits are only seen by polling, so tick at least that often anyway.
+    /// The earliest time something is scheduled (a probe, a restart or an
+    /// init container's retry); exits are only seen by polling, so tick at
+    /// least that often anyway.
     pub fn next_wake(&self) -> Option<Instant> {
         self.containers
             .iter()
-            .filter(|c| !c.init)
             .filter_map(|c| {
                 let restart = c.restart_pending.then(|| c.backoff.ready_at()).flatten();
                 [restart, c.probes.next_wake(), c.kill_deadline]
@@ -200,6 +232,82 @@ impl RunningPod<'_> {
                     .min()
             })
             .min()
+    }
+
+    /// Advances the init containers; `true` once they all completed (or an
+    /// app container was already created: initialization is over for good).
+    fn tick_init(&mut self, now: Instant, events: &mut Vec<PodEvent>) -> Result<bool, PodError> {
+        if self.failed_init.is_some() {
+            return Ok(false);
+        }
+        if self
+            .containers
+            .iter()
+            .any(|c| !c.init && !c.never_started())
+        {
+            return Ok(true);
+        }
+        let rt = self.runtime;
+        loop {
+            // Init containers come first in `containers`, in spec order.
+            let observed: Vec<InitObserved> = self
+                .containers
+                .iter()
+                .take_while(|c| c.init)
+                .map(init_observed)
+                .collect();
+            match next_init_step(self.restart_policy, &observed) {
+                InitStep::Done => return Ok(true),
+                InitStep::Wait(i) => {
+                    let c = &self.containers[i];
+                    let state = rt
+                        .poll_exit(&c.handle)
+                        .map_err(|source| PodError::Runtime {
+                            pod: self.pod_id.clone(),
+                            container: c.name.clone(),
+                            source,
+                        })?;
+                    self.containers[i].state = state;
+                    let ContainerState::Exited(status) = state else {
+                        return Ok(false);
+                    };
+                    // Completed: the loop launches the next one at once.
+                    self.reap(i, status, events)?;
+                }
+                InitStep::Start(i) => {
+                    let c = &self.containers[i];
+                    if !c.restart_pending || c.backoff.is_ready(now) {
+                        self.relaunch(i, now, events);
+                    }
+                    return Ok(false);
+                }
+                InitStep::Retry(i) => {
+                    if !self.containers[i].restart_pending {
+                        self.back_off(i, now, events);
+                    }
+                    if self.containers[i].backoff.is_ready(now) {
+                        self.relaunch(i, now, events);
+                    }
+                    return Ok(false);
+                }
+                InitStep::FailPod(i) => {
+                    let c = &self.containers[i];
+                    let exit_code = c.record.state.terminated().map_or(137, |t| t.exit_code);
+                    let status = match c.state {
+                        ContainerState::Exited(s) => s,
+                        _ => ExitStatus::Code(exit_code),
+                    };
+                    tracing::info!(pod = %self.pod_id, container = %c.name, exit_code,
+                        "init container failed; restartPolicy Never: the pod failed");
+                    events.push(PodEvent::InitFailed {
+                        container: c.name.clone(),
+                        exit_code,
+                    });
+                    self.failed_init = Some((c.name.clone(), status));
+                    return Ok(false);
+                }
+            }
+        }
     }
 
     fn supervise(
@@ -221,7 +329,7 @@ impl RunningPod<'_> {
         };
         let c = &self.containers[i];
         if c.deleted {
-            if c.restart_pending && c.backoff.is_ready(now) {
+            if c.never_started() || (c.restart_pending && c.backoff.is_ready(now)) {
                 self.relaunch(i, now, events);
             }
             return Ok(());
@@ -250,6 +358,7 @@ impl RunningPod<'_> {
         }
     }
 
+    /// An app container exited: records it and applies `restartPolicy`.
     fn on_exit(
         &mut self,
         i: usize,
@@ -257,8 +366,24 @@ impl RunningPod<'_> {
         now: Instant,
         events: &mut Vec<PodEvent>,
     ) -> Result<(), PodError> {
+        let exit_code = self.reap(i, status, events)?;
+        if decide_on_exit(self.restart_policy, ContainerKind::Regular, exit_code)
+            == ExitDecision::Restart
+        {
+            self.back_off(i, now, events);
+        }
+        Ok(())
+    }
+
+    /// Deletes exited container `i` (the delete report says whether it was
+    /// OOM-killed) and records its termination; returns its exit code.
+    fn reap(
+        &mut self,
+        i: usize,
+        status: ExitStatus,
+        events: &mut Vec<PodEvent>,
+    ) -> Result<i32, PodError> {
         let rt = self.runtime;
-        let policy = self.restart_policy;
         let pod = self.pod_id.clone();
         let c = &mut self.containers[i];
         let report = rt.delete(&c.handle).map_err(|source| PodError::Runtime {
@@ -283,7 +408,7 @@ impl RunningPod<'_> {
             started_at,
             SystemTime::now(),
         );
-        tracing::info!(%pod, container = %c.name, exit_code = t.exit_code,
+        tracing::info!(%pod, container = %c.name, init = c.init, exit_code = t.exit_code,
             reason = %t.reason, "container exited");
         c.record.set_terminated(t.clone());
         let exit_code = t.exit_code;
@@ -291,67 +416,45 @@ impl RunningPod<'_> {
             container: c.name.clone(),
             terminated: t,
         });
-        if decide_on_exit(policy, ContainerKind::Regular, exit_code) == ExitDecision::Restart {
-            let delay = c
-                .backoff
-                .next_delay(now, now.saturating_duration_since(c.started));
-            c.record.set_waiting(
-                WaitingReason::CrashLoopBackOff,
-                Some(format!(
-                    "back-off {delay:?} restarting failed container={}",
-                    c.name
-                )),
-            );
-            c.restart_pending = true;
-            events.push(PodEvent::BackOff {
-                container: c.name.clone(),
-                delay,
-            });
-        }
-        Ok(())
+        Ok(exit_code)
     }
 
-    /// Re-creates container `i` on a fresh rootfs under the same id.
-    fn relaunch(&mut self, i: usize, now: Instant, events: &mut Vec<PodEvent>) {
-        let rt = self.runtime;
-        let runtime_id = {
-            let id = &self.containers[i].config.id;
-            self.container_id(id)
-        };
+    /// Schedules a restart of exited container `i` after its back-off
+    /// delay: `Waiting{CrashLoopBackOff}` until then.
+    fn back_off(&mut self, i: usize, now: Instant, events: &mut Vec<PodEvent>) {
         let c = &mut self.containers[i];
-        let result = (|| -> Result<_, String> {
-            if let Some(r) = c.rootfs.take() {
-                r.remove()
-                    .map_err(|e| format!("removing the old rootfs: {e}"))?;
-            }
-            let dir = c
-                .config
-                .rootfs
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| c.config.rootfs.clone());
-            let rootfs = Rootfs::prepare(&c.layers, dir, c.read_only)
-                .map_err(|e| format!("preparing the rootfs: {e}"))?;
-            let mut cfg = c.config.clone();
-            cfg.rootfs = rootfs.path();
-            c.rootfs = Some(rootfs);
-            let handle = rt.create(&cfg).map_err(|e| e.to_string())?;
-            if let Err(e) = rt.start(&handle) {
-                let _ = rt.delete(&handle);
-                return Err(e.to_string());
-            }
-            c.config = cfg;
-            Ok(handle)
-        })();
+        let delay = c
+            .backoff
+            .next_delay(now, now.saturating_duration_since(c.started));
+        c.record.set_waiting(
+            WaitingReason::CrashLoopBackOff,
+            Some(format!(
+                "back-off {delay:?} restarting failed container={}",
+                c.name
+            )),
+        );
+        c.restart_pending = true;
+        events.push(PodEvent::BackOff {
+            container: c.name.clone(),
+            delay,
+        });
+    }
+
+    /// Creates container `i` for the first time, or again on a fresh rootfs
+    /// under the same id; a failure is retried after a back-off.
+    fn relaunch(&mut self, i: usize, now: Instant, events: &mut Vec<PodEvent>) {
+        let first = self.containers[i].record.container_id.is_none();
+        let result = self.create_and_start(i, now);
+        let c = &mut self.containers[i];
         match result {
-            Ok(handle) => {
-                c.handle = handle;
-                c.deleted = false;
-                c.restart_pending = false;
-                c.state = ContainerState::Running;
-                c.started = now;
-                c.record.set_running(runtime_id, SystemTime::now());
-                c.probes = ContainerProbes::for_container(&c.spec, now);
+            Ok(()) if first => {
+                tracing::info!(pod = %self.pod_id, container = %c.name, init = c.init,
+                    "container started");
+                events.push(PodEvent::Started {
+                    container: c.name.clone(),
+                });
+            }
+            Ok(()) => {
                 tracing::info!(pod = %self.pod_id, container = %c.name,
                     restarts = c.record.restart_count, "container restarted");
                 events.push(PodEvent::Restarted {
@@ -359,10 +462,14 @@ impl RunningPod<'_> {
                     restart_count: c.record.restart_count,
                 });
             }
-            Err(error) => {
+            Err(e) => {
                 let delay = c.backoff.next_delay(now, Duration::ZERO);
+                let error = e.to_string();
                 tracing::warn!(pod = %self.pod_id, container = %c.name, %error,
-                    ?delay, "restarting a container failed");
+                    ?delay, "creating a container failed");
+                c.restart_pending = true;
+                c.record
+                    .set_waiting(WaitingReason::CreateContainerError, Some(error.clone()));
                 events.push(PodEvent::RestartFailed {
                     container: c.name.clone(),
                     error,
@@ -461,5 +568,18 @@ impl RunningPod<'_> {
             container_statuses: apps,
             ..Default::default()
         }
+    }
+}
+
+/// What `next_init_step` needs to know of init container `c`.
+fn init_observed(c: &super::run::PodContainer) -> InitObserved {
+    if !c.deleted {
+        return InitObserved::Running;
+    }
+    match (&c.record.state, &c.record.last_termination) {
+        (State::Terminated(t), _) | (State::Waiting { .. }, Some(t)) => {
+            InitObserved::Exited(t.exit_code)
+        }
+        _ => InitObserved::NotStarted,
     }
 }

@@ -22,6 +22,11 @@
 //! bundle). Creates are serialized by a process-wide lock: the SIGPIPE
 //! disposition is process-wide, and cloning from a multi-threaded process
 //! is safest when fewer threads are in the middle of something.
+//!
+//! On a cgroup v2 host libcgroups (without its `cgroupsv2_devices` feature)
+//! ignores the device rules, so after libcontainer's create, while the
+//! init still waits to exec, the eBPF device filter of [`devices_bpf`] is
+//! attached to the container's cgroup; a failure fails the create.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -42,6 +47,7 @@ use nix::unistd::Pid;
 
 use super::adopted::Adopted;
 use super::cgroup::{CgroupFiles, CgroupLayout};
+use super::devices_bpf;
 use super::exec::{OutputPipes, ProcessFile, collect};
 use super::spec::build_spec;
 use super::{
@@ -125,15 +131,6 @@ impl LibcontainerRuntime {
         }
         let parent = format!("/{}", options.cgroup_parent.trim_matches('/'));
         let cgroups = CgroupLayout::detect().map_err(io_err("reading the host's cgroup layout"))?;
-        if cgroups.v2 {
-            // libcgroups applies v2 device rules (an eBPF program) only with
-            // its `cgroupsv2_devices` feature, which this build lacks.
-            tracing::warn!(
-                "cgroup v2 only host: the libcontainer backend does NOT restrict \
-                 device access here (device rules need libcontainer's \
-                 `cgroupsv2_devices` feature); use the runc backend where that matters"
-            );
-        }
         Ok(LibcontainerRuntime {
             state_root,
             bundles,
@@ -220,9 +217,45 @@ impl LibcontainerRuntime {
             .with_detach(true)
             .build()
             .map_err(backend(id, "create"))?;
+        if self.cgroups.v2 {
+            // The init waits in its exec fifo: restrict devices before
+            // `start` runs anything (libcgroups ignores the rules on v2).
+            self.attach_device_filter(id, &spec, cgroup)?;
+        }
         tracing::debug!(id = %id, cgroup = ?cgroup.memory_dir, elapsed_us = t.elapsed().as_micros() as u64,
             "container created");
         Ok(container)
+    }
+
+    /// cgroup v2: attaches the eBPF device filter built from the spec's
+    /// device rules (plus the standard devices) to the container's cgroup.
+    fn attach_device_filter(
+        &self,
+        id: &str,
+        spec: &oci_spec::runtime::Spec,
+        cgroup: &CgroupFiles,
+    ) -> Result<()> {
+        let failed = |source: Box<dyn std::error::Error + Send + Sync>| RuntimeError::Backend {
+            id: id.to_string(),
+            op: "create (device filter)",
+            source,
+        };
+        let dir = cgroup
+            .dirs
+            .first()
+            .ok_or_else(|| failed("no cgroup v2 directory for the container".into()))?;
+        let rules = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.resources().as_ref())
+            .and_then(|r| r.devices().clone())
+            .unwrap_or_default();
+        let t = Instant::now();
+        devices_bpf::apply(dir, &devices_bpf::container_rules(&rules))
+            .map_err(|e| failed(Box::new(e)))?;
+        tracing::debug!(id, dir = %dir.display(), elapsed_us = t.elapsed().as_micros() as u64,
+            "device filter attached");
+        Ok(())
     }
 
     /// Removes everything a container may have left: libcontainer state,

@@ -19,6 +19,7 @@
 
 pub mod adopted;
 pub mod cgroup;
+pub mod devices_bpf;
 pub mod exec;
 pub mod libcontainer;
 pub mod oci_binary;

@@ -262,3 +262,211 @@ pub fn fixture_images() -> impl bramble_agent::pod::ImageSource {
         })
     }
 }
+
+/// A pod test's world: a tmpfs run dir (runtime state and namespace files,
+/// as `/run` is on a board), pod data and logs on disk, a runtime of
+/// `backend` under a cgroup parent of its own. Tests of a process run one
+/// at a time (as for [`Sandbox`]). On drop — after the test's
+/// [`PodGuard`]s stopped their pods, also after a failed assertion — it
+/// unmounts whatever is still mounted under it and removes leftover
+/// cgroups.
+pub struct PodEnv {
+    pub backend: Backend,
+    pub runtime: Box<dyn TestRuntime>,
+    pub cgroup_parent: String,
+    pub dirs: bramble_agent::pod::PodDirs,
+    tmp: tempfile::TempDir,
+    _serial: MutexGuard<'static, ()>,
+}
+
+impl PodEnv {
+    pub fn new(name: &str, backend: Backend) -> PodEnv {
+        let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+        let pid = std::process::id();
+        let tag = match backend {
+            Backend::Libcontainer => "lc",
+            Backend::Runc => "runc",
+        };
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!("bramble-pod-{name}-{tag}-"))
+            .tempdir()
+            .expect("tempdir");
+        let run = tmp.path().join("run");
+        std::fs::create_dir(&run).expect("run dir");
+        rustix::mount::mount(
+            "tmpfs",
+            &run,
+            "tmpfs",
+            rustix::mount::MountFlags::empty(),
+            c"mode=0700,size=16m",
+        )
+        .expect("mounting the run tmpfs");
+        let cgroup_parent = format!("bramble-test-pod-{name}-{tag}-{pid}");
+        let runtime = make_runtime(backend, &run.join("runtime"), &cgroup_parent);
+        let dirs = bramble_agent::pod::PodDirs {
+            data: tmp.path().join("data"),
+            logs: tmp.path().join("logs"),
+            netns: run.join("netns"),
+        };
+        PodEnv {
+            backend,
+            runtime,
+            cgroup_parent,
+            dirs,
+            tmp,
+            _serial: serial,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// Another runtime instance on the same state directories and cgroup
+    /// parent, as a restarted agent would open them.
+    pub fn fresh_runtime(&self) -> Box<dyn TestRuntime> {
+        make_runtime(
+            self.backend,
+            &self.tmp.path().join("run/runtime"),
+            &self.cgroup_parent,
+        )
+    }
+
+    /// Starts `yaml` with the fixture image for every container.
+    pub fn start_with(
+        &self,
+        yaml: &str,
+        inputs: &bramble_agent::pod::PodInputs,
+        options: &bramble_agent::pod::PodOptions,
+    ) -> Result<bramble_agent::pod::RunningPod<'_>, bramble_agent::pod::PodError> {
+        let pod: bramble_api::objects::pod::Pod = serde_yaml_ng::from_str(yaml).expect("pod yaml");
+        bramble_agent::pod::RunningPod::start(
+            self.runtime.as_ref(),
+            &pod,
+            inputs,
+            &fixture_images(),
+            &self.dirs,
+            options,
+        )
+    }
+
+    /// Mount points under the test's directory (the run tmpfs included).
+    pub fn mounts(&self) -> Vec<String> {
+        mounts_under(self.tmp.path())
+    }
+
+    /// Containers' cgroups left under the cgroup parent.
+    pub fn container_cgroups(&self) -> Vec<PathBuf> {
+        let Ok(cg) = CgroupFiles::detect(Path::new(&format!("/{}", self.cgroup_parent))) else {
+            return Vec::new();
+        };
+        cg.existing_dirs()
+            .into_iter()
+            .flat_map(|d| std::fs::read_dir(d).into_iter().flatten().flatten())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.path())
+            .collect()
+    }
+}
+
+impl Drop for PodEnv {
+    fn drop(&mut self) {
+        // Deepest first: mountinfo lists a mount after its parent.
+        for m in self.mounts().into_iter().rev() {
+            if let Err(e) = rustix::mount::unmount(&m, rustix::mount::UnmountFlags::DETACH) {
+                eprintln!("cleanup: unmounting {m}: {e}");
+            }
+        }
+        if let Ok(cg) = CgroupFiles::detect(Path::new(&format!("/{}", self.cgroup_parent))) {
+            for (d, e) in cg.remove_leftovers() {
+                eprintln!("cleanup: removing {}: {e}", d.display());
+            }
+        }
+    }
+}
+
+/// Mount points at or under `dir`, in mountinfo order.
+pub fn mounts_under(dir: &Path) -> Vec<String> {
+    let d = dir.to_str().expect("utf-8 path");
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .expect("mountinfo")
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|m| m.starts_with(d))
+        .map(String::from)
+        .collect()
+}
+
+/// A running pod of a test; stops it on drop (after a failed assertion).
+pub struct PodGuard<'r>(pub Option<bramble_agent::pod::RunningPod<'r>>);
+
+impl<'r> PodGuard<'r> {
+    pub fn pod(&mut self) -> &mut bramble_agent::pod::RunningPod<'r> {
+        self.0.as_mut().expect("pod not stopped yet")
+    }
+
+    /// Ticks every 20 ms until `done` holds for the status and the events so
+    /// far, or panics after `timeout` (with status, events and logs); returns
+    /// the status and all events with the time they came.
+    pub fn tick_until(
+        &mut self,
+        timeout: std::time::Duration,
+        mut done: impl FnMut(
+            &bramble_api::objects::pod_status::PodStatus,
+            &[(std::time::Instant, bramble_agent::pod::PodEvent)],
+        ) -> bool,
+    ) -> (
+        bramble_api::objects::pod_status::PodStatus,
+        Vec<(std::time::Instant, bramble_agent::pod::PodEvent)>,
+    ) {
+        use std::time::{Duration, Instant, SystemTime};
+        let deadline = Instant::now() + timeout;
+        let mut events = Vec::new();
+        loop {
+            let now = Instant::now();
+            let evs = self.pod().tick(now).expect("tick");
+            events.extend(evs.into_iter().map(|e| (now, e)));
+            let status = self.pod().status(SystemTime::now());
+            if done(&status, &events) {
+                return (status, events);
+            }
+            if Instant::now() >= deadline {
+                let logs: Vec<String> = self
+                    .pod()
+                    .containers()
+                    .iter()
+                    .map(|c| {
+                        let log = std::fs::read_to_string(&c.log_path).unwrap_or_default();
+                        format!("{}:\n{log}", c.name)
+                    })
+                    .collect();
+                panic!("timed out; status {status:#?}\nevents {events:#?}\nlogs {logs:#?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for PodGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take()
+            && let Err(e) = p.stop(std::time::Duration::ZERO)
+        {
+            eprintln!("cleanup: stopping the pod: {e}");
+        }
+    }
+}
+
+/// `mod libcontainer { #[test] fn NAME() }` and `mod runc { ... }` calling
+/// `NAME(Backend)` of the including file for each listed test.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod libcontainer {
+            $(#[test] fn $name() { super::$name($crate::common::Backend::Libcontainer) })*
+        }
+        mod runc {
+            $(#[test] fn $name() { super::$name($crate::common::Backend::Runc) })*
+        }
+    };
+}
