@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 use bramble_agent::node::images::LocalImages;
 use bramble_agent::node::{Node, NodeDirs, NodeEvent, default_pump, manifests, tmpfs};
 use bramble_agent::pod::{PodDirs, PodOptions};
-use bramble_agent::runtime::Runtime;
 use bramble_agent::runtime::libcontainer::{LibcontainerOptions, LibcontainerRuntime};
 use bramble_agent::runtime::{OciBinaryOptions, OciBinaryRuntime};
+use bramble_agent::runtime::{Runtime, clone_helper};
 use clap::{Args, Parser, Subcommand};
 
 /// Bramble node agent.
@@ -100,9 +100,12 @@ fn install_signal_handlers() -> Result<(), String> {
 fn make_runtime(args: &NodeArgs) -> Result<Box<dyn Runtime>, String> {
     let root = args.run_dir.join("runtime");
     if args.runtime == "libcontainer" {
+        let helper = std::env::current_exe()
+            .map_err(|e| format!("locating the bramble-agent binary (the clone helper): {e}"))?;
         return LibcontainerRuntime::new(LibcontainerOptions {
             root,
             cgroup_parent: args.cgroup_parent.clone(),
+            helper,
         })
         .map(|r| Box::new(r) as Box<dyn Runtime>)
         .map_err(|e| e.to_string());
@@ -204,6 +207,12 @@ fn reset(args: NodeArgs) -> Result<(), String> {
 }
 
 fn main() {
+    // The clone helper: single-threaded, silent (see clone_helper). Checked
+    // before anything else runs.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == clone_helper::SUBCOMMAND) {
+        std::process::exit(clone_helper::main(&args[2..]));
+    }
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -1,4 +1,4 @@
-//! The default [`Runtime`]: youki's libcontainer, in-process.
+//! The default [`Runtime`]: youki's libcontainer, linked into the agent.
 //!
 //! Layout under the runtime's root directory:
 //!
@@ -9,19 +9,20 @@
 //!
 //! and the cgroup `<cgroup_parent>/<id>` in every hierarchy.
 //!
-//! The container's init is a child of this process (libcontainer clones it
-//! with `CLONE_PARENT` from its intermediate process), so its exit is read
-//! with `waitpid(pid, WNOHANG)` and remembered. stdout/stderr are files
-//! opened here and handed over as fds: no pipe ties a container to the
-//! agent's lifetime.
+//! The clones of a create or an exec run in a short-lived single-threaded
+//! helper process ([`clone_helper`]: cloning from the multi-threaded agent
+//! can hang the child); everything else (start, signals, state, delete,
+//! stats) runs in the agent. This process is a **child subreaper**, so the
+//! container's init, a child of the helper, is reparented to it when the
+//! helper exits, and its exit is read with `waitpid(pid, WNOHANG)` and
+//! remembered. stdout/stderr are files or the log pump's FIFOs opened here
+//! and handed over as fds: no pipe ties a container to the agent's
+//! lifetime.
 //!
-//! Traps handled here (see FINDINGS.md): the Rust runtime ignores SIGPIPE
-//! and an ignored disposition survives `exec`, so SIGPIPE is reset to the
-//! default around the clone; the OOM counter is read from the cgroup before
-//! `delete` removes it; a failed create is cleaned up (state dir, cgroup,
-//! bundle). Creates are serialized by a process-wide lock: the SIGPIPE
-//! disposition is process-wide, and cloning from a multi-threaded process
-//! is safest when fewer threads are in the middle of something.
+//! Traps handled (see FINDINGS.md): SIGPIPE is reset to the default in the
+//! helper (an ignored disposition would survive `exec`); the OOM counter is
+//! read from the cgroup before `delete` removes it; a failed create is
+//! cleaned up (state dir, cgroup, bundle). Creates are serialized.
 //!
 //! On a cgroup v2 host libcgroups (without its `cgroupsv2_devices` feature)
 //! ignores the device rules, so after libcontainer's create, while the
@@ -29,24 +30,21 @@
 //! attached to the container's cgroup; a failure fails the create.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::{Container, ContainerStatus};
-use libcontainer::syscall::syscall::SyscallType;
-use libcontainer::workload::default::DefaultExecutor;
 use nix::errno::Errno;
 use nix::sys::resource::{Resource, getrlimit};
-use nix::sys::signal::{self, SigHandler};
+use nix::sys::signal;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use super::adopted::Adopted;
 use super::cgroup::{CgroupFiles, CgroupLayout};
+use super::clone_helper;
 use super::devices_bpf;
 use super::exec::{OutputPipes, ProcessFile, collect};
 use super::spec::build_spec;
@@ -58,7 +56,7 @@ use super::{
 /// How long `delete` waits for a SIGKILLed container to be reaped.
 const KILL_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serializes creates process-wide (SIGPIPE disposition, clone).
+/// Serializes creates and execs process-wide.
 static CREATE_LOCK: Mutex<()> = Mutex::new(());
 
 /// Where the libcontainer backend keeps things.
@@ -69,6 +67,9 @@ pub struct LibcontainerOptions {
     pub root: PathBuf,
     /// Parent of every container's cgroup, absolute (e.g. `/bramble`).
     pub cgroup_parent: String,
+    /// The `bramble-agent` binary, run as the clone helper (see
+    /// [`clone_helper`]); the agent passes its own executable.
+    pub helper: PathBuf,
 }
 
 struct Entry {
@@ -88,6 +89,7 @@ pub struct LibcontainerRuntime {
     cgroups: CgroupLayout,
     /// This process's `RLIMIT_NOFILE` hard limit: containers get no more.
     nofile_hard: u64,
+    helper: PathBuf,
     containers: Mutex<HashMap<String, Entry>>,
 }
 
@@ -131,6 +133,22 @@ impl LibcontainerRuntime {
         }
         let parent = format!("/{}", options.cgroup_parent.trim_matches('/'));
         let cgroups = CgroupLayout::detect().map_err(io_err("reading the host's cgroup layout"))?;
+        if !options.helper.is_file() {
+            return Err(RuntimeError::Io {
+                context: format!(
+                    "the libcontainer clone helper {} (the bramble-agent binary)",
+                    options.helper.display()
+                ),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            });
+        }
+        // Container inits are children of the (exited) helper: have them
+        // reparented here rather than to PID 1.
+        nix::sys::prctl::set_child_subreaper(true).map_err(|e| RuntimeError::Sys {
+            id: String::new(),
+            op: "becoming a child subreaper",
+            source: e,
+        })?;
         Ok(LibcontainerRuntime {
             state_root,
             bundles,
@@ -139,6 +157,7 @@ impl LibcontainerRuntime {
             nofile_hard: getrlimit(Resource::RLIMIT_NOFILE)
                 .map(|(_, hard)| hard)
                 .unwrap_or(1024),
+            helper: options.helper,
             containers: Mutex::new(HashMap::new()),
         })
     }
@@ -186,7 +205,7 @@ impl LibcontainerRuntime {
             config_json.display()
         )))?;
 
-        let stdin = File::open("/dev/null").map_err(io_err("opening /dev/null"))?;
+        let stdin = clone_helper::dev_null().map_err(io_err("opening /dev/null"))?;
         let stdout = super::open_output(&config.stdout_path, id)?;
         let stderr = if config.stderr_path == config.stdout_path {
             stdout
@@ -197,26 +216,16 @@ impl LibcontainerRuntime {
         };
 
         let _serial = CREATE_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-        let _sigpipe = SigpipeDefault::set().map_err(|e| RuntimeError::Sys {
-            id: id.clone(),
-            op: "resetting SIGPIPE",
-            source: e,
-        })?;
         let t = Instant::now();
-        let container = ContainerBuilder::new(id.clone(), SyscallType::default())
-            .with_executor(DefaultExecutor {})
-            .with_root_path(&self.state_root)
-            .map_err(backend(id, "create"))?
-            .with_stdin(OwnedFd::from(stdin))
-            .with_stdout(OwnedFd::from(stdout))
-            .with_stderr(OwnedFd::from(stderr))
-            .validate_id()
-            .map_err(backend(id, "create"))?
-            .as_init(&bundle)
-            .with_systemd(false)
-            .with_detach(true)
-            .build()
-            .map_err(backend(id, "create"))?;
+        clone_helper::run(
+            &self.helper,
+            &self.state_root,
+            id,
+            clone_helper::Op::Create { bundle: &bundle },
+            [stdin, OwnedFd::from(stdout), OwnedFd::from(stderr)],
+            &bundle.join("helper-result"),
+        )?;
+        let container = Container::load(self.state_dir(id)).map_err(backend(id, "create"))?;
         if self.cgroups.v2 {
             // The init waits in its exec fifo: restrict devices before
             // `start` runs anything (libcgroups ignores the rules on v2).
@@ -302,32 +311,6 @@ fn try_reap(id: &str, pid: i32) -> Result<Option<ExitStatus>> {
             source: e,
         }),
     }
-}
-
-/// SIGPIPE at its default disposition while alive; the previous one after.
-struct SigpipeDefault(SigHandler);
-
-impl SigpipeDefault {
-    fn set() -> nix::Result<SigpipeDefault> {
-        set_sigpipe(SigHandler::SigDfl).map(SigpipeDefault)
-    }
-}
-
-impl Drop for SigpipeDefault {
-    fn drop(&mut self) {
-        if let Err(e) = set_sigpipe(self.0) {
-            tracing::warn!(error = %e, "restoring the SIGPIPE disposition failed");
-        }
-    }
-}
-
-#[allow(unsafe_code)]
-fn set_sigpipe(handler: SigHandler) -> nix::Result<SigHandler> {
-    debug_assert!(matches!(handler, SigHandler::SigDfl | SigHandler::SigIgn));
-    // SAFETY: only SIG_DFL or SIG_IGN are installed (callers pass the value
-    // `signal` returned, which for SIGPIPE in this process is one of those),
-    // never a handler function, so no async-signal-safety contract arises.
-    unsafe { signal::signal(Signal::SIGPIPE, handler) }
 }
 
 impl Runtime for LibcontainerRuntime {
@@ -591,30 +574,24 @@ impl Runtime for LibcontainerRuntime {
         }
         let process = ProcessFile::write(id, &self.bundle_dir(id), argv)?;
         let pipes = OutputPipes::new(id)?;
-        let stdin = File::open("/dev/null").map_err(io_err("opening /dev/null"))?;
+        let stdin = clone_helper::dev_null().map_err(io_err("opening /dev/null"))?;
         let t = Instant::now();
         let pid = {
             let _serial = CREATE_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-            let _sigpipe = SigpipeDefault::set().map_err(|e| RuntimeError::Sys {
-                id: id.clone(),
-                op: "resetting SIGPIPE",
-                source: e,
-            })?;
-            let built = ContainerBuilder::new(id.clone(), SyscallType::default())
-                .with_executor(DefaultExecutor {})
-                .with_root_path(&self.state_root)
-                .map_err(backend(id, "exec"))?
-                .with_stdin(OwnedFd::from(stdin))
-                .with_stdout(pipes.stdout_write)
-                .with_stderr(pipes.stderr_write)
-                .as_tenant()
-                .with_process(Some(&process.path))
-                .with_detach(true)
-                .build();
+            let built = clone_helper::run(
+                &self.helper,
+                &self.state_root,
+                id,
+                clone_helper::Op::Exec {
+                    process: &process.path,
+                },
+                [stdin, pipes.stdout_write, pipes.stderr_write],
+                &process.path.with_extension("result"),
+            );
             // The tenant builder leaves its notify socket behind, one per
             // exec: remove it (the process has started, nothing needs it).
             remove_tenant_sockets(&self.state_dir(id));
-            built.map_err(backend(id, "exec"))?
+            nix::unistd::Pid::from_raw(built?)
         };
         tracing::debug!(id = %id, pid = pid.as_raw(), ?argv,
             elapsed_us = t.elapsed().as_micros() as u64, "exec started");

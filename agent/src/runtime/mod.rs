@@ -19,6 +19,7 @@
 
 pub mod adopted;
 pub mod cgroup;
+pub mod clone_helper;
 pub mod devices_bpf;
 pub mod exec;
 pub mod libcontainer;

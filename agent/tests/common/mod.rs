@@ -224,6 +224,11 @@ impl Drop for Sandbox {
     }
 }
 
+/// The `bramble-agent` binary: the libcontainer backend's clone helper.
+pub fn helper_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_bramble-agent"))
+}
+
 /// A runtime of `backend` keeping its state under `root`.
 pub fn make_runtime(backend: Backend, root: &Path, cgroup_parent: &str) -> Box<dyn TestRuntime> {
     let root = root.to_path_buf();
@@ -232,6 +237,7 @@ pub fn make_runtime(backend: Backend, root: &Path, cgroup_parent: &str) -> Box<d
             LibcontainerRuntime::new(LibcontainerOptions {
                 root,
                 cgroup_parent: cgroup_parent.to_string(),
+                helper: helper_binary(),
             })
             .expect("libcontainer runtime"),
         ),
