@@ -11,8 +11,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use bramble_agent::logs::{LogConfig, LogPump};
 use bramble_agent::node::images::LocalImages;
-use bramble_agent::node::{Node, NodeDirs, NodeEvent, default_pump, manifests, tmpfs};
+use bramble_agent::node::{Node, NodeDirs, NodeEvent, manifests, tmpfs};
 use bramble_agent::pod::{PodDirs, PodOptions};
 use bramble_agent::runtime::libcontainer::{LibcontainerOptions, LibcontainerRuntime};
 use bramble_agent::runtime::{OciBinaryOptions, OciBinaryRuntime};
@@ -57,6 +58,12 @@ struct NodeArgs {
     /// `crun`, or a path).
     #[arg(long, env = "BRAMBLE_RUNTIME", default_value = "libcontainer")]
     runtime: String,
+    /// Rotate a container's log file at this size (bytes).
+    #[arg(long, default_value_t = 10 * 1024 * 1024)]
+    log_max_size: u64,
+    /// Log files kept per container, the current one included.
+    #[arg(long, default_value_t = 5)]
+    log_max_files: usize,
 }
 
 #[derive(Args, Debug)]
@@ -73,6 +80,10 @@ struct RunArgs {
     /// Longest pause between supervision rounds, in milliseconds.
     #[arg(long, default_value_t = 200)]
     tick_ms: u64,
+    /// Print each pod's CPU and memory usage (from the cgroups) as a JSON
+    /// line every this many seconds; 0: never.
+    #[arg(long, default_value_t = 0)]
+    usage_every: u64,
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -117,6 +128,17 @@ fn make_runtime(args: &NodeArgs) -> Result<Box<dyn Runtime>, String> {
         .map_err(|e| e.to_string())
 }
 
+fn make_pump(args: &NodeArgs) -> Result<std::sync::Arc<LogPump>, String> {
+    let config = LogConfig {
+        max_size: args.log_max_size,
+        max_files: args.log_max_files,
+        ..LogConfig::default()
+    };
+    LogPump::start(args.run_dir.join("fifo"), config)
+        .map(std::sync::Arc::new)
+        .map_err(|e| e.to_string())
+}
+
 fn dirs(args: &NodeArgs) -> NodeDirs {
     NodeDirs {
         pods: PodDirs {
@@ -153,7 +175,7 @@ fn run(args: RunArgs) -> Result<(), String> {
     let wanted = manifests::load(&args.files)?;
     tmpfs::ensure(&args.node.run_dir).map_err(|e| e.to_string())?;
     let runtime: &'static dyn Runtime = Box::leak(make_runtime(&args.node)?);
-    let pump = default_pump(args.node.run_dir.join("fifo")).map_err(|e| e.to_string())?;
+    let pump = make_pump(&args.node)?;
     let options = PodOptions {
         log_pump: Some(pump),
         ..PodOptions::default()
@@ -166,11 +188,32 @@ fn run(args: RunArgs) -> Result<(), String> {
     print_events(&node.apply(&wanted.pods, &wanted.inputs));
     let max = Duration::from_millis(args.tick_ms.max(1));
     let mut out = std::io::stdout().lock();
+    let usage_every = Duration::from_secs(args.usage_every);
+    let mut next_usage = Instant::now() + usage_every;
     while !STOP.load(Ordering::SeqCst) {
         let now = Instant::now();
         for (pod, status) in node.tick(now) {
             let line = serde_json::json!({ "pod": pod, "status": status });
             let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+        }
+        if args.usage_every > 0 && now >= next_usage {
+            next_usage = now + usage_every;
+            for u in node.usage() {
+                let containers: Vec<_> = u
+                    .containers
+                    .iter()
+                    .map(|(name, s)| {
+                        serde_json::json!({"name": name, "memoryBytes": s.memory_bytes, "cpuNanos": s.cpu_usage_ns})
+                    })
+                    .collect();
+                let line = serde_json::json!({
+                    "pod": u.pod,
+                    "usage": {"memoryBytes": u.total.memory_bytes, "cpuNanos": u.total.cpu_usage_ns,
+                              "containers": containers},
+                });
+                let _ = writeln!(out, "{line}");
+            }
             let _ = out.flush();
         }
         let wake = node.next_wake(Instant::now(), max);
@@ -184,7 +227,7 @@ fn reset(args: NodeArgs) -> Result<(), String> {
     tmpfs::ensure(&args.run_dir).map_err(|e| e.to_string())?;
     let images = LocalImages::open(&args.data_dir.join("images"))?;
     let runtime: &'static dyn Runtime = Box::leak(make_runtime(&args)?);
-    let pump = default_pump(args.run_dir.join("fifo")).map_err(|e| e.to_string())?;
+    let pump = make_pump(&args)?;
     let options = PodOptions {
         log_pump: Some(pump),
         ..PodOptions::default()
@@ -206,6 +249,27 @@ fn reset(args: NodeArgs) -> Result<(), String> {
     tmpfs::release(&args.run_dir).map_err(|e| e.to_string())
 }
 
+/// Logs to stderr; `BRAMBLE_LOG` is a `target=level` list such as
+/// `debug` or `info,bramble_agent=debug` (default `info`, libcgroups' notes
+/// about absent v1 controllers hidden).
+fn init_tracing() {
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::prelude::*;
+    let default = "info,libcgroups=error";
+    let filter: Targets = std::env::var("BRAMBLE_LOG")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| default.parse().expect("valid default filter"));
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(false),
+        )
+        .with(filter)
+        .init();
+}
+
 fn main() {
     // The clone helper: single-threaded, silent (see clone_helper). Checked
     // before anything else runs.
@@ -214,13 +278,7 @@ fn main() {
         std::process::exit(clone_helper::main(&args[2..]));
     }
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("BRAMBLE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_tracing();
     let result = match cli.command {
         Command::Run(a) => run(a),
         Command::Reset(a) => reset(a),

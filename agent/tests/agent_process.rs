@@ -95,8 +95,12 @@ impl World {
 
     /// Starts `run` with the given pod files; returns a line receiver.
     fn start(&mut self, files: &[&str]) -> mpsc::Receiver<Value> {
+        self.start_with(files, &[])
+    }
+
+    fn start_with(&mut self, files: &[&str], extra: &[&str]) -> mpsc::Receiver<Value> {
         let mut cmd = Command::new(AGENT);
-        cmd.arg("run");
+        cmd.arg("run").args(extra);
         self.node_args(&mut cmd);
         for f in files {
             cmd.arg("-f").arg(self.dir().join(f));
@@ -199,13 +203,27 @@ fn wait_status(
         }
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
-            Ok(v) => {
+            Ok(v) if v["status"].is_object() => {
                 latest.insert(
                     v["pod"].as_str().unwrap_or("").to_string(),
                     v["status"].clone(),
                 );
             }
+            Ok(_) => {}
             Err(e) => panic!("no status of {pods:?} with {what}: {e}; latest: {latest:?}"),
+        }
+    }
+}
+
+/// The next line for which `ok` holds.
+fn wait_line(rx: &mpsc::Receiver<Value>, ok: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(v) if ok(&v) => return v,
+            Ok(_) => {}
+            Err(e) => panic!("no such line: {e}"),
         }
     }
 }
@@ -264,13 +282,26 @@ fn ticks(log: &Path) -> usize {
 
 fn kill9_restart_adopts_and_reset_leaves_nothing(runtime: &'static str) {
     let mut w = World::new(runtime, runtime);
-    let rx = w.start(&["pod.yaml", "extra.yaml"]);
+    let rx = w.start_with(&["pod.yaml", "extra.yaml"], &["--usage-every", "1"]);
     wait_status(
         &rx,
         &["default_web", "default_extra"],
         "all running",
         all_running,
     );
+    // Per-pod and per-container usage from the cgroups.
+    let usage = wait_line(&rx, |v| v["pod"] == "default_web" && v["usage"].is_object());
+    assert!(
+        usage["usage"]["memoryBytes"].as_u64().unwrap() > 0,
+        "{usage}"
+    );
+    let names: Vec<&str> = usage["usage"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["server", "talker"], "{usage}");
     let before = pids(&w.record("web"));
     let extra = pids(&w.record("extra"));
     assert_eq!(before.len(), 2);

@@ -400,6 +400,42 @@ mod tests {
     }
 
     #[test]
+    fn output_is_capped_by_rotation() {
+        let tmp = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            max_size: 4096,
+            max_files: 3,
+            max_line: 1024,
+        };
+        let pump = LogPump::start(tmp.path().join("fifo"), config).unwrap();
+        let log = tmp.path().join("c.log");
+        let fifos = pump.attach("k", &log).unwrap();
+        let mut out = writer_end(&fifos.stdout);
+        for i in 0..2000 {
+            writeln!(out, "line {i:05} {}", "x".repeat(40)).unwrap();
+        }
+        writeln!(out, "the last line").unwrap();
+        let s = wait_for(&log, "the last line");
+        assert!(s.contains("stdout F the last line"), "{s}");
+        pump.detach("k").unwrap();
+        let mut total = 0;
+        for n in 0..5 {
+            let p = if n == 0 {
+                log.clone()
+            } else {
+                crate::logs::writer::rotated_path(&log, n)
+            };
+            if let Ok(m) = std::fs::metadata(&p) {
+                assert!(n < 3, "more than max_files files: {}", p.display());
+                assert!(m.len() <= 4096, "{} is {} bytes", p.display(), m.len());
+                total += m.len();
+            }
+        }
+        assert!(total <= 3 * 4096, "{total} bytes on disk");
+        assert!(total > 2 * 4096, "rotation kept too little: {total}");
+    }
+
+    #[test]
     fn a_regular_file_in_the_way_is_an_error() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("fifo");

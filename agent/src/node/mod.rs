@@ -17,13 +17,11 @@ pub mod tmpfs;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bramble_api::objects::pod::Pod;
 use bramble_api::objects::pod_status::PodStatus;
 
-use crate::logs::LogPump;
 use crate::pod::run::pod_id;
 use crate::pod::{ImageSource, PodDirs, PodInputs, PodOptions, RunningPod};
 use crate::runtime::{ContainerStats, Runtime};
@@ -304,9 +302,4 @@ impl<'r> Node<'r> {
             })
             .collect()
     }
-}
-
-/// Shared so the binary and tests can build the pump the same way.
-pub fn default_pump(dir: PathBuf) -> std::io::Result<Arc<LogPump>> {
-    LogPump::start(dir, crate::logs::LogConfig::default()).map(Arc::new)
 }
