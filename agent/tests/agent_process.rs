@@ -19,7 +19,15 @@ use serde_json::Value;
 
 const AGENT: &str = env!("CARGO_BIN_EXE_bramble-agent");
 
+/// A value that must never be found on disk (only in tmpfs).
+const SECRET: &str = "s3cr3t-9f1c2e7a";
+
 const POD: &str = r#"
+apiVersion: v1
+kind: Secret
+metadata: {name: creds}
+stringData: {token: s3cr3t-9f1c2e7a}
+---
 apiVersion: v1
 kind: Pod
 metadata: {name: web}
@@ -31,6 +39,9 @@ spec:
     command: [sleep, "100000"]
   - name: talker
     image: busybox
+    env:
+    - name: TOKEN
+      valueFrom: {secretKeyRef: {name: creds, key: token}}
     command: [sh, -c, 'echo hello-from-talker; echo to-stderr >&2; i=0; while true; do i=$((i+1)); echo tick $i; sleep 1; done']
 "#;
 
@@ -314,6 +325,15 @@ fn kill9_restart_adopts_and_reset_leaves_nothing(runtime: &'static str) {
     });
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains(" stderr F to-stderr"), "{text}");
+    // The Secret is in the container's env, the runtime state and the pod
+    // record, all on the agent's tmpfs run dir, and in no file on disk.
+    assert!(
+        common::is_mem_fs(&w.run_dir()),
+        "the agent's run dir is not on tmpfs"
+    );
+    let mut hits = common::files_containing(&w.dir().join("data"), SECRET.as_bytes());
+    hits.extend(common::files_containing(&w.run_dir(), SECRET.as_bytes()));
+    assert!(hits.is_empty(), "secret on disk in {hits:?}");
 
     // kill -9: the containers do not notice.
     let mut agent = w.children.pop().unwrap();

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use bramble_agent::pod::{PodInputs, PodOptions, RunPhase, RunningPod};
 use bramble_agent::runtime::ExitStatus;
 use bramble_api::objects::pod_status::PodStatus;
-use common::{Backend, PodEnv, PodGuard};
+use common::{Backend, PodEnv, PodGuard, files_containing};
 
 fn mountinfo_mentions(dir: &Path) -> Vec<String> {
     let d = dir.to_str().unwrap();
@@ -27,39 +27,6 @@ fn mountinfo_mentions(dir: &Path) -> Vec<String> {
         .filter(|l| l.contains(d))
         .map(String::from)
         .collect()
-}
-
-fn is_mem_fs(p: &Path) -> bool {
-    let fs = rustix::fs::statfs(p).unwrap();
-    let t = fs.f_type as i64;
-    t == libc::TMPFS_MAGIC as i64 || t == libc::OVERLAYFS_SUPER_MAGIC as i64
-}
-
-/// Files under `dir` on disk (not descending into tmpfs or overlay mounts;
-/// overlay uppers are scanned where they live) that contain `needle`.
-fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
-    let mut hits = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        if is_mem_fs(&d) {
-            continue;
-        }
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let ft = e.file_type().unwrap();
-            if ft.is_dir() {
-                stack.push(e.path());
-            } else if ft.is_file()
-                && let Ok(bytes) = std::fs::read(e.path())
-                && bytes.windows(needle.len()).any(|w| w == needle)
-            {
-                hits.push(e.path());
-            }
-        }
-    }
-    hits
 }
 
 /// Whether `name`'s status in `s` (init or app) is terminated.

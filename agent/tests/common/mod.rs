@@ -476,3 +476,38 @@ macro_rules! both_backends {
         }
     };
 }
+
+/// Whether `p` is on a tmpfs or an overlay (memory, or a container's view).
+#[allow(clippy::unnecessary_cast)] // statfs field types differ between libcs
+pub fn is_mem_fs(p: &Path) -> bool {
+    let fs = rustix::fs::statfs(p).unwrap();
+    let t = fs.f_type as i64;
+    t == libc::TMPFS_MAGIC as i64 || t == libc::OVERLAYFS_SUPER_MAGIC as i64
+}
+
+/// Files under `dir` on disk (not descending into tmpfs or overlay mounts;
+/// overlay uppers are scanned where they live) that contain `needle`.
+pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        if is_mem_fs(&d) {
+            continue;
+        }
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let ft = e.file_type().unwrap();
+            if ft.is_dir() {
+                stack.push(e.path());
+            } else if ft.is_file()
+                && let Ok(bytes) = std::fs::read(e.path())
+                && bytes.windows(needle.len()).any(|w| w == needle)
+            {
+                hits.push(e.path());
+            }
+        }
+    }
+    hits
+}
