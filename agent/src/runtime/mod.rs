@@ -530,8 +530,9 @@ pub trait Runtime: Send + Sync {
     fn remove_leftover(&self, id: &str) -> Result<()>;
 
     /// Blocks until the container exits or `timeout` passes (`None`: wait
-    /// forever); `Ok(None)` on timeout. Polls [`Runtime::poll_exit`] with a
-    /// backoff from 1 ms to 20 ms.
+    /// forever); `Ok(None)` on timeout. Sleeps on a pidfd of the init (woken
+    /// by its exit), else polls [`Runtime::poll_exit`] with a backoff from
+    /// 1 ms to 20 ms.
     fn wait(
         &self,
         handle: &ContainerHandle,
@@ -539,6 +540,12 @@ pub trait Runtime: Send + Sync {
     ) -> Result<Option<ExitStatus>> {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut pause = Duration::from_millis(1);
+        // A pidfd wakes us the moment the init ends (no polling delay); if
+        // it cannot be had, or says "ended" before the backend does, naps
+        // with a growing pause take over.
+        let mut pidfd = rustix::process::Pid::from_raw(handle.pid).and_then(|pid| {
+            rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
+        });
         loop {
             if let ContainerState::Exited(status) = self.poll_exit(handle)? {
                 return Ok(Some(status));
@@ -546,11 +553,28 @@ pub trait Runtime: Send + Sync {
             let now = Instant::now();
             let nap = match deadline {
                 Some(d) if now >= d => return Ok(None),
-                Some(d) => pause.min(d - now),
-                None => pause,
+                Some(d) => d - now,
+                None => Duration::from_secs(3600),
             };
-            std::thread::sleep(nap);
-            pause = (pause * 2).min(Duration::from_millis(20));
+            match &pidfd {
+                Some(fd) => {
+                    let nap = nap.min(Duration::from_millis(250));
+                    let ts = rustix::event::Timespec {
+                        tv_sec: nap.as_secs() as _,
+                        tv_nsec: nap.subsec_nanos() as _,
+                    };
+                    let mut fds = [rustix::event::PollFd::new(fd, rustix::event::PollFlags::IN)];
+                    if matches!(rustix::event::poll(&mut fds, Some(&ts)), Ok(n) if n > 0)
+                        && !matches!(self.poll_exit(handle)?, ContainerState::Exited(_))
+                    {
+                        pidfd = None;
+                    }
+                }
+                None => {
+                    std::thread::sleep(nap.min(pause));
+                    pause = (pause * 2).min(Duration::from_millis(20));
+                }
+            }
         }
     }
 
