@@ -265,16 +265,6 @@ fn alive(pid: i64) -> bool {
         .is_ok_and(|s| !s.split(") ").nth(1).unwrap_or("").starts_with('Z'))
 }
 
-fn mounts_under(dir: &Path) -> Vec<String> {
-    let d = dir.to_str().unwrap();
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .filter(|l| l.contains(d))
-        .map(String::from)
-        .collect()
-}
-
 fn wait_until(what: &str, f: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !f() {
@@ -370,7 +360,7 @@ fn kill9_restart_adopts_and_reset_leaves_nothing(runtime: &'static str) {
         wait_until("the extra pod's process to end", || !alive(*pid));
     }
     assert!(!w.dir().join("data/pods/default_extra").exists());
-    assert!(mounts_under(&w.dir().join("data/pods/default_extra")).is_empty());
+    assert!(common::mountinfo_mentions(&w.dir().join("data/pods/default_extra")).is_empty());
     assert!(!w.run_dir().join("netns/default_extra").exists());
     assert!(!w.run_dir().join("fifo/default_extra_idle.out").exists());
     // Output written while no agent ran, and after, reaches the log.
@@ -401,9 +391,9 @@ fn kill9_restart_adopts_and_reset_leaves_nothing(runtime: &'static str) {
     }
     assert!(w.cgroups().is_empty(), "cgroups left: {:?}", w.cgroups());
     assert!(
-        mounts_under(w.dir()).is_empty(),
+        common::mountinfo_mentions(w.dir()).is_empty(),
         "{:?}",
-        mounts_under(w.dir())
+        common::mountinfo_mentions(w.dir())
     );
     let left: Vec<_> = std::fs::read_dir(w.dir().join("data/pods"))
         .map(|d| d.flatten().map(|e| e.path()).collect())

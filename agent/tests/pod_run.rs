@@ -17,17 +17,7 @@ use std::time::{Duration, Instant};
 use bramble_agent::pod::{PodInputs, PodOptions, RunPhase, RunningPod};
 use bramble_agent::runtime::ExitStatus;
 use bramble_api::objects::pod_status::PodStatus;
-use common::{Backend, PodEnv, PodGuard, files_containing};
-
-fn mountinfo_mentions(dir: &Path) -> Vec<String> {
-    let d = dir.to_str().unwrap();
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .filter(|l| l.contains(d))
-        .map(String::from)
-        .collect()
-}
+use common::{Backend, PodEnv, PodGuard, files_containing, mountinfo_mentions};
 
 /// Whether `name`'s status in `s` (init or app) is terminated.
 fn terminated(s: &PodStatus, name: &str) -> bool {

@@ -33,7 +33,7 @@ use super::run::{PodContainer, PodError, PodOptions, RunningPod};
 use super::volumes::PodVolumes;
 use crate::lifecycle::probe::ContainerProbes;
 use crate::lifecycle::restart::{ContainerKind, ExitDecision, decide_on_exit};
-use crate::lifecycle::state::{ContainerRecord, State, Terminated, WaitingReason};
+use crate::lifecycle::state::{ContainerRecord, State, Terminated};
 use crate::runtime::{
     ContainerConfig, ContainerHandle, ContainerState, ExitStatus, Runtime, RuntimeError,
 };
@@ -280,15 +280,7 @@ fn adopt_container(
                 return Ok(());
             }
             if decide_on_exit(policy, ContainerKind::Regular, code) == ExitDecision::Restart {
-                let delay = c.backoff.next_delay(now, Duration::ZERO);
-                c.record.set_waiting(
-                    WaitingReason::CrashLoopBackOff,
-                    Some(format!(
-                        "back-off {delay:?} restarting failed container={}",
-                        c.name
-                    )),
-                );
-                c.restart_pending = true;
+                c.schedule_restart(now, Duration::ZERO);
             }
             Ok(())
         }

@@ -52,7 +52,7 @@ use bramble_api::objects::container::ContainerPort;
 use bramble_api::objects::pod_status::PodStatus;
 use bramble_api::objects::probe::Probe;
 
-use super::run::{PodError, RunningPod, exit_parts};
+use super::run::{PodContainer, PodError, RunningPod, exit_parts};
 use crate::lifecycle::phase::PodObserved;
 use crate::lifecycle::probe::{ContainerProbes, ProbeAction, ProbeKind, ProbeResult};
 use crate::lifecycle::probe_exec::{ExecProbe, ProbeOutcome, run_probe};
@@ -423,17 +423,7 @@ impl RunningPod<'_> {
     /// delay: `Waiting{CrashLoopBackOff}` until then.
     fn back_off(&mut self, i: usize, now: Instant, events: &mut Vec<PodEvent>) {
         let c = &mut self.containers[i];
-        let delay = c
-            .backoff
-            .next_delay(now, now.saturating_duration_since(c.started));
-        c.record.set_waiting(
-            WaitingReason::CrashLoopBackOff,
-            Some(format!(
-                "back-off {delay:?} restarting failed container={}",
-                c.name
-            )),
-        );
-        c.restart_pending = true;
+        let delay = c.schedule_restart(now, now.saturating_duration_since(c.started));
         events.push(PodEvent::BackOff {
             container: c.name.clone(),
             delay,
@@ -581,5 +571,22 @@ fn init_observed(c: &super::run::PodContainer) -> InitObserved {
             InitObserved::Exited(t.exit_code)
         }
         _ => InitObserved::NotStarted,
+    }
+}
+
+impl PodContainer {
+    /// `Waiting{CrashLoopBackOff}` until the next back-off delay after a run
+    /// of `ran_for` has passed; returns the delay.
+    pub(super) fn schedule_restart(&mut self, now: Instant, ran_for: Duration) -> Duration {
+        let delay = self.backoff.next_delay(now, ran_for);
+        self.record.set_waiting(
+            WaitingReason::CrashLoopBackOff,
+            Some(format!(
+                "back-off {delay:?} restarting failed container={}",
+                self.name
+            )),
+        );
+        self.restart_pending = true;
+        delay
     }
 }

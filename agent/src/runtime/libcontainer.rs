@@ -398,11 +398,7 @@ impl Runtime for LibcontainerRuntime {
                 tracing::info!(id = %handle.id, ?status, "container exited");
             }
         }
-        Ok(match (entry.exit, entry.started) {
-            (Some(status), _) => ContainerState::Exited(status),
-            (None, false) => ContainerState::Created,
-            (None, true) => ContainerState::Running,
-        })
+        Ok(super::state_of(entry.exit, entry.started))
     }
 
     fn kill(&self, handle: &ContainerHandle, sig: Signal) -> Result<()> {
@@ -504,11 +500,7 @@ impl Runtime for LibcontainerRuntime {
             },
         );
         tracing::info!(id = %id, pid = handle.pid, alive = exit.is_none(), "container adopted");
-        Ok(match (exit, started) {
-            (Some(status), _) => ContainerState::Exited(status),
-            (None, false) => ContainerState::Created,
-            (None, true) => ContainerState::Running,
-        })
+        Ok(super::state_of(exit, started))
     }
 
     fn list(&self) -> Result<Vec<String>> {
@@ -516,19 +508,16 @@ impl Runtime for LibcontainerRuntime {
     }
 
     fn remove_leftover(&self, id: &str) -> Result<()> {
-        if self.lock().contains_key(id) {
-            return Err(RuntimeError::WrongState {
-                id: id.to_string(),
-                op: "remove as a leftover",
-                state: "managed by this agent",
-            });
-        }
+        let managed = self.lock().contains_key(id);
         let cgroup = self.cgroup_files(id)?;
-        cgroup.kill_all(KILL_TIMEOUT).map_err(io_err(format!(
-            "container {id:?}: killing leftover processes"
-        )))?;
-        self.cleanup(id, &cgroup);
-        super::check_removed(id, &cgroup, &[self.state_dir(id), self.bundle_dir(id)])
+        super::remove_leftover_with(
+            id,
+            managed,
+            &cgroup,
+            KILL_TIMEOUT,
+            || self.cleanup(id, &cgroup),
+            &[self.state_dir(id), self.bundle_dir(id)],
+        )
     }
 
     fn stats(&self, handle: &ContainerHandle) -> Result<ContainerStats> {

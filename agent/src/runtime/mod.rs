@@ -233,11 +233,7 @@ pub(crate) fn list_dirs(dirs: &[&std::path::Path]) -> Result<Vec<String>> {
 
 /// After removing leftover container `id`: an error naming whatever of its
 /// cgroup directories and `paths` still exist.
-pub(crate) fn check_removed(
-    id: &str,
-    cgroup: &cgroup::CgroupFiles,
-    paths: &[PathBuf],
-) -> Result<()> {
+fn check_removed(id: &str, cgroup: &cgroup::CgroupFiles, paths: &[PathBuf]) -> Result<()> {
     let mut left: Vec<String> = cgroup
         .existing_dirs()
         .iter()
@@ -257,6 +253,44 @@ pub(crate) fn check_removed(
             source: std::io::Error::other(format!("still there: {}", left.join(", "))),
         })
     }
+}
+
+/// The state of a container from what a backend knows: its exit, if seen,
+/// and whether it was started.
+pub(crate) fn state_of(exit: Option<ExitStatus>, started: bool) -> ContainerState {
+    match (exit, started) {
+        (Some(status), _) => ContainerState::Exited(status),
+        (None, false) => ContainerState::Created,
+        (None, true) => ContainerState::Running,
+    }
+}
+
+/// [`Runtime::remove_leftover`] for both backends: refuses a container the
+/// backend manages, kills whatever runs in its cgroup, runs the backend's
+/// `cleanup` and checks that nothing of it (cgroup, `paths`) is left.
+pub(crate) fn remove_leftover_with(
+    id: &str,
+    managed: bool,
+    cgroup: &cgroup::CgroupFiles,
+    kill_timeout: Duration,
+    cleanup: impl FnOnce(),
+    paths: &[PathBuf],
+) -> Result<()> {
+    if managed {
+        return Err(RuntimeError::WrongState {
+            id: id.to_string(),
+            op: "remove as a leftover",
+            state: "managed by this agent",
+        });
+    }
+    cgroup
+        .kill_all(kill_timeout)
+        .map_err(|source| RuntimeError::Io {
+            context: format!("container {id:?}: killing leftover processes"),
+            source,
+        })?;
+    cleanup();
+    check_removed(id, cgroup, paths)
 }
 
 /// `PATH` when nothing else sets it (containerd's and Docker's default).

@@ -536,11 +536,7 @@ impl Runtime for OciBinaryRuntime {
                 reaped
             }
         };
-        Ok(match (exit, started) {
-            (Some(status), _) => ContainerState::Exited(status),
-            (None, false) => ContainerState::Created,
-            (None, true) => ContainerState::Running,
-        })
+        Ok(super::state_of(exit, started))
     }
 
     fn kill(&self, handle: &ContainerHandle, sig: Signal) -> Result<()> {
@@ -627,11 +623,7 @@ impl Runtime for OciBinaryRuntime {
             },
         );
         tracing::info!(id = %id, pid = handle.pid, alive = exit.is_none(), "container adopted");
-        Ok(match (exit, started) {
-            (Some(status), _) => ContainerState::Exited(status),
-            (None, false) => ContainerState::Created,
-            (None, true) => ContainerState::Running,
-        })
+        Ok(super::state_of(exit, started))
     }
 
     fn list(&self) -> Result<Vec<String>> {
@@ -639,19 +631,16 @@ impl Runtime for OciBinaryRuntime {
     }
 
     fn remove_leftover(&self, id: &str) -> Result<()> {
-        if self.lock().contains_key(id) {
-            return Err(RuntimeError::WrongState {
-                id: id.to_string(),
-                op: "remove as a leftover",
-                state: "managed by this agent",
-            });
-        }
+        let managed = self.lock().contains_key(id);
         let cgroup = self.cgroup_files(id)?;
-        cgroup.kill_all(KILL_TIMEOUT).map_err(io_err(format!(
-            "container {id:?}: killing leftover processes"
-        )))?;
-        self.cleanup(id, &cgroup);
-        super::check_removed(id, &cgroup, &[self.state_dir(id), self.bundle_dir(id)])
+        super::remove_leftover_with(
+            id,
+            managed,
+            &cgroup,
+            KILL_TIMEOUT,
+            || self.cleanup(id, &cgroup),
+            &[self.state_dir(id), self.bundle_dir(id)],
+        )
     }
 
     fn stats(&self, handle: &ContainerHandle) -> Result<ContainerStats> {

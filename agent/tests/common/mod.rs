@@ -511,3 +511,14 @@ pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
     }
     hits
 }
+
+/// The lines of this process's mount table that mention `dir`.
+pub fn mountinfo_mentions(dir: &Path) -> Vec<String> {
+    let d = dir.to_str().unwrap();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(d))
+        .map(String::from)
+        .collect()
+}
