@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use bramble_agent::logs::{LogConfig, LogPump};
 use bramble_agent::node::images::LocalImages;
+use bramble_agent::node::info::NodeInfo;
 use bramble_agent::node::{Node, NodeDirs, NodeEvent, manifests, tmpfs};
 use bramble_agent::pod::{PodDirs, PodOptions};
 use bramble_agent::runtime::libcontainer::{LibcontainerOptions, LibcontainerRuntime};
@@ -174,6 +175,16 @@ fn run(args: RunArgs) -> Result<(), String> {
     }
     let wanted = manifests::load(&args.files)?;
     tmpfs::ensure(&args.node.run_dir).map_err(|e| e.to_string())?;
+    match NodeInfo::read() {
+        Ok(info) => {
+            tracing::info!(arch = %info.architecture, kernel = %info.kernel, cpus = info.cpus,
+                memory_mib = info.memory_bytes >> 20, cgroup_v2 = info.cgroup_v2, "node");
+            for w in info.warnings() {
+                tracing::warn!("{w}");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "reading the node's facts"),
+    }
     let runtime: &'static dyn Runtime = Box::leak(make_runtime(&args.node)?);
     let pump = make_pump(&args.node)?;
     let options = PodOptions {

@@ -10,6 +10,7 @@
 //! in M1-4, the hub connection drive it.
 
 pub mod images;
+pub mod info;
 pub mod leftovers;
 pub mod manifests;
 pub mod records;

@@ -69,6 +69,33 @@ impl CgroupLayout {
         })
     }
 
+    /// Whether the memory controller is enabled: v1 — mounted; v2 — listed
+    /// in the root's `cgroup.controllers`. Raspberry Pi OS before Bookworm
+    /// boots without it unless `cgroup_enable=memory` is on the command line.
+    pub fn has_memory_controller(&self) -> bool {
+        match (&self.memory, self.v2) {
+            (None, _) => false,
+            (Some(_), false) => true,
+            (Some(root), true) => std::fs::read_to_string(root.join("cgroup.controllers"))
+                .is_ok_and(|c| c.split_whitespace().any(|w| w == "memory")),
+        }
+    }
+
+    /// Refuses, with the fix, a container this host cannot confine as asked
+    /// (a memory limit without a memory controller).
+    pub fn check_supports(&self, config: &super::ContainerConfig) -> super::Result<()> {
+        if config.memory_limit_bytes.is_some() && !self.has_memory_controller() {
+            return Err(super::RuntimeError::InvalidConfig {
+                id: config.id.clone(),
+                reason: "a memory limit is set, but this node has no memory cgroup controller \
+                         (on Raspberry Pi OS add `cgroup_enable=memory cgroup_memory=1` to \
+                         /boot/firmware/cmdline.txt and reboot, or remove the limit)"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
+
     /// The files of cgroup `cgroup_path` (absolute, relative to each
     /// hierarchy's root, e.g. `/bramble/<id>`).
     pub fn files(&self, cgroup_path: &Path) -> CgroupFiles {
@@ -347,6 +374,23 @@ mod tests {
                 PathBuf::from("/sys/fs/cgroup/unified/bramble/c1")
             ]
         );
+    }
+
+    #[test]
+    fn a_memory_limit_without_a_memory_controller_is_refused_with_the_fix() {
+        let mut layout = CgroupLayout {
+            v2: false,
+            memory: None,
+            cpu: Some("/sys/fs/cgroup/cpuacct".into()),
+            hierarchies: vec!["/sys/fs/cgroup/cpuacct".into()],
+        };
+        let mut c = super::super::ContainerConfig::new("c", "/r", vec!["true".into()], "/o", "/e");
+        layout.check_supports(&c).unwrap();
+        c.memory_limit_bytes = Some(1 << 20);
+        let err = layout.check_supports(&c).unwrap_err().to_string();
+        assert!(err.contains("cgroup_enable=memory"), "{err}");
+        layout.memory = Some("/sys/fs/cgroup/memory".into());
+        layout.check_supports(&c).unwrap();
     }
 
     #[test]

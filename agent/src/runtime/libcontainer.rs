@@ -320,6 +320,7 @@ impl Runtime for LibcontainerRuntime {
 
     fn create(&self, config: &ContainerConfig) -> Result<ContainerHandle> {
         config.validate()?;
+        self.cgroups.check_supports(config)?;
         let id = &config.id;
         if self.lock().contains_key(id) || self.state_dir(id).exists() {
             return Err(RuntimeError::AlreadyExists { id: id.clone() });

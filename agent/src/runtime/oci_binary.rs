@@ -446,6 +446,7 @@ impl Runtime for OciBinaryRuntime {
 
     fn create(&self, config: &ContainerConfig) -> Result<ContainerHandle> {
         config.validate()?;
+        self.cgroups.check_supports(config)?;
         let id = &config.id;
         let cgroup = self.cgroup_files(id)?;
         {
