@@ -35,6 +35,10 @@ use super::writer::{LogConfig, LogWriter};
 /// Bytes read from a FIFO per `read`.
 const CHUNK: usize = 64 * 1024;
 
+/// Reads per stream per round of the pump thread (16 x 64 KiB), so one
+/// chatty container cannot keep the others waiting.
+const FAIR_READS: usize = 16;
+
 /// One container's FIFOs and log file.
 struct Source {
     key: String,
@@ -48,7 +52,13 @@ struct Source {
 impl Source {
     /// Reads what is buffered in `stream`'s FIFO without blocking and logs it.
     fn drain(&mut self, stream: Stream, buf: &mut [u8]) -> io::Result<()> {
-        loop {
+        self.drain_at_most(stream, buf, usize::MAX)
+    }
+
+    /// [`Source::drain`], but at most `reads` reads: a container writing
+    /// faster than its log is written must not starve the others.
+    fn drain_at_most(&mut self, stream: Stream, buf: &mut [u8], reads: usize) -> io::Result<()> {
+        for _ in 0..reads {
             let mut file: &File = match stream {
                 Stream::Stdout => &self.stdout,
                 Stream::Stderr => &self.stderr,
@@ -61,6 +71,7 @@ impl Source {
                 Err(e) => return Err(e),
             }
         }
+        Ok(())
     }
 }
 
@@ -275,7 +286,9 @@ fn run(shared: &Shared, mut wake: File) {
             for s in lock(&shared.sources).values() {
                 let mut s = lock(s);
                 for stream in [Stream::Stdout, Stream::Stderr] {
-                    let _ = s.drain(stream, &mut buf);
+                    // Bounded: a container still writing must not hold the
+                    // agent's exit (what is left waits in the FIFO).
+                    let _ = s.drain_at_most(stream, &mut buf, FAIR_READS);
                 }
             }
             return;
@@ -320,7 +333,7 @@ fn run(shared: &Shared, mut wake: File) {
                 if s.closed {
                     continue;
                 }
-                if let Err(e) = s.drain(stream, &mut buf) {
+                if let Err(e) = s.drain_at_most(stream, &mut buf, FAIR_READS) {
                     tracing::warn!(key = %s.key, %stream, error = %e, "log pump: writing the log failed");
                 }
             }
@@ -433,6 +446,37 @@ mod tests {
         }
         assert!(total <= 3 * 4096, "{total} bytes on disk");
         assert!(total > 2 * 4096, "rotation kept too little: {total}");
+    }
+
+    #[test]
+    fn a_flooding_container_does_not_starve_another() {
+        let tmp = tempfile::tempdir().unwrap();
+        let pump = Arc::new(LogPump::start(tmp.path().join("fifo"), LogConfig::default()).unwrap());
+        let flood = pump.attach("flood", &tmp.path().join("flood.log")).unwrap();
+        let quiet_log = tmp.path().join("quiet.log");
+        let quiet = pump.attach("quiet", &quiet_log).unwrap();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flooder = {
+            let stop = stop.clone();
+            let mut out = writer_end(&flood.stdout);
+            std::thread::spawn(move || {
+                let line = vec![b'x'; 4095];
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = out.write_all(&line);
+                    let _ = out.write_all(b"\n");
+                }
+            })
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        writer_end(&quiet.stdout)
+            .write_all(b"still heard\n")
+            .unwrap();
+        let s = wait_for(&quiet_log, "still heard");
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        flooder.join().unwrap();
+        assert!(s.contains("stdout F still heard"), "{s:?}");
+        pump.detach("quiet").unwrap();
+        pump.detach("flood").unwrap();
     }
 
     #[test]
