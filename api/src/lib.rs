@@ -12,6 +12,7 @@ pub mod manifest;
 pub mod meta;
 pub mod names;
 pub mod objects;
+pub mod protocol;
 pub mod quantity;
 pub mod resource;
 pub mod selector;

@@ -1,0 +1,222 @@
+//! `desired` (hub → agent, `nodes/{node}/desired`, QoS 1, retained): the full
+//! set of pods the node should run, with the ConfigMaps and Secrets they
+//! reference, stamped with a per-node generation. The agent reconciles to it
+//! (no diff here); the hub republishes it until a `status` reports that
+//! generation as observed (see [`Generation::freshness`]).
+//!
+//! Strict: unknown fields are refused, here and in the pods (whose structs
+//! deny them), because silently dropping a field of a command could run a pod
+//! with less isolation than asked. The agent keeps its previous set and reports
+//! the refusal in `status.desiredRejected`. New fields reach an agent only when
+//! its `hello` announced the feature.
+
+use std::cmp::Ordering;
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cidr::Cidr;
+use crate::field::{FieldError, FieldErrors, index, join};
+use crate::objects::{ConfigMap, Pod, Secret};
+
+use super::envelope::Message;
+
+/// Limit of an encoded `desired`. ConfigMaps may hold up to 1 MiB each, so a
+/// node whose pods mount several large ones can exceed it: the hub then
+/// reports the node's set as undeliverable instead of publishing it.
+pub const MAX_DESIRED_BYTES: usize = 4 * 1024 * 1024;
+
+/// A node's desired-set generation: starts at 1, grows by one per change, is
+/// persisted by the hub and never reused for different content.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Generation(pub u64);
+
+/// How a generation compares with another side's (absent = before all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// Agent: apply it. Hub: not yet observed, keep republishing.
+    Newer,
+    /// Agent: already applied (a redelivery). Hub: confirmed, stop.
+    Same,
+    /// Agent: stale, ignore it. Hub: the agent has seen a later generation than
+    /// the hub remembers (restored from an older database): continue at
+    /// [`Generation::next_after`] the observed one so the agent accepts it.
+    Older,
+}
+
+impl Generation {
+    /// The first generation.
+    pub const FIRST: Generation = Generation(1);
+
+    /// `self` compared with `other`: the agent passes its applied generation,
+    /// the hub the observed generation from the node's last status.
+    pub fn freshness(self, other: Option<Generation>) -> Freshness {
+        match other.map_or(Ordering::Greater, |o| self.cmp(&o)) {
+            Ordering::Greater => Freshness::Newer,
+            Ordering::Equal => Freshness::Same,
+            Ordering::Less => Freshness::Older,
+        }
+    }
+
+    /// The generation to publish next, above both the hub's `self` and what
+    /// the agent reported.
+    pub fn next_after(self, observed: Option<Generation>) -> Generation {
+        Generation(self.0.max(observed.map_or(0, |o| o.0)).saturating_add(1))
+    }
+}
+
+impl fmt::Display for Generation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The desired state of one node.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Desired {
+    pub generation: Generation,
+    /// Every pod bound to the node (`spec.nodeName`), with `metadata.uid`;
+    /// `status` is left out by the hub. A pod absent here is stopped.
+    #[serde(default)]
+    pub pods: Vec<Pod>,
+    /// The ConfigMaps those pods reference (volumes, `envFrom`, `valueFrom`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub config_maps: Vec<ConfigMap>,
+    /// The Secrets those pods reference, including image pull secrets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<Secret>,
+    /// Pod networking for the node (M2); absent until the hub allocates it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkConfig>,
+}
+
+/// The node's share of the cluster network. Routes, the service table and
+/// network policies join it in M2, each announced as a `hello` feature.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NetworkConfig {
+    #[serde(rename = "podCIDR", default, skip_serializing_if = "Option::is_none")]
+    pub pod_cidr: Option<String>,
+}
+
+impl Message for Desired {
+    const TYPE: &'static str = "desired";
+    const MAX_BYTES: usize = MAX_DESIRED_BYTES;
+
+    fn validate(&self, node: &str) -> FieldErrors {
+        let mut errs = FieldErrors::new();
+        if self.generation.0 == 0 {
+            errs.push(FieldError::invalid("generation", "0: must be at least 1"));
+        }
+        let mut seen = BTreeSet::new();
+        for (i, p) in self.pods.iter().enumerate() {
+            let pp = index("pods", i);
+            if p.node_name() != Some(node) {
+                errs.push(FieldError::invalid(
+                    join(&pp, "spec.nodeName"),
+                    format!(
+                        "{:?}: must be the node in the topic ({node:?})",
+                        p.node_name().unwrap_or("")
+                    ),
+                ));
+            }
+            if p.name().is_empty() {
+                errs.push(FieldError::required(join(&pp, "metadata.name")));
+            }
+            if p.metadata.uid.as_deref().is_none_or(str::is_empty) {
+                errs.push(FieldError::required(join(&pp, "metadata.uid")));
+            }
+            if !seen.insert((p.namespace(), p.name())) {
+                errs.push(FieldError::duplicate(pp));
+            }
+        }
+        let mut seen = BTreeSet::new();
+        for (i, c) in self.config_maps.iter().enumerate() {
+            if !seen.insert((c.namespace(), c.name())) {
+                errs.push(FieldError::duplicate(index("configMaps", i)));
+            }
+        }
+        let mut seen = BTreeSet::new();
+        for (i, s) in self.secrets.iter().enumerate() {
+            if !seen.insert((s.metadata.namespace_or_default(), s.metadata.name.as_str())) {
+                errs.push(FieldError::duplicate(index("secrets", i)));
+            }
+        }
+        if let Some(c) = self.network.as_ref().and_then(|n| n.pod_cidr.as_ref())
+            && let Err(e) = c.parse::<Cidr>()
+        {
+            errs.push(FieldError::invalid("network.podCIDR", e.to_string()));
+        }
+        errs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::tests::desired;
+    use crate::protocol::{ProtocolError, decode, encode};
+
+    #[test]
+    fn generations_compare_for_both_sides() {
+        let g = Generation(5);
+        assert_eq!(g.freshness(None), Freshness::Newer);
+        assert_eq!(g.freshness(Some(Generation(4))), Freshness::Newer);
+        assert_eq!(g.freshness(Some(g)), Freshness::Same);
+        assert_eq!(g.freshness(Some(Generation(9))), Freshness::Older);
+        assert_eq!(g.next_after(Some(Generation(9))), Generation(10));
+        assert_eq!(g.next_after(None), Generation(6));
+        assert_eq!(Generation::default().next_after(None), Generation::FIRST);
+    }
+
+    #[test]
+    fn round_trips() {
+        let d = desired(3);
+        let bytes = encode(&d).unwrap();
+        assert_eq!(decode::<Desired>("pi-1", &bytes).unwrap(), d);
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_with_their_path() {
+        let bytes = encode(&desired(2)).unwrap();
+        let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        v["body"]["pods"][1]["spec"]["containers"][0]["seccompNotify"] = true.into();
+        let e = decode::<Desired>("pi-1", v.to_string().as_bytes()).unwrap_err();
+        let ProtocolError::Body { path, reason, .. } = &e else {
+            panic!("{e}")
+        };
+        assert_eq!(path, "body.pods[1].spec.containers[0].seccompNotify");
+        assert!(reason.contains("unknown field `seccompNotify`"), "{e}");
+
+        let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        v["body"]["routes"] = serde_json::json!([]);
+        let e = decode::<Desired>("pi-1", v.to_string().as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("unknown field `routes`"), "{e}");
+    }
+
+    #[test]
+    fn pods_of_other_nodes_and_duplicates_are_refused() {
+        let mut d = desired(2);
+        d.pods[1].spec.node_name = Some("pi-2".into());
+        d.pods.push(d.pods[0].clone());
+        d.pods[0].metadata.uid = None;
+        d.config_maps.push(d.config_maps[0].clone());
+        d.generation = Generation(0);
+        let e = decode::<Desired>("pi-1", &encode(&d).unwrap()).unwrap_err();
+        let msg = e.to_string();
+        for want in [
+            "generation: Invalid value: 0",
+            "pods[0].metadata.uid: Required value",
+            "pods[1].spec.nodeName: Invalid value: \"pi-2\"",
+            "pods[2]: Duplicate value",
+            "configMaps[1]: Duplicate value",
+        ] {
+            assert!(msg.contains(want), "missing {want:?} in {msg}");
+        }
+    }
+}
