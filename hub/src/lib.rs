@@ -1,10 +1,11 @@
-//! The Bramble hub: cluster state in redb and the Kubernetes-style HTTP API
-//! (scheduler, controllers, broker, registry, ingress and DNS arrive with later
-//! milestones).
+//! The Bramble hub: cluster state in redb, the Kubernetes-style HTTP API, the
+//! registry and the scheduler (controllers, broker, ingress and DNS arrive with
+//! later milestones).
 
 pub mod api;
 pub mod metrics;
 pub mod registry;
+pub mod scheduler;
 pub mod server;
 pub mod store;
 pub mod testing;
