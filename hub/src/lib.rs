@@ -3,6 +3,7 @@
 //! later milestones).
 
 pub mod api;
+pub mod controllers;
 pub mod metrics;
 pub mod registry;
 pub mod scheduler;

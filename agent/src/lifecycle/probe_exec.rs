@@ -192,6 +192,9 @@ fn http_status(
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 return Err(io::Error::new(io::ErrorKind::TimedOut, "timeout"));
             }
+            // A signal (or a stop and continue of the process) ends a read
+            // with a socket timeout early: read again until the deadline.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
         buf.extend_from_slice(&chunk[..n]);

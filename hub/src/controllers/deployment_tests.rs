@@ -1,0 +1,390 @@
+//! Deployment controller scenarios: plan, apply in memory, mark pods ready,
+//! plan again, asserting invariants at every step.
+
+use bramble_api::objects::Deployment;
+use serde_json::json;
+
+use super::action::Action;
+use super::deployment::{DeploymentInput, plan_deployment};
+use super::deployment_status::{REASON_COMPLETE, REASON_DEADLINE};
+use super::naming::{POD_TEMPLATE_HASH, template_hash};
+use super::pods::is_ready;
+use super::revision::{CHANGE_CAUSE_ANNOTATION, REVISION_ANNOTATION, UndoError, history, undo};
+use super::rollout::{Fenceposts, fenceposts};
+use super::testutil::{World, deployment, make_ready, t};
+
+fn plan(w: &World, now: u64) -> Vec<Action> {
+    plan_deployment(DeploymentInput {
+        deployment: &w.deployment,
+        pods: &w.pods,
+        revisions: &w.revisions,
+        now: t(now),
+    })
+}
+
+fn changes_pods(a: &Action) -> bool {
+    matches!(a, Action::CreatePod(_) | Action::DeletePod { .. })
+}
+
+/// Plans and applies until nothing changes, marking every pod ready one
+/// second after each step; `check` runs after every change. Returns the time.
+fn converge(w: &mut World, mut now: u64, check: impl Fn(&World)) -> u64 {
+    for _ in 0..200 {
+        let actions = plan(w, now);
+        let busy = actions.iter().any(changes_pods);
+        w.apply(actions, t(now));
+        check(w);
+        now += 1;
+        if !busy && w.pods.iter().all(is_ready) {
+            // One more plan for the final status, which must then be stable.
+            let last = plan(w, now);
+            w.apply(last, t(now));
+            assert!(
+                plan(w, now).is_empty(),
+                "not idempotent: {:?}",
+                plan(w, now)
+            );
+            return now;
+        }
+        w.ready_all(t(now));
+        check(w);
+    }
+    panic!("did not converge: {:?}", w.pods);
+}
+
+fn world(d: Deployment) -> World {
+    World {
+        deployment: d,
+        ..World::default()
+    }
+}
+
+fn set_image(w: &mut World, image: &str) {
+    w.deployment.spec.template.spec.containers[0].image = image.into();
+    w.deployment.metadata.generation = w.deployment.metadata.generation.map(|g| g + 1);
+}
+
+fn ready_count(w: &World) -> usize {
+    w.pods.iter().filter(|p| is_ready(p)).count()
+}
+
+#[test]
+fn creates_six_stamped_replicas_and_reports_status() {
+    let mut w = world(deployment(6, "web:1", json!({})));
+    let actions = plan(&w, 0);
+    let created: Vec<_> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::CreatePod(p) => Some(p),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(created.len(), 6);
+    let hash = template_hash(&w.deployment.spec.template);
+    for p in &created {
+        assert_eq!(p.metadata.labels["app"], "web");
+        assert_eq!(p.metadata.labels[POD_TEMPLATE_HASH], hash);
+        assert!(p.name().starts_with(&format!("web-{hash}-")));
+        let o = &p.metadata.owner_references[0];
+        assert_eq!((o.kind.as_str(), o.uid.as_str()), ("Deployment", "web-uid"));
+        assert_eq!(o.controller, Some(true));
+        assert!(p.spec.node_name.is_none());
+    }
+    assert!(actions.contains(&Action::SetDeploymentRevision {
+        namespace: "default".into(),
+        name: "web".into(),
+        revision: 1
+    }));
+    let now = converge(&mut w, 0, |_| {});
+    let s = w.deployment.status.clone().unwrap();
+    assert_eq!(
+        (
+            s.replicas,
+            s.updated_replicas,
+            s.ready_replicas,
+            s.available_replicas
+        ),
+        (Some(6), Some(6), Some(6), Some(6))
+    );
+    assert_eq!(s.unavailable_replicas, Some(0));
+    assert_eq!(s.observed_generation, Some(1));
+    let progressing = s
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Progressing")
+        .unwrap();
+    assert_eq!(progressing.reason.as_deref(), Some(REASON_COMPLETE));
+    assert!(
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == "Available" && c.is_true())
+    );
+    assert_eq!(w.deployment.metadata.annotations[REVISION_ANNOTATION], "1");
+    assert!(plan(&w, now + 100).is_empty());
+}
+
+#[test]
+fn scale_down_removes_unscheduled_then_unready_then_newest() {
+    let mut w = world(deployment(6, "web:1", json!({})));
+    w.apply(plan(&w, 0), t(0));
+    // Ages: pod i created at second i; all scheduled and ready except two.
+    for (i, p) in w.pods.iter_mut().enumerate() {
+        p.metadata.creation_timestamp = Some(super::time::format(t(i as u64)));
+        p.spec.node_name = Some("pi-1".into());
+        make_ready(p, t(10));
+    }
+    let unscheduled = w.pods[0].name().to_string();
+    w.pods[0].spec.node_name = None;
+    let unready = w.pods[1].name().to_string();
+    w.pods[1].status = None;
+    let newest = w.pods[5].name().to_string();
+    w.deployment.spec.replicas = Some(3);
+    let deleted: Vec<String> = plan(&w, 20)
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::DeletePod { pod, .. } => Some(pod.name),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(deleted, [unscheduled, unready, newest]);
+}
+
+#[test]
+fn rolling_update_surge_one_never_drops_below_replicas() {
+    let d = deployment(
+        4,
+        "web:1",
+        json!({"strategy": {"rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}}),
+    );
+    let mut w = world(d);
+    let now = converge(&mut w, 0, |_| {});
+    set_image(&mut w, "web:2");
+    let now = converge(&mut w, now, |w| {
+        assert!(ready_count(w) >= 4, "ready fell to {}", ready_count(w));
+        assert!(w.pods.len() <= 5, "surged to {}", w.pods.len());
+    });
+    assert_eq!(w.images(), ["web:2"; 4]);
+    assert_eq!(w.deployment.metadata.annotations[REVISION_ANNOTATION], "2");
+    assert_eq!(w.revisions.len(), 2);
+    let s = w.deployment.status.as_ref().unwrap();
+    assert_eq!(s.observed_generation, Some(2));
+    assert_eq!(s.updated_replicas, Some(4));
+    assert!(plan(&w, now).is_empty());
+}
+
+#[test]
+fn rolling_update_default_percentages_respect_both_bounds() {
+    let mut w = world(deployment(10, "web:1", json!({})));
+    assert_eq!(
+        fenceposts(&w.deployment),
+        Fenceposts {
+            max_surge: 3,
+            max_unavailable: 2
+        }
+    );
+    let now = converge(&mut w, 0, |_| {});
+    set_image(&mut w, "web:2");
+    converge(&mut w, now, |w| {
+        assert!(ready_count(w) >= 8, "ready fell to {}", ready_count(w));
+        assert!(w.pods.len() <= 13, "surged to {}", w.pods.len());
+    });
+    assert_eq!(w.images(), ["web:2"; 10]);
+}
+
+#[test]
+fn fenceposts_round_and_never_both_zero() {
+    let d = deployment(
+        1,
+        "x",
+        json!({"strategy": {"rollingUpdate": {"maxSurge": "0%", "maxUnavailable": "10%"}}}),
+    );
+    assert_eq!(
+        fenceposts(&d),
+        Fenceposts {
+            max_surge: 0,
+            max_unavailable: 1
+        }
+    );
+    let d = deployment(
+        3,
+        "x",
+        json!({"strategy": {"rollingUpdate": {"maxSurge": 0, "maxUnavailable": 5}}}),
+    );
+    assert_eq!(fenceposts(&d).max_unavailable, 3);
+}
+
+#[test]
+fn min_ready_seconds_gates_scale_down_of_old_pods() {
+    let d = deployment(
+        2,
+        "web:1",
+        json!({"minReadySeconds": 30,
+            "strategy": {"rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}}),
+    );
+    let mut w = world(d);
+    w.apply(plan(&w, 0), t(0));
+    w.ready_all(t(0));
+    set_image(&mut w, "web:2");
+    w.apply(plan(&w, 40), t(40)); // one new pod (surge)
+    assert_eq!(w.pods.len(), 3);
+    w.ready_all(t(41));
+    // Ready but not yet for 30 s: nothing old may go.
+    assert!(!plan(&w, 50).iter().any(changes_pods));
+    assert_eq!(
+        w.deployment.status.as_ref().unwrap().available_replicas,
+        Some(2)
+    );
+    let deletes = plan(&w, 71)
+        .into_iter()
+        .filter(|a| matches!(a, Action::DeletePod { .. }))
+        .count();
+    assert_eq!(deletes, 1);
+}
+
+#[test]
+fn recreate_deletes_all_old_before_creating() {
+    let mut w = world(deployment(
+        3,
+        "web:1",
+        json!({"strategy": {"type": "Recreate"}}),
+    ));
+    let now = converge(&mut w, 0, |_| {});
+    set_image(&mut w, "web:2");
+    let first = plan(&w, now);
+    assert_eq!(
+        first
+            .iter()
+            .filter(|a| matches!(a, Action::DeletePod { .. }))
+            .count(),
+        3
+    );
+    assert!(!first.iter().any(|a| matches!(a, Action::CreatePod(_))));
+    converge(&mut w, now, |w| {
+        let imgs = w.images();
+        assert!(
+            imgs.iter().all(|i| i == "web:1") || imgs.iter().all(|i| i == "web:2"),
+            "mixed versions: {imgs:?}"
+        );
+    });
+    assert_eq!(w.images(), ["web:2"; 3]);
+}
+
+#[test]
+fn undo_returns_previous_template_and_renumbers() {
+    let mut w = world(deployment(2, "web:1", json!({})));
+    let v1 = w.deployment.spec.template.clone();
+    let now = converge(&mut w, 0, |_| {});
+    set_image(&mut w, "web:2");
+    w.deployment
+        .metadata
+        .annotations
+        .insert(CHANGE_CAUSE_ANNOTATION.into(), "image web:2".into());
+    let now = converge(&mut w, now, |_| {});
+    assert_eq!(
+        history(&w.deployment, &w.revisions),
+        [(1, None), (2, Some("image web:2"))]
+    );
+    let back = undo(&w.deployment, &w.revisions, 0).unwrap();
+    assert_eq!(back, v1);
+    assert_eq!(undo(&w.deployment, &w.revisions, 1).unwrap(), v1);
+    assert_eq!(
+        undo(&w.deployment, &w.revisions, 2),
+        Err(UndoError::AlreadyCurrent {
+            name: "web".into(),
+            revision: 2
+        })
+    );
+    assert!(matches!(
+        undo(&w.deployment, &w.revisions, 7),
+        Err(UndoError::NotFound { revision: 7, .. })
+    ));
+    w.deployment.spec.template = back;
+    converge(&mut w, now, |_| {});
+    assert_eq!(w.images(), ["web:1"; 2]);
+    assert_eq!(w.deployment.metadata.annotations[REVISION_ANNOTATION], "3");
+    let mut nums: Vec<i64> = w.revisions.iter().map(|r| r.revision).collect();
+    nums.sort();
+    assert_eq!(nums, [2, 3]);
+    // The previous one is now revision 2 (web:2).
+    let prev = undo(&w.deployment, &w.revisions, 0).unwrap();
+    assert_eq!(prev.spec.containers[0].image, "web:2");
+}
+
+#[test]
+fn undo_without_history_fails() {
+    let mut w = world(deployment(1, "web:1", json!({})));
+    converge(&mut w, 0, |_| {});
+    assert!(matches!(
+        undo(&w.deployment, &w.revisions, 0),
+        Err(UndoError::NoHistory { .. })
+    ));
+}
+
+#[test]
+fn revision_history_limit_prunes_oldest_unused() {
+    let mut w = world(deployment(1, "web:1", json!({"revisionHistoryLimit": 2})));
+    let mut now = converge(&mut w, 0, |_| {});
+    for v in 2..=5 {
+        set_image(&mut w, &format!("web:{v}"));
+        now = converge(&mut w, now, |_| {});
+    }
+    let mut kept: Vec<(i64, String)> = w
+        .revisions
+        .iter()
+        .map(|r| (r.revision, r.template.spec.containers[0].image.clone()))
+        .collect();
+    kept.sort();
+    assert_eq!(
+        kept,
+        [
+            (3, "web:3".to_string()),
+            (4, "web:4".to_string()),
+            (5, "web:5".to_string())
+        ]
+    );
+}
+
+#[test]
+fn stuck_rollout_exceeds_progress_deadline() {
+    let mut w = world(deployment(
+        1,
+        "web:1",
+        json!({"progressDeadlineSeconds": 60}),
+    ));
+    w.apply(plan(&w, 0), t(0));
+    // The pod never becomes ready; the last progress is its creation being
+    // observed at 30 s.
+    w.apply(plan(&w, 30), t(30));
+    assert!(plan(&w, 89).is_empty());
+    w.apply(plan(&w, 90), t(90));
+    let s = w.deployment.status.as_ref().unwrap();
+    let p = s
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Progressing")
+        .unwrap();
+    assert_eq!(
+        (p.status.as_str(), p.reason.as_deref()),
+        ("False", Some(REASON_DEADLINE))
+    );
+    assert!(plan(&w, 200).is_empty());
+}
+
+#[test]
+fn pods_of_other_owners_are_left_alone() {
+    let mut w = world(deployment(1, "web:1", json!({})));
+    let mut other = deployment(1, "web:1", json!({}));
+    other.metadata.uid = Some("other-uid".into());
+    w.apply(
+        plan_deployment(DeploymentInput {
+            deployment: &other,
+            pods: &[],
+            revisions: &[],
+            now: t(0),
+        }),
+        t(0),
+    );
+    assert_eq!(w.pods.len(), 1);
+    converge(&mut w, 1, |_| {});
+    assert_eq!(w.pods.len(), 2);
+}

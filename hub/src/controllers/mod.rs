@@ -1,0 +1,42 @@
+//! The controllers: pure `plan(desired, observed, now) -> Vec<Action>`
+//! functions. No I/O, no store and no clock: the caller hands in api objects
+//! and `now`, and one applier writes the returned [`Action`]s to redb (and so,
+//! through the dispatcher, to the agents). Every plan is level-triggered and
+//! idempotent: applied, re-read and planned again it converges and then
+//! returns only what is still needed.
+//!
+//! - [`deployment`]: replicas, rolling update and `Recreate` ([`rollout`]),
+//!   status ([`deployment_status`]) and revision history and undo ([`revision`]).
+//! - [`daemonset`]: one pod per matching node, bound to it.
+//! - [`nodes`]: Ready/NotReady from heartbeats, eviction, fencing.
+//!
+//! Bramble has no ReplicaSets: a Deployment owns its pods directly, each
+//! labelled `pod-template-hash` (see [`naming::template_hash`]); old templates
+//! are kept as [`revision::Revision`] records for `rollout history|undo`.
+
+pub mod action;
+pub mod daemonset;
+pub mod deployment;
+pub mod deployment_status;
+pub mod naming;
+pub mod nodes;
+pub mod pods;
+pub mod rank;
+pub mod revision;
+pub mod rollout;
+mod time;
+
+#[cfg(test)]
+mod daemonset_tests;
+#[cfg(test)]
+mod deployment_tests;
+#[cfg(test)]
+mod nodes_tests;
+#[cfg(test)]
+mod testutil;
+
+pub use action::{Action, PodRef};
+pub use daemonset::{DaemonSetInput, plan_daemonset};
+pub use deployment::{DeploymentInput, plan_deployment};
+pub use nodes::{NodeHealth, NodeLifecycleConfig, fence, plan_nodes};
+pub use revision::{Revision, UndoError, undo};

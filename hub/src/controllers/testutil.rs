@@ -1,0 +1,178 @@
+//! Fixtures for the controller tests: objects from JSON, a clock, and a tiny
+//! in-memory applier that executes actions the way the hub's applier would.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bramble_api::admit::Object;
+use bramble_api::objects::common::Condition;
+use bramble_api::objects::pod_status::PodStatus;
+use bramble_api::objects::{DaemonSet, Deployment, Node, Pod};
+use serde_json::{Value, json};
+
+use super::action::Action;
+use super::revision::{REVISION_ANNOTATION, Revision};
+use super::time;
+
+/// `secs` after a fixed epoch.
+pub fn t(secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs)
+}
+
+/// A defaulted Deployment `web` (uid `web-uid`, generation 1) running `image`,
+/// with `spec` merged over the base spec.
+pub fn deployment(replicas: i32, image: &str, spec: Value) -> Deployment {
+    let mut v = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "default", "uid": "web-uid", "generation": 1},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": image}]}}
+        }
+    });
+    merge(&mut v["spec"], spec);
+    let mut d: Deployment = serde_json::from_value(v).unwrap();
+    d.apply_defaults();
+    d
+}
+
+/// A defaulted DaemonSet `logs` (uid `logs-uid`) running `image`, with
+/// `spec` merged over the base spec.
+pub fn daemonset(image: &str, spec: Value) -> DaemonSet {
+    let mut v = json!({
+        "apiVersion": "apps/v1", "kind": "DaemonSet",
+        "metadata": {"name": "logs", "namespace": "default", "uid": "logs-uid", "generation": 1},
+        "spec": {
+            "selector": {"matchLabels": {"app": "logs"}},
+            "template": {"metadata": {"labels": {"app": "logs"}},
+                "spec": {"containers": [{"name": "logs", "image": image}]}}
+        }
+    });
+    merge(&mut v["spec"], spec);
+    let mut d: DaemonSet = serde_json::from_value(v).unwrap();
+    d.apply_defaults();
+    d
+}
+
+/// A Ready arm64 node with `labels`.
+pub fn node(name: &str, labels: Value) -> Node {
+    serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": name, "labels": labels},
+        "status": {
+            "allocatable": {"cpu": "4", "memory": "4Gi", "pods": "110"},
+            "conditions": [{"type": "Ready", "status": "True"}],
+            "nodeInfo": {"architecture": "arm64", "operatingSystem": "linux"}
+        }
+    }))
+    .unwrap()
+}
+
+pub fn merge(a: &mut Value, b: Value) {
+    match (a, b) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in b {
+                merge(a.entry(k).or_insert(Value::Null), v);
+            }
+        }
+        (a, b) => *a = b,
+    }
+}
+
+/// Marks `pod` Running and Ready since `at`.
+pub fn make_ready(pod: &mut Pod, at: SystemTime) {
+    pod.status = Some(PodStatus {
+        phase: Some("Running".into()),
+        conditions: vec![Condition {
+            type_: "Ready".into(),
+            status: "True".into(),
+            last_transition_time: Some(time::format(at)),
+            ..Condition::default()
+        }],
+        ..PodStatus::default()
+    });
+}
+
+/// The store as far as the controllers care, changed only through actions.
+#[derive(Debug, Default)]
+pub struct World {
+    pub deployment: Deployment,
+    pub daemonset: DaemonSet,
+    pub pods: Vec<Pod>,
+    pub revisions: Vec<Revision>,
+    pub nodes: Vec<Node>,
+    /// Every action applied, in order.
+    pub log: Vec<Action>,
+}
+
+impl World {
+    /// Applies `actions` at `now`: creates get a uid and creation time,
+    /// deletes remove the pod at once (termination is not simulated).
+    pub fn apply(&mut self, actions: Vec<Action>, now: SystemTime) {
+        for a in actions {
+            match &a {
+                Action::CreatePod(p) => {
+                    let mut p = (**p).clone();
+                    p.metadata.uid = Some(format!("uid-{}", p.metadata.name));
+                    p.metadata.creation_timestamp = Some(time::format(now));
+                    self.pods.push(p);
+                }
+                Action::DeletePod { pod, .. } => self.pods.retain(|p| p.name() != pod.name),
+                Action::UpdateDeploymentStatus { status, .. } => {
+                    self.deployment.status = Some((**status).clone());
+                }
+                Action::SetDeploymentRevision { revision, .. } => {
+                    self.deployment
+                        .metadata
+                        .annotations
+                        .insert(REVISION_ANNOTATION.into(), revision.to_string());
+                }
+                Action::SaveRevision(r) => {
+                    self.revisions.retain(|x| x.hash != r.hash);
+                    self.revisions.push((**r).clone());
+                }
+                Action::DeleteRevision { hash, .. } => self.revisions.retain(|x| x.hash != *hash),
+                Action::EvictPod { pod, reason, .. } => {
+                    if let Some(p) = self.pods.iter_mut().find(|p| p.name() == pod.name) {
+                        let s = p.status.get_or_insert_with(Default::default);
+                        s.phase = Some("Failed".into());
+                        s.reason = Some((*reason).into());
+                    }
+                }
+                Action::SetNodeReady { node, condition } => {
+                    if let Some(n) = self.nodes.iter_mut().find(|n| n.name() == node) {
+                        let s = n.status.get_or_insert_with(Default::default);
+                        s.conditions.retain(|c| c.type_ != "Ready");
+                        s.conditions.push(condition.clone());
+                    }
+                }
+                Action::UpdateDaemonSetStatus { status, .. } => {
+                    self.daemonset.status = Some((**status).clone());
+                }
+                Action::FencePods { .. } => {}
+            }
+            self.log.push(a);
+        }
+    }
+
+    /// Marks every pod that is not ready Ready since `at`.
+    pub fn ready_all(&mut self, at: SystemTime) {
+        for p in &mut self.pods {
+            if !super::pods::is_ready(p) {
+                make_ready(p, at);
+            }
+        }
+    }
+
+    /// Images of the pods, sorted.
+    pub fn images(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .pods
+            .iter()
+            .map(|p| p.spec.containers[0].image.clone())
+            .collect();
+        v.sort();
+        v
+    }
+}
