@@ -10,8 +10,9 @@
 //!   `/sys` (read-only), then the config's volumes;
 //! - masked and read-only `/proc` and `/sys` paths;
 //! - device cgroup: deny all first (an empty list would allow every
-//!   device), then the config's devices (libcgroups adds the standard
-//!   `/dev/null`, `/dev/zero`, ... itself);
+//!   device), then the config's devices (the standard `/dev/null`,
+//!   `/dev/zero`, ... are added by libcgroups on cgroup v1 and by
+//!   `devices_bpf::container_rules` for the eBPF filter on v2);
 //! - memory, CPU quota and pids limits; `RLIMIT_NOFILE` only.
 //!
 //! `privileged` (as Docker and containerd do it): every capability, every
