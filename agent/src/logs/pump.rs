@@ -467,7 +467,9 @@ mod tests {
                 }
             })
         };
-        std::thread::sleep(Duration::from_millis(50));
+        // The flood is being logged before the quiet one speaks.
+        let flooded = wait_for(&tmp.path().join("flood.log"), "xxxxxxxx");
+        assert!(flooded.contains("xxxxxxxx"));
         writer_end(&quiet.stdout)
             .write_all(b"still heard\n")
             .unwrap();
