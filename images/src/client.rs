@@ -98,10 +98,11 @@ impl PulledImage {
     }
 }
 
-/// A client bound to one registry and token.
+/// A client bound to one registry and its credentials.
 pub struct RegistryClient {
     base: String,
-    token: Option<String>,
+    /// The `Authorization` header value, if any.
+    authorization: Option<String>,
     agent: ureq::Agent,
 }
 
@@ -121,9 +122,19 @@ impl RegistryClient {
             .into();
         RegistryClient {
             base: base.trim_end_matches('/').to_string(),
-            token: token.map(str::to_string),
+            authorization: token.map(|t| format!("Bearer {t}")),
             agent,
         }
+    }
+
+    /// Like [`RegistryClient::new`] with basic auth (an agent pulling with
+    /// its node credentials).
+    pub fn with_basic_auth(base: &str, user: &str, password: &str) -> RegistryClient {
+        use base64::Engine as _;
+        let mut c = RegistryClient::new(base, None);
+        let pair = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        c.authorization = Some(format!("Basic {pair}"));
+        c
     }
 
     fn url(&self, path: &str) -> String {
@@ -131,8 +142,8 @@ impl RegistryClient {
     }
 
     fn auth<B>(&self, rb: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
-        match &self.token {
-            Some(t) => rb.header("Authorization", format!("Bearer {t}")),
+        match &self.authorization {
+            Some(a) => rb.header("Authorization", a),
             None => rb,
         }
     }
