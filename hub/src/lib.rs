@@ -3,9 +3,17 @@
 //! later milestones).
 
 pub mod api;
+pub mod broker;
+pub mod control;
 pub mod controllers;
+pub mod dispatch;
+pub mod fleet;
+pub mod ingest;
 pub mod metrics;
+pub mod mqtt;
+pub mod node_auth;
 pub mod registry;
+pub mod rpc;
 pub mod scheduler;
 pub mod server;
 pub mod store;

@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use bramble_hub::control::ControlConfig;
+use bramble_hub::controllers::NodeLifecycleConfig;
 use bramble_hub::{Hub, HubConfig};
 use clap::Parser;
 use tokio::signal::unix::{SignalKind, signal};
@@ -19,8 +21,24 @@ struct Args {
     /// Address of the HTTP API.
     #[arg(long, env = "BRAMBLE_LISTEN", default_value = "0.0.0.0:7480")]
     listen: SocketAddr,
+    /// Address of the embedded MQTT broker the agents connect to.
+    #[arg(long, env = "BRAMBLE_MQTT_LISTEN", default_value = bramble_hub::server::DEFAULT_MQTT_LISTEN)]
+    mqtt_listen: SocketAddr,
+    /// Use this external broker instead of the embedded one:
+    /// `mqtt://[user:pass@]host:port` (e.g. mosquitto with
+    /// `message_size_limit 0`).
+    #[arg(long, env = "BRAMBLE_MQTT_URL")]
+    mqtt_url: Option<String>,
+    /// A node without a heartbeat for this long is NotReady (agents beat
+    /// every second).
+    #[arg(long, default_value = "4s")]
+    node_heartbeat_grace: humantime::Duration,
+    /// A node NotReady for this long has its pods replaced on other nodes.
+    #[arg(long, default_value = "60s")]
+    node_eviction_timeout: humantime::Duration,
     /// Log filter, e.g. `info` or `bramble_hub=debug`.
-    #[arg(long, env = "BRAMBLE_LOG", default_value = "info")]
+    /// The embedded broker (rumqttd) logs every connection at info.
+    #[arg(long, env = "BRAMBLE_LOG", default_value = "info,rumqttd=warn")]
     log: String,
 }
 
@@ -34,6 +52,16 @@ fn main() -> anyhow::Result<()> {
     let config = HubConfig {
         data_dir: args.data_dir,
         listen: args.listen,
+        // An external broker replaces the embedded one.
+        mqtt_listen: args.mqtt_url.is_none().then_some(args.mqtt_listen),
+        mqtt_url: args.mqtt_url,
+        control: ControlConfig {
+            lifecycle: NodeLifecycleConfig {
+                heartbeat_grace: args.node_heartbeat_grace.into(),
+                eviction_timeout: args.node_eviction_timeout.into(),
+            },
+            ..ControlConfig::default()
+        },
     };
     config.validate()?;
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -13,7 +13,14 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::api::{AppState, router};
+use crate::broker::EmbeddedBroker;
+use crate::control::ControlConfig;
+use crate::fleet::Fleet;
+use crate::ingest::{Ingest, RpcEvent};
 use crate::metrics::HubMetrics;
+use crate::mqtt::{MqttClient, endpoint_for};
+use crate::node_auth::NodeAuth;
+use crate::rpc::Rpc;
 use crate::store::{Store, StoreOptions};
 use crate::token;
 
@@ -28,7 +35,19 @@ pub const DB_FILE: &str = "state.redb";
 pub struct HubConfig {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
+    /// Address of the embedded MQTT broker (`--mqtt-listen`); `None` with
+    /// `mqtt_url` set uses that broker instead, `None` without it runs no
+    /// MQTT at all (API-only tests).
+    pub mqtt_listen: Option<SocketAddr>,
+    /// External broker `mqtt://[user:pass@]host:port` (`--mqtt-url`);
+    /// excludes `mqtt_listen`.
+    pub mqtt_url: Option<String>,
+    /// Timings of the controllers (heartbeat grace, eviction timeout).
+    pub control: ControlConfig,
 }
+
+/// Default `--mqtt-listen`.
+pub const DEFAULT_MQTT_LISTEN: &str = "0.0.0.0:1883";
 
 impl HubConfig {
     /// Checks the configuration without touching the disk or the network.
@@ -42,6 +61,20 @@ impl HubConfig {
                 self.data_dir.display()
             );
         }
+        if let (Some(listen), Some(_)) = (self.mqtt_listen, &self.mqtt_url) {
+            anyhow::bail!(
+                "--mqtt-url and --mqtt-listen {listen} exclude each other: an external broker \
+                 replaces the embedded one"
+            );
+        }
+        if let Some(listen) = self.mqtt_listen
+            && listen.port() == 0
+        {
+            anyhow::bail!("--mqtt-listen {listen}: the embedded broker needs a fixed port");
+        }
+        if let Some(url) = &self.mqtt_url {
+            crate::mqtt::MqttEndpoint::parse_url(url)?;
+        }
         Ok(())
     }
 }
@@ -53,6 +86,12 @@ pub struct Hub {
     store: Store,
     stop: watch::Sender<bool>,
     server: JoinHandle<anyhow::Result<()>>,
+    fleet: Arc<Fleet>,
+    node_auth: NodeAuth,
+    ingest: Ingest,
+    mqtt_addr: Option<SocketAddr>,
+    mqtt: Option<MqttClient>,
+    control: Option<JoinHandle<()>>,
 }
 
 impl Hub {
@@ -72,17 +111,76 @@ impl Hub {
             .with_context(|| {
                 format!("opening the registry blob store {}", registry_dir.display())
             })?;
+        let node_auth = NodeAuth::open(&config.data_dir, store.clone())?;
+        let (fleet, outbox) = Fleet::new();
+        let fleet = Arc::new(fleet);
+        let ingest = Ingest::new(store.clone(), fleet.clone(), node_auth.clone());
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
         let (stop, stop_rx) = watch::channel(false);
+        let mqtt_addr = match config.mqtt_listen {
+            Some(listen) => match EmbeddedBroker::start(listen, node_auth.clone()).await {
+                Ok(broker) => Some(broker.addr()),
+                Err(e) => {
+                    store.shutdown().await;
+                    return Err(e);
+                }
+            },
+            None => None,
+        };
+        let mqtt = endpoint_for(
+            mqtt_addr,
+            config.mqtt_url.as_deref(),
+            node_auth.hub_password(),
+        )?
+        .map(|endpoint| {
+            MqttClient::spawn(
+                endpoint,
+                fleet.clone(),
+                outbox,
+                ingest.clone(),
+                stop_rx.clone(),
+            )
+        });
+        // Chunks of RPC answers go to whoever waits for them.
+        let rpc = Arc::new(Rpc::default());
+        {
+            let rpc = rpc.clone();
+            let mut responses = ingest.rpc_responses();
+            tokio::spawn(async move {
+                use tokio::sync::broadcast::error::RecvError;
+                loop {
+                    match responses.recv().await {
+                        Ok(ev) => rpc.deliver(ev.response),
+                        Err(RecvError::Lagged(n)) => {
+                            tracing::warn!(missed = n, "RPC chunks dropped (callers too slow)")
+                        }
+                        Err(RecvError::Closed) => break,
+                    }
+                }
+            });
+        }
+        // Controllers, scheduler and dispatcher run when there are agents to
+        // talk to (an API-only hub just stores objects).
+        let control = mqtt.is_some().then(|| {
+            crate::control::spawn(
+                store.clone(),
+                fleet.clone(),
+                config.control,
+                stop_rx.clone(),
+            )
+        });
         let state = AppState {
             store: store.clone(),
             token: Arc::from(token.as_str()),
             metrics: HubMetrics::new(),
             shutdown: stop_rx.clone(),
             registry: Arc::new(registry),
+            fleet: Some(fleet.clone()),
+            rpc: Some(rpc),
+            node_auth: Some(node_auth.clone()),
         };
         let app = router(state);
         let mut graceful = stop_rx;
@@ -101,7 +199,38 @@ impl Hub {
             store,
             stop,
             server,
+            fleet,
+            node_auth,
+            ingest,
+            mqtt_addr,
+            mqtt,
+            control,
         })
+    }
+
+    /// The live view of the agents (MQTT sessions, heartbeats, reports).
+    pub fn fleet(&self) -> &Arc<Fleet> {
+        &self.fleet
+    }
+
+    /// The embedded MQTT broker's address, if it runs.
+    pub fn mqtt_addr(&self) -> Option<SocketAddr> {
+        self.mqtt_addr
+    }
+
+    /// The node join token (`DATA_DIR/node-token`).
+    pub fn join_token(&self) -> &str {
+        self.node_auth.join_token()
+    }
+
+    /// The node credentials (e.g. to revoke a deleted node's).
+    pub fn node_auth(&self) -> &NodeAuth {
+        &self.node_auth
+    }
+
+    /// RPC response chunks from the agents (logs, exec).
+    pub fn rpc_responses(&self) -> tokio::sync::broadcast::Receiver<RpcEvent> {
+        self.ingest.rpc_responses()
     }
 
     /// The bound address (useful with port 0).
@@ -135,6 +264,12 @@ impl Hub {
                 Ok(())
             }
         };
+        if let Some(control) = self.control {
+            let _ = control.await;
+        }
+        if let Some(mqtt) = self.mqtt {
+            mqtt.join().await;
+        }
         self.store.shutdown().await;
         tracing::info!("hub stopped");
         result

@@ -12,12 +12,28 @@ pub struct TestHub {
 }
 
 impl TestHub {
-    /// Starts a fresh hub.
+    /// Starts a fresh hub without MQTT (API only).
     pub async fn start() -> anyhow::Result<TestHub> {
+        Self::start_with(None, None).await
+    }
+
+    /// Starts a fresh hub with its embedded MQTT broker on a free loopback port.
+    pub async fn start_with_mqtt() -> anyhow::Result<TestHub> {
+        Self::start_with(Some(free_loopback_port()?), None).await
+    }
+
+    /// Starts a fresh hub with the given MQTT settings.
+    pub async fn start_with(
+        mqtt_listen: Option<std::net::SocketAddr>,
+        mqtt_url: Option<String>,
+    ) -> anyhow::Result<TestHub> {
         let dir = tempfile::tempdir()?;
         let hub = Hub::start(HubConfig {
             data_dir: dir.path().to_path_buf(),
             listen: "127.0.0.1:0".parse()?,
+            mqtt_listen,
+            mqtt_url,
+            control: Default::default(),
         })
         .await?;
         Ok(TestHub {
@@ -26,7 +42,8 @@ impl TestHub {
         })
     }
 
-    fn hub(&self) -> &Hub {
+    /// The running hub.
+    pub fn hub(&self) -> &Hub {
         self.hub.as_ref().expect("hub is running")
     }
 
@@ -52,4 +69,10 @@ impl TestHub {
             None => Ok(()),
         }
     }
+}
+
+/// A loopback address with a port that was free a moment ago (bound and
+/// released; for servers such as rumqttd that cannot report a port-0 bind).
+pub fn free_loopback_port() -> std::io::Result<std::net::SocketAddr> {
+    std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()
 }

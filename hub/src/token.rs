@@ -31,7 +31,7 @@ pub fn load_or_create(path: &Path) -> anyhow::Result<String> {
         .and_then(|_| f.write_all(b"\n"))
         .and_then(|_| f.sync_all())
         .with_context(|| format!("writing token file {}", path.display()))?;
-    tracing::info!(path = %path.display(), "admin token created");
+    tracing::info!(path = %path.display(), "token created");
     Ok(token)
 }
 

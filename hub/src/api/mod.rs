@@ -5,8 +5,11 @@ mod discovery;
 mod error;
 mod objects;
 mod path;
+mod pod_rpc;
 mod query;
+mod rollout;
 mod system;
+mod top;
 mod watch;
 
 use std::sync::Arc;
@@ -40,6 +43,13 @@ pub struct AppState {
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// The OCI registry served under `/v2/`.
     pub registry: Arc<crate::registry::Registry>,
+    /// The agents' live facts; `None` when the hub runs without MQTT.
+    pub fleet: Option<Arc<crate::fleet::Fleet>>,
+    /// Node credentials (agents pull images with them); `None` in tests
+    /// that build a bare state.
+    pub node_auth: Option<crate::node_auth::NodeAuth>,
+    /// Calls to agents (logs, exec); `None` without MQTT.
+    pub rpc: Option<Arc<crate::rpc::Rpc>>,
 }
 
 /// Whether `given` is the hub's admin token (constant-time).
@@ -52,6 +62,12 @@ pub fn token_matches(st: &AppState, given: &str) -> bool {
 pub fn router(state: AppState) -> Router {
     let protected = Router::new()
         .route("/metrics", get(system::metrics))
+        .route("/apis/metrics.k8s.io/v1beta1/nodes", get(top::nodes))
+        .route("/apis/metrics.k8s.io/v1beta1/pods", get(top::all_pods))
+        .route(
+            "/apis/metrics.k8s.io/v1beta1/namespaces/{ns}/pods",
+            get(top::pods),
+        )
         .fallback(dispatch)
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -173,6 +189,31 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
                 _ => Err(ApiError::method_not_allowed(method.as_str(), &path)),
             }
         }
+        Target::Subresource {
+            resource,
+            namespace,
+            name,
+            sub,
+        } => match (resource.plural, sub.as_str(), &method) {
+            ("pods", "log", &Method::GET) => {
+                pod_rpc::log(st, &namespace, &name, parts.uri.query()).await
+            }
+            ("pods", "exec", &Method::POST) => {
+                let body = objects::parse_body(&read_body(body).await?)?;
+                pod_rpc::exec(st, &namespace, &name, body).await
+            }
+            ("deployments", "revisions", &Method::GET) => rollout::revisions(st, &namespace, &name),
+            ("deployments", "rollback", &Method::POST) => {
+                let raw = read_body(body).await?;
+                let body = if raw.iter().all(u8::is_ascii_whitespace) {
+                    serde_json::Value::Null
+                } else {
+                    objects::parse_body(&raw)?
+                };
+                rollout::rollback(st, &namespace, &name, body).await
+            }
+            _ => Err(ApiError::method_not_allowed(method.as_str(), &path)),
+        },
         _ => Err(ApiError::method_not_allowed(method.as_str(), &path)),
     }
 }

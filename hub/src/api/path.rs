@@ -20,7 +20,23 @@ pub enum Target {
         namespace: Option<String>,
         name: Option<String>,
     },
+    /// `/namespaces/{ns}/{plural}/{name}/{sub}`: a subresource (`log` and
+    /// `exec` of pods; `revisions` and `rollback` of deployments).
+    Subresource {
+        resource: &'static ResourceInfo,
+        namespace: String,
+        name: String,
+        sub: String,
+    },
 }
+
+/// Subresources Bramble serves, per plural.
+const SUBRESOURCES: [(&str, &str); 4] = [
+    ("pods", "log"),
+    ("pods", "exec"),
+    ("deployments", "revisions"),
+    ("deployments", "rollback"),
+];
 
 /// Parses `path`; `None` when it addresses nothing Bramble serves.
 pub fn parse(path: &str) -> Option<Target> {
@@ -63,6 +79,14 @@ pub fn parse(path: &str) -> Option<Target> {
         }
         ["namespaces", ns, plural, name] if known(plural).is_some_and(|r| r.namespaced) => {
             target(known(plural)?, Some(ns), Some(name))
+        }
+        ["namespaces", ns, plural, name, sub] if SUBRESOURCES.contains(&(*plural, *sub)) => {
+            Some(Target::Subresource {
+                resource: known(plural)?,
+                namespace: ns.to_string(),
+                name: name.to_string(),
+                sub: sub.to_string(),
+            })
         }
         // /{plural} (cluster-scoped, or all namespaces) and /{plural}/{name}
         [plural] => target(known(plural)?, None, None),
@@ -126,5 +150,10 @@ mod tests {
         assert_eq!(parse("/apis/apps/v1/deployments/web"), None);
         assert_eq!(parse("/api/v1/namespaces/x/nodes"), None);
         assert_eq!(parse("/api/v1/pods/a/b/c"), None);
+        assert_eq!(parse("/api/v1/namespaces/x/pods/a/status"), None);
+        assert!(matches!(
+            parse("/apis/apps/v1/namespaces/x/deployments/web/rollback"),
+            Some(Target::Subresource { sub, .. }) if sub == "rollback"
+        ));
     }
 }

@@ -5,6 +5,7 @@ use bramble_api::objects::Pod;
 use bramble_api::objects::common::Condition;
 use bramble_api::objects::daemonset::DaemonSetStatus;
 use bramble_api::objects::deployment::DeploymentStatus;
+use bramble_api::objects::hpa::HpaStatus;
 
 use super::revision::Revision;
 
@@ -67,6 +68,18 @@ pub enum Action {
         node: String,
         reason: &'static str,
         message: String,
+    },
+    /// Set a Deployment's `spec.replicas` (the autoscaler).
+    ScaleDeployment {
+        namespace: String,
+        name: String,
+        replicas: i32,
+    },
+    /// Replace a HorizontalPodAutoscaler's `status`.
+    UpdateHpaStatus {
+        namespace: String,
+        name: String,
+        status: Box<HpaStatus>,
     },
     /// The node runs pods the store no longer has there (replaced while it
     /// was away): its desired set, republished with a new generation, must

@@ -18,6 +18,7 @@ pub mod action;
 pub mod daemonset;
 pub mod deployment;
 pub mod deployment_status;
+pub mod hpa;
 pub mod naming;
 pub mod nodes;
 pub mod pods;
@@ -31,12 +32,15 @@ mod daemonset_tests;
 #[cfg(test)]
 mod deployment_tests;
 #[cfg(test)]
+mod hpa_tests;
+#[cfg(test)]
 mod nodes_tests;
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
 
 pub use action::{Action, PodRef};
 pub use daemonset::{DaemonSetInput, plan_daemonset};
 pub use deployment::{DeploymentInput, plan_deployment};
+pub use hpa::{HpaInput, HpaPlan, PodMetrics, plan_hpa};
 pub use nodes::{NodeHealth, NodeLifecycleConfig, fence, plan_nodes};
 pub use revision::{Revision, UndoError, undo};

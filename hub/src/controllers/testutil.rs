@@ -150,7 +150,10 @@ impl World {
                 Action::UpdateDaemonSetStatus { status, .. } => {
                     self.daemonset.status = Some((**status).clone());
                 }
-                Action::FencePods { .. } => {}
+                Action::ScaleDeployment { replicas, .. } => {
+                    self.deployment.spec.replicas = Some(*replicas);
+                }
+                Action::FencePods { .. } | Action::UpdateHpaStatus { .. } => {}
             }
             self.log.push(a);
         }

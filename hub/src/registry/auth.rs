@@ -1,7 +1,10 @@
 //! Registry authentication: the hub token as a bearer token, or as the
-//! password of basic auth (any user name) — what docker, skopeo and crane send.
+//! password of basic auth (any user name) — what docker, skopeo and crane
+//! send. Agents pull with their node credentials (basic auth, user = node
+//! name): read-only, only `GET`/`HEAD`.
 
 use axum::extract::{Request, State};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -9,23 +12,36 @@ use base64::Engine;
 use super::error::RegistryError;
 use crate::api::AppState;
 
-fn credential(req: &Request) -> Option<String> {
+/// (user, secret) from a bearer token (no user) or basic auth.
+fn credential(req: &Request) -> Option<(Option<String>, String)> {
     let h = req.headers().get("authorization")?.to_str().ok()?;
     if let Some(t) = h.strip_prefix("Bearer ") {
-        return Some(t.trim().to_string());
+        return Some((None, t.trim().to_string()));
     }
     let b = h.strip_prefix("Basic ")?;
     let raw = base64::engine::general_purpose::STANDARD
         .decode(b.trim())
         .ok()?;
     let text = String::from_utf8(raw).ok()?;
-    Some(text.split_once(':')?.1.to_string())
+    let (user, pass) = text.split_once(':')?;
+    Some((Some(user.to_string()), pass.to_string()))
 }
 
-/// Rejects requests without the hub token (401 with a basic-auth challenge).
+/// Rejects requests without the hub token or, for reads, a node's
+/// credentials (401 with a basic-auth challenge).
 pub async fn require_token(State(st): State<AppState>, req: Request, next: Next) -> Response {
-    match credential(&req) {
-        Some(t) if crate::api::token_matches(&st, &t) => next.run(req).await,
-        _ => RegistryError::unauthorized().into_response(),
+    let read = matches!(*req.method(), Method::GET | Method::HEAD);
+    let ok = match credential(&req) {
+        Some((_, t)) if crate::api::token_matches(&st, &t) => true,
+        Some((Some(node), pass)) if read => st
+            .node_auth
+            .as_ref()
+            .is_some_and(|a| a.check_credentials(&node, &pass).unwrap_or(false)),
+        _ => false,
+    };
+    if ok {
+        next.run(req).await
+    } else {
+        RegistryError::unauthorized().into_response()
     }
 }

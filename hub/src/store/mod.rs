@@ -308,6 +308,12 @@ impl Store {
         self.log.subscribe(filter, from)
     }
 
+    /// Wakes on every committed object change (unfiltered; a lagging
+    /// receiver just re-reads the store). Counts as a watcher.
+    pub fn changes(&self) -> tokio::sync::broadcast::Receiver<Arc<Event>> {
+        self.log.raw()
+    }
+
     /// Live watcher count.
     pub fn watchers(&self) -> usize {
         self.log.watchers()

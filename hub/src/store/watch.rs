@@ -187,6 +187,12 @@ impl EventLog {
         }
     }
 
+    /// Every event committed from now on, unfiltered (for in-process
+    /// loops that re-read the store on any change).
+    pub fn raw(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.tx.subscribe()
+    }
+
     /// Starts a watch for events after `from`.
     pub fn subscribe(&self, filter: WatchFilter, from: u64) -> Result<Watch, StoreError> {
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());

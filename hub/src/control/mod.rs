@@ -1,0 +1,248 @@
+//! The control loop: one task that reads the store ([`snapshot`]), runs the
+//! pure controller plans (node lifecycle, Deployments, DaemonSets), applies
+//! their actions ([`applier`]), binds pending pods ([`bind`]) and hands each
+//! node its desired set ([`crate::dispatch`]). Level-triggered: it wakes on
+//! any store change, any change of the agents' live facts, a reconnect of the
+//! hub's MQTT client, and once a second for the clocks (heartbeats,
+//! eviction, rollout deadlines), and every round starts from the store.
+
+pub mod applier;
+pub mod bind;
+pub mod snapshot;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
+
+use crate::controllers::{
+    Action, DaemonSetInput, DeploymentInput, HpaInput, NodeHealth, NodeLifecycleConfig, PodMetrics,
+    PodRef, plan_daemonset, plan_deployment, plan_hpa, plan_nodes,
+};
+use crate::dispatch::Dispatcher;
+use crate::fleet::{Fleet, NodeLive};
+use crate::scheduler::ImagePlatforms;
+use crate::store::{Store, StoreError};
+use snapshot::Snapshot;
+
+/// Timings of the control loop.
+#[derive(Debug, Clone, Copy)]
+pub struct ControlConfig {
+    pub lifecycle: NodeLifecycleConfig,
+    /// The longest sleep between rounds.
+    pub tick: Duration,
+}
+
+impl Default for ControlConfig {
+    fn default() -> Self {
+        ControlConfig {
+            lifecycle: NodeLifecycleConfig::default(),
+            tick: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Rounds in a row that may write before the loop yields to a sleep: a plan
+/// that never converges must not spin.
+const MAX_BUSY_ROUNDS: usize = 20;
+
+/// Starts the loop; it ends when `shutdown` turns true or the store closes.
+pub fn spawn(
+    store: Store,
+    fleet: Arc<Fleet>,
+    config: ControlConfig,
+    shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        if let Err(e) = run(store, fleet, config, shutdown).await {
+            tracing::error!(error = %e, "control loop ended");
+        }
+    })
+}
+
+async fn run(
+    store: Store,
+    fleet: Arc<Fleet>,
+    config: ControlConfig,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let started = SystemTime::now();
+    let mut changes = store.changes();
+    let mut live = fleet.changes();
+    let mut connections = fleet.connections();
+    let mut dispatcher = Dispatcher::default();
+    let images = ImagePlatforms::new();
+    let mut hpa_history = HashMap::new();
+    let mut busy = 0;
+    loop {
+        if *shutdown.borrow() {
+            return Ok(());
+        }
+        let wrote = match round(&store, &fleet, &config, started, &images, &mut hpa_history).await {
+            Ok(w) => w,
+            Err(e) if matches!(e.downcast_ref::<StoreError>(), Some(StoreError::Closed)) => {
+                return Ok(());
+            }
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "control round failed; retrying");
+                0
+            }
+        };
+        if wrote > 0 && busy < MAX_BUSY_ROUNDS {
+            busy += 1;
+            continue;
+        }
+        if busy >= MAX_BUSY_ROUNDS {
+            tracing::warn!(rounds = busy, "controllers keep writing; pausing a tick");
+        }
+        busy = 0;
+        // Dispatch from the settled state.
+        match Snapshot::read(&store) {
+            Ok(snap) => {
+                let conn = *connections.borrow_and_update();
+                dispatcher.round(&snap, &fleet, conn, Instant::now()).await;
+            }
+            Err(e) => tracing::warn!(error = %e, "reading the store for dispatch failed"),
+        }
+        tokio::select! {
+            r = changes.recv() => {
+                if let Err(broadcast::error::RecvError::Closed) = r {
+                    return Ok(());
+                }
+            }
+            _ = live.changed() => {}
+            _ = connections.changed() => {}
+            _ = shutdown.changed() => {}
+            _ = tokio::time::sleep(config.tick) => {}
+        }
+        // Let a burst of writes (an apply of many objects) land first.
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        while let Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) = changes.try_recv() {}
+    }
+}
+
+/// One planning round; returns how many writes it made.
+async fn round(
+    store: &Store,
+    fleet: &Fleet,
+    config: &ControlConfig,
+    started: SystemTime,
+    images: &ImagePlatforms,
+    hpa_history: &mut HashMap<String, Vec<(SystemTime, i32)>>,
+) -> anyhow::Result<usize> {
+    let snap = Snapshot::read(store)?;
+    let now = SystemTime::now();
+    let live = fleet.snapshot();
+    let running: Vec<Vec<PodRef>> = snap
+        .nodes
+        .iter()
+        .map(|n| {
+            live.get(n.name())
+                .map(|l| l.running.clone())
+                .unwrap_or_default()
+        })
+        .collect();
+    let health: Vec<NodeHealth<'_>> = snap
+        .nodes
+        .iter()
+        .zip(&running)
+        .map(|(n, running)| match live.get(n.name()) {
+            // Known agent: what it last said.
+            Some(l) => NodeHealth {
+                node: n,
+                last_heartbeat: l.last_heartbeat.or(Some(started)),
+                online: l.online,
+                running,
+            },
+            // Not heard from since the hub started: give it the grace.
+            None => NodeHealth {
+                node: n,
+                last_heartbeat: Some(started),
+                online: true,
+                running,
+            },
+        })
+        .collect();
+    let mut actions = plan_nodes(&config.lifecycle, &health, &snap.pods, now);
+    for d in &snap.deployments {
+        let pods = snap.pods_in(d.metadata.namespace_or_default());
+        actions.extend(plan_deployment(DeploymentInput {
+            deployment: d,
+            pods: &pods,
+            revisions: &snap.revisions,
+            now,
+        }));
+    }
+    for ds in &snap.daemonsets {
+        let pods = snap.pods_in(ds.metadata.namespace_or_default());
+        actions.extend(plan_daemonset(DaemonSetInput {
+            daemonset: ds,
+            nodes: &snap.nodes,
+            pods: &pods,
+            images,
+            now,
+        }));
+    }
+    actions.extend(autoscale(&snap, &live, hpa_history, now));
+    let mut wrote = applier::apply(store, actions).await?;
+    if wrote == 0 {
+        wrote += bind::schedule_pending(store, &snap, images).await?;
+    }
+    Ok(wrote)
+}
+
+/// Longest stabilization window kept in the autoscalers' history.
+const HPA_HISTORY: Duration = Duration::from_secs(3600);
+
+/// Plans every HorizontalPodAutoscaler from the agents' usage, keeping each
+/// one's recommendations for its stabilization windows.
+fn autoscale(
+    snap: &Snapshot,
+    live: &BTreeMap<String, NodeLive>,
+    history: &mut HashMap<String, Vec<(SystemTime, i32)>>,
+    now: SystemTime,
+) -> Vec<Action> {
+    let metrics: HashMap<String, PodMetrics> = live
+        .values()
+        .flat_map(|l| l.pod_metrics.iter().map(|(k, m)| (k.clone(), *m)))
+        .collect();
+    let mut actions = Vec::new();
+    history.retain(|k, _| {
+        snap.autoscalers
+            .iter()
+            .any(|h| format!("{}/{}", h.namespace(), h.name()) == *k)
+    });
+    for h in &snap.autoscalers {
+        let key = format!("{}/{}", h.namespace(), h.name());
+        let target = &h.spec.scale_target_ref;
+        let deployment = snap.deployments.iter().find(|d| {
+            target.kind == "Deployment"
+                && d.metadata.namespace_or_default() == h.namespace()
+                && d.metadata.name == target.name
+        });
+        let pods = snap.pods_in(h.namespace());
+        let past = history.entry(key).or_default();
+        let plan = plan_hpa(HpaInput {
+            hpa: h,
+            deployment,
+            pods: &pods,
+            metrics: &metrics,
+            history: past,
+            now,
+        });
+        if let Some(r) = plan.recommendation {
+            // One entry per second is plenty for windows counted in seconds.
+            let recent = past.last().is_some_and(|(t, last)| {
+                *last == r && now.duration_since(*t).unwrap_or_default() < Duration::from_secs(1)
+            });
+            if !recent {
+                past.push((now, r));
+            }
+            past.retain(|(t, _)| *t + HPA_HISTORY > now);
+        }
+        actions.extend(plan.actions);
+    }
+    actions
+}

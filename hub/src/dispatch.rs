@@ -1,0 +1,276 @@
+//! The dispatcher: each node's desired set (its bound pods and the
+//! ConfigMaps and Secrets they reference) published retained on
+//! `nodes/{node}/desired`, with a generation that grows whenever the content
+//! changes. MQTT delivery is not trusted: until the agent reports that
+//! generation the set is republished, and after every (re)connect of the
+//! hub's client all sets are (a restarted broker forgot retained messages).
+//!
+//! Generations are store revisions, so they keep growing across hub
+//! restarts without being stored: a restarted hub recomputes every set from
+//! redb and publishes it at the current revision.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use bramble_api::objects::{ConfigMap, Pod, Secret};
+use bramble_api::protocol::{Desired, Generation, Topic, TopicKind, encode};
+
+use crate::control::snapshot::Snapshot;
+use crate::controllers::naming::fnv1a;
+use crate::controllers::pods::is_finished;
+use crate::fleet::{Fleet, Outgoing};
+
+/// How long to wait for an agent to report a generation before publishing
+/// it again.
+pub const REPUBLISH_AFTER: Duration = Duration::from_secs(3);
+
+/// The desired set of `node` (generation left 0): unfinished pods bound to
+/// it, without status and store bookkeeping, and what they reference.
+pub fn desired_for(snap: &Snapshot, node: &str) -> Desired {
+    let mut pods: Vec<Pod> = snap
+        .pods
+        .iter()
+        .filter(|p| p.node_name() == Some(node) && !is_finished(p))
+        .cloned()
+        .map(|mut p| {
+            p.status = None;
+            p.metadata.resource_version = None;
+            p
+        })
+        .collect();
+    pods.sort_by(|a, b| (a.namespace(), a.name()).cmp(&(b.namespace(), b.name())));
+    let mut cms = BTreeSet::new();
+    let mut secrets = BTreeSet::new();
+    for p in &pods {
+        let spec = serde_json::to_value(&p.spec).unwrap_or_default();
+        references(&spec, p.namespace(), &mut cms, &mut secrets);
+    }
+    let config_maps: Vec<ConfigMap> = snap
+        .config_maps
+        .iter()
+        .filter(|c| cms.contains(&(c.namespace().to_string(), c.name().to_string())))
+        .cloned()
+        .map(|mut c| {
+            c.metadata.resource_version = None;
+            c
+        })
+        .collect();
+    let secrets: Vec<Secret> = snap
+        .secrets
+        .iter()
+        .filter(|s| {
+            secrets.contains(&(
+                s.metadata.namespace_or_default().to_string(),
+                s.metadata.name.clone(),
+            ))
+        })
+        .cloned()
+        .map(|mut s| {
+            s.metadata.resource_version = None;
+            s
+        })
+        .collect();
+    Desired {
+        generation: Generation(0),
+        pods,
+        config_maps,
+        secrets,
+        network: None,
+    }
+}
+
+/// Collects `(namespace, name)` of the ConfigMaps and Secrets a pod spec
+/// (as JSON) references: volumes (also projected), `env[].valueFrom`,
+/// `envFrom`, `imagePullSecrets`.
+fn references(
+    spec: &serde_json::Value,
+    ns: &str,
+    cms: &mut BTreeSet<(String, String)>,
+    secrets: &mut BTreeSet<(String, String)>,
+) {
+    let add = |set: &mut BTreeSet<(String, String)>, v: &serde_json::Value| {
+        if let Some(n) = v.as_str() {
+            set.insert((ns.to_string(), n.to_string()));
+        }
+    };
+    for v in spec["volumes"].as_array().into_iter().flatten() {
+        add(cms, &v["configMap"]["name"]);
+        add(secrets, &v["secret"]["secretName"]);
+        for s in v["projected"]["sources"].as_array().into_iter().flatten() {
+            add(cms, &s["configMap"]["name"]);
+            add(secrets, &s["secret"]["name"]);
+        }
+    }
+    for key in ["initContainers", "containers"] {
+        for c in spec[key].as_array().into_iter().flatten() {
+            for e in c["env"].as_array().into_iter().flatten() {
+                add(cms, &e["valueFrom"]["configMapKeyRef"]["name"]);
+                add(secrets, &e["valueFrom"]["secretKeyRef"]["name"]);
+            }
+            for e in c["envFrom"].as_array().into_iter().flatten() {
+                add(cms, &e["configMapRef"]["name"]);
+                add(secrets, &e["secretRef"]["name"]);
+            }
+        }
+    }
+    for s in spec["imagePullSecrets"].as_array().into_iter().flatten() {
+        add(secrets, &s["name"]);
+    }
+}
+
+/// What was last published to one node.
+#[derive(Debug, Clone)]
+struct Sent {
+    hash: u64,
+    generation: Generation,
+    payload: Vec<u8>,
+    at: Instant,
+    connection: u64,
+}
+
+/// Publishes desired sets as they change. See the module docs.
+#[derive(Debug, Default)]
+pub struct Dispatcher {
+    sent: HashMap<String, Sent>,
+}
+
+impl Dispatcher {
+    /// The generation last published to `node`.
+    pub fn generation(&self, node: &str) -> Option<Generation> {
+        self.sent.get(node).map(|s| s.generation)
+    }
+
+    /// One round over every node of `snap`: publish changed sets, republish
+    /// unconfirmed ones after [`REPUBLISH_AFTER`] and all after a reconnect
+    /// (`connection` is the fleet's connection counter).
+    pub async fn round(&mut self, snap: &Snapshot, fleet: &Fleet, connection: u64, now: Instant) {
+        let live = fleet.snapshot();
+        let names: BTreeSet<&str> = snap.nodes.iter().map(|n| n.name()).collect();
+        self.sent.retain(|n, _| names.contains(n.as_str()));
+        for node in names {
+            let mut desired = desired_for(snap, node);
+            let body = match serde_json::to_vec(&desired) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(%node, error = %e, "desired set does not serialize");
+                    continue;
+                }
+            };
+            let hash = fnv1a(&[&body]);
+            let observed = live.get(node).and_then(|l| l.observed);
+            let online = live.get(node).is_some_and(|l| l.online);
+            let prev = self.sent.get(node);
+            let publish_new = prev.is_none_or(|s| s.hash != hash);
+            let payload = if publish_new {
+                let floor = prev.map(|s| s.generation.0 + 1).unwrap_or(0);
+                let after_observed = observed.map(|g| g.0 + 1).unwrap_or(0);
+                desired.generation =
+                    Generation(snap.revision.max(floor).max(after_observed).max(1));
+                match encode(&desired) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::error!(%node, pods = desired.pods.len(), error = %e, "desired set cannot be sent");
+                        continue;
+                    }
+                }
+            } else {
+                let s = prev.expect("not new");
+                // A set the agent refused is not sent again until it changes.
+                let refused = live
+                    .get(node)
+                    .and_then(|l| l.rejected.as_ref())
+                    .and_then(|r| r.generation)
+                    == Some(s.generation);
+                let unconfirmed = observed != Some(s.generation) && !refused;
+                let stale = now.duration_since(s.at) >= REPUBLISH_AFTER;
+                if s.connection == connection && !(unconfirmed && online && stale) {
+                    continue;
+                }
+                s.payload.clone()
+            };
+            let generation = if publish_new {
+                desired.generation
+            } else {
+                self.sent[node].generation
+            };
+            let Ok(topic) = Topic::new(node, TopicKind::Desired) else {
+                tracing::warn!(%node, "node name is not a valid topic level; not dispatching");
+                continue;
+            };
+            tracing::debug!(%node, %generation, pods = desired.pods.len(), new = publish_new, "publishing desired set");
+            fleet
+                .publish(Outgoing {
+                    topic: topic.to_string(),
+                    payload: payload.clone(),
+                    retain: true,
+                })
+                .await;
+            self.sent.insert(
+                node.to_string(),
+                Sent {
+                    hash,
+                    generation,
+                    payload,
+                    at: now,
+                    connection,
+                },
+            );
+        }
+    }
+
+    /// Generations per node, for status pages and tests.
+    pub fn generations(&self) -> BTreeMap<String, Generation> {
+        self.sent
+            .iter()
+            .map(|(n, s)| (n.clone(), s.generation))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(name: &str, node: &str, spec: serde_json::Value) -> Pod {
+        let mut v = json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "default", "uid": format!("uid-{name}"), "resourceVersion": "7"},
+            "spec": {"nodeName": node, "containers": [{"name": "c", "image": "busybox"}]},
+            "status": {"phase": "Running"}
+        });
+        crate::controllers::testutil::merge(&mut v["spec"], spec);
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn cm(name: &str) -> ConfigMap {
+        serde_json::from_value(json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": "default", "resourceVersion": "3"}, "data": {"k": "v"}}))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_nodes_set_holds_its_pods_and_their_references_only() {
+        let snap = Snapshot {
+            revision: 10,
+            pods: vec![
+                pod(
+                    "a",
+                    "n1",
+                    json!({"volumes": [{"name": "v", "configMap": {"name": "used"}}]}),
+                ),
+                pod("b", "n2", json!({})),
+            ],
+            config_maps: vec![cm("used"), cm("unused")],
+            ..Snapshot::default()
+        };
+        let d = desired_for(&snap, "n1");
+        assert_eq!(d.pods.len(), 1);
+        assert_eq!(d.pods[0].name(), "a");
+        assert!(d.pods[0].status.is_none());
+        assert!(d.pods[0].metadata.resource_version.is_none());
+        assert_eq!(d.config_maps.len(), 1);
+        assert_eq!(d.config_maps[0].name(), "used");
+        assert!(desired_for(&snap, "n3").pods.is_empty());
+    }
+}

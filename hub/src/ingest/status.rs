@@ -1,0 +1,155 @@
+//! Handling `status`: drop other sessions' and old or duplicate reports,
+//! record the heartbeat in the [`crate::fleet::Fleet`], and write each
+//! reported pod's status to the store when the pod is the same one (uid) and
+//! bound to this node, and the status changed (the store commits durably, so
+//! no-op writes are skipped before they reach it). A pod that left a terminal
+//! phase (`Succeeded`, `Failed`, e.g. evicted with `NodeLost`) is not moved
+//! back. Pods the store does not have on this node are only listed in the
+//! fleet, for the dispatcher to fence.
+
+use std::time::SystemTime;
+
+use bramble_api::protocol::{PodReport, Status};
+use bramble_api::resource::{ResourceInfo, by_plural};
+use serde_json::Value;
+use tokio::task::JoinSet;
+
+use super::Ingest;
+use crate::controllers::PodRef;
+use crate::store::{Store, StoreError};
+
+fn pods() -> &'static ResourceInfo {
+    by_plural("", "v1", "pods").expect("pods are registered")
+}
+
+impl Ingest {
+    /// Applies one decoded `status` of `node`.
+    pub(super) async fn on_status(&self, node: &str, status: Status) {
+        // A hub that restarted while its agents stayed connected to an
+        // external broker knows no sessions: it adopts the reporting one of a
+        // registered node (agents only re-hello when they reconnect).
+        let registered = self.fleet.get(node).is_some_and(|l| !l.session.is_empty())
+            || matches!(
+                self.store
+                    .get(crate::control::snapshot::nodes(), None, node),
+                Ok(Some(_))
+            );
+        let accepted = self.fleet.update(node, |live| {
+            if live.session.is_empty() && registered {
+                tracing::info!(node, session = %status.session, "adopting the session of a registered node's status");
+                live.session = status.session.clone();
+                live.online = true;
+            }
+            if live.session.is_empty() || live.session != status.session {
+                return Err("its session is not the node's accepted one (no hello yet?)");
+            }
+            if status.seq <= live.last_seq && live.last_seq != 0 {
+                return Err("duplicate or reordered seq");
+            }
+            live.last_seq = status.seq;
+            live.last_heartbeat = Some(SystemTime::now());
+            live.observed = status.observed_generation;
+            live.rejected = status.desired_rejected.clone();
+            live.running = status
+                .pods
+                .iter()
+                .map(|p| PodRef {
+                    namespace: p.namespace.clone(),
+                    name: p.name.clone(),
+                    uid: Some(p.uid.clone()),
+                })
+                .collect();
+            live.pod_usage = status
+                .pods
+                .iter()
+                .filter_map(|p| {
+                    let usage = p.usage.clone()?;
+                    Some((format!("{}/{}", p.namespace, p.name), usage))
+                })
+                .collect();
+            for (key, usage) in live.pod_usage.clone() {
+                live.sample_usage(&key, status.uptime_millis, &usage);
+            }
+            let keep = status
+                .pods
+                .iter()
+                .map(|p| format!("{}/{}", p.namespace, p.name))
+                .collect();
+            live.retain_usage(&keep);
+            if let Some(u) = status.node_usage {
+                live.sample_node_usage(status.uptime_millis, &u);
+                live.node_usage = Some(u);
+            }
+            Ok(())
+        });
+        if let Err(why) = accepted {
+            tracing::debug!(
+                node,
+                session = status.session,
+                seq = status.seq,
+                why,
+                "status ignored"
+            );
+            return;
+        }
+        let mut writes = JoinSet::new();
+        for report in status.pods {
+            match pending_write(&self.store, node, &report) {
+                Ok(Some(object)) => {
+                    let store = self.store.clone();
+                    writes
+                        .spawn(async move { (report, store.update_status(pods(), object).await) });
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(node, pod = %key(&report), error = %e, "reading pod failed")
+                }
+            }
+        }
+        while let Some(done) = writes.join_next().await {
+            match done {
+                Ok((_, Ok(_))) => {}
+                // A concurrent change wins; the next heartbeat retries.
+                Ok((report, Err(StoreError::Conflict { .. } | StoreError::NotFound { .. }))) => {
+                    tracing::debug!(node, pod = %key(&report), "pod changed meanwhile; status skipped")
+                }
+                Ok((report, Err(e))) => {
+                    tracing::warn!(node, pod = %key(&report), error = %e, "writing pod status failed")
+                }
+                Err(e) => tracing::error!(node, error = %e, "pod status task failed"),
+            }
+        }
+    }
+}
+
+/// The pod object to write back with the reported status, or `None` when
+/// the pod is not this node's, is another pod (uid), or nothing changed.
+fn pending_write(
+    store: &Store,
+    node: &str,
+    report: &PodReport,
+) -> Result<Option<Value>, StoreError> {
+    let Some(mut pod) = store.get(pods(), Some(&report.namespace), &report.name)? else {
+        return Ok(None);
+    };
+    if pod["metadata"]["uid"] != report.uid.as_str() || pod["spec"]["nodeName"] != node {
+        return Ok(None);
+    }
+    let Ok(reported) = serde_json::to_value(&report.status) else {
+        return Ok(None);
+    };
+    if pod.get("status") == Some(&reported) {
+        return Ok(None);
+    }
+    let stored_phase = pod["status"]["phase"].as_str().unwrap_or("");
+    if matches!(stored_phase, "Succeeded" | "Failed") && reported["phase"] != stored_phase {
+        tracing::debug!(node, pod = %key(report), stored_phase, "pod is finished; report ignored");
+        return Ok(None);
+    }
+    pod["status"] = reported;
+    Ok(Some(pod))
+}
+
+fn key(report: &PodReport) -> String {
+    format!("{}/{}", report.namespace, report.name)
+}

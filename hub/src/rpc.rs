@@ -1,0 +1,161 @@
+//! Requests to agents over MQTT (`nodes/{node}/rpc/req`) and their chunked
+//! answers (`rpc/resp/{id}`): logs, exec, prepull. Agents dial out, so this
+//! works for nodes behind NAT. Each call gets a random id and a channel; the
+//! MQTT ingest hands every `rpcResponse` to [`Rpc::deliver`], which drops
+//! duplicates (QoS 1 redelivery) and chunks of calls no one waits for.
+//! Dropping an [`RpcStream`] before its end sends a `cancel`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bramble_api::protocol::rpc::CancelCall;
+use bramble_api::protocol::{
+    RpcCall, RpcChunk, RpcId, RpcRequest, RpcResponse, Topic, TopicKind, encode,
+};
+use tokio::sync::mpsc;
+
+use crate::fleet::{Fleet, Outgoing};
+
+/// Chunks buffered per call before the agent's answers wait for the reader.
+const CHUNK_BUFFER: usize = 256;
+
+struct Pending {
+    tx: mpsc::Sender<RpcChunk>,
+    next_seq: u64,
+}
+
+/// Calls in flight. See the module docs.
+#[derive(Default)]
+pub struct Rpc {
+    pending: Mutex<HashMap<String, Pending>>,
+}
+
+impl std::fmt::Debug for Rpc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.pending.lock().map(|p| p.len()).unwrap_or(0);
+        f.debug_struct("Rpc").field("pending", &n).finish()
+    }
+}
+
+/// The answer to one call, chunk by chunk.
+pub struct RpcStream {
+    id: RpcId,
+    node: String,
+    rx: mpsc::Receiver<RpcChunk>,
+    rpc: Arc<Rpc>,
+    fleet: Arc<Fleet>,
+    ended: bool,
+}
+
+impl Rpc {
+    /// Sends `call` to `node`'s agent.
+    pub async fn call(
+        self: &Arc<Self>,
+        fleet: &Arc<Fleet>,
+        node: &str,
+        call: RpcCall,
+    ) -> anyhow::Result<RpcStream> {
+        let id = RpcId::new(&crate::token::random_hex(12)?).map_err(anyhow::Error::msg)?;
+        let topic = Topic::new(node, TopicKind::RpcRequest)
+            .map_err(|e| anyhow::anyhow!("node {node:?}: {e}"))?;
+        let payload = encode(&RpcRequest {
+            id: id.clone(),
+            call,
+        })?;
+        let (tx, rx) = mpsc::channel(CHUNK_BUFFER);
+        self.pending
+            .lock()
+            .unwrap()
+            .insert(id.as_str().to_string(), Pending { tx, next_seq: 0 });
+        fleet
+            .publish(Outgoing {
+                topic: topic.to_string(),
+                payload,
+                retain: false,
+            })
+            .await;
+        Ok(RpcStream {
+            id,
+            node: node.to_string(),
+            rx,
+            rpc: self.clone(),
+            fleet: fleet.clone(),
+            ended: false,
+        })
+    }
+
+    /// Routes one response chunk to its caller (in `seq` order; duplicates
+    /// and unknown ids are dropped).
+    pub fn deliver(&self, resp: RpcResponse) {
+        let mut pending = self.pending.lock().unwrap();
+        let Some(p) = pending.get_mut(resp.id.as_str()) else {
+            tracing::debug!(id = %resp.id, "response chunk for no pending call; dropped");
+            return;
+        };
+        if resp.seq != p.next_seq {
+            tracing::debug!(id = %resp.id, seq = resp.seq, want = p.next_seq, "out-of-order or duplicate chunk dropped");
+            return;
+        }
+        p.next_seq += 1;
+        let end = matches!(resp.chunk, RpcChunk::End { .. });
+        if p.tx.try_send(resp.chunk).is_err() {
+            tracing::warn!(id = %resp.id, "caller is not reading; call dropped");
+            pending.remove(resp.id.as_str());
+            return;
+        }
+        if end {
+            pending.remove(resp.id.as_str());
+        }
+    }
+
+    /// Calls in flight.
+    pub fn in_flight(&self) -> usize {
+        self.pending.lock().unwrap().len()
+    }
+}
+
+impl RpcStream {
+    /// The next chunk; `None` when the call ended (after its `End`) or
+    /// was dropped.
+    pub async fn next(&mut self) -> Option<RpcChunk> {
+        let chunk = self.rx.recv().await;
+        if matches!(chunk, None | Some(RpcChunk::End { .. })) {
+            self.ended = true;
+        }
+        chunk
+    }
+
+    /// The node asked.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+}
+
+impl Drop for RpcStream {
+    fn drop(&mut self) {
+        self.rpc.pending.lock().unwrap().remove(self.id.as_str());
+        if self.ended {
+            return;
+        }
+        let Ok(topic) = Topic::new(&self.node, TopicKind::RpcRequest) else {
+            return;
+        };
+        let Ok(cancel_id) = crate::token::random_hex(12).map(|h| RpcId::new(&h)) else {
+            return;
+        };
+        let Ok(cancel_id) = cancel_id else { return };
+        let req = RpcRequest {
+            id: cancel_id,
+            call: RpcCall::Cancel(CancelCall {
+                id: self.id.clone(),
+            }),
+        };
+        if let Ok(payload) = encode(&req) {
+            self.fleet.try_publish(Outgoing {
+                topic: topic.to_string(),
+                payload,
+                retain: false,
+            });
+        }
+    }
+}
