@@ -1,8 +1,10 @@
 //! The Bramble node agent as a library: the container runtime seam and its
-//! backends (`runtime`). The `bramble-agent` binary wires these together.
+//! backends (`runtime`), pods and the node (`pod`, `node`), and the hub
+//! session (`session`). The `bramble-agent` binary wires these together.
 
 pub mod lifecycle;
 pub mod logs;
 pub mod node;
 pub mod pod;
 pub mod runtime;
+pub mod session;

@@ -1,32 +1,75 @@
-//! `bramble-agent`: the node agent. Until M1-4 puts the hub in front, it
-//! runs the pods of local YAML files: `bramble-agent run -f pod.yaml
-//! --image NAME=ARCHIVE` keeps them running (restarts, probes), prints each
-//! pod's status as a JSON line when it changes, and on SIGTERM/SIGINT exits
-//! **leaving the pods running**; the next `run` adopts them (and stops the
-//! ones no longer in its files). `bramble-agent reset` stops every pod and
-//! removes all leftovers.
+//! `bramble-agent`: the node agent.
+//!
+//! - `bramble-agent --hub URL --node-name NAME --token TOKEN` joins a hub
+//!   over MQTT (see `bramble_agent::session`) and runs the pods it is
+//!   given; it restores them from `RUN_DIR/desired.json` while the hub is
+//!   away.
+//! - `bramble-agent run -f pod.yaml --image NAME=ARCHIVE` runs the pods of
+//!   local YAML files instead, printing each pod's status as a JSON line
+//!   when it changes.
+//!
+//! Both keep the pods running (restarts, probes) and on SIGTERM/SIGINT exit
+//! **leaving the pods running**; the next start adopts them (and stops the
+//! ones no longer wanted). `bramble-agent reset` stops every pod and removes
+//! all leftovers.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bramble_agent::logs::{LogConfig, LogPump};
 use bramble_agent::node::images::LocalImages;
 use bramble_agent::node::info::NodeInfo;
+use bramble_agent::node::pull::PullingImages;
 use bramble_agent::node::{Node, NodeDirs, NodeEvent, manifests, tmpfs};
 use bramble_agent::pod::{PodDirs, PodOptions};
 use bramble_agent::runtime::libcontainer::{LibcontainerOptions, LibcontainerRuntime};
 use bramble_agent::runtime::{OciBinaryOptions, OciBinaryRuntime};
 use bramble_agent::runtime::{Runtime, clone_helper};
+use bramble_agent::session::{
+    self, Broker, NodeCommand, NodeLoop, Session, SessionConfig, SharedReport, config,
+};
+use bramble_api::protocol::topics;
 use clap::{Args, Parser, Subcommand};
 
-/// Bramble node agent.
+/// Bramble node agent: without a subcommand, joins the hub given by
+/// --hub and runs the pods it schedules here.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version, about, args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    #[command(flatten)]
+    join: JoinArgs,
+}
+
+#[derive(Args, Debug)]
+struct JoinArgs {
+    #[command(flatten)]
+    node: NodeArgs,
+    /// The hub's URL, e.g. `http://hub.local:7480` (its registry; the MQTT
+    /// broker defaults to the same host, port 1883).
+    #[arg(long, env = "BRAMBLE_HUB")]
+    hub: Option<String>,
+    /// This node's name (default: the hostname, lowercased).
+    #[arg(long, env = "BRAMBLE_NODE_NAME")]
+    node_name: Option<String>,
+    /// The hub's join token (DATA_DIR/node-token on the hub); needed until
+    /// the node has credentials (DATA_DIR/credentials.json).
+    #[arg(long, env = "BRAMBLE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// The MQTT broker, `mqtt://HOST[:PORT]` (default: the hub's host, port
+    /// 1883).
+    #[arg(long, env = "BRAMBLE_MQTT_URL")]
+    mqtt_url: Option<String>,
+    /// Import an image archive under NAME before joining, e.g.
+    /// `busybox=./busybox.tar`.
+    #[arg(long = "image", value_name = "NAME=ARCHIVE")]
+    images: Vec<String>,
+    /// Longest pause between supervision rounds, in milliseconds.
+    #[arg(long, default_value_t = 200)]
+    tick_ms: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -164,17 +207,21 @@ fn print_events(events: &[NodeEvent]) {
     }
 }
 
-fn run(args: RunArgs) -> Result<(), String> {
-    let images = LocalImages::open(&args.node.data_dir.join("images"))?;
-    for spec in &args.images {
+/// Opens the image store and imports `--image NAME=ARCHIVE` archives.
+fn open_images(data_dir: &Path, specs: &[String]) -> Result<LocalImages, String> {
+    let images = LocalImages::open(&data_dir.join("images"))?;
+    for spec in specs {
         let (name, archive) = spec
             .split_once('=')
             .ok_or_else(|| format!("--image {spec:?}: expected NAME=ARCHIVE"))?;
         let names = images.import(archive.as_ref(), Some(name))?;
         tracing::info!(archive, ?names, "image imported");
     }
-    let wanted = manifests::load(&args.files)?;
-    tmpfs::ensure(&args.node.run_dir).map_err(|e| e.to_string())?;
+    Ok(images)
+}
+
+/// Reads and logs the node's facts.
+fn node_info() -> Option<NodeInfo> {
     match NodeInfo::read() {
         Ok(info) => {
             tracing::info!(arch = %info.architecture, kernel = %info.kernel, cpus = info.cpus,
@@ -182,9 +229,20 @@ fn run(args: RunArgs) -> Result<(), String> {
             for w in info.warnings() {
                 tracing::warn!("{w}");
             }
+            Some(info)
         }
-        Err(e) => tracing::warn!(error = %e, "reading the node's facts"),
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the node's facts");
+            None
+        }
     }
+}
+
+fn run(args: RunArgs) -> Result<(), String> {
+    let images = open_images(&args.node.data_dir, &args.images)?;
+    let wanted = manifests::load(&args.files)?;
+    tmpfs::ensure(&args.node.run_dir).map_err(|e| e.to_string())?;
+    node_info();
     let runtime: &'static dyn Runtime = Box::leak(make_runtime(&args.node)?);
     let pump = make_pump(&args.node)?;
     let options = PodOptions {
@@ -231,6 +289,91 @@ fn run(args: RunArgs) -> Result<(), String> {
         std::thread::sleep(wake.saturating_duration_since(Instant::now()));
     }
     tracing::info!(pods = node.pod_ids().len(), "exiting; pods keep running");
+    Ok(())
+}
+
+/// The joined agent: the session on its threads, the node loop here.
+fn join(args: JoinArgs) -> Result<(), String> {
+    let hub = args.hub.clone().ok_or(
+        "no hub given: bramble-agent --hub URL --token TOKEN (or a subcommand: run, reset; see --help)",
+    )?;
+    let node_name = match &args.node_name {
+        Some(n) => n.clone(),
+        None => rustix::system::uname()
+            .nodename()
+            .to_string_lossy()
+            .to_lowercase(),
+    };
+    topics::check_node(&node_name).map_err(|why| {
+        format!("node name {node_name:?}: {why} (give a valid one with --node-name)")
+    })?;
+    let broker = Broker::resolve(&hub, args.mqtt_url.as_deref())?;
+    let token = args.token.clone().filter(|t| !t.is_empty());
+    if token.is_none() && session::credentials::load(&args.node.data_dir)?.is_none() {
+        return Err(format!(
+            "node {node_name} has not joined yet ({} is absent): give the hub's join token \
+             with --token or BRAMBLE_TOKEN (DATA_DIR/node-token on the hub)",
+            session::credentials::path(&args.node.data_dir).display()
+        ));
+    }
+    let images = open_images(&args.node.data_dir, &args.images)?;
+    tmpfs::ensure(&args.node.run_dir).map_err(|e| e.to_string())?;
+    let info = node_info().ok_or("cannot read the node's facts for the hello")?;
+    let mut cfg = SessionConfig {
+        node: node_name.clone(),
+        session: config::new_session_id(),
+        broker,
+        data_dir: args.node.data_dir.clone(),
+        token,
+        heartbeat: Duration::from_secs(1),
+        run_dir: args.node.run_dir.clone(),
+        runtime: None,
+    };
+    let hello = session::hello::build(
+        &node_name,
+        &cfg.session,
+        &info,
+        &session::hello::os_image(),
+        &args.node.runtime,
+        Default::default(),
+    );
+    let runtime: &'static dyn Runtime = Box::leak(make_runtime(&args.node)?);
+    cfg.runtime = Some(runtime);
+    let pump = make_pump(&args.node)?;
+    let options = PodOptions {
+        log_pump: Some(pump),
+        ..PodOptions::default()
+    };
+    let images: &'static LocalImages = Box::leak(Box::new(images));
+    let (to_node, from_session) = std::sync::mpsc::channel();
+    let pulled = std::sync::Mutex::new(to_node.clone());
+    let source: &'static PullingImages = Box::leak(Box::new(PullingImages::new(
+        images,
+        &hub,
+        &args.node.data_dir,
+        std::env::var("BRAMBLE_REGISTRY_TOKEN").ok(),
+        std::sync::Arc::new(move || {
+            let tx = pulled.lock().unwrap_or_else(|p| p.into_inner());
+            let _ = tx.send(NodeCommand::PullDone);
+        }),
+    )));
+    install_signal_handlers()?;
+    let (node, events) =
+        Node::open(runtime, source, dirs(&args.node), options).map_err(|e| e.to_string())?;
+    print_events(&events);
+    let report = SharedReport::new();
+    let fatal = Box::new(|msg: String| {
+        eprintln!("bramble-agent: {msg}");
+        std::process::exit(1);
+    });
+    let session = Session::start(cfg, hello, report.clone(), to_node, fatal)?;
+    let mut node_loop = NodeLoop::new(node, args.node.run_dir.clone(), report, session.notifier());
+    node_loop.restore();
+    node_loop.run(
+        &STOP,
+        &from_session,
+        Duration::from_millis(args.tick_ms.max(1)),
+    );
     Ok(())
 }
 
@@ -291,8 +434,9 @@ fn main() {
     let cli = Cli::parse();
     init_tracing();
     let result = match cli.command {
-        Command::Run(a) => run(a),
-        Command::Reset(a) => reset(a),
+        Some(Command::Run(a)) => run(a),
+        Some(Command::Reset(a)) => reset(a),
+        None => join(cli.join),
     };
     if let Err(e) = result {
         eprintln!("bramble-agent: {e}");

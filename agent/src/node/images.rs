@@ -2,13 +2,14 @@
 //! under the agent's data dir, plus a small name -> digest table
 //! (`refs.json`, written on change). Images arrive by import of an OCI or
 //! `docker save` archive (`bramble-agent run --image NAME=ARCHIVE`); M1-4
-//! adds pulls from the hub's registry. [`LocalImages::resolve`] gives a pod
+//! adds pulls from the hub's registry ([`LocalImages::pull`]). [`LocalImages::resolve`] gives a pod
 //! the unpacked layers and config of the manifest for this node's platform.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use bramble_images::client::{PullOptions, RegistryClient};
 use bramble_images::oci::descriptor_digest;
 use bramble_images::platform::select;
 use bramble_images::{
@@ -93,13 +94,58 @@ impl LocalImages {
             ));
         }
         if *refs != before {
-            let json = serde_json::to_vec_pretty(&*refs).map_err(|e| e.to_string())?;
-            let tmp = self.refs_path.with_extension("json.tmp");
-            std::fs::write(&tmp, json)
-                .and_then(|()| std::fs::rename(&tmp, &self.refs_path))
-                .map_err(|e| format!("writing {}: {e}", self.refs_path.display()))?;
+            self.save_refs(&refs)?;
         }
         Ok(names)
+    }
+
+    /// Whether `reference` names an image on this node.
+    pub fn has(&self, reference: &str) -> bool {
+        key(reference).is_ok_and(|k| {
+            self.refs
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains_key(&k)
+        })
+    }
+
+    /// Pulls `reference` (a repository of the hub's registry, e.g. `web:1`)
+    /// for this node's platform from `client` into the store and names it
+    /// `reference`. Blobs already here are not downloaded again.
+    pub fn pull(&self, client: &RegistryClient, reference: &str) -> Result<Digest, String> {
+        let r = Reference::parse(reference).map_err(|e| format!("image {reference:?}: {e}"))?;
+        if !r.is_hub_local() {
+            return Err(format!(
+                "image {reference}: only images of the hub's registry can be pulled \
+                 (push it to the hub, or import it with --image)"
+            ));
+        }
+        let pulled = client
+            .pull(
+                r.repository(),
+                &r.manifest_reference(),
+                &self.platform,
+                &self.blobs,
+                &PullOptions::default(),
+            )
+            .map_err(|e| format!("pulling {reference}: {e}"))?;
+        let digest = pulled.index_digest.unwrap_or(pulled.manifest_digest);
+        let k = key(reference)?;
+        let mut refs = self.refs.lock().unwrap_or_else(|p| p.into_inner());
+        if refs.get(&k) != Some(&digest) {
+            refs.insert(k, digest.clone());
+            self.save_refs(&refs)?;
+        }
+        tracing::info!(image = reference, %digest, downloaded = pulled.downloaded, "image pulled");
+        Ok(digest)
+    }
+
+    fn save_refs(&self, refs: &BTreeMap<String, Digest>) -> Result<(), String> {
+        let json = serde_json::to_vec_pretty(refs).map_err(|e| e.to_string())?;
+        let tmp = self.refs_path.with_extension("json.tmp");
+        std::fs::write(&tmp, json)
+            .and_then(|()| std::fs::rename(&tmp, &self.refs_path))
+            .map_err(|e| format!("writing {}: {e}", self.refs_path.display()))
     }
 
     fn read_manifest(&self, digest: &Digest) -> Result<ManifestOrIndex, String> {

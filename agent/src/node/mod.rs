@@ -13,6 +13,7 @@ pub mod images;
 pub mod info;
 pub mod leftovers;
 pub mod manifests;
+pub mod pull;
 pub mod records;
 pub mod tmpfs;
 
@@ -50,6 +51,12 @@ pub enum NodeEvent {
     StopFailed { pod: String, error: String },
     LeftoverRemoved { what: String },
     LeftoverError { error: String },
+}
+
+/// Whether a desired pod is the one running: same uid and spec (a pod
+/// recreated under the same name is another pod).
+pub fn same_incarnation(desired: &Pod, running: &Pod) -> bool {
+    desired.metadata.uid == running.metadata.uid && desired.spec == running.spec
 }
 
 /// Per-pod resource usage, summed over its running containers.
@@ -153,15 +160,17 @@ impl<'r> Node<'r> {
         self.pods.get(id)
     }
 
-    /// Starts the pods of `desired` that do not run (or run another spec)
-    /// and stops the running pods that are not desired.
+    /// Starts the pods of `desired` that do not run (or run another
+    /// incarnation: another uid or spec) and stops the running pods that are
+    /// not desired. A pod desired again with the same uid and spec keeps
+    /// running untouched.
     pub fn apply(&mut self, desired: &[Pod], inputs: &PodInputs) -> Vec<NodeEvent> {
         let mut events = Vec::new();
         let want: BTreeMap<String, &Pod> = desired.iter().map(|p| (pod_id(p), p)).collect();
         let stale: Vec<String> = self
             .pods
             .iter()
-            .filter(|(id, p)| want.get(*id).is_none_or(|w| w.spec != p.pod().spec))
+            .filter(|(id, p)| want.get(*id).is_none_or(|w| !same_incarnation(w, p.pod())))
             .map(|(id, _)| id.clone())
             .collect();
         events.extend(self.stop_many(&stale));
@@ -302,5 +311,32 @@ impl<'r> Node<'r> {
                 }
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(uid: &str, image: &str) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "web", "namespace": "default", "uid": uid},
+            "spec": {"containers": [{"name": "c", "image": image}]},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_pod_is_its_uid_and_spec() {
+        let running = pod("u-1", "busybox");
+        // The same pod desired again (a higher generation, labels changed)
+        // keeps running.
+        let mut again = pod("u-1", "busybox");
+        again.metadata.labels.insert("x".into(), "y".into());
+        assert!(same_incarnation(&again, &running));
+        // Recreated under the same name, or another spec: another pod.
+        assert!(!same_incarnation(&pod("u-2", "busybox"), &running));
+        assert!(!same_incarnation(&pod("u-1", "busybox:2"), &running));
     }
 }

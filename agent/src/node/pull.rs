@@ -1,0 +1,118 @@
+//! Images for the joined agent: a pod's image comes from the node's store
+//! and, when it is not there, is pulled from the hub's registry (for this
+//! node's platform) on a background thread, so supervising the other pods
+//! never waits on the network. Until the pull ends the pod's start fails
+//! with "is being pulled" ([`PULLING`]); a failed pull fails the next start
+//! with the registry's message (then a new pull starts on the following
+//! attempt). The node loop retries with back-off, reports `ErrImagePull` /
+//! `ImagePullBackOff`, and is woken when a pull ends.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use bramble_images::RegistryClient;
+
+use super::images::LocalImages;
+use crate::pod::{ImageSource, ResolvedImage};
+
+/// Marks the error of a start that waits for a pull in progress.
+pub const PULLING: &str = "is being pulled";
+
+#[derive(Debug, Clone)]
+enum PullState {
+    InProgress,
+    Failed(String),
+}
+
+/// Local images with background pulls from the hub. See the module docs.
+pub struct PullingImages {
+    local: &'static LocalImages,
+    /// The hub's base URL (`--hub`).
+    hub: String,
+    /// Where the node's credentials appear after joining (the registry
+    /// accepts them for pulls); a bearer token (`BRAMBLE_REGISTRY_TOKEN`)
+    /// overrides them.
+    data_dir: std::path::PathBuf,
+    token: Option<String>,
+    pulls: Arc<Mutex<BTreeMap<String, PullState>>>,
+    /// Called when a pull ends (wakes the node loop).
+    on_done: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl PullingImages {
+    pub fn new(
+        local: &'static LocalImages,
+        hub: &str,
+        data_dir: &std::path::Path,
+        token: Option<String>,
+        on_done: Arc<dyn Fn() + Send + Sync>,
+    ) -> PullingImages {
+        PullingImages {
+            local,
+            hub: hub.to_string(),
+            data_dir: data_dir.to_path_buf(),
+            token,
+            pulls: Arc::default(),
+            on_done,
+        }
+    }
+
+    fn start_pull(&self, reference: &str) -> Result<(), String> {
+        let (local, pulls, done) = (self.local, self.pulls.clone(), self.on_done.clone());
+        let client = match (
+            &self.token,
+            crate::session::credentials::load(&self.data_dir),
+        ) {
+            (Some(t), _) => RegistryClient::new(&self.hub, Some(t)),
+            (None, Ok(Some(c))) => {
+                RegistryClient::with_basic_auth(&self.hub, &c.username, &c.password)
+            }
+            (None, _) => RegistryClient::new(&self.hub, None),
+        };
+        let r = reference.to_string();
+        std::thread::Builder::new()
+            .name("pull".into())
+            .spawn(move || {
+                let result = local.pull(&client, &r);
+                let mut p = pulls.lock().unwrap_or_else(|p| p.into_inner());
+                match result {
+                    Ok(_) => {
+                        p.remove(&r);
+                    }
+                    Err(e) => {
+                        tracing::warn!(image = %r, error = %e, "image pull failed");
+                        p.insert(r, PullState::Failed(e));
+                    }
+                }
+                drop(p);
+                done();
+            })
+            .map(|_| ())
+            .map_err(|e| format!("starting a pull of {reference}: {e}"))
+    }
+}
+
+impl ImageSource for PullingImages {
+    fn resolve(&self, reference: &str) -> Result<ResolvedImage, String> {
+        if self.local.has(reference) {
+            return self.local.resolve(reference);
+        }
+        let mut pulls = self.pulls.lock().unwrap_or_else(|p| p.into_inner());
+        match pulls.get(reference).cloned() {
+            Some(PullState::InProgress) => Err(format!("image {reference} {PULLING}")),
+            Some(PullState::Failed(e)) => {
+                pulls.remove(reference);
+                Err(e)
+            }
+            None => {
+                tracing::info!(image = reference, hub = %self.hub, "pulling image");
+                pulls.insert(reference.to_string(), PullState::InProgress);
+                if let Err(e) = self.start_pull(reference) {
+                    pulls.remove(reference);
+                    return Err(e);
+                }
+                Err(format!("image {reference} {PULLING}"))
+            }
+        }
+    }
+}

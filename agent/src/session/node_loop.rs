@@ -1,0 +1,381 @@
+//! The joined agent's reconcile loop, on the main thread (the [`Node`]
+//! borrows the runtime and the images): it restores the last accepted
+//! desired set from `RUN_DIR/desired.json` at start (offline autonomy),
+//! applies every newer set the session hands over, supervises the pods,
+//! retries pods that could not start (image pulls) with back-off, and keeps
+//! the [`SharedReport`] the session publishes up to date.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use bramble_api::objects::pod::Pod;
+use bramble_api::objects::pod_status::{
+    ContainerState, ContainerStateWaiting, ContainerStatus, PodStatus,
+};
+use bramble_api::protocol::status::Rejection;
+use bramble_api::protocol::{ContainerUsage, Desired, PodReport, PodUsage};
+
+use super::desired_file;
+use super::report::{SharedReport, node_usage};
+use crate::node::pull::PULLING;
+use crate::node::{Node, NodeEvent};
+use crate::pod::PodInputs;
+use crate::pod::run::pod_id;
+
+/// What the session hands the node loop.
+#[derive(Debug)]
+pub enum NodeCommand {
+    /// A decoded, valid desired set (its generation not yet compared).
+    Desired(Box<Desired>),
+    /// A desired payload that was refused.
+    Rejected(Rejection),
+    /// An image pull ended: retry the pods waiting for it now.
+    PullDone,
+}
+
+/// How often pod and node usage is sampled.
+const USAGE_EVERY: Duration = Duration::from_secs(10);
+/// First delay before retrying a pod that could not start; doubles.
+const RETRY_FIRST: Duration = Duration::from_secs(2);
+/// Longest delay between start attempts.
+const RETRY_MAX: Duration = Duration::from_secs(60);
+
+/// A desired pod that could not start, and when to try again.
+#[derive(Debug, Clone)]
+struct StartFailure {
+    error: String,
+    attempts: u32,
+    retry_at: Instant,
+}
+
+/// See the module docs.
+pub struct NodeLoop<'r> {
+    node: Node<'r>,
+    run_dir: PathBuf,
+    current: Option<Desired>,
+    inputs: PodInputs,
+    failures: BTreeMap<String, StartFailure>,
+    statuses: BTreeMap<String, PodStatus>,
+    report: Arc<SharedReport>,
+    on_change: Box<dyn Fn() + Send>,
+    next_usage: Instant,
+}
+
+impl<'r> NodeLoop<'r> {
+    /// A loop over `node`; `on_change` is called when the report changed.
+    pub fn new(
+        node: Node<'r>,
+        run_dir: PathBuf,
+        report: Arc<SharedReport>,
+        on_change: Box<dyn Fn() + Send>,
+    ) -> NodeLoop<'r> {
+        NodeLoop {
+            node,
+            run_dir,
+            current: None,
+            inputs: PodInputs::default(),
+            failures: BTreeMap::new(),
+            statuses: BTreeMap::new(),
+            report,
+            on_change,
+            next_usage: Instant::now(),
+        }
+    }
+
+    /// Applies the set saved by an earlier agent process, if any. Pods
+    /// adopted by [`Node::open`] with the same uid and spec keep running.
+    pub fn restore(&mut self) {
+        match desired_file::load(&self.run_dir) {
+            Ok(Some(d)) => {
+                tracing::info!(generation = %d.generation, pods = d.pods.len(), "restoring the saved desired set");
+                self.accept(d);
+            }
+            Ok(None) => {}
+            Err(error) => tracing::warn!(%error, "ignoring the saved desired set"),
+        }
+    }
+
+    /// Handles one command from the session.
+    pub fn handle(&mut self, cmd: NodeCommand) {
+        match cmd {
+            NodeCommand::Desired(d) => {
+                if !desired_file::accepts(self.current.as_ref(), &d) {
+                    tracing::debug!(generation = %d.generation, "desired set not newer; ignored");
+                    return;
+                }
+                if let Err(error) = desired_file::save(&self.run_dir, &d) {
+                    tracing::warn!(%error, "saving the desired set");
+                }
+                self.accept(*d);
+            }
+            NodeCommand::Rejected(r) => {
+                tracing::warn!(generation = ?r.generation, reason = %r.reason, "desired set refused");
+                self.publish(|rep| rep.desired_rejected = Some(r));
+            }
+            NodeCommand::PullDone => {
+                let now = Instant::now();
+                let mut waiting = false;
+                for f in self.failures.values_mut() {
+                    if f.error.contains(PULLING) || f.attempts == 0 {
+                        f.retry_at = now;
+                        waiting = true;
+                    }
+                }
+                if waiting {
+                    self.apply();
+                }
+            }
+        }
+    }
+
+    fn accept(&mut self, d: Desired) {
+        tracing::info!(generation = %d.generation, pods = d.pods.len(), "applying desired set");
+        self.inputs = inputs_of(&d);
+        let generation = d.generation;
+        self.current = Some(d);
+        self.failures.clear();
+        // Observed = accepted and converging to; statuses sent while the
+        // pods start already carry it.
+        self.publish(|rep| {
+            rep.observed_generation = Some(generation);
+            rep.desired_rejected = None;
+        });
+        self.apply();
+    }
+
+    /// Reconciles the node to the current set. Pods that failed to start
+    /// and whose retry is not due yet are left out (they do not run, so
+    /// leaving them out stops nothing).
+    fn apply(&mut self) {
+        let now = Instant::now();
+        let pods: Vec<Pod> = self
+            .current
+            .as_ref()
+            .map(|d| d.pods.clone())
+            .unwrap_or_default();
+        let due: Vec<Pod> = pods
+            .iter()
+            .filter(|p| {
+                self.failures
+                    .get(&pod_id(p))
+                    .is_none_or(|f| f.retry_at <= now)
+            })
+            .cloned()
+            .collect();
+        let events = self.node.apply(&due, &self.inputs);
+        for e in events {
+            match e {
+                NodeEvent::Started { pod } => {
+                    self.failures.remove(&pod);
+                }
+                NodeEvent::StartFailed { pod, error } if error.contains(PULLING) => {
+                    // Waiting for a pull: no attempt counted, the last
+                    // pull error (if any) still reported; woken by
+                    // `PullDone`, polled meanwhile.
+                    let (attempts, error) = match self.failures.get(&pod) {
+                        Some(f) if f.attempts > 0 => (f.attempts, f.error.clone()),
+                        _ => (0, error),
+                    };
+                    self.failures.insert(
+                        pod,
+                        StartFailure {
+                            error,
+                            attempts,
+                            retry_at: now + RETRY_MAX,
+                        },
+                    );
+                }
+                NodeEvent::StartFailed { pod, error } => {
+                    let attempts = self.failures.get(&pod).map_or(0, |f| f.attempts) + 1;
+                    let delay = RETRY_FIRST
+                        .saturating_mul(1 << (attempts - 1).min(8))
+                        .min(RETRY_MAX);
+                    tracing::warn!(%pod, %error, attempts, retry_in_s = delay.as_secs(), "pod could not start");
+                    self.failures.insert(
+                        pod,
+                        StartFailure {
+                            error,
+                            attempts,
+                            retry_at: now + delay,
+                        },
+                    );
+                }
+                NodeEvent::StopFailed { pod, error } => {
+                    tracing::warn!(%pod, %error, "pod could not be stopped");
+                }
+                _ => {}
+            }
+        }
+        let wanted: Vec<String> = pods.iter().map(pod_id).collect();
+        self.failures.retain(|id, _| wanted.contains(id));
+        self.refresh(now);
+    }
+
+    /// One supervision round; retries due start failures.
+    pub fn tick(&mut self, now: Instant) {
+        if self.failures.values().any(|f| f.retry_at <= now) {
+            self.apply();
+        }
+        self.refresh(now);
+    }
+
+    /// Collects statuses (and usage every [`USAGE_EVERY`]) into the report.
+    fn refresh(&mut self, now: Instant) {
+        for (id, status) in self.node.tick(now) {
+            self.statuses.insert(id, status);
+        }
+        let running = self.node.pod_ids();
+        self.statuses.retain(|id, _| running.contains(id));
+        let usage = (now >= self.next_usage).then(|| {
+            self.next_usage = now + USAGE_EVERY;
+            (self.node.usage(), node_usage())
+        });
+        let mut pods = BTreeMap::new();
+        for id in &running {
+            let (Some(p), Some(status)) = (self.node.pod(id), self.statuses.get(id)) else {
+                continue;
+            };
+            pods.insert(id.clone(), report_of(p.pod(), status.clone()));
+        }
+        if let Some(d) = &self.current {
+            for p in &d.pods {
+                let id = pod_id(p);
+                if let (false, Some(f)) = (pods.contains_key(&id), self.failures.get(&id)) {
+                    pods.insert(id, report_of(p, failed_status(p, f)));
+                }
+            }
+        }
+        self.publish(|rep| {
+            let old = std::mem::take(&mut rep.pods);
+            for (id, mut pod) in pods {
+                pod.usage = old.get(&id).and_then(|o| o.usage.clone());
+                rep.pods.insert(id, pod);
+            }
+            if let Some((pod_usage, node)) = usage {
+                for u in pod_usage {
+                    if let Some(p) = rep.pods.get_mut(&u.pod) {
+                        p.usage = Some(PodUsage {
+                            cpu_nanos: u.total.cpu_usage_ns,
+                            memory_bytes: u.total.memory_bytes,
+                            containers: u
+                                .containers
+                                .iter()
+                                .map(|(name, s)| ContainerUsage {
+                                    name: name.clone(),
+                                    cpu_nanos: s.cpu_usage_ns,
+                                    memory_bytes: s.memory_bytes,
+                                })
+                                .collect(),
+                        });
+                    }
+                }
+                rep.node_usage = node;
+            }
+        });
+    }
+
+    fn publish(&self, f: impl FnOnce(&mut super::report::NodeReport)) {
+        if self.report.update(f) {
+            (self.on_change)();
+        }
+    }
+
+    /// Runs until `stop`: commands from `rx` as they come, supervision at
+    /// least every `max`.
+    pub fn run(&mut self, stop: &AtomicBool, rx: &Receiver<NodeCommand>, max: Duration) {
+        while !stop.load(Ordering::SeqCst) {
+            let now = Instant::now();
+            self.tick(now);
+            let mut wake = self.node.next_wake(now, max);
+            if let Some(f) = self.failures.values().map(|f| f.retry_at).min() {
+                wake = wake.min(f.max(now));
+            }
+            match rx.recv_timeout(wake.saturating_duration_since(Instant::now())) {
+                Ok(cmd) => {
+                    self.handle(cmd);
+                    while let Ok(cmd) = rx.try_recv() {
+                        self.handle(cmd);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => std::thread::sleep(max),
+            }
+        }
+        tracing::info!(
+            pods = self.node.pod_ids().len(),
+            "exiting; pods keep running"
+        );
+    }
+}
+
+/// The ConfigMaps and Secrets of a desired set as pods consume them.
+pub fn inputs_of(d: &Desired) -> PodInputs {
+    let mut inputs = PodInputs::default();
+    for cm in &d.config_maps {
+        inputs.config_maps.insert(
+            cm.metadata.name.clone(),
+            cm.data
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
+                .collect(),
+        );
+    }
+    for s in &d.secrets {
+        let mut data = s.decoded_data();
+        for (k, v) in &s.string_data {
+            data.insert(k.clone(), v.clone().into_bytes());
+        }
+        inputs.secrets.insert(s.metadata.name.clone(), data);
+    }
+    inputs
+}
+
+fn report_of(pod: &Pod, status: PodStatus) -> PodReport {
+    PodReport {
+        namespace: pod.namespace().to_string(),
+        name: pod.name().to_string(),
+        uid: pod.metadata.uid.clone().unwrap_or_default(),
+        status,
+        usage: None,
+    }
+}
+
+/// The status of a desired pod that could not start: Pending, its
+/// containers waiting with `ErrImagePull` (just failed) or
+/// `ImagePullBackOff` (waiting to retry) for image errors,
+/// `ContainerCreating` while the image is being pulled, else
+/// `CreateContainerError`.
+fn failed_status(pod: &Pod, f: &StartFailure) -> PodStatus {
+    let image_error = f.error.contains(": image \"");
+    let reason = match (image_error, f.attempts) {
+        _ if f.error.contains(PULLING) => "ContainerCreating",
+        (true, 1) => "ErrImagePull",
+        (true, _) => "ImagePullBackOff",
+        (false, _) => "CreateContainerError",
+    };
+    PodStatus {
+        phase: Some("Pending".into()),
+        container_statuses: pod
+            .spec
+            .containers
+            .iter()
+            .map(|c| ContainerStatus {
+                name: c.name.clone(),
+                image: c.image.clone(),
+                state: Some(ContainerState {
+                    waiting: Some(ContainerStateWaiting {
+                        reason: Some(reason.into()),
+                        message: Some(f.error.clone()),
+                    }),
+                    ..ContainerState::default()
+                }),
+                ..ContainerStatus::default()
+            })
+            .collect(),
+        ..PodStatus::default()
+    }
+}

@@ -1,0 +1,339 @@
+//! Answers to the hub's RPC requests. `logs` without `follow` reads the
+//! container's CRI log files (`DATA_DIR/logs/{pod}/{container}.log` and its
+//! rotations) with `tailLines` / `sinceSeconds`; `exec` runs a command in the
+//! container the pod record names (`RUN_DIR/pods/{pod}.json`) through the
+//! runtime, output capped, killed after [`EXEC_TIMEOUT`]; following and
+//! `prepull` answer "not implemented yet"; `cancel` needs no answer while
+//! nothing streams.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use bramble_api::objects::pod::Pod;
+use bramble_api::protocol::rpc::{
+    ExecCall, LogsCall, RpcError, RpcErrorCode, Stream, output_chunks,
+};
+use bramble_api::protocol::{RpcCall, RpcChunk};
+
+use crate::logs::follow::read_history;
+use crate::logs::format::{LogLine, Reassembler};
+use crate::pod::record::PodRecord;
+use crate::pod::run::pod_id;
+use crate::runtime::Runtime;
+
+/// The longest an `exec` may run.
+pub const EXEC_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// What answering needs from the agent.
+#[derive(Clone)]
+pub struct RpcContext {
+    /// `DATA_DIR/logs`.
+    pub logs_dir: PathBuf,
+    /// `RUN_DIR/pods`: the pod records.
+    pub records_dir: PathBuf,
+    pub runtime: Option<&'static dyn Runtime>,
+}
+
+/// The chunks answering `call`, the `end` chunk last; empty for `cancel`.
+pub fn answer(ctx: &RpcContext, call: &RpcCall) -> Vec<RpcChunk> {
+    let result = match call {
+        RpcCall::Logs(l) => logs(&ctx.logs_dir, l, SystemTime::now()),
+        RpcCall::Exec(e) => return exec(ctx, e),
+        RpcCall::Prepull(_) => Err(failed("prepull is not implemented yet by this agent")),
+        RpcCall::Cancel(_) => return Vec::new(),
+    };
+    match result {
+        Ok(mut chunks) => {
+            chunks.push(RpcChunk::End {
+                exit_code: None,
+                error: None,
+            });
+            chunks
+        }
+        Err((mut chunks, error)) => {
+            chunks.push(RpcChunk::End {
+                exit_code: None,
+                error: Some(error),
+            });
+            chunks
+        }
+    }
+}
+
+type Failure = (Vec<RpcChunk>, RpcError);
+
+fn end_error(code: RpcErrorCode, message: String) -> Vec<RpcChunk> {
+    vec![RpcChunk::End {
+        exit_code: None,
+        error: Some(RpcError { code, message }),
+    }]
+}
+
+/// Runs `call.argv` in the pod's container; output chunks, then the exit code.
+fn exec(ctx: &RpcContext, call: &ExecCall) -> Vec<RpcChunk> {
+    let (ns, name) = (&call.pod.namespace, &call.pod.name);
+    if call.tty {
+        return end_error(
+            RpcErrorCode::Invalid,
+            "exec with a terminal (tty) is not supported: run it without -t".into(),
+        );
+    }
+    let Some(runtime) = ctx.runtime else {
+        return end_error(
+            RpcErrorCode::Failed,
+            "this agent has no runtime for exec".into(),
+        );
+    };
+    let mut pod = Pod::default();
+    pod.metadata.name = name.clone();
+    pod.metadata.namespace = Some(ns.clone());
+    let path = ctx.records_dir.join(format!("{}.json", pod_id(&pod)));
+    let record: PodRecord = match std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+    {
+        Some(r) => r,
+        None => {
+            return end_error(
+                RpcErrorCode::NotFound,
+                format!("pod {ns}/{name} is not running on this node"),
+            );
+        }
+    };
+    if call
+        .pod
+        .uid
+        .as_ref()
+        .is_some_and(|u| record.pod.metadata.uid.as_ref() != Some(u))
+    {
+        return end_error(
+            RpcErrorCode::NotFound,
+            format!("pod {ns}/{name} on this node is another incarnation (uid differs)"),
+        );
+    }
+    let live = |c: &&crate::pod::record::SavedContainer| !c.init && !c.deleted;
+    let container = match &call.container {
+        Some(want) => record
+            .containers
+            .iter()
+            .filter(live)
+            .find(|c| &c.name == want),
+        None => record.containers.iter().find(live),
+    };
+    let Some(container) = container else {
+        return end_error(
+            RpcErrorCode::NotFound,
+            format!(
+                "container {:?} is not running in pod {ns}/{name}",
+                call.container.as_deref().unwrap_or("(first)")
+            ),
+        );
+    };
+    match runtime.exec(&container.handle, &call.argv, EXEC_TIMEOUT) {
+        Ok(out) => {
+            let mut chunks = output_chunks(Stream::Stdout, &out.stdout);
+            chunks.extend(output_chunks(Stream::Stderr, &out.stderr));
+            if out.timed_out {
+                chunks.extend(output_chunks(
+                    Stream::Stderr,
+                    format!("\nkilled after {}s\n", EXEC_TIMEOUT.as_secs()).as_bytes(),
+                ));
+            }
+            chunks.push(RpcChunk::End {
+                exit_code: Some(out.status.code()),
+                error: None,
+            });
+            chunks
+        }
+        Err(e) => end_error(RpcErrorCode::Failed, format!("exec in {ns}/{name}: {e}")),
+    }
+}
+
+fn failed(message: &str) -> Failure {
+    error(RpcErrorCode::Failed, message.to_string())
+}
+
+fn error(code: RpcErrorCode, message: String) -> Failure {
+    (Vec::new(), RpcError { code, message })
+}
+
+fn logs(logs_dir: &Path, call: &LogsCall, now: SystemTime) -> Result<Vec<RpcChunk>, Failure> {
+    let (ns, name) = (&call.pod.namespace, &call.pod.name);
+    let mut pod = Pod::default();
+    pod.metadata.name = name.clone();
+    pod.metadata.namespace = Some(ns.clone());
+    let dir = logs_dir.join(pod_id(&pod));
+    let not_found = || {
+        error(
+            RpcErrorCode::NotFound,
+            format!("pod {ns}/{name} has no logs on this node"),
+        )
+    };
+    let containers: Vec<String> = std::fs::read_dir(&dir)
+        .map_err(|_| not_found())?
+        .filter_map(|e| {
+            let n = e.ok()?.file_name().into_string().ok()?;
+            n.strip_suffix(".log").map(str::to_string)
+        })
+        .collect();
+    let container = match &call.container {
+        Some(c) if containers.contains(c) => c.clone(),
+        Some(c) => {
+            return Err(error(
+                RpcErrorCode::NotFound,
+                format!("container {c:?} not found in pod {ns}/{name}"),
+            ));
+        }
+        None if containers.len() == 1 => containers[0].clone(),
+        None => {
+            return Err(error(
+                RpcErrorCode::Invalid,
+                format!(
+                    "pod {ns}/{name} has several containers: name one of {}",
+                    containers.join(", ")
+                ),
+            ));
+        }
+    };
+    let lines = read_history(&dir.join(format!("{container}.log"))).map_err(|e| {
+        error(
+            RpcErrorCode::Failed,
+            format!("reading the logs of {ns}/{name}/{container}: {e}"),
+        )
+    })?;
+    let chunks = select(&lines, call, now);
+    if call.follow {
+        return Err((
+            chunks,
+            RpcError {
+                code: RpcErrorCode::Failed,
+                message: "following logs is not implemented yet by this agent (the logs so far \
+                          were sent)"
+                    .into(),
+            },
+        ));
+    }
+    Ok(chunks)
+}
+
+/// The whole messages of CRI `lines` newer than `sinceSeconds`, the last
+/// `tailLines` of them, as output chunks (consecutive lines of one stream
+/// share chunks).
+fn select(lines: &[String], call: &LogsCall, now: SystemTime) -> Vec<RpcChunk> {
+    let since = call
+        .since_seconds
+        .and_then(|s| now.checked_sub(Duration::from_secs(s)));
+    let mut re = Reassembler::default();
+    let mut messages: Vec<(Stream, String)> = Vec::new();
+    for l in lines {
+        let Some(line) = LogLine::parse(l) else {
+            continue;
+        };
+        if let (Some(since), Some(t)) = (since, line.time())
+            && t < since
+        {
+            continue;
+        }
+        if let Some((stream, text)) = re.push(&line) {
+            let stream = match stream {
+                crate::logs::format::Stream::Stdout => Stream::Stdout,
+                crate::logs::format::Stream::Stderr => Stream::Stderr,
+            };
+            messages.push((stream, text));
+        }
+    }
+    if let Some(n) = call.tail_lines {
+        let skip = messages.len().saturating_sub(n as usize);
+        messages.drain(..skip);
+    }
+    let mut chunks = Vec::new();
+    let mut i = 0;
+    while i < messages.len() {
+        let stream = messages[i].0;
+        let mut bytes = Vec::new();
+        while i < messages.len() && messages[i].0 == stream {
+            bytes.extend_from_slice(messages[i].1.as_bytes());
+            bytes.push(b'\n');
+            i += 1;
+        }
+        chunks.extend(output_chunks(stream, &bytes));
+    }
+    chunks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bramble_api::protocol::rpc::PodRef;
+
+    fn ctx(dir: &Path) -> RpcContext {
+        RpcContext {
+            logs_dir: dir.to_path_buf(),
+            records_dir: dir.join("none"),
+            runtime: None,
+        }
+    }
+
+    fn call(container: Option<&str>, tail: Option<u64>, since: Option<u64>) -> RpcCall {
+        RpcCall::Logs(LogsCall {
+            pod: PodRef {
+                namespace: "default".into(),
+                name: "web".into(),
+                uid: None,
+            },
+            container: container.map(str::to_string),
+            follow: false,
+            tail_lines: tail,
+            since_seconds: since,
+        })
+    }
+
+    fn text(chunks: &[RpcChunk]) -> String {
+        chunks
+            .iter()
+            .filter_map(|c| c.output_bytes())
+            .map(|b| String::from_utf8(b).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn logs_from_cri_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let pod_dir = dir.path().join("default_web");
+        std::fs::create_dir_all(&pod_dir).unwrap();
+        let now = humantime::format_rfc3339_nanos(SystemTime::now()).to_string();
+        std::fs::write(
+            pod_dir.join("main.log"),
+            format!(
+                "2020-01-01T00:00:00.000000000Z stdout F old\n\
+                 {now} stdout P hel\n{now} stdout F lo\n{now} stderr F oops\n"
+            ),
+        )
+        .unwrap();
+        let all = answer(&ctx(dir.path()), &call(None, None, None));
+        assert_eq!(text(&all), "old\nhello\noops\n");
+        assert!(matches!(
+            all.last(),
+            Some(RpcChunk::End { error: None, .. })
+        ));
+        let recent = answer(&ctx(dir.path()), &call(Some("main"), None, Some(600)));
+        assert_eq!(text(&recent), "hello\noops\n");
+        let tail = answer(&ctx(dir.path()), &call(None, Some(1), None));
+        assert_eq!(text(&tail), "oops\n");
+
+        let missing = answer(&ctx(dir.path()), &call(Some("db"), None, None));
+        let Some(RpcChunk::End { error: Some(e), .. }) = missing.last() else {
+            panic!("{missing:?}")
+        };
+        assert_eq!(e.code, RpcErrorCode::NotFound);
+        assert!(e.message.contains("\"db\" not found"), "{e:?}");
+        let RpcCall::Logs(mut l) = call(None, None, None) else {
+            unreachable!()
+        };
+        l.pod.name = "nope".into();
+        let none = answer(&ctx(dir.path()), &RpcCall::Logs(l));
+        assert!(
+            matches!(none.last(), Some(RpcChunk::End { error: Some(e), .. }) if e.code == RpcErrorCode::NotFound)
+        );
+    }
+}

@@ -1,0 +1,668 @@
+//! The joined agent against a real MQTT broker (mosquitto, started per test
+//! on a free loopback port), with the test playing the hub through its own
+//! rumqttc client: join with a token → credentials stored (0600) → reconnect
+//! with them; a retained `desired` runs a pod reported Running with the
+//! observed generation; the same pods under a higher generation are not
+//! restarted; after `kill -9` the agent restarted with the broker down
+//! restores the pod from `RUN_DIR/desired.json` without restarting it; a
+//! refused hello ends the agent with status 1 and the reason on stderr.
+//! Images missing on the node are pulled from the hub's registry (a test
+//! registry here); a missing one is reported `ErrImagePull` /
+//! `ImagePullBackOff`. Libcontainer only; `reset` cleans up, also after a
+//! failed assertion.
+
+mod registry;
+
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use bramble_agent::runtime::cgroup::CgroupLayout;
+use bramble_api::objects::pod::Pod;
+use bramble_api::protocol::hello::{Accepted, Refused};
+use bramble_api::protocol::rpc::RpcErrorCode;
+use bramble_api::protocol::topics::{Topic, TopicKind};
+use bramble_api::protocol::{
+    AgentMessage, Desired, Generation, HelloAck, HelloAuth, Message, NodeCredentials, RefusalCode,
+    RpcChunk, Status, decode_from_agent, encode,
+};
+use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
+
+const AGENT: &str = env!("CARGO_BIN_EXE_bramble-agent");
+const WAIT: Duration = Duration::from_secs(60);
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A mosquitto on a loopback port; killed on drop.
+struct Broker {
+    port: u16,
+    conf: PathBuf,
+    child: Option<Child>,
+}
+
+impl Broker {
+    fn start(dir: &Path) -> Broker {
+        Broker::start_with(dir, "allow_anonymous true\n")
+    }
+
+    /// A broker with `auth` as its authentication settings.
+    fn start_with(dir: &Path, auth: &str) -> Broker {
+        let port = free_port();
+        let conf = dir.join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!("listener {port} 127.0.0.1\n{auth}persistence false\nmessage_size_limit 0\n"),
+        )
+        .unwrap();
+        let mut b = Broker {
+            port,
+            conf,
+            child: None,
+        };
+        b.resume();
+        b
+    }
+
+    fn resume(&mut self) {
+        let bin = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("mosquitto is not installed: apt-get install -y mosquitto");
+        let child = Command::new(bin)
+            .arg("-c")
+            .arg(&self.conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "mosquitto did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The test's hub: an MQTT client subscribed to one node's agent → hub
+/// topics, decoding what arrives.
+struct Hub {
+    node: String,
+    client: Client,
+    rx: mpsc::Receiver<AgentMessage>,
+}
+
+impl Hub {
+    fn connect(broker: &Broker, node: &str) -> Hub {
+        let mut o = MqttOptions::new(format!("hub-{node}"), "127.0.0.1", broker.port);
+        o.set_keep_alive(Duration::from_secs(5))
+            .set_max_packet_size(bramble_api::protocol::MAX_PACKET_BYTES, 1 << 20);
+        let (client, mut conn) = Client::new(o, 64);
+        let (tx, rx) = mpsc::channel();
+        let sub = client.clone();
+        let filters = ["hello", "status", "online", "rpc/resp/+"]
+            .map(|t| format!("bramble/v1/nodes/{node}/{t}"));
+        std::thread::spawn(move || {
+            loop {
+                match conn.recv() {
+                    Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => {
+                        for f in &filters {
+                            let _ = sub.try_subscribe(f.clone(), QoS::AtLeastOnce);
+                        }
+                    }
+                    Ok(Ok(Event::Incoming(Packet::Publish(p)))) => {
+                        if p.payload.is_empty() {
+                            continue;
+                        }
+                        match decode_from_agent(&p.topic, &p.payload) {
+                            Ok((_, m)) => {
+                                if tx.send(m).is_err() {
+                                    return;
+                                }
+                            }
+                            Err(e) => eprintln!("hub: {}: {e}", p.topic),
+                        }
+                    }
+                    Ok(Ok(_)) => {}
+                    Ok(Err(_)) => std::thread::sleep(Duration::from_millis(100)),
+                    Err(_) => return,
+                }
+            }
+        });
+        Hub {
+            node: node.to_string(),
+            client,
+            rx,
+        }
+    }
+
+    fn publish<M: Message>(&self, kind: TopicKind, msg: &M) {
+        let topic = Topic::new(&self.node, kind.clone()).unwrap().to_string();
+        self.client
+            .publish(
+                topic,
+                QoS::AtLeastOnce,
+                kind.retained(),
+                encode(msg).unwrap(),
+            )
+            .unwrap();
+    }
+
+    /// The next message `pick` maps to `Some`, within [`WAIT`].
+    fn wait<T>(&self, what: &str, mut pick: impl FnMut(AgentMessage) -> Option<T>) -> T {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(m) => {
+                    if let Some(t) = pick(m) {
+                        return t;
+                    }
+                }
+                Err(_) => panic!("timed out waiting for {what}"),
+            }
+        }
+    }
+
+    /// Waits for a hello and answers it: with credentials when it used the
+    /// join token. Returns the hello's session and whether it used a token.
+    fn accept_hello(&self, password: &str) -> (String, bool) {
+        let hello = self.wait("hello", |m| match m {
+            AgentMessage::Hello(h) => Some(h),
+            _ => None,
+        });
+        let token = matches!(hello.auth, HelloAuth::JoinToken(_));
+        if let HelloAuth::Credentials(c) = &hello.auth {
+            assert_eq!(
+                (c.username.as_str(), c.password.as_str()),
+                (self.node.as_str(), password)
+            );
+        }
+        let ack = HelloAck::Accepted(Accepted {
+            session: hello.session.clone(),
+            credentials: token.then(|| NodeCredentials {
+                username: self.node.clone(),
+                password: password.into(),
+            }),
+            pod_cidr: None,
+            heartbeat_millis: Some(300),
+        });
+        self.publish(TopicKind::HelloAck, &ack);
+        (hello.session, token)
+    }
+
+    /// Waits for a status satisfying `ok`.
+    fn status(&self, what: &str, ok: impl Fn(&Status) -> bool) -> Status {
+        self.wait(what, |m| match m {
+            AgentMessage::Status(s) if ok(&s) => Some(s),
+            _ => None,
+        })
+    }
+}
+
+/// One node's agent world: dirs, cgroup parent, processes; on drop the
+/// agents are killed and `reset` removes every pod.
+struct World {
+    tmp: tempfile::TempDir,
+    node: String,
+    /// `--hub`: the test registry.
+    hub: String,
+    cgroup_parent: String,
+    children: Vec<Child>,
+}
+
+impl World {
+    fn new(name: &str, hub: &str) -> World {
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!("bramble-session-{name}-"))
+            .tempdir()
+            .unwrap();
+        bramble_tests::busybox::busybox_image()
+            .expect("busybox fixture")
+            .write_archive(&tmp.path().join("busybox.tar"), "busybox:latest")
+            .unwrap();
+        World {
+            tmp,
+            hub: hub.to_string(),
+            node: format!("{name}-{}", std::process::id()),
+            cgroup_parent: format!("/bramble-test-session-{name}-{}", std::process::id()),
+            children: Vec::new(),
+        }
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.tmp.path().join("data")
+    }
+
+    fn run_dir(&self) -> PathBuf {
+        self.tmp.path().join("run")
+    }
+
+    fn log(&self) -> PathBuf {
+        self.tmp.path().join("agent.log")
+    }
+
+    fn node_args(&self, cmd: &mut Command) {
+        cmd.arg("--data-dir")
+            .arg(self.data_dir())
+            .arg("--run-dir")
+            .arg(self.run_dir())
+            .arg("--cgroup-parent")
+            .arg(&self.cgroup_parent)
+            .arg("--runtime")
+            .arg("libcontainer");
+    }
+
+    /// The joined agent's command line.
+    fn agent(&self, broker: &Broker, token: &str) -> Command {
+        let mut cmd = Command::new(AGENT);
+        cmd.arg("--hub")
+            .arg(&self.hub)
+            .arg("--mqtt-url")
+            .arg(broker.url())
+            .arg("--node-name")
+            .arg(&self.node)
+            .arg("--token")
+            .arg(token)
+            .arg("--image")
+            .arg(format!(
+                "busybox={}",
+                self.tmp.path().join("busybox.tar").display()
+            ))
+            .arg("--tick-ms")
+            .arg("50");
+        self.node_args(&mut cmd);
+        cmd.env("BRAMBLE_LOG", "info")
+            .env_remove("BRAMBLE_HUB")
+            .env("BRAMBLE_REGISTRY_TOKEN", "reg-token")
+            .stdout(Stdio::null());
+        cmd
+    }
+
+    fn spawn(&mut self, broker: &Broker, token: &str) -> usize {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log())
+            .unwrap();
+        let child = self.agent(broker, token).stderr(log).spawn().unwrap();
+        self.children.push(child);
+        self.children.len() - 1
+    }
+
+    fn agent_log(&self) -> String {
+        std::fs::read_to_string(self.log()).unwrap_or_default()
+    }
+
+    fn reset(&self) -> std::process::Output {
+        let mut cmd = Command::new(AGENT);
+        cmd.arg("reset");
+        self.node_args(&mut cmd);
+        cmd.output().unwrap()
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if std::thread::panicking() || std::env::var_os("BRAMBLE_PRINT_AGENT_LOG").is_some() {
+            eprintln!("agent log:\n{}", self.agent_log());
+        }
+        let out = self.reset();
+        if !out.status.success() {
+            eprintln!("cleanup reset: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let _ = rustix::mount::unmount(self.run_dir(), rustix::mount::UnmountFlags::DETACH);
+        if let Ok(layout) = CgroupLayout::detect() {
+            for h in &layout.hierarchies {
+                let _ = std::fs::remove_dir(h.join(self.cgroup_parent.trim_start_matches('/')));
+            }
+        }
+    }
+}
+
+/// A busybox pod bound to `node`, defaulted as the hub admits it.
+fn pod(node: &str, name: &str, uid: &str) -> Pod {
+    demo_pod(node, name, uid, "busybox")
+}
+
+/// A pod of `image` bound to `node`, defaulted as the hub admits it.
+fn demo_pod(node: &str, name: &str, uid: &str, image: &str) -> Pod {
+    let yaml = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  \
+         terminationGracePeriodSeconds: 1\n  containers:\n  - name: main\n    \
+         image: {image}\n    command: [sleep, \"100000\"]\n"
+    );
+    let doc = bramble_api::parse_documents(&yaml, "pod.yaml")
+        .unwrap()
+        .remove(0);
+    let mut v = bramble_api::admit(doc).unwrap().object;
+    v["metadata"]["uid"] = uid.into();
+    v["spec"]["nodeName"] = node.into();
+    serde_json::from_value(v).unwrap()
+}
+
+fn desired(generation: u64, pods: Vec<Pod>) -> Desired {
+    Desired {
+        generation: Generation(generation),
+        pods,
+        ..Desired::default()
+    }
+}
+
+/// `(reason, message)` of the pod's waiting container.
+fn waiting_reason(s: &Status, name: &str) -> Option<(String, String)> {
+    let p = s.pods.iter().find(|p| p.name == name)?;
+    let w = p
+        .status
+        .container_statuses
+        .first()?
+        .state
+        .as_ref()?
+        .waiting
+        .as_ref()?;
+    Some((w.reason.clone()?, w.message.clone().unwrap_or_default()))
+}
+
+/// `(containerID, startedAt)` of the pod's container once it runs.
+fn running(s: &Status, name: &str) -> Option<(String, String)> {
+    let p = s.pods.iter().find(|p| p.name == name)?;
+    let c = p.status.container_statuses.first()?;
+    let started = c.state.as_ref()?.running.as_ref()?.started_at.clone()?;
+    let id = c.container_id.clone()?;
+    (p.status.phase.as_deref() == Some("Running")).then_some((id, started))
+}
+
+/// The registry serving `demo:1` (busybox for every platform).
+fn registry() -> registry::Registry {
+    let image = bramble_tests::busybox::busybox_image().expect("busybox fixture");
+    registry::Registry::start(&[("demo", "1", &image)])
+}
+
+#[test]
+fn local_images_pull_from_the_registry() {
+    use bramble_agent::node::images::LocalImages;
+    use bramble_agent::pod::ImageSource;
+    let reg = registry();
+    let dir = tempfile::tempdir().unwrap();
+    let images = LocalImages::open(dir.path()).unwrap();
+    let client = bramble_images::RegistryClient::new(&reg.base, Some("reg-token"));
+    assert!(!images.has("demo:1"));
+    images.pull(&client, "demo:1").unwrap();
+    assert!(images.has("demo:1"));
+    let resolved = images.resolve("demo:1").unwrap();
+    assert!(resolved.layers[0].join("bin").exists());
+    assert!(reg.auth_seen().iter().all(|a| a == "Bearer reg-token"));
+    // Reopened: the name survives.
+    assert!(LocalImages::open(dir.path()).unwrap().has("demo:1"));
+    let e = images.pull(&client, "ghost:1").unwrap_err();
+    assert!(e.contains("pulling ghost:1") && e.contains("404"), "{e}");
+    let e = images.pull(&client, "quay.io/x/y:1").unwrap_err();
+    assert!(e.contains("only images of the hub's registry"), "{e}");
+}
+
+#[test]
+fn joins_runs_restores_and_is_refused() {
+    let reg = registry();
+    let mut w = World::new("join", &reg.base);
+    let mut broker = Broker::start(w.tmp.path());
+    let hub = Hub::connect(&broker, &w.node);
+    let first = w.spawn(&broker, "join-token");
+
+    // Join: token hello → credentials → reconnect with them.
+    let (session, with_token) = hub.accept_hello("node-pass");
+    assert!(with_token);
+    let (again, with_token) = hub.accept_hello("node-pass");
+    assert!(!with_token);
+    assert_eq!(again, session, "same process, same session");
+    let creds = w.data_dir().join("credentials.json");
+    let mode = std::fs::metadata(&creds).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let stored: NodeCredentials = serde_json::from_slice(&std::fs::read(&creds).unwrap()).unwrap();
+    assert_eq!(stored.password, "node-pass");
+    hub.status("a first heartbeat", |s| {
+        s.session == session && s.pods.is_empty()
+    });
+
+    // A retained desired set runs the pod.
+    let pods = vec![pod(&w.node, "web", "uid-web-1")];
+    hub.publish(TopicKind::Desired, &desired(1, pods.clone()));
+    let s = hub.status("web Running at generation 1", |s| {
+        s.observed_generation == Some(Generation(1)) && running(s, "web").is_some()
+    });
+    let first_run = running(&s, "web").unwrap();
+    assert_eq!(s.pods[0].uid, "uid-web-1");
+
+    // Garbage is refused and reported, the pod untouched.
+    let topic = Topic::new(&w.node, TopicKind::Desired).unwrap().to_string();
+    hub.client
+        .publish(
+            topic.clone(),
+            QoS::AtLeastOnce,
+            false,
+            r#"{"protocol":1,"type":"desired","body":{"generation":2,"bogus":1}}"#,
+        )
+        .unwrap();
+    let s = hub.status("the refusal", |s| s.desired_rejected.is_some());
+    assert_eq!(
+        s.desired_rejected.as_ref().unwrap().generation,
+        Some(Generation(2))
+    );
+    assert_eq!(s.observed_generation, Some(Generation(1)));
+
+    // The same pods under a higher generation: no restart.
+    hub.publish(TopicKind::Desired, &desired(2, pods.clone()));
+    let s = hub.status("generation 2 observed", |s| {
+        s.observed_generation == Some(Generation(2)) && s.desired_rejected.is_none()
+    });
+    assert_eq!(
+        running(&s, "web"),
+        Some(first_run.clone()),
+        "pod was restarted"
+    );
+    // An older generation is ignored.
+    hub.publish(TopicKind::Desired, &desired(1, vec![]));
+    std::thread::sleep(Duration::from_millis(700));
+    let s = hub.status("a later heartbeat", |_| true);
+    assert_eq!(s.observed_generation, Some(Generation(2)));
+    assert_eq!(running(&s, "web"), Some(first_run.clone()));
+
+    // kill -9, broker down, restart: the pod is restored from desired.json.
+    let mut c = w.children.remove(first);
+    c.kill().unwrap();
+    c.wait().unwrap();
+    broker.stop();
+    let log_before = w.agent_log().len();
+    w.spawn(&broker, "join-token");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let log = w.agent_log()[log_before..].to_string();
+        if log.contains("restoring the saved desired set")
+            && log.contains("cannot reach the broker")
+        {
+            assert!(log.contains("pod adopted"), "{log}");
+            assert!(
+                !log.contains("pod started") && !log.contains("pod stopped"),
+                "{log}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "no restore: {log}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    broker.resume();
+    let (session2, with_token) = hub.accept_hello("node-pass");
+    assert!(!with_token, "credentials are reused");
+    assert_ne!(session2, session);
+    let s = hub.status("the restored pod", |s| {
+        s.session == session2 && running(s, "web").is_some()
+    });
+    assert_eq!(s.observed_generation, Some(Generation(2)));
+    assert_eq!(
+        running(&s, "web"),
+        Some(first_run.clone()),
+        "pod was restarted"
+    );
+
+    // Images not on the node are pulled from the hub's registry; a missing
+    // one waits with ErrImagePull / ImagePullBackOff.
+    let mut pulled = pods.clone();
+    pulled.push(demo_pod(&w.node, "pulled", "uid-pulled", "demo:1"));
+    pulled.push(demo_pod(&w.node, "ghost", "uid-ghost", "ghost:1"));
+    hub.publish(TopicKind::Desired, &desired(3, pulled));
+    let s = hub.status("pulled Running, ghost waiting", |s| {
+        running(s, "pulled").is_some()
+            && waiting_reason(s, "ghost")
+                .is_some_and(|(r, _)| r == "ErrImagePull" || r == "ImagePullBackOff")
+    });
+    assert_eq!(s.observed_generation, Some(Generation(3)));
+    let reason = waiting_reason(&s, "ghost").unwrap();
+    assert!(
+        reason.0 == "ErrImagePull" || reason.0 == "ImagePullBackOff",
+        "{reason:?}"
+    );
+    assert!(
+        reason.1.contains("ghost:1") && reason.1.contains("404"),
+        "{reason:?}"
+    );
+    assert_eq!(running(&s, "web"), Some(first_run), "web was restarted");
+    assert!(reg.auth_seen().iter().any(|a| a == "Bearer reg-token"));
+
+    // RPCs: logs of a pod (sleep writes nothing) end cleanly, of an
+    // unknown pod with notFound; exec is not implemented yet.
+    let ask = |id: &str, call: serde_json::Value| {
+        let req = serde_json::json!({"id": id, "call": call});
+        let req: bramble_api::protocol::RpcRequest = serde_json::from_value(req).unwrap();
+        hub.publish(TopicKind::RpcRequest, &req);
+        hub.wait("rpc end", |m| match m {
+            AgentMessage::RpcResponse(r) if r.id.as_str() == id => match r.chunk {
+                RpcChunk::End { error, .. } => Some(error),
+                _ => None,
+            },
+            _ => None,
+        })
+    };
+    let web = serde_json::json!({"namespace": "default", "name": "web"});
+    assert_eq!(
+        ask("r1", serde_json::json!({"kind": "logs", "pod": web})),
+        None
+    );
+    let nope = serde_json::json!({"namespace": "default", "name": "nope"});
+    let e = ask("r2", serde_json::json!({"kind": "logs", "pod": nope})).unwrap();
+    assert_eq!(e.code, RpcErrorCode::NotFound, "{e:?}");
+    let e = ask(
+        "r3",
+        serde_json::json!({"kind": "exec", "pod": web, "argv": ["true"]}),
+    )
+    .unwrap();
+    assert!(e.message.contains("not implemented"), "{e:?}");
+
+    // A refused hello ends a (fresh) agent with status 1 and the reason.
+    let other = World::new("refused", &reg.base);
+    let hub2 = Hub::connect(&broker, &other.node);
+    let mut child = other
+        .agent(&broker, "wrong-token")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let hello = hub2.wait("hello", |m| match m {
+        AgentMessage::Hello(h) => Some(h),
+        _ => None,
+    });
+    hub2.publish(
+        TopicKind::HelloAck,
+        &HelloAck::Refused(Refused {
+            session: hello.session.clone(),
+            code: RefusalCode::InvalidToken,
+            reason: "the join token is wrong: copy DATA_DIR/node-token from the hub".into(),
+        }),
+    );
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "refused agent did not exit");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("the join token is wrong"), "{err}");
+    assert!(
+        err.contains("check --token against DATA_DIR/node-token"),
+        "{err}"
+    );
+    drop(other);
+    drop(w);
+}
+
+#[test]
+fn a_broker_refusing_the_join_token_ends_the_agent() {
+    let reg = registry();
+    let w = World::new("badtoken", &reg.base);
+    let passwords = w.tmp.path().join("passwords");
+    let out = Command::new("mosquitto_passwd")
+        .args(["-b", "-c"])
+        .arg(&passwords)
+        .args(["hub", "hub-pass"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let auth = format!(
+        "allow_anonymous false\npassword_file {}\n",
+        passwords.display()
+    );
+    let broker = Broker::start_with(w.tmp.path(), &auth);
+    let out = w
+        .agent(&broker, "wrong-token")
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("the hub refused join token for node {}", w.node)),
+        "{err}"
+    );
+    assert!(
+        err.contains("check --token against DATA_DIR/node-token"),
+        "{err}"
+    );
+    assert!(!w.data_dir().join("credentials.json").exists());
+}
