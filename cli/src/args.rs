@@ -55,6 +55,97 @@ pub enum Command {
     /// Images in the hub's registry
     #[command(subcommand)]
     Images(ImagesCommand),
+    /// Print the logs of a container in a pod
+    Logs(LogsArgs),
+    /// Run a command in a container of a pod
+    Exec(ExecArgs),
+    /// Show CPU and memory use of nodes or pods
+    Top {
+        /// `nodes` (`node`, `no`) or `pods` (`pod`, `po`)
+        #[arg(value_name = "RESOURCE")]
+        what: String,
+        /// Pods of every namespace
+        #[arg(short = 'A', long)]
+        all_namespaces: bool,
+    },
+    /// Set the number of replicas of a Deployment
+    Scale(ScaleArgs),
+    /// Manage the rollout of a Deployment: status, history, undo
+    #[command(subcommand)]
+    Rollout(RolloutCommand),
+}
+
+/// `bramble logs`.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The pod (`web-x7k2p` or `pod/web-x7k2p`)
+    pub pod: String,
+    /// The container (required when the pod has several)
+    #[arg(short = 'c', long)]
+    pub container: Option<String>,
+    /// Keep streaming new lines
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Only the last N lines
+    #[arg(long, value_name = "N")]
+    pub tail: Option<i64>,
+    /// Only lines newer than this (e.g. 5m, 1h)
+    #[arg(long, value_name = "DURATION")]
+    pub since: Option<humantime::Duration>,
+}
+
+/// `bramble exec`.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The pod (`web-x7k2p` or `pod/web-x7k2p`)
+    pub pod: String,
+    /// The container (default: the first one)
+    #[arg(short = 'c', long)]
+    pub container: Option<String>,
+    /// The command and its arguments, after `--`
+    #[arg(last = true, required = true)]
+    pub command: Vec<String>,
+}
+
+/// `bramble scale`.
+#[derive(Debug, Args)]
+pub struct ScaleArgs {
+    /// `deployment web` or `deployment/web`
+    #[arg(value_name = "RESOURCE", required = true, num_args = 1..=2)]
+    pub target: Vec<String>,
+    /// The new number of replicas
+    #[arg(long)]
+    pub replicas: i64,
+}
+
+/// `bramble rollout ...`.
+#[derive(Debug, Subcommand)]
+pub enum RolloutCommand {
+    /// Wait until the rollout of a Deployment is complete
+    Status {
+        /// `deployment web` or `deployment/web`
+        #[arg(value_name = "RESOURCE", required = true, num_args = 1..=2)]
+        target: Vec<String>,
+        /// Give up after this long (e.g. 90s, 5m)
+        #[arg(long, default_value = "5m")]
+        timeout: humantime::Duration,
+    },
+    /// List a Deployment's revisions, or show one
+    History {
+        #[arg(value_name = "RESOURCE", required = true, num_args = 1..=2)]
+        target: Vec<String>,
+        /// Show this revision's pod template
+        #[arg(long)]
+        revision: Option<i64>,
+    },
+    /// Roll a Deployment back to the previous (or a given) revision
+    Undo {
+        #[arg(value_name = "RESOURCE", required = true, num_args = 1..=2)]
+        target: Vec<String>,
+        /// The revision to go back to [default: the previous one]
+        #[arg(long, default_value_t = 0)]
+        to_revision: i64,
+    },
 }
 
 /// `bramble images ...`.

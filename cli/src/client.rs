@@ -287,6 +287,37 @@ impl Client {
         })
     }
 
+    /// `GET` or `POST` (with a JSON body) whose answer is read as it
+    /// arrives (logs, exec): the body as a reader, or the hub's error.
+    pub fn stream(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        post: Option<&Value>,
+    ) -> Result<Box<dyn std::io::Read + Send>, ClientError> {
+        let mut resp = match post {
+            Some(v) => self.send(
+                Method::Post,
+                path,
+                query,
+                Some((
+                    "application/json",
+                    serde_json::to_vec(v).unwrap_or_default(),
+                )),
+                None,
+            )?,
+            None => self.send(Method::Get, path, query, None, None)?,
+        };
+        let status = resp.status().as_u16();
+        if !(200..300).contains(&status) {
+            let body = self.read_body(&mut resp)?;
+            return Err(self.api_error(status, &body));
+        }
+        Ok(Box::new(
+            resp.into_body().into_with_config().limit(u64::MAX).reader(),
+        ))
+    }
+
     fn json(
         &self,
         method: Method,

@@ -15,14 +15,19 @@ pub mod config;
 pub mod context;
 pub mod delete;
 pub mod describe;
+pub mod exec;
 pub mod get;
 pub mod image_load;
 pub mod images;
 pub mod json;
 pub mod kinds;
+pub mod logs;
 pub mod manifests;
 pub mod output;
+pub mod rollout;
+pub mod scale;
 pub mod table;
+pub mod top;
 pub mod version;
 
 use std::ffi::OsString;
@@ -69,6 +74,14 @@ pub fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Delete(a) => delete::run(&ctx, a, &mut out),
         Command::Version => version::run(&ctx, &mut out),
         Command::Images(c) => images::run(&ctx, c, &mut out),
+        Command::Logs(a) => logs::run(&ctx, a, &mut out),
+        Command::Exec(a) => exec::run(&ctx, a, &mut out),
+        Command::Top {
+            what,
+            all_namespaces,
+        } => top::run(&ctx, what, *all_namespaces, &mut out),
+        Command::Scale(a) => scale::run(&ctx, a, &mut out),
+        Command::Rollout(c) => rollout::run(&ctx, c, &mut out),
     }
 }
 

@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 pub mod busybox;
+pub mod cluster;
 pub mod fixtures;
 
 /// Path of a workspace binary (`bramble-hub`, `bramble`, ...) next to the
@@ -138,18 +139,23 @@ pub struct HubProcess {
 }
 
 impl HubProcess {
-    /// Starts the `bramble-hub` binary at `bin` on 127.0.0.1 port 0 and waits
-    /// for its listen line.
+    /// Starts the `bramble-hub` binary at `bin` on 127.0.0.1 port 0 (its
+    /// embedded MQTT broker on a free loopback port) and waits for its
+    /// listen line.
     pub fn start(bin: &Path, data_dir: &Path) -> HubProcess {
         Self::start_with_log(bin, data_dir, "info")
     }
 
     /// Like [`HubProcess::start`] with a tracing filter (`--log`).
     pub fn start_with_log(bin: &Path, data_dir: &Path, filter: &str) -> HubProcess {
+        let mqtt = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port");
         let mut child = Command::new(bin)
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--listen", "127.0.0.1:0", "--log", filter])
+            .args(["--mqtt-listen", &mqtt.to_string()])
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
@@ -165,8 +171,11 @@ impl HubProcess {
                     l.push_str(&line);
                     l.push('\n');
                 }
-                if !sent && let Some(i) = line.find("addr=") {
-                    let addr = line[i + 5..]
+                if !sent
+                    && line.contains("hub listening")
+                    && let Some(i) = line.find(" addr=")
+                {
+                    let addr = line[i + 6..]
                         .split_whitespace()
                         .next()
                         .unwrap_or("")

@@ -1,0 +1,457 @@
+//! A whole cluster on this machine for end-to-end tests: one `bramble-hub`
+//! process (with its embedded broker, or pointed at a mosquitto the test
+//! starts) and N `bramble-agent` processes, each with its own data dir, run
+//! dir, cgroup parent and node name, so they behave like separate boards.
+//! Everything is removed on drop, also when a test fails: agents are reset
+//! (their pods stopped and cleaned), processes killed, directories deleted.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::{Client, bin};
+
+/// A free TCP port on loopback (bound and released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A short name unique to this test process and call: `t<pid>x<n>`.
+pub fn unique(prefix: &str) -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{prefix}{}x{n}", std::process::id())
+}
+
+/// Polls `f` every 100 ms until it returns `Some`, or panics with `what`
+/// after `timeout`.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A child process whose stderr is collected; killed on drop.
+pub struct Proc {
+    pub child: Child,
+    log: Arc<Mutex<String>>,
+}
+
+impl Proc {
+    /// Spawns `cmd` collecting stderr (stdout discarded).
+    pub fn spawn(mut cmd: Command) -> Proc {
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawning {cmd:?}: {e}"));
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(Mutex::new(String::new()));
+        let keep = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Ok(mut l) = keep.lock() {
+                    l.push_str(&line);
+                    l.push('\n');
+                }
+            }
+        });
+        Proc { child, log }
+    }
+
+    /// Everything written to stderr so far.
+    pub fn log(&self) -> String {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Whether the process still runs.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// SIGKILL and reap.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A mosquitto broker on a free loopback port, for the external-broker runs.
+pub struct Mosquitto {
+    pub port: u16,
+    _dir: tempfile::TempDir,
+    proc: Proc,
+}
+
+impl Mosquitto {
+    /// Starts `/usr/sbin/mosquitto` (Debian package `mosquitto`) and waits
+    /// until it accepts connections.
+    pub fn start() -> Mosquitto {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let conf = dir.path().join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmessage_size_limit 0\nlog_dest stderr\n"
+            ),
+        )
+        .expect("writing mosquitto.conf");
+        let mut cmd = Command::new("mosquitto");
+        cmd.arg("-c").arg(&conf);
+        let mut proc = Proc::spawn(cmd);
+        wait_for("mosquitto to listen", Duration::from_secs(10), || {
+            assert!(proc.running(), "mosquitto exited: {}", proc.log());
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+        Mosquitto {
+            port,
+            _dir: dir,
+            proc,
+        }
+    }
+
+    /// Stops the broker (SIGKILL).
+    pub fn kill(&mut self) {
+        self.proc.kill9();
+    }
+}
+
+/// Which broker a cluster uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Broker {
+    /// The hub's embedded rumqttd.
+    Embedded,
+    /// A mosquitto started for the test (`--mqtt-url`).
+    Mosquitto,
+}
+
+/// The hub of a test cluster.
+pub struct Hub {
+    pub proc: Proc,
+    pub url: String,
+    pub token: String,
+    pub node_token: String,
+    pub mqtt_url: String,
+    pub data_dir: PathBuf,
+    args: Vec<String>,
+}
+
+impl Hub {
+    fn start(data_dir: &Path, mqtt: HubMqtt, extra: &[&str]) -> Hub {
+        let api_port = free_port();
+        let mut args = vec![
+            "--data-dir".to_string(),
+            data_dir.display().to_string(),
+            "--listen".into(),
+            format!("127.0.0.1:{api_port}"),
+            "--log".into(),
+            "info".into(),
+        ];
+        let mqtt_url = match mqtt {
+            HubMqtt::Embedded(port) => {
+                args.extend(["--mqtt-listen".into(), format!("127.0.0.1:{port}")]);
+                format!("mqtt://127.0.0.1:{port}")
+            }
+            HubMqtt::External(port) => {
+                let url = format!("mqtt://127.0.0.1:{port}");
+                args.extend(["--mqtt-url".into(), url.clone()]);
+                url
+            }
+        };
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut hub = Hub {
+            proc: Proc::spawn(Command::new("true")),
+            url: format!("http://127.0.0.1:{api_port}"),
+            token: String::new(),
+            node_token: String::new(),
+            mqtt_url,
+            data_dir: data_dir.to_path_buf(),
+            args,
+        };
+        hub.restart();
+        hub
+    }
+
+    /// (Re)starts the hub process with the same flags and data.
+    pub fn restart(&mut self) {
+        self.proc.kill9();
+        let mut cmd = Command::new(bin("bramble-hub"));
+        cmd.args(&self.args);
+        self.proc = Proc::spawn(cmd);
+        let client = Client::new(&self.url, "");
+        let addr = self.url.trim_start_matches("http://").to_string();
+        wait_for("the hub to answer", Duration::from_secs(20), || {
+            std::net::TcpStream::connect(&addr).ok()?;
+            assert!(
+                self.proc.running(),
+                "bramble-hub exited: {}",
+                self.proc.log()
+            );
+            (client.get_noauth("/healthz").0 == 200).then_some(())
+        });
+        let read = |f: &str| {
+            std::fs::read_to_string(self.data_dir.join(f))
+                .unwrap_or_else(|e| panic!("reading {f}: {e}"))
+                .trim()
+                .to_string()
+        };
+        self.token = read("token");
+        self.node_token = read("node-token");
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(&self.url, &self.token)
+    }
+}
+
+enum HubMqtt {
+    Embedded(u16),
+    External(u16),
+}
+
+/// One agent of a test cluster.
+pub struct Agent {
+    pub name: String,
+    pub proc: Proc,
+    pub data_dir: PathBuf,
+    pub run_dir: PathBuf,
+    pub cgroup_parent: String,
+    args: Vec<String>,
+}
+
+impl Agent {
+    /// (Re)starts the agent process with the same flags and data.
+    pub fn restart(&mut self) {
+        self.proc.kill9();
+        let mut cmd = Command::new(bin("bramble-agent"));
+        cmd.args(&self.args).env("BRAMBLE_LOG", "info");
+        self.proc = Proc::spawn(cmd);
+    }
+
+    /// Removes every pod and trace of this agent (`bramble-agent reset`).
+    pub fn reset(&mut self) {
+        self.proc.kill9();
+        let out = Command::new(bin("bramble-agent"))
+            .arg("reset")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--run-dir")
+            .arg(&self.run_dir)
+            .args(["--cgroup-parent", &self.cgroup_parent])
+            .output();
+        if let Ok(o) = out
+            && !o.status.success()
+        {
+            eprintln!(
+                "bramble-agent reset of {} failed: {}",
+                self.name,
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.reset();
+        let _ = std::fs::remove_dir_all(&self.run_dir);
+    }
+}
+
+/// A hub and its agents. See the module docs.
+pub struct Cluster {
+    // Field order is drop order: agents (reset) first, then the hub, the
+    // broker, and the directories last.
+    pub agents: Vec<Agent>,
+    pub hub: Hub,
+    pub mosquitto: Option<Mosquitto>,
+    pub dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// A hub and `agents` agents, with extra hub flags (e.g.
+    /// `--eviction-timeout 5s`). Waits until every node is Ready.
+    pub fn start(broker: Broker, agents: usize, hub_flags: &[&str]) -> Cluster {
+        let dir = tempfile::Builder::new()
+            .prefix("bramble-cluster-")
+            .tempdir()
+            .expect("tempdir");
+        let mosquitto = (broker == Broker::Mosquitto).then(Mosquitto::start);
+        let mqtt = match &mosquitto {
+            Some(m) => HubMqtt::External(m.port),
+            None => HubMqtt::Embedded(free_port()),
+        };
+        let hub = Hub::start(&dir.path().join("hub"), mqtt, hub_flags);
+        let mut cluster = Cluster {
+            agents: Vec::new(),
+            hub,
+            mosquitto,
+            dir,
+        };
+        let base = unique("t");
+        for i in 0..agents {
+            cluster.add_agent(&format!("{base}-n{i}"));
+        }
+        for a in 0..agents {
+            let name = cluster.agents[a].name.clone();
+            cluster.wait_node_ready(&name, Duration::from_secs(30));
+        }
+        cluster
+    }
+
+    /// Starts one more agent named `name`.
+    pub fn add_agent(&mut self, name: &str) -> &mut Agent {
+        let root = self.dir.path().join(name);
+        let data_dir = root.join("data");
+        // The run dir holds Secret values: the agent mounts a tmpfs on it.
+        let run_dir = PathBuf::from(format!("/run/bramble-test/{name}"));
+        std::fs::create_dir_all(&data_dir).expect("agent data dir");
+        std::fs::create_dir_all(&run_dir).expect("agent run dir");
+        let cgroup_parent = format!("/bramble-test-{name}");
+        let args = vec![
+            "--hub".to_string(),
+            self.hub.url.clone(),
+            "--mqtt-url".into(),
+            self.hub.mqtt_url.clone(),
+            "--node-name".into(),
+            name.to_string(),
+            "--token".into(),
+            self.hub.node_token.clone(),
+            "--data-dir".into(),
+            data_dir.display().to_string(),
+            "--run-dir".into(),
+            run_dir.display().to_string(),
+            "--cgroup-parent".into(),
+            cgroup_parent.clone(),
+        ];
+        let mut agent = Agent {
+            name: name.to_string(),
+            proc: Proc::spawn(Command::new("true")),
+            data_dir,
+            run_dir,
+            cgroup_parent,
+            args,
+        };
+        agent.restart();
+        self.agents.push(agent);
+        self.agents.last_mut().expect("just pushed")
+    }
+
+    pub fn client(&self) -> Client {
+        self.hub.client()
+    }
+
+    /// Pushes the fixture `busybox` image (linux/amd64 + arm64) as `repo:tag`.
+    pub fn push_busybox(&self, repo: &str, tag: &str) {
+        let image = crate::busybox::busybox_image().expect("busybox fixture image");
+        crate::fixtures::push(&self.hub.url, &self.hub.token, repo, tag, &image)
+            .expect("pushing the fixture image");
+    }
+
+    /// The node object `name`, if registered.
+    pub fn node(&self, name: &str) -> Option<Value> {
+        let (code, v) = self.client().get(&format!("/api/v1/nodes/{name}"));
+        (code == 200).then_some(v)
+    }
+
+    /// The `Ready` condition status of node `name` (`True`, `False`, `Unknown`).
+    pub fn node_ready(&self, name: &str) -> Option<String> {
+        let node = self.node(name)?;
+        node["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == "Ready")
+            .and_then(|c| c["status"].as_str())
+            .map(str::to_string)
+    }
+
+    /// Waits until node `name` is Ready.
+    pub fn wait_node_ready(&self, name: &str, timeout: Duration) {
+        wait_for(&format!("node {name} Ready"), timeout, || {
+            (self.node_ready(name).as_deref() == Some("True")).then_some(())
+        });
+    }
+
+    /// Pods of namespace `default` matching label selector `selector`.
+    pub fn pods(&self, selector: &str) -> Vec<Value> {
+        let (code, v) = self.client().get(&format!(
+            "/api/v1/namespaces/default/pods?labelSelector={selector}"
+        ));
+        assert_eq!(code, 200, "{v}");
+        v["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Running and Ready pods matching `selector`, as (name, node).
+    pub fn ready_pods(&self, selector: &str) -> Vec<(String, String)> {
+        self.pods(selector)
+            .iter()
+            .filter(|p| p["status"]["phase"] == "Running" && is_ready(p))
+            .map(|p| {
+                (
+                    p["metadata"]["name"].as_str().unwrap_or("").to_string(),
+                    p["spec"]["nodeName"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    }
+}
+
+impl Drop for Cluster {
+    /// On a failing test, prints what the hub and the agents said and the
+    /// pods as the hub sees them.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let tail = |s: String| {
+            let lines: Vec<&str> = s.lines().collect();
+            lines[lines.len().saturating_sub(60)..].join("\n")
+        };
+        eprintln!("===== hub log (tail)\n{}", tail(self.hub.proc.log()));
+        for a in &self.agents {
+            eprintln!("===== agent {} log (tail)\n{}", a.name, tail(a.proc.log()));
+        }
+        let (_, pods) = self.client().get("/api/v1/pods");
+        for p in pods["items"].as_array().into_iter().flatten() {
+            eprintln!(
+                "pod {} node={} phase={} conditions={} containers={}",
+                p["metadata"]["name"],
+                p["spec"]["nodeName"],
+                p["status"]["phase"],
+                p["status"]["conditions"],
+                p["status"]["containerStatuses"]
+            );
+        }
+    }
+}
+
+/// Whether a pod's `Ready` condition is True.
+pub fn is_ready(pod: &Value) -> bool {
+    pod["status"]["conditions"].as_array().is_some_and(|c| {
+        c.iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+    })
+}

@@ -1,0 +1,263 @@
+//! The cluster end to end: a real hub (embedded broker, or mosquitto), three
+//! real agents as separate processes with their own data dirs and node
+//! names, real containers. Deployments spread and roll, DaemonSets follow
+//! nodes, scale and undo work, a killed agent's pods move after the
+//! eviction timeout and are fenced when it returns.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use bramble_tests::cluster::{Broker, Cluster, wait_for};
+use serde_json::{Value, json};
+
+/// One cluster at a time: each is a hub and three agents on 2 cores.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+const DEPLOY: &str = "/apis/apps/v1/namespaces/default/deployments";
+
+fn deployment(name: &str, replicas: i64, image: &str) -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 1}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {
+                    "terminationGracePeriodSeconds": 1,
+                    "containers": [{
+                        "name": "main", "image": image,
+                        "command": ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"],
+                        "resources": {"requests": {"cpu": "10m", "memory": "8Mi"}},
+                        "readinessProbe": {"exec": {"command": ["true"]}, "periodSeconds": 1}
+                    }]
+                }
+            }
+        }
+    })
+}
+
+fn per_node(pods: &[(String, String)]) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for (_, node) in pods {
+        *m.entry(node.clone()).or_insert(0) += 1;
+    }
+    m
+}
+
+fn cli(c: &Cluster, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(bramble_tests::bin("bramble"))
+        .args(["--hub", &c.hub.url, "--token", &c.hub.token])
+        .args(args)
+        .output()
+        .expect("running bramble");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn spreads_rolls_scales(broker: Broker) {
+    let _one = serial();
+    let c = Cluster::start(broker, 3, &[]);
+    c.push_busybox("busybox", "e2e");
+    c.push_busybox("busybox", "e2e-v2");
+    let client = c.client();
+
+    // 6 replicas on 3 equal nodes: 2/2/2.
+    let (code, v) = client.post(DEPLOY, &deployment("spread", 6, "busybox:e2e"));
+    assert_eq!(code, 201, "{v}");
+    let ready = wait_for("6 ready replicas", Duration::from_secs(90), || {
+        let r = c.ready_pods("app=spread");
+        (r.len() == 6).then_some(r)
+    });
+    let spread = per_node(&ready);
+    assert_eq!(spread.len(), 3, "{spread:?}");
+    assert!(spread.values().all(|n| *n == 2), "{spread:?}");
+
+    // A rolling update keeps at least replicas - maxUnavailable ready.
+    // (A merge patch replaces the whole containers list: send it whole.)
+    let mut containers =
+        deployment("spread", 6, "busybox:e2e-v2")["spec"]["template"]["spec"]["containers"].clone();
+    containers[0]["env"] = json!([{"name": "VERSION", "value": "2"}]);
+    let (code, v) = client.merge_patch(
+        &format!("{DEPLOY}/spread"),
+        &json!({"spec": {"template": {"spec": {"containers": containers}}}}),
+    );
+    assert_eq!(code, 200, "{v}");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut min_ready = usize::MAX;
+    loop {
+        let pods = c.pods("app=spread");
+        let ready: Vec<&Value> = pods
+            .iter()
+            .filter(|p| p["status"]["phase"] == "Running" && bramble_tests::cluster::is_ready(p))
+            .collect();
+        min_ready = min_ready.min(ready.len());
+        let new = ready
+            .iter()
+            .filter(|p| p["spec"]["containers"][0]["image"] == "busybox:e2e-v2")
+            .count();
+        if new == 6 && pods.len() == 6 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "rollout did not finish: {pods:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(min_ready >= 5, "only {min_ready} ready during the rollout");
+    let (ok, out) = cli(
+        &c,
+        &["rollout", "status", "deployment/spread", "--timeout", "60s"],
+    );
+    assert!(ok && out.contains("successfully rolled out"), "{out}");
+    let (ok, out) = cli(&c, &["rollout", "history", "deployment", "spread"]);
+    assert!(
+        ok && out.lines().filter(|l| l.starts_with(['1', '2'])).count() == 2,
+        "{out}"
+    );
+
+    // Undo returns to the first image.
+    let (ok, out) = cli(&c, &["rollout", "undo", "deployment/spread"]);
+    assert!(ok, "{out}");
+    wait_for("undo to the first image", Duration::from_secs(120), || {
+        let pods = c.pods("app=spread");
+        let back = pods
+            .iter()
+            .filter(|p| {
+                p["spec"]["containers"][0]["image"] == "busybox:e2e"
+                    && bramble_tests::cluster::is_ready(p)
+            })
+            .count();
+        (back == 6 && pods.len() == 6).then_some(())
+    });
+
+    // Scale down to 3: one per node.
+    let (ok, out) = cli(&c, &["scale", "deployment", "spread", "--replicas", "3"]);
+    assert!(ok && out.contains("scaled"), "{out}");
+    wait_for("3 replicas", Duration::from_secs(60), || {
+        (c.pods("app=spread").len() == 3 && c.ready_pods("app=spread").len() == 3).then_some(())
+    });
+
+    // A DaemonSet: one pod per node.
+    let ds = json!({
+        "apiVersion": "apps/v1", "kind": "DaemonSet",
+        "metadata": {"name": "every"},
+        "spec": {"selector": {"matchLabels": {"app": "every"}},
+            "template": {"metadata": {"labels": {"app": "every"}},
+                "spec": {"terminationGracePeriodSeconds": 1, "containers": [{"name": "main", "image": "busybox:e2e",
+                    "command": ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]}]}}}
+    });
+    let (code, v) = client.post("/apis/apps/v1/namespaces/default/daemonsets", &ds);
+    assert_eq!(code, 201, "{v}");
+    let ready = wait_for("a daemon pod per node", Duration::from_secs(60), || {
+        let r = c.ready_pods("app=every");
+        (r.len() == 3).then_some(r)
+    });
+    assert_eq!(per_node(&ready).len(), 3, "{ready:?}");
+
+    // Logs and exec through the hub and the agent.
+    let pod = &ready[0].0;
+    let (ok, out) = cli(
+        &c,
+        &[
+            "exec",
+            pod,
+            "--",
+            "sh",
+            "-c",
+            "echo hello-from-exec; exit 3",
+        ],
+    );
+    assert!(!ok && out.contains("hello-from-exec"), "{out}");
+}
+
+#[test]
+fn cluster_spreads_rolls_and_scales_embedded_broker() {
+    spreads_rolls_scales(Broker::Embedded);
+}
+
+#[test]
+fn cluster_spreads_rolls_and_scales_mosquitto() {
+    spreads_rolls_scales(Broker::Mosquitto);
+}
+
+fn node_loss(broker: Broker) {
+    let _one = serial();
+    let mut c = Cluster::start(broker, 3, &["--node-eviction-timeout", "5s"]);
+    c.push_busybox("busybox", "e2e");
+    let client = c.client();
+    let (code, v) = client.post(DEPLOY, &deployment("survivor", 3, "busybox:e2e"));
+    assert_eq!(code, 201, "{v}");
+    let ready = wait_for("3 ready replicas", Duration::from_secs(90), || {
+        let r = c.ready_pods("app=survivor");
+        (r.len() == 3).then_some(r)
+    });
+    assert_eq!(per_node(&ready).len(), 3, "{ready:?}");
+
+    // kill -9 one agent: NotReady within 5 s.
+    let lost = c.agents[0].name.clone();
+    let killed = Instant::now();
+    c.agents[0].proc.kill9();
+    wait_for("the node to go NotReady", Duration::from_secs(10), || {
+        (c.node_ready(&lost).as_deref() != Some("True")).then_some(())
+    });
+    let detected = killed.elapsed();
+    assert!(
+        detected < Duration::from_secs(5),
+        "NotReady after {detected:?}"
+    );
+
+    // After the eviction timeout its pod runs elsewhere.
+    let moved = wait_for(
+        "the lost pod to be replaced",
+        Duration::from_secs(60),
+        || {
+            let r = c.ready_pods("app=survivor");
+            (r.len() == 3 && r.iter().all(|(_, n)| *n != lost)).then_some(r)
+        },
+    );
+    assert_eq!(moved.len(), 3);
+
+    // The node returns: its replaced copy is stopped there (fenced).
+    c.agents[0].restart();
+    c.wait_node_ready(&lost, Duration::from_secs(30));
+    let records = c.agents[0].run_dir.join("pods");
+    wait_for(
+        "the fenced pod to stop on the returning node",
+        Duration::from_secs(30),
+        || {
+            let left = std::fs::read_dir(&records)
+                .map(|d| {
+                    d.filter_map(Result::ok)
+                        .filter(|e| e.file_name().to_string_lossy().contains("survivor"))
+                        .count()
+                })
+                .unwrap_or(0);
+            (left == 0).then_some(())
+        },
+    );
+    assert_eq!(c.ready_pods("app=survivor").len(), 3);
+}
+
+#[test]
+fn cluster_node_loss_embedded_broker() {
+    node_loss(Broker::Embedded);
+}
+
+#[test]
+fn cluster_node_loss_mosquitto() {
+    node_loss(Broker::Mosquitto);
+}
