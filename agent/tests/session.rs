@@ -559,7 +559,7 @@ fn joins_runs_restores_and_is_refused() {
     assert!(reg.auth_seen().iter().any(|a| a == "Bearer reg-token"));
 
     // RPCs: logs of a pod (sleep writes nothing) end cleanly, of an
-    // unknown pod with notFound; exec is not implemented yet.
+    // unknown pod with notFound.
     let ask = |id: &str, call: serde_json::Value| {
         let req = serde_json::json!({"id": id, "call": call});
         let req: bramble_api::protocol::RpcRequest = serde_json::from_value(req).unwrap();
@@ -580,12 +580,31 @@ fn joins_runs_restores_and_is_refused() {
     let nope = serde_json::json!({"namespace": "default", "name": "nope"});
     let e = ask("r2", serde_json::json!({"kind": "logs", "pod": nope})).unwrap();
     assert_eq!(e.code, RpcErrorCode::NotFound, "{e:?}");
+    // Exec runs in the pod's container: output chunks, then the exit code.
+    let req = serde_json::json!({"id": "r3", "call": {"kind": "exec", "pod": web,
+        "argv": ["sh", "-c", "echo out-$((6*7)); echo err >&2; exit 3"]}});
+    let req: bramble_api::protocol::RpcRequest = serde_json::from_value(req).unwrap();
+    hub.publish(TopicKind::RpcRequest, &req);
+    let mut output = String::new();
+    let code = hub.wait("exec end", |m| match m {
+        AgentMessage::RpcResponse(r) if r.id.as_str() == "r3" => match r.chunk {
+            RpcChunk::Output { data, .. } => {
+                output.push_str(&data);
+                None
+            }
+            RpcChunk::End { exit_code, error } => Some((exit_code, error)),
+            _ => None,
+        },
+        _ => None,
+    });
+    assert_eq!(code, (Some(3), None), "{output}");
+    assert!(output.contains("out-42") && output.contains("err"), "{output}");
     let e = ask(
-        "r3",
-        serde_json::json!({"kind": "exec", "pod": web, "argv": ["true"]}),
+        "r4",
+        serde_json::json!({"kind": "exec", "pod": nope, "argv": ["true"]}),
     )
     .unwrap();
-    assert!(e.message.contains("not implemented"), "{e:?}");
+    assert_eq!(e.code, RpcErrorCode::NotFound, "{e:?}");
 
     // A refused hello ends a (fresh) agent with status 1 and the reason.
     let other = World::new("refused", &reg.base);
