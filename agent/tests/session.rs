@@ -8,8 +8,10 @@
 //! refused hello ends the agent with status 1 and the reason on stderr.
 //! Images missing on the node are pulled from the hub's registry (a test
 //! registry here); a missing one is reported `ErrImagePull` /
-//! `ImagePullBackOff`. Libcontainer only; `reset` cleans up, also after a
-//! failed assertion.
+//! `ImagePullBackOff`. `logs` with `follow` streams lines written after the
+//! request until a `cancel` or the pod's end; a changed ConfigMap reaches
+//! the mounted volume of a running pod without a restart. Libcontainer
+//! only; `reset` cleans up, also after a failed assertion.
 
 mod registry;
 
@@ -598,7 +600,10 @@ fn joins_runs_restores_and_is_refused() {
         _ => None,
     });
     assert_eq!(code, (Some(3), None), "{output}");
-    assert!(output.contains("out-42") && output.contains("err"), "{output}");
+    assert!(
+        output.contains("out-42") && output.contains("err"),
+        "{output}"
+    );
     let e = ask(
         "r4",
         serde_json::json!({"kind": "exec", "pod": nope, "argv": ["true"]}),
@@ -684,4 +689,167 @@ fn a_broker_refusing_the_join_token_ends_the_agent() {
         "{err}"
     );
     assert!(!w.data_dir().join("credentials.json").exists());
+}
+
+/// A pod printing `tick-N` every 200 ms, reading `/cfg/greeting` from a
+/// ConfigMap volume.
+fn ticking_pod(node: &str) -> Pod {
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: ticker}\nspec:\n  \
+        terminationGracePeriodSeconds: 1\n  volumes:\n  - {name: cfg, configMap: {name: cfg}}\n  \
+        containers:\n  - name: main\n    image: busybox\n    \
+        volumeMounts: [{name: cfg, mountPath: /cfg}]\n    command: [sh, -c, \
+        'i=0; while true; do echo tick-$i; i=$((i+1)); sleep 0.2; done']\n";
+    let doc = bramble_api::parse_documents(yaml, "pod.yaml")
+        .unwrap()
+        .remove(0);
+    let mut v = bramble_api::admit(doc).unwrap().object;
+    v["metadata"]["uid"] = "uid-ticker".into();
+    v["spec"]["nodeName"] = node.into();
+    serde_json::from_value(v).unwrap()
+}
+
+fn with_greeting(generation: u64, pods: Vec<Pod>, greeting: &str) -> Desired {
+    let cm = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "cfg", "namespace": "default"}, "data": {"greeting": greeting}});
+    Desired {
+        config_maps: vec![serde_json::from_value(cm).unwrap()],
+        ..desired(generation, pods)
+    }
+}
+
+/// The next response to request `id`.
+fn next_chunk(hub: &Hub, id: &str) -> (u64, RpcChunk) {
+    hub.wait(id, |m| match m {
+        AgentMessage::RpcResponse(r) if r.id.as_str() == id => Some((r.seq, r.chunk)),
+        _ => None,
+    })
+}
+
+fn request(hub: &Hub, id: &str, call: serde_json::Value) {
+    let req = serde_json::json!({"id": id, "call": call});
+    let req: bramble_api::protocol::RpcRequest = serde_json::from_value(req).unwrap();
+    hub.publish(TopicKind::RpcRequest, &req);
+}
+
+/// `cat /cfg/greeting` in the ticker.
+fn greeting(hub: &Hub, id: &str) -> String {
+    let pod = serde_json::json!({"namespace": "default", "name": "ticker"});
+    request(
+        hub,
+        id,
+        serde_json::json!({"kind": "exec", "pod": pod, "argv": ["cat", "/cfg/greeting"]}),
+    );
+    let mut out = String::new();
+    loop {
+        match next_chunk(hub, id).1 {
+            RpcChunk::Output { data, .. } => out.push_str(&data),
+            RpcChunk::End { exit_code, error } => {
+                assert_eq!((exit_code, error), (Some(0), None), "{out}");
+                return out;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The tick numbers in `text`.
+fn ticks(text: &str) -> Vec<u64> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("tick-")?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn follows_logs_and_updates_config_map_volumes() {
+    let reg = registry();
+    let w = World::new("follow", &reg.base);
+    let broker = Broker::start(w.tmp.path());
+    let hub = Hub::connect(&broker, &w.node);
+    let mut w = w;
+    w.spawn(&broker, "join-token");
+    hub.accept_hello("node-pass");
+    hub.accept_hello("node-pass");
+    let pods = vec![ticking_pod(&w.node)];
+    hub.publish(
+        TopicKind::Desired,
+        &with_greeting(1, pods.clone(), "hello-1"),
+    );
+    let s = hub.status("ticker Running", |s| running(s, "ticker").is_some());
+    let first_run = running(&s, "ticker").unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+
+    // Follow: the last line so far, then lines written after the request,
+    // in seq order; a cancel ends it with `cancelled`.
+    let pod = serde_json::json!({"namespace": "default", "name": "ticker"});
+    request(
+        &hub,
+        "f1",
+        serde_json::json!({"kind": "logs", "pod": pod, "follow": true, "tailLines": 1}),
+    );
+    let asked = Instant::now();
+    let mut text = String::new();
+    let mut seqs = Vec::new();
+    while ticks(&text).len() < 6 {
+        let (seq, chunk) = next_chunk(&hub, "f1");
+        seqs.push(seq);
+        match chunk {
+            RpcChunk::Output { data, .. } => text.push_str(&data),
+            other => panic!("follow ended early: {other:?} after {text:?}"),
+        }
+    }
+    let got = ticks(&text);
+    assert!(
+        got.windows(2).all(|p| p[1] == p[0] + 1),
+        "consecutive ticks: {got:?}"
+    );
+    assert!(
+        asked.elapsed() >= Duration::from_millis(800),
+        "5 ticks after the first need ~1 s: they were written after the request"
+    );
+    request(
+        &hub,
+        "c1",
+        serde_json::json!({"kind": "cancel", "id": "f1"}),
+    );
+    let end = loop {
+        let (seq, chunk) = next_chunk(&hub, "f1");
+        seqs.push(seq);
+        if let RpcChunk::End { error, .. } = chunk {
+            break error;
+        }
+    };
+    assert_eq!(end.map(|e| e.code), Some(RpcErrorCode::Cancelled));
+    assert_eq!(seqs, (0..seqs.len() as u64).collect::<Vec<_>>());
+
+    // A changed ConfigMap reaches the running container's volume.
+    assert_eq!(greeting(&hub, "e1"), "hello-1");
+    hub.publish(TopicKind::Desired, &with_greeting(2, pods, "hello-2"));
+    hub.status("generation 2 observed", |s| {
+        s.observed_generation == Some(Generation(2))
+    });
+    let deadline = Instant::now() + WAIT;
+    let mut n = 2;
+    while greeting(&hub, &format!("e{n}")) != "hello-2" {
+        assert!(Instant::now() < deadline, "the volume was not updated");
+        std::thread::sleep(Duration::from_millis(200));
+        n += 1;
+    }
+    let s = hub.status("a later heartbeat", |_| true);
+    assert_eq!(running(&s, "ticker"), Some(first_run), "pod was restarted");
+
+    // A follow ends cleanly when the pod goes away.
+    request(
+        &hub,
+        "f2",
+        serde_json::json!({"kind": "logs", "pod": pod, "follow": true, "tailLines": 0}),
+    );
+    assert!(matches!(next_chunk(&hub, "f2").1, RpcChunk::Output { .. }));
+    hub.publish(TopicKind::Desired, &with_greeting(3, vec![], "hello-2"));
+    let end = loop {
+        if let (_, RpcChunk::End { error, .. }) = next_chunk(&hub, "f2") {
+            break error;
+        }
+    };
+    assert_eq!(end, None);
+    drop(w);
 }

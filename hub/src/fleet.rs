@@ -62,6 +62,14 @@ impl NodeLive {
     /// `uptime_millis`; with an earlier sample of the same session it
     /// yields a CPU rate (millicores) for the autoscaler.
     pub fn sample_usage(&mut self, key: &str, uptime_millis: u64, usage: &PodUsage) {
+        // A status repeating the last sample adds nothing.
+        if self
+            .cpu_samples
+            .get(key)
+            .is_some_and(|(t, _)| *t == uptime_millis)
+        {
+            return;
+        }
         let prev = self
             .cpu_samples
             .insert(key.to_string(), (uptime_millis, usage.cpu_nanos));
@@ -74,6 +82,9 @@ impl NodeLive {
 
     /// Records one whole-node usage sample (see [`NodeLive::sample_usage`]).
     pub fn sample_node_usage(&mut self, uptime_millis: u64, usage: &Usage) {
+        if self.node_sample.is_some_and(|(t, _)| t == uptime_millis) {
+            return;
+        }
         let prev = self.node_sample.replace((uptime_millis, usage.cpu_nanos));
         let m = self.node_metrics.get_or_insert_with(PodMetrics::default);
         m.memory_bytes = usage.memory_bytes;
@@ -198,6 +209,9 @@ mod tests {
         assert_eq!(live.pod_metrics["default/a"].memory_bytes, 10);
         // 0.5 s of CPU in 2 s: 250 millicores.
         live.sample_usage("default/a", 3_000, &u(500_000_000, 20));
+        assert_eq!(live.pod_metrics["default/a"].cpu_millis, 250);
+        // The same sample repeated by a later status changes nothing.
+        live.sample_usage("default/a", 3_000, &u(900_000_000, 20));
         assert_eq!(live.pod_metrics["default/a"].cpu_millis, 250);
         // A restarted counter (new container) gives no rate, keeps the old.
         live.sample_usage("default/a", 4_000, &u(1_000, 20));

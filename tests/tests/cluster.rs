@@ -261,3 +261,60 @@ fn cluster_node_loss_embedded_broker() {
 fn cluster_node_loss_mosquitto() {
     node_loss(Broker::Mosquitto);
 }
+
+#[test]
+fn cluster_autoscales_a_cpu_burning_workload_up_and_down() {
+    let _one = serial();
+    let c = Cluster::start(Broker::Embedded, 1, &[]);
+    c.push_busybox("busybox", "e2e");
+    let client = c.client();
+    // Each replica burns a core for its first 30 s, then idles.
+    let mut d = deployment("burn", 1, "busybox:e2e");
+    d["spec"]["template"]["spec"]["containers"][0]["command"] = json!([
+        "sh",
+        "-c",
+        "end=$(( $(date +%s) + 30 )); while [ $(date +%s) -lt $end ]; do :; done; trap 'exit 0' TERM; while true; do sleep 1; done"
+    ]);
+    d["spec"]["template"]["spec"]["containers"][0]["resources"] =
+        json!({"requests": {"cpu": "100m", "memory": "8Mi"}});
+    let (code, v) = client.post(DEPLOY, &d);
+    assert_eq!(code, 201, "{v}");
+    let hpa = json!({
+        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "burn"},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "burn"},
+            "minReplicas": 1, "maxReplicas": 3,
+            "metrics": [{"type": "Resource", "resource": {"name": "cpu",
+                "target": {"type": "Utilization", "averageUtilization": 50}}}],
+            "behavior": {"scaleDown": {"stabilizationWindowSeconds": 5}}
+        }
+    });
+    let (code, v) = client.post(
+        "/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers",
+        &hpa,
+    );
+    assert_eq!(code, 201, "{v}");
+    let started = Instant::now();
+    let replicas = || {
+        c.client().get(&format!("{DEPLOY}/burn")).1["spec"]["replicas"]
+            .as_i64()
+            .unwrap_or(0)
+    };
+    wait_for(
+        "the autoscaler to scale up to 3",
+        Duration::from_secs(60),
+        || (replicas() == 3).then_some(()),
+    );
+    let (ok, out) = cli(&c, &["top", "pods"]);
+    assert!(ok && out.contains("burn-"), "{out}");
+    eprintln!("scaled up to 3 at {:?}:\n{out}", started.elapsed());
+    wait_for(
+        "the autoscaler to scale back down to 1",
+        Duration::from_secs(120),
+        || (replicas() == 1).then_some(()),
+    );
+    let (_, h) =
+        client.get("/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/burn");
+    assert_eq!(h["status"]["desiredReplicas"], 1, "{h}");
+}

@@ -163,7 +163,7 @@ impl<'r> Node<'r> {
     /// Starts the pods of `desired` that do not run (or run another
     /// incarnation: another uid or spec) and stops the running pods that are
     /// not desired. A pod desired again with the same uid and spec keeps
-    /// running untouched.
+    /// running; only its configMap/secret volumes follow `inputs`.
     pub fn apply(&mut self, desired: &[Pod], inputs: &PodInputs) -> Vec<NodeEvent> {
         let mut events = Vec::new();
         let want: BTreeMap<String, &Pod> = desired.iter().map(|p| (pod_id(p), p)).collect();
@@ -175,7 +175,9 @@ impl<'r> Node<'r> {
             .collect();
         events.extend(self.stop_many(&stale));
         for (id, pod) in want {
-            if self.pods.contains_key(&id) {
+            if let Some(running) = self.pods.get(&id) {
+                // Kept: ConfigMap/Secret changes reach its volumes in place.
+                running.update_volumes(inputs);
                 continue;
             }
             let t = Instant::now();

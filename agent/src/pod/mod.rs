@@ -4,10 +4,12 @@
 //! on a runtime with them ([`run`]), supervised: restarts, probes, status
 //! ([`supervise`]).
 
+pub mod atomic_dir;
 pub mod netns;
 pub mod record;
 pub mod run;
 pub mod supervise;
+mod volume_update;
 pub mod volumes;
 
 pub use netns::{NetnsError, PodNetns};

@@ -12,6 +12,10 @@
 //! | `configMap`                | a directory of files (`items`, modes)         |
 //! | `secret`                   | a tmpfs mounted by the agent, files written into it — never on disk |
 //!
+//! configMap and secret files sit in the kubelet's `..data` layout
+//! ([`super::atomic_dir`]), so a running pod's volumes can follow changed
+//! data in place ([`super::volume_update`]).
+//!
 //! Containers see them through bind mounts ([`PodVolumes::mounts_for`]),
 //! honouring `readOnly` and `subPath`; configMap and secret volumes are
 //! always read-only, as in Kubernetes. [`PodVolumes::remove`] unmounts the
@@ -30,6 +34,7 @@ use bramble_api::objects::pod::Pod;
 use bramble_api::objects::volume::{DEFAULT_MODE, KeyToPath, Volume};
 use rustix::mount::{MountFlags, UnmountFlags, mount, unmount};
 
+use super::atomic_dir::{self, VolumeFile};
 use crate::runtime::MountSpec;
 
 /// Key -> bytes, the data of one ConfigMap or Secret.
@@ -103,13 +108,13 @@ pub enum VolumeError {
 
 /// One materialized volume.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-struct Materialized {
+pub(super) struct Materialized {
     /// What containers bind-mount.
-    host_path: PathBuf,
+    pub(super) host_path: PathBuf,
     /// configMap and secret volumes are read-only in containers.
     force_read_only: bool,
     /// A tmpfs the agent mounted at `host_path`.
-    tmpfs: bool,
+    pub(super) tmpfs: bool,
 }
 
 /// A pod's volumes on the node. Remove with [`PodVolumes::remove`].
@@ -117,7 +122,7 @@ struct Materialized {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PodVolumes {
     root: PathBuf,
-    volumes: BTreeMap<String, Materialized>,
+    pub(super) volumes: BTreeMap<String, Materialized>,
 }
 
 impl PodVolumes {
@@ -180,70 +185,20 @@ impl PodVolumes {
                 tmpfs: memory,
             });
         }
-        if let Some(c) = &v.config_map {
-            let data = match inputs.config_maps.get(&c.name) {
-                Some(d) => Some(d),
-                None if c.optional == Some(true) => None,
-                None => {
-                    return Err(VolumeError::MissingSource {
-                        volume: name.into(),
-                        what: "ConfigMap",
-                        name: c.name.clone(),
-                    });
-                }
-            };
-            set_mode(name, &dir, 0o755)?;
-            if let Some(data) = data {
-                write_items(
-                    name,
-                    "ConfigMap",
-                    &c.name,
-                    &dir,
-                    data,
-                    &c.items,
-                    c.default_mode,
-                    c.optional == Some(true),
-                )?;
+        if let Some(files) = projected_files(v, inputs)? {
+            let secret = v.secret.is_some();
+            if secret {
+                let total: u64 = files.iter().map(|f| f.bytes.len() as u64 + 4096).sum();
+                // The tmpfs is mounted before a single byte is written.
+                mount_tmpfs(name, &dir, Some((2 * total).max(SECRET_TMPFS_MIN)), 0o755)?;
+            } else {
+                set_mode(name, &dir, 0o755)?;
             }
+            atomic_dir::write_version(&dir, &files, false).map_err(io_err(name, "write", &dir))?;
             return Ok(Materialized {
                 host_path: dir,
                 force_read_only: true,
-                tmpfs: false,
-            });
-        }
-        if let Some(s) = &v.secret {
-            let data = match inputs.secrets.get(&s.secret_name) {
-                Some(d) => Some(d),
-                None if s.optional == Some(true) => None,
-                None => {
-                    return Err(VolumeError::MissingSource {
-                        volume: name.into(),
-                        what: "Secret",
-                        name: s.secret_name.clone(),
-                    });
-                }
-            };
-            let total: u64 = data
-                .map(|d| d.values().map(|b| b.len() as u64 + 4096).sum())
-                .unwrap_or(0);
-            // The tmpfs is mounted before a single byte is written.
-            mount_tmpfs(name, &dir, Some((2 * total).max(SECRET_TMPFS_MIN)), 0o755)?;
-            if let Some(data) = data {
-                write_items(
-                    name,
-                    "Secret",
-                    &s.secret_name,
-                    &dir,
-                    data,
-                    &s.items,
-                    s.default_mode,
-                    s.optional == Some(true),
-                )?;
-            }
-            return Ok(Materialized {
-                host_path: dir,
-                force_read_only: true,
-                tmpfs: true,
+                tmpfs: secret,
             });
         }
         Err(VolumeError::Invalid {
@@ -340,6 +295,42 @@ impl PodVolumes {
             std::fs::remove_dir_all(&self.root).map_err(io_err("", "remove", &self.root))?;
         }
         Ok(())
+    }
+}
+
+/// The files a configMap or secret volume shows (none when an optional
+/// source is missing); `None` for other volume kinds.
+pub(super) fn projected_files(
+    v: &Volume,
+    inputs: &PodInputs,
+) -> Result<Option<Vec<VolumeFile>>, VolumeError> {
+    let (what, source, maps, items, mode, optional) = match (&v.config_map, &v.secret) {
+        (Some(c), _) => (
+            "ConfigMap",
+            &c.name,
+            &inputs.config_maps,
+            &c.items,
+            c.default_mode,
+            c.optional == Some(true),
+        ),
+        (None, Some(s)) => (
+            "Secret",
+            &s.secret_name,
+            &inputs.secrets,
+            &s.items,
+            s.default_mode,
+            s.optional == Some(true),
+        ),
+        (None, None) => return Ok(None),
+    };
+    match maps.get(source) {
+        Some(data) => select_items(&v.name, what, source, data, items, mode, optional).map(Some),
+        None if optional => Ok(Some(Vec::new())),
+        None => Err(VolumeError::MissingSource {
+            volume: v.name.clone(),
+            what,
+            name: source.clone(),
+        }),
     }
 }
 
@@ -564,19 +555,18 @@ fn is_relative_clean(p: &str) -> bool {
     !p.as_os_str().is_empty() && p.components().all(|c| matches!(c, Component::Normal(_)))
 }
 
-/// Writes the selected keys of `data` into `dir` (all keys when `items` is
+/// The files of the selected keys of `data` (all keys when `items` is
 /// empty), with `defaultMode` or the item's `mode`.
 #[allow(clippy::too_many_arguments)]
-fn write_items(
+fn select_items(
     volume: &str,
     what: &'static str,
     source: &str,
-    dir: &Path,
     data: &DataMap,
     items: &[KeyToPath],
     default_mode: Option<i32>,
     optional: bool,
-) -> Result<(), VolumeError> {
+) -> Result<Vec<VolumeFile>, VolumeError> {
     let default_mode = default_mode.unwrap_or(DEFAULT_MODE) as u32 & 0o777;
     let selected: Vec<(&str, &str, u32)> = if items.is_empty() {
         data.keys()
@@ -601,21 +591,22 @@ fn write_items(
         }
         v
     };
+    let mut files = Vec::new();
     for (key, rel, mode) in selected {
-        if !is_relative_clean(rel) {
+        if !is_relative_clean(rel) || rel.starts_with("..") {
             return Err(VolumeError::Invalid {
                 volume: volume.into(),
                 reason: format!("item path {rel:?} must be relative without '..'"),
             });
         }
-        let path = dir.join(rel);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(io_err(volume, "create", parent))?;
-        }
-        std::fs::write(&path, &data[key]).map_err(io_err(volume, "write", &path))?;
-        set_mode(volume, &path, mode)?;
+        files.push(VolumeFile {
+            path: PathBuf::from(rel),
+            bytes: data[key].clone(),
+            mode,
+        });
     }
-    Ok(())
+    files.sort();
+    Ok(files)
 }
 
 #[cfg(test)]

@@ -499,7 +499,16 @@ impl Runtime for OciBinaryRuntime {
                 });
             }
         }
+        // `runc init` (a Go program) is still the init until it execs the
+        // container's process: a signal arriving before that ends it with
+        // Go's exit code 2 instead of the signal. Wait (briefly) for the exec.
+        let exe = |pid: i32| std::fs::read_link(format!("/proc/{pid}/exe")).ok();
+        let before = exe(handle.pid);
         self.run(&handle.id, "start", &["start", &handle.id])?;
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while before.is_some() && exe(handle.pid) == before && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         if let Some(entry) = self.lock().get_mut(&handle.id) {
             entry.started = true;
         }

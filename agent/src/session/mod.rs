@@ -14,6 +14,7 @@ pub mod hello;
 pub mod node_loop;
 pub mod report;
 pub mod rpc;
+pub mod rpc_follow;
 pub mod worker;
 
 use std::sync::mpsc::{self, Sender};

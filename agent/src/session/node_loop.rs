@@ -38,7 +38,7 @@ pub enum NodeCommand {
 }
 
 /// How often pod and node usage is sampled.
-const USAGE_EVERY: Duration = Duration::from_secs(10);
+const USAGE_EVERY: Duration = Duration::from_secs(5);
 /// First delay before retrying a pod that could not start; doubles.
 const RETRY_FIRST: Duration = Duration::from_secs(2);
 /// Longest delay between start attempts.
@@ -274,6 +274,7 @@ impl<'r> NodeLoop<'r> {
                     }
                 }
                 rep.node_usage = node;
+                rep.usage_at = Some(now);
             }
         });
     }

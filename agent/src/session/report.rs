@@ -17,6 +17,8 @@ pub struct NodeReport {
     pub desired_rejected: Option<Rejection>,
     pub pods: BTreeMap<String, PodReport>,
     pub node_usage: Option<Usage>,
+    /// When the usage was sampled.
+    pub usage_at: Option<std::time::Instant>,
 }
 
 impl NodeReport {
@@ -30,6 +32,9 @@ impl NodeReport {
             desired_rejected: self.desired_rejected.clone(),
             pods: self.pods.values().cloned().collect(),
             node_usage: self.node_usage,
+            usage_sampled_millis: self
+                .usage_at
+                .map(|t| uptime_millis.saturating_sub(t.elapsed().as_millis() as u64)),
         }
     }
 }

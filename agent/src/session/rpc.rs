@@ -1,22 +1,28 @@
-//! Answers to the hub's RPC requests. `logs` without `follow` reads the
-//! container's CRI log files (`DATA_DIR/logs/{pod}/{container}.log` and its
-//! rotations) with `tailLines` / `sinceSeconds`; `exec` runs a command in the
-//! container the pod record names (`RUN_DIR/pods/{pod}.json`) through the
-//! runtime, output capped, killed after [`EXEC_TIMEOUT`]; following and
-//! `prepull` answer "not implemented yet"; `cancel` needs no answer while
-//! nothing streams.
+//! Answers to the hub's RPC requests, chunk by chunk into a sink (the
+//! worker publishes each as it comes). `logs` reads the container's CRI log
+//! files (`DATA_DIR/logs/{pod}/{container}.log` and its rotations) with
+//! `tailLines` / `sinceSeconds`, then with `follow` streams new lines
+//! ([`super::rpc_follow`]); `exec` runs a command in the container the pod
+//! record names (`RUN_DIR/pods/{pod}.json`) through the runtime, output
+//! capped, killed after [`EXEC_TIMEOUT`]; `prepull` answers "not
+//! implemented yet"; `cancel` is the worker's (it sets the flag a running
+//! request watches) and gets no answer.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, SystemTime};
 
 use bramble_api::objects::pod::Pod;
 use bramble_api::protocol::rpc::{
     ExecCall, LogsCall, RpcError, RpcErrorCode, Stream, output_chunks,
 };
+
+use super::rpc_follow::{Chunker, FollowLimits, RecordWatch, chunks_of, follow};
+use crate::logs::follow::{LogFollower, Start};
 use bramble_api::protocol::{RpcCall, RpcChunk};
 
 use crate::logs::follow::read_history;
-use crate::logs::format::{LogLine, Reassembler};
+use crate::logs::format::LogLine;
 use crate::pod::record::PodRecord;
 use crate::pod::run::pod_id;
 use crate::runtime::Runtime;
@@ -32,10 +38,84 @@ pub struct RpcContext {
     /// `RUN_DIR/pods`: the pod records.
     pub records_dir: PathBuf,
     pub runtime: Option<&'static dyn Runtime>,
+    pub follow: FollowLimits,
 }
 
-/// The chunks answering `call`, the `end` chunk last; empty for `cancel`.
-pub fn answer(ctx: &RpcContext, call: &RpcCall) -> Vec<RpcChunk> {
+/// Answers `call` into `sink`, the `end` chunk last, stopping early when
+/// `sink` refuses a chunk; a follow also ends when `cancel` is set.
+/// Nothing for `cancel`.
+pub fn answer(
+    ctx: &RpcContext,
+    call: &RpcCall,
+    cancel: &AtomicBool,
+    sink: &mut dyn FnMut(RpcChunk) -> bool,
+) {
+    if let RpcCall::Logs(l) = call
+        && l.follow
+    {
+        return follow_logs(ctx, l, cancel, sink);
+    }
+    for c in answer_now(ctx, call) {
+        if !sink(c) {
+            return;
+        }
+    }
+}
+
+/// `logs` with `follow`: the history, then new lines until the end.
+fn follow_logs(
+    ctx: &RpcContext,
+    call: &LogsCall,
+    cancel: &AtomicBool,
+    sink: &mut dyn FnMut(RpcChunk) -> bool,
+) {
+    let (ns, name) = (&call.pod.namespace, &call.pod.name);
+    let started = locate(&ctx.logs_dir, call).and_then(|(path, pod_id, container)| {
+        let failed = |e: std::io::Error| {
+            error(
+                RpcErrorCode::Failed,
+                format!("reading the logs of {ns}/{name}/{container}: {e}"),
+            )
+        };
+        let follower = LogFollower::open(&path, Start::End).map_err(failed)?;
+        let history = follower.history().map_err(failed)?;
+        Ok((follower, history, pod_id, container))
+    });
+    let (follower, history, pod_id, container) = match started {
+        Ok(s) => s,
+        Err((_, e)) => {
+            sink(RpcChunk::End {
+                exit_code: None,
+                error: Some(e),
+            });
+            return;
+        }
+    };
+    let mut chunks = select(&history, call, SystemTime::now());
+    if chunks.is_empty() {
+        // The hub waits a few seconds for a first chunk; a quiet container
+        // must not look like an absent agent.
+        chunks.push(RpcChunk::output(Stream::Stdout, b""));
+    }
+    for c in chunks {
+        if !sink(c) {
+            return;
+        }
+    }
+    tracing::debug!(pod = %pod_id, %container, "following logs");
+    let mut watch = RecordWatch {
+        path: ctx.records_dir.join(format!("{pod_id}.json")),
+        container,
+        uid: call.pod.uid.clone(),
+    };
+    if let Some(end) = follow(follower, &mut watch, cancel, ctx.follow, sink) {
+        sink(end);
+    }
+}
+
+/// The chunks answering `call` at once, the `end` chunk last; empty for
+/// `cancel`. A follow gets only the history here.
+pub fn answer_now(ctx: &RpcContext, call: &RpcCall) -> Vec<RpcChunk> {
     let result = match call {
         RpcCall::Logs(l) => logs(&ctx.logs_dir, l, SystemTime::now()),
         RpcCall::Exec(e) => return exec(ctx, e),
@@ -157,12 +237,14 @@ fn error(code: RpcErrorCode, message: String) -> Failure {
     (Vec::new(), RpcError { code, message })
 }
 
-fn logs(logs_dir: &Path, call: &LogsCall, now: SystemTime) -> Result<Vec<RpcChunk>, Failure> {
+/// The log file, pod id and container a `logs` call names.
+fn locate(logs_dir: &Path, call: &LogsCall) -> Result<(PathBuf, String, String), Failure> {
     let (ns, name) = (&call.pod.namespace, &call.pod.name);
     let mut pod = Pod::default();
     pod.metadata.name = name.clone();
     pod.metadata.namespace = Some(ns.clone());
-    let dir = logs_dir.join(pod_id(&pod));
+    let id = pod_id(&pod);
+    let dir = logs_dir.join(&id);
     let not_found = || {
         error(
             RpcErrorCode::NotFound,
@@ -195,25 +277,21 @@ fn logs(logs_dir: &Path, call: &LogsCall, now: SystemTime) -> Result<Vec<RpcChun
             ));
         }
     };
-    let lines = read_history(&dir.join(format!("{container}.log"))).map_err(|e| {
+    Ok((dir.join(format!("{container}.log")), id, container))
+}
+
+fn logs(logs_dir: &Path, call: &LogsCall, now: SystemTime) -> Result<Vec<RpcChunk>, Failure> {
+    let (path, _, container) = locate(logs_dir, call)?;
+    let lines = read_history(&path).map_err(|e| {
         error(
             RpcErrorCode::Failed,
-            format!("reading the logs of {ns}/{name}/{container}: {e}"),
+            format!(
+                "reading the logs of {}/{}/{container}: {e}",
+                call.pod.namespace, call.pod.name
+            ),
         )
     })?;
-    let chunks = select(&lines, call, now);
-    if call.follow {
-        return Err((
-            chunks,
-            RpcError {
-                code: RpcErrorCode::Failed,
-                message: "following logs is not implemented yet by this agent (the logs so far \
-                          were sent)"
-                    .into(),
-            },
-        ));
-    }
-    Ok(chunks)
+    Ok(select(&lines, call, now))
 }
 
 /// The whole messages of CRI `lines` newer than `sinceSeconds`, the last
@@ -223,8 +301,8 @@ fn select(lines: &[String], call: &LogsCall, now: SystemTime) -> Vec<RpcChunk> {
     let since = call
         .since_seconds
         .and_then(|s| now.checked_sub(Duration::from_secs(s)));
-    let mut re = Reassembler::default();
-    let mut messages: Vec<(Stream, String)> = Vec::new();
+    let mut chunker = Chunker::default();
+    let mut messages = Vec::new();
     for l in lines {
         let Some(line) = LogLine::parse(l) else {
             continue;
@@ -234,31 +312,13 @@ fn select(lines: &[String], call: &LogsCall, now: SystemTime) -> Vec<RpcChunk> {
         {
             continue;
         }
-        if let Some((stream, text)) = re.push(&line) {
-            let stream = match stream {
-                crate::logs::format::Stream::Stdout => Stream::Stdout,
-                crate::logs::format::Stream::Stderr => Stream::Stderr,
-            };
-            messages.push((stream, text));
-        }
+        messages.extend(chunker.messages(std::slice::from_ref(l)));
     }
     if let Some(n) = call.tail_lines {
         let skip = messages.len().saturating_sub(n as usize);
         messages.drain(..skip);
     }
-    let mut chunks = Vec::new();
-    let mut i = 0;
-    while i < messages.len() {
-        let stream = messages[i].0;
-        let mut bytes = Vec::new();
-        while i < messages.len() && messages[i].0 == stream {
-            bytes.extend_from_slice(messages[i].1.as_bytes());
-            bytes.push(b'\n');
-            i += 1;
-        }
-        chunks.extend(output_chunks(stream, &bytes));
-    }
-    chunks
+    chunks_of(&messages)
 }
 
 #[cfg(test)]
@@ -271,6 +331,7 @@ mod tests {
             logs_dir: dir.to_path_buf(),
             records_dir: dir.join("none"),
             runtime: None,
+            follow: FollowLimits::default(),
         }
     }
 
@@ -310,18 +371,18 @@ mod tests {
             ),
         )
         .unwrap();
-        let all = answer(&ctx(dir.path()), &call(None, None, None));
+        let all = answer_now(&ctx(dir.path()), &call(None, None, None));
         assert_eq!(text(&all), "old\nhello\noops\n");
         assert!(matches!(
             all.last(),
             Some(RpcChunk::End { error: None, .. })
         ));
-        let recent = answer(&ctx(dir.path()), &call(Some("main"), None, Some(600)));
+        let recent = answer_now(&ctx(dir.path()), &call(Some("main"), None, Some(600)));
         assert_eq!(text(&recent), "hello\noops\n");
-        let tail = answer(&ctx(dir.path()), &call(None, Some(1), None));
+        let tail = answer_now(&ctx(dir.path()), &call(None, Some(1), None));
         assert_eq!(text(&tail), "oops\n");
 
-        let missing = answer(&ctx(dir.path()), &call(Some("db"), None, None));
+        let missing = answer_now(&ctx(dir.path()), &call(Some("db"), None, None));
         let Some(RpcChunk::End { error: Some(e), .. }) = missing.last() else {
             panic!("{missing:?}")
         };
@@ -331,9 +392,51 @@ mod tests {
             unreachable!()
         };
         l.pod.name = "nope".into();
-        let none = answer(&ctx(dir.path()), &RpcCall::Logs(l));
+        let none = answer_now(&ctx(dir.path()), &RpcCall::Logs(l));
         assert!(
             matches!(none.last(), Some(RpcChunk::End { error: Some(e), .. }) if e.code == RpcErrorCode::NotFound)
         );
+    }
+
+    #[test]
+    fn follow_sends_the_history_then_ends_on_cancel() {
+        let dir = tempfile::tempdir().unwrap();
+        let pod_dir = dir.path().join("default_web");
+        std::fs::create_dir_all(&pod_dir).unwrap();
+        let now = humantime::format_rfc3339_nanos(SystemTime::now()).to_string();
+        std::fs::write(
+            pod_dir.join("main.log"),
+            format!("{now} stdout F one\n{now} stdout F two\n"),
+        )
+        .unwrap();
+        let RpcCall::Logs(mut l) = call(None, Some(1), None) else {
+            unreachable!()
+        };
+        l.follow = true;
+        let cancelled = AtomicBool::new(true);
+        let run = |l: &LogsCall| {
+            let mut got = Vec::new();
+            answer(
+                &ctx(dir.path()),
+                &RpcCall::Logs(l.clone()),
+                &cancelled,
+                &mut |c| {
+                    got.push(c);
+                    true
+                },
+            );
+            got
+        };
+        let got = run(&l);
+        assert_eq!(text(&got), "two\n");
+        assert!(
+            matches!(got.last(), Some(RpcChunk::End { error: Some(e), .. }) if e.code == RpcErrorCode::Cancelled),
+            "{got:?}"
+        );
+        // Nothing to send yet: an empty first chunk all the same.
+        l.tail_lines = Some(0);
+        let got = run(&l);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got[0].output_bytes(), Some(Vec::new()));
     }
 }

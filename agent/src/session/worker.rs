@@ -6,8 +6,10 @@
 //! answers RPCs ([`super::rpc`]); and publishes a complete `status` every heartbeat and on
 //! every change of the [`SharedReport`].
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bramble_api::protocol::hello::{Accepted, Refused};
@@ -15,7 +17,7 @@ use bramble_api::protocol::status::Rejection;
 use bramble_api::protocol::topics::{self, Topic, TopicKind};
 use bramble_api::protocol::{
     Generation, Hello, HelloAck, HelloAuth, HubMessage, Message, NodeCredentials, Online,
-    RefusalCode, RpcRequest, RpcResponse, decode_from_hub, encode,
+    RefusalCode, RpcCall, RpcId, RpcRequest, RpcResponse, decode_from_hub, encode,
 };
 use rumqttc::{Client, ConnectReturnCode, ConnectionError, Event, Packet, QoS};
 
@@ -62,7 +64,12 @@ pub struct Worker {
     next_status: Instant,
     seq: u64,
     sent_change: u64,
+    /// Requests being answered, with the flag a `cancel` sets.
+    rpcs: Running,
 }
+
+/// Requests being answered, by id.
+type Running = Arc<Mutex<HashMap<RpcId, Arc<AtomicBool>>>>;
 
 impl Worker {
     /// `hello` is the template (its auth is replaced on every send).
@@ -99,6 +106,7 @@ impl Worker {
             next_status: Instant::now(),
             seq: 0,
             sent_change: 0,
+            rpcs: Running::default(),
         }
     }
 
@@ -350,41 +358,72 @@ impl Worker {
     }
 
     /// Answers on a thread of its own (reading logs must not delay the
-    /// heartbeat).
+    /// heartbeat), publishing chunks as they come; a `cancel` sets the flag
+    /// of the request it names. A request id already being answered (a QoS
+    /// 1 duplicate) is ignored.
     fn on_rpc(&mut self, req: RpcRequest) {
         tracing::info!(id = %req.id, call = ?req.call, "rpc request");
+        let mut running = self.rpcs.lock().unwrap_or_else(|p| p.into_inner());
+        if let RpcCall::Cancel(c) = &req.call {
+            match running.get(&c.id) {
+                Some(flag) => flag.store(true, Ordering::Relaxed),
+                None => tracing::debug!(id = %c.id, "cancel of a request not running"),
+            }
+            return;
+        }
+        if running.contains_key(&req.id) {
+            tracing::debug!(id = %req.id, "duplicate rpc request ignored");
+            return;
+        }
+        let cancel = Arc::new(AtomicBool::new(false));
+        running.insert(req.id.clone(), cancel.clone());
+        drop(running);
         let client = self.client.clone();
         let ctx = super::rpc::RpcContext {
             logs_dir: self.cfg.data_dir.join("logs"),
             records_dir: self.cfg.run_dir.join("pods"),
             runtime: self.cfg.runtime,
+            follow: super::rpc_follow::FollowLimits::default(),
         };
         let node = self.cfg.node.clone();
+        let rpcs = self.rpcs.clone();
+        let id = req.id.clone();
         let spawned = std::thread::Builder::new()
             .name("rpc".into())
             .spawn(move || {
-                let Ok(topic) = Topic::new(&node, TopicKind::RpcResponse(req.id.clone())) else {
-                    return;
-                };
-                for (seq, chunk) in super::rpc::answer(&ctx, &req.call).into_iter().enumerate() {
-                    let resp = RpcResponse {
-                        id: req.id.clone(),
-                        seq: seq as u64,
-                        chunk,
+                if let Ok(topic) = Topic::new(&node, TopicKind::RpcResponse(req.id.clone())) {
+                    let topic = topic.to_string();
+                    let mut seq = 0u64;
+                    let mut sink = |chunk| {
+                        let resp = RpcResponse {
+                            id: req.id.clone(),
+                            seq,
+                            chunk,
+                        };
+                        seq += 1;
+                        let sent = encode(&resp).map_err(|e| e.to_string()).and_then(|b| {
+                            client
+                                .publish(topic.clone(), QoS::AtLeastOnce, false, b)
+                                .map_err(|e| e.to_string())
+                        });
+                        if let Err(error) = &sent {
+                            tracing::warn!(id = %req.id, %error, "sending an rpc response");
+                        }
+                        sent.is_ok()
                     };
-                    let sent = encode(&resp).map_err(|e| e.to_string()).and_then(|b| {
-                        client
-                            .publish(topic.to_string(), QoS::AtLeastOnce, false, b)
-                            .map_err(|e| e.to_string())
-                    });
-                    if let Err(error) = sent {
-                        tracing::warn!(id = %req.id, %error, "sending an rpc response");
-                        return;
-                    }
+                    super::rpc::answer(&ctx, &req.call, &cancel, &mut sink);
+                    tracing::debug!(id = %req.id, chunks = seq, "rpc answered");
                 }
+                rpcs.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&req.id);
             });
         if let Err(e) = spawned {
             tracing::warn!(error = %e, "starting an rpc thread");
+            self.rpcs
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&id);
         }
     }
 }

@@ -44,6 +44,11 @@ pub struct Status {
     /// Whole-node usage, when sampled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_usage: Option<Usage>,
+    /// The session uptime (ms) at which the usage in this status was
+    /// sampled: statuses repeat the last sample between samples, and rates
+    /// need the sample's own time. Absent: `uptimeMillis`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_sampled_millis: Option<u64>,
 }
 
 /// Why a desired set was refused.

@@ -146,6 +146,7 @@ pub(crate) fn status(n: usize) -> Status {
             cpu_nanos: 9_876_543_210_000,
             memory_bytes: 812_000_000,
         }),
+        usage_sampled_millis: Some(86_399_400),
     }
 }
 

@@ -145,7 +145,8 @@ pub async fn replace(
     name: &str,
     body: Value,
 ) -> ApiResult<Response> {
-    let object = admit_for(resource, namespace, Some(name), body)?;
+    let mut object = admit_for(resource, namespace, Some(name), body)?;
+    keep_hub_annotations(st, resource, namespace, name, &mut object)?;
     let (updated, changed) = st.store.update(resource, object).await?;
     if changed {
         tracing::info!(
@@ -156,6 +157,35 @@ pub async fn replace(
         );
     }
     Ok(axum::Json(updated).into_response())
+}
+
+/// Annotations the hub's controllers write on objects users own.
+const HUB_ANNOTATIONS: [&str; 1] = [crate::controllers::revision::REVISION_ANNOTATION];
+
+/// A replace (e.g. `bramble apply` of an unchanged manifest) keeps the
+/// annotations the controllers wrote unless it sets them itself, as the
+/// fields a `kubectl apply` does not manage survive it.
+fn keep_hub_annotations(
+    st: &AppState,
+    resource: &'static ResourceInfo,
+    namespace: Option<&str>,
+    name: &str,
+    object: &mut Value,
+) -> ApiResult<()> {
+    let Some(current) = st.store.get(resource, namespace, name)? else {
+        return Ok(());
+    };
+    for key in HUB_ANNOTATIONS {
+        let old = &current["metadata"]["annotations"][key];
+        if old.is_null() || !object["metadata"]["annotations"][key].is_null() {
+            continue;
+        }
+        if !object["metadata"]["annotations"].is_object() {
+            object["metadata"]["annotations"] = Value::Object(Default::default());
+        }
+        object["metadata"]["annotations"][key] = old.clone();
+    }
+    Ok(())
 }
 
 /// `PATCH` with a JSON merge patch (RFC 7386), retried on concurrent updates.

@@ -67,8 +67,9 @@ impl Ingest {
                     Some((format!("{}/{}", p.namespace, p.name), usage))
                 })
                 .collect();
+            let sampled = status.usage_sampled_millis.unwrap_or(status.uptime_millis);
             for (key, usage) in live.pod_usage.clone() {
-                live.sample_usage(&key, status.uptime_millis, &usage);
+                live.sample_usage(&key, sampled, &usage);
             }
             let keep = status
                 .pods
@@ -77,7 +78,7 @@ impl Ingest {
                 .collect();
             live.retain_usage(&keep);
             if let Some(u) = status.node_usage {
-                live.sample_node_usage(status.uptime_millis, &u);
+                live.sample_node_usage(sampled, &u);
                 live.node_usage = Some(u);
             }
             Ok(())
