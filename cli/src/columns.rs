@@ -61,13 +61,13 @@ fn headers_of(kind: &str) -> (&'static [&'static str], &'static [&'static str]) 
         "ConfigMap" => (&["NAME", "DATA", "AGE"], &[]),
         "Secret" => (&["NAME", "TYPE", "DATA", "AGE"], &[]),
         "Node" => (
-            &["NAME", "STATUS", "ROLES", "AGE", "VERSION"],
+            // ARCH by default: on a mixed ARM/x86 fleet it decides placement.
+            &["NAME", "STATUS", "ROLES", "AGE", "VERSION", "ARCH"],
             &[
                 "INTERNAL-IP",
                 "OS-IMAGE",
                 "KERNEL-VERSION",
                 "CONTAINER-RUNTIME",
-                "ARCH",
             ],
         ),
         "Namespace" => (&["NAME", "STATUS", "AGE"], &[]),
@@ -224,13 +224,13 @@ fn cells(kind: &str, o: &Value, now: SystemTime) -> (Vec<String>, Vec<String>) {
                     node_roles(o),
                     age,
                     info("kubeletVersion"),
+                    info("architecture"),
                 ],
                 vec![
                     node_address(o, "InternalIP"),
                     info("osImage"),
                     info("kernelVersion"),
                     info("containerRuntimeVersion"),
-                    info("architecture"),
                 ],
             )
         }
@@ -679,17 +679,17 @@ web-2   1/1     Running   3          5m    10.42.0.7   pi-1
                 "edge",
                 "2d4h",
                 "bramble-0.1.0",
+                "arm64",
                 "192.168.1.20",
                 "Debian 12",
                 "6.6.31",
-                "libcontainer",
-                "arm64"
+                "libcontainer"
             ]
         );
         let bare = json!({"metadata": {"name": "pi-2"}});
         assert_eq!(
             row("Node", &bare, &opts(false)),
-            ["pi-2", "Unknown", "<none>", "<unknown>", "<none>"]
+            ["pi-2", "Unknown", "<none>", "<unknown>", "<none>", "<none>"]
         );
     }
 

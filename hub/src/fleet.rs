@@ -57,7 +57,26 @@ pub struct NodeLive {
     node_sample: Option<(u64, u64)>,
 }
 
+/// The facts whose change must wake the control loop.
+type Signature = (
+    String,
+    bool,
+    Option<Generation>,
+    Option<Rejection>,
+    Vec<PodRef>,
+);
+
 impl NodeLive {
+    fn signature(&self) -> Signature {
+        (
+            self.session.clone(),
+            self.online,
+            self.observed,
+            self.rejected.clone(),
+            self.running.clone(),
+        )
+    }
+
     /// Records one usage sample of pod `key` taken at the agent's
     /// `uptime_millis`; with an earlier sample of the same session it
     /// yields a CPU rate (millicores) for the autoscaler.
@@ -143,15 +162,23 @@ impl Fleet {
         self.nodes.lock().unwrap().clone()
     }
 
-    /// Changes one node's facts (creating them) and notifies watchers.
+    /// Changes one node's facts (creating them). Watchers are woken only
+    /// when something the controllers act on changed (session, online,
+    /// observed generation, refusal, reported pods): a plain heartbeat
+    /// wakes no one (the control loop's tick sees heartbeats age), so a
+    /// thousand agents beating every second do not drive a thousand
+    /// control rounds a second.
     pub fn update<R>(&self, node: &str, f: impl FnOnce(&mut NodeLive) -> R) -> R {
-        let r = f(self
-            .nodes
-            .lock()
-            .unwrap()
-            .entry(node.to_string())
-            .or_default());
-        self.changed.send_modify(|n| *n += 1);
+        let (r, changed) = {
+            let mut nodes = self.nodes.lock().unwrap();
+            let live = nodes.entry(node.to_string()).or_default();
+            let before = live.signature();
+            let r = f(live);
+            (r, live.signature() != before)
+        };
+        if changed {
+            self.changed.send_modify(|n| *n += 1);
+        }
         r
     }
 
@@ -195,6 +222,19 @@ impl Fleet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn heartbeats_alone_wake_no_one() {
+        let (fleet, _outbox) = Fleet::new();
+        let mut changes = fleet.changes();
+        fleet.update("n1", |l| l.online = true);
+        assert!(changes.has_changed().unwrap());
+        changes.borrow_and_update();
+        fleet.update("n1", |l| l.last_heartbeat = Some(SystemTime::now()));
+        assert!(!changes.has_changed().unwrap());
+        fleet.update("n1", |l| l.observed = Some(Generation(3)));
+        assert!(changes.has_changed().unwrap());
+    }
 
     #[test]
     fn cpu_rates_come_from_two_samples() {
