@@ -39,7 +39,7 @@ pub fn load(paths: &[impl AsRef<Path>]) -> Result<Manifests, String> {
                 "ConfigMap" => {
                     let cm: ConfigMap = serde_json::from_value(object).map_err(bad)?;
                     out.inputs.config_maps.insert(
-                        cm.metadata.name.clone(),
+                        format!("{}/{}", cm.namespace(), cm.name()),
                         cm.data
                             .into_iter()
                             .map(|(k, v)| (k, v.into_bytes()))
@@ -52,7 +52,8 @@ pub fn load(paths: &[impl AsRef<Path>]) -> Result<Manifests, String> {
                     for (k, v) in &s.string_data {
                         data.insert(k.clone(), v.clone().into_bytes());
                     }
-                    out.inputs.secrets.insert(s.metadata.name.clone(), data);
+                    let key = format!("{}/{}", s.metadata.namespace_or_default(), s.metadata.name);
+                    out.inputs.secrets.insert(key, data);
                 }
                 other => {
                     return Err(format!(

@@ -163,7 +163,8 @@ impl<'r> Node<'r> {
     /// Starts the pods of `desired` that do not run (or run another
     /// incarnation: another uid or spec) and stops the running pods that are
     /// not desired. A pod desired again with the same uid and spec keeps
-    /// running; only its configMap/secret volumes follow `inputs`.
+    /// running; only its configMap/secret volumes follow `inputs`, which are
+    /// keyed `namespace/name` (see [`PodInputs::scoped`]).
     pub fn apply(&mut self, desired: &[Pod], inputs: &PodInputs) -> Vec<NodeEvent> {
         let mut events = Vec::new();
         let want: BTreeMap<String, &Pod> = desired.iter().map(|p| (pod_id(p), p)).collect();
@@ -175,6 +176,7 @@ impl<'r> Node<'r> {
             .collect();
         events.extend(self.stop_many(&stale));
         for (id, pod) in want {
+            let inputs = &inputs.scoped(pod.namespace());
             if let Some(running) = self.pods.get(&id) {
                 // Kept: ConfigMap/Secret changes reach its volumes in place.
                 running.update_volumes(inputs);

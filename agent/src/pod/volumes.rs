@@ -47,6 +47,26 @@ pub struct PodInputs {
     pub secrets: BTreeMap<String, DataMap>,
 }
 
+impl PodInputs {
+    /// From inputs keyed `namespace/name` (a node's whole set), those of
+    /// namespace `ns` keyed by bare name, as one pod resolves them: a pod
+    /// never sees another namespace's ConfigMaps and Secrets.
+    pub fn scoped(&self, ns: &str) -> PodInputs {
+        let pick = |m: &BTreeMap<String, DataMap>| {
+            m.iter()
+                .filter_map(|(k, v)| {
+                    let (kns, name) = k.split_once('/')?;
+                    (kns == ns).then(|| (name.to_string(), v.clone()))
+                })
+                .collect()
+        };
+        PodInputs {
+            config_maps: pick(&self.config_maps),
+            secrets: pick(&self.secrets),
+        }
+    }
+}
+
 /// Size of a secret volume's tmpfs when the data is small (it is capped at
 /// this or twice the data, whichever is larger).
 const SECRET_TMPFS_MIN: u64 = 1 << 20;
@@ -611,6 +631,26 @@ fn select_items(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn inputs_are_scoped_to_the_pods_namespace() {
+        let mut all = PodInputs::default();
+        all.config_maps.insert(
+            "a/cfg".into(),
+            BTreeMap::from([("k".into(), b"A".to_vec())]),
+        );
+        all.config_maps.insert(
+            "b/cfg".into(),
+            BTreeMap::from([("k".into(), b"B".to_vec())]),
+        );
+        all.secrets.insert("b/s".into(), BTreeMap::new());
+        let a = all.scoped("a");
+        assert_eq!(a.config_maps["cfg"]["k"], b"A");
+        assert!(a.secrets.is_empty());
+        let b = all.scoped("b");
+        assert_eq!(b.config_maps["cfg"]["k"], b"B");
+        assert!(b.secrets.contains_key("s"));
+    }
+
     use super::*;
 
     fn pod(yaml: &str) -> Pod {

@@ -318,7 +318,7 @@ pub fn inputs_of(d: &Desired) -> PodInputs {
     let mut inputs = PodInputs::default();
     for cm in &d.config_maps {
         inputs.config_maps.insert(
-            cm.metadata.name.clone(),
+            format!("{}/{}", cm.namespace(), cm.name()),
             cm.data
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
@@ -330,7 +330,8 @@ pub fn inputs_of(d: &Desired) -> PodInputs {
         for (k, v) in &s.string_data {
             data.insert(k.clone(), v.clone().into_bytes());
         }
-        inputs.secrets.insert(s.metadata.name.clone(), data);
+        let key = format!("{}/{}", s.metadata.namespace_or_default(), s.metadata.name);
+        inputs.secrets.insert(key, data);
     }
     inputs
 }
