@@ -27,11 +27,20 @@ pub const REPUBLISH_AFTER: Duration = Duration::from_secs(3);
 /// The desired set of `node` (generation left 0): unfinished pods bound to
 /// it, without status and store bookkeeping, and what they reference.
 pub fn desired_for(snap: &Snapshot, node: &str) -> Desired {
-    let mut pods: Vec<Pod> = snap
+    let bound: Vec<&Pod> = snap
         .pods
         .iter()
-        .filter(|p| p.node_name() == Some(node) && !is_finished(p))
-        .cloned()
+        .filter(|p| p.node_name() == Some(node))
+        .collect();
+    desired_of(snap, &bound)
+}
+
+/// The desired set made of `bound` (the pods bound to one node).
+fn desired_of(snap: &Snapshot, bound: &[&Pod]) -> Desired {
+    let mut pods: Vec<Pod> = bound
+        .iter()
+        .filter(|p| !is_finished(p))
+        .map(|p| (*p).clone())
         .map(|mut p| {
             p.status = None;
             p.metadata.resource_version = None;
@@ -132,9 +141,53 @@ struct Sent {
 #[derive(Debug, Default)]
 pub struct Dispatcher {
     sent: HashMap<String, Sent>,
+    /// The store revision the sets in `sent` were computed at.
+    revision: Option<u64>,
 }
 
 impl Dispatcher {
+    /// Publishes `node`'s last set again when a reconnect happened or the
+    /// agent has not confirmed it for [`REPUBLISH_AFTER`].
+    async fn republish(
+        &mut self,
+        node: &str,
+        s: Sent,
+        live: &BTreeMap<String, crate::fleet::NodeLive>,
+        fleet: &Fleet,
+        connection: u64,
+        now: Instant,
+    ) {
+        let l = live.get(node);
+        let refused = l
+            .and_then(|l| l.rejected.as_ref())
+            .and_then(|r| r.generation)
+            == Some(s.generation);
+        let unconfirmed = l.and_then(|l| l.observed) != Some(s.generation) && !refused;
+        let online = l.is_some_and(|l| l.online);
+        let stale = now.duration_since(s.at) >= REPUBLISH_AFTER;
+        if s.connection == connection && !(unconfirmed && online && stale) {
+            return;
+        }
+        let Ok(topic) = Topic::new(node, TopicKind::Desired) else {
+            return;
+        };
+        fleet
+            .publish(Outgoing {
+                topic: topic.to_string(),
+                payload: s.payload.clone(),
+                retain: true,
+            })
+            .await;
+        self.sent.insert(
+            node.to_string(),
+            Sent {
+                at: now,
+                connection,
+                ..s
+            },
+        );
+    }
+
     /// The generation last published to `node`.
     pub fn generation(&self, node: &str) -> Option<Generation> {
         self.sent.get(node).map(|s| s.generation)
@@ -147,8 +200,24 @@ impl Dispatcher {
         let live = fleet.snapshot();
         let names: BTreeSet<&str> = snap.nodes.iter().map(|n| n.name()).collect();
         self.sent.retain(|n, _| names.contains(n.as_str()));
+        // Unchanged store: the sets are what was computed; only republish.
+        let recompute = self.revision != Some(snap.revision);
+        self.revision = Some(snap.revision);
+        let mut by_node: HashMap<&str, Vec<&Pod>> = HashMap::new();
+        if recompute {
+            for p in &snap.pods {
+                if let Some(n) = p.node_name() {
+                    by_node.entry(n).or_default().push(p);
+                }
+            }
+        }
         for node in names {
-            let mut desired = desired_for(snap, node);
+            if !recompute && let Some(s) = self.sent.get(node) {
+                self.republish(node, s.clone(), &live, fleet, connection, now)
+                    .await;
+                continue;
+            }
+            let mut desired = desired_of(snap, by_node.get(node).map_or(&[][..], |v| v));
             let body = match serde_json::to_vec(&desired) {
                 Ok(b) => b,
                 Err(e) => {

@@ -55,6 +55,9 @@ pub struct NodeLive {
     cpu_samples: BTreeMap<String, (u64, u64)>,
     /// The node's previous sample.
     node_sample: Option<(u64, u64)>,
+    /// Hash of each pod's last reported status (`namespace/name/uid`), so
+    /// an unchanged report costs no store read.
+    pub status_hashes: std::collections::HashMap<String, u64>,
 }
 
 /// The facts whose change must wake the control loop.

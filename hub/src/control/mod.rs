@@ -80,16 +80,17 @@ async fn run(
         if *shutdown.borrow() {
             return Ok(());
         }
-        let wrote = match round(&store, &fleet, &config, started, &images, &mut hpa_history).await {
-            Ok(w) => w,
-            Err(e) if matches!(e.downcast_ref::<StoreError>(), Some(StoreError::Closed)) => {
-                return Ok(());
-            }
-            Err(e) => {
-                tracing::warn!(error = %format!("{e:#}"), "control round failed; retrying");
-                0
-            }
-        };
+        let (wrote, settled) =
+            match round(&store, &fleet, &config, started, &images, &mut hpa_history).await {
+                Ok((w, snap)) => (w, Some(snap)),
+                Err(e) if matches!(e.downcast_ref::<StoreError>(), Some(StoreError::Closed)) => {
+                    return Ok(());
+                }
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "control round failed; retrying");
+                    (0, None)
+                }
+            };
         if wrote > 0 && busy < MAX_BUSY_ROUNDS {
             busy += 1;
             continue;
@@ -98,8 +99,13 @@ async fn run(
             tracing::warn!(rounds = busy, "controllers keep writing; pausing a tick");
         }
         busy = 0;
-        // Dispatch from the settled state.
-        match Snapshot::read(&store) {
+        // Dispatch from the settled state: the round's own snapshot when it
+        // wrote nothing (later writes wake the loop again).
+        let snap = match settled.filter(|_| wrote == 0) {
+            Some(s) => Ok(s),
+            None => Snapshot::read(&store),
+        };
+        match snap {
             Ok(snap) => {
                 let conn = *connections.borrow_and_update();
                 dispatcher.round(&snap, &fleet, conn, Instant::now()).await;
@@ -131,7 +137,7 @@ async fn round(
     started: SystemTime,
     images: &ImagePlatforms,
     hpa_history: &mut HashMap<String, Vec<(SystemTime, i32)>>,
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<(usize, Snapshot)> {
     let snap = Snapshot::read(store)?;
     let now = SystemTime::now();
     let live = fleet.snapshot();
@@ -190,7 +196,7 @@ async fn round(
     if wrote == 0 {
         wrote += bind::schedule_pending(store, &snap, images).await?;
     }
-    Ok(wrote)
+    Ok((wrote, snap))
 }
 
 /// Longest stabilization window kept in the autoscalers' history.

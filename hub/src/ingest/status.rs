@@ -93,15 +93,32 @@ impl Ingest {
             );
             return;
         }
+        // Most heartbeats repeat the last report: those pods are skipped
+        // without reading the store.
+        let before = self
+            .fleet
+            .update(node, |live| std::mem::take(&mut live.status_hashes));
+        let mut seen = std::collections::HashMap::with_capacity(status.pods.len());
         let mut writes = JoinSet::new();
         for report in status.pods {
+            let id = format!("{}/{}/{}", report.namespace, report.name, report.uid);
+            let hash = serde_json::to_vec(&report.status)
+                .map(|b| crate::controllers::naming::fnv1a(&[&b]))
+                .unwrap_or(0);
+            if before.get(&id) == Some(&hash) {
+                seen.insert(id, hash);
+                continue;
+            }
             match pending_write(&self.store, node, &report) {
                 Ok(Some(object)) => {
                     let store = self.store.clone();
-                    writes
-                        .spawn(async move { (report, store.update_status(pods(), object).await) });
+                    writes.spawn(async move {
+                        (report, id, hash, store.update_status(pods(), object).await)
+                    });
                 }
-                Ok(None) => {}
+                Ok(None) => {
+                    seen.insert(id, hash);
+                }
                 Err(e) => {
                     tracing::warn!(node, pod = %key(&report), error = %e, "reading pod failed")
                 }
@@ -109,17 +126,25 @@ impl Ingest {
         }
         while let Some(done) = writes.join_next().await {
             match done {
-                Ok((_, Ok(_))) => {}
+                Ok((_, id, hash, Ok(_))) => {
+                    seen.insert(id, hash);
+                }
                 // A concurrent change wins; the next heartbeat retries.
-                Ok((report, Err(StoreError::Conflict { .. } | StoreError::NotFound { .. }))) => {
+                Ok((
+                    report,
+                    _,
+                    _,
+                    Err(StoreError::Conflict { .. } | StoreError::NotFound { .. }),
+                )) => {
                     tracing::debug!(node, pod = %key(&report), "pod changed meanwhile; status skipped")
                 }
-                Ok((report, Err(e))) => {
+                Ok((report, _, _, Err(e))) => {
                     tracing::warn!(node, pod = %key(&report), error = %e, "writing pod status failed")
                 }
                 Err(e) => tracing::error!(node, error = %e, "pod status task failed"),
             }
         }
+        self.fleet.update(node, |live| live.status_hashes = seen);
     }
 }
 
