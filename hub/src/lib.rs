@@ -1,6 +1,6 @@
 //! The Bramble hub: cluster state in redb, the Kubernetes-style HTTP API, the
-//! registry and the scheduler (controllers, broker, ingress and DNS arrive with
-//! later milestones).
+//! registry, the MQTT broker and session with the agents, the controllers, the
+//! scheduler and the dispatcher (ingress and DNS arrive with M1-5).
 
 pub mod api;
 pub mod broker;

@@ -1,8 +1,8 @@
 //! The node's local images: a blob store and a per-`diff_id` layer cache
 //! under the agent's data dir, plus a small name -> digest table
 //! (`refs.json`, written on change). Images arrive by import of an OCI or
-//! `docker save` archive (`bramble-agent run --image NAME=ARCHIVE`); M1-4
-//! adds pulls from the hub's registry ([`LocalImages::pull`]). [`LocalImages::resolve`] gives a pod
+//! `docker save` archive (`--image NAME=ARCHIVE`) or by a pull from the
+//! hub's registry ([`LocalImages::pull`]). [`LocalImages::resolve`] gives a pod
 //! the unpacked layers and config of the manifest for this node's platform.
 
 use std::collections::BTreeMap;

@@ -6,8 +6,8 @@
 //! nothing is left over. [`Node::apply`] starts the desired pods that do
 //! not run and stops those no longer desired; [`Node::tick`] supervises
 //! (restarts, probes), saves changed records and returns changed statuses.
-//! The temporary local entry point (`bramble-agent run -f pod.yaml`) and,
-//! in M1-4, the hub connection drive it.
+//! The hub connection (`session::node_loop`) or the local entry point
+//! (`bramble-agent run -f pod.yaml`) drive it.
 
 pub mod images;
 pub mod info;

@@ -21,8 +21,8 @@
 //! always read-only, as in Kubernetes. [`PodVolumes::remove`] unmounts the
 //! tmpfses and removes the pod's volume directory.
 //!
-//! ConfigMap and Secret contents come in as plain maps ([`PodInputs`]); the
-//! hub supplies them (M1-4).
+//! ConfigMap and Secret contents come in as plain maps ([`PodInputs`]), from
+//! the hub's desired set or the local files.
 
 use std::collections::BTreeMap;
 use std::io;
