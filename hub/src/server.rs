@@ -111,6 +111,7 @@ impl Hub {
             .with_context(|| {
                 format!("opening the registry blob store {}", registry_dir.display())
             })?;
+        let registry = Arc::new(registry);
         let node_auth = NodeAuth::open(&config.data_dir, store.clone())?;
         let (fleet, outbox) = Fleet::new();
         let fleet = Arc::new(fleet);
@@ -169,6 +170,7 @@ impl Hub {
                 store.clone(),
                 fleet.clone(),
                 config.control,
+                Some(registry.clone()),
                 stop_rx.clone(),
             )
         });
@@ -177,7 +179,7 @@ impl Hub {
             token: Arc::from(token.as_str()),
             metrics: HubMetrics::new(),
             shutdown: stop_rx.clone(),
-            registry: Arc::new(registry),
+            registry: registry.clone(),
             fleet: Some(fleet.clone()),
             rpc: Some(rpc),
             node_auth: Some(node_auth.clone()),

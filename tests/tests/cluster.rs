@@ -158,7 +158,7 @@ fn spreads_rolls_scales(broker: Broker) {
         "spec": {"selector": {"matchLabels": {"app": "every"}},
             "template": {"metadata": {"labels": {"app": "every"}},
                 "spec": {"terminationGracePeriodSeconds": 1, "containers": [{"name": "main", "image": "busybox:e2e",
-                    "command": ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]}]}}}
+                    "command": ["sh", "-c", "echo daemon-up-on-$(hostname); trap 'exit 0' TERM; while true; do sleep 1; done"]}]}}}
     });
     let (code, v) = client.post("/apis/apps/v1/namespaces/default/daemonsets", &ds);
     assert_eq!(code, 201, "{v}");
@@ -168,8 +168,10 @@ fn spreads_rolls_scales(broker: Broker) {
     });
     assert_eq!(per_node(&ready).len(), 3, "{ready:?}");
 
-    // Logs and exec through the hub and the agent.
+    // Logs and exec through the hub and the agent (MQTT RPC).
     let pod = &ready[0].0;
+    let (ok, out) = cli(&c, &["logs", pod, "--tail", "5"]);
+    assert!(ok && out.contains("daemon-up-on-"), "{out}");
     let (ok, out) = cli(
         &c,
         &[
@@ -317,4 +319,38 @@ fn cluster_autoscales_a_cpu_burning_workload_up_and_down() {
     let (_, h) =
         client.get("/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/burn");
     assert_eq!(h["status"]["desiredReplicas"], 1, "{h}");
+}
+
+#[test]
+fn cluster_keeps_pods_of_another_platform_pending_with_the_reason() {
+    let _one = serial();
+    let c = Cluster::start(Broker::Embedded, 1, &[]);
+    // An image built for a platform no node has (this host is not s390x).
+    let only = bramble_tests::fixtures::platform_image(
+        "linux/s390x",
+        &[("hello", b"hi\n", 0o644)],
+        &["/hello"],
+    );
+    let image = bramble_tests::fixtures::MultiImage::new(vec![only]);
+    bramble_tests::fixtures::push(&c.hub.url, &c.hub.token, "mainframe", "1", &image).unwrap();
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "big-iron"},
+        "spec": {"containers": [{"name": "main", "image": "mainframe:1"}]}});
+    let (code, v) = c.client().post("/api/v1/namespaces/default/pods", &pod);
+    assert_eq!(code, 201, "{v}");
+    let message = wait_for(
+        "the pod to be unschedulable",
+        Duration::from_secs(20),
+        || {
+            let (_, p) = c.client().get("/api/v1/namespaces/default/pods/big-iron");
+            p["status"]["conditions"]
+                .as_array()?
+                .iter()
+                .find(|c| c["type"] == "PodScheduled" && c["status"] == "False")
+                .and_then(|c| c["message"].as_str().map(str::to_string))
+        },
+    );
+    assert!(message.starts_with("0/1 nodes are available"), "{message}");
+    assert!(message.contains("linux/s390x"), "{message}");
+    let (_, p) = c.client().get("/api/v1/namespaces/default/pods/big-iron");
+    assert!(p["spec"]["nodeName"].is_null(), "{p}");
 }

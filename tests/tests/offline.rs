@@ -94,14 +94,25 @@ fn identities(c: &Cluster, app: &str) -> Vec<(String, String, String, u64)> {
 }
 
 #[test]
-fn agents_keep_pods_while_the_hub_is_away() {
+fn agents_keep_pods_while_the_hub_is_away_embedded_broker() {
+    hub_away(Broker::Embedded);
+}
+
+/// With an external broker the agents stay connected while the hub is
+/// gone; the returning hub adopts their sessions from their statuses.
+#[test]
+fn agents_keep_pods_while_the_hub_is_away_mosquitto() {
+    hub_away(Broker::Mosquitto);
+}
+
+fn hub_away(broker: Broker) {
     let offline = Duration::from_secs(
         std::env::var("BRAMBLE_OFFLINE_SECS")
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or(60),
     );
-    let mut c = Cluster::start(Broker::Embedded, 2, &[]);
+    let mut c = Cluster::start(broker, 2, &[]);
     c.push_busybox("busybox", "e2e");
     let client = c.client();
     let steady = "trap 'exit 0' TERM; while true; do sleep 1; done";

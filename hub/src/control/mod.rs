@@ -8,6 +8,7 @@
 
 pub mod applier;
 pub mod bind;
+pub mod images;
 pub mod snapshot;
 
 use std::collections::{BTreeMap, HashMap};
@@ -23,7 +24,7 @@ use crate::controllers::{
 };
 use crate::dispatch::Dispatcher;
 use crate::fleet::{Fleet, NodeLive};
-use crate::scheduler::ImagePlatforms;
+use crate::registry::Registry;
 use crate::store::{Store, StoreError};
 use snapshot::Snapshot;
 
@@ -53,10 +54,11 @@ pub fn spawn(
     store: Store,
     fleet: Arc<Fleet>,
     config: ControlConfig,
+    registry: Option<Arc<Registry>>,
     shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        if let Err(e) = run(store, fleet, config, shutdown).await {
+        if let Err(e) = run(store, fleet, config, registry, shutdown).await {
             tracing::error!(error = %e, "control loop ended");
         }
     })
@@ -66,6 +68,7 @@ async fn run(
     store: Store,
     fleet: Arc<Fleet>,
     config: ControlConfig,
+    registry: Option<Arc<Registry>>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let started = SystemTime::now();
@@ -73,24 +76,32 @@ async fn run(
     let mut live = fleet.changes();
     let mut connections = fleet.connections();
     let mut dispatcher = Dispatcher::default();
-    let images = ImagePlatforms::new();
+    let mut images = images::ImageCache::new(registry);
     let mut hpa_history = HashMap::new();
     let mut busy = 0;
     loop {
         if *shutdown.borrow() {
             return Ok(());
         }
-        let (wrote, settled) =
-            match round(&store, &fleet, &config, started, &images, &mut hpa_history).await {
-                Ok((w, snap)) => (w, Some(snap)),
-                Err(e) if matches!(e.downcast_ref::<StoreError>(), Some(StoreError::Closed)) => {
-                    return Ok(());
-                }
-                Err(e) => {
-                    tracing::warn!(error = %format!("{e:#}"), "control round failed; retrying");
-                    (0, None)
-                }
-            };
+        let (wrote, settled) = match round(
+            &store,
+            &fleet,
+            &config,
+            started,
+            &mut images,
+            &mut hpa_history,
+        )
+        .await
+        {
+            Ok((w, snap)) => (w, Some(snap)),
+            Err(e) if matches!(e.downcast_ref::<StoreError>(), Some(StoreError::Closed)) => {
+                return Ok(());
+            }
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "control round failed; retrying");
+                (0, None)
+            }
+        };
         if wrote > 0 && busy < MAX_BUSY_ROUNDS {
             busy += 1;
             continue;
@@ -135,11 +146,12 @@ async fn round(
     fleet: &Fleet,
     config: &ControlConfig,
     started: SystemTime,
-    images: &ImagePlatforms,
+    images: &mut images::ImageCache,
     hpa_history: &mut HashMap<String, Vec<(SystemTime, i32)>>,
 ) -> anyhow::Result<(usize, Snapshot)> {
     let snap = Snapshot::read(store)?;
     let now = SystemTime::now();
+    let images = &images.for_round(&snap, Instant::now());
     let live = fleet.snapshot();
     let running: Vec<Vec<PodRef>> = snap
         .nodes

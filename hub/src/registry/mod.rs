@@ -9,6 +9,7 @@ mod gc;
 mod manifests;
 mod meta;
 mod path;
+mod platforms;
 mod uploads;
 
 use std::collections::HashMap;
