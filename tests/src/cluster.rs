@@ -278,6 +278,20 @@ impl Drop for Agent {
     fn drop(&mut self) {
         self.reset();
         let _ = std::fs::remove_dir_all(&self.run_dir);
+        // `reset` leaves the (empty) parent cgroup, as a kubelet leaves
+        // `kubepods`; the test's is unique, so it goes.
+        for hierarchy in std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let dir = hierarchy
+                .path()
+                .join(self.cgroup_parent.trim_start_matches('/'));
+            if dir.is_dir() {
+                let _ = std::fs::remove_dir(&dir);
+            }
+        }
     }
 }
 
