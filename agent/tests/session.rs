@@ -16,9 +16,8 @@
 mod registry;
 
 use std::io::Read;
-use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -32,86 +31,11 @@ use bramble_api::protocol::{
     AgentMessage, Desired, Generation, HelloAck, HelloAuth, Message, NodeCredentials, RefusalCode,
     RpcChunk, Status, decode_from_agent, encode,
 };
+use bramble_tests::mosquitto::Mosquitto as Broker;
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
 
 const AGENT: &str = env!("CARGO_BIN_EXE_bramble-agent");
 const WAIT: Duration = Duration::from_secs(60);
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A mosquitto on a loopback port; killed on drop.
-struct Broker {
-    port: u16,
-    conf: PathBuf,
-    child: Option<Child>,
-}
-
-impl Broker {
-    fn start(dir: &Path) -> Broker {
-        Broker::start_with(dir, "allow_anonymous true\n")
-    }
-
-    /// A broker with `auth` as its authentication settings.
-    fn start_with(dir: &Path, auth: &str) -> Broker {
-        let port = free_port();
-        let conf = dir.join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!("listener {port} 127.0.0.1\n{auth}persistence false\nmessage_size_limit 0\n"),
-        )
-        .unwrap();
-        let mut b = Broker {
-            port,
-            conf,
-            child: None,
-        };
-        b.resume();
-        b
-    }
-
-    fn resume(&mut self) {
-        let bin = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
-            .into_iter()
-            .find(|p| Path::new(p).exists())
-            .expect("mosquitto is not installed: apt-get install -y mosquitto");
-        let child = Command::new(bin)
-            .arg("-c")
-            .arg(&self.conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "mosquitto did not listen");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("mqtt://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
 
 /// The test's hub: an MQTT client subscribed to one node's agent → hub
 /// topics, decoding what arrives.
@@ -437,7 +361,7 @@ fn local_images_pull_from_the_registry() {
 fn joins_runs_restores_and_is_refused() {
     let reg = registry();
     let mut w = World::new("join", &reg.base);
-    let mut broker = Broker::start(w.tmp.path());
+    let mut broker = Broker::start();
     let hub = Hub::connect(&broker, &w.node);
     let first = w.spawn(&broker, "join-token");
 
@@ -493,9 +417,10 @@ fn joins_runs_restores_and_is_refused() {
         "pod was restarted"
     );
     // An older generation is ignored.
+    let before = hub.status("a heartbeat", |_| true).seq;
     hub.publish(TopicKind::Desired, &desired(1, vec![]));
-    std::thread::sleep(Duration::from_millis(700));
-    let s = hub.status("a later heartbeat", |_| true);
+    // Two heartbeats later the node loop has seen (and ignored) it.
+    let s = hub.status("two later heartbeats", |s| s.seq >= before + 2);
     assert_eq!(s.observed_generation, Some(Generation(2)));
     assert_eq!(running(&s, "web"), Some(first_run.clone()));
 
@@ -672,7 +597,7 @@ fn a_broker_refusing_the_join_token_ends_the_agent() {
         "allow_anonymous false\npassword_file {}\n",
         passwords.display()
     );
-    let broker = Broker::start_with(w.tmp.path(), &auth);
+    let broker = Broker::start_with(&auth);
     let out = w
         .agent(&broker, "wrong-token")
         .stderr(Stdio::piped())
@@ -763,7 +688,7 @@ fn ticks(text: &str) -> Vec<u64> {
 fn follows_logs_and_updates_config_map_volumes() {
     let reg = registry();
     let w = World::new("follow", &reg.base);
-    let broker = Broker::start(w.tmp.path());
+    let broker = Broker::start();
     let hub = Hub::connect(&broker, &w.node);
     let mut w = w;
     w.spawn(&broker, "join-token");
@@ -776,7 +701,13 @@ fn follows_logs_and_updates_config_map_volumes() {
     );
     let s = hub.status("ticker Running", |s| running(s, "ticker").is_some());
     let first_run = running(&s, "ticker").unwrap();
-    std::thread::sleep(Duration::from_millis(700));
+    // Some history for `tailLines: 1`: the ticker has logged a line.
+    let log = w.data_dir().join("logs/default_ticker/main.log");
+    let deadline = Instant::now() + WAIT;
+    while !std::fs::read_to_string(&log).is_ok_and(|t| t.contains("tick-")) {
+        assert!(Instant::now() < deadline, "no tick in {}", log.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
 
     // Follow: the last line so far, then lines written after the request,
     // in seq order; a cancel ends it with `cancelled`.

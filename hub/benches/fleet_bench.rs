@@ -23,7 +23,6 @@
 //! `warn`). Needs `ulimit -n` above about 2.5 x N (checked at start).
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -36,6 +35,7 @@ use bramble_api::protocol::{
 };
 use bramble_tests::Client;
 use bramble_tests::cluster::{Proc, free_port, wait_for};
+use bramble_tests::mosquitto::Mosquitto;
 use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -389,27 +389,6 @@ struct Figures {
     hub_cpu_pods_per_s: f64,
 }
 
-fn start_mosquitto(dir: &Path) -> (Proc, u16) {
-    let port = free_port();
-    let conf = dir.join("mosquitto.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
-             message_size_limit 0\nmax_connections -1\nlog_dest stderr\nlog_type error\n"
-        ),
-    )
-    .expect("mosquitto.conf");
-    let mut cmd = Command::new("mosquitto");
-    cmd.arg("-c").arg(&conf);
-    let mut p = Proc::spawn(cmd);
-    wait_for("mosquitto to listen", Duration::from_secs(10), || {
-        assert!(p.running(), "mosquitto exited: {}", p.log());
-        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
-    });
-    (p, port)
-}
-
 fn ready_nodes(client: &Client) -> usize {
     let (code, v) = client.get("/api/v1/nodes");
     if code != 200 {
@@ -439,8 +418,8 @@ fn run(kind: BrokerKind, nodes: usize, pods: usize, batch: usize) -> Figures {
         .tempdir()
         .expect("tempdir");
     let data = dir.path().join("hub");
-    let mosquitto = matches!(kind, BrokerKind::Mosquitto).then(|| start_mosquitto(dir.path()));
-    let mqtt_port = mosquitto.as_ref().map_or_else(free_port, |m| m.1);
+    let mosquitto = matches!(kind, BrokerKind::Mosquitto).then(Mosquitto::start);
+    let mqtt_port = mosquitto.as_ref().map_or_else(free_port, |m| m.port);
     let api = free_port();
     let log = std::env::var("FLEET_HUB_LOG").unwrap_or_else(|_| "warn".into());
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_bramble-hub"));
@@ -467,7 +446,7 @@ fn run(kind: BrokerKind, nodes: usize, pods: usize, batch: usize) -> Figures {
     let client = Client::new(&url, &read("token"));
     let node_token = read("node-token");
     let hub_pid = hub.child.id();
-    let broker_pid = mosquitto.as_ref().map(|m| m.0.child.id());
+    let broker_pid = mosquitto.as_ref().and_then(Mosquitto::pid);
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -6,7 +6,6 @@
 mod mqtt_support;
 
 use std::os::unix::fs::PermissionsExt;
-use std::time::Duration;
 
 use bramble_api::protocol::hello::{Accepted, HelloAck, Refused};
 use bramble_api::protocol::{HelloAuth, NodeCredentials, RefusalCode, TopicKind};
@@ -226,20 +225,28 @@ async fn embedded_broker_join_credentials_status_and_garbage() {
     agent
         .publish_raw("bramble/v1/nodes/pi-1/rpc/resp/r1", b"[]".to_vec())
         .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A valid status after the garbage (the same report as seq 1): once the
+    // single in-order ingest has seen it, it has seen what came before.
+    let mut sentinel = st.clone();
+    sentinel.seq = 2;
+    agent.publish(TopicKind::Status, &sentinel).await;
+    eventually("the status after the garbage", || {
+        h.fleet().get("pi-1").filter(|l| l.last_seq == 2)
+    })
+    .await;
     assert_eq!(pod(&store, "web")["metadata"]["resourceVersion"], rv);
     assert!(store.get(nodes(), None, "pi-2").unwrap().is_none());
     assert!(h.fleet().get("pi-2").is_none());
     let after = store.get(nodes(), None, "pi-1").unwrap();
     assert_eq!(before_node, after);
-    assert_eq!(h.fleet().get("pi-1").unwrap().last_seq, 1);
+    assert_eq!(h.fleet().get("pi-1").unwrap().last_seq, 2);
 
     // The hub still works: the next status is applied; an unchanged one is
     // not written again.
     agent
         .publish(
             TopicKind::Status,
-            &status("s4", 2, &[("default", "web", &uid, "Succeeded")]),
+            &status("s4", 3, &[("default", "web", &uid, "Succeeded")]),
         )
         .await;
     eventually("second status written", || {
@@ -250,11 +257,11 @@ async fn embedded_broker_join_credentials_status_and_garbage() {
     agent
         .publish(
             TopicKind::Status,
-            &status("s4", 3, &[("default", "web", &uid, "Succeeded")]),
+            &status("s4", 4, &[("default", "web", &uid, "Succeeded")]),
         )
         .await;
-    eventually("third status seen", || {
-        h.fleet().get("pi-1").filter(|l| l.last_seq == 3)
+    eventually("fourth status seen", || {
+        h.fleet().get("pi-1").filter(|l| l.last_seq == 4)
     })
     .await;
     assert_eq!(
@@ -289,8 +296,8 @@ async fn embedded_broker_join_credentials_status_and_garbage() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn external_mosquitto_join_and_status() {
     mqtt_support::init_logs();
-    let mosquitto = Mosquitto::start().await;
-    let url = format!("mqtt://{}", mosquitto.addr);
+    let mosquitto = Mosquitto::start();
+    let url = format!("mqtt://{}", mosquitto.addr());
     let hub = TestHub::start_with(None, Some(url)).await.unwrap();
     let h = hub.hub();
     assert!(h.mqtt_addr().is_none());
@@ -298,7 +305,7 @@ async fn external_mosquitto_join_and_status() {
     let token = h.join_token().to_string();
 
     // No CONNECT-level auth on this broker: the hello check refuses.
-    let mut agent = TestAgent::connect(mosquitto.addr, "pi-1", None)
+    let mut agent = TestAgent::connect(mosquitto.addr(), "pi-1", None)
         .await
         .unwrap();
     let r = refused(

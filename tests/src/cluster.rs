@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub use crate::mosquitto::Mosquitto;
 use crate::{Client, bin};
 
 /// A free TCP port on loopback (bound and released).
@@ -95,47 +96,6 @@ impl Proc {
 impl Drop for Proc {
     fn drop(&mut self) {
         self.kill9();
-    }
-}
-
-/// A mosquitto broker on a free loopback port, for the external-broker runs.
-pub struct Mosquitto {
-    pub port: u16,
-    _dir: tempfile::TempDir,
-    proc: Proc,
-}
-
-impl Mosquitto {
-    /// Starts `/usr/sbin/mosquitto` (Debian package `mosquitto`) and waits
-    /// until it accepts connections.
-    pub fn start() -> Mosquitto {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let port = free_port();
-        let conf = dir.path().join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmessage_size_limit 0\nlog_dest stderr\n"
-            ),
-        )
-        .expect("writing mosquitto.conf");
-        let mut cmd = Command::new("mosquitto");
-        cmd.arg("-c").arg(&conf);
-        let mut proc = Proc::spawn(cmd);
-        wait_for("mosquitto to listen", Duration::from_secs(10), || {
-            assert!(proc.running(), "mosquitto exited: {}", proc.log());
-            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
-        });
-        Mosquitto {
-            port,
-            _dir: dir,
-            proc,
-        }
-    }
-
-    /// Stops the broker (SIGKILL).
-    pub fn kill(&mut self) {
-        self.proc.kill9();
     }
 }
 
@@ -460,6 +420,39 @@ impl Drop for Cluster {
             );
         }
     }
+}
+
+/// The Deployments collection of namespace `default`.
+pub const DEPLOYMENTS: &str = "/apis/apps/v1/namespaces/default/deployments";
+
+/// A shell script that idles until SIGTERM (then exits 0 at once).
+pub const IDLE: &str = "trap 'exit 0' TERM; while true; do sleep 1; done";
+
+/// A Deployment `name` (label `app=name`) of `replicas` pods running
+/// `sh -c script` from `image`: small requests, an always-passing readiness
+/// probe, a 1 s grace period, and a rolling update of one pod at a time.
+pub fn deployment(name: &str, replicas: i64, image: &str, script: &str) -> Value {
+    serde_json::json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 1}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {
+                    "terminationGracePeriodSeconds": 1,
+                    "containers": [{
+                        "name": "main", "image": image,
+                        "command": ["sh", "-c", script],
+                        "resources": {"requests": {"cpu": "10m", "memory": "8Mi"}},
+                        "readinessProbe": {"exec": {"command": ["true"]}, "periodSeconds": 1}
+                    }]
+                }
+            }
+        }
+    })
 }
 
 /// Whether a pod's `Ready` condition is True.

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use bramble_tests::cluster::{Broker, Cluster, wait_for};
+use bramble_tests::cluster::{Broker, Cluster, DEPLOYMENTS, IDLE, deployment, wait_for};
 use serde_json::{Value, json};
 
 /// One cluster at a time: each is a hub and three agents on 2 cores.
@@ -15,32 +15,6 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-const DEPLOY: &str = "/apis/apps/v1/namespaces/default/deployments";
-
-fn deployment(name: &str, replicas: i64, image: &str) -> Value {
-    json!({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": name}},
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 1}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {
-                    "terminationGracePeriodSeconds": 1,
-                    "containers": [{
-                        "name": "main", "image": image,
-                        "command": ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"],
-                        "resources": {"requests": {"cpu": "10m", "memory": "8Mi"}},
-                        "readinessProbe": {"exec": {"command": ["true"]}, "periodSeconds": 1}
-                    }]
-                }
-            }
-        }
-    })
 }
 
 fn per_node(pods: &[(String, String)]) -> BTreeMap<String, usize> {
@@ -75,7 +49,7 @@ fn spreads_rolls_scales(broker: Broker) {
     let client = c.client();
 
     // 6 replicas on 3 equal nodes: 2/2/2.
-    let (code, v) = client.post(DEPLOY, &deployment("spread", 6, "busybox:e2e"));
+    let (code, v) = client.post(DEPLOYMENTS, &deployment("spread", 6, "busybox:e2e", IDLE));
     assert_eq!(code, 201, "{v}");
     let ready = wait_for("6 ready replicas", Duration::from_secs(90), || {
         let r = c.ready_pods("app=spread");
@@ -88,10 +62,11 @@ fn spreads_rolls_scales(broker: Broker) {
     // A rolling update keeps at least replicas - maxUnavailable ready.
     // (A merge patch replaces the whole containers list: send it whole.)
     let mut containers =
-        deployment("spread", 6, "busybox:e2e-v2")["spec"]["template"]["spec"]["containers"].clone();
+        deployment("spread", 6, "busybox:e2e-v2", IDLE)["spec"]["template"]["spec"]["containers"]
+            .clone();
     containers[0]["env"] = json!([{"name": "VERSION", "value": "2"}]);
     let (code, v) = client.merge_patch(
-        &format!("{DEPLOY}/spread"),
+        &format!("{DEPLOYMENTS}/spread"),
         &json!({"spec": {"template": {"spec": {"containers": containers}}}}),
     );
     assert_eq!(code, 200, "{v}");
@@ -201,7 +176,7 @@ fn node_loss(broker: Broker) {
     let mut c = Cluster::start(broker, 3, &["--node-eviction-timeout", "5s"]);
     c.push_busybox("busybox", "e2e");
     let client = c.client();
-    let (code, v) = client.post(DEPLOY, &deployment("survivor", 3, "busybox:e2e"));
+    let (code, v) = client.post(DEPLOYMENTS, &deployment("survivor", 3, "busybox:e2e", IDLE));
     assert_eq!(code, 201, "{v}");
     let ready = wait_for("3 ready replicas", Duration::from_secs(90), || {
         let r = c.ready_pods("app=survivor");
@@ -271,7 +246,7 @@ fn cluster_autoscales_a_cpu_burning_workload_up_and_down() {
     c.push_busybox("busybox", "e2e");
     let client = c.client();
     // Each replica burns a core for its first 30 s, then idles.
-    let mut d = deployment("burn", 1, "busybox:e2e");
+    let mut d = deployment("burn", 1, "busybox:e2e", IDLE);
     d["spec"]["template"]["spec"]["containers"][0]["command"] = json!([
         "sh",
         "-c",
@@ -279,7 +254,7 @@ fn cluster_autoscales_a_cpu_burning_workload_up_and_down() {
     ]);
     d["spec"]["template"]["spec"]["containers"][0]["resources"] =
         json!({"requests": {"cpu": "100m", "memory": "8Mi"}});
-    let (code, v) = client.post(DEPLOY, &d);
+    let (code, v) = client.post(DEPLOYMENTS, &d);
     assert_eq!(code, 201, "{v}");
     let hpa = json!({
         "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
@@ -299,7 +274,7 @@ fn cluster_autoscales_a_cpu_burning_workload_up_and_down() {
     assert_eq!(code, 201, "{v}");
     let started = Instant::now();
     let replicas = || {
-        c.client().get(&format!("{DEPLOY}/burn")).1["spec"]["replicas"]
+        c.client().get(&format!("{DEPLOYMENTS}/burn")).1["spec"]["replicas"]
             .as_i64()
             .unwrap_or(0)
     };

@@ -6,28 +6,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use bramble_tests::cluster::{Broker, Cluster, wait_for};
-use serde_json::{Value, json};
-
-const DEPLOY: &str = "/apis/apps/v1/namespaces/default/deployments";
-
-fn deployment(name: &str, replicas: i64, script: &str) -> Value {
-    json!({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"terminationGracePeriodSeconds": 1, "containers": [{
-                    "name": "main", "image": "busybox:e2e",
-                    "command": ["sh", "-c", script]
-                }]}
-            }
-        }
-    })
-}
+use bramble_tests::cluster::{Broker, Cluster, DEPLOYMENTS, IDLE, deployment, wait_for};
+use serde_json::Value;
 
 /// Sum of every `restart_count`/`restartCount` in the agent's pod records
 /// of pods whose id contains `pod`, and how many such records exist.
@@ -115,10 +95,12 @@ fn hub_away(broker: Broker) {
     let mut c = Cluster::start(broker, 2, &[]);
     c.push_busybox("busybox", "e2e");
     let client = c.client();
-    let steady = "trap 'exit 0' TERM; while true; do sleep 1; done";
-    let (code, v) = client.post(DEPLOY, &deployment("steady", 2, steady));
+    let (code, v) = client.post(DEPLOYMENTS, &deployment("steady", 2, "busybox:e2e", IDLE));
     assert_eq!(code, 201, "{v}");
-    let (code, v) = client.post(DEPLOY, &deployment("crashy", 1, "sleep 2; exit 1"));
+    let (code, v) = client.post(
+        DEPLOYMENTS,
+        &deployment("crashy", 1, "busybox:e2e", "sleep 2; exit 1"),
+    );
     assert_eq!(code, 201, "{v}");
     wait_for("steady pods ready", Duration::from_secs(90), || {
         (c.ready_pods("app=steady").len() == 2).then_some(())
@@ -142,10 +124,17 @@ fn hub_away(broker: Broker) {
     let gone = Instant::now();
 
     // An agent restarted while the hub is down brings its pods back.
-    std::thread::sleep(Duration::from_secs(2));
     let other = 1 - crashy_agent;
     c.agents[other].restart();
-    std::thread::sleep(offline.saturating_sub(gone.elapsed()) / 2);
+    wait_for(
+        "the restarted agent to restore its desired set",
+        Duration::from_secs(30),
+        || {
+            let log = c.agents[other].proc.log();
+            (log.contains("restoring the saved desired set") && log.contains("pod adopted"))
+                .then_some(())
+        },
+    );
     let (records, _) = local_restarts(&c.agents[other].run_dir, "steady");
     assert!(
         records >= 1,
@@ -158,6 +147,8 @@ fn hub_away(broker: Broker) {
         (local_restarts(&c.agents[crashy_agent].run_dir, "crashy").1 > restarts_before)
             .then_some(())
     });
+    // The scenario's length, not a wait for state: the hub stays away for
+    // the whole `offline` period.
     std::thread::sleep(offline.saturating_sub(gone.elapsed()));
     for a in &mut c.agents {
         assert!(
@@ -174,7 +165,15 @@ fn hub_away(broker: Broker) {
         let name = c.agents[a].name.clone();
         c.wait_node_ready(&name, Duration::from_secs(60));
     }
-    std::thread::sleep(Duration::from_secs(3));
+    wait_for(
+        "the offline restarts to be reported",
+        Duration::from_secs(30),
+        || {
+            let pods = c.pods("app=crashy");
+            let n = pods.first()?["status"]["containerStatuses"][0]["restartCount"].as_u64()?;
+            (n >= 2).then_some(())
+        },
+    );
     wait_for(
         "the steady pods to be reported ready",
         Duration::from_secs(30),

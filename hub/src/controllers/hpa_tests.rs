@@ -62,6 +62,24 @@ fn metrics(pods: &[Pod], cpu: u64) -> HashMap<String, PodMetrics> {
         .collect()
 }
 
+/// Plans `h` against the world's Deployment and pods at `t(now)`.
+fn plan_at(
+    w: &World,
+    h: &HorizontalPodAutoscaler,
+    metrics: &HashMap<String, PodMetrics>,
+    history: &[(std::time::SystemTime, i32)],
+    now: u64,
+) -> super::hpa::HpaPlan {
+    plan_hpa(HpaInput {
+        hpa: h,
+        deployment: Some(&w.deployment),
+        pods: &w.pods,
+        metrics,
+        history,
+        now: t(now),
+    })
+}
+
 fn scale_of(actions: &[Action]) -> Option<i32> {
     actions.iter().find_map(|a| match a {
         Action::ScaleDeployment { replicas, .. } => Some(*replicas),
@@ -75,27 +93,13 @@ fn scales_up_by_the_usage_ratio_within_max() {
     let h = hpa(json!({}));
     // 2 pods at 100% of a 50% target: ratio 2 -> 4 replicas.
     let m = metrics(&w.pods, 100);
-    let plan = plan_hpa(HpaInput {
-        hpa: &h,
-        deployment: Some(&w.deployment),
-        pods: &w.pods,
-        metrics: &m,
-        history: &[],
-        now: t(10),
-    });
-    assert_eq!(scale_of(&plan.actions), Some(4));
-    assert_eq!(plan.recommendation, Some(4));
+    let p = plan_at(&w, &h, &m, &[], 10);
+    assert_eq!(scale_of(&p.actions), Some(4));
+    assert_eq!(p.recommendation, Some(4));
     // 2 pods at 500%: ratio 10 -> 20, capped at max 6.
     let m = metrics(&w.pods, 500);
-    let plan = plan_hpa(HpaInput {
-        hpa: &h,
-        deployment: Some(&w.deployment),
-        pods: &w.pods,
-        metrics: &m,
-        history: &[],
-        now: t(10),
-    });
-    assert_eq!(scale_of(&plan.actions), Some(6));
+    let p = plan_at(&w, &h, &m, &[], 10);
+    assert_eq!(scale_of(&p.actions), Some(6));
 }
 
 #[test]
@@ -103,16 +107,9 @@ fn within_tolerance_nothing_changes() {
     let w = world(2);
     let h = hpa(json!({}));
     let m = metrics(&w.pods, 54);
-    let plan = plan_hpa(HpaInput {
-        hpa: &h,
-        deployment: Some(&w.deployment),
-        pods: &w.pods,
-        metrics: &m,
-        history: &[],
-        now: t(10),
-    });
-    assert_eq!(scale_of(&plan.actions), None);
-    let status = plan.actions.iter().find_map(|a| match a {
+    let p = plan_at(&w, &h, &m, &[], 10);
+    assert_eq!(scale_of(&p.actions), None);
+    let status = p.actions.iter().find_map(|a| match a {
         Action::UpdateHpaStatus { status, .. } => Some(status.clone()),
         _ => None,
     });
@@ -136,26 +133,12 @@ fn scale_down_waits_for_the_stabilization_window() {
     let idle = metrics(&w.pods, 5);
     // A recommendation of 4 ten seconds ago holds the replicas at 4.
     let history = [(t(100), 4)];
-    let plan = plan_hpa(HpaInput {
-        hpa: &h,
-        deployment: Some(&w.deployment),
-        pods: &w.pods,
-        metrics: &idle,
-        history: &history,
-        now: t(110),
-    });
-    assert_eq!(scale_of(&plan.actions), None);
-    assert_eq!(plan.recommendation, Some(1));
+    let p = plan_at(&w, &h, &idle, &history, 110);
+    assert_eq!(scale_of(&p.actions), None);
+    assert_eq!(p.recommendation, Some(1));
     // Once it left the window, down to min.
-    let plan = plan_hpa(HpaInput {
-        hpa: &h,
-        deployment: Some(&w.deployment),
-        pods: &w.pods,
-        metrics: &idle,
-        history: &history,
-        now: t(131),
-    });
-    assert_eq!(scale_of(&plan.actions), Some(1));
+    let p = plan_at(&w, &h, &idle, &history, 131);
+    assert_eq!(scale_of(&p.actions), Some(1));
 }
 
 #[test]
@@ -166,18 +149,11 @@ fn missing_requests_or_metrics_say_why_and_do_not_scale() {
     }
     let h = hpa(json!({}));
     let m = metrics(&w.pods, 100);
-    let plan = plan_hpa(HpaInput {
-        hpa: &h,
-        deployment: Some(&w.deployment),
-        pods: &w.pods,
-        metrics: &m,
-        history: &[],
-        now: t(10),
-    });
-    assert_eq!(scale_of(&plan.actions), None);
-    let msg = format!("{:?}", plan.actions);
+    let p = plan_at(&w, &h, &m, &[], 10);
+    assert_eq!(scale_of(&p.actions), None);
+    let msg = format!("{:?}", p.actions);
     assert!(msg.contains("missing request for cpu"), "{msg}");
-    let plan = plan_hpa(HpaInput {
+    let p = plan_hpa(HpaInput {
         hpa: &h,
         deployment: None,
         pods: &[],
@@ -185,5 +161,5 @@ fn missing_requests_or_metrics_say_why_and_do_not_scale() {
         history: &[],
         now: t(10),
     });
-    assert!(format!("{:?}", plan.actions).contains("not found"));
+    assert!(format!("{:?}", p.actions).contains("not found"));
 }

@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use bramble_api::protocol::hello::HelloAck;
@@ -164,10 +163,11 @@ impl TestAgent {
         }
     }
 
-    /// Disconnects cleanly.
-    pub async fn disconnect(self) {
+    /// Disconnects cleanly: returns once the DISCONNECT went out and the
+    /// connection ended.
+    pub async fn disconnect(mut self) {
         let _ = self.client.disconnect().await;
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        let _ = tokio::time::timeout(WAIT, &mut self.task).await;
     }
 }
 
@@ -218,55 +218,7 @@ pub fn status(session: &str, seq: u64, pods: &[(&str, &str, &str, &str)]) -> Sta
     }
 }
 
-/// A mosquitto on a loopback port, killed on drop.
-pub struct Mosquitto {
-    child: Child,
-    pub addr: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl Mosquitto {
-    /// Starts `mosquitto -c CONF` allowing anonymous clients and any size.
-    pub async fn start() -> Mosquitto {
-        let addr = bramble_hub::testing::free_loopback_port().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let conf = dir.path().join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "listener {} 127.0.0.1\nallow_anonymous true\nmessage_size_limit 0\n\
-                 persistence false\nlog_dest stderr\n",
-                addr.port()
-            ),
-        )
-        .unwrap();
-        let child = Command::new("mosquitto")
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("mosquitto installed (apt-get install mosquitto)");
-        let m = Mosquitto {
-            child,
-            addr,
-            _dir: dir,
-        };
-        let start = std::time::Instant::now();
-        while tokio::net::TcpStream::connect(addr).await.is_err() {
-            assert!(start.elapsed() < WAIT, "mosquitto did not start");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        m
-    }
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+pub use bramble_tests::mosquitto::Mosquitto;
 
 /// Logs to the test output, filtered by `RUST_LOG` (default `warn`).
 pub fn init_logs() {

@@ -1,0 +1,98 @@
+//! A real mosquitto (Debian package `mosquitto`) on a free loopback port,
+//! started by a test and killed on drop; it can be stopped and resumed on the
+//! same port (a broker outage). Every test that needs an external broker
+//! uses this one.
+
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A mosquitto process. See the module docs.
+pub struct Mosquitto {
+    pub port: u16,
+    conf: PathBuf,
+    child: Option<Child>,
+    _dir: tempfile::TempDir,
+}
+
+impl Mosquitto {
+    /// A broker allowing anonymous clients.
+    pub fn start() -> Mosquitto {
+        Mosquitto::start_with("allow_anonymous true\n")
+    }
+
+    /// A broker with `auth` as its authentication settings (config lines).
+    pub fn start_with(auth: &str) -> Mosquitto {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = crate::cluster::free_port();
+        let conf = dir.path().join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "listener {port} 127.0.0.1\n{auth}persistence false\nmessage_size_limit 0\n\
+                 max_connections -1\n"
+            ),
+        )
+        .expect("writing mosquitto.conf");
+        let mut m = Mosquitto {
+            port,
+            conf,
+            child: None,
+            _dir: dir,
+        };
+        m.resume();
+        m
+    }
+
+    /// Starts it again (same port and config) after [`Mosquitto::stop`]; returns
+    /// once it accepts connections.
+    pub fn resume(&mut self) {
+        let bin = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .expect("mosquitto is not installed: apt-get install -y mosquitto");
+        let child = Command::new(bin)
+            .arg("-c")
+            .arg(&self.conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawning mosquitto");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "mosquitto did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills it (SIGKILL): an abrupt broker outage.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// The process id while it runs (for RSS figures).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// `mqtt://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
