@@ -13,12 +13,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use bramble_api::objects::{ConfigMap, Pod, Secret};
-use bramble_api::protocol::{Desired, Generation, Topic, TopicKind, encode};
+use bramble_api::protocol::{Desired, Generation, NetworkConfig, Topic, TopicKind, encode};
 
 use crate::control::snapshot::Snapshot;
 use crate::controllers::naming::fnv1a;
 use crate::controllers::pods::is_finished;
 use crate::fleet::{Fleet, Outgoing};
+use crate::network::NetworkSettings;
+use crate::network::table::{ServiceTable, network_for};
 
 /// How long to wait for an agent to report a generation before publishing
 /// it again.
@@ -33,6 +35,17 @@ pub fn desired_for(snap: &Snapshot, node: &str) -> Desired {
         .filter(|p| p.node_name() == Some(node))
         .collect();
     desired_of(snap, &bound)
+}
+
+/// The network part of `node`'s set (see [`crate::network::table`]).
+fn network_of(
+    settings: &NetworkSettings,
+    snap: &Snapshot,
+    node: &str,
+    services: &ServiceTable,
+) -> Option<NetworkConfig> {
+    let n = snap.nodes.iter().find(|n| n.name() == node)?;
+    network_for(settings, &snap.nodes, n, services)
 }
 
 /// The desired set made of `bound` (the pods bound to one node).
@@ -143,9 +156,18 @@ pub struct Dispatcher {
     sent: HashMap<String, Sent>,
     /// The store revision the sets in `sent` were computed at.
     revision: Option<u64>,
+    network: NetworkSettings,
 }
 
 impl Dispatcher {
+    /// A dispatcher for a cluster with this address plan.
+    pub fn new(network: NetworkSettings) -> Dispatcher {
+        Dispatcher {
+            network,
+            ..Dispatcher::default()
+        }
+    }
+
     /// Publishes `node`'s last set again when a reconnect happened or the
     /// agent has not confirmed it for [`REPUBLISH_AFTER`].
     async fn republish(
@@ -204,6 +226,11 @@ impl Dispatcher {
         let recompute = self.revision != Some(snap.revision);
         self.revision = Some(snap.revision);
         let mut by_node: HashMap<&str, Vec<&Pod>> = HashMap::new();
+        let services = if recompute {
+            ServiceTable::build(&snap.services, &snap.endpoints)
+        } else {
+            ServiceTable::default()
+        };
         if recompute {
             for p in &snap.pods {
                 if let Some(n) = p.node_name() {
@@ -218,6 +245,7 @@ impl Dispatcher {
                 continue;
             }
             let mut desired = desired_of(snap, by_node.get(node).map_or(&[][..], |v| v));
+            desired.network = network_of(&self.network, snap, node, &services);
             let body = match serde_json::to_vec(&desired) {
                 Ok(b) => b,
                 Err(e) => {

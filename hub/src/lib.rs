@@ -11,6 +11,7 @@ pub mod fleet;
 pub mod ingest;
 pub mod metrics;
 pub mod mqtt;
+pub mod network;
 pub mod node_auth;
 pub mod registry;
 pub mod rpc;

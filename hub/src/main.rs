@@ -5,8 +5,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use bramble_api::cidr::Cidr;
 use bramble_hub::control::ControlConfig;
 use bramble_hub::controllers::NodeLifecycleConfig;
+use bramble_hub::network::NetworkSettings;
 use bramble_hub::{Hub, HubConfig};
 use clap::Parser;
 use tokio::signal::unix::{SignalKind, signal};
@@ -36,6 +38,18 @@ struct Args {
     /// A node NotReady for this long has its pods replaced on other nodes.
     #[arg(long, default_value = "60s")]
     node_eviction_timeout: humantime::Duration,
+    /// Addresses of every node's pods; each node gets a block of it.
+    #[arg(long, env = "BRAMBLE_CLUSTER_CIDR", default_value = bramble_hub::network::DEFAULT_CLUSTER_CIDR)]
+    cluster_cidr: Cidr,
+    /// Prefix length of each node's pod CIDR (24: 253 pods per node).
+    #[arg(long, default_value_t = bramble_hub::network::DEFAULT_NODE_CIDR_PREFIX)]
+    node_cidr_mask_size: u8,
+    /// Virtual IPs of Services (ClusterIPs).
+    #[arg(long, env = "BRAMBLE_SERVICE_CIDR", default_value = bramble_hub::network::DEFAULT_SERVICE_CIDR)]
+    service_cidr: Cidr,
+    /// DNS domain of Services: `<svc>.<ns>.svc.<domain>`.
+    #[arg(long, default_value = bramble_hub::network::DEFAULT_CLUSTER_DOMAIN)]
+    cluster_domain: String,
     /// Log filter, e.g. `info` or `bramble_hub=debug`.
     /// The embedded broker (rumqttd) logs every connection at info.
     #[arg(long, env = "BRAMBLE_LOG", default_value = "info,rumqttd=warn")]
@@ -61,6 +75,12 @@ fn main() -> anyhow::Result<()> {
                 eviction_timeout: args.node_eviction_timeout.into(),
             },
             ..ControlConfig::default()
+        },
+        network: NetworkSettings {
+            cluster_cidr: args.cluster_cidr,
+            node_cidr_prefix: args.node_cidr_mask_size,
+            service_cidr: args.service_cidr,
+            cluster_domain: args.cluster_domain,
         },
     };
     config.validate()?;

@@ -19,6 +19,7 @@ use crate::fleet::Fleet;
 use crate::ingest::{Ingest, RpcEvent};
 use crate::metrics::HubMetrics;
 use crate::mqtt::{MqttClient, endpoint_for};
+use crate::network::NetworkSettings;
 use crate::node_auth::NodeAuth;
 use crate::rpc::Rpc;
 use crate::store::{Store, StoreOptions};
@@ -44,6 +45,8 @@ pub struct HubConfig {
     pub mqtt_url: Option<String>,
     /// Timings of the controllers (heartbeat grace, eviction timeout).
     pub control: ControlConfig,
+    /// The cluster's address plan (pod and service CIDRs, DNS domain).
+    pub network: NetworkSettings,
 }
 
 /// Default `--mqtt-listen`.
@@ -75,7 +78,7 @@ impl HubConfig {
         if let Some(url) = &self.mqtt_url {
             crate::mqtt::MqttEndpoint::parse_url(url)?;
         }
-        Ok(())
+        self.network.validate()
     }
 }
 
@@ -115,7 +118,13 @@ impl Hub {
         let node_auth = NodeAuth::open(&config.data_dir, store.clone())?;
         let (fleet, outbox) = Fleet::new();
         let fleet = Arc::new(fleet);
-        let ingest = Ingest::new(store.clone(), fleet.clone(), node_auth.clone());
+        let network = Arc::new(config.network.clone());
+        let ingest = Ingest::new(
+            store.clone(),
+            fleet.clone(),
+            node_auth.clone(),
+            network.clone(),
+        );
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
@@ -170,6 +179,7 @@ impl Hub {
                 store.clone(),
                 fleet.clone(),
                 config.control,
+                config.network.clone(),
                 Some(registry.clone()),
                 stop_rx.clone(),
             )
@@ -183,6 +193,8 @@ impl Hub {
             fleet: Some(fleet.clone()),
             rpc: Some(rpc),
             node_auth: Some(node_auth.clone()),
+            network,
+            allocations: Arc::default(),
         };
         let app = router(state);
         let mut graceful = stop_rx;

@@ -34,6 +34,7 @@ impl TestHub {
             mqtt_listen,
             mqtt_url,
             control: Default::default(),
+            network: Default::default(),
         })
         .await?;
         Ok(TestHub {

@@ -27,6 +27,7 @@ pub fn build(
         os_image: os_image.to_string(),
         cpus: info.cpus.max(1),
         memory_bytes: info.memory_bytes,
+        internal_ip: None,
         labels: Default::default(),
         cgroups: Cgroups {
             version: if info.cgroup_v2 { 2 } else { 1 },

@@ -16,11 +16,11 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cidr::Cidr;
 use crate::field::{FieldError, FieldErrors, index, join};
 use crate::objects::{ConfigMap, Pod, Secret};
 
 use super::envelope::Message;
+use super::network::NetworkConfig;
 
 /// Limit of an encoded `desired`. ConfigMaps may hold up to 1 MiB each, so a
 /// node whose pods mount several large ones can exceed it: the hub then
@@ -90,18 +90,10 @@ pub struct Desired {
     /// The Secrets those pods reference, including image pull secrets.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<Secret>,
-    /// Pod networking for the node (M2); absent until the hub allocates it.
+    /// Pod networking for the node; absent until the hub allocates its pod
+    /// CIDR, and for agents without the `network` feature.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<NetworkConfig>,
-}
-
-/// The node's share of the cluster network. Routes, the service table and
-/// network policies join it in M2, each announced as a `hello` feature.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct NetworkConfig {
-    #[serde(rename = "podCIDR", default, skip_serializing_if = "Option::is_none")]
-    pub pod_cidr: Option<String>,
 }
 
 impl Message for Desired {
@@ -147,10 +139,8 @@ impl Message for Desired {
                 errs.push(FieldError::duplicate(index("secrets", i)));
             }
         }
-        if let Some(c) = self.network.as_ref().and_then(|n| n.pod_cidr.as_ref())
-            && let Err(e) = c.parse::<Cidr>()
-        {
-            errs.push(FieldError::invalid("network.podCIDR", e.to_string()));
+        if let Some(n) = &self.network {
+            errs.extend(n.validate("network"));
         }
         errs
     }

@@ -40,6 +40,15 @@ pub struct Hello {
     /// `PRETTY_NAME` of os-release, e.g. `Debian GNU/Linux 12 (bookworm)`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub os_image: String,
+    /// The node's LAN address (the Node's `InternalIP`): other nodes route
+    /// to its pods through it. `--node-ip`, or the address the agent reaches
+    /// the hub from.
+    #[serde(
+        rename = "internalIP",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub internal_ip: Option<String>,
     /// Online CPUs.
     pub cpus: u32,
     /// Total memory.
@@ -50,7 +59,7 @@ pub struct Hello {
     pub cgroups: Cgroups,
     /// Runtime backend: `libcontainer`, or `oci:crun` / `oci:runc` on armv7.
     pub runtime: String,
-    /// Optional protocol features this agent understands (none in v1.0); the hub
+    /// Optional protocol features this agent understands (`network`); the hub
     /// only sends a field added after v1.0 to an agent announcing it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub features: Vec<String>,
@@ -222,6 +231,14 @@ impl Message for Hello {
             if value.is_empty() {
                 errs.push(FieldError::required(path));
             }
+        }
+        if let Some(ip) = &self.internal_ip
+            && ip.parse::<std::net::IpAddr>().is_err()
+        {
+            errs.push(FieldError::invalid(
+                "internalIP",
+                format!("{ip:?}: not an IP address"),
+            ));
         }
         if self.cpus == 0 {
             errs.push(FieldError::invalid("cpus", "0: must be at least 1"));

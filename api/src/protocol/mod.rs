@@ -10,6 +10,7 @@
 pub mod desired;
 pub mod envelope;
 pub mod hello;
+pub mod network;
 pub mod online;
 pub mod rpc;
 pub mod status;
@@ -18,12 +19,15 @@ pub mod topics;
 #[cfg(test)]
 mod tests;
 
-pub use desired::{Desired, Freshness, Generation, NetworkConfig};
+pub use desired::{Desired, Freshness, Generation};
 pub use envelope::{
     AgentMessage, HubMessage, Message, ProtocolError, decode, decode_from_agent, decode_from_hub,
     encode,
 };
 pub use hello::{Cgroups, Hello, HelloAck, HelloAuth, NodeCredentials, Platform, RefusalCode};
+pub use network::{
+    DnsConfig, Endpoint, FEATURE_NETWORK, NetworkConfig, PodRoute, ServiceEntry, ServicePortEntry,
+};
 pub use online::Online;
 pub use rpc::{RpcCall, RpcChunk, RpcId, RpcRequest, RpcResponse};
 pub use status::{ContainerUsage, PodKey, PodReport, PodUsage, Status, Usage};

@@ -8,12 +8,13 @@ use serde_json::json;
 
 use crate::objects::{ConfigMap, Pod, Secret};
 
-use super::desired::{Desired, Generation, NetworkConfig};
+use super::desired::{Desired, Generation};
 use super::envelope::{
     AgentMessage, HubMessage, Message, ProtocolError, decode, decode_from_agent, decode_from_hub,
     encode,
 };
 use super::hello::{Cgroups, Hello, HelloAuth, Platform};
+use super::network::NetworkConfig;
 use super::online::Online;
 use super::rpc::{RpcChunk, RpcId, RpcResponse, Stream};
 use super::status::{ContainerUsage, PodReport, PodUsage, Status, Usage};
@@ -31,6 +32,7 @@ pub(crate) fn hello() -> Hello {
         },
         kernel_version: "6.6.31+rpt-rpi-v8".into(),
         os_image: "Debian GNU/Linux 12 (bookworm)".into(),
+        internal_ip: Some("10.77.0.11".into()),
         cpus: 4,
         memory_bytes: 4_124_000_256,
         labels: BTreeMap::from([("bramble.dev/room".into(), "attic".into())]),
@@ -167,6 +169,7 @@ fn golden_hello() {
                 "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"},
                 "kernelVersion": "6.6.31+rpt-rpi-v8",
                 "osImage": "Debian GNU/Linux 12 (bookworm)",
+                "internalIP": "10.77.0.11",
                 "cpus": 4,
                 "memoryBytes": 4_124_000_256u64,
                 "labels": {"bramble.dev/room": "attic"},
@@ -207,6 +210,7 @@ fn golden_desired() {
         secrets: vec![secret],
         network: Some(NetworkConfig {
             pod_cidr: Some("10.42.1.0/24".into()),
+            ..NetworkConfig::default()
         }),
     };
     let bytes = encode(&d).unwrap();

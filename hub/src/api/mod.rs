@@ -8,6 +8,7 @@ mod path;
 mod pod_rpc;
 mod query;
 mod rollout;
+mod services;
 mod system;
 mod top;
 mod watch;
@@ -50,6 +51,11 @@ pub struct AppState {
     pub node_auth: Option<crate::node_auth::NodeAuth>,
     /// Calls to agents (logs, exec); `None` without MQTT.
     pub rpc: Option<Arc<crate::rpc::Rpc>>,
+    /// The cluster's address plan (ClusterIPs come from its service CIDR).
+    pub network: Arc<crate::network::NetworkSettings>,
+    /// Held while a Service's ClusterIP and node ports are chosen and stored,
+    /// so two creates never pick the same.
+    pub allocations: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Whether `given` is the hub's admin token (constant-time).

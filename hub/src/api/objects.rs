@@ -127,6 +127,7 @@ pub async fn create(
     if let Some(m) = object.as_object_mut() {
         m.remove("status");
     }
+    let _allocating = super::services::prepare(st, resource, &mut object).await?;
     let created = st.store.create(resource, object).await?;
     tracing::info!(
         kind = resource.kind,
@@ -147,6 +148,7 @@ pub async fn replace(
 ) -> ApiResult<Response> {
     let mut object = admit_for(resource, namespace, Some(name), body)?;
     keep_hub_annotations(st, resource, namespace, name, &mut object)?;
+    let _allocating = super::services::prepare(st, resource, &mut object).await?;
     let (updated, changed) = st.store.update(resource, object).await?;
     if changed {
         tracing::info!(
@@ -220,7 +222,8 @@ pub async fn patch(
             "resourceVersion",
             current["metadata"]["resourceVersion"].clone(),
         );
-        let object = admit_for(resource, namespace, Some(name), next)?;
+        let mut object = admit_for(resource, namespace, Some(name), next)?;
+        let _allocating = super::services::prepare(st, resource, &mut object).await?;
         match st.store.update(resource, object).await {
             Ok((updated, _)) => return Ok(axum::Json(updated).into_response()),
             Err(crate::store::StoreError::Conflict { .. })

@@ -7,7 +7,11 @@ use bramble_api::objects::common::Condition;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::snapshot::{REVISIONS_TABLE, autoscalers, daemonsets, deployments, nodes, pods};
+use bramble_api::objects::Endpoints;
+
+use super::snapshot::{
+    REVISIONS_TABLE, autoscalers, daemonsets, deployments, endpoints, nodes, pods,
+};
 use crate::controllers::{Action, PodRef};
 use crate::store::{KvWrite, Store, StoreError, object as obj};
 
@@ -65,6 +69,10 @@ fn describe(a: &Action) -> String {
         Action::SetNodeReady { node, .. } => format!("Ready of node {node}"),
         Action::EvictPod { pod, node, .. } => {
             format!("evict pod {}/{} from {node}", pod.namespace, pod.name)
+        }
+        Action::PutEndpoints(e) => format!("endpoints {}/{}", e.namespace(), e.name()),
+        Action::DeleteEndpoints { namespace, name } => {
+            format!("delete endpoints {namespace}/{name}")
         }
         Action::FencePods { node, pods } => format!("fence {} pods on {node}", pods.len()),
         Action::ScaleDeployment {
@@ -201,11 +209,41 @@ async fn apply_one(store: &Store, action: Action) -> anyhow::Result<bool> {
             name,
             status,
         } => set_status(store, autoscalers(), Some(&namespace), &name, &*status).await,
+        Action::PutEndpoints(e) => put_endpoints(store, &e).await,
+        Action::DeleteEndpoints { namespace, name } => {
+            if store.get(endpoints(), Some(&namespace), &name)?.is_none() {
+                return Ok(false);
+            }
+            store
+                .delete(endpoints(), Some(&namespace), &name, None)
+                .await?;
+            Ok(true)
+        }
         Action::FencePods { node, pods } => {
             // The dispatcher's desired set already leaves these out; the
             // agent stops them when it applies it.
             tracing::info!(%node, pods = ?pods.iter().map(|p| format!("{}/{}", p.namespace, p.name)).collect::<Vec<_>>(), "fencing pods the store no longer has on this node");
             Ok(false)
+        }
+    }
+}
+
+async fn put_endpoints(store: &Store, e: &Endpoints) -> anyhow::Result<bool> {
+    let want = serde_json::to_value(e)?;
+    match store.get(endpoints(), Some(e.namespace()), e.name())? {
+        None => {
+            store.create(endpoints(), want).await?;
+            Ok(true)
+        }
+        Some(mut current) => {
+            current["subsets"] = want.get("subsets").cloned().unwrap_or(Value::Null);
+            if let Some(m) = current.as_object_mut()
+                && m.get("subsets").is_some_and(Value::is_null)
+            {
+                m.remove("subsets");
+            }
+            current["metadata"]["labels"] = want["metadata"]["labels"].clone();
+            Ok(store.update(endpoints(), current).await?.1)
         }
     }
 }

@@ -18,12 +18,14 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
+use crate::controllers::endpoints::{EndpointsInput, plan_endpoints};
 use crate::controllers::{
     Action, DaemonSetInput, DeploymentInput, HpaInput, NodeHealth, NodeLifecycleConfig, PodMetrics,
     PodRef, plan_daemonset, plan_deployment, plan_hpa, plan_nodes,
 };
 use crate::dispatch::Dispatcher;
 use crate::fleet::{Fleet, NodeLive};
+use crate::network::NetworkSettings;
 use crate::registry::Registry;
 use crate::store::{Store, StoreError};
 use snapshot::Snapshot;
@@ -54,11 +56,12 @@ pub fn spawn(
     store: Store,
     fleet: Arc<Fleet>,
     config: ControlConfig,
+    network: NetworkSettings,
     registry: Option<Arc<Registry>>,
     shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        if let Err(e) = run(store, fleet, config, registry, shutdown).await {
+        if let Err(e) = run(store, fleet, config, network, registry, shutdown).await {
             tracing::error!(error = %e, "control loop ended");
         }
     })
@@ -68,6 +71,7 @@ async fn run(
     store: Store,
     fleet: Arc<Fleet>,
     config: ControlConfig,
+    network: NetworkSettings,
     registry: Option<Arc<Registry>>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
@@ -75,7 +79,7 @@ async fn run(
     let mut changes = store.changes();
     let mut live = fleet.changes();
     let mut connections = fleet.connections();
-    let mut dispatcher = Dispatcher::default();
+    let mut dispatcher = Dispatcher::new(network);
     let mut images = images::ImageCache::new(registry);
     let mut hpa_history = HashMap::new();
     let mut busy = 0;
@@ -204,6 +208,11 @@ async fn round(
         }));
     }
     actions.extend(autoscale(&snap, &live, hpa_history, now));
+    actions.extend(plan_endpoints(EndpointsInput {
+        services: &snap.services,
+        pods: &snap.pods,
+        endpoints: &snap.endpoints,
+    }));
     let mut wrote = applier::apply(store, actions).await?;
     if wrote == 0 {
         wrote += bind::schedule_pending(store, &snap, images).await?;

@@ -3,7 +3,8 @@
 //! table. Objects that fail to decode are logged and skipped, never fatal.
 
 use bramble_api::objects::{
-    ConfigMap, DaemonSet, Deployment, HorizontalPodAutoscaler, Node, Pod, Secret,
+    ConfigMap, DaemonSet, Deployment, Endpoints, HorizontalPodAutoscaler, Node, Pod, Secret,
+    Service,
 };
 use bramble_api::resource::by_plural;
 use bramble_api::{ResourceInfo, Selector};
@@ -42,6 +43,12 @@ pub fn secrets() -> &'static ResourceInfo {
 pub fn autoscalers() -> &'static ResourceInfo {
     resource("autoscaling", "v2", "horizontalpodautoscalers")
 }
+pub fn services() -> &'static ResourceInfo {
+    resource("", "v1", "services")
+}
+pub fn endpoints() -> &'static ResourceInfo {
+    resource("", "v1", "endpoints")
+}
 
 /// Everything the control loop reads, at one store revision (per kind).
 #[derive(Debug, Default)]
@@ -54,6 +61,8 @@ pub struct Snapshot {
     pub config_maps: Vec<ConfigMap>,
     pub secrets: Vec<Secret>,
     pub autoscalers: Vec<HorizontalPodAutoscaler>,
+    pub services: Vec<Service>,
+    pub endpoints: Vec<Endpoints>,
     pub revisions: Vec<Revision>,
 }
 
@@ -77,6 +86,8 @@ impl Snapshot {
             config_maps: typed(store, configmaps())?,
             secrets: typed(store, secrets())?,
             autoscalers: typed(store, autoscalers())?,
+            services: typed(store, services())?,
+            endpoints: typed(store, endpoints())?,
             revisions,
         })
     }

@@ -1,11 +1,11 @@
 //! What a plan asks the applier to do. Each variant is one store write; the
 //! applier executes them in order and never decides anything itself.
 
-use bramble_api::objects::Pod;
 use bramble_api::objects::common::Condition;
 use bramble_api::objects::daemonset::DaemonSetStatus;
 use bramble_api::objects::deployment::DeploymentStatus;
 use bramble_api::objects::hpa::HpaStatus;
+use bramble_api::objects::{Endpoints, Pod};
 
 use super::revision::Revision;
 
@@ -75,6 +75,10 @@ pub enum Action {
         name: String,
         replicas: i32,
     },
+    /// Create or replace the Endpoints of a Service (subsets and labels).
+    PutEndpoints(Box<Endpoints>),
+    /// Delete Endpoints the hub made for a Service that is gone.
+    DeleteEndpoints { namespace: String, name: String },
     /// Replace a HorizontalPodAutoscaler's `status`.
     UpdateHpaStatus {
         namespace: String,

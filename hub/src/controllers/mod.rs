@@ -9,6 +9,7 @@
 //!   status ([`deployment_status`]) and revision history and undo ([`revision`]).
 //! - [`daemonset`]: one pod per matching node, bound to it.
 //! - [`nodes`]: Ready/NotReady from heartbeats, eviction, fencing.
+//! - [`endpoints`]: the ready pod addresses behind each Service.
 //!
 //! Bramble has no ReplicaSets: a Deployment owns its pods directly, each
 //! labelled `pod-template-hash` (see [`naming::template_hash`]); old templates
@@ -18,6 +19,7 @@ pub mod action;
 pub mod daemonset;
 pub mod deployment;
 pub mod deployment_status;
+pub mod endpoints;
 pub mod hpa;
 pub mod naming;
 pub mod nodes;

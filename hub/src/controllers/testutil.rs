@@ -153,7 +153,10 @@ impl World {
                 Action::ScaleDeployment { replicas, .. } => {
                     self.deployment.spec.replicas = Some(*replicas);
                 }
-                Action::FencePods { .. } | Action::UpdateHpaStatus { .. } => {}
+                Action::FencePods { .. }
+                | Action::UpdateHpaStatus { .. }
+                | Action::PutEndpoints(_)
+                | Action::DeleteEndpoints { .. } => {}
             }
             self.log.push(a);
         }

@@ -76,7 +76,7 @@ impl Ingest {
             HelloVerdict::Accepted(credentials) => credentials,
             HelloVerdict::Refused(code, reason) => return refuse(code, reason),
         };
-        self.register(hello).await?;
+        let pod_cidr = self.register(hello).await?;
         self.fleet.update(node, |live| {
             if live.session != hello.session {
                 live.session = hello.session.clone();
@@ -93,19 +93,28 @@ impl Ingest {
         Ok(HelloAck::Accepted(Accepted {
             session: hello.session.clone(),
             credentials,
-            pod_cidr: None,
+            pod_cidr,
             heartbeat_millis: Some(HEARTBEAT_MILLIS),
         }))
     }
 
     /// Creates or updates the `Node` object and its status (retrying on
-    /// concurrent updates).
-    async fn register(&self, hello: &Hello) -> anyhow::Result<()> {
+    /// concurrent updates); returns the node's pod CIDR.
+    async fn register(&self, hello: &Hello) -> anyhow::Result<Option<String>> {
         let node = hello.node_name.as_str();
         let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
         for _ in 0..8 {
             let existing = self.store.get(nodes(), None, node)?;
-            let object = node_object(existing.as_ref(), hello);
+            let mut object = node_object(existing.as_ref(), hello);
+            let pod_cidr = match object["spec"]["podCIDR"].as_str() {
+                Some(c) if !c.is_empty() => c.to_string(),
+                _ => {
+                    let c = self.allocate_pod_cidr(node)?;
+                    object["spec"]["podCIDR"] = c.clone().into();
+                    object["spec"]["podCIDRs"] = serde_json::json!([c]);
+                    c
+                }
+            };
             let status = node_status(existing.as_ref().and_then(|n| n.get("status")), hello, &now);
             let admitted = bramble_api::admit(object)
                 .with_context(|| format!("admitting the Node object of {node}"))?
@@ -115,7 +124,7 @@ impl Ingest {
                     let mut obj = admitted;
                     obj["status"] = status.clone();
                     match self.store.create(nodes(), obj).await {
-                        Ok(_) => return Ok(()),
+                        Ok(_) => return Ok(Some(pod_cidr)),
                         Err(StoreError::AlreadyExists { .. }) => continue,
                         Err(e) => return Err(e).context("creating the Node object"),
                     }
@@ -128,15 +137,41 @@ impl Ingest {
                 Err(e) => return Err(e).context("updating the Node object"),
             };
             if current.get("status") == Some(&status) {
-                return Ok(());
+                return Ok(Some(pod_cidr));
             }
             current["status"] = status;
             match self.store.update_status(nodes(), current).await {
-                Ok(_) => return Ok(()),
+                Ok(_) => return Ok(Some(pod_cidr)),
                 Err(StoreError::Conflict { .. } | StoreError::NotFound { .. }) => continue,
                 Err(e) => return Err(e).context("updating the Node status"),
             }
         }
         anyhow::bail!("the Node object of {node} changed concurrently too often")
+    }
+
+    /// A pod CIDR no other node holds (hellos are handled one at a time, so
+    /// two nodes never get the same).
+    fn allocate_pod_cidr(&self, node: &str) -> anyhow::Result<String> {
+        let all = self
+            .store
+            .list(nodes(), None, &bramble_api::Selector::default())?;
+        let used = all
+            .items
+            .iter()
+            .filter(|n| n["metadata"]["name"] != node)
+            .flat_map(|n| {
+                let one = n["spec"]["podCIDR"].as_str().into_iter();
+                let many = n["spec"]["podCIDRs"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|c| c.as_str());
+                one.chain(many)
+                    .filter_map(|c| c.parse().ok())
+                    .collect::<Vec<_>>()
+            });
+        let cidr = crate::network::pod_cidr::allocate(&self.network, used)?;
+        tracing::info!(node, pod_cidr = %cidr, "pod CIDR allocated");
+        Ok(cidr.to_string())
     }
 }

@@ -20,6 +20,7 @@ use bramble_api::protocol::{
 use tokio::sync::broadcast;
 
 use crate::fleet::{Fleet, Outgoing};
+use crate::network::NetworkSettings;
 use crate::node_auth::NodeAuth;
 use crate::store::Store;
 
@@ -42,6 +43,7 @@ pub struct Ingest {
     store: Store,
     fleet: Arc<Fleet>,
     auth: NodeAuth,
+    network: Arc<NetworkSettings>,
     rpc: broadcast::Sender<RpcEvent>,
 }
 
@@ -53,11 +55,17 @@ impl std::fmt::Debug for Ingest {
 
 impl Ingest {
     /// An ingest writing to `store` and `fleet`.
-    pub fn new(store: Store, fleet: Arc<Fleet>, auth: NodeAuth) -> Ingest {
+    pub fn new(
+        store: Store,
+        fleet: Arc<Fleet>,
+        auth: NodeAuth,
+        network: Arc<NetworkSettings>,
+    ) -> Ingest {
         Ingest {
             store,
             fleet,
             auth,
+            network,
             rpc: broadcast::channel(RPC_CAPACITY).0,
         }
     }

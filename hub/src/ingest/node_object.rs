@@ -7,6 +7,7 @@ use bramble_api::protocol::Hello;
 use serde_json::{Map, Value, json};
 
 use crate::controllers::nodes::REASON_READY;
+use crate::network::table::FEATURES_ANNOTATION;
 
 /// Pods a node accepts (the Kubernetes default).
 pub const MAX_PODS: u32 = 110;
@@ -47,6 +48,11 @@ pub fn node_object(existing: Option<&Value>, hello: &Hello) -> Value {
     );
     labels.insert("kubernetes.io/os".into(), hello.platform.os.clone().into());
     let annotations = object_entry(meta, "annotations");
+    if hello.features.is_empty() {
+        annotations.remove(FEATURES_ANNOTATION);
+    } else {
+        annotations.insert(FEATURES_ANNOTATION.into(), hello.features.join(",").into());
+    }
     if hello.cgroups.memory_missing() {
         annotations.insert(
             ANNOTATION_MEMORY_CGROUP.into(),
@@ -114,6 +120,12 @@ pub fn node_status(existing: Option<&Value>, hello: &Hello, now: &str) -> Value 
     status["capacity"] = resources.clone();
     status["allocatable"] = resources;
     status["conditions"] = conditions.into();
+    let mut addresses = Vec::new();
+    if let Some(ip) = hello.internal_ip.as_deref().filter(|ip| !ip.is_empty()) {
+        addresses.push(json!({"type": "InternalIP", "address": ip}));
+    }
+    addresses.push(json!({"type": "Hostname", "address": hello.node_name}));
+    status["addresses"] = addresses.into();
     status["nodeInfo"] = json!({
         "architecture": hello.platform.architecture,
         "operatingSystem": hello.platform.os,
@@ -160,6 +172,8 @@ mod tests {
                 controllers: vec!["cpu".into()],
             },
             runtime: "libcontainer".into(),
+            internal_ip: Some("10.77.0.11".into()),
+            features: vec!["network".into()],
             ..Default::default()
         }
     }
@@ -176,6 +190,15 @@ mod tests {
         let st = node_status(None, &h, "2026-01-01T00:00:00Z");
         assert_eq!(st["capacity"]["pods"], "110");
         assert_eq!(st["nodeInfo"]["kubeletVersion"], "0.1.0");
+        assert_eq!(
+            st["addresses"],
+            json!([{"type": "InternalIP", "address": "10.77.0.11"},
+                   {"type": "Hostname", "address": "pi-1"}])
+        );
+        assert_eq!(
+            node["metadata"]["annotations"][FEATURES_ANNOTATION],
+            "network"
+        );
         let conds = st["conditions"].as_array().unwrap();
         assert_eq!(conds[0]["reason"], REASON_READY);
         assert_eq!(conds[1]["type"], CONDITION_MEMORY_CGROUP);
@@ -186,7 +209,10 @@ mod tests {
         h2.cgroups.controllers.push("memory".into());
         let again = node_object(Some(&existing), &h2);
         assert_eq!(again["spec"]["unschedulable"], true);
-        assert!(again["metadata"].get("annotations").is_none());
+        assert!(again["metadata"]["annotations"][ANNOTATION_MEMORY_CGROUP].is_null());
+        h2.features.clear();
+        let bare = node_object(Some(&existing), &h2);
+        assert!(bare["metadata"].get("annotations").is_none());
         let st2 = node_status(Some(&st), &h2, "2026-01-02T00:00:00Z");
         let conds = st2["conditions"].as_array().unwrap();
         assert_eq!(conds.len(), 1);

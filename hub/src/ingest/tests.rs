@@ -29,7 +29,7 @@ fn fixture() -> Fixture {
     let fleet = Arc::new(fleet);
     let auth = NodeAuth::new(store.clone(), "join".into(), "hub".into());
     Fixture {
-        ingest: Ingest::new(store.clone(), fleet.clone(), auth),
+        ingest: Ingest::new(store.clone(), fleet.clone(), auth, Default::default()),
         fleet,
         outbox,
         store,

@@ -1,7 +1,7 @@
 //! Helpers of the MQTT integration tests: a scripted agent made with
 //! rumqttc, message builders, and a mosquitto process killed on drop.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -1,0 +1,282 @@
+//! The node's share of the cluster network in a `desired` set: its pod CIDR,
+//! the routes to the other nodes' pods (host-gw over the LAN), and the service
+//! table (ClusterIP / NodePort → ready endpoints) the agent turns into nftables
+//! DNAT rules and DNS answers. Sent only to agents whose `hello` announced
+//! [`FEATURE_NETWORK`]; everything is recomputed by the hub from the store.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr};
+
+use serde::{Deserialize, Serialize};
+
+use crate::cidr::Cidr;
+use crate::field::{FieldError, FieldErrors, index, join};
+
+/// The `hello` feature of agents that program the pod network from
+/// [`NetworkConfig`].
+pub const FEATURE_NETWORK: &str = "network";
+
+/// The node's share of the cluster network.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// This node's pods: the gateway is its first address, pods get the others.
+    #[serde(rename = "podCIDR", default, skip_serializing_if = "Option::is_none")]
+    pub pod_cidr: Option<String>,
+    /// Every node's pods (e.g. `10.42.0.0/16`): traffic leaving it is masqueraded.
+    #[serde(
+        rename = "clusterCIDR",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cluster_cidr: Option<String>,
+    /// Service virtual IPs (e.g. `10.43.0.0/16`): the node routes it so that
+    /// local clients reach ClusterIPs.
+    #[serde(
+        rename = "serviceCIDR",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub service_cidr: Option<String>,
+    /// Cluster DNS: the names the node's resolver answers and where pods' other
+    /// queries go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<DnsConfig>,
+    /// Other nodes' pod CIDRs and the LAN address to reach each through.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<PodRoute>,
+    /// Every Service with a ClusterIP or node ports, or headless (DNS only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<ServiceEntry>,
+}
+
+/// Cluster DNS settings for the node's pods.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DnsConfig {
+    /// `cluster.local`.
+    pub cluster_domain: String,
+    /// Where names outside the cluster domain are forwarded (the hub's DNS).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub upstreams: Vec<String>,
+}
+
+/// A route to another node's pods.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PodRoute {
+    /// The node owning the CIDR (for logs).
+    pub node: String,
+    /// Its pod CIDR.
+    pub cidr: String,
+    /// Its LAN address (the Node's `InternalIP`).
+    pub via: String,
+}
+
+/// One Service as the data plane sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServiceEntry {
+    pub namespace: String,
+    pub name: String,
+    /// `None` for a headless service (DNS answers with the endpoints).
+    #[serde(rename = "clusterIP", default, skip_serializing_if = "Option::is_none")]
+    pub cluster_ip: Option<String>,
+    /// `sessionAffinity: ClientIP` timeout; `None` spreads every connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ip_affinity_seconds: Option<u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<ServicePortEntry>,
+}
+
+/// One port of a Service and the ready endpoints behind it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServicePortEntry {
+    /// The port's name (SRV records `_name._proto.svc...`); may be empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// `TCP`, `UDP` or `SCTP`.
+    pub protocol: String,
+    pub port: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_port: Option<u16>,
+    /// Ready endpoints only (or all with `publishNotReadyAddresses`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<Endpoint>,
+}
+
+/// A pod address and port behind a service port.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Endpoint {
+    pub ip: String,
+    pub port: u16,
+    /// The node running it (for `internalTrafficPolicy: Local` and logs).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub node: String,
+}
+
+fn check_cidr(errs: &mut FieldErrors, path: &str, value: Option<&str>) -> Option<Cidr> {
+    let v = value?;
+    match v.parse::<Cidr>() {
+        Ok(c) if c.addr.is_ipv4() => Some(c),
+        Ok(_) => {
+            errs.push(FieldError::invalid(path, format!("{v:?}: IPv4 only")));
+            None
+        }
+        Err(e) => {
+            errs.push(FieldError::invalid(path, e.to_string()));
+            None
+        }
+    }
+}
+
+fn check_ip(errs: &mut FieldErrors, path: String, value: &str) -> Option<Ipv4Addr> {
+    match value.parse::<IpAddr>() {
+        Ok(IpAddr::V4(ip)) => Some(ip),
+        _ => {
+            errs.push(FieldError::invalid(
+                path,
+                format!("{value:?}: not an IPv4 address"),
+            ));
+            None
+        }
+    }
+}
+
+impl NetworkConfig {
+    /// Checks addresses, CIDRs and protocols; `path` is where the config sits.
+    pub fn validate(&self, path: &str) -> FieldErrors {
+        let mut errs = FieldErrors::new();
+        let pod = check_cidr(&mut errs, &join(path, "podCIDR"), self.pod_cidr.as_deref());
+        if let Some(c) = pod
+            && c.prefix > 30
+        {
+            errs.push(FieldError::invalid(
+                join(path, "podCIDR"),
+                format!("{c}: needs room for a gateway and pods (/30 or larger)"),
+            ));
+        }
+        check_cidr(
+            &mut errs,
+            &join(path, "clusterCIDR"),
+            self.cluster_cidr.as_deref(),
+        );
+        check_cidr(
+            &mut errs,
+            &join(path, "serviceCIDR"),
+            self.service_cidr.as_deref(),
+        );
+        for (i, r) in self.routes.iter().enumerate() {
+            let rp = index(&join(path, "routes"), i);
+            check_cidr(&mut errs, &join(&rp, "cidr"), Some(&r.cidr));
+            check_ip(&mut errs, join(&rp, "via"), &r.via);
+        }
+        let mut seen = BTreeSet::new();
+        for (i, s) in self.services.iter().enumerate() {
+            let sp = index(&join(path, "services"), i);
+            if !seen.insert((s.namespace.as_str(), s.name.as_str())) {
+                errs.push(FieldError::duplicate(sp.clone()));
+            }
+            if let Some(ip) = &s.cluster_ip {
+                check_ip(&mut errs, join(&sp, "clusterIP"), ip);
+            }
+            for (j, p) in s.ports.iter().enumerate() {
+                let pp = index(&join(&sp, "ports"), j);
+                if !matches!(p.protocol.as_str(), "TCP" | "UDP" | "SCTP") {
+                    errs.push(FieldError::invalid(
+                        join(&pp, "protocol"),
+                        format!("{:?}: must be TCP, UDP or SCTP", p.protocol),
+                    ));
+                }
+                if p.port == 0 {
+                    errs.push(FieldError::invalid(join(&pp, "port"), "0: must be 1-65535"));
+                }
+                for (k, e) in p.endpoints.iter().enumerate() {
+                    let ep = index(&join(&pp, "endpoints"), k);
+                    check_ip(&mut errs, join(&ep, "ip"), &e.ip);
+                    if e.port == 0 {
+                        errs.push(FieldError::invalid(join(&ep, "port"), "0: must be 1-65535"));
+                    }
+                }
+            }
+        }
+        errs
+    }
+
+    /// The parsed pod CIDR, when valid.
+    pub fn pod_cidr(&self) -> Option<Cidr> {
+        self.pod_cidr.as_deref()?.parse().ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> NetworkConfig {
+        NetworkConfig {
+            pod_cidr: Some("10.42.1.0/24".into()),
+            cluster_cidr: Some("10.42.0.0/16".into()),
+            service_cidr: Some("10.43.0.0/16".into()),
+            dns: Some(DnsConfig {
+                cluster_domain: "cluster.local".into(),
+                upstreams: vec!["10.77.0.1".into()],
+            }),
+            routes: vec![PodRoute {
+                node: "pi-2".into(),
+                cidr: "10.42.2.0/24".into(),
+                via: "10.77.0.12".into(),
+            }],
+            services: vec![ServiceEntry {
+                namespace: "default".into(),
+                name: "web".into(),
+                cluster_ip: Some("10.43.0.20".into()),
+                client_ip_affinity_seconds: None,
+                ports: vec![ServicePortEntry {
+                    name: "http".into(),
+                    protocol: "TCP".into(),
+                    port: 80,
+                    node_port: Some(30080),
+                    endpoints: vec![Endpoint {
+                        ip: "10.42.2.5".into(),
+                        port: 8080,
+                        node: "pi-2".into(),
+                    }],
+                }],
+            }],
+        }
+    }
+
+    #[test]
+    fn a_full_config_is_valid_and_round_trips() {
+        let c = config();
+        assert!(c.validate("network").is_empty());
+        let v = serde_json::to_value(&c).unwrap();
+        assert_eq!(v["podCIDR"], "10.42.1.0/24");
+        assert_eq!(v["services"][0]["clusterIP"], "10.43.0.20");
+        assert_eq!(v["services"][0]["ports"][0]["nodePort"], 30080);
+        assert_eq!(serde_json::from_value::<NetworkConfig>(v).unwrap(), c);
+    }
+
+    #[test]
+    fn bad_addresses_are_named_by_path() {
+        let mut c = config();
+        c.pod_cidr = Some("10.42.1.0/31".into());
+        c.routes[0].via = "pi-2".into();
+        c.services[0].ports[0].protocol = "ICMP".into();
+        c.services[0].ports[0].endpoints[0].ip = "fd00::1".into();
+        c.services.push(c.services[0].clone());
+        let e = c.validate("network").to_string();
+        for want in [
+            "network.podCIDR",
+            "network.routes[0].via",
+            "network.services[0].ports[0].protocol",
+            "network.services[0].ports[0].endpoints[0].ip",
+            "network.services[1]",
+        ] {
+            assert!(e.contains(want), "{want} missing in {e}");
+        }
+    }
+}

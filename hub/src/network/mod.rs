@@ -1,0 +1,100 @@
+//! The cluster network as the hub plans it: address ranges ([`NetworkSettings`]),
+//! a pod CIDR per node ([`pod_cidr`]), ClusterIPs and node ports for Services
+//! ([`service_ips`]), and each node's share of it all sent in its desired set
+//! ([`table`]). Pure; the agents program links, routes and nftables.
+
+pub mod pod_cidr;
+pub mod service_ips;
+pub mod table;
+
+use bramble_api::cidr::Cidr;
+
+/// Default `--cluster-cidr` (every node's pods).
+pub const DEFAULT_CLUSTER_CIDR: &str = "10.42.0.0/16";
+/// Default `--node-cidr-mask-size` (one node's pods: 253 addresses).
+pub const DEFAULT_NODE_CIDR_PREFIX: u8 = 24;
+/// Default `--service-cidr`.
+pub const DEFAULT_SERVICE_CIDR: &str = "10.43.0.0/16";
+/// Default `--cluster-domain`.
+pub const DEFAULT_CLUSTER_DOMAIN: &str = "cluster.local";
+
+/// The cluster's address plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkSettings {
+    pub cluster_cidr: Cidr,
+    pub node_cidr_prefix: u8,
+    pub service_cidr: Cidr,
+    pub cluster_domain: String,
+}
+
+impl Default for NetworkSettings {
+    fn default() -> Self {
+        NetworkSettings {
+            cluster_cidr: DEFAULT_CLUSTER_CIDR.parse().expect("valid default"),
+            node_cidr_prefix: DEFAULT_NODE_CIDR_PREFIX,
+            service_cidr: DEFAULT_SERVICE_CIDR.parse().expect("valid default"),
+            cluster_domain: DEFAULT_CLUSTER_DOMAIN.to_string(),
+        }
+    }
+}
+
+impl NetworkSettings {
+    /// Checks the ranges against each other, naming the flag to fix.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let (c, s) = (self.cluster_cidr, self.service_cidr);
+        if !c.addr.is_ipv4() || !s.addr.is_ipv4() {
+            anyhow::bail!("--cluster-cidr {c} and --service-cidr {s} must be IPv4");
+        }
+        if c.network() != c {
+            anyhow::bail!(
+                "--cluster-cidr {c} has host bits set: did you mean {}?",
+                c.network()
+            );
+        }
+        if s.network() != s {
+            anyhow::bail!(
+                "--service-cidr {s} has host bits set: did you mean {}?",
+                s.network()
+            );
+        }
+        if self.node_cidr_prefix < c.prefix || self.node_cidr_prefix > 30 {
+            anyhow::bail!(
+                "--node-cidr-mask-size {} must be between the cluster CIDR's prefix ({}) and 30",
+                self.node_cidr_prefix,
+                c.prefix
+            );
+        }
+        if s.prefix > 28 {
+            anyhow::bail!("--service-cidr {s} is too small: use /28 or larger");
+        }
+        if c.contains_cidr(&s) || s.contains_cidr(&c) {
+            anyhow::bail!("--cluster-cidr {c} and --service-cidr {s} overlap");
+        }
+        if self.cluster_domain.is_empty() || self.cluster_domain.ends_with('.') {
+            anyhow::bail!(
+                "--cluster-domain {:?}: give a domain like cluster.local (no trailing dot)",
+                self.cluster_domain
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_bad_plans_name_the_flag() {
+        NetworkSettings::default().validate().unwrap();
+        let bad = |f: fn(&mut NetworkSettings)| {
+            let mut s = NetworkSettings::default();
+            f(&mut s);
+            s.validate().unwrap_err().to_string()
+        };
+        assert!(bad(|s| s.service_cidr = "10.42.0.0/20".parse().unwrap()).contains("overlap"));
+        assert!(bad(|s| s.cluster_cidr = "10.42.1.0/16".parse().unwrap()).contains("10.42.0.0/16"));
+        assert!(bad(|s| s.node_cidr_prefix = 8).contains("--node-cidr-mask-size"));
+        assert!(bad(|s| s.cluster_domain = "x.".into()).contains("--cluster-domain"));
+    }
+}

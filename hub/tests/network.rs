@@ -1,0 +1,225 @@
+//! The hub's network plan end to end with scripted agents over the embedded
+//! broker: pod CIDRs handed out at join, ClusterIPs and node ports assigned
+//! by the API, Endpoints following pod readiness, and each node's desired
+//! set carrying routes to the other nodes and the service table.
+
+mod mqtt_support;
+
+use bramble_api::protocol::hello::HelloAck;
+use bramble_api::protocol::{
+    Desired, HelloAuth, HubMessage, PodReport, Status, TopicKind, decode_from_hub,
+};
+use bramble_api::resource::by_plural;
+use bramble_hub::store::Store;
+use bramble_hub::testing::TestHub;
+use bramble_tests::Client;
+use mqtt_support::{TestAgent, eventually, hello};
+use serde_json::{Value, json};
+
+const SERVICES: &str = "/api/v1/namespaces/default/services";
+
+async fn join(
+    addr: std::net::SocketAddr,
+    token: &str,
+    node: &str,
+    ip: &str,
+) -> (TestAgent, String) {
+    let mut agent = TestAgent::connect(addr, node, Some((node, token)))
+        .await
+        .unwrap();
+    let mut h = hello(node, "s1", HelloAuth::JoinToken(token.into()));
+    h.internal_ip = Some(ip.into());
+    h.features = vec!["network".into()];
+    let HelloAck::Accepted(ack) = agent.hello(&h).await else {
+        panic!("refused")
+    };
+    (agent, ack.pod_cidr.expect("a pod CIDR in the helloAck"))
+}
+
+/// Creates pod `name` with `app=web` bound to `node`; returns its uid.
+async fn create_pod(store: &Store, name: &str, node: &str) -> String {
+    let pod = json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": "default", "labels": {"app": "web"}},
+        "spec": {"nodeName": node, "containers": [{"name": "web", "image": "busybox:1.36",
+            "ports": [{"name": "http", "containerPort": 8080}]}]}});
+    let obj = bramble_api::admit(pod).unwrap().object;
+    let pods = by_plural("", "v1", "pods").unwrap();
+    let created = store.create(pods, obj).await.unwrap();
+    created["metadata"]["uid"].as_str().unwrap().to_string()
+}
+
+/// A status of one running pod with `ip`, Ready or not.
+fn status(seq: u64, name: &str, uid: &str, ip: &str, ready: bool) -> Status {
+    Status {
+        session: "s1".into(),
+        seq,
+        uptime_millis: seq * 1000,
+        pods: vec![PodReport {
+            namespace: "default".into(),
+            name: name.into(),
+            uid: uid.into(),
+            status: serde_json::from_value(json!({"phase": "Running", "podIP": ip,
+                "conditions": [{"type": "Ready", "status": if ready {"True"} else {"False"}}]}))
+            .unwrap(),
+            usage: None,
+        }],
+        ..Default::default()
+    }
+}
+
+/// Reads `agent`'s desired sets until one satisfies `want`.
+async fn desired_until(agent: &mut TestAgent, want: impl Fn(&Desired) -> bool) -> Desired {
+    loop {
+        let (topic, payload) = agent.next_message().await;
+        if let Ok(HubMessage::Desired(d)) = decode_from_hub(&agent.node, &topic, &payload)
+            && want(&d)
+        {
+            return d;
+        }
+    }
+}
+
+fn endpoints_of(d: &Desired, svc: &str) -> Vec<String> {
+    let n = d.network.as_ref().expect("network in the desired set");
+    n.services
+        .iter()
+        .find(|s| s.name == svc)
+        .map(|s| {
+            s.ports[0]
+                .endpoints
+                .iter()
+                .map(|e| format!("{}:{}", e.ip, e.port))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_cidrs_cluster_ips_endpoints_and_desired_network() {
+    mqtt_support::init_logs();
+    let hub = TestHub::start_with_mqtt().await.unwrap();
+    let h = hub.hub();
+    let addr = h.mqtt_addr().unwrap();
+    let store = h.store().clone();
+    let token = h.join_token().to_string();
+    let (url, admin) = (hub.url(), hub.token().to_string());
+    let client = || Client::new(&url, &admin);
+
+    // Pod CIDRs in join order; the Node objects say them and the LAN address.
+    let (mut n1, cidr1) = join(addr, &token, "n1", "10.77.0.11").await;
+    let (n2, cidr2) = join(addr, &token, "n2", "10.77.0.12").await;
+    assert_eq!(
+        (cidr1.as_str(), cidr2.as_str()),
+        ("10.42.0.0/24", "10.42.1.0/24")
+    );
+    let node = store
+        .get(by_plural("", "v1", "nodes").unwrap(), None, "n2")
+        .unwrap()
+        .unwrap();
+    assert_eq!(node["spec"]["podCIDR"], "10.42.1.0/24");
+    assert_eq!(
+        node["status"]["addresses"][0],
+        json!({"type": "InternalIP", "address": "10.77.0.12"})
+    );
+
+    // ClusterIPs and node ports from the API; kept on apply, clashes refused.
+    let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+        "spec": {"type": "NodePort", "selector": {"app": "web"},
+                 "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}});
+    let c2 = client();
+    let svc2 = svc.clone();
+    let (code, created) = blocking(move || c2.post(SERVICES, &svc2)).await;
+    assert_eq!(code, 201, "{created}");
+    assert_eq!(created["spec"]["clusterIP"], "10.43.0.11");
+    assert_eq!(created["spec"]["ports"][0]["nodePort"], 30000);
+    let c2 = client();
+    let (code, replaced) = blocking(move || c2.put(&format!("{SERVICES}/web"), &svc)).await;
+    assert_eq!(code, 200, "{replaced}");
+    assert_eq!(replaced["spec"]["clusterIP"], "10.43.0.11");
+    assert_eq!(replaced["spec"]["ports"][0]["nodePort"], 30000);
+    let clash = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "other"},
+        "spec": {"clusterIP": "10.43.0.11", "ports": [{"port": 80}]}});
+    let c2 = client();
+    let (code, st) = blocking(move || c2.post(SERVICES, &clash)).await;
+    assert_eq!(code, 422, "{st}");
+    assert!(
+        st["message"].as_str().unwrap().contains("spec.clusterIP")
+            && st["message"]
+                .as_str()
+                .unwrap()
+                .contains("already allocated"),
+        "{st}"
+    );
+
+    // Ready pods on both nodes become the endpoints (named port resolved).
+    let uid1 = create_pod(&store, "web-1", "n1").await;
+    let uid2 = create_pod(&store, "web-2", "n2").await;
+    n1.publish(
+        TopicKind::Status,
+        &status(1, "web-1", &uid1, "10.42.0.2", true),
+    )
+    .await;
+    n2.publish(
+        TopicKind::Status,
+        &status(1, "web-2", &uid2, "10.42.1.2", true),
+    )
+    .await;
+    let d = desired_until(&mut n1, |d| {
+        d.network.is_some() && endpoints_of(d, "web").len() == 2
+    })
+    .await;
+    let net = d.network.as_ref().unwrap();
+    assert_eq!(net.pod_cidr.as_deref(), Some("10.42.0.0/24"));
+    assert_eq!(net.service_cidr.as_deref(), Some("10.43.0.0/16"));
+    assert_eq!(net.routes.len(), 1);
+    assert_eq!(
+        (net.routes[0].cidr.as_str(), net.routes[0].via.as_str()),
+        ("10.42.1.0/24", "10.77.0.12")
+    );
+    assert_eq!(
+        endpoints_of(&d, "web"),
+        ["10.42.0.2:8080", "10.42.1.2:8080"]
+    );
+    assert_eq!(net.services[0].ports[0].node_port, Some(30000));
+    let eps_path = "/api/v1/namespaces/default/endpoints/web";
+    let c2 = client();
+    let (code, eps) = blocking(move || c2.get(eps_path)).await;
+    assert_eq!(code, 200, "{eps}");
+    assert_eq!(eps["subsets"][0]["addresses"].as_array().unwrap().len(), 2);
+
+    // A pod turning unready leaves the rotation; its address is kept aside.
+    n2.publish(
+        TopicKind::Status,
+        &status(2, "web-2", &uid2, "10.42.1.2", false),
+    )
+    .await;
+    let d = desired_until(&mut n1, |d| endpoints_of(d, "web").len() == 1).await;
+    assert_eq!(endpoints_of(&d, "web"), ["10.42.0.2:8080"]);
+    let c2 = client();
+    let eps: Value = eventually("the not-ready address in Endpoints", || {
+        let (_, eps) = c2.get(eps_path);
+        eps["subsets"][0]["notReadyAddresses"]
+            .is_array()
+            .then_some(eps)
+    })
+    .await;
+    assert_eq!(eps["subsets"][0]["notReadyAddresses"][0]["ip"], "10.42.1.2");
+
+    // Deleting the Service deletes its Endpoints and its table entry.
+    let c2 = client();
+    let (code, _) = blocking(move || c2.delete(&format!("{SERVICES}/web"))).await;
+    assert_eq!(code, 200);
+    desired_until(&mut n1, |d| {
+        d.network.as_ref().is_some_and(|n| n.services.is_empty())
+    })
+    .await;
+    let c2 = client();
+    eventually("the Endpoints to go", || {
+        (c2.get(eps_path).0 == 404).then_some(())
+    })
+    .await;
+}
