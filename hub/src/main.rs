@@ -9,6 +9,7 @@ use bramble_api::cidr::Cidr;
 use bramble_hub::control::ControlConfig;
 use bramble_hub::controllers::NodeLifecycleConfig;
 use bramble_hub::network::NetworkSettings;
+use bramble_hub::server::DnsConfig;
 use bramble_hub::{Hub, HubConfig};
 use clap::Parser;
 use tokio::signal::unix::{SignalKind, signal};
@@ -50,6 +51,16 @@ struct Args {
     /// DNS domain of Services: `<svc>.<ns>.svc.<domain>`.
     #[arg(long, default_value = bramble_hub::network::DEFAULT_CLUSTER_DOMAIN)]
     cluster_domain: String,
+    /// Address of the cluster DNS for the LAN (`<svc>.<ns>.svc.<domain>`).
+    #[arg(long, env = "BRAMBLE_DNS_LISTEN", default_value = bramble_hub::server::DEFAULT_DNS_LISTEN)]
+    dns_listen: SocketAddr,
+    /// Resolvers for names outside the cluster (repeatable); default: the
+    /// `nameserver`s of /etc/resolv.conf.
+    #[arg(long = "dns-upstream")]
+    dns_upstreams: Vec<SocketAddr>,
+    /// Serve no DNS.
+    #[arg(long)]
+    no_dns: bool,
     /// Log filter, e.g. `info` or `bramble_hub=debug`.
     /// The embedded broker (rumqttd) logs every connection at info.
     #[arg(long, env = "BRAMBLE_LOG", default_value = "info,rumqttd=warn")]
@@ -82,8 +93,21 @@ fn main() -> anyhow::Result<()> {
             service_cidr: args.service_cidr,
             cluster_domain: args.cluster_domain,
         },
+        dns: None,
     };
     config.validate()?;
+    let config = HubConfig {
+        dns: (!args.no_dns).then(|| DnsConfig {
+            listen: args.dns_listen,
+            upstreams: if args.dns_upstreams.is_empty() {
+                let text = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+                bramble_dns::upstreams_from_resolv_conf(&text, Some(args.dns_listen))
+            } else {
+                args.dns_upstreams
+            },
+        }),
+        ..config
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

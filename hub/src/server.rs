@@ -24,6 +24,7 @@ use crate::node_auth::NodeAuth;
 use crate::rpc::Rpc;
 use crate::store::{Store, StoreOptions};
 use crate::token;
+use bramble_dns::{DnsOptions, DnsServer, Zone};
 
 /// Directory of the registry's blobs inside the data directory.
 pub const REGISTRY_DIR: &str = "registry";
@@ -47,7 +48,20 @@ pub struct HubConfig {
     pub control: ControlConfig,
     /// The cluster's address plan (pod and service CIDRs, DNS domain).
     pub network: NetworkSettings,
+    /// Cluster DNS for the LAN (`--dns-listen`); `None` serves none.
+    pub dns: Option<DnsConfig>,
 }
+
+/// Where the hub serves cluster DNS and relays other names.
+#[derive(Debug, Clone)]
+pub struct DnsConfig {
+    pub listen: SocketAddr,
+    /// The site's resolvers (`--dns-upstream`, else the host's resolv.conf).
+    pub upstreams: Vec<SocketAddr>,
+}
+
+/// Default `--dns-listen`.
+pub const DEFAULT_DNS_LISTEN: &str = "0.0.0.0:53";
 
 /// Default `--mqtt-listen`.
 pub const DEFAULT_MQTT_LISTEN: &str = "0.0.0.0:1883";
@@ -95,6 +109,24 @@ pub struct Hub {
     mqtt_addr: Option<SocketAddr>,
     mqtt: Option<MqttClient>,
     control: Option<JoinHandle<()>>,
+    dns: Option<Arc<DnsServer>>,
+}
+
+/// Starts the DNS server; a busy or forbidden address is logged, not fatal
+/// (the API, broker and pods work without it).
+fn start_dns(config: &DnsConfig, network: &NetworkSettings) -> Option<Arc<DnsServer>> {
+    let opts = DnsOptions {
+        listen: config.listen,
+        upstreams: config.upstreams.clone(),
+        freebind: false,
+    };
+    match DnsServer::start(opts, Zone::build(&network.cluster_domain, &[])) {
+        Ok(s) => Some(Arc::new(s)),
+        Err(e) => {
+            tracing::error!(error = %e, "cluster DNS not served: free the port or pass --dns-listen ADDR:PORT (or --no-dns)");
+            None
+        }
+    }
 }
 
 impl Hub {
@@ -172,6 +204,10 @@ impl Hub {
                 }
             });
         }
+        let dns = config
+            .dns
+            .as_ref()
+            .and_then(|d| start_dns(d, &config.network));
         // Controllers, scheduler and dispatcher run when there are agents to
         // talk to (an API-only hub just stores objects).
         let control = mqtt.is_some().then(|| {
@@ -181,6 +217,7 @@ impl Hub {
                 config.control,
                 config.network.clone(),
                 Some(registry.clone()),
+                dns.clone(),
                 stop_rx.clone(),
             )
         });
@@ -219,7 +256,13 @@ impl Hub {
             mqtt_addr,
             mqtt,
             control,
+            dns,
         })
+    }
+
+    /// The address the cluster DNS serves on, if it runs.
+    pub fn dns_addr(&self) -> Option<SocketAddr> {
+        self.dns.as_ref().map(|d| d.addr())
     }
 
     /// The live view of the agents (MQTT sessions, heartbeats, reports).
@@ -284,6 +327,8 @@ impl Hub {
         if let Some(mqtt) = self.mqtt {
             mqtt.join().await;
         }
+        // The control task held the other reference; dropping stops it.
+        drop(self.dns);
         self.store.shutdown().await;
         tracing::info!("hub stopped");
         result

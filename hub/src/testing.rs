@@ -28,6 +28,7 @@ impl TestHub {
         mqtt_url: Option<String>,
     ) -> anyhow::Result<TestHub> {
         let dir = tempfile::tempdir()?;
+        let with_agents = mqtt_listen.is_some() || mqtt_url.is_some();
         let hub = Hub::start(HubConfig {
             data_dir: dir.path().to_path_buf(),
             listen: "127.0.0.1:0".parse()?,
@@ -35,6 +36,11 @@ impl TestHub {
             mqtt_url,
             control: Default::default(),
             network: Default::default(),
+            // With agents to serve, cluster DNS too (a free loopback port).
+            dns: with_agents.then(|| crate::server::DnsConfig {
+                listen: ([127, 0, 0, 1], 0).into(),
+                upstreams: Vec::new(),
+            }),
         })
         .await?;
         Ok(TestHub {

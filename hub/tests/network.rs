@@ -94,6 +94,30 @@ fn endpoints_of(d: &Desired, svc: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The A records of `name` from the DNS server at `server` (over UDP).
+fn resolve(server: std::net::SocketAddr, name: &str) -> Vec<String> {
+    use hickory_proto::op::{Message, Query};
+    use hickory_proto::rr::{Name, RData, RecordType};
+    let mut q = Message::new();
+    q.set_id(1)
+        .add_query(Query::query(Name::from_ascii(name).unwrap(), RecordType::A));
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    sock.send_to(&q.to_vec().unwrap(), server).unwrap();
+    let mut buf = [0u8; 1500];
+    let n = sock.recv(&mut buf).unwrap();
+    Message::from_vec(&buf[..n])
+        .unwrap()
+        .answers()
+        .iter()
+        .filter_map(|r| match r.data() {
+            RData::A(a) => Some(a.0.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(f).await.unwrap()
 }
@@ -190,6 +214,11 @@ async fn pod_cidrs_cluster_ips_endpoints_and_desired_network() {
     let (code, eps) = blocking(move || c2.get(eps_path)).await;
     assert_eq!(code, 200, "{eps}");
     assert_eq!(eps["subsets"][0]["addresses"].as_array().unwrap().len(), 2);
+
+    // The hub's DNS answers the Service's name with its ClusterIP.
+    let dns = h.dns_addr().expect("DNS served");
+    let ips = blocking(move || resolve(dns, "web.default.svc.cluster.local.")).await;
+    assert_eq!(ips, ["10.43.0.11"]);
 
     // A pod turning unready leaves the rotation; its address is kept aside.
     n2.publish(

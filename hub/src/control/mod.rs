@@ -26,8 +26,10 @@ use crate::controllers::{
 use crate::dispatch::Dispatcher;
 use crate::fleet::{Fleet, NodeLive};
 use crate::network::NetworkSettings;
+use crate::network::table::ServiceTable;
 use crate::registry::Registry;
 use crate::store::{Store, StoreError};
+use bramble_dns::{DnsServer, Zone};
 use snapshot::Snapshot;
 
 /// Timings of the control loop.
@@ -58,10 +60,11 @@ pub fn spawn(
     config: ControlConfig,
     network: NetworkSettings,
     registry: Option<Arc<Registry>>,
+    dns: Option<Arc<DnsServer>>,
     shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        if let Err(e) = run(store, fleet, config, network, registry, shutdown).await {
+        if let Err(e) = run(store, fleet, config, network, registry, dns, shutdown).await {
             tracing::error!(error = %e, "control loop ended");
         }
     })
@@ -73,8 +76,11 @@ async fn run(
     config: ControlConfig,
     network: NetworkSettings,
     registry: Option<Arc<Registry>>,
+    dns: Option<Arc<DnsServer>>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    let domain = network.cluster_domain.clone();
+    let mut dns_revision = None;
     let started = SystemTime::now();
     let mut changes = store.changes();
     let mut live = fleet.changes();
@@ -122,6 +128,13 @@ async fn run(
         };
         match snap {
             Ok(snap) => {
+                if let Some(dns) = &dns
+                    && dns_revision != Some(snap.revision)
+                {
+                    dns_revision = Some(snap.revision);
+                    let table = ServiceTable::build(&snap.services, &snap.endpoints);
+                    dns.set_zone(Zone::build(&domain, &table.0));
+                }
                 let conn = *connections.borrow_and_update();
                 dispatcher.round(&snap, &fleet, conn, Instant::now()).await;
             }
