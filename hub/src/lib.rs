@@ -9,6 +9,7 @@ pub mod controllers;
 pub mod dispatch;
 pub mod fleet;
 pub mod ingest;
+pub mod ingress;
 pub mod metrics;
 pub mod mqtt;
 pub mod network;

@@ -61,6 +61,12 @@ struct Args {
     /// Serve no DNS.
     #[arg(long)]
     no_dns: bool,
+    /// Address of the HTTP ingress (Ingress objects' host and path rules).
+    #[arg(long, env = "BRAMBLE_INGRESS_LISTEN", default_value = bramble_hub::ingress::DEFAULT_INGRESS_LISTEN)]
+    ingress_listen: SocketAddr,
+    /// Serve no ingress.
+    #[arg(long)]
+    no_ingress: bool,
     /// Log filter, e.g. `info` or `bramble_hub=debug`.
     /// The embedded broker (rumqttd) logs every connection at info.
     #[arg(long, env = "BRAMBLE_LOG", default_value = "info,rumqttd=warn")]
@@ -94,6 +100,7 @@ fn main() -> anyhow::Result<()> {
             cluster_domain: args.cluster_domain,
         },
         dns: None,
+        ingress: (!args.no_ingress).then_some(args.ingress_listen),
     };
     config.validate()?;
     let config = HubConfig {

@@ -17,6 +17,7 @@ use crate::broker::EmbeddedBroker;
 use crate::control::ControlConfig;
 use crate::fleet::Fleet;
 use crate::ingest::{Ingest, RpcEvent};
+use crate::ingress::IngressServer;
 use crate::metrics::HubMetrics;
 use crate::mqtt::{MqttClient, endpoint_for};
 use crate::network::NetworkSettings;
@@ -50,6 +51,8 @@ pub struct HubConfig {
     pub network: NetworkSettings,
     /// Cluster DNS for the LAN (`--dns-listen`); `None` serves none.
     pub dns: Option<DnsConfig>,
+    /// The HTTP ingress (`--ingress-listen`); `None` serves none.
+    pub ingress: Option<SocketAddr>,
 }
 
 /// Where the hub serves cluster DNS and relays other names.
@@ -110,6 +113,7 @@ pub struct Hub {
     mqtt: Option<MqttClient>,
     control: Option<JoinHandle<()>>,
     dns: Option<Arc<DnsServer>>,
+    ingress: Option<IngressServer>,
 }
 
 /// Starts the DNS server; a busy or forbidden address is logged, not fatal
@@ -208,6 +212,16 @@ impl Hub {
             .dns
             .as_ref()
             .and_then(|d| start_dns(d, &config.network));
+        let ingress = match config.ingress {
+            Some(listen) => match IngressServer::start(listen, stop_rx.clone()).await {
+                Ok(i) => Some(i),
+                Err(e) => {
+                    tracing::error!(error = %e, "ingress not served: free the port or pass --ingress-listen ADDR:PORT (or --no-ingress)");
+                    None
+                }
+            },
+            None => None,
+        };
         // Controllers, scheduler and dispatcher run when there are agents to
         // talk to (an API-only hub just stores objects).
         let control = mqtt.is_some().then(|| {
@@ -217,7 +231,10 @@ impl Hub {
                 config.control,
                 config.network.clone(),
                 Some(registry.clone()),
-                dns.clone(),
+                crate::control::Edge {
+                    dns: dns.clone(),
+                    ingress: ingress.clone(),
+                },
                 stop_rx.clone(),
             )
         });
@@ -257,7 +274,13 @@ impl Hub {
             mqtt,
             control,
             dns,
+            ingress,
         })
+    }
+
+    /// The address the ingress serves on, if it runs.
+    pub fn ingress_addr(&self) -> Option<SocketAddr> {
+        self.ingress.as_ref().map(|i| i.addr())
     }
 
     /// The address the cluster DNS serves on, if it runs.

@@ -36,11 +36,12 @@ impl TestHub {
             mqtt_url,
             control: Default::default(),
             network: Default::default(),
-            // With agents to serve, cluster DNS too (a free loopback port).
+            // With agents to serve, cluster DNS too (free loopback ports), and the ingress.
             dns: with_agents.then(|| crate::server::DnsConfig {
                 listen: ([127, 0, 0, 1], 0).into(),
                 upstreams: Vec::new(),
             }),
+            ingress: with_agents.then(|| ([127, 0, 0, 1], 0).into()),
         })
         .await?;
         Ok(TestHub {

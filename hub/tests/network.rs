@@ -5,67 +5,14 @@
 
 mod mqtt_support;
 
-use bramble_api::protocol::hello::HelloAck;
-use bramble_api::protocol::{
-    Desired, HelloAuth, HubMessage, PodReport, Status, TopicKind, decode_from_hub,
-};
+use bramble_api::protocol::{Desired, HubMessage, TopicKind, decode_from_hub};
 use bramble_api::resource::by_plural;
-use bramble_hub::store::Store;
 use bramble_hub::testing::TestHub;
 use bramble_tests::Client;
-use mqtt_support::{TestAgent, eventually, hello};
+use mqtt_support::{TestAgent, create_pod, eventually, join_with_network, pod_status};
 use serde_json::{Value, json};
 
 const SERVICES: &str = "/api/v1/namespaces/default/services";
-
-async fn join(
-    addr: std::net::SocketAddr,
-    token: &str,
-    node: &str,
-    ip: &str,
-) -> (TestAgent, String) {
-    let mut agent = TestAgent::connect(addr, node, Some((node, token)))
-        .await
-        .unwrap();
-    let mut h = hello(node, "s1", HelloAuth::JoinToken(token.into()));
-    h.internal_ip = Some(ip.into());
-    h.features = vec!["network".into()];
-    let HelloAck::Accepted(ack) = agent.hello(&h).await else {
-        panic!("refused")
-    };
-    (agent, ack.pod_cidr.expect("a pod CIDR in the helloAck"))
-}
-
-/// Creates pod `name` with `app=web` bound to `node`; returns its uid.
-async fn create_pod(store: &Store, name: &str, node: &str) -> String {
-    let pod = json!({"apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "namespace": "default", "labels": {"app": "web"}},
-        "spec": {"nodeName": node, "containers": [{"name": "web", "image": "busybox:1.36",
-            "ports": [{"name": "http", "containerPort": 8080}]}]}});
-    let obj = bramble_api::admit(pod).unwrap().object;
-    let pods = by_plural("", "v1", "pods").unwrap();
-    let created = store.create(pods, obj).await.unwrap();
-    created["metadata"]["uid"].as_str().unwrap().to_string()
-}
-
-/// A status of one running pod with `ip`, Ready or not.
-fn status(seq: u64, name: &str, uid: &str, ip: &str, ready: bool) -> Status {
-    Status {
-        session: "s1".into(),
-        seq,
-        uptime_millis: seq * 1000,
-        pods: vec![PodReport {
-            namespace: "default".into(),
-            name: name.into(),
-            uid: uid.into(),
-            status: serde_json::from_value(json!({"phase": "Running", "podIP": ip,
-                "conditions": [{"type": "Ready", "status": if ready {"True"} else {"False"}}]}))
-            .unwrap(),
-            usage: None,
-        }],
-        ..Default::default()
-    }
-}
 
 /// Reads `agent`'s desired sets until one satisfies `want`.
 async fn desired_until(agent: &mut TestAgent, want: impl Fn(&Desired) -> bool) -> Desired {
@@ -134,8 +81,8 @@ async fn pod_cidrs_cluster_ips_endpoints_and_desired_network() {
     let client = || Client::new(&url, &admin);
 
     // Pod CIDRs in join order; the Node objects say them and the LAN address.
-    let (mut n1, cidr1) = join(addr, &token, "n1", "10.77.0.11").await;
-    let (n2, cidr2) = join(addr, &token, "n2", "10.77.0.12").await;
+    let (mut n1, cidr1) = join_with_network(addr, &token, "n1", "10.77.0.11").await;
+    let (n2, cidr2) = join_with_network(addr, &token, "n2", "10.77.0.12").await;
     assert_eq!(
         (cidr1.as_str(), cidr2.as_str()),
         ("10.42.0.0/24", "10.42.1.0/24")
@@ -180,16 +127,16 @@ async fn pod_cidrs_cluster_ips_endpoints_and_desired_network() {
     );
 
     // Ready pods on both nodes become the endpoints (named port resolved).
-    let uid1 = create_pod(&store, "web-1", "n1").await;
-    let uid2 = create_pod(&store, "web-2", "n2").await;
+    let uid1 = create_pod(&store, "web-1", "n1", 8080).await;
+    let uid2 = create_pod(&store, "web-2", "n2", 8080).await;
     n1.publish(
         TopicKind::Status,
-        &status(1, "web-1", &uid1, "10.42.0.2", true),
+        &pod_status(1, "web-1", &uid1, "10.42.0.2", true),
     )
     .await;
     n2.publish(
         TopicKind::Status,
-        &status(1, "web-2", &uid2, "10.42.1.2", true),
+        &pod_status(1, "web-2", &uid2, "10.42.1.2", true),
     )
     .await;
     let d = desired_until(&mut n1, |d| {
@@ -223,7 +170,7 @@ async fn pod_cidrs_cluster_ips_endpoints_and_desired_network() {
     // A pod turning unready leaves the rotation; its address is kept aside.
     n2.publish(
         TopicKind::Status,
-        &status(2, "web-2", &uid2, "10.42.1.2", false),
+        &pod_status(2, "web-2", &uid2, "10.42.1.2", false),
     )
     .await;
     let d = desired_until(&mut n1, |d| endpoints_of(d, "web").len() == 1).await;

@@ -25,6 +25,7 @@ use crate::controllers::{
 };
 use crate::dispatch::Dispatcher;
 use crate::fleet::{Fleet, NodeLive};
+use crate::ingress::{IngressServer, RouteTable};
 use crate::network::NetworkSettings;
 use crate::network::table::ServiceTable;
 use crate::registry::Registry;
@@ -49,6 +50,29 @@ impl Default for ControlConfig {
     }
 }
 
+/// The hub's LAN-facing services fed from the store: DNS names and ingress
+/// routes, refreshed whenever the store changed.
+#[derive(Debug, Clone, Default)]
+pub struct Edge {
+    pub dns: Option<Arc<DnsServer>>,
+    pub ingress: Option<IngressServer>,
+}
+
+impl Edge {
+    fn refresh(&self, snap: &Snapshot, domain: &str) {
+        if self.dns.is_none() && self.ingress.is_none() {
+            return;
+        }
+        let table = ServiceTable::build(&snap.services, &snap.endpoints);
+        if let Some(dns) = &self.dns {
+            dns.set_zone(Zone::build(domain, &table.0));
+        }
+        if let Some(ingress) = &self.ingress {
+            ingress.set_table(RouteTable::build(&snap.ingresses, &table));
+        }
+    }
+}
+
 /// Rounds in a row that may write before the loop yields to a sleep: a plan
 /// that never converges must not spin.
 const MAX_BUSY_ROUNDS: usize = 20;
@@ -60,11 +84,11 @@ pub fn spawn(
     config: ControlConfig,
     network: NetworkSettings,
     registry: Option<Arc<Registry>>,
-    dns: Option<Arc<DnsServer>>,
+    edge: Edge,
     shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        if let Err(e) = run(store, fleet, config, network, registry, dns, shutdown).await {
+        if let Err(e) = run(store, fleet, config, network, registry, edge, shutdown).await {
             tracing::error!(error = %e, "control loop ended");
         }
     })
@@ -76,11 +100,11 @@ async fn run(
     config: ControlConfig,
     network: NetworkSettings,
     registry: Option<Arc<Registry>>,
-    dns: Option<Arc<DnsServer>>,
+    edge: Edge,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let domain = network.cluster_domain.clone();
-    let mut dns_revision = None;
+    let mut edge_revision = None;
     let started = SystemTime::now();
     let mut changes = store.changes();
     let mut live = fleet.changes();
@@ -128,12 +152,9 @@ async fn run(
         };
         match snap {
             Ok(snap) => {
-                if let Some(dns) = &dns
-                    && dns_revision != Some(snap.revision)
-                {
-                    dns_revision = Some(snap.revision);
-                    let table = ServiceTable::build(&snap.services, &snap.endpoints);
-                    dns.set_zone(Zone::build(&domain, &table.0));
+                if edge_revision != Some(snap.revision) {
+                    edge_revision = Some(snap.revision);
+                    edge.refresh(&snap, &domain);
                 }
                 let conn = *connections.borrow_and_update();
                 dispatcher.round(&snap, &fleet, conn, Instant::now()).await;

@@ -3,8 +3,8 @@
 //! table. Objects that fail to decode are logged and skipped, never fatal.
 
 use bramble_api::objects::{
-    ConfigMap, DaemonSet, Deployment, Endpoints, HorizontalPodAutoscaler, Node, Pod, Secret,
-    Service,
+    ConfigMap, DaemonSet, Deployment, Endpoints, HorizontalPodAutoscaler, Ingress, Node, Pod,
+    Secret, Service,
 };
 use bramble_api::resource::by_plural;
 use bramble_api::{ResourceInfo, Selector};
@@ -49,6 +49,9 @@ pub fn services() -> &'static ResourceInfo {
 pub fn endpoints() -> &'static ResourceInfo {
     resource("", "v1", "endpoints")
 }
+pub fn ingresses() -> &'static ResourceInfo {
+    resource("networking.k8s.io", "v1", "ingresses")
+}
 
 /// Everything the control loop reads, at one store revision (per kind).
 #[derive(Debug, Default)]
@@ -63,6 +66,7 @@ pub struct Snapshot {
     pub autoscalers: Vec<HorizontalPodAutoscaler>,
     pub services: Vec<Service>,
     pub endpoints: Vec<Endpoints>,
+    pub ingresses: Vec<Ingress>,
     pub revisions: Vec<Revision>,
 }
 
@@ -88,6 +92,7 @@ impl Snapshot {
             autoscalers: typed(store, autoscalers())?,
             services: typed(store, services())?,
             endpoints: typed(store, endpoints())?,
+            ingresses: typed(store, ingresses())?,
             revisions,
         })
     }

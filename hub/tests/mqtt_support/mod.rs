@@ -240,3 +240,60 @@ pub async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> 
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Joins `node` with the token, announcing the `network` feature and LAN
+/// address `ip`; returns the agent and its pod CIDR.
+pub async fn join_with_network(
+    addr: SocketAddr,
+    token: &str,
+    node: &str,
+    ip: &str,
+) -> (TestAgent, String) {
+    let mut agent = TestAgent::connect(addr, node, Some((node, token)))
+        .await
+        .unwrap();
+    let mut h = hello(node, "s1", HelloAuth::JoinToken(token.into()));
+    h.internal_ip = Some(ip.into());
+    h.features = vec!["network".into()];
+    let HelloAck::Accepted(ack) = agent.hello(&h).await else {
+        panic!("refused")
+    };
+    (agent, ack.pod_cidr.expect("a pod CIDR in the helloAck"))
+}
+
+/// Creates pod `name` labelled `app=web` bound to `node`, whose container
+/// port `http` is `port`; returns its uid.
+pub async fn create_pod(
+    store: &bramble_hub::store::Store,
+    name: &str,
+    node: &str,
+    port: u16,
+) -> String {
+    let pod = json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": "default", "labels": {"app": "web"}},
+        "spec": {"nodeName": node, "containers": [{"name": "web", "image": "busybox:1.36",
+            "ports": [{"name": "http", "containerPort": port}]}]}});
+    let obj = bramble_api::admit(pod).unwrap().object;
+    let pods = bramble_api::resource::by_plural("", "v1", "pods").unwrap();
+    let created = store.create(pods, obj).await.unwrap();
+    created["metadata"]["uid"].as_str().unwrap().to_string()
+}
+
+/// A status (session `s1`) of one running pod with `ip`, Ready or not.
+pub fn pod_status(seq: u64, name: &str, uid: &str, ip: &str, ready: bool) -> Status {
+    Status {
+        session: "s1".into(),
+        seq,
+        uptime_millis: seq * 1000,
+        pods: vec![PodReport {
+            namespace: "default".into(),
+            name: name.into(),
+            uid: uid.into(),
+            status: serde_json::from_value(json!({"phase": "Running", "podIP": ip,
+                "conditions": [{"type": "Ready", "status": if ready {"True"} else {"False"}}]}))
+            .unwrap(),
+            usage: None,
+        }],
+        ..Default::default()
+    }
+}
