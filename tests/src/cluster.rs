@@ -4,6 +4,13 @@
 //! dir, cgroup parent and node name, so they behave like separate boards.
 //! Everything is removed on drop, also when a test fails: agents are reset
 //! (their pods stopped and cleaned), processes killed, directories deleted.
+//!
+//! [`Cluster::start_in_lab`] runs the same processes on a [`Lab`] instead:
+//! the hub (and mosquitto) in the lab's `hub` host listening on all its
+//! addresses, each agent in its own `nodeK` host dialing
+//! `http://10.77.0.2:7480`; the test process and the CLI reach the API
+//! through a port forward (`Hub::url`). Declare the lab before the cluster
+//! so that the cluster drops first.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -14,8 +21,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::lab::{Host, Lab};
 pub use crate::mosquitto::Mosquitto;
 use crate::{Client, bin};
+
+/// The hub's API port inside a lab's `hub` host.
+pub const LAB_API_PORT: u16 = 7480;
+/// The MQTT port (embedded broker or mosquitto) inside a lab's `hub` host.
+pub const LAB_MQTT_PORT: u16 = 1883;
 
 /// A free TCP port on loopback (bound and released).
 pub fn free_port() -> u16 {
@@ -111,12 +124,20 @@ pub enum Broker {
 /// The hub of a test cluster.
 pub struct Hub {
     pub proc: Proc,
+    /// The API as the test process reaches it (a port forward in a lab).
     pub url: String,
+    /// The API as agents reach it (`http://10.77.0.2:7480` in a lab).
+    pub lan_url: String,
     pub token: String,
     pub node_token: String,
+    /// The broker as agents reach it.
     pub mqtt_url: String,
     pub data_dir: PathBuf,
     args: Vec<String>,
+    /// The lab host's network namespace it runs in, if any.
+    netns: Option<String>,
+    /// The API port inside its network namespace.
+    api_port: u16,
 }
 
 impl Hub {
@@ -142,29 +163,80 @@ impl Hub {
             }
         };
         args.extend(extra.iter().map(|s| s.to_string()));
+        let url = format!("http://127.0.0.1:{api_port}");
         let mut hub = Hub {
             proc: Proc::spawn(Command::new("true")),
-            url: format!("http://127.0.0.1:{api_port}"),
+            lan_url: url.clone(),
+            url,
             token: String::new(),
             node_token: String::new(),
             mqtt_url,
             data_dir: data_dir.to_path_buf(),
             args,
+            netns: None,
+            api_port,
         };
         hub.restart();
         hub
     }
 
+    /// A hub in lab host `host`, listening on 0.0.0.0 there, with the
+    /// embedded broker or (`external`) a broker already on
+    /// 127.0.0.1:[`LAB_MQTT_PORT`] in that host.
+    fn start_in(data_dir: &Path, host: &Host, external: bool, extra: &[&str]) -> Hub {
+        let mut args = vec![
+            "--data-dir".to_string(),
+            data_dir.display().to_string(),
+            "--listen".into(),
+            format!("0.0.0.0:{LAB_API_PORT}"),
+            "--log".into(),
+            "info".into(),
+        ];
+        if external {
+            args.extend([
+                "--mqtt-url".into(),
+                format!("mqtt://127.0.0.1:{LAB_MQTT_PORT}"),
+            ]);
+        } else {
+            args.extend(["--mqtt-listen".into(), format!("0.0.0.0:{LAB_MQTT_PORT}")]);
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let forwarded = host.forward(LAB_API_PORT);
+        let mut hub = Hub {
+            proc: Proc::spawn(Command::new("true")),
+            url: format!("http://127.0.0.1:{forwarded}"),
+            lan_url: format!("http://{}:{LAB_API_PORT}", host.ip()),
+            token: String::new(),
+            node_token: String::new(),
+            mqtt_url: format!("mqtt://{}:{LAB_MQTT_PORT}", host.ip()),
+            data_dir: data_dir.to_path_buf(),
+            args,
+            netns: Some(host.ns_name().to_string()),
+            api_port: LAB_API_PORT,
+        };
+        hub.restart();
+        hub
+    }
+
+    /// Whether something accepts connections on the API port (inside the
+    /// hub's network namespace).
+    fn api_listening(&self) -> bool {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.api_port));
+        match &self.netns {
+            Some(ns) => crate::lab::connect_in(ns, addr).is_ok(),
+            None => std::net::TcpStream::connect(addr).is_ok(),
+        }
+    }
+
     /// (Re)starts the hub process with the same flags and data.
     pub fn restart(&mut self) {
         self.proc.kill9();
-        let mut cmd = Command::new(bin("bramble-hub"));
+        let mut cmd = in_netns(self.netns.as_deref(), bin("bramble-hub"));
         cmd.args(&self.args);
         self.proc = Proc::spawn(cmd);
         let client = Client::new(&self.url, "");
-        let addr = self.url.trim_start_matches("http://").to_string();
         wait_for("the hub to answer", Duration::from_secs(20), || {
-            std::net::TcpStream::connect(&addr).ok()?;
+            self.api_listening().then_some(())?;
             assert!(
                 self.proc.running(),
                 "bramble-hub exited: {}",
@@ -192,6 +264,38 @@ enum HubMqtt {
     External(u16),
 }
 
+/// `program` as a command, run in network namespace `netns` when given
+/// (network only: it keeps the machine's mounts and cgroups).
+fn in_netns(netns: Option<&str>, program: PathBuf) -> Command {
+    match netns {
+        Some(ns) => crate::lab::netns_command(ns, program),
+        None => Command::new(program),
+    }
+}
+
+/// Whether this build of `bramble-agent` lists `flag` in its `--help`.
+fn agent_has_flag(flag: &str) -> bool {
+    static HELP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let help = HELP.get_or_init(|| {
+        Command::new(bin("bramble-agent"))
+            .arg("--help")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    });
+    help.contains(&format!("{flag} "))
+}
+
+/// HOOK: the flags an agent gets from the lab host it runs in — its LAN
+/// address as `--node-ip` when this agent build has that flag.
+pub fn lab_agent_flags(host: &Host) -> Vec<String> {
+    let mut flags = Vec::new();
+    if agent_has_flag("--node-ip") {
+        flags.extend(["--node-ip".to_string(), host.ip().to_string()]);
+    }
+    flags
+}
+
 /// One agent of a test cluster.
 pub struct Agent {
     pub name: String,
@@ -200,13 +304,15 @@ pub struct Agent {
     pub run_dir: PathBuf,
     pub cgroup_parent: String,
     args: Vec<String>,
+    /// The lab host's network namespace it runs in, if any.
+    netns: Option<String>,
 }
 
 impl Agent {
     /// (Re)starts the agent process with the same flags and data.
     pub fn restart(&mut self) {
         self.proc.kill9();
-        let mut cmd = Command::new(bin("bramble-agent"));
+        let mut cmd = in_netns(self.netns.as_deref(), bin("bramble-agent"));
         cmd.args(&self.args).env("BRAMBLE_LOG", "info");
         self.proc = Proc::spawn(cmd);
     }
@@ -214,7 +320,7 @@ impl Agent {
     /// Removes every pod and trace of this agent (`bramble-agent reset`).
     pub fn reset(&mut self) {
         self.proc.kill9();
-        let out = Command::new(bin("bramble-agent"))
+        let out = in_netns(self.netns.as_deref(), bin("bramble-agent"))
             .arg("reset")
             .arg("--data-dir")
             .arg(&self.data_dir)
@@ -296,8 +402,45 @@ impl Cluster {
         cluster
     }
 
+    /// A cluster on `lab` (see the module docs): the hub in its `hub` host
+    /// (and mosquitto there too for [`Broker::Mosquitto`]), one agent per
+    /// node host, with extra hub flags. Waits until every node is Ready.
+    pub fn start_in_lab(lab: &Lab, broker: Broker, hub_flags: &[&str]) -> Cluster {
+        let dir = tempfile::Builder::new()
+            .prefix("bramble-lab-cluster-")
+            .tempdir()
+            .expect("tempdir");
+        let mosquitto =
+            (broker == Broker::Mosquitto).then(|| Mosquitto::start_in_netns(lab.hub().ns_name()));
+        let external = mosquitto.is_some();
+        let hub = Hub::start_in(&dir.path().join("hub"), lab.hub(), external, hub_flags);
+        let mut cluster = Cluster {
+            agents: Vec::new(),
+            hub,
+            mosquitto,
+            dir,
+        };
+        let base = unique("t");
+        for host in lab.nodes() {
+            cluster.add_agent_on(&format!("{base}-{}", host.role()), host);
+        }
+        for a in &cluster.agents {
+            cluster.wait_node_ready(&a.name, Duration::from_secs(30));
+        }
+        cluster
+    }
+
+    /// Starts one more agent named `name` in lab host `host`.
+    pub fn add_agent_on(&mut self, name: &str, host: &Host) -> &mut Agent {
+        self.add_agent_in(name, Some(host))
+    }
+
     /// Starts one more agent named `name`.
     pub fn add_agent(&mut self, name: &str) -> &mut Agent {
+        self.add_agent_in(name, None)
+    }
+
+    fn add_agent_in(&mut self, name: &str, host: Option<&Host>) -> &mut Agent {
         let root = self.dir.path().join(name);
         let data_dir = root.join("data");
         // The run dir holds Secret values: the agent mounts a tmpfs on it.
@@ -305,9 +448,9 @@ impl Cluster {
         std::fs::create_dir_all(&data_dir).expect("agent data dir");
         std::fs::create_dir_all(&run_dir).expect("agent run dir");
         let cgroup_parent = format!("/bramble-test-{name}");
-        let args = vec![
+        let mut args = vec![
             "--hub".to_string(),
-            self.hub.url.clone(),
+            self.hub.lan_url.clone(),
             "--mqtt-url".into(),
             self.hub.mqtt_url.clone(),
             "--node-name".into(),
@@ -321,6 +464,7 @@ impl Cluster {
             "--cgroup-parent".into(),
             cgroup_parent.clone(),
         ];
+        args.extend(host.map(lab_agent_flags).unwrap_or_default());
         let mut agent = Agent {
             name: name.to_string(),
             proc: Proc::spawn(Command::new("true")),
@@ -328,6 +472,7 @@ impl Cluster {
             run_dir,
             cgroup_parent,
             args,
+            netns: host.map(|h| h.ns_name().to_string()),
         };
         agent.restart();
         self.agents.push(agent);

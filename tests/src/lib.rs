@@ -8,6 +8,7 @@ use std::path::PathBuf;
 pub mod busybox;
 pub mod cluster;
 pub mod fixtures;
+pub mod lab;
 pub mod mosquitto;
 
 /// Path of a workspace binary (`bramble-hub`, `bramble`, ...) next to the

@@ -1,7 +1,8 @@
 //! A real mosquitto (Debian package `mosquitto`) on a free loopback port,
 //! started by a test and killed on drop; it can be stopped and resumed on the
 //! same port (a broker outage). Every test that needs an external broker
-//! uses this one.
+//! uses this one. [`Mosquitto::start_in_netns`] runs it inside a lab host
+//! instead (see `crate::lab`), listening on all of that host's addresses.
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -12,6 +13,8 @@ use std::time::{Duration, Instant};
 pub struct Mosquitto {
     pub port: u16,
     conf: PathBuf,
+    /// The network namespace it runs in (`None`: the test's own).
+    netns: Option<String>,
     child: Option<Child>,
     _dir: tempfile::TempDir,
 }
@@ -24,13 +27,23 @@ impl Mosquitto {
 
     /// A broker with `auth` as its authentication settings (config lines).
     pub fn start_with(auth: &str) -> Mosquitto {
+        Mosquitto::start_conf(crate::cluster::free_port(), "127.0.0.1", auth, None)
+    }
+
+    /// An anonymous broker on 0.0.0.0:1883 inside network namespace `netns`
+    /// (a lab host): reach it at `mqtt://127.0.0.1:1883` from that host, at
+    /// the host's address from the others.
+    pub fn start_in_netns(netns: &str) -> Mosquitto {
+        Mosquitto::start_conf(1883, "0.0.0.0", "allow_anonymous true\n", Some(netns))
+    }
+
+    fn start_conf(port: u16, bind: &str, auth: &str, netns: Option<&str>) -> Mosquitto {
         let dir = tempfile::tempdir().expect("tempdir");
-        let port = crate::cluster::free_port();
         let conf = dir.path().join("mosquitto.conf");
         std::fs::write(
             &conf,
             format!(
-                "listener {port} 127.0.0.1\n{auth}persistence false\nmessage_size_limit 0\n\
+                "listener {port} {bind}\n{auth}persistence false\nmessage_size_limit 0\n\
                  max_connections -1\n"
             ),
         )
@@ -38,6 +51,7 @@ impl Mosquitto {
         let mut m = Mosquitto {
             port,
             conf,
+            netns: netns.map(str::to_string),
             child: None,
             _dir: dir,
         };
@@ -52,7 +66,11 @@ impl Mosquitto {
             .into_iter()
             .find(|p| std::path::Path::new(p).exists())
             .expect("mosquitto is not installed: apt-get install -y mosquitto");
-        let child = Command::new(bin)
+        let mut cmd = match &self.netns {
+            Some(ns) => crate::lab::netns_command(ns, bin),
+            None => Command::new(bin),
+        };
+        let child = cmd
             .arg("-c")
             .arg(&self.conf)
             .stdout(Stdio::null())
@@ -61,7 +79,11 @@ impl Mosquitto {
             .expect("spawning mosquitto");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        let listening = || match &self.netns {
+            Some(ns) => crate::lab::connect_in(ns, self.addr()).is_ok(),
+            None => TcpStream::connect(self.addr()).is_ok(),
+        };
+        while !listening() {
             assert!(Instant::now() < deadline, "mosquitto did not listen");
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -80,7 +102,7 @@ impl Mosquitto {
         self.child.as_ref().map(Child::id)
     }
 
-    /// `127.0.0.1:PORT`.
+    /// `127.0.0.1:PORT` (inside its network namespace, if it has one).
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.port))
     }
