@@ -20,7 +20,8 @@ use crate::controllers::naming::fnv1a;
 use crate::controllers::pods::is_finished;
 use crate::fleet::{Fleet, Outgoing};
 use crate::network::NetworkSettings;
-use crate::network::table::{ServiceTable, network_for};
+use crate::network::policy::{PolicyInput, resolve as resolve_policies};
+use crate::network::table::{ClusterTables, ServiceTable, network_for};
 
 /// How long to wait for an agent to report a generation before publishing
 /// it again.
@@ -42,10 +43,10 @@ fn network_of(
     settings: &NetworkSettings,
     snap: &Snapshot,
     node: &str,
-    services: &ServiceTable,
+    tables: &ClusterTables,
 ) -> Option<NetworkConfig> {
     let n = snap.nodes.iter().find(|n| n.name() == node)?;
-    network_for(settings, &snap.nodes, n, services)
+    network_for(settings, &snap.nodes, n, tables)
 }
 
 /// The desired set made of `bound` (the pods bound to one node).
@@ -226,10 +227,17 @@ impl Dispatcher {
         let recompute = self.revision != Some(snap.revision);
         self.revision = Some(snap.revision);
         let mut by_node: HashMap<&str, Vec<&Pod>> = HashMap::new();
-        let services = if recompute {
-            ServiceTable::build(&snap.services, &snap.endpoints)
+        let tables = if recompute {
+            ClusterTables {
+                services: ServiceTable::build(&snap.services, &snap.endpoints),
+                policies: resolve_policies(PolicyInput {
+                    policies: &snap.network_policies,
+                    pods: &snap.pods,
+                    namespaces: &snap.namespaces,
+                }),
+            }
         } else {
-            ServiceTable::default()
+            ClusterTables::default()
         };
         if recompute {
             for p in &snap.pods {
@@ -245,7 +253,7 @@ impl Dispatcher {
                 continue;
             }
             let mut desired = desired_of(snap, by_node.get(node).map_or(&[][..], |v| v));
-            desired.network = network_of(&self.network, snap, node, &services);
+            desired.network = network_of(&self.network, snap, node, &tables);
             let body = match serde_json::to_vec(&desired) {
                 Ok(b) => b,
                 Err(e) => {

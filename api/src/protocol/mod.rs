@@ -26,7 +26,8 @@ pub use envelope::{
 };
 pub use hello::{Cgroups, Hello, HelloAck, HelloAuth, NodeCredentials, Platform, RefusalCode};
 pub use network::{
-    DnsConfig, Endpoint, FEATURE_NETWORK, NetworkConfig, PodRoute, ServiceEntry, ServicePortEntry,
+    DnsConfig, Endpoint, FEATURE_NETWORK, NetworkConfig, PodRoute, PolicyEntry, PolicyPeer,
+    PolicyPort, PolicyRule, ServiceEntry, ServicePortEntry,
 };
 pub use online::Online;
 pub use rpc::{RpcCall, RpcChunk, RpcId, RpcRequest, RpcResponse};

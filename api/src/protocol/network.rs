@@ -48,6 +48,61 @@ pub struct NetworkConfig {
     /// Every Service with a ClusterIP or node ports, or headless (DNS only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub services: Vec<ServiceEntry>,
+    /// Every NetworkPolicy, its selectors resolved to pod addresses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<PolicyEntry>,
+}
+
+/// A NetworkPolicy as the data plane enforces it. A pod selected by at
+/// least one policy with `ingress` (or `egress`) accepts (or sends) only what
+/// one of those policies' rules allow, plus replies (stateful); other pods
+/// are not restricted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PolicyEntry {
+    pub namespace: String,
+    pub name: String,
+    /// Addresses of the pods it selects, on every node.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pods: Vec<String>,
+    /// `None`: the policy does not restrict ingress; `Some([])`: denies all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<Vec<PolicyRule>>,
+    /// `None`: the policy does not restrict egress; `Some([])`: denies all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub egress: Option<Vec<PolicyRule>>,
+}
+
+/// Traffic one rule allows: from (ingress) or to (egress) `peers` on `ports`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PolicyRule {
+    /// `None`: any peer; `Some([])`: no peer (selectors matched no pod).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peers: Option<Vec<PolicyPeer>>,
+    /// `None`: every port; `Some([])`: none (named ports matched nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ports: Option<Vec<PolicyPort>>,
+}
+
+/// A peer network: a pod as `ip/32`, or an `ipBlock` with its exceptions.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PolicyPeer {
+    pub cidr: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub except: Vec<String>,
+}
+
+/// A protocol and a port or range (`port` absent: every port).
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PolicyPort {
+    pub protocol: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_port: Option<u16>,
 }
 
 /// Cluster DNS settings for the node's pods.
@@ -202,6 +257,32 @@ impl NetworkConfig {
                 }
             }
         }
+        for (i, p) in self.policies.iter().enumerate() {
+            let pp = index(&join(path, "policies"), i);
+            for (j, ip) in p.pods.iter().enumerate() {
+                check_ip(&mut errs, index(&join(&pp, "pods"), j), ip);
+            }
+            for (dir, rules) in [("ingress", &p.ingress), ("egress", &p.egress)] {
+                for (k, r) in rules.iter().flatten().enumerate() {
+                    let rp = index(&join(&pp, dir), k);
+                    for (m, peer) in r.peers.iter().flatten().enumerate() {
+                        let peer_path = index(&join(&rp, "peers"), m);
+                        check_cidr(&mut errs, &join(&peer_path, "cidr"), Some(&peer.cidr));
+                        for (n, e) in peer.except.iter().enumerate() {
+                            check_cidr(&mut errs, &index(&join(&peer_path, "except"), n), Some(e));
+                        }
+                    }
+                    for (m, port) in r.ports.iter().flatten().enumerate() {
+                        if !matches!(port.protocol.as_str(), "TCP" | "UDP" | "SCTP") {
+                            errs.push(FieldError::invalid(
+                                join(&index(&join(&rp, "ports"), m), "protocol"),
+                                format!("{:?}: must be TCP, UDP or SCTP", port.protocol),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
         errs
     }
 
@@ -246,6 +327,23 @@ mod tests {
                     }],
                 }],
             }],
+            policies: vec![PolicyEntry {
+                namespace: "default".into(),
+                name: "db".into(),
+                pods: vec!["10.42.2.5".into()],
+                ingress: Some(vec![PolicyRule {
+                    peers: Some(vec![PolicyPeer {
+                        cidr: "10.42.1.0/24".into(),
+                        except: vec!["10.42.1.9/32".into()],
+                    }]),
+                    ports: Some(vec![PolicyPort {
+                        protocol: "TCP".into(),
+                        port: Some(5432),
+                        end_port: None,
+                    }]),
+                }]),
+                egress: None,
+            }],
         }
     }
 
@@ -268,6 +366,12 @@ mod tests {
         c.services[0].ports[0].protocol = "ICMP".into();
         c.services[0].ports[0].endpoints[0].ip = "fd00::1".into();
         c.services.push(c.services[0].clone());
+        c.policies[0].pods[0] = "x".into();
+        c.policies[0].ingress.as_mut().unwrap()[0]
+            .peers
+            .as_mut()
+            .unwrap()[0]
+            .except[0] = "10.42.1.9".into();
         let e = c.validate("network").to_string();
         for want in [
             "network.podCIDR",
@@ -275,6 +379,8 @@ mod tests {
             "network.services[0].ports[0].protocol",
             "network.services[0].ports[0].endpoints[0].ip",
             "network.services[1]",
+            "network.policies[0].pods[0]",
+            "network.policies[0].ingress[0].peers[0].except[0]",
         ] {
             assert!(e.contains(want), "{want} missing in {e}");
         }

@@ -3,8 +3,8 @@
 //! table. Objects that fail to decode are logged and skipped, never fatal.
 
 use bramble_api::objects::{
-    ConfigMap, DaemonSet, Deployment, Endpoints, HorizontalPodAutoscaler, Ingress, Node, Pod,
-    Secret, Service,
+    ConfigMap, DaemonSet, Deployment, Endpoints, HorizontalPodAutoscaler, Ingress, Namespace,
+    NetworkPolicy, Node, Pod, Secret, Service,
 };
 use bramble_api::resource::by_plural;
 use bramble_api::{ResourceInfo, Selector};
@@ -52,6 +52,12 @@ pub fn endpoints() -> &'static ResourceInfo {
 pub fn ingresses() -> &'static ResourceInfo {
     resource("networking.k8s.io", "v1", "ingresses")
 }
+pub fn network_policies() -> &'static ResourceInfo {
+    resource("networking.k8s.io", "v1", "networkpolicies")
+}
+pub fn namespaces() -> &'static ResourceInfo {
+    resource("", "v1", "namespaces")
+}
 
 /// Everything the control loop reads, at one store revision (per kind).
 #[derive(Debug, Default)]
@@ -67,6 +73,8 @@ pub struct Snapshot {
     pub services: Vec<Service>,
     pub endpoints: Vec<Endpoints>,
     pub ingresses: Vec<Ingress>,
+    pub network_policies: Vec<NetworkPolicy>,
+    pub namespaces: Vec<Namespace>,
     pub revisions: Vec<Revision>,
 }
 
@@ -93,6 +101,8 @@ impl Snapshot {
             services: typed(store, services())?,
             endpoints: typed(store, endpoints())?,
             ingresses: typed(store, ingresses())?,
+            network_policies: typed(store, network_policies())?,
+            namespaces: typed(store, namespaces())?,
             revisions,
         })
     }

@@ -1,9 +1,11 @@
 //! The cluster network as the hub plans it: address ranges ([`NetworkSettings`]),
 //! a pod CIDR per node ([`pod_cidr`]), ClusterIPs and node ports for Services
-//! ([`service_ips`]), and each node's share of it all sent in its desired set
+//! ([`service_ips`]), NetworkPolicies resolved to addresses ([`policy`]),
+//! and each node's share of it all sent in its desired set
 //! ([`table`]). Pure; the agents program links, routes and nftables.
 
 pub mod pod_cidr;
+pub mod policy;
 pub mod service_ips;
 pub mod table;
 

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 
 use bramble_api::objects::{Endpoints, Node, Service};
 use bramble_api::protocol::{
-    DnsConfig, Endpoint, FEATURE_NETWORK, NetworkConfig, PodRoute, ServiceEntry, ServicePortEntry,
+    DnsConfig, Endpoint, FEATURE_NETWORK, NetworkConfig, PodRoute, PolicyEntry, ServiceEntry,
+    ServicePortEntry,
 };
 
 use super::NetworkSettings;
@@ -122,13 +123,20 @@ fn entry(svc: &Service, eps: Option<&Endpoints>) -> ServiceEntry {
     }
 }
 
+/// The parts of every node's network config that are the same for all.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClusterTables {
+    pub services: ServiceTable,
+    pub policies: Vec<PolicyEntry>,
+}
+
 /// The network config of `node` (`None` until it has a pod CIDR or when its
 /// agent does not program the network).
 pub fn network_for(
     settings: &NetworkSettings,
     nodes: &[Node],
     node: &Node,
-    services: &ServiceTable,
+    tables: &ClusterTables,
 ) -> Option<NetworkConfig> {
     if !has_network(node) {
         return None;
@@ -160,7 +168,8 @@ pub fn network_for(
             upstreams: Vec::new(),
         }),
         routes,
-        services: services.0.clone(),
+        services: tables.services.0.clone(),
+        policies: tables.policies.clone(),
     })
 }
 
@@ -193,7 +202,7 @@ mod tests {
             &NetworkSettings::default(),
             &nodes,
             &nodes[0],
-            &ServiceTable::default(),
+            &ClusterTables::default(),
         )
         .unwrap();
         assert_eq!(n.pod_cidr.as_deref(), Some("10.42.0.0/24"));
@@ -211,7 +220,7 @@ mod tests {
                 &NetworkSettings::default(),
                 &nodes,
                 &nodes[2],
-                &ServiceTable::default()
+                &ClusterTables::default()
             )
             .is_none()
         );
@@ -222,7 +231,7 @@ mod tests {
                 &NetworkSettings::default(),
                 &nodes,
                 &old,
-                &ServiceTable::default()
+                &ClusterTables::default()
             )
             .is_none()
         );
