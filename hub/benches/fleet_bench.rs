@@ -425,7 +425,8 @@ fn run(kind: BrokerKind, nodes: usize, pods: usize, batch: usize) -> Figures {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_bramble-hub"));
     cmd.arg("--data-dir")
         .arg(&data)
-        .args(["--listen", &format!("127.0.0.1:{api}"), "--log", &log]);
+        .args(["--listen", &format!("127.0.0.1:{api}"), "--log", &log])
+        .args(bramble_tests::LOOPBACK_HUB_FLAGS);
     match kind {
         BrokerKind::Embedded => cmd.args(["--mqtt-listen", &format!("127.0.0.1:{mqtt_port}")]),
         BrokerKind::Mosquitto => cmd.args(["--mqtt-url", &format!("mqtt://127.0.0.1:{mqtt_port}")]),

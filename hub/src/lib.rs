@@ -10,6 +10,7 @@ pub mod dispatch;
 pub mod fleet;
 pub mod ingest;
 pub mod ingress;
+pub mod mdns;
 pub mod metrics;
 pub mod mqtt;
 pub mod network;

@@ -67,6 +67,10 @@ struct Args {
     /// Serve no ingress.
     #[arg(long)]
     no_ingress: bool,
+    /// Do not announce the hub on the LAN with mDNS (`_bramble._tcp.local`,
+    /// what `bramble-agent --join auto` looks for).
+    #[arg(long, env = "BRAMBLE_NO_MDNS")]
+    no_mdns: bool,
     /// Log filter, e.g. `info` or `bramble_hub=debug`.
     /// The embedded broker (rumqttd) logs every connection at info.
     #[arg(long, env = "BRAMBLE_LOG", default_value = "info,rumqttd=warn")]
@@ -101,6 +105,7 @@ fn main() -> anyhow::Result<()> {
         },
         dns: None,
         ingress: (!args.no_ingress).then_some(args.ingress_listen),
+        mdns: !args.no_mdns,
     };
     config.validate()?;
     let config = HubConfig {

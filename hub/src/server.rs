@@ -53,6 +53,8 @@ pub struct HubConfig {
     pub dns: Option<DnsConfig>,
     /// The HTTP ingress (`--ingress-listen`); `None` serves none.
     pub ingress: Option<SocketAddr>,
+    /// Announce the hub with mDNS (`--no-mdns` turns it off).
+    pub mdns: bool,
 }
 
 /// Where the hub serves cluster DNS and relays other names.
@@ -114,6 +116,7 @@ pub struct Hub {
     control: Option<JoinHandle<()>>,
     dns: Option<Arc<DnsServer>>,
     ingress: Option<IngressServer>,
+    _mdns: Option<crate::mdns::Announcement>,
 }
 
 /// Starts the DNS server; a busy or forbidden address is logged, not fatal
@@ -261,6 +264,12 @@ impl Hub {
                 .context("serving the API")
         });
         tracing::info!(%addr, data_dir = %config.data_dir.display(), "hub listening");
+        let mdns = config.mdns.then(|| {
+            let name = crate::mdns::instance_name();
+            crate::mdns::Announcement::start(&name, addr.port(), mqtt_addr.map(|a| a.port()))
+                .map_err(|e| tracing::warn!(error = %format!("{e:#}"), "not announced on mDNS (agents need --hub)"))
+                .ok()
+        }).flatten();
         Ok(Hub {
             addr,
             token,
@@ -275,6 +284,7 @@ impl Hub {
             control,
             dns,
             ingress,
+            _mdns: mdns,
         })
     }
 

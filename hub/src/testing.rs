@@ -42,6 +42,8 @@ impl TestHub {
                 upstreams: Vec::new(),
             }),
             ingress: with_agents.then(|| ([127, 0, 0, 1], 0).into()),
+            // Tests keep their traffic on loopback.
+            mdns: false,
         })
         .await?;
         Ok(TestHub {

@@ -151,6 +151,7 @@ impl Hub {
             "--log".into(),
             "info".into(),
         ];
+        args.extend(crate::LOOPBACK_HUB_FLAGS.iter().map(|s| s.to_string()));
         let mqtt_url = match mqtt {
             HubMqtt::Embedded(port) => {
                 args.extend(["--mqtt-listen".into(), format!("127.0.0.1:{port}")]);

@@ -44,6 +44,16 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+/// Flags that keep a test hub's DNS and ingress on loopback (free ports)
+/// and its mDNS announcement off the machine's LAN.
+pub const LOOPBACK_HUB_FLAGS: [&str; 5] = [
+    "--dns-listen",
+    "127.0.0.1:0",
+    "--ingress-listen",
+    "127.0.0.1:0",
+    "--no-mdns",
+];
+
 /// A client bound to one hub.
 pub struct Client {
     pub agent: ureq::Agent,
@@ -158,6 +168,7 @@ impl HubProcess {
             .arg(data_dir)
             .args(["--listen", "127.0.0.1:0", "--log", filter])
             .args(["--mqtt-listen", &mqtt.to_string()])
+            .args(LOOPBACK_HUB_FLAGS)
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()

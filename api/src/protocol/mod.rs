@@ -34,6 +34,10 @@ pub use rpc::{RpcCall, RpcChunk, RpcId, RpcRequest, RpcResponse};
 pub use status::{ContainerUsage, PodKey, PodReport, PodUsage, Status, Usage};
 pub use topics::{Topic, TopicError, TopicKind};
 
+/// The mDNS service type a hub announces (`bramble-agent --join auto` looks
+/// it up); TXT `mqtt` gives the broker port when the hub embeds one.
+pub const MDNS_SERVICE_TYPE: &str = "_bramble._tcp.local.";
+
 /// The wire protocol version this build speaks: the `protocol` field of every
 /// envelope and the `v1` of the topic prefix.
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -328,7 +328,11 @@ mod tests {
             Some(vec![]),
             "matches no pod: allows nothing"
         );
-        assert_eq!(out[0].egress, Some(vec![]), "Egress without rules denies all");
+        assert_eq!(
+            out[0].egress,
+            Some(vec![]),
+            "Egress without rules denies all"
+        );
 
         // The implicit name label selects a namespace without a Namespace object.
         let pol = policy(json!({"podSelector": {}, "ingress": [{"from": [
