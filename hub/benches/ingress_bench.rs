@@ -314,7 +314,7 @@ fn start_nginx(bin: &Path, backends: &[SocketAddr], workers: &str) -> Result<Ngi
             return Err(format!("nginx exited ({status}): {}", log.trim()));
         }
         // Ready once it accepts and its workers are up.
-        if std::net::TcpStream::connect(n.addr).is_ok() && n.workers().len() >= 1 {
+        if std::net::TcpStream::connect(n.addr).is_ok() && !n.workers().is_empty() {
             return Ok(n);
         }
         if Instant::now() > deadline {
