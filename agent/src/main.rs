@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use bramble_agent::logs::{LogConfig, LogPump};
 use bramble_agent::node::images::LocalImages;
 use bramble_agent::node::info::NodeInfo;
+use bramble_agent::node::network::{self, NetSettings};
 use bramble_agent::node::pull::PullingImages;
 use bramble_agent::node::{Node, NodeDirs, NodeEvent, manifests, tmpfs};
 use bramble_agent::pod::{PodDirs, PodOptions};
@@ -70,6 +71,12 @@ struct JoinArgs {
     /// Longest pause between supervision rounds, in milliseconds.
     #[arg(long, default_value_t = 200)]
     tick_ms: u64,
+    /// This node's LAN address, reported to the hub as its InternalIP (the
+    /// other nodes route its pods via it). Default: the address this host
+    /// uses toward the broker (toward the default route when the broker is
+    /// on loopback).
+    #[arg(long, env = "BRAMBLE_NODE_IP")]
+    node_ip: Option<std::net::Ipv4Addr>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -108,6 +115,11 @@ struct NodeArgs {
     /// Log files kept per container, the current one included.
     #[arg(long, default_value_t = 5)]
     log_max_files: usize,
+    /// The nftables table (family ip) this agent owns for services,
+    /// masquerade and hostPorts; agents sharing a network namespace need
+    /// different ones.
+    #[arg(long, env = "BRAMBLE_NFT_TABLE", default_value = network::DEFAULT_TABLE)]
+    nft_table: String,
 }
 
 #[derive(Args, Debug)]
@@ -329,7 +341,10 @@ fn join(args: JoinArgs) -> Result<(), String> {
         run_dir: args.node.run_dir.clone(),
         runtime: None,
     };
-    let hello = session::hello::build(
+    let node_ip = args
+        .node_ip
+        .or_else(|| network::detect_node_ip(&cfg.broker.host, cfg.broker.port));
+    let mut hello = session::hello::build(
         &node_name,
         &cfg.session,
         &info,
@@ -337,6 +352,11 @@ fn join(args: JoinArgs) -> Result<(), String> {
         &args.node.runtime,
         Default::default(),
     );
+    tracing::info!(node_ip = ?node_ip, nft_table = %args.node.nft_table, "pod network");
+    hello.internal_ip = node_ip.map(|ip| ip.to_string());
+    hello
+        .features
+        .push(bramble_api::protocol::FEATURE_NETWORK.to_string());
     let runtime: &'static dyn Runtime = Box::leak(make_runtime(&args.node)?);
     cfg.runtime = Some(runtime);
     let pump = make_pump(&args.node)?;
@@ -358,9 +378,13 @@ fn join(args: JoinArgs) -> Result<(), String> {
         }),
     )));
     install_signal_handlers()?;
-    let (node, events) =
+    let (mut node, events) =
         Node::open(runtime, source, dirs(&args.node), options).map_err(|e| e.to_string())?;
     print_events(&events);
+    node.enable_network(NetSettings {
+        node_ip,
+        table: args.node.nft_table.clone(),
+    });
     let report = SharedReport::new();
     let fatal = Box::new(|msg: String| {
         eprintln!("bramble-agent: {msg}");
@@ -392,6 +416,13 @@ fn reset(args: NodeArgs) -> Result<(), String> {
     print_events(&events);
     let events = node.stop_all();
     print_events(&events);
+    node.enable_network(NetSettings {
+        node_ip: None,
+        table: args.nft_table.clone(),
+    });
+    if let Err(e) = node.remove_network() {
+        eprintln!("bramble-agent: removing the node network: {e}");
+    }
     let failed = events
         .iter()
         .filter(|e| matches!(e, NodeEvent::StopFailed { .. }))

@@ -6,6 +6,9 @@
 //! nothing is left over. [`Node::apply`] starts the desired pods that do
 //! not run and stops those no longer desired; [`Node::tick`] supervises
 //! (restarts, probes), saves changed records and returns changed statuses.
+//! With the pod network on ([`Node::enable_network`], [`network`]), new
+//! pods get an address from the node's pod CIDR and a veth, and every
+//! apply programs the node's routes and nft table.
 //! The hub connection (`session::node_loop`) or the local entry point
 //! (`bramble-agent run -f pod.yaml`) drive it.
 
@@ -13,6 +16,7 @@ pub mod images;
 pub mod info;
 pub mod leftovers;
 pub mod manifests;
+pub mod network;
 pub mod pull;
 pub mod records;
 pub mod tmpfs;
@@ -77,6 +81,10 @@ pub struct Node<'r> {
     pods: BTreeMap<String, RunningPod<'r>>,
     /// The last status reported per pod (JSON), to report only changes.
     reported: BTreeMap<String, String>,
+    /// The pod network, once [`Node::enable_network`] was called.
+    net: Option<network::NodeNetwork>,
+    /// The network part of the current desired set.
+    network: Option<bramble_api::protocol::NetworkConfig>,
 }
 
 impl<'r> Node<'r> {
@@ -145,9 +153,44 @@ impl<'r> Node<'r> {
                 records,
                 pods,
                 reported: BTreeMap::new(),
+                net: None,
+                network: None,
             },
             events,
         ))
+    }
+
+    /// Lets desired sets' network configs program pod veths, routes and
+    /// the nft table (see [`network`]); without it they are ignored.
+    pub fn enable_network(&mut self, settings: network::NetSettings) {
+        self.net = Some(network::NodeNetwork::new(settings));
+    }
+
+    /// The network config of the current desired set (applied by the next
+    /// [`Node::apply`]).
+    pub fn set_network(&mut self, cfg: Option<bramble_api::protocol::NetworkConfig>) {
+        self.network = cfg;
+    }
+
+    /// The pod CIDR new pods get addresses from, if the network is on.
+    fn pod_cidr(&self) -> Option<&str> {
+        self.net.as_ref()?;
+        self.network.as_ref()?.pod_cidr.as_deref()
+    }
+
+    /// Programs the node-level network for the current config and pods
+    /// (`force`: even if unchanged).
+    fn reconcile_network(&mut self, force: bool) {
+        let Some(net) = &mut self.net else { return };
+        let ports = network::host_ports(self.pods.values().map(|p| (p.pod(), p.address())));
+        let r = if force {
+            net.resync(self.network.as_ref(), &ports)
+        } else {
+            net.reconcile(self.network.as_ref(), &ports)
+        };
+        if let Err(error) = r {
+            tracing::warn!(%error, "programming the node network");
+        }
     }
 
     /// Ids (`namespace_name`) of the pods running here.
@@ -183,13 +226,33 @@ impl<'r> Node<'r> {
                 continue;
             }
             let t = Instant::now();
+            let mut options = self.options.clone();
+            if let Some(cidr) = self.pod_cidr().filter(|_| !pod.spec.host_network) {
+                let used = self
+                    .pods
+                    .values()
+                    .filter_map(|p| p.address())
+                    .map(|a| a.ip)
+                    .collect();
+                match network::allocate(cidr, &used) {
+                    Ok(a) => options.network = Some(a),
+                    Err(error) => {
+                        tracing::warn!(pod = %id, %error, "pod start failed");
+                        events.push(NodeEvent::StartFailed {
+                            error: format!("pod {:?}: {error}", pod.name()),
+                            pod: id,
+                        });
+                        continue;
+                    }
+                }
+            }
             match RunningPod::start(
                 self.runtime,
                 pod,
                 inputs,
                 self.images,
                 &self.dirs.pods,
-                &self.options,
+                &options,
             ) {
                 Ok(p) => {
                     tracing::info!(pod = %id, elapsed_ms = t.elapsed().as_millis() as u64, "pod started");
@@ -208,7 +271,13 @@ impl<'r> Node<'r> {
                 }
             }
         }
+        self.reconcile_network(false);
         events
+    }
+
+    /// Removes the node-level network the agent programmed (`reset`).
+    pub fn remove_network(&self) -> Result<(), String> {
+        self.net.as_ref().map_or(Ok(()), |n| n.remove())
     }
 
     /// Stops the pods `ids` concurrently (their grace periods overlap),
@@ -266,6 +335,9 @@ impl<'r> Node<'r> {
     /// One supervision round over all pods at `now`; saves changed records
     /// and returns the pods whose status changed.
     pub fn tick(&mut self, now: Instant) -> Vec<(String, PodStatus)> {
+        if self.net.as_ref().is_some_and(|n| n.due(now)) {
+            self.reconcile_network(true);
+        }
         let mut changed = Vec::new();
         for (id, p) in &mut self.pods {
             if let Err(e) = p.tick(now) {

@@ -29,7 +29,7 @@ use bramble_images::Rootfs;
 use serde::{Deserialize, Serialize};
 
 use super::netns::PodNetns;
-use super::run::{PodContainer, PodError, PodOptions, RunningPod};
+use super::run::{PodAddress, PodContainer, PodError, PodOptions, RunningPod};
 use super::volumes::PodVolumes;
 use crate::lifecycle::probe::ContainerProbes;
 use crate::lifecycle::restart::{ContainerKind, ExitDecision, decide_on_exit};
@@ -51,6 +51,10 @@ pub struct PodRecord {
     pub dir: PathBuf,
     pub log_dir: PathBuf,
     pub netns: Option<PathBuf>,
+    /// The pod's veth (host side) and address; absent in records of
+    /// agents before the pod network (read as none).
+    #[serde(default)]
+    pub link: Option<(String, PodAddress)>,
     pub volumes: Option<PodVolumes>,
     pub failed_init: Option<(String, ExitStatus)>,
     pub start_time: SystemTime,
@@ -112,6 +116,7 @@ impl<'r> RunningPod<'r> {
             dir: self.dir.clone(),
             log_dir: self.log_dir.clone(),
             netns: self.netns.as_ref().map(|n| n.path().to_path_buf()),
+            link: self.link.clone(),
             volumes: self.volumes.clone(),
             failed_init: self.failed_init.clone(),
             start_time: self.start_time,
@@ -215,6 +220,7 @@ impl<'r> RunningPod<'r> {
             dir: record.dir,
             log_dir: record.log_dir,
             netns: record.netns.map(PodNetns::existing),
+            link: record.link,
             volumes: record.volumes,
             containers,
             failed_init: record.failed_init,

@@ -16,6 +16,10 @@
 //! in the runtime) and `Waiting` (`PodInitializing` in a pod with init
 //! containers, else `ContainerCreating`).
 //!
+//! With [`PodOptions::network`] the pod's namespace also gets `eth0`, a
+//! routed veth with the pod's address (`bramble_net::veth`), removed with
+//! the pod.
+//!
 //! Layout (`PodDirs`): `data/<pod-id>/{volumes,rootfs/<container>}` on disk,
 //! `logs/<pod-id>/<container>.log`, `netns/<pod-id>{,:ipc,:uts}` (the pod's
 //! network, IPC and UTS namespaces, joined by all its containers).
@@ -91,6 +95,18 @@ pub struct PodOptions {
     /// The agent's log pump: containers write into FIFOs it drains into
     /// rotated CRI log files. `None`: straight into the log file (tests).
     pub log_pump: Option<std::sync::Arc<crate::logs::LogPump>>,
+    /// The pod's address on the node's pod network: the pod gets a veth
+    /// (`eth0`) with it. `None`: only `lo` (no network configured, or a
+    /// `hostNetwork` pod).
+    pub network: Option<PodAddress>,
+}
+
+/// A pod's address and its gateway (the first address of the node's pod
+/// CIDR, on the host side of the pod's veth).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PodAddress {
+    pub ip: std::net::Ipv4Addr,
+    pub gateway: std::net::Ipv4Addr,
 }
 
 /// Why a pod could not be started or stopped cleanly.
@@ -135,6 +151,12 @@ pub enum PodError {
         path: PathBuf,
         #[source]
         source: std::io::Error,
+    },
+    #[error("pod {pod:?}: network: {source}")]
+    Network {
+        pod: String,
+        #[source]
+        source: bramble_net::NetError,
     },
     #[error("pod {pod:?}: cleanup left things behind: {}", .errors.join("; "))]
     Cleanup { pod: String, errors: Vec<String> },
@@ -211,6 +233,8 @@ pub struct RunningPod<'r> {
     pub(super) dir: PathBuf,
     pub(super) log_dir: PathBuf,
     pub(super) netns: Option<PodNetns>,
+    /// The pod's veth (host side name) and address, if it has one.
+    pub(super) link: Option<(String, PodAddress)>,
     pub(super) volumes: Option<PodVolumes>,
     /// Init containers first, then app containers, each in spec order.
     pub(super) containers: Vec<PodContainer>,
@@ -276,6 +300,7 @@ impl<'r> RunningPod<'r> {
             log_dir: dirs.logs.join(&pod_id),
             pod_id,
             netns: None,
+            link: None,
             volumes: None,
             containers: Vec::new(),
             failed_init: None,
@@ -328,6 +353,20 @@ impl<'r> RunningPod<'r> {
                 }
             })?,
         );
+        if let (Some(addr), Some(ns)) = (options.network, &self.netns)
+            && !pod.spec.host_network
+        {
+            let key = ns.path().to_string_lossy();
+            let host_if = bramble_net::veth::host_ifname(&key);
+            // Recorded first: a failed create is undone by the tear-down.
+            self.link = Some((host_if, addr));
+            bramble_net::veth::create(None, ns.path(), &key, addr.ip, addr.gateway).map_err(
+                |source| PodError::Network {
+                    pod: name.clone(),
+                    source,
+                },
+            )?;
+        }
         self.volumes = Some(
             PodVolumes::materialize(&self.dir, &pod.spec.volumes, inputs).map_err(|e| {
                 PodError::Volume {
@@ -555,6 +594,11 @@ impl<'r> RunningPod<'r> {
         self.netns.as_ref().map(|n| n.path())
     }
 
+    /// The pod's address on the pod network, if it has one.
+    pub fn address(&self) -> Option<PodAddress> {
+        self.link.as_ref().map(|(_, a)| *a)
+    }
+
     /// The pod's data directory (rootfses, volumes).
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -733,6 +777,12 @@ impl<'r> RunningPod<'r> {
             match v.remove() {
                 Ok(()) => self.volumes = None,
                 Err(e) => errors.push(e.to_string()),
+            }
+        }
+        if let Some((host_if, _)) = &self.link {
+            match bramble_net::veth::remove(None, host_if) {
+                Ok(()) => self.link = None,
+                Err(e) => errors.push(format!("removing the pod's link {host_if}: {e}")),
             }
         }
         if let Some(n) = &self.netns {

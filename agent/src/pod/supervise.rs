@@ -556,6 +556,14 @@ impl RunningPod<'_> {
             start_time: Some(crate::lifecycle::state::rfc3339(self.start_time)),
             init_container_statuses: inits,
             container_statuses: apps,
+            pod_ip: self.address().map(|a| a.ip.to_string()),
+            pod_ips: self
+                .address()
+                .map(|a| bramble_api::objects::pod_status::PodIp {
+                    ip: a.ip.to_string(),
+                })
+                .into_iter()
+                .collect(),
             ..Default::default()
         }
     }

@@ -135,6 +135,7 @@ impl<'r> NodeLoop<'r> {
     fn accept(&mut self, d: Desired) {
         tracing::info!(generation = %d.generation, pods = d.pods.len(), "applying desired set");
         self.inputs = inputs_of(&d);
+        self.node.set_network(d.network.clone());
         let generation = d.generation;
         self.current = Some(d);
         self.failures.clear();

@@ -1,0 +1,409 @@
+//! The pod network with real containers (root): in a throwaway network
+//! namespace standing in for the node's (the test's node thread enters it,
+//! so veths, routes, `ip_forward` and the nft table are all made there and
+//! vanish with it), a desired network config gives a busybox pod `eth0`
+//! with the first pod address, the pod reaches a listener on its gateway,
+//! its status carries `podIP`, a Service VIP and a hostPort reach it from
+//! the node, the address survives adoption by a restarted agent, and
+//! stopping the pod and removing the network leave no veth, route or table.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use bramble_agent::node::network::NetSettings;
+use bramble_agent::node::{Node, NodeDirs};
+use bramble_agent::pod::{PodInputs, PodOptions};
+use bramble_api::objects::pod::Pod;
+use bramble_api::objects::pod_status::PodStatus;
+use bramble_api::protocol::{Endpoint, NetworkConfig, ServiceEntry, ServicePortEntry};
+use common::{Backend, PodEnv, fixture_images};
+
+fn ip(args: &[&str]) -> String {
+    let out = Command::new("ip").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A named network namespace, deleted on drop (with everything in it).
+struct TestNs(String);
+
+impl TestNs {
+    fn new() -> TestNs {
+        TestNs::new_named(&format!("bat-podnet-{}", std::process::id()))
+    }
+    fn new_named(name: &str) -> TestNs {
+        let name = name.to_string();
+        ip(&["netns", "add", &name]);
+        let ns = TestNs(name);
+        ns.ip(&["link", "set", "lo", "up"]);
+        // The node's "LAN" link, holding the node address.
+        ns.ip(&[
+            "link", "add", "lan0", "type", "veth", "peer", "name", "lan1",
+        ]);
+        ns.ip(&["addr", "add", "10.77.0.11/24", "dev", "lan0"]);
+        ns.ip(&["link", "set", "lan0", "up"]);
+        ns.ip(&["link", "set", "lan1", "up"]);
+        ns
+    }
+    fn path(&self) -> PathBuf {
+        PathBuf::from("/run/netns").join(&self.0)
+    }
+    fn ip(&self, args: &[&str]) -> String {
+        let mut all = vec!["-n", &self.0];
+        all.extend_from_slice(args);
+        ip(&all)
+    }
+}
+
+impl Drop for TestNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// Stops the node's pods on drop, also after a failed assertion.
+struct NodeGuard<'r>(Node<'r>);
+
+impl Drop for NodeGuard<'_> {
+    fn drop(&mut self) {
+        self.0.stop_all();
+    }
+}
+
+fn pod() -> Pod {
+    serde_yaml_ng::from_str(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: netpod, namespace: default, uid: u-netpod}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: web
+    image: busybox
+    command: [sh, -c, "mkdir -p /www && echo hello-from-pod > /www/index.html && exec httpd -f -p 8080 -h /www"]
+    ports: [{containerPort: 8080, hostPort: 18080}]
+  - name: probe
+    image: busybox
+    command: [sh, -c, "until wget -q -O - http://10.42.7.1:7001/; do sleep 0.2; done; echo; echo probe-done; exec sleep 3600"]
+"#,
+    )
+    .unwrap()
+}
+
+fn config() -> NetworkConfig {
+    NetworkConfig {
+        pod_cidr: Some("10.42.7.0/24".into()),
+        cluster_cidr: Some("10.42.0.0/16".into()),
+        service_cidr: Some("10.43.0.0/16".into()),
+        services: vec![ServiceEntry {
+            namespace: "default".into(),
+            name: "web".into(),
+            cluster_ip: Some("10.43.0.30".into()),
+            client_ip_affinity_seconds: None,
+            ports: vec![ServicePortEntry {
+                name: "http".into(),
+                protocol: "TCP".into(),
+                port: 80,
+                node_port: None,
+                endpoints: vec![Endpoint {
+                    ip: "10.42.7.2".into(),
+                    port: 8080,
+                    node: "n1".into(),
+                }],
+            }],
+        }],
+        ..NetworkConfig::default()
+    }
+}
+
+/// `GET /` at `addr` (from the calling thread's namespace).
+fn http_get(addr: SocketAddr) -> std::io::Result<String> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(2)))?;
+    s.write_all(b"GET /index.html HTTP/1.0\r\n\r\n")?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out)
+}
+
+/// Ticks `node` until `done` holds for the pod's status, or panics.
+fn tick_until(
+    node: &mut Node<'_>,
+    what: &str,
+    mut done: impl FnMut(&PodStatus, &Node<'_>) -> bool,
+) -> PodStatus {
+    let end = Instant::now() + Duration::from_secs(30);
+    let mut last = BTreeMap::new();
+    loop {
+        for (id, s) in node.tick(Instant::now()) {
+            last.insert(id, s);
+        }
+        if let Some(s) = last.get("default_netpod")
+            && done(s, node)
+        {
+            return s.clone();
+        }
+        if Instant::now() > end {
+            let logs = node.pod("default_netpod").map(|_| {
+                format!(
+                    "probe: {}\nweb: {}",
+                    log_of(node, "probe"),
+                    log_of(node, "web")
+                )
+            });
+            let links = Command::new("ip").args(["addr"]).output().unwrap();
+            let routes = Command::new("ip").args(["route"]).output().unwrap();
+            panic!(
+                "timed out waiting for {what}: {last:?}\nLOGS {logs:?}\n{}{}",
+                String::from_utf8_lossy(&links.stdout),
+                String::from_utf8_lossy(&routes.stdout)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn log_of(node: &Node<'_>, container: &str) -> String {
+    let p = node.pod("default_netpod").unwrap();
+    std::fs::read_to_string(&p.container(container).unwrap().log_path).unwrap_or_default()
+}
+
+#[test]
+fn a_pod_gets_eth0_its_address_a_service_and_a_host_port() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let env = PodEnv::new("podnet", Backend::Libcontainer);
+    let ns = TestNs::new();
+    let table = format!("bramble_test_{}", std::process::id());
+    let images = fixture_images();
+    let dirs = NodeDirs {
+        pods: env.dirs.clone(),
+        records: env.path().join("run/pods"),
+        cgroup_parent: env.cgroup_parent.clone(),
+    };
+    let settings = NetSettings {
+        node_ip: Some(Ipv4Addr::new(10, 77, 0, 11)),
+        table: table.clone(),
+    };
+    let runtime: &dyn bramble_agent::runtime::Runtime = env.runtime.as_ref();
+    // What a restarted agent process opens.
+    let fresh = env.fresh_runtime();
+    let restarted: &dyn bramble_agent::runtime::Runtime = fresh.as_ref();
+    let ns_path = ns.path();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            // This thread is the node: its network namespace is the test's.
+            bramble_net::netns::enter(&ns_path).unwrap();
+            let gateway = TcpListener::bind("0.0.0.0:7001").unwrap();
+            gateway.set_nonblocking(true).unwrap();
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let stopped = stop.clone();
+            let served = std::thread::spawn(move || {
+                while !stopped.load(std::sync::atomic::Ordering::SeqCst) {
+                    match gateway.accept() {
+                        Ok((mut c, _)) => {
+                            // Read the request first: closing with unread
+                            // data would reset the connection.
+                            c.set_nonblocking(false).unwrap();
+                            c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                            let mut buf = [0u8; 1024];
+                            let _ = c.read(&mut buf);
+                            let _ = c.write_all(b"HTTP/1.0 200 OK\r\n\r\ngateway-reached");
+                        }
+                        Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                    }
+                }
+            });
+            let (node, _) =
+                Node::open(runtime, &images, dirs.clone(), PodOptions::default()).unwrap();
+            let mut node = NodeGuard(node);
+            node.0.enable_network(settings.clone());
+            node.0.set_network(Some(config()));
+            let events = node.0.apply(&[pod()], &PodInputs::default());
+            assert!(
+                matches!(
+                    events.as_slice(),
+                    [bramble_agent::node::NodeEvent::Started { .. }]
+                ),
+                "{events:?}"
+            );
+            let status = tick_until(&mut node.0, "probe reaching the gateway", |st, n| {
+                st.pod_ip.is_some() && log_of(n, "probe").contains("probe-done")
+            });
+            assert_eq!(status.pod_ip.as_deref(), Some("10.42.7.2"));
+            assert_eq!(status.pod_ips[0].ip, "10.42.7.2");
+            assert!(log_of(&node.0, "probe").contains("gateway-reached"));
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            served.join().unwrap();
+            // Inside the pod: eth0 with the address, default via the gateway.
+            let netns = node
+                .0
+                .pod("default_netpod")
+                .unwrap()
+                .netns_path()
+                .unwrap()
+                .to_path_buf();
+            let inside = bramble_net::netns::run_in(Some(&netns), || {
+                let out = Command::new("ip")
+                    .args(["-4", "addr", "show", "eth0"])
+                    .output()
+                    .unwrap();
+                let r = Command::new("ip").args(["route"]).output().unwrap();
+                Ok(format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&r.stdout)
+                ))
+            })
+            .unwrap();
+            assert!(inside.contains("inet 10.42.7.2/32"), "{inside}");
+            assert!(
+                inside.contains("default via 10.42.7.1 dev eth0"),
+                "{inside}"
+            );
+            // The node: forwarding on, service CIDR routed, the table there.
+            assert_eq!(
+                std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward")
+                    .unwrap()
+                    .trim(),
+                "1"
+            );
+            let until = Instant::now() + Duration::from_secs(10);
+            let via_vip = loop {
+                match http_get("10.43.0.30:80".parse().unwrap()) {
+                    Ok(r) if r.contains("hello-from-pod") => break r,
+                    r if Instant::now() > until => panic!("service VIP: {r:?}"),
+                    _ => std::thread::sleep(Duration::from_millis(100)),
+                }
+            };
+            assert!(via_vip.contains("hello-from-pod"));
+            let via_host_port = http_get("10.77.0.11:18080".parse().unwrap()).unwrap();
+            assert!(via_host_port.contains("hello-from-pod"), "{via_host_port}");
+            // A restarted agent adopts the pod with its address.
+            let (again, opened) =
+                Node::open(restarted, &images, dirs.clone(), PodOptions::default()).unwrap();
+            drop(std::mem::replace(&mut node.0, again));
+            assert!(
+                matches!(
+                    opened.as_slice(),
+                    [bramble_agent::node::NodeEvent::Adopted { .. }]
+                ),
+                "{opened:?}"
+            );
+            node.0.enable_network(settings.clone());
+            node.0.set_network(Some(config()));
+            let events = node.0.apply(&[pod()], &PodInputs::default());
+            assert!(events.is_empty(), "{events:?}");
+            let status = tick_until(&mut node.0, "the adopted pod's status", |st, _| {
+                st.pod_ip.is_some()
+            });
+            assert_eq!(status.pod_ip.as_deref(), Some("10.42.7.2"));
+            // Stopped: no pod link or pod route left; then the network goes.
+            node.0.stop_all();
+            assert!(bramble_net::veth::pod_links(None).unwrap().is_empty());
+            node.0.set_network(None);
+            node.0.apply(&[], &PodInputs::default());
+        })
+        .join()
+        .unwrap();
+    });
+    assert_eq!(ns.ip(&["route", "show", "proto", "78"]).trim(), "");
+    assert_eq!(ns.ip(&["route", "show", "proto", "77"]).trim(), "");
+    let listed = Command::new("ip")
+        .args(["netns", "exec", &ns.0, "nft", "list", "table", "ip", &table])
+        .output()
+        .unwrap();
+    assert!(!listed.status.success(), "table {table} left behind");
+}
+
+#[test]
+fn reset_removes_the_agents_table_and_node_routes() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let ns = TestNs::new_named(&format!("bat-reset-{}", std::process::id()));
+    let table = format!("bramble_reset_{}", std::process::id());
+    let other = format!("keep_{}", std::process::id());
+    for t in [&table, &other] {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &ns.0, "nft", "add", "table", "ip", t])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    ns.ip(&[
+        "route",
+        "add",
+        "10.42.9.0/24",
+        "via",
+        "10.77.0.12",
+        "proto",
+        "77",
+    ]);
+    ns.ip(&[
+        "route",
+        "add",
+        "10.99.0.0/16",
+        "via",
+        "10.77.0.1",
+        "proto",
+        "static",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = ns.path();
+    let out = std::thread::scope(|s| {
+        s.spawn(|| {
+            // The agent process starts in the thread's network namespace.
+            bramble_net::netns::enter(&path).unwrap();
+            Command::new(env!("CARGO_BIN_EXE_bramble-agent"))
+                .arg("reset")
+                .arg("--data-dir")
+                .arg(dir.path().join("data"))
+                .arg("--run-dir")
+                .arg(dir.path().join("run"))
+                .args([
+                    "--cgroup-parent",
+                    &format!("/bramble-test-reset-{}", std::process::id()),
+                ])
+                .args(["--nft-table", &table])
+                .output()
+                .unwrap()
+        })
+        .join()
+        .unwrap()
+    });
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tables = Command::new("ip")
+        .args(["netns", "exec", &ns.0, "nft", "list", "tables"])
+        .output()
+        .unwrap();
+    let tables = String::from_utf8_lossy(&tables.stdout).into_owned();
+    assert!(!tables.contains(&table), "{tables}");
+    assert!(
+        tables.contains(&other),
+        "another owner's table is kept: {tables}"
+    );
+    assert_eq!(ns.ip(&["route", "show", "proto", "77"]).trim(), "");
+    assert!(
+        ns.ip(&["route", "show"])
+            .contains("10.99.0.0/16 via 10.77.0.1")
+    );
+}
