@@ -71,6 +71,10 @@ struct Args {
     /// what `bramble-agent --join auto` looks for).
     #[arg(long, env = "BRAMBLE_NO_MDNS")]
     no_mdns: bool,
+    /// Do not route this host to the nodes' pod CIDRs (the ingress then
+    /// reaches only pods on this host).
+    #[arg(long)]
+    no_pod_routes: bool,
     /// Log filter, e.g. `info` or `bramble_hub=debug`.
     /// The embedded broker (rumqttd) logs every connection at info.
     #[arg(long, env = "BRAMBLE_LOG", default_value = "info,rumqttd=warn")]
@@ -106,6 +110,7 @@ fn main() -> anyhow::Result<()> {
         dns: None,
         ingress: (!args.no_ingress).then_some(args.ingress_listen),
         mdns: !args.no_mdns,
+        pod_routes: !args.no_pod_routes,
     };
     config.validate()?;
     let config = HubConfig {

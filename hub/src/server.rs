@@ -55,6 +55,8 @@ pub struct HubConfig {
     pub ingress: Option<SocketAddr>,
     /// Announce the hub with mDNS (`--no-mdns` turns it off).
     pub mdns: bool,
+    /// Route this host to the nodes' pod CIDRs (`--no-pod-routes`).
+    pub pod_routes: bool,
 }
 
 /// Where the hub serves cluster DNS and relays other names.
@@ -237,6 +239,8 @@ impl Hub {
                 crate::control::Edge {
                     dns: dns.clone(),
                     ingress: ingress.clone(),
+                    pod_routes: config.pod_routes,
+                    routes: None,
                 },
                 stop_rx.clone(),
             )

@@ -44,6 +44,7 @@ impl TestHub {
             ingress: with_agents.then(|| ([127, 0, 0, 1], 0).into()),
             // Tests keep their traffic on loopback.
             mdns: false,
+            pod_routes: false,
         })
         .await?;
         Ok(TestHub {

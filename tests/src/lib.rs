@@ -44,14 +44,16 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// Flags that keep a test hub's DNS and ingress on loopback (free ports)
-/// and its mDNS announcement off the machine's LAN.
-pub const LOOPBACK_HUB_FLAGS: [&str; 5] = [
+/// Flags that keep a test hub's DNS and ingress on loopback (free ports),
+/// its mDNS announcement off the machine's LAN and its routes out of the
+/// machine's routing table.
+pub const LOOPBACK_HUB_FLAGS: [&str; 6] = [
     "--dns-listen",
     "127.0.0.1:0",
     "--ingress-listen",
     "127.0.0.1:0",
     "--no-mdns",
+    "--no-pod-routes",
 ];
 
 /// A client bound to one hub.

@@ -27,6 +27,7 @@ use crate::dispatch::Dispatcher;
 use crate::fleet::{Fleet, NodeLive};
 use crate::ingress::{IngressServer, RouteTable};
 use crate::network::NetworkSettings;
+use crate::network::host_routes;
 use crate::network::table::ServiceTable;
 use crate::registry::Registry;
 use crate::store::{Store, StoreError};
@@ -52,14 +53,40 @@ impl Default for ControlConfig {
 
 /// The hub's LAN-facing services fed from the store: DNS names and ingress
 /// routes, refreshed whenever the store changed.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Edge {
     pub dns: Option<Arc<DnsServer>>,
     pub ingress: Option<IngressServer>,
+    /// Program routes to the nodes' pods on this host (`--no-pod-routes`
+    /// turns it off).
+    pub pod_routes: bool,
+    /// The routes last installed.
+    pub routes: Option<Vec<bramble_net::Route>>,
 }
 
 impl Edge {
-    fn refresh(&self, snap: &Snapshot, domain: &str) {
+    fn refresh(&mut self, snap: &Snapshot, domain: &str) {
+        if self.pod_routes {
+            let wanted = host_routes::wanted(&snap.nodes, host_routes::is_local);
+            if self.routes.as_ref() != Some(&wanted) {
+                self.routes = Some(wanted.clone());
+                tokio::task::spawn_blocking(move || {
+                    match bramble_net::routes::reconcile(
+                        None,
+                        host_routes::HUB_ROUTE_PROTO,
+                        &wanted,
+                    ) {
+                        Ok(ch) if !ch.is_empty() => {
+                            tracing::info!(routes = wanted.len(), changes = ?ch, "routes to the nodes' pods updated")
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, "routes to the nodes' pods not installed (the ingress cannot reach pods on other hosts; run the hub as root)")
+                        }
+                    }
+                });
+            }
+        }
         if self.dns.is_none() && self.ingress.is_none() {
             return;
         }
@@ -100,7 +127,7 @@ async fn run(
     config: ControlConfig,
     network: NetworkSettings,
     registry: Option<Arc<Registry>>,
-    edge: Edge,
+    mut edge: Edge,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let domain = network.cluster_domain.clone();

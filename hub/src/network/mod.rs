@@ -4,6 +4,7 @@
 //! and each node's share of it all sent in its desired set
 //! ([`table`]). Pure; the agents program links, routes and nftables.
 
+pub mod host_routes;
 pub mod pod_cidr;
 pub mod policy;
 pub mod service_ips;
