@@ -53,6 +53,10 @@ struct JoinArgs {
     /// broker defaults to the same host, port 1883).
     #[arg(long, env = "BRAMBLE_HUB")]
     hub: Option<String>,
+    /// `--join auto`: find the hub on the LAN by mDNS (`_bramble._tcp.local`)
+    /// instead of --hub.
+    #[arg(long, value_name = "auto")]
+    join: Option<String>,
     /// This node's name (default: the hostname, lowercased).
     #[arg(long, env = "BRAMBLE_NODE_NAME")]
     node_name: Option<String>,
@@ -305,10 +309,33 @@ fn run(args: RunArgs) -> Result<(), String> {
 }
 
 /// The joined agent: the session on its threads, the node loop here.
-fn join(args: JoinArgs) -> Result<(), String> {
-    let hub = args.hub.clone().ok_or(
-        "no hub given: bramble-agent --hub URL --token TOKEN (or a subcommand: run, reset; see --help)",
-    )?;
+fn join(mut args: JoinArgs) -> Result<(), String> {
+    let hub = match (args.hub.clone(), args.join.as_deref()) {
+        (Some(_), Some(_)) => {
+            return Err("--hub and --join auto exclude each other: give one".into());
+        }
+        (Some(hub), None) => hub,
+        (None, Some("auto")) => {
+            let found = session::discover::discover(session::discover::DISCOVERY_TIMEOUT)?;
+            tracing::info!(hub = %found.url, instance = %found.instance, "hub found on mDNS");
+            if args.mqtt_url.is_none() {
+                args.mqtt_url = found.mqtt_url;
+            }
+            found.url
+        }
+        (None, Some(other)) => {
+            return Err(format!(
+                "--join {other:?}: only `--join auto` is known (or give --hub URL)"
+            ));
+        }
+        (None, None) => {
+            return Err(
+                "no hub given: bramble-agent --hub URL --token TOKEN, or --join auto to \
+                 find it on the LAN (or a subcommand: run, reset; see --help)"
+                    .into(),
+            );
+        }
+    };
     let node_name = match &args.node_name {
         Some(n) => n.clone(),
         None => rustix::system::uname()

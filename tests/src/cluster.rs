@@ -307,6 +307,8 @@ pub struct Agent {
     args: Vec<String>,
     /// The lab host's network namespace it runs in, if any.
     netns: Option<String>,
+    /// Its own nft table when it shares the machine's namespace with others.
+    nft_table: Option<String>,
 }
 
 impl Agent {
@@ -328,6 +330,11 @@ impl Agent {
             .arg("--run-dir")
             .arg(&self.run_dir)
             .args(["--cgroup-parent", &self.cgroup_parent])
+            .args(
+                self.nft_table
+                    .iter()
+                    .flat_map(|t| ["--nft-table", t.as_str()]),
+            )
             .output();
         if let Ok(o) = out
             && !o.status.success()
@@ -433,15 +440,21 @@ impl Cluster {
 
     /// Starts one more agent named `name` in lab host `host`.
     pub fn add_agent_on(&mut self, name: &str, host: &Host) -> &mut Agent {
-        self.add_agent_in(name, Some(host))
+        self.add_agent_in(name, Some(host), false)
+    }
+
+    /// Starts one more agent named `name` in lab host `host` that finds the
+    /// hub by mDNS (`--join auto`, no address given).
+    pub fn add_agent_joining_auto(&mut self, name: &str, host: &Host) -> &mut Agent {
+        self.add_agent_in(name, Some(host), true)
     }
 
     /// Starts one more agent named `name`.
     pub fn add_agent(&mut self, name: &str) -> &mut Agent {
-        self.add_agent_in(name, None)
+        self.add_agent_in(name, None, false)
     }
 
-    fn add_agent_in(&mut self, name: &str, host: Option<&Host>) -> &mut Agent {
+    fn add_agent_in(&mut self, name: &str, host: Option<&Host>, auto: bool) -> &mut Agent {
         let root = self.dir.path().join(name);
         let data_dir = root.join("data");
         // The run dir holds Secret values: the agent mounts a tmpfs on it.
@@ -449,11 +462,17 @@ impl Cluster {
         std::fs::create_dir_all(&data_dir).expect("agent data dir");
         std::fs::create_dir_all(&run_dir).expect("agent run dir");
         let cgroup_parent = format!("/bramble-test-{name}");
-        let mut args = vec![
-            "--hub".to_string(),
-            self.hub.lan_url.clone(),
-            "--mqtt-url".into(),
-            self.hub.mqtt_url.clone(),
+        let mut args = if auto {
+            vec!["--join".to_string(), "auto".into()]
+        } else {
+            vec![
+                "--hub".to_string(),
+                self.hub.lan_url.clone(),
+                "--mqtt-url".into(),
+                self.hub.mqtt_url.clone(),
+            ]
+        };
+        args.extend([
             "--node-name".into(),
             name.to_string(),
             "--token".into(),
@@ -464,8 +483,13 @@ impl Cluster {
             run_dir.display().to_string(),
             "--cgroup-parent".into(),
             cgroup_parent.clone(),
-        ];
+        ]);
         args.extend(host.map(lab_agent_flags).unwrap_or_default());
+        // Agents sharing the machine's namespace each keep their own table.
+        let nft_table = host.is_none().then(|| format!("bramble-{name}"));
+        if let Some(t) = &nft_table {
+            args.extend(["--nft-table".into(), t.clone()]);
+        }
         let mut agent = Agent {
             name: name.to_string(),
             proc: Proc::spawn(Command::new("true")),
@@ -474,6 +498,7 @@ impl Cluster {
             cgroup_parent,
             args,
             netns: host.map(|h| h.ns_name().to_string()),
+            nft_table,
         };
         agent.restart();
         self.agents.push(agent);

@@ -12,6 +12,7 @@
 //! The hub connection (`session::node_loop`) or the local entry point
 //! (`bramble-agent run -f pod.yaml`) drive it.
 
+pub mod dns;
 pub mod images;
 pub mod info;
 pub mod leftovers;
@@ -85,6 +86,8 @@ pub struct Node<'r> {
     net: Option<network::NodeNetwork>,
     /// The network part of the current desired set.
     network: Option<bramble_api::protocol::NetworkConfig>,
+    /// Cluster DNS for the pods (with the network on).
+    dns: dns::NodeDns,
 }
 
 impl<'r> Node<'r> {
@@ -155,6 +158,7 @@ impl<'r> Node<'r> {
                 reported: BTreeMap::new(),
                 net: None,
                 network: None,
+                dns: dns::NodeDns::default(),
             },
             events,
         ))
@@ -169,6 +173,9 @@ impl<'r> Node<'r> {
     /// The network config of the current desired set (applied by the next
     /// [`Node::apply`]).
     pub fn set_network(&mut self, cfg: Option<bramble_api::protocol::NetworkConfig>) {
+        if self.net.is_some() {
+            self.dns.update(cfg.as_ref());
+        }
         self.network = cfg;
     }
 
@@ -235,7 +242,16 @@ impl<'r> Node<'r> {
                     .map(|a| a.ip)
                     .collect();
                 match network::allocate(cidr, &used) {
-                    Ok(a) => options.network = Some(a),
+                    Ok(a) => {
+                        options.network = Some(a);
+                        options.dns = Some(crate::pod::PodDns {
+                            cluster_domain: self
+                                .network
+                                .as_ref()
+                                .and_then(|n| n.dns.as_ref())
+                                .map_or("cluster.local".into(), |d| d.cluster_domain.clone()),
+                        });
+                    }
                     Err(error) => {
                         tracing::warn!(pod = %id, %error, "pod start failed");
                         events.push(NodeEvent::StartFailed {

@@ -48,8 +48,8 @@ use crate::lifecycle::probe::ContainerProbes;
 use crate::lifecycle::restart::RestartPolicy;
 use crate::lifecycle::state::{ContainerRecord, WaitingReason};
 use crate::runtime::{
-    ContainerConfig, ContainerHandle, ContainerState, DeviceSpec, ExitStatus, MAX_ID_LEN, Runtime,
-    RuntimeError,
+    ContainerConfig, ContainerHandle, ContainerState, DeviceSpec, ExitStatus, MAX_ID_LEN,
+    MountSpec, Runtime, RuntimeError,
 };
 
 /// An image ready to run: unpacked layer directories (bottom first) and its
@@ -99,7 +99,20 @@ pub struct PodOptions {
     /// (`eth0`) with it. `None`: only `lo` (no network configured, or a
     /// `hostNetwork` pod).
     pub network: Option<PodAddress>,
+    /// Cluster DNS for pods with an address: their `/etc/resolv.conf` names
+    /// the gateway (where the agent answers) and the cluster search path.
+    pub dns: Option<PodDns>,
 }
+
+/// What a pod's resolv.conf needs besides its gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodDns {
+    /// `cluster.local`.
+    pub cluster_domain: String,
+}
+
+/// The file in the pod's directory bind-mounted at `/etc/resolv.conf`.
+const RESOLV_CONF: &str = "resolv.conf";
 
 /// A pod's address and its gateway (the first address of the node's pod
 /// CIDR, on the host side of the pod's veth).
@@ -366,6 +379,20 @@ impl<'r> RunningPod<'r> {
                     source,
                 },
             )?;
+            if let Some(dns) = &options.dns {
+                let text = bramble_dns::pod_resolv_conf(
+                    addr.gateway.into(),
+                    pod.namespace(),
+                    &dns.cluster_domain,
+                );
+                let path = self.dir.join(RESOLV_CONF);
+                std::fs::write(&path, text).map_err(|source| PodError::Io {
+                    pod: name.clone(),
+                    op: "write",
+                    path,
+                    source,
+                })?;
+            }
         }
         self.volumes = Some(
             PodVolumes::materialize(&self.dir, &pod.spec.volumes, inputs).map_err(|e| {
@@ -425,10 +452,22 @@ impl<'r> RunningPod<'r> {
             source: Box::new(e),
         })?;
         let defaults = process_defaults(&image.config, c, &env).map_err(|e| cerr(e.to_string()))?;
-        let mounts = volumes.mounts_for(c).map_err(|e| PodError::Volume {
+        let mut mounts = volumes.mounts_for(c).map_err(|e| PodError::Volume {
             pod: pod_name.clone(),
             source: Box::new(e),
         })?;
+        let resolv = self.dir.join(RESOLV_CONF);
+        let user_resolv = c
+            .volume_mounts
+            .iter()
+            .any(|m| m.mount_path.trim_end_matches('/') == "/etc/resolv.conf");
+        if resolv.is_file() && !user_resolv {
+            mounts.push(MountSpec::Bind {
+                source: resolv,
+                destination: "/etc/resolv.conf".into(),
+                read_only: true,
+            });
+        }
         let mut devices = Vec::new();
         for d in pod.devices() {
             devices.push(DeviceSpec::from_host(d).map_err(|e| cerr(e.to_string()))?);
@@ -794,6 +833,7 @@ impl<'r> RunningPod<'r> {
         if errors.is_empty() && self.dir.exists() {
             let rootfs_dir = self.dir.join("rootfs");
             let _ = std::fs::remove_dir(&rootfs_dir);
+            let _ = std::fs::remove_file(self.dir.join(RESOLV_CONF));
             if let Err(e) = std::fs::remove_dir(&self.dir) {
                 errors.push(format!("removing {}: {e}", self.dir.display()));
             }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod connection;
 pub mod credentials;
 pub mod desired_file;
+pub mod discover;
 pub mod files;
 pub mod hello;
 pub mod node_loop;
