@@ -18,6 +18,8 @@
 //! - a service port without ready endpoints is rejected (TCP reset, ICMP
 //!   port-unreachable otherwise) in filter `forward`/`output` (ClusterIP)
 //!   and `input` (node port), so clients fail fast instead of timing out.
+//! - NetworkPolicies: filter `policy_forward` and its check chains, only
+//!   when a policy selects a pod ([`crate::policy`]).
 
 use std::net::Ipv4Addr;
 
@@ -31,6 +33,7 @@ use crate::nft::expr::{
     reject, set_mark_bit,
 };
 use crate::nft::{Chain, Table, TimeoutSet};
+use crate::policy::policy_chains;
 
 /// The packet mark bit for "masquerade this connection".
 pub const MASQ_MARK: u32 = 0x4000;
@@ -212,6 +215,7 @@ pub fn node_table(name: &str, cfg: &NetworkConfig, host_ports: &[HostPort]) -> T
         filter_output,
         filter_input,
     ]);
+    chains.extend(policy_chains(&cfg.policies));
     Table {
         name: name.to_string(),
         sets,
@@ -430,5 +434,42 @@ mod tests {
         assert_eq!(pre.hook.as_ref().unwrap().prio, -100);
         assert_eq!(pre.rules[2], vec![daddr_local(), jump("hostports")]);
         crate::nft::typed(&t.batch(), "bramble").unwrap();
+    }
+
+    #[test]
+    fn policies_add_the_filter_chains_to_the_table_only_when_they_select_pods() {
+        use bramble_api::protocol::{PolicyEntry, PolicyPeer, PolicyPort, PolicyRule};
+        let plain = node_table("bramble", &config(), &[]);
+        assert!(plain.chains.iter().all(|c| !c.name.starts_with("pol")));
+        let mut cfg = config();
+        cfg.policies.push(PolicyEntry {
+            namespace: "default".into(),
+            name: "db".into(),
+            pods: vec!["10.42.1.5".into()],
+            ingress: Some(vec![PolicyRule {
+                peers: Some(vec![PolicyPeer {
+                    cidr: "10.42.0.0/16".into(),
+                    except: vec!["10.42.1.9/32".into()],
+                }]),
+                ports: Some(vec![PolicyPort {
+                    protocol: "TCP".into(),
+                    port: Some(5432),
+                    end_port: Some(5440),
+                }]),
+            }]),
+            egress: Some(Vec::new()),
+        });
+        let t = node_table("bramble", &cfg, &[]);
+        // Everything else unchanged; the policy chains come last.
+        assert_eq!(t.chains[..plain.chains.len()], plain.chains[..]);
+        let names: Vec<&str> = t.chains[plain.chains.len()..]
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(names, ["policy_forward", "pol_egress", "pol_ingress"]);
+        crate::nft::typed(&t.batch(), "bramble").unwrap();
+        // Selecting no pod: as without policies.
+        cfg.policies[0].pods.clear();
+        assert_eq!(node_table("bramble", &cfg, &[]), plain);
     }
 }
