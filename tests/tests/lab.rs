@@ -121,16 +121,17 @@ fn new_labs_sweep_namespaces_of_dead_test_processes() {
 }
 
 /// GET `/` over `stream`, HTTP/1.0; the whole response.
-fn http_get(mut stream: TcpStream) -> String {
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    stream
-        .write_all(b"GET /index.html HTTP/1.0\r\nHost: lab\r\n\r\n")
-        .unwrap();
+fn http_get(stream: TcpStream) -> String {
+    try_http_get(stream).expect("reading the reply")
+}
+
+/// [`http_get`], with the error (a reset while the server is not up yet).
+fn try_http_get(mut stream: TcpStream) -> std::io::Result<String> {
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.write_all(b"GET /index.html HTTP/1.0\r\nHost: lab\r\n\r\n")?;
     let mut body = String::new();
-    stream.read_to_string(&mut body).expect("reading the reply");
-    body
+    stream.read_to_string(&mut body)?;
+    Ok(body)
 }
 
 #[test]
@@ -151,8 +152,9 @@ fn forward_reaches_a_server_inside_a_host() {
     // Nothing listens on that port in the root namespace's loopback... but
     // the forward does: its replies come from inside node1.
     let reply = wait_for("httpd through the forward", Duration::from_secs(10), || {
+        // Until httpd listens, the forward resets the connection.
         let s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-        let r = http_get(s);
+        let r = try_http_get(s).ok()?;
         r.contains("200 OK").then_some(r)
     });
     assert!(reply.ends_with(&marker), "{reply}");
