@@ -38,6 +38,32 @@ pub fn decide(before: Option<&str>, after: Option<&str>) -> Outcome {
     }
 }
 
+/// The object without what the hub writes on its own (`status`, the
+/// resourceVersion): a controller updating a status between the GET and the
+/// replace must not make an unchanged apply read `configured`.
+fn user_part(obj: &Value) -> Value {
+    let mut v = obj.clone();
+    if let Some(m) = v.as_object_mut() {
+        m.remove("status");
+    }
+    if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("resourceVersion");
+    }
+    v
+}
+
+/// [`decide`] from the objects: the same resourceVersion, or the same object
+/// apart from status and resourceVersion, is `unchanged`.
+pub fn decide_objects(before: &Value, after: &Value) -> Outcome {
+    match decide(
+        crate::json::resource_version(before),
+        crate::json::resource_version(after),
+    ) {
+        Outcome::Configured if user_part(before) == user_part(after) => Outcome::Unchanged,
+        o => o,
+    }
+}
+
 /// The body of the replace: the manifest as written, without a
 /// `resourceVersion`, so the hub updates unconditionally.
 pub fn replace_body(manifest: &Value) -> Value {
@@ -59,10 +85,7 @@ pub fn apply_one(client: &Client, m: &Manifest) -> Result<Outcome, ClientError> 
         Err(e) => Err(e),
         Ok(current) => {
             let stored = client.replace(&path, &replace_body(&m.object))?;
-            Ok(decide(
-                crate::json::resource_version(&current),
-                crate::json::resource_version(&stored),
-            ))
+            Ok(decide_objects(&current, &stored))
         }
     }
 }
@@ -112,6 +135,18 @@ mod tests {
         assert_eq!(decide(Some("12"), None), Outcome::Configured);
         assert_eq!(decide(Some(""), Some("")), Outcome::Configured);
         assert_eq!(Outcome::Created.as_str(), "created");
+    }
+
+    #[test]
+    fn a_status_written_meanwhile_is_not_a_change() {
+        let before = json!({"metadata": {"name": "d", "resourceVersion": "7"},
+            "spec": {"replicas": 2}, "status": {"replicas": 0}});
+        let mut after = before.clone();
+        after["metadata"]["resourceVersion"] = "9".into();
+        after["status"]["replicas"] = 2.into();
+        assert_eq!(decide_objects(&before, &after), Outcome::Unchanged);
+        after["spec"]["replicas"] = 3.into();
+        assert_eq!(decide_objects(&before, &after), Outcome::Configured);
     }
 
     #[test]
