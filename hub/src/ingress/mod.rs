@@ -3,6 +3,7 @@
 //! Ingresses, Services or Endpoints change; [`proxy`] serves requests from
 //! the LAN with it. A swap never touches open connections.
 
+pub mod pool;
 pub mod proxy;
 pub mod routes;
 
@@ -27,6 +28,28 @@ pub struct IngressServer {
     addr: SocketAddr,
 }
 
+/// Drops the proxy's idle connections to pods that closed or idled past
+/// [`pool::IDLE_TIMEOUT`], until shutdown or the proxy is gone.
+fn spawn_pruner(proxy: std::sync::Weak<Proxy>, mut shutdown: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(pool::IDLE_TIMEOUT / 3);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                r = shutdown.changed() => {
+                    if r.is_err() || *shutdown.borrow() {
+                        return;
+                    }
+                }
+            }
+            match proxy.upgrade() {
+                Some(p) => p.prune_idle(),
+                None => return,
+            }
+        }
+    });
+}
+
 impl IngressServer {
     /// Binds `listen` and serves until `shutdown` turns true.
     pub async fn start(
@@ -38,6 +61,7 @@ impl IngressServer {
             .map_err(|e| std::io::Error::new(e.kind(), format!("ingress on {listen}: {e}")))?;
         let addr = listener.local_addr()?;
         let proxy = Arc::new(Proxy::new(addr.port()));
+        spawn_pruner(Arc::downgrade(&proxy), shutdown.clone());
         let p = proxy.clone();
         tokio::spawn(async move {
             loop {

@@ -1,43 +1,84 @@
 //! The reverse proxy of the hub's ingress: HTTP/1.1 with keep-alive on both
-//! sides (a pooled client to the pods), `X-Forwarded-*` headers, hop-by-hop
-//! headers dropped, WebSocket (any `Upgrade`) tunnelled, and on a refused
-//! connection the next endpoint tried. Requests without a matching rule get
+//! sides (idle connections to the pods kept per endpoint, [`super::pool`]),
+//! `X-Forwarded-*` headers, hop-by-hop headers dropped, WebSocket (any
+//! `Upgrade`) tunnelled, and on a refused connection the next endpoint tried
+//! (the request body is only read once a connection is open, so any request
+//! can be retried; a pooled connection found closed before the request was
+//! written is replaced by a new one). Requests without a matching rule get
 //! 404, a backend without ready endpoints 503, each with a body that says
-//! which.
+//! which. Per request, the request's own header map and body are forwarded
+//! as they are (no copies, no buffering).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::task::{Context, Poll};
 
-use bytes::Bytes;
-use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Empty, Full};
-use hyper::body::{Body as _, Incoming};
+use bytes::{Bytes, BytesMut};
+use http_body_util::Full;
+use hyper::Uri;
+use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::http::uri::PathAndQuery;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 
+pub use super::pool::CONNECT_TIMEOUT;
+use super::pool::{self, ConnectError, Pool, Returning, Sender};
 use super::routes::{Backend, RouteTable};
 
-/// A body either side can send.
-pub type Body = BoxBody<Bytes, BoxError>;
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// A body the ingress answers with (or sends a pod to open a tunnel): its
+/// own text, or what a pod answered. An enum, not a box: no allocation.
+pub enum Body {
+    /// The ingress's own answer (empty for a tunnel).
+    Text(Full<Bytes>),
+    /// A pod's answer on a pooled connection.
+    Pod(Returning),
+    /// A pod's answer on a connection of its own.
+    Other(Incoming),
+}
 
-/// Request bodies up to this size are buffered so a refused connection can
-/// be retried on another endpoint; larger ones stream (one attempt).
-pub const RETRY_BODY_LIMIT: u64 = 64 * 1024;
-/// How long connecting to a pod may take before the next one is tried.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+impl hyper::body::Body for Body {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.get_mut() {
+            Body::Text(b) => Pin::new(b).poll_frame(cx).map_err(|e| match e {}),
+            Body::Pod(b) => Pin::new(b).poll_frame(cx),
+            Body::Other(b) => Pin::new(b).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Body::Text(b) => b.is_end_stream(),
+            Body::Pod(b) => b.is_end_stream(),
+            Body::Other(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Body::Text(b) => b.size_hint(),
+            Body::Pod(b) => b.size_hint(),
+            Body::Other(b) => b.size_hint(),
+        }
+    }
+}
 
 /// What the proxy shares across connections.
 pub struct Proxy {
     pub table: RwLock<Arc<RouteTable>>,
-    client: Client<HttpConnector, Body>,
+    /// Idle keep-alive connections to the pods.
+    pool: Arc<Pool>,
     /// The listening port, for `X-Forwarded-Port`.
     pub port: u16,
+    forwarded_port: HeaderValue,
 }
 
 impl std::fmt::Debug for Proxy {
@@ -47,11 +88,11 @@ impl std::fmt::Debug for Proxy {
 }
 
 fn full(text: impl Into<Bytes>) -> Body {
-    Full::new(text.into()).map_err(|e| match e {}).boxed()
+    Body::Text(Full::new(text.into()))
 }
 
 fn empty() -> Body {
-    Empty::new().map_err(|e| match e {}).boxed()
+    Body::Text(Full::new(Bytes::new()))
 }
 
 fn plain(status: StatusCode, text: String) -> Response<Body> {
@@ -64,38 +105,47 @@ fn plain(status: StatusCode, text: String) -> Response<Body> {
     r
 }
 
-/// Headers that describe one connection, not the message.
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-];
+/// Whether `n` describes one connection, not the message.
+fn is_hop_by_hop(n: &HeaderName) -> bool {
+    n == header::CONNECTION
+        || n == header::TE
+        || n == header::TRAILER
+        || n == header::TRANSFER_ENCODING
+        || n == header::PROXY_AUTHENTICATE
+        || n == header::PROXY_AUTHORIZATION
+        || n == "keep-alive"
+        || n == "proxy-connection"
+}
 
+/// Drops the hop-by-hop headers and those `Connection` lists (except
+/// `Connection` and `Upgrade` themselves when `keep_upgrade`). Allocates
+/// only for `Connection` tokens other than `close`, `keep-alive`, `upgrade`
+/// and the standard hop-by-hop names.
 fn strip_hop_by_hop(h: &mut HeaderMap, keep_upgrade: bool) {
-    let listed: Vec<HeaderName> = h
-        .get_all(header::CONNECTION)
+    for n in connection_listed(h) {
+        h.remove(n);
+    }
+    let drop = |n: &HeaderName| {
+        (is_hop_by_hop(n) && !(keep_upgrade && n == header::CONNECTION))
+            || (!keep_upgrade && n == header::UPGRADE)
+    };
+    // Usually none: scan the few headers instead of hashing every name.
+    while let Some(n) = h.keys().find(|n| drop(n)).cloned() {
+        h.remove(n);
+    }
+}
+
+/// The extra headers `Connection` names.
+fn connection_listed(h: &HeaderMap) -> Vec<HeaderName> {
+    h.get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .filter(|n| !(keep_upgrade && n == header::UPGRADE))
-        .collect();
-    for n in listed {
-        h.remove(n);
-    }
-    for n in HOP_BY_HOP {
-        if !(keep_upgrade && n == "connection") {
-            h.remove(n);
-        }
-    }
-    if !keep_upgrade {
-        h.remove(header::UPGRADE);
-    }
+        .map(str::trim)
+        .filter(|t| !t.eq_ignore_ascii_case("close") && !t.eq_ignore_ascii_case("upgrade"))
+        .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
+        .filter(|n| !is_hop_by_hop(n))
+        .collect()
 }
 
 fn is_upgrade(req: &Request<Incoming>) -> bool {
@@ -114,16 +164,11 @@ fn is_upgrade(req: &Request<Incoming>) -> bool {
 impl Proxy {
     /// A proxy with an empty table.
     pub fn new(port: u16) -> Proxy {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(connector);
         Proxy {
             table: RwLock::new(Arc::new(RouteTable::default())),
-            client,
+            pool: Arc::default(),
             port,
+            forwarded_port: HeaderValue::from(port),
         }
     }
 
@@ -140,28 +185,17 @@ impl Proxy {
         peer: SocketAddr,
         mut req: Request<Incoming>,
     ) -> Result<Response<Body>, Infallible> {
-        let host = req
-            .headers()
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .or(req.uri().host())
-            .unwrap_or("")
-            .to_string();
-        let hostname = host
-            .rsplit_once(':')
-            .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
-            .map_or(host.as_str(), |(h, _)| h)
-            .to_string();
-        let path = req.uri().path().to_string();
         let table = self.table();
-        let Some(backend) = table.route(&hostname, &path) else {
+        let host = request_host(&req);
+        let hostname = strip_port(host);
+        let path = req.uri().path();
+        let Some(backend) = table.route(hostname, path) else {
             return Ok(plain(
                 StatusCode::NOT_FOUND,
                 format!("no Ingress rule matches host {hostname:?} and path {path:?}"),
             ));
         };
-        let order = backend.order();
-        if order.is_empty() {
+        if backend.endpoints.is_empty() {
             return Ok(plain(
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!(
@@ -170,73 +204,47 @@ impl Proxy {
                 ),
             ));
         }
+        let forwarded_host = forwarded_host(&req);
         let upgrade = is_upgrade(&req);
         let headers = req.headers_mut();
         strip_hop_by_hop(headers, upgrade);
-        add_forwarded(headers, peer, &host, self.port);
+        add_forwarded(headers, peer, forwarded_host, &self.forwarded_port);
         if upgrade {
-            return Ok(tunnel(req, &order, backend).await);
+            return Ok(tunnel(req, backend.order(), backend).await);
         }
-        Ok(self.forward(req, &order, backend).await)
+        Ok(self.forward(req, backend.order(), backend).await)
     }
 
     async fn forward(
         &self,
-        req: Request<Incoming>,
-        order: &[SocketAddr],
+        mut req: Request<Incoming>,
+        order: impl Iterator<Item = SocketAddr>,
         backend: &Backend,
     ) -> Response<Body> {
-        let (parts, body) = req.into_parts();
-        let small = body
-            .size_hint()
-            .exact()
-            .is_some_and(|n| n <= RETRY_BODY_LIMIT);
-        // Buffered: every attempt can send it again.
-        let (buffered, mut streaming) = if small {
-            match body.collect().await {
-                Ok(b) => (Some(b.to_bytes()), None),
-                Err(e) => {
-                    return plain(
-                        StatusCode::BAD_REQUEST,
-                        format!("reading the request body failed: {e}"),
-                    );
-                }
-            }
-        } else {
-            (None, Some(body))
-        };
-        let path_and_query = parts
-            .uri
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .to_string();
+        if let Err(e) = origin_form(&mut req) {
+            return plain(StatusCode::BAD_REQUEST, format!("bad request path: {e}"));
+        }
+        *req.version_mut() = hyper::Version::HTTP_11;
         let mut last_error = String::new();
+        // HTTP/1.0 clients may send none; the pod gets the endpoint then.
+        let client_host = req.headers().contains_key(header::HOST);
         for ep in order {
-            let body = match (&buffered, streaming.take()) {
-                (Some(b), _) => full(b.clone()),
-                (None, Some(s)) => s.map_err(|e| Box::new(e) as BoxError).boxed(),
-                (None, None) => break,
-            };
-            let mut out = Request::from_parts(parts.clone(), body);
-            *out.uri_mut() = match format!("http://{ep}{path_and_query}").parse() {
-                Ok(u) => u,
-                Err(e) => return plain(StatusCode::BAD_REQUEST, format!("bad request path: {e}")),
-            };
-            *out.version_mut() = hyper::Version::HTTP_11;
-            match self.client.request(out).await {
-                Ok(resp) => {
+            if !client_host && let Ok(v) = HeaderValue::from_str(&ep.to_string()) {
+                req.headers_mut().insert(header::HOST, v);
+            }
+            match self.send(ep, req).await {
+                Ok((resp, sender)) => {
                     let (mut parts, body) = resp.into_parts();
                     strip_hop_by_hop(&mut parts.headers, false);
-                    return Response::from_parts(
-                        parts,
-                        body.map_err(|e| Box::new(e) as BoxError).boxed(),
-                    );
+                    let body = Returning::new(body, self.pool.clone(), ep, sender);
+                    return Response::from_parts(parts, Body::Pod(body));
                 }
-                Err(e) if e.is_connect() => {
+                Err(Attempt::Refused(e, r)) => {
                     tracing::debug!(endpoint = %ep, error = %e, "endpoint refused; trying the next");
-                    last_error = format!("{ep}: {e}");
+                    last_error = e;
+                    req = *r;
                 }
-                Err(e) => {
+                Err(Attempt::Failed(e)) => {
                     return plain(
                         StatusCode::BAD_GATEWAY,
                         format!(
@@ -255,24 +263,123 @@ impl Proxy {
             ),
         )
     }
-}
 
-fn add_forwarded(h: &mut HeaderMap, peer: SocketAddr, host: &str, port: u16) {
-    let ip = peer.ip().to_string();
-    let xff = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prev) => format!("{prev}, {ip}"),
-        None => ip,
-    };
-    for (name, value) in [
-        ("x-forwarded-for", xff),
-        ("x-forwarded-host", host.to_string()),
-        ("x-forwarded-proto", "http".to_string()),
-        ("x-forwarded-port", port.to_string()),
-    ] {
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            h.insert(HeaderName::from_static(name), v);
+    /// Sends `req` to `ep` on an idle connection, or a new one when none
+    /// is left open. A pooled connection that closed before the request was
+    /// written is skipped; only a failure to connect gives the request back.
+    async fn send(
+        &self,
+        ep: SocketAddr,
+        mut req: Request<Incoming>,
+    ) -> Result<(Response<Incoming>, Sender), Attempt> {
+        while let Some(mut sender) = self.pool.checkout(ep) {
+            if sender.ready().await.is_err() {
+                continue;
+            }
+            match sender.try_send_request(req).await {
+                Ok(resp) => return Ok((resp, sender)),
+                Err(mut e) => match e.take_message() {
+                    Some(r) => req = r,
+                    None => return Err(Attempt::Failed(e.into_error())),
+                },
+            }
+        }
+        let mut sender = match pool::connect(ep).await {
+            Ok(s) => s,
+            Err(ConnectError(e)) => return Err(Attempt::Refused(e, Box::new(req))),
+        };
+        match sender.try_send_request(req).await {
+            Ok(resp) => Ok((resp, sender)),
+            Err(mut e) => match e.take_message() {
+                Some(r) => Err(Attempt::Refused(
+                    format!("{ep} closed the new connection: {}", e.error()),
+                    Box::new(r),
+                )),
+                None => Err(Attempt::Failed(e.into_error())),
+            },
         }
     }
+
+    /// Drops idle connections to pods that closed or idled too long.
+    pub fn prune_idle(&self) {
+        self.pool.prune();
+    }
+}
+
+/// How one attempt at an endpoint failed.
+enum Attempt {
+    /// No connection: the request, untouched, can go to the next endpoint.
+    Refused(String, Box<Request<Incoming>>),
+    /// The request was (at least partly) sent.
+    Failed(hyper::Error),
+}
+
+/// Rewrites an absolute-form request target (`http://host/path`) to origin
+/// form (`/path`), which is what a pod expects.
+fn origin_form(req: &mut Request<Incoming>) -> Result<(), hyper::http::Error> {
+    if req.uri().scheme().is_none() && req.uri().authority().is_none() {
+        return Ok(());
+    }
+    let pq = req
+        .uri()
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    *req.uri_mut() = Uri::builder().path_and_query(pq).build()?;
+    Ok(())
+}
+
+/// The `Host` the client asked for (the request target's when it sent no
+/// `Host` header), port included.
+fn request_host(req: &Request<Incoming>) -> &str {
+    req.headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or(req.uri().host())
+        .unwrap_or("")
+}
+
+/// `host` without a trailing `:port`.
+fn strip_port(host: &str) -> &str {
+    host.rsplit_once(':')
+        .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(host, |(h, _)| h)
+}
+
+/// The value for `X-Forwarded-Host`: [`request_host`], shared with the
+/// request's own header when it has one.
+fn forwarded_host(req: &Request<Incoming>) -> HeaderValue {
+    match req.headers().get(header::HOST) {
+        Some(v) if v.to_str().is_ok() => v.clone(),
+        _ => HeaderValue::from_str(request_host(req)).unwrap_or(HeaderValue::from_static("")),
+    }
+}
+
+fn add_forwarded(h: &mut HeaderMap, peer: SocketAddr, host: HeaderValue, port: &HeaderValue) {
+    let xff = HeaderName::from_static("x-forwarded-for");
+    if let Some(v) = forwarded_for(h.get(&xff), peer) {
+        h.insert(xff, v);
+    }
+    h.insert(HeaderName::from_static("x-forwarded-host"), host);
+    h.insert(
+        HeaderName::from_static("x-forwarded-proto"),
+        HeaderValue::from_static("http"),
+    );
+    h.insert(HeaderName::from_static("x-forwarded-port"), port.clone());
+}
+
+/// `X-Forwarded-For`: the client's list, if any, with `peer` appended.
+fn forwarded_for(prev: Option<&HeaderValue>, peer: SocketAddr) -> Option<HeaderValue> {
+    use std::fmt::Write as _;
+    let prev = prev.and_then(|v| v.to_str().ok());
+    // ", " and the longest IPv6 text (45 bytes).
+    let mut b = BytesMut::with_capacity(prev.map_or(0, str::len) + 2 + 45);
+    if let Some(p) = prev {
+        b.extend_from_slice(p.as_bytes());
+        b.extend_from_slice(b", ");
+    }
+    write!(b, "{}", peer.ip()).ok()?;
+    HeaderValue::from_maybe_shared(b.freeze()).ok()
 }
 
 /// An `Upgrade` request (WebSocket): a connection of its own to the first
@@ -280,7 +387,7 @@ fn add_forwarded(h: &mut HeaderMap, peer: SocketAddr, host: &str, port: u16) {
 /// switched protocols.
 async fn tunnel(
     mut req: Request<Incoming>,
-    order: &[SocketAddr],
+    order: impl Iterator<Item = SocketAddr>,
     backend: &Backend,
 ) -> Response<Body> {
     let client_side = hyper::upgrade::on(&mut req);
@@ -315,7 +422,7 @@ async fn tunnel(
         };
         if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
             let (parts, body) = resp.into_parts();
-            return Response::from_parts(parts, body.map_err(|e| Box::new(e) as BoxError).boxed());
+            return Response::from_parts(parts, Body::Other(body));
         }
         let backend_side = hyper::upgrade::on(&mut resp);
         tokio::spawn(async move {

@@ -27,13 +27,13 @@ pub struct Backend {
 impl Backend {
     /// The endpoints in the order to try them for one request: round robin
     /// start, then the others (retries on connection failure).
-    pub fn order(&self) -> Vec<SocketAddr> {
+    pub fn order(&self) -> impl ExactSizeIterator<Item = SocketAddr> + '_ {
         let n = self.endpoints.len();
-        if n == 0 {
-            return Vec::new();
-        }
-        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
-        (0..n).map(|i| self.endpoints[(start + i) % n]).collect()
+        let start = match n {
+            0 => 0,
+            n => self.next.fetch_add(1, Ordering::Relaxed) % n,
+        };
+        (0..n).map(move |i| self.endpoints[(start + i) % n])
     }
 }
 
@@ -59,10 +59,14 @@ impl HostMatch {
 
     fn matches(&self, host: &str) -> bool {
         match self {
-            HostMatch::Exact(h) => h == host,
-            HostMatch::Wildcard(suffix) => host
-                .strip_suffix(suffix.as_str())
-                .is_some_and(|label| !label.is_empty() && !label.contains('.')),
+            HostMatch::Exact(h) => h.eq_ignore_ascii_case(host),
+            HostMatch::Wildcard(suffix) => {
+                let Some(cut) = host.len().checked_sub(suffix.len()).filter(|&c| c > 0) else {
+                    return false;
+                };
+                let (label, tail) = host.as_bytes().split_at(cut);
+                tail.eq_ignore_ascii_case(suffix.as_bytes()) && !label.contains(&b'.')
+            }
             HostMatch::Any => true,
         }
     }
@@ -193,10 +197,9 @@ impl RouteTable {
     /// The backend for a request to `host` (port stripped, any case) and
     /// `path`; `None` when no rule and no default backend matches.
     pub fn route(&self, host: &str, path: &str) -> Option<&Backend> {
-        let host = host.to_ascii_lowercase();
         self.routes
             .iter()
-            .find(|r| r.host.matches(&host) && r.matches_path(path))
+            .find(|r| r.host.matches(host) && r.matches_path(path))
             .map(|r| r.backend)
             .or_else(|| self.defaults.first().copied())
             .map(|i| &self.backends[i])
@@ -216,6 +219,8 @@ impl RouteTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
+
     use bramble_api::protocol::{Endpoint, ServiceEntry, ServicePortEntry};
     use serde_json::json;
 
@@ -289,6 +294,8 @@ mod tests {
         assert_eq!(to(&t, "shop.lan", "/docs").as_deref(), Some("docs"));
         assert_eq!(to(&t, "shop.lan", "/docs/x").as_deref(), Some("web"));
         assert_eq!(to(&t, "blog.lan", "/").as_deref(), Some("api"));
+        assert_eq!(to(&t, "Blog.LAN", "/").as_deref(), Some("api"));
+        assert_eq!(to(&t, ".lan", "/").as_deref(), Some("fallback"));
         assert_eq!(to(&t, "a.b.lan", "/").as_deref(), Some("fallback"));
         assert_eq!(to(&t, "other", "/").as_deref(), Some("fallback"));
         assert!(t.route("shop.lan", "/docs").unwrap().endpoints.is_empty());
@@ -305,11 +312,12 @@ mod tests {
             &services(),
         );
         let b = t.route("x", "/").unwrap();
-        let firsts: Vec<SocketAddr> = (0..3).map(|_| b.order()[0]).collect();
+        let firsts: Vec<SocketAddr> = (0..3).map(|_| b.order().next().unwrap()).collect();
         assert_eq!(firsts.len(), 3);
         assert_ne!(firsts[0], firsts[1]);
         assert_ne!(firsts[1], firsts[2]);
         assert_eq!(b.order().len(), 3);
+        assert_eq!(b.order().collect::<BTreeSet<_>>().len(), 3);
         assert!(to(&t, "x", "/").is_some());
         assert!(
             RouteTable::build(&[], &services())
