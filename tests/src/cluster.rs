@@ -509,6 +509,23 @@ impl Cluster {
         self.hub.client()
     }
 
+    /// Runs the `bramble` CLI against the hub: (success, stdout + stderr).
+    pub fn cli(&self, args: &[&str]) -> (bool, String) {
+        let out = Command::new(bin("bramble"))
+            .args(["--hub", &self.hub.url, "--token", &self.hub.token])
+            .args(args)
+            .output()
+            .expect("running bramble");
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+
     /// Pushes the fixture `busybox` image (linux/amd64 + arm64) as `repo:tag`.
     pub fn push_busybox(&self, repo: &str, tag: &str) {
         let image = crate::busybox::busybox_image().expect("busybox fixture image");

@@ -26,19 +26,7 @@ fn per_node(pods: &[(String, String)]) -> BTreeMap<String, usize> {
 }
 
 fn cli(c: &Cluster, args: &[&str]) -> (bool, String) {
-    let out = std::process::Command::new(bramble_tests::bin("bramble"))
-        .args(["--hub", &c.hub.url, "--token", &c.hub.token])
-        .args(args)
-        .output()
-        .expect("running bramble");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    c.cli(args)
 }
 
 fn spreads_rolls_scales(broker: Broker) {

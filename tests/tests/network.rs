@@ -26,19 +26,7 @@ const WEB: &str =
     "mkdir -p /tmp; hostname > /tmp/index.html; touch /tmp/ready; exec httpd -f -p 8080 -h /tmp";
 
 fn cli(c: &Cluster, args: &[&str]) -> (bool, String) {
-    let out = std::process::Command::new(bramble_tests::bin("bramble"))
-        .args(["--hub", &c.hub.url, "--token", &c.hub.token])
-        .args(args)
-        .output()
-        .expect("running bramble");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    c.cli(args)
 }
 
 /// Runs `script` with `sh -c` in pod `pod`; (success, output).
