@@ -64,6 +64,21 @@ pub fn same_incarnation(desired: &Pod, running: &Pod) -> bool {
     desired.metadata.uid == running.metadata.uid && desired.spec == running.spec
 }
 
+/// Sets `status.hostIP` (the node's address, as the kubelet does) and, for a
+/// `hostNetwork` pod, `podIP` to the same address.
+fn set_host_ip(status: &mut PodStatus, host_ip: Option<std::net::Ipv4Addr>, host_network: bool) {
+    let Some(ip) = host_ip.map(|ip| ip.to_string()) else {
+        return;
+    };
+    let entry = || vec![bramble_api::objects::pod_status::PodIp { ip: ip.clone() }];
+    status.host_ips = entry();
+    if host_network && status.pod_ip.is_none() {
+        status.pod_ip = Some(ip.clone());
+        status.pod_ips = entry();
+    }
+    status.host_ip = Some(ip);
+}
+
 /// Per-pod resource usage, summed over its running containers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodUsage {
@@ -354,6 +369,7 @@ impl<'r> Node<'r> {
         if self.net.as_ref().is_some_and(|n| n.due(now)) {
             self.reconcile_network(true);
         }
+        let host_ip = self.net.as_ref().and_then(|n| n.node_ip());
         let mut changed = Vec::new();
         for (id, p) in &mut self.pods {
             if let Err(e) = p.tick(now) {
@@ -362,7 +378,8 @@ impl<'r> Node<'r> {
             if let Err(e) = self.records.save(&p.to_record()) {
                 tracing::warn!(pod = %id, error = %e, "saving the pod record");
             }
-            let status = p.status(SystemTime::now());
+            let mut status = p.status(SystemTime::now());
+            set_host_ip(&mut status, host_ip, p.pod().spec.host_network);
             let json = serde_json::to_string(&status).unwrap_or_default();
             if self.reported.get(id) != Some(&json) {
                 self.reported.insert(id.clone(), json);
@@ -430,5 +447,27 @@ mod tests {
         // Recreated under the same name, or another spec: another pod.
         assert!(!same_incarnation(&pod("u-2", "busybox"), &running));
         assert!(!same_incarnation(&pod("u-1", "busybox:2"), &running));
+    }
+
+    #[test]
+    fn statuses_name_the_node_address_and_host_network_pods_share_it() {
+        let node = Some(std::net::Ipv4Addr::new(10, 77, 0, 11));
+        let mut st = PodStatus {
+            pod_ip: Some("10.42.0.5".into()),
+            ..Default::default()
+        };
+        set_host_ip(&mut st, node, false);
+        assert_eq!(st.host_ip.as_deref(), Some("10.77.0.11"));
+        assert_eq!(st.host_ips[0].ip, "10.77.0.11");
+        assert_eq!(st.pod_ip.as_deref(), Some("10.42.0.5"));
+
+        let mut host = PodStatus::default();
+        set_host_ip(&mut host, node, true);
+        assert_eq!(host.pod_ip.as_deref(), Some("10.77.0.11"));
+        assert_eq!(host.pod_ips[0].ip, "10.77.0.11");
+
+        let mut unknown = PodStatus::default();
+        set_host_ip(&mut unknown, None, true);
+        assert_eq!(unknown, PodStatus::default());
     }
 }

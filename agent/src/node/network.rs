@@ -172,6 +172,11 @@ pub struct NodeNetwork {
 }
 
 impl NodeNetwork {
+    /// This node's address on the LAN (`--node-ip` or detected), if known.
+    pub fn node_ip(&self) -> Option<Ipv4Addr> {
+        self.settings.node_ip
+    }
+
     pub fn new(settings: NetSettings) -> NodeNetwork {
         NodeNetwork {
             settings,
