@@ -11,6 +11,7 @@ use bramble_api::resource::{ResourceInfo, by_plural};
 
 use super::Ingest;
 use super::node_object::{node_object, node_status};
+use crate::network::pod_cidr::PodCidrExhausted;
 use crate::node_auth::{HUB_USERNAME, HelloVerdict};
 use crate::store::StoreError;
 
@@ -76,7 +77,15 @@ impl Ingest {
             HelloVerdict::Accepted(credentials) => credentials,
             HelloVerdict::Refused(code, reason) => return refuse(code, reason),
         };
-        let pod_cidr = self.register(hello).await?;
+        let pod_cidr = match self.register(hello).await {
+            Ok(c) => c,
+            // Not fatal for the agent: it retries with back-off and joins
+            // once the operator frees or widens the range.
+            Err(e) => match e.downcast_ref::<PodCidrExhausted>() {
+                Some(full) => return refuse(RefusalCode::InvalidHello, &full.to_string()),
+                None => return Err(e),
+            },
+        };
         self.fleet.update(node, |live| {
             if live.session != hello.session {
                 live.session = hello.session.clone();

@@ -23,13 +23,17 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
+    fixture_with(Default::default())
+}
+
+fn fixture_with(network: crate::network::NetworkSettings) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("db"), StoreOptions::default()).unwrap();
     let (fleet, outbox) = Fleet::new();
     let fleet = Arc::new(fleet);
     let auth = NodeAuth::new(store.clone(), "join".into(), "hub".into());
     Fixture {
-        ingest: Ingest::new(store.clone(), fleet.clone(), auth, Default::default()),
+        ingest: Ingest::new(store.clone(), fleet.clone(), auth, Arc::new(network)),
         fleet,
         outbox,
         store,
@@ -169,5 +173,41 @@ async fn an_invalid_hello_of_the_right_node_is_answered() {
     f.ingest.handle(&t, &encode(&other).unwrap()).await;
     assert!(f.outbox.try_recv().is_err());
     assert!(f.fleet.snapshot().is_empty());
+    f.store.shutdown().await;
+}
+
+async fn hello_ack(f: &mut Fixture, node: &str) -> HelloAck {
+    let t = topic(node, TopicKind::Hello);
+    f.ingest
+        .handle(&t, &encode(&hello(node, "s1", "join")).unwrap())
+        .await;
+    let out = f.outbox.recv().await.unwrap();
+    match decode_from_hub(node, &out.topic, &out.payload).unwrap() {
+        bramble_api::protocol::HubMessage::HelloAck(a) => a,
+        other => panic!("not a hello ack: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_node_without_a_free_pod_cidr_is_told_why_and_not_registered() {
+    let mut f = fixture_with(crate::network::NetworkSettings {
+        cluster_cidr: "10.42.0.0/24".parse().unwrap(),
+        ..Default::default()
+    });
+    let HelloAck::Accepted(a) = hello_ack(&mut f, "pi-1").await else {
+        panic!("the first node fits")
+    };
+    assert_eq!(a.pod_cidr.as_deref(), Some("10.42.0.0/24"));
+    let HelloAck::Refused(r) = hello_ack(&mut f, "pi-2").await else {
+        panic!("the second node has no pod CIDR left")
+    };
+    assert_eq!(r.code, bramble_api::protocol::RefusalCode::InvalidHello);
+    assert!(
+        r.reason.contains("no free pod CIDR") && r.reason.contains("--cluster-cidr 10.42.0.0/24"),
+        "{}",
+        r.reason
+    );
+    let nodes = bramble_api::resource::by_plural("", "v1", "nodes").unwrap();
+    assert!(f.store.get(nodes, None, "pi-2").unwrap().is_none());
     f.store.shutdown().await;
 }
