@@ -64,15 +64,23 @@ struct Args {
     /// Address of the HTTP ingress (Ingress objects' host and path rules).
     #[arg(long, env = "BRAMBLE_INGRESS_LISTEN", default_value = bramble_hub::ingress::DEFAULT_INGRESS_LISTEN)]
     ingress_listen: SocketAddr,
-    /// Serve no ingress.
+    /// Address of the HTTPS ingress: certificates from the Ingresses'
+    /// `spec.tls` (`kubernetes.io/tls` Secrets), chosen by SNI.
+    #[arg(long, env = "BRAMBLE_INGRESS_TLS_LISTEN", default_value = bramble_hub::ingress::DEFAULT_INGRESS_TLS_LISTEN)]
+    ingress_tls_listen: SocketAddr,
+    /// Serve no HTTPS ingress (the plain one still runs).
+    #[arg(long)]
+    no_ingress_tls: bool,
+    /// Serve no ingress, neither HTTP nor HTTPS.
     #[arg(long)]
     no_ingress: bool,
     /// Do not announce the hub on the LAN with mDNS (`_bramble._tcp.local`,
     /// what `bramble-agent --join auto` looks for).
     #[arg(long, env = "BRAMBLE_NO_MDNS")]
     no_mdns: bool,
-    /// Do not route this host to the nodes' pod CIDRs (the ingress then
-    /// reaches only pods on this host).
+    /// Leave this host's routes and nftables alone: no routes to the nodes'
+    /// pod CIDRs (the ingress then reaches only pods on this host) and no
+    /// service table for ClusterIPs.
     #[arg(long)]
     no_pod_routes: bool,
     /// Log filter, e.g. `info` or `bramble_hub=debug`.
@@ -109,6 +117,7 @@ fn main() -> anyhow::Result<()> {
         },
         dns: None,
         ingress: (!args.no_ingress).then_some(args.ingress_listen),
+        ingress_tls: (!args.no_ingress && !args.no_ingress_tls).then_some(args.ingress_tls_listen),
         mdns: !args.no_mdns,
         pod_routes: !args.no_pod_routes,
     };

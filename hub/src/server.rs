@@ -17,7 +17,7 @@ use crate::broker::EmbeddedBroker;
 use crate::control::ControlConfig;
 use crate::fleet::Fleet;
 use crate::ingest::{Ingest, RpcEvent};
-use crate::ingress::IngressServer;
+use crate::ingress::{IngressServer, IngressState};
 use crate::metrics::HubMetrics;
 use crate::mqtt::{MqttClient, endpoint_for};
 use crate::network::NetworkSettings;
@@ -53,6 +53,9 @@ pub struct HubConfig {
     pub dns: Option<DnsConfig>,
     /// The HTTP ingress (`--ingress-listen`); `None` serves none.
     pub ingress: Option<SocketAddr>,
+    /// The HTTPS ingress (`--ingress-tls-listen`): certificates from the
+    /// Ingresses' `spec.tls` Secrets; `None` serves none.
+    pub ingress_tls: Option<SocketAddr>,
     /// Announce the hub with mDNS (`--no-mdns` turns it off).
     pub mdns: bool,
     /// Route this host to the nodes' pod CIDRs (`--no-pod-routes`).
@@ -118,7 +121,8 @@ pub struct Hub {
     control: Option<JoinHandle<()>>,
     dns: Option<Arc<DnsServer>>,
     ingress: Option<IngressServer>,
-    _mdns: Option<crate::mdns::Announcement>,
+    ingress_tls: Option<IngressServer>,
+    _mdns: Option<Arc<crate::mdns::Announcement>>,
 }
 
 /// Starts the DNS server; a busy or forbidden address is logged, not fatal
@@ -136,6 +140,44 @@ fn start_dns(config: &DnsConfig, network: &NetworkSettings) -> Option<Arc<DnsSer
             None
         }
     }
+}
+
+/// The ingress listeners that could bind, sharing one route table and one
+/// certificate table; a busy or forbidden address is logged, not fatal.
+async fn start_ingress(
+    config: &HubConfig,
+    shutdown: watch::Receiver<bool>,
+) -> (
+    Option<IngressState>,
+    Option<IngressServer>,
+    Option<IngressServer>,
+) {
+    if config.ingress.is_none() && config.ingress_tls.is_none() {
+        return (None, None, None);
+    }
+    let state = IngressState::new(shutdown);
+    let http = match config.ingress {
+        Some(listen) => match state.serve(listen).await {
+            Ok(i) => Some(i),
+            Err(e) => {
+                tracing::error!(error = %e, "ingress not served: free the port or pass --ingress-listen ADDR:PORT (or --no-ingress)");
+                None
+            }
+        },
+        None => None,
+    };
+    let https = match config.ingress_tls {
+        Some(listen) => match state.serve_tls(listen).await {
+            Ok(i) => Some(i),
+            Err(e) => {
+                tracing::error!(error = %e, "ingress TLS not served: free the port or pass --ingress-tls-listen ADDR:PORT (or --no-ingress-tls)");
+                None
+            }
+        },
+        None => None,
+    };
+    let state = (http.is_some() || https.is_some()).then_some(state);
+    (state, http, https)
 }
 
 impl Hub {
@@ -217,16 +259,14 @@ impl Hub {
             .dns
             .as_ref()
             .and_then(|d| start_dns(d, &config.network));
-        let ingress = match config.ingress {
-            Some(listen) => match IngressServer::start(listen, stop_rx.clone()).await {
-                Ok(i) => Some(i),
-                Err(e) => {
-                    tracing::error!(error = %e, "ingress not served: free the port or pass --ingress-listen ADDR:PORT (or --no-ingress)");
-                    None
-                }
-            },
-            None => None,
-        };
+        let (ingress_state, ingress, ingress_tls) = start_ingress(&config, stop_rx.clone()).await;
+        let mdns = config.mdns.then(|| {
+            let name = crate::mdns::instance_name();
+            crate::mdns::Announcement::start(&name, addr.port(), mqtt_addr.map(|a| a.port()))
+                .map_err(|e| tracing::warn!(error = %format!("{e:#}"), "not announced on mDNS (agents need --hub)"))
+                .ok()
+                .map(Arc::new)
+        }).flatten();
         // Controllers, scheduler and dispatcher run when there are agents to
         // talk to (an API-only hub just stores objects).
         let control = mqtt.is_some().then(|| {
@@ -238,9 +278,10 @@ impl Hub {
                 Some(registry.clone()),
                 crate::control::Edge {
                     dns: dns.clone(),
-                    ingress: ingress.clone(),
+                    ingress: ingress_state,
                     pod_routes: config.pod_routes,
-                    routes: None,
+                    host: None,
+                    mdns: mdns.clone(),
                 },
                 stop_rx.clone(),
             )
@@ -268,12 +309,6 @@ impl Hub {
                 .context("serving the API")
         });
         tracing::info!(%addr, data_dir = %config.data_dir.display(), "hub listening");
-        let mdns = config.mdns.then(|| {
-            let name = crate::mdns::instance_name();
-            crate::mdns::Announcement::start(&name, addr.port(), mqtt_addr.map(|a| a.port()))
-                .map_err(|e| tracing::warn!(error = %format!("{e:#}"), "not announced on mDNS (agents need --hub)"))
-                .ok()
-        }).flatten();
         Ok(Hub {
             addr,
             token,
@@ -288,6 +323,7 @@ impl Hub {
             control,
             dns,
             ingress,
+            ingress_tls,
             _mdns: mdns,
         })
     }
@@ -295,6 +331,11 @@ impl Hub {
     /// The address the ingress serves on, if it runs.
     pub fn ingress_addr(&self) -> Option<SocketAddr> {
         self.ingress.as_ref().map(|i| i.addr())
+    }
+
+    /// The address the TLS ingress serves on, if it runs.
+    pub fn ingress_tls_addr(&self) -> Option<SocketAddr> {
+        self.ingress_tls.as_ref().map(|i| i.addr())
     }
 
     /// The address the cluster DNS serves on, if it runs.

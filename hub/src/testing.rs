@@ -42,6 +42,7 @@ impl TestHub {
                 upstreams: Vec::new(),
             }),
             ingress: with_agents.then(|| ([127, 0, 0, 1], 0).into()),
+            ingress_tls: with_agents.then(|| ([127, 0, 0, 1], 0).into()),
             // Tests keep their traffic on loopback.
             mdns: false,
             pod_routes: false,

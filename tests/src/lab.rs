@@ -324,6 +324,12 @@ impl Host {
         connect_in(&self.ns, addr)
     }
 
+    /// Runs `f` on a thread inside this host's network namespace (threads
+    /// it starts are in it too) and returns its result.
+    pub fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        run_in_netns(&self.ns_path(), f).unwrap_or_else(|e| panic!("in {}: {e:#}", self.role))
+    }
+
     /// Forwards a fresh port on 127.0.0.1 of the test process to
     /// 127.0.0.1:`port` inside this host; returns the local port. Each
     /// accepted connection gets its own connection inside (none if nothing
@@ -370,6 +376,18 @@ pub fn connect_in(ns: &str, addr: SocketAddr) -> std::io::Result<TcpStream> {
         .map_err(|_| std::io::Error::other("connect thread panicked"))?
 }
 
+/// Runs `f` on a thread inside the network namespace pinned at `path` (a
+/// `/run/netns` file, a pod's namespace file, `/proc/PID/ns/net`) and
+/// returns its result; threads `f` starts are in it too.
+pub fn run_in_netns<T: Send + 'static>(
+    path: &Path,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T> {
+    spawn_in_path(path.to_path_buf(), "run-in-netns", f)?
+        .join()
+        .map_err(|_| anyhow!("the thread in {} panicked", path.display()))
+}
+
 /// Spawns a thread that first enters network namespace `ns`, then runs `f`.
 /// Returns once the thread is in the namespace.
 fn spawn_in<T: Send + 'static>(
@@ -377,7 +395,15 @@ fn spawn_in<T: Send + 'static>(
     name: &str,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<JoinHandle<T>> {
-    let path = Path::new(NETNS_DIR).join(ns);
+    spawn_in_path(Path::new(NETNS_DIR).join(ns), name, f)
+}
+
+/// [`spawn_in`] for the namespace pinned at `path`.
+fn spawn_in_path<T: Send + 'static>(
+    path: PathBuf,
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<JoinHandle<T>> {
     let file = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
     let (tx, rx) = std::sync::mpsc::channel();
     let handle = std::thread::Builder::new()

@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod fixtures;
 pub mod lab;
 pub mod mosquitto;
+pub mod net;
 
 /// Path of a workspace binary (`bramble-hub`, `bramble`, ...) next to the
 /// running test executable (`target/<profile>/`). `cargo test --workspace`
@@ -44,13 +45,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// Flags that keep a test hub's DNS and ingress on loopback (free ports),
-/// its mDNS announcement off the machine's LAN and its routes out of the
-/// machine's routing table.
-pub const LOOPBACK_HUB_FLAGS: [&str; 6] = [
+/// Flags that keep a test hub's DNS and ingress (HTTP and HTTPS) on
+/// loopback (free ports), its mDNS announcement off the machine's LAN and
+/// its routes out of the machine's routing table.
+pub const LOOPBACK_HUB_FLAGS: [&str; 8] = [
     "--dns-listen",
     "127.0.0.1:0",
     "--ingress-listen",
+    "127.0.0.1:0",
+    "--ingress-tls-listen",
     "127.0.0.1:0",
     "--no-mdns",
     "--no-pod-routes",

@@ -9,9 +9,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use bramble_tests::cluster::{Broker, Cluster, DEPLOYMENTS, IDLE, deployment, wait_for};
+use bramble_tests::cluster::{Broker, Cluster, DEPLOYMENTS, IDLE, wait_for};
 use bramble_tests::lab::{HUB_IP, Lab};
-use serde_json::{Value, json};
+use bramble_tests::net::{WEB, exec, pinned_pod, service, wait_running, web_deployment};
+use serde_json::json;
 
 /// One lab cluster at a time: a hub and three agents on 2 cores.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -20,65 +21,8 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// A web server answering its pod's hostname on 8080, Ready while
-/// /tmp/ready exists.
-const WEB: &str =
-    "mkdir -p /tmp; hostname > /tmp/index.html; touch /tmp/ready; exec httpd -f -p 8080 -h /tmp";
-
 fn cli(c: &Cluster, args: &[&str]) -> (bool, String) {
     c.cli(args)
-}
-
-/// Runs `script` with `sh -c` in pod `pod`; (success, output).
-fn exec(c: &Cluster, pod: &str, script: &str) -> (bool, String) {
-    cli(c, &["exec", pod, "--", "sh", "-c", script])
-}
-
-fn web_deployment(name: &str, replicas: i64) -> Value {
-    let mut d = deployment(name, replicas, "busybox:net", WEB);
-    let container = &mut d["spec"]["template"]["spec"]["containers"][0];
-    container["ports"] = json!([{"name": "http", "containerPort": 8080}]);
-    container["readinessProbe"] = json!({"exec": {"command": ["test", "-f", "/tmp/ready"]},
-        "periodSeconds": 1, "failureThreshold": 1});
-    d
-}
-
-fn service(name: &str) -> Value {
-    json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
-        "spec": {"selector": {"app": name}, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}})
-}
-
-/// A pod running `script` on `node`, labelled `app=<app>`.
-fn pinned_pod(name: &str, app: &str, node: &str, script: &str) -> Value {
-    json!({"apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "labels": {"app": app}},
-        "spec": {"nodeName": node, "terminationGracePeriodSeconds": 1,
-            "containers": [{"name": "main", "image": "busybox:net", "command": ["sh", "-c", script],
-                "ports": [{"name": "http", "containerPort": 8080}]}]}})
-}
-
-fn pod_ip(c: &Cluster, name: &str) -> Option<String> {
-    let (code, p) = c
-        .client()
-        .get(&format!("/api/v1/namespaces/default/pods/{name}"));
-    (code == 200)
-        .then(|| p["status"]["podIP"].as_str().map(str::to_string))
-        .flatten()
-}
-
-fn wait_running(c: &Cluster, name: &str) -> String {
-    wait_for(
-        &format!("pod {name} running with an IP"),
-        Duration::from_secs(60),
-        || {
-            let (_, p) = c
-                .client()
-                .get(&format!("/api/v1/namespaces/default/pods/{name}"));
-            (p["status"]["phase"] == "Running")
-                .then(|| pod_ip(c, name))
-                .flatten()
-        },
-    )
 }
 
 /// Hostnames answering `n` requests made with `wget` inside pod `from`.
@@ -179,6 +123,12 @@ fn pods_services_dns_and_ingress_across_nodes() {
     assert!(ok && out.trim() == "far", "{out}");
     let (_, wide) = cli(&c, &["get", "pods", "-o", "wide"]);
     assert!(wide.contains(&far_ip) && wide.contains(&nodes[2]), "{wide}");
+    let (_, far) = client.get("/api/v1/namespaces/default/pods/far");
+    assert_eq!(
+        far["status"]["hostIP"].as_str(),
+        Some(lab.node(3).ip().to_string().as_str()),
+        "{far}"
+    );
 
     // A Service by DNS name; connections spread over endpoints on all nodes.
     let (code, v) = client.post(DEPLOYMENTS, &web_deployment("web", 3));
@@ -256,6 +206,24 @@ fn pods_services_dns_and_ingress_across_nodes() {
     let m = through_ingress(200);
     assert_eq!(m.len(), 3, "{m:?}");
     assert!(!m.contains_key("FAILED"), "{m:?}");
+
+    // The hub host reaches the Service's ClusterIP through its own table.
+    let (_, svc) = client.get("/api/v1/namespaces/default/services/web");
+    let vip = svc["spec"]["clusterIP"].as_str().unwrap().to_string();
+    let from_hub = wait_for(
+        "the ClusterIP from the hub host",
+        Duration::from_secs(20),
+        || {
+            let out = lab.hub().sh_ok(&format!(
+                "for i in $(seq 30); do timeout 3 wget -qO- http://{vip}/ || echo FAILED; done"
+            ));
+            let hosts: std::collections::BTreeSet<&str> = out.lines().collect();
+            (hosts.len() == 3 && !hosts.contains("FAILED")).then(|| out.clone())
+        },
+    );
+    assert_eq!(from_hub.lines().count(), 30, "{from_hub}");
+    let hub_table = lab.hub().sh_ok("nft list table ip bramble-hub");
+    assert!(hub_table.contains(&vip), "{hub_table}");
 
     // Node 3's agent and pods die: the rest keep answering.
     let dead = c.agents[2].name.clone();
@@ -348,4 +316,93 @@ fn join_auto_finds_the_hub_by_mdns() {
         json!({"type": "InternalIP", "address": fresh.ip().to_string()})
     );
     assert!(node["spec"]["podCIDR"].is_string(), "{node}");
+}
+
+#[test]
+fn annotated_node_port_service_is_announced_as_a_local_name() {
+    use mdns_sd::{ServiceDaemon, ServiceEvent};
+    let _one = serial();
+    let mut lab = Lab::new(2);
+    let c = Cluster::start_in_lab(&lab, Broker::Embedded, &[]);
+    c.push_busybox("busybox", "net");
+    let client = c.client();
+    let (code, v) = client.post(DEPLOYMENTS, &web_deployment("shop", 2));
+    assert_eq!(code, 201, "{v}");
+    let svc = json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "shop", "annotations": {"bramble.dev/mdns": "true"}},
+        "spec": {"type": "NodePort", "selector": {"app": "shop"},
+            "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}});
+    let (code, v) = client.post("/api/v1/namespaces/default/services", &svc);
+    assert_eq!(code, 201, "{v}");
+    let node_port = v["spec"]["ports"][0]["nodePort"].as_u64().unwrap() as u16;
+
+    // A LAN client with no cluster DNS: mDNS names `shop.local` and
+    // browsing `_http._tcp` finds the node port on both nodes.
+    let lan = lab.add_client();
+    let (addrs, port, removed) = lan.run(move || {
+        let daemon = ServiceDaemon::new().expect("mDNS daemon");
+        let browse = daemon.browse("_http._tcp.local.").expect("browse");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut found = None;
+        while found.is_none() && Instant::now() < deadline {
+            if let Ok(ServiceEvent::ServiceResolved(info)) =
+                browse.recv_timeout(Duration::from_millis(500))
+                && info.get_fullname() == "shop._http._tcp.local."
+                && info.get_addresses().len() == 2
+            {
+                found = Some(info);
+            }
+        }
+        let info = found.expect("shop._http._tcp.local. resolved with both nodes");
+        let hosts = daemon
+            .resolve_hostname("shop.local.", Some(5000))
+            .expect("resolve_hostname");
+        let mut by_name = std::collections::BTreeSet::new();
+        while let Ok(ev) = hosts.recv_timeout(Duration::from_secs(6)) {
+            match ev {
+                mdns_sd::HostnameResolutionEvent::AddressesFound(_, a) => by_name.extend(a),
+                mdns_sd::HostnameResolutionEvent::SearchStopped(_) => break,
+                _ => {}
+            }
+        }
+        // Withdrawn when the Service is deleted (a goodbye packet).
+        let removed = std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if let Ok(ServiceEvent::ServiceRemoved(_, name)) =
+                    browse.recv_timeout(Duration::from_millis(500))
+                    && name == "shop._http._tcp.local."
+                {
+                    return true;
+                }
+            }
+            false
+        });
+        (by_name, info.get_port(), (removed, daemon))
+    });
+    let nodes: std::collections::BTreeSet<std::net::IpAddr> =
+        lab.nodes().iter().map(|h| h.ip().into()).collect();
+    assert_eq!(addrs, nodes, "shop.local names both nodes");
+    assert_eq!(port, node_port);
+    wait_for("2 ready shop pods", Duration::from_secs(90), || {
+        (c.ready_pods("app=shop").len() == 2).then_some(())
+    });
+    for ip in &nodes {
+        let out = wait_for(
+            "the node port from the LAN",
+            Duration::from_secs(20),
+            || {
+                let o = lan.sh(&format!("timeout 3 wget -qO- http://{ip}:{port}/"));
+                o.status
+                    .success()
+                    .then(|| String::from_utf8_lossy(&o.stdout).into_owned())
+            },
+        );
+        assert!(out.trim().starts_with("shop-"), "{out}");
+    }
+    let (code, v) = client.delete("/api/v1/namespaces/default/services/shop");
+    assert!(code == 200 || code == 202, "{v}");
+    let (removed, daemon) = removed;
+    assert!(removed.join().unwrap(), "shop.local withdrawn");
+    let _ = daemon.shutdown();
 }

@@ -25,8 +25,11 @@ use crate::controllers::{
 };
 use crate::dispatch::Dispatcher;
 use crate::fleet::{Fleet, NodeLive};
-use crate::ingress::{IngressServer, RouteTable};
+use crate::ingress::{IngressState, RouteTable};
+use crate::mdns::Announcement;
+use crate::mdns::services::lan_names;
 use crate::network::NetworkSettings;
+use crate::network::host_network::{self, HostNetwork};
 use crate::network::host_routes;
 use crate::network::table::ServiceTable;
 use crate::registry::Registry;
@@ -51,51 +54,50 @@ impl Default for ControlConfig {
     }
 }
 
-/// The hub's LAN-facing services fed from the store: DNS names and ingress
-/// routes, refreshed whenever the store changed.
+/// The hub's LAN-facing services fed from the store: DNS names, ingress
+/// routes and ingress certificates, refreshed whenever the store changed.
 #[derive(Debug, Default)]
 pub struct Edge {
     pub dns: Option<Arc<DnsServer>>,
-    pub ingress: Option<IngressServer>,
-    /// Program routes to the nodes' pods on this host (`--no-pod-routes`
-    /// turns it off).
+    /// The ingress's listeners (plain and TLS) share it.
+    pub ingress: Option<IngressState>,
+    /// Program this host's routes to pods and its service table
+    /// (`--no-pod-routes` turns it off).
     pub pod_routes: bool,
-    /// The routes last installed.
-    pub routes: Option<Vec<bramble_net::Route>>,
+    /// Programs them (started on the first refresh).
+    pub host: Option<HostNetwork>,
+    /// The hub's mDNS responder: annotated Services as `<name>.local`.
+    pub mdns: Option<Arc<Announcement>>,
 }
 
 impl Edge {
-    fn refresh(&mut self, snap: &Snapshot, domain: &str) {
-        if self.pod_routes {
-            let wanted = host_routes::wanted(&snap.nodes, host_routes::is_local);
-            if self.routes.as_ref() != Some(&wanted) {
-                self.routes = Some(wanted.clone());
-                tokio::task::spawn_blocking(move || {
-                    match bramble_net::routes::reconcile(
-                        None,
-                        host_routes::HUB_ROUTE_PROTO,
-                        &wanted,
-                    ) {
-                        Ok(ch) if !ch.is_empty() => {
-                            tracing::info!(routes = wanted.len(), changes = ?ch, "routes to the nodes' pods updated")
-                        }
-                        Ok(_) => {}
-                        Err(e) => {
-                            tracing::warn!(error = %e, "routes to the nodes' pods not installed (the ingress cannot reach pods on other hosts; run the hub as root)")
-                        }
-                    }
-                });
-            }
-        }
-        if self.dns.is_none() && self.ingress.is_none() {
+    fn refresh(&mut self, snap: &Snapshot, network: &NetworkSettings) {
+        let needs_table =
+            self.pod_routes || self.dns.is_some() || self.ingress.is_some() || self.mdns.is_some();
+        if !needs_table {
             return;
         }
         let table = ServiceTable::build(&snap.services, &snap.endpoints);
+        if self.pod_routes {
+            let want = host_network::wanted(
+                &snap.nodes,
+                &table.0,
+                network.service_cidr,
+                host_routes::is_local,
+            );
+            self.host.get_or_insert_with(HostNetwork::start).set(want);
+        }
+        if let Some(mdns) = &self.mdns {
+            let (names, problems) = lan_names(&snap.services, &snap.nodes, &table.0);
+            mdns.set_services(names, problems);
+        }
         if let Some(dns) = &self.dns {
-            dns.set_zone(Zone::build(domain, &table.0));
+            dns.set_zone(Zone::build(&network.cluster_domain, &table.0));
         }
         if let Some(ingress) = &self.ingress {
+            // Routes and certificates from the same snapshot, swapped together.
             ingress.set_table(RouteTable::build(&snap.ingresses, &table));
+            ingress.set_certificates(&snap.ingresses, &snap.secrets);
         }
     }
 }
@@ -130,13 +132,12 @@ async fn run(
     mut edge: Edge,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let domain = network.cluster_domain.clone();
     let mut edge_revision = None;
     let started = SystemTime::now();
     let mut changes = store.changes();
     let mut live = fleet.changes();
     let mut connections = fleet.connections();
-    let mut dispatcher = Dispatcher::new(network);
+    let mut dispatcher = Dispatcher::new(network.clone());
     let mut images = images::ImageCache::new(registry);
     let mut hpa_history = HashMap::new();
     let mut busy = 0;
@@ -181,7 +182,7 @@ async fn run(
             Ok(snap) => {
                 if edge_revision != Some(snap.revision) {
                     edge_revision = Some(snap.revision);
-                    edge.refresh(&snap, &domain);
+                    edge.refresh(&snap, &network);
                 }
                 let conn = *connections.borrow_and_update();
                 dispatcher.round(&snap, &fleet, conn, Instant::now()).await;

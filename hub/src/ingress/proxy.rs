@@ -7,7 +7,8 @@
 //! written is replaced by a new one). Requests without a matching rule get
 //! 404, a backend without ready endpoints 503, each with a body that says
 //! which. Per request, the request's own header map and body are forwarded
-//! as they are (no copies, no buffering).
+//! as they are (no copies, no buffering). The plain and the TLS listener
+//! share one proxy; each tells the pod its own scheme and port ([`Via`]).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -71,19 +72,42 @@ impl hyper::body::Body for Body {
     }
 }
 
-/// What the proxy shares across connections.
+/// What the proxy shares across connections (of every listener).
 pub struct Proxy {
     pub table: RwLock<Arc<RouteTable>>,
     /// Idle keep-alive connections to the pods.
     pool: Arc<Pool>,
-    /// The listening port, for `X-Forwarded-Port`.
-    pub port: u16,
-    forwarded_port: HeaderValue,
 }
 
 impl std::fmt::Debug for Proxy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Proxy").field("port", &self.port).finish()
+        f.debug_struct("Proxy").finish_non_exhaustive()
+    }
+}
+
+/// The listener a request came in on, as the pod is told in
+/// `X-Forwarded-Proto` and `X-Forwarded-Port`.
+#[derive(Debug, Clone)]
+pub struct Via {
+    proto: HeaderValue,
+    port: HeaderValue,
+}
+
+impl Via {
+    /// The plain HTTP listener on `port`.
+    pub fn http(port: u16) -> Via {
+        Via {
+            proto: HeaderValue::from_static("http"),
+            port: HeaderValue::from(port),
+        }
+    }
+
+    /// The TLS listener on `port`.
+    pub fn https(port: u16) -> Via {
+        Via {
+            proto: HeaderValue::from_static("https"),
+            port: HeaderValue::from(port),
+        }
     }
 }
 
@@ -161,14 +185,18 @@ fn is_upgrade(req: &Request<Incoming>) -> bool {
             })
 }
 
+impl Default for Proxy {
+    fn default() -> Self {
+        Proxy::new()
+    }
+}
+
 impl Proxy {
     /// A proxy with an empty table.
-    pub fn new(port: u16) -> Proxy {
+    pub fn new() -> Proxy {
         Proxy {
             table: RwLock::new(Arc::new(RouteTable::default())),
             pool: Arc::default(),
-            port,
-            forwarded_port: HeaderValue::from(port),
         }
     }
 
@@ -179,9 +207,10 @@ impl Proxy {
             .unwrap_or_else(|p| p.into_inner().clone())
     }
 
-    /// Answers one request from `peer`.
+    /// Answers one request from `peer` that came in `via` a listener.
     pub async fn handle(
         self: Arc<Self>,
+        via: Arc<Via>,
         peer: SocketAddr,
         mut req: Request<Incoming>,
     ) -> Result<Response<Body>, Infallible> {
@@ -208,7 +237,7 @@ impl Proxy {
         let upgrade = is_upgrade(&req);
         let headers = req.headers_mut();
         strip_hop_by_hop(headers, upgrade);
-        add_forwarded(headers, peer, forwarded_host, &self.forwarded_port);
+        add_forwarded(headers, peer, forwarded_host, &via);
         if upgrade {
             return Ok(tunnel(req, backend.order(), backend).await);
         }
@@ -355,7 +384,7 @@ fn forwarded_host(req: &Request<Incoming>) -> HeaderValue {
     }
 }
 
-fn add_forwarded(h: &mut HeaderMap, peer: SocketAddr, host: HeaderValue, port: &HeaderValue) {
+fn add_forwarded(h: &mut HeaderMap, peer: SocketAddr, host: HeaderValue, via: &Via) {
     let xff = HeaderName::from_static("x-forwarded-for");
     if let Some(v) = forwarded_for(h.get(&xff), peer) {
         h.insert(xff, v);
@@ -363,9 +392,12 @@ fn add_forwarded(h: &mut HeaderMap, peer: SocketAddr, host: HeaderValue, port: &
     h.insert(HeaderName::from_static("x-forwarded-host"), host);
     h.insert(
         HeaderName::from_static("x-forwarded-proto"),
-        HeaderValue::from_static("http"),
+        via.proto.clone(),
     );
-    h.insert(HeaderName::from_static("x-forwarded-port"), port.clone());
+    h.insert(
+        HeaderName::from_static("x-forwarded-port"),
+        via.port.clone(),
+    );
 }
 
 /// `X-Forwarded-For`: the client's list, if any, with `peer` appended.

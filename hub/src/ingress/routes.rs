@@ -104,6 +104,21 @@ impl Route {
     }
 }
 
+/// `ingresses` oldest first (then by namespace and name), the order in
+/// which controllers resolve conflicts between Ingresses: the older one
+/// wins a host or path, and its certificate too.
+pub fn oldest_first(ingresses: &[Ingress]) -> Vec<&Ingress> {
+    let mut sorted: Vec<&Ingress> = ingresses.iter().collect();
+    sorted.sort_by(|a, b| {
+        (&a.metadata.creation_timestamp, a.namespace(), a.name()).cmp(&(
+            &b.metadata.creation_timestamp,
+            b.namespace(),
+            b.name(),
+        ))
+    });
+    sorted
+}
+
 /// Every rule of every Ingress, ready to match requests.
 #[derive(Debug, Default)]
 pub struct RouteTable {
@@ -116,16 +131,7 @@ impl RouteTable {
     /// Builds the table from `ingresses` and the cluster's service table.
     pub fn build(ingresses: &[Ingress], services: &ServiceTable) -> RouteTable {
         let mut t = RouteTable::default();
-        let mut sorted: Vec<&Ingress> = ingresses.iter().collect();
-        // Oldest first, as controllers resolve conflicts between Ingresses.
-        sorted.sort_by(|a, b| {
-            (&a.metadata.creation_timestamp, a.namespace(), a.name()).cmp(&(
-                &b.metadata.creation_timestamp,
-                b.namespace(),
-                b.name(),
-            ))
-        });
-        for ing in sorted {
+        for ing in oldest_first(ingresses) {
             let ns = ing.namespace();
             if let Some(b) = &ing.spec.default_backend {
                 let i = t.backend(ns, b, services);

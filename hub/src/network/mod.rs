@@ -2,8 +2,10 @@
 //! a pod CIDR per node ([`pod_cidr`]), ClusterIPs and node ports for Services
 //! ([`service_ips`]), NetworkPolicies resolved to addresses ([`policy`]),
 //! and each node's share of it all sent in its desired set
-//! ([`table`]). Pure; the agents program links, routes and nftables.
+//! ([`table`]). Pure, except [`host_network`]: the hub host's own routes
+//! and service table; the agents program links, routes and nftables.
 
+pub mod host_network;
 pub mod host_routes;
 pub mod pod_cidr;
 pub mod policy;
