@@ -166,15 +166,8 @@ fn apply(before: &Wanted, want: &Wanted, force: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::network::host_routes::tests::node;
     use bramble_api::protocol::{Endpoint, ServicePortEntry};
-    use serde_json::json;
-
-    fn node(name: &str, cidr: &str, ip: &str) -> Node {
-        serde_json::from_value(json!({"apiVersion": "v1", "kind": "Node",
-            "metadata": {"name": name}, "spec": {"podCIDR": cidr},
-            "status": {"addresses": [{"type": "InternalIP", "address": ip}]}}))
-        .unwrap()
-    }
 
     fn web() -> ServiceEntry {
         ServiceEntry {

@@ -44,11 +44,12 @@ pub fn wanted(nodes: &[Node], local: impl Fn(Ipv4Addr) -> bool) -> Vec<Route> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use serde_json::json;
 
-    fn node(name: &str, cidr: &str, ip: &str) -> Node {
+    /// A registered node with a pod CIDR and an InternalIP.
+    pub(in crate::network) fn node(name: &str, cidr: &str, ip: &str) -> Node {
         serde_json::from_value(json!({"apiVersion": "v1", "kind": "Node",
             "metadata": {"name": name}, "spec": {"podCIDR": cidr},
             "status": {"addresses": [{"type": "InternalIP", "address": ip}]}}))
