@@ -407,3 +407,48 @@ fn reset_removes_the_agents_table_and_node_routes() {
             .contains("10.99.0.0/16 via 10.77.0.1")
     );
 }
+
+#[test]
+fn an_unreachable_node_route_does_not_keep_the_table_away() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let ns = TestNs::new_named(&format!("bat-route-{}", std::process::id()));
+    let table = format!("bramble_route_{}", std::process::id());
+    let mut cfg = config();
+    // Another node off this node's LAN: no link reaches 192.0.2.2.
+    cfg.routes = vec![bramble_api::protocol::PodRoute {
+        cidr: "10.42.8.0/24".into(),
+        via: "192.0.2.2".into(),
+        node: "far".into(),
+    }];
+    let path = ns.path();
+    let (first, again) = std::thread::scope(|s| {
+        s.spawn(|| {
+            bramble_net::netns::enter(&path).unwrap();
+            let mut net = bramble_agent::node::network::NodeNetwork::new(NetSettings {
+                node_ip: None,
+                table: table.clone(),
+            });
+            let first = net.reconcile(Some(&cfg), &[]);
+            let again = net.reconcile(Some(&cfg), &[]);
+            (first, again)
+        })
+        .join()
+        .unwrap()
+    });
+    let error = first.expect_err("the route cannot be added");
+    assert!(
+        error.contains("10.42.8.0/24") && error.contains("--node-ip"),
+        "{error}"
+    );
+    // Retried (not taken as applied), and the service table is there.
+    assert!(again.is_err());
+    let listed = Command::new("ip")
+        .args(["netns", "exec", &ns.0, "nft", "list", "table", "ip", &table])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+    assert!(listed.contains("10.43.0.30"), "{listed}");
+}

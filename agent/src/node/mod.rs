@@ -99,6 +99,8 @@ pub struct Node<'r> {
     reported: BTreeMap<String, String>,
     /// The pod network, once [`Node::enable_network`] was called.
     net: Option<network::NodeNetwork>,
+    /// The node network's last error (warned once).
+    net_error: Option<String>,
     /// The network part of the current desired set.
     network: Option<bramble_api::protocol::NetworkConfig>,
     /// Cluster DNS for the pods (with the network on).
@@ -172,6 +174,7 @@ impl<'r> Node<'r> {
                 pods,
                 reported: BTreeMap::new(),
                 net: None,
+                net_error: None,
                 network: None,
                 dns: dns::NodeDns::default(),
             },
@@ -210,8 +213,18 @@ impl<'r> Node<'r> {
         } else {
             net.reconcile(self.network.as_ref(), &ports)
         };
-        if let Err(error) = r {
-            tracing::warn!(%error, "programming the node network");
+        // A lasting problem (retried every few seconds) is warned about once.
+        match r {
+            Err(error) if self.net_error.as_ref() != Some(&error) => {
+                tracing::warn!(%error, "programming the node network");
+                self.net_error = Some(error);
+            }
+            Err(error) => tracing::debug!(%error, "programming the node network"),
+            Ok(()) => {
+                if self.net_error.take().is_some() {
+                    tracing::info!("node network programmed");
+                }
+            }
         }
     }
 

@@ -247,8 +247,10 @@ impl NodeNetwork {
         };
         let wanted = wanted_routes(cfg, self.settings.node_ip, link.as_deref());
         sysctl::enable_forwarding(None).map_err(|e| e.to_string())?;
-        let changes = routes::reconcile(None, NODE_PROTO, &wanted).map_err(|e| e.to_string())?;
-        if !changes.is_empty() {
+        let routed = routes::reconcile(None, NODE_PROTO, &wanted);
+        if let Ok(changes) = &routed
+            && !changes.is_empty()
+        {
             tracing::info!(
                 added = changes.added.len(),
                 replaced = changes.replaced.len(),
@@ -256,9 +258,18 @@ impl NodeNetwork {
                 "node routes updated"
             );
         }
+        // The table does not need the routes: services, hostPorts and
+        // policies work for every pod this node reaches even when a route
+        // to another node cannot be added.
         nft::apply(None, &node_table(&self.settings.table, cfg, host_ports))
             .map_err(|e| e.to_string())?;
         tracing::debug!(table = %self.settings.table, services = cfg.services.len(), "nft table applied");
+        routed.map_err(|e| {
+            format!(
+                "{e} (pods on that node are unreachable from here: host-gw routing needs every \
+                 node on this node's LAN; check that node's --node-ip)"
+            )
+        })?;
         self.applied = Some(key);
         Ok(())
     }
