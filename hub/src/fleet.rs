@@ -32,6 +32,9 @@ pub struct NodeLive {
     pub session: String,
     /// The retained online flag (false after the last will).
     pub online: bool,
+    /// The agent was just given credentials and reconnects with them (a
+    /// clean MQTT session: requests published meanwhile would be lost).
+    pub switching_login: bool,
     /// When the last `status` of the current session arrived.
     pub last_heartbeat: Option<SystemTime>,
     /// The newest `seq` seen in the current session (duplicates are dropped).
@@ -64,6 +67,7 @@ pub struct NodeLive {
 type Signature = (
     String,
     bool,
+    bool,
     Option<Generation>,
     Option<Rejection>,
     Vec<PodRef>,
@@ -74,6 +78,7 @@ impl NodeLive {
         (
             self.session.clone(),
             self.online,
+            self.switching_login,
             self.observed,
             self.rejected.clone(),
             self.running.clone(),

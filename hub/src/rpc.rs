@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bramble_api::protocol::rpc::CancelCall;
 use bramble_api::protocol::{
@@ -37,6 +38,27 @@ impl std::fmt::Debug for Rpc {
     }
 }
 
+/// How long a call waits for an agent that is switching to its new
+/// credentials (a reconnect: well under a second).
+const LOGIN_SWITCH_WAIT: Duration = Duration::from_secs(5);
+
+/// Waits until `node`'s agent is no longer switching logins (or
+/// [`LOGIN_SWITCH_WAIT`] passed): its clean session would drop a request
+/// published while it reconnects.
+async fn wait_for_login(fleet: &Fleet, node: &str) {
+    let mut changes = fleet.changes();
+    let deadline = tokio::time::Instant::now() + LOGIN_SWITCH_WAIT;
+    while fleet.get(node).is_some_and(|l| l.switching_login) {
+        if tokio::time::timeout_at(deadline, changes.changed())
+            .await
+            .is_err()
+        {
+            tracing::debug!(node, "the agent is still switching logins; sending anyway");
+            return;
+        }
+    }
+}
+
 /// The answer to one call, chunk by chunk.
 pub struct RpcStream {
     id: RpcId,
@@ -62,6 +84,7 @@ impl Rpc {
             id: id.clone(),
             call,
         })?;
+        wait_for_login(fleet, node).await;
         let (tx, rx) = mpsc::channel(CHUNK_BUFFER);
         self.pending
             .lock()
@@ -157,5 +180,46 @@ impl Drop for RpcStream {
                 retain: false,
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bramble_api::protocol::rpc::{LogsCall, PodRef};
+
+    fn logs() -> RpcCall {
+        RpcCall::Logs(LogsCall {
+            pod: PodRef {
+                namespace: "default".into(),
+                name: "p".into(),
+                uid: None,
+            },
+            ..Default::default()
+        })
+    }
+
+    #[tokio::test]
+    async fn a_call_waits_while_the_agent_switches_to_its_credentials() {
+        let (fleet, mut outbox) = Fleet::new();
+        let fleet = Arc::new(fleet);
+        let rpc = Arc::new(Rpc::default());
+        fleet.update("pi-1", |l| l.switching_login = true);
+        let (f, r) = (fleet.clone(), rpc.clone());
+        let call = tokio::spawn(async move { r.call(&f, "pi-1", logs()).await.map(|_| ()) });
+        // Nothing is published while the agent reconnects...
+        let early = tokio::time::timeout(Duration::from_millis(200), outbox.recv()).await;
+        assert!(early.is_err(), "published during the switch");
+        // ...and the request goes out once its new session said hello.
+        fleet.update("pi-1", |l| l.switching_login = false);
+        let out = tokio::time::timeout(Duration::from_secs(2), outbox.recv())
+            .await
+            .expect("published after the switch")
+            .unwrap();
+        assert_eq!(out.topic, "bramble/v1/nodes/pi-1/rpc/req");
+        call.await.unwrap().unwrap();
+        // A node that is not switching is called at once.
+        rpc.call(&fleet, "pi-2", logs()).await.unwrap();
+        assert!(outbox.try_recv().is_ok());
     }
 }

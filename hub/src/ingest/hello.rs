@@ -86,7 +86,9 @@ impl Ingest {
                 None => return Err(e),
             },
         };
+        let switching_login = credentials.is_some();
         self.fleet.update(node, |live| {
+            live.switching_login = switching_login;
             if live.session != hello.session {
                 live.session = hello.session.clone();
                 live.last_seq = 0;

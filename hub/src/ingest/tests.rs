@@ -86,6 +86,17 @@ async fn hello_is_answered_through_the_outbox() {
         panic!("not accepted")
     };
     assert!(a.credentials.is_some());
+    // The agent reconnects with them: calls wait for its next hello.
+    assert!(f.fleet.get("pi-1").unwrap().switching_login);
+    let mut again = hello("pi-1", "s1", "join");
+    again.auth = bramble_api::protocol::HelloAuth::Credentials(a.credentials.clone().unwrap());
+    f.ingest.handle(&t, &encode(&again).unwrap()).await;
+    let out = f.outbox.recv().await.unwrap();
+    assert!(matches!(
+        decode_from_hub("pi-1", &out.topic, &out.payload).unwrap(),
+        bramble_api::protocol::HubMessage::HelloAck(HelloAck::Accepted(_))
+    ));
+    assert!(!f.fleet.get("pi-1").unwrap().switching_login);
     let nodes = bramble_api::resource::by_plural("", "v1", "nodes").unwrap();
     let node = f.store.get(nodes, None, "pi-1").unwrap().unwrap();
     assert_eq!(
