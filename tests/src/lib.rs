@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+pub mod arm_rig;
 pub mod busybox;
 pub mod cluster;
 pub mod fixtures;

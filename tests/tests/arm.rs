@@ -1,0 +1,353 @@
+//! The agent on an emulated arm64 board: `qemu-system-aarch64` (TCG) boots
+//! the pinned Debian kernel with the rig's initramfs
+//! ([`bramble_tests::arm_rig`], `docs/arm.md`); the release
+//! `aarch64-unknown-linux-musl` agent, handed over by 9p, joins a real hub
+//! on this machine through QEMU's user network (`10.0.2.2` = this
+//! machine's loopback), pulls the arm64 build of a multi-arch image from
+//! the hub's registry and runs it with libcontainer inside the guest.
+//!
+//! Needs (see `docs/arm.md`): Debian `qemu-system-arm`, `kmod`, dpkg's
+//! `arm64` architecture (for `apt-get download`), and the guest's agent
+//! built first: `cargo build --release --target aarch64-unknown-linux-musl
+//! -p bramble-agent`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bramble_tests::arm_rig::{
+    self, Arch, ArmBoard, BoardConfig, CONSOLE_MARKER, HOST_FROM_GUEST, agent_script,
+};
+use bramble_tests::cluster::{Broker, Cluster, DEPLOYMENTS, deployment, unique, wait_for};
+use serde_json::{Value, json};
+
+/// One board at a time: QEMU takes a core of the two.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Prints `uname -m` of the container's busybox, then idles until SIGTERM.
+const UNAME_IDLE: &str =
+    "echo arch=$(busybox uname -m); trap 'exit 0' TERM; while true; do sleep 1; done";
+
+/// A hub URL as the guest reaches it.
+fn from_guest(url: &str) -> String {
+    url.replace("127.0.0.1", HOST_FROM_GUEST)
+}
+
+/// The guest's agent (checked before anything starts).
+fn guest_agent() -> PathBuf {
+    arm_rig::agent_binary(Arch::Arm64).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Boots an arm64 board whose script runs `agent` joining `c`'s hub as
+/// node `name`, with extra kernel command line words; waits until the
+/// agent started.
+fn boot_agent(c: &Cluster, agent: &Path, name: &str, cmdline: &[&str]) -> ArmBoard {
+    let args: Vec<String> = [
+        "--hub",
+        &from_guest(&c.hub.url),
+        "--mqtt-url",
+        &from_guest(&c.hub.mqtt_url),
+        "--token",
+        &c.hub.node_token,
+        "--node-name",
+        name,
+        "--data-dir",
+        "/var/lib/bramble-agent",
+        "--run-dir",
+        "/run/bramble-agent",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut cfg = BoardConfig::new(Arch::Arm64, name)
+        .file("bramble-agent", agent)
+        .script(agent_script(&args))
+        .max_lifetime(Duration::from_secs(420));
+    for w in cmdline {
+        cfg = cfg.cmdline(w);
+    }
+    let board = ArmBoard::boot(cfg);
+    board.wait_for_console(
+        &format!("{CONSOLE_MARKER} agent start"),
+        Duration::from_secs(90),
+    );
+    board
+}
+
+/// Waits until node `name` is Ready, failing early (with the console)
+/// when the board stopped.
+fn wait_board_ready(c: &Cluster, board: &ArmBoard, name: &str) -> Value {
+    wait_for(
+        &format!("arm64 node {name} Ready"),
+        Duration::from_secs(90),
+        || {
+            assert!(
+                board.running(),
+                "the board stopped; console:\n{}",
+                board.console_tail(40)
+            );
+            (c.node_ready(name).as_deref() == Some("True")).then(|| c.node(name))?
+        },
+    )
+}
+
+/// `bramble logs POD` once it contains `needle` (asked once the pod is
+/// Running).
+fn wait_logs(c: &Cluster, board: &ArmBoard, pod: &str, needle: &str, timeout: Duration) -> String {
+    let deadline = std::time::Instant::now() + timeout;
+    let running = wait_for_opt(timeout, || {
+        assert!(board.running(), "the board stopped");
+        let (_, p) = c.client().get(&format!("{PODS}/{pod}"));
+        (p["status"]["phase"] == "Running").then_some(())
+    });
+    let mut last = String::new();
+    let left = deadline.saturating_duration_since(std::time::Instant::now());
+    let found = running.and_then(|()| {
+        wait_for_opt(left, || {
+            assert!(board.running(), "the board stopped");
+            let (ok, out) = c.cli(&["logs", pod]);
+            if ok && out.contains(needle) {
+                return Some(out);
+            }
+            last = out;
+            None
+        })
+    });
+    found.unwrap_or_else(|| {
+        let (_, pods) = c.client().get("/api/v1/namespaces/default/pods");
+        panic!(
+            "`bramble logs {pod}` never showed {needle:?} in {timeout:?}; last output: {last}\npods: {pods}\nboard console (tail):\n{}",
+            board.console_tail(40)
+        )
+    })
+}
+
+/// Polls `f` every 200 ms until `Some` or `timeout` passes.
+fn wait_for_opt<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if std::time::Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn pod(name: &str, script: &str, node_selector: Option<Value>, limits: Option<Value>) -> Value {
+    let mut p = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "labels": {"app": name}},
+        "spec": {
+            "terminationGracePeriodSeconds": 1,
+            "containers": [{"name": "main", "image": "busybox:multi",
+                            "command": ["sh", "-c", script]}]
+        }
+    });
+    if let Some(sel) = node_selector {
+        p["spec"]["nodeSelector"] = sel;
+    }
+    if let Some(l) = limits {
+        p["spec"]["containers"][0]["resources"] = json!({"limits": l});
+    }
+    p
+}
+
+const PODS: &str = "/api/v1/namespaces/default/pods";
+
+/// Prints how long the test has run at a step (`--nocapture` shows it).
+fn step(start: std::time::Instant, what: &str) {
+    eprintln!("[arm {:>6.1?}] {what}", start.elapsed());
+}
+
+/// (a) the board joins as an arm64 node, (b) a pod of a multi-arch image
+/// runs its arm64 build there, (c) a Deployment's two replicas spread over
+/// this machine's x86 agent and the board, each running its own build.
+#[test]
+fn arm64_board_joins_and_runs_the_arm64_build_of_a_multi_arch_image() {
+    let _one = serial();
+    let agent = guest_agent();
+    let t = std::time::Instant::now();
+    let c = Cluster::start(Broker::Embedded, 1, &[]);
+    let x86 = c.agents[0].name.clone();
+    c.push_busybox("busybox", "multi");
+    step(t, "hub, x86 agent Ready, image pushed");
+    let arm = unique("arm");
+    let board = boot_agent(&c, &agent, &arm, &[]);
+    step(t, "board booted, agent started");
+
+    // (a) Ready, and an arm64 node by its labels and nodeInfo.
+    let node = wait_board_ready(&c, &board, &arm);
+    step(t, "arm64 node Ready");
+    assert_eq!(
+        node["metadata"]["labels"]["kubernetes.io/arch"], "arm64",
+        "{node}"
+    );
+    assert_eq!(
+        node["metadata"]["labels"]["kubernetes.io/os"], "linux",
+        "{node}"
+    );
+    assert_eq!(
+        node["status"]["nodeInfo"]["architecture"], "arm64",
+        "{node}"
+    );
+    assert!(
+        node["status"]["nodeInfo"]["kernelVersion"]
+            .as_str()
+            .is_some_and(|k| k.starts_with(arm_rig::KERNEL_ABI)),
+        "{node}"
+    );
+    let conditions = node["status"]["conditions"].to_string();
+    assert!(!conditions.contains("MemoryCgroupMissing"), "{conditions}");
+    let x86_node = c.node(&x86).expect("x86 node");
+    assert_eq!(
+        x86_node["metadata"]["labels"]["kubernetes.io/arch"],
+        "amd64"
+    );
+
+    // (b) A pod for arm64 nodes: the arm64 manifest was pulled and runs.
+    let selector = json!({"kubernetes.io/arch": "arm64"});
+    let (code, v) = c
+        .client()
+        .post(PODS, &pod("uname-arm", UNAME_IDLE, Some(selector), None));
+    assert_eq!(code, 201, "{v}");
+    let out = wait_logs(&c, &board, "uname-arm", "arch=", Duration::from_secs(120));
+    assert!(out.contains("arch=aarch64"), "{out}");
+    let (_, p) = c.client().get(&format!("{PODS}/uname-arm"));
+    assert_eq!(p["spec"]["nodeName"], arm.as_str(), "{p}");
+    step(t, "arm64 pod logged aarch64");
+    let (ok, out) = c.cli(&["exec", "uname-arm", "--", "busybox", "uname", "-m"]);
+    assert!(ok && out.contains("aarch64"), "{out}");
+    step(t, "exec in the arm64 pod");
+
+    // (c) Two replicas: one per node, each with its platform's build.
+    let (code, v) = c.client().post(
+        DEPLOYMENTS,
+        &deployment("mixed", 2, "busybox:multi", UNAME_IDLE),
+    );
+    assert_eq!(code, 201, "{v}");
+    let ready = wait_for("2 ready replicas", Duration::from_secs(120), || {
+        assert!(board.running(), "the board stopped");
+        let r = c.ready_pods("app=mixed");
+        (r.len() == 2).then_some(r)
+    });
+    let mut nodes: Vec<&str> = ready.iter().map(|(_, n)| n.as_str()).collect();
+    nodes.sort();
+    let mut want = vec![arm.as_str(), x86.as_str()];
+    want.sort();
+    assert_eq!(nodes, want, "one replica per node: {ready:?}");
+    for (pod, node) in &ready {
+        let arch = if *node == arm { "aarch64" } else { "x86_64" };
+        let out = wait_logs(&c, &board, pod, "arch=", Duration::from_secs(60));
+        assert!(
+            out.contains(&format!("arch={arch}")),
+            "{pod} on {node}: {out}"
+        );
+    }
+    step(t, "deployment spread, each replica logged its arch");
+}
+
+/// (d) A board booted with `cgroup_disable=memory`: the agent warns on its
+/// console, the node is Ready with the `MemoryCgroupMissing` condition and
+/// annotation, a pod without memory limits runs, and one with a limit is
+/// refused with the fix.
+#[test]
+fn arm64_board_without_memory_cgroup_joins_with_a_warning() {
+    let _one = serial();
+    let agent = guest_agent();
+    let t = std::time::Instant::now();
+    let c = Cluster::start(Broker::Embedded, 0, &[]);
+    c.push_busybox("busybox", "multi");
+    let arm = unique("armnomem");
+    let board = boot_agent(&c, &agent, &arm, &["cgroup_disable=memory"]);
+    step(t, "board booted, agent started");
+    let init = board.wait_for_console(&format!("{CONSOLE_MARKER} init"), Duration::from_secs(5));
+    assert!(
+        !init.contains("memory"),
+        "memory controller still listed: {init}"
+    );
+
+    let node = wait_board_ready(&c, &board, &arm);
+    step(t, "arm64 node Ready");
+    let conditions = node["status"]["conditions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let memory = conditions
+        .iter()
+        .find(|c| c["type"] == "MemoryCgroupMissing")
+        .unwrap_or_else(|| panic!("no MemoryCgroupMissing condition: {node}"));
+    assert_eq!(memory["status"], "True", "{memory}");
+    assert!(
+        memory["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("cgroup_enable=memory")),
+        "{memory}"
+    );
+    assert!(
+        node["metadata"]["annotations"]["bramble.dev/memory-cgroup"].is_string(),
+        "{node}"
+    );
+    board.wait_for_console(
+        "the memory cgroup controller is not enabled",
+        Duration::from_secs(5),
+    );
+
+    // No memory limit: runs.
+    let (code, v) = c
+        .client()
+        .post(PODS, &pod("nolimit", UNAME_IDLE, None, None));
+    assert_eq!(code, 201, "{v}");
+    let out = wait_logs(&c, &board, "nolimit", "arch=", Duration::from_secs(120));
+    assert!(out.contains("arch=aarch64"), "{out}");
+    step(t, "pod without limits logged aarch64");
+    // The node network (routes, nft table with the rig's modules and nft)
+    // was programmed: no other node to route to here.
+    let console = board.console();
+    assert!(
+        !console.contains("programming the node network"),
+        "{}",
+        board.console_tail(30)
+    );
+
+    // A memory limit cannot be enforced: refused with the fix.
+    let (code, v) = c.client().post(
+        PODS,
+        &pod("limited", UNAME_IDLE, None, Some(json!({"memory": "32Mi"}))),
+    );
+    assert_eq!(code, 201, "{v}");
+    let status = wait_for("the limited pod refused", Duration::from_secs(60), || {
+        let (_, p) = c.client().get(&format!("{PODS}/limited"));
+        let s = p["status"].to_string();
+        s.contains("memory cgroup").then_some(s)
+    });
+    assert!(status.contains("cgroup_enable=memory"), "{status}");
+    step(t, "pod with a memory limit refused");
+}
+
+/// The rig's 32-bit board (`qemu-system-arm`, cortex-a7, the `armmp-lpae`
+/// kernel, armhf busybox and nft) boots and runs its script. No agent:
+/// libcontainer 0.7 does not build for 32-bit ARM.
+#[test]
+fn armv7_board_boots_and_runs_its_script() {
+    let _one = serial();
+    let board = ArmBoard::boot(
+        BoardConfig::new(Arch::Armv7, &unique("armv7"))
+            .script("echo \"RIG-ARCH $(uname -m) $(nft --version)\"\n")
+            .max_lifetime(Duration::from_secs(120)),
+    );
+    let line = board.wait_for_console("RIG-ARCH", Duration::from_secs(90));
+    assert!(line.contains(Arch::Armv7.uname_m()), "{line}");
+    assert!(line.contains("nftables v"), "{line}");
+    let init = board.wait_for_console(&format!("{CONSOLE_MARKER} init"), Duration::from_secs(1));
+    assert!(init.contains("memory"), "cgroup2 controllers: {init}");
+    board.wait_for_console(
+        &format!("{CONSOLE_MARKER} script exit 0"),
+        Duration::from_secs(30),
+    );
+}
