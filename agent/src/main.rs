@@ -25,9 +25,12 @@ use bramble_agent::node::network::{self, NetSettings};
 use bramble_agent::node::pull::PullingImages;
 use bramble_agent::node::{Node, NodeDirs, NodeEvent, manifests, tmpfs};
 use bramble_agent::pod::{PodDirs, PodOptions};
+#[cfg(target_pointer_width = "64")]
+use bramble_agent::runtime::clone_helper;
+#[cfg(target_pointer_width = "64")]
 use bramble_agent::runtime::libcontainer::{LibcontainerOptions, LibcontainerRuntime};
-use bramble_agent::runtime::{OciBinaryOptions, OciBinaryRuntime};
-use bramble_agent::runtime::{Runtime, clone_helper};
+use bramble_agent::runtime::select::{self, Backend};
+use bramble_agent::runtime::{OciBinaryOptions, OciBinaryRuntime, Runtime};
 use bramble_agent::session::{
     self, Broker, NodeCommand, NodeLoop, Session, SessionConfig, SharedReport, config,
 };
@@ -109,9 +112,10 @@ struct NodeArgs {
     /// Parent cgroup of the containers.
     #[arg(long, default_value = "/bramble")]
     cgroup_parent: String,
-    /// `libcontainer` (in-process), or an OCI runtime binary (`runc`,
-    /// `crun`, or a path).
-    #[arg(long, env = "BRAMBLE_RUNTIME", default_value = "libcontainer")]
+    /// `libcontainer` (in-process; 64-bit builds only, their default),
+    /// `auto` (the first of crun, runc in PATH; the default of 32-bit
+    /// builds), or an OCI runtime binary (`runc`, `crun`, or a path).
+    #[arg(long, env = "BRAMBLE_RUNTIME", default_value = select::DEFAULT)]
     runtime: String,
     /// Rotate a container's log file at this size (bytes).
     #[arg(long, default_value_t = 10 * 1024 * 1024)]
@@ -168,24 +172,35 @@ fn install_signal_handlers() -> Result<(), String> {
     Ok(())
 }
 
-fn make_runtime(args: &NodeArgs) -> Result<Box<dyn Runtime>, String> {
+/// The backend `--runtime` selects (`auto` resolved against `PATH`).
+fn choose_backend(args: &NodeArgs) -> Result<Backend, String> {
+    select::choose(&args.runtime, std::env::var_os("PATH").as_deref())
+}
+
+fn make_runtime(args: &NodeArgs, backend: &Backend) -> Result<Box<dyn Runtime>, String> {
     let root = args.run_dir.join("runtime");
-    if args.runtime == "libcontainer" {
-        let helper = std::env::current_exe()
-            .map_err(|e| format!("locating the bramble-agent binary (the clone helper): {e}"))?;
-        return LibcontainerRuntime::new(LibcontainerOptions {
-            root,
-            cgroup_parent: args.cgroup_parent.clone(),
-            helper,
-        })
-        .map(|r| Box::new(r) as Box<dyn Runtime>)
-        .map_err(|e| e.to_string());
+    match backend {
+        #[cfg(target_pointer_width = "64")]
+        Backend::Libcontainer => {
+            let helper = std::env::current_exe().map_err(|e| {
+                format!("locating the bramble-agent binary (the clone helper): {e}")
+            })?;
+            LibcontainerRuntime::new(LibcontainerOptions {
+                root,
+                cgroup_parent: args.cgroup_parent.clone(),
+                helper,
+            })
+            .map(|r| Box::new(r) as Box<dyn Runtime>)
+            .map_err(|e| e.to_string())
+        }
+        Backend::Binary(binary) => {
+            let mut options = OciBinaryOptions::runc(root, args.cgroup_parent.clone());
+            options.binary = binary.clone();
+            OciBinaryRuntime::new(options)
+                .map(|r| Box::new(r) as Box<dyn Runtime>)
+                .map_err(|e| e.to_string())
+        }
     }
-    let mut options = OciBinaryOptions::runc(root, args.cgroup_parent.clone());
-    options.binary = PathBuf::from(&args.runtime);
-    OciBinaryRuntime::new(options)
-        .map(|r| Box::new(r) as Box<dyn Runtime>)
-        .map_err(|e| e.to_string())
 }
 
 fn make_pump(args: &NodeArgs) -> Result<std::sync::Arc<LogPump>, String> {
@@ -255,11 +270,12 @@ fn node_info() -> Option<NodeInfo> {
 }
 
 fn run(args: RunArgs) -> Result<(), String> {
+    let backend = choose_backend(&args.node)?;
     let images = open_images(&args.node.data_dir, &args.images)?;
     let wanted = manifests::load(&args.files)?;
     tmpfs::ensure(&args.node.run_dir).map_err(|e| e.to_string())?;
     node_info();
-    let runtime: &'static dyn Runtime = Box::leak(make_runtime(&args.node)?);
+    let runtime: &'static dyn Runtime = Box::leak(make_runtime(&args.node, &backend)?);
     let pump = make_pump(&args.node)?;
     let options = PodOptions {
         log_pump: Some(pump),
@@ -355,6 +371,7 @@ fn join(mut args: JoinArgs) -> Result<(), String> {
             session::credentials::path(&args.node.data_dir).display()
         ));
     }
+    let backend = choose_backend(&args.node)?;
     let images = open_images(&args.node.data_dir, &args.images)?;
     tmpfs::ensure(&args.node.run_dir).map_err(|e| e.to_string())?;
     let info = node_info().ok_or("cannot read the node's facts for the hello")?;
@@ -376,7 +393,7 @@ fn join(mut args: JoinArgs) -> Result<(), String> {
         &cfg.session,
         &info,
         &session::hello::os_image(),
-        &args.node.runtime,
+        &backend.flag(),
         Default::default(),
     );
     tracing::info!(node_ip = ?node_ip, nft_table = %args.node.nft_table, "pod network");
@@ -384,7 +401,7 @@ fn join(mut args: JoinArgs) -> Result<(), String> {
     hello
         .features
         .push(bramble_api::protocol::FEATURE_NETWORK.to_string());
-    let runtime: &'static dyn Runtime = Box::leak(make_runtime(&args.node)?);
+    let runtime: &'static dyn Runtime = Box::leak(make_runtime(&args.node, &backend)?);
     cfg.runtime = Some(runtime);
     let pump = make_pump(&args.node)?;
     let options = PodOptions {
@@ -429,9 +446,10 @@ fn join(mut args: JoinArgs) -> Result<(), String> {
 }
 
 fn reset(args: NodeArgs) -> Result<(), String> {
+    let backend = choose_backend(&args)?;
     tmpfs::ensure(&args.run_dir).map_err(|e| e.to_string())?;
     let images = LocalImages::open(&args.data_dir.join("images"))?;
-    let runtime: &'static dyn Runtime = Box::leak(make_runtime(&args)?);
+    let runtime: &'static dyn Runtime = Box::leak(make_runtime(&args, &backend)?);
     let pump = make_pump(&args)?;
     let options = PodOptions {
         log_pump: Some(pump),
@@ -485,9 +503,12 @@ fn init_tracing() {
 fn main() {
     // The clone helper: single-threaded, silent (see clone_helper). Checked
     // before anything else runs.
-    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    if args.get(1).is_some_and(|a| a == clone_helper::SUBCOMMAND) {
-        std::process::exit(clone_helper::main(&args[2..]));
+    #[cfg(target_pointer_width = "64")]
+    {
+        let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+        if args.get(1).is_some_and(|a| a == clone_helper::SUBCOMMAND) {
+            std::process::exit(clone_helper::main(&args[2..]));
+        }
     }
     let cli = Cli::parse();
     init_tracing();

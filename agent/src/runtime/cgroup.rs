@@ -4,12 +4,14 @@
 //! Hybrid hosts (v1 controllers under `/sys/fs/cgroup/<ctrl>`, cgroup2 at
 //! `/sys/fs/cgroup/unified`) are treated as v1, as libcgroups does. The
 //! parsers are pure and unit-tested; [`CgroupFiles::detect`] reads the host.
+//!
+//! The detection is done here (statfs + `/proc/self/mountinfo`, as
+//! libcgroups does it) rather than through libcgroups, which is only built
+//! on 64-bit targets together with libcontainer: the OCI binary backend of
+//! 32-bit agents needs the same files.
 
 use std::io;
 use std::path::{Path, PathBuf};
-
-use libcgroups::common::{CgroupSetup, DEFAULT_CGROUP_ROOT, get_cgroup_setup};
-use libcgroups::v1::{ControllerType, util as v1util};
 
 use super::ContainerStats;
 
@@ -43,9 +45,8 @@ pub struct CgroupLayout {
 impl CgroupLayout {
     /// Reads the host's cgroup setup and mount points.
     pub fn detect() -> io::Result<CgroupLayout> {
-        let root = Path::new(DEFAULT_CGROUP_ROOT);
-        let setup = get_cgroup_setup().map_err(|e| io::Error::other(e.to_string()))?;
-        if matches!(setup, CgroupSetup::Unified) {
+        let root = Path::new(CGROUP_ROOT);
+        if is_cgroup2(root)? {
             return Ok(CgroupLayout {
                 v2: true,
                 memory: Some(root.to_path_buf()),
@@ -53,20 +54,32 @@ impl CgroupLayout {
                 hierarchies: vec![root.to_path_buf()],
             });
         }
-        let mount = |c: ControllerType| v1util::get_subsystem_mount_point(&c).ok();
-        let mut hierarchies =
-            v1util::list_subsystem_mount_points().map_err(|e| io::Error::other(e.to_string()))?;
-        if matches!(setup, CgroupSetup::Hybrid) {
-            hierarchies.push(root.join("unified"));
-        }
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
+            .map_err(|e| io::Error::new(e.kind(), format!("reading /proc/self/mountinfo: {e}")))?;
+        let unified = root.join("unified");
+        let hybrid = unified.exists() && is_cgroup2(&unified)?;
+        Ok(CgroupLayout::v1(&mountinfo, hybrid.then_some(unified)))
+    }
+
+    /// The v1 (or hybrid, with the `unified` cgroup2 mount) layout from the
+    /// text of a `mountinfo` file.
+    pub fn v1(mountinfo: &str, unified: Option<PathBuf>) -> CgroupLayout {
+        let mounts = v1_mounts(mountinfo);
+        let mount = |controller: &str| {
+            mounts
+                .iter()
+                .find(|m| mounts_controller(m, controller))
+                .cloned()
+        };
+        let mut hierarchies: Vec<PathBuf> = mounts.iter().cloned().chain(unified).collect();
         hierarchies.sort();
         hierarchies.dedup();
-        Ok(CgroupLayout {
+        CgroupLayout {
             v2: false,
-            memory: mount(ControllerType::Memory),
-            cpu: mount(ControllerType::CpuAcct),
+            memory: mount("memory"),
+            cpu: mount("cpuacct"),
             hierarchies,
-        })
+        }
     }
 
     /// Whether the memory controller is enabled: v1 — mounted; v2 — listed
@@ -255,6 +268,43 @@ impl CgroupFiles {
     }
 }
 
+/// Where the cgroup hierarchies are mounted (the only root libcgroups and
+/// the OCI runtimes support).
+pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+/// Whether `path` is a cgroup2 mount.
+fn is_cgroup2(path: &Path) -> io::Result<bool> {
+    let stat = rustix::fs::statfs(path)
+        .map_err(|e| io::Error::other(format!("statfs {}: {e}", path.display())))?;
+    // `f_type`'s integer type differs between 32- and 64-bit targets.
+    #[allow(clippy::unnecessary_cast)]
+    Ok(stat.f_type as i64 == libc::CGROUP2_SUPER_MAGIC as i64)
+}
+
+/// The mount points of the v1 (`cgroup`) hierarchies in a `mountinfo`
+/// text (`ID PARENT DEV ROOT MOUNT_POINT OPTIONS... - FSTYPE SOURCE ...`).
+pub fn v1_mounts(mountinfo: &str) -> Vec<PathBuf> {
+    mountinfo
+        .lines()
+        .filter_map(|line| {
+            let (fields, after) = line.split_once(" - ")?;
+            let fstype = after.split_whitespace().next()?;
+            let mount_point = fields.split_whitespace().nth(4)?;
+            (fstype == "cgroup").then(|| PathBuf::from(mount_point))
+        })
+        .collect()
+}
+
+/// Whether the v1 hierarchy mounted at `mount_point` holds `controller`,
+/// judged from its directory name as libcgroups does (`memory`,
+/// `cpu,cpuacct`, `net_cls,net_prio`; any order).
+fn mounts_controller(mount_point: &Path, controller: &str) -> bool {
+    mount_point
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.split(',').any(|c| c == controller))
+}
+
 fn read_u64(path: &Path) -> io::Result<u64> {
     let text = std::fs::read_to_string(path)?;
     text.trim().parse().map_err(|e| {
@@ -276,6 +326,36 @@ pub fn keyed_value(text: &str, key: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn v1_and_hybrid_layouts_from_mountinfo() {
+        let mountinfo = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime shared:9 - cgroup cgroup rw,memory
+36 31 0:33 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+37 31 0:34 / /sys/fs/cgroup/net_prio,net_cls rw - cgroup cgroup rw,net_cls,net_prio
+";
+        let root = Path::new(CGROUP_ROOT);
+        let v1 = CgroupLayout::v1(mountinfo, None);
+        assert!(!v1.v2);
+        assert_eq!(v1.memory.as_deref(), Some(root.join("memory").as_path()));
+        assert_eq!(v1.cpu.as_deref(), Some(root.join("cpu,cpuacct").as_path()));
+        assert_eq!(v1.hierarchies.len(), 3, "{:?}", v1.hierarchies);
+        let hybrid = CgroupLayout::v1(mountinfo, Some(root.join("unified")));
+        assert_eq!(hybrid.hierarchies.len(), 4);
+        assert!(hybrid.hierarchies.contains(&root.join("unified")));
+        let none = CgroupLayout::v1("31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n", None);
+        assert_eq!((none.memory, none.cpu), (None, None));
+    }
+
+    #[test]
+    fn the_host_layout_matches_its_mounts() {
+        let layout = CgroupLayout::detect().unwrap();
+        for h in &layout.hierarchies {
+            assert!(h.is_dir(), "{}", h.display());
+        }
+    }
 
     #[test]
     fn keyed_values_of_v1_and_v2_files() {

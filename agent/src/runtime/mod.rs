@@ -3,10 +3,11 @@
 //!
 //! A [`Runtime`] runs one OCI container per [`ContainerConfig`] through the
 //! lifecycle `create -> start -> (poll_exit | wait) -> [kill | stop] -> delete`.
-//! The default backend is [`libcontainer::LibcontainerRuntime`] (youki's
-//! libcontainer, in-process); [`oci_binary::OciBinaryRuntime`] drives an OCI
-//! runtime binary (runc; crun/youki by the same command line) with the same
-//! spec, for armv7 where libcontainer does not build.
+//! The default backend is `libcontainer::LibcontainerRuntime` (youki's
+//! libcontainer, in-process; 64-bit builds only); [`oci_binary::OciBinaryRuntime`]
+//! drives an OCI runtime binary (runc; crun/youki by the same command line)
+//! with the same spec, for armv7 where libcontainer does not build.
+//! [`select`] maps the agent's `--runtime` flag onto one of them.
 //!
 //! The calls are synchronous and short (a create is ~15 ms, the rest are
 //! file reads and syscalls); [`Runtime::wait`] and [`Runtime::stop`] block up
@@ -19,11 +20,17 @@
 
 pub mod adopted;
 pub mod cgroup;
+// libcontainer 0.7 (and so the in-process backend, its clone helper and the
+// v2 device filter only it applies) does not compile for 32-bit targets.
+#[cfg(target_pointer_width = "64")]
 pub mod clone_helper;
+#[cfg(target_pointer_width = "64")]
 pub mod devices_bpf;
 pub mod exec;
+#[cfg(target_pointer_width = "64")]
 pub mod libcontainer;
 pub mod oci_binary;
+pub mod select;
 pub mod spec;
 
 use std::path::PathBuf;

@@ -174,6 +174,15 @@ fn stderr_text(bytes: &[u8]) -> String {
     }
 }
 
+/// This process's `RLIMIT_NOFILE` hard limit (1024 if unreadable).
+// `rlim_t` is u32 on 32-bit glibc targets, u64 elsewhere.
+#[allow(clippy::useless_conversion)]
+fn nofile_hard() -> u64 {
+    getrlimit(Resource::RLIMIT_NOFILE)
+        .map(|(_, hard)| u64::from(hard))
+        .unwrap_or(1024)
+}
+
 impl OciBinaryRuntime {
     /// Opens (creating) the runtime's directories and makes this process a
     /// child subreaper (see the module docs). Checks that the binary runs
@@ -223,9 +232,7 @@ impl OciBinaryRuntime {
             bundles: options.bundles,
             cgroup_parent: parent,
             cgroups,
-            nofile_hard: getrlimit(Resource::RLIMIT_NOFILE)
-                .map(|(_, hard)| hard)
-                .unwrap_or(1024),
+            nofile_hard: nofile_hard(),
             containers: Mutex::new(HashMap::new()),
         })
     }
