@@ -79,12 +79,10 @@ impl Edge {
         }
         let table = ServiceTable::build(&snap.services, &snap.endpoints);
         if self.pod_routes {
-            let want = host_network::wanted(
-                &snap.nodes,
-                &table.0,
-                network.service_cidr,
-                host_routes::is_local,
-            );
+            let local = host_routes::local_addresses(&snap.nodes);
+            let want = host_network::wanted(&snap.nodes, &table.0, network.service_cidr, |ip| {
+                local.contains(&ip)
+            });
             self.host.get_or_insert_with(HostNetwork::start).set(want);
         }
         if let Some(mdns) = &self.mdns {

@@ -4,6 +4,7 @@
 //! route protocol [`HUB_ROUTE_PROTO`], so they never mix with an agent's on
 //! the same host.
 
+use std::collections::HashSet;
 use std::net::{Ipv4Addr, UdpSocket};
 
 use bramble_api::cidr::Cidr;
@@ -18,6 +19,17 @@ pub const HUB_ROUTE_PROTO: u8 = 79;
 /// Whether `ip` is an address of this host (binding to it works).
 pub fn is_local(ip: Ipv4Addr) -> bool {
     ip.is_loopback() || UdpSocket::bind((ip, 0)).is_ok()
+}
+
+/// The nodes' `InternalIP`s that are this host's ([`is_local`] once per
+/// distinct address: it binds a socket, and the answer serves every check
+/// of one revision).
+pub fn local_addresses(nodes: &[Node]) -> HashSet<Ipv4Addr> {
+    let ips: HashSet<Ipv4Addr> = nodes
+        .iter()
+        .filter_map(|n| internal_ip(n)?.parse().ok())
+        .collect();
+    ips.into_iter().filter(|ip| is_local(*ip)).collect()
 }
 
 /// Routes to every node's pod CIDR through its `InternalIP`, except nodes
@@ -73,5 +85,14 @@ pub(super) mod tests {
         );
         assert!(is_local(Ipv4Addr::LOCALHOST));
         assert!(!is_local(Ipv4Addr::new(192, 0, 2, 1)));
+        let nodes = [
+            node("here", "10.42.0.0/24", "127.0.0.1"),
+            node("there", "10.42.1.0/24", "192.0.2.1"),
+            node("again", "10.42.2.0/24", "127.0.0.1"),
+        ];
+        assert_eq!(
+            local_addresses(&nodes),
+            HashSet::from([Ipv4Addr::LOCALHOST])
+        );
     }
 }
