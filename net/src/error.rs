@@ -5,11 +5,13 @@ use std::path::PathBuf;
 /// Why a network operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
+    /// A netlink request failed: `source` is the kernel's errno
+    /// (`raw_os_error`) or a transport/decoding problem.
     #[error("netlink: {op}: {source}")]
     Netlink {
         op: String,
         #[source]
-        source: rtnetlink::Error,
+        source: std::io::Error,
     },
     #[error("{op}: {source}")]
     Io {
@@ -30,7 +32,7 @@ pub enum NetError {
 }
 
 impl NetError {
-    pub(crate) fn netlink(op: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> NetError {
+    pub(crate) fn netlink(op: impl Into<String>) -> impl FnOnce(std::io::Error) -> NetError {
         let op = op.into();
         move |source| NetError::Netlink { op, source }
     }
@@ -38,13 +40,5 @@ impl NetError {
     pub(crate) fn io(op: impl Into<String>) -> impl FnOnce(std::io::Error) -> NetError {
         let op = op.into();
         move |source| NetError::Io { op, source }
-    }
-}
-
-/// The errno of a netlink error answer, if it is one (positive: `EEXIST`…).
-pub(crate) fn errno(e: &rtnetlink::Error) -> Option<i32> {
-    match e {
-        rtnetlink::Error::NetlinkError(m) => m.code.map(|c| -c.get()),
-        _ => None,
     }
 }

@@ -11,14 +11,13 @@
 use std::net::Ipv4Addr;
 use std::path::Path;
 
-use futures_util::TryStreamExt;
-use rtnetlink::RouteMessageBuilder;
-use rtnetlink::packet_route::route::{
-    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope,
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
 };
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
 use crate::NetError;
-use crate::nl::{link_index, with_handle};
+use crate::nl::{NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, Nl, link_index, routes, with_nl};
 
 /// Route protocol of the node routes [`reconcile`] owns.
 pub const NODE_PROTO: u8 = 77;
@@ -140,51 +139,60 @@ fn installed_of(m: &RouteMessage) -> Installed {
     }
 }
 
-async fn list(
-    h: &rtnetlink::Handle,
-    proto: u8,
-) -> Result<Vec<(Installed, RouteMessage)>, NetError> {
-    let mut s = h
-        .route()
-        .get(RouteMessageBuilder::<Ipv4Addr>::new().build())
-        .execute();
-    let mut out = Vec::new();
-    while let Some(m) = s
-        .try_next()
-        .await
+/// Our routes (main table, protocol `proto`) with the kernel's messages
+/// (sent back as they are to delete them).
+fn list(nl: &mut Nl, proto: u8) -> Result<Vec<(Installed, RouteMessage)>, NetError> {
+    Ok(routes(nl)
         .map_err(NetError::netlink("list routes"))?
-    {
-        if m.header.table == RouteHeader::RT_TABLE_MAIN && u8::from(m.header.protocol) == proto {
-            out.push((installed_of(&m), m));
-        }
-    }
-    Ok(out)
+        .into_iter()
+        .filter(|m| {
+            m.header.table == RouteHeader::RT_TABLE_MAIN && u8::from(m.header.protocol) == proto
+        })
+        .map(|m| (installed_of(&m), m))
+        .collect())
 }
 
+/// `RTM_NEWROUTE` for `r`: main table, unicast, scope link for a route
+/// straight out of a link (universe otherwise).
 fn message(r: &Resolved, proto: u8) -> RouteMessage {
-    let mut b = RouteMessageBuilder::<Ipv4Addr>::new()
-        .destination_prefix(r.route.dst, r.route.prefix)
-        .protocol(RouteProtocol::from(proto));
+    let mut m = RouteMessage::default();
+    m.header.address_family = AddressFamily::Inet;
+    m.header.table = RouteHeader::RT_TABLE_MAIN;
+    m.header.protocol = RouteProtocol::from(proto);
+    m.header.scope = RouteScope::Universe;
+    m.header.kind = RouteType::Unicast;
+    m.header.destination_prefix_length = r.route.prefix;
+    m.attributes
+        .push(RouteAttribute::Destination(RouteAddress::Inet(r.route.dst)));
     if let Some(gw) = r.gateway {
-        b = b.gateway(gw);
+        m.attributes
+            .push(RouteAttribute::Gateway(RouteAddress::Inet(gw)));
     }
     if let Some(i) = r.oif {
-        b = b.output_interface(i);
+        m.attributes.push(RouteAttribute::Oif(i));
         if r.gateway.is_none() {
-            b = b.scope(RouteScope::Link);
+            m.header.scope = RouteScope::Link;
         }
     }
-    b.build()
+    m
 }
 
-async fn resolve(h: &rtnetlink::Handle, wanted: &[Route]) -> Result<Vec<Resolved>, NetError> {
+/// Adds `r` (`replace`: or replaces the route to its destination).
+fn send_add(nl: &mut Nl, r: &Resolved, proto: u8, replace: bool) -> std::io::Result<()> {
+    let how = if replace { NLM_F_REPLACE } else { NLM_F_EXCL };
+    nl.ack(
+        RouteNetlinkMessage::NewRoute(message(r, proto)),
+        NLM_F_CREATE | how,
+    )
+}
+
+fn resolve(nl: &mut Nl, wanted: &[Route]) -> Result<Vec<Resolved>, NetError> {
     let mut out = Vec::new();
     for r in wanted {
         let (gateway, oif) = match &r.next {
             NextHop::Via(gw) => (Some(*gw), None),
             NextHop::Dev(d) => {
-                let i = link_index(h, d)
-                    .await?
+                let i = link_index(nl, d)?
                     .ok_or_else(|| NetError::Invalid(format!("route {r}: no link {d:?}")))?;
                 (None, Some(i))
             }
@@ -201,36 +209,26 @@ async fn resolve(h: &rtnetlink::Handle, wanted: &[Route]) -> Result<Vec<Resolved
 /// Makes the main table's routes of protocol `proto` in `netns` (the
 /// caller's with `None`) exactly `wanted`.
 pub fn reconcile(netns: Option<&Path>, proto: u8, wanted: &[Route]) -> Result<Changes, NetError> {
-    with_handle(netns, |h| async move {
-        let installed = list(&h, proto).await?;
-        let resolved = resolve(&h, wanted).await?;
+    with_nl(netns, |nl| {
+        let installed = list(nl, proto)?;
+        let resolved = resolve(nl, wanted)?;
         let only: Vec<Installed> = installed.iter().map(|(i, _)| i.clone()).collect();
         let mut changes = Changes::default();
         for a in plan(&only, &resolved) {
             match a {
                 Action::Add(r) => {
-                    h.route()
-                        .add(message(&r, proto))
-                        .execute()
-                        .await
+                    send_add(nl, &r, proto, false)
                         .map_err(NetError::netlink(format!("add route {}", r.route)))?;
                     changes.added.push(r.route);
                 }
                 Action::Replace(r) => {
-                    h.route()
-                        .add(message(&r, proto))
-                        .replace()
-                        .execute()
-                        .await
+                    send_add(nl, &r, proto, true)
                         .map_err(NetError::netlink(format!("replace route {}", r.route)))?;
                     changes.replaced.push(r.route);
                 }
                 Action::Delete(i) => {
                     if let Some((_, m)) = installed.iter().find(|(x, _)| *x == i) {
-                        h.route()
-                            .del(m.clone())
-                            .execute()
-                            .await
+                        nl.ack(RouteNetlinkMessage::DelRoute(m.clone()), 0)
                             .map_err(NetError::netlink(format!(
                                 "delete route {}/{}",
                                 i.dst, i.prefix
@@ -244,30 +242,21 @@ pub fn reconcile(netns: Option<&Path>, proto: u8, wanted: &[Route]) -> Result<Ch
     })
 }
 
-/// Adds (or replaces) `route` with protocol `proto` on an open handle.
-pub(crate) async fn add_on(
-    h: &rtnetlink::Handle,
-    proto: u8,
-    route: &Route,
-) -> Result<(), NetError> {
-    let r = resolve(h, std::slice::from_ref(route)).await?;
-    h.route()
-        .add(message(&r[0], proto))
-        .replace()
-        .execute()
-        .await
-        .map_err(NetError::netlink(format!("add route {route}")))
+/// Adds (or replaces) `route` with protocol `proto` on an open socket.
+pub(crate) fn add_on(nl: &mut Nl, proto: u8, route: &Route) -> Result<(), NetError> {
+    let r = resolve(nl, std::slice::from_ref(route))?;
+    send_add(nl, &r[0], proto, true).map_err(NetError::netlink(format!("add route {route}")))
 }
 
 /// Adds (or replaces) one route of protocol `proto`.
 pub fn add(netns: Option<&Path>, proto: u8, route: &Route) -> Result<(), NetError> {
-    with_handle(netns, |h| async move { add_on(&h, proto, route).await })
+    with_nl(netns, |nl| add_on(nl, proto, route))
 }
 
 /// The routes of protocol `proto` in the main table (for reset and tests).
 pub fn installed(netns: Option<&Path>, proto: u8) -> Result<Vec<Installed>, NetError> {
-    with_handle(netns, |h| async move {
-        Ok(list(&h, proto).await?.into_iter().map(|(i, _)| i).collect())
+    with_nl(netns, |nl| {
+        Ok(list(nl, proto)?.into_iter().map(|(i, _)| i).collect())
     })
 }
 

@@ -7,15 +7,20 @@
 //! `podIP/32 dev <host side>` (protocol [`POD_PROTO`]). Deleting the host
 //! side removes the peer and the route with it.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
-use futures_util::TryStreamExt;
-use rtnetlink::{LinkUnspec, LinkVeth};
+use netlink_packet_route::RouteNetlinkMessage;
+use netlink_packet_route::link::{
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkInfo, LinkMessage,
+};
 
 use crate::NetError;
-use crate::nl::{link_index, with_handle};
+use crate::nl::{
+    ENODEV, NLM_F_CREATE, NLM_F_EXCL, Nl, add_address, del_link, if_name, link_index, links,
+    set_link, with_nl,
+};
 use crate::routes::{NextHop, POD_PROTO, Route, add_on};
 
 /// A pod's veth as made by [`create`].
@@ -75,127 +80,97 @@ fn host_side(host_netns: Option<&Path>, pod_netns: &Path, link: &PodLink) -> Res
         source,
     })?;
     let fd = ns.as_raw_fd();
-    let host = link.host_if.clone();
-    let peer = peer_ifname(&host);
-    with_handle(host_netns, |h| async move {
-        if let Some(old) = link_index(&h, &host).await? {
-            h.link()
-                .del(old)
-                .execute()
-                .await
-                .map_err(NetError::netlink(format!("delete old link {host}")))?;
+    let host = &link.host_if;
+    let peer = peer_ifname(host);
+    with_nl(host_netns, |nl| {
+        if let Some(old) = link_index(nl, host)? {
+            del_link(nl, old).map_err(NetError::netlink(format!("delete old link {host}")))?;
         }
-        h.link()
-            .add(LinkVeth::new(&host, &peer).build())
-            .execute()
-            .await
-            .map_err(NetError::netlink(format!("add veth {host}")))?;
-        let peer_idx = link_index(&h, &peer)
-            .await?
+        add_veth(nl, host, &peer).map_err(NetError::netlink(format!("add veth {host}")))?;
+        let peer_idx = link_index(nl, &peer)?
             .ok_or_else(|| NetError::Invalid(format!("veth peer {peer} missing")))?;
-        h.link()
-            .set(LinkUnspec::new_with_index(peer_idx).setns_by_fd(fd).build())
-            .execute()
-            .await
+        set_link(nl, peer_idx, false, vec![LinkAttribute::NetNsFd(fd)])
             .map_err(NetError::netlink(format!("move {peer} into the pod")))?;
-        let idx = link_index(&h, &host)
-            .await?
+        let idx = link_index(nl, host)?
             .ok_or_else(|| NetError::Invalid(format!("veth {host} missing")))?;
-        h.address()
-            .add(idx, IpAddr::V4(link.gateway), 32)
-            .execute()
-            .await
-            .map_err(NetError::netlink(format!(
-                "add {}/32 to {host}",
-                link.gateway
-            )))?;
-        h.link()
-            .set(LinkUnspec::new_with_index(idx).up().build())
-            .execute()
-            .await
-            .map_err(NetError::netlink(format!("set {host} up")))?;
+        add_address(nl, idx, link.gateway, 32).map_err(NetError::netlink(format!(
+            "add {}/32 to {host}",
+            link.gateway
+        )))?;
+        set_link(nl, idx, true, Vec::new()).map_err(NetError::netlink(format!("set {host} up")))?;
         let route = Route {
             dst: link.pod_ip,
             prefix: 32,
             next: NextHop::Dev(host.clone()),
         };
-        add_on(&h, POD_PROTO, &route).await
+        add_on(nl, POD_PROTO, &route)
     })?;
     drop(ns);
     Ok(())
 }
 
+/// `ip link add NAME type veth peer name PEER`.
+fn add_veth(nl: &mut Nl, name: &str, peer: &str) -> std::io::Result<()> {
+    let mut peer_msg = LinkMessage::default();
+    peer_msg
+        .attributes
+        .push(LinkAttribute::IfName(peer.to_string()));
+    let mut m = LinkMessage::default();
+    m.attributes.push(LinkAttribute::IfName(name.to_string()));
+    m.attributes.push(LinkAttribute::LinkInfo(vec![
+        LinkInfo::Kind(InfoKind::Veth),
+        LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer_msg))),
+    ]));
+    nl.ack(RouteNetlinkMessage::NewLink(m), NLM_F_CREATE | NLM_F_EXCL)
+}
+
 fn pod_side(pod_netns: &Path, link: &PodLink) -> Result<(), NetError> {
     let peer = peer_ifname(&link.host_if);
-    with_handle(Some(pod_netns), |h| async move {
-        let idx = link_index(&h, &peer)
-            .await?
+    with_nl(Some(pod_netns), |nl| {
+        let idx = link_index(nl, &peer)?
             .ok_or_else(|| NetError::Invalid(format!("{peer} not in the pod's namespace")))?;
-        h.link()
-            .set(LinkUnspec::new_with_index(idx).name("eth0").build())
-            .execute()
-            .await
+        set_link(nl, idx, false, vec![LinkAttribute::IfName("eth0".into())])
             .map_err(NetError::netlink("rename the pod's link to eth0"))?;
-        h.address()
-            .add(idx, IpAddr::V4(link.pod_ip), 32)
-            .execute()
-            .await
+        add_address(nl, idx, link.pod_ip, 32)
             .map_err(NetError::netlink(format!("add {}/32 to eth0", link.pod_ip)))?;
-        h.link()
-            .set(LinkUnspec::new_with_index(idx).up().build())
-            .execute()
-            .await
-            .map_err(NetError::netlink("set eth0 up"))?;
+        set_link(nl, idx, true, Vec::new()).map_err(NetError::netlink("set eth0 up"))?;
         let to_gw = Route {
             dst: link.gateway,
             prefix: 32,
             next: NextHop::Dev("eth0".into()),
         };
-        add_on(&h, 4, &to_gw).await?;
+        add_on(nl, 4, &to_gw)?;
         let default = Route {
             dst: Ipv4Addr::UNSPECIFIED,
             prefix: 0,
             next: NextHop::Via(link.gateway),
         };
-        add_on(&h, 4, &default).await
+        add_on(nl, 4, &default)
     })
 }
 
 /// Deletes the host side `host_if` (its peer and route go with it); a
 /// missing link is fine.
 pub fn remove(host_netns: Option<&Path>, host_if: &str) -> Result<(), NetError> {
-    with_handle(host_netns, |h| async move {
-        match link_index(&h, host_if).await? {
-            None => Ok(()),
-            Some(idx) => match h.link().del(idx).execute().await {
-                Ok(()) => Ok(()),
-                Err(e) if crate::error::errno(&e) == Some(19) => Ok(()),
-                Err(e) => Err(NetError::netlink(format!("delete link {host_if}"))(e)),
-            },
-        }
+    with_nl(host_netns, |nl| match link_index(nl, host_if)? {
+        None => Ok(()),
+        Some(idx) => match del_link(nl, idx) {
+            Ok(()) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(ENODEV) => Ok(()),
+            Err(e) => Err(NetError::netlink(format!("delete link {host_if}"))(e)),
+        },
     })
 }
 
 /// Names of the links in `netns` that look like pod links (`bv…`).
 pub fn pod_links(netns: Option<&Path>) -> Result<Vec<String>, NetError> {
-    with_handle(netns, |h| async move {
-        let mut s = h.link().get().execute();
-        let mut out = Vec::new();
-        while let Some(l) = s
-            .try_next()
-            .await
-            .map_err(NetError::netlink("list links"))?
-        {
-            for a in &l.attributes {
-                if let rtnetlink::packet_route::link::LinkAttribute::IfName(n) = a
-                    && n.starts_with("bv")
-                    && n.len() == 12
-                {
-                    out.push(n.clone());
-                }
-            }
-        }
-        Ok(out)
+    with_nl(netns, |nl| {
+        let all = links(nl).map_err(NetError::netlink("list links"))?;
+        Ok(all
+            .iter()
+            .filter_map(if_name)
+            .filter(|n| n.starts_with("bv") && n.len() == 12)
+            .collect())
     })
 }
 

@@ -110,3 +110,95 @@ fn the_link_holding_an_address_is_found() {
     let none = bramble_net::links::link_with_address(Some(&p), "10.77.0.99".parse().unwrap());
     assert_eq!(none.unwrap(), None);
 }
+
+/// The errno of a netlink failure (the kernel's answer).
+fn errno(e: &bramble_net::NetError) -> Option<i32> {
+    std::error::Error::source(e)?
+        .downcast_ref::<std::io::Error>()?
+        .raw_os_error()
+}
+
+#[test]
+fn kernel_errors_keep_their_errno_and_name_the_operation() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let ns = TestNs::new("routes-errno").with_lan("10.77.0.11");
+    let path = ns.path();
+    // A foreign route to the same destination is never added over:
+    // RTM_NEWROUTE with NLM_F_EXCL, the kernel answers EEXIST.
+    ns.ip(&["route", "add", "10.99.0.0/16", "via", "10.77.0.1"]);
+    let e = routes::reconcile(
+        Some(&path),
+        NODE_PROTO,
+        &[via("10.99.0.0", 16, "10.77.0.5")],
+    )
+    .unwrap_err();
+    assert_eq!(errno(&e), Some(17), "{e}"); // EEXIST
+    assert!(
+        e.to_string()
+            .starts_with("netlink: add route 10.99.0.0/16 via 10.77.0.5: "),
+        "{e}"
+    );
+    // A gateway on no connected network: ENETUNREACH.
+    let e = routes::add(Some(&path), NODE_PROTO, &via("10.42.9.0", 24, "192.0.2.1")).unwrap_err();
+    assert_eq!(errno(&e), Some(101), "{e}"); // ENETUNREACH
+    assert!(
+        e.to_string()
+            .contains("add route 10.42.9.0/24 via 192.0.2.1"),
+        "{e}"
+    );
+    assert!(
+        routes::installed(Some(&path), NODE_PROTO)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_dump_spanning_many_datagrams_returns_every_route() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let ns = TestNs::new("routes-many").with_lan("10.77.0.11");
+    let path = ns.path();
+    // ~70 bytes per route message: 3000 routes are several 32 KiB
+    // datagrams of one dump.
+    let wanted: Vec<Route> = (0..3000u32)
+        .map(|i| Route {
+            dst: std::net::Ipv4Addr::from(0x0a80_0000 + (i << 8)),
+            prefix: 24,
+            next: NextHop::Via(format!("10.77.0.{}", 12 + i % 200).parse().unwrap()),
+        })
+        .collect();
+    let c = routes::reconcile(Some(&path), NODE_PROTO, &wanted).unwrap();
+    assert_eq!(c.added.len(), 3000);
+    let mut got: Vec<_> = routes::installed(Some(&path), NODE_PROTO)
+        .unwrap()
+        .into_iter()
+        .map(|i| (i.dst, i.prefix, i.gateway))
+        .collect();
+    got.sort();
+    let mut want: Vec<_> = wanted
+        .iter()
+        .map(|r| match r.next {
+            NextHop::Via(gw) => (r.dst, r.prefix, Some(gw)),
+            NextHop::Dev(_) => unreachable!(),
+        })
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+    let shown = ns.ip(&["route", "show", "proto", "77"]);
+    assert_eq!(shown.lines().count(), 3000);
+    // Converged, then all gone again.
+    assert!(
+        routes::reconcile(Some(&path), NODE_PROTO, &wanted)
+            .unwrap()
+            .is_empty()
+    );
+    let c = routes::reconcile(Some(&path), NODE_PROTO, &[]).unwrap();
+    assert_eq!(c.removed.len(), 3000);
+    assert_eq!(ns.ip(&["route", "show", "proto", "77"]).trim(), "");
+}
