@@ -2,15 +2,29 @@
 //! announced by `bramble-hub`) instead of a configured address. The first
 //! hub that resolves to an IPv4 address wins; its TXT `mqtt` gives the
 //! embedded broker's port.
+//!
+//! A one-shot DNS-SD browse (RFC 6762 §5.2, RFC 6763 §4) in DNS wire
+//! format by hickory-proto: a PTR question for the service type multicast
+//! on every IPv4 link (repeated after 1, 2, 4… s), answers collected from
+//! `224.0.0.251:5353` (the hub's responder multicasts them, its SRV, TXT
+//! and A records as additionals) until one instance has a port and an
+//! address. No mDNS daemon: the agent only ever asks once, at start.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::time::{Duration, Instant};
 
 use bramble_api::protocol::MDNS_SERVICE_TYPE;
-use mdns_sd::{IfKind, ServiceDaemon, ServiceEvent};
+use hickory_proto::op::{Message, MessageType, Query};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use socket2::{Domain, Protocol, Socket, Type};
 
 /// How long `--join auto` looks before giving up with an error.
 pub const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(10);
+
+const MDNS_GROUP: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 251);
+const MDNS_PORT: u16 = 5353;
+/// Pause between the questions at most (they start 1 s apart, doubling).
+const MAX_INTERVAL: Duration = Duration::from_secs(4);
 
 /// A hub found on the LAN.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,50 +39,59 @@ pub struct FoundHub {
 
 /// Looks for a hub for up to `timeout`.
 pub fn discover(timeout: Duration) -> Result<FoundHub, String> {
-    let daemon =
-        ServiceDaemon::new().map_err(|e| format!("--join auto: starting mDNS failed: {e}"))?;
-    let _ = daemon.disable_interface(IfKind::IPv6);
-    let events = daemon
-        .browse(MDNS_SERVICE_TYPE)
-        .map_err(|e| format!("--join auto: browsing {MDNS_SERVICE_TYPE} failed: {e}"))?;
+    let service = Name::from_ascii(MDNS_SERVICE_TYPE)
+        .map_err(|e| format!("--join auto: service type {MDNS_SERVICE_TYPE}: {e}"))?;
+    let sock = mdns_socket().map_err(|e| format!("--join auto: starting mDNS failed: {e}"))?;
+    let question = browse_query(&service)
+        .map_err(|e| format!("--join auto: encoding the mDNS question failed: {e}"))?;
+    let mut joined: Vec<Ipv4Addr> = Vec::new();
+    let mut seen = Seen::default();
+    let mut buf = vec![0u8; 9000];
     let deadline = Instant::now() + timeout;
+    let mut next_ask = Instant::now();
+    let mut interval = Duration::from_secs(1);
     let found = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+        let now = Instant::now();
+        if now >= deadline {
             break None;
         }
-        match events.recv_timeout(left) {
-            Ok(ServiceEvent::ServiceResolved(info)) => {
-                let Some(ip) = info
-                    .get_addresses_v4()
-                    .into_iter()
-                    .copied()
-                    .filter(|ip: &Ipv4Addr| !ip.is_loopback())
-                    .min()
-                else {
-                    continue;
-                };
-                let instance = info
-                    .get_fullname()
-                    .trim_end_matches(MDNS_SERVICE_TYPE)
-                    .trim_end_matches('.')
-                    .to_string();
-                let mqtt_url = info
-                    .get_property_val_str("mqtt")
-                    .and_then(|p| p.parse::<u16>().ok())
-                    .map(|p| format!("mqtt://{ip}:{p}"));
-                break Some(FoundHub {
-                    instance,
-                    url: format!("http://{ip}:{}", info.get_port()),
-                    mqtt_url,
-                });
+        if now >= next_ask {
+            // Links are listed again each time: a board that is still
+            // getting its DHCP lease when the agent starts.
+            ask(&sock, &question, &mut joined);
+            next_ask = now + interval;
+            interval = (interval * 2).min(MAX_INTERVAL);
+        }
+        let wait = next_ask.min(deadline).saturating_duration_since(now);
+        sock.set_read_timeout(Some(wait.max(Duration::from_millis(1))))
+            .map_err(|e| format!("--join auto: mDNS socket: {e}"))?;
+        let n = match sock.recv_from(&mut buf) {
+            Ok((n, _)) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
+                ) =>
+            {
+                continue;
             }
-            Ok(_) => {}
-            Err(_) => break None,
+            Err(e) => return Err(format!("--join auto: receiving mDNS answers failed: {e}")),
+        };
+        let Ok(msg) = Message::from_vec(&buf[..n]) else {
+            continue; // not DNS, or not for us to parse
+        };
+        if msg.message_type() != MessageType::Response {
+            continue; // questions, our own included (multicast loop)
+        }
+        for r in msg.answers().iter().chain(msg.additionals()) {
+            seen.add(r);
+        }
+        if let Some(hub) = seen.hub(&service) {
+            break Some(hub);
         }
     };
-    let _ = daemon.stop_browse(MDNS_SERVICE_TYPE);
-    let _ = daemon.shutdown();
     found.ok_or_else(|| {
         format!(
             "--join auto: no Bramble hub answered on the LAN within {timeout:?} (mDNS \
@@ -76,4 +99,195 @@ pub fn discover(timeout: Duration) -> Result<FoundHub, String> {
              and does multicast reach this board? Otherwise pass --hub http://HUB:7480"
         )
     })
+}
+
+/// A UDP socket on `*:5353`, shared with any mDNS responder on the host
+/// (the hub's, avahi): the answers to a browse are multicast to the group
+/// and port, not to the asker.
+fn mdns_socket() -> std::io::Result<UdpSocket> {
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    s.set_reuse_address(true)?;
+    s.set_reuse_port(true)?;
+    s.bind(&SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, MDNS_PORT).into())?;
+    // RFC 6762 §11: mDNS packets go out with TTL 255.
+    s.set_multicast_ttl_v4(255)?;
+    Ok(s.into())
+}
+
+/// The question: `PTR <service type>`, class IN, multicast answer wanted.
+fn browse_query(service: &Name) -> Result<Vec<u8>, hickory_proto::ProtoError> {
+    let mut m = Message::new();
+    m.set_id(0);
+    m.set_message_type(MessageType::Query);
+    m.add_query(Query::query(service.clone(), RecordType::PTR));
+    m.to_vec()
+}
+
+/// Joins the group on links not joined yet and sends the question out of
+/// each; a link that refuses is skipped (logged), the others still ask.
+fn ask(sock: &UdpSocket, question: &[u8], joined: &mut Vec<Ipv4Addr>) {
+    let addrs = match bramble_net::links::ipv4_addresses(None) {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::debug!(error = %e, "--join auto: listing the links' addresses");
+            Vec::new()
+        }
+    };
+    let group = SocketAddrV4::new(MDNS_GROUP, MDNS_PORT);
+    for ip in &addrs {
+        if !joined.contains(ip) {
+            match sock.join_multicast_v4(&MDNS_GROUP, ip) {
+                Ok(()) => joined.push(*ip),
+                Err(e) => tracing::debug!(%ip, error = %e, "--join auto: joining the mDNS group"),
+            }
+        }
+        let sent = socket2::SockRef::from(sock)
+            .set_multicast_if_v4(ip)
+            .and_then(|()| sock.send_to(question, group));
+        if let Err(e) = sent {
+            tracing::debug!(%ip, error = %e, "--join auto: sending the mDNS question");
+        }
+    }
+    tracing::debug!(links = ?addrs, "--join auto: asked for {MDNS_SERVICE_TYPE}");
+}
+
+/// The records heard so far (answers may come in several packets).
+#[derive(Default)]
+struct Seen {
+    /// Instances of the service type (PTR targets), in the order heard.
+    instances: Vec<Name>,
+    /// Instance → (target host, port).
+    srv: Vec<(Name, Name, u16)>,
+    /// Instance → its TXT `mqtt` port.
+    mqtt: Vec<(Name, u16)>,
+    /// Host → IPv4 address.
+    a: Vec<(Name, Ipv4Addr)>,
+}
+
+impl Seen {
+    fn add(&mut self, r: &Record) {
+        if r.ttl() == 0 {
+            return; // a goodbye (RFC 6762 §10.1)
+        }
+        let name = r.name().clone();
+        match r.data() {
+            RData::PTR(p) if !self.instances.contains(&p.0) => {
+                self.instances.push(p.0.clone());
+            }
+            RData::SRV(s) => self.srv.push((name, s.target().clone(), s.port())),
+            RData::TXT(t) => {
+                let mqtt = t.iter().find_map(|kv| {
+                    let v = kv.strip_prefix(b"mqtt=")?;
+                    std::str::from_utf8(v).ok()?.parse::<u16>().ok()
+                });
+                if let Some(p) = mqtt {
+                    self.mqtt.push((name, p));
+                }
+            }
+            RData::A(a) if !a.0.is_loopback() => self.a.push((name, a.0)),
+            _ => {}
+        }
+    }
+
+    /// The first instance of `service` with a port and an address.
+    fn hub(&self, service: &Name) -> Option<FoundHub> {
+        self.instances.iter().find_map(|inst| {
+            if !service.zone_of(inst) || inst.num_labels() != service.num_labels() + 1 {
+                return None;
+            }
+            let (_, host, port) = self.srv.iter().rev().find(|(n, _, _)| n == inst)?;
+            let ip = self
+                .a
+                .iter()
+                .filter(|(n, _)| n == host)
+                .map(|(_, ip)| *ip)
+                .min()?;
+            let instance = inst
+                .iter()
+                .next()
+                .map(|l| String::from_utf8_lossy(l).into_owned())
+                .unwrap_or_default();
+            let mqtt_url = self
+                .mqtt
+                .iter()
+                .rev()
+                .find(|(n, _)| n == inst)
+                .map(|(_, p)| format!("mqtt://{ip}:{p}"));
+            Some(FoundHub {
+                instance,
+                url: format!("http://{ip}:{port}"),
+                mqtt_url,
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::rr::rdata::{A, PTR, SRV, TXT};
+
+    fn name(s: &str) -> Name {
+        Name::from_ascii(s).unwrap()
+    }
+
+    #[test]
+    fn an_instance_resolves_once_srv_and_address_are_heard() {
+        let service = name(MDNS_SERVICE_TYPE);
+        let inst = name("pi-hub._bramble._tcp.local.");
+        let host = name("pi-hub.local.");
+        let mut seen = Seen::default();
+        seen.add(&Record::from_rdata(
+            service.clone(),
+            120,
+            RData::PTR(PTR(inst.clone())),
+        ));
+        assert_eq!(seen.hub(&service), None);
+        seen.add(&Record::from_rdata(
+            inst.clone(),
+            120,
+            RData::SRV(SRV::new(0, 0, 7480, host.clone())),
+        ));
+        seen.add(&Record::from_rdata(
+            inst.clone(),
+            120,
+            RData::TXT(TXT::new(vec!["v=1".into(), "mqtt=1883".into()])),
+        ));
+        assert_eq!(seen.hub(&service), None);
+        seen.add(&Record::from_rdata(
+            host.clone(),
+            120,
+            RData::A(A(Ipv4Addr::new(127, 0, 0, 1))),
+        ));
+        // A goodbye is no address.
+        seen.add(&Record::from_rdata(
+            host.clone(),
+            0,
+            RData::A(A(Ipv4Addr::new(10, 77, 0, 9))),
+        ));
+        assert_eq!(seen.hub(&service), None);
+        seen.add(&Record::from_rdata(
+            name("PI-HUB.local."),
+            120,
+            RData::A(A(Ipv4Addr::new(10, 77, 0, 2))),
+        ));
+        assert_eq!(
+            seen.hub(&service),
+            Some(FoundHub {
+                instance: "pi-hub".into(),
+                url: "http://10.77.0.2:7480".into(),
+                mqtt_url: Some("mqtt://10.77.0.2:1883".into()),
+            })
+        );
+    }
+
+    #[test]
+    fn the_question_is_a_ptr_query_for_the_service_type() {
+        let service = name(MDNS_SERVICE_TYPE);
+        let m = Message::from_vec(&browse_query(&service).unwrap()).unwrap();
+        assert_eq!(m.message_type(), MessageType::Query);
+        assert_eq!(m.queries().len(), 1);
+        assert_eq!(m.queries()[0].name(), &service);
+        assert_eq!(m.queries()[0].query_type(), RecordType::PTR);
+    }
 }
