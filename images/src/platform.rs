@@ -138,15 +138,36 @@ impl Platform {
         )
     }
 
-    /// The platform this process was built for (`linux/arm64` on a 64-bit Pi).
-    /// For 32-bit ARM the compile-time target features decide the variant.
+    /// The platform this process was built for (`linux/arm64` on a 64-bit Pi,
+    /// `linux/arm/v7` for the `armv7-unknown-linux-gnueabihf` build). For
+    /// 32-bit ARM the Rust target triple decides the variant (see
+    /// [`Platform::of_build`]).
     pub fn current() -> Platform {
-        let arch = match std::env::consts::ARCH {
-            "arm" if cfg!(target_feature = "v7") => "armv7",
-            "arm" => "armv6",
-            other => other,
-        };
-        Platform::new(std::env::consts::OS, arch, None)
+        Platform::of_build(
+            std::env::consts::OS,
+            std::env::consts::ARCH,
+            env!("BRAMBLE_IMAGES_TARGET"),
+        )
+    }
+
+    /// The platform of a build for `os` and `arch` (`std::env::consts`) with
+    /// the Rust target triple `target`. A 32-bit ARM build's variant is the
+    /// ARM architecture version in the triple (`armv7-…`, `thumbv7neon-…` →
+    /// `v7`, `armv5te-…` → `v5`); plain `arm-…` targets are ARMv6 (Pi Zero
+    /// and 1). Stable rustc hides ARM target features (`v7`) from `cfg!`, so
+    /// the triple is the only compile-time source.
+    pub fn of_build(os: &str, arch: &str, target: &str) -> Platform {
+        if arch != "arm" {
+            return Platform::new(os, arch, None);
+        }
+        let cpu = target.split('-').next().unwrap_or_default();
+        let version = cpu
+            .strip_prefix("armv")
+            .or_else(|| cpu.strip_prefix("thumbv"))
+            .and_then(|v| v.chars().next())
+            .filter(char::is_ascii_digit)
+            .unwrap_or('6');
+        Platform::new(os, "arm", Some(&version.to_string()))
     }
 
     /// How well an entry for `have` suits a node of this platform: `Some(0)`
@@ -365,6 +386,31 @@ mod tests {
             "linux/riscv64"
         );
         assert_eq!(Platform::current().os, std::env::consts::OS);
+    }
+
+    #[test]
+    fn a_build_is_the_platform_of_its_target_triple() {
+        let of = |arch, target| Platform::of_build("linux", arch, target).to_string();
+        assert_eq!(of("arm", "armv7-unknown-linux-gnueabihf"), "linux/arm/v7");
+        assert_eq!(of("arm", "armv7-unknown-linux-musleabihf"), "linux/arm/v7");
+        assert_eq!(
+            of("arm", "thumbv7neon-unknown-linux-gnueabihf"),
+            "linux/arm/v7"
+        );
+        assert_eq!(of("arm", "arm-unknown-linux-gnueabihf"), "linux/arm/v6");
+        assert_eq!(of("arm", "armv5te-unknown-linux-gnueabi"), "linux/arm/v5");
+        assert_eq!(of("aarch64", "aarch64-unknown-linux-musl"), "linux/arm64");
+        assert_eq!(of("x86_64", "x86_64-unknown-linux-gnu"), "linux/amd64");
+        // This build: its triple reached the crate.
+        assert_eq!(
+            Platform::current(),
+            Platform::of_build(
+                std::env::consts::OS,
+                std::env::consts::ARCH,
+                env!("BRAMBLE_IMAGES_TARGET")
+            )
+        );
+        assert!(!env!("BRAMBLE_IMAGES_TARGET").is_empty());
     }
 
     fn multi_arch() -> ImageIndex {
