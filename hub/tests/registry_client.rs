@@ -205,7 +205,11 @@ fn busybox_fixture_lands_the_right_binary_on_each_platform() {
     let img = bramble_tests::busybox::busybox_image().unwrap();
     fixtures::push(&hub.url, &hub.token, "busybox", "1.35", &img).unwrap();
     let client = RegistryClient::new(&hub.url, Some(&hub.token));
-    for (platform, machine) in [("linux/amd64", 62u16), ("linux/arm64", 183)] {
+    for (platform, machine) in [
+        ("linux/amd64", 62u16),
+        ("linux/arm64", 183),
+        ("linux/arm/v7", 40),
+    ] {
         let store = BlobStore::open(dir.path().join(platform.replace('/', "-"))).unwrap();
         let pulled = client
             .pull(

@@ -1,13 +1,16 @@
 //! An emulated ARM board for end-to-end tests: a pinned Debian kernel and
-//! `busybox-static` booted with `qemu-system-aarch64` (TCG, no KVM needed),
-//! user networking (the guest reaches this machine's loopback at
-//! [`HOST_FROM_GUEST`]) and a 9p share through which the test hands the
-//! board its binaries and the script `/init` runs. See `docs/arm.md`.
+//! `busybox-static` booted with `qemu-system-aarch64` or `qemu-system-arm`
+//! (TCG, no KVM needed), user networking (the guest reaches this machine's
+//! loopback at [`HOST_FROM_GUEST`]) and a 9p share through which the test
+//! hands the board its binaries and the script `/init` runs. See
+//! `docs/arm.md`.
 //!
-//! - [`fetch`]: the kernel, busybox and `nftables` packages (`apt-get
-//!   download`), kept in a machine-wide cache ([`cache_root`]) between runs;
-//! - [`initramfs`]: the `/init` and the newc archive (busybox, `nft` with its
-//!   libraries, the modules a node needs, loaded in dependency order);
+//! - [`fetch`]: the kernel, busybox, `nftables` (and on armv7 `runc`)
+//!   packages (`apt-get download`), kept in a machine-wide cache
+//!   ([`cache_root`]) between runs;
+//! - [`initramfs`]: the `/init` and the newc archive (busybox, `nft` and
+//!   `runc` with their libraries, the modules a node needs, loaded in
+//!   dependency order);
 //! - [`board`]: [`ArmBoard`], one running QEMU with its console log, killed
 //!   on drop and by a watchdog.
 //!
@@ -47,8 +50,10 @@ pub enum Arch {
     /// 64-bit ARM (Raspberry Pi 3/4/5 with a 64-bit OS): `-M virt -cpu max`.
     Arm64,
     /// 32-bit ARMv7 (Raspberry Pi OS 32-bit): `-M virt -cpu cortex-a7`, the
-    /// `armmp-lpae` kernel, armhf busybox. Boots; the agent for it is not
-    /// built here (libcontainer 0.7 does not compile for 32-bit ARM).
+    /// `armmp-lpae` kernel, armhf busybox, and Debian's armhf `runc`: the
+    /// 32-bit agent has no libcontainer (0.7 does not compile for 32-bit
+    /// ARM) and runs containers with the OCI runtime binary it finds in
+    /// `PATH`.
     Armv7,
 }
 
@@ -128,7 +133,7 @@ fn target_dir() -> PathBuf {
 /// The command that builds the guest's agent.
 pub fn agent_build_command(arch: Arch) -> String {
     format!(
-        "cargo build --release --target {} -p bramble-agent",
+        "cargo build --profile agent --target {} -p bramble-agent",
         arch.rust_target()
     )
 }
@@ -137,8 +142,8 @@ pub fn agent_build_command(arch: Arch) -> String {
 /// warning) instead of failing.
 pub const STALE_AGENT_ENV: &str = "BRAMBLE_ARM_ALLOW_STALE_AGENT";
 
-/// The release `bramble-agent` for `arch`
-/// (`target/<triple>/release/bramble-agent`). An error naming the build
+/// The release `bramble-agent` for `arch`, built with the agent's profile
+/// (`target/<triple>/agent/bramble-agent`). An error naming the build
 /// command when it is missing, older than a source file it was built from
 /// (cargo's `bramble-agent.d` next to it lists them), or built from another
 /// checkout sharing this target directory — unless [`STALE_AGENT_ENV`] is
@@ -146,7 +151,7 @@ pub const STALE_AGENT_ENV: &str = "BRAMBLE_ARM_ALLOW_STALE_AGENT";
 pub fn agent_binary(arch: Arch) -> Result<PathBuf, String> {
     let path = target_dir()
         .join(arch.rust_target())
-        .join("release/bramble-agent");
+        .join("agent/bramble-agent");
     let build = agent_build_command(arch);
     let built = std::fs::metadata(&path)
         .and_then(|m| m.modified())

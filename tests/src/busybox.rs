@@ -1,10 +1,12 @@
-//! Fixture images built from Debian's `busybox-static` for amd64 and arm64 (no
-//! emulation needed to pack them): `busybox` (a shell) and `httpd` (busybox
-//! httpd serving `/www` on port 8080), each one multi-arch index.
+//! Fixture images built from Debian's `busybox-static` for amd64, arm64 and
+//! armhf (no emulation needed to pack them): `busybox` (a shell) and `httpd`
+//! (busybox httpd serving `/www` on port 8080), each one multi-arch index of
+//! [`PLATFORMS`].
 //!
 //! The `.deb` files come from `apt-get download`; `scripts/test` prepares them
-//! (it adds the arm64 architecture to dpkg) into `target/fixtures/debs/`, and
-//! this module downloads them itself when they are missing.
+//! (it adds the arm64 and armhf architectures to dpkg) into
+//! `target/fixtures/debs/`, and this module downloads them itself when they
+//! are missing.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,6 +18,14 @@ pub const APPLETS: &[&str] = &[
     "sh", "echo", "cat", "ls", "sleep", "httpd", "wget", "env", "id", "true", "false", "mkdir",
     "rm", "printf", "hostname", "ps", "grep", "head", "tail", "date", "nc", "test", "touch", "yes",
     "kill", "seq", "dd", "wc",
+];
+
+/// The fixture images' platforms and the Debian architecture each one's
+/// busybox comes from: armhf is the OCI `linux/arm/v7`.
+pub const PLATFORMS: &[(&str, &str)] = &[
+    ("linux/amd64", "amd64"),
+    ("linux/arm64", "arm64"),
+    ("linux/arm/v7", "armhf"),
 ];
 
 /// Where the `.deb` files are kept between runs.
@@ -36,7 +46,7 @@ fn find_deb(dir: &Path, arch: &str) -> Option<PathBuf> {
         })
 }
 
-/// The `busybox-static` package for `arch` (`amd64`, `arm64`), downloading it
+/// The `busybox-static` package for `arch` (`amd64`, `arm64`, `armhf`), downloading it
 /// with `apt-get download` when it is not cached.
 pub fn deb(arch: &str) -> Result<PathBuf, String> {
     let dir = debs_dir();
@@ -51,7 +61,7 @@ pub fn deb(arch: &str) -> Result<PathBuf, String> {
         .map_err(|e| format!("running apt-get download: {e}"))?;
     if !out.status.success() {
         return Err(format!(
-            "apt-get download busybox-static:{arch} failed (for arm64 run `dpkg --add-architecture arm64 && apt-get update` first, as scripts/test does): {}",
+            "apt-get download busybox-static:{arch} failed (for a foreign architecture run `dpkg --add-architecture {arch} && apt-get update` first, as scripts/test does): {}",
             String::from_utf8_lossy(&out.stderr)
         ));
     }
@@ -93,18 +103,18 @@ pub fn binary(arch: &str) -> Result<Vec<u8>, String> {
 
 fn image(extra: &[Entry], cmd: &[&str]) -> Result<MultiImage, String> {
     let mut images = Vec::new();
-    for arch in ["amd64", "arm64"] {
+    for (platform, arch) in PLATFORMS {
         let bin = binary(arch)?;
         let links: Vec<String> = APPLETS.iter().map(|a| format!("bin/{a}")).collect();
         let mut entries = vec![Entry::File("bin/busybox", &bin, 0o755)];
         entries.extend(links.iter().map(|l| Entry::Symlink(l, "busybox")));
         entries.extend(extra.iter().cloned());
-        images.push(platform_image_of(&format!("linux/{arch}"), &entries, cmd));
+        images.push(platform_image_of(platform, &entries, cmd));
     }
     Ok(MultiImage::new(images))
 }
 
-/// `busybox`: a shell image for linux/amd64 and linux/arm64.
+/// `busybox`: a shell image for linux/amd64, linux/arm64 and linux/arm/v7.
 pub fn busybox_image() -> Result<MultiImage, String> {
     image(&[], &["sh"])
 }

@@ -1,15 +1,21 @@
-//! The agent on an emulated arm64 board: `qemu-system-aarch64` (TCG) boots
-//! the pinned Debian kernel with the rig's initramfs
-//! ([`bramble_tests::arm_rig`], `docs/arm.md`); the release
-//! `aarch64-unknown-linux-musl` agent, handed over by 9p, joins a real hub
-//! on this machine through QEMU's user network (`10.0.2.2` = this
-//! machine's loopback), pulls the arm64 build of a multi-arch image from
-//! the hub's registry and runs it with libcontainer inside the guest.
+//! The agent on emulated ARM boards: QEMU (TCG) boots the pinned Debian
+//! kernel with the rig's initramfs ([`bramble_tests::arm_rig`],
+//! `docs/arm.md`); the agent built for the board, handed over by 9p, joins
+//! a real hub on this machine through QEMU's user network (`10.0.2.2` =
+//! this machine's loopback), pulls its platform's build of a multi-arch
+//! image from the hub's registry and runs it inside the guest:
+//!
+//! - arm64 (`qemu-system-aarch64`): the `aarch64-unknown-linux-musl` agent,
+//!   containers in-process with libcontainer;
+//! - armv7 (`qemu-system-arm`, cortex-a7): the 32-bit
+//!   `armv7-unknown-linux-gnueabihf` agent, containers with Debian's armhf
+//!   `runc` (`--runtime auto`).
 //!
 //! Needs (see `docs/arm.md`): Debian `qemu-system-arm`, `kmod`, dpkg's
-//! `arm64` architecture (for `apt-get download`), and the guest's agent
-//! built first: `cargo build --release --target aarch64-unknown-linux-musl
-//! -p bramble-agent`.
+//! `arm64` and `armhf` architectures (for `apt-get download`), and the
+//! guests' agents built first: `cargo build --profile agent --target
+//! aarch64-unknown-linux-musl -p bramble-agent`, likewise for
+//! `armv7-unknown-linux-gnueabihf`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -36,15 +42,15 @@ fn from_guest(url: &str) -> String {
     url.replace("127.0.0.1", HOST_FROM_GUEST)
 }
 
-/// The guest's agent (checked before anything starts).
-fn guest_agent() -> PathBuf {
-    arm_rig::agent_binary(Arch::Arm64).unwrap_or_else(|e| panic!("{e}"))
+/// The guest's agent for `arch` (checked before anything starts).
+fn guest_agent(arch: Arch) -> PathBuf {
+    arm_rig::agent_binary(arch).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Boots an arm64 board whose script runs `agent` joining `c`'s hub as
+/// Boots an `arch` board whose script runs `agent` joining `c`'s hub as
 /// node `name`, with extra kernel command line words; waits until the
 /// agent started.
-fn boot_agent(c: &Cluster, agent: &Path, name: &str, cmdline: &[&str]) -> ArmBoard {
+fn boot_agent(c: &Cluster, arch: Arch, agent: &Path, name: &str, cmdline: &[&str]) -> ArmBoard {
     let args: Vec<String> = [
         "--hub",
         &from_guest(&c.hub.url),
@@ -62,7 +68,7 @@ fn boot_agent(c: &Cluster, agent: &Path, name: &str, cmdline: &[&str]) -> ArmBoa
     .iter()
     .map(|s| s.to_string())
     .collect();
-    let mut cfg = BoardConfig::new(Arch::Arm64, name)
+    let mut cfg = BoardConfig::new(arch, name)
         .file("bramble-agent", agent)
         .script(agent_script(&args))
         .max_lifetime(Duration::from_secs(420));
@@ -72,7 +78,7 @@ fn boot_agent(c: &Cluster, agent: &Path, name: &str, cmdline: &[&str]) -> ArmBoa
     let board = ArmBoard::boot(cfg);
     board.wait_for_console(
         &format!("{CONSOLE_MARKER} agent start"),
-        Duration::from_secs(90),
+        Duration::from_secs(120),
     );
     board
 }
@@ -81,7 +87,7 @@ fn boot_agent(c: &Cluster, agent: &Path, name: &str, cmdline: &[&str]) -> ArmBoa
 /// when the board stopped.
 fn wait_board_ready(c: &Cluster, board: &ArmBoard, name: &str) -> Value {
     wait_for(
-        &format!("arm64 node {name} Ready"),
+        &format!("{} node {name} Ready", board.arch.oci()),
         Duration::from_secs(90),
         || {
             assert!(
@@ -171,14 +177,14 @@ fn step(start: std::time::Instant, what: &str) {
 #[test]
 fn arm64_board_joins_and_runs_the_arm64_build_of_a_multi_arch_image() {
     let _one = serial();
-    let agent = guest_agent();
+    let agent = guest_agent(Arch::Arm64);
     let t = std::time::Instant::now();
     let c = Cluster::start(Broker::Embedded, 1, &[]);
     let x86 = c.agents[0].name.clone();
     c.push_busybox("busybox", "multi");
     step(t, "hub, x86 agent Ready, image pushed");
     let arm = unique("arm");
-    let board = boot_agent(&c, &agent, &arm, &[]);
+    let board = boot_agent(&c, Arch::Arm64, &agent, &arm, &[]);
     step(t, "board booted, agent started");
 
     // (a) Ready, and an arm64 node by its labels and nodeInfo.
@@ -259,12 +265,12 @@ fn arm64_board_joins_and_runs_the_arm64_build_of_a_multi_arch_image() {
 #[test]
 fn arm64_board_without_memory_cgroup_joins_with_a_warning() {
     let _one = serial();
-    let agent = guest_agent();
+    let agent = guest_agent(Arch::Arm64);
     let t = std::time::Instant::now();
     let c = Cluster::start(Broker::Embedded, 0, &[]);
     c.push_busybox("busybox", "multi");
     let arm = unique("armnomem");
-    let board = boot_agent(&c, &agent, &arm, &["cgroup_disable=memory"]);
+    let board = boot_agent(&c, Arch::Arm64, &agent, &arm, &["cgroup_disable=memory"]);
     step(t, "board booted, agent started");
     let init = board.wait_for_console(&format!("{CONSOLE_MARKER} init"), Duration::from_secs(5));
     assert!(
@@ -330,24 +336,81 @@ fn arm64_board_without_memory_cgroup_joins_with_a_warning() {
     step(t, "pod with a memory limit refused");
 }
 
-/// The rig's 32-bit board (`qemu-system-arm`, cortex-a7, the `armmp-lpae`
-/// kernel, armhf busybox and nft) boots and runs its script. No agent:
-/// libcontainer 0.7 does not build for 32-bit ARM.
+/// The 32-bit board (`qemu-system-arm`, cortex-a7, the `armmp-lpae`
+/// kernel, armhf busybox, nft and runc) runs the armv7 agent: it joins as
+/// an `arm` node on cgroup2 with the `runc` it found in `PATH`, a pod
+/// selected onto it runs the `linux/arm/v7` build of the multi-arch image
+/// (`uname -m` = `armv7l`, through `bramble logs` and `bramble exec`), and
+/// deleting the pod stops its container with SIGTERM and removes it.
 #[test]
-fn armv7_board_boots_and_runs_its_script() {
+fn armv7_board_runs_the_32_bit_agent_with_runc() {
     let _one = serial();
-    let board = ArmBoard::boot(
-        BoardConfig::new(Arch::Armv7, &unique("armv7"))
-            .script("echo \"RIG-ARCH $(uname -m) $(nft --version)\"\n")
-            .max_lifetime(Duration::from_secs(120)),
-    );
-    let line = board.wait_for_console("RIG-ARCH", Duration::from_secs(90));
-    assert!(line.contains(Arch::Armv7.uname_m()), "{line}");
-    assert!(line.contains("nftables v"), "{line}");
+    let agent = guest_agent(Arch::Armv7);
+    let t = std::time::Instant::now();
+    let c = Cluster::start(Broker::Embedded, 0, &[]);
+    c.push_busybox("busybox", "multi");
+    step(t, "hub up, image pushed");
+    let name = unique("armv7");
+    let board = boot_agent(&c, Arch::Armv7, &agent, &name, &[]);
+    step(t, "armv7 board booted, agent started");
     let init = board.wait_for_console(&format!("{CONSOLE_MARKER} init"), Duration::from_secs(1));
+    assert!(init.contains(Arch::Armv7.uname_m()), "{init}");
     assert!(init.contains("memory"), "cgroup2 controllers: {init}");
-    board.wait_for_console(
-        &format!("{CONSOLE_MARKER} script exit 0"),
-        Duration::from_secs(30),
+
+    // Ready, as a 32-bit ARM node running containers with runc.
+    let node = wait_board_ready(&c, &board, &name);
+    step(t, "armv7 node Ready");
+    assert_eq!(
+        node["metadata"]["labels"]["kubernetes.io/arch"], "arm",
+        "{node}"
     );
+    assert_eq!(
+        node["metadata"]["labels"]["kubernetes.io/os"], "linux",
+        "{node}"
+    );
+    assert_eq!(node["status"]["nodeInfo"]["architecture"], "arm", "{node}");
+    assert_eq!(
+        node["status"]["nodeInfo"]["containerRuntimeVersion"], "oci:runc",
+        "{node}"
+    );
+    assert!(
+        node["status"]["nodeInfo"]["kernelVersion"]
+            .as_str()
+            .is_some_and(|k| k == Arch::Armv7.kernel_release()),
+        "{node}"
+    );
+    let conditions = node["status"]["conditions"].to_string();
+    assert!(!conditions.contains("MemoryCgroupMissing"), "{conditions}");
+
+    // A pod for arm nodes: the linux/arm/v7 manifest was pulled and runs.
+    let selector = json!({"kubernetes.io/arch": "arm"});
+    let (code, v) = c
+        .client()
+        .post(PODS, &pod("uname-armv7", UNAME_IDLE, Some(selector), None));
+    assert_eq!(code, 201, "{v}");
+    let out = wait_logs(&c, &board, "uname-armv7", "arch=", Duration::from_secs(180));
+    assert!(out.contains("arch=armv7l"), "{out}");
+    let (_, p) = c.client().get(&format!("{PODS}/uname-armv7"));
+    assert_eq!(p["spec"]["nodeName"], name.as_str(), "{p}");
+    step(t, "armv7 pod logged armv7l");
+    let (ok, out) = c.cli(&["exec", "uname-armv7", "--", "busybox", "uname", "-m"]);
+    assert!(ok && out.contains("armv7l"), "{out}");
+    step(t, "exec in the armv7 pod");
+    // The node network (routes, the agent's nft table) was programmed.
+    assert!(
+        !board.console().contains("programming the node network"),
+        "{}",
+        board.console_tail(30)
+    );
+
+    // Deleted: runc signals the container (its trap exits 0 on SIGTERM),
+    // the agent reaps it and `runc delete` removes it.
+    let (code, v) = c.client().delete(&format!("{PODS}/uname-armv7"));
+    assert!(code == 200 || code == 202, "{code} {v}");
+    let line = board.wait_for_console("container deleted", Duration::from_secs(60));
+    assert!(line.contains("Code(0)"), "{line}");
+    wait_for("the pod gone", Duration::from_secs(60), || {
+        (c.client().get(&format!("{PODS}/uname-armv7")).0 == 404).then_some(())
+    });
+    step(t, "armv7 pod deleted");
 }

@@ -5,8 +5,10 @@
 //! - `vmlinuz`, `modules/` (only the modules a node needs, as in the
 //!   package) and `modules.load` (their load order from `depmod -b`);
 //! - `busybox` (from `busybox-static:<arch>`, see [`crate::busybox`]);
-//! - `initramfs-<hash>.cpio.gz`, rebuilt when `/init` or the module list
-//!   changes.
+//! - `sysroot-<hash>/`: the unpacked [`guest_packages`] (`nft` and its
+//!   libraries; on armv7 also `runc`), remade when the list changes;
+//! - `initramfs-<hash>.cpio.gz`, rebuilt when `/init`, the module list or
+//!   the package list changes.
 //!
 //! A lock file serialises concurrent test processes; everything is written
 //! under a temporary name and renamed, so an interrupted run leaves nothing
@@ -43,7 +45,7 @@ pub const MODULES: &[&str] = &[
     "nft_reject_ipv4",
 ];
 
-/// Debian packages of the guest's userland besides busybox, unpacked into
+/// Debian packages of every guest's userland besides busybox, unpacked into
 /// its `/`: `nft` (the agent programs its table with `nft -j`) and its
 /// shared libraries. Not version-pinned: they are fetched once per cache
 /// directory.
@@ -62,6 +64,22 @@ pub const GUEST_PACKAGES: &[&str] = &[
     "libgcc-s1",
     "libc6",
 ];
+
+/// The armv7 guest's extra packages: `runc` (`/usr/sbin/runc`, which the
+/// 32-bit agent's `--runtime auto` finds in `PATH`: that build has no
+/// libcontainer) and the one library it needs besides `libc6`. The arm64
+/// agent runs containers in-process and needs none.
+pub const ARMV7_RUNTIME_PACKAGES: &[&str] = &["runc", "libseccomp2"];
+
+/// Every package unpacked into `arch`'s guest: [`GUEST_PACKAGES`], plus
+/// [`ARMV7_RUNTIME_PACKAGES`] on armv7.
+pub fn guest_packages(arch: Arch) -> Vec<&'static str> {
+    let mut all = GUEST_PACKAGES.to_vec();
+    if arch == Arch::Armv7 {
+        all.extend_from_slice(ARMV7_RUNTIME_PACKAGES);
+    }
+    all
+}
 
 /// Parts of the unpacked packages the guest does without.
 const SYSROOT_PRUNE: &[&str] = &[
@@ -119,13 +137,20 @@ pub fn kit(arch: Arch) -> Result<Kit, String> {
         let bytes = crate::busybox::binary(arch.debian())?;
         write_atomic(&busybox, &bytes)?;
     }
-    let packages = GUEST_PACKAGES.join(" ");
+    let packages = guest_packages(arch).join(" ");
     let sysroot = dir.join(format!(
         "sysroot-{}",
         &crate::fixtures::digest(packages.as_bytes())[7..19]
     ));
     if !sysroot.exists() {
         unpack_sysroot(arch, &dir, &sysroot)?;
+        // Sysroots of other package lists go.
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with("sysroot-") && e.path() != sysroot {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
     }
     let load_list = read(&load)?;
     let hash =
@@ -224,7 +249,7 @@ fn kernel_deb(arch: Arch, dir: &Path) -> Result<PathBuf, String> {
     })
 }
 
-/// Downloads [`GUEST_PACKAGES`] for `arch` into `dir/debs` (once) and
+/// Downloads [`guest_packages`] for `arch` into `dir/debs` (once) and
 /// unpacks them into `sysroot`, without [`SYSROOT_PRUNE`].
 fn unpack_sysroot(arch: Arch, dir: &Path, sysroot: &Path) -> Result<(), String> {
     let debs = dir.join("debs");
@@ -239,7 +264,8 @@ fn unpack_sysroot(arch: Arch, dir: &Path, sysroot: &Path) -> Result<(), String> 
             })
         })
     };
-    let missing: Vec<String> = GUEST_PACKAGES
+    let packages = guest_packages(arch);
+    let missing: Vec<String> = packages
         .iter()
         .filter(|p| have(p).is_none())
         .map(|p| format!("{p}:{}", arch.debian()))
@@ -260,7 +286,7 @@ fn unpack_sysroot(arch: Arch, dir: &Path, sysroot: &Path) -> Result<(), String> 
         .prefix(".tmp-sysroot-")
         .tempdir_in(dir)
         .map_err(|e| e.to_string())?;
-    for pkg in GUEST_PACKAGES {
+    for pkg in &packages {
         let deb = have(pkg).ok_or_else(|| format!("apt-get download left no {pkg} package"))?;
         run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(tmp.path()))?;
     }

@@ -1,6 +1,7 @@
 //! `bramble-demo-image OUT.tar [busybox|httpd]`: writes the demo image (a
-//! multi-arch linux/amd64 + linux/arm64 OCI archive packed from Debian's
-//! `busybox-static`) for `scripts/up` to import into the hub's registry.
+//! multi-arch linux/amd64 + linux/arm64 + linux/arm/v7 OCI archive packed
+//! from Debian's `busybox-static`) for `scripts/up` to import into the
+//! hub's registry.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
