@@ -1,0 +1,45 @@
+# Shared set-up of scripts/test and scripts/up (sourced, not run): Debian
+# packages and the busybox-static .debs the fixture and demo images are
+# packed from. Idempotent; needs root on Debian 12.
+
+# A mirror caught mid-sync fails one index (seen: bookworm-security's armhf
+# Packages); the packages come from the others, and apt-get install or
+# download still fails loudly when something it needs is missing.
+apt_update() {
+    apt-get update || apt-get update ||
+        echo "warning: some package indexes could not be fetched (above); continuing" >&2
+}
+
+# ensure_packages PKG...: adds dpkg's arm64 and armhf architectures (the
+# images are multi-arch, the ARM rig downloads their kernels and userland)
+# and installs the PKGs that are missing.
+ensure_packages() {
+    local missing=() updated=0 p arch
+    for p in "$@"; do
+        dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+    done
+    for arch in arm64 armhf; do
+        if ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
+            dpkg --add-architecture "$arch"
+            updated=1
+        fi
+    done
+    if ((updated)); then apt_update; fi
+    if ((${#missing[@]})); then
+        ((updated)) || apt_update
+        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+    fi
+}
+
+# ensure_fixture_debs: Debian's busybox-static for every platform of the
+# multi-arch fixture and demo images (tests/src/busybox.rs), in
+# target/fixtures/debs.
+ensure_fixture_debs() {
+    local debs=target/fixtures/debs arch
+    mkdir -p "$debs"
+    for arch in amd64 arm64 armhf; do
+        if ! compgen -G "$debs/busybox-static_*_$arch.deb" >/dev/null; then
+            (cd "$debs" && apt-get download "busybox-static:$arch")
+        fi
+    done
+}
