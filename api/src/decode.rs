@@ -32,6 +32,16 @@ pub fn decode<T: DeserializeOwned>(value: Value) -> Result<T, FieldErrors> {
     })
 }
 
+/// Parses `bytes` as JSON and decodes it as `T` like [`decode`], the error
+/// as one line (`path: reason`). Typed decoding everywhere goes through
+/// this path-tracking deserializer over [`Value`]: every type's
+/// deserializer is compiled once for it, not once per input kind (slice,
+/// value, with and without paths), which keeps the agent binary small.
+pub fn decode_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    decode(value).map_err(|e| e.to_string())
+}
+
 fn render_path(p: &serde_path_to_error::Path) -> String {
     use serde_path_to_error::Segment;
     let mut out = String::new();
@@ -102,5 +112,15 @@ mod tests {
         );
         let e = decode::<Outer>(json!({"items": [{}]})).unwrap_err();
         assert_eq!(e.to_string(), "items[0].name: Required value");
+    }
+
+    #[test]
+    fn slices_decode_with_paths_and_syntax_errors_say_where() {
+        let o: Outer = decode_slice(br#"{"items": [{"name": "a", "port": 80}]}"#).unwrap();
+        assert_eq!(o.items[0].port, 80);
+        let e = decode_slice::<Outer>(br#"{"items": [{"name": "a", "tls": 1}]}"#).unwrap_err();
+        assert_eq!(e, "items[0].tls: not supported");
+        let e = decode_slice::<Outer>(b"{\"items\": [").unwrap_err();
+        assert!(e.contains("line 1 column"), "{e}");
     }
 }

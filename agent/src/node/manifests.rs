@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use bramble_api::admit;
+use bramble_api::decode::decode;
 use bramble_api::objects::core::ConfigMap;
 use bramble_api::objects::pod::Pod;
 use bramble_api::objects::secret::Secret;
@@ -33,11 +34,11 @@ pub fn load(paths: &[impl AsRef<Path>]) -> Result<Manifests, String> {
             let admitted = admit(doc).map_err(|e| format!("{where_}: {e}"))?;
             let kind = admitted.resource.kind;
             let object = admitted.object;
-            let bad = |e: serde_json::Error| format!("{where_}: {e}");
+            let bad = |e: bramble_api::field::FieldErrors| format!("{where_}: {e}");
             match kind {
-                "Pod" => out.pods.push(serde_json::from_value(object).map_err(bad)?),
+                "Pod" => out.pods.push(decode(object).map_err(bad)?),
                 "ConfigMap" => {
-                    let cm: ConfigMap = serde_json::from_value(object).map_err(bad)?;
+                    let cm: ConfigMap = decode(object).map_err(bad)?;
                     out.inputs.config_maps.insert(
                         format!("{}/{}", cm.namespace(), cm.name()),
                         cm.data
@@ -47,7 +48,7 @@ pub fn load(paths: &[impl AsRef<Path>]) -> Result<Manifests, String> {
                     );
                 }
                 "Secret" => {
-                    let s: Secret = serde_json::from_value(object).map_err(bad)?;
+                    let s: Secret = decode(object).map_err(bad)?;
                     let mut data = s.decoded_data();
                     for (k, v) in &s.string_data {
                         data.insert(k.clone(), v.clone().into_bytes());

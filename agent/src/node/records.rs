@@ -52,7 +52,7 @@ impl Records {
             };
             let id = id.to_string();
             let bytes = std::fs::read(&path).map_err(ctx("reading", &path))?;
-            match serde_json::from_slice::<PodRecord>(&bytes) {
+            match bramble_api::decode::decode_slice::<PodRecord>(&bytes) {
                 Ok(r) if r.version == RECORD_VERSION && r.pod_id == id => {
                     self.written.insert(id, bytes);
                     out.push(Ok(r));

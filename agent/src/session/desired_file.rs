@@ -25,7 +25,7 @@ pub fn accepts(current: Option<&Desired>, new: &Desired) -> bool {
 pub fn load(run_dir: &Path) -> Result<Option<Desired>, String> {
     let p = path(run_dir);
     match std::fs::read(&p) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
+        Ok(bytes) => bramble_api::decode::decode_slice(&bytes)
             .map(Some)
             .map_err(|e| format!("{}: {e}", p.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),

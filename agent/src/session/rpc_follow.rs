@@ -72,7 +72,7 @@ impl RecordWatch {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Liveness::Stopped,
             Err(_) => return Liveness::Unknown,
         };
-        let Ok(record) = serde_json::from_slice::<PodRecord>(&bytes) else {
+        let Ok(record) = bramble_api::decode::decode_slice::<PodRecord>(&bytes) else {
             return Liveness::Unknown;
         };
         let uid = record.pod.metadata.uid.clone();

@@ -124,7 +124,14 @@ pub fn encode<M: Message>(msg: &M) -> Result<Vec<u8>, ProtocolError> {
 /// then [`Message::validate`].
 pub fn decode<M: Message>(node: &str, payload: &[u8]) -> Result<M, ProtocolError> {
     check_size::<M>(payload.len())?;
-    let header: Header = serde_json::from_slice(payload).map_err(|e| ProtocolError::Malformed {
+    // Parsed once into a tree; the header and then the body are read from
+    // it (the body through the same path-tracking deserializer over `Value`
+    // as all typed decoding, see `crate::decode::decode_slice`).
+    let value: serde_json::Value =
+        serde_json::from_slice(payload).map_err(|e| ProtocolError::Malformed {
+            reason: e.to_string(),
+        })?;
+    let header = Header::deserialize(&value).map_err(|e| ProtocolError::Malformed {
         reason: e.to_string(),
     })?;
     match header.protocol {
@@ -150,9 +157,8 @@ pub fn decode<M: Message>(node: &str, payload: &[u8]) -> Result<M, ProtocolError
             });
         }
     }
-    let mut de = serde_json::Deserializer::from_slice(payload);
     let msg: Incoming<M> =
-        serde_path_to_error::deserialize(&mut de).map_err(|e| ProtocolError::Body {
+        serde_path_to_error::deserialize(value).map_err(|e| ProtocolError::Body {
             message_type: M::TYPE,
             path: e.path().to_string(),
             reason: e.inner().to_string(),
