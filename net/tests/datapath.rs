@@ -174,11 +174,9 @@ fn services_dnat_to_pods_reject_without_endpoints_and_hairpin() {
     assert_eq!(node.fetch((ip("10.77.0.11"), 30080)).unwrap(), "pod a");
     // hostPort on the node's address → pod b.
     assert_eq!(node.fetch((ip("10.77.0.11"), 9090)).unwrap(), "pod b");
-    // No endpoints: refused at once (TCP reset), not a timeout.
-    let t = std::time::Instant::now();
+    // No endpoints: refused (TCP reset); a dropped SYN would end in TimedOut.
     let e = b.fetch((ip("10.43.0.21"), 81)).unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "{e}");
-    assert!(t.elapsed() < Duration::from_secs(2));
     // Two endpoints: both get connections.
     let mut seen = std::collections::BTreeSet::new();
     for _ in 0..40 {

@@ -289,7 +289,6 @@ mod tests {
 
         // Accepts (backlog) but never answers.
         let silent = TcpListener::bind((LOCAL, 0)).unwrap();
-        let started = Instant::now();
         let out = http_get(
             silent.local_addr().unwrap(),
             "/",
@@ -298,7 +297,6 @@ mod tests {
         );
         assert_eq!(out.result, ProbeResult::Failure);
         assert!(out.message.contains("timeout"), "{}", out.message);
-        assert!(started.elapsed() < Duration::from_secs(2));
     }
 
     #[test]

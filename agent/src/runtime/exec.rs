@@ -389,7 +389,11 @@ mod tests {
     fn timeout_kills_the_process() {
         let t = Instant::now();
         let o = run("echo started; exec sleep 100", Duration::from_millis(300));
-        assert!(t.elapsed() < Duration::from_secs(5));
+        assert!(
+            t.elapsed() >= Duration::from_millis(300),
+            "{:?}",
+            t.elapsed()
+        );
         assert!(o.timed_out);
         assert_eq!(o.status, ExitStatus::Signal(9));
         assert_eq!(o.stdout, b"started\n");
@@ -397,9 +401,9 @@ mod tests {
 
     #[test]
     fn a_background_child_holding_the_pipe_does_not_hold_up() {
-        let t = Instant::now();
-        let o = run("sleep 5 & echo parent-done", Duration::from_secs(10));
-        assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+        // Waiting for the pipe to close would run into the timeout.
+        let o = run("sleep 100 & echo parent-done", Duration::from_secs(10));
+        assert!(!o.timed_out, "{o:?}");
         assert_eq!(o.status, ExitStatus::Code(0));
         assert_eq!(o.stdout, b"parent-done\n");
     }
