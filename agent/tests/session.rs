@@ -8,7 +8,7 @@
 //! refused hello ends the agent with status 1 and the reason on stderr.
 //! Images missing on the node are pulled from the hub's registry (a test
 //! registry here); a missing one is reported `ErrImagePull` /
-//! `ImagePullBackOff`. `logs` with `follow` streams lines written after the
+//! `ImagePullBackOff` and its pull retried with back-off. `logs` with `follow` streams lines written after the
 //! request until a `cancel` or the pod's end; a changed ConfigMap reaches
 //! the mounted volume of a running pod without a restart. Libcontainer
 //! only; `reset` cleans up, also after a failed assertion.
@@ -484,6 +484,22 @@ fn joins_runs_restores_and_is_refused() {
     );
     assert_eq!(running(&s, "web"), Some(first_run), "web was restarted");
     assert!(reg.auth_seen().iter().any(|a| a == "Bearer reg-token"));
+    // Failed pulls are retried with back-off from 2 s (2, 4, … up to 60 s):
+    // a third attempt comes well within 30 s (it once waited for the 60 s
+    // poll after every failed retry).
+    let ghost = "/v2/ghost/manifests/1";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while reg.requests_for(ghost) < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "{} pulls of ghost:1 in 30 s",
+            reg.requests_for(ghost)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    hub.status("ghost in ImagePullBackOff", |s| {
+        waiting_reason(s, "ghost").is_some_and(|(r, _)| r == "ImagePullBackOff")
+    });
 
     // RPCs: logs of a pod (sleep writes nothing) end cleanly, of an
     // unknown pod with notFound.

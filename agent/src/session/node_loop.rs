@@ -50,6 +50,10 @@ struct StartFailure {
     error: String,
     attempts: u32,
     retry_at: Instant,
+    /// Waiting for an image pull: `PullDone` retries it at once. Kept
+    /// apart from `error`, which during a retried pull is still the last
+    /// pull's error.
+    pulling: bool,
 }
 
 /// See the module docs.
@@ -120,7 +124,7 @@ impl<'r> NodeLoop<'r> {
                 let now = Instant::now();
                 let mut waiting = false;
                 for f in self.failures.values_mut() {
-                    if f.error.contains(PULLING) || f.attempts == 0 {
+                    if f.pulling {
                         f.retry_at = now;
                         waiting = true;
                     }
@@ -187,6 +191,7 @@ impl<'r> NodeLoop<'r> {
                             error,
                             attempts,
                             retry_at: now + RETRY_MAX,
+                            pulling: true,
                         },
                     );
                 }
@@ -202,6 +207,7 @@ impl<'r> NodeLoop<'r> {
                             error,
                             attempts,
                             retry_at: now + delay,
+                            pulling: false,
                         },
                     );
                 }

@@ -1,7 +1,7 @@
 //! A minimal read-only OCI registry for tests: serves the manifests and
 //! blobs of fixture images under `/v2/{repo}/...` over plain HTTP/1.1 on a
 //! loopback port (one request per connection), and records the
-//! `Authorization` headers it received.
+//! `Authorization` headers and the paths it received.
 
 #![allow(dead_code)]
 
@@ -16,6 +16,7 @@ use bramble_tests::fixtures::MultiImage;
 pub struct Registry {
     pub base: String,
     auth_seen: Arc<Mutex<Vec<String>>>,
+    paths_seen: Arc<Mutex<Vec<String>>>,
 }
 
 type Routes = BTreeMap<String, (String, Vec<u8>)>;
@@ -47,16 +48,31 @@ impl Registry {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let auth_seen = Arc::new(Mutex::new(Vec::new()));
-        let seen = auth_seen.clone();
+        let paths_seen = Arc::new(Mutex::new(Vec::new()));
+        let (seen, paths) = (auth_seen.clone(), paths_seen.clone());
         let routes = Arc::new(routes);
         std::thread::spawn(move || {
             for conn in listener.incoming().flatten() {
                 let routes = routes.clone();
-                let seen = seen.clone();
-                std::thread::spawn(move || serve(conn, &routes, &seen));
+                let (seen, paths) = (seen.clone(), paths.clone());
+                std::thread::spawn(move || serve(conn, &routes, &seen, &paths));
             }
         });
-        Registry { base, auth_seen }
+        Registry {
+            base,
+            auth_seen,
+            paths_seen,
+        }
+    }
+
+    /// How many requests asked for `path` so far.
+    pub fn requests_for(&self, path: &str) -> usize {
+        self.paths_seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|p| *p == path)
+            .count()
     }
 
     /// Every `Authorization` header received so far.
@@ -65,7 +81,7 @@ impl Registry {
     }
 }
 
-fn serve(conn: TcpStream, routes: &Routes, seen: &Mutex<Vec<String>>) {
+fn serve(conn: TcpStream, routes: &Routes, seen: &Mutex<Vec<String>>, paths: &Mutex<Vec<String>>) {
     let mut reader = BufReader::new(conn.try_clone().unwrap());
     let mut first = String::new();
     if reader.read_line(&mut first).is_err() {
@@ -85,6 +101,7 @@ fn serve(conn: TcpStream, routes: &Routes, seen: &Mutex<Vec<String>>) {
     let mut parts = first.split_whitespace();
     let method = parts.next().unwrap_or("");
     let path = parts.next().unwrap_or("");
+    paths.lock().unwrap().push(path.to_string());
     let mut out = conn;
     let _ = match routes.get(path) {
         Some((ct, body)) => {
