@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use bramble_api::objects::{ConfigMap, Pod, Secret};
 use bramble_api::protocol::{Desired, Generation, NetworkConfig, Topic, TopicKind, encode};
 
-use crate::control::snapshot::Snapshot;
+use crate::control::snapshot::{References, Snapshot};
 use crate::controllers::naming::fnv1a;
 use crate::controllers::pods::is_finished;
 use crate::fleet::{Fleet, Outgoing};
@@ -62,16 +62,17 @@ fn desired_of(snap: &Snapshot, bound: &[&Pod]) -> Desired {
         })
         .collect();
     pods.sort_by(|a, b| (a.namespace(), a.name()).cmp(&(b.namespace(), b.name())));
-    let mut cms = BTreeSet::new();
-    let mut secrets = BTreeSet::new();
+    let mut refs = References::default();
     for p in &pods {
-        let spec = serde_json::to_value(&p.spec).unwrap_or_default();
-        references(&spec, p.namespace(), &mut cms, &mut secrets);
+        refs.add_pod(p);
     }
     let config_maps: Vec<ConfigMap> = snap
         .config_maps
         .iter()
-        .filter(|c| cms.contains(&(c.namespace().to_string(), c.name().to_string())))
+        .filter(|c| {
+            refs.config_maps
+                .contains(&(c.namespace().to_string(), c.name().to_string()))
+        })
         .cloned()
         .map(|mut c| {
             c.metadata.resource_version = None;
@@ -82,7 +83,7 @@ fn desired_of(snap: &Snapshot, bound: &[&Pod]) -> Desired {
         .secrets
         .iter()
         .filter(|s| {
-            secrets.contains(&(
+            refs.secrets.contains(&(
                 s.metadata.namespace_or_default().to_string(),
                 s.metadata.name.clone(),
             ))
@@ -99,45 +100,6 @@ fn desired_of(snap: &Snapshot, bound: &[&Pod]) -> Desired {
         config_maps,
         secrets,
         network: None,
-    }
-}
-
-/// Collects `(namespace, name)` of the ConfigMaps and Secrets a pod spec
-/// (as JSON) references: volumes (also projected), `env[].valueFrom`,
-/// `envFrom`, `imagePullSecrets`.
-fn references(
-    spec: &serde_json::Value,
-    ns: &str,
-    cms: &mut BTreeSet<(String, String)>,
-    secrets: &mut BTreeSet<(String, String)>,
-) {
-    let add = |set: &mut BTreeSet<(String, String)>, v: &serde_json::Value| {
-        if let Some(n) = v.as_str() {
-            set.insert((ns.to_string(), n.to_string()));
-        }
-    };
-    for v in spec["volumes"].as_array().into_iter().flatten() {
-        add(cms, &v["configMap"]["name"]);
-        add(secrets, &v["secret"]["secretName"]);
-        for s in v["projected"]["sources"].as_array().into_iter().flatten() {
-            add(cms, &s["configMap"]["name"]);
-            add(secrets, &s["secret"]["name"]);
-        }
-    }
-    for key in ["initContainers", "containers"] {
-        for c in spec[key].as_array().into_iter().flatten() {
-            for e in c["env"].as_array().into_iter().flatten() {
-                add(cms, &e["valueFrom"]["configMapKeyRef"]["name"]);
-                add(secrets, &e["valueFrom"]["secretKeyRef"]["name"]);
-            }
-            for e in c["envFrom"].as_array().into_iter().flatten() {
-                add(cms, &e["configMapRef"]["name"]);
-                add(secrets, &e["secretRef"]["name"]);
-            }
-        }
-    }
-    for s in spec["imagePullSecrets"].as_array().into_iter().flatten() {
-        add(secrets, &s["name"]);
     }
 }
 

@@ -1,6 +1,14 @@
 //! One consistent-enough read of everything the controllers plan from:
 //! typed objects out of the store, plus revision records from their `kv_`
 //! table. Objects that fail to decode are logged and skipped, never fatal.
+//!
+//! ConfigMaps and Secrets are read by name, only those a pod or an
+//! Ingress's TLS references ([`References`]): they are what clusters hold
+//! most of, nothing plans from the others, and a round runs after every
+//! write. Reading them all made each write cost O(all ConfigMaps) in the
+//! control loop (32,000 ConfigMaps: half the hub's create rate, 270 MB RSS).
+
+use std::collections::BTreeSet;
 
 use bramble_api::objects::{
     ConfigMap, DaemonSet, Deployment, Endpoints, HorizontalPodAutoscaler, Ingress, Namespace,
@@ -89,18 +97,27 @@ impl Snapshot {
                 Err(e) => tracing::warn!(%key, error = %e, "unreadable revision record skipped"),
             }
         }
+        let pods: Vec<Pod> = typed(store, pods())?;
+        let ingresses: Vec<Ingress> = typed(store, ingresses())?;
+        let mut refs = References::default();
+        for p in &pods {
+            refs.add_pod(p);
+        }
+        for i in &ingresses {
+            refs.add_ingress_tls(i);
+        }
         Ok(Snapshot {
             revision,
-            pods: typed(store, pods())?,
+            pods,
             nodes: typed(store, nodes())?,
             deployments: typed(store, deployments())?,
             daemonsets: typed(store, daemonsets())?,
-            config_maps: typed(store, configmaps())?,
-            secrets: typed(store, secrets())?,
+            config_maps: named(store, configmaps(), &refs.config_maps)?,
+            secrets: named(store, secrets(), &refs.secrets)?,
             autoscalers: typed(store, autoscalers())?,
             services: typed(store, services())?,
             endpoints: typed(store, endpoints())?,
-            ingresses: typed(store, ingresses())?,
+            ingresses,
             network_policies: typed(store, network_policies())?,
             namespaces: typed(store, namespaces())?,
             revisions,
@@ -115,6 +132,76 @@ impl Snapshot {
             .cloned()
             .collect()
     }
+}
+
+/// `(namespace, name)` of the ConfigMaps and Secrets objects reference.
+#[derive(Debug, Default)]
+pub struct References {
+    pub config_maps: BTreeSet<(String, String)>,
+    pub secrets: BTreeSet<(String, String)>,
+}
+
+impl References {
+    /// What a pod's spec references: volumes (also projected),
+    /// `env[].valueFrom`, `envFrom`, `imagePullSecrets`.
+    pub fn add_pod(&mut self, pod: &Pod) {
+        let spec = serde_json::to_value(&pod.spec).unwrap_or_default();
+        let ns = pod.namespace();
+        let add = |set: &mut BTreeSet<(String, String)>, v: &Value| {
+            if let Some(n) = v.as_str() {
+                set.insert((ns.to_string(), n.to_string()));
+            }
+        };
+        let (cms, secrets) = (&mut self.config_maps, &mut self.secrets);
+        for v in spec["volumes"].as_array().into_iter().flatten() {
+            add(cms, &v["configMap"]["name"]);
+            add(secrets, &v["secret"]["secretName"]);
+            for s in v["projected"]["sources"].as_array().into_iter().flatten() {
+                add(cms, &s["configMap"]["name"]);
+                add(secrets, &s["secret"]["name"]);
+            }
+        }
+        for key in ["initContainers", "containers"] {
+            for c in spec[key].as_array().into_iter().flatten() {
+                for e in c["env"].as_array().into_iter().flatten() {
+                    add(cms, &e["valueFrom"]["configMapKeyRef"]["name"]);
+                    add(secrets, &e["valueFrom"]["secretKeyRef"]["name"]);
+                }
+                for e in c["envFrom"].as_array().into_iter().flatten() {
+                    add(cms, &e["configMapRef"]["name"]);
+                    add(secrets, &e["secretRef"]["name"]);
+                }
+            }
+        }
+        for s in spec["imagePullSecrets"].as_array().into_iter().flatten() {
+            add(secrets, &s["name"]);
+        }
+    }
+
+    /// The certificate Secrets of an Ingress's `spec.tls`.
+    pub fn add_ingress_tls(&mut self, ingress: &Ingress) {
+        let ns = ingress.metadata.namespace_or_default();
+        for t in &ingress.spec.tls {
+            if let Some(n) = t.secret_name.as_deref().filter(|n| !n.is_empty()) {
+                self.secrets.insert((ns.to_string(), n.to_string()));
+            }
+        }
+    }
+}
+
+/// The objects of `resource` named in `refs` that exist, in `refs`' order.
+fn named<T: DeserializeOwned>(
+    store: &Store,
+    resource: &'static ResourceInfo,
+    refs: &BTreeSet<(String, String)>,
+) -> Result<Vec<T>, StoreError> {
+    let mut out = Vec::with_capacity(refs.len());
+    for (ns, name) in refs {
+        if let Some(v) = store.get(resource, Some(ns), name)? {
+            out.extend(decode(resource, v));
+        }
+    }
+    Ok(out)
 }
 
 fn typed<T: DeserializeOwned>(
@@ -137,5 +224,63 @@ fn decode<T: DeserializeOwned>(resource: &'static ResourceInfo, v: Value) -> Opt
             tracing::warn!(kind = resource.kind, %name, error = %e, "stored object does not decode; skipped by the controllers");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreOptions;
+    use serde_json::json;
+
+    fn names<T>(items: &[T], name: impl Fn(&T) -> String) -> Vec<String> {
+        items.iter().map(name).collect()
+    }
+
+    #[tokio::test]
+    async fn reads_only_the_config_maps_and_secrets_objects_reference() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db"), StoreOptions::default()).unwrap();
+        let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}});
+        store.create(namespaces(), ns).await.unwrap();
+        for (ns, name) in [
+            ("default", "used"),
+            ("default", "env"),
+            ("default", "spare"),
+        ] {
+            let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": name, "namespace": ns}, "data": {"k": "v"}});
+            store.create(configmaps(), cm).await.unwrap();
+        }
+        for name in ["cert", "pull", "spare"] {
+            let s = json!({"apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": name, "namespace": "default"}, "data": {}});
+            store.create(secrets(), s).await.unwrap();
+        }
+        let pod = json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "p", "namespace": "default"},
+            "spec": {
+                "containers": [{"name": "c", "image": "busybox",
+                    "envFrom": [{"configMapRef": {"name": "env"}}]}],
+                "volumes": [{"name": "v", "configMap": {"name": "used"}},
+                            {"name": "gone", "configMap": {"name": "missing"}}],
+                "imagePullSecrets": [{"name": "pull"}]}});
+        store.create(pods(), pod).await.unwrap();
+        let ingress = json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {"name": "i", "namespace": "default"},
+            "spec": {"tls": [{"hosts": ["a.example"], "secretName": "cert"}]}});
+        store.create(ingresses(), ingress).await.unwrap();
+
+        let snap = Snapshot::read(&store).unwrap();
+        assert_eq!(
+            names(&snap.config_maps, |c| c.name().to_string()),
+            ["env", "used"]
+        );
+        assert_eq!(
+            names(&snap.secrets, |s| s.metadata.name.clone()),
+            ["cert", "pull"]
+        );
+        assert_eq!(snap.pods.len(), 1);
+        assert_eq!(snap.ingresses.len(), 1);
     }
 }
