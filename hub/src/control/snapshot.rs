@@ -142,39 +142,41 @@ pub struct References {
 }
 
 impl References {
-    /// What a pod's spec references: volumes (also projected),
-    /// `env[].valueFrom`, `envFrom`, `imagePullSecrets`.
+    /// What a pod's spec references: volumes, `env[].valueFrom`,
+    /// `envFrom`, `imagePullSecrets` (read off the typed spec: this runs for
+    /// every pod in every round).
     pub fn add_pod(&mut self, pod: &Pod) {
-        let spec = serde_json::to_value(&pod.spec).unwrap_or_default();
         let ns = pod.namespace();
-        let add = |set: &mut BTreeSet<(String, String)>, v: &Value| {
-            if let Some(n) = v.as_str() {
-                set.insert((ns.to_string(), n.to_string()));
+        let key = |name: &str| (ns.to_string(), name.to_string());
+        let spec = &pod.spec;
+        for v in &spec.volumes {
+            if let Some(c) = &v.config_map {
+                self.config_maps.insert(key(&c.name));
             }
-        };
-        let (cms, secrets) = (&mut self.config_maps, &mut self.secrets);
-        for v in spec["volumes"].as_array().into_iter().flatten() {
-            add(cms, &v["configMap"]["name"]);
-            add(secrets, &v["secret"]["secretName"]);
-            for s in v["projected"]["sources"].as_array().into_iter().flatten() {
-                add(cms, &s["configMap"]["name"]);
-                add(secrets, &s["secret"]["name"]);
+            if let Some(s) = &v.secret {
+                self.secrets.insert(key(&s.secret_name));
             }
         }
-        for key in ["initContainers", "containers"] {
-            for c in spec[key].as_array().into_iter().flatten() {
-                for e in c["env"].as_array().into_iter().flatten() {
-                    add(cms, &e["valueFrom"]["configMapKeyRef"]["name"]);
-                    add(secrets, &e["valueFrom"]["secretKeyRef"]["name"]);
+        for c in spec.init_containers.iter().chain(&spec.containers) {
+            for e in c.env.iter().filter_map(|e| e.value_from.as_ref()) {
+                if let Some(r) = &e.config_map_key_ref {
+                    self.config_maps.insert(key(&r.name));
                 }
-                for e in c["envFrom"].as_array().into_iter().flatten() {
-                    add(cms, &e["configMapRef"]["name"]);
-                    add(secrets, &e["secretRef"]["name"]);
+                if let Some(r) = &e.secret_key_ref {
+                    self.secrets.insert(key(&r.name));
+                }
+            }
+            for e in &c.env_from {
+                if let Some(r) = &e.config_map_ref {
+                    self.config_maps.insert(key(&r.name));
+                }
+                if let Some(r) = &e.secret_ref {
+                    self.secrets.insert(key(&r.name));
                 }
             }
         }
-        for s in spec["imagePullSecrets"].as_array().into_iter().flatten() {
-            add(secrets, &s["name"]);
+        for s in &spec.image_pull_secrets {
+            self.secrets.insert(key(&s.name));
         }
     }
 
