@@ -22,7 +22,7 @@ use bramble_agent::logs::{LogConfig, LogPump};
 use bramble_agent::node::images::LocalImages;
 use bramble_agent::node::info::NodeInfo;
 use bramble_agent::node::network::{self, NetSettings};
-use bramble_agent::node::pull::PullingImages;
+use bramble_agent::node::pull::{PullingImages, RegistryLogin};
 use bramble_agent::node::{Node, NodeDirs, NodeEvent, manifests, tmpfs};
 use bramble_agent::pod::{PodDirs, PodOptions};
 #[cfg(target_pointer_width = "64")]
@@ -63,8 +63,9 @@ struct JoinArgs {
     /// This node's name (default: the hostname, lowercased).
     #[arg(long, env = "BRAMBLE_NODE_NAME")]
     node_name: Option<String>,
-    /// The hub's join token (DATA_DIR/node-token on the hub); needed until
-    /// the node has credentials (DATA_DIR/credentials.json).
+    /// A join token of the hub (DATA_DIR/node-token on the hub, or one from
+    /// `bramble token create`); needed until the board joined (its key and
+    /// the hub's are then in DATA_DIR/identity.json).
     #[arg(long, env = "BRAMBLE_TOKEN", hide_env_values = true)]
     token: Option<String>,
     /// The MQTT broker, `mqtt://HOST[:PORT]` (default: the hub's host, port
@@ -326,13 +327,33 @@ fn run(args: RunArgs) -> Result<(), String> {
 
 /// The joined agent: the session on its threads, the node loop here.
 fn join(mut args: JoinArgs) -> Result<(), String> {
+    let token = args
+        .token
+        .as_deref()
+        .filter(|t| !t.is_empty())
+        .map(bramble_trust::JoinToken::parse)
+        .transpose()
+        .map_err(|e| format!("--token: {e}"))?;
     let hub = match (args.hub.clone(), args.join.as_deref()) {
         (Some(_), Some(_)) => {
             return Err("--hub and --join auto exclude each other: give one".into());
         }
         (Some(hub), None) => hub,
         (None, Some("auto")) => {
-            let found = session::discover::discover(session::discover::DISCOVERY_TIMEOUT)?;
+            let pinned = session::identity::load_or_create(&args.node.data_dir)
+                .map_err(|e| e.to_string())?
+                .hub
+                .map(|h| h.fingerprint());
+            let Some(expected) = pinned.or_else(|| token.as_ref().map(|t| t.hub())) else {
+                return Err(
+                    "--join auto needs --token (it names the hub's key, which a hub found on \
+                     the LAN must prove)"
+                        .into(),
+                );
+            };
+            let found = session::discover::discover(session::discover::DISCOVERY_TIMEOUT, |hub| {
+                session::discover::prove(hub, expected)
+            })?;
             tracing::info!(hub = %found.url, instance = %found.instance, "hub found on mDNS");
             if args.mqtt_url.is_none() {
                 args.mqtt_url = found.mqtt_url;
@@ -363,12 +384,12 @@ fn join(mut args: JoinArgs) -> Result<(), String> {
         format!("node name {node_name:?}: {why} (give a valid one with --node-name)")
     })?;
     let broker = Broker::resolve(&hub, args.mqtt_url.as_deref())?;
-    let token = args.token.clone().filter(|t| !t.is_empty());
-    if token.is_none() && session::credentials::load(&args.node.data_dir)?.is_none() {
+    let board =
+        session::identity::load_or_create(&args.node.data_dir).map_err(|e| e.to_string())?;
+    if token.is_none() && board.hub.is_none() {
         return Err(format!(
-            "node {node_name} has not joined yet ({} is absent): give the hub's join token \
-             with --token or BRAMBLE_TOKEN (DATA_DIR/node-token on the hub)",
-            session::credentials::path(&args.node.data_dir).display()
+            "node {node_name} has not joined yet: give a join token of the hub with --token or \
+             BRAMBLE_TOKEN (DATA_DIR/node-token on the hub, or `bramble token create`)"
         ));
     }
     let backend = choose_backend(&args.node)?;
@@ -394,7 +415,6 @@ fn join(mut args: JoinArgs) -> Result<(), String> {
         &info,
         &session::hello::os_image(),
         &backend.flag(),
-        Default::default(),
     );
     tracing::info!(node_ip = ?node_ip, nft_table = %args.node.nft_table, "pod network");
     hello.internal_ip = node_ip.map(|ip| ip.to_string());
@@ -411,11 +431,21 @@ fn join(mut args: JoinArgs) -> Result<(), String> {
     let images: &'static LocalImages = Box::leak(Box::new(images));
     let (to_node, from_session) = std::sync::mpsc::channel();
     let pulled = std::sync::Mutex::new(to_node.clone());
+    let registry_login = match std::env::var("BRAMBLE_REGISTRY_TOKEN") {
+        Ok(t) => RegistryLogin::Bearer(t),
+        Err(_) => RegistryLogin::Node {
+            user: node_name.clone(),
+            password: bramble_trust::login::key_password(
+                &board.keys,
+                bramble_trust::login::Service::Registry,
+                &node_name,
+            ),
+        },
+    };
     let source: &'static PullingImages = Box::leak(Box::new(PullingImages::new(
         images,
         &hub,
-        &args.node.data_dir,
-        std::env::var("BRAMBLE_REGISTRY_TOKEN").ok(),
+        registry_login,
         std::sync::Arc::new(move || {
             let tx = pulled.lock().unwrap_or_else(|p| p.into_inner());
             let _ = tx.send(NodeCommand::PullDone);

@@ -1,11 +1,12 @@
 //! The joined agent against a real MQTT broker (mosquitto, started per test
 //! on a free loopback port), with the test playing the hub through its own
-//! rumqttc client: join with a token → credentials stored (0600) → reconnect
-//! with them; a retained `desired` runs a pod reported Running with the
-//! observed generation; the same pods under a higher generation are not
-//! restarted; after `kill -9` the agent restarted with the broker down
-//! restores the pod from `RUN_DIR/desired.json` without restarting it; a
-//! refused hello ends the agent with status 1 and the reason on stderr.
+//! rumqttc client and keys: join with a token's proof → the hub's key pinned
+//! (0600) → reconnect with the board's key; a retained `desired` runs a pod
+//! reported Running with the observed generation; forged messages are
+//! ignored; the same pods under a higher generation are not restarted;
+//! after `kill -9` the agent restarted with the broker down restores the
+//! pod from `RUN_DIR/desired.json` without restarting it; a refused hello
+//! ends the agent with status 1 and the reason on stderr.
 //! Images missing on the node are pulled from the hub's registry (a test
 //! registry here); a missing one is reported `ErrImagePull` /
 //! `ImagePullBackOff` and its pull retried with back-off. `logs` with `follow` streams lines written after the
@@ -28,33 +29,48 @@ use bramble_api::protocol::hello::{Accepted, Refused};
 use bramble_api::protocol::rpc::RpcErrorCode;
 use bramble_api::protocol::topics::{Topic, TopicKind};
 use bramble_api::protocol::{
-    AgentMessage, Desired, Generation, HelloAck, HelloAuth, Message, NodeCredentials, RefusalCode,
-    RpcChunk, Status, decode_from_agent, encode,
+    AgentMessage, Desired, Generation, HelloAck, HelloAuth, Message, RefusalCode, RpcChunk, Signer,
+    Status, decode_from_agent, encode_frame, keys_text,
 };
 use bramble_tests::mosquitto::Mosquitto as Broker;
+use bramble_trust::{JoinToken, PublicKeys, SecretKeys};
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
 
 const AGENT: &str = env!("CARGO_BIN_EXE_bramble-agent");
 const WAIT: Duration = Duration::from_secs(60);
 
 /// The test's hub: an MQTT client subscribed to one node's agent → hub
-/// topics, decoding what arrives.
+/// topics, with the hub's keys: it verifies what arrives (a first hello by
+/// the key it carries, then by that key), and signs (and seals to the board)
+/// what it publishes.
 struct Hub {
     node: String,
+    keys: SecretKeys,
+    /// The cluster's join token (it names `keys`).
+    token: JoinToken,
+    /// The board's key, from its first hello.
+    board: std::sync::Arc<std::sync::Mutex<Option<PublicKeys>>>,
+    /// The session of the last hello and the last request number.
+    session: std::sync::Mutex<(String, u64)>,
     client: Client,
     rx: mpsc::Receiver<AgentMessage>,
 }
 
 impl Hub {
     fn connect(broker: &Broker, node: &str) -> Hub {
+        let keys = SecretKeys::generate().unwrap();
+        let token = JoinToken::generate(keys.public().fingerprint()).unwrap();
         let mut o = MqttOptions::new(format!("hub-{node}"), "127.0.0.1", broker.port);
         o.set_keep_alive(Duration::from_secs(5))
             .set_max_packet_size(bramble_api::protocol::MAX_PACKET_BYTES, 1 << 20);
+        o.set_credentials("hub", "hub-pass");
         let (client, mut conn) = Client::new(o, 64);
         let (tx, rx) = mpsc::channel();
         let sub = client.clone();
         let filters = ["hello", "status", "online", "rpc/resp/+"]
-            .map(|t| format!("bramble/v1/nodes/{node}/{t}"));
+            .map(|t| format!("bramble/v2/nodes/{node}/{t}"));
+        let board = std::sync::Arc::new(std::sync::Mutex::new(None::<PublicKeys>));
+        let (hub_keys, known) = (keys.clone(), board.clone());
         std::thread::spawn(move || {
             loop {
                 match conn.recv() {
@@ -67,9 +83,13 @@ impl Hub {
                         if p.payload.is_empty() {
                             continue;
                         }
-                        match decode_from_agent(&p.topic, &p.payload) {
-                            Ok((_, m)) => {
-                                if tx.send(m).is_err() {
+                        let registered = known.lock().unwrap().clone();
+                        match decode_from_agent(&p.topic, &p.payload, &hub_keys, |_| registered) {
+                            Ok(got) => {
+                                if let Signer::Claimed(k) = &got.signer {
+                                    *known.lock().unwrap() = Some((**k).clone());
+                                }
+                                if tx.send(got.message).is_err() {
                                     return;
                                 }
                             }
@@ -84,21 +104,40 @@ impl Hub {
         });
         Hub {
             node: node.to_string(),
+            keys,
+            token,
+            board,
+            session: std::sync::Mutex::new((String::new(), 0)),
             client,
             rx,
         }
     }
 
     fn publish<M: Message>(&self, kind: TopicKind, msg: &M) {
-        let topic = Topic::new(&self.node, kind.clone()).unwrap().to_string();
+        let topic = Topic::new(&self.node, kind.clone()).unwrap();
+        let board = self.board.lock().unwrap().clone();
+        let payload = encode_frame(&self.keys, &topic, msg, board.as_ref()).unwrap();
         self.client
             .publish(
-                topic,
+                topic.to_string(),
                 QoS::AtLeastOnce,
                 kind.retained(),
-                encode(msg).unwrap(),
+                payload,
             )
             .unwrap();
+    }
+
+    /// Publishes a request `{"id": id, "call": call}` of the board's
+    /// current session, numbered as the hub numbers them.
+    fn request(&self, id: &str, call: serde_json::Value) {
+        let (session, seq) = {
+            let mut s = self.session.lock().unwrap();
+            s.1 += 1;
+            s.clone()
+        };
+        let req = serde_json::json!({"id": id, "session": session, "seq": seq, "call": call});
+        let req: bramble_api::protocol::RpcRequest = serde_json::from_value(req).unwrap();
+        self.publish(TopicKind::RpcRequest, &req);
     }
 
     /// The next message `pick` maps to `Some`, within [`WAIT`].
@@ -117,31 +156,37 @@ impl Hub {
         }
     }
 
-    /// Waits for a hello and answers it: with credentials when it used the
-    /// join token. Returns the hello's session and whether it used a token.
-    fn accept_hello(&self, password: &str) -> (String, bool) {
+    /// Waits for a hello and accepts it (checking a join proof against the
+    /// hub's token). Returns the hello's session, whether it joined with
+    /// the token, and its incarnation.
+    fn accept_hello(&self) -> (String, bool, u64) {
         let hello = self.wait("hello", |m| match m {
             AgentMessage::Hello(h) => Some(h),
             _ => None,
         });
         let token = matches!(hello.auth, HelloAuth::JoinToken(_));
-        if let HelloAuth::Credentials(c) = &hello.auth {
-            assert_eq!(
-                (c.username.as_str(), c.password.as_str()),
-                (self.node.as_str(), password)
+        if let HelloAuth::JoinToken(p) = &hello.auth {
+            let fields = hello.proof_fields();
+            let fields: Vec<&[u8]> = fields.iter().map(Vec::as_slice).collect();
+            assert!(
+                bramble_trust::token::verify_proof(self.token.secret(), "hello", &fields, &p.proof),
+                "a wrong join proof"
             );
         }
+        assert_eq!(
+            Some(bramble_api::protocol::public_keys(&hello.keys).unwrap()),
+            *self.board.lock().unwrap(),
+            "the hello names the key it is signed with"
+        );
+        *self.session.lock().unwrap() = (hello.session.clone(), 0);
         let ack = HelloAck::Accepted(Accepted {
             session: hello.session.clone(),
-            credentials: token.then(|| NodeCredentials {
-                username: self.node.clone(),
-                password: password.into(),
-            }),
+            hub: keys_text(self.keys.public()),
             pod_cidr: None,
             heartbeat_millis: Some(300),
         });
         self.publish(TopicKind::HelloAck, &ack);
-        (hello.session, token)
+        (hello.session, token, hello.incarnation)
     }
 
     /// Waits for a status satisfying `ok`.
@@ -363,19 +408,25 @@ fn joins_runs_restores_and_is_refused() {
     let mut w = World::new("join", &reg.base);
     let mut broker = Broker::start();
     let hub = Hub::connect(&broker, &w.node);
-    let first = w.spawn(&broker, "join-token");
+    let first = w.spawn(&broker, &hub.token.to_string());
 
-    // Join: token hello → credentials → reconnect with them.
-    let (session, with_token) = hub.accept_hello("node-pass");
+    // Join: token proof → the hub's key pinned → reconnect with the key.
+    let (session, with_token, incarnation) = hub.accept_hello();
     assert!(with_token);
-    let (again, with_token) = hub.accept_hello("node-pass");
+    let (again, with_token, _) = hub.accept_hello();
     assert!(!with_token);
     assert_eq!(again, session, "same process, same session");
-    let creds = w.data_dir().join("credentials.json");
-    let mode = std::fs::metadata(&creds).unwrap().permissions().mode();
+    let identity = w.data_dir().join("identity.json");
+    let mode = std::fs::metadata(&identity).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
-    let stored: NodeCredentials = serde_json::from_slice(&std::fs::read(&creds).unwrap()).unwrap();
-    assert_eq!(stored.password, "node-pass");
+    let stored: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&identity).unwrap()).unwrap();
+    assert_eq!(stored["hub"]["signing"], hub.keys.public().signing_text());
+    let text = std::fs::read_to_string(&identity).unwrap();
+    assert!(
+        !text.contains(hub.token.secret()),
+        "the token is not stored"
+    );
     hub.status("a first heartbeat", |s| {
         s.session == session && s.pods.is_empty()
     });
@@ -389,16 +440,34 @@ fn joins_runs_restores_and_is_refused() {
     let first_run = running(&s, "web").unwrap();
     assert_eq!(s.pods[0].uid, "uid-web-1");
 
-    // Garbage is refused and reported, the pod untouched.
+    // A forged set (protocol 1 JSON, or signed by another key) is ignored
+    // and not even reported; the hub's set with an unknown field is
+    // refused and reported; the pod is untouched.
     let topic = Topic::new(&w.node, TopicKind::Desired).unwrap().to_string();
-    hub.client
-        .publish(
-            topic.clone(),
-            QoS::AtLeastOnce,
-            false,
-            r#"{"protocol":1,"type":"desired","body":{"generation":2,"bogus":1}}"#,
-        )
-        .unwrap();
+    let publish_raw = |payload: Vec<u8>| {
+        hub.client
+            .publish(topic.clone(), QoS::AtLeastOnce, false, payload)
+            .unwrap()
+    };
+    publish_raw(br#"{"protocol":1,"type":"desired","body":{"generation":9,"pods":[]}}"#.to_vec());
+    let rogue = SecretKeys::generate().unwrap();
+    let board_key = hub.board.lock().unwrap().clone().unwrap();
+    let forged = bramble_trust::frame::seal(
+        &rogue,
+        &board_key,
+        &topic,
+        br#"{"protocol":2,"type":"desired","body":{"generation":9,"pods":[]}}"#,
+    )
+    .unwrap();
+    publish_raw(forged);
+    let bogus = bramble_trust::frame::seal(
+        &hub.keys,
+        &board_key,
+        &topic,
+        br#"{"protocol":2,"type":"desired","body":{"generation":2,"bogus":1}}"#,
+    )
+    .unwrap();
+    publish_raw(bogus);
     let s = hub.status("the refusal", |s| s.desired_rejected.is_some());
     assert_eq!(
         s.desired_rejected.as_ref().unwrap().generation,
@@ -430,7 +499,7 @@ fn joins_runs_restores_and_is_refused() {
     c.wait().unwrap();
     broker.stop();
     let log_before = w.agent_log().len();
-    w.spawn(&broker, "join-token");
+    w.spawn(&broker, &hub.token.to_string());
     let deadline = Instant::now() + WAIT;
     loop {
         let log = w.agent_log()[log_before..].to_string();
@@ -448,9 +517,10 @@ fn joins_runs_restores_and_is_refused() {
         std::thread::sleep(Duration::from_millis(100));
     }
     broker.resume();
-    let (session2, with_token) = hub.accept_hello("node-pass");
-    assert!(!with_token, "credentials are reused");
+    let (session2, with_token, incarnation2) = hub.accept_hello();
+    assert!(!with_token, "the key is reused");
     assert_ne!(session2, session);
+    assert_eq!(incarnation2, incarnation + 1, "a new start counts");
     let s = hub.status("the restored pod", |s| {
         s.session == session2 && running(s, "web").is_some()
     });
@@ -504,9 +574,7 @@ fn joins_runs_restores_and_is_refused() {
     // RPCs: logs of a pod (sleep writes nothing) end cleanly, of an
     // unknown pod with notFound.
     let ask = |id: &str, call: serde_json::Value| {
-        let req = serde_json::json!({"id": id, "call": call});
-        let req: bramble_api::protocol::RpcRequest = serde_json::from_value(req).unwrap();
-        hub.publish(TopicKind::RpcRequest, &req);
+        hub.request(id, call);
         hub.wait("rpc end", |m| match m {
             AgentMessage::RpcResponse(r) if r.id.as_str() == id => match r.chunk {
                 RpcChunk::End { error, .. } => Some(error),
@@ -524,10 +592,11 @@ fn joins_runs_restores_and_is_refused() {
     let e = ask("r2", serde_json::json!({"kind": "logs", "pod": nope})).unwrap();
     assert_eq!(e.code, RpcErrorCode::NotFound, "{e:?}");
     // Exec runs in the pod's container: output chunks, then the exit code.
-    let req = serde_json::json!({"id": "r3", "call": {"kind": "exec", "pod": web,
-        "argv": ["sh", "-c", "echo out-$((6*7)); echo err >&2; exit 3"]}});
-    let req: bramble_api::protocol::RpcRequest = serde_json::from_value(req).unwrap();
-    hub.publish(TopicKind::RpcRequest, &req);
+    hub.request(
+        "r3",
+        serde_json::json!({"kind": "exec", "pod": web,
+            "argv": ["sh", "-c", "echo out-$((6*7)); echo err >&2; exit 3"]}),
+    );
     let mut output = String::new();
     let code = hub.wait("exec end", |m| match m {
         AgentMessage::RpcResponse(r) if r.id.as_str() == "r3" => match r.chunk {
@@ -555,8 +624,10 @@ fn joins_runs_restores_and_is_refused() {
     // A refused hello ends a (fresh) agent with status 1 and the reason.
     let other = World::new("refused", &reg.base);
     let hub2 = Hub::connect(&broker, &other.node);
+    let wrong =
+        JoinToken::from_parts(hub2.keys.public().fingerprint(), "wrong0", &"w".repeat(32)).unwrap();
     let mut child = other
-        .agent(&broker, "wrong-token")
+        .agent(&broker, &wrong.to_string())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -568,6 +639,7 @@ fn joins_runs_restores_and_is_refused() {
         TopicKind::HelloAck,
         &HelloAck::Refused(Refused {
             session: hello.session.clone(),
+            hub: keys_text(hub2.keys.public()),
             code: RefusalCode::InvalidToken,
             reason: "the join token is wrong: copy DATA_DIR/node-token from the hub".into(),
         }),
@@ -614,22 +686,40 @@ fn a_broker_refusing_the_join_token_ends_the_agent() {
         passwords.display()
     );
     let broker = Broker::start_with(&auth);
+    let hub = SecretKeys::generate().unwrap();
+    let token = JoinToken::generate(hub.public().fingerprint()).unwrap();
     let out = w
-        .agent(&broker, "wrong-token")
+        .agent(&broker, &token.to_string())
         .stderr(Stdio::piped())
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains(&format!("the hub refused join token for node {}", w.node)),
+        err.contains(&format!(
+            "the broker refused both the join token's login and this board's key as node {}",
+            w.node
+        )),
         "{err}"
     );
     assert!(
         err.contains("check --token against DATA_DIR/node-token"),
         "{err}"
     );
-    assert!(!w.data_dir().join("credentials.json").exists());
+    let identity = std::fs::read_to_string(w.data_dir().join("identity.json")).unwrap();
+    assert!(!identity.contains("\"hub\""), "no hub pinned: {identity}");
+    // A token that is not one of this release is refused before anything.
+    let out = w
+        .agent(&broker, "0123456789abcdef")
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("--token: the join token does not name the hub's key"),
+        "{err}"
+    );
 }
 
 /// A pod printing `tick-N` every 200 ms, reading `/cfg/greeting` from a
@@ -667,9 +757,7 @@ fn next_chunk(hub: &Hub, id: &str) -> (u64, RpcChunk) {
 }
 
 fn request(hub: &Hub, id: &str, call: serde_json::Value) {
-    let req = serde_json::json!({"id": id, "call": call});
-    let req: bramble_api::protocol::RpcRequest = serde_json::from_value(req).unwrap();
-    hub.publish(TopicKind::RpcRequest, &req);
+    hub.request(id, call);
 }
 
 /// `cat /cfg/greeting` in the ticker.
@@ -707,9 +795,9 @@ fn follows_logs_and_updates_config_map_volumes() {
     let broker = Broker::start();
     let hub = Hub::connect(&broker, &w.node);
     let mut w = w;
-    w.spawn(&broker, "join-token");
-    hub.accept_hello("node-pass");
-    hub.accept_hello("node-pass");
+    w.spawn(&broker, &hub.token.to_string());
+    hub.accept_hello();
+    hub.accept_hello();
     let pods = vec![ticking_pod(&w.node)];
     hub.publish(
         TopicKind::Desired,

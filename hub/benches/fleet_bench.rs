@@ -30,12 +30,15 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bramble_api::protocol::hello::HelloAck;
 use bramble_api::protocol::{
-    Cgroups, Desired, Hello, HelloAuth, HubMessage, MAX_PACKET_BYTES, Online, Platform, PodReport,
-    Status, Topic, TopicKind, decode_from_hub, encode, topics,
+    Cgroups, Desired, FromHub, Hello, HelloAuth, HubKey, HubMessage, MAX_PACKET_BYTES, Online,
+    Platform, PodReport, Status, Topic, TopicKind, decode_from_hub, encode_frame, keys_text,
+    topics,
 };
 use bramble_tests::Client;
 use bramble_tests::cluster::{Proc, free_port, wait_for};
 use bramble_tests::mosquitto::Mosquitto;
+use bramble_trust::login::{Service, key_password, token_password};
+use bramble_trust::{JoinToken, PublicKeys, SecretKeys};
 use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -135,7 +138,7 @@ impl Drop for SimAgent {
     }
 }
 
-fn hello(node: &str, session: &str, token: &str) -> Hello {
+fn hello(node: &str, session: &str, keys: &SecretKeys) -> Hello {
     Hello {
         node_name: node.into(),
         session: session.into(),
@@ -156,8 +159,127 @@ fn hello(node: &str, session: &str, token: &str) -> Hello {
                 .to_vec(),
         },
         runtime: "libcontainer".into(),
-        auth: HelloAuth::JoinToken(token.into()),
+        incarnation: 1,
+        keys: keys_text(keys.public()),
+        auth: HelloAuth::Key,
         ..Default::default()
+    }
+}
+
+/// A connection of a simulated board: its client, the event loop task and
+/// the publications it receives.
+struct SimConnection {
+    client: AsyncClient,
+    eventloop: JoinHandle<()>,
+    rx: mpsc::UnboundedReceiver<Seen>,
+}
+
+/// Connects `name` with `password` (and `will`), subscribed to `filters`.
+async fn sim_connect(
+    addr: &(String, u16),
+    name: &str,
+    password: &str,
+    will: Option<LastWill>,
+    filters: Vec<String>,
+) -> Result<SimConnection, String> {
+    let mut o = MqttOptions::new(name, addr.0.clone(), addr.1);
+    o.set_keep_alive(Duration::from_secs(30))
+        .set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES)
+        .set_credentials(name, password)
+        .set_clean_session(true);
+    if let Some(w) = will {
+        o.set_last_will(w);
+    }
+    let (client, mut eventloop) = AsyncClient::new(o, 64);
+    eventloop.network_options.set_tcp_nodelay(true);
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (conn_tx, conn_rx) = tokio::sync::oneshot::channel::<Result<(), String>>();
+    let el = tokio::spawn(async move {
+        let mut conn_tx = Some(conn_tx);
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    if let Some(t) = conn_tx.take() {
+                        let _ = t.send(Ok(()));
+                    }
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    if tx.send(Seen::Message(p.topic, p.payload.to_vec())).is_err() {
+                        return;
+                    }
+                }
+                Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => return,
+                Ok(_) => {}
+                Err(e) => {
+                    if let Some(t) = conn_tx.take() {
+                        let _ = t.send(Err(e.to_string()));
+                        return;
+                    }
+                    eprintln!("agent connection error (rumqttc reconnects): {e}");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+    });
+    match tokio::time::timeout(Duration::from_secs(60), conn_rx).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => return Err(format!("{name}: connect: {e}")),
+        _ => return Err(format!("{name}: no CONNACK")),
+    }
+    for f in filters {
+        client
+            .subscribe(f, QoS::AtLeastOnce)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(SimConnection {
+        client,
+        eventloop: el,
+        rx,
+    })
+}
+
+/// Says `hello` on `conn` until the hub answers its session; returns the
+/// heartbeat, the hub's keys and what else arrived meanwhile.
+async fn say_hello(
+    conn: &mut SimConnection,
+    name: &str,
+    keys: &SecretKeys,
+    hello: &Hello,
+    hub: HubKey<'_>,
+) -> Result<(Duration, PublicKeys, Vec<(String, Vec<u8>)>), String> {
+    let topic = Topic::new(name, TopicKind::Hello).map_err(|e| e.to_string())?;
+    let h = encode_frame(keys, &topic, hello, None).map_err(|e| e.to_string())?;
+    let mut early: Vec<(String, Vec<u8>)> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let _ = conn
+            .client
+            .publish(topic.to_string(), QoS::AtLeastOnce, false, h.clone())
+            .await;
+        let retry = tokio::time::Instant::now() + Duration::from_secs(2);
+        while let Ok(Some(seen)) = tokio::time::timeout_at(retry, conn.rx.recv()).await {
+            let Seen::Message(topic, payload) = seen;
+            match decode_from_hub(name, &topic, &payload, hub, keys) {
+                Ok(FromHub {
+                    message: HubMessage::HelloAck(HelloAck::Accepted(a)),
+                    hub,
+                }) if a.session == hello.session => {
+                    let beat = Duration::from_millis(a.heartbeat_millis.unwrap_or(1000));
+                    return Ok((beat, hub, early));
+                }
+                Ok(FromHub {
+                    message: HubMessage::HelloAck(HelloAck::Refused(r)),
+                    ..
+                }) if r.session == hello.session => {
+                    return Err(format!("{name}: refused: {:?} {}", r.code, r.reason));
+                }
+                _ => early.push((topic, payload)),
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{name}: no helloAck"));
+        }
     }
 }
 
@@ -201,62 +323,49 @@ async fn start_agent(
 ) -> Result<SimAgent, String> {
     let name = format!("sim-{idx:04}");
     let session = format!("{:x}-{idx}", std::process::id());
-    let mut o = MqttOptions::new(&name, addr.0, addr.1);
-    o.set_keep_alive(Duration::from_secs(30))
-        .set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES)
-        .set_credentials(&name, &token)
-        .set_clean_session(true);
-    let will_topic = Topic::new(&name, TopicKind::Online)
+    let token = JoinToken::parse(&token).map_err(|e| e.to_string())?;
+    let keys = SecretKeys::generate().map_err(|e| e.to_string())?;
+    // Join as agents do: a token login that may only say hello, then the
+    // board's key login with its signed last will.
+    let ack_topic = Topic::new(&name, TopicKind::HelloAck)
         .map_err(|e| e.to_string())?
         .to_string();
-    o.set_last_will(LastWill::new(
-        &will_topic,
-        encode(&Online::last_will(&session)).map_err(|e| e.to_string())?,
+    let mut joining = sim_connect(
+        &addr,
+        &name,
+        &token_password(&token, Service::Mqtt, &name),
+        None,
+        vec![ack_topic],
+    )
+    .await?;
+    let mut first = hello(&name, &session, &keys);
+    first.prove_token(&token);
+    let (_, hub, _) = say_hello(
+        &mut joining,
+        &name,
+        &keys,
+        &first,
+        HubKey::Expected(token.hub()),
+    )
+    .await?;
+    let _ = joining.client.disconnect().await;
+    let _ = joining.eventloop.await;
+    let will_topic = Topic::new(&name, TopicKind::Online).map_err(|e| e.to_string())?;
+    let will = LastWill::new(
+        will_topic.to_string(),
+        encode_frame(&keys, &will_topic, &Online::last_will(&session, 2), None)
+            .map_err(|e| e.to_string())?,
         QoS::AtLeastOnce,
         true,
-    ));
-    let (client, mut eventloop) = AsyncClient::new(o, 64);
-    eventloop.network_options.set_tcp_nodelay(true);
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let (conn_tx, conn_rx) = tokio::sync::oneshot::channel::<Result<(), String>>();
-    let el = tokio::spawn(async move {
-        let mut conn_tx = Some(conn_tx);
-        loop {
-            match eventloop.poll().await {
-                Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                    if let Some(t) = conn_tx.take() {
-                        let _ = t.send(Ok(()));
-                    }
-                }
-                Ok(Event::Incoming(Packet::Publish(p))) => {
-                    if tx.send(Seen::Message(p.topic, p.payload.to_vec())).is_err() {
-                        return;
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    if let Some(t) = conn_tx.take() {
-                        let _ = t.send(Err(e.to_string()));
-                        return;
-                    }
-                    eprintln!("agent connection error (rumqttc reconnects): {e}");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                }
-            }
-        }
-    });
-    match tokio::time::timeout(Duration::from_secs(60), conn_rx).await {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => return Err(format!("{name}: connect: {e}")),
-        _ => return Err(format!("{name}: no CONNACK")),
-    }
-    let pub_ = |kind: TopicKind| Topic::new(&name, kind).map(|t| t.to_string());
-    for f in topics::agent_subscriptions(&name).map_err(|e| e.to_string())? {
-        client
-            .subscribe(f, QoS::AtLeastOnce)
-            .await
-            .map_err(|e| e.to_string())?;
-    }
+    );
+    let mut conn = sim_connect(
+        &addr,
+        &name,
+        &key_password(&keys, Service::Mqtt, &name),
+        Some(will),
+        topics::agent_subscriptions(&name).map_err(|e| e.to_string())?,
+    )
+    .await?;
     let publish = |client: &AsyncClient, topic: String, retain: bool, payload: Vec<u8>| {
         let client = client.clone();
         async move {
@@ -265,41 +374,28 @@ async fn start_agent(
                 .await;
         }
     };
-    let online = pub_(TopicKind::Online).map_err(|e| e.to_string())?;
-    let hello_t = pub_(TopicKind::Hello).map_err(|e| e.to_string())?;
-    let status_t = pub_(TopicKind::Status).map_err(|e| e.to_string())?;
+    let status_t = Topic::new(&name, TopicKind::Status).map_err(|e| e.to_string())?;
     publish(
-        &client,
-        online,
+        &conn.client,
+        will_topic.to_string(),
         true,
-        encode(&Online::up(&session)).map_err(|e| e.to_string())?,
+        encode_frame(&keys, &will_topic, &Online::up(&session, 2), None)
+            .map_err(|e| e.to_string())?,
     )
     .await;
-    let h = encode(&hello(&name, &session, &token)).map_err(|e| e.to_string())?;
-    // Hello until accepted; keep any desired that arrives meanwhile.
-    let mut early: Vec<(String, Vec<u8>)> = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let heartbeat = 'hello: loop {
-        publish(&client, hello_t.clone(), false, h.clone()).await;
-        let retry = tokio::time::Instant::now() + Duration::from_secs(2);
-        while let Ok(Some(seen)) = tokio::time::timeout_at(retry, rx.recv()).await {
-            let Seen::Message(topic, payload) = seen;
-            {
-                match decode_from_hub(&name, &topic, &payload) {
-                    Ok(HubMessage::HelloAck(HelloAck::Accepted(a))) if a.session == session => {
-                        break 'hello Duration::from_millis(a.heartbeat_millis.unwrap_or(1000));
-                    }
-                    Ok(HubMessage::HelloAck(HelloAck::Refused(r))) if r.session == session => {
-                        return Err(format!("{name}: refused: {:?} {}", r.code, r.reason));
-                    }
-                    _ => early.push((topic, payload)),
-                }
-            }
-        }
-        if Instant::now() > deadline {
-            return Err(format!("{name}: no helloAck"));
-        }
-    };
+    let (heartbeat, hub, early) = say_hello(
+        &mut conn,
+        &name,
+        &keys,
+        &hello(&name, &session, &keys),
+        HubKey::Pinned(&hub),
+    )
+    .await?;
+    let SimConnection {
+        client,
+        eventloop: el,
+        mut rx,
+    } = conn;
     accepted.fetch_add(1, Ordering::Relaxed);
     let driver = tokio::spawn({
         let name = name.clone();
@@ -328,7 +424,10 @@ async fn start_agent(
                     }
                 };
                 if let Some(Seen::Message(topic, payload)) = msg
-                    && let Ok(HubMessage::Desired(d)) = decode_from_hub(&name, &topic, &payload)
+                    && let Ok(FromHub {
+                        message: HubMessage::Desired(d),
+                        ..
+                    }) = decode_from_hub(&name, &topic, &payload, HubKey::Pinned(&hub), &keys)
                 {
                     let d: Desired = d;
                     let mut next = BTreeMap::new();
@@ -354,8 +453,8 @@ async fn start_agent(
                         pods: pods.clone(),
                         ..Default::default()
                     };
-                    if let Ok(bytes) = encode(&st) {
-                        publish(&client, status_t.clone(), false, bytes).await;
+                    if let Ok(bytes) = encode_frame(&keys, &status_t, &st, None) {
+                        publish(&client, status_t.to_string(), false, bytes).await;
                     }
                 }
             }

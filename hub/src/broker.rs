@@ -1,6 +1,6 @@
 //! The embedded MQTT broker (rumqttd): one MQTT 3.1.1 listener, payloads up to
 //! [`MAX_PACKET_BYTES`], bounded in-memory logs, CONNECT checked by
-//! [`NodeAuth::check_connect`].
+//! [`Identity::check_connect`].
 //!
 //! rumqttd runs on its own threads and has **no shutdown API**: once started it
 //! lives until the process exits (stopping a [`crate::Hub`] leaves it
@@ -19,7 +19,9 @@ use bramble_api::protocol::MAX_PACKET_BYTES;
 use rumqttd::{Broker, Config, ConnectionSettings, RouterConfig, ServerSettings};
 use tokio::net::TcpStream;
 
-use crate::node_auth::NodeAuth;
+use std::sync::Arc;
+
+use crate::identity::Identity;
 
 /// Most simultaneous MQTT connections (rumqttd needs ~53 KB each).
 pub const MAX_CONNECTIONS: usize = 1024;
@@ -39,7 +41,7 @@ pub struct EmbeddedBroker {
 impl EmbeddedBroker {
     /// Starts rumqttd on `listen` (port 0 is not supported: rumqttd does not
     /// tell which port it bound) and returns once it accepts connections.
-    pub async fn start(listen: SocketAddr, auth: NodeAuth) -> anyhow::Result<EmbeddedBroker> {
+    pub async fn start(listen: SocketAddr, auth: Arc<Identity>) -> anyhow::Result<EmbeddedBroker> {
         anyhow::ensure!(
             listen.port() != 0,
             "--mqtt-listen {listen}: port 0 is not supported for the embedded broker"
@@ -70,7 +72,7 @@ impl EmbeddedBroker {
 }
 
 /// The rumqttd configuration (no config file).
-fn config(listen: SocketAddr, auth: NodeAuth) -> Config {
+fn config(listen: SocketAddr, auth: Arc<Identity>) -> Config {
     let mut connections = ConnectionSettings {
         connection_timeout_ms: 10_000,
         max_payload_size: MAX_PACKET_BYTES,

@@ -5,6 +5,11 @@
 //! generation the set is republished, and after every (re)connect of the
 //! hub's client all sets are (a restarted broker forgot retained messages).
 //!
+//! Every set is signed by the hub and sealed to the node's registered key
+//! (it carries the node's Secrets): the broker and other boards see only
+//! ciphertext. A node without a registered key (pending approval, revoked)
+//! gets none.
+//!
 //! Generations are store revisions, so they keep growing across hub
 //! restarts without being stored: a restarted hub recomputes every set from
 //! redb and publishes it at the current revision.
@@ -13,12 +18,15 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use bramble_api::objects::{ConfigMap, Pod, Secret};
-use bramble_api::protocol::{Desired, Generation, NetworkConfig, Topic, TopicKind, encode};
+use std::sync::Arc;
+
+use bramble_api::protocol::{Desired, Generation, NetworkConfig, Topic, TopicKind, encode_frame};
 
 use crate::control::snapshot::{References, Snapshot};
 use crate::controllers::naming::fnv1a;
 use crate::controllers::pods::is_finished;
 use crate::fleet::{Fleet, Outgoing};
+use crate::identity::Identity;
 use crate::network::NetworkSettings;
 use crate::network::policy::{PolicyInput, resolve as resolve_policies};
 use crate::network::table::{ClusterTables, ServiceTable, network_for};
@@ -114,20 +122,24 @@ struct Sent {
 }
 
 /// Publishes desired sets as they change. See the module docs.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Dispatcher {
     sent: HashMap<String, Sent>,
     /// The store revision the sets in `sent` were computed at.
     revision: Option<u64>,
     network: NetworkSettings,
+    identity: Arc<Identity>,
 }
 
 impl Dispatcher {
-    /// A dispatcher for a cluster with this address plan.
-    pub fn new(network: NetworkSettings) -> Dispatcher {
+    /// A dispatcher for a cluster with this address plan, signing with the
+    /// hub's keys and sealing to the nodes' registered ones.
+    pub fn new(network: NetworkSettings, identity: Arc<Identity>) -> Dispatcher {
         Dispatcher {
+            sent: HashMap::new(),
+            revision: None,
             network,
-            ..Dispatcher::default()
+            identity,
         }
     }
 
@@ -173,6 +185,11 @@ impl Dispatcher {
         );
     }
 
+    /// The cluster's address plan.
+    pub fn network(&self) -> &NetworkSettings {
+        &self.network
+    }
+
     /// The generation last published to `node`.
     pub fn generation(&self, node: &str) -> Option<Generation> {
         self.sent.get(node).map(|s| s.generation)
@@ -184,7 +201,25 @@ impl Dispatcher {
     pub async fn round(&mut self, snap: &Snapshot, fleet: &Fleet, connection: u64, now: Instant) {
         let live = fleet.snapshot();
         let names: BTreeSet<&str> = snap.nodes.iter().map(|n| n.name()).collect();
-        self.sent.retain(|n, _| names.contains(n.as_str()));
+        let gone: Vec<String> = self
+            .sent
+            .keys()
+            .filter(|n| !names.contains(n.as_str()))
+            .cloned()
+            .collect();
+        for node in gone {
+            // The node was deleted: clear its retained set from the broker.
+            self.sent.remove(&node);
+            if let Ok(topic) = Topic::new(&node, TopicKind::Desired) {
+                fleet
+                    .publish(Outgoing {
+                        topic: topic.to_string(),
+                        payload: Vec::new(),
+                        retain: true,
+                    })
+                    .await;
+            }
+        }
         // Unchanged store: the sets are what was computed; only republish.
         let recompute = self.revision != Some(snap.revision);
         self.revision = Some(snap.revision);
@@ -229,11 +264,22 @@ impl Dispatcher {
             let prev = self.sent.get(node);
             let publish_new = prev.is_none_or(|s| s.hash != hash);
             let payload = if publish_new {
-                let floor = prev.map(|s| s.generation.0 + 1).unwrap_or(0);
-                let after_observed = observed.map(|g| g.0 + 1).unwrap_or(0);
-                desired.generation =
-                    Generation(snap.revision.max(floor).max(after_observed).max(1));
-                match encode(&desired) {
+                let next = prev
+                    .map_or(Generation(0), |s| s.generation)
+                    .next_after(observed);
+                let Some(next) = next else {
+                    tracing::error!(%node, observed = ?observed, "no generation left below the largest one; desired set not sent");
+                    continue;
+                };
+                desired.generation = Generation(snap.revision.max(next.0));
+                let Some(key) = self.identity.node_key(node) else {
+                    tracing::debug!(%node, "node has no registered key; no desired set");
+                    continue;
+                };
+                let Ok(topic) = Topic::new(node, TopicKind::Desired) else {
+                    continue;
+                };
+                match encode_frame(self.identity.hub_keys(), &topic, &desired, Some(&key)) {
                     Ok(p) => p,
                     Err(e) => {
                         tracing::error!(%node, pods = desired.pods.len(), error = %e, "desired set cannot be sent");

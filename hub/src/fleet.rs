@@ -32,9 +32,15 @@ pub struct NodeLive {
     pub session: String,
     /// The retained online flag (false after the last will).
     pub online: bool,
-    /// The agent was just given credentials and reconnects with them (a
-    /// clean MQTT session: requests published meanwhile would be lost).
+    /// The newest connection of the session an `online` told of: a last
+    /// will of an earlier one is ignored.
+    pub connection: u64,
+    /// The agent joined over a join-token login and reconnects with its key
+    /// (a clean MQTT session: requests published meanwhile would be lost).
     pub switching_login: bool,
+    /// The last `rpcRequest.seq` sent to (or reported accepted by) the
+    /// current session; the next request gets a higher one.
+    pub rpc_seq: u64,
     /// When the last `status` of the current session arrived.
     pub last_heartbeat: Option<SystemTime>,
     /// The newest `seq` seen in the current session (duplicates are dropped).

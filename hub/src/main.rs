@@ -83,6 +83,10 @@ struct Args {
     /// service table for ClusterIPs.
     #[arg(long)]
     no_pod_routes: bool,
+    /// New boards wait for `bramble nodes approve NAME` after they joined
+    /// with a valid token (as k3s' and kubeadm's node approval).
+    #[arg(long, env = "BRAMBLE_APPROVE_NODES")]
+    approve_nodes: bool,
     /// Log filter, e.g. `info` or `bramble_hub=debug`.
     /// The embedded broker (rumqttd) logs every connection at info.
     #[arg(long, env = "BRAMBLE_LOG", default_value = "info,rumqttd=warn")]
@@ -120,6 +124,7 @@ fn main() -> anyhow::Result<()> {
         ingress_tls: (!args.no_ingress && !args.no_ingress_tls).then_some(args.ingress_tls_listen),
         mdns: !args.no_mdns,
         pod_routes: !args.no_pod_routes,
+        approve_nodes: args.approve_nodes,
     };
     config.validate()?;
     let config = HubConfig {

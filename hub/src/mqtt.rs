@@ -18,8 +18,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::fleet::{Fleet, Outgoing};
+use crate::identity::HUB_USERNAME;
 use crate::ingest::Ingest;
-use crate::node_auth::HUB_USERNAME;
 
 /// MQTT keep-alive of the hub's connection.
 const KEEP_ALIVE: Duration = Duration::from_secs(5);

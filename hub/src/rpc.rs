@@ -4,6 +4,11 @@
 //! MQTT ingest hands every `rpcResponse` to [`Rpc::deliver`], which drops
 //! duplicates (QoS 1 redelivery) and chunks of calls no one waits for.
 //! Dropping an [`RpcStream`] before its end sends a `cancel`.
+//!
+//! Requests are signed by the hub and sealed to the node's key (an exec's
+//! argv, a log query are nobody else's business), and carry the agent's
+//! session and a number that grows per request, so the agent runs each
+//! once and never a recorded one again. Responses come sealed to the hub.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -11,11 +16,12 @@ use std::time::Duration;
 
 use bramble_api::protocol::rpc::CancelCall;
 use bramble_api::protocol::{
-    RpcCall, RpcChunk, RpcId, RpcRequest, RpcResponse, Topic, TopicKind, encode,
+    RpcCall, RpcChunk, RpcId, RpcRequest, RpcResponse, Topic, TopicKind, encode_frame,
 };
 use tokio::sync::mpsc;
 
 use crate::fleet::{Fleet, Outgoing};
+use crate::identity::Identity;
 
 /// Chunks buffered per call before the agent's answers wait for the reader.
 const CHUNK_BUFFER: usize = 256;
@@ -26,9 +32,9 @@ struct Pending {
 }
 
 /// Calls in flight. See the module docs.
-#[derive(Default)]
 pub struct Rpc {
     pending: Mutex<HashMap<String, Pending>>,
+    identity: Arc<Identity>,
 }
 
 impl std::fmt::Debug for Rpc {
@@ -69,7 +75,38 @@ pub struct RpcStream {
     ended: bool,
 }
 
+/// The next request number of `node`'s current session, and the session;
+/// `None` before the node said hello.
+fn next_seq(fleet: &Fleet, node: &str) -> Option<(String, u64)> {
+    fleet.update(node, |l| {
+        if l.session.is_empty() {
+            return None;
+        }
+        l.rpc_seq += 1;
+        Some((l.session.clone(), l.rpc_seq))
+    })
+}
+
+/// `req` for `node`, signed and sealed to the node's key.
+fn seal(identity: &Identity, node: &str, req: &RpcRequest) -> anyhow::Result<(Topic, Vec<u8>)> {
+    let topic = Topic::new(node, TopicKind::RpcRequest)
+        .map_err(|e| anyhow::anyhow!("node {node:?}: {e}"))?;
+    let key = identity.node_key(node).ok_or_else(|| {
+        anyhow::anyhow!("node {node} has no registered key (deleted, or pending approval)")
+    })?;
+    let payload = encode_frame(identity.hub_keys(), &topic, req, Some(&key))?;
+    Ok((topic, payload))
+}
+
 impl Rpc {
+    /// No calls yet; requests are signed and sealed with `identity`.
+    pub fn new(identity: Arc<Identity>) -> Rpc {
+        Rpc {
+            pending: Mutex::new(HashMap::new()),
+            identity,
+        }
+    }
+
     /// Sends `call` to `node`'s agent.
     pub async fn call(
         self: &Arc<Self>,
@@ -78,13 +115,17 @@ impl Rpc {
         call: RpcCall,
     ) -> anyhow::Result<RpcStream> {
         let id = RpcId::new(&crate::token::random_hex(12)?).map_err(anyhow::Error::msg)?;
-        let topic = Topic::new(node, TopicKind::RpcRequest)
-            .map_err(|e| anyhow::anyhow!("node {node:?}: {e}"))?;
-        let payload = encode(&RpcRequest {
-            id: id.clone(),
-            call,
-        })?;
         wait_for_login(fleet, node).await;
+        let (session, seq) = next_seq(fleet, node).ok_or_else(|| {
+            anyhow::anyhow!("node {node} has not said hello since the hub started")
+        })?;
+        let req = RpcRequest {
+            id: id.clone(),
+            session,
+            seq,
+            call,
+        };
+        let (topic, payload) = seal(&self.identity, node, &req)?;
         let (tx, rx) = mpsc::channel(CHUNK_BUFFER);
         self.pending
             .lock()
@@ -160,25 +201,28 @@ impl Drop for RpcStream {
         if self.ended {
             return;
         }
-        let Ok(topic) = Topic::new(&self.node, TopicKind::RpcRequest) else {
-            return;
-        };
         let Ok(cancel_id) = crate::token::random_hex(12).map(|h| RpcId::new(&h)) else {
             return;
         };
         let Ok(cancel_id) = cancel_id else { return };
+        let Some((session, seq)) = next_seq(&self.fleet, &self.node) else {
+            return;
+        };
         let req = RpcRequest {
             id: cancel_id,
+            session,
+            seq,
             call: RpcCall::Cancel(CancelCall {
                 id: self.id.clone(),
             }),
         };
-        if let Ok(payload) = encode(&req) {
-            self.fleet.try_publish(Outgoing {
+        match seal(&self.rpc.identity, &self.node, &req) {
+            Ok((topic, payload)) => self.fleet.try_publish(Outgoing {
                 topic: topic.to_string(),
                 payload,
                 retain: false,
-            });
+            }),
+            Err(e) => tracing::debug!(node = %self.node, error = %e, "cancel not sent"),
         }
     }
 }
@@ -200,10 +244,22 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_call_waits_while_the_agent_switches_to_its_credentials() {
+    async fn a_call_waits_while_the_agent_switches_to_its_key_login() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(&dir.path().join("db"), Default::default()).unwrap();
+        let identity = Identity::open(dir.path(), store.clone(), false)
+            .await
+            .unwrap();
+        let node = bramble_trust::SecretKeys::generate().unwrap();
+        for n in ["pi-1", "pi-2"] {
+            crate::testing::register_node(&identity, n, node.public(), "s1").await;
+        }
         let (fleet, mut outbox) = Fleet::new();
         let fleet = Arc::new(fleet);
-        let rpc = Arc::new(Rpc::default());
+        let rpc = Arc::new(Rpc::new(identity.clone()));
+        for n in ["pi-1", "pi-2"] {
+            fleet.update(n, |l| l.session = "s1".into());
+        }
         fleet.update("pi-1", |l| l.switching_login = true);
         let (f, r) = (fleet.clone(), rpc.clone());
         let call = tokio::spawn(async move { r.call(&f, "pi-1", logs()).await.map(|_| ()) });
@@ -216,10 +272,61 @@ mod tests {
             .await
             .expect("published after the switch")
             .unwrap();
-        assert_eq!(out.topic, "bramble/v1/nodes/pi-1/rpc/req");
+        assert_eq!(out.topic, "bramble/v2/nodes/pi-1/rpc/req");
         call.await.unwrap().unwrap();
         // A node that is not switching is called at once.
         rpc.call(&fleet, "pi-2", logs()).await.unwrap();
         assert!(outbox.try_recv().is_ok());
+        store.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn requests_are_sealed_to_the_node_and_numbered_per_session() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(&dir.path().join("db"), Default::default()).unwrap();
+        let identity = Identity::open(dir.path(), store.clone(), false)
+            .await
+            .unwrap();
+        let node = bramble_trust::SecretKeys::generate().unwrap();
+        crate::testing::register_node(&identity, "pi-1", node.public(), "s1").await;
+        let (fleet, mut outbox) = Fleet::new();
+        let fleet = Arc::new(fleet);
+        let rpc = Arc::new(Rpc::new(identity.clone()));
+        // No session yet (the node never said hello): refused.
+        assert!(rpc.call(&fleet, "pi-1", logs()).await.is_err());
+        // The status reported seq 41 accepted: the hub continues above it.
+        fleet.update("pi-1", |l| {
+            l.session = "s1".into();
+            l.rpc_seq = 41;
+        });
+        let _a = rpc.call(&fleet, "pi-1", logs()).await.unwrap();
+        let _b = rpc.call(&fleet, "pi-1", logs()).await.unwrap();
+        let mut seqs = vec![];
+        for _ in 0..2 {
+            let out = outbox.try_recv().unwrap();
+            assert!(
+                !out.payload.windows(8).any(|w| w == b"\"kind\":\"l"),
+                "request in clear"
+            );
+            let got = bramble_api::protocol::decode_from_hub(
+                "pi-1",
+                &out.topic,
+                &out.payload,
+                bramble_api::protocol::HubKey::Pinned(identity.hub_keys().public()),
+                &node,
+            )
+            .unwrap();
+            let bramble_api::protocol::HubMessage::RpcRequest(req) = got.message else {
+                panic!("not a request")
+            };
+            assert_eq!(req.session, "s1");
+            seqs.push(req.seq);
+        }
+        assert_eq!(seqs, [42, 43]);
+        // A node without a registered key gets nothing.
+        fleet.update("pi-9", |l| l.session = "s9".into());
+        let e = rpc.call(&fleet, "pi-9", logs()).await.err().unwrap();
+        assert!(e.to_string().contains("no registered key"), "{e}");
+        store.shutdown().await;
     }
 }

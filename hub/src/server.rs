@@ -16,12 +16,12 @@ use crate::api::{AppState, router};
 use crate::broker::EmbeddedBroker;
 use crate::control::ControlConfig;
 use crate::fleet::Fleet;
+use crate::identity::Identity;
 use crate::ingest::{Ingest, RpcEvent};
 use crate::ingress::{IngressServer, IngressState};
 use crate::metrics::HubMetrics;
 use crate::mqtt::{MqttClient, endpoint_for};
 use crate::network::NetworkSettings;
-use crate::node_auth::NodeAuth;
 use crate::rpc::Rpc;
 use crate::store::{Store, StoreOptions};
 use crate::token;
@@ -60,6 +60,8 @@ pub struct HubConfig {
     pub mdns: bool,
     /// Route this host to the nodes' pod CIDRs (`--no-pod-routes`).
     pub pod_routes: bool,
+    /// New nodes wait for `bramble nodes approve NAME` (`--approve-nodes`).
+    pub approve_nodes: bool,
 }
 
 /// Where the hub serves cluster DNS and relays other names.
@@ -114,7 +116,7 @@ pub struct Hub {
     stop: watch::Sender<bool>,
     server: JoinHandle<anyhow::Result<()>>,
     fleet: Arc<Fleet>,
-    node_auth: NodeAuth,
+    identity: Arc<Identity>,
     ingest: Ingest,
     mqtt_addr: Option<SocketAddr>,
     mqtt: Option<MqttClient>,
@@ -198,14 +200,16 @@ impl Hub {
                 format!("opening the registry blob store {}", registry_dir.display())
             })?;
         let registry = Arc::new(registry);
-        let node_auth = NodeAuth::open(&config.data_dir, store.clone())?;
+        let identity = Identity::open(&config.data_dir, store.clone(), config.approve_nodes)
+            .await
+            .context("loading the hub's keys, the node keys and the join tokens")?;
         let (fleet, outbox) = Fleet::new();
         let fleet = Arc::new(fleet);
         let network = Arc::new(config.network.clone());
         let ingest = Ingest::new(
             store.clone(),
             fleet.clone(),
-            node_auth.clone(),
+            identity.clone(),
             network.clone(),
         );
         let listener = TcpListener::bind(config.listen)
@@ -214,7 +218,7 @@ impl Hub {
         let addr = listener.local_addr()?;
         let (stop, stop_rx) = watch::channel(false);
         let mqtt_addr = match config.mqtt_listen {
-            Some(listen) => match EmbeddedBroker::start(listen, node_auth.clone()).await {
+            Some(listen) => match EmbeddedBroker::start(listen, identity.clone()).await {
                 Ok(broker) => Some(broker.addr()),
                 Err(e) => {
                     store.shutdown().await;
@@ -226,7 +230,7 @@ impl Hub {
         let mqtt = endpoint_for(
             mqtt_addr,
             config.mqtt_url.as_deref(),
-            node_auth.hub_password(),
+            identity.hub_password(),
         )?
         .map(|endpoint| {
             MqttClient::spawn(
@@ -238,7 +242,8 @@ impl Hub {
             )
         });
         // Chunks of RPC answers go to whoever waits for them.
-        let rpc = Arc::new(Rpc::default());
+        let rpc = Arc::new(Rpc::new(identity.clone()));
+        spawn_revoker(&store, identity.clone(), stop_rx.clone());
         {
             let rpc = rpc.clone();
             let mut responses = ingest.rpc_responses();
@@ -274,7 +279,7 @@ impl Hub {
                 store.clone(),
                 fleet.clone(),
                 config.control,
-                config.network.clone(),
+                crate::dispatch::Dispatcher::new(config.network.clone(), identity.clone()),
                 Some(registry.clone()),
                 crate::control::Edge {
                     dns: dns.clone(),
@@ -294,7 +299,7 @@ impl Hub {
             registry: registry.clone(),
             fleet: Some(fleet.clone()),
             rpc: Some(rpc),
-            node_auth: Some(node_auth.clone()),
+            identity: Some(identity.clone()),
             network,
             allocations: Arc::default(),
         };
@@ -316,7 +321,7 @@ impl Hub {
             stop,
             server,
             fleet,
-            node_auth,
+            identity,
             ingest,
             mqtt_addr,
             mqtt,
@@ -353,14 +358,17 @@ impl Hub {
         self.mqtt_addr
     }
 
-    /// The node join token (`DATA_DIR/node-token`).
-    pub fn join_token(&self) -> &str {
-        self.node_auth.join_token()
+    /// The cluster's join token (`DATA_DIR/node-token`).
+    pub fn join_token(&self) -> String {
+        self.identity
+            .join_token()
+            .map(|t| t.to_string())
+            .unwrap_or_default()
     }
 
-    /// The node credentials (e.g. to revoke a deleted node's).
-    pub fn node_auth(&self) -> &NodeAuth {
-        &self.node_auth
+    /// The hub's keys, the node keys and the join tokens.
+    pub fn identity(&self) -> &Arc<Identity> {
+        &self.identity
     }
 
     /// RPC response chunks from the agents (logs, exec).
@@ -411,6 +419,44 @@ impl Hub {
         tracing::info!("hub stopped");
         result
     }
+}
+
+/// Revokes a node's key when its `Node` object is deleted (through the API
+/// or by anyone else): from then on its frames, broker logins and registry
+/// pulls are refused, and the broker drops its session.
+fn spawn_revoker(store: &Store, identity: Arc<Identity>, mut stop: watch::Receiver<bool>) {
+    let nodes = by_plural("", "v1", "nodes").expect("registered");
+    let mut changes = store.changes();
+    let store = store.clone();
+    tokio::spawn(async move {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            let event = tokio::select! {
+                _ = stop.wait_for(|s| *s) => return,
+                e = changes.recv() => e,
+            };
+            let gone: Vec<String> = match event {
+                Ok(ev) if ev.resource == nodes && ev.kind == crate::store::EventType::Deleted => {
+                    vec![ev.name.clone()]
+                }
+                Ok(_) => continue,
+                // Missed events: revoke every approved key without a Node.
+                Err(RecvError::Lagged(_)) => identity
+                    .nodes()
+                    .all()
+                    .into_iter()
+                    .filter(|(n, r)| r.approved && matches!(store.get(nodes, None, n), Ok(None)))
+                    .map(|(n, _)| n)
+                    .collect(),
+                Err(RecvError::Closed) => return,
+            };
+            for node in gone {
+                if let Err(e) = identity.revoke(&node).await {
+                    tracing::error!(node, error = %e, "revoking the deleted node's key failed");
+                }
+            }
+        }
+    });
 }
 
 /// Creates what a new cluster needs: the `default` namespace.

@@ -46,6 +46,7 @@ impl TestHub {
             // Tests keep their traffic on loopback.
             mdns: false,
             pod_routes: false,
+            approve_nodes: false,
         })
         .await?;
         Ok(TestHub {
@@ -87,4 +88,32 @@ impl TestHub {
 /// released; for servers such as rumqttd that cannot report a port-0 bind).
 pub fn free_loopback_port() -> std::io::Result<std::net::SocketAddr> {
     std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()
+}
+
+/// Registers `node` with `keys` (approved, incarnation 1, `session`) as a
+/// join would, for tests that speak the protocol as that node.
+pub async fn register_node(
+    identity: &crate::identity::Identity,
+    node: &str,
+    keys: &bramble_trust::PublicKeys,
+    session: &str,
+) {
+    identity
+        .nodes()
+        .put(
+            node,
+            crate::identity::nodes::NodeRecord {
+                signing: keys.signing_text(),
+                encryption: keys.encryption_text(),
+                incarnation: 1,
+                session: session.to_string(),
+                approved: true,
+                token_id: "tests0".into(),
+                joined: "2026-01-01T00:00:00Z".into(),
+                architecture: "arm64".into(),
+                internal_ip: None,
+            },
+        )
+        .await
+        .expect("registering a test node");
 }

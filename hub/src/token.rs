@@ -35,6 +35,14 @@ pub fn load_or_create(path: &Path) -> anyhow::Result<String> {
     Ok(token)
 }
 
+/// Compares two secrets in time independent of where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// `n` random bytes from the OS, hex-encoded.
 pub fn random_hex(n: usize) -> anyhow::Result<String> {
     let mut buf = vec![0u8; n];
@@ -46,6 +54,13 @@ pub fn random_hex(n: usize) -> anyhow::Result<String> {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn compares_exactly() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
 
     #[test]
     fn creates_once_with_private_mode_then_reuses() {

@@ -140,7 +140,7 @@ async fn host_rules_spread_retry_503_404_and_upgrade() {
     let ingress = h.ingress_addr().expect("ingress served");
     let store = h.store().clone();
     let (agent, _) =
-        join_with_network(h.mqtt_addr().unwrap(), h.join_token(), "n1", "127.0.0.1").await;
+        join_with_network(h.mqtt_addr().unwrap(), &h.join_token(), "n1", "127.0.0.1").await;
     let c = Client::new(&hub.url(), hub.token());
     let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
         "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}});

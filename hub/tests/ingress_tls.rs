@@ -213,7 +213,7 @@ async fn https_by_sni_forwarded_proto_and_swapped_certificates() {
     let tls_addr = h.ingress_tls_addr().expect("TLS ingress served");
     let store = h.store().clone();
     let (agent, _) =
-        join_with_network(h.mqtt_addr().unwrap(), h.join_token(), "n1", "127.0.0.1").await;
+        join_with_network(h.mqtt_addr().unwrap(), &h.join_token(), "n1", "127.0.0.1").await;
 
     let port = backend().await;
     let uid = create_pod(&store, "tls-web", "n1", port).await;

@@ -1,19 +1,20 @@
 //! The hub's MQTT side end to end: a hub with its embedded broker (or an
 //! external mosquitto) and scripted agents made with rumqttc. Joining with
-//! the node token, credentials, refusals at CONNECT and at hello, status
-//! ingest into the store, and garbage that must change nothing.
+//! a join token's proof and the board's own key, refusals at CONNECT and at
+//! hello, status ingest into the store, and garbage that must change
+//! nothing.
 
 mod mqtt_support;
 
 use std::os::unix::fs::PermissionsExt;
 
 use bramble_api::protocol::hello::{Accepted, HelloAck, Refused};
-use bramble_api::protocol::{HelloAuth, NodeCredentials, RefusalCode, TopicKind};
+use bramble_api::protocol::{RefusalCode, TopicKind};
 use bramble_api::resource::{ResourceInfo, by_plural};
 use bramble_hub::fleet::Outgoing;
 use bramble_hub::store::Store;
 use bramble_hub::testing::TestHub;
-use mqtt_support::{Mosquitto, TestAgent, eventually, hello, status};
+use mqtt_support::{Mosquitto, TestAgent, eventually, status, token_login};
 use serde_json::{Value, json};
 
 fn nodes() -> &'static ResourceInfo {
@@ -41,46 +42,41 @@ fn pod(store: &Store, name: &str) -> Value {
 fn accepted(ack: HelloAck) -> Accepted {
     match ack {
         HelloAck::Accepted(a) => a,
-        HelloAck::Refused(r) => panic!("refused: {r:?}"),
+        other => panic!("not accepted: {other:?}"),
     }
 }
 
 fn refused(ack: HelloAck) -> Refused {
     match ack {
         HelloAck::Refused(r) => r,
-        HelloAck::Accepted(a) => panic!("accepted: {a:?}"),
+        other => panic!("not refused: {other:?}"),
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn embedded_broker_join_credentials_status_and_garbage() {
+async fn embedded_broker_join_status_and_garbage() {
     mqtt_support::init_logs();
     let hub = TestHub::start_with_mqtt().await.unwrap();
     let h = hub.hub();
     let addr = h.mqtt_addr().unwrap();
     let store = h.store().clone();
-    let token = h.join_token().to_string();
+    let token = h.join_token();
     let token_file = hub.data_dir().join("node-token");
     assert_eq!(std::fs::read_to_string(&token_file).unwrap().trim(), token);
+    assert!(token.starts_with("K10"), "the token names the hub's key");
     let mode = std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
     assert_ne!(token, hub.token(), "join token is not the admin token");
 
-    // Join with the token: credentials issued, Node registered.
-    let mut agent = TestAgent::connect(addr, "pi-1", Some(("pi-1", &token)))
-        .await
-        .unwrap();
-    let ack = accepted(
-        agent
-            .hello(&hello("pi-1", "s1", HelloAuth::JoinToken(token.clone())))
-            .await,
-    );
+    // Join with the token's proof: the Node is registered with the key.
+    let mut agent = TestAgent::joining(addr, "pi-1", &token).await.unwrap();
+    let first = agent.hello("s1", Some(&token));
+    let ack = accepted(agent.say_hello(&first, Some(&token)).await);
     assert_eq!(ack.heartbeat_millis, Some(1000));
-    let creds = ack.credentials.expect("credentials on a token join");
-    assert_eq!(creds.username, "pi-1");
+    assert_eq!(agent.hub.as_ref(), Some(h.identity().hub_keys().public()));
     let node = store.get(nodes(), None, "pi-1").unwrap().unwrap();
     assert_eq!(node["metadata"]["labels"]["kubernetes.io/arch"], "arm64");
-    assert_eq!(node["metadata"]["labels"]["bramble.dev/room"], "attic");
+    assert_eq!(node["metadata"]["labels"]["room"], "attic");
     assert_eq!(node["status"]["nodeInfo"]["architecture"], "arm64");
     assert_eq!(node["status"]["capacity"]["cpu"], "4");
     let ready = node["status"]["conditions"]
@@ -97,64 +93,69 @@ async fn embedded_broker_join_credentials_status_and_garbage() {
     let live = h.fleet().get("pi-1").unwrap();
     assert!(live.online && live.session == "s1" && live.last_heartbeat.is_some());
 
-    // A hello with a wrong token over an authorized connection is refused.
-    let r = refused(
-        agent
-            .hello(&hello("pi-1", "s2", HelloAuth::JoinToken("wrong".into())))
-            .await,
-    );
+    // Another board (its own key) with a wrong token proof, then with the
+    // right token but a taken name: refused, nothing changes.
+    let other_hub_token = format!("K10{}::abcdef.{}", "0".repeat(64), "x".repeat(32));
+    let mut stranger = TestAgent::joining(addr, "pi-7", &token).await.unwrap();
+    let mut bad = stranger.hello("s2", Some(&other_hub_token));
+    bad.node_name = "pi-7".into();
+    let r = refused(stranger.say_hello(&bad, Some(&token)).await);
     assert_eq!(r.code, RefusalCode::InvalidToken);
-    assert!(r.reason.contains("DATA_DIR/node-token"), "{}", r.reason);
-    let bad_creds = HelloAuth::Credentials(NodeCredentials {
-        username: "pi-1".into(),
-        password: "wrong".into(),
-    });
-    let r = refused(agent.hello(&hello("pi-1", "s3", bad_creds)).await);
-    assert_eq!(r.code, RefusalCode::InvalidCredentials);
-    let r = refused(
-        agent
-            .hello(&hello("pi-1", "s5", HelloAuth::JoinToken(token.clone())))
-            .await,
-    );
-    assert_eq!(
-        r.code,
-        RefusalCode::NameTaken,
-        "another board joining as pi-1"
+    assert!(r.reason.contains("not known to this hub"), "{}", r.reason);
+    stranger.disconnect().await;
+    let thief = TestAgent::joining(addr, "pi-1", &token).await.err();
+    assert!(
+        thief.is_some(),
+        "a token login may not take a registered node's client id"
     );
     assert_eq!(
         h.fleet().get("pi-1").unwrap().session,
         "s1",
         "refusals change nothing"
     );
-    agent.disconnect().await;
+    assert!(store.get(nodes(), None, "pi-7").unwrap().is_none());
 
     // Wrong passwords are refused at CONNECT; so is a client id ≠ username.
     let e = TestAgent::connect(addr, "pi-1", Some(("pi-1", "wrong")))
         .await
         .err();
     assert!(e.is_some(), "wrong password connected");
+    let pi2_login = token_login(&token, "pi-2");
     assert!(
-        TestAgent::connect(addr, "pi-2", Some(("pi-1", &token)))
+        TestAgent::connect(addr, "pi-2", Some(("pi-1", &pi2_login)))
             .await
             .is_err()
     );
+    assert!(
+        TestAgent::connect(addr, "pi-3", Some(("pi-3", &pi2_login)))
+            .await
+            .is_err(),
+        "a token proof is for one name"
+    );
+    assert!(
+        TestAgent::connect(addr, "pi-3", Some(("pi-3", &token)))
+            .await
+            .is_err(),
+        "the token itself is no password"
+    );
     assert!(TestAgent::connect(addr, "pi-1", None).await.is_err());
     assert!(
-        TestAgent::connect(addr, "bramble-hub", Some(("bramble-hub", &token)))
+        TestAgent::connect(addr, "bramble-hub", Some(("bramble-hub", &pi2_login)))
             .await
             .is_err()
     );
 
-    // Reconnect with the issued credentials.
-    let mut agent = TestAgent::connect(addr, "pi-1", Some(("pi-1", &creds.password)))
-        .await
-        .unwrap();
-    let ack = accepted(
-        agent
-            .hello(&hello("pi-1", "s4", HelloAuth::Credentials(creds.clone())))
-            .await,
-    );
-    assert!(ack.credentials.is_none());
+    // Reconnect with the board's key login; a hello of the next incarnation
+    // (a restarted agent) opens session s4.
+    let mut agent = agent.reconnect_with_key(addr).await.unwrap();
+    let mut again = agent.hello("s4", None);
+    again.incarnation = 2;
+    accepted(agent.say_hello(&again, None).await);
+    assert_eq!(h.fleet().get("pi-1").unwrap().session, "s4");
+    // The first join's hello, replayed: refused, the session stays.
+    let r = refused(agent.say_hello(&first, None).await);
+    assert_eq!(r.code, RefusalCode::Replay);
+    assert_eq!(h.fleet().get("pi-1").unwrap().session, "s4");
 
     // Status: the bound pod's status is written; a stranger is only listed.
     let uid = create_pod(&store, "web", "pi-1").await;
@@ -198,32 +199,26 @@ async fn embedded_broker_join_credentials_status_and_garbage() {
             &status("old", 7, &[("default", "web", &uid, "Failed")]),
         )
         .await;
-    let status_topic = "bramble/v1/nodes/pi-1/status";
+    let status_topic = "bramble/v2/nodes/pi-1/status";
     agent.publish_raw(status_topic, b"{not json".to_vec()).await;
     agent
         .publish_raw(
             status_topic,
-            json!({"protocol": 2, "type": "status", "body": {}})
-                .to_string()
-                .into_bytes(),
+            bramble_api::protocol::encode(&status("s4", 9, &[("default", "web", &uid, "Failed")]))
+                .unwrap(),
         )
         .await;
-    let mut foreign = hello("pi-2", "s9", HelloAuth::JoinToken(token.clone()));
+    let mut foreign = agent.hello("s9", Some(&token));
     foreign.node_name = "pi-2".into();
+    agent.publish(TopicKind::Hello, &foreign).await;
     agent
-        .publish_raw(
-            "bramble/v1/nodes/pi-1/hello",
-            bramble_api::protocol::encode(&foreign).unwrap(),
-        )
+        .publish_raw("bramble/v2/nodes/pi-1/hello", b"\xff\xfe".to_vec())
         .await;
     agent
-        .publish_raw("bramble/v1/nodes/pi-1/hello", b"\xff\xfe".to_vec())
+        .publish_raw("bramble/v2/nodes/pi-1/state", b"{}".to_vec())
         .await;
     agent
-        .publish_raw("bramble/v1/nodes/pi-1/state", b"{}".to_vec())
-        .await;
-    agent
-        .publish_raw("bramble/v1/nodes/pi-1/rpc/resp/r1", b"[]".to_vec())
+        .publish_raw("bramble/v2/nodes/pi-1/rpc/resp/r1", b"[]".to_vec())
         .await;
     // A valid status after the garbage (the same report as seq 1): once the
     // single in-order ingest has seen it, it has seen what came before.
@@ -274,7 +269,7 @@ async fn embedded_broker_join_credentials_status_and_garbage() {
     // (On an unregistered node's topic: the dispatcher publishes pi-1's own
     // desired sets there.)
     agent.disconnect().await;
-    let desired_topic = "bramble/v1/nodes/pi-9/desired".to_string();
+    let desired_topic = "bramble/v2/nodes/pi-9/desired".to_string();
     let big = vec![b'x'; 3 * 1024 * 1024];
     h.fleet()
         .publish(Outgoing {
@@ -283,9 +278,7 @@ async fn embedded_broker_join_credentials_status_and_garbage() {
             retain: true,
         })
         .await;
-    let mut again = TestAgent::connect(addr, "pi-9", Some(("pi-9", &token)))
-        .await
-        .unwrap();
+    let mut again = TestAgent::joining(addr, "pi-9", &token).await.unwrap();
     let (t, payload) = again.next_message().await;
     assert_eq!((t, payload.len()), (desired_topic, big.len()), "retained");
 
@@ -302,26 +295,26 @@ async fn external_mosquitto_join_and_status() {
     let h = hub.hub();
     assert!(h.mqtt_addr().is_none());
     let store = h.store().clone();
-    let token = h.join_token().to_string();
+    let token = h.join_token();
 
     // No CONNECT-level auth on this broker: the hello check refuses.
     let mut agent = TestAgent::connect(mosquitto.addr(), "pi-1", None)
         .await
         .unwrap();
+    let wrong = format!("K10{}::abcdef.{}", "0".repeat(64), "x".repeat(32));
     let r = refused(
         agent
-            .hello(&hello("pi-1", "s0", HelloAuth::JoinToken("nope".into())))
+            .say_hello(&agent.hello("s0", Some(&wrong)), Some(&token))
             .await,
     );
     assert_eq!(r.code, RefusalCode::InvalidToken);
     assert!(store.get(nodes(), None, "pi-1").unwrap().is_none());
 
-    let ack = accepted(
+    accepted(
         agent
-            .hello(&hello("pi-1", "s1", HelloAuth::JoinToken(token)))
+            .say_hello(&agent.hello("s1", Some(&token)), Some(&token))
             .await,
     );
-    assert!(ack.credentials.is_some());
     assert!(store.get(nodes(), None, "pi-1").unwrap().is_some());
 
     let uid = create_pod(&store, "web", "pi-1").await;

@@ -5,7 +5,7 @@
 
 mod mqtt_support;
 
-use bramble_api::protocol::{Desired, HubMessage, TopicKind, decode_from_hub};
+use bramble_api::protocol::{Desired, HubMessage, TopicKind};
 use bramble_api::resource::by_plural;
 use bramble_hub::testing::TestHub;
 use bramble_tests::Client;
@@ -18,7 +18,7 @@ const SERVICES: &str = "/api/v1/namespaces/default/services";
 async fn desired_until(agent: &mut TestAgent, want: impl Fn(&Desired) -> bool) -> Desired {
     loop {
         let (topic, payload) = agent.next_message().await;
-        if let Ok(HubMessage::Desired(d)) = decode_from_hub(&agent.node, &topic, &payload)
+        if let Ok(HubMessage::Desired(d)) = agent.open(&topic, &payload, None).map(|m| m.message)
             && want(&d)
         {
             return d;

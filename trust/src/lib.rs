@@ -20,6 +20,7 @@
 //! primitives are the RustCrypto and dalek crates'; nothing here implements
 //! one.
 
+pub mod challenge;
 pub mod error;
 pub mod frame;
 pub mod keys;

@@ -18,6 +18,28 @@ use crate::pod::{ImageSource, ResolvedImage};
 /// Marks the error of a start that waits for a pull in progress.
 pub const PULLING: &str = "is being pulled";
 
+/// How the agent logs in to the hub's registry.
+#[derive(Clone)]
+pub enum RegistryLogin {
+    /// HTTP basic auth: the node name and its key's registry password.
+    Node {
+        user: String,
+        password: String,
+    },
+    Bearer(String),
+    Anonymous,
+}
+
+impl std::fmt::Debug for RegistryLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RegistryLogin::Node { user, .. } => write!(f, "Node({user})"),
+            RegistryLogin::Bearer(_) => f.write_str("Bearer"),
+            RegistryLogin::Anonymous => f.write_str("Anonymous"),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 enum PullState {
     InProgress,
@@ -29,11 +51,10 @@ pub struct PullingImages {
     local: &'static LocalImages,
     /// The hub's base URL (`--hub`).
     hub: String,
-    /// Where the node's credentials appear after joining (the registry
-    /// accepts them for pulls); a bearer token (`BRAMBLE_REGISTRY_TOKEN`)
-    /// overrides them.
-    data_dir: std::path::PathBuf,
-    token: Option<String>,
+    /// How pulls authenticate: the node's key login (user, password; the
+    /// registry accepts it once the hub registered the key), or a bearer
+    /// token (`BRAMBLE_REGISTRY_TOKEN`).
+    login: RegistryLogin,
     pulls: Arc<Mutex<BTreeMap<String, PullState>>>,
     /// Called when a pull ends (wakes the node loop).
     on_done: Arc<dyn Fn() + Send + Sync>,
@@ -43,15 +64,13 @@ impl PullingImages {
     pub fn new(
         local: &'static LocalImages,
         hub: &str,
-        data_dir: &std::path::Path,
-        token: Option<String>,
+        login: RegistryLogin,
         on_done: Arc<dyn Fn() + Send + Sync>,
     ) -> PullingImages {
         PullingImages {
             local,
             hub: hub.to_string(),
-            data_dir: data_dir.to_path_buf(),
-            token,
+            login,
             pulls: Arc::default(),
             on_done,
         }
@@ -59,15 +78,12 @@ impl PullingImages {
 
     fn start_pull(&self, reference: &str) -> Result<(), String> {
         let (local, pulls, done) = (self.local, self.pulls.clone(), self.on_done.clone());
-        let client = match (
-            &self.token,
-            crate::session::credentials::load(&self.data_dir),
-        ) {
-            (Some(t), _) => RegistryClient::new(&self.hub, Some(t)),
-            (None, Ok(Some(c))) => {
-                RegistryClient::with_basic_auth(&self.hub, &c.username, &c.password)
+        let client = match &self.login {
+            RegistryLogin::Bearer(t) => RegistryClient::new(&self.hub, Some(t)),
+            RegistryLogin::Node { user, password } => {
+                RegistryClient::with_basic_auth(&self.hub, user, password)
             }
-            (None, _) => RegistryClient::new(&self.hub, None),
+            RegistryLogin::Anonymous => RegistryClient::new(&self.hub, None),
         };
         let r = reference.to_string();
         std::thread::Builder::new()

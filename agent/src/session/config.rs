@@ -16,10 +16,10 @@ pub struct SessionConfig {
     /// Random per process start.
     pub session: String,
     pub broker: Broker,
-    /// `DATA_DIR`, where `credentials.json` lives.
+    /// `DATA_DIR`, where the board's identity lives.
     pub data_dir: PathBuf,
-    /// The join token (`--token`), used until credentials are stored.
-    pub token: Option<String>,
+    /// The join token (`--token`), used until the board joined.
+    pub token: Option<bramble_trust::JoinToken>,
     /// Status interval until a `helloAck` says otherwise.
     pub heartbeat: Duration,
     /// `RUN_DIR`, where the pod records (container handles) are.
@@ -167,11 +167,18 @@ mod tests {
                 port: 1,
             },
             data_dir: "/d".into(),
-            token: Some("K10secret".into()),
+            token: Some(
+                bramble_trust::JoinToken::parse(&format!(
+                    "K10{}::abcdef.{}",
+                    "0".repeat(64),
+                    &"k10secret".repeat(4)[..32]
+                ))
+                .unwrap(),
+            ),
             heartbeat: Duration::from_secs(1),
             run_dir: "/r".into(),
             runtime: None,
         };
-        assert!(!format!("{c:?}").contains("K10secret"));
+        assert!(!format!("{c:?}").contains("k10secret"));
     }
 }

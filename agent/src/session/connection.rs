@@ -1,18 +1,20 @@
 //! The MQTT connection: client options (client id = username = node name,
 //! keep-alive 5 s, clean session, packets up to [`MAX_PACKET_BYTES`] both
-//! ways, TCP_NODELAY, last will `online: false` retained) and the thread
-//! that drives rumqttc's event loop, forwarding every event to the session
-//! worker and pausing with back-off (≤ 5 s) after a connection error.
+//! ways, TCP_NODELAY) and the thread that drives rumqttc's event loop,
+//! forwarding every event to the session worker and pausing with back-off
+//! (≤ 5 s) after a connection error. Before every connection attempt it
+//! takes the credentials of the current [`Login`] and, for a key login, a
+//! last will signed for that connection's number.
 
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bramble_api::protocol::topics::{Topic, TopicKind};
-use bramble_api::protocol::{MAX_PACKET_BYTES, NodeCredentials, Online, encode};
+use bramble_api::protocol::MAX_PACKET_BYTES;
 use rumqttc::{Client, Connection, ConnectionError, Event, LastWill, MqttOptions, QoS};
 
 use super::config::SessionConfig;
+use super::login::{Login, Logins};
 
 /// Keep-alive interval: the broker notices a dead agent within 1.5 × this.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(5);
@@ -24,59 +26,68 @@ const CHANNEL_CAPACITY: usize = 256;
 /// What the connection thread forwards.
 #[derive(Debug)]
 pub enum ConnectionEvent {
+    /// Connection number `n` was accepted (its CONNACK).
+    Connected(u64),
     Event(Event),
     Error(ConnectionError),
 }
 
-/// Credentials to use from the next connect on (set by the worker when the
-/// hub issued them).
-pub type PendingLogin = Arc<Mutex<Option<NodeCredentials>>>;
+/// The login of the next connection attempts (the worker changes it).
+pub type SharedLogin = Arc<Mutex<Login>>;
 
-/// Builds the client; `password` is the stored credentials' or the token.
-pub fn client(cfg: &SessionConfig, password: &str) -> Result<(Client, Connection), String> {
+/// Builds the client (credentials are set per attempt by [`spawn`]).
+pub fn client(cfg: &SessionConfig) -> (Client, Connection) {
     let mut o = MqttOptions::new(cfg.node.clone(), cfg.broker.host.clone(), cfg.broker.port);
     o.set_keep_alive(KEEP_ALIVE)
         .set_clean_session(true)
-        .set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES)
-        .set_credentials(cfg.node.clone(), password.to_string());
-    let will_topic = Topic::new(&cfg.node, TopicKind::Online).map_err(|e| e.to_string())?;
-    let will = encode(&Online::last_will(&cfg.session)).map_err(|e| e.to_string())?;
-    o.set_last_will(LastWill::new(
-        will_topic.to_string(),
-        will,
-        QoS::AtLeastOnce,
-        true,
-    ));
+        .set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES);
     let (client, mut conn) = Client::new(o, CHANNEL_CAPACITY);
     let mut net = conn.eventloop.network_options();
     net.set_tcp_nodelay(true);
     conn.eventloop.set_network_options(net);
-    Ok((client, conn))
+    (client, conn)
+}
+
+/// Sets the credentials (and will) of attempt `n` on `conn`.
+fn prepare(conn: &mut Connection, logins: &Logins, login: Login, n: u64) {
+    let Some(c) = logins.credentials(login, n) else {
+        return;
+    };
+    let o = &mut conn.eventloop.mqtt_options;
+    o.set_credentials(c.username, c.password);
+    if let Some((topic, payload)) = c.will {
+        o.set_last_will(LastWill::new(topic, payload, QoS::AtLeastOnce, true));
+    }
 }
 
 /// Drives `conn` on a thread of its own until the client is dropped.
 pub fn spawn(
     mut conn: Connection,
-    pending: PendingLogin,
+    login: SharedLogin,
+    logins: Logins,
     to_worker: Sender<super::worker::Input>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("mqtt".into())
         .spawn(move || {
             let mut delay = Duration::from_millis(250);
+            let mut attempt = 0u64;
+            let mut ready = false;
             loop {
-                if let Some(c) = pending.lock().unwrap_or_else(|p| p.into_inner()).take() {
-                    conn.eventloop
-                        .mqtt_options
-                        .set_credentials(c.username, c.password);
+                if !ready {
+                    attempt += 1;
+                    let l = *login.lock().unwrap_or_else(|p| p.into_inner());
+                    prepare(&mut conn, &logins, l, attempt);
+                    ready = true;
                 }
                 let input = match conn.recv() {
-                    Ok(Ok(event)) => {
-                        if matches!(event, Event::Incoming(rumqttc::Packet::ConnAck(_))) {
-                            delay = Duration::from_millis(250);
-                        }
-                        ConnectionEvent::Event(event)
+                    Ok(Ok(Event::Incoming(rumqttc::Packet::ConnAck(ack))))
+                        if ack.code == rumqttc::ConnectReturnCode::Success =>
+                    {
+                        delay = Duration::from_millis(250);
+                        ConnectionEvent::Connected(attempt)
                     }
+                    Ok(Ok(event)) => ConnectionEvent::Event(event),
                     Ok(Err(e)) => ConnectionEvent::Error(e),
                     Err(_) => return,
                 };
@@ -85,6 +96,8 @@ pub fn spawn(
                     return;
                 }
                 if failed {
+                    // The next attempt is a new connection: new will.
+                    ready = false;
                     std::thread::sleep(delay);
                     delay = (delay * 2).min(MAX_RECONNECT_DELAY);
                 }

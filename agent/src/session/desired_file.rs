@@ -25,9 +25,20 @@ pub fn accepts(current: Option<&Desired>, new: &Desired) -> bool {
 pub fn load(run_dir: &Path) -> Result<Option<Desired>, String> {
     let p = path(run_dir);
     match std::fs::read(&p) {
-        Ok(bytes) => bramble_api::decode::decode_slice(&bytes)
-            .map(Some)
-            .map_err(|e| format!("{}: {e}", p.display())),
+        Ok(bytes) => {
+            let d: Desired = bramble_api::decode::decode_slice(&bytes)
+                .map_err(|e| format!("{}: {e}", p.display()))?;
+            // Stored before generations were bounded: it would make every
+            // later set look older.
+            if !d.generation.plausible() {
+                return Err(format!(
+                    "{}: generation {} is above the largest one; ignored",
+                    p.display(),
+                    d.generation
+                ));
+            }
+            Ok(Some(d))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(format!("reading {}: {e}", p.display())),
     }
@@ -74,5 +85,7 @@ mod tests {
         assert_eq!(load(dir.path()).unwrap().unwrap().generation, Generation(5));
         std::fs::write(path(dir.path()), b"garbage").unwrap();
         assert!(load(dir.path()).is_err());
+        save(dir.path(), &set(u64::MAX)).unwrap();
+        assert!(load(dir.path()).unwrap_err().contains("above the largest"));
     }
 }

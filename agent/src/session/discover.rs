@@ -1,7 +1,9 @@
 //! `--join auto`: find the hub on the LAN by mDNS (`_bramble._tcp.local`,
-//! announced by `bramble-hub`) instead of a configured address. The first
-//! hub that resolves to an IPv4 address wins; its TXT `mqtt` gives the
-//! embedded broker's port.
+//! announced by `bramble-hub`) instead of a configured address. Anyone on
+//! the LAN can answer, so every hub heard is asked to prove the key the
+//! join token names ([`prove`]: it signs a random challenge); the first that
+//! proves it wins, the others are refused with the reason. Its TXT `mqtt`
+//! gives the embedded broker's port.
 //!
 //! A one-shot DNS-SD browse (RFC 6762 §5.2, RFC 6763 §4) in DNS wire
 //! format by hickory-proto: a PTR question for the service type multicast
@@ -14,6 +16,7 @@ use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::time::{Duration, Instant};
 
 use bramble_api::protocol::MDNS_SERVICE_TYPE;
+use bramble_trust::{Fingerprint, PublicKeys};
 use hickory_proto::op::{Message, MessageType, Query};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -37,8 +40,11 @@ pub struct FoundHub {
     pub mqtt_url: Option<String>,
 }
 
-/// Looks for a hub for up to `timeout`.
-pub fn discover(timeout: Duration) -> Result<FoundHub, String> {
+/// Looks for a hub that `accept`s (see [`prove`]) for up to `timeout`.
+pub fn discover(
+    timeout: Duration,
+    mut accept: impl FnMut(&FoundHub) -> Result<(), String>,
+) -> Result<FoundHub, String> {
     let service = Name::from_ascii(MDNS_SERVICE_TYPE)
         .map_err(|e| format!("--join auto: service type {MDNS_SERVICE_TYPE}: {e}"))?;
     let sock = mdns_socket().map_err(|e| format!("--join auto: starting mDNS failed: {e}"))?;
@@ -46,6 +52,7 @@ pub fn discover(timeout: Duration) -> Result<FoundHub, String> {
         .map_err(|e| format!("--join auto: encoding the mDNS question failed: {e}"))?;
     let mut joined: Vec<Ipv4Addr> = Vec::new();
     let mut seen = Seen::default();
+    let mut refused: Vec<(FoundHub, String)> = Vec::new();
     let mut buf = vec![0u8; 9000];
     let deadline = Instant::now() + timeout;
     let mut next_ask = Instant::now();
@@ -88,10 +95,36 @@ pub fn discover(timeout: Duration) -> Result<FoundHub, String> {
         for r in msg.answers().iter().chain(msg.additionals()) {
             seen.add(r);
         }
-        if let Some(hub) = seen.hub(&service) {
-            break Some(hub);
+        let mut winner = None;
+        for hub in seen.hubs(&service) {
+            if refused.iter().any(|(h, _)| *h == hub) {
+                continue;
+            }
+            match accept(&hub) {
+                Ok(()) => {
+                    winner = Some(hub);
+                    break;
+                }
+                Err(why) => {
+                    tracing::warn!(hub = %hub.url, instance = %hub.instance, %why, "--join auto: refusing a hub");
+                    refused.push((hub, why));
+                }
+            }
+        }
+        if winner.is_some() {
+            break winner;
         }
     };
+    if found.is_none() && !refused.is_empty() {
+        let list: Vec<String> = refused
+            .iter()
+            .map(|(h, why)| format!("{} ({}): {why}", h.url, h.instance))
+            .collect();
+        return Err(format!(
+            "--join auto: no hub on the LAN proved the key the join token names; refused: {}",
+            list.join("; ")
+        ));
+    }
     found.ok_or_else(|| {
         format!(
             "--join auto: no Bramble hub answered on the LAN within {timeout:?} (mDNS \
@@ -100,6 +133,48 @@ pub fn discover(timeout: Duration) -> Result<FoundHub, String> {
         )
     })
 }
+
+/// Asks `hub` to prove the hub key whose fingerprint is `expected`: a fresh
+/// random challenge to `GET /bramble/v2/identity`, whose answer must name a
+/// key of that fingerprint and carry its signature over the challenge.
+pub fn prove(hub: &FoundHub, expected: Fingerprint) -> Result<(), String> {
+    let challenge =
+        bramble_trust::text::random::<32>().map_err(|e| format!("no randomness: {e}"))?;
+    let url = format!(
+        "{}/bramble/v2/identity?challenge={}",
+        hub.url,
+        bramble_trust::text::b64(&challenge)
+    );
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(PROVE_TIMEOUT))
+        .build()
+        .into();
+    let answer: serde_json::Value = agent
+        .get(&url)
+        .call()
+        .map_err(|e| format!("asking for its key: {e}"))?
+        .body_mut()
+        .read_json()
+        .map_err(|e| format!("reading its answer: {e}"))?;
+    let text = |k: &str| answer[k].as_str().unwrap_or_default().to_string();
+    let keys = PublicKeys::from_text(&text("signing"), &text("encryption"))
+        .map_err(|e| format!("its answer names no valid key: {e}"))?;
+    if keys.fingerprint() != expected {
+        return Err(format!(
+            "its key {} is not the one the join token names ({expected})",
+            keys.fingerprint()
+        ));
+    }
+    let proof = bramble_trust::text::unb64::<64>(&text("proof"))
+        .map_err(|e| format!("its proof is malformed: {e}"))?;
+    if !bramble_trust::challenge::verify(&keys, &challenge, &proof) {
+        return Err("it names the right key but cannot sign with it".into());
+    }
+    Ok(())
+}
+
+/// How long a found hub has to prove its key.
+const PROVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A UDP socket on `*:5353`, shared with any mDNS responder on the host
 /// (the hub's, avahi): the answers to a browse are multicast to the group
@@ -189,36 +264,40 @@ impl Seen {
         }
     }
 
-    /// The first instance of `service` with a port and an address.
-    fn hub(&self, service: &Name) -> Option<FoundHub> {
-        self.instances.iter().find_map(|inst| {
-            if !service.zone_of(inst) || inst.num_labels() != service.num_labels() + 1 {
-                return None;
-            }
-            let (_, host, port) = self.srv.iter().rev().find(|(n, _, _)| n == inst)?;
-            let ip = self
-                .a
-                .iter()
-                .filter(|(n, _)| n == host)
-                .map(|(_, ip)| *ip)
-                .min()?;
-            let instance = inst
-                .iter()
-                .next()
-                .map(|l| String::from_utf8_lossy(l).into_owned())
-                .unwrap_or_default();
-            let mqtt_url = self
-                .mqtt
-                .iter()
-                .rev()
-                .find(|(n, _)| n == inst)
-                .map(|(_, p)| format!("mqtt://{ip}:{p}"));
-            Some(FoundHub {
-                instance,
-                url: format!("http://{ip}:{port}"),
-                mqtt_url,
+    /// The instances of `service` with a port and an address, in the order
+    /// heard.
+    fn hubs(&self, service: &Name) -> Vec<FoundHub> {
+        self.instances
+            .iter()
+            .filter_map(|inst| {
+                if !service.zone_of(inst) || inst.num_labels() != service.num_labels() + 1 {
+                    return None;
+                }
+                let (_, host, port) = self.srv.iter().rev().find(|(n, _, _)| n == inst)?;
+                let ip = self
+                    .a
+                    .iter()
+                    .filter(|(n, _)| n == host)
+                    .map(|(_, ip)| *ip)
+                    .min()?;
+                let instance = inst
+                    .iter()
+                    .next()
+                    .map(|l| String::from_utf8_lossy(l).into_owned())
+                    .unwrap_or_default();
+                let mqtt_url = self
+                    .mqtt
+                    .iter()
+                    .rev()
+                    .find(|(n, _)| n == inst)
+                    .map(|(_, p)| format!("mqtt://{ip}:{p}"));
+                Some(FoundHub {
+                    instance,
+                    url: format!("http://{ip}:{port}"),
+                    mqtt_url,
+                })
             })
-        })
+            .collect()
     }
 }
 
@@ -242,7 +321,7 @@ mod tests {
             120,
             RData::PTR(PTR(inst.clone())),
         ));
-        assert_eq!(seen.hub(&service), None);
+        assert_eq!(seen.hubs(&service), vec![]);
         seen.add(&Record::from_rdata(
             inst.clone(),
             120,
@@ -253,7 +332,7 @@ mod tests {
             120,
             RData::TXT(TXT::new(vec!["v=1".into(), "mqtt=1883".into()])),
         ));
-        assert_eq!(seen.hub(&service), None);
+        assert_eq!(seen.hubs(&service), vec![]);
         seen.add(&Record::from_rdata(
             host.clone(),
             120,
@@ -265,19 +344,19 @@ mod tests {
             0,
             RData::A(A(Ipv4Addr::new(10, 77, 0, 9))),
         ));
-        assert_eq!(seen.hub(&service), None);
+        assert_eq!(seen.hubs(&service), vec![]);
         seen.add(&Record::from_rdata(
             name("PI-HUB.local."),
             120,
             RData::A(A(Ipv4Addr::new(10, 77, 0, 2))),
         ));
         assert_eq!(
-            seen.hub(&service),
-            Some(FoundHub {
+            seen.hubs(&service),
+            vec![FoundHub {
                 instance: "pi-hub".into(),
                 url: "http://10.77.0.2:7480".into(),
                 mqtt_url: Some("mqtt://10.77.0.2:1883".into()),
-            })
+            }]
         );
     }
 

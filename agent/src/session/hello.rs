@@ -1,19 +1,13 @@
 //! The `hello` this agent sends after every connect: the node's facts
-//! ([`NodeInfo`]), the runtime and how it authenticates.
+//! ([`NodeInfo`]) and the runtime. The session machine adds the board's
+//! keys, the incarnation and the proof (`super::machine`).
 
-use bramble_api::protocol::{Cgroups, Hello, HelloAuth, Platform};
+use bramble_api::protocol::{Cgroups, Hello, Platform};
 
 use crate::node::info::NodeInfo;
 
 /// Builds the hello of `node` for `session`.
-pub fn build(
-    node: &str,
-    session: &str,
-    info: &NodeInfo,
-    os_image: &str,
-    runtime: &str,
-    auth: HelloAuth,
-) -> Hello {
+pub fn build(node: &str, session: &str, info: &NodeInfo, os_image: &str, runtime: &str) -> Hello {
     Hello {
         node_name: node.to_string(),
         session: session.to_string(),
@@ -35,7 +29,7 @@ pub fn build(
         },
         runtime: runtime_name(runtime),
         features: Vec::new(),
-        auth,
+        ..Hello::default()
     }
 }
 
@@ -68,7 +62,7 @@ pub fn os_image() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bramble_api::protocol::{NodeCredentials, decode, encode};
+    use bramble_api::protocol::{decode, encode};
 
     fn info() -> NodeInfo {
         NodeInfo {
@@ -85,32 +79,23 @@ mod tests {
 
     #[test]
     fn a_built_hello_is_valid_on_the_wire() {
-        let auth = HelloAuth::Credentials(NodeCredentials {
-            username: "pi-1".into(),
-            password: "pw".into(),
-        });
-        let h = build(
+        let mut h = build(
             "pi-1",
             "s1",
             &info(),
             "Debian GNU/Linux 12 (bookworm)",
             "/usr/bin/crun",
-            auth,
         );
         assert_eq!(h.runtime, "oci:crun");
         assert_eq!(h.platform.variant, "v8");
         assert_eq!(h.cgroups.version, 2);
         assert!(!h.cgroups.memory_missing());
+        let keys = bramble_trust::SecretKeys::generate().unwrap();
+        h.keys = bramble_api::protocol::keys_text(keys.public());
         let back: Hello = decode("pi-1", &encode(&h).unwrap()).unwrap();
         assert_eq!(back, h);
-        let h = build(
-            "pi-1",
-            "s1",
-            &info(),
-            "",
-            "libcontainer",
-            HelloAuth::JoinToken("t".into()),
-        );
+        let mut h = build("pi-1", "s1", &info(), "", "libcontainer");
+        h.keys = bramble_api::protocol::keys_text(keys.public());
         assert_eq!(h.runtime, "libcontainer");
         assert!(decode::<Hello>("pi-1", &encode(&h).unwrap()).is_ok());
     }

@@ -1,18 +1,23 @@
 //! The joined agent's session with the hub over MQTT (see
 //! `docs/protocol.md`): [`connection`] drives the MQTT client on a thread,
-//! [`worker`] speaks the protocol on another, and [`node_loop`] reconciles
-//! the pods on the main thread. They talk through std channels and the
-//! [`report::SharedReport`]. The pods never depend on the connection: a
-//! hub or broker outage only pauses reporting.
+//! [`worker`] carries out on another what the protocol's state machine
+//! ([`machine`]) decides, and [`node_loop`] reconciles the pods on the main
+//! thread. They talk through std channels and the [`report::SharedReport`].
+//! The board's keys and the hub's pinned key live in [`identity`]. The pods
+//! never depend on the connection: a hub or broker outage only pauses
+//! reporting.
 
 pub mod config;
 pub mod connection;
-pub mod credentials;
 pub mod desired_file;
 pub mod discover;
 pub mod files;
 pub mod hello;
+pub mod identity;
+pub mod login;
+pub mod machine;
 pub mod node_loop;
+pub mod replay;
 pub mod report;
 pub mod rpc;
 pub mod rpc_follow;
@@ -24,6 +29,8 @@ use std::sync::{Arc, Mutex};
 use bramble_api::protocol::Hello;
 
 pub use config::{Broker, SessionConfig};
+use login::Logins;
+use machine::{Machine, MachineConfig};
 pub use node_loop::{NodeCommand, NodeLoop};
 pub use report::SharedReport;
 use worker::{Fatal, Input, Worker};
@@ -45,27 +52,59 @@ impl Session {
         to_node: Sender<NodeCommand>,
         fatal: Fatal,
     ) -> Result<Session, String> {
-        let creds = credentials::load(&cfg.data_dir)?;
-        let password = match (&creds, &cfg.token) {
-            (Some(c), _) => c.password.clone(),
-            (None, Some(t)) => t.clone(),
-            (None, None) => {
+        let identity = identity::load_or_create(&cfg.data_dir).map_err(|e| e.to_string())?;
+        match (&identity.hub, &cfg.token) {
+            (Some(pinned), Some(token)) if token.hub() != pinned.fingerprint() => {
                 return Err(format!(
-                    "node {} has no credentials yet ({} is absent): give the hub's join token \
-                     with --token or BRAMBLE_TOKEN (DATA_DIR/node-token on the hub)",
-                    cfg.node,
-                    credentials::path(&cfg.data_dir).display()
+                    "this board joined the hub with key {} and --token names another hub ({}): \
+                     to move the board to that hub, remove {} (and delete the node on the old \
+                     hub)",
+                    pinned.fingerprint(),
+                    token.hub(),
+                    identity::path(&cfg.data_dir).display()
                 ));
             }
+            (None, None) => {
+                return Err(format!(
+                    "node {} has not joined yet: give a join token with --token or \
+                     BRAMBLE_TOKEN (DATA_DIR/node-token on the hub, or `bramble token create`)",
+                    cfg.node
+                ));
+            }
+            _ => {}
+        }
+        let incarnation = identity::next_incarnation(&cfg.data_dir).map_err(|e| e.to_string())?;
+        let machine = Machine::new(
+            MachineConfig {
+                node: cfg.node.clone(),
+                session: cfg.session.clone(),
+                incarnation,
+                heartbeat: cfg.heartbeat,
+                hello,
+                data_dir: cfg.data_dir.clone(),
+            },
+            identity.keys.clone(),
+            identity.hub.clone(),
+            cfg.token.clone(),
+            std::time::Instant::now(),
+        );
+        tracing::info!(node = %cfg.node, broker = %cfg.broker, session = %cfg.session, incarnation,
+            key = %identity.keys.public().fingerprint(),
+            login = ?machine.login(), "joining the hub");
+        let login = Arc::new(Mutex::new(machine.login()));
+        let logins = Logins {
+            node: cfg.node.clone(),
+            session: cfg.session.clone(),
+            keys: identity.keys.clone(),
+            token: cfg.token.clone(),
         };
-        tracing::info!(node = %cfg.node, broker = %cfg.broker, session = %cfg.session,
-            login = if creds.is_some() { "credentials" } else { "join token" }, "joining the hub");
-        let (client, conn) = connection::client(&cfg, &password)?;
-        let pending = Arc::new(Mutex::new(None));
+        let (client, conn) = connection::client(&cfg);
         let (tx, rx) = mpsc::channel();
-        connection::spawn(conn, pending.clone(), tx.clone())
+        connection::spawn(conn, login.clone(), logins, tx.clone())
             .map_err(|e| format!("starting the MQTT thread: {e}"))?;
-        let worker = Worker::new(cfg, hello, client, pending, creds, to_node, report, fatal);
+        let worker = Worker::new(
+            cfg, machine, identity, client, login, to_node, report, fatal,
+        );
         std::thread::Builder::new()
             .name("session".into())
             .spawn(move || worker.run(rx))

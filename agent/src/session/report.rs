@@ -35,6 +35,7 @@ impl NodeReport {
             usage_sampled_millis: self
                 .usage_at
                 .map(|t| uptime_millis.saturating_sub(t.elapsed().as_millis() as u64)),
+            rpc_seq: None,
         }
     }
 }

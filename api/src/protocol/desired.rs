@@ -27,6 +27,12 @@ use super::network::NetworkConfig;
 /// reports the node's set as undeliverable instead of publishing it.
 pub const MAX_DESIRED_BYTES: usize = 4 * 1024 * 1024;
 
+/// The largest generation either side accepts (2^53): generations are store
+/// revisions, which never come near it (a million writes a second for 285
+/// years). Anything above is a bug or an attack: refused and logged, never
+/// stored, so no `+ 1` can wrap.
+pub const MAX_GENERATION: u64 = 1 << 53;
+
 /// A node's desired-set generation: starts at 1, grows by one per change, is
 /// persisted by the hub and never reused for different content.
 #[derive(
@@ -63,9 +69,15 @@ impl Generation {
     }
 
     /// The generation to publish next, above both the hub's `self` and what
-    /// the agent reported.
-    pub fn next_after(self, observed: Option<Generation>) -> Generation {
-        Generation(self.0.max(observed.map_or(0, |o| o.0)).saturating_add(1))
+    /// the agent reported; `None` past [`MAX_GENERATION`].
+    pub fn next_after(self, observed: Option<Generation>) -> Option<Generation> {
+        let next = self.0.max(observed.map_or(0, |o| o.0)).checked_add(1)?;
+        Generation(next).plausible().then_some(Generation(next))
+    }
+
+    /// Whether this generation is at most [`MAX_GENERATION`].
+    pub fn plausible(self) -> bool {
+        self.0 <= MAX_GENERATION
     }
 }
 
@@ -99,11 +111,21 @@ pub struct Desired {
 impl Message for Desired {
     const TYPE: &'static str = "desired";
     const MAX_BYTES: usize = MAX_DESIRED_BYTES;
+    const SEALED: bool = true;
 
     fn validate(&self, node: &str) -> FieldErrors {
         let mut errs = FieldErrors::new();
         if self.generation.0 == 0 {
             errs.push(FieldError::invalid("generation", "0: must be at least 1"));
+        }
+        if !self.generation.plausible() {
+            errs.push(FieldError::invalid(
+                "generation",
+                format!(
+                    "{}: above the largest generation {MAX_GENERATION}",
+                    self.generation
+                ),
+            ));
         }
         let mut seen = BTreeSet::new();
         for (i, p) in self.pods.iter().enumerate() {
@@ -159,9 +181,17 @@ mod tests {
         assert_eq!(g.freshness(Some(Generation(4))), Freshness::Newer);
         assert_eq!(g.freshness(Some(g)), Freshness::Same);
         assert_eq!(g.freshness(Some(Generation(9))), Freshness::Older);
-        assert_eq!(g.next_after(Some(Generation(9))), Generation(10));
-        assert_eq!(g.next_after(None), Generation(6));
-        assert_eq!(Generation::default().next_after(None), Generation::FIRST);
+        assert_eq!(g.next_after(Some(Generation(9))), Some(Generation(10)));
+        assert_eq!(g.next_after(None), Some(Generation(6)));
+        assert_eq!(
+            Generation::default().next_after(None),
+            Some(Generation::FIRST)
+        );
+        // Checked: an absurd observed generation gives none, never a wrap.
+        assert_eq!(g.next_after(Some(Generation(u64::MAX))), None);
+        assert_eq!(g.next_after(Some(Generation(MAX_GENERATION))), None);
+        assert!(Generation(MAX_GENERATION).plausible());
+        assert!(!Generation(MAX_GENERATION + 1).plausible());
     }
 
     #[test]
@@ -198,6 +228,13 @@ mod tests {
         d.config_maps.push(d.config_maps[0].clone());
         d.generation = Generation(0);
         let e = decode::<Desired>("pi-1", &encode(&d).unwrap()).unwrap_err();
+        let mut huge = desired(1);
+        huge.generation = Generation(u64::MAX);
+        let e2 = decode::<Desired>("pi-1", &encode(&huge).unwrap()).unwrap_err();
+        assert!(
+            e2.to_string().contains("above the largest generation"),
+            "{e2}"
+        );
         let msg = e.to_string();
         for want in [
             "generation: Invalid value: 0",

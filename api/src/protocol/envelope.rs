@@ -20,7 +20,7 @@ use super::hello::{Hello, HelloAck};
 use super::online::Online;
 use super::rpc::{RpcRequest, RpcResponse};
 use super::status::Status;
-use super::topics::{Direction, Topic, TopicError, TopicKind};
+use super::topics::{Topic, TopicError};
 
 /// A message body: its envelope `type`, its size limit and its checks.
 pub trait Message: Serialize + DeserializeOwned {
@@ -28,6 +28,9 @@ pub trait Message: Serialize + DeserializeOwned {
     const TYPE: &'static str;
     /// The largest encoded payload (envelope included) sent or accepted.
     const MAX_BYTES: usize;
+    /// Whether the message travels sealed to its receiver (it carries
+    /// Secrets or private data); a receiver refuses it in clear.
+    const SEALED: bool = false;
 
     /// Checks beyond the JSON shape. `node` is the node the topic names.
     fn validate(&self, node: &str) -> FieldErrors {
@@ -78,6 +81,20 @@ pub enum ProtocolError {
     },
     #[error(transparent)]
     Topic(#[from] TopicError),
+    #[error(transparent)]
+    Trust(#[from] bramble_trust::TrustError),
+    #[error(
+        "node {node:?} has no registered key: it must join with a token first (or it was \
+         deleted on the hub)"
+    )]
+    UnknownNode { node: String },
+    #[error(
+        "the hub's signing key {got} is not the one this node trusts ({expected}): not the hub \
+         the join token was made for (a rogue hub?), or the hub's keys were replaced"
+    )]
+    HubKeyMismatch { expected: String, got: String },
+    #[error("no hub key pinned yet: only a helloAck can be read before the node joined")]
+    NotJoined,
     #[error("topic {topic} is not one this side receives: {reason}")]
     NotForUs { topic: String, reason: String },
 }
@@ -202,68 +219,7 @@ pub enum HubMessage {
     RpcRequest(RpcRequest),
 }
 
-/// The hub's entry point: parses `topic`, refuses hub → agent topics, and
-/// decodes the payload as the message that topic carries. The node is the
-/// topic's; the broker's ACL makes sure only that node could publish there.
-pub fn decode_from_agent(
-    topic: &str,
-    payload: &[u8],
-) -> Result<(Topic, AgentMessage), ProtocolError> {
-    let t = Topic::parse(topic)?;
-    let node = t.node();
-    let msg = match t.kind() {
-        TopicKind::Hello => AgentMessage::Hello(Box::new(decode(node, payload)?)),
-        TopicKind::Status => AgentMessage::Status(decode(node, payload)?),
-        TopicKind::Online => AgentMessage::Online(decode(node, payload)?),
-        TopicKind::RpcResponse(id) => {
-            let resp: RpcResponse = decode(node, payload)?;
-            if &resp.id != id {
-                return Err(ProtocolError::Invalid {
-                    message_type: RpcResponse::TYPE,
-                    errors: FieldErrors(vec![crate::field::FieldError::invalid(
-                        "id",
-                        format!(
-                            "{:?}: must match the topic's id {:?}",
-                            resp.id.as_str(),
-                            id.as_str()
-                        ),
-                    )]),
-                });
-            }
-            AgentMessage::RpcResponse(resp)
-        }
-        TopicKind::HelloAck | TopicKind::Desired | TopicKind::RpcRequest => {
-            return Err(not_for_us(&t, "it is published by the hub"));
-        }
-    };
-    Ok((t, msg))
-}
-
-/// An agent's entry point: parses `topic`, refuses other nodes' topics and
-/// agent → hub topics, and decodes the payload.
-pub fn decode_from_hub(
-    own_node: &str,
-    topic: &str,
-    payload: &[u8],
-) -> Result<HubMessage, ProtocolError> {
-    let t = Topic::parse(topic)?;
-    if t.node() != own_node {
-        return Err(not_for_us(
-            &t,
-            &format!("it belongs to another node (this is {own_node:?})"),
-        ));
-    }
-    if t.kind().direction() != Direction::HubToAgent {
-        return Err(not_for_us(&t, "it is published by agents"));
-    }
-    Ok(match t.kind() {
-        TopicKind::HelloAck => HubMessage::HelloAck(decode(own_node, payload)?),
-        TopicKind::Desired => HubMessage::Desired(decode(own_node, payload)?),
-        _ => HubMessage::RpcRequest(decode(own_node, payload)?),
-    })
-}
-
-fn not_for_us(t: &Topic, reason: &str) -> ProtocolError {
+pub(super) fn not_for_us(t: &Topic, reason: &str) -> ProtocolError {
     ProtocolError::NotForUs {
         topic: t.to_string(),
         reason: reason.to_string(),

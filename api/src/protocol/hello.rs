@@ -1,19 +1,21 @@
-//! Registration: the agent's `hello` (what the board is, how it authenticates)
-//! and the hub's `helloAck` (credentials issued, or a refusal with a reason).
+//! Registration: the agent's `hello` (what the board is, its public keys and
+//! how it proves it may join) and the hub's `helloAck` (accepted, pending
+//! approval, or refused with a reason; always with the hub's public keys,
+//! which a joining agent pins after checking them against its token).
 //!
-//! Both are lenient: unknown fields are ignored, because they only describe the
-//! board or the outcome and a newer peer adding a fact is safe to not read.
-//! Tokens and passwords never appear in `Debug` output or error messages.
+//! No secret travels here: a joining board proves it knows a join token with
+//! an HMAC over what it claims ([`JoinProof`]); a joined one is known by the
+//! key its frames are signed with. Both messages are lenient: unknown fields
+//! are ignored, because they only describe the board or the outcome and a
+//! newer peer adding a fact is safe to not read.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use crate::cidr::Cidr;
 use crate::field::{FieldError, FieldErrors};
 use crate::meta::validate_labels;
-use crate::objects::secret::REDACTED;
 
 use super::envelope::Message;
 
@@ -63,7 +65,44 @@ pub struct Hello {
     /// only sends a field added after v1.0 to an agent announcing it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub features: Vec<String>,
+    /// Counts the agent's process starts on this board (kept in its data
+    /// directory). A hello with an incarnation below the one the hub
+    /// registered is a replay and refused; a new session needs a higher one.
+    pub incarnation: u64,
+    /// The board's public keys; the frame of this hello is signed with the
+    /// signing one.
+    pub keys: KeysText,
     pub auth: HelloAuth,
+}
+
+/// A party's public keys in their text form (unpadded base64url of 32
+/// bytes each; `bramble_trust::PublicKeys::from_text` checks them).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeysText {
+    /// Ed25519: verifies the party's frames.
+    pub signing: String,
+    /// X25519: frames sealed to the party.
+    pub encryption: String,
+}
+
+/// Label domains a node may not give itself labels under (nor under their
+/// subdomains): they steer scheduling and trust. Kubernetes' NodeRestriction
+/// keeps kubelets off the first two.
+pub const RESTRICTED_LABEL_DOMAINS: [&str; 3] = [
+    "node-role.kubernetes.io",
+    "node-restriction.kubernetes.io",
+    "bramble.dev",
+];
+
+/// Whether a node may set label `key` on itself.
+pub fn node_may_set_label(key: &str) -> bool {
+    let Some((domain, _)) = key.split_once('/') else {
+        return true;
+    };
+    !RESTRICTED_LABEL_DOMAINS
+        .iter()
+        .any(|d| domain == *d || domain.strip_suffix(d).is_some_and(|sub| sub.ends_with('.')))
 }
 
 /// OCI platform of the board.
@@ -99,45 +138,55 @@ impl Cgroups {
     }
 }
 
-/// How the agent authenticates its `hello`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// How the agent proves it may say hello.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum HelloAuth {
-    /// First join: the cluster's join token (`DATA_DIR/node-token` on the hub).
-    JoinToken(String),
-    /// Later starts: the credentials the hub issued on the first join.
-    Credentials(NodeCredentials),
+    /// First join: proof of knowing a join token.
+    JoinToken(JoinProof),
+    /// A joined node: the frame's signature by the key the hub registered
+    /// is the proof.
+    #[default]
+    Key,
 }
 
-impl Default for HelloAuth {
-    fn default() -> Self {
-        HelloAuth::JoinToken(String::new())
-    }
-}
-
-impl fmt::Debug for HelloAuth {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            HelloAuth::JoinToken(_) => f.debug_tuple("JoinToken").field(&REDACTED).finish(),
-            HelloAuth::Credentials(c) => f.debug_tuple("Credentials").field(c).finish(),
-        }
-    }
-}
-
-/// MQTT username and password of one node; the username is the node name.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Proof of knowing the join token `id`: HMAC-SHA256 with the token's
+/// secret over the node name, session, incarnation and signing key
+/// (`bramble_trust::JoinToken::proof` with label [`JOIN_PROOF_LABEL`]). The
+/// secret itself never travels.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct NodeCredentials {
-    pub username: String,
-    pub password: String,
+pub struct JoinProof {
+    /// The token's id (the part before the dot; not secret).
+    pub id: String,
+    /// Unpadded base64url of the HMAC.
+    pub proof: String,
 }
 
-impl fmt::Debug for NodeCredentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NodeCredentials")
-            .field("username", &self.username)
-            .field("password", &REDACTED)
-            .finish()
+/// The label of a hello's join proof.
+pub const JOIN_PROOF_LABEL: &str = "hello";
+
+impl Hello {
+    /// Signs up with `token`: `auth` becomes the proof of knowing it, over
+    /// this hello's node name, session, incarnation and signing key (set
+    /// them first).
+    pub fn prove_token(&mut self, token: &bramble_trust::JoinToken) {
+        let fields = self.proof_fields();
+        let fields: Vec<&[u8]> = fields.iter().map(Vec::as_slice).collect();
+        self.auth = HelloAuth::JoinToken(JoinProof {
+            id: token.id().to_string(),
+            proof: token.proof(JOIN_PROOF_LABEL, &fields),
+        });
+    }
+
+    /// The fields a join proof covers, in order.
+    pub fn proof_fields(&self) -> [Vec<u8>; 4] {
+        [
+            self.node_name.as_bytes().to_vec(),
+            self.session.as_bytes().to_vec(),
+            self.incarnation.to_be_bytes().to_vec(),
+            self.keys.signing.as_bytes().to_vec(),
+        ]
     }
 }
 
@@ -146,6 +195,9 @@ impl fmt::Debug for NodeCredentials {
 #[serde(tag = "outcome", rename_all = "camelCase")]
 pub enum HelloAck {
     Accepted(Accepted),
+    /// Registered, waiting for `bramble nodes approve NAME` (hub with
+    /// `--approve-nodes`): the agent says hello again now and then.
+    Pending(Pending),
     Refused(Refused),
 }
 
@@ -155,16 +207,25 @@ pub enum HelloAck {
 pub struct Accepted {
     /// The `session` of the `hello` answered.
     pub session: String,
-    /// Issued on a join with a token; the agent stores them (mode 0600) and
-    /// reconnects with them. Absent when the hello used credentials.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub credentials: Option<NodeCredentials>,
-    /// The node's pod CIDR, once the hub allocates them (M2 networking).
+    /// The hub's public keys: a joining agent pins them after checking the
+    /// signing key against its token's hash.
+    pub hub: KeysText,
+    /// The node's pod CIDR.
     #[serde(rename = "podCIDR", default, skip_serializing_if = "Option::is_none")]
     pub pod_cidr: Option<String>,
     /// How often to send `status`; the agent's default when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heartbeat_millis: Option<u64>,
+}
+
+/// The node is known but not yet approved.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pending {
+    pub session: String,
+    pub hub: KeysText,
+    /// For the operator: what to run on the hub.
+    pub reason: String,
 }
 
 /// The node is not registered; the agent logs `reason` and exits or retries
@@ -173,6 +234,7 @@ pub struct Accepted {
 #[serde(rename_all = "camelCase")]
 pub struct Refused {
     pub session: String,
+    pub hub: KeysText,
     pub code: RefusalCode,
     /// For the operator: what was wrong and what to do.
     pub reason: String,
@@ -182,12 +244,16 @@ pub struct Refused {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum RefusalCode {
-    /// Wrong or missing join token: fatal until the operator fixes it.
+    /// Wrong, expired or used-up join token: fatal until the operator
+    /// fixes it.
     InvalidToken,
-    /// Stored credentials no longer valid (node deleted): rejoin with a token.
-    InvalidCredentials,
-    /// Another registered node has this name and the hello did not prove it.
+    /// The node's key is not (or no longer) registered, e.g. the node was
+    /// deleted on the hub: rejoin with a token.
+    UnknownNode,
+    /// Another key is registered under this name.
     NameTaken,
+    /// A replayed hello (its incarnation is below the registered one).
+    Replay,
     /// The hello itself was invalid (see `reason`).
     InvalidHello,
     /// Anything a newer hub adds; treated as fatal.
@@ -201,7 +267,17 @@ impl HelloAck {
     pub fn session(&self) -> &str {
         match self {
             HelloAck::Accepted(a) => &a.session,
+            HelloAck::Pending(p) => &p.session,
             HelloAck::Refused(r) => &r.session,
+        }
+    }
+
+    /// The hub's public keys it carries.
+    pub fn hub(&self) -> &KeysText {
+        match self {
+            HelloAck::Accepted(a) => &a.hub,
+            HelloAck::Pending(p) => &p.hub,
+            HelloAck::Refused(r) => &r.hub,
         }
     }
 }
@@ -250,15 +326,31 @@ impl Message for Hello {
             ));
         }
         errs.extend(validate_labels(&self.labels, "labels"));
-        match &self.auth {
-            HelloAuth::JoinToken(t) if t.is_empty() => {
-                errs.push(FieldError::required("auth.joinToken"))
+        for key in self.labels.keys() {
+            if !node_may_set_label(key) {
+                errs.push(FieldError::invalid(
+                    format!("labels[{key}]"),
+                    format!(
+                        "nodes may not label themselves under {}/: an operator sets such \
+                         labels on the Node object",
+                        RESTRICTED_LABEL_DOMAINS.join("/, ")
+                    ),
+                ));
             }
-            HelloAuth::Credentials(c) if c.username != node => errs.push(FieldError::invalid(
-                "auth.credentials.username",
-                format!("{:?}: must be the node name", c.username),
-            )),
-            _ => {}
+        }
+        if self.keys.signing.is_empty() {
+            errs.push(FieldError::required("keys.signing"));
+        }
+        if self.keys.encryption.is_empty() {
+            errs.push(FieldError::required("keys.encryption"));
+        }
+        if let HelloAuth::JoinToken(t) = &self.auth {
+            if t.id.is_empty() {
+                errs.push(FieldError::required("auth.joinToken.id"));
+            }
+            if t.proof.is_empty() {
+                errs.push(FieldError::required("auth.joinToken.proof"));
+            }
         }
         errs
     }
@@ -273,20 +365,15 @@ impl Message for HelloAck {
         if self.session().is_empty() {
             errs.push(FieldError::required("session"));
         }
-        if let HelloAck::Accepted(a) = self {
-            if let Some(c) = &a.credentials
-                && c.username != node
-            {
-                errs.push(FieldError::invalid(
-                    "credentials.username",
-                    format!("{:?}: must be the node name", c.username),
-                ));
-            }
-            if let Some(cidr) = &a.pod_cidr
-                && let Err(e) = cidr.parse::<Cidr>()
-            {
-                errs.push(FieldError::invalid("podCIDR", e.to_string()));
-            }
+        let _ = node;
+        if self.hub().signing.is_empty() {
+            errs.push(FieldError::required("hub.signing"));
+        }
+        if let HelloAck::Accepted(a) = self
+            && let Some(cidr) = &a.pod_cidr
+            && let Err(e) = cidr.parse::<Cidr>()
+        {
+            errs.push(FieldError::invalid("podCIDR", e.to_string()));
         }
         errs
     }
@@ -317,47 +404,78 @@ mod tests {
     fn hello_tolerates_unknown_fields_and_reports_missing_ones() {
         let mut v = serde_json::to_value(hello()).unwrap();
         v["gpu"] = serde_json::json!("videocore");
-        let env = serde_json::json!({"protocol": 1, "type": "hello", "body": v});
+        let env = serde_json::json!({"protocol": 2, "type": "hello", "body": v});
         let got: Hello = decode("pi-1", env.to_string().as_bytes()).unwrap();
         assert_eq!(got, hello());
 
         v.as_object_mut().unwrap().remove("cpus");
-        let env = serde_json::json!({"protocol": 1, "type": "hello", "body": v});
+        let env = serde_json::json!({"protocol": 2, "type": "hello", "body": v});
         let e = decode::<Hello>("pi-1", env.to_string().as_bytes()).unwrap_err();
         assert!(e.to_string().contains("missing field `cpus`"), "{e}");
     }
 
     #[test]
-    fn hello_validation_and_redaction() {
+    fn hello_validation() {
         let mut h = hello();
         h.cpus = 0;
         h.cgroups.version = 3;
-        h.auth = HelloAuth::Credentials(NodeCredentials {
-            username: "pi-9".into(),
-            password: "hunter2".into(),
-        });
+        h.keys.encryption.clear();
+        h.auth = HelloAuth::JoinToken(JoinProof::default());
         let errs = h.validate("pi-1").to_string();
         assert!(errs.contains("cpus: Invalid value"), "{errs}");
         assert!(errs.contains("cgroups.version: Invalid value: 3"), "{errs}");
-        assert!(errs.contains("auth.credentials.username"), "{errs}");
-        assert!(!format!("{h:?}").contains("hunter2"));
-        assert!(!format!("{:?}", hello()).contains("K10secret"));
+        assert!(errs.contains("keys.encryption: Required value"), "{errs}");
+        assert!(
+            errs.contains("auth.joinToken.proof: Required value"),
+            "{errs}"
+        );
+    }
+
+    #[test]
+    fn nodes_may_not_give_themselves_restricted_labels() {
+        for key in [
+            "node-role.kubernetes.io/control-plane",
+            "node-restriction.kubernetes.io/trusted",
+            "bramble.dev/room",
+            "x.bramble.dev/zone",
+        ] {
+            assert!(!node_may_set_label(key), "{key}");
+            let mut h = hello();
+            h.labels = [(key.to_string(), "yes".to_string())].into();
+            let errs = h.validate("pi-1").to_string();
+            assert!(errs.contains("nodes may not label themselves"), "{errs}");
+        }
+        for key in [
+            "room",
+            "kubernetes.io/arch",
+            "example.com/rack",
+            "notbramble.dev/x",
+        ] {
+            assert!(node_may_set_label(key), "{key}");
+        }
     }
 
     #[test]
     fn acks_round_trip() {
+        let hub = KeysText {
+            signing: "s".into(),
+            encryption: "e".into(),
+        };
         let acks = [
             HelloAck::Accepted(Accepted {
                 session: "s1".into(),
-                credentials: Some(NodeCredentials {
-                    username: "pi-1".into(),
-                    password: "p".into(),
-                }),
+                hub: hub.clone(),
                 pod_cidr: Some("10.42.1.0/24".into()),
                 heartbeat_millis: Some(1000),
             }),
+            HelloAck::Pending(Pending {
+                session: "s1".into(),
+                hub: hub.clone(),
+                reason: "run bramble nodes approve pi-1 on the hub".into(),
+            }),
             HelloAck::Refused(Refused {
                 session: "s1".into(),
+                hub: hub.clone(),
                 code: RefusalCode::InvalidToken,
                 reason: "the join token is wrong: copy DATA_DIR/node-token from the hub".into(),
             }),
@@ -366,8 +484,9 @@ mod tests {
             let bytes = encode(&ack).unwrap();
             assert_eq!(decode::<HelloAck>("pi-1", &bytes).unwrap(), ack);
         }
-        let v = serde_json::json!({"protocol": 1, "type": "helloAck",
-            "body": {"outcome": "refused", "session": "s", "code": "quotaExceeded", "reason": "r"}});
+        let v = serde_json::json!({"protocol": 2, "type": "helloAck",
+            "body": {"outcome": "refused", "session": "s", "hub": {"signing": "s", "encryption": "e"},
+                "code": "quotaExceeded", "reason": "r"}});
         let ack: HelloAck = decode("pi-1", v.to_string().as_bytes()).unwrap();
         assert!(matches!(
             ack,
@@ -376,8 +495,9 @@ mod tests {
                 ..
             })
         ));
-        let v = serde_json::json!({"protocol": 1, "type": "helloAck",
-            "body": {"outcome": "accepted", "session": "s", "podCIDR": "10.42.1.0/99"}});
+        let v = serde_json::json!({"protocol": 2, "type": "helloAck",
+            "body": {"outcome": "accepted", "session": "s", "hub": {"signing": "s", "encryption": "e"},
+                "podCIDR": "10.42.1.0/99"}});
         assert!(decode::<HelloAck>("pi-1", v.to_string().as_bytes()).is_err());
     }
 }

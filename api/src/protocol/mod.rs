@@ -15,16 +15,14 @@ pub mod online;
 pub mod rpc;
 pub mod status;
 pub mod topics;
+pub mod wire;
 
 #[cfg(test)]
 mod tests;
 
 pub use desired::{Desired, Freshness, Generation};
-pub use envelope::{
-    AgentMessage, HubMessage, Message, ProtocolError, decode, decode_from_agent, decode_from_hub,
-    encode,
-};
-pub use hello::{Cgroups, Hello, HelloAck, HelloAuth, NodeCredentials, Platform, RefusalCode};
+pub use envelope::{AgentMessage, HubMessage, Message, ProtocolError, decode, encode};
+pub use hello::{Cgroups, Hello, HelloAck, HelloAuth, JoinProof, KeysText, Platform, RefusalCode};
 pub use network::{
     DnsConfig, Endpoint, FEATURE_NETWORK, NetworkConfig, PodRoute, PolicyEntry, PolicyPeer,
     PolicyPort, PolicyRule, ServiceEntry, ServicePortEntry,
@@ -33,14 +31,19 @@ pub use online::Online;
 pub use rpc::{RpcCall, RpcChunk, RpcId, RpcRequest, RpcResponse};
 pub use status::{ContainerUsage, PodKey, PodReport, PodUsage, Status, Usage};
 pub use topics::{Topic, TopicError, TopicKind};
+pub use wire::{
+    FromAgent, FromHub, HubKey, Signer, Verified, decode_frame, decode_from_agent, decode_from_hub,
+    encode_frame, keys_text, public_keys, verify_from_hub,
+};
 
 /// The mDNS service type a hub announces (`bramble-agent --join auto` looks
 /// it up); TXT `mqtt` gives the broker port when the hub embeds one.
 pub const MDNS_SERVICE_TYPE: &str = "_bramble._tcp.local.";
 
 /// The wire protocol version this build speaks: the `protocol` field of every
-/// envelope and the `v1` of the topic prefix.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// envelope, the `v2` of the topic prefix and the version byte of every
+/// frame (`bramble_trust::frame`).
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The largest MQTT packet any Bramble message needs: the largest payload limit
 /// ([`Desired`]'s) plus room for the fixed header and topic. MQTT clients

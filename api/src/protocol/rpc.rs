@@ -78,6 +78,12 @@ impl fmt::Display for RpcId {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RpcRequest {
     pub id: RpcId,
+    /// The agent session it is for: an agent refuses requests of another
+    /// session (a replay from an earlier run).
+    pub session: String,
+    /// Numbers the hub's requests to this session; an agent accepts each
+    /// number once, and none far below the highest (a replay).
+    pub seq: u64,
     pub call: RpcCall,
 }
 
@@ -122,7 +128,7 @@ pub struct LogsCall {
     pub since_seconds: Option<u64>,
 }
 
-/// `bramble exec POD [-c C] -- CMD...`: no stdin, no terminal in v1.
+/// `bramble exec POD [-c C] -- CMD...`: no stdin, no terminal in v2.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ExecCall {
@@ -130,7 +136,7 @@ pub struct ExecCall {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<String>,
     pub argv: Vec<String>,
-    /// Must be `false`: a terminal needs stdin and resize, which v1 lacks.
+    /// Must be `false`: a terminal needs stdin and resize, which v2 lacks.
     #[serde(default)]
     pub tty: bool,
 }
@@ -304,6 +310,7 @@ pub fn output_chunks(stream: Stream, mut bytes: &[u8]) -> Vec<RpcChunk> {
 impl Message for RpcRequest {
     const TYPE: &'static str = "rpcRequest";
     const MAX_BYTES: usize = MAX_RPC_REQUEST_BYTES;
+    const SEALED: bool = true;
 
     fn validate(&self, _node: &str) -> FieldErrors {
         let mut errs = FieldErrors::new();
@@ -321,7 +328,7 @@ impl Message for RpcRequest {
                 if e.tty {
                     errs.push(FieldError::invalid(
                         "call.tty",
-                        "true: terminals are not supported over MQTT in protocol v1",
+                        "true: terminals are not supported over MQTT in protocol v2",
                     ));
                 }
             }
@@ -383,6 +390,7 @@ fn check_container(errs: &mut FieldErrors, container: Option<&str>) {
 impl Message for RpcResponse {
     const TYPE: &'static str = "rpcResponse";
     const MAX_BYTES: usize = MAX_RPC_RESPONSE_BYTES;
+    const SEALED: bool = true;
 }
 
 #[cfg(test)]
@@ -401,6 +409,8 @@ mod tests {
     fn req(call: RpcCall) -> RpcRequest {
         RpcRequest {
             id: RpcId::new("r1").unwrap(),
+            session: "s1".into(),
+            seq: 1,
             call,
         }
     }
@@ -437,17 +447,17 @@ mod tests {
 
     #[test]
     fn requests_are_strict_and_validated() {
-        let v = serde_json::json!({"protocol": 1, "type": "rpcRequest", "body": {"id": "r1",
+        let v = serde_json::json!({"protocol": 2, "type": "rpcRequest", "body": {"id": "r1",
             "call": {"kind": "exec", "pod": {"namespace": "default", "name": "w"}, "argv": ["sh"], "stdin": true}}});
         let e = decode::<RpcRequest>("pi-1", v.to_string().as_bytes()).unwrap_err();
         assert!(e.to_string().contains("unknown field `stdin`"), "{e}");
 
-        let v = serde_json::json!({"protocol": 1, "type": "rpcRequest", "body": {"id": "r1",
+        let v = serde_json::json!({"protocol": 2, "type": "rpcRequest", "body": {"id": "r1",
             "call": {"kind": "reboot"}}});
         let e = decode::<RpcRequest>("pi-1", v.to_string().as_bytes()).unwrap_err();
         assert!(e.to_string().contains("unknown variant `reboot`"), "{e}");
 
-        let v = serde_json::json!({"protocol": 1, "type": "rpcRequest", "body": {"id": "a/b",
+        let v = serde_json::json!({"protocol": 2, "type": "rpcRequest", "body": {"id": "a/b",
             "call": {"kind": "prepull", "images": ["x"]}}});
         let e = decode::<RpcRequest>("pi-1", v.to_string().as_bytes()).unwrap_err();
         assert!(e.to_string().contains("rpc id \"a/b\""), "{e}");
@@ -511,11 +521,11 @@ mod tests {
             RpcChunk::output(Stream::Stderr, &[0xff, 0]).output_bytes(),
             Some(vec![0xff, 0])
         );
-        let v = serde_json::json!({"protocol": 1, "type": "rpcResponse",
+        let v = serde_json::json!({"protocol": 2, "type": "rpcResponse",
             "body": {"id": "r1", "seq": 9, "chunk": {"kind": "progress", "percent": 40}, "x": 1}});
         let r: RpcResponse = decode("pi-1", v.to_string().as_bytes()).unwrap();
         assert_eq!(r.chunk, RpcChunk::Unknown);
-        let v = serde_json::json!({"protocol": 1, "type": "rpcResponse",
+        let v = serde_json::json!({"protocol": 2, "type": "rpcResponse",
             "body": {"id": "r1", "seq": 9, "chunk": {"kind": "end", "error": {"code": "quota", "message": "m"}}}});
         let r: RpcResponse = decode("pi-1", v.to_string().as_bytes()).unwrap();
         assert!(matches!(

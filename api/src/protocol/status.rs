@@ -49,6 +49,10 @@ pub struct Status {
     /// need the sample's own time. Absent: `uptimeMillis`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage_sampled_millis: Option<u64>,
+    /// The highest `rpcRequest.seq` the agent accepted in this session: a
+    /// restarted hub numbers its next requests above it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpc_seq: Option<u64>,
 }
 
 /// Why a desired set was refused.

@@ -9,15 +9,17 @@ use serde_json::json;
 use crate::objects::{ConfigMap, Pod, Secret};
 
 use super::desired::{Desired, Generation};
-use super::envelope::{
-    AgentMessage, HubMessage, Message, ProtocolError, decode, decode_from_agent, decode_from_hub,
-    encode,
-};
-use super::hello::{Cgroups, Hello, HelloAuth, Platform};
+use bramble_trust::SecretKeys;
+
+use super::envelope::{AgentMessage, HubMessage, Message, ProtocolError, decode, encode};
+use super::hello::{Accepted, Cgroups, Hello, HelloAck, HelloAuth, JoinProof, KeysText, Platform};
 use super::network::NetworkConfig;
 use super::online::Online;
+use super::rpc::{LogsCall, PodRef, RpcCall, RpcRequest};
 use super::rpc::{RpcChunk, RpcId, RpcResponse, Stream};
 use super::status::{ContainerUsage, PodReport, PodUsage, Status, Usage};
+use super::topics::{Topic, TopicKind};
+use super::wire::{HubKey, Signer, decode_from_agent, decode_from_hub, encode_frame, keys_text};
 
 /// A Raspberry Pi 4 joining with a token.
 pub(crate) fn hello() -> Hello {
@@ -35,14 +37,22 @@ pub(crate) fn hello() -> Hello {
         internal_ip: Some("10.77.0.11".into()),
         cpus: 4,
         memory_bytes: 4_124_000_256,
-        labels: BTreeMap::from([("bramble.dev/room".into(), "attic".into())]),
+        labels: BTreeMap::from([("room".into(), "attic".into())]),
         cgroups: Cgroups {
             version: 2,
             controllers: vec!["cpu".into(), "cpuset".into(), "io".into(), "pids".into()],
         },
         runtime: "libcontainer".into(),
         features: vec![],
-        auth: HelloAuth::JoinToken("K10secret".into()),
+        incarnation: 3,
+        keys: KeysText {
+            signing: "c2lnbmluZy1rZXktb2YtcGktMS0zMi1ieXRlcy0hISE".into(),
+            encryption: "ZW5jcnlwdGlvbi1rZXktb2YtcGktMS0zMi1ieXRlcyE".into(),
+        },
+        auth: HelloAuth::JoinToken(JoinProof {
+            id: "abcdef".into(),
+            proof: "cHJvb2Y".into(),
+        }),
     }
 }
 
@@ -149,18 +159,19 @@ pub(crate) fn status(n: usize) -> Status {
             memory_bytes: 812_000_000,
         }),
         usage_sampled_millis: Some(86_399_400),
+        rpc_seq: Some(7),
     }
 }
 
 #[test]
 fn golden_hello() {
     let bytes = encode(&hello()).unwrap();
-    assert!(bytes.starts_with(br#"{"protocol":1,"type":"hello","body":{"#));
+    assert!(bytes.starts_with(br#"{"protocol":2,"type":"hello","body":{"#));
     let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(
         v,
         json!({
-            "protocol": 1,
+            "protocol": 2,
             "type": "hello",
             "body": {
                 "nodeName": "pi-1",
@@ -172,10 +183,13 @@ fn golden_hello() {
                 "internalIP": "10.77.0.11",
                 "cpus": 4,
                 "memoryBytes": 4_124_000_256u64,
-                "labels": {"bramble.dev/room": "attic"},
+                "labels": {"room": "attic"},
                 "cgroups": {"version": 2, "controllers": ["cpu", "cpuset", "io", "pids"]},
                 "runtime": "libcontainer",
-                "auth": {"joinToken": "K10secret"}
+                "incarnation": 3,
+                "keys": {"signing": "c2lnbmluZy1rZXktb2YtcGktMS0zMi1ieXRlcy0hISE",
+                    "encryption": "ZW5jcnlwdGlvbi1rZXktb2YtcGktMS0zMi1ieXRlcyE"},
+                "auth": {"joinToken": {"id": "abcdef", "proof": "cHJvb2Y"}}
             }
         })
     );
@@ -214,12 +228,12 @@ fn golden_desired() {
         }),
     };
     let bytes = encode(&d).unwrap();
-    assert!(bytes.starts_with(br#"{"protocol":1,"type":"desired","body":{"generation":7,"#));
+    assert!(bytes.starts_with(br#"{"protocol":2,"type":"desired","body":{"generation":7,"#));
     let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(
         v,
         json!({
-            "protocol": 1,
+            "protocol": 2,
             "type": "desired",
             "body": {
                 "generation": 7,
@@ -248,35 +262,35 @@ fn golden_desired() {
 
 #[test]
 fn online_round_trips() {
-    for o in [Online::up("s1"), Online::last_will("s1")] {
+    for o in [Online::up("s1", 1), Online::last_will("s1", 2)] {
         let bytes = encode(&o).unwrap();
         assert_eq!(decode::<Online>("pi-1", &bytes).unwrap(), o);
     }
     assert_eq!(
-        encode(&Online::last_will("s1")).unwrap(),
-        br#"{"protocol":1,"type":"online","body":{"online":false,"session":"s1"}}"#
+        encode(&Online::last_will("s1", 2)).unwrap(),
+        br#"{"protocol":2,"type":"online","body":{"online":false,"session":"s1","connection":2}}"#
     );
 }
 
 #[test]
 fn version_mismatch_names_both_versions() {
-    let p = br#"{"protocol":2,"type":"online","body":{"online":true,"quorum":3}}"#;
+    let p = br#"{"protocol":3,"type":"online","body":{"online":true,"quorum":3}}"#;
     let e = decode::<Online>("pi-1", p).unwrap_err();
     assert!(matches!(
         e,
         ProtocolError::VersionMismatch {
-            got: 2,
-            supported: 1
+            got: 3,
+            supported: 2
         }
     ));
     assert_eq!(
         e.to_string(),
-        "payload speaks protocol version 2 but this side speaks protocol version 1: \
+        "payload speaks protocol version 3 but this side speaks protocol version 2: \
          run the same Bramble release on the hub and the agents"
     );
     let e = decode::<Online>("pi-1", br#"{"type":"online","body":{"online":true}}"#).unwrap_err();
     assert!(
-        matches!(e, ProtocolError::MissingVersion { supported: 1 }),
+        matches!(e, ProtocolError::MissingVersion { supported: 2 }),
         "{e}"
     );
 }
@@ -291,12 +305,12 @@ fn garbage_and_wrong_types_are_refused() {
             "not a Bramble message",
         ),
         (
-            br#"{"protocol":1,"type":"status","body":{}}"#,
+            br#"{"protocol":2,"type":"status","body":{}}"#,
             "expected a `online` message, got `status`",
         ),
-        (br#"{"protocol":1,"body":{"online":true}}"#, "got `(none)`"),
+        (br#"{"protocol":2,"body":{"online":true}}"#, "got `(none)`"),
         (
-            br#"{"protocol":1,"type":"online","body":{"online":"yes"}}"#,
+            br#"{"protocol":2,"type":"online","body":{"online":"yes"}}"#,
             "invalid `online` message at `body.online`",
         ),
     ];
@@ -309,13 +323,13 @@ fn garbage_and_wrong_types_are_refused() {
         );
     }
     // Advisory envelope keys are ignored.
-    let p = br#"{"protocol":1,"type":"online","sentAt":"now","body":{"online":true}}"#;
+    let p = br#"{"protocol":2,"type":"online","sentAt":"now","body":{"online":true}}"#;
     assert!(decode::<Online>("pi-1", p).unwrap().online);
 }
 
 #[test]
 fn oversized_payloads_are_refused_before_parsing() {
-    let mut p = br#"{"protocol":1,"type":"online","body":{"online":true}}"#.to_vec();
+    let mut p = br#"{"protocol":2,"type":"online","body":{"online":true}}"#.to_vec();
     p.resize(Online::MAX_BYTES + 1, b' ');
     let e = decode::<Online>("pi-1", &p).unwrap_err();
     assert!(
@@ -345,52 +359,183 @@ fn oversized_payloads_are_refused_before_parsing() {
     );
 }
 
-#[test]
-fn topics_route_messages_and_foreign_topics_are_refused() {
-    let (t, m) =
-        decode_from_agent("bramble/v1/nodes/pi-1/hello", &encode(&hello()).unwrap()).unwrap();
-    assert_eq!(t.node(), "pi-1");
-    assert!(matches!(m, AgentMessage::Hello(_)));
-    let status_bytes = encode(&status(1)).unwrap();
-    let (_, m) = decode_from_agent("bramble/v1/nodes/pi-1/status", &status_bytes).unwrap();
-    assert!(matches!(m, AgentMessage::Status(_)));
+fn topic(node: &str, kind: TopicKind) -> Topic {
+    Topic::new(node, kind).unwrap()
+}
 
-    // A hello claiming another node than its topic's.
-    let e =
-        decode_from_agent("bramble/v1/nodes/pi-2/hello", &encode(&hello()).unwrap()).unwrap_err();
+/// A node's hello, signed with its `keys`.
+fn signed_hello(node: &SecretKeys) -> (Hello, Vec<u8>) {
+    let mut h = hello();
+    h.keys = keys_text(node.public());
+    let frame = encode_frame(node, &topic("pi-1", TopicKind::Hello), &h, None).unwrap();
+    (h, frame)
+}
+
+#[test]
+fn the_hub_believes_only_frames_signed_by_the_registered_key() {
+    let (hub, node, other) = (
+        SecretKeys::generate().unwrap(),
+        SecretKeys::generate().unwrap(),
+        SecretKeys::generate().unwrap(),
+    );
+    let registered = |_: &str| Some(node.public().clone());
+    let unknown = |_: &str| None;
+    let t = |kind| topic("pi-1", kind).to_string();
+    // A first join: the hello is verified against the key it carries.
+    let (h, frame) = signed_hello(&node);
+    let got = decode_from_agent(&t(TopicKind::Hello), &frame, &hub, unknown).unwrap();
+    assert_eq!(got.signer, Signer::Claimed(Box::new(node.public().clone())));
+    assert_eq!(got.message, AgentMessage::Hello(Box::new(h.clone())));
+    // Once registered, the same hello is the registered key's.
+    let got = decode_from_agent(&t(TopicKind::Hello), &frame, &hub, registered).unwrap();
+    assert_eq!(got.signer, Signer::Registered);
+    // A hello carrying the node's key but signed by another is refused.
+    let forged = encode_frame(&other, &topic("pi-1", TopicKind::Hello), &h, None).unwrap();
+    let e = decode_from_agent(&t(TopicKind::Hello), &forged, &hub, unknown).unwrap_err();
+    assert!(e.to_string().contains("is signed by key"), "{e}");
+    // A hello copied to another node's topic is refused there.
+    let e = decode_from_agent(
+        &topic("pi-2", TopicKind::Hello).to_string(),
+        &frame,
+        &hub,
+        unknown,
+    )
+    .unwrap_err();
     assert!(
         e.to_string().contains("must match the node in the topic"),
         "{e}"
     );
-    // A status published on the online topic.
-    let small = encode(&status(0)).unwrap();
-    let e = decode_from_agent("bramble/v1/nodes/pi-1/online", &small).unwrap_err();
-    assert!(matches!(e, ProtocolError::WrongType { .. }), "{e}");
-    // Hub topics are not accepted from agents, and vice versa.
-    let desired_bytes = encode(&desired(1)).unwrap();
-    let e = decode_from_agent("bramble/v1/nodes/pi-1/desired", &desired_bytes).unwrap_err();
-    assert!(e.to_string().contains("published by the hub"), "{e}");
-    let e = decode_from_hub("pi-1", "bramble/v1/nodes/pi-1/status", &status_bytes).unwrap_err();
-    assert!(e.to_string().contains("published by agents"), "{e}");
-    let e = decode_from_hub("pi-2", "bramble/v1/nodes/pi-1/desired", &desired_bytes).unwrap_err();
-    assert!(e.to_string().contains("belongs to another node"), "{e}");
-    assert!(matches!(
-        decode_from_hub("pi-1", "bramble/v1/nodes/pi-1/desired", &desired_bytes).unwrap(),
-        HubMessage::Desired(_)
-    ));
-    let e = decode_from_agent("bramble/v1/nodes/pi 1/status", &status_bytes).unwrap_err();
-    assert!(matches!(e, ProtocolError::Topic(_)), "{e}");
 
-    // A response must be for the request its topic names.
+    let s = encode_frame(&node, &topic("pi-1", TopicKind::Status), &status(1), None).unwrap();
+    let got = decode_from_agent(&t(TopicKind::Status), &s, &hub, registered).unwrap();
+    assert!(matches!(got.message, AgentMessage::Status(_)));
+    // Status of an unknown node, or signed by another key: refused.
+    let e = decode_from_agent(&t(TopicKind::Status), &s, &hub, unknown).unwrap_err();
+    assert!(matches!(e, ProtocolError::UnknownNode { .. }), "{e}");
+    let forged = encode_frame(&other, &topic("pi-1", TopicKind::Status), &status(1), None).unwrap();
+    let e = decode_from_agent(&t(TopicKind::Status), &forged, &hub, registered).unwrap_err();
+    assert!(e.to_string().contains("is signed by key"), "{e}");
+    // Protocol 1's plain JSON is named as such.
+    let e = decode_from_agent(
+        &t(TopicKind::Status),
+        &encode(&status(1)).unwrap(),
+        &hub,
+        registered,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("plain JSON from protocol 1"), "{e}");
+    // Even under the same key, a frame copied to another topic fails.
+    let e = decode_from_agent(
+        &topic("pi-2", TopicKind::Status).to_string(),
+        &s,
+        &hub,
+        registered,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("does not verify"), "{e}");
+    // A status published on the online topic.
+    let e = decode_from_agent(
+        &t(TopicKind::Online),
+        &encode_frame(&node, &topic("pi-1", TopicKind::Online), &status(0), None).unwrap(),
+        &hub,
+        registered,
+    )
+    .unwrap_err();
+    assert!(matches!(e, ProtocolError::WrongType { .. }), "{e}");
+
+    // Responses travel sealed to the hub, for the request their topic names.
     let resp = RpcResponse {
         id: RpcId::new("r1").unwrap(),
         seq: 0,
         chunk: RpcChunk::output(Stream::Stdout, b"ok\n"),
     };
-    let bytes = encode(&resp).unwrap();
-    assert!(decode_from_agent("bramble/v1/nodes/pi-1/rpc/resp/r1", &bytes).is_ok());
-    let e = decode_from_agent("bramble/v1/nodes/pi-1/rpc/resp/r2", &bytes).unwrap_err();
+    let rt = topic("pi-1", TopicKind::RpcResponse(RpcId::new("r1").unwrap()));
+    let sealed = encode_frame(&node, &rt, &resp, Some(hub.public())).unwrap();
+    assert!(!sealed.windows(2).any(|w| w == b"ok"));
+    assert!(decode_from_agent(&rt.to_string(), &sealed, &hub, registered).is_ok());
+    let e = decode_from_agent(&rt.to_string(), &sealed, &other, registered).unwrap_err();
+    assert!(e.to_string().contains("sealed to another key"), "{e}");
+    let clear = bramble_trust::frame::sign(&node, &rt.to_string(), &encode(&resp).unwrap());
+    let e = decode_from_agent(&rt.to_string(), &clear, &hub, registered).unwrap_err();
+    assert!(e.to_string().contains("arrived in clear"), "{e}");
+    let r2 = topic("pi-1", TopicKind::RpcResponse(RpcId::new("r2").unwrap()));
+    let sealed = encode_frame(&node, &r2, &resp, Some(hub.public())).unwrap();
+    let e = decode_from_agent(&r2.to_string(), &sealed, &hub, registered).unwrap_err();
     assert!(e.to_string().contains("must match the topic's id"), "{e}");
+    // Hub topics are not accepted from agents.
+    let e = decode_from_agent(&t(TopicKind::Desired), &s, &hub, registered).unwrap_err();
+    assert!(e.to_string().contains("published by the hub"), "{e}");
+    let e = decode_from_agent("bramble/v2/nodes/pi 1/status", &s, &hub, registered).unwrap_err();
+    assert!(matches!(e, ProtocolError::Topic(_)), "{e}");
+}
+
+#[test]
+fn an_agent_believes_only_its_pinned_hub_and_reads_only_its_own_seals() {
+    let (hub, node, rogue) = (
+        SecretKeys::generate().unwrap(),
+        SecretKeys::generate().unwrap(),
+        SecretKeys::generate().unwrap(),
+    );
+    let pinned = HubKey::Pinned(hub.public());
+    let dt = topic("pi-1", TopicKind::Desired);
+    let d = encode_frame(&hub, &dt, &desired(1), Some(node.public())).unwrap();
+    let got = decode_from_hub("pi-1", &dt.to_string(), &d, pinned, &node).unwrap();
+    assert!(matches!(got.message, HubMessage::Desired(_)));
+    // Another node cannot open it; a rogue hub cannot sign one.
+    let other = SecretKeys::generate().unwrap();
+    assert!(decode_from_hub("pi-1", &dt.to_string(), &d, pinned, &other).is_err());
+    let forged = encode_frame(&rogue, &dt, &desired(1), Some(node.public())).unwrap();
+    let e = decode_from_hub("pi-1", &dt.to_string(), &forged, pinned, &node).unwrap_err();
+    assert!(e.to_string().contains("is signed by key"), "{e}");
+    // Before joining only a helloAck is read, from the hub the token names.
+    let at = topic("pi-1", TopicKind::HelloAck);
+    let ack = |keys: &SecretKeys| {
+        HelloAck::Accepted(Accepted {
+            session: "s1".into(),
+            hub: keys_text(keys.public()),
+            ..Accepted::default()
+        })
+    };
+    let expected = HubKey::Expected(hub.public().fingerprint());
+    let good = encode_frame(&hub, &at, &ack(&hub), None).unwrap();
+    let got = decode_from_hub("pi-1", &at.to_string(), &good, expected, &node).unwrap();
+    assert_eq!(&got.hub, hub.public());
+    let e = decode_from_hub("pi-1", &dt.to_string(), &d, expected, &node).unwrap_err();
+    assert!(matches!(e, ProtocolError::NotJoined), "{e}");
+    let bad = encode_frame(&rogue, &at, &ack(&rogue), None).unwrap();
+    let e = decode_from_hub("pi-1", &at.to_string(), &bad, expected, &node).unwrap_err();
+    assert!(matches!(e, ProtocolError::HubKeyMismatch { .. }), "{e}");
+    // A rogue signing an ack that names the real hub's keys fails the signature.
+    let bad = encode_frame(&rogue, &at, &ack(&hub), None).unwrap();
+    assert!(decode_from_hub("pi-1", &at.to_string(), &bad, expected, &node).is_err());
+    // Requests are sealed; replies to agents' topics are refused.
+    let rt = topic("pi-1", TopicKind::RpcRequest);
+    let req = RpcRequest {
+        id: RpcId::new("r1").unwrap(),
+        session: "s1".into(),
+        seq: 1,
+        call: RpcCall::Logs(LogsCall {
+            pod: PodRef {
+                namespace: "default".into(),
+                name: "web".into(),
+                uid: None,
+            },
+            ..LogsCall::default()
+        }),
+    };
+    let r = encode_frame(&hub, &rt, &req, Some(node.public())).unwrap();
+    assert!(matches!(
+        decode_from_hub("pi-1", &rt.to_string(), &r, pinned, &node)
+            .unwrap()
+            .message,
+        HubMessage::RpcRequest(_)
+    ));
+    let st = topic("pi-1", TopicKind::Status);
+    let s = encode_frame(&node, &st, &status(1), None).unwrap();
+    let e = decode_from_hub("pi-1", &st.to_string(), &s, pinned, &node).unwrap_err();
+    assert!(e.to_string().contains("published by agents"), "{e}");
+    let e = decode_from_hub("pi-2", &dt.to_string(), &d, pinned, &node).unwrap_err();
+    assert!(e.to_string().contains("belongs to another node"), "{e}");
 }
 
 /// Encoded sizes of realistic payloads; `BRAMBLE_PRINT_SIZES=1` prints them.
@@ -399,7 +544,7 @@ fn encoded_sizes_of_twenty_pods_fit_comfortably() {
     let size = |b: Result<Vec<u8>, ProtocolError>| b.unwrap().len();
     let sizes = [
         ("hello", size(encode(&hello()))),
-        ("online", size(encode(&Online::last_will("5f2c9a")))),
+        ("online", size(encode(&Online::last_will("5f2c9a", 1)))),
         ("status, 1 pod", size(encode(&status(1)))),
         ("status, 20 pods", size(encode(&status(20)))),
         ("desired, 1 pod", size(encode(&desired(1)))),

@@ -1,4 +1,4 @@
-//! Topic names under `bramble/v1/nodes/{node}/...`: building, parsing (anything
+//! Topic names under `bramble/v2/nodes/{node}/...`: building, parsing (anything
 //! else is refused with the reason), the subscriptions of each side and the
 //! per-node ACL. Every topic is QoS 1; `online` and `desired` are retained.
 
@@ -8,8 +8,8 @@ use crate::names;
 
 use super::rpc::RpcId;
 
-/// Prefix of every Bramble topic; `v1` is [`super::PROTOCOL_VERSION`].
-pub const PREFIX: &str = "bramble/v1/";
+/// Prefix of every Bramble topic; `v2` is [`super::PROTOCOL_VERSION`].
+pub const PREFIX: &str = "bramble/v2/";
 /// QoS of every Bramble publication and subscription (at least once).
 pub const QOS: u8 = 1;
 
@@ -239,15 +239,15 @@ mod tests {
     fn builds_and_parses_every_topic() {
         let id = RpcId::new("r-42").unwrap();
         let kinds = [
-            (TopicKind::Hello, "bramble/v1/nodes/pi-1/hello"),
-            (TopicKind::HelloAck, "bramble/v1/nodes/pi-1/hello/ack"),
-            (TopicKind::Status, "bramble/v1/nodes/pi-1/status"),
-            (TopicKind::Online, "bramble/v1/nodes/pi-1/online"),
-            (TopicKind::Desired, "bramble/v1/nodes/pi-1/desired"),
-            (TopicKind::RpcRequest, "bramble/v1/nodes/pi-1/rpc/req"),
+            (TopicKind::Hello, "bramble/v2/nodes/pi-1/hello"),
+            (TopicKind::HelloAck, "bramble/v2/nodes/pi-1/hello/ack"),
+            (TopicKind::Status, "bramble/v2/nodes/pi-1/status"),
+            (TopicKind::Online, "bramble/v2/nodes/pi-1/online"),
+            (TopicKind::Desired, "bramble/v2/nodes/pi-1/desired"),
+            (TopicKind::RpcRequest, "bramble/v2/nodes/pi-1/rpc/req"),
             (
                 TopicKind::RpcResponse(id),
-                "bramble/v1/nodes/pi-1/rpc/resp/r-42",
+                "bramble/v2/nodes/pi-1/rpc/resp/r-42",
             ),
         ];
         for (kind, name) in kinds {
@@ -266,25 +266,25 @@ mod tests {
         let cases = [
             ("other/v1/nodes/pi-1/status", "not a Bramble topic"),
             (
-                "bramble/v2/nodes/pi-1/status",
+                "bramble/v1/nodes/pi-1/status",
                 "unsupported protocol version",
             ),
             (
-                "bramble/v1/pods/x/status",
-                "expected bramble/v1/nodes/{node}/",
+                "bramble/v2/pods/x/status",
+                "expected bramble/v2/nodes/{node}/",
             ),
             (
-                "bramble/v1/nodes/pi-1",
+                "bramble/v2/nodes/pi-1",
                 "missing the part after the node name",
             ),
-            ("bramble/v1/nodes/Pi_1/status", "node name \"Pi_1\""),
-            ("bramble/v1/nodes/+/status", "node name \"+\""),
-            ("bramble/v1/nodes//status", "node name \"\""),
-            ("bramble/v1/nodes/pi-1/state", "unknown topic \"state\""),
-            ("bramble/v1/nodes/pi-1/status/", "unknown topic \"status/\""),
-            ("bramble/v1/nodes/pi-1/rpc/resp/a+b", "rpc id \"a+b\""),
-            ("bramble/v1/nodes/pi-1/rpc/resp/", "rpc id \"\""),
-            ("bramble/v1/nodes/pi-1/rpc/resp/a/b", "unknown topic"),
+            ("bramble/v2/nodes/Pi_1/status", "node name \"Pi_1\""),
+            ("bramble/v2/nodes/+/status", "node name \"+\""),
+            ("bramble/v2/nodes//status", "node name \"\""),
+            ("bramble/v2/nodes/pi-1/state", "unknown topic \"state\""),
+            ("bramble/v2/nodes/pi-1/status/", "unknown topic \"status/\""),
+            ("bramble/v2/nodes/pi-1/rpc/resp/a+b", "rpc id \"a+b\""),
+            ("bramble/v2/nodes/pi-1/rpc/resp/", "rpc id \"\""),
+            ("bramble/v2/nodes/pi-1/rpc/resp/a/b", "unknown topic"),
         ];
         for (topic, want) in cases {
             let e = Topic::parse(topic).unwrap_err();
@@ -300,31 +300,31 @@ mod tests {
         assert_eq!(
             agent_subscriptions("pi-1").unwrap(),
             [
-                "bramble/v1/nodes/pi-1/desired",
-                "bramble/v1/nodes/pi-1/rpc/req",
-                "bramble/v1/nodes/pi-1/hello/ack"
+                "bramble/v2/nodes/pi-1/desired",
+                "bramble/v2/nodes/pi-1/rpc/req",
+                "bramble/v2/nodes/pi-1/hello/ack"
             ]
         );
         assert!(agent_subscriptions("#").is_err());
         assert_eq!(
             hub_subscriptions(),
             [
-                "bramble/v1/nodes/+/hello",
-                "bramble/v1/nodes/+/status",
-                "bramble/v1/nodes/+/online",
-                "bramble/v1/nodes/+/rpc/resp/+"
+                "bramble/v2/nodes/+/hello",
+                "bramble/v2/nodes/+/status",
+                "bramble/v2/nodes/+/online",
+                "bramble/v2/nodes/+/rpc/resp/+"
             ]
         );
-        assert!(node_may_publish("pi-1", "bramble/v1/nodes/pi-1/status"));
+        assert!(node_may_publish("pi-1", "bramble/v2/nodes/pi-1/status"));
         assert!(node_may_publish(
             "pi-1",
-            "bramble/v1/nodes/pi-1/rpc/resp/r1"
+            "bramble/v2/nodes/pi-1/rpc/resp/r1"
         ));
-        assert!(!node_may_publish("pi-1", "bramble/v1/nodes/pi-2/status"));
-        assert!(!node_may_publish("pi-1", "bramble/v1/nodes/pi-1/desired"));
-        assert!(node_may_subscribe("pi-1", "bramble/v1/nodes/pi-1/desired"));
-        assert!(!node_may_subscribe("pi-1", "bramble/v1/nodes/pi-1/#"));
-        assert!(!node_may_subscribe("pi-1", "bramble/v1/nodes/+/desired"));
+        assert!(!node_may_publish("pi-1", "bramble/v2/nodes/pi-2/status"));
+        assert!(!node_may_publish("pi-1", "bramble/v2/nodes/pi-1/desired"));
+        assert!(node_may_subscribe("pi-1", "bramble/v2/nodes/pi-1/desired"));
+        assert!(!node_may_subscribe("pi-1", "bramble/v2/nodes/pi-1/#"));
+        assert!(!node_may_subscribe("pi-1", "bramble/v2/nodes/+/desired"));
         assert_eq!(mosquitto_acl_patterns().len(), 7);
     }
 }

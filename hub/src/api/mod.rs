@@ -3,6 +3,7 @@
 mod auth;
 mod discovery;
 mod error;
+mod identity;
 mod objects;
 mod path;
 mod pod_rpc;
@@ -11,6 +12,7 @@ mod rollout;
 mod services;
 mod system;
 mod top;
+mod trust;
 mod watch;
 
 use std::sync::Arc;
@@ -46,9 +48,9 @@ pub struct AppState {
     pub registry: Arc<crate::registry::Registry>,
     /// The agents' live facts; `None` when the hub runs without MQTT.
     pub fleet: Option<Arc<crate::fleet::Fleet>>,
-    /// Node credentials (agents pull images with them); `None` in tests
-    /// that build a bare state.
-    pub node_auth: Option<crate::node_auth::NodeAuth>,
+    /// The hub's and the nodes' keys (agents pull images with their key;
+    /// tokens and approvals); `None` in tests that build a bare state.
+    pub identity: Option<Arc<crate::identity::Identity>>,
     /// Calls to agents (logs, exec); `None` without MQTT.
     pub rpc: Option<Arc<crate::rpc::Rpc>>,
     /// The cluster's address plan (ClusterIPs come from its service CIDR).
@@ -60,7 +62,7 @@ pub struct AppState {
 
 /// Whether `given` is the hub's admin token (constant-time).
 pub fn token_matches(st: &AppState, given: &str) -> bool {
-    auth::constant_time_eq(given.as_bytes(), st.token.as_bytes())
+    crate::token::constant_time_eq(given.as_bytes(), st.token.as_bytes())
 }
 
 /// Builds the router: unauthenticated `/healthz` and `/version`, everything else
@@ -74,6 +76,23 @@ pub fn router(state: AppState) -> Router {
             "/apis/metrics.k8s.io/v1beta1/namespaces/{ns}/pods",
             get(top::pods),
         )
+        .route(
+            "/bramble/v2/tokens",
+            get(trust::list_tokens).post(trust::create_token),
+        )
+        .route(
+            "/bramble/v2/tokens/cluster/rotate",
+            axum::routing::post(trust::rotate_cluster_token),
+        )
+        .route(
+            "/bramble/v2/tokens/{id}",
+            axum::routing::delete(trust::delete_token),
+        )
+        .route("/bramble/v2/nodekeys", get(trust::list_node_keys))
+        .route(
+            "/bramble/v2/nodekeys/{name}/approve",
+            axum::routing::post(trust::approve_node),
+        )
         .fallback(dispatch)
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -83,6 +102,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(system::healthz))
         .route("/readyz", get(system::healthz))
         .route("/version", get(system::version))
+        .route("/bramble/v2/identity", get(identity::identity))
         .merge(crate::registry::router(state.clone()))
         .merge(protected)
         .layer(middleware::from_fn_with_state(state.clone(), observe))

@@ -109,13 +109,13 @@ pub fn spawn(
     store: Store,
     fleet: Arc<Fleet>,
     config: ControlConfig,
-    network: NetworkSettings,
+    dispatcher: Dispatcher,
     registry: Option<Arc<Registry>>,
     edge: Edge,
     shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        if let Err(e) = run(store, fleet, config, network, registry, edge, shutdown).await {
+        if let Err(e) = run(store, fleet, config, dispatcher, registry, edge, shutdown).await {
             tracing::error!(error = %e, "control loop ended");
         }
     })
@@ -125,17 +125,17 @@ async fn run(
     store: Store,
     fleet: Arc<Fleet>,
     config: ControlConfig,
-    network: NetworkSettings,
+    mut dispatcher: Dispatcher,
     registry: Option<Arc<Registry>>,
     mut edge: Edge,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    let network = dispatcher.network().clone();
     let mut edge_revision = None;
     let started = SystemTime::now();
     let mut changes = store.changes();
     let mut live = fleet.changes();
     let mut connections = fleet.connections();
-    let mut dispatcher = Dispatcher::new(network.clone());
     let mut images = images::ImageCache::new(registry);
     let mut hpa_history = HashMap::new();
     let mut busy = 0;

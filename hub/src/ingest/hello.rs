@@ -1,18 +1,19 @@
-//! Handling `hello`: check the join token or the node's credentials, issue
-//! credentials on a token join, register the `Node`, reset the node's live
-//! facts for a new session and answer with a `helloAck`.
+//! Handling `hello`: check it with the [`crate::identity::Identity`] (the
+//! registered key, or a first join's token proof; replays refused), register
+//! the `Node`, reset the node's live facts for a new session and answer with
+//! a signed `helloAck` carrying the hub's public keys.
 
 use std::time::SystemTime;
 
 use anyhow::Context;
-use bramble_api::protocol::hello::{Accepted, Refused};
-use bramble_api::protocol::{Hello, HelloAck, RefusalCode};
+use bramble_api::protocol::hello::{Accepted, Pending, Refused};
+use bramble_api::protocol::{Hello, HelloAck, HelloAuth, RefusalCode, Signer};
 use bramble_api::resource::{ResourceInfo, by_plural};
 
 use super::Ingest;
 use super::node_object::{node_object, node_status};
+use crate::identity::HelloVerdict;
 use crate::network::pod_cidr::PodCidrExhausted;
-use crate::node_auth::{HUB_USERNAME, HelloVerdict};
 use crate::store::StoreError;
 
 /// How often agents should send `status`.
@@ -24,9 +25,9 @@ fn nodes() -> &'static ResourceInfo {
 
 impl Ingest {
     /// Answers one validated `hello` (its `nodeName` is the topic's node).
-    pub(super) async fn on_hello(&self, hello: Hello) {
+    pub(super) async fn on_hello(&self, hello: Hello, signer: Signer) {
         let node = hello.node_name.clone();
-        let ack = match self.accept(&hello).await {
+        let ack = match self.accept(&hello, &signer).await {
             Ok(ack) => ack,
             Err(e) => {
                 // No answer: the agent repeats its hello and may hit a working store.
@@ -35,13 +36,19 @@ impl Ingest {
             }
         };
         match &ack {
-            HelloAck::Accepted(a) => tracing::info!(
+            HelloAck::Accepted(_) => tracing::info!(
                 node,
                 session = hello.session,
-                token_join = a.credentials.is_some(),
+                incarnation = hello.incarnation,
+                token_join = matches!(signer, Signer::Claimed(_)),
                 arch = hello.platform.architecture,
                 agent_version = hello.agent_version,
                 "node registered"
+            ),
+            HelloAck::Pending(_) => tracing::warn!(
+                node,
+                session = hello.session,
+                "node waits for approval: bramble nodes approve {node}"
             ),
             HelloAck::Refused(r) => tracing::warn!(
                 node,
@@ -54,44 +61,54 @@ impl Ingest {
         self.send(&node, &ack).await;
     }
 
-    async fn accept(&self, hello: &Hello) -> anyhow::Result<HelloAck> {
+    async fn accept(&self, hello: &Hello, signer: &Signer) -> anyhow::Result<HelloAck> {
         let node = hello.node_name.as_str();
-        let refuse = |code, reason: &str| {
+        let hub = self.identity.hub_keys_text();
+        let refuse = |code, reason: String| {
             Ok(HelloAck::Refused(Refused {
                 session: hello.session.clone(),
+                hub: hub.clone(),
                 code,
-                reason: reason.to_string(),
+                reason,
             }))
         };
-        if node == HUB_USERNAME {
-            return refuse(
-                RefusalCode::InvalidHello,
-                "the node name bramble-hub is reserved for the hub: rename the node",
-            );
-        }
-        let verdict = self
-            .auth
-            .check_hello(node, &hello.session, &hello.auth)
-            .await?;
-        let credentials = match verdict {
-            HelloVerdict::Accepted(credentials) => credentials,
+        match self.identity.check_hello(hello, signer).await? {
+            HelloVerdict::Accepted => {}
+            HelloVerdict::Pending => {
+                return Ok(HelloAck::Pending(Pending {
+                    session: hello.session.clone(),
+                    hub,
+                    reason: format!(
+                        "the hub runs with --approve-nodes: approve this board (key {}) with \
+                         `bramble nodes approve {node}`",
+                        match signer {
+                            Signer::Claimed(k) => k.fingerprint().to_string(),
+                            Signer::Registered => "registered".into(),
+                        }
+                    ),
+                }));
+            }
             HelloVerdict::Refused(code, reason) => return refuse(code, reason),
-        };
+        }
         let pod_cidr = match self.register(hello).await {
             Ok(c) => c,
             // Not fatal for the agent: it retries with back-off and joins
             // once the operator frees or widens the range.
             Err(e) => match e.downcast_ref::<PodCidrExhausted>() {
-                Some(full) => return refuse(RefusalCode::InvalidHello, &full.to_string()),
+                Some(full) => return refuse(RefusalCode::InvalidHello, full.to_string()),
                 None => return Err(e),
             },
         };
-        let switching_login = credentials.is_some();
+        // A board that said hello over a join-token login reconnects with
+        // its key next (a clean session: requests sent meanwhile are lost).
+        let switching_login = matches!(hello.auth, HelloAuth::JoinToken(_));
         self.fleet.update(node, |live| {
             live.switching_login = switching_login;
             if live.session != hello.session {
                 live.session = hello.session.clone();
                 live.last_seq = 0;
+                live.connection = 0;
+                live.rpc_seq = 0;
                 live.observed = None;
                 live.rejected = None;
                 live.running.clear();
@@ -103,7 +120,7 @@ impl Ingest {
         });
         Ok(HelloAck::Accepted(Accepted {
             session: hello.session.clone(),
-            credentials,
+            hub,
             pod_cidr,
             heartbeat_millis: Some(HEARTBEAT_MILLIS),
         }))

@@ -1,8 +1,9 @@
 //! The hub's side of the protocol for messages from agents: every publication
-//! on a hub subscription goes through [`Ingest::handle`], which decodes it
-//! (`decode_from_agent`), refuses garbage with a warning, and applies it to
-//! the store and the [`Fleet`]. Messages are handled one at a time, in
-//! arrival order, so a node's `status` sequence stays ordered.
+//! on a hub subscription goes through [`Ingest::handle`], which verifies and
+//! decodes it (`decode_from_agent`: signed by the node's registered key, or a
+//! first hello by the key it carries), refuses anything else with a warning,
+//! and applies it to the store and the [`Fleet`]. Messages are handled one at
+//! a time, in arrival order, so a node's `status` sequence stays ordered.
 
 mod hello;
 pub mod node_object;
@@ -15,13 +16,13 @@ use std::sync::Arc;
 use bramble_api::protocol::hello::Refused;
 use bramble_api::protocol::{
     AgentMessage, HelloAck, Message, Online, ProtocolError, RefusalCode, RpcResponse, Topic,
-    TopicKind, decode_from_agent, encode,
+    TopicKind, decode_from_agent, encode_frame,
 };
 use tokio::sync::broadcast;
 
 use crate::fleet::{Fleet, Outgoing};
+use crate::identity::Identity;
 use crate::network::NetworkSettings;
-use crate::node_auth::NodeAuth;
 use crate::store::Store;
 
 pub use hello::HEARTBEAT_MILLIS;
@@ -42,7 +43,7 @@ pub struct RpcEvent {
 pub struct Ingest {
     store: Store,
     fleet: Arc<Fleet>,
-    auth: NodeAuth,
+    identity: Arc<Identity>,
     network: Arc<NetworkSettings>,
     rpc: broadcast::Sender<RpcEvent>,
 }
@@ -58,13 +59,13 @@ impl Ingest {
     pub fn new(
         store: Store,
         fleet: Arc<Fleet>,
-        auth: NodeAuth,
+        identity: Arc<Identity>,
         network: Arc<NetworkSettings>,
     ) -> Ingest {
         Ingest {
             store,
             fleet,
-            auth,
+            identity,
             network,
             rpc: broadcast::channel(RPC_CAPACITY).0,
         }
@@ -79,7 +80,8 @@ impl Ingest {
     /// Handles one publication. Never fails: anything invalid is logged
     /// with the topic and the reason and changes nothing.
     pub async fn handle(&self, topic: &str, payload: &[u8]) {
-        let (t, msg) = match decode_from_agent(topic, payload) {
+        let id = &self.identity;
+        let got = match decode_from_agent(topic, payload, id.hub_keys(), |n| id.node_key(n)) {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!(topic, size = payload.len(), reason = %e, "MQTT message refused");
@@ -87,9 +89,9 @@ impl Ingest {
                 return;
             }
         };
-        let node = t.node().to_string();
-        match msg {
-            AgentMessage::Hello(h) => self.on_hello(*h).await,
+        let node = got.topic.node().to_string();
+        match got.message {
+            AgentMessage::Hello(h) => self.on_hello(*h, got.signer).await,
             AgentMessage::Status(s) => self.on_status(&node, s).await,
             AgentMessage::Online(o) => self.on_online(&node, o),
             AgentMessage::RpcResponse(response) => {
@@ -99,10 +101,11 @@ impl Ingest {
         }
     }
 
-    /// Answers a hello that is JSON of the right version and node but fails
-    /// validation (`invalidHello`, with the reason), so the agent can tell
-    /// its operator instead of repeating it forever. Anything less (not
-    /// JSON, another node's name, no session) gets no answer.
+    /// Answers a hello that is a frame of the right version and node but
+    /// fails validation (`invalidHello`, with the reason), so the agent can
+    /// tell its operator instead of repeating it forever. Anything less (not
+    /// a frame, another node's name, no session) gets no answer. The answer
+    /// is signed by the hub and says nothing secret.
     async fn refuse_invalid_hello(&self, topic: &str, payload: &[u8], e: &ProtocolError) {
         if !matches!(
             e,
@@ -114,7 +117,13 @@ impl Ingest {
         if t.kind() != &TopicKind::Hello {
             return;
         }
-        let Ok(v) = serde_json::from_slice::<serde_json::Value>(payload) else {
+        let Some(body) = bramble_trust::Frame::parse(payload)
+            .ok()
+            .and_then(|f| f.unverified_body())
+        else {
+            return;
+        };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
             return;
         };
         let body = &v["body"];
@@ -127,42 +136,59 @@ impl Ingest {
         }
         let ack = HelloAck::Refused(Refused {
             session: session.to_string(),
+            hub: self.identity.hub_keys_text(),
             code: RefusalCode::InvalidHello,
             reason: e.to_string(),
         });
         self.send(node, &ack).await;
     }
 
+    /// Applies a signed `online` of the node's current session: `true`
+    /// opens connection N; a `false` (a last will) counts only for the
+    /// newest connection, so a recorded will of an earlier connection,
+    /// replayed later, changes nothing.
     fn on_online(&self, node: &str, online: Online) {
+        let stored = self.identity.node_session(node);
         self.fleet.update(node, |live| {
-            if online.online {
-                live.online = true;
-            } else if online.session.is_empty()
-                || live.session.is_empty()
-                || online.session == live.session
-            {
-                live.online = false;
-            } else {
+            adopt_stored_session(node, live, stored);
+            if live.session.is_empty() || online.session != live.session {
                 tracing::debug!(
                     node,
                     session = online.session,
                     current = live.session,
-                    "ignoring the last will of an older session"
+                    "ignoring online of another session"
                 );
+                return;
             }
+            if online.connection < live.connection {
+                tracing::debug!(
+                    node,
+                    connection = online.connection,
+                    current = live.connection,
+                    "ignoring online of an earlier connection"
+                );
+                return;
+            }
+            live.connection = online.connection;
+            live.online = online.online;
         });
+    }
+
+    /// The node's current session as the hub registered it.
+    pub(crate) fn stored_session(&self, node: &str) -> Option<String> {
+        self.identity.node_session(node)
     }
 
     /// Queues a `helloAck` for `node`.
     async fn send(&self, node: &str, ack: &HelloAck) {
         let topic = match Topic::new(node, TopicKind::HelloAck) {
-            Ok(t) => t.to_string(),
+            Ok(t) => t,
             Err(e) => {
                 tracing::warn!(node, reason = %e, "cannot answer hello");
                 return;
             }
         };
-        let payload = match encode(ack) {
+        let payload = match encode_frame(self.identity.hub_keys(), &topic, ack, None) {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(node, reason = %e, "cannot encode {}", HelloAck::TYPE);
@@ -171,10 +197,27 @@ impl Ingest {
         };
         self.fleet
             .publish(Outgoing {
-                topic,
+                topic: topic.to_string(),
                 payload,
                 retain: false,
             })
             .await;
+    }
+}
+
+/// A hub that restarted knows no live sessions: it takes the session the
+/// node's last accepted hello registered (durably), never one a message
+/// merely claims, so a replayed message of an older session is not
+/// believed.
+pub(super) fn adopt_stored_session(
+    node: &str,
+    live: &mut crate::fleet::NodeLive,
+    stored: Option<String>,
+) {
+    if live.session.is_empty()
+        && let Some(s) = stored
+    {
+        tracing::info!(node, session = %s, "resuming the registered session of the node");
+        live.session = s;
     }
 }

@@ -1,4 +1,5 @@
-//! Handling `status`: drop other sessions' and old or duplicate reports,
+//! Handling `status` (already verified as the node's): drop other sessions'
+//! and old or duplicate reports, ignore an absurd observed generation,
 //! record the heartbeat in the [`crate::fleet::Fleet`], and write each
 //! reported pod's status to the store when the pod is the same one (uid) and
 //! bound to this node, and the status changed (the store commits durably, so
@@ -26,29 +27,33 @@ impl Ingest {
     /// Applies one decoded `status` of `node`.
     pub(super) async fn on_status(&self, node: &str, status: Status) {
         // A hub that restarted while its agents stayed connected to an
-        // external broker knows no sessions: it adopts the reporting one of a
-        // registered node (agents only re-hello when they reconnect).
-        let registered = self.fleet.get(node).is_some_and(|l| !l.session.is_empty())
-            || matches!(
-                self.store
-                    .get(crate::control::snapshot::nodes(), None, node),
-                Ok(Some(_))
-            );
+        // external broker knows no live sessions: it resumes the one the
+        // node's last hello registered (a status of an older session, even
+        // signed, is a replay).
+        let stored = self.stored_session(node);
+        let plausible = status.observed_generation.is_none_or(|g| g.plausible());
+        if !plausible {
+            tracing::warn!(node, observed = ?status.observed_generation,
+                "status reports an absurd observed generation; ignored");
+        }
         let accepted = self.fleet.update(node, |live| {
-            if live.session.is_empty() && registered {
-                tracing::info!(node, session = %status.session, "adopting the session of a registered node's status");
-                live.session = status.session.clone();
-                live.online = true;
-            }
+            let resumed = live.session.is_empty();
+            super::adopt_stored_session(node, live, stored);
             if live.session.is_empty() || live.session != status.session {
                 return Err("its session is not the node's accepted one (no hello yet?)");
+            }
+            if resumed {
+                live.online = true;
             }
             if status.seq <= live.last_seq && live.last_seq != 0 {
                 return Err("duplicate or reordered seq");
             }
             live.last_seq = status.seq;
             live.last_heartbeat = Some(SystemTime::now());
-            live.observed = status.observed_generation;
+            if plausible {
+                live.observed = status.observed_generation;
+            }
+            live.rpc_seq = live.rpc_seq.max(status.rpc_seq.unwrap_or(0));
             live.rejected = status.desired_rejected.clone();
             live.running = status
                 .pods

@@ -1,7 +1,8 @@
 //! Registry authentication: the hub token as a bearer token, or as the
 //! password of basic auth (any user name) — what docker, skopeo and crane
-//! send. Agents pull with their node credentials (basic auth, user = node
-//! name): read-only, only `GET`/`HEAD`.
+//! send. Agents pull with their node key's registry login (basic auth, user =
+//! node name, see `bramble_trust::login`): read-only, only `GET`/`HEAD`, and
+//! refused from the moment the node is deleted.
 
 use axum::extract::{Request, State};
 use axum::http::Method;
@@ -34,9 +35,9 @@ pub async fn require_token(State(st): State<AppState>, req: Request, next: Next)
     let ok = match credential(&req) {
         Some((_, t)) if crate::api::token_matches(&st, &t) => true,
         Some((Some(node), pass)) if read => st
-            .node_auth
+            .identity
             .as_ref()
-            .is_some_and(|a| a.check_credentials(&node, &pass).unwrap_or(false)),
+            .is_some_and(|i| i.registry_login(&node, &pass)),
         _ => false,
     };
     if ok {

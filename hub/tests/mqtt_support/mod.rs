@@ -1,5 +1,7 @@
 //! Helpers of the MQTT integration tests: a scripted agent made with
-//! rumqttc, message builders, and a mosquitto process killed on drop.
+//! rumqttc that holds a board's keys (it signs what it publishes and opens
+//! what the hub seals to it), message builders, and a mosquitto process
+//! killed on drop.
 
 #![allow(dead_code, unused_imports)]
 
@@ -8,9 +10,12 @@ use std::time::Duration;
 
 use bramble_api::protocol::hello::HelloAck;
 use bramble_api::protocol::{
-    Cgroups, Hello, HelloAuth, HubMessage, MAX_PACKET_BYTES, Message, Platform, PodReport, Status,
-    Topic, TopicKind, decode_from_hub, encode, topics,
+    Cgroups, FromHub, Hello, HelloAuth, HubKey, HubMessage, MAX_PACKET_BYTES, Message, Platform,
+    PodReport, ProtocolError, Status, Topic, TopicKind, decode_from_hub, encode_frame, keys_text,
+    topics,
 };
+use bramble_trust::login::{Service, key_password, token_password};
+use bramble_trust::{JoinToken, PublicKeys, SecretKeys};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -30,6 +35,10 @@ enum Seen {
 /// An agent connection: subscribed to its node's hub → agent topics.
 pub struct TestAgent {
     pub node: String,
+    /// The board's keys.
+    pub keys: SecretKeys,
+    /// The hub's keys once a helloAck was verified (pinned).
+    pub hub: Option<PublicKeys>,
     client: AsyncClient,
     events: mpsc::UnboundedReceiver<Seen>,
     /// Publications that arrived before the last SUBACK (retained ones).
@@ -43,12 +52,35 @@ impl Drop for TestAgent {
     }
 }
 
+/// The MQTT login of a joining board: its proof of knowing `token`.
+pub fn token_login(token: &str, node: &str) -> String {
+    token_password(&JoinToken::parse(token).unwrap(), Service::Mqtt, node)
+}
+
 impl TestAgent {
-    /// Connects as `node` (`login` = MQTT username/password) and subscribes;
-    /// `Err` with the client's error if the broker refuses the connection.
+    /// Connects as `node` with new keys (`login` = MQTT username/password)
+    /// and subscribes; `Err` with the client's error if the broker refuses
+    /// the connection.
     pub async fn connect(
         addr: SocketAddr,
         node: &str,
+        login: Option<(&str, &str)>,
+    ) -> Result<TestAgent, String> {
+        TestAgent::connect_as(addr, node, SecretKeys::generate().unwrap(), None, login).await
+    }
+
+    /// Connects with a join token's login, as a joining board does.
+    pub async fn joining(addr: SocketAddr, node: &str, token: &str) -> Result<TestAgent, String> {
+        let login = token_login(token, node);
+        TestAgent::connect(addr, node, Some((node, &login))).await
+    }
+
+    /// Connects as `node` with `keys` (and the pinned `hub`).
+    pub async fn connect_as(
+        addr: SocketAddr,
+        node: &str,
+        keys: SecretKeys,
+        hub: Option<PublicKeys>,
         login: Option<(&str, &str)>,
     ) -> Result<TestAgent, String> {
         let mut o = MqttOptions::new(node, addr.ip().to_string(), addr.port());
@@ -88,6 +120,8 @@ impl TestAgent {
         }
         let mut agent = TestAgent {
             node: node.to_string(),
+            keys,
+            hub,
             client,
             events,
             early: Default::default(),
@@ -102,6 +136,15 @@ impl TestAgent {
             }
         }
         Ok(agent)
+    }
+
+    /// Connects again as the same board, logging in with its key (after a
+    /// join, as agents do).
+    pub async fn reconnect_with_key(self, addr: SocketAddr) -> Result<TestAgent, String> {
+        let (node, keys, hub) = (self.node.clone(), self.keys.clone(), self.hub.clone());
+        self.disconnect().await;
+        let login = key_password(&keys, Service::Mqtt, &node);
+        TestAgent::connect_as(addr, &node, keys, hub, Some((&node, &login))).await
     }
 
     async fn next(&mut self) -> Seen {
@@ -119,14 +162,44 @@ impl TestAgent {
             .unwrap();
     }
 
-    /// Publishes `msg` on this node's topic of `kind`.
+    /// Publishes `msg` on this node's topic of `kind`, signed with the
+    /// board's keys (and sealed to the pinned hub where it travels sealed).
     pub async fn publish<M: Message>(&self, kind: TopicKind, msg: &M) {
-        let topic = Topic::new(&self.node, kind).unwrap().to_string();
-        self.publish_raw(&topic, encode(msg).unwrap()).await;
+        let topic = Topic::new(&self.node, kind).unwrap();
+        let payload = encode_frame(&self.keys, &topic, msg, self.hub.as_ref()).unwrap();
+        self.publish_raw(&topic.to_string(), payload).await;
     }
 
-    /// Sends `hello` every 300 ms (as agents do) until an ack of its session.
-    pub async fn hello(&mut self, hello: &Hello) -> HelloAck {
+    /// A Raspberry Pi 4 hello of this board, joining with `token` if given.
+    pub fn hello(&self, session: &str, token: Option<&str>) -> Hello {
+        let mut h = hello(&self.node, session, HelloAuth::Key);
+        h.keys = keys_text(self.keys.public());
+        if let Some(t) = token {
+            h.prove_token(&JoinToken::parse(t).unwrap());
+        }
+        h
+    }
+
+    /// Verifies and opens a publication from the hub: against the pinned
+    /// hub key, else against the one `token` names.
+    pub fn open(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        token: Option<&str>,
+    ) -> Result<FromHub, ProtocolError> {
+        let hub = match (&self.hub, token) {
+            (Some(k), _) => HubKey::Pinned(k),
+            (None, Some(t)) => HubKey::Expected(JoinToken::parse(t).unwrap().hub()),
+            (None, None) => return Err(ProtocolError::NotJoined),
+        };
+        decode_from_hub(&self.node, topic, payload, hub, &self.keys)
+    }
+
+    /// Sends `hello` every 300 ms (as agents do) until an ack of its
+    /// session, which it verifies (pinning the hub's keys) with `token`'s
+    /// hash before it joined.
+    pub async fn say_hello(&mut self, hello: &Hello, token: Option<&str>) -> HelloAck {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             self.publish(TopicKind::Hello, hello).await;
@@ -134,10 +207,13 @@ impl TestAgent {
             while let Ok(seen) = tokio::time::timeout_at(retry, self.events.recv()).await {
                 match seen.expect("agent event loop alive") {
                     Seen::Message(topic, payload) => {
-                        if let HubMessage::HelloAck(ack) =
-                            decode_from_hub(&self.node, &topic, &payload).unwrap()
+                        let Ok(got) = self.open(&topic, &payload, token) else {
+                            continue;
+                        };
+                        if let HubMessage::HelloAck(ack) = got.message
                             && ack.session() == hello.session
                         {
+                            self.hub = Some(got.hub);
                             return ack;
                         }
                     }
@@ -171,7 +247,7 @@ impl TestAgent {
     }
 }
 
-/// A Raspberry Pi 4 hello.
+/// A Raspberry Pi 4 hello (no keys: see [`TestAgent::hello`]).
 pub fn hello(node: &str, session: &str, auth: HelloAuth) -> Hello {
     Hello {
         node_name: node.into(),
@@ -186,12 +262,13 @@ pub fn hello(node: &str, session: &str, auth: HelloAuth) -> Hello {
         os_image: "Debian GNU/Linux 12 (bookworm)".into(),
         cpus: 4,
         memory_bytes: 4_124_000_256,
-        labels: [("bramble.dev/room".to_string(), "attic".to_string())].into(),
+        labels: [("room".to_string(), "attic".to_string())].into(),
         cgroups: Cgroups {
             version: 2,
             controllers: vec!["cpu".into(), "pids".into()],
         },
         runtime: "libcontainer".into(),
+        incarnation: 1,
         auth,
         ..Default::default()
     }
@@ -241,6 +318,30 @@ pub async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> 
     }
 }
 
+/// Joins `node` as an agent does: a token login and a hello with the
+/// token's proof, then a key login and a hello of session `s1`. `extra`
+/// adjusts both hellos.
+pub async fn join(
+    addr: SocketAddr,
+    token: &str,
+    node: &str,
+    extra: impl Fn(&mut Hello),
+) -> (TestAgent, bramble_api::protocol::hello::Accepted) {
+    let mut agent = TestAgent::joining(addr, node, token).await.unwrap();
+    let mut h = agent.hello("s1", Some(token));
+    extra(&mut h);
+    let HelloAck::Accepted(_) = agent.say_hello(&h, Some(token)).await else {
+        panic!("refused")
+    };
+    let mut agent = agent.reconnect_with_key(addr).await.unwrap();
+    let mut h = agent.hello("s1", None);
+    extra(&mut h);
+    let HelloAck::Accepted(ack) = agent.say_hello(&h, None).await else {
+        panic!("refused after the key login")
+    };
+    (agent, ack)
+}
+
 /// Joins `node` with the token, announcing the `network` feature and LAN
 /// address `ip`; returns the agent and its pod CIDR.
 pub async fn join_with_network(
@@ -249,15 +350,11 @@ pub async fn join_with_network(
     node: &str,
     ip: &str,
 ) -> (TestAgent, String) {
-    let mut agent = TestAgent::connect(addr, node, Some((node, token)))
-        .await
-        .unwrap();
-    let mut h = hello(node, "s1", HelloAuth::JoinToken(token.into()));
-    h.internal_ip = Some(ip.into());
-    h.features = vec!["network".into()];
-    let HelloAck::Accepted(ack) = agent.hello(&h).await else {
-        panic!("refused")
-    };
+    let (agent, ack) = join(addr, token, node, |h| {
+        h.internal_ip = Some(ip.into());
+        h.features = vec!["network".into()];
+    })
+    .await;
     (agent, ack.pod_cidr.expect("a pod CIDR in the helloAck"))
 }
 
