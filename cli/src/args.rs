@@ -73,6 +73,52 @@ pub enum Command {
     /// Manage the rollout of a Deployment: status, history, undo
     #[command(subcommand)]
     Rollout(RolloutCommand),
+    /// Join tokens for new boards: create, ls, rm
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Node trust: the boards' keys, approvals, the cluster's join token
+    #[command(subcommand)]
+    Nodes(NodesCommand),
+}
+
+/// `bramble token ...`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a join token; print it (it is shown only once)
+    Create {
+        /// Refuse it after this long (e.g. 1h, 7d) [default: never]
+        #[arg(long)]
+        ttl: Option<humantime::Duration>,
+        /// Admit at most this many new boards [default: unlimited]
+        #[arg(long)]
+        uses: Option<u32>,
+        /// What it is for
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// List join tokens (never their secrets)
+    #[command(alias = "list")]
+    Ls,
+    /// Delete join tokens (boards that joined with them are unaffected)
+    #[command(alias = "delete")]
+    Rm {
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<String>,
+    },
+}
+
+/// `bramble nodes ...`.
+#[derive(Debug, Subcommand)]
+pub enum NodesCommand {
+    /// Replace the cluster's join token (DATA_DIR/node-token); print the new one
+    RotateToken,
+    /// List the boards' keys: approved and pending
+    Keys,
+    /// Let boards waiting for approval (hub with --approve-nodes) join
+    Approve {
+        #[arg(required = true, value_name = "NAME")]
+        names: Vec<String>,
+    },
 }
 
 /// `bramble logs`.

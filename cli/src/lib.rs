@@ -28,6 +28,7 @@ pub mod rollout;
 pub mod scale;
 pub mod table;
 pub mod top;
+pub mod trust;
 pub mod version;
 
 use std::ffi::OsString;
@@ -82,6 +83,8 @@ pub fn run(cli: Cli) -> anyhow::Result<bool> {
         } => top::run(&ctx, what, *all_namespaces, &mut out),
         Command::Scale(a) => scale::run(&ctx, a, &mut out),
         Command::Rollout(c) => rollout::run(&ctx, c, &mut out),
+        Command::Token(c) => trust::token(&ctx, c, &mut out),
+        Command::Nodes(c) => trust::nodes(&ctx, c, &mut out),
     }
 }
 

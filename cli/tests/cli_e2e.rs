@@ -470,3 +470,82 @@ fn watch_prints_rows_as_objects_change() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn join_tokens_and_node_keys_from_the_command_line() {
+    let env = Env::start();
+    let identity = env.hub().hub().identity().clone();
+    let fingerprint = identity.hub_keys().public().fingerprint().to_string();
+    // A limited bootstrap token naming the hub's key, shown once.
+    let r = env
+        .run(&[
+            "token",
+            "create",
+            "--ttl",
+            "1h",
+            "--uses",
+            "2",
+            "--description",
+            "shop",
+        ])
+        .ok();
+    let token = r.stdout.trim().to_string();
+    assert!(token.starts_with(&format!("K10{fingerprint}::")), "{token}");
+    let id = token
+        .rsplit_once("::")
+        .unwrap()
+        .1
+        .split('.')
+        .next()
+        .unwrap();
+    assert!(identity.tokens().admitting(id).is_ok());
+    let ls = env.run(&["token", "ls"]).ok().stdout;
+    let row = ls.lines().find(|l| l.starts_with(id)).expect("listed");
+    assert!(
+        row.contains("in 59m") && row.contains(" 2 ") && row.contains("shop"),
+        "{ls}"
+    );
+    assert!(
+        !ls.contains(token.rsplit_once('.').unwrap().1),
+        "a secret in the list: {ls}"
+    );
+    assert!(ls.contains("unlimited"), "the cluster token: {ls}");
+    // Bad limits are refused with the reason.
+    let e = env.run(&["token", "create", "--uses", "0"]).fails().stderr;
+    assert!(e.contains("must be at least 1"), "{e}");
+    // Deleted: refused from now on.
+    env.run(&["token", "rm", id]).ok();
+    assert!(identity.tokens().admitting(id).is_err());
+    let e = env.run(&["token", "rm", id]).fails().stderr;
+    assert!(e.contains("not found"), "{e}");
+    // The cluster token: rotated, the file follows, the old one is refused.
+    let file = env.hub().data_dir().join("node-token");
+    let old = std::fs::read_to_string(&file).unwrap().trim().to_string();
+    let old_id = old
+        .rsplit_once("::")
+        .unwrap()
+        .1
+        .split('.')
+        .next()
+        .unwrap()
+        .to_string();
+    let e = env.run(&["token", "rm", &old_id]).fails().stderr;
+    assert!(e.contains("rotate-token"), "{e}");
+    let new = env
+        .run(&["nodes", "rotate-token"])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    assert_ne!(new, old);
+    assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), new);
+    assert!(identity.tokens().admitting(&old_id).is_err());
+    // Node keys: none yet; approving an unknown board says so.
+    let keys = env.run(&["nodes", "keys"]).ok().stdout;
+    assert_eq!(keys.lines().count(), 1, "{keys}");
+    let e = env.run(&["nodes", "approve", "pi-9"]).fails().stderr;
+    assert!(
+        e.contains("no board has asked to join as node \"pi-9\""),
+        "{e}"
+    );
+}
