@@ -112,3 +112,118 @@ fn without_a_hub_it_gives_up_with_a_hint() {
     assert!(e.contains("no Bramble hub answered"), "{e}");
     assert!(e.contains("--hub http://HUB:7480"), "{e}");
 }
+
+/// A stand-in hub's `GET /bramble/v2/identity` on a listener bound in the
+/// current namespace, on a thread: it names the keys `claimed` and signs the
+/// challenges with `signer` (an honest hub: the same keys).
+fn identity_server(claimed: bramble_trust::PublicKeys, signer: bramble_trust::SecretKeys) -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut first = String::new();
+            let _ = reader.read_line(&mut first);
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let challenge = first
+                .split_once("challenge=")
+                .map(|(_, c)| c.split_whitespace().next().unwrap_or_default())
+                .unwrap_or_default();
+            let raw = bramble_trust::text::unb64::<32>(challenge).unwrap_or([0; 32]);
+            let proof = bramble_trust::challenge::prove(&signer, &raw);
+            let body = serde_json::json!({
+                "signing": claimed.signing_text(),
+                "encryption": claimed.encryption_text(),
+                "proof": bramble_trust::text::b64(&proof),
+            })
+            .to_string();
+            let mut w = stream;
+            let _ = write!(
+                w,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+/// Announces a hub instance `name` on `port` (as hub/src/mdns does).
+fn announce(d: &mdns_sd::ServiceDaemon, name: &str, port: u16) {
+    let props = [("v", "1"), ("mqtt", "1883")];
+    let info = mdns_sd::ServiceInfo::new(
+        MDNS_SERVICE_TYPE,
+        name,
+        &format!("{name}.local."),
+        "",
+        port,
+        &props[..],
+    )
+    .unwrap()
+    .enable_addr_auto();
+    d.register(info).unwrap();
+}
+
+#[test]
+fn a_rogue_hub_on_the_lan_is_refused_and_the_real_one_found() {
+    assert!(is_root(), "this test needs root (network namespaces)");
+    use bramble_agent::session::discover::prove;
+    let real = bramble_trust::SecretKeys::generate().unwrap();
+    let rogue = bramble_trust::SecretKeys::generate().unwrap();
+    let expected = real.public().fingerprint();
+
+    // Only a rogue answers: refused, named in the error.
+    let ns = TestNs::new("rogue");
+    let path = ns.path();
+    let (daemon, rogue_port) = bramble_net::netns::run_in(Some(&path), || {
+        let port = identity_server(rogue.public().clone(), rogue.clone());
+        let d = mdns_sd::ServiceDaemon::new().unwrap();
+        let _ = d.disable_interface(mdns_sd::IfKind::IPv6);
+        announce(&d, "rogue-hub", port);
+        Ok((d, port))
+    })
+    .unwrap();
+    let e = bramble_net::netns::run_in(Some(&path), || {
+        Ok(discover(Duration::from_secs(3), |h| prove(h, expected)))
+    })
+    .unwrap()
+    .unwrap_err();
+    assert!(e.contains("no hub on the LAN proved the key"), "{e}");
+    assert!(e.contains(&format!("10.77.0.11:{rogue_port}")), "{e}");
+    assert!(e.contains("is not the one the join token names"), "{e}");
+
+    // A rogue naming the real key without holding it: refused too.
+    let (impostor_port, real_port) = bramble_net::netns::run_in(Some(&path), || {
+        let real_port = identity_server(real.public().clone(), real.clone());
+        let impostor_port = identity_server(real.public().clone(), rogue.clone());
+        Ok((impostor_port, real_port))
+    })
+    .unwrap();
+    bramble_net::netns::run_in(Some(&path), || {
+        announce(&daemon, "impostor-hub", impostor_port);
+        announce(&daemon, "real-hub", real_port);
+        Ok(())
+    })
+    .unwrap();
+    let found = bramble_net::netns::run_in(Some(&path), || {
+        Ok(discover(Duration::from_secs(10), |h| prove(h, expected)))
+    })
+    .unwrap()
+    .unwrap();
+    assert_eq!(found.url, format!("http://10.77.0.11:{real_port}"));
+    assert_eq!(found.instance, "real-hub");
+    let impostor = FoundHub {
+        instance: "impostor-hub".into(),
+        url: format!("http://10.77.0.11:{impostor_port}"),
+        mqtt_url: None,
+    };
+    let e = bramble_net::netns::run_in(Some(&path), || Ok(prove(&impostor, expected)))
+        .unwrap()
+        .unwrap_err();
+    assert!(e.contains("cannot sign with it"), "{e}");
+    let _ = daemon.shutdown();
+}

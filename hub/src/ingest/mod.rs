@@ -7,6 +7,7 @@
 
 mod hello;
 pub mod node_object;
+mod quiet;
 mod status;
 #[cfg(test)]
 mod tests;
@@ -46,6 +47,7 @@ pub struct Ingest {
     identity: Arc<Identity>,
     network: Arc<NetworkSettings>,
     rpc: broadcast::Sender<RpcEvent>,
+    quiet: Arc<quiet::Quiet>,
 }
 
 impl std::fmt::Debug for Ingest {
@@ -68,6 +70,7 @@ impl Ingest {
             identity,
             network,
             rpc: broadcast::channel(RPC_CAPACITY).0,
+            quiet: Arc::default(),
         }
     }
 
@@ -84,7 +87,21 @@ impl Ingest {
         let got = match decode_from_agent(topic, payload, id.hub_keys(), |n| id.node_key(n)) {
             Ok(m) => m,
             Err(e) => {
-                tracing::warn!(topic, size = payload.len(), reason = %e, "MQTT message refused");
+                // One warning a minute per node and kind of refusal: a
+                // revoked board or a forger publishing every second must
+                // not fill the log.
+                let node = Topic::parse(topic)
+                    .map(|t| t.node().to_string())
+                    .unwrap_or_default();
+                let key = format!("{node} {:?}", std::mem::discriminant(&e));
+                match self.quiet.warn(&key, std::time::Instant::now()) {
+                    Some(quieted) => {
+                        tracing::warn!(topic, size = payload.len(), reason = %e, quieted, "MQTT message refused")
+                    }
+                    None => {
+                        tracing::debug!(topic, size = payload.len(), reason = %e, "MQTT message refused")
+                    }
+                }
                 self.refuse_invalid_hello(topic, payload, &e).await;
                 return;
             }
