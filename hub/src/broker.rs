@@ -79,6 +79,7 @@ fn config(listen: SocketAddr, auth: Arc<Identity>) -> Config {
         max_inflight_count: 100,
         auth: None,
         external_auth: None,
+        external_acl: None,
         dynamic_filters: true,
     };
     connections.set_auth_handler(move |client_id: String, user: String, pass: String| {

@@ -23,7 +23,7 @@ pub use link::local;
 pub use link::meters;
 pub use router::{Alert, Forward, IncomingMeter, Meter, Notification, OutgoingMeter, Router};
 use segments::Storage;
-pub use server::{Broker, LinkType, Server};
+pub use server::{Broker, BrokerHandle, LinkType, Server};
 
 pub use self::router::shared_subs::Strategy;
 
@@ -50,6 +50,37 @@ pub type AuthHandler = Arc<
         + Send
         + Sync,
 >;
+
+/// What a client asks to do, as seen by an [`AclHandler`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AclAction<'a> {
+    /// Publish on `topic`: every PUBLISH (after topic alias resolution) and
+    /// the last will topic at CONNECT.
+    Publish { topic: &'a str },
+    /// Subscribe to `filter`, as sent (shared subscriptions keep their
+    /// `$share/{group}/` prefix). Retained messages are delivered only
+    /// through an allowed filter.
+    Subscribe { filter: &'a str },
+}
+
+/// One question to an [`AclHandler`]: may this client do this?
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AclRequest<'a> {
+    /// The client identifier of the CONNECT packet, as sent: without a tenant
+    /// prefix, and empty if the client left it to the broker to assign one.
+    pub client_id: &'a str,
+    /// The username of the CONNECT packet, if it had one.
+    pub username: Option<&'a str>,
+    pub action: AclAction<'a>,
+}
+
+/// Decides per client what it may publish and subscribe to (see
+/// [`ConnectionSettings::set_acl_handler`]). Called on the router thread for
+/// every PUBLISH and SUBSCRIBE filter of a remote client: keep it fast and
+/// never block in it.
+pub type AclHandler = Arc<dyn Fn(&AclRequest<'_>) -> bool + Send + Sync>;
 
 #[derive(Debug, Default, Serialize, Deserialize, Clone)]
 pub struct Config {
@@ -127,6 +158,13 @@ impl ServerSettings {
     {
         self.connections.set_auth_handler(auth_fn)
     }
+
+    pub fn set_acl_handler<F>(&mut self, acl_fn: F)
+    where
+        F: Fn(&AclRequest<'_>) -> bool + Send + Sync + 'static,
+    {
+        self.connections.set_acl_handler(acl_fn)
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize, Clone)]
@@ -150,6 +188,9 @@ pub struct ConnectionSettings {
     pub auth: Option<HashMap<String, String>>,
     #[serde(skip)]
     pub external_auth: Option<AuthHandler>,
+    /// Topic ACL of remote clients; `None` allows everything.
+    #[serde(skip)]
+    pub external_acl: Option<AclHandler>,
     #[serde(default)]
     pub dynamic_filters: bool,
 }
@@ -166,6 +207,20 @@ impl ConnectionSettings {
             Box::pin(auth)
         }));
     }
+
+    /// Checks every topic a remote client of these servers uses, after it
+    /// authenticated: the last will topic at CONNECT (refused: CONNACK
+    /// "not authorized"), every PUBLISH (refused: not routed, no
+    /// acknowledgement, the connection is closed, as MQTT 3.1.1 servers may
+    /// do) and every SUBSCRIBE filter (refused: return code 0x80 for that
+    /// filter, the others are processed as usual). Links made with
+    /// [`Broker::link`] are not checked.
+    pub fn set_acl_handler<F>(&mut self, acl_fn: F)
+    where
+        F: Fn(&AclRequest<'_>) -> bool + Send + Sync + 'static,
+    {
+        self.external_acl = Some(Arc::new(acl_fn));
+    }
 }
 
 impl fmt::Debug for ConnectionSettings {
@@ -176,6 +231,7 @@ impl fmt::Debug for ConnectionSettings {
             .field("max_inflight_count", &self.max_inflight_count)
             .field("auth", &self.auth)
             .field("external_auth", &self.external_auth.is_some())
+            .field("external_acl", &self.external_acl.is_some())
             .field("dynamic_filters", &self.dynamic_filters)
             .finish()
     }

@@ -3,8 +3,8 @@ use crate::link::network;
 use crate::link::network::Network;
 use crate::local::LinkBuilder;
 use crate::protocol::{ConnAck, Connect, ConnectReturnCode, Login, Packet, Protocol};
-use crate::router::{Event, Notification};
-use crate::{ConnectionId, ConnectionSettings};
+use crate::router::{ClientAcl, Event, Notification};
+use crate::{AclAction, AclHandler, ConnectionId, ConnectionSettings};
 
 use flume::{RecvError, SendError, Sender, TrySendError};
 use std::cmp::min;
@@ -43,6 +43,8 @@ pub enum Error {
     ConnectionAck(String),
     #[error("Authentication error")]
     InvalidAuth,
+    #[error("Last will topic not authorized")]
+    WillNotAuthorized,
     #[error("Channel try send error")]
     TrySend(#[from] TrySendError<(ConnectionId, Event)>),
     #[error("Link error = {0}")]
@@ -68,10 +70,13 @@ impl<P: Protocol> RemoteLink<P> {
         connect_packet: Packet,
         dynamic_filters: bool,
         assigned_client_id: Option<String>,
+        acl: Option<AclHandler>,
     ) -> Result<RemoteLink<P>, Error> {
-        let Packet::Connect(connect, props, lastwill, lastwill_props, _) = connect_packet else {
+        let Packet::Connect(connect, props, lastwill, lastwill_props, login) = connect_packet
+        else {
             return Err(Error::NotConnectPacket(connect_packet));
         };
+        let acl = client_acl(acl.as_ref(), &connect, login.as_ref());
 
         // Register this connection with the router. Router replys with ack which if ok will
         // start the link. Router can sometimes reject the connection (ex max connection limit)
@@ -100,6 +105,7 @@ impl<P: Protocol> RemoteLink<P> {
             .last_will_properties(lastwill_props)
             .dynamic_filters(dynamic_filters)
             .topic_alias_max(topic_alias_max.unwrap_or(0))
+            .acl(acl)
             .build()?;
 
         let id = link_rx.id();
@@ -188,14 +194,31 @@ where
     })
     .await??;
 
-    let (connect, _props, login) = match packet {
-        Packet::Connect(ref connect, ref props, _, _, ref login) => (connect, props, login),
+    let (connect, _props, lastwill, login) = match packet {
+        Packet::Connect(ref connect, ref props, ref lastwill, _, ref login) => {
+            (connect, props, lastwill, login)
+        }
         packet => return Err(Error::NotConnectPacket(packet)),
     };
 
     Span::current().record("client_id", &connect.client_id);
 
     handle_auth(config.clone(), login.as_ref(), &connect.client_id).await?;
+
+    // A client may leave a last will only on a topic it may publish on.
+    let acl = client_acl(config.external_acl.as_ref(), connect, login.as_ref());
+    if let (Some(acl), Some(will)) = (acl, lastwill) {
+        let allowed = std::str::from_utf8(&will.topic)
+            .is_ok_and(|topic| acl.allows(AclAction::Publish { topic }));
+        if !allowed {
+            let ack = ConnAck {
+                session_present: false,
+                code: ConnectReturnCode::NotAuthorized,
+            };
+            network.write(Packet::ConnAck(ack, None)).await?;
+            return Err(Error::WillNotAuthorized);
+        }
+    }
 
     // When keep_alive feature is disabled client can live forever, which is not good in
     // distributed broker context so currenlty we don't allow it.
@@ -220,6 +243,16 @@ where
 
     // Ok((connect, props, lastwill, lastwill_props))
     Ok(packet)
+}
+
+/// The ACL of the client of `connect`, if the server has an ACL handler.
+fn client_acl(
+    handler: Option<&AclHandler>,
+    connect: &Connect,
+    login: Option<&Login>,
+) -> Option<ClientAcl> {
+    let username = login.map(|l| l.username.clone());
+    handler.map(|h| ClientAcl::new(h.clone(), connect.client_id.clone(), username))
 }
 
 async fn handle_auth(
@@ -282,6 +315,7 @@ mod tests {
             max_inflight_count: 0,
             auth: None,
             external_auth: None,
+            external_acl: None,
             dynamic_filters: false,
         }
     }

@@ -1,9 +1,10 @@
 use slab::Slab;
 
 use crate::protocol::LastWillProperties;
-use crate::Filter;
 use crate::{protocol::LastWill, Topic};
+use crate::{AclAction, AclHandler, AclRequest, Filter};
 use std::collections::{HashMap, HashSet};
+use std::fmt;
 
 use super::ConnectionEvents;
 
@@ -33,6 +34,8 @@ pub struct Connection {
     pub(crate) broker_topic_aliases: Option<BrokerAliases>,
     /// subscription IDs for a connection
     pub(crate) subscription_ids: HashMap<Filter, usize>,
+    /// Topic ACL of a remote client (`None`: everything is allowed)
+    pub(crate) acl: Option<ClientAcl>,
 }
 
 impl Connection {
@@ -66,6 +69,7 @@ impl Connection {
             topic_aliases: HashMap::new(),
             broker_topic_aliases: None,
             subscription_ids: HashMap::new(),
+            acl: None,
         }
     }
 
@@ -85,6 +89,43 @@ impl Connection {
         self.last_will = will;
         self.last_will_properties = props;
         self
+    }
+}
+
+/// The ACL handler of a remote client and who the client said it was at
+/// CONNECT.
+#[derive(Clone)]
+pub(crate) struct ClientAcl {
+    handler: AclHandler,
+    client_id: String,
+    username: Option<String>,
+}
+
+impl ClientAcl {
+    pub(crate) fn new(handler: AclHandler, client_id: String, username: Option<String>) -> Self {
+        ClientAcl {
+            handler,
+            client_id,
+            username,
+        }
+    }
+
+    /// Whether the handler allows this client `action`.
+    pub(crate) fn allows(&self, action: AclAction<'_>) -> bool {
+        (self.handler)(&AclRequest {
+            client_id: &self.client_id,
+            username: self.username.as_deref(),
+            action,
+        })
+    }
+}
+
+impl fmt::Debug for ClientAcl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientAcl")
+            .field("client_id", &self.client_id)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
     }
 }
 

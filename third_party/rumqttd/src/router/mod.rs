@@ -26,6 +26,7 @@ pub(crate) mod shared_subs;
 mod waiters;
 
 pub use alertlog::Alert;
+pub(crate) use connection::ClientAcl;
 pub use connection::Connection;
 pub use routing::Router;
 pub use waiters::Waiters;
@@ -65,6 +66,9 @@ pub enum Event {
     PrintStatus(Print),
     /// Publish Will message
     PublishWill((String, Option<String>)),
+    /// Close the connection of this client id, as the server (its will is
+    /// published), and forget its persistent session
+    DisconnectClient(String),
 }
 
 /// Notification from router to connection

@@ -50,6 +50,8 @@ pub enum RouterError {
     InvalidClientId(String),
     #[error("Disconnection (Reason: {0:?})")]
     Disconnect(DisconnectReasonCode),
+    #[error("Not authorized to publish on {0}")]
+    NotAuthorized(String),
 }
 
 // TODO: set this to some appropriate value
@@ -261,6 +263,25 @@ impl Router {
                 #[cfg(feature = "validate-tenant-prefix")]
                 _tenant_id,
             ),
+            Event::DisconnectClient(client_id) => self.handle_disconnect_client(client_id),
+        }
+    }
+
+    /// Closes the connection of `client_id` as the server and forgets its
+    /// persistent session (see `BrokerHandle::disconnect`).
+    fn handle_disconnect_client(&mut self, client_id: String) {
+        let span = tracing::info_span!("disconnect_client", client_id);
+        let _guard = span.enter();
+        let Some(&id) = self.connection_map.get(&client_id) else {
+            info!("Client to disconnect is not connected");
+            return;
+        };
+        info!(connection_id = id, "Disconnecting client on request");
+        // Dropping the connection's outgoing handle ends its link, which
+        // closes the network connection and then publishes the last will.
+        self.handle_disconnection(id, None);
+        if let Some(saved) = self.graveyard.retrieve(&client_id) {
+            self.graveyard.save_metrics(client_id, saved.metrics);
         }
     }
 
@@ -663,6 +684,17 @@ impl Router {
 
                             disconnect = true;
                             break;
+                        }
+
+                        let filter_path = &f.path;
+                        if connection.acl.as_ref().is_some_and(|acl| {
+                            !acl.allows(AclAction::Subscribe {
+                                filter: filter_path,
+                            })
+                        }) {
+                            warn!("Subscription not authorized: {}", f.path);
+                            return_codes.push(SubscribeReasonCode::Failure);
+                            continue;
                         }
 
                         let mut filter = f.path.clone();
@@ -1215,6 +1247,14 @@ fn append_to_commitlog(
     };
 
     let topic = std::str::from_utf8(&publish.topic)?;
+
+    if connection
+        .acl
+        .as_ref()
+        .is_some_and(|acl| !acl.allows(AclAction::Publish { topic }))
+    {
+        return Err(RouterError::NotAuthorized(topic.to_owned()));
+    }
 
     // Ensure that only clients associated with a tenant can publish to tenant's topic
     #[cfg(feature = "validate-tenant-prefix")]

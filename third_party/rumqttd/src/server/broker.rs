@@ -147,6 +147,14 @@ impl Broker {
         Ok(link)
     }
 
+    /// A handle to act on clients while the broker runs (get it before
+    /// [`Broker::start`], which does not return).
+    pub fn handle(&self) -> BrokerHandle {
+        BrokerHandle {
+            router_tx: self.router_tx.clone(),
+        }
+    }
+
     pub fn link(&self, client_id: &str) -> Result<(LinkTx, LinkRx), local::LinkError> {
         // Register this connection with the router. Router replies with ack which if ok will
         // start the link. Router can sometimes reject the connection (ex. max connection limit).
@@ -331,6 +339,29 @@ impl Broker {
     }
 }
 
+/// Acts on the clients of a running [`Broker`] (see [`Broker::handle`]).
+#[derive(Debug, Clone)]
+pub struct BrokerHandle {
+    router_tx: Sender<(ConnectionId, Event)>,
+}
+
+impl BrokerHandle {
+    /// Closes the connection of `client_id` (with a tenant, `tenant.client`)
+    /// as the server, at once, and forgets its persistent session: its
+    /// subscriptions and queued messages. Its last will is published, as for
+    /// any connection the server closes. Nothing happens if no such client
+    /// is connected. Keeping it from connecting again is the job of the
+    /// authentication handler.
+    ///
+    /// Blocks only while the router's event queue is full; fails only if the
+    /// router has stopped.
+    pub fn disconnect(&self, client_id: &str) -> Result<(), local::LinkError> {
+        let event = Event::DisconnectClient(client_id.to_owned());
+        self.router_tx.send((0, event))?;
+        Ok(())
+    }
+}
+
 #[derive(Copy, Clone)]
 pub enum LinkType {
     #[cfg(feature = "websocket")]
@@ -505,6 +536,7 @@ async fn remote<P: Protocol>(
     );
 
     let dynamic_filters = config.dynamic_filters;
+    let acl = config.external_acl.clone();
 
     let connect_packet = match mqtt_connect(config, &mut network).await {
         Ok(p) => p,
@@ -558,6 +590,7 @@ async fn remote<P: Protocol>(
         connect_packet,
         dynamic_filters,
         assigned_client_id,
+        acl,
     )
     .await
     {
