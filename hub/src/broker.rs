@@ -1,6 +1,15 @@
 //! The embedded MQTT broker (rumqttd): one MQTT 3.1.1 listener, payloads up to
 //! [`MAX_PACKET_BYTES`], bounded in-memory logs, CONNECT checked by
-//! [`Identity::check_connect`].
+//! [`Identity::check_connect`], and every topic a client uses checked by a
+//! [`TopicAcl`] (the [`Identity`]'s rules: the hub's own client anything, a
+//! node only its own topics, a join-token login only its hello). A refused PUBLISH is not routed and closes the client's
+//! connection; a refused SUBSCRIBE filter gets return code 0x80 (so no
+//! retained message through it); a last will on a refused topic refuses the
+//! CONNECT ("not authorized"). [`EmbeddedBroker::disconnect`] closes a
+//! client's connection at once (its will is published).
+//!
+//! The topic ACL and the disconnect are a local patch of rumqttd 0.20
+//! (`third_party/rumqttd`, see its `PATCH.md`).
 //!
 //! rumqttd runs on its own threads and has **no shutdown API**: once started it
 //! lives until the process exits (stopping a [`crate::Hub`] leaves it
@@ -12,14 +21,16 @@
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use bramble_api::protocol::MAX_PACKET_BYTES;
-use rumqttd::{Broker, Config, ConnectionSettings, RouterConfig, ServerSettings};
+use rumqttd::{
+    AclAction, AclRequest, Broker, BrokerHandle, Config, ConnectionSettings, RouterConfig,
+    ServerSettings,
+};
 use tokio::net::TcpStream;
-
-use std::sync::Arc;
 
 use crate::identity::Identity;
 
@@ -32,16 +43,42 @@ const SEGMENT_COUNT: usize = 4;
 /// How long to wait for the listener to come up.
 const READY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A started embedded broker.
-#[derive(Debug, Clone, Copy)]
+/// Where each MQTT client may publish and subscribe on the embedded broker.
+///
+/// Asked after CONNECT was accepted, with the client id and username of the
+/// CONNECT packet: for the last will topic (as a publish), every PUBLISH and
+/// every SUBSCRIBE filter. It runs on the broker's router thread, which
+/// serves all clients: answer from memory, never block.
+pub trait TopicAcl: Send + Sync + 'static {
+    /// Whether the client may publish on `topic` (or leave a will on it).
+    fn may_publish(&self, client_id: &str, username: Option<&str>, topic: &str) -> bool;
+    /// Whether the client may subscribe to `filter` (wildcards included, as
+    /// sent: `bramble/#` is a filter of its own, not a set of topics).
+    fn may_subscribe(&self, client_id: &str, username: Option<&str>, filter: &str) -> bool;
+}
+
+/// The broker's router has stopped (it runs until the process exits, so
+/// this means it failed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the embedded MQTT broker has stopped")]
+pub struct BrokerStopped;
+
+/// A started embedded broker. Cheap to clone.
+#[derive(Debug, Clone)]
 pub struct EmbeddedBroker {
     addr: SocketAddr,
+    handle: BrokerHandle,
 }
 
 impl EmbeddedBroker {
     /// Starts rumqttd on `listen` (port 0 is not supported: rumqttd does not
-    /// tell which port it bound) and returns once it accepts connections.
-    pub async fn start(listen: SocketAddr, auth: Arc<Identity>) -> anyhow::Result<EmbeddedBroker> {
+    /// tell which port it bound), logins checked by `auth` and topics by
+    /// `acl`, and returns once it accepts connections.
+    pub async fn start(
+        listen: SocketAddr,
+        auth: Arc<Identity>,
+        acl: Arc<dyn TopicAcl>,
+    ) -> anyhow::Result<EmbeddedBroker> {
         anyhow::ensure!(
             listen.port() != 0,
             "--mqtt-listen {listen}: port 0 is not supported for the embedded broker"
@@ -51,7 +88,8 @@ impl EmbeddedBroker {
                 "binding the MQTT listener {listen} (is another broker running? use --mqtt-listen)"
             )
         })?);
-        let mut broker = Broker::new(config(listen, auth));
+        let mut broker = Broker::new(config(listen, auth, acl));
+        let handle = broker.handle();
         std::thread::Builder::new()
             .name("mqtt-broker".into())
             .spawn(move || {
@@ -62,17 +100,54 @@ impl EmbeddedBroker {
             .context("spawning the MQTT broker thread")?;
         wait_ready(listen).await?;
         tracing::info!(%listen, "embedded MQTT broker listening");
-        Ok(EmbeddedBroker { addr: listen })
+        Ok(EmbeddedBroker {
+            addr: listen,
+            handle,
+        })
     }
 
     /// The listening address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
+
+    /// Closes the connection of the client `client_id` at once, as the
+    /// broker: its last will is published and its session forgotten. Does
+    /// nothing if it is not connected. It may connect again if CONNECT still
+    /// accepts it: revoke its login first.
+    pub fn disconnect(&self, client_id: &str) -> Result<(), BrokerStopped> {
+        tracing::info!(client_id, "closing an MQTT client's connection");
+        self.handle.disconnect(client_id).map_err(|_| BrokerStopped)
+    }
+}
+
+/// Answers rumqttd's ACL questions with `acl`, logging refusals.
+fn check_topic(acl: &dyn TopicAcl, request: &AclRequest<'_>) -> bool {
+    let (client_id, username) = (request.client_id, request.username);
+    match request.action {
+        AclAction::Publish { topic } => {
+            let allowed = acl.may_publish(client_id, username, topic);
+            if !allowed {
+                tracing::warn!(client_id, topic, "MQTT publish refused (topic ACL)");
+            }
+            allowed
+        }
+        AclAction::Subscribe { filter } => {
+            let allowed = acl.may_subscribe(client_id, username, filter);
+            if !allowed {
+                tracing::warn!(client_id, filter, "MQTT subscription refused (topic ACL)");
+            }
+            allowed
+        }
+        _ => {
+            tracing::warn!(client_id, action = ?request.action, "MQTT action refused (unknown to the topic ACL)");
+            false
+        }
+    }
 }
 
 /// The rumqttd configuration (no config file).
-fn config(listen: SocketAddr, auth: Arc<Identity>) -> Config {
+fn config(listen: SocketAddr, auth: Arc<Identity>, acl: Arc<dyn TopicAcl>) -> Config {
     let mut connections = ConnectionSettings {
         connection_timeout_ms: 10_000,
         max_payload_size: MAX_PACKET_BYTES,
@@ -89,6 +164,7 @@ fn config(listen: SocketAddr, auth: Arc<Identity>) -> Config {
         }
         std::future::ready(verdict.is_ok())
     });
+    connections.set_acl_handler(move |request: &AclRequest<'_>| check_topic(&*acl, request));
     let server = ServerSettings {
         name: "bramble-v4".into(),
         listen,

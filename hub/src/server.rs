@@ -118,7 +118,7 @@ pub struct Hub {
     fleet: Arc<Fleet>,
     identity: Arc<Identity>,
     ingest: Ingest,
-    mqtt_addr: Option<SocketAddr>,
+    broker: Option<EmbeddedBroker>,
     mqtt: Option<MqttClient>,
     control: Option<JoinHandle<()>>,
     dns: Option<Arc<DnsServer>>,
@@ -217,16 +217,29 @@ impl Hub {
             .with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
         let (stop, stop_rx) = watch::channel(false);
-        let mqtt_addr = match config.mqtt_listen {
-            Some(listen) => match EmbeddedBroker::start(listen, identity.clone()).await {
-                Ok(broker) => Some(broker.addr()),
-                Err(e) => {
-                    store.shutdown().await;
-                    return Err(e);
+        let broker = match config.mqtt_listen {
+            Some(listen) => {
+                match EmbeddedBroker::start(listen, identity.clone(), identity.clone()).await {
+                    Ok(broker) => Some(broker),
+                    Err(e) => {
+                        store.shutdown().await;
+                        return Err(e);
+                    }
                 }
-            },
+            }
             None => None,
         };
+        if let Some(b) = &broker {
+            // A revoked node's session is dropped at once (its logins are
+            // refused from then on).
+            let b = b.clone();
+            identity.on_revoke(Box::new(move |node| {
+                if let Err(e) = b.disconnect(node) {
+                    tracing::error!(node, error = %e, "dropping a revoked node's MQTT session");
+                }
+            }));
+        }
+        let mqtt_addr = broker.as_ref().map(EmbeddedBroker::addr);
         let mqtt = endpoint_for(
             mqtt_addr,
             config.mqtt_url.as_deref(),
@@ -323,7 +336,7 @@ impl Hub {
             fleet,
             identity,
             ingest,
-            mqtt_addr,
+            broker,
             mqtt,
             control,
             dns,
@@ -355,7 +368,12 @@ impl Hub {
 
     /// The embedded MQTT broker's address, if it runs.
     pub fn mqtt_addr(&self) -> Option<SocketAddr> {
-        self.mqtt_addr
+        self.broker.as_ref().map(EmbeddedBroker::addr)
+    }
+
+    /// The embedded MQTT broker, if it runs.
+    pub fn broker(&self) -> Option<&EmbeddedBroker> {
+        self.broker.as_ref()
     }
 
     /// The cluster's join token (`DATA_DIR/node-token`).

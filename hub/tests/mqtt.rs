@@ -215,9 +215,6 @@ async fn embedded_broker_join_status_and_garbage() {
         .publish_raw("bramble/v2/nodes/pi-1/hello", b"\xff\xfe".to_vec())
         .await;
     agent
-        .publish_raw("bramble/v2/nodes/pi-1/state", b"{}".to_vec())
-        .await;
-    agent
         .publish_raw("bramble/v2/nodes/pi-1/rpc/resp/r1", b"[]".to_vec())
         .await;
     // A valid status after the garbage (the same report as seq 1): once the
@@ -265,22 +262,22 @@ async fn embedded_broker_join_status_and_garbage() {
         "no-op write"
     );
 
-    // The hub's outbox reaches agents, retained, even near the size limit.
-    // (On an unregistered node's topic: the dispatcher publishes pi-1's own
-    // desired sets there.)
+    // The hub's outbox reaches agents, retained, even near the size limit
+    // (on the one topic a joining board's token login may read, which the
+    // hub publishes nothing else on while it is quiet).
     agent.disconnect().await;
-    let desired_topic = "bramble/v2/nodes/pi-9/desired".to_string();
+    let ack_topic = "bramble/v2/nodes/pi-9/hello/ack".to_string();
     let big = vec![b'x'; 3 * 1024 * 1024];
     h.fleet()
         .publish(Outgoing {
-            topic: desired_topic.clone(),
+            topic: ack_topic.clone(),
             payload: big.clone(),
             retain: true,
         })
         .await;
     let mut again = TestAgent::joining(addr, "pi-9", &token).await.unwrap();
     let (t, payload) = again.next_message().await;
-    assert_eq!((t, payload.len()), (desired_topic, big.len()), "retained");
+    assert_eq!((t, payload.len()), (ack_topic, big.len()), "retained");
 
     again.disconnect().await;
     hub.stop().await.unwrap();

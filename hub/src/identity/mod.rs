@@ -411,6 +411,19 @@ impl Identity {
     }
 }
 
+/// The embedded broker's topic ACL is the identity's: see
+/// [`Identity::may_publish`] and [`Identity::may_subscribe`] (a node's client
+/// id is its username: [`Identity::check_connect`] makes sure).
+impl crate::broker::TopicAcl for Identity {
+    fn may_publish(&self, client_id: &str, _username: Option<&str>, topic: &str) -> bool {
+        Identity::may_publish(self, client_id, topic)
+    }
+
+    fn may_subscribe(&self, client_id: &str, _username: Option<&str>, filter: &str) -> bool {
+        Identity::may_subscribe(self, client_id, filter)
+    }
+}
+
 fn unknown_node_reason() -> String {
     "the hub has no registered key for this node (it was deleted, or the hub's data was \
      reset): rejoin with a join token (DATA_DIR/node-token on the hub)"

@@ -16,7 +16,7 @@ use bramble_api::protocol::{
 };
 use bramble_trust::login::{Service, key_password, token_password};
 use bramble_trust::{JoinToken, PublicKeys, SecretKeys};
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS};
 use serde_json::json;
 use tokio::sync::mpsc;
 
@@ -83,11 +83,26 @@ impl TestAgent {
         hub: Option<PublicKeys>,
         login: Option<(&str, &str)>,
     ) -> Result<TestAgent, String> {
+        TestAgent::connect_with_will(addr, node, keys, hub, login, None).await
+    }
+
+    /// [`TestAgent::connect_as`] leaving `will` as its last will.
+    pub async fn connect_with_will(
+        addr: SocketAddr,
+        node: &str,
+        keys: SecretKeys,
+        hub: Option<PublicKeys>,
+        login: Option<(&str, &str)>,
+        will: Option<LastWill>,
+    ) -> Result<TestAgent, String> {
         let mut o = MqttOptions::new(node, addr.ip().to_string(), addr.port());
         o.set_keep_alive(Duration::from_secs(5))
             .set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES);
         if let Some((u, p)) = login {
             o.set_credentials(u, p);
+        }
+        if let Some(will) = will {
+            o.set_last_will(will);
         }
         let (client, mut eventloop) = AsyncClient::new(o, 16);
         let (tx, mut events) = mpsc::unbounded_channel();
@@ -235,6 +250,21 @@ impl TestAgent {
                 Seen::Message(topic, payload) => return (topic, payload),
                 Seen::Failed(e) => panic!("agent connection failed: {e}"),
                 _ => {}
+            }
+        }
+    }
+
+    /// Waits until the connection ends without this side asking
+    /// (publications meanwhile are dropped); returns the client's error.
+    /// Panics if it is still up after [`WAIT`].
+    pub async fn connection_lost(&mut self) -> String {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            match tokio::time::timeout_at(deadline, self.events.recv()).await {
+                Ok(Some(Seen::Failed(e))) => return e,
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("agent event loop gone"),
+                Err(_) => panic!("the connection of {} is still up", self.node),
             }
         }
     }

@@ -203,7 +203,17 @@ where
 
     Span::current().record("client_id", &connect.client_id);
 
-    handle_auth(config.clone(), login.as_ref(), &connect.client_id).await?;
+    // A refused login is told so (CONNACK "bad user name or password")
+    // before the connection closes, as MQTT 3.1.1 §3.2.2.3 asks: the client
+    // can tell a refusal from a network failure.
+    if let Err(e) = handle_auth(config.clone(), login.as_ref(), &connect.client_id).await {
+        let ack = ConnAck {
+            session_present: false,
+            code: ConnectReturnCode::BadUserNamePassword,
+        };
+        network.write(Packet::ConnAck(ack, None)).await?;
+        return Err(e);
+    }
 
     // A client may leave a last will only on a topic it may publish on.
     let acl = client_acl(config.external_acl.as_ref(), connect, login.as_ref());

@@ -1,0 +1,515 @@
+//! The trust model attacked with real tools (M2-1): a hub and real agents
+//! as processes, and an attacker with `mosquitto_sub` / `mosquitto_pub`,
+//! `curl` and `tcpdump`, holding a stolen board's keys or only the join
+//! token, on the embedded broker and on a mosquitto with `allow_anonymous
+//! true` and no ACL (a broker that trusts everyone). Whatever the attacker
+//! sees or sends, a board gets only what the hub meant for it, and the hub
+//! believes only what a board signed.
+
+use std::time::{Duration, Instant};
+
+use bramble_api::objects::pod_status::PodStatus;
+use bramble_api::protocol::hello::{HelloAck, Refused};
+use bramble_api::protocol::rpc::{ExecCall, PodRef};
+use bramble_api::protocol::{
+    Desired, Generation, Online, PodReport, RefusalCode, RpcCall, RpcId, RpcRequest, Status,
+    TopicKind, keys_text,
+};
+use bramble_tests::attacker::{self, Board, Capture, Login, Sniffer, contains};
+use bramble_tests::cluster::{Broker, Cluster, unique, wait_for};
+use bramble_trust::PublicKeys;
+use bramble_trust::login::{Service, token_password};
+use serde_json::{Value, json};
+
+const SECRETS: &str = "/api/v1/namespaces/default/secrets";
+const PODS: &str = "/api/v1/namespaces/default/pods";
+const SERVICES: &str = "/api/v1/namespaces/default/services";
+
+/// The broker port of a cluster (embedded or mosquitto).
+fn broker_port(c: &Cluster) -> u16 {
+    c.hub
+        .mqtt_url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("broker port")
+}
+
+/// A pod bound to `node` that reads Secret `secret` into `$PASS`.
+fn victim_pod(name: &str, node: &str, secret: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Pod",
+    "metadata": {"name": name, "labels": {"app": name}},
+    "spec": {
+        "nodeName": node,
+        "terminationGracePeriodSeconds": 0,
+        "containers": [{"name": "main", "image": "busybox:1",
+            "command": ["sh", "-c", "while true; do sleep 1; done"],
+            "env": [{"name": "PASS", "valueFrom": {"secretKeyRef": {"name": secret, "key": "pass"}}}],
+            "readinessProbe": {"exec": {"command": ["true"]}, "periodSeconds": 1}}]
+    }})
+}
+
+fn pod(c: &Cluster, name: &str) -> Value {
+    let (code, v) = c.client().get(&format!("{PODS}/{name}"));
+    assert_eq!(code, 200, "{v}");
+    v
+}
+
+fn running_ip(c: &Cluster, name: &str) -> Option<String> {
+    let p = pod(c, name);
+    (p["status"]["phase"] == "Running" && bramble_tests::cluster::is_ready(&p))
+        .then(|| p["status"]["podIP"].as_str().map(str::to_string))
+        .flatten()
+}
+
+fn endpoints(c: &Cluster, name: &str) -> Value {
+    c.client()
+        .get(&format!("/api/v1/namespaces/default/endpoints/{name}"))
+        .1["subsets"]
+        .clone()
+}
+
+/// A board's public keys, as its hello shows them to anyone listening.
+fn public_keys(c: &Cluster, i: usize) -> PublicKeys {
+    Board::read(&c.agents[i].name, &c.agents[i].data_dir)
+        .keys
+        .public()
+        .clone()
+}
+
+/// The hub's exec of `command` in pod `name`: its output.
+fn exec(c: &Cluster, name: &str, command: &[&str]) -> String {
+    let (code, v) = c
+        .client()
+        .post(&format!("{PODS}/{name}/exec"), &json!({"command": command}));
+    assert_eq!(code, 200, "{v}");
+    v.to_string()
+}
+
+/// A secret value no one would type: unique per test.
+fn secret_value() -> String {
+    format!("s3cr3t-{}", unique("v"))
+}
+
+/// Checks that nothing in `seen` holds `secret` (raw or base64) and that
+/// every payload on `victim`'s hub → agent topics is a sealed frame.
+fn assert_nothing_readable(seen: &[(String, Vec<u8>)], secret: &str, victim: &str, who: &str) {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(secret);
+    for (topic, payload) in seen {
+        assert!(
+            !contains(payload, secret.as_bytes()) && !contains(payload, b64.as_bytes()),
+            "{who} read the Secret on {topic}"
+        );
+        let theirs = [
+            format!("bramble/v2/nodes/{victim}/desired"),
+            format!("bramble/v2/nodes/{victim}/rpc/req"),
+        ];
+        if theirs.contains(topic) && !payload.is_empty() {
+            let f = bramble_trust::Frame::parse(payload).expect("a frame");
+            assert!(f.sealed(), "{who} got {topic} in clear");
+        }
+    }
+}
+
+/// Runs the whole attack on `broker`.
+fn stolen_board_and_token_holder(broker: Broker) {
+    let mut c = Cluster::start(broker, 2, &[]);
+    c.push_busybox("busybox", "1");
+    let (a, b) = (c.agents[0].name.clone(), c.agents[1].name.clone());
+    let port = broker_port(&c);
+    let secret = secret_value();
+    let (code, v) = c.client().post(
+        SECRETS,
+        &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"},
+            "stringData": {"pass": secret}}),
+    );
+    assert_eq!(code, 201, "{v}");
+    let (code, v) = c.client().post(PODS, &victim_pod("victim", &b, "db"));
+    assert_eq!(code, 201, "{v}");
+    let (code, v) = c.client().post(
+        SERVICES,
+        &json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "victim"},
+            "spec": {"selector": {"app": "victim"}, "ports": [{"port": 80}]}}),
+    );
+    assert_eq!(code, 201, "{v}");
+    let ip = wait_for("the victim pod Running", Duration::from_secs(60), || {
+        running_ip(&c, "victim")
+    });
+    wait_for("the victim's endpoint", Duration::from_secs(30), || {
+        endpoints(&c, "victim")
+            .to_string()
+            .contains(&ip)
+            .then_some(())
+    });
+    let eps = endpoints(&c, "victim");
+
+    // The thief takes board A: its agent stops, its keys are read off its disk.
+    c.agents[0].proc.kill9();
+    let thief = Board::read(&a, &c.agents[0].data_dir);
+    let b_keys = public_keys(&c, 1);
+    let embedded = broker == Broker::Embedded;
+    let as_a = if embedded {
+        thief.mqtt_login()
+    } else {
+        Login::anonymous(&a)
+    };
+    let token = bramble_trust::JoinToken::parse(&c.hub.node_token).unwrap();
+    let as_token = if embedded {
+        let name = "intruder";
+        Login::as_node(name, &token_password(&token, Service::Mqtt, name))
+    } else {
+        Login::anonymous("intruder")
+    };
+
+    // 1. Listening: with A's login and with only the token, to everything,
+    // while the hub republishes B's set and runs an exec in the victim that
+    // prints the Secret.
+    let mut sniff_a = Sniffer::start(port, &as_a, "bramble/#");
+    let mut sniff_token = Sniffer::start(port, &as_token, "bramble/#");
+    let sniff_b = Sniffer::start(port, &as_a, &format!("bramble/v2/nodes/{b}/#"));
+    let out = exec(&c, "victim", &["sh", "-c", "echo pass=$PASS"]);
+    assert!(
+        out.contains(&format!("pass={secret}")),
+        "the exec works: {out}"
+    );
+    let (code, v) = c.client().merge_patch(
+        &format!("{PODS}/victim"),
+        &json!({"metadata": {"labels": {"touched": "yes"}}}),
+    );
+    assert_eq!(code, 200, "{v}");
+    // B's next heartbeats pass by (on a broker that lets A read them).
+    let started = Instant::now();
+    wait_for("a few heartbeats", Duration::from_secs(30), || {
+        (started.elapsed() >= Duration::from_secs(3)).then_some(())
+    });
+    let (a_alive, token_alive) = (sniff_a.alive(), sniff_token.alive());
+    let seen_a = sniff_a.stop();
+    let seen_token = sniff_token.stop();
+    let seen_b = sniff_b.stop();
+    eprintln!(
+        "A's login: {} messages ({a_alive:?}); the token's: {} ({token_alive:?}); on B's topics: {}",
+        seen_a.len(),
+        seen_token.len(),
+        seen_b.len()
+    );
+    assert_nothing_readable(&seen_a, &secret, &b, "board A");
+    assert_nothing_readable(&seen_b, &secret, &b, "board A (B's topics)");
+    assert_nothing_readable(&seen_token, &secret, &b, "the token holder");
+
+    // 2. Forged desired sets for B: protocol 1 JSON, a frame signed by A
+    // (sealed to B's key, read off B's hello), an absurd generation. B
+    // ignores them, runs nothing of them, and still takes the hub's sets.
+    let evil: Value = json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "evil", "namespace": "default", "uid": "evil-1"},
+        "spec": {"nodeName": b, "containers": [{"name": "root", "image": "busybox:1",
+            "securityContext": {"privileged": true},
+            "volumeMounts": [{"name": "host", "mountPath": "/host"}]}],
+            "volumes": [{"name": "host", "hostPath": {"path": "/"}}]}});
+    let forged = Desired {
+        generation: Generation(u64::MAX),
+        pods: vec![serde_json::from_value(evil.clone()).unwrap()],
+        ..Desired::default()
+    };
+    let desired_topic = format!("bramble/v2/nodes/{b}/desired");
+    let plain =
+        json!({"protocol": 1, "type": "desired", "body": {"generation": 999999, "pods": [evil]}});
+    let (_, signed_by_a) = thief.frame(&b, TopicKind::Desired, &forged, Some(&b_keys));
+    for payload in [plain.to_string().into_bytes(), signed_by_a] {
+        // Refused by the embedded broker's ACL, or delivered and ignored.
+        let _ = attacker::publish(port, &as_a, &desired_topic, &payload, true);
+    }
+    // 3. A forged exec for B, and a forged refusal of B's hello.
+    let req = RpcRequest {
+        id: RpcId::new("evil-exec").unwrap(),
+        session: "any".into(),
+        seq: 1,
+        call: RpcCall::Exec(ExecCall {
+            pod: PodRef {
+                namespace: "default".into(),
+                name: "victim".into(),
+                uid: None,
+            },
+            container: None,
+            argv: vec!["sh".into(), "-c".into(), "echo pwned".into()],
+            tty: false,
+        }),
+    };
+    let (t, p) = thief.frame(&b, TopicKind::RpcRequest, &req, Some(&b_keys));
+    let _ = attacker::publish(port, &as_a, &t, &p, false);
+    let refusal = HelloAck::Refused(Refused {
+        session: "any".into(),
+        hub: keys_text(thief.keys.public()),
+        code: RefusalCode::InvalidToken,
+        reason: "forged".into(),
+    });
+    let (t, p) = thief.frame(&b, TopicKind::HelloAck, &refusal, None);
+    let _ = attacker::publish(port, &as_a, &t, &p, false);
+    // 4. Forged reports about B: its pod Running at the attacker's address,
+    // a refusal of its desired set, and B offline.
+    let lie = Status {
+        session: "any".into(),
+        seq: u64::MAX / 2,
+        desired_rejected: Some(bramble_api::protocol::status::Rejection {
+            generation: None,
+            reason: "forged".into(),
+        }),
+        pods: vec![PodReport {
+            namespace: "default".into(),
+            name: "victim".into(),
+            uid: pod(&c, "victim")["metadata"]["uid"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+            status: serde_json::from_value::<PodStatus>(json!({"phase": "Running",
+                "podIP": "10.99.99.99",
+                "conditions": [{"type": "Ready", "status": "True"}]}))
+            .unwrap(),
+            usage: None,
+        }],
+        ..Status::default()
+    };
+    let (t, p) = thief.frame(&b, TopicKind::Status, &lie, None);
+    let _ = attacker::publish(port, &as_a, &t, &p, false);
+    let (t, p) = thief.frame(&b, TopicKind::Online, &Online::last_will("any", 99), None);
+    let _ = attacker::publish(port, &as_a, &t, &p, true);
+    let plain_online = json!({"protocol": 2, "type": "online", "body": {"online": false}});
+    let _ = attacker::publish(port, &as_a, &t, plain_online.to_string().as_bytes(), true);
+
+    // The hub still believes B: a later pod on B runs (its sets still
+    // arrive, no generation is stuck), B stays Ready past the heartbeat
+    // grace, the victim keeps its address and its endpoints.
+    let (code, v) = c.client().post(PODS, &victim_pod("later", &b, "db"));
+    assert_eq!(code, 201, "{v}");
+    wait_for("a later pod on B Running", Duration::from_secs(60), || {
+        running_ip(&c, "later")
+    });
+    let since = Instant::now();
+    wait_for("twice the heartbeat grace", Duration::from_secs(30), || {
+        (since.elapsed() >= Duration::from_secs(8)).then_some(())
+    });
+    assert_eq!(
+        c.node_ready(&b).as_deref(),
+        Some("True"),
+        "B was marked offline"
+    );
+    assert_eq!(running_ip(&c, "victim").as_deref(), Some(ip.as_str()));
+    assert_eq!(
+        endpoints(&c, "victim"),
+        eps,
+        "the endpoints followed a forgery"
+    );
+    // B ran nothing forged and is still running.
+    assert!(
+        c.agents[1].proc.running(),
+        "B exited: {}",
+        c.agents[1].proc.log()
+    );
+    let log = c.agents[1].proc.log();
+    assert!(!log.contains("evil"), "B touched the forged pod: {log}");
+    assert!(!log.contains("pwned"), "B ran the forged exec: {log}");
+    assert!(
+        !log.contains("the hub refused"),
+        "B believed a forged refusal"
+    );
+    assert!(
+        !c.agents[1].run_dir.join("pods/default_evil.json").exists(),
+        "B recorded the forged pod"
+    );
+    if !embedded {
+        // On a broker that delivers them, B saw and refused them.
+        assert!(
+            log.contains("ignoring a message that is not the hub's"),
+            "B did not log the forgeries: {log}"
+        );
+    }
+    let (_, pods) = c.client().get(PODS);
+    assert!(
+        !pods.to_string().contains("evil"),
+        "the hub stored a forged pod"
+    );
+    let hub_log = c.hub.proc.log();
+    assert!(!hub_log.contains("10.99.99.99"));
+}
+
+#[test]
+fn a_stolen_board_and_a_token_holder_read_and_forge_nothing_embedded_broker() {
+    stolen_board_and_token_holder(Broker::Embedded);
+}
+
+#[test]
+fn a_stolen_board_and_a_token_holder_read_and_forge_nothing_on_an_open_mosquitto() {
+    stolen_board_and_token_holder(Broker::Mosquitto);
+}
+
+#[test]
+fn deleting_a_node_revokes_its_key_at_once() {
+    let mut c = Cluster::start(Broker::Embedded, 2, &[]);
+    c.push_busybox("busybox", "1");
+    let b = c.agents[1].name.clone();
+    let port = broker_port(&c);
+    let board = Board::read(&b, &c.agents[1].data_dir);
+    // Before: B's key logs in to the broker and pulls from the registry.
+    let pull = |pw: &str| {
+        let out = std::process::Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-u"])
+            .arg(format!("{b}:{pw}"))
+            .arg(format!("{}/v2/busybox/manifests/1", c.hub.url))
+            .args(["-H", "Accept: application/vnd.oci.image.index.v1+json"])
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    assert_eq!(pull(&board.registry_password()), "200");
+    // (The stopped agent frees the client id for the check.)
+    c.agents[1].proc.kill9();
+    attacker::try_login(
+        port,
+        &board.mqtt_login(),
+        &format!("bramble/v2/nodes/{b}/desired"),
+        1,
+    )
+    .expect("B's key logs in before the deletion");
+    c.agents[1].restart();
+    c.wait_node_ready(&b, Duration::from_secs(30));
+
+    let (code, v) = c.client().delete(&format!("/api/v1/nodes/{b}"));
+    assert_eq!(code, 200, "{v}");
+    let deleted = Instant::now();
+    // Refused on the registry and on MQTT, and its session is dropped.
+    let refused = wait_for(
+        "B's registry login refused",
+        Duration::from_secs(10),
+        || (pull(&board.registry_password()) == "401").then(|| deleted.elapsed()),
+    );
+    eprintln!("B's key was refused by the registry {refused:?} after the DELETE returned");
+    let e = attacker::try_login(port, &board.mqtt_login(), "bramble/#", 1)
+        .expect_err("B's key still logs in to the broker");
+    eprintln!("and by the broker: {e}");
+    wait_for(
+        "B's agent told it is refused",
+        Duration::from_secs(10),
+        || {
+            c.agents[1]
+                .proc
+                .log()
+                .contains("the broker refused this board's key")
+                .then_some(())
+        },
+    );
+    // A status signed by B's (revoked) key changes nothing.
+    let node_before = c.node(&b);
+    assert!(node_before.is_none(), "the Node is gone");
+    let st = Status {
+        session: "any".into(),
+        seq: 1,
+        ..Status::default()
+    };
+    let (t, p) = board.frame(&b, TopicKind::Status, &st, None);
+    let hub_login = Login::anonymous("nobody");
+    let _ = attacker::publish(port, &hub_login, &t, &p, false);
+    assert!(c.node(&b).is_none());
+}
+
+#[test]
+fn a_token_login_never_takes_a_registered_nodes_session() {
+    let c = Cluster::start(Broker::Embedded, 1, &[]);
+    let a = c.agents[0].name.clone();
+    let port = broker_port(&c);
+    let token = bramble_trust::JoinToken::parse(&c.hub.node_token).unwrap();
+    let log_before = c.agents[0].proc.log().len();
+    let e = attacker::try_login(
+        port,
+        &Login::as_node(&a, &token_password(&token, Service::Mqtt, &a)),
+        "bramble/#",
+        1,
+    )
+    .expect_err("a token login as a registered node connected");
+    eprintln!("refused: {e}");
+    // The node keeps its session: nothing about losing the broker after.
+    let since = Instant::now();
+    wait_for("a few heartbeats", Duration::from_secs(30), || {
+        (since.elapsed() >= Duration::from_secs(3)).then_some(())
+    });
+    let log = c.agents[0].proc.log()[log_before..].to_string();
+    assert!(!log.contains("lost the broker"), "{log}");
+    assert_eq!(c.node_ready(&a).as_deref(), Some("True"));
+}
+
+#[test]
+fn a_capture_of_the_mqtt_port_shows_no_secret_token_or_key() {
+    // The capture must start before the boards join.
+    let port_probe = Cluster::start(Broker::Embedded, 0, &[]);
+    let port = broker_port(&port_probe);
+    let capture = Capture::start(port);
+    let mut c = port_probe;
+    let names = [unique("cap-a"), unique("cap-b")];
+    for n in &names {
+        c.add_agent(n);
+    }
+    for n in &names {
+        c.wait_node_ready(n, Duration::from_secs(30));
+    }
+    c.push_busybox("busybox", "1");
+    let secret = secret_value();
+    let (code, v) = c.client().post(
+        SECRETS,
+        &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"},
+            "stringData": {"pass": secret}}),
+    );
+    assert_eq!(code, 201, "{v}");
+    let (code, v) = c
+        .client()
+        .post(PODS, &victim_pod("victim", &names[1], "db"));
+    assert_eq!(code, 201, "{v}");
+    wait_for("the pod Running", Duration::from_secs(60), || {
+        running_ip(&c, "victim")
+    });
+    let out = exec(&c, "victim", &["sh", "-c", "echo pass=$PASS"]);
+    assert!(out.contains(&secret), "{out}");
+    let (code, logs) = c.client().get(&format!("{PODS}/victim/log"));
+    assert_eq!(code, 200, "{logs}");
+    let pcap = capture.stop();
+    assert!(
+        pcap.len() > 10_000,
+        "the capture holds the traffic ({} bytes)",
+        pcap.len()
+    );
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let token = bramble_trust::JoinToken::parse(&c.hub.node_token).unwrap();
+    let mut needles: Vec<(String, String)> = vec![
+        ("the Secret".into(), secret.clone()),
+        ("the Secret in base64".into(), b64(&secret)),
+        ("the exec's output".into(), format!("pass={secret}")),
+        ("the join token's secret".into(), token.secret().to_string()),
+        ("the admin token".into(), c.hub.token.clone()),
+    ];
+    let hub_key: Value =
+        serde_json::from_slice(&std::fs::read(c.hub.data_dir.join("hub-key")).unwrap()).unwrap();
+    for part in ["signing", "encryption"] {
+        needles.push((
+            format!("the hub's private {part} key"),
+            hub_key[part].as_str().unwrap().into(),
+        ));
+    }
+    for a in &c.agents {
+        let board = Board::read(&a.name, &a.data_dir);
+        needles.push((
+            format!("{}'s private signing key", a.name),
+            board.keys.signing_text(),
+        ));
+        needles.push((
+            format!("{}'s private encryption key", a.name),
+            board.keys.encryption_text(),
+        ));
+    }
+    for (what, needle) in &needles {
+        assert!(!contains(&pcap, needle.as_bytes()), "{what} is on the wire");
+    }
+    // The capture did see the traffic: the topics are in clear.
+    assert!(contains(
+        &pcap,
+        format!("bramble/v2/nodes/{}/desired", names[1]).as_bytes()
+    ));
+}
