@@ -431,15 +431,14 @@ fn join(mut args: JoinArgs) -> Result<(), String> {
     let images: &'static LocalImages = Box::leak(Box::new(images));
     let (to_node, from_session) = std::sync::mpsc::channel();
     let pulled = std::sync::Mutex::new(to_node.clone());
+    let pinned: session::connection::PinnedHub =
+        std::sync::Arc::new(std::sync::Mutex::new(board.hub.clone()));
     let registry_login = match std::env::var("BRAMBLE_REGISTRY_TOKEN") {
         Ok(t) => RegistryLogin::Bearer(t),
         Err(_) => RegistryLogin::Node {
             user: node_name.clone(),
-            password: bramble_trust::login::key_password(
-                &board.keys,
-                bramble_trust::login::Service::Registry,
-                &node_name,
-            ),
+            keys: Box::new(board.keys.clone()),
+            hub: pinned.clone(),
         },
     };
     let source: &'static PullingImages = Box::leak(Box::new(PullingImages::new(
@@ -464,7 +463,7 @@ fn join(mut args: JoinArgs) -> Result<(), String> {
         eprintln!("bramble-agent: {msg}");
         std::process::exit(1);
     });
-    let session = Session::start(cfg, hello, report.clone(), to_node, fatal)?;
+    let session = Session::start(cfg, hello, pinned, report.clone(), to_node, fatal)?;
     let mut node_loop = NodeLoop::new(node, args.node.run_dir.clone(), report, session.notifier());
     node_loop.restore();
     node_loop.run(

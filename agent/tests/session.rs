@@ -697,7 +697,7 @@ fn a_broker_refusing_the_join_token_ends_the_agent() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
         err.contains(&format!(
-            "the broker refused both the join token's login and this board's key as node {}",
+            "the broker refused the join token's login of node {}",
             w.node
         )),
         "{err}"

@@ -37,7 +37,7 @@ use bramble_api::protocol::{
 use bramble_tests::Client;
 use bramble_tests::cluster::{Proc, free_port, wait_for};
 use bramble_tests::mosquitto::Mosquitto;
-use bramble_trust::login::{Service, key_password, token_password};
+use bramble_trust::login::{Service, join_login, key_password};
 use bramble_trust::{JoinToken, PublicKeys, SecretKeys};
 use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS};
 use serde_json::{Value, json};
@@ -174,18 +174,19 @@ struct SimConnection {
     rx: mpsc::UnboundedReceiver<Seen>,
 }
 
-/// Connects `name` with `password` (and `will`), subscribed to `filters`.
+/// Connects as `client_id` with `username` and `password` (and `will`),
+/// subscribed to `filters`.
 async fn sim_connect(
     addr: &(String, u16),
-    name: &str,
-    password: &str,
+    (client_id, username, password): (&str, &str, &str),
     will: Option<LastWill>,
     filters: Vec<String>,
 ) -> Result<SimConnection, String> {
-    let mut o = MqttOptions::new(name, addr.0.clone(), addr.1);
+    let name = client_id;
+    let mut o = MqttOptions::new(client_id, addr.0.clone(), addr.1);
     o.set_keep_alive(Duration::from_secs(30))
         .set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES)
-        .set_credentials(name, password)
+        .set_credentials(username, password)
         .set_clean_session(true);
     if let Some(w) = will {
         o.set_last_will(w);
@@ -330,10 +331,10 @@ async fn start_agent(
     let ack_topic = Topic::new(&name, TopicKind::HelloAck)
         .map_err(|e| e.to_string())?
         .to_string();
+    let join = join_login(&token, &name);
     let mut joining = sim_connect(
         &addr,
-        &name,
-        &token_password(&token, Service::Mqtt, &name),
+        (&join.client_id, &join.username, &join.password),
         None,
         vec![ack_topic],
     )
@@ -358,10 +359,11 @@ async fn start_agent(
         QoS::AtLeastOnce,
         true,
     );
+    let password = key_password(&keys, &hub, Service::Mqtt, &name)
+        .ok_or_else(|| format!("{name}: the hub's key is unusable"))?;
     let mut conn = sim_connect(
         &addr,
-        &name,
-        &key_password(&keys, Service::Mqtt, &name),
+        (&name, &name, &password),
         Some(will),
         topics::agent_subscriptions(&name).map_err(|e| e.to_string())?,
     )

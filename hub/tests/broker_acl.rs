@@ -16,7 +16,6 @@ use bramble_api::protocol::{HubMessage, Online, TopicKind, encode_frame};
 use bramble_api::resource::by_plural;
 use bramble_hub::store::Store;
 use bramble_hub::testing::TestHub;
-use bramble_trust::login::{Service, key_password};
 use mqtt_support::{TestAgent, create_pod, eventually, join, status};
 use rumqttc::{LastWill, QoS};
 use serde_json::Value;
@@ -79,7 +78,7 @@ async fn mosquitto(tool: &str, port: u16, node: &str, password: &str, args: &[&s
 
 /// The MQTT password of a joined test agent (its key login).
 fn password(agent: &TestAgent) -> String {
-    key_password(&agent.keys, Service::Mqtt, &agent.node)
+    agent.key_login()
 }
 
 /// Reads `agent`'s publications until its desired set has pod `name`.

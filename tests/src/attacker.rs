@@ -9,8 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use bramble_api::protocol::{Message, Topic, TopicKind, encode_frame};
-use bramble_trust::login::{Service, key_password};
-use bramble_trust::{PublicKeys, SecretKeys};
+use bramble_trust::login::{Service, join_login, key_password};
+use bramble_trust::{JoinToken, PublicKeys, SecretKeys};
 
 /// An MQTT login: client id, and username and password when the broker
 /// wants them.
@@ -34,6 +34,15 @@ impl Login {
         Login {
             client_id: name.to_string(),
             user: Some((name.to_string(), password.to_string())),
+        }
+    }
+
+    /// The login of a board joining as `name` with `token`.
+    pub fn joining(token: &JoinToken, name: &str) -> Login {
+        let l = join_login(token, name);
+        Login {
+            client_id: l.client_id,
+            user: Some((l.username, l.password)),
         }
     }
 
@@ -186,6 +195,8 @@ pub fn try_login(port: u16, login: &Login, filter: &str, secs: u64) -> Result<()
 pub struct Board {
     pub name: String,
     pub keys: SecretKeys,
+    /// The hub's public keys the board pinned.
+    pub hub: Option<PublicKeys>,
 }
 
 impl Board {
@@ -201,23 +212,35 @@ impl Board {
             k["encryption"].as_str().unwrap_or_default(),
         )
         .expect("the board's keys");
+        let h = &v["hub"];
+        let hub = PublicKeys::from_text(
+            h["signing"].as_str().unwrap_or_default(),
+            h["encryption"].as_str().unwrap_or_default(),
+        )
+        .ok();
         Board {
             name: name.to_string(),
             keys,
+            hub,
         }
+    }
+
+    fn password(&self, service: Service) -> String {
+        let hub = self
+            .hub
+            .as_ref()
+            .expect("the board joined (its hub key is pinned)");
+        key_password(&self.keys, hub, service, &self.name).expect("a key login")
     }
 
     /// Its MQTT login (embedded broker).
     pub fn mqtt_login(&self) -> Login {
-        Login::as_node(
-            &self.name,
-            &key_password(&self.keys, Service::Mqtt, &self.name),
-        )
+        Login::as_node(&self.name, &self.password(Service::Mqtt))
     }
 
     /// Its registry password (basic auth with its name).
     pub fn registry_password(&self) -> String {
-        key_password(&self.keys, Service::Registry, &self.name)
+        self.password(Service::Registry)
     }
 
     /// `msg` as a frame signed by this board for `node`'s topic `kind`

@@ -18,7 +18,6 @@ use bramble_api::protocol::{
 use bramble_tests::attacker::{self, Board, Capture, Login, Sniffer, contains};
 use bramble_tests::cluster::{Broker, Cluster, unique, wait_for};
 use bramble_trust::PublicKeys;
-use bramble_trust::login::{Service, token_password};
 use serde_json::{Value, json};
 
 const SECRETS: &str = "/api/v1/namespaces/default/secrets";
@@ -156,8 +155,7 @@ fn stolen_board_and_token_holder(broker: Broker) {
     };
     let token = bramble_trust::JoinToken::parse(&c.hub.node_token).unwrap();
     let as_token = if embedded {
-        let name = "intruder";
-        Login::as_node(name, &token_password(&token, Service::Mqtt, name))
+        Login::joining(&token, "intruder")
     } else {
         Login::anonymous("intruder")
     };
@@ -418,19 +416,30 @@ fn a_token_login_never_takes_a_registered_nodes_session() {
     let port = broker_port(&c);
     let token = bramble_trust::JoinToken::parse(&c.hub.node_token).unwrap();
     let log_before = c.agents[0].proc.log().len();
-    let e = attacker::try_login(
-        port,
-        &Login::as_node(&a, &token_password(&token, Service::Mqtt, &a)),
-        "bramble/#",
-        1,
-    )
-    .expect_err("a token login as a registered node connected");
+    // The token's login as A: its client id is `_join.A`, never A's, so it
+    // connects without touching A's session, and may only say hello: A's
+    // topics are closed to it.
+    let as_token = Login::joining(&token, &a);
+    assert_eq!(as_token.client_id, format!("_join.{a}"));
+    let sniff = Sniffer::start(port, &as_token, &format!("bramble/v2/nodes/{a}/#"));
+    // A token with A's name as client id is refused (a token login's name
+    // must say it is one).
+    let mut posing = as_token.clone();
+    posing.client_id = a.clone();
+    let e = attacker::try_login(port, &posing, "bramble/#", 1)
+        .expect_err("a token login with a node's client id connected");
     eprintln!("refused: {e}");
     // The node keeps its session: nothing about losing the broker after.
     let since = Instant::now();
     wait_for("a few heartbeats", Duration::from_secs(30), || {
         (since.elapsed() >= Duration::from_secs(3)).then_some(())
     });
+    let seen = sniff.stop();
+    assert!(
+        seen.is_empty(),
+        "the token login read A's topics: {}",
+        seen.len()
+    );
     let log = c.agents[0].proc.log()[log_before..].to_string();
     assert!(!log.contains("lost the broker"), "{log}");
     assert_eq!(c.node_ready(&a).as_deref(), Some("True"));

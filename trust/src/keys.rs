@@ -240,6 +240,16 @@ impl SecretKeys {
     pub(crate) fn decryption(&self) -> &EncSecret {
         &self.encryption
     }
+
+    /// The X25519 secret this party shares with `peer` (static-static: both
+    /// sides compute the same from their private and the other's public
+    /// encryption key); `None` for a low-order peer key.
+    pub(crate) fn shared_with(&self, peer: &PublicKeys) -> Option<[u8; 32]> {
+        let own = x25519_dalek::StaticSecret::from(<[u8; 32]>::from(self.encryption.to_bytes()));
+        let theirs = x25519_dalek::PublicKey::from(<[u8; 32]>::from(peer.encryption.to_bytes()));
+        let shared = own.diffie_hellman(&theirs);
+        shared.was_contributory().then(|| shared.to_bytes())
+    }
 }
 
 #[cfg(test)]

@@ -21,10 +21,12 @@ pub const PULLING: &str = "is being pulled";
 /// How the agent logs in to the hub's registry.
 #[derive(Clone)]
 pub enum RegistryLogin {
-    /// HTTP basic auth: the node name and its key's registry password.
+    /// HTTP basic auth: the node name and its key login for the registry
+    /// (derived from its keys and the hub's, once pinned).
     Node {
         user: String,
-        password: String,
+        keys: Box<bramble_trust::SecretKeys>,
+        hub: crate::session::connection::PinnedHub,
     },
     Bearer(String),
     Anonymous,
@@ -36,6 +38,32 @@ impl std::fmt::Debug for RegistryLogin {
             RegistryLogin::Node { user, .. } => write!(f, "Node({user})"),
             RegistryLogin::Bearer(_) => f.write_str("Bearer"),
             RegistryLogin::Anonymous => f.write_str("Anonymous"),
+        }
+    }
+}
+
+impl RegistryLogin {
+    /// The client for `hub_url` with this login (a node not joined yet has
+    /// no key login: anonymous).
+    fn client(&self, hub_url: &str) -> RegistryClient {
+        match self {
+            RegistryLogin::Bearer(t) => RegistryClient::new(hub_url, Some(t)),
+            RegistryLogin::Node { user, keys, hub } => {
+                let hub = hub.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                let password = hub.and_then(|h| {
+                    bramble_trust::login::key_password(
+                        keys,
+                        &h,
+                        bramble_trust::login::Service::Registry,
+                        user,
+                    )
+                });
+                match password {
+                    Some(p) => RegistryClient::with_basic_auth(hub_url, user, &p),
+                    None => RegistryClient::new(hub_url, None),
+                }
+            }
+            RegistryLogin::Anonymous => RegistryClient::new(hub_url, None),
         }
     }
 }
@@ -78,13 +106,7 @@ impl PullingImages {
 
     fn start_pull(&self, reference: &str) -> Result<(), String> {
         let (local, pulls, done) = (self.local, self.pulls.clone(), self.on_done.clone());
-        let client = match &self.login {
-            RegistryLogin::Bearer(t) => RegistryClient::new(&self.hub, Some(t)),
-            RegistryLogin::Node { user, password } => {
-                RegistryClient::with_basic_auth(&self.hub, user, password)
-            }
-            RegistryLogin::Anonymous => RegistryClient::new(&self.hub, None),
-        };
+        let client = self.login.client(&self.hub);
         let r = reference.to_string();
         std::thread::Builder::new()
             .name("pull".into())

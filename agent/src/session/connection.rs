@@ -3,8 +3,8 @@
 //! ways, TCP_NODELAY) and the thread that drives rumqttc's event loop,
 //! forwarding every event to the session worker and pausing with back-off
 //! (≤ 5 s) after a connection error. Before every connection attempt it
-//! takes the credentials of the current [`Login`] and, for a key login, a
-//! last will signed for that connection's number.
+//! takes the client id and credentials of the current [`Login`] and, for a
+//! key login, a last will signed for that connection's number.
 
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
@@ -35,6 +35,10 @@ pub enum ConnectionEvent {
 /// The login of the next connection attempts (the worker changes it).
 pub type SharedLogin = Arc<Mutex<Login>>;
 
+/// The hub's keys once pinned (the worker sets them; key logins and
+/// registry pulls need them).
+pub type PinnedHub = Arc<Mutex<Option<bramble_trust::PublicKeys>>>;
+
 /// Builds the client (credentials are set per attempt by [`spawn`]).
 pub fn client(cfg: &SessionConfig) -> (Client, Connection) {
     let mut o = MqttOptions::new(cfg.node.clone(), cfg.broker.host.clone(), cfg.broker.port);
@@ -48,12 +52,14 @@ pub fn client(cfg: &SessionConfig) -> (Client, Connection) {
     (client, conn)
 }
 
-/// Sets the credentials (and will) of attempt `n` on `conn`.
-fn prepare(conn: &mut Connection, logins: &Logins, login: Login, n: u64) {
-    let Some(c) = logins.credentials(login, n) else {
+/// Sets the client id, credentials (and will) of attempt `n` on `conn`.
+fn prepare(conn: &mut Connection, logins: &Logins, login: Login, hub: &PinnedHub, n: u64) {
+    let hub = hub.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let Some(c) = logins.credentials(login, hub.as_ref(), n) else {
         return;
     };
     let o = &mut conn.eventloop.mqtt_options;
+    o.set_client_id(c.client_id);
     o.set_credentials(c.username, c.password);
     if let Some((topic, payload)) = c.will {
         o.set_last_will(LastWill::new(topic, payload, QoS::AtLeastOnce, true));
@@ -64,6 +70,7 @@ fn prepare(conn: &mut Connection, logins: &Logins, login: Login, n: u64) {
 pub fn spawn(
     mut conn: Connection,
     login: SharedLogin,
+    hub: PinnedHub,
     logins: Logins,
     to_worker: Sender<super::worker::Input>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
@@ -77,7 +84,7 @@ pub fn spawn(
                 if !ready {
                     attempt += 1;
                     let l = *login.lock().unwrap_or_else(|p| p.into_inner());
-                    prepare(&mut conn, &logins, l, attempt);
+                    prepare(&mut conn, &logins, l, &hub, attempt);
                     ready = true;
                 }
                 let input = match conn.recv() {

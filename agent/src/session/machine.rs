@@ -100,7 +100,6 @@ pub struct Machine {
     hub: Option<PublicKeys>,
     token: Option<JoinToken>,
     login: Login,
-    tried_key_login: bool,
     connected: bool,
     switching: bool,
     accepted: bool,
@@ -156,7 +155,6 @@ impl Machine {
             hub,
             token,
             login,
-            tried_key_login: false,
             connected: false,
             switching: false,
             accepted: false,
@@ -277,27 +275,14 @@ impl Machine {
         self.connected = false;
         self.accepted = false;
         if refused {
-            match (self.login, self.hub.is_some()) {
-                (Login::Token, _) if !self.tried_key_login => {
-                    // A name taken by this very board: a join that ended
-                    // before the hub's key was stored here.
-                    tracing::info!(node = %self.cfg.node,
-                        "the broker refused the join token's login; trying the board's key");
-                    self.tried_key_login = true;
-                    self.login = Login::Key;
-                    out.push(Output::Relogin {
-                        login: Login::Key,
-                        reconnect: false,
-                    });
-                }
-                (Login::Key, false) => out.push(Output::Fatal(format!(
-                    "the broker refused both the join token's login and this board's key as \
-                     node {node}: the token is wrong, expired or used up (check --token against \
-                     DATA_DIR/node-token on the hub, or create one with `bramble token create`), \
-                     or another board is registered as {node} (bramble get nodes)",
+            match self.login {
+                Login::Token => out.push(Output::Fatal(format!(
+                    "the broker refused the join token's login of node {node}: the token is \
+                     wrong, expired or used up (check --token against DATA_DIR/node-token on the \
+                     hub, or create one with `bramble token create`)",
                     node = self.cfg.node
                 ))),
-                _ => {
+                Login::Key => {
                     if !self.refusal_logged {
                         tracing::error!(node = %self.cfg.node,
                             "the broker refused this board's key; if the node was deleted on the \

@@ -48,6 +48,7 @@ impl Session {
     pub fn start(
         cfg: SessionConfig,
         hello: Hello,
+        pinned: connection::PinnedHub,
         report: Arc<SharedReport>,
         to_node: Sender<NodeCommand>,
         fatal: Fatal,
@@ -100,10 +101,11 @@ impl Session {
         };
         let (client, conn) = connection::client(&cfg);
         let (tx, rx) = mpsc::channel();
-        connection::spawn(conn, login.clone(), logins, tx.clone())
+        *pinned.lock().unwrap_or_else(|p| p.into_inner()) = identity.hub.clone();
+        connection::spawn(conn, login.clone(), pinned.clone(), logins, tx.clone())
             .map_err(|e| format!("starting the MQTT thread: {e}"))?;
         let worker = Worker::new(
-            cfg, machine, identity, client, login, to_node, report, fatal,
+            cfg, machine, identity, client, login, pinned, to_node, report, fatal,
         );
         std::thread::Builder::new()
             .name("session".into())

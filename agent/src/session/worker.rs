@@ -16,7 +16,7 @@ use bramble_trust::{PublicKeys, SecretKeys};
 use rumqttc::{Client, ConnectReturnCode, ConnectionError, Event, Packet, QoS};
 
 use super::config::SessionConfig;
-use super::connection::{ConnectionEvent, SharedLogin};
+use super::connection::{ConnectionEvent, PinnedHub, SharedLogin};
 use super::identity::{self, BoardIdentity};
 use super::machine::{Input as MachineInput, Machine, Output};
 use super::node_loop::NodeCommand;
@@ -43,6 +43,7 @@ pub struct Worker {
     identity: BoardIdentity,
     client: Client,
     login: SharedLogin,
+    pinned: PinnedHub,
     to_node: Sender<NodeCommand>,
     report: Arc<SharedReport>,
     fatal: Fatal,
@@ -67,6 +68,7 @@ impl Worker {
         identity: BoardIdentity,
         client: Client,
         login: SharedLogin,
+        pinned: PinnedHub,
         to_node: Sender<NodeCommand>,
         report: Arc<SharedReport>,
         fatal: Fatal,
@@ -77,6 +79,7 @@ impl Worker {
             identity,
             client,
             login,
+            pinned,
             to_node,
             report,
             fatal,
@@ -160,6 +163,8 @@ impl Worker {
                     }
                 }
                 Output::Pin(hub) => {
+                    // Key logins and registry pulls need it from now on.
+                    *self.pinned.lock().unwrap_or_else(|p| p.into_inner()) = Some(hub.clone());
                     if let Err(e) = identity::pin_hub(&self.cfg.data_dir, &mut self.identity, hub) {
                         tracing::error!(error = %e, "storing the hub's key");
                     }

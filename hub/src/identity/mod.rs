@@ -10,8 +10,8 @@
 //! - The embedded broker asks [`Identity::check_connect`] at CONNECT and,
 //!   as defence in depth, [`Identity::may_publish`] /
 //!   [`Identity::may_subscribe`] per packet: a node only its own topics; a
-//!   token login only its `hello` (and never the client id of a registered
-//!   node, which it would kick).
+//!   join-token login (client id `_join.<node>`, never a node's) only its
+//!   `hello`. Logins are derived, never issued (`bramble_trust::login`).
 //! - The registry lets a node pull with [`Identity::registry_login`].
 //! - Deleting a node revokes its key at once ([`Identity::revoke`]): its
 //!   frames, logins and pulls are refused, and its broker session dropped.
@@ -28,7 +28,7 @@ use std::time::SystemTime;
 use bramble_api::protocol::hello::JOIN_PROOF_LABEL;
 use bramble_api::protocol::topics::{self, check_node};
 use bramble_api::protocol::{Hello, HelloAuth, KeysText, RefusalCode, Signer, keys_text};
-use bramble_trust::login::{Password, Service};
+use bramble_trust::login::{self, Service};
 use bramble_trust::token::verify_proof;
 use bramble_trust::{JoinToken, PublicKeys, SecretKeys};
 
@@ -320,9 +320,9 @@ impl Identity {
     }
 
     /// The embedded broker's CONNECT check: the hub's own client; a node
-    /// logging in with its key (client id = username = node name); or a
-    /// joining board with a join token's proof, unless the name belongs to a
-    /// registered node.
+    /// logging in with its key login (client id = username = node name); or
+    /// a joining board with a join token's login (client id `_join.<node>`,
+    /// which no node can have, so a join never takes over a node's session).
     pub fn check_connect(&self, client_id: &str, user: &str, pass: &str) -> Result<(), Refusal> {
         if client_id == HUB_USERNAME || user == HUB_USERNAME {
             return if client_id == HUB_USERNAME
@@ -336,43 +336,40 @@ impl Identity {
                 )))
             };
         }
+        if let Some(node) = login::joining_node(client_id) {
+            check_node(node).map_err(|why| {
+                Refusal(format!("the joining client id names no valid node: {why}"))
+            })?;
+            let id = login::join_token_id(user).ok_or_else(|| {
+                Refusal(format!(
+                    "a joining client's username must be {}<token id>",
+                    login::JOIN_PREFIX
+                ))
+            })?;
+            let secret = self
+                .tokens
+                .admitting(id)
+                .map_err(|e| Refusal(e.to_string()))?;
+            return if login::verify_join_password(&secret, pass) {
+                Ok(())
+            } else {
+                Err(Refusal(TokenRefusal::BadProof(id.to_string()).to_string()))
+            };
+        }
         if client_id != user {
             return Err(Refusal(format!(
                 "client id {client_id:?} must equal the username {user:?} (the node name)"
             )));
         }
         check_node(user).map_err(|why| Refusal(format!("username is not a node name: {why}")))?;
-        let password = Password::parse(pass);
-        match &password {
-            Password::Key(_) => match self.nodes.key(user) {
-                Some(k) if password.verify_key(&k, Service::Mqtt, user) => Ok(()),
-                Some(_) => Err(Refusal("not signed by the node's registered key".into())),
-                None => Err(Refusal(
-                    "no registered node of this name (deleted?): the board must rejoin with a \
-                     join token"
-                        .into(),
-                )),
-            },
-            Password::Token { id, .. } => {
-                if self.nodes.key(user).is_some() {
-                    return Err(Refusal(format!(
-                        "{user} is a registered node: a join-token login may not take its \
-                         client id (the node logs in with its key)"
-                    )));
-                }
-                let secret = self
-                    .tokens
-                    .admitting(id)
-                    .map_err(|e| Refusal(e.to_string()))?;
-                if password.verify_token(&secret, Service::Mqtt, user) {
-                    Ok(())
-                } else {
-                    Err(Refusal(TokenRefusal::BadProof(id.to_string()).to_string()))
-                }
+        match self.nodes.key(user) {
+            Some(k) if login::verify_key_password(&self.keys, &k, Service::Mqtt, user, pass) => {
+                Ok(())
             }
-            Password::Other => Err(Refusal(
-                "the password is neither a node key's nor a join token's proof (an agent from \
-                 before protocol 2?)"
+            Some(_) => Err(Refusal("not the node's key login".into())),
+            None => Err(Refusal(
+                "no registered node of this name (deleted?): the board must rejoin with a join \
+                 token"
                     .into(),
             )),
         }
@@ -383,11 +380,11 @@ impl Identity {
         if client_id == HUB_USERNAME {
             return true;
         }
-        if self.nodes.key(client_id).is_some() {
-            return topics::node_may_publish(client_id, topic);
+        if let Some(node) = login::joining_node(client_id) {
+            return topics::Topic::parse(topic)
+                .is_ok_and(|t| t.node() == node && t.kind() == &topics::TopicKind::Hello);
         }
-        topics::Topic::parse(topic)
-            .is_ok_and(|t| t.node() == client_id && t.kind() == &topics::TopicKind::Hello)
+        self.nodes.key(client_id).is_some() && topics::node_may_publish(client_id, topic)
     }
 
     /// Whether the embedded broker lets `client_id` subscribe to `filter`.
@@ -395,19 +392,19 @@ impl Identity {
         if client_id == HUB_USERNAME {
             return true;
         }
-        if self.nodes.key(client_id).is_some() {
-            return topics::node_may_subscribe(client_id, filter);
+        if let Some(node) = login::joining_node(client_id) {
+            return topics::Topic::new(node, topics::TopicKind::HelloAck)
+                .is_ok_and(|t| t.to_string() == filter);
         }
-        topics::Topic::new(client_id, topics::TopicKind::HelloAck)
-            .is_ok_and(|t| t.to_string() == filter)
+        self.nodes.key(client_id).is_some() && topics::node_may_subscribe(client_id, filter)
     }
 
     /// Whether `user`/`pass` is a registered node's registry login (reads
     /// only).
     pub fn registry_login(&self, user: &str, pass: &str) -> bool {
-        self.nodes
-            .key(user)
-            .is_some_and(|k| Password::parse(pass).verify_key(&k, Service::Registry, user))
+        self.nodes.key(user).is_some_and(|k| {
+            login::verify_key_password(&self.keys, &k, Service::Registry, user, pass)
+        })
     }
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bramble_api::protocol::{Hello, HelloAuth, JoinProof, RefusalCode, Signer, keys_text};
-use bramble_trust::login::{Service, key_password, token_password};
+use bramble_trust::login::{Service, join_login, key_password};
 use bramble_trust::{JoinToken, SecretKeys};
 
 use super::{HelloVerdict, Identity};
@@ -209,10 +209,12 @@ async fn limited_tokens_and_approval() {
 async fn connect_acl_registry_and_revocation() {
     let f = fixture(false).await;
     let token = f.id.join_token().unwrap();
+    let hub = f.id.hub_keys().public().clone();
     let (a, b) = (
         SecretKeys::generate().unwrap(),
         SecretKeys::generate().unwrap(),
     );
+    let kp = |k: &SecretKeys, s| key_password(k, &hub, s, "pi-1").unwrap();
     // The hub's own client.
     let hub_pw = f.id.hub_password().to_string();
     assert!(
@@ -224,40 +226,65 @@ async fn connect_acl_registry_and_revocation() {
             .is_err()
     );
     assert!(f.id.check_connect("pi-1", "bramble-hub", &hub_pw).is_err());
-    // Before joining: a token proof for this name, nothing else.
-    let tp = token_password(&token, Service::Mqtt, "pi-1");
-    assert!(f.id.check_connect("pi-1", "pi-1", &tp).is_ok());
+    // Before joining: the token's login, as `_join.<name>`, nothing else.
+    let j = join_login(&token, "pi-1");
     assert!(
-        f.id.check_connect("pi-2", "pi-2", &tp).is_err(),
-        "proof of another name"
+        f.id.check_connect(&j.client_id, &j.username, &j.password)
+            .is_ok()
     );
-    assert!(f.id.check_connect("pi-1", "pi-2", &tp).is_err());
-    assert!(f.id.check_connect("pi-1", "pi-1", token.secret()).is_err());
     assert!(
-        f.id.check_connect("pi-1", "pi-1", &key_password(&a, Service::Mqtt, "pi-1"))
+        f.id.check_connect("_join.Pi_1", &j.username, &j.password)
+            .is_err()
+    );
+    assert!(
+        f.id.check_connect(&j.client_id, "_join.zzzzzz", &j.password)
+            .is_err()
+    );
+    assert!(
+        f.id.check_connect(&j.client_id, &j.username, token.secret())
+            .is_err()
+    );
+    assert!(f.id.check_connect("pi-1", "pi-1", &j.password).is_err());
+    assert!(
+        f.id.check_connect("pi-1", "pi-1", &kp(&a, Service::Mqtt))
             .is_err(),
         "no key registered yet"
     );
     // A token login may only say hello.
-    assert!(f.id.may_publish("pi-1", "bramble/v2/nodes/pi-1/hello"));
-    assert!(!f.id.may_publish("pi-1", "bramble/v2/nodes/pi-1/status"));
-    assert!(!f.id.may_publish("pi-1", "bramble/v2/nodes/pi-2/hello"));
-    assert!(f.id.may_subscribe("pi-1", "bramble/v2/nodes/pi-1/hello/ack"));
-    assert!(!f.id.may_subscribe("pi-1", "bramble/v2/nodes/pi-1/desired"));
-    assert!(!f.id.may_subscribe("pi-1", "bramble/#"));
-    // Joined: its key logs in; a token login may not take its client id.
+    assert!(f.id.may_publish(&j.client_id, "bramble/v2/nodes/pi-1/hello"));
+    assert!(
+        !f.id
+            .may_publish(&j.client_id, "bramble/v2/nodes/pi-1/status")
+    );
+    assert!(
+        !f.id
+            .may_publish(&j.client_id, "bramble/v2/nodes/pi-2/hello")
+    );
+    assert!(f.id.may_subscribe(&j.client_id, "bramble/v2/nodes/pi-1/hello/ack"));
+    assert!(
+        !f.id
+            .may_subscribe(&j.client_id, "bramble/v2/nodes/pi-1/desired")
+    );
+    assert!(!f.id.may_subscribe(&j.client_id, "bramble/#"));
+    // Joined: its key logs in; the token's login still only says hello.
     let h = joining("pi-1", &a, "s1", &token);
     f.id.check_hello(&h, &claimed(&a)).await.unwrap();
-    let kp = key_password(&a, Service::Mqtt, "pi-1");
-    assert!(f.id.check_connect("pi-1", "pi-1", &kp).is_ok());
-    let e = f.id.check_connect("pi-1", "pi-1", &tp).unwrap_err();
-    assert!(e.to_string().contains("may not take its client id"), "{e}");
+    let akp = kp(&a, Service::Mqtt);
+    assert!(f.id.check_connect("pi-1", "pi-1", &akp).is_ok());
     assert!(
-        f.id.check_connect("pi-1", "pi-1", &key_password(&b, Service::Mqtt, "pi-1"))
+        f.id.check_connect(&j.client_id, &j.username, &j.password)
+            .is_ok()
+    );
+    assert!(
+        !f.id
+            .may_publish(&j.client_id, "bramble/v2/nodes/pi-1/status")
+    );
+    assert!(
+        f.id.check_connect("pi-1", "pi-1", &kp(&b, Service::Mqtt))
             .is_err()
     );
     assert!(
-        f.id.check_connect("pi-1", "pi-1", &key_password(&a, Service::Registry, "pi-1"))
+        f.id.check_connect("pi-1", "pi-1", &kp(&a, Service::Registry))
             .is_err(),
         "a registry password is no MQTT password"
     );
@@ -266,11 +293,15 @@ async fn connect_acl_registry_and_revocation() {
     assert!(!f.id.may_publish("pi-1", "bramble/v2/nodes/pi-1/desired"));
     assert!(f.id.may_subscribe("pi-1", "bramble/v2/nodes/pi-1/desired"));
     assert!(!f.id.may_subscribe("pi-1", "bramble/v2/nodes/+/desired"));
+    assert!(
+        !f.id.may_subscribe("pi-2", "bramble/v2/nodes/pi-2/desired"),
+        "unknown"
+    );
     assert!(f.id.may_publish("bramble-hub", "bramble/v2/nodes/pi-1/desired"));
     // Registry: the key's registry login, reads only (the route checks that).
-    let rp = key_password(&a, Service::Registry, "pi-1");
+    let rp = kp(&a, Service::Registry);
     assert!(f.id.registry_login("pi-1", &rp));
-    assert!(!f.id.registry_login("pi-1", &kp));
+    assert!(!f.id.registry_login("pi-1", &akp));
     assert!(!f.id.registry_login("pi-2", &rp));
     // Revocation: hooks run, everything is refused at once.
     let kicked = Arc::new(AtomicUsize::new(0));
@@ -281,7 +312,7 @@ async fn connect_acl_registry_and_revocation() {
     }));
     assert!(f.id.revoke("pi-1").await.unwrap());
     assert_eq!(kicked.load(Ordering::SeqCst), 1);
-    assert!(f.id.check_connect("pi-1", "pi-1", &kp).is_err());
+    assert!(f.id.check_connect("pi-1", "pi-1", &akp).is_err());
     assert!(!f.id.registry_login("pi-1", &rp));
     assert!(!f.id.may_publish("pi-1", "bramble/v2/nodes/pi-1/status"));
     assert_eq!(f.id.node_key("pi-1"), None);

@@ -14,7 +14,7 @@ use bramble_api::protocol::{
     PodReport, ProtocolError, Status, Topic, TopicKind, decode_from_hub, encode_frame, keys_text,
     topics,
 };
-use bramble_trust::login::{Service, key_password, token_password};
+use bramble_trust::login::{Service, join_login, key_password};
 use bramble_trust::{JoinToken, PublicKeys, SecretKeys};
 use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS};
 use serde_json::json;
@@ -52,9 +52,11 @@ impl Drop for TestAgent {
     }
 }
 
-/// The MQTT login of a joining board: its proof of knowing `token`.
-pub fn token_login(token: &str, node: &str) -> String {
-    token_password(&JoinToken::parse(token).unwrap(), Service::Mqtt, node)
+/// The MQTT username and password of boards joining with `token` (their
+/// client id is `_join.NAME`).
+pub fn token_login(token: &str) -> (String, String) {
+    let l = join_login(&JoinToken::parse(token).unwrap(), "any");
+    (l.username, l.password)
 }
 
 impl TestAgent {
@@ -69,10 +71,19 @@ impl TestAgent {
         TestAgent::connect_as(addr, node, SecretKeys::generate().unwrap(), None, login).await
     }
 
-    /// Connects with a join token's login, as a joining board does.
+    /// Connects with a join token's login, as a joining board does (client
+    /// id `_join.NAME`).
     pub async fn joining(addr: SocketAddr, node: &str, token: &str) -> Result<TestAgent, String> {
-        let login = token_login(token, node);
-        TestAgent::connect(addr, node, Some((node, &login))).await
+        let l = join_login(&JoinToken::parse(token).unwrap(), node);
+        TestAgent::connect_with_will(
+            addr,
+            &l.client_id,
+            SecretKeys::generate().unwrap(),
+            None,
+            Some((&l.username, &l.password)),
+            None,
+        )
+        .await
     }
 
     /// Connects as `node` with `keys` (and the pinned `hub`).
@@ -87,15 +98,17 @@ impl TestAgent {
     }
 
     /// [`TestAgent::connect_as`] leaving `will` as its last will.
+    /// `client_id` is the node name, or `_join.NAME` for a join login.
     pub async fn connect_with_will(
         addr: SocketAddr,
-        node: &str,
+        client_id: &str,
         keys: SecretKeys,
         hub: Option<PublicKeys>,
         login: Option<(&str, &str)>,
         will: Option<LastWill>,
     ) -> Result<TestAgent, String> {
-        let mut o = MqttOptions::new(node, addr.ip().to_string(), addr.port());
+        let node = bramble_trust::login::joining_node(client_id).unwrap_or(client_id);
+        let mut o = MqttOptions::new(client_id, addr.ip().to_string(), addr.port());
         o.set_keep_alive(Duration::from_secs(5))
             .set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES);
         if let Some((u, p)) = login {
@@ -153,12 +166,18 @@ impl TestAgent {
         Ok(agent)
     }
 
+    /// The board's key login (once it pinned the hub).
+    pub fn key_login(&self) -> String {
+        let hub = self.hub.as_ref().expect("joined: the hub's key pinned");
+        key_password(&self.keys, hub, Service::Mqtt, &self.node).expect("a key login")
+    }
+
     /// Connects again as the same board, logging in with its key (after a
     /// join, as agents do).
     pub async fn reconnect_with_key(self, addr: SocketAddr) -> Result<TestAgent, String> {
+        let login = self.key_login();
         let (node, keys, hub) = (self.node.clone(), self.keys.clone(), self.hub.clone());
         self.disconnect().await;
-        let login = key_password(&keys, Service::Mqtt, &node);
         TestAgent::connect_as(addr, &node, keys, hub, Some((&node, &login))).await
     }
 

@@ -294,19 +294,8 @@ fn pending_approval_asks_again_and_refusals_end_the_process() {
 }
 
 #[test]
-fn refused_logins_try_the_key_then_give_up_with_the_reason() {
+fn a_refused_token_login_ends_the_process_a_refused_key_does_not() {
     let mut r = joining();
-    let out = r.handle(Input::Failed {
-        refused: true,
-        error: "not authorized".into(),
-    });
-    assert!(matches!(
-        out[..],
-        [Output::Relogin {
-            login: Login::Key,
-            reconnect: false
-        }]
-    ));
     let out = r.handle(Input::Failed {
         refused: true,
         error: "not authorized".into(),
