@@ -355,12 +355,16 @@ impl BrokerHandle {
     ///
     /// Blocks only while the router's event queue is full; fails only if the
     /// router has stopped.
-    pub fn disconnect(&self, client_id: &str) -> Result<(), local::LinkError> {
+    pub fn disconnect(&self, client_id: &str) -> Result<(), RouterStopped> {
         let event = Event::DisconnectClient(client_id.to_owned());
-        self.router_tx.send((0, event))?;
-        Ok(())
+        self.router_tx.send((0, event)).map_err(|_| RouterStopped)
     }
 }
+
+/// The router is no longer running (see [`BrokerHandle`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the router has stopped")]
+pub struct RouterStopped;
 
 #[derive(Copy, Clone)]
 pub enum LinkType {
