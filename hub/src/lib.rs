@@ -7,6 +7,7 @@ pub mod broker;
 pub mod control;
 pub mod controllers;
 pub mod dispatch;
+pub mod dynsec;
 pub mod fleet;
 pub mod identity;
 pub mod ingest;

@@ -83,6 +83,11 @@ struct Args {
     /// service table for ClusterIPs.
     #[arg(long)]
     no_pod_routes: bool,
+    /// Provision the --mqtt-url mosquitto's dynamic security plugin with the
+    /// nodes' logins and topics, so the broker too keeps each node to its
+    /// own topics (the URL's user needs the plugin's admin role).
+    #[arg(long, env = "BRAMBLE_MQTT_DYNSEC", requires = "mqtt_url")]
+    mqtt_dynsec: bool,
     /// New boards wait for `bramble nodes approve NAME` after they joined
     /// with a valid token (as k3s' and kubeadm's node approval).
     #[arg(long, env = "BRAMBLE_APPROVE_NODES")]
@@ -125,6 +130,7 @@ fn main() -> anyhow::Result<()> {
         mdns: !args.no_mdns,
         pod_routes: !args.no_pod_routes,
         approve_nodes: args.approve_nodes,
+        mqtt_dynsec: args.mqtt_dynsec,
     };
     config.validate()?;
     let config = HubConfig {

@@ -3,7 +3,9 @@
 //! [`topics::hub_subscriptions`] after every CONNACK, hands each publication
 //! to the [`Ingest`] (in order, on one task), and publishes what others queue
 //! in the [`Fleet`] outbox (QoS 1, retained as asked). Reconnects on errors
-//! with a short backoff, logging once per outage.
+//! with a short backoff, logging once per outage. With mosquitto's dynamic
+//! security provisioned by the hub, it also subscribes to the plugin's
+//! answers and hands them to the provisioner (`crate::dynsec`).
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -141,6 +143,7 @@ impl MqttClient {
         fleet: Arc<Fleet>,
         outbox: mpsc::Receiver<Outgoing>,
         ingest: Ingest,
+        dynsec: Option<mpsc::Sender<Vec<u8>>>,
         stop: watch::Receiver<bool>,
     ) -> MqttClient {
         let (client, mut eventloop) = AsyncClient::new(endpoint.options(), 64);
@@ -155,6 +158,7 @@ impl MqttClient {
                 client.clone(),
                 fleet,
                 tx,
+                dynsec,
                 stop.clone(),
             )),
             publish: tokio::spawn(publish_loop(client, outbox, stop)),
@@ -176,6 +180,7 @@ async fn poll_loop(
     client: AsyncClient,
     fleet: Arc<Fleet>,
     ingest: mpsc::Sender<(String, Bytes)>,
+    dynsec: Option<mpsc::Sender<Vec<u8>>>,
     mut stop: watch::Receiver<bool>,
 ) {
     let broker = format!("{}:{}", endpoint.host, endpoint.port);
@@ -191,18 +196,33 @@ async fn poll_loop(
                 tracing::info!(broker, reconnect = outage, "MQTT connected");
                 outage = false;
                 backoff = Duration::from_millis(100);
-                let sub = client.clone();
-                tokio::spawn(async move {
-                    let filters = topics::hub_subscriptions()
-                        .into_iter()
-                        .map(|f| SubscribeFilter::new(f, QoS::AtLeastOnce));
-                    if let Err(e) = sub.subscribe_many(filters).await {
-                        tracing::error!(error = %e, "MQTT subscribe failed");
-                    }
-                });
+                // Queued before anything published from now on (the
+                // dynamic security answers must not beat the subscription).
+                let answers = dynsec
+                    .is_some()
+                    .then(|| crate::dynsec::RESPONSE.to_string());
+                let filters: Vec<SubscribeFilter> = topics::hub_subscriptions()
+                    .into_iter()
+                    .chain(answers)
+                    .map(|f| SubscribeFilter::new(f, QoS::AtLeastOnce))
+                    .collect();
+                if client.try_subscribe_many(filters.clone()).is_err() {
+                    let sub = client.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = sub.subscribe_many(filters).await {
+                            tracing::error!(error = %e, "MQTT subscribe failed");
+                        }
+                    });
+                }
                 fleet.mark_connected();
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
+                if p.topic == crate::dynsec::RESPONSE {
+                    if let Some(d) = &dynsec {
+                        let _ = d.send(p.payload.to_vec()).await;
+                    }
+                    continue;
+                }
                 if ingest.send((p.topic, p.payload)).await.is_err() {
                     break;
                 }

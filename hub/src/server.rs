@@ -62,6 +62,10 @@ pub struct HubConfig {
     pub pod_routes: bool,
     /// New nodes wait for `bramble nodes approve NAME` (`--approve-nodes`).
     pub approve_nodes: bool,
+    /// Provision the `--mqtt-url` mosquitto's dynamic security plugin with
+    /// the nodes' logins and topics (`--mqtt-dynsec`; the URL's user must
+    /// have the plugin's admin role).
+    pub mqtt_dynsec: bool,
 }
 
 /// Where the hub serves cluster DNS and relays other names.
@@ -103,6 +107,21 @@ impl HubConfig {
         }
         if let Some(url) = &self.mqtt_url {
             crate::mqtt::MqttEndpoint::parse_url(url)?;
+        }
+        if self.mqtt_dynsec {
+            let user = self
+                .mqtt_url
+                .as_deref()
+                .map(crate::mqtt::MqttEndpoint::parse_url)
+                .transpose()?
+                .and_then(|e| e.login);
+            if user.is_none() {
+                anyhow::bail!(
+                    "--mqtt-dynsec provisions an external mosquitto: give --mqtt-url \
+                     mqtt://ADMIN:PASSWORD@HOST:PORT with a user of the dynamic security \
+                     plugin's admin role"
+                );
+            }
         }
         self.network.validate()
     }
@@ -246,11 +265,18 @@ impl Hub {
             identity.hub_password(),
         )?
         .map(|endpoint| {
+            let dynsec = config.mqtt_dynsec.then(|| {
+                let (tx, rx) = tokio::sync::mpsc::channel(64);
+                let user = endpoint.login.clone().map(|(u, _)| u).unwrap_or_default();
+                crate::dynsec::spawn(identity.clone(), fleet.clone(), user, rx, stop_rx.clone());
+                tx
+            });
             MqttClient::spawn(
                 endpoint,
                 fleet.clone(),
                 outbox,
                 ingest.clone(),
+                dynsec,
                 stop_rx.clone(),
             )
         });

@@ -47,6 +47,7 @@ impl TestHub {
             mdns: false,
             pod_routes: false,
             approve_nodes: false,
+            mqtt_dynsec: false,
         })
         .await?;
         Ok(TestHub {

@@ -119,7 +119,14 @@ pub enum Broker {
     Embedded,
     /// A mosquitto started for the test (`--mqtt-url`).
     Mosquitto,
+    /// A mosquitto with the dynamic security plugin and no anonymous
+    /// access, which the hub provisions (`--mqtt-url` with the plugin's
+    /// admin, `--mqtt-dynsec`).
+    MosquittoDynsec,
 }
+
+/// The plugin admin of [`Broker::MosquittoDynsec`] clusters.
+pub const DYNSEC_ADMIN: (&str, &str) = ("bramble-admin", "admin-pass-for-tests");
 
 /// The hub of a test cluster.
 pub struct Hub {
@@ -161,6 +168,15 @@ impl Hub {
                 let url = format!("mqtt://127.0.0.1:{port}");
                 args.extend(["--mqtt-url".into(), url.clone()]);
                 url
+            }
+            HubMqtt::Dynsec(port) => {
+                let (user, pw) = DYNSEC_ADMIN;
+                args.extend([
+                    "--mqtt-url".into(),
+                    format!("mqtt://{user}:{pw}@127.0.0.1:{port}"),
+                    "--mqtt-dynsec".into(),
+                ]);
+                format!("mqtt://127.0.0.1:{port}")
             }
         };
         args.extend(extra.iter().map(|s| s.to_string()));
@@ -263,6 +279,7 @@ impl Hub {
 enum HubMqtt {
     Embedded(u16),
     External(u16),
+    Dynsec(u16),
 }
 
 /// `program` as a command, run in network namespace `netns` when given
@@ -387,10 +404,17 @@ impl Cluster {
             .prefix("bramble-cluster-")
             .tempdir()
             .expect("tempdir");
-        let mosquitto = (broker == Broker::Mosquitto).then(Mosquitto::start);
-        let mqtt = match &mosquitto {
-            Some(m) => HubMqtt::External(m.port),
-            None => HubMqtt::Embedded(free_port()),
+        let mosquitto = match broker {
+            Broker::Embedded => None,
+            Broker::Mosquitto => Some(Mosquitto::start()),
+            Broker::MosquittoDynsec => {
+                Some(Mosquitto::start_dynsec(DYNSEC_ADMIN.0, DYNSEC_ADMIN.1))
+            }
+        };
+        let mqtt = match (&mosquitto, broker) {
+            (Some(m), Broker::MosquittoDynsec) => HubMqtt::Dynsec(m.port),
+            (Some(m), _) => HubMqtt::External(m.port),
+            (None, _) => HubMqtt::Embedded(free_port()),
         };
         let hub = Hub::start(&dir.path().join("hub"), mqtt, hub_flags);
         let mut cluster = Cluster {

@@ -17,6 +17,8 @@ pub struct Mosquitto {
     netns: Option<String>,
     child: Option<Child>,
     _dir: tempfile::TempDir,
+    /// What the broker keeps besides its config (the plugin's state).
+    extra: Option<tempfile::TempDir>,
 }
 
 impl Mosquitto {
@@ -28,6 +30,35 @@ impl Mosquitto {
     /// A broker with `auth` as its authentication settings (config lines).
     pub fn start_with(auth: &str) -> Mosquitto {
         Mosquitto::start_conf(crate::cluster::free_port(), "127.0.0.1", auth, None)
+    }
+
+    /// A broker with the dynamic security plugin (Debian's
+    /// `mosquitto_dynamic_security.so`) and no anonymous access: its only
+    /// client is `admin` / `password` with the plugin's admin role
+    /// (`mosquitto_ctrl dynsec init`), whom `bramble-hub --mqtt-dynsec`
+    /// logs in as to provision the nodes.
+    pub fn start_dynsec(admin: &str, password: &str) -> Mosquitto {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let json = dir.path().join("dynamic-security.json");
+        let out = Command::new("mosquitto_ctrl")
+            .args(["dynsec", "init"])
+            .arg(&json)
+            .args([admin, password])
+            .output()
+            .expect("running mosquitto_ctrl (Debian package mosquitto-clients)");
+        assert!(out.status.success(), "mosquitto_ctrl dynsec init: {out:?}");
+        let plugin = "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so";
+        assert!(
+            std::path::Path::new(plugin).exists(),
+            "{plugin} is missing (Debian package mosquitto)"
+        );
+        let auth = format!(
+            "allow_anonymous false\nplugin {plugin}\nplugin_opt_config_file {}\n",
+            json.display()
+        );
+        let mut m = Mosquitto::start_conf(crate::cluster::free_port(), "127.0.0.1", &auth, None);
+        m.extra = Some(dir);
+        m
     }
 
     /// An anonymous broker on 0.0.0.0:1883 inside network namespace `netns`
@@ -54,6 +85,7 @@ impl Mosquitto {
             netns: netns.map(str::to_string),
             child: None,
             _dir: dir,
+            extra: None,
         };
         m.resume();
         m

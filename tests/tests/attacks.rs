@@ -522,3 +522,117 @@ fn a_capture_of_the_mqtt_port_shows_no_secret_token_or_key() {
         format!("bramble/v2/nodes/{}/desired", names[1]).as_bytes()
     ));
 }
+
+#[test]
+fn a_mosquitto_provisioned_by_the_hub_keeps_each_node_to_its_topics() {
+    let mut c = Cluster::start(Broker::MosquittoDynsec, 2, &[]);
+    c.push_busybox("busybox", "1");
+    let (a, b) = (c.agents[0].name.clone(), c.agents[1].name.clone());
+    let port = broker_port(&c);
+    // The boards joined and run pods through a broker that refuses anyone
+    // the hub did not provision.
+    let secret = secret_value();
+    let (code, v) = c.client().post(
+        SECRETS,
+        &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"},
+            "stringData": {"pass": secret}}),
+    );
+    assert_eq!(code, 201, "{v}");
+    let (code, v) = c.client().post(PODS, &victim_pod("victim", &b, "db"));
+    assert_eq!(code, 201, "{v}");
+    wait_for("the victim pod Running", Duration::from_secs(60), || {
+        running_ip(&c, "victim")
+    });
+    attacker::try_login(port, &Login::anonymous("nobody"), "bramble/#", 1)
+        .expect_err("an anonymous client connected");
+
+    // A's stolen login: its own topics only. B's are refused by the broker
+    // itself (SUBACK 0x80), so nothing of B's arrives, not even ciphertext.
+    c.agents[0].proc.kill9();
+    let thief = Board::read(&a, &c.agents[0].data_dir);
+    let mut sniff = Sniffer::start(
+        port,
+        &thief.mqtt_login(),
+        &format!("bramble/v2/nodes/{b}/#"),
+    );
+    let mut own = Sniffer::start(
+        port,
+        &thief.mqtt_login(),
+        &format!("bramble/v2/nodes/{a}/desired"),
+    );
+    let out = exec(&c, "victim", &["sh", "-c", "echo pass=$PASS"]);
+    assert!(out.contains(&secret), "{out}");
+    let since = Instant::now();
+    wait_for("a few heartbeats", Duration::from_secs(30), || {
+        (since.elapsed() >= Duration::from_secs(3)).then_some(())
+    });
+    let _ = (sniff.alive(), own.alive());
+    let seen_b = sniff.stop();
+    assert!(
+        seen_b.is_empty(),
+        "A's login read {} messages of B's",
+        seen_b.len()
+    );
+    let seen_own = own.stop();
+    assert!(
+        seen_own
+            .iter()
+            .any(|(t, _)| t.ends_with(&format!("{a}/desired"))),
+        "A's login reads its own retained set"
+    );
+    // A forgery on B's topic with A's login is dropped by the broker: the
+    // hub never sees a frame of A's key on B's topic.
+    let mut hub_view = Sniffer::start(
+        port,
+        &Login::as_node(
+            bramble_tests::cluster::DYNSEC_ADMIN.0,
+            bramble_tests::cluster::DYNSEC_ADMIN.1,
+        ),
+        &format!("bramble/v2/nodes/{b}/status"),
+    );
+    let lie = Status {
+        session: "any".into(),
+        seq: 1,
+        ..Status::default()
+    };
+    let (t, p) = thief.frame(&b, TopicKind::Status, &lie, None);
+    let _ = attacker::publish(port, &thief.mqtt_login(), &t, &p, false);
+    let since = Instant::now();
+    wait_for("B's next heartbeats", Duration::from_secs(30), || {
+        (since.elapsed() >= Duration::from_secs(3)).then_some(())
+    });
+    let _ = hub_view.alive();
+    let statuses = hub_view.stop();
+    assert!(!statuses.is_empty(), "B's own statuses pass");
+    let a_id = thief.keys.public().key_id();
+    for (_, payload) in &statuses {
+        let f = bramble_trust::Frame::parse(payload).expect("a frame");
+        assert_ne!(f.key_id(), a_id, "A's forgery reached B's topic");
+    }
+
+    // Deleting B on the hub deletes it from the broker: it is dropped and
+    // its login refused.
+    let b_board = Board::read(&b, &c.agents[1].data_dir);
+    let (code, v) = c.client().delete(&format!("/api/v1/nodes/{b}"));
+    assert_eq!(code, 200, "{v}");
+    wait_for(
+        "B's login refused by mosquitto",
+        Duration::from_secs(10),
+        || {
+            attacker::try_login(port, &b_board.mqtt_login(), "bramble/#", 1)
+                .err()
+                .map(|_| ())
+        },
+    );
+    wait_for(
+        "B's agent told it is refused",
+        Duration::from_secs(10),
+        || {
+            c.agents[1]
+                .proc
+                .log()
+                .contains("the broker refused this board's key")
+                .then_some(())
+        },
+    );
+}

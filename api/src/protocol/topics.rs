@@ -216,21 +216,6 @@ pub fn node_may_subscribe(node: &str, filter: &str) -> bool {
     agent_subscriptions(node).is_ok_and(|subs| subs.iter().any(|s| s == filter))
 }
 
-/// The same ACL as mosquitto `acl_file` pattern lines, with the MQTT username
-/// (`%u`) being the node name.
-pub fn mosquitto_acl_patterns() -> Vec<String> {
-    let mut lines: Vec<String> = ["hello", "status", "online", "rpc/resp/+"]
-        .iter()
-        .map(|s| format!("pattern write {PREFIX}nodes/%u/{s}"))
-        .collect();
-    lines.extend(
-        ["desired", "rpc/req", "hello/ack"]
-            .iter()
-            .map(|s| format!("pattern read {PREFIX}nodes/%u/{s}")),
-    );
-    lines
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,6 +310,5 @@ mod tests {
         assert!(node_may_subscribe("pi-1", "bramble/v2/nodes/pi-1/desired"));
         assert!(!node_may_subscribe("pi-1", "bramble/v2/nodes/pi-1/#"));
         assert!(!node_may_subscribe("pi-1", "bramble/v2/nodes/+/desired"));
-        assert_eq!(mosquitto_acl_patterns().len(), 7);
     }
 }

@@ -58,6 +58,8 @@ struct Entry {
 pub struct NodeKeys {
     store: Store,
     cache: RwLock<HashMap<String, Entry>>,
+    /// Counts changes (who provisions an external broker watches it).
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for NodeKeys {
@@ -89,7 +91,17 @@ impl NodeKeys {
         Ok(NodeKeys {
             store,
             cache: RwLock::new(cache),
+            changes: tokio::sync::watch::Sender::new(0),
         })
+    }
+
+    /// Wakes on every change of the registry.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|n| *n += 1);
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Entry>> {
@@ -126,6 +138,7 @@ impl NodeKeys {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(node.to_string(), Entry { record, keys });
+        self.changed();
         Ok(())
     }
 
@@ -145,6 +158,7 @@ impl NodeKeys {
                 value: None,
             }])
             .await?;
+        self.changed();
         Ok(known)
     }
 

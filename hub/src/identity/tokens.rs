@@ -89,6 +89,8 @@ pub struct Tokens {
     hub: Fingerprint,
     file: PathBuf,
     cache: RwLock<HashMap<String, TokenRecord>>,
+    /// Counts changes (who provisions an external broker watches it).
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for Tokens {
@@ -145,6 +147,7 @@ impl Tokens {
             hub,
             file: data_dir.join(NODE_TOKEN_FILE),
             cache: RwLock::new(cache),
+            changes: tokio::sync::watch::Sender::new(0),
         };
         let on_disk = match std::fs::read_to_string(&tokens.file) {
             Ok(t) => Some(t),
@@ -186,6 +189,11 @@ impl Tokens {
         self.cache.read().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Wakes on every change of the tokens.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
     async fn insert(&self, t: &JoinToken, record: TokenRecord) -> Result<(), IdentityError> {
         self.write_record(t.id(), Some(&record)).await?;
         self.cache
@@ -207,6 +215,7 @@ impl Tokens {
                 value: record.map(|r| serde_json::to_vec(r).expect("records serialize")),
             }])
             .await?;
+        self.changes.send_modify(|n| *n += 1);
         Ok(())
     }
 
@@ -231,6 +240,17 @@ impl Tokens {
             return Err(TokenRefusal::UsedUp(id.to_string()));
         }
         Ok(r.secret.clone())
+    }
+
+    /// Every token that admits a join now.
+    pub fn admitting_tokens(&self) -> Vec<JoinToken> {
+        let ids: Vec<String> = self.read().keys().cloned().collect();
+        ids.iter()
+            .filter_map(|id| {
+                let secret = self.admitting(id).ok()?;
+                JoinToken::from_parts(self.hub, id, &secret).ok()
+            })
+            .collect()
     }
 
     /// Counts one join against token `id` (a limited token that reaches 0
