@@ -337,3 +337,36 @@ async fn a_busy_mqtt_port_is_reported() {
         "{msg}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_limited_token_admits_only_its_uses() {
+    mqtt_support::init_logs();
+    let hub = TestHub::start_with_mqtt().await.unwrap();
+    let h = hub.hub();
+    let addr = h.mqtt_addr().unwrap();
+    let once = h
+        .identity()
+        .tokens()
+        .create(None, Some(1), "one board".into())
+        .await
+        .unwrap()
+        .to_string();
+    // The first board joins with it.
+    let (first, _) = mqtt_support::join(addr, &once, "pi-1", |_| {}).await;
+    // A second board: its join login is refused by the broker, and a hello
+    // with the token's proof over another login is refused by the hub.
+    let e = TestAgent::joining(addr, "pi-2", &once).await.err();
+    assert!(e.is_some(), "a used-up token's login connected");
+    let cluster = h.join_token();
+    let mut second = TestAgent::joining(addr, "pi-2", &cluster).await.unwrap();
+    let hello = second.hello("s1", Some(&once));
+    let r = refused(second.say_hello(&hello, Some(&cluster)).await);
+    assert_eq!(r.code, RefusalCode::InvalidToken);
+    assert!(r.reason.contains("is used up"), "{}", r.reason);
+    assert!(h.store().get(nodes(), None, "pi-2").unwrap().is_none());
+    // The joined board is unaffected.
+    assert!(h.store().get(nodes(), None, "pi-1").unwrap().is_some());
+    first.disconnect().await;
+    second.disconnect().await;
+    hub.stop().await.unwrap();
+}
