@@ -44,8 +44,8 @@ impl std::fmt::Debug for Rpc {
     }
 }
 
-/// How long a call waits for an agent that is switching to its new
-/// credentials (a reconnect: well under a second).
+/// How long a call waits for an agent that is switching from its join login
+/// to its key login (a reconnect: well under a second).
 const LOGIN_SWITCH_WAIT: Duration = Duration::from_secs(5);
 
 /// Waits until `node`'s agent is no longer switching logins (or
@@ -243,20 +243,42 @@ mod tests {
         })
     }
 
-    #[tokio::test]
-    async fn a_call_waits_while_the_agent_switches_to_its_key_login() {
+    /// A store, the identity with `nodes` registered under one key, and
+    /// the calls.
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        store: crate::store::Store,
+        identity: Arc<Identity>,
+        node: bramble_trust::SecretKeys,
+        rpc: Arc<Rpc>,
+    }
+
+    async fn fixture(nodes: &[&str]) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::store::Store::open(&dir.path().join("db"), Default::default()).unwrap();
         let identity = Identity::open(dir.path(), store.clone(), false)
             .await
             .unwrap();
         let node = bramble_trust::SecretKeys::generate().unwrap();
-        for n in ["pi-1", "pi-2"] {
+        for n in nodes {
             crate::testing::register_node(&identity, n, node.public(), "s1").await;
         }
+        let rpc = Arc::new(Rpc::new(identity.clone()));
+        Fixture {
+            _dir: dir,
+            store,
+            identity,
+            node,
+            rpc,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_call_waits_while_the_agent_switches_to_its_key_login() {
+        let fx = fixture(&["pi-1", "pi-2"]).await;
         let (fleet, mut outbox) = Fleet::new();
         let fleet = Arc::new(fleet);
-        let rpc = Arc::new(Rpc::new(identity.clone()));
+        let rpc = fx.rpc.clone();
         for n in ["pi-1", "pi-2"] {
             fleet.update(n, |l| l.session = "s1".into());
         }
@@ -268,30 +290,21 @@ mod tests {
         assert!(early.is_err(), "published during the switch");
         // ...and the request goes out once its new session said hello.
         fleet.update("pi-1", |l| l.switching_login = false);
-        let out = tokio::time::timeout(Duration::from_secs(2), outbox.recv())
-            .await
-            .expect("published after the switch")
-            .unwrap();
+        let out = outbox.recv().await.expect("published after the switch");
         assert_eq!(out.topic, "bramble/v2/nodes/pi-1/rpc/req");
         call.await.unwrap().unwrap();
         // A node that is not switching is called at once.
         rpc.call(&fleet, "pi-2", logs()).await.unwrap();
         assert!(outbox.try_recv().is_ok());
-        store.shutdown().await;
+        fx.store.shutdown().await;
     }
 
     #[tokio::test]
     async fn requests_are_sealed_to_the_node_and_numbered_per_session() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = crate::store::Store::open(&dir.path().join("db"), Default::default()).unwrap();
-        let identity = Identity::open(dir.path(), store.clone(), false)
-            .await
-            .unwrap();
-        let node = bramble_trust::SecretKeys::generate().unwrap();
-        crate::testing::register_node(&identity, "pi-1", node.public(), "s1").await;
+        let f = fixture(&["pi-1"]).await;
+        let (identity, node, rpc) = (f.identity.clone(), &f.node, f.rpc.clone());
         let (fleet, mut outbox) = Fleet::new();
         let fleet = Arc::new(fleet);
-        let rpc = Arc::new(Rpc::new(identity.clone()));
         // No session yet (the node never said hello): refused.
         assert!(rpc.call(&fleet, "pi-1", logs()).await.is_err());
         // The status reported seq 41 accepted: the hub continues above it.
@@ -313,7 +326,7 @@ mod tests {
                 &out.topic,
                 &out.payload,
                 bramble_api::protocol::HubKey::Pinned(identity.hub_keys().public()),
-                &node,
+                node,
             )
             .unwrap();
             let bramble_api::protocol::HubMessage::RpcRequest(req) = got.message else {
@@ -327,6 +340,6 @@ mod tests {
         fleet.update("pi-9", |l| l.session = "s9".into());
         let e = rpc.call(&fleet, "pi-9", logs()).await.err().unwrap();
         assert!(e.to_string().contains("no registered key"), "{e}");
-        store.shutdown().await;
+        f.store.shutdown().await;
     }
 }

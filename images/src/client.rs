@@ -128,7 +128,7 @@ impl RegistryClient {
     }
 
     /// Like [`RegistryClient::new`] with basic auth (an agent pulling with
-    /// its node credentials).
+    /// its node key login).
     pub fn with_basic_auth(base: &str, user: &str, password: &str) -> RegistryClient {
         use base64::Engine as _;
         let mut c = RegistryClient::new(base, None);

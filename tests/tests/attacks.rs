@@ -111,12 +111,9 @@ fn assert_nothing_readable(seen: &[(String, Vec<u8>)], secret: &str, victim: &st
     }
 }
 
-/// Runs the whole attack on `broker`.
-fn stolen_board_and_token_holder(broker: Broker) {
-    let mut c = Cluster::start(broker, 2, &[]);
-    c.push_busybox("busybox", "1");
-    let (a, b) = (c.agents[0].name.clone(), c.agents[1].name.clone());
-    let port = broker_port(&c);
+/// A Secret `db` holding a fresh secret value and pod `victim` on `node`
+/// reading it, Running: the value.
+fn victim_with_a_secret(c: &Cluster, node: &str) -> String {
     let secret = secret_value();
     let (code, v) = c.client().post(
         SECRETS,
@@ -124,8 +121,21 @@ fn stolen_board_and_token_holder(broker: Broker) {
             "stringData": {"pass": secret}}),
     );
     assert_eq!(code, 201, "{v}");
-    let (code, v) = c.client().post(PODS, &victim_pod("victim", &b, "db"));
+    let (code, v) = c.client().post(PODS, &victim_pod("victim", node, "db"));
     assert_eq!(code, 201, "{v}");
+    wait_for("the victim pod Running", Duration::from_secs(60), || {
+        running_ip(c, "victim")
+    });
+    secret
+}
+
+/// Runs the whole attack on `broker`.
+fn stolen_board_and_token_holder(broker: Broker) {
+    let mut c = Cluster::start(broker, 2, &[]);
+    c.push_busybox("busybox", "1");
+    let (a, b) = (c.agents[0].name.clone(), c.agents[1].name.clone());
+    let port = broker_port(&c);
+    let secret = victim_with_a_secret(&c, &b);
     let (code, v) = c.client().post(
         SERVICES,
         &json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "victim"},
@@ -531,18 +541,7 @@ fn a_mosquitto_provisioned_by_the_hub_keeps_each_node_to_its_topics() {
     let port = broker_port(&c);
     // The boards joined and run pods through a broker that refuses anyone
     // the hub did not provision.
-    let secret = secret_value();
-    let (code, v) = c.client().post(
-        SECRETS,
-        &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"},
-            "stringData": {"pass": secret}}),
-    );
-    assert_eq!(code, 201, "{v}");
-    let (code, v) = c.client().post(PODS, &victim_pod("victim", &b, "db"));
-    assert_eq!(code, 201, "{v}");
-    wait_for("the victim pod Running", Duration::from_secs(60), || {
-        running_ip(&c, "victim")
-    });
+    let secret = victim_with_a_secret(&c, &b);
     attacker::try_login(port, &Login::anonymous("nobody"), "bramble/#", 1)
         .expect_err("an anonymous client connected");
 

@@ -28,8 +28,8 @@ fn credential(req: &Request) -> Option<(Option<String>, String)> {
     Some((Some(user.to_string()), pass.to_string()))
 }
 
-/// Rejects requests without the hub token or, for reads, a node's
-/// credentials (401 with a basic-auth challenge).
+/// Rejects requests without the hub token or, for reads, a node's key
+/// login (401 with a basic-auth challenge).
 pub async fn require_token(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let read = matches!(*req.method(), Method::GET | Method::HEAD);
     let ok = match credential(&req) {
