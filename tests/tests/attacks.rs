@@ -425,6 +425,12 @@ fn a_token_login_never_takes_a_registered_nodes_session() {
     let a = c.agents[0].name.clone();
     let port = broker_port(&c);
     let token = bramble_trust::JoinToken::parse(&c.hub.node_token).unwrap();
+    // A joined on its own `_join.A` login; the test starts once A is on
+    // its key login (a token holder may cut a join short: the board joins
+    // again; see docs/protocol.md).
+    wait_for("A on its key login", Duration::from_secs(30), || {
+        c.agents[0].proc.log().contains("login=Key").then_some(())
+    });
     let log_before = c.agents[0].proc.log().len();
     // The token's login as A: its client id is `_join.A`, never A's, so it
     // connects without touching A's session, and may only say hello: A's
