@@ -126,6 +126,7 @@ impl<'a> LinkBuilder<'a> {
         let outgoing_data_buffer = outgoing.buffer();
         let incoming_data_buffer = incoming.buffer();
 
+        let link = outgoing.link;
         let event = Event::Connect {
             connection,
             incoming,
@@ -145,7 +146,8 @@ impl<'a> LinkBuilder<'a> {
         };
 
         let tx = LinkTx::new(id, self.router_tx.clone(), incoming_data_buffer);
-        let rx = LinkRx::new(id, self.router_tx, link_rx, outgoing_data_buffer);
+        let mut rx = LinkRx::new(id, self.router_tx, link_rx, outgoing_data_buffer);
+        rx.link = link;
         Ok((tx, rx, notification))
     }
 }
@@ -332,6 +334,8 @@ pub struct LinkRx {
     router_rx: Receiver<()>,
     send_buffer: Arc<Mutex<VecDeque<Notification>>>,
     cache: VecDeque<Notification>,
+    /// The link's number (0 when built outside `LinkBuilder`)
+    pub(crate) link: u64,
 }
 
 impl LinkRx {
@@ -347,6 +351,7 @@ impl LinkRx {
             router_rx,
             send_buffer: outgoing_data_buffer,
             cache: VecDeque::with_capacity(100),
+            link: 0,
         }
     }
 

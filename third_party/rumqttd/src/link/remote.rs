@@ -55,6 +55,8 @@ pub enum Error {
 pub struct RemoteLink<P> {
     connect: Connect,
     pub(crate) connection_id: ConnectionId,
+    /// This link's number (see `Event::Disconnect`)
+    pub(crate) link: u64,
     network: Network<P>,
     link_tx: LinkTx,
     link_rx: LinkRx,
@@ -123,6 +125,7 @@ impl<P: Protocol> RemoteLink<P> {
         Ok(RemoteLink {
             connect,
             connection_id: id,
+            link: link_rx.link,
             network,
             link_tx,
             link_rx,

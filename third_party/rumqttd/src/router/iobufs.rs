@@ -1,6 +1,9 @@
 use std::{
     collections::{HashMap, VecDeque},
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use flume::{Receiver, Sender};
@@ -50,8 +53,14 @@ impl Incoming {
     }
 }
 
+/// Numbers every link's `Outgoing` (a connection id is a slab slot, reused
+/// as soon as a connection is gone; this number is never reused).
+static NEXT_LINK: AtomicU64 = AtomicU64::new(1);
+
 #[derive(Debug)]
 pub struct Outgoing {
+    /// This link's number (see `Event::Disconnect`)
+    pub(crate) link: u64,
     /// Identifier associated with connected client
     pub(crate) client_id: String,
     /// Send buffer
@@ -81,6 +90,7 @@ impl Outgoing {
         assert!(MAX_CHANNEL_CAPACITY <= data_buffer.capacity());
 
         let outgoing = Self {
+            link: NEXT_LINK.fetch_add(1, Ordering::Relaxed),
             client_id,
             data_buffer: Arc::new(Mutex::new(data_buffer)),
             inflight_buffer,

@@ -54,8 +54,12 @@ pub enum Event {
     Ready,
     /// Data for native commitlog
     DeviceData,
-    /// Disconnection request
-    Disconnect,
+    /// The network connection of the link numbered so (its `Outgoing`'s
+    /// `link`) is gone. The router ignores it when the connection id now
+    /// belongs to another link: ids are reused at once, and a link's end can
+    /// reach the router after the router already closed it (on a DISCONNECT
+    /// packet) and gave the id to a new connection.
+    Disconnect(u64),
     /// Shadow
     Shadow(ShadowRequest),
     /// Collect and send alerts to all alerts links

@@ -246,7 +246,15 @@ impl Router {
             Event::NewMeter(tx) => self.handle_new_meter(tx),
             Event::NewAlert(tx) => self.handle_new_alert(tx),
             Event::DeviceData => self.handle_device_payload(id),
-            Event::Disconnect => self.handle_disconnection(id, None),
+            Event::Disconnect(link) => {
+                if self.obufs.get(id).is_some_and(|o| o.link == link) {
+                    self.handle_disconnection(id, None)
+                } else {
+                    // Already closed by the router; the id may be another
+                    // connection's by now, which must stay.
+                    debug!(link, "end of a link the router already closed");
+                }
+            }
             Event::Ready => self.scheduler.reschedule(id, ScheduleReason::Ready),
             Event::Shadow(request) => {
                 retrieve_shadow(&mut self.datalog, &mut self.obufs[id], request)
@@ -1796,6 +1804,67 @@ fn extract_group(filter: &str) -> Option<(String, String)> {
             .map(|(group, path)| (group.to_string(), path.to_string()))
     })
 }
+#[cfg(test)]
+mod stale_disconnect {
+    use super::*;
+    use crate::router::iobufs::{Incoming, Outgoing};
+
+    fn router() -> Router {
+        Router::new(
+            0,
+            RouterConfig {
+                max_connections: 4,
+                max_outgoing_packet_count: 10,
+                max_segment_size: 1024,
+                max_segment_count: 1,
+                custom_segment: None,
+                initialized_filters: None,
+                shared_subscriptions_strategy: Default::default(),
+            },
+        )
+    }
+
+    /// Connects `client_id` as a link does; returns its outgoing side's
+    /// receiver (kept alive) and its link number.
+    fn connect(router: &mut Router, client_id: &str) -> (flume::Receiver<()>, u64) {
+        let connection = Connection::new(None, client_id.to_owned(), true, false);
+        let incoming = Incoming::new(client_id.to_owned());
+        let (outgoing, rx) = Outgoing::new(client_id.to_owned());
+        let link = outgoing.link;
+        router.events(
+            0,
+            Event::Connect {
+                connection,
+                incoming,
+                outgoing,
+            },
+        );
+        (rx, link)
+    }
+
+    #[test]
+    fn a_links_late_end_never_closes_the_next_connection_on_its_id() {
+        let mut r = router();
+        let (_x_rx, x_link) = connect(&mut r, "x");
+        let x = r.connection_map["x"];
+        // x sent DISCONNECT: the router closes it and frees its id ...
+        r.handle_disconnection(x, None);
+        assert!(!r.connections.contains(x));
+        // ... which y gets at once,
+        let (_y_rx, y_link) = connect(&mut r, "y");
+        assert_eq!(r.connection_map["y"], x, "the slab reuses the freed id");
+        assert_ne!(x_link, y_link);
+        // and then x's link reports its network end.
+        r.events(x, Event::Disconnect(x_link));
+        assert!(r.connections.contains(x), "y was closed by x's late end");
+        assert_eq!(r.connections[x].client_id, "y");
+        // y's own end still closes y.
+        r.events(x, Event::Disconnect(y_link));
+        assert!(!r.connections.contains(x));
+        assert!(!r.connection_map.contains_key("y"));
+    }
+}
+
 // #[cfg(test)]
 // #[allow(non_snake_case)]
 // mod test {

@@ -606,6 +606,7 @@ async fn remote<P: Protocol>(
     };
 
     let connection_id = link.connection_id;
+    let link_number = link.link;
     let will_delay_interval = link.will_delay_interval;
     let mut send_disconnect = true;
 
@@ -631,7 +632,7 @@ async fn remote<P: Protocol>(
     };
 
     if send_disconnect {
-        let disconnect = Event::Disconnect;
+        let disconnect = Event::Disconnect(link_number);
         let message = (connection_id, disconnect);
         router_tx.send(message).ok();
     }
