@@ -527,7 +527,9 @@ fn run(kind: BrokerKind, nodes: usize, pods: usize, batch: usize) -> Figures {
     cmd.arg("--data-dir")
         .arg(&data)
         .args(["--listen", &format!("127.0.0.1:{api}"), "--log", &log])
-        .args(bramble_tests::LOOPBACK_HUB_FLAGS);
+        .args(bramble_tests::LOOPBACK_HUB_FLAGS)
+        // The default 10.42.0.0/16 holds 256 nodes' /24s: room for 16,384.
+        .args(["--cluster-cidr", "10.64.0.0/10"]);
     match kind {
         BrokerKind::Embedded => cmd.args(["--mqtt-listen", &format!("127.0.0.1:{mqtt_port}")]),
         BrokerKind::Mosquitto => cmd.args(["--mqtt-url", &format!("mqtt://127.0.0.1:{mqtt_port}")]),
