@@ -1,7 +1,8 @@
 //! Fleet simulator: prints figures, asserts nothing about time.
 //!
-//! `cargo bench -p bramble-hub --bench fleet_bench` starts the release
-//! `bramble-hub` binary (temp data dir, free ports) and joins N simulated
+//! `cargo bench -p bramble-hub --bench fleet_bench` starts the
+//! `bramble-hub` binary of its profile (release; debug with `--profile dev`;
+//! temp data dir, free ports) and joins N simulated
 //! agents to it, each a real rumqttc connection in this process. The agents
 //! speak the real protocol (online retained + last will, hello with the join
 //! token until an accepted helloAck, a full `status` heartbeat every second
