@@ -5,13 +5,16 @@
 //! restart that adopts them, and `reset` (stop and remove all 20). Cached
 //! image. Needs root. Prints figures; asserts nothing about time.
 //!
-//! `cargo bench -p bramble-agent --bench node_bench` (`BENCH_PODS` to change 20)
+//! `cargo bench -p bramble-agent --bench node_bench` (`BENCH_PODS` to change 20;
+//! `BENCH_QUICK=1`: 3 pods, `BENCH_PODS` overrides it)
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use bramble_agent::runtime::cgroup::CgroupFiles;
 
 const AGENT: &str = env!("CARGO_BIN_EXE_bramble-agent");
 
@@ -102,10 +105,7 @@ fn kib(k: u64) -> String {
 }
 
 fn main() {
-    let pods: usize = std::env::var("BENCH_PODS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20);
+    let pods = bramble_tests::bench::size("BENCH_PODS", 20, 3).max(1);
     let tmp = tempfile::Builder::new()
         .prefix("bramble-node-bench-")
         .tempdir()
@@ -189,12 +189,11 @@ fn main() {
             reset.as_secs_f64() * 1000.0
         );
         println!();
-        for h in ["", "memory", "cpu", "pids", "unified"] {
-            let _ = std::fs::remove_dir(
-                Path::new("/sys/fs/cgroup")
-                    .join(h)
-                    .join(b.cgroup_parent.trim_start_matches('/')),
-            );
+        // `reset` leaves the (empty) parent cgroup; this run's is unique, so it
+        // goes, from every hierarchy (cgroup v1 has one per controller).
+        let parent = CgroupFiles::detect(Path::new(&b.cgroup_parent)).expect("cgroup layout");
+        for (dir, e) in parent.remove_leftovers() {
+            eprintln!("warning: removing {}: {e}", dir.display());
         }
     }
 }

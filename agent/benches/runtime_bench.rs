@@ -5,7 +5,8 @@
 //! The overlay rootfs is prepared before each run and not timed (printed
 //! separately). Needs root. Prints figures; asserts nothing about time.
 //!
-//! `cargo bench -p bramble-agent --bench runtime_bench`
+//! `cargo bench -p bramble-agent --bench runtime_bench`; `BENCH_QUICK=1`: 5 runs
+//! per backend (`BENCH_RUNS` overrides it).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -33,10 +34,7 @@ fn report(name: &str, mut v: Vec<Duration>) {
 }
 
 fn main() {
-    let runs: usize = std::env::var("BENCH_RUNS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(100);
+    let runs = bramble_tests::bench::size("BENCH_RUNS", 100, 5).max(1);
     common::image(); // unpack once: the image is cached
     // Removed memory cgroups linger in the kernel ("dying") while memory is
     // still charged to them; hundreds of them (after many test runs) make

@@ -1,7 +1,8 @@
 //! Fleet simulator: prints figures, asserts nothing about time.
 //!
-//! `cargo bench -p bramble-hub --bench fleet_bench` starts the release
-//! `bramble-hub` binary (temp data dir, free ports) and joins N simulated
+//! `cargo bench -p bramble-hub --bench fleet_bench` starts the
+//! `bramble-hub` binary of its profile (release; debug with `--profile dev`;
+//! temp data dir, free ports) and joins N simulated
 //! agents to it, each a real rumqttc connection in this process. The agents
 //! speak the real protocol (online retained + last will, hello with the join
 //! token until an accepted helloAck, a full `status` heartbeat every second
@@ -20,7 +21,9 @@
 //! Environment: `FLEET_NODES` (default 1000), `FLEET_PODS` (default 10000),
 //! `FLEET_BROKERS` (default `embedded,mosquitto`), `FLEET_BATCH` (agents
 //! connected at once, default 50), `FLEET_HUB_LOG` (hub `--log`, default
-//! `warn`). Needs `ulimit -n` above about 2.5 x N (checked at start).
+//! `warn`). `BENCH_QUICK=1`: 20 nodes, 40 pods, 1 s CPU profiles instead of
+//! 5 s, both brokers (the variables above override it). Needs `ulimit -n`
+//! above about 2.5 x N (checked at start).
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -34,9 +37,9 @@ use bramble_api::protocol::{
     Platform, PodReport, Status, Topic, TopicKind, decode_from_hub, encode_frame, keys_text,
     topics,
 };
-use bramble_tests::Client;
 use bramble_tests::cluster::{Proc, free_port, wait_for};
 use bramble_tests::mosquitto::Mosquitto;
+use bramble_tests::{Client, bench};
 use bramble_trust::login::{Service, join_login, key_password};
 use bramble_trust::{JoinToken, PublicKeys, SecretKeys};
 use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS};
@@ -44,11 +47,9 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+/// Seconds of each per-thread CPU profile.
+fn profile_secs() -> u64 {
+    bench::pick(5, 1)
 }
 
 fn now_rfc3339() -> String {
@@ -608,8 +609,8 @@ fn run(kind: BrokerKind, nodes: usize, pods: usize, batch: usize) -> Figures {
 
     // Idle with heartbeats.
     let cpu1 = cpu_secs(hub_pid);
-    let profile = thread_profile(hub_pid, 5);
-    let hub_cpu_idle_per_s = (cpu_secs(hub_pid) - cpu1) / 5.0;
+    let profile = thread_profile(hub_pid, profile_secs());
+    let hub_cpu_idle_per_s = (cpu_secs(hub_pid) - cpu1) / profile_secs() as f64;
     println!("  idle hub threads: {profile}");
     let hub_rss_idle = rss_mib(hub_pid);
     let broker_rss_idle = broker_pid.map(rss_mib);
@@ -666,12 +667,12 @@ fn run(kind: BrokerKind, nodes: usize, pods: usize, batch: usize) -> Figures {
     );
     let cpu3 = cpu_secs(hub_pid);
     let me3 = cpu_secs(std::process::id());
-    let profile = thread_profile(hub_pid, 5);
-    let hub_cpu_pods_per_s = (cpu_secs(hub_pid) - cpu3) / 5.0;
+    let profile = thread_profile(hub_pid, profile_secs());
+    let hub_cpu_pods_per_s = (cpu_secs(hub_pid) - cpu3) / profile_secs() as f64;
     println!(
         "  steady with pods: hub CPU {:.0}% of a core (simulated agents {:.0}%); hub threads: {profile}",
         hub_cpu_pods_per_s * 100.0,
-        (cpu_secs(std::process::id()) - me3) / 5.0 * 100.0
+        (cpu_secs(std::process::id()) - me3) / profile_secs() as f64 * 100.0
     );
     let hub_rss_pods = rss_mib(hub_pid);
     let broker_rss_pods = broker_pid.map(rss_mib);
@@ -739,9 +740,9 @@ fn tail(log: &str) -> String {
 
 fn main() {
     // `cargo bench` passes `--bench`; nothing to parse.
-    let nodes = env_usize("FLEET_NODES", 1000);
-    let pods = env_usize("FLEET_PODS", 10_000);
-    let batch = env_usize("FLEET_BATCH", 50).max(1);
+    let nodes = bench::size("FLEET_NODES", 1000, 20);
+    let pods = bench::size("FLEET_PODS", 10_000, 40);
+    let batch = bench::size("FLEET_BATCH", 50, 50).max(1);
     let brokers = std::env::var("FLEET_BROKERS").unwrap_or_else(|_| "embedded,mosquitto".into());
     let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
     if let Some(l) = limits.lines().find(|l| l.starts_with("Max open files")) {

@@ -8,8 +8,9 @@
 //! - watch fan-out latency: time from a create's acknowledgement until each of
 //!   100 HTTP watchers has the event.
 //!
-//! Set `BENCH_QUICK=1` for a short smoke run, `BENCH_STORE_ONLY=1` to stop after
-//! the store figures, `BENCH_CLUSTERED_NAMES=1` for time-ordered object names.
+//! `BENCH_QUICK=1`: a short run through every part (20 creates per store client, 10
+//! per HTTP client, 3 watched creates). `BENCH_STORE_ONLY=1` stops after the store
+//! figures, `BENCH_CLUSTERED_NAMES=1` uses time-ordered object names.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -18,11 +19,8 @@ use std::time::{Duration, Instant};
 
 use bramble_api::resource::by_plural;
 use bramble_hub::store::{Store, StoreOptions};
+use bramble_tests::bench::quick;
 use serde_json::{Value, json};
-
-fn quick() -> bool {
-    std::env::var_os("BENCH_QUICK").is_some()
-}
 
 /// `BENCH_CLUSTERED_NAMES=1`: name objects so that concurrent writers' keys sort
 /// together (`c000123-007`) instead of spreading over the key space (`c7-123`).

@@ -71,7 +71,7 @@ struct Settings {
 
 impl Settings {
     fn from_env() -> Settings {
-        let quick = std::env::var_os("BENCH_QUICK").is_some();
+        let quick = bramble_tests::bench::quick();
         Settings {
             conns: env_usize("BENCH_CONNS").unwrap_or(32),
             warmup: Duration::from_millis(if quick { 500 } else { 1000 }),

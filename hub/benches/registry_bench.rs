@@ -7,7 +7,7 @@
 //!   file) and with Bramble's registry client (to a node blob store: written,
 //!   verified, fsynced), and prints both throughputs.
 //!
-//! `BENCH_QUICK=1` uses 20 MB.
+//! `BENCH_QUICK=1` uses 20 MB and one download of each kind instead of the best of 3.
 
 use std::path::Path;
 use std::process::Command;
@@ -100,11 +100,7 @@ fn bench_import(hub: &HubProcess, dir: &Path, size: usize) {
 }
 
 fn main() {
-    let size: usize = if std::env::var_os("BENCH_QUICK").is_some() {
-        20 << 20
-    } else {
-        200 << 20
-    };
+    let size: usize = bramble_tests::bench::pick(200 << 20, 20 << 20);
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let hub = HubProcess::start(
         Path::new(env!("CARGO_BIN_EXE_bramble-hub")),
@@ -132,7 +128,7 @@ fn main() {
     );
 
     let url = format!("{}/v2/bench/blobs/{digest}", hub.url);
-    let runs = 3;
+    let runs = bramble_tests::bench::pick(3, 1);
     let mut curl = Vec::new();
     let mut curl_synced = Vec::new();
     let mut ours = Vec::new();

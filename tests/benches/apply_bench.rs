@@ -7,8 +7,10 @@
 //! measures from just before the POST to the first watch event with
 //! `status.phase == Running`, deletes the pod and waits until it is gone. The
 //! first run (image pull + unpack on the agent) is reported on its own; the
-//! others give p50/p90/p99/min/max. Needs the workspace binaries built in
-//! release (`cargo build --release -p bramble-hub -p bramble-agent`).
+//! others give p50/p90/p99/min/max. `BENCH_QUICK=1`: 3 runs (`APPLY_RUNS`
+//! overrides it). Needs the workspace binaries of the bench's profile beside
+//! it (`cargo build --release --bins` for `cargo bench`, `cargo build --bins`
+//! for `cargo bench --profile dev`; `scripts/bench` does).
 
 use std::io::{BufRead, BufReader};
 use std::sync::mpsc;
@@ -105,11 +107,7 @@ fn ms(d: Duration) -> String {
 }
 
 fn main() {
-    let runs: usize = std::env::var("APPLY_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(50)
-        .max(1);
+    let runs = bramble_tests::bench::size("APPLY_RUNS", 50, 3).max(1);
     let t = Instant::now();
     let cluster = Cluster::start(Broker::Embedded, 1, &[]);
     println!(

@@ -2,8 +2,9 @@
 //! nothing about time.
 //!
 //! `cargo bench -p bramble-tests --bench network_bench` (as root; needs the
-//! workspace binaries built in release: `cargo build --release -p
-//! bramble-hub -p bramble-agent -p bramble-cli`) builds a lab of a hub host
+//! workspace binaries of the bench's profile beside it: `cargo build
+//! --release --bins` for `cargo bench`, `cargo build --bins` for `cargo bench
+//! --profile dev`; `scripts/bench` does) builds a lab of a hub host
 //! and three node hosts, starts a real hub and three real agents in it,
 //! pushes the busybox fixture image, and runs:
 //!
@@ -42,6 +43,9 @@
 //!    about one connection early (the last answers before the change may
 //!    come from the other pod by chance).
 //!
+//! `BENCH_QUICK=1`: 20 connections per target after 5 warm-up, 2 rounds
+//! (`NET_BENCH_CONNECTS` and `NET_BENCH_ROUNDS` override it).
+//!
 //! Everything started is removed at the end, also on a panic (the cluster
 //! and the lab clean up on drop).
 
@@ -55,6 +59,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use bramble_tests::bench;
 use bramble_tests::cluster::{Broker, Cluster, DEPLOYMENTS, IDLE, is_ready, wait_for};
 use bramble_tests::lab::{Lab, run_in_netns};
 use bramble_tests::net::{
@@ -63,13 +68,6 @@ use bramble_tests::net::{
 use serde_json::Value;
 
 const IO_TIMEOUT: Duration = Duration::from_secs(2);
-
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// One connection: connect, `GET /`, read the reply to the end.
 struct Conn {
@@ -466,9 +464,10 @@ fn print_changes(what: &str, changes: &[Change]) {
 }
 
 fn main() {
-    let connects = env_num("NET_BENCH_CONNECTS", 500).max(1) as usize;
-    let rounds = env_num("NET_BENCH_ROUNDS", 8).max(1) as usize;
-    let pause = Duration::from_millis(env_num("NET_BENCH_PAUSE_MS", 1));
+    let connects = bench::size("NET_BENCH_CONNECTS", 500, 20).max(1);
+    let rounds = bench::size("NET_BENCH_ROUNDS", 8, 2).max(1);
+    let warmup = bench::pick(20, 5);
+    let pause = Duration::from_millis(bench::size("NET_BENCH_PAUSE_MS", 1, 1) as u64);
     let started = Instant::now();
 
     // The lab first: the cluster drops (and cleans up) before it.
@@ -589,16 +588,18 @@ fn main() {
 
     // Part 1.
     println!();
-    println!("== 1. connection setup, {connects} connections per target (after 20 warm-up) ==");
+    println!(
+        "== 1. connection setup, {connects} connections per target (after {warmup} warm-up) =="
+    );
     let pods = pod_addrs.clone();
     let figures = run_in_netns(&client_ns, move || {
-        connect_figures(svc_addr, &pods, 20, connects)
+        connect_figures(svc_addr, &pods, warmup, connects)
     })
     .expect("entering the client pod's network namespace");
     print_connect_figures("inside the client pod (node1), pod netns", figures);
     let pods = pod_addrs.clone();
     let figures = run_in_netns(&lab.node(1).ns_path(), move || {
-        connect_figures(svc_addr, &pods, 20, connects)
+        connect_figures(svc_addr, &pods, warmup, connects)
     })
     .expect("entering node1's network namespace");
     print_connect_figures("the node1 host's netns (nat output DNAT)", figures);

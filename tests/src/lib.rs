@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 pub mod arm_rig;
 pub mod attacker;
+pub mod bench;
 pub mod busybox;
 pub mod cluster;
 pub mod fixtures;
@@ -26,7 +27,8 @@ pub fn bin(name: &str) -> PathBuf {
     let path = dir.join(name);
     assert!(
         path.exists(),
-        "{} not found: build it first with `cargo build --workspace --bins` (scripts/test does)",
+        "{} not found: build the binaries of this profile first, `cargo build --workspace --bins` \
+         (`--release` for target/release/; scripts/test and scripts/bench do)",
         path.display()
     );
     path

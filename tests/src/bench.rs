@@ -1,0 +1,27 @@
+//! What every bench shares: the quick mode and sizes read from the
+//! environment.
+//!
+//! `BENCH_QUICK=1` (any value but empty or `0`) makes a bench use small sizes
+//! (few iterations, nodes, pods, connections, short windows) so that
+//! `scripts/bench --quick` runs them all in a few minutes on a debug build,
+//! still through every code path of a full run. A bench's own variables
+//! (`FLEET_NODES`, `APPLY_RUNS`, ...) override both defaults.
+
+/// Whether `BENCH_QUICK` asks for the quick mode.
+pub fn quick() -> bool {
+    std::env::var("BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
+/// `name` from the environment if it is set to a number, else `quick` in
+/// the quick mode and `full` otherwise.
+pub fn size(name: &str, full: usize, quick: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(if self::quick() { quick } else { full })
+}
+
+/// `full` or, in the quick mode, `quick` (for figures no variable sets).
+pub fn pick<T>(full: T, quick: T) -> T {
+    if self::quick() { quick } else { full }
+}
