@@ -9,11 +9,11 @@
 use std::time::{Duration, Instant};
 
 use bramble_api::objects::pod_status::PodStatus;
-use bramble_api::protocol::hello::{HelloAck, Refused};
+use bramble_api::protocol::hello::{Hello, HelloAck, HelloAuth, Refused};
 use bramble_api::protocol::rpc::{ExecCall, PodRef};
 use bramble_api::protocol::{
-    Desired, Generation, Online, PodReport, RefusalCode, RpcCall, RpcId, RpcRequest, Status,
-    TopicKind, keys_text,
+    Cgroups, Desired, Generation, Online, Platform, PodReport, RefusalCode, RpcCall, RpcId,
+    RpcRequest, Status, TopicKind, keys_text,
 };
 use bramble_tests::attacker::{self, Board, Capture, Login, Sniffer, contains};
 use bramble_tests::cluster::{Broker, Cluster, unique, wait_for};
@@ -69,6 +69,16 @@ fn endpoints(c: &Cluster, name: &str) -> Value {
 }
 
 /// A board's public keys, as its hello shows them to anyone listening.
+/// Waits until agent `i` joined and is on its key login (its hub key is
+/// pinned on its disk): the node is Ready a moment before.
+fn wait_key_login(c: &Cluster, i: usize) {
+    wait_for(
+        "the agent on its key login",
+        Duration::from_secs(30),
+        || c.agents[i].proc.log().contains("login=Key").then_some(()),
+    );
+}
+
 fn public_keys(c: &Cluster, i: usize) -> PublicKeys {
     Board::read(&c.agents[i].name, &c.agents[i].data_dir)
         .keys
@@ -154,6 +164,7 @@ fn stolen_board_and_token_holder(broker: Broker) {
     let eps = endpoints(&c, "victim");
 
     // The thief takes board A: its agent stops, its keys are read off its disk.
+    wait_key_login(&c, 0);
     c.agents[0].proc.kill9();
     let thief = Board::read(&a, &c.agents[0].data_dir);
     let b_keys = public_keys(&c, 1);
@@ -351,11 +362,82 @@ fn a_stolen_board_and_a_token_holder_read_and_forge_nothing_on_an_open_mosquitto
 }
 
 #[test]
+fn a_stolen_board_cannot_label_itself_into_the_control_plane() {
+    let mut c = Cluster::start(Broker::Embedded, 1, &[]);
+    let a = c.agents[0].name.clone();
+    let port = broker_port(&c);
+    // The thief stops A's agent and says A's hello with A's own key (which
+    // it may: it is A), a new session and incarnation, asking for
+    // control-plane and bramble.dev labels.
+    wait_key_login(&c, 0);
+    c.agents[0].proc.kill9();
+    let thief = Board::read(&a, &c.agents[0].data_dir);
+    let hello = Hello {
+        node_name: a.clone(),
+        session: "thief".into(),
+        agent_version: "0.1.0".into(),
+        kernel_version: "6.1.0".into(),
+        cpus: 4,
+        memory_bytes: 1 << 30,
+        runtime: "libcontainer".into(),
+        platform: Platform {
+            os: "linux".into(),
+            architecture: "arm64".into(),
+            variant: String::new(),
+        },
+        cgroups: Cgroups {
+            version: 2,
+            controllers: vec!["cpu".into(), "memory".into(), "pids".into()],
+        },
+        incarnation: 1_000_000,
+        keys: keys_text(thief.keys.public()),
+        auth: HelloAuth::Key,
+        labels: [
+            ("node-role.kubernetes.io/control-plane", "true"),
+            ("bramble.dev/gateway", "true"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
+        ..Hello::default()
+    };
+    let (t, p) = thief.frame(&a, TopicKind::Hello, &hello, None);
+    attacker::publish(port, &thief.mqtt_login(), &t, &p, false).expect("A may say its hello");
+    // The hub answers with a refusal that says why, and A's Node keeps its
+    // labels.
+    wait_for(
+        "the hub to refuse the labels",
+        Duration::from_secs(30),
+        || {
+            c.hub
+                .proc
+                .log()
+                .contains("nodes may not label themselves under node-role.kubernetes.io/")
+                .then_some(())
+        },
+    );
+    let labels = c.node(&a).expect("A's Node")["metadata"]["labels"].clone();
+    for key in [
+        "node-role.kubernetes.io/control-plane",
+        "bramble.dev/gateway",
+    ] {
+        assert!(
+            labels.get(key).is_none(),
+            "A labelled itself {key}: {labels}"
+        );
+    }
+    // A's real agent comes back and is accepted as before.
+    c.agents[0].restart();
+    c.wait_node_ready(&a, Duration::from_secs(30));
+}
+
+#[test]
 fn deleting_a_node_revokes_its_key_at_once() {
     let mut c = Cluster::start(Broker::Embedded, 2, &[]);
     c.push_busybox("busybox", "1");
     let b = c.agents[1].name.clone();
     let port = broker_port(&c);
+    wait_key_login(&c, 1);
     let board = Board::read(&b, &c.agents[1].data_dir);
     // Before: B's key logs in to the broker and pulls from the registry.
     let pull = |pw: &str| {
@@ -428,9 +510,7 @@ fn a_token_login_never_takes_a_registered_nodes_session() {
     // A joined on its own `_join.A` login; the test starts once A is on
     // its key login (a token holder may cut a join short: the board joins
     // again; see docs/protocol.md).
-    wait_for("A on its key login", Duration::from_secs(30), || {
-        c.agents[0].proc.log().contains("login=Key").then_some(())
-    });
+    wait_key_login(&c, 0);
     let log_before = c.agents[0].proc.log().len();
     // The token's login as A: its client id is `_join.A`, never A's, so it
     // connects without touching A's session, and may only say hello: A's
