@@ -69,14 +69,19 @@ fn endpoints(c: &Cluster, name: &str) -> Value {
 }
 
 /// A board's public keys, as its hello shows them to anyone listening.
+/// Waits until agent `i`'s log says `what`.
+fn wait_agent_log(c: &Cluster, i: usize, what: &str) {
+    wait_for(
+        &format!("agent {i} to log {what:?}"),
+        Duration::from_secs(30),
+        || c.agents[i].proc.log().contains(what).then_some(()),
+    );
+}
+
 /// Waits until agent `i` joined and is on its key login (its hub key is
 /// pinned on its disk): the node is Ready a moment before.
 fn wait_key_login(c: &Cluster, i: usize) {
-    wait_for(
-        "the agent on its key login",
-        Duration::from_secs(30),
-        || c.agents[i].proc.log().contains("login=Key").then_some(()),
-    );
+    wait_agent_log(c, i, "login=Key");
 }
 
 fn public_keys(c: &Cluster, i: usize) -> PublicKeys {
@@ -476,17 +481,7 @@ fn deleting_a_node_revokes_its_key_at_once() {
     let e = attacker::try_login(port, &board.mqtt_login(), "bramble/#", 1)
         .expect_err("B's key still logs in to the broker");
     eprintln!("and by the broker: {e}");
-    wait_for(
-        "B's agent told it is refused",
-        Duration::from_secs(10),
-        || {
-            c.agents[1]
-                .proc
-                .log()
-                .contains("the broker refused this board's key")
-                .then_some(())
-        },
-    );
+    wait_agent_log(&c, 1, "the broker refused this board's key");
     // A status signed by B's (revoked) key changes nothing.
     let node_before = c.node(&b);
     assert!(node_before.is_none(), "the Node is gone");
@@ -709,15 +704,5 @@ fn a_mosquitto_provisioned_by_the_hub_keeps_each_node_to_its_topics() {
                 .map(|_| ())
         },
     );
-    wait_for(
-        "B's agent told it is refused",
-        Duration::from_secs(10),
-        || {
-            c.agents[1]
-                .proc
-                .log()
-                .contains("the broker refused this board's key")
-                .then_some(())
-        },
-    );
+    wait_agent_log(&c, 1, "the broker refused this board's key");
 }
