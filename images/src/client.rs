@@ -112,19 +112,35 @@ const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
     application/vnd.docker.distribution.manifest.v2+json";
 
 impl RegistryClient {
-    /// `base` is `http://host:port`; `token` the hub token (sent as a bearer token).
+    /// `base` is `https://host:port` (see [`RegistryClient::with_tls`]) or
+    /// `http://host:port`; `token` the hub token (sent as a bearer token).
     pub fn new(base: &str, token: Option<&str>) -> RegistryClient {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_connect(Some(Duration::from_secs(10)))
-            .timeout_recv_body(Some(Duration::from_secs(60)))
-            .build()
-            .into();
         RegistryClient {
             base: base.trim_end_matches('/').to_string(),
             authorization: token.map(|t| format!("Bearer {t}")),
-            agent,
+            agent: Self::agent(None),
         }
+    }
+
+    fn agent(tls: Option<ureq::tls::TlsConfig>) -> ureq::Agent {
+        // No CA given: trust none (ureq has no roots of its own here).
+        let tls = tls.unwrap_or_else(|| bramble_trust::tls::ureq_config(&[]));
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(10)))
+            .timeout_recv_body(Some(Duration::from_secs(60)))
+            .tls_config(tls)
+            .build()
+            .into()
+    }
+
+    /// The TLS settings for an `https://` registry: which CA to trust
+    /// (`bramble_trust::tls::ureq_config` of the cluster CA). Without them
+    /// an `https://` request fails its handshake: there are no default
+    /// roots.
+    pub fn with_tls(mut self, tls: ureq::tls::TlsConfig) -> RegistryClient {
+        self.agent = Self::agent(Some(tls));
+        self
     }
 
     /// Like [`RegistryClient::new`] with basic auth (an agent pulling with

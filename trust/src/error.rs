@@ -34,4 +34,6 @@ pub enum TrustError {
     Random(String),
     #[error("{0}")]
     Token(String),
+    #[error("TLS: {0}")]
+    Tls(String),
 }

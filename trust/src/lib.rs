@@ -16,16 +16,21 @@
 //! - [`login`]: the MQTT and registry passwords of a board, derived from its
 //!   key or its token (never issued, never sent on a topic).
 //!
+//! - [`ca`]: the hub's key vouches for its TLS CA, so pinning the key pins
+//!   the CA; [`tls`]: TLS clients (rustls with ring) trusting only that CA.
+//!
 //! Pure: no I/O beyond the operating system's random source. The
-//! primitives are the RustCrypto and dalek crates'; nothing here implements
-//! one.
+//! primitives are the RustCrypto, dalek and ring crates'; nothing here
+//! implements one.
 
+pub mod ca;
 pub mod challenge;
 pub mod error;
 pub mod frame;
 pub mod keys;
 pub mod login;
 pub mod text;
+pub mod tls;
 pub mod token;
 
 pub use error::TrustError;
