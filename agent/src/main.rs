@@ -392,6 +392,14 @@ fn join(mut args: JoinArgs) -> Result<(), String> {
              BRAMBLE_TOKEN (DATA_DIR/node-token on the hub, or `bramble token create`)"
         ));
     }
+    // The hub's key as pinned (or as the token names it) vouches for its CA.
+    let expected = board
+        .hub
+        .as_ref()
+        .map(|h| h.fingerprint())
+        .or_else(|| token.as_ref().map(|t| t.hub()));
+    let hub_ca = session::hub_ca::ensure(&args.node.data_dir, &hub, expected)?;
+    let registry_tls = hub_ca.as_deref().map(bramble_trust::tls::ureq_config);
     let backend = choose_backend(&args.node)?;
     let images = open_images(&args.node.data_dir, &args.images)?;
     tmpfs::ensure(&args.node.run_dir).map_err(|e| e.to_string())?;
@@ -405,6 +413,7 @@ fn join(mut args: JoinArgs) -> Result<(), String> {
         heartbeat: Duration::from_secs(1),
         run_dir: args.node.run_dir.clone(),
         runtime: None,
+        broker_ca: hub_ca.clone().unwrap_or_default(),
     };
     let node_ip = args
         .node_ip
@@ -445,6 +454,7 @@ fn join(mut args: JoinArgs) -> Result<(), String> {
         images,
         &hub,
         registry_login,
+        registry_tls,
         std::sync::Arc::new(move || {
             let tx = pulled.lock().unwrap_or_else(|p| p.into_inner());
             let _ = tx.send(NodeCommand::PullDone);

@@ -110,7 +110,7 @@ fn without_a_hub_it_gives_up_with_a_hint() {
     // It asked for the whole timeout before giving up.
     assert!(start.elapsed() >= Duration::from_millis(1500));
     assert!(e.contains("no Bramble hub answered"), "{e}");
-    assert!(e.contains("--hub http://HUB:7480"), "{e}");
+    assert!(e.contains("--hub https://HUB:7480"), "{e}");
 }
 
 /// A stand-in hub's `GET /bramble/v2/identity` on a listener bound in the

@@ -17,13 +17,17 @@ pub struct Cli {
 /// Flags every command takes.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// Hub API URL [default: `hub:` in the config file, else http://127.0.0.1:7480]
+    /// Hub API URL [default: `hub:` in the config file, else https://127.0.0.1:7480]
     #[arg(long, env = "BRAMBLE_HUB", global = true, value_name = "URL")]
     pub hub: Option<String>,
 
     /// Bearer token [env: BRAMBLE_TOKEN; else `token:` in ~/.config/bramble/config, else DATA_DIR/token]
     #[arg(long, global = true, value_name = "TOKEN")]
     pub token: Option<String>,
+
+    /// The hub's CA certificate (PEM) [default: `ca:` in the config file, else DATA_DIR/ca.crt]
+    #[arg(long, env = "BRAMBLE_CA_FILE", global = true, value_name = "FILE")]
+    pub certificate_authority: Option<PathBuf>,
 
     /// Namespace [default: `namespace:` in the config file, else "default"]
     #[arg(short = 'n', long, global = true, value_name = "NS")]
@@ -52,6 +56,10 @@ pub enum Command {
     Delete(DeleteArgs),
     /// Print the client's and the hub's versions
     Version,
+    /// Print a config for using this hub from another machine (hub URL,
+    /// admin token, CA): save it as ~/.config/bramble/config there, or use
+    /// --kubeconfig for kubectl
+    Config(ConfigArgs),
     /// Images in the hub's registry
     #[command(subcommand)]
     Images(ImagesCommand),
@@ -79,6 +87,18 @@ pub enum Command {
     /// Node trust: the boards' keys, approvals, the cluster's join token
     #[command(subcommand)]
     Nodes(NodesCommand),
+}
+
+/// `bramble config`.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// The hub URL the other machine uses [default: this one, a loopback
+    /// address replaced by this host's name]
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// Print a kubeconfig (for KUBECONFIG=FILE kubectl) instead
+    #[arg(long)]
+    pub kubeconfig: bool,
 }
 
 /// `bramble token ...`.

@@ -14,7 +14,7 @@ use serde_json::Value;
 use ureq::http::Response;
 use ureq::{Agent, Body, RequestBuilder};
 
-use crate::config::Token;
+use crate::config::{Ca, Token};
 
 /// Largest response body the client reads (lists of many objects are big).
 const MAX_BODY: u64 = 256 * 1024 * 1024;
@@ -31,6 +31,9 @@ pub struct Client {
     base: String,
     token: Option<Token>,
     unauthorized_hint: String,
+    /// Where the trusted CA came from (`None`: no CA found), for TLS errors.
+    ca_source: Option<String>,
+    tls: ureq::tls::TlsConfig,
 }
 
 impl fmt::Debug for Client {
@@ -55,6 +58,9 @@ pub enum ClientError {
     Unreachable { hub: String, reason: String },
     /// Connected, but the exchange broke or the answer was not what the API promises.
     Protocol { hub: String, reason: String },
+    /// Connected, but TLS failed: the hub could not be verified (or does
+    /// not speak TLS).
+    Untrusted { hub: String, reason: String },
 }
 
 impl ClientError {
@@ -111,6 +117,9 @@ impl fmt::Display for ClientError {
                     reason_or_code(status),
                     self.message()
                 )
+            }
+            ClientError::Untrusted { hub, reason } => {
+                write!(f, "cannot trust the hub at {hub}: {reason}")
             }
             ClientError::Unreachable { hub, reason } => write!(
                 f,
@@ -204,18 +213,38 @@ enum Method {
 impl Client {
     /// A client for the hub at `base` (e.g. `http://127.0.0.1:7480`).
     /// `unauthorized_hint` is appended to 401 errors.
-    pub fn new(base: &str, token: Option<Token>, unauthorized_hint: String) -> Self {
+    /// A client of `base` trusting only `ca` for `https://` (no CA: every
+    /// TLS handshake fails, with a hint where to get one).
+    pub fn new(
+        base: &str,
+        token: Option<Token>,
+        unauthorized_hint: String,
+        ca: Option<&Ca>,
+    ) -> Result<Self, bramble_trust::TrustError> {
+        let roots = match ca {
+            Some(ca) => bramble_trust::tls::pem_certs(&ca.pem)?,
+            None => Vec::new(),
+        };
+        let tls = bramble_trust::tls::ureq_config(&roots);
         let config = Agent::config_builder()
             .http_status_as_error(false)
             .timeout_connect(Some(CONNECT_TIMEOUT))
             .user_agent(concat!("bramble/", env!("CARGO_PKG_VERSION")))
+            .tls_config(tls.clone())
             .build();
-        Client {
+        Ok(Client {
             agent: config.into(),
             base: base.trim_end_matches('/').to_string(),
             token,
             unauthorized_hint,
-        }
+            ca_source: ca.map(|c| c.source.clone()),
+            tls,
+        })
+    }
+
+    /// The TLS settings of this client (for the registry client).
+    pub fn tls(&self) -> &ureq::tls::TlsConfig {
+        &self.tls
     }
 
     /// The hub's base URL.
@@ -432,8 +461,32 @@ impl Client {
         }
     }
 
+    /// Why TLS with the hub failed, with the fix.
+    fn tls_error(&self, e: &rustls::Error) -> String {
+        match &self.ca_source {
+            Some(source) => bramble_trust::tls::explain(e, source),
+            None => format!(
+                "{}; no CA to check the hub's certificate with: pass --certificate-authority \
+                 FILE (the hub's DATA_DIR/ca.crt), or use the config `bramble config` prints on \
+                 the hub",
+                bramble_trust::tls::explain(e, "nowhere")
+            ),
+        }
+    }
+
     fn transport_error(&self, e: ureq::Error) -> ClientError {
         let hub = self.base.clone();
+        let tls = match &e {
+            ureq::Error::Rustls(t) => Some(t),
+            ureq::Error::Io(io) => bramble_trust::tls::failure(io),
+            _ => None,
+        };
+        if let Some(t) = tls {
+            return ClientError::Untrusted {
+                reason: self.tls_error(t),
+                hub,
+            };
+        }
         match e {
             ureq::Error::Io(io) => match io.kind() {
                 std::io::ErrorKind::ConnectionRefused => ClientError::Unreachable {
@@ -537,7 +590,7 @@ mod tests {
             value: "s3cret".into(),
             source: crate::config::TokenSource::Flag,
         };
-        let c = Client::new(&url, Some(token), "hint".into());
+        let c = Client::new(&url, Some(token), "hint".into(), None).unwrap();
         let e = c
             .get(
                 "/apis/apps/v1/namespaces/default/deployments/web",
@@ -563,7 +616,7 @@ mod tests {
         let (url, h) = one_shot(
             "HTTP/1.1 401 Unauthorized\r\ncontent-length: 4\r\nconnection: close\r\n\r\nnope",
         );
-        let c = Client::new(&url, None, "pass --token".into());
+        let c = Client::new(&url, None, "pass --token".into(), None).unwrap();
         let e = c.get("/api/v1/pods", &[]).unwrap_err();
         h.join().unwrap();
         assert!(e.is_fatal());
@@ -582,7 +635,8 @@ mod tests {
             .unwrap()
             .port();
         let url = format!("http://127.0.0.1:{port}");
-        let e = Client::new(&url, None, String::new())
+        let e = Client::new(&url, None, String::new(), None)
+            .unwrap()
             .get("/api/v1/pods", &[])
             .unwrap_err();
         assert_eq!(
@@ -609,7 +663,7 @@ mod tests {
              {\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\"}}}\n\n\
              {\"type\":\"DELETED\",\"object\":{\"metadata\":{\"name\":\"a\"}}}\n",
         );
-        let c = Client::new(&url, None, String::new());
+        let c = Client::new(&url, None, String::new(), None).unwrap();
         let events: Vec<_> = c
             .watch(
                 "/api/v1/namespaces/default/pods",

@@ -1,10 +1,13 @@
-//! Where the hub URL, token and namespace come from.
+//! Where the hub URL, token, CA and namespace come from.
 //!
 //! Order for the token: `--token`, `BRAMBLE_TOKEN`, the config file
 //! (`$XDG_CONFIG_HOME/bramble/config` or `~/.config/bramble/config`, YAML with
-//! `hub`, `token`, `namespace`), then `DATA_DIR/token`, which the hub writes, so
-//! on the hub machine nothing needs copying. Everything is passed in through
-//! [`Inputs`] so tests never touch the real environment or home directory.
+//! `hub`, `token`, `ca`, `namespace`; `bramble config` writes one), then
+//! `DATA_DIR/token`, which the hub writes, so on the hub machine nothing
+//! needs copying. The CA that an `https://` hub must be certified by comes
+//! from `--certificate-authority FILE`, the config file's `ca` (PEM), then
+//! `DATA_DIR/ca.crt`. Everything is passed in through [`Inputs`] so tests
+//! never touch the real environment or home directory.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -13,7 +16,7 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 
 /// Default hub address: the hub's API on the local machine.
-pub const DEFAULT_HUB: &str = "http://127.0.0.1:7480";
+pub const DEFAULT_HUB: &str = "https://127.0.0.1:7480";
 
 /// What the user and the environment supplied.
 #[derive(Debug, Clone, Default)]
@@ -26,6 +29,8 @@ pub struct Inputs {
     pub token_env: Option<String>,
     /// `-n/--namespace`.
     pub namespace_flag: Option<String>,
+    /// `--certificate-authority` or `BRAMBLE_CA_FILE`.
+    pub ca_flag: Option<PathBuf>,
     /// `--data-dir` or `BRAMBLE_DATA_DIR` (or its default).
     pub data_dir: PathBuf,
     /// The config file to read, see [`config_path`].
@@ -38,7 +43,17 @@ pub struct Inputs {
 pub struct ConfigFile {
     pub hub: Option<String>,
     pub token: Option<String>,
+    /// The cluster CA, PEM.
+    pub ca: Option<String>,
     pub namespace: Option<String>,
+}
+
+/// The CA certificate(s) an `https://` hub must be certified by, and where
+/// they came from (for error messages).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ca {
+    pub pem: Vec<u8>,
+    pub source: String,
 }
 
 /// Where a token was found, for error messages.
@@ -83,6 +98,9 @@ pub struct Settings {
     /// Hub base URL without a trailing slash.
     pub hub: String,
     pub token: Option<Token>,
+    /// `None` for an `http://` hub, or when no CA was found (requests then
+    /// fail with a hint saying where to get one).
+    pub ca: Option<Ca>,
     pub namespace: String,
     /// Whether `-n` was given (a manifest's namespace must then agree with it).
     pub namespace_explicit: bool,
@@ -113,7 +131,7 @@ pub fn read_config(path: &Path) -> anyhow::Result<ConfigFile> {
     }
     serde_yaml_ng::from_str(&text).with_context(|| {
         format!(
-            "{} is not a valid bramble config (YAML with keys hub, token, namespace)",
+            "{} is not a valid bramble config (YAML with keys hub, token, ca, namespace)",
             path.display()
         )
     })
@@ -135,6 +153,26 @@ pub fn resolve(inputs: Inputs) -> anyhow::Result<Settings> {
         .or_else(|| non_empty(file.hub.clone()))
         .unwrap_or_else(|| DEFAULT_HUB.to_string());
     let hub = normalize_hub(&hub_raw)?;
+
+    let ca = if let Some(path) = &inputs.ca_flag {
+        let pem = std::fs::read(path)
+            .with_context(|| format!("--certificate-authority {}", path.display()))?;
+        Some(Ca {
+            pem,
+            source: format!("--certificate-authority {}", path.display()),
+        })
+    } else if let Some(pem) = non_empty(file.ca.clone()) {
+        Some(Ca {
+            pem: pem.into_bytes(),
+            source: format!("`ca:` in {config_display}"),
+        })
+    } else {
+        let path = inputs.data_dir.join("ca.crt");
+        std::fs::read(&path).ok().map(|pem| Ca {
+            pem,
+            source: path.display().to_string(),
+        })
+    };
 
     let token_file = inputs.data_dir.join("token");
     let mut unreadable = None;
@@ -197,6 +235,7 @@ pub fn resolve(inputs: Inputs) -> anyhow::Result<Settings> {
     Ok(Settings {
         hub,
         token,
+        ca,
         namespace,
         namespace_explicit,
         data_dir: inputs.data_dir,
@@ -204,19 +243,16 @@ pub fn resolve(inputs: Inputs) -> anyhow::Result<Settings> {
     })
 }
 
-/// `host:port` → `http://host:port`; strips trailing slashes; refuses https,
-/// which this build cannot speak yet.
+/// `host:port` → `https://host:port`; strips trailing slashes; `http://`
+/// stays (a lab hub with `--insecure-http`).
 pub fn normalize_hub(raw: &str) -> anyhow::Result<String> {
     let raw = raw.trim();
-    let (scheme, rest) = raw.split_once("://").unwrap_or(("http", raw));
+    let (scheme, rest) = raw.split_once("://").unwrap_or(("https", raw));
     let rest = rest.trim_end_matches('/');
-    if scheme == "https" {
-        bail!("hub URL {raw:?}: https is not supported by this build of bramble yet; use http://");
+    if !matches!(scheme, "https" | "http") || rest.is_empty() {
+        bail!("hub URL {raw:?} is not valid: expected https://HOST:PORT (e.g. {DEFAULT_HUB})");
     }
-    if scheme != "http" || rest.is_empty() {
-        bail!("hub URL {raw:?} is not valid: expected http://HOST:PORT (e.g. {DEFAULT_HUB})");
-    }
-    Ok(format!("http://{rest}"))
+    Ok(format!("{scheme}://{rest}"))
 }
 
 fn non_empty(s: Option<String>) -> Option<String> {
@@ -322,7 +358,7 @@ mod tests {
 
         fx.write_config("hub: 10.0.0.2:7480/\nnamespace: site\n");
         let s = resolve(fx.inputs()).unwrap();
-        assert_eq!(s.hub, "http://10.0.0.2:7480");
+        assert_eq!(s.hub, "https://10.0.0.2:7480");
         assert_eq!(s.namespace, "site");
 
         let mut inputs = fx.inputs();
@@ -385,14 +421,36 @@ mod tests {
     #[test]
     fn normalizes_hub_urls() {
         assert_eq!(normalize_hub("http://a:1/").unwrap(), "http://a:1");
-        assert_eq!(normalize_hub("a:1").unwrap(), "http://a:1");
-        assert!(
-            normalize_hub("https://a:1")
-                .unwrap_err()
-                .to_string()
-                .contains("https")
-        );
-        assert!(normalize_hub("ftp://a").is_err());
-        assert!(normalize_hub("http://").is_err());
+        assert_eq!(normalize_hub("https://a:1/").unwrap(), "https://a:1");
+        assert_eq!(normalize_hub("a:1").unwrap(), "https://a:1");
+        let e = normalize_hub("ftp://a").unwrap_err().to_string();
+        assert!(e.contains("expected https://HOST:PORT"), "{e}");
+        assert!(normalize_hub("https://").is_err());
+    }
+
+    #[test]
+    fn ca_precedence_flag_config_datadir() {
+        let fx = Fixture::new();
+        fs::create_dir_all(fx.data_dir()).unwrap();
+        fs::write(fx.data_dir().join("ca.crt"), "from-data").unwrap();
+        let s = resolve(fx.inputs()).unwrap();
+        let ca = s.ca.unwrap();
+        assert_eq!(ca.pem, b"from-data");
+        assert!(ca.source.ends_with("ca.crt"), "{}", ca.source);
+
+        fx.write_config("ca: from-config\n");
+        let ca = resolve(fx.inputs()).unwrap().ca.unwrap();
+        assert_eq!(ca.pem, b"from-config");
+        assert!(ca.source.contains("`ca:`"), "{}", ca.source);
+
+        let flag = fx.dir.path().join("flag.crt");
+        fs::write(&flag, "from-flag").unwrap();
+        let mut inputs = fx.inputs();
+        inputs.ca_flag = Some(flag.clone());
+        let ca = resolve(inputs.clone()).unwrap().ca.unwrap();
+        assert_eq!(ca.pem, b"from-flag");
+        fs::remove_file(&flag).unwrap();
+        let e = format!("{:#}", resolve(inputs).unwrap_err());
+        assert!(e.contains("--certificate-authority"), "{e}");
     }
 }

@@ -13,13 +13,23 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(settings: Settings) -> Self {
+    /// Fails only on an unreadable CA bundle.
+    pub fn new(settings: Settings) -> anyhow::Result<Self> {
         let client = Client::new(
             &settings.hub,
             settings.token.clone(),
             settings.unauthorized_hint.clone(),
-        );
-        Context { client, settings }
+            settings.ca.as_ref(),
+        )
+        .map_err(|e| {
+            let source = settings
+                .ca
+                .as_ref()
+                .map(|c| c.source.as_str())
+                .unwrap_or("");
+            anyhow::anyhow!("the CA from {source}: {e}")
+        })?;
+        Ok(Context { client, settings })
     }
 
     /// The namespace a request for `resource` goes to: the current one for

@@ -29,6 +29,7 @@ pub fn registry(ctx: &Context) -> RegistryClient {
         &ctx.settings.hub,
         ctx.settings.token.as_ref().map(|t| t.value.as_str()),
     )
+    .with_tls(ctx.client.tls().clone())
 }
 
 /// Imports `file` and pushes each image under its own name(s), or under

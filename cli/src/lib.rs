@@ -10,6 +10,7 @@ pub mod age;
 pub mod apply;
 pub mod args;
 pub mod client;
+pub mod client_config;
 pub mod columns;
 pub mod config;
 pub mod context;
@@ -62,10 +63,11 @@ pub fn run(cli: Cli) -> anyhow::Result<bool> {
         token_flag: cli.global.token.clone(),
         token_env: env("BRAMBLE_TOKEN"),
         namespace_flag: cli.global.namespace.clone(),
+        ca_flag: cli.global.certificate_authority.clone(),
         data_dir: cli.global.data_dir.clone(),
         config_path: config::config_path(env("XDG_CONFIG_HOME").as_deref(), env("HOME").as_deref()),
     };
-    let ctx = context::Context::new(config::resolve(inputs)?);
+    let ctx = context::Context::new(config::resolve(inputs)?)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match &cli.command {
@@ -74,6 +76,7 @@ pub fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Describe(a) => describe::run(&ctx, a, &mut out),
         Command::Delete(a) => delete::run(&ctx, a, &mut out),
         Command::Version => version::run(&ctx, &mut out),
+        Command::Config(a) => client_config::run(&ctx, a, &mut out),
         Command::Images(c) => images::run(&ctx, c, &mut out),
         Command::Logs(a) => logs::run(&ctx, a, &mut out),
         Command::Exec(a) => exec::run(&ctx, a, &mut out),

@@ -362,11 +362,48 @@ fn tokens_and_unreachable_hubs_get_helpful_errors() {
         r.stderr
     );
 
-    // No token anywhere: the data dir is elsewhere.
+    // No CA anywhere (the data dir is elsewhere): the hub cannot be
+    // trusted, and the message says where to get its CA.
     let empty = tempfile::tempdir().unwrap();
     let r = Run::from(
         env.cmd(&["get", "pods"])
             .env("BRAMBLE_DATA_DIR", empty.path())
+            .output()
+            .unwrap(),
+    )
+    .fails();
+    assert!(
+        r.stderr
+            .starts_with("error: cannot trust the hub at https://"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("--certificate-authority"), "{}", r.stderr);
+    // Another CA than the hub's: refused, naming where the CA came from.
+    let other = tempfile::tempdir().unwrap();
+    bramble_hub::tls::ClusterCa::load_or_create(other.path()).unwrap();
+    let other_ca = other.path().join("ca.crt");
+    let r = Run::from(
+        env.cmd(&["get", "pods"])
+            .env("BRAMBLE_DATA_DIR", empty.path())
+            .env("BRAMBLE_CA_FILE", &other_ca)
+            .output()
+            .unwrap(),
+    )
+    .fails();
+    assert!(
+        r.stderr
+            .contains("not signed by the CA from --certificate-authority"),
+        "{}",
+        r.stderr
+    );
+    let ca = env.hub().data_dir().join("ca.crt");
+
+    // No token anywhere: the data dir is elsewhere.
+    let r = Run::from(
+        env.cmd(&["get", "pods"])
+            .env("BRAMBLE_DATA_DIR", empty.path())
+            .env("BRAMBLE_CA_FILE", &ca)
             .output()
             .unwrap(),
     )
@@ -382,6 +419,7 @@ fn tokens_and_unreachable_hubs_get_helpful_errors() {
     let r = Run::from(
         env.cmd(&["get", "cm"])
             .env("BRAMBLE_DATA_DIR", empty.path())
+            .env("BRAMBLE_CA_FILE", &ca)
             .env("BRAMBLE_TOKEN", env.hub().token())
             .output()
             .unwrap(),
@@ -392,7 +430,15 @@ fn tokens_and_unreachable_hubs_get_helpful_errors() {
     std::fs::create_dir_all(cfg.parent().unwrap()).unwrap();
     std::fs::write(
         &cfg,
-        format!("token: {}\nnamespace: kube-system\n", env.hub().token()),
+        format!(
+            "token: {}\nnamespace: kube-system\nca: |\n{}",
+            env.hub().token(),
+            std::fs::read_to_string(&ca)
+                .unwrap()
+                .lines()
+                .map(|l| format!("  {l}\n"))
+                .collect::<String>()
+        ),
     )
     .unwrap();
     let r = Run::from(

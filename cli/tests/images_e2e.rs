@@ -11,6 +11,7 @@ fn bramble(hub: &TestHub, args: &[&str]) -> Output {
         .args(args)
         .env("BRAMBLE_HUB", hub.url())
         .env("BRAMBLE_TOKEN", hub.token())
+        .env("BRAMBLE_DATA_DIR", hub.data_dir())
         .env("XDG_CONFIG_HOME", hub.data_dir().join("no-config"))
         .output()
         .unwrap()
@@ -27,12 +28,14 @@ async fn ls_inspect_rm_a_multi_arch_image() {
         platform_image("linux/amd64", &[("bin/a", b"amd64", 0o755)], &["/bin/a"]),
         platform_image("linux/arm64", &[("bin/a", b"arm64", 0o755)], &["/bin/a"]),
     ]);
-    let (url, token) = (hub.url(), hub.token().to_string());
+    let (url, token, ca) = (hub.url(), hub.token().to_string(), hub.ca_pem());
     let pushed = img.clone();
-    tokio::task::spawn_blocking(move || fixtures::push(&url, &token, "demo/web", "1", &pushed))
-        .await
-        .unwrap()
-        .unwrap();
+    tokio::task::spawn_blocking(move || {
+        fixtures::push(&url, &token, ca.as_bytes(), "demo/web", "1", &pushed)
+    })
+    .await
+    .unwrap()
+    .unwrap();
     let hub_ref = &hub;
     let (ls, inspect, rm, again, missing) = tokio::task::block_in_place(|| {
         (

@@ -109,7 +109,7 @@ fn serve(spec: &str) -> ! {
             p.await.expect("registering a node");
         }
         let acl: Arc<dyn TopicAcl> = identity.clone();
-        EmbeddedBroker::start(listen, identity.clone(), acl)
+        EmbeddedBroker::start(listen, identity.clone(), acl, None)
             .await
             .expect("starting the embedded broker");
         identity

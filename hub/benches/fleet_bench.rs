@@ -532,15 +532,25 @@ fn run(kind: BrokerKind, nodes: usize, pods: usize, batch: usize) -> Figures {
         // The default 10.42.0.0/16 holds 256 nodes' /24s: room for 16,384.
         .args(["--cluster-cidr", "10.64.0.0/10"]);
     match kind {
-        BrokerKind::Embedded => cmd.args(["--mqtt-listen", &format!("127.0.0.1:{mqtt_port}")]),
+        // Plain MQTT: the figures compare with earlier runs (TLS costs are
+        // broker_bench's).
+        BrokerKind::Embedded => cmd.args([
+            "--mqtt-listen",
+            &format!("127.0.0.1:{mqtt_port}"),
+            "--insecure-mqtt",
+        ]),
         BrokerKind::Mosquitto => cmd.args(["--mqtt-url", &format!("mqtt://127.0.0.1:{mqtt_port}")]),
     };
     let mut hub = Proc::spawn(cmd);
-    let url = format!("http://127.0.0.1:{api}");
+    let url = format!("https://127.0.0.1:{api}");
     wait_for("the hub to answer", Duration::from_secs(30), || {
         assert!(hub.running(), "bramble-hub exited: {}", hub.log());
         std::net::TcpStream::connect(("127.0.0.1", api)).ok()?;
-        (Client::new(&url, "").get_noauth("/healthz").0 == 200).then_some(())
+        (Client::for_data_dir(&url, "", &data)
+            .get_noauth("/healthz")
+            .0
+            == 200)
+            .then_some(())
     });
     let read = |f: &str| {
         std::fs::read_to_string(data.join(f))
@@ -548,7 +558,7 @@ fn run(kind: BrokerKind, nodes: usize, pods: usize, batch: usize) -> Figures {
             .trim()
             .to_string()
     };
-    let client = Client::new(&url, &read("token"));
+    let client = Client::for_data_dir(&url, &read("token"), &data);
     let node_token = read("node-token");
     let hub_pid = hub.child.id();
     let broker_pid = mosquitto.as_ref().and_then(Mosquitto::pid);

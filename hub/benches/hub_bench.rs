@@ -156,9 +156,11 @@ impl HubProc {
             .unwrap_or(0)
     }
 
-    fn agent() -> ureq::Agent {
+    /// A client pool trusting the hub's CA.
+    fn agent(&self) -> ureq::Agent {
         ureq::Agent::config_builder()
             .max_idle_connections_per_host(128)
+            .tls_config(bramble_tests::tls_trusting(&self.proc.ca_pem()))
             .build()
             .into()
     }
@@ -182,14 +184,14 @@ fn bench_http(hub: &HubProc) {
         let lat = Arc::new(Mutex::new(Vec::new()));
         let mut threads = Vec::new();
         for c in 0..clients {
-            let (url, token, barrier, lat) = (
+            let (url, token, barrier, lat, agent) = (
                 hub.url.clone(),
                 hub.token.clone(),
                 barrier.clone(),
                 lat.clone(),
+                hub.agent(),
             );
             threads.push(std::thread::spawn(move || {
-                let agent = HubProc::agent();
                 let mut mine = Vec::with_capacity(per_client);
                 barrier.wait();
                 for i in 0..per_client {
@@ -232,14 +234,14 @@ fn bench_watch(hub: &HubProc) {
     let seen: Arc<Mutex<Vec<(String, Instant)>>> = Default::default();
     let ready = Arc::new(Barrier::new(WATCHERS + 1));
     for _ in 0..WATCHERS {
-        let (url, token, seen, ready) = (
+        let (url, token, seen, ready, agent) = (
             hub.url.clone(),
             hub.token.clone(),
             seen.clone(),
             ready.clone(),
+            hub.agent(),
         );
         std::thread::spawn(move || {
-            let agent = HubProc::agent();
             let resp = agent
                 .get(format!("{url}/api/v1/namespaces/default/configmaps?watch=true&labelSelector=fanout%3Dyes"))
                 .header("Authorization", format!("Bearer {token}"))
@@ -261,7 +263,7 @@ fn bench_watch(hub: &HubProc) {
     ready.wait();
     // Wait until the hub has all the watches registered, not a fixed time.
     let deadline = Instant::now() + Duration::from_secs(10);
-    let metrics = HubProc::agent();
+    let metrics = hub.agent();
     loop {
         let text = metrics
             .get(format!("{}/metrics", hub.url))
@@ -280,7 +282,7 @@ fn bench_watch(hub: &HubProc) {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let agent = HubProc::agent();
+    let agent = hub.agent();
     let mut per_delivery = Vec::new();
     let mut all_delivered = Vec::new();
     for i in 0..events {

@@ -73,7 +73,8 @@ fn bench_import(hub: &HubProcess, dir: &Path, size: usize) {
     let t = Instant::now();
     let report = bramble_images::import(&store, &archive, |_| {}).unwrap();
     let import = t.elapsed();
-    let client = RegistryClient::new(&hub.url, Some(&hub.token));
+    let client = RegistryClient::new(&hub.url, Some(&hub.token))
+        .with_tls(bramble_tests::tls_trusting(&hub.ca_pem()));
     let t = Instant::now();
     client
         .push_image(
@@ -109,7 +110,7 @@ fn main() {
     bench_import(&hub, dir.path(), size);
     let blob = noise(size, 99);
     let digest = Digest::of(&blob);
-    let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
+    let agent = bramble_tests::agent_trusting(&hub.ca_pem(), std::time::Duration::from_secs(600));
     let started = Instant::now();
     agent
         .post(format!(
@@ -136,7 +137,9 @@ fn main() {
         let out = dir.path().join(format!("curl-{i}"));
         let t = Instant::now();
         let status = Command::new("curl")
-            .args(["-sS", "--fail", "-o"])
+            .args(["-sS", "--fail", "--cacert"])
+            .arg(hub.data_dir.join("ca.crt"))
+            .arg("-o")
             .arg(&out)
             .args(["-H", &format!("Authorization: Bearer {}", hub.token), &url])
             .status()
@@ -149,7 +152,8 @@ fn main() {
         std::fs::remove_file(&out).unwrap();
 
         let store = BlobStore::open(dir.path().join(format!("node-{i}"))).unwrap();
-        let client = RegistryClient::new(&hub.url, Some(&hub.token));
+        let client = RegistryClient::new(&hub.url, Some(&hub.token))
+            .with_tls(bramble_tests::tls_trusting(&hub.ca_pem()));
         let t = Instant::now();
         client
             .fetch_blob(

@@ -1,4 +1,5 @@
-//! The embedded MQTT broker (rumqttd): one MQTT 3.1.1 listener, payloads up to
+//! The embedded MQTT broker (rumqttd): one MQTT 3.1.1 listener (TLS with
+//! the hub's serving certificate unless `--insecure-mqtt`), payloads up to
 //! [`MAX_PACKET_BYTES`], bounded in-memory logs, CONNECT checked by
 //! [`Identity::check_connect`], and every topic a client uses checked by a
 //! [`TopicAcl`] (the [`Identity`]'s rules: the hub's own client anything, a
@@ -74,12 +75,16 @@ pub struct EmbeddedBroker {
 impl EmbeddedBroker {
     /// Starts rumqttd on `listen` (port 0 is not supported: rumqttd does not
     /// tell which port it bound), logins checked by `auth` and topics by
-    /// `acl`, and returns once it accepts connections.
+    /// `acl`, MQTT over TLS with `tls`'s certificate (each handshake in its
+    /// connection's own task, see rumqttd's `Acceptor`), and returns once it
+    /// accepts connections.
     pub async fn start(
         listen: SocketAddr,
         auth: Arc<Identity>,
         acl: Arc<dyn TopicAcl>,
+        tls: Option<Arc<crate::tls::ServingCert>>,
     ) -> anyhow::Result<EmbeddedBroker> {
+        let scheme = if tls.is_some() { "mqtts" } else { "mqtt" };
         anyhow::ensure!(
             listen.port() != 0,
             "--mqtt-listen {listen}: port 0 is not supported for the embedded broker"
@@ -89,7 +94,7 @@ impl EmbeddedBroker {
                 "binding the MQTT listener {listen} (is another broker running? use --mqtt-listen)"
             )
         })?);
-        let mut broker = Broker::new(config(listen, auth, acl));
+        let mut broker = Broker::new(config(listen, auth, acl, tls));
         let handle = broker.handle();
         std::thread::Builder::new()
             .name("mqtt-broker".into())
@@ -100,7 +105,7 @@ impl EmbeddedBroker {
             })
             .context("spawning the MQTT broker thread")?;
         wait_ready(listen).await?;
-        tracing::info!(%listen, "embedded MQTT broker listening");
+        tracing::info!(%listen, %scheme, "embedded MQTT broker listening");
         Ok(EmbeddedBroker {
             addr: listen,
             handle,
@@ -148,7 +153,12 @@ fn check_topic(acl: &dyn TopicAcl, request: &AclRequest<'_>) -> bool {
 }
 
 /// The rumqttd configuration (no config file).
-fn config(listen: SocketAddr, auth: Arc<Identity>, acl: Arc<dyn TopicAcl>) -> Config {
+fn config(
+    listen: SocketAddr,
+    auth: Arc<Identity>,
+    acl: Arc<dyn TopicAcl>,
+    tls: Option<Arc<crate::tls::ServingCert>>,
+) -> Config {
     let mut connections = ConnectionSettings {
         connection_timeout_ms: 10_000,
         max_payload_size: MAX_PACKET_BYTES,
@@ -156,8 +166,25 @@ fn config(listen: SocketAddr, auth: Arc<Identity>, acl: Arc<dyn TopicAcl>) -> Co
         auth: None,
         external_auth: None,
         external_acl: None,
+        external_acceptor: None,
         dynamic_filters: true,
     };
+    if let Some(serving) = tls {
+        let acceptor = crate::tls::accept::acceptor(serving, &[b"mqtt"]);
+        connections.set_acceptor(move |stream, peer| {
+            let acceptor = acceptor.clone();
+            async move {
+                match crate::tls::accept::handshake(stream, &acceptor, peer, "mqtt").await {
+                    Ok(tls) => Some(Box::new(tls) as Box<dyn rumqttd::N>),
+                    Err(crate::tls::accept::NoTls::Plain(_)) => {
+                        tracing::info!(%peer, "plain MQTT on the TLS port refused: the client must use mqtts:// (or the hub --insecure-mqtt)");
+                        None
+                    }
+                    Err(crate::tls::accept::NoTls::Gone) => None,
+                }
+            }
+        });
+    }
     connections.set_auth_handler(move |client_id: String, user: String, pass: String| {
         let verdict = auth.check_connect(&client_id, &user, &pass);
         if let Err(why) = &verdict {

@@ -1,17 +1,21 @@
 //! The Bramble hub: cluster state in redb, the Kubernetes-style HTTP API, the
 //! registry, the MQTT broker and session with the agents, the controllers, the
-//! scheduler and the dispatcher (ingress and DNS arrive with M1-5).
+//! scheduler and the dispatcher, the ingress, cluster DNS and mDNS, and the
+//! cluster CA behind HTTPS and MQTT over TLS.
 
 pub mod api;
 pub mod broker;
 pub mod control;
 pub mod controllers;
+pub mod data_dir;
 pub mod dispatch;
 pub mod dynsec;
 pub mod fleet;
 pub mod identity;
 pub mod ingest;
 pub mod ingress;
+pub mod kubeconfig;
+pub mod listener;
 pub mod mdns;
 pub mod metrics;
 pub mod mqtt;
@@ -22,6 +26,7 @@ pub mod scheduler;
 pub mod server;
 pub mod store;
 pub mod testing;
+pub mod tls;
 pub mod token;
 
 pub use server::{Hub, HubConfig};

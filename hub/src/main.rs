@@ -9,7 +9,8 @@ use bramble_api::cidr::Cidr;
 use bramble_hub::control::ControlConfig;
 use bramble_hub::controllers::NodeLifecycleConfig;
 use bramble_hub::network::NetworkSettings;
-use bramble_hub::server::DnsConfig;
+use bramble_hub::server::{DnsConfig, TlsSettings};
+use bramble_hub::tls::ServingName;
 use bramble_hub::{Hub, HubConfig};
 use clap::Parser;
 use tokio::signal::unix::{SignalKind, signal};
@@ -21,12 +22,19 @@ struct Args {
     /// Directory for the state database and the admin token.
     #[arg(long, env = "BRAMBLE_DATA_DIR", default_value = "/var/lib/bramble")]
     data_dir: PathBuf,
-    /// Address of the HTTP API.
+    /// Address of the API and the registry (HTTPS; plain HTTP with
+    /// --insecure-http).
     #[arg(long, env = "BRAMBLE_LISTEN", default_value = "0.0.0.0:7480")]
     listen: SocketAddr,
-    /// Address of the embedded MQTT broker the agents connect to.
-    #[arg(long, env = "BRAMBLE_MQTT_LISTEN", default_value = bramble_hub::server::DEFAULT_MQTT_LISTEN)]
-    mqtt_listen: SocketAddr,
+    /// Address of the embedded MQTT broker the agents connect to (MQTT over
+    /// TLS) [default: 0.0.0.0:8883; 0.0.0.0:1883 with --insecure-mqtt].
+    #[arg(long, env = "BRAMBLE_MQTT_LISTEN")]
+    mqtt_listen: Option<SocketAddr>,
+    /// The embedded broker speaks plain MQTT instead of MQTT over TLS. For
+    /// labs only: node logins cross the network in clear and can be
+    /// replayed (a warning says so at every start).
+    #[arg(long, env = "BRAMBLE_INSECURE_MQTT")]
+    insecure_mqtt: bool,
     /// Use this external broker instead of the embedded one:
     /// `mqtt://[user:pass@]host:port` (e.g. mosquitto with
     /// `message_size_limit 0`).
@@ -92,10 +100,27 @@ struct Args {
     /// with a valid token (as k3s' and kubeadm's node approval).
     #[arg(long, env = "BRAMBLE_APPROVE_NODES")]
     approve_nodes: bool,
+    /// Serve the API and registry over plain HTTP instead of HTTPS. For labs
+    /// only: the admin token, node logins, Secrets and images then cross the
+    /// network in clear (a warning says so at every start).
+    #[arg(long, env = "BRAMBLE_INSECURE_HTTP")]
+    insecure_http: bool,
+    /// Another name or address the serving certificate covers (repeatable;
+    /// it always covers the host name, `localhost` and the host's
+    /// addresses), e.g. a DNS alias or a NAT address clients use.
+    #[arg(long = "tls-san", value_parser = parse_san)]
+    tls_sans: Vec<ServingName>,
+    /// Lifetime of the serving certificate (renewed after two thirds of it).
+    #[arg(long, default_value = "365d", hide = true)]
+    tls_cert_lifetime: humantime::Duration,
     /// Log filter, e.g. `info` or `bramble_hub=debug`.
     /// The embedded broker (rumqttd) logs every connection at info.
     #[arg(long, env = "BRAMBLE_LOG", default_value = "info,rumqttd=warn")]
     log: String,
+}
+
+fn parse_san(text: &str) -> Result<ServingName, String> {
+    ServingName::parse(text).map_err(|e| e.to_string())
 }
 
 fn main() -> anyhow::Result<()> {
@@ -109,7 +134,16 @@ fn main() -> anyhow::Result<()> {
         data_dir: args.data_dir,
         listen: args.listen,
         // An external broker replaces the embedded one.
-        mqtt_listen: args.mqtt_url.is_none().then_some(args.mqtt_listen),
+        mqtt_listen: args.mqtt_url.is_none().then(|| {
+            args.mqtt_listen.unwrap_or_else(|| {
+                let default = if args.insecure_mqtt {
+                    bramble_hub::server::DEFAULT_MQTT_LISTEN_PLAIN
+                } else {
+                    bramble_hub::server::DEFAULT_MQTT_LISTEN
+                };
+                default.parse().expect("a valid default")
+            })
+        }),
         mqtt_url: args.mqtt_url,
         control: ControlConfig {
             lifecycle: NodeLifecycleConfig {
@@ -131,6 +165,12 @@ fn main() -> anyhow::Result<()> {
         pod_routes: !args.no_pod_routes,
         approve_nodes: args.approve_nodes,
         mqtt_dynsec: args.mqtt_dynsec,
+        tls: TlsSettings {
+            insecure_http: args.insecure_http,
+            sans: args.tls_sans,
+            cert_lifetime: args.tls_cert_lifetime.into(),
+            insecure_mqtt: args.insecure_mqtt,
+        },
     };
     config.validate()?;
     let config = HubConfig {

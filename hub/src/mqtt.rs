@@ -38,6 +38,9 @@ pub struct MqttEndpoint {
     /// Username and password, if the broker wants them.
     pub login: Option<(String, String)>,
     pub client_id: String,
+    /// MQTT over TLS, trusting only this CA (the embedded broker's, the
+    /// cluster CA); `None` speaks plain MQTT.
+    pub ca: Option<rustls_pki_types::CertificateDer<'static>>,
 }
 
 impl fmt::Debug for MqttEndpoint {
@@ -47,14 +50,20 @@ impl fmt::Debug for MqttEndpoint {
             .field("port", &self.port)
             .field("username", &self.login.as_ref().map(|(u, _)| u))
             .field("client_id", &self.client_id)
+            .field("tls", &self.ca.is_some())
             .finish()
     }
 }
 
 impl MqttEndpoint {
     /// The embedded broker listening on `addr` (loopback when it listens on
-    /// every address), as the hub's own client.
-    pub fn embedded(addr: SocketAddr, hub_password: &str) -> MqttEndpoint {
+    /// every address), as the hub's own client; over TLS when `ca` is the
+    /// broker's CA.
+    pub fn embedded(
+        addr: SocketAddr,
+        hub_password: &str,
+        ca: Option<rustls_pki_types::CertificateDer<'static>>,
+    ) -> MqttEndpoint {
         let host = if addr.ip().is_unspecified() {
             if addr.is_ipv4() { "127.0.0.1" } else { "::1" }.to_string()
         } else {
@@ -65,6 +74,7 @@ impl MqttEndpoint {
             port: addr.port(),
             login: Some((HUB_USERNAME.into(), hub_password.into())),
             client_id: HUB_USERNAME.into(),
+            ca,
         }
     }
 
@@ -113,6 +123,7 @@ impl MqttEndpoint {
             port,
             login,
             client_id: HUB_USERNAME.into(),
+            ca: None,
         })
     }
 
@@ -123,6 +134,16 @@ impl MqttEndpoint {
             .set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES);
         if let Some((u, p)) = &self.login {
             o.set_credentials(u, p);
+        }
+        if let Some(ca) = &self.ca {
+            match bramble_trust::tls::client_config(std::slice::from_ref(ca)) {
+                Ok(config) => {
+                    o.set_transport(rumqttc::Transport::tls_with_config(
+                        rumqttc::TlsConfiguration::Rustls(config),
+                    ));
+                }
+                Err(e) => tracing::error!(error = %e, "the broker's CA is unusable"),
+            }
         }
         o
     }
@@ -278,9 +299,10 @@ pub fn endpoint_for(
     embedded: Option<SocketAddr>,
     url: Option<&str>,
     hub_password: &str,
+    embedded_ca: Option<rustls_pki_types::CertificateDer<'static>>,
 ) -> anyhow::Result<Option<MqttEndpoint>> {
     Ok(match (embedded, url) {
-        (Some(addr), _) => Some(MqttEndpoint::embedded(addr, hub_password)),
+        (Some(addr), _) => Some(MqttEndpoint::embedded(addr, hub_password, embedded_ca)),
         (None, Some(url)) => Some(MqttEndpoint::parse_url(url).context("parsing --mqtt-url")?),
         (None, None) => None,
     })
@@ -312,7 +334,7 @@ mod tests {
         ] {
             assert!(MqttEndpoint::parse_url(bad).is_err(), "{bad}");
         }
-        let e = MqttEndpoint::embedded("0.0.0.0:1883".parse().unwrap(), "pw");
+        let e = MqttEndpoint::embedded("0.0.0.0:1883".parse().unwrap(), "pw", None);
         assert_eq!(
             (e.host.as_str(), e.client_id.as_str()),
             ("127.0.0.1", "bramble-hub")

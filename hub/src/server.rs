@@ -66,6 +66,35 @@ pub struct HubConfig {
     /// the nodes' logins and topics (`--mqtt-dynsec`; the URL's user must
     /// have the plugin's admin role).
     pub mqtt_dynsec: bool,
+    /// HTTPS on the API and registry, and the serving certificate.
+    pub tls: TlsSettings,
+}
+
+/// How the API and registry port speaks, and what its certificate names.
+#[derive(Debug, Clone)]
+pub struct TlsSettings {
+    /// Plain HTTP instead of HTTPS (`--insecure-http`, labs only: tokens,
+    /// Secrets and images cross the LAN in clear).
+    pub insecure_http: bool,
+    /// Extra names of the serving certificate (`--tls-san`).
+    pub sans: Vec<crate::tls::ServingName>,
+    /// Lifetime of a serving certificate; renewed after two thirds of it.
+    pub cert_lifetime: std::time::Duration,
+    /// Plain MQTT on the embedded broker instead of MQTT over TLS
+    /// (`--insecure-mqtt`, labs only: logins and frames in clear; the
+    /// frames stay signed and sealed).
+    pub insecure_mqtt: bool,
+}
+
+impl Default for TlsSettings {
+    fn default() -> Self {
+        TlsSettings {
+            insecure_http: false,
+            sans: Vec::new(),
+            cert_lifetime: crate::tls::serving::DEFAULT_LIFETIME,
+            insecure_mqtt: false,
+        }
+    }
 }
 
 /// Where the hub serves cluster DNS and relays other names.
@@ -80,7 +109,10 @@ pub struct DnsConfig {
 pub const DEFAULT_DNS_LISTEN: &str = "0.0.0.0:53";
 
 /// Default `--mqtt-listen`.
-pub const DEFAULT_MQTT_LISTEN: &str = "0.0.0.0:1883";
+pub const DEFAULT_MQTT_LISTEN: &str = "0.0.0.0:8883";
+
+/// Default `--mqtt-listen` with `--insecure-mqtt`.
+pub const DEFAULT_MQTT_LISTEN_PLAIN: &str = "0.0.0.0:1883";
 
 impl HubConfig {
     /// Checks the configuration without touching the disk or the network.
@@ -133,7 +165,8 @@ pub struct Hub {
     token: String,
     store: Store,
     stop: watch::Sender<bool>,
-    server: JoinHandle<anyhow::Result<()>>,
+    server: crate::listener::Listener,
+    tls: Arc<crate::tls::HubTls>,
     fleet: Arc<Fleet>,
     identity: Arc<Identity>,
     ingest: Ingest,
@@ -206,9 +239,10 @@ impl Hub {
     /// and starts serving.
     pub async fn start(config: HubConfig) -> anyhow::Result<Hub> {
         config.validate()?;
-        std::fs::create_dir_all(&config.data_dir)
+        make_private(&config.data_dir, true)
             .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
         let token = token::load_or_create(&config.data_dir.join(token::TOKEN_FILE))?;
+        let tls = start_tls(&config)?;
         let db_path = config.data_dir.join(DB_FILE);
         let store = Store::open(&db_path, StoreOptions::default())
             .with_context(|| format!("opening store {}", db_path.display()))?;
@@ -238,7 +272,10 @@ impl Hub {
         let (stop, stop_rx) = watch::channel(false);
         let broker = match config.mqtt_listen {
             Some(listen) => {
-                match EmbeddedBroker::start(listen, identity.clone(), identity.clone()).await {
+                let serving = (!config.tls.insecure_mqtt).then(|| tls.serving.clone());
+                match EmbeddedBroker::start(listen, identity.clone(), identity.clone(), serving)
+                    .await
+                {
                     Ok(broker) => Some(broker),
                     Err(e) => {
                         store.shutdown().await;
@@ -263,6 +300,7 @@ impl Hub {
             mqtt_addr,
             config.mqtt_url.as_deref(),
             identity.hub_password(),
+            (!config.tls.insecure_mqtt).then(|| tls.ca.der().clone()),
         )?
         .map(|endpoint| {
             let dynsec = config.mqtt_dynsec.then(|| {
@@ -306,7 +344,7 @@ impl Hub {
         let (ingress_state, ingress, ingress_tls) = start_ingress(&config, stop_rx.clone()).await;
         let mdns = config.mdns.then(|| {
             let name = crate::mdns::instance_name();
-            crate::mdns::Announcement::start(&name, addr.port(), mqtt_addr.map(|a| a.port()))
+            crate::mdns::Announcement::start(&name, addr.port(), !config.tls.insecure_http, mqtt_addr.map(|a| (a.port(), !config.tls.insecure_mqtt)))
                 .map_err(|e| tracing::warn!(error = %format!("{e:#}"), "not announced on mDNS (agents need --hub)"))
                 .ok()
                 .map(Arc::new)
@@ -341,24 +379,36 @@ impl Hub {
             identity: Some(identity.clone()),
             network,
             allocations: Arc::default(),
+            tls: Some(tls.clone()),
         };
         let app = router(state);
-        let mut graceful = stop_rx;
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = graceful.wait_for(|s| *s).await;
-                })
-                .await
-                .context("serving the API")
-        });
-        tracing::info!(%addr, data_dir = %config.data_dir.display(), "hub listening");
+        crate::tls::serving::spawn_renewal(tls.clone(), stop_rx.clone());
+        let serving = (!config.tls.insecure_http).then(|| tls.serving.clone());
+        let server = crate::listener::Listener::spawn(listener, app, serving, stop_rx)
+            .context("serving the API")?;
+        let scheme = server.scheme();
+        // Every file is in place now (the store, the keys, the CA): none
+        // may be readable by other users, whoever made it (redb creates
+        // its file 0644, inside the already private directory).
+        if let Err(e) = make_private(&config.data_dir, false) {
+            tracing::error!(error = %e, "making the data directory private failed");
+        }
+        if let Err(e) = crate::kubeconfig::write(
+            &config.data_dir,
+            &format!("{scheme}://{}", loopback(addr)),
+            &tls.ca,
+            &token,
+        ) {
+            tracing::warn!(error = %e, "writing the kubeconfig failed");
+        }
+        tracing::info!(%addr, url = %format!("{scheme}://{addr}"), data_dir = %config.data_dir.display(), ca = %tls.ca.hash(), "hub listening");
         Ok(Hub {
             addr,
             token,
             store,
             stop,
             server,
+            tls,
             fleet,
             identity,
             ingest,
@@ -420,6 +470,16 @@ impl Hub {
         self.ingest.rpc_responses()
     }
 
+    /// `https://ADDR` (or `http://` with `--insecure-http`).
+    pub fn url(&self) -> String {
+        format!("{}://{}", self.server.scheme(), self.addr)
+    }
+
+    /// The cluster CA and the serving certificate.
+    pub fn tls(&self) -> &Arc<crate::tls::HubTls> {
+        &self.tls
+    }
+
     /// The bound address (useful with port 0).
     pub fn addr(&self) -> SocketAddr {
         self.addr
@@ -439,18 +499,16 @@ impl Hub {
     /// `grace`), then commits queued writes and closes the store.
     pub async fn stop(self, grace: std::time::Duration) -> anyhow::Result<()> {
         let _ = self.stop.send(true);
-        let mut server = self.server;
-        let result = match tokio::time::timeout(grace, &mut server).await {
-            Ok(joined) => joined.context("API task panicked")?,
-            Err(_) => {
-                tracing::warn!(
-                    ?grace,
-                    "requests still running after the grace period; aborting them"
-                );
-                server.abort();
-                Ok(())
-            }
-        };
+        if tokio::time::timeout(grace, self.server.closed())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                ?grace,
+                "requests still running after the grace period; closing anyway"
+            );
+        }
+        let result = Ok(());
         if let Some(control) = self.control {
             let _ = control.await;
         }
@@ -462,6 +520,57 @@ impl Hub {
         self.store.shutdown().await;
         tracing::info!("hub stopped");
         result
+    }
+}
+
+/// The cluster CA (created at first start) and a fresh serving certificate;
+/// `--insecure-http` is announced on every start.
+fn start_tls(config: &HubConfig) -> anyhow::Result<Arc<crate::tls::HubTls>> {
+    let ca = crate::tls::ClusterCa::load_or_create(&config.data_dir)
+        .context("loading the cluster CA")?;
+    let serving =
+        crate::tls::ServingCert::new(&ca, config.tls.sans.clone(), config.tls.cert_lifetime)
+            .context("issuing the serving certificate")?;
+    if config.tls.insecure_mqtt && config.mqtt_listen.is_some() {
+        tracing::warn!(
+            "--insecure-mqtt: the embedded broker speaks plain MQTT; node logins can be \
+             replayed by anyone on the network (frames stay signed and sealed). For labs only."
+        );
+    }
+    if config.tls.insecure_http {
+        tracing::warn!(
+            "--insecure-http: the API and registry speak plain HTTP; the admin token, node \
+             logins, Secrets and images cross the network in clear. For labs only."
+        );
+    }
+    Ok(Arc::new(crate::tls::HubTls {
+        ca,
+        serving: Arc::new(serving),
+    }))
+}
+
+/// Creates `DATA_DIR` private or makes it so; `found` (before this start
+/// wrote anything) warns about what was open.
+fn make_private(dir: &std::path::Path, found: bool) -> std::io::Result<()> {
+    let changed = crate::data_dir::secure(dir)?;
+    if found && !changed.is_empty() {
+        tracing::warn!(changed = ?changed, "the data directory was readable by other users; made private");
+    } else if !changed.is_empty() {
+        tracing::debug!(changed = ?changed, "files of this start made private");
+    }
+    Ok(())
+}
+
+/// The address a client on this machine dials: loopback for a wildcard bind.
+fn loopback(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::from(([127, 0, 0, 1], addr.port()))
+        }
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::from(([0u16, 0, 0, 0, 0, 0, 0, 1], addr.port()))
+        }
+        _ => addr,
     }
 }
 

@@ -48,6 +48,13 @@ impl TestHub {
             pod_routes: false,
             approve_nodes: false,
             mqtt_dynsec: false,
+            // HTTPS as by default; plain MQTT, so that protocol tests can
+            // speak as any node with a plain client (MQTT over TLS is
+            // tested end to end with real agents: tests/tests/cluster.rs).
+            tls: crate::server::TlsSettings {
+                insecure_mqtt: true,
+                ..Default::default()
+            },
         })
         .await?;
         Ok(TestHub {
@@ -61,9 +68,14 @@ impl TestHub {
         self.hub.as_ref().expect("hub is running")
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `https://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.hub().addr())
+        self.hub().url()
+    }
+
+    /// The cluster CA (PEM), what clients of [`TestHub::url`] trust.
+    pub fn ca_pem(&self) -> String {
+        self.hub().tls().ca.pem().to_string()
     }
 
     /// The admin token.

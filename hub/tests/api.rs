@@ -16,7 +16,7 @@ fn cm(name: &str, v: &str) -> Value {
 
 async fn hub() -> (TestHub, Client) {
     let hub = TestHub::start().await.unwrap();
-    let c = Client::new(&hub.url(), hub.token());
+    let c = Client::with_ca(&hub.url(), hub.token(), hub.ca_pem().as_bytes());
     (hub, c)
 }
 
@@ -37,7 +37,7 @@ async fn auth_is_required_except_health_and_version() {
         assert_eq!(code, 401);
         assert_eq!(v["kind"], "Status");
         assert_eq!(c.get_noauth("/metrics").0, 401);
-        let wrong = Client::new(&c.base, "not-the-token");
+        let wrong = Client::with_ca(&c.base, "not-the-token", &c.ca);
         assert_eq!(wrong.get(CMS).0, 401);
         assert_eq!(c.get(CMS).0, 200);
     })
@@ -145,8 +145,8 @@ async fn bad_input_gets_clear_statuses() {
         );
 
         // An oversize body is refused from its Content-Length, before it is read.
-        let addr = c.base.trim_start_matches("http://").to_string();
-        let mut tcp = std::net::TcpStream::connect(&addr).unwrap();
+        let addr = c.authority().to_string();
+        let mut tcp = c.raw();
         write!(
             tcp,
             "POST {CMS} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n\
@@ -156,7 +156,7 @@ async fn bad_input_gets_clear_statuses() {
         )
         .unwrap();
         let mut status = String::new();
-        BufReader::new(&tcp).read_line(&mut status).unwrap();
+        BufReader::new(&mut tcp).read_line(&mut status).unwrap();
         assert!(status.starts_with("HTTP/1.1 413"), "{status}");
         // Nothing of the above was stored.
         let (_, list) = c.get(CMS);

@@ -141,7 +141,7 @@ async fn host_rules_spread_retry_503_404_and_upgrade() {
     let store = h.store().clone();
     let (agent, _) =
         join_with_network(h.mqtt_addr().unwrap(), &h.join_token(), "n1", "127.0.0.1").await;
-    let c = Client::new(&hub.url(), hub.token());
+    let c = Client::with_ca(&hub.url(), hub.token(), hub.ca_pem().as_bytes());
     let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
         "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}});
     let ing = json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "web"},

@@ -251,7 +251,7 @@ async fn https_by_sni_forwarded_proto_and_swapped_certificates() {
                     "rules": [rule("a.test"), rule("b.test")]}}),
         ),
     ];
-    let c = Client::new(&hub.url(), hub.token());
+    let c = Client::with_ca(&hub.url(), hub.token(), hub.ca_pem().as_bytes());
     let (c, codes) = blocking(move || {
         let codes: Vec<u16> = objects.iter().map(|(p, o)| c.post(p, o).0).collect();
         (c, codes)
@@ -338,7 +338,7 @@ async fn https_by_sni_forwarded_proto_and_swapped_certificates() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_secret_without_key_is_refused() {
     let hub = TestHub::start().await.unwrap();
-    let c = Client::new(&hub.url(), hub.token());
+    let c = Client::with_ca(&hub.url(), hub.token(), hub.ca_pem().as_bytes());
     let leaf = Ca::new().leaf("d.test");
     let (status, body, ok) = blocking(move || {
         let bad = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "tls-no-key"},

@@ -77,8 +77,8 @@ async fn pod_cidrs_cluster_ips_endpoints_and_desired_network() {
     let addr = h.mqtt_addr().unwrap();
     let store = h.store().clone();
     let token = h.join_token().to_string();
-    let (url, admin) = (hub.url(), hub.token().to_string());
-    let client = || Client::new(&url, &admin);
+    let (url, admin, ca) = (hub.url(), hub.token().to_string(), hub.ca_pem());
+    let client = || Client::with_ca(&url, &admin, ca.as_bytes());
 
     // Pod CIDRs in join order; the Node objects say them and the LAN address.
     let (mut n1, cidr1) = join_with_network(addr, &token, "n1", "10.77.0.11").await;

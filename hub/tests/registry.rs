@@ -51,10 +51,8 @@ struct Raw<'a> {
 
 impl<'a> Raw<'a> {
     fn new(hub: &'a HubProcess) -> Self {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
+        let agent =
+            bramble_tests::agent_trusting(&hub.ca_pem(), std::time::Duration::from_secs(60));
         Raw { hub, agent }
     }
     fn url(&self, p: &str) -> String {
@@ -131,12 +129,18 @@ fn skopeo_copies_a_multi_arch_image_in_and_out_with_matching_digests() {
     let img = image();
     let archive = dir.path().join("in.tar");
     img.write_archive(&archive, "1.0").unwrap();
-    let host = hub.url.trim_start_matches("http://").to_string();
+    let host = hub.url.trim_start_matches("https://").to_string();
     let creds = format!("bramble:{}", hub.token);
+    // skopeo verifies the hub's certificate against the cluster CA alone.
+    let certs = dir.path().join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    std::fs::write(certs.join("ca.crt"), hub.ca_pem()).unwrap();
+    let certs = certs.display().to_string();
     skopeo(&[
         "copy",
         "--all",
-        "--dest-tls-verify=false",
+        "--dest-cert-dir",
+        &certs,
         "--dest-creds",
         &creds,
         &format!("oci-archive:{}", archive.display()),
@@ -146,7 +150,8 @@ fn skopeo_copies_a_multi_arch_image_in_and_out_with_matching_digests() {
     let raw = skopeo(&[
         "inspect",
         "--raw",
-        "--tls-verify=false",
+        "--cert-dir",
+        &certs,
         "--creds",
         &creds,
         &format!("docker://{host}/demo/hello:1.0"),
@@ -154,7 +159,8 @@ fn skopeo_copies_a_multi_arch_image_in_and_out_with_matching_digests() {
     assert_eq!(digest(raw.as_bytes()), img.index.digest());
     let tags = skopeo(&[
         "list-tags",
-        "--tls-verify=false",
+        "--cert-dir",
+        &certs,
         "--creds",
         &creds,
         &format!("docker://{host}/demo/hello"),
@@ -165,7 +171,8 @@ fn skopeo_copies_a_multi_arch_image_in_and_out_with_matching_digests() {
     skopeo(&[
         "copy",
         "--all",
-        "--src-tls-verify=false",
+        "--src-cert-dir",
+        &certs,
         "--src-creds",
         &creds,
         &format!("docker://{host}/demo/hello:1.0"),
@@ -182,7 +189,8 @@ fn skopeo_copies_a_multi_arch_image_in_and_out_with_matching_digests() {
         .args([
             "inspect",
             "--raw",
-            "--tls-verify=false",
+            "--cert-dir",
+            &certs,
             "--no-creds",
             &format!("docker://{host}/demo/hello:1.0"),
         ])
@@ -322,7 +330,7 @@ fn distribution_api_pull_push_ranges_tags_catalog_delete_gc() {
         202
     );
     assert_eq!(r.req("GET", "/v2/web/manifests/1", &[], b"").0, 404);
-    assert!(hub.url.starts_with("http://"));
+    assert!(hub.url.starts_with("https://"));
 }
 
 #[test]

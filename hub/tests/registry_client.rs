@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bramble_images::{BlobStore, ClientError, Platform, PullOptions, RegistryClient};
-use bramble_tests::HubProcess;
 use bramble_tests::fixtures::{self, MultiImage, platform_image};
+use bramble_tests::{HubProcess, tls_trusting};
 
 fn noise(n: usize, seed: u64) -> Vec<u8> {
     let mut x = seed;
@@ -40,14 +40,15 @@ fn start() -> (tempfile::TempDir, HubProcess, MultiImage) {
         &dir.path().join("hub"),
     );
     let img = image();
-    fixtures::push(&hub.url, &hub.token, "demo/multi", "1", &img).unwrap();
+    fixtures::push(&hub.url, &hub.token, &hub.ca_pem(), "demo/multi", "1", &img).unwrap();
     (dir, hub, img)
 }
 
 #[test]
 fn pulls_the_right_manifest_for_each_platform_and_caches_layers() {
     let (dir, hub, img) = start();
-    let client = RegistryClient::new(&hub.url, Some(&hub.token));
+    let client =
+        RegistryClient::new(&hub.url, Some(&hub.token)).with_tls(tls_trusting(&hub.ca_pem()));
     for (platform, i) in [("linux/amd64", 0), ("linux/arm64", 1), ("linux/arm/v7", 2)] {
         let store = BlobStore::open(dir.path().join(format!("node-{i}"))).unwrap();
         let want: Platform = platform.parse().unwrap();
@@ -97,7 +98,7 @@ fn pulls_the_right_manifest_for_each_platform_and_caches_layers() {
         "{msg}"
     );
     // A wrong token is refused with the registry's words.
-    let bad = RegistryClient::new(&hub.url, Some("wrong"));
+    let bad = RegistryClient::new(&hub.url, Some("wrong")).with_tls(tls_trusting(&hub.ca_pem()));
     let err = bad
         .pull(
             "demo/multi",
@@ -158,9 +159,10 @@ fn flaky_proxy(upstream: String, breaks: usize, budget: usize) -> (String, Arc<A
 #[test]
 fn a_broken_transfer_resumes_where_it_stopped() {
     let (dir, hub, img) = start();
-    let upstream = hub.url.trim_start_matches("http://").to_string();
+    let upstream = hub.url.trim_start_matches("https://").to_string();
     let (proxy, conns) = flaky_proxy(upstream, 2, 100_000);
-    let client = RegistryClient::new(&format!("http://{proxy}"), Some(&hub.token));
+    let client = RegistryClient::new(&format!("https://{proxy}"), Some(&hub.token))
+        .with_tls(tls_trusting(&hub.ca_pem()));
     let store = BlobStore::open(dir.path().join("node")).unwrap();
     let opts = PullOptions {
         parallel: 1,
@@ -203,8 +205,9 @@ fn busybox_fixture_lands_the_right_binary_on_each_platform() {
         &dir.path().join("hub"),
     );
     let img = bramble_tests::busybox::busybox_image().unwrap();
-    fixtures::push(&hub.url, &hub.token, "busybox", "1.35", &img).unwrap();
-    let client = RegistryClient::new(&hub.url, Some(&hub.token));
+    fixtures::push(&hub.url, &hub.token, &hub.ca_pem(), "busybox", "1.35", &img).unwrap();
+    let client =
+        RegistryClient::new(&hub.url, Some(&hub.token)).with_tls(tls_trusting(&hub.ca_pem()));
     for (platform, machine) in [
         ("linux/amd64", 62u16),
         ("linux/arm64", 183),

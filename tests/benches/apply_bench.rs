@@ -21,12 +21,8 @@ use serde_json::{Value, json};
 
 /// Watches pod `name` in `default`; sends the instant of the first event
 /// whose phase is Running. Returns once the watch is established.
-fn watch_running(base: &str, token: &str, name: &str) -> mpsc::Receiver<Instant> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(120)))
-        .build()
-        .into();
+fn watch_running(base: &str, token: &str, ca: &[u8], name: &str) -> mpsc::Receiver<Instant> {
+    let agent = bramble_tests::agent_trusting(ca, Duration::from_secs(120));
     let url = format!(
         "{base}/api/v1/namespaces/default/pods?watch=true&fieldSelector=metadata.name={name}"
     );
@@ -69,7 +65,12 @@ fn pod(name: &str) -> Value {
 /// One create → Running → delete → gone cycle; returns create→Running.
 fn cycle(cluster: &Cluster, name: &str) -> Duration {
     let client = cluster.client();
-    let running = watch_running(&cluster.hub.url, &cluster.hub.token, name);
+    let running = watch_running(
+        &cluster.hub.url,
+        &cluster.hub.token,
+        &cluster.hub.ca_pem(),
+        name,
+    );
     let t0 = Instant::now();
     let (code, v) = client.post("/api/v1/namespaces/default/pods", &pod(name));
     assert!(code == 201 || code == 200, "create {name}: {code} {v}");

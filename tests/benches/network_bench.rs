@@ -205,12 +205,8 @@ fn print_connect_figures(
 
 /// Streams `path` (a `?watch=true` URL path) of the hub: every event with
 /// the instant its line was read.
-fn watch(base: &str, token: &str, path: &str) -> mpsc::Receiver<(Instant, Value)> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(900)))
-        .build()
-        .into();
+fn watch(base: &str, token: &str, ca: &[u8], path: &str) -> mpsc::Receiver<(Instant, Value)> {
+    let agent = bramble_tests::agent_trusting(ca, Duration::from_secs(900));
     let resp = agent
         .get(format!("{base}{path}"))
         .header("Authorization", format!("Bearer {token}"))
@@ -633,11 +629,13 @@ fn main() {
         pods: watch(
             &c.hub.url,
             &c.hub.token,
+            &c.hub.ca_pem(),
             "/api/v1/namespaces/default/pods?watch=true",
         ),
         endpoints: watch(
             &c.hub.url,
             &c.hub.token,
+            &c.hub.ca_pem(),
             "/api/v1/namespaces/default/endpoints?watch=true",
         ),
         probes,

@@ -54,6 +54,23 @@ impl Login {
     }
 }
 
+/// The broker under attack: 127.0.0.1:`port`, over TLS when `cafile` (the
+/// CA a stolen board holds, `DATA_DIR/hub-ca.crt`) is given.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub port: u16,
+    pub cafile: Option<PathBuf>,
+}
+
+impl Target {
+    fn args(&self, cmd: &mut Command) {
+        cmd.args(["-h", "127.0.0.1", "-p", &self.port.to_string()]);
+        if let Some(ca) = &self.cafile {
+            cmd.arg("--cafile").arg(ca);
+        }
+    }
+}
+
 fn tool(name: &str) -> Command {
     let path = format!("/usr/bin/{name}");
     assert!(
@@ -72,14 +89,14 @@ pub struct Sniffer {
 }
 
 impl Sniffer {
-    /// Subscribes to `filter` on the broker at 127.0.0.1:`port`.
-    pub fn start(port: u16, login: &Login, filter: &str) -> Sniffer {
+    /// Subscribes to `filter` on the broker `target`.
+    pub fn start(target: &Target, login: &Login, filter: &str) -> Sniffer {
         let dir = tempfile::tempdir().expect("tempdir");
         let out = dir.path().join("seen");
         let file = std::fs::File::create(&out).expect("sniffer output");
         let mut cmd = tool("mosquitto_sub");
-        cmd.args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1"])
-            .args(["-t", filter, "-F", "%t %x"]);
+        target.args(&mut cmd);
+        cmd.args(["-q", "1"]).args(["-t", filter, "-F", "%t %x"]);
         login.args(&mut cmd);
         let child = cmd
             .stdout(file)
@@ -145,7 +162,7 @@ fn unhex(hex: &str) -> Option<Vec<u8>> {
 /// `mosquitto_pub` of `payload` on `topic` (QoS 1); `Err` with its stderr
 /// when the broker refuses the login or the client fails.
 pub fn publish(
-    port: u16,
+    target: &Target,
     login: &Login,
     topic: &str,
     payload: &[u8],
@@ -154,7 +171,8 @@ pub fn publish(
     let mut f = tempfile::NamedTempFile::new().expect("payload file");
     f.write_all(payload).expect("writing the payload");
     let mut cmd = tool("mosquitto_pub");
-    cmd.args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1"])
+    target.args(&mut cmd);
+    cmd.args(["-q", "1"])
         .args(["-t", topic])
         .arg("-f")
         .arg(f.path());
@@ -176,9 +194,10 @@ pub fn publish(
 
 /// `mosquitto_sub` connecting with `login` and waiting up to `secs` for one
 /// message on `filter`: `Err` with its stderr when the broker refuses it.
-pub fn try_login(port: u16, login: &Login, filter: &str, secs: u64) -> Result<(), String> {
+pub fn try_login(target: &Target, login: &Login, filter: &str, secs: u64) -> Result<(), String> {
     let mut cmd = tool("mosquitto_sub");
-    cmd.args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", filter])
+    target.args(&mut cmd);
+    cmd.args(["-t", filter])
         .args(["-C", "1", "-W", &secs.to_string()]);
     login.args(&mut cmd);
     let out = cmd.output().expect("running mosquitto_sub");

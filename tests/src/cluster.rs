@@ -8,7 +8,7 @@
 //! [`Cluster::start_in_lab`] runs the same processes on a [`Lab`] instead:
 //! the hub (and mosquitto) in the lab's `hub` host listening on all its
 //! addresses, each agent in its own `nodeK` host dialing
-//! `http://10.77.0.2:7480`; the test process and the CLI reach the API
+//! `https://10.77.0.2:7480`; the test process and the CLI reach the API
 //! through a port forward (`Hub::url`). Declare the lab before the cluster
 //! so that the cluster drops first.
 
@@ -162,7 +162,7 @@ impl Hub {
         let mqtt_url = match mqtt {
             HubMqtt::Embedded(port) => {
                 args.extend(["--mqtt-listen".into(), format!("127.0.0.1:{port}")]);
-                format!("mqtt://127.0.0.1:{port}")
+                format!("{}://127.0.0.1:{port}", mqtt_scheme(extra))
             }
             HubMqtt::External(port) => {
                 let url = format!("mqtt://127.0.0.1:{port}");
@@ -180,7 +180,7 @@ impl Hub {
             }
         };
         args.extend(extra.iter().map(|s| s.to_string()));
-        let url = format!("http://127.0.0.1:{api_port}");
+        let url = format!("{}://127.0.0.1:{api_port}", scheme(extra));
         let mut hub = Hub {
             proc: Proc::spawn(Command::new("true")),
             lan_url: url.clone(),
@@ -221,11 +221,15 @@ impl Hub {
         let forwarded = host.forward(LAB_API_PORT);
         let mut hub = Hub {
             proc: Proc::spawn(Command::new("true")),
-            url: format!("http://127.0.0.1:{forwarded}"),
-            lan_url: format!("http://{}:{LAB_API_PORT}", host.ip()),
+            url: format!("{}://127.0.0.1:{forwarded}", scheme(extra)),
+            lan_url: format!("{}://{}:{LAB_API_PORT}", scheme(extra), host.ip()),
             token: String::new(),
             node_token: String::new(),
-            mqtt_url: format!("mqtt://{}:{LAB_MQTT_PORT}", host.ip()),
+            mqtt_url: format!(
+                "{}://{}:{LAB_MQTT_PORT}",
+                if external { "mqtt" } else { mqtt_scheme(extra) },
+                host.ip()
+            ),
             data_dir: data_dir.to_path_buf(),
             args,
             netns: Some(host.ns_name().to_string()),
@@ -251,9 +255,9 @@ impl Hub {
         let mut cmd = in_netns(self.netns.as_deref(), bin("bramble-hub"));
         cmd.args(&self.args);
         self.proc = Proc::spawn(cmd);
-        let client = Client::new(&self.url, "");
         wait_for("the hub to answer", Duration::from_secs(20), || {
             self.api_listening().then_some(())?;
+            let client = Client::for_data_dir(&self.url, "", &self.data_dir);
             assert!(
                 self.proc.running(),
                 "bramble-hub exited: {}",
@@ -272,7 +276,30 @@ impl Hub {
     }
 
     pub fn client(&self) -> Client {
-        Client::new(&self.url, &self.token)
+        Client::for_data_dir(&self.url, &self.token, &self.data_dir)
+    }
+
+    /// The hub's CA (`DATA_DIR/ca.crt`, PEM).
+    pub fn ca_pem(&self) -> Vec<u8> {
+        std::fs::read(self.data_dir.join("ca.crt")).expect("the hub's ca.crt")
+    }
+}
+
+/// The embedded broker's scheme for a hub started with `extra` flags.
+fn mqtt_scheme(extra: &[&str]) -> &'static str {
+    if extra.contains(&"--insecure-mqtt") {
+        "mqtt"
+    } else {
+        "mqtts"
+    }
+}
+
+/// The API's scheme for a hub started with `extra` flags.
+fn scheme(extra: &[&str]) -> &'static str {
+    if extra.contains(&"--insecure-http") {
+        "http"
+    } else {
+        "https"
     }
 }
 
@@ -537,6 +564,8 @@ impl Cluster {
     pub fn cli(&self, args: &[&str]) -> (bool, String) {
         let out = Command::new(bin("bramble"))
             .args(["--hub", &self.hub.url, "--token", &self.hub.token])
+            .arg("--data-dir")
+            .arg(&self.hub.data_dir)
             .args(args)
             .output()
             .expect("running bramble");
@@ -553,8 +582,15 @@ impl Cluster {
     /// Pushes the fixture `busybox` image (linux/amd64 + arm64) as `repo:tag`.
     pub fn push_busybox(&self, repo: &str, tag: &str) {
         let image = crate::busybox::busybox_image().expect("busybox fixture image");
-        crate::fixtures::push(&self.hub.url, &self.hub.token, repo, tag, &image)
-            .expect("pushing the fixture image");
+        crate::fixtures::push(
+            &self.hub.url,
+            &self.hub.token,
+            &self.hub.ca_pem(),
+            repo,
+            tag,
+            &image,
+        )
+        .expect("pushing the fixture image");
     }
 
     /// The node object `name`, if registered.

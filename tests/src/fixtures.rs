@@ -216,19 +216,18 @@ impl MultiImage {
     }
 }
 
-/// Pushes `image` to the registry at `base` (`http://host:port`) as
-/// `repo:tag` through the distribution API (monolithic blob uploads).
+/// Pushes `image` to the registry at `base` (`https://host:port`, whose
+/// CA is `ca_pem`; or `http://`) as `repo:tag` through the distribution
+/// API (monolithic blob uploads).
 pub fn push(
     base: &str,
     token: &str,
+    ca_pem: &[u8],
     repo: &str,
     tag: &str,
     image: &MultiImage,
 ) -> Result<(), String> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = crate::agent_trusting(ca_pem, std::time::Duration::from_secs(60));
     let auth = format!("Bearer {token}");
     let check = |what: &str,
                  r: Result<ureq::http::Response<ureq::Body>, ureq::Error>|

@@ -63,25 +63,91 @@ pub const LOOPBACK_HUB_FLAGS: [&str; 8] = [
     "--no-pod-routes",
 ];
 
+/// ureq's TLS settings trusting only `ca_pem` (none when empty).
+pub fn tls_trusting(ca_pem: &[u8]) -> ureq::tls::TlsConfig {
+    let roots = if ca_pem.is_empty() {
+        Vec::new()
+    } else {
+        bramble_trust::tls::pem_certs(ca_pem).expect("the hub's ca.crt is PEM")
+    };
+    bramble_trust::tls::ureq_config(&roots)
+}
+
+/// A ureq agent (statuses are not errors) trusting only `ca_pem` for
+/// `https://` (none when empty).
+pub fn agent_trusting(ca_pem: &[u8], timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        .tls_config(tls_trusting(ca_pem))
+        .build()
+        .into()
+}
+
 /// A client bound to one hub.
 pub struct Client {
     pub agent: ureq::Agent,
     pub base: String,
     pub token: String,
+    /// The CA trusted for an `https://` base (PEM; empty for `http://`).
+    pub ca: Vec<u8>,
 }
 
+/// A byte stream to the hub (TLS or plain TCP) for hand-written requests.
+pub trait RawStream: std::io::Read + std::io::Write {}
+impl<T: std::io::Read + std::io::Write> RawStream for T {}
+
 impl Client {
+    /// A client of a plain `http://` hub (`--insecure-http`).
     pub fn new(base: &str, token: &str) -> Client {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(10)))
-            .build()
-            .into();
+        Self::with_ca(base, token, b"")
+    }
+
+    /// A client trusting only `ca_pem` (the hub's `ca.crt`) for `https://`.
+    pub fn with_ca(base: &str, token: &str, ca_pem: &[u8]) -> Client {
         Client {
-            agent,
+            agent: agent_trusting(ca_pem, Duration::from_secs(10)),
             base: base.to_string(),
             token: token.to_string(),
+            ca: ca_pem.to_vec(),
         }
+    }
+
+    /// `HOST:PORT` of the base URL.
+    pub fn authority(&self) -> &str {
+        let rest = self
+            .base
+            .split_once("://")
+            .map_or(&self.base[..], |(_, r)| r);
+        rest.trim_end_matches('/')
+    }
+
+    /// A connection to the hub for hand-written HTTP: TLS (verified against
+    /// the CA, by the name in the base URL) for `https://`, else TCP.
+    pub fn raw(&self) -> Box<dyn RawStream> {
+        let authority = self.authority().to_string();
+        let tcp = std::net::TcpStream::connect(&authority).expect("connecting to the hub");
+        if !self.base.starts_with("https://") {
+            return Box::new(tcp);
+        }
+        let roots = bramble_trust::tls::pem_certs(&self.ca).expect("the hub's CA");
+        let config = bramble_trust::tls::client_config(&roots).expect("a TLS client");
+        let host = authority
+            .rsplit_once(':')
+            .map_or(&authority[..], |(h, _)| h)
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let name = rustls::pki_types::ServerName::try_from(host).expect("a server name");
+        let conn = rustls::ClientConnection::new(config, name).expect("a TLS connection");
+        Box::new(rustls::StreamOwned::new(conn, tcp))
+    }
+
+    /// A client of the hub whose data directory is `data_dir` (trusting its
+    /// `ca.crt`, when it has one).
+    pub fn for_data_dir(base: &str, token: &str, data_dir: &Path) -> Client {
+        let ca = std::fs::read(data_dir.join("ca.crt")).unwrap_or_default();
+        Self::with_ca(base, token, &ca)
     }
 
     fn auth(&self) -> String {
@@ -154,8 +220,10 @@ impl Client {
 /// A `bramble-hub` child process, killed on drop. Its stderr is kept.
 pub struct HubProcess {
     pub child: Child,
+    /// `https://127.0.0.1:PORT` as the hub logged it.
     pub url: String,
     pub token: String,
+    pub data_dir: PathBuf,
     log: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
@@ -169,6 +237,16 @@ impl HubProcess {
 
     /// Like [`HubProcess::start`] with a tracing filter (`--log`).
     pub fn start_with_log(bin: &Path, data_dir: &Path, filter: &str) -> HubProcess {
+        Self::start_with_args(bin, data_dir, filter, &[])
+    }
+
+    /// Like [`HubProcess::start_with_log`] with more flags.
+    pub fn start_with_args(
+        bin: &Path,
+        data_dir: &Path,
+        filter: &str,
+        extra: &[&str],
+    ) -> HubProcess {
         let mqtt = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free loopback port");
@@ -178,6 +256,7 @@ impl HubProcess {
             .args(["--listen", "127.0.0.1:0", "--log", filter])
             .args(["--mqtt-listen", &mqtt.to_string()])
             .args(LOOPBACK_HUB_FLAGS)
+            .args(extra)
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
@@ -195,29 +274,30 @@ impl HubProcess {
                 }
                 if !sent
                     && line.contains("hub listening")
-                    && let Some(i) = line.find(" addr=")
+                    && let Some(i) = line.find(" url=")
                 {
-                    let addr = line[i + 6..]
+                    let url = line[i + 5..]
                         .split_whitespace()
                         .next()
                         .unwrap_or("")
                         .to_string();
-                    let _ = tx.send(addr);
+                    let _ = tx.send(url);
                     sent = true;
                 }
             }
         });
-        let addr = rx
+        let url = rx
             .recv_timeout(Duration::from_secs(20))
-            .expect("bramble-hub did not report its address");
+            .expect("bramble-hub did not report its URL");
         let token = std::fs::read_to_string(data_dir.join("token"))
             .unwrap()
             .trim()
             .to_string();
         HubProcess {
             child,
-            url: format!("http://{addr}"),
+            url,
             token,
+            data_dir: data_dir.to_path_buf(),
             log,
         }
     }
@@ -228,7 +308,12 @@ impl HubProcess {
     }
 
     pub fn client(&self) -> Client {
-        Client::new(&self.url, &self.token)
+        Client::for_data_dir(&self.url, &self.token, &self.data_dir)
+    }
+
+    /// The hub's CA (`DATA_DIR/ca.crt`, PEM).
+    pub fn ca_pem(&self) -> Vec<u8> {
+        std::fs::read(self.data_dir.join("ca.crt")).expect("the hub's ca.crt")
     }
 
     /// SIGKILL, no chance to clean up.

@@ -15,7 +15,7 @@ use bramble_api::protocol::{
     Cgroups, Desired, Generation, Online, Platform, PodReport, RefusalCode, RpcCall, RpcId,
     RpcRequest, Status, TopicKind, keys_text,
 };
-use bramble_tests::attacker::{self, Board, Capture, Login, Sniffer, contains};
+use bramble_tests::attacker::{self, Board, Capture, Login, Sniffer, Target, contains};
 use bramble_tests::cluster::{Broker, Cluster, unique, wait_for};
 use bramble_trust::PublicKeys;
 use serde_json::{Value, json};
@@ -25,13 +25,24 @@ const PODS: &str = "/api/v1/namespaces/default/pods";
 const SERVICES: &str = "/api/v1/namespaces/default/services";
 
 /// The broker port of a cluster (embedded or mosquitto).
-fn broker_port(c: &Cluster) -> u16 {
-    c.hub
+/// The cluster's broker as an attacker on the hub's machine reaches it
+/// (with the CA every board holds, when it speaks TLS).
+fn broker_port(c: &Cluster) -> Target {
+    let port = c
+        .hub
         .mqtt_url
         .rsplit(':')
         .next()
         .and_then(|p| p.parse().ok())
-        .expect("broker port")
+        .expect("broker port");
+    Target {
+        port,
+        cafile: c
+            .hub
+            .mqtt_url
+            .starts_with("mqtts://")
+            .then(|| c.hub.data_dir.join("ca.crt")),
+    }
 }
 
 /// A pod bound to `node` that reads Secret `secret` into `$PASS`.
@@ -189,9 +200,9 @@ fn stolen_board_and_token_holder(broker: Broker) {
     // 1. Listening: with A's login and with only the token, to everything,
     // while the hub republishes B's set and runs an exec in the victim that
     // prints the Secret.
-    let mut sniff_a = Sniffer::start(port, &as_a, "bramble/#");
-    let mut sniff_token = Sniffer::start(port, &as_token, "bramble/#");
-    let sniff_b = Sniffer::start(port, &as_a, &format!("bramble/v2/nodes/{b}/#"));
+    let mut sniff_a = Sniffer::start(&port, &as_a, "bramble/#");
+    let mut sniff_token = Sniffer::start(&port, &as_token, "bramble/#");
+    let sniff_b = Sniffer::start(&port, &as_a, &format!("bramble/v2/nodes/{b}/#"));
     let out = exec(&c, "victim", &["sh", "-c", "echo pass=$PASS"]);
     assert!(
         out.contains(&format!("pass={secret}")),
@@ -241,7 +252,7 @@ fn stolen_board_and_token_holder(broker: Broker) {
     let (_, signed_by_a) = thief.frame(&b, TopicKind::Desired, &forged, Some(&b_keys));
     for payload in [plain.to_string().into_bytes(), signed_by_a] {
         // Refused by the embedded broker's ACL, or delivered and ignored.
-        let _ = attacker::publish(port, &as_a, &desired_topic, &payload, true);
+        let _ = attacker::publish(&port, &as_a, &desired_topic, &payload, true);
     }
     // 3. A forged exec for B, and a forged refusal of B's hello.
     let req = RpcRequest {
@@ -260,7 +271,7 @@ fn stolen_board_and_token_holder(broker: Broker) {
         }),
     };
     let (t, p) = thief.frame(&b, TopicKind::RpcRequest, &req, Some(&b_keys));
-    let _ = attacker::publish(port, &as_a, &t, &p, false);
+    let _ = attacker::publish(&port, &as_a, &t, &p, false);
     let refusal = HelloAck::Refused(Refused {
         session: "any".into(),
         hub: keys_text(thief.keys.public()),
@@ -268,7 +279,7 @@ fn stolen_board_and_token_holder(broker: Broker) {
         reason: "forged".into(),
     });
     let (t, p) = thief.frame(&b, TopicKind::HelloAck, &refusal, None);
-    let _ = attacker::publish(port, &as_a, &t, &p, false);
+    let _ = attacker::publish(&port, &as_a, &t, &p, false);
     // 4. Forged reports about B: its pod Running at the attacker's address,
     // a refusal of its desired set, and B offline.
     let lie = Status {
@@ -294,11 +305,11 @@ fn stolen_board_and_token_holder(broker: Broker) {
         ..Status::default()
     };
     let (t, p) = thief.frame(&b, TopicKind::Status, &lie, None);
-    let _ = attacker::publish(port, &as_a, &t, &p, false);
+    let _ = attacker::publish(&port, &as_a, &t, &p, false);
     let (t, p) = thief.frame(&b, TopicKind::Online, &Online::last_will("any", 99), None);
-    let _ = attacker::publish(port, &as_a, &t, &p, true);
+    let _ = attacker::publish(&port, &as_a, &t, &p, true);
     let plain_online = json!({"protocol": 2, "type": "online", "body": {"online": false}});
-    let _ = attacker::publish(port, &as_a, &t, plain_online.to_string().as_bytes(), true);
+    let _ = attacker::publish(&port, &as_a, &t, plain_online.to_string().as_bytes(), true);
 
     // The hub still believes B: a later pod on B runs (its sets still
     // arrive, no generation is stuck), B stays Ready past the heartbeat
@@ -407,7 +418,7 @@ fn a_stolen_board_cannot_label_itself_into_the_control_plane() {
         ..Hello::default()
     };
     let (t, p) = thief.frame(&a, TopicKind::Hello, &hello, None);
-    attacker::publish(port, &thief.mqtt_login(), &t, &p, false).expect("A may say its hello");
+    attacker::publish(&port, &thief.mqtt_login(), &t, &p, false).expect("A may say its hello");
     // The hub answers with a refusal that says why, and A's Node keeps its
     // labels.
     wait_for(
@@ -445,8 +456,12 @@ fn deleting_a_node_revokes_its_key_at_once() {
     wait_key_login(&c, 1);
     let board = Board::read(&b, &c.agents[1].data_dir);
     // Before: B's key logs in to the broker and pulls from the registry.
+    // The thief's curl trusts the CA the board pinned.
+    let board_ca = c.agents[1].data_dir.join("hub-ca.crt");
     let pull = |pw: &str| {
         let out = std::process::Command::new("curl")
+            .arg("--cacert")
+            .arg(&board_ca)
             .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-u"])
             .arg(format!("{b}:{pw}"))
             .arg(format!("{}/v2/busybox/manifests/1", c.hub.url))
@@ -459,7 +474,7 @@ fn deleting_a_node_revokes_its_key_at_once() {
     // (The stopped agent frees the client id for the check.)
     c.agents[1].proc.kill9();
     attacker::try_login(
-        port,
+        &port,
         &board.mqtt_login(),
         &format!("bramble/v2/nodes/{b}/desired"),
         1,
@@ -478,7 +493,7 @@ fn deleting_a_node_revokes_its_key_at_once() {
         || (pull(&board.registry_password()) == "401").then(|| deleted.elapsed()),
     );
     eprintln!("B's key was refused by the registry {refused:?} after the DELETE returned");
-    let e = attacker::try_login(port, &board.mqtt_login(), "bramble/#", 1)
+    let e = attacker::try_login(&port, &board.mqtt_login(), "bramble/#", 1)
         .expect_err("B's key still logs in to the broker");
     eprintln!("and by the broker: {e}");
     wait_agent_log(&c, 1, "the broker refused this board's key");
@@ -492,7 +507,7 @@ fn deleting_a_node_revokes_its_key_at_once() {
     };
     let (t, p) = board.frame(&b, TopicKind::Status, &st, None);
     let hub_login = Login::anonymous("nobody");
-    let _ = attacker::publish(port, &hub_login, &t, &p, false);
+    let _ = attacker::publish(&port, &hub_login, &t, &p, false);
     assert!(c.node(&b).is_none());
 }
 
@@ -512,12 +527,12 @@ fn a_token_login_never_takes_a_registered_nodes_session() {
     // topics are closed to it.
     let as_token = Login::joining(&token, &a);
     assert_eq!(as_token.client_id, format!("_join.{a}"));
-    let sniff = Sniffer::start(port, &as_token, &format!("bramble/v2/nodes/{a}/#"));
+    let sniff = Sniffer::start(&port, &as_token, &format!("bramble/v2/nodes/{a}/#"));
     // A token with A's name as client id is refused (a token login's name
     // must say it is one).
     let mut posing = as_token.clone();
     posing.client_id = a.clone();
-    let e = attacker::try_login(port, &posing, "bramble/#", 1)
+    let e = attacker::try_login(&port, &posing, "bramble/#", 1)
         .expect_err("a token login with a node's client id connected");
     eprintln!("refused: {e}");
     // The node keeps its session: nothing about losing the broker after.
@@ -538,10 +553,12 @@ fn a_token_login_never_takes_a_registered_nodes_session() {
 
 #[test]
 fn a_capture_of_the_mqtt_port_shows_no_secret_token_or_key() {
-    // The capture must start before the boards join.
-    let port_probe = Cluster::start(Broker::Embedded, 0, &[]);
+    // The capture must start before the boards join. Plain MQTT: what is
+    // tested here is the frames' own protection, whatever the transport.
+    let port_probe = Cluster::start(Broker::Embedded, 0, &["--insecure-mqtt"]);
     let port = broker_port(&port_probe);
-    let capture = Capture::start(port);
+    assert!(port.cafile.is_none(), "a plain MQTT broker");
+    let capture = Capture::start(port.port);
     let mut c = port_probe;
     let names = [unique("cap-a"), unique("cap-b")];
     for n in &names {
@@ -623,7 +640,7 @@ fn a_mosquitto_provisioned_by_the_hub_keeps_each_node_to_its_topics() {
     // The boards joined and run pods through a broker that refuses anyone
     // the hub did not provision.
     let secret = victim_with_a_secret(&c, &b);
-    attacker::try_login(port, &Login::anonymous("nobody"), "bramble/#", 1)
+    attacker::try_login(&port, &Login::anonymous("nobody"), "bramble/#", 1)
         .expect_err("an anonymous client connected");
 
     // A's stolen login: its own topics only. B's are refused by the broker
@@ -631,12 +648,12 @@ fn a_mosquitto_provisioned_by_the_hub_keeps_each_node_to_its_topics() {
     c.agents[0].proc.kill9();
     let thief = Board::read(&a, &c.agents[0].data_dir);
     let mut sniff = Sniffer::start(
-        port,
+        &port,
         &thief.mqtt_login(),
         &format!("bramble/v2/nodes/{b}/#"),
     );
     let mut own = Sniffer::start(
-        port,
+        &port,
         &thief.mqtt_login(),
         &format!("bramble/v2/nodes/{a}/desired"),
     );
@@ -663,7 +680,7 @@ fn a_mosquitto_provisioned_by_the_hub_keeps_each_node_to_its_topics() {
     // A forgery on B's topic with A's login is dropped by the broker: the
     // hub never sees a frame of A's key on B's topic.
     let mut hub_view = Sniffer::start(
-        port,
+        &port,
         &Login::as_node(
             bramble_tests::cluster::DYNSEC_ADMIN.0,
             bramble_tests::cluster::DYNSEC_ADMIN.1,
@@ -676,7 +693,7 @@ fn a_mosquitto_provisioned_by_the_hub_keeps_each_node_to_its_topics() {
         ..Status::default()
     };
     let (t, p) = thief.frame(&b, TopicKind::Status, &lie, None);
-    let _ = attacker::publish(port, &thief.mqtt_login(), &t, &p, false);
+    let _ = attacker::publish(&port, &thief.mqtt_login(), &t, &p, false);
     let since = Instant::now();
     wait_for("B's next heartbeats", Duration::from_secs(30), || {
         (since.elapsed() >= Duration::from_secs(3)).then_some(())
@@ -699,10 +716,47 @@ fn a_mosquitto_provisioned_by_the_hub_keeps_each_node_to_its_topics() {
         "B's login refused by mosquitto",
         Duration::from_secs(10),
         || {
-            attacker::try_login(port, &b_board.mqtt_login(), "bramble/#", 1)
+            attacker::try_login(&port, &b_board.mqtt_login(), "bramble/#", 1)
                 .err()
                 .map(|_| ())
         },
     );
     wait_agent_log(&c, 1, "the broker refused this board's key");
+}
+
+#[test]
+fn a_board_given_another_hubs_token_refuses_to_join_naming_both_keys() {
+    let mut c = Cluster::start(Broker::Embedded, 0, &[]);
+    // The cluster's own token id and secret, in front of them another
+    // hub's key hash: what a board given the wrong site's token holds.
+    let real = c.hub.node_token.clone();
+    let (_, rest) = real.split_once("::").expect("a K10 token");
+    let other = bramble_trust::SecretKeys::generate()
+        .unwrap()
+        .public()
+        .fingerprint();
+    c.hub.node_token = format!("K10{other}::{rest}");
+    let name = unique("wrong-site");
+    c.add_agent(&name);
+    c.hub.node_token = real;
+    let i = c.agents.len() - 1;
+    wait_for("the agent to give up", Duration::from_secs(30), || {
+        (!c.agents[i].proc.running()).then_some(())
+    });
+    let log = c.agents[i].proc.log();
+    assert!(log.contains("is not the one the join token names"), "{log}");
+    assert!(
+        log.contains(&other.to_string()),
+        "names the token's key: {log}"
+    );
+    let hub_key = bramble_trust::JoinToken::parse(&c.hub.node_token)
+        .unwrap()
+        .hub();
+    assert!(
+        log.contains(&hub_key.to_string()),
+        "names the hub's key: {log}"
+    );
+    // Nothing was pinned and no node joined.
+    assert!(!c.agents[i].data_dir.join("hub-ca.crt").exists());
+    assert!(c.node(&name).is_none());
 }

@@ -295,7 +295,15 @@ fn cluster_keeps_pods_of_another_platform_pending_with_the_reason() {
         &["/hello"],
     );
     let image = bramble_tests::fixtures::MultiImage::new(vec![only]);
-    bramble_tests::fixtures::push(&c.hub.url, &c.hub.token, "mainframe", "1", &image).unwrap();
+    bramble_tests::fixtures::push(
+        &c.hub.url,
+        &c.hub.token,
+        &c.hub.ca_pem(),
+        "mainframe",
+        "1",
+        &image,
+    )
+    .unwrap();
     let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "big-iron"},
         "spec": {"containers": [{"name": "main", "image": "mainframe:1"}]}});
     let (code, v) = c.client().post("/api/v1/namespaces/default/pods", &pod);

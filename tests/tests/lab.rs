@@ -194,7 +194,7 @@ fn cluster_on_lab(broker: Broker) {
     let _one = serial();
     let lab = Lab::new(2);
     let mut c = Cluster::start_in_lab(&lab, broker, &[]);
-    assert_eq!(c.hub.lan_url, "http://10.77.0.2:7480");
+    assert_eq!(c.hub.lan_url, "https://10.77.0.2:7480");
     assert_eq!(c.agents.len(), 2);
     for a in &c.agents {
         assert_eq!(c.node_ready(&a.name).as_deref(), Some("True"));
@@ -217,6 +217,8 @@ fn cluster_on_lab(broker: Broker) {
     // The CLI through the forward.
     let out = Command::new(bramble_tests::bin("bramble"))
         .args(["--hub", &c.hub.url, "--token", &c.hub.token])
+        .arg("--data-dir")
+        .arg(&c.hub.data_dir)
         .args(["get", "nodes"])
         .output()
         .expect("running bramble");

@@ -44,8 +44,16 @@ impl std::fmt::Debug for RegistryLogin {
 
 impl RegistryLogin {
     /// The client for `hub_url` with this login (a node not joined yet has
-    /// no key login: anonymous).
-    fn client(&self, hub_url: &str) -> RegistryClient {
+    /// no key login: anonymous), trusting `tls`'s CA.
+    fn client(&self, hub_url: &str, tls: Option<&ureq::tls::TlsConfig>) -> RegistryClient {
+        let client = self.client_plain(hub_url);
+        match tls {
+            Some(tls) => client.with_tls(tls.clone()),
+            None => client,
+        }
+    }
+
+    fn client_plain(&self, hub_url: &str) -> RegistryClient {
         match self {
             RegistryLogin::Bearer(t) => RegistryClient::new(hub_url, Some(t)),
             RegistryLogin::Node { user, keys, hub } => {
@@ -83,6 +91,8 @@ pub struct PullingImages {
     /// registry accepts it once the hub registered the key), or a bearer
     /// token (`BRAMBLE_REGISTRY_TOKEN`).
     login: RegistryLogin,
+    /// The pinned hub CA, for an `https://` hub.
+    tls: Option<ureq::tls::TlsConfig>,
     pulls: Arc<Mutex<BTreeMap<String, PullState>>>,
     /// Called when a pull ends (wakes the node loop).
     on_done: Arc<dyn Fn() + Send + Sync>,
@@ -93,12 +103,14 @@ impl PullingImages {
         local: &'static LocalImages,
         hub: &str,
         login: RegistryLogin,
+        tls: Option<ureq::tls::TlsConfig>,
         on_done: Arc<dyn Fn() + Send + Sync>,
     ) -> PullingImages {
         PullingImages {
             local,
             hub: hub.to_string(),
             login,
+            tls,
             pulls: Arc::default(),
             on_done,
         }
@@ -106,7 +118,7 @@ impl PullingImages {
 
     fn start_pull(&self, reference: &str) -> Result<(), String> {
         let (local, pulls, done) = (self.local, self.pulls.clone(), self.on_done.clone());
-        let client = self.login.client(&self.hub);
+        let client = self.login.client(&self.hub, self.tls.as_ref());
         let r = reference.to_string();
         std::thread::Builder::new()
             .name("pull".into())

@@ -1,12 +1,16 @@
 //! How the joined agent reaches its hub: the node name, the broker address
-//! (from `--mqtt-url`, or the host of `--hub` on port 1883) and the secrets.
+//! (from `--mqtt-url`, or the host of `--hub`: MQTT over TLS on port 8883
+//! for an `https://` hub, plain MQTT on 1883 for a lab's `http://` one)
+//! and the secrets.
 
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// The MQTT port used when none is given.
+/// The plain MQTT port used when none is given.
 pub const DEFAULT_MQTT_PORT: u16 = 1883;
+/// The MQTT over TLS port used when none is given.
+pub const DEFAULT_MQTTS_PORT: u16 = 8883;
 
 /// Everything the session needs besides the node's facts.
 #[derive(Clone)]
@@ -26,6 +30,8 @@ pub struct SessionConfig {
     pub run_dir: PathBuf,
     /// The container runtime, for `exec` requests (`None`: exec refused).
     pub runtime: Option<&'static dyn crate::runtime::Runtime>,
+    /// The CA a `mqtts://` broker must be certified by (the hub's, pinned).
+    pub broker_ca: Vec<rustls_pki_types::CertificateDer<'static>>,
 }
 
 impl fmt::Debug for SessionConfig {
@@ -45,11 +51,14 @@ impl fmt::Debug for SessionConfig {
 pub struct Broker {
     pub host: String,
     pub port: u16,
+    /// MQTT over TLS (`mqtts://`).
+    pub tls: bool,
 }
 
 impl fmt::Display for Broker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "mqtt://{}:{}", self.host, self.port)
+        let scheme = if self.tls { "mqtts" } else { "mqtt" };
+        write!(f, "{scheme}://{}:{}", self.host, self.port)
     }
 }
 
@@ -90,20 +99,34 @@ fn host_port(url: &str, schemes: &[&str]) -> Result<(String, Option<u16>), Strin
 }
 
 impl Broker {
-    /// The broker of `--mqtt-url` if given, else `mqtt://<host of hub>:1883`.
+    /// The broker of `--mqtt-url` if given, else `mqtts://<host of hub>:8883`
+    /// (`mqtt://…:1883` for an `http://` hub).
     pub fn resolve(hub: &str, mqtt_url: Option<&str>) -> Result<Broker, String> {
         if let Some(u) = mqtt_url {
-            let (host, port) =
-                host_port(u, &["mqtt", "tcp"]).map_err(|e| format!("--mqtt-url {e}"))?;
+            let (host, port) = host_port(u, &["mqtts", "ssl", "mqtt", "tcp"])
+                .map_err(|e| format!("--mqtt-url {e}"))?;
+            let tls = u.starts_with("mqtts://") || u.starts_with("ssl://");
+            let default = if tls {
+                DEFAULT_MQTTS_PORT
+            } else {
+                DEFAULT_MQTT_PORT
+            };
             return Ok(Broker {
                 host,
-                port: port.unwrap_or(DEFAULT_MQTT_PORT),
+                port: port.unwrap_or(default),
+                tls,
             });
         }
-        let (host, _) = host_port(hub, &["http", "https"]).map_err(|e| format!("--hub {e}"))?;
+        let (host, _) = host_port(hub, &["https", "http"]).map_err(|e| format!("--hub {e}"))?;
+        let tls = hub.starts_with("https://");
         Ok(Broker {
             host,
-            port: DEFAULT_MQTT_PORT,
+            port: if tls {
+                DEFAULT_MQTTS_PORT
+            } else {
+                DEFAULT_MQTT_PORT
+            },
+            tls,
         })
     }
 }
@@ -129,16 +152,14 @@ mod tests {
 
     #[test]
     fn broker_from_flags() {
+        let b = Broker::resolve("https://hub.local:7480", None).unwrap();
+        assert_eq!(b.to_string(), "mqtts://hub.local:8883");
         let b = Broker::resolve("http://hub.local:7480", None).unwrap();
-        assert_eq!(
-            b,
-            Broker {
-                host: "hub.local".into(),
-                port: 1883
-            }
-        );
-        let b = Broker::resolve("http://hub.local:7480", Some("mqtt://127.0.0.1:18830")).unwrap();
+        assert_eq!(b.to_string(), "mqtt://hub.local:1883");
+        let b = Broker::resolve("https://hub.local:7480", Some("mqtt://127.0.0.1:18830")).unwrap();
         assert_eq!(b.to_string(), "mqtt://127.0.0.1:18830");
+        let b = Broker::resolve("https://hub.local:7480", Some("mqtts://10.0.0.2")).unwrap();
+        assert_eq!(b.to_string(), "mqtts://10.0.0.2:8883");
         let b = Broker::resolve("https://[fd00::1]:7480/", None).unwrap();
         assert_eq!(b.host, "fd00::1");
         assert!(
@@ -147,11 +168,10 @@ mod tests {
                 .contains("--hub")
         );
         assert!(
-            Broker::resolve("http://h", Some("mqtts://h:8883"))
+            Broker::resolve("https://h", Some("ws://h:8883"))
                 .unwrap_err()
-                .contains("not supported")
+                .contains("--mqtt-url")
         );
-        assert!(Broker::resolve("http://h", Some("mqtt://h:x")).is_err());
     }
 
     #[test]
@@ -165,6 +185,7 @@ mod tests {
             broker: Broker {
                 host: "h".into(),
                 port: 1,
+                tls: true,
             },
             data_dir: "/d".into(),
             token: Some(
@@ -178,6 +199,7 @@ mod tests {
             heartbeat: Duration::from_secs(1),
             run_dir: "/r".into(),
             runtime: None,
+            broker_ca: Vec::new(),
         };
         assert!(!format!("{c:?}").contains("k10secret"));
     }

@@ -45,6 +45,17 @@ pub fn client(cfg: &SessionConfig) -> (Client, Connection) {
     o.set_keep_alive(KEEP_ALIVE)
         .set_clean_session(true)
         .set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES);
+    if cfg.broker.tls {
+        // Only the pinned CA: with none, every handshake fails (and says so).
+        match bramble_trust::tls::client_config(&cfg.broker_ca) {
+            Ok(config) => {
+                o.set_transport(rumqttc::Transport::tls_with_config(
+                    rumqttc::TlsConfiguration::Rustls(config),
+                ));
+            }
+            Err(e) => tracing::error!(error = %e, "the broker's CA is unusable"),
+        }
+    }
     let (client, mut conn) = Client::new(o, CHANNEL_CAPACITY);
     let mut net = conn.eventloop.network_options();
     net.set_tcp_nodelay(true);

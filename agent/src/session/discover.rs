@@ -2,8 +2,9 @@
 //! announced by `bramble-hub`) instead of a configured address. Anyone on
 //! the LAN can answer, so every hub heard is asked to prove the key the
 //! join token names ([`prove`]: it signs a random challenge); the first that
-//! proves it wins, the others are refused with the reason. Its TXT `mqtt`
-//! gives the embedded broker's port.
+//! proves it wins, the others are refused with the reason. Its TXT `s=https`
+//! says the API speaks HTTPS, `mqtts` (or `mqtt`) gives the embedded
+//! broker's port.
 //!
 //! A one-shot DNS-SD browse (RFC 6762 §5.2, RFC 6763 §4) in DNS wire
 //! format by hickory-proto: a PTR question for the service type multicast
@@ -16,7 +17,7 @@ use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::time::{Duration, Instant};
 
 use bramble_api::protocol::MDNS_SERVICE_TYPE;
-use bramble_trust::{Fingerprint, PublicKeys};
+use bramble_trust::Fingerprint;
 use hickory_proto::op::{Message, MessageType, Query};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -34,9 +35,10 @@ const MAX_INTERVAL: Duration = Duration::from_secs(4);
 pub struct FoundHub {
     /// The mDNS instance name (the hub's host name).
     pub instance: String,
-    /// `http://IP:PORT` of its API.
+    /// `https://IP:PORT` of its API (`http://` if its TXT lacks `s=https`).
     pub url: String,
-    /// `mqtt://IP:PORT` of its embedded broker, when announced.
+    /// `mqtts://IP:PORT` (or `mqtt://`) of its embedded broker, when
+    /// announced.
     pub mqtt_url: Option<String>,
 }
 
@@ -129,52 +131,16 @@ pub fn discover(
         format!(
             "--join auto: no Bramble hub answered on the LAN within {timeout:?} (mDNS \
              {MDNS_SERVICE_TYPE}); is bramble-hub running on this network without --no-mdns, \
-             and does multicast reach this board? Otherwise pass --hub http://HUB:7480"
+             and does multicast reach this board? Otherwise pass --hub https://HUB:7480"
         )
     })
 }
 
-/// Asks `hub` to prove the hub key whose fingerprint is `expected`: a fresh
-/// random challenge to `GET /bramble/v2/identity`, whose answer must name a
-/// key of that fingerprint and carry its signature over the challenge.
+/// Asks `hub` to prove the hub key whose fingerprint is `expected` (and
+/// the CA it endorsed): see [`super::hub_ca::ask`].
 pub fn prove(hub: &FoundHub, expected: Fingerprint) -> Result<(), String> {
-    let challenge =
-        bramble_trust::text::random::<32>().map_err(|e| format!("no randomness: {e}"))?;
-    let url = format!(
-        "{}/bramble/v2/identity?challenge={}",
-        hub.url,
-        bramble_trust::text::b64(&challenge)
-    );
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(PROVE_TIMEOUT))
-        .build()
-        .into();
-    let answer: serde_json::Value = agent
-        .get(&url)
-        .call()
-        .map_err(|e| format!("asking for its key: {e}"))?
-        .body_mut()
-        .read_json()
-        .map_err(|e| format!("reading its answer: {e}"))?;
-    let text = |k: &str| answer[k].as_str().unwrap_or_default().to_string();
-    let keys = PublicKeys::from_text(&text("signing"), &text("encryption"))
-        .map_err(|e| format!("its answer names no valid key: {e}"))?;
-    if keys.fingerprint() != expected {
-        return Err(format!(
-            "its key {} is not the one the join token names ({expected})",
-            keys.fingerprint()
-        ));
-    }
-    let proof = bramble_trust::text::unb64::<64>(&text("proof"))
-        .map_err(|e| format!("its proof is malformed: {e}"))?;
-    if !bramble_trust::challenge::verify(&keys, &challenge, &proof) {
-        return Err("it names the right key but cannot sign with it".into());
-    }
-    Ok(())
+    super::hub_ca::ask(&hub.url, expected).map(|_| ())
 }
-
-/// How long a found hub has to prove its key.
-const PROVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A UDP socket on `*:5353`, shared with any mDNS responder on the host
 /// (the hub's, avahi): the answers to a browse are multicast to the group
@@ -233,8 +199,10 @@ struct Seen {
     instances: Vec<Name>,
     /// Instance → (target host, port).
     srv: Vec<(Name, Name, u16)>,
-    /// Instance → its TXT `mqtt` port.
-    mqtt: Vec<(Name, u16)>,
+    /// Instance → its TXT `mqtts` (true) or `mqtt` port.
+    mqtt: Vec<(Name, u16, bool)>,
+    /// Instances whose TXT says `s=https`.
+    https: Vec<Name>,
     /// Host → IPv4 address.
     a: Vec<(Name, Ipv4Addr)>,
 }
@@ -252,11 +220,17 @@ impl Seen {
             RData::SRV(s) => self.srv.push((name, s.target().clone(), s.port())),
             RData::TXT(t) => {
                 let mqtt = t.iter().find_map(|kv| {
-                    let v = kv.strip_prefix(b"mqtt=")?;
-                    std::str::from_utf8(v).ok()?.parse::<u16>().ok()
+                    let (v, tls) = match kv.strip_prefix(b"mqtts=") {
+                        Some(v) => (v, true),
+                        None => (kv.strip_prefix(b"mqtt=")?, false),
+                    };
+                    Some((std::str::from_utf8(v).ok()?.parse::<u16>().ok()?, tls))
                 });
-                if let Some(p) = mqtt {
-                    self.mqtt.push((name, p));
+                if t.iter().any(|kv| &kv[..] == b"s=https") {
+                    self.https.push(name.clone());
+                }
+                if let Some((p, tls)) = mqtt {
+                    self.mqtt.push((name, p, tls));
                 }
             }
             RData::A(a) if !a.0.is_loopback() => self.a.push((name, a.0)),
@@ -285,15 +259,23 @@ impl Seen {
                     .next()
                     .map(|l| String::from_utf8_lossy(l).into_owned())
                     .unwrap_or_default();
-                let mqtt_url = self
-                    .mqtt
-                    .iter()
-                    .rev()
-                    .find(|(n, _)| n == inst)
-                    .map(|(_, p)| format!("mqtt://{ip}:{p}"));
+                let mqtt_url =
+                    self.mqtt
+                        .iter()
+                        .rev()
+                        .find(|(n, _, _)| n == inst)
+                        .map(|(_, p, tls)| {
+                            let scheme = if *tls { "mqtts" } else { "mqtt" };
+                            format!("{scheme}://{ip}:{p}")
+                        });
+                let scheme = if self.https.contains(inst) {
+                    "https"
+                } else {
+                    "http"
+                };
                 Some(FoundHub {
                     instance,
-                    url: format!("http://{ip}:{port}"),
+                    url: format!("{scheme}://{ip}:{port}"),
                     mqtt_url,
                 })
             })

@@ -13,6 +13,7 @@ pub mod desired_file;
 pub mod discover;
 pub mod files;
 pub mod hello;
+pub mod hub_ca;
 pub mod identity;
 pub mod login;
 pub mod machine;

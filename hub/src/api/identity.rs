@@ -1,7 +1,13 @@
-//! `GET /bramble/v2/identity?challenge=C`, no auth: the hub's public keys and
-//! its signature over the asker's random challenge (`bramble_trust::challenge`),
-//! so a board that found a hub on the LAN can check it holds the key its
-//! join token names before it says anything to it.
+//! What anyone may ask the hub before trusting it (no auth; read over TLS
+//! without verification, so everything here is checked by signature):
+//!
+//! - `GET /bramble/v2/identity?challenge=C`: the hub's public keys, its
+//!   signature over the asker's random challenge (`bramble_trust::challenge`),
+//!   and its CA certificate with the key's endorsement (`bramble_trust::ca`).
+//!   A board checks the key against its join token, the proof, then the
+//!   endorsement, and from then on trusts exactly that CA for HTTPS and MQTT.
+//! - `GET /cacerts`: the CA certificate as PEM (k3s' path), for `curl` and
+//!   scripts that check its hash themselves.
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -45,11 +51,29 @@ pub async fn identity(State(st): State<AppState>, Query(q): Query<Challenge>) ->
     };
     let keys = id.hub_keys();
     let proof = bramble_trust::challenge::prove(keys, &challenge);
-    axum::Json(json!({
+    let mut answer = json!({
         "signing": keys.public().signing_text(),
         "encryption": keys.public().encryption_text(),
         "fingerprint": keys.public().fingerprint().to_string(),
         "proof": bramble_trust::text::b64(&proof),
-    }))
-    .into_response()
+    });
+    if let Some(tls) = &st.tls {
+        answer["ca"] = json!(tls.ca.pem());
+        answer["caSignature"] = json!(bramble_trust::text::b64(&bramble_trust::ca::endorse(
+            keys,
+            tls.ca.der()
+        )));
+    }
+    axum::Json(answer).into_response()
+}
+
+pub async fn cacerts(State(st): State<AppState>) -> Response {
+    match &st.tls {
+        Some(tls) => (
+            [(axum::http::header::CONTENT_TYPE, "application/x-pem-file")],
+            tls.ca.pem().to_string(),
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "this hub has no CA").into_response(),
+    }
 }

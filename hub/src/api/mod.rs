@@ -58,6 +58,8 @@ pub struct AppState {
     /// Held while a Service's ClusterIP and node ports are chosen and stored,
     /// so two creates never pick the same.
     pub allocations: Arc<tokio::sync::Mutex<()>>,
+    /// The cluster CA (served at `/cacerts`, endorsed in the identity).
+    pub tls: Option<Arc<crate::tls::HubTls>>,
 }
 
 /// Whether `given` is the hub's admin token (constant-time).
@@ -103,6 +105,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(system::healthz))
         .route("/version", get(system::version))
         .route("/bramble/v2/identity", get(identity::identity))
+        .route("/cacerts", get(identity::cacerts))
         .merge(crate::registry::router(state.clone()))
         .merge(protected)
         .layer(middleware::from_fn_with_state(state.clone(), observe))

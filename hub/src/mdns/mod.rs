@@ -1,5 +1,6 @@
 //! The hub announces itself on the LAN with mDNS (`_bramble._tcp.local`,
-//! port = the API, TXT `mqtt` = the embedded broker's port) so that
+//! port = the API, TXT `s=https` when it speaks HTTPS, TXT `mqtts` (or
+//! `mqtt` with `--insecure-mqtt`) = the embedded broker's port) so that
 //! `bramble-agent --join auto` finds it with no address configured.
 //! Addresses follow the host's interfaces (IPv4; loopback is never used).
 //! The same responder announces annotated Services as `<name>.local`
@@ -41,15 +42,25 @@ pub fn instance_name() -> String {
 }
 
 impl Announcement {
-    /// Starts announcing the API on `api_port` (and the broker's port).
-    pub fn start(instance: &str, api_port: u16, mqtt_port: Option<u16>) -> anyhow::Result<Self> {
+    /// Starts announcing the API on `api_port` (HTTPS if `https`) and the
+    /// broker's port (and whether it speaks TLS).
+    pub fn start(
+        instance: &str,
+        api_port: u16,
+        https: bool,
+        mqtt_port: Option<(u16, bool)>,
+    ) -> anyhow::Result<Self> {
         let daemon = ServiceDaemon::new()
             .map_err(|e| anyhow::anyhow!("starting the mDNS responder: {e}"))?;
         // IPv4 only: agents connect to the first address they resolve.
         let _ = daemon.disable_interface(IfKind::IPv6);
         let mut props = vec![("v".to_string(), "1".to_string())];
-        if let Some(p) = mqtt_port {
-            props.push(("mqtt".into(), p.to_string()));
+        if https {
+            props.push(("s".into(), "https".into()));
+        }
+        if let Some((p, tls)) = mqtt_port {
+            let key = if tls { "mqtts" } else { "mqtt" };
+            props.push((key.into(), p.to_string()));
         }
         let host = format!("{instance}.local.");
         let info = ServiceInfo::new(MDNS_SERVICE_TYPE, instance, &host, "", api_port, &props[..])

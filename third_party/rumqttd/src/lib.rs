@@ -1,5 +1,5 @@
 use std::fmt;
-use std::future::IntoFuture;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -19,6 +19,7 @@ use tracing_subscriber::{
 };
 
 pub use link::alerts;
+pub use link::network::N;
 pub use link::local;
 pub use link::meters;
 pub use router::{Alert, Forward, IncomingMeter, Meter, Notification, OutgoingMeter, Router};
@@ -81,6 +82,16 @@ pub struct AclRequest<'a> {
 /// every PUBLISH and SUBSCRIBE filter of a remote client: keep it fast and
 /// never block in it.
 pub type AclHandler = Arc<dyn Fn(&AclRequest<'_>) -> bool + Send + Sync>;
+
+/// Turns an accepted TCP connection into the stream the broker speaks MQTT
+/// on (the embedder's own TLS handshake, say); `None` closes it. Each call
+/// runs in the connection's own task, so a client that never finishes its
+/// handshake holds only its own connection, never the accept loop.
+pub type Acceptor = Arc<
+    dyn Fn(tokio::net::TcpStream, SocketAddr) -> Pin<Box<dyn Future<Output = Option<Box<dyn N>>> + Send>>
+        + Send
+        + Sync,
+>;
 
 #[derive(Debug, Default, Serialize, Deserialize, Clone)]
 pub struct Config {
@@ -165,6 +176,14 @@ impl ServerSettings {
     {
         self.connections.set_acl_handler(acl_fn)
     }
+
+    pub fn set_acceptor<F, O>(&mut self, acceptor: F)
+    where
+        F: Fn(tokio::net::TcpStream, SocketAddr) -> O + Send + Sync + 'static,
+        O: Future<Output = Option<Box<dyn N>>> + Send + 'static,
+    {
+        self.connections.set_acceptor(acceptor)
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize, Clone)]
@@ -191,6 +210,10 @@ pub struct ConnectionSettings {
     /// Topic ACL of remote clients; `None` allows everything.
     #[serde(skip)]
     pub external_acl: Option<AclHandler>,
+    /// Makes each accepted connection's stream (replaces `tls`); `None`
+    /// speaks MQTT on the TCP stream (or `tls`).
+    #[serde(skip)]
+    pub external_acceptor: Option<Acceptor>,
     #[serde(default)]
     pub dynamic_filters: bool,
 }
@@ -221,6 +244,16 @@ impl ConnectionSettings {
     {
         self.external_acl = Some(Arc::new(acl_fn));
     }
+
+    /// Makes the stream of every accepted connection with `acceptor`, in
+    /// the connection's own task (see [`Acceptor`]).
+    pub fn set_acceptor<F, O>(&mut self, acceptor: F)
+    where
+        F: Fn(tokio::net::TcpStream, SocketAddr) -> O + Send + Sync + 'static,
+        O: Future<Output = Option<Box<dyn N>>> + Send + 'static,
+    {
+        self.external_acceptor = Some(Arc::new(move |stream, addr| Box::pin(acceptor(stream, addr))));
+    }
 }
 
 impl fmt::Debug for ConnectionSettings {
@@ -232,6 +265,7 @@ impl fmt::Debug for ConnectionSettings {
             .field("auth", &self.auth)
             .field("external_auth", &self.external_auth.is_some())
             .field("external_acl", &self.external_acl.is_some())
+            .field("external_acceptor", &self.external_acceptor.is_some())
             .field("dynamic_filters", &self.dynamic_filters)
             .finish()
     }

@@ -329,6 +329,7 @@ mod tests {
             auth: None,
             external_auth: None,
             external_acl: None,
+            external_acceptor: None,
             dynamic_filters: false,
         }
     }

@@ -435,6 +435,29 @@ impl<P: Protocol + Clone + Send + 'static> Server<P> {
                 }
             };
 
+            if let Some(acceptor) = config.external_acceptor.clone() {
+                // The embedder's handshake, in the connection's own task:
+                // a client that stalls in it holds only itself.
+                let (config, router_tx) = (config.clone(), self.router_tx.clone());
+                let (protocol, wills) = (self.protocol.clone(), self.awaiting_will_handler.clone());
+                count += 1;
+                task::spawn(async move {
+                    let Some(network) = acceptor(stream, addr).await else {
+                        return;
+                    };
+                    info!(?addr, count, "accept");
+                    remote(config, None, router_tx, network, protocol, wills)
+                        .instrument(tracing::error_span!(
+                            "remote_link",
+                            client_id = field::Empty,
+                            connection_id = field::Empty,
+                        ))
+                        .await
+                });
+                time::sleep(delay).await;
+                continue;
+            }
+
             let (network, tenant_id) = match self.tls_accept(stream).await {
                 Ok(o) => o,
                 Err(e) => {
