@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod broker;
+pub mod conn_limits;
 pub mod control;
 pub mod controllers;
 pub mod data_dir;

@@ -5,6 +5,8 @@
 //! handshake must finish within `tls::accept::HANDSHAKE_TIMEOUT`, the headers within
 //! [`HEADER_TIMEOUT`]. A plain HTTP request on the HTTPS port gets a 400
 //! that says to use `https://` (as Go's servers answer it), not a reset.
+//! Connections over the caps of [`ConnLimits`] (in total, per client
+//! address) get its 503 or 429 and are closed.
 //! On shutdown the listener stops accepting, open connections finish their
 //! request and close, and [`Listener::closed`] resolves when the last one
 //! is gone.
@@ -21,6 +23,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 
+use crate::conn_limits::{ConnLimits, Refusal};
 use crate::tls::ServingCert;
 use crate::tls::accept::{HANDSHAKE_TIMEOUT, NoTls, acceptor, handshake};
 
@@ -44,13 +47,16 @@ impl Listener {
         listener: TcpListener,
         app: Router,
         serving: Option<Arc<ServingCert>>,
+        limits: Arc<ConnLimits>,
         shutdown: watch::Receiver<bool>,
     ) -> std::io::Result<Listener> {
         let addr = listener.local_addr()?;
         let acceptor = serving.map(|s| acceptor(s, &[b"http/1.1"]));
         let tls = acceptor.is_some();
         let (alive, done) = mpsc::channel(1);
-        tokio::spawn(accept_loop(listener, app, acceptor, shutdown, alive));
+        tokio::spawn(accept_loop(
+            listener, app, acceptor, limits, shutdown, alive,
+        ));
         Ok(Listener { addr, tls, done })
     }
 
@@ -73,6 +79,7 @@ async fn accept_loop(
     listener: TcpListener,
     app: Router,
     acceptor: Option<TlsAcceptor>,
+    limits: Arc<ConnLimits>,
     mut shutdown: watch::Receiver<bool>,
     alive: mpsc::Sender<()>,
 ) {
@@ -90,6 +97,13 @@ async fn accept_loop(
             },
         };
         let _ = stream.set_nodelay(true);
+        let slot = match limits.admit(peer.ip()) {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                refuse(stream, peer, refusal, acceptor.clone(), &limits);
+                continue;
+            }
+        };
         let (app, acceptor, shutdown, alive) = (
             app.clone(),
             acceptor.clone(),
@@ -98,6 +112,7 @@ async fn accept_loop(
         );
         tokio::spawn(async move {
             let _alive = alive;
+            let _slot = slot;
             match acceptor {
                 None => serve(stream, app, peer, shutdown).await,
                 Some(acceptor) => match handshake(stream, &acceptor, peer, "api").await {
@@ -108,6 +123,45 @@ async fn accept_loop(
             }
         });
     }
+}
+
+/// Answers a connection over a cap with its 429 or 503 (after the TLS
+/// handshake, so the client can read it), or closes it at once when too
+/// many refusals are being answered already.
+fn refuse(
+    stream: TcpStream,
+    peer: SocketAddr,
+    refusal: Refusal,
+    acceptor: Option<TlsAcceptor>,
+    limits: &Arc<ConnLimits>,
+) {
+    tracing::debug!(%peer, ?refusal, "API connection over a cap");
+    let Some(refusing) = limits.refusing() else {
+        return;
+    };
+    tokio::spawn(async move {
+        let _refusing = refusing;
+        let (code, phrase, message) = refusal.answer();
+        let body = format!("{message}\n");
+        let answer = format!(
+            "HTTP/1.1 {code} {phrase}\r\nContent-Type: text/plain; charset=utf-8\r\n\
+             Retry-After: 1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        match acceptor {
+            None => write_and_close(stream, answer.as_bytes()).await,
+            Some(acceptor) => {
+                if let Ok(tls) = handshake(stream, &acceptor, peer, "api").await {
+                    write_and_close(tls, answer.as_bytes()).await;
+                }
+            }
+        }
+    });
+}
+
+async fn write_and_close<S: AsyncWrite + Unpin>(mut stream: S, bytes: &[u8]) {
+    let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.write_all(bytes)).await;
+    let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.shutdown()).await;
 }
 
 /// Answers a plain HTTP request on the HTTPS port.

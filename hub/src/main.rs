@@ -9,7 +9,7 @@ use bramble_api::cidr::Cidr;
 use bramble_hub::control::ControlConfig;
 use bramble_hub::controllers::NodeLifecycleConfig;
 use bramble_hub::network::NetworkSettings;
-use bramble_hub::server::{DnsConfig, TlsSettings};
+use bramble_hub::server::{DnsConfig, PortSettings};
 use bramble_hub::tls::ServingName;
 use bramble_hub::{Hub, HubConfig};
 use clap::Parser;
@@ -110,6 +110,13 @@ struct Args {
     /// addresses), e.g. a DNS alias or a NAT address clients use.
     #[arg(long = "tls-san", value_parser = parse_san)]
     tls_sans: Vec<ServingName>,
+    /// Most open connections to the API/registry port; more get 503.
+    #[arg(long, default_value_t = bramble_hub::conn_limits::DEFAULT_TOTAL)]
+    max_connections: usize,
+    /// Most open connections to the API/registry port from one address;
+    /// more get 429.
+    #[arg(long, default_value_t = bramble_hub::conn_limits::DEFAULT_PER_CLIENT)]
+    max_connections_per_client: usize,
     /// Lifetime of the serving certificate (renewed after two thirds of it).
     #[arg(long, default_value = "365d", hide = true)]
     tls_cert_lifetime: humantime::Duration,
@@ -117,6 +124,23 @@ struct Args {
     /// The embedded broker (rumqttd) logs every connection at info.
     #[arg(long, env = "BRAMBLE_LOG", default_value = "info,rumqttd=warn")]
     log: String,
+}
+
+/// Raises the soft limit on open files to the hard one (as Go programs
+/// do): the API, the broker and the registry each hold many sockets and
+/// files, and the soft default of 1,024 is below the connection caps.
+fn raise_open_files_limit() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        let raised = Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        if let Err(e) = setrlimit(Resource::Nofile, raised) {
+            tracing::warn!(error = %e, soft = ?limit.current, "raising the open files limit failed");
+        }
+    }
 }
 
 fn parse_san(text: &str) -> Result<ServingName, String> {
@@ -165,14 +189,17 @@ fn main() -> anyhow::Result<()> {
         pod_routes: !args.no_pod_routes,
         approve_nodes: args.approve_nodes,
         mqtt_dynsec: args.mqtt_dynsec,
-        tls: TlsSettings {
+        ports: PortSettings {
             insecure_http: args.insecure_http,
             sans: args.tls_sans,
             cert_lifetime: args.tls_cert_lifetime.into(),
             insecure_mqtt: args.insecure_mqtt,
+            max_connections: args.max_connections,
+            max_connections_per_client: args.max_connections_per_client,
         },
     };
     config.validate()?;
+    raise_open_files_limit();
     let config = HubConfig {
         dns: (!args.no_dns).then(|| DnsConfig {
             listen: args.dns_listen,

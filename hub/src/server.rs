@@ -66,13 +66,15 @@ pub struct HubConfig {
     /// the nodes' logins and topics (`--mqtt-dynsec`; the URL's user must
     /// have the plugin's admin role).
     pub mqtt_dynsec: bool,
-    /// HTTPS on the API and registry, and the serving certificate.
-    pub tls: TlsSettings,
+    /// TLS on the API, registry and MQTT ports, the serving certificate,
+    /// and the API port's connection caps.
+    pub ports: PortSettings,
 }
 
-/// How the API and registry port speaks, and what its certificate names.
+/// How the hub's ports speak (TLS, what the certificate names) and how
+/// many connections the API/registry port takes.
 #[derive(Debug, Clone)]
-pub struct TlsSettings {
+pub struct PortSettings {
     /// Plain HTTP instead of HTTPS (`--insecure-http`, labs only: tokens,
     /// Secrets and images cross the LAN in clear).
     pub insecure_http: bool,
@@ -80,18 +82,23 @@ pub struct TlsSettings {
     pub sans: Vec<crate::tls::ServingName>,
     /// Lifetime of a serving certificate; renewed after two thirds of it.
     pub cert_lifetime: std::time::Duration,
+    /// Caps on the API/registry port's connections: in total, per client.
+    pub max_connections: usize,
+    pub max_connections_per_client: usize,
     /// Plain MQTT on the embedded broker instead of MQTT over TLS
     /// (`--insecure-mqtt`, labs only: logins and frames in clear; the
     /// frames stay signed and sealed).
     pub insecure_mqtt: bool,
 }
 
-impl Default for TlsSettings {
+impl Default for PortSettings {
     fn default() -> Self {
-        TlsSettings {
+        PortSettings {
             insecure_http: false,
             sans: Vec::new(),
             cert_lifetime: crate::tls::serving::DEFAULT_LIFETIME,
+            max_connections: crate::conn_limits::DEFAULT_TOTAL,
+            max_connections_per_client: crate::conn_limits::DEFAULT_PER_CLIENT,
             insecure_mqtt: false,
         }
     }
@@ -272,7 +279,7 @@ impl Hub {
         let (stop, stop_rx) = watch::channel(false);
         let broker = match config.mqtt_listen {
             Some(listen) => {
-                let serving = (!config.tls.insecure_mqtt).then(|| tls.serving.clone());
+                let serving = (!config.ports.insecure_mqtt).then(|| tls.serving.clone());
                 match EmbeddedBroker::start(listen, identity.clone(), identity.clone(), serving)
                     .await
                 {
@@ -300,7 +307,7 @@ impl Hub {
             mqtt_addr,
             config.mqtt_url.as_deref(),
             identity.hub_password(),
-            (!config.tls.insecure_mqtt).then(|| tls.ca.der().clone()),
+            (!config.ports.insecure_mqtt).then(|| tls.ca.der().clone()),
         )?
         .map(|endpoint| {
             let dynsec = config.mqtt_dynsec.then(|| {
@@ -344,7 +351,7 @@ impl Hub {
         let (ingress_state, ingress, ingress_tls) = start_ingress(&config, stop_rx.clone()).await;
         let mdns = config.mdns.then(|| {
             let name = crate::mdns::instance_name();
-            crate::mdns::Announcement::start(&name, addr.port(), !config.tls.insecure_http, mqtt_addr.map(|a| (a.port(), !config.tls.insecure_mqtt)))
+            crate::mdns::Announcement::start(&name, addr.port(), !config.ports.insecure_http, mqtt_addr.map(|a| (a.port(), !config.ports.insecure_mqtt)))
                 .map_err(|e| tracing::warn!(error = %format!("{e:#}"), "not announced on mDNS (agents need --hub)"))
                 .ok()
                 .map(Arc::new)
@@ -383,8 +390,12 @@ impl Hub {
         };
         let app = router(state);
         crate::tls::serving::spawn_renewal(tls.clone(), stop_rx.clone());
-        let serving = (!config.tls.insecure_http).then(|| tls.serving.clone());
-        let server = crate::listener::Listener::spawn(listener, app, serving, stop_rx)
+        let serving = (!config.ports.insecure_http).then(|| tls.serving.clone());
+        let limits = crate::conn_limits::ConnLimits::new(
+            config.ports.max_connections,
+            config.ports.max_connections_per_client,
+        );
+        let server = crate::listener::Listener::spawn(listener, app, serving, limits, stop_rx)
             .context("serving the API")?;
         let scheme = server.scheme();
         // Every file is in place now (the store, the keys, the CA): none
@@ -529,15 +540,15 @@ fn start_tls(config: &HubConfig) -> anyhow::Result<Arc<crate::tls::HubTls>> {
     let ca = crate::tls::ClusterCa::load_or_create(&config.data_dir)
         .context("loading the cluster CA")?;
     let serving =
-        crate::tls::ServingCert::new(&ca, config.tls.sans.clone(), config.tls.cert_lifetime)
+        crate::tls::ServingCert::new(&ca, config.ports.sans.clone(), config.ports.cert_lifetime)
             .context("issuing the serving certificate")?;
-    if config.tls.insecure_mqtt && config.mqtt_listen.is_some() {
+    if config.ports.insecure_mqtt && config.mqtt_listen.is_some() {
         tracing::warn!(
             "--insecure-mqtt: the embedded broker speaks plain MQTT; node logins can be \
              replayed by anyone on the network (frames stay signed and sealed). For labs only."
         );
     }
-    if config.tls.insecure_http {
+    if config.ports.insecure_http {
         tracing::warn!(
             "--insecure-http: the API and registry speak plain HTTP; the admin token, node \
              logins, Secrets and images cross the network in clear. For labs only."

@@ -51,7 +51,7 @@ impl TestHub {
             // HTTPS as by default; plain MQTT, so that protocol tests can
             // speak as any node with a plain client (MQTT over TLS is
             // tested end to end with real agents: tests/tests/cluster.rs).
-            tls: crate::server::TlsSettings {
+            ports: crate::server::PortSettings {
                 insecure_mqtt: true,
                 ..Default::default()
             },

@@ -11,8 +11,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bramble_tests::HubProcess;
 use bramble_tests::cluster::wait_for;
-use bramble_tests::{Client, HubProcess};
 
 fn hub_bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_bramble-hub"))
@@ -140,6 +140,54 @@ fn the_serving_certificate_is_renewed_without_a_restart() {
     assert_eq!(hub.client().get_noauth("/healthz").0, 200);
 }
 
+/// A TCP connection to `addr` from the loopback address `from` (a client
+/// other than the test's own 127.0.0.1).
+fn connect_from(from: &str, addr: &str) -> TcpStream {
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let src: std::net::SocketAddr = format!("{from}:0").parse().unwrap();
+    sock.bind(&src.into()).unwrap();
+    let dst: std::net::SocketAddr = addr.parse().unwrap();
+    sock.connect(&dst.into()).unwrap();
+    sock.into()
+}
+
+/// TLS on `tcp`, verified against `ca_pem` for the name 127.0.0.1.
+fn tls_on(
+    tcp: TcpStream,
+    ca_pem: &[u8],
+) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    let roots = bramble_trust::tls::pem_certs(ca_pem).unwrap();
+    let config = bramble_trust::tls::client_config(&roots).unwrap();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    rustls::StreamOwned::new(rustls::ClientConnection::new(config, name).unwrap(), tcp)
+}
+
+/// Sends `GET path` with `token` on `stream` and reads the status line.
+fn request<S: Read + Write>(stream: &mut S, path: &str, token: &str) -> String {
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer {token}\r\n\r\n"
+    )
+    .unwrap();
+    stream.flush().unwrap();
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    while !line.ends_with(b"\r\n") {
+        match stream.read(&mut b) {
+            Ok(1) => line.push(b[0]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&line).trim().to_string()
+}
+
+/// Everything left on `stream` until the hub closes it.
+fn rest<S: Read>(stream: &mut S) -> String {
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 #[test]
 fn slow_clients_hold_only_their_own_connection_and_are_closed() {
     const SLOW: usize = 1000;
@@ -150,23 +198,24 @@ fn slow_clients_hold_only_their_own_connection_and_are_closed() {
     let mut stalled: Vec<TcpStream> = (0..SLOW)
         .map(|_| {
             let mut s = TcpStream::connect(&addr).unwrap();
-            s.write_all(&[0x16]).unwrap();
+            // Past its share (256) the hub may have closed it already.
+            let _ = s.write_all(&[0x16]);
             s
         })
         .collect();
-    // Half an HTTP request inside a finished handshake.
+    // Half an HTTP request inside a finished handshake (another address).
     let half = {
-        let client = Client::for_data_dir(&hub.url, "", &hub.data_dir);
-        let mut s = client.raw();
+        let mut s = tls_on(connect_from("127.0.0.2", &addr), &hub.ca_pem());
         s.write_all(b"GET /version HTTP/1.1\r\nHost: hub\r\n")
             .unwrap();
         s.flush().unwrap();
         s
     };
-    // Everyone else is served meanwhile.
-    let client = hub.client();
+    // Everyone else (another address: this one is over its share now) is
+    // served meanwhile.
     for _ in 0..20 {
-        assert_eq!(client.get_noauth("/version").0, 200);
+        let mut other = tls_on(connect_from("127.0.0.3", &addr), &hub.ca_pem());
+        assert_eq!(request(&mut other, "/version", ""), "HTTP/1.1 200 OK");
     }
     // The hub closes the stalled ones (handshake and header timeouts).
     let closed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -192,14 +241,13 @@ fn slow_clients_hold_only_their_own_connection_and_are_closed() {
     });
     assert_eq!(closed.load(std::sync::atomic::Ordering::Relaxed), SLOW);
     let mut half = half;
-    let mut rest = Vec::new();
-    let _ = half.read_to_end(&mut rest);
-    let text = String::from_utf8_lossy(&rest);
+    let text = rest(&mut half);
     assert!(
         !text.contains("gitVersion"),
         "a half request was served: {text}"
     );
-    assert_eq!(client.get_noauth("/version").0, 200);
+    // Its connections closed, the first client is served again.
+    assert_eq!(hub.client().get_noauth("/version").0, 200);
 }
 
 /// An MQTT 3.1.1 CONNECT with a login (clean session, keep-alive 60 s).
@@ -270,4 +318,56 @@ fn mqtt_over_tls_is_served_past_clients_stalled_in_their_handshake() {
     let mut b = [0u8; 4];
     assert!(matches!(plain.read(&mut b), Ok(0) | Err(_)), "{b:?}");
     drop(stalled);
+}
+
+#[test]
+fn connections_over_the_caps_are_answered_429_and_503() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubProcess::start_with_args(
+        hub_bin(),
+        &dir.path().join("hub"),
+        "info",
+        &[
+            "--max-connections",
+            "6",
+            "--max-connections-per-client",
+            "3",
+        ],
+    );
+    let addr = hub.url.trim_start_matches("https://").to_string();
+    let ca = hub.ca_pem();
+    let watch = "/api/v1/namespaces/default/configmaps?watch=true";
+    // Watches hold their connections for as long as they run.
+    let mut held = Vec::new();
+    for from in ["127.0.0.1", "127.0.0.2"] {
+        for _ in 0..3 {
+            let mut s = tls_on(connect_from(from, &addr), &ca);
+            assert_eq!(request(&mut s, watch, &hub.token), "HTTP/1.1 200 OK");
+            held.push(s);
+        }
+    }
+    // One more from an address holding its share: 429, saying why.
+    let mut s = tls_on(connect_from("127.0.0.1", &addr), &ca);
+    assert_eq!(
+        request(&mut s, "/version", ""),
+        "HTTP/1.1 429 Too Many Requests"
+    );
+    let text = rest(&mut s);
+    assert!(text.contains("127.0.0.1 holds 3 connections"), "{text}");
+    assert!(text.contains("--max-connections-per-client"), "{text}");
+    // A new address while the hub holds its total: 503.
+    let mut s = tls_on(connect_from("127.0.0.3", &addr), &ca);
+    assert_eq!(
+        request(&mut s, "/version", ""),
+        "HTTP/1.1 503 Service Unavailable"
+    );
+    assert!(rest(&mut s).contains("maximum of 6 connections"));
+    // A watch ends: its address is served again.
+    drop(held.remove(0));
+    let served = wait_for("a freed slot", Duration::from_secs(30), || {
+        let mut s = tls_on(connect_from("127.0.0.1", &addr), &ca);
+        let status = request(&mut s, "/version", "");
+        (status == "HTTP/1.1 200 OK").then_some(status)
+    });
+    assert_eq!(served, "HTTP/1.1 200 OK");
 }
