@@ -18,7 +18,7 @@ use std::time::Duration;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
@@ -29,6 +29,9 @@ use crate::tls::accept::{HANDSHAKE_TIMEOUT, NoTls, acceptor, handshake};
 
 /// How long a client may take to send a request's headers.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a refused connection is read (and the data dropped) after the
+/// refusal was sent, before it is closed.
+const LINGER: Duration = Duration::from_secs(2);
 
 /// The running accept loop.
 #[derive(Debug)]
@@ -159,13 +162,27 @@ fn refuse(
     });
 }
 
-async fn write_and_close<S: AsyncWrite + Unpin>(mut stream: S, bytes: &[u8]) {
+/// Writes `bytes`, ends the sending side, then reads and drops what the
+/// client still sends for up to [`LINGER`] before closing: closing with its
+/// request unread would reset the connection, and a reset can discard the
+/// answer before the client reads it (a lingering close, as Go's and
+/// nginx's servers do).
+async fn write_and_close<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, bytes: &[u8]) {
     let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.write_all(bytes)).await;
     let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.shutdown()).await;
+    let mut sink = [0u8; 1024];
+    let drain = async {
+        while let Ok(n) = stream.read(&mut sink).await {
+            if n == 0 {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER, drain).await;
 }
 
 /// Answers a plain HTTP request on the HTTPS port.
-async fn refuse_plain(mut stream: TcpStream) {
+async fn refuse_plain(stream: TcpStream) {
     let body = "Client sent an HTTP request to an HTTPS server: this hub serves its API over \
                 HTTPS; use https:// (the CA is DATA_DIR/ca.crt, or run `bramble config`)\n";
     let answer = format!(
@@ -173,8 +190,7 @@ async fn refuse_plain(mut stream: TcpStream) {
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.write_all(answer.as_bytes())).await;
-    let _ = stream.shutdown().await;
+    write_and_close(stream, answer.as_bytes()).await;
 }
 
 /// Resolves once the hub stops.
