@@ -8,6 +8,7 @@ pub mod cidr;
 pub mod decode;
 pub mod field;
 pub mod intstr;
+pub mod kubeconfig;
 pub mod manifest;
 pub mod meta;
 pub mod names;

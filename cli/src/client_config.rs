@@ -8,7 +8,6 @@
 use std::io::Write;
 
 use anyhow::{Context as _, bail};
-use base64::Engine;
 use serde::Serialize;
 
 use crate::args::ConfigArgs;
@@ -68,14 +67,7 @@ pub fn run(ctx: &Context, args: &ConfigArgs, out: &mut dyn Write) -> anyhow::Res
         .unwrap_or_default();
     let hub = public_url(&s.hub, args.server.as_deref(), &hostname);
     let text = if args.kubeconfig {
-        let ca_data = base64::engine::general_purpose::STANDARD.encode(&ca);
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: bramble\n  cluster:\n    server: \
-             {hub}\n    certificate-authority-data: {ca_data}\nusers:\n- name: bramble-admin\n  \
-             user:\n    token: {}\ncontexts:\n- name: bramble\n  context:\n    cluster: \
-             bramble\n    user: bramble-admin\n    namespace: {}\ncurrent-context: bramble\n",
-            token.value, s.namespace
-        )
+        bramble_api::kubeconfig::render(&hub, &ca, &token.value, Some(&s.namespace))
     } else {
         serde_yaml_ng::to_string(&ClientConfig {
             hub: &hub,

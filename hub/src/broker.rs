@@ -218,15 +218,7 @@ fn config(
 
 /// Polls until something accepts TCP connections on `listen`.
 async fn wait_ready(listen: SocketAddr) -> anyhow::Result<()> {
-    let probe = match listen {
-        SocketAddr::V4(a) if a.ip().is_unspecified() => {
-            SocketAddr::from(([127, 0, 0, 1], a.port()))
-        }
-        SocketAddr::V6(a) if a.ip().is_unspecified() => {
-            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, a.port()))
-        }
-        a => a,
-    };
+    let probe = crate::server::loopback(listen);
     let start = Instant::now();
     loop {
         match tokio::time::timeout(Duration::from_millis(200), TcpStream::connect(probe)).await {

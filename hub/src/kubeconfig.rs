@@ -8,31 +8,12 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use base64::Engine;
-
 use crate::tls::ClusterCa;
 
 /// File name of the kubeconfig inside the data directory.
 pub const KUBECONFIG_FILE: &str = "kubeconfig.yaml";
 
-/// The kubeconfig's text. `server` is `https://HOST:PORT`.
-pub fn render(server: &str, ca: &ClusterCa, token: &str) -> String {
-    let ca_data = base64::engine::general_purpose::STANDARD.encode(ca.pem());
-    format!(
-        "apiVersion: v1\n\
-         kind: Config\n\
-         clusters:\n\
-         - name: bramble\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca_data}\n\
-         users:\n\
-         - name: bramble-admin\n  user:\n    token: {token}\n\
-         contexts:\n\
-         - name: bramble\n  context:\n    cluster: bramble\n    user: bramble-admin\n\
-         current-context: bramble\n\
-         preferences: {{}}\n"
-    )
-}
-
-/// Writes [`render`] to `DATA_DIR/kubeconfig.yaml`.
+/// Writes `bramble_api::kubeconfig::render` to `DATA_DIR/kubeconfig.yaml`.
 pub fn write(data_dir: &Path, server: &str, ca: &ClusterCa, token: &str) -> std::io::Result<()> {
     let path = data_dir.join(KUBECONFIG_FILE);
     let tmp = data_dir.join(format!(".{KUBECONFIG_FILE}.tmp"));
@@ -42,7 +23,7 @@ pub fn write(data_dir: &Path, server: &str, ca: &ClusterCa, token: &str) -> std:
         .create_new(true)
         .mode(0o600)
         .open(&tmp)?;
-    f.write_all(render(server, ca, token).as_bytes())?;
+    f.write_all(bramble_api::kubeconfig::render(server, ca.pem(), token, None).as_bytes())?;
     f.sync_all()?;
     std::fs::rename(&tmp, &path)
 }
@@ -73,6 +54,7 @@ mod tests {
         let ca_data = v["clusters"][0]["cluster"]["certificate-authority-data"]
             .as_str()
             .unwrap();
+        use base64::Engine;
         let pem = base64::engine::general_purpose::STANDARD
             .decode(ca_data)
             .unwrap();

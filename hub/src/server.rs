@@ -573,7 +573,7 @@ fn make_private(dir: &std::path::Path, found: bool) -> std::io::Result<()> {
 }
 
 /// The address a client on this machine dials: loopback for a wildcard bind.
-fn loopback(addr: SocketAddr) -> SocketAddr {
+pub(crate) fn loopback(addr: SocketAddr) -> SocketAddr {
     match addr.ip() {
         std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
             SocketAddr::from(([127, 0, 0, 1], addr.port()))

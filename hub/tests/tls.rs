@@ -107,15 +107,13 @@ fn curl_and_kubectl_reach_the_hub_over_https_and_plain_http_is_refused() {
 
 /// The hub's leaf certificate as a TLS client verifying against the CA sees it.
 fn served_leaf(addr: &str, ca_pem: &[u8]) -> Vec<u8> {
-    let roots = bramble_trust::tls::pem_certs(ca_pem).unwrap();
-    let config = bramble_trust::tls::client_config(&roots).unwrap();
-    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-    let mut conn = rustls::ClientConnection::new(config, name).unwrap();
-    let mut tcp = TcpStream::connect(addr).unwrap();
-    while conn.is_handshaking() {
-        conn.complete_io(&mut tcp).expect("a verified handshake");
+    let mut s = tls_on(TcpStream::connect(addr).unwrap(), ca_pem);
+    while s.conn.is_handshaking() {
+        s.conn
+            .complete_io(&mut s.sock)
+            .expect("a verified handshake");
     }
-    conn.peer_certificates().unwrap()[0].to_vec()
+    s.conn.peer_certificates().unwrap()[0].to_vec()
 }
 
 #[test]
@@ -156,10 +154,7 @@ fn tls_on(
     tcp: TcpStream,
     ca_pem: &[u8],
 ) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
-    let roots = bramble_trust::tls::pem_certs(ca_pem).unwrap();
-    let config = bramble_trust::tls::client_config(&roots).unwrap();
-    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-    rustls::StreamOwned::new(rustls::ClientConnection::new(config, name).unwrap(), tcp)
+    bramble_tests::tls_stream(tcp, ca_pem, "127.0.0.1")
 }
 
 /// Sends `GET path` with `token` on `stream` and reads the status line (a
@@ -298,14 +293,10 @@ fn mqtt_over_tls_is_served_past_clients_stalled_in_their_handshake() {
         .collect();
     // Meanwhile a client verifying the cluster CA is served MQTT: its
     // (wrong) login is answered, CONNACK "bad user name or password".
-    let roots = bramble_trust::tls::pem_certs(&hub.ca_pem()).unwrap();
-    let config = bramble_trust::tls::client_config(&roots).unwrap();
-    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-    let conn = rustls::ClientConnection::new(config, name).unwrap();
     let tcp = TcpStream::connect(&addr).unwrap();
     // Not a time bound on the hub: a stalled accept loop would never answer.
     tcp.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    let mut tls = tls_on(tcp, &hub.ca_pem());
     tls.write_all(&connect_packet("probe", "probe", "wrong"))
         .unwrap();
     let mut connack = [0u8; 4];

@@ -63,6 +63,20 @@ pub const LOOPBACK_HUB_FLAGS: [&str; 8] = [
     "--no-pod-routes",
 ];
 
+/// TLS on `tcp` (the handshake runs with the first read or write), verified
+/// against `ca_pem` for the name `host`.
+pub fn tls_stream(
+    tcp: std::net::TcpStream,
+    ca_pem: &[u8],
+    host: &str,
+) -> rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream> {
+    let roots = bramble_trust::tls::pem_certs(ca_pem).expect("the hub's CA");
+    let config = bramble_trust::tls::client_config(&roots).expect("a TLS client");
+    let name = rustls::pki_types::ServerName::try_from(host.to_string()).expect("a server name");
+    let conn = rustls::ClientConnection::new(config, name).expect("a TLS connection");
+    rustls::StreamOwned::new(conn, tcp)
+}
+
 /// ureq's TLS settings trusting only `ca_pem` (none when empty).
 pub fn tls_trusting(ca_pem: &[u8]) -> ureq::tls::TlsConfig {
     let roots = if ca_pem.is_empty() {
@@ -130,17 +144,12 @@ impl Client {
         if !self.base.starts_with("https://") {
             return Box::new(tcp);
         }
-        let roots = bramble_trust::tls::pem_certs(&self.ca).expect("the hub's CA");
-        let config = bramble_trust::tls::client_config(&roots).expect("a TLS client");
         let host = authority
             .rsplit_once(':')
             .map_or(&authority[..], |(h, _)| h)
             .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
-        let name = rustls::pki_types::ServerName::try_from(host).expect("a server name");
-        let conn = rustls::ClientConnection::new(config, name).expect("a TLS connection");
-        Box::new(rustls::StreamOwned::new(conn, tcp))
+            .trim_end_matches(']');
+        Box::new(tls_stream(tcp, &self.ca, host))
     }
 
     /// A client of the hub whose data directory is `data_dir` (trusting its
