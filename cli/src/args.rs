@@ -87,6 +87,19 @@ pub enum Command {
     /// Node trust: the boards' keys, approvals, the cluster's join token
     #[command(subcommand)]
     Nodes(NodesCommand),
+    /// Encryption of Secrets at rest on the hub: status, rotate-key
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+}
+
+/// `bramble secrets ...`.
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Show whether the hub seals Secrets in its store, and with which key
+    Status,
+    /// Seal every Secret and join token under a new key and drop the old one
+    /// from the hub's DATA_DIR/secrets.key
+    RotateKey,
 }
 
 /// `bramble config`.

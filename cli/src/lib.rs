@@ -27,6 +27,7 @@ pub mod manifests;
 pub mod output;
 pub mod rollout;
 pub mod scale;
+pub mod secrets_key;
 pub mod table;
 pub mod top;
 pub mod trust;
@@ -88,6 +89,7 @@ pub fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Rollout(c) => rollout::run(&ctx, c, &mut out),
         Command::Token(c) => trust::token(&ctx, c, &mut out),
         Command::Nodes(c) => trust::nodes(&ctx, c, &mut out),
+        Command::Secrets(c) => secrets_key::run(&ctx, c, &mut out),
     }
 }
 

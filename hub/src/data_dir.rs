@@ -1,12 +1,13 @@
 //! `DATA_DIR` is private to the hub's user: the directory 0700, every file
 //! directly in it 0600 (`state.redb` holds the cluster's objects, `token`,
-//! `node-token`, `hub-key` and `ca.key` are secrets) and every directory in
+//! `node-token`, `hub-key`, `ca.key` and `secrets.key` are secrets) and every directory in
 //! it 0700 (the registry's blobs). The hub creates it so, and tightens an
 //! existing one at every start, saying what it changed: a data directory
 //! restored from a backup or made by an older release must not stay
 //! readable by other users. Group and other bits are only ever removed.
 
-use std::os::unix::fs::PermissionsExt;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 /// The mode `mode` becomes: no access for group and others.
@@ -41,6 +42,33 @@ pub fn secure(dir: &Path) -> std::io::Result<Vec<String>> {
         }
     }
     Ok(changed)
+}
+
+/// Replaces `path` with `bytes`, mode 0600, atomically: a temporary file in
+/// the same directory, synced, renamed over it, the directory synced. A crash
+/// leaves the old file or the new one, never a mix.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    let _ = std::fs::remove_file(&tmp);
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    };
+    write().inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
 }
 
 #[cfg(test)]

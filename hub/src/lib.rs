@@ -24,6 +24,7 @@ pub mod network;
 pub mod registry;
 pub mod rpc;
 pub mod scheduler;
+pub mod secrets_key;
 pub mod server;
 pub mod store;
 pub mod testing;

@@ -23,9 +23,13 @@ use crate::metrics::HubMetrics;
 use crate::mqtt::{MqttClient, endpoint_for};
 use crate::network::NetworkSettings;
 use crate::rpc::Rpc;
-use crate::store::{Store, StoreOptions};
-use crate::token;
+use crate::store::{Sealer, Store, StoreOptions};
+use crate::{secrets_key, token};
 use bramble_dns::{DnsOptions, DnsServer, Zone};
+
+/// The tables sealed with `DATA_DIR/secrets.key`: Secrets and the join
+/// tokens' secrets.
+const SEALED_TABLES: [&str; 2] = ["secrets", crate::identity::tokens::TOKENS_TABLE];
 
 /// Directory of the registry's blobs inside the data directory.
 pub const REGISTRY_DIR: &str = "registry";
@@ -251,8 +255,21 @@ impl Hub {
         let token = token::load_or_create(&config.data_dir.join(token::TOKEN_FILE))?;
         let tls = start_tls(&config)?;
         let db_path = config.data_dir.join(DB_FILE);
-        let store = Store::open(&db_path, StoreOptions::default())
-            .with_context(|| format!("opening store {}", db_path.display()))?;
+        let key_path = config.data_dir.join(secrets_key::SECRETS_KEY_FILE);
+        let (keyring, _) = secrets_key::load_or_create(&key_path)?;
+        let sealer = Arc::new(Sealer::new(SEALED_TABLES.to_vec(), keyring));
+        let store = Store::open(
+            &db_path,
+            StoreOptions {
+                sealer: Some(sealer),
+                ..StoreOptions::default()
+            },
+        )
+        .with_context(|| format!("opening store {}", db_path.display()))?;
+        let secrets_key = Arc::new(secrets_key::SecretsKey::new(key_path));
+        // Keys left by a rotation a crash interrupted: everything is sealed
+        // under the active key now.
+        secrets_key.retire_unused(&store)?;
         bootstrap(&store).await?;
         let registry_dir = config.data_dir.join(REGISTRY_DIR);
         let registry = crate::registry::Registry::open(registry_dir.clone(), store.clone())
@@ -387,6 +404,7 @@ impl Hub {
             network,
             allocations: Arc::default(),
             tls: Some(tls.clone()),
+            secrets_key: Some(secrets_key),
         };
         let app = router(state);
         crate::tls::serving::spawn_renewal(tls.clone(), stop_rx.clone());

@@ -9,6 +9,7 @@ mod path;
 mod pod_rpc;
 mod query;
 mod rollout;
+mod secrets;
 mod services;
 mod system;
 mod top;
@@ -60,6 +61,8 @@ pub struct AppState {
     pub allocations: Arc<tokio::sync::Mutex<()>>,
     /// The cluster CA (served at `/cacerts`, endorsed in the identity).
     pub tls: Option<Arc<crate::tls::HubTls>>,
+    /// The key file sealing Secrets at rest (`bramble secrets rotate-key`).
+    pub secrets_key: Option<Arc<crate::secrets_key::SecretsKey>>,
 }
 
 /// Whether `given` is the hub's admin token (constant-time).
@@ -91,6 +94,11 @@ pub fn router(state: AppState) -> Router {
             axum::routing::delete(trust::delete_token),
         )
         .route("/bramble/v2/nodekeys", get(trust::list_node_keys))
+        .route("/bramble/v2/secrets/encryption", get(secrets::status))
+        .route(
+            "/bramble/v2/secrets/rotate-key",
+            axum::routing::post(secrets::rotate_key),
+        )
         .route(
             "/bramble/v2/nodekeys/{name}/approve",
             axum::routing::post(trust::approve_node),

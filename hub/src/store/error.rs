@@ -34,6 +34,12 @@ pub enum StoreError {
         key: String,
         source: serde_json::Error,
     },
+    #[error("stored value {key} in {table} cannot be opened: {source}")]
+    Sealed {
+        table: &'static str,
+        key: String,
+        source: super::SealError,
+    },
     #[error("the store is shutting down")]
     Closed,
 }
@@ -91,9 +97,10 @@ impl StoreError {
                 ),
             ),
             StoreError::Gone { .. } => Status::gone(self.to_string()),
-            StoreError::Db(_) | StoreError::Corrupt { .. } | StoreError::Closed => {
-                Status::internal(self.to_string())
-            }
+            StoreError::Db(_)
+            | StoreError::Corrupt { .. }
+            | StoreError::Sealed { .. }
+            | StoreError::Closed => Status::internal(self.to_string()),
         }
     }
 }

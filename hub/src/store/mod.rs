@@ -7,6 +7,7 @@
 mod error;
 mod metrics;
 pub mod object;
+pub mod sealing;
 mod tables;
 mod watch;
 mod writer;
@@ -21,6 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use error::StoreError;
 pub use metrics::StoreMetrics;
+pub use sealing::{Keyring, SealError, Sealer};
 pub use watch::{Event, EventType, Watch, WatchFilter};
 pub use writer::{KvWrite, WriteOp, WriteOutcome};
 
@@ -43,6 +45,9 @@ pub struct StoreOptions {
     /// crash is instant. Off by default: it costs ~30% of write throughput, and
     /// a full repair of a hub-sized store takes well under a second.
     pub quick_repair: bool,
+    /// Seals the values of the tables it covers (Secrets, join tokens); `None`
+    /// stores everything as written (tests of other things).
+    pub sealer: Option<Arc<Sealer>>,
 }
 
 impl Default for StoreOptions {
@@ -52,6 +57,7 @@ impl Default for StoreOptions {
             quick_repair: false,
             watch_history: WATCH_HISTORY,
             watch_history_bytes: 4 * 1024 * 1024,
+            sealer: None,
         }
     }
 }
@@ -63,6 +69,7 @@ pub struct Store {
     tx: mpsc::Sender<Msg>,
     log: Arc<EventLog>,
     metrics: Arc<StoreMetrics>,
+    sealer: Option<Arc<Sealer>>,
 }
 
 /// A snapshot list of one kind.
@@ -80,6 +87,22 @@ impl Store {
             .set_cache_size(opts.cache_bytes)
             .create(path)
             .map_err(|e| StoreError::Db(e.into()))?;
+        let mut db = db;
+        if let Some(sealer) = &opts.sealer {
+            let sealed = writer::reseal_all(&db, sealer)?;
+            if sealed.plain > 0 {
+                // The plain copies are in freed pages now: compacting rewrites
+                // the file without them.
+                db.compact().map_err(|e| StoreError::Db(e.into()))?;
+            }
+            if sealed.any() {
+                tracing::info!(
+                    plain = sealed.plain,
+                    old_key = sealed.old_key,
+                    "sealed stored values with the active key"
+                );
+            }
+        }
         let db = Arc::new(db);
         let revision = tables::read_revision(&db)?;
         let log = Arc::new(EventLog::new(
@@ -93,9 +116,10 @@ impl Store {
         let quick_repair = opts.quick_repair;
         {
             let (db, log, metrics) = (db.clone(), log.clone(), metrics.clone());
+            let sealer = opts.sealer.clone();
             std::thread::Builder::new()
                 .name("store-writer".into())
-                .spawn(move || writer::run(db, rx, log, metrics, quick_repair))
+                .spawn(move || writer::run(db, rx, log, metrics, quick_repair, sealer))
                 .map_err(|e| StoreError::Db(redb::Error::Io(e)))?;
         }
         tracing::info!(path = %path.display(), revision, "store opened");
@@ -104,6 +128,7 @@ impl Store {
             tx,
             log,
             metrics,
+            sealer: opts.sealer,
         })
     }
 
@@ -192,7 +217,7 @@ impl Store {
             Err(e) => return Err(e.into()),
         };
         let v = table.get(key.as_str())?;
-        v.map(|g| tables::decode(resource.plural, &key, g.value()))
+        v.map(|g| tables::decode(self.sealer.as_deref(), resource.plural, &key, g.value()))
             .transpose()
     }
 
@@ -221,7 +246,7 @@ impl Store {
         };
         let mut items = Vec::new();
         let mut push = |k: &str, v: &[u8]| -> Result<(), StoreError> {
-            let obj = tables::decode(resource.plural, k, v)?;
+            let obj = tables::decode(self.sealer.as_deref(), resource.plural, k, v)?;
             if selector.matches_json(obj["metadata"].get("labels")) {
                 items.push(obj);
             }
@@ -260,7 +285,9 @@ impl Store {
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        Ok(t.get(key)?.map(|g| g.value().to_vec()))
+        t.get(key)?
+            .map(|g| tables::open(self.sealer.as_deref(), table, key, g.value()))
+            .transpose()
     }
 
     /// Reads every raw entry whose key starts with `prefix`, in key order.
@@ -282,9 +309,24 @@ impl Store {
             if !k.value().starts_with(prefix) {
                 break;
             }
-            out.push((k.value().to_string(), v.value().to_vec()));
+            let value = tables::open(self.sealer.as_deref(), table, k.value(), v.value())?;
+            out.push((k.value().to_string(), value));
         }
         Ok(out)
+    }
+
+    /// Seals every value of the covered tables that is plain or under a key
+    /// other than the active one (after a key rotation); returns how many.
+    pub async fn reseal(&self) -> Result<usize, StoreError> {
+        match self.write(WriteOp::Reseal).await? {
+            WriteOutcome::Resealed(n) => Ok(n),
+            other => unreachable!("reseal answered {other:?}"),
+        }
+    }
+
+    /// The sealer the store was opened with.
+    pub fn sealer(&self) -> Option<&Arc<Sealer>> {
+        self.sealer.as_ref()
     }
 
     /// Commits what is queued, stops the writer and waits for it. Later writes

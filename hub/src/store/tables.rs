@@ -6,6 +6,7 @@ use redb::{ReadableDatabase, TableDefinition};
 use serde_json::Value;
 
 use super::StoreError;
+use super::sealing::{self, Sealer};
 
 /// `meta` table: `revision` -> last committed store revision.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -19,9 +20,36 @@ pub fn objects(
     TableDefinition::new(resource.plural)
 }
 
-/// Decodes a stored value.
-pub fn decode(table: &'static str, key: &str, bytes: &[u8]) -> Result<Value, StoreError> {
-    serde_json::from_slice(bytes).map_err(|source| StoreError::Corrupt {
+/// Opens a stored value (unsealing it when sealed).
+pub fn open(
+    sealer: Option<&Sealer>,
+    table: &'static str,
+    key: &str,
+    bytes: &[u8],
+) -> Result<Vec<u8>, StoreError> {
+    sealing::open_with(sealer, table, key, bytes)
+        .map(|b| b.into_owned())
+        .map_err(|source| StoreError::Sealed {
+            table,
+            key: key.to_string(),
+            source,
+        })
+}
+
+/// Decodes a stored object (unsealing it when sealed).
+pub fn decode(
+    sealer: Option<&Sealer>,
+    table: &'static str,
+    key: &str,
+    bytes: &[u8],
+) -> Result<Value, StoreError> {
+    let bytes =
+        sealing::open_with(sealer, table, key, bytes).map_err(|source| StoreError::Sealed {
+            table,
+            key: key.to_string(),
+            source,
+        })?;
+    serde_json::from_slice(&bytes).map_err(|source| StoreError::Corrupt {
         table,
         key: key.to_string(),
         source,

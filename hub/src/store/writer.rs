@@ -12,6 +12,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
 use super::object as obj;
+use super::sealing::Sealer;
 use super::tables::{self, META, REVISION};
 use super::watch::{Event, EventLog, EventType};
 use super::{StoreError, StoreMetrics};
@@ -41,6 +42,9 @@ pub enum WriteOp {
     /// Set (`Some`) or remove (`None`) raw entries of `kv_` tables, atomically.
     /// Not Kubernetes objects: no revision, no events (e.g. registry tags).
     Kv(Vec<KvWrite>),
+    /// Seal again every value of the sealer's tables that is plain or under an
+    /// old key (after a key rotation). No revision, no events.
+    Reseal,
     /// Remove an object (and, for a Namespace, everything in it).
     Delete {
         resource: &'static ResourceInfo,
@@ -70,6 +74,8 @@ pub enum WriteOutcome {
     Deleted(Value),
     /// Raw entries written.
     Kv,
+    /// Values sealed again.
+    Resealed(usize),
 }
 
 pub(super) struct Request {
@@ -91,6 +97,7 @@ pub(super) fn run(
     log: Arc<EventLog>,
     metrics: Arc<StoreMetrics>,
     quick_repair: bool,
+    sealer: Option<Arc<Sealer>>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut closing = None;
@@ -115,7 +122,7 @@ pub(super) fn run(
         }
         let started = Instant::now();
         let n = batch.len();
-        if let Some(rev) = commit_batch(&db, &mut batch, &log, quick_repair) {
+        if let Some(rev) = commit_batch(&db, &mut batch, &log, quick_repair, sealer.as_deref()) {
             metrics.set_revision(rev);
         }
         metrics.record_commit(n, started.elapsed());
@@ -138,6 +145,7 @@ fn commit_batch(
     batch: &mut Vec<Request>,
     log: &EventLog,
     quick_repair: bool,
+    sealer: Option<&Sealer>,
 ) -> Option<u64> {
     let mut results = Vec::with_capacity(batch.len());
     let mut events = Vec::new();
@@ -153,7 +161,7 @@ fn commit_batch(
         };
         let start_rev = rev;
         let mut dirty = false;
-        let mut open = Tables::new(&txn);
+        let mut open = Tables::new(&txn, sealer);
         for req in batch.iter_mut() {
             let op = std::mem::replace(
                 &mut req.op,
@@ -165,8 +173,15 @@ fn commit_batch(
                 },
             );
             if let WriteOp::Kv(writes) = op {
-                results.push(apply_kv(&txn, writes));
+                results.push(apply_kv(&txn, sealer, writes));
                 dirty |= results.last().is_some_and(|r| r.is_ok());
+            } else if let WriteOp::Reseal = op {
+                let r = match sealer {
+                    Some(s) => reseal(&txn, s).map(|n| n.plain + n.old_key),
+                    None => Ok(0),
+                };
+                dirty |= r.as_ref().is_ok_and(|n| *n > 0);
+                results.push(r.map(WriteOutcome::Resealed));
             } else {
                 results.push(apply(&mut open, &mut rev, op, &mut events));
             }
@@ -217,13 +232,15 @@ fn commit_batch(
 /// and a batch touches few kinds many times.
 struct Tables<'t> {
     txn: &'t WriteTransaction,
+    sealer: Option<&'t Sealer>,
     open: HashMap<&'static str, redb::Table<'t, &'static str, &'static [u8]>>,
 }
 
 impl<'t> Tables<'t> {
-    fn new(txn: &'t WriteTransaction) -> Self {
+    fn new(txn: &'t WriteTransaction, sealer: Option<&'t Sealer>) -> Self {
         Tables {
             txn,
+            sealer,
             open: HashMap::new(),
         }
     }
@@ -240,7 +257,11 @@ impl<'t> Tables<'t> {
     }
 }
 
-fn apply_kv(txn: &WriteTransaction, writes: Vec<KvWrite>) -> Result<WriteOutcome, StoreError> {
+fn apply_kv(
+    txn: &WriteTransaction,
+    sealer: Option<&Sealer>,
+    writes: Vec<KvWrite>,
+) -> Result<WriteOutcome, StoreError> {
     for w in writes {
         assert!(
             w.table.starts_with("kv_"),
@@ -250,9 +271,14 @@ fn apply_kv(txn: &WriteTransaction, writes: Vec<KvWrite>) -> Result<WriteOutcome
         let def: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new(w.table);
         let mut t = txn.open_table(def)?;
         match &w.value {
-            Some(v) => {
-                t.insert(w.key.as_str(), v.as_slice())?;
-            }
+            Some(v) => match sealer.filter(|s| s.covers(w.table)) {
+                Some(s) => {
+                    t.insert(w.key.as_str(), s.seal(w.table, &w.key, v).as_slice())?;
+                }
+                None => {
+                    t.insert(w.key.as_str(), v.as_slice())?;
+                }
+            },
             None => {
                 t.remove(w.key.as_str())?;
             }
@@ -270,9 +296,10 @@ fn load(
     resource: &'static ResourceInfo,
     key: &str,
 ) -> Result<Option<Value>, StoreError> {
+    let sealer = txn.sealer;
     let table = txn.table(resource)?;
     let v = table.get(key)?;
-    v.map(|g| tables::decode(resource.plural, key, g.value()))
+    v.map(|g| tables::decode(sealer, resource.plural, key, g.value()))
         .transpose()
 }
 
@@ -283,7 +310,15 @@ fn put(
     value: &Value,
 ) -> Result<Vec<u8>, StoreError> {
     let bytes = serde_json::to_vec(value).expect("JSON values always serialize");
-    txn.table(resource)?.insert(key, bytes.as_slice())?;
+    match txn.sealer.filter(|s| s.covers(resource.plural)) {
+        Some(s) => {
+            let sealed = s.seal(resource.plural, key, &bytes);
+            txn.table(resource)?.insert(key, sealed.as_slice())?;
+        }
+        None => {
+            txn.table(resource)?.insert(key, bytes.as_slice())?;
+        }
+    }
     Ok(bytes)
 }
 
@@ -309,6 +344,7 @@ fn apply(
 ) -> Result<WriteOutcome, StoreError> {
     match op {
         WriteOp::Kv(_) => unreachable!("kv writes are applied by apply_kv"),
+        WriteOp::Reseal => unreachable!("reseals are applied by reseal"),
         WriteOp::Create {
             resource,
             mut object,
@@ -475,6 +511,7 @@ fn delete_namespace_contents(
     events: &mut Vec<Event>,
 ) -> Result<(), StoreError> {
     let (lo, hi) = tables::namespace_range(ns);
+    let sealer = txn.sealer;
     for resource in bramble_api::RESOURCES.iter().filter(|r| r.namespaced) {
         let table = txn.table(resource)?;
         let mut doomed = Vec::new();
@@ -482,7 +519,7 @@ fn delete_namespace_contents(
             let (k, v) = entry?;
             doomed.push((
                 k.value().to_string(),
-                tables::decode(resource.plural, k.value(), v.value())?,
+                tables::decode(sealer, resource.plural, k.value(), v.value())?,
             ));
         }
         for (k, mut gone) in doomed {
@@ -493,4 +530,57 @@ fn delete_namespace_contents(
         }
     }
     Ok(())
+}
+
+/// How many values a reseal sealed: plain ones and ones under an old key.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Resealed {
+    pub plain: usize,
+    pub old_key: usize,
+}
+
+impl Resealed {
+    pub fn any(&self) -> bool {
+        self.plain + self.old_key > 0
+    }
+}
+
+/// Seals again, inside `txn`, every value of `sealer`'s tables that is plain
+/// or under another key than the active one. Values that do not open fail it.
+fn reseal(txn: &WriteTransaction, sealer: &Sealer) -> Result<Resealed, StoreError> {
+    let mut n = Resealed::default();
+    for &table in sealer.tables() {
+        let def: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new(table);
+        let mut t = txn.open_table(def)?;
+        let mut stale = Vec::new();
+        for entry in t.iter()? {
+            let (k, v) = entry?;
+            if sealer.is_stale(v.value()) {
+                let plain = tables::open(Some(sealer), table, k.value(), v.value())?;
+                if super::sealing::sealed_with(v.value()).is_none() {
+                    n.plain += 1;
+                } else {
+                    n.old_key += 1;
+                }
+                stale.push((k.value().to_string(), plain));
+            }
+        }
+        for (k, plain) in stale {
+            t.insert(k.as_str(), sealer.seal(table, &k, &plain).as_slice())?;
+        }
+    }
+    Ok(n)
+}
+
+/// [`reseal`] in a transaction of its own, committed (at open, before the
+/// writer starts).
+pub(super) fn reseal_all(db: &redb::Database, sealer: &Sealer) -> Result<Resealed, StoreError> {
+    let txn = db.begin_write()?;
+    let n = reseal(&txn, sealer)?;
+    if n.any() {
+        txn.commit()?;
+    } else {
+        txn.abort()?;
+    }
+    Ok(n)
 }
