@@ -15,6 +15,7 @@ use super::common::{
 use super::env::{EnvFromSource, EnvVar, validate_env, validate_env_from};
 use super::probe::{Probe, ProbeKind};
 use super::resources::ResourceRequirements;
+use super::seccomp::SeccompProfile;
 
 /// `imagePullPolicy` values.
 pub const PULL_POLICIES: &[&str] = &["Always", "IfNotPresent", "Never"];
@@ -126,6 +127,8 @@ pub struct SecurityContext {
     pub allow_privilege_escalation: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capabilities: Option<Capabilities>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp_profile: Option<SeccompProfile>,
 }
 
 /// `capabilities: {add, drop}` (e.g. `NET_ADMIN`, `ALL`).
@@ -284,6 +287,9 @@ impl SecurityContext {
                 join(path, "runAsUser"),
                 "0: cannot be 0 when `runAsNonRoot` is true",
             ));
+        }
+        if let Some(sp) = &self.seccomp_profile {
+            errs.extend(sp.validate(&join(path, "seccompProfile")));
         }
         if let Some(caps) = &self.capabilities {
             for (list, items) in [("add", &caps.add), ("drop", &caps.drop)] {

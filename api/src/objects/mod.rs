@@ -21,6 +21,7 @@ pub mod pod_status;
 pub mod probe;
 pub mod resources;
 pub mod scheduling;
+pub mod seccomp;
 pub mod secret;
 pub mod service;
 pub mod template;

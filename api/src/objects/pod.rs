@@ -100,6 +100,8 @@ pub struct PodSecurityContext {
     pub run_as_non_root: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fs_group: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp_profile: Option<super::seccomp::SeccompProfile>,
 }
 
 /// `dnsConfig`: extra resolver settings (required with `dnsPolicy: None`).
@@ -273,6 +275,9 @@ impl PodSpec {
                 if let Some(v) = v {
                     check_non_negative(&mut errs, &join(&sp, name), v);
                 }
+            }
+            if let Some(p) = &sc.seccomp_profile {
+                errs.extend(p.validate(&join(&sp, "seccompProfile")));
             }
             if sc.run_as_non_root == Some(true) && sc.run_as_user == Some(0) {
                 errs.push(FieldError::invalid(
