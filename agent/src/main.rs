@@ -215,6 +215,16 @@ fn make_pump(args: &NodeArgs) -> Result<std::sync::Arc<LogPump>, String> {
         .map_err(|e| e.to_string())
 }
 
+/// What every pod of this node gets besides its spec: the log pump, and
+/// `DATA_DIR/seccomp` for `Localhost` seccomp profiles.
+fn pod_options(args: &NodeArgs) -> Result<PodOptions, String> {
+    Ok(PodOptions {
+        log_pump: Some(make_pump(args)?),
+        seccomp_dir: Some(args.data_dir.join("seccomp")),
+        ..PodOptions::default()
+    })
+}
+
 fn dirs(args: &NodeArgs) -> NodeDirs {
     NodeDirs {
         pods: PodDirs {
@@ -277,11 +287,7 @@ fn run(args: RunArgs) -> Result<(), String> {
     tmpfs::ensure(&args.node.run_dir).map_err(|e| e.to_string())?;
     node_info();
     let runtime: &'static dyn Runtime = Box::leak(make_runtime(&args.node, &backend)?);
-    let pump = make_pump(&args.node)?;
-    let options = PodOptions {
-        log_pump: Some(pump),
-        ..PodOptions::default()
-    };
+    let options = pod_options(&args.node)?;
     let images: &'static LocalImages = Box::leak(Box::new(images));
     install_signal_handlers()?;
     let (mut node, events) =
@@ -432,11 +438,7 @@ fn join(mut args: JoinArgs) -> Result<(), String> {
         .push(bramble_api::protocol::FEATURE_NETWORK.to_string());
     let runtime: &'static dyn Runtime = Box::leak(make_runtime(&args.node, &backend)?);
     cfg.runtime = Some(runtime);
-    let pump = make_pump(&args.node)?;
-    let options = PodOptions {
-        log_pump: Some(pump),
-        ..PodOptions::default()
-    };
+    let options = pod_options(&args.node)?;
     let images: &'static LocalImages = Box::leak(Box::new(images));
     let (to_node, from_session) = std::sync::mpsc::channel();
     let pulled = std::sync::Mutex::new(to_node.clone());
@@ -489,11 +491,7 @@ fn reset(args: NodeArgs) -> Result<(), String> {
     tmpfs::ensure(&args.run_dir).map_err(|e| e.to_string())?;
     let images = LocalImages::open(&args.data_dir.join("images"))?;
     let runtime: &'static dyn Runtime = Box::leak(make_runtime(&args, &backend)?);
-    let pump = make_pump(&args)?;
-    let options = PodOptions {
-        log_pump: Some(pump),
-        ..PodOptions::default()
-    };
+    let options = pod_options(&args)?;
     let images: &'static LocalImages = Box::leak(Box::new(images));
     let (mut node, events) =
         Node::open(runtime, images, dirs(&args), options).map_err(|e| e.to_string())?;

@@ -14,6 +14,7 @@ pub mod fixtures;
 pub mod lab;
 pub mod mosquitto;
 pub mod net;
+pub mod syscall_probe;
 
 /// Path of a workspace binary (`bramble-hub`, `bramble`, ...) next to the
 /// running test executable (`target/<profile>/`). `cargo test --workspace`

@@ -8,6 +8,7 @@ pub mod atomic_dir;
 pub mod netns;
 pub mod record;
 pub mod run;
+pub mod seccomp_profile;
 pub mod supervise;
 mod volume_update;
 pub mod volumes;

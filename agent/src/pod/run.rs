@@ -102,6 +102,9 @@ pub struct PodOptions {
     /// Cluster DNS for pods with an address: their `/etc/resolv.conf` names
     /// the gateway (where the agent answers) and the cluster search path.
     pub dns: Option<PodDns>,
+    /// Where `seccompProfile: Localhost` profiles are read from
+    /// (`DATA_DIR/seccomp`); `None`: such pods fail to start.
+    pub seccomp_dir: Option<PathBuf>,
 }
 
 /// What a pod's resolv.conf needs besides its gateway.
@@ -515,6 +518,8 @@ impl<'r> RunningPod<'r> {
                 cfg.capabilities_drop = caps.drop.clone();
             }
         }
+        cfg.seccomp =
+            super::seccomp_profile::policy(pod, c, options.seccomp_dir.as_deref()).map_err(cerr)?;
         let mut record = ContainerRecord::new(&c.name, &c.image);
         if has_init {
             record.set_waiting(WaitingReason::PodInitializing, None);

@@ -33,7 +33,6 @@ use std::time::Instant;
 
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::syscall::syscall::SyscallType;
-use libcontainer::workload::default::DefaultExecutor;
 
 use super::{Result, RuntimeError};
 
@@ -140,7 +139,7 @@ fn helper(verb: &str, state_root: &Path, id: &str, path: &Path) -> Result<i32, S
     let stdout = fd(std::io::stdout().as_fd().try_clone_to_owned(), "stdout")?;
     let stderr = fd(std::io::stderr().as_fd().try_clone_to_owned(), "stderr")?;
     let builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
-        .with_executor(DefaultExecutor {})
+        .with_executor(super::seccomp::executor::SeccompExecutor::default())
         .with_root_path(state_root)
         .map_err(|e| e.to_string())?
         .with_stdin(stdin)

@@ -30,6 +30,7 @@ pub mod exec;
 #[cfg(target_pointer_width = "64")]
 pub mod libcontainer;
 pub mod oci_binary;
+pub mod seccomp;
 pub mod select;
 pub mod spec;
 
@@ -96,6 +97,9 @@ pub struct ContainerConfig {
     /// Kubernetes' `privileged`: every capability, every device allowed in
     /// the device cgroup, no masked or read-only paths, `/sys` read-write.
     pub privileged: bool,
+    /// The seccomp filter (ignored when `privileged`: unconfined).
+    #[serde(default)]
+    pub seccomp: seccomp::SeccompPolicy,
 }
 
 /// The longest container id accepted (it names cgroups and directories).
@@ -135,6 +139,7 @@ impl ContainerConfig {
             capabilities_add: Vec::new(),
             capabilities_drop: Vec::new(),
             privileged: false,
+            seccomp: seccomp::SeccompPolicy::RuntimeDefault,
         }
     }
 

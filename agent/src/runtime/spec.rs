@@ -13,11 +13,14 @@
 //!   device), then the config's devices (the standard `/dev/null`,
 //!   `/dev/zero`, ... are added by libcgroups on cgroup v1 and by
 //!   `devices_bpf::container_rules` for the eBPF filter on v2);
-//! - memory, CPU quota and pids limits; `RLIMIT_NOFILE` only.
+//! - memory, CPU quota and pids limits; `RLIMIT_NOFILE` only;
+//! - seccomp (`linux.seccomp`): Docker's default profile for the
+//!   container's capabilities unless the config says otherwise
+//!   (`runtime::seccomp`).
 //!
 //! `privileged` (as Docker and containerd do it): every capability, every
 //! device allowed in the device cgroup, no masked or read-only paths, `/sys`
-//! read-write, new privileges allowed. Host device nodes are not added to
+//! read-write, new privileges allowed, no seccomp filter. Host device nodes are not added to
 //! `/dev` (only the config's devices are).
 //!
 //! Pure except for one cached read of the agent's own bounding set
@@ -281,6 +284,7 @@ fn build(
     nofile_hard_max: u64,
 ) -> Result<Spec, OciSpecError> {
     let nofile_hard = NOFILE_HARD.min(nofile_hard_max);
+    let seccomp = config.seccomp.section(config.privileged, &caps);
     let capabilities = LinuxCapabilitiesBuilder::default()
         .bounding(caps.clone())
         .effective(caps.clone())
@@ -389,7 +393,7 @@ fn build(
     } else {
         (MASKED_PATHS, READONLY_PATHS)
     };
-    let linux = LinuxBuilder::default()
+    let mut linux = LinuxBuilder::default()
         .namespaces(namespaces)
         .cgroups_path(PathBuf::from(cgroups_path))
         .resources(resources.build()?)
@@ -397,6 +401,7 @@ fn build(
         .masked_paths(masked.iter().map(|s| s.to_string()).collect::<Vec<_>>())
         .readonly_paths(readonly.iter().map(|s| s.to_string()).collect::<Vec<_>>())
         .build()?;
+    linux.set_seccomp(seccomp);
 
     let mut mounts = default_mounts(config.privileged)?;
     for m in &config.mounts {

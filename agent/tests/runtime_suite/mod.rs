@@ -682,6 +682,63 @@ pub fn listed_devices_are_usable_and_others_denied(backend: Backend) {
     sb.deleted(&h);
 }
 
+/// Runs the syscall probe for each of `probes` in a container made from
+/// `cfg` (the probe bind-mounted at `/probe`), plus the seccomp and
+/// no_new_privs lines of `/proc/self/status`; returns the output.
+fn probe_output(sb: &Sandbox, suffix: &str, adjust: impl Fn(&mut ContainerConfig)) -> String {
+    let probe = bramble_tests::syscall_probe::probe().expect("the syscall probe");
+    let script = "for p in keyctl unshare-user mount clone3; do /probe $p; done; \
+        busybox unshare -U true 2>&1; echo busybox-unshare=$?; \
+        grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status";
+    let mut cfg = sb.config(suffix, &["sh", "-c", script]);
+    cfg.mounts.push(MountSpec::Bind {
+        source: probe,
+        destination: "/probe".into(),
+        read_only: true,
+    });
+    adjust(&mut cfg);
+    run_script(sb, &cfg)
+}
+
+pub fn runtime_default_seccomp_refuses_keyrings_namespaces_and_mounts(backend: Backend) {
+    let sb = Sandbox::with_backend("seccomp", backend);
+    let out = probe_output(&sb, "default", |_| {});
+    for want in [
+        "keyctl errno=1\n",
+        "unshare-user errno=1\n",
+        // The kernel would say EFAULT (NULL arguments): the filter answered.
+        "mount errno=1\n",
+        // ENOSYS, so libcs fall back to clone, whose flags the filter sees.
+        "clone3 errno=38\n",
+        "busybox-unshare=1\n",
+        "Seccomp:\t2\n",
+        "NoNewPrivs:\t1\n",
+    ] {
+        assert!(out.contains(want), "{want:?} missing from:\n{out}");
+    }
+    // The same container unconfined: the kernel answers.
+    let out = probe_output(&sb, "unconfined", |c| {
+        c.seccomp = bramble_agent::runtime::seccomp::SeccompPolicy::Unconfined
+    });
+    for want in [
+        "unshare-user ok\n",
+        "mount errno=14\n",
+        "clone3 errno=22\n",
+        "busybox-unshare=0\n",
+        "Seccomp:\t0\n",
+    ] {
+        assert!(out.contains(want), "{want:?} missing from:\n{out}");
+    }
+    assert!(!out.contains("keyctl errno=1\n"), "{out}");
+    // CAP_SYS_ADMIN opens mount and unshare, as in Docker's profile.
+    let out = probe_output(&sb, "sysadmin", |c| {
+        c.capabilities_add = vec!["SYS_ADMIN".into()]
+    });
+    for want in ["unshare-user ok\n", "mount errno=14\n", "Seccomp:\t2\n"] {
+        assert!(out.contains(want), "{want:?} missing from:\n{out}");
+    }
+}
+
 /// One `#[test]` per suite case, run on `$backend` (a [`Backend`]).
 macro_rules! runtime_suite {
     ($backend:expr) => {
@@ -768,6 +825,10 @@ macro_rules! runtime_suite {
         #[test]
         fn unknown_capability_is_refused_before_anything_runs() {
             runtime_suite::unknown_capability_is_refused_before_anything_runs($backend)
+        }
+        #[test]
+        fn runtime_default_seccomp_refuses_keyrings_namespaces_and_mounts() {
+            runtime_suite::runtime_default_seccomp_refuses_keyrings_namespaces_and_mounts($backend)
         }
         #[test]
         fn privileged_has_all_capabilities_devices_and_a_writable_sys() {
