@@ -9,6 +9,7 @@ pub mod netns;
 pub mod record;
 pub mod run;
 pub mod seccomp_profile;
+pub mod subpath;
 pub mod supervise;
 mod volume_update;
 pub mod volumes;

@@ -17,7 +17,7 @@
 //! data in place ([`super::volume_update`]).
 //!
 //! Containers see them through bind mounts ([`PodVolumes::mounts_for`]),
-//! honouring `readOnly` and `subPath`; configMap and secret volumes are
+//! honouring `readOnly` and `subPath` (pinned race-free, [`super::subpath`]); configMap and secret volumes are
 //! always read-only, as in Kubernetes. [`PodVolumes::remove`] unmounts the
 //! tmpfses and removes the pod's volume directory.
 //!
@@ -35,6 +35,7 @@ use bramble_api::objects::volume::{DEFAULT_MODE, KeyToPath, Volume};
 use rustix::mount::{MountFlags, UnmountFlags, mount, unmount};
 
 use super::atomic_dir::{self, VolumeFile};
+use super::subpath;
 use crate::runtime::MountSpec;
 
 /// Key -> bytes, the data of one ConfigMap or Secret.
@@ -227,6 +228,11 @@ impl PodVolumes {
         })
     }
 
+    /// The pod's directory (the volumes are in its `volumes/`).
+    fn pod_dir(&self) -> &Path {
+        self.root.parent().unwrap_or(&self.root)
+    }
+
     /// Where volume `name` is on the node.
     pub fn host_path(&self, name: &str) -> Option<&Path> {
         self.volumes.get(name).map(|m| m.host_path.as_path())
@@ -235,7 +241,7 @@ impl PodVolumes {
     /// The runtime mounts for `container`'s `volumeMounts`, in order.
     pub fn mounts_for(&self, container: &Container) -> Result<Vec<MountSpec>, VolumeError> {
         let mut out = Vec::new();
-        for vm in &container.volume_mounts {
+        for (i, vm) in container.volume_mounts.iter().enumerate() {
             let bad = |reason: String| VolumeError::Mount {
                 container: container.name.clone(),
                 mount: vm.name.clone(),
@@ -258,28 +264,15 @@ impl PodVolumes {
                         "subPath {sub:?} must be relative without '..'"
                     )));
                 }
-                source = source.join(sub);
                 // Like kubelet: a missing subPath of a writable volume is
-                // created as a directory.
-                if !source.exists() {
-                    if m.force_read_only {
-                        return Err(bad(format!("subPath {sub:?} does not exist")));
-                    }
-                    std::fs::create_dir_all(&source)
-                        .map_err(|e| bad(format!("creating subPath {sub:?}: {e}")))?;
-                }
-                // Refuse a subPath that escapes the volume through a symlink.
-                let real = source
-                    .canonicalize()
-                    .map_err(|e| bad(format!("subPath {sub:?}: {e}")))?;
-                let base = m
-                    .host_path
-                    .canonicalize()
-                    .map_err(|e| bad(format!("volume path: {e}")))?;
-                if !real.starts_with(&base) {
-                    return Err(bad(format!("subPath {sub:?} leaves the volume")));
-                }
-                source = real;
+                // created as a directory. Opened beneath the volume and
+                // pinned by a bind mount of the agent's (see `subpath`).
+                let fd = subpath::open_beneath(&m.host_path, sub, !m.force_read_only)
+                    .map_err(|e| bad(e.to_string()))?;
+                let pinned = subpath::target(self.pod_dir(), &vm.name, &container.name, i);
+                subpath::bind(&fd, &pinned)
+                    .map_err(|e| bad(format!("pinning subPath {sub:?}: {e}")))?;
+                source = pinned;
             }
             out.push(MountSpec::Bind {
                 source,
@@ -293,6 +286,8 @@ impl PodVolumes {
     /// Unmounts the tmpfses and removes the volume directory (hostPath
     /// contents are never touched). Idempotent.
     pub fn remove(&self) -> Result<(), VolumeError> {
+        let pinned = self.pod_dir().join(subpath::SUBPATHS_DIR);
+        subpath::remove_all(self.pod_dir()).map_err(io_err("", "unmount subPaths in", &pinned))?;
         for (name, m) in &self.volumes {
             if m.tmpfs {
                 match unmount(&m.host_path, UnmountFlags::DETACH) {
@@ -776,18 +771,25 @@ spec:
         assert_eq!(mode(web.join("site/index.html")), 0o600);
         assert_eq!(mode(web.join("m")), 0o444);
         let mounts = v.mounts_for(&p.spec.containers[0]).unwrap();
+        // subPaths are pinned under the pod's volume-subpaths/ (see subpath.rs).
+        let pinned = dir.path().join("volume-subpaths");
         assert_eq!(
             mounts[0],
             MountSpec::Bind {
-                source: web.join("site").canonicalize().unwrap(),
+                source: pinned.join("web/c/0"),
                 destination: "/www".into(),
                 read_only: true,
             }
         );
+        assert_eq!(
+            std::fs::read(pinned.join("web/c/0/index.html")).unwrap(),
+            b"<h1>hi</h1>"
+        );
         assert!(
             matches!(&mounts[1], MountSpec::Bind { source, read_only: false, .. }
-            if source.ends_with("scratch/a/b") && source.is_dir())
+            if *source == pinned.join("scratch/c/1") && source.is_dir())
         );
+        assert!(web.parent().unwrap().join("scratch/a/b").is_dir());
         assert!(matches!(
             &mounts[2],
             MountSpec::Bind {
@@ -797,6 +799,7 @@ spec:
         ));
         v.remove().unwrap();
         assert!(!dir.path().join("volumes").exists());
+        assert!(!pinned.exists());
     }
 
     #[test]
