@@ -3,6 +3,7 @@
 //! scheduler and the dispatcher, the ingress, cluster DNS and mDNS, and the
 //! cluster CA behind HTTPS and MQTT over TLS.
 
+pub mod admission;
 pub mod api;
 pub mod broker;
 pub mod conn_limits;

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use bramble_api::cidr::Cidr;
+use bramble_hub::admission::pod_security::config::parse_exempt_namespace;
+use bramble_hub::admission::pod_security::{AllowedHostPath, Level, PodSecurityConfig};
 use bramble_hub::control::ControlConfig;
 use bramble_hub::controllers::NodeLifecycleConfig;
 use bramble_hub::network::NetworkSettings;
@@ -117,6 +119,28 @@ struct Args {
     /// more get 429.
     #[arg(long, default_value_t = bramble_hub::conn_limits::DEFAULT_PER_CLIENT)]
     max_connections_per_client: usize,
+    /// Pod Security level (privileged, baseline or restricted) that
+    /// namespaces without `pod-security.kubernetes.io/enforce`, `audit` or
+    /// `warn` labels get for that mode, as Kubernetes' PodSecurity
+    /// admission configuration defaults.
+    #[arg(
+        long,
+        env = "BRAMBLE_DEFAULT_POD_SECURITY",
+        value_name = "LEVEL",
+        default_value = "baseline"
+    )]
+    default_pod_security: Level,
+    /// Namespaces whose pods and workloads skip Pod Security
+    /// (comma-separated); `kube-system` always does.
+    #[arg(long, value_name = "NS[,NS...]", value_delimiter = ',', value_parser = parse_exempt_namespace)]
+    pod_security_exempt_namespaces: Vec<String>,
+    /// Host directories whose `hostPath` volumes the baseline level admits
+    /// (comma-separated absolute paths, each with what is below it;
+    /// restricted still refuses every hostPath). The node follows symbolic
+    /// links inside them: allow only directories pods cannot write links
+    /// into.
+    #[arg(long, value_name = "PATH[,PATH...]", value_delimiter = ',')]
+    allowed_host_paths: Vec<AllowedHostPath>,
     /// Lifetime of the serving certificate (renewed after two thirds of it).
     #[arg(long, default_value = "365d", hide = true)]
     tls_cert_lifetime: humantime::Duration,
@@ -174,6 +198,11 @@ fn main() -> anyhow::Result<()> {
                 heartbeat_grace: args.node_heartbeat_grace.into(),
                 eviction_timeout: args.node_eviction_timeout.into(),
             },
+            pod_security: std::sync::Arc::new(PodSecurityConfig {
+                default_level: args.default_pod_security,
+                exempt_namespaces: args.pod_security_exempt_namespaces.into_iter().collect(),
+                allowed_host_paths: args.allowed_host_paths,
+            }),
             ..ControlConfig::default()
         },
         network: NetworkSettings {

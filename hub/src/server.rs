@@ -49,7 +49,8 @@ pub struct HubConfig {
     /// External broker `mqtt://[user:pass@]host:port` (`--mqtt-url`);
     /// excludes `mqtt_listen`.
     pub mqtt_url: Option<String>,
-    /// Timings of the controllers (heartbeat grace, eviction timeout).
+    /// Timings of the controllers (heartbeat grace, eviction timeout) and
+    /// the Pod Security settings the API and the controllers apply.
     pub control: ControlConfig,
     /// The cluster's address plan (pod and service CIDRs, DNS domain).
     pub network: NetworkSettings,
@@ -373,6 +374,13 @@ impl Hub {
                 .ok()
                 .map(Arc::new)
         }).flatten();
+        let pod_security = config.control.pod_security.clone();
+        tracing::info!(
+            default = %pod_security.default_level,
+            exempt = ?pod_security.exempt_namespaces,
+            allowed_host_paths = ?pod_security.allowed_host_paths.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "pod security admission"
+        );
         // Controllers, scheduler and dispatcher run when there are agents to
         // talk to (an API-only hub just stores objects).
         let control = mqtt.is_some().then(|| {
@@ -405,6 +413,7 @@ impl Hub {
             allocations: Arc::default(),
             tls: Some(tls.clone()),
             secrets_key: Some(secrets_key),
+            pod_security,
         };
         let app = router(state);
         crate::tls::serving::spawn_renewal(tls.clone(), stop_rx.clone());

@@ -7,6 +7,7 @@ mod identity;
 mod objects;
 mod path;
 mod pod_rpc;
+mod pod_security;
 mod query;
 mod rollout;
 mod secrets;
@@ -14,6 +15,7 @@ mod services;
 mod system;
 mod top;
 mod trust;
+mod warning;
 mod watch;
 
 use std::sync::Arc;
@@ -63,6 +65,8 @@ pub struct AppState {
     pub tls: Option<Arc<crate::tls::HubTls>>,
     /// The key file sealing Secrets at rest (`bramble secrets rotate-key`).
     pub secrets_key: Option<Arc<crate::secrets_key::SecretsKey>>,
+    /// Pod Security admission's settings (the namespaces' labels say the rest).
+    pub pod_security: Arc<crate::admission::pod_security::PodSecurityConfig>,
 }
 
 /// Whether `given` is the hub's admin token (constant-time).

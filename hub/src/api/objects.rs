@@ -1,4 +1,6 @@
 //! CRUD on objects: list, get, create, replace, merge-patch, delete.
+//! Writes pass `bramble_api::admit`, then Pod Security admission
+//! ([`super::pod_security`]), whose warnings go back as `Warning` headers.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -8,6 +10,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::query::ListQuery;
+use super::warning::with_warnings;
 use crate::store::object as obj;
 
 /// Fields clients may send but the store owns.
@@ -127,6 +130,7 @@ pub async fn create(
     if let Some(m) = object.as_object_mut() {
         m.remove("status");
     }
+    let warnings = super::pod_security::admit_write(st, resource, &object, None)?;
     let _allocating = super::services::prepare(st, resource, &mut object).await?;
     let created = st.store.create(resource, object).await?;
     tracing::info!(
@@ -135,7 +139,8 @@ pub async fn create(
         name = obj::name(&created),
         "created"
     );
-    Ok((StatusCode::CREATED, axum::Json(created)).into_response())
+    let resp = (StatusCode::CREATED, axum::Json(created)).into_response();
+    Ok(with_warnings(resp, &warnings))
 }
 
 /// `PUT` on an object: full replacement of spec and metadata.
@@ -147,7 +152,9 @@ pub async fn replace(
     body: Value,
 ) -> ApiResult<Response> {
     let mut object = admit_for(resource, namespace, Some(name), body)?;
-    keep_hub_annotations(st, resource, namespace, name, &mut object)?;
+    let current = st.store.get(resource, namespace, name)?;
+    keep_hub_annotations(current.as_ref(), &mut object);
+    let warnings = super::pod_security::admit_write(st, resource, &object, current.as_ref())?;
     let _allocating = super::services::prepare(st, resource, &mut object).await?;
     let (updated, changed) = st.store.update(resource, object).await?;
     if changed {
@@ -158,7 +165,10 @@ pub async fn replace(
             "replaced"
         );
     }
-    Ok(axum::Json(updated).into_response())
+    Ok(with_warnings(
+        axum::Json(updated).into_response(),
+        &warnings,
+    ))
 }
 
 /// Annotations the hub's controllers write on objects users own.
@@ -167,15 +177,9 @@ const HUB_ANNOTATIONS: [&str; 1] = [crate::controllers::revision::REVISION_ANNOT
 /// A replace (e.g. `bramble apply` of an unchanged manifest) keeps the
 /// annotations the controllers wrote unless it sets them itself, as the
 /// fields a `kubectl apply` does not manage survive it.
-fn keep_hub_annotations(
-    st: &AppState,
-    resource: &'static ResourceInfo,
-    namespace: Option<&str>,
-    name: &str,
-    object: &mut Value,
-) -> ApiResult<()> {
-    let Some(current) = st.store.get(resource, namespace, name)? else {
-        return Ok(());
+fn keep_hub_annotations(current: Option<&Value>, object: &mut Value) {
+    let Some(current) = current else {
+        return;
     };
     for key in HUB_ANNOTATIONS {
         let old = &current["metadata"]["annotations"][key];
@@ -187,7 +191,6 @@ fn keep_hub_annotations(
         }
         object["metadata"]["annotations"][key] = old.clone();
     }
-    Ok(())
 }
 
 /// `PATCH` with a JSON merge patch (RFC 7386), retried on concurrent updates.
@@ -223,9 +226,15 @@ pub async fn patch(
             current["metadata"]["resourceVersion"].clone(),
         );
         let mut object = admit_for(resource, namespace, Some(name), next)?;
+        let warnings = super::pod_security::admit_write(st, resource, &object, Some(&current))?;
         let _allocating = super::services::prepare(st, resource, &mut object).await?;
         match st.store.update(resource, object).await {
-            Ok((updated, _)) => return Ok(axum::Json(updated).into_response()),
+            Ok((updated, _)) => {
+                return Ok(with_warnings(
+                    axum::Json(updated).into_response(),
+                    &warnings,
+                ));
+            }
             Err(crate::store::StoreError::Conflict { .. })
                 if patch["metadata"]["resourceVersion"].is_null() =>
             {

@@ -1,7 +1,7 @@
 //! Deployment subresources for `bramble rollout`: `revisions` (GET: the
 //! revision history, oldest first) and `rollback` (POST `{"toRevision": N}`,
 //! 0 = the previous revision: writes that revision's template back, as
-//! `kubectl rollout undo` does).
+//! `kubectl rollout undo` does), through Pod Security admission.
 
 use axum::response::{IntoResponse, Response};
 use bramble_api::Status;
@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
+use super::warning::with_warnings;
 use crate::control::snapshot::{REVISIONS_TABLE, deployments};
 use crate::controllers::Revision;
 use crate::controllers::revision::{UndoError, records, undo};
@@ -65,21 +66,27 @@ pub async fn rollback(st: &AppState, ns: &str, name: &str, body: Value) -> ApiRe
             ))
         })?,
     };
-    let (mut raw, d, history) = load(st, ns, name)?;
+    let (raw, d, history) = load(st, ns, name)?;
     let template = undo(&d, &history, to).map_err(|e| match e {
         UndoError::NotFound { .. } => {
             ApiError::new(Status::not_found("revisions", &to.to_string()))
         }
         other => ApiError::bad_request(other.to_string()),
     })?;
-    raw["spec"]["template"] = serde_json::to_value(&template)
+    let mut next = raw.clone();
+    next["spec"]["template"] = serde_json::to_value(&template)
         .map_err(|e| ApiError::bad_request(format!("template does not encode: {e}")))?;
-    let (updated, _) = st.store.update(deployments(), raw).await?;
+    // The old template meets today's Pod Security level or is refused.
+    let warnings = super::pod_security::admit_write(st, deployments(), &next, Some(&raw))?;
+    let (updated, _) = st.store.update(deployments(), next).await?;
     tracing::info!(
         namespace = ns,
         deployment = name,
         to_revision = to,
         "rolled back"
     );
-    Ok(axum::Json(updated).into_response())
+    Ok(with_warnings(
+        axum::Json(updated).into_response(),
+        &warnings,
+    ))
 }

@@ -1,7 +1,8 @@
 //! The control loop: one task that reads the store ([`snapshot`]), runs the
 //! pure controller plans (node lifecycle, Deployments, DaemonSets), applies
 //! their actions ([`applier`]), binds pending pods ([`bind`]) and hands each
-//! node its desired set ([`crate::dispatch`]). Level-triggered: it wakes on
+//! node its desired set ([`crate::dispatch`]). Workloads whose pods Pod
+//! Security now refuses get none ([`pod_security`]). Level-triggered: it wakes on
 //! any store change, any change of the agents' live facts, a reconnect of the
 //! hub's MQTT client, and once a second for the clocks (heartbeats,
 //! eviction, rollout deadlines), and every round starts from the store.
@@ -9,6 +10,7 @@
 pub mod applier;
 pub mod bind;
 pub mod images;
+pub mod pod_security;
 pub mod snapshot;
 
 use std::collections::{BTreeMap, HashMap};
@@ -18,6 +20,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
+use crate::admission::pod_security::PodSecurityConfig;
 use crate::controllers::endpoints::{EndpointsInput, plan_endpoints};
 use crate::controllers::{
     Action, DaemonSetInput, DeploymentInput, HpaInput, NodeHealth, NodeLifecycleConfig, PodMetrics,
@@ -37,12 +40,16 @@ use crate::store::{Store, StoreError};
 use bramble_dns::{DnsServer, Zone};
 use snapshot::Snapshot;
 
-/// Timings of the control loop.
-#[derive(Debug, Clone, Copy)]
+/// Timings of the control loop, and the Pod Security settings that the
+/// API admits writes with and the controllers' pods must meet.
+#[derive(Debug, Clone)]
 pub struct ControlConfig {
     pub lifecycle: NodeLifecycleConfig,
     /// The longest sleep between rounds.
     pub tick: Duration,
+    /// `--default-pod-security`, `--pod-security-exempt-namespaces`,
+    /// `--allowed-host-paths`.
+    pub pod_security: Arc<PodSecurityConfig>,
 }
 
 impl Default for ControlConfig {
@@ -50,6 +57,7 @@ impl Default for ControlConfig {
         ControlConfig {
             lifecycle: NodeLifecycleConfig::default(),
             tick: Duration::from_secs(1),
+            pod_security: Arc::default(),
         }
     }
 }
@@ -248,22 +256,29 @@ async fn round(
         })
         .collect();
     let mut actions = plan_nodes(&config.lifecycle, &health, &snap.pods, now);
+    let gate = pod_security::Gate::new(&config.pod_security, &snap.namespaces);
     for d in &snap.deployments {
-        let pods = snap.pods_in(d.metadata.namespace_or_default());
+        let ns = d.metadata.namespace_or_default();
+        let pods = snap.pods_in(ns);
+        let refused = gate.refusal(ns, &d.spec.template);
         actions.extend(plan_deployment(DeploymentInput {
             deployment: d,
             pods: &pods,
             revisions: &snap.revisions,
+            refused: refused.as_deref(),
             now,
         }));
     }
     for ds in &snap.daemonsets {
-        let pods = snap.pods_in(ds.metadata.namespace_or_default());
+        let ns = ds.metadata.namespace_or_default();
+        let pods = snap.pods_in(ns);
+        let refused = gate.refusal(ns, &ds.spec.template);
         actions.extend(plan_daemonset(DaemonSetInput {
             daemonset: ds,
             nodes: &snap.nodes,
             pods: &pods,
             images,
+            refused: refused.as_deref(),
             now,
         }));
     }

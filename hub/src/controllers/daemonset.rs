@@ -12,6 +12,8 @@
 //! affinity and image platforms decide. Not implemented: `maxSurge` for
 //! DaemonSets (pods are replaced delete-first), and keeping pods on nodes
 //! that gained a `NoSchedule` taint (any untolerated taint removes them).
+//! Pods that Pod Security now refuses are not created (see
+//! [`DaemonSetInput::refused`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;
@@ -22,12 +24,14 @@ use bramble_api::objects::scheduling::Toleration;
 use bramble_api::objects::{DaemonSet, Node, Pod};
 
 use super::action::{Action, PodRef};
+use super::deployment_status::{REASON_FAILED_CREATE, set as set_condition};
 use super::naming::{pod_names, template_hash};
 use super::pods::{
     from_template, is_active, is_available, is_controlled_by, is_finished, is_ready,
 };
 use super::rank::sort_for_deletion;
 use super::time;
+use crate::admission::pod_security::forbidden_message;
 use crate::scheduler::{self, Cluster, ImagePlatforms};
 
 /// Label of DaemonSet pods carrying the hash of their template.
@@ -60,6 +64,11 @@ pub struct DaemonSetInput<'a> {
     pub pods: &'a [Pod],
     /// Image platforms from the registry, for the platform filter.
     pub images: &'a ImagePlatforms,
+    /// Why Pod Security refuses the template's pods now (`violates
+    /// PodSecurity ...`): none are created, and a `ReplicaFailure`
+    /// condition says why (Bramble's stand-in for Kubernetes'
+    /// `FailedCreate` events, which it does not have).
+    pub refused: Option<&'a str>,
     pub now: SystemTime,
 }
 
@@ -189,6 +198,14 @@ pub fn plan_daemonset(input: DaemonSetInput<'_>) -> Vec<Action> {
         }
     }
 
+    let failed_create = input
+        .refused
+        .filter(|_| !create.is_empty())
+        .map(|why| forbidden_message("pods", &format!("{}-", ds.name()), why));
+    if failed_create.is_some() {
+        create.clear();
+    }
+
     let mut actions = Vec::new();
     let taken: BTreeSet<&str> = input.pods.iter().map(Pod::name).collect();
     let seed = format!(
@@ -215,7 +232,7 @@ pub fn plan_daemonset(input: DaemonSetInput<'_>) -> Vec<Action> {
     let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
     let on = || kept.iter().filter_map(|(_, p)| *p);
     let number_available = on().filter(|p| available(p)).count();
-    let status = DaemonSetStatus {
+    let mut status = DaemonSetStatus {
         current_number_scheduled: count(on().count()),
         number_misscheduled: count(misscheduled),
         desired_number_scheduled: count(desired),
@@ -231,6 +248,18 @@ pub fn plan_daemonset(input: DaemonSetInput<'_>) -> Vec<Action> {
             .map(|s| s.conditions.clone())
             .unwrap_or_default(),
     };
+    match failed_create {
+        Some(m) => set_condition(
+            &mut status.conditions,
+            "ReplicaFailure",
+            "True",
+            REASON_FAILED_CREATE,
+            m,
+            input.now,
+            false,
+        ),
+        None => status.conditions.retain(|c| c.type_ != "ReplicaFailure"),
+    }
     if ds.status.as_ref() != Some(&status) {
         actions.push(Action::UpdateDaemonSetStatus {
             namespace: ds.namespace().to_string(),

@@ -16,6 +16,7 @@ fn plan(w: &World, now: u64) -> Vec<Action> {
         nodes: &w.nodes,
         pods: &w.pods,
         images: &ImagePlatforms::new(),
+        refused: None,
         now: t(now),
     })
 }
@@ -201,4 +202,43 @@ fn on_delete_leaves_old_pods_and_duplicates_are_trimmed() {
             ..
         }
     )));
+}
+
+#[test]
+fn pods_pod_security_refuses_are_not_created_and_a_condition_says_why() {
+    use bramble_api::objects::common::find_condition;
+    let why = "violates PodSecurity \"baseline:latest\": host namespaces (hostNetwork=true)";
+    let mut w = World {
+        daemonset: daemonset("logs:1", json!({})),
+        nodes: vec![node("pi-1", json!({})), node("pi-2", json!({}))],
+        ..World::default()
+    };
+    let refused = |w: &World| {
+        plan_daemonset(DaemonSetInput {
+            daemonset: &w.daemonset,
+            nodes: &w.nodes,
+            pods: &w.pods,
+            images: &ImagePlatforms::new(),
+            refused: Some(why),
+            now: t(0),
+        })
+    };
+    let actions = refused(&w);
+    assert!(
+        !actions.iter().any(|a| matches!(a, Action::CreatePod(_))),
+        "{actions:?}"
+    );
+    w.apply(actions, t(0));
+    let status = w.daemonset.status.clone().unwrap();
+    let c = find_condition(&status.conditions, "ReplicaFailure").unwrap();
+    assert_eq!(c.reason.as_deref(), Some("FailedCreate"));
+    assert_eq!(
+        c.message.as_deref().unwrap(),
+        format!("pods \"{}-\" is forbidden: {why}", w.daemonset.name())
+    );
+    assert!(refused(&w).is_empty());
+    converge(&mut w, 1, |_| {});
+    assert_eq!(placement(&w), on(&["pi-1", "pi-2"], "logs:1"));
+    let status = w.daemonset.status.clone().unwrap();
+    assert!(find_condition(&status.conditions, "ReplicaFailure").is_none());
 }

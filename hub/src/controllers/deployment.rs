@@ -6,6 +6,8 @@
 //! (uid), never through the selector alone, so overlapping selectors cannot
 //! steal pods. A pod is "new" when its `pod-template-hash` label equals the
 //! hash of the current template. A paused Deployment only gets its status.
+//! Pods that Pod Security now refuses are not created (see
+//! [`DeploymentInput::refused`]).
 
 use std::collections::BTreeSet;
 use std::time::SystemTime;
@@ -19,6 +21,7 @@ use super::pods::{from_template, is_active, is_controlled_by, is_finished};
 use super::revision::{REVISION_ANNOTATION, Revision, plan_revisions};
 use super::rollout::{self, Observed};
 use super::time;
+use crate::admission::pod_security::forbidden_message;
 
 /// What the Deployment controller reads for one Deployment.
 #[derive(Debug, Clone, Copy)]
@@ -28,6 +31,11 @@ pub struct DeploymentInput<'a> {
     pub pods: &'a [Pod],
     /// Revision records (others' are ignored).
     pub revisions: &'a [Revision],
+    /// Why Pod Security refuses the template's pods now (`violates
+    /// PodSecurity ...`, the namespace's level was raised after the
+    /// Deployment was admitted): none are created, and a `ReplicaFailure`
+    /// condition says why, as Kubernetes' ReplicaSet controller reports it.
+    pub refused: Option<&'a str>,
     pub now: SystemTime,
 }
 
@@ -93,7 +101,19 @@ pub fn plan_deployment(input: DeploymentInput<'_>) -> Vec<Action> {
     } else {
         rollout::rolling(replicas, fp, &observed)
     };
-    let acted = step.create > 0 || !step.delete.is_empty();
+    let prefix = format!("{}-{hash}", d.name());
+    // Pods Pod Security refuses are not created; the failure is named as
+    // Kubernetes names a pod created with `generateName`.
+    let failed_create = input
+        .refused
+        .filter(|_| step.create > 0)
+        .map(|why| forbidden_message("pods", &format!("{prefix}-"), why));
+    let create = if failed_create.is_some() {
+        0
+    } else {
+        step.create
+    };
+    let acted = create > 0 || !step.delete.is_empty();
 
     let taken: BTreeSet<&str> = input.pods.iter().map(Pod::name).collect();
     let seed = format!(
@@ -101,8 +121,7 @@ pub fn plan_deployment(input: DeploymentInput<'_>) -> Vec<Action> {
         d.metadata.uid.as_deref().unwrap_or(d.name()),
         time::format(input.now)
     );
-    let prefix = format!("{}-{hash}", d.name());
-    for name in pod_names(&prefix, step.create, &seed, &taken) {
+    for name in pod_names(&prefix, create, &seed, &taken) {
         let pod = from_template(
             &d.spec.template,
             name,
@@ -130,7 +149,7 @@ pub fn plan_deployment(input: DeploymentInput<'_>) -> Vec<Action> {
     } else {
         fp.max_unavailable
     };
-    let status = deployment_status::compute(d, &observed, max_unavailable, acted);
+    let status = deployment_status::compute(d, &observed, max_unavailable, acted, failed_create);
     if d.status.as_ref() != Some(&status) {
         actions.push(Action::UpdateDeploymentStatus {
             namespace: d.namespace().to_string(),

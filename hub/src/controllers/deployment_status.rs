@@ -1,5 +1,5 @@
-//! A Deployment's `status`: counts from its pods and the `Available` and
-//! `Progressing` conditions, with Kubernetes' reasons (kept verbatim, including
+//! A Deployment's `status`: counts from its pods and the `Available`,
+//! `Progressing` and `ReplicaFailure` conditions, with Kubernetes' reasons (kept verbatim, including
 //! the ReplicaSet wording, because `kubectl rollout status` and dashboards
 //! match on them).
 
@@ -19,15 +19,19 @@ pub const REASON_COMPLETE: &str = "NewReplicaSetAvailable";
 pub const REASON_UPDATED: &str = "ReplicaSetUpdated";
 pub const REASON_DEADLINE: &str = "ProgressDeadlineExceeded";
 pub const REASON_PAUSED: &str = "DeploymentPaused";
+/// `ReplicaFailure` reason when pods could not be created.
+pub const REASON_FAILED_CREATE: &str = "FailedCreate";
 
 /// The status `d` should have given what was observed; `acted` says whether
 /// this plan creates or deletes pods (progress), `max_unavailable` is the
-/// resolved fencepost (0 for `Recreate`).
+/// resolved fencepost (0 for `Recreate`), `failed_create` why pods it
+/// needs could not be created (a `ReplicaFailure` condition while it lasts).
 pub fn compute(
     d: &Deployment,
     o: &Observed<'_>,
     max_unavailable: i32,
     acted: bool,
+    failed_create: Option<String>,
 ) -> DeploymentStatus {
     let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
     let all = || o.new.iter().chain(o.old.iter());
@@ -65,6 +69,18 @@ pub fn compute(
     };
     let c = &mut status.conditions;
     set(c, "Available", st, reason, message.into(), now, false);
+    match failed_create {
+        Some(m) => set(
+            c,
+            "ReplicaFailure",
+            "True",
+            REASON_FAILED_CREATE,
+            m,
+            now,
+            false,
+        ),
+        None => c.retain(|c| c.type_ != "ReplicaFailure"),
+    }
 
     let name = d.name();
     let counts_changed = (
@@ -135,7 +151,7 @@ pub fn compute(
 
 /// Sets condition `type_`; `lastTransitionTime` moves only when the status
 /// changes, `lastUpdateTime` when anything changes or `touch` is set.
-fn set(
+pub fn set(
     conds: &mut Vec<Condition>,
     type_: &str,
     status: &str,

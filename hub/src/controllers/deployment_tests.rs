@@ -18,6 +18,7 @@ fn plan(w: &World, now: u64) -> Vec<Action> {
         deployment: &w.deployment,
         pods: &w.pods,
         revisions: &w.revisions,
+        refused: None,
         now: t(now),
     })
 }
@@ -380,6 +381,7 @@ fn pods_of_other_owners_are_left_alone() {
             deployment: &other,
             pods: &[],
             revisions: &[],
+            refused: None,
             now: t(0),
         }),
         t(0),
@@ -387,4 +389,43 @@ fn pods_of_other_owners_are_left_alone() {
     assert_eq!(w.pods.len(), 1);
     converge(&mut w, 1, |_| {});
     assert_eq!(w.pods.len(), 2);
+}
+
+#[test]
+fn pods_pod_security_refuses_are_not_created_and_a_condition_says_why() {
+    use bramble_api::objects::common::find_condition;
+    let why = "violates PodSecurity \"baseline:latest\": privileged (container \"web\" must not set securityContext.privileged=true)";
+    let refused = |w: &World, now: u64| {
+        plan_deployment(DeploymentInput {
+            deployment: &w.deployment,
+            pods: &w.pods,
+            revisions: &w.revisions,
+            refused: Some(why),
+            now: t(now),
+        })
+    };
+    let mut w = world(deployment(2, "web:1", json!({})));
+    let actions = refused(&w, 0);
+    assert!(!actions.iter().any(changes_pods), "{actions:?}");
+    w.apply(actions, t(0));
+    let hash = template_hash(&w.deployment.spec.template);
+    let status = w.deployment.status.clone().unwrap();
+    let c = find_condition(&status.conditions, "ReplicaFailure").unwrap();
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_deref()),
+        ("True", Some("FailedCreate"))
+    );
+    assert_eq!(
+        c.message.as_deref().unwrap(),
+        format!("pods \"web-{hash}-\" is forbidden: {why}")
+    );
+    // Stable while refused: nothing to write round after round.
+    assert!(refused(&w, 5).is_empty(), "{:?}", refused(&w, 5));
+    // Admitted again: the pods come and the condition goes.
+    converge(&mut w, 6, |_| {});
+    assert_eq!(w.pods.len(), 2);
+    let status = w.deployment.status.clone().unwrap();
+    assert!(find_condition(&status.conditions, "ReplicaFailure").is_none());
+    // Pods already running are left alone: a refusal only stops creations.
+    assert!(refused(&w, 100).is_empty());
 }

@@ -40,6 +40,7 @@ fn world(n: i32) -> World {
         deployment: &w.deployment,
         pods: &w.pods,
         revisions: &w.revisions,
+        refused: None,
         now: t(0),
     });
     w.apply(actions, t(0));

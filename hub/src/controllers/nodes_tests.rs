@@ -68,6 +68,7 @@ fn cluster() -> World {
         deployment: &w.deployment,
         pods: &w.pods,
         revisions: &[],
+        refused: None,
         now: t(0),
     });
     w.apply(d, t(0));
@@ -79,6 +80,7 @@ fn cluster() -> World {
         nodes: &w.nodes,
         pods: &w.pods,
         images: &ImagePlatforms::new(),
+        refused: None,
         now: t(0),
     });
     w.apply(ds, t(0));
@@ -161,6 +163,7 @@ fn eviction_after_timeout_then_replacement_and_fencing() {
         deployment: &w.deployment,
         pods: &w.pods,
         revisions: &w.revisions,
+        refused: None,
         now: t(161),
     });
     assert_eq!(

@@ -1,0 +1,10 @@
+//! Admission policies the hub applies to objects that already passed
+//! `bramble_api::admit` (decoding, defaults, field validation): policies
+//! that depend on the cluster's state or the hub's flags, not on the object
+//! alone.
+//!
+//! - [`pod_security`]: Kubernetes' Pod Security admission (the
+//!   `pod-security.kubernetes.io/*` namespace labels and the Pod Security
+//!   Standards), plus Bramble's host devices and allowed host paths.
+
+pub mod pod_security;
