@@ -119,6 +119,9 @@ struct Args {
     /// more get 429.
     #[arg(long, default_value_t = bramble_hub::conn_limits::DEFAULT_PER_CLIENT)]
     max_connections_per_client: usize,
+    /// Most watches one token may hold open at once; more get 429.
+    #[arg(long, default_value_t = bramble_hub::api::watch_limit::DEFAULT_MAX_WATCHES_PER_TOKEN)]
+    max_watches_per_token: usize,
     /// Pod Security level (privileged, baseline or restricted) that
     /// namespaces without `pod-security.kubernetes.io/enforce`, `audit` or
     /// `warn` labels get for that mode, as Kubernetes' PodSecurity
@@ -225,6 +228,7 @@ fn main() -> anyhow::Result<()> {
             insecure_mqtt: args.insecure_mqtt,
             max_connections: args.max_connections,
             max_connections_per_client: args.max_connections_per_client,
+            max_watches_per_token: args.max_watches_per_token,
         },
     };
     config.validate()?;

@@ -90,6 +90,8 @@ pub struct PortSettings {
     /// Caps on the API/registry port's connections: in total, per client.
     pub max_connections: usize,
     pub max_connections_per_client: usize,
+    /// Cap on the watches one token holds open (`--max-watches-per-token`).
+    pub max_watches_per_token: usize,
     /// Plain MQTT on the embedded broker instead of MQTT over TLS
     /// (`--insecure-mqtt`, labs only: logins and frames in clear; the
     /// frames stay signed and sealed).
@@ -104,6 +106,7 @@ impl Default for PortSettings {
             cert_lifetime: crate::tls::serving::DEFAULT_LIFETIME,
             max_connections: crate::conn_limits::DEFAULT_TOTAL,
             max_connections_per_client: crate::conn_limits::DEFAULT_PER_CLIENT,
+            max_watches_per_token: crate::api::watch_limit::DEFAULT_MAX_WATCHES_PER_TOKEN,
             insecure_mqtt: false,
         }
     }
@@ -413,6 +416,7 @@ impl Hub {
             allocations: Arc::default(),
             tls: Some(tls.clone()),
             secrets_key: Some(secrets_key),
+            watches: crate::api::watch_limit::WatchLimits::new(config.ports.max_watches_per_token),
             pod_security,
         };
         let app = router(state);

@@ -6,9 +6,11 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::error::ApiError;
+use super::watch_limit::Caller;
 
 /// Rejects requests without `Authorization: Bearer <admin token>` with 401.
-pub async fn require_token(State(st): State<AppState>, req: Request, next: Next) -> Response {
+/// Requests that pass carry a [`Caller`] naming the token.
+pub async fn require_token(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
     let given = req
         .headers()
         .get("authorization")
@@ -17,6 +19,9 @@ pub async fn require_token(State(st): State<AppState>, req: Request, next: Next)
         .map(str::trim);
     match given {
         Some(t) if crate::token::constant_time_eq(t.as_bytes(), st.token.as_bytes()) => {
+            req.extensions_mut().insert(Caller {
+                token: "admin".into(),
+            });
             next.run(req).await
         }
         _ => {

@@ -17,6 +17,7 @@ mod top;
 mod trust;
 mod warning;
 mod watch;
+pub mod watch_limit;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -63,6 +64,8 @@ pub struct AppState {
     pub allocations: Arc<tokio::sync::Mutex<()>>,
     /// The cluster CA (served at `/cacerts`, endorsed in the identity).
     pub tls: Option<Arc<crate::tls::HubTls>>,
+    /// Open watches per token (`--max-watches-per-token`).
+    pub watches: Arc<watch_limit::WatchLimits>,
     /// The key file sealing Secrets at rest (`bramble secrets rotate-key`).
     pub secrets_key: Option<Arc<crate::secrets_key::SecretsKey>>,
     /// Pod Security admission's settings (the namespaces' labels say the rest).
@@ -194,7 +197,15 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
                 (&Method::GET, None) => {
                     let q = ListQuery::parse(parts.uri.query())?;
                     if q.is_watch() {
-                        watch::watch(st, resource, ns, &q)
+                        let caller = parts
+                            .extensions
+                            .get::<watch_limit::Caller>()
+                            .cloned()
+                            .unwrap_or(watch_limit::Caller {
+                                token: "anonymous".into(),
+                            });
+                        let slot = st.watches.acquire(&caller)?;
+                        watch::watch(st, resource, ns, &q, slot)
                     } else {
                         objects::list(st, resource, ns, &q)
                     }

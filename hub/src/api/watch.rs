@@ -4,6 +4,7 @@
 //! existing object, then follows changes after the list's revision. A watch from
 //! a revision older than the retained history gets a `410 Gone`; a watcher that
 //! falls behind gets an `ERROR` event with an `Expired` status and the stream ends.
+//! Each open watch holds one of its token's slots (`watch_limit`).
 
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::error::ApiResult;
 use super::query::ListQuery;
+use super::watch_limit::WatchSlot;
 use crate::store::{StoreError, Watch, WatchFilter};
 
 fn line(kind: &str, object: &Value) -> Bytes {
@@ -37,6 +39,7 @@ pub fn watch(
     resource: &'static ResourceInfo,
     namespace: Option<&str>,
     q: &ListQuery,
+    slot: WatchSlot,
 ) -> ApiResult<Response> {
     let filter = WatchFilter {
         resource,
@@ -65,14 +68,19 @@ pub fn watch(
     let timeout = q.timeout_seconds.map(Duration::from_secs);
     let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
     let shutdown = st.shutdown.clone();
-    let s = stream::unfold((phase, shutdown), move |(phase, shutdown)| async move {
-        match phase {
-            Phase::Done => None,
-            Phase::Initial(mut items, w) => match items.next() {
-                Some(o) => Some((Ok(line("ADDED", &o)), (Phase::Initial(items, w), shutdown))),
-                None => next_live(w, shutdown, deadline).await,
-            },
-            Phase::Live(w) => next_live(w, shutdown, deadline).await,
+    let s = stream::unfold((phase, shutdown), move |(phase, shutdown)| {
+        // The stream owns the slot: it is given back when the stream ends
+        // or the client goes away.
+        let _held = &slot;
+        async move {
+            match phase {
+                Phase::Done => None,
+                Phase::Initial(mut items, w) => match items.next() {
+                    Some(o) => Some((Ok(line("ADDED", &o)), (Phase::Initial(items, w), shutdown))),
+                    None => next_live(w, shutdown, deadline).await,
+                },
+                Phase::Live(w) => next_live(w, shutdown, deadline).await,
+            }
         }
     });
     tracing::debug!(
