@@ -131,14 +131,14 @@ async fn accept_loop(
 /// Answers a connection over a cap with its 429 or 503 (after the TLS
 /// handshake, so the client can read it), or closes it at once when too
 /// many refusals are being answered already.
-fn refuse(
+pub(crate) fn refuse(
     stream: TcpStream,
     peer: SocketAddr,
     refusal: Refusal,
     acceptor: Option<TlsAcceptor>,
     limits: &Arc<ConnLimits>,
 ) {
-    tracing::debug!(%peer, ?refusal, "API connection over a cap");
+    tracing::debug!(%peer, ?refusal, "connection over a cap");
     let Some(refusing) = limits.refusing() else {
         return;
     };

@@ -224,7 +224,10 @@ async fn start_ingress(
     if config.ingress.is_none() && config.ingress_tls.is_none() {
         return (None, None, None);
     }
-    let state = IngressState::new(shutdown);
+    let state = IngressState::new(shutdown).with_limits(crate::conn_limits::ConnLimits::new(
+        config.ports.max_connections,
+        config.ports.max_connections_per_client,
+    ));
     let http = match config.ingress {
         Some(listen) => match state.serve(listen).await {
             Ok(i) => Some(i),

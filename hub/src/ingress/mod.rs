@@ -3,7 +3,10 @@
 //! ([`routes`]) and their `spec.tls` a certificate table ([`tls`]) that the
 //! control loop swaps in together whenever Ingresses, Services, Endpoints or
 //! Secrets change; [`proxy`] serves requests from the LAN with them, on both
-//! listeners. A swap never touches open connections.
+//! listeners. A swap never touches open connections. The listeners have the
+//! API port's limits: a request's headers within 10 s, at most
+//! `--max-connections` connections and `--max-connections-per-client` from
+//! one address (their own pool), 429/503 past them.
 
 pub mod pool;
 pub mod proxy;
@@ -21,6 +24,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
+
+use crate::conn_limits::{Admitted, ConnLimits};
+use hyper_util::rt::TokioTimer;
 
 pub use proxy::{Proxy, Via};
 pub use routes::RouteTable;
@@ -41,6 +47,8 @@ pub struct IngressState {
     /// Whether a TLS listener runs (certificates are loaded only then).
     tls: Arc<AtomicBool>,
     shutdown: watch::Receiver<bool>,
+    /// Connection caps of both listeners.
+    limits: Arc<ConnLimits>,
 }
 
 /// One running ingress listener (plain or TLS).
@@ -74,11 +82,16 @@ fn spawn_pruner(proxy: std::sync::Weak<Proxy>, mut shutdown: watch::Receiver<boo
 
 /// Accepts connections on `listener` until shutdown, handing each to
 /// `serve` (which must spawn: the loop never waits for a connection).
+/// Accepts connections until shutdown; each one within the caps is
+/// handed to `serve` with its slot, the others get their 429/503
+/// (after the TLS handshake when `acceptor` is set) and are closed.
 fn spawn_accept(
     listener: TcpListener,
     what: &'static str,
     mut shutdown: watch::Receiver<bool>,
-    serve: impl Fn(TcpStream, SocketAddr) + Send + 'static,
+    limits: Arc<ConnLimits>,
+    acceptor: Option<TlsAcceptor>,
+    serve: impl Fn(TcpStream, SocketAddr, Admitted) + Send + 'static,
 ) {
     tokio::spawn(async move {
         loop {
@@ -102,7 +115,12 @@ fn spawn_accept(
                 }
             };
             let _ = stream.set_nodelay(true);
-            serve(stream, peer);
+            match limits.admit(peer.ip()) {
+                Ok(slot) => serve(stream, peer, slot),
+                Err(refusal) => {
+                    crate::listener::refuse(stream, peer, refusal, acceptor.clone(), &limits)
+                }
+            }
         }
     });
 }
@@ -114,6 +132,8 @@ where
 {
     let svc = service_fn(move |req| proxy.clone().handle(via.clone(), peer, req));
     if let Err(e) = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(crate::listener::HEADER_TIMEOUT)
         .serve_connection(TokioIo::new(io), svc)
         .with_upgrades()
         .await
@@ -141,7 +161,18 @@ impl IngressState {
             certs: Arc::new(Certificates::new()),
             tls: Arc::default(),
             shutdown,
+            limits: ConnLimits::new(
+                crate::conn_limits::DEFAULT_TOTAL,
+                crate::conn_limits::DEFAULT_PER_CLIENT,
+            ),
         }
+    }
+
+    /// Caps on the listeners' connections (in total and per client, shared
+    /// by the plain and the TLS listener) instead of the defaults.
+    pub fn with_limits(mut self, limits: Arc<ConnLimits>) -> IngressState {
+        self.limits = limits;
+        self
     }
 
     /// Binds `listen` and serves plain HTTP until shutdown.
@@ -153,8 +184,14 @@ impl IngressState {
             listener,
             "http",
             self.shutdown.clone(),
-            move |stream, peer| {
-                tokio::spawn(serve_connection(stream, proxy.clone(), via.clone(), peer));
+            self.limits.clone(),
+            None,
+            move |stream, peer, slot| {
+                let (proxy, via) = (proxy.clone(), via.clone());
+                tokio::spawn(async move {
+                    let _slot = slot;
+                    serve_connection(stream, proxy, via, peer).await
+                });
             },
         );
         tracing::info!(%addr, "ingress listening");
@@ -184,9 +221,12 @@ impl IngressState {
             listener,
             "https",
             self.shutdown.clone(),
-            move |stream, peer| {
+            self.limits.clone(),
+            Some(acceptor.clone()),
+            move |stream, peer, slot| {
                 let (acceptor, proxy, via) = (acceptor.clone(), proxy.clone(), via.clone());
                 tokio::spawn(async move {
+                    let _slot = slot;
                     let stream = match tokio::time::timeout(
                         tls::HANDSHAKE_TIMEOUT,
                         acceptor.accept(stream),
