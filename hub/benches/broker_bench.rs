@@ -16,16 +16,19 @@
 //!   `status`, a client logged in as the hub (`bramble-hub` with the
 //!   identity's hub password, subscribed to `bramble/v2/nodes/+/status` as the
 //!   hub is) receives it. Clients set TCP_NODELAY. Payloads are raw bytes:
-//!   the broker routes by topic and never reads a frame.
+//!   the broker routes by topic and never reads a frame;
+//! - throughput: a burst of 5 × N-messages QoS 1 status messages from one
+//!   node, timed until the hub has received the last.
 //!
 //! `BROKER_BENCH_TARGET`: a comma-separated list of `embedded` (the hub's
-//! broker, above), `mosquitto` (Debian mosquitto, anonymous, no ACL),
+//! broker, above), `embedded-tls` (the same over TLS, as `bramble-hub` serves
+//! it by default: the cluster CA and a serving certificate), `mosquitto` (Debian mosquitto, anonymous, no ACL),
 //! `mosquitto-acl` (the same with an `acl_file` of the nodes' topic rules,
 //! [`acl_patterns`], and full access for `bramble-hub`) and
 //! `external:PORT:PID` (a broker started elsewhere, measured by its pid,
 //! that accepts these logins: node passwords `BROKER_BENCH_NODE_PASSWORD` if
 //! set, the hub's `BROKER_BENCH_HUB_PASSWORD`, default `bench-hub`); default
-//! `embedded,mosquitto,mosquitto-acl`. `BROKER_BENCH_CLIENTS` (default
+//! `embedded,embedded-tls,mosquitto,mosquitto-acl`. `BROKER_BENCH_CLIENTS` (default
 //! 1000), `BROKER_BENCH_MESSAGES` (default 2000, after 200 not counted).
 //! `BENCH_QUICK=1`: 50 clients, 100 messages after 20 (the variables
 //! override it). Needs `ulimit -n` above N + 100.
@@ -54,6 +57,9 @@ const LATENCY_NODE: &str = "lat-node";
 /// The nodes the broker process registers: `NAME SIGNING ENCRYPTION` lines.
 const NODES_FILE: &str = "nodes";
 
+/// MQTT over TLS with this client configuration, or plain MQTT.
+type Tls = Option<Arc<rustls::ClientConfig>>;
+
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_string())
 }
@@ -73,7 +79,11 @@ fn rss_kib(pid: u32) -> u64 {
 /// hub's public keys and its client's password) once it accepts
 /// connections; then runs until killed.
 fn serve(spec: &str) -> ! {
-    let (port, dir) = spec.split_once(':').expect("PORT:DIR");
+    let (port, rest) = spec.split_once(':').expect("PORT:DIR[:tls]");
+    let (dir, tls) = match rest.strip_suffix(":tls") {
+        Some(d) => (d, true),
+        None => (rest, false),
+    };
     let dir = Path::new(dir);
     let listen = format!("127.0.0.1:{port}").parse().expect("port");
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -109,7 +119,20 @@ fn serve(spec: &str) -> ! {
             p.await.expect("registering a node");
         }
         let acl: Arc<dyn TopicAcl> = identity.clone();
-        EmbeddedBroker::start(listen, identity.clone(), acl, None)
+        // MQTT over TLS as bramble-hub serves it: the cluster CA (written to
+        // DIR/ca.crt) and a serving certificate for 127.0.0.1.
+        let serving = tls.then(|| {
+            let ca = bramble_hub::tls::ClusterCa::load_or_create(dir).expect("the cluster CA");
+            Arc::new(
+                bramble_hub::tls::ServingCert::new(
+                    &ca,
+                    Vec::new(),
+                    bramble_hub::tls::serving::DEFAULT_LIFETIME,
+                )
+                .expect("a serving certificate"),
+            )
+        });
+        EmbeddedBroker::start(listen, identity.clone(), acl, serving)
             .await
             .expect("starting the embedded broker");
         identity
@@ -157,6 +180,8 @@ struct Target {
     node_password: Option<String>,
     /// Whether it checks key logins and the nodes' topic ACL.
     enforced: bool,
+    /// MQTT over TLS with this client configuration (the broker's CA).
+    tls: Option<Arc<rustls::ClientConfig>>,
     _child: Option<KillOnDrop>,
     _mosquitto: Option<Mosquitto>,
     _dir: Option<tempfile::TempDir>,
@@ -182,7 +207,8 @@ fn unchecked_hub_keys() -> PublicKeys {
 fn target(spec: &str, nodes: &[(String, SecretKeys)]) -> Target {
     let hub_password = env_or("BROKER_BENCH_HUB_PASSWORD", "bench-hub");
     match spec {
-        "embedded" => {
+        "embedded" | "embedded-tls" => {
+            let tls = spec == "embedded-tls";
             let dir = tempfile::tempdir().expect("tempdir");
             let list: String = nodes
                 .iter()
@@ -194,7 +220,14 @@ fn target(spec: &str, nodes: &[(String, SecretKeys)]) -> Target {
             std::fs::write(dir.path().join(NODES_FILE), list).expect("writing the nodes file");
             let port = free_port();
             let mut child = Command::new(std::env::current_exe().expect("current exe"))
-                .env(SERVE_ENV, format!("{port}:{}", dir.path().display()))
+                .env(
+                    SERVE_ENV,
+                    format!(
+                        "{port}:{}{}",
+                        dir.path().display(),
+                        if tls { ":tls" } else { "" }
+                    ),
+                )
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())
                 .spawn()
@@ -211,8 +244,18 @@ fn target(spec: &str, nodes: &[(String, SecretKeys)]) -> Target {
                 panic!("the broker process did not start: {line:?}");
             };
             assert_eq!(ready, "ready", "the broker process did not start");
+            let tls = tls.then(|| {
+                let pem = std::fs::read(dir.path().join("ca.crt")).expect("the broker's CA");
+                let roots = bramble_trust::tls::pem_certs(&pem).expect("PEM");
+                bramble_trust::tls::client_config(&roots).expect("a TLS client")
+            });
             Target {
-                label: "embedded rumqttd (hub's EmbeddedBroker, Identity login and ACL)".into(),
+                label: if tls.is_some() {
+                    "embedded rumqttd over TLS (hub's EmbeddedBroker, Identity login and ACL, rustls/ring, TLS 1.3)".into()
+                } else {
+                    "embedded rumqttd (hub's EmbeddedBroker, Identity login and ACL)".into()
+                },
+                tls,
                 port,
                 pid: child.0.id(),
                 hub_keys: PublicKeys::from_text(signing, encryption).expect("the hub's keys"),
@@ -230,6 +273,7 @@ fn target(spec: &str, nodes: &[(String, SecretKeys)]) -> Target {
                 label: "mosquitto (Debian, anonymous, no ACL)".into(),
                 port: m.port,
                 pid: m.pid().expect("mosquitto pid"),
+                tls: None,
                 hub_keys: unchecked_hub_keys(),
                 hub_password,
                 node_password: None,
@@ -259,6 +303,7 @@ fn target(spec: &str, nodes: &[(String, SecretKeys)]) -> Target {
                 label: "mosquitto (Debian, anonymous with usernames, acl_file of the nodes' topic rules)".into(),
                 port: m.port,
                 pid: m.pid().expect("mosquitto pid"),
+                tls: None,
                 hub_keys: unchecked_hub_keys(),
                 hub_password,
                 node_password: None,
@@ -280,6 +325,7 @@ fn target(spec: &str, nodes: &[(String, SecretKeys)]) -> Target {
                 label: format!("external broker, pid {pid}"),
                 port: port.parse().expect("port"),
                 pid: pid.parse().expect("pid"),
+                tls: None,
                 hub_keys: unchecked_hub_keys(),
                 hub_password,
                 node_password: std::env::var("BROKER_BENCH_NODE_PASSWORD").ok(),
@@ -318,17 +364,27 @@ struct BenchClient {
 }
 
 impl BenchClient {
-    async fn connect(port: u16, id: &str, password: &str) -> BenchClient {
-        BenchClient::try_connect(port, id, password)
+    async fn connect(port: u16, tls: Tls, id: &str, password: &str) -> BenchClient {
+        BenchClient::try_connect(port, tls, id, password)
             .await
             .unwrap_or_else(|e| panic!("connecting {e}"))
     }
 
-    async fn try_connect(port: u16, id: &str, password: &str) -> Result<BenchClient, String> {
+    async fn try_connect(
+        port: u16,
+        tls: Tls,
+        id: &str,
+        password: &str,
+    ) -> Result<BenchClient, String> {
         let mut o = MqttOptions::new(id, "127.0.0.1", port);
         o.set_keep_alive(Duration::from_secs(60))
             .set_clean_session(true)
             .set_credentials(id, password);
+        if let Some(config) = tls {
+            o.set_transport(rumqttc::Transport::tls_with_config(
+                rumqttc::TlsConfiguration::Rustls(config),
+            ));
+        }
         let (client, mut eventloop) = AsyncClient::new(o, 16);
         eventloop.network_options.set_tcp_nodelay(true);
         let (tx, mut events) = mpsc::unbounded_channel();
@@ -408,7 +464,7 @@ async fn check_enforced(target: &Target, nodes: &[(String, SecretKeys)]) {
     let stranger = SecretKeys::generate().expect("generating keys");
     let wrong = target.password(name, &stranger);
     assert!(
-        BenchClient::try_connect(target.port, name, &wrong)
+        BenchClient::try_connect(target.port, target.tls.clone(), name, &wrong)
             .await
             .is_err(),
         "{}: {name} logged in with another key's login",
@@ -418,7 +474,13 @@ async fn check_enforced(target: &Target, nodes: &[(String, SecretKeys)]) {
     let theirs = topics::Topic::new(other, topics::TopicKind::Desired)
         .expect("desired topic")
         .to_string();
-    let mut c = BenchClient::connect(target.port, name, &target.password(name, &nodes[0].1)).await;
+    let mut c = BenchClient::connect(
+        target.port,
+        target.tls.clone(),
+        name,
+        &target.password(name, &nodes[0].1),
+    )
+    .await;
     assert_eq!(
         c.try_subscribe(std::slice::from_ref(&theirs)).await,
         [false],
@@ -459,6 +521,8 @@ struct Figures {
     per_subscriptions: f64,
     p50: Duration,
     p99: Duration,
+    /// Status messages per second in a burst, node → hub.
+    burst_per_s: f64,
 }
 
 fn measure(
@@ -492,7 +556,8 @@ fn measure(
                 .iter()
                 .map(|(name, keys)| {
                     let (id, password) = (name.clone(), target.password(name, keys));
-                    tokio::spawn(async move { BenchClient::connect(port, &id, &password).await })
+                    let tls = target.tls.clone();
+                    tokio::spawn(async move { BenchClient::connect(port, tls, &id, &password).await })
                 })
                 .collect();
             for c in connects {
@@ -520,14 +585,18 @@ fn measure(
         );
 
         // Round trip: a node's status to the hub's subscription.
-        let mut hub = BenchClient::connect(port, HUB_USERNAME, &target.hub_password).await;
+        let mut hub =
+            BenchClient::connect(port, target.tls.clone(), HUB_USERNAME, &target.hub_password)
+                .await;
         let status_filter = topics::hub_subscriptions()
             .into_iter()
             .find(|f| f.ends_with("/status"))
             .expect("the hub subscribes to status");
         hub.subscribe(&[status_filter]).await;
         let (name, keys) = &nodes[clients];
-        let node = BenchClient::connect(port, name, &target.password(name, keys)).await;
+        let node =
+            BenchClient::connect(port, target.tls.clone(), name, &target.password(name, keys))
+                .await;
         let topic = topics::Topic::new(name, topics::TopicKind::Status)
             .expect("status topic")
             .to_string();
@@ -560,6 +629,37 @@ fn measure(
             ms(p99),
             ms(*samples.last().expect("samples"))
         );
+        // Throughput: a burst of status messages, as an agent reporting
+        // many pods at once; timed until the hub has the last one.
+        let burst = messages * 5;
+        let sender = node.client.clone();
+        let t0 = Instant::now();
+        let publishing = tokio::spawn({
+            let topic = topic.clone();
+            async move {
+                for i in 0..burst {
+                    let mut payload = format!("b{i:07}").into_bytes();
+                    payload.resize(PAYLOAD_BYTES, b'.');
+                    sender
+                        .publish(&topic, QoS::AtLeastOnce, false, payload)
+                        .await
+                        .expect("publish");
+                }
+            }
+        });
+        let mut got = 0;
+        while got < burst {
+            match tokio::time::timeout(Duration::from_secs(30), hub.events.recv()).await {
+                Ok(Some(Seen::Publish(p))) if p.starts_with(b"b") => got += 1,
+                Ok(Some(Seen::Publish(_))) => {}
+                other => panic!("burst message {got}: {other:?}"),
+            }
+        }
+        let burst_per_s = burst as f64 / t0.elapsed().as_secs_f64();
+        publishing.await.expect("the publishing task");
+        println!(
+            "burst of {burst} QoS 1 {PAYLOAD_BYTES} B status messages node→hub: {burst_per_s:.0} msg/s"
+        );
         println!("broker RSS at the end: {:.1} MiB", mib(rss_kib(pid)));
         Figures {
             label: target.label.clone(),
@@ -568,6 +668,7 @@ fn measure(
             per_subscriptions,
             p50,
             p99,
+            burst_per_s,
         }
     })
 }
@@ -579,7 +680,10 @@ fn main() {
     let clients = bench::size("BROKER_BENCH_CLIENTS", 1000, 50).max(1);
     let messages = bench::size("BROKER_BENCH_MESSAGES", 2000, 100).max(1);
     let warmup = bench::pick(200, 20);
-    let targets = env_or("BROKER_BENCH_TARGET", "embedded,mosquitto,mosquitto-acl");
+    let targets = env_or(
+        "BROKER_BENCH_TARGET",
+        "embedded,embedded-tls,mosquitto,mosquitto-acl",
+    );
     // The idle nodes, then the one whose status carries the round trips.
     let nodes: Vec<(String, SecretKeys)> = (0..clients)
         .map(|i| format!("bench-{i}"))
@@ -594,17 +698,18 @@ fn main() {
     }
     println!("broker_bench: {clients} clients, {messages} round trips");
     println!(
-        "{:>10} {:>12} {:>14} {:>10} {:>10}  broker",
-        "RSS idle", "per conn", "per 3 subs", "p50", "p99"
+        "{:>10} {:>12} {:>14} {:>10} {:>10} {:>10}  broker",
+        "RSS idle", "per conn", "per 3 subs", "p50", "p99", "burst/s"
     );
     for f in &all {
         println!(
-            "{:>6.1} MiB {:>8.1} KiB {:>+10.1} KiB {:>7.3} ms {:>7.3} ms  {}",
+            "{:>6.1} MiB {:>8.1} KiB {:>+10.1} KiB {:>7.3} ms {:>7.3} ms {:>10.0}  {}",
             mib(f.idle),
             f.per_connection,
             f.per_subscriptions,
             f.p50.as_secs_f64() * 1000.0,
             f.p99.as_secs_f64() * 1000.0,
+            f.burst_per_s,
             f.label
         );
     }

@@ -3,7 +3,8 @@
 //! `cargo bench -p bramble-hub --bench hub_bench` measures:
 //! - durable creates/s through the store with 1, 16 and 64 concurrent clients
 //!   (group commit) and the p50/p99 latency of one create;
-//! - the same over HTTP against a real `bramble-hub` process;
+//! - the same over HTTPS against a real `bramble-hub` process, then over plain
+//!   HTTP against a second one started with `--insecure-http` (what TLS costs);
 //! - the hub's idle RSS, and RSS after the load;
 //! - watch fan-out latency: time from a create's acknowledgement until each of
 //!   100 HTTP watchers has the event.
@@ -118,10 +119,17 @@ struct HubProc {
 
 impl HubProc {
     fn start() -> HubProc {
+        Self::start_with(&[])
+    }
+
+    /// A hub with extra flags (`--insecure-http` for the plain-HTTP figures).
+    fn start_with(extra: &[&str]) -> HubProc {
         let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-        let proc = bramble_tests::HubProcess::start(
+        let proc = bramble_tests::HubProcess::start_with_args(
             Path::new(env!("CARGO_BIN_EXE_bramble-hub")),
             dir.path(),
+            "info",
+            extra,
         );
         HubProc {
             url: proc.url.clone(),
@@ -167,7 +175,10 @@ impl HubProc {
 }
 
 fn bench_http(hub: &HubProc) {
-    println!("== HTTP: POST creates against a bramble-hub process (debug/release as built)");
+    let scheme = hub.url.split(':').next().unwrap_or("?");
+    println!(
+        "== HTTP: POST creates against a bramble-hub process over {scheme} (keep-alive; debug/release as built)"
+    );
     println!(
         "{:>8} {:>10} {:>12} {:>10} {:>10}",
         "clients", "creates", "creates/s", "p50", "p99"
@@ -355,6 +366,11 @@ fn main() {
     );
     bench_http(&hub);
     println!("== hub RSS: after HTTP load {} KiB", hub.rss_kib());
+    {
+        // The same creates without TLS (`--insecure-http`): what TLS costs.
+        let plain = HubProc::start_with(&["--insecure-http"]);
+        bench_http(&plain);
+    }
     bench_watch(&hub);
     println!("== hub RSS: with 100 watchers {} KiB", hub.rss_kib());
     let mut hub = hub;
