@@ -143,10 +143,19 @@ fn spreads_rolls_scales(broker: Broker) {
             "--",
             "sh",
             "-c",
-            "echo hello-from-exec; exit 3",
+            "echo hello-from-exec; : exec-argv-marker; exit 3",
         ],
     );
     assert!(!ok && out.contains("hello-from-exec"), "{out}");
+    // An exec's command line (it may carry a password) is in no log at info.
+    for (who, log) in std::iter::once(("hub", c.hub.proc.log()))
+        .chain(c.agents.iter().map(|a| (a.name.as_str(), a.proc.log())))
+    {
+        assert!(
+            !log.contains("exec-argv-marker"),
+            "{who} logged an exec's argv:\n{log}"
+        );
+    }
 }
 
 #[test]
