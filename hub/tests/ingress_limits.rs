@@ -49,12 +49,16 @@ fn ingress_connections_are_capped_per_client_and_slow_headers_time_out() {
     // Accepted in the order they connected: the third is over the cap.
     let refused = ask(&addr);
     assert!(refused.starts_with("HTTP/1.1 429"), "{refused}");
-    assert!(refused.contains("--max-connections-per-client"), "{refused}");
+    assert!(
+        refused.contains("--max-connections-per-client"),
+        "{refused}"
+    );
 
     // Half a request: the hub closes it after its header timeout.
     slow.write_all(b"GET / HTTP/1.1\r\nHost: nowhere.example\r\n")
         .unwrap();
-    slow.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
     let started = Instant::now();
     let mut rest = Vec::new();
     let r = slow.read_to_end(&mut rest);
