@@ -394,7 +394,9 @@ impl Client {
                     .send(&bytes[..])
             }
         };
-        result.map_err(|e| self.transport_error(e))
+        let resp = result.map_err(|e| self.transport_error(e))?;
+        crate::warnings::print(&resp);
+        Ok(resp)
     }
 
     fn prepare<B>(

@@ -32,6 +32,7 @@ pub mod table;
 pub mod top;
 pub mod trust;
 pub mod version;
+pub mod warnings;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

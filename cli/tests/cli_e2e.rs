@@ -672,3 +672,21 @@ fn secrets_and_join_tokens_are_sealed_at_rest_and_rotate_key_seals_them_again() 
         .unwrap();
     assert!(tokens.contains(id), "{tokens}");
 }
+
+#[test]
+fn the_hubs_warnings_are_printed_as_kubectl_prints_them() {
+    let env = Env::start();
+    let file = env.write(
+        "warned.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: warned\n  labels:\n    pod-security.kubernetes.io/warn: restricted\n---\n\
+         apiVersion: v1\nkind: Pod\nmetadata:\n  name: plain\n  namespace: warned\nspec:\n  containers:\n  - name: app\n    image: busybox\n",
+    );
+    let r = env.run(&["apply", "-f", &file.display().to_string()]).ok();
+    assert!(
+        r.stderr
+            .contains("Warning: would violate PodSecurity \"restricted:latest\": "),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.contains("pod/plain"), "{}", r.stdout);
+}
