@@ -207,6 +207,9 @@ fn slow_clients_hold_only_their_own_connection_and_are_closed() {
         s.flush().unwrap();
         s
     };
+    // A keep-alive connection left idle after one answered request.
+    let mut idle = tls_on(connect_from("127.0.0.4", &addr), &hub.ca_pem());
+    assert_eq!(request(&mut idle, "/version", ""), "HTTP/1.1 200 OK");
     // Everyone else (another address: this one is over its share now) is
     // served meanwhile.
     for _ in 0..20 {
@@ -241,6 +244,18 @@ fn slow_clients_hold_only_their_own_connection_and_are_closed() {
     assert!(
         !text.contains("gitVersion"),
         "a half request was served: {text}"
+    );
+    // The idle keep-alive connection is closed too (the header timeout
+    // covers the wait for a next request): reading it to the end returns.
+    idle.sock
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut left = Vec::new();
+    let end = idle.read_to_end(&mut left);
+    assert!(
+        end.is_ok()
+            || matches!(&end, Err(e) if e.kind() != std::io::ErrorKind::WouldBlock && e.kind() != std::io::ErrorKind::TimedOut),
+        "an idle keep-alive connection stayed open: {end:?}"
     );
     // Its connections closed, the first client is served again.
     assert_eq!(hub.client().get_noauth("/version").0, 200);
