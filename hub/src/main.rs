@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::Context;
 use bramble_api::cidr::Cidr;
 use bramble_hub::admission::pod_security::config::parse_exempt_namespace;
 use bramble_hub::admission::pod_security::{AllowedHostPath, Level, PodSecurityConfig};
@@ -16,6 +17,26 @@ use bramble_hub::tls::ServingName;
 use bramble_hub::{Hub, HubConfig};
 use clap::Parser;
 use tokio::signal::unix::{SignalKind, signal};
+
+/// What `bramble-hub` can do besides serving.
+#[derive(clap::Subcommand, Debug)]
+enum HubCommand {
+    /// Issue a TLS certificate from the cluster CA for another server the
+    /// boards connect to (an external MQTT broker such as mosquitto): writes
+    /// OUT/tls.crt (the certificate, then the CA), OUT/tls.key (0600) and
+    /// OUT/ca.crt, then exits. Boards trust it as they trust the hub.
+    IssueCert {
+        /// A DNS name or IP address the certificate covers (repeatable).
+        #[arg(long = "name", required = true, value_parser = parse_san)]
+        names: Vec<ServingName>,
+        /// Directory to write the files into (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// How long the certificate is valid.
+        #[arg(long, default_value = "365d")]
+        valid_for: humantime::Duration,
+    },
+}
 
 /// Bramble hub: cluster state and the Kubernetes-style API.
 #[derive(Parser, Debug)]
@@ -38,10 +59,18 @@ struct Args {
     #[arg(long, env = "BRAMBLE_INSECURE_MQTT")]
     insecure_mqtt: bool,
     /// Use this external broker instead of the embedded one:
-    /// `mqtt://[user:pass@]host:port` (e.g. mosquitto with
-    /// `message_size_limit 0`).
+    /// `mqtts://[user:pass@]host[:port]` (MQTT over TLS, port 8883; e.g.
+    /// mosquitto with a certificate from `bramble-hub issue-cert` and
+    /// `message_size_limit 0`), or `mqtt://` for plain MQTT (labs).
     #[arg(long, env = "BRAMBLE_MQTT_URL")]
     mqtt_url: Option<String>,
+    /// The CA (PEM) the `mqtts://` broker's certificate is checked against
+    /// [default: the cluster CA, DATA_DIR/ca.crt, which signs
+    /// `bramble-hub issue-cert` certificates and which the boards trust].
+    #[arg(long, env = "BRAMBLE_MQTT_CA", requires = "mqtt_url")]
+    mqtt_ca: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<HubCommand>,
     /// A node without a heartbeat for this long is NotReady (agents beat
     /// every second).
     #[arg(long, default_value = "4s")]
@@ -170,6 +199,51 @@ fn raise_open_files_limit() {
     }
 }
 
+/// `bramble-hub issue-cert`: a certificate from the cluster CA (created
+/// if this data directory has none yet) for another server.
+fn issue_cert(
+    data_dir: &std::path::Path,
+    names: &[ServingName],
+    out: &std::path::Path,
+    valid_for: std::time::Duration,
+) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    bramble_hub::data_dir::secure(data_dir)
+        .with_context(|| format!("creating the data dir {}", data_dir.display()))?;
+    let ca =
+        bramble_hub::tls::ClusterCa::load_or_create(data_dir).context("loading the cluster CA")?;
+    let set = names.iter().cloned().collect();
+    let (chain, key) = ca
+        .issue_pem(&set, std::time::SystemTime::now(), valid_for)
+        .context("issuing the certificate")?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let write = |name: &str, text: &str, mode: u32| -> anyhow::Result<std::path::PathBuf> {
+        let path = out.join(name);
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("setting the mode of {}", path.display()))?;
+        Ok(path)
+    };
+    let cert = write("tls.crt", &chain, 0o644)?;
+    let key = write("tls.key", &key, 0o600)?;
+    let ca_file = write("ca.crt", ca.pem(), 0o644)?;
+    let list: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    println!(
+        "issued a certificate for {} from the cluster CA:\n  {}\n  {}\n  {}\n\
+         mosquitto.conf (Debian's mosquitto runs as user mosquitto: chown mosquitto the key):\n  listener 8883\n  certfile {}\n  keyfile {}\n\
+         then: bramble-hub --mqtt-url mqtts://{}:8883 (boards: --mqtt-url mqtts://{}:8883)",
+        list.join(", "),
+        cert.display(),
+        key.display(),
+        ca_file.display(),
+        cert.display(),
+        key.display(),
+        list[0],
+        list[0]
+    );
+    Ok(())
+}
+
 fn parse_san(text: &str) -> Result<ServingName, String> {
     ServingName::parse(text).map_err(|e| e.to_string())
 }
@@ -181,6 +255,14 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+    if let Some(HubCommand::IssueCert {
+        names,
+        out,
+        valid_for,
+    }) = &args.command
+    {
+        return issue_cert(&args.data_dir, names, out, (*valid_for).into());
+    }
     let config = HubConfig {
         data_dir: args.data_dir,
         listen: args.listen,
@@ -196,6 +278,7 @@ fn main() -> anyhow::Result<()> {
             })
         }),
         mqtt_url: args.mqtt_url,
+        mqtt_ca: args.mqtt_ca,
         control: ControlConfig {
             lifecycle: NodeLifecycleConfig {
                 heartbeat_grace: args.node_heartbeat_grace.into(),

@@ -78,16 +78,33 @@ impl MqttEndpoint {
         }
     }
 
-    /// Parses `mqtt://[user:pass@]host[:port]` (port 1883 by default; no
-    /// TLS, no path, no percent-decoding).
-    pub fn parse_url(url: &str) -> anyhow::Result<MqttEndpoint> {
+    /// Parses `mqtts://[user:pass@]host[:port]` (MQTT over TLS trusting only
+    /// `tls_ca`, port 8883 by default) or `mqtt://...` (plain, port 1883);
+    /// no path, no percent-decoding.
+    pub fn parse_url(
+        url: &str,
+        tls_ca: Option<rustls_pki_types::CertificateDer<'static>>,
+    ) -> anyhow::Result<MqttEndpoint> {
         let bad = |why: &str| {
-            anyhow::anyhow!("--mqtt-url: {why} (expected mqtt://[user:pass@]host[:port])")
+            anyhow::anyhow!(
+                "--mqtt-url: {why} (expected mqtts://[user:pass@]host[:port], or mqtt:// for plain MQTT)"
+            )
         };
-        let rest = url
+        let (rest, tls) = if let Some(r) = url.strip_prefix("mqtts://") {
+            (r, true)
+        } else if let Some(r) = url
             .strip_prefix("mqtt://")
             .or_else(|| url.strip_prefix("tcp://"))
-            .ok_or_else(|| bad("only mqtt:// (plain TCP) is supported"))?;
+        {
+            (r, false)
+        } else {
+            return Err(bad("the scheme must be mqtts:// or mqtt://"));
+        };
+        let ca = match (tls, tls_ca) {
+            (true, Some(ca)) => Some(ca),
+            (true, None) => return Err(bad("mqtts:// needs the broker's CA (--mqtt-ca)")),
+            (false, _) => None,
+        };
         let rest = rest.strip_suffix('/').unwrap_or(rest);
         if rest.contains(['/', '?', '#']) {
             return Err(bad("a path or query is not allowed"));
@@ -116,6 +133,7 @@ impl MqttEndpoint {
         }
         let port = match port {
             Some(p) => p.parse().map_err(|_| bad(&format!("invalid port {p:?}")))?,
+            None if tls => 8883,
             None => 1883,
         };
         Ok(MqttEndpoint {
@@ -123,7 +141,7 @@ impl MqttEndpoint {
             port,
             login,
             client_id: HUB_USERNAME.into(),
-            ca: None,
+            ca,
         })
     }
 
@@ -300,10 +318,13 @@ pub fn endpoint_for(
     url: Option<&str>,
     hub_password: &str,
     embedded_ca: Option<rustls_pki_types::CertificateDer<'static>>,
+    external_ca: rustls_pki_types::CertificateDer<'static>,
 ) -> anyhow::Result<Option<MqttEndpoint>> {
     Ok(match (embedded, url) {
         (Some(addr), _) => Some(MqttEndpoint::embedded(addr, hub_password, embedded_ca)),
-        (None, Some(url)) => Some(MqttEndpoint::parse_url(url).context("parsing --mqtt-url")?),
+        (None, Some(url)) => {
+            Some(MqttEndpoint::parse_url(url, Some(external_ca)).context("parsing --mqtt-url")?)
+        }
         (None, None) => None,
     })
 }
@@ -314,17 +335,26 @@ mod tests {
 
     #[test]
     fn parses_broker_urls() {
-        let e = MqttEndpoint::parse_url("mqtt://hub:secret@10.0.0.2:1884").unwrap();
+        let e = MqttEndpoint::parse_url("mqtt://hub:secret@10.0.0.2:1884", None).unwrap();
         assert_eq!((e.host.as_str(), e.port), ("10.0.0.2", 1884));
         assert_eq!(e.login, Some(("hub".into(), "secret".into())));
         assert!(!format!("{e:?}").contains("secret"));
-        let e = MqttEndpoint::parse_url("mqtt://broker.lan").unwrap();
+        let e = MqttEndpoint::parse_url("mqtt://broker.lan", None).unwrap();
         assert_eq!(
             (e.host.as_str(), e.port, e.login),
             ("broker.lan", 1883, None)
         );
-        let e = MqttEndpoint::parse_url("mqtt://[::1]:1885/").unwrap();
+        let e = MqttEndpoint::parse_url("mqtt://[::1]:1885/", None).unwrap();
         assert_eq!((e.host.as_str(), e.port), ("::1", 1885));
+        let ca = rustls_pki_types::CertificateDer::from(vec![1u8, 2, 3]);
+        let e = MqttEndpoint::parse_url("mqtts://broker.lan", Some(ca.clone())).unwrap();
+        assert_eq!((e.port, e.ca.is_some()), (8883, true));
+        assert!(
+            MqttEndpoint::parse_url("mqtt://broker.lan", Some(ca))
+                .unwrap()
+                .ca
+                .is_none()
+        );
         for bad in [
             "http://x",
             "mqtt://",
@@ -332,7 +362,7 @@ mod tests {
             "mqtt://x/topic",
             "mqtts://x",
         ] {
-            assert!(MqttEndpoint::parse_url(bad).is_err(), "{bad}");
+            assert!(MqttEndpoint::parse_url(bad, None).is_err(), "{bad}");
         }
         let e = MqttEndpoint::embedded("0.0.0.0:1883".parse().unwrap(), "pw", None);
         assert_eq!(

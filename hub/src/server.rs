@@ -46,9 +46,13 @@ pub struct HubConfig {
     /// `mqtt_url` set uses that broker instead, `None` without it runs no
     /// MQTT at all (API-only tests).
     pub mqtt_listen: Option<SocketAddr>,
-    /// External broker `mqtt://[user:pass@]host:port` (`--mqtt-url`);
-    /// excludes `mqtt_listen`.
+    /// External broker `mqtts://[user:pass@]host:port` (or plain `mqtt://`,
+    /// `--mqtt-url`); excludes `mqtt_listen`.
     pub mqtt_url: Option<String>,
+    /// The CA an `mqtts://` external broker's certificate is checked
+    /// against (`--mqtt-ca`, PEM); `None`: the cluster CA (a certificate
+    /// from `bramble-hub issue-cert`, which the boards trust too).
+    pub mqtt_ca: Option<PathBuf>,
     /// Timings of the controllers (heartbeat grace, eviction timeout) and
     /// the Pod Security settings the API and the controllers apply.
     pub control: ControlConfig,
@@ -153,13 +157,18 @@ impl HubConfig {
             anyhow::bail!("--mqtt-listen {listen}: the embedded broker needs a fixed port");
         }
         if let Some(url) = &self.mqtt_url {
-            crate::mqtt::MqttEndpoint::parse_url(url)?;
+            // Syntax only: the CA is read at start.
+            let placeholder = rustls_pki_types::CertificateDer::from(Vec::new());
+            crate::mqtt::MqttEndpoint::parse_url(url, Some(placeholder))?;
         }
         if self.mqtt_dynsec {
             let user = self
                 .mqtt_url
                 .as_deref()
-                .map(crate::mqtt::MqttEndpoint::parse_url)
+                .map(|url| {
+                    let placeholder = rustls_pki_types::CertificateDer::from(Vec::new());
+                    crate::mqtt::MqttEndpoint::parse_url(url, Some(placeholder))
+                })
                 .transpose()?
                 .and_then(|e| e.login);
             if user.is_none() {
@@ -327,11 +336,16 @@ impl Hub {
             }));
         }
         let mqtt_addr = broker.as_ref().map(EmbeddedBroker::addr);
+        let external_ca = match &config.mqtt_ca {
+            Some(path) => read_ca(path)?,
+            None => tls.ca.der().clone(),
+        };
         let mqtt = endpoint_for(
             mqtt_addr,
             config.mqtt_url.as_deref(),
             identity.hub_password(),
             (!config.ports.insecure_mqtt).then(|| tls.ca.der().clone()),
+            external_ca,
         )?
         .map(|endpoint| {
             let dynsec = config.mqtt_dynsec.then(|| {
@@ -570,6 +584,16 @@ impl Hub {
 
 /// The cluster CA (created at first start) and a fresh serving certificate;
 /// `--insecure-http` is announced on every start.
+/// The first certificate of the PEM file `path` (`--mqtt-ca`).
+fn read_ca(path: &std::path::Path) -> anyhow::Result<rustls_pki_types::CertificateDer<'static>> {
+    let pem =
+        std::fs::read(path).with_context(|| format!("reading --mqtt-ca {}", path.display()))?;
+    bramble_trust::tls::pem_certs(&pem)
+        .ok()
+        .and_then(|certs| certs.into_iter().next())
+        .with_context(|| format!("--mqtt-ca {}: no PEM certificate in it", path.display()))
+}
+
 fn start_tls(config: &HubConfig) -> anyhow::Result<Arc<crate::tls::HubTls>> {
     let ca = crate::tls::ClusterCa::load_or_create(&config.data_dir)
         .context("loading the cluster CA")?;

@@ -34,6 +34,7 @@ impl TestHub {
             listen: "127.0.0.1:0".parse()?,
             mqtt_listen,
             mqtt_url,
+            mqtt_ca: None,
             control: Default::default(),
             network: Default::default(),
             // With agents to serve, cluster DNS too (free loopback ports), and the ingress.

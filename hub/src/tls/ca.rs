@@ -191,6 +191,41 @@ impl ClusterCa {
         now: SystemTime,
         lifetime: Duration,
     ) -> Result<Issued, TlsError> {
+        let leaf = self.sign_leaf(names, now, lifetime)?;
+        let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf.key.serialize_der()));
+        let signer = bramble_trust::tls::provider()
+            .key_provider
+            .load_private_key(der)?;
+        let key = CertifiedKey::new(vec![leaf.cert.der().clone(), self.cert_der.clone()], signer);
+        Ok(Issued {
+            key: std::sync::Arc::new(key),
+            names: names.clone(),
+            not_before: leaf.not_before,
+            not_after: leaf.not_after,
+        })
+    }
+
+    /// A serving certificate for another server (an external MQTT broker),
+    /// as PEM: the leaf followed by the CA, and its private key (PKCS #8).
+    pub fn issue_pem(
+        &self,
+        names: &ServingNames,
+        now: SystemTime,
+        lifetime: Duration,
+    ) -> Result<(String, String), TlsError> {
+        let leaf = self.sign_leaf(names, now, lifetime)?;
+        Ok((
+            format!("{}{}", leaf.cert.pem(), self.pem()),
+            leaf.key.serialize_pem(),
+        ))
+    }
+
+    fn sign_leaf(
+        &self,
+        names: &ServingNames,
+        now: SystemTime,
+        lifetime: Duration,
+    ) -> Result<Leaf, TlsError> {
         let issuer = Issuer::new(ca_params(&self.name, now), &self.key);
         let mut p = CertificateParams::default();
         let mut dn = DistinguishedName::new();
@@ -211,20 +246,23 @@ impl ClusterCa {
         let not_after = now + lifetime;
         p.not_before = not_before.into();
         p.not_after = not_after.into();
-        let leaf_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
-        let leaf = p.signed_by(&leaf_key, &issuer)?;
-        let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
-        let signer = bramble_trust::tls::provider()
-            .key_provider
-            .load_private_key(der)?;
-        let key = CertifiedKey::new(vec![leaf.der().clone(), self.cert_der.clone()], signer);
-        Ok(Issued {
-            key: std::sync::Arc::new(key),
-            names: names.clone(),
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+        let cert = p.signed_by(&key, &issuer)?;
+        Ok(Leaf {
+            cert,
+            key,
             not_before,
             not_after,
         })
     }
+}
+
+/// A signed leaf certificate and its key.
+struct Leaf {
+    cert: rcgen::Certificate,
+    key: KeyPair,
+    not_before: SystemTime,
+    not_after: SystemTime,
 }
 
 /// The certificate's public key must be the key's (a mixed-up pair would
