@@ -129,7 +129,9 @@ pub struct LogsCall {
 }
 
 /// `bramble exec POD [-c C] -- CMD...`: no stdin, no terminal in v2.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Its `Debug` shows how many arguments, never them: a command line may
+/// carry a password, and calls are logged.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ExecCall {
     pub pod: PodRef,
@@ -139,6 +141,17 @@ pub struct ExecCall {
     /// Must be `false`: a terminal needs stdin and resize, which v2 lacks.
     #[serde(default)]
     pub tty: bool,
+}
+
+impl std::fmt::Debug for ExecCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecCall")
+            .field("pod", &self.pod)
+            .field("container", &self.container)
+            .field("argv", &format_args!("<{} arguments>", self.argv.len()))
+            .field("tty", &self.tty)
+            .finish()
+    }
 }
 
 /// Pull images ahead of a rollout.
@@ -404,6 +417,22 @@ mod tests {
             name: "web-0".into(),
             uid: Some("0b4c".into()),
         }
+    }
+
+    #[test]
+    fn an_exec_call_prints_no_argument() {
+        let call = RpcCall::Exec(ExecCall {
+            pod: pod(),
+            container: None,
+            argv: vec!["sh".into(), "-c".into(), "PASSWORD=hunter2 run".into()],
+            tty: false,
+        });
+        let text = format!("{call:?}");
+        assert!(
+            !text.contains("hunter2") && !text.contains("\"sh\""),
+            "{text}"
+        );
+        assert!(text.contains("<3 arguments>"), "{text}");
     }
 
     fn req(call: RpcCall) -> RpcRequest {
