@@ -3,7 +3,9 @@
 //! create-to-running (create + start) and the full create/start/wait/delete
 //! of `true`, p50/p99 over N runs (default 100, `BENCH_RUNS` to change).
 //! The overlay rootfs is prepared before each run and not timed (printed
-//! separately). Needs root. Prints figures; asserts nothing about time.
+//! separately). Then what the default seccomp filter costs a syscall-bound
+//! container (busybox `dd bs=1`, filtered vs unconfined). Needs root.
+//! Prints figures; asserts nothing about time.
 //!
 //! `cargo bench -p bramble-agent --bench runtime_bench`; `BENCH_QUICK=1`: 5 runs
 //! per backend (`BENCH_RUNS` overrides it).
@@ -49,11 +51,55 @@ fn main() {
         (Backend::Runc, "runc"),
     ] {
         bench(backend, name, runs);
+        seccomp_cost(backend, name);
         println!(
             "memory cgroups in the kernel after it: {}\n",
             memory_cgroups()
         );
     }
+}
+
+/// What the default seccomp filter costs a syscall-bound container: busybox
+/// `dd bs=1` (a read and a write per byte) under `RuntimeDefault` and
+/// `Unconfined`, best of 3 each; the difference over the syscalls made.
+fn seccomp_cost(backend: Backend, name: &str) {
+    use bramble_agent::runtime::seccomp::SeccompPolicy;
+    let bytes = bramble_tests::bench::pick(1_000_000u64, 100_000);
+    let sb = Sandbox::with_backend(&format!("bench-seccomp-{name}"), backend);
+    let count = format!("count={bytes}");
+    let best = |policy: SeccompPolicy, label: &str| {
+        (0..3)
+            .map(|i| {
+                let mut cfg = sb.config(
+                    &format!("{label}{i}"),
+                    &["dd", "if=/dev/zero", "of=/dev/null", "bs=1", &count],
+                );
+                cfg.seccomp = policy.clone();
+                let t = Instant::now();
+                let h = sb.runtime.create(&cfg).expect("create");
+                sb.runtime.start(&h).expect("start");
+                let status = sb
+                    .runtime
+                    .wait(&h, Some(Duration::from_secs(600)))
+                    .expect("wait");
+                let took = t.elapsed();
+                assert_eq!(status, Some(ExitStatus::Code(0)), "dd failed");
+                sb.runtime.delete(&h).expect("delete");
+                took
+            })
+            .min()
+            .expect("three runs")
+    };
+    let filtered = best(SeccompPolicy::RuntimeDefault, "f");
+    let unconfined = best(SeccompPolicy::Unconfined, "u");
+    let syscalls = 2 * bytes;
+    let per = (filtered.as_secs_f64() - unconfined.as_secs_f64()) / syscalls as f64 * 1e9;
+    println!(
+        "seccomp: dd bs=1 count={bytes} ({syscalls} syscalls): RuntimeDefault {:.0} ms, \
+         Unconfined {:.0} ms: {per:.0} ns per syscall",
+        filtered.as_secs_f64() * 1e3,
+        unconfined.as_secs_f64() * 1e3
+    );
 }
 
 /// `num_cgroups` of the memory controller (live and dying).
