@@ -22,6 +22,11 @@ use super::volume::{Volume, validate_volumes};
 /// Pod annotation listing host devices the pod's containers may use:
 /// `bramble.dev/devices: /dev/i2c-1,/dev/ttyUSB0`.
 pub const DEVICES_ANNOTATION: &str = "bramble.dev/devices";
+
+/// Namespace annotation listing the host devices its pods may name in
+/// [`DEVICES_ANNOTATION`] under the `baseline` and `restricted` Pod
+/// Security levels: `bramble.dev/allowed-devices: /dev/i2c-1,/dev/ttyUSB0`.
+pub const ALLOWED_DEVICES_ANNOTATION: &str = "bramble.dev/allowed-devices";
 /// `restartPolicy` values.
 pub const RESTART_POLICIES: &[&str] = &["Always", "OnFailure", "Never"];
 /// `dnsPolicy` values.
@@ -341,8 +346,13 @@ impl PodDnsConfig {
 
 /// The device paths of a `bramble.dev/devices` annotation (empty when absent).
 pub fn devices_from_annotations(annotations: &BTreeMap<String, String>) -> Vec<&str> {
+    device_list(annotations, DEVICES_ANNOTATION)
+}
+
+/// The comma-separated device paths of annotation `key` (empty when absent).
+pub fn device_list<'a>(annotations: &'a BTreeMap<String, String>, key: &str) -> Vec<&'a str> {
     annotations
-        .get(DEVICES_ANNOTATION)
+        .get(key)
         .map(|v| {
             v.split(',')
                 .map(str::trim)

@@ -7,8 +7,6 @@
 //! alone.
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -99,27 +97,13 @@ impl std::fmt::Debug for Tokens {
     }
 }
 
-/// Writes `text` to `path` (mode 0600) via a temp file and rename.
+/// Writes `text` to `path` (mode 0600) atomically (`data_dir::write_private`).
 fn write_private(path: &Path, text: &str) -> Result<(), IdentityError> {
-    let tmp = path.with_extension("tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.write_all(b"\n")?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write().map_err(|source| {
-        let _ = std::fs::remove_file(&tmp);
-        IdentityError::Write {
-            path: path.to_path_buf(),
-            source,
-        }
+    let mut bytes = text.as_bytes().to_vec();
+    bytes.push(b'\n');
+    crate::data_dir::write_private(path, &bytes).map_err(|source| IdentityError::Write {
+        path: path.to_path_buf(),
+        source,
     })
 }
 

@@ -10,21 +10,11 @@ use bramble_api::{FieldError, FieldErrors};
 
 use super::violation::{Violation, join_quote, pluralize};
 
-/// Namespace annotation listing the device paths its pods may use at
-/// Baseline and Restricted: `bramble.dev/allowed-devices: /dev/i2c-1,/dev/ttyUSB0`.
-pub const ALLOWED_DEVICES_ANNOTATION: &str = "bramble.dev/allowed-devices";
+pub use bramble_api::objects::pod::ALLOWED_DEVICES_ANNOTATION;
 
 /// The device paths a namespace's annotations allow (empty when absent).
 pub fn allowed_devices(namespace_annotations: &BTreeMap<String, String>) -> Vec<&str> {
-    namespace_annotations
-        .get(ALLOWED_DEVICES_ANNOTATION)
-        .map(|v| {
-            v.split(',')
-                .map(str::trim)
-                .filter(|d| !d.is_empty())
-                .collect()
-        })
-        .unwrap_or_default()
+    bramble_api::objects::pod::device_list(namespace_annotations, ALLOWED_DEVICES_ANNOTATION)
 }
 
 /// The pod's devices that `allowed` does not list, as a violation.
