@@ -73,24 +73,30 @@ impl FieldError {
     }
 }
 
-impl fmt::Display for FieldError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl FieldError {
+    /// What is wrong, without the path (a Kubernetes `StatusCause.message`:
+    /// clients print it after the cause's `field`).
+    pub fn detail(&self) -> String {
         match &self.kind {
-            FieldErrorKind::Required => write!(f, "{}: Required value", self.path),
-            FieldErrorKind::Invalid(why) => write!(f, "{}: Invalid value: {why}", self.path),
-            FieldErrorKind::NotSupported => write!(f, "{}: not supported", self.path),
-            FieldErrorKind::Unsupported { allowed } => write!(
-                f,
-                "{}: Unsupported value: supported values: {}",
-                self.path,
+            FieldErrorKind::Required => "Required value".into(),
+            FieldErrorKind::Invalid(why) => format!("Invalid value: {why}"),
+            FieldErrorKind::NotSupported => "not supported".into(),
+            FieldErrorKind::Unsupported { allowed } => format!(
+                "Unsupported value: supported values: {}",
                 allowed
                     .iter()
                     .map(|a| format!("\"{a}\""))
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-            FieldErrorKind::Duplicate => write!(f, "{}: Duplicate value", self.path),
+            FieldErrorKind::Duplicate => "Duplicate value".into(),
         }
+    }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.detail())
     }
 }
 

@@ -143,7 +143,8 @@ impl Status {
                 .iter()
                 .map(|e| StatusCause {
                     reason: e.kind.reason().to_string(),
-                    message: e.to_string(),
+                    // Without the path: clients print `field: message`.
+                    message: e.detail(),
                     field: e.path.clone(),
                 })
                 .collect(),

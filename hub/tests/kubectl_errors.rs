@@ -1,0 +1,42 @@
+//! kubectl's view of the hub's refusals: a 422 Invalid lists every failing
+//! field once, as against Kubernetes (`* spec.replicas: Invalid value: ...`),
+//! not with the field's path twice.
+
+use std::path::Path;
+use std::process::Command;
+
+use bramble_tests::HubProcess;
+
+#[test]
+fn kubectl_prints_each_invalid_field_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubProcess::start(Path::new(env!("CARGO_BIN_EXE_bramble-hub")), dir.path());
+    let manifest = dir.path().join("bad.json");
+    std::fs::write(
+        &manifest,
+        serde_json::to_vec(&serde_json::json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "bad"},
+            "spec": {"replicas": -2,
+                "selector": {"matchLabels": {"app": "bad"}},
+                "template": {"metadata": {"labels": {"app": "bad"}},
+                    "spec": {"containers": [{"name": "app", "image": ""}]}}}
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    // No /openapi yet (M2-3): client-side validation off.
+    let out = Command::new("kubectl")
+        .env("KUBECONFIG", hub.data_dir.join("kubeconfig.yaml"))
+        .args(["create", "--validate=false", "-f"])
+        .arg(&manifest)
+        .output()
+        .expect("kubectl is installed");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("\"bad\" is invalid"), "{err}");
+    assert!(err.contains("spec.replicas: Invalid value: -2"), "{err}");
+    for field in ["spec.replicas", "spec.template.spec.containers[0].image"] {
+        assert_eq!(err.matches(field).count(), 1, "{field} not once in:\n{err}");
+    }
+}
