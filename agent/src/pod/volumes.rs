@@ -267,6 +267,15 @@ impl PodVolumes {
                 // Like kubelet: a missing subPath of a writable volume is
                 // created as a directory. Opened beneath the volume and
                 // pinned by a bind mount of the agent's (see `subpath`).
+                // The container's name is a path component of the pinned
+                // mount: refused unless it is exactly one (the hub validates
+                // names; a desired set is not trusted to).
+                if !is_relative_clean(&container.name) || container.name.contains('/') {
+                    return Err(bad(format!(
+                        "container name {:?} cannot name a directory",
+                        container.name
+                    )));
+                }
                 let fd = subpath::open_beneath(&m.host_path, sub, !m.force_read_only)
                     .map_err(|e| bad(e.to_string()))?;
                 let pinned = subpath::target(self.pod_dir(), &vm.name, &container.name, i);
@@ -821,6 +830,14 @@ spec:
         let v = PodVolumes::materialize(dir.path(), &p.spec.volumes, &inputs()).unwrap();
         let err = v.mounts_for(&p.spec.containers[0]).unwrap_err().to_string();
         assert!(err.contains("subPath"), "{err}");
+        // A container name that would lead the pinned mount out of the pod's
+        // directory (the hub refuses it; the agent does not rely on that).
+        let mut escaping = p.spec.containers[0].clone();
+        escaping.name = "../../../tmp".into();
+        escaping.volume_mounts[0].sub_path = Some("ok".into());
+        let err = v.mounts_for(&escaping).unwrap_err().to_string();
+        assert!(err.contains("cannot name a directory"), "{err}");
+        assert!(!dir.path().join("volumes/scratch/ok").exists());
         v.remove().unwrap();
         let p = pod(r#"
 apiVersion: v1
