@@ -13,6 +13,7 @@ pub mod manifest;
 pub mod meta;
 pub mod names;
 pub mod objects;
+pub mod patch;
 pub mod protocol;
 pub mod quantity;
 pub mod resource;

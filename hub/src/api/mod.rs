@@ -5,6 +5,7 @@ mod discovery;
 mod error;
 mod identity;
 mod objects;
+mod patch;
 mod path;
 mod pod_rpc;
 mod pod_security;

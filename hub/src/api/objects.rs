@@ -1,4 +1,4 @@
-//! CRUD on objects: list, get, create, replace, merge-patch, delete.
+//! CRUD on objects: list, get, create, replace, patch, delete.
 //! Writes pass `bramble_api::admit`, then Pod Security admission
 //! ([`super::pod_security`]), whose warnings go back as `Warning` headers.
 
@@ -193,7 +193,7 @@ fn keep_hub_annotations(current: Option<&Value>, object: &mut Value) {
     }
 }
 
-/// `PATCH` with a JSON merge patch (RFC 7386), retried on concurrent updates.
+/// `PATCH` in any of [`super::patch::PatchKind`]'s formats, retried on concurrent updates.
 pub async fn patch(
     st: &AppState,
     resource: &'static ResourceInfo,
@@ -202,29 +202,19 @@ pub async fn patch(
     content_type: &str,
     patch: Value,
 ) -> ApiResult<Response> {
-    let ct = content_type.split(';').next().unwrap_or("").trim();
-    if ct != "application/merge-patch+json" {
-        return Err(ApiError::new(Status::failure(
-            415,
-            "UnsupportedMediaType",
-            format!(
-                "the patch content type {ct:?} is not supported: send a JSON merge patch with \
-                 Content-Type: application/merge-patch+json"
-            ),
-        )));
-    }
+    let kind = super::patch::PatchKind::from_content_type(content_type)?;
     for _ in 0..8 {
         let Some(current) = st.store.get(resource, namespace, name)? else {
             return Err(not_found(resource, name));
         };
-        let mut next = current.clone();
-        json_patch::merge(&mut next, &patch);
-        // The patched object is checked against the version it was built from.
-        obj::set_meta(
-            &mut next,
-            "resourceVersion",
-            current["metadata"]["resourceVersion"].clone(),
-        );
+        let mut next = super::patch::apply(kind, resource, &current, &patch)?;
+        // The patched object is checked against the version it was built
+        // from, or against the one the patch names (a precondition: 409 if stale).
+        let current_rv = current["metadata"]["resourceVersion"].clone();
+        if next["metadata"]["resourceVersion"].is_null() {
+            obj::set_meta(&mut next, "resourceVersion", current_rv.clone());
+        }
+        let names_version = next["metadata"]["resourceVersion"] != current_rv;
         let mut object = admit_for(resource, namespace, Some(name), next)?;
         let warnings = super::pod_security::admit_write(st, resource, &object, Some(&current))?;
         let _allocating = super::services::prepare(st, resource, &mut object).await?;
@@ -235,9 +225,7 @@ pub async fn patch(
                     &warnings,
                 ));
             }
-            Err(crate::store::StoreError::Conflict { .. })
-                if patch["metadata"]["resourceVersion"].is_null() =>
-            {
+            Err(crate::store::StoreError::Conflict { .. }) if !names_version => {
                 continue;
             }
             Err(e) => return Err(e.into()),

@@ -1,0 +1,147 @@
+//! The three patch formats of `PATCH` (`kubectl patch --type=...`, `kubectl
+//! apply`, `kubectl label`...), chosen by `Content-Type`: JSON merge patch
+//! (RFC 7386), JSON patch (RFC 6902) and Kubernetes' strategic merge patch.
+//! Pure: the current object and the patch in, the patched object out.
+
+use bramble_api::patch::{merge_keys, strategic};
+use bramble_api::{ResourceInfo, Status};
+use serde_json::Value;
+
+use super::error::{ApiError, ApiResult};
+
+/// A patch format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatchKind {
+    /// `application/merge-patch+json`.
+    Merge,
+    /// `application/json-patch+json`.
+    Json,
+    /// `application/strategic-merge-patch+json`.
+    Strategic,
+}
+
+impl PatchKind {
+    /// The format named by a request's `Content-Type`, or 415 as Kubernetes answers.
+    pub fn from_content_type(content_type: &str) -> ApiResult<PatchKind> {
+        let ct = content_type.split(';').next().unwrap_or("").trim();
+        match ct {
+            "application/merge-patch+json" => Ok(PatchKind::Merge),
+            "application/json-patch+json" => Ok(PatchKind::Json),
+            "application/strategic-merge-patch+json" => Ok(PatchKind::Strategic),
+            _ => Err(ApiError::new(Status::failure(
+                415,
+                "UnsupportedMediaType",
+                format!(
+                    "the body of the request was in an unknown format ({ct:?}): accepted media \
+                     types include: application/json-patch+json, application/merge-patch+json, \
+                     application/strategic-merge-patch+json"
+                ),
+            ))),
+        }
+    }
+}
+
+/// `patch` applied to `current`, an object of `resource`.
+pub fn apply(
+    kind: PatchKind,
+    resource: &ResourceInfo,
+    current: &Value,
+    patch: &Value,
+) -> ApiResult<Value> {
+    match kind {
+        PatchKind::Merge => {
+            let mut next = current.clone();
+            json_patch::merge(&mut next, patch);
+            Ok(next)
+        }
+        PatchKind::Json => {
+            let ops: json_patch::Patch = serde_json::from_value(patch.clone()).map_err(|e| {
+                ApiError::bad_request(format!(
+                    "the JSON patch is not a list of RFC 6902 operations: {e}"
+                ))
+            })?;
+            let mut next = current.clone();
+            json_patch::patch(&mut next, &ops).map_err(|e| {
+                ApiError::new(Status::failure(
+                    422,
+                    "Invalid",
+                    format!(
+                        "the JSON patch cannot be applied: operation {} ({}): {}",
+                        e.operation, e.path, e.kind
+                    ),
+                ))
+            })?;
+            Ok(next)
+        }
+        PatchKind::Strategic => {
+            let root = merge_keys::root_type(resource.group, resource.version, resource.kind);
+            strategic::apply(current, patch, &root).map_err(|e| match e {
+                strategic::StrategicError::NotAnObject(_) => ApiError::bad_request(e.to_string()),
+                _ => ApiError::new(Status::failure(422, "Invalid", e.to_string())),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn deployments() -> &'static ResourceInfo {
+        bramble_api::resource::by_kind("apps/v1", "Deployment").unwrap()
+    }
+
+    #[test]
+    fn content_types_choose_the_format() {
+        for (ct, kind) in [
+            ("application/merge-patch+json", PatchKind::Merge),
+            (
+                "application/json-patch+json; charset=utf-8",
+                PatchKind::Json,
+            ),
+            (
+                "application/strategic-merge-patch+json",
+                PatchKind::Strategic,
+            ),
+        ] {
+            assert_eq!(PatchKind::from_content_type(ct).unwrap(), kind);
+        }
+        let e = PatchKind::from_content_type("text/plain").unwrap_err();
+        assert_eq!(e.0.code, 415);
+    }
+
+    #[test]
+    fn a_json_patch_adds_and_a_failing_test_changes_nothing() {
+        let current = json!({"spec": {"replicas": 1}, "metadata": {"labels": {"a": "b"}}});
+        let ok = json!([{"op": "replace", "path": "/spec/replicas", "value": 3},
+                        {"op": "add", "path": "/metadata/labels/c", "value": "d"}]);
+        let out = apply(PatchKind::Json, deployments(), &current, &ok).unwrap();
+        assert_eq!(out["spec"]["replicas"], 3);
+        assert_eq!(out["metadata"]["labels"]["c"], "d");
+        let failing = json!([{"op": "test", "path": "/spec/replicas", "value": 9}]);
+        let e = apply(PatchKind::Json, deployments(), &current, &failing).unwrap_err();
+        assert_eq!(e.0.code, 422);
+        let e = apply(
+            PatchKind::Json,
+            deployments(),
+            &current,
+            &json!({"op": "add"}),
+        )
+        .unwrap_err();
+        assert_eq!(e.0.code, 400);
+    }
+
+    #[test]
+    fn a_strategic_patch_merges_containers_by_name() {
+        let current = json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "a", "image": "a:1"}, {"name": "b", "image": "b:1"}]}}}});
+        let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "b", "image": "b:2"}]}}}});
+        let out = apply(PatchKind::Strategic, deployments(), &current, &patch).unwrap();
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"],
+            json!([{"name": "a", "image": "a:1"}, {"name": "b", "image": "b:2"}])
+        );
+    }
+}
