@@ -14,6 +14,7 @@ pub mod meta;
 pub mod names;
 pub mod objects;
 pub mod patch;
+pub mod printing;
 pub mod protocol;
 pub mod quantity;
 pub mod resource;

@@ -6,7 +6,7 @@
 //! text formats ([`table`], [`columns`], [`age`], [`output`], [`describe`]) are
 //! kept apart from transport so later commands can reuse both halves.
 
-pub mod age;
+pub use bramble_api::printing::age;
 pub mod apply;
 pub mod args;
 pub mod client;
@@ -20,7 +20,7 @@ pub mod exec;
 pub mod get;
 pub mod image_load;
 pub mod images;
-pub mod json;
+pub use bramble_api::printing::json;
 pub mod kinds;
 pub mod logs;
 pub mod manifests;

@@ -14,6 +14,7 @@ mod rollout;
 mod secrets;
 mod services;
 mod system;
+mod table;
 mod top;
 mod trust;
 mod warning;
@@ -194,9 +195,18 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
             name,
         } => {
             let ns = namespace.as_deref();
+            let table = |q: &ListQuery| {
+                let accept = parts
+                    .headers
+                    .get("accept")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                table::TableRequest::negotiate(accept, q.include_object.as_deref())
+            };
             match (&method, name.as_deref()) {
                 (&Method::GET, None) => {
                     let q = ListQuery::parse(parts.uri.query())?;
+                    let table = table(&q)?;
                     if q.is_watch() {
                         let caller = parts
                             .extensions
@@ -206,12 +216,15 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
                                 token: "anonymous".into(),
                             });
                         let slot = st.watches.acquire(&caller)?;
-                        watch::watch(st, resource, ns, &q, slot)
+                        watch::watch(st, resource, ns, &q, table, slot)
                     } else {
-                        objects::list(st, resource, ns, &q)
+                        objects::list(st, resource, ns, &q, table)
                     }
                 }
-                (&Method::GET, Some(n)) => objects::get(st, resource, ns, n),
+                (&Method::GET, Some(n)) => {
+                    let table = table(&ListQuery::parse(parts.uri.query())?)?;
+                    objects::get(st, resource, ns, n, table)
+                }
                 (&Method::POST, None) => {
                     let body = objects::parse_body(&read_body(body).await?)?;
                     objects::create(st, resource, ns, body).await

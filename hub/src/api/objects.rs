@@ -1,6 +1,9 @@
-//! CRUD on objects: list, get, create, replace, patch, delete.
+//! CRUD on objects: list, get (as JSON or as a `Table`, [`super::table`]),
+//! create, replace, patch, delete.
 //! Writes pass `bramble_api::admit`, then Pod Security admission
 //! ([`super::pod_security`]), whose warnings go back as `Warning` headers.
+
+use std::time::SystemTime;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -10,6 +13,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::query::ListQuery;
+use super::table::TableRequest;
 use super::warning::with_warnings;
 use crate::store::object as obj;
 
@@ -22,16 +26,22 @@ pub fn list(
     resource: &'static ResourceInfo,
     namespace: Option<&str>,
     q: &ListQuery,
+    table: Option<TableRequest>,
 ) -> ApiResult<Response> {
     let selector = q.selector()?;
     let mut result = st.store.list(resource, namespace, &selector)?;
     if let Some(name) = q.field_name()? {
         result.items.retain(|o| obj::name(o) == name);
     }
+    let metadata = json!({"resourceVersion": result.revision.to_string()});
+    if let Some(t) = table {
+        let body = t.table(resource, &result.items, metadata, SystemTime::now());
+        return Ok(axum::Json(body).into_response());
+    }
     let body = json!({
         "apiVersion": resource.api_version(),
         "kind": format!("{}List", resource.kind),
-        "metadata": {"resourceVersion": result.revision.to_string()},
+        "metadata": metadata,
         "items": result.items,
     });
     Ok(axum::Json(body).into_response())
@@ -43,10 +53,23 @@ pub fn get(
     resource: &'static ResourceInfo,
     namespace: Option<&str>,
     name: &str,
+    table: Option<TableRequest>,
 ) -> ApiResult<Response> {
-    match st.store.get(resource, namespace, name)? {
-        Some(o) => Ok(axum::Json(o).into_response()),
-        None => Err(not_found(resource, name)),
+    let Some(o) = st.store.get(resource, namespace, name)? else {
+        return Err(not_found(resource, name));
+    };
+    match table {
+        Some(t) => {
+            let rv = o["metadata"]["resourceVersion"].clone();
+            let body = t.table(
+                resource,
+                &[o],
+                json!({"resourceVersion": rv}),
+                SystemTime::now(),
+            );
+            Ok(axum::Json(body).into_response())
+        }
+        None => Ok(axum::Json(o).into_response()),
     }
 }
 

@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use super::error::{ApiError, ApiResult};
 
-/// `?labelSelector=&fieldSelector=&watch=&resourceVersion=&timeoutSeconds=`.
+/// `?labelSelector=&fieldSelector=&watch=&resourceVersion=&timeoutSeconds=&includeObject=`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListQuery {
@@ -14,6 +14,8 @@ pub struct ListQuery {
     pub watch: Option<String>,
     pub resource_version: Option<String>,
     pub timeout_seconds: Option<u64>,
+    /// What the rows of a `Table` carry: `None`, `Metadata` (default), `Object`.
+    pub include_object: Option<String>,
 }
 
 impl ListQuery {

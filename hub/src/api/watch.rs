@@ -4,7 +4,8 @@
 //! existing object, then follows changes after the list's revision. A watch from
 //! a revision older than the retained history gets a `410 Gone`; a watcher that
 //! falls behind gets an `ERROR` event with an `Expired` status and the stream ends.
-//! Each open watch holds one of its token's slots (`watch_limit`).
+//! Each open watch holds one of its token's slots (`watch_limit`). Asked
+//! with a `Table` `Accept` (`kubectl get -w`), each event carries a one-row `Table`.
 
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::error::ApiResult;
 use super::query::ListQuery;
+use super::table::TableRequest;
 use super::watch_limit::WatchSlot;
 use crate::store::{StoreError, Watch, WatchFilter};
 
@@ -39,6 +41,7 @@ pub fn watch(
     resource: &'static ResourceInfo,
     namespace: Option<&str>,
     q: &ListQuery,
+    table: Option<TableRequest>,
     slot: WatchSlot,
 ) -> ApiResult<Response> {
     let filter = WatchFilter {
@@ -76,10 +79,16 @@ pub fn watch(
             match phase {
                 Phase::Done => None,
                 Phase::Initial(mut items, w) => match items.next() {
-                    Some(o) => Some((Ok(line("ADDED", &o)), (Phase::Initial(items, w), shutdown))),
-                    None => next_live(w, shutdown, deadline).await,
+                    Some(o) => {
+                        let o = match table {
+                            Some(t) => as_table(t, resource, &o),
+                            None => o,
+                        };
+                        Some((Ok(line("ADDED", &o)), (Phase::Initial(items, w), shutdown)))
+                    }
+                    None => next_live(w, shutdown, deadline, table).await,
                 },
-                Phase::Live(w) => next_live(w, shutdown, deadline).await,
+                Phase::Live(w) => next_live(w, shutdown, deadline, table).await,
             }
         }
     });
@@ -100,10 +109,23 @@ type Item = (
     (Phase, tokio::sync::watch::Receiver<bool>),
 );
 
+/// One object as a one-row `Table`, what each event of a watch asked as a
+/// table carries (`kubectl get -w`).
+fn as_table(t: TableRequest, resource: &ResourceInfo, object: &Value) -> Value {
+    let rv = object["metadata"]["resourceVersion"].clone();
+    t.table(
+        resource,
+        std::slice::from_ref(object),
+        json!({"resourceVersion": rv}),
+        std::time::SystemTime::now(),
+    )
+}
+
 async fn next_live(
     mut w: Watch,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
     deadline: Option<tokio::time::Instant>,
+    table: Option<TableRequest>,
 ) -> Option<Item> {
     let sleep = async {
         match deadline {
@@ -126,7 +148,13 @@ async fn next_live(
         _ = sleep => Next::Stop,
     };
     match next {
-        Next::Event(e) => Some((Ok(e.line()), (Phase::Live(w), shutdown))),
+        Next::Event(e) => {
+            let bytes = match table {
+                Some(t) => line(e.kind.as_str(), &as_table(t, e.resource, &e.object())),
+                None => e.line(),
+            };
+            Some((Ok(bytes), (Phase::Live(w), shutdown)))
+        }
         Next::Fail(e) => {
             let status = serde_json::to_value(e.to_status()).unwrap_or(Value::Null);
             Some((Ok(line("ERROR", &status)), (Phase::Done, shutdown)))
