@@ -178,3 +178,61 @@ fn kubectl_apply_and_patch_change_only_what_they_name() {
     assert_eq!(code, 200, "{body}");
     assert_eq!(get(&hub)["spec"]["replicas"], 4);
 }
+
+#[test]
+fn kubectl_scale_writes_the_scale_subresource() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubProcess::start(Path::new(env!("CARGO_BIN_EXE_bramble-hub")), dir.path());
+    let file = dir.path().join("web.json");
+    std::fs::write(&file, deployment("2", 2, false)).unwrap();
+    ok(
+        &hub,
+        &["apply", "--validate=false", "-f", file.to_str().unwrap()],
+    );
+
+    assert!(ok(&hub, &["scale", "deployment", "web", "--replicas=4"]).contains("scaled"));
+    assert_eq!(get(&hub)["spec"]["replicas"], 4);
+    // --current-replicas is a precondition kubectl checks on the Scale.
+    let (success, _, err) = kubectl(
+        &hub,
+        &[
+            "scale",
+            "deployment",
+            "web",
+            "--current-replicas=3",
+            "--replicas=1",
+        ],
+    );
+    assert!(!success);
+    assert!(err.contains("Expected replicas to be 3, was 4"), "{err}");
+    // A stale --resource-version is a conflict.
+    let (success, _, err) = kubectl(
+        &hub,
+        &[
+            "scale",
+            "deployment",
+            "web",
+            "--resource-version=1",
+            "--replicas=1",
+        ],
+    );
+    assert!(!success, "{err}");
+    assert_eq!(get(&hub)["spec"]["replicas"], 4);
+
+    let client = hub.client();
+    let path = "/apis/apps/v1/namespaces/default/deployments/web/scale";
+    let (code, scale) = client.get(path);
+    assert_eq!(code, 200);
+    assert_eq!(scale["kind"], "Scale");
+    assert_eq!(scale["apiVersion"], "autoscaling/v1");
+    assert_eq!(scale["spec"]["replicas"], 4);
+    assert_eq!(scale["status"]["selector"], "app=web");
+    let (code, body) = client.put(path, &json!({"spec": {"replicas": -1}}));
+    assert_eq!(code, 422, "{body}");
+    assert_eq!(get(&hub)["spec"]["replicas"], 4);
+
+    // Discovery lists the subresource and the `all` category.
+    let t = ok(&hub, &["get", "all"]);
+    assert!(t.contains("deployment.apps/web"), "{t}");
+    assert!(t.contains("pod/web-"), "{t}");
+}

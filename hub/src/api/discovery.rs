@@ -3,6 +3,51 @@
 use bramble_api::resource::{self, RESOURCES};
 use serde_json::{Value, json};
 
+/// Kinds `kubectl get all` shows (their `categories: ["all"]`), as Kubernetes has them.
+const IN_ALL: &[&str] = &[
+    "pods",
+    "services",
+    "deployments",
+    "daemonsets",
+    "replicasets",
+    "horizontalpodautoscalers",
+];
+
+/// A subresource as discovery lists it (`deployments/scale`).
+struct Subresource {
+    plural: &'static str,
+    sub: &'static str,
+    kind: &'static str,
+    /// Another group and version than the parent's (a `Scale` is `autoscaling/v1`).
+    group_version: Option<(&'static str, &'static str)>,
+    verbs: &'static [&'static str],
+}
+
+/// The subresources kubectl finds through discovery.
+const SUBRESOURCES: &[Subresource] = &[
+    Subresource {
+        plural: "pods",
+        sub: "log",
+        kind: "Pod",
+        group_version: None,
+        verbs: &["get"],
+    },
+    Subresource {
+        plural: "pods",
+        sub: "exec",
+        kind: "PodExecOptions",
+        group_version: None,
+        verbs: &["create", "get"],
+    },
+    Subresource {
+        plural: "deployments",
+        sub: "scale",
+        kind: "Scale",
+        group_version: Some(("autoscaling", "v1")),
+        verbs: &["get", "patch", "update"],
+    },
+];
+
 /// `GET /api`.
 pub fn core_versions() -> Value {
     json!({
@@ -63,8 +108,37 @@ pub fn resource_list(group: &str, version: &str) -> Value {
             if !r.short_names.is_empty() {
                 v["shortNames"] = json!(r.short_names);
             }
+            if IN_ALL.contains(&r.plural) {
+                v["categories"] = json!(["all"]);
+            }
             v
         })
+        .chain(
+            SUBRESOURCES
+                .iter()
+                .filter(|s| {
+                    RESOURCES
+                        .iter()
+                        .any(|r| r.plural == s.plural && r.group == group && r.version == version)
+                })
+                .map(|s| {
+                    let namespaced = RESOURCES
+                        .iter()
+                        .any(|r| r.plural == s.plural && r.namespaced);
+                    let mut v = json!({
+                        "name": format!("{}/{}", s.plural, s.sub),
+                        "singularName": "",
+                        "namespaced": namespaced,
+                        "kind": s.kind,
+                        "verbs": s.verbs,
+                    });
+                    if let Some((g, ver)) = s.group_version {
+                        v["group"] = g.into();
+                        v["version"] = ver.into();
+                    }
+                    v
+                }),
+        )
         .collect();
     json!({
         "kind": "APIResourceList",

@@ -11,6 +11,7 @@ mod pod_rpc;
 mod pod_security;
 mod query;
 mod rollout;
+mod scale;
 mod secrets;
 mod services;
 mod system;
@@ -269,6 +270,21 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
                 pod_rpc::exec(st, &namespace, &name, body).await
             }
             ("deployments", "revisions", &Method::GET) => rollout::revisions(st, &namespace, &name),
+            ("deployments", "scale", &Method::GET) => scale::get(st, resource, &namespace, &name),
+            ("deployments", "scale", &Method::PUT) => {
+                let body = objects::parse_body(&read_body(body).await?)?;
+                scale::update(st, resource, &namespace, &name, None, body).await
+            }
+            ("deployments", "scale", &Method::PATCH) => {
+                let ct = parts
+                    .headers
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                let kind = patch::PatchKind::from_content_type(ct)?;
+                let body = objects::parse_body(&read_body(body).await?)?;
+                scale::update(st, resource, &namespace, &name, Some(kind), body).await
+            }
             ("deployments", "rollback", &Method::POST) => {
                 let raw = read_body(body).await?;
                 let body = if raw.iter().all(u8::is_ascii_whitespace) {

@@ -7,6 +7,7 @@ use std::time::SystemTime;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use bramble_api::patch::merge_keys;
 use bramble_api::{ResourceInfo, Status};
 use serde_json::{Value, json};
 
@@ -226,11 +227,34 @@ pub async fn patch(
     patch: Value,
 ) -> ApiResult<Response> {
     let kind = super::patch::PatchKind::from_content_type(content_type)?;
+    let (updated, warnings) = patch_with(st, resource, namespace, name, |current| {
+        let root = merge_keys::root_type(resource.group, resource.version, resource.kind);
+        super::patch::apply(kind, &root, current, &patch)
+    })
+    .await?;
+    Ok(with_warnings(
+        axum::Json(updated).into_response(),
+        &warnings,
+    ))
+}
+
+/// Writes `change(current)` over the stored object through admission; when
+/// another write came between read and write, reads again and retries,
+/// unless the changed object names a `resourceVersion` other than the one it
+/// was built from (a precondition: then 409). Returns the stored object and
+/// admission's warnings.
+pub async fn patch_with(
+    st: &AppState,
+    resource: &'static ResourceInfo,
+    namespace: Option<&str>,
+    name: &str,
+    change: impl Fn(&Value) -> ApiResult<Value>,
+) -> ApiResult<(Value, Vec<String>)> {
     for _ in 0..8 {
         let Some(current) = st.store.get(resource, namespace, name)? else {
             return Err(not_found(resource, name));
         };
-        let mut next = super::patch::apply(kind, resource, &current, &patch)?;
+        let mut next = change(&current)?;
         // The patched object is checked against the version it was built
         // from, or against the one the patch names (a precondition: 409 if stale).
         let current_rv = current["metadata"]["resourceVersion"].clone();
@@ -242,15 +266,8 @@ pub async fn patch(
         let warnings = super::pod_security::admit_write(st, resource, &object, Some(&current))?;
         let _allocating = super::services::prepare(st, resource, &mut object).await?;
         match st.store.update(resource, object).await {
-            Ok((updated, _)) => {
-                return Ok(with_warnings(
-                    axum::Json(updated).into_response(),
-                    &warnings,
-                ));
-            }
-            Err(crate::store::StoreError::Conflict { .. }) if !names_version => {
-                continue;
-            }
+            Ok((updated, _)) => return Ok((updated, warnings)),
+            Err(crate::store::StoreError::Conflict { .. }) if !names_version => continue,
             Err(e) => return Err(e.into()),
         }
     }

@@ -3,8 +3,10 @@
 //! (RFC 7386), JSON patch (RFC 6902) and Kubernetes' strategic merge patch.
 //! Pure: the current object and the patch in, the patched object out.
 
-use bramble_api::patch::{merge_keys, strategic};
-use bramble_api::{ResourceInfo, Status};
+use bramble_api::Status;
+#[cfg(doc)]
+use bramble_api::patch::merge_keys;
+use bramble_api::patch::strategic;
 use serde_json::Value;
 
 use super::error::{ApiError, ApiResult};
@@ -41,13 +43,9 @@ impl PatchKind {
     }
 }
 
-/// `patch` applied to `current`, an object of `resource`.
-pub fn apply(
-    kind: PatchKind,
-    resource: &ResourceInfo,
-    current: &Value,
-    patch: &Value,
-) -> ApiResult<Value> {
+/// `patch` applied to `current`, an object of OpenAPI type `root_type`
+/// ([`merge_keys::root_type`]: how a strategic patch merges its lists).
+pub fn apply(kind: PatchKind, root_type: &str, current: &Value, patch: &Value) -> ApiResult<Value> {
     match kind {
         PatchKind::Merge => {
             let mut next = current.clone();
@@ -73,13 +71,10 @@ pub fn apply(
             })?;
             Ok(next)
         }
-        PatchKind::Strategic => {
-            let root = merge_keys::root_type(resource.group, resource.version, resource.kind);
-            strategic::apply(current, patch, &root).map_err(|e| match e {
-                strategic::StrategicError::NotAnObject(_) => ApiError::bad_request(e.to_string()),
-                _ => ApiError::new(Status::failure(422, "Invalid", e.to_string())),
-            })
-        }
+        PatchKind::Strategic => strategic::apply(current, patch, root_type).map_err(|e| match e {
+            strategic::StrategicError::NotAnObject(_) => ApiError::bad_request(e.to_string()),
+            _ => ApiError::new(Status::failure(422, "Invalid", e.to_string())),
+        }),
     }
 }
 
@@ -89,9 +84,7 @@ mod tests {
 
     use super::*;
 
-    fn deployments() -> &'static ResourceInfo {
-        bramble_api::resource::by_kind("apps/v1", "Deployment").unwrap()
-    }
+    const DEPLOYMENT: &str = "io.k8s.api.apps.v1.Deployment";
 
     #[test]
     fn content_types_choose_the_format() {
@@ -117,19 +110,13 @@ mod tests {
         let current = json!({"spec": {"replicas": 1}, "metadata": {"labels": {"a": "b"}}});
         let ok = json!([{"op": "replace", "path": "/spec/replicas", "value": 3},
                         {"op": "add", "path": "/metadata/labels/c", "value": "d"}]);
-        let out = apply(PatchKind::Json, deployments(), &current, &ok).unwrap();
+        let out = apply(PatchKind::Json, DEPLOYMENT, &current, &ok).unwrap();
         assert_eq!(out["spec"]["replicas"], 3);
         assert_eq!(out["metadata"]["labels"]["c"], "d");
         let failing = json!([{"op": "test", "path": "/spec/replicas", "value": 9}]);
-        let e = apply(PatchKind::Json, deployments(), &current, &failing).unwrap_err();
+        let e = apply(PatchKind::Json, DEPLOYMENT, &current, &failing).unwrap_err();
         assert_eq!(e.0.code, 422);
-        let e = apply(
-            PatchKind::Json,
-            deployments(),
-            &current,
-            &json!({"op": "add"}),
-        )
-        .unwrap_err();
+        let e = apply(PatchKind::Json, DEPLOYMENT, &current, &json!({"op": "add"})).unwrap_err();
         assert_eq!(e.0.code, 400);
     }
 
@@ -138,7 +125,7 @@ mod tests {
         let current = json!({"spec": {"template": {"spec": {"containers": [
             {"name": "a", "image": "a:1"}, {"name": "b", "image": "b:1"}]}}}});
         let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "b", "image": "b:2"}]}}}});
-        let out = apply(PatchKind::Strategic, deployments(), &current, &patch).unwrap();
+        let out = apply(PatchKind::Strategic, DEPLOYMENT, &current, &patch).unwrap();
         assert_eq!(
             out["spec"]["template"]["spec"]["containers"],
             json!([{"name": "a", "image": "a:1"}, {"name": "b", "image": "b:2"}])

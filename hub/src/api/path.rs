@@ -21,7 +21,7 @@ pub enum Target {
         name: Option<String>,
     },
     /// `/namespaces/{ns}/{plural}/{name}/{sub}`: a subresource (`log` and
-    /// `exec` of pods; `revisions` and `rollback` of deployments).
+    /// `exec` of pods; `revisions`, `rollback` and `scale` of deployments).
     Subresource {
         resource: &'static ResourceInfo,
         namespace: String,
@@ -31,11 +31,12 @@ pub enum Target {
 }
 
 /// Subresources Bramble serves, per plural.
-const SUBRESOURCES: [(&str, &str); 4] = [
+const SUBRESOURCES: [(&str, &str); 5] = [
     ("pods", "log"),
     ("pods", "exec"),
     ("deployments", "revisions"),
     ("deployments", "rollback"),
+    ("deployments", "scale"),
 ];
 
 /// Parses `path`; `None` when it addresses nothing Bramble serves.
