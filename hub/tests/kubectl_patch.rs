@@ -236,3 +236,59 @@ fn kubectl_scale_writes_the_scale_subresource() {
     assert!(t.contains("deployment.apps/web"), "{t}");
     assert!(t.contains("pod/web-"), "{t}");
 }
+
+#[test]
+fn kubectl_server_dry_runs_and_diff_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubProcess::start(Path::new(env!("CARGO_BIN_EXE_bramble-hub")), dir.path());
+    let file = dir.path().join("web.json");
+    let file = file.to_str().unwrap();
+    std::fs::write(file, deployment("2", 2, false)).unwrap();
+    let out = ok(
+        &hub,
+        &["apply", "--validate=false", "--dry-run=server", "-f", file],
+    );
+    assert!(out.contains("created (server dry run)"), "{out}");
+    let (found, _, err) = kubectl(&hub, &["get", "deployment", "web"]);
+    assert!(!found && err.contains("NotFound"), "{err}");
+
+    ok(&hub, &["apply", "--validate=false", "-f", file]);
+    let before = get(&hub);
+    let out = ok(&hub, &["delete", "deployment", "web", "--dry-run=server"]);
+    assert!(out.contains("deleted (server dry run)"), "{out}");
+    ok(
+        &hub,
+        &[
+            "scale",
+            "deployment",
+            "web",
+            "--replicas=7",
+            "--dry-run=server",
+        ],
+    );
+    assert_eq!(get(&hub), before, "dry runs changed the stored object");
+
+    // `kubectl diff` is a server-side dry run of the apply: exit 1 with the change.
+    std::fs::write(file, deployment("2", 5, false)).unwrap();
+    let out = Command::new("kubectl")
+        .env("KUBECONFIG", hub.data_dir.join("kubeconfig.yaml"))
+        .args(["diff", "-f", file])
+        .output()
+        .unwrap();
+    let diff = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{diff}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        diff.contains("-  replicas: 2") && diff.contains("+  replicas: 5"),
+        "{diff}"
+    );
+    assert!(
+        !diff.contains("resourceVersion"),
+        "a dry run takes no new version:\n{diff}"
+    );
+    assert_eq!(get(&hub), before);
+}

@@ -2,6 +2,7 @@
 
 mod auth;
 mod discovery;
+mod dry_run;
 mod error;
 mod identity;
 mod objects;
@@ -179,6 +180,13 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
     let path = parts.uri.path().to_string();
     let target = path::parse(&path).ok_or_else(|| ApiError::not_found_path(&path))?;
     let method = parts.method.clone();
+    let dry;
+    let st = if dry_run::requested(&method, parts.uri.query())? {
+        dry = dry_run::state(st);
+        &dry
+    } else {
+        st
+    };
     let json = |v: serde_json::Value| Ok(axum::Json(v).into_response());
     match target {
         Target::CoreVersions if method == Method::GET => json(discovery::core_versions()),
@@ -251,7 +259,12 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
                     } else {
                         Some(objects::parse_body(&raw)?)
                     };
-                    objects::delete(st, resource, ns, n, opts).await
+                    // kubectl sends the dry run of a delete in its DeleteOptions.
+                    if dry_run::in_delete_options(opts.as_ref())? {
+                        objects::delete(&dry_run::state(st), resource, ns, n, opts).await
+                    } else {
+                        objects::delete(st, resource, ns, n, opts).await
+                    }
                 }
                 _ => Err(ApiError::method_not_allowed(method.as_str(), &path)),
             }

@@ -161,6 +161,7 @@ pub async fn create(
         kind = resource.kind,
         namespace = namespace.unwrap_or(""),
         name = obj::name(&created),
+        dry_run = st.store.is_dry_run(),
         "created"
     );
     let resp = (StatusCode::CREATED, axum::Json(created)).into_response();
@@ -186,6 +187,7 @@ pub async fn replace(
             kind = resource.kind,
             namespace = namespace.unwrap_or(""),
             name,
+            dry_run = st.store.is_dry_run(),
             "replaced"
         );
     }
@@ -313,6 +315,7 @@ pub async fn delete(
         kind = resource.kind,
         namespace = namespace.unwrap_or(""),
         name,
+        dry_run = st.store.is_dry_run(),
         "deleted"
     );
     Ok(axum::Json(gone).into_response())

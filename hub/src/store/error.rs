@@ -42,6 +42,9 @@ pub enum StoreError {
     },
     #[error("the store is shutting down")]
     Closed,
+    /// Only object writes can be dry runs.
+    #[error("this write cannot be a dry run")]
+    DryRunUnsupported,
 }
 
 impl From<redb::TransactionError> for StoreError {
@@ -100,7 +103,8 @@ impl StoreError {
             StoreError::Db(_)
             | StoreError::Corrupt { .. }
             | StoreError::Sealed { .. }
-            | StoreError::Closed => Status::internal(self.to_string()),
+            | StoreError::Closed
+            | StoreError::DryRunUnsupported => Status::internal(self.to_string()),
         }
     }
 }

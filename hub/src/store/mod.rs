@@ -70,6 +70,9 @@ pub struct Store {
     log: Arc<EventLog>,
     metrics: Arc<StoreMetrics>,
     sealer: Option<Arc<Sealer>>,
+    /// Writes through this handle are checked and answered but never
+    /// committed (`?dryRun=All`): see [`Store::dry_run`].
+    dry_run: bool,
 }
 
 /// A snapshot list of one kind.
@@ -129,17 +132,36 @@ impl Store {
             log,
             metrics,
             sealer: opts.sealer,
+            dry_run: false,
         })
     }
 
-    /// Queues a write and waits until it is committed durably.
+    /// Queues a write and waits until it is committed durably (for a
+    /// [`Store::dry_run`] handle: until it was tried and rolled back).
     pub async fn write(&self, op: WriteOp) -> Result<WriteOutcome, StoreError> {
         let (reply, rx) = oneshot::channel();
+        let dry_run = self.dry_run;
         self.tx
-            .send(Msg::Write(Request { op, reply }))
+            .send(Msg::Write(Request { op, reply, dry_run }))
             .await
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// The same store, but its writes are dry runs: each is applied in a
+    /// transaction of its own that is then aborted, so the answer (the object
+    /// as it would be stored, or the refusal: exists, stale version...) is
+    /// the real one and nothing is written, no revision taken, no event sent.
+    pub fn dry_run(&self) -> Store {
+        Store {
+            dry_run: true,
+            ..self.clone()
+        }
+    }
+
+    /// Whether this handle's writes are dry runs.
+    pub fn is_dry_run(&self) -> bool {
+        self.dry_run
     }
 
     /// Creates an admitted object.

@@ -323,3 +323,68 @@ async fn kv_entries_are_written_atomically_without_revisions() {
     );
     assert_eq!(store.kv_get("kv_missing", "x").unwrap(), None);
 }
+
+#[tokio::test]
+async fn dry_runs_answer_as_the_write_would_and_store_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let a = store.create(configmaps(), cm("a", "1")).await.unwrap();
+    let rev = store.revision().unwrap();
+    let mut watch = store
+        .watch(
+            WatchFilter {
+                resource: configmaps(),
+                namespace: None,
+                selector: Default::default(),
+                name: None,
+            },
+            rev,
+        )
+        .unwrap();
+    let dry = store.dry_run();
+
+    let b = dry.create(configmaps(), cm("b", "1")).await.unwrap();
+    assert_eq!(b["metadata"]["name"], "b");
+    assert_eq!(b["metadata"]["uid"].as_str().unwrap().len(), 36);
+    assert!(b["metadata"]["resourceVersion"].is_null(), "{b}");
+    assert!(
+        store
+            .get(configmaps(), Some("default"), "b")
+            .unwrap()
+            .is_none()
+    );
+    let err = dry.create(configmaps(), cm("a", "2")).await.unwrap_err();
+    assert!(matches!(err, StoreError::AlreadyExists { .. }), "{err}");
+
+    let (changed, _) = dry.update(configmaps(), cm("a", "2")).await.unwrap();
+    assert_eq!(changed["data"]["k"], "2");
+    assert_eq!(changed["metadata"]["generation"], 2);
+    assert_eq!(
+        changed["metadata"]["resourceVersion"],
+        a["metadata"]["resourceVersion"]
+    );
+    let mut stale = cm("a", "3");
+    stale["metadata"]["resourceVersion"] = "1".into();
+    let err = dry.update(configmaps(), stale).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+
+    let gone = dry
+        .delete(configmaps(), Some("default"), "a", None)
+        .await
+        .unwrap();
+    assert_eq!(gone["metadata"]["name"], "a");
+    assert_eq!(
+        store.get(configmaps(), Some("default"), "a").unwrap(),
+        Some(a)
+    );
+    assert_eq!(
+        store.revision().unwrap(),
+        rev,
+        "a dry run takes no revision"
+    );
+
+    // The next real write is the next event: the dry runs sent none.
+    store.create(configmaps(), cm("c", "1")).await.unwrap();
+    let e = watch.next().await.unwrap();
+    assert_eq!(e.name, "c");
+}

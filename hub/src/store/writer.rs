@@ -81,6 +81,8 @@ pub enum WriteOutcome {
 pub(super) struct Request {
     pub op: WriteOp,
     pub reply: oneshot::Sender<Result<WriteOutcome, StoreError>>,
+    /// Try the write in a transaction of its own and roll it back.
+    pub dry_run: bool,
 }
 
 /// What the writer thread receives.
@@ -120,6 +122,9 @@ pub(super) fn run(
                 Err(_) => break,
             }
         }
+        // Dry runs go alone, each in a transaction that is aborted, after
+        // the real writes queued before them.
+        let dry: Vec<Request> = batch.extract_if(.., |r| r.dry_run).collect();
         let started = Instant::now();
         let n = batch.len();
         if let Some(rev) = commit_batch(&db, &mut batch, &log, quick_repair, sealer.as_deref()) {
@@ -131,6 +136,9 @@ pub(super) fn run(
             elapsed_us = started.elapsed().as_micros() as u64,
             "batch committed"
         );
+        for req in dry {
+            try_and_roll_back(&db, req, sealer.as_deref());
+        }
     }
     drop(db);
     tracing::debug!("store writer stopped");
@@ -226,6 +234,58 @@ fn commit_batch(
             None
         }
     }
+}
+
+/// Applies one write in a transaction that is then aborted, and answers
+/// with what it would have done (`?dryRun=All`).
+fn try_and_roll_back(db: &redb::Database, mut req: Request, sealer: Option<&Sealer>) {
+    let op = std::mem::replace(&mut req.op, WriteOp::Kv(Vec::new()));
+    let result = (|| -> Result<WriteOutcome, StoreError> {
+        let txn = db.begin_write()?;
+        let mut rev = {
+            let meta = txn.open_table(META)?;
+            meta.get(REVISION)?.map(|g| g.value()).unwrap_or(0)
+        };
+        let mut events = Vec::new();
+        let mut open = Tables::new(&txn, sealer);
+        // Nothing is stored, so no new resourceVersion: a created object has
+        // none, an updated one keeps its own (as Kubernetes answers dry runs).
+        let kept_version = match &op {
+            WriteOp::Update { resource, object } | WriteOp::UpdateStatus { resource, object } => {
+                load(&mut open, resource, &object_key(resource, object))?
+                    .map(|o| o["metadata"]["resourceVersion"].clone())
+            }
+            _ => None,
+        };
+        let outcome = match op {
+            WriteOp::Create { .. }
+            | WriteOp::Update { .. }
+            | WriteOp::UpdateStatus { .. }
+            | WriteOp::Delete { .. } => apply(&mut open, &mut rev, op, &mut events),
+            WriteOp::Kv(_) | WriteOp::Reseal => Err(StoreError::DryRunUnsupported),
+        };
+        drop(open);
+        txn.abort()?;
+        Ok(match outcome? {
+            WriteOutcome::Created(mut object) => {
+                if let Some(meta) = object["metadata"].as_object_mut() {
+                    meta.remove("resourceVersion");
+                }
+                WriteOutcome::Created(object)
+            }
+            WriteOutcome::Updated {
+                mut object,
+                changed,
+            } => {
+                if let Some(rv) = kept_version {
+                    object["metadata"]["resourceVersion"] = rv;
+                }
+                WriteOutcome::Updated { object, changed }
+            }
+            other => other,
+        })
+    })();
+    let _ = req.reply.send(result);
 }
 
 /// Object tables opened once per batch: opening a redb table costs a lookup,
