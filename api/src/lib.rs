@@ -7,6 +7,7 @@ pub mod admit;
 pub mod cidr;
 pub mod decode;
 pub mod field;
+pub mod field_selector;
 pub mod intstr;
 pub mod kubeconfig;
 pub mod manifest;

@@ -109,6 +109,64 @@ fn kubectl_get_prints_kubernetes_tables() {
     ));
     assert_eq!(t[0], ["NAME", "DATA", "AGE", "LABELS"]);
 
+    // Field selectors, and pages (kubectl asks 500 at a time; 1 here).
+    let t = words(&kubectl(
+        &hub,
+        &[
+            "get",
+            "pods",
+            "--field-selector",
+            "status.phase=Pending,spec.nodeName=",
+        ],
+    ));
+    assert_eq!(t.len(), 3, "{t:?}");
+    let out = kubectl(
+        &hub,
+        &["get", "pods", "--field-selector", "status.phase=Running"],
+    );
+    assert_eq!(out, "", "no pod runs without a node");
+    let err = Command::new("kubectl")
+        .env("KUBECONFIG", hub.data_dir.join("kubeconfig.yaml"))
+        .args(["get", "deployments", "--field-selector", "spec.replicas=2"])
+        .output()
+        .unwrap();
+    assert!(!err.status.success());
+    assert!(
+        String::from_utf8_lossy(&err.stderr)
+            .contains("\"spec.replicas\" is not a known field selector"),
+        "{}",
+        String::from_utf8_lossy(&err.stderr)
+    );
+    let paged = words(&kubectl(&hub, &["get", "all", "-A", "--chunk-size=1"]));
+    let unpaged = words(&kubectl(&hub, &["get", "all", "-A"]));
+    let names = |t: &[Vec<String>]| -> Vec<String> {
+        t.iter()
+            .filter(|r| r.len() > 1 && r[0] != "NAMESPACE")
+            .map(|r| r[1].clone())
+            .collect()
+    };
+    assert_eq!(names(&paged), names(&unpaged));
+    assert!(names(&paged).len() >= 4, "{paged:?}");
+    let client = hub.client();
+    let (code, first) = client.get("/api/v1/namespaces/default/pods?limit=1");
+    assert_eq!(code, 200);
+    assert_eq!(first["items"].as_array().unwrap().len(), 1);
+    assert_eq!(first["metadata"]["remainingItemCount"], 1);
+    let token = first["metadata"]["continue"].as_str().unwrap();
+    let (_, second) = client.get(&format!(
+        "/api/v1/namespaces/default/pods?limit=1&continue={token}"
+    ));
+    assert_eq!(second["items"].as_array().unwrap().len(), 1);
+    assert!(second["metadata"]["continue"].is_null());
+    assert_ne!(
+        first["items"][0]["metadata"]["name"],
+        second["items"][0]["metadata"]["name"]
+    );
+    assert_eq!(
+        first["metadata"]["resourceVersion"],
+        second["metadata"]["resourceVersion"]
+    );
+
     // `get -w`: the current row, then a row per change.
     let mut watch = Command::new("kubectl")
         .env("KUBECONFIG", hub.data_dir.join("kubeconfig.yaml"))

@@ -6,6 +6,7 @@ mod dry_run;
 mod error;
 mod identity;
 mod objects;
+mod page;
 mod patch;
 mod path;
 mod pod_rpc;

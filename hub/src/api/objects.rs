@@ -30,11 +30,23 @@ pub fn list(
     table: Option<TableRequest>,
 ) -> ApiResult<Response> {
     let selector = q.selector()?;
+    let fields = q.fields(resource.kind)?;
     let mut result = st.store.list(resource, namespace, &selector)?;
-    if let Some(name) = q.field_name()? {
-        result.items.retain(|o| obj::name(o) == name);
+    if !fields.is_empty() {
+        result.items.retain(|o| fields.matches(o));
     }
-    let metadata = json!({"resourceVersion": result.revision.to_string()});
+    let page = super::page::paginate(
+        result.items,
+        result.revision,
+        q.limit,
+        q.continue_.as_deref(),
+    )?;
+    let mut metadata = json!({"resourceVersion": page.revision.to_string()});
+    if let Some(token) = page.continue_token {
+        metadata["continue"] = token.into();
+        metadata["remainingItemCount"] = page.remaining.into();
+    }
+    result.items = page.items;
     if let Some(t) = table {
         let body = t.table(resource, &result.items, metadata, SystemTime::now());
         return Ok(axum::Json(body).into_response());

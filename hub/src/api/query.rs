@@ -1,11 +1,12 @@
 //! Query parameters of list and watch requests.
 
 use bramble_api::Selector;
+use bramble_api::field_selector::FieldSelector;
 use serde::Deserialize;
 
 use super::error::{ApiError, ApiResult};
 
-/// `?labelSelector=&fieldSelector=&watch=&resourceVersion=&timeoutSeconds=&includeObject=`.
+/// `?labelSelector=&fieldSelector=&watch=&resourceVersion=&timeoutSeconds=&includeObject=&limit=&continue=`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListQuery {
@@ -16,6 +17,11 @@ pub struct ListQuery {
     pub timeout_seconds: Option<u64>,
     /// What the rows of a `Table` carry: `None`, `Metadata` (default), `Object`.
     pub include_object: Option<String>,
+    /// Page size of a list (`0` or absent: everything).
+    pub limit: Option<usize>,
+    /// Where the next page starts: the `metadata.continue` of the previous one.
+    #[serde(rename = "continue")]
+    pub continue_: Option<String>,
 }
 
 impl ListQuery {
@@ -38,28 +44,10 @@ impl ListQuery {
         }
     }
 
-    /// The object name a `fieldSelector` restricts to (`metadata.name=x`).
-    pub fn field_name(&self) -> ApiResult<Option<String>> {
-        let Some(fs) = self.field_selector.as_deref().filter(|s| !s.is_empty()) else {
-            return Ok(None);
-        };
-        let mut name = None;
-        for term in fs.split(',') {
-            let (k, v) = term
-                .split_once("==")
-                .or_else(|| term.split_once('='))
-                .ok_or_else(|| ApiError::bad_request(format!("invalid field selector {term:?}")))?;
-            match k.trim() {
-                "metadata.name" => name = Some(v.trim().to_string()),
-                "metadata.namespace" => {}
-                other => {
-                    return Err(ApiError::bad_request(format!(
-                        "field selector {other:?} is not supported: use metadata.name"
-                    )));
-                }
-            }
-        }
-        Ok(name)
+    /// The `fieldSelector` for objects of `kind` (400 for an unknown field).
+    pub fn fields(&self, kind: &str) -> ApiResult<FieldSelector> {
+        FieldSelector::parse(self.field_selector.as_deref().unwrap_or(""), kind)
+            .map_err(|e| ApiError::bad_request(e.to_string()))
     }
 
     /// `resourceVersion` as a revision; `None` for absent, empty or `0`.

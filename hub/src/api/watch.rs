@@ -48,7 +48,7 @@ pub fn watch(
         resource,
         namespace: namespace.map(str::to_string),
         selector: q.selector()?,
-        name: q.field_name()?,
+        fields: q.fields(resource.kind)?,
     };
     let phase = match q.revision()? {
         Some(rev) => Phase::Live(st.store.watch(filter, rev)?),
@@ -57,12 +57,7 @@ pub fn watch(
             let items: Vec<Value> = list
                 .items
                 .into_iter()
-                .filter(|o| {
-                    filter
-                        .name
-                        .as_deref()
-                        .is_none_or(|n| o["metadata"]["name"] == n)
-                })
+                .filter(|o| filter.fields.matches(o))
                 .collect();
             let w = st.store.watch(filter, list.revision)?;
             Phase::Initial(items.into_iter(), w)

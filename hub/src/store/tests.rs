@@ -187,7 +187,7 @@ async fn watch_replays_from_revision_and_streams_live() {
         resource: configmaps(),
         namespace: Some("default".into()),
         selector: Selector::default(),
-        name: None,
+        fields: Default::default(),
     };
     let mut w = store.watch(filter, start).unwrap();
     let e = w.next().await.unwrap();
@@ -227,7 +227,7 @@ async fn watch_from_a_compacted_revision_is_gone() {
         resource: configmaps(),
         namespace: None,
         selector: Selector::default(),
-        name: None,
+        fields: Default::default(),
     };
     let err = store.watch(filter.clone(), 1).err().unwrap();
     assert!(matches!(err, StoreError::Gone { .. }));
@@ -336,7 +336,7 @@ async fn dry_runs_answer_as_the_write_would_and_store_nothing() {
                 resource: configmaps(),
                 namespace: None,
                 selector: Default::default(),
-                name: None,
+                fields: Default::default(),
             },
             rev,
         )

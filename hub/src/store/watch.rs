@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
+use bramble_api::field_selector::FieldSelector;
 use bramble_api::{ResourceInfo, Selector};
 use bytes::Bytes;
 use serde_json::Value;
@@ -119,19 +120,37 @@ pub struct WatchFilter {
     /// `None` watches all namespaces.
     pub namespace: Option<String>,
     pub selector: Selector,
-    /// Only this object, when set (`fieldSelector=metadata.name=x`).
-    pub name: Option<String>,
+    /// `fieldSelector`: names are checked from the event, other fields
+    /// (`spec.nodeName`...) from its object.
+    pub fields: FieldSelector,
 }
 
 impl WatchFilter {
+    fn fields_match(&self, e: &Event) -> bool {
+        if self.fields.is_empty() {
+            return true;
+        }
+        let on_metadata = self
+            .fields
+            .terms
+            .iter()
+            .all(|t| t.field == "metadata.name" || t.field == "metadata.namespace");
+        if on_metadata {
+            let meta = serde_json::json!({"metadata": {"name": e.name, "namespace": e.namespace}});
+            self.fields.matches(&meta)
+        } else {
+            self.fields.matches(&e.object())
+        }
+    }
+
     fn matches(&self, e: &Event) -> bool {
         std::ptr::eq(e.resource, self.resource)
             && self
                 .namespace
                 .as_deref()
                 .is_none_or(|ns| e.namespace.as_deref() == Some(ns))
-            && self.name.as_deref().is_none_or(|n| e.name == n)
             && self.selector.matches(&e.labels)
+            && self.fields_match(e)
     }
 }
 
