@@ -1,6 +1,7 @@
 //! The Kubernetes-style HTTP API: routes, auth, and dispatch to handlers.
 
 mod auth;
+mod content;
 mod discovery;
 mod error;
 mod identity;
@@ -8,6 +9,7 @@ mod objects;
 mod path;
 mod pod_rpc;
 mod pod_security;
+pub mod protobuf;
 mod query;
 mod rollout;
 mod secrets;
@@ -176,6 +178,10 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
     let path = parts.uri.path().to_string();
     let target = path::parse(&path).ok_or_else(|| ApiError::not_found_path(&path))?;
     let method = parts.method.clone();
+    let content_type = parts
+        .headers
+        .get("content-type")
+        .map(|v| v.to_str().unwrap_or("(not text)"));
     let json = |v: serde_json::Value| Ok(axum::Json(v).into_response());
     match target {
         Target::CoreVersions if method == Method::GET => json(discovery::core_versions()),
@@ -212,11 +218,11 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
                 }
                 (&Method::GET, Some(n)) => objects::get(st, resource, ns, n),
                 (&Method::POST, None) => {
-                    let body = objects::parse_body(&read_body(body).await?)?;
+                    let body = content::decode(content_type, &read_body(body).await?)?;
                     objects::create(st, resource, ns, body).await
                 }
                 (&Method::PUT, Some(n)) => {
-                    let body = objects::parse_body(&read_body(body).await?)?;
+                    let body = content::decode(content_type, &read_body(body).await?)?;
                     objects::replace(st, resource, ns, n, body).await
                 }
                 (&Method::PATCH, Some(n)) => {
@@ -234,7 +240,7 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
                     let opts = if raw.iter().all(u8::is_ascii_whitespace) {
                         None
                     } else {
-                        Some(objects::parse_body(&raw)?)
+                        Some(content::decode(content_type, &raw)?)
                     };
                     objects::delete(st, resource, ns, n, opts).await
                 }
