@@ -1,6 +1,7 @@
 //! The Kubernetes-style HTTP API: routes, auth, and dispatch to handlers.
 
 mod auth;
+mod content;
 mod discovery;
 mod dry_run;
 mod error;
@@ -11,6 +12,7 @@ mod patch;
 mod path;
 mod pod_rpc;
 mod pod_security;
+pub mod protobuf;
 mod query;
 mod rollout;
 mod scale;
@@ -188,6 +190,10 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
     } else {
         st
     };
+    let content_type = parts
+        .headers
+        .get("content-type")
+        .map(|v| v.to_str().unwrap_or("(not text)"));
     let json = |v: serde_json::Value| Ok(axum::Json(v).into_response());
     match target {
         Target::CoreVersions if method == Method::GET => json(discovery::core_versions()),
@@ -236,11 +242,11 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
                     objects::get(st, resource, ns, n, table)
                 }
                 (&Method::POST, None) => {
-                    let body = objects::parse_body(&read_body(body).await?)?;
+                    let body = content::decode(content_type, &read_body(body).await?)?;
                     objects::create(st, resource, ns, body).await
                 }
                 (&Method::PUT, Some(n)) => {
-                    let body = objects::parse_body(&read_body(body).await?)?;
+                    let body = content::decode(content_type, &read_body(body).await?)?;
                     objects::replace(st, resource, ns, n, body).await
                 }
                 (&Method::PATCH, Some(n)) => {
@@ -258,7 +264,7 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
                     let opts = if raw.iter().all(u8::is_ascii_whitespace) {
                         None
                     } else {
-                        Some(objects::parse_body(&raw)?)
+                        Some(content::decode(content_type, &raw)?)
                     };
                     // kubectl sends the dry run of a delete in its DeleteOptions.
                     if dry_run::in_delete_options(opts.as_ref())? {
@@ -286,7 +292,7 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
             ("deployments", "revisions", &Method::GET) => rollout::revisions(st, &namespace, &name),
             ("deployments", "scale", &Method::GET) => scale::get(st, resource, &namespace, &name),
             ("deployments", "scale", &Method::PUT) => {
-                let body = objects::parse_body(&read_body(body).await?)?;
+                let body = content::decode(content_type, &read_body(body).await?)?;
                 scale::update(st, resource, &namespace, &name, None, body).await
             }
             ("deployments", "scale", &Method::PATCH) => {
