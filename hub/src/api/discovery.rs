@@ -40,6 +40,13 @@ const SUBRESOURCES: &[Subresource] = &[
         verbs: &["create", "get"],
     },
     Subresource {
+        plural: "pods",
+        sub: "eviction",
+        kind: "Eviction",
+        group_version: Some(("policy", "v1")),
+        verbs: &["create"],
+    },
+    Subresource {
         plural: "deployments",
         sub: "scale",
         kind: "Scale",

@@ -5,6 +5,7 @@ mod content;
 mod discovery;
 mod dry_run;
 mod error;
+mod eviction;
 mod identity;
 mod objects;
 mod page;
@@ -284,6 +285,10 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
         } => match (resource.plural, sub.as_str(), &method) {
             ("pods", "log", &Method::GET) => {
                 pod_rpc::log(st, &namespace, &name, parts.uri.query()).await
+            }
+            ("pods", "eviction", &Method::POST) => {
+                let body = content::decode(content_type, &read_body(body).await?)?;
+                eviction::evict(st, resource, &namespace, &name, body).await
             }
             ("pods", "exec", &Method::POST) => {
                 let body = objects::parse_body(&read_body(body).await?)?;

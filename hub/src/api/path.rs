@@ -31,8 +31,9 @@ pub enum Target {
 }
 
 /// Subresources Bramble serves, per plural.
-const SUBRESOURCES: [(&str, &str); 5] = [
+const SUBRESOURCES: [(&str, &str); 6] = [
     ("pods", "log"),
+    ("pods", "eviction"),
     ("pods", "exec"),
     ("deployments", "revisions"),
     ("deployments", "rollback"),

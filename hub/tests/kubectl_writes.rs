@@ -1,8 +1,9 @@
-//! kubectl's patches against a real hub: client-side `kubectl apply`
+//! kubectl's writes against a real hub: client-side `kubectl apply`
 //! (created → unchanged → configured, a strategic merge patch computed from
 //! the `last-applied-configuration` annotation), `kubectl patch
-//! --type=strategic|json|merge`, `label`, `annotate`, and a patch naming a
-//! stale resourceVersion refused with 409.
+//! --type=strategic|json|merge`, `label`, `annotate`, a patch naming a stale
+//! resourceVersion refused with 409, `scale`, server-side dry runs and
+//! `diff`, and `cordon` / `drain` (evictions) / `uncordon`.
 
 use std::path::Path;
 use std::process::Command;
@@ -291,4 +292,45 @@ fn kubectl_server_dry_runs_and_diff_change_nothing() {
         "a dry run takes no new version:\n{diff}"
     );
     assert_eq!(get(&hub), before);
+}
+
+#[test]
+fn kubectl_drain_evicts_the_pods_of_a_cordoned_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubProcess::start(Path::new(env!("CARGO_BIN_EXE_bramble-hub")), dir.path());
+    let file = dir.path().join("node.json");
+    let node_and_pod = json!({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "pi-9"}},
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "bare"},
+         "spec": {"nodeName": "pi-9", "containers": [{"name": "a", "image": "busybox"}]}}]});
+    std::fs::write(&file, node_and_pod.to_string()).unwrap();
+    ok(
+        &hub,
+        &["apply", "--validate=false", "-f", file.to_str().unwrap()],
+    );
+
+    assert!(ok(&hub, &["cordon", "pi-9"]).contains("cordoned"));
+    let node: Value =
+        serde_json::from_str(&ok(&hub, &["get", "node", "pi-9", "-o", "json"])).unwrap();
+    assert_eq!(node["spec"]["unschedulable"], true);
+    // A pod without a controller needs --force, as against Kubernetes.
+    let (success, _, err) = kubectl(&hub, &["drain", "pi-9", "--ignore-daemonsets"]);
+    assert!(!success);
+    assert!(err.contains("declare no controller"), "{err}");
+    let out = ok(&hub, &["drain", "pi-9", "--ignore-daemonsets", "--force"]);
+    assert!(out.contains("pod/bare evicted"), "{out}");
+    assert!(out.contains("node/pi-9 drained"), "{out}");
+    let (found, _, _) = kubectl(&hub, &["get", "pod", "bare"]);
+    assert!(!found, "the evicted pod is gone");
+    ok(&hub, &["uncordon", "pi-9"]);
+    let node: Value =
+        serde_json::from_str(&ok(&hub, &["get", "node", "pi-9", "-o", "json"])).unwrap();
+    assert!(node["spec"]["unschedulable"].is_null(), "{node}");
+
+    // An eviction naming another pod than its URL is refused.
+    let (code, _) = hub.client().post(
+        "/api/v1/namespaces/default/pods/bare/eviction",
+        &json!({"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "other"}}),
+    );
+    assert_eq!(code, 400);
 }
