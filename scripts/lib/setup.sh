@@ -43,3 +43,15 @@ ensure_fixture_debs() {
         fi
     done
 }
+
+# ensure_python_client: the official Python `kubernetes` client (PyPI), a real
+# client of the hub in hub/tests/python_client.rs, in a venv at
+# target/fixtures/pyvenv (Debian's python3 needs python3-venv).
+ensure_python_client() {
+    local venv=target/fixtures/pyvenv version=32.0.1
+    if ! "$venv/bin/python" -c "import kubernetes, sys; sys.exit(kubernetes.__version__ != '$version')" 2>/dev/null; then
+        rm -rf "$venv"
+        /usr/bin/python3 -m venv "$venv"
+        "$venv/bin/pip" install --quiet --disable-pip-version-check "kubernetes==$version"
+    fi
+}

@@ -111,6 +111,14 @@ fn admit_for(
     if !body.is_object() {
         return Err(ApiError::bad_request("request body must be a JSON object"));
     }
+    // As the Kubernetes API server does, the URL names the kind when the
+    // body does not (the Python client sends typed objects without them).
+    if body["apiVersion"].is_null() {
+        body["apiVersion"] = resource.api_version().into();
+    }
+    if body["kind"].is_null() {
+        body["kind"] = resource.kind.into();
+    }
     if resource.namespaced {
         match (body["metadata"]["namespace"].as_str(), namespace) {
             (Some(b), Some(p)) if b != p => {

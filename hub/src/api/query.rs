@@ -33,8 +33,13 @@ impl ListQuery {
         }
     }
 
+    /// `watch` as Go's `strconv.ParseBool` reads it, as Kubernetes does
+    /// (the Python client sends `watch=True`).
     pub fn is_watch(&self) -> bool {
-        matches!(self.watch.as_deref(), Some("true" | "1"))
+        matches!(
+            self.watch.as_deref(),
+            Some("1" | "t" | "T" | "true" | "TRUE" | "True")
+        )
     }
 
     pub fn selector(&self) -> ApiResult<Selector> {
