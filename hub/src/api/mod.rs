@@ -3,8 +3,10 @@
 mod auth;
 mod discovery;
 mod error;
+mod field_validation;
 mod identity;
 mod objects;
+mod openapi;
 mod path;
 mod pod_rpc;
 mod pod_security;
@@ -82,6 +84,8 @@ pub fn token_matches(st: &AppState, given: &str) -> bool {
 pub fn router(state: AppState) -> Router {
     let protected = Router::new()
         .route("/metrics", get(system::metrics))
+        .route("/openapi/v3", get(openapi::index))
+        .route("/openapi/v3/{*path}", get(openapi::document))
         .route("/apis/metrics.k8s.io/v1beta1/nodes", get(top::nodes))
         .route("/apis/metrics.k8s.io/v1beta1/pods", get(top::all_pods))
         .route(
@@ -212,12 +216,14 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
                 }
                 (&Method::GET, Some(n)) => objects::get(st, resource, ns, n),
                 (&Method::POST, None) => {
+                    let fv = field_validation::from_query(&parts.uri)?;
                     let body = objects::parse_body(&read_body(body).await?)?;
-                    objects::create(st, resource, ns, body).await
+                    objects::create(st, resource, ns, body, fv).await
                 }
                 (&Method::PUT, Some(n)) => {
+                    let fv = field_validation::from_query(&parts.uri)?;
                     let body = objects::parse_body(&read_body(body).await?)?;
-                    objects::replace(st, resource, ns, n, body).await
+                    objects::replace(st, resource, ns, n, body, fv).await
                 }
                 (&Method::PATCH, Some(n)) => {
                     let ct = parts
@@ -226,8 +232,9 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("")
                         .to_string();
+                    let fv = field_validation::from_query(&parts.uri)?;
                     let body = objects::parse_body(&read_body(body).await?)?;
-                    objects::patch(st, resource, ns, n, &ct, body).await
+                    objects::patch(st, resource, ns, n, &ct, body, fv).await
                 }
                 (&Method::DELETE, Some(n)) => {
                     let raw = read_body(body).await?;

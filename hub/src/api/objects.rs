@@ -1,9 +1,12 @@
 //! CRUD on objects: list, get, create, replace, merge-patch, delete.
-//! Writes pass `bramble_api::admit`, then Pod Security admission
-//! ([`super::pod_security`]), whose warnings go back as `Warning` headers.
+//! Writes pass `fieldValidation` ([`super::field_validation`]), then
+//! `bramble_api::admit`, then Pod Security admission
+//! ([`super::pod_security`]); the warnings of both go back as `Warning`
+//! headers.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use bramble_api::schema::FieldValidation;
 use bramble_api::{ResourceInfo, Status};
 use serde_json::{Value, json};
 
@@ -65,13 +68,15 @@ pub fn parse_body(body: &[u8]) -> ApiResult<Value> {
 }
 
 /// Admits `body` as an object of `resource` in `namespace`: kind, namespace and
-/// name must agree with the URL.
+/// name must agree with the URL. Returns the object and the warnings of
+/// field validation.
 fn admit_for(
     resource: &'static ResourceInfo,
     namespace: Option<&str>,
     name: Option<&str>,
     mut body: Value,
-) -> ApiResult<Value> {
+    fv: FieldValidation,
+) -> ApiResult<(Value, Vec<String>)> {
     if !body.is_object() {
         return Err(ApiError::bad_request("request body must be a JSON object"));
     }
@@ -88,6 +93,7 @@ fn admit_for(
     } else {
         obj::remove_meta(&mut body, "namespace");
     }
+    let warnings = super::field_validation::check(resource, &mut body, fv)?;
     let admitted = bramble_api::admit(body)?;
     if !std::ptr::eq(admitted.resource, resource) {
         return Err(ApiError::bad_request(format!(
@@ -106,7 +112,7 @@ fn admit_for(
             admitted.name()
         )));
     }
-    Ok(admitted.object)
+    Ok((admitted.object, warnings))
 }
 
 /// `POST` on a collection.
@@ -115,6 +121,7 @@ pub async fn create(
     resource: &'static ResourceInfo,
     namespace: Option<&str>,
     body: Value,
+    fv: FieldValidation,
 ) -> ApiResult<Response> {
     if resource.namespaced && namespace.is_none() {
         return Err(ApiError::bad_request(format!(
@@ -123,14 +130,16 @@ pub async fn create(
             resource.collection_path(Some("NAMESPACE"))
         )));
     }
-    let mut object = admit_for(resource, namespace, None, body)?;
+    let (mut object, mut warnings) = admit_for(resource, namespace, None, body, fv)?;
     for f in STORE_OWNED {
         obj::remove_meta(&mut object, f);
     }
     if let Some(m) = object.as_object_mut() {
         m.remove("status");
     }
-    let warnings = super::pod_security::admit_write(st, resource, &object, None)?;
+    warnings.extend(super::pod_security::admit_write(
+        st, resource, &object, None,
+    )?);
     let _allocating = super::services::prepare(st, resource, &mut object).await?;
     let created = st.store.create(resource, object).await?;
     tracing::info!(
@@ -150,11 +159,17 @@ pub async fn replace(
     namespace: Option<&str>,
     name: &str,
     body: Value,
+    fv: FieldValidation,
 ) -> ApiResult<Response> {
-    let mut object = admit_for(resource, namespace, Some(name), body)?;
+    let (mut object, mut warnings) = admit_for(resource, namespace, Some(name), body, fv)?;
     let current = st.store.get(resource, namespace, name)?;
     keep_hub_annotations(current.as_ref(), &mut object);
-    let warnings = super::pod_security::admit_write(st, resource, &object, current.as_ref())?;
+    warnings.extend(super::pod_security::admit_write(
+        st,
+        resource,
+        &object,
+        current.as_ref(),
+    )?);
     let _allocating = super::services::prepare(st, resource, &mut object).await?;
     let (updated, changed) = st.store.update(resource, object).await?;
     if changed {
@@ -201,6 +216,7 @@ pub async fn patch(
     name: &str,
     content_type: &str,
     patch: Value,
+    fv: FieldValidation,
 ) -> ApiResult<Response> {
     let ct = content_type.split(';').next().unwrap_or("").trim();
     if ct != "application/merge-patch+json" {
@@ -225,8 +241,13 @@ pub async fn patch(
             "resourceVersion",
             current["metadata"]["resourceVersion"].clone(),
         );
-        let mut object = admit_for(resource, namespace, Some(name), next)?;
-        let warnings = super::pod_security::admit_write(st, resource, &object, Some(&current))?;
+        let (mut object, mut warnings) = admit_for(resource, namespace, Some(name), next, fv)?;
+        warnings.extend(super::pod_security::admit_write(
+            st,
+            resource,
+            &object,
+            Some(&current),
+        )?);
         let _allocating = super::services::prepare(st, resource, &mut object).await?;
         match st.store.update(resource, object).await {
             Ok((updated, _)) => {

@@ -1,0 +1,61 @@
+//! `fieldValidation=Strict|Warn|Ignore` on create, update and patch, as the
+//! Kubernetes API server answers it: every unknown field named in one
+//! BadRequest (Strict), dropped with a `Warning` each (Warn, the default), or
+//! dropped silently (Ignore). A field Kubernetes has and Bramble does not
+//! implement is refused (422) in every mode: see
+//! [`bramble_api::schema::unknown`].
+
+use axum::extract::Query;
+use bramble_api::schema::{FieldValidation, find_unknown_fields};
+use bramble_api::{ResourceInfo, Status};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::error::{ApiError, ApiResult};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WriteQuery {
+    field_validation: Option<String>,
+}
+
+/// The request's `fieldValidation` (Warn when absent).
+pub fn from_query(uri: &axum::http::Uri) -> ApiResult<FieldValidation> {
+    let q = Query::<WriteQuery>::try_from_uri(uri)
+        .map(|Query(q)| q)
+        .unwrap_or_default();
+    FieldValidation::parse(q.field_validation.as_deref())
+        .map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+/// Removes the fields of `body` that `resource` does not have and returns
+/// the warnings to send, or the refusal. A body of another kind is left to
+/// admission, which refuses it.
+pub fn check(
+    resource: &'static ResourceInfo,
+    body: &mut Value,
+    mode: FieldValidation,
+) -> ApiResult<Vec<String>> {
+    let same_kind = body["kind"] == resource.kind && body["apiVersion"] == resource.api_version();
+    if !same_kind {
+        return Ok(Vec::new());
+    }
+    let found = find_unknown_fields(resource, body);
+    if !found.unimplemented.is_empty() {
+        return Err(bramble_api::AdmitError::Invalid {
+            kind: resource.kind.to_string(),
+            name: body["metadata"]["name"].as_str().unwrap_or("").to_string(),
+            errors: found.unimplemented_errors(),
+        }
+        .into());
+    }
+    match (mode, found.strict_error()) {
+        (FieldValidation::Strict, Some(e)) => Err(ApiError::new(Status::bad_request(format!(
+            "{kind} in version \"{version}\" cannot be handled as a {kind}: {e}",
+            kind = resource.kind,
+            version = resource.version,
+        )))),
+        (FieldValidation::Warn, _) => Ok(found.warnings()),
+        _ => Ok(Vec::new()),
+    }
+}
