@@ -105,16 +105,29 @@ async fn crud_round_trip_with_kubernetes_errors() {
 async fn bad_input_gets_clear_statuses() {
     let (hub, c) = hub().await;
     blocking(move || {
+        // A field Kubernetes does not know either: Strict names it (400).
         let mut bad = cm("x", "1");
         bad["metadata"]["lifecycle"] = json!({});
-        let (code, s) = c.post(CMS, &bad);
-        assert_eq!(code, 422, "{s}");
-        assert_eq!(s["details"]["causes"][0]["field"], "metadata.lifecycle");
+        let (code, s) = c.post(&format!("{CMS}?fieldValidation=Strict"), &bad);
+        assert_eq!(code, 400, "{s}");
         assert!(
             s["message"]
                 .as_str()
                 .unwrap()
-                .contains("metadata.lifecycle: not supported")
+                .contains("strict decoding error: unknown field \"metadata.lifecycle\""),
+            "{s}"
+        );
+        // A Kubernetes field Bramble does not implement: 422 in every mode.
+        let mut bad = cm("x", "1");
+        bad["metadata"]["finalizers"] = json!(["a/b"]);
+        let (code, s) = c.post(&format!("{CMS}?fieldValidation=Ignore"), &bad);
+        assert_eq!(code, 422, "{s}");
+        assert_eq!(s["details"]["causes"][0]["field"], "metadata.finalizers");
+        assert!(
+            s["message"].as_str().unwrap().contains(
+                "metadata.finalizers: Unsupported value: Bramble does not implement this field"
+            ),
+            "{s}"
         );
 
         let (code, s) = c.post(CMS, &cm("Bad_Name", "1"));
