@@ -117,6 +117,20 @@ async fn bad_input_gets_clear_statuses() {
                 .contains("strict decoding error: unknown field \"metadata.lifecycle\""),
             "{s}"
         );
+        // A key given twice: named like an unknown field (the last value wins).
+        let (code, s) = c.post_raw(
+            &format!("{CMS}?fieldValidation=Strict"),
+            br#"{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "d"},
+                "data": {"a": "1", "a": "2"}}"#,
+        );
+        assert_eq!(code, 400, "{s}");
+        assert!(
+            s["message"]
+                .as_str()
+                .unwrap()
+                .contains("strict decoding error: duplicate field \"data.a\""),
+            "{s}"
+        );
         // A Kubernetes field Bramble does not implement: 422 in every mode.
         let mut bad = cm("x", "1");
         bad["metadata"]["finalizers"] = json!(["a/b"]);

@@ -56,6 +56,10 @@ pub struct UnknownFields {
     pub unimplemented: Vec<String>,
     /// Fields Kubernetes does not have either.
     pub unknown: Vec<String>,
+    /// Keys the body had twice (the last value is kept): not found by the
+    /// walker but by the parser ([`super::duplicates::parse`]); under the
+    /// same rule as unknown fields.
+    pub duplicate: Vec<String>,
 }
 
 impl UnknownFields {
@@ -69,19 +73,25 @@ impl UnknownFields {
         )
     }
 
-    /// Kubernetes' strict decoding error, every unknown field named:
-    /// `strict decoding error: unknown field "spec.foo", unknown field "spec.bar"`.
+    /// Kubernetes' strict decoding error, every unknown and duplicate field
+    /// named: `strict decoding error: unknown field "spec.foo", duplicate field "spec.replicas"`.
     pub fn strict_error(&self) -> Option<String> {
-        (!self.unknown.is_empty())
-            .then(|| format!("strict decoding error: {}", self.warnings().join(", ")))
+        let all = self.warnings();
+        (!all.is_empty()).then(|| format!("strict decoding error: {}", all.join(", ")))
     }
 
-    /// One warning per unknown field, as Kubernetes words it: `unknown field "spec.foo"`.
+    /// One warning per unknown or duplicate field, as Kubernetes words them:
+    /// `unknown field "spec.foo"`, `duplicate field "spec.replicas"`.
     pub fn warnings(&self) -> Vec<String> {
-        self.unknown
+        let unknown = self
+            .unknown
             .iter()
-            .map(|p| format!("unknown field \"{p}\""))
-            .collect()
+            .map(|p| format!("unknown field \"{p}\""));
+        let duplicate = self
+            .duplicate
+            .iter()
+            .map(|p| format!("duplicate field \"{p}\""));
+        unknown.chain(duplicate).collect()
     }
 }
 

@@ -1,7 +1,7 @@
 //! `fieldValidation=Strict|Warn|Ignore` on create, update and patch, as the
 //! Kubernetes API server answers it: every unknown field named in one
 //! BadRequest (Strict), dropped with a `Warning` each (Warn, the default), or
-//! dropped silently (Ignore). A field Kubernetes has and Bramble does not
+//! dropped silently (Ignore); keys a body has twice likewise. A field Kubernetes has and Bramble does not
 //! implement is refused (422) in every mode: see
 //! [`bramble_api::schema::unknown`].
 
@@ -19,13 +19,25 @@ struct WriteQuery {
     field_validation: Option<String>,
 }
 
-/// The request's `fieldValidation` (Warn when absent).
-pub fn from_query(uri: &axum::http::Uri) -> ApiResult<FieldValidation> {
+/// How a write's fields are checked: the request's `fieldValidation` and the
+/// keys its body had twice.
+#[derive(Debug, Default)]
+pub struct FieldCheck {
+    pub mode: FieldValidation,
+    pub duplicates: Vec<String>,
+}
+
+/// Parses a create, update or patch: its `fieldValidation` (Warn when
+/// absent) and its JSON body, noting duplicate keys.
+pub fn parse_write(uri: &axum::http::Uri, body: &[u8]) -> ApiResult<(Value, FieldCheck)> {
     let q = Query::<WriteQuery>::try_from_uri(uri)
         .map(|Query(q)| q)
         .unwrap_or_default();
-    FieldValidation::parse(q.field_validation.as_deref())
-        .map_err(|e| ApiError::bad_request(e.to_string()))
+    let mode = FieldValidation::parse(q.field_validation.as_deref())
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let (value, duplicates) = bramble_api::schema::duplicates::parse(body)
+        .map_err(|e| ApiError::bad_request(format!("request body is not valid JSON: {e}")))?;
+    Ok((value, FieldCheck { mode, duplicates }))
 }
 
 /// Removes the fields of `body` that `resource` does not have and returns
@@ -34,13 +46,14 @@ pub fn from_query(uri: &axum::http::Uri) -> ApiResult<FieldValidation> {
 pub fn check(
     resource: &'static ResourceInfo,
     body: &mut Value,
-    mode: FieldValidation,
+    fields: &FieldCheck,
 ) -> ApiResult<Vec<String>> {
     let same_kind = body["kind"] == resource.kind && body["apiVersion"] == resource.api_version();
     if !same_kind {
         return Ok(Vec::new());
     }
-    let found = find_unknown_fields(resource, body);
+    let mut found = find_unknown_fields(resource, body);
+    found.duplicate = fields.duplicates.clone();
     if !found.unimplemented.is_empty() {
         return Err(bramble_api::AdmitError::Invalid {
             kind: resource.kind.to_string(),
@@ -49,7 +62,7 @@ pub fn check(
         }
         .into());
     }
-    match (mode, found.strict_error()) {
+    match (fields.mode, found.strict_error()) {
         (FieldValidation::Strict, Some(e)) => Err(ApiError::new(Status::bad_request(format!(
             "{kind} in version \"{version}\" cannot be handled as a {kind}: {e}",
             kind = resource.kind,

@@ -216,14 +216,14 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
                 }
                 (&Method::GET, Some(n)) => objects::get(st, resource, ns, n),
                 (&Method::POST, None) => {
-                    let fv = field_validation::from_query(&parts.uri)?;
-                    let body = objects::parse_body(&read_body(body).await?)?;
-                    objects::create(st, resource, ns, body, fv).await
+                    let raw = read_body(body).await?;
+                    let (body, fields) = field_validation::parse_write(&parts.uri, &raw)?;
+                    objects::create(st, resource, ns, body, &fields).await
                 }
                 (&Method::PUT, Some(n)) => {
-                    let fv = field_validation::from_query(&parts.uri)?;
-                    let body = objects::parse_body(&read_body(body).await?)?;
-                    objects::replace(st, resource, ns, n, body, fv).await
+                    let raw = read_body(body).await?;
+                    let (body, fields) = field_validation::parse_write(&parts.uri, &raw)?;
+                    objects::replace(st, resource, ns, n, body, &fields).await
                 }
                 (&Method::PATCH, Some(n)) => {
                     let ct = parts
@@ -232,9 +232,9 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("")
                         .to_string();
-                    let fv = field_validation::from_query(&parts.uri)?;
-                    let body = objects::parse_body(&read_body(body).await?)?;
-                    objects::patch(st, resource, ns, n, &ct, body, fv).await
+                    let raw = read_body(body).await?;
+                    let (body, fields) = field_validation::parse_write(&parts.uri, &raw)?;
+                    objects::patch(st, resource, ns, n, &ct, body, &fields).await
                 }
                 (&Method::DELETE, Some(n)) => {
                     let raw = read_body(body).await?;

@@ -6,12 +6,12 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use bramble_api::schema::FieldValidation;
 use bramble_api::{ResourceInfo, Status};
 use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
+use super::field_validation::FieldCheck;
 use super::query::ListQuery;
 use super::warning::with_warnings;
 use crate::store::object as obj;
@@ -75,7 +75,7 @@ fn admit_for(
     namespace: Option<&str>,
     name: Option<&str>,
     mut body: Value,
-    fv: FieldValidation,
+    fields: &FieldCheck,
 ) -> ApiResult<(Value, Vec<String>)> {
     if !body.is_object() {
         return Err(ApiError::bad_request("request body must be a JSON object"));
@@ -93,7 +93,7 @@ fn admit_for(
     } else {
         obj::remove_meta(&mut body, "namespace");
     }
-    let warnings = super::field_validation::check(resource, &mut body, fv)?;
+    let warnings = super::field_validation::check(resource, &mut body, fields)?;
     let admitted = bramble_api::admit(body)?;
     if !std::ptr::eq(admitted.resource, resource) {
         return Err(ApiError::bad_request(format!(
@@ -121,7 +121,7 @@ pub async fn create(
     resource: &'static ResourceInfo,
     namespace: Option<&str>,
     body: Value,
-    fv: FieldValidation,
+    fields: &FieldCheck,
 ) -> ApiResult<Response> {
     if resource.namespaced && namespace.is_none() {
         return Err(ApiError::bad_request(format!(
@@ -130,7 +130,7 @@ pub async fn create(
             resource.collection_path(Some("NAMESPACE"))
         )));
     }
-    let (mut object, mut warnings) = admit_for(resource, namespace, None, body, fv)?;
+    let (mut object, mut warnings) = admit_for(resource, namespace, None, body, fields)?;
     for f in STORE_OWNED {
         obj::remove_meta(&mut object, f);
     }
@@ -159,9 +159,9 @@ pub async fn replace(
     namespace: Option<&str>,
     name: &str,
     body: Value,
-    fv: FieldValidation,
+    fields: &FieldCheck,
 ) -> ApiResult<Response> {
-    let (mut object, mut warnings) = admit_for(resource, namespace, Some(name), body, fv)?;
+    let (mut object, mut warnings) = admit_for(resource, namespace, Some(name), body, fields)?;
     let current = st.store.get(resource, namespace, name)?;
     keep_hub_annotations(current.as_ref(), &mut object);
     warnings.extend(super::pod_security::admit_write(
@@ -216,7 +216,7 @@ pub async fn patch(
     name: &str,
     content_type: &str,
     patch: Value,
-    fv: FieldValidation,
+    fields: &FieldCheck,
 ) -> ApiResult<Response> {
     let ct = content_type.split(';').next().unwrap_or("").trim();
     if ct != "application/merge-patch+json" {
@@ -241,7 +241,7 @@ pub async fn patch(
             "resourceVersion",
             current["metadata"]["resourceVersion"].clone(),
         );
-        let (mut object, mut warnings) = admit_for(resource, namespace, Some(name), next, fv)?;
+        let (mut object, mut warnings) = admit_for(resource, namespace, Some(name), next, fields)?;
         warnings.extend(super::pod_security::admit_write(
             st,
             resource,
