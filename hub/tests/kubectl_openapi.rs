@@ -157,6 +157,18 @@ fn explain_describes_fields_from_the_openapi_documents() {
     assert!(s.contains("FIELD: containers <[]Container>"), "{s}");
     assert!(s.contains("image\t<string>"), "{s}");
     assert!(s.contains("env\t<[]EnvVar>"), "{s}");
+    for kind in bramble_api::RESOURCES {
+        let out = kubectl(&hub, &["explain", kind.plural]);
+        let s = text(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}: {s}{}",
+            kind.plural,
+            text(&out.stderr)
+        );
+        assert!(s.contains(&format!("KIND:       {}", kind.kind)), "{s}");
+        assert!(s.contains("metadata\t<ObjectMeta>"), "{s}");
+    }
 }
 
 #[test]

@@ -95,10 +95,18 @@ fn normalize(schema: &mut Value) {
         let r = obj.remove("$ref").unwrap_or_default();
         obj.insert("allOf".into(), json!([{"$ref": r}]));
     }
-    for v in obj.values_mut() {
-        match v {
-            Value::Object(_) => normalize(v),
-            Value::Array(items) => items.iter_mut().for_each(normalize),
+    if obj.is_empty() {
+        // Any JSON value (a `serde_json::Value` field): Kubernetes' way of
+        // saying so, which kubectl explain can print.
+        obj.insert("type".into(), "object".into());
+        obj.insert("x-kubernetes-preserve-unknown-fields".into(), true.into());
+    }
+    // Only into subschemas: `default` and `enum` hold values, not schemas.
+    for (key, v) in obj.iter_mut() {
+        match (key.as_str(), v) {
+            ("properties", Value::Object(props)) => props.values_mut().for_each(normalize),
+            ("items" | "additionalProperties" | "not", v @ Value::Object(_)) => normalize(v),
+            ("allOf" | "anyOf" | "oneOf", Value::Array(all)) => all.iter_mut().for_each(normalize),
             _ => {}
         }
     }

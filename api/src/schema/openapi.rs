@@ -211,7 +211,7 @@ fn resource_paths(r: &ResourceInfo, paths: &mut Map<String, Value>) {
         collection.clone(),
         json!({
             "get": operation(r, "list", "list", scope, &format!("list or watch objects of kind {kind}"), list_params(), None),
-            "post": operation(r, "post", "create", scope, &format!("create a {kind}"), write.to_vec(), Some(&["application/json", "application/yaml"])),
+            "post": operation(r, "post", "create", scope, &format!("create a {kind}"), write.to_vec(), Some(&["application/json"])),
             "parameters": common,
         }),
     );
@@ -220,7 +220,7 @@ fn resource_paths(r: &ResourceInfo, paths: &mut Map<String, Value>) {
         format!("{collection}/{{name}}"),
         json!({
             "get": operation(r, "get", "read", scope, &format!("read the specified {kind}"), vec![], None),
-            "put": operation(r, "put", "replace", scope, &format!("replace the specified {kind}"), write.to_vec(), Some(&["application/json", "application/yaml"])),
+            "put": operation(r, "put", "replace", scope, &format!("replace the specified {kind}"), write.to_vec(), Some(&["application/json"])),
             "patch": operation(r, "patch", "patch", scope, &format!("partially update the specified {kind}"), write.to_vec(), Some(&["application/merge-patch+json"])),
             "delete": operation(r, "delete", "delete", scope, &format!("delete a {kind}"), vec![], None),
             "parameters": common,
@@ -281,6 +281,28 @@ mod tests {
         assert_eq!(ns["x-kubernetes-group-version-kind"]["kind"], "Namespace");
     }
 
+    /// kubectl explain fails on a schema that says neither a type nor a reference.
+    #[test]
+    fn every_schema_has_a_type_or_a_reference() {
+        fn check(name: &str, at: &str, s: &Value) {
+            let typed = ["type", "$ref", "allOf"].iter().any(|k| s.get(k).is_some());
+            assert!(typed, "{name} {at}: {s}");
+            if let Some(Value::Object(props)) = s.get("properties") {
+                for (k, p) in props {
+                    check(name, &format!("{at}.{k}"), p);
+                }
+            }
+            for k in ["items", "additionalProperties"] {
+                if let Some(sub @ Value::Object(_)) = s.get(k) {
+                    check(name, &format!("{at}[{k}]"), sub);
+                }
+            }
+        }
+        for (name, s) in components() {
+            check(name, "", s);
+        }
+    }
+
     #[test]
     fn schemas_carry_kubernetes_names_descriptions_gvks_and_merge_keys() {
         let d = doc("apis/apps/v1");
@@ -307,8 +329,10 @@ mod tests {
         assert_eq!(ports["x-kubernetes-patch-merge-key"], "containerPort");
         assert!(s["io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"].is_object());
         let surge = &s["io.k8s.api.apps.v1.RollingUpdateDeployment"]["properties"]["maxSurge"];
+        // A reference with a description beside it, as Kubernetes writes it.
+        assert!(surge["description"].is_string());
         assert_eq!(
-            surge["$ref"],
+            surge["allOf"][0]["$ref"],
             "#/components/schemas/io.k8s.apimachinery.pkg.util.intstr.IntOrString"
         );
         assert_eq!(
