@@ -15,6 +15,9 @@ pub enum FieldErrorKind {
     Unsupported { allowed: Vec<String> },
     /// The value duplicates another entry.
     Duplicate,
+    /// A Kubernetes field that Bramble does not implement, refused whatever
+    /// the request's `fieldValidation`.
+    NotImplemented,
 }
 
 impl FieldErrorKind {
@@ -26,6 +29,7 @@ impl FieldErrorKind {
             FieldErrorKind::NotSupported => "FieldValueForbidden",
             FieldErrorKind::Unsupported { .. } => "FieldValueNotSupported",
             FieldErrorKind::Duplicate => "FieldValueDuplicate",
+            FieldErrorKind::NotImplemented => "FieldValueNotSupported",
         }
     }
 }
@@ -65,6 +69,12 @@ impl FieldError {
             },
         }
     }
+    pub fn not_implemented(path: impl Into<String>) -> Self {
+        FieldError {
+            path: path.into(),
+            kind: FieldErrorKind::NotImplemented,
+        }
+    }
     pub fn duplicate(path: impl Into<String>) -> Self {
         FieldError {
             path: path.into(),
@@ -90,6 +100,9 @@ impl FieldError {
                     .join(", ")
             ),
             FieldErrorKind::Duplicate => "Duplicate value".into(),
+            FieldErrorKind::NotImplemented => {
+                "Unsupported value: Bramble does not implement this field".into()
+            }
         }
     }
 }

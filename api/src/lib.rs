@@ -19,8 +19,14 @@ pub mod printing;
 pub mod protocol;
 pub mod quantity;
 pub mod resource;
+#[cfg(feature = "schema")]
+pub mod schema;
 pub mod selector;
 pub mod status;
+
+/// The Kubernetes version whose API Bramble serves (the minor version of
+/// kubectl it is tested with).
+pub const KUBERNETES_VERSION: &str = "v1.32.0";
 
 pub use admit::{AdmitError, Admitted, admit};
 pub use field::{FieldError, FieldErrors};

@@ -25,6 +25,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Content type of a JSON merge patch (RFC 7386).
 pub const MERGE_PATCH: &str = "application/merge-patch+json";
 
+/// Every write asks for strict field validation: a field the hub does not
+/// know is an error naming it, never dropped (the hub's default, as
+/// Kubernetes', is to drop it with a warning).
+const STRICT: &[(&str, &str)] = &[("fieldValidation", "Strict")];
+
 /// Talks to one hub with one token.
 pub struct Client {
     agent: Agent,
@@ -262,19 +267,24 @@ impl Client {
         self.json(
             Method::Post,
             collection,
-            &[],
+            STRICT,
             Some(("application/json", object)),
         )
     }
 
     /// `PUT` an object: replaces it and returns it as stored.
     pub fn replace(&self, path: &str, object: &Value) -> Result<Value, ClientError> {
-        self.json(Method::Put, path, &[], Some(("application/json", object)))
+        self.json(
+            Method::Put,
+            path,
+            STRICT,
+            Some(("application/json", object)),
+        )
     }
 
     /// `PATCH` an object with a JSON merge patch.
     pub fn merge_patch(&self, path: &str, patch: &Value) -> Result<Value, ClientError> {
-        self.json(Method::Patch, path, &[], Some((MERGE_PATCH, patch)))
+        self.json(Method::Patch, path, STRICT, Some((MERGE_PATCH, patch)))
     }
 
     /// `DELETE` an object; returns what the hub returned (the deleted object).

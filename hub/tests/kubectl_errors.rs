@@ -25,10 +25,11 @@ fn kubectl_prints_each_invalid_field_once() {
         .unwrap(),
     )
     .unwrap();
-    // No /openapi yet (M2-3): client-side validation off.
+    // Validation on (kubectl's default, strict): kubectl finds fieldValidation
+    // in /openapi/v3 and leaves it to the hub.
     let out = Command::new("kubectl")
         .env("KUBECONFIG", hub.data_dir.join("kubeconfig.yaml"))
-        .args(["create", "--validate=false", "-f"])
+        .args(["create", "-f"])
         .arg(&manifest)
         .output()
         .expect("kubectl is installed");

@@ -106,7 +106,9 @@ fn unsupported_field_is_refused_with_its_path_and_nothing_is_stored() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("spec.template.spec.containers[0].lifecycle: not supported"),
+        err.contains(
+            "spec.template.spec.containers[0].lifecycle: Unsupported value: Bramble does not implement this field"
+        ),
         "{err}"
     );
     let list = bramble(&hub, dir.path(), &["get", "deploy", "-o", "name"]);

@@ -14,6 +14,11 @@ pub const PROTOCOLS: &[&str] = &["TCP", "UDP", "SCTP"];
 /// pods, nodes, deployments, daemonsets and autoscalers: each sets the
 /// timestamps it has.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.Condition")
+)]
 #[serde(rename_all = "camelCase")]
 pub struct Condition {
     /// `Ready`, `Available`, `Progressing`, `MemoryPressure`, ...
@@ -52,6 +57,11 @@ pub fn find_condition<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'
 
 /// `{name}`: an object in the same namespace (`imagePullSecrets`, ...).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.LocalObjectReference")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LocalObjectReference {
     #[serde(default)]
@@ -60,6 +70,11 @@ pub struct LocalObjectReference {
 
 /// A reference to another object (Endpoints `targetRef`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.ObjectReference")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ObjectReference {
     #[serde(default, skip_serializing_if = "Option::is_none")]

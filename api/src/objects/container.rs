@@ -26,32 +26,52 @@ pub const DEFAULT_TERMINATION_MESSAGE_PATH: &str = "/dev/termination-log";
 
 /// One container of a pod (or an init container).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.Container")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Container {
+    /// Name of the container, unique in the pod (a DNS label). Required.
     #[serde(default)]
     pub name: String,
+    /// Image reference (`busybox:1.36`, `registry:5000/app@sha256:...`). Required.
     #[serde(default)]
     pub image: String,
+    /// Entrypoint, replacing the image's ENTRYPOINT; not run in a shell.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub command: Vec<String>,
+    /// Arguments to the entrypoint, replacing the image's CMD.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<String>,
+    /// Working directory, replacing the image's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub working_dir: Option<String>,
+    /// Ports the container listens on (informational, and named for probes
+    /// and Services; `hostPort` publishes one on the node).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<ContainerPort>,
+    /// ConfigMaps and Secrets whose every key becomes an environment variable.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env_from: Vec<EnvFromSource>,
+    /// Environment variables; these win over `envFrom`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<EnvVar>,
+    /// CPU and memory requests (for scheduling) and limits (enforced by the cgroup).
     #[serde(default, skip_serializing_if = "ResourceRequirements::is_empty")]
     pub resources: ResourceRequirements,
+    /// The pod's volumes to mount into the container's filesystem.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volume_mounts: Vec<VolumeMount>,
+    /// Restarts the container when it fails.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub liveness_probe: Option<Probe>,
+    /// Takes the pod out of its Services' endpoints while it fails.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub readiness_probe: Option<Probe>,
+    /// Holds the other probes back until it succeeds once; failing, it
+    /// restarts the container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub startup_probe: Option<Probe>,
     /// Default `/dev/termination-log`.
@@ -73,6 +93,11 @@ pub struct Container {
 
 /// `{name, containerPort, hostPort, protocol, hostIP}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.ContainerPort")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ContainerPort {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -97,6 +122,11 @@ impl ContainerPort {
 
 /// `{name, mountPath, readOnly, subPath}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.VolumeMount")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VolumeMount {
     #[serde(default)]
@@ -111,6 +141,11 @@ pub struct VolumeMount {
 
 /// Container `securityContext`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.SecurityContext")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SecurityContext {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -133,6 +168,11 @@ pub struct SecurityContext {
 
 /// `capabilities: {add, drop}` (e.g. `NET_ADMIN`, `ALL`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.Capabilities")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Capabilities {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

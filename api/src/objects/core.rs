@@ -11,6 +11,11 @@ use crate::names;
 
 /// `v1 ConfigMap`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.ConfigMap")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ConfigMap {
     pub api_version: String,
@@ -60,6 +65,11 @@ impl Object for ConfigMap {
 
 /// `v1 Namespace`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.Namespace")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Namespace {
     pub api_version: String,

@@ -16,6 +16,11 @@ pub const DAEMONSET_STRATEGIES: &[&str] = &["RollingUpdate", "OnDelete"];
 
 /// `apps/v1 DaemonSet`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.apps.v1.DaemonSet")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DaemonSet {
     pub api_version: String,
@@ -30,6 +35,11 @@ pub struct DaemonSet {
 
 /// `spec` of a DaemonSet.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.apps.v1.DaemonSetSpec")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DaemonSetSpec {
     /// Required; must select the template's labels.
@@ -48,6 +58,11 @@ pub struct DaemonSetSpec {
 
 /// `updateStrategy: {type, rollingUpdate}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.apps.v1.DaemonSetUpdateStrategy")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DaemonSetUpdateStrategy {
     /// `RollingUpdate` (default) or `OnDelete`.
@@ -60,6 +75,11 @@ pub struct DaemonSetUpdateStrategy {
 
 /// `status` of a DaemonSet, written by the hub's controller.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.apps.v1.DaemonSetStatus")
+)]
 #[serde(rename_all = "camelCase")]
 pub struct DaemonSetStatus {
     #[serde(default)]

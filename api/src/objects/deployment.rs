@@ -22,6 +22,11 @@ pub const DEFAULT_PROGRESS_DEADLINE_SECONDS: i32 = 600;
 
 /// `apps/v1 Deployment`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.apps.v1.Deployment")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Deployment {
     pub api_version: String,
@@ -36,53 +41,87 @@ pub struct Deployment {
 
 /// `spec` of a Deployment.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.apps.v1.DeploymentSpec")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DeploymentSpec {
-    /// Default 1.
+    /// Number of desired pods (default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas: Option<i32>,
-    /// Required; must select the template's labels.
+    /// Which pods the Deployment owns. Required; must select the template's labels.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<LabelSelector>,
+    /// The pods to run; a change starts a rollout.
     #[serde(default)]
     pub template: PodTemplateSpec,
+    /// How old pods are replaced by new ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strategy: Option<DeploymentStrategy>,
+    /// Seconds a new pod must be ready, without any container crashing, to
+    /// count as available (default 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_ready_seconds: Option<i32>,
-    /// Default 10.
+    /// Old revisions kept for rollback (default 10).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision_history_limit: Option<i32>,
-    /// Default 600.
+    /// Seconds a rollout may make no progress before it is reported as
+    /// failed (default 600).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress_deadline_seconds: Option<i32>,
+    /// A paused Deployment does not roll out template changes.
     #[serde(default, skip_serializing_if = "is_false")]
     pub paused: bool,
 }
 
-/// `strategy: {type, rollingUpdate}`.
+/// How a Deployment replaces its pods when the template changes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.apps.v1.DeploymentStrategy")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DeploymentStrategy {
-    /// `RollingUpdate` (default) or `Recreate`.
+    /// Type of deployment: `RollingUpdate` (the default) replaces pods a few at
+    /// a time, within `rollingUpdate`'s bounds; `Recreate` stops every old pod
+    /// before starting new ones.
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub type_: Option<String>,
+    /// Bounds of a rolling update (only with `type: RollingUpdate`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rolling_update: Option<RollingUpdate>,
 }
 
-/// `rollingUpdate: {maxSurge, maxUnavailable}`: integers or percentages.
+/// Bounds of a rolling update, each a number of pods or a percentage of the
+/// desired replicas.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.apps.v1.RollingUpdateDeployment")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RollingUpdate {
+    /// How many pods may be unavailable during the update (default 25%,
+    /// rounded down); may not be 0 when `maxSurge` is 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_unavailable: Option<IntOrString>,
+    /// How many pods may be created above the desired replicas during the
+    /// update (default 25%, rounded up).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_surge: Option<IntOrString>,
 }
 
 /// `status` of a Deployment, written by the hub's controller.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.apps.v1.DeploymentStatus")
+)]
 #[serde(rename_all = "camelCase")]
 pub struct DeploymentStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -24,6 +24,11 @@ pub const SUPPORTED_FIELD_PATHS: &[&str] = &[
 
 /// One `env` entry: `{name, value}` or `{name, valueFrom}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.EnvVar")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EnvVar {
     #[serde(default)]
@@ -36,6 +41,11 @@ pub struct EnvVar {
 
 /// Where an env var's value comes from; exactly one field is set.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.EnvVarSource")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EnvVarSource {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -48,6 +58,11 @@ pub struct EnvVarSource {
 
 /// `{name, key, optional}`: one key of a ConfigMap or Secret.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.ConfigMapKeySelector")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KeySelector {
     #[serde(default)]
@@ -60,6 +75,11 @@ pub struct KeySelector {
 
 /// `{fieldPath, apiVersion}`: a field of the pod itself.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.ObjectFieldSelector")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ObjectFieldSelector {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -70,6 +90,11 @@ pub struct ObjectFieldSelector {
 
 /// One `envFrom` entry: every key of a ConfigMap or Secret, optionally prefixed.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.EnvFromSource")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EnvFromSource {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -82,6 +107,11 @@ pub struct EnvFromSource {
 
 /// `{name, optional}` of `envFrom.configMapRef` / `envFrom.secretRef`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.ConfigMapEnvSource")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EnvSourceRef {
     #[serde(default)]

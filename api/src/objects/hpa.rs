@@ -15,6 +15,11 @@ pub const DEFAULT_CPU_UTILIZATION: i32 = 80;
 
 /// `autoscaling/v2 HorizontalPodAutoscaler`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.autoscaling.v2.HorizontalPodAutoscaler")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HorizontalPodAutoscaler {
     pub api_version: String,
@@ -29,6 +34,11 @@ pub struct HorizontalPodAutoscaler {
 
 /// `spec` of a HorizontalPodAutoscaler.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerSpec")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HpaSpec {
     #[serde(default)]
@@ -47,6 +57,11 @@ pub struct HpaSpec {
 
 /// `scaleTargetRef: {apiVersion, kind, name}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.autoscaling.v2.CrossVersionObjectReference")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CrossVersionObjectReference {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -59,6 +74,11 @@ pub struct CrossVersionObjectReference {
 
 /// One metric; only `type: Resource` is supported.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.autoscaling.v2.MetricSpec")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MetricSpec {
     #[serde(rename = "type", default)]
@@ -69,6 +89,11 @@ pub struct MetricSpec {
 
 /// `resource: {name: cpu|memory, target}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.autoscaling.v2.ResourceMetricSource")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ResourceMetricSource {
     #[serde(default)]
@@ -79,6 +104,11 @@ pub struct ResourceMetricSource {
 
 /// `target: {type: Utilization|AverageValue, averageUtilization, averageValue}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.autoscaling.v2.MetricTarget")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MetricTarget {
     #[serde(rename = "type", default)]
@@ -92,6 +122,11 @@ pub struct MetricTarget {
 
 /// `behavior: {scaleUp, scaleDown}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerBehavior")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HpaBehavior {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -102,6 +137,11 @@ pub struct HpaBehavior {
 
 /// `{stabilizationWindowSeconds, selectPolicy, policies}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.autoscaling.v2.HPAScalingRules")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HpaScalingRules {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -115,6 +155,11 @@ pub struct HpaScalingRules {
 
 /// `{type: Pods|Percent, value, periodSeconds}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.autoscaling.v2.HPAScalingPolicy")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HpaScalingPolicy {
     #[serde(rename = "type", default)]
@@ -127,6 +172,11 @@ pub struct HpaScalingPolicy {
 
 /// `status` of a HorizontalPodAutoscaler, written by the hub's autoscaler.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerStatus")
+)]
 #[serde(rename_all = "camelCase")]
 pub struct HpaStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -145,6 +195,11 @@ pub struct HpaStatus {
 
 /// The observed value of one metric.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.autoscaling.v2.MetricStatus")
+)]
 #[serde(rename_all = "camelCase")]
 pub struct MetricStatus {
     #[serde(rename = "type", default)]
@@ -155,6 +210,11 @@ pub struct MetricStatus {
 
 /// `{name, current: {averageUtilization, averageValue}}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.autoscaling.v2.ResourceMetricStatus")
+)]
 #[serde(rename_all = "camelCase")]
 pub struct ResourceMetricStatus {
     #[serde(default)]
@@ -165,6 +225,11 @@ pub struct ResourceMetricStatus {
 
 /// `current: {averageUtilization, averageValue}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.autoscaling.v2.MetricValueStatus")
+)]
 #[serde(rename_all = "camelCase")]
 pub struct MetricValueStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -16,6 +16,11 @@ pub const PATH_TYPES: &[&str] = &["Exact", "Prefix", "ImplementationSpecific"];
 
 /// `networking.k8s.io/v1 Ingress`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.networking.v1.Ingress")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Ingress {
     pub api_version: String,
@@ -31,6 +36,11 @@ pub struct Ingress {
 
 /// `spec` of an Ingress.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.networking.v1.IngressSpec")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IngressSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -45,6 +55,11 @@ pub struct IngressSpec {
 
 /// `{hosts, secretName}`: a certificate for some hosts.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.networking.v1.IngressTLS")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IngressTls {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -55,6 +70,11 @@ pub struct IngressTls {
 
 /// `{host, http: {paths}}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.networking.v1.IngressRule")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IngressRule {
     /// A DNS name or `*.example.com`; empty matches every host.
@@ -66,6 +86,11 @@ pub struct IngressRule {
 
 /// `http: {paths}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.networking.v1.HTTPIngressRuleValue")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpIngressRuleValue {
     #[serde(default)]
@@ -74,6 +99,11 @@ pub struct HttpIngressRuleValue {
 
 /// `{path, pathType, backend}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.networking.v1.HTTPIngressPath")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpIngressPath {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -87,6 +117,11 @@ pub struct HttpIngressPath {
 
 /// `backend: {service: {name, port}}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.networking.v1.IngressBackend")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IngressBackend {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -95,6 +130,11 @@ pub struct IngressBackend {
 
 /// `service: {name, port: {number | name}}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.networking.v1.IngressServiceBackend")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IngressServiceBackend {
     #[serde(default)]
@@ -105,6 +145,11 @@ pub struct IngressServiceBackend {
 
 /// `port: {number}` or `port: {name}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.networking.v1.ServiceBackendPort")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ServiceBackendPort {
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,7 +1,9 @@
 //! The typed object model: one module per concept, one top-level struct per kind.
 //!
 //! Every struct a user writes uses `deny_unknown_fields`, so a field Bramble does
-//! not support is reported with its full path; status structs are lenient.
+//! not support is reported with its full path; status structs are lenient. (The
+//! hub sorts unknown fields out before decoding, by the schemas of these types:
+//! `crate::schema::unknown`.)
 //! [`admit_kind`] dispatches admission to the typed struct of each kind in
 //! [`crate::resource::RESOURCES`].
 

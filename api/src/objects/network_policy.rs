@@ -16,6 +16,11 @@ pub const POLICY_TYPES: &[&str] = &["Ingress", "Egress"];
 
 /// `networking.k8s.io/v1 NetworkPolicy`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.networking.v1.NetworkPolicy")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NetworkPolicy {
     pub api_version: String,
@@ -28,6 +33,11 @@ pub struct NetworkPolicy {
 
 /// `spec` of a NetworkPolicy.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.networking.v1.NetworkPolicySpec")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NetworkPolicySpec {
     /// Pods the policy applies to; `{}` selects every pod of the namespace.
@@ -44,6 +54,11 @@ pub struct NetworkPolicySpec {
 
 /// `{from, ports}`: traffic allowed in.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.networking.v1.NetworkPolicyIngressRule")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NetworkPolicyIngressRule {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -54,6 +69,11 @@ pub struct NetworkPolicyIngressRule {
 
 /// `{to, ports}`: traffic allowed out.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.networking.v1.NetworkPolicyEgressRule")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NetworkPolicyEgressRule {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -64,6 +84,11 @@ pub struct NetworkPolicyEgressRule {
 
 /// A peer: pods (optionally in selected namespaces) or an IP block.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.networking.v1.NetworkPolicyPeer")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NetworkPolicyPeer {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -76,6 +101,11 @@ pub struct NetworkPolicyPeer {
 
 /// `ipBlock: {cidr, except}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.networking.v1.IPBlock")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IpBlock {
     #[serde(default)]
@@ -86,6 +116,11 @@ pub struct IpBlock {
 
 /// `{protocol, port, endPort}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.networking.v1.NetworkPolicyPort")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NetworkPolicyPort {
     /// `TCP` (default), `UDP` or `SCTP`.

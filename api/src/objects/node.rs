@@ -19,6 +19,11 @@ pub const TAINT_EFFECTS: &[&str] = &["NoSchedule", "PreferNoSchedule", "NoExecut
 
 /// `v1 Node`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.Node")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Node {
     pub api_version: String,
@@ -33,6 +38,11 @@ pub struct Node {
 
 /// `spec` of a Node.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.NodeSpec")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NodeSpec {
     #[serde(rename = "podCIDR", default, skip_serializing_if = "Option::is_none")]
@@ -48,6 +58,11 @@ pub struct NodeSpec {
 
 /// `{key, value, effect, timeAdded}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.Taint")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Taint {
     #[serde(default)]
@@ -64,6 +79,11 @@ pub struct Taint {
 /// `status` of a Node, written by the hub from agent reports. Lenient: unknown
 /// fields are dropped rather than refused.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.NodeStatus")
+)]
 #[serde(rename_all = "camelCase")]
 pub struct NodeStatus {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -80,6 +100,11 @@ pub struct NodeStatus {
 
 /// `{type: InternalIP|ExternalIP|Hostname, address}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.NodeAddress")
+)]
 #[serde(rename_all = "camelCase")]
 pub struct NodeAddress {
     #[serde(rename = "type", default)]
@@ -90,6 +115,11 @@ pub struct NodeAddress {
 
 /// What the agent reports about the board.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.NodeSystemInfo")
+)]
 #[serde(rename_all = "camelCase")]
 pub struct NodeSystemInfo {
     #[serde(

@@ -36,6 +36,11 @@ pub const DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS: i64 = 30;
 
 /// `v1 Pod`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.Pod")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Pod {
     pub api_version: String,
@@ -51,6 +56,11 @@ pub struct Pod {
 
 /// The desired state of a pod (also the `spec` of pod templates).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.PodSpec")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PodSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -95,6 +105,11 @@ pub struct PodSpec {
 
 /// Pod-level `securityContext`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.PodSecurityContext")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PodSecurityContext {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -111,6 +126,11 @@ pub struct PodSecurityContext {
 
 /// `dnsConfig`: extra resolver settings (required with `dnsPolicy: None`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.PodDNSConfig")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PodDnsConfig {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -123,6 +143,11 @@ pub struct PodDnsConfig {
 
 /// A resolver option: `{name: ndots, value: "2"}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.PodDNSConfigOption")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PodDnsConfigOption {
     #[serde(default)]

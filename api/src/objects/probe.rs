@@ -10,6 +10,11 @@ use super::common::{check_min, check_non_negative, check_opt_enum, check_port_or
 
 /// A health check the agent runs against a container.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.Probe")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Probe {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -36,6 +41,11 @@ pub struct Probe {
 
 /// `httpGet`: a GET that must answer 200..=399.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.HTTPGetAction")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpGetAction {
     /// Default `/`.
@@ -52,6 +62,11 @@ pub struct HttpGetAction {
 
 /// A request header of an `httpGet` probe.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.HTTPHeader")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpHeader {
     #[serde(default)]
@@ -62,6 +77,11 @@ pub struct HttpHeader {
 
 /// `tcpSocket`: a TCP connect that must succeed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.TCPSocketAction")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TcpSocketAction {
     /// A number or the name of a container port.
@@ -70,6 +90,11 @@ pub struct TcpSocketAction {
 
 /// `exec`: a command run in the container that must exit 0.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.ExecAction")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ExecAction {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

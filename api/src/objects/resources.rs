@@ -12,6 +12,11 @@ pub const RESOURCE_NAMES: &[&str] = &["cpu", "memory", "ephemeral-storage"];
 
 /// `resources: {requests, limits}`, keyed by `cpu`, `memory`, `ephemeral-storage`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.ResourceRequirements")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ResourceRequirements {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

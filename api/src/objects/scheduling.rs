@@ -18,6 +18,11 @@ pub const TOLERATION_OPERATORS: &[&str] = &["Exists", "Equal"];
 
 /// `affinity`; only `nodeAffinity` is supported.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.Affinity")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Affinity {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -26,6 +31,11 @@ pub struct Affinity {
 
 /// `nodeAffinity`: hard and soft rules on node labels.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.NodeAffinity")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NodeAffinity {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -36,6 +46,11 @@ pub struct NodeAffinity {
 
 /// A node selector: the node must match at least one term.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.NodeSelector")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NodeSelector {
     #[serde(default)]
@@ -44,6 +59,11 @@ pub struct NodeSelector {
 
 /// A term: every requirement must hold. An empty term matches no node.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.NodeSelectorTerm")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NodeSelectorTerm {
     /// Requirements on node labels.
@@ -56,6 +76,11 @@ pub struct NodeSelectorTerm {
 
 /// `{key, operator, values}` with operators In, NotIn, Exists, DoesNotExist, Gt, Lt.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.NodeSelectorRequirement")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NodeSelectorRequirement {
     #[serde(default)]
@@ -68,6 +93,11 @@ pub struct NodeSelectorRequirement {
 
 /// A weighted soft preference.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.PreferredSchedulingTerm")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PreferredSchedulingTerm {
     /// 1..=100.
@@ -79,6 +109,11 @@ pub struct PreferredSchedulingTerm {
 
 /// `{key, operator, value, effect, tolerationSeconds}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.Toleration")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Toleration {
     #[serde(default, skip_serializing_if = "Option::is_none")]

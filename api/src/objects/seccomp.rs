@@ -14,6 +14,11 @@ pub const SECCOMP_TYPES: &[&str] = &["Localhost", "RuntimeDefault", "Unconfined"
 
 /// `seccompProfile: {type, localhostProfile}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.SeccompProfile")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SeccompProfile {
     #[serde(rename = "type")]

@@ -27,6 +27,11 @@ pub const REDACTED: &str = "<secret contents redacted>";
 
 /// `v1 Secret`.
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.Secret")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Secret {
     pub api_version: String,

@@ -26,6 +26,11 @@ pub const DEFAULT_CLIENT_IP_TIMEOUT_SECONDS: i32 = 10800;
 
 /// `v1 Service`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.Service")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Service {
     pub api_version: String,
@@ -40,6 +45,11 @@ pub struct Service {
 
 /// `spec` of a Service.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.ServiceSpec")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ServiceSpec {
     /// `ClusterIP` (default) or `NodePort`.
@@ -78,6 +88,11 @@ pub struct ServiceSpec {
 
 /// One port of a Service.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.ServicePort")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ServicePort {
     /// Required when the service has more than one port.
@@ -100,6 +115,11 @@ pub struct ServicePort {
 
 /// `sessionAffinityConfig: {clientIP: {timeoutSeconds}}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.SessionAffinityConfig")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SessionAffinityConfig {
     #[serde(rename = "clientIP", default, skip_serializing_if = "Option::is_none")]
@@ -108,6 +128,11 @@ pub struct SessionAffinityConfig {
 
 /// `clientIP: {timeoutSeconds}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.ClientIPConfig")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ClientIpConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -116,6 +141,11 @@ pub struct ClientIpConfig {
 
 /// `status` of a Service (and, in the same shape, of an Ingress).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.ServiceStatus")
+)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -126,6 +156,11 @@ pub struct ServiceStatus {
 
 /// `loadBalancer: {ingress: [...]}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.LoadBalancerStatus")
+)]
 #[serde(rename_all = "camelCase")]
 pub struct LoadBalancerStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -134,6 +169,11 @@ pub struct LoadBalancerStatus {
 
 /// `{ip, hostname}` where traffic for the service or ingress arrives.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.LoadBalancerIngress")
+)]
 #[serde(rename_all = "camelCase")]
 pub struct LoadBalancerIngress {
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -27,6 +27,11 @@ pub const DEFAULT_MODE: i32 = 0o644;
 
 /// A named volume of a pod; exactly one source is set.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.Volume")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Volume {
     #[serde(default)]
@@ -43,6 +48,11 @@ pub struct Volume {
 
 /// `emptyDir: {medium, sizeLimit}`; medium `""` (disk) or `Memory` (tmpfs).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.EmptyDirVolumeSource")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EmptyDirVolumeSource {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -53,6 +63,11 @@ pub struct EmptyDirVolumeSource {
 
 /// `hostPath: {path, type}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.HostPathVolumeSource")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HostPathVolumeSource {
     #[serde(default)]
@@ -64,6 +79,11 @@ pub struct HostPathVolumeSource {
 
 /// `configMap: {name, items, defaultMode, optional}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.ConfigMapVolumeSource")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ConfigMapVolumeSource {
     #[serde(default)]
@@ -83,6 +103,11 @@ pub struct ConfigMapVolumeSource {
 
 /// `secret: {secretName, items, defaultMode, optional}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.SecretVolumeSource")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SecretVolumeSource {
     #[serde(default)]
@@ -102,6 +127,11 @@ pub struct SecretVolumeSource {
 
 /// `{key, path, mode}`: project one key to a file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.KeyToPath")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KeyToPath {
     #[serde(default)]

@@ -30,6 +30,29 @@ pub fn decode(content_type: Option<&str>, body: &[u8]) -> ApiResult<Value> {
     }
 }
 
+/// Like [`decode`], also naming the keys a JSON body has twice (protobuf
+/// bodies cannot have any).
+pub fn decode_noting_duplicates(
+    content_type: Option<&str>,
+    body: &[u8],
+) -> ApiResult<(Value, Vec<String>)> {
+    if is_json(content_type) {
+        bramble_api::schema::duplicates::parse(body)
+            .map_err(|e| ApiError::bad_request(format!("request body is not valid JSON: {e}")))
+    } else {
+        decode(content_type, body).map(|v| (v, Vec::new()))
+    }
+}
+
+fn is_json(content_type: Option<&str>) -> bool {
+    let ct = content_type
+        .and_then(|c| c.split(';').next())
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    matches!(ct.as_str(), "" | "application/json")
+}
+
 /// What cannot be decoded from protobuf at all is 415 (send JSON instead);
 /// a broken body is 400.
 fn proto_error(e: ProtoError) -> ApiError {

@@ -6,8 +6,10 @@ mod discovery;
 mod dry_run;
 mod error;
 mod eviction;
+mod field_validation;
 mod identity;
 mod objects;
+mod openapi;
 mod page;
 mod patch;
 mod path;
@@ -90,6 +92,8 @@ pub fn token_matches(st: &AppState, given: &str) -> bool {
 pub fn router(state: AppState) -> Router {
     let protected = Router::new()
         .route("/metrics", get(system::metrics))
+        .route("/openapi/v3", get(openapi::index))
+        .route("/openapi/v3/{*path}", get(openapi::document))
         .route("/apis/metrics.k8s.io/v1beta1/nodes", get(top::nodes))
         .route("/apis/metrics.k8s.io/v1beta1/pods", get(top::all_pods))
         .route(
@@ -243,12 +247,16 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
                     objects::get(st, resource, ns, n, table)
                 }
                 (&Method::POST, None) => {
-                    let body = content::decode(content_type, &read_body(body).await?)?;
-                    objects::create(st, resource, ns, body).await
+                    let raw = read_body(body).await?;
+                    let (body, fields) =
+                        field_validation::parse_write(&parts.uri, content_type, &raw)?;
+                    objects::create(st, resource, ns, body, &fields).await
                 }
                 (&Method::PUT, Some(n)) => {
-                    let body = content::decode(content_type, &read_body(body).await?)?;
-                    objects::replace(st, resource, ns, n, body).await
+                    let raw = read_body(body).await?;
+                    let (body, fields) =
+                        field_validation::parse_write(&parts.uri, content_type, &raw)?;
+                    objects::replace(st, resource, ns, n, body, &fields).await
                 }
                 (&Method::PATCH, Some(n)) => {
                     let ct = parts
@@ -257,8 +265,10 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("")
                         .to_string();
-                    let body = objects::parse_body(&read_body(body).await?)?;
-                    objects::patch(st, resource, ns, n, &ct, body).await
+                    let raw = read_body(body).await?;
+                    // Every patch format is JSON, whatever its Content-Type says.
+                    let (body, fields) = field_validation::parse_write(&parts.uri, None, &raw)?;
+                    objects::patch(st, resource, ns, n, &ct, body, &fields).await
                 }
                 (&Method::DELETE, Some(n)) => {
                     let raw = read_body(body).await?;

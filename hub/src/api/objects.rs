@@ -1,7 +1,9 @@
 //! CRUD on objects: list, get (as JSON or as a `Table`, [`super::table`]),
 //! create, replace, patch, delete.
-//! Writes pass `bramble_api::admit`, then Pod Security admission
-//! ([`super::pod_security`]), whose warnings go back as `Warning` headers.
+//! Writes pass `fieldValidation` ([`super::field_validation`]), then
+//! `bramble_api::admit`, then Pod Security admission
+//! ([`super::pod_security`]); the warnings of both go back as `Warning`
+//! headers.
 
 use std::time::SystemTime;
 
@@ -13,6 +15,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
+use super::field_validation::FieldCheck;
 use super::query::ListQuery;
 use super::table::TableRequest;
 use super::warning::with_warnings;
@@ -101,13 +104,15 @@ pub fn parse_body(body: &[u8]) -> ApiResult<Value> {
 }
 
 /// Admits `body` as an object of `resource` in `namespace`: kind, namespace and
-/// name must agree with the URL.
+/// name must agree with the URL. Returns the object and the warnings of
+/// field validation.
 fn admit_for(
     resource: &'static ResourceInfo,
     namespace: Option<&str>,
     name: Option<&str>,
     mut body: Value,
-) -> ApiResult<Value> {
+    fields: &FieldCheck,
+) -> ApiResult<(Value, Vec<String>)> {
     if !body.is_object() {
         return Err(ApiError::bad_request("request body must be a JSON object"));
     }
@@ -132,6 +137,7 @@ fn admit_for(
     } else {
         obj::remove_meta(&mut body, "namespace");
     }
+    let warnings = super::field_validation::check(resource, &mut body, fields)?;
     let admitted = bramble_api::admit(body)?;
     if !std::ptr::eq(admitted.resource, resource) {
         return Err(ApiError::bad_request(format!(
@@ -150,7 +156,7 @@ fn admit_for(
             admitted.name()
         )));
     }
-    Ok(admitted.object)
+    Ok((admitted.object, warnings))
 }
 
 /// `POST` on a collection.
@@ -159,6 +165,7 @@ pub async fn create(
     resource: &'static ResourceInfo,
     namespace: Option<&str>,
     body: Value,
+    fields: &FieldCheck,
 ) -> ApiResult<Response> {
     if resource.namespaced && namespace.is_none() {
         return Err(ApiError::bad_request(format!(
@@ -167,14 +174,16 @@ pub async fn create(
             resource.collection_path(Some("NAMESPACE"))
         )));
     }
-    let mut object = admit_for(resource, namespace, None, body)?;
+    let (mut object, mut warnings) = admit_for(resource, namespace, None, body, fields)?;
     for f in STORE_OWNED {
         obj::remove_meta(&mut object, f);
     }
     if let Some(m) = object.as_object_mut() {
         m.remove("status");
     }
-    let warnings = super::pod_security::admit_write(st, resource, &object, None)?;
+    warnings.extend(super::pod_security::admit_write(
+        st, resource, &object, None,
+    )?);
     let _allocating = super::services::prepare(st, resource, &mut object).await?;
     let created = st.store.create(resource, object).await?;
     tracing::info!(
@@ -195,11 +204,17 @@ pub async fn replace(
     namespace: Option<&str>,
     name: &str,
     body: Value,
+    fields: &FieldCheck,
 ) -> ApiResult<Response> {
-    let mut object = admit_for(resource, namespace, Some(name), body)?;
+    let (mut object, mut warnings) = admit_for(resource, namespace, Some(name), body, fields)?;
     let current = st.store.get(resource, namespace, name)?;
     keep_hub_annotations(current.as_ref(), &mut object);
-    let warnings = super::pod_security::admit_write(st, resource, &object, current.as_ref())?;
+    warnings.extend(super::pod_security::admit_write(
+        st,
+        resource,
+        &object,
+        current.as_ref(),
+    )?);
     let _allocating = super::services::prepare(st, resource, &mut object).await?;
     let (updated, changed) = st.store.update(resource, object).await?;
     if changed {
@@ -247,9 +262,10 @@ pub async fn patch(
     name: &str,
     content_type: &str,
     patch: Value,
+    fields: &FieldCheck,
 ) -> ApiResult<Response> {
     let kind = super::patch::PatchKind::from_content_type(content_type)?;
-    let (updated, warnings) = patch_with(st, resource, namespace, name, |current| {
+    let (updated, warnings) = patch_with(st, resource, namespace, name, fields, |current| {
         let root = merge_keys::root_type(resource.group, resource.version, resource.kind);
         super::patch::apply(kind, &root, current, &patch)
     })
@@ -270,6 +286,7 @@ pub async fn patch_with(
     resource: &'static ResourceInfo,
     namespace: Option<&str>,
     name: &str,
+    fields: &FieldCheck,
     change: impl Fn(&Value) -> ApiResult<Value>,
 ) -> ApiResult<(Value, Vec<String>)> {
     for _ in 0..8 {
@@ -284,8 +301,13 @@ pub async fn patch_with(
             obj::set_meta(&mut next, "resourceVersion", current_rv.clone());
         }
         let names_version = next["metadata"]["resourceVersion"] != current_rv;
-        let mut object = admit_for(resource, namespace, Some(name), next)?;
-        let warnings = super::pod_security::admit_write(st, resource, &object, Some(&current))?;
+        let (mut object, mut warnings) = admit_for(resource, namespace, Some(name), next, fields)?;
+        warnings.extend(super::pod_security::admit_write(
+            st,
+            resource,
+            &object,
+            Some(&current),
+        )?);
         let _allocating = super::services::prepare(st, resource, &mut object).await?;
         match st.store.update(resource, object).await {
             Ok((updated, _)) => return Ok((updated, warnings)),

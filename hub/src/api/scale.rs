@@ -67,21 +67,23 @@ pub async fn update(
     kind: Option<PatchKind>,
     body: Value,
 ) -> ApiResult<Response> {
-    let (updated, warnings) = super::objects::patch_with(st, resource, Some(ns), name, |current| {
-        let scale = scale_of(current);
-        let wanted = match kind {
-            Some(k) => super::patch::apply(k, SCALE_TYPE, &scale, &body)?,
-            None => body.clone(),
-        };
-        let replicas = replicas(&wanted, resource, name)?;
-        let mut next = current.clone();
-        next["spec"]["replicas"] = replicas.into();
-        if let Some(rv) = wanted["metadata"]["resourceVersion"].as_str() {
-            next["metadata"]["resourceVersion"] = rv.into();
-        }
-        Ok(next)
-    })
-    .await?;
+    let fields = super::field_validation::FieldCheck::default();
+    let (updated, warnings) =
+        super::objects::patch_with(st, resource, Some(ns), name, &fields, |current| {
+            let scale = scale_of(current);
+            let wanted = match kind {
+                Some(k) => super::patch::apply(k, SCALE_TYPE, &scale, &body)?,
+                None => body.clone(),
+            };
+            let replicas = replicas(&wanted, resource, name)?;
+            let mut next = current.clone();
+            next["spec"]["replicas"] = replicas.into();
+            if let Some(rv) = wanted["metadata"]["resourceVersion"].as_str() {
+                next["metadata"]["resourceVersion"] = rv.into();
+            }
+            Ok(next)
+        })
+        .await?;
     Ok(with_warnings(
         axum::Json(scale_of(&updated)).into_response(),
         &warnings,
