@@ -39,7 +39,6 @@ fn kubectl_get_prints_kubernetes_tables() {
     let dir = tempfile::tempdir().unwrap();
     let hub = HubProcess::start(Path::new(env!("CARGO_BIN_EXE_bramble-hub")), dir.path());
     let examples = bramble_tests::workspace_root().join("examples");
-    // No /openapi yet (M2-3): client-side validation off.
     kubectl(
         &hub,
         &[

@@ -56,8 +56,7 @@ fn kubectl_apply_and_patch_change_only_what_they_name() {
     let hub = HubProcess::start(Path::new(env!("CARGO_BIN_EXE_bramble-hub")), dir.path());
     let file = dir.path().join("web.json");
     let file = file.to_str().unwrap();
-    // No /openapi yet (M2-3): client-side validation off.
-    let apply = ["apply", "--validate=false", "-f", file];
+    let apply = ["apply", "-f", file];
 
     std::fs::write(file, deployment("2", 2, true)).unwrap();
     assert!(ok(&hub, &apply).contains("deployment.apps/web created"));
@@ -186,10 +185,7 @@ fn kubectl_scale_writes_the_scale_subresource() {
     let hub = HubProcess::start(Path::new(env!("CARGO_BIN_EXE_bramble-hub")), dir.path());
     let file = dir.path().join("web.json");
     std::fs::write(&file, deployment("2", 2, false)).unwrap();
-    ok(
-        &hub,
-        &["apply", "--validate=false", "-f", file.to_str().unwrap()],
-    );
+    ok(&hub, &["apply", "-f", file.to_str().unwrap()]);
 
     assert!(ok(&hub, &["scale", "deployment", "web", "--replicas=4"]).contains("scaled"));
     assert_eq!(get(&hub)["spec"]["replicas"], 4);
@@ -245,15 +241,12 @@ fn kubectl_server_dry_runs_and_diff_change_nothing() {
     let file = dir.path().join("web.json");
     let file = file.to_str().unwrap();
     std::fs::write(file, deployment("2", 2, false)).unwrap();
-    let out = ok(
-        &hub,
-        &["apply", "--validate=false", "--dry-run=server", "-f", file],
-    );
+    let out = ok(&hub, &["apply", "--dry-run=server", "-f", file]);
     assert!(out.contains("created (server dry run)"), "{out}");
     let (found, _, err) = kubectl(&hub, &["get", "deployment", "web"]);
     assert!(!found && err.contains("NotFound"), "{err}");
 
-    ok(&hub, &["apply", "--validate=false", "-f", file]);
+    ok(&hub, &["apply", "-f", file]);
     let before = get(&hub);
     let out = ok(&hub, &["delete", "deployment", "web", "--dry-run=server"]);
     assert!(out.contains("deleted (server dry run)"), "{out}");
@@ -298,16 +291,15 @@ fn kubectl_server_dry_runs_and_diff_change_nothing() {
 fn kubectl_drain_evicts_the_pods_of_a_cordoned_node() {
     let dir = tempfile::tempdir().unwrap();
     let hub = HubProcess::start(Path::new(env!("CARGO_BIN_EXE_bramble-hub")), dir.path());
-    let file = dir.path().join("node.json");
-    let node_and_pod = json!({"apiVersion": "v1", "kind": "List", "items": [
-        {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "pi-9"}},
-        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "bare"},
-         "spec": {"nodeName": "pi-9", "containers": [{"name": "a", "image": "busybox"}]}}]});
-    std::fs::write(&file, node_and_pod.to_string()).unwrap();
-    ok(
-        &hub,
-        &["apply", "--validate=false", "-f", file.to_str().unwrap()],
-    );
+    let file = dir.path().join("node.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: v1\nkind: Node\nmetadata: {name: pi-9}\n---\n\
+         apiVersion: v1\nkind: Pod\nmetadata: {name: bare}\n\
+         spec: {nodeName: pi-9, containers: [{name: a, image: busybox}]}\n",
+    )
+    .unwrap();
+    ok(&hub, &["apply", "-f", file.to_str().unwrap()]);
 
     assert!(ok(&hub, &["cordon", "pi-9"]).contains("cordoned"));
     let node: Value =
