@@ -63,16 +63,20 @@ pub struct Pod {
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PodSpec {
+    /// Containers run one after the other, each to completion, before the
+    /// app containers start.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub init_containers: Vec<Container>,
+    /// The pod's containers, started together, sharing its network. At least one.
     #[serde(default)]
     pub containers: Vec<Container>,
+    /// Volumes the containers can mount, by name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<Volume>,
     /// `Always` (default), `OnFailure` or `Never`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart_policy: Option<String>,
-    /// Default 30.
+    /// Seconds between SIGTERM and SIGKILL when the pod stops (default 30).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub termination_grace_period_seconds: Option<i64>,
     /// `ClusterFirst` (default), `ClusterFirstWithHostNet`, `Default` or `None`.
@@ -80,6 +84,7 @@ pub struct PodSpec {
     pub dns_policy: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns_config: Option<PodDnsConfig>,
+    /// Labels a node must have for the pod to be scheduled on it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub node_selector: BTreeMap<String, String>,
     /// Set by the scheduler when the pod is bound (or by the user to skip it).
@@ -87,6 +92,7 @@ pub struct PodSpec {
     pub node_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_account_name: Option<String>,
+    /// Runs the pod in the node's network namespace instead of its own.
     #[serde(default, skip_serializing_if = "is_false")]
     pub host_network: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -97,8 +103,10 @@ pub struct PodSpec {
     pub hostname: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subdomain: Option<String>,
+    /// Node affinity rules for scheduling.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub affinity: Option<Affinity>,
+    /// Taints of nodes the pod tolerates.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tolerations: Vec<Toleration>,
 }
