@@ -38,6 +38,11 @@ pub struct ObjectMeta {
     pub deletion_timestamp: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub owner_references: Vec<OwnerReference>,
+    /// Which manager (`?fieldManager=`) owns which fields: written by the
+    /// hub on every write ([`crate::patch::server_side`]), never taken from
+    /// a client.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub managed_fields: Vec<serde_json::Value>,
 }
 
 /// Points at the controller that owns an object (a Deployment's pods, ...).

@@ -112,6 +112,7 @@ pub fn print(
             let mut items: Vec<Value> = groups
                 .iter()
                 .flat_map(|g| g.items.iter().cloned())
+                .map(output::without_managed_fields)
                 .collect();
             let doc = if single_object && items.len() == 1 {
                 items.remove(0)
@@ -328,7 +329,10 @@ impl Watch {
                 if !self.names.is_empty() && !self.names.iter().any(|n| n == name) {
                     continue;
                 }
-                let obj = output::with_type_meta(self.resource, event.object);
+                let obj = output::without_managed_fields(output::with_type_meta(
+                    self.resource,
+                    event.object,
+                ));
                 match self.format {
                     Some(OutputFormat::Yaml) => {
                         write!(out, "---\n{}", output::yaml(&obj)?)?;

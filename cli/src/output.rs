@@ -25,6 +25,16 @@ pub fn with_type_meta(resource: &ResourceInfo, mut obj: Value) -> Value {
     obj
 }
 
+/// `obj` without `metadata.managedFields`, which kubectl too leaves out of
+/// `-o yaml|json` (who owns which field matters to server-side apply, not
+/// to a reader).
+pub fn without_managed_fields(mut obj: Value) -> Value {
+    if let Some(meta) = obj["metadata"].as_object_mut() {
+        meta.remove("managedFields");
+    }
+    obj
+}
+
 /// YAML text of `v`.
 pub fn yaml(v: &Value) -> anyhow::Result<String> {
     serde_yaml_ng::to_string(v).context("rendering YAML")
@@ -45,6 +55,15 @@ pub fn name_line(resource: &ResourceInfo, obj: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn managed_fields_are_left_out() {
+        let o = json!({"metadata": {"name": "a", "managedFields": [{"manager": "kubectl"}]}});
+        assert_eq!(
+            without_managed_fields(o),
+            json!({"metadata": {"name": "a"}})
+        );
+    }
 
     #[test]
     fn lists_and_names() {

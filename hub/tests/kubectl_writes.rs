@@ -326,3 +326,88 @@ fn kubectl_drain_evicts_the_pods_of_a_cordoned_node() {
     );
     assert_eq!(code, 400);
 }
+
+#[test]
+fn kubectl_server_side_apply_owns_fields_and_reports_conflicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubProcess::start(Path::new(env!("CARGO_BIN_EXE_bramble-hub")), dir.path());
+    let file = dir.path().join("web.json");
+    let file = file.to_str().unwrap();
+    let ssa = ["apply", "--server-side", "-f", file];
+
+    std::fs::write(file, deployment("2", 2, true)).unwrap();
+    assert!(ok(&hub, &ssa).contains("deployment.apps/web serverside-applied"));
+    let d = get(&hub);
+    assert_eq!(d["spec"]["replicas"], 2);
+    let managers: Vec<(String, String)> = serde_json::from_str::<Value>(&ok(
+        &hub,
+        &[
+            "get",
+            "deployment",
+            "web",
+            "-o",
+            "json",
+            "--show-managed-fields",
+        ],
+    ))
+    .unwrap()["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["manager"].as_str().unwrap().to_string(),
+                m["operation"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(managers, [("kubectl".to_string(), "Apply".to_string())]);
+
+    // Another writer changes replicas: the next apply of another value conflicts.
+    ok(&hub, &["scale", "deployment", "web", "--replicas=5"]);
+    std::fs::write(file, deployment("2", 3, true)).unwrap();
+    let (success, _, err) = kubectl(&hub, &ssa);
+    assert!(!success, "the apply overwrote another manager's field");
+    assert!(err.contains("conflict with"), "{err}");
+    assert!(err.contains(".spec.replicas"), "{err}");
+    assert_eq!(get(&hub)["spec"]["replicas"], 5);
+    // A second field manager setting another image conflicts with kubectl's.
+    let other = dir.path().join("other.json");
+    std::fs::write(
+        &other,
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+            "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "busybox:2"}]}}}})
+        .to_string(),
+    )
+    .unwrap();
+    let (success, _, err) = kubectl(
+        &hub,
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=ci",
+            "-f",
+            other.to_str().unwrap(),
+        ],
+    );
+    assert!(!success);
+    assert!(err.contains("conflict with \"kubectl\""), "{err}");
+    assert!(
+        err.contains(r#".spec.template.spec.containers[name="app"].image"#),
+        "{err}"
+    );
+
+    // Forced: the apply takes replicas over.
+    ok(
+        &hub,
+        &["apply", "--server-side", "--force-conflicts", "-f", file],
+    );
+    assert_eq!(get(&hub)["spec"]["replicas"], 3);
+    // What the manager stops setting goes: the sidecar and env B.
+    let d = deployment("2", 3, false).replace(r#",{"name":"B","value":"2"}"#, "");
+    std::fs::write(file, &d).unwrap();
+    ok(&hub, &ssa);
+    let containers = get(&hub)["spec"]["template"]["spec"]["containers"].clone();
+    assert_eq!(containers.as_array().unwrap().len(), 1, "{containers}");
+    assert_eq!(containers[0]["env"], json!([{"name": "A", "value": "1"}]));
+}

@@ -165,7 +165,12 @@ pub fn apply(
         if field_set::get(current, &path) == field_set::get(config, &path) {
             continue;
         }
-        for e in entries.iter().filter(|e| e.manager != w.manager) {
+        // A manager is its name and its operation: `kubectl` updating is
+        // another manager than `kubectl` applying.
+        let others = entries
+            .iter()
+            .filter(|e| e.manager != w.manager || e.operation != Operation::Apply);
+        for e in others {
             if e.fields.touches(&path) {
                 conflicts.push(Conflict {
                     manager: e.manager.clone(),
@@ -207,9 +212,22 @@ pub fn apply(
     }
 
     for c in &conflicts {
-        for e in entries.iter_mut().filter(|e| e.manager == c.manager) {
+        for e in entries
+            .iter_mut()
+            .filter(|e| e.manager != w.manager || e.operation != Operation::Apply)
+        {
             e.fields.remove(&c.path);
         }
+    }
+    let unchanged = conflicts.is_empty() && wanted == before && {
+        let mut old = current.clone();
+        set_managers(&mut old, &[]);
+        set_managers(&mut merged, &[]);
+        old == merged
+    };
+    if unchanged {
+        // A no-op apply writes nothing, not even a new time.
+        return Ok(current.clone());
     }
     entries.retain(|e| !(e.manager == w.manager && e.operation == Operation::Apply));
     entries.push(Managed {
@@ -369,6 +387,34 @@ mod tests {
         assert_eq!(
             next["metadata"]["labels"]["team"], "edge",
             "kubectl-label's field stays"
+        );
+    }
+
+    #[test]
+    fn a_repeated_apply_changes_nothing() {
+        let first = apply(None, &config(2, &[("A", "1")], true), writer("flux"), false).unwrap();
+        let mut later = writer("flux");
+        later.now = "2026-12-06T21:00:00Z";
+        let again = apply(Some(&first), &config(2, &[("A", "1")], true), later, false).unwrap();
+        assert_eq!(again, first);
+    }
+
+    #[test]
+    fn the_same_name_updating_is_another_manager() {
+        let first = apply(None, &config(2, &[], false), writer("kubectl"), false).unwrap();
+        let mut scaled = first.clone();
+        scaled["spec"]["replicas"] = 5.into();
+        record_update(Some(&first), &mut scaled, writer("kubectl"));
+        let err = apply(
+            Some(&scaled),
+            &config(2, &[], false),
+            writer("kubectl"),
+            false,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, ApplyError::Conflicts(ref c) if c.len() == 1),
+            "{err}"
         );
     }
 

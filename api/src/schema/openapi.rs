@@ -121,6 +121,23 @@ fn field_validation() -> Value {
     )
 }
 
+/// The parameters of every write: `fieldValidation`, `dryRun`, `fieldManager`.
+fn write_params() -> Vec<Value> {
+    vec![
+        field_validation(),
+        query(
+            "dryRun",
+            "When present, indicates that modifications should not be persisted. The only valid value is All: the request is checked and answered as if it were made, and nothing is stored.",
+            "string",
+        ),
+        query(
+            "fieldManager",
+            "fieldManager is a name associated with the actor or entity that is making these changes, recorded in metadata.managedFields. Required for apply requests (application/apply-patch+yaml).",
+            "string",
+        ),
+    ]
+}
+
 fn list_params() -> Vec<Value> {
     vec![
         query(
@@ -130,12 +147,22 @@ fn list_params() -> Vec<Value> {
         ),
         query(
             "fieldSelector",
-            "A selector to restrict the list of returned objects by their fields (metadata.name).",
+            "A selector to restrict the list of returned objects by their fields: metadata.name, metadata.namespace, and the fields Kubernetes selects by for the kind (spec.nodeName, status.phase... for pods).",
             "string",
         ),
         query(
             "resourceVersion",
             "For watch: the revision after which changes are streamed.",
+            "string",
+        ),
+        query(
+            "limit",
+            "The most objects to return; the list then carries metadata.continue for the next page.",
+            "integer",
+        ),
+        query(
+            "continue",
+            "The metadata.continue of the previous page, to get the next one.",
             "string",
         ),
         query(
@@ -206,12 +233,18 @@ fn resource_paths(r: &ResourceInfo, paths: &mut Map<String, Value>) {
         (r.collection_path(None), "", vec![])
     };
     let kind = r.kind;
-    let write = [field_validation()];
+    let write = write_params();
+    let mut patch_params = write_params();
+    patch_params.push(query(
+        "force",
+        "Force is going to \"force\" Apply requests: the applier takes over fields other managers own. Must be unset for other patches.",
+        "boolean",
+    ));
     paths.insert(
         collection.clone(),
         json!({
             "get": operation(r, "list", "list", scope, &format!("list or watch objects of kind {kind}"), list_params(), None),
-            "post": operation(r, "post", "create", scope, &format!("create a {kind}"), write.to_vec(), Some(&["application/json"])),
+            "post": operation(r, "post", "create", scope, &format!("create a {kind}"), write.to_vec(), Some(&["application/json", "application/vnd.kubernetes.protobuf"])),
             "parameters": common,
         }),
     );
@@ -220,8 +253,8 @@ fn resource_paths(r: &ResourceInfo, paths: &mut Map<String, Value>) {
         format!("{collection}/{{name}}"),
         json!({
             "get": operation(r, "get", "read", scope, &format!("read the specified {kind}"), vec![], None),
-            "put": operation(r, "put", "replace", scope, &format!("replace the specified {kind}"), write.to_vec(), Some(&["application/json"])),
-            "patch": operation(r, "patch", "patch", scope, &format!("partially update the specified {kind}"), write.to_vec(), Some(&["application/merge-patch+json"])),
+            "put": operation(r, "put", "replace", scope, &format!("replace the specified {kind}"), write.to_vec(), Some(&["application/json", "application/vnd.kubernetes.protobuf"])),
+            "patch": operation(r, "patch", "patch", scope, &format!("partially update the specified {kind}"), patch_params, Some(&["application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json", "application/apply-patch+yaml"])),
             "delete": operation(r, "delete", "delete", scope, &format!("delete a {kind}"), vec![], None),
             "parameters": common,
         }),

@@ -44,6 +44,20 @@ pub fn parse_write(
     Ok((value, FieldCheck { mode, duplicates }))
 }
 
+/// The `fieldValidation` of a request whose body is parsed elsewhere (an
+/// apply configuration in YAML).
+pub fn parse_mode(uri: &axum::http::Uri) -> ApiResult<FieldCheck> {
+    let q = Query::<WriteQuery>::try_from_uri(uri)
+        .map(|Query(q)| q)
+        .unwrap_or_default();
+    let mode = FieldValidation::parse(q.field_validation.as_deref())
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok(FieldCheck {
+        mode,
+        duplicates: Vec::new(),
+    })
+}
+
 /// Removes the fields of `body` that `resource` does not have and returns
 /// the warnings to send, or the refusal. A body of another kind is left to
 /// admission, which refuses it.

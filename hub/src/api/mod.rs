@@ -6,6 +6,7 @@ mod discovery;
 mod dry_run;
 mod error;
 mod eviction;
+mod field_manager;
 mod field_validation;
 mod identity;
 mod objects;
@@ -44,6 +45,7 @@ use crate::metrics::HubMetrics;
 use crate::store::Store;
 use error::ApiResult;
 pub use error::{ApiError, status_response};
+use field_manager::FieldManager;
 use path::Target;
 use query::ListQuery;
 
@@ -174,6 +176,13 @@ async fn read_body(body: Body) -> ApiResult<Vec<u8>> {
         .map_err(|_| too_large())
 }
 
+fn by<'a>(
+    fields: &'a field_validation::FieldCheck,
+    manager: &'a FieldManager,
+) -> objects::Writer<'a> {
+    objects::Writer { fields, manager }
+}
+
 async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
     let (parts, body) = req.into_parts();
     // Refuse a declared oversize body before reading any of it.
@@ -250,13 +259,15 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
                     let raw = read_body(body).await?;
                     let (body, fields) =
                         field_validation::parse_write(&parts.uri, content_type, &raw)?;
-                    objects::create(st, resource, ns, body, &fields).await
+                    let manager = FieldManager::from_request(&parts.uri, &parts.headers)?;
+                    objects::create(st, resource, ns, body, by(&fields, &manager)).await
                 }
                 (&Method::PUT, Some(n)) => {
                     let raw = read_body(body).await?;
                     let (body, fields) =
                         field_validation::parse_write(&parts.uri, content_type, &raw)?;
-                    objects::replace(st, resource, ns, n, body, &fields).await
+                    let manager = FieldManager::from_request(&parts.uri, &parts.headers)?;
+                    objects::replace(st, resource, ns, n, body, by(&fields, &manager)).await
                 }
                 (&Method::PATCH, Some(n)) => {
                     let ct = parts
@@ -266,9 +277,16 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
                         .unwrap_or("")
                         .to_string();
                     let raw = read_body(body).await?;
-                    // Every patch format is JSON, whatever its Content-Type says.
+                    let manager = FieldManager::from_request(&parts.uri, &parts.headers)?;
+                    if patch::is_apply(&ct) {
+                        let config = patch::parse_apply(&raw)?;
+                        let fields = field_validation::parse_mode(&parts.uri)?;
+                        return objects::apply(st, resource, ns, n, config, by(&fields, &manager))
+                            .await;
+                    }
+                    // Every other patch format is JSON, whatever its Content-Type says.
                     let (body, fields) = field_validation::parse_write(&parts.uri, None, &raw)?;
-                    objects::patch(st, resource, ns, n, &ct, body, &fields).await
+                    objects::patch(st, resource, ns, n, &ct, body, by(&fields, &manager)).await
                 }
                 (&Method::DELETE, Some(n)) => {
                     let raw = read_body(body).await?;
@@ -308,7 +326,8 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
             ("deployments", "scale", &Method::GET) => scale::get(st, resource, &namespace, &name),
             ("deployments", "scale", &Method::PUT) => {
                 let body = content::decode(content_type, &read_body(body).await?)?;
-                scale::update(st, resource, &namespace, &name, None, body).await
+                let manager = FieldManager::from_request(&parts.uri, &parts.headers)?;
+                scale::update(st, resource, &namespace, &name, None, body, &manager).await
             }
             ("deployments", "scale", &Method::PATCH) => {
                 let ct = parts
@@ -318,7 +337,8 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
                     .unwrap_or("");
                 let kind = patch::PatchKind::from_content_type(ct)?;
                 let body = objects::parse_body(&read_body(body).await?)?;
-                scale::update(st, resource, &namespace, &name, Some(kind), body).await
+                let manager = FieldManager::from_request(&parts.uri, &parts.headers)?;
+                scale::update(st, resource, &namespace, &name, Some(kind), body, &manager).await
             }
             ("deployments", "rollback", &Method::POST) => {
                 let raw = read_body(body).await?;

@@ -9,17 +9,25 @@ use std::time::SystemTime;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use bramble_api::patch::merge_keys;
+use bramble_api::patch::{merge_keys, server_side};
 use bramble_api::{ResourceInfo, Status};
 use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
+use super::field_manager::FieldManager;
 use super::field_validation::FieldCheck;
 use super::query::ListQuery;
 use super::table::TableRequest;
 use super::warning::with_warnings;
 use crate::store::object as obj;
+
+/// Who writes and how the body's fields are checked.
+#[derive(Clone, Copy)]
+pub struct Writer<'a> {
+    pub fields: &'a FieldCheck,
+    pub manager: &'a FieldManager,
+}
 
 /// Fields clients may send but the store owns.
 const STORE_OWNED: [&str; 4] = ["uid", "resourceVersion", "generation", "creationTimestamp"];
@@ -165,8 +173,9 @@ pub async fn create(
     resource: &'static ResourceInfo,
     namespace: Option<&str>,
     body: Value,
-    fields: &FieldCheck,
+    by: Writer<'_>,
 ) -> ApiResult<Response> {
+    let Writer { fields, manager } = by;
     if resource.namespaced && namespace.is_none() {
         return Err(ApiError::bad_request(format!(
             "{} are namespaced: POST to {}",
@@ -174,18 +183,9 @@ pub async fn create(
             resource.collection_path(Some("NAMESPACE"))
         )));
     }
-    let (mut object, mut warnings) = admit_for(resource, namespace, None, body, fields)?;
-    for f in STORE_OWNED {
-        obj::remove_meta(&mut object, f);
-    }
-    if let Some(m) = object.as_object_mut() {
-        m.remove("status");
-    }
-    warnings.extend(super::pod_security::admit_write(
-        st, resource, &object, None,
-    )?);
-    let _allocating = super::services::prepare(st, resource, &mut object).await?;
-    let created = st.store.create(resource, object).await?;
+    let (mut object, warnings) = admit_for(resource, namespace, None, body, fields)?;
+    manager.record(resource, None, &mut object);
+    let (created, warnings) = store_new(st, resource, object, warnings).await?;
     tracing::info!(
         kind = resource.kind,
         namespace = namespace.unwrap_or(""),
@@ -197,6 +197,28 @@ pub async fn create(
     Ok(with_warnings(resp, &warnings))
 }
 
+/// Stores an admitted new object (its managers recorded): the store owns
+/// its identity and its status starts empty; Pod Security and Service
+/// allocation have their say.
+async fn store_new(
+    st: &AppState,
+    resource: &'static ResourceInfo,
+    mut object: Value,
+    mut warnings: Vec<String>,
+) -> ApiResult<(Value, Vec<String>)> {
+    for f in STORE_OWNED {
+        obj::remove_meta(&mut object, f);
+    }
+    if let Some(m) = object.as_object_mut() {
+        m.remove("status");
+    }
+    warnings.extend(super::pod_security::admit_write(
+        st, resource, &object, None,
+    )?);
+    let _allocating = super::services::prepare(st, resource, &mut object).await?;
+    Ok((st.store.create(resource, object).await?, warnings))
+}
+
 /// `PUT` on an object: full replacement of spec and metadata.
 pub async fn replace(
     st: &AppState,
@@ -204,11 +226,13 @@ pub async fn replace(
     namespace: Option<&str>,
     name: &str,
     body: Value,
-    fields: &FieldCheck,
+    by: Writer<'_>,
 ) -> ApiResult<Response> {
+    let Writer { fields, manager } = by;
     let (mut object, mut warnings) = admit_for(resource, namespace, Some(name), body, fields)?;
     let current = st.store.get(resource, namespace, name)?;
     keep_hub_annotations(current.as_ref(), &mut object);
+    manager.record(resource, current.as_ref(), &mut object);
     warnings.extend(super::pod_security::admit_write(
         st,
         resource,
@@ -262,18 +286,98 @@ pub async fn patch(
     name: &str,
     content_type: &str,
     patch: Value,
-    fields: &FieldCheck,
+    by: Writer<'_>,
 ) -> ApiResult<Response> {
+    let Writer { fields, manager } = by;
     let kind = super::patch::PatchKind::from_content_type(content_type)?;
     let (updated, warnings) = patch_with(st, resource, namespace, name, fields, |current| {
         let root = merge_keys::root_type(resource.group, resource.version, resource.kind);
-        super::patch::apply(kind, &root, current, &patch)
+        let mut next = super::patch::apply(kind, &root, current, &patch)?;
+        manager.record(resource, Some(current), &mut next);
+        Ok(next)
     })
     .await?;
     Ok(with_warnings(
         axum::Json(updated).into_response(),
         &warnings,
     ))
+}
+
+/// `PATCH` with `application/apply-patch+yaml`: server-side apply of
+/// `config`, the whole intent of `manager` (which the request must name),
+/// creating the object when it does not exist. A field another manager owns
+/// with another value is a 409 naming each conflict, unless `force=true`.
+pub async fn apply(
+    st: &AppState,
+    resource: &'static ResourceInfo,
+    namespace: Option<&str>,
+    name: &str,
+    config: Value,
+    by: Writer<'_>,
+) -> ApiResult<Response> {
+    let Writer { fields, manager } = by;
+    if !manager.named {
+        return Err(ApiError::bad_request(
+            "fieldManager is required for apply requests: add ?fieldManager=NAME",
+        ));
+    }
+    if config["apiVersion"].is_null() || config["kind"].is_null() {
+        return Err(ApiError::bad_request(
+            "an apply configuration needs apiVersion and kind",
+        ));
+    }
+    let at = super::field_manager::WriteContext::now(resource);
+    let w = manager.writer(&at);
+    let applied = |current: Option<&Value>| {
+        server_side::apply(current, &config, w, manager.force).map_err(apply_error)
+    };
+    if st.store.get(resource, namespace, name)?.is_none() {
+        let object = applied(None)?;
+        let (object, warnings) = admit_for(resource, namespace, Some(name), object, fields)?;
+        match store_new(st, resource, object, warnings).await {
+            Ok((created, warnings)) => {
+                let resp = (StatusCode::CREATED, axum::Json(created)).into_response();
+                return Ok(with_warnings(resp, &warnings));
+            }
+            // Created meanwhile: apply to it.
+            Err(e) if e.0.code == 409 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let (updated, warnings) = patch_with(st, resource, namespace, name, fields, |current| {
+        applied(Some(current))
+    })
+    .await?;
+    Ok(with_warnings(
+        axum::Json(updated).into_response(),
+        &warnings,
+    ))
+}
+
+/// An apply's refusal as Kubernetes words it: 409 with one
+/// `FieldManagerConflict` cause per field.
+fn apply_error(e: server_side::ApplyError) -> ApiError {
+    match &e {
+        server_side::ApplyError::Conflicts(conflicts) => {
+            let causes = conflicts
+                .iter()
+                .map(|c| bramble_api::status::StatusCause {
+                    reason: "FieldManagerConflict".into(),
+                    message: c.message(),
+                    field: c.field(),
+                })
+                .collect();
+            let mut status = Status::failure(409, "Conflict", e.to_string());
+            status.details = Some(bramble_api::status::StatusDetails {
+                causes,
+                ..Default::default()
+            });
+            ApiError::new(status)
+        }
+        server_side::ApplyError::Merge(_) => {
+            ApiError::new(Status::failure(422, "Invalid", e.to_string()))
+        }
+    }
 }
 
 /// Writes `change(current)` over the stored object through admission; when

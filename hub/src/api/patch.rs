@@ -1,6 +1,8 @@
 //! The three patch formats of `PATCH` (`kubectl patch --type=...`, `kubectl
 //! apply`, `kubectl label`...), chosen by `Content-Type`: JSON merge patch
-//! (RFC 7386), JSON patch (RFC 6902) and Kubernetes' strategic merge patch.
+//! (RFC 7386), JSON patch (RFC 6902) and Kubernetes' strategic merge patch;
+//! server-side apply's YAML configurations are parsed here and applied by
+//! [`super::objects::apply`].
 //! Pure: the current object and the patch in, the patched object out.
 
 use bramble_api::Status;
@@ -36,11 +38,32 @@ impl PatchKind {
                 format!(
                     "the body of the request was in an unknown format ({ct:?}): accepted media \
                      types include: application/json-patch+json, application/merge-patch+json, \
-                     application/strategic-merge-patch+json"
+                     application/apply-patch+yaml, application/strategic-merge-patch+json"
                 ),
             ))),
         }
     }
+}
+
+/// The `Content-Type` of server-side apply (`kubectl apply --server-side`).
+const APPLY_PATCH: &str = "application/apply-patch+yaml";
+
+/// Whether `content_type` is a server-side apply.
+pub fn is_apply(content_type: &str) -> bool {
+    content_type.split(';').next().unwrap_or("").trim() == APPLY_PATCH
+}
+
+/// An apply configuration: YAML (JSON is YAML too), one object.
+pub fn parse_apply(body: &[u8]) -> ApiResult<Value> {
+    let config: Value = serde_yaml_ng::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!("the apply configuration is not valid YAML: {e}"))
+    })?;
+    if !config.is_object() {
+        return Err(ApiError::bad_request(
+            "the apply configuration must be one object (a YAML mapping)",
+        ));
+    }
+    Ok(config)
 }
 
 /// `patch` applied to `current`, an object of OpenAPI type `root_type`

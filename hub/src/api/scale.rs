@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
+use super::field_manager::FieldManager;
 use super::patch::PatchKind;
 use super::warning::with_warnings;
 
@@ -66,6 +67,7 @@ pub async fn update(
     name: &str,
     kind: Option<PatchKind>,
     body: Value,
+    manager: &FieldManager,
 ) -> ApiResult<Response> {
     let fields = super::field_validation::FieldCheck::default();
     let (updated, warnings) =
@@ -81,6 +83,7 @@ pub async fn update(
             if let Some(rv) = wanted["metadata"]["resourceVersion"].as_str() {
                 next["metadata"]["resourceVersion"] = rv.into();
             }
+            manager.record(resource, Some(current), &mut next);
             Ok(next)
         })
         .await?;
