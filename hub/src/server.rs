@@ -197,6 +197,8 @@ pub struct Hub {
     broker: Option<EmbeddedBroker>,
     mqtt: Option<MqttClient>,
     control: Option<JoinHandle<()>>,
+    /// The event recorder's flusher (flushes what is pending when stopped).
+    events: JoinHandle<()>,
     dns: Option<Arc<DnsServer>>,
     ingress: Option<IngressServer>,
     ingress_tls: Option<IngressServer>,
@@ -299,17 +301,25 @@ impl Hub {
         let (fleet, outbox) = Fleet::new();
         let fleet = Arc::new(fleet);
         let network = Arc::new(config.network.clone());
+        let (stop, stop_rx) = watch::channel(false);
+        let event_metrics = Arc::new(crate::events::EventMetrics::default());
+        let (recorder, events) = crate::events::spawn(
+            store.clone(),
+            crate::events::EventsConfig::default(),
+            event_metrics.clone(),
+            stop_rx.clone(),
+        );
         let ingest = Ingest::new(
             store.clone(),
             fleet.clone(),
             identity.clone(),
             network.clone(),
-        );
+        )
+        .with_events(recorder.clone());
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
-        let (stop, stop_rx) = watch::channel(false);
         let broker = match config.mqtt_listen {
             Some(listen) => {
                 let serving = (!config.ports.insecure_mqtt).then(|| tls.serving.clone());
@@ -408,14 +418,20 @@ impl Hub {
                 store.clone(),
                 fleet.clone(),
                 config.control,
-                crate::dispatch::Dispatcher::new(config.network.clone(), identity.clone()),
-                Some(registry.clone()),
-                crate::control::Edge {
-                    dns: dns.clone(),
-                    ingress: ingress_state,
-                    pod_routes: config.pod_routes,
-                    host: None,
-                    mdns: mdns.clone(),
+                crate::control::Parts {
+                    dispatcher: crate::dispatch::Dispatcher::new(
+                        config.network.clone(),
+                        identity.clone(),
+                    ),
+                    registry: Some(registry.clone()),
+                    edge: crate::control::Edge {
+                        dns: dns.clone(),
+                        ingress: ingress_state,
+                        pod_routes: config.pod_routes,
+                        host: None,
+                        mdns: mdns.clone(),
+                    },
+                    events: recorder,
                 },
                 stop_rx.clone(),
             )
@@ -423,7 +439,7 @@ impl Hub {
         let state = AppState {
             store: store.clone(),
             token: Arc::from(token.as_str()),
-            metrics: HubMetrics::new(),
+            metrics: HubMetrics::new().with_events(event_metrics),
             shutdown: stop_rx.clone(),
             registry: registry.clone(),
             fleet: Some(fleet.clone()),
@@ -474,6 +490,7 @@ impl Hub {
             broker,
             mqtt,
             control,
+            events,
             dns,
             ingress,
             ingress_tls,
@@ -574,6 +591,8 @@ impl Hub {
         if let Some(mqtt) = self.mqtt {
             mqtt.join().await;
         }
+        // After the control loop and the ingest, the last events' writers.
+        let _ = self.events.await;
         // The control task held the other reference; dropping stops it.
         drop(self.dns);
         self.store.shutdown().await;
