@@ -3,7 +3,8 @@
 //! `ScalingReplicaSet` and `SuccessfulCreate` on the Deployment and
 //! `FailedScheduling` on each pod; `kubectl describe` lists them, `kubectl
 //! get events` prints kubectl's table, `-w` streams a new one, field
-//! selectors pick by involved object; and a burst of events from many pods
+//! selectors pick by involved object, `describe node` shows `NodeNotReady`;
+//! and a burst of events from many pods
 //! costs the store a few transactions, not one per event.
 
 use std::io::{BufRead, BufReader, Write};
@@ -194,6 +195,24 @@ fn kubectl_describes_lists_and_watches_events() {
     assert!(streamed.contains("deployment/web"), "{streamed}");
     watch.kill().unwrap();
     watch.wait().unwrap();
+
+    // A node that never reports is found not ready; describe node shows it
+    // (kubectl asks across namespaces, by the node's uid and by its name).
+    kubectl_in(
+        &hub,
+        &["apply", "--validate=false", "-f", "-"],
+        Some("apiVersion: v1\nkind: Node\nmetadata: {name: pi-1}\n"),
+    );
+    let described = eventually("NodeNotReady", || {
+        let d = kubectl(&hub, &["describe", "node", "pi-1"]);
+        d.contains("NodeNotReady").then_some(d)
+    });
+    let section = described.split("Events:").nth(1).unwrap_or("");
+    assert!(
+        section.contains("node-controller")
+            && section.contains("Node pi-1 status is now: NodeNotReady"),
+        "{described}"
+    );
 }
 
 #[test]
