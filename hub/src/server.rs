@@ -78,6 +78,9 @@ pub struct HubConfig {
     /// TLS on the API, registry and MQTT ports, the serving certificate,
     /// and the API port's connection caps.
     pub ports: PortSettings,
+    /// The event recorder's batching and retention (`--event-ttl`,
+    /// `--events-per-namespace`).
+    pub events: crate::events::EventsConfig,
 }
 
 /// How the hub's ports speak (TLS, what the certificate names) and how
@@ -144,6 +147,14 @@ impl HubConfig {
                 "--data-dir {} exists and is not a directory",
                 self.data_dir.display()
             );
+        }
+        if self.events.ttl.is_zero() {
+            anyhow::bail!(
+                "--event-ttl must be longer than 0s (events would be deleted as written)"
+            );
+        }
+        if self.events.namespace_cap == 0 {
+            anyhow::bail!("--events-per-namespace must be at least 1");
         }
         if let (Some(listen), Some(_)) = (self.mqtt_listen, &self.mqtt_url) {
             anyhow::bail!(
@@ -305,7 +316,7 @@ impl Hub {
         let event_metrics = Arc::new(crate::events::EventMetrics::default());
         let (recorder, events) = crate::events::spawn(
             store.clone(),
-            crate::events::EventsConfig::default(),
+            config.events.clone(),
             event_metrics.clone(),
             stop_rx.clone(),
         );
