@@ -567,3 +567,53 @@ fn hpa_targets(o: &Value) -> String {
         .collect();
     or_none(Some(&parts.join(", ")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn event_rows_fall_back_as_kubectl_does() {
+        let now = super::super::age::parse_time("2026-01-01T00:10:00Z").unwrap();
+        let e = json!({
+            "metadata": {"name": "web.1"},
+            "involvedObject": {"kind": "Pod", "name": "web", "fieldPath": "spec.containers{web}"},
+            "type": "Normal", "reason": "Started", "message": " Started container web\n",
+            "source": {"component": "kubelet", "host": "pi-1"},
+            "firstTimestamp": "2026-01-01T00:00:00Z",
+        });
+        let (base, wide) = cells("Event", &e, now);
+        assert_eq!(
+            base,
+            [
+                "10m",
+                "Normal",
+                "Started",
+                "pod/web",
+                "Started container web"
+            ]
+        );
+        assert_eq!(
+            wide,
+            ["spec.containers{web}", "kubelet, pi-1", "10m", "1", "web.1"]
+        );
+        // A series' count and last time win; an object without a name is its kind.
+        let e = json!({
+            "metadata": {"name": "n.1"}, "involvedObject": {"kind": "Node"},
+            "eventTime": "2026-01-01T00:00:00.000000Z", "reportingComponent": "node-controller",
+            "series": {"count": 7, "lastObservedTime": "2026-01-01T00:09:00.000000Z"},
+        });
+        let (base, wide) = cells("Event", &e, now);
+        assert_eq!((base[0].as_str(), base[3].as_str()), ("60s", "node"));
+        assert_eq!(
+            (wide[1].as_str(), wide[3].as_str()),
+            ("node-controller", "7")
+        );
+        let (headers, _) = headers_of("Event");
+        assert_eq!(
+            headers,
+            ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+        );
+    }
+}
