@@ -113,6 +113,7 @@ pub const RESOURCES: &[ResourceInfo] = &[
     core("Endpoints", "endpoints", "endpoints", &["ep"], true),
     core("Node", "nodes", "node", &["no"], false),
     core("Namespace", "namespaces", "namespace", &["ns"], false),
+    core("Event", "events", "event", &["ev"], true),
     grouped(
         "apps",
         "v1",
@@ -209,6 +210,7 @@ mod tests {
         assert_eq!(resolve("PO").unwrap().kind, "Pod");
         assert_eq!(resolve("svc").unwrap().kind, "Service");
         assert_eq!(resolve("no").unwrap().kind, "Node");
+        assert_eq!(resolve("ev").unwrap().kind, "Event");
         assert!(resolve("deployments.core").is_none());
         assert!(resolve("widgets").is_none());
     }

@@ -12,6 +12,7 @@ pub mod controllers;
 pub mod data_dir;
 pub mod dispatch;
 pub mod dynsec;
+pub mod events;
 pub mod fleet;
 pub mod identity;
 pub mod ingest;

@@ -78,6 +78,12 @@ struct Args {
     /// A node NotReady for this long has its pods replaced on other nodes.
     #[arg(long, default_value = "60s")]
     node_eviction_timeout: humantime::Duration,
+    /// Events not seen again for this long are deleted (kube-apiserver's `--event-ttl`).
+    #[arg(long, default_value = "1h")]
+    event_ttl: humantime::Duration,
+    /// Most events kept in a namespace; the least recently seen go first.
+    #[arg(long, default_value_t = bramble_hub::events::NAMESPACE_CAP)]
+    events_per_namespace: usize,
     /// Addresses of every node's pods; each node gets a block of it.
     #[arg(long, env = "BRAMBLE_CLUSTER_CIDR", default_value = bramble_hub::network::DEFAULT_CLUSTER_CIDR)]
     cluster_cidr: Cidr,
@@ -312,6 +318,11 @@ fn main() -> anyhow::Result<()> {
             max_connections: args.max_connections,
             max_connections_per_client: args.max_connections_per_client,
             max_watches_per_token: args.max_watches_per_token,
+        },
+        events: bramble_hub::events::EventsConfig {
+            ttl: args.event_ttl.into(),
+            namespace_cap: args.events_per_namespace,
+            ..Default::default()
         },
     };
     config.validate()?;

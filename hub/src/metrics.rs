@@ -9,6 +9,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
+use crate::events::EventMetrics;
 use crate::store::Store;
 
 /// Labels of an API request.
@@ -23,6 +24,7 @@ pub struct RequestLabels {
 pub struct HubMetrics {
     requests: Family<RequestLabels, Counter>,
     started: Arc<std::sync::OnceLock<std::time::Instant>>,
+    events: Arc<EventMetrics>,
 }
 
 impl HubMetrics {
@@ -30,6 +32,12 @@ impl HubMetrics {
         let m = HubMetrics::default();
         let _ = m.started.set(std::time::Instant::now());
         m
+    }
+
+    /// Renders the event recorder's counters too.
+    pub fn with_events(mut self, events: Arc<EventMetrics>) -> Self {
+        self.events = events;
+        self
     }
 
     /// Counts one served request.
@@ -76,6 +84,36 @@ impl HubMetrics {
             "Open watch streams",
             ConstGauge::new(store.watchers() as i64),
         );
+        let e = &self.events;
+        for (name, help, value) in [
+            (
+                "events_recorded",
+                "Events recorded by the hub (before deduplication)",
+                e.recorded_total(),
+            ),
+            (
+                "events_dropped",
+                "Events dropped because the recorder's queue was full",
+                e.dropped_total(),
+            ),
+            (
+                "events_written",
+                "Event creates and updates written to the store",
+                e.written_total(),
+            ),
+            (
+                "events_flushes",
+                "Batches of event writes (each one store transaction)",
+                e.flushes_total(),
+            ),
+            (
+                "events_deleted",
+                "Events deleted as expired or over a namespace's cap",
+                e.deleted_total(),
+            ),
+        ] {
+            reg.register(name, help, ConstCounter::new(value));
+        }
         let uptime = self
             .started
             .get()

@@ -78,6 +78,9 @@ pub struct HubConfig {
     /// TLS on the API, registry and MQTT ports, the serving certificate,
     /// and the API port's connection caps.
     pub ports: PortSettings,
+    /// The event recorder's batching and retention (`--event-ttl`,
+    /// `--events-per-namespace`).
+    pub events: crate::events::EventsConfig,
 }
 
 /// How the hub's ports speak (TLS, what the certificate names) and how
@@ -145,6 +148,14 @@ impl HubConfig {
                 self.data_dir.display()
             );
         }
+        if self.events.ttl.is_zero() {
+            anyhow::bail!(
+                "--event-ttl must be longer than 0s (events would be deleted as written)"
+            );
+        }
+        if self.events.namespace_cap == 0 {
+            anyhow::bail!("--events-per-namespace must be at least 1");
+        }
         if let (Some(listen), Some(_)) = (self.mqtt_listen, &self.mqtt_url) {
             anyhow::bail!(
                 "--mqtt-url and --mqtt-listen {listen} exclude each other: an external broker \
@@ -197,6 +208,8 @@ pub struct Hub {
     broker: Option<EmbeddedBroker>,
     mqtt: Option<MqttClient>,
     control: Option<JoinHandle<()>>,
+    /// The event recorder's flusher (flushes what is pending when stopped).
+    events: JoinHandle<()>,
     dns: Option<Arc<DnsServer>>,
     ingress: Option<IngressServer>,
     ingress_tls: Option<IngressServer>,
@@ -299,17 +312,25 @@ impl Hub {
         let (fleet, outbox) = Fleet::new();
         let fleet = Arc::new(fleet);
         let network = Arc::new(config.network.clone());
+        let (stop, stop_rx) = watch::channel(false);
+        let event_metrics = Arc::new(crate::events::EventMetrics::default());
+        let (recorder, events) = crate::events::spawn(
+            store.clone(),
+            config.events.clone(),
+            event_metrics.clone(),
+            stop_rx.clone(),
+        );
         let ingest = Ingest::new(
             store.clone(),
             fleet.clone(),
             identity.clone(),
             network.clone(),
-        );
+        )
+        .with_events(recorder.clone());
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
-        let (stop, stop_rx) = watch::channel(false);
         let broker = match config.mqtt_listen {
             Some(listen) => {
                 let serving = (!config.ports.insecure_mqtt).then(|| tls.serving.clone());
@@ -408,14 +429,20 @@ impl Hub {
                 store.clone(),
                 fleet.clone(),
                 config.control,
-                crate::dispatch::Dispatcher::new(config.network.clone(), identity.clone()),
-                Some(registry.clone()),
-                crate::control::Edge {
-                    dns: dns.clone(),
-                    ingress: ingress_state,
-                    pod_routes: config.pod_routes,
-                    host: None,
-                    mdns: mdns.clone(),
+                crate::control::Parts {
+                    dispatcher: crate::dispatch::Dispatcher::new(
+                        config.network.clone(),
+                        identity.clone(),
+                    ),
+                    registry: Some(registry.clone()),
+                    edge: crate::control::Edge {
+                        dns: dns.clone(),
+                        ingress: ingress_state,
+                        pod_routes: config.pod_routes,
+                        host: None,
+                        mdns: mdns.clone(),
+                    },
+                    events: recorder,
                 },
                 stop_rx.clone(),
             )
@@ -423,7 +450,7 @@ impl Hub {
         let state = AppState {
             store: store.clone(),
             token: Arc::from(token.as_str()),
-            metrics: HubMetrics::new(),
+            metrics: HubMetrics::new().with_events(event_metrics),
             shutdown: stop_rx.clone(),
             registry: registry.clone(),
             fleet: Some(fleet.clone()),
@@ -474,6 +501,7 @@ impl Hub {
             broker,
             mqtt,
             control,
+            events,
             dns,
             ingress,
             ingress_tls,
@@ -574,6 +602,8 @@ impl Hub {
         if let Some(mqtt) = self.mqtt {
             mqtt.join().await;
         }
+        // After the control loop and the ingest, the last events' writers.
+        let _ = self.events.await;
         // The control task held the other reference; dropping stops it.
         drop(self.dns);
         self.store.shutdown().await;

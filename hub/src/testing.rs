@@ -56,6 +56,7 @@ impl TestHub {
                 insecure_mqtt: true,
                 ..Default::default()
             },
+            events: Default::default(),
         })
         .await?;
         Ok(TestHub {

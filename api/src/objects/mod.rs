@@ -14,6 +14,7 @@ pub mod daemonset;
 pub mod deployment;
 pub mod endpoints;
 pub mod env;
+pub mod event;
 pub mod hpa;
 pub mod ingress;
 pub mod network_policy;
@@ -41,6 +42,7 @@ pub use self::core::{ConfigMap, Namespace};
 pub use daemonset::DaemonSet;
 pub use deployment::Deployment;
 pub use endpoints::Endpoints;
+pub use event::Event;
 pub use hpa::HorizontalPodAutoscaler;
 pub use ingress::Ingress;
 pub use network_policy::NetworkPolicy;
@@ -65,6 +67,7 @@ pub(crate) fn admit_kind(kind: &str, value: Value) -> Result<Value, FieldErrors>
         "HorizontalPodAutoscaler" => admit_as::<HorizontalPodAutoscaler>(value),
         "Ingress" => admit_as::<Ingress>(value),
         "NetworkPolicy" => admit_as::<NetworkPolicy>(value),
+        "Event" => admit_as::<Event>(value),
         other => Err(FieldErrors(vec![crate::field::FieldError::invalid(
             "kind",
             format!("{other} is not implemented yet"),

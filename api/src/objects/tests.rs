@@ -830,6 +830,7 @@ fn minimal(kind: &str) -> Value {
             json!({"spec": {"defaultBackend": {"service": {"name": "a", "port": {"number": 80}}}}})
         }
         "NetworkPolicy" => json!({"spec": {"podSelector": {}}}),
+        "Event" => json!({"involvedObject": {"kind": "Pod", "name": "a"}}),
         other => panic!("no minimal manifest for {other}"),
     };
     let mut v = body;

@@ -62,6 +62,12 @@ pub fn headers_of(kind: &str) -> (&'static [&'static str], &'static [&'static st
         "Endpoints" => (&["NAME", "ENDPOINTS", "AGE"], &[]),
         "Ingress" => (&["NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"], &[]),
         "NetworkPolicy" => (&["NAME", "POD-SELECTOR", "AGE"], &[]),
+        // kubectl interleaves SUBOBJECT and SOURCE before MESSAGE under -o
+        // wide; here the wide columns follow the default ones.
+        "Event" => (
+            &["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"],
+            &["SUBOBJECT", "SOURCE", "FIRST SEEN", "COUNT", "NAME"],
+        ),
         "HorizontalPodAutoscaler" => (
             &[
                 "NAME",
@@ -225,8 +231,60 @@ pub fn cells(kind: &str, o: &Value, now: SystemTime) -> (Vec<String>, Vec<String
             ],
             vec![],
         ),
+        "Event" => event_cells(o, name, now),
         _ => (vec![name, age], vec![]),
     }
+}
+
+/// kubectl's event row: times fall back from `lastTimestamp` to
+/// `firstTimestamp` to `eventTime`, a series' count and last time win.
+fn event_cells(o: &Value, name: String, now: SystemTime) -> (Vec<String>, Vec<String>) {
+    let first = str_at(o, "/firstTimestamp").or_else(|| str_at(o, "/eventTime"));
+    let mut last = str_at(o, "/lastTimestamp").or(first);
+    let mut count = int_at(o, "/count").unwrap_or(0);
+    if o.pointer("/series").is_some_and(Value::is_object) {
+        last = str_at(o, "/series/lastObservedTime").or(last);
+        count = int_at(o, "/series/count").unwrap_or(count);
+    } else if count == 0 {
+        count = 1;
+    }
+    let kind = str_at(o, "/involvedObject/kind")
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let object = match str_at(o, "/involvedObject/name").filter(|n| !n.is_empty()) {
+        Some(n) => format!("{kind}/{n}"),
+        None => kind,
+    };
+    let component = str_at(o, "/source/component")
+        .filter(|c| !c.is_empty())
+        .or_else(|| str_at(o, "/reportingComponent"));
+    let host = str_at(o, "/source/host")
+        .filter(|h| !h.is_empty())
+        .or_else(|| str_at(o, "/reportingInstance"))
+        .filter(|h| !h.is_empty());
+    let source = match (component, host) {
+        (Some(c), Some(h)) => format!("{c}, {h}"),
+        (Some(c), None) => c.to_string(),
+        (None, _) => String::new(),
+    };
+    (
+        vec![
+            age(last, now),
+            str_at(o, "/type").unwrap_or("").to_string(),
+            str_at(o, "/reason").unwrap_or("").to_string(),
+            object,
+            str_at(o, "/message").unwrap_or("").trim().to_string(),
+        ],
+        vec![
+            str_at(o, "/involvedObject/fieldPath")
+                .unwrap_or("")
+                .to_string(),
+            source,
+            age(first, now),
+            count.to_string(),
+            name,
+        ],
+    )
 }
 
 fn or_none(s: Option<&str>) -> String {
@@ -508,4 +566,54 @@ fn hpa_targets(o: &Value) -> String {
         })
         .collect();
     or_none(Some(&parts.join(", ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn event_rows_fall_back_as_kubectl_does() {
+        let now = super::super::age::parse_time("2026-01-01T00:10:00Z").unwrap();
+        let e = json!({
+            "metadata": {"name": "web.1"},
+            "involvedObject": {"kind": "Pod", "name": "web", "fieldPath": "spec.containers{web}"},
+            "type": "Normal", "reason": "Started", "message": " Started container web\n",
+            "source": {"component": "kubelet", "host": "pi-1"},
+            "firstTimestamp": "2026-01-01T00:00:00Z",
+        });
+        let (base, wide) = cells("Event", &e, now);
+        assert_eq!(
+            base,
+            [
+                "10m",
+                "Normal",
+                "Started",
+                "pod/web",
+                "Started container web"
+            ]
+        );
+        assert_eq!(
+            wide,
+            ["spec.containers{web}", "kubelet, pi-1", "10m", "1", "web.1"]
+        );
+        // A series' count and last time win; an object without a name is its kind.
+        let e = json!({
+            "metadata": {"name": "n.1"}, "involvedObject": {"kind": "Node"},
+            "eventTime": "2026-01-01T00:00:00.000000Z", "reportingComponent": "node-controller",
+            "series": {"count": 7, "lastObservedTime": "2026-01-01T00:09:00.000000Z"},
+        });
+        let (base, wide) = cells("Event", &e, now);
+        assert_eq!((base[0].as_str(), base[3].as_str()), ("60s", "node"));
+        assert_eq!(
+            (wide[1].as_str(), wide[3].as_str()),
+            ("node-controller", "7")
+        );
+        let (headers, _) = headers_of("Event");
+        assert_eq!(
+            headers,
+            ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+        );
+    }
 }

@@ -1,9 +1,12 @@
-//! `bramble describe`: objects as readable text (see [`kinds`] for the layout).
+//! `bramble describe`: objects as readable text (see [`kinds`] for the layout),
+//! each followed by its Events ([`events`]).
 
+pub mod events;
 pub mod kinds;
 pub mod writer;
 
 use std::io::Write;
+use std::time::SystemTime;
 
 use anyhow::bail;
 
@@ -34,6 +37,12 @@ pub fn run(ctx: &Context, args: &DescribeArgs, out: &mut dyn Write) -> anyhow::R
             first = false;
             let text = kinds::describe(g.resource.kind, item, g.resource.namespaced);
             out.write_all(text.as_bytes())?;
+            // As kubectl: a hub that cannot list events still describes.
+            let (path, selector) = events::query(g.resource.kind, item, g.resource.namespaced);
+            if let Ok(list) = ctx.client.get(&path, &[("fieldSelector", &selector)]) {
+                let items = list["items"].as_array().cloned().unwrap_or_default();
+                out.write_all(events::section(&items, SystemTime::now()).as_bytes())?;
+            }
         }
     }
     out.flush()?;

@@ -94,8 +94,7 @@ impl TableRequest {
             .iter()
             .map(|h| (h, 0))
             .chain(wide.iter().map(|h| (h, 1)))
-            .enumerate()
-            .map(|(i, (h, priority))| {
+            .map(|(h, priority)| {
                 let mut d = json!({
                     "name": title(h),
                     "type": "string",
@@ -103,7 +102,7 @@ impl TableRequest {
                     "description": format!("{} of the {}", title(h), resource.kind),
                     "priority": priority,
                 });
-                if i == 0 {
+                if *h == "NAME" {
                     d["format"] = "name".into();
                     d["description"] = "Name must be unique within a namespace.".into();
                 }

@@ -1,6 +1,8 @@
 //! The one applier: executes the controllers' [`Action`]s as store writes,
 //! in order. It decides nothing; a write that finds its object gone (deleted
-//! meanwhile) is skipped — the next plan sees the new state.
+//! meanwhile) is skipped — the next plan sees the new state. Writes the
+//! controller manager reports are recorded as its events: `SuccessfulCreate`
+//! and `SuccessfulDelete` on a pod's owner, `NodeReady` / `NodeNotReady`.
 
 use anyhow::Context;
 use bramble_api::objects::common::Condition;
@@ -13,6 +15,7 @@ use super::snapshot::{
     REVISIONS_TABLE, autoscalers, daemonsets, deployments, endpoints, nodes, pods,
 };
 use crate::controllers::{Action, PodRef};
+use crate::events::{EventType, Involved, Recorder, Source};
 use crate::store::{KvWrite, Store, StoreError, object as obj};
 
 /// Fields of a created object the store owns.
@@ -20,11 +23,15 @@ const STORE_OWNED: [&str; 4] = ["uid", "resourceVersion", "generation", "creatio
 
 /// Applies `actions` in order; returns how many wrote something. An error
 /// stops the batch (the next round plans again from the store).
-pub async fn apply(store: &Store, actions: Vec<Action>) -> anyhow::Result<usize> {
+pub async fn apply(
+    store: &Store,
+    actions: Vec<Action>,
+    events: &Recorder,
+) -> anyhow::Result<usize> {
     let mut wrote = 0;
     for action in actions {
         let what = describe(&action);
-        match apply_one(store, action).await {
+        match apply_one(store, action, events).await {
             Ok(true) => wrote += 1,
             Ok(false) => {}
             Err(e) if is_gone(&e) => tracing::debug!(%what, "object gone; action skipped"),
@@ -88,7 +95,30 @@ fn describe(a: &Action) -> String {
     }
 }
 
-async fn apply_one(store: &Store, action: Action) -> anyhow::Result<bool> {
+/// The controller that records events about `owner`.
+fn controller_of(owner: &Involved) -> Source {
+    Source::hub(match owner.kind.as_str() {
+        "DaemonSet" => "daemonset-controller",
+        _ => "deployment-controller",
+    })
+}
+
+/// Records `reason` ("Created pod: NAME") on the owner of `pod`, if it has one.
+fn record_on_owner(events: &Recorder, pod: &Value, reason: &'static str, verb: &str) {
+    if let Some(owner) = Involved::owner_of(pod) {
+        let name = pod["metadata"]["name"].as_str().unwrap_or("");
+        let source = controller_of(&owner);
+        events.record(
+            owner,
+            EventType::Normal,
+            reason,
+            format!("{verb} pod: {name}"),
+            source,
+        );
+    }
+}
+
+async fn apply_one(store: &Store, action: Action, events: &Recorder) -> anyhow::Result<bool> {
     match action {
         Action::CreatePod(pod) => {
             let value = serde_json::to_value(&*pod)?;
@@ -103,6 +133,7 @@ async fn apply_one(store: &Store, action: Action) -> anyhow::Result<bool> {
             }
             let created = store.create(pods(), object).await?;
             tracing::info!(pod = %format!("{}/{}", pod.namespace(), pod.name()), node = created["spec"]["nodeName"].as_str().unwrap_or(""), "pod created");
+            record_on_owner(events, &created, "SuccessfulCreate", "Created");
             Ok(true)
         }
         Action::DeletePod { pod, reason } => {
@@ -116,6 +147,7 @@ async fn apply_one(store: &Store, action: Action) -> anyhow::Result<bool> {
                 .delete(pods(), Some(&pod.namespace), &pod.name, None)
                 .await?;
             tracing::info!(pod = %format!("{}/{}", pod.namespace, pod.name), reason, "pod deleted");
+            record_on_owner(events, &current, "SuccessfulDelete", "Deleted");
             Ok(true)
         }
         Action::UpdateDeploymentStatus {
@@ -167,7 +199,9 @@ async fn apply_one(store: &Store, action: Action) -> anyhow::Result<bool> {
             name,
             status,
         } => set_status(store, daemonsets(), Some(&namespace), &name, &*status).await,
-        Action::SetNodeReady { node, condition } => set_ready(store, &node, condition).await,
+        Action::SetNodeReady { node, condition } => {
+            set_ready(store, &node, condition, events).await
+        }
         Action::EvictPod {
             pod,
             node,
@@ -272,10 +306,20 @@ async fn set_status<S: Serialize>(
     Ok(store.update_status(resource, current).await?.1)
 }
 
-async fn set_ready(store: &Store, node: &str, condition: Condition) -> anyhow::Result<bool> {
+async fn set_ready(
+    store: &Store,
+    node: &str,
+    condition: Condition,
+    events: &Recorder,
+) -> anyhow::Result<bool> {
     let Some(mut current) = store.get(nodes(), None, node)? else {
         return Ok(false);
     };
+    let was_ready = current["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == "Ready"))
+        .map(|c| c["status"] == "True");
+    let ready = condition.status == "True";
     if !current["status"].is_object() {
         current["status"] = Value::Object(Default::default());
     }
@@ -287,5 +331,17 @@ async fn set_ready(store: &Store, node: &str, condition: Condition) -> anyhow::R
     conditions.push(serde_json::to_value(&condition)?);
     current["status"]["conditions"] = Value::Array(conditions);
     tracing::info!(%node, status = %condition.status, reason = condition.reason.as_deref().unwrap_or(""), "node Ready changed");
-    Ok(store.update_status(nodes(), current).await?.1)
+    let (stored, changed) = store.update_status(nodes(), current).await?;
+    if changed && was_ready != Some(ready) {
+        let status = if ready { "NodeReady" } else { "NodeNotReady" };
+        events.record(
+            Involved::of(&stored),
+            // Kubernetes' node controller records both as Normal.
+            EventType::Normal,
+            status,
+            format!("Node {node} status is now: {status}"),
+            Source::hub("node-controller"),
+        );
+    }
+    Ok(changed)
 }

@@ -2,7 +2,8 @@
 //! placed by the pure scheduler in creation order and bound with one store
 //! write; a pod that fits nowhere gets `PodScheduled=False` with the
 //! scheduler's message (`0/3 nodes are available: ...`), written only when
-//! it changes.
+//! it changes. Both are recorded as kube-scheduler's events: `Scheduled`,
+//! and `FailedScheduling` whenever the message changes.
 
 use std::time::SystemTime;
 
@@ -11,14 +12,19 @@ use serde_json::Value;
 
 use super::snapshot::{Snapshot, pods};
 use crate::controllers::pods::is_finished;
+use crate::events::{EventType, Involved, Recorder, Source};
 use crate::scheduler::{Cluster, ImagePlatforms, PendingPod, schedule_batch, workload_key};
 use crate::store::Store;
+
+/// The events' source.
+const SCHEDULER: Source = Source::hub("default-scheduler");
 
 /// Binds what can be bound; returns the number of pods bound.
 pub async fn schedule_pending(
     store: &Store,
     snap: &Snapshot,
     images: &ImagePlatforms,
+    events: &Recorder,
 ) -> anyhow::Result<usize> {
     let mut pending: Vec<&Pod> = snap
         .pods
@@ -68,6 +74,18 @@ pub async fn schedule_pending(
                     store.update_status(pods(), bound_pod).await?;
                 }
                 tracing::info!(pod = %format!("{}/{}", pod.namespace(), pod.name()), node = %placement.node, score = placement.score, feasible = placement.feasible, "pod bound");
+                events.record(
+                    Involved::pod(pod),
+                    EventType::Normal,
+                    "Scheduled",
+                    format!(
+                        "Successfully assigned {}/{} to {}",
+                        pod.namespace(),
+                        pod.name(),
+                        placement.node
+                    ),
+                    SCHEDULER,
+                );
                 bound += 1;
             }
             Err(why) => {
@@ -75,6 +93,13 @@ pub async fn schedule_pending(
                 if set_scheduled(&mut current, "False", Some("Unschedulable"), Some(&message)) {
                     tracing::info!(pod = %format!("{}/{}", pod.namespace(), pod.name()), %message, "pod unschedulable");
                     store.update_status(pods(), current).await?;
+                    events.record(
+                        Involved::pod(pod),
+                        EventType::Warning,
+                        "FailedScheduling",
+                        message,
+                        SCHEDULER,
+                    );
                 }
             }
         }

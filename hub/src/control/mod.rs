@@ -6,10 +6,13 @@
 //! any store change, any change of the agents' live facts, a reconnect of the
 //! hub's MQTT client, and once a second for the clocks (heartbeats,
 //! eviction, rollout deadlines), and every round starts from the store.
+//! Events go to the hub's [`Recorder`]: from the applier and the binder as
+//! they write, and from [`observed`] for changes between rounds.
 
 pub mod applier;
 pub mod bind;
 pub mod images;
+pub mod observed;
 pub mod pod_security;
 pub mod snapshot;
 
@@ -27,6 +30,7 @@ use crate::controllers::{
     PodRef, plan_daemonset, plan_deployment, plan_hpa, plan_nodes,
 };
 use crate::dispatch::Dispatcher;
+use crate::events::Recorder;
 use crate::fleet::{Fleet, NodeLive};
 use crate::ingress::{IngressState, RouteTable};
 use crate::mdns::Announcement;
@@ -117,27 +121,42 @@ pub fn spawn(
     store: Store,
     fleet: Arc<Fleet>,
     config: ControlConfig,
-    dispatcher: Dispatcher,
-    registry: Option<Arc<Registry>>,
-    edge: Edge,
+    parts: Parts,
     shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        if let Err(e) = run(store, fleet, config, dispatcher, registry, edge, shutdown).await {
+        if let Err(e) = run(store, fleet, config, parts, shutdown).await {
             tracing::error!(error = %e, "control loop ended");
         }
     })
+}
+
+/// What the loop drives besides the store.
+pub struct Parts {
+    /// Hands each node its desired set.
+    pub dispatcher: Dispatcher,
+    /// Image platforms for scheduling.
+    pub registry: Option<Arc<Registry>>,
+    /// DNS, ingress, host routes, mDNS.
+    pub edge: Edge,
+    /// Where the controllers' and the scheduler's events go.
+    pub events: Recorder,
 }
 
 async fn run(
     store: Store,
     fleet: Arc<Fleet>,
     config: ControlConfig,
-    mut dispatcher: Dispatcher,
-    registry: Option<Arc<Registry>>,
-    mut edge: Edge,
+    parts: Parts,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    let Parts {
+        mut dispatcher,
+        registry,
+        mut edge,
+        events,
+    } = parts;
+    let mut observed = observed::Observed::default();
     let network = dispatcher.network().clone();
     let mut edge_revision = None;
     let started = SystemTime::now();
@@ -158,10 +177,16 @@ async fn run(
             started,
             &mut images,
             &mut hpa_history,
+            &events,
         )
         .await
         {
-            Ok((w, snap)) => (w, Some(snap)),
+            Ok((w, snap)) => {
+                for o in observed.observe(&snap, SystemTime::now()) {
+                    events.record_occurrence(o);
+                }
+                (w, Some(snap))
+            }
             Err(e) if matches!(e.downcast_ref::<StoreError>(), Some(StoreError::Closed)) => {
                 return Ok(());
             }
@@ -220,6 +245,7 @@ async fn round(
     started: SystemTime,
     images: &mut images::ImageCache,
     hpa_history: &mut HashMap<String, Vec<(SystemTime, i32)>>,
+    events: &Recorder,
 ) -> anyhow::Result<(usize, Snapshot)> {
     let snap = Snapshot::read(store)?;
     let now = SystemTime::now();
@@ -288,9 +314,9 @@ async fn round(
         pods: &snap.pods,
         endpoints: &snap.endpoints,
     }));
-    let mut wrote = applier::apply(store, actions).await?;
+    let mut wrote = applier::apply(store, actions, events).await?;
     if wrote == 0 {
-        wrote += bind::schedule_pending(store, &snap, images).await?;
+        wrote += bind::schedule_pending(store, &snap, images, events).await?;
     }
     Ok((wrote, snap))
 }

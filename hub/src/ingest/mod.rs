@@ -21,6 +21,7 @@ use bramble_api::protocol::{
 };
 use tokio::sync::broadcast;
 
+use crate::events::Recorder;
 use crate::fleet::{Fleet, Outgoing};
 use crate::identity::Identity;
 use crate::network::NetworkSettings;
@@ -48,6 +49,7 @@ pub struct Ingest {
     network: Arc<NetworkSettings>,
     rpc: broadcast::Sender<RpcEvent>,
     quiet: Arc<quiet::Quiet>,
+    events: Recorder,
 }
 
 impl std::fmt::Debug for Ingest {
@@ -71,7 +73,14 @@ impl Ingest {
             network,
             rpc: broadcast::channel(RPC_CAPACITY).0,
             quiet: Arc::default(),
+            events: Recorder::disabled(),
         }
+    }
+
+    /// Records the kubelet's pod events derived from reported statuses.
+    pub fn with_events(mut self, events: Recorder) -> Ingest {
+        self.events = events;
+        self
     }
 
     /// RPC response chunks (`rpc/resp/{id}`) from every node, for whoever

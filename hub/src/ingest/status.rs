@@ -6,7 +6,8 @@
 //! no-op writes are skipped before they reach it). A pod that left a terminal
 //! phase (`Succeeded`, `Failed`, e.g. evicted with `NodeLost`) is not moved
 //! back. Pods the store does not have on this node are only listed in the
-//! fleet, for the dispatcher to fence.
+//! fleet, for the dispatcher to fence. Each written change also records the
+//! kubelet's events of it ([`crate::events::kubelet`]).
 
 use std::time::SystemTime;
 
@@ -17,6 +18,8 @@ use tokio::task::JoinSet;
 
 use super::Ingest;
 use crate::controllers::PodRef;
+use crate::events::kubelet::{self, PodEvent};
+use crate::events::{Involved, Recorder, Source};
 use crate::store::{Store, StoreError};
 
 fn pods() -> &'static ResourceInfo {
@@ -115,10 +118,16 @@ impl Ingest {
                 continue;
             }
             match pending_write(&self.store, node, &report) {
-                Ok(Some(object)) => {
+                Ok(Some((object, events))) => {
                     let store = self.store.clone();
+                    let recorder = self.events.clone();
+                    let node = node.to_string();
                     writes.spawn(async move {
-                        (report, id, hash, store.update_status(pods(), object).await)
+                        let written = store.update_status(pods(), object).await;
+                        if let Ok((pod, true)) = &written {
+                            record_pod_events(&recorder, pod, &node, events);
+                        }
+                        (report, id, hash, written)
                     });
                 }
                 Ok(None) => {
@@ -153,13 +162,14 @@ impl Ingest {
     }
 }
 
-/// The pod object to write back with the reported status, or `None` when
-/// the pod is not this node's, is another pod (uid), or nothing changed.
+/// The pod object to write back with the reported status and the kubelet's
+/// events of the change, or `None` when the pod is not this node's, is
+/// another pod (uid), or nothing changed.
 fn pending_write(
     store: &Store,
     node: &str,
     report: &PodReport,
-) -> Result<Option<Value>, StoreError> {
+) -> Result<Option<(Value, Vec<PodEvent>)>, StoreError> {
     let Some(mut pod) = store.get(pods(), Some(&report.namespace), &report.name)? else {
         return Ok(None);
     };
@@ -177,8 +187,31 @@ fn pending_write(
         tracing::debug!(node, pod = %key(report), stored_phase, "pod is finished; report ignored");
         return Ok(None);
     }
+    let label = kubelet::pod_label(&report.namespace, &report.name, &report.uid);
+    let events = kubelet::transitions(&label, &pod["status"], &reported);
     pod["status"] = reported;
-    Ok(Some(pod))
+    Ok(Some((pod, events)))
+}
+
+/// Records `events` of the stored `pod` as the kubelet of `node` would.
+fn record_pod_events(recorder: &Recorder, pod: &Value, node: &str, events: Vec<PodEvent>) {
+    let involved = Involved::of(pod);
+    for e in events {
+        let involved = match &e.container {
+            Some(c) => involved.clone().container(c),
+            None => involved.clone(),
+        };
+        recorder.record(
+            involved,
+            e.type_,
+            e.reason,
+            e.message,
+            Source {
+                component: "kubelet",
+                host: Some(node.to_string()),
+            },
+        );
+    }
 }
 
 fn key(report: &PodReport) -> String {

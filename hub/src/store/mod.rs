@@ -148,6 +148,36 @@ impl Store {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// Queues `ops` together, so that they are applied in one transaction
+    /// (one group commit), and waits until it is committed; answers each in
+    /// order. One op's refusal (exists, not found...) does not stop the others.
+    pub async fn write_all(&self, ops: Vec<WriteOp>) -> Vec<Result<WriteOutcome, StoreError>> {
+        let mut replies = Vec::with_capacity(ops.len());
+        let requests: Vec<Request> = ops
+            .into_iter()
+            .map(|op| {
+                let (reply, rx) = oneshot::channel();
+                replies.push(rx);
+                Request {
+                    op,
+                    reply,
+                    dry_run: self.dry_run,
+                }
+            })
+            .collect();
+        if requests.is_empty() {
+            return Vec::new();
+        }
+        if self.tx.send(Msg::Batch(requests)).await.is_err() {
+            return replies.iter().map(|_| Err(StoreError::Closed)).collect();
+        }
+        let mut out = Vec::with_capacity(replies.len());
+        for rx in replies {
+            out.push(rx.await.unwrap_or(Err(StoreError::Closed)));
+        }
+        out
+    }
+
     /// The same store, but its writes are dry runs: each is applied in a
     /// transaction of its own that is then aborted, so the answer (the object
     /// as it would be stored, or the refusal: exists, stale version...) is

@@ -88,6 +88,8 @@ pub(super) struct Request {
 /// What the writer thread receives.
 pub(super) enum Msg {
     Write(Request),
+    /// Writes that go into the same transaction (one group commit).
+    Batch(Vec<Request>),
     /// Finish queued writes, then stop and signal.
     Close(oneshot::Sender<()>),
 }
@@ -106,6 +108,7 @@ pub(super) fn run(
     while closing.is_none() {
         match rx.blocking_recv() {
             Some(Msg::Write(r)) => batch.push(r),
+            Some(Msg::Batch(rs)) => batch.extend(rs),
             Some(Msg::Close(done)) => {
                 closing = Some(done);
                 break;
@@ -115,6 +118,7 @@ pub(super) fn run(
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(Msg::Write(r)) => batch.push(r),
+                Ok(Msg::Batch(rs)) => batch.extend(rs),
                 Ok(Msg::Close(done)) => {
                     closing = Some(done);
                     break;

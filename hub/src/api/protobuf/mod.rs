@@ -11,6 +11,7 @@
 mod decode;
 mod error;
 mod schema;
+mod schema_events;
 mod schema_table;
 #[cfg(test)]
 mod tests;

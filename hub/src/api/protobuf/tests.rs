@@ -309,3 +309,36 @@ fn nesting_is_capped() {
         "{err:?}"
     );
 }
+
+#[test]
+fn a_recorder_event_decodes_as_its_json() {
+    // What a client-go recorder set to protobuf sends: metadata, the
+    // involved object, reason, message, source, two times, count, type.
+    let time = msg(&[(1, E::V(1_780_000_000))]);
+    let body = envelope(
+        "v1",
+        "Event",
+        msg(&[
+            (1, E::B(msg(&[(1, s("web.1")), (3, s("default"))]))),
+            (
+                2,
+                E::B(msg(&[(1, s("Pod")), (2, s("default")), (3, s("web"))])),
+            ),
+            (3, s("Started")),
+            (4, s("Started container web")),
+            (5, E::B(msg(&[(1, s("kubelet")), (2, s("pi-1"))]))),
+            (6, E::B(time.clone())),
+            (7, E::B(time)),
+            (8, E::V(2)),
+            (9, s("Normal")),
+        ]),
+    );
+    let e = decode(&body).unwrap();
+    assert_eq!(e["kind"], "Event");
+    assert_eq!(e["involvedObject"]["name"], "web");
+    assert_eq!(e["source"]["host"], "pi-1");
+    assert_eq!(e["count"], 2);
+    assert_eq!(e["lastTimestamp"], "2026-05-28T20:26:40Z");
+    assert!(e["eventTime"].is_null());
+    bramble_api::admit(e).expect("the decoded event is admitted");
+}
