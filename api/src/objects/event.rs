@@ -22,6 +22,11 @@ pub const SHORT_FIELD_LIMIT: usize = 128;
 
 /// `v1 Event`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.Event")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Event {
     pub api_version: String,
@@ -49,9 +54,9 @@ pub struct Event {
     /// MicroTime (`2026-12-06T20:12:26.123456Z`) of "new" (events.k8s.io) events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_time: Option<String>,
-    /// `{count, lastObservedTime}` of an events.k8s.io series; kept as sent.
+    /// How often an events.k8s.io-style recorder saw this event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub series: Option<serde_json::Value>,
+    pub series: Option<EventSeries>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -62,8 +67,29 @@ pub struct Event {
     pub reporting_instance: Option<String>,
 }
 
+/// `series` of an event a recorder saw repeatedly.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.EventSeries")
+)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EventSeries {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<i32>,
+    /// MicroTime of the last occurrence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_observed_time: Option<String>,
+}
+
 /// Who recorded an event: `{component: default-scheduler}`, `{component: kubelet, host: pi-1}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.EventSource")
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EventSource {
     #[serde(default, skip_serializing_if = "Option::is_none")]

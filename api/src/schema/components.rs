@@ -45,6 +45,7 @@ fn build() -> Map<String, Value> {
             }
             "Ingress" => generator.subschema_for::<objects::Ingress>(),
             "NetworkPolicy" => generator.subschema_for::<objects::NetworkPolicy>(),
+            "Event" => generator.subschema_for::<objects::Event>(),
             other => unreachable!("no schema for {other}: add it to schema::components"),
         };
     }
