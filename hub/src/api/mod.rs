@@ -25,6 +25,7 @@ mod trust;
 mod warning;
 mod watch;
 pub mod watch_limit;
+mod websocket;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -170,7 +171,7 @@ async fn read_body(body: Body) -> ApiResult<Vec<u8>> {
 }
 
 async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     // Refuse a declared oversize body before reading any of it.
     let declared = parts
         .headers
@@ -284,6 +285,14 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
         } => match (resource.plural, sub.as_str(), &method) {
             ("pods", "log", &Method::GET) => {
                 pod_rpc::log(st, &namespace, &name, parts.uri.query()).await
+            }
+            ("pods", "exec", &Method::GET | &Method::POST) if websocket::is_websocket(&parts) => {
+                let parts =
+                    std::mem::replace(&mut parts, axum::http::Request::new(()).into_parts().0);
+                websocket::exec(st, &namespace, &name, parts).await
+            }
+            ("pods", "exec", &Method::POST) if websocket::is_other_upgrade(&parts) => {
+                websocket::refuse_other_upgrade(st, &namespace, &name, &parts)
             }
             ("pods", "exec", &Method::POST) => {
                 let body = objects::parse_body(&read_body(body).await?)?;
