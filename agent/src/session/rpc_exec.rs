@@ -197,6 +197,25 @@ impl StdinState {
         }
     }
 
+    /// Moves queued calls into the pipe until it is full or nothing is
+    /// queued (bounded per turn, so output is read in between).
+    fn feed_pipe(&mut self) -> Result<(), Stop> {
+        for _ in 0..64 {
+            self.take()?;
+            if self.pending.is_empty() {
+                break;
+            }
+            self.write();
+            if !self.pending.is_empty() {
+                break;
+            }
+        }
+        if self.eof && self.pending.is_empty() {
+            self.pipe = None;
+        }
+        Ok(())
+    }
+
     /// A `stdinAck` when more was written since the last.
     fn ack(&mut self) -> Option<RpcChunk> {
         (self.written > self.acked).then(|| {
@@ -311,11 +330,10 @@ impl ProcessIo {
                 err_open = read_some(&mut stderr, Stream::Stderr, &mut chunks);
             }
             if let Some(s) = &mut stdin {
-                if let Err(stop) = s.take() {
-                    break Some(stop);
+                match s.feed_pipe() {
+                    Ok(()) => chunks.extend(s.ack()),
+                    Err(stop) => break Some(stop),
                 }
-                s.write();
-                chunks.extend(s.ack());
             }
             for c in chunks.drain(..) {
                 if !sink(c) {
@@ -325,9 +343,17 @@ impl ProcessIo {
             }
             match try_reap("exec", pid) {
                 Ok(Some(status)) => {
-                    // What it wrote before it ended.
-                    read_some(&mut stdout, Stream::Stdout, &mut chunks);
-                    read_some(&mut stderr, Stream::Stderr, &mut chunks);
+                    // What it wrote before it ended (at most a pipe's worth
+                    // each, unless a child it left keeps writing: bounded).
+                    for _ in 0..8 {
+                        let before = chunks.len();
+                        let out = out_open && read_some(&mut stdout, Stream::Stdout, &mut chunks);
+                        let err = err_open && read_some(&mut stderr, Stream::Stderr, &mut chunks);
+                        (out_open, err_open) = (out, err);
+                        if chunks.len() == before {
+                            break;
+                        }
+                    }
                     chunks.push(RpcChunk::End {
                         exit_code: Some(status.code()),
                         error: None,
