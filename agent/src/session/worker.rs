@@ -35,9 +35,9 @@ pub enum Input {
 pub type Fatal = Box<dyn Fn(String) + Send>;
 
 /// Stdin calls queued per exec: the hub keeps at most
-/// `STDIN_WINDOW_BYTES` (16 calls) unacknowledged; twice that is a
-/// misbehaving hub, which ends the exec.
-const STDIN_QUEUE: usize = 32;
+/// `STDIN_WINDOW_CALLS` unacknowledged; twice that is a misbehaving hub,
+/// which ends the exec.
+const STDIN_QUEUE: usize = 2 * bramble_api::protocol::rpc_stdin::STDIN_WINDOW_CALLS;
 
 /// A request being answered.
 struct RunningRpc {

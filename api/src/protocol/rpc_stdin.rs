@@ -10,9 +10,10 @@
 //! (the agent refuses a gap or an overlap) and, on the last, `eof`.
 //!
 //! Flow control: the agent answers `stdinAck` chunks with the offset it has
-//! written to the pipe; the hub keeps at most [`STDIN_WINDOW_BYTES`] sent
-//! and not acknowledged, so neither side buffers more than that per exec.
-//! An agent receiving beyond the window ends the exec with `invalid`.
+//! written to the pipe; the hub keeps at most [`STDIN_WINDOW_BYTES`] in at
+//! most [`STDIN_WINDOW_CALLS`] calls sent and not acknowledged, so neither
+//! side buffers more than that per exec. An agent receiving more than twice
+//! the calls ends the exec with `invalid`.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -31,6 +32,10 @@ pub const MAX_STDIN_CHUNK_BYTES: usize = 16 * 1024;
 
 /// Stdin bytes the hub may have sent and the agent not yet written.
 pub const STDIN_WINDOW_BYTES: u64 = 256 * 1024;
+
+/// `stdin` calls the hub may have sent and the agent not yet acknowledged
+/// (small client writes make small calls); an agent queues twice as many.
+pub const STDIN_WINDOW_CALLS: usize = 16;
 
 /// Bytes for the stdin of exec `id`. Its `Debug` shows the length only.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]

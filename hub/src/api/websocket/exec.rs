@@ -2,10 +2,10 @@
 //! bridge between a `v5.channel.k8s.io` socket and the agent's exec RPC.
 //!
 //! The agent's `output` chunks go to channel 1 or 2 (the ones asked for);
-//! channel-0 bytes go to the agent as `stdin` calls, reading the socket only
-//! while fewer than [`STDIN_WINDOW_BYTES`] are unacknowledged (the agent's
-//! `stdinAck`), so a fast client waits for a slow process instead of the hub
-//! buffering; `[255, 0]` sends the end of stdin. The `end` chunk becomes the
+//! channel-0 bytes go to the agent as `stdin` calls through the
+//! [`StdinWindow`] (the socket is read only while the window has room), so
+//! a fast client waits for a slow process instead of the hub buffering;
+//! `[255, 0]` sends the end of stdin. The `end` chunk becomes the
 //! channel-3 `Status` (the exit code, or why it failed), then a normal close.
 //! The client going away drops the call, which cancels it on the agent.
 
@@ -13,15 +13,14 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use bramble_api::Status;
-use bramble_api::protocol::rpc::{RpcErrorCode, STDIN_WINDOW_BYTES, Stream};
-use bramble_api::protocol::rpc_stdin::stdin_calls;
+use bramble_api::protocol::rpc::{RpcErrorCode, Stream};
 use bramble_api::protocol::{RpcCall, RpcChunk};
 
 use super::super::AppState;
 use super::super::error::{ApiError, ApiResult};
 use super::super::pod_rpc::start;
 use super::channel::{self, Incoming};
-use crate::rpc::RpcStream;
+use super::stdin::StdinWindow;
 
 /// What `kubectl exec` asks in its query: `command` (repeated),
 /// `container`, and which of `stdin`, `stdout`, `stderr`, `tty`.
@@ -115,24 +114,26 @@ pub async fn bridge(
             return;
         }
     };
-    let mut link = Link {
-        q,
-        sent: 0,
-        acked: 0,
-        stdin_open: true,
-    };
-    link.stdin_open = link.q.stdin;
+    let mut stdin = StdinWindow::new(stream.id().clone(), q.stdin);
     let mut next = Some(first);
     loop {
+        // What the window lets through now.
+        while let Some(call) = stdin.next_call() {
+            if let Err(e) = stream.send_stdin(call).await {
+                let s = Status::internal(format!("sending stdin: {e:#}"));
+                finish(&mut socket, channel::failure_status(&s)).await;
+                return;
+            }
+        }
         let chunk = match next.take() {
             Some(c) => Some(c),
             None => {
-                let may_read = !link.stdin_open || link.sent - link.acked < STDIN_WINDOW_BYTES;
                 tokio::select! {
-                    msg = socket.recv(), if may_read => {
+                    msg = socket.recv(), if stdin.wants_input() => {
                         match msg {
                             Some(Ok(m)) => {
-                                if let Err(status) = link.incoming(m, &stream).await {
+                                if let Err(e) = incoming(m, &mut stdin) {
+                                    let status = Status::bad_request(e.to_string());
                                     finish(&mut socket, channel::failure_status(&status)).await;
                                     return;
                                 }
@@ -156,8 +157,8 @@ pub async fn bridge(
         match chunk {
             RpcChunk::Output { stream: which, .. } => {
                 let (ch, wanted) = match which {
-                    Stream::Stdout => (channel::STDOUT, link.q.stdout),
-                    Stream::Stderr => (channel::STDERR, link.q.stderr),
+                    Stream::Stdout => (channel::STDOUT, q.stdout),
+                    Stream::Stderr => (channel::STDERR, q.stderr),
                 };
                 let bytes = chunk.output_bytes().unwrap_or_default();
                 if wanted && !bytes.is_empty() {
@@ -167,7 +168,7 @@ pub async fn bridge(
                     }
                 }
             }
-            RpcChunk::StdinAck { offset } => link.acked = link.acked.max(offset),
+            RpcChunk::StdinAck { offset } => stdin.ack(offset),
             RpcChunk::End {
                 exit_code: Some(code),
                 ..
@@ -186,55 +187,30 @@ pub async fn bridge(
     }
 }
 
-/// The client side of one exec.
-struct Link {
-    q: ExecQuery,
-    /// Stdin bytes sent to the agent, and acknowledged by it.
-    sent: u64,
-    acked: u64,
-    stdin_open: bool,
-}
-
-impl Link {
-    /// Handles one client message; a `Status` ends the exec.
-    async fn incoming(&mut self, m: Message, stream: &RpcStream) -> Result<(), Status> {
-        let Message::Binary(bytes) = m else {
-            // Pings are answered by the socket; text and pongs mean nothing.
-            return Ok(());
-        };
-        let msg = channel::parse(&bytes).map_err(|e| Status::bad_request(e.to_string()))?;
-        let (data, eof) = match msg {
-            Incoming::Data {
-                channel: channel::STDIN,
-                data,
-            } => (data, false),
-            Incoming::Close {
-                channel: channel::STDIN,
-            } => (&[][..], true),
-            // No terminal here, so nothing to resize.
-            Incoming::Data {
-                channel: channel::RESIZE,
-                ..
-            } => return Ok(()),
-            // Other channels carry nothing from a client.
-            _ => return Ok(()),
-        };
-        if !self.stdin_open {
-            return Ok(());
+/// Handles one client message; a malformed one ends the exec.
+fn incoming(m: Message, stdin: &mut StdinWindow) -> Result<(), channel::FrameError> {
+    let Message::Binary(bytes) = m else {
+        // Pings are answered by the socket; text and pongs mean nothing.
+        return Ok(());
+    };
+    match channel::parse(&bytes)? {
+        Incoming::Data {
+            channel: channel::STDIN,
+            data,
+        } => stdin.push(data, false),
+        Incoming::Close {
+            channel: channel::STDIN,
+        } => stdin.push(b"", true),
+        // No terminal here, so nothing to resize; other channels carry
+        // nothing from a client.
+        Incoming::Data {
+            channel: channel::RESIZE,
+            ..
         }
-        for call in stdin_calls(stream.id(), self.sent, data, eof) {
-            let n = call.bytes().map_or(0, |b| b.len() as u64);
-            stream
-                .send_stdin(call)
-                .await
-                .map_err(|e| Status::internal(format!("sending stdin: {e:#}")))?;
-            self.sent += n;
-        }
-        if eof {
-            self.stdin_open = false;
-        }
-        Ok(())
+        | Incoming::Data { .. }
+        | Incoming::Close { .. } => {}
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 
 pub mod channel;
 pub mod exec;
+pub mod stdin;
 
 use axum::extract::FromRequestParts;
 use axum::extract::ws::WebSocketUpgrade;
