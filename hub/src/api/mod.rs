@@ -294,6 +294,11 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
             ("pods", "exec", &Method::POST) if websocket::is_other_upgrade(&parts) => {
                 websocket::refuse_other_upgrade(st, &namespace, &name, &parts)
             }
+            ("pods", "portforward", _) => Err(ApiError::new(bramble_api::Status::failure(
+                501,
+                "NotImplemented",
+                "port-forward is not supported by this hub yet: kubectl speaks SPDY/3.1 for it, which the hub does not serve (docs/api.md, \"Port-forward\")",
+            ))),
             ("pods", "exec", &Method::POST) => {
                 let body = objects::parse_body(&read_body(body).await?)?;
                 pod_rpc::exec(st, &namespace, &name, body).await

@@ -30,10 +30,12 @@ pub enum Target {
     },
 }
 
-/// Subresources Bramble serves, per plural.
-const SUBRESOURCES: [(&str, &str); 5] = [
+/// Subresources Bramble serves (or, `pods/portforward`, answers that it
+/// cannot yet), per plural.
+const SUBRESOURCES: [(&str, &str); 6] = [
     ("pods", "log"),
     ("pods", "exec"),
+    ("pods", "portforward"),
     ("deployments", "revisions"),
     ("deployments", "rollback"),
     ("deployments", "scale"),
