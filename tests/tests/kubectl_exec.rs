@@ -2,7 +2,8 @@
 //! real agent running real containers: `kubectl exec` over WebSocket
 //! (`v5.channel.k8s.io`) with exit codes, stdout and stderr apart, stdin;
 //! `kubectl cp` both ways (tar through exec with stdin); `kubectl logs`
-//! with its flags; and a WebSocket exec without the bearer token refused.
+//! with its flags; a WebSocket exec without the bearer token refused; and
+//! `kubectl port-forward`, not served yet, ending with the reason.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -194,10 +195,11 @@ fn kubectl_exec_and_cp_over_websocket() {
     assert_eq!(out.stdout, &big[..5]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 
-    // kubectl cp both ways: 10 MB in, and back out.
+    // kubectl cp both ways: 4 MB in, and back out (debug builds seal and
+    // open every 16 KiB chunk slowly; docs/api.md has release figures).
     let dir = tempfile::tempdir().unwrap();
-    let local = dir.path().join("ten.bin");
-    let payload = random_bytes(10 << 20);
+    let local = dir.path().join("four.bin");
+    let payload = random_bytes(4 << 20);
     std::fs::write(&local, &payload).unwrap();
     let t = Instant::now();
     ok(
@@ -205,11 +207,11 @@ fn kubectl_exec_and_cp_over_websocket() {
         &[
             "cp",
             local.to_str().unwrap(),
-            &format!("default/{name}:/tmp/ten.bin"),
+            &format!("default/{name}:/tmp/four.bin"),
         ],
     );
-    eprintln!("kubectl cp 10 MB into the pod: {:?}", t.elapsed());
-    let out = ok(&c, &["exec", &name, "--", "md5sum", "/tmp/ten.bin"]);
+    eprintln!("kubectl cp 4 MB into the pod: {:?}", t.elapsed());
+    let out = ok(&c, &["exec", &name, "--", "md5sum", "/tmp/four.bin"]);
     assert_eq!(out.split_whitespace().next(), Some(md5(&payload).as_str()));
     let back = dir.path().join("back.bin");
     let t = Instant::now();
@@ -217,15 +219,24 @@ fn kubectl_exec_and_cp_over_websocket() {
         &c,
         &[
             "cp",
-            &format!("default/{name}:/tmp/ten.bin"),
+            &format!("default/{name}:/tmp/four.bin"),
             back.to_str().unwrap(),
         ],
     );
-    eprintln!("kubectl cp 10 MB out of the pod: {:?}", t.elapsed());
+    eprintln!("kubectl cp 4 MB out of the pod: {:?}", t.elapsed());
     assert!(std::fs::read(&back).unwrap() == payload, "the copy differs");
 
     // The bearer token is checked before any upgrade.
     refuses_without_token(&c, &name);
+
+    // Port-forward is not served yet: kubectl says why, and ends.
+    let out = kubectl(&c, &["port-forward", &format!("pod/{name}"), "18080:8080"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stderr).contains("port-forward is not supported by this hub yet"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 /// A WebSocket upgrade of `pods/NAME/exec` with no token, or a wrong one,
@@ -276,21 +287,28 @@ fn kubectl_logs_flags() {
     let _one = serial();
     let c = cluster();
     let name = unique("kl");
-    // Three lines, then a marker per run, then it exits 1 after a while:
-    // restarted (Always), its previous run's log stays readable.
+    // Three lines, then a marker per run, then it exits 1 after a while
+    // (time for the checks of one run): restarted (Always), its previous
+    // run's log stays readable.
     start_pod(
         &c,
         &name,
-        "echo one; echo two; echo three >&2; echo run-$(date +%s%N); sleep 3; exit 1",
+        "echo one; echo two; echo three >&2; echo run-$(date +%s); sleep 8; exit 1",
         "Always",
     );
     wait_for("three lines", Duration::from_secs(20), || {
         (ok(&c, &["logs", &name]).lines().count() >= 4).then_some(())
     });
     let all = ok(&c, &["logs", &name]);
-    assert_eq!(lines(&all)[..3], ["one", "two", "three"], "{all}");
+    // stdout in order; stderr's line may come before or after the marker
+    // (two pipes, as with the kubelet).
+    assert!(
+        all.starts_with("one\ntwo\n") && lines(&all).contains(&"three"),
+        "{all}"
+    );
+    let last_two = format!("{}\n", lines(&all)[2..].join("\n"));
+    assert_eq!(ok(&c, &["logs", &name, "--tail=2"]), last_two);
     assert_eq!(lines(&ok(&c, &["logs", &name, "--tail=1"])).len(), 1);
-    assert!(ok(&c, &["logs", &name, "--tail=1"]).starts_with("run-"));
     assert_eq!(ok(&c, &["logs", &name, "-c", "main", "--since=1h"]), all);
     let stamped = ok(&c, &["logs", &name, "--timestamps", "--tail=2"]);
     for l in lines(&stamped) {
@@ -338,7 +356,10 @@ fn kubectl_logs_flags() {
             .find(|l| l.starts_with("run-"))
             .map(str::to_string)
     };
-    assert_eq!(lines(&previous)[..3], ["one", "two", "three"], "{previous}");
+    assert!(
+        previous.starts_with("one\ntwo\n") && lines(&previous).contains(&"three"),
+        "{previous}"
+    );
     assert!(
         marker(&previous).is_some() && marker(&previous) != marker(&current),
         "previous:\n{previous}\ncurrent:\n{current}"
