@@ -158,10 +158,15 @@ fn kubectl_exec_and_cp_over_websocket() {
         text(&out.stderr)
     );
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
-    let t = Instant::now();
-    let out = kubectl(&c, &["exec", &name, "-c", "main", "--", "true"]);
-    eprintln!("kubectl exec -- true: {:?}", t.elapsed());
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let out = kubectl(&c, &["exec", &name, "-c", "main", "--", "true"]);
+        times.push(t.elapsed());
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+    times.sort();
+    eprintln!("kubectl exec -- true: median {:?} of 5", times[2]);
 
     // What the agent says goes to the user: a container that is not there.
     let out = kubectl(&c, &["exec", &name, "-c", "nope", "--", "true"]);
@@ -196,10 +201,14 @@ fn kubectl_exec_and_cp_over_websocket() {
     assert!(out.status.success(), "{}", text(&out.stderr));
 
     // kubectl cp both ways: 4 MB in, and back out (debug builds seal and
-    // open every 16 KiB chunk slowly; docs/api.md has release figures).
+    // open every 16 KiB chunk slowly; BRAMBLE_CP_MB=10 for a measurement).
+    let mb: usize = std::env::var("BRAMBLE_CP_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4);
     let dir = tempfile::tempdir().unwrap();
-    let local = dir.path().join("four.bin");
-    let payload = random_bytes(4 << 20);
+    let local = dir.path().join("copied.bin");
+    let payload = random_bytes(mb << 20);
     std::fs::write(&local, &payload).unwrap();
     let t = Instant::now();
     ok(
@@ -207,11 +216,11 @@ fn kubectl_exec_and_cp_over_websocket() {
         &[
             "cp",
             local.to_str().unwrap(),
-            &format!("default/{name}:/tmp/four.bin"),
+            &format!("default/{name}:/tmp/copied.bin"),
         ],
     );
-    eprintln!("kubectl cp 4 MB into the pod: {:?}", t.elapsed());
-    let out = ok(&c, &["exec", &name, "--", "md5sum", "/tmp/four.bin"]);
+    eprintln!("kubectl cp {mb} MB into the pod: {:?}", t.elapsed());
+    let out = ok(&c, &["exec", &name, "--", "md5sum", "/tmp/copied.bin"]);
     assert_eq!(out.split_whitespace().next(), Some(md5(&payload).as_str()));
     let back = dir.path().join("back.bin");
     let t = Instant::now();
@@ -219,11 +228,11 @@ fn kubectl_exec_and_cp_over_websocket() {
         &c,
         &[
             "cp",
-            &format!("default/{name}:/tmp/four.bin"),
+            &format!("default/{name}:/tmp/copied.bin"),
             back.to_str().unwrap(),
         ],
     );
-    eprintln!("kubectl cp 4 MB out of the pod: {:?}", t.elapsed());
+    eprintln!("kubectl cp {mb} MB out of the pod: {:?}", t.elapsed());
     assert!(std::fs::read(&back).unwrap() == payload, "the copy differs");
 
     // The bearer token is checked before any upgrade.
