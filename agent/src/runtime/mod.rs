@@ -559,7 +559,8 @@ pub trait Runtime: Send + Sync {
     /// `/dev/null`, and waits for it: its exit and its output (at most
     /// [`exec::EXEC_OUTPUT_LIMIT`] bytes of each stream). After `timeout`
     /// the process is killed (SIGKILL) and `timed_out` set. For exec probes
-    /// and `bramble exec`. See [`exec`].
+    /// (`bramble exec` and `kubectl exec` stream through
+    /// [`Runtime::spawn_exec`]). See [`exec`].
     fn exec(
         &self,
         handle: &ContainerHandle,
