@@ -436,6 +436,12 @@ fn join(mut args: JoinArgs) -> Result<(), String> {
     hello
         .features
         .push(bramble_api::protocol::FEATURE_NETWORK.to_string());
+    hello
+        .features
+        .push(bramble_api::protocol::rpc::FEATURE_EXEC_STREAM.to_string());
+    hello
+        .features
+        .push(bramble_api::protocol::rpc::FEATURE_LOGS_PREVIOUS.to_string());
     let runtime: &'static dyn Runtime = Box::leak(make_runtime(&args.node, &backend)?);
     cfg.runtime = Some(runtime);
     let options = pod_options(&args.node)?;

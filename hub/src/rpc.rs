@@ -3,7 +3,8 @@
 //! works for nodes behind NAT. Each call gets a random id and a channel; the
 //! MQTT ingest hands every `rpcResponse` to [`Rpc::deliver`], which drops
 //! duplicates (QoS 1 redelivery) and chunks of calls no one waits for.
-//! Dropping an [`RpcStream`] before its end sends a `cancel`.
+//! Dropping an [`RpcStream`] before its end sends a `cancel`; an exec's
+//! stdin goes out as `stdin` requests ([`RpcStream::send_stdin`]).
 //!
 //! Requests are signed by the hub and sealed to the node's key (an exec's
 //! argv, a log query are nobody else's business), and carry the agent's
@@ -15,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bramble_api::protocol::rpc::CancelCall;
+use bramble_api::protocol::rpc_stdin::StdinCall;
 use bramble_api::protocol::{
     RpcCall, RpcChunk, RpcId, RpcRequest, RpcResponse, Topic, TopicKind, encode_frame,
 };
@@ -84,6 +86,31 @@ fn next_seq(fleet: &Fleet, node: &str) -> Option<(String, u64)> {
         }
         l.rpc_seq += 1;
         Some((l.session.clone(), l.rpc_seq))
+    })
+}
+
+/// A request `call` for `node` with a fresh id and the session's next
+/// number, signed and sealed to the node's key.
+fn request(
+    identity: &Identity,
+    fleet: &Fleet,
+    node: &str,
+    call: RpcCall,
+) -> anyhow::Result<Outgoing> {
+    let id = RpcId::new(&crate::token::random_hex(12)?).map_err(anyhow::Error::msg)?;
+    let (session, seq) = next_seq(fleet, node)
+        .ok_or_else(|| anyhow::anyhow!("node {node} has not said hello since the hub started"))?;
+    let req = RpcRequest {
+        id,
+        session,
+        seq,
+        call,
+    };
+    let (topic, payload) = seal(identity, node, &req)?;
+    Ok(Outgoing {
+        topic: topic.to_string(),
+        payload,
+        retain: false,
     })
 }
 
@@ -193,6 +220,24 @@ impl RpcStream {
     pub fn node(&self) -> &str {
         &self.node
     }
+
+    /// The call's id (what its `stdin` calls name).
+    pub fn id(&self) -> &RpcId {
+        &self.id
+    }
+
+    /// Sends `call`, bytes of this exec's stdin, as a request of its own
+    /// (signed, sealed, numbered like every request).
+    pub async fn send_stdin(&self, call: StdinCall) -> anyhow::Result<()> {
+        let out = request(
+            &self.rpc.identity,
+            &self.fleet,
+            &self.node,
+            RpcCall::Stdin(call),
+        )?;
+        self.fleet.publish(out).await;
+        Ok(())
+    }
 }
 
 impl Drop for RpcStream {
@@ -201,27 +246,11 @@ impl Drop for RpcStream {
         if self.ended {
             return;
         }
-        let Ok(cancel_id) = crate::token::random_hex(12).map(|h| RpcId::new(&h)) else {
-            return;
-        };
-        let Ok(cancel_id) = cancel_id else { return };
-        let Some((session, seq)) = next_seq(&self.fleet, &self.node) else {
-            return;
-        };
-        let req = RpcRequest {
-            id: cancel_id,
-            session,
-            seq,
-            call: RpcCall::Cancel(CancelCall {
-                id: self.id.clone(),
-            }),
-        };
-        match seal(&self.rpc.identity, &self.node, &req) {
-            Ok((topic, payload)) => self.fleet.try_publish(Outgoing {
-                topic: topic.to_string(),
-                payload,
-                retain: false,
-            }),
+        let cancel = RpcCall::Cancel(CancelCall {
+            id: self.id.clone(),
+        });
+        match request(&self.rpc.identity, &self.fleet, &self.node, cancel) {
+            Ok(out) => self.fleet.try_publish(out),
             Err(e) => tracing::debug!(node = %self.node, error = %e, "cancel not sent"),
         }
     }

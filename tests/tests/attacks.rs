@@ -268,6 +268,7 @@ fn stolen_board_and_token_holder(broker: Broker) {
             container: None,
             argv: vec!["sh".into(), "-c".into(), "echo pwned".into()],
             tty: false,
+            stdin: false,
         }),
     };
     let (t, p) = thief.frame(&b, TopicKind::RpcRequest, &req, Some(&b_keys));

@@ -206,6 +206,23 @@ impl LogPump {
         result
     }
 
+    /// A new run of `key`'s container begins (a restart): what the last
+    /// run left in the FIFOs is logged and partial lines ended, then its
+    /// file becomes the previous run's log ([`LogWriter::new_run`]).
+    /// Nothing for a key not attached.
+    pub fn new_run(&self, key: &str) -> io::Result<()> {
+        let Some(source) = lock(&self.shared.sources).get(key).cloned() else {
+            return Ok(());
+        };
+        let mut s = lock(&source);
+        let mut buf = vec![0; CHUNK];
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            s.drain(stream, &mut buf)?;
+            s.writer.finish(stream, SystemTime::now())?;
+        }
+        s.writer.new_run()
+    }
+
     /// Keys currently attached.
     pub fn attached(&self) -> Vec<String> {
         lock(&self.shared.sources).keys().cloned().collect()

@@ -41,6 +41,14 @@ pub fn rotated_path(path: &Path, n: usize) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// `path.previous`: the log of the container's run before the current one
+/// (`kubectl logs --previous`), at most one file of the size cap.
+pub fn previous_log(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".previous");
+    PathBuf::from(s)
+}
+
 /// Writes one container's log file.
 #[derive(Debug)]
 pub struct LogWriter {
@@ -179,6 +187,26 @@ impl LogWriter {
     }
 }
 
+impl LogWriter {
+    /// The container starts a new run: the current file replaces the
+    /// previous run's log, the older rotations are removed (so a container
+    /// keeps at most its files' cap for this run plus one file for the
+    /// last), and a new empty file begins.
+    pub fn new_run(&mut self) -> io::Result<()> {
+        match fs::rename(&self.path, previous_log(&self.path)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        let mut n = 1;
+        while remove_if_exists(&rotated_path(&self.path, n))? {
+            n += 1;
+        }
+        self.file = open_append(&self.path)?;
+        self.size = 0;
+        Ok(())
+    }
+}
+
 fn open_append(path: &Path) -> io::Result<File> {
     OpenOptions::new().create(true).append(true).open(path)
 }
@@ -259,6 +287,31 @@ mod tests {
                 (false, "ij".into()),
                 (false, "wxyz".into()),
             ]
+        );
+    }
+
+    #[test]
+    fn a_new_run_keeps_the_last_runs_file_as_previous() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("main.log");
+        let mut w = LogWriter::open(&p, LogConfig::default()).unwrap();
+        w.write(Stream::Stdout, b"first run\n", t(1)).unwrap();
+        std::fs::write(rotated_path(&p, 1), "older\n").unwrap();
+        w.new_run().unwrap();
+        w.write(Stream::Stdout, b"second run\n", t(2)).unwrap();
+        let prev = std::fs::read_to_string(previous_log(&p)).unwrap();
+        assert!(prev.ends_with(" stdout F first run\n"), "{prev}");
+        let now = std::fs::read_to_string(&p).unwrap();
+        assert!(
+            now.ends_with(" stdout F second run\n") && !now.contains("first"),
+            "{now}"
+        );
+        assert!(!rotated_path(&p, 1).exists());
+        w.new_run().unwrap();
+        let prev = std::fs::read_to_string(previous_log(&p)).unwrap();
+        assert!(
+            prev.contains("second run") && !prev.contains("first"),
+            "{prev}"
         );
     }
 

@@ -570,6 +570,13 @@ impl<'r> RunningPod<'r> {
         if let Some(r) = c.rootfs.take() {
             r.remove()
                 .map_err(|e| cerr(format!("removing the old rootfs: {e}")))?;
+            // A restart: the last run's log becomes `--previous`.
+            if let Some(pump) = &self.log_pump
+                && let Err(e) = pump.new_run(&c.config.id)
+            {
+                tracing::warn!(pod = %pod, container = %name, error = %e,
+                    "keeping the previous run's log");
+            }
         }
         let dir = c
             .config

@@ -119,7 +119,7 @@ pub struct OutputPipes {
 }
 
 #[allow(unsafe_code)]
-fn pipe(id: &str) -> Result<(File, OwnedFd)> {
+pub fn pipe(id: &str) -> Result<(File, OwnedFd)> {
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: pipe2 writes two fds into the array we own.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -176,7 +176,7 @@ impl Stream {
 }
 
 #[allow(unsafe_code)]
-fn set_nonblocking(f: &File) -> std::io::Result<()> {
+pub fn set_nonblocking(f: &File) -> std::io::Result<()> {
     let fd = f.as_raw_fd();
     // SAFETY: fcntl on an fd we own, reading and setting its flags.
     unsafe {
@@ -227,7 +227,7 @@ fn wait_readable(streams: &[&Stream], max: Duration) {
 }
 
 /// Reaps `pid` without blocking.
-fn try_reap(id: &str, pid: Pid) -> Result<Option<ExitStatus>> {
+pub fn try_reap(id: &str, pid: Pid) -> Result<Option<ExitStatus>> {
     match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
         Ok(WaitStatus::Exited(_, code)) => Ok(Some(ExitStatus::Code(code))),
         Ok(WaitStatus::Signaled(_, sig, _)) => Ok(Some(ExitStatus::Signal(sig as i32))),

@@ -50,7 +50,7 @@ use super::exec::{OutputPipes, ProcessFile, collect};
 use super::spec::build_spec;
 use super::{
     ContainerConfig, ContainerHandle, ContainerState, ContainerStats, DeleteReport, ExecOutput,
-    ExitStatus, Result, Runtime, RuntimeError, Signal,
+    ExecStdio, ExitStatus, Result, Runtime, RuntimeError, Signal,
 };
 
 /// How long `delete` waits for a SIGKILLed container to be reaped.
@@ -535,15 +535,37 @@ impl Runtime for LibcontainerRuntime {
         )))
     }
 
-    /// libcontainer's tenant builder (what `youki exec` does) with the
-    /// container's own process description, under the create lock with
-    /// SIGPIPE at its default (it forks from here like a create).
+    /// [`Runtime::spawn_exec`] with `/dev/null` as stdin and output pipes
+    /// that are collected here.
     fn exec(
         &self,
         handle: &ContainerHandle,
         argv: &[String],
         timeout: Duration,
     ) -> Result<ExecOutput> {
+        let id = &handle.id;
+        let pipes = OutputPipes::new(id)?;
+        let stdin = clone_helper::dev_null().map_err(io_err("opening /dev/null"))?;
+        let stdio = ExecStdio {
+            stdin,
+            stdout: pipes.stdout_write,
+            stderr: pipes.stderr_write,
+        };
+        // The builder owned the write ends and has dropped them: EOF comes
+        // when the process (and whatever inherited them) is done.
+        let pid = self.spawn_exec(handle, argv, stdio)?;
+        collect(id, pid, pipes.stdout_read, pipes.stderr_read, timeout)
+    }
+
+    /// libcontainer's tenant builder (what `youki exec` does) with the
+    /// container's own process description, under the create lock with
+    /// SIGPIPE at its default (it forks from here like a create).
+    fn spawn_exec(
+        &self,
+        handle: &ContainerHandle,
+        argv: &[String],
+        stdio: ExecStdio,
+    ) -> Result<i32> {
         let id = &handle.id;
         match self.poll_exit(handle)? {
             ContainerState::Running => {}
@@ -563,8 +585,6 @@ impl Runtime for LibcontainerRuntime {
             }
         }
         let process = ProcessFile::write(id, &self.bundle_dir(id), argv)?;
-        let pipes = OutputPipes::new(id)?;
-        let stdin = clone_helper::dev_null().map_err(io_err("opening /dev/null"))?;
         let t = Instant::now();
         let pid = {
             let _serial = CREATE_LOCK.lock().unwrap_or_else(|p| p.into_inner());
@@ -575,25 +595,17 @@ impl Runtime for LibcontainerRuntime {
                 clone_helper::Op::Exec {
                     process: &process.path,
                 },
-                [stdin, pipes.stdout_write, pipes.stderr_write],
+                [stdio.stdin, stdio.stdout, stdio.stderr],
                 &process.path.with_extension("result"),
             );
             // The tenant builder leaves its notify socket behind, one per
             // exec: remove it (the process has started, nothing needs it).
             remove_tenant_sockets(&self.state_dir(id));
-            nix::unistd::Pid::from_raw(built?)
+            built?
         };
-        tracing::debug!(id = %id, pid = pid.as_raw(), ?argv,
+        tracing::debug!(id = %id, pid, args = argv.len(),
             elapsed_us = t.elapsed().as_micros() as u64, "exec started");
-        // The builder owned the write ends and has dropped them: EOF comes
-        // when the process (and whatever inherited them) is done.
-        collect(
-            id,
-            pid.as_raw(),
-            pipes.stdout_read,
-            pipes.stderr_read,
-            timeout,
-        )
+        Ok(pid)
     }
 }
 

@@ -458,6 +458,14 @@ pub struct ContainerStats {
     pub cpu_usage_ns: u64,
 }
 
+/// The fds an exec'd process gets as 0, 1 and 2 ([`Runtime::spawn_exec`]).
+#[derive(Debug)]
+pub struct ExecStdio {
+    pub stdin: std::os::fd::OwnedFd,
+    pub stdout: std::os::fd::OwnedFd,
+    pub stderr: std::os::fd::OwnedFd,
+}
+
 /// How a command run by [`Runtime::exec`] ended, and what it wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecOutput {
@@ -551,13 +559,25 @@ pub trait Runtime: Send + Sync {
     /// `/dev/null`, and waits for it: its exit and its output (at most
     /// [`exec::EXEC_OUTPUT_LIMIT`] bytes of each stream). After `timeout`
     /// the process is killed (SIGKILL) and `timed_out` set. For exec probes
-    /// and `bramble exec`. See [`exec`].
+    /// (`bramble exec` and `kubectl exec` stream through
+    /// [`Runtime::spawn_exec`]). See [`exec`].
     fn exec(
         &self,
         handle: &ContainerHandle,
         argv: &[String],
         timeout: Duration,
     ) -> Result<ExecOutput>;
+
+    /// Starts `argv` inside the running container as [`Runtime::exec`]
+    /// does, with `stdio` as its fds 0, 1 and 2, and returns its pid at once:
+    /// a child of this process that the caller reaps (and kills). For
+    /// `kubectl exec`, which streams output and feeds stdin.
+    fn spawn_exec(
+        &self,
+        handle: &ContainerHandle,
+        argv: &[String],
+        stdio: ExecStdio,
+    ) -> Result<i32>;
 
     /// Takes over a container an earlier agent process created (from the
     /// handle it recorded): from now on it is managed like one created
@@ -706,6 +726,9 @@ mod tests {
                 truncated: false,
                 timed_out: false,
             })
+        }
+        fn spawn_exec(&self, h: &ContainerHandle, _: &[String], _: ExecStdio) -> Result<i32> {
+            Err(RuntimeError::NotFound { id: h.id.clone() })
         }
         fn adopt(&self, _: &ContainerHandle) -> Result<ContainerState> {
             Ok(*self.state.lock().unwrap())

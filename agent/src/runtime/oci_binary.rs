@@ -65,7 +65,7 @@ use super::exec::{OutputPipes, ProcessFile, collect, read_available};
 use super::spec::build_spec;
 use super::{
     ContainerConfig, ContainerHandle, ContainerState, ContainerStats, DeleteReport, ExecOutput,
-    ExitStatus, Result, Runtime, RuntimeError, Signal,
+    ExecStdio, ExitStatus, Result, Runtime, RuntimeError, Signal,
 };
 
 /// How long `delete` waits for a SIGKILLed container to be reaped.
@@ -674,17 +674,77 @@ impl Runtime for OciBinaryRuntime {
         )))
     }
 
-    /// `BIN exec --detach --pid-file P --process F ID` with the output
-    /// pipes as its stdio: the binary starts the process and exits; the
-    /// process, orphaned, is reparented to this process (a child subreaper),
-    /// which reaps it. A failure of the binary carries what it wrote on
-    /// stderr.
+    /// [`OciBinaryRuntime::start_exec`] with `/dev/null` as stdin and
+    /// output pipes collected here; a failure of the binary carries what it
+    /// wrote on stderr.
     fn exec(
         &self,
         handle: &ContainerHandle,
         argv: &[String],
         timeout: Duration,
     ) -> Result<ExecOutput> {
+        let id = &handle.id;
+        let pipes = OutputPipes::new(id)?;
+        let started = self.start_exec(
+            handle,
+            argv,
+            Stdio::null(),
+            Stdio::from(pipes.stdout_write),
+            Stdio::from(pipes.stderr_write),
+        )?;
+        match started {
+            Ok(pid) => collect(id, pid, pipes.stdout_read, pipes.stderr_read, timeout),
+            Err(status) => {
+                let msg = read_available(pipes.stderr_read);
+                Err(backend_msg(
+                    id,
+                    "exec",
+                    format!("{} exec: {status}: {}", self.name, stderr_text(&msg)),
+                ))
+            }
+        }
+    }
+
+    fn spawn_exec(
+        &self,
+        handle: &ContainerHandle,
+        argv: &[String],
+        stdio: ExecStdio,
+    ) -> Result<i32> {
+        let started = self.start_exec(
+            handle,
+            argv,
+            Stdio::from(stdio.stdin),
+            Stdio::from(stdio.stdout),
+            Stdio::from(stdio.stderr),
+        )?;
+        started.map_err(|status| {
+            backend_msg(
+                &handle.id,
+                "exec",
+                format!(
+                    "{} exec: {status} (its message went to the exec's stderr)",
+                    self.name
+                ),
+            )
+        })
+    }
+}
+
+impl OciBinaryRuntime {
+    /// `BIN exec --detach --pid-file P --process F ID` with `stdin`,
+    /// `stdout` and `stderr` as its stdio, which the process inherits: the
+    /// binary starts the process and exits; the process, orphaned, is
+    /// reparented to this process (a child subreaper), which reaps it.
+    /// `Ok(Err(status))` when the binary failed.
+    fn start_exec(
+        &self,
+        handle: &ContainerHandle,
+        argv: &[String],
+        stdin: Stdio,
+        stdout: Stdio,
+        stderr: Stdio,
+    ) -> Result<std::result::Result<i32, std::process::ExitStatus>> {
         let id = &handle.id;
         match self.poll_exit(handle)? {
             ContainerState::Running => {}
@@ -704,11 +764,10 @@ impl Runtime for OciBinaryRuntime {
             }
         }
         let process = ProcessFile::write(id, &self.bundle_dir(id), argv)?;
-        let pipes = OutputPipes::new(id)?;
         let t = Instant::now();
         let status = {
-            // The command holds the write ends: dropped at the end of this
-            // block, so only the process has them afterwards.
+            // The command holds the stdio: dropped at the end of this block,
+            // so only the process has them afterwards.
             let mut cmd = self.command();
             cmd.arg("exec")
                 .arg("--detach")
@@ -717,20 +776,16 @@ impl Runtime for OciBinaryRuntime {
                 .arg("--process")
                 .arg(&process.path)
                 .arg(id)
-                .stdout(Stdio::from(pipes.stdout_write))
-                .stderr(Stdio::from(pipes.stderr_write));
+                .stdin(stdin)
+                .stdout(stdout)
+                .stderr(stderr);
             cmd.status().map_err(io_err(format!(
                 "container {id:?}: running {} exec",
                 self.binary.display()
             )))?
         };
         if !status.success() {
-            let msg = read_available(pipes.stderr_read);
-            return Err(backend_msg(
-                id,
-                "exec",
-                format!("{} exec: {status}: {}", self.name, stderr_text(&msg)),
-            ));
+            return Ok(Err(status));
         }
         let pid = std::fs::read_to_string(&process.pid_path)
             .map_err(io_err(format!(
@@ -740,9 +795,9 @@ impl Runtime for OciBinaryRuntime {
             .trim()
             .parse::<i32>()
             .map_err(|e| backend_msg(id, "exec", format!("bad pid file: {e}")))?;
-        tracing::debug!(id = %id, pid, ?argv,
+        tracing::debug!(id = %id, pid, args = argv.len(),
             elapsed_us = t.elapsed().as_micros() as u64, "exec started");
-        collect(id, pid, pipes.stdout_read, pipes.stderr_read, timeout)
+        Ok(Ok(pid))
     }
 }
 

@@ -75,6 +75,8 @@ pub enum Output {
     Rpc(RpcRequest),
     /// Stop answering the request with this id.
     Cancel(RpcId),
+    /// Bytes for the stdin of the exec the call names.
+    Stdin(bramble_api::protocol::rpc_stdin::StdinCall),
     /// The hub refused the node for good: end the process with this.
     Fatal(String),
 }
@@ -443,6 +445,7 @@ impl Machine {
         }
         match req.call {
             RpcCall::Cancel(c) => out.push(Output::Cancel(c.id)),
+            RpcCall::Stdin(s) => out.push(Output::Stdin(s)),
             _ => out.push(Output::Rpc(req)),
         }
     }

@@ -21,6 +21,7 @@ pub mod node_loop;
 pub mod replay;
 pub mod report;
 pub mod rpc;
+pub mod rpc_exec;
 pub mod rpc_follow;
 pub mod worker;
 

@@ -3,29 +3,30 @@
 //! files (`DATA_DIR/logs/{pod}/{container}.log` and its rotations) with
 //! `tailLines` / `sinceSeconds`, then with `follow` streams new lines
 //! ([`super::rpc_follow`]); `exec` runs a command in the container the pod
-//! record names (`RUN_DIR/pods/{pod}.json`) through the runtime, output
-//! capped, killed after [`EXEC_TIMEOUT`]; `prepull` answers "not
-//! implemented yet"; `cancel` is the worker's (it sets the flag a running
-//! request watches) and gets no answer.
+//! record names (`RUN_DIR/pods/{pod}.json`) through the runtime, streaming
+//! its output and feeding its stdin ([`super::rpc_exec`]), killed after
+//! [`EXEC_TIMEOUT`]; `prepull` answers "not implemented yet"; `cancel` and
+//! `stdin` are the worker's (it sets the flag a running request watches, or
+//! queues the bytes for its exec) and get no answer.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, SystemTime};
 
 use bramble_api::objects::pod::Pod;
-use bramble_api::protocol::rpc::{
-    ExecCall, LogsCall, RpcError, RpcErrorCode, Stream, output_chunks,
-};
+use bramble_api::protocol::rpc::{ExecCall, LogsCall, RpcError, RpcErrorCode, Stream};
 
+use super::rpc_exec::{StdinFeed, exec_stream};
 use super::rpc_follow::{Chunker, FollowLimits, RecordWatch, chunks_of, follow};
 use crate::logs::follow::{LogFollower, Start};
 use bramble_api::protocol::{RpcCall, RpcChunk};
 
 use crate::logs::follow::read_history;
 use crate::logs::format::LogLine;
+use crate::logs::writer::previous_log;
 use crate::pod::record::PodRecord;
 use crate::pod::run::pod_id;
-use crate::runtime::Runtime;
+use crate::runtime::{ContainerHandle, Runtime};
 
 /// The longest an `exec` may run.
 pub const EXEC_TIMEOUT: Duration = Duration::from_secs(300);
@@ -48,10 +49,21 @@ pub fn answer(
     ctx: &RpcContext,
     call: &RpcCall,
     cancel: &AtomicBool,
+    stdin: Option<StdinFeed>,
     sink: &mut dyn FnMut(RpcChunk) -> bool,
 ) {
+    if let RpcCall::Exec(e) = call {
+        match exec_target(ctx, e) {
+            Ok((runtime, handle)) => exec_stream(runtime, &handle, &e.argv, stdin, cancel, sink),
+            Err(end) => {
+                sink(end);
+            }
+        }
+        return;
+    }
     if let RpcCall::Logs(l) = call
         && l.follow
+        && !l.previous
     {
         return follow_logs(ctx, l, cancel, sink);
     }
@@ -108,7 +120,14 @@ fn follow_logs(
         container,
         uid: call.pod.uid.clone(),
     };
-    if let Some(end) = follow(follower, &mut watch, cancel, ctx.follow, sink) {
+    if let Some(end) = follow(
+        follower,
+        &mut watch,
+        cancel,
+        ctx.follow,
+        call.timestamps,
+        sink,
+    ) {
         sink(end);
     }
 }
@@ -118,9 +137,12 @@ fn follow_logs(
 pub fn answer_now(ctx: &RpcContext, call: &RpcCall) -> Vec<RpcChunk> {
     let result = match call {
         RpcCall::Logs(l) => logs(&ctx.logs_dir, l, SystemTime::now()),
-        RpcCall::Exec(e) => return exec(ctx, e),
+        RpcCall::Exec(e) => match exec_target(ctx, e) {
+            Ok(_) => Err(failed("exec is answered as a stream")),
+            Err(end) => return vec![end],
+        },
         RpcCall::Prepull(_) => Err(failed("prepull is not implemented yet by this agent")),
-        RpcCall::Cancel(_) => return Vec::new(),
+        RpcCall::Cancel(_) | RpcCall::Stdin(_) => return Vec::new(),
     };
     match result {
         Ok(mut chunks) => {
@@ -142,43 +164,44 @@ pub fn answer_now(ctx: &RpcContext, call: &RpcCall) -> Vec<RpcChunk> {
 
 type Failure = (Vec<RpcChunk>, RpcError);
 
-fn end_error(code: RpcErrorCode, message: String) -> Vec<RpcChunk> {
-    vec![RpcChunk::End {
+fn end_error(code: RpcErrorCode, message: String) -> RpcChunk {
+    RpcChunk::End {
         exit_code: None,
         error: Some(RpcError { code, message }),
-    }]
+    }
 }
 
-/// Runs `call.argv` in the pod's container; output chunks, then the exit code.
-fn exec(ctx: &RpcContext, call: &ExecCall) -> Vec<RpcChunk> {
+/// The runtime and the container `call` runs in (the pod record's), or the
+/// `end` chunk saying why not.
+fn exec_target(
+    ctx: &RpcContext,
+    call: &ExecCall,
+) -> Result<(&'static dyn Runtime, ContainerHandle), RpcChunk> {
     let (ns, name) = (&call.pod.namespace, &call.pod.name);
     if call.tty {
-        return end_error(
+        return Err(end_error(
             RpcErrorCode::Invalid,
             "exec with a terminal (tty) is not supported: run it without -t".into(),
-        );
+        ));
     }
     let Some(runtime) = ctx.runtime else {
-        return end_error(
+        return Err(end_error(
             RpcErrorCode::Failed,
             "this agent has no runtime for exec".into(),
-        );
+        ));
     };
     let mut pod = Pod::default();
     pod.metadata.name = name.clone();
     pod.metadata.namespace = Some(ns.clone());
     let path = ctx.records_dir.join(format!("{}.json", pod_id(&pod)));
-    let record: PodRecord = match std::fs::read(&path)
+    let Some(record) = std::fs::read(&path)
         .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-    {
-        Some(r) => r,
-        None => {
-            return end_error(
-                RpcErrorCode::NotFound,
-                format!("pod {ns}/{name} is not running on this node"),
-            );
-        }
+        .and_then(|b| serde_json::from_slice::<PodRecord>(&b).ok())
+    else {
+        return Err(end_error(
+            RpcErrorCode::NotFound,
+            format!("pod {ns}/{name} is not running on this node"),
+        ));
     };
     if call
         .pod
@@ -186,10 +209,10 @@ fn exec(ctx: &RpcContext, call: &ExecCall) -> Vec<RpcChunk> {
         .as_ref()
         .is_some_and(|u| record.pod.metadata.uid.as_ref() != Some(u))
     {
-        return end_error(
+        return Err(end_error(
             RpcErrorCode::NotFound,
             format!("pod {ns}/{name} on this node is another incarnation (uid differs)"),
-        );
+        ));
     }
     let live = |c: &&crate::pod::record::SavedContainer| !c.init && !c.deleted;
     let container = match &call.container {
@@ -200,32 +223,15 @@ fn exec(ctx: &RpcContext, call: &ExecCall) -> Vec<RpcChunk> {
             .find(|c| &c.name == want),
         None => record.containers.iter().find(live),
     };
-    let Some(container) = container else {
-        return end_error(
+    match container {
+        Some(c) => Ok((runtime, c.handle.clone())),
+        None => Err(end_error(
             RpcErrorCode::NotFound,
             format!(
                 "container {:?} is not running in pod {ns}/{name}",
                 call.container.as_deref().unwrap_or("(first)")
             ),
-        );
-    };
-    match runtime.exec(&container.handle, &call.argv, EXEC_TIMEOUT) {
-        Ok(out) => {
-            let mut chunks = output_chunks(Stream::Stdout, &out.stdout);
-            chunks.extend(output_chunks(Stream::Stderr, &out.stderr));
-            if out.timed_out {
-                chunks.extend(output_chunks(
-                    Stream::Stderr,
-                    format!("\nkilled after {}s\n", EXEC_TIMEOUT.as_secs()).as_bytes(),
-                ));
-            }
-            chunks.push(RpcChunk::End {
-                exit_code: Some(out.status.code()),
-                error: None,
-            });
-            chunks
-        }
-        Err(e) => end_error(RpcErrorCode::Failed, format!("exec in {ns}/{name}: {e}")),
+        )),
     }
 }
 
@@ -277,6 +283,16 @@ fn locate(logs_dir: &Path, call: &LogsCall) -> Result<(PathBuf, String, String),
             ));
         }
     };
+    if call.previous {
+        let path = previous_log(&dir.join(format!("{container}.log")));
+        if !path.exists() {
+            return Err(error(
+                RpcErrorCode::NotFound,
+                format!("previous terminated container {container:?} in pod {ns}/{name} not found"),
+            ));
+        }
+        return Ok((path, id, container));
+    }
     Ok((dir.join(format!("{container}.log")), id, container))
 }
 
@@ -301,7 +317,7 @@ fn select(lines: &[String], call: &LogsCall, now: SystemTime) -> Vec<RpcChunk> {
     let since = call
         .since_seconds
         .and_then(|s| now.checked_sub(Duration::from_secs(s)));
-    let mut chunker = Chunker::default();
+    let mut chunker = Chunker::with_timestamps(call.timestamps);
     let mut messages = Vec::new();
     for l in lines {
         let Some(line) = LogLine::parse(l) else {
@@ -346,6 +362,8 @@ mod tests {
             follow: false,
             tail_lines: tail,
             since_seconds: since,
+            timestamps: false,
+            previous: false,
         })
     }
 
@@ -420,6 +438,7 @@ mod tests {
                 &ctx(dir.path()),
                 &RpcCall::Logs(l.clone()),
                 &cancelled,
+                None,
                 &mut |c| {
                     got.push(c);
                     true

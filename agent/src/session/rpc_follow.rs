@@ -94,20 +94,38 @@ impl RecordWatch {
     }
 }
 
-/// Turns CRI lines into output chunks, joining `P` pieces across batches.
+/// Turns CRI lines into output chunks, joining `P` pieces across batches;
+/// with `timestamps`, each message starts with the time of its last piece
+/// and a space (as the kubelet prints `kubectl logs --timestamps`).
 #[derive(Debug, Default)]
 pub struct Chunker {
     re: Reassembler,
+    timestamps: bool,
 }
 
 impl Chunker {
+    pub fn with_timestamps(timestamps: bool) -> Chunker {
+        Chunker {
+            re: Reassembler::default(),
+            timestamps,
+        }
+    }
+
     /// The whole messages completed by `lines` (non-CRI lines skipped).
     pub fn messages(&mut self, lines: &[String]) -> Vec<(Stream, String)> {
+        let timestamps = self.timestamps;
         lines
             .iter()
             .filter_map(|l| LogLine::parse(l))
-            .filter_map(|l| self.re.push(&l))
-            .map(|(s, text)| (api_stream(s), text))
+            .filter_map(|l| {
+                let (s, text) = self.re.push(&l)?;
+                let text = if timestamps {
+                    format!("{} {text}", l.timestamp)
+                } else {
+                    text
+                };
+                Some((api_stream(s), text))
+            })
             .collect()
     }
 
@@ -151,9 +169,10 @@ pub fn follow(
     watch: &mut RecordWatch,
     cancel: &AtomicBool,
     limits: FollowLimits,
+    timestamps: bool,
     sink: &mut dyn FnMut(RpcChunk) -> bool,
 ) -> Option<RpcChunk> {
-    let mut chunker = Chunker::default();
+    let mut chunker = Chunker::with_timestamps(timestamps);
     let mut last_line = Instant::now();
     let mut next_check = Instant::now();
     let mut stopping = false;
@@ -292,7 +311,7 @@ mod tests {
             }
         });
         let mut got = Vec::new();
-        let end = follow(follower, &mut watch, &cancel, limits, &mut |c| {
+        let end = follow(follower, &mut watch, &cancel, limits, false, &mut |c| {
             got.push(c);
             true
         });
@@ -307,7 +326,7 @@ mod tests {
         std::fs::remove_file(dir.path().join("default_web.json")).unwrap();
         let follower = LogFollower::open(&log, Start::End).unwrap();
         let cancel = AtomicBool::new(false);
-        let end = follow(follower, &mut watch, &cancel, limits, &mut |_| true);
+        let end = follow(follower, &mut watch, &cancel, limits, false, &mut |_| true);
         assert_eq!(
             end,
             Some(RpcChunk::End {
@@ -324,7 +343,7 @@ mod tests {
             ..limits
         };
         let follower = LogFollower::open(&log, Start::End).unwrap();
-        let end = follow(follower, &mut watch, &cancel, idle, &mut |_| true);
+        let end = follow(follower, &mut watch, &cancel, idle, false, &mut |_| true);
         assert!(
             matches!(&end, Some(RpcChunk::End { error: Some(e), .. }) if e.message.contains("no new log lines")),
             "{end:?}"

@@ -6,12 +6,13 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use bramble_api::protocol::rpc_stdin::StdinCall;
 use bramble_api::protocol::topics::{Topic, TopicKind};
-use bramble_api::protocol::{RpcId, RpcRequest, RpcResponse, encode_frame};
+use bramble_api::protocol::{RpcCall, RpcId, RpcRequest, RpcResponse, encode_frame};
 use bramble_trust::{PublicKeys, SecretKeys};
 use rumqttc::{Client, ConnectReturnCode, ConnectionError, Event, Packet, QoS};
 
@@ -33,8 +34,21 @@ pub enum Input {
 /// How the process ends when the node is refused.
 pub type Fatal = Box<dyn Fn(String) + Send>;
 
-/// Requests being answered, by id, with the flag a `cancel` sets.
-type Running = Arc<Mutex<HashMap<RpcId, Arc<AtomicBool>>>>;
+/// Stdin calls queued per exec: the hub keeps at most
+/// `STDIN_WINDOW_CALLS` unacknowledged; twice that is a misbehaving hub,
+/// which ends the exec.
+const STDIN_QUEUE: usize = 2 * bramble_api::protocol::rpc_stdin::STDIN_WINDOW_CALLS;
+
+/// A request being answered.
+struct RunningRpc {
+    /// Set by a `cancel`.
+    cancel: Arc<AtomicBool>,
+    /// Where an exec with stdin takes its `stdin` calls.
+    stdin: Option<(SyncSender<StdinCall>, Arc<AtomicBool>)>,
+}
+
+/// Requests being answered, by id.
+type Running = Arc<Mutex<HashMap<RpcId, RunningRpc>>>;
 
 /// See the module docs.
 pub struct Worker {
@@ -178,11 +192,28 @@ impl Worker {
                 Output::Rpc(req) => self.on_rpc(req),
                 Output::Cancel(id) => {
                     match self.rpcs.lock().unwrap_or_else(|p| p.into_inner()).get(&id) {
-                        Some(flag) => flag.store(true, Ordering::Relaxed),
+                        Some(r) => r.cancel.store(true, Ordering::Relaxed),
                         None => tracing::debug!(%id, "cancel of a request not running"),
                     }
                 }
+                Output::Stdin(call) => self.on_stdin(call),
                 Output::Fatal(msg) => (self.fatal)(msg),
+            }
+        }
+    }
+
+    /// Queues `call` for its exec; a full queue ends the exec.
+    fn on_stdin(&mut self, call: StdinCall) {
+        let running = self.rpcs.lock().unwrap_or_else(|p| p.into_inner());
+        let Some((tx, overflow)) = running.get(&call.id).and_then(|r| r.stdin.as_ref()) else {
+            tracing::debug!(id = %call.id, "stdin for no exec reading stdin; dropped");
+            return;
+        };
+        match tx.try_send(call) {
+            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+            Err(TrySendError::Full(call)) => {
+                tracing::warn!(id = %call.id, "stdin beyond the window; ending the exec");
+                overflow.store(true, Ordering::Relaxed);
             }
         }
     }
@@ -200,7 +231,27 @@ impl Worker {
             return;
         }
         let cancel = Arc::new(AtomicBool::new(false));
-        running.insert(req.id.clone(), cancel.clone());
+        let (feed, stdin) = match &req.call {
+            RpcCall::Exec(e) if e.stdin => {
+                let (tx, rx) = sync_channel(STDIN_QUEUE);
+                let overflow = Arc::new(AtomicBool::new(false));
+                (
+                    Some(super::rpc_exec::StdinFeed {
+                        calls: rx,
+                        overflow: overflow.clone(),
+                    }),
+                    Some((tx, overflow)),
+                )
+            }
+            _ => (None, None),
+        };
+        running.insert(
+            req.id.clone(),
+            RunningRpc {
+                cancel: cancel.clone(),
+                stdin,
+            },
+        );
         drop(running);
         let client = self.client.clone();
         let ctx = super::rpc::RpcContext {
@@ -216,7 +267,7 @@ impl Worker {
         let spawned = std::thread::Builder::new()
             .name("rpc".into())
             .spawn(move || {
-                answer(&node, &keys, &hub, &client, &ctx, &req, &cancel);
+                answer(&node, &keys, &hub, &client, &ctx, &req, &cancel, feed);
                 rpcs.lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .remove(&req.id);
@@ -233,6 +284,7 @@ impl Worker {
 
 /// Answers `req`, publishing each chunk signed by `keys` and sealed to
 /// `hub` as it comes.
+#[allow(clippy::too_many_arguments)]
 fn answer(
     node: &str,
     keys: &SecretKeys,
@@ -241,6 +293,7 @@ fn answer(
     ctx: &super::rpc::RpcContext,
     req: &RpcRequest,
     cancel: &AtomicBool,
+    stdin: Option<super::rpc_exec::StdinFeed>,
 ) {
     let Ok(topic) = Topic::new(node, TopicKind::RpcResponse(req.id.clone())) else {
         return;
@@ -265,6 +318,6 @@ fn answer(
         }
         sent.is_ok()
     };
-    super::rpc::answer(ctx, &req.call, cancel, &mut sink);
+    super::rpc::answer(ctx, &req.call, cancel, stdin, &mut sink);
     tracing::debug!(id = %req.id, chunks = seq, "rpc answered");
 }

@@ -13,6 +13,7 @@ pub mod hello;
 pub mod network;
 pub mod online;
 pub mod rpc;
+pub mod rpc_stdin;
 pub mod status;
 pub mod topics;
 pub mod wire;

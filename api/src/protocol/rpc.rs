@@ -19,6 +19,8 @@ use crate::field::{FieldError, FieldErrors, index, join};
 use crate::names;
 
 use super::envelope::Message;
+use super::rpc_stdin::StdinCall;
+pub use super::rpc_stdin::{FEATURE_EXEC_STREAM, STDIN_WINDOW_BYTES};
 
 /// Limit of an encoded `rpcRequest`.
 pub const MAX_RPC_REQUEST_BYTES: usize = 64 * 1024;
@@ -97,6 +99,9 @@ pub enum RpcCall {
     /// Stop a running request (`logs -f` whose client went away, an exec
     /// interrupted); the agent ends it with error `cancelled`.
     Cancel(CancelCall),
+    /// Bytes for the stdin of a running exec (see [`super::rpc_stdin`]); no
+    /// answer of its own.
+    Stdin(StdinCall),
 }
 
 /// A pod on the node; with `uid`, only that incarnation.
@@ -126,9 +131,23 @@ pub struct LogsCall {
     /// Only lines from the last N seconds (relative: board clocks drift).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since_seconds: Option<u64>,
+    /// Each line prefixed with its RFC 3339 time and a space (`kubectl logs
+    /// --timestamps`). Sent only when `true`, only to agents announcing
+    /// [`FEATURE_LOGS_PREVIOUS`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub timestamps: bool,
+    /// The log of the container's run before the current one (`kubectl
+    /// logs --previous`); never followed. Sent like `timestamps`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub previous: bool,
 }
 
-/// `bramble exec POD [-c C] -- CMD...`: no stdin, no terminal in v2.
+/// The `hello.features` entry of agents that keep a container's previous
+/// run's log and take `previous` and `timestamps` in `logs`.
+pub const FEATURE_LOGS_PREVIOUS: &str = "logsPrevious";
+
+/// `bramble exec POD [-c C] -- CMD...` and `kubectl exec [-i]`: no
+/// terminal in v2; stdin only for agents with [`FEATURE_EXEC_STREAM`].
 /// Its `Debug` shows how many arguments, never them: a command line may
 /// carry a password, and calls are logged.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -138,9 +157,14 @@ pub struct ExecCall {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<String>,
     pub argv: Vec<String>,
-    /// Must be `false`: a terminal needs stdin and resize, which v2 lacks.
+    /// Must be `false`: a terminal needs resize, which v2 lacks.
     #[serde(default)]
     pub tty: bool,
+    /// The process's stdin is a pipe fed by `stdin` calls (else
+    /// `/dev/null`). Sent only when `true`, and only to agents announcing
+    /// [`FEATURE_EXEC_STREAM`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stdin: bool,
 }
 
 impl std::fmt::Debug for ExecCall {
@@ -150,6 +174,7 @@ impl std::fmt::Debug for ExecCall {
             .field("container", &self.container)
             .field("argv", &format_args!("<{} arguments>", self.argv.len()))
             .field("tty", &self.tty)
+            .field("stdin", &self.stdin)
             .finish()
     }
 }
@@ -203,6 +228,9 @@ pub enum RpcChunk {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
+    /// An exec's stdin is written to the process up to `offset` bytes
+    /// (see [`super::rpc_stdin`]).
+    StdinAck { offset: u64 },
     /// The last chunk: an exec's exit code, or why the request failed.
     End {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -361,6 +389,11 @@ impl Message for RpcRequest {
                     }
                 }
             }
+            RpcCall::Stdin(s) => {
+                if let Some((path, why)) = s.problem(&self.id) {
+                    errs.push(FieldError::invalid(path, why));
+                }
+            }
             RpcCall::Cancel(c) => {
                 if c.id == self.id {
                     errs.push(FieldError::invalid(
@@ -426,6 +459,7 @@ mod tests {
             container: None,
             argv: vec!["sh".into(), "-c".into(), "PASSWORD=hunter2 run".into()],
             tty: false,
+            stdin: false,
         });
         let text = format!("{call:?}");
         assert!(
@@ -453,12 +487,15 @@ mod tests {
                 follow: true,
                 tail_lines: Some(100),
                 since_seconds: Some(600),
+                timestamps: true,
+                previous: true,
             }),
             RpcCall::Exec(ExecCall {
                 pod: pod(),
                 container: None,
                 argv: vec!["cat".into(), "/etc/hostname".into()],
                 tty: false,
+                stdin: false,
             }),
             RpcCall::Prepull(PrepullCall {
                 images: vec!["hub:7480/web:2".into()],
@@ -477,9 +514,12 @@ mod tests {
     #[test]
     fn requests_are_strict_and_validated() {
         let v = serde_json::json!({"protocol": 2, "type": "rpcRequest", "body": {"id": "r1",
-            "call": {"kind": "exec", "pod": {"namespace": "default", "name": "w"}, "argv": ["sh"], "stdin": true}}});
+            "call": {"kind": "exec", "pod": {"namespace": "default", "name": "w"}, "argv": ["sh"], "terminalSize": 80}}});
         let e = decode::<RpcRequest>("pi-1", v.to_string().as_bytes()).unwrap_err();
-        assert!(e.to_string().contains("unknown field `stdin`"), "{e}");
+        assert!(
+            e.to_string().contains("unknown field `terminalSize`"),
+            "{e}"
+        );
 
         let v = serde_json::json!({"protocol": 2, "type": "rpcRequest", "body": {"id": "r1",
             "call": {"kind": "reboot"}}});
@@ -496,6 +536,7 @@ mod tests {
             container: Some("Web".into()),
             argv: vec![],
             tty: true,
+            stdin: false,
         }));
         let e = decode::<RpcRequest>("pi-1", &encode(&r).unwrap()).unwrap_err();
         let ProtocolError::Invalid { errors, .. } = e else {

@@ -29,6 +29,7 @@ mod trust;
 mod warning;
 mod watch;
 pub mod watch_limit;
+mod websocket;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -184,7 +185,7 @@ fn by<'a>(
 }
 
 async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     // Refuse a declared oversize body before reading any of it.
     let declared = parts
         .headers
@@ -318,6 +319,19 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
                 let body = content::decode(content_type, &read_body(body).await?)?;
                 eviction::evict(st, resource, &namespace, &name, body).await
             }
+            ("pods", "exec", &Method::GET | &Method::POST) if websocket::is_websocket(&parts) => {
+                let parts =
+                    std::mem::replace(&mut parts, axum::http::Request::new(()).into_parts().0);
+                websocket::exec(st, &namespace, &name, parts).await
+            }
+            ("pods", "exec", &Method::POST) if websocket::is_other_upgrade(&parts) => {
+                websocket::refuse_other_upgrade(st, &namespace, &name, &parts)
+            }
+            ("pods", "portforward", _) => Err(ApiError::new(bramble_api::Status::failure(
+                501,
+                "NotImplemented",
+                "port-forward is not supported by this hub yet: kubectl speaks SPDY/3.1 for it, which the hub does not serve (docs/api.md, \"Port-forward\")",
+            ))),
             ("pods", "exec", &Method::POST) => {
                 let body = objects::parse_body(&read_body(body).await?)?;
                 pod_rpc::exec(st, &namespace, &name, body).await

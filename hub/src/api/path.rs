@@ -30,11 +30,13 @@ pub enum Target {
     },
 }
 
-/// Subresources Bramble serves, per plural.
-const SUBRESOURCES: [(&str, &str); 6] = [
+/// Subresources Bramble serves (or, `pods/portforward`, answers that it
+/// cannot yet), per plural.
+const SUBRESOURCES: [(&str, &str); 7] = [
     ("pods", "log"),
     ("pods", "eviction"),
     ("pods", "exec"),
+    ("pods", "portforward"),
     ("deployments", "revisions"),
     ("deployments", "rollback"),
     ("deployments", "scale"),

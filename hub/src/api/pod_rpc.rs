@@ -1,5 +1,5 @@
 //! Pod subresources answered by the pod's agent over MQTT RPC:
-//! `GET .../pods/{name}/log?container=&follow=&tailLines=&sinceSeconds=`
+//! `GET .../pods/{name}/log?container=&follow=&tailLines=&sinceSeconds=&timestamps=&previous=`
 //! (plain text, streamed) and `POST .../pods/{name}/exec` with
 //! `{"container": "...", "command": [...]}` (newline-delimited JSON chunks:
 //! `{"kind":"output","stream":"stdout","data":"..."}` ... then
@@ -14,19 +14,22 @@ use base64::Engine;
 use bramble_api::Status;
 use bramble_api::protocol::RpcCall;
 use bramble_api::protocol::RpcChunk;
-use bramble_api::protocol::rpc::{Encoding, ExecCall, LogsCall, PodRef, RpcErrorCode};
+use bramble_api::protocol::rpc::{
+    Encoding, ExecCall, FEATURE_LOGS_PREVIOUS, LogsCall, PodRef, RpcErrorCode,
+};
 use bytes::Bytes;
 use serde_json::Value;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use crate::control::snapshot::pods;
+use crate::network::table::FEATURES_ANNOTATION;
 use crate::rpc::RpcStream;
 
 /// How long the agent has to send its first chunk.
 const FIRST_CHUNK_TIMEOUT: Duration = Duration::from_secs(10);
 
-fn pod_target(st: &AppState, ns: &str, name: &str) -> ApiResult<(PodRef, String)> {
+pub(super) fn pod_target(st: &AppState, ns: &str, name: &str) -> ApiResult<(PodRef, String)> {
     let pod = st
         .store
         .get(pods(), Some(ns), name)?
@@ -50,9 +53,24 @@ fn pod_target(st: &AppState, ns: &str, name: &str) -> ApiResult<(PodRef, String)
     ))
 }
 
+/// Whether `node`'s agent announced `feature` in its hello (kept in the
+/// Node's features annotation).
+pub(super) fn has_feature(st: &AppState, node: &str, feature: &str) -> ApiResult<bool> {
+    let n = st
+        .store
+        .get(crate::control::snapshot::nodes(), None, node)?;
+    Ok(n.as_ref()
+        .and_then(|n| n["metadata"]["annotations"][FEATURES_ANNOTATION].as_str())
+        .is_some_and(|f| f.split(',').any(|x| x.trim() == feature)))
+}
+
 /// Starts the call and waits for its first chunk; an immediate error
 /// becomes the HTTP error.
-async fn start(st: &AppState, node: &str, call: RpcCall) -> ApiResult<(RpcStream, RpcChunk)> {
+pub(super) async fn start(
+    st: &AppState,
+    node: &str,
+    call: RpcCall,
+) -> ApiResult<(RpcStream, RpcChunk)> {
     let (Some(fleet), Some(rpc)) = (&st.fleet, &st.rpc) else {
         return Err(ApiError::new(Status::failure(
             503,
@@ -114,8 +132,15 @@ pub async fn log(st: &AppState, ns: &str, name: &str, query: Option<&str>) -> Ap
             "follow" => call.follow = v == "true" || v == "1",
             "tailLines" => call.tail_lines = Some(num(v)?),
             "sinceSeconds" => call.since_seconds = Some(num(v)?),
+            "timestamps" => call.timestamps = v == "true" || v == "1",
+            "previous" => call.previous = v == "true" || v == "1",
             _ => {}
         }
+    }
+    if (call.timestamps || call.previous) && !has_feature(st, &node, FEATURE_LOGS_PREVIOUS)? {
+        return Err(ApiError::bad_request(format!(
+            "node {node:?} runs an agent without --previous and --timestamps for logs: upgrade bramble-agent there"
+        )));
     }
     let (stream, first) = start(st, &node, RpcCall::Logs(call)).await?;
     let body =
@@ -179,6 +204,7 @@ pub async fn exec(st: &AppState, ns: &str, name: &str, body: Value) -> ApiResult
         container: body["container"].as_str().map(str::to_string),
         argv,
         tty: false,
+        stdin: false,
     };
     let (stream, first) = start(st, &node, RpcCall::Exec(call)).await?;
     let body = futures_util::stream::unfold(

@@ -1,0 +1,104 @@
+//! Streaming pod subresources over WebSocket, as kubectl ≥ 1.30 speaks
+//! them: `GET|POST .../pods/{name}/exec` with `Upgrade: websocket` and the
+//! subprotocol `v5.channel.k8s.io` ([`channel`], [`exec`]). The bearer
+//! token is checked before (the API's middleware), as for every request.
+//!
+//! kubectl falls back to SPDY when the upgrade fails. This hub speaks no
+//! SPDY: such a request gets the same answer as the WebSocket one would
+//! have before its upgrade (a missing pod, a bad query), else a 400 saying
+//! why, so the user reads the real reason either way.
+
+pub mod channel;
+pub mod exec;
+pub mod stdin;
+
+use axum::extract::FromRequestParts;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::response::Response;
+use bramble_api::protocol::RpcCall;
+use bramble_api::protocol::rpc::{ExecCall, FEATURE_EXEC_STREAM};
+
+use super::AppState;
+use super::error::{ApiError, ApiResult};
+use super::pod_rpc::{has_feature, pod_target};
+
+/// Whether the request asks to switch to WebSocket.
+pub fn is_websocket(parts: &Parts) -> bool {
+    header_has(parts, header::UPGRADE, "websocket")
+}
+
+/// Whether the request asks to switch to another protocol (kubectl's SPDY
+/// fallback).
+pub fn is_other_upgrade(parts: &Parts) -> bool {
+    parts.headers.contains_key(header::UPGRADE) && !is_websocket(parts)
+}
+
+fn header_has(parts: &Parts, name: header::HeaderName, token: &str) -> bool {
+    parts
+        .headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+/// The exec call the request asks for, checked: the pod is scheduled, the
+/// query is complete, and its node's agent can take stdin if asked.
+fn exec_call(
+    st: &AppState,
+    ns: &str,
+    name: &str,
+    parts: &Parts,
+) -> ApiResult<(exec::ExecQuery, String, ExecCall)> {
+    let q = exec::ExecQuery::parse(parts.uri.query())?;
+    let (pod, node) = pod_target(st, ns, name)?;
+    if q.stdin && !has_feature(st, &node, FEATURE_EXEC_STREAM)? {
+        return Err(ApiError::bad_request(format!(
+            "node {node:?} runs an agent without exec stdin: upgrade bramble-agent there, or run kubectl exec without -i"
+        )));
+    }
+    let call = ExecCall {
+        pod,
+        container: q.container.clone(),
+        argv: q.command.clone(),
+        tty: false,
+        stdin: q.stdin,
+    };
+    Ok((q, node, call))
+}
+
+/// `pods/{name}/exec` with `Upgrade: websocket`.
+pub async fn exec(st: &AppState, ns: &str, name: &str, mut parts: Parts) -> ApiResult<Response> {
+    let (q, node, call) = exec_call(st, ns, name, &parts)?;
+    if !header_has(&parts, header::SEC_WEBSOCKET_PROTOCOL, channel::PROTOCOL_V5) {
+        return Err(ApiError::bad_request(format!(
+            "exec speaks the WebSocket subprotocol {} only (kubectl 1.30 or newer)",
+            channel::PROTOCOL_V5
+        )));
+    }
+    let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, st)
+        .await
+        .map_err(|r| ApiError::bad_request(format!("WebSocket upgrade: {}", r.body_text())))?;
+    let st = st.clone();
+    Ok(upgrade
+        .protocols([channel::PROTOCOL_V5])
+        .on_upgrade(move |socket| exec::bridge(st, node, RpcCall::Exec(call), q, socket)))
+}
+
+/// `pods/{name}/exec` asking for another upgrade (SPDY): the WebSocket
+/// answer's error, or why not.
+pub fn refuse_other_upgrade(
+    st: &AppState,
+    ns: &str,
+    name: &str,
+    parts: &Parts,
+) -> ApiResult<Response> {
+    exec_call(st, ns, name, parts)?;
+    Err(ApiError::bad_request(format!(
+        "this hub speaks exec over WebSocket ({}) only, not SPDY: use kubectl 1.30 or newer, and no proxy that refuses WebSocket upgrades",
+        channel::PROTOCOL_V5
+    )))
+}
