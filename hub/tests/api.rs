@@ -212,7 +212,10 @@ async fn discovery_lists_every_kind() {
             .iter()
             .map(|g| g["name"].as_str().unwrap())
             .collect();
-        assert_eq!(names, ["apps", "autoscaling", "networking.k8s.io"]);
+        assert_eq!(
+            names,
+            ["apps", "autoscaling", "networking.k8s.io", "metrics.k8s.io"]
+        );
         let (_, core) = c.get("/api/v1");
         let pods = core["resources"]
             .as_array()

@@ -166,6 +166,17 @@ fn kubectl_get_prints_kubernetes_tables() {
         second["metadata"]["resourceVersion"]
     );
 
+    // `kubectl top` finds the resource metrics API through discovery: with no
+    // agent here there are no figures yet, which kubectl says as such
+    // (without the API in discovery it says "Metrics API not available").
+    let top = Command::new("kubectl")
+        .env("KUBECONFIG", hub.data_dir.join("kubeconfig.yaml"))
+        .args(["top", "pods", "-A"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&top.stderr);
+    assert!(err.contains("metrics not available yet"), "{err}");
+
     // `get -w`: the current row, then a row per change.
     let mut watch = Command::new("kubectl")
         .env("KUBECONFIG", hub.data_dir.join("kubeconfig.yaml"))

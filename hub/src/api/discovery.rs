@@ -78,17 +78,32 @@ fn group_json(group: &str) -> Option<Value> {
     }))
 }
 
+/// The resource metrics API (`kubectl top`), served by [`super::top`] from
+/// the agents' reports rather than stored: `(group, version)`.
+pub const METRICS: (&str, &str) = ("metrics.k8s.io", "v1beta1");
+
+fn metrics_group() -> Value {
+    let (g, v) = METRICS;
+    let version = json!({"groupVersion": format!("{g}/{v}"), "version": v});
+    json!({"name": g, "versions": [version], "preferredVersion": version})
+}
+
 /// `GET /apis`.
 pub fn group_list() -> Value {
     let mut names: Vec<&str> = resource::groups().into_iter().map(|(g, _)| g).collect();
     names.dedup();
-    let groups: Vec<Value> = names.into_iter().filter_map(group_json).collect();
+    let mut groups: Vec<Value> = names.into_iter().filter_map(group_json).collect();
+    groups.push(metrics_group());
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
 /// `GET /apis/{group}`.
 pub fn group(group: &str) -> Option<Value> {
-    let mut g = group_json(group)?;
+    let mut g = if group == METRICS.0 {
+        metrics_group()
+    } else {
+        group_json(group)?
+    };
     g["kind"] = "APIGroup".into();
     g["apiVersion"] = "v1".into();
     Some(g)
@@ -96,6 +111,24 @@ pub fn group(group: &str) -> Option<Value> {
 
 /// `GET /api/v1` or `GET /apis/{group}/{version}`.
 pub fn resource_list(group: &str, version: &str) -> Value {
+    if (group, version) == METRICS {
+        let resources: Vec<Value> = [
+            ("nodes", "NodeMetrics", false),
+            ("pods", "PodMetrics", true),
+        ]
+        .iter()
+        .map(|(name, kind, namespaced)| {
+            json!({"name": name, "singularName": "", "namespaced": namespaced,
+                       "kind": kind, "verbs": ["get", "list"]})
+        })
+        .collect();
+        return json!({
+            "kind": "APIResourceList",
+            "apiVersion": "v1",
+            "groupVersion": format!("{group}/{version}"),
+            "resources": resources,
+        });
+    }
     let group_version = if group.is_empty() {
         version.to_string()
     } else {

@@ -69,7 +69,10 @@ pub fn parse(path: &str) -> Option<Target> {
             if group.is_empty() && version != "v1" {
                 return None;
             }
-            if !group.is_empty() && !resource::groups().contains(&(group, version)) {
+            if !group.is_empty()
+                && !resource::groups().contains(&(group, version))
+                && (group, version) != super::discovery::METRICS
+            {
                 return None;
             }
             Some(Target::ResourceList {
