@@ -34,7 +34,7 @@ use nix::unistd::Pid;
 
 use super::rpc::EXEC_TIMEOUT;
 use crate::runtime::exec::{OutputPipes, pipe, set_nonblocking, try_reap};
-use crate::runtime::{ContainerHandle, ExecStdio, Runtime, clone_helper};
+use crate::runtime::{ContainerHandle, ExecStdio, Runtime};
 
 #[cfg(doc)]
 use bramble_api::protocol::rpc::FEATURE_EXEC_STREAM;
@@ -80,10 +80,12 @@ pub fn exec_stream(
                 (OwnedFd::from(read), Some(File::from(write)))
             }
             None => (
-                clone_helper::dev_null().map_err(|source| crate::runtime::RuntimeError::Io {
-                    context: "opening /dev/null".into(),
-                    source,
-                })?,
+                File::open("/dev/null")
+                    .map(OwnedFd::from)
+                    .map_err(|source| crate::runtime::RuntimeError::Io {
+                        context: "opening /dev/null".into(),
+                        source,
+                    })?,
                 None,
             ),
         };
