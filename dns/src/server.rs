@@ -80,11 +80,22 @@ impl DnsServer {
         let err = |what: &str, e: io::Error| {
             io::Error::new(e.kind(), format!("DNS on {} ({what}): {e}", opts.listen))
         };
-        let udp: UdpSocket = socket(opts.listen, Type::DGRAM, opts.freebind)
-            .map_err(|e| err("UDP", e))?
-            .into();
-        let addr = udp.local_addr()?;
-        let tcp = socket(addr, Type::STREAM, opts.freebind).map_err(|e| err("TCP", e))?;
+        // Port 0: the UDP port the kernel picks may be taken for TCP by
+        // another socket; pick again rather than fail (a few tries).
+        let tries = if opts.listen.port() == 0 { 16 } else { 1 };
+        let mut attempt = 0;
+        let (udp, addr, tcp) = loop {
+            attempt += 1;
+            let udp: UdpSocket = socket(opts.listen, Type::DGRAM, opts.freebind)
+                .map_err(|e| err("UDP", e))?
+                .into();
+            let addr = udp.local_addr()?;
+            match socket(addr, Type::STREAM, opts.freebind) {
+                Ok(tcp) => break (udp, addr, tcp),
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse && attempt < tries => continue,
+                Err(e) => return Err(err("TCP", e)),
+            }
+        };
         tcp.listen(64).map_err(|e| err("TCP listen", e))?;
         // Linux applies SO_RCVTIMEO to accept(): a blocking accept that
         // wakes every POLL to look at the stop flag, with no added latency.
