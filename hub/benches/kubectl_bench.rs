@@ -224,8 +224,16 @@ fn main() {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    std::thread::sleep(Duration::from_secs(1));
-    let loaded = rss_kib(hub.child.id());
+    // The watches' first lists done: RSS steady over two reads.
+    let mut loaded = rss_kib(hub.child.id());
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(500));
+        let now = rss_kib(hub.child.id());
+        if now == loaded {
+            break;
+        }
+        loaded = now;
+    }
     println!(
         "hub RSS: {} KiB with {pods} pods, {} KiB with {watches} kubectl watches (+{} KiB, {:.0} KiB each)",
         idle,

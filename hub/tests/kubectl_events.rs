@@ -65,6 +65,23 @@ fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     }
 }
 
+/// Waits until the hub has committed nothing for longer than the event
+/// flush interval: its controllers and the recorder are done with what
+/// came before (however long that takes on this machine).
+fn settled(hub: &HubProcess) {
+    let quiet = Duration::from_millis(1500);
+    let mut last = metric(hub, "bramble_store_commits_total");
+    let mut since = Instant::now();
+    eventually("the hub to settle", || {
+        let now = metric(hub, "bramble_store_commits_total");
+        if now != last {
+            last = now;
+            since = Instant::now();
+        }
+        (since.elapsed() > quiet).then_some(())
+    });
+}
+
 /// A counter of the hub's `/metrics`.
 fn metric(hub: &HubProcess, name: &str) -> u64 {
     let text = kubectl(hub, &["get", "--raw", "/metrics"]);
@@ -227,7 +244,7 @@ fn a_burst_of_events_is_a_few_store_transactions() {
     eventually("the first pods' events", || {
         (events(&hub, "reason=FailedScheduling").len() == 2).then_some(())
     });
-    std::thread::sleep(Duration::from_secs(2));
+    settled(&hub);
     let commits = metric(&hub, "bramble_store_commits_total");
     let written = metric(&hub, "bramble_events_written_total");
     let flushes = metric(&hub, "bramble_events_flushes_total");
@@ -246,7 +263,7 @@ fn a_burst_of_events_is_a_few_store_transactions() {
     eventually("every event written", || {
         (metric(&hub, "bramble_events_written_total") - written >= want).then_some(())
     });
-    std::thread::sleep(Duration::from_secs(2));
+    settled(&hub);
     let commits = metric(&hub, "bramble_store_commits_total") - commits;
     let written = metric(&hub, "bramble_events_written_total") - written;
     let flushes = metric(&hub, "bramble_events_flushes_total") - flushes;
