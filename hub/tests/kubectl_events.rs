@@ -7,35 +7,23 @@
 //! and a burst of events from many pods
 //! costs the store a few transactions, not one per event.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use bramble_tests::HubProcess;
+use bramble_tests::kubectl::Kubectl;
 use serde_json::Value;
 
 fn kubectl_in(hub: &HubProcess, args: &[&str], stdin: Option<&str>) -> String {
-    let mut child = Command::new("kubectl")
-        .env("KUBECONFIG", hub.data_dir.join("kubeconfig.yaml"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kubectl is installed");
-    let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
-    drop(input);
-    let out = child.wait_with_output().unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    );
+    let out = Kubectl::for_data_dir(&hub.data_dir).run(args, stdin.map(str::as_bytes));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
-        "kubectl {args:?} failed:\n{stdout}{stderr}"
+        "kubectl {args:?} failed:\n{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
     );
     stdout
 }

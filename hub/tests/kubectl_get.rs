@@ -8,22 +8,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use bramble_tests::HubProcess;
+use bramble_tests::kubectl::Kubectl;
 
 fn kubectl(hub: &HubProcess, args: &[&str]) -> String {
-    let out = Command::new("kubectl")
-        .env("KUBECONFIG", hub.data_dir.join("kubeconfig.yaml"))
-        .args(args)
-        .output()
-        .expect("kubectl is installed");
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    );
-    assert!(
-        out.status.success(),
-        "kubectl {args:?} failed:\n{stdout}{stderr}"
-    );
-    stdout
+    Kubectl::for_data_dir(&hub.data_dir).ok(args)
 }
 
 /// The whitespace-separated words of each line.

@@ -5,8 +5,9 @@
 //! the OpenAPI documents, and `api-resources` from discovery.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
+use bramble_tests::kubectl::Kubectl;
 use bramble_tests::{HubProcess, workspace_root};
 
 fn start(dir: &Path) -> HubProcess {
@@ -14,11 +15,7 @@ fn start(dir: &Path) -> HubProcess {
 }
 
 fn kubectl(hub: &HubProcess, args: &[&str]) -> Output {
-    Command::new("kubectl")
-        .env("KUBECONFIG", hub.data_dir.join("kubeconfig.yaml"))
-        .args(args)
-        .output()
-        .expect("kubectl is installed")
+    Kubectl::for_data_dir(&hub.data_dir).run(args, None)
 }
 
 fn text(b: &[u8]) -> String {

@@ -5,24 +5,13 @@
 //! hub answers to protobuf it cannot decode, or a content type it does not take.
 
 use std::path::Path;
-use std::process::Command;
 
+use bramble_tests::kubectl::Kubectl;
 use bramble_tests::{Client, HubProcess};
 use serde_json::Value;
 
 fn kubectl(hub: &HubProcess, args: &[&str]) -> String {
-    let out = Command::new("kubectl")
-        .env("KUBECONFIG", hub.data_dir.join("kubeconfig.yaml"))
-        .args(args)
-        .output()
-        .expect("kubectl is installed");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "kubectl {args:?} failed: {}{stdout}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    Kubectl::for_data_dir(&hub.data_dir).ok(args)
 }
 
 fn get(hub: &HubProcess, args: &[&str]) -> Value {

@@ -9,14 +9,11 @@ use std::path::Path;
 use std::process::Command;
 
 use bramble_tests::HubProcess;
+use bramble_tests::kubectl::Kubectl;
 use serde_json::{Value, json};
 
 fn kubectl(hub: &HubProcess, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new("kubectl")
-        .env("KUBECONFIG", hub.data_dir.join("kubeconfig.yaml"))
-        .args(args)
-        .output()
-        .expect("kubectl is installed");
+    let out = Kubectl::for_data_dir(&hub.data_dir).run(args, None);
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),

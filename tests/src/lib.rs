@@ -11,6 +11,7 @@ pub mod bench;
 pub mod busybox;
 pub mod cluster;
 pub mod fixtures;
+pub mod kubectl;
 pub mod lab;
 pub mod mosquitto;
 pub mod net;
