@@ -42,7 +42,7 @@ use bramble_api::protocol::topics;
 use bramble_hub::broker::{EmbeddedBroker, TopicAcl};
 use bramble_hub::identity::{HUB_USERNAME, Identity};
 use bramble_hub::store::{Store, StoreOptions};
-use bramble_tests::bench;
+use bramble_tests::bench::{self, rss_kib};
 use bramble_tests::cluster::free_port;
 use bramble_tests::mosquitto::Mosquitto;
 use bramble_trust::login::{Service, key_password};
@@ -62,15 +62,6 @@ type Tls = Option<Arc<rustls::ClientConfig>>;
 
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_string())
-}
-
-/// VmRSS of `pid` in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    s.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 /// The broker process: `BROKER_BENCH_SERVE=PORT:DIR`. Opens a hub identity

@@ -1,5 +1,5 @@
 //! What every bench shares: the quick mode and sizes read from the
-//! environment.
+//! environment, and a process's resident memory.
 //!
 //! `BENCH_QUICK=1` (any value but empty or `0`) makes a bench use small sizes
 //! (few iterations, nodes, pods, connections, short windows) so that
@@ -24,4 +24,14 @@ pub fn size(name: &str, full: usize, quick: usize) -> usize {
 /// `full` or, in the quick mode, `quick` (for figures no variable sets).
 pub fn pick<T>(full: T, quick: T) -> T {
     if self::quick() { quick } else { full }
+}
+
+/// VmRSS of process `pid` in KiB (0 when it cannot be read).
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
 }
