@@ -442,6 +442,9 @@ fn join(mut args: JoinArgs) -> Result<(), String> {
     hello
         .features
         .push(bramble_api::protocol::rpc::FEATURE_LOGS_PREVIOUS.to_string());
+    hello
+        .features
+        .push(bramble_api::protocol::rpc::FEATURE_PORT_FORWARD.to_string());
     let runtime: &'static dyn Runtime = Box::leak(make_runtime(&args.node, &backend)?);
     cfg.runtime = Some(runtime);
     let options = pod_options(&args.node)?;

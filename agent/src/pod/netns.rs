@@ -9,9 +9,12 @@
 //! through the paths (the OCI spec's namespace `path`), so they share
 //! localhost, System V IPC / POSIX message queues, and the hostname, as in a
 //! Kubernetes pod. [`PodNetns::remove`] unmounts and unlinks the files,
-//! leaving nothing behind.
+//! leaving nothing behind. [`in_network`] runs a function (a probe's or a
+//! port-forward's connect) on a short-lived thread inside a pod's network
+//! namespace; a socket made there stays in that namespace.
 
 use std::io;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use rustix::mount::{UnmountFlags, mount_bind, unmount};
@@ -30,6 +33,8 @@ pub enum NetnsError {
         "pod namespace {path}: already exists (a pod of this name is running, or its namespaces were left behind: unmount and remove the file)"
     )]
     Exists { path: PathBuf },
+    #[error("pod namespace {path}: the thread working inside it panicked")]
+    Panicked { path: PathBuf },
 }
 
 /// A pod's network, IPC and UTS namespaces, pinned by bind mounts at
@@ -217,6 +222,34 @@ fn unshare_and_lo_up(hostname: &str) -> Result<(), (&'static str, io::Error)> {
         }
     }
     Ok(())
+}
+
+/// Runs `f` on a short-lived thread moved into the network namespace at
+/// `path` (the thread exits afterwards, so no other thread's namespace
+/// changes); why not, if the namespace cannot be entered.
+pub fn in_network<T: Send>(path: &Path, f: impl FnOnce() -> T + Send) -> Result<T, NetnsError> {
+    let io = |op, source| NetnsError::Io {
+        path: path.to_path_buf(),
+        op,
+        source,
+    };
+    std::thread::scope(|s| {
+        let spawned = std::thread::Builder::new()
+            .name("in-netns".into())
+            .spawn_scoped(s, || {
+                let ns = std::fs::File::open(path).map_err(|e| io("opening", e))?;
+                rustix::thread::move_into_link_name_space(
+                    ns.as_fd(),
+                    Some(rustix::thread::LinkNameSpaceType::Network),
+                )
+                .map_err(|e| io("entering (setns)", e.into()))?;
+                Ok(f())
+            })
+            .map_err(|e| io("spawning a thread to enter it", e))?;
+        spawned.join().map_err(|_| NetnsError::Panicked {
+            path: path.to_path_buf(),
+        })?
+    })
 }
 
 #[cfg(test)]

@@ -42,10 +42,8 @@
 //!   old agent left it. Once an app container was created, init
 //!   containers are not looked at again.
 
-use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr};
-use std::os::fd::AsFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use bramble_api::objects::container::ContainerPort;
@@ -152,32 +150,12 @@ pub fn probe_in_netns(
     let (Some(path), None) = (netns, &probe.exec) else {
         return run_probe(probe, host, ports, &NoExec, timeout);
     };
-    let path: PathBuf = path.to_path_buf();
-    let probe = probe.clone();
-    let ports = ports.to_vec();
-    let unknown = |message: String| ProbeOutcome {
-        result: ProbeResult::Unknown,
-        message,
-    };
-    let spawned = std::thread::Builder::new()
-        .name("probe-netns".into())
-        .spawn(move || {
-            let ns = File::open(&path)
-                .map_err(|e| format!("opening the pod's netns {}: {e}", path.display()))?;
-            rustix::thread::move_into_link_name_space(
-                ns.as_fd(),
-                Some(rustix::thread::LinkNameSpaceType::Network),
-            )
-            .map_err(|e| format!("setns into {}: {e}", path.display()))?;
-            Ok::<_, String>(run_probe(&probe, host, &ports, &NoExec, timeout))
-        });
-    match spawned {
-        Ok(t) => match t.join() {
-            Ok(Ok(outcome)) => outcome,
-            Ok(Err(e)) => unknown(e),
-            Err(_) => unknown("probe thread panicked".into()),
+    match super::netns::in_network(path, || run_probe(probe, host, ports, &NoExec, timeout)) {
+        Ok(outcome) => outcome,
+        Err(e) => ProbeOutcome {
+            result: ProbeResult::Unknown,
+            message: e.to_string(),
         },
-        Err(e) => unknown(format!("spawning the probe thread: {e}")),
     }
 }
 

@@ -23,6 +23,8 @@ pub mod report;
 pub mod rpc;
 pub mod rpc_exec;
 pub mod rpc_follow;
+pub mod rpc_portforward;
+pub mod stdin_feed;
 pub mod worker;
 
 use std::sync::mpsc::{self, Sender};

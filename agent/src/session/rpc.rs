@@ -5,7 +5,9 @@
 //! ([`super::rpc_follow`]); `exec` runs a command in the container the pod
 //! record names (`RUN_DIR/pods/{pod}.json`) through the runtime, streaming
 //! its output and feeding its stdin ([`super::rpc_exec`]), killed after
-//! [`EXEC_TIMEOUT`]; `prepull` answers "not implemented yet"; `cancel` and
+//! [`EXEC_TIMEOUT`]; `portForward` connects to a port inside the pod's
+//! network namespace and streams both ways ([`super::rpc_portforward`]);
+//! `prepull` answers "not implemented yet"; `cancel` and
 //! `stdin` are the worker's (it sets the flag a running request watches, or
 //! queues the bytes for its exec) and get no answer.
 
@@ -14,10 +16,11 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, SystemTime};
 
 use bramble_api::objects::pod::Pod;
-use bramble_api::protocol::rpc::{ExecCall, LogsCall, RpcError, RpcErrorCode, Stream};
+use bramble_api::protocol::rpc::{ExecCall, LogsCall, PodRef, RpcError, RpcErrorCode, Stream};
 
 use super::rpc_exec::{StdinFeed, exec_stream};
 use super::rpc_follow::{Chunker, FollowLimits, RecordWatch, chunks_of, follow};
+use super::rpc_portforward::forward;
 use crate::logs::follow::{LogFollower, Start};
 use bramble_api::protocol::{RpcCall, RpcChunk};
 
@@ -55,6 +58,15 @@ pub fn answer(
     if let RpcCall::Exec(e) = call {
         match exec_target(ctx, e) {
             Ok((runtime, handle)) => exec_stream(runtime, &handle, &e.argv, stdin, cancel, sink),
+            Err(end) => {
+                sink(end);
+            }
+        }
+        return;
+    }
+    if let RpcCall::PortForward(p) = call {
+        match pod_record(ctx, &p.pod) {
+            Ok(record) => forward(record.netns.as_deref(), p, stdin, cancel, sink),
             Err(end) => {
                 sink(end);
             }
@@ -141,6 +153,10 @@ pub fn answer_now(ctx: &RpcContext, call: &RpcCall) -> Vec<RpcChunk> {
             Ok(_) => Err(failed("exec is answered as a stream")),
             Err(end) => return vec![end],
         },
+        RpcCall::PortForward(p) => match pod_record(ctx, &p.pod) {
+            Ok(_) => Err(failed("port-forward is answered as a stream")),
+            Err(end) => return vec![end],
+        },
         RpcCall::Prepull(_) => Err(failed("prepull is not implemented yet by this agent")),
         RpcCall::Cancel(_) | RpcCall::Stdin(_) => return Vec::new(),
     };
@@ -190,30 +206,7 @@ fn exec_target(
             "this agent has no runtime for exec".into(),
         ));
     };
-    let mut pod = Pod::default();
-    pod.metadata.name = name.clone();
-    pod.metadata.namespace = Some(ns.clone());
-    let path = ctx.records_dir.join(format!("{}.json", pod_id(&pod)));
-    let Some(record) = std::fs::read(&path)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<PodRecord>(&b).ok())
-    else {
-        return Err(end_error(
-            RpcErrorCode::NotFound,
-            format!("pod {ns}/{name} is not running on this node"),
-        ));
-    };
-    if call
-        .pod
-        .uid
-        .as_ref()
-        .is_some_and(|u| record.pod.metadata.uid.as_ref() != Some(u))
-    {
-        return Err(end_error(
-            RpcErrorCode::NotFound,
-            format!("pod {ns}/{name} on this node is another incarnation (uid differs)"),
-        ));
-    }
+    let record = pod_record(ctx, &call.pod)?;
     let live = |c: &&crate::pod::record::SavedContainer| !c.init && !c.deleted;
     let container = match &call.container {
         Some(want) => record
@@ -233,6 +226,36 @@ fn exec_target(
             ),
         )),
     }
+}
+
+/// The record of `pod` on this node (that incarnation if `uid` is set),
+/// or the `end` chunk saying it is not here.
+pub(super) fn pod_record(ctx: &RpcContext, pod: &PodRef) -> Result<PodRecord, RpcChunk> {
+    let (ns, name) = (&pod.namespace, &pod.name);
+    let mut p = Pod::default();
+    p.metadata.name = name.clone();
+    p.metadata.namespace = Some(ns.clone());
+    let path = ctx.records_dir.join(format!("{}.json", pod_id(&p)));
+    let Some(record) = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<PodRecord>(&b).ok())
+    else {
+        return Err(end_error(
+            RpcErrorCode::NotFound,
+            format!("pod {ns}/{name} is not running on this node"),
+        ));
+    };
+    if pod
+        .uid
+        .as_ref()
+        .is_some_and(|u| record.pod.metadata.uid.as_ref() != Some(u))
+    {
+        return Err(end_error(
+            RpcErrorCode::NotFound,
+            format!("pod {ns}/{name} on this node is another incarnation (uid differs)"),
+        ));
+    }
+    Ok(record)
 }
 
 fn failed(message: &str) -> Failure {

@@ -19,20 +19,20 @@
 //!   the pipes does not hold up the end.
 
 use std::fs::File;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant};
 
 use bramble_api::protocol::RpcChunk;
 use bramble_api::protocol::rpc::{RpcError, RpcErrorCode, Stream};
-use bramble_api::protocol::rpc_stdin::StdinCall;
 use nix::sys::signal::{self, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
 use super::rpc::EXEC_TIMEOUT;
+pub use super::stdin_feed::StdinFeed;
+use super::stdin_feed::{FeedError, StdinState};
 use crate::runtime::exec::{OutputPipes, pipe, set_nonblocking, try_reap};
 use crate::runtime::{ContainerHandle, ExecStdio, Runtime};
 
@@ -41,13 +41,6 @@ use bramble_api::protocol::rpc::FEATURE_EXEC_STREAM;
 
 /// Raw output bytes read (and sent) at a time.
 const READ_BYTES: usize = 16 * 1024;
-
-/// Where an exec's stdin comes from: the worker queues the hub's `stdin`
-/// calls and sets `overflow` when the queue is full.
-pub struct StdinFeed {
-    pub calls: Receiver<StdinCall>,
-    pub overflow: std::sync::Arc<AtomicBool>,
-}
 
 /// Why the loop stopped before the process exited on its own.
 enum Stop {
@@ -129,109 +122,10 @@ pub struct ProcessIo {
     pub stdin: Option<(File, StdinFeed)>,
 }
 
-/// The stdin side of the loop.
-struct StdinState {
-    pipe: Option<File>,
-    feed: StdinFeed,
-    /// Bytes received (the next call's offset).
-    received: u64,
-    /// Bytes written to the pipe, or discarded after it closed.
-    written: u64,
-    acked: u64,
-    pending: Vec<u8>,
-    eof: bool,
-}
-
-impl StdinState {
-    /// Takes queued calls while nothing is pending.
-    fn take(&mut self) -> Result<(), Stop> {
-        if self.feed.overflow.load(Ordering::Relaxed) {
-            return Err(Stop::Invalid(
-                "the hub sent stdin beyond its window; exec ended".into(),
-            ));
-        }
-        while self.pending.is_empty() && !self.eof {
-            let call = match self.feed.calls.try_recv() {
-                Ok(c) => c,
-                Err(TryRecvError::Empty) => return Ok(()),
-                // The worker forgot the exec: no more stdin will come.
-                Err(TryRecvError::Disconnected) => {
-                    self.eof = true;
-                    return Ok(());
-                }
-            };
-            if call.offset != self.received {
-                return Err(Stop::Invalid(format!(
-                    "stdin out of order: bytes at {} after {} received",
-                    call.offset, self.received
-                )));
-            }
-            let bytes = call.bytes().unwrap_or_default();
-            self.received += bytes.len() as u64;
-            self.pending = bytes;
-            self.eof = call.eof;
-        }
-        Ok(())
-    }
-
-    /// Writes what the pipe takes now; closes it after `eof`.
-    fn write(&mut self) {
-        while !self.pending.is_empty() {
-            let Some(pipe) = &mut self.pipe else {
-                // Closed by the process: discard.
-                self.written += self.pending.len() as u64;
-                self.pending.clear();
-                break;
-            };
-            match pipe.write(&self.pending) {
-                Ok(n) => {
-                    self.written += n as u64;
-                    self.pending.drain(..n);
-                }
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                // EPIPE: the process closed its stdin.
-                Err(_) => self.pipe = None,
-            }
-        }
-        if self.eof {
-            self.pipe = None;
-        }
-    }
-
-    /// Moves queued calls into the pipe until it is full or nothing is
-    /// queued (bounded per turn, so output is read in between).
-    fn feed_pipe(&mut self) -> Result<(), Stop> {
-        for _ in 0..64 {
-            self.take()?;
-            if self.pending.is_empty() {
-                break;
-            }
-            self.write();
-            if !self.pending.is_empty() {
-                break;
-            }
-        }
-        if self.eof && self.pending.is_empty() {
-            self.pipe = None;
-        }
-        Ok(())
-    }
-
-    /// A `stdinAck` when more was written since the last.
-    fn ack(&mut self) -> Option<RpcChunk> {
-        (self.written > self.acked).then(|| {
-            self.acked = self.written;
-            RpcChunk::StdinAck {
-                offset: self.written,
-            }
-        })
-    }
-}
-
-/// Reads what `file` has now (non-blocking) into chunks of `stream`;
+/// Reads what `file` (a pipe or socket) has now (non-blocking) into
+/// chunks of `stream`;
 /// `false` at EOF or error.
-fn read_some(file: &mut File, stream: Stream, out: &mut Vec<RpcChunk>) -> bool {
+pub(super) fn read_some(file: &mut impl Read, stream: Stream, out: &mut Vec<RpcChunk>) -> bool {
     let mut buf = vec![0u8; READ_BYTES];
     // A few reads per turn, so one chatty stream cannot starve the rest.
     for _ in 0..8 {
@@ -247,7 +141,7 @@ fn read_some(file: &mut File, stream: Stream, out: &mut Vec<RpcChunk>) -> bool {
 }
 
 #[allow(unsafe_code)]
-fn poll(fds: &mut [libc::pollfd], ms: libc::c_int) {
+pub(super) fn poll(fds: &mut [libc::pollfd], ms: libc::c_int) {
     // SAFETY: poll reads and writes the array of `fds.len()` entries we own.
     unsafe {
         libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms);
@@ -281,18 +175,10 @@ impl ProcessIo {
             mut stderr,
             stdin,
         } = self;
-        let mut stdin = stdin.map(|(pipe, feed)| StdinState {
-            pipe: Some(pipe),
-            feed,
-            received: 0,
-            written: 0,
-            acked: 0,
-            pending: Vec::new(),
-            eof: false,
-        });
+        let mut stdin = stdin.map(|(pipe, feed)| StdinState::new(pipe, feed));
         for f in [&stdout, &stderr]
             .into_iter()
-            .chain(stdin.as_ref().and_then(|s| s.pipe.as_ref()))
+            .chain(stdin.as_ref().and_then(StdinState::pipe))
         {
             if let Err(e) = set_nonblocking(f) {
                 kill_and_reap(pid);
@@ -334,7 +220,7 @@ impl ProcessIo {
             if let Some(s) = &mut stdin {
                 match s.feed_pipe() {
                     Ok(()) => chunks.extend(s.ack()),
-                    Err(stop) => break Some(stop),
+                    Err(FeedError::Invalid(why)) => break Some(Stop::Invalid(why)),
                 }
             }
             for c in chunks.drain(..) {
@@ -378,12 +264,10 @@ impl ProcessIo {
                     });
                 }
             }
-            if let Some(StdinState {
-                pipe: Some(p),
-                pending,
-                ..
-            }) = &stdin
-                && !pending.is_empty()
+            if let Some(p) = stdin
+                .as_ref()
+                .filter(|s| s.has_pending())
+                .and_then(StdinState::pipe)
             {
                 fds.push(libc::pollfd {
                     fd: p.as_raw_fd(),

@@ -10,6 +10,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender, TrySendErr
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use bramble_api::protocol::rpc::ExecCall;
 use bramble_api::protocol::rpc_stdin::StdinCall;
 use bramble_api::protocol::topics::{Topic, TopicKind};
 use bramble_api::protocol::{RpcCall, RpcId, RpcRequest, RpcResponse, encode_frame};
@@ -232,7 +233,7 @@ impl Worker {
         }
         let cancel = Arc::new(AtomicBool::new(false));
         let (feed, stdin) = match &req.call {
-            RpcCall::Exec(e) if e.stdin => {
+            RpcCall::Exec(ExecCall { stdin: true, .. }) | RpcCall::PortForward(_) => {
                 let (tx, rx) = sync_channel(STDIN_QUEUE);
                 let overflow = Arc::new(AtomicBool::new(false));
                 (

@@ -102,6 +102,9 @@ pub enum RpcCall {
     /// Bytes for the stdin of a running exec (see [`super::rpc_stdin`]); no
     /// answer of its own.
     Stdin(StdinCall),
+    /// A TCP connection to a port of a pod (`kubectl port-forward`), only
+    /// to agents announcing [`FEATURE_PORT_FORWARD`].
+    PortForward(PortForwardCall),
 }
 
 /// A pod on the node; with `uid`, only that incarnation.
@@ -177,6 +180,25 @@ impl std::fmt::Debug for ExecCall {
             .field("stdin", &self.stdin)
             .finish()
     }
+}
+
+/// The `hello.features` entry of agents that take `portForward`.
+pub const FEATURE_PORT_FORWARD: &str = "portForward";
+
+/// `kubectl port-forward POD LOCAL:PORT`, one call per connection: the
+/// agent connects to `127.0.0.1:port` inside the pod's network namespace
+/// (as the kubelet does), so a server listening on the pod's loopback only
+/// is reachable too. The bytes from the client come as `stdin` calls (the
+/// same window and ordering as an exec's stdin, `eof` when the client
+/// stops sending: the agent then shuts down its side of the connection);
+/// the bytes from the pod come as `stdout` output chunks; `end` with exit
+/// code 0 once the pod closed the connection, or an error (nothing
+/// listens, the pod is gone).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PortForwardCall {
+    pub pod: PodRef,
+    pub port: u16,
 }
 
 /// Pull images ahead of a rollout.
@@ -394,6 +416,15 @@ impl Message for RpcRequest {
                     errs.push(FieldError::invalid(path, why));
                 }
             }
+            RpcCall::PortForward(p) => {
+                check_pod(&mut errs, &p.pod);
+                if p.port == 0 {
+                    errs.push(FieldError::invalid(
+                        "call.port",
+                        "0: must be between 1 and 65535",
+                    ));
+                }
+            }
             RpcCall::Cancel(c) => {
                 if c.id == self.id {
                     errs.push(FieldError::invalid(
@@ -503,6 +534,10 @@ mod tests {
             RpcCall::Cancel(CancelCall {
                 id: RpcId::new("r0").unwrap(),
             }),
+            RpcCall::PortForward(PortForwardCall {
+                pod: pod(),
+                port: 8080,
+            }),
         ];
         for call in calls {
             let r = req(call);
@@ -553,6 +588,13 @@ mod tests {
                 "call.tty"
             ]
         );
+
+        let r = req(RpcCall::PortForward(PortForwardCall {
+            pod: pod(),
+            port: 0,
+        }));
+        let e = decode::<RpcRequest>("pi-1", &encode(&r).unwrap()).unwrap_err();
+        assert!(e.to_string().contains("call.port"), "{e}");
     }
 
     #[test]
