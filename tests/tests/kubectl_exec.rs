@@ -3,7 +3,8 @@
 //! (`v5.channel.k8s.io`) with exit codes, stdout and stderr apart, stdin;
 //! `kubectl cp` both ways (tar through exec with stdin); `kubectl logs`
 //! with its flags; a WebSocket exec without the bearer token refused; and
-//! `kubectl port-forward`, not served yet, ending with the reason.
+//! `kubectl port-forward` (SPDY tunnelled in WebSocket) with curl through
+//! it, to a server listening on the pod's loopback only.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -237,15 +238,6 @@ fn kubectl_exec_and_cp_over_websocket() {
 
     // The bearer token is checked before any upgrade.
     refuses_without_token(&c, &name);
-
-    // Port-forward is not served yet: kubectl says why, and ends.
-    let out = kubectl(&c, &["port-forward", &format!("pod/{name}"), "18080:8080"]);
-    assert_ne!(out.status.code(), Some(0));
-    assert!(
-        text(&out.stderr).contains("port-forward is not supported by this hub yet"),
-        "{}",
-        text(&out.stderr)
-    );
 }
 
 /// A WebSocket upgrade of `pods/NAME/exec` with no token, or a wrong one,
@@ -372,5 +364,143 @@ fn kubectl_logs_flags() {
     assert!(
         marker(&previous).is_some() && marker(&previous) != marker(&current),
         "previous:\n{previous}\ncurrent:\n{current}"
+    );
+}
+
+/// A running `kubectl port-forward`, killed when dropped.
+struct PortForward {
+    child: std::process::Child,
+    /// The local port kubectl chose.
+    port: u16,
+}
+
+impl PortForward {
+    /// `kubectl port-forward pod/NAME :REMOTE`, once it listens.
+    fn start(c: &Cluster, name: &str, remote: u16) -> PortForward {
+        let mut child = Command::new("kubectl")
+            .env("KUBECONFIG", kubeconfig(c))
+            .args([
+                "port-forward",
+                &format!("pod/{name}"),
+                &format!(":{remote}"),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubectl is installed");
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+        // "Forwarding from 127.0.0.1:40123 -> 8080"
+        let port = line
+            .strip_prefix("Forwarding from 127.0.0.1:")
+            .and_then(|r| r.split(' ').next())
+            .and_then(|p| p.parse().ok());
+        let Some(port) = port else {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!("kubectl port-forward said {line:?}; {}", text(&out.stderr));
+        };
+        // Keep reading ("Handling connection for ...") so kubectl never
+        // blocks on a full pipe.
+        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+        PortForward { child, port }
+    }
+
+    /// Stops kubectl; its stderr.
+    fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        let _ = self.child.wait();
+        err
+    }
+}
+
+impl Drop for PortForward {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `curl ARGS` (fails on HTTP errors): status, stdout.
+fn curl(args: &[&str]) -> (bool, Vec<u8>, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "--fail"])
+        .args(args)
+        .output()
+        .expect("curl is installed");
+    (out.status.success(), out.stdout, text(&out.stderr))
+}
+
+#[test]
+fn kubectl_port_forward_with_curl() {
+    let _one = serial();
+    let c = cluster();
+    let name = unique("pf");
+    let marker = unique("served-by");
+    // httpd on the pod's loopback only: reachable through port-forward
+    // (which connects inside the pod's network namespace), not from the
+    // node. A CGI answers the md5 of what is posted to it.
+    let script = format!(
+        "mkdir -p /www/cgi-bin; echo {marker} > /www/index.html; \
+         dd if=/dev/urandom of=/www/big.bin bs=1024 count=2048 2>/dev/null; \
+         (echo '#!/bin/sh'; echo 'echo Content-Type: text/plain'; echo echo; echo md5sum) \
+           > /www/cgi-bin/md5; busybox chmod 755 /www/cgi-bin/md5; \
+         exec httpd -f -p 127.0.0.1:8080 -h /www"
+    );
+    start_pod(&c, &name, &script, "Always");
+    let pf = PortForward::start(&c, &name, 8080);
+    let base = format!("http://127.0.0.1:{}", pf.port);
+
+    let (ok1, body, err) = curl(&[&format!("{base}/index.html")]);
+    assert!(ok1, "curl through kubectl port-forward: {err}");
+    assert_eq!(text(&body).trim(), marker);
+
+    // Several connections at once, 2 MiB each, byte for byte.
+    let want = ok(&c, &["exec", &name, "--", "md5sum", "/www/big.bin"]);
+    let want = want.split_whitespace().next().unwrap().to_string();
+    let gets: Vec<_> = (0..3)
+        .map(|_| {
+            let url = format!("{base}/big.bin");
+            std::thread::spawn(move || curl(&[&url]))
+        })
+        .collect();
+    for g in gets {
+        let (ok2, body, err) = g.join().unwrap();
+        assert!(ok2, "{err}");
+        assert_eq!(md5(&body), want);
+    }
+
+    // The other way: 1 MiB posted through the tunnel reaches the pod whole.
+    let dir = tempfile::tempdir().unwrap();
+    let upload = dir.path().join("up.bin");
+    let payload = random_bytes(1 << 20);
+    std::fs::write(&upload, &payload).unwrap();
+    let (ok3, body, err) = curl(&[
+        "--data-binary",
+        &format!("@{}", upload.display()),
+        &format!("{base}/cgi-bin/md5"),
+    ]);
+    assert!(ok3, "{err}");
+    assert_eq!(
+        text(&body).split_whitespace().next(),
+        Some(md5(&payload).as_str())
+    );
+    pf.stop();
+
+    // Nothing listens on 9999: the connection fails and kubectl says why.
+    let pf = PortForward::start(&c, &name, 9999);
+    let (ok4, _, _) = curl(&[&format!("http://127.0.0.1:{}/", pf.port)]);
+    assert!(!ok4, "a connection to a port nothing listens on succeeded");
+    let err = pf.stop();
+    assert!(
+        err.contains("error forwarding port 9999 to pod default/")
+            && err.contains("connecting to port 9999"),
+        "{err}"
     );
 }

@@ -22,6 +22,7 @@ mod rollout;
 mod scale;
 mod secrets;
 mod services;
+pub mod spdy;
 mod system;
 mod table;
 mod top;
@@ -327,11 +328,16 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
             ("pods", "exec", &Method::POST) if websocket::is_other_upgrade(&parts) => {
                 websocket::refuse_other_upgrade(st, &namespace, &name, &parts)
             }
-            ("pods", "portforward", _) => Err(ApiError::new(bramble_api::Status::failure(
-                501,
-                "NotImplemented",
-                "port-forward is not supported by this hub yet: kubectl speaks SPDY/3.1 for it, which the hub does not serve (docs/api.md, \"Port-forward\")",
-            ))),
+            ("pods", "portforward", &Method::GET | &Method::POST)
+                if websocket::is_websocket(&parts) =>
+            {
+                let parts =
+                    std::mem::replace(&mut parts, axum::http::Request::new(()).into_parts().0);
+                websocket::portforward(st, &namespace, &name, parts).await
+            }
+            ("pods", "portforward", &Method::GET | &Method::POST) => {
+                websocket::refuse_portforward(st, &namespace, &name)
+            }
             ("pods", "exec", &Method::POST) => {
                 let body = objects::parse_body(&read_body(body).await?)?;
                 pod_rpc::exec(st, &namespace, &name, body).await

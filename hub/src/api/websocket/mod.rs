@@ -1,15 +1,19 @@
 //! Streaming pod subresources over WebSocket, as kubectl ≥ 1.30 speaks
 //! them: `GET|POST .../pods/{name}/exec` with `Upgrade: websocket` and the
-//! subprotocol `v5.channel.k8s.io` ([`channel`], [`exec`]). The bearer
-//! token is checked before (the API's middleware), as for every request.
+//! subprotocol `v5.channel.k8s.io` ([`channel`], [`exec`]), and
+//! `.../pods/{name}/portforward` with `SPDY/3.1+portforward.k8s.io`
+//! (SPDY tunnelled in WebSocket, [`portforward`]). The bearer token is
+//! checked before (the API's middleware), as for every request.
 //!
-//! kubectl falls back to SPDY when the upgrade fails. This hub speaks no
-//! SPDY: such a request gets the same answer as the WebSocket one would
-//! have before its upgrade (a missing pod, a bad query), else a 400 saying
-//! why, so the user reads the real reason either way.
+//! kubectl falls back to a plain SPDY upgrade when the WebSocket one fails.
+//! This hub does not take it: such a request gets the same answer as the
+//! WebSocket one would have before its upgrade (a missing pod, a bad
+//! query), else a 400 saying why, so the user reads the real reason either
+//! way.
 
 pub mod channel;
 pub mod exec;
+pub mod portforward;
 pub mod stdin;
 
 use axum::extract::FromRequestParts;
@@ -18,7 +22,7 @@ use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::Response;
 use bramble_api::protocol::RpcCall;
-use bramble_api::protocol::rpc::{ExecCall, FEATURE_EXEC_STREAM};
+use bramble_api::protocol::rpc::{ExecCall, FEATURE_EXEC_STREAM, FEATURE_PORT_FORWARD, PodRef};
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
@@ -100,5 +104,54 @@ pub fn refuse_other_upgrade(
     Err(ApiError::bad_request(format!(
         "this hub speaks exec over WebSocket ({}) only, not SPDY: use kubectl 1.30 or newer, and no proxy that refuses WebSocket upgrades",
         channel::PROTOCOL_V5
+    )))
+}
+
+/// The pod and node a port-forward goes to, checked: the pod is scheduled
+/// and its node's agent forwards ports.
+fn portforward_target(st: &AppState, ns: &str, name: &str) -> ApiResult<(PodRef, String)> {
+    let (pod, node) = pod_target(st, ns, name)?;
+    if !has_feature(st, &node, FEATURE_PORT_FORWARD)? {
+        return Err(ApiError::bad_request(format!(
+            "node {node:?} runs an agent without port-forward: upgrade bramble-agent there"
+        )));
+    }
+    Ok((pod, node))
+}
+
+/// `pods/{name}/portforward` with `Upgrade: websocket`.
+pub async fn portforward(
+    st: &AppState,
+    ns: &str,
+    name: &str,
+    mut parts: Parts,
+) -> ApiResult<Response> {
+    let (pod, node) = portforward_target(st, ns, name)?;
+    if !header_has(
+        &parts,
+        header::SEC_WEBSOCKET_PROTOCOL,
+        portforward::PROTOCOL,
+    ) {
+        return Err(ApiError::bad_request(format!(
+            "port-forward speaks the WebSocket subprotocol {} only (kubectl 1.31 or newer)",
+            portforward::PROTOCOL
+        )));
+    }
+    let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, st)
+        .await
+        .map_err(|r| ApiError::bad_request(format!("WebSocket upgrade: {}", r.body_text())))?;
+    let st = st.clone();
+    Ok(upgrade
+        .protocols([portforward::PROTOCOL])
+        .on_upgrade(move |socket| portforward::session(st, node, pod, socket)))
+}
+
+/// `pods/{name}/portforward` without a WebSocket upgrade (kubectl's SPDY
+/// fallback, or a plain request): the WebSocket answer's error, or why not.
+pub fn refuse_portforward(st: &AppState, ns: &str, name: &str) -> ApiResult<Response> {
+    portforward_target(st, ns, name)?;
+    Err(ApiError::bad_request(format!(
+        "this hub forwards ports over WebSocket ({}) only, not plain SPDY: use kubectl 1.31 or newer, and no proxy that refuses WebSocket upgrades",
+        portforward::PROTOCOL
     )))
 }
