@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use bramble_api::objects::pod_status::PodStatus;
 use bramble_api::protocol::hello::{Hello, HelloAck, HelloAuth, Refused};
-use bramble_api::protocol::rpc::{ExecCall, PodRef};
+use bramble_api::protocol::rpc::{ExecCall, PodRef, PortForwardCall};
+use bramble_api::protocol::rpc_stdin::StdinCall;
 use bramble_api::protocol::{
     Cgroups, Desired, Generation, Online, Platform, PodReport, RefusalCode, RpcCall, RpcId,
     RpcRequest, Status, TopicKind, keys_text,
@@ -254,7 +255,8 @@ fn stolen_board_and_token_holder(broker: Broker) {
         // Refused by the embedded broker's ACL, or delivered and ignored.
         let _ = attacker::publish(&port, &as_a, &desired_topic, &payload, true);
     }
-    // 3. A forged exec for B, and a forged refusal of B's hello.
+    // 3. A forged exec for B (and port-forward and stdin, below), and a
+    // forged refusal of B's hello.
     let req = RpcRequest {
         id: RpcId::new("evil-exec").unwrap(),
         session: "any".into(),
@@ -273,6 +275,40 @@ fn stolen_board_and_token_holder(broker: Broker) {
     };
     let (t, p) = thief.frame(&b, TopicKind::RpcRequest, &req, Some(&b_keys));
     let _ = attacker::publish(&port, &as_a, &t, &p, false);
+    // ... a forged port-forward into the victim, and forged stdin for
+    // whatever exec or connection B may be running.
+    let victim_ref = PodRef {
+        namespace: "default".into(),
+        name: "victim".into(),
+        uid: None,
+    };
+    for (id, call) in [
+        (
+            "evil-pf",
+            RpcCall::PortForward(PortForwardCall {
+                pod: victim_ref,
+                port: 8080,
+            }),
+        ),
+        (
+            "evil-stdin",
+            RpcCall::Stdin(StdinCall::new(
+                RpcId::new("evil-exec").unwrap(),
+                0,
+                b"echo pwned\n",
+                true,
+            )),
+        ),
+    ] {
+        let req = RpcRequest {
+            id: RpcId::new(id).unwrap(),
+            session: "any".into(),
+            seq: 2,
+            call,
+        };
+        let (t, p) = thief.frame(&b, TopicKind::RpcRequest, &req, Some(&b_keys));
+        let _ = attacker::publish(&port, &as_a, &t, &p, false);
+    }
     let refusal = HelloAck::Refused(Refused {
         session: "any".into(),
         hub: keys_text(thief.keys.public()),
