@@ -55,7 +55,8 @@ pub enum AdmitError {
         kind: String,
         known: String,
     },
-    /// Fields are invalid or not supported.
+    /// Fields are invalid or not supported. `kind` is qualified by the
+    /// group as Kubernetes writes it ([`ResourceInfo::qualified_kind`]).
     #[error("{kind} \"{name}\" is invalid: {errors}")]
     Invalid {
         kind: String,
@@ -110,19 +111,48 @@ pub fn admit(value: Value) -> Result<Admitted, AdmitError> {
     let name = value["metadata"]["name"].as_str().unwrap_or("").to_string();
     let object =
         crate::objects::admit_kind(resource.kind, value).map_err(|errors| AdmitError::Invalid {
-            kind: resource.kind.to_string(),
+            kind: resource.qualified_kind(),
             name,
             errors,
         })?;
     Ok(Admitted { resource, object })
 }
 
-/// The generic part of admission for one kind `T`.
+/// The generic part of admission for one kind `T`. Every invalid field is
+/// reported at once, as Kubernetes aggregates them: fields that do not
+/// decode (wrong type, bad quantity) are dropped so the rest can still be
+/// validated, and their errors merged with the validation's, `metadata`
+/// first, then `spec`, then the rest, each in the order found.
 pub fn admit_as<T: Object>(value: Value) -> Result<Value, FieldErrors> {
-    let mut obj: T = crate::decode::decode(value)?;
+    let (obj, undecoded) = crate::decode::decode_all::<T>(value);
+    let Some(mut obj) = obj else {
+        return Err(undecoded);
+    };
     obj.apply_defaults();
     let mut errs = obj.metadata().validate("metadata", T::NAME_RULE);
     errs.extend(obj.validate());
+    if !undecoded.is_empty() {
+        // What dropping a field caused (it is now "required", its parent
+        // lacks a member) is not news.
+        let under = |path: &str, parent: &str| {
+            path == parent
+                || path.starts_with(&format!("{parent}."))
+                || path.starts_with(&format!("{parent}["))
+        };
+        errs.0.retain(|e| {
+            !undecoded
+                .0
+                .iter()
+                .any(|d| under(&e.path, &d.path) || under(&d.path, &e.path))
+        });
+        errs.extend(undecoded);
+        let rank = |path: &str| match path.split(['.', '[']).next() {
+            Some("metadata") => 0,
+            Some("spec") => 1,
+            _ => 2,
+        };
+        errs.0.sort_by_key(|e| rank(&e.path));
+    }
     errs.into_result()?;
     serde_json::to_value(&obj)
         .map_err(|e| FieldErrors(vec![FieldError::invalid(".", e.to_string())]))

@@ -41,6 +41,16 @@ impl ResourceInfo {
         }
     }
 
+    /// `Kind.group` as Kubernetes names a kind in errors (`Deployment.apps`),
+    /// the bare kind for the core group.
+    pub fn qualified_kind(&self) -> String {
+        if self.group.is_empty() {
+            self.kind.to_string()
+        } else {
+            format!("{}.{}", self.kind, self.group)
+        }
+    }
+
     /// URL path of the collection, e.g. `/apis/apps/v1/namespaces/default/deployments`.
     pub fn collection_path(&self, namespace: Option<&str>) -> String {
         let base = if self.group.is_empty() {

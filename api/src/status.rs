@@ -132,12 +132,16 @@ impl Status {
         Self::failure(500, "InternalError", message)
     }
 
-    /// `422 Invalid` listing every failing field.
+    /// `422 Invalid` listing every failing field. `kind` may be qualified
+    /// by its group (`Deployment.apps`), as Kubernetes names it in the
+    /// message; the details carry kind and group apart.
     pub fn invalid(kind: &str, name: &str, errors: &crate::FieldErrors) -> Self {
         let message = format!("{kind} \"{name}\" is invalid: {errors}");
+        let (bare, group) = kind.split_once('.').unwrap_or((kind, ""));
         Self::failure(422, "Invalid", message).with_details(StatusDetails {
             name: name.to_string(),
-            kind: kind.to_string(),
+            group: group.to_string(),
+            kind: bare.to_string(),
             causes: errors
                 .0
                 .iter()
@@ -148,7 +152,6 @@ impl Status {
                     field: e.path.clone(),
                 })
                 .collect(),
-            ..Default::default()
         })
     }
 }

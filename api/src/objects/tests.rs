@@ -163,7 +163,7 @@ fn lifecycle_in_a_deployment_is_not_supported_with_its_full_path() {
     );
     assert_eq!(
         err.to_string(),
-        "Deployment \"web\" is invalid: spec.template.spec.containers[0].lifecycle: not supported"
+        "Deployment.apps \"web\" is invalid: spec.template.spec.containers[0].lifecycle: not supported"
     );
     let status = err.to_status();
     assert_eq!(status.code, 422);
@@ -188,10 +188,11 @@ fn other_unsupported_pod_fields_are_named() {
         ))
         .ends_with("spec.priorityClassName: not supported")
     );
+    let e = admit_err(pod(json!({"containers": [{"name": "a", "image": "x",
+        "env": [{"name": "A", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu"}}}]}]})));
     assert!(
-        admit_err(pod(json!({"containers": [{"name": "a", "image": "x",
-        "env": [{"name": "A", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu"}}}]}]})))
-        .ends_with("spec.containers[0].env[0].valueFrom.resourceFieldRef: not supported")
+        e.ends_with("spec.containers[0].env[0].valueFrom.resourceFieldRef: not supported"),
+        "{e}"
     );
     assert!(
         admit_err(pod(json!({"containers": [{"name": "a", "image": "x",
@@ -491,7 +492,7 @@ fn deployment_selector_and_template_errors() {
             "Always",
             1
         )),
-        "Deployment \"web\" is invalid: spec.template.metadata.labels: Invalid value: \
+        "Deployment.apps \"web\" is invalid: spec.template.metadata.labels: Invalid value: \
          map[string]string{\"app\":\"web\"}: `selector` does not match template `labels`"
     );
     assert_eq!(
@@ -615,7 +616,7 @@ fn hpa_admits_with_defaults_and_round_trips() {
     };
     assert_eq!(
         admit_err(hpa(3, 2)),
-        "HorizontalPodAutoscaler \"h\" is invalid: spec.maxReplicas: Invalid value: 2: must be greater than or equal to `minReplicas`"
+        "HorizontalPodAutoscaler.autoscaling \"h\" is invalid: spec.maxReplicas: Invalid value: 2: must be greater than or equal to `minReplicas`"
     );
     let a = admit(hpa(2, 2)).unwrap();
     assert_eq!(
@@ -876,4 +877,39 @@ fn admission_is_idempotent() {
             assert_eq!(again.object, a.object);
         }
     }
+}
+
+#[test]
+fn every_invalid_field_is_reported_in_one_error_as_kubernetes_aggregates_them() {
+    let err = crate::admit(json!({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "Bad_Name"},
+        "spec": {"replicas": -2, "selector": {"matchLabels": {"app": "web"}}, "template": {
+            "metadata": {"labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "web", "image": "nginx",
+                "resources": {"limits": {"memory": "lots"}}}]}
+        }}
+    }))
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with(
+            "Deployment.apps \"Bad_Name\" is invalid: [metadata.name: Invalid value: \"Bad_Name\""
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(", spec.replicas: Invalid value: -2: must be greater than or equal to 0"),
+        "{text}"
+    );
+    assert!(
+        text.contains(", spec.template.spec.containers[0].resources.limits.memory: Invalid value: quantity \"lots\" is not valid"),
+        "{text}"
+    );
+    let status = err.to_status();
+    let details = status.details.expect("details");
+    assert_eq!(
+        (details.kind.as_str(), details.group.as_str()),
+        ("Deployment", "apps")
+    );
+    assert_eq!(details.causes.len(), 3, "{:?}", details.causes);
 }

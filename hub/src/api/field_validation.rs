@@ -74,7 +74,7 @@ pub fn check(
     found.duplicate = fields.duplicates.clone();
     if !found.unimplemented.is_empty() {
         return Err(bramble_api::AdmitError::Invalid {
-            kind: resource.kind.to_string(),
+            kind: resource.qualified_kind(),
             name: body["metadata"]["name"].as_str().unwrap_or("").to_string(),
             errors: found.unimplemented_errors(),
         }
