@@ -1,5 +1,6 @@
 //! Client writes to kinds only the hub writes (ReplicaSets, see
-//! `ResourceInfo::hub_written`).
+//! `ResourceInfo::hub_written`), and deletes whose `propagationPolicy` the
+//! hub does not implement.
 //!
 //! A client may not create, replace or patch a ReplicaSet (`405`, as for
 //! any verb a kind does not serve: discovery lists only `get`, `list`,
@@ -12,6 +13,7 @@ use serde_json::Value;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
+use crate::controllers::gc::OWNER_KINDS;
 
 /// The refusal of a create, replace or patch of a hub-written kind.
 pub fn refuse_write(resource: &ResourceInfo, name: Option<&str>) -> ApiError {
@@ -60,9 +62,29 @@ pub fn check_delete(
     )))
 }
 
+/// Refuses `propagationPolicy: Orphan` (and the older `orphanDependents:
+/// true`) on kinds whose dependents the garbage collector deletes: the
+/// hub cannot leave them behind, and deleting them anyway would not be
+/// what was asked. `Foreground` is served as `Background`.
+pub fn check_propagation(resource: &ResourceInfo, options: Option<&Value>) -> ApiResult<()> {
+    let Some(o) = options else {
+        return Ok(());
+    };
+    let orphan = o["propagationPolicy"] == "Orphan" || o["orphanDependents"] == true;
+    if orphan && resource.group == "apps" && OWNER_KINDS.contains(&resource.kind) {
+        return Err(ApiError::bad_request(format!(
+            "propagationPolicy Orphan is not supported for {}: the hub deletes what one \
+             owns (its ReplicaSets, its pods) with it; delete with the default (background) cascade",
+            resource.plural
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn a_write_is_refused_naming_the_object() {
@@ -76,5 +98,22 @@ mod tests {
             "{}",
             e.0.message
         );
+    }
+
+    #[test]
+    fn only_orphaning_an_owner_is_refused() {
+        let rs = bramble_api::resource::resolve("rs").unwrap();
+        let cm = bramble_api::resource::resolve("cm").unwrap();
+        let orphan = json!({"propagationPolicy": "Orphan"});
+        assert_eq!(
+            check_propagation(rs, Some(&orphan)).unwrap_err().0.code,
+            400
+        );
+        let old = json!({"orphanDependents": true});
+        assert!(check_propagation(rs, Some(&old)).is_err());
+        assert!(check_propagation(cm, Some(&orphan)).is_ok());
+        let foreground = json!({"propagationPolicy": "Foreground"});
+        assert!(check_propagation(rs, Some(&foreground)).is_ok());
+        assert!(check_propagation(rs, None).is_ok());
     }
 }

@@ -301,6 +301,7 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
                     } else {
                         Some(content::decode(content_type, &raw)?)
                     };
+                    hub_written::check_propagation(resource, opts.as_ref())?;
                     if resource.hub_written {
                         hub_written::check_delete(st, resource, ns, n)?;
                     }
