@@ -1,12 +1,12 @@
 //! A Deployment's revisions as `apps/v1` ReplicaSets, with the real kubectl
 //! against a real hub (no agents: pods stay Pending, so the Deployment uses
-//! `Recreate`, which needs no ready pods to roll): `kubectl get rs`
-//! (`-o wide`, `-l`, `-w`, `--field-selector`, `-o yaml` with the
-//! Deployment's uid as the controller), `rollout history [--revision N]` and `rollout undo
-//! --to-revision` (a JSON patch of the template and annotations) with
+//! `Recreate`, which needs no ready pods to roll): `kubectl get rs` (`-o
+//! wide`, `-l`, `-w`, `--field-selector`, `-o yaml` with the Deployment's
+//! uid as the controller), `rollout history [--revision N]` and `rollout
+//! undo --to-revision` (a JSON patch of the template and annotations) with
 //! Kubernetes' renumbering, `describe deployment|rs`, `get all`; client
-//! writes to ReplicaSets refused; deleting the Deployment deletes its
-//! ReplicaSets and pods.
+//! writes to ReplicaSets (`label`, `scale`, `delete`) refused; deleting the
+//! Deployment deletes its ReplicaSets and pods.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -284,6 +284,8 @@ fn deployments_revisions_are_replica_sets_kubectl_rolls_back() {
     let first = rows_name(&k, "busybox:1.35");
     let e = err_of(&k, &["label", "rs", &first, "x=y"]);
     assert!(e.contains("MethodNotAllowed"), "{e}");
+    let e = err_of(&k, &["scale", "rs", &first, "--replicas=1"]);
+    assert!(e.contains("written by the hub only"), "{e}");
     let e = err_of(&k, &["delete", "rs", &first]);
     assert!(
         e.contains("Forbidden") && e.contains("controlled by deployment \"roll\""),

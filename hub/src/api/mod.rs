@@ -345,6 +345,8 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
                 let body = objects::parse_body(&read_body(body).await?)?;
                 pod_rpc::exec(st, &namespace, &name, body).await
             }
+            // `kubectl scale rs`: ReplicaSets are scaled by their Deployment.
+            ("replicasets", "scale", _) => Err(hub_written::refuse_write(resource, Some(&name))),
             ("deployments", "revisions", &Method::GET) => rollout::revisions(st, &namespace, &name),
             ("deployments", "scale", &Method::GET) => scale::get(st, resource, &namespace, &name),
             ("deployments", "scale", &Method::PUT) => {
