@@ -20,6 +20,10 @@ pub struct ResourceInfo {
     pub version: &'static str,
     /// Whether objects live inside a namespace.
     pub namespaced: bool,
+    /// Objects only the hub's controllers write (ReplicaSets, a Deployment's
+    /// revisions): clients read them and may delete one no controller owns,
+    /// but never create, replace or patch them.
+    pub hub_written: bool,
 }
 
 impl ResourceInfo {
@@ -71,9 +75,13 @@ impl ResourceInfo {
 
     /// The verbs the hub serves for this kind (Kubernetes discovery format).
     pub fn verbs(&self) -> &'static [&'static str] {
-        &[
-            "create", "delete", "get", "list", "patch", "update", "watch",
-        ]
+        if self.hub_written {
+            &["delete", "get", "list", "watch"]
+        } else {
+            &[
+                "create", "delete", "get", "list", "patch", "update", "watch",
+            ]
+        }
     }
 }
 
@@ -92,6 +100,7 @@ const fn core(
         group: "",
         version: "v1",
         namespaced,
+        hub_written: false,
     }
 }
 
@@ -111,6 +120,7 @@ const fn grouped(
         group,
         version,
         namespaced: true,
+        hub_written: false,
     }
 }
 
@@ -140,6 +150,17 @@ pub const RESOURCES: &[ResourceInfo] = &[
         "daemonset",
         &["ds"],
     ),
+    ResourceInfo {
+        hub_written: true,
+        ..grouped(
+            "apps",
+            "v1",
+            "ReplicaSet",
+            "replicasets",
+            "replicaset",
+            &["rs"],
+        )
+    },
     grouped(
         "autoscaling",
         "v2",
@@ -221,6 +242,11 @@ mod tests {
         assert_eq!(resolve("svc").unwrap().kind, "Service");
         assert_eq!(resolve("no").unwrap().kind, "Node");
         assert_eq!(resolve("ev").unwrap().kind, "Event");
+        assert_eq!(resolve("rs").unwrap().kind, "ReplicaSet");
+        assert_eq!(
+            resolve("rs").unwrap().verbs(),
+            ["delete", "get", "list", "watch"]
+        );
         assert!(resolve("deployments.core").is_none());
         assert!(resolve("widgets").is_none());
     }

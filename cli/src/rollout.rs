@@ -1,6 +1,6 @@
 //! `bramble rollout status|history|undo` for Deployments, with kubectl's
 //! wording. History and undo use the hub's `revisions` and `rollback`
-//! subresources (Bramble keeps revision records instead of ReplicaSets).
+//! subresources (which read the Deployment's ReplicaSets, as kubectl does).
 
 use std::io::Write;
 use std::time::{Duration, Instant};

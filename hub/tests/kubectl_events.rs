@@ -1,7 +1,8 @@
 //! Events with the real kubectl against a real hub (only `KUBECONFIG` set):
 //! a Deployment whose pods cannot be scheduled (no nodes) records
-//! `ScalingReplicaSet` and `SuccessfulCreate` on the Deployment and
-//! `FailedScheduling` on each pod; `kubectl describe` lists them, `kubectl
+//! `ScalingReplicaSet` on the Deployment, `SuccessfulCreate` on its
+//! ReplicaSet and `FailedScheduling` on each pod; `kubectl describe` lists
+//! them, `kubectl
 //! get events` prints kubectl's table, `-w` streams a new one, field
 //! selectors pick by involved object, `describe node` shows `NodeNotReady`;
 //! and a burst of events from many pods
@@ -113,15 +114,18 @@ fn kubectl_describes_lists_and_watches_events() {
     assert_eq!(failed[0]["type"], "Warning");
     assert_eq!(failed[0]["count"], 1);
     assert_eq!(failed[0]["source"]["component"], "default-scheduler");
-    eventually("SuccessfulCreate of both pods", || {
-        (events(
+    let created = eventually("SuccessfulCreate of both pods", || {
+        let e = events(
             &hub,
-            "reason=SuccessfulCreate,involvedObject.kind=Deployment",
-        )
-        .len()
-            == 2)
-            .then_some(())
+            "reason=SuccessfulCreate,involvedObject.kind=ReplicaSet",
+        );
+        (e.len() == 2).then_some(e)
     });
+    assert_eq!(created[0]["source"]["component"], "replicaset-controller");
+    let replica_set = created[0]["involvedObject"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     // describe: kubectl asks for the object's events by name, namespace, kind and uid.
     let described = kubectl(&hub, &["describe", "pod", &pod]);
@@ -136,10 +140,16 @@ fn kubectl_describes_lists_and_watches_events() {
     let described = kubectl(&hub, &["describe", "deployment", "web"]);
     let section = described.split("Events:").nth(1).unwrap_or("");
     assert!(
+        section.contains("ScalingReplicaSet")
+            && section.contains(&format!("Scaled up replica set {replica_set} from 0 to 2")),
+        "{described}"
+    );
+    let described = kubectl(&hub, &["describe", "rs", &replica_set]);
+    let section = described.split("Events:").nth(1).unwrap_or("");
+    assert!(
         section.contains("SuccessfulCreate") && section.contains("Created pod: web-"),
         "{described}"
     );
-    assert!(section.contains("ScalingReplicaSet"), "{described}");
 
     // get events: kubectl's columns.
     let table = kubectl(&hub, &["get", "events"]);

@@ -22,6 +22,7 @@ pub mod node;
 pub mod pod;
 pub mod pod_status;
 pub mod probe;
+pub mod replicaset;
 pub mod resources;
 pub mod scheduling;
 pub mod seccomp;
@@ -48,6 +49,7 @@ pub use ingress::Ingress;
 pub use network_policy::NetworkPolicy;
 pub use node::Node;
 pub use pod::{Pod, PodSpec};
+pub use replicaset::ReplicaSet;
 pub use secret::Secret;
 pub use service::Service;
 pub use template::PodTemplateSpec;
@@ -64,6 +66,7 @@ pub(crate) fn admit_kind(kind: &str, value: Value) -> Result<Value, FieldErrors>
         "Namespace" => admit_as::<Namespace>(value),
         "Deployment" => admit_as::<Deployment>(value),
         "DaemonSet" => admit_as::<DaemonSet>(value),
+        "ReplicaSet" => admit_as::<ReplicaSet>(value),
         "HorizontalPodAutoscaler" => admit_as::<HorizontalPodAutoscaler>(value),
         "Ingress" => admit_as::<Ingress>(value),
         "NetworkPolicy" => admit_as::<NetworkPolicy>(value),

@@ -823,7 +823,9 @@ fn minimal(kind: &str) -> Value {
         "Pod" => json!({"spec": {"containers": [{"name": "c", "image": "i"}]}}),
         "Service" => json!({"spec": {"ports": [{"port": 80}]}}),
         "ConfigMap" | "Secret" | "Endpoints" | "Node" | "Namespace" => json!({}),
-        "Deployment" | "DaemonSet" => json!({"spec": {"selector": selector, "template": template}}),
+        "Deployment" | "DaemonSet" | "ReplicaSet" => {
+            json!({"spec": {"selector": selector, "template": template}})
+        }
         "HorizontalPodAutoscaler" => {
             json!({"spec": {"scaleTargetRef": {"kind": "Deployment", "name": "a"}, "maxReplicas": 2}})
         }

@@ -22,6 +22,10 @@ pub fn headers_of(kind: &str) -> (&'static [&'static str], &'static [&'static st
             &["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
             &["CONTAINERS", "IMAGES", "SELECTOR"],
         ),
+        "ReplicaSet" => (
+            &["NAME", "DESIRED", "CURRENT", "READY", "AGE"],
+            &["CONTAINERS", "IMAGES", "SELECTOR"],
+        ),
         "DaemonSet" => (
             &[
                 "NAME",
@@ -127,6 +131,16 @@ pub fn cells(kind: &str, o: &Value, now: SystemTime) -> (Vec<String>, Vec<String
                 template_columns(o),
             )
         }
+        "ReplicaSet" => (
+            vec![
+                name,
+                int_at(o, "/spec/replicas").unwrap_or(1).to_string(),
+                count(o, "/status/replicas"),
+                count(o, "/status/readyReplicas"),
+                age,
+            ],
+            template_columns(o),
+        ),
         "DaemonSet" => (
             vec![
                 name,
@@ -572,6 +586,30 @@ fn hpa_targets(o: &Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn replica_set_rows_are_kubectls() {
+        let now = super::super::age::parse_time("2026-01-01T00:10:00Z").unwrap();
+        let rs = json!({
+            "metadata": {"name": "web-5d8f7c9b4x", "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "web", "pod-template-hash": "5d8f7c9b4x"}},
+                "template": {"spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}}},
+            "status": {"replicas": 1},
+        });
+        let (base, wide) = cells("ReplicaSet", &rs, now);
+        assert_eq!(base, ["web-5d8f7c9b4x", "0", "1", "0", "10m"]);
+        assert_eq!(
+            wide,
+            ["web", "nginx:1.27", "app=web,pod-template-hash=5d8f7c9b4x"]
+        );
+        assert_eq!(
+            headers_of("ReplicaSet"),
+            (
+                &["NAME", "DESIRED", "CURRENT", "READY", "AGE"][..],
+                &["CONTAINERS", "IMAGES", "SELECTOR"][..]
+            )
+        );
+    }
 
     #[test]
     fn event_rows_fall_back_as_kubectl_does() {

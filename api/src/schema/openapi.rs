@@ -240,25 +240,55 @@ fn resource_paths(r: &ResourceInfo, paths: &mut Map<String, Value>) {
         "Force is going to \"force\" Apply requests: the applier takes over fields other managers own. Must be unset for other patches.",
         "boolean",
     ));
-    paths.insert(
-        collection.clone(),
-        json!({
-            "get": operation(r, "list", "list", scope, &format!("list or watch objects of kind {kind}"), list_params(), None),
-            "post": operation(r, "post", "create", scope, &format!("create a {kind}"), write.to_vec(), Some(&["application/json", "application/vnd.kubernetes.protobuf"])),
-            "parameters": common,
-        }),
-    );
+    let mut ops = json!({
+        "get": operation(r, "list", "list", scope, &format!("list or watch objects of kind {kind}"), list_params(), None),
+        "parameters": common,
+    });
+    if !r.hub_written {
+        ops["post"] = operation(
+            r,
+            "post",
+            "create",
+            scope,
+            &format!("create a {kind}"),
+            write.to_vec(),
+            Some(&["application/json", "application/vnd.kubernetes.protobuf"]),
+        );
+    }
+    paths.insert(collection.clone(), ops);
     common.push(path_param("name", &format!("name of the {kind}")));
-    paths.insert(
-        format!("{collection}/{{name}}"),
-        json!({
-            "get": operation(r, "get", "read", scope, &format!("read the specified {kind}"), vec![], None),
-            "put": operation(r, "put", "replace", scope, &format!("replace the specified {kind}"), write.to_vec(), Some(&["application/json", "application/vnd.kubernetes.protobuf"])),
-            "patch": operation(r, "patch", "patch", scope, &format!("partially update the specified {kind}"), patch_params, Some(&["application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json", "application/apply-patch+yaml"])),
-            "delete": operation(r, "delete", "delete", scope, &format!("delete a {kind}"), vec![], None),
-            "parameters": common,
-        }),
-    );
+    let mut ops = json!({
+        "get": operation(r, "get", "read", scope, &format!("read the specified {kind}"), vec![], None),
+        "delete": operation(r, "delete", "delete", scope, &format!("delete a {kind}"), vec![], None),
+        "parameters": common,
+    });
+    // Objects only the hub writes are not replaced or patched by clients.
+    if !r.hub_written {
+        ops["put"] = operation(
+            r,
+            "put",
+            "replace",
+            scope,
+            &format!("replace the specified {kind}"),
+            write.to_vec(),
+            Some(&["application/json", "application/vnd.kubernetes.protobuf"]),
+        );
+        ops["patch"] = operation(
+            r,
+            "patch",
+            "patch",
+            scope,
+            &format!("partially update the specified {kind}"),
+            patch_params,
+            Some(&[
+                "application/json-patch+json",
+                "application/merge-patch+json",
+                "application/strategic-merge-patch+json",
+                "application/apply-patch+yaml",
+            ]),
+        );
+    }
+    paths.insert(format!("{collection}/{{name}}"), ops);
     if r.namespaced {
         paths.insert(
             r.collection_path(None),
@@ -312,6 +342,34 @@ mod tests {
         assert!(names.contains(&"fieldValidation"), "{names:?}");
         let ns = &doc("api/v1")["paths"]["/api/v1/namespaces/{name}"]["patch"];
         assert_eq!(ns["x-kubernetes-group-version-kind"]["kind"], "Namespace");
+    }
+
+    #[test]
+    fn replica_sets_are_read_and_deleted_only() {
+        let d = doc("apis/apps/v1");
+        let ops = |p: &str| -> Vec<String> {
+            let mut v: Vec<String> = d["paths"][p]
+                .as_object()
+                .unwrap()
+                .keys()
+                .filter(|k| *k != "parameters")
+                .cloned()
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(
+            ops("/apis/apps/v1/namespaces/{namespace}/replicasets"),
+            ["get"]
+        );
+        assert_eq!(
+            ops("/apis/apps/v1/namespaces/{namespace}/replicasets/{name}"),
+            ["delete", "get"]
+        );
+        assert_eq!(
+            d["components"]["schemas"]["io.k8s.api.apps.v1.ReplicaSet"]["x-kubernetes-group-version-kind"],
+            json!([{"group": "apps", "kind": "ReplicaSet", "version": "v1"}])
+        );
     }
 
     /// kubectl explain fails on a schema that says neither a type nor a reference.

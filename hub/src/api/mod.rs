@@ -8,6 +8,7 @@ mod error;
 mod eviction;
 mod field_manager;
 mod field_validation;
+mod hub_written;
 mod identity;
 mod objects;
 mod openapi;
@@ -235,6 +236,10 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
                     .unwrap_or("");
                 table::TableRequest::negotiate(accept, q.include_object.as_deref())
             };
+            let writes = matches!(method, Method::POST | Method::PUT | Method::PATCH);
+            if resource.hub_written && writes {
+                return Err(hub_written::refuse_write(resource, name.as_deref()));
+            }
             match (&method, name.as_deref()) {
                 (&Method::GET, None) => {
                     let q = ListQuery::parse(parts.uri.query())?;
@@ -297,6 +302,10 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
                     } else {
                         Some(content::decode(content_type, &raw)?)
                     };
+                    hub_written::check_propagation(resource, opts.as_ref())?;
+                    if resource.hub_written {
+                        hub_written::check_delete(st, resource, ns, n)?;
+                    }
                     // kubectl sends the dry run of a delete in its DeleteOptions.
                     if dry_run::in_delete_options(opts.as_ref())? {
                         objects::delete(&dry_run::state(st), resource, ns, n, opts).await
@@ -342,6 +351,8 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
                 let body = objects::parse_body(&read_body(body).await?)?;
                 pod_rpc::exec(st, &namespace, &name, body).await
             }
+            // `kubectl scale rs`: ReplicaSets are scaled by their Deployment.
+            ("replicasets", "scale", _) => Err(hub_written::refuse_write(resource, Some(&name))),
             ("deployments", "revisions", &Method::GET) => rollout::revisions(st, &namespace, &name),
             ("deployments", "scale", &Method::GET) => scale::get(st, resource, &namespace, &name),
             ("deployments", "scale", &Method::PUT) => {

@@ -257,7 +257,7 @@ pub async fn replace(
 }
 
 /// Annotations the hub's controllers write on objects users own.
-const HUB_ANNOTATIONS: [&str; 1] = [crate::controllers::revision::REVISION_ANNOTATION];
+const HUB_ANNOTATIONS: [&str; 1] = [crate::controllers::replicasets::REVISION_ANNOTATION];
 
 /// A replace (e.g. `bramble apply` of an unchanged manifest) keeps the
 /// annotations the controllers wrote unless it sets them itself, as the

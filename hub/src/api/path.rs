@@ -30,9 +30,9 @@ pub enum Target {
     },
 }
 
-/// Subresources Bramble serves (or, `pods/portforward`, answers that it
-/// cannot yet), per plural.
-const SUBRESOURCES: [(&str, &str); 7] = [
+/// Subresources Bramble serves (or, `pods/portforward` and
+/// `replicasets/scale`, answers why it does not), per plural.
+const SUBRESOURCES: [(&str, &str); 8] = [
     ("pods", "log"),
     ("pods", "eviction"),
     ("pods", "exec"),
@@ -40,6 +40,7 @@ const SUBRESOURCES: [(&str, &str); 7] = [
     ("deployments", "revisions"),
     ("deployments", "rollback"),
     ("deployments", "scale"),
+    ("replicasets", "scale"),
 ];
 
 /// Parses `path`; `None` when it addresses nothing Bramble serves.

@@ -1,49 +1,54 @@
 //! Deployment subresources for `bramble rollout`: `revisions` (GET: the
 //! revision history, oldest first) and `rollback` (POST `{"toRevision": N}`,
 //! 0 = the previous revision: writes that revision's template back, as
-//! `kubectl rollout undo` does), through Pod Security admission.
+//! `kubectl rollout undo` does), through Pod Security admission. Both read
+//! the Deployment's ReplicaSets, as kubectl does.
 
 use axum::response::{IntoResponse, Response};
-use bramble_api::Status;
-use bramble_api::objects::Deployment;
+use bramble_api::objects::{Deployment, ReplicaSet};
+use bramble_api::{Selector, Status};
 use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::warning::with_warnings;
-use crate::control::snapshot::{REVISIONS_TABLE, deployments};
-use crate::controllers::Revision;
-use crate::controllers::revision::{UndoError, records, undo};
+use crate::control::snapshot::{deployments, replicasets};
+use crate::controllers::UndoError;
+use crate::controllers::naming::POD_TEMPLATE_HASH;
+use crate::controllers::replicasets::{CHANGE_CAUSE_ANNOTATION, hash_of, owned, revision};
+use crate::controllers::revision::undo;
 
-fn load(st: &AppState, ns: &str, name: &str) -> ApiResult<(Value, Deployment, Vec<Revision>)> {
+/// The stored Deployment, decoded, and the ReplicaSets of its namespace.
+fn load(st: &AppState, ns: &str, name: &str) -> ApiResult<(Value, Deployment, Vec<ReplicaSet>)> {
     let raw = st
         .store
         .get(deployments(), Some(ns), name)?
         .ok_or_else(|| ApiError::new(Status::not_found("deployments.apps", name)))?;
     let d: Deployment = serde_json::from_value(raw.clone())
         .map_err(|e| ApiError::bad_request(format!("stored deployment does not decode: {e}")))?;
-    let uid = d.metadata.uid.clone().unwrap_or_default();
-    let mut history = Vec::new();
-    for (_, bytes) in st.store.kv_list(REVISIONS_TABLE, &format!("{uid}/"))? {
-        if let Ok(r) = serde_json::from_slice::<Revision>(&bytes) {
-            history.push(r);
-        }
-    }
-    Ok((raw, d, history))
+    let replica_sets = st
+        .store
+        .list(replicasets(), Some(ns), &Selector::default())?
+        .items
+        .into_iter()
+        .filter_map(|v| serde_json::from_value(v).ok())
+        .collect();
+    Ok((raw, d, replica_sets))
 }
 
 /// `GET .../deployments/{name}/revisions`.
 pub fn revisions(st: &AppState, ns: &str, name: &str) -> ApiResult<Response> {
-    let (_, d, history) = load(st, ns, name)?;
-    let uid = d.metadata.uid.as_deref().unwrap_or("");
-    let items: Vec<Value> = records(&history, uid)
+    let (_, d, replica_sets) = load(st, ns, name)?;
+    let items: Vec<Value> = owned(&d, &replica_sets)
         .into_iter()
-        .map(|r| {
+        .map(|rs| {
+            let mut template = rs.spec.template.clone();
+            template.metadata.labels.remove(POD_TEMPLATE_HASH);
             json!({
-                "revision": r.revision,
-                "podTemplateHash": r.hash,
-                "changeCause": r.change_cause,
-                "template": r.template,
+                "revision": revision(rs),
+                "podTemplateHash": hash_of(rs),
+                "changeCause": rs.metadata.annotations.get(CHANGE_CAUSE_ANNOTATION),
+                "template": template,
             })
         })
         .collect();
@@ -66,8 +71,8 @@ pub async fn rollback(st: &AppState, ns: &str, name: &str, body: Value) -> ApiRe
             ))
         })?,
     };
-    let (raw, d, history) = load(st, ns, name)?;
-    let template = undo(&d, &history, to).map_err(|e| match e {
+    let (raw, d, replica_sets) = load(st, ns, name)?;
+    let template = undo(&d, &owned(&d, &replica_sets), to).map_err(|e| match e {
         UndoError::NotFound { .. } => {
             ApiError::new(Status::not_found("revisions", &to.to_string()))
         }

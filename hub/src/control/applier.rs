@@ -2,7 +2,9 @@
 //! in order. It decides nothing; a write that finds its object gone (deleted
 //! meanwhile) is skipped — the next plan sees the new state. Writes the
 //! controller manager reports are recorded as its events: `SuccessfulCreate`
-//! and `SuccessfulDelete` on a pod's owner, `NodeReady` / `NodeNotReady`.
+//! and `SuccessfulDelete` on a pod's owner (its ReplicaSet or DaemonSet),
+//! `ScalingReplicaSet` on a Deployment when one of its ReplicaSets is
+//! scaled, `NodeReady` / `NodeNotReady`. Garbage collection records none.
 
 use anyhow::Context;
 use bramble_api::objects::common::Condition;
@@ -12,9 +14,9 @@ use serde_json::Value;
 use bramble_api::objects::Endpoints;
 
 use super::snapshot::{
-    REVISIONS_TABLE, autoscalers, daemonsets, deployments, endpoints, nodes, pods,
+    REVISIONS_TABLE, autoscalers, daemonsets, deployments, endpoints, nodes, pods, replicasets,
 };
-use crate::controllers::{Action, PodRef};
+use crate::controllers::{Action, Garbage, ObjectRef, PodRef};
 use crate::events::{EventType, Involved, Recorder, Source};
 use crate::store::{KvWrite, Store, StoreError, object as obj};
 
@@ -64,9 +66,24 @@ fn describe(a: &Action) -> String {
         } => {
             format!("revision of deployment {namespace}/{name}")
         }
-        Action::SaveRevision(r) => format!("revision record {}/{}", r.owner_uid, r.hash),
+        Action::CreateReplicaSet(r) => {
+            format!("create replica set {}/{}", r.namespace(), r.name())
+        }
+        Action::UpdateReplicaSet(r) => format!("replica set {}/{}", r.namespace(), r.name()),
+        Action::UpdateReplicaSetStatus {
+            namespace, name, ..
+        } => format!("status of replica set {namespace}/{name}"),
+        Action::DeleteReplicaSet(r) => {
+            format!("delete replica set {}/{}", r.namespace, r.name)
+        }
         Action::DeleteRevision { owner_uid, hash } => {
             format!("drop revision record {owner_uid}/{hash}")
+        }
+        Action::CollectGarbage(Garbage::Pod(p)) => {
+            format!("collect pod {}/{}", p.namespace, p.name)
+        }
+        Action::CollectGarbage(Garbage::ReplicaSet(r)) => {
+            format!("collect replica set {}/{}", r.namespace, r.name)
         }
         Action::UpdateDaemonSetStatus {
             namespace, name, ..
@@ -99,6 +116,7 @@ fn describe(a: &Action) -> String {
 fn controller_of(owner: &Involved) -> Source {
     Source::hub(match owner.kind.as_str() {
         "DaemonSet" => "daemonset-controller",
+        "ReplicaSet" => "replicaset-controller",
         _ => "deployment-controller",
     })
 }
@@ -121,16 +139,7 @@ fn record_on_owner(events: &Recorder, pod: &Value, reason: &'static str, verb: &
 async fn apply_one(store: &Store, action: Action, events: &Recorder) -> anyhow::Result<bool> {
     match action {
         Action::CreatePod(pod) => {
-            let value = serde_json::to_value(&*pod)?;
-            let admitted = bramble_api::admit(value)
-                .map_err(|e| anyhow::anyhow!("controller made an invalid pod: {e}"))?;
-            let mut object = admitted.object;
-            for f in STORE_OWNED {
-                obj::remove_meta(&mut object, f);
-            }
-            if let Some(m) = object.as_object_mut() {
-                m.remove("status");
-            }
+            let object = admitted(serde_json::to_value(&*pod)?, "pod")?;
             let created = store.create(pods(), object).await?;
             tracing::info!(pod = %format!("{}/{}", pod.namespace(), pod.name()), node = created["spec"]["nodeName"].as_str().unwrap_or(""), "pod created");
             record_on_owner(events, &created, "SuccessfulCreate", "Created");
@@ -163,7 +172,7 @@ async fn apply_one(store: &Store, action: Action, events: &Recorder) -> anyhow::
             let Some(mut d) = store.get(deployments(), Some(&namespace), &name)? else {
                 return Ok(false);
             };
-            let key = crate::controllers::revision::REVISION_ANNOTATION;
+            let key = crate::controllers::replicasets::REVISION_ANNOTATION;
             let want = Value::String(revision.to_string());
             if d["metadata"]["annotations"][key] == want {
                 return Ok(false);
@@ -174,15 +183,47 @@ async fn apply_one(store: &Store, action: Action, events: &Recorder) -> anyhow::
             d["metadata"]["annotations"][key] = want;
             Ok(store.update(deployments(), d).await?.1)
         }
-        Action::SaveRevision(r) => {
-            store
-                .kv_write(vec![KvWrite {
-                    table: REVISIONS_TABLE,
-                    key: format!("{}/{}", r.owner_uid, r.hash),
-                    value: Some(serde_json::to_vec(&*r)?),
-                }])
-                .await?;
+        Action::CreateReplicaSet(rs) => {
+            let object = admitted(serde_json::to_value(&*rs)?, "replica set")?;
+            store.create(replicasets(), object).await?;
+            tracing::info!(replicaset = %format!("{}/{}", rs.namespace(), rs.name()), replicas = rs.replicas(), "replica set created");
             Ok(true)
+        }
+        Action::UpdateReplicaSet(rs) => {
+            let Some(current) = store.get(replicasets(), Some(rs.namespace()), rs.name())? else {
+                return Ok(false);
+            };
+            // `admit` keeps `resourceVersion`: the update is preconditioned
+            // on the version the plan read.
+            let object = bramble_api::admit(serde_json::to_value(&*rs)?)
+                .map_err(|e| anyhow::anyhow!("controller made an invalid replica set: {e}"))?
+                .object;
+            let (stored, changed) = store.update(replicasets(), object).await?;
+            let from = current["spec"]["replicas"].as_i64().unwrap_or(1);
+            let to = stored["spec"]["replicas"].as_i64().unwrap_or(1);
+            if changed && from != to {
+                record_scaling(events, &stored, from, to);
+            }
+            Ok(changed)
+        }
+        Action::UpdateReplicaSetStatus {
+            namespace,
+            name,
+            status,
+        } => set_status(store, replicasets(), Some(&namespace), &name, &*status).await,
+        Action::DeleteReplicaSet(r) => {
+            delete_object(store, replicasets(), &r, "old replica set deleted").await
+        }
+        Action::CollectGarbage(Garbage::ReplicaSet(r)) => {
+            delete_object(store, replicasets(), &r, "garbage collected").await
+        }
+        Action::CollectGarbage(Garbage::Pod(p)) => {
+            let r = ObjectRef {
+                namespace: p.namespace,
+                name: p.name,
+                uid: p.uid,
+            };
+            delete_object(store, pods(), &r, "garbage collected").await
         }
         Action::DeleteRevision { owner_uid, hash } => {
             store
@@ -260,6 +301,59 @@ async fn apply_one(store: &Store, action: Action, events: &Recorder) -> anyhow::
             Ok(false)
         }
     }
+}
+
+/// A new object a controller made, admitted, without what the store owns
+/// and without status.
+fn admitted(value: Value, what: &str) -> anyhow::Result<Value> {
+    let admitted = bramble_api::admit(value)
+        .map_err(|e| anyhow::anyhow!("controller made an invalid {what}: {e}"))?;
+    let mut object = admitted.object;
+    for f in STORE_OWNED {
+        obj::remove_meta(&mut object, f);
+    }
+    if let Some(m) = object.as_object_mut() {
+        m.remove("status");
+    }
+    Ok(object)
+}
+
+/// `Scaled up replica set web-5d8f7c9b4x from 1 to 3` on the Deployment
+/// controlling the replica set, as Kubernetes' deployment controller says it.
+fn record_scaling(events: &Recorder, rs: &Value, from: i64, to: i64) {
+    let Some(owner) = Involved::owner_of(rs) else {
+        return;
+    };
+    let direction = if to > from { "up" } else { "down" };
+    let name = rs["metadata"]["name"].as_str().unwrap_or("");
+    events.record(
+        owner,
+        EventType::Normal,
+        "ScalingReplicaSet",
+        format!("Scaled {direction} replica set {name} from {from} to {to}"),
+        Source::hub("deployment-controller"),
+    );
+}
+
+/// Deletes the object `r` names, if it is still the one with its uid.
+async fn delete_object(
+    store: &Store,
+    resource: &'static bramble_api::ResourceInfo,
+    r: &ObjectRef,
+    why: &'static str,
+) -> anyhow::Result<bool> {
+    let Some(current) = store.get(resource, Some(&r.namespace), &r.name)? else {
+        return Ok(false);
+    };
+    let uid = current["metadata"]["uid"].as_str();
+    if r.uid.as_deref().is_some_and(|u| Some(u) != uid) {
+        return Ok(false);
+    }
+    store
+        .delete(resource, Some(&r.namespace), &r.name, None)
+        .await?;
+    tracing::info!(kind = resource.kind, object = %format!("{}/{}", r.namespace, r.name), why, "deleted");
+    Ok(true)
 }
 
 async fn put_endpoints(store: &Store, e: &Endpoints) -> anyhow::Result<bool> {

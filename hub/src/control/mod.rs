@@ -1,5 +1,6 @@
 //! The control loop: one task that reads the store ([`snapshot`]), runs the
-//! pure controller plans (node lifecycle, Deployments, DaemonSets), applies
+//! pure controller plans (node lifecycle, garbage collection, Deployments
+//! and their ReplicaSets, DaemonSets, autoscalers, Endpoints), applies
 //! their actions ([`applier`]), binds pending pods ([`bind`]) and hands each
 //! node its desired set ([`crate::dispatch`]). Workloads whose pods Pod
 //! Security now refuses get none ([`pod_security`]). Level-triggered: it wakes on
@@ -26,8 +27,8 @@ use tokio::task::JoinHandle;
 use crate::admission::pod_security::PodSecurityConfig;
 use crate::controllers::endpoints::{EndpointsInput, plan_endpoints};
 use crate::controllers::{
-    Action, DaemonSetInput, DeploymentInput, HpaInput, NodeHealth, NodeLifecycleConfig, PodMetrics,
-    PodRef, plan_daemonset, plan_deployment, plan_hpa, plan_nodes,
+    Action, DaemonSetInput, DeploymentInput, GcInput, HpaInput, NodeHealth, NodeLifecycleConfig,
+    PodMetrics, PodRef, plan_daemonset, plan_deployment, plan_gc, plan_hpa, plan_nodes,
 };
 use crate::dispatch::Dispatcher;
 use crate::events::Recorder;
@@ -283,13 +284,22 @@ async fn round(
         .collect();
     let mut actions = plan_nodes(&config.lifecycle, &health, &snap.pods, now);
     let gate = pod_security::Gate::new(&config.pod_security, &snap.namespaces);
+    actions.extend(plan_gc(GcInput {
+        pods: &snap.pods,
+        replica_sets: &snap.replica_sets,
+        deployments: &snap.deployments,
+        daemonsets: &snap.daemonsets,
+        revisions: &snap.revisions,
+    }));
     for d in &snap.deployments {
         let ns = d.metadata.namespace_or_default();
         let pods = snap.pods_in(ns);
+        let replica_sets = snap.replica_sets_in(ns);
         let refused = gate.refusal(ns, &d.spec.template);
         actions.extend(plan_deployment(DeploymentInput {
             deployment: d,
             pods: &pods,
+            replica_sets: &replica_sets,
             revisions: &snap.revisions,
             refused: refused.as_deref(),
             now,
@@ -351,11 +361,13 @@ fn autoscale(
                 && d.metadata.name == target.name
         });
         let pods = snap.pods_in(h.namespace());
+        let replica_sets = snap.replica_sets_in(h.namespace());
         let past = history.entry(key).or_default();
         let plan = plan_hpa(HpaInput {
             hpa: h,
             deployment,
             pods: &pods,
+            replica_sets: &replica_sets,
             metrics: &metrics,
             history: past,
             now,

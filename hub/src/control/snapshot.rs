@@ -1,6 +1,10 @@
 //! One consistent-enough read of everything the controllers plan from:
-//! typed objects out of the store, plus revision records from their `kv_`
-//! table. Objects that fail to decode are logged and skipped, never fatal.
+//! typed objects out of the store, plus older hubs' revision records from
+//! their `kv_` table. Objects that fail to decode are logged and skipped,
+//! never fatal. Each kind is read at its own revision, dependents before
+//! their owners (revision records and pods, then ReplicaSets, then
+//! Deployments and DaemonSets): an owner the garbage collector finds
+//! missing was deleted, not created after its dependents were read.
 //!
 //! ConfigMaps and Secrets are read by name, only those a pod or an
 //! Ingress's TLS references ([`References`]): they are what clusters hold
@@ -12,7 +16,7 @@ use std::collections::BTreeSet;
 
 use bramble_api::objects::{
     ConfigMap, DaemonSet, Deployment, Endpoints, HorizontalPodAutoscaler, Ingress, Namespace,
-    NetworkPolicy, Node, Pod, Secret, Service,
+    NetworkPolicy, Node, Pod, ReplicaSet, Secret, Service,
 };
 use bramble_api::resource::by_plural;
 use bramble_api::{ResourceInfo, Selector};
@@ -22,7 +26,8 @@ use serde_json::Value;
 use crate::controllers::Revision;
 use crate::store::{Store, StoreError};
 
-/// The `kv_` table of Deployment revision records (key `owner-uid/hash`).
+/// The `kv_` table of older hubs' Deployment revision records (key
+/// `owner-uid/hash`): read to turn them into ReplicaSets, then emptied.
 pub const REVISIONS_TABLE: &str = "kv_revisions";
 
 /// The resource of `plural` in `group`/`version` (all are registered).
@@ -41,6 +46,9 @@ pub fn deployments() -> &'static ResourceInfo {
 }
 pub fn daemonsets() -> &'static ResourceInfo {
     resource("apps", "v1", "daemonsets")
+}
+pub fn replicasets() -> &'static ResourceInfo {
+    resource("apps", "v1", "replicasets")
 }
 pub fn configmaps() -> &'static ResourceInfo {
     resource("", "v1", "configmaps")
@@ -73,6 +81,7 @@ pub struct Snapshot {
     pub revision: u64,
     pub pods: Vec<Pod>,
     pub nodes: Vec<Node>,
+    pub replica_sets: Vec<ReplicaSet>,
     pub deployments: Vec<Deployment>,
     pub daemonsets: Vec<DaemonSet>,
     pub config_maps: Vec<ConfigMap>,
@@ -98,6 +107,7 @@ impl Snapshot {
             }
         }
         let pods: Vec<Pod> = typed(store, pods())?;
+        let replica_sets: Vec<ReplicaSet> = typed(store, replicasets())?;
         let ingresses: Vec<Ingress> = typed(store, ingresses())?;
         let mut refs = References::default();
         for p in &pods {
@@ -110,6 +120,7 @@ impl Snapshot {
             revision,
             pods,
             nodes: typed(store, nodes())?,
+            replica_sets,
             deployments: typed(store, deployments())?,
             daemonsets: typed(store, daemonsets())?,
             config_maps: named(store, configmaps(), &refs.config_maps)?,
@@ -129,6 +140,15 @@ impl Snapshot {
         self.pods
             .iter()
             .filter(|p| p.namespace() == ns)
+            .cloned()
+            .collect()
+    }
+
+    /// ReplicaSets of namespace `ns`.
+    pub fn replica_sets_in(&self, ns: &str) -> Vec<ReplicaSet> {
+        self.replica_sets
+            .iter()
+            .filter(|r| r.namespace() == ns)
             .cloned()
             .collect()
     }

@@ -5,9 +5,8 @@ use bramble_api::objects::common::Condition;
 use bramble_api::objects::daemonset::DaemonSetStatus;
 use bramble_api::objects::deployment::DeploymentStatus;
 use bramble_api::objects::hpa::HpaStatus;
-use bramble_api::objects::{Endpoints, Pod};
-
-use super::revision::Revision;
+use bramble_api::objects::replicaset::ReplicaSetStatus;
+use bramble_api::objects::{Endpoints, Pod, ReplicaSet};
 
 /// A pod by namespace and name, with its uid when known (deletes and
 /// evictions should be preconditioned on it).
@@ -25,6 +24,33 @@ impl PodRef {
             namespace: pod.namespace().to_string(),
             name: pod.name().to_string(),
             uid: pod.metadata.uid.clone(),
+        }
+    }
+}
+
+/// An object whose every owner is gone.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Garbage {
+    Pod(PodRef),
+    ReplicaSet(ObjectRef),
+}
+
+/// A namespaced object other than a pod, by name, with its uid when known
+/// (a delete is preconditioned on it).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ObjectRef {
+    pub namespace: String,
+    pub name: String,
+    pub uid: Option<String>,
+}
+
+impl ObjectRef {
+    /// The reference of an object with `meta`.
+    pub fn of(meta: &bramble_api::meta::ObjectMeta) -> ObjectRef {
+        ObjectRef {
+            namespace: meta.namespace_or_default().to_string(),
+            name: meta.name.clone(),
+            uid: meta.uid.clone(),
         }
     }
 }
@@ -49,10 +75,26 @@ pub enum Action {
         name: String,
         revision: i64,
     },
-    /// Insert or replace the revision record with this owner and hash.
-    SaveRevision(Box<Revision>),
-    /// Drop a revision record that fell out of `revisionHistoryLimit`.
+    /// Create this ReplicaSet of a Deployment (its pods come in a later
+    /// round, once it has a uid to be their owner).
+    CreateReplicaSet(Box<ReplicaSet>),
+    /// Replace a ReplicaSet's metadata and spec with these (scaled,
+    /// renumbered, annotations copied); preconditioned on the
+    /// `resourceVersion` it carries.
+    UpdateReplicaSet(Box<ReplicaSet>),
+    /// Replace a ReplicaSet's `status`.
+    UpdateReplicaSetStatus {
+        namespace: String,
+        name: String,
+        status: Box<ReplicaSetStatus>,
+    },
+    /// Delete an old ReplicaSet beyond `revisionHistoryLimit` (it has no pods).
+    DeleteReplicaSet(ObjectRef),
+    /// Drop a revision record of an older hub (its ReplicaSet exists now,
+    /// or its Deployment is gone).
     DeleteRevision { owner_uid: String, hash: String },
+    /// Delete an object whose owners are all gone (garbage collection).
+    CollectGarbage(Garbage),
     /// Replace a DaemonSet's `status`.
     UpdateDaemonSetStatus {
         namespace: String,

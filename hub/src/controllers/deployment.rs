@@ -1,24 +1,32 @@
-//! The Deployment controller: from a Deployment, its pods and its revision
-//! records to the pods to create and delete, the revision bookkeeping and the
-//! new status.
+//! The Deployment controller: from a Deployment, its ReplicaSets and their
+//! pods (and an older hub's revision records) to the ReplicaSets and pods
+//! to create, scale, renumber and delete, and the new status.
 //!
-//! Pods belong to a Deployment through their controller `ownerReference`
-//! (uid), never through the selector alone, so overlapping selectors cannot
-//! steal pods. A pod is "new" when its `pod-template-hash` label equals the
-//! hash of the current template. A paused Deployment only gets its status.
-//! Pods that Pod Security now refuses are not created (see
+//! As in Kubernetes, a Deployment controls one ReplicaSet per pod template
+//! it has run ([`replicasets`]); the current one is the one whose template
+//! equals the Deployment's, and each ReplicaSet controls its pods. Unlike
+//! Kubernetes, one plan does the work of both controllers: it steps the
+//! rollout over pods ([`rollout`]) and sets each ReplicaSet's
+//! `spec.replicas` to the pods it holds after the step
+//! ([`replicaset_plan`]), so a ReplicaSet is written only when its pods,
+//! revision or annotations change. A new ReplicaSet is created alone; its
+//! pods come in the next round, once the store has given it the uid they
+//! name as their owner. A paused Deployment gets no new ReplicaSet and no
+//! pod changes. Pods that Pod Security now refuses are not created (see
 //! [`DeploymentInput::refused`]).
 
 use std::collections::BTreeSet;
 use std::time::SystemTime;
 
-use bramble_api::objects::{Deployment, Pod};
+use bramble_api::objects::{Deployment, Pod, ReplicaSet};
 
 use super::action::{Action, PodRef};
 use super::deployment_status;
-use super::naming::{POD_TEMPLATE_HASH, pod_names, template_hash};
-use super::pods::{from_template, is_active, is_controlled_by, is_finished};
-use super::revision::{REVISION_ANNOTATION, Revision, plan_revisions};
+use super::naming::pod_names;
+use super::pods::{from_template, is_active, is_finished};
+use super::replicaset_plan::{Sets, create_first, prunable};
+use super::replicasets::{self, REVISION_ANNOTATION, equal_ignoring_hash};
+use super::revision::{Revision, records};
 use super::rollout::{self, Observed};
 use super::time;
 use crate::admission::pod_security::forbidden_message;
@@ -29,7 +37,10 @@ pub struct DeploymentInput<'a> {
     pub deployment: &'a Deployment,
     /// Pods of the namespace (others are ignored).
     pub pods: &'a [Pod],
-    /// Revision records (others' are ignored).
+    /// ReplicaSets of the namespace (those it does not control are left
+    /// alone, but their names count as taken).
+    pub replica_sets: &'a [ReplicaSet],
+    /// Revision records of older hubs (others' are ignored).
     pub revisions: &'a [Revision],
     /// Why Pod Security refuses the template's pods now (`violates
     /// PodSecurity ...`, the namespace's level was raised after the
@@ -45,91 +56,105 @@ pub fn plan_deployment(input: DeploymentInput<'_>) -> Vec<Action> {
     if d.metadata.deletion_timestamp.is_some() {
         return Vec::new();
     }
-    let hash = template_hash(&d.spec.template);
-    let owned: Vec<&Pod> = input
-        .pods
+    let owned = replicasets::owned(d, input.replica_sets);
+    let legacy = records(input.revisions, d.metadata.uid.as_deref().unwrap_or(""));
+    if let Some(first) = create_first(&input, &owned, &legacy) {
+        return first;
+    }
+    let current = owned
         .iter()
-        .filter(|p| is_controlled_by(p, "Deployment", &d.metadata))
-        .collect();
-    let hash_of = |p: &Pod| p.metadata.labels.get(POD_TEMPLATE_HASH).cloned();
-    let (new, old): (Vec<&Pod>, Vec<&Pod>) = owned
-        .iter()
-        .copied()
-        .filter(|p| is_active(p))
-        .partition(|p| hash_of(p).as_deref() == Some(hash.as_str()));
+        .position(|rs| equal_ignoring_hash(&rs.spec.template, &d.spec.template));
+    let held = replicasets::held(d, &owned, input.pods);
+    let others = || {
+        held.by_rs
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| Some(*i) != current)
+            .flat_map(|(_, pods)| pods.iter().copied())
+            .chain(held.unheld.iter().copied())
+    };
+    let new: Vec<&Pod> = current
+        .map(|i| {
+            held.by_rs[i]
+                .iter()
+                .copied()
+                .filter(|p| is_active(p))
+                .collect()
+        })
+        .unwrap_or_default();
     let observed = Observed {
         new,
-        old,
-        old_terminating: owned
-            .iter()
+        old: others().filter(|p| is_active(p)).collect(),
+        old_terminating: others()
             .filter(|p| !is_active(p) && !is_finished(p))
-            .filter(|p| hash_of(p).as_deref() != Some(hash.as_str()))
             .count(),
         min_ready_seconds: d.spec.min_ready_seconds.unwrap_or(0),
         now: input.now,
     };
 
-    let mut actions = Vec::new();
-    let live: BTreeSet<&str> = owned
-        .iter()
-        .filter(|p| !is_finished(p))
-        .filter_map(|p| p.metadata.labels.get(POD_TEMPLATE_HASH).map(String::as_str))
-        .collect();
-    let revs = plan_revisions(d, &hash, input.revisions, &live);
-    if let Some(r) = revs.save {
-        actions.push(Action::SaveRevision(Box::new(r)));
-    }
-    let annotated = d
-        .metadata
-        .annotations
-        .get(REVISION_ANNOTATION)
-        .and_then(|v| v.parse::<i64>().ok());
-    if annotated != Some(revs.current) {
-        actions.push(Action::SetDeploymentRevision {
-            namespace: d.namespace().to_string(),
-            name: d.name().to_string(),
-            revision: revs.current,
-        });
-    }
-
     let replicas = d.replicas();
     let fp = rollout::fenceposts(d);
-    let step = if d.spec.paused {
+    let step = if d.spec.paused || current.is_none() {
         rollout::Step::default()
     } else if d.is_recreate() {
         rollout::recreate(replicas, &observed)
     } else {
         rollout::rolling(replicas, fp, &observed)
     };
-    let prefix = format!("{}-{hash}", d.name());
+    let max_surge = if d.is_recreate() { 0 } else { fp.max_surge };
+
+    // Each ReplicaSet holds what it has, plus what is created for it, minus
+    // what is deleted from it.
+    let wanted: Vec<i32> = (0..owned.len())
+        .map(|i| {
+            let active = held.by_rs[i].iter().filter(|p| is_active(p)).count();
+            let deleted = step
+                .delete
+                .iter()
+                .filter(|(p, _)| held.rs_of(p) == Some(i))
+                .count();
+            let created = if Some(i) == current { step.create } else { 0 };
+            count(active + created) - count(deleted)
+        })
+        .collect();
+    let pruned = prunable(d, &owned, &held, &wanted, current);
+
+    let sets = Sets {
+        d,
+        owned: &owned,
+        held: &held,
+        current,
+        wanted: &wanted,
+        pruned: &pruned,
+    };
+    let (mut actions, respecced, current_revision) = sets.respec(max_surge);
+
     // Pods Pod Security refuses are not created; the failure is named as
     // Kubernetes names a pod created with `generateName`.
-    let failed_create = input
-        .refused
-        .filter(|_| step.create > 0)
-        .map(|why| forbidden_message("pods", &format!("{prefix}-"), why));
+    let failed_create = current.and_then(|i| {
+        input
+            .refused
+            .filter(|_| step.create > 0)
+            .map(|why| forbidden_message("pods", &format!("{}-", owned[i].name()), why))
+    });
     let create = if failed_create.is_some() {
         0
     } else {
         step.create
     };
     let acted = create > 0 || !step.delete.is_empty();
-
-    let taken: BTreeSet<&str> = input.pods.iter().map(Pod::name).collect();
-    let seed = format!(
-        "{}/{}",
-        d.metadata.uid.as_deref().unwrap_or(d.name()),
-        time::format(input.now)
-    );
-    for name in pod_names(&prefix, create, &seed, &taken) {
-        let pod = from_template(
-            &d.spec.template,
-            name,
-            "Deployment",
-            &d.metadata,
-            &[(POD_TEMPLATE_HASH, &hash)],
+    if let Some(i) = current {
+        let rs = owned[i];
+        let taken: BTreeSet<&str> = input.pods.iter().map(Pod::name).collect();
+        let seed = format!(
+            "{}/{}",
+            d.metadata.uid.as_deref().unwrap_or(d.name()),
+            time::format(input.now)
         );
-        actions.push(Action::CreatePod(Box::new(pod)));
+        for name in pod_names(rs.name(), create, &seed, &taken) {
+            let pod = from_template(&rs.spec.template, name, "ReplicaSet", &rs.metadata, &[]);
+            actions.push(Action::CreatePod(Box::new(pod)));
+        }
     }
     for (p, reason) in &step.delete {
         actions.push(Action::DeletePod {
@@ -137,13 +162,26 @@ pub fn plan_deployment(input: DeploymentInput<'_>) -> Vec<Action> {
             reason,
         });
     }
-    for h in revs.prune {
+    actions.extend(sets.statuses(&respecced, input.now));
+    for r in &legacy {
         actions.push(Action::DeleteRevision {
-            owner_uid: d.metadata.uid.clone().unwrap_or_default(),
-            hash: h,
+            owner_uid: r.owner_uid.clone(),
+            hash: r.hash.clone(),
         });
     }
 
+    let annotated = d
+        .metadata
+        .annotations
+        .get(REVISION_ANNOTATION)
+        .and_then(|v| v.parse::<i64>().ok());
+    if let Some(revision) = current_revision.filter(|r| annotated != Some(*r)) {
+        actions.push(Action::SetDeploymentRevision {
+            namespace: d.namespace().to_string(),
+            name: d.name().to_string(),
+            revision,
+        });
+    }
     let max_unavailable = if d.is_recreate() {
         0
     } else {
@@ -158,4 +196,8 @@ pub fn plan_deployment(input: DeploymentInput<'_>) -> Vec<Action> {
         });
     }
     actions
+}
+
+fn count(n: usize) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
 }

@@ -1,7 +1,7 @@
 //! Deployment controller scenarios: plan, apply in memory, mark pods ready,
 //! plan again, asserting invariants at every step.
 
-use bramble_api::objects::Deployment;
+use bramble_api::objects::{Deployment, ReplicaSet};
 use serde_json::json;
 
 use super::action::Action;
@@ -9,22 +9,45 @@ use super::deployment::{DeploymentInput, plan_deployment};
 use super::deployment_status::{REASON_COMPLETE, REASON_DEADLINE};
 use super::naming::{POD_TEMPLATE_HASH, template_hash};
 use super::pods::is_ready;
-use super::revision::{CHANGE_CAUSE_ANNOTATION, REVISION_ANNOTATION, UndoError, history, undo};
+use super::replicasets::{
+    CHANGE_CAUSE_ANNOTATION, DESIRED_REPLICAS_ANNOTATION, MAX_REPLICAS_ANNOTATION,
+    REVISION_ANNOTATION, REVISION_HISTORY_ANNOTATION, owned, revision,
+};
+use super::revision::{UndoError, history, undo};
 use super::rollout::{Fenceposts, fenceposts};
 use super::testutil::{World, deployment, make_ready, t};
 
 fn plan(w: &World, now: u64) -> Vec<Action> {
-    plan_deployment(DeploymentInput {
-        deployment: &w.deployment,
-        pods: &w.pods,
-        revisions: &w.revisions,
-        refused: None,
-        now: t(now),
-    })
+    w.plan_deployment(t(now))
 }
 
 fn changes_pods(a: &Action) -> bool {
-    matches!(a, Action::CreatePod(_) | Action::DeletePod { .. })
+    matches!(
+        a,
+        Action::CreatePod(_) | Action::DeletePod { .. } | Action::CreateReplicaSet(_)
+    )
+}
+
+/// `(revision, image, spec.replicas)` of each ReplicaSet, oldest first.
+fn revisions(w: &World) -> Vec<(i64, String, i32)> {
+    owned(&w.deployment, &w.replica_sets)
+        .into_iter()
+        .map(|rs| {
+            (
+                revision(rs),
+                rs.spec.template.spec.containers[0].image.clone(),
+                rs.replicas(),
+            )
+        })
+        .collect()
+}
+
+/// The ReplicaSet of the Deployment's current template.
+fn current(w: &World) -> &ReplicaSet {
+    w.replica_set(&format!(
+        "web-{}",
+        template_hash(&w.deployment.spec.template)
+    ))
 }
 
 /// Plans and applies until nothing changes, marking every pod ready one
@@ -70,8 +93,30 @@ fn ready_count(w: &World) -> usize {
 }
 
 #[test]
-fn creates_six_stamped_replicas_and_reports_status() {
+fn creates_a_replica_set_then_six_stamped_replicas_and_reports_status() {
     let mut w = world(deployment(6, "web:1", json!({})));
+    let hash = template_hash(&w.deployment.spec.template);
+    // The ReplicaSet alone first: its pods need its uid.
+    let actions = plan(&w, 0);
+    let [Action::CreateReplicaSet(rs)] = actions.as_slice() else {
+        panic!("{actions:?}");
+    };
+    assert_eq!(rs.name(), format!("web-{hash}"));
+    assert_eq!(rs.spec.replicas, Some(0));
+    assert_eq!(rs.metadata.labels[POD_TEMPLATE_HASH], hash);
+    assert_eq!(rs.spec.template.metadata.labels[POD_TEMPLATE_HASH], hash);
+    assert_eq!(
+        rs.spec.selector.as_ref().unwrap().match_labels[POD_TEMPLATE_HASH],
+        hash
+    );
+    assert_eq!(rs.metadata.annotations[REVISION_ANNOTATION], "1");
+    let o = &rs.metadata.owner_references[0];
+    assert_eq!(
+        (o.kind.as_str(), o.uid.as_str(), o.controller),
+        ("Deployment", "web-uid", Some(true))
+    );
+    w.apply(actions, t(0));
+
     let actions = plan(&w, 0);
     let created: Vec<_> = actions
         .iter()
@@ -81,13 +126,16 @@ fn creates_six_stamped_replicas_and_reports_status() {
         })
         .collect();
     assert_eq!(created.len(), 6);
-    let hash = template_hash(&w.deployment.spec.template);
     for p in &created {
         assert_eq!(p.metadata.labels["app"], "web");
         assert_eq!(p.metadata.labels[POD_TEMPLATE_HASH], hash);
         assert!(p.name().starts_with(&format!("web-{hash}-")));
         let o = &p.metadata.owner_references[0];
-        assert_eq!((o.kind.as_str(), o.uid.as_str()), ("Deployment", "web-uid"));
+        let rs_uid = format!("uid-web-{hash}");
+        assert_eq!(
+            (o.kind.as_str(), o.uid.as_str()),
+            ("ReplicaSet", rs_uid.as_str())
+        );
         assert_eq!(o.controller, Some(true));
         assert!(p.spec.node_name.is_none());
     }
@@ -96,6 +144,17 @@ fn creates_six_stamped_replicas_and_reports_status() {
         name: "web".into(),
         revision: 1
     }));
+    let scaled = actions.iter().find_map(|a| match a {
+        Action::UpdateReplicaSet(rs) => Some(rs),
+        _ => None,
+    });
+    let scaled = scaled.expect("the ReplicaSet is scaled up with its pods");
+    assert_eq!(scaled.spec.replicas, Some(6));
+    assert_eq!(
+        scaled.metadata.annotations[DESIRED_REPLICAS_ANNOTATION],
+        "6"
+    );
+    assert_eq!(scaled.metadata.annotations[MAX_REPLICAS_ANNOTATION], "8");
     let now = converge(&mut w, 0, |_| {});
     let s = w.deployment.status.clone().unwrap();
     assert_eq!(
@@ -121,12 +180,24 @@ fn creates_six_stamped_replicas_and_reports_status() {
             .any(|c| c.type_ == "Available" && c.is_true())
     );
     assert_eq!(w.deployment.metadata.annotations[REVISION_ANNOTATION], "1");
+    let rs = current(&w).status.clone().unwrap();
+    assert_eq!(
+        (
+            rs.replicas,
+            rs.fully_labeled_replicas,
+            rs.ready_replicas,
+            rs.available_replicas
+        ),
+        (6, 6, 6, 6)
+    );
+    assert_eq!(rs.observed_generation, current(&w).metadata.generation);
     assert!(plan(&w, now + 100).is_empty());
 }
 
 #[test]
 fn scale_down_removes_unscheduled_then_unready_then_newest() {
     let mut w = world(deployment(6, "web:1", json!({})));
+    w.apply(plan(&w, 0), t(0));
     w.apply(plan(&w, 0), t(0));
     // Ages: pod i created at second i; all scheduled and ready except two.
     for (i, p) in w.pods.iter_mut().enumerate() {
@@ -166,7 +237,11 @@ fn rolling_update_surge_one_never_drops_below_replicas() {
     });
     assert_eq!(w.images(), ["web:2"; 4]);
     assert_eq!(w.deployment.metadata.annotations[REVISION_ANNOTATION], "2");
-    assert_eq!(w.revisions.len(), 2);
+    assert_eq!(
+        revisions(&w),
+        [(1, "web:1".into(), 0), (2, "web:2".into(), 4)],
+        "the old ReplicaSet is scaled to 0 and kept"
+    );
     let s = w.deployment.status.as_ref().unwrap();
     assert_eq!(s.observed_generation, Some(2));
     assert_eq!(s.updated_replicas, Some(4));
@@ -224,8 +299,10 @@ fn min_ready_seconds_gates_scale_down_of_old_pods() {
     );
     let mut w = world(d);
     w.apply(plan(&w, 0), t(0));
+    w.apply(plan(&w, 0), t(0));
     w.ready_all(t(0));
     set_image(&mut w, "web:2");
+    w.apply(plan(&w, 40), t(40)); // the new ReplicaSet
     w.apply(plan(&w, 40), t(40)); // one new pod (surge)
     assert_eq!(w.pods.len(), 3);
     w.ready_all(t(41));
@@ -251,6 +328,7 @@ fn recreate_deletes_all_old_before_creating() {
     ));
     let now = converge(&mut w, 0, |_| {});
     set_image(&mut w, "web:2");
+    w.apply(plan(&w, now), t(now)); // the new ReplicaSet
     let first = plan(&w, now);
     assert_eq!(
         first
@@ -281,42 +359,55 @@ fn undo_returns_previous_template_and_renumbers() {
         .annotations
         .insert(CHANGE_CAUSE_ANNOTATION.into(), "image web:2".into());
     let now = converge(&mut w, now, |_| {});
-    assert_eq!(
-        history(&w.deployment, &w.revisions),
-        [(1, None), (2, Some("image web:2"))]
-    );
-    let back = undo(&w.deployment, &w.revisions, 0).unwrap();
+    let rs = owned(&w.deployment, &w.replica_sets);
+    assert_eq!(history(&rs), [(1, None), (2, Some("image web:2"))]);
+    let back = undo(&w.deployment, &rs, 0).unwrap();
     assert_eq!(back, v1);
-    assert_eq!(undo(&w.deployment, &w.revisions, 1).unwrap(), v1);
+    assert_eq!(undo(&w.deployment, &rs, 1).unwrap(), v1);
     assert_eq!(
-        undo(&w.deployment, &w.revisions, 2),
+        undo(&w.deployment, &rs, 2),
         Err(UndoError::AlreadyCurrent {
             name: "web".into(),
             revision: 2
         })
     );
     assert!(matches!(
-        undo(&w.deployment, &w.revisions, 7),
+        undo(&w.deployment, &rs, 7),
         Err(UndoError::NotFound { revision: 7, .. })
     ));
+    // What `kubectl rollout undo` writes: the template, and the annotations
+    // of the old ReplicaSet (no change cause).
     w.deployment.spec.template = back;
+    w.deployment
+        .metadata
+        .annotations
+        .remove(CHANGE_CAUSE_ANNOTATION);
     converge(&mut w, now, |_| {});
     assert_eq!(w.images(), ["web:1"; 2]);
     assert_eq!(w.deployment.metadata.annotations[REVISION_ANNOTATION], "3");
-    let mut nums: Vec<i64> = w.revisions.iter().map(|r| r.revision).collect();
-    nums.sort();
-    assert_eq!(nums, [2, 3]);
+    assert_eq!(
+        revisions(&w),
+        [(2, "web:2".into(), 0), (3, "web:1".into(), 2)],
+        "revision 1 came back as 3"
+    );
+    assert_eq!(
+        current(&w).metadata.annotations[REVISION_HISTORY_ANNOTATION],
+        "1"
+    );
     // The previous one is now revision 2 (web:2).
-    let prev = undo(&w.deployment, &w.revisions, 0).unwrap();
+    let rs = owned(&w.deployment, &w.replica_sets);
+    let prev = undo(&w.deployment, &rs, 0).unwrap();
     assert_eq!(prev.spec.containers[0].image, "web:2");
+    assert!(!prev.metadata.labels.contains_key(POD_TEMPLATE_HASH));
 }
 
 #[test]
 fn undo_without_history_fails() {
     let mut w = world(deployment(1, "web:1", json!({})));
     converge(&mut w, 0, |_| {});
+    let rs = owned(&w.deployment, &w.replica_sets);
     assert!(matches!(
-        undo(&w.deployment, &w.revisions, 0),
+        undo(&w.deployment, &rs, 0),
         Err(UndoError::NoHistory { .. })
     ));
 }
@@ -329,20 +420,31 @@ fn revision_history_limit_prunes_oldest_unused() {
         set_image(&mut w, &format!("web:{v}"));
         now = converge(&mut w, now, |_| {});
     }
-    let mut kept: Vec<(i64, String)> = w
-        .revisions
-        .iter()
-        .map(|r| (r.revision, r.template.spec.containers[0].image.clone()))
-        .collect();
-    kept.sort();
     assert_eq!(
-        kept,
+        revisions(&w),
         [
-            (3, "web:3".to_string()),
-            (4, "web:4".to_string()),
-            (5, "web:5".to_string())
+            (3, "web:3".to_string(), 0),
+            (4, "web:4".to_string(), 0),
+            (5, "web:5".to_string(), 1)
         ]
     );
+}
+
+#[test]
+fn a_paused_deployment_makes_no_replica_set_and_changes_no_pod() {
+    let mut w = world(deployment(2, "web:1", json!({})));
+    let now = converge(&mut w, 0, |_| {});
+    w.deployment.spec.paused = true;
+    set_image(&mut w, "web:2");
+    let actions = plan(&w, now);
+    assert!(!actions.iter().any(changes_pods), "{actions:?}");
+    w.apply(actions, t(now));
+    assert_eq!(w.replica_sets.len(), 1);
+    assert!(plan(&w, now + 1).is_empty());
+    w.deployment.spec.paused = false;
+    converge(&mut w, now + 1, |_| {});
+    assert_eq!(w.images(), ["web:2"; 2]);
+    assert_eq!(w.replica_sets.len(), 2);
 }
 
 #[test]
@@ -352,6 +454,7 @@ fn stuck_rollout_exceeds_progress_deadline() {
         "web:1",
         json!({"progressDeadlineSeconds": 60}),
     ));
+    w.apply(plan(&w, 0), t(0)); // the ReplicaSet
     w.apply(plan(&w, 0), t(0));
     // The pod never becomes ready; the last progress is its creation being
     // observed at 30 s.
@@ -372,23 +475,40 @@ fn stuck_rollout_exceeds_progress_deadline() {
 }
 
 #[test]
-fn pods_of_other_owners_are_left_alone() {
+fn pods_and_replica_sets_of_other_owners_are_left_alone() {
+    // A Deployment of the same name and template but another uid (the old
+    // one of a deletion the garbage collector has not finished): its
+    // ReplicaSet has the name this one's would have.
     let mut w = world(deployment(1, "web:1", json!({})));
     let mut other = deployment(1, "web:1", json!({}));
     other.metadata.uid = Some("other-uid".into());
-    w.apply(
-        plan_deployment(DeploymentInput {
+    for _ in 0..2 {
+        let actions = plan_deployment(DeploymentInput {
             deployment: &other,
-            pods: &[],
+            pods: &w.pods,
+            replica_sets: &w.replica_sets,
             revisions: &[],
             refused: None,
             now: t(0),
-        }),
-        t(0),
-    );
-    assert_eq!(w.pods.len(), 1);
+        });
+        w.apply(actions, t(0));
+    }
+    assert_eq!((w.pods.len(), w.replica_sets.len()), (1, 1));
+    let theirs = w.replica_sets[0].clone();
+    // The name is taken: the collision count salts the hash.
+    let actions = plan(&w, 1);
+    let [Action::UpdateDeploymentStatus { status, .. }] = actions.as_slice() else {
+        panic!("{actions:?}");
+    };
+    assert_eq!(status.collision_count, Some(1));
+    w.apply(actions, t(1));
     converge(&mut w, 1, |_| {});
-    assert_eq!(w.pods.len(), 2);
+    assert_eq!((w.pods.len(), w.replica_sets.len()), (2, 2));
+    assert_eq!(w.replica_set(theirs.name()), &theirs, "untouched");
+    let mine = owned(&w.deployment, &w.replica_sets);
+    assert_eq!(mine.len(), 1);
+    assert_ne!(mine[0].name(), theirs.name());
+    assert_eq!(revision(mine[0]), 1);
 }
 
 #[test]
@@ -399,12 +519,14 @@ fn pods_pod_security_refuses_are_not_created_and_a_condition_says_why() {
         plan_deployment(DeploymentInput {
             deployment: &w.deployment,
             pods: &w.pods,
+            replica_sets: &w.replica_sets,
             revisions: &w.revisions,
             refused: Some(why),
             now: t(now),
         })
     };
     let mut w = world(deployment(2, "web:1", json!({})));
+    w.apply(refused(&w, 0), t(0)); // the ReplicaSet
     let actions = refused(&w, 0);
     assert!(!actions.iter().any(changes_pods), "{actions:?}");
     w.apply(actions, t(0));
@@ -428,4 +550,80 @@ fn pods_pod_security_refuses_are_not_created_and_a_condition_says_why() {
     assert!(find_condition(&status.conditions, "ReplicaFailure").is_none());
     // Pods already running are left alone: a refusal only stops creations.
     assert!(refused(&w, 100).is_empty());
+}
+
+#[test]
+fn an_older_hubs_pods_and_records_become_replica_sets_without_a_restart() {
+    use super::pods::from_template;
+    use super::revision::Revision;
+    let mut w = world(deployment(2, "web:2", json!({})));
+    let v2 = w.deployment.spec.template.clone();
+    let mut v1 = v2.clone();
+    v1.spec.containers[0].image = "web:1".into();
+    let (h1, h2) = (template_hash(&v1), template_hash(&v2));
+    let record = |revision, hash: &str, template, cause: Option<&str>| Revision {
+        owner_uid: "web-uid".into(),
+        revision,
+        hash: hash.into(),
+        template,
+        change_cause: cause.map(str::to_string),
+    };
+    w.revisions = vec![
+        record(1, &h1, v1, None),
+        record(2, &h2, v2.clone(), Some("image web:2")),
+    ];
+    w.deployment
+        .metadata
+        .annotations
+        .insert(REVISION_ANNOTATION.into(), "2".into());
+    for i in 0..2 {
+        let name = format!("web-{h2}-old{i}");
+        let labels = [(POD_TEMPLATE_HASH, h2.as_str())];
+        let mut p = from_template(&v2, name, "Deployment", &w.deployment.metadata, &labels);
+        p.metadata.uid = Some(format!("old-{i}"));
+        make_ready(&mut p, t(0));
+        w.pods.push(p);
+    }
+    let before = w.pods.clone();
+
+    let actions = plan(&w, 10);
+    assert_eq!(actions.len(), 2, "{actions:?}");
+    assert!(
+        actions
+            .iter()
+            .all(|a| matches!(a, Action::CreateReplicaSet(_)))
+    );
+    w.apply(actions, t(10));
+    assert_eq!(
+        revisions(&w),
+        [(1, "web:1".into(), 0), (2, "web:2".into(), 2)]
+    );
+    assert_eq!(
+        current(&w).metadata.annotations[CHANGE_CAUSE_ANNOTATION],
+        "image web:2"
+    );
+    let now = converge(&mut w, 10, |w| assert_eq!(w.pods.len(), 2));
+    assert_eq!(w.pods, before, "the pods are adopted as they are");
+    assert!(w.revisions.is_empty(), "the records are dropped");
+    let s = current(&w).status.clone().unwrap();
+    assert_eq!((s.replicas, s.ready_replicas), (2, 2));
+    assert_eq!(w.deployment.metadata.annotations[REVISION_ANNOTATION], "2");
+
+    // A rollout replaces them through the ReplicaSets.
+    set_image(&mut w, "web:3");
+    converge(&mut w, now, |_| {});
+    assert_eq!(w.images(), ["web:3"; 2]);
+    assert!(
+        w.pods
+            .iter()
+            .all(|p| p.metadata.owner_references[0].kind == "ReplicaSet")
+    );
+    assert_eq!(
+        revisions(&w),
+        [
+            (1, "web:1".into(), 0),
+            (2, "web:2".into(), 0),
+            (3, "web:3".into(), 2)
+        ]
+    );
 }

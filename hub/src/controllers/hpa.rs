@@ -14,11 +14,12 @@ use bramble_api::objects::common::Condition;
 use bramble_api::objects::hpa::{
     HorizontalPodAutoscaler, HpaStatus, MetricStatus, MetricValueStatus, ResourceMetricStatus,
 };
-use bramble_api::objects::{Deployment, Pod};
+use bramble_api::objects::{Deployment, Pod, ReplicaSet};
 use bramble_api::quantity::Quantity;
 
 use super::action::Action;
-use super::pods::{is_active, is_controlled_by, is_ready};
+use super::pods::{is_active, is_ready};
+use super::replicasets::deployment_pods;
 use super::time;
 
 /// Kubernetes' tolerance: no change while usage is within 10% of target.
@@ -39,6 +40,8 @@ pub struct HpaInput<'a> {
     pub deployment: Option<&'a Deployment>,
     /// Pods of the namespace.
     pub pods: &'a [Pod],
+    /// ReplicaSets of the namespace (the Deployment's hold its pods).
+    pub replica_sets: &'a [ReplicaSet],
     /// Usage by `namespace/name`.
     pub metrics: &'a HashMap<String, PodMetrics>,
     /// Earlier recommendations (time, replicas), any order.
@@ -74,10 +77,9 @@ pub fn plan_hpa(input: HpaInput<'_>) -> HpaPlan {
         .status
         .as_ref()
         .map_or(current, |s| s.replicas.unwrap_or(0));
-    let ready: Vec<&Pod> = input
-        .pods
-        .iter()
-        .filter(|p| is_controlled_by(p, "Deployment", &d.metadata) && is_active(p) && is_ready(p))
+    let ready: Vec<&Pod> = deployment_pods(d, input.replica_sets, input.pods)
+        .into_iter()
+        .filter(|p| is_active(p) && is_ready(p))
         .collect();
     let mut desired: Option<i32> = None;
     let mut current_metrics = Vec::new();

@@ -7,7 +7,6 @@ use bramble_api::objects::Pod;
 use serde_json::json;
 
 use super::action::Action;
-use super::deployment::{DeploymentInput, plan_deployment};
 use super::hpa::{HpaInput, PodMetrics, plan_hpa};
 use super::testutil::{World, deployment, t};
 
@@ -36,14 +35,10 @@ fn world(n: i32) -> World {
         deployment: d,
         ..World::default()
     };
-    let actions = plan_deployment(DeploymentInput {
-        deployment: &w.deployment,
-        pods: &w.pods,
-        revisions: &w.revisions,
-        refused: None,
-        now: t(0),
-    });
-    w.apply(actions, t(0));
+    // The ReplicaSet first, then its pods.
+    for _ in 0..2 {
+        w.apply(w.plan_deployment(t(0)), t(0));
+    }
     w.ready_all(t(0));
     assert_eq!(w.pods.len(), n as usize);
     w
@@ -75,6 +70,7 @@ fn plan_at(
         hpa: h,
         deployment: Some(&w.deployment),
         pods: &w.pods,
+        replica_sets: &w.replica_sets,
         metrics,
         history,
         now: t(now),
@@ -158,6 +154,7 @@ fn missing_requests_or_metrics_say_why_and_do_not_scale() {
         hpa: &h,
         deployment: None,
         pods: &[],
+        replica_sets: &[],
         metrics: &HashMap::new(),
         history: &[],
         now: t(10),

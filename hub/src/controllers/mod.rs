@@ -5,26 +5,29 @@
 //! idempotent: applied, re-read and planned again it converges and then
 //! returns only what is still needed.
 //!
-//! - [`deployment`]: replicas, rolling update and `Recreate` ([`rollout`]),
-//!   status ([`deployment_status`]) and revision history and undo ([`revision`]).
+//! - [`deployment`]: a Deployment's ReplicaSets ([`replicasets`], one per
+//!   template it has run, numbered by [`revision`], planned by
+//!   [`replicaset_plan`]) and their pods: replicas, rolling update and
+//!   `Recreate` ([`rollout`]), status ([`deployment_status`]).
 //! - [`daemonset`]: one pod per matching node, bound to it.
+//! - [`gc`]: pods and ReplicaSets whose owners are gone.
 //! - [`nodes`]: Ready/NotReady from heartbeats, eviction, fencing.
 //! - [`endpoints`]: the ready pod addresses behind each Service.
-//!
-//! Bramble has no ReplicaSets: a Deployment owns its pods directly, each
-//! labelled `pod-template-hash` (see [`naming::template_hash`]); old templates
-//! are kept as [`revision::Revision`] records for `rollout history|undo`.
 
 pub mod action;
 pub mod daemonset;
 pub mod deployment;
 pub mod deployment_status;
 pub mod endpoints;
+pub mod gc;
 pub mod hpa;
 pub mod naming;
 pub mod nodes;
+pub mod owners;
 pub mod pods;
 pub mod rank;
+pub mod replicaset_plan;
+pub mod replicasets;
 pub mod revision;
 pub mod rollout;
 mod time;
@@ -40,9 +43,10 @@ mod nodes_tests;
 #[cfg(test)]
 pub(crate) mod testutil;
 
-pub use action::{Action, PodRef};
+pub use action::{Action, Garbage, ObjectRef, PodRef};
 pub use daemonset::{DaemonSetInput, plan_daemonset};
 pub use deployment::{DeploymentInput, plan_deployment};
+pub use gc::{GcInput, plan_gc};
 pub use hpa::{HpaInput, HpaPlan, PodMetrics, plan_hpa};
 pub use nodes::{NodeHealth, NodeLifecycleConfig, fence, plan_nodes};
 pub use revision::{Revision, UndoError, undo};

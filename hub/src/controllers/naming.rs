@@ -44,12 +44,24 @@ pub fn encode(mut v: u64, len: usize) -> String {
 /// The `pod-template-hash` of a template (10 characters). A
 /// `pod-template-hash` label already on the template is ignored.
 pub fn template_hash(template: &PodTemplateSpec) -> String {
+    template_hash_with(template, 0)
+}
+
+/// [`template_hash`] salted with a Deployment's `status.collisionCount`,
+/// as Kubernetes salts it: a count of 0 (no collision yet) leaves the hash
+/// as it is, so the hashes of existing pods never change.
+pub fn template_hash_with(template: &PodTemplateSpec, collision_count: i32) -> String {
     let mut t = template.clone();
     t.metadata.labels.remove(POD_TEMPLATE_HASH);
     // Serializing a typed struct is deterministic: fields in declaration
     // order, maps are BTreeMaps.
     let bytes = serde_json::to_vec(&t).unwrap_or_default();
-    encode(fnv1a(&[&bytes]), 10)
+    let h = if collision_count == 0 {
+        fnv1a(&[&bytes])
+    } else {
+        fnv1a(&[&bytes, &collision_count.to_le_bytes()])
+    };
+    encode(h, 10)
 }
 
 /// `count` names `prefix-xxxxx` not in `taken`, derived from `seed`.
@@ -84,6 +96,8 @@ mod tests {
             .labels
             .insert(POD_TEMPLATE_HASH.into(), h.clone());
         assert_eq!(template_hash(&labelled), h);
+        assert_eq!(template_hash_with(&t, 0), h);
+        assert_ne!(template_hash_with(&t, 1), h);
         t.metadata.labels.insert("app".into(), "api".into());
         assert_ne!(template_hash(&t), h);
     }

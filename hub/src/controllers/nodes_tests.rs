@@ -6,7 +6,6 @@ use serde_json::json;
 
 use super::action::{Action, PodRef};
 use super::daemonset::{DaemonSetInput, plan_daemonset};
-use super::deployment::{DeploymentInput, plan_deployment};
 use super::nodes::{NodeHealth, NodeLifecycleConfig, REASON_NODE_LOST, plan_nodes};
 use super::pods::is_active;
 use super::testutil::{World, daemonset, deployment, node, t};
@@ -64,14 +63,10 @@ fn cluster() -> World {
         nodes: vec![node("pi-1", json!({})), node("pi-2", json!({}))],
         ..World::default()
     };
-    let d = plan_deployment(DeploymentInput {
-        deployment: &w.deployment,
-        pods: &w.pods,
-        revisions: &[],
-        refused: None,
-        now: t(0),
-    });
-    w.apply(d, t(0));
+    // The ReplicaSet, then its pods.
+    for _ in 0..2 {
+        w.apply(w.plan_deployment(t(0)), t(0));
+    }
     for p in &mut w.pods {
         p.spec.node_name = Some("pi-2".into());
     }
@@ -159,13 +154,7 @@ fn eviction_after_timeout_then_replacement_and_fencing() {
     );
 
     // The Deployment replaces the failed pods.
-    let d = plan_deployment(DeploymentInput {
-        deployment: &w.deployment,
-        pods: &w.pods,
-        revisions: &w.revisions,
-        refused: None,
-        now: t(161),
-    });
+    let d = w.plan_deployment(t(161));
     assert_eq!(
         d.iter()
             .filter(|a| matches!(a, Action::CreatePod(_)))

@@ -43,19 +43,13 @@ pub fn is_available(pod: &Pod, min_ready_seconds: i32, now: SystemTime) -> bool 
 
 /// The controller owner reference of a pod, if any.
 pub fn controller_of(pod: &Pod) -> Option<&OwnerReference> {
-    pod.metadata
-        .owner_references
-        .iter()
-        .find(|o| o.controller == Some(true))
+    super::owners::controller_ref(&pod.metadata)
 }
 
 /// Whether `pod` is controlled by the object of `kind` with `meta` (by uid,
 /// or by name when the owner has no uid yet).
 pub fn is_controlled_by(pod: &Pod, kind: &str, meta: &ObjectMeta) -> bool {
-    pod.namespace() == meta.namespace_or_default()
-        && controller_of(pod).is_some_and(|o| {
-            o.kind == kind && o.name == meta.name && meta.uid.as_ref().is_none_or(|u| *u == o.uid)
-        })
+    super::owners::controls(kind, meta, &pod.metadata)
 }
 
 /// A pod stamped from `template`: its labels (plus `extra_labels`),
@@ -79,14 +73,7 @@ pub fn from_template(
             namespace: Some(owner.namespace_or_default().to_string()),
             labels,
             annotations: template.metadata.annotations.clone(),
-            owner_references: vec![OwnerReference {
-                api_version: "apps/v1".into(),
-                kind: owner_kind.into(),
-                name: owner.name.clone(),
-                uid: owner.uid.clone().unwrap_or_default(),
-                controller: Some(true),
-                block_owner_deletion: Some(true),
-            }],
+            owner_references: vec![super::owners::controller_ref_to(owner_kind, owner)],
             ..ObjectMeta::default()
         },
         spec: template.spec.clone(),

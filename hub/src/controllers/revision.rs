@@ -1,27 +1,27 @@
-//! Revision history without ReplicaSets.
+//! Revision numbers of a Deployment's ReplicaSets, `rollout history|undo`
+//! over them, and the revision records hubs before ReplicaSets kept.
 //!
-//! Each distinct pod template a Deployment has run is a [`Revision`] record
-//! (owner uid, number, `pod-template-hash`, the template, its change cause),
-//! which the hub stores beside the Deployment. The current template's record
-//! carries the highest number, mirrored in the Deployment's
-//! `deployment.kubernetes.io/revision` annotation; going back to an old
-//! template (undo) renumbers its record to the next number, as Kubernetes
-//! renumbers the old ReplicaSet. Old records are kept up to
-//! `revisionHistoryLimit`; the oldest ones with no live pods are dropped first.
+//! Each ReplicaSet carries its number (`deployment.kubernetes.io/revision`);
+//! the current one has the highest, mirrored on the Deployment. Going back
+//! to an old template (undo) makes its ReplicaSet current again with the
+//! next number, its old numbers kept in `revision-history`, as Kubernetes
+//! renumbers.
+//!
+//! Older hubs kept a [`Revision`] record per template in a `kv_` table
+//! instead; the Deployment controller turns each into the ReplicaSet it
+//! stands for (same number, hash, template and change cause), then drops it.
 
-use std::collections::BTreeSet;
-
-use bramble_api::objects::{Deployment, PodTemplateSpec};
+use bramble_api::objects::{Deployment, PodTemplateSpec, ReplicaSet};
 use serde::{Deserialize, Serialize};
 
 use super::naming::POD_TEMPLATE_HASH;
+use super::replicasets::{CHANGE_CAUSE_ANNOTATION, equal_ignoring_hash, revision};
 
-/// Annotation on a Deployment: the revision of its current template.
-pub const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
-/// Annotation copied into a revision record for `rollout history`.
-pub const CHANGE_CAUSE_ANNOTATION: &str = "kubernetes.io/change-cause";
+/// Most characters of a `revision-history` annotation (Kubernetes' limit);
+/// the oldest numbers go first.
+const HISTORY_CHARS: usize = 2000;
 
-/// One template a Deployment has run.
+/// A revision record of an older hub: one template a Deployment has run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Revision {
@@ -31,17 +31,6 @@ pub struct Revision {
     pub template: PodTemplateSpec,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change_cause: Option<String>,
-}
-
-/// What the revision bookkeeping of one plan decides.
-#[derive(Debug, Default, PartialEq)]
-pub struct RevisionPlan {
-    /// The current template's revision number.
-    pub current: i64,
-    /// A record to insert or renumber.
-    pub save: Option<Revision>,
-    /// Hashes of records to drop.
-    pub prune: Vec<String>,
 }
 
 /// The records of `history` belonging to `owner_uid`, oldest first.
@@ -54,63 +43,39 @@ pub fn records<'a>(history: &'a [Revision], owner_uid: &str) -> Vec<&'a Revision
     v
 }
 
-/// Revision bookkeeping for `d` whose template hashes to `hash`; `live` holds
-/// the hashes that still have pods.
-pub fn plan_revisions(
-    d: &Deployment,
-    hash: &str,
-    history: &[Revision],
-    live: &BTreeSet<&str>,
-) -> RevisionPlan {
-    let uid = d.metadata.uid.clone().unwrap_or_default();
-    let recs = records(history, &uid);
-    let max = recs.last().map_or(0, |r| r.revision);
-    let change_cause = d.metadata.annotations.get(CHANGE_CAUSE_ANNOTATION).cloned();
-    let mut plan = RevisionPlan::default();
-    match recs.iter().find(|r| r.hash == hash) {
-        Some(r) if r.revision == max && r.change_cause == change_cause => plan.current = max,
-        Some(r) if r.revision == max => {
-            plan.current = max;
-            plan.save = Some(Revision {
-                change_cause,
-                ..(*r).clone()
-            });
-        }
-        found => {
-            plan.current = max + 1;
-            let mut template =
-                found.map_or_else(|| d.spec.template.clone(), |r| r.template.clone());
-            template.metadata.labels.remove(POD_TEMPLATE_HASH);
-            plan.save = Some(Revision {
-                owner_uid: uid,
-                revision: max + 1,
-                hash: hash.to_string(),
-                template,
-                change_cause,
-            });
-        }
+/// When the current ReplicaSet's number `current` is not above every
+/// other's (`others_max`), its new number and `revision-history`
+/// annotation (the old `history` plus `current`).
+pub fn renumber(current: i64, others_max: i64, history: Option<&str>) -> Option<(i64, String)> {
+    if current > others_max {
+        return None;
     }
-    let limit = usize::try_from(d.spec.revision_history_limit.unwrap_or(10)).unwrap_or(0);
-    let old: Vec<&&Revision> = recs.iter().filter(|r| r.hash != hash).collect();
-    let mut excess = old.len().saturating_sub(limit);
-    for r in old {
-        if excess == 0 {
-            break;
-        }
-        if !live.contains(r.hash.as_str()) {
-            plan.prune.push(r.hash.clone());
-            excess -= 1;
-        }
+    let mut old: Vec<String> = history
+        .unwrap_or("")
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    if current > 0 {
+        old.push(current.to_string());
     }
-    plan
+    while old.iter().map(|s| s.len() + 1).sum::<usize>() > HISTORY_CHARS + 1 {
+        old.remove(0);
+    }
+    Some((others_max + 1, old.join(",")))
 }
 
-/// `rollout history` rows of `d`: `(revision, change cause)`, oldest first.
-pub fn history<'a>(d: &Deployment, all: &'a [Revision]) -> Vec<(i64, Option<&'a str>)> {
-    records(all, d.metadata.uid.as_deref().unwrap_or(""))
-        .into_iter()
-        .map(|r| (r.revision, r.change_cause.as_deref()))
-        .collect()
+/// `rollout history` rows: `(revision, change cause)`, oldest first.
+pub fn history<'a>(owned: &[&'a ReplicaSet]) -> Vec<(i64, Option<&'a str>)> {
+    let mut rows: Vec<(i64, Option<&str>)> = owned
+        .iter()
+        .map(|rs| {
+            let cause = rs.metadata.annotations.get(CHANGE_CAUSE_ANNOTATION);
+            (revision(rs), cause.map(String::as_str))
+        })
+        .collect();
+    rows.sort_by_key(|r| r.0);
+    rows
 }
 
 /// Why `rollout undo` cannot proceed.
@@ -126,39 +91,65 @@ pub enum UndoError {
     AlreadyCurrent { name: String, revision: i64 },
 }
 
-/// `rollout undo [--to-revision N]`: the template `d` should get. Revision 0
-/// means the one before the current revision. The caller writes it to
-/// `spec.template`; the next plan renumbers the record.
+/// `rollout undo [--to-revision N]` over `d`'s ReplicaSets: the template
+/// `d` should get (without its hash label). Revision 0 means the newest one
+/// before the current template's. The caller writes it to `spec.template`;
+/// the next plan renumbers that ReplicaSet.
 pub fn undo(
     d: &Deployment,
-    history: &[Revision],
+    owned: &[&ReplicaSet],
     to_revision: i64,
 ) -> Result<PodTemplateSpec, UndoError> {
     let name = d.name().to_string();
-    let recs = records(history, d.metadata.uid.as_deref().unwrap_or(""));
-    let current_hash = super::naming::template_hash(&d.spec.template);
-    let current = recs
+    let is_current = |rs: &ReplicaSet| equal_ignoring_hash(&rs.spec.template, &d.spec.template);
+    let current = owned
         .iter()
-        .find(|r| r.hash == current_hash)
-        .map_or(i64::MAX, |r| r.revision);
+        .find(|rs| is_current(rs))
+        .map_or(i64::MAX, |rs| revision(rs));
+    let mut by_number: Vec<&&ReplicaSet> = owned.iter().collect();
+    by_number.sort_by_key(|rs| revision(rs));
     let target = if to_revision == 0 {
-        recs.iter()
+        by_number
+            .iter()
             .rev()
-            .find(|r| r.revision < current && r.hash != current_hash)
+            .find(|rs| revision(rs) < current && !is_current(rs))
             .ok_or(UndoError::NoHistory { name: name.clone() })?
     } else {
-        recs.iter()
-            .find(|r| r.revision == to_revision)
+        by_number
+            .iter()
+            .find(|rs| revision(rs) == to_revision)
             .ok_or(UndoError::NotFound {
                 name: name.clone(),
                 revision: to_revision,
             })?
     };
-    if target.hash == current_hash {
+    if is_current(target) {
         return Err(UndoError::AlreadyCurrent {
             name,
-            revision: target.revision,
+            revision: revision(target),
         });
     }
-    Ok(target.template.clone())
+    let mut template = target.spec.template.clone();
+    template.metadata.labels.remove(POD_TEMPLATE_HASH);
+    Ok(template)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renumbering_keeps_the_old_numbers() {
+        assert_eq!(renumber(3, 2, None), None, "already the newest");
+        assert_eq!(renumber(1, 3, None), Some((4, "1".into())));
+        assert_eq!(renumber(4, 6, Some("1")), Some((7, "1,4".into())));
+        assert_eq!(renumber(0, 2, None), Some((3, String::new())));
+        let long = vec!["9"; 1500].join(",");
+        let (_, kept) = renumber(5, 9, Some(&long)).unwrap();
+        assert!(
+            kept.len() <= HISTORY_CHARS && kept.ends_with(",5"),
+            "{}",
+            kept.len()
+        );
+    }
 }

@@ -4,9 +4,10 @@
 //! Follows Kubernetes' `rolloutRolling`: scale the new pods up within
 //! `replicas + maxSurge`, and when nothing was created scale old pods down
 //! while at least `replicas - maxUnavailable` pods stay available — old pods
-//! that are not available go first, as they cost no availability. With
-//! pods instead of ReplicaSets, "replicas of a ReplicaSet" is "active pods of
-//! a hash".
+//! that are not available go first, as they cost no availability. A step
+//! is in pods: "replicas of a ReplicaSet" is "its active pods", and the
+//! Deployment controller sets each ReplicaSet's `spec.replicas` from the
+//! step.
 
 use std::time::SystemTime;
 

@@ -6,11 +6,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bramble_api::admit::Object;
 use bramble_api::objects::common::Condition;
 use bramble_api::objects::pod_status::PodStatus;
-use bramble_api::objects::{DaemonSet, Deployment, Node, Pod};
+use bramble_api::objects::{DaemonSet, Deployment, Node, Pod, ReplicaSet};
 use serde_json::{Value, json};
 
-use super::action::Action;
-use super::revision::{REVISION_ANNOTATION, Revision};
+use super::action::{Action, Garbage};
+use super::deployment::{DeploymentInput, plan_deployment};
+use super::replicasets::REVISION_ANNOTATION;
+use super::revision::Revision;
 use super::time;
 
 /// `secs` after a fixed epoch.
@@ -100,6 +102,8 @@ pub struct World {
     pub deployment: Deployment,
     pub daemonset: DaemonSet,
     pub pods: Vec<Pod>,
+    pub replica_sets: Vec<ReplicaSet>,
+    /// Revision records of an older hub.
     pub revisions: Vec<Revision>,
     pub nodes: Vec<Node>,
     /// Every action applied, in order.
@@ -107,6 +111,26 @@ pub struct World {
 }
 
 impl World {
+    /// The Deployment controller's plan for the world's Deployment.
+    pub fn plan_deployment(&self, now: SystemTime) -> Vec<Action> {
+        plan_deployment(DeploymentInput {
+            deployment: &self.deployment,
+            pods: &self.pods,
+            replica_sets: &self.replica_sets,
+            revisions: &self.revisions,
+            refused: None,
+            now,
+        })
+    }
+
+    /// The world's ReplicaSet named `name`.
+    pub fn replica_set(&self, name: &str) -> &ReplicaSet {
+        self.replica_sets
+            .iter()
+            .find(|r| r.name() == name)
+            .unwrap_or_else(|| panic!("no replica set {name}"))
+    }
+
     /// Applies `actions` at `now`: creates get a uid and creation time,
     /// deletes remove the pod at once (termination is not simulated).
     pub fn apply(&mut self, actions: Vec<Action>, now: SystemTime) {
@@ -128,9 +152,40 @@ impl World {
                         .annotations
                         .insert(REVISION_ANNOTATION.into(), revision.to_string());
                 }
-                Action::SaveRevision(r) => {
-                    self.revisions.retain(|x| x.hash != r.hash);
-                    self.revisions.push((**r).clone());
+                Action::CreateReplicaSet(r) => {
+                    let mut r = (**r).clone();
+                    assert!(
+                        !self.replica_sets.iter().any(|x| x.name() == r.name()),
+                        "{} exists",
+                        r.name()
+                    );
+                    r.metadata.uid = Some(format!("uid-{}", r.metadata.name));
+                    r.metadata.creation_timestamp = Some(time::format(now));
+                    r.metadata.generation = Some(1);
+                    self.replica_sets.push(r);
+                }
+                Action::UpdateReplicaSet(r) => {
+                    let stored = self
+                        .replica_sets
+                        .iter_mut()
+                        .find(|x| x.name() == r.name())
+                        .expect("updated replica set exists");
+                    let generation =
+                        stored.metadata.generation.unwrap_or(1) + i64::from(stored.spec != r.spec);
+                    stored.metadata = r.metadata.clone();
+                    stored.metadata.generation = Some(generation);
+                    stored.spec = r.spec.clone();
+                }
+                Action::UpdateReplicaSetStatus { name, status, .. } => {
+                    if let Some(r) = self.replica_sets.iter_mut().find(|x| x.name() == name) {
+                        r.status = Some((**status).clone());
+                    }
+                }
+                Action::DeleteReplicaSet(r) | Action::CollectGarbage(Garbage::ReplicaSet(r)) => {
+                    self.replica_sets.retain(|x| x.name() != r.name);
+                }
+                Action::CollectGarbage(Garbage::Pod(pod)) => {
+                    self.pods.retain(|p| p.name() != pod.name);
                 }
                 Action::DeleteRevision { hash, .. } => self.revisions.retain(|x| x.hash != *hash),
                 Action::EvictPod { pod, reason, .. } => {

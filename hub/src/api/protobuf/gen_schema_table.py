@@ -161,7 +161,8 @@ w.write("""//! The schema table: every protobuf message Bramble decodes, field b
 //! tags (json name, omitempty, protobuf number; k8s.io/api v0.32.4 and
 //! k8s.io/apimachinery v0.32.4), each field number checked against the same
 //! packages' `generated.proto`. Messages are those reachable from the kinds in
-//! `bramble_api::resource::RESOURCES`, plus `DeleteOptions` and `Eviction`; a
+//! `bramble_api::resource::RESOURCES` that clients write (not ReplicaSets,
+//! which only the hub writes), plus `DeleteOptions` and `Eviction`; a
 //! message-typed field whose type Bramble's object model does not have is left
 //! out (so it is refused, see `decode.rs`), unless Go always writes it.
 //! Regenerate rather than edit by hand when Bramble models more.

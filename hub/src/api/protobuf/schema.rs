@@ -155,8 +155,12 @@ mod tests {
     }
 
     #[test]
-    fn every_served_kind_has_a_root_message() {
-        for r in bramble_api::resource::RESOURCES {
+    fn every_kind_clients_write_has_a_root_message() {
+        // Kinds only the hub writes are refused before their body is read.
+        for r in bramble_api::resource::RESOURCES
+            .iter()
+            .filter(|r| !r.hub_written)
+        {
             assert!(root(&r.api_version(), r.kind).is_some(), "{}", r.kind);
         }
     }
