@@ -23,6 +23,15 @@
 //! process) and is reparented to the agent when the helper exits, because
 //! the agent is a child subreaper; so `waitpid` works as before. The helper
 //! never logs: its stderr is the container's.
+//!
+//! When the build fails (an exec of a command the image lacks), the helper
+//! reaps libcontainer's intermediate and init processes of that attempt
+//! before it exits ([`reap_children`]). Left behind they would become
+//! zombies of the agent, which does not know their pids; and an exec's init
+//! has joined the container's PID namespace, whose init, once told to
+//! stop, cannot finish exiting while a process of its namespace is unreaped
+//! (the kernel's `zap_pid_ns_processes` waits): the container would never
+//! report its exit, and the agent waiting for it would hang.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -122,12 +131,37 @@ pub fn main(args: &[OsString]) -> i32 {
     );
     let (line, code) = match outcome {
         Ok(pid) => (format!("ok {pid}\n"), 0),
-        Err(e) => (format!("error {e}\n"), 1),
+        Err(e) => {
+            reap_children(REAP_WAIT);
+            (format!("error {e}\n"), 1)
+        }
     };
     if std::fs::write(&result_file, line).is_err() {
         return 3;
     }
     code
+}
+
+/// How long a failed attempt's processes get to exit.
+const REAP_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Reaps every child of the helper, waiting up to `limit` for those still
+/// running (a failed attempt's processes exit at once; one that does not is
+/// left to the agent, as before).
+fn reap_children(limit: std::time::Duration) {
+    use nix::errno::Errno;
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+    let deadline = Instant::now() + limit;
+    loop {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) if Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return,
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(_) => return,
+        }
+    }
 }
 
 fn helper(verb: &str, state_root: &Path, id: &str, path: &Path) -> Result<i32, String> {

@@ -594,6 +594,41 @@ pub fn exec_is_killed_after_its_timeout(backend: Backend) {
     assert_eq!(sb.runtime.poll_exit(&h).unwrap(), ContainerState::Running);
 }
 
+/// An exec of a command the image lacks fails, and leaves nothing that keeps
+/// the container from exiting: a process of the container's PID namespace
+/// left unreaped (libcontainer's failed attempt, orphaned to the agent)
+/// kept the init from ever finishing its exit, so a stop hung forever.
+pub fn a_failed_exec_does_not_keep_the_container_from_exiting(backend: Backend) {
+    let sb = Sandbox::with_backend("execfail", backend);
+    let cfg = sb.config(
+        "c",
+        &[
+            "sh",
+            "-c",
+            "trap 'exit 0' TERM; echo ready; while true; do sleep 0.05; done",
+        ],
+    );
+    let h = sb.run(&cfg);
+    wait_for_stdout(&sb, &cfg, "ready", Duration::from_secs(10));
+    for _ in 0..2 {
+        let err = sb
+            .runtime
+            .exec(&h, &argv(&["no-such-command"]), Duration::from_secs(10))
+            .unwrap_err();
+        assert!(err.to_string().contains("no-such-command"), "{err}");
+    }
+    sb.runtime.kill(&h, Signal::SIGTERM).unwrap();
+    // The trap exits at once; WAIT only keeps a regression from hanging.
+    let status = sb.runtime.wait(&h, WAIT).unwrap();
+    assert_eq!(
+        status,
+        Some(ExitStatus::Code(0)),
+        "the container did not finish exiting after a failed exec"
+    );
+    sb.runtime.delete(&h).unwrap();
+    sb.deleted(&h);
+}
+
 pub fn exec_needs_a_running_container(backend: Backend) {
     let sb = Sandbox::with_backend("execstate", backend);
     let cfg = sb.config("c", &["true"]);
@@ -801,6 +836,10 @@ macro_rules! runtime_suite {
         #[test]
         fn exec_is_killed_after_its_timeout() {
             runtime_suite::exec_is_killed_after_its_timeout($backend)
+        }
+        #[test]
+        fn a_failed_exec_does_not_keep_the_container_from_exiting() {
+            runtime_suite::a_failed_exec_does_not_keep_the_container_from_exiting($backend)
         }
         #[test]
         fn exec_needs_a_running_container() {
