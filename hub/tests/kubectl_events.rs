@@ -141,7 +141,7 @@ fn kubectl_describes_lists_and_watches_events() {
     let section = described.split("Events:").nth(1).unwrap_or("");
     assert!(
         section.contains("ScalingReplicaSet")
-            && section.contains(&format!("Scaled up replica set {replica_set} from 0 to 2")),
+            && section.contains(&format!("Scaled up replica set {replica_set} to 2 from 0")),
         "{described}"
     );
     let described = kubectl(&hub, &["describe", "rs", &replica_set]);
@@ -203,7 +203,7 @@ fn kubectl_describes_lists_and_watches_events() {
         let line = rx
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             .expect("the watch shows the scaling event");
-        if line.contains("ScalingReplicaSet") && line.contains("from 2 to 3") {
+        if line.contains("ScalingReplicaSet") && line.contains("to 3 from 2") {
             break line;
         }
     };

@@ -318,7 +318,7 @@ fn admitted(value: Value, what: &str) -> anyhow::Result<Value> {
     Ok(object)
 }
 
-/// `Scaled up replica set web-5d8f7c9b4x from 1 to 3` on the Deployment
+/// `Scaled up replica set web-5d8f7c9b4x to 3 from 1` (Kubernetes' wording) on the Deployment
 /// controlling the replica set, as Kubernetes' deployment controller says it.
 fn record_scaling(events: &Recorder, rs: &Value, from: i64, to: i64) {
     let Some(owner) = Involved::owner_of(rs) else {
@@ -330,7 +330,7 @@ fn record_scaling(events: &Recorder, rs: &Value, from: i64, to: i64) {
         owner,
         EventType::Normal,
         "ScalingReplicaSet",
-        format!("Scaled {direction} replica set {name} from {from} to {to}"),
+        format!("Scaled {direction} replica set {name} to {to} from {from}"),
         Source::hub("deployment-controller"),
     );
 }
