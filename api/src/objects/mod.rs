@@ -15,6 +15,9 @@ pub mod deployment;
 pub mod endpoints;
 pub mod env;
 pub mod event;
+/// `events.k8s.io/v1`, served by the hub only.
+#[cfg(feature = "schema")]
+pub mod events_v1;
 pub mod hpa;
 pub mod ingress;
 pub mod network_policy;
