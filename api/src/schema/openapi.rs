@@ -321,6 +321,10 @@ mod tests {
         ] {
             assert!(event["properties"][field].is_object(), "{field}");
         }
+        assert_eq!(
+            event["required"],
+            json!(["apiVersion", "kind", "eventTime"])
+        );
         assert!(s["io.k8s.api.core.v1.ObjectReference"].is_object());
         assert!(s["io.k8s.api.events.v1.EventSeries"].is_object());
         assert!(s.get("io.k8s.api.core.v1.Event").is_none());

@@ -70,7 +70,10 @@ pub struct Event {
     pub metadata: ObjectMeta,
     /// eventTime is the time when this Event was first observed. It is
     /// required. (MicroTime: `2026-12-06T20:12:26.123456Z`.)
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    // No `default`: serde reads a missing Option as None anyway, and schemars
+    // then lists the field as required, as Kubernetes' schema does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(required))]
     pub event_time: Option<String>,
     /// series is data about the Event series this event represents or nil if
     /// it's a singleton Event.

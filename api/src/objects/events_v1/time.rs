@@ -1,7 +1,8 @@
 //! `metav1.MicroTime`, the type of `eventTime` and `series.lastObservedTime`:
-//! RFC 3339 with microseconds, written in UTC (`2026-12-06T20:12:26.123456Z`).
-//! Clients send other offsets (the Python client writes `+00:00`); the hub
-//! stores what Kubernetes would re-encode.
+//! RFC 3339 with microseconds, written in UTC (`2026-12-06T20:12:26.123456Z`);
+//! and `metav1.Time`, the `deprecated*Timestamp`s': whole seconds
+//! (`2026-12-06T20:12:26Z`). Clients send other offsets (the Python client
+//! writes `+00:00`); the hub stores what Kubernetes would re-encode.
 
 use std::time::{Duration, SystemTime};
 
@@ -37,9 +38,23 @@ pub fn micro_time(text: &str) -> Option<String> {
     instant(text).map(|t| humantime::format_rfc3339_micros(t).to_string())
 }
 
-/// Rewrites the event's MicroTimes in UTC; a value that is not a time is
-/// left for validation to refuse.
+/// `text` as a Time (whole seconds) in UTC; `None` when it is not an RFC
+/// 3339 time.
+pub fn time(text: &str) -> Option<String> {
+    instant(text).map(|t| humantime::format_rfc3339_seconds(t).to_string())
+}
+
+/// Rewrites the event's times in UTC; a value that is not a time is left
+/// as it is (for validation to refuse, where it checks).
 pub fn normalize(event: &mut Event) {
+    for t in [
+        &mut event.deprecated_first_timestamp,
+        &mut event.deprecated_last_timestamp,
+    ] {
+        if let Some(utc) = t.as_deref().and_then(time) {
+            *t = Some(utc);
+        }
+    }
     if let Some(t) = event.event_time.as_deref().and_then(micro_time) {
         event.event_time = Some(t);
     }
@@ -99,6 +114,10 @@ mod tests {
         assert_eq!(
             instant("2026-01-02T03:04:05.000000Z"),
             instant("2026-01-02T03:04:05+00:00")
+        );
+        assert_eq!(
+            time("2026-01-02T03:04:05.9+00:00").as_deref(),
+            Some("2026-01-02T03:04:05Z")
         );
     }
 
