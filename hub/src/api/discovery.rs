@@ -1,6 +1,7 @@
 //! Discovery documents in Kubernetes' format so Kubernetes clients find resources.
 
 use bramble_api::resource::{self, RESOURCES};
+
 use serde_json::{Value, json};
 
 /// Kinds `kubectl get all` shows (their `categories: ["all"]`), as Kubernetes has them.
@@ -134,8 +135,7 @@ pub fn resource_list(group: &str, version: &str) -> Value {
     } else {
         format!("{group}/{version}")
     };
-    let resources: Vec<Value> = RESOURCES
-        .iter()
+    let resources: Vec<Value> = resource::served()
         .filter(|r| r.group == group && r.version == version)
         .map(|r| {
             let mut v = json!({

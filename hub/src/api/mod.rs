@@ -5,6 +5,7 @@ mod content;
 mod discovery;
 mod dry_run;
 mod error;
+mod events_v1;
 mod eviction;
 mod field_manager;
 mod field_validation;
@@ -185,6 +186,34 @@ fn by<'a>(
     objects::Writer { fields, manager }
 }
 
+/// The `Table` a read's `Accept` asks for, if any ([`table::TableRequest::negotiate`]).
+fn table_request(
+    parts: &axum::http::request::Parts,
+    q: &ListQuery,
+) -> ApiResult<Option<table::TableRequest>> {
+    let accept = parts
+        .headers
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    table::TableRequest::negotiate(accept, q.include_object.as_deref())
+}
+
+/// One of the caller's watch slots ([`watch_limit`]).
+fn watch_slot(
+    st: &AppState,
+    parts: &axum::http::request::Parts,
+) -> ApiResult<watch_limit::WatchSlot> {
+    let caller = parts
+        .extensions
+        .get::<watch_limit::Caller>()
+        .cloned()
+        .unwrap_or(watch_limit::Caller {
+            token: "anonymous".into(),
+        });
+    st.watches.acquire(&caller)
+}
+
 async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
     let (mut parts, body) = req.into_parts();
     // Refuse a declared oversize body before reading any of it.
@@ -227,34 +256,19 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
             name,
         } => {
             let ns = namespace.as_deref();
-            let table = |q: &ListQuery| {
-                let accept = parts
-                    .headers
-                    .get("accept")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("");
-                table::TableRequest::negotiate(accept, q.include_object.as_deref())
-            };
             match (&method, name.as_deref()) {
                 (&Method::GET, None) => {
                     let q = ListQuery::parse(parts.uri.query())?;
-                    let table = table(&q)?;
+                    let table = table_request(&parts, &q)?;
                     if q.is_watch() {
-                        let caller = parts
-                            .extensions
-                            .get::<watch_limit::Caller>()
-                            .cloned()
-                            .unwrap_or(watch_limit::Caller {
-                                token: "anonymous".into(),
-                            });
-                        let slot = st.watches.acquire(&caller)?;
+                        let slot = watch_slot(st, &parts)?;
                         watch::watch(st, resource, ns, &q, table, slot)
                     } else {
                         objects::list(st, resource, ns, &q, table)
                     }
                 }
                 (&Method::GET, Some(n)) => {
-                    let table = table(&ListQuery::parse(parts.uri.query())?)?;
+                    let table = table_request(&parts, &ListQuery::parse(parts.uri.query())?)?;
                     objects::get(st, resource, ns, n, table)
                 }
                 (&Method::POST, None) => {
@@ -307,6 +321,11 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
                 _ => Err(ApiError::method_not_allowed(method.as_str(), &path)),
             }
         }
+        Target::Converted {
+            resource,
+            namespace,
+            name,
+        } => events_v1::handle(st, &parts, body, resource, namespace, name).await,
         Target::Subresource {
             resource,
             namespace,
