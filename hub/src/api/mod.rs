@@ -3,6 +3,7 @@
 mod auth;
 mod content;
 mod discovery;
+mod discovery_v2;
 mod dry_run;
 mod error;
 mod events_v1;
@@ -241,8 +242,14 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
         .map(|v| v.to_str().unwrap_or("(not text)"));
     let json = |v: serde_json::Value| Ok(axum::Json(v).into_response());
     match target {
-        Target::CoreVersions if method == Method::GET => json(discovery::core_versions()),
-        Target::GroupList if method == Method::GET => json(discovery::group_list()),
+        Target::CoreVersions if method == Method::GET => Ok(discovery_v2::answer(
+            discovery_v2::Root::Core,
+            &parts.headers,
+        )),
+        Target::GroupList if method == Method::GET => Ok(discovery_v2::answer(
+            discovery_v2::Root::Groups,
+            &parts.headers,
+        )),
         Target::Group(g) if method == Method::GET => match discovery::group(&g) {
             Some(v) => json(v),
             None => Err(ApiError::not_found_path(&path)),
