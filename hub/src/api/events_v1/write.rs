@@ -228,7 +228,14 @@ pub async fn delete_collection(
             &served.collection_path(None),
         ));
     };
-    let (items, metadata) = objects::list_page(st, stored(), Some(ns), q, &fields(q)?)?;
+    // Every Event selected, whatever `limit` says.
+    let fields = fields(q)?;
+    let listed = st.store.list(stored(), Some(ns), &q.selector()?)?;
+    let items: Vec<Value> = listed
+        .items
+        .into_iter()
+        .filter(|o| fields.matches(o))
+        .collect();
     let ops = items
         .iter()
         .map(|o| WriteOp::Delete {
@@ -262,7 +269,7 @@ pub async fn delete_collection(
     let body = json!({
         "apiVersion": served.api_version(),
         "kind": "EventList",
-        "metadata": {"resourceVersion": metadata["resourceVersion"]},
+        "metadata": {"resourceVersion": listed.revision.to_string()},
         "items": deleted,
     });
     Ok(axum::Json(body).into_response())
