@@ -1,7 +1,6 @@
 //! Discovery documents in Kubernetes' format so Kubernetes clients find resources.
 
 use bramble_api::resource::{self, RESOURCES};
-
 use serde_json::{Value, json};
 
 /// Kinds `kubectl get all` shows (their `categories: ["all"]`), as Kubernetes has them.
