@@ -131,29 +131,36 @@ pub fn admit_as<T: Object>(value: Value) -> Result<Value, FieldErrors> {
     obj.apply_defaults();
     let mut errs = obj.metadata().validate("metadata", T::NAME_RULE);
     errs.extend(obj.validate());
-    if !undecoded.is_empty() {
-        // What dropping a field caused (it is now "required", its parent
-        // lacks a member) is not news.
-        let under = |path: &str, parent: &str| {
-            path == parent
-                || path.starts_with(&format!("{parent}."))
-                || path.starts_with(&format!("{parent}["))
-        };
-        errs.0.retain(|e| {
-            !undecoded
-                .0
-                .iter()
-                .any(|d| under(&e.path, &d.path) || under(&d.path, &e.path))
-        });
-        errs.extend(undecoded);
-        let rank = |path: &str| match path.split(['.', '[']).next() {
-            Some("metadata") => 0,
-            Some("spec") => 1,
-            _ => 2,
-        };
-        errs.0.sort_by_key(|e| rank(&e.path));
-    }
+    merge_undecoded(&mut errs, undecoded);
     errs.into_result()?;
     serde_json::to_value(&obj)
         .map_err(|e| FieldErrors(vec![FieldError::invalid(".", e.to_string())]))
+}
+
+/// Merges the errors of fields that did not decode (and were dropped) into
+/// the validation's `errs`: what dropping a field caused (it is now
+/// "required", its parent lacks a member) is not news; `metadata` first,
+/// then `spec`, then the rest, each in the order found.
+pub(crate) fn merge_undecoded(errs: &mut FieldErrors, undecoded: FieldErrors) {
+    if undecoded.is_empty() {
+        return;
+    }
+    let under = |path: &str, parent: &str| {
+        path == parent
+            || path.starts_with(&format!("{parent}."))
+            || path.starts_with(&format!("{parent}["))
+    };
+    errs.0.retain(|e| {
+        !undecoded
+            .0
+            .iter()
+            .any(|d| under(&e.path, &d.path) || under(&d.path, &e.path))
+    });
+    errs.extend(undecoded);
+    let rank = |path: &str| match path.split(['.', '[']).next() {
+        Some("metadata") => 0,
+        Some("spec") => 1,
+        _ => 2,
+    };
+    errs.0.sort_by_key(|e| rank(&e.path));
 }

@@ -2,8 +2,11 @@
 //! as the Kubernetes API server takes them: `=`, `==` and `!=` terms joined by
 //! commas, on the fields each kind supports (every kind: `metadata.name` and
 //! `metadata.namespace`; pods: `spec.nodeName`, `status.phase`...; events:
-//! `involvedObject.*`, `reason`, `type`...). An unsupported field is refused
-//! with the list of supported ones, never ignored.
+//! `involvedObject.*`, `reason`, `type`...); a kind served by conversion has
+//! labels of its own, each selecting on a field of the stored kind
+//! (`events.k8s.io/v1`'s `regarding.name` is `involvedObject.name`). An
+//! unsupported field is refused with the list of supported ones, never
+//! ignored.
 
 use serde_json::Value;
 
@@ -75,40 +78,28 @@ fn kind_fields(kind: &str) -> &'static [&'static str] {
 impl FieldSelector {
     /// Parses `raw` for objects of `kind`.
     pub fn parse(raw: &str, kind: &str) -> Result<FieldSelector, FieldSelectorError> {
-        let mut terms = Vec::new();
-        for term in raw.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-            let (field, value, negated) = if let Some((f, v)) = term.split_once("!=") {
-                (f, v, true)
-            } else if let Some((f, v)) = term.split_once("==") {
-                (f, v, false)
-            } else if let Some((f, v)) = term.split_once('=') {
-                (f, v, false)
-            } else {
-                return Err(FieldSelectorError::Syntax(term.to_string()));
-            };
-            let field = field.trim();
-            if field.is_empty() {
-                return Err(FieldSelectorError::Syntax(term.to_string()));
-            }
-            if !COMMON.contains(&field) && !kind_fields(kind).contains(&field) {
-                let known: Vec<String> = COMMON
-                    .iter()
-                    .chain(kind_fields(kind))
-                    .map(|f| format!("{f:?}"))
-                    .collect();
-                return Err(FieldSelectorError::Unknown {
-                    field: field.to_string(),
-                    kind: kind.to_string(),
-                    known: known.join(", "),
-                });
-            }
-            terms.push(Term {
-                field: field.to_string(),
-                value: value.trim().to_string(),
-                negated,
-            });
-        }
-        Ok(FieldSelector { terms })
+        let known: Vec<&str> = COMMON.iter().chain(kind_fields(kind)).copied().collect();
+        parse_terms(raw, kind, &known, |f| {
+            known.contains(&f).then(|| f.to_string())
+        })
+    }
+
+    /// Parses `raw` for a kind served by conversion (`kind` as errors name
+    /// it, `Event.events.k8s.io`) whose `labels` are each its field and the
+    /// stored kind's field it selects on (`regarding.name` is
+    /// `involvedObject.name`); the terms name the stored fields.
+    pub fn parse_converted(
+        raw: &str,
+        kind: &str,
+        labels: &[(&str, &str)],
+    ) -> Result<FieldSelector, FieldSelectorError> {
+        let known: Vec<&str> = labels.iter().map(|(served, _)| *served).collect();
+        parse_terms(raw, kind, &known, |f| {
+            labels
+                .iter()
+                .find(|(served, _)| *served == f)
+                .map(|(_, stored)| stored.to_string())
+        })
     }
 
     /// The one name an `metadata.name=x` term pins, if any (lets a store
@@ -137,6 +128,46 @@ impl FieldSelector {
             (actual == t.value) != t.negated
         })
     }
+}
+
+/// Parses the terms of `raw`; `field` names the stored field a label
+/// selects on (`None`: not a label of `kind`, whose labels are `known`).
+fn parse_terms(
+    raw: &str,
+    kind: &str,
+    known: &[&str],
+    field: impl Fn(&str) -> Option<String>,
+) -> Result<FieldSelector, FieldSelectorError> {
+    let mut terms = Vec::new();
+    for term in raw.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        let (label, value, negated) = if let Some((f, v)) = term.split_once("!=") {
+            (f, v, true)
+        } else if let Some((f, v)) = term.split_once("==") {
+            (f, v, false)
+        } else if let Some((f, v)) = term.split_once('=') {
+            (f, v, false)
+        } else {
+            return Err(FieldSelectorError::Syntax(term.to_string()));
+        };
+        let label = label.trim();
+        if label.is_empty() {
+            return Err(FieldSelectorError::Syntax(term.to_string()));
+        }
+        let Some(field) = field(label) else {
+            let known: Vec<String> = known.iter().map(|f| format!("{f:?}")).collect();
+            return Err(FieldSelectorError::Unknown {
+                field: label.to_string(),
+                kind: kind.to_string(),
+                known: known.join(", "),
+            });
+        };
+        terms.push(Term {
+            field,
+            value: value.trim().to_string(),
+            negated,
+        });
+    }
+    Ok(FieldSelector { terms })
 }
 
 #[cfg(test)]
@@ -183,5 +214,34 @@ mod tests {
         ));
         let e = FieldSelector::parse("involvedObject.name=web", "Event").unwrap();
         assert!(e.matches(&json!({"involvedObject": {"name": "web"}})));
+    }
+
+    #[test]
+    fn a_converted_kinds_labels_select_on_the_stored_fields() {
+        let labels = [
+            ("regarding.name", "involvedObject.name"),
+            ("reportingController", "reportingComponent"),
+            ("type", "type"),
+        ];
+        let s = FieldSelector::parse_converted(
+            "regarding.name=web,reportingController!=kubelet,type=Warning",
+            "Event.events.k8s.io",
+            &labels,
+        )
+        .unwrap();
+        let stored = json!({"involvedObject": {"name": "web"}, "type": "Warning",
+            "reportingComponent": "default-scheduler"});
+        assert!(s.matches(&stored));
+        assert_eq!(s.terms[0].field, "involvedObject.name");
+        let e = FieldSelector::parse_converted(
+            "involvedObject.name=web",
+            "Event.events.k8s.io",
+            &labels,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "\"involvedObject.name\" is not a known field selector for Event.events.k8s.io: only \"regarding.name\", \"reportingController\", \"type\""
+        );
     }
 }

@@ -75,6 +75,18 @@ impl ResourceInfo {
 
     /// The verbs the hub serves for this kind (Kubernetes discovery format).
     pub fn verbs(&self) -> &'static [&'static str] {
+        if CONVERTED.contains(self) {
+            return &[
+                "create",
+                "delete",
+                "deletecollection",
+                "get",
+                "list",
+                "patch",
+                "update",
+                "watch",
+            ];
+        }
         if self.hub_written {
             &["delete", "get", "list", "watch"]
         } else {
@@ -187,6 +199,32 @@ pub const RESOURCES: &[ResourceInfo] = &[
     ),
 ];
 
+/// Kinds also served at a second group version, converted to and from the
+/// kind that stores them (Kubernetes' one storage, several versions):
+/// `events.k8s.io/v1` Events are the `core/v1` Events. Not in [`RESOURCES`]:
+/// nothing is stored under them, and what a user types on the command line
+/// resolves to the stored kinds.
+pub const CONVERTED: &[ResourceInfo] = &[grouped(
+    "events.k8s.io",
+    "v1",
+    "Event",
+    "events",
+    "event",
+    &["ev"],
+)];
+
+/// Every kind the hub serves: [`RESOURCES`], then [`CONVERTED`].
+pub fn served() -> impl Iterator<Item = &'static ResourceInfo> {
+    RESOURCES.iter().chain(CONVERTED)
+}
+
+/// Finds a [`CONVERTED`] kind by its URL coordinates.
+pub fn converted(group: &str, version: &str, plural: &str) -> Option<&'static ResourceInfo> {
+    CONVERTED
+        .iter()
+        .find(|r| r.group == group && r.version == version && r.plural == plural)
+}
+
 /// Finds a kind by `apiVersion` and `kind` as written in a manifest.
 pub fn by_kind(api_version: &str, kind: &str) -> Option<&'static ResourceInfo> {
     RESOURCES
@@ -219,10 +257,11 @@ pub fn resolve(name: &str) -> Option<&'static ResourceInfo> {
     })
 }
 
-/// The API groups other than core, with their versions, in discovery order.
+/// The API groups other than core, with their versions, in discovery order
+/// (those of [`CONVERTED`] kinds last).
 pub fn groups() -> Vec<(&'static str, &'static str)> {
     let mut out: Vec<(&'static str, &'static str)> = Vec::new();
-    for r in RESOURCES.iter().filter(|r| !r.group.is_empty()) {
+    for r in served().filter(|r| !r.group.is_empty()) {
         if !out.contains(&(r.group, r.version)) {
             out.push((r.group, r.version));
         }
@@ -248,6 +287,9 @@ mod tests {
             ["delete", "get", "list", "watch"]
         );
         assert!(resolve("deployments.core").is_none());
+        // events.k8s.io/v1 is served, not stored: names resolve to core/v1.
+        assert_eq!(resolve("events").unwrap().api_version(), "v1");
+        assert!(resolve("events.events.k8s.io").is_none());
         assert!(resolve("widgets").is_none());
     }
 
@@ -267,7 +309,8 @@ mod tests {
     #[test]
     fn lists_groups_once() {
         let g = groups();
-        assert_eq!(g.len(), 3);
+        assert_eq!(g.len(), 4);
         assert!(g.contains(&("networking.k8s.io", "v1")));
+        assert_eq!(g.last(), Some(&("events.k8s.io", "v1")));
     }
 }

@@ -214,7 +214,13 @@ async fn discovery_lists_every_kind() {
             .collect();
         assert_eq!(
             names,
-            ["apps", "autoscaling", "networking.k8s.io", "metrics.k8s.io"]
+            [
+                "apps",
+                "autoscaling",
+                "networking.k8s.io",
+                "events.k8s.io",
+                "metrics.k8s.io"
+            ]
         );
         let (_, core) = c.get("/api/v1");
         let pods = core["resources"]

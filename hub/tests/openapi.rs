@@ -38,6 +38,7 @@ fn the_index_points_at_hashed_documents_that_are_cached() {
             "api/v1",
             "apis/apps/v1",
             "apis/autoscaling/v2",
+            "apis/events.k8s.io/v1",
             "apis/networking.k8s.io/v1"
         ]
     );

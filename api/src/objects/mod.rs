@@ -5,7 +5,9 @@
 //! hub sorts unknown fields out before decoding, by the schemas of these types:
 //! `crate::schema::unknown`.)
 //! [`admit_kind`] dispatches admission to the typed struct of each kind in
-//! [`crate::resource::RESOURCES`].
+//! [`crate::resource::RESOURCES`]; a kind served at a second version
+//! (`crate::resource::CONVERTED`: `events_v1`, the hub's only) has its own
+//! admission, which converts to the stored kind.
 
 pub mod common;
 pub mod container;
@@ -15,6 +17,9 @@ pub mod deployment;
 pub mod endpoints;
 pub mod env;
 pub mod event;
+// `events.k8s.io/v1`, served by the hub only.
+#[cfg(feature = "schema")]
+pub mod events_v1;
 pub mod hpa;
 pub mod ingress;
 pub mod network_policy;

@@ -10,7 +10,7 @@ use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
 use crate::objects;
-use crate::resource::{RESOURCES, ResourceInfo};
+use crate::resource::{self, ResourceInfo};
 
 /// Kubernetes' name of a kind's schema (`io.k8s.api.apps.v1.Deployment`).
 pub fn component_name(r: &ResourceInfo) -> String {
@@ -29,7 +29,11 @@ pub fn components() -> &'static Map<String, Value> {
 
 fn build() -> Map<String, Value> {
     let mut generator = SchemaSettings::openapi3().into_generator();
-    for r in RESOURCES {
+    for r in resource::served() {
+        if r.group == "events.k8s.io" {
+            generator.subschema_for::<objects::events_v1::Event>();
+            continue;
+        }
         match r.kind {
             "Pod" => generator.subschema_for::<objects::Pod>(),
             "Service" => generator.subschema_for::<objects::Service>(),
@@ -55,7 +59,7 @@ fn build() -> Map<String, Value> {
         normalize(schema);
         add_patch_meta(name, schema);
     }
-    for r in RESOURCES {
+    for r in resource::served() {
         if let Some(Value::Object(s)) = defs.get_mut(&component_name(r)) {
             s.insert(
                 "x-kubernetes-group-version-kind".into(),

@@ -23,12 +23,19 @@ fn table() -> &'static HashMap<&'static str, Vec<&'static str>> {
 }
 
 /// The data file's key of a Kubernetes type name: its version and name
-/// (`io.k8s.api.core.v1.Container` → `v1.Container`).
+/// (`io.k8s.api.core.v1.Container` → `v1.Container`), with the group for
+/// events.k8s.io, whose type names are core's too
+/// (`io.k8s.api.events.v1.Event` → `events.v1.Event`).
 fn key(type_name: &str) -> Option<&str> {
     let mut dots = type_name.rmatch_indices('.');
     dots.next()?;
     let (at, _) = dots.next()?;
-    Some(&type_name[at + 1..])
+    match type_name[..at].rsplit_once('.') {
+        Some((before, "events")) if before.ends_with("io.k8s.api") => {
+            Some(&type_name[before.len() + 1..])
+        }
+        _ => Some(&type_name[at + 1..]),
+    }
 }
 
 /// Whether Kubernetes' type `type_name` knows the type at all.
@@ -60,5 +67,9 @@ mod tests {
         assert!(knows_type(
             "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
         ));
+        // events.k8s.io's Event is not core's.
+        assert!(has_field("io.k8s.api.events.v1.Event", "note"));
+        assert!(!has_field("io.k8s.api.events.v1.Event", "message"));
+        assert!(has_field("io.k8s.api.core.v1.Event", "message"));
     }
 }

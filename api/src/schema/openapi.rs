@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value, json};
 
-use crate::resource::{RESOURCES, ResourceInfo};
+use crate::resource::{self, ResourceInfo};
 
 use super::{component_name, components};
 
@@ -25,15 +25,14 @@ pub struct GroupVersionDocument {
 /// One document per group version Bramble serves, core first.
 pub fn documents() -> Vec<GroupVersionDocument> {
     let mut gvs: Vec<(&str, &str)> = Vec::new();
-    for r in RESOURCES {
+    for r in resource::served() {
         if !gvs.contains(&(r.group, r.version)) {
             gvs.push((r.group, r.version));
         }
     }
     gvs.into_iter()
         .map(|(group, version)| {
-            let kinds: Vec<&ResourceInfo> = RESOURCES
-                .iter()
+            let kinds: Vec<&ResourceInfo> = resource::served()
                 .filter(|r| r.group == group && r.version == version)
                 .collect();
             GroupVersionDocument {
@@ -240,12 +239,12 @@ fn resource_paths(r: &ResourceInfo, paths: &mut Map<String, Value>) {
         "Force is going to \"force\" Apply requests: the applier takes over fields other managers own. Must be unset for other patches.",
         "boolean",
     ));
-    let mut ops = json!({
+    let mut collection_ops = json!({
         "get": operation(r, "list", "list", scope, &format!("list or watch objects of kind {kind}"), list_params(), None),
         "parameters": common,
     });
     if !r.hub_written {
-        ops["post"] = operation(
+        collection_ops["post"] = operation(
             r,
             "post",
             "create",
@@ -255,7 +254,18 @@ fn resource_paths(r: &ResourceInfo, paths: &mut Map<String, Value>) {
             Some(&["application/json", "application/vnd.kubernetes.protobuf"]),
         );
     }
-    paths.insert(collection.clone(), ops);
+    if r.verbs().contains(&"deletecollection") {
+        collection_ops["delete"] = operation(
+            r,
+            "deletecollection",
+            "deleteCollection",
+            scope,
+            &format!("delete collection of {kind}"),
+            list_params(),
+            None,
+        );
+    }
+    paths.insert(collection.clone(), collection_ops);
     common.push(path_param("name", &format!("name of the {kind}")));
     let mut ops = json!({
         "get": operation(r, "get", "read", scope, &format!("read the specified {kind}"), vec![], None),
@@ -320,9 +330,48 @@ mod tests {
                 "api/v1",
                 "apis/apps/v1",
                 "apis/autoscaling/v2",
-                "apis/networking.k8s.io/v1"
+                "apis/networking.k8s.io/v1",
+                "apis/events.k8s.io/v1"
             ]
         );
+    }
+
+    #[test]
+    fn events_v1_is_its_own_schema_with_core_references() {
+        let d = doc("apis/events.k8s.io/v1");
+        let s = &d["components"]["schemas"];
+        let event = &s["io.k8s.api.events.v1.Event"];
+        assert_eq!(
+            event["x-kubernetes-group-version-kind"],
+            json!([{"group": "events.k8s.io", "kind": "Event", "version": "v1"}])
+        );
+        for field in [
+            "regarding",
+            "note",
+            "deprecatedCount",
+            "reportingController",
+        ] {
+            assert!(event["properties"][field].is_object(), "{field}");
+        }
+        assert_eq!(
+            event["required"],
+            json!(["apiVersion", "kind", "eventTime"])
+        );
+        assert!(s["io.k8s.api.core.v1.ObjectReference"].is_object());
+        assert!(s["io.k8s.api.events.v1.EventSeries"].is_object());
+        assert!(s.get("io.k8s.api.core.v1.Event").is_none());
+        let collection = &d["paths"]["/apis/events.k8s.io/v1/namespaces/{namespace}/events"];
+        assert_eq!(
+            collection["get"]["operationId"],
+            "listEventsV1NamespacedEvent"
+        );
+        assert_eq!(
+            collection["delete"]["x-kubernetes-action"],
+            "deletecollection"
+        );
+        // Core events keep theirs.
+        let core = &doc("api/v1")["components"]["schemas"]["io.k8s.api.core.v1.Event"];
+        assert!(core["properties"]["involvedObject"].is_object());
     }
 
     #[test]

@@ -134,8 +134,7 @@ pub fn resource_list(group: &str, version: &str) -> Value {
     } else {
         format!("{group}/{version}")
     };
-    let resources: Vec<Value> = RESOURCES
-        .iter()
+    let resources: Vec<Value> = resource::served()
         .filter(|r| r.group == group && r.version == version)
         .map(|r| {
             let mut v = json!({

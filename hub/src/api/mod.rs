@@ -3,8 +3,10 @@
 mod auth;
 mod content;
 mod discovery;
+mod discovery_v2;
 mod dry_run;
 mod error;
+mod events_v1;
 mod eviction;
 mod field_manager;
 mod field_validation;
@@ -186,6 +188,34 @@ fn by<'a>(
     objects::Writer { fields, manager }
 }
 
+/// The `Table` a read's `Accept` asks for, if any ([`table::TableRequest::negotiate`]).
+fn table_request(
+    parts: &axum::http::request::Parts,
+    q: &ListQuery,
+) -> ApiResult<Option<table::TableRequest>> {
+    let accept = parts
+        .headers
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    table::TableRequest::negotiate(accept, q.include_object.as_deref())
+}
+
+/// One of the caller's watch slots ([`watch_limit`]).
+fn watch_slot(
+    st: &AppState,
+    parts: &axum::http::request::Parts,
+) -> ApiResult<watch_limit::WatchSlot> {
+    let caller = parts
+        .extensions
+        .get::<watch_limit::Caller>()
+        .cloned()
+        .unwrap_or(watch_limit::Caller {
+            token: "anonymous".into(),
+        });
+    st.watches.acquire(&caller)
+}
+
 async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
     let (mut parts, body) = req.into_parts();
     // Refuse a declared oversize body before reading any of it.
@@ -213,8 +243,14 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
         .map(|v| v.to_str().unwrap_or("(not text)"));
     let json = |v: serde_json::Value| Ok(axum::Json(v).into_response());
     match target {
-        Target::CoreVersions if method == Method::GET => json(discovery::core_versions()),
-        Target::GroupList if method == Method::GET => json(discovery::group_list()),
+        Target::CoreVersions if method == Method::GET => Ok(discovery_v2::answer(
+            discovery_v2::Root::Core,
+            &parts.headers,
+        )),
+        Target::GroupList if method == Method::GET => Ok(discovery_v2::answer(
+            discovery_v2::Root::Groups,
+            &parts.headers,
+        )),
         Target::Group(g) if method == Method::GET => match discovery::group(&g) {
             Some(v) => json(v),
             None => Err(ApiError::not_found_path(&path)),
@@ -228,14 +264,6 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
             name,
         } => {
             let ns = namespace.as_deref();
-            let table = |q: &ListQuery| {
-                let accept = parts
-                    .headers
-                    .get("accept")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("");
-                table::TableRequest::negotiate(accept, q.include_object.as_deref())
-            };
             let writes = matches!(method, Method::POST | Method::PUT | Method::PATCH);
             if resource.hub_written && writes {
                 return Err(hub_written::refuse_write(resource, name.as_deref()));
@@ -243,23 +271,16 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
             match (&method, name.as_deref()) {
                 (&Method::GET, None) => {
                     let q = ListQuery::parse(parts.uri.query())?;
-                    let table = table(&q)?;
+                    let table = table_request(&parts, &q)?;
                     if q.is_watch() {
-                        let caller = parts
-                            .extensions
-                            .get::<watch_limit::Caller>()
-                            .cloned()
-                            .unwrap_or(watch_limit::Caller {
-                                token: "anonymous".into(),
-                            });
-                        let slot = st.watches.acquire(&caller)?;
+                        let slot = watch_slot(st, &parts)?;
                         watch::watch(st, resource, ns, &q, table, slot)
                     } else {
                         objects::list(st, resource, ns, &q, table)
                     }
                 }
                 (&Method::GET, Some(n)) => {
-                    let table = table(&ListQuery::parse(parts.uri.query())?)?;
+                    let table = table_request(&parts, &ListQuery::parse(parts.uri.query())?)?;
                     objects::get(st, resource, ns, n, table)
                 }
                 (&Method::POST, None) => {
@@ -316,6 +337,11 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
                 _ => Err(ApiError::method_not_allowed(method.as_str(), &path)),
             }
         }
+        Target::Converted {
+            resource,
+            namespace,
+            name,
+        } => events_v1::handle(st, &parts, body, resource, namespace, name).await,
         Target::Subresource {
             resource,
             namespace,

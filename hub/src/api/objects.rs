@@ -9,6 +9,7 @@ use std::time::SystemTime;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use bramble_api::field_selector::FieldSelector;
 use bramble_api::patch::{merge_keys, server_side};
 use bramble_api::{ResourceInfo, Status};
 use serde_json::{Value, json};
@@ -30,7 +31,8 @@ pub struct Writer<'a> {
 }
 
 /// Fields clients may send but the store owns.
-const STORE_OWNED: [&str; 4] = ["uid", "resourceVersion", "generation", "creationTimestamp"];
+pub(super) const STORE_OWNED: [&str; 4] =
+    ["uid", "resourceVersion", "generation", "creationTimestamp"];
 
 /// `GET` on a collection.
 pub fn list(
@@ -40,8 +42,33 @@ pub fn list(
     q: &ListQuery,
     table: Option<TableRequest>,
 ) -> ApiResult<Response> {
-    let selector = q.selector()?;
     let fields = q.fields(resource.kind)?;
+    let (items, metadata) = list_page(st, resource, namespace, q, &fields)?;
+    if let Some(t) = table {
+        let body = t.table(resource, &items, metadata, SystemTime::now());
+        return Ok(axum::Json(body).into_response());
+    }
+    let body = json!({
+        "apiVersion": resource.api_version(),
+        "kind": format!("{}List", resource.kind),
+        "metadata": metadata,
+        "items": items,
+    });
+    Ok(axum::Json(body).into_response())
+}
+
+/// The page of stored objects of `resource` a list asks for (its
+/// `labelSelector`, `limit` and `continue`; `fields`, its field selector on
+/// the stored objects) and the list's `metadata` (`resourceVersion`,
+/// `continue`, `remainingItemCount`).
+pub(super) fn list_page(
+    st: &AppState,
+    resource: &'static ResourceInfo,
+    namespace: Option<&str>,
+    q: &ListQuery,
+    fields: &FieldSelector,
+) -> ApiResult<(Vec<Value>, Value)> {
+    let selector = q.selector()?;
     let mut result = st.store.list(resource, namespace, &selector)?;
     if !fields.is_empty() {
         result.items.retain(|o| fields.matches(o));
@@ -57,18 +84,7 @@ pub fn list(
         metadata["continue"] = token.into();
         metadata["remainingItemCount"] = page.remaining.into();
     }
-    result.items = page.items;
-    if let Some(t) = table {
-        let body = t.table(resource, &result.items, metadata, SystemTime::now());
-        return Ok(axum::Json(body).into_response());
-    }
-    let body = json!({
-        "apiVersion": resource.api_version(),
-        "kind": format!("{}List", resource.kind),
-        "metadata": metadata,
-        "items": result.items,
-    });
-    Ok(axum::Json(body).into_response())
+    Ok((page.items, metadata))
 }
 
 /// `GET` on an object.
@@ -97,7 +113,7 @@ pub fn get(
     }
 }
 
-fn not_found(resource: &'static ResourceInfo, name: &str) -> ApiError {
+pub(super) fn not_found(resource: &'static ResourceInfo, name: &str) -> ApiError {
     crate::store::StoreError::NotFound {
         resource,
         name: name.to_string(),
@@ -118,14 +134,37 @@ fn admit_for(
     resource: &'static ResourceInfo,
     namespace: Option<&str>,
     name: Option<&str>,
-    mut body: Value,
+    body: Value,
     fields: &FieldCheck,
 ) -> ApiResult<(Value, Vec<String>)> {
+    let mut body = fit_to_url(resource, namespace, body)?;
+    let warnings = super::field_validation::check(resource, &mut body, fields)?;
+    let admitted = bramble_api::admit(body)?;
+    if !std::ptr::eq(admitted.resource, resource) {
+        return Err(ApiError::bad_request(format!(
+            "the API version and kind in the body ({} {}) do not match the URL ({} {})",
+            admitted.resource.api_version(),
+            admitted.resource.kind,
+            resource.api_version(),
+            resource.kind
+        )));
+    }
+    check_name(name, admitted.name())?;
+    Ok((admitted.object, warnings))
+}
+
+/// A write's body made to agree with its URL: as the Kubernetes API server
+/// does, the URL names the kind when the body does not (the Python client
+/// sends typed objects without them) and the namespace of a namespaced
+/// object; a body that names another namespace is a 400.
+pub(super) fn fit_to_url(
+    resource: &'static ResourceInfo,
+    namespace: Option<&str>,
+    mut body: Value,
+) -> ApiResult<Value> {
     if !body.is_object() {
         return Err(ApiError::bad_request("request body must be a JSON object"));
     }
-    // As the Kubernetes API server does, the URL names the kind when the
-    // body does not (the Python client sends typed objects without them).
     if body["apiVersion"].is_null() {
         body["apiVersion"] = resource.api_version().into();
     }
@@ -145,26 +184,17 @@ fn admit_for(
     } else {
         obj::remove_meta(&mut body, "namespace");
     }
-    let warnings = super::field_validation::check(resource, &mut body, fields)?;
-    let admitted = bramble_api::admit(body)?;
-    if !std::ptr::eq(admitted.resource, resource) {
-        return Err(ApiError::bad_request(format!(
-            "the API version and kind in the body ({} {}) do not match the URL ({} {})",
-            admitted.resource.api_version(),
-            admitted.resource.kind,
-            resource.api_version(),
-            resource.kind
-        )));
+    Ok(body)
+}
+
+/// The name in the URL, if any, must be the object's.
+pub(super) fn check_name(url: Option<&str>, object: &str) -> ApiResult<()> {
+    match url {
+        Some(n) if n != object => Err(ApiError::bad_request(format!(
+            "the name of the object ({object}) does not match the name on the URL ({n})"
+        ))),
+        _ => Ok(()),
     }
-    if let Some(n) = name
-        && admitted.name() != n
-    {
-        return Err(ApiError::bad_request(format!(
-            "the name of the object ({}) does not match the name on the URL ({n})",
-            admitted.name()
-        )));
-    }
-    Ok((admitted.object, warnings))
 }
 
 /// `POST` on a collection.
@@ -442,17 +472,7 @@ pub async fn delete(
             format!("namespaces \"{name}\" is forbidden: this namespace may not be deleted"),
         )));
     }
-    let precondition = match body
-        .as_ref()
-        .and_then(|b| b["preconditions"]["resourceVersion"].as_str())
-    {
-        Some(rv) => Some(rv.parse::<u64>().map_err(|_| {
-            ApiError::bad_request(format!(
-                "preconditions.resourceVersion {rv:?} is not a number"
-            ))
-        })?),
-        None => None,
-    };
+    let precondition = precondition(body.as_ref())?;
     let gone = st
         .store
         .delete(resource, namespace, name, precondition)
@@ -465,4 +485,16 @@ pub async fn delete(
         "deleted"
     );
     Ok(axum::Json(gone).into_response())
+}
+
+/// The `preconditions.resourceVersion` of a delete's `DeleteOptions`.
+pub(super) fn precondition(options: Option<&Value>) -> ApiResult<Option<u64>> {
+    match options.and_then(|b| b["preconditions"]["resourceVersion"].as_str()) {
+        Some(rv) => rv.parse::<u64>().map(Some).map_err(|_| {
+            ApiError::bad_request(format!(
+                "preconditions.resourceVersion {rv:?} is not a number"
+            ))
+        }),
+        None => Ok(None),
+    }
 }

@@ -20,6 +20,13 @@ pub enum Target {
         namespace: Option<String>,
         name: Option<String>,
     },
+    /// A collection or an object of a kind served by conversion
+    /// (`bramble_api::resource::CONVERTED`: `events.k8s.io/v1` events).
+    Converted {
+        resource: &'static ResourceInfo,
+        namespace: Option<String>,
+        name: Option<String>,
+    },
     /// `/namespaces/{ns}/{plural}/{name}/{sub}`: a subresource (`log` and
     /// `exec` of pods; `revisions`, `rollback` and `scale` of deployments).
     Subresource {
@@ -54,6 +61,9 @@ pub fn parse(path: &str) -> Option<Target> {
         ["apis", g, v, rest @ ..] => (*g, *v, rest),
         _ => return None,
     };
+    if let Some(t) = converted(group, version, rest) {
+        return Some(t);
+    }
     let known = |plural: &str| resource::by_plural(group, version, plural);
     let target = |r: &'static ResourceInfo, ns: Option<&str>, name: Option<&str>| {
         if r.namespaced != ns.is_some() && name.is_some() {
@@ -101,6 +111,23 @@ pub fn parse(path: &str) -> Option<Target> {
         [plural, name] => target(known(plural)?, None, Some(name)),
         _ => None,
     }
+}
+
+/// A path under a kind served by conversion (all of them namespaced):
+/// `namespaces/{ns}/{plural}[/{name}]` or `{plural}` across namespaces.
+fn converted(group: &str, version: &str, rest: &[&str]) -> Option<Target> {
+    let (plural, namespace, name) = match rest {
+        ["namespaces", ns, plural] => (plural, Some(ns), None),
+        ["namespaces", ns, plural, name] => (plural, Some(ns), Some(name)),
+        [plural] => (plural, None, None),
+        _ => return None,
+    };
+    let resource = resource::converted(group, version, plural)?;
+    Some(Target::Converted {
+        resource,
+        namespace: namespace.map(|n| n.to_string()),
+        name: name.map(|n| n.to_string()),
+    })
 }
 
 #[cfg(test)]
@@ -159,6 +186,21 @@ mod tests {
         assert_eq!(parse("/api/v1/namespaces/x/nodes"), None);
         assert_eq!(parse("/api/v1/pods/a/b/c"), None);
         assert_eq!(parse("/api/v1/namespaces/x/pods/a/status"), None);
+        assert!(matches!(
+            parse("/apis/events.k8s.io/v1/namespaces/x/events/e1"),
+            Some(Target::Converted { resource, namespace: Some(ns), name: Some(n) })
+                if resource.group == "events.k8s.io" && ns == "x" && n == "e1"
+        ));
+        assert!(matches!(
+            parse("/apis/events.k8s.io/v1/events"),
+            Some(Target::Converted {
+                namespace: None,
+                name: None,
+                ..
+            })
+        ));
+        assert_eq!(parse("/apis/events.k8s.io/v1/events/e1"), None);
+        assert_eq!(parse("/apis/events.k8s.io/v1/namespaces/x/pods"), None);
         assert!(matches!(
             parse("/apis/apps/v1/namespaces/x/deployments/web/rollback"),
             Some(Target::Subresource { sub, .. }) if sub == "rollback"

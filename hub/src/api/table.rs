@@ -89,6 +89,21 @@ impl TableRequest {
         metadata: Value,
         now: SystemTime,
     ) -> Value {
+        self.table_shown(resource, items, items, metadata, now)
+    }
+
+    /// [`Self::table`] for a kind served by conversion: the cells printed
+    /// from the stored `items` of `resource` (Kubernetes prints every
+    /// version of a kind from one internal type), each row carrying its
+    /// object as `shown` in the version asked for.
+    pub fn table_shown(
+        &self,
+        resource: &ResourceInfo,
+        items: &[Value],
+        shown: &[Value],
+        metadata: Value,
+        now: SystemTime,
+    ) -> Value {
         let (base, wide) = columns::headers_of(resource.kind);
         let definitions: Vec<Value> = base
             .iter()
@@ -109,7 +124,11 @@ impl TableRequest {
                 d
             })
             .collect();
-        let rows: Vec<Value> = items.iter().map(|o| self.row(resource, o, now)).collect();
+        let rows: Vec<Value> = items
+            .iter()
+            .zip(shown)
+            .map(|(o, shown)| self.row(resource, o, shown, now))
+            .collect();
         json!({
             "kind": "Table",
             "apiVersion": self.api_version,
@@ -119,7 +138,13 @@ impl TableRequest {
         })
     }
 
-    fn row(&self, resource: &ResourceInfo, object: &Value, now: SystemTime) -> Value {
+    fn row(
+        &self,
+        resource: &ResourceInfo,
+        object: &Value,
+        shown: &Value,
+        now: SystemTime,
+    ) -> Value {
         let (base, wide) = columns::cells(resource.kind, object, now);
         let cells: Vec<Value> = base.into_iter().chain(wide).map(Value::String).collect();
         let mut row = json!({"cells": cells});
@@ -129,10 +154,10 @@ impl TableRequest {
                 row["object"] = json!({
                     "kind": "PartialObjectMetadata",
                     "apiVersion": self.api_version,
-                    "metadata": object["metadata"],
+                    "metadata": shown["metadata"],
                 });
             }
-            Include::Object => row["object"] = object.clone(),
+            Include::Object => row["object"] = shown.clone(),
         }
         row
     }
@@ -245,6 +270,44 @@ mod tests {
         );
         assert_eq!(t["rows"][0]["object"]["metadata"]["namespace"], "shop");
         assert_eq!(t["metadata"]["resourceVersion"], "7");
+    }
+
+    #[test]
+    fn a_converted_kinds_rows_print_the_stored_object_and_carry_the_shown_one() {
+        let events = bramble_api::resource::by_kind("v1", "Event").unwrap();
+        let stored = json!({"metadata": {"name": "web.1", "namespace": "default"},
+            "involvedObject": {"kind": "Pod", "name": "web"}, "reason": "Started",
+            "message": "Started container web", "type": "Normal", "count": 2,
+            "lastTimestamp": "2026-11-27T22:59:00Z"});
+        let shown = json!({"apiVersion": "events.k8s.io/v1",
+            "metadata": {"name": "web.1", "namespace": "default"}, "note": "Started container web"});
+        let now = bramble_api::printing::age::parse_time("2026-11-27T23:00:00Z").unwrap();
+        let t = TableRequest::negotiate(KUBECTL, Some("Object"))
+            .unwrap()
+            .unwrap()
+            .table_shown(
+                events,
+                std::slice::from_ref(&stored),
+                std::slice::from_ref(&shown),
+                json!({}),
+                now,
+            );
+        assert_eq!(
+            t["rows"][0]["cells"],
+            json!([
+                "60s",
+                "Normal",
+                "Started",
+                "pod/web",
+                "Started container web",
+                "",
+                "",
+                "<unknown>",
+                "2",
+                "web.1"
+            ])
+        );
+        assert_eq!(t["rows"][0]["object"], shown);
     }
 
     #[test]

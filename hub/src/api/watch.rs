@@ -5,13 +5,16 @@
 //! a revision older than the retained history gets a `410 Gone`; a watcher that
 //! falls behind gets an `ERROR` event with an `Expired` status and the stream ends.
 //! Each open watch holds one of its token's slots (`watch_limit`). Asked
-//! with a `Table` `Accept` (`kubectl get -w`), each event carries a one-row `Table`.
+//! with a `Table` `Accept` (`kubectl get -w`), each event carries a one-row
+//! `Table`. A watch of a kind served by conversion ([`watch_shown`]) follows
+//! the stored kind and shows each object in its own version.
 
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::response::{IntoResponse, Response};
 use bramble_api::ResourceInfo;
+use bramble_api::field_selector::FieldSelector;
 use futures_util::stream;
 use serde_json::{Value, json};
 
@@ -35,6 +38,9 @@ enum Phase {
     Done,
 }
 
+/// Shows a stored object in the version a watch asked for.
+pub type Show = fn(&Value) -> ApiResult<Value>;
+
 /// Starts a watch response.
 pub fn watch(
     st: &AppState,
@@ -44,11 +50,28 @@ pub fn watch(
     table: Option<TableRequest>,
     slot: WatchSlot,
 ) -> ApiResult<Response> {
+    let fields = q.fields(resource.kind)?;
+    watch_shown(st, resource, namespace, q, fields, None, table, slot)
+}
+
+/// Starts a watch of the stored `resource` whose objects are shown by
+/// `show` (`None`: as stored); `fields` selects on the stored objects.
+#[allow(clippy::too_many_arguments)]
+pub fn watch_shown(
+    st: &AppState,
+    resource: &'static ResourceInfo,
+    namespace: Option<&str>,
+    q: &ListQuery,
+    fields: FieldSelector,
+    show: Option<Show>,
+    table: Option<TableRequest>,
+    slot: WatchSlot,
+) -> ApiResult<Response> {
     let filter = WatchFilter {
         resource,
         namespace: namespace.map(str::to_string),
         selector: q.selector()?,
-        fields: q.fields(resource.kind)?,
+        fields,
     };
     let phase = match q.revision()? {
         Some(rev) => Phase::Live(st.store.watch(filter, rev)?),
@@ -74,16 +97,13 @@ pub fn watch(
             match phase {
                 Phase::Done => None,
                 Phase::Initial(mut items, w) => match items.next() {
-                    Some(o) => {
-                        let o = match table {
-                            Some(t) => as_table(t, resource, &o),
-                            None => o,
-                        };
-                        Some((Ok(line("ADDED", &o)), (Phase::Initial(items, w), shutdown)))
-                    }
-                    None => next_live(w, shutdown, deadline, table).await,
+                    Some(o) => match event_line("ADDED", resource, &o, show, table) {
+                        Ok(l) => Some((Ok(l), (Phase::Initial(items, w), shutdown))),
+                        Err(status) => Some((Ok(status), (Phase::Done, shutdown))),
+                    },
+                    None => next_live(w, shutdown, deadline, show, table).await,
                 },
-                Phase::Live(w) => next_live(w, shutdown, deadline, table).await,
+                Phase::Live(w) => next_live(w, shutdown, deadline, show, table).await,
             }
         }
     });
@@ -104,22 +124,45 @@ type Item = (
     (Phase, tokio::sync::watch::Receiver<bool>),
 );
 
-/// One object as a one-row `Table`, what each event of a watch asked as a
-/// table carries (`kubectl get -w`).
-fn as_table(t: TableRequest, resource: &ResourceInfo, object: &Value) -> Value {
-    let rv = object["metadata"]["resourceVersion"].clone();
-    t.table(
-        resource,
-        std::slice::from_ref(object),
-        json!({"resourceVersion": rv}),
-        std::time::SystemTime::now(),
-    )
+/// The line of one event of `object`: the object as `show` shows it, or
+/// as a one-row `Table` (`kubectl get -w`). `Err` is the `ERROR` line of an
+/// object that cannot be shown, which ends the stream.
+fn event_line(
+    kind: &str,
+    resource: &ResourceInfo,
+    object: &Value,
+    show: Option<Show>,
+    table: Option<TableRequest>,
+) -> Result<Bytes, Bytes> {
+    let shown = match show.map(|f| f(object)).transpose() {
+        Ok(shown) => shown,
+        Err(e) => {
+            let status = serde_json::to_value(&*e.0).unwrap_or(Value::Null);
+            return Err(line("ERROR", &status));
+        }
+    };
+    let shown_ref = shown.as_ref().unwrap_or(object);
+    Ok(match table {
+        Some(t) => {
+            let rv = object["metadata"]["resourceVersion"].clone();
+            let table = t.table_shown(
+                resource,
+                std::slice::from_ref(object),
+                std::slice::from_ref(shown_ref),
+                json!({"resourceVersion": rv}),
+                std::time::SystemTime::now(),
+            );
+            line(kind, &table)
+        }
+        None => line(kind, shown_ref),
+    })
 }
 
 async fn next_live(
     mut w: Watch,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
     deadline: Option<tokio::time::Instant>,
+    show: Option<Show>,
     table: Option<TableRequest>,
 ) -> Option<Item> {
     let sleep = async {
@@ -143,13 +186,13 @@ async fn next_live(
         _ = sleep => Next::Stop,
     };
     match next {
-        Next::Event(e) => {
-            let bytes = match table {
-                Some(t) => line(e.kind.as_str(), &as_table(t, e.resource, &e.object())),
-                None => e.line(),
-            };
-            Some((Ok(bytes), (Phase::Live(w), shutdown)))
+        Next::Event(e) if show.is_none() && table.is_none() => {
+            Some((Ok(e.line()), (Phase::Live(w), shutdown)))
         }
+        Next::Event(e) => match event_line(e.kind.as_str(), e.resource, &e.object(), show, table) {
+            Ok(l) => Some((Ok(l), (Phase::Live(w), shutdown))),
+            Err(status) => Some((Ok(status), (Phase::Done, shutdown))),
+        },
         Next::Fail(e) => {
             let status = serde_json::to_value(e.to_status()).unwrap_or(Value::Null);
             Some((Ok(line("ERROR", &status)), (Phase::Done, shutdown)))
