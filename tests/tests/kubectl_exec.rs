@@ -2,9 +2,10 @@
 //! real agent running real containers: `kubectl exec` over WebSocket
 //! (`v5.channel.k8s.io`) with exit codes, stdout and stderr apart, stdin;
 //! `kubectl cp` both ways (tar through exec with stdin); `kubectl logs`
-//! with its flags; a WebSocket exec without the bearer token refused; and
+//! with its flags; a WebSocket exec without the bearer token refused;
 //! `kubectl port-forward` (SPDY tunnelled in WebSocket) with curl through
-//! it, to a server listening on the pod's loopback only.
+//! it, to a server listening on the pod's loopback only; and `kubectl
+//! attach` streaming a container's new output until it stops.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -502,5 +503,69 @@ fn kubectl_port_forward_with_curl() {
         err.contains("error forwarding port 9999 to pod default/")
             && err.contains("connecting to port 9999"),
         "{err}"
+    );
+}
+
+#[test]
+fn kubectl_attach_streams_new_output_until_the_container_stops() {
+    let _one = serial();
+    let c = cluster();
+    let name = unique("at");
+    // A numbered line on each stream every 0.2 s, until told to stop.
+    start_pod(
+        &c,
+        &name,
+        "i=0; while [ ! -f /tmp/stop ]; do echo out-$i; echo err-$i >&2; i=$((i+1)); sleep 0.2; done; exit 0",
+        "Never",
+    );
+    // Some history first: attach must not repeat it (that is `logs`).
+    wait_for("three lines logged", Duration::from_secs(30), || {
+        ok(&c, &["logs", &name]).contains("out-2").then_some(())
+    });
+    let mut child = Command::new("kubectl")
+        .env("KUBECONFIG", kubeconfig(&c))
+        .args(["attach", &name, "-c", "main"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl is installed");
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut out, &mut first).unwrap();
+    let n: u32 = first
+        .trim()
+        .strip_prefix("out-")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("attach printed {first:?}"));
+    assert!(n > 2, "attach repeated the history: {first:?}");
+    // The container stops: attach ends, successfully.
+    ok(&c, &["exec", &name, "--", "touch", "/tmp/stop"]);
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}: {err}");
+    assert!(err.contains("err-"), "stderr apart: {err:?}");
+    assert!(
+        !rest.contains("err-") && !err.contains("out-"),
+        "{rest}\n{err}"
+    );
+
+    // No stdin or terminal to attach to: kubectl says why.
+    let name = unique("at");
+    start_pod(&c, &name, "sleep 30", "Never");
+    let out = kubectl(&c, &["attach", "-i", &name]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("kubectl exec -i"),
+        "{}",
+        text(&out.stderr)
     );
 }

@@ -41,6 +41,20 @@ const SUBRESOURCES: &[Subresource] = &[
     },
     Subresource {
         plural: "pods",
+        sub: "attach",
+        kind: "PodAttachOptions",
+        group_version: None,
+        verbs: &["create", "get"],
+    },
+    Subresource {
+        plural: "pods",
+        sub: "portforward",
+        kind: "PodPortForwardOptions",
+        group_version: None,
+        verbs: &["create", "get"],
+    },
+    Subresource {
+        plural: "pods",
         sub: "eviction",
         kind: "Eviction",
         group_version: Some(("policy", "v1")),

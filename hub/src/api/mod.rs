@@ -363,6 +363,14 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
             ("pods", "exec", &Method::POST) if websocket::is_other_upgrade(&parts) => {
                 websocket::refuse_other_upgrade(st, &namespace, &name, &parts)
             }
+            ("pods", "attach", &Method::GET | &Method::POST) if websocket::is_websocket(&parts) => {
+                let parts =
+                    std::mem::replace(&mut parts, axum::http::Request::new(()).into_parts().0);
+                websocket::attach(st, &namespace, &name, parts).await
+            }
+            ("pods", "attach", &Method::GET | &Method::POST) => {
+                websocket::refuse_attach(st, &namespace, &name, &parts)
+            }
             ("pods", "portforward", &Method::GET | &Method::POST)
                 if websocket::is_websocket(&parts) =>
             {

@@ -37,12 +37,13 @@ pub enum Target {
     },
 }
 
-/// Subresources Bramble serves (or, `pods/portforward` and
-/// `replicasets/scale`, answers why it does not), per plural.
-const SUBRESOURCES: [(&str, &str); 8] = [
+/// Subresources Bramble serves (or, `replicasets/scale`, answers why it
+/// does not), per plural.
+const SUBRESOURCES: [(&str, &str); 9] = [
     ("pods", "log"),
     ("pods", "eviction"),
     ("pods", "exec"),
+    ("pods", "attach"),
     ("pods", "portforward"),
     ("deployments", "revisions"),
     ("deployments", "rollback"),

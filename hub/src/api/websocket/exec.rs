@@ -1,5 +1,7 @@
 //! `kubectl exec` over WebSocket: the query of `pods/{name}/exec`, and the
-//! bridge between a `v5.channel.k8s.io` socket and the agent's exec RPC.
+//! bridge between a `v5.channel.k8s.io` socket and the agent's exec RPC
+//! (also `kubectl attach`'s, whose call is a log follow: see
+//! [`super::attach`]).
 //!
 //! The agent's `output` chunks go to channel 1 or 2 (the ones asked for);
 //! channel-0 bytes go to the agent as `stdin` calls through the
@@ -99,7 +101,7 @@ fn failure(code: RpcErrorCode, message: String) -> Status {
     }
 }
 
-/// Runs the exec `call` on `node` for the client on `socket`.
+/// Runs the exec (or attach) `call` on `node` for the client on `socket`.
 pub async fn bridge(
     st: AppState,
     node: String,
@@ -174,6 +176,15 @@ pub async fn bridge(
                 ..
             } => {
                 finish(&mut socket, channel::exit_status(code)).await;
+                return;
+            }
+            // A call with no exit code ended well (an attach's container
+            // stopped).
+            RpcChunk::End {
+                exit_code: None,
+                error: None,
+            } => {
+                finish(&mut socket, channel::exit_status(0)).await;
                 return;
             }
             RpcChunk::End { error, .. } => {

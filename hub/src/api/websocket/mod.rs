@@ -1,6 +1,7 @@
 //! Streaming pod subresources over WebSocket, as kubectl ≥ 1.30 speaks
 //! them: `GET|POST .../pods/{name}/exec` with `Upgrade: websocket` and the
-//! subprotocol `v5.channel.k8s.io` ([`channel`], [`exec`]), and
+//! subprotocol `v5.channel.k8s.io` ([`channel`], [`exec`]), `.../attach`
+//! with the same ([`attach`]), and
 //! `.../pods/{name}/portforward` with `SPDY/3.1+portforward.k8s.io`
 //! (SPDY tunnelled in WebSocket, [`portforward`]). The bearer token is
 //! checked before (the API's middleware), as for every request.
@@ -11,6 +12,7 @@
 //! query), else a 400 saying why, so the user reads the real reason either
 //! way.
 
+pub mod attach;
 pub mod channel;
 pub mod exec;
 pub mod portforward;
@@ -153,5 +155,36 @@ pub fn refuse_portforward(st: &AppState, ns: &str, name: &str) -> ApiResult<Resp
     Err(ApiError::bad_request(format!(
         "this hub forwards ports over WebSocket ({}) only, not plain SPDY: use kubectl 1.31 or newer, and no proxy that refuses WebSocket upgrades",
         portforward::PROTOCOL
+    )))
+}
+
+/// `pods/{name}/attach` with `Upgrade: websocket`.
+pub async fn attach(st: &AppState, ns: &str, name: &str, mut parts: Parts) -> ApiResult<Response> {
+    let q = attach::parse(parts.uri.query())?;
+    let (pod, node) = pod_target(st, ns, name)?;
+    if !header_has(&parts, header::SEC_WEBSOCKET_PROTOCOL, channel::PROTOCOL_V5) {
+        return Err(ApiError::bad_request(format!(
+            "attach speaks the WebSocket subprotocol {} only (kubectl 1.30 or newer)",
+            channel::PROTOCOL_V5
+        )));
+    }
+    let call = attach::call(pod, &q);
+    let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, st)
+        .await
+        .map_err(|r| ApiError::bad_request(format!("WebSocket upgrade: {}", r.body_text())))?;
+    let st = st.clone();
+    Ok(upgrade
+        .protocols([channel::PROTOCOL_V5])
+        .on_upgrade(move |socket| exec::bridge(st, node, RpcCall::Logs(call), q, socket)))
+}
+
+/// `pods/{name}/attach` without a WebSocket upgrade (kubectl's SPDY
+/// fallback): the WebSocket answer's error, or why not.
+pub fn refuse_attach(st: &AppState, ns: &str, name: &str, parts: &Parts) -> ApiResult<Response> {
+    attach::parse(parts.uri.query())?;
+    pod_target(st, ns, name)?;
+    Err(ApiError::bad_request(format!(
+        "this hub attaches over WebSocket ({}) only, not SPDY: use kubectl 1.30 or newer",
+        channel::PROTOCOL_V5
     )))
 }
