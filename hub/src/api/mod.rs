@@ -102,10 +102,15 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi/v3", get(openapi::index))
         .route("/openapi/v3/{*path}", get(openapi::document))
         .route("/apis/metrics.k8s.io/v1beta1/nodes", get(top::nodes))
+        .route("/apis/metrics.k8s.io/v1beta1/nodes/{name}", get(top::node))
         .route("/apis/metrics.k8s.io/v1beta1/pods", get(top::all_pods))
         .route(
             "/apis/metrics.k8s.io/v1beta1/namespaces/{ns}/pods",
             get(top::pods),
+        )
+        .route(
+            "/apis/metrics.k8s.io/v1beta1/namespaces/{ns}/pods/{name}",
+            get(top::pod),
         )
         .route(
             "/bramble/v2/tokens",
