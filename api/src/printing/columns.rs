@@ -16,7 +16,7 @@ pub fn headers_of(kind: &str) -> (&'static [&'static str], &'static [&'static st
     match kind {
         "Pod" => (
             &["NAME", "READY", "STATUS", "RESTARTS", "AGE"],
-            &["IP", "NODE"],
+            &["IP", "NODE", "NOMINATED NODE", "READINESS GATES"],
         ),
         "Deployment" => (
             &["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
@@ -53,13 +53,16 @@ pub fn headers_of(kind: &str) -> (&'static [&'static str], &'static [&'static st
         "ConfigMap" => (&["NAME", "DATA", "AGE"], &[]),
         "Secret" => (&["NAME", "TYPE", "DATA", "AGE"], &[]),
         "Node" => (
-            // ARCH by default: on a mixed ARM/x86 fleet it decides placement.
-            &["NAME", "STATUS", "ROLES", "AGE", "VERSION", "ARCH"],
+            &["NAME", "STATUS", "ROLES", "AGE", "VERSION"],
+            // Kubernetes' wide columns, then ARCH: on a mixed ARM/x86 fleet
+            // it decides placement.
             &[
                 "INTERNAL-IP",
+                "EXTERNAL-IP",
                 "OS-IMAGE",
                 "KERNEL-VERSION",
                 "CONTAINER-RUNTIME",
+                "ARCH",
             ],
         ),
         "Namespace" => (&["NAME", "STATUS", "AGE"], &[]),
@@ -115,6 +118,9 @@ pub fn cells(kind: &str, o: &Value, now: SystemTime) -> (Vec<String>, Vec<String
                 vec![
                     or_none(str_at(o, "/status/podIP")),
                     or_none(str_at(o, "/spec/nodeName")),
+                    or_none(str_at(o, "/status/nominatedNodeName")),
+                    // Bramble has no readiness gates: kubectl's `<none>`.
+                    "<none>".to_string(),
                 ],
             )
         }
@@ -191,13 +197,14 @@ pub fn cells(kind: &str, o: &Value, now: SystemTime) -> (Vec<String>, Vec<String
                     node_roles(o),
                     age,
                     info("kubeletVersion"),
-                    info("architecture"),
                 ],
                 vec![
                     node_address(o, "InternalIP"),
+                    node_address(o, "ExternalIP"),
                     info("osImage"),
                     info("kernelVersion"),
                     info("containerRuntimeVersion"),
+                    info("architecture"),
                 ],
             )
         }
