@@ -86,6 +86,8 @@ fn path_item(v3: &Value) -> Value {
         return v3.clone();
     };
     obj.iter()
+        // No empty lists: their protobuf encoding could not tell them from absent.
+        .filter(|(k, v)| !(k.as_str() == "parameters" && v.as_array().is_some_and(Vec::is_empty)))
         .map(|(k, v)| {
             let v = match k.as_str() {
                 "parameters" => parameters(v),
@@ -179,7 +181,9 @@ fn operation(v3: &Value) -> Value {
             }
         }
     }
-    out.insert("parameters".into(), params);
+    if params.as_array().is_some_and(|p| !p.is_empty()) {
+        out.insert("parameters".into(), params);
+    }
     out.insert("produces".into(), json!(produces));
     out.insert("schemes".into(), json!(["https"]));
     Value::Object(out)
