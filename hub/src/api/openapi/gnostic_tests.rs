@@ -55,7 +55,7 @@ fn text(raw: &Raw<'_>) -> String {
 }
 
 /// The fields numbered `n` of a message.
-fn all<'a>(buf: &'a [u8], n: u32) -> Vec<&'a [u8]> {
+fn all(buf: &[u8], n: u32) -> Vec<&[u8]> {
     fields(buf)
         .into_iter()
         .filter(|(m, _)| *m == n)
