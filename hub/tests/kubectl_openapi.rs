@@ -2,7 +2,9 @@
 //! `KUBECONFIG` set: client-side apply with validation on (kubectl finds
 //! `fieldValidation` in `/openapi/v3` and leaves validation to the hub),
 //! `--validate=strict|warn|false` with Kubernetes' wording, `explain` from
-//! the OpenAPI documents, and `api-resources` from discovery.
+//! the OpenAPI documents, and `api-resources` from discovery. A `kind: List`
+//! is validated by kubectl itself against `/openapi/v2` (the gnostic
+//! protobuf), since no v3 document lists `v1/List`.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -185,4 +187,60 @@ fn api_resources_lists_every_kind_with_its_short_names() {
         }
         assert!(line.contains(r.kind), "{line}");
     }
+}
+
+/// A `kind: List` of a ConfigMap and a Deployment, with extra lines in the
+/// Deployment's spec.
+fn list(dir: &Path, name: &str, spec_extra: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.yaml"));
+    let yaml = format!(
+        "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  \
+         metadata:\n    name: {name}\n  data:\n    greeting: hello\n- apiVersion: apps/v1\n  \
+         kind: Deployment\n  metadata:\n    name: {name}\n  spec:\n{spec_extra}    \
+         selector:\n      matchLabels: {{app: {name}}}\n    template:\n      metadata:\n        \
+         labels: {{app: {name}}}\n      spec:\n        containers:\n        - name: app\n          \
+         image: busybox:1\n"
+    );
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+#[test]
+fn a_list_is_validated_against_openapi_v2_and_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = start(dir.path());
+    let m = list(dir.path(), "listed", "");
+    let out = kubectl(&hub, &["apply", "-f", m.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("configmap/listed created"), "{stdout}");
+    assert!(
+        stdout.contains("deployment.apps/listed created"),
+        "{stdout}"
+    );
+    assert!(exists(&hub, "configmap/listed"));
+    assert!(exists(&hub, "deployment/listed"));
+}
+
+#[test]
+fn a_list_with_an_unknown_field_is_refused_by_kubectl_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = start(dir.path());
+    let m = list(dir.path(), "typo", "    foo: 1\n");
+    for validate in ["--validate=strict", "--validate=true"] {
+        let out = kubectl(&hub, &["apply", validate, "-f", m.to_str().unwrap()]);
+        let err = text(&out.stderr);
+        assert!(!out.status.success(), "{err}");
+        // kubectl's client-side wording, not the hub's BadRequest.
+        assert!(
+            err.contains(
+                "ValidationError(Deployment.spec): unknown field \"foo\" in \
+                 io.k8s.api.apps.v1.DeploymentSpec"
+            ),
+            "{validate}: {err}"
+        );
+        assert!(!err.contains("Error from server"), "{err}");
+    }
+    assert!(!exists(&hub, "configmap/typo"));
+    assert!(!exists(&hub, "deployment/typo"));
 }

@@ -99,8 +99,9 @@ pub fn token_matches(st: &AppState, given: &str) -> bool {
 pub fn router(state: AppState) -> Router {
     let protected = Router::new()
         .route("/metrics", get(system::metrics))
-        .route("/openapi/v3", get(openapi::index))
-        .route("/openapi/v3/{*path}", get(openapi::document))
+        .route("/openapi/v2", get(openapi::v2::document))
+        .route("/openapi/v3", get(openapi::v3::index))
+        .route("/openapi/v3/{*path}", get(openapi::v3::document))
         .route("/apis/metrics.k8s.io/v1beta1/nodes", get(top::nodes))
         .route("/apis/metrics.k8s.io/v1beta1/nodes/{name}", get(top::node))
         .route("/apis/metrics.k8s.io/v1beta1/pods", get(top::all_pods))

@@ -7,24 +7,14 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use axum::extract::{Path, Request};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
-use super::error::ApiError;
+use super::served::Served;
+use crate::api::error::ApiError;
 
-struct Served {
-    bytes: Vec<u8>,
-    hash: String,
-}
-
-impl Served {
-    fn new(bytes: Vec<u8>) -> Served {
-        let hash = format!("{:X}", Sha256::digest(&bytes));
-        Served { bytes, hash }
-    }
-}
+const JSON: &str = "application/json";
 
 struct Documents {
     index: Served,
@@ -56,37 +46,9 @@ fn documents() -> &'static Documents {
     })
 }
 
-fn answer(served: &Served, headers: &HeaderMap, immutable: bool) -> Response {
-    let etag = format!("\"{}\"", served.hash);
-    let cache = if immutable {
-        "public, immutable, max-age=31536000"
-    } else {
-        "no-cache, private"
-    };
-    let matches = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
-    let mut resp = if matches {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        (
-            [(header::CONTENT_TYPE, "application/json")],
-            served.bytes.clone(),
-        )
-            .into_response()
-    };
-    let h = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&etag) {
-        h.insert(header::ETAG, v);
-    }
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    resp
-}
-
 /// `GET /openapi/v3`.
 pub async fn index(headers: HeaderMap) -> Response {
-    answer(&documents().index, &headers, false)
+    documents().index.answer(&headers, JSON, false)
 }
 
 /// `GET /openapi/v3/{group-version}`: 404 for a group version Bramble does not serve.
@@ -98,5 +60,5 @@ pub async fn document(Path(path): Path<String>, req: Request) -> Response {
         .uri()
         .query()
         .is_some_and(|q| q.split('&').any(|kv| kv == format!("hash={}", served.hash)));
-    answer(served, req.headers(), pinned)
+    served.answer(req.headers(), JSON, pinned)
 }
