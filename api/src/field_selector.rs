@@ -30,7 +30,8 @@ pub struct FieldSelector {
 pub enum FieldSelectorError {
     #[error("invalid field selector term {0:?}: write field=value, field==value or field!=value")]
     Syntax(String),
-    #[error("{field:?} is not a known field selector for {kind}: only {known}")]
+    /// Kubernetes' wording, then the fields that work.
+    #[error("field label not supported: {field} ({kind} knows only {known})")]
     Unknown {
         field: String,
         kind: String,
@@ -206,7 +207,7 @@ mod tests {
         let e = FieldSelector::parse("spec.replicas=3", "Deployment").unwrap_err();
         assert_eq!(
             e.to_string(),
-            "\"spec.replicas\" is not a known field selector for Deployment: only \"metadata.name\", \"metadata.namespace\""
+            "field label not supported: spec.replicas (Deployment knows only \"metadata.name\", \"metadata.namespace\")"
         );
         assert!(matches!(
             FieldSelector::parse("status.phase", "Pod"),
@@ -241,7 +242,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             e.to_string(),
-            "\"involvedObject.name\" is not a known field selector for Event.events.k8s.io: only \"regarding.name\", \"reportingController\", \"type\""
+            "field label not supported: involvedObject.name (Event.events.k8s.io knows only \"regarding.name\", \"reportingController\", \"type\")"
         );
     }
 }

@@ -166,7 +166,7 @@ fn kubectl_lists_shows_selects_watches_explains_and_creates_events_k8s_io_v1() {
     );
     assert!(
         err.contains(
-            "\"involvedObject.name\" is not a known field selector for Event.events.k8s.io"
+            "field label not supported: involvedObject.name (Event.events.k8s.io knows only"
         ),
         "{err}"
     );

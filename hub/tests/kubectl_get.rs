@@ -119,8 +119,7 @@ fn kubectl_get_prints_kubernetes_tables() {
         .unwrap();
     assert!(!err.status.success());
     assert!(
-        String::from_utf8_lossy(&err.stderr)
-            .contains("\"spec.replicas\" is not a known field selector"),
+        String::from_utf8_lossy(&err.stderr).contains("field label not supported: spec.replicas"),
         "{}",
         String::from_utf8_lossy(&err.stderr)
     );

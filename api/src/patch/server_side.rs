@@ -42,17 +42,29 @@ pub struct Managed {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conflict {
     pub manager: String,
+    pub operation: Operation,
     pub api_version: String,
+    /// When that manager last wrote (RFC 3339), if known.
+    pub time: String,
     pub path: FieldPath,
 }
 
 impl Conflict {
-    /// `conflict with "kubectl-edit" using apps/v1`.
+    /// As the API server names the manager: `conflict with "kubectl"` for
+    /// an applier, `conflict with "kubectl-edit" using apps/v1 at
+    /// 2026-12-06T10:00:00Z` for an updater.
     pub fn message(&self) -> String {
-        format!(
-            "conflict with {:?} using {}",
-            self.manager, self.api_version
-        )
+        match self.operation {
+            Operation::Apply => format!("conflict with {:?}", self.manager),
+            Operation::Update if self.time.is_empty() => format!(
+                "conflict with {:?} using {}",
+                self.manager, self.api_version
+            ),
+            Operation::Update => format!(
+                "conflict with {:?} using {} at {}",
+                self.manager, self.api_version, self.time
+            ),
+        }
     }
 
     /// `.spec.replicas`.
@@ -65,7 +77,7 @@ impl Conflict {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ApplyError {
     /// Kubernetes' wording: `Apply failed with 1 conflict: conflict with
-    /// "kubectl" using apps/v1: .spec.replicas`.
+    /// "kubectl": .spec.replicas`.
     #[error("Apply failed with {} conflict{}: {}", .0.len(), if .0.len() == 1 { "" } else { "s" }, list(.0))]
     Conflicts(Vec<Conflict>),
     #[error(transparent)]
@@ -174,7 +186,9 @@ pub fn apply(
             if e.fields.touches(&path) {
                 conflicts.push(Conflict {
                     manager: e.manager.clone(),
+                    operation: e.operation,
                     api_version: e.api_version.clone(),
+                    time: e.time.clone(),
                     path: path.clone(),
                 });
             }
@@ -350,7 +364,13 @@ mod tests {
         let err = apply(Some(&scaled), &config(3, &[], false), writer("flux"), false).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "Apply failed with 1 conflict: conflict with \"kubectl-scale\" using apps/v1: .spec.replicas"
+            "Apply failed with 1 conflict: conflict with \"kubectl-scale\" using apps/v1 at 2026-12-06T20:00:00Z: .spec.replicas"
+        );
+        // Another applier is named alone, as the API server names it.
+        let other = apply(Some(&first), &config(4, &[], false), writer("argo"), false).unwrap_err();
+        assert_eq!(
+            other.to_string(),
+            "Apply failed with 1 conflict: conflict with \"flux\": .spec.replicas"
         );
         // The same value is no conflict: both own it.
         assert!(apply(Some(&scaled), &config(5, &[], false), writer("flux"), false).is_ok());
