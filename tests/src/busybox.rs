@@ -17,7 +17,7 @@ use crate::fixtures::{Entry, MultiImage, platform_image_of};
 pub const APPLETS: &[&str] = &[
     "sh", "echo", "cat", "ls", "sleep", "httpd", "wget", "env", "id", "true", "false", "mkdir",
     "rm", "printf", "hostname", "ps", "grep", "head", "tail", "date", "nc", "test", "touch", "yes",
-    "kill", "seq", "dd", "wc",
+    "kill", "seq", "dd", "wc", "tar", "md5sum", "chmod", "cp",
 ];
 
 /// The fixture images' platforms and the Debian architecture each one's
