@@ -33,7 +33,10 @@ pub const MAX_DECODE_ERRORS: usize = 32;
 pub fn decode_all<T: DeserializeOwned>(mut value: Value) -> (Option<T>, FieldErrors) {
     let mut errors = FieldErrors::new();
     for _ in 0..MAX_DECODE_ERRORS {
-        let e = match serde_path_to_error::deserialize::<_, T>(&value) {
+        // An owned Value, as in [`decode`]: deserializing from `&Value`
+        // would compile every type's deserializer a second time (+260 KB
+        // in the armv7 agent). The clone is one object per write.
+        let e = match serde_path_to_error::deserialize::<_, T>(value.clone()) {
             Ok(t) => return (Some(t), errors),
             Err(e) => e,
         };
