@@ -94,9 +94,9 @@ mod tests {
         assert_eq!(
             t.render(true),
             "\
-NAME    READY   STATUS    RESTARTS   AGE   IP          NODE
-web-1   0/2     Pending   0          5m    <none>      <none>
-web-2   1/1     Running   3          5m    10.42.0.7   pi-1
+NAME    READY   STATUS    RESTARTS   AGE   IP          NODE     NOMINATED NODE   READINESS GATES
+web-1   0/2     Pending   0          5m    <none>      <none>   <none>           <none>
+web-2   1/1     Running   3          5m    10.42.0.7   pi-1     <none>           <none>
 "
         );
         let all_ns = TableOptions {
@@ -182,17 +182,18 @@ web-2   1/1     Running   3          5m    10.42.0.7   pi-1
                 "edge",
                 "2d4h",
                 "bramble-0.1.0",
-                "arm64",
                 "192.168.1.20",
+                "<none>",
                 "Debian 12",
                 "6.6.31",
-                "libcontainer"
+                "libcontainer",
+                "arm64"
             ]
         );
         let bare = json!({"metadata": {"name": "pi-2"}});
         assert_eq!(
             row("Node", &bare, &opts(false)),
-            ["pi-2", "Unknown", "<none>", "<unknown>", "<none>", "<none>"]
+            ["pi-2", "Unknown", "<none>", "<unknown>", "<none>"]
         );
     }
 

@@ -157,6 +157,11 @@ struct Args {
     /// Most watches one token may hold open at once; more get 429.
     #[arg(long, default_value_t = bramble_hub::api::watch_limit::DEFAULT_MAX_WATCHES_PER_TOKEN)]
     max_watches_per_token: usize,
+    /// A watch that allows bookmarks (`allowWatchBookmarks=true`, as
+    /// informers ask) and saw nothing for this long gets a BOOKMARK with its
+    /// current resourceVersion.
+    #[arg(long, default_value = "1m")]
+    watch_bookmark_interval: humantime::Duration,
     /// Pod Security level (privileged, baseline or restricted) that
     /// namespaces without `pod-security.kubernetes.io/enforce`, `audit` or
     /// `warn` labels get for that mode, as Kubernetes' PodSecurity
@@ -318,6 +323,7 @@ fn main() -> anyhow::Result<()> {
             max_connections: args.max_connections,
             max_connections_per_client: args.max_connections_per_client,
             max_watches_per_token: args.max_watches_per_token,
+            watch_bookmark_interval: args.watch_bookmark_interval.into(),
         },
         events: bramble_hub::events::EventsConfig {
             ttl: args.event_ttl.into(),

@@ -99,6 +99,9 @@ pub struct PortSettings {
     pub max_connections_per_client: usize,
     /// Cap on the watches one token holds open (`--max-watches-per-token`).
     pub max_watches_per_token: usize,
+    /// Quiet time before a watch that allows bookmarks gets one
+    /// (`--watch-bookmark-interval`).
+    pub watch_bookmark_interval: std::time::Duration,
     /// Plain MQTT on the embedded broker instead of MQTT over TLS
     /// (`--insecure-mqtt`, labs only: logins and frames in clear; the
     /// frames stay signed and sealed).
@@ -114,6 +117,7 @@ impl Default for PortSettings {
             max_connections: crate::conn_limits::DEFAULT_TOTAL,
             max_connections_per_client: crate::conn_limits::DEFAULT_PER_CLIENT,
             max_watches_per_token: crate::api::watch_limit::DEFAULT_MAX_WATCHES_PER_TOKEN,
+            watch_bookmark_interval: crate::api::watch::DEFAULT_BOOKMARK_INTERVAL,
             insecure_mqtt: false,
         }
     }
@@ -462,6 +466,7 @@ impl Hub {
             secrets_key: Some(secrets_key),
             watches: crate::api::watch_limit::WatchLimits::new(config.ports.max_watches_per_token),
             pod_security,
+            bookmark_every: config.ports.watch_bookmark_interval,
         };
         let app = router(state);
         crate::tls::serving::spawn_renewal(tls.clone(), stop_rx.clone());

@@ -31,7 +31,7 @@ mod table;
 mod top;
 mod trust;
 mod warning;
-mod watch;
+pub mod watch;
 pub mod watch_limit;
 mod websocket;
 
@@ -87,6 +87,9 @@ pub struct AppState {
     pub secrets_key: Option<Arc<crate::secrets_key::SecretsKey>>,
     /// Pod Security admission's settings (the namespaces' labels say the rest).
     pub pod_security: Arc<crate::admission::pod_security::PodSecurityConfig>,
+    /// How long a watch asking for bookmarks stays quiet before it gets one
+    /// (`--watch-bookmark-interval`).
+    pub bookmark_every: std::time::Duration,
 }
 
 /// Whether `given` is the hub's admin token (constant-time).

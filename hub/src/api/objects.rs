@@ -70,6 +70,7 @@ pub(super) fn list_page(
 ) -> ApiResult<(Vec<Value>, Value)> {
     let selector = q.selector()?;
     let mut result = st.store.list(resource, namespace, &selector)?;
+    q.check_version_match(result.revision)?;
     if !fields.is_empty() {
         result.items.retain(|o| fields.matches(o));
     }

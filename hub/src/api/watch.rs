@@ -8,6 +8,15 @@
 //! with a `Table` `Accept` (`kubectl get -w`), each event carries a one-row
 //! `Table`. A watch of a kind served by conversion ([`watch_shown`]) follows
 //! the stored kind and shows each object in its own version.
+//!
+//! With `allowWatchBookmarks=true` (what informers send: `kubectl wait`,
+//! `rollout status`, controllers), a plain watch that delivered nothing for
+//! `--watch-bookmark-interval` gets a `BOOKMARK`: an object of the kind with
+//! only `metadata.resourceVersion`, the revision the watch has read up to
+//! (its kind's changes, delivered or not matching its selectors), so a
+//! client that restarts from it misses no event. Watches
+//! of converted kinds and `Table` watches get none (bookmarks are a hint
+//! servers may leave out).
 
 use std::time::Duration;
 
@@ -24,6 +33,10 @@ use super::query::ListQuery;
 use super::table::TableRequest;
 use super::watch_limit::WatchSlot;
 use crate::store::{StoreError, Watch, WatchFilter};
+
+/// Default of `--watch-bookmark-interval` (Kubernetes sends one about
+/// every minute).
+pub const DEFAULT_BOOKMARK_INTERVAL: Duration = Duration::from_secs(60);
 
 fn line(kind: &str, object: &Value) -> Bytes {
     let mut v = serde_json::to_vec(&json!({"type": kind, "object": object}))
@@ -67,6 +80,12 @@ pub fn watch_shown(
     table: Option<TableRequest>,
     slot: WatchSlot,
 ) -> ApiResult<Response> {
+    // resourceVersionMatch is for lists only.
+    q.check_version_match(0)?;
+    let bookmarks = (q.bookmarks() && show.is_none() && table.is_none()).then_some(Bookmarks {
+        resource,
+        every: st.bookmark_every,
+    });
     let filter = WatchFilter {
         resource,
         namespace: namespace.map(str::to_string),
@@ -101,9 +120,9 @@ pub fn watch_shown(
                         Ok(l) => Some((Ok(l), (Phase::Initial(items, w), shutdown))),
                         Err(status) => Some((Ok(status), (Phase::Done, shutdown))),
                     },
-                    None => next_live(w, shutdown, deadline, show, table).await,
+                    None => next_live(w, shutdown, deadline, show, table, bookmarks).await,
                 },
-                Phase::Live(w) => next_live(w, shutdown, deadline, show, table).await,
+                Phase::Live(w) => next_live(w, shutdown, deadline, show, table, bookmarks).await,
             }
         }
     });
@@ -158,13 +177,40 @@ fn event_line(
     })
 }
 
+/// Where a watch's bookmarks come from.
+#[derive(Debug, Clone, Copy)]
+struct Bookmarks {
+    resource: &'static ResourceInfo,
+    every: Duration,
+}
+
+/// The `BOOKMARK` line of a watch of `resource` that has read up to
+/// `revision`.
+fn bookmark_line(resource: &ResourceInfo, revision: u64) -> Bytes {
+    line(
+        "BOOKMARK",
+        &json!({
+            "kind": resource.kind,
+            "apiVersion": resource.api_version(),
+            "metadata": {"resourceVersion": revision.to_string()},
+        }),
+    )
+}
+
 async fn next_live(
     mut w: Watch,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
     deadline: Option<tokio::time::Instant>,
     show: Option<Show>,
     table: Option<TableRequest>,
+    bookmarks: Option<Bookmarks>,
 ) -> Option<Item> {
+    let quiet = async {
+        match bookmarks {
+            Some(b) => tokio::time::sleep(b.every).await,
+            None => std::future::pending().await,
+        }
+    };
     let sleep = async {
         match deadline {
             Some(d) => tokio::time::sleep_until(d).await,
@@ -173,6 +219,7 @@ async fn next_live(
     };
     enum Next {
         Event(std::sync::Arc<crate::store::Event>),
+        Bookmark,
         Fail(StoreError),
         Stop,
     }
@@ -184,6 +231,7 @@ async fn next_live(
         },
         _ = shutdown.wait_for(|stop| *stop) => Next::Stop,
         _ = sleep => Next::Stop,
+        _ = quiet => Next::Bookmark,
     };
     match next {
         Next::Event(e) if show.is_none() && table.is_none() => {
@@ -192,6 +240,13 @@ async fn next_live(
         Next::Event(e) => match event_line(e.kind.as_str(), e.resource, &e.object(), show, table) {
             Ok(l) => Some((Ok(l), (Phase::Live(w), shutdown))),
             Err(status) => Some((Ok(status), (Phase::Done, shutdown))),
+        },
+        Next::Bookmark => match bookmarks {
+            Some(b) => {
+                let l = bookmark_line(b.resource, w.progress());
+                Some((Ok(l), (Phase::Live(w), shutdown)))
+            }
+            None => Some((Ok(Bytes::new()), (Phase::Live(w), shutdown))),
         },
         Next::Fail(e) => {
             let status = serde_json::to_value(e.to_status()).unwrap_or(Value::Null);

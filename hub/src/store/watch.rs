@@ -251,6 +251,12 @@ pub struct Watch {
 }
 
 impl Watch {
+    /// The revision this watch has read up to: every event at or below it
+    /// was delivered or did not match (a bookmark's resourceVersion).
+    pub fn progress(&self) -> u64 {
+        self.last
+    }
+
     /// The next matching event. `Err(Gone)` if this watcher fell too far behind;
     /// `Err(Closed)` when the store shuts down.
     pub async fn next(&mut self) -> Result<Arc<Event>, StoreError> {
