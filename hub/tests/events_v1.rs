@@ -15,6 +15,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use bramble_tests::HubProcess;
+use bramble_tests::cluster::wait_for;
 use bramble_tests::kubectl::Kubectl;
 use serde_json::Value;
 
@@ -42,18 +43,6 @@ fn kubectl_fails(hub: &HubProcess, args: &[&str], stdin: Option<&str>) -> String
     let out = Kubectl::for_data_dir(&hub.data_dir).run(args, stdin.map(str::as_bytes));
     assert!(!out.status.success(), "kubectl {args:?} succeeded");
     String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// Polls `check` for up to 30 s.
-fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 const POD: &str = "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers: [{name: web, image: nginx:1.27}]\n";
@@ -97,22 +86,26 @@ fn kubectl_lists_shows_selects_watches_explains_and_creates_events_k8s_io_v1() {
 
     // The hub records FailedScheduling (a core/v1 Event) for a pod no node runs.
     kubectl_in(&hub, &["apply", "--validate=false", "-f", "-"], Some(POD));
-    let items = eventually("FailedScheduling through events.k8s.io/v1", || {
-        let out = kubectl(
-            &hub,
-            &[
-                "get",
-                "events.v1.events.k8s.io",
-                "-o",
-                "json",
-                "--field-selector",
-                "regarding.name=web,reason=FailedScheduling",
-            ],
-        );
-        let v: Value = serde_json::from_str(&out).unwrap();
-        let items = v["items"].as_array().cloned().unwrap_or_default();
-        (!items.is_empty()).then_some(items)
-    });
+    let items = wait_for(
+        "FailedScheduling through events.k8s.io/v1",
+        Duration::from_secs(30),
+        || {
+            let out = kubectl(
+                &hub,
+                &[
+                    "get",
+                    "events.v1.events.k8s.io",
+                    "-o",
+                    "json",
+                    "--field-selector",
+                    "regarding.name=web,reason=FailedScheduling",
+                ],
+            );
+            let v: Value = serde_json::from_str(&out).unwrap();
+            let items = v["items"].as_array().cloned().unwrap_or_default();
+            (!items.is_empty()).then_some(items)
+        },
+    );
     let e = &items[0];
     assert_eq!(e["apiVersion"], "events.k8s.io/v1");
     assert_eq!(e["regarding"]["kind"], "Pod");

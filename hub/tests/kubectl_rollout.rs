@@ -15,6 +15,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use bramble_tests::HubProcess;
+use bramble_tests::cluster::wait_for;
 use bramble_tests::kubectl::Kubectl;
 use serde_json::Value;
 
@@ -37,18 +38,6 @@ spec:
       containers: [{{name: app, image: "{image}"}}]
 "#
     )
-}
-
-/// Polls `check` for up to 30 s.
-fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 /// `kubectl get rs -l app=roll` rows: `(name, desired, current)`.
@@ -101,11 +90,11 @@ fn deployments_revisions_are_replica_sets_kubectl_rolls_back() {
 
     // Revision 1 by apply, 2 by apply, 3 by set image + annotate.
     assert!(apply(manifest("busybox:1.35", "first")).status.success());
-    eventually("the first ReplicaSet", || {
+    wait_for("the first ReplicaSet", Duration::from_secs(30), || {
         (replica_sets(&k).len() == 1).then_some(())
     });
     assert!(apply(manifest("busybox:1.36", "second")).status.success());
-    eventually("the second ReplicaSet", || {
+    wait_for("the second ReplicaSet", Duration::from_secs(30), || {
         (replica_sets(&k).len() == 2).then_some(())
     });
     k.ok(&["set", "image", "deployment/roll", "app=busybox:1.37"]);
@@ -116,14 +105,18 @@ fn deployments_revisions_are_replica_sets_kubectl_rolls_back() {
         "--overwrite",
         "kubernetes.io/change-cause=third",
     ]);
-    let rows = eventually("three ReplicaSets, the old ones scaled to 0", || {
-        let rows = replica_sets(&k);
-        let desired: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
-        let mut sorted = desired.clone();
-        sorted.sort();
-        (rows.len() == 3 && sorted == ["0", "0", "2"] && rows.iter().all(|r| r.1 == r.2))
-            .then_some(rows)
-    });
+    let rows = wait_for(
+        "three ReplicaSets, the old ones scaled to 0",
+        Duration::from_secs(30),
+        || {
+            let rows = replica_sets(&k);
+            let desired: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
+            let mut sorted = desired.clone();
+            sorted.sort();
+            (rows.len() == 3 && sorted == ["0", "0", "2"] && rows.iter().all(|r| r.1 == r.2))
+                .then_some(rows)
+        },
+    );
     assert!(rows.iter().all(|r| r.0.starts_with("roll-")), "{rows:?}");
 
     // The table kubectl shows for a real cluster.
@@ -203,7 +196,7 @@ fn deployments_revisions_are_replica_sets_kubectl_rolls_back() {
 
     // History and one revision's template, as kubectl reads them off the
     // ReplicaSets.
-    eventually("the change causes", || {
+    wait_for("the change causes", Duration::from_secs(30), || {
         let h = history(&k);
         (h == [
             ("1".into(), "first".into()),
@@ -223,7 +216,7 @@ fn deployments_revisions_are_replica_sets_kubectl_rolls_back() {
         .find(|r| r.1 == "2")
         .map(|r| r.0.clone())
         .unwrap();
-    let described = eventually("the Deployment's events", || {
+    let described = wait_for("the Deployment's events", Duration::from_secs(30), || {
         let d = k.ok(&["describe", "deployment", "roll"]);
         d.contains("ScalingReplicaSet").then_some(d)
     });
@@ -233,7 +226,7 @@ fn deployments_revisions_are_replica_sets_kubectl_rolls_back() {
     );
     assert!(described.contains("NewReplicaSet:"), "{described}");
     assert!(described.contains("OldReplicaSets:"), "{described}");
-    let described = eventually("the ReplicaSet's events", || {
+    let described = wait_for("the ReplicaSet's events", Duration::from_secs(30), || {
         let d = k.ok(&["describe", "rs", &new_rs]);
         d.contains("Created pod: roll-").then_some(d)
     });
@@ -249,15 +242,19 @@ fn deployments_revisions_are_replica_sets_kubectl_rolls_back() {
     let out = k.ok(&["rollout", "undo", "deployment/roll", "--to-revision=1"]);
     assert!(out.contains("rolled back"), "{out}");
     assert_eq!(image(&k), "busybox:1.35");
-    eventually("revision 1 renumbered to 4", || {
-        let h = history(&k);
-        (h == [
-            ("2".into(), "second".into()),
-            ("3".into(), "third".into()),
-            ("4".into(), "first".into()),
-        ])
-        .then_some(())
-    });
+    wait_for(
+        "revision 1 renumbered to 4",
+        Duration::from_secs(30),
+        || {
+            let h = history(&k);
+            (h == [
+                ("2".into(), "second".into()),
+                ("3".into(), "third".into()),
+                ("4".into(), "first".into()),
+            ])
+            .then_some(())
+        },
+    );
     let annotations = k.ok(&[
         "get",
         "deployment",
@@ -273,7 +270,7 @@ fn deployments_revisions_are_replica_sets_kubectl_rolls_back() {
         annotations.contains(r#""kubernetes.io/change-cause":"first""#),
         "{annotations}"
     );
-    eventually("the pods of revision 4", || {
+    wait_for("the pods of revision 4", Duration::from_secs(30), || {
         let rows = replica_sets(&k);
         let current: Vec<_> = rows.iter().filter(|r| r.1 == "2").collect();
         (current.len() == 1 && rows.len() == 3 && current[0].0 == rows_name(&k, "busybox:1.35"))
@@ -328,11 +325,15 @@ fn deployments_revisions_are_replica_sets_kubectl_rolls_back() {
 
     // Deleting the Deployment deletes its ReplicaSets, then their pods.
     k.ok(&["delete", "deployment", "roll"]);
-    eventually("the ReplicaSets and pods to go", || {
-        let rs = k.ok(&["get", "rs", "-l", "app=roll", "-o", "name"]);
-        let pods = k.ok(&["get", "pods", "-l", "app=roll", "-o", "name"]);
-        (rs.trim().is_empty() && pods.trim().is_empty()).then_some(())
-    });
+    wait_for(
+        "the ReplicaSets and pods to go",
+        Duration::from_secs(30),
+        || {
+            let rs = k.ok(&["get", "rs", "-l", "app=roll", "-o", "name"]);
+            let pods = k.ok(&["get", "pods", "-l", "app=roll", "-o", "name"]);
+            (rs.trim().is_empty() && pods.trim().is_empty()).then_some(())
+        },
+    );
 }
 
 /// The name of the ReplicaSet running `image`.

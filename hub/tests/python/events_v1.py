@@ -55,7 +55,6 @@ def follow():
             w.stop()
 t = threading.Thread(target=follow)
 t.start()
-time.sleep(0.5)
 
 now = datetime.datetime.now(datetime.timezone.utc)
 def new_event(name, note):

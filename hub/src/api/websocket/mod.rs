@@ -19,7 +19,7 @@ pub mod portforward;
 pub mod stdin;
 
 use axum::extract::FromRequestParts;
-use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::{WebSocket, WebSocketUpgrade};
 use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::Response;
@@ -76,13 +76,22 @@ fn exec_call(
     Ok((q, node, call))
 }
 
-/// `pods/{name}/exec` with `Upgrade: websocket`.
-pub async fn exec(st: &AppState, ns: &str, name: &str, mut parts: Parts) -> ApiResult<Response> {
-    let (q, node, call) = exec_call(st, ns, name, &parts)?;
-    if !header_has(&parts, header::SEC_WEBSOCKET_PROTOCOL, channel::PROTOCOL_V5) {
+/// Switches to WebSocket with `protocol`, which the client must offer
+/// (else a 400 naming it, `what` and the client it `needs`), and runs `serve` on the socket.
+async fn upgrade<F, Fut>(
+    st: &AppState,
+    mut parts: Parts,
+    protocol: &'static str,
+    (what, needs): (&str, &str),
+    serve: F,
+) -> ApiResult<Response>
+where
+    F: FnOnce(AppState, WebSocket) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    if !header_has(&parts, header::SEC_WEBSOCKET_PROTOCOL, protocol) {
         return Err(ApiError::bad_request(format!(
-            "exec speaks the WebSocket subprotocol {} only (kubectl 1.30 or newer)",
-            channel::PROTOCOL_V5
+            "{what} speaks the WebSocket subprotocol {protocol} only ({needs})"
         )));
     }
     let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, st)
@@ -90,8 +99,21 @@ pub async fn exec(st: &AppState, ns: &str, name: &str, mut parts: Parts) -> ApiR
         .map_err(|r| ApiError::bad_request(format!("WebSocket upgrade: {}", r.body_text())))?;
     let st = st.clone();
     Ok(upgrade
-        .protocols([channel::PROTOCOL_V5])
-        .on_upgrade(move |socket| exec::bridge(st, node, RpcCall::Exec(call), q, socket)))
+        .protocols([protocol])
+        .on_upgrade(move |socket| serve(st, socket)))
+}
+
+/// `pods/{name}/exec` with `Upgrade: websocket`.
+pub async fn exec(st: &AppState, ns: &str, name: &str, parts: Parts) -> ApiResult<Response> {
+    let (q, node, call) = exec_call(st, ns, name, &parts)?;
+    upgrade(
+        st,
+        parts,
+        channel::PROTOCOL_V5,
+        ("exec", "kubectl 1.30 or newer"),
+        move |st, socket| exec::bridge(st, node, RpcCall::Exec(call), q, socket),
+    )
+    .await
 }
 
 /// `pods/{name}/exec` asking for another upgrade (SPDY): the WebSocket
@@ -122,30 +144,16 @@ fn portforward_target(st: &AppState, ns: &str, name: &str) -> ApiResult<(PodRef,
 }
 
 /// `pods/{name}/portforward` with `Upgrade: websocket`.
-pub async fn portforward(
-    st: &AppState,
-    ns: &str,
-    name: &str,
-    mut parts: Parts,
-) -> ApiResult<Response> {
+pub async fn portforward(st: &AppState, ns: &str, name: &str, parts: Parts) -> ApiResult<Response> {
     let (pod, node) = portforward_target(st, ns, name)?;
-    if !header_has(
-        &parts,
-        header::SEC_WEBSOCKET_PROTOCOL,
+    upgrade(
+        st,
+        parts,
         portforward::PROTOCOL,
-    ) {
-        return Err(ApiError::bad_request(format!(
-            "port-forward speaks the WebSocket subprotocol {} only (kubectl 1.31 or newer)",
-            portforward::PROTOCOL
-        )));
-    }
-    let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, st)
-        .await
-        .map_err(|r| ApiError::bad_request(format!("WebSocket upgrade: {}", r.body_text())))?;
-    let st = st.clone();
-    Ok(upgrade
-        .protocols([portforward::PROTOCOL])
-        .on_upgrade(move |socket| portforward::session(st, node, pod, socket)))
+        ("port-forward", "kubectl 1.31 or newer"),
+        move |st, socket| portforward::session(st, node, pod, socket),
+    )
+    .await
 }
 
 /// `pods/{name}/portforward` without a WebSocket upgrade (kubectl's SPDY
@@ -159,23 +167,18 @@ pub fn refuse_portforward(st: &AppState, ns: &str, name: &str) -> ApiResult<Resp
 }
 
 /// `pods/{name}/attach` with `Upgrade: websocket`.
-pub async fn attach(st: &AppState, ns: &str, name: &str, mut parts: Parts) -> ApiResult<Response> {
+pub async fn attach(st: &AppState, ns: &str, name: &str, parts: Parts) -> ApiResult<Response> {
     let q = attach::parse(parts.uri.query())?;
     let (pod, node) = pod_target(st, ns, name)?;
-    if !header_has(&parts, header::SEC_WEBSOCKET_PROTOCOL, channel::PROTOCOL_V5) {
-        return Err(ApiError::bad_request(format!(
-            "attach speaks the WebSocket subprotocol {} only (kubectl 1.30 or newer)",
-            channel::PROTOCOL_V5
-        )));
-    }
     let call = attach::call(pod, &q);
-    let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, st)
-        .await
-        .map_err(|r| ApiError::bad_request(format!("WebSocket upgrade: {}", r.body_text())))?;
-    let st = st.clone();
-    Ok(upgrade
-        .protocols([channel::PROTOCOL_V5])
-        .on_upgrade(move |socket| exec::bridge(st, node, RpcCall::Logs(call), q, socket)))
+    upgrade(
+        st,
+        parts,
+        channel::PROTOCOL_V5,
+        ("attach", "kubectl 1.30 or newer"),
+        move |st, socket| exec::bridge(st, node, RpcCall::Logs(call), q, socket),
+    )
+    .await
 }
 
 /// `pods/{name}/attach` without a WebSocket upgrade (kubectl's SPDY
