@@ -76,6 +76,16 @@ fn kind_fields(kind: &str) -> &'static [&'static str] {
     }
 }
 
+/// Every field a selector on `kind` can read, as JSON pointers
+/// (`/spec/nodeName`): a change that leaves all of them and the labels alone
+/// cannot move an object into or out of any watch's selection.
+pub fn selectable_pointers(kind: &str) -> impl Iterator<Item = String> {
+    COMMON
+        .iter()
+        .chain(kind_fields(kind))
+        .map(|f| format!("/{}", f.replace('.', "/")))
+}
+
 impl FieldSelector {
     /// Parses `raw` for objects of `kind`.
     pub fn parse(raw: &str, kind: &str) -> Result<FieldSelector, FieldSelectorError> {

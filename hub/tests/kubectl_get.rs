@@ -195,3 +195,72 @@ fn kubectl_get_prints_kubernetes_tables() {
     watch.kill().unwrap();
     watch.wait().unwrap();
 }
+
+/// A selected `get -w` shows objects entering and leaving the selection as a
+/// Kubernetes API server does: relabelling one in is `ADDED`, out `DELETED`.
+#[test]
+fn a_selected_watch_shows_objects_enter_and_leave() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubProcess::start(Path::new(env!("CARGO_BIN_EXE_bramble-hub")), dir.path());
+    let create = |name: &str, tier: &str| {
+        kubectl(&hub, &["create", "configmap", name, "--from-literal=k=v"]);
+        kubectl(&hub, &["label", "configmap", name, &format!("tier={tier}")]);
+    };
+    create("cm-0", "web");
+    let mut watch = Command::new("kubectl")
+        .env("KUBECONFIG", hub.data_dir.join("kubeconfig.yaml"))
+        .args([
+            "get",
+            "configmaps",
+            "-l",
+            "tier=web",
+            "-w",
+            "--output-watch-events",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(watch.stdout.take().unwrap()).lines();
+    let mut row = move || {
+        let l = lines.next().unwrap().unwrap();
+        l.split_whitespace()
+            .take(2)
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(row(), ["EVENT", "NAME"]);
+    assert_eq!(row(), ["ADDED", "cm-0"], "the list, before the watch");
+
+    create("cm-a", "db");
+    let relabel = |tier: &str| {
+        kubectl(
+            &hub,
+            &[
+                "label",
+                "configmap",
+                "cm-a",
+                &format!("tier={tier}"),
+                "--overwrite",
+            ],
+        )
+    };
+    relabel("web");
+    kubectl(&hub, &["annotate", "configmap", "cm-a", "note=x"]);
+    relabel("db");
+    create("cm-z", "web");
+    let mut seen = vec![row()];
+    while seen.last().unwrap()[1] != "cm-z" {
+        seen.push(row());
+    }
+    assert_eq!(
+        seen,
+        [
+            ["ADDED", "cm-a"],
+            ["MODIFIED", "cm-a"],
+            ["DELETED", "cm-a"],
+            ["ADDED", "cm-z"],
+        ]
+    );
+    watch.kill().unwrap();
+    watch.wait().unwrap();
+}

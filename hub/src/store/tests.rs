@@ -388,3 +388,157 @@ async fn dry_runs_answer_as_the_write_would_and_store_nothing() {
     let e = watch.next().await.unwrap();
     assert_eq!(e.name, "c");
 }
+
+fn pods() -> &'static ResourceInfo {
+    by_plural("", "v1", "pods").unwrap()
+}
+
+fn pod(name: &str, node: Option<&str>, phase: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": name, "namespace": "default"},
+           "spec": {"nodeName": node, "containers": [{"name": "c", "image": "i"}]},
+           "status": {"phase": phase}})
+}
+
+/// The events `w` delivers up to and including the one about `last`, an
+/// object every watch of the test selects, written last.
+async fn drain(w: &mut Watch, last: &str) -> Vec<(EventType, String, Value)> {
+    let mut seen = Vec::new();
+    loop {
+        let e = w.next().await.unwrap();
+        seen.push((e.kind, e.name.clone(), e.object()));
+        if e.name == last {
+            return seen;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_field_selected_watch_sees_objects_enter_and_leave_its_selection() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let start = store.revision().unwrap();
+    let filter = WatchFilter {
+        resource: pods(),
+        namespace: None,
+        selector: Selector::default(),
+        fields: bramble_api::field_selector::FieldSelector::parse("spec.nodeName=n1", "Pod")
+            .unwrap(),
+    };
+    let mut live = store.watch(filter.clone(), start).unwrap();
+    store
+        .create(pods(), pod("p", None, "Pending"))
+        .await
+        .unwrap();
+    store
+        .update(pods(), pod("p", Some("n1"), "Pending"))
+        .await
+        .unwrap();
+    let bound = store.revision().unwrap();
+    store
+        .update_status(pods(), pod("p", Some("n1"), "Running"))
+        .await
+        .unwrap();
+    store
+        .update(pods(), pod("p", Some("n2"), "Running"))
+        .await
+        .unwrap();
+    let moved = store.revision().unwrap();
+    store
+        .create(pods(), pod("q", Some("n2"), "Pending"))
+        .await
+        .unwrap();
+    store
+        .create(pods(), pod("r", Some("n1"), "Pending"))
+        .await
+        .unwrap();
+
+    // From the ring (a watch started afterwards) and live, the same story.
+    let replayed = store.watch(filter, start).unwrap();
+    for mut w in [live, replayed] {
+        let seen = drain(&mut w, "r").await;
+        let story: Vec<(EventType, &str)> = seen.iter().map(|(k, n, _)| (*k, n.as_str())).collect();
+        assert_eq!(
+            story,
+            [
+                (EventType::Added, "p"),
+                (EventType::Modified, "p"),
+                (EventType::Deleted, "p"),
+                (EventType::Added, "r"),
+            ]
+        );
+        assert_eq!(seen[0].2["metadata"]["resourceVersion"], bound.to_string());
+        assert_eq!(seen[1].2["status"]["phase"], "Running");
+        // Leaving: the object as it was (still on n1), at the move's revision.
+        assert_eq!(seen[2].2["spec"]["nodeName"], "n1");
+        assert_eq!(seen[2].2["metadata"]["resourceVersion"], moved.to_string());
+    }
+    live = store
+        .watch(
+            WatchFilter {
+                resource: pods(),
+                namespace: None,
+                selector: Selector::default(),
+                fields: Default::default(),
+            },
+            start,
+        )
+        .unwrap();
+    let all: Vec<EventType> = drain(&mut live, "r").await.iter().map(|e| e.0).collect();
+    assert_eq!(
+        all,
+        [
+            EventType::Added,
+            EventType::Modified,
+            EventType::Modified,
+            EventType::Modified,
+            EventType::Added,
+            EventType::Added,
+        ],
+        "an unselected watch sees every change as it was"
+    );
+}
+
+#[tokio::test]
+async fn a_label_selected_watch_sees_relabelled_objects_come_and_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let start = store.revision().unwrap();
+    let mut w = store
+        .watch(
+            WatchFilter {
+                resource: configmaps(),
+                namespace: Some("default".into()),
+                selector: Selector::parse("tier=web").unwrap(),
+                fields: Default::default(),
+            },
+            start,
+        )
+        .unwrap();
+    let mut a = cm("a", "1");
+    store.create(configmaps(), a.clone()).await.unwrap();
+    a["metadata"]["labels"]["tier"] = "web".into();
+    store.update(configmaps(), a.clone()).await.unwrap();
+    a["data"]["k"] = "2".into();
+    store.update(configmaps(), a.clone()).await.unwrap();
+    a["metadata"]["labels"]["tier"] = "db".into();
+    store.update(configmaps(), a.clone()).await.unwrap();
+    let end = store.revision().unwrap();
+    let mut z = cm("z", "1");
+    z["metadata"]["labels"]["tier"] = "web".into();
+    store.create(configmaps(), z).await.unwrap();
+    let seen = drain(&mut w, "z").await;
+    let story: Vec<EventType> = seen.iter().map(|e| e.0).collect();
+    assert_eq!(
+        story,
+        [
+            EventType::Added,
+            EventType::Modified,
+            EventType::Deleted,
+            EventType::Added
+        ]
+    );
+    assert_eq!(seen[2].2["metadata"]["labels"]["tier"], "web");
+    assert_eq!(seen[2].2["data"]["k"], "2");
+    assert_eq!(seen[2].2["metadata"]["resourceVersion"], end.to_string());
+}

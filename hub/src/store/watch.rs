@@ -4,6 +4,13 @@
 //! Invariant: every event with `revision > compacted` is in the ring, and events
 //! enter the ring and the channel under one lock, so a watcher that copies the
 //! backlog and subscribes under that lock sees each event exactly once.
+//!
+//! A watch with a label or field selector sees objects enter and leave its
+//! selection as the Kubernetes API server's watch cache shows them: a change
+//! that makes an object match is `ADDED`, one that makes it stop matching is
+//! `DELETED` with the object as it was (at the change's resourceVersion). For
+//! that, a `MODIFIED` event keeps the previous object when its labels or a
+//! selectable field changed (rare: a pod's binding, phase or IP).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -48,6 +55,35 @@ pub struct Event {
     line: Bytes,
     /// Where the object's JSON sits inside `line`.
     object_at: std::ops::Range<usize>,
+    /// For `MODIFIED`: the object before the change, when its labels or a
+    /// selectable field differ from the new one's (else selections cannot
+    /// tell the two apart).
+    prev: Option<Prev>,
+}
+
+/// The object before a change, as selections need it.
+#[derive(Debug)]
+struct Prev {
+    labels: BTreeMap<String, String>,
+    json: Bytes,
+}
+
+fn labels_of(object: &Value) -> BTreeMap<String, String> {
+    object["metadata"]["labels"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether `before` and `after` can differ to any selector on `resource`.
+fn selection_may_differ(resource: &ResourceInfo, before: &Value, after: &Value) -> bool {
+    before["metadata"]["labels"] != after["metadata"]["labels"]
+        || bramble_api::field_selector::selectable_pointers(resource.kind)
+            .any(|p| before.pointer(&p) != after.pointer(&p))
 }
 
 impl Event {
@@ -80,17 +116,32 @@ impl Event {
             kind,
             namespace: meta["namespace"].as_str().map(str::to_string),
             name: meta["name"].as_str().unwrap_or("").to_string(),
-            labels: meta["labels"]
-                .as_object()
-                .map(|m| {
-                    m.iter()
-                        .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            labels: labels_of(object),
             object_at: head.len()..head.len() + json.len(),
             line: Bytes::from(line),
+            prev: None,
         }
+    }
+
+    /// A `MODIFIED` event for `object`, which was `before`: keeps `before`
+    /// if a selector could tell the two apart.
+    pub fn modified(
+        revision: u64,
+        resource: &'static ResourceInfo,
+        before: &Value,
+        object: &Value,
+        json: Option<&[u8]>,
+    ) -> Event {
+        let mut e = Event::new(revision, resource, EventType::Modified, object, json);
+        if selection_may_differ(resource, before, object) {
+            e.prev = Some(Prev {
+                labels: labels_of(before),
+                json: Bytes::from(
+                    serde_json::to_vec(before).expect("JSON values always serialize"),
+                ),
+            });
+        }
+        e
     }
 
     /// The watch-stream line for this event.
@@ -109,7 +160,35 @@ impl Event {
     }
 
     fn size(&self) -> usize {
-        self.line.len() + 128
+        self.line.len() + 128 + self.prev.as_ref().map_or(0, |p| p.json.len())
+    }
+
+    /// This change as a watch that sees the object enter its selection
+    /// shows it: `ADDED`, same revision and object.
+    fn entering(&self) -> Event {
+        Event::new(
+            self.revision,
+            self.resource,
+            EventType::Added,
+            &self.object(),
+            Some(self.object_json()),
+        )
+    }
+
+    /// This change as a watch that sees the object leave its selection
+    /// shows it: `DELETED`, the object as it was, at this revision.
+    fn leaving(&self, prev: &Prev) -> Event {
+        let mut before: Value = serde_json::from_slice(&prev.json).expect("events hold valid JSON");
+        if let Some(meta) = before["metadata"].as_object_mut() {
+            meta.insert("resourceVersion".into(), self.revision.to_string().into());
+        }
+        Event::new(
+            self.revision,
+            self.resource,
+            EventType::Deleted,
+            &before,
+            None,
+        )
     }
 }
 
@@ -126,7 +205,9 @@ pub struct WatchFilter {
 }
 
 impl WatchFilter {
-    fn fields_match(&self, e: &Event) -> bool {
+    /// Whether the fields of `object` (decoded only if a term needs more
+    /// than the name and namespace) satisfy the field selector.
+    fn fields_match(&self, e: &Event, object: impl FnOnce() -> Value) -> bool {
         if self.fields.is_empty() {
             return true;
         }
@@ -139,18 +220,42 @@ impl WatchFilter {
             let meta = serde_json::json!({"metadata": {"name": e.name, "namespace": e.namespace}});
             self.fields.matches(&meta)
         } else {
-            self.fields.matches(&e.object())
+            self.fields.matches(&object())
         }
     }
 
-    fn matches(&self, e: &Event) -> bool {
+    /// Whether `e` is about this watch's kind and namespace.
+    fn in_scope(&self, e: &Event) -> bool {
         std::ptr::eq(e.resource, self.resource)
             && self
                 .namespace
                 .as_deref()
                 .is_none_or(|ns| e.namespace.as_deref() == Some(ns))
-            && self.selector.matches(&e.labels)
-            && self.fields_match(e)
+    }
+
+    /// What a watcher with this filter sees of `e`: the event itself, its
+    /// `ADDED` or `DELETED` form when the object enters or leaves the
+    /// selection, or nothing.
+    fn deliver(&self, e: &Arc<Event>) -> Option<Arc<Event>> {
+        if !self.in_scope(e) {
+            return None;
+        }
+        let now = self.selector.matches(&e.labels) && self.fields_match(e, || e.object());
+        let before = match &e.prev {
+            None => now,
+            Some(p) => {
+                self.selector.matches(&p.labels)
+                    && self.fields_match(e, || {
+                        serde_json::from_slice(&p.json).expect("events hold valid JSON")
+                    })
+            }
+        };
+        match (before, now, &e.prev) {
+            (true, true, _) => Some(e.clone()),
+            (false, true, _) => Some(Arc::new(e.entering())),
+            (true, false, Some(p)) => Some(Arc::new(e.leaving(p))),
+            _ => None,
+        }
     }
 }
 
@@ -224,8 +329,8 @@ impl EventLog {
         let backlog = inner
             .ring
             .iter()
-            .filter(|e| e.revision > from && filter.matches(e))
-            .cloned()
+            .filter(|e| e.revision > from)
+            .filter_map(|e| filter.deliver(e))
             .collect();
         let rx = self.tx.subscribe();
         Ok(Watch {
@@ -269,7 +374,7 @@ impl Watch {
                 Ok(e) if e.revision <= self.last => continue,
                 Ok(e) => {
                     self.last = e.revision;
-                    if self.filter.matches(&e) {
+                    if let Some(e) = self.filter.deliver(&e) {
                         return Ok(e);
                     }
                 }

@@ -554,13 +554,7 @@ fn update(
     *rev += 1;
     obj::set_meta(&mut next, "resourceVersion", rev.to_string().into());
     let json = put(txn, resource, &key, &next)?;
-    events.push(Event::new(
-        *rev,
-        resource,
-        EventType::Modified,
-        &next,
-        Some(&json),
-    ));
+    events.push(Event::modified(*rev, resource, &stored, &next, Some(&json)));
     Ok(WriteOutcome::Updated {
         object: next,
         changed: true,
