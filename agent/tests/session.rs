@@ -543,6 +543,21 @@ fn joins_runs_restores_and_is_refused() {
                 .is_some_and(|(r, _)| r == "ErrImagePull" || r == "ImagePullBackOff")
     });
     assert_eq!(s.observed_generation, Some(Generation(3)));
+    // The pod that waited for its pull reports it (the hub's Pulled event),
+    // the ones whose images were here report none.
+    let pulls = |name: &str| {
+        s.pods
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| p.pulls.clone())
+            .unwrap()
+    };
+    let waited = pulls("pulled");
+    assert_eq!(waited.len(), 1, "{waited:?}");
+    assert_eq!(waited[0].image, "demo:1");
+    assert!(waited[0].millis.is_some(), "{waited:?}");
+    assert!(waited[0].size.is_some_and(|b| b > 0), "{waited:?}");
+    assert!(pulls("web").is_empty());
     let reason = waiting_reason(&s, "ghost").unwrap();
     assert!(
         reason.0 == "ErrImagePull" || reason.0 == "ImagePullBackOff",

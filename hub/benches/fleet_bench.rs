@@ -313,6 +313,7 @@ fn running(p: &bramble_api::objects::Pod, idx: usize, k: usize) -> PodReport {
         uid: p.metadata.uid.clone().unwrap_or_default(),
         status: serde_json::from_value(status).expect("pod status"),
         usage: None,
+        pulls: Vec::new(),
     }
 }
 

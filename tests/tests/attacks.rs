@@ -338,6 +338,7 @@ fn stolen_board_and_token_holder(broker: Broker) {
                 "conditions": [{"type": "Ready", "status": "True"}]}))
             .unwrap(),
             usage: None,
+            pulls: Vec::new(),
         }],
         ..Status::default()
     };

@@ -18,7 +18,7 @@ use bramble_images::{
 };
 use oci_spec::image::ImageConfiguration;
 
-use crate::pod::{ImageSource, ResolvedImage};
+use crate::pod::{ImageError, ImageSource, ResolvedImage};
 
 /// Images on this node. See the module docs.
 #[derive(Debug)]
@@ -160,7 +160,13 @@ impl LocalImages {
 }
 
 impl ImageSource for LocalImages {
-    fn resolve(&self, reference: &str) -> Result<ResolvedImage, String> {
+    fn resolve(&self, reference: &str) -> Result<ResolvedImage, ImageError> {
+        Ok(self.resolve_local(reference)?)
+    }
+}
+
+impl LocalImages {
+    fn resolve_local(&self, reference: &str) -> Result<ResolvedImage, String> {
         let k = key(reference)?;
         let top = self
             .refs
@@ -220,6 +226,12 @@ impl ImageSource for LocalImages {
                 .map_err(|e| format!("image {k}: layer {blob}: {e}"))?;
             layers.push(dir);
         }
-        Ok(ResolvedImage { layers, config })
+        let size =
+            manifest.config().size() + manifest.layers().iter().map(|l| l.size()).sum::<u64>();
+        Ok(ResolvedImage {
+            layers,
+            config,
+            size,
+        })
     }
 }

@@ -49,13 +49,34 @@ pub struct NodeDirs {
 /// Something the node did, for the log and the caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NodeEvent {
-    Adopted { pod: String },
-    Started { pod: String },
-    StartFailed { pod: String, error: String },
-    Stopped { pod: String },
-    StopFailed { pod: String, error: String },
-    LeftoverRemoved { what: String },
-    LeftoverError { error: String },
+    Adopted {
+        pod: String,
+    },
+    Started {
+        pod: String,
+    },
+    StartFailed {
+        pod: String,
+        error: String,
+    },
+    /// The start waits for `image`, being pulled.
+    WaitsForPull {
+        pod: String,
+        image: String,
+    },
+    Stopped {
+        pod: String,
+    },
+    StopFailed {
+        pod: String,
+        error: String,
+    },
+    LeftoverRemoved {
+        what: String,
+    },
+    LeftoverError {
+        error: String,
+    },
 }
 
 /// Whether a desired pod is the one running: same uid and spec (a pod
@@ -233,6 +254,12 @@ impl<'r> Node<'r> {
         self.pods.keys().cloned().collect()
     }
 
+    /// The size of the image `reference` as the kubelet reports a pull's,
+    /// if it is on the node.
+    pub fn image_size(&self, reference: &str) -> Option<u64> {
+        self.images.resolve(reference).ok().map(|i| i.size)
+    }
+
     /// The running pod `id`.
     pub fn pod(&self, id: &str) -> Option<&RunningPod<'r>> {
         self.pods.get(id)
@@ -306,13 +333,22 @@ impl<'r> Node<'r> {
                     self.pods.insert(id.clone(), p);
                     events.push(NodeEvent::Started { pod: id });
                 }
-                Err(e) => {
-                    tracing::warn!(pod = %id, error = %e, "pod start failed");
-                    events.push(NodeEvent::StartFailed {
-                        pod: id,
-                        error: e.to_string(),
-                    });
-                }
+                Err(e) => match e.waits_for_pull() {
+                    Some(image) => {
+                        tracing::debug!(pod = %id, image, "pod start waits for a pull");
+                        events.push(NodeEvent::WaitsForPull {
+                            pod: id,
+                            image: image.to_string(),
+                        });
+                    }
+                    None => {
+                        tracing::warn!(pod = %id, error = %e, "pod start failed");
+                        events.push(NodeEvent::StartFailed {
+                            pod: id,
+                            error: e.to_string(),
+                        });
+                    }
+                },
             }
         }
         self.reconcile_network(false);

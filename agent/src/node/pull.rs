@@ -2,9 +2,9 @@
 //! and, when it is not there, is pulled from the hub's registry (for this
 //! node's platform) on a background thread, so supervising the other pods
 //! never waits on the network. Until the pull ends the pod's start fails
-//! with "is being pulled" ([`PULLING`]); a failed pull fails the next start
-//! with the registry's message (then a new pull starts on the following
-//! attempt). The node loop retries with back-off, reports `ErrImagePull` /
+//! with [`ImageError::Pulling`]; a failed pull fails the next start with the
+//! registry's message (then a new pull starts on the following attempt).
+//! The node loop retries with back-off, reports `ErrImagePull` /
 //! `ImagePullBackOff`, and is woken when a pull ends.
 
 use std::collections::BTreeMap;
@@ -13,10 +13,7 @@ use std::sync::{Arc, Mutex};
 use bramble_images::RegistryClient;
 
 use super::images::LocalImages;
-use crate::pod::{ImageSource, ResolvedImage};
-
-/// Marks the error of a start that waits for a pull in progress.
-pub const PULLING: &str = "is being pulled";
+use crate::pod::{ImageError, ImageSource, ResolvedImage};
 
 /// How the agent logs in to the hub's registry.
 #[derive(Clone)]
@@ -143,25 +140,25 @@ impl PullingImages {
 }
 
 impl ImageSource for PullingImages {
-    fn resolve(&self, reference: &str) -> Result<ResolvedImage, String> {
+    fn resolve(&self, reference: &str) -> Result<ResolvedImage, ImageError> {
         if self.local.has(reference) {
             return self.local.resolve(reference);
         }
         let mut pulls = self.pulls.lock().unwrap_or_else(|p| p.into_inner());
         match pulls.get(reference).cloned() {
-            Some(PullState::InProgress) => Err(format!("image {reference} {PULLING}")),
+            Some(PullState::InProgress) => Err(ImageError::Pulling),
             Some(PullState::Failed(e)) => {
                 pulls.remove(reference);
-                Err(e)
+                Err(e.into())
             }
             None => {
                 tracing::info!(image = reference, hub = %self.hub, "pulling image");
                 pulls.insert(reference.to_string(), PullState::InProgress);
                 if let Err(e) = self.start_pull(reference) {
                     pulls.remove(reference);
-                    return Err(e);
+                    return Err(e.into());
                 }
-                Err(format!("image {reference} {PULLING}"))
+                Err(ImageError::Pulling)
             }
         }
     }

@@ -17,8 +17,8 @@ pub mod volumes;
 pub use netns::{NetnsError, PodNetns};
 pub use record::{PodRecord, SavedContainer};
 pub use run::{
-    ImageSource, PodAddress, PodContainer, PodDirs, PodDns, PodError, PodOptions, ResolvedImage,
-    RunPhase, RunningPod,
+    ImageError, ImageSource, PodAddress, PodContainer, PodDirs, PodDns, PodError, PodOptions,
+    ResolvedImage, RunPhase, RunningPod,
 };
 pub use supervise::{PodEvent, probe_in_netns};
 pub use volumes::{DataMap, PodInputs, PodVolumes, VolumeError, resolve_env};

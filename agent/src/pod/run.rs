@@ -58,17 +58,37 @@ use crate::runtime::{
 pub struct ResolvedImage {
     pub layers: Vec<PathBuf>,
     pub config: ImageConfiguration,
+    /// Bytes of its manifest's config and layers (the size the kubelet
+    /// reports for a pull), 0 when unknown.
+    pub size: u64,
+}
+
+/// Why an image could not be resolved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImageError {
+    /// A pull of it is under way; the start is tried again when it ends.
+    #[error("is being pulled")]
+    Pulling,
+    /// Not on the node and not to be had (the reason says why).
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl From<String> for ImageError {
+    fn from(reason: String) -> Self {
+        ImageError::Unavailable(reason)
+    }
 }
 
 /// Where images come from: the agent's image store, or a test fixture.
 pub trait ImageSource {
     /// The image for `reference` (as written in the pod spec).
-    fn resolve(&self, reference: &str) -> Result<ResolvedImage, String>;
+    fn resolve(&self, reference: &str) -> Result<ResolvedImage, ImageError>;
 }
 
 impl<F: Fn(&str) -> Result<ResolvedImage, String>> ImageSource for F {
-    fn resolve(&self, reference: &str) -> Result<ResolvedImage, String> {
-        self(reference)
+    fn resolve(&self, reference: &str) -> Result<ResolvedImage, ImageError> {
+        self(reference).map_err(ImageError::Unavailable)
     }
 }
 
@@ -145,7 +165,7 @@ pub enum PodError {
         pod: String,
         container: String,
         image: String,
-        reason: String,
+        reason: ImageError,
     },
     #[error("pod {pod:?}: container {container:?}: {reason}")]
     Container {
@@ -176,6 +196,21 @@ pub enum PodError {
     },
     #[error("pod {pod:?}: cleanup left things behind: {}", .errors.join("; "))]
     Cleanup { pod: String, errors: Vec<String> },
+}
+
+impl PodError {
+    /// The image the start waits for, when it failed only because that
+    /// image is being pulled.
+    pub fn waits_for_pull(&self) -> Option<&str> {
+        match self {
+            PodError::Image {
+                image,
+                reason: ImageError::Pulling,
+                ..
+            } => Some(image),
+            _ => None,
+        }
+    }
 }
 
 /// Coarse pod phase as this runner sees it.

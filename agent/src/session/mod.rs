@@ -18,6 +18,7 @@ pub mod identity;
 pub mod login;
 pub mod machine;
 pub mod node_loop;
+pub mod pull_waits;
 pub mod replay;
 pub mod report;
 pub mod rpc;

@@ -3,7 +3,8 @@
 //! desired set from `RUN_DIR/desired.json` at start (offline autonomy),
 //! applies every newer set the session hands over, supervises the pods,
 //! retries pods that could not start (image pulls) with back-off, and keeps
-//! the [`SharedReport`] the session publishes up to date.
+//! the [`SharedReport`] the session publishes up to date (with the pulls
+//! each pod waited for: [`PullWaits`]).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -20,8 +21,8 @@ use bramble_api::protocol::status::Rejection;
 use bramble_api::protocol::{ContainerUsage, Desired, PodReport, PodUsage};
 
 use super::desired_file;
+use super::pull_waits::PullWaits;
 use super::report::{SharedReport, node_usage};
-use crate::node::pull::PULLING;
 use crate::node::{Node, NodeEvent};
 use crate::pod::PodInputs;
 use crate::pod::run::pod_id;
@@ -63,6 +64,7 @@ pub struct NodeLoop<'r> {
     current: Option<Desired>,
     inputs: PodInputs,
     failures: BTreeMap<String, StartFailure>,
+    pulls: PullWaits,
     statuses: BTreeMap<String, PodStatus>,
     report: Arc<SharedReport>,
     on_change: Box<dyn Fn() + Send>,
@@ -83,6 +85,7 @@ impl<'r> NodeLoop<'r> {
             current: None,
             inputs: PodInputs::default(),
             failures: BTreeMap::new(),
+            pulls: PullWaits::default(),
             statuses: BTreeMap::new(),
             report,
             on_change,
@@ -176,14 +179,19 @@ impl<'r> NodeLoop<'r> {
             match e {
                 NodeEvent::Started { pod } => {
                     self.failures.remove(&pod);
+                    let node = &self.node;
+                    self.pulls.started(&pod, Instant::now(), |image| {
+                        node.image_size(image).unwrap_or(0)
+                    });
                 }
-                NodeEvent::StartFailed { pod, error } if error.contains(PULLING) => {
+                NodeEvent::WaitsForPull { pod, image } => {
                     // Waiting for a pull: no attempt counted, the last
                     // pull error (if any) still reported; woken by
                     // `PullDone`, polled meanwhile.
+                    self.pulls.waiting(&pod, &image, now);
                     let (attempts, error) = match self.failures.get(&pod) {
                         Some(f) if f.attempts > 0 => (f.attempts, f.error.clone()),
-                        _ => (0, error),
+                        _ => (0, format!("image {image:?} is being pulled")),
                     };
                     self.failures.insert(
                         pod,
@@ -196,6 +204,7 @@ impl<'r> NodeLoop<'r> {
                     );
                 }
                 NodeEvent::StartFailed { pod, error } => {
+                    self.pulls.failed(&pod);
                     let attempts = self.failures.get(&pod).map_or(0, |f| f.attempts) + 1;
                     let delay = RETRY_FIRST
                         .saturating_mul(1 << (attempts - 1).min(8))
@@ -219,6 +228,9 @@ impl<'r> NodeLoop<'r> {
         }
         let wanted: Vec<String> = pods.iter().map(pod_id).collect();
         self.failures.retain(|id, _| wanted.contains(id));
+        let running = self.node.pod_ids();
+        self.pulls
+            .retain(|id| wanted.iter().chain(&running).any(|w| w == id));
         self.refresh(now);
     }
 
@@ -246,13 +258,17 @@ impl<'r> NodeLoop<'r> {
             let (Some(p), Some(status)) = (self.node.pod(id), self.statuses.get(id)) else {
                 continue;
             };
-            pods.insert(id.clone(), report_of(p.pod(), status.clone()));
+            let mut report = report_of(p.pod(), status.clone());
+            report.pulls = self.pulls.report(id);
+            pods.insert(id.clone(), report);
         }
         if let Some(d) = &self.current {
             for p in &d.pods {
                 let id = pod_id(p);
                 if let (false, Some(f)) = (pods.contains_key(&id), self.failures.get(&id)) {
-                    pods.insert(id, report_of(p, failed_status(p, f)));
+                    let mut report = report_of(p, failed_status(p, f));
+                    report.pulls = self.pulls.report(&id);
+                    pods.insert(id, report);
                 }
             }
         }
@@ -350,6 +366,7 @@ fn report_of(pod: &Pod, status: PodStatus) -> PodReport {
         uid: pod.metadata.uid.clone().unwrap_or_default(),
         status,
         usage: None,
+        pulls: Vec::new(),
     }
 }
 
@@ -361,7 +378,7 @@ fn report_of(pod: &Pod, status: PodStatus) -> PodReport {
 fn failed_status(pod: &Pod, f: &StartFailure) -> PodStatus {
     let image_error = f.error.contains(": image \"");
     let reason = match (image_error, f.attempts) {
-        _ if f.error.contains(PULLING) => "ContainerCreating",
+        _ if f.pulling && f.attempts == 0 => "ContainerCreating",
         (true, 1) => "ErrImagePull",
         (true, _) => "ImagePullBackOff",
         (false, _) => "CreateContainerError",

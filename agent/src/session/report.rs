@@ -136,6 +136,7 @@ mod tests {
                         ..PodStatus::default()
                     },
                     usage: None,
+                    pulls: Vec::new(),
                 },
             );
         }

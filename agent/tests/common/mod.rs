@@ -265,6 +265,7 @@ pub fn fixture_images() -> impl bramble_agent::pod::ImageSource {
         Ok(bramble_agent::pod::ResolvedImage {
             layers: img.layers.clone(),
             config: img.config.clone(),
+            size: 0,
         })
     }
 }

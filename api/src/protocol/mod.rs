@@ -30,7 +30,7 @@ pub use network::{
 };
 pub use online::Online;
 pub use rpc::{RpcCall, RpcChunk, RpcId, RpcRequest, RpcResponse};
-pub use status::{ContainerUsage, PodKey, PodReport, PodUsage, Status, Usage};
+pub use status::{ContainerUsage, ImagePull, PodKey, PodReport, PodUsage, Status, Usage};
 pub use topics::{Topic, TopicError, TopicKind};
 pub use wire::{
     FromAgent, FromHub, HubKey, Signer, Verified, decode_frame, decode_from_agent, decode_from_hub,

@@ -84,6 +84,25 @@ pub struct PodReport {
     pub status: PodStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<PodUsage>,
+    /// The images this pod waited for while they were pulled (none: every
+    /// image was on the node), from which the hub records the kubelet's
+    /// `Pulling` and `Pulled` events.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pulls: Vec<ImagePull>,
+}
+
+/// One image a pod waited for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImagePull {
+    /// As written in the pod spec.
+    pub image: String,
+    /// How long the pod waited for it; absent while the pull runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub millis: Option<u64>,
+    /// The image's size in bytes (config and layers), once pulled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
 }
 
 /// Cumulative CPU time and current memory of a cgroup.

@@ -142,6 +142,7 @@ fn pod_report(i: usize) -> PodReport {
                 memory_bytes: 23_400_000,
             }],
         }),
+        pulls: Vec::new(),
     }
 }
 

@@ -188,7 +188,7 @@ fn pending_write(
         return Ok(None);
     }
     let label = kubelet::pod_label(&report.namespace, &report.name, &report.uid);
-    let events = kubelet::transitions(&label, &pod["status"], &reported);
+    let events = kubelet::transitions(&label, &pod["status"], &reported, &report.pulls);
     pod["status"] = reported;
     Ok(Some((pod, events)))
 }

@@ -338,6 +338,7 @@ pub fn status(session: &str, seq: u64, pods: &[(&str, &str, &str, &str)]) -> Sta
                 status: serde_json::from_value(json!({"phase": phase, "podIP": "10.42.1.2"}))
                     .unwrap(),
                 usage: None,
+                pulls: Vec::new(),
             })
             .collect(),
         ..Default::default()
@@ -439,6 +440,7 @@ pub fn pod_status(seq: u64, name: &str, uid: &str, ip: &str, ready: bool) -> Sta
                 "conditions": [{"type": "Ready", "status": if ready {"True"} else {"False"}}]}))
             .unwrap(),
             usage: None,
+            pulls: Vec::new(),
         }],
         ..Default::default()
     }
