@@ -240,7 +240,7 @@ fn dirs(args: &NodeArgs) -> NodeDirs {
 fn print_events(events: &[NodeEvent]) {
     for e in events {
         match e {
-            NodeEvent::StartFailed { pod, error } | NodeEvent::StopFailed { pod, error } => {
+            NodeEvent::StartFailed { pod, error, .. } | NodeEvent::StopFailed { pod, error } => {
                 eprintln!("bramble-agent: pod {pod}: {error}");
             }
             NodeEvent::LeftoverError { error } => eprintln!("bramble-agent: leftover: {error}"),

@@ -58,6 +58,7 @@ pub enum NodeEvent {
     StartFailed {
         pod: String,
         error: String,
+        cause: StartCause,
     },
     /// The start waits for `image`, being pulled.
     WaitsForPull {
@@ -77,6 +78,15 @@ pub enum NodeEvent {
     LeftoverError {
         error: String,
     },
+}
+
+/// What kept a pod from starting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartCause {
+    /// One of its images could not be had (a failed pull, an unknown name).
+    Image,
+    /// Anything else: its network, volumes, the runtime.
+    Other,
 }
 
 /// Whether a desired pod is the one running: same uid and spec (a pod
@@ -312,6 +322,7 @@ impl<'r> Node<'r> {
                         events.push(NodeEvent::StartFailed {
                             error: format!("pod {:?}: {error}", pod.name()),
                             pod: id,
+                            cause: StartCause::Other,
                         });
                         continue;
                     }
@@ -346,6 +357,11 @@ impl<'r> Node<'r> {
                         events.push(NodeEvent::StartFailed {
                             pod: id,
                             error: e.to_string(),
+                            cause: if e.is_image() {
+                                StartCause::Image
+                            } else {
+                                StartCause::Other
+                            },
                         });
                     }
                 },

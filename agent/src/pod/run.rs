@@ -199,6 +199,11 @@ pub enum PodError {
 }
 
 impl PodError {
+    /// Whether an image could not be had (pulling, failed, unknown).
+    pub fn is_image(&self) -> bool {
+        matches!(self, PodError::Image { .. })
+    }
+
     /// The image the start waits for, when it failed only because that
     /// image is being pulled.
     pub fn waits_for_pull(&self) -> Option<&str> {

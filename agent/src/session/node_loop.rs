@@ -23,7 +23,8 @@ use bramble_api::protocol::{ContainerUsage, Desired, PodReport, PodUsage};
 use super::desired_file;
 use super::pull_waits::PullWaits;
 use super::report::{SharedReport, node_usage};
-use crate::node::{Node, NodeEvent};
+use crate::lifecycle::state::WaitingReason;
+use crate::node::{Node, NodeEvent, StartCause};
 use crate::pod::PodInputs;
 use crate::pod::run::pod_id;
 
@@ -55,6 +56,8 @@ struct StartFailure {
     /// apart from `error`, which during a retried pull is still the last
     /// pull's error.
     pulling: bool,
+    /// What `error` was about.
+    cause: StartCause,
 }
 
 /// See the module docs.
@@ -189,9 +192,13 @@ impl<'r> NodeLoop<'r> {
                     // pull error (if any) still reported; woken by
                     // `PullDone`, polled meanwhile.
                     self.pulls.waiting(&pod, &image, now);
-                    let (attempts, error) = match self.failures.get(&pod) {
-                        Some(f) if f.attempts > 0 => (f.attempts, f.error.clone()),
-                        _ => (0, format!("image {image:?} is being pulled")),
+                    let (attempts, error, cause) = match self.failures.get(&pod) {
+                        Some(f) if f.attempts > 0 => (f.attempts, f.error.clone(), f.cause),
+                        _ => (
+                            0,
+                            format!("image {image:?} is being pulled"),
+                            StartCause::Image,
+                        ),
                     };
                     self.failures.insert(
                         pod,
@@ -200,10 +207,11 @@ impl<'r> NodeLoop<'r> {
                             attempts,
                             retry_at: now + RETRY_MAX,
                             pulling: true,
+                            cause,
                         },
                     );
                 }
-                NodeEvent::StartFailed { pod, error } => {
+                NodeEvent::StartFailed { pod, error, cause } => {
                     self.pulls.failed(&pod);
                     let attempts = self.failures.get(&pod).map_or(0, |f| f.attempts) + 1;
                     let delay = RETRY_FIRST
@@ -217,6 +225,7 @@ impl<'r> NodeLoop<'r> {
                             attempts,
                             retry_at: now + delay,
                             pulling: false,
+                            cause,
                         },
                     );
                 }
@@ -376,12 +385,11 @@ fn report_of(pod: &Pod, status: PodStatus) -> PodReport {
 /// `ContainerCreating` while the image is being pulled, else
 /// `CreateContainerError`.
 fn failed_status(pod: &Pod, f: &StartFailure) -> PodStatus {
-    let image_error = f.error.contains(": image \"");
-    let reason = match (image_error, f.attempts) {
-        _ if f.pulling && f.attempts == 0 => "ContainerCreating",
-        (true, 1) => "ErrImagePull",
-        (true, _) => "ImagePullBackOff",
-        (false, _) => "CreateContainerError",
+    let reason = match (f.cause, f.attempts) {
+        _ if f.pulling && f.attempts == 0 => WaitingReason::ContainerCreating,
+        (StartCause::Image, 1) => WaitingReason::ErrImagePull,
+        (StartCause::Image, _) => WaitingReason::ImagePullBackOff,
+        (StartCause::Other, _) => WaitingReason::CreateContainerError,
     };
     PodStatus {
         phase: Some("Pending".into()),
@@ -394,7 +402,7 @@ fn failed_status(pod: &Pod, f: &StartFailure) -> PodStatus {
                 image: c.image.clone(),
                 state: Some(ContainerState {
                     waiting: Some(ContainerStateWaiting {
-                        reason: Some(reason.into()),
+                        reason: Some(reason.as_str().into()),
                         message: Some(f.error.clone()),
                     }),
                     ..ContainerState::default()
