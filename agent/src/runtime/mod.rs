@@ -11,12 +11,14 @@
 //!
 //! The calls are synchronous and short (a create is ~15 ms, the rest are
 //! file reads and syscalls); [`Runtime::wait`] and [`Runtime::stop`] block up
-//! to their timeout. The agent is async (tokio): it keeps the runtime in an
-//! `Arc<dyn Runtime>` and calls it from `spawn_blocking`, which is why the
-//! trait is object-safe and `Send + Sync`.
+//! to their timeout. The agent has no async runtime: `main.rs` leaks one
+//! backend into a `&'static dyn Runtime`, the node loop calls it on the main
+//! thread and the session's exec RPC threads call it too (`spawn_exec`),
+//! which is why the trait is object-safe and `Send + Sync`.
 //!
-//! Containers write their stdout/stderr straight into files (never into
-//! pipes the agent reads), so they outlive an agent restart.
+//! Containers write their stdout/stderr into files or into the log pump's
+//! FIFOs, opened read-write so a FIFO always has a reader (`crate::logs::pump`),
+//! never into pipes only the agent holds, so they outlive an agent restart.
 
 pub mod adopted;
 pub mod cgroup;

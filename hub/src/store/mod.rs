@@ -1,8 +1,9 @@
 //! The cluster store: typed redb tables, one monotonic revision, a single
 //! group-committing writer, snapshot reads and watches from a revision.
 //!
-//! Every acknowledged write is durable (redb `Durability::Immediate`, quick repair
-//! on). An idle store writes nothing: no timers, no background flushes.
+//! Every acknowledged write is durable (redb's default `Durability::Immediate`;
+//! quick repair off unless [`StoreOptions::quick_repair`] asks for it, and the
+//! hub does not). An idle store writes nothing: no timers, no background flushes.
 
 mod error;
 mod metrics;
