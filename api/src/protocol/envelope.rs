@@ -1,4 +1,4 @@
-//! The envelope every payload travels in, `{"protocol": 1, "type": "status",
+//! The envelope every payload travels in, `{"protocol": 2, "type": "status",
 //! "body": {...}}`, and encoding/decoding with size limits.
 //!
 //! Decoding checks, in order: the payload size against the message's limit

@@ -3,7 +3,7 @@
 //! dispatcher and the agent's session own the I/O. `docs/protocol.md` is the
 //! reader-facing description and must change together with this module.
 //!
-//! Every payload is an [`envelope`] `{"protocol": 1, "type": "...",
+//! Every payload is an [`envelope`] `{"protocol": 2, "type": "...",
 //! "body": {...}}`. The topic says which message to expect; the envelope's
 //! `type` must agree, so a payload published on the wrong topic is refused.
 
