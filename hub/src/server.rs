@@ -140,36 +140,60 @@ pub const DEFAULT_MQTT_LISTEN: &str = "0.0.0.0:8883";
 /// Default `--mqtt-listen` with `--insecure-mqtt`.
 pub const DEFAULT_MQTT_LISTEN_PLAIN: &str = "0.0.0.0:1883";
 
+/// Why a [`HubConfig`] is refused; each names the flag to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("--data-dir must not be empty")]
+    EmptyDataDir,
+    #[error("--data-dir {} exists and is not a directory", .path.display())]
+    DataDirNotADirectory { path: PathBuf },
+    #[error("--event-ttl must be longer than 0s (events would be deleted as written)")]
+    ZeroEventTtl,
+    #[error("--events-per-namespace must be at least 1")]
+    ZeroEventsPerNamespace,
+    #[error(
+        "--mqtt-url and --mqtt-listen {listen} exclude each other: an external broker \
+         replaces the embedded one"
+    )]
+    ExternalAndEmbeddedBroker { listen: SocketAddr },
+    #[error("--mqtt-listen {listen}: the embedded broker needs a fixed port")]
+    MqttListenPortZero { listen: SocketAddr },
+    #[error(transparent)]
+    MqttUrl(#[from] crate::mqtt::MqttError),
+    #[error(
+        "--mqtt-dynsec provisions an external mosquitto: give --mqtt-url \
+         mqtt://ADMIN:PASSWORD@HOST:PORT with a user of the dynamic security \
+         plugin's admin role"
+    )]
+    DynsecWithoutAdmin,
+    #[error(transparent)]
+    Network(#[from] crate::network::NetworkConfigError),
+}
+
 impl HubConfig {
     /// Checks the configuration without touching the disk or the network.
-    pub fn validate(&self) -> anyhow::Result<()> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if self.data_dir.as_os_str().is_empty() {
-            anyhow::bail!("--data-dir must not be empty");
+            return Err(ConfigError::EmptyDataDir);
         }
         if self.data_dir.exists() && !self.data_dir.is_dir() {
-            anyhow::bail!(
-                "--data-dir {} exists and is not a directory",
-                self.data_dir.display()
-            );
+            return Err(ConfigError::DataDirNotADirectory {
+                path: self.data_dir.clone(),
+            });
         }
         if self.events.ttl.is_zero() {
-            anyhow::bail!(
-                "--event-ttl must be longer than 0s (events would be deleted as written)"
-            );
+            return Err(ConfigError::ZeroEventTtl);
         }
         if self.events.namespace_cap == 0 {
-            anyhow::bail!("--events-per-namespace must be at least 1");
+            return Err(ConfigError::ZeroEventsPerNamespace);
         }
         if let (Some(listen), Some(_)) = (self.mqtt_listen, &self.mqtt_url) {
-            anyhow::bail!(
-                "--mqtt-url and --mqtt-listen {listen} exclude each other: an external broker \
-                 replaces the embedded one"
-            );
+            return Err(ConfigError::ExternalAndEmbeddedBroker { listen });
         }
         if let Some(listen) = self.mqtt_listen
             && listen.port() == 0
         {
-            anyhow::bail!("--mqtt-listen {listen}: the embedded broker needs a fixed port");
+            return Err(ConfigError::MqttListenPortZero { listen });
         }
         if let Some(url) = &self.mqtt_url {
             // Syntax only: the CA is read at start.
@@ -187,14 +211,10 @@ impl HubConfig {
                 .transpose()?
                 .and_then(|e| e.login);
             if user.is_none() {
-                anyhow::bail!(
-                    "--mqtt-dynsec provisions an external mosquitto: give --mqtt-url \
-                     mqtt://ADMIN:PASSWORD@HOST:PORT with a user of the dynamic security \
-                     plugin's admin role"
-                );
+                return Err(ConfigError::DynsecWithoutAdmin);
             }
         }
-        self.network.validate()
+        Ok(self.network.validate()?)
     }
 }
 
