@@ -145,7 +145,7 @@ pub const DEFAULT_MQTT_LISTEN_PLAIN: &str = "0.0.0.0:1883";
 pub enum ConfigError {
     #[error("--data-dir must not be empty")]
     EmptyDataDir,
-    #[error("--data-dir {} exists and is not a directory", .path.display())]
+    #[error("--data-dir {path} exists and is not a directory")]
     DataDirNotADirectory { path: PathBuf },
     #[error("--event-ttl must be longer than 0s (events would be deleted as written)")]
     ZeroEventTtl,
