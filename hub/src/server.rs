@@ -364,7 +364,7 @@ impl Hub {
                     Ok(broker) => Some(broker),
                     Err(e) => {
                         store.shutdown().await;
-                        return Err(e);
+                        return Err(e.into());
                     }
                 }
             }
