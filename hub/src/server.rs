@@ -432,13 +432,23 @@ impl Hub {
             .as_ref()
             .and_then(|d| start_dns(d, &config.network));
         let (ingress_state, ingress, ingress_tls) = start_ingress(&config, stop_rx.clone()).await;
-        let mdns = config.mdns.then(|| {
-            let name = crate::mdns::instance_name();
-            crate::mdns::Announcement::start(&name, addr.port(), !config.ports.insecure_http, mqtt_addr.map(|a| (a.port(), !config.ports.insecure_mqtt)))
-                .map_err(|e| tracing::warn!(error = %format!("{e:#}"), "not announced on mDNS (agents need --hub)"))
+        let mdns = config
+            .mdns
+            .then(|| {
+                let name = crate::mdns::instance_name();
+                crate::mdns::Announcement::start(
+                    &name,
+                    addr.port(),
+                    !config.ports.insecure_http,
+                    mqtt_addr.map(|a| (a.port(), !config.ports.insecure_mqtt)),
+                )
+                .map_err(
+                    |e| tracing::warn!(error = %e, "not announced on mDNS (agents need --hub)"),
+                )
                 .ok()
                 .map(Arc::new)
-        }).flatten();
+            })
+            .flatten();
         let pod_security = config.control.pod_security.clone();
         tracing::info!(
             default = %pod_security.default_level,
