@@ -411,13 +411,13 @@ impl Hub {
             network.clone(),
         )
         .with_events(recorder.clone());
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| StartError::Bind {
-                    addr: config.listen,
-                    source,
-                })?;
+        let bind_failed = |source| StartError::Bind {
+            addr: config.listen,
+            source,
+        };
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(bind_failed)?;
         let addr = listener.local_addr().map_err(StartError::ListenerAddr)?;
         let broker = match config.mqtt_listen {
             Some(listen) => {

@@ -37,7 +37,7 @@ pub enum ApplyError {
         source: AdmitError,
     },
     /// A planned object or status did not serialize (a bug).
-    #[error("encoding the object: {0}")]
+    #[error("encoding what the controller planned: {0}")]
     Encode(#[from] serde_json::Error),
 }
 
