@@ -25,7 +25,6 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use bramble_api::protocol::MAX_PACKET_BYTES;
 use rumqttd::{
     AclAction, AclRequest, Broker, BrokerHandle, Config, ConnectionSettings, RouterConfig,
@@ -65,6 +64,32 @@ pub trait TopicAcl: Send + Sync + 'static {
 #[error("the embedded MQTT broker has stopped")]
 pub struct BrokerStopped;
 
+/// Why the embedded broker did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("--mqtt-listen {listen}: port 0 is not supported for the embedded broker")]
+    PortZero { listen: SocketAddr },
+    #[error(
+        "binding the MQTT listener {listen} (is another broker running? use --mqtt-listen): {source}"
+    )]
+    Bind {
+        listen: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("spawning the MQTT broker thread: {0}")]
+    Thread(#[source] std::io::Error),
+    #[error(
+        "the embedded MQTT broker did not start listening on {listen} within {waited:?}: {source}"
+    )]
+    NotListening {
+        listen: SocketAddr,
+        waited: Duration,
+        source: std::io::Error,
+    },
+    #[error("the embedded MQTT broker on {listen} does not answer")]
+    NoAnswer { listen: SocketAddr },
+}
+
 /// A started embedded broker. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct EmbeddedBroker {
@@ -83,17 +108,12 @@ impl EmbeddedBroker {
         auth: Arc<Identity>,
         acl: Arc<dyn TopicAcl>,
         tls: Option<Arc<crate::tls::ServingCert>>,
-    ) -> anyhow::Result<EmbeddedBroker> {
+    ) -> Result<EmbeddedBroker, BrokerError> {
         let scheme = if tls.is_some() { "mqtts" } else { "mqtt" };
-        anyhow::ensure!(
-            listen.port() != 0,
-            "--mqtt-listen {listen}: port 0 is not supported for the embedded broker"
-        );
-        drop(TcpListener::bind(listen).with_context(|| {
-            format!(
-                "binding the MQTT listener {listen} (is another broker running? use --mqtt-listen)"
-            )
-        })?);
+        if listen.port() == 0 {
+            return Err(BrokerError::PortZero { listen });
+        }
+        drop(TcpListener::bind(listen).map_err(|source| BrokerError::Bind { listen, source })?);
         let mut broker = Broker::new(config(listen, auth, acl, tls));
         let handle = broker.handle();
         std::thread::Builder::new()
@@ -103,7 +123,7 @@ impl EmbeddedBroker {
                     tracing::error!(error = %e, "embedded MQTT broker stopped");
                 }
             })
-            .context("spawning the MQTT broker thread")?;
+            .map_err(BrokerError::Thread)?;
         wait_ready(listen).await?;
         tracing::info!(%listen, %scheme, "embedded MQTT broker listening");
         Ok(EmbeddedBroker {
@@ -217,20 +237,21 @@ fn config(
 }
 
 /// Polls until something accepts TCP connections on `listen`.
-async fn wait_ready(listen: SocketAddr) -> anyhow::Result<()> {
+async fn wait_ready(listen: SocketAddr) -> Result<(), BrokerError> {
     let probe = crate::server::loopback(listen);
     let start = Instant::now();
     loop {
         match tokio::time::timeout(Duration::from_millis(200), TcpStream::connect(probe)).await {
             Ok(Ok(_)) => return Ok(()),
-            Ok(Err(e)) if start.elapsed() > READY_TIMEOUT => {
-                anyhow::bail!(
-                    "the embedded MQTT broker did not start listening on {listen} within \
-                     {READY_TIMEOUT:?}: {e}"
-                )
+            Ok(Err(source)) if start.elapsed() > READY_TIMEOUT => {
+                return Err(BrokerError::NotListening {
+                    listen,
+                    waited: READY_TIMEOUT,
+                    source,
+                });
             }
             Err(_) if start.elapsed() > READY_TIMEOUT => {
-                anyhow::bail!("the embedded MQTT broker on {listen} does not answer")
+                return Err(BrokerError::NoAnswer { listen });
             }
             _ => tokio::time::sleep(Duration::from_millis(10)).await,
         }

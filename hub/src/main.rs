@@ -357,6 +357,7 @@ fn main() -> anyhow::Result<()> {
             _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
             _ = int.recv() => tracing::info!("SIGINT: shutting down"),
         }
-        hub.stop(Duration::from_secs(10)).await
+        hub.stop(Duration::from_secs(10)).await?;
+        anyhow::Ok(())
     })
 }

@@ -12,7 +12,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use bramble_api::protocol::{MAX_PACKET_BYTES, topics};
 use bytes::Bytes;
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS, SubscribeFilter};
@@ -55,6 +54,16 @@ impl fmt::Debug for MqttEndpoint {
     }
 }
 
+/// Why `--mqtt-url` is refused (the URL itself is not repeated: it may
+/// carry a password).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MqttError {
+    #[error(
+        "--mqtt-url: {reason} (expected mqtts://[user:pass@]host[:port], or mqtt:// for plain MQTT)"
+    )]
+    BadUrl { reason: String },
+}
+
 impl MqttEndpoint {
     /// The embedded broker listening on `addr` (loopback when it listens on
     /// every address), as the hub's own client; over TLS when `ca` is the
@@ -84,11 +93,9 @@ impl MqttEndpoint {
     pub fn parse_url(
         url: &str,
         tls_ca: Option<rustls_pki_types::CertificateDer<'static>>,
-    ) -> anyhow::Result<MqttEndpoint> {
-        let bad = |why: &str| {
-            anyhow::anyhow!(
-                "--mqtt-url: {why} (expected mqtts://[user:pass@]host[:port], or mqtt:// for plain MQTT)"
-            )
+    ) -> Result<MqttEndpoint, MqttError> {
+        let bad = |why: &str| MqttError::BadUrl {
+            reason: why.to_string(),
         };
         let (rest, tls) = if let Some(r) = url.strip_prefix("mqtts://") {
             (r, true)
@@ -312,19 +319,17 @@ async fn ingest_loop(ingest: Ingest, mut rx: mpsc::Receiver<(String, Bytes)>) {
 }
 
 /// The endpoint for a hub config: the embedded broker's address, else the
-/// external URL.
+/// external URL (its error names `--mqtt-url`).
 pub fn endpoint_for(
     embedded: Option<SocketAddr>,
     url: Option<&str>,
     hub_password: &str,
     embedded_ca: Option<rustls_pki_types::CertificateDer<'static>>,
     external_ca: rustls_pki_types::CertificateDer<'static>,
-) -> anyhow::Result<Option<MqttEndpoint>> {
+) -> Result<Option<MqttEndpoint>, MqttError> {
     Ok(match (embedded, url) {
         (Some(addr), _) => Some(MqttEndpoint::embedded(addr, hub_password, embedded_ca)),
-        (None, Some(url)) => {
-            Some(MqttEndpoint::parse_url(url, Some(external_ca)).context("parsing --mqtt-url")?)
-        }
+        (None, Some(url)) => Some(MqttEndpoint::parse_url(url, Some(external_ca))?),
         (None, None) => None,
     })
 }

@@ -18,12 +18,36 @@ use std::time::Duration;
 use bramble_api::protocol::rpc::CancelCall;
 use bramble_api::protocol::rpc_stdin::StdinCall;
 use bramble_api::protocol::{
-    RpcCall, RpcChunk, RpcId, RpcRequest, RpcResponse, Topic, TopicKind, encode_frame,
+    ProtocolError, RpcCall, RpcChunk, RpcId, RpcRequest, RpcResponse, Topic, TopicError, TopicKind,
+    encode_frame,
 };
 use tokio::sync::mpsc;
 
 use crate::fleet::{Fleet, Outgoing};
 use crate::identity::Identity;
+
+/// Why a request could not be sent to a node.
+#[derive(Debug, thiserror::Error)]
+pub enum RpcError {
+    #[error(transparent)]
+    Random(#[from] crate::token::NoRandomness),
+    /// A fresh call id the protocol refuses (a bug: ids are random hex).
+    #[error("a new RPC id is invalid: {0}")]
+    Id(String),
+    #[error("node {node} has not said hello since the hub started")]
+    NoSession { node: String },
+    #[error("node {node:?}: {source}")]
+    Topic { node: String, source: TopicError },
+    #[error("node {node} has no registered key (deleted, or pending approval)")]
+    NoKey { node: String },
+    #[error("sealing a request to node {node}: {source}")]
+    Seal { node: String, source: ProtocolError },
+}
+
+/// A fresh random call id.
+fn new_id() -> Result<RpcId, RpcError> {
+    RpcId::new(&crate::token::random_hex(12)?).map_err(RpcError::Id)
+}
 
 /// Chunks buffered per call before the agent's answers wait for the reader.
 const CHUNK_BUFFER: usize = 256;
@@ -96,10 +120,11 @@ fn request(
     fleet: &Fleet,
     node: &str,
     call: RpcCall,
-) -> anyhow::Result<Outgoing> {
-    let id = RpcId::new(&crate::token::random_hex(12)?).map_err(anyhow::Error::msg)?;
-    let (session, seq) = next_seq(fleet, node)
-        .ok_or_else(|| anyhow::anyhow!("node {node} has not said hello since the hub started"))?;
+) -> Result<Outgoing, RpcError> {
+    let id = new_id()?;
+    let (session, seq) = next_seq(fleet, node).ok_or_else(|| RpcError::NoSession {
+        node: node.to_string(),
+    })?;
     let req = RpcRequest {
         id,
         session,
@@ -115,13 +140,20 @@ fn request(
 }
 
 /// `req` for `node`, signed and sealed to the node's key.
-fn seal(identity: &Identity, node: &str, req: &RpcRequest) -> anyhow::Result<(Topic, Vec<u8>)> {
-    let topic = Topic::new(node, TopicKind::RpcRequest)
-        .map_err(|e| anyhow::anyhow!("node {node:?}: {e}"))?;
-    let key = identity.node_key(node).ok_or_else(|| {
-        anyhow::anyhow!("node {node} has no registered key (deleted, or pending approval)")
+fn seal(identity: &Identity, node: &str, req: &RpcRequest) -> Result<(Topic, Vec<u8>), RpcError> {
+    let topic = Topic::new(node, TopicKind::RpcRequest).map_err(|source| RpcError::Topic {
+        node: node.to_string(),
+        source,
     })?;
-    let payload = encode_frame(identity.hub_keys(), &topic, req, Some(&key))?;
+    let key = identity.node_key(node).ok_or_else(|| RpcError::NoKey {
+        node: node.to_string(),
+    })?;
+    let payload = encode_frame(identity.hub_keys(), &topic, req, Some(&key)).map_err(|source| {
+        RpcError::Seal {
+            node: node.to_string(),
+            source,
+        }
+    })?;
     Ok((topic, payload))
 }
 
@@ -140,11 +172,11 @@ impl Rpc {
         fleet: &Arc<Fleet>,
         node: &str,
         call: RpcCall,
-    ) -> anyhow::Result<RpcStream> {
-        let id = RpcId::new(&crate::token::random_hex(12)?).map_err(anyhow::Error::msg)?;
+    ) -> Result<RpcStream, RpcError> {
+        let id = new_id()?;
         wait_for_login(fleet, node).await;
-        let (session, seq) = next_seq(fleet, node).ok_or_else(|| {
-            anyhow::anyhow!("node {node} has not said hello since the hub started")
+        let (session, seq) = next_seq(fleet, node).ok_or_else(|| RpcError::NoSession {
+            node: node.to_string(),
         })?;
         let req = RpcRequest {
             id: id.clone(),
@@ -228,7 +260,7 @@ impl RpcStream {
 
     /// Sends `call`, bytes of this exec's stdin, as a request of its own
     /// (signed, sealed, numbered like every request).
-    pub async fn send_stdin(&self, call: StdinCall) -> anyhow::Result<()> {
+    pub async fn send_stdin(&self, call: StdinCall) -> Result<(), RpcError> {
         let out = request(
             &self.rpc.identity,
             &self.fleet,
@@ -335,7 +367,8 @@ mod tests {
         let (fleet, mut outbox) = Fleet::new();
         let fleet = Arc::new(fleet);
         // No session yet (the node never said hello): refused.
-        assert!(rpc.call(&fleet, "pi-1", logs()).await.is_err());
+        let e = rpc.call(&fleet, "pi-1", logs()).await.err().unwrap();
+        assert!(matches!(e, RpcError::NoSession { .. }), "{e}");
         // The status reported seq 41 accepted: the hub continues above it.
         fleet.update("pi-1", |l| {
             l.session = "s1".into();
@@ -368,6 +401,10 @@ mod tests {
         // A node without a registered key gets nothing.
         fleet.update("pi-9", |l| l.session = "s9".into());
         let e = rpc.call(&fleet, "pi-9", logs()).await.err().unwrap();
+        assert!(
+            matches!(&e, RpcError::NoKey { node } if node == "pi-9"),
+            "{e}"
+        );
         assert!(e.to_string().contains("no registered key"), "{e}");
         f.store.shutdown().await;
     }

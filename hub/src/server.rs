@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Context;
 use bramble_api::resource::by_plural;
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -140,36 +139,60 @@ pub const DEFAULT_MQTT_LISTEN: &str = "0.0.0.0:8883";
 /// Default `--mqtt-listen` with `--insecure-mqtt`.
 pub const DEFAULT_MQTT_LISTEN_PLAIN: &str = "0.0.0.0:1883";
 
+/// Why a [`HubConfig`] is refused; each names the flag to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("--data-dir must not be empty")]
+    EmptyDataDir,
+    #[error("--data-dir {path} exists and is not a directory")]
+    DataDirNotADirectory { path: PathBuf },
+    #[error("--event-ttl must be longer than 0s (events would be deleted as written)")]
+    ZeroEventTtl,
+    #[error("--events-per-namespace must be at least 1")]
+    ZeroEventsPerNamespace,
+    #[error(
+        "--mqtt-url and --mqtt-listen {listen} exclude each other: an external broker \
+         replaces the embedded one"
+    )]
+    ExternalAndEmbeddedBroker { listen: SocketAddr },
+    #[error("--mqtt-listen {listen}: the embedded broker needs a fixed port")]
+    MqttListenPortZero { listen: SocketAddr },
+    #[error(transparent)]
+    MqttUrl(#[from] crate::mqtt::MqttError),
+    #[error(
+        "--mqtt-dynsec provisions an external mosquitto: give --mqtt-url \
+         mqtt://ADMIN:PASSWORD@HOST:PORT with a user of the dynamic security \
+         plugin's admin role"
+    )]
+    DynsecWithoutAdmin,
+    #[error(transparent)]
+    Network(#[from] crate::network::NetworkConfigError),
+}
+
 impl HubConfig {
     /// Checks the configuration without touching the disk or the network.
-    pub fn validate(&self) -> anyhow::Result<()> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if self.data_dir.as_os_str().is_empty() {
-            anyhow::bail!("--data-dir must not be empty");
+            return Err(ConfigError::EmptyDataDir);
         }
         if self.data_dir.exists() && !self.data_dir.is_dir() {
-            anyhow::bail!(
-                "--data-dir {} exists and is not a directory",
-                self.data_dir.display()
-            );
+            return Err(ConfigError::DataDirNotADirectory {
+                path: self.data_dir.clone(),
+            });
         }
         if self.events.ttl.is_zero() {
-            anyhow::bail!(
-                "--event-ttl must be longer than 0s (events would be deleted as written)"
-            );
+            return Err(ConfigError::ZeroEventTtl);
         }
         if self.events.namespace_cap == 0 {
-            anyhow::bail!("--events-per-namespace must be at least 1");
+            return Err(ConfigError::ZeroEventsPerNamespace);
         }
         if let (Some(listen), Some(_)) = (self.mqtt_listen, &self.mqtt_url) {
-            anyhow::bail!(
-                "--mqtt-url and --mqtt-listen {listen} exclude each other: an external broker \
-                 replaces the embedded one"
-            );
+            return Err(ConfigError::ExternalAndEmbeddedBroker { listen });
         }
         if let Some(listen) = self.mqtt_listen
             && listen.port() == 0
         {
-            anyhow::bail!("--mqtt-listen {listen}: the embedded broker needs a fixed port");
+            return Err(ConfigError::MqttListenPortZero { listen });
         }
         if let Some(url) = &self.mqtt_url {
             // Syntax only: the CA is read at start.
@@ -187,15 +210,66 @@ impl HubConfig {
                 .transpose()?
                 .and_then(|e| e.login);
             if user.is_none() {
-                anyhow::bail!(
-                    "--mqtt-dynsec provisions an external mosquitto: give --mqtt-url \
-                     mqtt://ADMIN:PASSWORD@HOST:PORT with a user of the dynamic security \
-                     plugin's admin role"
-                );
+                return Err(ConfigError::DynsecWithoutAdmin);
             }
         }
-        self.network.validate()
+        Ok(self.network.validate()?)
     }
+}
+
+/// Why a hub did not start. Each names what it was doing and, for files,
+/// the path.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("creating data dir {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Token(#[from] token::TokenError),
+    #[error("loading the cluster CA: {0}")]
+    Ca(#[source] crate::tls::TlsError),
+    #[error("issuing the serving certificate: {0}")]
+    ServingCert(#[source] crate::tls::TlsError),
+    #[error(transparent)]
+    SecretsKey(#[from] secrets_key::SecretsKeyError),
+    #[error("opening store {path}: {source}")]
+    Store {
+        path: PathBuf,
+        source: crate::store::StoreError,
+    },
+    #[error("creating the default namespace: {0}")]
+    DefaultNamespace(#[source] crate::store::StoreError),
+    #[error("opening the registry blob store {path}: {source}")]
+    Registry {
+        path: PathBuf,
+        source: bramble_images::BlobError,
+    },
+    #[error("loading the hub's keys, the node keys and the join tokens: {0}")]
+    Identity(#[source] crate::identity::IdentityError),
+    #[error("binding {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("reading the address the API listener bound: {0}")]
+    ListenerAddr(#[source] std::io::Error),
+    #[error(transparent)]
+    Broker(#[from] crate::broker::BrokerError),
+    #[error("reading --mqtt-ca {path}: {source}")]
+    ReadMqttCa {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("--mqtt-ca {path}: no PEM certificate in it")]
+    NoCertInMqttCa { path: PathBuf },
+    #[error(transparent)]
+    MqttUrl(#[from] crate::mqtt::MqttError),
+    #[error("serving the API: {0}")]
+    Serve(#[source] std::io::Error),
 }
 
 /// A running hub.
@@ -281,10 +355,12 @@ async fn start_ingress(
 impl Hub {
     /// Opens the store, ensures the token and the `default` namespace, binds
     /// and starts serving.
-    pub async fn start(config: HubConfig) -> anyhow::Result<Hub> {
+    pub async fn start(config: HubConfig) -> Result<Hub, StartError> {
         config.validate()?;
-        make_private(&config.data_dir, true)
-            .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+        make_private(&config.data_dir, true).map_err(|source| StartError::DataDir {
+            path: config.data_dir.clone(),
+            source,
+        })?;
         let token = token::load_or_create(&config.data_dir.join(token::TOKEN_FILE))?;
         let tls = start_tls(&config)?;
         let db_path = config.data_dir.join(DB_FILE);
@@ -298,7 +374,10 @@ impl Hub {
                 ..StoreOptions::default()
             },
         )
-        .with_context(|| format!("opening store {}", db_path.display()))?;
+        .map_err(|source| StartError::Store {
+            path: db_path.clone(),
+            source,
+        })?;
         let secrets_key = Arc::new(secrets_key::SecretsKey::new(key_path));
         // Keys left by a rotation a crash interrupted: everything is sealed
         // under the active key now.
@@ -306,13 +385,14 @@ impl Hub {
         bootstrap(&store).await?;
         let registry_dir = config.data_dir.join(REGISTRY_DIR);
         let registry = crate::registry::Registry::open(registry_dir.clone(), store.clone())
-            .with_context(|| {
-                format!("opening the registry blob store {}", registry_dir.display())
+            .map_err(|source| StartError::Registry {
+                path: registry_dir.clone(),
+                source,
             })?;
         let registry = Arc::new(registry);
         let identity = Identity::open(&config.data_dir, store.clone(), config.approve_nodes)
             .await
-            .context("loading the hub's keys, the node keys and the join tokens")?;
+            .map_err(StartError::Identity)?;
         let (fleet, outbox) = Fleet::new();
         let fleet = Arc::new(fleet);
         let network = Arc::new(config.network.clone());
@@ -331,10 +411,14 @@ impl Hub {
             network.clone(),
         )
         .with_events(recorder.clone());
+        let bind_failed = |source| StartError::Bind {
+            addr: config.listen,
+            source,
+        };
         let listener = TcpListener::bind(config.listen)
             .await
-            .with_context(|| format!("binding {}", config.listen))?;
-        let addr = listener.local_addr()?;
+            .map_err(bind_failed)?;
+        let addr = listener.local_addr().map_err(StartError::ListenerAddr)?;
         let broker = match config.mqtt_listen {
             Some(listen) => {
                 let serving = (!config.ports.insecure_mqtt).then(|| tls.serving.clone());
@@ -344,7 +428,7 @@ impl Hub {
                     Ok(broker) => Some(broker),
                     Err(e) => {
                         store.shutdown().await;
-                        return Err(e);
+                        return Err(StartError::Broker(e));
                     }
                 }
             }
@@ -412,13 +496,23 @@ impl Hub {
             .as_ref()
             .and_then(|d| start_dns(d, &config.network));
         let (ingress_state, ingress, ingress_tls) = start_ingress(&config, stop_rx.clone()).await;
-        let mdns = config.mdns.then(|| {
-            let name = crate::mdns::instance_name();
-            crate::mdns::Announcement::start(&name, addr.port(), !config.ports.insecure_http, mqtt_addr.map(|a| (a.port(), !config.ports.insecure_mqtt)))
-                .map_err(|e| tracing::warn!(error = %format!("{e:#}"), "not announced on mDNS (agents need --hub)"))
+        let mdns = config
+            .mdns
+            .then(|| {
+                let name = crate::mdns::instance_name();
+                crate::mdns::Announcement::start(
+                    &name,
+                    addr.port(),
+                    !config.ports.insecure_http,
+                    mqtt_addr.map(|a| (a.port(), !config.ports.insecure_mqtt)),
+                )
+                .map_err(
+                    |e| tracing::warn!(error = %e, "not announced on mDNS (agents need --hub)"),
+                )
                 .ok()
                 .map(Arc::new)
-        }).flatten();
+            })
+            .flatten();
         let pod_security = config.control.pod_security.clone();
         tracing::info!(
             default = %pod_security.default_level,
@@ -476,7 +570,7 @@ impl Hub {
             config.ports.max_connections_per_client,
         );
         let server = crate::listener::Listener::spawn(listener, app, serving, limits, stop_rx)
-            .context("serving the API")?;
+            .map_err(StartError::Serve)?;
         let scheme = server.scheme();
         // Every file is in place now (the store, the keys, the CA): none
         // may be readable by other users, whoever made it (redb creates
@@ -588,8 +682,10 @@ impl Hub {
     }
 
     /// Stops accepting, ends watches, finishes in-flight requests (up to
-    /// `grace`), then commits queued writes and closes the store.
-    pub async fn stop(self, grace: std::time::Duration) -> anyhow::Result<()> {
+    /// `grace`), then commits queued writes and closes the store. Never
+    /// fails (`Infallible`): what goes wrong on the way is logged where it
+    /// happens.
+    pub async fn stop(self, grace: std::time::Duration) -> Result<(), std::convert::Infallible> {
         let _ = self.stop.send(true);
         if tokio::time::timeout(grace, self.server.closed())
             .await
@@ -600,7 +696,6 @@ impl Hub {
                 "requests still running after the grace period; closing anyway"
             );
         }
-        let result = Ok(());
         if let Some(control) = self.control {
             let _ = control.await;
         }
@@ -613,28 +708,33 @@ impl Hub {
         drop(self.dns);
         self.store.shutdown().await;
         tracing::info!("hub stopped");
-        result
+        Ok(())
     }
 }
 
 /// The cluster CA (created at first start) and a fresh serving certificate;
 /// `--insecure-http` is announced on every start.
 /// The first certificate of the PEM file `path` (`--mqtt-ca`).
-fn read_ca(path: &std::path::Path) -> anyhow::Result<rustls_pki_types::CertificateDer<'static>> {
-    let pem =
-        std::fs::read(path).with_context(|| format!("reading --mqtt-ca {}", path.display()))?;
+fn read_ca(
+    path: &std::path::Path,
+) -> Result<rustls_pki_types::CertificateDer<'static>, StartError> {
+    let pem = std::fs::read(path).map_err(|source| StartError::ReadMqttCa {
+        path: path.to_path_buf(),
+        source,
+    })?;
     bramble_trust::tls::pem_certs(&pem)
         .ok()
         .and_then(|certs| certs.into_iter().next())
-        .with_context(|| format!("--mqtt-ca {}: no PEM certificate in it", path.display()))
+        .ok_or_else(|| StartError::NoCertInMqttCa {
+            path: path.to_path_buf(),
+        })
 }
 
-fn start_tls(config: &HubConfig) -> anyhow::Result<Arc<crate::tls::HubTls>> {
-    let ca = crate::tls::ClusterCa::load_or_create(&config.data_dir)
-        .context("loading the cluster CA")?;
+fn start_tls(config: &HubConfig) -> Result<Arc<crate::tls::HubTls>, StartError> {
+    let ca = crate::tls::ClusterCa::load_or_create(&config.data_dir).map_err(StartError::Ca)?;
     let serving =
         crate::tls::ServingCert::new(&ca, config.ports.sans.clone(), config.ports.cert_lifetime)
-            .context("issuing the serving certificate")?;
+            .map_err(StartError::ServingCert)?;
     if config.ports.insecure_mqtt && config.mqtt_listen.is_some() {
         tracing::warn!(
             "--insecure-mqtt: the embedded broker speaks plain MQTT; node logins can be \
@@ -717,16 +817,19 @@ fn spawn_revoker(store: &Store, identity: Arc<Identity>, mut stop: watch::Receiv
 }
 
 /// Creates what a new cluster needs: the `default` namespace.
-async fn bootstrap(store: &Store) -> anyhow::Result<()> {
+async fn bootstrap(store: &Store) -> Result<(), StartError> {
     let namespaces = by_plural("", "v1", "namespaces").expect("registered");
-    if store.get(namespaces, None, "default")?.is_none() {
+    let existing = store
+        .get(namespaces, None, "default")
+        .map_err(StartError::DefaultNamespace)?;
+    if existing.is_none() {
         store
             .create(
                 namespaces,
                 json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}),
             )
             .await
-            .context("creating the default namespace")?;
+            .map_err(StartError::DefaultNamespace)?;
     }
     Ok(())
 }

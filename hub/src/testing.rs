@@ -3,7 +3,18 @@
 
 use std::time::Duration;
 
-use crate::server::{Hub, HubConfig};
+use crate::server::{Hub, HubConfig, StartError};
+
+/// Why a [`TestHub`] did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum TestHubError {
+    #[error("creating a temporary data dir: {0}")]
+    TempDir(#[source] std::io::Error),
+    #[error("finding a free loopback port for the broker: {0}")]
+    FreePort(#[source] std::io::Error),
+    #[error(transparent)]
+    Start(#[from] StartError),
+}
 
 /// A hub that lives as long as this value; its data dir is removed on drop.
 pub struct TestHub {
@@ -13,25 +24,26 @@ pub struct TestHub {
 
 impl TestHub {
     /// Starts a fresh hub without MQTT (API only).
-    pub async fn start() -> anyhow::Result<TestHub> {
+    pub async fn start() -> Result<TestHub, TestHubError> {
         Self::start_with(None, None).await
     }
 
     /// Starts a fresh hub with its embedded MQTT broker on a free loopback port.
-    pub async fn start_with_mqtt() -> anyhow::Result<TestHub> {
-        Self::start_with(Some(free_loopback_port()?), None).await
+    pub async fn start_with_mqtt() -> Result<TestHub, TestHubError> {
+        let port = free_loopback_port().map_err(TestHubError::FreePort)?;
+        Self::start_with(Some(port), None).await
     }
 
     /// Starts a fresh hub with the given MQTT settings.
     pub async fn start_with(
         mqtt_listen: Option<std::net::SocketAddr>,
         mqtt_url: Option<String>,
-    ) -> anyhow::Result<TestHub> {
-        let dir = tempfile::tempdir()?;
+    ) -> Result<TestHub, TestHubError> {
+        let dir = tempfile::tempdir().map_err(TestHubError::TempDir)?;
         let with_agents = mqtt_listen.is_some() || mqtt_url.is_some();
         let hub = Hub::start(HubConfig {
             data_dir: dir.path().to_path_buf(),
-            listen: "127.0.0.1:0".parse()?,
+            listen: ([127, 0, 0, 1], 0).into(),
             mqtt_listen,
             mqtt_url,
             mqtt_ca: None,
@@ -91,7 +103,7 @@ impl TestHub {
     }
 
     /// Stops the hub cleanly.
-    pub async fn stop(mut self) -> anyhow::Result<()> {
+    pub async fn stop(mut self) -> Result<(), std::convert::Infallible> {
         match self.hub.take() {
             Some(h) => h.stop(Duration::from_secs(5)).await,
             None => Ok(()),

@@ -2,23 +2,56 @@
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
-
-use anyhow::Context;
+use std::path::{Path, PathBuf};
 
 /// File name of the admin token inside the data directory.
 pub const TOKEN_FILE: &str = "token";
 
+/// Why the admin token could not be read or created.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("token file {path} is empty: delete it to have the hub generate a new one")]
+    Empty { path: PathBuf },
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("creating token file {path}: {source}")]
+    Create {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("writing token file {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Random(#[from] NoRandomness),
+}
+
+/// The OS gave no random bytes.
+#[derive(Debug, thiserror::Error)]
+#[error("no OS randomness: {0}")]
+pub struct NoRandomness(#[source] pub getrandom::Error);
+
 /// Reads the token at `path`, creating a fresh random one if the file is missing.
-pub fn load_or_create(path: &Path) -> anyhow::Result<String> {
+pub fn load_or_create(path: &Path) -> Result<String, TokenError> {
     match std::fs::read_to_string(path) {
         Ok(t) if !t.trim().is_empty() => return Ok(t.trim().to_string()),
-        Ok(_) => anyhow::bail!(
-            "token file {} is empty: delete it to have the hub generate a new one",
-            path.display()
-        ),
+        Ok(_) => {
+            return Err(TokenError::Empty {
+                path: path.to_path_buf(),
+            });
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        Err(source) => {
+            return Err(TokenError::Read {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
     }
     let token = random_hex(32)?;
     let mut f = std::fs::OpenOptions::new()
@@ -26,11 +59,17 @@ pub fn load_or_create(path: &Path) -> anyhow::Result<String> {
         .create_new(true)
         .mode(0o600)
         .open(path)
-        .with_context(|| format!("creating token file {}", path.display()))?;
+        .map_err(|source| TokenError::Create {
+            path: path.to_path_buf(),
+            source,
+        })?;
     f.write_all(token.as_bytes())
         .and_then(|_| f.write_all(b"\n"))
         .and_then(|_| f.sync_all())
-        .with_context(|| format!("writing token file {}", path.display()))?;
+        .map_err(|source| TokenError::Write {
+            path: path.to_path_buf(),
+            source,
+        })?;
     tracing::info!(path = %path.display(), "token created");
     Ok(token)
 }
@@ -44,9 +83,9 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// `n` random bytes from the OS, hex-encoded.
-pub fn random_hex(n: usize) -> anyhow::Result<String> {
+pub fn random_hex(n: usize) -> Result<String, NoRandomness> {
     let mut buf = vec![0u8; n];
-    getrandom::fill(&mut buf).map_err(|e| anyhow::anyhow!("no OS randomness: {e}"))?;
+    getrandom::fill(&mut buf).map_err(NoRandomness)?;
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 

@@ -81,7 +81,7 @@ pub(super) async fn start(
     let mut stream = rpc
         .call(fleet, node, call)
         .await
-        .map_err(|e| ApiError::new(Status::internal(format!("{e:#}"))))?;
+        .map_err(|e| ApiError::new(Status::internal(e.to_string())))?;
     let first = tokio::time::timeout(FIRST_CHUNK_TIMEOUT, stream.next()).await;
     let chunk = match first {
         Ok(Some(c)) => c,

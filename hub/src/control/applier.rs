@@ -6,7 +6,7 @@
 //! `ScalingReplicaSet` on a Deployment when one of its ReplicaSets is
 //! scaled, `NodeReady` / `NodeNotReady`. Garbage collection records none.
 
-use anyhow::Context;
+use bramble_api::AdmitError;
 use bramble_api::objects::common::Condition;
 use serde::Serialize;
 use serde_json::Value;
@@ -23,13 +23,40 @@ use crate::store::{KvWrite, Store, StoreError, object as obj};
 /// Fields of a created object the store owns.
 const STORE_OWNED: [&str; 4] = ["uid", "resourceVersion", "generation", "creationTimestamp"];
 
+/// Why one action could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The write failed; `NotFound` and `Conflict` mean the object is gone
+    /// or changed since the plan read it.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A controller planned an object that admission refuses (a bug).
+    #[error("controller made an invalid {what}: {source}")]
+    Invalid {
+        what: &'static str,
+        source: AdmitError,
+    },
+    /// A planned object or status did not serialize (a bug).
+    #[error("encoding what the controller planned: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+/// The action that stopped a batch, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("applying {action}: {source}")]
+pub struct ActionFailed {
+    /// What the action was (`create pod default/web-1`).
+    pub action: String,
+    pub source: ApplyError,
+}
+
 /// Applies `actions` in order; returns how many wrote something. An error
 /// stops the batch (the next round plans again from the store).
 pub async fn apply(
     store: &Store,
     actions: Vec<Action>,
     events: &Recorder,
-) -> anyhow::Result<usize> {
+) -> Result<usize, ActionFailed> {
     let mut wrote = 0;
     for action in actions {
         let what = describe(&action);
@@ -37,16 +64,22 @@ pub async fn apply(
             Ok(true) => wrote += 1,
             Ok(false) => {}
             Err(e) if is_gone(&e) => tracing::debug!(%what, "object gone; action skipped"),
-            Err(e) => return Err(e).with_context(|| format!("applying {what}")),
+            Err(source) => {
+                return Err(ActionFailed {
+                    action: what,
+                    source,
+                });
+            }
         }
     }
     Ok(wrote)
 }
 
-fn is_gone(e: &anyhow::Error) -> bool {
+/// The action's object was deleted or changed since the plan read it.
+fn is_gone(e: &ApplyError) -> bool {
     matches!(
-        e.downcast_ref::<StoreError>(),
-        Some(StoreError::NotFound { .. } | StoreError::Conflict { .. })
+        e,
+        ApplyError::Store(StoreError::NotFound { .. } | StoreError::Conflict { .. })
     )
 }
 
@@ -136,7 +169,7 @@ fn record_on_owner(events: &Recorder, pod: &Value, reason: &'static str, verb: &
     }
 }
 
-async fn apply_one(store: &Store, action: Action, events: &Recorder) -> anyhow::Result<bool> {
+async fn apply_one(store: &Store, action: Action, events: &Recorder) -> Result<bool, ApplyError> {
     match action {
         Action::CreatePod(pod) => {
             let object = admitted(serde_json::to_value(&*pod)?, "pod")?;
@@ -196,7 +229,10 @@ async fn apply_one(store: &Store, action: Action, events: &Recorder) -> anyhow::
             // `admit` keeps `resourceVersion`: the update is preconditioned
             // on the version the plan read.
             let object = bramble_api::admit(serde_json::to_value(&*rs)?)
-                .map_err(|e| anyhow::anyhow!("controller made an invalid replica set: {e}"))?
+                .map_err(|source| ApplyError::Invalid {
+                    what: "replica set",
+                    source,
+                })?
                 .object;
             let (stored, changed) = store.update(replicasets(), object).await?;
             let from = current["spec"]["replicas"].as_i64().unwrap_or(1);
@@ -305,9 +341,9 @@ async fn apply_one(store: &Store, action: Action, events: &Recorder) -> anyhow::
 
 /// A new object a controller made, admitted, without what the store owns
 /// and without status.
-fn admitted(value: Value, what: &str) -> anyhow::Result<Value> {
-    let admitted = bramble_api::admit(value)
-        .map_err(|e| anyhow::anyhow!("controller made an invalid {what}: {e}"))?;
+fn admitted(value: Value, what: &'static str) -> Result<Value, ApplyError> {
+    let admitted =
+        bramble_api::admit(value).map_err(|source| ApplyError::Invalid { what, source })?;
     let mut object = admitted.object;
     for f in STORE_OWNED {
         obj::remove_meta(&mut object, f);
@@ -341,7 +377,7 @@ async fn delete_object(
     resource: &'static bramble_api::ResourceInfo,
     r: &ObjectRef,
     why: &'static str,
-) -> anyhow::Result<bool> {
+) -> Result<bool, ApplyError> {
     let Some(current) = store.get(resource, Some(&r.namespace), &r.name)? else {
         return Ok(false);
     };
@@ -356,7 +392,7 @@ async fn delete_object(
     Ok(true)
 }
 
-async fn put_endpoints(store: &Store, e: &Endpoints) -> anyhow::Result<bool> {
+async fn put_endpoints(store: &Store, e: &Endpoints) -> Result<bool, ApplyError> {
     let want = serde_json::to_value(e)?;
     match store.get(endpoints(), Some(e.namespace()), e.name())? {
         None => {
@@ -388,7 +424,7 @@ async fn set_status<S: Serialize>(
     namespace: Option<&str>,
     name: &str,
     status: &S,
-) -> anyhow::Result<bool> {
+) -> Result<bool, ApplyError> {
     let Some(mut current) = store.get(resource, namespace, name)? else {
         return Ok(false);
     };
@@ -405,7 +441,7 @@ async fn set_ready(
     node: &str,
     condition: Condition,
     events: &Recorder,
-) -> anyhow::Result<bool> {
+) -> Result<bool, ApplyError> {
     let Some(mut current) = store.get(nodes(), None, node)? else {
         return Ok(false);
     };
@@ -438,4 +474,29 @@ async fn set_ready(
         );
     }
     Ok(changed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_deleted_or_changed_object_is_gone() {
+        let name = || "web-1".to_string();
+        assert!(is_gone(&ApplyError::Store(StoreError::NotFound {
+            resource: pods(),
+            name: name(),
+        })));
+        assert!(is_gone(&ApplyError::Store(StoreError::Conflict {
+            resource: pods(),
+            name: name(),
+            given: 1,
+            current: 2,
+        })));
+        assert!(!is_gone(&ApplyError::Store(StoreError::Closed)));
+        assert!(!is_gone(&ApplyError::Store(StoreError::AlreadyExists {
+            resource: pods(),
+            name: name(),
+        })));
+    }
 }

@@ -14,7 +14,7 @@ use super::snapshot::{Snapshot, pods};
 use crate::controllers::pods::is_finished;
 use crate::events::{EventType, Involved, Recorder, Source};
 use crate::scheduler::{Cluster, ImagePlatforms, PendingPod, schedule_batch, workload_key};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// The events' source.
 const SCHEDULER: Source = Source::hub("default-scheduler");
@@ -25,7 +25,7 @@ pub async fn schedule_pending(
     snap: &Snapshot,
     images: &ImagePlatforms,
     events: &Recorder,
-) -> anyhow::Result<usize> {
+) -> Result<usize, StoreError> {
     let mut pending: Vec<&Pod> = snap
         .pods
         .iter()

@@ -125,11 +125,7 @@ pub fn spawn(
     parts: Parts,
     shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        if let Err(e) = run(store, fleet, config, parts, shutdown).await {
-            tracing::error!(error = %e, "control loop ended");
-        }
-    })
+    tokio::spawn(run(store, fleet, config, parts, shutdown))
 }
 
 /// What the loop drives besides the store.
@@ -150,7 +146,7 @@ async fn run(
     config: ControlConfig,
     parts: Parts,
     mut shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<()> {
+) {
     let Parts {
         mut dispatcher,
         registry,
@@ -169,7 +165,7 @@ async fn run(
     let mut busy = 0;
     loop {
         if *shutdown.borrow() {
-            return Ok(());
+            return;
         }
         let (wrote, settled) = match round(
             &store,
@@ -188,11 +184,9 @@ async fn run(
                 }
                 (w, Some(snap))
             }
-            Err(e) if matches!(e.downcast_ref::<StoreError>(), Some(StoreError::Closed)) => {
-                return Ok(());
-            }
+            Err(e) if e.store_closed() => return,
             Err(e) => {
-                tracing::warn!(error = %format!("{e:#}"), "control round failed; retrying");
+                tracing::warn!(error = %e, "control round failed; retrying");
                 (0, None)
             }
         };
@@ -224,7 +218,7 @@ async fn run(
         tokio::select! {
             r = changes.recv() => {
                 if let Err(broadcast::error::RecvError::Closed) = r {
-                    return Ok(());
+                    return;
                 }
             }
             _ = live.changed() => {}
@@ -238,6 +232,29 @@ async fn run(
     }
 }
 
+/// Why a round failed: reading the store, an action, or binding a pod.
+#[derive(Debug, thiserror::Error)]
+enum RoundError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Apply(#[from] applier::ActionFailed),
+}
+
+impl RoundError {
+    /// The store is shutting down: the loop ends.
+    fn store_closed(&self) -> bool {
+        matches!(
+            self,
+            RoundError::Store(StoreError::Closed)
+                | RoundError::Apply(applier::ActionFailed {
+                    source: applier::ApplyError::Store(StoreError::Closed),
+                    ..
+                })
+        )
+    }
+}
+
 /// One planning round; returns how many writes it made.
 async fn round(
     store: &Store,
@@ -247,7 +264,7 @@ async fn round(
     images: &mut images::ImageCache,
     hpa_history: &mut HashMap<String, Vec<(SystemTime, i32)>>,
     events: &Recorder,
-) -> anyhow::Result<(usize, Snapshot)> {
+) -> Result<(usize, Snapshot), RoundError> {
     let snap = Snapshot::read(store)?;
     let now = SystemTime::now();
     let images = &images.for_round(&snap, Instant::now());
@@ -385,4 +402,39 @@ fn autoscale(
         actions.extend(plan.actions);
     }
     actions
+}
+
+#[cfg(test)]
+mod tests {
+    use super::applier::{ActionFailed, ApplyError};
+    use super::*;
+
+    fn failed(e: StoreError) -> RoundError {
+        RoundError::Apply(ActionFailed {
+            action: "create pod default/a".into(),
+            source: ApplyError::Store(e),
+        })
+    }
+
+    #[test]
+    fn a_closing_store_ends_the_loop_wherever_the_round_met_it() {
+        assert!(RoundError::Store(StoreError::Closed).store_closed());
+        assert!(failed(StoreError::Closed).store_closed());
+        let gone = StoreError::NotFound {
+            resource: snapshot::pods(),
+            name: "a".into(),
+        };
+        assert!(!failed(gone).store_closed());
+        assert!(
+            !RoundError::Store(StoreError::Gone {
+                requested: 1,
+                oldest: 2
+            })
+            .store_closed()
+        );
+        assert_eq!(
+            failed(StoreError::Closed).to_string(),
+            "applying create pod default/a: the store is shutting down"
+        );
+    }
 }

@@ -5,19 +5,41 @@
 
 use std::time::SystemTime;
 
-use anyhow::Context;
+use bramble_api::AdmitError;
 use bramble_api::protocol::hello::{Accepted, Pending, Refused};
 use bramble_api::protocol::{Hello, HelloAck, HelloAuth, RefusalCode, Signer};
 use bramble_api::resource::{ResourceInfo, by_plural};
 
 use super::Ingest;
 use super::node_object::{node_object, node_status};
-use crate::identity::HelloVerdict;
+use crate::identity::{HelloVerdict, IdentityError};
 use crate::network::pod_cidr::PodCidrExhausted;
 use crate::store::StoreError;
 
 /// How often agents should send `status`.
 pub const HEARTBEAT_MILLIS: u64 = 1000;
+
+/// Why a hello got no answer (the agent repeats it), or, for
+/// [`HelloError::PodCidr`], a refusal.
+#[derive(Debug, thiserror::Error)]
+enum HelloError {
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    PodCidr(#[from] PodCidrExhausted),
+    #[error("admitting the Node object of {node}: {source}")]
+    Admit { node: String, source: AdmitError },
+    #[error("creating the Node object: {0}")]
+    Create(#[source] StoreError),
+    #[error("updating the Node object: {0}")]
+    Update(#[source] StoreError),
+    #[error("updating the Node status: {0}")]
+    UpdateStatus(#[source] StoreError),
+    #[error("the Node object of {node} changed concurrently too often")]
+    Contended { node: String },
+}
 
 fn nodes() -> &'static ResourceInfo {
     by_plural("", "v1", "nodes").expect("nodes are registered")
@@ -31,7 +53,7 @@ impl Ingest {
             Ok(ack) => ack,
             Err(e) => {
                 // No answer: the agent repeats its hello and may hit a working store.
-                tracing::error!(node, error = %format!("{e:#}"), "registering node failed");
+                tracing::error!(node, error = %e, "registering node failed");
                 return;
             }
         };
@@ -61,7 +83,7 @@ impl Ingest {
         self.send(&node, &ack).await;
     }
 
-    async fn accept(&self, hello: &Hello, signer: &Signer) -> anyhow::Result<HelloAck> {
+    async fn accept(&self, hello: &Hello, signer: &Signer) -> Result<HelloAck, HelloError> {
         let node = hello.node_name.as_str();
         let hub = self.identity.hub_keys_text();
         let refuse = |code, reason: String| {
@@ -94,10 +116,10 @@ impl Ingest {
             Ok(c) => c,
             // Not fatal for the agent: it retries with back-off and joins
             // once the operator frees or widens the range.
-            Err(e) => match e.downcast_ref::<PodCidrExhausted>() {
-                Some(full) => return refuse(RefusalCode::InvalidHello, full.to_string()),
-                None => return Err(e),
-            },
+            Err(HelloError::PodCidr(full)) => {
+                return refuse(RefusalCode::InvalidHello, full.to_string());
+            }
+            Err(e) => return Err(e),
         };
         // A board that said hello over a join-token login reconnects with
         // its key next (a clean session: requests sent meanwhile are lost).
@@ -128,7 +150,7 @@ impl Ingest {
 
     /// Creates or updates the `Node` object and its status (retrying on
     /// concurrent updates); returns the node's pod CIDR.
-    async fn register(&self, hello: &Hello) -> anyhow::Result<Option<String>> {
+    async fn register(&self, hello: &Hello) -> Result<Option<String>, HelloError> {
         let node = hello.node_name.as_str();
         let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
         for _ in 0..8 {
@@ -145,7 +167,10 @@ impl Ingest {
             };
             let status = node_status(existing.as_ref().and_then(|n| n.get("status")), hello, &now);
             let admitted = bramble_api::admit(object)
-                .with_context(|| format!("admitting the Node object of {node}"))?
+                .map_err(|source| HelloError::Admit {
+                    node: node.to_string(),
+                    source,
+                })?
                 .object;
             let written = match existing {
                 None => {
@@ -154,7 +179,7 @@ impl Ingest {
                     match self.store.create(nodes(), obj).await {
                         Ok(_) => return Ok(Some(pod_cidr)),
                         Err(StoreError::AlreadyExists { .. }) => continue,
-                        Err(e) => return Err(e).context("creating the Node object"),
+                        Err(e) => return Err(HelloError::Create(e)),
                     }
                 }
                 Some(_) => self.store.update(nodes(), admitted).await,
@@ -162,7 +187,7 @@ impl Ingest {
             let mut current = match written {
                 Ok((obj, _)) => obj,
                 Err(StoreError::Conflict { .. } | StoreError::NotFound { .. }) => continue,
-                Err(e) => return Err(e).context("updating the Node object"),
+                Err(e) => return Err(HelloError::Update(e)),
             };
             if current.get("status") == Some(&status) {
                 return Ok(Some(pod_cidr));
@@ -171,15 +196,17 @@ impl Ingest {
             match self.store.update_status(nodes(), current).await {
                 Ok(_) => return Ok(Some(pod_cidr)),
                 Err(StoreError::Conflict { .. } | StoreError::NotFound { .. }) => continue,
-                Err(e) => return Err(e).context("updating the Node status"),
+                Err(e) => return Err(HelloError::UpdateStatus(e)),
             }
         }
-        anyhow::bail!("the Node object of {node} changed concurrently too often")
+        Err(HelloError::Contended {
+            node: node.to_string(),
+        })
     }
 
     /// A pod CIDR no other node holds (hellos are handled one at a time, so
     /// two nodes never get the same).
-    fn allocate_pod_cidr(&self, node: &str) -> anyhow::Result<String> {
+    fn allocate_pod_cidr(&self, node: &str) -> Result<String, HelloError> {
         let all = self
             .store
             .list(nodes(), None, &bramble_api::Selector::default())?;

@@ -16,6 +16,23 @@ use bramble_api::protocol::MDNS_SERVICE_TYPE;
 use mdns_sd::{IfKind, ServiceDaemon, ServiceInfo};
 use services::LanName;
 
+/// Why the hub could not be announced.
+#[derive(Debug, thiserror::Error)]
+pub enum MdnsError {
+    #[error("starting the mDNS responder: {0}")]
+    Responder(#[source] mdns_sd::Error),
+    #[error("mDNS service {instance}: {source}")]
+    Service {
+        instance: String,
+        source: mdns_sd::Error,
+    },
+    #[error("announcing {fullname}: {source}")]
+    Announce {
+        fullname: String,
+        source: mdns_sd::Error,
+    },
+}
+
 /// The running announcement; withdrawn on drop.
 pub struct Announcement {
     daemon: ServiceDaemon,
@@ -49,9 +66,8 @@ impl Announcement {
         api_port: u16,
         https: bool,
         mqtt_port: Option<(u16, bool)>,
-    ) -> anyhow::Result<Self> {
-        let daemon = ServiceDaemon::new()
-            .map_err(|e| anyhow::anyhow!("starting the mDNS responder: {e}"))?;
+    ) -> Result<Self, MdnsError> {
+        let daemon = ServiceDaemon::new().map_err(MdnsError::Responder)?;
         // IPv4 only: agents connect to the first address they resolve.
         let _ = daemon.disable_interface(IfKind::IPv6);
         let mut props = vec![("v".to_string(), "1".to_string())];
@@ -64,12 +80,15 @@ impl Announcement {
         }
         let host = format!("{instance}.local.");
         let info = ServiceInfo::new(MDNS_SERVICE_TYPE, instance, &host, "", api_port, &props[..])
-            .map_err(|e| anyhow::anyhow!("mDNS service {instance}: {e}"))?
+            .map_err(|source| MdnsError::Service {
+                instance: instance.to_string(),
+                source,
+            })?
             .enable_addr_auto();
         let fullname = info.get_fullname().to_string();
-        daemon
-            .register(info)
-            .map_err(|e| anyhow::anyhow!("announcing {fullname}: {e}"))?;
+        if let Err(source) = daemon.register(info) {
+            return Err(MdnsError::Announce { fullname, source });
+        }
         tracing::info!(service = %fullname, api_port, ?mqtt_port, "announced on mDNS");
         Ok(Announcement {
             daemon,

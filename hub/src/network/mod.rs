@@ -43,43 +43,62 @@ impl Default for NetworkSettings {
     }
 }
 
+/// Why an address plan is refused; each names the flag to fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NetworkConfigError {
+    #[error("--cluster-cidr {cluster} and --service-cidr {service} must be IPv4")]
+    NotIpv4 { cluster: Cidr, service: Cidr },
+    #[error("--cluster-cidr {cidr} has host bits set: did you mean {}?", .cidr.network())]
+    ClusterHostBits { cidr: Cidr },
+    #[error("--service-cidr {cidr} has host bits set: did you mean {}?", .cidr.network())]
+    ServiceHostBits { cidr: Cidr },
+    #[error(
+        "--node-cidr-mask-size {prefix} must be between the cluster CIDR's prefix ({cluster_prefix}) and 30"
+    )]
+    NodeCidrPrefix { prefix: u8, cluster_prefix: u8 },
+    #[error("--service-cidr {cidr} is too small: use /28 or larger")]
+    ServiceTooSmall { cidr: Cidr },
+    #[error("--cluster-cidr {cluster} and --service-cidr {service} overlap")]
+    Overlap { cluster: Cidr, service: Cidr },
+    #[error("--cluster-domain {domain:?}: give a domain like cluster.local (no trailing dot)")]
+    ClusterDomain { domain: String },
+}
+
 impl NetworkSettings {
     /// Checks the ranges against each other, naming the flag to fix.
-    pub fn validate(&self) -> anyhow::Result<()> {
+    pub fn validate(&self) -> Result<(), NetworkConfigError> {
         let (c, s) = (self.cluster_cidr, self.service_cidr);
         if !c.addr.is_ipv4() || !s.addr.is_ipv4() {
-            anyhow::bail!("--cluster-cidr {c} and --service-cidr {s} must be IPv4");
+            return Err(NetworkConfigError::NotIpv4 {
+                cluster: c,
+                service: s,
+            });
         }
         if c.network() != c {
-            anyhow::bail!(
-                "--cluster-cidr {c} has host bits set: did you mean {}?",
-                c.network()
-            );
+            return Err(NetworkConfigError::ClusterHostBits { cidr: c });
         }
         if s.network() != s {
-            anyhow::bail!(
-                "--service-cidr {s} has host bits set: did you mean {}?",
-                s.network()
-            );
+            return Err(NetworkConfigError::ServiceHostBits { cidr: s });
         }
         if self.node_cidr_prefix < c.prefix || self.node_cidr_prefix > 30 {
-            anyhow::bail!(
-                "--node-cidr-mask-size {} must be between the cluster CIDR's prefix ({}) and 30",
-                self.node_cidr_prefix,
-                c.prefix
-            );
+            return Err(NetworkConfigError::NodeCidrPrefix {
+                prefix: self.node_cidr_prefix,
+                cluster_prefix: c.prefix,
+            });
         }
         if s.prefix > 28 {
-            anyhow::bail!("--service-cidr {s} is too small: use /28 or larger");
+            return Err(NetworkConfigError::ServiceTooSmall { cidr: s });
         }
         if c.contains_cidr(&s) || s.contains_cidr(&c) {
-            anyhow::bail!("--cluster-cidr {c} and --service-cidr {s} overlap");
+            return Err(NetworkConfigError::Overlap {
+                cluster: c,
+                service: s,
+            });
         }
         if self.cluster_domain.is_empty() || self.cluster_domain.ends_with('.') {
-            anyhow::bail!(
-                "--cluster-domain {:?}: give a domain like cluster.local (no trailing dot)",
-                self.cluster_domain
-            );
+            return Err(NetworkConfigError::ClusterDomain {
+                domain: self.cluster_domain.clone(),
+            });
         }
         Ok(())
     }

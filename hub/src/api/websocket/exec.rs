@@ -122,7 +122,7 @@ pub async fn bridge(
         // What the window lets through now.
         while let Some(call) = stdin.next_call() {
             if let Err(e) = stream.send_stdin(call).await {
-                let s = Status::internal(format!("sending stdin: {e:#}"));
+                let s = Status::internal(format!("sending stdin: {e}"));
                 finish(&mut socket, channel::failure_status(&s)).await;
                 return;
             }

@@ -355,7 +355,7 @@ async fn forward(
     loop {
         while let Some(c) = window.next_call() {
             if let Err(e) = stream.send_stdin(c).await {
-                close(Some(format!("sending to the agent: {e:#}"))).await;
+                close(Some(format!("sending to the agent: {e}"))).await;
                 return;
             }
         }
