@@ -95,7 +95,10 @@ spec:
     ports: [{containerPort: 8080, hostPort: 18080}]
   - name: probe
     image: busybox
-    command: [sh, -c, "until wget -q -O - http://10.42.7.1:7001/; do sleep 0.2; done; echo; echo probe-done; exec sleep 3600"]
+    command: [sh, -c, "echo pod=$POD_IP host=$HOST_IP; until wget -q -O - http://10.42.7.1:7001/; do sleep 0.2; done; echo; echo probe-done; exec sleep 3600"]
+    env:
+    - {name: POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}
+    - {name: HOST_IP, valueFrom: {fieldRef: {fieldPath: status.hostIP}}}
 "#,
     )
     .unwrap()
@@ -246,6 +249,12 @@ fn a_pod_gets_eth0_its_address_a_service_and_a_host_port() {
             assert_eq!(status.pod_ip.as_deref(), Some("10.42.7.2"));
             assert_eq!(status.pod_ips[0].ip, "10.42.7.2");
             assert!(log_of(&node.0, "probe").contains("gateway-reached"));
+            // The downward API's addresses, in the container's env.
+            assert!(
+                log_of(&node.0, "probe").contains("pod=10.42.7.2 host=10.77.0.11"),
+                "{}",
+                log_of(&node.0, "probe")
+            );
             stop.store(true, std::sync::atomic::Ordering::SeqCst);
             served.join().unwrap();
             // Inside the pod: eth0 with the address, default via the gateway.

@@ -299,6 +299,7 @@ impl<'r> Node<'r> {
             }
             let t = Instant::now();
             let mut options = self.options.clone();
+            options.host_ip = self.net.as_ref().and_then(|n| n.node_ip());
             if let Some(cidr) = self.pod_cidr().filter(|_| !pod.spec.host_network) {
                 let used = self
                     .pods

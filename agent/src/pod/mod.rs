@@ -21,4 +21,4 @@ pub use run::{
     ResolvedImage, RunPhase, RunningPod,
 };
 pub use supervise::{PodEvent, probe_in_netns};
-pub use volumes::{DataMap, PodInputs, PodVolumes, VolumeError, resolve_env};
+pub use volumes::{DataMap, PodInputs, PodIps, PodVolumes, VolumeError, resolve_env};

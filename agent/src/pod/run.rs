@@ -42,7 +42,7 @@ use bramble_images::{Rootfs, process_defaults};
 use oci_spec::image::ImageConfiguration;
 
 use super::netns::{NetnsError, PodNetns};
-use super::volumes::{PodInputs, PodVolumes, VolumeError, resolve_env};
+use super::volumes::{PodInputs, PodIps, PodVolumes, VolumeError, resolve_env};
 use crate::lifecycle::backoff::Backoff;
 use crate::lifecycle::probe::ContainerProbes;
 use crate::lifecycle::restart::RestartPolicy;
@@ -119,6 +119,9 @@ pub struct PodOptions {
     /// (`eth0`) with it. `None`: only `lo` (no network configured, or a
     /// `hostNetwork` pod).
     pub network: Option<PodAddress>,
+    /// The node's address (`status.hostIP`, and a `hostNetwork` pod's
+    /// `status.podIP`, for env `fieldRef`s); `None` when unknown.
+    pub host_ip: Option<std::net::Ipv4Addr>,
     /// Cluster DNS for pods with an address: their `/etc/resolv.conf` names
     /// the gateway (where the agent answers) and the cluster search path.
     pub dns: Option<PodDns>,
@@ -490,7 +493,14 @@ impl<'r> RunningPod<'r> {
             reason,
         })?;
         let volumes = self.volumes.as_ref().expect("volumes before containers");
-        let env = resolve_env(pod, c, inputs).map_err(|e| PodError::Volume {
+        let ips = PodIps {
+            pod: match (pod.spec.host_network, options.network) {
+                (true, _) => options.host_ip,
+                (false, a) => a.map(|a| a.ip),
+            },
+            host: options.host_ip,
+        };
+        let env = resolve_env(pod, c, inputs, ips).map_err(|e| PodError::Volume {
             pod: pod_name.clone(),
             source: Box::new(e),
         })?;

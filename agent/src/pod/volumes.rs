@@ -358,14 +358,39 @@ pub(super) fn projected_files(
     }
 }
 
+/// The addresses `fieldRef`s to `status.podIP` and `status.hostIP` read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PodIps {
+    /// The pod's own address (the node's, for a `hostNetwork` pod).
+    pub pod: Option<std::net::Ipv4Addr>,
+    /// The node's address.
+    pub host: Option<std::net::Ipv4Addr>,
+}
+
+/// The value of `metadata.labels['KEY']` / `metadata.annotations['KEY']`
+/// (empty when the pod has none under that key), if `path` is one.
+fn label_or_annotation(pod: &Pod, path: &str) -> Option<String> {
+    let (map, rest) = if let Some(rest) = path.strip_prefix("metadata.labels['") {
+        (&pod.metadata.labels, rest)
+    } else {
+        (
+            &pod.metadata.annotations,
+            path.strip_prefix("metadata.annotations['")?,
+        )
+    };
+    let key = rest.strip_suffix("']")?;
+    Some(map.get(key).cloned().unwrap_or_default())
+}
+
 /// Builds a container's env from `envFrom` then `env` (later entries
 /// override earlier ones by name), resolving ConfigMap/Secret keys from
-/// `inputs` and `fieldRef`s from `pod`. A missing source or key is an error
-/// naming it, unless marked `optional`.
+/// `inputs` and `fieldRef`s from `pod` and its addresses `ips`. A missing
+/// source or key is an error naming it, unless marked `optional`.
 pub fn resolve_env(
     pod: &Pod,
     container: &Container,
     inputs: &PodInputs,
+    ips: PodIps,
 ) -> Result<Vec<(String, String)>, VolumeError> {
     let mut env: Vec<(String, String)> = Vec::new();
     let mut set = |k: String, v: String| match env.iter_mut().find(|(n, _)| *n == k) {
@@ -448,17 +473,22 @@ pub fn resolve_env(
                     "spec.serviceAccountName" => {
                         pod.spec.service_account_name.clone().unwrap_or_default()
                     }
-                    // Pod and host IPs arrive with pod networking (M2).
-                    other if bramble_api::objects::env::is_supported_field_path(other) => {
-                        String::new()
+                    "status.podIP" | "status.podIPs" => {
+                        ips.pod.map(|ip| ip.to_string()).unwrap_or_default()
                     }
-                    other => {
-                        return Err(VolumeError::EnvInvalid {
-                            container: cname.clone(),
-                            var: e.name.clone(),
-                            reason: format!("unsupported fieldRef {other:?}"),
-                        });
+                    "status.hostIP" | "status.hostIPs" => {
+                        ips.host.map(|ip| ip.to_string()).unwrap_or_default()
                     }
+                    other => match label_or_annotation(pod, other) {
+                        Some(v) => v,
+                        None => {
+                            return Err(VolumeError::EnvInvalid {
+                                container: cname.clone(),
+                                var: e.name.clone(),
+                                reason: format!("unsupported fieldRef {other:?}"),
+                            });
+                        }
+                    },
                 };
                 set(e.name.clone(), value);
             }
@@ -702,7 +732,7 @@ spec:
     - name: POD
       valueFrom: {fieldRef: {fieldPath: metadata.name}}
 "#);
-        let env = resolve_env(&p, &p.spec.containers[0], &inputs()).unwrap();
+        let env = resolve_env(&p, &p.spec.containers[0], &inputs(), PodIps::default()).unwrap();
         assert_eq!(
             env,
             vec![
@@ -712,6 +742,47 @@ spec:
                 ("PW".into(), "s3cret".into()),
                 ("POD".into(), "p1".into()),
             ]
+        );
+    }
+
+    #[test]
+    fn env_field_refs_read_addresses_labels_and_annotations() {
+        let p = pod(r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: p1, labels: {app: web}, annotations: {team: edge}}
+spec:
+  containers:
+  - name: c
+    image: busybox
+    env:
+    - {name: POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}
+    - {name: HOST_IP, valueFrom: {fieldRef: {fieldPath: status.hostIP}}}
+    - {name: APP, valueFrom: {fieldRef: {fieldPath: "metadata.labels['app']"}}}
+    - {name: TEAM, valueFrom: {fieldRef: {fieldPath: "metadata.annotations['team']"}}}
+    - {name: NONE, valueFrom: {fieldRef: {fieldPath: "metadata.labels['tier']"}}}
+"#);
+        let ips = PodIps {
+            pod: Some([10, 42, 1, 7].into()),
+            host: Some([192, 168, 1, 21].into()),
+        };
+        let env = resolve_env(&p, &p.spec.containers[0], &inputs(), ips).unwrap();
+        let got: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                ("POD_IP", "10.42.1.7"),
+                ("HOST_IP", "192.168.1.21"),
+                ("APP", "web"),
+                ("TEAM", "edge"),
+                ("NONE", ""),
+            ]
+        );
+        let unknown = resolve_env(&p, &p.spec.containers[0], &inputs(), PodIps::default()).unwrap();
+        assert_eq!(
+            unknown[0],
+            ("POD_IP".to_string(), String::new()),
+            "no address yet"
         );
     }
 
@@ -729,7 +800,7 @@ spec:
     - name: PW
       valueFrom: {secretKeyRef: {name: creds, key: token}}
 "#);
-        let err = resolve_env(&p, &p.spec.containers[0], &inputs())
+        let err = resolve_env(&p, &p.spec.containers[0], &inputs(), PodIps::default())
             .unwrap_err()
             .to_string();
         assert!(
@@ -738,7 +809,7 @@ spec:
         );
         let mut none = inputs();
         none.secrets.clear();
-        let err = resolve_env(&p, &p.spec.containers[0], &none)
+        let err = resolve_env(&p, &p.spec.containers[0], &none, PodIps::default())
             .unwrap_err()
             .to_string();
         assert!(err.contains("Secret \"creds\" not found"), "{err}");
