@@ -35,14 +35,25 @@ pub fn resolve_kind(name: &str) -> anyhow::Result<&'static ResourceInfo> {
     }
 }
 
+/// Every kind's plural with its short names (`pods (po), services (svc), ...`),
+/// from the registry, so the list never misses a kind.
+fn kind_names() -> String {
+    bramble_api::RESOURCES
+        .iter()
+        .map(|r| match r.short_names {
+            [] => r.plural.to_string(),
+            short => format!("{} ({})", r.plural, short.join(", ")),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Parses `KIND[,KIND...] [NAME...]` or `KIND/NAME...`.
 pub fn parse(args: &[String]) -> anyhow::Result<Targets> {
     let Some(first) = args.first() else {
         bail!(
-            "you must specify the type of resource, e.g. `bramble get pods`; \
-             types: pods (po), services (svc), deployments (deploy), daemonsets (ds), configmaps (cm), \
-             secrets, endpoints (ep), nodes (no), namespaces (ns), ingresses (ing), networkpolicies (netpol), \
-             horizontalpodautoscalers (hpa), all"
+            "you must specify the type of resource, e.g. `bramble get pods`; types: {}, all",
+            kind_names()
         );
     };
     if args.iter().any(|a| a.contains('/')) {
@@ -149,6 +160,16 @@ mod tests {
         assert_eq!(kinds_of(&t), ["Deployment", "Service"]);
         assert!(parse(&args(&["deploy/web", "x"])).is_err());
         assert!(parse(&args(&["deploy/"])).is_err());
+    }
+
+    #[test]
+    fn no_kind_names_every_kind_of_the_registry() {
+        let e = parse(&[]).unwrap_err().to_string();
+        assert!(e.contains("pods (po), "), "{e}");
+        assert!(
+            e.contains("replicasets (rs)") && e.ends_with(", all"),
+            "{e}"
+        );
     }
 
     #[test]
