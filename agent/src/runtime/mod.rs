@@ -33,6 +33,7 @@ pub mod oci_binary;
 pub mod seccomp;
 pub mod select;
 pub mod spec;
+pub mod status;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
