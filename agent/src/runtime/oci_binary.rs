@@ -61,7 +61,7 @@ use nix::unistd::Pid;
 
 use super::adopted::Adopted;
 use super::cgroup::{CgroupFiles, CgroupLayout};
-use super::exec::{OutputPipes, ProcessFile, collect, read_available};
+use super::exec::{OutputPipes, ProcessFile, collect, read_available, stderr_text};
 use super::spec::build_spec;
 use super::{
     ContainerConfig, ContainerHandle, ContainerState, ContainerStats, DeleteReport, ExecOutput,
@@ -160,17 +160,6 @@ fn name_of(binary: &Path) -> &'static str {
         Some(n) if n.starts_with("crun") => "crun",
         Some(n) if n.starts_with("youki") => "youki",
         _ => "oci-binary",
-    }
-}
-
-/// A command's stderr as one trimmed line-joined message.
-fn stderr_text(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    let text = text.trim();
-    if text.is_empty() {
-        "(no output)".to_string()
-    } else {
-        text.lines().collect::<Vec<_>>().join("; ")
     }
 }
 
@@ -812,12 +801,6 @@ mod tests {
         assert_eq!(name_of(Path::new("/usr/bin/crun")), "crun");
         assert_eq!(name_of(Path::new("youki")), "youki");
         assert_eq!(name_of(Path::new("/opt/rt")), "oci-binary");
-    }
-
-    #[test]
-    fn stderr_is_joined_and_never_empty() {
-        assert_eq!(stderr_text(b""), "(no output)");
-        assert_eq!(stderr_text(b"a\nb\n"), "a; b");
     }
 
     #[test]
