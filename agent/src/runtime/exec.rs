@@ -45,10 +45,6 @@ pub const EXEC_OUTPUT_LIMIT: usize = 64 * 1024;
 /// Distinguishes the files of concurrent execs.
 static EXEC_SEQ: AtomicU64 = AtomicU64::new(0);
 
-fn io_err(context: String) -> impl FnOnce(std::io::Error) -> RuntimeError {
-    move |source| RuntimeError::Io { context, source }
-}
-
 /// The one part of a bundle's `config.json` an exec needs: the rest of
 /// the spec is not parsed (nor its parser linked into 32-bit agents).
 #[derive(serde::Deserialize)]
@@ -102,7 +98,7 @@ impl ProcessFile {
             id: id.to_string(),
             reason: format!("exec: serializing the process: {e}"),
         })?;
-        std::fs::write(&file.path, json).map_err(io_err(format!(
+        std::fs::write(&file.path, json).map_err(RuntimeError::io(format!(
             "container {id:?}: exec: writing {}",
             file.path.display()
         )))?;
@@ -152,9 +148,9 @@ pub fn pipe(id: &str) -> Result<(File, OwnedFd)> {
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: pipe2 writes two fds into the array we own.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(io_err(format!("container {id:?}: exec: creating a pipe"))(
-            std::io::Error::last_os_error(),
-        ));
+        return Err(RuntimeError::io(format!(
+            "container {id:?}: exec: creating a pipe"
+        ))(std::io::Error::last_os_error()));
     }
     // SAFETY: both fds are fresh and owned by nothing else.
     unsafe { Ok((File::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))) }
@@ -311,7 +307,7 @@ pub fn collect(
     let deadline = Instant::now() + timeout;
     let (mut out, mut err) = (Stream::new(stdout), Stream::new(stderr));
     for s in [&out, &err] {
-        set_nonblocking(&s.file).map_err(io_err(format!(
+        set_nonblocking(&s.file).map_err(RuntimeError::io(format!(
             "container {id:?}: exec: making the output pipe non-blocking"
         )))?;
     }

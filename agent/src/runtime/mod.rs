@@ -9,6 +9,12 @@
 //! with the same spec, for armv7 where libcontainer does not build.
 //! [`select`] maps the agent's `--runtime` flag onto one of them.
 //!
+//! The libcontainer backend is the runtime [`core`] (the [`table`] of
+//! containers and their lifecycle [`status`], reaping, delete with the OOM
+//! counter, stats, adoption, leftovers, exec) over a [`driver::Driver`]
+//! that does only what is libcontainer's: create, start, kill and delete
+//! a container, and read its recorded state.
+//!
 //! The calls are synchronous and short (a create is ~15 ms, the rest are
 //! file reads and syscalls); [`Runtime::wait`] and [`Runtime::stop`] block up
 //! to their timeout. The agent is async (tokio): it keeps the runtime in an
@@ -20,13 +26,15 @@
 
 pub mod adopted;
 pub mod cgroup;
+pub mod core;
+pub mod driver;
+pub mod exec;
 // libcontainer 0.7 (and so the in-process backend, its clone helper and the
 // v2 device filter only it applies) does not compile for 32-bit targets.
 #[cfg(target_pointer_width = "64")]
 pub mod clone_helper;
 #[cfg(target_pointer_width = "64")]
 pub mod devices_bpf;
-pub mod exec;
 #[cfg(target_pointer_width = "64")]
 pub mod libcontainer;
 pub mod oci_binary;
@@ -34,6 +42,7 @@ pub mod seccomp;
 pub mod select;
 pub mod spec;
 pub mod status;
+pub mod table;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -524,6 +533,14 @@ pub enum RuntimeError {
         #[source]
         source: nix::Error,
     },
+}
+
+impl RuntimeError {
+    /// For `map_err`: an I/O error with what was being done (`context`).
+    pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> RuntimeError {
+        let context = context.into();
+        move |source| RuntimeError::Io { context, source }
+    }
 }
 
 pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;
