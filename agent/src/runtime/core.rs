@@ -42,7 +42,7 @@ use super::status::Status;
 use super::table::{Entry, Init, Reaped, Table};
 use super::{
     ContainerConfig, ContainerHandle, ContainerState, ContainerStats, DeleteReport, ExecOutput,
-    ExecStdio, ExitStatus, Result, Runtime, RuntimeError, Signal, list_dirs, open_output,
+    ExecStdio, ExitStatus, Result, Runtime, RuntimeError, Signal,
 };
 
 /// How long `delete` (and `remove_leftover`) wait for SIGKILLed processes.
@@ -481,14 +481,95 @@ impl<D: Driver> Runtime for Core<D> {
     }
 
     fn remove_leftover(&self, id: &str) -> Result<()> {
+        if self.table.contains(id) {
+            return Err(RuntimeError::WrongState {
+                id: id.to_string(),
+                op: "remove as a leftover",
+                state: "managed by this agent",
+            });
+        }
         let cgroup = self.cgroup_files(id)?;
-        super::remove_leftover_with(
-            id,
-            self.table.contains(id),
-            &cgroup,
-            KILL_TIMEOUT,
-            || self.cleanup(id, &cgroup),
-            &[self.state_dir(id), self.bundle_dir(id)],
-        )
+        cgroup
+            .kill_all(KILL_TIMEOUT)
+            .map_err(RuntimeError::io(format!(
+                "container {id:?}: killing leftover processes"
+            )))?;
+        self.cleanup(id, &cgroup);
+        check_removed(id, &cgroup, &[self.state_dir(id), self.bundle_dir(id)])
+    }
+}
+
+/// Opens a container's stdout/stderr target: a FIFO (the agent's log pump,
+/// see `crate::logs::pump`) is opened **read-write**, so the container
+/// never gets `SIGPIPE` while no agent reads it; anything else is a plain
+/// file, created if missing and appended to (its directory too).
+pub(crate) fn open_output(path: &Path, id: &str) -> Result<std::fs::File> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let ctx = |what: &str| RuntimeError::io(format!("container {id:?}: {what} {}", path.display()));
+    let is_fifo = std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo());
+    if is_fifo {
+        return std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(ctx("opening output FIFO"));
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(ctx("creating the log dir of"))?;
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .read(true)
+        .mode(0o640)
+        .open(path)
+        .map_err(ctx("opening log"))
+}
+
+/// The names of the entries of `dirs` (missing dirs count as empty),
+/// sorted and without duplicates.
+fn list_dirs(dirs: &[&Path]) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for d in dirs {
+        let entries = match std::fs::read_dir(d) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(source) => {
+                return Err(RuntimeError::Io {
+                    context: format!("listing {}", d.display()),
+                    source,
+                });
+            }
+        };
+        for e in entries.flatten() {
+            names.push(e.file_name().to_string_lossy().into_owned());
+        }
+    }
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
+/// After removing leftover container `id`: an error naming whatever of its
+/// cgroup directories and `paths` still exist.
+fn check_removed(id: &str, cgroup: &CgroupFiles, paths: &[PathBuf]) -> Result<()> {
+    let mut left: Vec<String> = cgroup
+        .existing_dirs()
+        .iter()
+        .map(|d| d.display().to_string())
+        .collect();
+    left.extend(
+        paths
+            .iter()
+            .filter(|p| p.exists())
+            .map(|p| p.display().to_string()),
+    );
+    if left.is_empty() {
+        Ok(())
+    } else {
+        Err(RuntimeError::Io {
+            context: format!("container {id:?}: removing the leftover"),
+            source: std::io::Error::other(format!("still there: {}", left.join(", "))),
+        })
     }
 }
