@@ -5,7 +5,7 @@
 //! Each container gets two FIFOs, `<dir>/<key>.out` and `<dir>/<key>.err`,
 //! on tmpfs. The container's stdout/stderr are the FIFOs opened
 //! **read-write** (the runtime does that for a FIFO path, see
-//! `runtime::open_output`), and the pump opens them read-write too. So a
+//! `runtime::core::open_output`), and the pump opens them read-write too. So a
 //! FIFO always has a reader: when the agent is killed or restarts, a
 //! container's writes never hit `EPIPE`/`SIGPIPE`; they fill the pipe's
 //! kernel buffer (64 KiB by default) and then block until a new agent

@@ -1,5 +1,6 @@
-//! What both backends share for [`super::Runtime::exec`]: the exec'd
-//! process's description and the collection of its output and exit.
+//! The exec plumbing of the runtime core ([`super::core`]) for every
+//! backend: the exec'd process's description and the collection of its
+//! output and exit (also used by the agent's streaming exec, `session/`).
 //!
 //! - The process is the container's own (`process` of the bundle's
 //!   `config.json`: user, env, cwd, capabilities, rlimits, no new
@@ -19,6 +20,9 @@
 //! - At most [`EXEC_OUTPUT_LIMIT`] bytes of each stream are kept; the rest
 //!   is read and discarded (so the process never blocks on a full pipe) and
 //!   `truncated` is set.
+//! - When a backend fails to start the process, what it wrote on the
+//!   process's stderr (a runtime binary's reason) is read back
+//!   ([`read_available`]) and carried in the error ([`stderr_text`]).
 
 use std::fs::File;
 use std::io::{ErrorKind, Read};
@@ -31,7 +35,7 @@ use nix::errno::Errno;
 use nix::sys::signal::{self, Signal};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::Process;
 
 use super::{ExecOutput, ExitStatus, Result, RuntimeError};
 
@@ -41,8 +45,11 @@ pub const EXEC_OUTPUT_LIMIT: usize = 64 * 1024;
 /// Distinguishes the files of concurrent execs.
 static EXEC_SEQ: AtomicU64 = AtomicU64::new(0);
 
-fn io_err(context: String) -> impl FnOnce(std::io::Error) -> RuntimeError {
-    move |source| RuntimeError::Io { context, source }
+/// The one part of a bundle's `config.json` an exec needs: the rest of
+/// the spec is not parsed (nor its parser linked into 32-bit agents).
+#[derive(serde::Deserialize)]
+struct ProcessOnly {
+    process: Option<Process>,
 }
 
 /// The exec'd process's description, written into the bundle; the file is
@@ -66,19 +73,21 @@ impl ProcessFile {
             });
         }
         let config = bundle.join("config.json");
-        let spec = Spec::load(&config).map_err(|e| RuntimeError::Backend {
+        let failed = |what: String| RuntimeError::Backend {
             id: id.to_string(),
             op: "exec",
-            source: format!("reading the container's spec {}: {e}", config.display()).into(),
-        })?;
-        let mut process = spec
-            .process()
-            .clone()
-            .ok_or_else(|| RuntimeError::Backend {
-                id: id.to_string(),
-                op: "exec",
-                source: format!("{} has no process", config.display()).into(),
-            })?;
+            source: what.into(),
+        };
+        let unreadable = |e: &dyn std::fmt::Display| {
+            failed(format!(
+                "reading the container's spec {}: {e}",
+                config.display()
+            ))
+        };
+        let json = std::fs::read(&config).map_err(|e| unreadable(&e))?;
+        let ProcessOnly { process } = serde_json::from_slice(&json).map_err(|e| unreadable(&e))?;
+        let mut process =
+            process.ok_or_else(|| failed(format!("{} has no process", config.display())))?;
         process.set_args(Some(argv.to_vec()));
         let n = EXEC_SEQ.fetch_add(1, Ordering::Relaxed);
         let file = ProcessFile {
@@ -89,7 +98,7 @@ impl ProcessFile {
             id: id.to_string(),
             reason: format!("exec: serializing the process: {e}"),
         })?;
-        std::fs::write(&file.path, json).map_err(io_err(format!(
+        std::fs::write(&file.path, json).map_err(RuntimeError::io(format!(
             "container {id:?}: exec: writing {}",
             file.path.display()
         )))?;
@@ -118,14 +127,30 @@ pub struct OutputPipes {
     pub stderr_write: OwnedFd,
 }
 
+/// The read end of `/dev/null`, for an exec'd process's stdin.
+pub fn dev_null() -> std::io::Result<OwnedFd> {
+    File::open("/dev/null").map(OwnedFd::from)
+}
+
+/// A runtime's stderr as one trimmed, line-joined message.
+pub fn stderr_text(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let text = text.trim();
+    if text.is_empty() {
+        "(no output)".to_string()
+    } else {
+        text.lines().collect::<Vec<_>>().join("; ")
+    }
+}
+
 #[allow(unsafe_code)]
 pub fn pipe(id: &str) -> Result<(File, OwnedFd)> {
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: pipe2 writes two fds into the array we own.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(io_err(format!("container {id:?}: exec: creating a pipe"))(
-            std::io::Error::last_os_error(),
-        ));
+        return Err(RuntimeError::io(format!(
+            "container {id:?}: exec: creating a pipe"
+        ))(std::io::Error::last_os_error()));
     }
     // SAFETY: both fds are fresh and owned by nothing else.
     unsafe { Ok((File::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))) }
@@ -153,6 +178,15 @@ struct Stream {
 }
 
 impl Stream {
+    fn new(file: File) -> Stream {
+        Stream {
+            file,
+            kept: Vec::new(),
+            eof: false,
+            truncated: false,
+        }
+    }
+
     /// Reads what is there without blocking (the fd is non-blocking).
     fn drain(&mut self) {
         let mut buf = [0u8; 16 * 1024];
@@ -191,12 +225,7 @@ pub fn set_nonblocking(f: &File) -> std::io::Result<()> {
 /// What can be read from `file` right now, up to [`EXEC_OUTPUT_LIMIT`]
 /// bytes (e.g. a runtime's error message on a pipe whose writers are gone).
 pub fn read_available(file: File) -> Vec<u8> {
-    let mut s = Stream {
-        file,
-        kept: Vec::new(),
-        eof: false,
-        truncated: false,
-    };
+    let mut s = Stream::new(file);
     if set_nonblocking(&s.file).is_ok() {
         s.drain();
     }
@@ -240,6 +269,30 @@ pub fn try_reap(id: &str, pid: Pid) -> Result<Option<ExitStatus>> {
     }
 }
 
+/// Kills the exec'd process `pid` (SIGKILL) and reaps it.
+fn kill_and_reap(id: &str, pid: Pid) -> Result<ExitStatus> {
+    let sys = |op: &'static str| {
+        move |source| RuntimeError::Sys {
+            id: id.to_string(),
+            op,
+            source,
+        }
+    };
+    match signal::kill(pid, Signal::SIGKILL) {
+        Ok(()) | Err(Errno::ESRCH) => {}
+        Err(e) => return Err(sys("exec: kill after the timeout")(e)),
+    }
+    // SIGKILL cannot be ignored: the wait is bounded by the kernel.
+    loop {
+        match waitpid(pid, None) {
+            Ok(WaitStatus::Exited(_, code)) => return Ok(ExitStatus::Code(code)),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(ExitStatus::Signal(sig as i32)),
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(e) => return Err(sys("exec: waitpid after the kill")(e)),
+        }
+    }
+}
+
 /// Reads the exec'd process `pid`'s output from `pipes`' read ends (their
 /// write ends must be closed here already) until it exits, killing it with
 /// SIGKILL once `timeout` has passed.
@@ -252,20 +305,9 @@ pub fn collect(
 ) -> Result<ExecOutput> {
     let pid = Pid::from_raw(pid);
     let deadline = Instant::now() + timeout;
-    let mut out = Stream {
-        file: stdout,
-        kept: Vec::new(),
-        eof: false,
-        truncated: false,
-    };
-    let mut err = Stream {
-        file: stderr,
-        kept: Vec::new(),
-        eof: false,
-        truncated: false,
-    };
+    let (mut out, mut err) = (Stream::new(stdout), Stream::new(stderr));
     for s in [&out, &err] {
-        set_nonblocking(&s.file).map_err(io_err(format!(
+        set_nonblocking(&s.file).map_err(RuntimeError::io(format!(
             "container {id:?}: exec: making the output pipe non-blocking"
         )))?;
     }
@@ -285,31 +327,7 @@ pub fn collect(
                 timeout_ms = timeout.as_millis() as u64,
                 "exec timed out; killing the process"
             );
-            match signal::kill(pid, Signal::SIGKILL) {
-                Ok(()) | Err(Errno::ESRCH) => {}
-                Err(e) => {
-                    return Err(RuntimeError::Sys {
-                        id: id.to_string(),
-                        op: "exec: kill after the timeout",
-                        source: e,
-                    });
-                }
-            }
-            // SIGKILL cannot be ignored: the wait is bounded by the kernel.
-            break loop {
-                match waitpid(pid, None) {
-                    Ok(WaitStatus::Exited(_, code)) => break ExitStatus::Code(code),
-                    Ok(WaitStatus::Signaled(_, sig, _)) => break ExitStatus::Signal(sig as i32),
-                    Ok(_) | Err(Errno::EINTR) => {}
-                    Err(e) => {
-                        return Err(RuntimeError::Sys {
-                            id: id.to_string(),
-                            op: "exec: waitpid after the kill",
-                            source: e,
-                        });
-                    }
-                }
-            };
+            break kill_and_reap(id, pid)?;
         }
         // Wake on output, else poll the exit every 10 ms.
         wait_readable(
@@ -360,6 +378,12 @@ mod tests {
         // Whatever the script left running (its own process group).
         let _ = signal::killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
         out.unwrap()
+    }
+
+    #[test]
+    fn stderr_is_joined_and_never_empty() {
+        assert_eq!(stderr_text(b""), "(no output)");
+        assert_eq!(stderr_text(b"a\nb\n"), "a; b");
     }
 
     #[test]

@@ -9,6 +9,12 @@
 //! with the same spec, for armv7 where libcontainer does not build.
 //! [`select`] maps the agent's `--runtime` flag onto one of them.
 //!
+//! Both are one implementation, the runtime [`core`] (the [`table`] of
+//! containers and their lifecycle [`status`], reaping, delete with the OOM
+//! counter, stats, adoption, leftovers, exec), over a [`driver::Driver`]
+//! that does only what differs between them: create, start, kill and
+//! delete a container, and read its recorded state.
+//!
 //! The calls are synchronous and short (a create is ~15 ms, the rest are
 //! file reads and syscalls); [`Runtime::wait`] and [`Runtime::stop`] block up
 //! to their timeout. The agent has no async runtime: `main.rs` leaks one
@@ -22,19 +28,23 @@
 
 pub mod adopted;
 pub mod cgroup;
+pub mod core;
+pub mod driver;
+pub mod exec;
 // libcontainer 0.7 (and so the in-process backend, its clone helper and the
 // v2 device filter only it applies) does not compile for 32-bit targets.
 #[cfg(target_pointer_width = "64")]
 pub mod clone_helper;
 #[cfg(target_pointer_width = "64")]
 pub mod devices_bpf;
-pub mod exec;
 #[cfg(target_pointer_width = "64")]
 pub mod libcontainer;
 pub mod oci_binary;
 pub mod seccomp;
 pub mod select;
 pub mod spec;
+pub mod status;
+pub mod table;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -189,122 +199,6 @@ impl ContainerConfig {
         }
         Ok(())
     }
-}
-
-/// Opens a container's stdout/stderr target: a FIFO (the agent's log pump,
-/// see `crate::logs::pump`) is opened **read-write**, so the container
-/// never gets `SIGPIPE` while no agent reads it; anything else is a plain
-/// file, created if missing and appended to (its directory too).
-pub(crate) fn open_output(path: &std::path::Path, id: &str) -> Result<std::fs::File> {
-    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-    let ctx = |what: &str| {
-        let context = format!("container {id:?}: {what} {}", path.display());
-        move |source| RuntimeError::Io { context, source }
-    };
-    let is_fifo = std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo());
-    if is_fifo {
-        return std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(ctx("opening output FIFO"));
-    }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(ctx("creating the log dir of"))?;
-    }
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .read(true)
-        .mode(0o640)
-        .open(path)
-        .map_err(ctx("opening log"))
-}
-
-/// The names of the entries of `dirs` (missing dirs count as empty),
-/// sorted and without duplicates.
-pub(crate) fn list_dirs(dirs: &[&std::path::Path]) -> Result<Vec<String>> {
-    let mut names = Vec::new();
-    for d in dirs {
-        let entries = match std::fs::read_dir(d) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(source) => {
-                return Err(RuntimeError::Io {
-                    context: format!("listing {}", d.display()),
-                    source,
-                });
-            }
-        };
-        for e in entries.flatten() {
-            names.push(e.file_name().to_string_lossy().into_owned());
-        }
-    }
-    names.sort();
-    names.dedup();
-    Ok(names)
-}
-
-/// After removing leftover container `id`: an error naming whatever of its
-/// cgroup directories and `paths` still exist.
-fn check_removed(id: &str, cgroup: &cgroup::CgroupFiles, paths: &[PathBuf]) -> Result<()> {
-    let mut left: Vec<String> = cgroup
-        .existing_dirs()
-        .iter()
-        .map(|d| d.display().to_string())
-        .collect();
-    left.extend(
-        paths
-            .iter()
-            .filter(|p| p.exists())
-            .map(|p| p.display().to_string()),
-    );
-    if left.is_empty() {
-        Ok(())
-    } else {
-        Err(RuntimeError::Io {
-            context: format!("container {id:?}: removing the leftover"),
-            source: std::io::Error::other(format!("still there: {}", left.join(", "))),
-        })
-    }
-}
-
-/// The state of a container from what a backend knows: its exit, if seen,
-/// and whether it was started.
-pub(crate) fn state_of(exit: Option<ExitStatus>, started: bool) -> ContainerState {
-    match (exit, started) {
-        (Some(status), _) => ContainerState::Exited(status),
-        (None, false) => ContainerState::Created,
-        (None, true) => ContainerState::Running,
-    }
-}
-
-/// [`Runtime::remove_leftover`] for both backends: refuses a container the
-/// backend manages, kills whatever runs in its cgroup, runs the backend's
-/// `cleanup` and checks that nothing of it (cgroup, `paths`) is left.
-pub(crate) fn remove_leftover_with(
-    id: &str,
-    managed: bool,
-    cgroup: &cgroup::CgroupFiles,
-    kill_timeout: Duration,
-    cleanup: impl FnOnce(),
-    paths: &[PathBuf],
-) -> Result<()> {
-    if managed {
-        return Err(RuntimeError::WrongState {
-            id: id.to_string(),
-            op: "remove as a leftover",
-            state: "managed by this agent",
-        });
-    }
-    cgroup
-        .kill_all(kill_timeout)
-        .map_err(|source| RuntimeError::Io {
-            context: format!("container {id:?}: killing leftover processes"),
-            source,
-        })?;
-    cleanup();
-    check_removed(id, cgroup, paths)
 }
 
 /// `PATH` when nothing else sets it (containerd's and Docker's default).
@@ -525,6 +419,14 @@ pub enum RuntimeError {
         #[source]
         source: nix::Error,
     },
+}
+
+impl RuntimeError {
+    /// For `map_err`: an I/O error with what was being done (`context`).
+    pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> RuntimeError {
+        let context = context.into();
+        move |source| RuntimeError::Io { context, source }
+    }
 }
 
 pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;

@@ -32,11 +32,11 @@ use std::path::PathBuf;
 
 use oci_spec::OciSpecError;
 use oci_spec::runtime::{
-    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxDeviceBuilder,
-    LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxMemoryBuilder, LinuxNamespaceBuilder,
-    LinuxNamespaceType, LinuxPidsBuilder, LinuxResourcesBuilder, Mount, MountBuilder,
-    PosixRlimitBuilder, PosixRlimitType, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
-    UserBuilder,
+    Capability, Linux, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxDevice,
+    LinuxDeviceBuilder, LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType,
+    LinuxMemoryBuilder, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder,
+    LinuxResources, LinuxResourcesBuilder, Mount, MountBuilder, PosixRlimitBuilder,
+    PosixRlimitType, Process, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
 };
 
 use super::{ContainerConfig, DeviceKind, MountSpec, RuntimeError};
@@ -157,33 +157,49 @@ fn is_all(name: &str) -> bool {
     name.trim().eq_ignore_ascii_case("ALL")
 }
 
+/// Why a pod's `securityContext.capabilities` cannot be given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CapabilityError {
+    #[error(
+        "unknown capability {name:?} in securityContext.capabilities.{field}; \
+         use a Linux capability name such as NET_ADMIN or SYS_TIME \
+         (the CAP_ prefix is optional), or ALL"
+    )]
+    Unknown { name: String, field: &'static str },
+    #[error(
+        "capability {0} in securityContext.capabilities.add is not available on \
+         this node (the agent's own bounding set lacks it, so no container can have it); \
+         remove it from the pod, or run the agent with it"
+    )]
+    Unavailable(Capability),
+}
+
 /// The container's capability set (bounding = effective = permitted):
 /// privileged → every capability; otherwise Docker's default set, minus
 /// `drop` (`ALL` drops all), plus `add` (`ALL` adds all), so an add wins
 /// over a drop of the same capability. `available` is the mask of what the
 /// host can give ([`host_capabilities`]): `ALL` and the default set mean
 /// those of them available; a capability added by name that is not
-/// available, or an unknown name, is an error message naming it.
+/// available, or an unknown name, is an error naming it.
 pub fn effective_capabilities(
     add: &[String],
     drop: &[String],
     privileged: bool,
     available: u64,
-) -> Result<HashSet<Capability>, String> {
-    let parse_all = |list: &[String], field: &str| -> Result<(bool, Vec<Capability>), String> {
+) -> Result<HashSet<Capability>, CapabilityError> {
+    let parse_all = |list: &[String], field: &'static str| {
         let mut all = false;
         let mut caps = Vec::new();
         for name in list {
             if is_all(name) {
                 all = true;
             } else {
-                caps.push(parse_capability(name).ok_or_else(|| {
-                    format!(
-                        "unknown capability {name:?} in securityContext.capabilities.{field}; \
-                         use a Linux capability name such as NET_ADMIN or SYS_TIME \
-                         (the CAP_ prefix is optional), or ALL"
-                    )
-                })?);
+                caps.push(
+                    parse_capability(name).ok_or_else(|| CapabilityError::Unknown {
+                        name: name.clone(),
+                        field,
+                    })?,
+                );
             }
         }
         Ok((all, caps))
@@ -195,11 +211,7 @@ pub fn effective_capabilities(
         && !add_all
         && let Some(missing) = add.iter().find(|c| !is_available(c))
     {
-        return Err(format!(
-            "capability {missing} in securityContext.capabilities.add is not available on \
-             this node (the agent's own bounding set lacks it, so no container can have it); \
-             remove it from the pod, or run the agent with it"
-        ));
+        return Err(CapabilityError::Unavailable(*missing));
     }
     let mut set: HashSet<Capability> = if privileged || add_all {
         ALL_CAPABILITIES.iter().copied().collect()
@@ -267,9 +279,9 @@ pub fn build_spec(
         config.privileged,
         host_capabilities(),
     )
-    .map_err(|reason| RuntimeError::InvalidConfig {
+    .map_err(|e| RuntimeError::InvalidConfig {
         id: config.id.clone(),
-        reason,
+        reason: e.to_string(),
     })?;
     build(config, caps, cgroups_path, nofile_hard_max).map_err(|e| RuntimeError::InvalidConfig {
         id: config.id.clone(),
@@ -283,8 +295,41 @@ fn build(
     cgroups_path: &str,
     nofile_hard_max: u64,
 ) -> Result<Spec, OciSpecError> {
-    let nofile_hard = NOFILE_HARD.min(nofile_hard_max);
     let seccomp = config.seccomp.section(config.privileged, &caps);
+    let process = process(config, caps, nofile_hard_max)?;
+    let root = RootBuilder::default()
+        .path(config.rootfs.clone())
+        .readonly(config.read_only_root)
+        .build()?;
+    let mut linux = linux(config, cgroups_path)?;
+    linux.set_seccomp(seccomp);
+    let mut mounts = default_mounts(config.privileged)?;
+    for m in &config.mounts {
+        mounts.push(volume_mount(m)?);
+    }
+    let mut spec = SpecBuilder::default()
+        .version("1.0.2")
+        .root(root)
+        .process(process)
+        .mounts(mounts)
+        .linux(linux)
+        .build()?;
+    // A joined UTS namespace keeps the hostname its owner set.
+    spec.set_hostname(match config.uts_path {
+        Some(_) => None,
+        None => Some(config.hostname.clone().unwrap_or_else(|| config.id.clone())),
+    });
+    Ok(spec)
+}
+
+/// The container's process: argv, env, cwd, user, capabilities `caps`,
+/// `RLIMIT_NOFILE` (its hard limit at most `nofile_hard_max`).
+fn process(
+    config: &ContainerConfig,
+    caps: HashSet<Capability>,
+    nofile_hard_max: u64,
+) -> Result<Process, OciSpecError> {
+    let nofile_hard = NOFILE_HARD.min(nofile_hard_max);
     let capabilities = LinuxCapabilitiesBuilder::default()
         .bounding(caps.clone())
         .effective(caps.clone())
@@ -296,7 +341,7 @@ fn build(
     if !config.additional_gids.is_empty() {
         user = user.additional_gids(config.additional_gids.clone());
     }
-    let process = ProcessBuilder::default()
+    ProcessBuilder::default()
         .terminal(false)
         .user(user.build()?)
         .args(config.argv.clone())
@@ -312,13 +357,12 @@ fn build(
                 .hard(nofile_hard)
                 .build()?,
         ])
-        .build()?;
+        .build()
+}
 
-    let root = RootBuilder::default()
-        .path(config.rootfs.clone())
-        .readonly(config.read_only_root)
-        .build()?;
-
+/// The `linux` section without seccomp: namespaces, cgroup and its
+/// resources, devices, masked and read-only paths.
+fn linux(config: &ContainerConfig, cgroups_path: &str) -> Result<Linux, OciSpecError> {
     let mut namespaces = Vec::new();
     for (typ, path) in [
         (LinuxNamespaceType::Pid, None),
@@ -333,7 +377,26 @@ fn build(
         }
         namespaces.push(ns.build()?);
     }
+    let (device_rules, devices) = devices(config)?;
+    let (masked, readonly): (&[&str], &[&str]) = if config.privileged {
+        (&[], &[])
+    } else {
+        (MASKED_PATHS, READONLY_PATHS)
+    };
+    LinuxBuilder::default()
+        .namespaces(namespaces)
+        .cgroups_path(PathBuf::from(cgroups_path))
+        .resources(resources(config, device_rules)?)
+        .devices(devices)
+        .masked_paths(masked.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .readonly_paths(readonly.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .build()
+}
 
+/// The device cgroup rules and the device nodes of the config's devices.
+fn devices(
+    config: &ContainerConfig,
+) -> Result<(Vec<LinuxDeviceCgroup>, Vec<LinuxDevice>), OciSpecError> {
     // Deny every device first: an empty list means "allow all". Privileged:
     // allow every device (still explicit, as containerd does).
     let mut device_rules = vec![
@@ -369,7 +432,14 @@ fn build(
                 .build()?,
         );
     }
+    Ok((device_rules, devices))
+}
 
+/// The cgroup resources: `device_rules` and the memory, CPU and pids limits.
+fn resources(
+    config: &ContainerConfig,
+    device_rules: Vec<LinuxDeviceCgroup>,
+) -> Result<LinuxResources, OciSpecError> {
     let mut resources = LinuxResourcesBuilder::default().devices(device_rules);
     if let Some(limit) = config.memory_limit_bytes {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -387,40 +457,7 @@ fn build(
         let pids = i64::try_from(pids).unwrap_or(i64::MAX);
         resources = resources.pids(LinuxPidsBuilder::default().limit(pids).build()?);
     }
-
-    let (masked, readonly): (&[&str], &[&str]) = if config.privileged {
-        (&[], &[])
-    } else {
-        (MASKED_PATHS, READONLY_PATHS)
-    };
-    let mut linux = LinuxBuilder::default()
-        .namespaces(namespaces)
-        .cgroups_path(PathBuf::from(cgroups_path))
-        .resources(resources.build()?)
-        .devices(devices)
-        .masked_paths(masked.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-        .readonly_paths(readonly.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-        .build()?;
-    linux.set_seccomp(seccomp);
-
-    let mut mounts = default_mounts(config.privileged)?;
-    for m in &config.mounts {
-        mounts.push(volume_mount(m)?);
-    }
-
-    let mut spec = SpecBuilder::default()
-        .version("1.0.2")
-        .root(root)
-        .process(process)
-        .mounts(mounts)
-        .linux(linux)
-        .build()?;
-    // A joined UTS namespace keeps the hostname its owner set.
-    spec.set_hostname(match config.uts_path {
-        Some(_) => None,
-        None => Some(config.hostname.clone().unwrap_or_else(|| config.id.clone())),
-    });
-    Ok(spec)
+    resources.build()
 }
 
 fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Result<Mount, OciSpecError> {
@@ -616,7 +653,11 @@ mod tests {
         assert_eq!(want.len(), 14);
     }
 
-    fn caps(add: &[&str], drop: &[&str], privileged: bool) -> Result<HashSet<Capability>, String> {
+    fn caps(
+        add: &[&str],
+        drop: &[&str],
+        privileged: bool,
+    ) -> Result<HashSet<Capability>, CapabilityError> {
         let v = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         effective_capabilities(&v(add), &v(drop), privileged, u64::MAX)
     }
@@ -674,7 +715,9 @@ mod tests {
         assert!(set.contains(&Capability::AuditRead));
         let privileged = effective_capabilities(&[], &[], true, available).unwrap();
         assert_eq!(privileged, set);
-        let err = effective_capabilities(&v(&["SYS_RESOURCE"]), &[], false, available).unwrap_err();
+        let err = effective_capabilities(&v(&["SYS_RESOURCE"]), &[], false, available)
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("SYS_RESOURCE") && err.contains("not available"),
             "{err}"
@@ -697,7 +740,7 @@ mod tests {
 
     #[test]
     fn unknown_capability_is_an_error_naming_it_and_the_fix() {
-        let err = caps(&["NET_ADMINN"], &[], false).unwrap_err();
+        let err = caps(&["NET_ADMINN"], &[], false).unwrap_err().to_string();
         assert!(
             err.contains("\"NET_ADMINN\"") && err.contains("capabilities.add"),
             "{err}"
