@@ -305,3 +305,35 @@ async fn watch_streams_events_and_resumes_from_a_revision() {
     .await;
     hub.stop().await.unwrap();
 }
+
+/// A replace of a Service that leaves out the addresses the hub assigned
+/// changes nothing (kubectl and `bramble apply` send the manifest as written):
+/// the same resourceVersion and managers, for its own manager and another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replacing_a_service_without_its_cluster_ip_changes_nothing() {
+    let (hub, c) = hub().await;
+    blocking(move || {
+        let svcs = "/api/v1/namespaces/default/services";
+        let svc = json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "web", "labels": {"app": "web"}},
+            "spec": {"selector": {"app": "web"},
+                     "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}});
+        let (code, created) = c.post(&format!("{svcs}?fieldManager=bramble"), &svc);
+        assert_eq!(code, 201, "{created}");
+        assert!(created["spec"]["clusterIP"].is_string(), "{created}");
+        // Managers' times are in whole seconds: replace in a later second,
+        // where a change would show as a new time.
+        let at = created["metadata"]["managedFields"][0]["time"].clone();
+        let second = || humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        while at == second().as_str() {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        for manager in ["bramble", "other"] {
+            let (code, same) = c.put(&format!("{svcs}/web?fieldManager={manager}"), &svc);
+            assert_eq!(code, 200, "{same}");
+            assert_eq!(same, created, "a replace by {manager} changed the Service");
+        }
+    })
+    .await;
+    hub.stop().await.unwrap();
+}

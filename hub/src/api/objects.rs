@@ -263,6 +263,10 @@ pub async fn replace(
     let (mut object, mut warnings) = admit_for(resource, namespace, Some(name), body, fields)?;
     let current = st.store.get(resource, namespace, name)?;
     keep_hub_annotations(current.as_ref(), &mut object);
+    // A Service keeps its addresses before the managers are recorded: a
+    // replace that leaves them out does not change them, so it must not
+    // count as a change (nor move a manager's time).
+    let _allocating = super::services::prepare(st, resource, &mut object).await?;
     manager.record(resource, current.as_ref(), &mut object);
     warnings.extend(super::pod_security::admit_write(
         st,
@@ -270,7 +274,6 @@ pub async fn replace(
         &object,
         current.as_ref(),
     )?);
-    let _allocating = super::services::prepare(st, resource, &mut object).await?;
     let (updated, changed) = st.store.update(resource, object).await?;
     if changed {
         tracing::info!(
