@@ -112,6 +112,11 @@ impl ObjectMeta {
     pub fn namespace_or_default(&self) -> &str {
         self.namespace.as_deref().unwrap_or("default")
     }
+
+    /// `namespace/name` (see [`ObjectKey`](crate::ObjectKey)).
+    pub fn key(&self) -> crate::ObjectKey {
+        crate::ObjectKey::from(self)
+    }
 }
 
 /// Validates an annotation map (key syntax, 256 KiB in total) at `path`.

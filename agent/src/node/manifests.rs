@@ -40,7 +40,7 @@ pub fn load(paths: &[impl AsRef<Path>]) -> Result<Manifests, String> {
                 "ConfigMap" => {
                     let cm: ConfigMap = decode(object).map_err(bad)?;
                     out.inputs.config_maps.insert(
-                        format!("{}/{}", cm.namespace(), cm.name()),
+                        cm.metadata.key().to_string(),
                         cm.data
                             .into_iter()
                             .map(|(k, v)| (k, v.into_bytes()))
@@ -53,7 +53,7 @@ pub fn load(paths: &[impl AsRef<Path>]) -> Result<Manifests, String> {
                     for (k, v) in &s.string_data {
                         data.insert(k.clone(), v.clone().into_bytes());
                     }
-                    let key = format!("{}/{}", s.metadata.namespace_or_default(), s.metadata.name);
+                    let key = s.metadata.key().to_string();
                     out.inputs.secrets.insert(key, data);
                 }
                 other => {

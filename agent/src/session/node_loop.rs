@@ -350,7 +350,7 @@ pub fn inputs_of(d: &Desired) -> PodInputs {
     let mut inputs = PodInputs::default();
     for cm in &d.config_maps {
         inputs.config_maps.insert(
-            format!("{}/{}", cm.namespace(), cm.name()),
+            cm.metadata.key().to_string(),
             cm.data
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
@@ -362,7 +362,7 @@ pub fn inputs_of(d: &Desired) -> PodInputs {
         for (k, v) in &s.string_data {
             data.insert(k.clone(), v.clone().into_bytes());
         }
-        let key = format!("{}/{}", s.metadata.namespace_or_default(), s.metadata.name);
+        let key = s.metadata.key().to_string();
         inputs.secrets.insert(key, data);
     }
     inputs

@@ -7,6 +7,7 @@
 //! scaled, `NodeReady` / `NodeNotReady`. Garbage collection records none.
 
 use bramble_api::AdmitError;
+use bramble_api::ObjectKey;
 use bramble_api::objects::common::Condition;
 use serde::Serialize;
 use serde_json::Value;
@@ -174,7 +175,7 @@ async fn apply_one(store: &Store, action: Action, events: &Recorder) -> Result<b
         Action::CreatePod(pod) => {
             let object = admitted(serde_json::to_value(&*pod)?, "pod")?;
             let created = store.create(pods(), object).await?;
-            tracing::info!(pod = %format!("{}/{}", pod.namespace(), pod.name()), node = created["spec"]["nodeName"].as_str().unwrap_or(""), "pod created");
+            tracing::info!(pod = %pod.metadata.key(), node = created["spec"]["nodeName"].as_str().unwrap_or(""), "pod created");
             record_on_owner(events, &created, "SuccessfulCreate", "Created");
             Ok(true)
         }
@@ -188,7 +189,7 @@ async fn apply_one(store: &Store, action: Action, events: &Recorder) -> Result<b
             store
                 .delete(pods(), Some(&pod.namespace), &pod.name, None)
                 .await?;
-            tracing::info!(pod = %format!("{}/{}", pod.namespace, pod.name), reason, "pod deleted");
+            tracing::info!(pod = %ObjectKey::new(&pod.namespace, &pod.name), reason, "pod deleted");
             record_on_owner(events, &current, "SuccessfulDelete", "Deleted");
             Ok(true)
         }
@@ -219,7 +220,7 @@ async fn apply_one(store: &Store, action: Action, events: &Recorder) -> Result<b
         Action::CreateReplicaSet(rs) => {
             let object = admitted(serde_json::to_value(&*rs)?, "replica set")?;
             store.create(replicasets(), object).await?;
-            tracing::info!(replicaset = %format!("{}/{}", rs.namespace(), rs.name()), replicas = rs.replicas(), "replica set created");
+            tracing::info!(replicaset = %rs.metadata.key(), replicas = rs.replicas(), "replica set created");
             Ok(true)
         }
         Action::UpdateReplicaSet(rs) => {
@@ -297,7 +298,7 @@ async fn apply_one(store: &Store, action: Action, events: &Recorder) -> Result<b
             current["status"]["phase"] = "Failed".into();
             current["status"]["reason"] = reason.into();
             current["status"]["message"] = message.clone().into();
-            tracing::warn!(pod = %format!("{}/{}", pod.namespace, pod.name), %node, reason, %message, "pod evicted");
+            tracing::warn!(pod = %ObjectKey::new(&pod.namespace, &pod.name), %node, reason, %message, "pod evicted");
             Ok(store.update_status(pods(), current).await?.1)
         }
         Action::ScaleDeployment {
@@ -333,7 +334,7 @@ async fn apply_one(store: &Store, action: Action, events: &Recorder) -> Result<b
         Action::FencePods { node, pods } => {
             // The dispatcher's desired set already leaves these out; the
             // agent stops them when it applies it.
-            tracing::info!(%node, pods = ?pods.iter().map(|p| format!("{}/{}", p.namespace, p.name)).collect::<Vec<_>>(), "fencing pods the store no longer has on this node");
+            tracing::info!(%node, pods = ?pods.iter().map(|p| ObjectKey::new(&p.namespace, &p.name).to_string()).collect::<Vec<_>>(), "fencing pods the store no longer has on this node");
             Ok(false)
         }
     }
@@ -388,7 +389,7 @@ async fn delete_object(
     store
         .delete(resource, Some(&r.namespace), &r.name, None)
         .await?;
-    tracing::info!(kind = resource.kind, object = %format!("{}/{}", r.namespace, r.name), why, "deleted");
+    tracing::info!(kind = resource.kind, object = %ObjectKey::new(&r.namespace, &r.name), why, "deleted");
     Ok(true)
 }
 

@@ -73,7 +73,7 @@ pub async fn schedule_pending(
                 if set_scheduled(&mut bound_pod, "True", None, None) {
                     store.update_status(pods(), bound_pod).await?;
                 }
-                tracing::info!(pod = %format!("{}/{}", pod.namespace(), pod.name()), node = %placement.node, score = placement.score, feasible = placement.feasible, "pod bound");
+                tracing::info!(pod = %pod.metadata.key(), node = %placement.node, score = placement.score, feasible = placement.feasible, "pod bound");
                 events.record(
                     Involved::pod(pod),
                     EventType::Normal,
@@ -91,7 +91,7 @@ pub async fn schedule_pending(
             Err(why) => {
                 let message = why.to_string();
                 if set_scheduled(&mut current, "False", Some("Unschedulable"), Some(&message)) {
-                    tracing::info!(pod = %format!("{}/{}", pod.namespace(), pod.name()), %message, "pod unschedulable");
+                    tracing::info!(pod = %pod.metadata.key(), %message, "pod unschedulable");
                     store.update_status(pods(), current).await?;
                     events.record(
                         Involved::pod(pod),

@@ -367,10 +367,10 @@ fn autoscale(
     history.retain(|k, _| {
         snap.autoscalers
             .iter()
-            .any(|h| format!("{}/{}", h.namespace(), h.name()) == *k)
+            .any(|h| h.metadata.key().to_string() == *k)
     });
     for h in &snap.autoscalers {
-        let key = format!("{}/{}", h.namespace(), h.name());
+        let key = h.metadata.key().to_string();
         let target = &h.spec.scale_target_ref;
         let deployment = snap.deployments.iter().find(|d| {
             target.kind == "Deployment"

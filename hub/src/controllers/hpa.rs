@@ -223,7 +223,7 @@ fn recommend(
     let mut requests = 0.0;
     let mut count = 0usize;
     for p in ready {
-        let Some(m) = metrics.get(&format!("{}/{}", p.namespace(), p.name())) else {
+        let Some(m) = metrics.get(&p.metadata.key().to_string()) else {
             continue;
         };
         usage += usage_of(m);

@@ -48,7 +48,7 @@ fn metrics(pods: &[Pod], cpu: u64) -> HashMap<String, PodMetrics> {
     pods.iter()
         .map(|p| {
             (
-                format!("{}/{}", p.namespace(), p.name()),
+                p.metadata.key().to_string(),
                 PodMetrics {
                     cpu_millis: cpu,
                     memory_bytes: 0,

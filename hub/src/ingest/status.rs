@@ -9,6 +9,7 @@
 //! fleet, for the dispatcher to fence. Each written change also records the
 //! kubelet's events of it ([`crate::events::kubelet`]).
 
+use bramble_api::ObjectKey;
 use std::time::SystemTime;
 
 use bramble_api::protocol::{PodReport, Status};
@@ -72,7 +73,7 @@ impl Ingest {
                 .iter()
                 .filter_map(|p| {
                     let usage = p.usage.clone()?;
-                    Some((format!("{}/{}", p.namespace, p.name), usage))
+                    Some((ObjectKey::new(&p.namespace, &p.name).to_string(), usage))
                 })
                 .collect();
             let sampled = status.usage_sampled_millis.unwrap_or(status.uptime_millis);
@@ -82,7 +83,7 @@ impl Ingest {
             let keep = status
                 .pods
                 .iter()
-                .map(|p| format!("{}/{}", p.namespace, p.name))
+                .map(|p| ObjectKey::new(&p.namespace, &p.name).to_string())
                 .collect();
             live.retain_usage(&keep);
             if let Some(u) = status.node_usage {
@@ -215,5 +216,5 @@ fn record_pod_events(recorder: &Recorder, pod: &Value, node: &str, events: Vec<P
 }
 
 fn key(report: &PodReport) -> String {
-    format!("{}/{}", report.namespace, report.name)
+    ObjectKey::new(&report.namespace, &report.name).to_string()
 }

@@ -24,6 +24,7 @@
 //! spdystream does not either) but never the writing, so calls always make
 //! progress. At most [`MAX_CONNECTIONS`] connections at once per socket.
 
+use bramble_api::ObjectKey;
 use std::collections::{HashMap, VecDeque};
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
@@ -320,7 +321,7 @@ async fn forward(
     out: mpsc::Sender<Out>,
 ) {
     let port = call.port;
-    let pod = format!("{}/{}", call.pod.namespace, call.pod.name);
+    let pod = ObjectKey::new(&call.pod.namespace, &call.pod.name).to_string();
     let close = |error: Option<String>| {
         let out = out.clone();
         async move {
