@@ -11,7 +11,6 @@ use bramble_images::Rootfs;
 use super::error::PodError;
 use super::run::RunningPod;
 use crate::lifecycle::probe::ContainerProbes;
-use crate::runtime::ContainerState;
 
 impl RunningPod<'_> {
     /// Creates and starts container `i` (first run or a restart, under its
@@ -35,6 +34,9 @@ impl RunningPod<'_> {
             container: name.clone(),
             source,
         };
+        if !c.life.can_create() {
+            return Err(c.life.refuse("create").of(&pod, &name));
+        }
         if let Some(r) = c.rootfs.take() {
             r.remove()
                 .map_err(|e| cerr(format!("removing the old rootfs: {e}")))?;
@@ -82,11 +84,7 @@ impl RunningPod<'_> {
             return Err(rt_err(e));
         }
         c.handle = handle;
-        c.deleted = false;
-        c.restart_pending = false;
-        c.kill_deadline = None;
-        c.state = ContainerState::Running;
-        c.started = now;
+        c.life.created(now).map_err(|r| r.of(&pod, &name))?;
         c.record.set_running(runtime_id, SystemTime::now());
         c.probes = if c.init {
             ContainerProbes::default()

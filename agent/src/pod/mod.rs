@@ -10,6 +10,7 @@
 pub mod atomic_dir;
 mod error;
 mod launch;
+pub mod life;
 pub mod netns;
 mod options;
 mod prepare;
@@ -30,7 +31,7 @@ pub use netns::{NetnsError, PodNetns};
 pub use options::{ImageSource, PodAddress, PodDirs, PodDns, PodOptions, ResolvedImage};
 pub use probes::probe_in_netns;
 pub use record::{PodRecord, SavedContainer};
-pub use run::{PodContainer, RunningPod};
+pub use run::{Life, PodContainer, RunningPod};
 pub use status::RunPhase;
 pub use supervise::PodEvent;
 pub use volumes::{DataMap, PodInputs, PodIps, PodVolumes, VolumeError, resolve_env};

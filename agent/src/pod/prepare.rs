@@ -5,22 +5,19 @@
 //! seccomp profile. The container is added to the pod not created yet
 //! ([`super::launch`] creates it).
 
-use std::time::Instant;
-
 use bramble_api::objects::container::Container;
 use bramble_api::objects::pod::Pod;
 use bramble_images::{Rootfs, process_defaults};
 
 use super::error::PodError;
+use super::life::Life;
 use super::options::{ImageSource, PodOptions, RESOLV_CONF};
 use super::run::{PodContainer, RunningPod, sanitize};
 use super::start::pod_hostname;
 use super::volumes::{PodInputs, PodIps, resolve_env};
 use crate::lifecycle::probe::ContainerProbes;
 use crate::lifecycle::state::{ContainerRecord, WaitingReason};
-use crate::runtime::{
-    ContainerConfig, ContainerHandle, ContainerState, DeviceSpec, MAX_ID_LEN, MountSpec,
-};
+use crate::runtime::{ContainerConfig, ContainerHandle, DeviceSpec, MAX_ID_LEN, MountSpec};
 
 impl RunningPod<'_> {
     /// Resolves one container (image, env, mounts, devices, log FIFOs) into
@@ -135,9 +132,8 @@ impl RunningPod<'_> {
             init,
             handle: ContainerHandle { id, pid: 0 },
             log_path,
-            state: ContainerState::Created,
+            life: Life::NotCreated,
             rootfs: None,
-            deleted: true,
             spec: c.clone(),
             config: cfg,
             layers: image.layers,
@@ -145,9 +141,6 @@ impl RunningPod<'_> {
             record,
             backoff: options.backoff.clone(),
             probes: ContainerProbes::default(),
-            started: Instant::now(),
-            restart_pending: false,
-            kill_deadline: None,
         });
         Ok(())
     }

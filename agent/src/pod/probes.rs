@@ -131,20 +131,19 @@ impl RunningPod<'_> {
             c.probes.record(kind, outcome.result, now);
         }
         if let ProbeAction::Restart(kind) = c.probes.action()
-            && c.kill_deadline.is_none()
+            && c.life.terminate(now + grace).is_ok()
         {
             tracing::info!(pod = %self.pod_id, container = %c.name, ?kind,
                 "probe failed; killing the container");
             if let Err(e) = rt.kill(&c.handle, Signal::SIGTERM) {
                 tracing::warn!(container = %c.name, error = %e, "SIGTERM after a failed probe");
             }
-            c.kill_deadline = Some(now + grace);
             events.push(PodEvent::Killing {
                 container: c.name.clone(),
                 probe: kind,
             });
         }
-        let ready = c.probes.ready() && c.kill_deadline.is_none();
+        let ready = c.probes.ready() && c.life.kill_at().is_none();
         c.record.started = c.probes.started();
         if ready != c.record.ready {
             c.record.ready = ready;

@@ -15,7 +15,7 @@
 //!
 //! Every container of the spec is in [`RunningPod::containers`] from the
 //! start, init containers first, in spec order; one not created yet is
-//! `deleted` (not in the runtime) and `Waiting` (`PodInitializing` in a pod
+//! [`Life::NotCreated`] (not in the runtime) and `Waiting` (`PodInitializing` in a pod
 //! with init containers, else `ContainerCreating`).
 //!
 //! Layout (`PodDirs`): `data/<pod-id>/{volumes,rootfs/<container>}` on disk,
@@ -26,7 +26,7 @@
 //! be on tmpfs too, e.g. `/run/bramble/runtime`.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use bramble_api::objects::PodSpec;
 use bramble_api::objects::common::Condition;
@@ -35,6 +35,7 @@ use bramble_api::objects::pod::Pod;
 use bramble_images::Rootfs;
 
 pub use super::error::{ImageError, PodError};
+pub use super::life::Life;
 use super::netns::PodNetns;
 pub use super::options::{ImageSource, PodAddress, PodDirs, PodDns, PodOptions, ResolvedImage};
 pub use super::status::RunPhase;
@@ -56,11 +57,10 @@ pub struct PodContainer {
     pub handle: ContainerHandle,
     /// stdout and stderr, interleaved.
     pub log_path: PathBuf,
-    /// `Created` also before the first create (then `deleted` is set).
-    pub state: ContainerState,
+    /// Where it is in its lifecycle: not created yet, in the runtime
+    /// (maybe being killed), ended, or backing off before a restart.
+    pub(super) life: Life,
     pub(super) rootfs: Option<Rootfs>,
-    /// Not in the runtime: not created yet, or exited and deleted.
-    pub(super) deleted: bool,
     /// The spec (probes, ports) and what a re-create needs.
     pub(super) spec: Container,
     pub(super) config: ContainerConfig,
@@ -70,12 +70,6 @@ pub struct PodContainer {
     pub(super) record: ContainerRecord,
     pub(super) backoff: Backoff,
     pub(super) probes: ContainerProbes,
-    /// When the current instance started (monotonic).
-    pub(super) started: Instant,
-    /// Waiting in CrashLoopBackOff for [`Backoff::ready_at`].
-    pub(super) restart_pending: bool,
-    /// SIGTERM sent (failed liveness/startup probe); SIGKILL at this time.
-    pub(super) kill_deadline: Option<Instant>,
 }
 
 impl PodContainer {
@@ -85,10 +79,27 @@ impl PodContainer {
         &self.record
     }
 
+    /// Where it is in its lifecycle.
+    pub fn life(&self) -> Life {
+        self.life
+    }
+
+    /// As the runtime last saw it while it is there, else how it last
+    /// ended (`Created` before it ever ran).
+    pub fn state(&self) -> ContainerState {
+        self.life.state()
+    }
+
+    /// Deleted from the runtime (exited; maybe waiting for a restart), or
+    /// not created yet.
+    pub fn is_deleted(&self) -> bool {
+        !self.life.in_runtime()
+    }
+
     /// Never created and not waiting for a retry either: waiting for its
     /// turn (an app container while the init containers run).
     pub(super) fn never_started(&self) -> bool {
-        self.deleted && !self.restart_pending && self.record.container_id.is_none()
+        self.life.never_created()
     }
 }
 
@@ -198,7 +209,11 @@ impl RunningPod<'_> {
     /// (name, new state).
     pub fn poll(&mut self) -> Result<Vec<(String, ContainerState)>, PodError> {
         let mut changed = Vec::new();
-        for c in self.containers.iter_mut().filter(|c| !c.init && !c.deleted) {
+        for c in self
+            .containers
+            .iter_mut()
+            .filter(|c| !c.init && c.life.in_runtime())
+        {
             let s = self
                 .runtime
                 .poll_exit(&c.handle)
@@ -207,8 +222,10 @@ impl RunningPod<'_> {
                     container: c.name.clone(),
                     source,
                 })?;
-            if s != c.state {
-                c.state = s;
+            if s != c.state() {
+                c.life
+                    .observed(s)
+                    .map_err(|r| r.of(&self.pod_id, &c.name))?;
                 changed.push((c.name.clone(), s));
             }
         }
@@ -236,8 +253,8 @@ impl RunningPod<'_> {
                 container: container.into(),
                 reason: "no such container".into(),
             })?;
-        if c.deleted {
-            return match c.state {
+        if !c.life.in_runtime() {
+            return match c.state() {
                 ContainerState::Exited(s) => Ok(Some(s)),
                 _ => Err(PodError::Container {
                     pod,
@@ -249,12 +266,14 @@ impl RunningPod<'_> {
         let status = rt
             .wait(&c.handle, timeout)
             .map_err(|source| PodError::Runtime {
-                pod,
+                pod: pod.clone(),
                 container: container.into(),
                 source,
             })?;
         if let Some(s) = status {
-            c.state = ContainerState::Exited(s);
+            c.life
+                .observed(ContainerState::Exited(s))
+                .map_err(|r| r.of(&pod, container))?;
         }
         Ok(status)
     }

@@ -39,7 +39,7 @@ impl RunningPod<'_> {
         }
         let mut all_ok = true;
         for c in apps {
-            match c.state {
+            match c.state() {
                 ContainerState::Exited(s) => all_ok &= s.success(),
                 _ => return RunPhase::Running,
             }

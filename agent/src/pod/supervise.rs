@@ -32,6 +32,7 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use super::error::PodError;
+use super::life::Refused;
 use super::run::{PodContainer, RunningPod, exit_parts};
 use crate::lifecycle::probe::{ContainerProbes, ProbeKind};
 use crate::lifecycle::restart::{
@@ -121,8 +122,8 @@ impl RunningPod<'_> {
         self.containers
             .iter()
             .filter_map(|c| {
-                let restart = c.restart_pending.then(|| c.backoff.ready_at()).flatten();
-                [restart, c.probes.next_wake(), c.kill_deadline]
+                let restart = c.life.backing_off().then(|| c.backoff.ready_at()).flatten();
+                [restart, c.probes.next_wake(), c.life.kill_at()]
                     .into_iter()
                     .flatten()
                     .min()
@@ -163,7 +164,10 @@ impl RunningPod<'_> {
                             container: c.name.clone(),
                             source,
                         })?;
-                    self.containers[i].state = state;
+                    let c = &mut self.containers[i];
+                    c.life
+                        .observed(state)
+                        .map_err(|r| r.of(&self.pod_id, &c.name))?;
                     let ContainerState::Exited(status) = state else {
                         return Ok(false);
                     };
@@ -172,14 +176,14 @@ impl RunningPod<'_> {
                 }
                 InitStep::Start(i) => {
                     let c = &self.containers[i];
-                    if !c.restart_pending || c.backoff.is_ready(now) {
+                    if !c.life.backing_off() || c.backoff.is_ready(now) {
                         self.relaunch(i, now, events);
                     }
                     return Ok(false);
                 }
                 InitStep::Retry(i) => {
-                    if !self.containers[i].restart_pending {
-                        self.back_off(i, now, events);
+                    if !self.containers[i].life.backing_off() {
+                        self.back_off(i, now, events)?;
                     }
                     if self.containers[i].backoff.is_ready(now) {
                         self.relaunch(i, now, events);
@@ -189,7 +193,7 @@ impl RunningPod<'_> {
                 InitStep::FailPod(i) => {
                     let c = &self.containers[i];
                     let exit_code = c.record.state.terminated().map_or(137, |t| t.exit_code);
-                    let status = match c.state {
+                    let status = match c.state() {
                         ContainerState::Exited(s) => s,
                         _ => ExitStatus::Code(exit_code),
                     };
@@ -224,29 +228,26 @@ impl RunningPod<'_> {
             }
         };
         let c = &self.containers[i];
-        if c.deleted {
-            if c.never_started() || (c.restart_pending && c.backoff.is_ready(now)) {
+        if !c.life.in_runtime() {
+            if c.never_started() || (c.life.backing_off() && c.backoff.is_ready(now)) {
                 self.relaunch(i, now, events);
             }
             return Ok(());
         }
         let state = rt.poll_exit(&c.handle).map_err(rt_err(&c.name))?;
-        self.containers[i].state = state;
+        let c = &mut self.containers[i];
+        c.life.observed(state).map_err(|r| r.of(&pod_id, &c.name))?;
         match state {
             ContainerState::Exited(status) => self.on_exit(i, status, now, events),
             ContainerState::Running => {
                 self.run_probes(i, now, events);
                 let c = &mut self.containers[i];
-                if let Some(deadline) = c.kill_deadline
-                    && now >= deadline
-                {
+                if c.life.kill_due(now) {
                     tracing::info!(pod = %self.pod_id, container = %c.name,
                         "grace period over after a failed probe; SIGKILL");
                     rt.kill(&c.handle, Signal::SIGKILL)
                         .map_err(rt_err(&c.name))?;
-                    // Once is enough: SIGKILL cannot be ignored; the exit
-                    // shows up in a later poll and clears the deadline.
-                    c.kill_deadline = Some(now + Duration::from_secs(3600));
+                    c.life.kill_sent(now).map_err(|r| r.of(&pod_id, &c.name))?;
                 }
                 Ok(())
             }
@@ -266,7 +267,7 @@ impl RunningPod<'_> {
         if decide_on_exit(self.restart_policy, ContainerKind::Regular, exit_code)
             == ExitDecision::Restart
         {
-            self.back_off(i, now, events);
+            self.back_off(i, now, events)?;
         }
         Ok(())
     }
@@ -287,11 +288,11 @@ impl RunningPod<'_> {
             container: c.name.clone(),
             source,
         })?;
-        c.deleted = true;
-        c.kill_deadline = None;
-        c.probes = ContainerProbes::default();
         let status = report.exit.unwrap_or(status);
-        c.state = ContainerState::Exited(status);
+        c.life
+            .deleted(Some(status))
+            .map_err(|r| r.of(&pod, &c.name))?;
+        c.probes = ContainerProbes::default();
         let started_at = match c.record.state {
             State::Running { started_at } => started_at,
             _ => SystemTime::now(),
@@ -317,13 +318,21 @@ impl RunningPod<'_> {
 
     /// Schedules a restart of exited container `i` after its back-off
     /// delay: `Waiting{CrashLoopBackOff}` until then.
-    fn back_off(&mut self, i: usize, now: Instant, events: &mut Vec<PodEvent>) {
+    fn back_off(
+        &mut self,
+        i: usize,
+        now: Instant,
+        events: &mut Vec<PodEvent>,
+    ) -> Result<(), PodError> {
         let c = &mut self.containers[i];
-        let delay = c.schedule_restart(now, now.saturating_duration_since(c.started));
+        let delay = c
+            .schedule_restart(now)
+            .map_err(|r| r.of(&self.pod_id, &c.name))?;
         events.push(PodEvent::BackOff {
             container: c.name.clone(),
             delay,
         });
+        Ok(())
     }
 
     /// Creates container `i` for the first time, or again on a fresh rootfs
@@ -353,7 +362,10 @@ impl RunningPod<'_> {
                 let error = e.to_string();
                 tracing::warn!(pod = %self.pod_id, container = %c.name, %error,
                     ?delay, "creating a container failed");
-                c.restart_pending = true;
+                if let Err(r) = c.life.create_failed() {
+                    tracing::error!(pod = %self.pod_id, container = %c.name, error = %r,
+                        "no retry scheduled");
+                }
                 c.record
                     .set_waiting(WaitingReason::CreateContainerError, Some(error.clone()));
                 events.push(PodEvent::RestartFailed {
@@ -367,7 +379,7 @@ impl RunningPod<'_> {
 
 /// What `next_init_step` needs to know of init container `c`.
 fn init_observed(c: &super::run::PodContainer) -> InitObserved {
-    if !c.deleted {
+    if c.life.in_runtime() {
         return InitObserved::Running;
     }
     match (&c.record.state, &c.record.last_termination) {
@@ -379,9 +391,11 @@ fn init_observed(c: &super::run::PodContainer) -> InitObserved {
 }
 
 impl PodContainer {
-    /// `Waiting{CrashLoopBackOff}` until the next back-off delay after a run
-    /// of `ran_for` has passed; returns the delay.
-    pub(super) fn schedule_restart(&mut self, now: Instant, ran_for: Duration) -> Duration {
+    /// An ended container is to be restarted: `Waiting{CrashLoopBackOff}`
+    /// until its next back-off delay (after the run it ended) has passed;
+    /// returns the delay.
+    pub(super) fn schedule_restart(&mut self, now: Instant) -> Result<Duration, Refused> {
+        let ran_for = self.life.back_off(now)?;
         let delay = self.backoff.next_delay(now, ran_for);
         self.record.set_waiting(
             WaitingReason::CrashLoopBackOff,
@@ -390,7 +404,6 @@ impl PodContainer {
                 self.name
             )),
         );
-        self.restart_pending = true;
-        delay
+        Ok(delay)
     }
 }

@@ -5,12 +5,12 @@
 //! removed, and its directory. Every step is attempted even if an earlier
 //! one fails; what failed is reported together.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::error::PodError;
 use super::options::RESOLV_CONF;
-use super::run::RunningPod;
-use crate::runtime::{ContainerState, ExitStatus};
+use super::run::{PodContainer, RunningPod};
+use crate::runtime::{ContainerState, ExitStatus, Signal};
 
 impl RunningPod<'_> {
     /// Stops the pod and removes everything it had on the node except its
@@ -23,48 +23,74 @@ impl RunningPod<'_> {
         self.tear_down(grace)
     }
 
+    /// [`RunningPod::stop`]'s work, also undoing a failed start.
     pub(super) fn tear_down(
         &mut self,
         grace: Duration,
     ) -> Result<Vec<(String, ExitStatus)>, PodError> {
         let mut errors = Vec::new();
-        let mut ended = Vec::new();
-        // Signal all first, so the grace periods run concurrently.
-        let live: Vec<usize> = (0..self.containers.len())
-            .filter(|&i| {
-                let c = &self.containers[i];
-                !c.deleted
+        self.stop_containers(grace, &mut errors);
+        let ended = self.delete_containers(&mut errors);
+        if let Some(pump) = &self.log_pump {
+            self.detach_logs(pump, &mut errors);
+        }
+        self.remove_pod_parts(&mut errors);
+        if errors.is_empty() {
+            Ok(ended)
+        } else {
+            Err(PodError::Cleanup {
+                pod: self.pod_id.clone(),
+                errors,
+            })
+        }
+    }
+
+    /// SIGTERM to every running container first, so that their grace
+    /// periods run concurrently; then each gets what is left of `grace`
+    /// before SIGKILL.
+    fn stop_containers(&self, grace: Duration, errors: &mut Vec<String>) {
+        let live: Vec<&PodContainer> = self
+            .containers
+            .iter()
+            .filter(|c| {
+                c.life.in_runtime()
                     && matches!(
                         self.runtime.poll_exit(&c.handle),
                         Ok(ContainerState::Running)
                     )
             })
             .collect();
-        for &i in &live {
-            let _ = self
-                .runtime
-                .kill(&self.containers[i].handle, crate::runtime::Signal::SIGTERM);
+        for c in &live {
+            let _ = self.runtime.kill(&c.handle, Signal::SIGTERM);
         }
-        let deadline = std::time::Instant::now() + grace;
-        for &i in &live {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if let Err(e) = self.runtime.stop(&self.containers[i].handle, left) {
-                errors.push(format!("stopping {}: {e}", self.containers[i].name));
+        let deadline = Instant::now() + grace;
+        for c in &live {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if let Err(e) = self.runtime.stop(&c.handle, left) {
+                errors.push(format!("stopping {}: {e}", c.name));
             }
         }
+    }
+
+    /// Deletes every container still in the runtime (last first) and removes
+    /// every rootfs; returns how each container that ran ended, in spec
+    /// order.
+    fn delete_containers(&mut self, errors: &mut Vec<String>) -> Vec<(String, ExitStatus)> {
+        let mut ended = Vec::new();
         for c in self.containers.iter_mut().rev() {
-            if !c.deleted {
+            if c.life.in_runtime() {
                 match self.runtime.delete(&c.handle) {
                     Ok(report) => {
-                        c.deleted = true;
+                        if let Err(r) = c.life.deleted(report.exit) {
+                            errors.push(format!("deleting {}: {r}", c.name));
+                        }
                         if let Some(s) = report.exit {
-                            c.state = ContainerState::Exited(s);
                             ended.push((c.name.clone(), s));
                         }
                     }
                     Err(e) => errors.push(format!("deleting {}: {e}", c.name)),
                 }
-            } else if let ContainerState::Exited(s) = c.state {
+            } else if let ContainerState::Exited(s) = c.state() {
                 ended.push((c.name.clone(), s));
             }
             if let Some(r) = c.rootfs.take()
@@ -74,9 +100,12 @@ impl RunningPod<'_> {
             }
         }
         ended.reverse();
-        if let Some(pump) = &self.log_pump {
-            self.detach_logs(pump, &mut errors);
-        }
+        ended
+    }
+
+    /// Unmounts and removes the volumes, removes the pod's link and
+    /// namespaces, and, if nothing failed so far, the pod's directory.
+    fn remove_pod_parts(&mut self, errors: &mut Vec<String>) {
         if let Some(v) = &self.volumes {
             match v.remove() {
                 Ok(()) => self.volumes = None,
@@ -103,18 +132,8 @@ impl RunningPod<'_> {
                 errors.push(format!("removing {}: {e}", self.dir.display()));
             }
         }
-        if errors.is_empty() {
-            Ok(ended)
-        } else {
-            Err(PodError::Cleanup {
-                pod: self.pod_id.clone(),
-                errors,
-            })
-        }
     }
-}
 
-impl RunningPod<'_> {
     /// Detaches the log FIFOs of this pod's containers (`<pod-id>_<name>`;
     /// pod and container names have no `_`, so the prefix is unambiguous).
     fn detach_logs(&self, pump: &crate::logs::LogPump, errors: &mut Vec<String>) {
