@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use super::life::Life;
 use super::netns::PodNetns;
-use super::run::{PodAddress, PodContainer, PodError, PodOptions, RunningPod};
+use super::run::{PodAddress, PodContainer, PodError, PodOptions, RunningPod, grace_period};
 use super::volumes::PodVolumes;
 use crate::lifecycle::probe::ContainerProbes;
 use crate::lifecycle::restart::{ContainerKind, ExitDecision, decide_on_exit};
@@ -153,58 +153,7 @@ impl<'r> RunningPod<'r> {
         let restart_policy = record.pod.spec.restart_policy().parse().unwrap_or_default();
         let mut containers = Vec::with_capacity(record.containers.len());
         for saved in record.containers {
-            let spec = record
-                .pod
-                .spec
-                .containers
-                .iter()
-                .chain(&record.pod.spec.init_containers)
-                .find(|c| c.name == saved.name)
-                .cloned()
-                .ok_or_else(|| PodError::Container {
-                    pod: pod_name.clone(),
-                    container: saved.name.clone(),
-                    reason: "in the record but not in the pod spec".into(),
-                })?;
-            if let Some(pump) = &options.log_pump {
-                pump.attach(&saved.handle.id, &saved.log_path)
-                    .map_err(|e| PodError::Container {
-                        pod: pod_name.clone(),
-                        container: saved.name.clone(),
-                        reason: format!("re-attaching the log FIFOs: {e}"),
-                    })?;
-            }
-            let mut c = PodContainer {
-                name: saved.name,
-                init: saved.init,
-                handle: saved.handle,
-                log_path: saved.log_path,
-                life: Life::from_record(
-                    saved.deleted,
-                    saved.restart_pending,
-                    saved.record.container_id.is_some(),
-                    saved.state,
-                    now,
-                ),
-                rootfs: saved
-                    .rootfs
-                    .map(|dir| Rootfs::existing(dir, saved.read_only)),
-                probes: if saved.init || saved.deleted {
-                    ContainerProbes::default()
-                } else {
-                    ContainerProbes::for_container(&spec, now)
-                },
-                spec,
-                config: saved.config,
-                layers: saved.layers,
-                read_only: saved.read_only,
-                record: saved.record,
-                backoff: options.backoff.clone(),
-            };
-            if c.life.backing_off() {
-                // The deadline died with the old agent: wait one delay.
-                c.backoff.next_delay(now, Duration::ZERO);
-            }
+            let mut c = recorded_container(saved, &record.pod, options, now)?;
             if c.life.in_runtime() {
                 adopt_container(runtime, &mut c, restart_policy, now, &pod_name)?;
             }
@@ -222,20 +171,71 @@ impl<'r> RunningPod<'r> {
             failed_init: record.failed_init,
             spec: record.pod.spec.clone(),
             restart_policy,
-            grace: Duration::from_secs(
-                record
-                    .pod
-                    .spec
-                    .termination_grace_period_seconds
-                    .and_then(|s| u64::try_from(s).ok())
-                    .unwrap_or(30),
-            ),
+            grace: grace_period(&record.pod),
             start_time: record.start_time,
             conditions: Vec::new(),
             pod: record.pod,
             log_pump: options.log_pump.clone(),
         })
     }
+}
+
+/// A recorded container as it was (before it is adopted in the runtime),
+/// its log FIFOs re-attached; its spec from the recorded pod's.
+fn recorded_container(
+    saved: SavedContainer,
+    pod: &Pod,
+    options: &PodOptions,
+    now: Instant,
+) -> Result<PodContainer, PodError> {
+    let cerr = |reason: String| PodError::Container {
+        pod: pod.name().to_string(),
+        container: saved.name.clone(),
+        reason,
+    };
+    let spec = (pod.spec.containers.iter())
+        .chain(&pod.spec.init_containers)
+        .find(|c| c.name == saved.name)
+        .cloned()
+        .ok_or_else(|| cerr("in the record but not in the pod spec".into()))?;
+    if let Some(pump) = &options.log_pump {
+        pump.attach(&saved.handle.id, &saved.log_path)
+            .map_err(|e| cerr(format!("re-attaching the log FIFOs: {e}")))?;
+    }
+    let created = saved.record.container_id.is_some();
+    let life = Life::from_record(
+        saved.deleted,
+        saved.restart_pending,
+        created,
+        saved.state,
+        now,
+    );
+    let mut c = PodContainer {
+        name: saved.name,
+        init: saved.init,
+        handle: saved.handle,
+        log_path: saved.log_path,
+        life,
+        rootfs: saved
+            .rootfs
+            .map(|dir| Rootfs::existing(dir, saved.read_only)),
+        probes: if saved.init || saved.deleted {
+            ContainerProbes::default()
+        } else {
+            ContainerProbes::for_container(&spec, now)
+        },
+        spec,
+        config: saved.config,
+        layers: saved.layers,
+        read_only: saved.read_only,
+        record: saved.record,
+        backoff: options.backoff.clone(),
+    };
+    if c.life.backing_off() {
+        // The deadline died with the old agent: wait one delay.
+        c.backoff.next_delay(now, Duration::ZERO);
+    }
+    Ok(c)
 }
 
 /// Adopts one recorded container in the runtime and fixes up its state.

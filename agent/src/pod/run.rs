@@ -4,8 +4,11 @@
 //! the modules beside this one, one concept each:
 //!
 //! - [`super::start`]: set-up (directories, namespaces, network, volumes),
-//!   [`super::prepare`] resolves each container, [`super::launch`] creates
-//!   and starts one on a fresh rootfs;
+//!   [`super::prepare`] resolves each container (its env:
+//!   [`super::env`]), [`super::launch`] creates and starts one on a fresh
+//!   rootfs;
+//! - [`super::life`]: each container's lifecycle ([`Life`]), one enum with
+//!   guarded transitions;
 //! - [`super::supervise`]: init containers, exits, restarts with back-off,
 //!   [`super::probes`]; [`super::status`]: phase and `PodStatus`;
 //! - [`super::teardown`]: stop, TERM -> grace -> KILL, delete, unmount
@@ -15,8 +18,9 @@
 //!
 //! Every container of the spec is in [`RunningPod::containers`] from the
 //! start, init containers first, in spec order; one not created yet is
-//! [`Life::NotCreated`] (not in the runtime) and `Waiting` (`PodInitializing` in a pod
-//! with init containers, else `ContainerCreating`).
+//! [`Life::NotCreated`] (not in the runtime) and `Waiting`
+//! (`PodInitializing` in a pod with init containers, else
+//! `ContainerCreating`).
 //!
 //! Layout (`PodDirs`): `data/<pod-id>/{volumes,rootfs/<container>}` on disk,
 //! `logs/<pod-id>/<container>.log`, `netns/<pod-id>{,:ipc,:uts}` (the pod's
@@ -140,6 +144,16 @@ impl std::fmt::Debug for RunningPod<'_> {
             .field("containers", &self.containers)
             .finish_non_exhaustive()
     }
+}
+
+/// `terminationGracePeriodSeconds` (default 30 s).
+pub(super) fn grace_period(pod: &Pod) -> Duration {
+    Duration::from_secs(
+        pod.spec
+            .termination_grace_period_seconds
+            .and_then(|s| u64::try_from(s).ok())
+            .unwrap_or(30),
+    )
 }
 
 /// `namespace_name`, restricted to what container ids allow.

@@ -18,8 +18,9 @@ use bramble_api::objects::pod::Pod;
 
 use super::error::PodError;
 use super::netns::PodNetns;
-use super::options::{ImageSource, PodDirs, PodOptions, RESOLV_CONF};
-use super::run::{RunningPod, pod_id};
+use super::options::{ImageSource, PodAddress, PodDirs, PodOptions, RESOLV_CONF};
+use super::prepare::Sources;
+use super::run::{RunningPod, grace_period, pod_id};
 use super::volumes::{PodInputs, PodVolumes};
 use crate::runtime::Runtime;
 
@@ -49,18 +50,19 @@ impl<'r> RunningPod<'r> {
             failed_init: None,
             spec: pod.spec.clone(),
             restart_policy: pod.spec.restart_policy().parse().unwrap_or_default(),
-            grace: Duration::from_secs(
-                pod.spec
-                    .termination_grace_period_seconds
-                    .and_then(|s| u64::try_from(s).ok())
-                    .unwrap_or(30),
-            ),
+            grace: grace_period(pod),
             start_time: SystemTime::now(),
             pod: pod.clone(),
             log_pump: options.log_pump.clone(),
             conditions: Vec::new(),
         };
-        match running.set_up(pod, inputs, images, dirs, options) {
+        let src = Sources {
+            pod,
+            inputs,
+            images,
+            options,
+        };
+        match running.set_up(&src, dirs) {
             Ok(()) => Ok(running),
             Err(e) => {
                 if let Err(c) = running.tear_down(Duration::ZERO) {
@@ -71,73 +73,74 @@ impl<'r> RunningPod<'r> {
         }
     }
 
-    fn set_up(
-        &mut self,
-        pod: &Pod,
-        inputs: &PodInputs,
-        images: &dyn ImageSource,
-        dirs: &PodDirs,
-        options: &PodOptions,
-    ) -> Result<(), PodError> {
-        let name = pod.name().to_string();
-        for d in [&self.dir, &self.log_dir] {
-            std::fs::create_dir_all(d).map_err(|source| PodError::Io {
-                pod: name.clone(),
-                op: "create",
-                path: d.clone(),
+    /// Directories, namespaces, network, volumes, then the containers: all
+    /// resolved, the first launched.
+    fn set_up(&mut self, src: &Sources, dirs: &PodDirs) -> Result<(), PodError> {
+        let pod = src.pod;
+        let io_err = |op, path: &std::path::Path| {
+            let path = path.to_path_buf();
+            move |source| PodError::Io {
+                pod: pod.name().to_string(),
+                op,
+                path,
                 source,
-            })?;
+            }
+        };
+        for d in [&self.dir, &self.log_dir] {
+            std::fs::create_dir_all(d).map_err(io_err("create", d))?;
         }
-        self.netns = Some(
-            PodNetns::create(&dirs.netns, &self.pod_id, &pod_hostname(pod)).map_err(|source| {
-                PodError::Netns {
-                    pod: name.clone(),
-                    source,
-                }
-            })?,
-        );
-        if let (Some(addr), Some(ns)) = (options.network, &self.netns)
+        let netns = PodNetns::create(&dirs.netns, &self.pod_id, &pod_hostname(pod));
+        self.netns = Some(netns.map_err(|source| PodError::Netns {
+            pod: pod.name().to_string(),
+            source,
+        })?);
+        if let Some(addr) = src.options.network
             && !pod.spec.host_network
         {
-            let key = ns.path().to_string_lossy();
-            let host_if = bramble_net::veth::host_ifname(&key);
-            // Recorded first: a failed create is undone by the tear-down.
-            self.link = Some((host_if, addr));
-            bramble_net::veth::create(None, ns.path(), &key, addr.ip, addr.gateway).map_err(
-                |source| PodError::Network {
-                    pod: name.clone(),
-                    source,
-                },
-            )?;
-            if let Some(dns) = &options.dns {
+            self.connect(pod, addr)?;
+            if let Some(dns) = &src.options.dns {
                 let text = bramble_dns::pod_resolv_conf(
                     addr.gateway.into(),
                     pod.namespace(),
                     &dns.cluster_domain,
                 );
                 let path = self.dir.join(RESOLV_CONF);
-                std::fs::write(&path, text).map_err(|source| PodError::Io {
-                    pod: name.clone(),
-                    op: "write",
-                    path,
-                    source,
-                })?;
+                std::fs::write(&path, text).map_err(io_err("write", &path))?;
             }
         }
-        self.volumes = Some(
-            PodVolumes::materialize(&self.dir, &pod.spec.volumes, inputs).map_err(|e| {
-                PodError::Volume {
-                    pod: name.clone(),
-                    source: Box::new(e),
-                }
-            })?,
-        );
-        let has_init = !pod.spec.init_containers.is_empty();
-        for c in &pod.spec.init_containers {
-            self.prepare(pod, c, true, has_init, inputs, images, options)?;
+        let volumes = PodVolumes::materialize(&self.dir, &pod.spec.volumes, src.inputs);
+        self.volumes = Some(volumes.map_err(|e| PodError::Volume {
+            pod: pod.name().to_string(),
+            source: Box::new(e),
+        })?);
+        self.prepare_and_launch(src)
+    }
+
+    /// Gives the pod's network namespace `eth0`, a veth with `addr` routed
+    /// from the node.
+    fn connect(&mut self, pod: &Pod, addr: PodAddress) -> Result<(), PodError> {
+        let ns = self.netns.as_ref().expect("the namespace before its link");
+        let key = ns.path().to_string_lossy();
+        let host_if = bramble_net::veth::host_ifname(&key);
+        // Recorded first: a failed create is undone by the tear-down.
+        self.link = Some((host_if, addr));
+        let link = bramble_net::veth::create(None, ns.path(), &key, addr.ip, addr.gateway);
+        link.map(drop).map_err(|source| PodError::Network {
+            pod: pod.name().to_string(),
+            source,
+        })
+    }
+
+    /// Resolves every container, init containers first, then launches the
+    /// first init container, or all app containers if there is none.
+    fn prepare_and_launch(&mut self, src: &Sources) -> Result<(), PodError> {
+        let spec = &src.pod.spec;
+        let has_init = !spec.init_containers.is_empty();
+        for c in &spec.init_containers {
+            self.prepare(src, c, true, has_init)?;
         }
-        for c in &pod.spec.containers {
-            self.prepare(pod, c, false, has_init, inputs, images, options)?;
+        for c in &spec.containers {
+            self.prepare(src, c, false, has_init)?;
         }
         let now = Instant::now();
         let first = if has_init {

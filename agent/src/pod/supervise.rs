@@ -144,7 +144,6 @@ impl RunningPod<'_> {
         {
             return Ok(true);
         }
-        let rt = self.runtime;
         loop {
             // Init containers come first in `containers`, in spec order.
             let observed: Vec<InitObserved> = self
@@ -156,19 +155,7 @@ impl RunningPod<'_> {
             match next_init_step(self.restart_policy, &observed) {
                 InitStep::Done => return Ok(true),
                 InitStep::Wait(i) => {
-                    let c = &self.containers[i];
-                    let state = rt
-                        .poll_exit(&c.handle)
-                        .map_err(|source| PodError::Runtime {
-                            pod: self.pod_id.clone(),
-                            container: c.name.clone(),
-                            source,
-                        })?;
-                    let c = &mut self.containers[i];
-                    c.life
-                        .observed(state)
-                        .map_err(|r| r.of(&self.pod_id, &c.name))?;
-                    let ContainerState::Exited(status) = state else {
+                    let ContainerState::Exited(status) = self.poll_state(i)? else {
                         return Ok(false);
                     };
                     // Completed: the loop launches the next one at once.
@@ -191,42 +178,58 @@ impl RunningPod<'_> {
                     return Ok(false);
                 }
                 InitStep::FailPod(i) => {
-                    let c = &self.containers[i];
-                    let exit_code = c.record.state.terminated().map_or(137, |t| t.exit_code);
-                    let status = match c.state() {
-                        ContainerState::Exited(s) => s,
-                        _ => ExitStatus::Code(exit_code),
-                    };
-                    tracing::info!(pod = %self.pod_id, container = %c.name, exit_code,
-                        "init container failed; restartPolicy Never: the pod failed");
-                    events.push(PodEvent::InitFailed {
-                        container: c.name.clone(),
-                        exit_code,
-                    });
-                    self.failed_init = Some((c.name.clone(), status));
+                    self.fail_pod(i, events);
                     return Ok(false);
                 }
             }
         }
     }
 
+    /// Init container `i` failed under `restartPolicy: Never`: so did the
+    /// pod.
+    fn fail_pod(&mut self, i: usize, events: &mut Vec<PodEvent>) {
+        let c = &self.containers[i];
+        let exit_code = c.record.state.terminated().map_or(137, |t| t.exit_code);
+        let status = match c.state() {
+            ContainerState::Exited(s) => s,
+            _ => ExitStatus::Code(exit_code),
+        };
+        tracing::info!(pod = %self.pod_id, container = %c.name, exit_code,
+            "init container failed; restartPolicy Never: the pod failed");
+        events.push(PodEvent::InitFailed {
+            container: c.name.clone(),
+            exit_code,
+        });
+        self.failed_init = Some((c.name.clone(), status));
+    }
+
+    /// Polls container `i` (in the runtime) and records what it saw.
+    fn poll_state(&mut self, i: usize) -> Result<ContainerState, PodError> {
+        let c = &mut self.containers[i];
+        let state = self
+            .runtime
+            .poll_exit(&c.handle)
+            .map_err(|source| PodError::Runtime {
+                pod: self.pod_id.clone(),
+                container: c.name.clone(),
+                source,
+            })?;
+        c.life
+            .observed(state)
+            .map_err(|r| r.of(&self.pod_id, &c.name))?;
+        Ok(state)
+    }
+
+    /// One step for app container `i`: (re-)creates it when its turn or
+    /// back-off has come, else polls it: an exit is handled, a running
+    /// container probed (and SIGKILLed once its grace period after a failed
+    /// probe is over).
     fn supervise(
         &mut self,
         i: usize,
         now: Instant,
         events: &mut Vec<PodEvent>,
     ) -> Result<(), PodError> {
-        let rt = self.runtime;
-        let pod_id = self.pod_id.clone();
-        let rt_err = |c: &str| {
-            let pod = pod_id.clone();
-            let container = c.to_string();
-            move |source| PodError::Runtime {
-                pod,
-                container,
-                source,
-            }
-        };
         let c = &self.containers[i];
         if !c.life.in_runtime() {
             if c.never_started() || (c.life.backing_off() && c.backoff.is_ready(now)) {
@@ -234,25 +237,35 @@ impl RunningPod<'_> {
             }
             return Ok(());
         }
-        let state = rt.poll_exit(&c.handle).map_err(rt_err(&c.name))?;
-        let c = &mut self.containers[i];
-        c.life.observed(state).map_err(|r| r.of(&pod_id, &c.name))?;
-        match state {
+        match self.poll_state(i)? {
             ContainerState::Exited(status) => self.on_exit(i, status, now, events),
             ContainerState::Running => {
                 self.run_probes(i, now, events);
-                let c = &mut self.containers[i];
-                if c.life.kill_due(now) {
-                    tracing::info!(pod = %self.pod_id, container = %c.name,
-                        "grace period over after a failed probe; SIGKILL");
-                    rt.kill(&c.handle, Signal::SIGKILL)
-                        .map_err(rt_err(&c.name))?;
-                    c.life.kill_sent(now).map_err(|r| r.of(&pod_id, &c.name))?;
-                }
-                Ok(())
+                self.kill_if_due(i, now)
             }
             ContainerState::Created => Ok(()),
         }
+    }
+
+    /// SIGKILL to container `i` if its grace period after a failed probe
+    /// is over (once: see [`Life::kill_sent`](super::life::Life::kill_sent)).
+    fn kill_if_due(&mut self, i: usize, now: Instant) -> Result<(), PodError> {
+        let c = &mut self.containers[i];
+        if !c.life.kill_due(now) {
+            return Ok(());
+        }
+        tracing::info!(pod = %self.pod_id, container = %c.name,
+            "grace period over after a failed probe; SIGKILL");
+        self.runtime
+            .kill(&c.handle, Signal::SIGKILL)
+            .map_err(|source| PodError::Runtime {
+                pod: self.pod_id.clone(),
+                container: c.name.clone(),
+                source,
+            })?;
+        c.life
+            .kill_sent(now)
+            .map_err(|r| r.of(&self.pod_id, &c.name))
     }
 
     /// An app container exited: records it and applies `restartPolicy`.
