@@ -5,14 +5,9 @@
 //! container is created again after each exit it is restarted from.)
 //!
 //! ```text
-//!                  ┌──────────────create_failed─────────────┐
-//!                  │                                        ▼
-//! NotCreated ──created──▶ Live ──terminate──▶ Killing     BackingOff ◀─┐
-//!                          │ ▲                   │         │  │        │
-//!                          │ └──────created──────┼─────────┘  └────────┘
-//!                          │                     │               create_failed
-//!                          └──deleted──▶ Ended ◀─deleted
-//!                                          └──back_off──▶ BackingOff
+//! NotCreated | BackingOff ─created─▶ Live ─terminate─▶ Killing
+//! NotCreated | BackingOff ─create_failed─▶ BackingOff
+//! Live | Killing ─deleted─▶ Ended ─back_off─▶ BackingOff
 //! ```
 //!
 //! `Live` and `Killing` are in the runtime (`observed` records what a poll
@@ -151,8 +146,8 @@ impl Life {
         }
     }
 
-    /// Only a container not in the runtime and not ended for good is
-    /// created: for the first time, or again after its back-off.
+    /// Only a container waiting for its first create, or for a retry after
+    /// its back-off, is created (an ended one backs off first).
     pub fn can_create(self) -> bool {
         match self {
             Life::NotCreated | Life::BackingOff { .. } => true,
