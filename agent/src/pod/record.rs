@@ -28,8 +28,9 @@ use bramble_api::objects::pod::Pod;
 use bramble_images::Rootfs;
 use serde::{Deserialize, Serialize};
 
+use super::life::Life;
 use super::netns::PodNetns;
-use super::run::{PodAddress, PodContainer, PodError, PodOptions, RunningPod};
+use super::run::{PodAddress, PodContainer, PodError, PodOptions, RunningPod, grace_period};
 use super::volumes::PodVolumes;
 use crate::lifecycle::probe::ContainerProbes;
 use crate::lifecycle::restart::{ContainerKind, ExitDecision, decide_on_exit};
@@ -89,13 +90,6 @@ impl PodRecord {
     }
 }
 
-impl PodContainer {
-    /// Deleted from the runtime (exited; maybe waiting for a restart).
-    pub fn is_deleted(&self) -> bool {
-        self.deleted
-    }
-}
-
 impl<'r> RunningPod<'r> {
     /// `terminationGracePeriodSeconds` (default 30 s).
     pub fn grace(&self) -> Duration {
@@ -128,14 +122,14 @@ impl<'r> RunningPod<'r> {
                     init: c.init,
                     handle: c.handle.clone(),
                     log_path: c.log_path.clone(),
-                    state: c.state,
+                    state: c.state(),
                     rootfs: c.rootfs.as_ref().map(|r| r.dir().to_path_buf()),
-                    deleted: c.deleted,
+                    deleted: !c.life.in_runtime(),
                     config: c.config.clone(),
                     layers: c.layers.clone(),
                     read_only: c.read_only,
                     record: c.record.clone(),
-                    restart_pending: c.restart_pending,
+                    restart_pending: c.life.backing_off(),
                 })
                 .collect(),
         }
@@ -159,57 +153,8 @@ impl<'r> RunningPod<'r> {
         let restart_policy = record.pod.spec.restart_policy().parse().unwrap_or_default();
         let mut containers = Vec::with_capacity(record.containers.len());
         for saved in record.containers {
-            let spec = record
-                .pod
-                .spec
-                .containers
-                .iter()
-                .chain(&record.pod.spec.init_containers)
-                .find(|c| c.name == saved.name)
-                .cloned()
-                .ok_or_else(|| PodError::Container {
-                    pod: pod_name.clone(),
-                    container: saved.name.clone(),
-                    reason: "in the record but not in the pod spec".into(),
-                })?;
-            if let Some(pump) = &options.log_pump {
-                pump.attach(&saved.handle.id, &saved.log_path)
-                    .map_err(|e| PodError::Container {
-                        pod: pod_name.clone(),
-                        container: saved.name.clone(),
-                        reason: format!("re-attaching the log FIFOs: {e}"),
-                    })?;
-            }
-            let mut c = PodContainer {
-                name: saved.name,
-                init: saved.init,
-                handle: saved.handle,
-                log_path: saved.log_path,
-                state: saved.state,
-                rootfs: saved
-                    .rootfs
-                    .map(|dir| Rootfs::existing(dir, saved.read_only)),
-                deleted: saved.deleted,
-                probes: if saved.init || saved.deleted {
-                    ContainerProbes::default()
-                } else {
-                    ContainerProbes::for_container(&spec, now)
-                },
-                spec,
-                config: saved.config,
-                layers: saved.layers,
-                read_only: saved.read_only,
-                record: saved.record,
-                backoff: options.backoff.clone(),
-                started: now,
-                restart_pending: saved.restart_pending,
-                kill_deadline: None,
-            };
-            if c.restart_pending {
-                // The deadline died with the old agent: wait one delay.
-                c.backoff.next_delay(now, Duration::ZERO);
-            }
-            if !c.deleted {
+            let mut c = recorded_container(saved, &record.pod, options, now)?;
+            if c.life.in_runtime() {
                 adopt_container(runtime, &mut c, restart_policy, now, &pod_name)?;
             }
             containers.push(c);
@@ -226,20 +171,71 @@ impl<'r> RunningPod<'r> {
             failed_init: record.failed_init,
             spec: record.pod.spec.clone(),
             restart_policy,
-            grace: Duration::from_secs(
-                record
-                    .pod
-                    .spec
-                    .termination_grace_period_seconds
-                    .and_then(|s| u64::try_from(s).ok())
-                    .unwrap_or(30),
-            ),
+            grace: grace_period(&record.pod),
             start_time: record.start_time,
             conditions: Vec::new(),
             pod: record.pod,
             log_pump: options.log_pump.clone(),
         })
     }
+}
+
+/// A recorded container as it was (before it is adopted in the runtime),
+/// its log FIFOs re-attached; its spec from the recorded pod's.
+fn recorded_container(
+    saved: SavedContainer,
+    pod: &Pod,
+    options: &PodOptions,
+    now: Instant,
+) -> Result<PodContainer, PodError> {
+    let cerr = |reason: String| PodError::Container {
+        pod: pod.name().to_string(),
+        container: saved.name.clone(),
+        reason,
+    };
+    let spec = (pod.spec.containers.iter())
+        .chain(&pod.spec.init_containers)
+        .find(|c| c.name == saved.name)
+        .cloned()
+        .ok_or_else(|| cerr("in the record but not in the pod spec".into()))?;
+    if let Some(pump) = &options.log_pump {
+        pump.attach(&saved.handle.id, &saved.log_path)
+            .map_err(|e| cerr(format!("re-attaching the log FIFOs: {e}")))?;
+    }
+    let created = saved.record.container_id.is_some();
+    let life = Life::from_record(
+        saved.deleted,
+        saved.restart_pending,
+        created,
+        saved.state,
+        now,
+    );
+    let mut c = PodContainer {
+        name: saved.name,
+        init: saved.init,
+        handle: saved.handle,
+        log_path: saved.log_path,
+        life,
+        rootfs: saved
+            .rootfs
+            .map(|dir| Rootfs::existing(dir, saved.read_only)),
+        probes: if saved.init || saved.deleted {
+            ContainerProbes::default()
+        } else {
+            ContainerProbes::for_container(&spec, now)
+        },
+        spec,
+        config: saved.config,
+        layers: saved.layers,
+        read_only: saved.read_only,
+        record: saved.record,
+        backoff: options.backoff.clone(),
+    };
+    if c.life.backing_off() {
+        // The deadline died with the old agent: wait one delay.
+        c.backoff.next_delay(now, Duration::ZERO);
+    }
+    Ok(c)
 }
 
 /// Adopts one recorded container in the runtime and fixes up its state.
@@ -258,38 +254,52 @@ fn adopt_container(
     match runtime.adopt(&c.handle) {
         Ok(ContainerState::Created) => {
             runtime.start(&c.handle).map_err(rt_err)?;
-            c.state = ContainerState::Running;
-            Ok(())
+            c.life
+                .observed(ContainerState::Running)
+                .map_err(|r| r.of(pod, &c.name))
         }
         // Running, or ended meanwhile: the next tick's poll sees which (an
         // init container keeps its recorded exit).
         Ok(_) => Ok(()),
-        Err(RuntimeError::NotFound { .. }) => {
-            tracing::warn!(pod, container = %c.name, id = %c.handle.id,
-                "recorded container is gone from the runtime");
-            c.deleted = true;
-            c.probes = ContainerProbes::default();
-            if c.init && c.record.state.terminated().is_some() {
-                return Ok(());
-            }
-            c.state = ContainerState::Exited(ExitStatus::Unknown);
-            let started_at = match c.record.state {
-                State::Running { started_at } => started_at,
-                _ => SystemTime::now(),
-            };
-            let t = Terminated::from_exit(None, None, false, started_at, SystemTime::now());
-            let code = t.exit_code;
-            c.record.set_terminated(t);
-            // An init container's retry (or the pod's failure) is the next
-            // tick's, in sequence.
-            if c.init {
-                return Ok(());
-            }
-            if decide_on_exit(policy, ContainerKind::Regular, code) == ExitDecision::Restart {
-                c.schedule_restart(now, Duration::ZERO);
-            }
-            Ok(())
-        }
+        Err(RuntimeError::NotFound { .. }) => vanished(c, policy, now, pod),
         Err(e) => Err(rt_err(e)),
     }
+}
+
+/// A recorded container gone from the runtime: it ended with an unknown
+/// status (an init container that had completed keeps its record), and an
+/// app container is restarted after a back-off if `restartPolicy` says so.
+fn vanished(
+    c: &mut PodContainer,
+    policy: crate::lifecycle::restart::RestartPolicy,
+    now: Instant,
+    pod: &str,
+) -> Result<(), PodError> {
+    tracing::warn!(pod, container = %c.name, id = %c.handle.id,
+        "recorded container is gone from the runtime");
+    c.probes = ContainerProbes::default();
+    if c.init && c.record.state.terminated().is_some() {
+        return c.life.deleted(None).map_err(|r| r.of(pod, &c.name));
+    }
+    c.life
+        .deleted(Some(ExitStatus::Unknown))
+        .map_err(|r| r.of(pod, &c.name))?;
+    let started_at = match c.record.state {
+        State::Running { started_at } => started_at,
+        _ => SystemTime::now(),
+    };
+    let t = Terminated::from_exit(None, None, false, started_at, SystemTime::now());
+    let code = t.exit_code;
+    c.record.set_terminated(t);
+    // An init container's retry (or the pod's failure) is the next
+    // tick's, in sequence.
+    if c.init {
+        return Ok(());
+    }
+    if decide_on_exit(policy, ContainerKind::Regular, code) == ExitDecision::Restart {
+        // The instance "started" at `now` (see `Life::from_record`): the
+        // back-off counts no run.
+        c.schedule_restart(now).map_err(|r| r.of(pod, &c.name))?;
+    }
+    Ok(())
 }

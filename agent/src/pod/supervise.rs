@@ -1,33 +1,20 @@
 //! Supervising a running pod: [`RunningPod::tick`] is one step the agent loop
 //! calls periodically (no threads of its own besides a short-lived one per
-//! network probe), [`RunningPod::status`] reports the pod as `PodStatus`.
+//! network probe, see [`super::probes`]).
 //!
 //! - **Exits.** An exited app container is deleted at once (the runtime's
 //!   delete report says whether it was OOM-killed), its termination recorded
 //!   (exit code, signal, reason `Completed`/`Error`/`OOMKilled`), and
 //!   `decide_on_exit` applied with the pod's `restartPolicy`.
 //! - **Restarts.** A container to restart goes to `Waiting{CrashLoopBackOff}`
-//!   for its [`Backoff`] delay (doubling per consecutive crash, from
-//!   [`super::PodOptions::backoff`]); once the delay has passed it is
-//!   re-created under the **same container id** (the old one was deleted)
-//!   on a **fresh overlay rootfs** (the old upper dir is removed, like a new
-//!   container in Kubernetes), and `restartCount` goes up.
-//! - **Probes.** Due probes run one after the other, each bounded by its
-//!   `timeoutSeconds`. `httpGet`/`tcpSocket` connect to `127.0.0.1` *inside
-//!   the pod's network namespace*: the pod has only its own loopback, which
-//!   the host cannot reach, so a short-lived thread `setns(2)`s into the
-//!   namespace file and connects from there (the thread exits afterwards,
-//!   so no other thread's namespace changes). `exec` probes run the
-//!   command in the container through [`crate::runtime::Runtime::exec`]
-//!   (as its own process runs); a non-zero exit fails, and so does running
-//!   past `timeoutSeconds` (the command is then killed), as in Kubernetes; a
-//!   runtime error reports `Unknown` (which neither passes nor fails).
-//!   A failed liveness (or startup) verdict sends SIGTERM, then SIGKILL after
-//!   `terminationGracePeriodSeconds` (checked by later ticks, never
-//!   blocking); the exit then counts as a crash (back-off applies). The
-//!   readiness verdict is the container's `ready` flag, and through
-//!   `PodObserved::conditions` the pod's `Ready` condition.
-//!
+//!   for its [`Backoff`](crate::lifecycle::backoff::Backoff) delay (doubling
+//!   per consecutive crash, from [`super::PodOptions::backoff`]); once the
+//!   delay has passed it is re-created under the **same container id** (the
+//!   old one was deleted) on a **fresh overlay rootfs** (the old upper dir
+//!   is removed, like a new container in Kubernetes, see [`super::launch`]),
+//!   and `restartCount` goes up.
+//! - **Probes** run when due ([`super::probes`]); after a failed liveness or
+//!   startup probe, SIGKILL follows SIGTERM once the grace period is over.
 //! - **Init containers** run one at a time, in spec order, driven by
 //!   `next_init_step` (`lifecycle::restart`): one that exited 0 is deleted
 //!   (its `Completed` termination stays in its record) and the next one is
@@ -42,23 +29,17 @@
 //!   old agent left it. Once an app container was created, init
 //!   containers are not looked at again.
 
-use std::net::{IpAddr, Ipv4Addr};
-use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
-use bramble_api::objects::container::ContainerPort;
-use bramble_api::objects::pod_status::PodStatus;
-use bramble_api::objects::probe::Probe;
-
-use super::run::{PodContainer, PodError, RunningPod, exit_parts};
-use crate::lifecycle::phase::PodObserved;
-use crate::lifecycle::probe::{ContainerProbes, ProbeAction, ProbeKind, ProbeResult};
-use crate::lifecycle::probe_exec::{ExecProbe, ProbeOutcome, run_probe};
+use super::error::PodError;
+use super::life::Refused;
+use super::run::{PodContainer, RunningPod, exit_parts};
+use crate::lifecycle::probe::{ContainerProbes, ProbeKind};
 use crate::lifecycle::restart::{
     ContainerKind, ExitDecision, InitObserved, InitStep, decide_on_exit, next_init_step,
 };
-use crate::lifecycle::state::{ContainerRecord, State, Terminated, WaitingReason};
-use crate::runtime::{ContainerHandle, ContainerState, ExitStatus, Runtime, Signal};
+use crate::lifecycle::state::{State, Terminated, WaitingReason};
+use crate::runtime::{ContainerState, ExitStatus, Signal};
 
 /// Something [`RunningPod::tick`] observed or did (for logs and events).
 #[derive(Debug, Clone, PartialEq)]
@@ -95,68 +76,6 @@ pub enum PodEvent {
     Killing { container: String, probe: ProbeKind },
     /// The container's readiness changed.
     Ready { container: String, ready: bool },
-}
-
-/// No container to run `exec` probes in ([`probe_in_netns`]): `Unknown`.
-struct NoExec;
-
-impl ExecProbe for NoExec {
-    fn exec(&self, _command: &[String], _timeout: Duration) -> std::io::Result<i32> {
-        Err(std::io::Error::new(
-            std::io::ErrorKind::Unsupported,
-            "exec probes are not supported by this agent yet",
-        ))
-    }
-}
-
-/// `exec` probes in a running container, through the runtime.
-struct ContainerExec<'a> {
-    runtime: &'a dyn Runtime,
-    handle: &'a ContainerHandle,
-}
-
-impl ExecProbe for ContainerExec<'_> {
-    fn exec(&self, command: &[String], timeout: Duration) -> std::io::Result<i32> {
-        let out = self
-            .runtime
-            .exec(self.handle, command, timeout)
-            .map_err(std::io::Error::other)?;
-        if out.timed_out {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!("command {command:?} timed out after {timeout:?}"),
-            ));
-        }
-        if out.exit_code() != 0 {
-            tracing::debug!(container = %self.handle.id, ?command, code = out.exit_code(),
-                stdout = %String::from_utf8_lossy(&out.stdout),
-                stderr = %String::from_utf8_lossy(&out.stderr), "exec probe failed");
-        }
-        Ok(out.exit_code())
-    }
-}
-
-/// Runs `probe` against `127.0.0.1` in the network namespace at `netns`
-/// (the host's namespace if `None`): a thread joins the namespace, probes
-/// and exits. `exec` probes need a container and report `Unknown` here
-/// ([`RunningPod::tick`] runs them in theirs).
-pub fn probe_in_netns(
-    netns: Option<&Path>,
-    probe: &Probe,
-    ports: &[ContainerPort],
-    timeout: Duration,
-) -> ProbeOutcome {
-    let host = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    let (Some(path), None) = (netns, &probe.exec) else {
-        return run_probe(probe, host, ports, &NoExec, timeout);
-    };
-    match super::netns::in_network(path, || run_probe(probe, host, ports, &NoExec, timeout)) {
-        Ok(outcome) => outcome,
-        Err(e) => ProbeOutcome {
-            result: ProbeResult::Unknown,
-            message: e.to_string(),
-        },
-    }
 }
 
 impl RunningPod<'_> {
@@ -203,8 +122,8 @@ impl RunningPod<'_> {
         self.containers
             .iter()
             .filter_map(|c| {
-                let restart = c.restart_pending.then(|| c.backoff.ready_at()).flatten();
-                [restart, c.probes.next_wake(), c.kill_deadline]
+                let restart = c.life.backing_off().then(|| c.backoff.ready_at()).flatten();
+                [restart, c.probes.next_wake(), c.life.kill_at()]
                     .into_iter()
                     .flatten()
                     .min()
@@ -225,7 +144,6 @@ impl RunningPod<'_> {
         {
             return Ok(true);
         }
-        let rt = self.runtime;
         loop {
             // Init containers come first in `containers`, in spec order.
             let observed: Vec<InitObserved> = self
@@ -237,16 +155,7 @@ impl RunningPod<'_> {
             match next_init_step(self.restart_policy, &observed) {
                 InitStep::Done => return Ok(true),
                 InitStep::Wait(i) => {
-                    let c = &self.containers[i];
-                    let state = rt
-                        .poll_exit(&c.handle)
-                        .map_err(|source| PodError::Runtime {
-                            pod: self.pod_id.clone(),
-                            container: c.name.clone(),
-                            source,
-                        })?;
-                    self.containers[i].state = state;
-                    let ContainerState::Exited(status) = state else {
+                    let ContainerState::Exited(status) = self.poll_state(i)? else {
                         return Ok(false);
                     };
                     // Completed: the loop launches the next one at once.
@@ -254,14 +163,14 @@ impl RunningPod<'_> {
                 }
                 InitStep::Start(i) => {
                     let c = &self.containers[i];
-                    if !c.restart_pending || c.backoff.is_ready(now) {
+                    if !c.life.backing_off() || c.backoff.is_ready(now) {
                         self.relaunch(i, now, events);
                     }
                     return Ok(false);
                 }
                 InitStep::Retry(i) => {
-                    if !self.containers[i].restart_pending {
-                        self.back_off(i, now, events);
+                    if !self.containers[i].life.backing_off() {
+                        self.back_off(i, now, events)?;
                     }
                     if self.containers[i].backoff.is_ready(now) {
                         self.relaunch(i, now, events);
@@ -269,71 +178,94 @@ impl RunningPod<'_> {
                     return Ok(false);
                 }
                 InitStep::FailPod(i) => {
-                    let c = &self.containers[i];
-                    let exit_code = c.record.state.terminated().map_or(137, |t| t.exit_code);
-                    let status = match c.state {
-                        ContainerState::Exited(s) => s,
-                        _ => ExitStatus::Code(exit_code),
-                    };
-                    tracing::info!(pod = %self.pod_id, container = %c.name, exit_code,
-                        "init container failed; restartPolicy Never: the pod failed");
-                    events.push(PodEvent::InitFailed {
-                        container: c.name.clone(),
-                        exit_code,
-                    });
-                    self.failed_init = Some((c.name.clone(), status));
+                    self.fail_pod(i, events);
                     return Ok(false);
                 }
             }
         }
     }
 
+    /// Init container `i` failed under `restartPolicy: Never`: so did the
+    /// pod.
+    fn fail_pod(&mut self, i: usize, events: &mut Vec<PodEvent>) {
+        let c = &self.containers[i];
+        let exit_code = c.record.state.terminated().map_or(137, |t| t.exit_code);
+        let status = match c.state() {
+            ContainerState::Exited(s) => s,
+            _ => ExitStatus::Code(exit_code),
+        };
+        tracing::info!(pod = %self.pod_id, container = %c.name, exit_code,
+            "init container failed; restartPolicy Never: the pod failed");
+        events.push(PodEvent::InitFailed {
+            container: c.name.clone(),
+            exit_code,
+        });
+        self.failed_init = Some((c.name.clone(), status));
+    }
+
+    /// Polls container `i` (in the runtime) and records what it saw.
+    fn poll_state(&mut self, i: usize) -> Result<ContainerState, PodError> {
+        let c = &mut self.containers[i];
+        let state = self
+            .runtime
+            .poll_exit(&c.handle)
+            .map_err(|source| PodError::Runtime {
+                pod: self.pod_id.clone(),
+                container: c.name.clone(),
+                source,
+            })?;
+        c.life
+            .observed(state)
+            .map_err(|r| r.of(&self.pod_id, &c.name))?;
+        Ok(state)
+    }
+
+    /// One step for app container `i`: (re-)creates it when its turn or
+    /// back-off has come, else polls it: an exit is handled, a running
+    /// container probed (and SIGKILLed once its grace period after a failed
+    /// probe is over).
     fn supervise(
         &mut self,
         i: usize,
         now: Instant,
         events: &mut Vec<PodEvent>,
     ) -> Result<(), PodError> {
-        let rt = self.runtime;
-        let pod_id = self.pod_id.clone();
-        let rt_err = |c: &str| {
-            let pod = pod_id.clone();
-            let container = c.to_string();
-            move |source| PodError::Runtime {
-                pod,
-                container,
-                source,
-            }
-        };
         let c = &self.containers[i];
-        if c.deleted {
-            if c.never_started() || (c.restart_pending && c.backoff.is_ready(now)) {
+        if !c.life.in_runtime() {
+            if c.never_started() || (c.life.backing_off() && c.backoff.is_ready(now)) {
                 self.relaunch(i, now, events);
             }
             return Ok(());
         }
-        let state = rt.poll_exit(&c.handle).map_err(rt_err(&c.name))?;
-        self.containers[i].state = state;
-        match state {
+        match self.poll_state(i)? {
             ContainerState::Exited(status) => self.on_exit(i, status, now, events),
             ContainerState::Running => {
                 self.run_probes(i, now, events);
-                let c = &mut self.containers[i];
-                if let Some(deadline) = c.kill_deadline
-                    && now >= deadline
-                {
-                    tracing::info!(pod = %self.pod_id, container = %c.name,
-                        "grace period over after a failed probe; SIGKILL");
-                    rt.kill(&c.handle, Signal::SIGKILL)
-                        .map_err(rt_err(&c.name))?;
-                    // Once is enough: SIGKILL cannot be ignored; the exit
-                    // shows up in a later poll and clears the deadline.
-                    c.kill_deadline = Some(now + Duration::from_secs(3600));
-                }
-                Ok(())
+                self.kill_if_due(i, now)
             }
             ContainerState::Created => Ok(()),
         }
+    }
+
+    /// SIGKILL to container `i` if its grace period after a failed probe
+    /// is over (once: see [`Life::kill_sent`](super::life::Life::kill_sent)).
+    fn kill_if_due(&mut self, i: usize, now: Instant) -> Result<(), PodError> {
+        let c = &mut self.containers[i];
+        if !c.life.kill_due(now) {
+            return Ok(());
+        }
+        tracing::info!(pod = %self.pod_id, container = %c.name,
+            "grace period over after a failed probe; SIGKILL");
+        self.runtime
+            .kill(&c.handle, Signal::SIGKILL)
+            .map_err(|source| PodError::Runtime {
+                pod: self.pod_id.clone(),
+                container: c.name.clone(),
+                source,
+            })?;
+        c.life
+            .kill_sent(now)
+            .map_err(|r| r.of(&self.pod_id, &c.name))
     }
 
     /// An app container exited: records it and applies `restartPolicy`.
@@ -348,7 +280,7 @@ impl RunningPod<'_> {
         if decide_on_exit(self.restart_policy, ContainerKind::Regular, exit_code)
             == ExitDecision::Restart
         {
-            self.back_off(i, now, events);
+            self.back_off(i, now, events)?;
         }
         Ok(())
     }
@@ -369,11 +301,11 @@ impl RunningPod<'_> {
             container: c.name.clone(),
             source,
         })?;
-        c.deleted = true;
-        c.kill_deadline = None;
-        c.probes = ContainerProbes::default();
         let status = report.exit.unwrap_or(status);
-        c.state = ContainerState::Exited(status);
+        c.life
+            .deleted(Some(status))
+            .map_err(|r| r.of(&pod, &c.name))?;
+        c.probes = ContainerProbes::default();
         let started_at = match c.record.state {
             State::Running { started_at } => started_at,
             _ => SystemTime::now(),
@@ -399,13 +331,21 @@ impl RunningPod<'_> {
 
     /// Schedules a restart of exited container `i` after its back-off
     /// delay: `Waiting{CrashLoopBackOff}` until then.
-    fn back_off(&mut self, i: usize, now: Instant, events: &mut Vec<PodEvent>) {
+    fn back_off(
+        &mut self,
+        i: usize,
+        now: Instant,
+        events: &mut Vec<PodEvent>,
+    ) -> Result<(), PodError> {
         let c = &mut self.containers[i];
-        let delay = c.schedule_restart(now, now.saturating_duration_since(c.started));
+        let delay = c
+            .schedule_restart(now)
+            .map_err(|r| r.of(&self.pod_id, &c.name))?;
         events.push(PodEvent::BackOff {
             container: c.name.clone(),
             delay,
         });
+        Ok(())
     }
 
     /// Creates container `i` for the first time, or again on a fresh rootfs
@@ -435,7 +375,10 @@ impl RunningPod<'_> {
                 let error = e.to_string();
                 tracing::warn!(pod = %self.pod_id, container = %c.name, %error,
                     ?delay, "creating a container failed");
-                c.restart_pending = true;
+                if let Err(r) = c.life.create_failed() {
+                    tracing::error!(pod = %self.pod_id, container = %c.name, error = %r,
+                        "no retry scheduled");
+                }
                 c.record
                     .set_waiting(WaitingReason::CreateContainerError, Some(error.clone()));
                 events.push(PodEvent::RestartFailed {
@@ -445,111 +388,11 @@ impl RunningPod<'_> {
             }
         }
     }
-
-    fn run_probes(&mut self, i: usize, now: Instant, events: &mut Vec<PodEvent>) {
-        let netns = self.netns.as_ref().map(|n| n.path().to_path_buf());
-        let grace = self.grace;
-        let rt = self.runtime;
-        let c = &mut self.containers[i];
-        for kind in c.probes.due(now) {
-            let (probe, tracker) = match kind {
-                ProbeKind::Startup => (&c.spec.startup_probe, &c.probes.startup),
-                ProbeKind::Liveness => (&c.spec.liveness_probe, &c.probes.liveness),
-                ProbeKind::Readiness => (&c.spec.readiness_probe, &c.probes.readiness),
-            };
-            let (Some(probe), Some(tracker)) = (probe, tracker) else {
-                continue;
-            };
-            let timeout = tracker.timing().timeout;
-            let outcome = if probe.exec.is_some() {
-                let exec = ContainerExec {
-                    runtime: rt,
-                    handle: &c.handle,
-                };
-                let host = IpAddr::V4(Ipv4Addr::LOCALHOST);
-                run_probe(probe, host, &c.spec.ports, &exec, timeout)
-            } else {
-                probe_in_netns(netns.as_deref(), probe, &c.spec.ports, timeout)
-            };
-            if outcome.result != ProbeResult::Success {
-                tracing::debug!(container = %c.name, ?kind, result = ?outcome.result,
-                    message = %outcome.message, "probe did not pass");
-            }
-            if outcome.result == ProbeResult::Failure {
-                events.push(PodEvent::Unhealthy {
-                    container: c.name.clone(),
-                    probe: kind,
-                    message: outcome.message.clone(),
-                });
-            }
-            c.probes.record(kind, outcome.result, now);
-        }
-        if let ProbeAction::Restart(kind) = c.probes.action()
-            && c.kill_deadline.is_none()
-        {
-            tracing::info!(pod = %self.pod_id, container = %c.name, ?kind,
-                "probe failed; killing the container");
-            if let Err(e) = rt.kill(&c.handle, Signal::SIGTERM) {
-                tracing::warn!(container = %c.name, error = %e, "SIGTERM after a failed probe");
-            }
-            c.kill_deadline = Some(now + grace);
-            events.push(PodEvent::Killing {
-                container: c.name.clone(),
-                probe: kind,
-            });
-        }
-        let ready = c.probes.ready() && c.kill_deadline.is_none();
-        c.record.started = c.probes.started();
-        if ready != c.record.ready {
-            c.record.ready = ready;
-            events.push(PodEvent::Ready {
-                container: c.name.clone(),
-                ready,
-            });
-        }
-    }
-
-    /// The pod's status as the API shows it: phase and conditions (as the
-    /// kubelet computes them from the container records), init and app
-    /// `containerStatuses`, `startTime`. Condition transition times are kept
-    /// from the previous call.
-    pub fn status(&mut self, now: SystemTime) -> PodStatus {
-        let records: Vec<ContainerRecord> =
-            self.containers.iter().map(|c| c.record.clone()).collect();
-        let statuses = |init: bool| {
-            self.containers
-                .iter()
-                .filter(|c| c.init == init)
-                .map(|c| c.record.to_status())
-                .collect::<Vec<_>>()
-        };
-        let (inits, apps) = (statuses(true), statuses(false));
-        let observed = PodObserved::from_spec(&self.spec, &records);
-        let phase = observed.phase();
-        let conditions = observed.conditions(phase, &self.conditions, now);
-        self.conditions = conditions.clone();
-        PodStatus {
-            phase: Some(phase.as_str().to_owned()),
-            conditions,
-            start_time: Some(crate::lifecycle::state::rfc3339(self.start_time)),
-            init_container_statuses: inits,
-            container_statuses: apps,
-            pod_ip: self.address().map(|a| a.ip.to_string()),
-            pod_ips: self
-                .address()
-                .map(|a| bramble_api::objects::pod_status::PodIp {
-                    ip: a.ip.to_string(),
-                })
-                .into_iter()
-                .collect(),
-            ..Default::default()
-        }
-    }
 }
 
 /// What `next_init_step` needs to know of init container `c`.
 fn init_observed(c: &super::run::PodContainer) -> InitObserved {
-    if !c.deleted {
+    if c.life.in_runtime() {
         return InitObserved::Running;
     }
     match (&c.record.state, &c.record.last_termination) {
@@ -561,9 +404,11 @@ fn init_observed(c: &super::run::PodContainer) -> InitObserved {
 }
 
 impl PodContainer {
-    /// `Waiting{CrashLoopBackOff}` until the next back-off delay after a run
-    /// of `ran_for` has passed; returns the delay.
-    pub(super) fn schedule_restart(&mut self, now: Instant, ran_for: Duration) -> Duration {
+    /// An ended container is to be restarted: `Waiting{CrashLoopBackOff}`
+    /// until its next back-off delay (after the run it ended) has passed;
+    /// returns the delay.
+    pub(super) fn schedule_restart(&mut self, now: Instant) -> Result<Duration, Refused> {
+        let ran_for = self.life.back_off(now)?;
         let delay = self.backoff.next_delay(now, ran_for);
         self.record.set_waiting(
             WaitingReason::CrashLoopBackOff,
@@ -572,7 +417,6 @@ impl PodContainer {
                 self.name
             )),
         );
-        self.restart_pending = true;
-        delay
+        Ok(delay)
     }
 }

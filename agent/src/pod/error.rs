@@ -1,0 +1,98 @@
+//! Why a pod could not be started, supervised or stopped ([`PodError`]),
+//! and why one of its images could not be had ([`ImageError`]).
+
+use std::path::PathBuf;
+
+use super::netns::NetnsError;
+use super::volumes::VolumeError;
+use crate::runtime::RuntimeError;
+
+/// Why an image could not be resolved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImageError {
+    /// A pull of it is under way; the start is tried again when it ends.
+    #[error("is being pulled")]
+    Pulling,
+    /// Not on the node and not to be had (the reason says why).
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl From<String> for ImageError {
+    fn from(reason: String) -> Self {
+        ImageError::Unavailable(reason)
+    }
+}
+
+/// Why a pod could not be started or stopped cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum PodError {
+    #[error("pod {pod:?}: {source}")]
+    Netns {
+        pod: String,
+        #[source]
+        source: NetnsError,
+    },
+    #[error("pod {pod:?}: {source}")]
+    Volume {
+        pod: String,
+        #[source]
+        source: Box<VolumeError>,
+    },
+    #[error("pod {pod:?}: container {container:?}: image {image:?}: {reason}")]
+    Image {
+        pod: String,
+        container: String,
+        image: String,
+        reason: ImageError,
+    },
+    #[error("pod {pod:?}: container {container:?}: {reason}")]
+    Container {
+        pod: String,
+        container: String,
+        reason: String,
+    },
+    #[error("pod {pod:?}: container {container:?}: {source}")]
+    Runtime {
+        pod: String,
+        container: String,
+        #[source]
+        source: RuntimeError,
+    },
+    #[error("pod {pod:?}: {op} {path}: {source}")]
+    Io {
+        pod: String,
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("pod {pod:?}: network: {source}")]
+    Network {
+        pod: String,
+        #[source]
+        source: bramble_net::NetError,
+    },
+    #[error("pod {pod:?}: cleanup left things behind: {}", .errors.join("; "))]
+    Cleanup { pod: String, errors: Vec<String> },
+}
+
+impl PodError {
+    /// Whether an image could not be had (pulling, failed, unknown).
+    pub fn is_image(&self) -> bool {
+        matches!(self, PodError::Image { .. })
+    }
+
+    /// The image the start waits for, when it failed only because that
+    /// image is being pulled.
+    pub fn waits_for_pull(&self) -> Option<&str> {
+        match self {
+            PodError::Image {
+                image,
+                reason: ImageError::Pulling,
+                ..
+            } => Some(image),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! Resolving one container of a pod into what the runtime needs
+//! ([`ContainerConfig`]): its image, env (ConfigMaps, Secrets, field refs),
+//! volume mounts and the pod's `resolv.conf`, devices, container id, log
+//! outputs (the log pump's FIFOs or a file), limits, security context and
+//! seccomp profile. The container is added to the pod not created yet
+//! ([`super::launch`] creates it).
+
+use std::path::{Path, PathBuf};
+
+use bramble_api::objects::container::Container;
+use bramble_api::objects::pod::Pod;
+use bramble_images::{ProcessDefaults, Rootfs, process_defaults};
+
+use super::env::{PodIps, resolve_env};
+use super::error::PodError;
+use super::life::Life;
+use super::options::{ImageSource, PodOptions, RESOLV_CONF};
+use super::run::{PodContainer, RunningPod, sanitize};
+use super::start::pod_hostname;
+use super::volumes::{PodInputs, VolumeError};
+use crate::lifecycle::probe::ContainerProbes;
+use crate::lifecycle::state::{ContainerRecord, WaitingReason};
+use crate::runtime::{ContainerConfig, ContainerHandle, DeviceSpec, MAX_ID_LEN, MountSpec};
+
+/// What a pod's containers are resolved from when it starts.
+pub(super) struct Sources<'a> {
+    pub pod: &'a Pod,
+    /// Its ConfigMaps and Secrets.
+    pub inputs: &'a PodInputs,
+    pub images: &'a dyn ImageSource,
+    pub options: &'a PodOptions,
+}
+
+impl RunningPod<'_> {
+    /// Resolves one container (image, env, mounts, devices, log FIFOs) into
+    /// its runtime config and adds it, not created yet (see the module docs).
+    pub(super) fn prepare(
+        &mut self,
+        src: &Sources,
+        c: &Container,
+        init: bool,
+        has_init: bool,
+    ) -> Result<(), PodError> {
+        let (pod, options) = (src.pod, src.options);
+        let cerr = |reason: String| PodError::Container {
+            pod: pod.name().to_string(),
+            container: c.name.clone(),
+            reason,
+        };
+        let image = src
+            .images
+            .resolve(&c.image)
+            .map_err(|reason| PodError::Image {
+                pod: pod.name().to_string(),
+                container: c.name.clone(),
+                image: c.image.clone(),
+                reason,
+            })?;
+        let env = resolve_env(pod, c, src.inputs, pod_ips(pod, options))
+            .map_err(|e| volume_error(pod, e))?;
+        let defaults = process_defaults(&image.config, c, &env).map_err(|e| cerr(e.to_string()))?;
+        let mounts = self.mounts(pod, c)?;
+        let mut devices = Vec::new();
+        for d in pod.devices() {
+            devices.push(DeviceSpec::from_host(d).map_err(|e| cerr(e.to_string()))?);
+        }
+        let read_only = c
+            .security_context
+            .as_ref()
+            .and_then(|s| s.read_only_root_filesystem)
+            .unwrap_or(false);
+        let id = self.runtime_id(c).map_err(cerr)?;
+        // Where `create_and_start` prepares the rootfs.
+        let rootfs_path = Rootfs::existing(self.dir.join("rootfs").join(&c.name), read_only).path();
+        let log_path = self.log_dir.join(format!("{}.log", c.name));
+        let (out, err) = self.log_outputs(&id, &log_path).map_err(cerr)?;
+        let mut cfg = self.config(id.clone(), rootfs_path, defaults, (out, err), pod);
+        apply_container(&mut cfg, c, options, read_only);
+        cfg.mounts = mounts;
+        cfg.devices = devices;
+        cfg.seccomp =
+            super::seccomp_profile::policy(pod, c, options.seccomp_dir.as_deref()).map_err(cerr)?;
+        let mut record = ContainerRecord::new(&c.name, &c.image);
+        if has_init {
+            record.set_waiting(WaitingReason::PodInitializing, None);
+        }
+        self.containers.push(PodContainer {
+            name: c.name.clone(),
+            init,
+            handle: ContainerHandle { id, pid: 0 },
+            log_path,
+            life: Life::NotCreated,
+            rootfs: None,
+            spec: c.clone(),
+            config: cfg,
+            layers: image.layers,
+            read_only,
+            record,
+            backoff: options.backoff.clone(),
+            probes: ContainerProbes::default(),
+        });
+        Ok(())
+    }
+
+    /// The container's volume mounts, and the pod's `resolv.conf` at
+    /// `/etc/resolv.conf` unless the container mounts its own there.
+    fn mounts(&self, pod: &Pod, c: &Container) -> Result<Vec<MountSpec>, PodError> {
+        let volumes = self.volumes.as_ref().expect("volumes before containers");
+        let mut mounts = volumes.mounts_for(c).map_err(|e| volume_error(pod, e))?;
+        let resolv = self.dir.join(RESOLV_CONF);
+        let user_resolv = c
+            .volume_mounts
+            .iter()
+            .any(|m| m.mount_path.trim_end_matches('/') == "/etc/resolv.conf");
+        if resolv.is_file() && !user_resolv {
+            mounts.push(MountSpec::Bind {
+                source: resolv,
+                destination: "/etc/resolv.conf".into(),
+                read_only: true,
+            });
+        }
+        Ok(mounts)
+    }
+
+    /// `<pod-id>_<container>`, if the runtime takes an id that long.
+    fn runtime_id(&self, c: &Container) -> Result<String, String> {
+        let id = format!("{}_{}", self.pod_id, sanitize(&c.name));
+        if id.len() > MAX_ID_LEN {
+            return Err(format!(
+                "container id {id:?} is longer than {MAX_ID_LEN} bytes"
+            ));
+        }
+        Ok(id)
+    }
+
+    /// Where container `id` writes stdout and stderr: the log pump's FIFOs
+    /// (attached here), or straight into `log_path`.
+    fn log_outputs(&self, id: &str, log_path: &Path) -> Result<(PathBuf, PathBuf), String> {
+        match &self.log_pump {
+            Some(pump) => match pump.attach(id, log_path) {
+                Ok(f) => Ok((f.stdout, f.stderr)),
+                Err(e) => Err(format!("attaching the log FIFOs: {e}")),
+            },
+            None => Ok((log_path.to_path_buf(), log_path.to_path_buf())),
+        }
+    }
+
+    /// The config of a process of the pod: the image's defaults as the
+    /// container spec overrides them, in the pod's namespaces and hostname.
+    fn config(
+        &self,
+        id: String,
+        rootfs: PathBuf,
+        defaults: ProcessDefaults,
+        (out, err): (PathBuf, PathBuf),
+        pod: &Pod,
+    ) -> ContainerConfig {
+        let mut cfg = ContainerConfig::new(id, rootfs, defaults.argv, out, err);
+        cfg.env = defaults.env;
+        cfg.cwd = defaults.cwd;
+        cfg.uid = defaults.uid;
+        cfg.gid = defaults.gid;
+        cfg.hostname = Some(pod_hostname(pod));
+        cfg.netns_path = self.netns.as_ref().map(|n| n.path().to_path_buf());
+        cfg.ipc_path = self.netns.as_ref().map(|n| n.ipc_path());
+        cfg.uts_path = self.netns.as_ref().map(|n| n.uts_path());
+        cfg
+    }
+}
+
+/// The container's limits and security context (privileged, capabilities,
+/// read-only root).
+fn apply_container(cfg: &mut ContainerConfig, c: &Container, options: &PodOptions, ro: bool) {
+    cfg.memory_limit_bytes = c.resources.memory_limit_bytes();
+    cfg.cpu_limit_millis = c.resources.cpu_limit_millis();
+    cfg.pids_limit = options.pids_limit;
+    cfg.read_only_root = ro;
+    if let Some(sc) = &c.security_context {
+        cfg.privileged = sc.privileged.unwrap_or(false);
+        if let Some(caps) = &sc.capabilities {
+            cfg.capabilities_add = caps.add.clone();
+            cfg.capabilities_drop = caps.drop.clone();
+        }
+    }
+}
+
+/// The pod's addresses for env `fieldRef`s: a `hostNetwork` pod's is the
+/// node's.
+fn pod_ips(pod: &Pod, options: &PodOptions) -> PodIps {
+    PodIps {
+        pod: match (pod.spec.host_network, options.network) {
+            (true, _) => options.host_ip,
+            (false, a) => a.map(|a| a.ip),
+        },
+        host: options.host_ip,
+    }
+}
+
+fn volume_error(pod: &Pod, e: VolumeError) -> PodError {
+    PodError::Volume {
+        pod: pod.name().to_string(),
+        source: Box::new(e),
+    }
+}
