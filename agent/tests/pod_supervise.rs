@@ -376,6 +376,7 @@ spec:
     command: [sh, -c, "mkdir -p /tmp && touch /tmp/healthy && sleep 3 && rm /tmp/healthy && echo removed && sleep 1000"]
     livenessProbe:
       exec: {{command: [cat, /tmp/healthy]}}
+      initialDelaySeconds: 1
       periodSeconds: 1
       failureThreshold: 1
       timeoutSeconds: 2
