@@ -65,6 +65,8 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<
 pub struct Proc {
     pub child: Child,
     log: Arc<Mutex<String>>,
+    /// Reads stderr into `log` until the pipe closes.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Proc {
@@ -78,7 +80,7 @@ impl Proc {
         let stderr = child.stderr.take().expect("stderr");
         let log = Arc::new(Mutex::new(String::new()));
         let keep = log.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Ok(mut l) = keep.lock() {
                     l.push_str(&line);
@@ -86,12 +88,26 @@ impl Proc {
                 }
             }
         });
-        Proc { child, log }
+        Proc {
+            child,
+            log,
+            reader: Some(reader),
+        }
     }
 
     /// Everything written to stderr so far.
     pub fn log(&self) -> String {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// For a process that has exited: everything it wrote to stderr, its
+    /// last lines included (the reader may still be copying them when the
+    /// exit is seen; this waits for the pipe to close).
+    pub fn exited_log(&mut self) -> String {
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        self.log()
     }
 
     /// Whether the process still runs.

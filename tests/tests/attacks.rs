@@ -781,7 +781,7 @@ fn a_board_given_another_hubs_token_refuses_to_join_naming_both_keys() {
     wait_for("the agent to give up", Duration::from_secs(30), || {
         (!c.agents[i].proc.running()).then_some(())
     });
-    let log = c.agents[i].proc.log();
+    let log = c.agents[i].proc.exited_log();
     assert!(log.contains("is not the one the join token names"), "{log}");
     assert!(
         log.contains(&other.to_string()),
