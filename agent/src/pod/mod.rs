@@ -38,3 +38,6 @@ pub use run::{Life, PodContainer, RunningPod};
 pub use status::RunPhase;
 pub use supervise::PodEvent;
 pub use volumes::{DataMap, PodInputs, PodVolumes, VolumeError};
+
+#[cfg(test)]
+mod test_fixtures;

@@ -223,24 +223,15 @@ impl RunningPod<'_> {
     /// (name, new state).
     pub fn poll(&mut self) -> Result<Vec<(String, ContainerState)>, PodError> {
         let mut changed = Vec::new();
-        for c in self
-            .containers
-            .iter_mut()
-            .filter(|c| !c.init && c.life.in_runtime())
-        {
-            let s = self
-                .runtime
-                .poll_exit(&c.handle)
-                .map_err(|source| PodError::Runtime {
-                    pod: self.pod_id.clone(),
-                    container: c.name.clone(),
-                    source,
-                })?;
-            if s != c.state() {
-                c.life
-                    .observed(s)
-                    .map_err(|r| r.of(&self.pod_id, &c.name))?;
-                changed.push((c.name.clone(), s));
+        for i in 0..self.containers.len() {
+            let c = &self.containers[i];
+            if c.init || !c.life.in_runtime() {
+                continue;
+            }
+            let before = c.state();
+            let s = self.poll_state(i)?;
+            if s != before {
+                changed.push((self.containers[i].name.clone(), s));
             }
         }
         Ok(changed)

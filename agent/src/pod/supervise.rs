@@ -204,7 +204,7 @@ impl RunningPod<'_> {
     }
 
     /// Polls container `i` (in the runtime) and records what it saw.
-    fn poll_state(&mut self, i: usize) -> Result<ContainerState, PodError> {
+    pub(super) fn poll_state(&mut self, i: usize) -> Result<ContainerState, PodError> {
         let c = &mut self.containers[i];
         let state = self
             .runtime

@@ -548,28 +548,8 @@ mod tests {
     }
 
     use super::*;
-    use bramble_api::objects::pod::Pod;
 
-    fn pod(yaml: &str) -> Pod {
-        serde_yaml_ng::from_str(yaml).unwrap()
-    }
-
-    fn inputs() -> PodInputs {
-        let mut i = PodInputs::default();
-        i.config_maps.insert(
-            "web".into(),
-            [
-                ("index.html".to_string(), b"<h1>hi</h1>".to_vec()),
-                ("mode".into(), b"fast".to_vec()),
-            ]
-            .into(),
-        );
-        i.secrets.insert(
-            "creds".into(),
-            [("password".to_string(), b"s3cret".to_vec())].into(),
-        );
-        i
-    }
+    use crate::pod::test_fixtures::{inputs, pod};
 
     #[test]
     fn config_map_items_modes_and_mounts() {
