@@ -64,28 +64,43 @@ pub fn decide_objects(before: &Value, after: &Value) -> Outcome {
     }
 }
 
-/// The body of the replace: the manifest as written, without a
-/// `resourceVersion`, so the hub updates unconditionally.
-pub fn replace_body(manifest: &Value) -> Value {
+/// The body of the replace: the manifest as written, carrying the
+/// `resourceVersion` of the object just read (or none, if it had none), so
+/// the replace applies to exactly what [`decide_objects`] compares with: a
+/// controller writing in between makes the hub answer `Conflict` instead of
+/// an `unchanged` apply reading `configured`.
+pub fn replace_body(manifest: &Value, read_version: Option<&str>) -> Value {
     let mut body = manifest.clone();
     if let Some(meta) = body.get_mut("metadata").and_then(Value::as_object_mut) {
-        meta.remove("resourceVersion");
+        match read_version {
+            Some(v) => meta.insert("resourceVersion".into(), v.into()),
+            None => meta.remove("resourceVersion"),
+        };
     }
     body
 }
 
+/// How often a replace is tried again after a controller wrote the object
+/// between the read and the replace, as kubectl retries its patch.
+const CONFLICT_ATTEMPTS: usize = 5;
+
 /// Applies one object.
 pub fn apply_one(client: &Client, m: &Manifest) -> Result<Outcome, ClientError> {
     let path = m.object_path();
-    match client.get(&path, &[]) {
-        Err(e) if e.is_not_found() => {
-            client.create(&m.collection_path(), &m.object)?;
-            Ok(Outcome::Created)
-        }
-        Err(e) => Err(e),
-        Ok(current) => {
-            let stored = client.replace(&path, &replace_body(&m.object))?;
-            Ok(decide_objects(&current, &stored))
+    let mut attempt = 1;
+    loop {
+        let current = match client.get(&path, &[]) {
+            Err(e) if e.is_not_found() => {
+                client.create(&m.collection_path(), &m.object)?;
+                return Ok(Outcome::Created);
+            }
+            other => other?,
+        };
+        let body = replace_body(&m.object, crate::json::resource_version(&current));
+        match client.replace(&path, &body) {
+            Ok(stored) => return Ok(decide_objects(&current, &stored)),
+            Err(e) if e.is_conflict() && attempt < CONFLICT_ATTEMPTS => attempt += 1,
+            Err(e) => return Err(e),
         }
     }
 }
@@ -150,13 +165,15 @@ mod tests {
     }
 
     #[test]
-    fn replace_body_drops_only_the_resource_version() {
+    fn replace_body_carries_the_version_read() {
         let m = json!({"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": "c", "resourceVersion": "9", "labels": {"a": "b"}}, "data": {"k": "v"}});
-        let b = replace_body(&m);
-        assert!(b["metadata"].get("resourceVersion").is_none());
+        let b = replace_body(&m, Some("12"));
+        assert_eq!(b["metadata"]["resourceVersion"], "12");
         assert_eq!(b["metadata"]["labels"]["a"], "b");
         assert_eq!(b["data"], m["data"]);
+        let b = replace_body(&m, None);
+        assert!(b["metadata"].get("resourceVersion").is_none());
     }
 
     #[test]

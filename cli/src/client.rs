@@ -86,6 +86,12 @@ impl ClientError {
         self.code() == Some(404)
     }
 
+    /// The object changed since it was read (`409 Conflict` on a write
+    /// carrying a resourceVersion).
+    pub fn is_conflict(&self) -> bool {
+        self.code() == Some(409)
+    }
+
     /// Errors after which talking to the hub again is pointless (no connection,
     /// bad credentials): commands stop instead of repeating them per object.
     pub fn is_fatal(&self) -> bool {
