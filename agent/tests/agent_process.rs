@@ -66,6 +66,7 @@ struct World {
 
 impl World {
     fn new(name: &str, runtime: &'static str) -> World {
+        bramble_tests::require_root("containers");
         let tmp = tempfile::Builder::new()
             .prefix(&format!("bramble-agentproc-{name}-"))
             .tempdir()

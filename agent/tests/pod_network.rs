@@ -22,6 +22,7 @@ use bramble_agent::pod::{PodInputs, PodOptions};
 use bramble_api::objects::pod::Pod;
 use bramble_api::objects::pod_status::PodStatus;
 use bramble_api::protocol::{Endpoint, NetworkConfig, ServiceEntry, ServicePortEntry};
+use bramble_tests::require_root;
 use common::{Backend, PodEnv, fixture_images};
 
 fn ip(args: &[&str]) -> String {
@@ -184,10 +185,7 @@ fn log_of(node: &Node<'_>, container: &str) -> String {
 
 #[test]
 fn a_pod_gets_eth0_its_address_a_service_and_a_host_port() {
-    if !rustix::process::geteuid().is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    require_root("containers and network namespaces");
     let env = PodEnv::new("podnet", Backend::Libcontainer);
     let ns = TestNs::new();
     let table = format!("bramble_test_{}", std::process::id());
@@ -340,10 +338,7 @@ fn a_pod_gets_eth0_its_address_a_service_and_a_host_port() {
 
 #[test]
 fn reset_removes_the_agents_table_and_node_routes() {
-    if !rustix::process::geteuid().is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    require_root("containers and network namespaces");
     let ns = TestNs::new_named(&format!("bat-reset-{}", std::process::id()));
     let table = format!("bramble_reset_{}", std::process::id());
     let other = format!("keep_{}", std::process::id());
@@ -419,10 +414,7 @@ fn reset_removes_the_agents_table_and_node_routes() {
 
 #[test]
 fn an_unreachable_node_route_does_not_keep_the_table_away() {
-    if !rustix::process::geteuid().is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    require_root("containers and network namespaces");
     let ns = TestNs::new_named(&format!("bat-route-{}", std::process::id()));
     let table = format!("bramble_route_{}", std::process::id());
     let mut cfg = config();

@@ -211,6 +211,7 @@ struct World {
 
 impl World {
     fn new(name: &str, hub: &str) -> World {
+        bramble_tests::require_root("containers");
         let tmp = tempfile::Builder::new()
             .prefix(&format!("bramble-session-{name}-"))
             .tempdir()

@@ -506,6 +506,7 @@ impl Cluster {
     }
 
     fn add_agent_in(&mut self, name: &str, host: Option<&Host>, auto: bool) -> &mut Agent {
+        crate::require_root("containers: an agent runs pods");
         let root = self.dir.path().join(name);
         let data_dir = root.join("data");
         // The run dir holds Secret values: the agent mounts a tmpfs on it.

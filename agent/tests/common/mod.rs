@@ -119,6 +119,7 @@ impl Sandbox {
     }
 
     pub fn with_backend(name: &str, backend: Backend) -> Sandbox {
+        bramble_tests::require_root("containers");
         let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
         let name = format!("{name}-{}", std::process::id());
         let tmp = tempfile::Builder::new()
@@ -288,6 +289,7 @@ pub struct PodEnv {
 
 impl PodEnv {
     pub fn new(name: &str, backend: Backend) -> PodEnv {
+        bramble_tests::require_root("containers");
         let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
         let pid = std::process::id();
         let tag = match backend {
