@@ -15,7 +15,8 @@ use std::time::Duration;
 use bramble_api::protocol::TopicKind;
 use bramble_hub::testing::TestHub;
 use bramble_tests::Client;
-use mqtt_support::{create_pod, eventually, join_with_network, pod_status};
+use bramble_tests::eventually_async;
+use mqtt_support::{WAIT, create_pod, join_with_network, pod_status};
 use serde_json::json;
 
 /// A tiny HTTP/1.1 server standing in for a pod: answers every request
@@ -167,7 +168,7 @@ async fn host_rules_spread_retry_503_404_and_upgrade() {
 
     // No ready endpoint yet: 503 naming the service; unknown host: 404.
     let hx = http.clone();
-    let (code, body) = eventually("the Ingress to be routed", || {
+    let (code, body) = eventually_async("the Ingress to be routed", WAIT, async || {
         let r = get(&hx, ingress, "shop.lan", "/");
         (r.0 == 503).then_some(r)
     })
@@ -194,7 +195,7 @@ async fn host_rules_spread_retry_503_404_and_upgrade() {
     st.pods = reports;
     agent.publish(TopicKind::Status, &st).await;
     let hx = http.clone();
-    eventually("three endpoints", || {
+    eventually_async("three endpoints", WAIT, async || {
         let seen: std::collections::BTreeSet<String> = (0..6)
             .map(|_| get(&hx, ingress, "shop.lan", "/").1)
             .filter_map(|b| b.split('|').next().map(str::to_string))
@@ -240,7 +241,7 @@ async fn host_rules_spread_retry_503_404_and_upgrade() {
     // An endpoint that refuses connections is skipped: nothing fails.
     backends[0].kill();
     let port = backends[0].port;
-    eventually("the backend's port to close", || {
+    eventually_async("the backend's port to close", WAIT, async || {
         TcpStream::connect(("127.0.0.1", port))
             .is_err()
             .then_some(())

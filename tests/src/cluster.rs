@@ -17,13 +17,13 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::lab::{Host, Lab};
 pub use crate::mosquitto::Mosquitto;
-use crate::{Client, bin};
+use crate::{Client, bin, eventually};
 
 /// The hub's API port inside a lab's `hub` host.
 pub const LAB_API_PORT: u16 = 7480;
@@ -43,22 +43,6 @@ pub fn unique(prefix: &str) -> String {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     format!("{prefix}{}x{n}", std::process::id())
-}
-
-/// Polls `f` every 100 ms until it returns `Some`, or panics with `what`
-/// after `timeout`.
-pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// A child process whose stderr is collected; killed on drop.
@@ -255,7 +239,7 @@ impl Hub {
         let mut cmd = in_netns(self.netns.as_deref(), bin("bramble-hub"));
         cmd.args(&self.args);
         self.proc = Proc::spawn(cmd);
-        wait_for("the hub to answer", Duration::from_secs(20), || {
+        eventually("the hub to answer", Duration::from_secs(20), || {
             self.api_listening().then_some(())?;
             let client = Client::for_data_dir(&self.url, "", &self.data_dir);
             assert!(
@@ -613,7 +597,7 @@ impl Cluster {
 
     /// Waits until node `name` is Ready.
     pub fn wait_node_ready(&self, name: &str, timeout: Duration) {
-        wait_for(&format!("node {name} Ready"), timeout, || {
+        eventually(format!("node {name} Ready"), timeout, || {
             (self.node_ready(name).as_deref() == Some("True")).then_some(())
         });
     }
