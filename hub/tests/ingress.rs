@@ -280,3 +280,57 @@ async fn host_rules_spread_retry_503_404_and_upgrade() {
     assert_eq!(&buf, b"ping over the tunnel");
     drop(c);
 }
+
+/// `Hub::stop` leaves nothing behind: when it returns, the API and both
+/// ingress ports refuse connections, an ingress client's idle keep-alive
+/// connection was closed, and none of the tasks the hub started is alive
+/// (on this test's own runtime, which had none before).
+#[tokio::test]
+async fn stop_closes_every_port_and_leaves_no_task() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    mqtt_support::init_logs();
+    let alive = || {
+        tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks()
+    };
+    let before = alive();
+    let hub = TestHub::start_with_mqtt().await.unwrap();
+    let h = hub.hub();
+    let ports = [
+        ("API", h.addr()),
+        ("ingress", h.ingress_addr().expect("ingress")),
+        ("ingress TLS", h.ingress_tls_addr().expect("ingress TLS")),
+    ];
+    // A keep-alive client of the ingress, idle after its answer.
+    let mut idle = tokio::net::TcpStream::connect(ports[1].1).await.unwrap();
+    idle.write_all(b"GET / HTTP/1.1\r\nHost: nowhere.example\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = vec![0; 12];
+    idle.read_exact(&mut answer).await.unwrap();
+    assert_eq!(answer, b"HTTP/1.1 404");
+    assert!(alive() > before, "the hub started no task?");
+
+    hub.stop().await.unwrap();
+
+    assert_eq!(alive(), before, "tasks still alive after Hub::stop");
+    for (what, addr) in ports {
+        let e = tokio::net::TcpStream::connect(addr)
+            .await
+            .expect_err(&format!("the {what} port {addr} still accepts"));
+        assert_eq!(
+            e.kind(),
+            std::io::ErrorKind::ConnectionRefused,
+            "{what}: {e}"
+        );
+    }
+    // The idle connection was closed by the hub (the rest of its answer,
+    // then EOF), not left open.
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), idle.read_to_end(&mut rest)).await;
+    assert!(
+        matches!(read, Ok(Ok(_))),
+        "the idle ingress connection is still open: {read:?}"
+    );
+}
