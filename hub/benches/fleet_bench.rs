@@ -38,8 +38,9 @@ use bramble_api::protocol::{
     Platform, PodReport, Status, Topic, TopicKind, decode_from_hub, encode_frame, keys_text,
     topics,
 };
-use bramble_tests::cluster::{Proc, free_port};
+use bramble_tests::cluster::Proc;
 use bramble_tests::mosquitto::Mosquitto;
+use bramble_tests::ports::probed_port as free_port;
 use bramble_tests::{Client, bench};
 use bramble_trust::login::{Service, join_login, key_password};
 use bramble_trust::{JoinToken, PublicKeys, SecretKeys};

@@ -13,7 +13,6 @@
 //! so that the cluster drops first.
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -23,20 +22,13 @@ use serde_json::Value;
 
 use crate::lab::{Host, Lab};
 pub use crate::mosquitto::Mosquitto;
+use crate::ports::probed_port;
 use crate::{Client, bin, eventually};
 
 /// The hub's API port inside a lab's `hub` host.
 pub const LAB_API_PORT: u16 = 7480;
 /// The MQTT port (embedded broker or mosquitto) inside a lab's `hub` host.
 pub const LAB_MQTT_PORT: u16 = 1883;
-
-/// A free TCP port on loopback (bound and released).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
 
 /// A short name unique to this test process and call: `t<pid>x<n>`.
 pub fn unique(prefix: &str) -> String {
@@ -133,7 +125,8 @@ pub struct Hub {
 
 impl Hub {
     fn start(data_dir: &Path, mqtt: HubMqtt, extra: &[&str]) -> Hub {
-        let api_port = free_port();
+        // Fixed across restarts: probed (crate::ports says why).
+        let api_port = probed_port();
         let mut args = vec![
             "--data-dir".to_string(),
             data_dir.display().to_string(),
@@ -425,7 +418,7 @@ impl Cluster {
         let mqtt = match (&mosquitto, broker) {
             (Some(m), Broker::MosquittoDynsec) => HubMqtt::Dynsec(m.port),
             (Some(m), _) => HubMqtt::External(m.port),
-            (None, _) => HubMqtt::Embedded(free_port()),
+            (None, _) => HubMqtt::Embedded(probed_port()),
         };
         let hub = Hub::start(&dir.path().join("hub"), mqtt, hub_flags);
         let mut cluster = Cluster {

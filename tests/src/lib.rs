@@ -15,6 +15,7 @@ pub mod kubectl;
 pub mod lab;
 pub mod mosquitto;
 pub mod net;
+pub mod ports;
 pub mod root;
 pub mod syscall_probe;
 pub mod wait;
@@ -263,9 +264,8 @@ impl HubProcess {
         filter: &str,
         extra: &[&str],
     ) -> HubProcess {
-        let mqtt = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free loopback port");
+        // The embedded broker cannot take a listener: probed (ports says why).
+        let mqtt = std::net::SocketAddr::from(([127, 0, 0, 1], ports::probed_port()));
         let mut child = Command::new(bin)
             .arg("--data-dir")
             .arg(data_dir)

@@ -29,7 +29,7 @@ impl Mosquitto {
 
     /// A broker with `auth` as its authentication settings (config lines).
     pub fn start_with(auth: &str) -> Mosquitto {
-        Mosquitto::start_conf(crate::cluster::free_port(), "127.0.0.1", auth, None)
+        Mosquitto::start_conf(crate::ports::probed_port(), "127.0.0.1", auth, None)
     }
 
     /// A broker with the dynamic security plugin (Debian's
@@ -56,7 +56,7 @@ impl Mosquitto {
             "allow_anonymous false\nplugin {plugin}\nplugin_opt_config_file {}\n",
             json.display()
         );
-        let mut m = Mosquitto::start_conf(crate::cluster::free_port(), "127.0.0.1", &auth, None);
+        let mut m = Mosquitto::start_conf(crate::ports::probed_port(), "127.0.0.1", &auth, None);
         m.extra = Some(dir);
         m
     }
