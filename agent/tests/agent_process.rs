@@ -15,9 +15,12 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use bramble_agent::runtime::cgroup::CgroupLayout;
+use bramble_tests::eventually;
 use serde_json::Value;
 
 const AGENT: &str = env!("CARGO_BIN_EXE_bramble-agent");
+/// How long a wait for the agent may take before the test fails.
+const WAIT: Duration = Duration::from_secs(30);
 
 /// A value that must never be found on disk (only in tmpfs).
 const SECRET: &str = "s3cr3t-9f1c2e7a";
@@ -66,6 +69,7 @@ struct World {
 
 impl World {
     fn new(name: &str, runtime: &'static str) -> World {
+        bramble_tests::require_root("containers");
         let tmp = tempfile::Builder::new()
             .prefix(&format!("bramble-agentproc-{name}-"))
             .tempdir()
@@ -265,14 +269,6 @@ fn alive(pid: i64) -> bool {
         .is_ok_and(|s| !s.split(") ").nth(1).unwrap_or("").starts_with('Z'))
 }
 
-fn wait_until(what: &str, f: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn ticks(log: &Path) -> usize {
     std::fs::read_to_string(log)
         .unwrap_or_default()
@@ -310,7 +306,7 @@ fn kill9_restart_adopts_and_reset_leaves_nothing(runtime: &'static str) {
         assert!(alive(*pid), "container pid {pid} not running");
     }
     let log = w.dir().join("data/logs/default_web/talker.log");
-    wait_until("the talker's first lines", || {
+    eventually("the talker's first lines", WAIT, || {
         std::fs::read_to_string(&log).is_ok_and(|s| s.contains(" stdout F hello-from-talker"))
     });
     let text = std::fs::read_to_string(&log).unwrap();
@@ -355,17 +351,29 @@ fn kill9_restart_adopts_and_reset_leaves_nothing(runtime: &'static str) {
         .map(|c| format!("default_web_{c}"))
         .collect();
     ids.sort();
-    wait_until("the extra pod's cgroups to go", || w.cgroups() == ids);
+    eventually("the extra pod's cgroups to go", WAIT, || {
+        let now = w.cgroups();
+        if now == ids {
+            Ok(())
+        } else {
+            Err(format!("cgroups {now:?}"))
+        }
+    });
     for (_, pid) in &extra {
-        wait_until("the extra pod's process to end", || !alive(*pid));
+        eventually("the extra pod's process to end", WAIT, || !alive(*pid));
     }
     assert!(!w.dir().join("data/pods/default_extra").exists());
     assert!(common::mountinfo_mentions(&w.dir().join("data/pods/default_extra")).is_empty());
     assert!(!w.run_dir().join("netns/default_extra").exists());
     assert!(!w.run_dir().join("fifo/default_extra_idle.out").exists());
     // Output written while no agent ran, and after, reaches the log.
-    wait_until("ticks logged after the restart", || {
-        ticks(&log) > ticks_while_down + 1
+    eventually("ticks logged after the restart", WAIT, || {
+        let n = ticks(&log);
+        if n > ticks_while_down + 1 {
+            Ok(())
+        } else {
+            Err(format!("{n} ticks, {ticks_while_down} before the restart"))
+        }
     });
 
     // SIGTERM: the agent exits, the pods stay.
@@ -387,7 +395,7 @@ fn kill9_restart_adopts_and_reset_leaves_nothing(runtime: &'static str) {
         String::from_utf8_lossy(&out.stderr)
     );
     for (_, pid) in &before {
-        wait_until("pod processes to end", || !alive(*pid));
+        eventually("pod processes to end", WAIT, || !alive(*pid));
     }
     assert!(w.cgroups().is_empty(), "cgroups left: {:?}", w.cgroups());
     assert!(

@@ -8,7 +8,8 @@
 //! outside as a control (so an error seen inside is the filter's doing).
 //! The child is moved in by writing its pid to `cgroup.procs` while it
 //! waits on stdin. Cgroup and child are removed on drop, also after a
-//! failed assertion. Needs root; skipped (with a message) without it.
+//! failed assertion. Needs root (fails without it); skipped (with a message)
+//! where cgroup2 is not mounted.
 //!
 //! The last test runs the runtime suite's device cases against the
 //! libcontainer backend on a unified host: on a hybrid host like this one
@@ -47,12 +48,10 @@ fn cgroup2_root() -> Option<PathBuf> {
     })
 }
 
-/// The cgroup2 root when this test can run, else `None` after saying why.
+/// The cgroup2 root when this test can run, else `None` after saying why
+/// (fails without root).
 fn setup(test: &str) -> Option<PathBuf> {
-    if !rustix::process::geteuid().is_root() {
-        eprintln!("{test}: skipped, needs root");
-        return None;
-    }
+    bramble_tests::require_root("cgroups and BPF device filters");
     let root = cgroup2_root();
     if root.is_none() {
         eprintln!("{test}: skipped, no cgroup2 mount");

@@ -53,13 +53,9 @@ impl Drop for TestNs {
     }
 }
 
-fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
-}
-
 #[test]
 fn the_hub_announced_on_the_same_host_is_found() {
-    assert!(is_root(), "this test needs root (network namespaces)");
+    bramble_tests::require_root("network namespaces");
     let ns = TestNs::new("joinauto");
     let path = ns.path();
     // The hub's announcement, as hub/src/mdns does it; its daemon thread
@@ -99,7 +95,7 @@ fn the_hub_announced_on_the_same_host_is_found() {
 
 #[test]
 fn without_a_hub_it_gives_up_with_a_hint() {
-    assert!(is_root(), "this test needs root (network namespaces)");
+    bramble_tests::require_root("network namespaces");
     let ns = TestNs::new("joinnone");
     let start = Instant::now();
     let e = bramble_net::netns::run_in(Some(&ns.path()), || {
@@ -170,7 +166,7 @@ fn announce(d: &mdns_sd::ServiceDaemon, name: &str, port: u16) {
 
 #[test]
 fn a_rogue_hub_on_the_lan_is_refused_and_the_real_one_found() {
-    assert!(is_root(), "this test needs root (network namespaces)");
+    bramble_tests::require_root("network namespaces");
     use bramble_agent::session::discover::prove;
     let real = bramble_trust::SecretKeys::generate().unwrap();
     let rogue = bramble_trust::SecretKeys::generate().unwrap();

@@ -22,6 +22,7 @@ use bramble_agent::pod::{PodInputs, PodOptions};
 use bramble_api::objects::pod::Pod;
 use bramble_api::objects::pod_status::PodStatus;
 use bramble_api::protocol::{Endpoint, NetworkConfig, ServiceEntry, ServicePortEntry};
+use bramble_tests::require_root;
 use common::{Backend, PodEnv, fixture_images};
 
 fn ip(args: &[&str]) -> String {
@@ -146,35 +147,31 @@ fn tick_until(
     what: &str,
     mut done: impl FnMut(&PodStatus, &Node<'_>) -> bool,
 ) -> PodStatus {
-    let end = Instant::now() + Duration::from_secs(30);
     let mut last = BTreeMap::new();
-    loop {
+    let waited = bramble_tests::try_eventually(Duration::from_secs(30), || {
         for (id, s) in node.tick(Instant::now()) {
             last.insert(id, s);
         }
-        if let Some(s) = last.get("default_netpod")
-            && done(s, node)
-        {
-            return s.clone();
-        }
-        if Instant::now() > end {
-            let logs = node.pod("default_netpod").map(|_| {
-                format!(
-                    "probe: {}\nweb: {}",
-                    log_of(node, "probe"),
-                    log_of(node, "web")
-                )
-            });
-            let links = Command::new("ip").args(["addr"]).output().unwrap();
-            let routes = Command::new("ip").args(["route"]).output().unwrap();
-            panic!(
-                "timed out waiting for {what}: {last:?}\nLOGS {logs:?}\n{}{}",
-                String::from_utf8_lossy(&links.stdout),
-                String::from_utf8_lossy(&routes.stdout)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        last.get("default_netpod")
+            .filter(|s| done(s, node))
+            .cloned()
+    });
+    waited.unwrap_or_else(|t| {
+        let logs = node.pod("default_netpod").map(|_| {
+            format!(
+                "probe: {}\nweb: {}",
+                log_of(node, "probe"),
+                log_of(node, "web")
+            )
+        });
+        let links = Command::new("ip").args(["addr"]).output().unwrap();
+        let routes = Command::new("ip").args(["route"]).output().unwrap();
+        panic!(
+            "timed out waiting for {what} {t}: {last:?}\nLOGS {logs:?}\n{}{}",
+            String::from_utf8_lossy(&links.stdout),
+            String::from_utf8_lossy(&routes.stdout)
+        );
+    })
 }
 
 fn log_of(node: &Node<'_>, container: &str) -> String {
@@ -184,10 +181,7 @@ fn log_of(node: &Node<'_>, container: &str) -> String {
 
 #[test]
 fn a_pod_gets_eth0_its_address_a_service_and_a_host_port() {
-    if !rustix::process::geteuid().is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    require_root("containers and network namespaces");
     let env = PodEnv::new("podnet", Backend::Libcontainer);
     let ns = TestNs::new();
     let table = format!("bramble_test_{}", std::process::id());
@@ -290,14 +284,14 @@ fn a_pod_gets_eth0_its_address_a_service_and_a_host_port() {
                     .trim(),
                 "1"
             );
-            let until = Instant::now() + Duration::from_secs(10);
-            let via_vip = loop {
-                match http_get("10.43.0.30:80".parse().unwrap()) {
-                    Ok(r) if r.contains("hello-from-pod") => break r,
-                    r if Instant::now() > until => panic!("service VIP: {r:?}"),
-                    _ => std::thread::sleep(Duration::from_millis(100)),
-                }
-            };
+            let via_vip = bramble_tests::eventually(
+                "the service VIP to answer",
+                Duration::from_secs(10),
+                || match http_get("10.43.0.30:80".parse().unwrap()) {
+                    Ok(r) if r.contains("hello-from-pod") => Ok(r),
+                    r => Err(format!("{r:?}")),
+                },
+            );
             assert!(via_vip.contains("hello-from-pod"));
             let via_host_port = http_get("10.77.0.11:18080".parse().unwrap()).unwrap();
             assert!(via_host_port.contains("hello-from-pod"), "{via_host_port}");
@@ -340,10 +334,7 @@ fn a_pod_gets_eth0_its_address_a_service_and_a_host_port() {
 
 #[test]
 fn reset_removes_the_agents_table_and_node_routes() {
-    if !rustix::process::geteuid().is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    require_root("containers and network namespaces");
     let ns = TestNs::new_named(&format!("bat-reset-{}", std::process::id()));
     let table = format!("bramble_reset_{}", std::process::id());
     let other = format!("keep_{}", std::process::id());
@@ -419,10 +410,7 @@ fn reset_removes_the_agents_table_and_node_routes() {
 
 #[test]
 fn an_unreachable_node_route_does_not_keep_the_table_away() {
-    if !rustix::process::geteuid().is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    require_root("containers and network namespaces");
     let ns = TestNs::new_named(&format!("bat-route-{}", std::process::id()));
     let table = format!("bramble_route_{}", std::process::id());
     let mut cfg = config();

@@ -518,7 +518,13 @@ fn init_containers_run_in_order_and_start_does_not_wait(backend: Backend) {
         "initorder",
         "Never",
         &[
-            ("slow", "sleep 2; echo slow >> /shared/order"),
+            // Held until the test creates /shared/go (at most 60 s, so
+            // that a start that waited for it returns, and fails below).
+            (
+                "slow",
+                "i=0; until [ -e /shared/go ] || [ $i -ge 60 ]; do sleep 1; i=$((i+1)); done; \
+                 echo slow >> /shared/order",
+            ),
             ("fast", "echo fast >> /shared/order"),
         ],
         &[(
@@ -526,10 +532,21 @@ fn init_containers_run_in_order_and_start_does_not_wait(backend: Backend) {
             "echo app >> /shared/order; [ \"$(cat /shared/order)\" = \"$(printf 'slow\\nfast\\napp')\" ]",
         )],
     );
-    let t0 = Instant::now();
     let mut pod = start(&env, &yaml);
-    let took = t0.elapsed();
-    assert!(took < Duration::from_secs(1), "start took {took:?}");
+    let shared = pod
+        .pod()
+        .volumes()
+        .unwrap()
+        .host_path("shared")
+        .unwrap()
+        .to_path_buf();
+    // Start did not wait for the slow init container: it is still held,
+    // nothing is written yet.
+    assert_eq!(
+        std::fs::read_to_string(shared.join("order")).ok(),
+        None,
+        "start returned only after the slow init container wrote its line"
+    );
     assert_eq!(pod.pod().phase(), RunPhase::Pending);
     let s = pod.pod().status(SystemTime::now());
     assert_eq!(s.phase.as_deref(), Some("Pending"));
@@ -543,6 +560,8 @@ fn init_containers_run_in_order_and_start_does_not_wait(backend: Backend) {
     let msg = s.conditions[0].message.clone().unwrap_or_default();
     assert_eq!(msg, "containers with incomplete status: [slow fast]");
 
+    let released = Instant::now();
+    std::fs::write(shared.join("go"), "").unwrap();
     let (s, events) = pod.tick_until(Duration::from_secs(30), |s, _| {
         // The app container is never created before both init containers
         // completed, and the pod is Pending until then.
@@ -577,19 +596,14 @@ fn init_containers_run_in_order_and_start_does_not_wait(backend: Backend) {
     };
     assert!(exited("slow") <= started("fast"));
     assert!(exited("fast") <= started("app"));
-    let app_after = started("app") - t0;
     assert!(
-        app_after >= Duration::from_secs(2),
-        "app started after {app_after:?}"
+        started("app") >= released,
+        "app started before the slow init container was released: {events:?}"
     );
-    let order = pod
-        .pod()
-        .volumes()
-        .unwrap()
-        .host_path("shared")
-        .unwrap()
-        .join("order");
-    assert_eq!(std::fs::read_to_string(order).unwrap(), "slow\nfast\napp\n");
+    assert_eq!(
+        std::fs::read_to_string(shared.join("order")).unwrap(),
+        "slow\nfast\napp\n"
+    );
     stop_and_check(&env, pod);
 }
 

@@ -32,6 +32,7 @@ use bramble_api::protocol::{
     AgentMessage, Desired, Generation, HelloAck, HelloAuth, Message, RefusalCode, RpcChunk, Signer,
     Status, decode_from_agent, encode_frame, keys_text,
 };
+use bramble_tests::eventually;
 use bramble_tests::mosquitto::Mosquitto as Broker;
 use bramble_trust::{JoinToken, PublicKeys, SecretKeys};
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
@@ -211,6 +212,7 @@ struct World {
 
 impl World {
     fn new(name: &str, hub: &str) -> World {
+        bramble_tests::require_root("containers");
         let tmp = tempfile::Builder::new()
             .prefix(&format!("bramble-session-{name}-"))
             .tempdir()
@@ -500,22 +502,21 @@ fn joins_runs_restores_and_is_refused() {
     broker.stop();
     let log_before = w.agent_log().len();
     w.spawn(&broker, &hub.token.to_string());
-    let deadline = Instant::now() + WAIT;
-    loop {
+    let log = eventually("the saved desired set restored", WAIT, || {
         let log = w.agent_log()[log_before..].to_string();
         if log.contains("restoring the saved desired set")
             && log.contains("cannot reach the broker")
         {
-            assert!(log.contains("pod adopted"), "{log}");
-            assert!(
-                !log.contains("pod started") && !log.contains("pod stopped"),
-                "{log}"
-            );
-            break;
+            Ok(log)
+        } else {
+            Err(log)
         }
-        assert!(Instant::now() < deadline, "no restore: {log}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    });
+    assert!(log.contains("pod adopted"), "{log}");
+    assert!(
+        !log.contains("pod started") && !log.contains("pod stopped"),
+        "{log}"
+    );
     broker.resume();
     let (session2, with_token, incarnation2) = hub.accept_hello();
     assert!(!with_token, "the key is reused");
@@ -573,15 +574,14 @@ fn joins_runs_restores_and_is_refused() {
     // a third attempt comes well within 30 s (it once waited for the 60 s
     // poll after every failed retry).
     let ghost = "/v2/ghost/manifests/1";
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while reg.requests_for(ghost) < 3 {
-        assert!(
-            Instant::now() < deadline,
-            "{} pulls of ghost:1 in 30 s",
-            reg.requests_for(ghost)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    eventually("3 pulls of ghost:1", Duration::from_secs(30), || {
+        let n = reg.requests_for(ghost);
+        if n >= 3 {
+            Ok(())
+        } else {
+            Err(format!("{n} pulls"))
+        }
+    });
     hub.status("ghost in ImagePullBackOff", |s| {
         waiting_reason(s, "ghost").is_some_and(|(r, _)| r == "ImagePullBackOff")
     });
@@ -659,14 +659,9 @@ fn joins_runs_restores_and_is_refused() {
             reason: "the join token is wrong: copy DATA_DIR/node-token from the hub".into(),
         }),
     );
-    let deadline = Instant::now() + WAIT;
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        assert!(Instant::now() < deadline, "refused agent did not exit");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = eventually("the refused agent to exit", WAIT, || {
+        child.try_wait().unwrap()
+    });
     let mut err = String::new();
     child
         .stderr
@@ -822,11 +817,9 @@ fn follows_logs_and_updates_config_map_volumes() {
     let first_run = running(&s, "ticker").unwrap();
     // Some history for `tailLines: 1`: the ticker has logged a line.
     let log = w.data_dir().join("logs/default_ticker/main.log");
-    let deadline = Instant::now() + WAIT;
-    while !std::fs::read_to_string(&log).is_ok_and(|t| t.contains("tick-")) {
-        assert!(Instant::now() < deadline, "no tick in {}", log.display());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    eventually(format!("a tick in {}", log.display()), WAIT, || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.contains("tick-"))
+    });
 
     // Follow: the last line so far, then lines written after the request,
     // in seq order; a cancel ends it with `cancelled`.
@@ -877,13 +870,12 @@ fn follows_logs_and_updates_config_map_volumes() {
     hub.status("generation 2 observed", |s| {
         s.observed_generation == Some(Generation(2))
     });
-    let deadline = Instant::now() + WAIT;
-    let mut n = 2;
-    while greeting(&hub, &format!("e{n}")) != "hello-2" {
-        assert!(Instant::now() < deadline, "the volume was not updated");
-        std::thread::sleep(Duration::from_millis(200));
+    let mut n = 1;
+    eventually("the volume to be updated", WAIT, || {
         n += 1;
-    }
+        let seen = greeting(&hub, &format!("e{n}"));
+        if seen == "hello-2" { Ok(()) } else { Err(seen) }
+    });
     let s = hub.status("a later heartbeat", |_| true);
     assert_eq!(running(&s, "ticker"), Some(first_run), "pod was restarted");
 

@@ -40,10 +40,7 @@ fn inode(p: &Path) -> (u64, u64) {
 
 #[test]
 fn a_subpath_swapped_for_a_symlink_to_root_never_mounts_the_root() {
-    assert!(
-        rustix::process::geteuid().is_root(),
-        "this test mounts: run it as root"
-    );
+    bramble_tests::require_root("mounts");
     let tmp = tempfile::tempdir().unwrap();
     let pod_dir = tmp.path().join("pod");
     let volumes: Vec<Volume> =

@@ -25,6 +25,7 @@
 //! 5 s, both brokers (the variables above override it). Needs `ulimit -n`
 //! above about 2.5 x N (checked at start).
 
+use bramble_tests::eventually;
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::sync::Arc;
@@ -37,8 +38,9 @@ use bramble_api::protocol::{
     Platform, PodReport, Status, Topic, TopicKind, decode_from_hub, encode_frame, keys_text,
     topics,
 };
-use bramble_tests::cluster::{Proc, free_port, wait_for};
+use bramble_tests::cluster::Proc;
 use bramble_tests::mosquitto::Mosquitto;
+use bramble_tests::ports::probed_port as free_port;
 use bramble_tests::{Client, bench};
 use bramble_trust::login::{Service, join_login, key_password};
 use bramble_trust::{JoinToken, PublicKeys, SecretKeys};
@@ -544,7 +546,7 @@ fn run(kind: BrokerKind, nodes: usize, pods: usize, batch: usize) -> Figures {
     };
     let mut hub = Proc::spawn(cmd);
     let url = format!("https://127.0.0.1:{api}");
-    wait_for("the hub to answer", Duration::from_secs(30), || {
+    eventually("the hub to answer", Duration::from_secs(30), || {
         assert!(hub.running(), "bramble-hub exited: {}", hub.log());
         std::net::TcpStream::connect(("127.0.0.1", api)).ok()?;
         (Client::for_data_dir(&url, "", &data)
@@ -606,7 +608,7 @@ fn run(kind: BrokerKind, nodes: usize, pods: usize, batch: usize) -> Figures {
         accepted.load(Ordering::Relaxed),
         acked.as_secs_f64()
     );
-    wait_for("all nodes Ready", Duration::from_secs(600), || {
+    eventually("all nodes Ready", Duration::from_secs(600), || {
         assert!(hub.running(), "bramble-hub exited: {}", tail(&hub.log()));
         (ready_nodes(&client) >= nodes).then_some(())
     });
@@ -652,7 +654,7 @@ fn run(kind: BrokerKind, nodes: usize, pods: usize, batch: usize) -> Figures {
     assert!(code == 201 || code == 200, "create deployment: {code} {v}");
     let mut last_print = Instant::now();
     let mut last = -1;
-    wait_for("readyReplicas", Duration::from_secs(1800), || {
+    eventually("readyReplicas", Duration::from_secs(1800), || {
         assert!(hub.running(), "bramble-hub exited: {}", tail(&hub.log()));
         let (_, d) = client.get("/apis/apps/v1/namespaces/default/deployments/fleet");
         let ready = d["status"]["readyReplicas"].as_i64().unwrap_or(0);

@@ -233,13 +233,6 @@ struct Nginx {
     dir: tempfile::TempDir,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
-
 fn nginx_config(dir: &Path, port: u16, backends: &[SocketAddr], workers: &str) -> String {
     let d = dir.display();
     let servers: String = backends
@@ -286,7 +279,8 @@ fn start_nginx(bin: &Path, backends: &[SocketAddr], workers: &str) -> Result<Ngi
         .prefix("bramble-ingress-bench-")
         .tempdir()
         .map_err(|e| format!("temp dir: {e}"))?;
-    let port = free_port();
+    // nginx takes its port from its configuration: probed.
+    let port = bramble_tests::ports::probed_port();
     let conf = dir.path().join("nginx.conf");
     std::fs::write(&conf, nginx_config(dir.path(), port, backends, workers))
         .map_err(|e| format!("writing {}: {e}", conf.display()))?;

@@ -88,7 +88,7 @@ async fn accept_loop(
 ) {
     loop {
         let (stream, peer) = tokio::select! {
-            _ = stopped(&mut shutdown) => return,
+            _ = stopped(&mut shutdown) => break,
             r = listener.accept() => match r {
                 Ok(x) => x,
                 Err(e) => {
@@ -126,6 +126,9 @@ async fn accept_loop(
             }
         });
     }
+    // The port is closed before `Listener::closed` can resolve.
+    drop(listener);
+    drop(alive);
 }
 
 /// Answers a connection over a cap with its 429 or 503 (after the TLS
@@ -193,8 +196,8 @@ async fn refuse_plain(stream: TcpStream) {
     write_and_close(stream, answer.as_bytes()).await;
 }
 
-/// Resolves once the hub stops.
-async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+/// Resolves once the hub stops (or whoever set the flag is gone).
+pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|s| *s).await;
 }
 

@@ -291,6 +291,9 @@ pub struct Hub {
     dns: Option<Arc<DnsServer>>,
     ingress: Option<IngressServer>,
     ingress_tls: Option<IngressServer>,
+    /// The other tasks started here (each ends once the stop flag is set),
+    /// by what they do.
+    tasks: Vec<(&'static str, JoinHandle<()>)>,
     _mdns: Option<Arc<crate::mdns::Announcement>>,
 }
 
@@ -397,6 +400,7 @@ impl Hub {
         let fleet = Arc::new(fleet);
         let network = Arc::new(config.network.clone());
         let (stop, stop_rx) = watch::channel(false);
+        let mut tasks: Vec<(&'static str, JoinHandle<()>)> = Vec::new();
         let event_metrics = Arc::new(crate::events::EventMetrics::default());
         let (recorder, events) = crate::events::spawn(
             store.clone(),
@@ -460,7 +464,16 @@ impl Hub {
             let dynsec = config.mqtt_dynsec.then(|| {
                 let (tx, rx) = tokio::sync::mpsc::channel(64);
                 let user = endpoint.login.clone().map(|(u, _)| u).unwrap_or_default();
-                crate::dynsec::spawn(identity.clone(), fleet.clone(), user, rx, stop_rx.clone());
+                tasks.push((
+                    "dynamic security",
+                    crate::dynsec::spawn(
+                        identity.clone(),
+                        fleet.clone(),
+                        user,
+                        rx,
+                        stop_rx.clone(),
+                    ),
+                ));
                 tx
             });
             MqttClient::spawn(
@@ -474,22 +487,33 @@ impl Hub {
         });
         // Chunks of RPC answers go to whoever waits for them.
         let rpc = Arc::new(Rpc::new(identity.clone()));
-        spawn_revoker(&store, identity.clone(), stop_rx.clone());
+        tasks.push((
+            "revoker",
+            spawn_revoker(&store, identity.clone(), stop_rx.clone()),
+        ));
         {
             let rpc = rpc.clone();
             let mut responses = ingest.rpc_responses();
-            tokio::spawn(async move {
-                use tokio::sync::broadcast::error::RecvError;
-                loop {
-                    match responses.recv().await {
-                        Ok(ev) => rpc.deliver(ev.response),
-                        Err(RecvError::Lagged(n)) => {
-                            tracing::warn!(missed = n, "RPC chunks dropped (callers too slow)")
+            let mut stop = stop_rx.clone();
+            tasks.push((
+                "RPC fan-out",
+                tokio::spawn(async move {
+                    use tokio::sync::broadcast::error::RecvError;
+                    loop {
+                        let response = tokio::select! {
+                            _ = stop.wait_for(|s| *s) => break,
+                            r = responses.recv() => r,
+                        };
+                        match response {
+                            Ok(ev) => rpc.deliver(ev.response),
+                            Err(RecvError::Lagged(n)) => {
+                                tracing::warn!(missed = n, "RPC chunks dropped (callers too slow)")
+                            }
+                            Err(RecvError::Closed) => break,
                         }
-                        Err(RecvError::Closed) => break,
                     }
-                }
-            });
+                }),
+            ));
         }
         let dns = config
             .dns
@@ -563,7 +587,10 @@ impl Hub {
             bookmark_every: config.ports.watch_bookmark_interval,
         };
         let app = router(state);
-        crate::tls::serving::spawn_renewal(tls.clone(), stop_rx.clone());
+        tasks.push((
+            "certificate renewal",
+            crate::tls::serving::spawn_renewal(tls.clone(), stop_rx.clone()),
+        ));
         let serving = (!config.ports.insecure_http).then(|| tls.serving.clone());
         let limits = crate::conn_limits::ConnLimits::new(
             config.ports.max_connections,
@@ -604,6 +631,7 @@ impl Hub {
             dns,
             ingress,
             ingress_tls,
+            tasks,
             _mdns: mdns,
         })
     }
@@ -681,21 +709,38 @@ impl Hub {
         &self.store
     }
 
-    /// Stops accepting, ends watches, finishes in-flight requests (up to
-    /// `grace`), then commits queued writes and closes the store. Never
-    /// fails (`Infallible`): what goes wrong on the way is logged where it
-    /// happens.
+    /// Stops accepting (the API and ingress ports are closed when this
+    /// returns), ends watches, finishes in-flight requests (up to `grace`),
+    /// waits for every task it started, then commits queued writes and
+    /// closes the store. Never fails (`Infallible`): what goes wrong on the
+    /// way is logged where it happens.
     pub async fn stop(self, grace: std::time::Duration) -> Result<(), std::convert::Infallible> {
         let _ = self.stop.send(true);
-        if tokio::time::timeout(grace, self.server.closed())
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                ?grace,
-                "requests still running after the grace period; closing anyway"
-            );
-        }
+        let api = async {
+            if tokio::time::timeout(grace, self.server.closed())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    ?grace,
+                    "requests still running after the grace period; closing anyway"
+                );
+            }
+        };
+        let ingress = async {
+            for (what, listener) in [("ingress", self.ingress), ("ingress TLS", self.ingress_tls)] {
+                if let Some(l) = listener
+                    && !l.join(grace).await
+                {
+                    tracing::warn!(
+                        listener = what,
+                        ?grace,
+                        "ingress requests still running after the grace period; closed"
+                    );
+                }
+            }
+        };
+        tokio::join!(api, ingress);
         if let Some(control) = self.control {
             let _ = control.await;
         }
@@ -704,6 +749,11 @@ impl Hub {
         }
         // After the control loop and the ingest, the last events' writers.
         let _ = self.events.await;
+        for (what, task) in self.tasks {
+            if let Err(e) = task.await {
+                tracing::error!(task = what, error = %e, "hub task failed");
+            }
+        }
         // The control task held the other reference; dropping stops it.
         drop(self.dns);
         self.store.shutdown().await;
@@ -781,7 +831,11 @@ pub(crate) fn loopback(addr: SocketAddr) -> SocketAddr {
 /// Revokes a node's key when its `Node` object is deleted (through the API
 /// or by anyone else): from then on its frames, broker logins and registry
 /// pulls are refused, and the broker drops its session.
-fn spawn_revoker(store: &Store, identity: Arc<Identity>, mut stop: watch::Receiver<bool>) {
+fn spawn_revoker(
+    store: &Store,
+    identity: Arc<Identity>,
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<()> {
     let nodes = by_plural("", "v1", "nodes").expect("registered");
     let mut changes = store.changes();
     let store = store.clone();
@@ -813,7 +867,7 @@ fn spawn_revoker(store: &Store, identity: Arc<Identity>, mut stop: watch::Receiv
                 }
             }
         }
-    });
+    })
 }
 
 /// Creates what a new cluster needs: the `default` namespace.

@@ -10,13 +10,14 @@ mod mqtt_support;
 
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bramble_api::protocol::{HubMessage, Online, TopicKind, encode_frame};
 use bramble_api::resource::by_plural;
 use bramble_hub::store::Store;
 use bramble_hub::testing::TestHub;
-use mqtt_support::{TestAgent, create_pod, eventually, join, status};
+use bramble_tests::eventually_async;
+use mqtt_support::{TestAgent, WAIT, create_pod, join, status};
 use rumqttc::{LastWill, QoS};
 use serde_json::Value;
 
@@ -58,17 +59,11 @@ async fn mosquitto(tool: &str, port: u16, node: &str, password: &str, args: &[&s
             .stderr(out.reopen().unwrap())
             .spawn()
             .unwrap();
-        let start = Instant::now();
-        let status = loop {
-            if let Some(st) = child.try_wait().unwrap() {
-                break st;
-            }
-            if start.elapsed() > HUNG {
+        let status = bramble_tests::try_eventually(HUNG, || child.try_wait().unwrap())
+            .unwrap_or_else(|t| {
                 let _ = child.kill();
-                panic!("{tool} hung");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
+                panic!("{tool} hung: no exit {t}");
+            });
         let output = String::from_utf8_lossy(&std::fs::read(out.path()).unwrap()).into_owned();
         Run { status, output }
     })
@@ -222,7 +217,7 @@ async fn a_node_cannot_publish_on_another_nodes_topics() {
         &status("s1", 5, &[("default", "web", &uid, "Running")]),
     )
     .await;
-    let phase = eventually("web's reported phase", || {
+    let phase = eventually_async("web's reported phase", WAIT, async || {
         let phase = pod(&store, "web")["status"]["phase"].as_str()?.to_string();
         matches!(phase.as_str(), "Running" | "Failed").then_some(phase)
     })
@@ -326,7 +321,7 @@ async fn the_hub_drops_a_node_at_once_and_its_will_is_published() {
     .await
     .unwrap();
     a.publish(TopicKind::Online, &Online::up("s1", 2)).await;
-    eventually("pi-a online", || {
+    eventually_async("pi-a online", WAIT, async || {
         h.fleet().get("pi-a")?.online.then_some(())
     })
     .await;
@@ -336,7 +331,7 @@ async fn the_hub_drops_a_node_at_once_and_its_will_is_published() {
 
     h.broker().unwrap().disconnect("pi-a").unwrap();
     a.connection_lost().await;
-    eventually("pi-a offline (its will)", || {
+    eventually_async("pi-a offline (its will)", WAIT, async || {
         (!h.fleet().get("pi-a")?.online).then_some(())
     })
     .await;

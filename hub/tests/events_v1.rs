@@ -8,6 +8,7 @@
 //! resourceVersion, creates, patches, replaces and deletes a collection
 //! (`tests/python/events_v1.py` asserts each step).
 
+use bramble_tests::eventually;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -15,7 +16,6 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use bramble_tests::HubProcess;
-use bramble_tests::cluster::wait_for;
 use bramble_tests::kubectl::Kubectl;
 use serde_json::Value;
 
@@ -86,7 +86,7 @@ fn kubectl_lists_shows_selects_watches_explains_and_creates_events_k8s_io_v1() {
 
     // The hub records FailedScheduling (a core/v1 Event) for a pod no node runs.
     kubectl_in(&hub, &["apply", "--validate=false", "-f", "-"], Some(POD));
-    let items = wait_for(
+    let items = eventually(
         "FailedScheduling through events.k8s.io/v1",
         Duration::from_secs(30),
         || {

@@ -5,13 +5,13 @@
 //! without TLS does not, and a hub told to trust another CA refuses the
 //! broker.
 
+use bramble_tests::eventually;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use bramble_tests::HubProcess;
-use bramble_tests::cluster::wait_for;
 use bramble_tests::mosquitto::Mosquitto;
 
 fn hub_bin() -> &'static Path {
@@ -70,7 +70,7 @@ fn an_external_mosquitto_with_an_issued_certificate_carries_the_hub_over_tls() {
 
     let url = format!("mqtts://127.0.0.1:{port}");
     let hub = HubProcess::start_with_args(hub_bin(), &data, "info", &["--mqtt-url", &url]);
-    wait_for("the hub's MQTT connection", Duration::from_secs(30), || {
+    eventually("the hub's MQTT connection", Duration::from_secs(30), || {
         hub.log().contains("MQTT connected").then_some(())
     });
     drop(hub);
@@ -97,7 +97,7 @@ fn an_external_mosquitto_with_an_issued_certificate_carries_the_hub_over_tls() {
             &foreign.display().to_string(),
         ],
     );
-    let log = wait_for("the hub's refusal", Duration::from_secs(30), || {
+    let log = eventually("the hub's refusal", Duration::from_secs(30), || {
         let log = hub.log();
         log.contains("MQTT connection lost").then_some(log)
     });

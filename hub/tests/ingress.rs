@@ -15,7 +15,8 @@ use std::time::Duration;
 use bramble_api::protocol::TopicKind;
 use bramble_hub::testing::TestHub;
 use bramble_tests::Client;
-use mqtt_support::{create_pod, eventually, join_with_network, pod_status};
+use bramble_tests::eventually_async;
+use mqtt_support::{WAIT, create_pod, join_with_network, pod_status};
 use serde_json::json;
 
 /// A tiny HTTP/1.1 server standing in for a pod: answers every request
@@ -167,7 +168,7 @@ async fn host_rules_spread_retry_503_404_and_upgrade() {
 
     // No ready endpoint yet: 503 naming the service; unknown host: 404.
     let hx = http.clone();
-    let (code, body) = eventually("the Ingress to be routed", || {
+    let (code, body) = eventually_async("the Ingress to be routed", WAIT, async || {
         let r = get(&hx, ingress, "shop.lan", "/");
         (r.0 == 503).then_some(r)
     })
@@ -194,7 +195,7 @@ async fn host_rules_spread_retry_503_404_and_upgrade() {
     st.pods = reports;
     agent.publish(TopicKind::Status, &st).await;
     let hx = http.clone();
-    eventually("three endpoints", || {
+    eventually_async("three endpoints", WAIT, async || {
         let seen: std::collections::BTreeSet<String> = (0..6)
             .map(|_| get(&hx, ingress, "shop.lan", "/").1)
             .filter_map(|b| b.split('|').next().map(str::to_string))
@@ -240,7 +241,7 @@ async fn host_rules_spread_retry_503_404_and_upgrade() {
     // An endpoint that refuses connections is skipped: nothing fails.
     backends[0].kill();
     let port = backends[0].port;
-    eventually("the backend's port to close", || {
+    eventually_async("the backend's port to close", WAIT, async || {
         TcpStream::connect(("127.0.0.1", port))
             .is_err()
             .then_some(())
@@ -278,4 +279,58 @@ async fn host_rules_spread_retry_503_404_and_upgrade() {
     reader.read_exact(&mut buf).unwrap();
     assert_eq!(&buf, b"ping over the tunnel");
     drop(c);
+}
+
+/// `Hub::stop` leaves nothing behind: when it returns, the API and both
+/// ingress ports refuse connections, an ingress client's idle keep-alive
+/// connection was closed, and none of the tasks the hub started is alive
+/// (on this test's own runtime, which had none before).
+#[tokio::test]
+async fn stop_closes_every_port_and_leaves_no_task() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    mqtt_support::init_logs();
+    let alive = || {
+        tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks()
+    };
+    let before = alive();
+    let hub = TestHub::start_with_mqtt().await.unwrap();
+    let h = hub.hub();
+    let ports = [
+        ("API", h.addr()),
+        ("ingress", h.ingress_addr().expect("ingress")),
+        ("ingress TLS", h.ingress_tls_addr().expect("ingress TLS")),
+    ];
+    // A keep-alive client of the ingress, idle after its answer.
+    let mut idle = tokio::net::TcpStream::connect(ports[1].1).await.unwrap();
+    idle.write_all(b"GET / HTTP/1.1\r\nHost: nowhere.example\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = vec![0; 12];
+    idle.read_exact(&mut answer).await.unwrap();
+    assert_eq!(answer, b"HTTP/1.1 404");
+    assert!(alive() > before, "the hub started no task?");
+
+    hub.stop().await.unwrap();
+
+    assert_eq!(alive(), before, "tasks still alive after Hub::stop");
+    for (what, addr) in ports {
+        let e = tokio::net::TcpStream::connect(addr)
+            .await
+            .expect_err(&format!("the {what} port {addr} still accepts"));
+        assert_eq!(
+            e.kind(),
+            std::io::ErrorKind::ConnectionRefused,
+            "{what}: {e}"
+        );
+    }
+    // The idle connection was closed by the hub (the rest of its answer,
+    // then EOF), not left open.
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), idle.read_to_end(&mut rest)).await;
+    assert!(
+        matches!(read, Ok(Ok(_))),
+        "the idle ingress connection is still open: {read:?}"
+    );
 }

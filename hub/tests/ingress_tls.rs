@@ -9,16 +9,16 @@
 mod mqtt_support;
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bramble_api::protocol::TopicKind;
 use bramble_hub::testing::TestHub;
 use bramble_tests::Client;
+use bramble_tests::eventually_async;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::service::service_fn;
@@ -35,18 +35,6 @@ use tokio_rustls::client::TlsStream;
 const WAIT: Duration = Duration::from_secs(15);
 const SECRETS: &str = "/api/v1/namespaces/default/secrets";
 const INGRESSES: &str = "/apis/networking.k8s.io/v1/namespaces/default/ingresses";
-
-/// Polls `check` until it returns `Some`; panics after [`WAIT`].
-async fn until<T, F: Future<Output = Option<T>>>(what: &str, mut check: impl FnMut() -> F) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(start.elapsed() < WAIT, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(f).await.unwrap()
@@ -260,7 +248,7 @@ async fn https_by_sni_forwarded_proto_and_swapped_certificates() {
     assert_eq!(codes, [201; 4]);
 
     // (a) SNI a.test: a.test's certificate, the pod reached, told https.
-    let (mut old, body) = until("HTTPS to a.test to reach the pod", || async {
+    let (mut old, body) = eventually_async("HTTPS to a.test to reach the pod", WAIT, async || {
         let mut s = connect(&tls, tls_addr, "a.test").await.ok()?;
         let (code, body) = get(&mut s, "a.test", "/hello").await.ok()?;
         (code == 200).then_some((s, body))
@@ -298,10 +286,14 @@ async fn https_by_sni_forwarded_proto_and_swapped_certificates() {
     })
     .await;
     assert_eq!(code, 200);
-    until("a new handshake to present the new certificate", || async {
-        let s = connect(&tls, tls_addr, "a.test").await.ok()?;
-        (peer_der(&s) == a2.der).then_some(())
-    })
+    eventually_async(
+        "a new handshake to present the new certificate",
+        WAIT,
+        async || {
+            let s = connect(&tls, tls_addr, "a.test").await.ok()?;
+            (peer_der(&s) == a2.der).then_some(())
+        },
+    )
     .await;
     let (code, body) = get(&mut old, "a.test", "/again")
         .await
@@ -325,12 +317,16 @@ async fn https_by_sni_forwarded_proto_and_swapped_certificates() {
     })
     .await;
     assert_eq!(codes, [200; 3]);
-    until("handshakes to fail without certificates", || async {
-        connect(&tls, tls_addr, "a.test")
-            .await
-            .is_err()
-            .then_some(())
-    })
+    eventually_async(
+        "handshakes to fail without certificates",
+        WAIT,
+        async || {
+            connect(&tls, tls_addr, "a.test")
+                .await
+                .is_err()
+                .then_some(())
+        },
+    )
     .await;
     hub.stop().await.unwrap();
 }

@@ -8,6 +8,7 @@
 //! and a burst of events from many pods
 //! costs the store a few transactions, not one per event.
 
+use bramble_tests::eventually;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -42,17 +43,8 @@ fn events(hub: &HubProcess, selector: &str) -> Vec<Value> {
     v["items"].as_array().cloned().unwrap_or_default()
 }
 
-/// Polls `check` for up to 30 s.
-fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
+/// How long a wait for the hub's events may take before the test fails.
+const WAIT: Duration = Duration::from_secs(30);
 
 /// Waits until the hub has committed nothing for longer than the event
 /// flush interval: its controllers and the recorder are done with what
@@ -61,7 +53,7 @@ fn settled(hub: &HubProcess) {
     let quiet = Duration::from_millis(1500);
     let mut last = metric(hub, "bramble_store_commits_total");
     let mut since = Instant::now();
-    eventually("the hub to settle", || {
+    eventually("the hub to settle", WAIT, || {
         let now = metric(hub, "bramble_store_commits_total");
         if now != last {
             last = now;
@@ -103,7 +95,7 @@ fn kubectl_describes_lists_and_watches_events() {
         Some(DEPLOYMENT),
     );
 
-    let failed = eventually("FailedScheduling of both pods", || {
+    let failed = eventually("FailedScheduling of both pods", WAIT, || {
         let e = events(&hub, "reason=FailedScheduling");
         (e.len() == 2).then_some(e)
     });
@@ -114,7 +106,7 @@ fn kubectl_describes_lists_and_watches_events() {
     assert_eq!(failed[0]["type"], "Warning");
     assert_eq!(failed[0]["count"], 1);
     assert_eq!(failed[0]["source"]["component"], "default-scheduler");
-    let created = eventually("SuccessfulCreate of both pods", || {
+    let created = eventually("SuccessfulCreate of both pods", WAIT, || {
         let e = events(
             &hub,
             "reason=SuccessfulCreate,involvedObject.kind=ReplicaSet",
@@ -218,7 +210,7 @@ fn kubectl_describes_lists_and_watches_events() {
         &["apply", "--validate=false", "-f", "-"],
         Some("apiVersion: v1\nkind: Node\nmetadata: {name: pi-1}\n"),
     );
-    let described = eventually("NodeNotReady", || {
+    let described = eventually("NodeNotReady", WAIT, || {
         let d = kubectl(&hub, &["describe", "node", "pi-1"]);
         d.contains("NodeNotReady").then_some(d)
     });
@@ -239,7 +231,7 @@ fn a_burst_of_events_is_a_few_store_transactions() {
         &["apply", "--validate=false", "-f", "-"],
         Some(DEPLOYMENT),
     );
-    eventually("the first pods' events", || {
+    eventually("the first pods' events", WAIT, || {
         (events(&hub, "reason=FailedScheduling").len() == 2).then_some(())
     });
     settled(&hub);
@@ -253,12 +245,12 @@ fn a_burst_of_events_is_a_few_store_transactions() {
         &hub,
         &["scale", "deployment", "web", &format!("--replicas={PODS}")],
     );
-    eventually("every pod's FailedScheduling", || {
+    eventually("every pod's FailedScheduling", WAIT, || {
         (events(&hub, "reason=FailedScheduling").len() == PODS).then_some(())
     });
     // SuccessfulCreate and FailedScheduling per new pod, and the scaling.
     let want = (2 * added + 1) as u64;
-    eventually("every event written", || {
+    eventually("every event written", WAIT, || {
         (metric(&hub, "bramble_events_written_total") - written >= want).then_some(())
     });
     settled(&hub);

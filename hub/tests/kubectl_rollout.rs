@@ -8,6 +8,7 @@
 //! writes to ReplicaSets (`label`, `scale`, `delete`) refused; deleting the
 //! Deployment deletes its ReplicaSets and pods.
 
+use bramble_tests::eventually;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::Stdio;
@@ -15,7 +16,6 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use bramble_tests::HubProcess;
-use bramble_tests::cluster::wait_for;
 use bramble_tests::kubectl::Kubectl;
 use serde_json::Value;
 
@@ -90,11 +90,11 @@ fn deployments_revisions_are_replica_sets_kubectl_rolls_back() {
 
     // Revision 1 by apply, 2 by apply, 3 by set image + annotate.
     assert!(apply(manifest("busybox:1.35", "first")).status.success());
-    wait_for("the first ReplicaSet", Duration::from_secs(30), || {
+    eventually("the first ReplicaSet", Duration::from_secs(30), || {
         (replica_sets(&k).len() == 1).then_some(())
     });
     assert!(apply(manifest("busybox:1.36", "second")).status.success());
-    wait_for("the second ReplicaSet", Duration::from_secs(30), || {
+    eventually("the second ReplicaSet", Duration::from_secs(30), || {
         (replica_sets(&k).len() == 2).then_some(())
     });
     k.ok(&["set", "image", "deployment/roll", "app=busybox:1.37"]);
@@ -105,7 +105,7 @@ fn deployments_revisions_are_replica_sets_kubectl_rolls_back() {
         "--overwrite",
         "kubernetes.io/change-cause=third",
     ]);
-    let rows = wait_for(
+    let rows = eventually(
         "three ReplicaSets, the old ones scaled to 0",
         Duration::from_secs(30),
         || {
@@ -196,7 +196,7 @@ fn deployments_revisions_are_replica_sets_kubectl_rolls_back() {
 
     // History and one revision's template, as kubectl reads them off the
     // ReplicaSets.
-    wait_for("the change causes", Duration::from_secs(30), || {
+    eventually("the change causes", Duration::from_secs(30), || {
         let h = history(&k);
         (h == [
             ("1".into(), "first".into()),
@@ -216,7 +216,7 @@ fn deployments_revisions_are_replica_sets_kubectl_rolls_back() {
         .find(|r| r.1 == "2")
         .map(|r| r.0.clone())
         .unwrap();
-    let described = wait_for("the Deployment's events", Duration::from_secs(30), || {
+    let described = eventually("the Deployment's events", Duration::from_secs(30), || {
         let d = k.ok(&["describe", "deployment", "roll"]);
         d.contains("ScalingReplicaSet").then_some(d)
     });
@@ -226,7 +226,7 @@ fn deployments_revisions_are_replica_sets_kubectl_rolls_back() {
     );
     assert!(described.contains("NewReplicaSet:"), "{described}");
     assert!(described.contains("OldReplicaSets:"), "{described}");
-    let described = wait_for("the ReplicaSet's events", Duration::from_secs(30), || {
+    let described = eventually("the ReplicaSet's events", Duration::from_secs(30), || {
         let d = k.ok(&["describe", "rs", &new_rs]);
         d.contains("Created pod: roll-").then_some(d)
     });
@@ -242,7 +242,7 @@ fn deployments_revisions_are_replica_sets_kubectl_rolls_back() {
     let out = k.ok(&["rollout", "undo", "deployment/roll", "--to-revision=1"]);
     assert!(out.contains("rolled back"), "{out}");
     assert_eq!(image(&k), "busybox:1.35");
-    wait_for(
+    eventually(
         "revision 1 renumbered to 4",
         Duration::from_secs(30),
         || {
@@ -270,7 +270,7 @@ fn deployments_revisions_are_replica_sets_kubectl_rolls_back() {
         annotations.contains(r#""kubernetes.io/change-cause":"first""#),
         "{annotations}"
     );
-    wait_for("the pods of revision 4", Duration::from_secs(30), || {
+    eventually("the pods of revision 4", Duration::from_secs(30), || {
         let rows = replica_sets(&k);
         let current: Vec<_> = rows.iter().filter(|r| r.1 == "2").collect();
         (current.len() == 1 && rows.len() == 3 && current[0].0 == rows_name(&k, "busybox:1.35"))
@@ -325,7 +325,7 @@ fn deployments_revisions_are_replica_sets_kubectl_rolls_back() {
 
     // Deleting the Deployment deletes its ReplicaSets, then their pods.
     k.ok(&["delete", "deployment", "roll"]);
-    wait_for(
+    eventually(
         "the ReplicaSets and pods to go",
         Duration::from_secs(30),
         || {

@@ -14,7 +14,8 @@ use bramble_api::resource::{ResourceInfo, by_plural};
 use bramble_hub::fleet::Outgoing;
 use bramble_hub::store::Store;
 use bramble_hub::testing::TestHub;
-use mqtt_support::{Mosquitto, TestAgent, eventually, status, token_login};
+use bramble_tests::eventually_async;
+use mqtt_support::{Mosquitto, TestAgent, WAIT, status, token_login};
 use serde_json::{Value, json};
 
 fn nodes() -> &'static ResourceInfo {
@@ -165,7 +166,7 @@ async fn embedded_broker_join_status_and_garbage() {
         ],
     );
     agent.publish(TopicKind::Status, &st).await;
-    eventually("pod status written", || {
+    eventually_async("pod status written", WAIT, async || {
         (pod(&store, "web")["status"]["phase"] == "Running").then_some(())
     })
     .await;
@@ -173,7 +174,7 @@ async fn embedded_broker_join_status_and_garbage() {
         pod(&store, "elsewhere").get("status").is_none(),
         "not this node's pod"
     );
-    let live = eventually("fleet updated", || {
+    let live = eventually_async("fleet updated", WAIT, async || {
         h.fleet().get("pi-1").filter(|l| l.last_seq == 1)
     })
     .await;
@@ -217,7 +218,7 @@ async fn embedded_broker_join_status_and_garbage() {
     let mut sentinel = st.clone();
     sentinel.seq = 2;
     agent.publish(TopicKind::Status, &sentinel).await;
-    eventually("the status after the garbage", || {
+    eventually_async("the status after the garbage", WAIT, async || {
         h.fleet().get("pi-1").filter(|l| l.last_seq == 2)
     })
     .await;
@@ -236,7 +237,7 @@ async fn embedded_broker_join_status_and_garbage() {
             &status("s4", 3, &[("default", "web", &uid, "Succeeded")]),
         )
         .await;
-    eventually("second status written", || {
+    eventually_async("second status written", WAIT, async || {
         (pod(&store, "web")["status"]["phase"] == "Succeeded").then_some(())
     })
     .await;
@@ -247,7 +248,7 @@ async fn embedded_broker_join_status_and_garbage() {
             &status("s4", 4, &[("default", "web", &uid, "Succeeded")]),
         )
         .await;
-    eventually("fourth status seen", || {
+    eventually_async("fourth status seen", WAIT, async || {
         h.fleet().get("pi-1").filter(|l| l.last_seq == 4)
     })
     .await;
@@ -316,7 +317,7 @@ async fn external_mosquitto_join_and_status() {
             &status("s1", 1, &[("default", "web", &uid, "Running")]),
         )
         .await;
-    eventually("pod status written", || {
+    eventually_async("pod status written", WAIT, async || {
         (pod(&store, "web")["status"]["phase"] == "Running").then_some(())
     })
     .await;

@@ -9,7 +9,8 @@ use bramble_api::protocol::{Desired, HubMessage, TopicKind};
 use bramble_api::resource::by_plural;
 use bramble_hub::testing::TestHub;
 use bramble_tests::Client;
-use mqtt_support::{TestAgent, create_pod, eventually, join_with_network, pod_status};
+use bramble_tests::eventually_async;
+use mqtt_support::{TestAgent, WAIT, create_pod, join_with_network, pod_status};
 use serde_json::{Value, json};
 
 const SERVICES: &str = "/api/v1/namespaces/default/services";
@@ -176,7 +177,7 @@ async fn pod_cidrs_cluster_ips_endpoints_and_desired_network() {
     let d = desired_until(&mut n1, |d| endpoints_of(d, "web").len() == 1).await;
     assert_eq!(endpoints_of(&d, "web"), ["10.42.0.2:8080"]);
     let c2 = client();
-    let eps: Value = eventually("the not-ready address in Endpoints", || {
+    let eps: Value = eventually_async("the not-ready address in Endpoints", WAIT, async || {
         let (_, eps) = c2.get(eps_path);
         eps["subsets"][0]["notReadyAddresses"]
             .is_array()
@@ -194,7 +195,7 @@ async fn pod_cidrs_cluster_ips_endpoints_and_desired_network() {
     })
     .await;
     let c2 = client();
-    eventually("the Endpoints to go", || {
+    eventually_async("the Endpoints to go", WAIT, async || {
         (c2.get(eps_path).0 == 404).then_some(())
     })
     .await;

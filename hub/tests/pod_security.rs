@@ -5,11 +5,11 @@
 //! host paths are allowed per namespace and per hub, `kube-system` is
 //! exempt, and a level raised later stops the controllers' new pods.
 
+use bramble_tests::eventually;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use bramble_tests::cluster::wait_for;
 use bramble_tests::{Client, HubProcess};
 use serde_json::{Value, json};
 
@@ -290,7 +290,7 @@ fn restricted_refuses_and_warn_admits_with_a_warning() {
     let (code, v, warnings) = post(&c, &pods("audited"), &plain_pod("audit-me"));
     assert_eq!(code, 201, "{v}");
     assert!(warnings.is_empty(), "{warnings:?}");
-    let line = wait_for("the audit log line", Duration::from_secs(10), || {
+    let line = eventually("the audit log line", Duration::from_secs(10), || {
         hub.log()
             .lines()
             .find(|l| l.contains("pod security audit") && l.contains("audit-me"))
@@ -443,7 +443,7 @@ fn a_raised_level_stops_new_pods_of_an_admitted_deployment() {
         &deployment("web", json!({"name": "web", "image": "busybox:1"})),
     );
     assert_eq!(code, 201, "{v}");
-    let first = wait_for("the deployment's pod", Duration::from_secs(30), || {
+    let first = eventually("the deployment's pod", Duration::from_secs(30), || {
         pod_names(&c, "shop").into_iter().next()
     });
     let (code, v, warnings) = patch(
@@ -468,7 +468,7 @@ fn a_raised_level_stops_new_pods_of_an_admitted_deployment() {
     assert_eq!(code, 200, "{v}");
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     // The controller creates no pod for the second replica, and says why.
-    let failure = wait_for(
+    let failure = eventually(
         "a ReplicaFailure condition",
         Duration::from_secs(30),
         || replica_failure(&c, "shop", "web"),
@@ -491,7 +491,7 @@ fn a_raised_level_stops_new_pods_of_an_admitted_deployment() {
         &json!({"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "baseline"}}}),
     );
     assert_eq!(code, 200, "{v}");
-    wait_for("the second pod", Duration::from_secs(30), || {
+    eventually("the second pod", Duration::from_secs(30), || {
         (pod_names(&c, "shop").len() == 2 && replica_failure(&c, "shop", "web").is_none())
             .then_some(())
     });

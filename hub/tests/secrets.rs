@@ -48,14 +48,11 @@ fn secret_values_are_never_logged() {
             .0,
         404
     );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !hub.log().contains("end-of-test-marker") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the hub never logged the marker request"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    bramble_tests::eventually(
+        "the hub to log the marker request",
+        std::time::Duration::from_secs(10),
+        || hub.log().contains("end-of-test-marker"),
+    );
     let log = hub.log();
     assert!(log.contains("created"), "the log was captured:\n{log}");
     for secret in [plain, encoded.as_str(), "not-base64-marker"] {

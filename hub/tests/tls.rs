@@ -3,6 +3,7 @@
 //! writes, plain HTTP refused with a reason, a certificate renewed without
 //! a restart, and slow clients that hold only their own connection.
 
+use bramble_tests::eventually;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
@@ -12,7 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bramble_tests::HubProcess;
-use bramble_tests::cluster::wait_for;
 
 fn hub_bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_bramble-hub"))
@@ -124,7 +124,7 @@ fn the_serving_certificate_is_renewed_without_a_restart() {
     let addr = hub.url.trim_start_matches("https://").to_string();
     let ca = hub.ca_pem();
     let first = served_leaf(&addr, &ca);
-    let renewed = wait_for("a renewed certificate", Duration::from_secs(30), || {
+    let renewed = eventually("a renewed certificate", Duration::from_secs(30), || {
         let now = served_leaf(&addr, &ca);
         (now != first).then_some(now)
     });
@@ -371,7 +371,7 @@ fn connections_over_the_caps_are_answered_429_and_503() {
     assert!(rest(&mut s).contains("maximum of 6 connections"));
     // A watch ends: its address is served again.
     drop(held.remove(0));
-    let served = wait_for("a freed slot", Duration::from_secs(30), || {
+    let served = eventually("a freed slot", Duration::from_secs(30), || {
         let mut s = tls_on(connect_from("127.0.0.1", &addr), &ca);
         let status = request(&mut s, "/version", "");
         (status == "HTTP/1.1 200 OK").then_some(status)

@@ -3,13 +3,13 @@
 //! the cap is answered 429 with the limit named, the others keep streaming,
 //! and a slot comes back when a watcher goes away.
 
+use bramble_tests::eventually;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use bramble_tests::HubProcess;
-use bramble_tests::cluster::wait_for;
 use serde_json::json;
 
 const WATCH: &str = "/api/v1/namespaces/default/configmaps?watch=true";
@@ -99,7 +99,7 @@ fn watches_over_the_per_token_cap_are_refused_until_one_closes() {
     // One watcher goes; the hub notices at its next event and frees the slot.
     drop(open.pop());
     let mut n = 0;
-    wait_for("a freed watch slot", Duration::from_secs(30), || {
+    eventually("a freed watch slot", Duration::from_secs(30), || {
         n += 1;
         assert_eq!(
             c.post(

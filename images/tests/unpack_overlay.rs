@@ -91,6 +91,7 @@ fn check_merged(root: &Path) {
 
 #[test]
 fn upper_whiteout_hides_lower_file_in_a_writable_rootfs() {
+    bramble_tests::require_root("overlayfs mounts");
     let tmp = tempfile::tempdir().unwrap();
     let (lower, upper) = two_layers(tmp.path());
     let dir = tmp.path().join("containers/c1");
@@ -130,6 +131,7 @@ fn upper_whiteout_hides_lower_file_in_a_writable_rootfs() {
 
 #[test]
 fn read_only_rootfs_has_no_upper_and_refuses_writes() {
+    bramble_tests::require_root("overlayfs mounts");
     let tmp = tempfile::tempdir().unwrap();
     let (lower, upper) = two_layers(tmp.path());
     let dir = tmp.path().join("containers/ro");
@@ -147,6 +149,7 @@ fn read_only_rootfs_has_no_upper_and_refuses_writes() {
 
 #[test]
 fn single_layer_and_empty_rootfs() {
+    bramble_tests::require_root("overlayfs mounts");
     let tmp = tempfile::tempdir().unwrap();
     let (lower, _) = two_layers(tmp.path());
     // One layer read-only: padded with an empty bottom layer.
@@ -163,6 +166,7 @@ fn single_layer_and_empty_rootfs() {
 
 #[test]
 fn many_long_layer_paths_use_the_new_mount_api() {
+    bramble_tests::require_root("overlayfs mounts");
     let tmp = tempfile::tempdir().unwrap();
     let mut layers = Vec::new();
     for i in 0..70 {
@@ -190,6 +194,7 @@ fn many_long_layer_paths_use_the_new_mount_api() {
 
 #[test]
 fn missing_layers_and_cleanup_after_restart() {
+    bramble_tests::require_root("overlayfs mounts");
     let tmp = tempfile::tempdir().unwrap();
     let err = Rootfs::prepare(&[tmp.path().join("nope")], tmp.path().join("c"), false).unwrap_err();
     assert!(matches!(err, RootfsError::MissingLayer(_)), "{err}");

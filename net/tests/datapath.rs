@@ -11,7 +11,8 @@ use bramble_api::protocol::{Endpoint, NetworkConfig, ServiceEntry, ServicePortEn
 use bramble_net::routes::{self, NODE_PROTO};
 use bramble_net::rules::{HostPort, node_table};
 use bramble_net::{NextHop, Route, nft, sysctl, veth};
-use common::{TestNs, eventually, is_root};
+use bramble_tests::{eventually, require_root};
+use common::TestNs;
 
 fn ip(s: &str) -> Ipv4Addr {
     s.parse().unwrap()
@@ -19,10 +20,7 @@ fn ip(s: &str) -> Ipv4Addr {
 
 #[test]
 fn a_pod_link_has_eth0_routes_and_reaches_the_gateway() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    require_root("network namespaces");
     let node = TestNs::new("node");
     let pod = TestNs::new("pod");
     let link = veth::create(
@@ -66,9 +64,14 @@ fn a_pod_link_has_eth0_routes_and_reaches_the_gateway() {
     );
     veth::remove(Some(&node.path()), &link.host_if).unwrap();
     assert!(veth::pod_links(Some(&node.path())).unwrap().is_empty());
-    assert!(eventually(Duration::from_secs(5), || {
-        !pod.ip(&["link", "show"]).contains("eth0")
-    }));
+    eventually("the pod's eth0 to go", Duration::from_secs(5), || {
+        let links = pod.ip(&["link", "show"]);
+        if links.contains("eth0") {
+            Err(links)
+        } else {
+            Ok(())
+        }
+    });
     assert_eq!(node.ip(&["route", "show", "proto", "78"]).trim(), "");
     // Idempotent.
     veth::remove(Some(&node.path()), &link.host_if).unwrap();
@@ -99,10 +102,7 @@ fn service(vip: &str, port: u16, np: Option<u16>, eps: &[(&str, u16)]) -> Servic
 
 #[test]
 fn services_dnat_to_pods_reject_without_endpoints_and_hairpin() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    require_root("network namespaces");
     let node = TestNs::new("svcnode").with_lan("10.77.0.11");
     let (a, b) = (TestNs::new("svc-a"), TestNs::new("svc-b"));
     let np = node.path();
@@ -204,10 +204,7 @@ fn services_dnat_to_pods_reject_without_endpoints_and_hairpin() {
 
 #[test]
 fn nft_refusing_a_table_says_why_and_changes_nothing() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    require_root("network namespaces");
     let node = TestNs::new("nftbad");
     let np = node.path();
     let good = nft::Table {

@@ -15,7 +15,8 @@ use bramble_api::protocol::{NetworkConfig, PolicyEntry, PolicyPeer, PolicyPort, 
 use bramble_net::policy::{EGRESS_CHAIN, FORWARD_CHAIN, INGRESS_CHAIN};
 use bramble_net::rules::node_table;
 use bramble_net::{nft, sysctl, veth};
-use common::{TestNs, is_root};
+use bramble_tests::require_root;
+use common::TestNs;
 
 const GW: &str = "10.42.1.1";
 const DB: &str = "10.42.1.2";
@@ -170,18 +171,9 @@ fn policy(
     }
 }
 
-fn skip() -> bool {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-    }
-    !is_root()
-}
-
 #[test]
 fn without_policies_every_pod_reaches_the_db_and_there_is_no_filter_chain() {
-    if skip() {
-        return;
-    }
+    require_root("network namespaces");
     let lab = Lab::new("none");
     let listed = lab.apply(Vec::new());
     assert!(!listed.contains(FORWARD_CHAIN), "{listed}");
@@ -192,9 +184,7 @@ fn without_policies_every_pod_reaches_the_db_and_there_is_no_filter_chain() {
 
 #[test]
 fn a_db_policy_admits_only_the_frontend_and_keeps_established_connections() {
-    if skip() {
-        return;
-    }
+    require_root("network namespaces");
     let lab = Lab::new("fe");
     lab.apply(Vec::new());
     // Opened before the policy exists.
@@ -236,9 +226,7 @@ fn a_db_policy_admits_only_the_frontend_and_keeps_established_connections() {
 
 #[test]
 fn an_empty_ingress_denies_everyone_but_not_the_pods_own_connections() {
-    if skip() {
-        return;
-    }
+    require_root("network namespaces");
     let lab = Lab::new("deny");
     lab.apply(vec![policy("db", DB, Some(Vec::new()), None)]);
     blocked(&lab.front, at(DB, 5432));
@@ -251,9 +239,7 @@ fn an_empty_ingress_denies_everyone_but_not_the_pods_own_connections() {
 
 #[test]
 fn an_egress_policy_lets_the_client_reach_only_the_db_port() {
-    if skip() {
-        return;
-    }
+    require_root("network namespaces");
     let lab = Lab::new("eg");
     lab.apply(vec![policy(
         "client",
@@ -273,9 +259,7 @@ fn an_egress_policy_lets_the_client_reach_only_the_db_port() {
 
 #[test]
 fn ip_blocks_with_exceptions() {
-    if skip() {
-        return;
-    }
+    require_root("network namespaces");
     let lab = Lab::new("blk");
     // Ingress: the pod network except the other client.
     lab.apply(vec![policy(
@@ -306,9 +290,7 @@ fn ip_blocks_with_exceptions() {
 
 #[test]
 fn nft_accepts_every_rule_form() {
-    if skip() {
-        return;
-    }
+    require_root("network namespaces");
     let node = TestNs::new("polforms");
     let table = format!("bramble_f{}", std::process::id());
     let port = |protocol: &str, port: Option<u16>, end_port: Option<u16>| PolicyPort {

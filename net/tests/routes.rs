@@ -4,7 +4,8 @@ mod common;
 
 use bramble_net::routes::{self, NODE_PROTO};
 use bramble_net::{NextHop, Route};
-use common::{TestNs, is_root};
+use bramble_tests::require_root;
+use common::TestNs;
 
 fn via(dst: &str, prefix: u8, gw: &str) -> Route {
     Route {
@@ -16,10 +17,7 @@ fn via(dst: &str, prefix: u8, gw: &str) -> Route {
 
 #[test]
 fn reconcile_owns_only_its_protocol() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    require_root("network namespaces");
     let ns = TestNs::new("routes").with_lan("10.77.0.11");
     let path = ns.path();
     // Someone else's route: must survive everything below.
@@ -83,10 +81,7 @@ fn reconcile_owns_only_its_protocol() {
 
 #[test]
 fn a_dev_route_to_a_missing_link_is_a_clear_error() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    require_root("network namespaces");
     let ns = TestNs::new("routes-err");
     let r = Route {
         dst: "10.43.0.0".parse().unwrap(),
@@ -99,10 +94,7 @@ fn a_dev_route_to_a_missing_link_is_a_clear_error() {
 
 #[test]
 fn the_link_holding_an_address_is_found() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    require_root("network namespaces");
     let ns = TestNs::new("links").with_lan("10.77.0.11");
     let p = ns.path();
     let found = bramble_net::links::link_with_address(Some(&p), "10.77.0.11".parse().unwrap());
@@ -120,10 +112,7 @@ fn errno(e: &bramble_net::NetError) -> Option<i32> {
 
 #[test]
 fn kernel_errors_keep_their_errno_and_name_the_operation() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    require_root("network namespaces");
     let ns = TestNs::new("routes-errno").with_lan("10.77.0.11");
     let path = ns.path();
     // A foreign route to the same destination is never added over:
@@ -158,10 +147,7 @@ fn kernel_errors_keep_their_errno_and_name_the_operation() {
 
 #[test]
 fn a_dump_spanning_many_datagrams_returns_every_route() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    require_root("network namespaces");
     let ns = TestNs::new("routes-many").with_lan("10.77.0.11");
     let path = ns.path();
     // ~70 bytes per route message: 3000 routes are several 32 KiB

@@ -12,11 +12,12 @@
 //! it (`cargo build --release --bins` for `cargo bench`, `cargo build --bins`
 //! for `cargo bench --profile dev`; `scripts/bench` does).
 
+use bramble_tests::eventually;
 use std::io::{BufRead, BufReader};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use bramble_tests::cluster::{Broker, Cluster, wait_for};
+use bramble_tests::cluster::{Broker, Cluster};
 use serde_json::{Value, json};
 
 /// Watches pod `name` in `default`; sends the instant of the first event
@@ -87,7 +88,7 @@ fn cycle(cluster: &Cluster, name: &str) -> Duration {
     let path = format!("/api/v1/namespaces/default/pods/{name}");
     let (code, v) = client.delete(&path);
     assert!(code == 200 || code == 202, "delete {name}: {code} {v}");
-    wait_for(&format!("{name} gone"), Duration::from_secs(60), || {
+    eventually(format!("{name} gone"), Duration::from_secs(60), || {
         (client.get(&path).0 == 404).then_some(())
     });
     latency

@@ -49,6 +49,7 @@
 //! Everything started is removed at the end, also on a panic (the cluster
 //! and the lab clean up on drop).
 
+use bramble_tests::eventually;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
@@ -60,7 +61,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use bramble_tests::bench;
-use bramble_tests::cluster::{Broker, Cluster, DEPLOYMENTS, IDLE, is_ready, wait_for};
+use bramble_tests::cluster::{Broker, Cluster, DEPLOYMENTS, IDLE, is_ready};
 use bramble_tests::lab::{Lab, run_in_netns};
 use bramble_tests::net::{
     WEB_UNREADY, exec, pinned_pod, pod_netns, service, wait_running, web_deployment_running,
@@ -493,7 +494,7 @@ fn main() {
     wait_running(&c, "client");
     // (name, node, ip) of the web pods, those on other nodes than the client first.
     let mut web: Vec<(String, String, String)> =
-        wait_for("3 running web pods", Duration::from_secs(90), || {
+        eventually("3 running web pods", Duration::from_secs(90), || {
             let pods: Vec<(String, String, String)> = c
                 .pods("app=web")
                 .iter()
@@ -546,7 +547,7 @@ fn main() {
     for t in &toggles {
         t.set(&c, true);
     }
-    wait_for(
+    eventually(
         "both endpoints in Endpoints",
         Duration::from_secs(30),
         || {
@@ -568,7 +569,7 @@ fn main() {
         .collect();
     let (b, t) = (base.0.clone(), target.0.clone());
     run_in_netns(&client_ns, move || {
-        wait_for(
+        eventually(
             "the Service answering from both pods",
             Duration::from_secs(30),
             || {

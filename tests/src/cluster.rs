@@ -13,52 +13,28 @@
 //! so that the cluster drops first.
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::lab::{Host, Lab};
 pub use crate::mosquitto::Mosquitto;
-use crate::{Client, bin};
+use crate::ports::probed_port;
+use crate::{Client, bin, eventually};
 
 /// The hub's API port inside a lab's `hub` host.
 pub const LAB_API_PORT: u16 = 7480;
 /// The MQTT port (embedded broker or mosquitto) inside a lab's `hub` host.
 pub const LAB_MQTT_PORT: u16 = 1883;
 
-/// A free TCP port on loopback (bound and released).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
 /// A short name unique to this test process and call: `t<pid>x<n>`.
 pub fn unique(prefix: &str) -> String {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     format!("{prefix}{}x{n}", std::process::id())
-}
-
-/// Polls `f` every 100 ms until it returns `Some`, or panics with `what`
-/// after `timeout`.
-pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// A child process whose stderr is collected; killed on drop.
@@ -165,7 +141,8 @@ pub struct Hub {
 
 impl Hub {
     fn start(data_dir: &Path, mqtt: HubMqtt, extra: &[&str]) -> Hub {
-        let api_port = free_port();
+        // Fixed across restarts: probed (crate::ports says why).
+        let api_port = probed_port();
         let mut args = vec![
             "--data-dir".to_string(),
             data_dir.display().to_string(),
@@ -271,7 +248,7 @@ impl Hub {
         let mut cmd = in_netns(self.netns.as_deref(), bin("bramble-hub"));
         cmd.args(&self.args);
         self.proc = Proc::spawn(cmd);
-        wait_for("the hub to answer", Duration::from_secs(20), || {
+        eventually("the hub to answer", Duration::from_secs(20), || {
             self.api_listening().then_some(())?;
             let client = Client::for_data_dir(&self.url, "", &self.data_dir);
             assert!(
@@ -457,7 +434,7 @@ impl Cluster {
         let mqtt = match (&mosquitto, broker) {
             (Some(m), Broker::MosquittoDynsec) => HubMqtt::Dynsec(m.port),
             (Some(m), _) => HubMqtt::External(m.port),
-            (None, _) => HubMqtt::Embedded(free_port()),
+            (None, _) => HubMqtt::Embedded(probed_port()),
         };
         let hub = Hub::start(&dir.path().join("hub"), mqtt, hub_flags);
         let mut cluster = Cluster {
@@ -522,6 +499,7 @@ impl Cluster {
     }
 
     fn add_agent_in(&mut self, name: &str, host: Option<&Host>, auto: bool) -> &mut Agent {
+        crate::require_root("containers: an agent runs pods");
         let root = self.dir.path().join(name);
         let data_dir = root.join("data");
         // The run dir holds Secret values: the agent mounts a tmpfs on it.
@@ -628,7 +606,7 @@ impl Cluster {
 
     /// Waits until node `name` is Ready.
     pub fn wait_node_ready(&self, name: &str, timeout: Duration) {
-        wait_for(&format!("node {name} Ready"), timeout, || {
+        eventually(format!("node {name} Ready"), timeout, || {
             (self.node_ready(name).as_deref() == Some("True")).then_some(())
         });
     }

@@ -90,6 +90,7 @@ impl Lab {
 
     /// Like [`Lab::new`], returning the error.
     pub fn try_new(nodes: usize) -> Result<Lab> {
+        crate::require_root("network namespaces");
         sweep_stale();
         static N: AtomicU32 = AtomicU32::new(0);
         let prefix = format!(

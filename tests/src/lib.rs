@@ -15,7 +15,13 @@ pub mod kubectl;
 pub mod lab;
 pub mod mosquitto;
 pub mod net;
+pub mod ports;
+pub mod root;
 pub mod syscall_probe;
+pub mod wait;
+
+pub use root::require_root;
+pub use wait::{eventually, eventually_async, try_eventually, try_eventually_async};
 
 /// Path of a workspace binary (`bramble-hub`, `bramble`, ...) next to the
 /// running test executable (`target/<profile>/`). `cargo test --workspace`
@@ -47,7 +53,7 @@ pub fn workspace_root() -> PathBuf {
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -258,9 +264,8 @@ impl HubProcess {
         filter: &str,
         extra: &[&str],
     ) -> HubProcess {
-        let mqtt = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free loopback port");
+        // The embedded broker cannot take a listener: probed (ports says why).
+        let mqtt = std::net::SocketAddr::from(([127, 0, 0, 1], ports::probed_port()));
         let mut child = Command::new(bin)
             .arg("--data-dir")
             .arg(data_dir)
@@ -338,14 +343,11 @@ impl HubProcess {
         let pid = self.child.id() as libc::pid_t;
         let rc = unsafe_kill(pid, libc::SIGTERM);
         assert_eq!(rc, 0, "kill(SIGTERM) failed");
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return s;
-            }
-            assert!(Instant::now() < deadline, "hub did not exit after SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        eventually(
+            "the hub to exit after SIGTERM",
+            Duration::from_secs(15),
+            || self.child.try_wait().unwrap(),
+        )
     }
 }
 

@@ -7,7 +7,7 @@
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A mosquitto process. See the module docs.
 pub struct Mosquitto {
@@ -29,7 +29,7 @@ impl Mosquitto {
 
     /// A broker with `auth` as its authentication settings (config lines).
     pub fn start_with(auth: &str) -> Mosquitto {
-        Mosquitto::start_conf(crate::cluster::free_port(), "127.0.0.1", auth, None)
+        Mosquitto::start_conf(crate::ports::probed_port(), "127.0.0.1", auth, None)
     }
 
     /// A broker with the dynamic security plugin (Debian's
@@ -56,7 +56,7 @@ impl Mosquitto {
             "allow_anonymous false\nplugin {plugin}\nplugin_opt_config_file {}\n",
             json.display()
         );
-        let mut m = Mosquitto::start_conf(crate::cluster::free_port(), "127.0.0.1", &auth, None);
+        let mut m = Mosquitto::start_conf(crate::ports::probed_port(), "127.0.0.1", &auth, None);
         m.extra = Some(dir);
         m
     }
@@ -110,15 +110,14 @@ impl Mosquitto {
             .spawn()
             .expect("spawning mosquitto");
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let listening = || match &self.netns {
-            Some(ns) => crate::lab::connect_in(ns, self.addr()).is_ok(),
-            None => TcpStream::connect(self.addr()).is_ok(),
-        };
-        while !listening() {
-            assert!(Instant::now() < deadline, "mosquitto did not listen");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        crate::eventually(
+            "mosquitto to listen",
+            Duration::from_secs(10),
+            || match &self.netns {
+                Some(ns) => crate::lab::connect_in(ns, self.addr()).map(drop),
+                None => TcpStream::connect(self.addr()).map(drop),
+            },
+        );
     }
 
     /// Kills it (SIGKILL): an abrupt broker outage.

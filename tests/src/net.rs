@@ -3,12 +3,13 @@
 //! readiness probe, a Service for it, pods pinned to a node, and a way into a
 //! pod's network namespace.
 
+use crate::eventually;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::cluster::{Agent, Cluster, deployment, wait_for};
+use crate::cluster::{Agent, Cluster, deployment};
 
 /// A web server answering its pod's hostname on 8080, Ready while
 /// /tmp/ready exists (created at start).
@@ -68,8 +69,8 @@ pub fn pod_ip(c: &Cluster, name: &str) -> Option<String> {
 
 /// Waits (60 s) until pod `name` in `default` is Running with an IP; the IP.
 pub fn wait_running(c: &Cluster, name: &str) -> String {
-    wait_for(
-        &format!("pod {name} running with an IP"),
+    eventually(
+        format!("pod {name} running with an IP"),
         Duration::from_secs(60),
         || {
             let (_, p) = c

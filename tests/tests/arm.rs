@@ -17,13 +17,14 @@
 //! aarch64-unknown-linux-musl -p bramble-agent`, likewise for
 //! `armv7-unknown-linux-gnueabihf`.
 
+use bramble_tests::{eventually, try_eventually};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bramble_tests::arm_rig::{
     self, Arch, ArmBoard, BoardConfig, CONSOLE_MARKER, HOST_FROM_GUEST, agent_script,
 };
-use bramble_tests::cluster::{Broker, Cluster, DEPLOYMENTS, deployment, unique, wait_for};
+use bramble_tests::cluster::{Broker, Cluster, DEPLOYMENTS, deployment, unique};
 use serde_json::{Value, json};
 
 /// One board at a time: QEMU takes a core of the two.
@@ -91,8 +92,8 @@ fn boot_agent(c: &Cluster, arch: Arch, agent: &Path, name: &str, cmdline: &[&str
 /// Waits until node `name` is Ready, failing early (with the console)
 /// when the board stopped.
 fn wait_board_ready(c: &Cluster, board: &ArmBoard, name: &str) -> Value {
-    wait_for(
-        &format!("{} node {name} Ready", board.arch.oci()),
+    eventually(
+        format!("{} node {name} Ready", board.arch.oci()),
         Duration::from_secs(90),
         || {
             assert!(
@@ -109,45 +110,33 @@ fn wait_board_ready(c: &Cluster, board: &ArmBoard, name: &str) -> Value {
 /// Running).
 fn wait_logs(c: &Cluster, board: &ArmBoard, pod: &str, needle: &str, timeout: Duration) -> String {
     let deadline = std::time::Instant::now() + timeout;
-    let running = wait_for_opt(timeout, || {
+    let running = try_eventually(timeout, || {
         assert!(board.running(), "the board stopped");
         let (_, p) = c.client().get(&format!("{PODS}/{pod}"));
-        (p["status"]["phase"] == "Running").then_some(())
+        match &p["status"]["phase"] {
+            phase if phase == "Running" => Ok(()),
+            phase => Err(format!("phase {phase}")),
+        }
     });
-    let mut last = String::new();
     let left = deadline.saturating_duration_since(std::time::Instant::now());
     let found = running.and_then(|()| {
-        wait_for_opt(left, || {
+        try_eventually(left, || {
             assert!(board.running(), "the board stopped");
             let (ok, out) = c.cli(&["logs", pod]);
             if ok && out.contains(needle) {
-                return Some(out);
+                Ok(out)
+            } else {
+                Err(format!("output: {out}"))
             }
-            last = out;
-            None
         })
     });
-    found.unwrap_or_else(|| {
+    found.unwrap_or_else(|t| {
         let (_, pods) = c.client().get("/api/v1/namespaces/default/pods");
         panic!(
-            "`bramble logs {pod}` never showed {needle:?} in {timeout:?}; last output: {last}\npods: {pods}\nboard console (tail):\n{}",
+            "`bramble logs {pod}` never showed {needle:?} in {timeout:?} (first the pod Running, then the logs): {t}\npods: {pods}\nboard console (tail):\n{}",
             board.console_tail(40)
         )
     })
-}
-
-/// Polls `f` every 200 ms until `Some` or `timeout` passes.
-fn wait_for_opt<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if std::time::Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 fn pod(name: &str, script: &str, node_selector: Option<Value>, limits: Option<Value>) -> Value {
@@ -242,7 +231,7 @@ fn arm64_board_joins_and_runs_the_arm64_build_of_a_multi_arch_image() {
         &deployment("mixed", 2, "busybox:multi", UNAME_IDLE),
     );
     assert_eq!(code, 201, "{v}");
-    let ready = wait_for("2 ready replicas", Duration::from_secs(120), || {
+    let ready = eventually("2 ready replicas", Duration::from_secs(120), || {
         assert!(board.running(), "the board stopped");
         let r = c.ready_pods("app=mixed");
         (r.len() == 2).then_some(r)
@@ -332,7 +321,7 @@ fn arm64_board_without_memory_cgroup_joins_with_a_warning() {
         &pod("limited", UNAME_IDLE, None, Some(json!({"memory": "32Mi"}))),
     );
     assert_eq!(code, 201, "{v}");
-    let status = wait_for("the limited pod refused", Duration::from_secs(60), || {
+    let status = eventually("the limited pod refused", Duration::from_secs(60), || {
         let (_, p) = c.client().get(&format!("{PODS}/limited"));
         let s = p["status"].to_string();
         s.contains("memory cgroup").then_some(s)
@@ -414,7 +403,7 @@ fn armv7_board_runs_the_32_bit_agent_with_runc() {
     assert!(code == 200 || code == 202, "{code} {v}");
     let line = board.wait_for_console("container deleted", Duration::from_secs(60));
     assert!(line.contains("Code(0)"), "{line}");
-    wait_for("the pod gone", Duration::from_secs(60), || {
+    eventually("the pod gone", Duration::from_secs(60), || {
         (c.client().get(&format!("{PODS}/uname-armv7")).0 == 404).then_some(())
     });
     step(t, "armv7 pod deleted");

@@ -6,6 +6,7 @@
 //! sees or sends, a board gets only what the hub meant for it, and the hub
 //! believes only what a board signed.
 
+use bramble_tests::eventually;
 use std::time::{Duration, Instant};
 
 use bramble_api::objects::pod_status::PodStatus;
@@ -17,7 +18,7 @@ use bramble_api::protocol::{
     RpcRequest, Status, TopicKind, keys_text,
 };
 use bramble_tests::attacker::{self, Board, Capture, Login, Sniffer, Target, contains};
-use bramble_tests::cluster::{Broker, Cluster, unique, wait_for};
+use bramble_tests::cluster::{Broker, Cluster, unique};
 use bramble_trust::PublicKeys;
 use serde_json::{Value, json};
 
@@ -83,8 +84,8 @@ fn endpoints(c: &Cluster, name: &str) -> Value {
 /// A board's public keys, as its hello shows them to anyone listening.
 /// Waits until agent `i`'s log says `what`.
 fn wait_agent_log(c: &Cluster, i: usize, what: &str) {
-    wait_for(
-        &format!("agent {i} to log {what:?}"),
+    eventually(
+        format!("agent {i} to log {what:?}"),
         Duration::from_secs(30),
         || c.agents[i].proc.log().contains(what).then_some(()),
     );
@@ -150,7 +151,7 @@ fn victim_with_a_secret(c: &Cluster, node: &str) -> String {
     assert_eq!(code, 201, "{v}");
     let (code, v) = c.client().post(PODS, &victim_pod("victim", node, "db"));
     assert_eq!(code, 201, "{v}");
-    wait_for("the victim pod Running", Duration::from_secs(60), || {
+    eventually("the victim pod Running", Duration::from_secs(60), || {
         running_ip(c, "victim")
     });
     secret
@@ -169,10 +170,10 @@ fn stolen_board_and_token_holder(broker: Broker) {
             "spec": {"selector": {"app": "victim"}, "ports": [{"port": 80}]}}),
     );
     assert_eq!(code, 201, "{v}");
-    let ip = wait_for("the victim pod Running", Duration::from_secs(60), || {
+    let ip = eventually("the victim pod Running", Duration::from_secs(60), || {
         running_ip(&c, "victim")
     });
-    wait_for("the victim's endpoint", Duration::from_secs(30), || {
+    eventually("the victim's endpoint", Duration::from_secs(30), || {
         endpoints(&c, "victim")
             .to_string()
             .contains(&ip)
@@ -216,7 +217,7 @@ fn stolen_board_and_token_holder(broker: Broker) {
     assert_eq!(code, 200, "{v}");
     // B's next heartbeats pass by (on a broker that lets A read them).
     let started = Instant::now();
-    wait_for("a few heartbeats", Duration::from_secs(30), || {
+    eventually("a few heartbeats", Duration::from_secs(30), || {
         (started.elapsed() >= Duration::from_secs(3)).then_some(())
     });
     let (a_alive, token_alive) = (sniff_a.alive(), sniff_token.alive());
@@ -354,11 +355,11 @@ fn stolen_board_and_token_holder(broker: Broker) {
     // grace, the victim keeps its address and its endpoints.
     let (code, v) = c.client().post(PODS, &victim_pod("later", &b, "db"));
     assert_eq!(code, 201, "{v}");
-    wait_for("a later pod on B Running", Duration::from_secs(60), || {
+    eventually("a later pod on B Running", Duration::from_secs(60), || {
         running_ip(&c, "later")
     });
     let since = Instant::now();
-    wait_for("twice the heartbeat grace", Duration::from_secs(30), || {
+    eventually("twice the heartbeat grace", Duration::from_secs(30), || {
         (since.elapsed() >= Duration::from_secs(8)).then_some(())
     });
     assert_eq!(
@@ -459,7 +460,7 @@ fn a_stolen_board_cannot_label_itself_into_the_control_plane() {
     attacker::publish(&port, &thief.mqtt_login(), &t, &p, false).expect("A may say its hello");
     // The hub answers with a refusal that says why, and A's Node keeps its
     // labels.
-    wait_for(
+    eventually(
         "the hub to refuse the labels",
         Duration::from_secs(30),
         || {
@@ -525,7 +526,7 @@ fn deleting_a_node_revokes_its_key_at_once() {
     assert_eq!(code, 200, "{v}");
     let deleted = Instant::now();
     // Refused on the registry and on MQTT, and its session is dropped.
-    let refused = wait_for(
+    let refused = eventually(
         "B's registry login refused",
         Duration::from_secs(10),
         || (pull(&board.registry_password()) == "401").then(|| deleted.elapsed()),
@@ -575,7 +576,7 @@ fn a_token_login_never_takes_a_registered_nodes_session() {
     eprintln!("refused: {e}");
     // The node keeps its session: nothing about losing the broker after.
     let since = Instant::now();
-    wait_for("a few heartbeats", Duration::from_secs(30), || {
+    eventually("a few heartbeats", Duration::from_secs(30), || {
         (since.elapsed() >= Duration::from_secs(3)).then_some(())
     });
     let seen = sniff.stop();
@@ -617,7 +618,7 @@ fn a_capture_of_the_mqtt_port_shows_no_secret_token_or_key() {
         .client()
         .post(PODS, &victim_pod("victim", &names[1], "db"));
     assert_eq!(code, 201, "{v}");
-    wait_for("the pod Running", Duration::from_secs(60), || {
+    eventually("the pod Running", Duration::from_secs(60), || {
         running_ip(&c, "victim")
     });
     let out = exec(&c, "victim", &["sh", "-c", "echo pass=$PASS"]);
@@ -698,7 +699,7 @@ fn a_mosquitto_provisioned_by_the_hub_keeps_each_node_to_its_topics() {
     let out = exec(&c, "victim", &["sh", "-c", "echo pass=$PASS"]);
     assert!(out.contains(&secret), "{out}");
     let since = Instant::now();
-    wait_for("a few heartbeats", Duration::from_secs(30), || {
+    eventually("a few heartbeats", Duration::from_secs(30), || {
         (since.elapsed() >= Duration::from_secs(3)).then_some(())
     });
     let _ = (sniff.alive(), own.alive());
@@ -733,7 +734,7 @@ fn a_mosquitto_provisioned_by_the_hub_keeps_each_node_to_its_topics() {
     let (t, p) = thief.frame(&b, TopicKind::Status, &lie, None);
     let _ = attacker::publish(&port, &thief.mqtt_login(), &t, &p, false);
     let since = Instant::now();
-    wait_for("B's next heartbeats", Duration::from_secs(30), || {
+    eventually("B's next heartbeats", Duration::from_secs(30), || {
         (since.elapsed() >= Duration::from_secs(3)).then_some(())
     });
     let _ = hub_view.alive();
@@ -750,7 +751,7 @@ fn a_mosquitto_provisioned_by_the_hub_keeps_each_node_to_its_topics() {
     let b_board = Board::read(&b, &c.agents[1].data_dir);
     let (code, v) = c.client().delete(&format!("/api/v1/nodes/{b}"));
     assert_eq!(code, 200, "{v}");
-    wait_for(
+    eventually(
         "B's login refused by mosquitto",
         Duration::from_secs(10),
         || {
@@ -778,7 +779,7 @@ fn a_board_given_another_hubs_token_refuses_to_join_naming_both_keys() {
     c.add_agent(&name);
     c.hub.node_token = real;
     let i = c.agents.len() - 1;
-    wait_for("the agent to give up", Duration::from_secs(30), || {
+    eventually("the agent to give up", Duration::from_secs(30), || {
         (!c.agents[i].proc.running()).then_some(())
     });
     let log = c.agents[i].proc.exited_log();

@@ -4,10 +4,11 @@
 //! nodes, scale and undo work, a killed agent's pods move after the
 //! eviction timeout and are fenced when it returns.
 
+use bramble_tests::eventually;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use bramble_tests::cluster::{Broker, Cluster, DEPLOYMENTS, IDLE, deployment, wait_for};
+use bramble_tests::cluster::{Broker, Cluster, DEPLOYMENTS, IDLE, deployment};
 use serde_json::{Value, json};
 
 /// One cluster at a time: each is a hub and three agents on 2 cores.
@@ -39,7 +40,7 @@ fn spreads_rolls_scales(broker: Broker) {
     // 6 replicas on 3 equal nodes: 2/2/2.
     let (code, v) = client.post(DEPLOYMENTS, &deployment("spread", 6, "busybox:e2e", IDLE));
     assert_eq!(code, 201, "{v}");
-    let ready = wait_for("6 ready replicas", Duration::from_secs(90), || {
+    let ready = eventually("6 ready replicas", Duration::from_secs(90), || {
         let r = c.ready_pods("app=spread");
         (r.len() == 6).then_some(r)
     });
@@ -58,9 +59,8 @@ fn spreads_rolls_scales(broker: Broker) {
         &json!({"spec": {"template": {"spec": {"containers": containers}}}}),
     );
     assert_eq!(code, 200, "{v}");
-    let deadline = Instant::now() + Duration::from_secs(120);
     let mut min_ready = usize::MAX;
-    loop {
+    eventually("the rollout to finish", Duration::from_secs(120), || {
         let pods = c.pods("app=spread");
         let ready: Vec<&Value> = pods
             .iter()
@@ -72,14 +72,11 @@ fn spreads_rolls_scales(broker: Broker) {
             .filter(|p| p["spec"]["containers"][0]["image"] == "busybox:e2e-v2")
             .count();
         if new == 6 && pods.len() == 6 {
-            break;
+            Ok(())
+        } else {
+            Err(format!("{pods:?}"))
         }
-        assert!(
-            Instant::now() < deadline,
-            "rollout did not finish: {pods:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    });
     assert!(min_ready >= 5, "only {min_ready} ready during the rollout");
     let (ok, out) = cli(
         &c,
@@ -95,7 +92,7 @@ fn spreads_rolls_scales(broker: Broker) {
     // Undo returns to the first image.
     let (ok, out) = cli(&c, &["rollout", "undo", "deployment/spread"]);
     assert!(ok, "{out}");
-    wait_for("undo to the first image", Duration::from_secs(120), || {
+    eventually("undo to the first image", Duration::from_secs(120), || {
         let pods = c.pods("app=spread");
         let back = pods
             .iter()
@@ -110,7 +107,7 @@ fn spreads_rolls_scales(broker: Broker) {
     // Scale down to 3: one per node.
     let (ok, out) = cli(&c, &["scale", "deployment", "spread", "--replicas", "3"]);
     assert!(ok && out.contains("scaled"), "{out}");
-    wait_for("3 replicas", Duration::from_secs(60), || {
+    eventually("3 replicas", Duration::from_secs(60), || {
         (c.pods("app=spread").len() == 3 && c.ready_pods("app=spread").len() == 3).then_some(())
     });
 
@@ -125,7 +122,7 @@ fn spreads_rolls_scales(broker: Broker) {
     });
     let (code, v) = client.post("/apis/apps/v1/namespaces/default/daemonsets", &ds);
     assert_eq!(code, 201, "{v}");
-    let ready = wait_for("a daemon pod per node", Duration::from_secs(60), || {
+    let ready = eventually("a daemon pod per node", Duration::from_secs(60), || {
         let r = c.ready_pods("app=every");
         (r.len() == 3).then_some(r)
     });
@@ -175,27 +172,34 @@ fn node_loss(broker: Broker) {
     let client = c.client();
     let (code, v) = client.post(DEPLOYMENTS, &deployment("survivor", 3, "busybox:e2e", IDLE));
     assert_eq!(code, 201, "{v}");
-    let ready = wait_for("3 ready replicas", Duration::from_secs(90), || {
+    let ready = eventually("3 ready replicas", Duration::from_secs(90), || {
         let r = c.ready_pods("app=survivor");
         (r.len() == 3).then_some(r)
     });
     assert_eq!(per_node(&ready).len(), 3, "{ready:?}");
 
-    // kill -9 one agent: NotReady within 5 s.
+    // kill -9 one agent: NotReady at once, from the broker's last will (not
+    // after the heartbeat grace).
     let lost = c.agents[0].name.clone();
     let killed = Instant::now();
     c.agents[0].proc.kill9();
-    wait_for("the node to go NotReady", Duration::from_secs(10), || {
-        (c.node_ready(&lost).as_deref() != Some("True")).then_some(())
+    let ready = eventually("the node to go NotReady", Duration::from_secs(10), || {
+        let node = c.node(&lost)?;
+        let ready = node["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == "Ready")?
+            .clone();
+        (ready["status"] != "True").then_some(ready)
     });
-    let detected = killed.elapsed();
-    assert!(
-        detected < Duration::from_secs(5),
-        "NotReady after {detected:?}"
+    eprintln!("NotReady after {:?}", killed.elapsed());
+    assert_eq!(
+        ready["message"], "Agent went offline (MQTT last will).",
+        "{ready}"
     );
 
     // After the eviction timeout its pod runs elsewhere.
-    let moved = wait_for(
+    let moved = eventually(
         "the lost pod to be replaced",
         Duration::from_secs(60),
         || {
@@ -209,7 +213,7 @@ fn node_loss(broker: Broker) {
     c.agents[0].restart();
     c.wait_node_ready(&lost, Duration::from_secs(30));
     let records = c.agents[0].run_dir.join("pods");
-    wait_for(
+    eventually(
         "the fenced pod to stop on the returning node",
         Duration::from_secs(30),
         || {
@@ -275,7 +279,7 @@ fn cluster_autoscales_a_cpu_burning_workload_up_and_down() {
             .as_i64()
             .unwrap_or(0)
     };
-    wait_for(
+    eventually(
         "the autoscaler to scale up to 3",
         Duration::from_secs(60),
         || (replicas() == 3).then_some(()),
@@ -283,7 +287,7 @@ fn cluster_autoscales_a_cpu_burning_workload_up_and_down() {
     let (ok, out) = cli(&c, &["top", "pods"]);
     assert!(ok && out.contains("burn-"), "{out}");
     eprintln!("scaled up to 3 at {:?}:\n{out}", started.elapsed());
-    wait_for(
+    eventually(
         "the autoscaler to scale back down to 1",
         Duration::from_secs(120),
         || (replicas() == 1).then_some(()),
@@ -317,7 +321,7 @@ fn cluster_keeps_pods_of_another_platform_pending_with_the_reason() {
         "spec": {"containers": [{"name": "main", "image": "mainframe:1"}]}});
     let (code, v) = c.client().post("/api/v1/namespaces/default/pods", &pod);
     assert_eq!(code, 201, "{v}");
-    let message = wait_for(
+    let message = eventually(
         "the pod to be unschedulable",
         Duration::from_secs(20),
         || {

@@ -7,12 +7,13 @@
 //! it, to a server listening on the pod's loopback only; and `kubectl
 //! attach` streaming a container's new output until it stops.
 
+use bramble_tests::eventually;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use bramble_tests::cluster::{Broker, Cluster, unique, wait_for};
+use bramble_tests::cluster::{Broker, Cluster, unique};
 use serde_json::{Value, json};
 
 /// One cluster at a time: each is a hub and an agent on 2 cores.
@@ -91,8 +92,8 @@ fn pod(name: &str, script: &str, restart: &str) -> Value {
 fn start_pod(c: &Cluster, name: &str, script: &str, restart: &str) {
     let (code, v) = c.client().post(PODS, &pod(name, script, restart));
     assert_eq!(code, 201, "{v}");
-    wait_for(
-        &format!("pod {name} running"),
+    eventually(
+        format!("pod {name} running"),
         Duration::from_secs(60),
         || {
             let (_, p) = c.client().get(&format!("{PODS}/{name}"));
@@ -298,7 +299,7 @@ fn kubectl_logs_flags() {
         "echo one; echo two; echo three >&2; echo run-$(date +%s); sleep 8; exit 1",
         "Always",
     );
-    wait_for("three lines", Duration::from_secs(20), || {
+    eventually("three lines", Duration::from_secs(20), || {
         (ok(&c, &["logs", &name]).lines().count() >= 4).then_some(())
     });
     let all = ok(&c, &["logs", &name]);
@@ -343,11 +344,11 @@ fn kubectl_logs_flags() {
     assert!(text(&got).starts_with("one\n"), "{}", text(&got));
 
     // After a restart, --previous shows the run before.
-    wait_for("a restart", Duration::from_secs(60), || {
+    eventually("a restart", Duration::from_secs(60), || {
         let (_, p) = c.client().get(&format!("{PODS}/{name}"));
         (p["status"]["containerStatuses"][0]["restartCount"].as_i64() >= Some(1)).then_some(())
     });
-    wait_for("the new run's marker", Duration::from_secs(20), || {
+    eventually("the new run's marker", Duration::from_secs(20), || {
         let now = ok(&c, &["logs", &name]);
         now.lines().any(|l| l.starts_with("run-")).then_some(now)
     });
@@ -519,7 +520,7 @@ fn kubectl_attach_streams_new_output_until_the_container_stops() {
         "Never",
     );
     // Some history first: attach must not repeat it (that is `logs`).
-    wait_for("three lines logged", Duration::from_secs(30), || {
+    eventually("three lines logged", Duration::from_secs(30), || {
         ok(&c, &["logs", &name]).contains("out-2").then_some(())
     });
     let mut child = Command::new("kubectl")

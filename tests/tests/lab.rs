@@ -3,12 +3,13 @@
 //! server inside a host, and a whole cluster runs on it (hub in the `hub`
 //! host, one agent per node host).
 
+use bramble_tests::eventually;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use bramble_tests::cluster::{Broker, Cluster, DEPLOYMENTS, IDLE, Proc, deployment, wait_for};
+use bramble_tests::cluster::{Broker, Cluster, DEPLOYMENTS, IDLE, Proc, deployment};
 use bramble_tests::lab::{Lab, busybox};
 
 /// One cluster at a time: each is a hub and agents on 2 cores.
@@ -151,7 +152,7 @@ fn forward_reaches_a_server_inside_a_host() {
     let port = node.forward(8080);
     // Nothing listens on that port in the root namespace's loopback... but
     // the forward does: its replies come from inside node1.
-    let reply = wait_for("httpd through the forward", Duration::from_secs(10), || {
+    let reply = eventually("httpd through the forward", Duration::from_secs(10), || {
         // Until httpd listens, the forward resets the connection.
         let s = TcpStream::connect(("127.0.0.1", port)).ok()?;
         let r = try_http_get(s).ok()?;
@@ -204,7 +205,7 @@ fn cluster_on_lab(broker: Broker) {
         .client()
         .post(DEPLOYMENTS, &deployment("spread", 2, "busybox:lab", IDLE));
     assert_eq!(code, 201, "{v}");
-    let ready = wait_for("2 ready replicas", Duration::from_secs(90), || {
+    let ready = eventually("2 ready replicas", Duration::from_secs(90), || {
         let r = c.ready_pods("app=spread");
         (r.len() == 2).then_some(r)
     });

@@ -6,10 +6,11 @@
 //! LAN client and survives a node dying, and a NetworkPolicy admits only
 //! the frontend.
 
+use bramble_tests::eventually;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use bramble_tests::cluster::{Broker, Cluster, DEPLOYMENTS, IDLE, wait_for};
+use bramble_tests::cluster::{Broker, Cluster, DEPLOYMENTS, IDLE};
 use bramble_tests::lab::{HUB_IP, Lab};
 use bramble_tests::net::{WEB, exec, pinned_pod, service, wait_running, web_deployment};
 use serde_json::json;
@@ -108,7 +109,7 @@ fn pods_services_dns_and_ingress_across_nodes() {
     let client_ip = wait_running(&c, "client");
     let far_ip = wait_running(&c, "far");
     assert!(client_ip.parse::<std::net::Ipv4Addr>().is_ok());
-    let (ok, out) = wait_for(
+    let (ok, out) = eventually(
         "node 1 → node 3 by pod IP",
         Duration::from_secs(20),
         || {
@@ -135,7 +136,7 @@ fn pods_services_dns_and_ingress_across_nodes() {
     assert_eq!(code, 201, "{v}");
     let (code, v) = client.post("/api/v1/namespaces/default/services", &service("web"));
     assert_eq!(code, 201, "{v}");
-    let ready = wait_for("3 ready web pods", Duration::from_secs(90), || {
+    let ready = eventually("3 ready web pods", Duration::from_secs(90), || {
         let r = c.ready_pods("app=web");
         (r.len() == 3).then_some(r)
     });
@@ -145,7 +146,7 @@ fn pods_services_dns_and_ingress_across_nodes() {
     // the last one joins may show it only once, so the spread is measured
     // on a fresh sample after. 90 connections over 3 endpoints chosen at
     // random: each gets 30 ± 4.5; fewer than 10 is a 1-in-300,000 event.
-    wait_for("web reachable by name", Duration::from_secs(20), || {
+    eventually("web reachable by name", Duration::from_secs(20), || {
         let m = hits(&c, "client", "http://web/", 30);
         (m.len() == 3 && !m.contains_key("FAILED")).then_some(())
     });
@@ -162,7 +163,7 @@ fn pods_services_dns_and_ingress_across_nodes() {
     let (ok, out) = exec(&c, &victim, "rm /tmp/ready");
     assert!(ok, "{out}");
     let started = Instant::now();
-    wait_for(
+    eventually(
         "the unready pod out of the rotation",
         Duration::from_secs(10),
         || {
@@ -176,7 +177,7 @@ fn pods_services_dns_and_ingress_across_nodes() {
     );
     let (ok, out) = exec(&c, &victim, "touch /tmp/ready");
     assert!(ok, "{out}");
-    wait_for(
+    eventually(
         "the pod back in the rotation",
         Duration::from_secs(10),
         || {
@@ -206,7 +207,7 @@ fn pods_services_dns_and_ingress_across_nodes() {
         }
         m
     };
-    wait_for(
+    eventually(
         "the ingress routes web.lan",
         Duration::from_secs(20),
         || (through_ingress(3).len() == 3).then_some(()),
@@ -218,7 +219,7 @@ fn pods_services_dns_and_ingress_across_nodes() {
     // The hub host reaches the Service's ClusterIP through its own table.
     let (_, svc) = client.get("/api/v1/namespaces/default/services/web");
     let vip = svc["spec"]["clusterIP"].as_str().unwrap().to_string();
-    let from_hub = wait_for(
+    let from_hub = eventually(
         "the ClusterIP from the hub host",
         Duration::from_secs(20),
         || {
@@ -279,7 +280,7 @@ fn network_policy_admits_only_the_frontend_across_nodes() {
     wait_running(&c, "frontend");
     wait_running(&c, "other");
     let get = |from: &str| exec(&c, from, &format!("timeout 2 wget -qO- http://{db}:8080/")).0;
-    wait_for(
+    eventually(
         "both reach the db before any policy",
         Duration::from_secs(20),
         || (get("frontend") && get("other")).then_some(()),
@@ -294,7 +295,7 @@ fn network_policy_admits_only_the_frontend_across_nodes() {
         &policy,
     );
     assert_eq!(code, 201, "{v}");
-    wait_for("the other pod blocked", Duration::from_secs(20), || {
+    eventually("the other pod blocked", Duration::from_secs(20), || {
         (!get("other")).then_some(())
     });
     assert!(get("frontend"), "the frontend is still allowed");
@@ -302,7 +303,7 @@ fn network_policy_admits_only_the_frontend_across_nodes() {
     let (code, _) = client
         .delete("/apis/networking.k8s.io/v1/namespaces/default/networkpolicies/db-from-frontend");
     assert_eq!(code, 200);
-    wait_for(
+    eventually(
         "the other pod allowed again",
         Duration::from_secs(20),
         || get("other").then_some(()),
@@ -392,11 +393,11 @@ fn annotated_node_port_service_is_announced_as_a_local_name() {
         lab.nodes().iter().map(|h| h.ip().into()).collect();
     assert_eq!(addrs, nodes, "shop.local names both nodes");
     assert_eq!(port, node_port);
-    wait_for("2 ready shop pods", Duration::from_secs(90), || {
+    eventually("2 ready shop pods", Duration::from_secs(90), || {
         (c.ready_pods("app=shop").len() == 2).then_some(())
     });
     for ip in &nodes {
-        let out = wait_for(
+        let out = eventually(
             "the node port from the LAN",
             Duration::from_secs(20),
             || {

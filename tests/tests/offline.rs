@@ -3,10 +3,11 @@
 //! restarted meanwhile brings its pods back from local state; when the hub
 //! returns, nothing healthy restarts.
 
+use bramble_tests::eventually;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use bramble_tests::cluster::{Broker, Cluster, DEPLOYMENTS, IDLE, deployment, wait_for};
+use bramble_tests::cluster::{Broker, Cluster, DEPLOYMENTS, IDLE, deployment};
 use serde_json::Value;
 
 /// Sum of every `restart_count`/`restartCount` in the agent's pod records
@@ -102,10 +103,10 @@ fn hub_away(broker: Broker) {
         &deployment("crashy", 1, "busybox:e2e", "sleep 2; exit 1"),
     );
     assert_eq!(code, 201, "{v}");
-    wait_for("steady pods ready", Duration::from_secs(90), || {
+    eventually("steady pods ready", Duration::from_secs(90), || {
         (c.ready_pods("app=steady").len() == 2).then_some(())
     });
-    wait_for("the crashy pod to start", Duration::from_secs(60), || {
+    eventually("the crashy pod to start", Duration::from_secs(60), || {
         c.pods("app=crashy")
             .iter()
             .any(|p| p["spec"]["nodeName"].is_string())
@@ -126,7 +127,7 @@ fn hub_away(broker: Broker) {
     // An agent restarted while the hub is down brings its pods back.
     let other = 1 - crashy_agent;
     c.agents[other].restart();
-    wait_for(
+    eventually(
         "the restarted agent to restore its desired set",
         Duration::from_secs(30),
         || {
@@ -143,7 +144,7 @@ fn hub_away(broker: Broker) {
     );
 
     // Crashed containers are restarted locally meanwhile.
-    wait_for("local restarts of the crashy container", offline, || {
+    eventually("local restarts of the crashy container", offline, || {
         (local_restarts(&c.agents[crashy_agent].run_dir, "crashy").1 > restarts_before)
             .then_some(())
     });
@@ -165,7 +166,7 @@ fn hub_away(broker: Broker) {
         let name = c.agents[a].name.clone();
         c.wait_node_ready(&name, Duration::from_secs(60));
     }
-    wait_for(
+    eventually(
         "the offline restarts to be reported",
         Duration::from_secs(30),
         || {
@@ -174,7 +175,7 @@ fn hub_away(broker: Broker) {
             (n >= 2).then_some(())
         },
     );
-    wait_for(
+    eventually(
         "the steady pods to be reported ready",
         Duration::from_secs(30),
         || (c.ready_pods("app=steady").len() == 2).then_some(()),

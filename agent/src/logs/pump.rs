@@ -362,17 +362,25 @@ fn run(shared: &Shared, mut wake: File) {
 mod tests {
     use super::*;
     use std::io::Write;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
-    fn wait_for(path: &Path, want: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
+    /// Reads `path` until it contains `want`; `Err` (the last contents)
+    /// after 5 s.
+    fn containing(path: &Path, want: &str) -> Result<String, bramble_tests::wait::TimedOut> {
+        bramble_tests::try_eventually(Duration::from_secs(5), || {
             let s = std::fs::read_to_string(path).unwrap_or_default();
-            if s.contains(want) || Instant::now() > deadline {
-                return s;
+            if s.contains(want) {
+                Ok(s)
+            } else {
+                Err(format!("{s:?}"))
             }
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        })
+    }
+
+    /// The contents of `path` once it contains `want` (panics after 5 s).
+    fn logged(path: &Path, want: &str) -> String {
+        containing(path, want)
+            .unwrap_or_else(|t| panic!("{} never contained {want:?} {t}", path.display()))
     }
 
     fn writer_end(path: &Path) -> File {
@@ -391,7 +399,7 @@ mod tests {
         let fifos = pump.attach("pod_c", &log).unwrap();
         writer_end(&fifos.stdout).write_all(b"hello\n").unwrap();
         writer_end(&fifos.stderr).write_all(b"oops\n").unwrap();
-        let s = wait_for(&log, "oops");
+        let s = logged(&log, "oops");
         assert!(s.contains(" stdout F hello\n"), "{s}");
         assert!(s.contains(" stderr F oops\n"), "{s}");
         pump.detach("pod_c").unwrap();
@@ -412,7 +420,7 @@ mod tests {
         let pump = LogPump::start(&dir, LogConfig::default()).unwrap();
         assert_eq!(pump.fifo_keys().unwrap(), vec!["k".to_string()]);
         pump.attach("k", &log).unwrap();
-        let s = wait_for(&log, "while away");
+        let s = logged(&log, "while away");
         assert!(s.contains("stdout F while away"), "{s}");
         pump.detach("k").unwrap();
     }
@@ -445,7 +453,7 @@ mod tests {
             writeln!(out, "line {i:05} {}", "x".repeat(40)).unwrap();
         }
         writeln!(out, "the last line").unwrap();
-        let s = wait_for(&log, "the last line");
+        let s = logged(&log, "the last line");
         assert!(s.contains("stdout F the last line"), "{s}");
         pump.detach("k").unwrap();
         let mut total = 0;
@@ -485,14 +493,16 @@ mod tests {
             })
         };
         // The flood is being logged before the quiet one speaks.
-        let flooded = wait_for(&tmp.path().join("flood.log"), "xxxxxxxx");
+        let flooded = logged(&tmp.path().join("flood.log"), "xxxxxxxx");
         assert!(flooded.contains("xxxxxxxx"));
         writer_end(&quiet.stdout)
             .write_all(b"still heard\n")
             .unwrap();
-        let s = wait_for(&quiet_log, "still heard");
+        // The flooder stops before any assertion fails.
+        let s = containing(&quiet_log, "still heard");
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         flooder.join().unwrap();
+        let s = s.unwrap_or_else(|t| panic!("the quiet pod never heard {t}"));
         assert!(s.contains("stdout F still heard"), "{s:?}");
         pump.detach("quiet").unwrap();
         pump.detach("flood").unwrap();

@@ -256,10 +256,6 @@ pub fn in_network<T: Send>(path: &Path, f: impl FnOnce() -> T + Send) -> Result<
 mod tests {
     use super::*;
 
-    fn is_root() -> bool {
-        rustix::process::geteuid().is_root()
-    }
-
     fn mounted(path: &Path) -> bool {
         let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
         let p = path.to_str().unwrap();
@@ -268,10 +264,7 @@ mod tests {
 
     #[test]
     fn create_has_lo_up_and_hostname_and_remove_leaves_nothing() {
-        if !is_root() {
-            eprintln!("skipped: needs root");
-            return;
-        }
+        bramble_tests::require_root("network, IPC and UTS namespaces");
         let dir = tempfile::tempdir().unwrap();
         let name = format!("netns-test-{}", std::process::id());
         let ns = PodNetns::create(dir.path(), &name, "pod-host").unwrap();
@@ -348,10 +341,7 @@ mod failure_tests {
 
     #[test]
     fn a_failed_create_leaves_no_file_or_mount() {
-        if !rustix::process::geteuid().is_root() {
-            eprintln!("skipped: needs root");
-            return;
-        }
+        bramble_tests::require_root("network, IPC and UTS namespaces");
         let dir = tempfile::tempdir().unwrap();
         let name = format!("netns-fail-{}", std::process::id());
         // sethostname refuses names longer than 64 bytes.

@@ -205,10 +205,7 @@ spec:
 
     #[test]
     fn secret_tmpfs_grows_for_a_larger_version() {
-        if !rustix::process::geteuid().is_root() {
-            eprintln!("skipped: needs root");
-            return;
-        }
+        bramble_tests::require_root("tmpfs mounts");
         let dir = tempfile::tempdir().unwrap();
         let vols = volumes(
             r#"

@@ -670,10 +670,7 @@ spec:
 
     #[test]
     fn secrets_and_memory_empty_dirs_are_tmpfs() {
-        if !rustix::process::geteuid().is_root() {
-            eprintln!("skipped: needs root");
-            return;
-        }
+        bramble_tests::require_root("tmpfs mounts");
         let dir = tempfile::tempdir().unwrap();
         let p = pod(r#"
 apiVersion: v1

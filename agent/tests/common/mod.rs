@@ -119,6 +119,7 @@ impl Sandbox {
     }
 
     pub fn with_backend(name: &str, backend: Backend) -> Sandbox {
+        bramble_tests::require_root("containers");
         let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
         let name = format!("{name}-{}", std::process::id());
         let tmp = tempfile::Builder::new()
@@ -288,6 +289,7 @@ pub struct PodEnv {
 
 impl PodEnv {
     pub fn new(name: &str, backend: Backend) -> PodEnv {
+        bramble_tests::require_root("containers");
         let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
         let pid = std::process::id();
         let tag = match backend {
@@ -412,8 +414,9 @@ impl<'r> PodGuard<'r> {
         self.0.as_mut().expect("pod not stopped yet")
     }
 
-    /// Ticks every 20 ms until `done` holds for the status and the events so
-    /// far, or panics after `timeout` (with status, events and logs); returns
+    /// Ticks (as [`bramble_tests::eventually`] polls) until `done` holds for
+    /// the status and the events so far, or panics after `timeout` (with
+    /// status, events and logs); returns
     /// the status and all events with the time they came.
     pub fn tick_until(
         &mut self,
@@ -426,18 +429,23 @@ impl<'r> PodGuard<'r> {
         bramble_api::objects::pod_status::PodStatus,
         Vec<(std::time::Instant, bramble_agent::pod::PodEvent)>,
     ) {
-        use std::time::{Duration, Instant, SystemTime};
-        let deadline = Instant::now() + timeout;
+        use std::time::{Instant, SystemTime};
         let mut events = Vec::new();
-        loop {
+        let mut last = None;
+        let waited = bramble_tests::try_eventually(timeout, || {
             let now = Instant::now();
             let evs = self.pod().tick(now).expect("tick");
             events.extend(evs.into_iter().map(|e| (now, e)));
             let status = self.pod().status(SystemTime::now());
             if done(&status, &events) {
-                return (status, events);
+                return Some(status);
             }
-            if Instant::now() >= deadline {
+            last = Some(status);
+            None
+        });
+        match waited {
+            Ok(status) => (status, events),
+            Err(t) => {
                 let logs: Vec<String> = self
                     .pod()
                     .containers()
@@ -447,9 +455,8 @@ impl<'r> PodGuard<'r> {
                         format!("{}:\n{log}", c.name)
                     })
                     .collect();
-                panic!("timed out; status {status:#?}\nevents {events:#?}\nlogs {logs:#?}");
+                panic!("timed out {t}; status {last:#?}\nevents {events:#?}\nlogs {logs:#?}");
             }
-            std::thread::sleep(Duration::from_millis(20));
         }
     }
 }

@@ -76,21 +76,24 @@ async fn a_burst_of_a_thousand_events_is_a_few_transactions() {
     }
     // Flushed as the recorder does while running: at the pending limit or
     // after the interval, whichever comes first.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let stored = loop {
+    // (The recorder stops before any assertion fails.)
+    let stored = bramble_tests::try_eventually_async(Duration::from_secs(10), async || {
         let items = store
             .list(events(), None, &Selector::default())
             .unwrap()
             .items;
-        if items.len() == 1000 || std::time::Instant::now() > deadline {
-            break items;
+        if items.len() == 1000 {
+            Ok(items)
+        } else {
+            Err(format!("{} events", items.len()))
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    })
+    .await;
     let batched = store.metrics().commits() - commits;
     let batched_bytes = written_bytes() - bytes;
     stop.send(true).unwrap();
     task.await.unwrap();
+    let stored = stored.unwrap_or_else(|t| panic!("1000 events not stored {t}"));
     assert_eq!(stored.len(), 1000);
     assert!(stored.iter().all(|e| e["count"] == 2));
     assert_eq!(metrics.dropped_total(), 0);
@@ -132,20 +135,25 @@ async fn caps_and_the_ttl_delete_in_one_sweep() {
     for i in 0..20 {
         recorder.record_occurrence(occurrence(i, SystemTime::now()));
     }
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let names = loop {
-        let items = store
-            .list(events(), None, &Selector::default())
-            .unwrap()
-            .items;
-        if items.len() == 10 || std::time::Instant::now() > deadline {
-            break items
+    let names = bramble_tests::eventually_async(
+        "10 events kept (capped)",
+        Duration::from_secs(10),
+        async || {
+            let names: Vec<String> = store
+                .list(events(), None, &Selector::default())
+                .unwrap()
+                .items
                 .iter()
                 .map(|e| e["involvedObject"]["name"].as_str().unwrap().to_string())
-                .collect::<Vec<_>>();
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+                .collect();
+            if names.len() == 10 {
+                Ok(names)
+            } else {
+                Err(format!("{names:?}"))
+            }
+        },
+    )
+    .await;
     assert_eq!(names.len(), 10, "capped: {names:?}");
     assert!(
         names

@@ -6,16 +6,21 @@
 //! listeners. A swap never touches open connections. The listeners have the
 //! API port's limits: a request's headers within 10 s, at most
 //! `--max-connections` connections and `--max-connections-per-client` from
-//! one address (their own pool), 429/503 past them.
+//! one address (their own pool), 429/503 past them. On shutdown each
+//! listener closes its port, its connections finish their request, and
+//! [`IngressServer::join`] waits for all that (its accept loop owns the
+//! connections' tasks).
 
 pub mod pool;
 pub mod proxy;
 pub mod routes;
 pub mod tls;
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use bramble_api::objects::{Ingress, Secret};
 use hyper::service::service_fn;
@@ -23,6 +28,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
 use crate::conn_limits::{Admitted, ConnLimits};
@@ -52,92 +58,93 @@ pub struct IngressState {
 }
 
 /// One running ingress listener (plain or TLS).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct IngressServer {
     state: IngressState,
     addr: SocketAddr,
+    /// The accept loop; it owns the tasks of its connections.
+    task: JoinHandle<()>,
 }
 
-/// Drops the proxy's idle connections to pods that closed or idled past
-/// [`pool::IDLE_TIMEOUT`], until shutdown or the proxy is gone.
-fn spawn_pruner(proxy: std::sync::Weak<Proxy>, mut shutdown: watch::Receiver<bool>) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(pool::IDLE_TIMEOUT / 3);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                r = shutdown.changed() => {
-                    if r.is_err() || *shutdown.borrow() {
-                        return;
-                    }
-                }
-            }
-            match proxy.upgrade() {
-                Some(p) => p.prune_idle(),
-                None => return,
-            }
-        }
-    });
-}
-
-/// Accepts connections on `listener` until shutdown, handing each to
-/// `serve` (which must spawn: the loop never waits for a connection).
-/// Accepts connections until shutdown; each one within the caps is
-/// handed to `serve` with its slot, the others get their 429/503
-/// (after the TLS handshake when `acceptor` is set) and are closed.
-fn spawn_accept(
+/// Accepts connections until shutdown; each one within the caps is handed
+/// to `serve` with its slot and the shutdown flag and runs as a task of
+/// this loop, the others get their 429/503 (after the TLS handshake when
+/// `acceptor` is set) and are closed. Prunes the proxy's idle connections
+/// to pods meanwhile. On shutdown, closes the port, then waits for its
+/// connections (ending the returned task ends them).
+fn spawn_accept<F>(
     listener: TcpListener,
     what: &'static str,
     mut shutdown: watch::Receiver<bool>,
     limits: Arc<ConnLimits>,
     acceptor: Option<TlsAcceptor>,
-    serve: impl Fn(TcpStream, SocketAddr, Admitted) + Send + 'static,
-) {
+    proxy: Arc<Proxy>,
+    serve: impl Fn(TcpStream, SocketAddr, Admitted, watch::Receiver<bool>) -> F + Send + 'static,
+) -> JoinHandle<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
     tokio::spawn(async move {
+        let mut connections = JoinSet::new();
+        let mut prune = tokio::time::interval(pool::IDLE_TIMEOUT / 3);
         loop {
-            if *shutdown.borrow() {
-                return;
-            }
             let (stream, peer) = tokio::select! {
+                _ = crate::listener::stopped(&mut shutdown) => break,
                 r = listener.accept() => match r {
                     Ok(x) => x,
                     Err(e) => {
                         tracing::warn!(listener = what, error = %e, "ingress accept failed");
-                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        tokio::time::sleep(Duration::from_millis(100)).await;
                         continue;
                     }
                 },
-                r = shutdown.changed() => {
-                    if r.is_err() {
-                        return;
-                    }
+                _ = prune.tick() => {
+                    proxy.prune_idle();
                     continue;
                 }
+                Some(_) = connections.join_next(), if !connections.is_empty() => continue,
             };
             let _ = stream.set_nodelay(true);
             match limits.admit(peer.ip()) {
-                Ok(slot) => serve(stream, peer, slot),
+                Ok(slot) => {
+                    connections.spawn(serve(stream, peer, slot, shutdown.clone()));
+                }
                 Err(refusal) => {
                     crate::listener::refuse(stream, peer, refusal, acceptor.clone(), &limits)
                 }
             }
         }
-    });
+        drop(listener);
+        while connections.join_next().await.is_some() {}
+    })
 }
 
-/// Serves HTTP/1 requests on one client connection with the proxy.
-async fn serve_connection<I>(io: I, proxy: Arc<Proxy>, via: Arc<Via>, peer: SocketAddr)
-where
+/// Serves HTTP/1 requests on one client connection with the proxy until
+/// the client closes it or the hub stops (the request in flight finishes).
+async fn serve_connection<I>(
+    io: I,
+    proxy: Arc<Proxy>,
+    via: Arc<Via>,
+    peer: SocketAddr,
+    mut shutdown: watch::Receiver<bool>,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let svc = service_fn(move |req| proxy.clone().handle(via.clone(), peer, req));
-    if let Err(e) = hyper::server::conn::http1::Builder::new()
+    let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(crate::listener::HEADER_TIMEOUT)
         .serve_connection(TokioIo::new(io), svc)
-        .with_upgrades()
-        .await
-    {
+        .with_upgrades();
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = crate::listener::stopped(&mut shutdown) => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
         tracing::debug!(%peer, error = %e, "ingress connection ended");
     }
 }
@@ -151,13 +158,10 @@ async fn bind(listen: SocketAddr, what: &str) -> std::io::Result<(TcpListener, S
 }
 
 impl IngressState {
-    /// An empty route table and no certificates; no listener yet. Must run
-    /// inside the runtime (it spawns the idle-connection pruner).
+    /// An empty route table and no certificates; no listener yet.
     pub fn new(shutdown: watch::Receiver<bool>) -> IngressState {
-        let proxy = Arc::new(Proxy::new());
-        spawn_pruner(Arc::downgrade(&proxy), shutdown.clone());
         IngressState {
-            proxy,
+            proxy: Arc::new(Proxy::new()),
             certs: Arc::new(Certificates::new()),
             tls: Arc::default(),
             shutdown,
@@ -180,24 +184,26 @@ impl IngressState {
         let (listener, addr) = bind(listen, "ingress").await?;
         let via = Arc::new(Via::http(addr.port()));
         let proxy = self.proxy.clone();
-        spawn_accept(
+        let task = spawn_accept(
             listener,
             "http",
             self.shutdown.clone(),
             self.limits.clone(),
             None,
-            move |stream, peer, slot| {
+            self.proxy.clone(),
+            move |stream, peer, slot, shutdown| {
                 let (proxy, via) = (proxy.clone(), via.clone());
-                tokio::spawn(async move {
+                async move {
                     let _slot = slot;
-                    serve_connection(stream, proxy, via, peer).await
-                });
+                    serve_connection(stream, proxy, via, peer, shutdown).await
+                }
             },
         );
         tracing::info!(%addr, "ingress listening");
         Ok(IngressServer {
             state: self.clone(),
             addr,
+            task,
         })
     }
 
@@ -217,15 +223,16 @@ impl IngressState {
         self.tls.store(true, Ordering::Release);
         let via = Arc::new(Via::https(addr.port()));
         let proxy = self.proxy.clone();
-        spawn_accept(
+        let task = spawn_accept(
             listener,
             "https",
             self.shutdown.clone(),
             self.limits.clone(),
             Some(acceptor.clone()),
-            move |stream, peer, slot| {
+            self.proxy.clone(),
+            move |stream, peer, slot, shutdown| {
                 let (acceptor, proxy, via) = (acceptor.clone(), proxy.clone(), via.clone());
-                tokio::spawn(async move {
+                async move {
                     let _slot = slot;
                     let stream = match tokio::time::timeout(
                         tls::HANDSHAKE_TIMEOUT,
@@ -243,14 +250,15 @@ impl IngressState {
                             return;
                         }
                     };
-                    serve_connection(stream, proxy, via, peer).await;
-                });
+                    serve_connection(stream, proxy, via, peer, shutdown).await;
+                }
             },
         );
         tracing::info!(%addr, "ingress TLS listening");
         Ok(IngressServer {
             state: self.clone(),
             addr,
+            task,
         })
     }
 
@@ -289,6 +297,20 @@ impl IngressServer {
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Once the shutdown flag is set: waits until the port is closed and
+    /// every connection finished its request, ending those still open after
+    /// `grace`. Returns whether all finished within `grace`.
+    pub async fn join(self, grace: Duration) -> bool {
+        let mut task = self.task;
+        if tokio::time::timeout(grace, &mut task).await.is_ok() {
+            return true;
+        }
+        // Dropping the accept loop's JoinSet aborts its connections.
+        task.abort();
+        let _ = task.await;
+        false
     }
 
     /// What this listener shares with the others.

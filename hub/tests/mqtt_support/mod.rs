@@ -356,18 +356,6 @@ pub fn init_logs() {
         .try_init();
 }
 
-/// Polls `check` until it returns `Some` (panics after [`WAIT`]).
-pub async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let start = std::time::Instant::now();
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(start.elapsed() < WAIT, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// Joins `node` as an agent does: a token login and a hello with the
 /// token's proof, then a key login and a hello of session `s1`. `extra`
 /// adjusts both hellos.

@@ -8,11 +8,7 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
-
-pub fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
-}
+use std::time::Duration;
 
 /// Runs a command; panics with its output on failure; returns stdout.
 pub fn sh(args: &[&str]) -> String {
@@ -119,19 +115,5 @@ impl Drop for TestNs {
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .status();
-    }
-}
-
-/// Polls `f` until it is true or `limit` passes.
-pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() > end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }

@@ -235,21 +235,15 @@ impl ArmBoard {
 
     /// Like [`ArmBoard::wait_for_console`], with the failure as an error.
     pub fn try_wait_for_console(&self, marker: &str, timeout: Duration) -> Result<String, String> {
-        let deadline = Instant::now() + timeout;
-        loop {
+        crate::try_eventually(timeout, || {
             // Look once more after QEMU exited: the line may be its last.
             let alive = self.running();
             if let Some(line) = self.console().lines().find(|l| l.contains(marker)) {
-                return Ok(line.to_string());
+                return Some(Ok(line.to_string()));
             }
-            if !alive {
-                return Err("QEMU exited".into());
-            }
-            if Instant::now() >= deadline {
-                return Err(format!("timed out after {timeout:?}"));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            (!alive).then(|| Err("QEMU exited".to_string()))
+        })
+        .unwrap_or_else(|t| Err(format!("timed out {t}")))
     }
 
     /// Kills QEMU (SIGKILL) and reaps it.
