@@ -129,7 +129,7 @@ pub fn ensure(
     let pem = verified
         .ca_pem
         .ok_or_else(|| format!("the hub at {url} shows no CA"))?;
-    write_atomic(&path(data_dir), pem.as_bytes(), 0o600)?;
+    write_atomic(&path(data_dir), pem.as_bytes(), 0o600).map_err(|e| e.to_string())?;
     tracing::info!(hub = url, path = %path(data_dir).display(), "hub CA pinned");
     load(data_dir)
 }

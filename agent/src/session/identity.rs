@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use bramble_trust::{PublicKeys, SecretKeys};
 use serde::{Deserialize, Serialize};
 
-use super::files::write_atomic;
+use super::files::{WriteError, write_atomic};
 
 /// Why the identity files could not be used; each says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -22,8 +22,8 @@ pub enum IdentityError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{0}")]
-    Write(String),
+    #[error(transparent)]
+    Write(#[from] WriteError),
     #[error(
         "{path} is not a valid board identity ({reason}): restore it from a backup, or remove \
          it, delete the node on the hub and rejoin with --token"
@@ -77,7 +77,7 @@ fn save(data_dir: &Path, id: &BoardIdentity) -> Result<(), IdentityError> {
         }),
     };
     let json = serde_json::to_vec_pretty(&file).expect("identity serializes");
-    write_atomic(&path(data_dir), &json, 0o600).map_err(IdentityError::Write)
+    Ok(write_atomic(&path(data_dir), &json, 0o600)?)
 }
 
 /// The board's identity, made (and stored) at the first start.
@@ -144,7 +144,7 @@ pub fn next_incarnation(data_dir: &Path) -> Result<u64, IdentityError> {
         Err(source) => return Err(IdentityError::Read { path: p, source }),
     };
     let next = current.saturating_add(1);
-    write_atomic(&p, format!("{next}\n").as_bytes(), 0o600).map_err(IdentityError::Write)?;
+    write_atomic(&p, format!("{next}\n").as_bytes(), 0o600)?;
     Ok(next)
 }
 
