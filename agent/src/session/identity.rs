@@ -28,9 +28,20 @@ pub enum IdentityError {
         "{path} is not a valid board identity ({reason}): restore it from a backup, or remove \
          it, delete the node on the hub and rejoin with --token"
     )]
-    Corrupt { path: PathBuf, reason: String },
+    Corrupt { path: PathBuf, reason: Corruption },
     #[error("no randomness for the board's keys: {0}")]
     Keys(#[from] bramble_trust::TrustError),
+}
+
+/// What is wrong with an identity file.
+#[derive(Debug, thiserror::Error)]
+pub enum Corruption {
+    #[error("{0}")]
+    Json(#[source] serde_json::Error),
+    #[error("{0}")]
+    Keys(#[source] bramble_trust::TrustError),
+    #[error("{0}")]
+    Incarnation(#[source] std::num::ParseIntError),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -85,18 +96,18 @@ pub fn load_or_create(data_dir: &Path) -> Result<BoardIdentity, IdentityError> {
     let p = path(data_dir);
     match std::fs::read(&p) {
         Ok(bytes) => {
-            let bad = |reason: String| IdentityError::Corrupt {
+            let bad = |reason: Corruption| IdentityError::Corrupt {
                 path: p.clone(),
                 reason,
             };
-            let f: File = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+            let f: File = serde_json::from_slice(&bytes).map_err(|e| bad(Corruption::Json(e)))?;
             let keys = SecretKeys::from_text(&f.keys.signing, &f.keys.encryption)
-                .map_err(|e| bad(e.to_string()))?;
+                .map_err(|e| bad(Corruption::Keys(e)))?;
             let hub = f
                 .hub
                 .map(|h| PublicKeys::from_text(&h.signing, &h.encryption))
                 .transpose()
-                .map_err(|e| bad(e.to_string()))?;
+                .map_err(|e| bad(Corruption::Keys(e)))?;
             Ok(BoardIdentity { keys, hub })
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -138,7 +149,7 @@ pub fn next_incarnation(data_dir: &Path) -> Result<u64, IdentityError> {
             .parse::<u64>()
             .map_err(|e| IdentityError::Corrupt {
                 path: p.clone(),
-                reason: e.to_string(),
+                reason: Corruption::Incarnation(e),
             })?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
         Err(source) => return Err(IdentityError::Read { path: p, source }),
@@ -173,8 +184,18 @@ mod tests {
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1, "no temp file left");
         std::fs::write(path(dir.path()), b"{").unwrap();
-        let e = load_or_create(dir.path()).unwrap_err().to_string();
-        assert!(e.contains("rejoin with --token"), "{e}");
+        let e = load_or_create(dir.path()).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                IdentityError::Corrupt {
+                    reason: Corruption::Json(_),
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("rejoin with --token"), "{e}");
     }
 
     #[test]
@@ -183,6 +204,12 @@ mod tests {
         assert_eq!(next_incarnation(dir.path()).unwrap(), 1);
         assert_eq!(next_incarnation(dir.path()).unwrap(), 2);
         std::fs::write(incarnation_path(dir.path()), "x").unwrap();
-        assert!(next_incarnation(dir.path()).is_err());
+        assert!(matches!(
+            next_incarnation(dir.path()),
+            Err(IdentityError::Corrupt {
+                reason: Corruption::Incarnation(_),
+                ..
+            })
+        ));
     }
 }
