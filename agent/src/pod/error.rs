@@ -1,11 +1,16 @@
 //! Why a pod could not be started, supervised or stopped ([`PodError`]),
-//! and why one of its images could not be had ([`ImageError`]).
+//! what was wrong with one of its containers ([`ContainerError`]), and why
+//! one of its images could not be had ([`ImageError`]).
 
 use std::path::PathBuf;
 
+use bramble_images::{DefaultsError, RootfsError};
+
+use super::life::Refused;
 use super::netns::NetnsError;
+use super::seccomp_profile::SeccompProfileError;
 use super::volumes::VolumeError;
-use crate::runtime::RuntimeError;
+use crate::runtime::{MAX_ID_LEN, RuntimeError};
 
 /// Why an image could not be resolved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -22,6 +27,40 @@ impl From<String> for ImageError {
     fn from(reason: String) -> Self {
         ImageError::Unavailable(reason)
     }
+}
+
+/// What is wrong with one container of a pod (the pod and the container
+/// are named by [`PodError::Container`]).
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    /// The image's config and the container spec do not make a process.
+    #[error(transparent)]
+    Defaults(#[from] DefaultsError),
+    /// A device of the pod's is not usable.
+    #[error(transparent)]
+    Device(RuntimeError),
+    #[error("container id {id:?} is longer than {MAX_ID_LEN} bytes")]
+    IdTooLong { id: String },
+    #[error("attaching the log FIFOs: {0}")]
+    AttachLogs(#[source] std::io::Error),
+    #[error("re-attaching the log FIFOs: {0}")]
+    ReattachLogs(#[source] std::io::Error),
+    #[error(transparent)]
+    Seccomp(#[from] SeccompProfileError),
+    #[error("removing the old rootfs: {0}")]
+    RemoveRootfs(#[source] RootfsError),
+    #[error("preparing the rootfs: {0}")]
+    PrepareRootfs(#[source] RootfsError),
+    /// A recorded container the recorded pod spec does not have.
+    #[error("in the record but not in the pod spec")]
+    NotInSpec,
+    #[error("no such container")]
+    NoSuchContainer,
+    #[error("not created yet")]
+    NotCreated,
+    /// Its lifecycle does not allow what was asked.
+    #[error(transparent)]
+    Refused(#[from] Refused),
 }
 
 /// Why a pod could not be started or stopped cleanly.
@@ -46,11 +85,12 @@ pub enum PodError {
         image: String,
         reason: ImageError,
     },
-    #[error("pod {pod:?}: container {container:?}: {reason}")]
+    #[error("pod {pod:?}: container {container:?}: {source}")]
     Container {
         pod: String,
         container: String,
-        reason: String,
+        #[source]
+        source: Box<ContainerError>,
     },
     #[error("pod {pod:?}: container {container:?}: {source}")]
     Runtime {

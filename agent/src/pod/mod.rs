@@ -29,7 +29,7 @@ mod volume_update;
 pub mod volumes;
 
 pub use env::{PodIps, resolve_env};
-pub use error::{ImageError, PodError};
+pub use error::{ContainerError, ImageError, PodError};
 pub use netns::{NetnsError, PodNetns};
 pub use options::{ImageSource, PodAddress, PodDirs, PodDns, PodOptions, ResolvedImage};
 pub use probes::probe_in_netns;
