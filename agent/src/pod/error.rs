@@ -1,33 +1,17 @@
 //! Why a pod could not be started, supervised or stopped ([`PodError`]),
-//! what was wrong with one of its containers ([`ContainerError`]), and why
-//! one of its images could not be had ([`ImageError`]).
+//! and what was wrong with one of its containers ([`ContainerError`]). Why
+//! one of its images could not be had is an [`ImageError`].
 
 use std::path::PathBuf;
 
 use bramble_images::{DefaultsError, RootfsError};
 
+use super::image_error::ImageError;
 use super::life::Refused;
 use super::netns::NetnsError;
 use super::seccomp_profile::SeccompProfileError;
 use super::volumes::VolumeError;
 use crate::runtime::{MAX_ID_LEN, RuntimeError};
-
-/// Why an image could not be resolved.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ImageError {
-    /// A pull of it is under way; the start is tried again when it ends.
-    #[error("is being pulled")]
-    Pulling,
-    /// Not on the node and not to be had (the reason says why).
-    #[error("{0}")]
-    Unavailable(String),
-}
-
-impl From<String> for ImageError {
-    fn from(reason: String) -> Self {
-        ImageError::Unavailable(reason)
-    }
-}
 
 /// What is wrong with one container of a pod (the pod and the container
 /// are named by [`PodError::Container`]).
@@ -83,7 +67,7 @@ pub enum PodError {
         pod: String,
         container: String,
         image: String,
-        reason: ImageError,
+        reason: Box<ImageError>,
     },
     #[error("pod {pod:?}: container {container:?}: {source}")]
     Container {
@@ -127,11 +111,9 @@ impl PodError {
     /// image is being pulled.
     pub fn waits_for_pull(&self) -> Option<&str> {
         match self {
-            PodError::Image {
-                image,
-                reason: ImageError::Pulling,
-                ..
-            } => Some(image),
+            PodError::Image { image, reason, .. } if matches!(**reason, ImageError::Pulling) => {
+                Some(image)
+            }
             _ => None,
         }
     }

@@ -54,7 +54,7 @@ impl RunningPod<'_> {
                 pod: pod.name().to_string(),
                 container: c.name.clone(),
                 image: c.image.clone(),
-                reason,
+                reason: Box::new(reason),
             })?;
         let env = resolve_env(pod, c, src.inputs, pod_ips(pod, options))
             .map_err(|e| volume_error(pod, e))?;

@@ -38,7 +38,8 @@ use bramble_api::objects::container::Container;
 use bramble_api::objects::pod::Pod;
 use bramble_images::Rootfs;
 
-pub use super::error::{ContainerError, ImageError, PodError};
+pub use super::error::{ContainerError, PodError};
+pub use super::image_error::ImageError;
 pub use super::life::Life;
 use super::netns::PodNetns;
 pub use super::options::{ImageSource, PodAddress, PodDirs, PodDns, PodOptions, ResolvedImage};
