@@ -257,13 +257,17 @@ impl<'r> Node<'r> {
             net.reconcile(self.network.as_ref(), &ports)
         };
         // A lasting problem (retried every few seconds) is warned about once:
-        // the same error again logs the same text.
-        match r.map_err(|e| e.to_string()) {
-            Err(error) if self.net_error.as_ref() != Some(&error) => {
-                tracing::warn!(%error, "programming the node network");
-                self.net_error = Some(error);
+        // it is the same problem while it logs the same text.
+        match r {
+            Err(error) => {
+                let logged = error.to_string();
+                if self.net_error.as_ref() == Some(&logged) {
+                    tracing::debug!(%error, "programming the node network");
+                } else {
+                    tracing::warn!(%error, "programming the node network");
+                    self.net_error = Some(logged);
+                }
             }
-            Err(error) => tracing::debug!(%error, "programming the node network"),
             Ok(()) => {
                 if self.net_error.take().is_some() {
                     tracing::info!("node network programmed");
