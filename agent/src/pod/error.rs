@@ -1,6 +1,7 @@
 //! Why a pod could not be started, supervised or stopped ([`PodError`]),
-//! and what was wrong with one of its containers ([`ContainerError`]). Why
-//! one of its images could not be had is an [`ImageError`].
+//! what was wrong with one of its containers ([`ContainerError`]), and what
+//! a teardown left behind ([`CleanupError`]). Why one of its images could
+//! not be had is an [`ImageError`].
 
 use std::path::PathBuf;
 
@@ -45,6 +46,61 @@ pub enum ContainerError {
     /// Its lifecycle does not allow what was asked.
     #[error(transparent)]
     Refused(#[from] Refused),
+}
+
+/// One thing a teardown could not undo (the teardown goes on with the
+/// others; see [`PodError::Cleanup`]).
+#[derive(Debug, thiserror::Error)]
+pub enum CleanupError {
+    #[error("stopping {container}: {source}")]
+    Stop {
+        container: String,
+        #[source]
+        source: RuntimeError,
+    },
+    #[error("deleting {container}: {source}")]
+    Delete {
+        container: String,
+        #[source]
+        source: RuntimeError,
+    },
+    /// Deleted in the runtime, but its lifecycle did not allow it (a bug).
+    #[error("deleting {container}: {source}")]
+    Deleted {
+        container: String,
+        #[source]
+        source: Refused,
+    },
+    #[error("removing the rootfs of {container}: {source}")]
+    RemoveRootfs {
+        container: String,
+        #[source]
+        source: RootfsError,
+    },
+    #[error(transparent)]
+    Volumes(Box<VolumeError>),
+    #[error("removing the pod's link {host_if}: {source}")]
+    Link {
+        host_if: String,
+        #[source]
+        source: bramble_net::NetError,
+    },
+    #[error(transparent)]
+    Netns(NetnsError),
+    #[error("removing {path}: {source}")]
+    RemoveDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("listing log FIFOs: {0}")]
+    ListFifos(#[source] std::io::Error),
+    #[error("detaching the log FIFOs of {key}: {source}")]
+    DetachFifos {
+        key: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Why a pod could not be started or stopped cleanly.
@@ -97,8 +153,18 @@ pub enum PodError {
         #[source]
         source: bramble_net::NetError,
     },
-    #[error("pod {pod:?}: cleanup left things behind: {}", .errors.join("; "))]
-    Cleanup { pod: String, errors: Vec<String> },
+    #[error("pod {pod:?}: cleanup left things behind: {}", joined(.errors))]
+    Cleanup {
+        pod: String,
+        /// Each thing left behind (at least one).
+        errors: Vec<CleanupError>,
+    },
+}
+
+/// `a; b; c`.
+fn joined(errors: &[CleanupError]) -> String {
+    let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    all.join("; ")
 }
 
 impl PodError {

@@ -31,7 +31,7 @@ mod volume_update;
 pub mod volumes;
 
 pub use env::{PodIps, resolve_env};
-pub use error::{ContainerError, PodError};
+pub use error::{CleanupError, ContainerError, PodError};
 pub use image_error::{ImageError, PullError};
 pub use netns::{NetnsError, PodNetns};
 pub use options::{ImageSource, PodAddress, PodDirs, PodDns, PodOptions, ResolvedImage};
