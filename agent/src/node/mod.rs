@@ -205,7 +205,9 @@ impl<'r> Node<'r> {
         }
         for error in errors {
             tracing::warn!(%error, "removing a leftover failed");
-            events.push(NodeEvent::LeftoverError { error });
+            events.push(NodeEvent::LeftoverError {
+                error: error.to_string(),
+            });
         }
         Ok((
             Node {
