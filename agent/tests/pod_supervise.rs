@@ -6,6 +6,9 @@
 //! container, readiness probes (run inside the pod's network namespace)
 //! driving `ready` and the pod's `Ready` condition. Every test cleans up
 //! also after a failed assertion ([`common::PodEnv`], [`common::PodGuard`]).
+//!
+//! Length: over 600 lines because one suite (pod supervision: restarts,
+//! probes, lifecycle hooks); each test a scenario.
 
 mod common;
 

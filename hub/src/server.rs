@@ -3,6 +3,10 @@
 //! listener, the broker, the MQTT client, DNS, ingress, mDNS and the control
 //! loop, each started task kept so [`Hub::stop`] awaits it; one shutdown
 //! path for signals and tests alike.
+//!
+//! Length: over 600 lines because the wiring of every part of a hub in start
+//! order, and its stop in reverse; what could stand alone is in
+//! server/config.rs and server/open.rs.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
