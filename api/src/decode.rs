@@ -81,7 +81,7 @@ fn drop_at(value: &mut Value, path: &[Segment]) -> bool {
 ///
 /// serde reports unknown and missing fields only as text: its
 /// `de::Error::unknown_field` and `missing_field` build the messages
-/// ("unknown field \`x\`", "missing field \`x\`") that serde_json keeps as its
+/// ("unknown field `x`", "missing field `x`") that serde_json keeps as its
 /// error's only content, so this reads them back; every other failure is an
 /// `Invalid` with serde's message. (Typed alternatives, such as collecting
 /// ignored keys with a wrapper deserializer, would add code per type to the
