@@ -123,9 +123,26 @@ mod tests {
     use oci_spec::runtime::LinuxDeviceType;
 
     use super::super::insn::*;
-    use super::super::rules::{ACC_READ, ACC_WRITE, Exception, container_rules};
+    use super::super::rules::{ACC_MKNOD, ACC_READ, ACC_WRITE, Exception, container_rules};
     use super::super::testing::{allow_all, c, deny_all, rule, run};
     use super::*;
+
+    /// The six instructions every program starts with: r2 = type, r3 =
+    /// access, r4 = major, r5 = minor.
+    fn prologue() -> Vec<u64> {
+        vec![
+            ldx_w(2, 1, 0),
+            alu32_imm(AND, 2, 0xffff),
+            ldx_w(3, 1, 0),
+            alu32_imm(RSH, 3, 16),
+            ldx_w(4, 1, 4),
+            ldx_w(5, 1, 8),
+        ]
+    }
+
+    fn program(rules: &[oci_spec::runtime::LinuxDeviceCgroup]) -> Program {
+        DeviceFilter::from_rules(rules).unwrap().program().unwrap()
+    }
 
     #[test]
     fn one_rule_program_layout_and_jump_offsets() {
@@ -192,6 +209,102 @@ mod tests {
         let p = f.program().unwrap();
         assert_eq!(p.len(), 8);
         assert_eq!(run(&p, DeviceKind::Block, 8, 0, ACC_ALL), 1);
+    }
+
+    #[test]
+    fn deny_all_is_the_prologue_and_return_zero() {
+        let p = program(&[deny_all()]);
+        let mut want = prologue();
+        want.extend([mov32_imm(0, 0), exit()]);
+        assert_eq!(p.insns(), &want[..]);
+        for kind in [DeviceKind::Char, DeviceKind::Block] {
+            assert_eq!(run(&p, kind, 1, 3, ACC_READ), 0);
+            assert_eq!(run(&p, kind, 0, 0, ACC_MKNOD), 0);
+        }
+    }
+
+    #[test]
+    fn blocks_follow_exception_order_each_skipping_to_the_next() {
+        let p = program(&[
+            deny_all(),
+            rule(true, Some(LinuxDeviceType::B), (Some(7), Some(0)), "rwm"),
+            c(1, 3, "rw"),
+        ]);
+        let mut want = prologue();
+        want.extend([
+            // b 7:0 rwm at 6..11: type 1 (block), no access test.
+            jmp_imm(JNE, 2, 1, 4),
+            jmp_imm(JNE, 4, 7, 3),
+            jmp_imm(JNE, 5, 0, 2),
+            mov32_imm(0, 1),
+            exit(),
+            // c 1:3 rw at 11..19: every requested bit must be r or w.
+            jmp_imm(JNE, 2, 2, 7),
+            mov32_reg(0, 3),
+            alu32_imm(AND, 0, i32::from(ACC_READ | ACC_WRITE)),
+            jmp_reg(JNE, 0, 3, 4),
+            jmp_imm(JNE, 4, 1, 3),
+            jmp_imm(JNE, 5, 3, 2),
+            mov32_imm(0, 1),
+            exit(),
+            // Default deny.
+            mov32_imm(0, 0),
+            exit(),
+        ]);
+        assert_eq!(p.insns(), &want[..]);
+        assert_eq!(run(&p, DeviceKind::Block, 7, 0, ACC_MKNOD), 1);
+        assert_eq!(run(&p, DeviceKind::Char, 1, 3, ACC_READ | ACC_WRITE), 1);
+        assert_eq!(run(&p, DeviceKind::Char, 1, 3, ACC_MKNOD), 0);
+        assert_eq!(run(&p, DeviceKind::Char, 7, 0, ACC_READ), 0);
+        assert_eq!(run(&p, DeviceKind::Block, 1, 3, ACC_READ), 0);
+    }
+
+    #[test]
+    fn default_allow_blocks_deny_on_any_shared_bit() {
+        let p = program(&[
+            allow_all(),
+            rule(false, Some(LinuxDeviceType::C), (Some(1), None), "w"),
+        ]);
+        let mut want = prologue();
+        want.extend([
+            jmp_imm(JNE, 2, 2, 6),
+            mov32_reg(0, 3),
+            alu32_imm(AND, 0, i32::from(ACC_WRITE)),
+            // No requested bit in the exception: not this block.
+            jmp_imm(JEQ, 0, 0, 3),
+            jmp_imm(JNE, 4, 1, 2),
+            mov32_imm(0, 0),
+            exit(),
+            // Default allow.
+            mov32_imm(0, 1),
+            exit(),
+        ]);
+        assert_eq!(p.insns(), &want[..]);
+        assert_eq!(run(&p, DeviceKind::Char, 1, 9, ACC_READ | ACC_WRITE), 0);
+        assert_eq!(run(&p, DeviceKind::Char, 1, 9, ACC_READ | ACC_MKNOD), 1);
+        assert_eq!(run(&p, DeviceKind::Char, 2, 9, ACC_WRITE), 1);
+        assert_eq!(run(&p, DeviceKind::Block, 1, 9, ACC_WRITE), 1);
+    }
+
+    #[test]
+    fn minor_only_wildcard_tests_only_the_minor() {
+        let p = program(&[
+            deny_all(),
+            rule(true, Some(LinuxDeviceType::C), (None, Some(5)), "rwm"),
+        ]);
+        assert_eq!(
+            &p.insns()[6..],
+            &[
+                jmp_imm(JNE, 2, 2, 3),
+                jmp_imm(JNE, 5, 5, 2),
+                mov32_imm(0, 1),
+                exit(),
+                mov32_imm(0, 0),
+                exit(),
+            ]
+        );
+        assert_eq!(run(&p, DeviceKind::Char, 200, 5, ACC_ALL), 1);
+        assert_eq!(run(&p, DeviceKind::Char, 200, 6, ACC_READ), 0);
     }
 
     #[test]
