@@ -8,15 +8,17 @@
 //!   local YAML files instead, printing each pod's status as a JSON line
 //!   when it changes.
 //!
-//! Both keep the pods running (restarts, probes) and on SIGTERM/SIGINT exit
+//! Both run the same `NodeLoop` (retries, back-off, usage), over a runtime
+//! and images owned here. Both keep the pods running (restarts, probes) and on SIGTERM/SIGINT exit
 //! **leaving the pods running**; the next start adopts them (and stops the
 //! ones no longer wanted). `bramble-agent reset` stops every pod and removes
 //! all leftovers.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bramble_agent::logs::{LogConfig, LogPump};
 use bramble_agent::node::images::LocalImages;
@@ -31,8 +33,9 @@ use bramble_agent::runtime::clone_helper;
 use bramble_agent::runtime::libcontainer::{LibcontainerOptions, LibcontainerRuntime};
 use bramble_agent::runtime::select::{self, Backend};
 use bramble_agent::runtime::{OciBinaryOptions, OciBinaryRuntime, Runtime};
+use bramble_agent::session::report_lines::ReportLines;
 use bramble_agent::session::{
-    self, Broker, NodeCommand, NodeLoop, Session, SessionConfig, SharedReport, config,
+    self, Broker, LoopEnd, NodeCommand, NodeLoop, Session, SessionConfig, SharedReport, config,
 };
 use bramble_api::protocol::topics;
 use clap::{Args, Parser, Subcommand};
@@ -155,26 +158,16 @@ struct RunArgs {
     usage_every: u64,
 }
 
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
-}
-
-#[allow(unsafe_code)]
-fn install_signal_handlers() -> Result<(), Failure> {
-    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
-    let action = SigAction::new(
-        SigHandler::Handler(on_signal),
-        SaFlags::SA_RESTART,
-        SigSet::empty(),
-    );
-    for sig in [Signal::SIGTERM, Signal::SIGINT] {
-        // SAFETY: the handler only stores to an atomic, which is
-        // async-signal-safe; exec resets it to the default in containers.
-        unsafe { sigaction(sig, &action) }.map_err(|e| format!("installing {sig} handler: {e}"))?;
+/// A flag set by SIGTERM or SIGINT, which the node loop reads.
+fn stop_on_signals() -> Result<Arc<AtomicBool>, Failure> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        // Only stores to the flag (async-signal-safe); exec resets the
+        // handler to the default in containers.
+        signal_hook::flag::register(sig, stop.clone())
+            .map_err(|e| format!("installing the handler of signal {sig}: {e}"))?;
     }
-    Ok(())
+    Ok(stop)
 }
 
 /// The backend `--runtime` selects (`auto` resolved against `PATH`).
@@ -185,7 +178,7 @@ fn choose_backend(args: &NodeArgs) -> Result<Backend, Failure> {
     )?)
 }
 
-fn make_runtime(args: &NodeArgs, backend: &Backend) -> Result<Box<dyn Runtime>, Failure> {
+fn make_runtime(args: &NodeArgs, backend: &Backend) -> Result<Arc<dyn Runtime>, Failure> {
     let root = args.run_dir.join("runtime");
     match backend {
         #[cfg(target_pointer_width = "64")]
@@ -198,27 +191,27 @@ fn make_runtime(args: &NodeArgs, backend: &Backend) -> Result<Box<dyn Runtime>, 
                 cgroup_parent: args.cgroup_parent.clone(),
                 helper,
             })
-            .map(|r| Box::new(r) as Box<dyn Runtime>)
+            .map(|r| Arc::new(r) as Arc<dyn Runtime>)
             .map_err(Into::into)
         }
         Backend::Binary(binary) => {
             let mut options = OciBinaryOptions::runc(root, args.cgroup_parent.clone());
             options.binary = binary.clone();
             OciBinaryRuntime::new(options)
-                .map(|r| Box::new(r) as Box<dyn Runtime>)
+                .map(|r| Arc::new(r) as Arc<dyn Runtime>)
                 .map_err(Into::into)
         }
     }
 }
 
-fn make_pump(args: &NodeArgs) -> Result<std::sync::Arc<LogPump>, Failure> {
+fn make_pump(args: &NodeArgs) -> Result<Arc<LogPump>, Failure> {
     let config = LogConfig {
         max_size: args.log_max_size,
         max_files: args.log_max_files,
         ..LogConfig::default()
     };
     LogPump::start(args.run_dir.join("fifo"), config)
-        .map(std::sync::Arc::new)
+        .map(Arc::new)
         .map_err(Into::into)
 }
 
@@ -287,53 +280,53 @@ fn node_info() -> Option<NodeInfo> {
     }
 }
 
+/// Writes the report's changes to stdout as JSON lines ([`ReportLines`]).
+fn print_report(report: Arc<SharedReport>) -> Box<dyn Fn() + Send> {
+    let printed = Mutex::new(ReportLines::default());
+    Box::new(move || {
+        let (now, _) = report.snapshot();
+        let lines = printed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .lines(&now);
+        let mut out = std::io::stdout().lock();
+        for line in lines {
+            let _ = writeln!(out, "{line}");
+        }
+        let _ = out.flush();
+    })
+}
+
+/// The node loop over local files: no hub, no session; the report goes to
+/// stdout.
 fn run(args: RunArgs) -> Result<(), Failure> {
     let backend = choose_backend(&args.node)?;
     let images = open_images(&args.node.data_dir, &args.images)?;
     let wanted = manifests::load(&args.files)?;
     tmpfs::ensure(&args.node.run_dir)?;
     node_info();
-    let runtime: &'static dyn Runtime = Box::leak(make_runtime(&args.node, &backend)?);
+    let runtime = make_runtime(&args.node, &backend)?;
     let options = pod_options(&args.node)?;
-    let images: &'static LocalImages = Box::leak(Box::new(images));
-    install_signal_handlers()?;
-    let (mut node, events) = Node::open(runtime, images, dirs(&args.node), options)?;
+    let stop = stop_on_signals()?;
+    let (node, events) = Node::open(&*runtime, &images, dirs(&args.node), options)?;
     print_events(&events);
-    print_events(&node.apply(&wanted.pods, &wanted.inputs));
-    let max = Duration::from_millis(args.tick_ms.max(1));
-    let mut out = std::io::stdout().lock();
-    let usage_every = Duration::from_secs(args.usage_every);
-    let mut next_usage = Instant::now() + usage_every;
-    while !STOP.load(Ordering::SeqCst) {
-        let now = Instant::now();
-        for (pod, status) in node.tick(now) {
-            let line = serde_json::json!({ "pod": pod, "status": status });
-            let _ = writeln!(out, "{line}");
-            let _ = out.flush();
-        }
-        if args.usage_every > 0 && now >= next_usage {
-            next_usage = now + usage_every;
-            for u in node.usage() {
-                let containers: Vec<_> = u
-                    .containers
-                    .iter()
-                    .map(|(name, s)| {
-                        serde_json::json!({"name": name, "memoryBytes": s.memory_bytes, "cpuNanos": s.cpu_usage_ns})
-                    })
-                    .collect();
-                let line = serde_json::json!({
-                    "pod": u.pod,
-                    "usage": {"memoryBytes": u.total.memory_bytes, "cpuNanos": u.total.cpu_usage_ns,
-                              "containers": containers},
-                });
-                let _ = writeln!(out, "{line}");
-            }
-            let _ = out.flush();
-        }
-        let wake = node.next_wake(Instant::now(), max);
-        std::thread::sleep(wake.saturating_duration_since(Instant::now()));
-    }
-    tracing::info!(pods = node.pod_ids().len(), "exiting; pods keep running");
+    let report = SharedReport::new();
+    let usage_every = (args.usage_every > 0).then(|| Duration::from_secs(args.usage_every));
+    let mut node_loop = NodeLoop::new(
+        node,
+        args.node.run_dir.clone(),
+        report.clone(),
+        print_report(report),
+    )
+    .with_usage_every(usage_every);
+    node_loop.apply_local(wanted);
+    // No session sends commands: the loop wakes by the clock alone.
+    let (_, no_session) = std::sync::mpsc::channel();
+    node_loop.run(
+        &stop,
+        &no_session,
+        Duration::from_millis(args.tick_ms.max(1)),
+    );
     Ok(())
 }
 
@@ -451,10 +444,9 @@ fn join(mut args: JoinArgs) -> Result<(), Failure> {
     hello
         .features
         .push(bramble_api::protocol::rpc::FEATURE_PORT_FORWARD.to_string());
-    let runtime: &'static dyn Runtime = Box::leak(make_runtime(&args.node, &backend)?);
-    cfg.runtime = Some(runtime);
+    let runtime = make_runtime(&args.node, &backend)?;
+    cfg.runtime = Some(runtime.clone());
     let options = pod_options(&args.node)?;
-    let images: &'static LocalImages = Box::leak(Box::new(images));
     let (to_node, from_session) = std::sync::mpsc::channel();
     let pulled = std::sync::Mutex::new(to_node.clone());
     let pinned: session::connection::PinnedHub =
@@ -467,8 +459,8 @@ fn join(mut args: JoinArgs) -> Result<(), Failure> {
             hub: pinned.clone(),
         },
     };
-    let source: &'static PullingImages = Box::leak(Box::new(PullingImages::new(
-        images,
+    let source = PullingImages::new(
+        Arc::new(images),
         &hub,
         registry_login,
         registry_tls,
@@ -476,38 +468,35 @@ fn join(mut args: JoinArgs) -> Result<(), Failure> {
             let tx = pulled.lock().unwrap_or_else(|p| p.into_inner());
             let _ = tx.send(NodeCommand::PullDone);
         }),
-    )));
-    install_signal_handlers()?;
-    let (mut node, events) = Node::open(runtime, source, dirs(&args.node), options)?;
+    );
+    let stop = stop_on_signals()?;
+    let (mut node, events) = Node::open(&*runtime, &source, dirs(&args.node), options)?;
     print_events(&events);
     node.enable_network(NetSettings {
         node_ip,
         table: args.node.nft_table.clone(),
     });
     let report = SharedReport::new();
-    let fatal = Box::new(|msg: String| {
-        eprintln!("bramble-agent: {msg}");
-        std::process::exit(1);
-    });
-    let session = Session::start(cfg, hello, pinned, report.clone(), to_node, fatal)?;
+    let session = Session::start(cfg, hello, pinned, report.clone(), to_node)?;
     let mut node_loop = NodeLoop::new(node, args.node.run_dir.clone(), report, session.notifier());
     node_loop.restore();
-    node_loop.run(
-        &STOP,
+    match node_loop.run(
+        &stop,
         &from_session,
         Duration::from_millis(args.tick_ms.max(1)),
-    );
-    Ok(())
+    ) {
+        LoopEnd::Stopped => Ok(()),
+        LoopEnd::Refused(why) => Err(why.into()),
+    }
 }
 
 fn reset(args: NodeArgs) -> Result<(), Failure> {
     let backend = choose_backend(&args)?;
     tmpfs::ensure(&args.run_dir)?;
     let images = LocalImages::open(&args.data_dir.join("images"))?;
-    let runtime: &'static dyn Runtime = Box::leak(make_runtime(&args, &backend)?);
+    let runtime = make_runtime(&args, &backend)?;
     let options = pod_options(&args)?;
-    let images: &'static LocalImages = Box::leak(Box::new(images));
-    let (mut node, events) = Node::open(runtime, images, dirs(&args), options)?;
+    let (mut node, events) = Node::open(&*runtime, &images, dirs(&args), options)?;
     print_events(&events);
     let events = node.stop_all();
     print_events(&events);

@@ -6,6 +6,9 @@
 //! container, readiness probes (run inside the pod's network namespace)
 //! driving `ready` and the pod's `Ready` condition. Every test cleans up
 //! also after a failed assertion ([`common::PodEnv`], [`common::PodGuard`]).
+//!
+//! Length: over 600 lines because one suite (pod supervision: restarts,
+//! probes, lifecycle hooks); each test a scenario.
 
 mod common;
 
@@ -27,6 +30,19 @@ fn options() -> PodOptions {
         ),
         ..Default::default()
     }
+}
+
+/// The host directory of the pod's `shared` emptyDir.
+fn shared_of(pod: &RunningPod<'_>) -> PathBuf {
+    pod.volumes()
+        .unwrap()
+        .host_path("shared")
+        .unwrap()
+        .to_path_buf()
+}
+
+fn shared_dir(pod: &mut PodGuard<'_>) -> PathBuf {
+    shared_of(pod.pod())
 }
 
 fn start<'e>(env: &'e PodEnv, yaml: &str) -> PodGuard<'e> {
@@ -533,13 +549,7 @@ fn init_containers_run_in_order_and_start_does_not_wait(backend: Backend) {
         )],
     );
     let mut pod = start(&env, &yaml);
-    let shared = pod
-        .pod()
-        .volumes()
-        .unwrap()
-        .host_path("shared")
-        .unwrap()
-        .to_path_buf();
+    let shared = shared_dir(&mut pod);
     // Start did not wait for the slow init container: it is still held,
     // nothing is written yet.
     assert_eq!(
@@ -617,13 +627,7 @@ fn failing_init_container_is_retried_with_back_off_until_it_succeeds(backend: Ba
             &[("app", "echo app-ran; exec sleep 1000")],
         );
         let mut pod = start(&env, &yaml);
-        let shared = pod
-            .pod()
-            .volumes()
-            .unwrap()
-            .host_path("shared")
-            .unwrap()
-            .to_path_buf();
+        let shared = shared_dir(&mut pod);
         let mut backoff_seen = false;
         let (s, events) = pod.tick_until(Duration::from_secs(30), |s, ev| {
             let gate = init(s, "gate");
@@ -717,12 +721,7 @@ fn a_pod_adopted_while_an_init_container_runs_carries_on(backend: Backend) {
     // its record; a new agent adopts the pod from it.
     let json = serde_json::to_string(&pod.pod().to_record()).unwrap();
     let old = pod.0.take().unwrap();
-    let shared = old
-        .volumes()
-        .unwrap()
-        .host_path("shared")
-        .unwrap()
-        .to_path_buf();
+    let shared = shared_of(&old);
     let old_gate = old.container("gate").unwrap().handle.clone();
     drop(old);
     let record: PodRecord = serde_json::from_str(&json).unwrap();

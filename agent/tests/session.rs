@@ -13,6 +13,9 @@
 //! request until a `cancel` or the pod's end; a changed ConfigMap reaches
 //! the mounted volume of a running pod without a restart. Libcontainer
 //! only; `reset` cleans up, also after a failed assertion.
+//!
+//! Length: over 600 lines because one suite (the joined agent against a real
+//! broker) with its fixture; each test a scenario.
 
 mod registry;
 

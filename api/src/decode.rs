@@ -78,6 +78,14 @@ fn drop_at(value: &mut Value, path: &[Segment]) -> bool {
 }
 
 /// The field error of a serde failure, and the unknown key it names.
+///
+/// serde reports unknown and missing fields only as text: its
+/// `de::Error::unknown_field` and `missing_field` build the messages
+/// ("unknown field `x`", "missing field `x`") that serde_json keeps as its
+/// error's only content, so this reads them back; every other failure is an
+/// `Invalid` with serde's message. (Typed alternatives, such as collecting
+/// ignored keys with a wrapper deserializer, would add code per type to the
+/// agent binary.)
 fn field_error(e: &serde_path_to_error::Error<serde_json::Error>) -> (FieldError, Option<String>) {
     let path = render_path(e.path());
     let msg = e.inner().to_string();

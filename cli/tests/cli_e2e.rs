@@ -2,6 +2,9 @@
 //!
 //! Each test starts its own hub (temporary data dir, 127.0.0.1 port 0) and
 //! runs the binary with a scrubbed environment and a temporary HOME.
+//!
+//! Length: over 600 lines because one suite (the CLI against a real hub);
+//! each test a command's flow.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;

@@ -32,6 +32,9 @@
 //! 1000), `BROKER_BENCH_MESSAGES` (default 2000, after 200 not counted).
 //! `BENCH_QUICK=1`: 50 clients, 100 messages after 20 (the variables
 //! override it). Needs `ulimit -n` above N + 100.
+//!
+//! Length: over 600 lines because one benchmark program: its brokers, clients
+//! and printed figures belong together.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

@@ -24,6 +24,10 @@
 //! `warn`). `BENCH_QUICK=1`: 20 nodes, 40 pods, 1 s CPU profiles instead of
 //! 5 s, both brokers (the variables above override it). Needs `ulimit -n`
 //! above about 2.5 x N (checked at start).
+//!
+//! Length: over 600 lines because one benchmark program (the fleet
+//! simulator): its simulated agents, phases and printed figures belong
+//! together.
 
 use bramble_tests::eventually;
 use std::collections::BTreeMap;

@@ -25,6 +25,9 @@
 //! `BENCH_ONLY=text` (only scenarios whose name contains it),
 //! `BENCH_INGRESS_THREADS=N` (ingress runtime workers, default 2 as the hub's
 //! main), `BENCH_NO_NGINX=1`.
+//!
+//! Length: over 600 lines because one benchmark program: its setup (hub,
+//! backends, clients) and the figures it prints belong together.
 
 use std::collections::BTreeSet;
 use std::convert::Infallible;

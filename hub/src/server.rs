@@ -1,19 +1,24 @@
-//! Starting and stopping a hub: config checks first, then the store, the token
-//! and the listener; one shutdown path for signals and tests alike.
+//! Starting and stopping a hub: config checks first ([`config`]), then the
+//! data directory ([`open`]: token, CA, store, registry, identities), the
+//! listener, the broker, the MQTT client, DNS, ingress, mDNS and the control
+//! loop, each started task kept so [`Hub::stop`] awaits it; one shutdown
+//! path for signals and tests alike.
+//!
+//! Length: over 600 lines because the wiring of every part of a hub in start
+//! order, and its stop in reverse; what could stand alone is in
+//! server/config.rs and server/open.rs.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use bramble_api::resource::by_plural;
-use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::api::{AppState, router};
 use crate::broker::EmbeddedBroker;
-use crate::control::ControlConfig;
 use crate::fleet::Fleet;
 use crate::identity::Identity;
 use crate::ingest::{Ingest, RpcEvent};
@@ -22,200 +27,18 @@ use crate::metrics::HubMetrics;
 use crate::mqtt::{MqttClient, endpoint_for};
 use crate::network::NetworkSettings;
 use crate::rpc::Rpc;
-use crate::store::{Sealer, Store, StoreOptions};
+use crate::store::Store;
 use crate::{secrets_key, token};
 use bramble_dns::{DnsOptions, DnsServer, Zone};
 
-/// The tables sealed with `DATA_DIR/secrets.key`: Secrets and the join
-/// tokens' secrets.
-const SEALED_TABLES: [&str; 2] = ["secrets", crate::identity::tokens::TOKENS_TABLE];
-
-/// Directory of the registry's blobs inside the data directory.
-pub const REGISTRY_DIR: &str = "registry";
-
-/// File name of the redb database inside the data directory.
-pub const DB_FILE: &str = "state.redb";
-
-/// Hub configuration, validated by [`HubConfig::validate`] before any side effect.
-#[derive(Debug, Clone)]
-pub struct HubConfig {
-    pub data_dir: PathBuf,
-    pub listen: SocketAddr,
-    /// Address of the embedded MQTT broker (`--mqtt-listen`); `None` with
-    /// `mqtt_url` set uses that broker instead, `None` without it runs no
-    /// MQTT at all (API-only tests).
-    pub mqtt_listen: Option<SocketAddr>,
-    /// External broker `mqtts://[user:pass@]host:port` (or plain `mqtt://`,
-    /// `--mqtt-url`); excludes `mqtt_listen`.
-    pub mqtt_url: Option<String>,
-    /// The CA an `mqtts://` external broker's certificate is checked
-    /// against (`--mqtt-ca`, PEM); `None`: the cluster CA (a certificate
-    /// from `bramble-hub issue-cert`, which the boards trust too).
-    pub mqtt_ca: Option<PathBuf>,
-    /// Timings of the controllers (heartbeat grace, eviction timeout) and
-    /// the Pod Security settings the API and the controllers apply.
-    pub control: ControlConfig,
-    /// The cluster's address plan (pod and service CIDRs, DNS domain).
-    pub network: NetworkSettings,
-    /// Cluster DNS for the LAN (`--dns-listen`); `None` serves none.
-    pub dns: Option<DnsConfig>,
-    /// The HTTP ingress (`--ingress-listen`); `None` serves none.
-    pub ingress: Option<SocketAddr>,
-    /// The HTTPS ingress (`--ingress-tls-listen`): certificates from the
-    /// Ingresses' `spec.tls` Secrets; `None` serves none.
-    pub ingress_tls: Option<SocketAddr>,
-    /// Announce the hub with mDNS (`--no-mdns` turns it off).
-    pub mdns: bool,
-    /// Route this host to the nodes' pod CIDRs (`--no-pod-routes`).
-    pub pod_routes: bool,
-    /// New nodes wait for `bramble nodes approve NAME` (`--approve-nodes`).
-    pub approve_nodes: bool,
-    /// Provision the `--mqtt-url` mosquitto's dynamic security plugin with
-    /// the nodes' logins and topics (`--mqtt-dynsec`; the URL's user must
-    /// have the plugin's admin role).
-    pub mqtt_dynsec: bool,
-    /// TLS on the API, registry and MQTT ports, the serving certificate,
-    /// and the API port's connection caps.
-    pub ports: PortSettings,
-    /// The event recorder's batching and retention (`--event-ttl`,
-    /// `--events-per-namespace`).
-    pub events: crate::events::EventsConfig,
-}
-
-/// How the hub's ports speak (TLS, what the certificate names) and how
-/// many connections the API/registry port takes.
-#[derive(Debug, Clone)]
-pub struct PortSettings {
-    /// Plain HTTP instead of HTTPS (`--insecure-http`, labs only: tokens,
-    /// Secrets and images cross the LAN in clear).
-    pub insecure_http: bool,
-    /// Extra names of the serving certificate (`--tls-san`).
-    pub sans: Vec<crate::tls::ServingName>,
-    /// Lifetime of a serving certificate; renewed after two thirds of it.
-    pub cert_lifetime: std::time::Duration,
-    /// Caps on the API/registry port's connections: in total, per client.
-    pub max_connections: usize,
-    pub max_connections_per_client: usize,
-    /// Cap on the watches one token holds open (`--max-watches-per-token`).
-    pub max_watches_per_token: usize,
-    /// Quiet time before a watch that allows bookmarks gets one
-    /// (`--watch-bookmark-interval`).
-    pub watch_bookmark_interval: std::time::Duration,
-    /// Plain MQTT on the embedded broker instead of MQTT over TLS
-    /// (`--insecure-mqtt`, labs only: logins and frames in clear; the
-    /// frames stay signed and sealed).
-    pub insecure_mqtt: bool,
-}
-
-impl Default for PortSettings {
-    fn default() -> Self {
-        PortSettings {
-            insecure_http: false,
-            sans: Vec::new(),
-            cert_lifetime: crate::tls::serving::DEFAULT_LIFETIME,
-            max_connections: crate::conn_limits::DEFAULT_TOTAL,
-            max_connections_per_client: crate::conn_limits::DEFAULT_PER_CLIENT,
-            max_watches_per_token: crate::api::watch_limit::DEFAULT_MAX_WATCHES_PER_TOKEN,
-            watch_bookmark_interval: crate::api::watch::DEFAULT_BOOKMARK_INTERVAL,
-            insecure_mqtt: false,
-        }
-    }
-}
-
-/// Where the hub serves cluster DNS and relays other names.
-#[derive(Debug, Clone)]
-pub struct DnsConfig {
-    pub listen: SocketAddr,
-    /// The site's resolvers (`--dns-upstream`, else the host's resolv.conf).
-    pub upstreams: Vec<SocketAddr>,
-}
-
-/// Default `--dns-listen`.
-pub const DEFAULT_DNS_LISTEN: &str = "0.0.0.0:53";
-
-/// Default `--mqtt-listen`.
-pub const DEFAULT_MQTT_LISTEN: &str = "0.0.0.0:8883";
-
-/// Default `--mqtt-listen` with `--insecure-mqtt`.
-pub const DEFAULT_MQTT_LISTEN_PLAIN: &str = "0.0.0.0:1883";
-
-/// Why a [`HubConfig`] is refused; each names the flag to fix.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("--data-dir must not be empty")]
-    EmptyDataDir,
-    #[error("--data-dir {path} exists and is not a directory")]
-    DataDirNotADirectory { path: PathBuf },
-    #[error("--event-ttl must be longer than 0s (events would be deleted as written)")]
-    ZeroEventTtl,
-    #[error("--events-per-namespace must be at least 1")]
-    ZeroEventsPerNamespace,
-    #[error(
-        "--mqtt-url and --mqtt-listen {listen} exclude each other: an external broker \
-         replaces the embedded one"
-    )]
-    ExternalAndEmbeddedBroker { listen: SocketAddr },
-    #[error("--mqtt-listen {listen}: the embedded broker needs a fixed port")]
-    MqttListenPortZero { listen: SocketAddr },
-    #[error(transparent)]
-    MqttUrl(#[from] crate::mqtt::MqttError),
-    #[error(
-        "--mqtt-dynsec provisions an external mosquitto: give --mqtt-url \
-         mqtt://ADMIN:PASSWORD@HOST:PORT with a user of the dynamic security \
-         plugin's admin role"
-    )]
-    DynsecWithoutAdmin,
-    #[error(transparent)]
-    Network(#[from] crate::network::NetworkConfigError),
-}
-
-impl HubConfig {
-    /// Checks the configuration without touching the disk or the network.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.data_dir.as_os_str().is_empty() {
-            return Err(ConfigError::EmptyDataDir);
-        }
-        if self.data_dir.exists() && !self.data_dir.is_dir() {
-            return Err(ConfigError::DataDirNotADirectory {
-                path: self.data_dir.clone(),
-            });
-        }
-        if self.events.ttl.is_zero() {
-            return Err(ConfigError::ZeroEventTtl);
-        }
-        if self.events.namespace_cap == 0 {
-            return Err(ConfigError::ZeroEventsPerNamespace);
-        }
-        if let (Some(listen), Some(_)) = (self.mqtt_listen, &self.mqtt_url) {
-            return Err(ConfigError::ExternalAndEmbeddedBroker { listen });
-        }
-        if let Some(listen) = self.mqtt_listen
-            && listen.port() == 0
-        {
-            return Err(ConfigError::MqttListenPortZero { listen });
-        }
-        if let Some(url) = &self.mqtt_url {
-            // Syntax only: the CA is read at start.
-            let placeholder = rustls_pki_types::CertificateDer::from(Vec::new());
-            crate::mqtt::MqttEndpoint::parse_url(url, Some(placeholder))?;
-        }
-        if self.mqtt_dynsec {
-            let user = self
-                .mqtt_url
-                .as_deref()
-                .map(|url| {
-                    let placeholder = rustls_pki_types::CertificateDer::from(Vec::new());
-                    crate::mqtt::MqttEndpoint::parse_url(url, Some(placeholder))
-                })
-                .transpose()?
-                .and_then(|e| e.login);
-            if user.is_none() {
-                return Err(ConfigError::DynsecWithoutAdmin);
-            }
-        }
-        Ok(self.network.validate()?)
-    }
-}
+mod config;
+mod open;
+pub use config::{
+    ConfigError, DEFAULT_DNS_LISTEN, DEFAULT_MQTT_LISTEN, DEFAULT_MQTT_LISTEN_PLAIN, DnsConfig,
+    HubConfig, PortSettings,
+};
+pub use open::{DB_FILE, REGISTRY_DIR};
+use open::{Opened, finish_data_dir, open};
 
 /// Why a hub did not start. Each names what it was doing and, for files,
 /// the path.
@@ -355,47 +178,89 @@ async fn start_ingress(
     (state, http, https)
 }
 
+/// The embedded broker, if `--mqtt-listen` asks for one; a revoked node's
+/// session is dropped at once (its logins are refused from then on).
+async fn start_broker(
+    config: &HubConfig,
+    identity: &Arc<Identity>,
+    tls: &crate::tls::HubTls,
+) -> Result<Option<EmbeddedBroker>, StartError> {
+    let Some(listen) = config.mqtt_listen else {
+        return Ok(None);
+    };
+    let serving = (!config.ports.insecure_mqtt).then(|| tls.serving.clone());
+    let broker = EmbeddedBroker::start(listen, identity.clone(), identity.clone(), serving)
+        .await
+        .map_err(StartError::Broker)?;
+    let b = broker.clone();
+    identity.on_revoke(Box::new(move |node| {
+        if let Err(e) = b.disconnect(node) {
+            tracing::error!(node, error = %e, "dropping a revoked node's MQTT session");
+        }
+    }));
+    Ok(Some(broker))
+}
+
+/// Hands the chunks of RPC answers to whoever waits for them, until stopped.
+fn spawn_rpc_fanout(
+    rpc: Arc<Rpc>,
+    ingest: &Ingest,
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    let mut responses = ingest.rpc_responses();
+    tokio::spawn(async move {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            let response = tokio::select! {
+                _ = stop.wait_for(|s| *s) => break,
+                r = responses.recv() => r,
+            };
+            match response {
+                Ok(ev) => rpc.deliver(ev.response),
+                Err(RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "RPC chunks dropped (callers too slow)")
+                }
+                Err(RecvError::Closed) => break,
+            }
+        }
+    })
+}
+
+/// The hub's mDNS announcement (`--mdns`); failing to announce is logged,
+/// not fatal.
+fn announce(
+    config: &HubConfig,
+    addr: SocketAddr,
+    mqtt_addr: Option<SocketAddr>,
+) -> Option<Arc<crate::mdns::Announcement>> {
+    if !config.mdns {
+        return None;
+    }
+    let name = crate::mdns::instance_name();
+    crate::mdns::Announcement::start(
+        &name,
+        addr.port(),
+        !config.ports.insecure_http,
+        mqtt_addr.map(|a| (a.port(), !config.ports.insecure_mqtt)),
+    )
+    .map_err(|e| tracing::warn!(error = %e, "not announced on mDNS (agents need --hub)"))
+    .ok()
+    .map(Arc::new)
+}
+
 impl Hub {
     /// Opens the store, ensures the token and the `default` namespace, binds
     /// and starts serving.
     pub async fn start(config: HubConfig) -> Result<Hub, StartError> {
         config.validate()?;
-        make_private(&config.data_dir, true).map_err(|source| StartError::DataDir {
-            path: config.data_dir.clone(),
-            source,
-        })?;
-        let token = token::load_or_create(&config.data_dir.join(token::TOKEN_FILE))?;
-        let tls = start_tls(&config)?;
-        let db_path = config.data_dir.join(DB_FILE);
-        let key_path = config.data_dir.join(secrets_key::SECRETS_KEY_FILE);
-        let (keyring, _) = secrets_key::load_or_create(&key_path)?;
-        let sealer = Arc::new(Sealer::new(SEALED_TABLES.to_vec(), keyring));
-        let store = Store::open(
-            &db_path,
-            StoreOptions {
-                sealer: Some(sealer),
-                ..StoreOptions::default()
-            },
-        )
-        .map_err(|source| StartError::Store {
-            path: db_path.clone(),
-            source,
-        })?;
-        let secrets_key = Arc::new(secrets_key::SecretsKey::new(key_path));
-        // Keys left by a rotation a crash interrupted: everything is sealed
-        // under the active key now.
-        secrets_key.retire_unused(&store)?;
-        bootstrap(&store).await?;
-        let registry_dir = config.data_dir.join(REGISTRY_DIR);
-        let registry = crate::registry::Registry::open(registry_dir.clone(), store.clone())
-            .map_err(|source| StartError::Registry {
-                path: registry_dir.clone(),
-                source,
-            })?;
-        let registry = Arc::new(registry);
-        let identity = Identity::open(&config.data_dir, store.clone(), config.approve_nodes)
-            .await
-            .map_err(StartError::Identity)?;
+        let Opened {
+            token,
+            tls,
+            store,
+            secrets_key,
+            registry,
+            identity,
+        } = open(&config).await?;
         let (fleet, outbox) = Fleet::new();
         let fleet = Arc::new(fleet);
         let network = Arc::new(config.network.clone());
@@ -423,31 +288,13 @@ impl Hub {
             .await
             .map_err(bind_failed)?;
         let addr = listener.local_addr().map_err(StartError::ListenerAddr)?;
-        let broker = match config.mqtt_listen {
-            Some(listen) => {
-                let serving = (!config.ports.insecure_mqtt).then(|| tls.serving.clone());
-                match EmbeddedBroker::start(listen, identity.clone(), identity.clone(), serving)
-                    .await
-                {
-                    Ok(broker) => Some(broker),
-                    Err(e) => {
-                        store.shutdown().await;
-                        return Err(StartError::Broker(e));
-                    }
-                }
+        let broker = match start_broker(&config, &identity, &tls).await {
+            Ok(b) => b,
+            Err(e) => {
+                store.shutdown().await;
+                return Err(e);
             }
-            None => None,
         };
-        if let Some(b) = &broker {
-            // A revoked node's session is dropped at once (its logins are
-            // refused from then on).
-            let b = b.clone();
-            identity.on_revoke(Box::new(move |node| {
-                if let Err(e) = b.disconnect(node) {
-                    tracing::error!(node, error = %e, "dropping a revoked node's MQTT session");
-                }
-            }));
-        }
         let mqtt_addr = broker.as_ref().map(EmbeddedBroker::addr);
         let external_ca = match &config.mqtt_ca {
             Some(path) => read_ca(path)?,
@@ -491,52 +338,16 @@ impl Hub {
             "revoker",
             spawn_revoker(&store, identity.clone(), stop_rx.clone()),
         ));
-        {
-            let rpc = rpc.clone();
-            let mut responses = ingest.rpc_responses();
-            let mut stop = stop_rx.clone();
-            tasks.push((
-                "RPC fan-out",
-                tokio::spawn(async move {
-                    use tokio::sync::broadcast::error::RecvError;
-                    loop {
-                        let response = tokio::select! {
-                            _ = stop.wait_for(|s| *s) => break,
-                            r = responses.recv() => r,
-                        };
-                        match response {
-                            Ok(ev) => rpc.deliver(ev.response),
-                            Err(RecvError::Lagged(n)) => {
-                                tracing::warn!(missed = n, "RPC chunks dropped (callers too slow)")
-                            }
-                            Err(RecvError::Closed) => break,
-                        }
-                    }
-                }),
-            ));
-        }
+        tasks.push((
+            "RPC fan-out",
+            spawn_rpc_fanout(rpc.clone(), &ingest, stop_rx.clone()),
+        ));
         let dns = config
             .dns
             .as_ref()
             .and_then(|d| start_dns(d, &config.network));
         let (ingress_state, ingress, ingress_tls) = start_ingress(&config, stop_rx.clone()).await;
-        let mdns = config
-            .mdns
-            .then(|| {
-                let name = crate::mdns::instance_name();
-                crate::mdns::Announcement::start(
-                    &name,
-                    addr.port(),
-                    !config.ports.insecure_http,
-                    mqtt_addr.map(|a| (a.port(), !config.ports.insecure_mqtt)),
-                )
-                .map_err(
-                    |e| tracing::warn!(error = %e, "not announced on mDNS (agents need --hub)"),
-                )
-                .ok()
-                .map(Arc::new)
-            })
-            .flatten();
+        let mdns = announce(&config, addr, mqtt_addr);
         let pod_security = config.control.pod_security.clone();
         tracing::info!(
             default = %pod_security.default_level,
@@ -599,20 +410,12 @@ impl Hub {
         let server = crate::listener::Listener::spawn(listener, app, serving, limits, stop_rx)
             .map_err(StartError::Serve)?;
         let scheme = server.scheme();
-        // Every file is in place now (the store, the keys, the CA): none
-        // may be readable by other users, whoever made it (redb creates
-        // its file 0644, inside the already private directory).
-        if let Err(e) = make_private(&config.data_dir, false) {
-            tracing::error!(error = %e, "making the data directory private failed");
-        }
-        if let Err(e) = crate::kubeconfig::write(
+        finish_data_dir(
             &config.data_dir,
             &format!("{scheme}://{}", loopback(addr)),
-            &tls.ca,
+            &tls,
             &token,
-        ) {
-            tracing::warn!(error = %e, "writing the kubeconfig failed");
-        }
+        );
         tracing::info!(%addr, url = %format!("{scheme}://{addr}"), data_dir = %config.data_dir.display(), ca = %tls.ca.hash(), "hub listening");
         Ok(Hub {
             addr,
@@ -762,8 +565,6 @@ impl Hub {
     }
 }
 
-/// The cluster CA (created at first start) and a fresh serving certificate;
-/// `--insecure-http` is announced on every start.
 /// The first certificate of the PEM file `path` (`--mqtt-ca`).
 fn read_ca(
     path: &std::path::Path,
@@ -778,41 +579,6 @@ fn read_ca(
         .ok_or_else(|| StartError::NoCertInMqttCa {
             path: path.to_path_buf(),
         })
-}
-
-fn start_tls(config: &HubConfig) -> Result<Arc<crate::tls::HubTls>, StartError> {
-    let ca = crate::tls::ClusterCa::load_or_create(&config.data_dir).map_err(StartError::Ca)?;
-    let serving =
-        crate::tls::ServingCert::new(&ca, config.ports.sans.clone(), config.ports.cert_lifetime)
-            .map_err(StartError::ServingCert)?;
-    if config.ports.insecure_mqtt && config.mqtt_listen.is_some() {
-        tracing::warn!(
-            "--insecure-mqtt: the embedded broker speaks plain MQTT; node logins can be \
-             replayed by anyone on the network (frames stay signed and sealed). For labs only."
-        );
-    }
-    if config.ports.insecure_http {
-        tracing::warn!(
-            "--insecure-http: the API and registry speak plain HTTP; the admin token, node \
-             logins, Secrets and images cross the network in clear. For labs only."
-        );
-    }
-    Ok(Arc::new(crate::tls::HubTls {
-        ca,
-        serving: Arc::new(serving),
-    }))
-}
-
-/// Creates `DATA_DIR` private or makes it so; `found` (before this start
-/// wrote anything) warns about what was open.
-fn make_private(dir: &std::path::Path, found: bool) -> std::io::Result<()> {
-    let changed = crate::data_dir::secure(dir)?;
-    if found && !changed.is_empty() {
-        tracing::warn!(changed = ?changed, "the data directory was readable by other users; made private");
-    } else if !changed.is_empty() {
-        tracing::debug!(changed = ?changed, "files of this start made private");
-    }
-    Ok(())
 }
 
 /// The address a client on this machine dials: loopback for a wildcard bind.
@@ -868,22 +634,4 @@ fn spawn_revoker(
             }
         }
     })
-}
-
-/// Creates what a new cluster needs: the `default` namespace.
-async fn bootstrap(store: &Store) -> Result<(), StartError> {
-    let namespaces = by_plural("", "v1", "namespaces").expect("registered");
-    let existing = store
-        .get(namespaces, None, "default")
-        .map_err(StartError::DefaultNamespace)?;
-    if existing.is_none() {
-        store
-            .create(
-                namespaces,
-                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}),
-            )
-            .await
-            .map_err(StartError::DefaultNamespace)?;
-    }
-    Ok(())
 }

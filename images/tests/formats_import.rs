@@ -3,6 +3,9 @@
 //! (legacy and Docker ≥ 25 forms). Multi-arch resolution on the imported
 //! index, export → re-import with identical digests, and refusal of tampered,
 //! truncated and incomplete archives with the store left without the bad blob.
+//!
+//! Length: over 600 lines because one suite (every archive format importers
+//! meet) with its fixtures.
 
 use std::collections::BTreeMap;
 use std::io::Write;

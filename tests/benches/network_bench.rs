@@ -48,6 +48,9 @@
 //!
 //! Everything started is removed at the end, also on a panic (the cluster
 //! and the lab clean up on drop).
+//!
+//! Length: over 600 lines because one benchmark program: its lab, workloads
+//! and printed figures belong together.
 
 use bramble_tests::eventually;
 use std::collections::BTreeMap;

@@ -11,6 +11,10 @@
 //! `https://10.77.0.2:7480`; the test process and the CLI reach the API
 //! through a port forward (`Hub::url`). Declare the lab before the cluster
 //! so that the cluster drops first.
+//!
+//! Length: over 600 lines because one concept (a whole cluster's processes
+//! and their cleanup); its parts share the cleanup that must run on every
+//! failure.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

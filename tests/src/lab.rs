@@ -22,6 +22,9 @@
 //! Tools the machine lacks (`ping`, `wget`, `nc`, `httpd`) come from the
 //! fixture `busybox-static` and are on the `PATH` of [`Host::command`] (after
 //! the machine's own).
+//!
+//! Length: over 600 lines because one concept (the namespace LAN and its
+//! cleanup), with its unit tests.
 
 use std::collections::HashMap;
 use std::fs::File;

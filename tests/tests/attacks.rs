@@ -5,6 +5,9 @@
 //! true` and no ACL (a broker that trusts everyone). Whatever the attacker
 //! sees or sends, a board gets only what the hub meant for it, and the hub
 //! believes only what a board signed.
+//!
+//! Length: over 600 lines because one suite: each test one attack from the
+//! threat model, with real tools.
 
 use bramble_tests::eventually;
 use std::time::{Duration, Instant};

@@ -7,19 +7,8 @@ use std::path::{Path, PathBuf};
 
 use bramble_api::decode::decode;
 use bramble_api::field::FieldErrors;
-use bramble_api::objects::core::ConfigMap;
-use bramble_api::objects::pod::Pod;
-use bramble_api::objects::secret::Secret;
+use bramble_api::protocol::{Desired, Generation};
 use bramble_api::{AdmitError, ManifestError, admit};
-
-use crate::pod::PodInputs;
-
-/// The desired pods and what they reference.
-#[derive(Debug, Default)]
-pub struct Manifests {
-    pub pods: Vec<Pod>,
-    pub inputs: PodInputs,
-}
 
 /// Why the manifest files give no pods to run; a document is named by its
 /// file and its number in it (from 1).
@@ -60,10 +49,18 @@ pub enum ManifestFileError {
     },
 }
 
-/// Reads every document of every file; other kinds are an error (this
-/// entry point runs pods only).
-pub fn load(paths: &[impl AsRef<Path>]) -> Result<Manifests, ManifestFileError> {
-    let mut out = Manifests::default();
+/// Reads every document of every file into one desired set (generation 1,
+/// no pod network), as a hub would send it; other kinds are an error (this
+/// entry point runs pods only). The node loop turns its ConfigMaps and
+/// Secrets into pod inputs as it does a hub's.
+pub fn load(paths: &[impl AsRef<Path>]) -> Result<Desired, ManifestFileError> {
+    let mut out = Desired {
+        generation: Generation(1),
+        pods: Vec::new(),
+        config_maps: Vec::new(),
+        secrets: Vec::new(),
+        network: None,
+    };
     for path in paths {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|source| ManifestFileError::Read {
@@ -87,25 +84,8 @@ pub fn load(paths: &[impl AsRef<Path>]) -> Result<Manifests, ManifestFileError> 
             };
             match kind {
                 "Pod" => out.pods.push(decode(object).map_err(bad)?),
-                "ConfigMap" => {
-                    let cm: ConfigMap = decode(object).map_err(bad)?;
-                    out.inputs.config_maps.insert(
-                        cm.metadata.key().to_string(),
-                        cm.data
-                            .into_iter()
-                            .map(|(k, v)| (k, v.into_bytes()))
-                            .collect(),
-                    );
-                }
-                "Secret" => {
-                    let s: Secret = decode(object).map_err(bad)?;
-                    let mut data = s.decoded_data();
-                    for (k, v) in &s.string_data {
-                        data.insert(k.clone(), v.clone().into_bytes());
-                    }
-                    let key = s.metadata.key().to_string();
-                    out.inputs.secrets.insert(key, data);
-                }
+                "ConfigMap" => out.config_maps.push(decode(object).map_err(bad)?),
+                "Secret" => out.secrets.push(decode(object).map_err(bad)?),
                 other => {
                     return Err(ManifestFileError::Kind {
                         path: path.to_path_buf(),

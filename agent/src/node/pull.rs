@@ -81,7 +81,7 @@ enum PullState {
 
 /// Local images with background pulls from the hub. See the module docs.
 pub struct PullingImages {
-    local: &'static LocalImages,
+    local: Arc<LocalImages>,
     /// The hub's base URL (`--hub`).
     hub: String,
     /// How pulls authenticate: the node's key login (user, password; the
@@ -97,7 +97,7 @@ pub struct PullingImages {
 
 impl PullingImages {
     pub fn new(
-        local: &'static LocalImages,
+        local: Arc<LocalImages>,
         hub: &str,
         login: RegistryLogin,
         tls: Option<ureq::tls::TlsConfig>,
@@ -115,7 +115,7 @@ impl PullingImages {
 
     /// Starts pulling `reference` on a thread of its own.
     fn start_pull(&self, reference: &str) -> std::io::Result<()> {
-        let (local, pulls, done) = (self.local, self.pulls.clone(), self.on_done.clone());
+        let (local, pulls, done) = (self.local.clone(), self.pulls.clone(), self.on_done.clone());
         let client = self.login.client(&self.hub, self.tls.as_ref());
         let r = reference.to_string();
         std::thread::Builder::new()

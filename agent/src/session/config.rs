@@ -29,7 +29,7 @@ pub struct SessionConfig {
     /// `RUN_DIR`, where the pod records (container handles) are.
     pub run_dir: PathBuf,
     /// The container runtime, for `exec` requests (`None`: exec refused).
-    pub runtime: Option<&'static dyn crate::runtime::Runtime>,
+    pub runtime: Option<std::sync::Arc<dyn crate::runtime::Runtime>>,
     /// The CA a `mqtts://` broker must be certified by (the hub's, pinned).
     pub broker_ca: Vec<rustls_pki_types::CertificateDer<'static>>,
 }

@@ -21,6 +21,7 @@ pub mod node_loop;
 pub mod pull_waits;
 pub mod replay;
 pub mod report;
+pub mod report_lines;
 pub mod rpc;
 pub mod rpc_exec;
 pub mod rpc_follow;
@@ -39,9 +40,9 @@ pub use config::{Broker, SessionConfig};
 use identity::IdentityError;
 use login::Logins;
 use machine::{Machine, MachineConfig};
-pub use node_loop::{NodeCommand, NodeLoop};
+pub use node_loop::{LoopEnd, NodeCommand, NodeLoop};
 pub use report::SharedReport;
-use worker::{Fatal, Input, Worker};
+use worker::{Input, Worker};
 
 /// Why [`Session::start`] could not start the session; each says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -80,15 +81,14 @@ pub struct Session {
 
 impl Session {
     /// Connects (in the background) and starts speaking the protocol.
-    /// `hello` is the template sent after every connect; `fatal` ends the
-    /// process when the node is refused.
+    /// `hello` is the template sent after every connect; a refusal of the
+    /// node reaches the node loop as [`NodeCommand::Refused`].
     pub fn start(
         cfg: SessionConfig,
         hello: Hello,
         pinned: connection::PinnedHub,
         report: Arc<SharedReport>,
         to_node: Sender<NodeCommand>,
-        fatal: Fatal,
     ) -> Result<Session, SessionError> {
         let identity = identity::load_or_create(&cfg.data_dir)?;
         match (&identity.hub, &cfg.token) {
@@ -141,7 +141,7 @@ impl Session {
             },
         )?;
         let worker = Worker::new(
-            cfg, machine, identity, client, login, pinned, to_node, report, fatal,
+            cfg, machine, identity, client, login, pinned, to_node, report,
         );
         std::thread::Builder::new()
             .name("session".into())

@@ -1,10 +1,12 @@
-//! The joined agent's reconcile loop, on the main thread (the [`Node`]
-//! borrows the runtime and the images): it restores the last accepted
-//! desired set from `RUN_DIR/desired.json` at start (offline autonomy),
-//! applies every newer set the session hands over, supervises the pods,
-//! retries pods that could not start (image pulls) with back-off, and keeps
-//! the [`SharedReport`] the session publishes up to date (with the pulls
-//! each pod waited for: [`PullWaits`]).
+//! The agent's reconcile loop, on the main thread (the [`Node`] borrows the
+//! runtime and the images): it restores the last accepted desired set from
+//! `RUN_DIR/desired.json` at start (offline autonomy), applies every newer
+//! set the session hands over, supervises the pods, retries pods that could
+//! not start (image pulls) with back-off, and keeps the [`SharedReport`] the
+//! session publishes up to date (with the pulls each pod waited for:
+//! [`PullWaits`]). It ends on a stop flag or when the hub refuses the node
+//! ([`LoopEnd`]). `bramble-agent run` drives the same loop over local files
+//! ([`NodeLoop::apply_local`]), its report printed as JSON lines.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -37,9 +39,22 @@ pub enum NodeCommand {
     Rejected(Rejection),
     /// An image pull ended: retry the pods waiting for it now.
     PullDone,
+    /// The hub refused this node for good (its token, or a newer agent
+    /// required): the loop ends, the pods keep running.
+    Refused(String),
 }
 
-/// How often pod and node usage is sampled.
+/// Why [`NodeLoop::run`] returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoopEnd {
+    /// Asked to stop (a signal).
+    Stopped,
+    /// The hub refused the node; the message says why and what to do.
+    Refused(String),
+}
+
+/// How often pod and node usage is sampled unless
+/// [`NodeLoop::with_usage_every`] says otherwise.
 const USAGE_EVERY: Duration = Duration::from_secs(5);
 /// First delay before retrying a pod that could not start; doubles.
 const RETRY_FIRST: Duration = Duration::from_secs(2);
@@ -71,7 +86,9 @@ pub struct NodeLoop<'r> {
     statuses: BTreeMap<String, PodStatus>,
     report: Arc<SharedReport>,
     on_change: Box<dyn Fn() + Send>,
+    usage_every: Option<Duration>,
     next_usage: Instant,
+    refused: Option<String>,
 }
 
 impl<'r> NodeLoop<'r> {
@@ -92,8 +109,22 @@ impl<'r> NodeLoop<'r> {
             statuses: BTreeMap::new(),
             report,
             on_change,
+            usage_every: Some(USAGE_EVERY),
             next_usage: Instant::now(),
+            refused: None,
         }
+    }
+
+    /// Samples usage every `every` instead of every 5 s; `None`: never.
+    pub fn with_usage_every(mut self, every: Option<Duration>) -> Self {
+        self.usage_every = every;
+        self
+    }
+
+    /// Applies `d` now without saving it to `RUN_DIR/desired.json` (a set
+    /// given on the command line, not by a hub).
+    pub fn apply_local(&mut self, d: Desired) {
+        self.accept(d);
     }
 
     /// Applies the set saved by an earlier agent process, if any. Pods
@@ -139,6 +170,7 @@ impl<'r> NodeLoop<'r> {
                     self.apply();
                 }
             }
+            NodeCommand::Refused(why) => self.refused = Some(why),
         }
     }
 
@@ -258,10 +290,13 @@ impl<'r> NodeLoop<'r> {
         }
         let running = self.node.pod_ids();
         self.statuses.retain(|id, _| running.contains(id));
-        let usage = (now >= self.next_usage).then(|| {
-            self.next_usage = now + USAGE_EVERY;
-            (self.node.usage(), node_usage())
-        });
+        let usage = match self.usage_every {
+            Some(every) if now >= self.next_usage => {
+                self.next_usage = now + every;
+                Some((self.node.usage(), node_usage()))
+            }
+            _ => None,
+        };
         let mut pods = BTreeMap::new();
         for id in &running {
             let (Some(p), Some(status)) = (self.node.pod(id), self.statuses.get(id)) else {
@@ -317,17 +352,25 @@ impl<'r> NodeLoop<'r> {
         }
     }
 
-    /// Runs until `stop`: commands from `rx` as they come, supervision at
-    /// least every `max`.
-    pub fn run(&mut self, stop: &AtomicBool, rx: &Receiver<NodeCommand>, max: Duration) {
-        while !stop.load(Ordering::SeqCst) {
+    /// Runs until `stop` or until the hub refuses the node: commands from
+    /// `rx` as they come, supervision at least every `max`. Returns with
+    /// the pods still running.
+    pub fn run(&mut self, stop: &AtomicBool, rx: &Receiver<NodeCommand>, max: Duration) -> LoopEnd {
+        let end = loop {
+            if stop.load(Ordering::SeqCst) {
+                break LoopEnd::Stopped;
+            }
+            if let Some(why) = self.refused.take() {
+                break LoopEnd::Refused(why);
+            }
             let now = Instant::now();
             self.tick(now);
             let mut wake = self.node.next_wake(now, max);
             if let Some(f) = self.failures.values().map(|f| f.retry_at).min() {
                 wake = wake.min(f.max(now));
             }
-            match rx.recv_timeout(wake.saturating_duration_since(Instant::now())) {
+            let wait = wake.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(wait) {
                 Ok(cmd) => {
                     self.handle(cmd);
                     while let Ok(cmd) = rx.try_recv() {
@@ -335,13 +378,15 @@ impl<'r> NodeLoop<'r> {
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => std::thread::sleep(max),
+                // No session (`bramble-agent run`): only the clock wakes.
+                Err(RecvTimeoutError::Disconnected) => std::thread::sleep(wait),
             }
-        }
+        };
         tracing::info!(
             pods = self.node.pod_ids().len(),
             "exiting; pods keep running"
         );
+        end
     }
 }
 

@@ -41,7 +41,7 @@ pub struct RpcContext {
     pub logs_dir: PathBuf,
     /// `RUN_DIR/pods`: the pod records.
     pub records_dir: PathBuf,
-    pub runtime: Option<&'static dyn Runtime>,
+    pub runtime: Option<std::sync::Arc<dyn Runtime>>,
     pub follow: FollowLimits,
 }
 
@@ -189,10 +189,10 @@ fn end_error(code: RpcErrorCode, message: String) -> RpcChunk {
 
 /// The runtime and the container `call` runs in (the pod record's), or the
 /// `end` chunk saying why not.
-fn exec_target(
-    ctx: &RpcContext,
+fn exec_target<'c>(
+    ctx: &'c RpcContext,
     call: &ExecCall,
-) -> Result<(&'static dyn Runtime, ContainerHandle), RpcChunk> {
+) -> Result<(&'c dyn Runtime, ContainerHandle), RpcChunk> {
     let (ns, name) = (&call.pod.namespace, &call.pod.name);
     if call.tty {
         return Err(end_error(
@@ -200,7 +200,7 @@ fn exec_target(
             "exec with a terminal (tty) is not supported: run it without -t".into(),
         ));
     }
-    let Some(runtime) = ctx.runtime else {
+    let Some(runtime) = ctx.runtime.as_deref() else {
         return Err(end_error(
             RpcErrorCode::Failed,
             "this agent has no runtime for exec".into(),

@@ -32,9 +32,6 @@ pub enum Input {
     Changed,
 }
 
-/// How the process ends when the node is refused.
-pub type Fatal = Box<dyn Fn(String) + Send>;
-
 /// Stdin calls queued per exec: the hub keeps at most
 /// `STDIN_WINDOW_CALLS` unacknowledged; twice that is a misbehaving hub,
 /// which ends the exec.
@@ -61,7 +58,6 @@ pub struct Worker {
     pinned: PinnedHub,
     to_node: Sender<NodeCommand>,
     report: Arc<SharedReport>,
-    fatal: Fatal,
     rpcs: Running,
 }
 
@@ -86,7 +82,6 @@ impl Worker {
         pinned: PinnedHub,
         to_node: Sender<NodeCommand>,
         report: Arc<SharedReport>,
-        fatal: Fatal,
     ) -> Worker {
         Worker {
             cfg,
@@ -97,7 +92,6 @@ impl Worker {
             pinned,
             to_node,
             report,
-            fatal,
             rpcs: Running::default(),
         }
     }
@@ -198,7 +192,9 @@ impl Worker {
                     }
                 }
                 Output::Stdin(call) => self.on_stdin(call),
-                Output::Fatal(msg) => (self.fatal)(msg),
+                Output::Fatal(msg) => {
+                    let _ = self.to_node.send(NodeCommand::Refused(msg));
+                }
             }
         }
     }
@@ -258,7 +254,7 @@ impl Worker {
         let ctx = super::rpc::RpcContext {
             logs_dir: self.cfg.data_dir.join("logs"),
             records_dir: self.cfg.run_dir.join("pods"),
-            runtime: self.cfg.runtime,
+            runtime: self.cfg.runtime.clone(),
             follow: super::rpc_follow::FollowLimits::default(),
         };
         let node = self.cfg.node.clone();

@@ -4,6 +4,9 @@
 //! delete leaves nothing. Each backend's test file instantiates it with
 //! [`runtime_suite!`]; the sandbox serializes the tests of a process and
 //! cleans up on drop, also after a failed assertion.
+//!
+//! Length: over 600 lines because the one behaviour suite both runtime
+//! backends must pass; each test a scenario.
 
 use crate::common;
 

@@ -3,6 +3,9 @@
 //! object's life, so every cell has a kubectl-like fallback (`<none>`, `0`,
 //! `Pending`). The hub's server-side `Table`s and the CLI's tables both come
 //! from here.
+//!
+//! Length: over 600 lines because its unit tests included; the code is under
+//! 600 lines (one column set per kind).
 
 use std::time::SystemTime;
 

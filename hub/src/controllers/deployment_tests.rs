@@ -1,5 +1,8 @@
 //! Deployment controller scenarios: plan, apply in memory, mark pods ready,
 //! plan again, asserting invariants at every step.
+//!
+//! Length: over 600 lines because the Deployment controller's scenario tests;
+//! no code.
 
 use bramble_api::objects::{Deployment, ReplicaSet};
 use serde_json::json;

@@ -1,6 +1,10 @@
 //! The single writer: applies queued writes in batches, one durable redb
 //! transaction per batch (group commit), then answers every caller and publishes
 //! the events. Callers are acknowledged only after the commit returned.
+//!
+//! Length: over 600 lines because one concept (the single writer: queue,
+//! batch, commit, acknowledge, publish); split, its invariants would be
+//! spread over files.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -6,7 +6,7 @@
 //! - absolute paths and `..` components (`./` and `//` are normalized),
 //! - entries whose parent path goes through a symlink (nothing is ever
 //!   created by following a symlink: every operation is relative to a
-//!   directory fd, see `extract.rs`),
+//!   directory fd, see `extract/`),
 //! - hardlinks whose target is absolute, escapes with `..`, is not yet
 //!   unpacked in this layer, or is not a regular file,
 //! - device nodes and fifos unless [`UnpackOptions::allow_devices`],

@@ -9,6 +9,9 @@
 //! message-typed field whose type Bramble's object model does not have is left
 //! out (so it is refused, see `decode.rs`), unless Go always writes it.
 //! Regenerate rather than edit by hand when Bramble models more.
+//!
+//! Length: over 600 lines because generated, one entry per message field;
+//! regenerate it, do not edit or split it.
 
 use super::schema::{Label, Message, Ty, f};
 
