@@ -40,6 +40,10 @@ use bramble_agent::session::{
 use bramble_api::protocol::topics;
 use clap::{Args, Parser, Subcommand};
 
+/// Why a subcommand failed: any of the library's errors (or a message of
+/// main's own), printed as `bramble-agent: <error>`.
+type Failure = Box<dyn std::error::Error>;
+
 /// Bramble node agent: without a subcommand, joins the hub given by
 /// --hub and runs the pods it schedules here.
 #[derive(Parser, Debug)]
@@ -155,7 +159,7 @@ struct RunArgs {
 }
 
 /// A flag set by SIGTERM or SIGINT, which the node loop reads.
-fn stop_on_signals() -> Result<Arc<AtomicBool>, String> {
+fn stop_on_signals() -> Result<Arc<AtomicBool>, Failure> {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         // Only stores to the flag (async-signal-safe); exec resets the
@@ -167,11 +171,14 @@ fn stop_on_signals() -> Result<Arc<AtomicBool>, String> {
 }
 
 /// The backend `--runtime` selects (`auto` resolved against `PATH`).
-fn choose_backend(args: &NodeArgs) -> Result<Backend, String> {
-    select::choose(&args.runtime, std::env::var_os("PATH").as_deref())
+fn choose_backend(args: &NodeArgs) -> Result<Backend, Failure> {
+    Ok(select::choose(
+        &args.runtime,
+        std::env::var_os("PATH").as_deref(),
+    )?)
 }
 
-fn make_runtime(args: &NodeArgs, backend: &Backend) -> Result<Arc<dyn Runtime>, String> {
+fn make_runtime(args: &NodeArgs, backend: &Backend) -> Result<Arc<dyn Runtime>, Failure> {
     let root = args.run_dir.join("runtime");
     match backend {
         #[cfg(target_pointer_width = "64")]
@@ -185,19 +192,19 @@ fn make_runtime(args: &NodeArgs, backend: &Backend) -> Result<Arc<dyn Runtime>, 
                 helper,
             })
             .map(|r| Arc::new(r) as Arc<dyn Runtime>)
-            .map_err(|e| e.to_string())
+            .map_err(Into::into)
         }
         Backend::Binary(binary) => {
             let mut options = OciBinaryOptions::runc(root, args.cgroup_parent.clone());
             options.binary = binary.clone();
             OciBinaryRuntime::new(options)
                 .map(|r| Arc::new(r) as Arc<dyn Runtime>)
-                .map_err(|e| e.to_string())
+                .map_err(Into::into)
         }
     }
 }
 
-fn make_pump(args: &NodeArgs) -> Result<Arc<LogPump>, String> {
+fn make_pump(args: &NodeArgs) -> Result<Arc<LogPump>, Failure> {
     let config = LogConfig {
         max_size: args.log_max_size,
         max_files: args.log_max_files,
@@ -205,12 +212,12 @@ fn make_pump(args: &NodeArgs) -> Result<Arc<LogPump>, String> {
     };
     LogPump::start(args.run_dir.join("fifo"), config)
         .map(Arc::new)
-        .map_err(|e| e.to_string())
+        .map_err(Into::into)
 }
 
 /// What every pod of this node gets besides its spec: the log pump, and
 /// `DATA_DIR/seccomp` for `Localhost` seccomp profiles.
-fn pod_options(args: &NodeArgs) -> Result<PodOptions, String> {
+fn pod_options(args: &NodeArgs) -> Result<PodOptions, Failure> {
     Ok(PodOptions {
         log_pump: Some(make_pump(args)?),
         seccomp_dir: Some(args.data_dir.join("seccomp")),
@@ -243,7 +250,7 @@ fn print_events(events: &[NodeEvent]) {
 }
 
 /// Opens the image store and imports `--image NAME=ARCHIVE` archives.
-fn open_images(data_dir: &Path, specs: &[String]) -> Result<LocalImages, String> {
+fn open_images(data_dir: &Path, specs: &[String]) -> Result<LocalImages, Failure> {
     let images = LocalImages::open(&data_dir.join("images"))?;
     for spec in specs {
         let (name, archive) = spec
@@ -292,17 +299,16 @@ fn print_report(report: Arc<SharedReport>) -> Box<dyn Fn() + Send> {
 
 /// The node loop over local files: no hub, no session; the report goes to
 /// stdout.
-fn run(args: RunArgs) -> Result<(), String> {
+fn run(args: RunArgs) -> Result<(), Failure> {
     let backend = choose_backend(&args.node)?;
     let images = open_images(&args.node.data_dir, &args.images)?;
     let wanted = manifests::load(&args.files)?;
-    tmpfs::ensure(&args.node.run_dir).map_err(|e| e.to_string())?;
+    tmpfs::ensure(&args.node.run_dir)?;
     node_info();
     let runtime = make_runtime(&args.node, &backend)?;
     let options = pod_options(&args.node)?;
     let stop = stop_on_signals()?;
-    let (node, events) =
-        Node::open(&*runtime, &images, dirs(&args.node), options).map_err(|e| e.to_string())?;
+    let (node, events) = Node::open(&*runtime, &images, dirs(&args.node), options)?;
     print_events(&events);
     let report = SharedReport::new();
     let usage_every = (args.usage_every > 0).then(|| Duration::from_secs(args.usage_every));
@@ -325,7 +331,7 @@ fn run(args: RunArgs) -> Result<(), String> {
 }
 
 /// The joined agent: the session on its threads, the node loop here.
-fn join(mut args: JoinArgs) -> Result<(), String> {
+fn join(mut args: JoinArgs) -> Result<(), Failure> {
     let token = args
         .token
         .as_deref()
@@ -339,8 +345,7 @@ fn join(mut args: JoinArgs) -> Result<(), String> {
         }
         (Some(hub), None) => hub,
         (None, Some("auto")) => {
-            let pinned = session::identity::load_or_create(&args.node.data_dir)
-                .map_err(|e| e.to_string())?
+            let pinned = session::identity::load_or_create(&args.node.data_dir)?
                 .hub
                 .map(|h| h.fingerprint());
             let Some(expected) = pinned.or_else(|| token.as_ref().map(|t| t.hub())) else {
@@ -362,7 +367,8 @@ fn join(mut args: JoinArgs) -> Result<(), String> {
         (None, Some(other)) => {
             return Err(format!(
                 "--join {other:?}: only `--join auto` is known (or give --hub URL)"
-            ));
+            )
+            .into());
         }
         (None, None) => {
             return Err(
@@ -383,13 +389,13 @@ fn join(mut args: JoinArgs) -> Result<(), String> {
         format!("node name {node_name:?}: {why} (give a valid one with --node-name)")
     })?;
     let broker = Broker::resolve(&hub, args.mqtt_url.as_deref())?;
-    let board =
-        session::identity::load_or_create(&args.node.data_dir).map_err(|e| e.to_string())?;
+    let board = session::identity::load_or_create(&args.node.data_dir)?;
     if token.is_none() && board.hub.is_none() {
         return Err(format!(
             "node {node_name} has not joined yet: give a join token of the hub with --token or \
              BRAMBLE_TOKEN (DATA_DIR/node-token on the hub, or `bramble token create`)"
-        ));
+        )
+        .into());
     }
     // The hub's key as pinned (or as the token names it) vouches for its CA.
     let expected = board
@@ -401,7 +407,7 @@ fn join(mut args: JoinArgs) -> Result<(), String> {
     let registry_tls = hub_ca.as_deref().map(bramble_trust::tls::ureq_config);
     let backend = choose_backend(&args.node)?;
     let images = open_images(&args.node.data_dir, &args.images)?;
-    tmpfs::ensure(&args.node.run_dir).map_err(|e| e.to_string())?;
+    tmpfs::ensure(&args.node.run_dir)?;
     let info = node_info().ok_or("cannot read the node's facts for the hello")?;
     let mut cfg = SessionConfig {
         node: node_name.clone(),
@@ -464,8 +470,7 @@ fn join(mut args: JoinArgs) -> Result<(), String> {
         }),
     );
     let stop = stop_on_signals()?;
-    let (mut node, events) =
-        Node::open(&*runtime, &source, dirs(&args.node), options).map_err(|e| e.to_string())?;
+    let (mut node, events) = Node::open(&*runtime, &source, dirs(&args.node), options)?;
     print_events(&events);
     node.enable_network(NetSettings {
         node_ip,
@@ -481,18 +486,17 @@ fn join(mut args: JoinArgs) -> Result<(), String> {
         Duration::from_millis(args.tick_ms.max(1)),
     ) {
         LoopEnd::Stopped => Ok(()),
-        LoopEnd::Refused(why) => Err(why),
+        LoopEnd::Refused(why) => Err(why.into()),
     }
 }
 
-fn reset(args: NodeArgs) -> Result<(), String> {
+fn reset(args: NodeArgs) -> Result<(), Failure> {
     let backend = choose_backend(&args)?;
-    tmpfs::ensure(&args.run_dir).map_err(|e| e.to_string())?;
+    tmpfs::ensure(&args.run_dir)?;
     let images = LocalImages::open(&args.data_dir.join("images"))?;
     let runtime = make_runtime(&args, &backend)?;
     let options = pod_options(&args)?;
-    let (mut node, events) =
-        Node::open(&*runtime, &images, dirs(&args), options).map_err(|e| e.to_string())?;
+    let (mut node, events) = Node::open(&*runtime, &images, dirs(&args), options)?;
     print_events(&events);
     let events = node.stop_all();
     print_events(&events);
@@ -508,10 +512,10 @@ fn reset(args: NodeArgs) -> Result<(), String> {
         .filter(|e| matches!(e, NodeEvent::StopFailed { .. }))
         .count();
     if failed > 0 {
-        return Err(format!("{failed} pods could not be removed cleanly"));
+        return Err(format!("{failed} pods could not be removed cleanly").into());
     }
     drop(node);
-    tmpfs::release(&args.run_dir).map_err(|e| e.to_string())
+    Ok(tmpfs::release(&args.run_dir)?)
 }
 
 /// Logs to stderr; `BRAMBLE_LOG` is a `target=level` list such as

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use bramble_agent::session::discover::{FoundHub, discover};
+use bramble_agent::session::discover::{DiscoverError, FoundHub, discover};
+use bramble_agent::session::hub_ca::ProofError;
 use bramble_api::protocol::MDNS_SERVICE_TYPE;
 
 fn ip(args: &[&str]) {
@@ -83,12 +84,12 @@ fn the_hub_announced_on_the_same_host_is_found() {
     })
     .unwrap();
     assert_eq!(
-        found,
-        Ok(FoundHub {
+        found.unwrap(),
+        FoundHub {
             instance: "pi-hub".into(),
             url: "http://10.77.0.11:7480".into(),
             mqtt_url: Some("mqtt://10.77.0.11:1883".into()),
-        })
+        }
     );
     let _ = daemon.shutdown();
 }
@@ -105,6 +106,8 @@ fn without_a_hub_it_gives_up_with_a_hint() {
     .unwrap_err();
     // It asked for the whole timeout before giving up.
     assert!(start.elapsed() >= Duration::from_millis(1500));
+    assert!(matches!(e, DiscoverError::NoHub(_)), "{e}");
+    let e = e.to_string();
     assert!(e.contains("no Bramble hub answered"), "{e}");
     assert!(e.contains("--hub https://HUB:7480"), "{e}");
 }
@@ -188,6 +191,12 @@ fn a_rogue_hub_on_the_lan_is_refused_and_the_real_one_found() {
     })
     .unwrap()
     .unwrap_err();
+    assert!(
+        matches!(&e, DiscoverError::AllRefused(r) if !r.is_empty()
+            && r.iter().all(|(_, why)| matches!(why, ProofError::WrongKey { .. }))),
+        "{e}"
+    );
+    let e = e.to_string();
     assert!(e.contains("no hub on the LAN proved the key"), "{e}");
     assert!(e.contains(&format!("10.77.0.11:{rogue_port}")), "{e}");
     assert!(e.contains("is not the one the join token names"), "{e}");
@@ -220,6 +229,7 @@ fn a_rogue_hub_on_the_lan_is_refused_and_the_real_one_found() {
     let e = bramble_net::netns::run_in(Some(&path), || Ok(prove(&impostor, expected)))
         .unwrap()
         .unwrap_err();
-    assert!(e.contains("cannot sign with it"), "{e}");
+    assert!(matches!(e, ProofError::CannotSign), "{e}");
+    assert!(e.to_string().contains("cannot sign with it"), "{e}");
     let _ = daemon.shutdown();
 }

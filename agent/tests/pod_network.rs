@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use bramble_agent::node::network::NetSettings;
+use bramble_agent::node::network::{NetSettings, NetworkError};
 use bramble_agent::node::{Node, NodeDirs};
 use bramble_agent::pod::{PodInputs, PodOptions};
 use bramble_api::objects::pod::Pod;
@@ -436,12 +436,14 @@ fn an_unreachable_node_route_does_not_keep_the_table_away() {
         .unwrap()
     });
     let error = first.expect_err("the route cannot be added");
+    assert!(matches!(error, NetworkError::Routes(_)), "{error}");
+    let error = error.to_string();
     assert!(
         error.contains("10.42.8.0/24") && error.contains("--node-ip"),
         "{error}"
     );
     // Retried (not taken as applied), and the service table is there.
-    assert!(again.is_err());
+    assert!(matches!(again, Err(NetworkError::Routes(_))), "{again:?}");
     let listed = Command::new("ip")
         .args(["netns", "exec", &ns.0, "nft", "list", "table", "ip", &table])
         .output()

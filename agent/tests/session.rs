@@ -388,7 +388,7 @@ fn registry() -> registry::Registry {
 #[test]
 fn local_images_pull_from_the_registry() {
     use bramble_agent::node::images::LocalImages;
-    use bramble_agent::pod::ImageSource;
+    use bramble_agent::pod::{ImageSource, PullError};
     let reg = registry();
     let dir = tempfile::tempdir().unwrap();
     let images = LocalImages::open(dir.path()).unwrap();
@@ -402,9 +402,15 @@ fn local_images_pull_from_the_registry() {
     // Reopened: the name survives.
     assert!(LocalImages::open(dir.path()).unwrap().has("demo:1"));
     let e = images.pull(&client, "ghost:1").unwrap_err();
+    assert!(matches!(e, PullError::Registry { .. }), "{e}");
+    let e = e.to_string();
     assert!(e.contains("pulling ghost:1") && e.contains("404"), "{e}");
     let e = images.pull(&client, "quay.io/x/y:1").unwrap_err();
-    assert!(e.contains("only images of the hub's registry"), "{e}");
+    assert!(matches!(e, PullError::NotHubLocal { .. }), "{e}");
+    assert!(
+        e.to_string().contains("only images of the hub's registry"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -35,20 +35,29 @@ pub trait ExecProbe {
     fn exec(&self, command: &[String], timeout: Duration) -> io::Result<i32>;
 }
 
+/// Why a probe's port names no port (the probe fails with it).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PortError {
+    #[error("port {0:?} is not a named port of the container")]
+    NotNamed(String),
+    #[error("invalid port {0}")]
+    Invalid(i32),
+}
+
 /// Resolves a probe port: a number, or the name of one of the container's ports.
-pub fn resolve_port(port: &IntOrString, ports: &[ContainerPort]) -> Result<u16, String> {
+pub fn resolve_port(port: &IntOrString, ports: &[ContainerPort]) -> Result<u16, PortError> {
     let n = match port {
         IntOrString::Int(n) => *n,
         IntOrString::String(name) => ports
             .iter()
             .find(|p| p.name.as_deref() == Some(name.as_str()))
             .map(|p| p.container_port)
-            .ok_or_else(|| format!("port {name:?} is not a named port of the container"))?,
+            .ok_or_else(|| PortError::NotNamed(name.clone()))?,
     };
     u16::try_from(n)
         .ok()
         .filter(|&p| p != 0)
-        .ok_or_else(|| format!("invalid port {n}"))
+        .ok_or(PortError::Invalid(n))
 }
 
 /// Runs `probe` against a container reachable at `host` (the pod IP, or
@@ -70,7 +79,7 @@ pub fn run_probe(
         }
         let addr = match port(&h.port) {
             Ok(a) => a,
-            Err(e) => return ProbeOutcome::new(ProbeResult::Failure, e),
+            Err(e) => return ProbeOutcome::new(ProbeResult::Failure, e.to_string()),
         };
         let headers: Vec<(&str, &str)> = h
             .http_headers
@@ -82,7 +91,7 @@ pub fn run_probe(
     if let Some(t) = &probe.tcp_socket {
         return match port(&t.port) {
             Ok(addr) => tcp_socket(addr, timeout),
-            Err(e) => ProbeOutcome::new(ProbeResult::Failure, e),
+            Err(e) => ProbeOutcome::new(ProbeResult::Failure, e.to_string()),
         };
     }
     if let Some(e) = &probe.exec {
@@ -386,9 +395,8 @@ mod tests {
         assert_eq!(parse_status_line(b"HTTP/2 200\r\n"), None);
         assert_eq!(parse_status_line(b"HTTP/1.1 20 OK\r\n"), None);
         assert_eq!(parse_status_line(b"HTTP/1.1 200 OK"), None);
-        assert_eq!(
-            resolve_port(&IntOrString::Int(0), &[]),
-            Err("invalid port 0".into())
-        );
+        let e = resolve_port(&IntOrString::Int(0), &[]).unwrap_err();
+        assert_eq!(e, PortError::Invalid(0));
+        assert_eq!(e.to_string(), "invalid port 0");
     }
 }

@@ -4,6 +4,9 @@
 //! `docker save` archive (`--image NAME=ARCHIVE`) or by a pull from the
 //! hub's registry ([`LocalImages::pull`]). [`LocalImages::resolve`] gives a pod
 //! the unpacked layers and config of the manifest for this node's platform.
+//! The store's own failures (opening it, importing) are
+//! [`ImageStoreError`]s; a pod's image that cannot be had is an
+//! [`ImageError`], a failed pull a [`PullError`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,12 +16,53 @@ use bramble_images::client::{PullOptions, RegistryClient};
 use bramble_images::oci::descriptor_digest;
 use bramble_images::platform::select;
 use bramble_images::{
-    BlobStore, Compression, Digest, LayerStore, ManifestOrIndex, Platform, Reference,
-    parse_manifest,
+    BlobError, BlobStore, Compression, Digest, ImportError, LayerError, LayerStore,
+    ManifestOrIndex, Platform, Reference, ReferenceError, parse_manifest,
 };
 use oci_spec::image::ImageConfiguration;
 
-use crate::pod::{ImageError, ImageSource, ResolvedImage};
+use crate::pod::{ImageError, ImageSource, PullError, ResolvedImage};
+
+/// Why the image store could not be opened or an archive imported into it.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageStoreError {
+    #[error(transparent)]
+    Blobs(#[from] BlobError),
+    #[error(transparent)]
+    Layers(#[from] LayerError),
+    #[error("reading {path}: {source}")]
+    ReadRefs {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {source} (remove it and import the images again)")]
+    CorruptRefs {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("writing {path}: {source}")]
+    WriteRefs {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("importing {path}: {source}")]
+    Import {
+        path: PathBuf,
+        #[source]
+        source: ImportError,
+    },
+    #[error("image name {name:?}: {source}")]
+    Name {
+        name: String,
+        #[source]
+        source: ReferenceError,
+    },
+    #[error("{path} has no image names; give one with --image NAME={path}")]
+    NoNames { path: PathBuf },
+}
 
 /// Images on this node. See the module docs.
 #[derive(Debug)]
@@ -31,30 +75,42 @@ pub struct LocalImages {
 }
 
 /// `name:tag` (or `name@digest`) as the table keys it.
-fn key(reference: &str) -> Result<String, String> {
-    let r = Reference::parse(reference).map_err(|e| e.to_string())?;
-    Ok(match r.digest() {
+fn key(reference: &str) -> Result<String, ReferenceError> {
+    Reference::parse(reference).map(|r| key_of(&r))
+}
+
+/// [`key`] of a parsed reference.
+fn key_of(r: &Reference) -> String {
+    match r.digest() {
         Some(d) => format!("{}@{d}", r.name()),
         None => format!("{}:{}", r.name(), r.manifest_reference()),
-    })
+    }
 }
 
 impl LocalImages {
     /// Opens (creating) the store under `dir` (`blobs/`, `layers/`,
     /// `refs.json`).
-    pub fn open(dir: &Path) -> Result<LocalImages, String> {
-        let blobs = BlobStore::open(dir.join("blobs")).map_err(|e| e.to_string())?;
-        let layers = LayerStore::open(dir.join("layers")).map_err(|e| e.to_string())?;
+    pub fn open(dir: &Path) -> Result<LocalImages, ImageStoreError> {
+        let blobs = BlobStore::open(dir.join("blobs"))?;
+        let layers = LayerStore::open(dir.join("layers"))?;
         let refs_path = dir.join("refs.json");
         let refs = match std::fs::read(&refs_path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                format!(
-                    "{}: {e} (remove it and import the images again)",
-                    refs_path.display()
-                )
-            })?,
+            Ok(bytes) => match serde_json::from_slice(&bytes) {
+                Ok(refs) => refs,
+                Err(source) => {
+                    return Err(ImageStoreError::CorruptRefs {
+                        path: refs_path,
+                        source,
+                    });
+                }
+            },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => return Err(format!("reading {}: {e}", refs_path.display())),
+            Err(source) => {
+                return Err(ImageStoreError::ReadRefs {
+                    path: refs_path,
+                    source,
+                });
+            }
         };
         Ok(LocalImages {
             blobs,
@@ -67,9 +123,13 @@ impl LocalImages {
 
     /// Imports the archive at `path`; the images get their names from the
     /// archive, and the first one also `name` if given. Returns the names.
-    pub fn import(&self, path: &Path, name: Option<&str>) -> Result<Vec<String>, String> {
-        let report = bramble_images::import(&self.blobs, path, |_| {})
-            .map_err(|e| format!("importing {}: {e}", path.display()))?;
+    pub fn import(&self, path: &Path, name: Option<&str>) -> Result<Vec<String>, ImageStoreError> {
+        let report = bramble_images::import(&self.blobs, path, |_| {}).map_err(|source| {
+            ImageStoreError::Import {
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
         let mut refs = self.refs.lock().unwrap_or_else(|p| p.into_inner());
         let before = refs.clone();
         let mut names = Vec::new();
@@ -81,20 +141,25 @@ impl LocalImages {
                 all.push(n);
             }
             for n in all {
-                let k = key(n).map_err(|e| format!("image name {n:?}: {e}"))?;
+                let k = key(n).map_err(|source| ImageStoreError::Name {
+                    name: n.to_string(),
+                    source,
+                })?;
                 refs.insert(k.clone(), img.digest.clone());
                 names.push(k);
             }
         }
         if names.is_empty() {
-            return Err(format!(
-                "{} has no image names; give one with --image NAME={}",
-                path.display(),
-                path.display()
-            ));
+            return Err(ImageStoreError::NoNames {
+                path: path.to_path_buf(),
+            });
         }
         if *refs != before {
-            self.save_refs(&refs)?;
+            self.save_refs(&refs)
+                .map_err(|source| ImageStoreError::WriteRefs {
+                    path: self.refs_path.clone(),
+                    source,
+                })?;
         }
         Ok(names)
     }
@@ -112,13 +177,15 @@ impl LocalImages {
     /// Pulls `reference` (a repository of the hub's registry, e.g. `web:1`)
     /// for this node's platform from `client` into the store and names it
     /// `reference`. Blobs already here are not downloaded again.
-    pub fn pull(&self, client: &RegistryClient, reference: &str) -> Result<Digest, String> {
-        let r = Reference::parse(reference).map_err(|e| format!("image {reference:?}: {e}"))?;
+    pub fn pull(&self, client: &RegistryClient, reference: &str) -> Result<Digest, PullError> {
+        let r = Reference::parse(reference).map_err(|source| PullError::Reference {
+            reference: reference.to_string(),
+            source,
+        })?;
         if !r.is_hub_local() {
-            return Err(format!(
-                "image {reference}: only images of the hub's registry can be pulled \
-                 (push it to the hub, or import it with --image)"
-            ));
+            return Err(PullError::NotHubLocal {
+                reference: reference.to_string(),
+            });
         }
         let pulled = client
             .pull(
@@ -128,45 +195,46 @@ impl LocalImages {
                 &self.blobs,
                 &PullOptions::default(),
             )
-            .map_err(|e| format!("pulling {reference}: {e}"))?;
+            .map_err(|e| PullError::Registry {
+                reference: reference.to_string(),
+                source: Box::new(e),
+            })?;
         let digest = pulled.index_digest.unwrap_or(pulled.manifest_digest);
-        let k = key(reference)?;
+        let k = key_of(&r);
         let mut refs = self.refs.lock().unwrap_or_else(|p| p.into_inner());
         if refs.get(&k) != Some(&digest) {
             refs.insert(k, digest.clone());
-            self.save_refs(&refs)?;
+            self.save_refs(&refs)
+                .map_err(|source| PullError::WriteRefs {
+                    path: self.refs_path.clone(),
+                    source,
+                })?;
         }
         tracing::info!(image = reference, %digest, downloaded = pulled.downloaded, "image pulled");
         Ok(digest)
     }
 
-    fn save_refs(&self, refs: &BTreeMap<String, Digest>) -> Result<(), String> {
-        let json = serde_json::to_vec_pretty(refs).map_err(|e| e.to_string())?;
+    /// Writes the name table (`refs.json`, via a temp file).
+    fn save_refs(&self, refs: &BTreeMap<String, Digest>) -> std::io::Result<()> {
+        let json = serde_json::to_vec_pretty(refs)?;
         let tmp = self.refs_path.with_extension("json.tmp");
-        std::fs::write(&tmp, json)
-            .and_then(|()| std::fs::rename(&tmp, &self.refs_path))
-            .map_err(|e| format!("writing {}: {e}", self.refs_path.display()))
+        std::fs::write(&tmp, json).and_then(|()| std::fs::rename(&tmp, &self.refs_path))
     }
 
-    fn read_manifest(&self, digest: &Digest) -> Result<ManifestOrIndex, String> {
+    fn read_manifest(&self, digest: &Digest) -> Result<ManifestOrIndex, ImageError> {
         let bytes = self
             .blobs
             .read(digest)
-            .map_err(|e| format!("reading manifest {digest}: {e}"))?;
-        parse_manifest(&bytes, None, &digest.to_string())
-            .map(|(m, _)| m)
-            .map_err(|e| e.to_string())
+            .map_err(|source| ImageError::ReadManifest {
+                digest: digest.clone(),
+                source,
+            })?;
+        Ok(parse_manifest(&bytes, None, &digest.to_string()).map(|(m, _)| m)?)
     }
 }
 
 impl ImageSource for LocalImages {
     fn resolve(&self, reference: &str) -> Result<ResolvedImage, ImageError> {
-        Ok(self.resolve_local(reference)?)
-    }
-}
-
-impl LocalImages {
-    fn resolve_local(&self, reference: &str) -> Result<ResolvedImage, String> {
         let k = key(reference)?;
         let top = self
             .refs
@@ -174,56 +242,68 @@ impl LocalImages {
             .unwrap_or_else(|p| p.into_inner())
             .get(&k)
             .cloned()
-            .ok_or_else(|| {
-                format!(
-                    "image {k} is not on this node (import it with --image {reference}=ARCHIVE)"
-                )
+            .ok_or_else(|| ImageError::NotOnNode {
+                image: k.clone(),
+                reference: reference.to_string(),
             })?;
         let manifest = match self.read_manifest(&top)? {
             ManifestOrIndex::Manifest(m) => m,
             ManifestOrIndex::Index(index) => {
-                let d = select(&index, &self.platform).map_err(|e| e.for_image(&k).to_string())?;
-                let digest = descriptor_digest(&d, &k).map_err(|e| e.to_string())?;
+                let d = select(&index, &self.platform).map_err(|e| e.for_image(&k))?;
+                let digest = descriptor_digest(&d, &k)?;
                 match self.read_manifest(&digest)? {
                     ManifestOrIndex::Manifest(m) => m,
                     ManifestOrIndex::Index(_) => {
-                        return Err(format!("image {k}: nested index {digest} not supported"));
+                        return Err(ImageError::NestedIndex { image: k, digest });
                     }
                 }
             }
         };
-        let config_digest = descriptor_digest(manifest.config(), &k).map_err(|e| e.to_string())?;
-        let config_bytes = self
-            .blobs
-            .read(&config_digest)
-            .map_err(|e| format!("image {k}: config: {e}"))?;
-        let config: ImageConfiguration = serde_json::from_slice(&config_bytes)
-            .map_err(|e| format!("image {k}: config {config_digest}: {e}"))?;
+        let config_digest = descriptor_digest(manifest.config(), &k)?;
+        let config_bytes =
+            self.blobs
+                .read(&config_digest)
+                .map_err(|source| ImageError::ReadConfig {
+                    image: k.clone(),
+                    source,
+                })?;
+        let config: ImageConfiguration =
+            serde_json::from_slice(&config_bytes).map_err(|source| ImageError::ParseConfig {
+                image: k.clone(),
+                digest: config_digest.clone(),
+                source,
+            })?;
         let diff_ids = config.rootfs().diff_ids();
         if diff_ids.len() != manifest.layers().len() {
-            return Err(format!(
-                "image {k}: {} layers but {} diff_ids in the config",
-                manifest.layers().len(),
-                diff_ids.len()
-            ));
+            return Err(ImageError::LayerCount {
+                image: k,
+                layers: manifest.layers().len(),
+                diff_ids: diff_ids.len(),
+            });
         }
         let mut layers = Vec::new();
         for (l, diff_id) in manifest.layers().iter().zip(diff_ids) {
-            let blob = descriptor_digest(l, &k).map_err(|e| e.to_string())?;
+            let blob = descriptor_digest(l, &k)?;
             let compression =
                 Compression::from_media_type(l.media_type().as_ref()).ok_or_else(|| {
-                    format!(
-                        "image {k}: layer media type {} not supported",
-                        l.media_type()
-                    )
+                    ImageError::LayerMediaType {
+                        image: k.clone(),
+                        media_type: l.media_type().to_string(),
+                    }
                 })?;
-            let diff_id: Digest = diff_id
-                .parse()
-                .map_err(|e| format!("image {k}: diff_id {diff_id}: {e}"))?;
+            let diff_id: Digest = diff_id.parse().map_err(|source| ImageError::DiffId {
+                image: k.clone(),
+                diff_id: diff_id.clone(),
+                source,
+            })?;
             let dir = self
                 .layers
                 .ensure(&self.blobs, &blob, compression, &diff_id)
-                .map_err(|e| format!("image {k}: layer {blob}: {e}"))?;
+                .map_err(|e| ImageError::Layer {
+                    image: k.clone(),
+                    blob: blob.clone(),
+                    source: Box::new(e),
+                })?;
             layers.push(dir);
         }
         let size =

@@ -3,7 +3,8 @@
 //! adopted pod owns goes — runtime containers (processes, state, bundles,
 //! cgroups), cgroups under the agent's parent without a container, mounts
 //! (overlay rootfses, volume tmpfses) and directories of unknown pods,
-//! namespace files, log FIFOs. Logs are kept.
+//! namespace files, log FIFOs. Logs are kept. What could not be removed is
+//! a [`LeftoverError`] each.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -12,8 +13,50 @@ use std::time::Duration;
 use rustix::mount::{UnmountFlags, unmount};
 
 use crate::logs::LogPump;
-use crate::runtime::Runtime;
 use crate::runtime::cgroup::CgroupLayout;
+use crate::runtime::{Runtime, RuntimeError};
+
+/// One leftover that could not be removed (the others still are).
+#[derive(Debug, thiserror::Error)]
+pub enum LeftoverError {
+    /// Listing the runtime's containers, or removing one.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error("reading the cgroup layout: {0}")]
+    CgroupLayout(#[source] std::io::Error),
+    #[error("cgroup {path}: {source}")]
+    KillCgroup {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("removing cgroup {path}: {source}")]
+    RemoveCgroup {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("unmounting {path}: {source}")]
+    Unmount {
+        path: PathBuf,
+        #[source]
+        source: rustix::io::Errno,
+    },
+    #[error("removing {path}: {source}")]
+    Remove {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("listing log FIFOs: {0}")]
+    ListFifos(#[source] std::io::Error),
+    #[error("log FIFOs {key}: {source}")]
+    DetachFifos {
+        key: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
 
 /// What belongs to the adopted pods.
 #[derive(Debug, Default)]
@@ -39,7 +82,7 @@ pub fn clean(
     pump: Option<&LogPump>,
     places: &Places<'_>,
     owned: &Owned,
-) -> (Vec<String>, Vec<String>) {
+) -> (Vec<String>, Vec<LeftoverError>) {
     let mut removed = Vec::new();
     let mut errors = Vec::new();
     match runtime.list() {
@@ -47,11 +90,11 @@ pub fn clean(
             for id in ids.into_iter().filter(|i| !owned.containers.contains(i)) {
                 match runtime.remove_leftover(&id) {
                     Ok(()) => removed.push(format!("container {id}")),
-                    Err(e) => errors.push(e.to_string()),
+                    Err(e) => errors.push(e.into()),
                 }
             }
         }
-        Err(e) => errors.push(e.to_string()),
+        Err(e) => errors.push(e.into()),
     }
     match CgroupLayout::detect() {
         Ok(layout) => {
@@ -61,20 +104,20 @@ pub fn clean(
                 }
                 let path = format!("/{}/{name}", places.cgroup_parent.trim_matches('/'));
                 let files = layout.files(Path::new(&path));
-                if let Err(e) = files.kill_all(Duration::from_secs(10)) {
-                    errors.push(format!("cgroup {path}: {e}"));
+                if let Err(source) = files.kill_all(Duration::from_secs(10)) {
+                    errors.push(LeftoverError::KillCgroup { path, source });
                     continue;
                 }
                 let failed = files.remove_leftovers();
                 if failed.is_empty() {
                     removed.push(format!("cgroup {path}"));
                 }
-                for (d, e) in failed {
-                    errors.push(format!("removing cgroup {}: {e}", d.display()));
+                for (path, source) in failed {
+                    errors.push(LeftoverError::RemoveCgroup { path, source });
                 }
             }
         }
-        Err(e) => errors.push(format!("reading the cgroup layout: {e}")),
+        Err(e) => errors.push(LeftoverError::CgroupLayout(e)),
     }
     let mounts = mount_points();
     clean_pod_dirs(places.data, &mounts, owned, &mut removed, &mut errors);
@@ -89,11 +132,11 @@ pub fn clean(
                     }
                     match pump.detach(&key) {
                         Ok(()) => removed.push(format!("log FIFOs {key}")),
-                        Err(e) => errors.push(format!("log FIFOs {key}: {e}")),
+                        Err(source) => errors.push(LeftoverError::DetachFifos { key, source }),
                     }
                 }
             }
-            Err(e) => errors.push(format!("listing log FIFOs: {e}")),
+            Err(e) => errors.push(LeftoverError::ListFifos(e)),
         }
     }
     (removed, errors)
@@ -128,7 +171,7 @@ fn unescape(s: &str) -> String {
 }
 
 /// Unmounts everything at or under `dir`, deepest first.
-fn unmount_under(dir: &Path, mounts: &[PathBuf], errors: &mut Vec<String>) -> bool {
+fn unmount_under(dir: &Path, mounts: &[PathBuf], errors: &mut Vec<LeftoverError>) -> bool {
     let mut under: Vec<&PathBuf> = mounts.iter().filter(|m| m.starts_with(dir)).collect();
     under.sort_by_key(|m| std::cmp::Reverse(m.components().count()));
     under.dedup();
@@ -138,7 +181,10 @@ fn unmount_under(dir: &Path, mounts: &[PathBuf], errors: &mut Vec<String>) -> bo
             Ok(()) | Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => {}
             Err(e) => {
                 ok = false;
-                errors.push(format!("unmounting {}: {e}", m.display()));
+                errors.push(LeftoverError::Unmount {
+                    path: m.clone(),
+                    source: e,
+                });
             }
         }
     }
@@ -150,7 +196,7 @@ fn clean_pod_dirs(
     mounts: &[PathBuf],
     owned: &Owned,
     removed: &mut Vec<String>,
-    errors: &mut Vec<String>,
+    errors: &mut Vec<LeftoverError>,
 ) {
     let Ok(entries) = std::fs::read_dir(data) else {
         return;
@@ -168,7 +214,7 @@ fn clean_pod_dirs(
         }
         match std::fs::remove_dir_all(&dir) {
             Ok(()) => removed.push(format!("pod dir {}", dir.display())),
-            Err(err) => errors.push(format!("removing {}: {err}", dir.display())),
+            Err(source) => errors.push(LeftoverError::Remove { path: dir, source }),
         }
     }
 }
@@ -178,7 +224,7 @@ fn clean_netns(
     mounts: &[PathBuf],
     owned: &Owned,
     removed: &mut Vec<String>,
-    errors: &mut Vec<String>,
+    errors: &mut Vec<LeftoverError>,
 ) {
     let Ok(entries) = std::fs::read_dir(netns) else {
         return;
@@ -195,7 +241,7 @@ fn clean_netns(
         }
         match std::fs::remove_file(&path) {
             Ok(()) => removed.push(format!("namespace {}", path.display())),
-            Err(err) => errors.push(format!("removing {}: {err}", path.display())),
+            Err(source) => errors.push(LeftoverError::Remove { path, source }),
         }
     }
 }

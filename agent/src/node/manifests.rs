@@ -1,18 +1,59 @@
 //! Pods, ConfigMaps and Secrets from YAML files, for the local entry point
 //! (`bramble-agent run -f FILE`): parsed, defaulted and validated exactly as
-//! the hub admits them, so a file that runs here is accepted there.
+//! the hub admits them, so a file that runs here is accepted there. A file
+//! that does not give such objects is a [`ManifestFileError`].
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use bramble_api::admit;
 use bramble_api::decode::decode;
+use bramble_api::field::FieldErrors;
 use bramble_api::protocol::{Desired, Generation};
+use bramble_api::{AdmitError, ManifestError, admit};
+
+/// Why the manifest files give no pods to run; a document is named by its
+/// file and its number in it (from 1).
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestFileError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Not YAML documents.
+    #[error(transparent)]
+    Parse(#[from] ManifestError),
+    /// Not admitted as the hub would not admit it.
+    #[error("{path} (document {document}): {source}")]
+    Admit {
+        path: PathBuf,
+        document: usize,
+        #[source]
+        source: AdmitError,
+    },
+    #[error("{path} (document {document}): {source}")]
+    Invalid {
+        path: PathBuf,
+        document: usize,
+        #[source]
+        source: FieldErrors,
+    },
+    #[error(
+        "{path} (document {document}): kind {kind} is not run by the agent alone; give Pods, \
+         ConfigMaps and Secrets (or apply it to a hub)"
+    )]
+    Kind {
+        path: PathBuf,
+        document: usize,
+        kind: String,
+    },
+}
 
 /// Reads every document of every file into one desired set (generation 1,
 /// no pod network), as a hub would send it; other kinds are an error (this
 /// entry point runs pods only). The node loop turns its ConfigMaps and
 /// Secrets into pod inputs as it does a hub's.
-pub fn load(paths: &[impl AsRef<Path>]) -> Result<Desired, String> {
+pub fn load(paths: &[impl AsRef<Path>]) -> Result<Desired, ManifestFileError> {
     let mut out = Desired {
         generation: Generation(1),
         pods: Vec::new(),
@@ -22,25 +63,35 @@ pub fn load(paths: &[impl AsRef<Path>]) -> Result<Desired, String> {
     };
     for path in paths {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("reading {}: {e}", path.display()))?;
-        let docs = bramble_api::parse_documents(&text, &path.display().to_string())
-            .map_err(|e| e.to_string())?;
+        let text = std::fs::read_to_string(path).map_err(|source| ManifestFileError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let docs = bramble_api::parse_documents(&text, &path.display().to_string())?;
         for (i, doc) in docs.into_iter().enumerate() {
-            let where_ = format!("{} (document {})", path.display(), i + 1);
-            let admitted = admit(doc).map_err(|e| format!("{where_}: {e}"))?;
+            let document = i + 1;
+            let admitted = admit(doc).map_err(|source| ManifestFileError::Admit {
+                path: path.to_path_buf(),
+                document,
+                source,
+            })?;
             let kind = admitted.resource.kind;
             let object = admitted.object;
-            let bad = |e: bramble_api::field::FieldErrors| format!("{where_}: {e}");
+            let bad = |source: FieldErrors| ManifestFileError::Invalid {
+                path: path.to_path_buf(),
+                document,
+                source,
+            };
             match kind {
                 "Pod" => out.pods.push(decode(object).map_err(bad)?),
                 "ConfigMap" => out.config_maps.push(decode(object).map_err(bad)?),
                 "Secret" => out.secrets.push(decode(object).map_err(bad)?),
                 other => {
-                    return Err(format!(
-                        "{where_}: kind {other} is not run by the agent alone; \
-                         give Pods, ConfigMaps and Secrets (or apply it to a hub)"
-                    ));
+                    return Err(ManifestFileError::Kind {
+                        path: path.to_path_buf(),
+                        document,
+                        kind: other.to_string(),
+                    });
                 }
             }
         }

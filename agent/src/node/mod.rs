@@ -30,7 +30,7 @@ use bramble_api::objects::pod::Pod;
 use bramble_api::objects::pod_status::PodStatus;
 
 use crate::pod::run::pod_id;
-use crate::pod::{ImageSource, PodDirs, PodInputs, PodOptions, RunningPod};
+use crate::pod::{ImageSource, PodDirs, PodError, PodInputs, PodOptions, RunningPod};
 use crate::runtime::{ContainerStats, Runtime};
 use leftovers::{Owned, Places};
 use records::Records;
@@ -89,6 +89,17 @@ pub enum StartCause {
     Other,
 }
 
+/// Why a pod could not be stopped cleanly.
+#[derive(Debug, thiserror::Error)]
+enum StopError {
+    #[error(transparent)]
+    Pod(PodError),
+    /// The thread stopping it panicked (what was left is cleaned up at the
+    /// next start, as leftovers).
+    #[error("stop panicked")]
+    Panicked,
+}
+
 /// Whether a desired pod is the one running: same uid and spec (a pod
 /// recreated under the same name is another pod).
 pub fn same_incarnation(desired: &Pod, running: &Pod) -> bool {
@@ -130,7 +141,8 @@ pub struct Node<'r> {
     reported: BTreeMap<String, String>,
     /// The pod network, once [`Node::enable_network`] was called.
     net: Option<network::NodeNetwork>,
-    /// The node network's last error (warned once).
+    /// The node network's last error, as logged (a lasting one is warned
+    /// about once).
     net_error: Option<String>,
     /// The network part of the current desired set.
     network: Option<bramble_api::protocol::NetworkConfig>,
@@ -193,7 +205,9 @@ impl<'r> Node<'r> {
         }
         for error in errors {
             tracing::warn!(%error, "removing a leftover failed");
-            events.push(NodeEvent::LeftoverError { error });
+            events.push(NodeEvent::LeftoverError {
+                error: error.to_string(),
+            });
         }
         Ok((
             Node {
@@ -244,13 +258,18 @@ impl<'r> Node<'r> {
         } else {
             net.reconcile(self.network.as_ref(), &ports)
         };
-        // A lasting problem (retried every few seconds) is warned about once.
+        // A lasting problem (retried every few seconds) is warned about once:
+        // it is the same problem while it logs the same text.
         match r {
-            Err(error) if self.net_error.as_ref() != Some(&error) => {
-                tracing::warn!(%error, "programming the node network");
-                self.net_error = Some(error);
+            Err(error) => {
+                let logged = error.to_string();
+                if self.net_error.as_ref() == Some(&logged) {
+                    tracing::debug!(%error, "programming the node network");
+                } else {
+                    tracing::warn!(%error, "programming the node network");
+                    self.net_error = Some(logged);
+                }
             }
-            Err(error) => tracing::debug!(%error, "programming the node network"),
             Ok(()) => {
                 if self.net_error.take().is_some() {
                     tracing::info!("node network programmed");
@@ -373,7 +392,7 @@ impl<'r> Node<'r> {
     }
 
     /// Removes the node-level network the agent programmed (`reset`).
-    pub fn remove_network(&self) -> Result<(), String> {
+    pub fn remove_network(&self) -> Result<(), network::NetworkError> {
         self.net.as_ref().map_or(Ok(()), |n| n.remove())
     }
 
@@ -384,22 +403,25 @@ impl<'r> Node<'r> {
             .iter()
             .filter_map(|id| self.pods.remove(id).map(|p| (id.clone(), p)))
             .collect();
-        let results: Vec<(String, Result<(), String>)> = std::thread::scope(|s| {
+        let results: Vec<(String, Result<(), StopError>)> = std::thread::scope(|s| {
             let handles: Vec<_> = pods
                 .into_iter()
                 .map(|(id, p)| {
-                    s.spawn(move || {
+                    let stopping = s.spawn(move || {
                         let grace = p.grace();
-                        let r = p.stop(grace).map(|_| ()).map_err(|e| e.to_string());
-                        (id, r)
-                    })
+                        p.stop(grace).map(drop)
+                    });
+                    (id, stopping)
                 })
                 .collect();
             handles
                 .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| (String::new(), Err("stop panicked".into())))
+                .map(|(id, h)| {
+                    let r = match h.join() {
+                        Ok(stopped) => stopped.map_err(StopError::Pod),
+                        Err(_) => Err(StopError::Panicked),
+                    };
+                    (id, r)
                 })
                 .collect()
         });
@@ -416,7 +438,10 @@ impl<'r> Node<'r> {
                 }
                 Err(error) => {
                     tracing::warn!(pod = %id, %error, "stopping the pod");
-                    events.push(NodeEvent::StopFailed { pod: id, error });
+                    events.push(NodeEvent::StopFailed {
+                        pod: id,
+                        error: error.to_string(),
+                    });
                 }
             }
         }

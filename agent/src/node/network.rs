@@ -5,20 +5,54 @@
 //! local clients reach ClusterIPs), `ip_forward`, and the agent's nft table
 //! (masquerade, services, node ports, hostPorts; see `bramble_net::rules`).
 //! Without a network config nothing is touched; when one goes away, what
-//! was programmed is removed.
+//! was programmed is removed. A pod that gets no address is an
+//! [`AllocateError`]; a node that could not be programmed, a
+//! [`NetworkError`].
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs, UdpSocket};
 use std::time::{Duration, Instant};
 
-use bramble_api::cidr::Cidr;
+use bramble_api::cidr::{Cidr, CidrError};
 use bramble_api::objects::pod::Pod;
 use bramble_api::protocol::NetworkConfig;
 use bramble_net::routes::{self, NODE_PROTO};
 use bramble_net::rules::{HostPort, node_table};
-use bramble_net::{NextHop, Route, nft, sysctl};
+use bramble_net::{NetError, NextHop, Route, nft, sysctl};
 
 use crate::pod::PodAddress;
+
+/// Why a pod got no address from the node's pod CIDR.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AllocateError {
+    #[error("pod CIDR {cidr:?}: {source}")]
+    Cidr {
+        cidr: String,
+        #[source]
+        source: CidrError,
+    },
+    #[error("pod CIDR {cidr}: not an IPv4 /30 or larger")]
+    NotIpv4Range { cidr: String },
+    #[error("no free pod address: the node's pod CIDR {cidr} is full ({pods} pods)")]
+    Full { cidr: String, pods: u32 },
+}
+
+/// Why the node's network could not be programmed or removed.
+#[derive(Debug, thiserror::Error)]
+pub enum NetworkError {
+    /// Finding the node's link, `ip_forward` or the nft table.
+    #[error(transparent)]
+    Net(#[from] NetError),
+    /// The host-gw routes to the other nodes' pod CIDRs.
+    #[error(
+        "{0} (pods on that node are unreachable from here: host-gw routing needs every node \
+         on this node's LAN; check that node's --node-ip)"
+    )]
+    Routes(#[source] NetError),
+    /// Removing the table and the routes: each failure (at least one).
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Remove(Vec<NetError>),
+}
 
 /// The default `--nft-table`.
 pub const DEFAULT_TABLE: &str = "bramble";
@@ -50,21 +84,21 @@ fn pod_range(cidr: &Cidr) -> Option<(Ipv4Addr, u32, u32)> {
 
 /// The lowest free pod address in `pod_cidr` (from `.2`, skipping the
 /// gateway and the broadcast address) not in `used`, with its gateway.
-pub fn allocate(pod_cidr: &str, used: &BTreeSet<Ipv4Addr>) -> Result<PodAddress, String> {
-    let cidr: Cidr = pod_cidr
-        .parse()
-        .map_err(|e| format!("pod CIDR {pod_cidr:?}: {e}"))?;
-    let (gateway, first, last) = pod_range(&cidr)
-        .ok_or_else(|| format!("pod CIDR {pod_cidr}: not an IPv4 /30 or larger"))?;
+pub fn allocate(pod_cidr: &str, used: &BTreeSet<Ipv4Addr>) -> Result<PodAddress, AllocateError> {
+    let cidr: Cidr = pod_cidr.parse().map_err(|source| AllocateError::Cidr {
+        cidr: pod_cidr.to_string(),
+        source,
+    })?;
+    let (gateway, first, last) = pod_range(&cidr).ok_or_else(|| AllocateError::NotIpv4Range {
+        cidr: pod_cidr.to_string(),
+    })?;
     (first..=last)
         .map(Ipv4Addr::from_bits)
         .find(|ip| !used.contains(ip))
         .map(|ip| PodAddress { ip, gateway })
-        .ok_or_else(|| {
-            format!(
-                "no free pod address: the node's pod CIDR {pod_cidr} is full ({} pods)",
-                last - first + 1
-            )
+        .ok_or_else(|| AllocateError::Full {
+            cidr: pod_cidr.to_string(),
+            pods: last - first + 1,
         })
 }
 
@@ -195,7 +229,7 @@ impl NodeNetwork {
         &mut self,
         cfg: Option<&NetworkConfig>,
         host_ports: &[HostPort],
-    ) -> Result<(), String> {
+    ) -> Result<(), NetworkError> {
         if cfg.is_some_and(|c| c.pod_cidr.is_some()) {
             self.applied = None;
         }
@@ -213,7 +247,7 @@ impl NodeNetwork {
         &mut self,
         cfg: Option<&NetworkConfig>,
         host_ports: &[HostPort],
-    ) -> Result<(), String> {
+    ) -> Result<(), NetworkError> {
         let r = self.program(cfg, host_ports);
         let now = Instant::now();
         self.next_sync = match (&r, &self.applied) {
@@ -228,7 +262,7 @@ impl NodeNetwork {
         &mut self,
         cfg: Option<&NetworkConfig>,
         host_ports: &[HostPort],
-    ) -> Result<(), String> {
+    ) -> Result<(), NetworkError> {
         let Some(cfg) = cfg.filter(|c| c.pod_cidr.is_some()) else {
             if self.applied.take().is_some() {
                 return self.remove();
@@ -240,13 +274,11 @@ impl NodeNetwork {
             return Ok(());
         }
         let link = match self.settings.node_ip {
-            Some(ip) => {
-                bramble_net::links::link_with_address(None, ip).map_err(|e| e.to_string())?
-            }
+            Some(ip) => bramble_net::links::link_with_address(None, ip)?,
             None => None,
         };
         let wanted = wanted_routes(cfg, self.settings.node_ip, link.as_deref());
-        sysctl::enable_forwarding(None).map_err(|e| e.to_string())?;
+        sysctl::enable_forwarding(None)?;
         let routed = routes::reconcile(None, NODE_PROTO, &wanted);
         if let Ok(changes) = &routed
             && !changes.is_empty()
@@ -261,33 +293,27 @@ impl NodeNetwork {
         // The table does not need the routes: services, hostPorts and
         // policies work for every pod this node reaches even when a route
         // to another node cannot be added.
-        nft::apply(None, &node_table(&self.settings.table, cfg, host_ports))
-            .map_err(|e| e.to_string())?;
+        nft::apply(None, &node_table(&self.settings.table, cfg, host_ports))?;
         tracing::debug!(table = %self.settings.table, services = cfg.services.len(), "nft table applied");
-        routed.map_err(|e| {
-            format!(
-                "{e} (pods on that node are unreachable from here: host-gw routing needs every \
-                 node on this node's LAN; check that node's --node-ip)"
-            )
-        })?;
+        routed.map_err(NetworkError::Routes)?;
         self.applied = Some(key);
         Ok(())
     }
 
     /// Removes the agent's nft table and node routes (`reset`, or the
     /// network config gone).
-    pub fn remove(&self) -> Result<(), String> {
+    pub fn remove(&self) -> Result<(), NetworkError> {
         let mut errors = Vec::new();
         if let Err(e) = nft::remove_table(None, &self.settings.table) {
-            errors.push(e.to_string());
+            errors.push(e);
         }
         if let Err(e) = routes::reconcile(None, NODE_PROTO, &[]) {
-            errors.push(e.to_string());
+            errors.push(e);
         }
         if errors.is_empty() {
             Ok(())
         } else {
-            Err(errors.join("; "))
+            Err(NetworkError::Remove(errors))
         }
     }
 }
@@ -320,8 +346,25 @@ mod tests {
         assert_eq!(allocate("10.42.9.0/30", &used).unwrap().ip, ip("10.42.9.2"));
         used.insert(ip("10.42.9.2"));
         let e = allocate("10.42.9.0/30", &used).unwrap_err();
-        assert!(e.contains("pod CIDR 10.42.9.0/30 is full"), "{e}");
-        assert!(allocate("10.42.9.0/31", &BTreeSet::new()).is_err());
+        assert_eq!(
+            e,
+            AllocateError::Full {
+                cidr: "10.42.9.0/30".into(),
+                pods: 1
+            }
+        );
+        assert!(
+            e.to_string().contains("pod CIDR 10.42.9.0/30 is full"),
+            "{e}"
+        );
+        assert!(matches!(
+            allocate("10.42.9.0/31", &BTreeSet::new()),
+            Err(AllocateError::NotIpv4Range { .. })
+        ));
+        assert!(matches!(
+            allocate("10.42.9.0", &BTreeSet::new()),
+            Err(AllocateError::Cidr { .. })
+        ));
     }
 
     #[test]

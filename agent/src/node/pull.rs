@@ -2,8 +2,8 @@
 //! and, when it is not there, is pulled from the hub's registry (for this
 //! node's platform) on a background thread, so supervising the other pods
 //! never waits on the network. Until the pull ends the pod's start fails
-//! with [`ImageError::Pulling`]; a failed pull fails the next start with the
-//! registry's message (then a new pull starts on the following attempt).
+//! with [`ImageError::Pulling`]; a failed pull fails the next start with its
+//! [`PullError`] (then a new pull starts on the following attempt).
 //! The node loop retries with back-off, reports `ErrImagePull` /
 //! `ImagePullBackOff`, and is woken when a pull ends.
 
@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use bramble_images::RegistryClient;
 
 use super::images::LocalImages;
-use crate::pod::{ImageError, ImageSource, ResolvedImage};
+use crate::pod::{ImageError, ImageSource, PullError, ResolvedImage};
 
 /// How the agent logs in to the hub's registry.
 #[derive(Clone)]
@@ -73,10 +73,10 @@ impl RegistryLogin {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 enum PullState {
     InProgress,
-    Failed(String),
+    Failed(PullError),
 }
 
 /// Local images with background pulls from the hub. See the module docs.
@@ -113,7 +113,8 @@ impl PullingImages {
         }
     }
 
-    fn start_pull(&self, reference: &str) -> Result<(), String> {
+    /// Starts pulling `reference` on a thread of its own.
+    fn start_pull(&self, reference: &str) -> std::io::Result<()> {
         let (local, pulls, done) = (self.local.clone(), self.pulls.clone(), self.on_done.clone());
         let client = self.login.client(&self.hub, self.tls.as_ref());
         let r = reference.to_string();
@@ -135,7 +136,6 @@ impl PullingImages {
                 done();
             })
             .map(|_| ())
-            .map_err(|e| format!("starting a pull of {reference}: {e}"))
     }
 }
 
@@ -145,21 +145,21 @@ impl ImageSource for PullingImages {
             return self.local.resolve(reference);
         }
         let mut pulls = self.pulls.lock().unwrap_or_else(|p| p.into_inner());
-        match pulls.get(reference).cloned() {
-            Some(PullState::InProgress) => Err(ImageError::Pulling),
-            Some(PullState::Failed(e)) => {
-                pulls.remove(reference);
-                Err(e.into())
-            }
-            None => {
-                tracing::info!(image = reference, hub = %self.hub, "pulling image");
-                pulls.insert(reference.to_string(), PullState::InProgress);
-                if let Err(e) = self.start_pull(reference) {
-                    pulls.remove(reference);
-                    return Err(e.into());
-                }
-                Err(ImageError::Pulling)
-            }
+        if let Some(PullState::InProgress) = pulls.get(reference) {
+            return Err(ImageError::Pulling);
         }
+        if let Some(PullState::Failed(e)) = pulls.remove(reference) {
+            return Err(e.into());
+        }
+        tracing::info!(image = reference, hub = %self.hub, "pulling image");
+        pulls.insert(reference.to_string(), PullState::InProgress);
+        if let Err(source) = self.start_pull(reference) {
+            pulls.remove(reference);
+            return Err(ImageError::StartPull {
+                reference: reference.to_string(),
+                source,
+            });
+        }
+        Err(ImageError::Pulling)
     }
 }

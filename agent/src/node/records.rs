@@ -1,7 +1,8 @@
 //! The agent's local state: one [`PodRecord`] file per running pod,
 //! `RUN_DIR/pods/<pod-id>.json`, on tmpfs (records hold Secret env).
 //! Written atomically (temp file + rename) and **only when the content
-//! changed**: [`Records::save`] compares with what it last wrote.
+//! changed**: [`Records::save`] compares with what it last wrote. A record
+//! that cannot be used is an [`UnusableRecord`].
 
 use std::collections::HashMap;
 use std::io;
@@ -15,6 +16,17 @@ use crate::pod::record::RECORD_VERSION;
 pub struct Records {
     dir: PathBuf,
     written: HashMap<String, Vec<u8>>,
+}
+
+/// Why a record file cannot be used (its pod is cleaned up).
+#[derive(Debug, thiserror::Error)]
+pub enum UnusableRecord {
+    /// `reason`: the decoder's message.
+    #[error("{path}: {reason}")]
+    Decode { path: PathBuf, reason: String },
+    /// Of another record version, or of another pod than its file name says.
+    #[error("record version {version} / id {pod_id:?} not usable")]
+    Other { version: u32, pod_id: String },
 }
 
 fn ctx(what: &str, path: &Path) -> impl FnOnce(io::Error) -> io::Error {
@@ -39,7 +51,7 @@ impl Records {
 
     /// Every record; unreadable ones (or of another version) are returned
     /// as errors with their pod id, so their pods can be cleaned up.
-    pub fn load_all(&mut self) -> io::Result<Vec<Result<PodRecord, (String, String)>>> {
+    pub fn load_all(&mut self) -> io::Result<Vec<Result<PodRecord, (String, UnusableRecord)>>> {
         let mut out = Vec::new();
         for entry in std::fs::read_dir(&self.dir).map_err(ctx("listing", &self.dir))? {
             let path = entry?.path();
@@ -59,12 +71,12 @@ impl Records {
                 }
                 Ok(r) => out.push(Err((
                     id,
-                    format!(
-                        "record version {} / id {:?} not usable",
-                        r.version, r.pod_id
-                    ),
+                    UnusableRecord::Other {
+                        version: r.version,
+                        pod_id: r.pod_id,
+                    },
                 ))),
-                Err(e) => out.push(Err((id, format!("{}: {e}", path.display())))),
+                Err(reason) => out.push(Err((id, UnusableRecord::Decode { path, reason }))),
             }
         }
         Ok(out)

@@ -8,7 +8,7 @@ use std::time::{Instant, SystemTime};
 
 use bramble_images::Rootfs;
 
-use super::error::PodError;
+use super::error::{ContainerError, PodError};
 use super::run::{PodContainer, RunningPod};
 use crate::lifecycle::probe::ContainerProbes;
 use crate::runtime::{ContainerHandle, Runtime, RuntimeError};
@@ -53,14 +53,14 @@ impl RunningPod<'_> {
         let pod = self.pod.name();
         let c = &mut self.containers[i];
         let name = c.name.clone();
-        let cerr = |reason: String| PodError::Container {
+        let cerr = |source: ContainerError| PodError::Container {
             pod: pod.to_string(),
             container: name.clone(),
-            reason,
+            source: Box::new(source),
         };
         if let Some(r) = c.rootfs.take() {
             r.remove()
-                .map_err(|e| cerr(format!("removing the old rootfs: {e}")))?;
+                .map_err(|e| cerr(ContainerError::RemoveRootfs(e)))?;
             if let Some(pump) = &self.log_pump
                 && let Err(e) = pump.new_run(&c.config.id)
             {
@@ -78,7 +78,7 @@ impl RunningPod<'_> {
             if let Err(e) = bramble_images::rootfs::cleanup(&dir) {
                 tracing::warn!(error = %e, "removing a half-prepared rootfs");
             }
-            cerr(format!("preparing the rootfs: {e}"))
+            cerr(ContainerError::PrepareRootfs(e))
         })
     }
 }

@@ -79,7 +79,7 @@ impl Refused {
         PodError::Container {
             pod: pod.to_string(),
             container: container.to_string(),
-            reason: self.to_string(),
+            source: Box::new(self.into()),
         }
     }
 }

@@ -5,12 +5,14 @@
 //! ([`run`]), its containers' lifecycle ([`life`]), started ([`start`],
 //! [`prepare`], [`launch`]), supervised: restarts, probes, status
 //! ([`supervise`], [`probes`], [`status`]), torn down ([`teardown`]), and
-//! recorded to be adopted after an agent restart ([`record`]). Each file
-//! is one concept.
+//! recorded to be adopted after an agent restart ([`record`]). Why a pod,
+//! a container or an image failed: `error` and `image_error`. Each file is
+//! one concept.
 
 pub mod atomic_dir;
 pub mod env;
 mod error;
+mod image_error;
 mod launch;
 pub mod life;
 pub mod netns;
@@ -29,7 +31,8 @@ mod volume_update;
 pub mod volumes;
 
 pub use env::{PodIps, resolve_env};
-pub use error::{ImageError, PodError};
+pub use error::{CleanupError, ContainerError, PodError};
+pub use image_error::{ImageError, PullError};
 pub use netns::{NetnsError, PodNetns};
 pub use options::{ImageSource, PodAddress, PodDirs, PodDns, PodOptions, ResolvedImage};
 pub use probes::probe_in_netns;

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use oci_spec::image::ImageConfiguration;
 
-use super::error::ImageError;
+use super::image_error::ImageError;
 use crate::lifecycle::backoff::Backoff;
 
 /// An image ready to run: unpacked layer directories (bottom first) and its
@@ -28,9 +28,9 @@ pub trait ImageSource {
     fn resolve(&self, reference: &str) -> Result<ResolvedImage, ImageError>;
 }
 
-impl<F: Fn(&str) -> Result<ResolvedImage, String>> ImageSource for F {
+impl<F: Fn(&str) -> Result<ResolvedImage, ImageError>> ImageSource for F {
     fn resolve(&self, reference: &str) -> Result<ResolvedImage, ImageError> {
-        self(reference).map_err(ImageError::Unavailable)
+        self(reference)
     }
 }
 

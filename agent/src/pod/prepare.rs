@@ -12,7 +12,7 @@ use bramble_api::objects::pod::Pod;
 use bramble_images::{ProcessDefaults, Rootfs, process_defaults};
 
 use super::env::{PodIps, resolve_env};
-use super::error::PodError;
+use super::error::{ContainerError, PodError};
 use super::life::Life;
 use super::options::{ImageSource, PodOptions, RESOLV_CONF};
 use super::run::{PodContainer, RunningPod, sanitize};
@@ -42,10 +42,10 @@ impl RunningPod<'_> {
         has_init: bool,
     ) -> Result<(), PodError> {
         let (pod, options) = (src.pod, src.options);
-        let cerr = |reason: String| PodError::Container {
+        let cerr = |source: ContainerError| PodError::Container {
             pod: pod.name().to_string(),
             container: c.name.clone(),
-            reason,
+            source: Box::new(source),
         };
         let image = src
             .images
@@ -54,15 +54,15 @@ impl RunningPod<'_> {
                 pod: pod.name().to_string(),
                 container: c.name.clone(),
                 image: c.image.clone(),
-                reason,
+                reason: Box::new(reason),
             })?;
         let env = resolve_env(pod, c, src.inputs, pod_ips(pod, options))
             .map_err(|e| volume_error(pod, e))?;
-        let defaults = process_defaults(&image.config, c, &env).map_err(|e| cerr(e.to_string()))?;
+        let defaults = process_defaults(&image.config, c, &env).map_err(|e| cerr(e.into()))?;
         let mounts = self.mounts(pod, c)?;
         let mut devices = Vec::new();
         for d in pod.devices() {
-            devices.push(DeviceSpec::from_host(d).map_err(|e| cerr(e.to_string()))?);
+            devices.push(DeviceSpec::from_host(d).map_err(|e| cerr(ContainerError::Device(e)))?);
         }
         let read_only = c
             .security_context
@@ -78,8 +78,8 @@ impl RunningPod<'_> {
         apply_container(&mut cfg, c, options, read_only);
         cfg.mounts = mounts;
         cfg.devices = devices;
-        cfg.seccomp =
-            super::seccomp_profile::policy(pod, c, options.seccomp_dir.as_deref()).map_err(cerr)?;
+        cfg.seccomp = super::seccomp_profile::policy(pod, c, options.seccomp_dir.as_deref())
+            .map_err(|e| cerr(e.into()))?;
         let mut record = ContainerRecord::new(&c.name, &c.image);
         if has_init {
             record.set_waiting(WaitingReason::PodInitializing, None);
@@ -123,23 +123,21 @@ impl RunningPod<'_> {
     }
 
     /// `<pod-id>_<container>`, if the runtime takes an id that long.
-    fn runtime_id(&self, c: &Container) -> Result<String, String> {
+    fn runtime_id(&self, c: &Container) -> Result<String, ContainerError> {
         let id = format!("{}_{}", self.pod_id, sanitize(&c.name));
         if id.len() > MAX_ID_LEN {
-            return Err(format!(
-                "container id {id:?} is longer than {MAX_ID_LEN} bytes"
-            ));
+            return Err(ContainerError::IdTooLong { id });
         }
         Ok(id)
     }
 
     /// Where container `id` writes stdout and stderr: the log pump's FIFOs
     /// (attached here), or straight into `log_path`.
-    fn log_outputs(&self, id: &str, log_path: &Path) -> Result<(PathBuf, PathBuf), String> {
+    fn log_outputs(&self, id: &str, log_path: &Path) -> Result<(PathBuf, PathBuf), ContainerError> {
         match &self.log_pump {
             Some(pump) => match pump.attach(id, log_path) {
                 Ok(f) => Ok((f.stdout, f.stderr)),
-                Err(e) => Err(format!("attaching the log FIFOs: {e}")),
+                Err(e) => Err(ContainerError::AttachLogs(e)),
             },
             None => Ok((log_path.to_path_buf(), log_path.to_path_buf())),
         }

@@ -28,6 +28,7 @@ use bramble_api::objects::pod::Pod;
 use bramble_images::Rootfs;
 use serde::{Deserialize, Serialize};
 
+use super::error::ContainerError;
 use super::life::Life;
 use super::netns::PodNetns;
 use super::run::{PodAddress, PodContainer, PodError, PodOptions, RunningPod, grace_period};
@@ -188,19 +189,19 @@ fn recorded_container(
     options: &PodOptions,
     now: Instant,
 ) -> Result<PodContainer, PodError> {
-    let cerr = |reason: String| PodError::Container {
+    let cerr = |source: ContainerError| PodError::Container {
         pod: pod.name().to_string(),
         container: saved.name.clone(),
-        reason,
+        source: Box::new(source),
     };
     let spec = (pod.spec.containers.iter())
         .chain(&pod.spec.init_containers)
         .find(|c| c.name == saved.name)
         .cloned()
-        .ok_or_else(|| cerr("in the record but not in the pod spec".into()))?;
+        .ok_or_else(|| cerr(ContainerError::NotInSpec))?;
     if let Some(pump) = &options.log_pump {
         pump.attach(&saved.handle.id, &saved.log_path)
-            .map_err(|e| cerr(format!("re-attaching the log FIFOs: {e}")))?;
+            .map_err(|e| cerr(ContainerError::ReattachLogs(e)))?;
     }
     let created = saved.record.container_id.is_some();
     let life = Life::from_record(

@@ -38,7 +38,8 @@ use bramble_api::objects::container::Container;
 use bramble_api::objects::pod::Pod;
 use bramble_images::Rootfs;
 
-pub use super::error::{ImageError, PodError};
+pub use super::error::{ContainerError, PodError};
+pub use super::image_error::ImageError;
 pub use super::life::Life;
 use super::netns::PodNetns;
 pub use super::options::{ImageSource, PodAddress, PodDirs, PodDns, PodOptions, ResolvedImage};
@@ -256,7 +257,7 @@ impl RunningPod<'_> {
             .ok_or_else(|| PodError::Container {
                 pod: pod.clone(),
                 container: container.into(),
-                reason: "no such container".into(),
+                source: Box::new(ContainerError::NoSuchContainer),
             })?;
         if !c.life.in_runtime() {
             return match c.state() {
@@ -264,7 +265,7 @@ impl RunningPod<'_> {
                 _ => Err(PodError::Container {
                     pod,
                     container: container.into(),
-                    reason: "not created yet".into(),
+                    source: Box::new(ContainerError::NotCreated),
                 }),
             };
         }

@@ -3,9 +3,10 @@
 //! (Docker's default profile); privileged containers are unconfined, as
 //! containerd runs them. A `Localhost` profile is a file of the node's, an
 //! OCI `linux.seccomp` object in JSON, under the agent's seccomp directory
-//! (`DATA_DIR/seccomp`, as the kubelet's `/var/lib/kubelet/seccomp`).
+//! (`DATA_DIR/seccomp`, as the kubelet's `/var/lib/kubelet/seccomp`). A
+//! profile that cannot be had is a [`SeccompProfileError`].
 
-use std::path::{Component, Path};
+use std::path::{Component, Path, PathBuf};
 
 use bramble_api::objects::container::Container;
 use bramble_api::objects::pod::Pod;
@@ -14,9 +15,44 @@ use oci_spec::runtime::LinuxSeccomp;
 
 use crate::runtime::seccomp::SeccompPolicy;
 
+/// Why a `Localhost` profile cannot be had; each names the profile (as the
+/// pod spec gives it) and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum SeccompProfileError {
+    #[error("seccompProfile Localhost {profile:?}: this agent has no seccomp profile directory")]
+    NoDirectory { profile: String },
+    #[error("seccompProfile Localhost {profile:?}: must be a relative path without '..'")]
+    NotRelative { profile: String },
+    #[error(
+        "seccompProfile Localhost {profile:?}: reading {path}: {source} (put the profile on \
+         this node under {dir})"
+    )]
+    Read {
+        profile: String,
+        path: PathBuf,
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// `reason`: the decoder's message.
+    #[error(
+        "seccompProfile Localhost {profile:?}: {path} is not an OCI linux.seccomp object: \
+         {reason}"
+    )]
+    Invalid {
+        profile: String,
+        path: PathBuf,
+        reason: String,
+    },
+}
+
 /// The policy for container `c` of `pod`; `dir` is where `Localhost`
 /// profiles live (`None`: this agent has none, and such pods fail).
-pub fn policy(pod: &Pod, c: &Container, dir: Option<&Path>) -> Result<SeccompPolicy, String> {
+pub fn policy(
+    pod: &Pod,
+    c: &Container,
+    dir: Option<&Path>,
+) -> Result<SeccompPolicy, SeccompProfileError> {
     let sc = c.security_context.as_ref();
     if sc.and_then(|s| s.privileged) == Some(true) {
         return Ok(SeccompPolicy::Unconfined);
@@ -30,10 +66,8 @@ pub fn policy(pod: &Pod, c: &Container, dir: Option<&Path>) -> Result<SeccompPol
         Seccomp::RuntimeDefault => Ok(SeccompPolicy::RuntimeDefault),
         Seccomp::Unconfined => Ok(SeccompPolicy::Unconfined),
         Seccomp::Localhost(rel) => {
-            let dir = dir.ok_or_else(|| {
-                format!(
-                    "seccompProfile Localhost {rel:?}: this agent has no seccomp profile directory"
-                )
+            let dir = dir.ok_or_else(|| SeccompProfileError::NoDirectory {
+                profile: rel.clone(),
             })?;
             load(dir, &rel).map(|p| SeccompPolicy::Custom(Box::new(p)))
         }
@@ -41,29 +75,32 @@ pub fn policy(pod: &Pod, c: &Container, dir: Option<&Path>) -> Result<SeccompPol
 }
 
 /// Reads the profile `rel` (relative, no `..`) under `dir`.
-fn load(dir: &Path, rel: &str) -> Result<LinuxSeccomp, String> {
+fn load(dir: &Path, rel: &str) -> Result<LinuxSeccomp, SeccompProfileError> {
     let relative = Path::new(rel);
     if !relative
         .components()
         .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
     {
-        return Err(format!(
-            "seccompProfile Localhost {rel:?}: must be a relative path without '..'"
-        ));
+        return Err(SeccompProfileError::NotRelative {
+            profile: rel.to_string(),
+        });
     }
     let path = dir.join(relative);
-    let bytes = std::fs::read(&path).map_err(|e| {
-        format!(
-            "seccompProfile Localhost {rel:?}: reading {}: {e} (put the profile on this node under {})",
-            path.display(),
-            dir.display()
-        )
-    })?;
-    bramble_api::decode::decode_slice(&bytes).map_err(|e| {
-        format!(
-            "seccompProfile Localhost {rel:?}: {} is not an OCI linux.seccomp object: {e}",
-            path.display()
-        )
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(source) => {
+            return Err(SeccompProfileError::Read {
+                profile: rel.to_string(),
+                path,
+                dir: dir.to_path_buf(),
+                source,
+            });
+        }
+    };
+    bramble_api::decode::decode_slice(&bytes).map_err(|reason| SeccompProfileError::Invalid {
+        profile: rel.to_string(),
+        path,
+        reason,
     })
 }
 
@@ -87,24 +124,24 @@ mod tests {
     fn default_unconfined_privileged_and_container_over_pod() {
         let p = pod(None, json!({}));
         let c = &p.spec.containers[0];
-        assert_eq!(policy(&p, c, None), Ok(SeccompPolicy::RuntimeDefault));
+        assert_eq!(policy(&p, c, None).unwrap(), SeccompPolicy::RuntimeDefault);
         let p = pod(Some(json!({"type": "Unconfined"})), json!({}));
         assert_eq!(
-            policy(&p, &p.spec.containers[0], None),
-            Ok(SeccompPolicy::Unconfined)
+            policy(&p, &p.spec.containers[0], None).unwrap(),
+            SeccompPolicy::Unconfined
         );
         let p = pod(
             Some(json!({"type": "Unconfined"})),
             json!({"seccompProfile": {"type": "RuntimeDefault"}}),
         );
         assert_eq!(
-            policy(&p, &p.spec.containers[0], None),
-            Ok(SeccompPolicy::RuntimeDefault)
+            policy(&p, &p.spec.containers[0], None).unwrap(),
+            SeccompPolicy::RuntimeDefault
         );
         let p = pod(None, json!({"privileged": true}));
         assert_eq!(
-            policy(&p, &p.spec.containers[0], None),
-            Ok(SeccompPolicy::Unconfined)
+            policy(&p, &p.spec.containers[0], None).unwrap(),
+            SeccompPolicy::Unconfined
         );
     }
 
@@ -130,20 +167,24 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let e = policy(&p, &p.spec.containers[0], None).unwrap_err();
-        assert!(e.contains("no seccomp profile directory"), "{e}");
+        assert!(matches!(e, SeccompProfileError::NoDirectory { .. }), "{e}");
+        assert!(
+            e.to_string().contains("no seccomp profile directory"),
+            "{e}"
+        );
         let p = pod(
             Some(json!({"type": "Localhost", "localhostProfile": "missing.json"})),
             json!({}),
         );
         let e = policy(&p, &p.spec.containers[0], Some(dir.path())).unwrap_err();
+        assert!(matches!(e, SeccompProfileError::Read { .. }), "{e}");
+        let e = e.to_string();
         assert!(
             e.contains("missing.json") && e.contains("put the profile on this node"),
             "{e}"
         );
-        assert!(
-            load(dir.path(), "../audit.json")
-                .unwrap_err()
-                .contains("without '..'")
-        );
+        let e = load(dir.path(), "../audit.json").unwrap_err();
+        assert!(matches!(e, SeccompProfileError::NotRelative { .. }), "{e}");
+        assert!(e.to_string().contains("without '..'"), "{e}");
     }
 }

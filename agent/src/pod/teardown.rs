@@ -3,11 +3,11 @@
 //! KILL; every container deleted and its rootfs removed; log FIFOs
 //! detached, volumes unmounted and removed, the pod's link and namespaces
 //! removed, and its directory. Every step is attempted even if an earlier
-//! one fails; what failed is reported together.
+//! one fails; what failed is reported together ([`CleanupError`]s).
 
 use std::time::{Duration, Instant};
 
-use super::error::PodError;
+use super::error::{CleanupError, PodError};
 use super::options::RESOLV_CONF;
 use super::run::{PodContainer, RunningPod};
 use crate::runtime::{ContainerState, ExitStatus, Signal};
@@ -48,7 +48,7 @@ impl RunningPod<'_> {
     /// SIGTERM to every running container first, so that their grace
     /// periods run concurrently; then each gets what is left of `grace`
     /// before SIGKILL.
-    fn stop_containers(&self, grace: Duration, errors: &mut Vec<String>) {
+    fn stop_containers(&self, grace: Duration, errors: &mut Vec<CleanupError>) {
         let live: Vec<&PodContainer> = self
             .containers
             .iter()
@@ -67,7 +67,10 @@ impl RunningPod<'_> {
         for c in &live {
             let left = deadline.saturating_duration_since(Instant::now());
             if let Err(e) = self.runtime.stop(&c.handle, left) {
-                errors.push(format!("stopping {}: {e}", c.name));
+                errors.push(CleanupError::Stop {
+                    container: c.name.clone(),
+                    source: e,
+                });
             }
         }
     }
@@ -75,20 +78,26 @@ impl RunningPod<'_> {
     /// Deletes every container still in the runtime (last first) and removes
     /// every rootfs; returns how each container that ran ended, in spec
     /// order.
-    fn delete_containers(&mut self, errors: &mut Vec<String>) -> Vec<(String, ExitStatus)> {
+    fn delete_containers(&mut self, errors: &mut Vec<CleanupError>) -> Vec<(String, ExitStatus)> {
         let mut ended = Vec::new();
         for c in self.containers.iter_mut().rev() {
             if c.life.in_runtime() {
                 match self.runtime.delete(&c.handle) {
                     Ok(report) => {
                         if let Err(r) = c.life.deleted(report.exit) {
-                            errors.push(format!("deleting {}: {r}", c.name));
+                            errors.push(CleanupError::Deleted {
+                                container: c.name.clone(),
+                                source: r,
+                            });
                         }
                         if let Some(s) = report.exit {
                             ended.push((c.name.clone(), s));
                         }
                     }
-                    Err(e) => errors.push(format!("deleting {}: {e}", c.name)),
+                    Err(e) => errors.push(CleanupError::Delete {
+                        container: c.name.clone(),
+                        source: e,
+                    }),
                 }
             } else if let ContainerState::Exited(s) = c.state() {
                 ended.push((c.name.clone(), s));
@@ -96,7 +105,10 @@ impl RunningPod<'_> {
             if let Some(r) = c.rootfs.take()
                 && let Err(e) = r.remove()
             {
-                errors.push(format!("removing the rootfs of {}: {e}", c.name));
+                errors.push(CleanupError::RemoveRootfs {
+                    container: c.name.clone(),
+                    source: e,
+                });
             }
         }
         ended.reverse();
@@ -105,23 +117,26 @@ impl RunningPod<'_> {
 
     /// Unmounts and removes the volumes, removes the pod's link and
     /// namespaces, and, if nothing failed so far, the pod's directory.
-    fn remove_pod_parts(&mut self, errors: &mut Vec<String>) {
+    fn remove_pod_parts(&mut self, errors: &mut Vec<CleanupError>) {
         if let Some(v) = &self.volumes {
             match v.remove() {
                 Ok(()) => self.volumes = None,
-                Err(e) => errors.push(e.to_string()),
+                Err(e) => errors.push(CleanupError::Volumes(Box::new(e))),
             }
         }
         if let Some((host_if, _)) = &self.link {
             match bramble_net::veth::remove(None, host_if) {
                 Ok(()) => self.link = None,
-                Err(e) => errors.push(format!("removing the pod's link {host_if}: {e}")),
+                Err(e) => errors.push(CleanupError::Link {
+                    host_if: host_if.clone(),
+                    source: e,
+                }),
             }
         }
         if let Some(n) = &self.netns {
             match n.remove() {
                 Ok(()) => self.netns = None,
-                Err(e) => errors.push(e.to_string()),
+                Err(e) => errors.push(CleanupError::Netns(e)),
             }
         }
         if errors.is_empty() && self.dir.exists() {
@@ -129,25 +144,28 @@ impl RunningPod<'_> {
             let _ = std::fs::remove_dir(&rootfs_dir);
             let _ = std::fs::remove_file(self.dir.join(RESOLV_CONF));
             if let Err(e) = std::fs::remove_dir(&self.dir) {
-                errors.push(format!("removing {}: {e}", self.dir.display()));
+                errors.push(CleanupError::RemoveDir {
+                    path: self.dir.clone(),
+                    source: e,
+                });
             }
         }
     }
 
     /// Detaches the log FIFOs of this pod's containers (`<pod-id>_<name>`;
     /// pod and container names have no `_`, so the prefix is unambiguous).
-    fn detach_logs(&self, pump: &crate::logs::LogPump, errors: &mut Vec<String>) {
+    fn detach_logs(&self, pump: &crate::logs::LogPump, errors: &mut Vec<CleanupError>) {
         let prefix = format!("{}_", self.pod_id);
         let keys = match pump.fifo_keys() {
             Ok(k) => k,
             Err(e) => {
-                errors.push(format!("listing log FIFOs: {e}"));
+                errors.push(CleanupError::ListFifos(e));
                 return;
             }
         };
         for key in keys.into_iter().filter(|k| k.starts_with(&prefix)) {
             if let Err(e) = pump.detach(&key) {
-                errors.push(format!("detaching the log FIFOs of {key}: {e}"));
+                errors.push(CleanupError::DetachFifos { key, source: e });
             }
         }
     }

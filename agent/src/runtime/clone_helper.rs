@@ -32,21 +32,70 @@
 //! stop, cannot finish exiting while a process of its namespace is unreaped
 //! (the kernel's `zap_pid_ns_processes` waits): the container would never
 //! report its exit, and the agent waiting for it would hang.
+//!
+//! The helper's own failures are [`HelperError`]s (their text crosses the
+//! result file); the agent sees a failed run as a [`HelperFailure`], the
+//! source of the runtime's `Backend` error.
 
 use std::ffi::OsString;
 use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::Instant;
 
 use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::error::LibcontainerError;
 use libcontainer::syscall::syscall::SyscallType;
 
 use super::{Result, RuntimeError};
 
 /// The hidden subcommand of `bramble-agent` that runs the helper.
 pub const SUBCOMMAND: &str = "libcontainer-helper";
+
+/// Why a run of the helper gave no pid, as the agent sees it.
+#[derive(Debug, thiserror::Error)]
+pub enum HelperFailure {
+    #[error("running the libcontainer helper {binary}: {source}")]
+    Spawn {
+        binary: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("helper reported pid {pid:?}: {source}")]
+    BadPid {
+        pid: String,
+        #[source]
+        source: std::num::ParseIntError,
+    },
+    /// The helper's own error ([`HelperError`]), as it wrote it.
+    #[error("{0}")]
+    Reported(String),
+    #[error(
+        "the libcontainer helper {binary} exited with {status} and no result (is it the \
+         bramble-agent binary of this version?)"
+    )]
+    NoResult { binary: PathBuf, status: ExitStatus },
+}
+
+/// Why the helper could not create the container or start the process.
+#[derive(Debug, thiserror::Error)]
+pub enum HelperError {
+    #[error("resetting SIGPIPE: {0}")]
+    Sigpipe(#[source] nix::Error),
+    #[error("duplicating the helper's {which}: {source}")]
+    Stdio {
+        which: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Libcontainer(#[from] LibcontainerError),
+    #[error("libcontainer reported no init pid")]
+    NoInitPid,
+    #[error("unknown helper operation {0:?}")]
+    UnknownOp(String),
+}
 
 /// What the helper is asked to do.
 #[derive(Debug, Clone, Copy)]
@@ -72,10 +121,10 @@ pub fn run(
         Op::Create { bundle } => ("create", bundle),
         Op::Exec { process } => ("exec", process),
     };
-    let fail = |msg: String| RuntimeError::Backend {
+    let fail = |failure: HelperFailure| RuntimeError::Backend {
         id: id.to_string(),
         op: if verb == "create" { "create" } else { "exec" },
-        source: msg.into(),
+        source: Box::new(failure),
     };
     let _ = std::fs::remove_file(result_file);
     let [stdin, stdout, stderr] = stdio;
@@ -92,26 +141,27 @@ pub fn run(
         .stderr(Stdio::from(stderr))
         .env_clear()
         .status()
-        .map_err(|e| {
-            fail(format!(
-                "running the libcontainer helper {}: {e}",
-                binary.display()
-            ))
+        .map_err(|source| {
+            fail(HelperFailure::Spawn {
+                binary: binary.to_path_buf(),
+                source,
+            })
         })?;
     let result = std::fs::read_to_string(result_file).unwrap_or_default();
     let _ = std::fs::remove_file(result_file);
     tracing::debug!(id, verb, elapsed_us = t.elapsed().as_micros() as u64, %status, "libcontainer helper done");
     match result.split_once(' ') {
-        Some(("ok", pid)) if status.success() => pid
-            .trim()
-            .parse()
-            .map_err(|e| fail(format!("helper reported pid {pid:?}: {e}"))),
-        Some(("error", msg)) => Err(fail(msg.trim().to_string())),
-        _ => Err(fail(format!(
-            "the libcontainer helper {} exited with {status} and no result \
-             (is it the bramble-agent binary of this version?)",
-            binary.display()
-        ))),
+        Some(("ok", pid)) if status.success() => pid.trim().parse().map_err(|source| {
+            fail(HelperFailure::BadPid {
+                pid: pid.to_string(),
+                source,
+            })
+        }),
+        Some(("error", msg)) => Err(fail(HelperFailure::Reported(msg.trim().to_string()))),
+        _ => Err(fail(HelperFailure::NoResult {
+            binary: binary.to_path_buf(),
+            status,
+        })),
     }
 }
 
@@ -164,35 +214,32 @@ fn reap_children(limit: std::time::Duration) {
     }
 }
 
-fn helper(verb: &str, state_root: &Path, id: &str, path: &Path) -> Result<i32, String> {
+fn helper(verb: &str, state_root: &Path, id: &str, path: &Path) -> Result<i32, HelperError> {
     reset_sigpipe()?;
-    let fd = |f: std::io::Result<OwnedFd>, which: &str| {
-        f.map_err(|e| format!("duplicating the helper's {which}: {e}"))
+    let fd = |f: std::io::Result<OwnedFd>, which: &'static str| {
+        f.map_err(|source| HelperError::Stdio { which, source })
     };
     let stdin = fd(std::io::stdin().as_fd().try_clone_to_owned(), "stdin")?;
     let stdout = fd(std::io::stdout().as_fd().try_clone_to_owned(), "stdout")?;
     let stderr = fd(std::io::stderr().as_fd().try_clone_to_owned(), "stderr")?;
     let builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
         .with_executor(super::seccomp::executor::SeccompExecutor::default())
-        .with_root_path(state_root)
-        .map_err(|e| e.to_string())?
+        .with_root_path(state_root)?
         .with_stdin(stdin)
         .with_stdout(stdout)
         .with_stderr(stderr);
     match verb {
         "create" => {
             let container = builder
-                .validate_id()
-                .map_err(|e| e.to_string())?
+                .validate_id()?
                 .as_init(path)
                 .with_systemd(false)
                 .with_detach(true)
-                .build()
-                .map_err(|e| e.to_string())?;
+                .build()?;
             container
                 .pid()
                 .map(|p| p.as_raw())
-                .ok_or_else(|| "libcontainer reported no init pid".to_string())
+                .ok_or(HelperError::NoInitPid)
         }
         "exec" => builder
             .as_tenant()
@@ -200,19 +247,19 @@ fn helper(verb: &str, state_root: &Path, id: &str, path: &Path) -> Result<i32, S
             .with_detach(true)
             .build()
             .map(|p| p.as_raw())
-            .map_err(|e| e.to_string()),
-        other => Err(format!("unknown helper operation {other:?}")),
+            .map_err(HelperError::from),
+        other => Err(HelperError::UnknownOp(other.to_string())),
     }
 }
 
 #[allow(unsafe_code)]
-fn reset_sigpipe() -> Result<(), String> {
+fn reset_sigpipe() -> Result<(), HelperError> {
     use nix::sys::signal::{SigHandler, Signal, signal};
     // SAFETY: installs SIG_DFL, not a handler function; the helper has a
     // single thread.
     unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) }
         .map(|_| ())
-        .map_err(|e| format!("resetting SIGPIPE: {e}"))
+        .map_err(HelperError::Sigpipe)
 }
 
 /// The read end of `/dev/null` as an fd for a container's stdin.

@@ -34,6 +34,7 @@ use nix::sys::resource::{Resource, getrlimit};
 use oci_spec::runtime::Spec;
 
 use super::adopted::Adopted;
+use super::backend_error::BackendError;
 use super::cgroup::{CgroupFiles, CgroupLayout};
 use super::driver::{Driver, Output};
 use super::exec::{self, OutputPipes, ProcessFile, collect, read_available};
@@ -190,15 +191,7 @@ impl<D: Driver> Core<D> {
     /// stopped, it still runs (`state`); if it did, its exit status is lost.
     fn not_our_child(&self, id: &str, pid: i32, state: ContainerState) -> Result<ContainerState> {
         match self.driver.state(id)? {
-            ContainerState::Exited(_) => Err(RuntimeError::Backend {
-                id: id.to_string(),
-                op: "wait",
-                source: format!(
-                    "the init (pid {pid}) stopped but is not a child of this process, \
-                     so its exit status is lost (was the agent a child subreaper?)"
-                )
-                .into(),
-            }),
+            ContainerState::Exited(_) => Err(BackendError::NotOurChild { pid }.of(id, "wait")),
             ContainerState::Created | ContainerState::Running => Ok(state),
         }
     }
@@ -275,7 +268,10 @@ fn with_stderr(error: RuntimeError, stderr: &[u8]) -> RuntimeError {
             RuntimeError::Backend {
                 id,
                 op,
-                source: format!("{source}: {}", exec::stderr_text(stderr)).into(),
+                source: Box::new(BackendError::WithStderr {
+                    source,
+                    stderr: exec::stderr_text(stderr),
+                }),
             }
         }
         other => other,

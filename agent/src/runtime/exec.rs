@@ -37,7 +37,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use oci_spec::runtime::Process;
 
-use super::{ExecOutput, ExitStatus, Result, RuntimeError};
+use super::{BackendError, ExecOutput, ExitStatus, Result, RuntimeError};
 
 /// The most bytes of stdout (and, separately, of stderr) an exec keeps.
 pub const EXEC_OUTPUT_LIMIT: usize = 64 * 1024;
@@ -73,21 +73,26 @@ impl ProcessFile {
             });
         }
         let config = bundle.join("config.json");
-        let failed = |what: String| RuntimeError::Backend {
-            id: id.to_string(),
-            op: "exec",
-            source: what.into(),
-        };
-        let unreadable = |e: &dyn std::fmt::Display| {
-            failed(format!(
-                "reading the container's spec {}: {e}",
-                config.display()
-            ))
-        };
-        let json = std::fs::read(&config).map_err(|e| unreadable(&e))?;
-        let ProcessOnly { process } = serde_json::from_slice(&json).map_err(|e| unreadable(&e))?;
-        let mut process =
-            process.ok_or_else(|| failed(format!("{} has no process", config.display())))?;
+        let json = std::fs::read(&config).map_err(|source| {
+            BackendError::ReadSpec {
+                path: config.clone(),
+                source,
+            }
+            .of(id, "exec")
+        })?;
+        let ProcessOnly { process } = serde_json::from_slice(&json).map_err(|source| {
+            BackendError::ParseSpec {
+                path: config.clone(),
+                source,
+            }
+            .of(id, "exec")
+        })?;
+        let mut process = process.ok_or_else(|| {
+            BackendError::NoProcess {
+                path: config.clone(),
+            }
+            .of(id, "exec")
+        })?;
         process.set_args(Some(argv.to_vec()));
         let n = EXEC_SEQ.fetch_add(1, Ordering::Relaxed);
         let file = ProcessFile {

@@ -43,6 +43,7 @@ use nix::sys::signal;
 use nix::unistd::Pid;
 use oci_spec::runtime::Spec;
 
+use super::backend_error::BackendError;
 use super::cgroup::CgroupFiles;
 use super::clone_helper;
 use super::core::Core;
@@ -120,15 +121,11 @@ impl Libcontainer {
     /// cgroup v2: attaches the eBPF device filter built from the spec's
     /// device rules (plus the standard devices) to the container's cgroup.
     fn attach_device_filter(&self, id: &str, spec: &Spec, cgroup: &CgroupFiles) -> Result<()> {
-        let failed = |source: Box<dyn std::error::Error + Send + Sync>| RuntimeError::Backend {
-            id: id.to_string(),
-            op: "create (device filter)",
-            source,
-        };
+        const OP: &str = "create (device filter)";
         let dir = cgroup
             .dirs
             .first()
-            .ok_or_else(|| failed("no cgroup v2 directory for the container".into()))?;
+            .ok_or_else(|| BackendError::NoCgroupDir.of(id, OP))?;
         let rules = spec
             .linux()
             .as_ref()
@@ -136,8 +133,13 @@ impl Libcontainer {
             .and_then(|r| r.devices().clone())
             .unwrap_or_default();
         let t = Instant::now();
-        devices_bpf::apply(dir, &devices_bpf::container_rules(&rules))
-            .map_err(|e| failed(Box::new(e)))?;
+        devices_bpf::apply(dir, &devices_bpf::container_rules(&rules)).map_err(|e| {
+            RuntimeError::Backend {
+                id: id.to_string(),
+                op: OP,
+                source: Box::new(e),
+            }
+        })?;
         tracing::debug!(id, dir = %dir.display(), elapsed_us = t.elapsed().as_micros() as u64,
             "device filter attached");
         Ok(())
@@ -184,11 +186,7 @@ impl Driver for Libcontainer {
         container
             .pid()
             .map(Pid::as_raw)
-            .ok_or_else(|| RuntimeError::Backend {
-                id: id.to_string(),
-                op: "create",
-                source: "libcontainer reported no init pid".into(),
-            })
+            .ok_or_else(|| BackendError::NoInitPid.of(id, "create"))
     }
 
     fn start(&self, id: &str, _pid: i32) -> Result<()> {

@@ -22,11 +22,16 @@
 //! thread and the session's exec RPC threads call it too (`spawn_exec`),
 //! which is why the trait is object-safe and `Send + Sync`.
 //!
+//! A failed call is a [`RuntimeError`] naming the container; what a backend
+//! found wrong itself (a runtime binary's exit and stderr, a lost exit
+//! status) is its [`backend_error::BackendError`] source.
+//!
 //! Containers write their stdout/stderr into files or into the log pump's
 //! FIFOs, opened read-write so a FIFO always has a reader (`crate::logs::pump`),
 //! never into pipes only the agent holds, so they outlive an agent restart.
 
 pub mod adopted;
+pub mod backend_error;
 pub mod cgroup;
 pub mod config;
 pub mod core;
@@ -49,6 +54,7 @@ pub mod table;
 
 use std::time::{Duration, Instant};
 
+pub use backend_error::BackendError;
 pub use config::{ContainerConfig, DeviceKind, DeviceSpec, MAX_ID_LEN, MountSpec};
 pub use nix::sys::signal::Signal;
 pub use oci_binary::{OciBinaryOptions, OciBinaryRuntime, RuncRuntime};

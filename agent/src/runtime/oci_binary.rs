@@ -53,6 +53,7 @@ use std::time::{Duration, Instant};
 
 use oci_spec::runtime::Spec;
 
+use super::backend_error::BackendError;
 use super::cgroup::CgroupFiles;
 use super::core::Core;
 use super::driver::{self, Driver};
@@ -103,14 +104,6 @@ pub type OciBinaryRuntime = Core<OciBinary>;
 /// The backend driving `runc` (the same type drives `crun` and `youki`).
 pub type RuncRuntime = OciBinaryRuntime;
 
-fn backend_msg(id: &str, op: &'static str, msg: String) -> RuntimeError {
-    RuntimeError::Backend {
-        id: id.to_string(),
-        op,
-        source: msg.into(),
-    }
-}
-
 /// `runc`, `crun` or `youki` from the binary's file name (for logs); else
 /// `oci-binary`.
 fn name_of(binary: &Path) -> &'static str {
@@ -131,7 +124,7 @@ fn read_pid(id: &str, op: &'static str, path: &Path) -> Result<i32> {
         )))?
         .trim()
         .parse::<i32>()
-        .map_err(|e| backend_msg(id, op, format!("bad pid file: {e}")))
+        .map_err(|e| BackendError::PidFile(e).of(id, op))
 }
 
 impl Core<OciBinary> {
@@ -157,16 +150,12 @@ impl OciBinary {
                 binary.display()
             )))?;
         if !version.status.success() {
-            return Err(backend_msg(
-                "",
-                "version check",
-                format!(
-                    "{} --version: {}: {}",
-                    binary.display(),
-                    version.status,
-                    stderr_text(&version.stderr)
-                ),
-            ));
+            return Err(BackendError::Command {
+                command: format!("{} --version", binary.display()),
+                status: version.status,
+                stderr: stderr_text(&version.stderr),
+            }
+            .of("", "version check"));
         }
         tracing::debug!(binary = %binary.display(),
             version = %String::from_utf8_lossy(&version.stdout).lines().next().unwrap_or(""),
@@ -198,17 +187,12 @@ impl OciBinary {
         if out.status.success() {
             Ok(out)
         } else {
-            Err(backend_msg(
-                id,
-                op,
-                format!(
-                    "{} {}: {}: {}",
-                    self.name,
-                    args.join(" "),
-                    out.status,
-                    stderr_text(&out.stderr)
-                ),
-            ))
+            Err(BackendError::Command {
+                command: format!("{} {}", self.name, args.join(" ")),
+                status: out.status,
+                stderr: stderr_text(&out.stderr),
+            }
+            .of(id, op))
         }
     }
 }
@@ -276,11 +260,12 @@ impl Driver for OciBinary {
             // The binary wrote its error into the container's stderr log:
             // take it back out of there and into the error.
             let msg = take_tail(&mut stderr, stderr_start);
-            return Err(backend_msg(
-                id,
-                "create",
-                format!("{} create: {status}: {}", self.name, stderr_text(&msg)),
-            ));
+            return Err(BackendError::Command {
+                command: format!("{} create", self.name),
+                status,
+                stderr: stderr_text(&msg),
+            }
+            .of(id, "create"));
         }
         read_pid(id, "create", &pid_file)
     }
@@ -316,8 +301,13 @@ impl Driver for OciBinary {
     /// From `BIN state ID`: `created`, `running`, `stopped`, `paused`.
     fn state(&self, id: &str) -> Result<ContainerState> {
         let out = self.run(id, "state", &["state", id])?;
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-            .map_err(|e| backend_msg(id, "state", format!("{} state: bad JSON: {e}", self.name)))?;
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|source| {
+            BackendError::State {
+                command: format!("{} state", self.name),
+                source,
+            }
+            .of(id, "state")
+        })?;
         Ok(match v["status"].as_str() {
             Some("creating" | "created") => ContainerState::Created,
             Some("stopped") => ContainerState::Exited(ExitStatus::Unknown),
@@ -348,14 +338,11 @@ impl Driver for OciBinary {
                 self.binary.display()
             )))?;
         if !status.success() {
-            return Err(backend_msg(
-                id,
-                "exec",
-                format!(
-                    "{} exec: {status} (the reason went to the exec's stderr)",
-                    self.name
-                ),
-            ));
+            return Err(BackendError::Exec {
+                command: format!("{} exec", self.name),
+                status,
+            }
+            .of(id, "exec"));
         }
         read_pid(id, "exec", &process.pid_path)
     }

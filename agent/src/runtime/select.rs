@@ -7,6 +7,9 @@
 //!   of 32-bit builds.
 //! - anything else: an OCI runtime binary, by name (looked up in `PATH`)
 //!   or path ([`super::OciBinaryRuntime`]).
+//!
+//! A value that selects nothing is a [`SelectError`] saying what to install
+//! or pass instead.
 
 use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;
@@ -47,31 +50,43 @@ impl Backend {
     }
 }
 
+/// Why `--runtime` selects no backend.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SelectError {
+    /// `libcontainer` in a 32-bit build (see [`HAS_LIBCONTAINER`]).
+    #[error(
+        "--runtime libcontainer: this bramble-agent is a 32-bit build, which has no \
+         in-process runtime; use --runtime auto (crun or runc from PATH), crun, runc or \
+         the path of an OCI runtime binary"
+    )]
+    NoLibcontainer,
+    /// `auto` found none of [`AUTO_CANDIDATES`]; `path` is `PATH` (`None`:
+    /// unset).
+    #[error(
+        "--runtime auto: neither {} is an executable in PATH ({}); install one \
+         (`apt install crun` or `apt install runc`) or pass its path with --runtime",
+        AUTO_CANDIDATES.join(" nor "),
+        .path.as_deref().unwrap_or("unset")
+    )]
+    NotInPath { path: Option<String> },
+    #[error("--runtime: empty value")]
+    Empty,
+}
+
 /// The backend `flag` selects, `auto` resolved against `path` (the value
-/// of `PATH`). Errors say what to install or pass instead.
-pub fn choose(flag: &str, path: Option<&OsStr>) -> Result<Backend, String> {
+/// of `PATH`).
+pub fn choose(flag: &str, path: Option<&OsStr>) -> Result<Backend, SelectError> {
     match flag {
         #[cfg(target_pointer_width = "64")]
         "libcontainer" => Ok(Backend::Libcontainer),
         #[cfg(not(target_pointer_width = "64"))]
-        "libcontainer" => Err(
-            "--runtime libcontainer: this bramble-agent is a 32-bit build, which has no \
-             in-process runtime; use --runtime auto (crun or runc from PATH), crun, runc or \
-             the path of an OCI runtime binary"
-                .to_string(),
-        ),
+        "libcontainer" => Err(SelectError::NoLibcontainer),
         "auto" => find_in_path(&AUTO_CANDIDATES, path)
             .map(Backend::Binary)
-            .ok_or_else(|| {
-                format!(
-                    "--runtime auto: neither {} is an executable in PATH ({}); install one \
-                     (`apt install crun` or `apt install runc`) or pass its path with --runtime",
-                    AUTO_CANDIDATES.join(" nor "),
-                    path.map(|p| p.to_string_lossy().into_owned())
-                        .unwrap_or_else(|| "unset".to_string()),
-                )
+            .ok_or_else(|| SelectError::NotInPath {
+                path: path.map(|p| p.to_string_lossy().into_owned()),
             }),
-        "" => Err("--runtime: empty value".to_string()),
+        "" => Err(SelectError::Empty),
         other => Ok(Backend::Binary(PathBuf::from(other))),
     }
 }
@@ -133,9 +148,13 @@ mod tests {
         let empty = tempfile::tempdir().unwrap();
         let path = path_of(&[empty.path()]);
         let err = choose("auto", Some(&path)).unwrap_err();
+        assert!(matches!(err, SelectError::NotInPath { .. }), "{err}");
+        let err = err.to_string();
         assert!(err.contains("apt install crun"), "{err}");
         assert!(err.contains("runc"), "{err}");
-        assert!(choose("auto", None).unwrap_err().contains("unset"));
+        let err = choose("auto", None).unwrap_err();
+        assert_eq!(err, SelectError::NotInPath { path: None });
+        assert!(err.to_string().contains("unset"), "{err}");
     }
 
     #[test]
@@ -146,7 +165,7 @@ mod tests {
         );
         let b = choose("/usr/bin/crun", None).unwrap();
         assert_eq!(b.flag(), "/usr/bin/crun");
-        assert!(choose("", None).is_err());
+        assert_eq!(choose("", None), Err(SelectError::Empty));
     }
 
     #[test]
@@ -157,7 +176,9 @@ mod tests {
             assert_eq!(b.flag(), "libcontainer");
             assert_eq!(DEFAULT, "libcontainer");
         } else {
-            assert!(chosen.unwrap_err().contains("32-bit"));
+            let err = chosen.unwrap_err();
+            assert_eq!(err, SelectError::NoLibcontainer);
+            assert!(err.to_string().contains("32-bit"), "{err}");
             assert_eq!(DEFAULT, "auto");
         }
     }

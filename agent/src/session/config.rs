@@ -1,7 +1,7 @@
 //! How the joined agent reaches its hub: the node name, the broker address
 //! (from `--mqtt-url`, or the host of `--hub`: MQTT over TLS on port 8883
 //! for an `https://` hub, plain MQTT on 1883 for a lab's `http://` one)
-//! and the secrets.
+//! and the secrets. A flag that names no broker is a [`BrokerError`].
 
 use std::fmt;
 use std::path::PathBuf;
@@ -62,23 +62,62 @@ impl fmt::Display for Broker {
     }
 }
 
-/// Splits `scheme://host[:port][/...]` into host and port.
-fn host_port(url: &str, schemes: &[&str]) -> Result<(String, Option<u16>), String> {
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| format!("{url:?}: expected {}://HOST[:PORT]", schemes[0]))?;
+/// Why a URL is not `scheme://HOST[:PORT]` of a supported scheme.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    #[error("{url:?}: expected {}://HOST[:PORT]", .schemes[0])]
+    NoScheme {
+        url: String,
+        schemes: &'static [&'static str],
+    },
+    #[error("{url:?}: scheme {scheme:?} not supported (use {})", .schemes.join(" or "))]
+    Scheme {
+        url: String,
+        scheme: String,
+        schemes: &'static [&'static str],
+    },
+    #[error("{url:?}: unclosed [ in the host")]
+    UnclosedBracket { url: String },
+    #[error("{url:?}: no host")]
+    NoHost { url: String },
+    #[error("{url:?}: invalid port {port:?}")]
+    Port { url: String, port: String },
+}
+
+/// Why `--hub` or `--mqtt-url` names no broker (the flag leads the message).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BrokerError {
+    #[error("--hub {0}")]
+    Hub(#[source] UrlError),
+    #[error("--mqtt-url {0}")]
+    MqttUrl(#[source] UrlError),
+}
+
+/// Splits `scheme://host[:port][/...]` into host and port; `schemes` (the
+/// first is named in the hint) are the ones accepted.
+fn host_port(
+    url: &str,
+    schemes: &'static [&'static str],
+) -> Result<(String, Option<u16>), UrlError> {
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| UrlError::NoScheme {
+        url: url.to_string(),
+        schemes,
+    })?;
     if !schemes.contains(&scheme) {
-        return Err(format!(
-            "{url:?}: scheme {scheme:?} not supported (use {})",
-            schemes.join(" or ")
-        ));
+        return Err(UrlError::Scheme {
+            url: url.to_string(),
+            scheme: scheme.to_string(),
+            schemes,
+        });
     }
     let authority = rest.split('/').next().unwrap_or_default();
     let authority = authority.rsplit('@').next().unwrap_or_default();
     let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
         let (h, after) = v6
             .split_once(']')
-            .ok_or_else(|| format!("{url:?}: unclosed [ in the host"))?;
+            .ok_or_else(|| UrlError::UnclosedBracket {
+                url: url.to_string(),
+            })?;
         (h.to_string(), after.strip_prefix(':'))
     } else {
         match authority.rsplit_once(':') {
@@ -87,12 +126,16 @@ fn host_port(url: &str, schemes: &[&str]) -> Result<(String, Option<u16>), Strin
         }
     };
     if host.is_empty() {
-        return Err(format!("{url:?}: no host"));
+        return Err(UrlError::NoHost {
+            url: url.to_string(),
+        });
     }
     let port = port
         .map(|p| {
-            p.parse::<u16>()
-                .map_err(|_| format!("{url:?}: invalid port {p:?}"))
+            p.parse::<u16>().map_err(|_| UrlError::Port {
+                url: url.to_string(),
+                port: p.to_string(),
+            })
         })
         .transpose()?;
     Ok((host, port))
@@ -101,10 +144,10 @@ fn host_port(url: &str, schemes: &[&str]) -> Result<(String, Option<u16>), Strin
 impl Broker {
     /// The broker of `--mqtt-url` if given, else `mqtts://<host of hub>:8883`
     /// (`mqtt://…:1883` for an `http://` hub).
-    pub fn resolve(hub: &str, mqtt_url: Option<&str>) -> Result<Broker, String> {
+    pub fn resolve(hub: &str, mqtt_url: Option<&str>) -> Result<Broker, BrokerError> {
         if let Some(u) = mqtt_url {
-            let (host, port) = host_port(u, &["mqtts", "ssl", "mqtt", "tcp"])
-                .map_err(|e| format!("--mqtt-url {e}"))?;
+            let (host, port) =
+                host_port(u, &["mqtts", "ssl", "mqtt", "tcp"]).map_err(BrokerError::MqttUrl)?;
             let tls = u.starts_with("mqtts://") || u.starts_with("ssl://");
             let default = if tls {
                 DEFAULT_MQTTS_PORT
@@ -117,7 +160,7 @@ impl Broker {
                 tls,
             });
         }
-        let (host, _) = host_port(hub, &["https", "http"]).map_err(|e| format!("--hub {e}"))?;
+        let (host, _) = host_port(hub, &["https", "http"]).map_err(BrokerError::Hub)?;
         let tls = hub.starts_with("https://");
         Ok(Broker {
             host,
@@ -162,15 +205,23 @@ mod tests {
         assert_eq!(b.to_string(), "mqtts://10.0.0.2:8883");
         let b = Broker::resolve("https://[fd00::1]:7480/", None).unwrap();
         assert_eq!(b.host, "fd00::1");
+        let e = Broker::resolve("hub.local", None).unwrap_err();
         assert!(
-            Broker::resolve("hub.local", None)
-                .unwrap_err()
-                .contains("--hub")
+            matches!(e, BrokerError::Hub(UrlError::NoScheme { .. })),
+            "{e}"
         );
+        assert_eq!(
+            e.to_string(),
+            r#"--hub "hub.local": expected https://HOST[:PORT]"#
+        );
+        let e = Broker::resolve("https://h", Some("ws://h:8883")).unwrap_err();
         assert!(
-            Broker::resolve("https://h", Some("ws://h:8883"))
-                .unwrap_err()
-                .contains("--mqtt-url")
+            matches!(e, BrokerError::MqttUrl(UrlError::Scheme { .. })),
+            "{e}"
+        );
+        assert_eq!(
+            e.to_string(),
+            r#"--mqtt-url "ws://h:8883": scheme "ws" not supported (use mqtts or ssl or mqtt or tcp)"#
         );
     }
 

@@ -5,9 +5,34 @@
 
 use std::path::{Path, PathBuf};
 
-use bramble_api::protocol::{Desired, Freshness};
+use bramble_api::protocol::{Desired, Freshness, Generation};
 
-use super::files::write_atomic;
+use super::files::{WriteError, write_atomic};
+
+/// Why the stored set could not be read back or stored.
+#[derive(Debug, thiserror::Error)]
+pub enum DesiredFileError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Not a desired set (`reason`: the decoder's message).
+    #[error("{path}: {reason}")]
+    Decode { path: PathBuf, reason: String },
+    /// Stored before generations were bounded: it would make every later
+    /// set look older.
+    #[error("{path}: generation {generation} is above the largest one; ignored")]
+    Implausible {
+        path: PathBuf,
+        generation: Generation,
+    },
+    #[error("encoding the desired set: {0}")]
+    Encode(#[source] serde_json::Error),
+    #[error(transparent)]
+    Write(#[from] WriteError),
+}
 
 /// The desired file under `run_dir`.
 pub fn path(run_dir: &Path) -> PathBuf {
@@ -22,31 +47,32 @@ pub fn accepts(current: Option<&Desired>, new: &Desired) -> bool {
 
 /// The stored set, `None` when there is none. An unreadable file is
 /// reported (the caller logs it and starts empty).
-pub fn load(run_dir: &Path) -> Result<Option<Desired>, String> {
+pub fn load(run_dir: &Path) -> Result<Option<Desired>, DesiredFileError> {
     let p = path(run_dir);
     match std::fs::read(&p) {
         Ok(bytes) => {
-            let d: Desired = bramble_api::decode::decode_slice(&bytes)
-                .map_err(|e| format!("{}: {e}", p.display()))?;
-            // Stored before generations were bounded: it would make every
-            // later set look older.
+            let d: Desired = bramble_api::decode::decode_slice(&bytes).map_err(|reason| {
+                DesiredFileError::Decode {
+                    path: p.clone(),
+                    reason,
+                }
+            })?;
             if !d.generation.plausible() {
-                return Err(format!(
-                    "{}: generation {} is above the largest one; ignored",
-                    p.display(),
-                    d.generation
-                ));
+                return Err(DesiredFileError::Implausible {
+                    path: p,
+                    generation: d.generation,
+                });
             }
             Ok(Some(d))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("reading {}: {e}", p.display())),
+        Err(source) => Err(DesiredFileError::Read { path: p, source }),
     }
 }
 
 /// Stores `desired` unless the file already holds exactly it.
-pub fn save(run_dir: &Path, desired: &Desired) -> Result<bool, String> {
-    let json = serde_json::to_vec(desired).map_err(|e| e.to_string())?;
+pub fn save(run_dir: &Path, desired: &Desired) -> Result<bool, DesiredFileError> {
+    let json = serde_json::to_vec(desired).map_err(DesiredFileError::Encode)?;
     if std::fs::read(path(run_dir)).is_ok_and(|old| old == json) {
         return Ok(false);
     }
@@ -57,7 +83,6 @@ pub fn save(run_dir: &Path, desired: &Desired) -> Result<bool, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bramble_api::protocol::Generation;
 
     fn set(generation: u64) -> Desired {
         Desired {
@@ -84,8 +109,13 @@ mod tests {
         assert!(save(dir.path(), &set(5)).unwrap());
         assert_eq!(load(dir.path()).unwrap().unwrap().generation, Generation(5));
         std::fs::write(path(dir.path()), b"garbage").unwrap();
-        assert!(load(dir.path()).is_err());
+        assert!(matches!(
+            load(dir.path()),
+            Err(DesiredFileError::Decode { .. })
+        ));
         save(dir.path(), &set(u64::MAX)).unwrap();
-        assert!(load(dir.path()).unwrap_err().contains("above the largest"));
+        let e = load(dir.path()).unwrap_err();
+        assert!(matches!(e, DesiredFileError::Implausible { .. }), "{e}");
+        assert!(e.to_string().contains("above the largest"), "{e}");
     }
 }

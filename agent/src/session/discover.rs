@@ -12,6 +12,7 @@
 //! `224.0.0.251:5353` (the hub's responder multicasts them, its SRV, TXT
 //! and A records as additionals) until one instance has a port and an
 //! address. No mDNS daemon: the agent only ever asks once, at start.
+//! Why no hub was found is a [`DiscoverError`].
 
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::time::{Duration, Instant};
@@ -21,6 +22,8 @@ use bramble_trust::Fingerprint;
 use hickory_proto::op::{Message, MessageType, Query};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use socket2::{Domain, Protocol, Socket, Type};
+
+use super::hub_ca::ProofError;
 
 /// How long `--join auto` looks before giving up with an error.
 pub const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -42,19 +45,53 @@ pub struct FoundHub {
     pub mqtt_url: Option<String>,
 }
 
+/// Why `--join auto` found no hub to join.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoverError {
+    #[error("--join auto: service type {MDNS_SERVICE_TYPE}: {0}")]
+    ServiceType(#[source] hickory_proto::ProtoError),
+    #[error("--join auto: starting mDNS failed: {0}")]
+    Socket(#[source] std::io::Error),
+    #[error("--join auto: encoding the mDNS question failed: {0}")]
+    Encode(#[source] hickory_proto::ProtoError),
+    #[error("--join auto: mDNS socket: {0}")]
+    SocketOption(#[source] std::io::Error),
+    #[error("--join auto: receiving mDNS answers failed: {0}")]
+    Receive(#[source] std::io::Error),
+    /// Hubs answered, but none proved the key: each with why it was refused.
+    #[error(
+        "--join auto: no hub on the LAN proved the key the join token names; refused: {}",
+        refused_list(.0)
+    )]
+    AllRefused(Vec<(FoundHub, ProofError)>),
+    #[error(
+        "--join auto: no Bramble hub answered on the LAN within {0:?} (mDNS \
+         {MDNS_SERVICE_TYPE}); is bramble-hub running on this network without --no-mdns, \
+         and does multicast reach this board? Otherwise pass --hub https://HUB:7480"
+    )]
+    NoHub(Duration),
+}
+
+/// `URL (instance): why; ...` for [`DiscoverError::AllRefused`].
+fn refused_list(refused: &[(FoundHub, ProofError)]) -> String {
+    let list: Vec<String> = refused
+        .iter()
+        .map(|(h, why)| format!("{} ({}): {why}", h.url, h.instance))
+        .collect();
+    list.join("; ")
+}
+
 /// Looks for a hub that `accept`s (see [`prove`]) for up to `timeout`.
 pub fn discover(
     timeout: Duration,
-    mut accept: impl FnMut(&FoundHub) -> Result<(), String>,
-) -> Result<FoundHub, String> {
-    let service = Name::from_ascii(MDNS_SERVICE_TYPE)
-        .map_err(|e| format!("--join auto: service type {MDNS_SERVICE_TYPE}: {e}"))?;
-    let sock = mdns_socket().map_err(|e| format!("--join auto: starting mDNS failed: {e}"))?;
-    let question = browse_query(&service)
-        .map_err(|e| format!("--join auto: encoding the mDNS question failed: {e}"))?;
+    mut accept: impl FnMut(&FoundHub) -> Result<(), ProofError>,
+) -> Result<FoundHub, DiscoverError> {
+    let service = Name::from_ascii(MDNS_SERVICE_TYPE).map_err(DiscoverError::ServiceType)?;
+    let sock = mdns_socket().map_err(DiscoverError::Socket)?;
+    let question = browse_query(&service).map_err(DiscoverError::Encode)?;
     let mut joined: Vec<Ipv4Addr> = Vec::new();
     let mut seen = Seen::default();
-    let mut refused: Vec<(FoundHub, String)> = Vec::new();
+    let mut refused: Vec<(FoundHub, ProofError)> = Vec::new();
     let mut buf = vec![0u8; 9000];
     let deadline = Instant::now() + timeout;
     let mut next_ask = Instant::now();
@@ -73,7 +110,7 @@ pub fn discover(
         }
         let wait = next_ask.min(deadline).saturating_duration_since(now);
         sock.set_read_timeout(Some(wait.max(Duration::from_millis(1))))
-            .map_err(|e| format!("--join auto: mDNS socket: {e}"))?;
+            .map_err(DiscoverError::SocketOption)?;
         let n = match sock.recv_from(&mut buf) {
             Ok((n, _)) => n,
             Err(e)
@@ -86,7 +123,7 @@ pub fn discover(
             {
                 continue;
             }
-            Err(e) => return Err(format!("--join auto: receiving mDNS answers failed: {e}")),
+            Err(e) => return Err(DiscoverError::Receive(e)),
         };
         let Ok(msg) = Message::from_vec(&buf[..n]) else {
             continue; // not DNS, or not for us to parse
@@ -117,28 +154,16 @@ pub fn discover(
             break winner;
         }
     };
-    if found.is_none() && !refused.is_empty() {
-        let list: Vec<String> = refused
-            .iter()
-            .map(|(h, why)| format!("{} ({}): {why}", h.url, h.instance))
-            .collect();
-        return Err(format!(
-            "--join auto: no hub on the LAN proved the key the join token names; refused: {}",
-            list.join("; ")
-        ));
+    match found {
+        Some(hub) => Ok(hub),
+        None if refused.is_empty() => Err(DiscoverError::NoHub(timeout)),
+        None => Err(DiscoverError::AllRefused(refused)),
     }
-    found.ok_or_else(|| {
-        format!(
-            "--join auto: no Bramble hub answered on the LAN within {timeout:?} (mDNS \
-             {MDNS_SERVICE_TYPE}); is bramble-hub running on this network without --no-mdns, \
-             and does multicast reach this board? Otherwise pass --hub https://HUB:7480"
-        )
-    })
 }
 
 /// Asks `hub` to prove the hub key whose fingerprint is `expected` (and
 /// the CA it endorsed): see [`super::hub_ca::ask`].
-pub fn prove(hub: &FoundHub, expected: Fingerprint) -> Result<(), String> {
+pub fn prove(hub: &FoundHub, expected: Fingerprint) -> Result<(), ProofError> {
     super::hub_ca::ask(&hub.url, expected).map(|_| ())
 }
 

@@ -1,17 +1,38 @@
 //! Small state files of the session, written atomically (temp file in the
 //! same directory, then rename) with a chosen mode, so a crash never leaves a
 //! half-written file and secrets are never readable by others, not even
-//! between the write and a later chmod.
+//! between the write and a later chmod. [`WriteError`] says which step failed
+//! and where.
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// Why a state file could not be written (its directory, or the file).
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("creating {dir}: {source}")]
+    CreateDir {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("writing {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
 
 /// Writes `bytes` to `path` via `path.tmp` + rename, creating the file with
 /// `mode` (e.g. `0o600`).
-pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), String> {
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), WriteError> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|source| WriteError::CreateDir {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
     }
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(".tmp");
@@ -27,8 +48,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), String> 
         f.sync_all()?;
         std::fs::rename(&tmp, path)
     };
-    write().map_err(|e| {
+    write().map_err(|source| {
         let _ = std::fs::remove_file(&tmp);
-        format!("writing {}: {e}", path.display())
+        WriteError::Write {
+            path: path.to_path_buf(),
+            source,
+        }
     })
 }

@@ -6,14 +6,17 @@
 //! the board's fresh challenge, and the key endorsed the CA certificate.
 //! From then on the registry and MQTT over TLS trust that CA and nothing
 //! else; a hub that presents another CA is refused by the TLS handshake.
+//! Why a hub's answer is not believed is a [`ProofError`]; why no CA could
+//! be had, a [`HubCaError`].
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use bramble_trust::{Fingerprint, PublicKeys};
+use bramble_trust::ca::CaHash;
+use bramble_trust::{Fingerprint, PublicKeys, TrustError};
 use rustls_pki_types::CertificateDer;
 
-use super::files::write_atomic;
+use super::files::{WriteError, write_atomic};
 
 /// File name of the pinned CA inside the data directory.
 pub const HUB_CA_FILE: &str = "hub-ca.crt";
@@ -30,11 +33,76 @@ pub struct Verified {
     pub ca_pem: Option<String>,
 }
 
+/// Why a hub's answer to [`ask`] is not believed (the hub is named by the
+/// caller).
+#[derive(Debug, thiserror::Error)]
+pub enum ProofError {
+    #[error("no randomness: {0}")]
+    NoRandomness(#[source] TrustError),
+    #[error("asking for its key: {0}")]
+    Ask(#[source] ureq::Error),
+    #[error("reading its answer: {0}")]
+    ReadAnswer(#[source] ureq::Error),
+    #[error("its answer names no valid key: {0}")]
+    InvalidKey(#[source] TrustError),
+    #[error(
+        "its key {found} is not the one the join token names ({expected}): the token is from \
+         another hub, or this is not your hub"
+    )]
+    WrongKey {
+        found: Fingerprint,
+        expected: Fingerprint,
+    },
+    /// `reason`: the base64 decoder's message.
+    #[error("its proof is malformed: {reason}")]
+    MalformedProof { reason: String },
+    #[error("it names the right key but cannot sign with it")]
+    CannotSign,
+    #[error("its CA: {0}")]
+    InvalidCa(#[source] TrustError),
+    /// `reason`: the base64 decoder's message.
+    #[error("its CA endorsement is malformed: {reason}")]
+    MalformedEndorsement { reason: String },
+    #[error("its CA {ca} is not endorsed by its key: refusing it")]
+    NotEndorsed { ca: CaHash },
+    #[error("it serves HTTPS but shows no CA endorsed by its key")]
+    NoCa,
+}
+
+/// Why the hub's CA could not be had: the pinned file is unusable, or the
+/// hub could not prove the CA it shows.
+#[derive(Debug, thiserror::Error)]
+pub enum HubCaError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}; remove it to pin the hub's CA again at the next start")]
+    Corrupt {
+        path: PathBuf,
+        #[source]
+        source: TrustError,
+    },
+    #[error("{url}: no CA pinned and no join token that names the hub's key: give --token")]
+    NoToken { url: String },
+    #[error("the hub at {url}: {source}")]
+    Proof {
+        url: String,
+        #[source]
+        source: ProofError,
+    },
+    #[error("the hub at {url} shows no CA")]
+    NoCa { url: String },
+    #[error(transparent)]
+    Write(#[from] WriteError),
+}
+
 /// Asks the hub at `url` (`https://` or `http://HOST:PORT`) to prove the key
 /// `expected` and to show the CA it endorsed.
-pub fn ask(url: &str, expected: Fingerprint) -> Result<Verified, String> {
-    let challenge =
-        bramble_trust::text::random::<32>().map_err(|e| format!("no randomness: {e}"))?;
+pub fn ask(url: &str, expected: Fingerprint) -> Result<Verified, ProofError> {
+    let challenge = bramble_trust::text::random::<32>().map_err(ProofError::NoRandomness)?;
     let path = format!(
         "{}/bramble/v2/identity?challenge={}",
         url.trim_end_matches('/'),
@@ -48,40 +116,38 @@ pub fn ask(url: &str, expected: Fingerprint) -> Result<Verified, String> {
     let answer: serde_json::Value = agent
         .get(&path)
         .call()
-        .map_err(|e| format!("asking for its key: {e}"))?
+        .map_err(ProofError::Ask)?
         .body_mut()
         .read_json()
-        .map_err(|e| format!("reading its answer: {e}"))?;
+        .map_err(ProofError::ReadAnswer)?;
     let text = |k: &str| answer[k].as_str().unwrap_or_default().to_string();
     let keys = PublicKeys::from_text(&text("signing"), &text("encryption"))
-        .map_err(|e| format!("its answer names no valid key: {e}"))?;
+        .map_err(ProofError::InvalidKey)?;
     if keys.fingerprint() != expected {
-        return Err(format!(
-            "its key {} is not the one the join token names ({expected}): the token is from \
-             another hub, or this is not your hub",
-            keys.fingerprint()
-        ));
+        return Err(ProofError::WrongKey {
+            found: keys.fingerprint(),
+            expected,
+        });
     }
     let proof = bramble_trust::text::unb64::<64>(&text("proof"))
-        .map_err(|e| format!("its proof is malformed: {e}"))?;
+        .map_err(|reason| ProofError::MalformedProof { reason })?;
     if !bramble_trust::challenge::verify(&keys, &challenge, &proof) {
-        return Err("it names the right key but cannot sign with it".into());
+        return Err(ProofError::CannotSign);
     }
     let ca_pem = answer["ca"].as_str().map(str::to_string);
     if let Some(pem) = &ca_pem {
         let der = bramble_trust::tls::pem_certs(pem.as_bytes())
-            .map_err(|e| format!("its CA: {e}"))?
+            .map_err(ProofError::InvalidCa)?
             .remove(0);
         let sig = bramble_trust::text::unb64::<64>(&text("caSignature"))
-            .map_err(|e| format!("its CA endorsement is malformed: {e}"))?;
+            .map_err(|reason| ProofError::MalformedEndorsement { reason })?;
         if !bramble_trust::ca::verify(&keys, &der, &sig) {
-            return Err(format!(
-                "its CA {} is not endorsed by its key: refusing it",
-                bramble_trust::ca::CaHash::of(&der)
-            ));
+            return Err(ProofError::NotEndorsed {
+                ca: CaHash::of(&der),
+            });
         }
     } else if url.starts_with("https://") {
-        return Err("it serves HTTPS but shows no CA endorsed by its key".into());
+        return Err(ProofError::NoCa);
     }
     Ok(Verified { keys, ca_pem })
 }
@@ -92,17 +158,14 @@ pub fn path(data_dir: &Path) -> PathBuf {
 }
 
 /// The pinned CA, if the board pinned one.
-pub fn load(data_dir: &Path) -> Result<Option<Vec<CertificateDer<'static>>>, String> {
+pub fn load(data_dir: &Path) -> Result<Option<Vec<CertificateDer<'static>>>, HubCaError> {
     let p = path(data_dir);
     match std::fs::read(&p) {
-        Ok(pem) => bramble_trust::tls::pem_certs(&pem).map(Some).map_err(|e| {
-            format!(
-                "{}: {e}; remove it to pin the hub's CA again at the next start",
-                p.display()
-            )
-        }),
+        Ok(pem) => bramble_trust::tls::pem_certs(&pem)
+            .map(Some)
+            .map_err(|source| HubCaError::Corrupt { path: p, source }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("reading {}: {e}", p.display())),
+        Err(source) => Err(HubCaError::Read { path: p, source }),
     }
 }
 
@@ -113,7 +176,7 @@ pub fn ensure(
     data_dir: &Path,
     url: &str,
     expected: Option<Fingerprint>,
-) -> Result<Option<Vec<CertificateDer<'static>>>, String> {
+) -> Result<Option<Vec<CertificateDer<'static>>>, HubCaError> {
     if !url.starts_with("https://") {
         return Ok(None);
     }
@@ -121,14 +184,17 @@ pub fn ensure(
         return Ok(Some(cas));
     }
     let Some(expected) = expected else {
-        return Err(format!(
-            "{url}: no CA pinned and no join token that names the hub's key: give --token"
-        ));
+        return Err(HubCaError::NoToken {
+            url: url.to_string(),
+        });
     };
-    let verified = ask(url, expected).map_err(|e| format!("the hub at {url}: {e}"))?;
-    let pem = verified
-        .ca_pem
-        .ok_or_else(|| format!("the hub at {url} shows no CA"))?;
+    let verified = ask(url, expected).map_err(|source| HubCaError::Proof {
+        url: url.to_string(),
+        source,
+    })?;
+    let pem = verified.ca_pem.ok_or_else(|| HubCaError::NoCa {
+        url: url.to_string(),
+    })?;
     write_atomic(&path(data_dir), pem.as_bytes(), 0o600)?;
     tracing::info!(hub = url, path = %path(data_dir).display(), "hub CA pinned");
     load(data_dir)

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use bramble_trust::{PublicKeys, SecretKeys};
 use serde::{Deserialize, Serialize};
 
-use super::files::write_atomic;
+use super::files::{WriteError, write_atomic};
 
 /// Why the identity files could not be used; each says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -22,15 +22,26 @@ pub enum IdentityError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{0}")]
-    Write(String),
+    #[error(transparent)]
+    Write(#[from] WriteError),
     #[error(
         "{path} is not a valid board identity ({reason}): restore it from a backup, or remove \
          it, delete the node on the hub and rejoin with --token"
     )]
-    Corrupt { path: PathBuf, reason: String },
+    Corrupt { path: PathBuf, reason: Corruption },
     #[error("no randomness for the board's keys: {0}")]
     Keys(#[from] bramble_trust::TrustError),
+}
+
+/// What is wrong with an identity file.
+#[derive(Debug, thiserror::Error)]
+pub enum Corruption {
+    #[error("{0}")]
+    Json(#[source] serde_json::Error),
+    #[error("{0}")]
+    Keys(#[source] bramble_trust::TrustError),
+    #[error("{0}")]
+    Incarnation(#[source] std::num::ParseIntError),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -77,7 +88,7 @@ fn save(data_dir: &Path, id: &BoardIdentity) -> Result<(), IdentityError> {
         }),
     };
     let json = serde_json::to_vec_pretty(&file).expect("identity serializes");
-    write_atomic(&path(data_dir), &json, 0o600).map_err(IdentityError::Write)
+    Ok(write_atomic(&path(data_dir), &json, 0o600)?)
 }
 
 /// The board's identity, made (and stored) at the first start.
@@ -85,18 +96,18 @@ pub fn load_or_create(data_dir: &Path) -> Result<BoardIdentity, IdentityError> {
     let p = path(data_dir);
     match std::fs::read(&p) {
         Ok(bytes) => {
-            let bad = |reason: String| IdentityError::Corrupt {
+            let bad = |reason: Corruption| IdentityError::Corrupt {
                 path: p.clone(),
                 reason,
             };
-            let f: File = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+            let f: File = serde_json::from_slice(&bytes).map_err(|e| bad(Corruption::Json(e)))?;
             let keys = SecretKeys::from_text(&f.keys.signing, &f.keys.encryption)
-                .map_err(|e| bad(e.to_string()))?;
+                .map_err(|e| bad(Corruption::Keys(e)))?;
             let hub = f
                 .hub
                 .map(|h| PublicKeys::from_text(&h.signing, &h.encryption))
                 .transpose()
-                .map_err(|e| bad(e.to_string()))?;
+                .map_err(|e| bad(Corruption::Keys(e)))?;
             Ok(BoardIdentity { keys, hub })
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -138,13 +149,13 @@ pub fn next_incarnation(data_dir: &Path) -> Result<u64, IdentityError> {
             .parse::<u64>()
             .map_err(|e| IdentityError::Corrupt {
                 path: p.clone(),
-                reason: e.to_string(),
+                reason: Corruption::Incarnation(e),
             })?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
         Err(source) => return Err(IdentityError::Read { path: p, source }),
     };
     let next = current.saturating_add(1);
-    write_atomic(&p, format!("{next}\n").as_bytes(), 0o600).map_err(IdentityError::Write)?;
+    write_atomic(&p, format!("{next}\n").as_bytes(), 0o600)?;
     Ok(next)
 }
 
@@ -173,8 +184,18 @@ mod tests {
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1, "no temp file left");
         std::fs::write(path(dir.path()), b"{").unwrap();
-        let e = load_or_create(dir.path()).unwrap_err().to_string();
-        assert!(e.contains("rejoin with --token"), "{e}");
+        let e = load_or_create(dir.path()).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                IdentityError::Corrupt {
+                    reason: Corruption::Json(_),
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("rejoin with --token"), "{e}");
     }
 
     #[test]
@@ -183,6 +204,12 @@ mod tests {
         assert_eq!(next_incarnation(dir.path()).unwrap(), 1);
         assert_eq!(next_incarnation(dir.path()).unwrap(), 2);
         std::fs::write(incarnation_path(dir.path()), "x").unwrap();
-        assert!(next_incarnation(dir.path()).is_err());
+        assert!(matches!(
+            next_incarnation(dir.path()),
+            Err(IdentityError::Corrupt {
+                reason: Corruption::Incarnation(_),
+                ..
+            })
+        ));
     }
 }

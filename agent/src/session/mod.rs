@@ -5,7 +5,7 @@
 //! thread. They talk through std channels and the [`report::SharedReport`].
 //! The board's keys and the hub's pinned key live in [`identity`]. The pods
 //! never depend on the connection: a hub or broker outage only pauses
-//! reporting.
+//! reporting. Why a session could not start is a [`SessionError`].
 
 pub mod config;
 pub mod connection;
@@ -29,17 +29,49 @@ pub mod rpc_portforward;
 pub mod stdin_feed;
 pub mod worker;
 
+use std::path::PathBuf;
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 
 use bramble_api::protocol::Hello;
+use bramble_trust::Fingerprint;
 
 pub use config::{Broker, SessionConfig};
+use identity::IdentityError;
 use login::Logins;
 use machine::{Machine, MachineConfig};
 pub use node_loop::{LoopEnd, NodeCommand, NodeLoop};
 pub use report::SharedReport;
 use worker::{Input, Worker};
+
+/// Why [`Session::start`] could not start the session; each says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    #[error(
+        "this board joined the hub with key {pinned} and --token names another hub ({token}): \
+         to move the board to that hub, remove {identity} (and delete the node on the old hub)"
+    )]
+    OtherHub {
+        pinned: Fingerprint,
+        token: Fingerprint,
+        /// The identity file holding the pinned key.
+        identity: PathBuf,
+    },
+    #[error(
+        "node {node} has not joined yet: give a join token with --token or BRAMBLE_TOKEN \
+         (DATA_DIR/node-token on the hub, or `bramble token create`)"
+    )]
+    NotJoined { node: String },
+    #[error("starting the {thread} thread: {source}")]
+    Thread {
+        /// `MQTT` or `session`.
+        thread: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+}
 
 /// A running session: call [`Session::notifier`] for the node loop's
 /// change callback.
@@ -57,29 +89,24 @@ impl Session {
         pinned: connection::PinnedHub,
         report: Arc<SharedReport>,
         to_node: Sender<NodeCommand>,
-    ) -> Result<Session, String> {
-        let identity = identity::load_or_create(&cfg.data_dir).map_err(|e| e.to_string())?;
+    ) -> Result<Session, SessionError> {
+        let identity = identity::load_or_create(&cfg.data_dir)?;
         match (&identity.hub, &cfg.token) {
             (Some(pinned), Some(token)) if token.hub() != pinned.fingerprint() => {
-                return Err(format!(
-                    "this board joined the hub with key {} and --token names another hub ({}): \
-                     to move the board to that hub, remove {} (and delete the node on the old \
-                     hub)",
-                    pinned.fingerprint(),
-                    token.hub(),
-                    identity::path(&cfg.data_dir).display()
-                ));
+                return Err(SessionError::OtherHub {
+                    pinned: pinned.fingerprint(),
+                    token: token.hub(),
+                    identity: identity::path(&cfg.data_dir),
+                });
             }
             (None, None) => {
-                return Err(format!(
-                    "node {} has not joined yet: give a join token with --token or \
-                     BRAMBLE_TOKEN (DATA_DIR/node-token on the hub, or `bramble token create`)",
-                    cfg.node
-                ));
+                return Err(SessionError::NotJoined {
+                    node: cfg.node.clone(),
+                });
             }
             _ => {}
         }
-        let incarnation = identity::next_incarnation(&cfg.data_dir).map_err(|e| e.to_string())?;
+        let incarnation = identity::next_incarnation(&cfg.data_dir)?;
         let machine = Machine::new(
             MachineConfig {
                 node: cfg.node.clone(),
@@ -107,15 +134,22 @@ impl Session {
         let (client, conn) = connection::client(&cfg);
         let (tx, rx) = mpsc::channel();
         *pinned.lock().unwrap_or_else(|p| p.into_inner()) = identity.hub.clone();
-        connection::spawn(conn, login.clone(), pinned.clone(), logins, tx.clone())
-            .map_err(|e| format!("starting the MQTT thread: {e}"))?;
+        connection::spawn(conn, login.clone(), pinned.clone(), logins, tx.clone()).map_err(
+            |source| SessionError::Thread {
+                thread: "MQTT",
+                source,
+            },
+        )?;
         let worker = Worker::new(
             cfg, machine, identity, client, login, pinned, to_node, report,
         );
         std::thread::Builder::new()
             .name("session".into())
             .spawn(move || worker.run(rx))
-            .map_err(|e| format!("starting the session thread: {e}"))?;
+            .map_err(|source| SessionError::Thread {
+                thread: "session",
+                source,
+            })?;
         Ok(Session { to_worker: tx })
     }
 

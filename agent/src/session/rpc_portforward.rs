@@ -16,9 +16,12 @@
 //! - the pod closing the connection ends the call with exit code 0;
 //!   `cancel` (the client went away) or stdin out of order end it with that
 //!   error. There is no time limit: the client's connection decides.
+//!
+//! A connection that cannot be made ([`ConnectError`]) ends the call with
+//! an error naming the port and the pod.
 
 use std::fs::File;
-use std::io::ErrorKind;
+use std::io::{self, ErrorKind};
 use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
@@ -30,7 +33,7 @@ use bramble_api::protocol::rpc::{PortForwardCall, RpcError, RpcErrorCode, Stream
 
 use super::rpc_exec::{poll, read_some};
 use super::stdin_feed::{FeedError, StdinFeed, StdinState};
-use crate::pod::netns::in_network;
+use crate::pod::netns::{NetnsError, in_network};
 
 /// How long connecting to the pod's port may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -42,20 +45,42 @@ fn end_error(code: RpcErrorCode, message: String) -> RpcChunk {
     }
 }
 
+/// Why the connection to the pod's port could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// Neither loopback address answered.
+    #[error("IPv4 {v4}: {e4}; IPv6 {v6}: {e6}")]
+    Dial {
+        v4: SocketAddr,
+        e4: io::Error,
+        v6: SocketAddr,
+        e6: io::Error,
+    },
+    #[error(transparent)]
+    Netns(#[from] NetnsError),
+    /// Setting up the connected socket.
+    #[error(transparent)]
+    Socket(#[from] io::Error),
+}
+
 /// Connects to `port` on the loopback of the namespace at `netns` (the
 /// agent's own if `None`), IPv4 first.
-fn connect(netns: Option<&Path>, port: u16) -> Result<TcpStream, String> {
+fn connect(netns: Option<&Path>, port: u16) -> Result<TcpStream, ConnectError> {
     let dial = || {
         let v4 = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let v6 = SocketAddr::from((Ipv6Addr::LOCALHOST, port));
         TcpStream::connect_timeout(&v4, CONNECT_TIMEOUT).or_else(|e4| {
-            TcpStream::connect_timeout(&v6, CONNECT_TIMEOUT)
-                .map_err(|e6| format!("IPv4 {v4}: {e4}; IPv6 {v6}: {e6}"))
+            TcpStream::connect_timeout(&v6, CONNECT_TIMEOUT).map_err(|e6| ConnectError::Dial {
+                v4,
+                e4,
+                v6,
+                e6,
+            })
         })
     };
     match netns {
         None => dial(),
-        Some(path) => in_network(path, dial).map_err(|e| e.to_string())?,
+        Some(path) => in_network(path, dial)?,
     }
 }
 
@@ -76,17 +101,18 @@ pub fn forward(
         ));
         return;
     };
-    let socket = connect(netns, port)
-        .and_then(|s| {
-            s.set_nonblocking(true).map_err(|e| e.to_string())?;
-            let writer = s.try_clone().map_err(|e| e.to_string())?;
-            Ok((s, File::from(OwnedFd::from(writer))))
-        })
-        .map_err(|e| format!("connecting to port {port} in pod {ns}/{name}: {e}"));
+    let socket = connect(netns, port).and_then(|s| {
+        s.set_nonblocking(true)?;
+        let writer = s.try_clone()?;
+        Ok((s, File::from(OwnedFd::from(writer))))
+    });
     let (mut socket, writer) = match socket {
         Ok(s) => s,
         Err(e) => {
-            sink(end_error(RpcErrorCode::Failed, e));
+            sink(end_error(
+                RpcErrorCode::Failed,
+                format!("connecting to port {port} in pod {ns}/{name}: {e}"),
+            ));
             return;
         }
     };

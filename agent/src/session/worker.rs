@@ -303,17 +303,18 @@ fn answer(
             chunk,
         };
         seq += 1;
-        let sent = encode_frame(keys, &topic, &resp, Some(hub))
-            .map_err(|e| e.to_string())
-            .and_then(|b| {
-                client
-                    .publish(topic.to_string(), QoS::AtLeastOnce, false, b)
-                    .map_err(|e| e.to_string())
-            });
-        if let Err(error) = &sent {
-            tracing::warn!(id = %req.id, %error, "sending an rpc response");
+        let frame = encode_frame(keys, &topic, &resp, Some(hub));
+        match frame.map(|b| client.publish(topic.to_string(), QoS::AtLeastOnce, false, b)) {
+            Ok(Ok(())) => true,
+            Ok(Err(error)) => {
+                tracing::warn!(id = %req.id, %error, "sending an rpc response");
+                false
+            }
+            Err(error) => {
+                tracing::warn!(id = %req.id, %error, "encoding an rpc response");
+                false
+            }
         }
-        sent.is_ok()
     };
     super::rpc::answer(ctx, &req.call, cancel, stdin, &mut sink);
     tracing::debug!(id = %req.id, chunks = seq, "rpc answered");

@@ -261,7 +261,7 @@ pub fn process_exists(pid: i32) -> bool {
 
 /// An image source giving the busybox fixture for every image reference.
 pub fn fixture_images() -> impl bramble_agent::pod::ImageSource {
-    |_: &str| -> Result<bramble_agent::pod::ResolvedImage, String> {
+    |_: &str| -> Result<bramble_agent::pod::ResolvedImage, bramble_agent::pod::ImageError> {
         let img = image();
         Ok(bramble_agent::pod::ResolvedImage {
             layers: img.layers.clone(),
