@@ -308,7 +308,7 @@ fn run(args: RunArgs) -> Result<(), Failure> {
     let runtime = make_runtime(&args.node, &backend)?;
     let options = pod_options(&args.node)?;
     let stop = stop_on_signals()?;
-    let (node, events) = Node::open(&*runtime, &images, dirs(&args.node), options)?;
+    let (node, events) = Node::open(runtime, Arc::new(images), dirs(&args.node), options)?;
     print_events(&events);
     let report = SharedReport::new();
     let usage_every = (args.usage_every > 0).then(|| Duration::from_secs(args.usage_every));
@@ -470,7 +470,7 @@ fn join(mut args: JoinArgs) -> Result<(), Failure> {
         }),
     );
     let stop = stop_on_signals()?;
-    let (mut node, events) = Node::open(&*runtime, &source, dirs(&args.node), options)?;
+    let (mut node, events) = Node::open(runtime, Arc::new(source), dirs(&args.node), options)?;
     print_events(&events);
     node.enable_network(NetSettings {
         node_ip,
@@ -496,7 +496,7 @@ fn reset(args: NodeArgs) -> Result<(), Failure> {
     let images = LocalImages::open(&args.data_dir.join("images"))?;
     let runtime = make_runtime(&args, &backend)?;
     let options = pod_options(&args)?;
-    let (mut node, events) = Node::open(&*runtime, &images, dirs(&args), options)?;
+    let (mut node, events) = Node::open(runtime, Arc::new(images), dirs(&args), options)?;
     print_events(&events);
     let events = node.stop_all();
     print_events(&events);

@@ -73,9 +73,9 @@ impl Drop for TestNs {
 }
 
 /// Stops the node's pods on drop, also after a failed assertion.
-struct NodeGuard<'r>(Node<'r>);
+struct NodeGuard(Node);
 
-impl Drop for NodeGuard<'_> {
+impl Drop for NodeGuard {
     fn drop(&mut self) {
         self.0.stop_all();
     }
@@ -143,9 +143,9 @@ fn http_get(addr: SocketAddr) -> std::io::Result<String> {
 
 /// Ticks `node` until `done` holds for the pod's status, or panics.
 fn tick_until(
-    node: &mut Node<'_>,
+    node: &mut Node,
     what: &str,
-    mut done: impl FnMut(&PodStatus, &Node<'_>) -> bool,
+    mut done: impl FnMut(&PodStatus, &Node) -> bool,
 ) -> PodStatus {
     let mut last = BTreeMap::new();
     let waited = bramble_tests::try_eventually(Duration::from_secs(30), || {
@@ -174,7 +174,7 @@ fn tick_until(
     })
 }
 
-fn log_of(node: &Node<'_>, container: &str) -> String {
+fn log_of(node: &Node, container: &str) -> String {
     let p = node.pod("default_netpod").unwrap();
     std::fs::read_to_string(&p.container(container).unwrap().log_path).unwrap_or_default()
 }
@@ -185,7 +185,8 @@ fn a_pod_gets_eth0_its_address_a_service_and_a_host_port() {
     let env = PodEnv::new("podnet", Backend::Libcontainer);
     let ns = TestNs::new();
     let table = format!("bramble_test_{}", std::process::id());
-    let images = fixture_images();
+    let images: std::sync::Arc<dyn bramble_agent::pod::ImageSource> =
+        std::sync::Arc::new(fixture_images());
     let dirs = NodeDirs {
         pods: env.dirs.clone(),
         records: env.path().join("run/pods"),
@@ -195,10 +196,10 @@ fn a_pod_gets_eth0_its_address_a_service_and_a_host_port() {
         node_ip: Some(Ipv4Addr::new(10, 77, 0, 11)),
         table: table.clone(),
     };
-    let runtime: &dyn bramble_agent::runtime::Runtime = env.runtime.as_ref();
+    let runtime: std::sync::Arc<dyn bramble_agent::runtime::Runtime> = env.runtime.clone();
     // What a restarted agent process opens.
     let fresh = env.fresh_runtime();
-    let restarted: &dyn bramble_agent::runtime::Runtime = fresh.as_ref();
+    let restarted: std::sync::Arc<dyn bramble_agent::runtime::Runtime> = fresh.clone();
     let ns_path = ns.path();
     std::thread::scope(|s| {
         s.spawn(|| {
@@ -224,8 +225,13 @@ fn a_pod_gets_eth0_its_address_a_service_and_a_host_port() {
                     }
                 }
             });
-            let (node, _) =
-                Node::open(runtime, &images, dirs.clone(), PodOptions::default()).unwrap();
+            let (node, _) = Node::open(
+                runtime.clone(),
+                images.clone(),
+                dirs.clone(),
+                PodOptions::default(),
+            )
+            .unwrap();
             let mut node = NodeGuard(node);
             node.0.enable_network(settings.clone());
             node.0.set_network(Some(config()));
@@ -296,8 +302,13 @@ fn a_pod_gets_eth0_its_address_a_service_and_a_host_port() {
             let via_host_port = http_get("10.77.0.11:18080".parse().unwrap()).unwrap();
             assert!(via_host_port.contains("hello-from-pod"), "{via_host_port}");
             // A restarted agent adopts the pod with its address.
-            let (again, opened) =
-                Node::open(restarted, &images, dirs.clone(), PodOptions::default()).unwrap();
+            let (again, opened) = Node::open(
+                restarted.clone(),
+                images.clone(),
+                dirs.clone(),
+                PodOptions::default(),
+            )
+            .unwrap();
             drop(std::mem::replace(&mut node.0, again));
             assert!(
                 matches!(

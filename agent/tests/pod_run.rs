@@ -238,7 +238,7 @@ spec:
     assert_eq!(mountinfo_mentions(&env.dirs.data), Vec::<String>::new());
 }
 
-fn start<'e>(env: &'e PodEnv, yaml: &str) -> Result<RunningPod<'e>, bramble_agent::pod::PodError> {
+fn start(env: &PodEnv, yaml: &str) -> Result<RunningPod, bramble_agent::pod::PodError> {
     env.start_with(yaml, &PodInputs::default(), &PodOptions::default())
 }
 
@@ -258,7 +258,7 @@ const SHOW_NS: &str = "echo ipc=$(readlink /proc/self/ns/ipc) uts=$(readlink /pr
      exec sleep 1000";
 
 /// `key=value` words of a container's log.
-fn fields(pod: &RunningPod<'_>, container: &str) -> std::collections::BTreeMap<String, String> {
+fn fields(pod: &RunningPod, container: &str) -> std::collections::BTreeMap<String, String> {
     let log =
         std::fs::read_to_string(&pod.container(container).unwrap().log_path).unwrap_or_default();
     log.split_whitespace()

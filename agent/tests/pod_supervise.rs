@@ -33,7 +33,7 @@ fn options() -> PodOptions {
 }
 
 /// The host directory of the pod's `shared` emptyDir.
-fn shared_of(pod: &RunningPod<'_>) -> PathBuf {
+fn shared_of(pod: &RunningPod) -> PathBuf {
     pod.volumes()
         .unwrap()
         .host_path("shared")
@@ -41,11 +41,11 @@ fn shared_of(pod: &RunningPod<'_>) -> PathBuf {
         .to_path_buf()
 }
 
-fn shared_dir(pod: &mut PodGuard<'_>) -> PathBuf {
+fn shared_dir(pod: &mut PodGuard) -> PathBuf {
     shared_of(pod.pod())
 }
 
-fn start<'e>(env: &'e PodEnv, yaml: &str) -> PodGuard<'e> {
+fn start(env: &PodEnv, yaml: &str) -> PodGuard {
     PodGuard(Some(
         env.start_with(yaml, &PodInputs::default(), &options())
             .expect("start pod"),
@@ -53,7 +53,7 @@ fn start<'e>(env: &'e PodEnv, yaml: &str) -> PodGuard<'e> {
 }
 
 /// Stops the pod and checks that nothing is left (the run tmpfs aside).
-fn stop_and_check(env: &PodEnv, mut pod: PodGuard<'_>) {
+fn stop_and_check(env: &PodEnv, mut pod: PodGuard) {
     let p = pod.0.take().unwrap();
     let dir = p.dir().to_path_buf();
     let netns = p.netns_path().unwrap().to_path_buf();
@@ -727,7 +727,7 @@ fn a_pod_adopted_while_an_init_container_runs_carries_on(backend: Backend) {
     let record: PodRecord = serde_json::from_str(&json).unwrap();
     let rt2 = env.fresh_runtime();
     let mut pod = PodGuard(Some(
-        RunningPod::adopt(rt2.as_ref(), record, &options()).expect("adopt"),
+        RunningPod::adopt(rt2.clone(), record, &options()).expect("adopt"),
     ));
     let s = pod.pod().status(SystemTime::now());
     assert_eq!(state(init(&s, "first")), "terminated:Completed");

@@ -24,6 +24,7 @@ pub mod tmpfs;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bramble_api::objects::pod::Pod;
@@ -130,13 +131,13 @@ pub struct PodUsage {
 }
 
 /// The pods of this node. See the module docs.
-pub struct Node<'r> {
-    runtime: &'r dyn Runtime,
-    images: &'r dyn ImageSource,
+pub struct Node {
+    runtime: Arc<dyn Runtime>,
+    images: Arc<dyn ImageSource>,
     dirs: NodeDirs,
     options: PodOptions,
     records: Records,
-    pods: BTreeMap<String, RunningPod<'r>>,
+    pods: BTreeMap<String, RunningPod>,
     /// The last status reported per pod (JSON), to report only changes.
     reported: BTreeMap<String, String>,
     /// The pod network, once [`Node::enable_network`] was called.
@@ -150,14 +151,14 @@ pub struct Node<'r> {
     dns: dns::NodeDns,
 }
 
-impl<'r> Node<'r> {
+impl Node {
     /// Adopts recorded pods and cleans up leftovers. See the module docs.
     pub fn open(
-        runtime: &'r dyn Runtime,
-        images: &'r dyn ImageSource,
+        runtime: Arc<dyn Runtime>,
+        images: Arc<dyn ImageSource>,
         dirs: NodeDirs,
         options: PodOptions,
-    ) -> std::io::Result<(Node<'r>, Vec<NodeEvent>)> {
+    ) -> std::io::Result<(Node, Vec<NodeEvent>)> {
         let mut records = Records::open(&dirs.records)?;
         let mut events = Vec::new();
         let mut pods = BTreeMap::new();
@@ -165,7 +166,7 @@ impl<'r> Node<'r> {
             match loaded {
                 Ok(record) => {
                     let id = record.pod_id.clone();
-                    match RunningPod::adopt(runtime, record, &options) {
+                    match RunningPod::adopt(runtime.clone(), record, &options) {
                         Ok(p) => {
                             tracing::info!(pod = %id, "pod adopted");
                             events.push(NodeEvent::Adopted { pod: id.clone() });
@@ -198,7 +199,7 @@ impl<'r> Node<'r> {
             cgroup_parent: &dirs.cgroup_parent,
         };
         let (removed, errors) =
-            leftovers::clean(runtime, options.log_pump.as_deref(), &places, &owned);
+            leftovers::clean(&*runtime, options.log_pump.as_deref(), &places, &owned);
         for what in removed {
             tracing::info!(%what, "removed a leftover");
             events.push(NodeEvent::LeftoverRemoved { what });
@@ -290,7 +291,7 @@ impl<'r> Node<'r> {
     }
 
     /// The running pod `id`.
-    pub fn pod(&self, id: &str) -> Option<&RunningPod<'r>> {
+    pub fn pod(&self, id: &str) -> Option<&RunningPod> {
         self.pods.get(id)
     }
 
@@ -349,10 +350,10 @@ impl<'r> Node<'r> {
                 }
             }
             match RunningPod::start(
-                self.runtime,
+                self.runtime.clone(),
                 pod,
                 inputs,
-                self.images,
+                &*self.images,
                 &self.dirs.pods,
                 &options,
             ) {
@@ -399,7 +400,7 @@ impl<'r> Node<'r> {
     /// Stops the pods `ids` concurrently (their grace periods overlap),
     /// removing their records.
     fn stop_many(&mut self, ids: &[String]) -> Vec<NodeEvent> {
-        let pods: Vec<(String, RunningPod<'r>)> = ids
+        let pods: Vec<(String, RunningPod)> = ids
             .iter()
             .filter_map(|id| self.pods.remove(id).map(|p| (id.clone(), p)))
             .collect();

@@ -13,7 +13,7 @@ use super::run::{PodContainer, RunningPod};
 use crate::lifecycle::probe::ContainerProbes;
 use crate::runtime::{ContainerHandle, Runtime, RuntimeError};
 
-impl RunningPod<'_> {
+impl RunningPod {
     /// Creates and starts container `i` (first run or a restart, under its
     /// container id) on a fresh overlay rootfs: the previous instance's
     /// rootfs, upper dir included, is removed first, as Kubernetes gives a
@@ -30,7 +30,7 @@ impl RunningPod<'_> {
         let c = &mut self.containers[i];
         c.config.rootfs = rootfs.path();
         c.handle =
-            create_in_runtime(self.runtime, c, rootfs).map_err(|source| PodError::Runtime {
+            create_in_runtime(&*self.runtime, c, rootfs).map_err(|source| PodError::Runtime {
                 pod: pod.clone(),
                 container: c.name.clone(),
                 source,

@@ -23,12 +23,12 @@ pub struct ResolvedImage {
 }
 
 /// Where images come from: the agent's image store, or a test fixture.
-pub trait ImageSource {
+pub trait ImageSource: Send + Sync {
     /// The image for `reference` (as written in the pod spec).
     fn resolve(&self, reference: &str) -> Result<ResolvedImage, ImageError>;
 }
 
-impl<F: Fn(&str) -> Result<ResolvedImage, ImageError>> ImageSource for F {
+impl<F: Fn(&str) -> Result<ResolvedImage, ImageError> + Send + Sync> ImageSource for F {
     fn resolve(&self, reference: &str) -> Result<ResolvedImage, ImageError> {
         self(reference)
     }

@@ -31,7 +31,7 @@ pub(super) struct Sources<'a> {
     pub options: &'a PodOptions,
 }
 
-impl RunningPod<'_> {
+impl RunningPod {
     /// Resolves one container (image, env, mounts, devices, log FIFOs) into
     /// its runtime config and adds it, not created yet (see the module docs).
     pub(super) fn prepare(

@@ -91,11 +91,11 @@ pub fn probe_in_netns(
     }
 }
 
-impl RunningPod<'_> {
+impl RunningPod {
     pub(super) fn run_probes(&mut self, i: usize, now: Instant, events: &mut Vec<PodEvent>) {
         let netns = self.netns.as_ref().map(|n| n.path().to_path_buf());
         let grace = self.grace;
-        let rt = self.runtime;
+        let rt = self.runtime.clone();
         let c = &mut self.containers[i];
         for kind in c.probes.due(now) {
             let (probe, tracker) = match kind {
@@ -109,7 +109,7 @@ impl RunningPod<'_> {
             let timeout = tracker.timing().timeout;
             let outcome = if probe.exec.is_some() {
                 let exec = ContainerExec {
-                    runtime: rt,
+                    runtime: &*rt,
                     handle: &c.handle,
                 };
                 let host = IpAddr::V4(Ipv4Addr::LOCALHOST);

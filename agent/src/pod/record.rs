@@ -22,6 +22,7 @@
 //! fails.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bramble_api::objects::pod::Pod;
@@ -91,7 +92,7 @@ impl PodRecord {
     }
 }
 
-impl<'r> RunningPod<'r> {
+impl RunningPod {
     /// `terminationGracePeriodSeconds` (default 30 s).
     pub fn grace(&self) -> Duration {
         self.grace
@@ -145,10 +146,10 @@ impl<'r> RunningPod<'r> {
     /// left `Created` (the old agent died between create and start) are
     /// started.
     pub fn adopt(
-        runtime: &'r dyn Runtime,
+        runtime: Arc<dyn Runtime>,
         record: PodRecord,
         options: &PodOptions,
-    ) -> Result<RunningPod<'r>, PodError> {
+    ) -> Result<RunningPod, PodError> {
         let now = Instant::now();
         let pod_name = record.pod.name().to_string();
         let restart_policy = record.pod.spec.restart_policy().parse().unwrap_or_default();
@@ -156,7 +157,7 @@ impl<'r> RunningPod<'r> {
         for saved in record.containers {
             let mut c = recorded_container(saved, &record.pod, options, now)?;
             if c.life.in_runtime() {
-                adopt_container(runtime, &mut c, restart_policy, now, &pod_name)?;
+                adopt_container(&*runtime, &mut c, restart_policy, now, &pod_name)?;
             }
             containers.push(c);
         }

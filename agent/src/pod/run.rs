@@ -30,6 +30,7 @@
 //! be on tmpfs too, e.g. `/run/bramble/runtime`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bramble_api::objects::PodSpec;
@@ -111,8 +112,8 @@ impl PodContainer {
 /// A pod started by [`RunningPod::start`]; call [`RunningPod::stop`] to
 /// remove it (dropping it leaves everything in place, as after an agent
 /// crash).
-pub struct RunningPod<'r> {
-    pub(super) runtime: &'r dyn Runtime,
+pub struct RunningPod {
+    pub(super) runtime: Arc<dyn Runtime>,
     pub(super) pod_id: String,
     pub(super) dir: PathBuf,
     pub(super) log_dir: PathBuf,
@@ -138,7 +139,7 @@ pub struct RunningPod<'r> {
     pub(super) conditions: Vec<Condition>,
 }
 
-impl std::fmt::Debug for RunningPod<'_> {
+impl std::fmt::Debug for RunningPod {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RunningPod")
             .field("pod_id", &self.pod_id)
@@ -174,7 +175,7 @@ pub(super) fn sanitize(s: &str) -> String {
         .collect()
 }
 
-impl RunningPod<'_> {
+impl RunningPod {
     /// `containerID` as reported in statuses: `<runtime>://<id>`.
     pub(super) fn container_id(&self, id: &str) -> String {
         format!("{}://{id}", self.runtime.name())
@@ -247,7 +248,7 @@ impl RunningPod<'_> {
         container: &str,
         timeout: Option<Duration>,
     ) -> Result<Option<ExitStatus>, PodError> {
-        let rt = self.runtime;
+        let rt = self.runtime.clone();
         let pod = self.pod_id.clone();
         let c = self
             .containers

@@ -12,6 +12,7 @@
 //! [`RunningPod::tick`]'s (see [`super::supervise`]). On an error
 //! everything made so far is removed ([`super::teardown`]).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bramble_api::objects::pod::Pod;
@@ -24,19 +25,19 @@ use super::run::{RunningPod, grace_period, pod_id};
 use super::volumes::{PodInputs, PodVolumes};
 use crate::runtime::Runtime;
 
-impl<'r> RunningPod<'r> {
+impl RunningPod {
     /// Sets the pod up and launches its first init container, or its app
     /// containers if it has none, without waiting for any of them; the
     /// following steps are [`RunningPod::tick`]'s (see the module docs).
     /// On an error everything made so far is removed.
     pub fn start(
-        runtime: &'r dyn Runtime,
+        runtime: Arc<dyn Runtime>,
         pod: &Pod,
         inputs: &PodInputs,
         images: &dyn ImageSource,
         dirs: &PodDirs,
         options: &PodOptions,
-    ) -> Result<RunningPod<'r>, PodError> {
+    ) -> Result<RunningPod, PodError> {
         let pod_id = pod_id(pod);
         let mut running = RunningPod {
             runtime,

@@ -27,7 +27,7 @@ pub enum RunPhase {
     Failed,
 }
 
-impl RunningPod<'_> {
+impl RunningPod {
     /// From the last [`RunningPod::poll`] or [`RunningPod::tick`].
     pub fn phase(&self) -> RunPhase {
         if self.failed_init.is_some() {
@@ -52,7 +52,7 @@ impl RunningPod<'_> {
     }
 }
 
-impl RunningPod<'_> {
+impl RunningPod {
     /// The pod's status as the API shows it: phase and conditions (as the
     /// kubelet computes them from the container records), init and app
     /// `containerStatuses`, `startTime`. Condition transition times are kept

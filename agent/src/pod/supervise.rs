@@ -78,7 +78,7 @@ pub enum PodEvent {
     Ready { container: String, ready: bool },
 }
 
-impl RunningPod<'_> {
+impl RunningPod {
     /// One supervision step at `now`: advances the init containers (see the
     /// module docs), then — once they all completed — notices app container
     /// exits (records them, decides on restarts), (re-)creates containers
@@ -293,7 +293,7 @@ impl RunningPod<'_> {
         status: ExitStatus,
         events: &mut Vec<PodEvent>,
     ) -> Result<i32, PodError> {
-        let rt = self.runtime;
+        let rt = self.runtime.clone();
         let pod = self.pod_id.clone();
         let c = &mut self.containers[i];
         let report = rt.delete(&c.handle).map_err(|source| PodError::Runtime {

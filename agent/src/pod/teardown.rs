@@ -12,7 +12,7 @@ use super::options::RESOLV_CONF;
 use super::run::{PodContainer, RunningPod};
 use crate::runtime::{ContainerState, ExitStatus, Signal};
 
-impl RunningPod<'_> {
+impl RunningPod {
     /// Stops the pod and removes everything it had on the node except its
     /// logs: app containers get SIGTERM, `grace` to exit, then SIGKILL;
     /// then every container is deleted, rootfses and volumes unmounted and

@@ -99,7 +99,7 @@ fn grow_tmpfs(dir: &std::path::Path, files: &[VolumeFile]) -> std::io::Result<()
     Ok(())
 }
 
-impl RunningPod<'_> {
+impl RunningPod {
     /// Brings the pod's configMap and secret volumes up to `inputs` (see
     /// the module docs); logs and returns what changed.
     pub fn update_volumes(

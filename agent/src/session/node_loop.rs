@@ -1,5 +1,5 @@
-//! The agent's reconcile loop, on the main thread (the [`Node`] borrows the
-//! runtime and the images): it restores the last accepted desired set from
+//! The agent's reconcile loop, on the main thread (the [`Node`] shares the
+//! runtime and the images with `main` and the RPC threads): it restores the last accepted desired set from
 //! `RUN_DIR/desired.json` at start (offline autonomy), applies every newer
 //! set the session hands over, supervises the pods, retries pods that could
 //! not start (image pulls) with back-off, and keeps the [`SharedReport`] the
@@ -76,8 +76,8 @@ struct StartFailure {
 }
 
 /// See the module docs.
-pub struct NodeLoop<'r> {
-    node: Node<'r>,
+pub struct NodeLoop {
+    node: Node,
     run_dir: PathBuf,
     current: Option<Desired>,
     inputs: PodInputs,
@@ -91,14 +91,14 @@ pub struct NodeLoop<'r> {
     refused: Option<String>,
 }
 
-impl<'r> NodeLoop<'r> {
+impl NodeLoop {
     /// A loop over `node`; `on_change` is called when the report changed.
     pub fn new(
-        node: Node<'r>,
+        node: Node,
         run_dir: PathBuf,
         report: Arc<SharedReport>,
         on_change: Box<dyn Fn() + Send>,
-    ) -> NodeLoop<'r> {
+    ) -> NodeLoop {
         NodeLoop {
             node,
             run_dir,

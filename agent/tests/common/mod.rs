@@ -103,7 +103,7 @@ static SERIAL: Mutex<()> = Mutex::new(());
 /// A test's private world; everything in it is removed on drop.
 pub struct Sandbox {
     pub name: String,
-    pub runtime: Box<dyn TestRuntime>,
+    pub runtime: std::sync::Arc<dyn TestRuntime>,
     pub backend: Backend,
     pub cgroup_parent: String,
     rootfses: Mutex<Vec<Rootfs>>,
@@ -146,7 +146,7 @@ impl Sandbox {
 
     /// Another runtime instance on the same state directories and cgroup
     /// parent, as a restarted agent would open them.
-    pub fn fresh_runtime(&self) -> Box<dyn TestRuntime> {
+    pub fn fresh_runtime(&self) -> std::sync::Arc<dyn TestRuntime> {
         make_runtime(
             self.backend,
             &self.tmp.path().join("runtime"),
@@ -231,10 +231,14 @@ pub fn helper_binary() -> PathBuf {
 }
 
 /// A runtime of `backend` keeping its state under `root`.
-pub fn make_runtime(backend: Backend, root: &Path, cgroup_parent: &str) -> Box<dyn TestRuntime> {
+pub fn make_runtime(
+    backend: Backend,
+    root: &Path,
+    cgroup_parent: &str,
+) -> std::sync::Arc<dyn TestRuntime> {
     let root = root.to_path_buf();
     match backend {
-        Backend::Libcontainer => Box::new(
+        Backend::Libcontainer => std::sync::Arc::new(
             LibcontainerRuntime::new(LibcontainerOptions {
                 root,
                 cgroup_parent: cgroup_parent.to_string(),
@@ -247,7 +251,7 @@ pub fn make_runtime(backend: Backend, root: &Path, cgroup_parent: &str) -> Box<d
             if let Some(bin) = std::env::var_os("BRAMBLE_OCI_RUNTIME") {
                 options.binary = bin.into();
             }
-            Box::new(
+            std::sync::Arc::new(
                 OciBinaryRuntime::new(options).expect("OCI binary runtime (is runc installed?)"),
             )
         }
@@ -280,7 +284,7 @@ pub fn fixture_images() -> impl bramble_agent::pod::ImageSource {
 /// cgroups.
 pub struct PodEnv {
     pub backend: Backend,
-    pub runtime: Box<dyn TestRuntime>,
+    pub runtime: std::sync::Arc<dyn TestRuntime>,
     pub cgroup_parent: String,
     pub dirs: bramble_agent::pod::PodDirs,
     tmp: tempfile::TempDir,
@@ -333,7 +337,7 @@ impl PodEnv {
 
     /// Another runtime instance on the same state directories and cgroup
     /// parent, as a restarted agent would open them.
-    pub fn fresh_runtime(&self) -> Box<dyn TestRuntime> {
+    pub fn fresh_runtime(&self) -> std::sync::Arc<dyn TestRuntime> {
         make_runtime(
             self.backend,
             &self.tmp.path().join("run/runtime"),
@@ -347,10 +351,10 @@ impl PodEnv {
         yaml: &str,
         inputs: &bramble_agent::pod::PodInputs,
         options: &bramble_agent::pod::PodOptions,
-    ) -> Result<bramble_agent::pod::RunningPod<'_>, bramble_agent::pod::PodError> {
+    ) -> Result<bramble_agent::pod::RunningPod, bramble_agent::pod::PodError> {
         let pod: bramble_api::objects::pod::Pod = serde_yaml_ng::from_str(yaml).expect("pod yaml");
         bramble_agent::pod::RunningPod::start(
-            self.runtime.as_ref(),
+            self.runtime.clone(),
             &pod,
             inputs,
             &fixture_images(),
@@ -407,10 +411,10 @@ pub fn mounts_under(dir: &Path) -> Vec<String> {
 }
 
 /// A running pod of a test; stops it on drop (after a failed assertion).
-pub struct PodGuard<'r>(pub Option<bramble_agent::pod::RunningPod<'r>>);
+pub struct PodGuard(pub Option<bramble_agent::pod::RunningPod>);
 
-impl<'r> PodGuard<'r> {
-    pub fn pod(&mut self) -> &mut bramble_agent::pod::RunningPod<'r> {
+impl PodGuard {
+    pub fn pod(&mut self) -> &mut bramble_agent::pod::RunningPod {
         self.0.as_mut().expect("pod not stopped yet")
     }
 
@@ -461,7 +465,7 @@ impl<'r> PodGuard<'r> {
     }
 }
 
-impl Drop for PodGuard<'_> {
+impl Drop for PodGuard {
     fn drop(&mut self) {
         if let Some(p) = self.0.take()
             && let Err(e) = p.stop(std::time::Duration::ZERO)
