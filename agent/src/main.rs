@@ -25,7 +25,7 @@ use bramble_agent::node::images::LocalImages;
 use bramble_agent::node::info::NodeInfo;
 use bramble_agent::node::network::{self, NetSettings};
 use bramble_agent::node::pull::{PullingImages, RegistryLogin};
-use bramble_agent::node::{Node, NodeDirs, NodeEvent, manifests, tmpfs};
+use bramble_agent::node::{Node, NodeDirs, NodeEvent, Waker, manifests, tmpfs};
 use bramble_agent::pod::{PodDirs, PodOptions};
 #[cfg(target_pointer_width = "64")]
 use bramble_agent::runtime::clone_helper;
@@ -225,6 +225,17 @@ fn pod_options(args: &NodeArgs) -> Result<PodOptions, Failure> {
     })
 }
 
+/// The pods' threads wake the node loop through `to_loop`, and are
+/// supervised at least every `tick_ms`.
+fn waker(to_loop: std::sync::mpsc::Sender<NodeCommand>, tick_ms: u64) -> Waker {
+    Waker {
+        wake: Arc::new(move || {
+            let _ = to_loop.send(NodeCommand::PodsReported);
+        }),
+        max_pause: Duration::from_millis(tick_ms.max(1)),
+    }
+}
+
 fn dirs(args: &NodeArgs) -> NodeDirs {
     NodeDirs {
         pods: PodDirs {
@@ -308,7 +319,10 @@ fn run(args: RunArgs) -> Result<(), Failure> {
     let runtime = make_runtime(&args.node, &backend)?;
     let options = pod_options(&args.node)?;
     let stop = stop_on_signals()?;
-    let (node, events) = Node::open(runtime, Arc::new(images), dirs(&args.node), options)?;
+    // No session: only the pods' threads send (their reports).
+    let (to_loop, commands) = std::sync::mpsc::channel();
+    let waker = waker(to_loop, args.tick_ms);
+    let (node, events) = Node::open(runtime, Arc::new(images), dirs(&args.node), options, waker)?;
     print_events(&events);
     let report = SharedReport::new();
     let usage_every = (args.usage_every > 0).then(|| Duration::from_secs(args.usage_every));
@@ -320,13 +334,7 @@ fn run(args: RunArgs) -> Result<(), Failure> {
     )
     .with_usage_every(usage_every);
     node_loop.apply_local(wanted);
-    // No session sends commands: the loop wakes by the clock alone.
-    let (_, no_session) = std::sync::mpsc::channel();
-    node_loop.run(
-        &stop,
-        &no_session,
-        Duration::from_millis(args.tick_ms.max(1)),
-    );
+    node_loop.run(&stop, &commands, Duration::from_millis(args.tick_ms.max(1)));
     Ok(())
 }
 
@@ -470,7 +478,9 @@ fn join(mut args: JoinArgs) -> Result<(), Failure> {
         }),
     );
     let stop = stop_on_signals()?;
-    let (mut node, events) = Node::open(runtime, Arc::new(source), dirs(&args.node), options)?;
+    let waker = waker(to_node.clone(), args.tick_ms);
+    let (mut node, events) =
+        Node::open(runtime, Arc::new(source), dirs(&args.node), options, waker)?;
     print_events(&events);
     node.enable_network(NetSettings {
         node_ip,
@@ -496,7 +506,13 @@ fn reset(args: NodeArgs) -> Result<(), Failure> {
     let images = LocalImages::open(&args.data_dir.join("images"))?;
     let runtime = make_runtime(&args, &backend)?;
     let options = pod_options(&args)?;
-    let (mut node, events) = Node::open(runtime, Arc::new(images), dirs(&args), options)?;
+    let (mut node, events) = Node::open(
+        runtime,
+        Arc::new(images),
+        dirs(&args),
+        options,
+        Waker::none(),
+    )?;
     print_events(&events);
     let events = node.stop_all();
     print_events(&events);

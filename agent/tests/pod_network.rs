@@ -12,12 +12,12 @@ mod common;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bramble_agent::node::network::{NetSettings, NetworkError};
-use bramble_agent::node::{Node, NodeDirs};
+use bramble_agent::node::{Node, NodeDirs, Waker};
 use bramble_agent::pod::{PodInputs, PodOptions};
 use bramble_api::objects::pod::Pod;
 use bramble_api::objects::pod_status::PodStatus;
@@ -73,11 +73,31 @@ impl Drop for TestNs {
 }
 
 /// Stops the node's pods on drop, also after a failed assertion.
-struct NodeGuard(Node);
+struct NodeGuard(Option<Node>);
+
+impl NodeGuard {
+    fn get(&mut self) -> &mut Node {
+        self.0.as_mut().expect("a node")
+    }
+
+    /// What a restarted agent does: the old node (its pods' threads) gone
+    /// first, then a new one opened on the same directories.
+    fn restart(
+        &mut self,
+        open: impl FnOnce() -> (Node, Vec<bramble_agent::node::NodeEvent>),
+    ) -> Vec<bramble_agent::node::NodeEvent> {
+        drop(self.0.take());
+        let (node, events) = open();
+        self.0 = Some(node);
+        events
+    }
+}
 
 impl Drop for NodeGuard {
     fn drop(&mut self) {
-        self.0.stop_all();
+        if let Some(node) = &mut self.0 {
+            node.stop_all();
+        }
     }
 }
 
@@ -141,29 +161,30 @@ fn http_get(addr: SocketAddr) -> std::io::Result<String> {
     Ok(out)
 }
 
-/// Ticks `node` until `done` holds for the pod's status, or panics.
+/// Ticks `node` until `done` holds for the pod's status, or panics;
+/// returns that status and the node's events meanwhile.
 fn tick_until(
     node: &mut Node,
+    logs: &Path,
     what: &str,
-    mut done: impl FnMut(&PodStatus, &Node) -> bool,
-) -> PodStatus {
+    mut done: impl FnMut(&PodStatus) -> bool,
+) -> (PodStatus, Vec<bramble_agent::node::NodeEvent>) {
     let mut last = BTreeMap::new();
+    let mut seen = Vec::new();
     let waited = bramble_tests::try_eventually(Duration::from_secs(30), || {
-        for (id, s) in node.tick(Instant::now()) {
+        let (statuses, events) = node.tick(Instant::now());
+        seen.extend(events);
+        for (id, s) in statuses {
             last.insert(id, s);
         }
-        last.get("default_netpod")
-            .filter(|s| done(s, node))
-            .cloned()
+        last.get("default_netpod").filter(|s| done(s)).cloned()
     });
-    waited.unwrap_or_else(|t| {
-        let logs = node.pod("default_netpod").map(|_| {
-            format!(
-                "probe: {}\nweb: {}",
-                log_of(node, "probe"),
-                log_of(node, "web")
-            )
-        });
+    let status = waited.unwrap_or_else(|t| {
+        let logs = format!(
+            "probe: {}\nweb: {}",
+            log_of(logs, "probe"),
+            log_of(logs, "web")
+        );
         let links = Command::new("ip").args(["addr"]).output().unwrap();
         let routes = Command::new("ip").args(["route"]).output().unwrap();
         panic!(
@@ -171,12 +192,14 @@ fn tick_until(
             String::from_utf8_lossy(&links.stdout),
             String::from_utf8_lossy(&routes.stdout)
         );
-    })
+    });
+    (status, seen)
 }
 
-fn log_of(node: &Node, container: &str) -> String {
-    let p = node.pod("default_netpod").unwrap();
-    std::fs::read_to_string(&p.container(container).unwrap().log_path).unwrap_or_default()
+/// The log of the pod's `container` (`LOGS/<pod id>/<container>.log`).
+fn log_of(logs: &Path, container: &str) -> String {
+    std::fs::read_to_string(logs.join("default_netpod").join(format!("{container}.log")))
+        .unwrap_or_default()
 }
 
 #[test]
@@ -225,46 +248,47 @@ fn a_pod_gets_eth0_its_address_a_service_and_a_host_port() {
                     }
                 }
             });
-            let (node, _) = Node::open(
-                runtime.clone(),
-                images.clone(),
-                dirs.clone(),
-                PodOptions::default(),
-            )
-            .unwrap();
-            let mut node = NodeGuard(node);
-            node.0.enable_network(settings.clone());
-            node.0.set_network(Some(config()));
-            let events = node.0.apply(&[pod()], &PodInputs::default());
+            let open = |runtime: &std::sync::Arc<dyn bramble_agent::runtime::Runtime>| {
+                Node::open(
+                    runtime.clone(),
+                    images.clone(),
+                    dirs.clone(),
+                    PodOptions::default(),
+                    Waker::none(),
+                )
+                .unwrap()
+            };
+            let logs = dirs.pods.logs.clone();
+            let (node, _) = open(&runtime);
+            let mut node = NodeGuard(Some(node));
+            node.get().enable_network(settings.clone());
+            node.get().set_network(Some(config()));
+            let events = node.get().apply(&[pod()], &PodInputs::default());
+            assert!(events.is_empty(), "{events:?}");
+            let (status, events) =
+                tick_until(node.get(), &logs, "probe reaching the gateway", |st| {
+                    st.pod_ip.is_some() && log_of(&logs, "probe").contains("probe-done")
+                });
             assert!(
-                matches!(
-                    events.as_slice(),
-                    [bramble_agent::node::NodeEvent::Started { .. }]
-                ),
+                events.contains(&bramble_agent::node::NodeEvent::Started {
+                    pod: "default_netpod".into()
+                }),
                 "{events:?}"
             );
-            let status = tick_until(&mut node.0, "probe reaching the gateway", |st, n| {
-                st.pod_ip.is_some() && log_of(n, "probe").contains("probe-done")
-            });
             assert_eq!(status.pod_ip.as_deref(), Some("10.42.7.2"));
             assert_eq!(status.pod_ips[0].ip, "10.42.7.2");
-            assert!(log_of(&node.0, "probe").contains("gateway-reached"));
+            assert!(log_of(&logs, "probe").contains("gateway-reached"));
             // The downward API's addresses, in the container's env.
             assert!(
-                log_of(&node.0, "probe").contains("pod=10.42.7.2 host=10.77.0.11"),
+                log_of(&logs, "probe").contains("pod=10.42.7.2 host=10.77.0.11"),
                 "{}",
-                log_of(&node.0, "probe")
+                log_of(&logs, "probe")
             );
             stop.store(true, std::sync::atomic::Ordering::SeqCst);
             served.join().unwrap();
             // Inside the pod: eth0 with the address, default via the gateway.
-            let netns = node
-                .0
-                .pod("default_netpod")
-                .unwrap()
-                .netns_path()
-                .unwrap()
-                .to_path_buf();
+            assert!(node.get().pod("default_netpod").is_some());
+            let netns = dirs.pods.netns.join("default_netpod");
             let inside = bramble_net::netns::run_in(Some(&netns), || {
                 let out = Command::new("ip")
                     .args(["-4", "addr", "show", "eth0"])
@@ -302,14 +326,7 @@ fn a_pod_gets_eth0_its_address_a_service_and_a_host_port() {
             let via_host_port = http_get("10.77.0.11:18080".parse().unwrap()).unwrap();
             assert!(via_host_port.contains("hello-from-pod"), "{via_host_port}");
             // A restarted agent adopts the pod with its address.
-            let (again, opened) = Node::open(
-                restarted.clone(),
-                images.clone(),
-                dirs.clone(),
-                PodOptions::default(),
-            )
-            .unwrap();
-            drop(std::mem::replace(&mut node.0, again));
+            let opened = node.restart(|| open(&restarted));
             assert!(
                 matches!(
                     opened.as_slice(),
@@ -317,19 +334,19 @@ fn a_pod_gets_eth0_its_address_a_service_and_a_host_port() {
                 ),
                 "{opened:?}"
             );
-            node.0.enable_network(settings.clone());
-            node.0.set_network(Some(config()));
-            let events = node.0.apply(&[pod()], &PodInputs::default());
+            node.get().enable_network(settings.clone());
+            node.get().set_network(Some(config()));
+            let events = node.get().apply(&[pod()], &PodInputs::default());
             assert!(events.is_empty(), "{events:?}");
-            let status = tick_until(&mut node.0, "the adopted pod's status", |st, _| {
+            let (status, _) = tick_until(node.get(), &logs, "the adopted pod's status", |st| {
                 st.pod_ip.is_some()
             });
             assert_eq!(status.pod_ip.as_deref(), Some("10.42.7.2"));
             // Stopped: no pod link or pod route left; then the network goes.
-            node.0.stop_all();
+            node.get().stop_all();
             assert!(bramble_net::veth::pod_links(None).unwrap().is_empty());
-            node.0.set_network(None);
-            node.0.apply(&[], &PodInputs::default());
+            node.get().set_network(None);
+            node.get().apply(&[], &PodInputs::default());
         })
         .join()
         .unwrap();

@@ -3,9 +3,13 @@
 //! [`Node::open`] adopts the pods an earlier agent process recorded
 //! ([`records`]), then removes whatever else of Bramble's is on the node
 //! ([`leftovers`]) — so after a crash and restart nothing runs twice and
-//! nothing is left over. [`Node::apply`] starts the desired pods that do
-//! not run and stops those no longer desired; [`Node::tick`] supervises
-//! (restarts, probes), saves changed records and returns changed statuses.
+//! nothing is left over. Each pod lives on a thread of its own
+//! ([`pod_worker`]: start, supervision, record, stop), so no pod waits for
+//! another. [`Node::apply`] orders the desired pods that do not run
+//! started and those no longer desired stopped, and returns at once;
+//! [`Node::tick`] collects what the pods' threads reported since (started,
+//! failed, stopped, changed statuses). A pod recreated under the same name
+//! starts once its old incarnation has stopped.
 //! With the pod network on ([`Node::enable_network`], [`network`]), new
 //! pods get an address from the node's pod CIDR and a veth, and every
 //! apply programs the node's routes and nft table.
@@ -18,22 +22,25 @@ pub mod info;
 pub mod leftovers;
 pub mod manifests;
 pub mod network;
+pub mod pod_worker;
 pub mod pull;
 pub mod records;
 pub mod tmpfs;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bramble_api::objects::pod::Pod;
 use bramble_api::objects::pod_status::PodStatus;
 
 use crate::pod::run::pod_id;
-use crate::pod::{ImageSource, PodDirs, PodError, PodInputs, PodOptions, RunningPod};
+use crate::pod::{ImageSource, PodAddress, PodDirs, PodError, PodInputs, PodOptions, RunningPod};
 use crate::runtime::{ContainerStats, Runtime};
 use leftovers::{Owned, Places};
+use pod_worker::{Begin, Context, Order, Outbox, PodWorker, Report};
 use records::Records;
 
 /// Where a node keeps things.
@@ -90,17 +97,6 @@ pub enum StartCause {
     Other,
 }
 
-/// Why a pod could not be stopped cleanly.
-#[derive(Debug, thiserror::Error)]
-enum StopError {
-    #[error(transparent)]
-    Pod(PodError),
-    /// The thread stopping it panicked (what was left is cleaned up at the
-    /// next start, as leftovers).
-    #[error("stop panicked")]
-    Panicked,
-}
-
 /// Whether a desired pod is the one running: same uid and spec (a pod
 /// recreated under the same name is another pod).
 pub fn same_incarnation(desired: &Pod, running: &Pod) -> bool {
@@ -109,7 +105,11 @@ pub fn same_incarnation(desired: &Pod, running: &Pod) -> bool {
 
 /// Sets `status.hostIP` (the node's address, as the kubelet does) and, for a
 /// `hostNetwork` pod, `podIP` to the same address.
-fn set_host_ip(status: &mut PodStatus, host_ip: Option<std::net::Ipv4Addr>, host_network: bool) {
+pub(crate) fn set_host_ip(
+    status: &mut PodStatus,
+    host_ip: Option<std::net::Ipv4Addr>,
+    host_network: bool,
+) {
     let Some(ip) = host_ip.map(|ip| ip.to_string()) else {
         return;
     };
@@ -130,16 +130,38 @@ pub struct PodUsage {
     pub total: ContainerStats,
 }
 
+/// Where a pod is in the node's eyes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Its thread is starting it.
+    Starting,
+    /// Started (or adopted): supervised by its thread.
+    Running,
+    /// Told to stop; its thread ends when it has.
+    Stopping,
+}
+
+/// A pod of this node and its thread.
+struct Slot {
+    pod: Pod,
+    address: Option<PodAddress>,
+    phase: Phase,
+    worker: PodWorker,
+}
+
 /// The pods of this node. See the module docs.
 pub struct Node {
     runtime: Arc<dyn Runtime>,
     images: Arc<dyn ImageSource>,
     dirs: NodeDirs,
     options: PodOptions,
-    records: Records,
-    pods: BTreeMap<String, RunningPod>,
-    /// The last status reported per pod (JSON), to report only changes.
-    reported: BTreeMap<String, String>,
+    records: Arc<Mutex<Records>>,
+    pods: BTreeMap<String, Slot>,
+    /// The pods' threads report here, then call `wake`.
+    reports: Receiver<Report>,
+    outbox: Outbox,
+    /// Longest pause between a pod's supervision rounds.
+    max_pause: Duration,
     /// The pod network, once [`Node::enable_network`] was called.
     net: Option<network::NodeNetwork>,
     /// The node network's last error, as logged (a lasting one is warned
@@ -151,17 +173,38 @@ pub struct Node {
     dns: dns::NodeDns,
 }
 
+/// How the node's pods reach the node loop: `wake` is called after every
+/// report a pod's thread sent (the loop then calls [`Node::tick`]), and
+/// each pod is supervised at least every `max_pause`.
+#[derive(Clone)]
+pub struct Waker {
+    pub wake: Arc<dyn Fn() + Send + Sync>,
+    pub max_pause: Duration,
+}
+
+impl Waker {
+    /// Nobody to wake: for callers that only [`Node::stop_all`].
+    pub fn none() -> Waker {
+        Waker {
+            wake: Arc::new(|| {}),
+            max_pause: Duration::from_millis(200),
+        }
+    }
+}
+
 impl Node {
-    /// Adopts recorded pods and cleans up leftovers. See the module docs.
+    /// Adopts recorded pods (each on its thread) and cleans up leftovers.
+    /// See the module docs.
     pub fn open(
         runtime: Arc<dyn Runtime>,
         images: Arc<dyn ImageSource>,
         dirs: NodeDirs,
         options: PodOptions,
+        waker: Waker,
     ) -> std::io::Result<(Node, Vec<NodeEvent>)> {
         let mut records = Records::open(&dirs.records)?;
         let mut events = Vec::new();
-        let mut pods = BTreeMap::new();
+        let mut adopted = BTreeMap::new();
         for loaded in records.load_all()? {
             match loaded {
                 Ok(record) => {
@@ -170,7 +213,7 @@ impl Node {
                         Ok(p) => {
                             tracing::info!(pod = %id, "pod adopted");
                             events.push(NodeEvent::Adopted { pod: id.clone() });
-                            pods.insert(id, p);
+                            adopted.insert(id, p);
                         }
                         Err(e) => {
                             tracing::warn!(pod = %id, error = %e, "adopting a recorded pod failed; cleaning it up");
@@ -185,7 +228,7 @@ impl Node {
             }
         }
         let mut owned = Owned::default();
-        for (id, p) in &pods {
+        for (id, p) in &adopted {
             owned.pods.insert(id.clone());
             for c in p.containers() {
                 if !c.is_deleted() {
@@ -210,22 +253,50 @@ impl Node {
                 error: error.to_string(),
             });
         }
-        Ok((
-            Node {
-                runtime,
-                images,
-                dirs,
-                options,
-                records,
-                pods,
-                reported: BTreeMap::new(),
-                net: None,
-                net_error: None,
-                network: None,
-                dns: dns::NodeDns::default(),
+        let (tx, reports): (Sender<Report>, Receiver<Report>) = std::sync::mpsc::channel();
+        let mut node = Node {
+            runtime,
+            images,
+            dirs,
+            options,
+            records: Arc::new(Mutex::new(records)),
+            pods: BTreeMap::new(),
+            reports,
+            outbox: Outbox {
+                tx,
+                wake: waker.wake,
             },
-            events,
-        ))
+            max_pause: waker.max_pause,
+            net: None,
+            net_error: None,
+            network: None,
+            dns: dns::NodeDns::default(),
+        };
+        for (id, p) in adopted {
+            let (pod, address) = (p.pod().clone(), p.address());
+            let worker = PodWorker::spawn(Begin::Adopted(Box::new(p)), node.context(&id))?;
+            node.pods.insert(
+                id,
+                Slot {
+                    pod,
+                    address,
+                    phase: Phase::Running,
+                    worker,
+                },
+            );
+        }
+        Ok((node, events))
+    }
+
+    /// What a pod's thread is given.
+    fn context(&self, id: &str) -> Context {
+        Context {
+            id: id.to_string(),
+            records: self.records.clone(),
+            outbox: self.outbox.clone(),
+            max_pause: self.max_pause,
+            host_ip: self.net.as_ref().and_then(|n| n.node_ip()),
+        }
     }
 
     /// Lets desired sets' network configs program pod veths, routes and
@@ -253,7 +324,12 @@ impl Node {
     /// (`force`: even if unchanged).
     fn reconcile_network(&mut self, force: bool) {
         let Some(net) = &mut self.net else { return };
-        let ports = network::host_ports(self.pods.values().map(|p| (p.pod(), p.address())));
+        let ports = network::host_ports(
+            self.pods
+                .values()
+                .filter(|s| s.phase != Phase::Stopping)
+                .map(|s| (&s.pod, s.address)),
+        );
         let r = if force {
             net.resync(self.network.as_ref(), &ports)
         } else {
@@ -279,9 +355,14 @@ impl Node {
         }
     }
 
-    /// Ids (`namespace_name`) of the pods running here.
+    /// Ids (`namespace_name`) of the pods started or starting here (not
+    /// those stopping).
     pub fn pod_ids(&self) -> Vec<String> {
-        self.pods.keys().cloned().collect()
+        self.pods
+            .iter()
+            .filter(|(_, s)| s.phase != Phase::Stopping)
+            .map(|(id, _)| id.clone())
+            .collect()
     }
 
     /// The size of the image `reference` as the kubelet reports a pull's,
@@ -290,106 +371,99 @@ impl Node {
         self.images.resolve(reference).ok().map(|i| i.size)
     }
 
-    /// The running pod `id`.
-    pub fn pod(&self, id: &str) -> Option<&RunningPod> {
-        self.pods.get(id)
+    /// The pod `id` as given, if it is started or starting here.
+    pub fn pod(&self, id: &str) -> Option<&Pod> {
+        self.pods
+            .get(id)
+            .filter(|s| s.phase != Phase::Stopping)
+            .map(|s| &s.pod)
     }
 
-    /// Starts the pods of `desired` that do not run (or run another
-    /// incarnation: another uid or spec) and stops the running pods that are
-    /// not desired. A pod desired again with the same uid and spec keeps
-    /// running; only its configMap/secret volumes follow `inputs`, which are
-    /// keyed `namespace/name` (see [`PodInputs::scoped`]).
+    /// Orders the pods of `desired` that do not run (or run another
+    /// incarnation: another uid or spec) started and the running pods that
+    /// are not desired stopped, and returns without waiting for either
+    /// (their outcomes come from [`Node::tick`]). A pod desired again with
+    /// the same uid and spec keeps running; only its configMap/secret
+    /// volumes follow `inputs`, which are keyed `namespace/name` (see
+    /// [`PodInputs::scoped`]). A pod whose old incarnation is still stopping
+    /// is started by an apply after that stop.
     pub fn apply(&mut self, desired: &[Pod], inputs: &PodInputs) -> Vec<NodeEvent> {
         let mut events = Vec::new();
         let want: BTreeMap<String, &Pod> = desired.iter().map(|p| (pod_id(p), p)).collect();
-        let stale: Vec<String> = self
-            .pods
-            .iter()
-            .filter(|(id, p)| want.get(*id).is_none_or(|w| !same_incarnation(w, p.pod())))
-            .map(|(id, _)| id.clone())
-            .collect();
-        events.extend(self.stop_many(&stale));
+        for (id, slot) in &mut self.pods {
+            let stale = want.get(id).is_none_or(|w| !same_incarnation(w, &slot.pod));
+            if stale && slot.phase != Phase::Stopping {
+                tracing::info!(pod = %id, "stopping the pod");
+                slot.phase = Phase::Stopping;
+                slot.worker.order(Order::Stop);
+            }
+        }
         for (id, pod) in want {
-            let inputs = &inputs.scoped(pod.namespace());
-            if let Some(running) = self.pods.get(&id) {
-                // Kept: ConfigMap/Secret changes reach its volumes in place.
-                running.update_volumes(inputs);
-                continue;
-            }
-            let t = Instant::now();
-            let mut options = self.options.clone();
-            options.host_ip = self.net.as_ref().and_then(|n| n.node_ip());
-            if let Some(cidr) = self.pod_cidr().filter(|_| !pod.spec.host_network) {
-                let used = self
-                    .pods
-                    .values()
-                    .filter_map(|p| p.address())
-                    .map(|a| a.ip)
-                    .collect();
-                match network::allocate(cidr, &used) {
-                    Ok(a) => {
-                        options.network = Some(a);
-                        options.dns = Some(crate::pod::PodDns {
-                            cluster_domain: self
-                                .network
-                                .as_ref()
-                                .and_then(|n| n.dns.as_ref())
-                                .map_or("cluster.local".into(), |d| d.cluster_domain.clone()),
-                        });
-                    }
-                    Err(error) => {
-                        tracing::warn!(pod = %id, %error, "pod start failed");
-                        events.push(NodeEvent::StartFailed {
-                            error: format!("pod {:?}: {error}", pod.name()),
-                            pod: id,
-                            cause: StartCause::Other,
-                        });
-                        continue;
-                    }
+            let inputs = inputs.scoped(pod.namespace());
+            match self.pods.get(&id) {
+                Some(slot) if slot.phase == Phase::Stopping => continue,
+                Some(slot) => {
+                    // Kept: ConfigMap/Secret changes reach its volumes in place.
+                    slot.worker.order(Order::Inputs(inputs));
+                    continue;
                 }
+                None => {}
             }
-            match RunningPod::start(
-                self.runtime.clone(),
-                pod,
-                inputs,
-                &*self.images,
-                &self.dirs.pods,
-                &options,
-            ) {
-                Ok(p) => {
-                    tracing::info!(pod = %id, elapsed_ms = t.elapsed().as_millis() as u64, "pod started");
-                    if let Err(e) = self.records.save(&p.to_record()) {
-                        tracing::warn!(pod = %id, error = %e, "saving the pod record");
-                    }
-                    self.pods.insert(id.clone(), p);
-                    events.push(NodeEvent::Started { pod: id });
-                }
-                Err(e) => match e.waits_for_pull() {
-                    Some(image) => {
-                        tracing::debug!(pod = %id, image, "pod start waits for a pull");
-                        events.push(NodeEvent::WaitsForPull {
-                            pod: id,
-                            image: image.to_string(),
-                        });
-                    }
-                    None => {
-                        tracing::warn!(pod = %id, error = %e, "pod start failed");
-                        events.push(NodeEvent::StartFailed {
-                            pod: id,
-                            error: e.to_string(),
-                            cause: if e.is_image() {
-                                StartCause::Image
-                            } else {
-                                StartCause::Other
-                            },
-                        });
-                    }
-                },
+            if let Err(error) = self.start(&id, pod, inputs) {
+                tracing::warn!(pod = %id, %error, "pod start failed");
+                events.push(NodeEvent::StartFailed {
+                    error: format!("pod {:?}: {error}", pod.name()),
+                    pod: id,
+                    cause: StartCause::Other,
+                });
             }
         }
         self.reconcile_network(false);
         events
+    }
+
+    /// Gives the pod an address (if the network is on) and a thread that
+    /// starts it.
+    fn start(&mut self, id: &str, pod: &Pod, inputs: PodInputs) -> Result<(), StartSetupError> {
+        let mut options = self.options.clone();
+        options.host_ip = self.net.as_ref().and_then(|n| n.node_ip());
+        if let Some(cidr) = self.pod_cidr().filter(|_| !pod.spec.host_network) {
+            // Stopping pods keep their addresses until they are gone.
+            let used = self
+                .pods
+                .values()
+                .filter_map(|s| s.address)
+                .map(|a| a.ip)
+                .collect();
+            options.network = Some(network::allocate(cidr, &used)?);
+            options.dns = Some(crate::pod::PodDns {
+                cluster_domain: self
+                    .network
+                    .as_ref()
+                    .and_then(|n| n.dns.as_ref())
+                    .map_or("cluster.local".into(), |d| d.cluster_domain.clone()),
+            });
+        }
+        let address = options.network;
+        let begin = Begin::Start {
+            pod: Box::new(pod.clone()),
+            inputs,
+            images: self.images.clone(),
+            dirs: self.dirs.pods.clone(),
+            options: Box::new(options),
+            runtime: self.runtime.clone(),
+        };
+        let worker = PodWorker::spawn(begin, self.context(id)).map_err(StartSetupError::Thread)?;
+        self.pods.insert(
+            id.to_string(),
+            Slot {
+                pod: pod.clone(),
+                address,
+                phase: Phase::Starting,
+                worker,
+            },
+        );
+        Ok(())
     }
 
     /// Removes the node-level network the agent programmed (`reset`).
@@ -397,112 +471,112 @@ impl Node {
         self.net.as_ref().map_or(Ok(()), |n| n.remove())
     }
 
-    /// Stops the pods `ids` concurrently (their grace periods overlap),
-    /// removing their records.
-    fn stop_many(&mut self, ids: &[String]) -> Vec<NodeEvent> {
-        let pods: Vec<(String, RunningPod)> = ids
-            .iter()
-            .filter_map(|id| self.pods.remove(id).map(|p| (id.clone(), p)))
-            .collect();
-        let results: Vec<(String, Result<(), StopError>)> = std::thread::scope(|s| {
-            let handles: Vec<_> = pods
-                .into_iter()
-                .map(|(id, p)| {
-                    let stopping = s.spawn(move || {
-                        let grace = p.grace();
-                        p.stop(grace).map(drop)
-                    });
-                    (id, stopping)
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|(id, h)| {
-                    let r = match h.join() {
-                        Ok(stopped) => stopped.map_err(StopError::Pod),
-                        Err(_) => Err(StopError::Panicked),
-                    };
-                    (id, r)
-                })
-                .collect()
-        });
-        let mut events = Vec::new();
-        for (id, r) in results {
-            self.reported.remove(&id);
-            match r {
-                Ok(()) => {
-                    if let Err(e) = self.records.remove(&id) {
-                        tracing::warn!(pod = %id, error = %e, "removing the pod record");
-                    }
-                    tracing::info!(pod = %id, "pod stopped");
-                    events.push(NodeEvent::Stopped { pod: id });
-                }
-                Err(error) => {
-                    tracing::warn!(pod = %id, %error, "stopping the pod");
-                    events.push(NodeEvent::StopFailed {
-                        pod: id,
-                        error: error.to_string(),
-                    });
-                }
+    /// Stops every pod and waits until each has stopped (`bramble-agent
+    /// reset`).
+    pub fn stop_all(&mut self) -> Vec<NodeEvent> {
+        for slot in self.pods.values_mut() {
+            if slot.phase != Phase::Stopping {
+                slot.phase = Phase::Stopping;
+                slot.worker.order(Order::Stop);
             }
+        }
+        let mut events = Vec::new();
+        while !self.pods.is_empty() {
+            let Ok(report) = self.reports.recv() else {
+                break;
+            };
+            self.on_report(report, &mut Vec::new(), &mut events);
         }
         events
     }
 
-    /// Stops every pod (`bramble-agent reset`).
-    pub fn stop_all(&mut self) -> Vec<NodeEvent> {
-        let ids: Vec<String> = self.pods.keys().cloned().collect();
-        self.stop_many(&ids)
-    }
-
-    /// One supervision round over all pods at `now`; saves changed records
-    /// and returns the pods whose status changed.
-    pub fn tick(&mut self, now: Instant) -> Vec<(String, PodStatus)> {
+    /// Collects what the pods' threads reported since the last call: the
+    /// pods whose status changed, and what happened (started, failed,
+    /// stopped). Also reprograms the node network when it is due.
+    pub fn tick(&mut self, now: Instant) -> (Vec<(String, PodStatus)>, Vec<NodeEvent>) {
         if self.net.as_ref().is_some_and(|n| n.due(now)) {
             self.reconcile_network(true);
         }
-        let host_ip = self.net.as_ref().and_then(|n| n.node_ip());
-        let mut changed = Vec::new();
-        for (id, p) in &mut self.pods {
-            if let Err(e) = p.tick(now) {
-                tracing::warn!(pod = %id, error = %e, "supervising the pod");
-            }
-            if let Err(e) = self.records.save(&p.to_record()) {
-                tracing::warn!(pod = %id, error = %e, "saving the pod record");
-            }
-            let mut status = p.status(SystemTime::now());
-            set_host_ip(&mut status, host_ip, p.pod().spec.host_network);
-            let json = serde_json::to_string(&status).unwrap_or_default();
-            if self.reported.get(id) != Some(&json) {
-                self.reported.insert(id.clone(), json);
-                changed.push((id.clone(), status));
-            }
+        let (mut statuses, mut events) = (Vec::new(), Vec::new());
+        let mut stopped = false;
+        while let Ok(report) = self.reports.try_recv() {
+            stopped |= matches!(report, Report::Stopped { .. } | Report::StartFailed { .. });
+            self.on_report(report, &mut statuses, &mut events);
         }
-        changed
+        if stopped {
+            self.reconcile_network(false);
+        }
+        (statuses, events)
     }
 
-    /// When to tick next: the earliest scheduled probe or restart, at most
-    /// `max` from now (exits are only seen by polling).
+    fn on_report(
+        &mut self,
+        report: Report,
+        statuses: &mut Vec<(String, PodStatus)>,
+        events: &mut Vec<NodeEvent>,
+    ) {
+        match report {
+            Report::Started { pod } => {
+                if let Some(slot) = self.pods.get_mut(&pod)
+                    && slot.phase == Phase::Starting
+                {
+                    slot.phase = Phase::Running;
+                }
+                events.push(NodeEvent::Started { pod });
+            }
+            Report::Status { pod, status } => {
+                if self
+                    .pods
+                    .get(&pod)
+                    .is_some_and(|s| s.phase != Phase::Stopping)
+                {
+                    statuses.push((pod, status));
+                }
+            }
+            Report::StartFailed { pod, error } => {
+                // Its thread has ended: dropping the slot joins it.
+                drop(self.pods.remove(&pod));
+                events.push(start_failure(pod, &error));
+            }
+            Report::Stopped { pod, result } => {
+                // Its thread has ended: dropping the slot joins it.
+                drop(self.pods.remove(&pod));
+                match result {
+                    Ok(()) => {
+                        tracing::info!(%pod, "pod stopped");
+                        events.push(NodeEvent::Stopped { pod });
+                    }
+                    Err(error) => {
+                        tracing::warn!(%pod, %error, "stopping the pod");
+                        events.push(NodeEvent::StopFailed {
+                            pod,
+                            error: error.to_string(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// When the node itself needs a round next: its network's resync, at
+    /// most `max` from now (the pods' threads wake the loop themselves).
     pub fn next_wake(&self, now: Instant, max: Duration) -> Instant {
-        self.pods
-            .values()
-            .filter_map(RunningPod::next_wake)
-            .min()
-            .map_or(now + max, |t| t.min(now + max))
+        now + max
     }
 
     /// CPU and memory of every pod's running containers, from the cgroups.
     pub fn usage(&self) -> Vec<PodUsage> {
         self.pods
             .iter()
-            .map(|(id, p)| {
+            .filter(|(_, s)| s.phase == Phase::Running)
+            .map(|(id, s)| {
                 let mut containers = Vec::new();
                 let mut total = ContainerStats::default();
-                for c in p.containers().iter().filter(|c| !c.init && !c.is_deleted()) {
-                    if let Ok(s) = self.runtime.stats(&c.handle) {
-                        total.memory_bytes += s.memory_bytes;
-                        total.cpu_usage_ns += s.cpu_usage_ns;
-                        containers.push((c.name.clone(), s));
+                for c in s.worker.live() {
+                    if let Ok(st) = self.runtime.stats(&c.handle) {
+                        total.memory_bytes += st.memory_bytes;
+                        total.cpu_usage_ns += st.cpu_usage_ns;
+                        containers.push((c.name, st));
                     }
                 }
                 PodUsage {
@@ -512,6 +586,41 @@ impl Node {
                 }
             })
             .collect()
+    }
+}
+
+/// Why a pod's start could not even be handed to its thread.
+#[derive(Debug, thiserror::Error)]
+enum StartSetupError {
+    #[error(transparent)]
+    Address(#[from] network::AllocateError),
+    #[error("starting the pod's thread: {0}")]
+    Thread(#[source] std::io::Error),
+}
+
+/// The event of a pod that could not start: waiting for a pull, or failed
+/// (for its image, or anything else).
+fn start_failure(pod: String, e: &PodError) -> NodeEvent {
+    match e.waits_for_pull() {
+        Some(image) => {
+            tracing::debug!(%pod, image, "pod start waits for a pull");
+            NodeEvent::WaitsForPull {
+                pod,
+                image: image.to_string(),
+            }
+        }
+        None => {
+            tracing::warn!(%pod, error = %e, "pod start failed");
+            NodeEvent::StartFailed {
+                pod,
+                error: e.to_string(),
+                cause: if e.is_image() {
+                    StartCause::Image
+                } else {
+                    StartCause::Other
+                },
+            }
+        }
     }
 }
 

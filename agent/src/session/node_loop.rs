@@ -39,6 +39,9 @@ pub enum NodeCommand {
     Rejected(Rejection),
     /// An image pull ended: retry the pods waiting for it now.
     PullDone,
+    /// A pod's thread reported (started, failed, stopped, a new status):
+    /// collect it now.
+    PodsReported,
     /// The hub refused this node for good (its token, or a newer agent
     /// required): the loop ends, the pods keep running.
     Refused(String),
@@ -89,6 +92,12 @@ pub struct NodeLoop {
     usage_every: Option<Duration>,
     next_usage: Instant,
     refused: Option<String>,
+    /// How many pulls have ended ([`NodeCommand::PullDone`]).
+    pulls_ended: u64,
+    /// Per pod whose start is under way: `pulls_ended` when it began. A
+    /// start that reports waiting for a pull which has ended meanwhile
+    /// (its `PullDone` came first) is retried at once.
+    attempts: BTreeMap<String, u64>,
 }
 
 impl NodeLoop {
@@ -112,6 +121,8 @@ impl NodeLoop {
             usage_every: Some(USAGE_EVERY),
             next_usage: Instant::now(),
             refused: None,
+            pulls_ended: 0,
+            attempts: BTreeMap::new(),
         }
     }
 
@@ -158,6 +169,7 @@ impl NodeLoop {
                 self.publish(|rep| rep.desired_rejected = Some(r));
             }
             NodeCommand::PullDone => {
+                self.pulls_ended += 1;
                 let now = Instant::now();
                 let mut waiting = false;
                 for f in self.failures.values_mut() {
@@ -171,6 +183,8 @@ impl NodeLoop {
                 }
             }
             NodeCommand::Refused(why) => self.refused = Some(why),
+            // Collected by the round that follows every command.
+            NodeCommand::PodsReported => {}
         }
     }
 
@@ -192,7 +206,8 @@ impl NodeLoop {
 
     /// Reconciles the node to the current set. Pods that failed to start
     /// and whose retry is not due yet are left out (they do not run, so
-    /// leaving them out stops nothing).
+    /// leaving them out stops nothing). Returns at once: starts and stops
+    /// are reported by the node later ([`NodeLoop::tick`]).
     fn apply(&mut self) {
         let now = Instant::now();
         let pods: Vec<Pod> = self
@@ -209,10 +224,33 @@ impl NodeLoop {
             })
             .cloned()
             .collect();
+        for p in &due {
+            let id = pod_id(p);
+            if self.node.pod(&id).is_none() {
+                self.attempts.insert(id, self.pulls_ended);
+            }
+        }
         let events = self.node.apply(&due, &self.inputs);
+        self.on_events(events, now);
+        let wanted: Vec<String> = pods.iter().map(pod_id).collect();
+        self.failures.retain(|id, _| wanted.contains(id));
+        self.attempts.retain(|id, _| wanted.contains(id));
+        let running = self.node.pod_ids();
+        self.pulls
+            .retain(|id| wanted.iter().chain(&running).any(|w| w == id));
+        self.refresh(now);
+    }
+
+    /// What the node reported: starts, failed starts (retried with
+    /// back-off, or when their image is pulled), stops. Returns whether a
+    /// pod stopped or failed to start (a pod recreated under its name may
+    /// start now).
+    fn on_events(&mut self, events: Vec<NodeEvent>, now: Instant) -> bool {
+        let mut ended = false;
         for e in events {
             match e {
                 NodeEvent::Started { pod } => {
+                    self.attempts.remove(&pod);
                     self.failures.remove(&pod);
                     let node = &self.node;
                     self.pulls.started(&pod, Instant::now(), |image| {
@@ -220,10 +258,16 @@ impl NodeLoop {
                     });
                 }
                 NodeEvent::WaitsForPull { pod, image } => {
+                    ended = true;
                     // Waiting for a pull: no attempt counted, the last
                     // pull error (if any) still reported; woken by
-                    // `PullDone`, polled meanwhile.
+                    // `PullDone`, polled meanwhile — at once if a pull
+                    // ended while this start was under way.
                     self.pulls.waiting(&pod, &image, now);
+                    let missed = self
+                        .attempts
+                        .remove(&pod)
+                        .is_some_and(|began| began < self.pulls_ended);
                     let (attempts, error, cause) = match self.failures.get(&pod) {
                         Some(f) if f.attempts > 0 => (f.attempts, f.error.clone(), f.cause),
                         _ => (
@@ -237,13 +281,15 @@ impl NodeLoop {
                         StartFailure {
                             error,
                             attempts,
-                            retry_at: now + RETRY_MAX,
+                            retry_at: if missed { now } else { now + RETRY_MAX },
                             pulling: true,
                             cause,
                         },
                     );
                 }
                 NodeEvent::StartFailed { pod, error, cause } => {
+                    ended = true;
+                    self.attempts.remove(&pod);
                     self.pulls.failed(&pod);
                     let attempts = self.failures.get(&pod).map_or(0, |f| f.attempts) + 1;
                     let delay = RETRY_FIRST
@@ -261,33 +307,37 @@ impl NodeLoop {
                         },
                     );
                 }
+                NodeEvent::Stopped { pod } => {
+                    ended = true;
+                    self.statuses.remove(&pod);
+                }
                 NodeEvent::StopFailed { pod, error } => {
+                    ended = true;
+                    self.statuses.remove(&pod);
                     tracing::warn!(%pod, %error, "pod could not be stopped");
                 }
                 _ => {}
             }
         }
-        let wanted: Vec<String> = pods.iter().map(pod_id).collect();
-        self.failures.retain(|id, _| wanted.contains(id));
-        let running = self.node.pod_ids();
-        self.pulls
-            .retain(|id| wanted.iter().chain(&running).any(|w| w == id));
-        self.refresh(now);
+        ended
     }
 
-    /// One supervision round; retries due start failures.
+    /// One round: what the pods reported, retries that are due, the report.
     pub fn tick(&mut self, now: Instant) {
-        if self.failures.values().any(|f| f.retry_at <= now) {
-            self.apply();
+        let (statuses, events) = self.node.tick(now);
+        for (id, status) in statuses {
+            self.statuses.insert(id, status);
         }
-        self.refresh(now);
+        let ended = self.on_events(events, now);
+        if ended || self.failures.values().any(|f| f.retry_at <= now) {
+            self.apply();
+        } else {
+            self.refresh(now);
+        }
     }
 
     /// Collects statuses (and usage every [`USAGE_EVERY`]) into the report.
     fn refresh(&mut self, now: Instant) {
-        for (id, status) in self.node.tick(now) {
-            self.statuses.insert(id, status);
-        }
         let running = self.node.pod_ids();
         self.statuses.retain(|id, _| running.contains(id));
         let usage = match self.usage_every {
@@ -302,7 +352,7 @@ impl NodeLoop {
             let (Some(p), Some(status)) = (self.node.pod(id), self.statuses.get(id)) else {
                 continue;
             };
-            let mut report = report_of(p.pod(), status.clone());
+            let mut report = report_of(p, status.clone());
             report.pulls = self.pulls.report(id);
             pods.insert(id.clone(), report);
         }
