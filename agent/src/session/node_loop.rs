@@ -1,10 +1,10 @@
-//! The agent's reconcile loop, on the main thread (the [`Node`] shares the
-//! runtime and the images with `main` and the RPC threads): it restores the last accepted desired set from
-//! `RUN_DIR/desired.json` at start (offline autonomy), applies every newer
-//! set the session hands over, supervises the pods, retries pods that could
-//! not start (image pulls) with back-off, and keeps the [`SharedReport`] the
-//! session publishes up to date (with the pulls each pod waited for:
-//! [`PullWaits`]). It ends on a stop flag or when the hub refuses the node
+//! The agent's reconcile loop, on the main thread: it restores the last
+//! accepted desired set from `RUN_DIR/desired.json` at start (offline
+//! autonomy), applies every newer set the session hands over to the
+//! [`Node`] (whose pods each run on a thread of their own and wake this loop
+//! with [`NodeCommand::PodsReported`]), retries pods that could not start
+//! (image pulls) with back-off, and keeps the [`SharedReport`] the session
+//! publishes up to date (with the pulls each pod waited for: [`PullWaits`]). It ends on a stop flag or when the hub refuses the node
 //! ([`LoopEnd`]). `bramble-agent run` drives the same loop over local files
 //! ([`NodeLoop::apply_local`]), its report printed as JSON lines.
 
