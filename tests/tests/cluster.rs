@@ -338,3 +338,79 @@ fn cluster_keeps_pods_of_another_platform_pending_with_the_reason() {
     let (_, p) = c.client().get("/api/v1/namespaces/default/pods/big-iron");
     assert!(p["spec"]["nodeName"].is_null(), "{p}");
 }
+
+/// Host pids of processes whose command line holds `token`.
+fn processes_with(token: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(token))
+        })
+        .collect()
+}
+
+fn pod_phase(c: &Cluster, name: &str) -> Option<String> {
+    let (code, p) = c
+        .client()
+        .get(&format!("/api/v1/namespaces/default/pods/{name}"));
+    (code == 200)
+        .then(|| p["status"]["phase"].as_str().map(str::to_string))
+        .flatten()
+}
+
+#[test]
+fn cluster_a_pod_starts_while_another_on_its_node_spends_its_grace_period() {
+    let _one = serial();
+    let c = Cluster::start(Broker::Embedded, 1, &[]);
+    c.push_busybox("busybox", "e2e");
+    let token = bramble_tests::cluster::unique("ignores-term");
+    let pod = |name: &str, script: &str| {
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"terminationGracePeriodSeconds": 30,
+                "containers": [{"name": "main", "image": "busybox:e2e",
+                    "command": ["sh", "-c", script]}]}})
+    };
+    let pods = "/api/v1/namespaces/default/pods";
+    let stubborn = format!("trap '' TERM; : {token}; while true; do sleep 1; done");
+    let (code, v) = c.client().post(pods, &pod("stubborn", &stubborn));
+    assert_eq!(code, 201, "{v}");
+    eventually("the stubborn pod running", Duration::from_secs(60), || {
+        (pod_phase(&c, "stubborn").as_deref() == Some("Running")).then_some(())
+    });
+    let pids = processes_with(&token);
+    assert!(!pids.is_empty(), "no process of the stubborn pod");
+
+    // Deleted (SIGTERM ignored: 30 s of grace on the node) while another
+    // pod is created on the same node.
+    let (code, v) = c.client().delete(&format!("{pods}/stubborn"));
+    assert!(code == 200 || code == 202, "{code} {v}");
+    let (code, v) = c.client().post(pods, &pod("fresh", IDLE));
+    assert_eq!(code, 201, "{v}");
+    eventually("the fresh pod running", Duration::from_secs(60), || {
+        (pod_phase(&c, "fresh").as_deref() == Some("Running")).then_some(())
+    });
+    let left: Vec<i32> = pids
+        .iter()
+        .copied()
+        .filter(|p| processes_with(&token).contains(p))
+        .collect();
+    assert!(
+        !left.is_empty(),
+        "the fresh pod ran only after the stubborn one's grace period"
+    );
+    // Its stop ends when its process does.
+    for pid in left {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    eventually(
+        "the stubborn pod's processes gone",
+        Duration::from_secs(60),
+        || processes_with(&token).is_empty().then_some(()),
+    );
+}
