@@ -2,7 +2,8 @@
 //! real agents as separate processes with their own data dirs and node
 //! names, real containers. Deployments spread and roll, DaemonSets follow
 //! nodes, scale and undo work, a killed agent's pods move after the
-//! eviction timeout and are fenced when it returns.
+//! eviction timeout and are fenced when it returns, and a pod spending its
+//! grace period holds up no other pod of its node.
 
 use bramble_tests::eventually;
 use std::collections::BTreeMap;
