@@ -1,9 +1,9 @@
 //! No pod waits for another (root, real containers): while a pod that
-//! ignores SIGTERM spends its grace period stopping, a pod desired at the
-//! same moment starts and runs; while one pod's runtime call hangs, another
-//! pod starts and runs. Each is shown by an outcome: the second pod is
-//! Running while the first one's process is still alive (or its runtime
-//! call still hung).
+//! ignores SIGTERM spends its grace period stopping, while one pod's
+//! runtime call hangs, while one pod's image is still coming, while one
+//! pod's probe takes its time, another pod starts and runs. Each is shown by
+//! an outcome: the second pod is Running while the first one's process (its
+//! runtime call, its image fetch, its probe) is still under way.
 
 mod common;
 
@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bramble_agent::node::{Node, NodeDirs, NodeEvent, Waker};
-use bramble_agent::pod::{PodInputs, PodOptions};
+use bramble_agent::pod::{ImageSource, PodInputs, PodOptions};
 use bramble_agent::runtime::{OciBinaryOptions, OciBinaryRuntime, Runtime};
 use bramble_api::objects::pod::Pod;
 use bramble_api::objects::pod_status::PodStatus;
@@ -117,7 +117,7 @@ fn a_pod_starts_while_another_spends_its_grace_period() {
 
     // Deleted and replaced at the same moment: the stop (SIGTERM ignored,
     // 30 s of grace) runs while the new pod starts.
-    let fresh = pod("fresh", 30, "exec sleep 1000");
+    let fresh = pod("fresh", 1, "exec sleep 1000");
     let events = node.0.apply(&[fresh], &PodInputs::default());
     assert!(events.is_empty(), "{events:?}");
     until_running(&mut node.0, "default_fresh", &mut seen);
@@ -180,12 +180,7 @@ struct EndHungCalls;
 
 impl Drop for EndHungCalls {
     fn drop(&mut self) {
-        for pid in hung_calls() {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
+        kill_all(&hung_calls());
     }
 }
 
@@ -229,12 +224,7 @@ fn a_pod_starts_while_another_pods_runtime_call_hangs() {
     );
     assert!(!seen.contains_key("default_hang") || !running(&seen["default_hang"]));
     // The hung call fails when killed: that pod's start fails, alone.
-    for pid in hung {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-    }
+    kill_all(&hung);
     bramble_tests::eventually("the hanging pod's start to fail", WAIT, || {
         let (_, events) = node.0.tick(Instant::now());
         events
@@ -242,4 +232,126 @@ fn a_pod_starts_while_another_pods_runtime_call_hangs() {
             .any(|e| matches!(e, NodeEvent::StartFailed { pod, .. } if pod == "default_hang"))
             .then_some(())
     });
+}
+
+/// Host pids of processes whose command line holds `token`.
+fn processes_with(token: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(token))
+        })
+        .collect()
+}
+
+fn kill_all(pids: &[i32]) {
+    for pid in pids {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(*pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+#[test]
+fn a_pod_starts_while_another_pods_image_is_still_coming() {
+    let env = PodEnv::new("nostall-image", Backend::Libcontainer);
+    // The image `slow:1` arrives when the test says so; others are here.
+    let gate = Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+    let asked = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let images = {
+        let (gate, asked) = (gate.clone(), asked.clone());
+        let fixture = fixture_images();
+        move |reference: &str| {
+            if reference == "slow:1" {
+                asked.store(true, std::sync::atomic::Ordering::SeqCst);
+                let (open, cv) = &*gate;
+                let mut open = open.lock().unwrap();
+                while !*open {
+                    open = cv.wait(open).unwrap();
+                }
+            }
+            fixture.resolve(reference)
+        }
+    };
+    let dirs = NodeDirs {
+        pods: env.dirs.clone(),
+        records: env.path().join("run/pods"),
+        cgroup_parent: env.cgroup_parent.clone(),
+    };
+    let (node, _) = Node::open(
+        env.runtime.clone(),
+        Arc::new(images),
+        dirs,
+        PodOptions::default(),
+        Waker::none(),
+    )
+    .expect("opening the node");
+    let mut node = NodeGuard(node);
+    let open_gate = || {
+        *gate.0.lock().unwrap() = true;
+        gate.1.notify_all();
+    };
+    let mut slow = pod("slow", 1, "exec sleep 1000");
+    slow.spec.containers[0].image = "slow:1".into();
+    let cached = pod("cached", 1, "exec sleep 1000");
+    node.0
+        .apply(&[slow.clone(), cached.clone()], &PodInputs::default());
+    let mut seen = BTreeMap::new();
+    until_running(&mut node.0, "default_cached", &mut seen);
+    assert!(
+        asked.load(std::sync::atomic::Ordering::SeqCst),
+        "the slow image was never asked for"
+    );
+    assert!(
+        !seen.contains_key("default_slow"),
+        "the slow pod has a status before its image came: {seen:?}"
+    );
+    open_gate();
+    until_running(&mut node.0, "default_slow", &mut seen);
+}
+
+#[test]
+fn a_pod_starts_while_another_pods_probe_takes_its_time() {
+    let env = PodEnv::new("nostall-probe", Backend::Libcontainer);
+    let mut node = open(&env, env.runtime.clone());
+    let token = format!("slow-probe-{}", std::process::id());
+    let probed: Pod = serde_yaml_ng::from_str(&format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: probed, namespace: default, uid: u-probed}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: busybox
+    command: [sh, -c, "exec sleep 1000"]
+    readinessProbe:
+      exec: {{command: [sh, -c, "sleep 600; : {token}"]}}
+      periodSeconds: 1
+      timeoutSeconds: 600
+"#
+    ))
+    .expect("pod yaml");
+    node.0
+        .apply(std::slice::from_ref(&probed), &PodInputs::default());
+    bramble_tests::eventually("the slow probe running", WAIT, || {
+        node.0.tick(Instant::now());
+        (!processes_with(&token).is_empty()).then_some(())
+    });
+    let other = pod("other", 1, "exec sleep 1000");
+    node.0.apply(&[probed, other], &PodInputs::default());
+    let mut seen = BTreeMap::new();
+    until_running(&mut node.0, "default_other", &mut seen);
+    let probes = processes_with(&token);
+    assert!(
+        !probes.is_empty(),
+        "the other pod ran only after the slow probe ended"
+    );
+    // The probe ends when its process does; then the pod can be stopped.
+    kill_all(&probes);
 }
