@@ -234,19 +234,6 @@ fn a_pod_starts_while_another_pods_runtime_call_hangs() {
     });
 }
 
-/// Host pids of processes whose command line holds `token`.
-fn processes_with(token: &str) -> Vec<i32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_string_lossy().parse::<i32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(token))
-        })
-        .collect()
-}
-
 fn kill_all(pids: &[i32]) {
     for pid in pids {
         let _ = nix::sys::signal::kill(
@@ -341,13 +328,13 @@ spec:
         .apply(std::slice::from_ref(&probed), &PodInputs::default());
     bramble_tests::eventually("the slow probe running", WAIT, || {
         node.0.tick(Instant::now());
-        (!processes_with(&token).is_empty()).then_some(())
+        (!bramble_tests::procs::processes_with(&token).is_empty()).then_some(())
     });
     let other = pod("other", 1, "exec sleep 1000");
     node.0.apply(&[probed, other], &PodInputs::default());
     let mut seen = BTreeMap::new();
     until_running(&mut node.0, "default_other", &mut seen);
-    let probes = processes_with(&token);
+    let probes = bramble_tests::procs::processes_with(&token);
     assert!(
         !probes.is_empty(),
         "the other pod ran only after the slow probe ended"

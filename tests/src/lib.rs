@@ -16,6 +16,7 @@ pub mod lab;
 pub mod mosquitto;
 pub mod net;
 pub mod ports;
+pub mod procs;
 pub mod root;
 pub mod syscall_probe;
 pub mod wait;

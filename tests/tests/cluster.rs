@@ -340,19 +340,6 @@ fn cluster_keeps_pods_of_another_platform_pending_with_the_reason() {
     assert!(p["spec"]["nodeName"].is_null(), "{p}");
 }
 
-/// Host pids of processes whose command line holds `token`.
-fn processes_with(token: &str) -> Vec<i32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_string_lossy().parse::<i32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(token))
-        })
-        .collect()
-}
-
 fn pod_phase(c: &Cluster, name: &str) -> Option<String> {
     let (code, p) = c
         .client()
@@ -381,7 +368,7 @@ fn cluster_a_pod_starts_while_another_on_its_node_spends_its_grace_period() {
     eventually("the stubborn pod running", Duration::from_secs(60), || {
         (pod_phase(&c, "stubborn").as_deref() == Some("Running")).then_some(())
     });
-    let pids = processes_with(&token);
+    let pids = bramble_tests::procs::processes_with(&token);
     assert!(!pids.is_empty(), "no process of the stubborn pod");
 
     // Deleted (SIGTERM ignored: 30 s of grace on the node) while another
@@ -396,7 +383,7 @@ fn cluster_a_pod_starts_while_another_on_its_node_spends_its_grace_period() {
     let left: Vec<i32> = pids
         .iter()
         .copied()
-        .filter(|p| processes_with(&token).contains(p))
+        .filter(|p| bramble_tests::procs::processes_with(&token).contains(p))
         .collect();
     assert!(
         !left.is_empty(),
@@ -412,6 +399,10 @@ fn cluster_a_pod_starts_while_another_on_its_node_spends_its_grace_period() {
     eventually(
         "the stubborn pod's processes gone",
         Duration::from_secs(60),
-        || processes_with(&token).is_empty().then_some(()),
+        || {
+            bramble_tests::procs::processes_with(&token)
+                .is_empty()
+                .then_some(())
+        },
     );
 }

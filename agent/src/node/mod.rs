@@ -558,12 +558,6 @@ impl Node {
         }
     }
 
-    /// When the node itself needs a round next: its network's resync, at
-    /// most `max` from now (the pods' threads wake the loop themselves).
-    pub fn next_wake(&self, now: Instant, max: Duration) -> Instant {
-        now + max
-    }
-
     /// CPU and memory of every pod's running containers, from the cgroups.
     pub fn usage(&self) -> Vec<PodUsage> {
         self.pods

@@ -415,7 +415,7 @@ impl NodeLoop {
             }
             let now = Instant::now();
             self.tick(now);
-            let mut wake = self.node.next_wake(now, max);
+            let mut wake = now + max;
             if let Some(f) = self.failures.values().map(|f| f.retry_at).min() {
                 wake = wake.min(f.max(now));
             }
