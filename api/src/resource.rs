@@ -146,6 +146,20 @@ pub const RESOURCES: &[ResourceInfo] = &[
     core("Node", "nodes", "node", &["no"], false),
     core("Namespace", "namespaces", "namespace", &["ns"], false),
     core("Event", "events", "event", &["ev"], true),
+    core(
+        "PersistentVolumeClaim",
+        "persistentvolumeclaims",
+        "persistentvolumeclaim",
+        &["pvc"],
+        true,
+    ),
+    core(
+        "PersistentVolume",
+        "persistentvolumes",
+        "persistentvolume",
+        &["pv"],
+        false,
+    ),
     grouped(
         "apps",
         "v1",
@@ -197,6 +211,17 @@ pub const RESOURCES: &[ResourceInfo] = &[
         "networkpolicy",
         &["netpol"],
     ),
+    ResourceInfo {
+        namespaced: false,
+        ..grouped(
+            "storage.k8s.io",
+            "v1",
+            "StorageClass",
+            "storageclasses",
+            "storageclass",
+            &["sc"],
+        )
+    },
 ];
 
 /// Kinds also served at a second group version, converted to and from the
@@ -309,7 +334,7 @@ mod tests {
     #[test]
     fn lists_groups_once() {
         let g = groups();
-        assert_eq!(g.len(), 4);
+        assert_eq!(g.len(), 5);
         assert!(g.contains(&("networking.k8s.io", "v1")));
         assert_eq!(g.last(), Some(&("events.k8s.io", "v1")));
     }

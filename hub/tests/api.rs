@@ -218,6 +218,7 @@ async fn discovery_lists_every_kind() {
                 "apps",
                 "autoscaling",
                 "networking.k8s.io",
+                "storage.k8s.io",
                 "events.k8s.io",
                 "metrics.k8s.io"
             ]

@@ -42,7 +42,8 @@ fn the_index_points_at_hashed_documents_that_are_cached() {
             "apis/apps/v1",
             "apis/autoscaling/v2",
             "apis/events.k8s.io/v1",
-            "apis/networking.k8s.io/v1"
+            "apis/networking.k8s.io/v1",
+            "apis/storage.k8s.io/v1"
         ]
     );
 

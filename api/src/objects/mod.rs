@@ -24,6 +24,8 @@ pub mod hpa;
 pub mod ingress;
 pub mod network_policy;
 pub mod node;
+pub mod persistent_volume;
+pub mod persistent_volume_claim;
 pub mod pod;
 pub mod pod_status;
 pub mod probe;
@@ -33,6 +35,7 @@ pub mod scheduling;
 pub mod seccomp;
 pub mod secret;
 pub mod service;
+pub mod storage_class;
 pub mod template;
 pub mod volume;
 
@@ -53,10 +56,13 @@ pub use hpa::HorizontalPodAutoscaler;
 pub use ingress::Ingress;
 pub use network_policy::NetworkPolicy;
 pub use node::Node;
+pub use persistent_volume::PersistentVolume;
+pub use persistent_volume_claim::PersistentVolumeClaim;
 pub use pod::{Pod, PodSpec};
 pub use replicaset::ReplicaSet;
 pub use secret::Secret;
 pub use service::Service;
+pub use storage_class::StorageClass;
 pub use template::PodTemplateSpec;
 
 /// Dispatches admission to the typed struct of `kind`.
@@ -76,6 +82,9 @@ pub(crate) fn admit_kind(kind: &str, value: Value) -> Result<Value, FieldErrors>
         "Ingress" => admit_as::<Ingress>(value),
         "NetworkPolicy" => admit_as::<NetworkPolicy>(value),
         "Event" => admit_as::<Event>(value),
+        "PersistentVolumeClaim" => admit_as::<PersistentVolumeClaim>(value),
+        "PersistentVolume" => admit_as::<PersistentVolume>(value),
+        "StorageClass" => admit_as::<StorageClass>(value),
         other => Err(FieldErrors(vec![crate::field::FieldError::invalid(
             "kind",
             format!("{other} is not implemented yet"),

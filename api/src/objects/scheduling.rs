@@ -202,7 +202,8 @@ impl NodeSelector {
 }
 
 impl NodeSelectorTerm {
-    fn validate(&self, path: &str) -> FieldErrors {
+    /// Checks the term's requirements at `path`.
+    pub(crate) fn validate(&self, path: &str) -> FieldErrors {
         let mut errs = FieldErrors::new();
         for (i, r) in self.match_expressions.iter().enumerate() {
             let rp = index(&join(path, "matchExpressions"), i);

@@ -837,6 +837,14 @@ fn minimal(kind: &str) -> Value {
         }
         "NetworkPolicy" => json!({"spec": {"podSelector": {}}}),
         "Event" => json!({"involvedObject": {"kind": "Pod", "name": "a"}}),
+        "PersistentVolumeClaim" => {
+            json!({"spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})
+        }
+        "PersistentVolume" => {
+            json!({"spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                            "hostPath": {"path": "/srv/a"}}})
+        }
+        "StorageClass" => json!({"provisioner": "kubernetes.io/no-provisioner"}),
         other => panic!("no minimal manifest for {other}"),
     };
     let mut v = body;

@@ -1,4 +1,5 @@
-//! Pod volumes: `emptyDir`, `hostPath`, `configMap` and `secret` sources.
+//! Pod volumes: `emptyDir`, `hostPath`, `configMap`, `secret` and
+//! `persistentVolumeClaim` sources.
 
 use std::collections::BTreeSet;
 
@@ -44,6 +45,25 @@ pub struct Volume {
     pub config_map: Option<ConfigMapVolumeSource>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<SecretVolumeSource>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persistent_volume_claim: Option<PersistentVolumeClaimVolumeSource>,
+}
+
+/// `persistentVolumeClaim: {claimName, readOnly}`: the volume bound to a
+/// claim in the pod's namespace.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "io.k8s.api.core.v1.PersistentVolumeClaimVolumeSource")
+)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PersistentVolumeClaimVolumeSource {
+    #[serde(default)]
+    pub claim_name: String,
+    /// Mount read-only in every container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<bool>,
 }
 
 /// `emptyDir: {medium, sizeLimit}`; medium `""` (disk) or `Memory` (tmpfs).
@@ -200,12 +220,17 @@ impl Volume {
         let sources = usize::from(self.empty_dir.is_some())
             + usize::from(self.host_path.is_some())
             + usize::from(self.config_map.is_some())
-            + usize::from(self.secret.is_some());
+            + usize::from(self.secret.is_some())
+            + usize::from(self.persistent_volume_claim.is_some());
         if sources != 1 {
             errs.push(FieldError::invalid(
                 path,
-                "must specify exactly one volume source: `emptyDir`, `hostPath`, `configMap` or `secret`",
+                "must specify exactly one volume source: `emptyDir`, `hostPath`, `configMap`, `secret` or `persistentVolumeClaim`",
             ));
+        }
+        if let Some(c) = &self.persistent_volume_claim {
+            let cp = join(path, "persistentVolumeClaim");
+            check_ref_name(&mut errs, &join(&cp, "claimName"), &c.claim_name);
         }
         if let Some(e) = &self.empty_dir {
             check_opt_enum(
@@ -395,9 +420,22 @@ mod tests {
     #[test]
     fn other_sources_are_not_supported() {
         let e = crate::decode::decode::<Vec<Volume>>(
-            json!([{"name": "d", "persistentVolumeClaim": {"claimName": "x"}}]),
+            json!([{"name": "d", "nfs": {"server": "x", "path": "/"}}]),
         )
         .unwrap_err();
-        assert_eq!(e.to_string(), "[0].persistentVolumeClaim: not supported");
+        assert_eq!(e.to_string(), "[0].nfs: not supported");
+    }
+
+    #[test]
+    fn a_claim_needs_its_name() {
+        let vs = volumes(json!([
+            {"name": "data", "persistentVolumeClaim": {"claimName": "db", "readOnly": true}},
+            {"name": "bad", "persistentVolumeClaim": {}},
+        ]));
+        let (_, errs) = validate_volumes(&vs, "v");
+        assert_eq!(
+            errs.to_string(),
+            "v[1].persistentVolumeClaim.claimName: Required value"
+        );
     }
 }

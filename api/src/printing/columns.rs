@@ -90,6 +90,45 @@ pub fn headers_of(kind: &str) -> (&'static [&'static str], &'static [&'static st
             ],
             &[],
         ),
+        "PersistentVolumeClaim" => (
+            &[
+                "NAME",
+                "STATUS",
+                "VOLUME",
+                "CAPACITY",
+                "ACCESS MODES",
+                "STORAGECLASS",
+                "VOLUMEATTRIBUTESCLASS",
+                "AGE",
+            ],
+            &["VOLUMEMODE"],
+        ),
+        "PersistentVolume" => (
+            &[
+                "NAME",
+                "CAPACITY",
+                "ACCESS MODES",
+                "RECLAIM POLICY",
+                "STATUS",
+                "CLAIM",
+                "STORAGECLASS",
+                "VOLUMEATTRIBUTESCLASS",
+                "REASON",
+                "AGE",
+            ],
+            &["VOLUMEMODE"],
+        ),
+        "StorageClass" => (
+            &[
+                "NAME",
+                "PROVISIONER",
+                "RECLAIMPOLICY",
+                "VOLUMEBINDINGMODE",
+                "ALLOWVOLUMEEXPANSION",
+                "AGE",
+            ],
+            &[],
+        ),
         _ => (&["NAME", "AGE"], &[]),
     }
 }
@@ -256,6 +295,77 @@ pub fn cells(kind: &str, o: &Value, now: SystemTime) -> (Vec<String>, Vec<String
             vec![],
         ),
         "Event" => event_cells(o, name, now),
+        "PersistentVolumeClaim" => (
+            vec![
+                name,
+                str_at(o, "/status/phase").unwrap_or("Pending").to_string(),
+                str_at(o, "/spec/volumeName").unwrap_or("").to_string(),
+                str_at(o, "/status/capacity/storage")
+                    .unwrap_or("")
+                    .to_string(),
+                access_modes(o, "/status/accessModes"),
+                or_unset(str_at(o, "/spec/storageClassName")),
+                "<unset>".into(),
+                age,
+            ],
+            vec![volume_mode(o)],
+        ),
+        "PersistentVolume" => {
+            let claim = match (
+                str_at(o, "/spec/claimRef/namespace"),
+                str_at(o, "/spec/claimRef/name"),
+            ) {
+                (Some(ns), Some(n)) => format!("{ns}/{n}"),
+                (None, Some(n)) => n.to_string(),
+                _ => String::new(),
+            };
+            (
+                vec![
+                    name,
+                    str_at(o, "/spec/capacity/storage")
+                        .unwrap_or("")
+                        .to_string(),
+                    access_modes(o, "/spec/accessModes"),
+                    str_at(o, "/spec/persistentVolumeReclaimPolicy")
+                        .unwrap_or("Retain")
+                        .to_string(),
+                    str_at(o, "/status/phase").unwrap_or("Pending").to_string(),
+                    claim,
+                    str_at(o, "/spec/storageClassName")
+                        .unwrap_or("")
+                        .to_string(),
+                    "<unset>".into(),
+                    str_at(o, "/status/reason").unwrap_or("").to_string(),
+                    age,
+                ],
+                vec![volume_mode(o)],
+            )
+        }
+        "StorageClass" => {
+            let default = str_at(
+                o,
+                "/metadata/annotations/storageclass.kubernetes.io~1is-default-class",
+            ) == Some("true");
+            (
+                vec![
+                    if default {
+                        format!("{name} (default)")
+                    } else {
+                        name
+                    },
+                    str_at(o, "/provisioner").unwrap_or("").to_string(),
+                    str_at(o, "/reclaimPolicy").unwrap_or("Delete").to_string(),
+                    str_at(o, "/volumeBindingMode")
+                        .unwrap_or("Immediate")
+                        .to_string(),
+                    bool_at(o, "/allowVolumeExpansion")
+                        .unwrap_or(false)
+                        .to_string(),
+                    age,
+                ],
+                vec![],
+            )
+        }
         _ => (vec![name, age], vec![]),
     }
 }
@@ -309,6 +419,35 @@ fn event_cells(o: &Value, name: String, now: SystemTime) -> (Vec<String>, Vec<St
             name,
         ],
     )
+}
+
+/// kubectl's short access modes: `RWO,ROX`.
+fn access_modes(o: &Value, pointer: &str) -> String {
+    list_at(o, pointer)
+        .iter()
+        .filter_map(Value::as_str)
+        .map(|m| match m {
+            "ReadWriteOnce" => "RWO",
+            "ReadOnlyMany" => "ROX",
+            "ReadWriteMany" => "RWX",
+            "ReadWriteOncePod" => "RWOP",
+            other => other,
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn volume_mode(o: &Value) -> String {
+    str_at(o, "/spec/volumeMode")
+        .unwrap_or("Filesystem")
+        .to_string()
+}
+
+fn or_unset(s: Option<&str>) -> String {
+    match s {
+        Some(s) if !s.is_empty() => s.to_string(),
+        _ => "<unset>".into(),
+    }
 }
 
 fn or_none(s: Option<&str>) -> String {

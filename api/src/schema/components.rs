@@ -51,6 +51,9 @@ fn build() -> Map<String, Value> {
             "Ingress" => generator.subschema_for::<objects::Ingress>(),
             "NetworkPolicy" => generator.subschema_for::<objects::NetworkPolicy>(),
             "Event" => generator.subschema_for::<objects::Event>(),
+            "PersistentVolumeClaim" => generator.subschema_for::<objects::PersistentVolumeClaim>(),
+            "PersistentVolume" => generator.subschema_for::<objects::PersistentVolume>(),
+            "StorageClass" => generator.subschema_for::<objects::StorageClass>(),
             other => unreachable!("no schema for {other}: add it to schema::components"),
         };
     }

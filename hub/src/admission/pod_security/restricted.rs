@@ -80,7 +80,11 @@ pub fn capabilities(spec: &PodSpec) -> Option<Violation> {
 
 /// The Kubernetes name of a volume's source when Restricted refuses it.
 fn restricted_type(v: &Volume) -> Option<&'static str> {
-    if v.empty_dir.is_some() || v.config_map.is_some() || v.secret.is_some() {
+    if v.empty_dir.is_some()
+        || v.config_map.is_some()
+        || v.secret.is_some()
+        || v.persistent_volume_claim.is_some()
+    {
         None
     } else if v.host_path.is_some() {
         Some("hostPath")
@@ -89,10 +93,11 @@ fn restricted_type(v: &Volume) -> Option<&'static str> {
     }
 }
 
-/// `restrictedVolumes`: only configMap, emptyDir and secret among
-/// Bramble's volume sources (Kubernetes also allows sources Bramble does
-/// not have: persistentVolumeClaim, projected, downwardAPI, csi,
-/// ephemeral, image).
+/// `restrictedVolumes`: only configMap, emptyDir, secret and
+/// persistentVolumeClaim among Bramble's volume sources (Kubernetes also
+/// allows sources Bramble does not have: projected, downwardAPI, csi,
+/// ephemeral, image). A claim's volume is an administrator's object: a
+/// PersistentVolume is cluster-scoped.
 pub fn volumes(spec: &PodSpec) -> Option<Violation> {
     let mut bad = Vec::new();
     let mut types = BTreeSet::new();

@@ -5,7 +5,7 @@ package's generated.proto.
 
 Usage: gen_schema_table.py DIR > schema_table.rs, where DIR holds, from the
 tags v0.32.4 of k8s.io/api and k8s.io/apimachinery, {core/v1, apps/v1,
-networking/v1, policy/v1, autoscaling/v2}/{types.go,generated.proto} and
+networking/v1, policy/v1, autoscaling/v2, storage/v1}/{types.go,generated.proto} and
 pkg/apis/meta/v1/{types.go,generated.proto}. Prints to stderr which
 message-typed fields it left out (refused when sent)."""
 import re, sys, collections
@@ -16,15 +16,18 @@ PKGS = {  # key -> (types.go, generated.proto, openapi prefix, rust prefix)
     "net": (f"{K}/networking/v1/types.go", f"{K}/networking/v1/generated.proto", "io.k8s.api.networking.v1", "NET"),
     "policy": (f"{K}/policy/v1/types.go", f"{K}/policy/v1/generated.proto", "io.k8s.api.policy.v1", "POLICY"),
     "hpa": (f"{K}/autoscaling/v2/types.go", f"{K}/autoscaling/v2/generated.proto", "io.k8s.api.autoscaling.v2", "HPA"),
+    "storage": (f"{K}/storage/v1/types.go", f"{K}/storage/v1/generated.proto", "io.k8s.api.storage.v1", "STORAGE"),
     "meta": (f"{K}/pkg/apis/meta/v1/types.go", f"{K}/pkg/apis/meta/v1/generated.proto", "io.k8s.apimachinery.pkg.apis.meta.v1", "META"),
 }
 IMPORTS = {'"k8s.io/api/core/v1"': "core", '"k8s.io/apimachinery/pkg/apis/meta/v1"': "meta"}
 SPECIAL = {"resource.Quantity": "Quantity", "intstr.IntOrString": "IntOrString",
            "metav1.Time": "Time", "Time": "Time", "runtime.RawExtension": "RawExtension (not supported)",
            "types.UID": "String"}
-ROOTS = [("core", n) for n in ["Pod", "Service", "ConfigMap", "Secret", "Endpoints", "Node", "Namespace"]] + \
+ROOTS = [("core", n) for n in ["Pod", "Service", "ConfigMap", "Secret", "Endpoints", "Node", "Namespace",
+                               "PersistentVolumeClaim", "PersistentVolume"]] + \
     [("apps", "Deployment"), ("apps", "DaemonSet"), ("hpa", "HorizontalPodAutoscaler"),
-     ("net", "Ingress"), ("net", "NetworkPolicy"), ("meta", "DeleteOptions"), ("policy", "Eviction")]
+     ("net", "Ingress"), ("net", "NetworkPolicy"), ("meta", "DeleteOptions"), ("policy", "Eviction"),
+     ("storage", "StorageClass")]
 # Messages Bramble's api crate models (api/src/objects, meta.rs): traversed.
 MODELED = {
  "meta": "Condition ObjectMeta LabelSelector LabelSelectorRequirement OwnerReference DeleteOptions Preconditions",
@@ -40,7 +43,9 @@ MODELED = {
    LoadBalancerStatus LoadBalancerIngress SessionAffinityConfig ClientIPConfig ConfigMap Secret
    Endpoints EndpointSubset EndpointAddress EndpointPort ObjectReference Node NodeSpec Taint
    NodeStatus NodeAddress NodeSystemInfo NodeCondition Namespace NamespaceSpec NamespaceStatus
-   NamespaceCondition""",
+   NamespaceCondition PersistentVolumeClaim PersistentVolumeClaimSpec VolumeResourceRequirements
+   PersistentVolumeClaimStatus PersistentVolume PersistentVolumeSpec PersistentVolumeSource
+   LocalVolumeSource VolumeNodeAffinity PersistentVolumeStatus PersistentVolumeClaimVolumeSource""",
  "apps": """Deployment DeploymentSpec DeploymentStrategy RollingUpdateDeployment DeploymentStatus
    DeploymentCondition DaemonSet DaemonSetSpec DaemonSetUpdateStrategy RollingUpdateDaemonSet
    DaemonSetStatus DaemonSetCondition""",
@@ -53,6 +58,7 @@ MODELED = {
    IngressLoadBalancerStatus IngressLoadBalancerIngress NetworkPolicy NetworkPolicySpec
    NetworkPolicyIngressRule NetworkPolicyEgressRule NetworkPolicyPeer IPBlock NetworkPolicyPort""",
  "policy": "Eviction",
+ "storage": "StorageClass",
 }
 MODELED = {(p, n) for p, s in MODELED.items() for n in s.split()}
 
@@ -166,6 +172,9 @@ w.write("""//! The schema table: every protobuf message Bramble decodes, field b
 //! message-typed field whose type Bramble's object model does not have is left
 //! out (so it is refused, see `decode.rs`), unless Go always writes it.
 //! Regenerate rather than edit by hand when Bramble models more.
+//!
+//! Length: over 600 lines because generated, one entry per message field;
+//! regenerate it, do not edit or split it.
 
 use super::schema::{Label, Message, Ty, f};
 

@@ -94,12 +94,15 @@ pub fn root(api_version: &str, kind: &str) -> Option<&'static Message> {
         ("v1", "Node") => &t::CORE_NODE,
         ("v1", "Namespace") => &t::CORE_NAMESPACE,
         ("v1", "Event") => &super::schema_events::CORE_EVENT,
+        ("v1", "PersistentVolumeClaim") => &t::CORE_PERSISTENT_VOLUME_CLAIM,
+        ("v1", "PersistentVolume") => &t::CORE_PERSISTENT_VOLUME,
         ("apps/v1", "Deployment") => &t::APPS_DEPLOYMENT,
         ("apps/v1", "DaemonSet") => &t::APPS_DAEMON_SET,
         ("autoscaling/v2", "HorizontalPodAutoscaler") => &t::HPA_HORIZONTAL_POD_AUTOSCALER,
         ("networking.k8s.io/v1", "Ingress") => &t::NET_INGRESS,
         ("networking.k8s.io/v1", "NetworkPolicy") => &t::NET_NETWORK_POLICY,
         ("policy/v1", "Eviction") => &t::POLICY_EVICTION,
+        ("storage.k8s.io/v1", "StorageClass") => &t::STORAGE_STORAGE_CLASS,
         // client-go sends DeleteOptions under the group version of the
         // resource being deleted (v1, apps/v1, ...) or as meta.k8s.io/v1.
         (_, "DeleteOptions") => &t::META_DELETE_OPTIONS,
@@ -147,6 +150,9 @@ mod tests {
             ("networking.k8s.io/v1", "Ingress"),
             ("networking.k8s.io/v1", "NetworkPolicy"),
             ("policy/v1", "Eviction"),
+            ("v1", "PersistentVolumeClaim"),
+            ("v1", "PersistentVolume"),
+            ("storage.k8s.io/v1", "StorageClass"),
             ("v1", "DeleteOptions"),
         ] {
             check(root(v, k).expect(k), &mut seen);

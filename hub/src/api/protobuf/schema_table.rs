@@ -610,6 +610,14 @@ pub static CORE_LOCAL_OBJECT_REFERENCE: Message = Message {
     fields: &[f(1, "name", Ty::String, Label::OmitEmpty)],
 };
 
+pub static CORE_LOCAL_VOLUME_SOURCE: Message = Message {
+    name: "io.k8s.api.core.v1.LocalVolumeSource",
+    fields: &[
+        f(1, "path", Ty::String, Label::Plain),
+        f(2, "fsType", Ty::String, Label::Opt),
+    ],
+};
+
 pub static CORE_NAMESPACE: Message = Message {
     name: "io.k8s.api.core.v1.Namespace",
     fields: &[
@@ -827,6 +835,151 @@ pub static CORE_OBJECT_REFERENCE: Message = Message {
         f(5, "apiVersion", Ty::String, Label::OmitEmpty),
         f(6, "resourceVersion", Ty::String, Label::OmitEmpty),
         f(7, "fieldPath", Ty::String, Label::OmitEmpty),
+    ],
+};
+
+pub static CORE_PERSISTENT_VOLUME: Message = Message {
+    name: "io.k8s.api.core.v1.PersistentVolume",
+    fields: &[
+        f(1, "metadata", Ty::Message(&META_OBJECT_META), Label::Plain),
+        f(
+            2,
+            "spec",
+            Ty::Message(&CORE_PERSISTENT_VOLUME_SPEC),
+            Label::Plain,
+        ),
+        f(
+            3,
+            "status",
+            Ty::Message(&CORE_PERSISTENT_VOLUME_STATUS),
+            Label::Plain,
+        ),
+    ],
+};
+
+pub static CORE_PERSISTENT_VOLUME_CLAIM: Message = Message {
+    name: "io.k8s.api.core.v1.PersistentVolumeClaim",
+    fields: &[
+        f(1, "metadata", Ty::Message(&META_OBJECT_META), Label::Plain),
+        f(
+            2,
+            "spec",
+            Ty::Message(&CORE_PERSISTENT_VOLUME_CLAIM_SPEC),
+            Label::Plain,
+        ),
+        f(
+            3,
+            "status",
+            Ty::Message(&CORE_PERSISTENT_VOLUME_CLAIM_STATUS),
+            Label::Plain,
+        ),
+    ],
+};
+
+pub static CORE_PERSISTENT_VOLUME_CLAIM_SPEC: Message = Message {
+    name: "io.k8s.api.core.v1.PersistentVolumeClaimSpec",
+    fields: &[
+        f(1, "accessModes", Ty::String, Label::Repeated),
+        f(
+            2,
+            "resources",
+            Ty::Message(&CORE_VOLUME_RESOURCE_REQUIREMENTS),
+            Label::Plain,
+        ),
+        f(3, "volumeName", Ty::String, Label::OmitEmpty),
+        f(4, "selector", Ty::Message(&META_LABEL_SELECTOR), Label::Opt),
+        f(5, "storageClassName", Ty::String, Label::Opt),
+        f(6, "volumeMode", Ty::String, Label::Opt),
+        f(9, "volumeAttributesClassName", Ty::String, Label::Opt),
+    ],
+};
+
+pub static CORE_PERSISTENT_VOLUME_CLAIM_STATUS: Message = Message {
+    name: "io.k8s.api.core.v1.PersistentVolumeClaimStatus",
+    fields: &[
+        f(1, "phase", Ty::String, Label::OmitEmpty),
+        f(2, "accessModes", Ty::String, Label::Repeated),
+        f(3, "capacity", Ty::Quantity, Label::Map),
+        f(5, "allocatedResources", Ty::Quantity, Label::Map),
+        f(7, "allocatedResourceStatuses", Ty::String, Label::Map),
+        f(
+            8,
+            "currentVolumeAttributesClassName",
+            Ty::String,
+            Label::Opt,
+        ),
+    ],
+};
+
+pub static CORE_PERSISTENT_VOLUME_CLAIM_VOLUME_SOURCE: Message = Message {
+    name: "io.k8s.api.core.v1.PersistentVolumeClaimVolumeSource",
+    fields: &[
+        f(1, "claimName", Ty::String, Label::Plain),
+        f(2, "readOnly", Ty::Bool, Label::OmitEmpty),
+    ],
+};
+
+pub static CORE_PERSISTENT_VOLUME_SOURCE: Message = Message {
+    name: "io.k8s.api.core.v1.PersistentVolumeSource",
+    fields: &[
+        f(
+            3,
+            "hostPath",
+            Ty::Message(&CORE_HOST_PATH_VOLUME_SOURCE),
+            Label::Opt,
+        ),
+        f(
+            20,
+            "local",
+            Ty::Message(&CORE_LOCAL_VOLUME_SOURCE),
+            Label::Opt,
+        ),
+    ],
+};
+
+pub static CORE_PERSISTENT_VOLUME_SPEC: Message = Message {
+    name: "io.k8s.api.core.v1.PersistentVolumeSpec",
+    fields: &[
+        f(1, "capacity", Ty::Quantity, Label::Map),
+        f(
+            2,
+            "",
+            Ty::Message(&CORE_PERSISTENT_VOLUME_SOURCE),
+            Label::Inline,
+        ),
+        f(3, "accessModes", Ty::String, Label::Repeated),
+        f(
+            4,
+            "claimRef",
+            Ty::Message(&CORE_OBJECT_REFERENCE),
+            Label::Opt,
+        ),
+        f(
+            5,
+            "persistentVolumeReclaimPolicy",
+            Ty::String,
+            Label::OmitEmpty,
+        ),
+        f(6, "storageClassName", Ty::String, Label::OmitEmpty),
+        f(7, "mountOptions", Ty::String, Label::Repeated),
+        f(8, "volumeMode", Ty::String, Label::Opt),
+        f(
+            9,
+            "nodeAffinity",
+            Ty::Message(&CORE_VOLUME_NODE_AFFINITY),
+            Label::Opt,
+        ),
+        f(10, "volumeAttributesClassName", Ty::String, Label::Opt),
+    ],
+};
+
+pub static CORE_PERSISTENT_VOLUME_STATUS: Message = Message {
+    name: "io.k8s.api.core.v1.PersistentVolumeStatus",
+    fields: &[
+        f(1, "phase", Ty::String, Label::OmitEmpty),
+        f(2, "message", Ty::String, Label::OmitEmpty),
+        f(3, "reason", Ty::String, Label::OmitEmpty),
+        f(4, "lastPhaseTransitionTime", Ty::Time, Label::Opt),
     ],
 };
 
@@ -1279,6 +1432,24 @@ pub static CORE_VOLUME_MOUNT: Message = Message {
     ],
 };
 
+pub static CORE_VOLUME_NODE_AFFINITY: Message = Message {
+    name: "io.k8s.api.core.v1.VolumeNodeAffinity",
+    fields: &[f(
+        1,
+        "required",
+        Ty::Message(&CORE_NODE_SELECTOR),
+        Label::Opt,
+    )],
+};
+
+pub static CORE_VOLUME_RESOURCE_REQUIREMENTS: Message = Message {
+    name: "io.k8s.api.core.v1.VolumeResourceRequirements",
+    fields: &[
+        f(1, "limits", Ty::Quantity, Label::Map),
+        f(2, "requests", Ty::Quantity, Label::Map),
+    ],
+};
+
 pub static CORE_VOLUME_SOURCE: Message = Message {
     name: "io.k8s.api.core.v1.VolumeSource",
     fields: &[
@@ -1298,6 +1469,12 @@ pub static CORE_VOLUME_SOURCE: Message = Message {
             6,
             "secret",
             Ty::Message(&CORE_SECRET_VOLUME_SOURCE),
+            Label::Opt,
+        ),
+        f(
+            10,
+            "persistentVolumeClaim",
+            Ty::Message(&CORE_PERSISTENT_VOLUME_CLAIM_VOLUME_SOURCE),
             Label::Opt,
         ),
         f(
@@ -1847,5 +2024,18 @@ pub static POLICY_EVICTION: Message = Message {
             Ty::Message(&META_DELETE_OPTIONS),
             Label::Opt,
         ),
+    ],
+};
+
+pub static STORAGE_STORAGE_CLASS: Message = Message {
+    name: "io.k8s.api.storage.v1.StorageClass",
+    fields: &[
+        f(1, "metadata", Ty::Message(&META_OBJECT_META), Label::Plain),
+        f(2, "provisioner", Ty::String, Label::Plain),
+        f(3, "parameters", Ty::String, Label::Map),
+        f(4, "reclaimPolicy", Ty::String, Label::Opt),
+        f(5, "mountOptions", Ty::String, Label::Repeated),
+        f(6, "allowVolumeExpansion", Ty::Bool, Label::Opt),
+        f(7, "volumeBindingMode", Ty::String, Label::Opt),
     ],
 };
