@@ -245,6 +245,7 @@ fn dirs(args: &NodeArgs) -> NodeDirs {
         },
         records: args.run_dir.join("pods"),
         cgroup_parent: args.cgroup_parent.clone(),
+        volumes: args.data_dir.join("volumes"),
     }
 }
 
@@ -452,6 +453,12 @@ fn join(mut args: JoinArgs) -> Result<(), Failure> {
     hello
         .features
         .push(bramble_api::protocol::rpc::FEATURE_PORT_FORWARD.to_string());
+    hello
+        .features
+        .push(bramble_api::protocol::FEATURE_VOLUMES.to_string());
+    hello.volumes_dir = std::path::absolute(args.node.data_dir.join("volumes"))
+        .ok()
+        .map(|d| d.display().to_string());
     let runtime = make_runtime(&args.node, &backend)?;
     cfg.runtime = Some(runtime.clone());
     let options = pod_options(&args.node)?;

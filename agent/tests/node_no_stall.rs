@@ -57,6 +57,7 @@ fn open(env: &PodEnv, runtime: Arc<dyn Runtime>) -> NodeGuard {
         pods: env.dirs.clone(),
         records: env.path().join("run/pods"),
         cgroup_parent: env.cgroup_parent.clone(),
+        volumes: env.path().join("volumes"),
     };
     let (node, _) = Node::open(
         runtime,
@@ -268,6 +269,7 @@ fn a_pod_starts_while_another_pods_image_is_still_coming() {
         pods: env.dirs.clone(),
         records: env.path().join("run/pods"),
         cgroup_parent: env.cgroup_parent.clone(),
+        volumes: env.path().join("volumes"),
     };
     let (node, _) = Node::open(
         env.runtime.clone(),

@@ -214,6 +214,7 @@ fn a_pod_gets_eth0_its_address_a_service_and_a_host_port() {
         pods: env.dirs.clone(),
         records: env.path().join("run/pods"),
         cgroup_parent: env.cgroup_parent.clone(),
+        volumes: env.path().join("volumes"),
     };
     let settings = NetSettings {
         node_ip: Some(Ipv4Addr::new(10, 77, 0, 11)),

@@ -128,6 +128,7 @@ fn main() {
         .map(|(pod, k)| PendingPod {
             pod,
             workload: k.as_deref(),
+            volumes: None,
         })
         .collect();
     let reps = if quick() { 1 } else { 5 };

@@ -10,6 +10,12 @@
 //! ciphertext. A node without a registered key (pending approval, revoked)
 //! gets none.
 //!
+//! A pod with PersistentVolumeClaims goes with the volumes of its claims
+//! ([`crate::claims::Claims::mounts_of`]), and only once they are bound and
+//! only to an agent that mounts claims (its `hello` announced the
+//! `volumes` feature); until then it is held back. The set also names the
+//! node's `local-path` volumes whose directories the agent must delete.
+//!
 //! Generations are store revisions, so they keep growing across hub
 //! restarts without being stored: a restarted hub recomputes every set from
 //! redb and publishes it at the current revision.
@@ -20,7 +26,13 @@ use std::time::{Duration, Instant};
 use bramble_api::objects::{ConfigMap, Pod, Secret};
 use std::sync::Arc;
 
-use bramble_api::protocol::{Desired, Generation, NetworkConfig, Topic, TopicKind, encode_frame};
+use bramble_api::objects::Node;
+use bramble_api::protocol::{
+    Desired, FEATURE_VOLUMES, Generation, NetworkConfig, Topic, TopicKind, encode_frame,
+};
+
+use crate::claims::Claims;
+use crate::network::table::FEATURES_ANNOTATION;
 
 use crate::control::snapshot::{References, Snapshot};
 use crate::controllers::naming::fnv1a;
@@ -43,7 +55,21 @@ pub fn desired_for(snap: &Snapshot, node: &str) -> Desired {
         .iter()
         .filter(|p| p.node_name() == Some(node))
         .collect();
-    desired_of(snap, &bound)
+    let view = Claims::new(&snap.claims, &snap.volumes, &snap.storage_classes);
+    desired_of(snap, &view, node, &bound)
+}
+
+/// Whether `node`'s agent announced the `volumes` feature.
+fn mounts_claims(snap: &Snapshot, node: &str) -> bool {
+    snap.nodes
+        .iter()
+        .find(|n| n.name() == node)
+        .is_some_and(|n: &Node| {
+            n.metadata
+                .annotations
+                .get(FEATURES_ANNOTATION)
+                .is_some_and(|f| f.split(',').any(|x| x.trim() == FEATURE_VOLUMES))
+        })
 }
 
 /// The network part of `node`'s set (see [`crate::network::table`]).
@@ -57,11 +83,37 @@ fn network_of(
     network_for(settings, &snap.nodes, n, tables)
 }
 
-/// The desired set made of `bound` (the pods bound to one node).
-fn desired_of(snap: &Snapshot, bound: &[&Pod]) -> Desired {
+/// The desired set made of `bound` (the pods bound to `node`).
+fn desired_of(snap: &Snapshot, view: &Claims<'_>, node: &str, bound: &[&Pod]) -> Desired {
+    let volumes_ok = mounts_claims(snap, node);
+    let mut volumes = Vec::new();
     let mut pods: Vec<Pod> = bound
         .iter()
         .filter(|p| !is_finished(p))
+        .filter(|p| {
+            if !p
+                .spec
+                .volumes
+                .iter()
+                .any(|v| v.persistent_volume_claim.is_some())
+            {
+                return true;
+            }
+            if !volumes_ok {
+                tracing::debug!(pod = %p.metadata.key(), %node, "held back: the node's agent does not mount claims");
+                return false;
+            }
+            match view.mounts_of(p) {
+                Ok(v) => {
+                    volumes.extend(v);
+                    true
+                }
+                Err(why) => {
+                    tracing::debug!(pod = %p.metadata.key(), %node, %why, "held back until its volumes are bound");
+                    false
+                }
+            }
+        })
         .map(|p| (*p).clone())
         .map(|mut p| {
             p.status = None;
@@ -102,12 +154,25 @@ fn desired_of(snap: &Snapshot, bound: &[&Pod]) -> Desired {
             s
         })
         .collect();
+    volumes.sort();
+    volumes.dedup();
+    let reclaim: Vec<String> = if volumes_ok {
+        view.to_reclaim(&snap.pods, node)
+            .into_iter()
+            .filter(|v| !volumes.iter().any(|c| c.volume == *v))
+            .map(str::to_string)
+            .collect()
+    } else {
+        Vec::new()
+    };
     Desired {
         generation: Generation(0),
         pods,
         config_maps,
         secrets,
         network: None,
+        volumes,
+        reclaim,
     }
 }
 
@@ -243,13 +308,15 @@ impl Dispatcher {
                 }
             }
         }
+        let view = Claims::new(&snap.claims, &snap.volumes, &snap.storage_classes);
         for node in names {
             if !recompute && let Some(s) = self.sent.get(node) {
                 self.republish(node, s.clone(), &live, fleet, connection, now)
                     .await;
                 continue;
             }
-            let mut desired = desired_of(snap, by_node.get(node).map_or(&[][..], |v| v));
+            let mut desired =
+                desired_of(snap, &view, node, by_node.get(node).map_or(&[][..], |v| v));
             desired.network = network_of(&self.network, snap, node, &tables);
             let body = match serde_json::to_vec(&desired) {
                 Ok(b) => b,

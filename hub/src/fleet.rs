@@ -51,6 +51,8 @@ pub struct NodeLive {
     pub rejected: Option<Rejection>,
     /// Pods the agent last reported (any phase).
     pub running: Vec<PodRef>,
+    /// Volumes the agent last reported deleted (`status.reclaimed`).
+    pub reclaimed: std::collections::BTreeSet<String>,
     /// Usage per pod (`namespace/name`) from the last status that had it.
     pub pod_usage: BTreeMap<String, PodUsage>,
     /// Whole-node usage from the last status that had it.
@@ -77,6 +79,7 @@ type Signature = (
     Option<Generation>,
     Option<Rejection>,
     Vec<PodRef>,
+    std::collections::BTreeSet<String>,
 );
 
 impl NodeLive {
@@ -88,6 +91,7 @@ impl NodeLive {
             self.observed,
             self.rejected.clone(),
             self.running.clone(),
+            self.reclaimed.clone(),
         )
     }
 

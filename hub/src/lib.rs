@@ -7,6 +7,7 @@
 pub mod admission;
 pub mod api;
 pub mod broker;
+pub mod claims;
 pub mod conn_limits;
 pub mod control;
 pub mod controllers;

@@ -66,6 +66,8 @@ pub enum StartError {
     },
     #[error("creating the default namespace: {0}")]
     DefaultNamespace(#[source] crate::store::StoreError),
+    #[error("creating the local-path StorageClass: {0}")]
+    DefaultStorageClass(#[source] crate::store::StoreError),
     #[error("opening the registry blob store {path}: {source}")]
     Registry {
         path: PathBuf,

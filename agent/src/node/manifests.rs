@@ -60,6 +60,8 @@ pub fn load(paths: &[impl AsRef<Path>]) -> Result<Desired, ManifestFileError> {
         config_maps: Vec::new(),
         secrets: Vec::new(),
         network: None,
+        volumes: Vec::new(),
+        reclaim: Vec::new(),
     };
     for path in paths {
         let path = path.as_ref();

@@ -26,6 +26,7 @@ pub mod pod_worker;
 pub mod pull;
 pub mod records;
 pub mod tmpfs;
+pub mod volume_dirs;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -52,6 +53,8 @@ pub struct NodeDirs {
     pub records: PathBuf,
     /// Parent of the containers' cgroups, e.g. `/bramble`.
     pub cgroup_parent: String,
+    /// `local-path` volumes, one directory each ([`volume_dirs`]).
+    pub volumes: PathBuf,
 }
 
 /// Something the node did, for the log and the caller.
@@ -203,6 +206,7 @@ impl Node {
         waker: Waker,
     ) -> std::io::Result<(Node, Vec<NodeEvent>)> {
         let mut records = Records::open(&dirs.records)?;
+        volume_dirs::delete(volume_dirs::leftover_trash(&dirs.volumes));
         let mut events = Vec::new();
         let mut adopted = BTreeMap::new();
         for loaded in records.load_all()? {
@@ -353,6 +357,11 @@ impl Node {
                 }
             }
         }
+    }
+
+    /// Where the node's `local-path` volumes are.
+    pub fn volumes_dir(&self) -> &std::path::Path {
+        &self.dirs.volumes
     }
 
     /// Ids (`namespace_name`) of the pods started or starting here (not

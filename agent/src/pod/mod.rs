@@ -40,7 +40,7 @@ pub use record::{PodRecord, SavedContainer};
 pub use run::{Life, PodContainer, RunningPod};
 pub use status::RunPhase;
 pub use supervise::PodEvent;
-pub use volumes::{DataMap, PodInputs, PodVolumes, VolumeError};
+pub use volumes::{ClaimDir, DataMap, PodInputs, PodVolumes, VolumeError};
 
 #[cfg(test)]
 mod test_fixtures;

@@ -11,6 +11,7 @@
 //! | `hostPath`                 | the host path (`type` checked/created)        |
 //! | `configMap`                | a directory of files (`items`, modes)         |
 //! | `secret`                   | a tmpfs mounted by the agent, files written into it — never on disk |
+//! | `persistentVolumeClaim`    | the claim's volume directory (`local-path`: made on first use, mode 0777) |
 //!
 //! configMap and secret files sit in the kubelet's `..data` layout
 //! ([`super::atomic_dir`]), so a running pod's volumes can follow changed
@@ -44,11 +45,21 @@ use crate::runtime::MountSpec;
 /// Key -> bytes, the data of one ConfigMap or Secret.
 pub type DataMap = BTreeMap<String, Vec<u8>>;
 
-/// The ConfigMaps and Secrets a pod may reference, by name.
+/// The ConfigMaps, Secrets and claims' volumes a pod may reference, by name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PodInputs {
     pub config_maps: BTreeMap<String, DataMap>,
     pub secrets: BTreeMap<String, DataMap>,
+    pub claims: BTreeMap<String, ClaimDir>,
+}
+
+/// Where a claim's volume is on the node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimDir {
+    pub path: PathBuf,
+    /// A `local-path` volume: the agent makes the directory on first use.
+    /// Otherwise an administrator's, which must exist.
+    pub provisioned: bool,
 }
 
 impl PodInputs {
@@ -67,6 +78,14 @@ impl PodInputs {
         PodInputs {
             config_maps: pick(&self.config_maps),
             secrets: pick(&self.secrets),
+            claims: self
+                .claims
+                .iter()
+                .filter_map(|(k, v)| {
+                    let (kns, name) = k.split_once('/')?;
+                    (kns == ns).then(|| (name.to_string(), v.clone()))
+                })
+                .collect(),
         }
     }
 }
@@ -193,6 +212,9 @@ impl PodVolumes {
         let dir = self.root.join(name);
         if let Some(h) = &v.host_path {
             return host_path(name, &h.path, h.type_.as_deref().unwrap_or(""));
+        }
+        if let Some(c) = &v.persistent_volume_claim {
+            return claim_dir(name, &c.claim_name, c.read_only == Some(true), inputs);
         }
         mkdir(name, &dir)?;
         if let Some(e) = &v.empty_dir {
@@ -401,6 +423,43 @@ fn mount_tmpfs(volume: &str, dir: &Path, size: Option<u64>, mode: u32) -> Result
         op: "mount a tmpfs on",
         path: dir.to_path_buf(),
         source: e.into(),
+    })
+}
+
+/// A claim's volume: its directory, made for a `local-path` volume.
+fn claim_dir(
+    volume: &str,
+    claim: &str,
+    read_only: bool,
+    inputs: &PodInputs,
+) -> Result<Materialized, VolumeError> {
+    let dir = inputs
+        .claims
+        .get(claim)
+        .ok_or_else(|| VolumeError::MissingSource {
+            volume: volume.into(),
+            what: "persistentvolumeclaim",
+            name: claim.into(),
+        })?;
+    if dir.provisioned {
+        if !dir.path.is_dir() {
+            std::fs::create_dir_all(&dir.path).map_err(io_err(volume, "create", &dir.path))?;
+            // As k3s' local-path: any container user may write.
+            set_mode(volume, &dir.path, 0o777)?;
+        }
+    } else if !dir.path.is_dir() {
+        return Err(VolumeError::Invalid {
+            volume: volume.into(),
+            reason: format!(
+                "the PersistentVolume's path {} is not a directory on this node",
+                dir.path.display()
+            ),
+        });
+    }
+    Ok(Materialized {
+        host_path: dir.path.clone(),
+        force_read_only: read_only,
+        tmpfs: false,
     })
 }
 

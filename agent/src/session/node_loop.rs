@@ -9,7 +9,7 @@
 //! ([`NodeLoop::apply_local`]), its report printed as JSON lines.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -26,9 +26,10 @@ use super::desired_file;
 use super::pull_waits::PullWaits;
 use super::report::{SharedReport, node_usage};
 use crate::lifecycle::state::WaitingReason;
+use crate::node::volume_dirs;
 use crate::node::{Node, NodeEvent, StartCause};
-use crate::pod::PodInputs;
 use crate::pod::run::pod_id;
+use crate::pod::{ClaimDir, PodInputs};
 
 /// What the session hands the node loop.
 #[derive(Debug)]
@@ -190,7 +191,12 @@ impl NodeLoop {
 
     fn accept(&mut self, d: Desired) {
         tracing::info!(generation = %d.generation, pods = d.pods.len(), "applying desired set");
-        self.inputs = inputs_of(&d);
+        self.inputs = inputs_of(&d, self.node.volumes_dir());
+        let reclaimed = volume_dirs::reclaim(self.node.volumes_dir(), &d.reclaim);
+        for error in &reclaimed.errors {
+            tracing::warn!(%error, "volume not reclaimed");
+        }
+        volume_dirs::delete(reclaimed.trash);
         self.node.set_network(d.network.clone());
         let generation = d.generation;
         self.current = Some(d);
@@ -200,6 +206,7 @@ impl NodeLoop {
         self.publish(|rep| {
             rep.observed_generation = Some(generation);
             rep.desired_rejected = None;
+            rep.reclaimed = reclaimed.gone;
         });
         self.apply();
     }
@@ -440,9 +447,27 @@ impl NodeLoop {
     }
 }
 
-/// The ConfigMaps and Secrets of a desired set as pods consume them.
-pub fn inputs_of(d: &Desired) -> PodInputs {
+/// The ConfigMaps, Secrets and claims' volumes of a desired set as pods
+/// consume them; `local-path` volumes are in `volumes_dir`.
+pub fn inputs_of(d: &Desired, volumes_dir: &Path) -> PodInputs {
     let mut inputs = PodInputs::default();
+    for c in &d.volumes {
+        let dir = match &c.path {
+            Some(p) => Some(ClaimDir {
+                path: PathBuf::from(p),
+                provisioned: false,
+            }),
+            None => volume_dirs::path_of(volumes_dir, &c.volume).map(|path| ClaimDir {
+                path,
+                provisioned: true,
+            }),
+        };
+        if let Some(dir) = dir {
+            inputs
+                .claims
+                .insert(format!("{}/{}", c.namespace, c.claim), dir);
+        }
+    }
     for cm in &d.config_maps {
         inputs.config_maps.insert(
             cm.metadata.key().to_string(),

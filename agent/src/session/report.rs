@@ -19,6 +19,8 @@ pub struct NodeReport {
     pub node_usage: Option<Usage>,
     /// When the usage was sampled.
     pub usage_at: Option<std::time::Instant>,
+    /// Volumes of the applied set's `reclaim` whose directories are gone.
+    pub reclaimed: Vec<String>,
 }
 
 impl NodeReport {
@@ -36,6 +38,7 @@ impl NodeReport {
                 .usage_at
                 .map(|t| uptime_millis.saturating_sub(t.elapsed().as_millis() as u64)),
             rpc_seq: None,
+            reclaimed: self.reclaimed.clone(),
         }
     }
 }

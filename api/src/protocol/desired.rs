@@ -21,6 +21,7 @@ use crate::objects::{ConfigMap, Pod, Secret};
 
 use super::envelope::Message;
 use super::network::NetworkConfig;
+use super::volumes::{ClaimVolume, check_volume_name};
 
 /// Limit of an encoded `desired`. ConfigMaps may hold up to 1 MiB each, so a
 /// node whose pods mount several large ones can exceed it: the hub then
@@ -106,6 +107,15 @@ pub struct Desired {
     /// CIDR, and for agents without the `network` feature.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<NetworkConfig>,
+    /// The volumes bound to the claims of those pods (agents with the
+    /// `volumes` feature; a pod with a claim is sent only with its volume).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<ClaimVolume>,
+    /// `local-path` volumes of this node whose claims are gone (reclaim
+    /// policy `Delete`): the agent deletes their directories and reports
+    /// them in `status.reclaimed`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reclaim: Vec<String>,
 }
 
 impl Message for Desired {
@@ -164,6 +174,24 @@ impl Message for Desired {
         if let Some(n) = &self.network {
             errs.extend(n.validate("network"));
         }
+        let mut seen = BTreeSet::new();
+        for (i, v) in self.volumes.iter().enumerate() {
+            let vp = index("volumes", i);
+            errs.extend(v.validate(&vp));
+            if !seen.insert((v.namespace.as_str(), v.claim.as_str())) {
+                errs.push(FieldError::duplicate(vp));
+            }
+        }
+        for (i, v) in self.reclaim.iter().enumerate() {
+            let vp = index("reclaim", i);
+            errs.extend(check_volume_name(&vp, v));
+            if self.volumes.iter().any(|c| c.volume == *v) {
+                errs.push(FieldError::invalid(
+                    vp,
+                    format!("{v:?}: in use by a claim of this set"),
+                ));
+            }
+        }
         errs
     }
 }
@@ -217,6 +245,32 @@ mod tests {
         v["body"]["routes"] = serde_json::json!([]);
         let e = decode::<Desired>("pi-1", v.to_string().as_bytes()).unwrap_err();
         assert!(e.to_string().contains("unknown field `routes`"), "{e}");
+    }
+
+    #[test]
+    fn volumes_in_use_are_never_reclaimed_and_names_are_checked() {
+        use crate::protocol::ClaimVolume;
+        let mut d = desired(1);
+        d.volumes = vec![
+            ClaimVolume {
+                namespace: "db".into(),
+                claim: "data".into(),
+                volume: "pvc-1".into(),
+                path: None,
+            };
+            2
+        ];
+        d.reclaim = vec!["pvc-1".into(), "../etc".into()];
+        let msg = decode::<Desired>("pi-1", &encode(&d).unwrap())
+            .unwrap_err()
+            .to_string();
+        for want in [
+            "volumes[1]: Duplicate value",
+            "reclaim[0]: Invalid value: \"pvc-1\": in use by a claim of this set",
+            "reclaim[1]: Invalid value: \"../etc\"",
+        ] {
+            assert!(msg.contains(want), "missing {want:?} in {msg}");
+        }
     }
 
     #[test]

@@ -65,6 +65,10 @@ pub struct Hello {
     /// only sends a field added after v1.0 to an agent announcing it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub features: Vec<String>,
+    /// Where the agent keeps `local-path` volumes (`DATA_DIR/volumes`),
+    /// shown in the paths of the volumes provisioned on the node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volumes_dir: Option<String>,
     /// Counts the agent's process starts on this board (kept in its data
     /// directory). A hello with an incarnation below the one the hub
     /// registered is a replay and refused; a new session needs a higher one.
@@ -318,6 +322,14 @@ impl Message for Hello {
         }
         if self.cpus == 0 {
             errs.push(FieldError::invalid("cpus", "0: must be at least 1"));
+        }
+        if let Some(d) = &self.volumes_dir
+            && (!d.starts_with('/') || d.split('/').any(|c| c == "..") || d.len() > 4096)
+        {
+            errs.push(FieldError::invalid(
+                "volumesDir",
+                format!("{d:?}: must be an absolute path without '..'"),
+            ));
         }
         if !matches!(self.cgroups.version, 1 | 2) {
             errs.push(FieldError::invalid(

@@ -16,6 +16,7 @@ pub mod rpc;
 pub mod rpc_stdin;
 pub mod status;
 pub mod topics;
+pub mod volumes;
 pub mod wire;
 
 #[cfg(test)]
@@ -32,6 +33,7 @@ pub use online::Online;
 pub use rpc::{RpcCall, RpcChunk, RpcId, RpcRequest, RpcResponse};
 pub use status::{ContainerUsage, ImagePull, PodKey, PodReport, PodUsage, Status, Usage};
 pub use topics::{Topic, TopicError, TopicKind};
+pub use volumes::{ClaimVolume, FEATURE_VOLUMES};
 pub use wire::{
     FromAgent, FromHub, HubKey, Signer, Verified, decode_frame, decode_from_agent, decode_from_hub,
     encode_frame, keys_text, public_keys, verify_from_hub,

@@ -53,6 +53,10 @@ pub struct Status {
     /// restarted hub numbers its next requests above it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rpc_seq: Option<u64>,
+    /// The volumes of the applied set's `reclaim` whose directories are
+    /// gone (deleted now or before).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reclaimed: Vec<String>,
 }
 
 /// Why a desired set was refused.

@@ -44,6 +44,7 @@ pub(crate) fn hello() -> Hello {
         },
         runtime: "libcontainer".into(),
         features: vec![],
+        volumes_dir: None,
         incarnation: 3,
         keys: KeysText {
             signing: "c2lnbmluZy1rZXktb2YtcGktMS0zMi1ieXRlcy0hISE".into(),
@@ -104,6 +105,8 @@ pub(crate) fn desired(n: usize) -> Desired {
         config_maps: vec![config_map()],
         secrets: vec![],
         network: None,
+        volumes: vec![],
+        reclaim: vec![],
     }
 }
 
@@ -161,6 +164,7 @@ pub(crate) fn status(n: usize) -> Status {
         }),
         usage_sampled_millis: Some(86_399_400),
         rpc_seq: Some(7),
+        reclaimed: vec![],
     }
 }
 
@@ -227,6 +231,8 @@ fn golden_desired() {
             pod_cidr: Some("10.42.1.0/24".into()),
             ..NetworkConfig::default()
         }),
+        volumes: vec![],
+        reclaim: vec![],
     };
     let bytes = encode(&d).unwrap();
     assert!(bytes.starts_with(br#"{"protocol":2,"type":"desired","body":{"generation":7,"#));

@@ -15,8 +15,10 @@ use serde_json::Value;
 use bramble_api::objects::Endpoints;
 
 use super::snapshot::{
-    REVISIONS_TABLE, autoscalers, daemonsets, deployments, endpoints, nodes, pods, replicasets,
+    REVISIONS_TABLE, autoscalers, claims, daemonsets, deployments, endpoints, nodes, pods,
+    replicasets, volumes,
 };
+use crate::claims::BIND_COMPLETED;
 use crate::controllers::{Action, Garbage, ObjectRef, PodRef};
 use crate::events::{EventType, Involved, Recorder, Source};
 use crate::store::{KvWrite, Store, StoreError, object as obj};
@@ -133,6 +135,21 @@ fn describe(a: &Action) -> String {
             format!("delete endpoints {namespace}/{name}")
         }
         Action::FencePods { node, pods } => format!("fence {} pods on {node}", pods.len()),
+        Action::CreateVolume(pv) => format!("create persistent volume {}", pv.name()),
+        Action::BindVolume { name, claim } => format!(
+            "reserve persistent volume {name} for claim {}/{}",
+            claim.namespace.as_deref().unwrap_or(""),
+            claim.name.as_deref().unwrap_or("")
+        ),
+        Action::BindClaim { claim, volume } => format!(
+            "bind claim {}/{} to volume {volume}",
+            claim.namespace, claim.name
+        ),
+        Action::UpdateClaimStatus {
+            namespace, name, ..
+        } => format!("status of claim {namespace}/{name}"),
+        Action::UpdateVolumeStatus { name, .. } => format!("status of persistent volume {name}"),
+        Action::DeleteVolume { name, .. } => format!("delete persistent volume {name}"),
         Action::ScaleDeployment {
             namespace,
             name,
@@ -336,6 +353,77 @@ async fn apply_one(store: &Store, action: Action, events: &Recorder) -> Result<b
             // agent stops them when it applies it.
             tracing::info!(%node, pods = ?pods.iter().map(|p| ObjectKey::new(&p.namespace, &p.name).to_string()).collect::<Vec<_>>(), "fencing pods the store no longer has on this node");
             Ok(false)
+        }
+        Action::CreateVolume(pv) => {
+            let object = admitted(serde_json::to_value(&*pv)?, "persistent volume")?;
+            store.create(volumes(), object).await?;
+            tracing::info!(
+                volume = pv.name(),
+                node = pv.pinned_node().unwrap_or(""),
+                "persistent volume provisioned"
+            );
+            if let Some((ns, name, _)) = pv.claim()
+                && let Some(claim) = store.get(claims(), Some(ns), name)?
+            {
+                events.record(
+                    Involved::of(&claim),
+                    EventType::Normal,
+                    "ProvisioningSucceeded",
+                    format!("Successfully provisioned volume {}", pv.name()),
+                    Source::hub(bramble_api::objects::storage_class::LOCAL_PATH_PROVISIONER),
+                );
+            }
+            Ok(true)
+        }
+        Action::BindVolume { name, claim } => {
+            let Some(mut pv) = store.get(volumes(), None, &name)? else {
+                return Ok(false);
+            };
+            if !pv["spec"]["claimRef"].is_null() {
+                return Ok(false);
+            }
+            pv["spec"]["claimRef"] = serde_json::to_value(&*claim)?;
+            Ok(store.update(volumes(), pv).await?.1)
+        }
+        Action::BindClaim { claim, volume } => {
+            let Some(mut c) = store.get(claims(), Some(&claim.namespace), &claim.name)? else {
+                return Ok(false);
+            };
+            let uid = c["metadata"]["uid"].as_str();
+            if claim.uid.as_deref().is_some_and(|u| Some(u) != uid)
+                || c["spec"]["volumeName"]
+                    .as_str()
+                    .is_some_and(|v| !v.is_empty())
+            {
+                return Ok(false);
+            }
+            c["spec"]["volumeName"] = volume.clone().into();
+            if !c["metadata"]["annotations"].is_object() {
+                c["metadata"]["annotations"] = Value::Object(Default::default());
+            }
+            c["metadata"]["annotations"][BIND_COMPLETED] = "yes".into();
+            c["metadata"]["annotations"]["pv.kubernetes.io/bound-by-controller"] = "yes".into();
+            tracing::info!(claim = %ObjectKey::new(&claim.namespace, &claim.name), %volume, "claim bound");
+            Ok(store.update(claims(), c).await?.1)
+        }
+        Action::UpdateClaimStatus {
+            namespace,
+            name,
+            status,
+        } => set_status(store, claims(), Some(&namespace), &name, &*status).await,
+        Action::UpdateVolumeStatus { name, status } => {
+            set_status(store, volumes(), None, &name, &*status).await
+        }
+        Action::DeleteVolume { name, uid } => {
+            let Some(current) = store.get(volumes(), None, &name)? else {
+                return Ok(false);
+            };
+            if uid.is_some() && current["metadata"]["uid"].as_str() != uid.as_deref() {
+                return Ok(false);
+            }
+            store.delete(volumes(), None, &name, None).await?;
+            tracing::info!(volume = %name, "reclaimed persistent volume deleted");
+            Ok(true)
         }
     }
 }

@@ -4,17 +4,27 @@
 //! scheduler's message (`0/3 nodes are available: ...`), written only when
 //! it changes. Both are recorded as kube-scheduler's events: `Scheduled`,
 //! and `FailedScheduling` whenever the message changes.
+//!
+//! Pods with PersistentVolumeClaims are placed where their volumes are
+//! ([`crate::scheduler::volumes`]). A claim waiting for its first consumer
+//! gets the node of the first pod placed with it
+//! (`volume.kubernetes.io/selected-node`), where the volume controller
+//! then provisions its volume; other pods of that claim wait for the next
+//! round, which keeps them on the same node.
 
 use std::time::SystemTime;
 
 use bramble_api::objects::Pod;
 use serde_json::Value;
 
-use super::snapshot::{Snapshot, pods};
+use super::snapshot::{Snapshot, claims, pods};
+use crate::claims::{ClaimState, Claims};
 use crate::controllers::pods::is_finished;
 use crate::events::{EventType, Involved, Recorder, Source};
+use crate::scheduler::volumes::{VolumeNeeds, needs_of};
 use crate::scheduler::{Cluster, ImagePlatforms, PendingPod, schedule_batch, workload_key};
 use crate::store::{Store, StoreError};
+use bramble_api::objects::persistent_volume_claim::SELECTED_NODE;
 
 /// The events' source.
 const SCHEDULER: Source = Source::hub("default-scheduler");
@@ -45,13 +55,34 @@ pub async fn schedule_pending(
             cluster.add_pod(p, workload_key(p).as_deref());
         }
     }
+    let view = Claims::new(&snap.claims, &snap.volumes, &snap.storage_classes);
+    // One pod per claim still waiting for a first consumer: the first
+    // placed picks the claim's node for the others.
+    let mut choosing = std::collections::BTreeSet::new();
+    pending.retain(|p| {
+        waiting_claims(p, &view)
+            .into_iter()
+            .all(|c| choosing.insert((c.namespace().to_string(), c.name().to_string())))
+    });
     let keys: Vec<Option<String>> = pending.iter().map(|p| workload_key(p)).collect();
+    let needs: Vec<Option<VolumeNeeds>> = pending
+        .iter()
+        .map(|p| {
+            p.spec
+                .volumes
+                .iter()
+                .any(|v| v.persistent_volume_claim.is_some())
+                .then(|| needs_of(p, &view, &snap.nodes))
+        })
+        .collect();
     let batch: Vec<PendingPod<'_>> = pending
         .iter()
         .zip(&keys)
-        .map(|(p, k)| PendingPod {
+        .zip(&needs)
+        .map(|((p, k), n)| PendingPod {
             pod: p,
             workload: k.as_deref(),
+            volumes: n.as_ref(),
         })
         .collect();
     let results = schedule_batch(&mut cluster, &batch, images);
@@ -65,6 +96,9 @@ pub async fn schedule_pending(
         }
         match result {
             Ok(placement) => {
+                for claim in waiting_claims(pod, &view) {
+                    select_node(store, claim, &placement.node).await?;
+                }
                 current["spec"]["nodeName"] = placement.node.clone().into();
                 store.update(pods(), current).await?;
                 let mut bound_pod = store
@@ -105,6 +139,45 @@ pub async fn schedule_pending(
         }
     }
     Ok(bound)
+}
+
+/// The claims of `pod` that wait for a first consumer and have no node yet.
+fn waiting_claims<'a>(
+    pod: &Pod,
+    view: &Claims<'a>,
+) -> Vec<&'a bramble_api::objects::PersistentVolumeClaim> {
+    pod.spec
+        .volumes
+        .iter()
+        .filter_map(|v| v.persistent_volume_claim.as_ref())
+        .filter_map(|c| match view.state(pod.namespace(), &c.claim_name) {
+            ClaimState::WaitsForConsumer(claim) if Claims::selected_node(claim).is_none() => {
+                Some(claim)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Writes `node` into the claim's `volume.kubernetes.io/selected-node`.
+async fn select_node(
+    store: &Store,
+    claim: &bramble_api::objects::PersistentVolumeClaim,
+    node: &str,
+) -> Result<(), StoreError> {
+    let Some(mut current) = store.get(claims(), Some(claim.namespace()), claim.name())? else {
+        return Ok(());
+    };
+    if current["metadata"]["uid"].as_str() != claim.metadata.uid.as_deref() {
+        return Ok(());
+    }
+    if !current["metadata"]["annotations"].is_object() {
+        current["metadata"]["annotations"] = Value::Object(Default::default());
+    }
+    current["metadata"]["annotations"][SELECTED_NODE] = node.into();
+    store.update(claims(), current).await?;
+    tracing::info!(claim = %claim.metadata.key(), %node, "claim's node selected");
+    Ok(())
 }
 
 /// Sets the `PodScheduled` condition (and `phase: Pending` if unset);

@@ -1,6 +1,6 @@
 //! The control loop: one task that reads the store ([`snapshot`]), runs the
 //! pure controller plans (node lifecycle, garbage collection, Deployments
-//! and their ReplicaSets, DaemonSets, autoscalers, Endpoints), applies
+//! and their ReplicaSets, DaemonSets, autoscalers, volumes, Endpoints), applies
 //! their actions ([`applier`]), binds pending pods ([`bind`]) and hands each
 //! node its desired set ([`crate::dispatch`]). Workloads whose pods Pod
 //! Security now refuses get none ([`pod_security`]). Level-triggered: it wakes on
@@ -28,7 +28,8 @@ use crate::admission::pod_security::PodSecurityConfig;
 use crate::controllers::endpoints::{EndpointsInput, plan_endpoints};
 use crate::controllers::{
     Action, DaemonSetInput, DeploymentInput, GcInput, HpaInput, NodeHealth, NodeLifecycleConfig,
-    PodMetrics, PodRef, plan_daemonset, plan_deployment, plan_gc, plan_hpa, plan_nodes,
+    PodMetrics, PodRef, VolumeInput, plan_daemonset, plan_deployment, plan_gc, plan_hpa,
+    plan_nodes, plan_volumes,
 };
 use crate::dispatch::Dispatcher;
 use crate::events::Recorder;
@@ -336,6 +337,20 @@ async fn round(
         }));
     }
     actions.extend(autoscale(&snap, &live, hpa_history, now));
+    let reclaimed: BTreeMap<String, std::collections::BTreeSet<String>> = live
+        .iter()
+        .filter(|(_, l)| !l.reclaimed.is_empty())
+        .map(|(n, l)| (n.clone(), l.reclaimed.clone()))
+        .collect();
+    actions.extend(plan_volumes(VolumeInput {
+        claims: &snap.claims,
+        volumes: &snap.volumes,
+        classes: &snap.storage_classes,
+        pods: &snap.pods,
+        nodes: &snap.nodes,
+        reclaimed: &reclaimed,
+        now,
+    }));
     actions.extend(plan_endpoints(EndpointsInput {
         services: &snap.services,
         pods: &snap.pods,

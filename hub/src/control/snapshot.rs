@@ -16,7 +16,8 @@ use std::collections::BTreeSet;
 
 use bramble_api::objects::{
     ConfigMap, DaemonSet, Deployment, Endpoints, HorizontalPodAutoscaler, Ingress, Namespace,
-    NetworkPolicy, Node, Pod, ReplicaSet, Secret, Service,
+    NetworkPolicy, Node, PersistentVolume, PersistentVolumeClaim, Pod, ReplicaSet, Secret, Service,
+    StorageClass,
 };
 use bramble_api::resource::by_plural;
 use bramble_api::{ResourceInfo, Selector};
@@ -74,6 +75,15 @@ pub fn network_policies() -> &'static ResourceInfo {
 pub fn namespaces() -> &'static ResourceInfo {
     resource("", "v1", "namespaces")
 }
+pub fn claims() -> &'static ResourceInfo {
+    resource("", "v1", "persistentvolumeclaims")
+}
+pub fn volumes() -> &'static ResourceInfo {
+    resource("", "v1", "persistentvolumes")
+}
+pub fn storage_classes() -> &'static ResourceInfo {
+    resource("storage.k8s.io", "v1", "storageclasses")
+}
 
 /// Everything the control loop reads, at one store revision (per kind).
 #[derive(Debug, Default)]
@@ -93,6 +103,9 @@ pub struct Snapshot {
     pub network_policies: Vec<NetworkPolicy>,
     pub namespaces: Vec<Namespace>,
     pub revisions: Vec<Revision>,
+    pub claims: Vec<PersistentVolumeClaim>,
+    pub volumes: Vec<PersistentVolume>,
+    pub storage_classes: Vec<StorageClass>,
 }
 
 impl Snapshot {
@@ -106,6 +119,10 @@ impl Snapshot {
                 Err(e) => tracing::warn!(%key, error = %e, "unreadable revision record skipped"),
             }
         }
+        // Volumes before their claims, claims before the pods using them: a
+        // claim the volume controller finds missing was deleted.
+        let volumes: Vec<PersistentVolume> = typed(store, volumes())?;
+        let claims: Vec<PersistentVolumeClaim> = typed(store, claims())?;
         let pods: Vec<Pod> = typed(store, pods())?;
         let replica_sets: Vec<ReplicaSet> = typed(store, replicasets())?;
         let ingresses: Vec<Ingress> = typed(store, ingresses())?;
@@ -132,6 +149,9 @@ impl Snapshot {
             network_policies: typed(store, network_policies())?,
             namespaces: typed(store, namespaces())?,
             revisions,
+            claims,
+            volumes,
+            storage_classes: typed(store, storage_classes())?,
         })
     }
 

@@ -2,11 +2,14 @@
 //! applier executes them in order and never decides anything itself.
 
 use bramble_api::objects::common::Condition;
+use bramble_api::objects::common::ObjectReference;
 use bramble_api::objects::daemonset::DaemonSetStatus;
 use bramble_api::objects::deployment::DeploymentStatus;
 use bramble_api::objects::hpa::HpaStatus;
+use bramble_api::objects::persistent_volume::PersistentVolumeStatus;
+use bramble_api::objects::persistent_volume_claim::PersistentVolumeClaimStatus;
 use bramble_api::objects::replicaset::ReplicaSetStatus;
-use bramble_api::objects::{Endpoints, Pod, ReplicaSet};
+use bramble_api::objects::{Endpoints, PersistentVolume, Pod, ReplicaSet};
 
 /// A pod by namespace and name, with its uid when known (deletes and
 /// evictions should be preconditioned on it).
@@ -131,4 +134,27 @@ pub enum Action {
     /// was away): its desired set, republished with a new generation, must
     /// drop them.
     FencePods { node: String, pods: Vec<PodRef> },
+    /// Create this PersistentVolume (a provisioned one, reserved for its
+    /// claim by `claimRef`).
+    CreateVolume(Box<PersistentVolume>),
+    /// Reserve a volume for a claim (`spec.claimRef`), if still free.
+    BindVolume {
+        name: String,
+        claim: Box<ObjectReference>,
+    },
+    /// Bind a claim to its volume (`spec.volumeName`), if still unbound.
+    BindClaim { claim: ObjectRef, volume: String },
+    /// Replace a claim's `status`.
+    UpdateClaimStatus {
+        namespace: String,
+        name: String,
+        status: Box<PersistentVolumeClaimStatus>,
+    },
+    /// Replace a volume's `status`.
+    UpdateVolumeStatus {
+        name: String,
+        status: Box<PersistentVolumeStatus>,
+    },
+    /// Delete a reclaimed volume (its node deleted the directory).
+    DeleteVolume { name: String, uid: Option<String> },
 }

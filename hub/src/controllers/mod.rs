@@ -13,6 +13,8 @@
 //! - [`gc`]: pods and ReplicaSets whose owners are gone.
 //! - [`nodes`]: Ready/NotReady from heartbeats, eviction, fencing.
 //! - [`endpoints`]: the ready pod addresses behind each Service.
+//! - [`volumes`]: claims bound to volumes, `local-path` provisioning,
+//!   volume and claim phases, reclaim.
 
 pub mod action;
 pub mod daemonset;
@@ -31,6 +33,7 @@ pub mod replicasets;
 pub mod revision;
 pub mod rollout;
 mod time;
+pub mod volumes;
 
 #[cfg(test)]
 mod daemonset_tests;
@@ -42,6 +45,8 @@ mod hpa_tests;
 mod nodes_tests;
 #[cfg(test)]
 pub(crate) mod testutil;
+#[cfg(test)]
+mod volumes_tests;
 
 pub use action::{Action, Garbage, ObjectRef, PodRef};
 pub use daemonset::{DaemonSetInput, plan_daemonset};
@@ -50,3 +55,4 @@ pub use gc::{GcInput, plan_gc};
 pub use hpa::{HpaInput, HpaPlan, PodMetrics, plan_hpa};
 pub use nodes::{NodeHealth, NodeLifecycleConfig, fence, plan_nodes};
 pub use revision::{Revision, UndoError, undo};
+pub use volumes::{VolumeInput, plan_volumes};

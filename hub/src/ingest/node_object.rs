@@ -7,6 +7,7 @@ use bramble_api::protocol::Hello;
 use serde_json::{Map, Value, json};
 
 use crate::controllers::nodes::REASON_READY;
+use crate::controllers::volumes::VOLUMES_DIR_ANNOTATION;
 use crate::network::table::FEATURES_ANNOTATION;
 
 /// Pods a node accepts (the Kubernetes default).
@@ -52,6 +53,14 @@ pub fn node_object(existing: Option<&Value>, hello: &Hello) -> Value {
         annotations.remove(FEATURES_ANNOTATION);
     } else {
         annotations.insert(FEATURES_ANNOTATION.into(), hello.features.join(",").into());
+    }
+    match &hello.volumes_dir {
+        Some(d) => {
+            annotations.insert(VOLUMES_DIR_ANNOTATION.into(), d.clone().into());
+        }
+        None => {
+            annotations.remove(VOLUMES_DIR_ANNOTATION);
+        }
     }
     if hello.cgroups.memory_missing() {
         annotations.insert(

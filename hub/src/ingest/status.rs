@@ -59,6 +59,7 @@ impl Ingest {
             }
             live.rpc_seq = live.rpc_seq.max(status.rpc_seq.unwrap_or(0));
             live.rejected = status.desired_rejected.clone();
+            live.reclaimed = status.reclaimed.iter().cloned().collect();
             live.running = status
                 .pods
                 .iter()

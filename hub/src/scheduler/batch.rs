@@ -9,6 +9,7 @@ use super::cluster::Cluster;
 use super::facts::PodFacts;
 use super::message::Unschedulable;
 use super::platform::ImagePlatforms;
+use super::volumes::VolumeNeeds;
 use super::{Placement, decide};
 
 /// A pod waiting for a node, with its workload key (see [`super::workload_key`]).
@@ -16,6 +17,8 @@ use super::{Placement, decide};
 pub struct PendingPod<'a> {
     pub pod: &'a Pod,
     pub workload: Option<&'a str>,
+    /// What its PersistentVolumeClaims demand ([`super::volumes::needs_of`]).
+    pub volumes: Option<&'a VolumeNeeds>,
 }
 
 /// Schedules `pending` in order, accounting each placement in `cluster`; one
@@ -29,7 +32,8 @@ pub fn schedule_batch(
     pending
         .iter()
         .map(|p| {
-            let facts = PodFacts::new(p.pod, images);
+            let mut facts = PodFacts::new(p.pod, images);
+            facts.volumes = p.volumes;
             let (i, score, feasible) = decide(cluster, &facts, p.workload)?;
             cluster.place(i, &facts.request, p.workload);
             Ok(Placement {

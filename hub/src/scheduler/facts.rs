@@ -9,6 +9,7 @@ use bramble_api::objects::scheduling::{NodeSelector, Toleration};
 
 use super::platform::{ImagePlatforms, PlatformNeeds};
 use super::request::PodRequest;
+use super::volumes::VolumeNeeds;
 
 /// Taint the node lifecycle puts on a node that is not Ready; a pod tolerating
 /// it (with effect `NoSchedule`) may be placed on such a node.
@@ -26,6 +27,8 @@ pub(crate) struct PodFacts<'a> {
     pub tolerations: &'a [Toleration],
     pub tolerates_not_ready: bool,
     pub tolerates_unschedulable: bool,
+    /// What its claims demand (none: no claims, or not looked up).
+    pub volumes: Option<&'a VolumeNeeds>,
 }
 
 impl<'a> PodFacts<'a> {
@@ -50,6 +53,7 @@ impl<'a> PodFacts<'a> {
             tolerations: &spec.tolerations,
             tolerates_not_ready: tolerates(TAINT_NOT_READY),
             tolerates_unschedulable: tolerates(TAINT_UNSCHEDULABLE),
+            volumes: None,
         }
     }
 }

@@ -20,6 +20,9 @@ pub(crate) enum Failure<'n> {
     Taint(&'n Taint),
     /// `nodeSelector` or required node affinity does not match.
     NodeAffinity,
+    /// A volume of the pod cannot be used there (kube-scheduler's
+    /// VolumeBinding filter, which runs after NodeAffinity).
+    VolumeAffinity,
     /// Some image has no build for the node's platform.
     Platform,
     /// A host port is taken.
@@ -49,6 +52,12 @@ pub(crate) fn check<'n>(pod: &PodFacts<'_>, node: &'n NodeState) -> Result<(), F
     }
     if !matches_affinity(pod, node) {
         return Err(Failure::NodeAffinity);
+    }
+    if pod
+        .volumes
+        .is_some_and(|v| !v.fit(&node.labels, &node.name))
+    {
+        return Err(Failure::VolumeAffinity);
     }
     if !pod.platforms.accepts(node.platform.as_ref()) {
         return Err(Failure::Platform);

@@ -49,20 +49,32 @@ pub struct Unschedulable {
     pub nodes: usize,
     /// `(reason, nodes)` in message order.
     pub reasons: Vec<(String, usize)>,
+    /// Why no node was looked at (kube-scheduler's PreFilter failures:
+    /// `persistentvolumeclaim "data" not found`).
+    pub blocked: Option<String>,
+    /// Sentences after the counts (a volume's node is gone).
+    pub notes: Vec<String>,
 }
 
 impl fmt::Display for Unschedulable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.nodes == 0 {
-            return f.write_str(NO_NODES);
+            f.write_str(NO_NODES)?;
+        } else {
+            write!(f, "0/{} nodes are available:", self.nodes)?;
+            if let Some(why) = &self.blocked {
+                write!(f, " {why}.")?;
+            }
+            for (i, (reason, n)) in self.reasons.iter().enumerate() {
+                let sep = if i == 0 { " " } else { ", " };
+                write!(f, "{sep}{n} {reason}")?;
+            }
+            if !self.reasons.is_empty() {
+                f.write_str(".")?;
+            }
         }
-        write!(f, "0/{} nodes are available:", self.nodes)?;
-        for (i, (reason, n)) in self.reasons.iter().enumerate() {
-            let sep = if i == 0 { " " } else { ", " };
-            write!(f, "{sep}{n} {reason}")?;
-        }
-        if !self.reasons.is_empty() {
-            f.write_str(".")?;
+        for note in &self.notes {
+            write!(f, " {note}.")?;
         }
         Ok(())
     }
@@ -81,6 +93,7 @@ pub(crate) struct Diagnosis<'n> {
     pods: usize,
     cpu: usize,
     memory: usize,
+    volumes: usize,
     taints: BTreeMap<(&'n str, &'n str), usize>,
 }
 
@@ -96,6 +109,7 @@ impl<'n> Diagnosis<'n> {
                     .or_insert(0) += 1;
             }
             Failure::NodeAffinity => self.affinity += 1,
+            Failure::VolumeAffinity => self.volumes += 1,
             Failure::Platform => self.platform += 1,
             Failure::HostPorts => self.ports += 1,
             Failure::Resources(s) => {
@@ -113,6 +127,7 @@ impl<'n> Diagnosis<'n> {
             (REASON_NOT_READY, self.not_ready),
             (REASON_UNSCHEDULABLE, self.unschedulable),
             (REASON_NODE_AFFINITY, self.affinity),
+            (super::volumes::REASON_VOLUME_NODE_AFFINITY, self.volumes),
             (REASON_HOST_PORTS, self.ports),
             (REASON_TOO_MANY_PODS, self.pods),
             (REASON_INSUFFICIENT_CPU, self.cpu),
@@ -131,7 +146,12 @@ impl<'n> Diagnosis<'n> {
                 .map(|((k, v), n)| (reason_taint(k, v), n)),
         );
         reasons.sort_by_cached_key(|(r, n)| format!("{n} {r}"));
-        Unschedulable { nodes, reasons }
+        Unschedulable {
+            nodes,
+            reasons,
+            blocked: None,
+            notes: Vec::new(),
+        }
     }
 }
 

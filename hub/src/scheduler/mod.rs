@@ -4,8 +4,8 @@
 //! the binding (or the `Unschedulable` condition) itself.
 //!
 //! A decision filters every node ([`filters`]: readiness, cordon, taints,
-//! node selector and required affinity, image platforms, host ports,
-//! cpu/memory/pod slots), scores the ones left ([`score`]: least allocated,
+//! node selector and required affinity, volumes' nodes ([`volumes`]),
+//! image platforms, host ports, cpu/memory/pod slots), scores the ones left ([`score`]: least allocated,
 //! replica spread) and takes the best, ties going to the first node name.
 //! When nothing fits, [`Unschedulable`] counts the reasons per node in
 //! kube-scheduler's words ([`message`]). [`schedule_batch`] places a queue of
@@ -21,6 +21,7 @@ mod request;
 mod score;
 #[cfg(test)]
 mod tests;
+pub mod volumes;
 
 use bramble_api::objects::Pod;
 
@@ -85,6 +86,14 @@ pub(crate) fn decide(
     pod: &PodFacts<'_>,
     workload: Option<&str>,
 ) -> Result<(usize, u64, usize), Unschedulable> {
+    if let Some(why) = pod.volumes.and_then(|v| v.blocked.clone()) {
+        return Err(Unschedulable {
+            nodes: cluster.nodes.len(),
+            reasons: Vec::new(),
+            blocked: Some(why),
+            notes: Vec::new(),
+        });
+    }
     let mut diagnosis = Diagnosis::default();
     let mut feasible = Vec::new();
     for (i, node) in cluster.nodes.iter().enumerate() {
@@ -94,7 +103,9 @@ pub(crate) fn decide(
         }
     }
     if feasible.is_empty() {
-        return Err(diagnosis.finish(cluster.nodes.len(), || pod.platforms.describe()));
+        let mut u = diagnosis.finish(cluster.nodes.len(), || pod.platforms.describe());
+        u.notes = pod.volumes.map(|v| v.notes.clone()).unwrap_or_default();
+        return Err(u);
     }
 
     // Replicas of the workload per node, dense for the scoring loop.

@@ -87,6 +87,7 @@ fn six_replicas_spread_two_per_node() {
             .map(|pod| PendingPod {
                 pod,
                 workload: Some("default/Deployment/web"),
+                volumes: None,
             })
             .collect();
         let got: Vec<String> = schedule_batch(&mut c, &pending, &no_images())
@@ -475,6 +476,7 @@ fn host_port_conflicts() {
         .map(|pod| PendingPod {
             pod,
             workload: None,
+            volumes: None,
         })
         .collect();
     let got: Vec<Result<String, String>> = schedule_batch(&mut c, &pending, &no_images())

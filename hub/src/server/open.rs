@@ -141,8 +141,25 @@ fn make_private(dir: &std::path::Path, found: bool) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Creates what a new cluster needs: the `default` namespace.
+/// Creates what a cluster needs: the `default` namespace, and the
+/// `local-path` StorageClass (as k3s does, again on every start if it was
+/// deleted).
 async fn bootstrap(store: &Store) -> Result<(), StartError> {
+    let classes = by_plural("storage.k8s.io", "v1", "storageclasses").expect("registered");
+    let class = bramble_api::objects::StorageClass::local_path();
+    if store
+        .get(classes, None, class.name())
+        .map_err(StartError::DefaultStorageClass)?
+        .is_none()
+    {
+        let object = bramble_api::admit(serde_json::to_value(&class).expect("serializes"))
+            .expect("the built-in class is valid")
+            .object;
+        store
+            .create(classes, object)
+            .await
+            .map_err(StartError::DefaultStorageClass)?;
+    }
     let namespaces = by_plural("", "v1", "namespaces").expect("registered");
     let existing = store
         .get(namespaces, None, "default")
