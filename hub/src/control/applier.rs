@@ -150,6 +150,12 @@ fn describe(a: &Action) -> String {
         } => format!("status of claim {namespace}/{name}"),
         Action::UpdateVolumeStatus { name, .. } => format!("status of persistent volume {name}"),
         Action::DeleteVolume { name, .. } => format!("delete persistent volume {name}"),
+        Action::MarkFullyAvailable { namespace, name } => {
+            format!("mark replica set {namespace}/{name} fully available")
+        }
+        Action::RollBack {
+            namespace, name, ..
+        } => format!("roll back deployment {namespace}/{name}"),
         Action::ScaleDeployment {
             namespace,
             name,
@@ -413,6 +419,66 @@ async fn apply_one(store: &Store, action: Action, events: &Recorder) -> Result<b
         } => set_status(store, claims(), Some(&namespace), &name, &*status).await,
         Action::UpdateVolumeStatus { name, status } => {
             set_status(store, volumes(), None, &name, &*status).await
+        }
+        Action::MarkFullyAvailable { namespace, name } => {
+            let Some(mut rs) = store.get(replicasets(), Some(&namespace), &name)? else {
+                return Ok(false);
+            };
+            let key = crate::controllers::rollback::FULLY_AVAILABLE;
+            if !rs["metadata"]["annotations"][key].is_null() {
+                return Ok(false);
+            }
+            if !rs["metadata"]["annotations"].is_object() {
+                rs["metadata"]["annotations"] = Value::Object(Default::default());
+            }
+            rs["metadata"]["annotations"][key] =
+                humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+                    .to_string()
+                    .into();
+            Ok(store.update(replicasets(), rs).await?.1)
+        }
+        Action::RollBack {
+            namespace,
+            name,
+            uid,
+            template,
+            why,
+            to_revision,
+        } => {
+            let Some(mut d) = store.get(deployments(), Some(&namespace), &name)? else {
+                return Ok(false);
+            };
+            if uid.is_some() && d["metadata"]["uid"].as_str() != uid.as_deref() {
+                return Ok(false);
+            }
+            d["spec"]["template"] = serde_json::to_value(&*template)?;
+            if !d["metadata"]["annotations"].is_object() {
+                d["metadata"]["annotations"] = Value::Object(Default::default());
+            }
+            let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+            d["metadata"]["annotations"][crate::controllers::rollback::ROLLED_BACK] =
+                format!("{stamp}: {why}").into();
+            d["metadata"]["annotations"]
+                [crate::controllers::replicasets::CHANGE_CAUSE_ANNOTATION] =
+                format!("automatic rollback: {why}").into();
+            let object = bramble_api::admit(d)
+                .map_err(|source| ApplyError::Invalid {
+                    what: "deployment",
+                    source,
+                })?
+                .object;
+            let (stored, changed) = store.update(deployments(), object).await?;
+            if changed {
+                tracing::warn!(deployment = %ObjectKey::new(&namespace, &name), %why, "rolled back");
+                events.record(
+                    Involved::of(&stored),
+                    EventType::Warning,
+                    "DeploymentRollback",
+                    format!("Rolled back deployment {name:?} to revision {to_revision}: {why}"),
+                    Source::hub("deployment-controller"),
+                );
+            }
+            Ok(changed)
         }
         Action::DeleteVolume { name, uid } => {
             let Some(current) = store.get(volumes(), None, &name)? else {

@@ -9,7 +9,7 @@ use bramble_api::objects::hpa::HpaStatus;
 use bramble_api::objects::persistent_volume::PersistentVolumeStatus;
 use bramble_api::objects::persistent_volume_claim::PersistentVolumeClaimStatus;
 use bramble_api::objects::replicaset::ReplicaSetStatus;
-use bramble_api::objects::{Endpoints, PersistentVolume, Pod, ReplicaSet};
+use bramble_api::objects::{Endpoints, PersistentVolume, Pod, PodTemplateSpec, ReplicaSet};
 
 /// A pod by namespace and name, with its uid when known (deletes and
 /// evictions should be preconditioned on it).
@@ -157,4 +157,17 @@ pub enum Action {
     },
     /// Delete a reclaimed volume (its node deleted the directory).
     DeleteVolume { name: String, uid: Option<String> },
+    /// Mark a Deployment's ReplicaSet as having once completed its rollout
+    /// (`bramble.dev/fully-available`).
+    MarkFullyAvailable { namespace: String, name: String },
+    /// Put an earlier revision's template back into a failed Deployment
+    /// (`bramble.dev/rollback-on-failure`), recording `why`.
+    RollBack {
+        namespace: String,
+        name: String,
+        uid: Option<String>,
+        template: Box<PodTemplateSpec>,
+        why: String,
+        to_revision: i64,
+    },
 }

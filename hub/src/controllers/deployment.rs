@@ -188,6 +188,14 @@ pub fn plan_deployment(input: DeploymentInput<'_>) -> Vec<Action> {
         fp.max_unavailable
     };
     let status = deployment_status::compute(d, &observed, max_unavailable, acted, failed_create);
+    actions.extend(super::rollback::plan(
+        d,
+        &status,
+        &owned,
+        current,
+        &observed.new,
+        input.now,
+    ));
     if d.status.as_ref() != Some(&status) {
         actions.push(Action::UpdateDeploymentStatus {
             namespace: d.namespace().to_string(),

@@ -9,6 +9,7 @@
 //!   template it has run, numbered by [`revision`], planned by
 //!   [`replicaset_plan`]) and their pods: replicas, rolling update and
 //!   `Recreate` ([`rollout`]), status ([`deployment_status`]).
+//!   A failed rollout may undo itself ([`rollback`]).
 //! - [`daemonset`]: one pod per matching node, bound to it.
 //! - [`gc`]: pods and ReplicaSets whose owners are gone.
 //! - [`nodes`]: Ready/NotReady from heartbeats, eviction, fencing.
@@ -31,6 +32,7 @@ pub mod rank;
 pub mod replicaset_plan;
 pub mod replicasets;
 pub mod revision;
+pub mod rollback;
 pub mod rollout;
 mod time;
 pub mod volumes;
@@ -43,6 +45,8 @@ mod deployment_tests;
 mod hpa_tests;
 #[cfg(test)]
 mod nodes_tests;
+#[cfg(test)]
+mod rollback_tests;
 #[cfg(test)]
 pub(crate) mod testutil;
 #[cfg(test)]

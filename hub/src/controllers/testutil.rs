@@ -218,6 +218,22 @@ impl World {
                 | Action::UpdateClaimStatus { .. }
                 | Action::UpdateVolumeStatus { .. }
                 | Action::DeleteVolume { .. } => {}
+                Action::MarkFullyAvailable { name, .. } => {
+                    if let Some(r) = self.replica_sets.iter_mut().find(|x| x.name() == name) {
+                        r.metadata
+                            .annotations
+                            .insert(super::rollback::FULLY_AVAILABLE.into(), "true".into());
+                    }
+                }
+                Action::RollBack { template, why, .. } => {
+                    self.deployment.spec.template = (**template).clone();
+                    self.deployment.metadata.generation =
+                        Some(self.deployment.metadata.generation.unwrap_or(1) + 1);
+                    self.deployment
+                        .metadata
+                        .annotations
+                        .insert(super::rollback::ROLLED_BACK.into(), why.clone());
+                }
             }
             self.log.push(a);
         }
