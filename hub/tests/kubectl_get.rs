@@ -264,3 +264,128 @@ fn a_selected_watch_shows_objects_enter_and_leave() {
     watch.kill().unwrap();
     watch.wait().unwrap();
 }
+
+#[test]
+fn kubectl_shows_claims_volumes_and_classes_as_kubernetes_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubProcess::start(Path::new(env!("CARGO_BIN_EXE_bramble-hub")), dir.path());
+    let manifest = dir.path().join("storage.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: data}\n\
+         spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}\n\
+         ---\napiVersion: v1\nkind: PersistentVolume\nmetadata: {name: disk}\n\
+         spec:\n  capacity: {storage: 5Gi}\n  accessModes: [ReadWriteOnce, ReadOnlyMany]\n\
+         \x20 storageClassName: manual\n  local: {path: /srv/disk}\n\
+         \x20 nodeAffinity: {required: {nodeSelectorTerms: [{matchExpressions: [{key: kubernetes.io/hostname, operator: In, values: [pi-1]}]}]}}\n",
+    )
+    .unwrap();
+    kubectl(&hub, &["apply", "-f", manifest.to_str().unwrap()]);
+
+    // The hub made the built-in class, marked default as k3s' is.
+    let t = words(&kubectl(&hub, &["get", "storageclass"]));
+    assert_eq!(
+        t[0],
+        [
+            "NAME",
+            "PROVISIONER",
+            "RECLAIMPOLICY",
+            "VOLUMEBINDINGMODE",
+            "ALLOWVOLUMEEXPANSION",
+            "AGE"
+        ]
+    );
+    assert_eq!(
+        t[1][..6],
+        [
+            "local-path",
+            "(default)",
+            "bramble.dev/local-path",
+            "Delete",
+            "WaitForFirstConsumer",
+            "false"
+        ]
+    );
+
+    let t = words(&kubectl(&hub, &["get", "pvc", "-o", "wide"]));
+    assert_eq!(
+        t[0],
+        [
+            "NAME",
+            "STATUS",
+            "VOLUME",
+            "CAPACITY",
+            "ACCESS",
+            "MODES",
+            "STORAGECLASS",
+            "VOLUMEATTRIBUTESCLASS",
+            "AGE",
+            "VOLUMEMODE"
+        ]
+    );
+    // Waiting for its first consumer: no volume, no capacity yet.
+    assert_eq!(
+        [&t[1][0], &t[1][1], &t[1][2], &t[1][3], &t[1][5]],
+        ["data", "Pending", "local-path", "<unset>", "Filesystem"]
+    );
+
+    let t = words(&kubectl(&hub, &["get", "pv"]));
+    assert_eq!(
+        t[0],
+        [
+            "NAME",
+            "CAPACITY",
+            "ACCESS",
+            "MODES",
+            "RECLAIM",
+            "POLICY",
+            "STATUS",
+            "CLAIM",
+            "STORAGECLASS",
+            "VOLUMEATTRIBUTESCLASS",
+            "REASON",
+            "AGE"
+        ]
+    );
+    assert_eq!(
+        t[1][..6],
+        ["disk", "5Gi", "RWO,ROX", "Retain", "Available", "manual"]
+    );
+
+    // Applied again unchanged: the class the hub filled in stays.
+    let out = kubectl(&hub, &["apply", "-f", manifest.to_str().unwrap()]);
+    assert!(
+        out.contains("persistentvolumeclaim/data unchanged"),
+        "{out}"
+    );
+    // A claim's spec is immutable but for its requests.
+    let k = Kubectl::for_data_dir(&hub.data_dir);
+    let out = k.run(
+        &[
+            "patch",
+            "pvc",
+            "data",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"accessModes":["ReadWriteMany"]}}"#,
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("spec is immutable after creation except resources.requests"),
+        "{err}"
+    );
+    kubectl(
+        &hub,
+        &[
+            "patch",
+            "pvc",
+            "data",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"resources":{"requests":{"storage":"2Gi"}}}}"#,
+        ],
+    );
+}

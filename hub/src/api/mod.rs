@@ -1,6 +1,7 @@
 //! The Kubernetes-style HTTP API: routes, auth, and dispatch to handlers.
 
 mod auth;
+mod claims;
 mod content;
 mod discovery;
 mod discovery_v2;

@@ -246,6 +246,7 @@ async fn store_new(
     warnings.extend(super::pod_security::admit_write(
         st, resource, &object, None,
     )?);
+    super::claims::on_create(st, resource, &mut object)?;
     let _allocating = super::services::prepare(st, resource, &mut object).await?;
     Ok((st.store.create(resource, object).await?, warnings))
 }
@@ -263,6 +264,9 @@ pub async fn replace(
     let (mut object, mut warnings) = admit_for(resource, namespace, Some(name), body, fields)?;
     let current = st.store.get(resource, namespace, name)?;
     keep_hub_annotations(current.as_ref(), &mut object);
+    if let Some(current) = &current {
+        super::claims::on_update(resource, current, &mut object)?;
+    }
     // A Service keeps its addresses before the managers are recorded: a
     // replace that leaves them out does not change them, so it must not
     // count as a change (nor move a manager's time).
@@ -440,6 +444,7 @@ pub async fn patch_with(
         }
         let names_version = next["metadata"]["resourceVersion"] != current_rv;
         let (mut object, mut warnings) = admit_for(resource, namespace, Some(name), next, fields)?;
+        super::claims::on_update(resource, &current, &mut object)?;
         warnings.extend(super::pod_security::admit_write(
             st,
             resource,
