@@ -53,6 +53,8 @@ pub struct NodeLive {
     pub running: Vec<PodRef>,
     /// Volumes the agent last reported deleted (`status.reclaimed`).
     pub reclaimed: std::collections::BTreeSet<String>,
+    /// Bytes each of its volumes holds (`status.volumeUsage`).
+    pub volume_usage: BTreeMap<String, u64>,
     /// Usage per pod (`namespace/name`) from the last status that had it.
     pub pod_usage: BTreeMap<String, PodUsage>,
     /// Whole-node usage from the last status that had it.

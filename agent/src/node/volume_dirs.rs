@@ -8,7 +8,12 @@
 //! the report that it is gone is true at once and a crash never leaves a
 //! half-deleted volume under its name), then emptied on a thread of its
 //! own: a large volume never holds up the node loop. Trash left by a crash
-//! is removed at the next start ([`sweep`]).
+//! is removed at the next start ([`leftover_trash`]).
+//!
+//! [`usage`] measures what each volume holds (allocated blocks, without
+//! crossing into other filesystems), for the hub to compare with the
+//! claim's request: a directory has no size limit of its own, so an
+//! over-full volume is reported rather than stopped.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -86,6 +91,52 @@ pub fn reclaim(dir: &Path, names: &[String]) -> Reclaimed {
     }
 }
 
+/// Bytes allocated by each volume directory in `dir` (trash left out).
+pub fn usage(dir: &Path) -> std::collections::BTreeMap<String, u64> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Default::default();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.to_string();
+            if name.starts_with(TRASH) || path_of(dir, &name).is_none() {
+                return None;
+            }
+            Some((name, allocated(&e.path())))
+        })
+        .collect()
+}
+
+/// Allocated bytes under `root`, on `root`'s filesystem only; entries that
+/// vanish while walking are skipped.
+fn allocated(root: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(top) = std::fs::symlink_metadata(root) else {
+        return 0;
+    };
+    let mut total = top.blocks() * 512;
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let Ok(m) = e.path().symlink_metadata() else {
+                continue;
+            };
+            if m.dev() != top.dev() {
+                continue;
+            }
+            total = total.saturating_add(m.blocks() * 512);
+            if m.is_dir() {
+                stack.push(e.path());
+            }
+        }
+    }
+    total
+}
+
 /// Trash a crashed agent left behind in `dir`.
 pub fn leftover_trash(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -125,6 +176,20 @@ pub fn delete_now(trash: &[PathBuf]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn usage_counts_what_each_volume_holds() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        std::fs::create_dir_all(dir.join("pvc-a/sub")).unwrap();
+        std::fs::write(dir.join("pvc-a/sub/f"), vec![1u8; 1 << 20]).unwrap();
+        std::fs::create_dir_all(dir.join("pvc-b")).unwrap();
+        std::fs::create_dir_all(dir.join(".trash-pvc-c")).unwrap();
+        let u = usage(dir);
+        assert_eq!(u.keys().collect::<Vec<_>>(), ["pvc-a", "pvc-b"]);
+        assert!(u["pvc-a"] >= 1 << 20, "{u:?}");
+        assert!(u["pvc-b"] < 1 << 20, "{u:?}");
+    }
 
     #[test]
     fn only_named_volumes_go_and_names_never_leave_the_directory() {

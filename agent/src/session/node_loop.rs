@@ -60,6 +60,9 @@ pub enum LoopEnd {
 /// How often pod and node usage is sampled unless
 /// [`NodeLoop::with_usage_every`] says otherwise.
 const USAGE_EVERY: Duration = Duration::from_secs(5);
+/// How often the volumes' sizes are measured (a walk of their trees, on a
+/// thread of its own).
+const VOLUME_USAGE_EVERY: Duration = Duration::from_secs(60);
 /// First delay before retrying a pod that could not start; doubles.
 const RETRY_FIRST: Duration = Duration::from_secs(2);
 /// Longest delay between start attempts.
@@ -99,6 +102,9 @@ pub struct NodeLoop {
     /// start that reports waiting for a pull which has ended meanwhile
     /// (its `PullDone` came first) is retried at once.
     attempts: BTreeMap<String, u64>,
+    /// When the volumes are measured next; set while a measurement runs.
+    next_volume_usage: Instant,
+    measuring: Arc<AtomicBool>,
 }
 
 impl NodeLoop {
@@ -124,6 +130,8 @@ impl NodeLoop {
             refused: None,
             pulls_ended: 0,
             attempts: BTreeMap::new(),
+            next_volume_usage: Instant::now(),
+            measuring: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -344,7 +352,32 @@ impl NodeLoop {
     }
 
     /// Collects statuses (and usage every [`USAGE_EVERY`]) into the report.
+    /// Starts a measurement of the volumes' sizes when one is due; the
+    /// thread writes the figures into the report (sent with the next status).
+    fn measure_volumes(&mut self, now: Instant) {
+        if now < self.next_volume_usage || self.measuring.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        self.next_volume_usage = now + VOLUME_USAGE_EVERY;
+        let dir = self.node.volumes_dir().to_path_buf();
+        let report = self.report.clone();
+        let measuring = self.measuring.clone();
+        let spawned = std::thread::Builder::new()
+            .name("volume-usage".into())
+            .spawn(move || {
+                let usage = volume_dirs::usage(&dir);
+                report.update(|r| r.volume_usage = usage);
+                measuring.store(false, Ordering::SeqCst);
+            });
+        if spawned.is_err() {
+            self.measuring.store(false, Ordering::SeqCst);
+        }
+    }
+
     fn refresh(&mut self, now: Instant) {
+        if self.usage_every.is_some() {
+            self.measure_volumes(now);
+        }
         let running = self.node.pod_ids();
         self.statuses.retain(|id, _| running.contains(id));
         let usage = match self.usage_every {

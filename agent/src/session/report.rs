@@ -21,6 +21,8 @@ pub struct NodeReport {
     pub usage_at: Option<std::time::Instant>,
     /// Volumes of the applied set's `reclaim` whose directories are gone.
     pub reclaimed: Vec<String>,
+    /// Bytes each volume holds, last measured.
+    pub volume_usage: BTreeMap<String, u64>,
 }
 
 impl NodeReport {
@@ -39,6 +41,7 @@ impl NodeReport {
                 .map(|t| uptime_millis.saturating_sub(t.elapsed().as_millis() as u64)),
             rpc_seq: None,
             reclaimed: self.reclaimed.clone(),
+            volume_usage: self.volume_usage.clone(),
         }
     }
 }

@@ -3,7 +3,7 @@
 //! costs nothing but staleness. Lenient: unknown fields are ignored (a newer
 //! agent's extra facts are safe to not read), and `PodStatus` is lenient too.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -57,6 +57,10 @@ pub struct Status {
     /// gone (deleted now or before).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reclaimed: Vec<String>,
+    /// Bytes each `local-path` volume on the node holds, from the last
+    /// measurement (about once a minute).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub volume_usage: BTreeMap<String, u64>,
 }
 
 /// Why a desired set was refused.

@@ -165,6 +165,7 @@ pub(crate) fn status(n: usize) -> Status {
         usage_sampled_millis: Some(86_399_400),
         rpc_seq: Some(7),
         reclaimed: vec![],
+        volume_usage: BTreeMap::new(),
     }
 }
 

@@ -342,6 +342,11 @@ async fn round(
         .filter(|(_, l)| !l.reclaimed.is_empty())
         .map(|(n, l)| (n.clone(), l.reclaimed.clone()))
         .collect();
+    let volume_usage: BTreeMap<String, BTreeMap<String, u64>> = live
+        .iter()
+        .filter(|(_, l)| !l.volume_usage.is_empty())
+        .map(|(n, l)| (n.clone(), l.volume_usage.clone()))
+        .collect();
     actions.extend(plan_volumes(VolumeInput {
         claims: &snap.claims,
         volumes: &snap.volumes,
@@ -349,6 +354,7 @@ async fn round(
         pods: &snap.pods,
         nodes: &snap.nodes,
         reclaimed: &reclaimed,
+        usage: &volume_usage,
         now,
     }));
     actions.extend(plan_endpoints(EndpointsInput {

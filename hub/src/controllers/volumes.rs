@@ -17,6 +17,10 @@
 //!   phases: `Available`, `Bound`, `Released` (claim gone), `Failed` (claim
 //!   gone, policy `Delete`, but not a `local-path` volume: Bramble deletes
 //!   no administrator's data).
+//! - Size: a bound claim whose `local-path` volume holds more than its
+//!   capacity (as its node measures it) gets the condition
+//!   `CapacityExceeded` saying by how much; a directory has no limit of
+//!   its own, so nothing is stopped.
 //! - Reclaim: a released `local-path` volume with policy `Delete` that no
 //!   pod uses is in its node's desired set to delete
 //!   ([`Claims::to_reclaim`]); once that node's agent reports the
@@ -27,6 +31,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;
 
 use bramble_api::meta::ObjectMeta;
+use bramble_api::objects::common::Condition;
 use bramble_api::objects::common::ObjectReference;
 use bramble_api::objects::persistent_volume::{
     HOSTNAME_LABEL, LocalVolumeSource, PersistentVolumeSpec, PersistentVolumeStatus,
@@ -58,6 +63,8 @@ pub struct VolumeInput<'a> {
     pub nodes: &'a [Node],
     /// Per node, the volumes its agent reported deleted.
     pub reclaimed: &'a BTreeMap<String, BTreeSet<String>>,
+    /// Per node, the bytes each of its volumes holds.
+    pub usage: &'a BTreeMap<String, BTreeMap<String, u64>>,
     pub now: SystemTime,
 }
 
@@ -87,7 +94,8 @@ pub fn plan_volumes(input: VolumeInput<'_>) -> Vec<Action> {
             .volume_name()
             .is_some_and(|v| view.volume(v).is_none())
             && claim.annotation(BIND_COMPLETED).is_some();
-        let want = claim_status(claim, bound, lost);
+        let mut want = claim_status(claim, bound, lost);
+        set_capacity_condition(&mut want, bound, &input);
         if claim.status.as_ref() != Some(&want) {
             actions.push(Action::UpdateClaimStatus {
                 namespace: claim.namespace().to_string(),
@@ -309,6 +317,52 @@ fn claim_status(
         None => status.phase = Some("Pending".into()),
     }
     status
+}
+
+/// The claim condition type of an over-full volume.
+pub const CAPACITY_EXCEEDED: &str = "CapacityExceeded";
+
+/// Sets or clears [`CAPACITY_EXCEEDED`] on a claim's status from its
+/// volume's measured size (claims of volumes nobody measures are left as
+/// they are).
+fn set_capacity_condition(
+    status: &mut PersistentVolumeClaimStatus,
+    bound: Option<&PersistentVolume>,
+    input: &VolumeInput<'_>,
+) {
+    let Some(pv) = bound.filter(|pv| is_local_path(pv)) else {
+        return;
+    };
+    let Some(used) = pv
+        .pinned_node()
+        .and_then(|n| input.usage.get(n))
+        .and_then(|u| u.get(pv.name()))
+    else {
+        return;
+    };
+    let capacity = pv.capacity_bytes();
+    let since = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == CAPACITY_EXCEEDED)
+        .and_then(|c| c.last_transition_time.clone());
+    status.conditions.retain(|c| c.type_ != CAPACITY_EXCEEDED);
+    if *used > capacity {
+        let mib = |b: u64| b.div_ceil(1 << 20);
+        status.conditions.push(Condition {
+            type_: CAPACITY_EXCEEDED.into(),
+            status: "True".into(),
+            reason: Some("UsageAboveCapacity".into()),
+            message: Some(format!(
+                "volume {} holds {} MiB, above its {} MiB: local-path volumes are not capped; free space or move the data to a larger claim",
+                pv.name(),
+                mib(*used),
+                mib(capacity)
+            )),
+            last_transition_time: since.or_else(|| Some(time::format(input.now))),
+            ..Condition::default()
+        });
+    }
 }
 
 /// Phase and retirement of one volume.

@@ -21,6 +21,7 @@ struct World {
     pods: Vec<Pod>,
     nodes: Vec<Node>,
     reclaimed: BTreeMap<String, BTreeSet<String>>,
+    usage: BTreeMap<String, BTreeMap<String, u64>>,
     /// Every action of the last round.
     last: Vec<Action>,
 }
@@ -89,6 +90,7 @@ impl World {
             pods: &self.pods,
             nodes: &self.nodes,
             reclaimed: &self.reclaimed,
+            usage: &self.usage,
             now: t(100),
         });
         for a in &actions {
@@ -327,6 +329,49 @@ fn a_claim_whose_volume_was_deleted_is_lost() {
     ));
     w.settle();
     assert_eq!(w.claim("named").phase(), "Pending");
+}
+
+#[test]
+fn an_over_full_volume_is_reported_on_its_claim_as_its_own_node_measures_it() {
+    let mut w = World::edge_site();
+    w.claims.push(claim("data", json!({})));
+    w.select("data", "pi-1");
+    w.settle();
+    let condition = |w: &World| {
+        w.claim("data")
+            .status
+            .as_ref()
+            .unwrap()
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "CapacityExceeded")
+            .cloned()
+    };
+    let measured = |w: &mut World, node: &str, bytes: u64| {
+        w.usage.insert(
+            node.into(),
+            BTreeMap::from([("pvc-data-uid".to_string(), bytes)]),
+        );
+        w.settle();
+    };
+    measured(&mut w, "pi-1", 512 << 20);
+    assert_eq!(condition(&w), None, "under its 1Gi");
+    // Another board's figures are not this volume's.
+    measured(&mut w, "pi-2", 5 << 30);
+    assert_eq!(condition(&w), None);
+    measured(&mut w, "pi-1", (1 << 30) + (3 << 20));
+    let c = condition(&w).expect("over capacity");
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_deref()),
+        ("True", Some("UsageAboveCapacity"))
+    );
+    assert!(
+        c.message
+            .unwrap()
+            .starts_with("volume pvc-data-uid holds 1027 MiB, above its 1024 MiB"),
+    );
+    measured(&mut w, "pi-1", 1 << 20);
+    assert_eq!(condition(&w), None, "cleared once freed");
 }
 
 #[test]

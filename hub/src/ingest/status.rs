@@ -60,6 +60,9 @@ impl Ingest {
             live.rpc_seq = live.rpc_seq.max(status.rpc_seq.unwrap_or(0));
             live.rejected = status.desired_rejected.clone();
             live.reclaimed = status.reclaimed.iter().cloned().collect();
+            if !status.volume_usage.is_empty() {
+                live.volume_usage = status.volume_usage.clone();
+            }
             live.running = status
                 .pods
                 .iter()
