@@ -802,3 +802,137 @@ fn a_board_given_another_hubs_token_refuses_to_join_naming_both_keys() {
     assert!(!c.agents[i].data_dir.join("hub-ca.crt").exists());
     assert!(c.node(&name).is_none());
 }
+
+/// A stolen board reports that it deleted another board's volume: the hub
+/// believes only the volume's own node, so the volume and its data stay
+/// until that node deletes them.
+#[test]
+fn a_board_cannot_have_another_boards_volume_retired() {
+    let mut c = Cluster::start(Broker::Embedded, 2, &[]);
+    c.push_busybox("busybox", "1");
+    let (a, b) = (c.agents[0].name.clone(), c.agents[1].name.clone());
+    let claims = "/api/v1/namespaces/default/persistentvolumeclaims";
+    let (code, v) = c.client().post(
+        claims,
+        &json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "victim-data"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "8Mi"}}}}),
+    );
+    assert_eq!(code, 201, "{v}");
+    let (code, v) = c.client().post(
+        PODS,
+        &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "writer"},
+            "spec": {"nodeName": a, "restartPolicy": "Never",
+                "containers": [{"name": "w", "image": "busybox:1",
+                    "command": ["sh", "-c", "echo precious > /data/f"],
+                    "volumeMounts": [{"name": "d", "mountPath": "/data"}]}],
+                "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "victim-data"}}]}}),
+    );
+    assert_eq!(code, 201, "{v}");
+    eventually("the writer done", Duration::from_secs(60), || {
+        (pod(&c, "writer")["status"]["phase"] == "Succeeded").then_some(())
+    });
+    let volume = c.client().get(&format!("{claims}/victim-data")).1["spec"]["volumeName"]
+        .as_str()
+        .expect("bound")
+        .to_string();
+    let dir = c.agents[0].data_dir.join("volumes").join(&volume);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("f")).unwrap(),
+        "precious\n"
+    );
+    assert_eq!(c.client().delete(&format!("{PODS}/writer")).0, 200);
+    eventually("the writer gone", Duration::from_secs(30), || {
+        (c.client().get(&format!("{PODS}/writer")).0 == 404).then_some(())
+    });
+    // A goes offline; then its claim is deleted: the volume waits for A.
+    wait_key_login(&c, 1);
+    c.agents[0].proc.kill9();
+    assert_eq!(c.client().delete(&format!("{claims}/victim-data")).0, 200);
+    let pv_path = format!("/api/v1/persistentvolumes/{volume}");
+    eventually("the volume Released", Duration::from_secs(30), || {
+        (c.client().get(&pv_path).1["status"]["phase"] == "Released").then_some(())
+    });
+
+    // The thief holds B: it stops B's agent and speaks for B with B's key,
+    // reporting A's volume deleted.
+    c.agents[1].proc.kill9();
+    eventually("B NotReady", Duration::from_secs(30), || {
+        (c.node_ready(&b).as_deref() == Some("Unknown")).then_some(())
+    });
+    let thief = Board::read(&b, &c.agents[1].data_dir);
+    let port = broker_port(&c);
+    let hello = Hello {
+        node_name: b.clone(),
+        session: "thief".into(),
+        agent_version: "0.1.0".into(),
+        kernel_version: "6.1.0".into(),
+        cpus: 4,
+        memory_bytes: 1 << 30,
+        runtime: "libcontainer".into(),
+        platform: Platform {
+            os: "linux".into(),
+            architecture: "amd64".into(),
+            variant: String::new(),
+        },
+        cgroups: Cgroups {
+            version: 2,
+            controllers: vec!["cpu".into(), "memory".into(), "pids".into()],
+        },
+        incarnation: 1_000_000,
+        keys: keys_text(thief.keys.public()),
+        auth: HelloAuth::Key,
+        features: vec!["volumes".into()],
+        ..Hello::default()
+    };
+    let (t, p) = thief.frame(&b, TopicKind::Hello, &hello, None);
+    attacker::publish(&port, &thief.mqtt_login(), &t, &p, false).expect("B may say its hello");
+    let mut seq = 0;
+    eventually(
+        "the hub to take B's forged statuses (B Ready again)",
+        Duration::from_secs(30),
+        || {
+            seq += 1;
+            let status = Status {
+                session: "thief".into(),
+                seq,
+                uptime_millis: seq * 1000,
+                reclaimed: vec![volume.clone()],
+                ..Status::default()
+            };
+            let (t, p) = thief.frame(&b, TopicKind::Status, &status, None);
+            attacker::publish(&port, &thief.mqtt_login(), &t, &p, false).expect("B's status");
+            (c.node_ready(&b).as_deref() == Some("True")).then_some(())
+        },
+    );
+    // A round of the control loop that began after B's report: the
+    // Endpoints of a new Service are written after the volumes' actions.
+    let (code, v) = c.client().post(
+        SERVICES,
+        &json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "sync"},
+            "spec": {"selector": {"app": "none"}, "ports": [{"port": 80}]}}),
+    );
+    assert_eq!(code, 201, "{v}");
+    eventually("a later round", Duration::from_secs(30), || {
+        (c.client()
+            .get("/api/v1/namespaces/default/endpoints/sync")
+            .0
+            == 200)
+            .then_some(())
+    });
+    let pv = c.client().get(&pv_path);
+    assert_eq!(pv.0, 200, "B's word retired A's volume: {}", pv.1);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("f")).unwrap(),
+        "precious\n"
+    );
+
+    // A itself comes back and deletes it, and then the volume goes.
+    c.agents[0].restart();
+    eventually("A deleted the directory", Duration::from_secs(60), || {
+        (!dir.exists()).then_some(())
+    });
+    eventually("the volume retired", Duration::from_secs(30), || {
+        (c.client().get(&pv_path).0 == 404).then_some(())
+    });
+    c.agents[1].restart();
+}

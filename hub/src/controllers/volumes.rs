@@ -10,7 +10,8 @@
 //!   selector; for a `WaitForFirstConsumer` class only once its first pod
 //!   is placed, and only a volume usable on that node), else — class
 //!   `local-path`, first pod placed (the binder wrote the node into the
-//!   claim's `volume.kubernetes.io/selected-node`) — a new volume
+//!   claim's `volume.kubernetes.io/selected-node`, or a pod using it was
+//!   created bound to a node) — a new volume
 //!   `pvc-<claim uid>` on that node, pinned there by `nodeAffinity`.
 //! - Claim phases: `Bound` (capacity and access modes of its volume),
 //!   `Lost` (its volume was deleted after binding), else `Pending`. Volume
@@ -43,6 +44,7 @@ use bramble_api::objects::storage_class::LOCAL_PATH_PROVISIONER;
 use bramble_api::objects::{Node, PersistentVolume, PersistentVolumeClaim, Pod, StorageClass};
 
 use super::action::{Action, ObjectRef};
+use super::pods::is_finished;
 use super::time;
 use crate::claims::{BIND_COMPLETED, Claims, PROVISIONED_BY, bound_to, is_local_path};
 
@@ -149,7 +151,23 @@ fn bind_claim<'a>(
     }
     let class = view.class_of(claim);
     let waits = class.is_some_and(|c| c.waits_for_first_consumer());
-    let selected = Claims::selected_node(claim);
+    // The scheduler's choice, or the node of a pod using the claim that was
+    // created bound (`spec.nodeName`: a DaemonSet's, or a user's).
+    let selected = Claims::selected_node(claim).or_else(|| {
+        input
+            .pods
+            .iter()
+            .filter(|p| p.namespace() == claim.namespace() && !is_finished(p))
+            .filter(|p| {
+                p.spec.volumes.iter().any(|v| {
+                    v.persistent_volume_claim
+                        .as_ref()
+                        .is_some_and(|c| c.claim_name == claim.name())
+                })
+            })
+            .filter_map(|p| p.node_name().filter(|n| !n.is_empty()))
+            .min()
+    });
     if waits && selected.is_none() {
         return None;
     }

@@ -375,6 +375,18 @@ fn an_over_full_volume_is_reported_on_its_claim_as_its_own_node_measures_it() {
 }
 
 #[test]
+fn a_pod_created_bound_to_a_node_gets_its_claims_volume_there() {
+    let mut w = World::edge_site();
+    w.claims.push(claim("data", json!({})));
+    let mut p = pod_using("logger", "data");
+    p.spec.node_name = Some("pi-2".into());
+    w.pods.push(p);
+    w.settle();
+    assert_eq!(w.claim("data").phase(), "Bound");
+    assert_eq!(w.volume("pvc-data-uid").pinned_node(), Some("pi-2"));
+}
+
+#[test]
 fn rwx_claims_are_not_provisioned_on_local_path() {
     let mut w = World::edge_site();
     w.claims
