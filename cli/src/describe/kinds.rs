@@ -51,6 +51,9 @@ pub fn describe(kind: &str, o: &Value, namespaced: bool) -> String {
         "Node" => node(&mut d, o),
         "Secret" => secret(&mut d, o),
         "ConfigMap" => configmap(&mut d, o),
+        "PersistentVolumeClaim" => super::storage::claim(&mut d, o),
+        "PersistentVolume" => super::storage::volume(&mut d, o),
+        "StorageClass" => super::storage::class(&mut d, o),
         "Namespace" => {
             d.field(0, "Status", str_at(o, "/status/phase").unwrap_or("Active"));
         }

@@ -3,6 +3,7 @@
 
 pub mod events;
 pub mod kinds;
+pub mod storage;
 pub mod writer;
 
 use std::io::Write;
