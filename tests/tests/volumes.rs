@@ -121,6 +121,15 @@ fn a_claims_data_survives_its_pod_the_agent_and_the_hub_and_goes_with_the_claim(
     eventually("the token on the node", Duration::from_secs(30), || {
         (read(&dir.join("first")).as_deref() == Some(token.as_str())).then_some(())
     });
+    let (ok, out) = c.cli(&["get", "pvc,pv,sc"]);
+    assert!(ok, "{out}");
+    for want in [
+        format!("persistentvolumeclaim/data   Bound    {volume}"),
+        format!("persistentvolume/{volume}"),
+        "storageclass.storage.k8s.io/local-path (default)   bramble.dev/local-path".to_string(),
+    ] {
+        assert!(out.contains(&want), "missing {want:?} in:\n{out}");
+    }
 
     // kill -9 of both, then restart: the pod keeps running on the data.
     c.agents[0].proc.kill9();
