@@ -104,14 +104,24 @@ pub fn binary(arch: &str) -> Result<Vec<u8>, String> {
 fn image(extra: &[Entry], cmd: &[&str]) -> Result<MultiImage, String> {
     let mut images = Vec::new();
     for (platform, arch) in PLATFORMS {
-        let bin = binary(arch)?;
-        let links: Vec<String> = APPLETS.iter().map(|a| format!("bin/{a}")).collect();
-        let mut entries = vec![Entry::File("bin/busybox", &bin, 0o755)];
-        entries.extend(links.iter().map(|l| Entry::Symlink(l, "busybox")));
-        entries.extend(extra.iter().cloned());
-        images.push(platform_image_of(platform, &entries, cmd));
+        images.push(one_platform(platform, arch, extra, cmd)?);
     }
     Ok(MultiImage::new(images))
+}
+
+/// busybox with its applets' links and `extra`, for one platform.
+fn one_platform(
+    platform: &str,
+    arch: &str,
+    extra: &[Entry],
+    cmd: &[&str],
+) -> Result<crate::fixtures::PlatformImage, String> {
+    let bin = binary(arch)?;
+    let links: Vec<String> = APPLETS.iter().map(|a| format!("bin/{a}")).collect();
+    let mut entries = vec![Entry::File("bin/busybox", &bin, 0o755)];
+    entries.extend(links.iter().map(|l| Entry::Symlink(l, "busybox")));
+    entries.extend(extra.iter().cloned());
+    Ok(platform_image_of(platform, &entries, cmd))
 }
 
 /// `busybox`: a shell image for linux/amd64, linux/arm64 and linux/arm/v7.
@@ -129,6 +139,28 @@ pub fn httpd_image() -> Result<MultiImage, String> {
         )],
         &["httpd", "-f", "-v", "-p", "8080", "-h", "/www"],
     )
+}
+
+/// `busybox` for this machine's platform only, with `extra` entries (a
+/// large file makes a large image).
+pub fn busybox_here_with(extra: &[Entry]) -> Result<MultiImage, String> {
+    let (platform, arch) = PLATFORMS
+        .iter()
+        .find(|(_, arch)| {
+            *arch
+                == match std::env::consts::ARCH {
+                    "aarch64" => "arm64",
+                    "arm" => "armhf",
+                    _ => "amd64",
+                }
+        })
+        .ok_or("no busybox fixture for this machine's architecture")?;
+    Ok(MultiImage::new(vec![one_platform(
+        platform,
+        arch,
+        extra,
+        &["sh"],
+    )?]))
 }
 
 /// The ELF machine of a binary: 62 x86-64, 183 aarch64, 40 arm.

@@ -19,6 +19,7 @@ pub mod ports;
 pub mod procs;
 pub mod root;
 pub mod syscall_probe;
+pub mod throttle;
 pub mod wait;
 
 pub use root::require_root;

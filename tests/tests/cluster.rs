@@ -3,7 +3,8 @@
 //! names, real containers. Deployments spread and roll, DaemonSets follow
 //! nodes, scale and undo work, a killed agent's pods move after the
 //! eviction timeout and are fenced when it returns, and a pod spending its
-//! grace period holds up no other pod of its node.
+//! grace period, or waiting for a 200 MB pull over a slow link, holds up no
+//! other pod of its node.
 
 use bramble_tests::eventually;
 use std::collections::BTreeMap;
@@ -405,4 +406,93 @@ fn cluster_a_pod_starts_while_another_on_its_node_spends_its_grace_period() {
                 .then_some(())
         },
     );
+}
+
+/// `n` bytes no compressor shrinks (xorshift64).
+fn incompressible(n: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut out = Vec::with_capacity(n + 8);
+    while out.len() < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(n);
+    out
+}
+
+#[test]
+fn cluster_a_cached_pod_starts_while_a_200_mb_pull_is_in_flight() {
+    let _one = serial();
+    let mut c = Cluster::start(Broker::Embedded, 0, &[]);
+    c.push_busybox("busybox", "e2e");
+    let big = incompressible(200 << 20);
+    let image = bramble_tests::busybox::busybox_here_with(&[bramble_tests::fixtures::Entry::File(
+        "data/blob",
+        &big,
+        0o644,
+    )])
+    .expect("the big image");
+    drop(big);
+    bramble_tests::fixtures::push(
+        &c.hub.url,
+        &c.hub.token,
+        &c.hub.ca_pem(),
+        "big",
+        "1",
+        &image,
+    )
+    .expect("pushing the big image");
+    drop(image);
+    // The board reaches the hub over a 10 MiB/s link: 200 MB take 20 s.
+    let hub_port: u16 = c
+        .hub
+        .lan_url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("the hub's port");
+    let link =
+        bramble_tests::throttle::Throttle::start(([127, 0, 0, 1], hub_port).into(), 10 << 20);
+    let direct = std::mem::replace(
+        &mut c.hub.lan_url,
+        format!("https://127.0.0.1:{}", link.addr().port()),
+    );
+    let node = bramble_tests::cluster::unique("slow");
+    c.add_agent(&node);
+    c.hub.lan_url = direct;
+    c.wait_node_ready(&node, Duration::from_secs(60));
+    let pods = "/api/v1/namespaces/default/pods";
+    let pod = |name: &str, image: &str| {
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"terminationGracePeriodSeconds": 0,
+                "containers": [{"name": "main", "image": image, "command": ["sh", "-c", IDLE]}]}})
+    };
+    // busybox is on the board once a first pod ran it.
+    assert_eq!(c.client().post(pods, &pod("warm", "busybox:e2e")).0, 201);
+    eventually("the warm pod running", Duration::from_secs(60), || {
+        (pod_phase(&c, "warm").as_deref() == Some("Running")).then_some(())
+    });
+    assert_eq!(c.client().post(pods, &pod("big", "big:1")).0, 201);
+    eventually("the big pull under way", Duration::from_secs(60), || {
+        let (_, p) = c.client().get(&format!("{pods}/big"));
+        let waiting = &p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"];
+        (waiting == "ContainerCreating")
+            .then_some(())
+            .ok_or_else(|| p["status"].to_string())
+    });
+    assert_eq!(c.client().post(pods, &pod("cached", "busybox:e2e")).0, 201);
+    eventually("the cached pod running", Duration::from_secs(60), || {
+        (pod_phase(&c, "cached").as_deref() == Some("Running")).then_some(())
+    });
+    assert_ne!(
+        pod_phase(&c, "big").as_deref(),
+        Some("Running"),
+        "the cached pod started only after the pull"
+    );
+    // And the pull completes.
+    eventually("the big pod running", Duration::from_secs(300), || {
+        (pod_phase(&c, "big").as_deref() == Some("Running")).then_some(())
+    });
 }
