@@ -118,6 +118,30 @@ pub fn admit(value: Value) -> Result<Admitted, AdmitError> {
     Ok(Admitted { resource, object })
 }
 
+/// The kinds a node runs from local files (`bramble-agent run -f`).
+pub const NODE_KINDS: &[&str] = &["Pod", "ConfigMap", "Secret"];
+
+/// [`admit`] for [`NODE_KINDS`] only; `None` for any other kind. The other
+/// kinds' decoders and validation are not reachable from here, so a binary
+/// that admits nothing else (the agent, which must stay small) does not
+/// link them.
+pub fn admit_node_kind(value: Value) -> Result<Option<Admitted>, AdmitError> {
+    let resource = resource_of(&value)?;
+    let name = value["metadata"]["name"].as_str().unwrap_or("").to_string();
+    let object = match resource.kind {
+        "Pod" => admit_as::<crate::objects::Pod>(value),
+        "ConfigMap" => admit_as::<crate::objects::ConfigMap>(value),
+        "Secret" => admit_as::<crate::objects::Secret>(value),
+        _ => return Ok(None),
+    }
+    .map_err(|errors| AdmitError::Invalid {
+        kind: resource.qualified_kind(),
+        name,
+        errors,
+    })?;
+    Ok(Some(Admitted { resource, object }))
+}
+
 /// The generic part of admission for one kind `T`. Every invalid field is
 /// reported at once, as Kubernetes aggregates them: fields that do not
 /// decode (wrong type, bad quantity) are dropped so the rest can still be

@@ -29,7 +29,7 @@ pub mod status;
 /// kubectl it is tested with).
 pub const KUBERNETES_VERSION: &str = "v1.32.0";
 
-pub use admit::{AdmitError, Admitted, admit};
+pub use admit::{AdmitError, Admitted, admit, admit_node_kind};
 pub use field::{FieldError, FieldErrors};
 pub use intstr::IntOrString;
 pub use manifest::{ManifestError, parse_documents};

@@ -107,6 +107,33 @@ fn public_keys(c: &Cluster, i: usize) -> PublicKeys {
         .clone()
 }
 
+/// The hello a thief holding `thief`'s keys says for it: a new session
+/// (`thief`) and a high incarnation, logging in with the board's key.
+fn thief_hello(thief: &Board) -> Hello {
+    Hello {
+        node_name: thief.name.clone(),
+        session: "thief".into(),
+        agent_version: "0.1.0".into(),
+        kernel_version: "6.1.0".into(),
+        cpus: 4,
+        memory_bytes: 1 << 30,
+        runtime: "libcontainer".into(),
+        platform: Platform {
+            os: "linux".into(),
+            architecture: "arm64".into(),
+            variant: String::new(),
+        },
+        cgroups: Cgroups {
+            version: 2,
+            controllers: vec!["cpu".into(), "memory".into(), "pids".into()],
+        },
+        incarnation: 1_000_000,
+        keys: keys_text(thief.keys.public()),
+        auth: HelloAuth::Key,
+        ..Hello::default()
+    }
+}
+
 /// The hub's exec of `command` in pod `name`: its output.
 fn exec(c: &Cluster, name: &str, command: &[&str]) -> String {
     let (code, v) = c
@@ -430,35 +457,14 @@ fn a_stolen_board_cannot_label_itself_into_the_control_plane() {
     wait_key_login(&c, 0);
     c.agents[0].proc.kill9();
     let thief = Board::read(&a, &c.agents[0].data_dir);
-    let hello = Hello {
-        node_name: a.clone(),
-        session: "thief".into(),
-        agent_version: "0.1.0".into(),
-        kernel_version: "6.1.0".into(),
-        cpus: 4,
-        memory_bytes: 1 << 30,
-        runtime: "libcontainer".into(),
-        platform: Platform {
-            os: "linux".into(),
-            architecture: "arm64".into(),
-            variant: String::new(),
-        },
-        cgroups: Cgroups {
-            version: 2,
-            controllers: vec!["cpu".into(), "memory".into(), "pids".into()],
-        },
-        incarnation: 1_000_000,
-        keys: keys_text(thief.keys.public()),
-        auth: HelloAuth::Key,
-        labels: [
-            ("node-role.kubernetes.io/control-plane", "true"),
-            ("bramble.dev/gateway", "true"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect(),
-        ..Hello::default()
-    };
+    let mut hello = thief_hello(&thief);
+    hello.labels = [
+        ("node-role.kubernetes.io/control-plane", "true"),
+        ("bramble.dev/gateway", "true"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
     let (t, p) = thief.frame(&a, TopicKind::Hello, &hello, None);
     attacker::publish(&port, &thief.mqtt_login(), &t, &p, false).expect("A may say its hello");
     // The hub answers with a refusal that says why, and A's Node keeps its
@@ -861,29 +867,8 @@ fn a_board_cannot_have_another_boards_volume_retired() {
     });
     let thief = Board::read(&b, &c.agents[1].data_dir);
     let port = broker_port(&c);
-    let hello = Hello {
-        node_name: b.clone(),
-        session: "thief".into(),
-        agent_version: "0.1.0".into(),
-        kernel_version: "6.1.0".into(),
-        cpus: 4,
-        memory_bytes: 1 << 30,
-        runtime: "libcontainer".into(),
-        platform: Platform {
-            os: "linux".into(),
-            architecture: "amd64".into(),
-            variant: String::new(),
-        },
-        cgroups: Cgroups {
-            version: 2,
-            controllers: vec!["cpu".into(), "memory".into(), "pids".into()],
-        },
-        incarnation: 1_000_000,
-        keys: keys_text(thief.keys.public()),
-        auth: HelloAuth::Key,
-        features: vec!["volumes".into()],
-        ..Hello::default()
-    };
+    let mut hello = thief_hello(&thief);
+    hello.features = vec!["volumes".into()];
     let (t, p) = thief.frame(&b, TopicKind::Hello, &hello, None);
     attacker::publish(&port, &thief.mqtt_login(), &t, &p, false).expect("B may say its hello");
     let mut seq = 0;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use bramble_api::decode::decode;
 use bramble_api::field::FieldErrors;
 use bramble_api::protocol::{Desired, Generation};
-use bramble_api::{AdmitError, ManifestError, admit};
+use bramble_api::{AdmitError, ManifestError, admit_node_kind};
 
 /// Why the manifest files give no pods to run; a document is named by its
 /// file and its number in it (from 1).
@@ -72,11 +72,18 @@ pub fn load(paths: &[impl AsRef<Path>]) -> Result<Desired, ManifestFileError> {
         let docs = bramble_api::parse_documents(&text, &path.display().to_string())?;
         for (i, doc) in docs.into_iter().enumerate() {
             let document = i + 1;
-            let admitted = admit(doc).map_err(|source| ManifestFileError::Admit {
-                path: path.to_path_buf(),
-                document,
-                source,
-            })?;
+            let kind_named = doc["kind"].as_str().unwrap_or("").to_string();
+            let admitted = admit_node_kind(doc)
+                .map_err(|source| ManifestFileError::Admit {
+                    path: path.to_path_buf(),
+                    document,
+                    source,
+                })?
+                .ok_or_else(|| ManifestFileError::Kind {
+                    path: path.to_path_buf(),
+                    document,
+                    kind: kind_named,
+                })?;
             let kind = admitted.resource.kind;
             let object = admitted.object;
             let bad = |source: FieldErrors| ManifestFileError::Invalid {
@@ -99,4 +106,59 @@ pub fn load(paths: &[impl AsRef<Path>]) -> Result<Desired, ManifestFileError> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pods_and_their_inputs_load_and_other_kinds_are_refused_by_name() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ok = tmp.path().join("ok.yaml");
+        std::fs::write(
+            &ok,
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, image: busybox}]}\n\
+             ---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {k: v}\n",
+        )
+        .unwrap();
+        let d = load(&[&ok]).unwrap();
+        assert_eq!((d.pods.len(), d.config_maps.len()), (1, 1));
+        assert_eq!(
+            d.pods[0].spec.restart_policy(),
+            "Always",
+            "defaults applied"
+        );
+
+        let deploy = tmp.path().join("deploy.yaml");
+        std::fs::write(
+            &deploy,
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec: {}\n",
+        )
+        .unwrap();
+        let e = load(&[&deploy]).unwrap_err();
+        assert!(
+            matches!(e, ManifestFileError::Kind { ref kind, .. } if kind == "Deployment"),
+            "{e}"
+        );
+        assert!(
+            e.to_string()
+                .contains("kind Deployment is not run by the agent alone"),
+            "{e}"
+        );
+
+        let bad = tmp.path().join("bad.yaml");
+        std::fs::write(
+            &bad,
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c}]}\n",
+        )
+        .unwrap();
+        let e = load(&[&bad]).unwrap_err();
+        assert!(matches!(e, ManifestFileError::Admit { .. }), "{e}");
+        assert!(
+            e.to_string()
+                .contains("spec.containers[0].image: Required value"),
+            "{e}"
+        );
+    }
 }

@@ -311,14 +311,7 @@ pub fn cells(kind: &str, o: &Value, now: SystemTime) -> (Vec<String>, Vec<String
             vec![volume_mode(o)],
         ),
         "PersistentVolume" => {
-            let claim = match (
-                str_at(o, "/spec/claimRef/namespace"),
-                str_at(o, "/spec/claimRef/name"),
-            ) {
-                (Some(ns), Some(n)) => format!("{ns}/{n}"),
-                (None, Some(n)) => n.to_string(),
-                _ => String::new(),
-            };
+            let claim = volume_claim(o);
             (
                 vec![
                     name,
@@ -421,8 +414,20 @@ fn event_cells(o: &Value, name: String, now: SystemTime) -> (Vec<String>, Vec<St
     )
 }
 
+/// A PersistentVolume's claim as kubectl shows it: `namespace/name`.
+pub fn volume_claim(o: &Value) -> String {
+    match (
+        str_at(o, "/spec/claimRef/namespace"),
+        str_at(o, "/spec/claimRef/name"),
+    ) {
+        (Some(ns), Some(n)) => format!("{ns}/{n}"),
+        (None, Some(n)) => n.to_string(),
+        _ => String::new(),
+    }
+}
+
 /// kubectl's short access modes: `RWO,ROX`.
-fn access_modes(o: &Value, pointer: &str) -> String {
+pub fn access_modes(o: &Value, pointer: &str) -> String {
     list_at(o, pointer)
         .iter()
         .filter_map(Value::as_str)
@@ -757,6 +762,60 @@ mod tests {
                 &["NAME", "DESIRED", "CURRENT", "READY", "AGE"][..],
                 &["CONTAINERS", "IMAGES", "SELECTOR"][..]
             )
+        );
+    }
+
+    #[test]
+    fn storage_rows_are_kubectls() {
+        let now = super::super::age::parse_time("2026-01-01T00:10:00Z").unwrap();
+        let t = "2026-01-01T00:00:00Z";
+        let pvc = json!({"metadata": {"name": "data", "creationTimestamp": t},
+            "spec": {"storageClassName": "local-path", "volumeName": "pvc-1"},
+            "status": {"phase": "Bound", "capacity": {"storage": "1Gi"},
+                "accessModes": ["ReadWriteOnce", "ReadWriteOncePod"]}});
+        assert_eq!(
+            cells("PersistentVolumeClaim", &pvc, now),
+            (
+                vec![
+                    "data",
+                    "Bound",
+                    "pvc-1",
+                    "1Gi",
+                    "RWO,RWOP",
+                    "local-path",
+                    "<unset>",
+                    "10m"
+                ]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+                vec!["Filesystem".to_string()]
+            )
+        );
+        let pv = json!({"metadata": {"name": "pvc-1", "creationTimestamp": t},
+            "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadOnlyMany"],
+                "claimRef": {"namespace": "db", "name": "data"}},
+            "status": {"phase": "Released", "reason": "X"}});
+        let (base, _) = cells("PersistentVolume", &pv, now);
+        assert_eq!(
+            base,
+            [
+                "pvc-1", "1Gi", "ROX", "Retain", "Released", "db/data", "", "<unset>", "X", "10m"
+            ]
+        );
+        let sc = json!({"metadata": {"name": "keep", "creationTimestamp": t},
+            "provisioner": "bramble.dev/local-path"});
+        let (base, _) = cells("StorageClass", &sc, now);
+        assert_eq!(
+            base,
+            [
+                "keep",
+                "bramble.dev/local-path",
+                "Delete",
+                "Immediate",
+                "false",
+                "10m"
+            ]
         );
     }
 

@@ -5,21 +5,7 @@ use serde_json::Value;
 
 use super::writer::Describer;
 use crate::json::{list_at, pairs_at, str_at};
-
-fn access_modes(o: &Value, pointer: &str) -> String {
-    list_at(o, pointer)
-        .iter()
-        .filter_map(Value::as_str)
-        .map(|m| match m {
-            "ReadWriteOnce" => "RWO",
-            "ReadOnlyMany" => "ROX",
-            "ReadWriteMany" => "RWX",
-            "ReadWriteOncePod" => "RWOP",
-            other => other,
-        })
-        .collect::<Vec<_>>()
-        .join(",")
-}
+use bramble_api::printing::columns::{access_modes, volume_claim};
 
 /// `describe pvc`.
 pub fn claim(d: &mut Describer, o: &Value) {
@@ -57,15 +43,7 @@ pub fn volume(d: &mut Describer, o: &Value) {
         str_at(o, "/spec/storageClassName").unwrap_or(""),
     );
     d.field(0, "Status", str_at(o, "/status/phase").unwrap_or("Pending"));
-    let claim = match (
-        str_at(o, "/spec/claimRef/namespace"),
-        str_at(o, "/spec/claimRef/name"),
-    ) {
-        (Some(ns), Some(n)) => format!("{ns}/{n}"),
-        (None, Some(n)) => n.to_string(),
-        _ => String::new(),
-    };
-    d.field(0, "Claim", claim);
+    d.field(0, "Claim", volume_claim(o));
     d.field(
         0,
         "Reclaim Policy",

@@ -80,16 +80,7 @@ pub fn on_update(
             object["spec"][field] = current["spec"][field].clone();
         }
     }
-    for key in HUB_ANNOTATIONS {
-        let old = &current["metadata"]["annotations"][key];
-        if old.is_null() || !object["metadata"]["annotations"][key].is_null() {
-            continue;
-        }
-        if !object["metadata"]["annotations"].is_object() {
-            object["metadata"]["annotations"] = Value::Object(Default::default());
-        }
-        object["metadata"]["annotations"][key] = old.clone();
-    }
+    super::objects::keep_annotations(current, object, &HUB_ANNOTATIONS);
     let without_requests = |v: &Value| {
         let mut spec = v["spec"].clone();
         if let Some(r) = spec.get_mut("resources").and_then(Value::as_object_mut) {

@@ -301,10 +301,15 @@ const HUB_ANNOTATIONS: [&str; 1] = [crate::controllers::replicasets::REVISION_AN
 /// annotations the controllers wrote unless it sets them itself, as the
 /// fields a `kubectl apply` does not manage survive it.
 fn keep_hub_annotations(current: Option<&Value>, object: &mut Value) {
-    let Some(current) = current else {
-        return;
-    };
-    for key in HUB_ANNOTATIONS {
+    if let Some(current) = current {
+        keep_annotations(current, object, &HUB_ANNOTATIONS);
+    }
+}
+
+/// Copies each of `keys` from `current`'s annotations into `object`'s
+/// unless `object` sets it.
+pub(super) fn keep_annotations(current: &Value, object: &mut Value, keys: &[&str]) {
+    for &key in keys {
         let old = &current["metadata"]["annotations"][key];
         if old.is_null() || !object["metadata"]["annotations"][key].is_null() {
             continue;
