@@ -197,6 +197,8 @@ pub const RESOURCES: &[ResourceInfo] = &[
         "networkpolicy",
         &["netpol"],
     ),
+    grouped("batch", "v1", "Job", "jobs", "job", &[]),
+    grouped("batch", "v1", "CronJob", "cronjobs", "cronjob", &["cj"]),
 ];
 
 /// Kinds also served at a second group version, converted to and from the
@@ -282,6 +284,8 @@ mod tests {
         assert_eq!(resolve("no").unwrap().kind, "Node");
         assert_eq!(resolve("ev").unwrap().kind, "Event");
         assert_eq!(resolve("rs").unwrap().kind, "ReplicaSet");
+        assert_eq!(resolve("cj").unwrap().kind, "CronJob");
+        assert_eq!(resolve("jobs.batch").unwrap().kind, "Job");
         assert_eq!(
             resolve("rs").unwrap().verbs(),
             ["delete", "get", "list", "watch"]
@@ -309,8 +313,9 @@ mod tests {
     #[test]
     fn lists_groups_once() {
         let g = groups();
-        assert_eq!(g.len(), 4);
+        assert_eq!(g.len(), 5);
         assert!(g.contains(&("networking.k8s.io", "v1")));
+        assert!(g.contains(&("batch", "v1")));
         assert_eq!(g.last(), Some(&("events.k8s.io", "v1")));
     }
 }

@@ -12,6 +12,8 @@ pub const ALL: &[&str] = &[
     "deployments",
     "daemonsets",
     "horizontalpodautoscalers",
+    "jobs",
+    "cronjobs",
 ];
 
 /// What to fetch.

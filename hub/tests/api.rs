@@ -218,6 +218,7 @@ async fn discovery_lists_every_kind() {
                 "apps",
                 "autoscaling",
                 "networking.k8s.io",
+                "batch",
                 "events.k8s.io",
                 "metrics.k8s.io"
             ]

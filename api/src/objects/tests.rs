@@ -837,6 +837,10 @@ fn minimal(kind: &str) -> Value {
         }
         "NetworkPolicy" => json!({"spec": {"podSelector": {}}}),
         "Event" => json!({"involvedObject": {"kind": "Pod", "name": "a"}}),
+        "Job" => json!({"spec": {"template": {"spec": {"restartPolicy": "Never",
+            "containers": [{"name": "c", "image": "i"}]}}}}),
+        "CronJob" => json!({"spec": {"schedule": "@hourly", "jobTemplate": {"spec": {"template":
+            {"spec": {"restartPolicy": "OnFailure", "containers": [{"name": "c", "image": "i"}]}}}}}}),
         other => panic!("no minimal manifest for {other}"),
     };
     let mut v = body;

@@ -51,6 +51,8 @@ fn build() -> Map<String, Value> {
             "Ingress" => generator.subschema_for::<objects::Ingress>(),
             "NetworkPolicy" => generator.subschema_for::<objects::NetworkPolicy>(),
             "Event" => generator.subschema_for::<objects::Event>(),
+            "Job" => generator.subschema_for::<objects::Job>(),
+            "CronJob" => generator.subschema_for::<objects::CronJob>(),
             other => unreachable!("no schema for {other}: add it to schema::components"),
         };
     }

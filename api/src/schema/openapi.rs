@@ -331,6 +331,7 @@ mod tests {
                 "apis/apps/v1",
                 "apis/autoscaling/v2",
                 "apis/networking.k8s.io/v1",
+                "apis/batch/v1",
                 "apis/events.k8s.io/v1"
             ]
         );

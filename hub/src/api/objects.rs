@@ -243,6 +243,11 @@ async fn store_new(
     if let Some(m) = object.as_object_mut() {
         m.remove("status");
     }
+    crate::admission::job_identity::give_identity(&mut object).map_err(|e| {
+        ApiError::new(Status::internal(format!(
+            "the new Job does not decode for its selector: {e}"
+        )))
+    })?;
     warnings.extend(super::pod_security::admit_write(
         st, resource, &object, None,
     )?);

@@ -3,9 +3,9 @@
 (json + protobuf struct tags) and checks every field number against the
 package's generated.proto.
 
-Usage: gen_schema_table.py DIR > schema_table.rs, where DIR holds, from the
+Usage: gen_schema_table.py DIR > schema_table.rs, then rustfmt, where DIR holds, from the
 tags v0.32.4 of k8s.io/api and k8s.io/apimachinery, {core/v1, apps/v1,
-networking/v1, policy/v1, autoscaling/v2}/{types.go,generated.proto} and
+networking/v1, policy/v1, autoscaling/v2, batch/v1}/{types.go,generated.proto} and
 pkg/apis/meta/v1/{types.go,generated.proto}. Prints to stderr which
 message-typed fields it left out (refused when sent)."""
 import re, sys, collections
@@ -15,6 +15,7 @@ PKGS = {  # key -> (types.go, generated.proto, openapi prefix, rust prefix)
     "apps": (f"{K}/apps/v1/types.go", f"{K}/apps/v1/generated.proto", "io.k8s.api.apps.v1", "APPS"),
     "net": (f"{K}/networking/v1/types.go", f"{K}/networking/v1/generated.proto", "io.k8s.api.networking.v1", "NET"),
     "policy": (f"{K}/policy/v1/types.go", f"{K}/policy/v1/generated.proto", "io.k8s.api.policy.v1", "POLICY"),
+    "batch": (f"{K}/batch/v1/types.go", f"{K}/batch/v1/generated.proto", "io.k8s.api.batch.v1", "BATCH"),
     "hpa": (f"{K}/autoscaling/v2/types.go", f"{K}/autoscaling/v2/generated.proto", "io.k8s.api.autoscaling.v2", "HPA"),
     "meta": (f"{K}/pkg/apis/meta/v1/types.go", f"{K}/pkg/apis/meta/v1/generated.proto", "io.k8s.apimachinery.pkg.apis.meta.v1", "META"),
 }
@@ -24,7 +25,8 @@ SPECIAL = {"resource.Quantity": "Quantity", "intstr.IntOrString": "IntOrString",
            "types.UID": "String"}
 ROOTS = [("core", n) for n in ["Pod", "Service", "ConfigMap", "Secret", "Endpoints", "Node", "Namespace"]] + \
     [("apps", "Deployment"), ("apps", "DaemonSet"), ("hpa", "HorizontalPodAutoscaler"),
-     ("net", "Ingress"), ("net", "NetworkPolicy"), ("meta", "DeleteOptions"), ("policy", "Eviction")]
+     ("net", "Ingress"), ("net", "NetworkPolicy"), ("batch", "Job"), ("batch", "CronJob"),
+     ("meta", "DeleteOptions"), ("policy", "Eviction")]
 # Messages Bramble's api crate models (api/src/objects, meta.rs): traversed.
 MODELED = {
  "meta": "Condition ObjectMeta LabelSelector LabelSelectorRequirement OwnerReference DeleteOptions Preconditions",
@@ -52,6 +54,7 @@ MODELED = {
    IngressRuleValue HTTPIngressRuleValue HTTPIngressPath IngressTLS IngressStatus
    IngressLoadBalancerStatus IngressLoadBalancerIngress NetworkPolicy NetworkPolicySpec
    NetworkPolicyIngressRule NetworkPolicyEgressRule NetworkPolicyPeer IPBlock NetworkPolicyPort""",
+ "batch": """Job JobSpec JobStatus JobCondition CronJob CronJobSpec JobTemplateSpec CronJobStatus""",
  "policy": "Eviction",
 }
 MODELED = {(p, n) for p, s in MODELED.items() for n in s.split()}
@@ -166,6 +169,9 @@ w.write("""//! The schema table: every protobuf message Bramble decodes, field b
 //! message-typed field whose type Bramble's object model does not have is left
 //! out (so it is refused, see `decode.rs`), unless Go always writes it.
 //! Regenerate rather than edit by hand when Bramble models more.
+//!
+//! Length: over 600 lines because generated, one entry per message field;
+//! regenerate it, do not edit or split it.
 
 use super::schema::{Label, Message, Ty, f};
 
