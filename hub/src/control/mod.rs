@@ -1,12 +1,13 @@
 //! The control loop: one task that reads the store ([`snapshot`]), runs the
 //! pure controller plans (node lifecycle, garbage collection, Deployments
-//! and their ReplicaSets, DaemonSets, autoscalers, Endpoints), applies
+//! and their ReplicaSets, DaemonSets, Jobs, autoscalers, Endpoints), applies
 //! their actions ([`applier`]), binds pending pods ([`bind`]) and hands each
 //! node its desired set ([`crate::dispatch`]). Workloads whose pods Pod
 //! Security now refuses get none ([`pod_security`]). Level-triggered: it wakes on
 //! any store change, any change of the agents' live facts, a reconnect of the
 //! hub's MQTT client, and once a second for the clocks (heartbeats,
-//! eviction, rollout deadlines), and every round starts from the store.
+//! eviction, rollout and Job deadlines, Jobs' TTLs), and every round
+//! starts from the store.
 //! Events go to the hub's [`Recorder`]: from the applier and the binder as
 //! they write, and from [`observed`] for changes between rounds.
 
@@ -27,8 +28,9 @@ use tokio::task::JoinHandle;
 use crate::admission::pod_security::PodSecurityConfig;
 use crate::controllers::endpoints::{EndpointsInput, plan_endpoints};
 use crate::controllers::{
-    Action, DaemonSetInput, DeploymentInput, GcInput, HpaInput, NodeHealth, NodeLifecycleConfig,
-    PodMetrics, PodRef, plan_daemonset, plan_deployment, plan_gc, plan_hpa, plan_nodes,
+    Action, DaemonSetInput, DeploymentInput, GcInput, HpaInput, JobInput, NodeHealth,
+    NodeLifecycleConfig, PodMetrics, PodRef, plan_daemonset, plan_deployment, plan_gc, plan_hpa,
+    plan_job, plan_nodes,
 };
 use crate::dispatch::Dispatcher;
 use crate::events::Recorder;
@@ -306,6 +308,8 @@ async fn round(
         replica_sets: &snap.replica_sets,
         deployments: &snap.deployments,
         daemonsets: &snap.daemonsets,
+        jobs: &snap.jobs,
+        cron_jobs: &snap.cron_jobs,
         revisions: &snap.revisions,
     }));
     for d in &snap.deployments {
@@ -331,6 +335,17 @@ async fn round(
             nodes: &snap.nodes,
             pods: &pods,
             images,
+            refused: refused.as_deref(),
+            now,
+        }));
+    }
+    for job in &snap.jobs {
+        let ns = job.metadata.namespace_or_default();
+        let pods = snap.pods_in(ns);
+        let refused = gate.refusal(ns, &job.spec.template);
+        actions.extend(plan_job(JobInput {
+            job,
+            pods: &pods,
             refused: refused.as_deref(),
             now,
         }));

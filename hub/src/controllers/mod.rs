@@ -10,7 +10,9 @@
 //!   [`replicaset_plan`]) and their pods: replicas, rolling update and
 //!   `Recreate` ([`rollout`]), status ([`deployment_status`]).
 //! - [`daemonset`]: one pod per matching node, bound to it.
-//! - [`gc`]: pods and ReplicaSets whose owners are gone.
+//! - [`job`]: pods run to completion ([`job_pods`] counts them,
+//!   [`job_status`] decides the conditions).
+//! - [`gc`]: pods, ReplicaSets and Jobs whose owners are gone.
 //! - [`nodes`]: Ready/NotReady from heartbeats, eviction, fencing.
 //! - [`endpoints`]: the ready pod addresses behind each Service.
 
@@ -21,6 +23,9 @@ pub mod deployment_status;
 pub mod endpoints;
 pub mod gc;
 pub mod hpa;
+pub mod job;
+pub mod job_pods;
+pub mod job_status;
 pub mod naming;
 pub mod nodes;
 pub mod owners;
@@ -39,14 +44,17 @@ mod deployment_tests;
 #[cfg(test)]
 mod hpa_tests;
 #[cfg(test)]
+mod job_tests;
+#[cfg(test)]
 mod nodes_tests;
 #[cfg(test)]
 pub(crate) mod testutil;
 
-pub use action::{Action, Garbage, ObjectRef, PodRef};
+pub use action::{Action, Garbage, Note, ObjectRef, PodRef};
 pub use daemonset::{DaemonSetInput, plan_daemonset};
 pub use deployment::{DeploymentInput, plan_deployment};
 pub use gc::{GcInput, plan_gc};
 pub use hpa::{HpaInput, HpaPlan, PodMetrics, plan_hpa};
+pub use job::{JobInput, plan_job};
 pub use nodes::{NodeHealth, NodeLifecycleConfig, fence, plan_nodes};
 pub use revision::{Revision, UndoError, undo};
