@@ -2,8 +2,10 @@
 //! real agents as separate processes with their own data dirs and node
 //! names, real containers. Deployments spread and roll, DaemonSets follow
 //! nodes, scale and undo work, a killed agent's pods move after the
-//! eviction timeout and are fenced when it returns, and a pod spending its
-//! grace period holds up no other pod of its node.
+//! eviction timeout and are fenced when it returns, a pod spending its
+//! grace period holds up no other pod of its node, an Indexed Job runs
+//! every index to success (one of them again after a failure), and a
+//! `Forbid` CronJob skips a run while its last one is still active.
 
 use bramble_tests::eventually;
 use std::collections::BTreeMap;
@@ -405,4 +407,93 @@ fn cluster_a_pod_starts_while_another_on_its_node_spends_its_grace_period() {
                 .then_some(())
         },
     );
+}
+
+const JOBS: &str = "/apis/batch/v1/namespaces/default/jobs";
+
+/// The pods of Job `job`.
+fn job_pods(c: &Cluster, job: &str) -> Vec<Value> {
+    c.pods(&format!("batch.kubernetes.io/job-name={job}"))
+}
+
+/// `status.phase` and the completion index of each pod.
+fn phases_by_index(pods: &[Value]) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = pods
+        .iter()
+        .map(|p| {
+            (
+                p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+                p["status"]["phase"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn cluster_runs_an_indexed_job_whose_index_2_fails_once() {
+    let _one = serial();
+    // The pods share this directory: index 2 fails the first time only.
+    let data = tempfile::Builder::new()
+        .prefix("bramble-job-data-")
+        .tempdir()
+        .expect("tempdir");
+    let path = data.path().to_str().unwrap().to_string();
+    let c = Cluster::start(Broker::Embedded, 1, &["--allowed-host-paths", &path]);
+    c.push_busybox("busybox", "e2e");
+    let script = r#"if [ "$JOB_COMPLETION_INDEX" = 2 ] && [ ! -e /data/failed ]; then touch /data/failed; exit 1; fi"#;
+    let job = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "idx"},
+        "spec": {"completions": 5, "parallelism": 2, "completionMode": "Indexed",
+            "template": {"spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 1,
+                "containers": [{"name": "main", "image": "busybox:e2e",
+                    "command": ["sh", "-c", script],
+                    "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
+                "volumes": [{"name": "data", "hostPath": {"path": path, "type": "Directory"}}]}}}});
+    let (code, v) = c.client().post(JOBS, &job);
+    assert_eq!(code, 201, "{v}");
+    let status = eventually("the Job complete", Duration::from_secs(150), || {
+        let (_, j) = c.client().get(&format!("{JOBS}/idx"));
+        let done = j["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .any(|c| c["type"] == "Complete" && c["status"] == "True");
+        done.then(|| j["status"].clone())
+    });
+    assert_eq!(status["succeeded"], 5, "{status}");
+    assert_eq!(status["failed"], 1, "{status}");
+    assert_eq!(status["completedIndexes"], "0-4", "{status}");
+    assert!(status["completionTime"].is_string(), "{status}");
+    assert!(data.path().join("failed").exists());
+    // Every pod is kept as the record: one failed try of index 2.
+    let pods = job_pods(&c, "idx");
+    let want: Vec<(String, String)> = [
+        ("0", "Succeeded"),
+        ("1", "Succeeded"),
+        ("2", "Failed"),
+        ("2", "Succeeded"),
+        ("3", "Succeeded"),
+        ("4", "Succeeded"),
+    ]
+    .iter()
+    .map(|(i, p)| (i.to_string(), p.to_string()))
+    .collect();
+    assert_eq!(phases_by_index(&pods), want);
+    for p in &pods {
+        let name = p["metadata"]["name"].as_str().unwrap();
+        let index = p["metadata"]["labels"]["batch.kubernetes.io/job-completion-index"]
+            .as_str()
+            .unwrap();
+        assert!(name.starts_with(&format!("idx-{index}-")), "{name}");
+    }
+
+    // The Job goes, and its pods with it.
+    let (code, v) = c.client().delete(&format!("{JOBS}/idx"));
+    assert_eq!(code, 200, "{v}");
+    eventually("the Job's pods gone", Duration::from_secs(60), || {
+        job_pods(&c, "idx").is_empty().then_some(())
+    });
 }
