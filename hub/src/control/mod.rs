@@ -1,15 +1,15 @@
 //! The control loop: one task that reads the store ([`snapshot`]), runs the
 //! pure controller plans (node lifecycle, garbage collection, Deployments
-//! and their ReplicaSets, DaemonSets, Jobs, autoscalers, Endpoints), applies
-//! their actions ([`applier`]), binds pending pods ([`bind`]) and hands each
-//! node its desired set ([`crate::dispatch`]). Workloads whose pods Pod
-//! Security now refuses get none ([`pod_security`]). Level-triggered: it wakes on
-//! any store change, any change of the agents' live facts, a reconnect of the
-//! hub's MQTT client, and once a second for the clocks (heartbeats,
-//! eviction, rollout and Job deadlines, Jobs' TTLs), and every round
-//! starts from the store.
-//! Events go to the hub's [`Recorder`]: from the applier and the binder as
-//! they write, and from [`observed`] for changes between rounds.
+//! and their ReplicaSets, DaemonSets, Jobs and CronJobs, autoscalers,
+//! Endpoints), applies their actions ([`applier`]), binds pending pods
+//! ([`bind`]) and hands each node its desired set ([`crate::dispatch`]).
+//! Workloads whose pods Pod Security now refuses get none
+//! ([`pod_security`]). Level-triggered: it wakes on any store change, any
+//! change of the agents' live facts, a reconnect of the hub's MQTT client,
+//! and once a second for the clocks (heartbeats, eviction, rollout and Job
+//! deadlines, Jobs' TTLs, CronJob schedules), and every round starts from
+//! the store. Events go to the hub's [`Recorder`]: from the applier and the
+//! binder as they write, and from [`observed`] for changes between rounds.
 
 pub mod applier;
 pub mod bind;
@@ -28,9 +28,9 @@ use tokio::task::JoinHandle;
 use crate::admission::pod_security::PodSecurityConfig;
 use crate::controllers::endpoints::{EndpointsInput, plan_endpoints};
 use crate::controllers::{
-    Action, DaemonSetInput, DeploymentInput, GcInput, HpaInput, JobInput, NodeHealth,
-    NodeLifecycleConfig, PodMetrics, PodRef, plan_daemonset, plan_deployment, plan_gc, plan_hpa,
-    plan_job, plan_nodes,
+    Action, CronJobInput, DaemonSetInput, DeploymentInput, GcInput, HpaInput, JobInput, NodeHealth,
+    NodeLifecycleConfig, PodMetrics, PodRef, plan_cronjob, plan_daemonset, plan_deployment,
+    plan_gc, plan_hpa, plan_job, plan_nodes,
 };
 use crate::dispatch::Dispatcher;
 use crate::events::Recorder;
@@ -347,6 +347,20 @@ async fn round(
             job,
             pods: &pods,
             refused: refused.as_deref(),
+            now,
+        }));
+    }
+    for cron_job in &snap.cron_jobs {
+        let ns = cron_job.metadata.namespace_or_default();
+        let jobs: Vec<_> = snap
+            .jobs
+            .iter()
+            .filter(|j| j.namespace() == ns)
+            .cloned()
+            .collect();
+        actions.extend(plan_cronjob(CronJobInput {
+            cron_job,
+            jobs: &jobs,
             now,
         }));
     }

@@ -12,11 +12,13 @@
 //! - [`daemonset`]: one pod per matching node, bound to it.
 //! - [`job`]: pods run to completion ([`job_pods`] counts them,
 //!   [`job_status`] decides the conditions).
+//! - [`cronjob`]: a Job at each time of a schedule.
 //! - [`gc`]: pods, ReplicaSets and Jobs whose owners are gone.
 //! - [`nodes`]: Ready/NotReady from heartbeats, eviction, fencing.
 //! - [`endpoints`]: the ready pod addresses behind each Service.
 
 pub mod action;
+pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
 pub mod deployment_status;
@@ -38,6 +40,8 @@ pub mod rollout;
 mod time;
 
 #[cfg(test)]
+mod cronjob_tests;
+#[cfg(test)]
 mod daemonset_tests;
 #[cfg(test)]
 mod deployment_tests;
@@ -51,6 +55,7 @@ mod nodes_tests;
 pub(crate) mod testutil;
 
 pub use action::{Action, Garbage, Note, ObjectRef, PodRef};
+pub use cronjob::{CronJobInput, plan_cronjob};
 pub use daemonset::{DaemonSetInput, plan_daemonset};
 pub use deployment::{DeploymentInput, plan_deployment};
 pub use gc::{GcInput, plan_gc};
