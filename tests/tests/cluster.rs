@@ -497,3 +497,73 @@ fn cluster_runs_an_indexed_job_whose_index_2_fails_once() {
         job_pods(&c, "idx").is_empty().then_some(())
     });
 }
+
+#[test]
+fn cluster_forbid_cronjob_skips_a_time_while_its_job_is_active() {
+    let _one = serial();
+    let c = Cluster::start(Broker::Embedded, 1, &[]);
+    c.push_busybox("busybox", "e2e");
+    let cronjobs = "/apis/batch/v1/namespaces/default/cronjobs";
+    let cron = json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "tick"},
+        "spec": {"schedule": "*/1 * * * *", "concurrencyPolicy": "Forbid",
+            "jobTemplate": {"spec": {"template": {"spec": {"restartPolicy": "Never",
+                "terminationGracePeriodSeconds": 1,
+                "containers": [{"name": "main", "image": "busybox:e2e",
+                    "command": ["sh", "-c", "sleep 100"]}]}}}}}});
+    let (code, v) = c.client().post(cronjobs, &cron);
+    assert_eq!(code, 201, "{v}");
+    let jobs = || -> Vec<Value> {
+        let (_, l) = c.client().get(JOBS);
+        l["items"].as_array().cloned().unwrap_or_default()
+    };
+    let first = eventually("the first scheduled Job", Duration::from_secs(90), || {
+        jobs().into_iter().next()
+    });
+    let scheduled =
+        first["metadata"]["annotations"]["batch.kubernetes.io/cronjob-scheduled-timestamp"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    let at = bramble_api::printing::age::parse_time(&scheduled).unwrap();
+    let minutes = at.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() / 60;
+    assert_eq!(first["metadata"]["name"], format!("tick-{minutes}"));
+    eventually(
+        "the first Job's pod running",
+        Duration::from_secs(60),
+        || {
+            job_pods(&c, &format!("tick-{minutes}"))
+                .iter()
+                .any(|p| p["status"]["phase"] == "Running")
+                .then_some(())
+        },
+    );
+
+    // The next time passes while the first Job sleeps: no second Job.
+    let next = at + Duration::from_secs(60);
+    while std::time::SystemTime::now() < next + Duration::from_secs(15) {
+        let names: Vec<String> = jobs()
+            .iter()
+            .map(|j| j["metadata"]["name"].as_str().unwrap_or("").to_string())
+            .collect();
+        assert_eq!(names, [format!("tick-{minutes}")]);
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let (_, cj) = c.client().get(&format!("{cronjobs}/tick"));
+    assert_eq!(cj["status"]["lastScheduleTime"], scheduled.as_str(), "{cj}");
+    assert_eq!(
+        cj["status"]["active"][0]["name"],
+        format!("tick-{minutes}"),
+        "{cj}"
+    );
+    let (_, j) = c.client().get(&format!("{JOBS}/tick-{minutes}"));
+    assert_eq!(j["status"]["active"], 1, "{j}");
+
+    // The CronJob goes, and its Job and pod with it.
+    let (code, v) = c.client().delete(&format!("{cronjobs}/tick"));
+    assert_eq!(code, 200, "{v}");
+    eventually(
+        "the CronJob's Job and pod gone",
+        Duration::from_secs(60),
+        || (jobs().is_empty() && job_pods(&c, &format!("tick-{minutes}")).is_empty()).then_some(()),
+    );
+}
