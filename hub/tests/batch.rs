@@ -143,3 +143,34 @@ async fn jobs_and_cronjobs_are_checked_and_defaulted_at_admission() {
     .await;
     hub.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_security_checks_the_pods_of_jobs_and_cronjobs() {
+    let (hub, c) = hub().await;
+    blocking(move || {
+        let privileged = json!({"restartPolicy": "Never",
+            "containers": [{"name": "c", "image": "busybox", "securityContext": {"privileged": true}}]});
+        let job = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "root"},
+            "spec": {"template": {"spec": privileged}}});
+        let (code, v) = c.post(JOBS, &job);
+        assert_eq!(code, 403, "{v}");
+        assert_eq!(
+            v["message"],
+            "jobs.batch \"root\" is forbidden: violates PodSecurity \"baseline:latest\": privileged (container \"c\" must not set securityContext.privileged=true)"
+        );
+        // A CronJob's pods are at spec.jobTemplate.spec.template.
+        let cron = json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "root"},
+            "spec": {"schedule": "@daily", "jobTemplate": {"spec": {"template": {"spec": privileged}}}}});
+        let (code, v) = c.post(CRONJOBS, &cron);
+        assert_eq!(code, 403, "{v}");
+        assert!(
+            v["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("cronjobs.batch \"root\" is forbidden: violates PodSecurity"),
+            "{v}"
+        );
+    })
+    .await;
+    hub.stop().await.unwrap();
+}
