@@ -70,7 +70,7 @@ pub fn plan_job(input: JobInput<'_>) -> Vec<Action> {
     let outcome = Outcome::of(&next);
     match outcome {
         Outcome::Running if !job.spec.suspend.unwrap_or(false) => {
-            manage(&mut actions, &input, &t, &completed)
+            manage(&mut actions, &input, &t, &completed, next.succeeded)
         }
         // Suspended, or decided: no pod keeps running.
         _ => delete_all(&mut actions, &t, outcome.reason()),
@@ -118,6 +118,7 @@ fn manage(
     input: &JobInput<'_>,
     t: &Tally<'_>,
     completed: &BTreeSet<i32>,
+    succeeded: i32,
 ) {
     let job = input.job;
     let parallelism = usize::try_from(job.spec.parallelism.unwrap_or(1)).unwrap_or(0);
@@ -153,13 +154,13 @@ fn manage(
             surplus.extend(kept.drain(..kept.len() - parallelism));
         }
     } else {
+        // Counted successes (pods removed by hand still count).
         let want = match job.spec.completions {
-            Some(c) => {
-                let left = usize::try_from(c).unwrap_or(0).saturating_sub(t.succeeded);
-                left.min(parallelism)
-            }
+            Some(c) => usize::try_from(c.saturating_sub(succeeded))
+                .unwrap_or(0)
+                .min(parallelism),
             // A work queue: no new pods once one succeeded.
-            None if t.succeeded > 0 => active.len().min(parallelism),
+            None if succeeded > 0 => active.len().min(parallelism),
             None => parallelism,
         };
         if active.len() > want {
