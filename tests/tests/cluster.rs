@@ -490,12 +490,43 @@ fn cluster_runs_an_indexed_job_whose_index_2_fails_once() {
         assert!(name.starts_with(&format!("idx-{index}-")), "{name}");
     }
 
+    // The job-controller's events, on the Job.
+    eventually("the Job's events", Duration::from_secs(30), || {
+        let (_, events) = c
+            .client()
+            .get("/api/v1/namespaces/default/events?fieldSelector=involvedObject.name%3Didx");
+        let reasons: Vec<String> = events["items"]
+            .as_array()?
+            .iter()
+            .map(|e| e["reason"].as_str().unwrap_or("").to_string())
+            .collect();
+        (reasons.iter().any(|r| r == "SuccessfulCreate")
+            && reasons.iter().any(|r| r == "Completed"))
+        .then_some(())
+    });
+
     // The Job goes, and its pods with it.
     let (code, v) = c.client().delete(&format!("{JOBS}/idx"));
     assert_eq!(code, 200, "{v}");
     eventually("the Job's pods gone", Duration::from_secs(60), || {
         job_pods(&c, "idx").is_empty().then_some(())
     });
+
+    // A Job with ttlSecondsAfterFinished goes by itself once finished.
+    let ttl = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "once"},
+        "spec": {"ttlSecondsAfterFinished": 2,
+            "template": {"spec": {"restartPolicy": "Never",
+                "containers": [{"name": "main", "image": "busybox:e2e", "command": ["true"]}]}}}});
+    let (code, v) = c.client().post(JOBS, &ttl);
+    assert_eq!(code, 201, "{v}");
+    eventually(
+        "the finished Job and its pod gone",
+        Duration::from_secs(90),
+        || {
+            let gone = c.client().get(&format!("{JOBS}/once")).0 == 404;
+            (gone && job_pods(&c, "once").is_empty()).then_some(())
+        },
+    );
 }
 
 #[test]
