@@ -174,3 +174,37 @@ async fn pod_security_checks_the_pods_of_jobs_and_cronjobs() {
     .await;
     hub.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_jobs_pods_are_made_from_cannot_change() {
+    let (hub, c) = hub().await;
+    blocking(move || {
+        let job = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "pi"},
+            "spec": {"suspend": true, "template": template(Some("Never"))}});
+        let (code, j) = c.post(JOBS, &job);
+        assert_eq!(code, 201, "{j}");
+        // A replace without the generated selector is refused.
+        let mut bare = job.clone();
+        bare["metadata"]["resourceVersion"] = j["metadata"]["resourceVersion"].clone();
+        let (code, v) = c.put(&format!("{JOBS}/pi"), &bare);
+        assert_eq!(code, 422, "{v}");
+        assert!(
+            v["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("Job.batch \"pi\" is invalid: spec.selector: Invalid value: null: field is immutable"),
+            "{v}"
+        );
+        // Parallelism may change, and the template while suspended.
+        let (code, v) = c.merge_patch(
+            &format!("{JOBS}/pi"),
+            &json!({"spec": {"parallelism": 3, "template": {"metadata": {"annotations": {"a": "b"}}}}}),
+        );
+        assert_eq!(code, 200, "{v}");
+        let (code, v) = c.merge_patch(&format!("{JOBS}/pi"), &json!({"spec": {"completions": 4}}));
+        assert_eq!(code, 422, "{v}");
+        assert!(v["message"].as_str().unwrap().contains("spec.completions"), "{v}");
+    })
+    .await;
+    hub.stop().await.unwrap();
+}
