@@ -11,10 +11,13 @@
 //! starts its clock again. `ttlSecondsAfterFinished` deletes the Job after
 //! it finished (its pods go with it, by garbage collection).
 //!
-//! Not implemented: the exponential delay before a failed pod is replaced
-//! (Bramble replaces it in the next round), `podFailurePolicy`,
-//! `successPolicy`, `backoffLimitPerIndex`, Pod Security's `FailedCreate`
-//! event (refused pods are simply not created).
+//! A failed pod is replaced after Kubernetes' delay (10 s after the last
+//! failure, doubled per failure since the last success, at most 6 min);
+//! the loop's once-a-second rounds take it up.
+//!
+//! Not implemented: `podFailurePolicy`, `successPolicy`,
+//! `backoffLimitPerIndex`, Pod Security's `FailedCreate` event (refused
+//! pods are simply not created).
 
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
@@ -23,7 +26,7 @@ use bramble_api::objects::job::{JobStatus, format_indexes};
 use bramble_api::objects::{Job, Pod};
 
 use super::action::{Action, ObjectRef, PodRef};
-use super::job_pods::{Tally, index_of, job_pod, parse_indexes, tally};
+use super::job_pods::{Tally, index_of, job_pod, parse_indexes, replacement_delay, tally};
 use super::job_status::{Outcome, finished, next_status};
 use super::naming::pod_names;
 use super::rank::sort_for_deletion;
@@ -176,6 +179,11 @@ fn manage(
         });
     }
     if start.is_empty() || input.refused.is_some() {
+        return;
+    }
+    // Failed pods are replaced only after the backoff delay.
+    let delay = replacement_delay(t.failures_since_success);
+    if t.last_failure.is_some_and(|at| at + delay > input.now) {
         return;
     }
     let taken: BTreeSet<&str> = input.pods.iter().map(Pod::name).collect();

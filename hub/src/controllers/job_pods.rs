@@ -1,6 +1,8 @@
 //! What a Job's pods say, counted as Kubernetes' Job controller counts
 //! them: active, ready, terminating, succeeded (by completion index for
-//! Indexed Jobs), failed, container restarts under `OnFailure`; and the
+//! Indexed Jobs), failed, container restarts under `OnFailure`, the
+//! failures since the last success and when the last one happened (the
+//! delay before a failed pod is replaced: [`replacement_delay`]); and the
 //! pods a Job stamps (Indexed ones carry their index).
 //!
 //! Bramble has no finalizers, so it cannot hold a finished pod until it is
@@ -12,12 +14,19 @@
 //! controller saw it finish is not.
 
 use std::collections::BTreeSet;
+use std::time::{Duration, SystemTime};
 
 use bramble_api::objects::env::EnvVar;
 use bramble_api::objects::job::{COMPLETION_INDEX, COMPLETION_INDEX_ENV};
 use bramble_api::objects::{Job, Pod};
 
 use super::pods::{from_template, is_controlled_by, is_ready};
+use super::time;
+
+/// Kubernetes' first delay before a failed pod is replaced; it doubles
+/// with each further failure since the last success, up to [`MAX_DELAY`].
+pub const FIRST_DELAY: Duration = Duration::from_secs(10);
+pub const MAX_DELAY: Duration = Duration::from_secs(360);
 
 /// A Job's pods, sorted by what they mean for it.
 #[derive(Debug, Default)]
@@ -35,16 +44,24 @@ pub struct Tally<'a> {
     pub succeeded_indexes: BTreeSet<i32>,
     /// Container restarts of active pods (`OnFailure` counts them as failures).
     pub restarts: i32,
+    /// Failed pods that finished after the last succeeded one.
+    pub failures_since_success: u32,
+    /// When the last failed pod finished.
+    pub last_failure: Option<SystemTime>,
 }
 
 /// Counts the pods of `pods` that `job` controls.
 pub fn tally<'a>(job: &Job, pods: &'a [Pod]) -> Tally<'a> {
     let mut t = Tally::default();
     let completions = job.spec.completions.unwrap_or(0);
+    let mut finished: Vec<(SystemTime, bool)> = Vec::new();
     for p in pods
         .iter()
         .filter(|p| is_controlled_by(p, "Job", &job.metadata))
     {
+        if matches!(p.phase(), "Succeeded" | "Failed") {
+            finished.push((finished_at(p), p.phase() == "Failed"));
+        }
         match p.phase() {
             "Succeeded" => {
                 t.succeeded += 1;
@@ -67,7 +84,61 @@ pub fn tally<'a>(job: &Job, pods: &'a [Pod]) -> Tally<'a> {
             }
         }
     }
+    finished.sort();
+    for (at, failed) in finished {
+        if failed {
+            t.failures_since_success += 1;
+            t.last_failure = Some(at);
+        } else {
+            t.failures_since_success = 0;
+        }
+    }
     t
+}
+
+/// When a finished pod finished, as Kubernetes reads it: the last
+/// container's `finishedAt`, else when `Ready` turned false, else its
+/// deletion, else its creation.
+pub fn finished_at(pod: &Pod) -> SystemTime {
+    let s = pod.status.as_ref();
+    let containers = s
+        .into_iter()
+        .flat_map(|s| {
+            s.init_container_statuses
+                .iter()
+                .chain(&s.container_statuses)
+        })
+        .filter_map(|c| {
+            c.state
+                .as_ref()?
+                .terminated
+                .as_ref()?
+                .finished_at
+                .as_deref()
+        })
+        .filter_map(|t| time::parse(Some(t)))
+        .max();
+    let not_ready = || {
+        s?.conditions
+            .iter()
+            .find(|c| c.type_ == "Ready" && c.status == "False")
+            .and_then(|c| time::parse(c.last_transition_time.as_deref()))
+    };
+    containers
+        .or_else(not_ready)
+        .or_else(|| time::parse(pod.metadata.deletion_timestamp.as_deref()))
+        .or_else(|| time::parse(pod.metadata.creation_timestamp.as_deref()))
+        .unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+/// How long after the last failure a failed pod is replaced, with
+/// `failures` failures since the last success: 10 s, 20 s, 40 s, ... 6 min.
+pub fn replacement_delay(failures: u32) -> Duration {
+    if failures == 0 {
+        return Duration::ZERO;
+    }
+    let doublings = (failures - 1).min(16);
+    FIRST_DELAY.saturating_mul(1 << doublings).min(MAX_DELAY)
 }
 
 /// The completion index of an Indexed Job's pod (its annotation).
@@ -142,6 +213,15 @@ pub fn job_pod(job: &Job, index: Option<i32>) -> Pod {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_replacement_delay_doubles_up_to_six_minutes() {
+        let secs = |n| replacement_delay(n).as_secs();
+        assert_eq!(
+            [secs(0), secs(1), secs(2), secs(3), secs(6), secs(40)],
+            [0, 10, 20, 40, 320, 360]
+        );
+    }
 
     #[test]
     fn completed_indexes_parse_back() {

@@ -5,7 +5,9 @@
 
 use bramble_api::admit::Object;
 use bramble_api::objects::job::{COMPLETION_INDEX, COMPLETION_INDEX_ENV};
-use bramble_api::objects::pod_status::{ContainerStatus, PodStatus};
+use bramble_api::objects::pod_status::{
+    ContainerState, ContainerStateTerminated, ContainerStatus, PodStatus,
+};
 use bramble_api::objects::{Job, Pod};
 use serde_json::{Value, json};
 
@@ -36,6 +38,8 @@ fn job(spec: Value) -> Job {
 /// test's own pod transitions.
 struct World {
     job: Job,
+    /// The time of the last [`World::converge`]: when pods finish.
+    now: u64,
     pods: Vec<Pod>,
     notes: Vec<Note>,
     deleted: bool,
@@ -45,6 +49,7 @@ impl World {
     fn new(job: Job) -> World {
         World {
             job,
+            now: 0,
             pods: Vec::new(),
             notes: Vec::new(),
             deleted: false,
@@ -103,6 +108,7 @@ impl World {
 
     /// Steps until the plan is empty (converged).
     fn converge(&mut self, now: u64) {
+        self.now = now;
         for _ in 0..20 {
             if !self.step(now) {
                 return;
@@ -124,8 +130,10 @@ impl World {
             .collect()
     }
 
-    /// Ends the first active pod (of `index`, when given) in `phase`.
+    /// Ends the first active pod (of `index`, when given) in `phase`, its
+    /// container finished at the time of the last converge.
     fn finish(&mut self, index: Option<i32>, phase: &str) {
+        let finished_at = time::format(t(self.now));
         let p = self
             .pods
             .iter_mut()
@@ -135,7 +143,20 @@ impl World {
                     && index.is_none_or(|i| index_of(p) == Some(i))
             })
             .expect("an active pod");
-        p.status.as_mut().unwrap().phase = Some(phase.into());
+        let s = p.status.as_mut().unwrap();
+        s.phase = Some(phase.into());
+        s.container_statuses = vec![ContainerStatus {
+            name: "pi".into(),
+            state: Some(ContainerState {
+                terminated: Some(ContainerStateTerminated {
+                    exit_code: i32::from(phase == "Failed"),
+                    finished_at: Some(finished_at),
+                    ..ContainerStateTerminated::default()
+                }),
+                ..ContainerState::default()
+            }),
+            ..ContainerStatus::default()
+        }];
     }
 
     fn status(&self) -> bramble_api::objects::job::JobStatus {
@@ -236,22 +257,28 @@ fn indexed_pods_carry_their_index_and_a_failed_index_runs_again() {
     w.finish(Some(0), "Succeeded");
     w.finish(Some(1), "Succeeded");
     w.converge(1);
-    w.finish(Some(2), "Failed");
     w.converge(2);
+    w.finish(Some(2), "Failed");
+    w.converge(3);
+    let indexes: Vec<i32> = w.active().iter().filter_map(|p| index_of(p)).collect();
+    assert_eq!(indexes, [3], "no new pod within 10 s of the failure");
+    w.converge(11);
+    assert_eq!(w.active().len(), 1);
+    w.converge(12);
     // Index 2 runs again beside index 3; the failed pod is kept, counted once.
     let mut indexes: Vec<i32> = w.active().iter().filter_map(|p| index_of(p)).collect();
     indexes.sort();
     assert_eq!(indexes, [2, 3]);
     assert_eq!(w.pods.iter().filter(|p| p.phase() == "Failed").count(), 1);
     w.finish(Some(3), "Succeeded");
-    w.converge(3);
+    w.converge(13);
     assert_eq!(w.status().completed_indexes, "0-1,3");
     assert_eq!(w.status().failed, 1);
     assert_eq!(w.status().succeeded, 3);
     w.finish(Some(2), "Succeeded");
-    w.converge(4);
+    w.converge(14);
     w.finish(Some(4), "Succeeded");
-    w.converge(5);
+    w.converge(15);
     let s = w.status();
     assert_eq!(s.completed_indexes, "0-4");
     assert_eq!((s.succeeded, s.failed), (5, 1));
@@ -273,15 +300,17 @@ fn failures_past_the_backoff_limit_fail_the_job_and_stop_its_pods() {
     w.finish(None, "Failed");
     w.converge(1);
     assert!(w.conditions().is_empty(), "one failure is within the limit");
+    assert_eq!(w.active().len(), 1, "replaced 10 s after the failure");
+    w.converge(10);
     assert_eq!(w.active().len(), 2, "the failed pod is replaced");
     w.finish(None, "Failed");
-    w.converge(2);
+    w.converge(11);
     // Decided: the running pod is being stopped, not yet Failed.
     assert_eq!(w.conditions(), ["FailureTarget=True(BackoffLimitExceeded)"]);
     assert!(w.active().is_empty());
     assert_eq!(w.status().terminating, Some(1));
     w.settle();
-    w.converge(3);
+    w.converge(12);
     assert_eq!(
         w.conditions(),
         [
@@ -397,18 +426,18 @@ fn counts_never_go_down_when_finished_pods_are_removed() {
     ));
     w.converge(0);
     w.finish(None, "Failed");
-    w.converge(1);
+    w.converge(10);
     w.finish(None, "Succeeded");
-    w.converge(2);
+    w.converge(11);
     assert_eq!((w.status().succeeded, w.status().failed), (1, 1));
     // The controller never deleted them; a user does.
     assert_eq!(w.pods.len(), 3);
     w.pods.retain(|p| p.phase() == "Pending");
-    w.converge(3);
+    w.converge(12);
     assert_eq!((w.status().succeeded, w.status().failed), (1, 1));
     // Two completions left, not three: the removed success still counts.
     w.job.spec.parallelism = Some(3);
-    w.converge(4);
+    w.converge(13);
     assert_eq!(w.active().len(), 2);
 }
 
