@@ -83,8 +83,12 @@ pub fn plan_cronjob(input: CronJobInput<'_>) -> Vec<Action> {
     {
         let name = job_name(cj, at);
         let exists = owned.iter().any(|j| j.name() == name);
+        // Another's Job of that name: not ours to replace (Kubernetes
+        // retries too), and a create would only fail.
+        let taken = !exists && input.jobs.iter().any(|j| j.name() == name);
         match cj.concurrency_policy() {
             _ if exists => status.last_schedule_time = Some(time::format(at)),
+            _ if taken => {}
             // Skipped while one runs; lastScheduleTime stays.
             "Forbid" if !active.is_empty() => {}
             policy => {

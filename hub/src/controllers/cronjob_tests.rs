@@ -288,3 +288,21 @@ fn a_suspended_cronjob_runs_nothing() {
         "the latest missed time runs on resume"
     );
 }
+
+#[test]
+fn a_job_of_the_same_name_not_owned_is_left_alone() {
+    let mut w = World::new(cron_job(json!({})));
+    let mut other = w.cron_job.spec.job_template.clone();
+    other.metadata.name = name(1);
+    w.jobs.push(Job {
+        api_version: "batch/v1".into(),
+        kind: "Job".into(),
+        metadata: other.metadata,
+        spec: other.spec,
+        status: None,
+    });
+    w.converge(at(1, 0));
+    assert!(w.created.is_empty());
+    assert_eq!(w.last_schedule(), None);
+    assert!(w.plan(at(1, 5)).is_empty());
+}
