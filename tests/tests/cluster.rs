@@ -4,7 +4,8 @@
 //! nodes, scale and undo work, a killed agent's pods move after the
 //! eviction timeout and are fenced when it returns, a pod spending its
 //! grace period holds up no other pod of its node, an Indexed Job runs
-//! every index to success (one of them again after a failure), and a
+//! every index to success (one of them again after a failure), container
+//! restarts under `OnFailure` fail a Job past its backoff limit, and a
 //! `Forbid` CronJob skips a run while its last one is still active.
 
 use bramble_tests::eventually;
@@ -597,4 +598,34 @@ fn cluster_forbid_cronjob_skips_a_time_while_its_job_is_active() {
         Duration::from_secs(60),
         || (jobs().is_empty() && job_pods(&c, &format!("tick-{minutes}")).is_empty()).then_some(()),
     );
+}
+
+#[test]
+fn cluster_counts_on_failure_restarts_against_the_backoff_limit() {
+    let _one = serial();
+    let c = Cluster::start(Broker::Embedded, 1, &[]);
+    c.push_busybox("busybox", "e2e");
+    // The agent restarts the container in place; each restart is a failure.
+    let job = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "crash"},
+        "spec": {"backoffLimit": 1,
+            "template": {"spec": {"restartPolicy": "OnFailure", "terminationGracePeriodSeconds": 1,
+                "containers": [{"name": "main", "image": "busybox:e2e",
+                    "command": ["sh", "-c", "exit 3"]}]}}}});
+    let (code, v) = c.client().post(JOBS, &job);
+    assert_eq!(code, 201, "{v}");
+    let status = eventually("the Job failed", Duration::from_secs(120), || {
+        let (_, j) = c.client().get(&format!("{JOBS}/crash"));
+        let failed = j["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == "Failed" && c["status"] == "True")?
+            .clone();
+        Some((failed, j["status"].clone()))
+    });
+    assert_eq!(status.0["reason"], "BackoffLimitExceeded", "{}", status.1);
+    // No pod failed: the restarts counted, and the running pod was stopped.
+    assert!(status.1["failed"].is_null(), "{}", status.1);
+    eventually("the Job's pod stopped", Duration::from_secs(60), || {
+        job_pods(&c, "crash").is_empty().then_some(())
+    });
 }
