@@ -44,6 +44,7 @@ use crate::network::host_routes;
 use crate::network::table::ServiceTable;
 use crate::registry::Registry;
 use crate::store::{Store, StoreError};
+use bramble_api::objects::Pod;
 use bramble_dns::{DnsServer, Zone};
 use snapshot::Snapshot;
 
@@ -339,13 +340,15 @@ async fn round(
             now,
         }));
     }
+    // Pods by namespace, read once for every Job (a CronJob keeps several).
+    let mut job_namespaces: BTreeMap<&str, Vec<Pod>> = BTreeMap::new();
     for job in &snap.jobs {
         let ns = job.metadata.namespace_or_default();
-        let pods = snap.pods_in(ns);
+        let pods = job_namespaces.entry(ns).or_insert_with(|| snap.pods_in(ns));
         let refused = gate.refusal(ns, &job.spec.template);
         actions.extend(plan_job(JobInput {
             job,
-            pods: &pods,
+            pods,
             refused: refused.as_deref(),
             now,
         }));
