@@ -7,6 +7,8 @@ use std::fmt;
 pub enum FieldErrorKind {
     /// The field is required but missing or empty.
     Required,
+    /// Required, with what it must be (`Required value: valid values: ...`).
+    RequiredWith(String),
     /// The value is malformed or out of range; the string says why.
     Invalid(String),
     /// The field exists in Kubernetes but Bramble does not support it.
@@ -24,7 +26,7 @@ impl FieldErrorKind {
     /// Kubernetes `StatusCause.reason`.
     pub fn reason(&self) -> &'static str {
         match self {
-            FieldErrorKind::Required => "FieldValueRequired",
+            FieldErrorKind::Required | FieldErrorKind::RequiredWith(_) => "FieldValueRequired",
             FieldErrorKind::Invalid(_) => "FieldValueInvalid",
             FieldErrorKind::NotSupported => "FieldValueForbidden",
             FieldErrorKind::Unsupported { .. } => "FieldValueNotSupported",
@@ -47,6 +49,13 @@ impl FieldError {
         FieldError {
             path: path.into(),
             kind: FieldErrorKind::Required,
+        }
+    }
+    /// Required, saying what it must be (Kubernetes' `field.Required(path, detail)`).
+    pub fn required_with(path: impl Into<String>, detail: impl Into<String>) -> Self {
+        FieldError {
+            path: path.into(),
+            kind: FieldErrorKind::RequiredWith(detail.into()),
         }
     }
     pub fn invalid(path: impl Into<String>, why: impl Into<String>) -> Self {
@@ -89,6 +98,7 @@ impl FieldError {
     pub fn detail(&self) -> String {
         match &self.kind {
             FieldErrorKind::Required => "Required value".into(),
+            FieldErrorKind::RequiredWith(detail) => format!("Required value: {detail}"),
             FieldErrorKind::Invalid(why) => format!("Invalid value: {why}"),
             FieldErrorKind::NotSupported => "not supported".into(),
             FieldErrorKind::Unsupported { allowed } => format!(

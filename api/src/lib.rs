@@ -20,6 +20,8 @@ pub mod printing;
 pub mod protocol;
 pub mod quantity;
 pub mod resource;
+#[cfg(feature = "cron")]
+pub mod schedule;
 #[cfg(feature = "schema")]
 pub mod schema;
 pub mod selector;

@@ -222,6 +222,8 @@ pub const RESOURCES: &[ResourceInfo] = &[
             &["sc"],
         )
     },
+    grouped("batch", "v1", "Job", "jobs", "job", &[]),
+    grouped("batch", "v1", "CronJob", "cronjobs", "cronjob", &["cj"]),
 ];
 
 /// Kinds also served at a second group version, converted to and from the
@@ -307,6 +309,8 @@ mod tests {
         assert_eq!(resolve("no").unwrap().kind, "Node");
         assert_eq!(resolve("ev").unwrap().kind, "Event");
         assert_eq!(resolve("rs").unwrap().kind, "ReplicaSet");
+        assert_eq!(resolve("cj").unwrap().kind, "CronJob");
+        assert_eq!(resolve("jobs.batch").unwrap().kind, "Job");
         assert_eq!(
             resolve("rs").unwrap().verbs(),
             ["delete", "get", "list", "watch"]
@@ -334,8 +338,9 @@ mod tests {
     #[test]
     fn lists_groups_once() {
         let g = groups();
-        assert_eq!(g.len(), 5);
+        assert_eq!(g.len(), 6);
         assert!(g.contains(&("networking.k8s.io", "v1")));
+        assert!(g.contains(&("batch", "v1")));
         assert_eq!(g.last(), Some(&("events.k8s.io", "v1")));
     }
 }

@@ -76,6 +76,9 @@ pub enum Command {
         #[arg(short = 'A', long)]
         all_namespaces: bool,
     },
+    /// Create an object from the command line: `job NAME --from=cronjob/CRON`
+    #[command(subcommand)]
+    Create(CreateCommand),
     /// Set the number of replicas of a Deployment
     Scale(ScaleArgs),
     /// Manage the rollout of a Deployment: status, history, undo
@@ -90,6 +93,19 @@ pub enum Command {
     /// Encryption of Secrets at rest on the hub: status, rotate-key
     #[command(subcommand)]
     Secrets(SecretsCommand),
+}
+
+/// `bramble create ...`.
+#[derive(Debug, Subcommand)]
+pub enum CreateCommand {
+    /// Run a CronJob's Job now, by hand (as `kubectl create job --from`)
+    Job {
+        /// The new Job's name
+        name: String,
+        /// The CronJob whose jobTemplate it runs: `cronjob/NAME`
+        #[arg(long, value_name = "cronjob/NAME")]
+        from: String,
+    },
 }
 
 /// `bramble secrets ...`.

@@ -12,6 +12,8 @@ pub const ALL: &[&str] = &[
     "deployments",
     "daemonsets",
     "horizontalpodautoscalers",
+    "jobs",
+    "cronjobs",
 ];
 
 /// What to fetch.
@@ -133,9 +135,13 @@ mod tests {
                 "Service",
                 "Deployment",
                 "DaemonSet",
-                "HorizontalPodAutoscaler"
+                "HorizontalPodAutoscaler",
+                "Job",
+                "CronJob"
             ]
         );
+        let t = parse(&args(&["jobs,cj"])).unwrap();
+        assert_eq!(kinds_of(&t), ["Job", "CronJob"]);
         for short in ["po", "cm", "ds", "no", "ns", "ep", "ing", "netpol", "hpa"] {
             assert!(parse(&args(&[short])).is_ok(), "{short}");
         }

@@ -14,6 +14,7 @@ pub mod client_config;
 pub mod columns;
 pub mod config;
 pub mod context;
+pub mod create;
 pub mod delete;
 pub mod describe;
 pub mod exec;
@@ -86,6 +87,7 @@ pub fn run(cli: Cli) -> anyhow::Result<bool> {
             what,
             all_namespaces,
         } => top::run(&ctx, what, *all_namespaces, &mut out),
+        Command::Create(c) => create::run(&ctx, c, &mut out),
         Command::Scale(a) => scale::run(&ctx, a, &mut out),
         Command::Rollout(c) => rollout::run(&ctx, c, &mut out),
         Command::Token(c) => trust::token(&ctx, c, &mut out),

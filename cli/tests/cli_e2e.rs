@@ -695,3 +695,62 @@ fn the_hubs_warnings_are_printed_as_kubectl_prints_them() {
     );
     assert!(r.stdout.contains("pod/plain"), "{}", r.stdout);
 }
+
+const CRONJOB: &str = "\
+apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: hello
+spec:
+  schedule: \"@hourly\"
+  jobTemplate:
+    metadata:
+      labels:
+        app: hello
+    spec:
+      template:
+        spec:
+          restartPolicy: OnFailure
+          containers:
+          - name: hello
+            image: busybox
+";
+
+#[test]
+fn create_job_from_a_cronjob_then_get_both() {
+    let env = Env::start();
+    let file = env.write("cronjob.yaml", CRONJOB);
+    env.run(&["apply", "-f", file.to_str().unwrap()]).ok();
+    let r = env
+        .run(&["create", "job", "now", "--from=cronjob/hello"])
+        .ok();
+    assert_eq!(r.stdout, "job.batch/now created\n");
+    let r = env.run(&["get", "jobs,cronjobs"]).ok();
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert!(lines[0].starts_with("NAME"), "{}", r.stdout);
+    assert!(lines[0].contains("COMPLETIONS"), "{}", r.stdout);
+    assert!(
+        lines.iter().any(|l| l.starts_with("job.batch/now")),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("cronjob.batch/hello") && l.contains("@hourly")),
+        "{}",
+        r.stdout
+    );
+    let r = env.run(&["get", "job", "now", "-o", "json"]).ok();
+    let job: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(
+        job["metadata"]["annotations"]["cronjob.kubernetes.io/instantiate"],
+        "manual"
+    );
+    assert_eq!(job["metadata"]["ownerReferences"][0]["kind"], "CronJob");
+    assert_eq!(job["metadata"]["labels"]["app"], "hello");
+    let r = env
+        .run(&["create", "job", "later", "--from=deployment/web"])
+        .fails();
+    assert!(r.stderr.contains("only a cronjob"), "{}", r.stderr);
+}

@@ -219,6 +219,7 @@ async fn discovery_lists_every_kind() {
                 "autoscaling",
                 "networking.k8s.io",
                 "storage.k8s.io",
+                "batch",
                 "events.k8s.io",
                 "metrics.k8s.io"
             ]

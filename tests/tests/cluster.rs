@@ -2,9 +2,12 @@
 //! real agents as separate processes with their own data dirs and node
 //! names, real containers. Deployments spread and roll, DaemonSets follow
 //! nodes, scale and undo work, a killed agent's pods move after the
-//! eviction timeout and are fenced when it returns, and a pod spending its
+//! eviction timeout and are fenced when it returns, a pod spending its
 //! grace period, or waiting for a 200 MB pull over a slow link, holds up no
-//! other pod of its node.
+//! other pod of its node, an Indexed Job runs
+//! every index to success (one of them again after a failure), container
+//! restarts under `OnFailure` fail a Job past its backoff limit, and a
+//! `Forbid` CronJob skips a run while its last one is still active.
 
 use bramble_tests::eventually;
 use std::collections::BTreeMap;
@@ -494,5 +497,225 @@ fn cluster_a_cached_pod_starts_while_a_200_mb_pull_is_in_flight() {
     // And the pull completes.
     eventually("the big pod running", Duration::from_secs(300), || {
         (pod_phase(&c, "big").as_deref() == Some("Running")).then_some(())
+    });
+}
+
+const JOBS: &str = "/apis/batch/v1/namespaces/default/jobs";
+
+/// The pods of Job `job`.
+fn job_pods(c: &Cluster, job: &str) -> Vec<Value> {
+    c.pods(&format!("batch.kubernetes.io/job-name={job}"))
+}
+
+/// `status.phase` and the completion index of each pod.
+fn phases_by_index(pods: &[Value]) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = pods
+        .iter()
+        .map(|p| {
+            (
+                p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+                p["status"]["phase"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn cluster_runs_an_indexed_job_whose_index_2_fails_once() {
+    let _one = serial();
+    // The pods share this directory: index 2 fails the first time only.
+    let data = tempfile::Builder::new()
+        .prefix("bramble-job-data-")
+        .tempdir()
+        .expect("tempdir");
+    let path = data.path().to_str().unwrap().to_string();
+    let c = Cluster::start(Broker::Embedded, 1, &["--allowed-host-paths", &path]);
+    c.push_busybox("busybox", "e2e");
+    let script = r#"if [ "$JOB_COMPLETION_INDEX" = 2 ] && [ ! -e /data/failed ]; then touch /data/failed; exit 1; fi"#;
+    let job = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "idx"},
+        "spec": {"completions": 5, "parallelism": 2, "completionMode": "Indexed",
+            "template": {"spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 1,
+                "containers": [{"name": "main", "image": "busybox:e2e",
+                    "command": ["sh", "-c", script],
+                    "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
+                "volumes": [{"name": "data", "hostPath": {"path": path, "type": "Directory"}}]}}}});
+    let (code, v) = c.client().post(JOBS, &job);
+    assert_eq!(code, 201, "{v}");
+    let status = eventually("the Job complete", Duration::from_secs(150), || {
+        let (_, j) = c.client().get(&format!("{JOBS}/idx"));
+        let done = j["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .any(|c| c["type"] == "Complete" && c["status"] == "True");
+        done.then(|| j["status"].clone())
+    });
+    assert_eq!(status["succeeded"], 5, "{status}");
+    assert_eq!(status["failed"], 1, "{status}");
+    assert_eq!(status["completedIndexes"], "0-4", "{status}");
+    assert!(status["completionTime"].is_string(), "{status}");
+    assert!(data.path().join("failed").exists());
+    // Every pod is kept as the record: one failed try of index 2.
+    let pods = job_pods(&c, "idx");
+    let want: Vec<(String, String)> = [
+        ("0", "Succeeded"),
+        ("1", "Succeeded"),
+        ("2", "Failed"),
+        ("2", "Succeeded"),
+        ("3", "Succeeded"),
+        ("4", "Succeeded"),
+    ]
+    .iter()
+    .map(|(i, p)| (i.to_string(), p.to_string()))
+    .collect();
+    assert_eq!(phases_by_index(&pods), want);
+    for p in &pods {
+        let name = p["metadata"]["name"].as_str().unwrap();
+        let index = p["metadata"]["labels"]["batch.kubernetes.io/job-completion-index"]
+            .as_str()
+            .unwrap();
+        assert!(name.starts_with(&format!("idx-{index}-")), "{name}");
+    }
+
+    // The job-controller's events, on the Job.
+    eventually("the Job's events", Duration::from_secs(30), || {
+        let (_, events) = c
+            .client()
+            .get("/api/v1/namespaces/default/events?fieldSelector=involvedObject.name%3Didx");
+        let reasons: Vec<String> = events["items"]
+            .as_array()?
+            .iter()
+            .map(|e| e["reason"].as_str().unwrap_or("").to_string())
+            .collect();
+        (reasons.iter().any(|r| r == "SuccessfulCreate")
+            && reasons.iter().any(|r| r == "Completed"))
+        .then_some(())
+    });
+
+    // The Job goes, and its pods with it.
+    let (code, v) = c.client().delete(&format!("{JOBS}/idx"));
+    assert_eq!(code, 200, "{v}");
+    eventually("the Job's pods gone", Duration::from_secs(60), || {
+        job_pods(&c, "idx").is_empty().then_some(())
+    });
+
+    // A Job with ttlSecondsAfterFinished goes by itself once finished.
+    let ttl = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "once"},
+        "spec": {"ttlSecondsAfterFinished": 2,
+            "template": {"spec": {"restartPolicy": "Never",
+                "containers": [{"name": "main", "image": "busybox:e2e", "command": ["true"]}]}}}});
+    let (code, v) = c.client().post(JOBS, &ttl);
+    assert_eq!(code, 201, "{v}");
+    eventually(
+        "the finished Job and its pod gone",
+        Duration::from_secs(90),
+        || {
+            let gone = c.client().get(&format!("{JOBS}/once")).0 == 404;
+            (gone && job_pods(&c, "once").is_empty()).then_some(())
+        },
+    );
+}
+
+#[test]
+fn cluster_forbid_cronjob_skips_a_time_while_its_job_is_active() {
+    let _one = serial();
+    let c = Cluster::start(Broker::Embedded, 1, &[]);
+    c.push_busybox("busybox", "e2e");
+    let cronjobs = "/apis/batch/v1/namespaces/default/cronjobs";
+    let cron = json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "tick"},
+        "spec": {"schedule": "*/1 * * * *", "concurrencyPolicy": "Forbid",
+            "jobTemplate": {"spec": {"template": {"spec": {"restartPolicy": "Never",
+                "terminationGracePeriodSeconds": 1,
+                "containers": [{"name": "main", "image": "busybox:e2e",
+                    "command": ["sh", "-c", "sleep 100"]}]}}}}}});
+    let (code, v) = c.client().post(cronjobs, &cron);
+    assert_eq!(code, 201, "{v}");
+    let jobs = || -> Vec<Value> {
+        let (_, l) = c.client().get(JOBS);
+        l["items"].as_array().cloned().unwrap_or_default()
+    };
+    let first = eventually("the first scheduled Job", Duration::from_secs(90), || {
+        jobs().into_iter().next()
+    });
+    let scheduled =
+        first["metadata"]["annotations"]["batch.kubernetes.io/cronjob-scheduled-timestamp"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    let at = bramble_api::printing::age::parse_time(&scheduled).unwrap();
+    let minutes = at.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() / 60;
+    assert_eq!(first["metadata"]["name"], format!("tick-{minutes}"));
+    eventually(
+        "the first Job's pod running",
+        Duration::from_secs(60),
+        || {
+            job_pods(&c, &format!("tick-{minutes}"))
+                .iter()
+                .any(|p| p["status"]["phase"] == "Running")
+                .then_some(())
+        },
+    );
+
+    // The next time passes while the first Job sleeps: no second Job.
+    let next = at + Duration::from_secs(60);
+    while std::time::SystemTime::now() < next + Duration::from_secs(15) {
+        let names: Vec<String> = jobs()
+            .iter()
+            .map(|j| j["metadata"]["name"].as_str().unwrap_or("").to_string())
+            .collect();
+        assert_eq!(names, [format!("tick-{minutes}")]);
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let (_, cj) = c.client().get(&format!("{cronjobs}/tick"));
+    assert_eq!(cj["status"]["lastScheduleTime"], scheduled.as_str(), "{cj}");
+    assert_eq!(
+        cj["status"]["active"][0]["name"],
+        format!("tick-{minutes}"),
+        "{cj}"
+    );
+    let (_, j) = c.client().get(&format!("{JOBS}/tick-{minutes}"));
+    assert_eq!(j["status"]["active"], 1, "{j}");
+
+    // The CronJob goes, and its Job and pod with it.
+    let (code, v) = c.client().delete(&format!("{cronjobs}/tick"));
+    assert_eq!(code, 200, "{v}");
+    eventually(
+        "the CronJob's Job and pod gone",
+        Duration::from_secs(60),
+        || (jobs().is_empty() && job_pods(&c, &format!("tick-{minutes}")).is_empty()).then_some(()),
+    );
+}
+
+#[test]
+fn cluster_counts_on_failure_restarts_against_the_backoff_limit() {
+    let _one = serial();
+    let c = Cluster::start(Broker::Embedded, 1, &[]);
+    c.push_busybox("busybox", "e2e");
+    // The agent restarts the container in place; each restart is a failure.
+    let job = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "crash"},
+        "spec": {"backoffLimit": 1,
+            "template": {"spec": {"restartPolicy": "OnFailure", "terminationGracePeriodSeconds": 1,
+                "containers": [{"name": "main", "image": "busybox:e2e",
+                    "command": ["sh", "-c", "exit 3"]}]}}}});
+    let (code, v) = c.client().post(JOBS, &job);
+    assert_eq!(code, 201, "{v}");
+    let status = eventually("the Job failed", Duration::from_secs(120), || {
+        let (_, j) = c.client().get(&format!("{JOBS}/crash"));
+        let failed = j["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == "Failed" && c["status"] == "True")?
+            .clone();
+        Some((failed, j["status"].clone()))
+    });
+    assert_eq!(status.0["reason"], "BackoffLimitExceeded", "{}", status.1);
+    // No pod failed: the restarts counted, and the running pod was stopped.
+    assert!(status.1["failed"].is_null(), "{}", status.1);
+    eventually("the Job's pod stopped", Duration::from_secs(60), || {
+        job_pods(&c, "crash").is_empty().then_some(())
     });
 }

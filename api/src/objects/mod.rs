@@ -12,6 +12,7 @@
 pub mod common;
 pub mod container;
 pub mod core;
+pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
 pub mod endpoints;
@@ -22,6 +23,7 @@ pub mod event;
 pub mod events_v1;
 pub mod hpa;
 pub mod ingress;
+pub mod job;
 pub mod network_policy;
 pub mod node;
 pub mod persistent_volume;
@@ -48,12 +50,14 @@ use crate::admit::admit_as;
 use crate::field::FieldErrors;
 
 pub use self::core::{ConfigMap, Namespace};
+pub use cronjob::CronJob;
 pub use daemonset::DaemonSet;
 pub use deployment::Deployment;
 pub use endpoints::Endpoints;
 pub use event::Event;
 pub use hpa::HorizontalPodAutoscaler;
 pub use ingress::Ingress;
+pub use job::Job;
 pub use network_policy::NetworkPolicy;
 pub use node::Node;
 pub use persistent_volume::PersistentVolume;
@@ -85,6 +89,8 @@ pub(crate) fn admit_kind(kind: &str, value: Value) -> Result<Value, FieldErrors>
         "PersistentVolumeClaim" => admit_as::<PersistentVolumeClaim>(value),
         "PersistentVolume" => admit_as::<PersistentVolume>(value),
         "StorageClass" => admit_as::<StorageClass>(value),
+        "Job" => admit_as::<Job>(value),
+        "CronJob" => admit_as::<CronJob>(value),
         other => Err(FieldErrors(vec![crate::field::FieldError::invalid(
             "kind",
             format!("{other} is not implemented yet"),

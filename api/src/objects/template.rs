@@ -42,6 +42,23 @@ impl PodTemplateSpec {
         selector: Option<&LabelSelector>,
         selector_path: &str,
     ) -> FieldErrors {
+        let mut errs = self.validate_parts(path);
+        let sp = join(path, "spec");
+        if let Some(rp) = self.spec.restart_policy.as_deref()
+            && rp != "Always"
+        {
+            errs.push(FieldError::unsupported_value(
+                join(&sp, "restartPolicy"),
+                &["Always"],
+            ));
+        }
+        errs.extend(self.validate_selector(path, selector, selector_path));
+        errs
+    }
+
+    /// Validates the template at `path` without its restart policy or a
+    /// selector: labels, annotations (including devices) and the pod spec.
+    pub fn validate_parts(&self, path: &str) -> FieldErrors {
         let mut errs = FieldErrors::new();
         let mp = join(path, "metadata");
         let labels_path = join(&mp, "labels");
@@ -55,16 +72,20 @@ impl PodTemplateSpec {
             &self.metadata.annotations,
             &annotations_path,
         ));
-        let sp = join(path, "spec");
-        errs.extend(self.spec.validate(&sp));
-        if let Some(rp) = self.spec.restart_policy.as_deref()
-            && rp != "Always"
-        {
-            errs.push(FieldError::unsupported_value(
-                join(&sp, "restartPolicy"),
-                &["Always"],
-            ));
-        }
+        errs.extend(self.spec.validate(&join(path, "spec")));
+        errs
+    }
+
+    /// `selector` (at `selector_path`) is present, non-empty, valid and
+    /// selects the labels of the template at `path`.
+    pub fn validate_selector(
+        &self,
+        path: &str,
+        selector: Option<&LabelSelector>,
+        selector_path: &str,
+    ) -> FieldErrors {
+        let mut errs = FieldErrors::new();
+        let labels_path = join(&join(path, "metadata"), "labels");
         match selector {
             None => errs.push(FieldError::required(selector_path)),
             Some(sel) if sel.is_empty() => errs.push(FieldError::invalid(

@@ -845,6 +845,10 @@ fn minimal(kind: &str) -> Value {
                             "hostPath": {"path": "/srv/a"}}})
         }
         "StorageClass" => json!({"provisioner": "kubernetes.io/no-provisioner"}),
+        "Job" => json!({"spec": {"template": {"spec": {"restartPolicy": "Never",
+            "containers": [{"name": "c", "image": "i"}]}}}}),
+        "CronJob" => json!({"spec": {"schedule": "@hourly", "jobTemplate": {"spec": {"template":
+            {"spec": {"restartPolicy": "OnFailure", "containers": [{"name": "c", "image": "i"}]}}}}}}),
         other => panic!("no minimal manifest for {other}"),
     };
     let mut v = body;

@@ -218,6 +218,39 @@ const FIELDS: &[(&str, &str, PatchField)] = &[
         "conditions",
         by("type", None),
     ),
+    // batch/v1
+    (
+        "io.k8s.api.batch.v1.Job",
+        "spec",
+        to("io.k8s.api.batch.v1.JobSpec"),
+    ),
+    (
+        "io.k8s.api.batch.v1.Job",
+        "status",
+        to("io.k8s.api.batch.v1.JobStatus"),
+    ),
+    ("io.k8s.api.batch.v1.JobSpec", "template", to(TEMPLATE)),
+    (
+        "io.k8s.api.batch.v1.JobStatus",
+        "conditions",
+        by("type", None),
+    ),
+    (
+        "io.k8s.api.batch.v1.CronJob",
+        "spec",
+        to("io.k8s.api.batch.v1.CronJobSpec"),
+    ),
+    (
+        "io.k8s.api.batch.v1.CronJobSpec",
+        "jobTemplate",
+        to("io.k8s.api.batch.v1.JobTemplateSpec"),
+    ),
+    ("io.k8s.api.batch.v1.JobTemplateSpec", "metadata", to(META)),
+    (
+        "io.k8s.api.batch.v1.JobTemplateSpec",
+        "spec",
+        to("io.k8s.api.batch.v1.JobSpec"),
+    ),
     // autoscaling/v2
     (
         "io.k8s.api.autoscaling.v2.HorizontalPodAutoscaler",

@@ -72,6 +72,8 @@ pub fn headers_of(kind: &str) -> (&'static [&'static str], &'static [&'static st
         "Endpoints" => (&["NAME", "ENDPOINTS", "AGE"], &[]),
         "Ingress" => (&["NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"], &[]),
         "NetworkPolicy" => (&["NAME", "POD-SELECTOR", "AGE"], &[]),
+        "Job" => super::batch::JOB_HEADERS,
+        "CronJob" => super::batch::CRONJOB_HEADERS,
         // kubectl interleaves SUBOBJECT and SOURCE before MESSAGE under -o
         // wide; here the wide columns follow the default ones.
         "Event" => (
@@ -359,6 +361,8 @@ pub fn cells(kind: &str, o: &Value, now: SystemTime) -> (Vec<String>, Vec<String
                 vec![],
             )
         }
+        "Job" => super::batch::job_cells(o, name, now),
+        "CronJob" => super::batch::cronjob_cells(o, name, now),
         _ => (vec![name, age], vec![]),
     }
 }

@@ -3,5 +3,6 @@
 //! the CLI.
 
 pub mod age;
+pub mod batch;
 pub mod columns;
 pub mod json;

@@ -54,6 +54,8 @@ fn build() -> Map<String, Value> {
             "PersistentVolumeClaim" => generator.subschema_for::<objects::PersistentVolumeClaim>(),
             "PersistentVolume" => generator.subschema_for::<objects::PersistentVolume>(),
             "StorageClass" => generator.subschema_for::<objects::StorageClass>(),
+            "Job" => generator.subschema_for::<objects::Job>(),
+            "CronJob" => generator.subschema_for::<objects::CronJob>(),
             other => unreachable!("no schema for {other}: add it to schema::components"),
         };
     }

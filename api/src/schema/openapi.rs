@@ -332,6 +332,7 @@ mod tests {
                 "apis/autoscaling/v2",
                 "apis/networking.k8s.io/v1",
                 "apis/storage.k8s.io/v1",
+                "apis/batch/v1",
                 "apis/events.k8s.io/v1"
             ]
         );

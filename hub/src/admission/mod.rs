@@ -6,5 +6,7 @@
 //! - [`pod_security`]: Kubernetes' Pod Security admission (the
 //!   `pod-security.kubernetes.io/*` namespace labels and the Pod Security
 //!   Standards), plus Bramble's host devices and allowed host paths.
+//! - [`job_identity`]: a new Job's uid, and its selector made from it.
 
+pub mod job_identity;
 pub mod pod_security;

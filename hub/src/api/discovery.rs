@@ -11,6 +11,8 @@ const IN_ALL: &[&str] = &[
     "daemonsets",
     "replicasets",
     "horizontalpodautoscalers",
+    "jobs",
+    "cronjobs",
 ];
 
 /// A subresource as discovery lists it (`deployments/scale`).

@@ -71,10 +71,13 @@ pub fn check_propagation(resource: &ResourceInfo, options: Option<&Value>) -> Ap
         return Ok(());
     };
     let orphan = o["propagationPolicy"] == "Orphan" || o["orphanDependents"] == true;
-    if orphan && resource.group == "apps" && OWNER_KINDS.contains(&resource.kind) {
+    let owner_kind = OWNER_KINDS
+        .iter()
+        .any(|(v, k)| *v == resource.api_version() && *k == resource.kind);
+    if orphan && owner_kind {
         return Err(ApiError::bad_request(format!(
             "propagationPolicy Orphan is not supported for {}: the hub deletes what one \
-             owns (its ReplicaSets, its pods) with it; delete with the default (background) cascade",
+             owns (its ReplicaSets, Jobs or pods) with it; delete with the default (background) cascade",
             resource.plural
         )));
     }

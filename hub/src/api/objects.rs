@@ -243,6 +243,11 @@ async fn store_new(
     if let Some(m) = object.as_object_mut() {
         m.remove("status");
     }
+    crate::admission::job_identity::give_identity(&mut object).map_err(|e| {
+        ApiError::new(Status::internal(format!(
+            "the new Job does not decode for its selector: {e}"
+        )))
+    })?;
     warnings.extend(super::pod_security::admit_write(
         st, resource, &object, None,
     )?);
@@ -272,6 +277,9 @@ pub async fn replace(
     // count as a change (nor move a manager's time).
     let _allocating = super::services::prepare(st, resource, &mut object).await?;
     manager.record(resource, current.as_ref(), &mut object);
+    if let Some(current) = &current {
+        immutable_job_fields(resource, &object, current)?;
+    }
     warnings.extend(super::pod_security::admit_write(
         st,
         resource,
@@ -292,6 +300,23 @@ pub async fn replace(
         axum::Json(updated).into_response(),
         &warnings,
     ))
+}
+
+/// A 422 when an update changes what a Job's pods were made from.
+fn immutable_job_fields(
+    resource: &'static ResourceInfo,
+    object: &Value,
+    current: &Value,
+) -> ApiResult<()> {
+    let errs = crate::admission::job_identity::check_update(object, current);
+    if errs.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::new(Status::invalid(
+        &resource.qualified_kind(),
+        obj::name(object),
+        &errs,
+    )))
 }
 
 /// Annotations the hub's controllers write on objects users own.
@@ -450,6 +475,7 @@ pub async fn patch_with(
         let names_version = next["metadata"]["resourceVersion"] != current_rv;
         let (mut object, mut warnings) = admit_for(resource, namespace, Some(name), next, fields)?;
         super::claims::on_update(resource, &current, &mut object)?;
+        immutable_job_fields(resource, &object, &current)?;
         warnings.extend(super::pod_security::admit_write(
             st,
             resource,

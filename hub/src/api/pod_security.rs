@@ -37,12 +37,16 @@ pub fn qualified(resource: &ResourceInfo) -> String {
     }
 }
 
-/// Whether objects of `resource` carry a pod template at `spec.template`.
-pub fn has_pod_template(resource: &ResourceInfo) -> bool {
-    matches!(
-        (resource.group, resource.plural),
-        ("apps", "deployments") | ("apps", "daemonsets")
-    )
+/// Where objects of `resource` carry their pod template (a JSON pointer):
+/// `spec.template`, or a CronJob's `spec.jobTemplate.spec.template`.
+pub fn pod_template_at(resource: &ResourceInfo) -> Option<&'static str> {
+    match (resource.group, resource.plural) {
+        ("apps", "deployments") | ("apps", "daemonsets") | ("batch", "jobs") => {
+            Some("/spec/template")
+        }
+        ("batch", "cronjobs") => Some("/spec/jobTemplate/spec/template"),
+        _ => None,
+    }
 }
 
 fn decode<'a, T: Deserialize<'a>>(v: &'a Value, what: &str) -> ApiResult<T> {
@@ -88,12 +92,12 @@ pub fn admit_write(
             true,
         );
     }
-    if has_pod_template(resource) {
-        let template: PodTemplateSpec = decode(&object["spec"]["template"], "the pod template")?;
+    if let Some(at) = pod_template_at(resource) {
+        let at_template = |o: &'_ Value| o.pointer(at).cloned().unwrap_or(Value::Null);
+        let template: PodTemplateSpec = decode(&at_template(object), "the pod template")?;
         let changed = match old {
             Some(old) => {
-                let before: PodTemplateSpec =
-                    decode(&old["spec"]["template"], "the stored pod template")?;
+                let before: PodTemplateSpec = decode(&at_template(old), "the stored pod template")?;
                 before != template
             }
             None => true,

@@ -4,7 +4,10 @@
 //! controller manager reports are recorded as its events: `SuccessfulCreate`
 //! and `SuccessfulDelete` on a pod's owner (its ReplicaSet or DaemonSet),
 //! `ScalingReplicaSet` on a Deployment when one of its ReplicaSets is
-//! scaled, `NodeReady` / `NodeNotReady`. Garbage collection records none.
+//! scaled, `NodeReady` / `NodeNotReady`, a Job's and a CronJob's own
+//! ([`Note`]s: `Completed`, `BackoffLimitExceeded`, `SawCompletedJob`...),
+//! and `SuccessfulCreate` / `SuccessfulDelete` of a CronJob's Jobs.
+//! Garbage collection records none.
 
 use bramble_api::AdmitError;
 use bramble_api::ObjectKey;
@@ -15,11 +18,11 @@ use serde_json::Value;
 use bramble_api::objects::Endpoints;
 
 use super::snapshot::{
-    REVISIONS_TABLE, autoscalers, claims, daemonsets, deployments, endpoints, nodes, pods,
-    replicasets, volumes,
+    REVISIONS_TABLE, autoscalers, claims, cronjobs, daemonsets, deployments, endpoints, jobs,
+    nodes, pods, replicasets, volumes,
 };
 use crate::claims::BIND_COMPLETED;
-use crate::controllers::{Action, Garbage, ObjectRef, PodRef};
+use crate::controllers::{Action, Garbage, Note, ObjectRef, PodRef};
 use crate::events::{EventType, Involved, Recorder, Source};
 use crate::store::{KvWrite, Store, StoreError, object as obj};
 
@@ -121,6 +124,19 @@ fn describe(a: &Action) -> String {
         Action::CollectGarbage(Garbage::ReplicaSet(r)) => {
             format!("collect replica set {}/{}", r.namespace, r.name)
         }
+        Action::CollectGarbage(Garbage::Job(j)) => {
+            format!("collect job {}/{}", j.namespace, j.name)
+        }
+        Action::UpdateJobStatus {
+            namespace, name, ..
+        } => format!("status of job {namespace}/{name}"),
+        Action::DeleteJob { job, reason } => {
+            format!("delete job {}/{} ({reason})", job.namespace, job.name)
+        }
+        Action::CreateJob(j) => format!("create job {}/{}", j.namespace(), j.name()),
+        Action::UpdateCronJobStatus {
+            namespace, name, ..
+        } => format!("status of cronjob {namespace}/{name}"),
         Action::UpdateDaemonSetStatus {
             namespace, name, ..
         } => {
@@ -174,6 +190,8 @@ fn controller_of(owner: &Involved) -> Source {
     Source::hub(match owner.kind.as_str() {
         "DaemonSet" => "daemonset-controller",
         "ReplicaSet" => "replicaset-controller",
+        "Job" => "job-controller",
+        "CronJob" => "cronjob-controller",
         _ => "deployment-controller",
     })
 }
@@ -276,6 +294,53 @@ async fn apply_one(store: &Store, action: Action, events: &Recorder) -> Result<b
         }
         Action::CollectGarbage(Garbage::ReplicaSet(r)) => {
             delete_object(store, replicasets(), &r, "garbage collected").await
+        }
+        Action::CollectGarbage(Garbage::Job(j)) => {
+            delete_object(store, jobs(), &j, "garbage collected").await
+        }
+        Action::UpdateJobStatus {
+            namespace,
+            name,
+            status,
+            note,
+        } => {
+            let notes: Vec<Note> = note.into_iter().collect();
+            set_status_noting(store, jobs(), &namespace, &name, &*status, notes, events).await
+        }
+        Action::UpdateCronJobStatus {
+            namespace,
+            name,
+            status,
+            notes,
+        } => {
+            set_status_noting(
+                store,
+                cronjobs(),
+                &namespace,
+                &name,
+                &*status,
+                notes,
+                events,
+            )
+            .await
+        }
+        Action::CreateJob(job) => {
+            let mut object = admitted(serde_json::to_value(&*job)?, "job")?;
+            crate::admission::job_identity::give_identity(&mut object)?;
+            let created = store.create(jobs(), object).await?;
+            tracing::info!(job = %job.metadata.key(), "job created");
+            record_job_on_owner(events, &created, "SuccessfulCreate", "Created");
+            Ok(true)
+        }
+        Action::DeleteJob { job, reason } => {
+            let Some(current) = store.get(jobs(), Some(&job.namespace), &job.name)? else {
+                return Ok(false);
+            };
+            let deleted = delete_object(store, jobs(), &job, reason).await?;
+            if deleted {
+                record_job_on_owner(events, &current, "SuccessfulDelete", "Deleted");
+            }
+            Ok(deleted)
         }
         Action::CollectGarbage(Garbage::Pod(p)) => {
             let r = ObjectRef {
@@ -545,6 +610,60 @@ async fn delete_object(
         .await?;
     tracing::info!(kind = resource.kind, object = %ObjectKey::new(&r.namespace, &r.name), why, "deleted");
     Ok(true)
+}
+
+/// `Created job hello-29000000` on the CronJob of a Job, as Kubernetes'
+/// cronjob-controller says it.
+fn record_job_on_owner(events: &Recorder, job: &Value, reason: &'static str, verb: &str) {
+    if let Some(owner) = Involved::owner_of(job).filter(|o| o.kind == "CronJob") {
+        let name = job["metadata"]["name"].as_str().unwrap_or("");
+        events.record(
+            owner,
+            EventType::Normal,
+            reason,
+            format!("{verb} job {name}"),
+            Source::hub("cronjob-controller"),
+        );
+    }
+}
+
+/// [`set_status`], then records `notes` on the object if it changed.
+async fn set_status_noting<S: Serialize>(
+    store: &Store,
+    resource: &'static bramble_api::ResourceInfo,
+    namespace: &str,
+    name: &str,
+    status: &S,
+    notes: Vec<Note>,
+    events: &Recorder,
+) -> Result<bool, ApplyError> {
+    let Some(mut current) = store.get(resource, Some(namespace), name)? else {
+        return Ok(false);
+    };
+    let status = serde_json::to_value(status)?;
+    if current["status"] == status {
+        return Ok(false);
+    }
+    current["status"] = status;
+    let (stored, changed) = store.update_status(resource, current).await?;
+    if changed {
+        let source = controller_of(&Involved::of(&stored));
+        for n in notes {
+            let kind = if n.warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            };
+            events.record(
+                Involved::of(&stored),
+                kind,
+                n.reason,
+                n.message,
+                source.clone(),
+            );
+        }
+    }
+    Ok(changed)
 }
 
 async fn put_endpoints(store: &Store, e: &Endpoints) -> Result<bool, ApplyError> {

@@ -1,14 +1,15 @@
 //! The control loop: one task that reads the store ([`snapshot`]), runs the
 //! pure controller plans (node lifecycle, garbage collection, Deployments
-//! and their ReplicaSets, DaemonSets, autoscalers, volumes, Endpoints), applies
-//! their actions ([`applier`]), binds pending pods ([`bind`]) and hands each
-//! node its desired set ([`crate::dispatch`]). Workloads whose pods Pod
-//! Security now refuses get none ([`pod_security`]). Level-triggered: it wakes on
-//! any store change, any change of the agents' live facts, a reconnect of the
-//! hub's MQTT client, and once a second for the clocks (heartbeats,
-//! eviction, rollout deadlines), and every round starts from the store.
-//! Events go to the hub's [`Recorder`]: from the applier and the binder as
-//! they write, and from [`observed`] for changes between rounds.
+//! and their ReplicaSets, DaemonSets, Jobs and CronJobs, autoscalers,
+//! volumes, Endpoints), applies their actions ([`applier`]), binds pending
+//! pods ([`bind`]) and hands each node its desired set ([`crate::dispatch`]).
+//! Workloads whose pods Pod Security now refuses get none
+//! ([`pod_security`]). Level-triggered: it wakes on any store change, any
+//! change of the agents' live facts, a reconnect of the hub's MQTT client,
+//! and once a second for the clocks (heartbeats, eviction, rollout and Job
+//! deadlines, Jobs' TTLs, CronJob schedules), and every round starts from
+//! the store. Events go to the hub's [`Recorder`]: from the applier and the
+//! binder as they write, and from [`observed`] for changes between rounds.
 
 pub mod applier;
 pub mod bind;
@@ -27,9 +28,9 @@ use tokio::task::JoinHandle;
 use crate::admission::pod_security::PodSecurityConfig;
 use crate::controllers::endpoints::{EndpointsInput, plan_endpoints};
 use crate::controllers::{
-    Action, DaemonSetInput, DeploymentInput, GcInput, HpaInput, NodeHealth, NodeLifecycleConfig,
-    PodMetrics, PodRef, VolumeInput, plan_daemonset, plan_deployment, plan_gc, plan_hpa,
-    plan_nodes, plan_volumes,
+    Action, CronJobInput, DaemonSetInput, DeploymentInput, GcInput, HpaInput, JobInput, NodeHealth,
+    NodeLifecycleConfig, PodMetrics, PodRef, VolumeInput, plan_cronjob, plan_daemonset,
+    plan_deployment, plan_gc, plan_hpa, plan_job, plan_nodes, plan_volumes,
 };
 use crate::dispatch::Dispatcher;
 use crate::events::Recorder;
@@ -43,6 +44,7 @@ use crate::network::host_routes;
 use crate::network::table::ServiceTable;
 use crate::registry::Registry;
 use crate::store::{Store, StoreError};
+use bramble_api::objects::Pod;
 use bramble_dns::{DnsServer, Zone};
 use snapshot::Snapshot;
 
@@ -307,6 +309,8 @@ async fn round(
         replica_sets: &snap.replica_sets,
         deployments: &snap.deployments,
         daemonsets: &snap.daemonsets,
+        jobs: &snap.jobs,
+        cron_jobs: &snap.cron_jobs,
         revisions: &snap.revisions,
     }));
     for d in &snap.deployments {
@@ -333,6 +337,33 @@ async fn round(
             pods: &pods,
             images,
             refused: refused.as_deref(),
+            now,
+        }));
+    }
+    // Pods by namespace, read once for every Job (a CronJob keeps several).
+    let mut job_namespaces: BTreeMap<&str, Vec<Pod>> = BTreeMap::new();
+    for job in &snap.jobs {
+        let ns = job.metadata.namespace_or_default();
+        let pods = job_namespaces.entry(ns).or_insert_with(|| snap.pods_in(ns));
+        let refused = gate.refusal(ns, &job.spec.template);
+        actions.extend(plan_job(JobInput {
+            job,
+            pods,
+            refused: refused.as_deref(),
+            now,
+        }));
+    }
+    for cron_job in &snap.cron_jobs {
+        let ns = cron_job.metadata.namespace_or_default();
+        let jobs: Vec<_> = snap
+            .jobs
+            .iter()
+            .filter(|j| j.namespace() == ns)
+            .cloned()
+            .collect();
+        actions.extend(plan_cronjob(CronJobInput {
+            cron_job,
+            jobs: &jobs,
             now,
         }));
     }

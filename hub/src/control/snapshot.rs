@@ -2,9 +2,10 @@
 //! typed objects out of the store, plus older hubs' revision records from
 //! their `kv_` table. Objects that fail to decode are logged and skipped,
 //! never fatal. Each kind is read at its own revision, dependents before
-//! their owners (revision records and pods, then ReplicaSets, then
-//! Deployments and DaemonSets): an owner the garbage collector finds
-//! missing was deleted, not created after its dependents were read.
+//! their owners (revision records and pods, then ReplicaSets and Jobs,
+//! then Deployments, DaemonSets and CronJobs): an owner the garbage
+//! collector finds missing was deleted, not created after its dependents
+//! were read.
 //!
 //! ConfigMaps and Secrets are read by name, only those a pod or an
 //! Ingress's TLS references ([`References`]): they are what clusters hold
@@ -15,9 +16,9 @@
 use std::collections::BTreeSet;
 
 use bramble_api::objects::{
-    ConfigMap, DaemonSet, Deployment, Endpoints, HorizontalPodAutoscaler, Ingress, Namespace,
-    NetworkPolicy, Node, PersistentVolume, PersistentVolumeClaim, Pod, ReplicaSet, Secret, Service,
-    StorageClass,
+    ConfigMap, CronJob, DaemonSet, Deployment, Endpoints, HorizontalPodAutoscaler, Ingress, Job,
+    Namespace, NetworkPolicy, Node, PersistentVolume, PersistentVolumeClaim, Pod, ReplicaSet,
+    Secret, Service, StorageClass,
 };
 use bramble_api::resource::by_plural;
 use bramble_api::{ResourceInfo, Selector};
@@ -50,6 +51,12 @@ pub fn daemonsets() -> &'static ResourceInfo {
 }
 pub fn replicasets() -> &'static ResourceInfo {
     resource("apps", "v1", "replicasets")
+}
+pub fn jobs() -> &'static ResourceInfo {
+    resource("batch", "v1", "jobs")
+}
+pub fn cronjobs() -> &'static ResourceInfo {
+    resource("batch", "v1", "cronjobs")
 }
 pub fn configmaps() -> &'static ResourceInfo {
     resource("", "v1", "configmaps")
@@ -94,6 +101,8 @@ pub struct Snapshot {
     pub replica_sets: Vec<ReplicaSet>,
     pub deployments: Vec<Deployment>,
     pub daemonsets: Vec<DaemonSet>,
+    pub jobs: Vec<Job>,
+    pub cron_jobs: Vec<CronJob>,
     pub config_maps: Vec<ConfigMap>,
     pub secrets: Vec<Secret>,
     pub autoscalers: Vec<HorizontalPodAutoscaler>,
@@ -125,6 +134,7 @@ impl Snapshot {
         let claims: Vec<PersistentVolumeClaim> = typed(store, claims())?;
         let pods: Vec<Pod> = typed(store, pods())?;
         let replica_sets: Vec<ReplicaSet> = typed(store, replicasets())?;
+        let jobs: Vec<Job> = typed(store, jobs())?;
         let ingresses: Vec<Ingress> = typed(store, ingresses())?;
         let mut refs = References::default();
         for p in &pods {
@@ -140,6 +150,8 @@ impl Snapshot {
             replica_sets,
             deployments: typed(store, deployments())?,
             daemonsets: typed(store, daemonsets())?,
+            jobs,
+            cron_jobs: typed(store, cronjobs())?,
             config_maps: named(store, configmaps(), &refs.config_maps)?,
             secrets: named(store, secrets(), &refs.secrets)?,
             autoscalers: typed(store, autoscalers())?,

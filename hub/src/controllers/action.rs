@@ -3,13 +3,15 @@
 
 use bramble_api::objects::common::Condition;
 use bramble_api::objects::common::ObjectReference;
+use bramble_api::objects::cronjob::CronJobStatus;
 use bramble_api::objects::daemonset::DaemonSetStatus;
 use bramble_api::objects::deployment::DeploymentStatus;
 use bramble_api::objects::hpa::HpaStatus;
+use bramble_api::objects::job::JobStatus;
 use bramble_api::objects::persistent_volume::PersistentVolumeStatus;
 use bramble_api::objects::persistent_volume_claim::PersistentVolumeClaimStatus;
 use bramble_api::objects::replicaset::ReplicaSetStatus;
-use bramble_api::objects::{Endpoints, PersistentVolume, Pod, PodTemplateSpec, ReplicaSet};
+use bramble_api::objects::{Endpoints, Job, PersistentVolume, Pod, PodTemplateSpec, ReplicaSet};
 
 /// A pod by namespace and name, with its uid when known (deletes and
 /// evictions should be preconditioned on it).
@@ -36,6 +38,34 @@ impl PodRef {
 pub enum Garbage {
     Pod(PodRef),
     ReplicaSet(ObjectRef),
+    Job(ObjectRef),
+}
+
+/// An event a controller reports with a write (on the object written).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    /// `Warning` rather than `Normal`.
+    pub warning: bool,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl Note {
+    pub fn normal(reason: &'static str, message: String) -> Note {
+        Note {
+            warning: false,
+            reason,
+            message,
+        }
+    }
+
+    pub fn warning(reason: &'static str, message: String) -> Note {
+        Note {
+            warning: true,
+            reason,
+            message,
+        }
+    }
 }
 
 /// A namespaced object other than a pod, by name, with its uid when known
@@ -129,6 +159,29 @@ pub enum Action {
         namespace: String,
         name: String,
         status: Box<HpaStatus>,
+    },
+    /// Replace a Job's `status`, recording `note` on the Job.
+    UpdateJobStatus {
+        namespace: String,
+        name: String,
+        status: Box<JobStatus>,
+        note: Option<Note>,
+    },
+    /// Delete a Job (its pods follow by garbage collection): past its
+    /// `ttlSecondsAfterFinished`, beyond a CronJob's history, or replaced.
+    DeleteJob {
+        job: ObjectRef,
+        reason: &'static str,
+    },
+    /// Create this Job of a CronJob (name, annotations and owner set; the
+    /// applier gives it its uid and selector).
+    CreateJob(Box<Job>),
+    /// Replace a CronJob's `status`, recording `notes` on the CronJob.
+    UpdateCronJobStatus {
+        namespace: String,
+        name: String,
+        status: Box<CronJobStatus>,
+        notes: Vec<Note>,
     },
     /// The node runs pods the store no longer has there (replaced while it
     /// was away): its desired set, republished with a new generation, must

@@ -194,6 +194,14 @@ fn creates_a_replica_set_then_six_stamped_replicas_and_reports_status() {
         (6, 6, 6, 6)
     );
     assert_eq!(rs.observed_generation, current(&w).metadata.generation);
+    // Ready for 10 s, the release counts as fully available (for automatic
+    // rollbacks): one mark, then nothing.
+    let marked = plan(&w, now + 100);
+    assert!(
+        matches!(marked.as_slice(), [Action::MarkFullyAvailable { .. }]),
+        "{marked:?}"
+    );
+    w.apply(marked, t(now + 100));
     assert!(plan(&w, now + 100).is_empty());
 }
 
@@ -551,7 +559,16 @@ fn pods_pod_security_refuses_are_not_created_and_a_condition_says_why() {
     assert_eq!(w.pods.len(), 2);
     let status = w.deployment.status.clone().unwrap();
     assert!(find_condition(&status.conditions, "ReplicaFailure").is_none());
-    // Pods already running are left alone: a refusal only stops creations.
+    // Pods already running are left alone: a refusal only stops creations
+    // (the release is marked fully available once, as any other).
+    let marked = refused(&w, 100);
+    assert!(
+        marked
+            .iter()
+            .all(|a| matches!(a, Action::MarkFullyAvailable { .. })),
+        "{marked:?}"
+    );
+    w.apply(marked, t(100));
     assert!(refused(&w, 100).is_empty());
 }
 

@@ -1,27 +1,35 @@
 //! Garbage collection by owner reference, as Kubernetes' garbage collector
-//! does it in the background: a pod or ReplicaSet whose every
-//! `ownerReference` names a Deployment, ReplicaSet or DaemonSet that no
-//! longer exists (no object of that kind with that uid in its namespace)
-//! is deleted. So deleting a Deployment deletes its ReplicaSets, and then
-//! their pods. An object with no owner, or with an owner of a kind the hub
+//! does it in the background: a pod, ReplicaSet or Job whose every
+//! `ownerReference` names a Deployment, ReplicaSet, DaemonSet, Job or
+//! CronJob that no longer exists (no object of that kind with that uid in
+//! its namespace) is deleted. So deleting a Deployment deletes its
+//! ReplicaSets, and then their pods; deleting a CronJob its Jobs, and then
+//! theirs. An object with no owner, or with an owner of a kind the hub
 //! does not run, is never touched. Revision records of older hubs whose
 //! Deployment is gone are dropped too.
 //!
 //! Safe against the snapshot's per-kind reads as long as dependents are
-//! read before their owners (pods, then ReplicaSets, then Deployments and
-//! DaemonSets): an owner missing from the later read was deleted.
+//! read before their owners (pods, then ReplicaSets and Jobs, then
+//! Deployments, DaemonSets and CronJobs): an owner missing from the later
+//! read was deleted.
 
 use std::collections::BTreeSet;
 
 use bramble_api::meta::{ObjectMeta, OwnerReference};
-use bramble_api::objects::{DaemonSet, Deployment, Pod, ReplicaSet};
+use bramble_api::objects::{CronJob, DaemonSet, Deployment, Job, Pod, ReplicaSet};
 
 use super::action::{Action, Garbage, ObjectRef, PodRef};
 use super::revision::Revision;
 
-/// The `apps/v1` kinds whose objects own others here: the collector can
-/// tell one of them gone.
-pub const OWNER_KINDS: [&str; 3] = ["Deployment", "ReplicaSet", "DaemonSet"];
+/// The kinds (`apiVersion`, kind) whose objects own others here: the
+/// collector can tell one of them gone.
+pub const OWNER_KINDS: [(&str, &str); 5] = [
+    ("apps/v1", "Deployment"),
+    ("apps/v1", "ReplicaSet"),
+    ("apps/v1", "DaemonSet"),
+    ("batch/v1", "Job"),
+    ("batch/v1", "CronJob"),
+];
 
 /// What the garbage collector reads: every object of these kinds.
 #[derive(Debug, Clone, Copy)]
@@ -30,6 +38,8 @@ pub struct GcInput<'a> {
     pub replica_sets: &'a [ReplicaSet],
     pub deployments: &'a [Deployment],
     pub daemonsets: &'a [DaemonSet],
+    pub jobs: &'a [Job],
+    pub cron_jobs: &'a [CronJob],
     pub revisions: &'a [Revision],
 }
 
@@ -54,8 +64,21 @@ pub fn plan_gc(input: GcInput<'_>) -> Vec<Action> {
         "DaemonSet",
         input.daemonsets.iter().map(|d| &d.metadata),
     );
+    collect(&mut owners, "Job", input.jobs.iter().map(|j| &j.metadata));
+    collect(
+        &mut owners,
+        "CronJob",
+        input.cron_jobs.iter().map(|c| &c.metadata),
+    );
 
     let mut actions = Vec::new();
+    for j in input.jobs {
+        if orphaned(&owners, &j.metadata) {
+            actions.push(Action::CollectGarbage(Garbage::Job(ObjectRef::of(
+                &j.metadata,
+            ))));
+        }
+    }
     for rs in input.replica_sets {
         if orphaned(&owners, &rs.metadata) {
             actions.push(Action::CollectGarbage(Garbage::ReplicaSet(ObjectRef::of(
@@ -98,10 +121,10 @@ fn collect<'a>(
 
 /// The kinds whose objects the hub runs, and so can tell gone.
 fn known(o: &OwnerReference) -> Option<&'static str> {
-    if o.api_version != "apps/v1" {
-        return None;
-    }
-    OWNER_KINDS.into_iter().find(|k| *k == o.kind)
+    OWNER_KINDS
+        .into_iter()
+        .find(|(v, k)| *v == o.api_version && *k == o.kind)
+        .map(|(_, k)| k)
 }
 
 /// Every owner reference of `meta` names a known kind and a gone object.
@@ -152,6 +175,7 @@ mod tests {
             .map(|a| match a {
                 Action::CollectGarbage(Garbage::Pod(p)) => format!("pod/{}", p.name),
                 Action::CollectGarbage(Garbage::ReplicaSet(r)) => format!("rs/{}", r.name),
+                Action::CollectGarbage(Garbage::Job(j)) => format!("job/{}", j.name),
                 Action::DeleteRevision { owner_uid, .. } => format!("revision/{owner_uid}"),
                 other => panic!("unexpected {other:?}"),
             })
@@ -186,7 +210,11 @@ mod tests {
             ),
             // Kinds the hub does not run are never judged.
             pod(
-                "of-job",
+                "of-statefulset",
+                json!([{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "s", "uid": "s"}]),
+            ),
+            pod(
+                "of-gone-job",
                 json!([{"apiVersion": "batch/v1", "kind": "Job", "name": "j", "uid": "j"}]),
             ),
             pod(
@@ -213,6 +241,8 @@ mod tests {
             replica_sets: &replica_sets,
             deployments: &[deployment("web")],
             daemonsets: &[],
+            jobs: &[],
+            cron_jobs: &[],
             revisions: &revisions,
         });
         assert_eq!(
@@ -222,6 +252,7 @@ mod tests {
                 "pod/of-gone-rs",
                 "pod/of-gone-ds",
                 "pod/of-recreated",
+                "pod/of-gone-job",
                 "revision/uid-old"
             ]
         );

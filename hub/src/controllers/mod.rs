@@ -11,19 +11,26 @@
 //!   `Recreate` ([`rollout`]), status ([`deployment_status`]).
 //!   A failed rollout may undo itself ([`rollback`]).
 //! - [`daemonset`]: one pod per matching node, bound to it.
-//! - [`gc`]: pods and ReplicaSets whose owners are gone.
+//! - [`job`]: pods run to completion ([`job_pods`] counts them,
+//!   [`job_status`] decides the conditions).
+//! - [`cronjob`]: a Job at each time of a schedule.
+//! - [`gc`]: pods, ReplicaSets and Jobs whose owners are gone.
 //! - [`nodes`]: Ready/NotReady from heartbeats, eviction, fencing.
 //! - [`endpoints`]: the ready pod addresses behind each Service.
 //! - [`volumes`]: claims bound to volumes, `local-path` provisioning,
 //!   volume and claim phases, reclaim.
 
 pub mod action;
+pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
 pub mod deployment_status;
 pub mod endpoints;
 pub mod gc;
 pub mod hpa;
+pub mod job;
+pub mod job_pods;
+pub mod job_status;
 pub mod naming;
 pub mod nodes;
 pub mod owners;
@@ -38,11 +45,15 @@ mod time;
 pub mod volumes;
 
 #[cfg(test)]
+mod cronjob_tests;
+#[cfg(test)]
 mod daemonset_tests;
 #[cfg(test)]
 mod deployment_tests;
 #[cfg(test)]
 mod hpa_tests;
+#[cfg(test)]
+mod job_tests;
 #[cfg(test)]
 mod nodes_tests;
 #[cfg(test)]
@@ -52,11 +63,13 @@ pub(crate) mod testutil;
 #[cfg(test)]
 mod volumes_tests;
 
-pub use action::{Action, Garbage, ObjectRef, PodRef};
+pub use action::{Action, Garbage, Note, ObjectRef, PodRef};
+pub use cronjob::{CronJobInput, plan_cronjob};
 pub use daemonset::{DaemonSetInput, plan_daemonset};
 pub use deployment::{DeploymentInput, plan_deployment};
 pub use gc::{GcInput, plan_gc};
 pub use hpa::{HpaInput, HpaPlan, PodMetrics, plan_hpa};
+pub use job::{JobInput, plan_job};
 pub use nodes::{NodeHealth, NodeLifecycleConfig, fence, plan_nodes};
 pub use revision::{Revision, UndoError, undo};
 pub use volumes::{VolumeInput, plan_volumes};

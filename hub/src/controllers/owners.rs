@@ -23,11 +23,20 @@ pub fn controls(kind: &str, owner: &ObjectMeta, dependent: &ObjectMeta) -> bool 
         })
 }
 
-/// The controller reference to stamp on what the `apps/v1` object of
-/// `kind` with metadata `owner` creates.
+/// The `apiVersion` of the controller kinds the hub runs: `batch/v1` for
+/// Jobs and CronJobs, `apps/v1` for the rest.
+pub fn api_version_of(kind: &str) -> &'static str {
+    match kind {
+        "Job" | "CronJob" => "batch/v1",
+        _ => "apps/v1",
+    }
+}
+
+/// The controller reference to stamp on what the object of `kind` with
+/// metadata `owner` creates.
 pub fn controller_ref_to(kind: &str, owner: &ObjectMeta) -> OwnerReference {
     OwnerReference {
-        api_version: "apps/v1".into(),
+        api_version: api_version_of(kind).into(),
         kind: kind.into(),
         name: owner.name.clone(),
         uid: owner.uid.clone().unwrap_or_default(),

@@ -209,6 +209,11 @@ impl World {
                     self.deployment.spec.replicas = Some(*replicas);
                 }
                 Action::FencePods { .. }
+                | Action::UpdateJobStatus { .. }
+                | Action::DeleteJob { .. }
+                | Action::CreateJob(_)
+                | Action::UpdateCronJobStatus { .. }
+                | Action::CollectGarbage(Garbage::Job(_))
                 | Action::UpdateHpaStatus { .. }
                 | Action::PutEndpoints(_)
                 | Action::DeleteEndpoints { .. }

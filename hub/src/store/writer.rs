@@ -431,7 +431,11 @@ fn apply(
                 });
             }
             *rev += 1;
-            obj::set_meta(&mut object, "uid", uuid::Uuid::new_v4().to_string().into());
+            // A uid the hub picked already stays: a Job's selector is made
+            // from it before it is stored (clients' uids are dropped first).
+            if object["metadata"]["uid"].as_str().is_none_or(str::is_empty) {
+                obj::set_meta(&mut object, "uid", uuid::Uuid::new_v4().to_string().into());
+            }
             obj::set_meta(&mut object, "resourceVersion", rev.to_string().into());
             obj::set_meta(&mut object, "generation", 1.into());
             obj::set_meta(&mut object, "creationTimestamp", now_rfc3339().into());

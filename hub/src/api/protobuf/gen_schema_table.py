@@ -3,9 +3,9 @@
 (json + protobuf struct tags) and checks every field number against the
 package's generated.proto.
 
-Usage: gen_schema_table.py DIR > schema_table.rs, where DIR holds, from the
+Usage: gen_schema_table.py DIR > schema_table.rs, then rustfmt, where DIR holds, from the
 tags v0.32.4 of k8s.io/api and k8s.io/apimachinery, {core/v1, apps/v1,
-networking/v1, policy/v1, autoscaling/v2, storage/v1}/{types.go,generated.proto} and
+networking/v1, policy/v1, autoscaling/v2, storage/v1, batch/v1}/{types.go,generated.proto} and
 pkg/apis/meta/v1/{types.go,generated.proto}. Prints to stderr which
 message-typed fields it left out (refused when sent)."""
 import re, sys, collections
@@ -15,6 +15,7 @@ PKGS = {  # key -> (types.go, generated.proto, openapi prefix, rust prefix)
     "apps": (f"{K}/apps/v1/types.go", f"{K}/apps/v1/generated.proto", "io.k8s.api.apps.v1", "APPS"),
     "net": (f"{K}/networking/v1/types.go", f"{K}/networking/v1/generated.proto", "io.k8s.api.networking.v1", "NET"),
     "policy": (f"{K}/policy/v1/types.go", f"{K}/policy/v1/generated.proto", "io.k8s.api.policy.v1", "POLICY"),
+    "batch": (f"{K}/batch/v1/types.go", f"{K}/batch/v1/generated.proto", "io.k8s.api.batch.v1", "BATCH"),
     "hpa": (f"{K}/autoscaling/v2/types.go", f"{K}/autoscaling/v2/generated.proto", "io.k8s.api.autoscaling.v2", "HPA"),
     "storage": (f"{K}/storage/v1/types.go", f"{K}/storage/v1/generated.proto", "io.k8s.api.storage.v1", "STORAGE"),
     "meta": (f"{K}/pkg/apis/meta/v1/types.go", f"{K}/pkg/apis/meta/v1/generated.proto", "io.k8s.apimachinery.pkg.apis.meta.v1", "META"),
@@ -26,8 +27,8 @@ SPECIAL = {"resource.Quantity": "Quantity", "intstr.IntOrString": "IntOrString",
 ROOTS = [("core", n) for n in ["Pod", "Service", "ConfigMap", "Secret", "Endpoints", "Node", "Namespace",
                                "PersistentVolumeClaim", "PersistentVolume"]] + \
     [("apps", "Deployment"), ("apps", "DaemonSet"), ("hpa", "HorizontalPodAutoscaler"),
-     ("net", "Ingress"), ("net", "NetworkPolicy"), ("meta", "DeleteOptions"), ("policy", "Eviction"),
-     ("storage", "StorageClass")]
+     ("net", "Ingress"), ("net", "NetworkPolicy"), ("batch", "Job"), ("batch", "CronJob"),
+     ("meta", "DeleteOptions"), ("policy", "Eviction"), ("storage", "StorageClass")]
 # Messages Bramble's api crate models (api/src/objects, meta.rs): traversed.
 MODELED = {
  "meta": "Condition ObjectMeta LabelSelector LabelSelectorRequirement OwnerReference DeleteOptions Preconditions",
@@ -57,6 +58,7 @@ MODELED = {
    IngressRuleValue HTTPIngressRuleValue HTTPIngressPath IngressTLS IngressStatus
    IngressLoadBalancerStatus IngressLoadBalancerIngress NetworkPolicy NetworkPolicySpec
    NetworkPolicyIngressRule NetworkPolicyEgressRule NetworkPolicyPeer IPBlock NetworkPolicyPort""",
+ "batch": """Job JobSpec JobStatus JobCondition CronJob CronJobSpec JobTemplateSpec CronJobStatus""",
  "policy": "Eviction",
  "storage": "StorageClass",
 }

@@ -101,6 +101,8 @@ pub fn root(api_version: &str, kind: &str) -> Option<&'static Message> {
         ("autoscaling/v2", "HorizontalPodAutoscaler") => &t::HPA_HORIZONTAL_POD_AUTOSCALER,
         ("networking.k8s.io/v1", "Ingress") => &t::NET_INGRESS,
         ("networking.k8s.io/v1", "NetworkPolicy") => &t::NET_NETWORK_POLICY,
+        ("batch/v1", "Job") => &t::BATCH_JOB,
+        ("batch/v1", "CronJob") => &t::BATCH_CRON_JOB,
         ("policy/v1", "Eviction") => &t::POLICY_EVICTION,
         ("storage.k8s.io/v1", "StorageClass") => &t::STORAGE_STORAGE_CLASS,
         // client-go sends DeleteOptions under the group version of the
@@ -149,6 +151,8 @@ mod tests {
             ("autoscaling/v2", "HorizontalPodAutoscaler"),
             ("networking.k8s.io/v1", "Ingress"),
             ("networking.k8s.io/v1", "NetworkPolicy"),
+            ("batch/v1", "Job"),
+            ("batch/v1", "CronJob"),
             ("policy/v1", "Eviction"),
             ("v1", "PersistentVolumeClaim"),
             ("v1", "PersistentVolume"),

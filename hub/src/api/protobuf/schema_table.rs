@@ -193,6 +193,128 @@ pub static APPS_ROLLING_UPDATE_DEPLOYMENT: Message = Message {
     ],
 };
 
+pub static BATCH_CRON_JOB: Message = Message {
+    name: "io.k8s.api.batch.v1.CronJob",
+    fields: &[
+        f(1, "metadata", Ty::Message(&META_OBJECT_META), Label::Plain),
+        f(2, "spec", Ty::Message(&BATCH_CRON_JOB_SPEC), Label::Plain),
+        f(
+            3,
+            "status",
+            Ty::Message(&BATCH_CRON_JOB_STATUS),
+            Label::Plain,
+        ),
+    ],
+};
+
+pub static BATCH_CRON_JOB_SPEC: Message = Message {
+    name: "io.k8s.api.batch.v1.CronJobSpec",
+    fields: &[
+        f(1, "schedule", Ty::String, Label::Plain),
+        f(2, "startingDeadlineSeconds", Ty::Int64, Label::Opt),
+        f(3, "concurrencyPolicy", Ty::String, Label::OmitEmpty),
+        f(4, "suspend", Ty::Bool, Label::Opt),
+        f(
+            5,
+            "jobTemplate",
+            Ty::Message(&BATCH_JOB_TEMPLATE_SPEC),
+            Label::Plain,
+        ),
+        f(6, "successfulJobsHistoryLimit", Ty::Int32, Label::Opt),
+        f(7, "failedJobsHistoryLimit", Ty::Int32, Label::Opt),
+        f(8, "timeZone", Ty::String, Label::Opt),
+    ],
+};
+
+pub static BATCH_CRON_JOB_STATUS: Message = Message {
+    name: "io.k8s.api.batch.v1.CronJobStatus",
+    fields: &[
+        f(
+            1,
+            "active",
+            Ty::Message(&CORE_OBJECT_REFERENCE),
+            Label::Repeated,
+        ),
+        f(4, "lastScheduleTime", Ty::Time, Label::Opt),
+        f(5, "lastSuccessfulTime", Ty::Time, Label::Opt),
+    ],
+};
+
+pub static BATCH_JOB: Message = Message {
+    name: "io.k8s.api.batch.v1.Job",
+    fields: &[
+        f(1, "metadata", Ty::Message(&META_OBJECT_META), Label::Plain),
+        f(2, "spec", Ty::Message(&BATCH_JOB_SPEC), Label::Plain),
+        f(3, "status", Ty::Message(&BATCH_JOB_STATUS), Label::Plain),
+    ],
+};
+
+pub static BATCH_JOB_CONDITION: Message = Message {
+    name: "io.k8s.api.batch.v1.JobCondition",
+    fields: &[
+        f(1, "type", Ty::String, Label::Plain),
+        f(2, "status", Ty::String, Label::Plain),
+        f(3, "lastProbeTime", Ty::Time, Label::Plain),
+        f(4, "lastTransitionTime", Ty::Time, Label::Plain),
+        f(5, "reason", Ty::String, Label::OmitEmpty),
+        f(6, "message", Ty::String, Label::OmitEmpty),
+    ],
+};
+
+pub static BATCH_JOB_SPEC: Message = Message {
+    name: "io.k8s.api.batch.v1.JobSpec",
+    fields: &[
+        f(1, "parallelism", Ty::Int32, Label::Opt),
+        f(2, "completions", Ty::Int32, Label::Opt),
+        f(3, "activeDeadlineSeconds", Ty::Int64, Label::Opt),
+        f(4, "selector", Ty::Message(&META_LABEL_SELECTOR), Label::Opt),
+        f(5, "manualSelector", Ty::Bool, Label::Opt),
+        f(
+            6,
+            "template",
+            Ty::Message(&CORE_POD_TEMPLATE_SPEC),
+            Label::Plain,
+        ),
+        f(7, "backoffLimit", Ty::Int32, Label::Opt),
+        f(8, "ttlSecondsAfterFinished", Ty::Int32, Label::Opt),
+        f(9, "completionMode", Ty::String, Label::Opt),
+        f(10, "suspend", Ty::Bool, Label::Opt),
+        f(12, "backoffLimitPerIndex", Ty::Int32, Label::Opt),
+        f(13, "maxFailedIndexes", Ty::Int32, Label::Opt),
+        f(14, "podReplacementPolicy", Ty::String, Label::Opt),
+        f(15, "managedBy", Ty::String, Label::Opt),
+    ],
+};
+
+pub static BATCH_JOB_STATUS: Message = Message {
+    name: "io.k8s.api.batch.v1.JobStatus",
+    fields: &[
+        f(
+            1,
+            "conditions",
+            Ty::Message(&BATCH_JOB_CONDITION),
+            Label::Repeated,
+        ),
+        f(2, "startTime", Ty::Time, Label::Opt),
+        f(3, "completionTime", Ty::Time, Label::Opt),
+        f(4, "active", Ty::Int32, Label::OmitEmpty),
+        f(5, "succeeded", Ty::Int32, Label::OmitEmpty),
+        f(6, "failed", Ty::Int32, Label::OmitEmpty),
+        f(7, "completedIndexes", Ty::String, Label::OmitEmpty),
+        f(9, "ready", Ty::Int32, Label::Opt),
+        f(10, "failedIndexes", Ty::String, Label::Opt),
+        f(11, "terminating", Ty::Int32, Label::Opt),
+    ],
+};
+
+pub static BATCH_JOB_TEMPLATE_SPEC: Message = Message {
+    name: "io.k8s.api.batch.v1.JobTemplateSpec",
+    fields: &[
+        f(1, "metadata", Ty::Message(&META_OBJECT_META), Label::Plain),
+        f(2, "spec", Ty::Message(&BATCH_JOB_SPEC), Label::Plain),
+    ],
+};
+
 pub static CORE_AFFINITY: Message = Message {
     name: "io.k8s.api.core.v1.Affinity",
     fields: &[f(

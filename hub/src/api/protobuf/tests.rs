@@ -131,11 +131,11 @@ fn a_field_not_in_the_table_names_message_and_field() {
 
 #[test]
 fn a_kind_not_in_the_table_is_refused() {
-    let body = envelope("batch/v1", "Job", msg(&[]));
+    let body = envelope("rbac.authorization.k8s.io/v1", "Role", msg(&[]));
     let err = decode(&body).unwrap_err();
     assert!(
         matches!(&err, ProtoError::UnsupportedKind { api_version, kind }
-            if api_version == "batch/v1" && kind == "Job"),
+            if api_version == "rbac.authorization.k8s.io/v1" && kind == "Role"),
         "{err:?}"
     );
 }
