@@ -6,7 +6,8 @@
 //! grace period, or waiting for a 200 MB pull over a slow link, holds up no
 //! other pod of its node, an Indexed Job runs
 //! every index to success (one of them again after a failure), container
-//! restarts under `OnFailure` fail a Job past its backoff limit, and a
+//! restarts under `OnFailure` fail a Job past its backoff limit, a CronJob
+//! runs at each time and keeps only its history limit of Jobs, and a
 //! `Forbid` CronJob skips a run while its last one is still active.
 
 use bramble_tests::eventually;
@@ -621,7 +622,7 @@ fn cluster_runs_an_indexed_job_whose_index_2_fails_once() {
 }
 
 #[test]
-fn cluster_forbid_cronjob_skips_a_time_while_its_job_is_active() {
+fn cluster_cronjobs_run_on_schedule_keep_their_history_and_forbid_skips_a_busy_time() {
     let _one = serial();
     let c = Cluster::start(Broker::Embedded, 1, &[]);
     c.push_busybox("busybox", "e2e");
@@ -634,10 +635,29 @@ fn cluster_forbid_cronjob_skips_a_time_while_its_job_is_active() {
                     "command": ["sh", "-c", "sleep 100"]}]}}}}}});
     let (code, v) = c.client().post(cronjobs, &cron);
     assert_eq!(code, 201, "{v}");
-    let jobs = || -> Vec<Value> {
+    // Beside it, one that allows overlaps and keeps one successful Job.
+    let twice = json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "twice"},
+        "spec": {"schedule": "*/1 * * * *", "successfulJobsHistoryLimit": 1,
+            "jobTemplate": {"spec": {"template": {"spec": {"restartPolicy": "Never",
+                "containers": [{"name": "main", "image": "busybox:e2e", "command": ["true"]}]}}}}}});
+    let (code, v) = c.client().post(cronjobs, &twice);
+    assert_eq!(code, 201, "{v}");
+    let all_jobs = |prefix: &str| -> Vec<Value> {
         let (_, l) = c.client().get(JOBS);
-        l["items"].as_array().cloned().unwrap_or_default()
+        l["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|j| {
+                j["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with(prefix)
+            })
+            .collect()
     };
+    let jobs = || all_jobs("tick-");
     let first = eventually("the first scheduled Job", Duration::from_secs(90), || {
         jobs().into_iter().next()
     });
@@ -680,6 +700,31 @@ fn cluster_forbid_cronjob_skips_a_time_while_its_job_is_active() {
     let (_, j) = c.client().get(&format!("{JOBS}/tick-{minutes}"));
     assert_eq!(j["status"]["active"], 1, "{j}");
 
+    // The other ran at each time and kept only its last successful Job.
+    let name_minute = |j: &Value| -> u64 {
+        j["metadata"]["name"]
+            .as_str()
+            .and_then(|n| n.strip_prefix("twice-"))
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(0)
+    };
+    let first_twice = eventually("twice's first Job", Duration::from_secs(60), || {
+        all_jobs("twice-").iter().map(name_minute).min()
+    });
+    eventually(
+        "twice's second run, its first Job gone",
+        Duration::from_secs(120),
+        || {
+            let kept = all_jobs("twice-");
+            let ok = kept.len() == 1
+                && name_minute(&kept[0]) > first_twice
+                && kept[0]["status"]["succeeded"] == 1;
+            ok.then_some(()).ok_or_else(|| format!("{kept:?}"))
+        },
+    );
+    let (_, cj) = c.client().get(&format!("{cronjobs}/twice"));
+    assert!(cj["status"]["lastSuccessfulTime"].is_string(), "{cj}");
+
     // The CronJob goes, and its Job and pod with it.
     let (code, v) = c.client().delete(&format!("{cronjobs}/tick"));
     assert_eq!(code, 200, "{v}");
@@ -688,6 +733,11 @@ fn cluster_forbid_cronjob_skips_a_time_while_its_job_is_active() {
         Duration::from_secs(60),
         || (jobs().is_empty() && job_pods(&c, &format!("tick-{minutes}")).is_empty()).then_some(()),
     );
+    let (code, v) = c.client().delete(&format!("{cronjobs}/twice"));
+    assert_eq!(code, 200, "{v}");
+    eventually("twice's Jobs gone", Duration::from_secs(60), || {
+        all_jobs("twice-").is_empty().then_some(())
+    });
 }
 
 #[test]

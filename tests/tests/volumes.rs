@@ -61,8 +61,9 @@ fn bound_volume(c: &Cluster, claim: &str) -> String {
     )
 }
 
-/// The one Running pod of `app` (its name).
-fn running_pod(c: &Cluster, app: &str, not: Option<&str>) -> String {
+/// The one Running pod of `app`, other than the one with uid `not`:
+/// `(name, uid)` (a replacement may get the name of the pod it replaces).
+fn running_pod(c: &Cluster, app: &str, not: Option<&str>) -> (String, String) {
     eventually(
         format!("a Running {app} pod"),
         Duration::from_secs(90),
@@ -72,9 +73,12 @@ fn running_pod(c: &Cluster, app: &str, not: Option<&str>) -> String {
                 .find(|p| {
                     p["status"]["phase"] == "Running"
                         && p["metadata"]["deletionTimestamp"].is_null()
-                        && Some(p["metadata"]["name"].as_str().unwrap_or("")) != not
+                        && p["metadata"]["uid"].as_str() != not
                 })
-                .and_then(|p| p["metadata"]["name"].as_str().map(str::to_string))
+                .map(|p| {
+                    let s = |k: &str| p["metadata"][k].as_str().unwrap_or("").to_string();
+                    (s("name"), s("uid"))
+                })
         },
     )
 }
@@ -101,7 +105,7 @@ fn a_claims_data_survives_its_pod_the_agent_and_the_hub_and_goes_with_the_claim(
         .client()
         .post(DEPLOYMENTS, &with_claim("writer", "data", &script));
     assert_eq!(code, 201, "{v}");
-    let first_pod = running_pod(&c, "writer", None);
+    let (first_pod, first_uid) = running_pod(&c, "writer", None);
     let volume = bound_volume(&c, "data");
     let pv = get(&c, &format!("/api/v1/persistentvolumes/{volume}")).expect("the volume");
     let node = &c.agents[0].name;
@@ -140,8 +144,8 @@ fn a_claims_data_survives_its_pod_the_agent_and_the_hub_and_goes_with_the_claim(
     // A new pod of the Deployment finds the data the first one wrote.
     let (code, v) = c.client().delete(&format!("{PODS}/{first_pod}"));
     assert!(code == 200 || code == 202, "{code} {v}");
-    let second = running_pod(&c, "writer", Some(&first_pod));
-    assert_ne!(second, first_pod);
+    let (_, second_uid) = running_pod(&c, "writer", Some(&first_uid));
+    assert_ne!(second_uid, first_uid);
     eventually(
         "the second pod saw the token",
         Duration::from_secs(30),
