@@ -11,6 +11,7 @@ pub const ALL: &[&str] = &[
     "services",
     "deployments",
     "daemonsets",
+    "statefulsets",
     "horizontalpodautoscalers",
 ];
 
@@ -133,10 +134,13 @@ mod tests {
                 "Service",
                 "Deployment",
                 "DaemonSet",
+                "StatefulSet",
                 "HorizontalPodAutoscaler"
             ]
         );
-        for short in ["po", "cm", "ds", "no", "ns", "ep", "ing", "netpol", "hpa"] {
+        for short in [
+            "po", "cm", "ds", "sts", "no", "ns", "ep", "ing", "netpol", "hpa",
+        ] {
             assert!(parse(&args(&[short])).is_ok(), "{short}");
         }
     }

@@ -10,6 +10,7 @@ const IN_ALL: &[&str] = &[
     "deployments",
     "daemonsets",
     "replicasets",
+    "statefulsets",
     "horizontalpodautoscalers",
 ];
 

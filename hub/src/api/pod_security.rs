@@ -41,7 +41,7 @@ pub fn qualified(resource: &ResourceInfo) -> String {
 pub fn has_pod_template(resource: &ResourceInfo) -> bool {
     matches!(
         (resource.group, resource.plural),
-        ("apps", "deployments") | ("apps", "daemonsets")
+        ("apps", "deployments") | ("apps", "daemonsets") | ("apps", "statefulsets")
     )
 }
 
