@@ -2,7 +2,8 @@
 //! in order. It decides nothing; a write that finds its object gone (deleted
 //! meanwhile) is skipped — the next plan sees the new state. Writes the
 //! controller manager reports are recorded as its events: `SuccessfulCreate`
-//! and `SuccessfulDelete` on a pod's owner (its ReplicaSet or DaemonSet),
+//! and `SuccessfulDelete` on a pod's owner (its ReplicaSet, DaemonSet or
+//! StatefulSet),
 //! `ScalingReplicaSet` on a Deployment when one of its ReplicaSets is
 //! scaled, `NodeReady` / `NodeNotReady`. Garbage collection records none.
 
@@ -16,7 +17,7 @@ use bramble_api::objects::Endpoints;
 
 use super::snapshot::{
     REVISIONS_TABLE, autoscalers, claims, daemonsets, deployments, endpoints, nodes, pods,
-    replicasets, volumes,
+    replicasets, statefulsets, volumes,
 };
 use crate::claims::BIND_COMPLETED;
 use crate::controllers::{Action, Garbage, ObjectRef, PodRef};
@@ -126,6 +127,10 @@ fn describe(a: &Action) -> String {
         } => {
             format!("status of daemonset {namespace}/{name}")
         }
+        Action::UpdateStatefulSetStatus {
+            namespace, name, ..
+        } => format!("status of statefulset {namespace}/{name}"),
+        Action::CreateClaim(c) => format!("create claim {}/{}", c.namespace(), c.name()),
         Action::SetNodeReady { node, .. } => format!("Ready of node {node}"),
         Action::EvictPod { pod, node, .. } => {
             format!("evict pod {}/{} from {node}", pod.namespace, pod.name)
@@ -167,6 +172,7 @@ fn describe(a: &Action) -> String {
 fn controller_of(owner: &Involved) -> Source {
     Source::hub(match owner.kind.as_str() {
         "DaemonSet" => "daemonset-controller",
+        "StatefulSet" => "statefulset-controller",
         "ReplicaSet" => "replicaset-controller",
         _ => "deployment-controller",
     })
@@ -294,6 +300,22 @@ async fn apply_one(store: &Store, action: Action, events: &Recorder) -> Result<b
             name,
             status,
         } => set_status(store, daemonsets(), Some(&namespace), &name, &*status).await,
+        Action::UpdateStatefulSetStatus {
+            namespace,
+            name,
+            status,
+        } => set_status(store, statefulsets(), Some(&namespace), &name, &*status).await,
+        Action::CreateClaim(claim) => {
+            let object = admitted(serde_json::to_value(&*claim)?, "claim")?;
+            match store.create(claims(), object).await {
+                Ok(_) => {
+                    tracing::info!(claim = %claim.metadata.key(), "claim created");
+                    Ok(true)
+                }
+                Err(StoreError::AlreadyExists { .. }) => Ok(false),
+                Err(e) => Err(e.into()),
+            }
+        }
         Action::SetNodeReady { node, condition } => {
             set_ready(store, &node, condition, events).await
         }

@@ -1,6 +1,7 @@
 //! The control loop: one task that reads the store ([`snapshot`]), runs the
 //! pure controller plans (node lifecycle, garbage collection, Deployments
-//! and their ReplicaSets, DaemonSets, autoscalers, volumes, Endpoints), applies
+//! and their ReplicaSets, DaemonSets, StatefulSets, autoscalers, volumes,
+//! Endpoints), applies
 //! their actions ([`applier`]), binds pending pods ([`bind`]) and hands each
 //! node its desired set ([`crate::dispatch`]). Workloads whose pods Pod
 //! Security now refuses get none ([`pod_security`]). Level-triggered: it wakes on
@@ -28,8 +29,8 @@ use crate::admission::pod_security::PodSecurityConfig;
 use crate::controllers::endpoints::{EndpointsInput, plan_endpoints};
 use crate::controllers::{
     Action, DaemonSetInput, DeploymentInput, GcInput, HpaInput, NodeHealth, NodeLifecycleConfig,
-    PodMetrics, PodRef, VolumeInput, plan_daemonset, plan_deployment, plan_gc, plan_hpa,
-    plan_nodes, plan_volumes,
+    PodMetrics, PodRef, StatefulSetInput, VolumeInput, plan_daemonset, plan_deployment, plan_gc,
+    plan_hpa, plan_nodes, plan_statefulset, plan_volumes,
 };
 use crate::dispatch::Dispatcher;
 use crate::events::Recorder;
@@ -307,6 +308,7 @@ async fn round(
         replica_sets: &snap.replica_sets,
         deployments: &snap.deployments,
         daemonsets: &snap.daemonsets,
+        statefulsets: &snap.statefulsets,
         revisions: &snap.revisions,
     }));
     for d in &snap.deployments {
@@ -332,6 +334,19 @@ async fn round(
             nodes: &snap.nodes,
             pods: &pods,
             images,
+            refused: refused.as_deref(),
+            now,
+        }));
+    }
+    for sts in &snap.statefulsets {
+        let ns = sts.metadata.namespace_or_default();
+        let pods = snap.pods_in(ns);
+        let claims = snap.claims_in(ns);
+        let refused = gate.refusal(ns, &sts.spec.template);
+        actions.extend(plan_statefulset(StatefulSetInput {
+            statefulset: sts,
+            pods: &pods,
+            claims: &claims,
             refused: refused.as_deref(),
             now,
         }));

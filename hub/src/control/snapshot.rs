@@ -3,7 +3,7 @@
 //! their `kv_` table. Objects that fail to decode are logged and skipped,
 //! never fatal. Each kind is read at its own revision, dependents before
 //! their owners (revision records and pods, then ReplicaSets, then
-//! Deployments and DaemonSets): an owner the garbage collector finds
+//! Deployments, DaemonSets and StatefulSets): an owner the garbage collector finds
 //! missing was deleted, not created after its dependents were read.
 //!
 //! ConfigMaps and Secrets are read by name, only those a pod or an
@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 use bramble_api::objects::{
     ConfigMap, DaemonSet, Deployment, Endpoints, HorizontalPodAutoscaler, Ingress, Namespace,
     NetworkPolicy, Node, PersistentVolume, PersistentVolumeClaim, Pod, ReplicaSet, Secret, Service,
-    StorageClass,
+    StatefulSet, StorageClass,
 };
 use bramble_api::resource::by_plural;
 use bramble_api::{ResourceInfo, Selector};
@@ -47,6 +47,9 @@ pub fn deployments() -> &'static ResourceInfo {
 }
 pub fn daemonsets() -> &'static ResourceInfo {
     resource("apps", "v1", "daemonsets")
+}
+pub fn statefulsets() -> &'static ResourceInfo {
+    resource("apps", "v1", "statefulsets")
 }
 pub fn replicasets() -> &'static ResourceInfo {
     resource("apps", "v1", "replicasets")
@@ -94,6 +97,7 @@ pub struct Snapshot {
     pub replica_sets: Vec<ReplicaSet>,
     pub deployments: Vec<Deployment>,
     pub daemonsets: Vec<DaemonSet>,
+    pub statefulsets: Vec<StatefulSet>,
     pub config_maps: Vec<ConfigMap>,
     pub secrets: Vec<Secret>,
     pub autoscalers: Vec<HorizontalPodAutoscaler>,
@@ -140,6 +144,7 @@ impl Snapshot {
             replica_sets,
             deployments: typed(store, deployments())?,
             daemonsets: typed(store, daemonsets())?,
+            statefulsets: typed(store, statefulsets())?,
             config_maps: named(store, configmaps(), &refs.config_maps)?,
             secrets: named(store, secrets(), &refs.secrets)?,
             autoscalers: typed(store, autoscalers())?,
@@ -160,6 +165,15 @@ impl Snapshot {
         self.pods
             .iter()
             .filter(|p| p.namespace() == ns)
+            .cloned()
+            .collect()
+    }
+
+    /// Claims of namespace `ns`.
+    pub fn claims_in(&self, ns: &str) -> Vec<PersistentVolumeClaim> {
+        self.claims
+            .iter()
+            .filter(|c| c.namespace() == ns)
             .cloned()
             .collect()
     }

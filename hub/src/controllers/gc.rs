@@ -1,27 +1,28 @@
 //! Garbage collection by owner reference, as Kubernetes' garbage collector
 //! does it in the background: a pod or ReplicaSet whose every
-//! `ownerReference` names a Deployment, ReplicaSet or DaemonSet that no
+//! `ownerReference` names a Deployment, ReplicaSet, DaemonSet or StatefulSet that no
 //! longer exists (no object of that kind with that uid in its namespace)
 //! is deleted. So deleting a Deployment deletes its ReplicaSets, and then
-//! their pods. An object with no owner, or with an owner of a kind the hub
+//! their pods; deleting a StatefulSet deletes its pods (never its claims,
+//! which have no owner). An object with no owner, or with an owner of a kind the hub
 //! does not run, is never touched. Revision records of older hubs whose
 //! Deployment is gone are dropped too.
 //!
 //! Safe against the snapshot's per-kind reads as long as dependents are
-//! read before their owners (pods, then ReplicaSets, then Deployments and
-//! DaemonSets): an owner missing from the later read was deleted.
+//! read before their owners (pods, then ReplicaSets, then Deployments,
+//! DaemonSets and StatefulSets): an owner missing from the later read was deleted.
 
 use std::collections::BTreeSet;
 
 use bramble_api::meta::{ObjectMeta, OwnerReference};
-use bramble_api::objects::{DaemonSet, Deployment, Pod, ReplicaSet};
+use bramble_api::objects::{DaemonSet, Deployment, Pod, ReplicaSet, StatefulSet};
 
 use super::action::{Action, Garbage, ObjectRef, PodRef};
 use super::revision::Revision;
 
 /// The `apps/v1` kinds whose objects own others here: the collector can
 /// tell one of them gone.
-pub const OWNER_KINDS: [&str; 3] = ["Deployment", "ReplicaSet", "DaemonSet"];
+pub const OWNER_KINDS: [&str; 4] = ["Deployment", "ReplicaSet", "DaemonSet", "StatefulSet"];
 
 /// What the garbage collector reads: every object of these kinds.
 #[derive(Debug, Clone, Copy)]
@@ -30,6 +31,7 @@ pub struct GcInput<'a> {
     pub replica_sets: &'a [ReplicaSet],
     pub deployments: &'a [Deployment],
     pub daemonsets: &'a [DaemonSet],
+    pub statefulsets: &'a [StatefulSet],
     pub revisions: &'a [Revision],
 }
 
@@ -53,6 +55,11 @@ pub fn plan_gc(input: GcInput<'_>) -> Vec<Action> {
         &mut owners,
         "DaemonSet",
         input.daemonsets.iter().map(|d| &d.metadata),
+    );
+    collect(
+        &mut owners,
+        "StatefulSet",
+        input.statefulsets.iter().map(|s| &s.metadata),
     );
 
     let mut actions = Vec::new();
@@ -146,6 +153,12 @@ mod tests {
         .unwrap()
     }
 
+    fn statefulset(name: &str) -> StatefulSet {
+        serde_json::from_value(json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
+            "metadata": meta(name, &format!("uid-{name}"), json!([]))}))
+        .unwrap()
+    }
+
     fn collected(actions: &[Action]) -> Vec<String> {
         actions
             .iter()
@@ -179,6 +192,8 @@ mod tests {
                 "of-gone-ds",
                 json!([owner("DaemonSet", "logs", "uid-logs")]),
             ),
+            pod("db-0", json!([owner("StatefulSet", "db", "uid-db")])),
+            pod("old-0", json!([owner("StatefulSet", "old", "uid-old")])),
             // A recreated owner has another uid: the old one is gone.
             pod(
                 "of-recreated",
@@ -213,6 +228,7 @@ mod tests {
             replica_sets: &replica_sets,
             deployments: &[deployment("web")],
             daemonsets: &[],
+            statefulsets: &[statefulset("db")],
             revisions: &revisions,
         });
         assert_eq!(
@@ -221,6 +237,7 @@ mod tests {
                 "rs/old-b",
                 "pod/of-gone-rs",
                 "pod/of-gone-ds",
+                "pod/old-0",
                 "pod/of-recreated",
                 "revision/uid-old"
             ]

@@ -10,6 +10,7 @@
 //!   [`replicaset_plan`]) and their pods: replicas, rolling update and
 //!   `Recreate` ([`rollout`]), status ([`deployment_status`]).
 //! - [`daemonset`]: one pod per matching node, bound to it.
+//! - [`statefulset`]: pods `NAME-i` in order, each with its own claims.
 //! - [`gc`]: pods and ReplicaSets whose owners are gone.
 //! - [`nodes`]: Ready/NotReady from heartbeats, eviction, fencing.
 //! - [`endpoints`]: the ready pod addresses behind each Service.
@@ -32,6 +33,7 @@ pub mod replicaset_plan;
 pub mod replicasets;
 pub mod revision;
 pub mod rollout;
+pub mod statefulset;
 mod time;
 pub mod volumes;
 
@@ -44,6 +46,8 @@ mod hpa_tests;
 #[cfg(test)]
 mod nodes_tests;
 #[cfg(test)]
+mod statefulset_tests;
+#[cfg(test)]
 pub(crate) mod testutil;
 #[cfg(test)]
 mod volumes_tests;
@@ -55,4 +59,5 @@ pub use gc::{GcInput, plan_gc};
 pub use hpa::{HpaInput, HpaPlan, PodMetrics, plan_hpa};
 pub use nodes::{NodeHealth, NodeLifecycleConfig, fence, plan_nodes};
 pub use revision::{Revision, UndoError, undo};
+pub use statefulset::{StatefulSetInput, plan_statefulset};
 pub use volumes::{VolumeInput, plan_volumes};

@@ -209,6 +209,8 @@ impl World {
                     self.deployment.spec.replicas = Some(*replicas);
                 }
                 Action::FencePods { .. }
+                | Action::UpdateStatefulSetStatus { .. }
+                | Action::CreateClaim(_)
                 | Action::UpdateHpaStatus { .. }
                 | Action::PutEndpoints(_)
                 | Action::DeleteEndpoints { .. }
