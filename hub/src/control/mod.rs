@@ -41,6 +41,7 @@ use crate::mdns::services::lan_names;
 use crate::network::NetworkSettings;
 use crate::network::host_network::{self, HostNetwork};
 use crate::network::host_routes;
+use crate::network::pod_hosts::pod_hosts;
 use crate::network::table::ServiceTable;
 use crate::registry::Registry;
 use crate::store::{Store, StoreError};
@@ -105,7 +106,8 @@ impl Edge {
             mdns.set_services(names, problems);
         }
         if let Some(dns) = &self.dns {
-            dns.set_zone(Zone::build(&network.cluster_domain, &table.0));
+            let hosts = pod_hosts(&snap.services, &snap.endpoints);
+            dns.set_zone(Zone::build(&network.cluster_domain, &table.0).with_hosts(&hosts));
         }
         if let Some(ingress) = &self.ingress {
             // Routes and certificates from the same snapshot, swapped together.
