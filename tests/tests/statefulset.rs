@@ -3,10 +3,9 @@
 //! claim on its own node and writes its name there; deleting every pod
 //! brings each back on its node with its data; scaling to 1 and back to 3
 //! finds the data of ordinals 1 and 2 again; the claims outlive the
-//! StatefulSet. `db-1.db.default.svc.cluster.local` is asked of the hub's
-//! DNS server (the harness's agents share the machine's network namespace,
-//! where pods of three agents get no cluster DNS; the agents' servers are
-//! built from the same table, with the `podHostnames` feature).
+//! StatefulSet. `db-1.db.default.svc.cluster.local` resolves to db-1's
+//! address from the hub's DNS server and, with `nslookup` inside db-0, from
+//! db-0's node's agent.
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
@@ -232,6 +231,18 @@ fn statefulset_pods_keep_their_names_nodes_and_data() {
     let ip: Ipv4Addr = first["db-1"].2.parse().expect("db-1 has an address");
     eventually("db-1.db resolves", Duration::from_secs(30), || {
         (resolve(dns, "db-1.db.default.svc.cluster.local") == [ip]).then_some(())
+    });
+    // And inside db-0, from its node's agent (db-1 runs on another node).
+    eventually("db-1.db resolves in db-0", Duration::from_secs(30), || {
+        let (ok, out) = c.cli(&[
+            "exec",
+            "db-0",
+            "--",
+            "busybox",
+            "nslookup",
+            "db-1.db.default.svc.cluster.local",
+        ]);
+        (ok && out.contains(&ip.to_string())).then_some(())
     });
 
     // Every pod deleted: each comes back on its node, with its data.
