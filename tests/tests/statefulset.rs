@@ -2,10 +2,12 @@
 //! and `local-path` claims. Each pod of a StatefulSet of 3 gets its own
 //! claim on its own node and writes its name there; deleting every pod
 //! brings each back on its node with its data; scaling to 1 and back to 3
-//! finds the data of ordinals 1 and 2 again; the claims outlive the
-//! StatefulSet. `db-1.db.default.svc.cluster.local` resolves to db-1's
-//! address from the hub's DNS server and, with `nslookup` inside db-0, from
-//! db-0's node's agent.
+//! finds the data of ordinals 1 and 2 again; `bramble rollout restart`
+//! replaces them from the highest ordinal down and `bramble rollout status`
+//! follows it; the claims outlive the StatefulSet.
+//! `db-1.db.default.svc.cluster.local` resolves to db-1's address from the
+//! hub's DNS server and, with `nslookup` inside db-0, from db-0's node's
+//! agent.
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
@@ -299,6 +301,25 @@ fn statefulset_pods_keep_their_names_nodes_and_data() {
         "{status}"
     );
     assert_eq!(status["updatedReplicas"], 3, "{status}");
+
+    // `rollout restart`: a new template, pods replaced from the highest
+    // ordinal down, each on its node with its data; `rollout status` waits.
+    let (ok, out) = c.cli(&["rollout", "restart", "statefulset/db"]);
+    assert!(ok && out.contains("statefulset.apps/db restarted"), "{out}");
+    let (ok, out) = c.cli(&["rollout", "status", "statefulset/db", "--timeout", "5m"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.trim_end()
+            .ends_with("partitioned roll out complete: 3 new pods have been updated..."),
+        "{out}"
+    );
+    let restarted = ready(&c, 3);
+    for n in &names {
+        assert_ne!(restarted[*n].1, third[*n].1, "{n} replaced");
+        assert_eq!(restarted[*n].0, first[*n].0, "{n} on its node");
+        assert_eq!(read(&dirs[*n], "name"), *n);
+    }
+    assert!(created("db-2") <= created("db-1") && created("db-1") <= created("db-0"));
 
     // Deleting the StatefulSet takes its pods, not its claims.
     let (code, v) = c.client().delete(&format!("{STS}/db"));
