@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::admit::Object;
 use crate::field::{FieldError, FieldErrors};
-use crate::meta::{LabelSelector, ObjectMeta};
+use crate::meta::{LabelSelector, NameRule, ObjectMeta};
 
-use super::common::{Condition, check_non_negative, check_opt_enum};
+use super::common::{Condition, check_label, check_non_negative, check_opt_enum};
 use super::deployment::DEFAULT_REVISION_HISTORY_LIMIT;
 use super::persistent_volume_claim::PersistentVolumeClaim;
 use super::template::PodTemplateSpec;
@@ -258,6 +258,9 @@ impl StatefulSet {
 }
 
 impl Object for StatefulSet {
+    /// Its name is the pods' hostnames' stem: a DNS label.
+    const NAME_RULE: NameRule = NameRule::Label;
+
     fn metadata(&self) -> &ObjectMeta {
         &self.metadata
     }
@@ -296,6 +299,20 @@ impl Object for StatefulSet {
         let mut errs = FieldErrors::new();
         if let Some(r) = s.replicas {
             check_non_negative(&mut errs, "spec.replicas", i64::from(r));
+        }
+        // The last pod's name is its hostname and a label value: 63 at most.
+        let last = self
+            .start_ordinal()
+            .saturating_add(self.replicas().max(1) - 1);
+        let pod = format!("{}-{last}", self.name());
+        if !self.name().is_empty() && pod.len() > 63 {
+            errs.push(FieldError::invalid(
+                "metadata.name",
+                format!("{pod:?}: the pods' names (with their ordinal) must be no more than 63 characters"),
+            ));
+        }
+        if !s.service_name.is_empty() {
+            check_label(&mut errs, "spec.serviceName", &s.service_name);
         }
         // The pods' template: the claim templates' volumes count (mounts
         // may name them).
@@ -465,7 +482,7 @@ mod tests {
     #[test]
     fn every_invalid_field_is_reported_with_kubernetes_words() {
         let s = sts(
-            json!({"replicas": -1, "selector": {"matchLabels": {"app": "other"}},
+            json!({"replicas": -1, "serviceName": "Not_A_Label", "selector": {"matchLabels": {"app": "other"}},
             "template": template(), "podManagementPolicy": "Sometimes",
             "updateStrategy": {"type": "OnDelete", "rollingUpdate": {"partition": 1}},
             "persistentVolumeClaimRetentionPolicy": {"whenScaled": "Delete"},
@@ -481,11 +498,26 @@ mod tests {
             "spec.updateStrategy.rollingUpdate: Invalid value: only allowed for updateStrategy 'RollingUpdate'",
             "spec.persistentVolumeClaimRetentionPolicy.whenScaled: Unsupported value: supported values: \"Retain\"",
             "spec.ordinals.start: Invalid value: -2",
+            "spec.serviceName: Invalid value: \"Not_A_Label\"",
             "spec.volumeClaimTemplates[0].spec.accessModes: Invalid value",
             "spec.volumeClaimTemplates[1].metadata.name: Invalid value: \"data\": Duplicate value",
         ] {
             assert!(errs.contains(want), "missing {want:?} in {errs}");
         }
+        let mut long = sts(
+            json!({"replicas": 11, "selector": {"matchLabels": {"app": "db"}},
+            "template": template(), "volumeClaimTemplates": [claim()]}),
+        );
+        long.metadata.name = "a".repeat(61);
+        assert!(
+            long.validate()
+                .to_string()
+                .contains("must be no more than 63 characters"),
+            "{}",
+            long.validate()
+        );
+        long.spec.replicas = Some(10);
+        assert!(long.validate().is_empty(), "{}", long.validate());
         let s = sts(json!({"selector": {"matchLabels": {"app": "db"}}, "template": template()}));
         assert!(
             s.validate()
