@@ -68,6 +68,13 @@ const SUBRESOURCES: &[Subresource] = &[
         group_version: Some(("autoscaling", "v1")),
         verbs: &["get", "patch", "update"],
     },
+    Subresource {
+        plural: "statefulsets",
+        sub: "scale",
+        kind: "Scale",
+        group_version: Some(("autoscaling", "v1")),
+        verbs: &["get", "patch", "update"],
+    },
 ];
 
 /// `GET /api`.
