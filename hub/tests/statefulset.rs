@@ -107,6 +107,20 @@ async fn a_statefulset_is_defaulted_validated_and_makes_its_first_pod_and_claim(
             json!({"name": "data", "persistentVolumeClaim": {"claimName": "data-web-0"}})
         );
         assert_eq!(pod["metadata"]["ownerReferences"][0]["kind"], "StatefulSet");
+        eventually("the StatefulSet's event", Duration::from_secs(30), || {
+            let (_, events) = c.get(
+                "/api/v1/namespaces/default/events?fieldSelector=involvedObject.kind%3DStatefulSet",
+            );
+            events["items"]
+                .as_array()?
+                .iter()
+                .find(|e| {
+                    e["reason"] == "SuccessfulCreate"
+                        && e["message"] == "create Pod web-0 in StatefulSet web successful"
+                        && e["source"]["component"] == "statefulset-controller"
+                })
+                .map(|_| ())
+        });
         std::thread::sleep(Duration::from_secs(2));
         assert_eq!(names(&c.get(PODS).1), ["web-0"], "web-1 waits");
     })
@@ -150,7 +164,8 @@ fn kubectl_gets_statefulsets_and_follows_their_rollout() {
     assert!(!waiting.contains("complete"), "{waiting}");
 
     // Scaled to 0 the rollout is complete (the pod goes, its claim stays).
-    k.ok(&["patch", "sts", "web", "-p", r#"{"spec":{"replicas":0}}"#]);
+    let out = k.ok(&["scale", "sts", "web", "--replicas=0"]);
+    assert_eq!(out.trim(), "statefulset.apps/web scaled");
     let done = k.ok(&["rollout", "status", "statefulset/web", "--timeout=60s"]);
     assert!(
         done.contains("partitioned roll out complete: 0 new pods have been updated"),

@@ -178,18 +178,26 @@ fn controller_of(owner: &Involved) -> Source {
     })
 }
 
-/// Records `reason` ("Created pod: NAME") on the owner of `pod`, if it has one.
+/// Records `reason` ("Created pod: NAME"; for a StatefulSet, its
+/// controller's "create Pod NAME in StatefulSet SET successful") on the
+/// owner of `pod`, if it has one.
 fn record_on_owner(events: &Recorder, pod: &Value, reason: &'static str, verb: &str) {
     if let Some(owner) = Involved::owner_of(pod) {
         let name = pod["metadata"]["name"].as_str().unwrap_or("");
         let source = controller_of(&owner);
-        events.record(
-            owner,
-            EventType::Normal,
-            reason,
-            format!("{verb} pod: {name}"),
-            source,
-        );
+        let message = match owner.kind.as_str() {
+            "StatefulSet" => format!(
+                "{} Pod {name} in StatefulSet {} successful",
+                if verb == "Created" {
+                    "create"
+                } else {
+                    "delete"
+                },
+                owner.name
+            ),
+            _ => format!("{verb} pod: {name}"),
+        };
+        events.record(owner, EventType::Normal, reason, message, source);
     }
 }
 
