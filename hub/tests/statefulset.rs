@@ -1,9 +1,9 @@
 //! StatefulSets through the API, with no agents (pods stay Pending): a
 //! create gets Kubernetes' defaults, an invalid one Kubernetes' 422, the
 //! controller makes `NAME-0` and its claim and waits for it to be Ready
-//! before `NAME-1`; with the real kubectl: `get sts` (and `-o wide`),
-//! `rollout status` waiting and then complete, `rollout restart`, and the
-//! claims kept when the StatefulSet goes.
+//! before `NAME-1`, recording its event; with the real kubectl: `get sts`
+//! (and `-o wide`, `get all`), `rollout status` waiting and then complete,
+//! `scale`, `rollout restart`, and the claims kept when the StatefulSet goes.
 
 use std::path::Path;
 use std::time::Duration;
@@ -154,6 +154,9 @@ fn kubectl_gets_statefulsets_and_follows_their_rollout() {
     );
     let row: Vec<&str> = wide.lines().nth(1).unwrap().split_whitespace().collect();
     assert_eq!(row[3..], ["app", "busybox:1.36"], "{wide}");
+
+    let all = k.ok(&["get", "all"]);
+    assert!(all.contains("statefulset.apps/web"), "{all}");
 
     // No agents: the pods never get ready, so the rollout waits.
     let waiting = eventually("the status observed", Duration::from_secs(30), || {
