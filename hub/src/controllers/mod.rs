@@ -10,7 +10,8 @@
 //!   [`replicaset_plan`]) and their pods: replicas, rolling update and
 //!   `Recreate` ([`rollout`]), status ([`deployment_status`]).
 //! - [`daemonset`]: one pod per matching node, bound to it.
-//! - [`statefulset`]: pods `NAME-i` in order, each with its own claims.
+//! - [`statefulset`]: pods `NAME-i` in order, each with its own claims;
+//!   status ([`statefulset_status`]).
 //! - [`gc`]: pods and ReplicaSets whose owners are gone.
 //! - [`nodes`]: Ready/NotReady from heartbeats, eviction, fencing.
 //! - [`endpoints`]: the ready pod addresses behind each Service.
@@ -34,6 +35,7 @@ pub mod replicasets;
 pub mod revision;
 pub mod rollout;
 pub mod statefulset;
+pub mod statefulset_status;
 mod time;
 pub mod volumes;
 

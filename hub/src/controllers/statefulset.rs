@@ -25,15 +25,13 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use bramble_api::objects::statefulset::StatefulSetStatus;
 use bramble_api::objects::{PersistentVolumeClaim, Pod, PodTemplateSpec, StatefulSet};
 
 use super::action::{Action, PodRef};
 use super::daemonset::CONTROLLER_REVISION_HASH;
-use super::deployment_status::{REASON_FAILED_CREATE, set as set_condition};
 use super::naming::template_hash_with;
 use super::pods::{from_template, is_available, is_controlled_by, is_finished, is_ready};
-use crate::admission::pod_security::forbidden_message;
+use super::statefulset_status::status;
 
 /// Label naming a StatefulSet pod (selects it alone, for a per-pod Service).
 pub const POD_NAME_LABEL: &str = "statefulset.kubernetes.io/pod-name";
@@ -144,19 +142,40 @@ pub fn template_of(pod: &Pod) -> PodTemplateSpec {
     t
 }
 
-fn revision_of(pod: &Pod) -> Option<&str> {
+pub(super) fn revision_of(pod: &Pod) -> Option<&str> {
     pod.metadata
         .labels
         .get(CONTROLLER_REVISION_HASH)
         .map(String::as_str)
 }
 
-fn terminating(pod: &Pod) -> bool {
+pub(super) fn terminating(pod: &Pod) -> bool {
     pod.metadata.deletion_timestamp.is_some()
 }
 
-fn running_and_ready(pod: &Pod) -> bool {
+pub(super) fn running_and_ready(pod: &Pod) -> bool {
     pod.phase() == "Running" && is_ready(pod)
+}
+
+/// Plans the missing claims of the pod of `ordinal`; false while one of
+/// them is being deleted (the pod must wait for it to be gone).
+fn create_claims(
+    sts: &StatefulSet,
+    claims: &BTreeMap<&str, &PersistentVolumeClaim>,
+    ordinal: i32,
+    actions: &mut Vec<Action>,
+) -> bool {
+    let mut ready = true;
+    for t in &sts.spec.volume_claim_templates {
+        match claims.get(sts.claim_name(&t.metadata.name, ordinal).as_str()) {
+            None => actions.push(Action::CreateClaim(Box::new(stateful_claim(
+                sts, t, ordinal,
+            )))),
+            Some(c) if c.metadata.deletion_timestamp.is_some() => ready = false,
+            Some(_) => {}
+        }
+    }
+    ready
 }
 
 /// Plans one StatefulSet. Applying the actions and planning again converges.
@@ -225,15 +244,7 @@ pub fn plan_statefulset(input: StatefulSetInput<'_>) -> Vec<Action> {
                 Some(t) if !sts.on_delete() && i - start < sts.partition() => (t, current),
                 _ => (&sts.spec.template, update.as_str()),
             };
-            let mut waiting_for_claim = false;
-            for t in &sts.spec.volume_claim_templates {
-                match claims.get(sts.claim_name(&t.metadata.name, i).as_str()) {
-                    None => actions.push(Action::CreateClaim(Box::new(stateful_claim(sts, t, i)))),
-                    Some(c) if c.metadata.deletion_timestamp.is_some() => waiting_for_claim = true,
-                    Some(_) => {}
-                }
-            }
-            if !waiting_for_claim {
+            if create_claims(sts, &claims, i, &mut actions) {
                 actions.push(Action::CreatePod(Box::new(stateful_pod(
                     sts, template, revision, i,
                 ))));
@@ -244,6 +255,10 @@ pub fn plan_statefulset(input: StatefulSetInput<'_>) -> Vec<Action> {
             }
             continue;
         };
+        // A Pending pod whose claim went (deleted meanwhile) gets it again.
+        if pod.phase() == "Pending" && !terminating(pod) {
+            create_claims(sts, &claims, i, &mut actions);
+        }
         if is_finished(pod) {
             if !terminating(pod) {
                 actions.push(Action::DeletePod {
@@ -324,63 +339,4 @@ pub fn plan_statefulset(input: StatefulSetInput<'_>) -> Vec<Action> {
         });
     }
     actions
-}
-
-/// The status Kubernetes computes: counts over the created pods; the
-/// current revision catches up with the update revision once every pod
-/// runs it and is ready.
-fn status(
-    sts: &StatefulSet,
-    owned: &[&Pod],
-    current: &str,
-    update: &str,
-    refused_create: bool,
-    input: StatefulSetInput<'_>,
-) -> StatefulSetStatus {
-    let min_ready = sts.spec.min_ready_seconds.unwrap_or(0);
-    let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
-    let live = || owned.iter().filter(|p| !terminating(p));
-    let ready = owned.iter().filter(|p| running_and_ready(p));
-    let mut s = StatefulSetStatus {
-        observed_generation: sts.metadata.generation,
-        replicas: count(owned.len()),
-        ready_replicas: count(ready.clone().count()),
-        available_replicas: count(
-            ready
-                .filter(|p| is_available(p, min_ready, input.now))
-                .count(),
-        ),
-        current_replicas: count(live().filter(|p| revision_of(p) == Some(current)).count()),
-        updated_replicas: count(live().filter(|p| revision_of(p) == Some(update)).count()),
-        current_revision: current.to_string(),
-        update_revision: update.to_string(),
-        collision_count: Some(
-            sts.status
-                .as_ref()
-                .and_then(|s| s.collision_count)
-                .unwrap_or(0),
-        ),
-        conditions: sts
-            .status
-            .as_ref()
-            .map(|s| s.conditions.clone())
-            .unwrap_or_default(),
-    };
-    if s.updated_replicas == s.replicas && s.ready_replicas == s.replicas {
-        s.current_revision = update.to_string();
-        s.current_replicas = s.updated_replicas;
-    }
-    match input.refused.filter(|_| refused_create) {
-        Some(why) => set_condition(
-            &mut s.conditions,
-            "ReplicaFailure",
-            "True",
-            REASON_FAILED_CREATE,
-            forbidden_message("pods", &format!("{}-", sts.name()), why),
-            input.now,
-            false,
-        ),
-        None => s.conditions.retain(|c| c.type_ != "ReplicaFailure"),
-    }
-    s
 }

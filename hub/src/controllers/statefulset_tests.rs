@@ -377,6 +377,22 @@ fn a_failed_or_deleted_pod_comes_back_under_its_name_once_gone() {
 }
 
 #[test]
+fn a_pending_pod_gets_its_claim_again_and_a_deleted_claim_holds_its_pod() {
+    let mut w = World::new(statefulset(1, "busybox:1", json!({})));
+    w.apply(w.plan(0), t(0));
+    w.claims.clear();
+    assert_eq!(names(&w.plan(1)), ["claim data-db-0"]);
+    // A claim being deleted: the pod waits for it to be gone.
+    let now = w.converge(1, |_| {});
+    w.pod_mut("db-0").metadata.deletion_timestamp = Some(time::format(t(now)));
+    w.finish();
+    w.claims[0].metadata.deletion_timestamp = Some(time::format(t(now)));
+    assert!(names(&w.plan(now)).is_empty());
+    w.claims.clear();
+    assert_eq!(names(&w.plan(now)), ["claim data-db-0", "create db-0"]);
+}
+
+#[test]
 fn a_pod_of_the_name_not_ours_holds_it() {
     let mut w = World::new(statefulset(1, "busybox:1", json!({})));
     let stranger: Pod = serde_json::from_value(json!({"apiVersion": "v1", "kind": "Pod",
