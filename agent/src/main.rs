@@ -456,6 +456,9 @@ fn join(mut args: JoinArgs) -> Result<(), Failure> {
     hello
         .features
         .push(bramble_api::protocol::FEATURE_VOLUMES.to_string());
+    hello
+        .features
+        .push(bramble_api::protocol::FEATURE_POD_HOSTNAMES.to_string());
     hello.volumes_dir = std::path::absolute(args.node.data_dir.join("volumes"))
         .ok()
         .map(|d| d.display().to_string());

@@ -176,6 +176,14 @@ pub const RESOURCES: &[ResourceInfo] = &[
         "daemonset",
         &["ds"],
     ),
+    grouped(
+        "apps",
+        "v1",
+        "StatefulSet",
+        "statefulsets",
+        "statefulset",
+        &["sts"],
+    ),
     ResourceInfo {
         hub_written: true,
         ..grouped(

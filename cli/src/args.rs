@@ -216,9 +216,9 @@ pub struct ScaleArgs {
 /// `bramble rollout ...`.
 #[derive(Debug, Subcommand)]
 pub enum RolloutCommand {
-    /// Wait until the rollout of a Deployment is complete
+    /// Wait until the rollout of a Deployment or StatefulSet is complete
     Status {
-        /// `deployment web` or `deployment/web`
+        /// `deployment web`, `deployment/web` or `statefulset/db`
         #[arg(value_name = "RESOURCE", required = true, num_args = 1..=2)]
         target: Vec<String>,
         /// Give up after this long (e.g. 90s, 5m)
@@ -232,6 +232,12 @@ pub enum RolloutCommand {
         /// Show this revision's pod template
         #[arg(long)]
         revision: Option<i64>,
+    },
+    /// Restart the pods of a Deployment or StatefulSet (stamps the template
+    /// with `kubectl.kubernetes.io/restartedAt`, as kubectl does)
+    Restart {
+        #[arg(value_name = "RESOURCE", required = true, num_args = 1..=2)]
+        target: Vec<String>,
     },
     /// Roll a Deployment back to the previous (or a given) revision
     Undo {

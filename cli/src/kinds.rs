@@ -11,6 +11,7 @@ pub const ALL: &[&str] = &[
     "services",
     "deployments",
     "daemonsets",
+    "statefulsets",
     "horizontalpodautoscalers",
     "jobs",
     "cronjobs",
@@ -135,6 +136,7 @@ mod tests {
                 "Service",
                 "Deployment",
                 "DaemonSet",
+                "StatefulSet",
                 "HorizontalPodAutoscaler",
                 "Job",
                 "CronJob"
@@ -142,7 +144,9 @@ mod tests {
         );
         let t = parse(&args(&["jobs,cj"])).unwrap();
         assert_eq!(kinds_of(&t), ["Job", "CronJob"]);
-        for short in ["po", "cm", "ds", "no", "ns", "ep", "ing", "netpol", "hpa"] {
+        for short in [
+            "po", "cm", "ds", "sts", "no", "ns", "ep", "ing", "netpol", "hpa",
+        ] {
             assert!(parse(&args(&[short])).is_ok(), "{short}");
         }
     }

@@ -27,6 +27,7 @@ pub mod logs;
 pub mod manifests;
 pub mod output;
 pub mod rollout;
+pub mod rollout_statefulset;
 pub mod scale;
 pub mod secrets_key;
 pub mod table;

@@ -1,6 +1,8 @@
-//! `bramble rollout status|history|undo` for Deployments, with kubectl's
-//! wording. History and undo use the hub's `revisions` and `rollback`
-//! subresources (which read the Deployment's ReplicaSets, as kubectl does).
+//! `bramble rollout status|restart|history|undo` for Deployments, and
+//! `status|restart` for StatefulSets, with kubectl's wording. History and
+//! undo use the hub's `revisions` and `rollback` subresources (which read
+//! the Deployment's ReplicaSets, as kubectl does); Bramble keeps no
+//! ControllerRevisions, so a StatefulSet has none.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -10,7 +12,22 @@ use serde_json::{Value, json};
 
 use crate::args::RolloutCommand;
 use crate::context::Context;
-use crate::scale::target;
+use crate::scale::{display, target};
+
+/// The template annotation `rollout restart` sets, as kubectl does.
+pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
+
+/// `rollout history|undo` of a StatefulSet: refused, saying why.
+fn deployments_only(r: &bramble_api::ResourceInfo, name: &str) -> anyhow::Result<()> {
+    if r.kind != "Deployment" {
+        bail!(
+            "{}: Bramble keeps no revision history of statefulsets (no ControllerRevisions); \
+             change the template to roll it",
+            display(r, name)
+        );
+    }
+    Ok(())
+}
 
 pub fn run(ctx: &Context, c: &RolloutCommand, out: &mut dyn Write) -> anyhow::Result<bool> {
     let ns = ctx.settings.namespace.clone();
@@ -22,7 +39,12 @@ pub fn run(ctx: &Context, c: &RolloutCommand, out: &mut dyn Write) -> anyhow::Re
             let mut last = String::new();
             loop {
                 let d = ctx.client.get(&path, &[])?;
-                let (done, msg) = progress(&d, &name);
+                let (done, msg) = match r.kind {
+                    "StatefulSet" => {
+                        crate::rollout_statefulset::progress(&d).map_err(anyhow::Error::msg)?
+                    }
+                    _ => progress(&d, &name),
+                };
                 if msg != last {
                     writeln!(out, "{msg}")?;
                     out.flush()?;
@@ -32,16 +54,31 @@ pub fn run(ctx: &Context, c: &RolloutCommand, out: &mut dyn Write) -> anyhow::Re
                     return Ok(true);
                 }
                 if Instant::now() >= deadline {
-                    bail!("timed out waiting for the rollout of deployment {name:?} ({timeout})");
+                    bail!(
+                        "timed out waiting for the rollout of {} ({timeout})",
+                        display(r, &name)
+                    );
                 }
                 std::thread::sleep(Duration::from_millis(250));
             }
+        }
+        RolloutCommand::Restart { target: t } => {
+            let (r, name) = target(t)?;
+            let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+            let patch =
+                json!({"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now}}}}});
+            ctx.client
+                .merge_patch(&r.object_path(Some(&ns), &name), &patch)
+                .with_context(|| format!("restarting {}", display(r, &name)))?;
+            writeln!(out, "{} restarted", display(r, &name))?;
+            Ok(true)
         }
         RolloutCommand::History {
             target: t,
             revision,
         } => {
             let (r, name) = target(t)?;
+            deployments_only(r, &name)?;
             let path = format!("{}/revisions", r.object_path(Some(&ns), &name));
             let list = ctx.client.get(&path, &[])?;
             let items = list["items"].as_array().cloned().unwrap_or_default();
@@ -74,6 +111,7 @@ pub fn run(ctx: &Context, c: &RolloutCommand, out: &mut dyn Write) -> anyhow::Re
             to_revision,
         } => {
             let (r, name) = target(t)?;
+            deployments_only(r, &name)?;
             let path = format!("{}/rollback", r.object_path(Some(&ns), &name));
             ctx.client
                 .create(&path, &json!({"toRevision": to_revision}))

@@ -1,5 +1,5 @@
-//! `bramble scale deployment web --replicas N`: a merge patch of
-//! `spec.replicas`, as `kubectl scale` does.
+//! `bramble scale deployment web --replicas N` (or `statefulset db`): a
+//! merge patch of `spec.replicas`, as `kubectl scale` does.
 
 use std::io::Write;
 
@@ -22,13 +22,18 @@ pub fn target(args: &[String]) -> anyhow::Result<(&'static ResourceInfo, String)
         _ => bail!("give the resource as `deployment NAME` or `deployment/NAME`"),
     };
     let r = resolve_kind(kind)?;
-    if r.kind != "Deployment" {
+    if !matches!(r.kind, "Deployment" | "StatefulSet") {
         bail!(
-            "{}: only deployments can be scaled and rolled out here (DaemonSets run one pod per node)",
+            "{}: only deployments and statefulsets can be scaled and rolled out here (DaemonSets run one pod per node)",
             r.plural
         );
     }
     Ok((r, name.to_string()))
+}
+
+/// `deployment.apps/NAME` as kubectl names the object in its messages.
+pub fn display(r: &ResourceInfo, name: &str) -> String {
+    format!("{}.{}/{name}", r.kind.to_ascii_lowercase(), r.group)
 }
 
 pub fn run(ctx: &Context, a: &ScaleArgs, out: &mut dyn Write) -> anyhow::Result<bool> {
@@ -40,7 +45,7 @@ pub fn run(ctx: &Context, a: &ScaleArgs, out: &mut dyn Write) -> anyhow::Result<
     ctx.client
         .merge_patch(&path, &json!({"spec": {"replicas": a.replicas}}))
         .with_context(|| format!("scaling {}/{name}", r.plural))?;
-    writeln!(out, "deployment.apps/{name} scaled")?;
+    writeln!(out, "{} scaled", display(r, &name))?;
     Ok(true)
 }
 
@@ -56,5 +61,7 @@ mod tests {
         assert!(target(&s(&["deployment/"])).is_err());
         let e = target(&s(&["ds", "logs"])).unwrap_err().to_string();
         assert!(e.contains("only deployments"), "{e}");
+        let (r, name) = target(&s(&["sts/db"])).unwrap();
+        assert_eq!(display(r, &name), "statefulset.apps/db");
     }
 }

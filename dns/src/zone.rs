@@ -2,13 +2,15 @@
 //! already has: `<svc>.<ns>.svc.<domain>` (A: the ClusterIP, or the ready
 //! endpoints of a headless service), `_<port>._<proto>.<svc>.<ns>.svc.<domain>`
 //! (SRV for named ports), `<a-b-c-d>.<svc>.<ns>.svc.<domain>` for the
-//! endpoints of headless services, and `<a-b-c-d>.<ns>.pod.<domain>` (A: the
-//! address written in the name, as Kubernetes DNS answers).
+//! endpoints of headless services, `<hostname>.<svc>.<ns>.svc.<domain>` for
+//! pods with a hostname behind a headless service ([`Zone::with_hosts`]), and
+//! `<a-b-c-d>.<ns>.pod.<domain>` (A: the address written in the name, as
+//! Kubernetes DNS answers).
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 
-use bramble_api::protocol::ServiceEntry;
+use bramble_api::protocol::{PodHost, ServiceEntry};
 
 /// What a name has.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -87,6 +89,26 @@ impl Zone {
             }
         }
         Zone { domain, names }
+    }
+
+    /// Adds `<hostname>.<service>.<namespace>.svc.<domain>` for each of
+    /// `hosts` (the hub lists only pods behind a headless service).
+    pub fn with_hosts(mut self, hosts: &[PodHost]) -> Zone {
+        for h in hosts {
+            let Ok(addr) = h.ip.parse::<Ipv4Addr>() else {
+                continue;
+            };
+            let name = format!(
+                "{}.{}.{}.svc.{}",
+                h.hostname, h.service, h.namespace, self.domain
+            )
+            .to_ascii_lowercase();
+            let a = &mut self.names.entry(name).or_default().a;
+            if !a.contains(&addr) {
+                a.push(addr);
+            }
+        }
+        self
     }
 
     /// The cluster domain.
@@ -203,5 +225,37 @@ mod tests {
         assert_eq!(z.lookup("nope.shop.svc.cluster.local"), Lookup::NxDomain);
         assert_eq!(z.lookup("example.com"), Lookup::NotOurs);
         assert_eq!(z.lookup("notcluster.local"), Lookup::NotOurs);
+    }
+
+    #[test]
+    fn pods_with_a_hostname_are_named_under_their_headless_service() {
+        let host = |name: &str, ip: &str| PodHost {
+            namespace: "shop".into(),
+            service: "db".into(),
+            hostname: name.into(),
+            ip: ip.into(),
+        };
+        let z = Zone::build(
+            "cluster.local",
+            &[svc("db", None, &["10.42.1.5", "10.42.2.7"])],
+        )
+        .with_hosts(&[
+            host("db-0", "10.42.1.5"),
+            host("db-1", "10.42.2.7"),
+            host("bad", "x"),
+        ]);
+        let found = |n: &str| match z.lookup(n) {
+            Lookup::Found(e) => e.a,
+            other => panic!("{n}: {other:?}"),
+        };
+        assert_eq!(found("db-1.db.shop.svc.cluster.local"), [a("10.42.2.7")]);
+        assert_eq!(found("DB-0.db.shop.svc.cluster.local."), [a("10.42.1.5")]);
+        assert_eq!(
+            found("db.shop.svc.cluster.local"),
+            [a("10.42.1.5"), a("10.42.2.7")],
+            "the service's name is unchanged"
+        );
+        assert_eq!(z.lookup("db-2.db.shop.svc.cluster.local"), Lookup::NxDomain);
+        assert_eq!(z.lookup("bad.db.shop.svc.cluster.local"), Lookup::NxDomain);
     }
 }

@@ -40,6 +40,7 @@ use crate::controllers::pods::is_finished;
 use crate::fleet::{Fleet, Outgoing};
 use crate::identity::Identity;
 use crate::network::NetworkSettings;
+use crate::network::pod_hosts::pod_hosts;
 use crate::network::policy::{PolicyInput, resolve as resolve_policies};
 use crate::network::table::{ClusterTables, ServiceTable, network_for};
 
@@ -292,6 +293,7 @@ impl Dispatcher {
         let tables = if recompute {
             ClusterTables {
                 services: ServiceTable::build(&snap.services, &snap.endpoints),
+                hosts: pod_hosts(&snap.services, &snap.endpoints),
                 policies: resolve_policies(PolicyInput {
                     policies: &snap.network_policies,
                     pods: &snap.pods,

@@ -8,15 +8,19 @@
 use std::net::{IpAddr, SocketAddr};
 
 use bramble_api::cidr::Cidr;
-use bramble_api::protocol::NetworkConfig;
+use bramble_api::protocol::{NetworkConfig, PodHost, ServiceEntry};
 use bramble_dns::{DnsOptions, DnsServer, Zone, upstreams_from_resolv_conf};
+
+/// What a zone is built from: the cluster domain, the service table and
+/// the pods' own names.
+type Served = (String, Vec<ServiceEntry>, Vec<PodHost>);
 
 /// The node's DNS server, started with the first network config.
 #[derive(Debug, Default)]
 pub struct NodeDns {
     server: Option<DnsServer>,
     /// The zone last served (to skip rebuilding an unchanged one).
-    served: Option<(String, Vec<bramble_api::protocol::ServiceEntry>)>,
+    served: Option<Served>,
 }
 
 /// The gateway (first address) of a pod CIDR: where pods find the DNS.
@@ -60,10 +64,15 @@ impl NodeDns {
             .as_ref()
             .map_or("cluster.local", |d| d.cluster_domain.as_str())
             .to_string();
-        let want = (domain, cfg.services.clone());
+        let hosts = cfg
+            .dns
+            .as_ref()
+            .map(|d| d.hosts.clone())
+            .unwrap_or_default();
+        let want = (domain, cfg.services.clone(), hosts);
         if self.served.as_ref() != Some(&want) {
             if let Some(s) = &self.server {
-                s.set_zone(Zone::build(&want.0, &want.1));
+                s.set_zone(Zone::build(&want.0, &want.1).with_hosts(&want.2));
             }
             self.served = Some(want);
         }

@@ -37,6 +37,7 @@ pub mod scheduling;
 pub mod seccomp;
 pub mod secret;
 pub mod service;
+pub mod statefulset;
 pub mod storage_class;
 pub mod template;
 pub mod volume;
@@ -66,6 +67,7 @@ pub use pod::{Pod, PodSpec};
 pub use replicaset::ReplicaSet;
 pub use secret::Secret;
 pub use service::Service;
+pub use statefulset::StatefulSet;
 pub use storage_class::StorageClass;
 pub use template::PodTemplateSpec;
 
@@ -81,6 +83,7 @@ pub(crate) fn admit_kind(kind: &str, value: Value) -> Result<Value, FieldErrors>
         "Namespace" => admit_as::<Namespace>(value),
         "Deployment" => admit_as::<Deployment>(value),
         "DaemonSet" => admit_as::<DaemonSet>(value),
+        "StatefulSet" => admit_as::<StatefulSet>(value),
         "ReplicaSet" => admit_as::<ReplicaSet>(value),
         "HorizontalPodAutoscaler" => admit_as::<HorizontalPodAutoscaler>(value),
         "Ingress" => admit_as::<Ingress>(value),

@@ -30,7 +30,10 @@ pub const STORAGE_PROVISIONER: &str = "volume.kubernetes.io/storage-provisioner"
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PersistentVolumeClaim {
+    /// Absent in a StatefulSet's `volumeClaimTemplates`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub api_version: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub kind: String,
     #[serde(default)]
     pub metadata: ObjectMeta,

@@ -829,6 +829,9 @@ fn minimal(kind: &str) -> Value {
         "Deployment" | "DaemonSet" | "ReplicaSet" => {
             json!({"spec": {"selector": selector, "template": template}})
         }
+        "StatefulSet" => {
+            json!({"spec": {"selector": selector, "template": template, "serviceName": "a"}})
+        }
         "HorizontalPodAutoscaler" => {
             json!({"spec": {"scaleTargetRef": {"kind": "Deployment", "name": "a"}, "maxReplicas": 2}})
         }

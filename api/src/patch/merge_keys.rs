@@ -194,6 +194,26 @@ const FIELDS: &[(&str, &str, PatchField)] = &[
     ),
     ("io.k8s.api.apps.v1.DaemonSetSpec", "template", to(TEMPLATE)),
     (
+        "io.k8s.api.apps.v1.StatefulSet",
+        "spec",
+        to("io.k8s.api.apps.v1.StatefulSetSpec"),
+    ),
+    (
+        "io.k8s.api.apps.v1.StatefulSet",
+        "status",
+        to("io.k8s.api.apps.v1.StatefulSetStatus"),
+    ),
+    (
+        "io.k8s.api.apps.v1.StatefulSetSpec",
+        "template",
+        to(TEMPLATE),
+    ),
+    (
+        "io.k8s.api.apps.v1.StatefulSetStatus",
+        "conditions",
+        by("type", None),
+    ),
+    (
         "io.k8s.api.apps.v1.DaemonSetStatus",
         "conditions",
         by("type", None),

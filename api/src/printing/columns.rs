@@ -42,6 +42,7 @@ pub fn headers_of(kind: &str) -> (&'static [&'static str], &'static [&'static st
             ],
             &["CONTAINERS", "IMAGES", "SELECTOR"],
         ),
+        "StatefulSet" => (&["NAME", "READY", "AGE"], &["CONTAINERS", "IMAGES"]),
         "Service" => (
             &[
                 "NAME",
@@ -203,6 +204,18 @@ pub fn cells(kind: &str, o: &Value, now: SystemTime) -> (Vec<String>, Vec<String
                 age,
             ],
             template_columns(o),
+        ),
+        "StatefulSet" => (
+            vec![
+                name,
+                format!(
+                    "{}/{}",
+                    count(o, "/status/readyReplicas"),
+                    int_at(o, "/spec/replicas").unwrap_or(1)
+                ),
+                age,
+            ],
+            template_columns(o)[..2].to_vec(),
         ),
         "Service" => (
             vec![
@@ -820,6 +833,28 @@ mod tests {
                 "false",
                 "10m"
             ]
+        );
+    }
+
+    #[test]
+    fn statefulset_rows_are_kubectls() {
+        let now = super::super::age::parse_time("2026-01-01T00:10:00Z").unwrap();
+        let sts = json!({
+            "metadata": {"name": "db", "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "db"}},
+                "template": {"spec": {"containers": [{"name": "db", "image": "busybox"},
+                    {"name": "log", "image": "fluent-bit:3"}]}}},
+            "status": {"replicas": 3, "readyReplicas": 2},
+        });
+        let (base, wide) = cells("StatefulSet", &sts, now);
+        assert_eq!(base, ["db", "2/3", "10m"]);
+        assert_eq!(wide, ["db,log", "busybox,fluent-bit:3"]);
+        let fresh =
+            json!({"metadata": {"name": "db", "creationTimestamp": "2026-01-01T00:00:00Z"}});
+        assert_eq!(cells("StatefulSet", &fresh, now).0, ["db", "0/1", "10m"]);
+        assert_eq!(
+            headers_of("StatefulSet"),
+            (&["NAME", "READY", "AGE"][..], &["CONTAINERS", "IMAGES"][..])
         );
     }
 

@@ -16,6 +16,10 @@ use crate::field::{FieldError, FieldErrors, index, join};
 /// [`NetworkConfig`].
 pub const FEATURE_NETWORK: &str = "network";
 
+/// The `hello` feature of agents that serve [`DnsConfig::hosts`]; others
+/// are sent none.
+pub const FEATURE_POD_HOSTNAMES: &str = "podHostnames";
+
 /// The node's share of the cluster network.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -114,6 +118,22 @@ pub struct DnsConfig {
     /// Where names outside the cluster domain are forwarded (the hub's DNS).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub upstreams: Vec<String>,
+    /// Names of pods with a `hostname` and a `subdomain` naming a headless
+    /// Service that selects them (StatefulSet pods), to agents announcing
+    /// [`FEATURE_POD_HOSTNAMES`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<PodHost>,
+}
+
+/// `<hostname>.<service>.<namespace>.svc.<cluster domain>` → `ip`, as
+/// Kubernetes DNS answers for a pod behind a headless Service.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PodHost {
+    pub namespace: String,
+    pub service: String,
+    pub hostname: String,
+    pub ip: String,
 }
 
 /// A route to another node's pods.
@@ -304,6 +324,7 @@ mod tests {
             dns: Some(DnsConfig {
                 cluster_domain: "cluster.local".into(),
                 upstreams: vec!["10.77.0.1".into()],
+                hosts: Vec::new(),
             }),
             routes: vec![PodRoute {
                 node: "pi-2".into(),

@@ -44,6 +44,7 @@ fn build() -> Map<String, Value> {
             "Namespace" => generator.subschema_for::<objects::Namespace>(),
             "Deployment" => generator.subschema_for::<objects::Deployment>(),
             "DaemonSet" => generator.subschema_for::<objects::DaemonSet>(),
+            "StatefulSet" => generator.subschema_for::<objects::StatefulSet>(),
             "ReplicaSet" => generator.subschema_for::<objects::ReplicaSet>(),
             "HorizontalPodAutoscaler" => {
                 generator.subschema_for::<objects::HorizontalPodAutoscaler>()

@@ -10,6 +10,7 @@ const IN_ALL: &[&str] = &[
     "deployments",
     "daemonsets",
     "replicasets",
+    "statefulsets",
     "horizontalpodautoscalers",
     "jobs",
     "cronjobs",
@@ -64,6 +65,13 @@ const SUBRESOURCES: &[Subresource] = &[
     },
     Subresource {
         plural: "deployments",
+        sub: "scale",
+        kind: "Scale",
+        group_version: Some(("autoscaling", "v1")),
+        verbs: &["get", "patch", "update"],
+    },
+    Subresource {
+        plural: "statefulsets",
         sub: "scale",
         kind: "Scale",
         group_version: Some(("autoscaling", "v1")),

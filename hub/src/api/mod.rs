@@ -398,13 +398,15 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
             // `kubectl scale rs`: ReplicaSets are scaled by their Deployment.
             ("replicasets", "scale", _) => Err(hub_written::refuse_write(resource, Some(&name))),
             ("deployments", "revisions", &Method::GET) => rollout::revisions(st, &namespace, &name),
-            ("deployments", "scale", &Method::GET) => scale::get(st, resource, &namespace, &name),
-            ("deployments", "scale", &Method::PUT) => {
+            ("deployments" | "statefulsets", "scale", &Method::GET) => {
+                scale::get(st, resource, &namespace, &name)
+            }
+            ("deployments" | "statefulsets", "scale", &Method::PUT) => {
                 let body = content::decode(content_type, &read_body(body).await?)?;
                 let manager = FieldManager::from_request(&parts.uri, &parts.headers)?;
                 scale::update(st, resource, &namespace, &name, None, body, &manager).await
             }
-            ("deployments", "scale", &Method::PATCH) => {
+            ("deployments" | "statefulsets", "scale", &Method::PATCH) => {
                 let ct = parts
                     .headers
                     .get("content-type")

@@ -39,7 +39,7 @@ pub enum Target {
 
 /// Subresources Bramble serves (or, `replicasets/scale`, answers why it
 /// does not), per plural.
-const SUBRESOURCES: [(&str, &str); 9] = [
+const SUBRESOURCES: [(&str, &str); 10] = [
     ("pods", "log"),
     ("pods", "eviction"),
     ("pods", "exec"),
@@ -48,6 +48,7 @@ const SUBRESOURCES: [(&str, &str); 9] = [
     ("deployments", "revisions"),
     ("deployments", "rollback"),
     ("deployments", "scale"),
+    ("statefulsets", "scale"),
     ("replicasets", "scale"),
 ];
 

@@ -41,9 +41,10 @@ pub fn qualified(resource: &ResourceInfo) -> String {
 /// `spec.template`, or a CronJob's `spec.jobTemplate.spec.template`.
 pub fn pod_template_at(resource: &ResourceInfo) -> Option<&'static str> {
     match (resource.group, resource.plural) {
-        ("apps", "deployments") | ("apps", "daemonsets") | ("batch", "jobs") => {
-            Some("/spec/template")
-        }
+        ("apps", "deployments")
+        | ("apps", "daemonsets")
+        | ("apps", "statefulsets")
+        | ("batch", "jobs") => Some("/spec/template"),
         ("batch", "cronjobs") => Some("/spec/jobTemplate/spec/template"),
         _ => None,
     }

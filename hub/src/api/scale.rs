@@ -1,9 +1,9 @@
-//! The `scale` subresource of Deployments: an `autoscaling/v1` `Scale`
-//! (`spec.replicas`, `status.replicas`, `status.selector`), read with `GET`
-//! and written with `PUT` or `PATCH` — what `kubectl scale` and outside
-//! autoscalers use. A write changes only the Deployment's `spec.replicas`;
-//! a `resourceVersion` in it is the Deployment's (`kubectl scale
-//! --resource-version`, `--current-replicas`).
+//! The `scale` subresource of Deployments and StatefulSets: an
+//! `autoscaling/v1` `Scale` (`spec.replicas`, `status.replicas`,
+//! `status.selector`), read with `GET` and written with `PUT` or `PATCH` —
+//! what `kubectl scale` and outside autoscalers use. A write changes only
+//! the object's `spec.replicas`; a `resourceVersion` in it is the object's
+//! (`kubectl scale --resource-version`, `--current-replicas`).
 
 use axum::response::{IntoResponse, Response};
 use bramble_api::printing::columns::label_selector;

@@ -2,7 +2,8 @@
 //! in order. It decides nothing; a write that finds its object gone (deleted
 //! meanwhile) is skipped — the next plan sees the new state. Writes the
 //! controller manager reports are recorded as its events: `SuccessfulCreate`
-//! and `SuccessfulDelete` on a pod's owner (its ReplicaSet or DaemonSet),
+//! and `SuccessfulDelete` on a pod's owner (its ReplicaSet, DaemonSet or
+//! StatefulSet),
 //! `ScalingReplicaSet` on a Deployment when one of its ReplicaSets is
 //! scaled, `NodeReady` / `NodeNotReady`, a Job's and a CronJob's own
 //! ([`Note`]s: `Completed`, `BackoffLimitExceeded`, `SawCompletedJob`...),
@@ -19,7 +20,7 @@ use bramble_api::objects::Endpoints;
 
 use super::snapshot::{
     REVISIONS_TABLE, autoscalers, claims, cronjobs, daemonsets, deployments, endpoints, jobs,
-    nodes, pods, replicasets, volumes,
+    nodes, pods, replicasets, statefulsets, volumes,
 };
 use crate::claims::BIND_COMPLETED;
 use crate::controllers::{Action, Garbage, Note, ObjectRef, PodRef};
@@ -142,6 +143,10 @@ fn describe(a: &Action) -> String {
         } => {
             format!("status of daemonset {namespace}/{name}")
         }
+        Action::UpdateStatefulSetStatus {
+            namespace, name, ..
+        } => format!("status of statefulset {namespace}/{name}"),
+        Action::CreateClaim(c) => format!("create claim {}/{}", c.namespace(), c.name()),
         Action::SetNodeReady { node, .. } => format!("Ready of node {node}"),
         Action::EvictPod { pod, node, .. } => {
             format!("evict pod {}/{} from {node}", pod.namespace, pod.name)
@@ -189,6 +194,7 @@ fn describe(a: &Action) -> String {
 fn controller_of(owner: &Involved) -> Source {
     Source::hub(match owner.kind.as_str() {
         "DaemonSet" => "daemonset-controller",
+        "StatefulSet" => "statefulset-controller",
         "ReplicaSet" => "replicaset-controller",
         "Job" => "job-controller",
         "CronJob" => "cronjob-controller",
@@ -196,18 +202,26 @@ fn controller_of(owner: &Involved) -> Source {
     })
 }
 
-/// Records `reason` ("Created pod: NAME") on the owner of `pod`, if it has one.
+/// Records `reason` ("Created pod: NAME"; for a StatefulSet, its
+/// controller's "create Pod NAME in StatefulSet SET successful") on the
+/// owner of `pod`, if it has one.
 fn record_on_owner(events: &Recorder, pod: &Value, reason: &'static str, verb: &str) {
     if let Some(owner) = Involved::owner_of(pod) {
         let name = pod["metadata"]["name"].as_str().unwrap_or("");
         let source = controller_of(&owner);
-        events.record(
-            owner,
-            EventType::Normal,
-            reason,
-            format!("{verb} pod: {name}"),
-            source,
-        );
+        let message = match owner.kind.as_str() {
+            "StatefulSet" => format!(
+                "{} Pod {name} in StatefulSet {} successful",
+                if verb == "Created" {
+                    "create"
+                } else {
+                    "delete"
+                },
+                owner.name
+            ),
+            _ => format!("{verb} pod: {name}"),
+        };
+        events.record(owner, EventType::Normal, reason, message, source);
     }
 }
 
@@ -365,6 +379,22 @@ async fn apply_one(store: &Store, action: Action, events: &Recorder) -> Result<b
             name,
             status,
         } => set_status(store, daemonsets(), Some(&namespace), &name, &*status).await,
+        Action::UpdateStatefulSetStatus {
+            namespace,
+            name,
+            status,
+        } => set_status(store, statefulsets(), Some(&namespace), &name, &*status).await,
+        Action::CreateClaim(claim) => {
+            let object = admitted(serde_json::to_value(&*claim)?, "claim")?;
+            match store.create(claims(), object).await {
+                Ok(_) => {
+                    tracing::info!(claim = %claim.metadata.key(), "claim created");
+                    Ok(true)
+                }
+                Err(StoreError::AlreadyExists { .. }) => Ok(false),
+                Err(e) => Err(e.into()),
+            }
+        }
         Action::SetNodeReady { node, condition } => {
             set_ready(store, &node, condition, events).await
         }

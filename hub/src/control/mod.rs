@@ -1,15 +1,16 @@
 //! The control loop: one task that reads the store ([`snapshot`]), runs the
 //! pure controller plans (node lifecycle, garbage collection, Deployments
-//! and their ReplicaSets, DaemonSets, Jobs and CronJobs, autoscalers,
-//! volumes, Endpoints), applies their actions ([`applier`]), binds pending
-//! pods ([`bind`]) and hands each node its desired set ([`crate::dispatch`]).
-//! Workloads whose pods Pod Security now refuses get none
-//! ([`pod_security`]). Level-triggered: it wakes on any store change, any
-//! change of the agents' live facts, a reconnect of the hub's MQTT client,
-//! and once a second for the clocks (heartbeats, eviction, rollout and Job
-//! deadlines, Jobs' TTLs, CronJob schedules), and every round starts from
-//! the store. Events go to the hub's [`Recorder`]: from the applier and the
-//! binder as they write, and from [`observed`] for changes between rounds.
+//! and their ReplicaSets, DaemonSets, StatefulSets, Jobs and CronJobs,
+//! autoscalers, volumes, Endpoints), applies their actions ([`applier`]),
+//! binds pending pods ([`bind`]) and hands each node its desired set
+//! ([`crate::dispatch`]). Workloads whose pods Pod Security now refuses get
+//! none ([`pod_security`]). Level-triggered: it wakes on any store change,
+//! any change of the agents' live facts, a reconnect of the hub's MQTT
+//! client, and once a second for the clocks (heartbeats, eviction, rollout
+//! and Job deadlines, Jobs' TTLs, CronJob schedules), and every round starts
+//! from the store. Events go to the hub's [`Recorder`]: from the applier and
+//! the binder as they write, and from [`observed`] for changes between
+//! rounds.
 
 pub mod applier;
 pub mod bind;
@@ -29,8 +30,9 @@ use crate::admission::pod_security::PodSecurityConfig;
 use crate::controllers::endpoints::{EndpointsInput, plan_endpoints};
 use crate::controllers::{
     Action, CronJobInput, DaemonSetInput, DeploymentInput, GcInput, HpaInput, JobInput, NodeHealth,
-    NodeLifecycleConfig, PodMetrics, PodRef, VolumeInput, plan_cronjob, plan_daemonset,
-    plan_deployment, plan_gc, plan_hpa, plan_job, plan_nodes, plan_volumes,
+    NodeLifecycleConfig, PodMetrics, PodRef, StatefulSetInput, VolumeInput, plan_cronjob,
+    plan_daemonset, plan_deployment, plan_gc, plan_hpa, plan_job, plan_nodes, plan_statefulset,
+    plan_volumes,
 };
 use crate::dispatch::Dispatcher;
 use crate::events::Recorder;
@@ -41,6 +43,7 @@ use crate::mdns::services::lan_names;
 use crate::network::NetworkSettings;
 use crate::network::host_network::{self, HostNetwork};
 use crate::network::host_routes;
+use crate::network::pod_hosts::pod_hosts;
 use crate::network::table::ServiceTable;
 use crate::registry::Registry;
 use crate::store::{Store, StoreError};
@@ -106,7 +109,8 @@ impl Edge {
             mdns.set_services(names, problems);
         }
         if let Some(dns) = &self.dns {
-            dns.set_zone(Zone::build(&network.cluster_domain, &table.0));
+            let hosts = pod_hosts(&snap.services, &snap.endpoints);
+            dns.set_zone(Zone::build(&network.cluster_domain, &table.0).with_hosts(&hosts));
         }
         if let Some(ingress) = &self.ingress {
             // Routes and certificates from the same snapshot, swapped together.
@@ -311,6 +315,7 @@ async fn round(
         daemonsets: &snap.daemonsets,
         jobs: &snap.jobs,
         cron_jobs: &snap.cron_jobs,
+        statefulsets: &snap.statefulsets,
         revisions: &snap.revisions,
     }));
     for d in &snap.deployments {
@@ -364,6 +369,19 @@ async fn round(
         actions.extend(plan_cronjob(CronJobInput {
             cron_job,
             jobs: &jobs,
+            now,
+        }));
+    }
+    for sts in &snap.statefulsets {
+        let ns = sts.metadata.namespace_or_default();
+        let pods = snap.pods_in(ns);
+        let claims = snap.claims_in(ns);
+        let refused = gate.refusal(ns, &sts.spec.template);
+        actions.extend(plan_statefulset(StatefulSetInput {
+            statefulset: sts,
+            pods: &pods,
+            claims: &claims,
+            refused: refused.as_deref(),
             now,
         }));
     }

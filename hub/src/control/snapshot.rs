@@ -3,9 +3,9 @@
 //! their `kv_` table. Objects that fail to decode are logged and skipped,
 //! never fatal. Each kind is read at its own revision, dependents before
 //! their owners (revision records and pods, then ReplicaSets and Jobs,
-//! then Deployments, DaemonSets and CronJobs): an owner the garbage
-//! collector finds missing was deleted, not created after its dependents
-//! were read.
+//! then Deployments, DaemonSets, StatefulSets and CronJobs): an owner the
+//! garbage collector finds missing was deleted, not created after its
+//! dependents were read.
 //!
 //! ConfigMaps and Secrets are read by name, only those a pod or an
 //! Ingress's TLS references ([`References`]): they are what clusters hold
@@ -18,7 +18,7 @@ use std::collections::BTreeSet;
 use bramble_api::objects::{
     ConfigMap, CronJob, DaemonSet, Deployment, Endpoints, HorizontalPodAutoscaler, Ingress, Job,
     Namespace, NetworkPolicy, Node, PersistentVolume, PersistentVolumeClaim, Pod, ReplicaSet,
-    Secret, Service, StorageClass,
+    Secret, Service, StatefulSet, StorageClass,
 };
 use bramble_api::resource::by_plural;
 use bramble_api::{ResourceInfo, Selector};
@@ -48,6 +48,9 @@ pub fn deployments() -> &'static ResourceInfo {
 }
 pub fn daemonsets() -> &'static ResourceInfo {
     resource("apps", "v1", "daemonsets")
+}
+pub fn statefulsets() -> &'static ResourceInfo {
+    resource("apps", "v1", "statefulsets")
 }
 pub fn replicasets() -> &'static ResourceInfo {
     resource("apps", "v1", "replicasets")
@@ -103,6 +106,7 @@ pub struct Snapshot {
     pub daemonsets: Vec<DaemonSet>,
     pub jobs: Vec<Job>,
     pub cron_jobs: Vec<CronJob>,
+    pub statefulsets: Vec<StatefulSet>,
     pub config_maps: Vec<ConfigMap>,
     pub secrets: Vec<Secret>,
     pub autoscalers: Vec<HorizontalPodAutoscaler>,
@@ -152,6 +156,7 @@ impl Snapshot {
             daemonsets: typed(store, daemonsets())?,
             jobs,
             cron_jobs: typed(store, cronjobs())?,
+            statefulsets: typed(store, statefulsets())?,
             config_maps: named(store, configmaps(), &refs.config_maps)?,
             secrets: named(store, secrets(), &refs.secrets)?,
             autoscalers: typed(store, autoscalers())?,
@@ -172,6 +177,15 @@ impl Snapshot {
         self.pods
             .iter()
             .filter(|p| p.namespace() == ns)
+            .cloned()
+            .collect()
+    }
+
+    /// Claims of namespace `ns`.
+    pub fn claims_in(&self, ns: &str) -> Vec<PersistentVolumeClaim> {
+        self.claims
+            .iter()
+            .filter(|c| c.namespace() == ns)
             .cloned()
             .collect()
     }

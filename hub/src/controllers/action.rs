@@ -11,7 +11,10 @@ use bramble_api::objects::job::JobStatus;
 use bramble_api::objects::persistent_volume::PersistentVolumeStatus;
 use bramble_api::objects::persistent_volume_claim::PersistentVolumeClaimStatus;
 use bramble_api::objects::replicaset::ReplicaSetStatus;
-use bramble_api::objects::{Endpoints, Job, PersistentVolume, Pod, PodTemplateSpec, ReplicaSet};
+use bramble_api::objects::statefulset::StatefulSetStatus;
+use bramble_api::objects::{
+    Endpoints, Job, PersistentVolume, PersistentVolumeClaim, Pod, PodTemplateSpec, ReplicaSet,
+};
 
 /// A pod by namespace and name, with its uid when known (deletes and
 /// evictions should be preconditioned on it).
@@ -134,6 +137,16 @@ pub enum Action {
         name: String,
         status: Box<DaemonSetStatus>,
     },
+    /// Replace a StatefulSet's `status`.
+    UpdateStatefulSetStatus {
+        namespace: String,
+        name: String,
+        status: Box<StatefulSetStatus>,
+    },
+    /// Create this claim of a StatefulSet's pod (from a
+    /// `volumeClaimTemplates` entry; kept when the pod or the set goes).
+    /// One that exists already is left as it is.
+    CreateClaim(Box<PersistentVolumeClaim>),
     /// Replace the node's `Ready` condition.
     SetNodeReady { node: String, condition: Condition },
     /// Mark a pod of a lost node `Failed` with `reason`/`message`, so that its

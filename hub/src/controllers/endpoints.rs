@@ -114,7 +114,12 @@ pub fn subsets_of(svc: &Service, pods: &[Pod]) -> Vec<EndpointSubset> {
         }
         let address = EndpointAddress {
             ip,
-            hostname: None,
+            // Kubernetes' rule: the pod's own DNS name under this Service.
+            hostname: pod
+                .spec
+                .hostname
+                .clone()
+                .filter(|h| !h.is_empty() && pod.spec.subdomain.as_deref() == Some(svc.name())),
             node_name: pod.node_name().map(str::to_string),
             target_ref: Some(ObjectReference {
                 kind: Some("Pod".into()),
@@ -248,6 +253,26 @@ mod tests {
             endpoints: std::slice::from_ref(e),
         });
         assert!(again.is_empty(), "{again:?}");
+    }
+
+    #[test]
+    fn a_pod_whose_subdomain_names_the_service_gets_its_hostname() {
+        let svc = service(
+            json!({"clusterIP": "None", "selector": {"app": "web"}, "ports": [{"port": 80}]}),
+        );
+        let mut named = pod("web-0", Some("10.42.0.5"), true, 8080);
+        named.spec.hostname = Some("web-0".into());
+        named.spec.subdomain = Some("web".into());
+        let mut elsewhere = pod("web-1", Some("10.42.0.6"), true, 8080);
+        elsewhere.spec.hostname = Some("web-1".into());
+        elsewhere.spec.subdomain = Some("other".into());
+        let subsets = subsets_of(&svc, &[named, elsewhere]);
+        let hosts: Vec<(&str, Option<&str>)> = subsets[0]
+            .addresses
+            .iter()
+            .map(|a| (a.ip.as_str(), a.hostname.as_deref()))
+            .collect();
+        assert_eq!(hosts, [("10.42.0.5", Some("web-0")), ("10.42.0.6", None)]);
     }
 
     #[test]

@@ -1,32 +1,34 @@
 //! Garbage collection by owner reference, as Kubernetes' garbage collector
 //! does it in the background: a pod, ReplicaSet or Job whose every
-//! `ownerReference` names a Deployment, ReplicaSet, DaemonSet, Job or
-//! CronJob that no longer exists (no object of that kind with that uid in
-//! its namespace) is deleted. So deleting a Deployment deletes its
+//! `ownerReference` names a Deployment, ReplicaSet, DaemonSet, StatefulSet,
+//! Job or CronJob that no longer exists (no object of that kind with that
+//! uid in its namespace) is deleted. So deleting a Deployment deletes its
 //! ReplicaSets, and then their pods; deleting a CronJob its Jobs, and then
-//! theirs. An object with no owner, or with an owner of a kind the hub
+//! theirs; deleting a StatefulSet its pods (never its claims, which have no
+//! owner). An object with no owner, or with an owner of a kind the hub
 //! does not run, is never touched. Revision records of older hubs whose
 //! Deployment is gone are dropped too.
 //!
 //! Safe against the snapshot's per-kind reads as long as dependents are
 //! read before their owners (pods, then ReplicaSets and Jobs, then
-//! Deployments, DaemonSets and CronJobs): an owner missing from the later
-//! read was deleted.
+//! Deployments, DaemonSets, StatefulSets and CronJobs): an owner missing
+//! from the later read was deleted.
 
 use std::collections::BTreeSet;
 
 use bramble_api::meta::{ObjectMeta, OwnerReference};
-use bramble_api::objects::{CronJob, DaemonSet, Deployment, Job, Pod, ReplicaSet};
+use bramble_api::objects::{CronJob, DaemonSet, Deployment, Job, Pod, ReplicaSet, StatefulSet};
 
 use super::action::{Action, Garbage, ObjectRef, PodRef};
 use super::revision::Revision;
 
 /// The kinds (`apiVersion`, kind) whose objects own others here: the
 /// collector can tell one of them gone.
-pub const OWNER_KINDS: [(&str, &str); 5] = [
+pub const OWNER_KINDS: [(&str, &str); 6] = [
     ("apps/v1", "Deployment"),
     ("apps/v1", "ReplicaSet"),
     ("apps/v1", "DaemonSet"),
+    ("apps/v1", "StatefulSet"),
     ("batch/v1", "Job"),
     ("batch/v1", "CronJob"),
 ];
@@ -40,6 +42,7 @@ pub struct GcInput<'a> {
     pub daemonsets: &'a [DaemonSet],
     pub jobs: &'a [Job],
     pub cron_jobs: &'a [CronJob],
+    pub statefulsets: &'a [StatefulSet],
     pub revisions: &'a [Revision],
 }
 
@@ -69,6 +72,11 @@ pub fn plan_gc(input: GcInput<'_>) -> Vec<Action> {
         &mut owners,
         "CronJob",
         input.cron_jobs.iter().map(|c| &c.metadata),
+    );
+    collect(
+        &mut owners,
+        "StatefulSet",
+        input.statefulsets.iter().map(|s| &s.metadata),
     );
 
     let mut actions = Vec::new();
@@ -169,6 +177,12 @@ mod tests {
         .unwrap()
     }
 
+    fn statefulset(name: &str) -> StatefulSet {
+        serde_json::from_value(json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
+            "metadata": meta(name, &format!("uid-{name}"), json!([]))}))
+        .unwrap()
+    }
+
     fn collected(actions: &[Action]) -> Vec<String> {
         actions
             .iter()
@@ -203,6 +217,8 @@ mod tests {
                 "of-gone-ds",
                 json!([owner("DaemonSet", "logs", "uid-logs")]),
             ),
+            pod("db-0", json!([owner("StatefulSet", "db", "uid-db")])),
+            pod("old-0", json!([owner("StatefulSet", "old", "uid-old")])),
             // A recreated owner has another uid: the old one is gone.
             pod(
                 "of-recreated",
@@ -210,8 +226,8 @@ mod tests {
             ),
             // Kinds the hub does not run are never judged.
             pod(
-                "of-statefulset",
-                json!([{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "s", "uid": "s"}]),
+                "of-another-kind",
+                json!([{"apiVersion": "example.bramble.dev/v1", "kind": "Gizmo", "name": "s", "uid": "s"}]),
             ),
             pod(
                 "of-gone-job",
@@ -243,6 +259,7 @@ mod tests {
             daemonsets: &[],
             jobs: &[],
             cron_jobs: &[],
+            statefulsets: &[statefulset("db")],
             revisions: &revisions,
         });
         assert_eq!(
@@ -251,6 +268,7 @@ mod tests {
                 "rs/old-b",
                 "pod/of-gone-rs",
                 "pod/of-gone-ds",
+                "pod/old-0",
                 "pod/of-recreated",
                 "pod/of-gone-job",
                 "revision/uid-old"

@@ -11,6 +11,8 @@
 //!   `Recreate` ([`rollout`]), status ([`deployment_status`]).
 //!   A failed rollout may undo itself ([`rollback`]).
 //! - [`daemonset`]: one pod per matching node, bound to it.
+//! - [`statefulset`]: pods `NAME-i` in order, each with its own claims;
+//!   status ([`statefulset_status`]).
 //! - [`job`]: pods run to completion ([`job_pods`] counts them,
 //!   [`job_status`] decides the conditions).
 //! - [`cronjob`]: a Job at each time of a schedule.
@@ -41,6 +43,8 @@ pub mod replicasets;
 pub mod revision;
 pub mod rollback;
 pub mod rollout;
+pub mod statefulset;
+pub mod statefulset_status;
 mod time;
 pub mod volumes;
 
@@ -59,6 +63,8 @@ mod nodes_tests;
 #[cfg(test)]
 mod rollback_tests;
 #[cfg(test)]
+mod statefulset_tests;
+#[cfg(test)]
 pub(crate) mod testutil;
 #[cfg(test)]
 mod volumes_tests;
@@ -72,4 +78,5 @@ pub use hpa::{HpaInput, HpaPlan, PodMetrics, plan_hpa};
 pub use job::{JobInput, plan_job};
 pub use nodes::{NodeHealth, NodeLifecycleConfig, fence, plan_nodes};
 pub use revision::{Revision, UndoError, undo};
+pub use statefulset::{StatefulSetInput, plan_statefulset};
 pub use volumes::{VolumeInput, plan_volumes};

@@ -214,6 +214,8 @@ impl World {
                 | Action::CreateJob(_)
                 | Action::UpdateCronJobStatus { .. }
                 | Action::CollectGarbage(Garbage::Job(_))
+                | Action::UpdateStatefulSetStatus { .. }
+                | Action::CreateClaim(_)
                 | Action::UpdateHpaStatus { .. }
                 | Action::PutEndpoints(_)
                 | Action::DeleteEndpoints { .. }

@@ -1,13 +1,14 @@
 //! The cluster network as the hub plans it: address ranges ([`NetworkSettings`]),
 //! a pod CIDR per node ([`pod_cidr`]), ClusterIPs and node ports for Services
 //! ([`service_ips`]), NetworkPolicies resolved to addresses ([`policy`]),
-//! and each node's share of it all sent in its desired set
-//! ([`table`]). Pure, except [`host_network`]: the hub host's own routes
+//! the names of pods behind headless Services ([`pod_hosts`]), and each
+//! node's share of it all sent in its desired set ([`table`]). Pure, except [`host_network`]: the hub host's own routes
 //! and service table; the agents program links, routes and nftables.
 
 pub mod host_network;
 pub mod host_routes;
 pub mod pod_cidr;
+pub mod pod_hosts;
 pub mod policy;
 pub mod service_ips;
 pub mod table;

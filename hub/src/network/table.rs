@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use bramble_api::objects::{Endpoints, Node, Service};
 use bramble_api::protocol::{
-    DnsConfig, Endpoint, FEATURE_NETWORK, NetworkConfig, PodRoute, PolicyEntry, ServiceEntry,
-    ServicePortEntry,
+    DnsConfig, Endpoint, FEATURE_NETWORK, FEATURE_POD_HOSTNAMES, NetworkConfig, PodHost, PodRoute,
+    PolicyEntry, ServiceEntry, ServicePortEntry,
 };
 
 use super::NetworkSettings;
@@ -20,10 +20,15 @@ pub const FEATURES_ANNOTATION: &str = "bramble.dev/agent-features";
 
 /// Whether `node`'s agent programs the pod network.
 pub fn has_network(node: &Node) -> bool {
+    has_feature(node, FEATURE_NETWORK)
+}
+
+/// Whether `node`'s agent announced `feature`.
+pub fn has_feature(node: &Node, feature: &str) -> bool {
     node.metadata
         .annotations
         .get(FEATURES_ANNOTATION)
-        .is_some_and(|f| f.split(',').any(|x| x.trim() == FEATURE_NETWORK))
+        .is_some_and(|f| f.split(',').any(|x| x.trim() == feature))
 }
 
 /// The node's `InternalIP`.
@@ -128,6 +133,8 @@ fn entry(svc: &Service, eps: Option<&Endpoints>) -> ServiceEntry {
 pub struct ClusterTables {
     pub services: ServiceTable,
     pub policies: Vec<PolicyEntry>,
+    /// Pods' names under headless Services ([`super::pod_hosts`]).
+    pub hosts: Vec<PodHost>,
 }
 
 /// The network config of `node` (`None` until it has a pod CIDR or when its
@@ -166,6 +173,11 @@ pub fn network_for(
         dns: Some(DnsConfig {
             cluster_domain: settings.cluster_domain.clone(),
             upstreams: Vec::new(),
+            hosts: if has_feature(node, FEATURE_POD_HOSTNAMES) {
+                tables.hosts.clone()
+            } else {
+                Vec::new()
+            },
         }),
         routes,
         services: tables.services.0.clone(),
@@ -188,6 +200,34 @@ mod tests {
             "spec": spec,
             "status": {"addresses": [{"type": "InternalIP", "address": ip}]}}))
         .unwrap()
+    }
+
+    #[test]
+    fn pod_hostnames_go_only_to_agents_announcing_them() {
+        let mut new = node("a", Some("10.42.0.0/24"), "10.77.0.11");
+        new.metadata.annotations.insert(
+            FEATURES_ANNOTATION.into(),
+            format!("{FEATURE_NETWORK},{FEATURE_POD_HOSTNAMES}"),
+        );
+        let old = node("b", Some("10.42.1.0/24"), "10.77.0.12");
+        let tables = ClusterTables {
+            hosts: vec![PodHost {
+                namespace: "default".into(),
+                service: "db".into(),
+                hostname: "db-0".into(),
+                ip: "10.42.0.5".into(),
+            }],
+            ..ClusterTables::default()
+        };
+        let nodes = [new.clone(), old.clone()];
+        let dns = |n: &Node| {
+            network_for(&NetworkSettings::default(), &nodes, n, &tables)
+                .unwrap()
+                .dns
+                .unwrap()
+        };
+        assert_eq!(dns(&new).hosts, tables.hosts);
+        assert!(dns(&old).hosts.is_empty());
     }
 
     #[test]

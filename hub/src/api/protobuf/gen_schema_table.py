@@ -26,7 +26,7 @@ SPECIAL = {"resource.Quantity": "Quantity", "intstr.IntOrString": "IntOrString",
            "types.UID": "String"}
 ROOTS = [("core", n) for n in ["Pod", "Service", "ConfigMap", "Secret", "Endpoints", "Node", "Namespace",
                                "PersistentVolumeClaim", "PersistentVolume"]] + \
-    [("apps", "Deployment"), ("apps", "DaemonSet"), ("hpa", "HorizontalPodAutoscaler"),
+    [("apps", "Deployment"), ("apps", "DaemonSet"), ("apps", "StatefulSet"), ("hpa", "HorizontalPodAutoscaler"),
      ("net", "Ingress"), ("net", "NetworkPolicy"), ("batch", "Job"), ("batch", "CronJob"),
      ("meta", "DeleteOptions"), ("policy", "Eviction"), ("storage", "StorageClass")]
 # Messages Bramble's api crate models (api/src/objects, meta.rs): traversed.
@@ -49,7 +49,9 @@ MODELED = {
    LocalVolumeSource VolumeNodeAffinity PersistentVolumeStatus PersistentVolumeClaimVolumeSource""",
  "apps": """Deployment DeploymentSpec DeploymentStrategy RollingUpdateDeployment DeploymentStatus
    DeploymentCondition DaemonSet DaemonSetSpec DaemonSetUpdateStrategy RollingUpdateDaemonSet
-   DaemonSetStatus DaemonSetCondition""",
+   DaemonSetStatus DaemonSetCondition StatefulSet StatefulSetSpec StatefulSetUpdateStrategy
+   RollingUpdateStatefulSetStrategy StatefulSetPersistentVolumeClaimRetentionPolicy
+   StatefulSetOrdinals StatefulSetStatus StatefulSetCondition""",
  "hpa": """HorizontalPodAutoscaler HorizontalPodAutoscalerSpec CrossVersionObjectReference MetricSpec
    ResourceMetricSource MetricTarget HorizontalPodAutoscalerBehavior HPAScalingRules HPAScalingPolicy
    HorizontalPodAutoscalerStatus MetricStatus ResourceMetricStatus MetricValueStatus

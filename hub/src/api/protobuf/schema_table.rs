@@ -193,6 +193,133 @@ pub static APPS_ROLLING_UPDATE_DEPLOYMENT: Message = Message {
     ],
 };
 
+pub static APPS_ROLLING_UPDATE_STATEFUL_SET_STRATEGY: Message = Message {
+    name: "io.k8s.api.apps.v1.RollingUpdateStatefulSetStrategy",
+    fields: &[
+        f(1, "partition", Ty::Int32, Label::Opt),
+        f(2, "maxUnavailable", Ty::IntOrString, Label::Opt),
+    ],
+};
+
+pub static APPS_STATEFUL_SET: Message = Message {
+    name: "io.k8s.api.apps.v1.StatefulSet",
+    fields: &[
+        f(1, "metadata", Ty::Message(&META_OBJECT_META), Label::Plain),
+        f(
+            2,
+            "spec",
+            Ty::Message(&APPS_STATEFUL_SET_SPEC),
+            Label::Plain,
+        ),
+        f(
+            3,
+            "status",
+            Ty::Message(&APPS_STATEFUL_SET_STATUS),
+            Label::Plain,
+        ),
+    ],
+};
+
+pub static APPS_STATEFUL_SET_CONDITION: Message = Message {
+    name: "io.k8s.api.apps.v1.StatefulSetCondition",
+    fields: &[
+        f(1, "type", Ty::String, Label::Plain),
+        f(2, "status", Ty::String, Label::Plain),
+        f(3, "lastTransitionTime", Ty::Time, Label::Plain),
+        f(4, "reason", Ty::String, Label::OmitEmpty),
+        f(5, "message", Ty::String, Label::OmitEmpty),
+    ],
+};
+
+pub static APPS_STATEFUL_SET_ORDINALS: Message = Message {
+    name: "io.k8s.api.apps.v1.StatefulSetOrdinals",
+    fields: &[f(1, "start", Ty::Int32, Label::Plain)],
+};
+
+pub static APPS_STATEFUL_SET_PERSISTENT_VOLUME_CLAIM_RETENTION_POLICY: Message = Message {
+    name: "io.k8s.api.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicy",
+    fields: &[
+        f(1, "whenDeleted", Ty::String, Label::OmitEmpty),
+        f(2, "whenScaled", Ty::String, Label::OmitEmpty),
+    ],
+};
+
+pub static APPS_STATEFUL_SET_SPEC: Message = Message {
+    name: "io.k8s.api.apps.v1.StatefulSetSpec",
+    fields: &[
+        f(1, "replicas", Ty::Int32, Label::Opt),
+        f(2, "selector", Ty::Message(&META_LABEL_SELECTOR), Label::Opt),
+        f(
+            3,
+            "template",
+            Ty::Message(&CORE_POD_TEMPLATE_SPEC),
+            Label::Plain,
+        ),
+        f(
+            4,
+            "volumeClaimTemplates",
+            Ty::Message(&CORE_PERSISTENT_VOLUME_CLAIM),
+            Label::Repeated,
+        ),
+        f(5, "serviceName", Ty::String, Label::Plain),
+        f(6, "podManagementPolicy", Ty::String, Label::OmitEmpty),
+        f(
+            7,
+            "updateStrategy",
+            Ty::Message(&APPS_STATEFUL_SET_UPDATE_STRATEGY),
+            Label::Plain,
+        ),
+        f(8, "revisionHistoryLimit", Ty::Int32, Label::Opt),
+        f(9, "minReadySeconds", Ty::Int32, Label::OmitEmpty),
+        f(
+            10,
+            "persistentVolumeClaimRetentionPolicy",
+            Ty::Message(&APPS_STATEFUL_SET_PERSISTENT_VOLUME_CLAIM_RETENTION_POLICY),
+            Label::Opt,
+        ),
+        f(
+            11,
+            "ordinals",
+            Ty::Message(&APPS_STATEFUL_SET_ORDINALS),
+            Label::Opt,
+        ),
+    ],
+};
+
+pub static APPS_STATEFUL_SET_STATUS: Message = Message {
+    name: "io.k8s.api.apps.v1.StatefulSetStatus",
+    fields: &[
+        f(1, "observedGeneration", Ty::Int64, Label::OmitEmpty),
+        f(2, "replicas", Ty::Int32, Label::Plain),
+        f(3, "readyReplicas", Ty::Int32, Label::OmitEmpty),
+        f(4, "currentReplicas", Ty::Int32, Label::OmitEmpty),
+        f(5, "updatedReplicas", Ty::Int32, Label::OmitEmpty),
+        f(6, "currentRevision", Ty::String, Label::OmitEmpty),
+        f(7, "updateRevision", Ty::String, Label::OmitEmpty),
+        f(9, "collisionCount", Ty::Int32, Label::Opt),
+        f(
+            10,
+            "conditions",
+            Ty::Message(&APPS_STATEFUL_SET_CONDITION),
+            Label::Repeated,
+        ),
+        f(11, "availableReplicas", Ty::Int32, Label::Plain),
+    ],
+};
+
+pub static APPS_STATEFUL_SET_UPDATE_STRATEGY: Message = Message {
+    name: "io.k8s.api.apps.v1.StatefulSetUpdateStrategy",
+    fields: &[
+        f(1, "type", Ty::String, Label::OmitEmpty),
+        f(
+            2,
+            "rollingUpdate",
+            Ty::Message(&APPS_ROLLING_UPDATE_STATEFUL_SET_STRATEGY),
+            Label::Opt,
+        ),
+    ],
+};
+
 pub static BATCH_CRON_JOB: Message = Message {
     name: "io.k8s.api.batch.v1.CronJob",
     fields: &[
