@@ -30,7 +30,6 @@ use super::pods::{
     from_template, is_active, is_available, is_controlled_by, is_finished, is_ready,
 };
 use super::rank::sort_for_deletion;
-use super::time;
 use crate::admission::pod_security::forbidden_message;
 use crate::scheduler::{self, Cluster, ImagePlatforms};
 
@@ -208,11 +207,7 @@ pub fn plan_daemonset(input: DaemonSetInput<'_>) -> Vec<Action> {
 
     let mut actions = Vec::new();
     let taken: BTreeSet<&str> = input.pods.iter().map(Pod::name).collect();
-    let seed = format!(
-        "{}/{}",
-        ds.metadata.uid.as_deref().unwrap_or(ds.name()),
-        time::format(input.now)
-    );
+    let seed = super::naming::pod_name_seed(&ds.metadata, input.now);
     for (node, name) in create
         .iter()
         .zip(pod_names(ds.name(), create.len(), &seed, &taken))

@@ -28,7 +28,6 @@ use super::replicaset_plan::{Sets, create_first, prunable};
 use super::replicasets::{self, REVISION_ANNOTATION, equal_ignoring_hash};
 use super::revision::{Revision, records};
 use super::rollout::{self, Observed};
-use super::time;
 use crate::admission::pod_security::forbidden_message;
 
 /// What the Deployment controller reads for one Deployment.
@@ -146,11 +145,7 @@ pub fn plan_deployment(input: DeploymentInput<'_>) -> Vec<Action> {
     if let Some(i) = current {
         let rs = owned[i];
         let taken: BTreeSet<&str> = input.pods.iter().map(Pod::name).collect();
-        let seed = format!(
-            "{}/{}",
-            d.metadata.uid.as_deref().unwrap_or(d.name()),
-            time::format(input.now)
-        );
+        let seed = super::naming::pod_name_seed(&d.metadata, input.now);
         for name in pod_names(rs.name(), create, &seed, &taken) {
             let pod = from_template(&rs.spec.template, name, "ReplicaSet", &rs.metadata, &[]);
             actions.push(Action::CreatePod(Box::new(pod)));

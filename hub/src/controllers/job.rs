@@ -187,11 +187,7 @@ fn manage(
         return;
     }
     let taken: BTreeSet<&str> = input.pods.iter().map(Pod::name).collect();
-    let seed = format!(
-        "{}/{}",
-        job.metadata.uid.as_deref().unwrap_or(job.name()),
-        time::format(input.now)
-    );
+    let seed = super::naming::pod_name_seed(&job.metadata, input.now);
     for (n, index) in start.iter().enumerate() {
         let prefix = match index {
             Some(i) => format!("{}-{i}", job.name()),

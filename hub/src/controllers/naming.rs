@@ -65,6 +65,18 @@ pub fn template_hash_with(template: &PodTemplateSpec, collision_count: i32) -> S
 }
 
 /// `count` names `prefix-xxxxx` not in `taken`, derived from `seed`.
+/// The seed of the pod names an owner (`uid`, else its name) makes at
+/// `now`, to the nanosecond: a pod deleted and replaced within one second
+/// gets another name (a name taken again would make the replacement wait
+/// on its node for the old pod to stop).
+pub fn pod_name_seed(owner: &bramble_api::meta::ObjectMeta, now: std::time::SystemTime) -> String {
+    let nanos = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    format!("{}/{nanos}", owner.uid.as_deref().unwrap_or(&owner.name))
+}
+
 pub fn pod_names(prefix: &str, count: usize, seed: &str, taken: &BTreeSet<&str>) -> Vec<String> {
     let mut out = Vec::with_capacity(count);
     let mut i: u64 = 0;
@@ -82,6 +94,23 @@ pub fn pod_names(prefix: &str, count: usize, seed: &str, taken: &BTreeSet<&str>)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_made_within_one_second_differ() {
+        let meta = bramble_api::meta::ObjectMeta {
+            name: "web".into(),
+            uid: Some("u-1".into()),
+            ..Default::default()
+        };
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        let later = t + std::time::Duration::from_millis(300);
+        let none = BTreeSet::new();
+        assert_ne!(
+            pod_names("web-abc", 1, &pod_name_seed(&meta, t), &none),
+            pod_names("web-abc", 1, &pod_name_seed(&meta, later), &none)
+        );
+        assert_eq!(pod_name_seed(&meta, t), "u-1/1700000000000000000");
+    }
 
     #[test]
     fn hash_is_stable_and_ignores_own_label() {
