@@ -5,19 +5,11 @@
 use std::path::Path;
 
 use bramble_tests::HubProcess;
-use bramble_tests::kubectl::Kubectl;
+use bramble_tests::kubectl::{Kubectl, words};
 use serde_json::Value;
 
 fn kubectl(hub: &HubProcess, args: &[&str]) -> String {
     Kubectl::for_data_dir(&hub.data_dir).ok(args)
-}
-
-/// The whitespace-separated words of each line.
-fn words(table: &str) -> Vec<Vec<String>> {
-    table
-        .lines()
-        .map(|l| l.split_whitespace().map(str::to_string).collect())
-        .collect()
 }
 
 #[test]

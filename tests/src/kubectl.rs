@@ -56,3 +56,11 @@ impl Kubectl {
         stdout
     }
 }
+
+/// The whitespace-separated words of each line of a table kubectl printed.
+pub fn words(table: &str) -> Vec<Vec<String>> {
+    table
+        .lines()
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .collect()
+}
