@@ -14,10 +14,11 @@
 //!
 //! rumqttd runs on its own threads and has **no shutdown API**: once started it
 //! lives until the process exits (stopping a [`crate::Hub`] leaves it
-//! listening; tests use a fresh loopback port per hub). It also only logs a
-//! bind failure, so [`EmbeddedBroker::start`] binds the address itself first
-//! (reporting a clear error) and then waits until the broker accepts
-//! connections. Nothing is persisted: a restart loses sessions and retained
+//! listening; tests use a fresh port per hub). [`EmbeddedBroker::start`]
+//! binds the listener itself (a clear error if the address is taken; port 0
+//! gets a free port, [`EmbeddedBroker::addr`] says which) and hands it to
+//! rumqttd (`ServerSettings::set_listener`, also part of the patch), then
+//! waits until the broker accepts connections. Nothing is persisted: a restart loses sessions and retained
 //! messages, and the hub republishes what it needs (see `docs/protocol.md`).
 
 use std::collections::HashMap;
@@ -67,8 +68,6 @@ pub struct BrokerStopped;
 /// Why the embedded broker did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
-    #[error("--mqtt-listen {listen}: port 0 is not supported for the embedded broker")]
-    PortZero { listen: SocketAddr },
     #[error(
         "binding the MQTT listener {listen} (is another broker running? use --mqtt-listen): {source}"
     )]
@@ -98,10 +97,10 @@ pub struct EmbeddedBroker {
 }
 
 impl EmbeddedBroker {
-    /// Starts rumqttd on `listen` (port 0 is not supported: rumqttd does not
-    /// tell which port it bound), logins checked by `auth` and topics by
-    /// `acl`, MQTT over TLS with `tls`'s certificate (each handshake in its
-    /// connection's own task, see rumqttd's `Acceptor`), and returns once it
+    /// Starts rumqttd on `listen` (port 0: a free port), logins checked by
+    /// `auth` and topics by `acl`, MQTT over TLS with `tls`'s certificate
+    /// (each handshake in its connection's own task, see rumqttd's
+    /// `Acceptor`), and returns once it
     /// accepts connections.
     pub async fn start(
         listen: SocketAddr,
@@ -110,11 +109,10 @@ impl EmbeddedBroker {
         tls: Option<Arc<crate::tls::ServingCert>>,
     ) -> Result<EmbeddedBroker, BrokerError> {
         let scheme = if tls.is_some() { "mqtts" } else { "mqtt" };
-        if listen.port() == 0 {
-            return Err(BrokerError::PortZero { listen });
-        }
-        drop(TcpListener::bind(listen).map_err(|source| BrokerError::Bind { listen, source })?);
-        let mut broker = Broker::new(config(listen, auth, acl, tls));
+        let bind = |source| BrokerError::Bind { listen, source };
+        let listener = TcpListener::bind(listen).map_err(bind)?;
+        let listen = listener.local_addr().map_err(bind)?;
+        let mut broker = Broker::new(config(listener, listen, auth, acl, tls));
         let handle = broker.handle();
         std::thread::Builder::new()
             .name("mqtt-broker".into())
@@ -174,6 +172,7 @@ fn check_topic(acl: &dyn TopicAcl, request: &AclRequest<'_>) -> bool {
 
 /// The rumqttd configuration (no config file).
 fn config(
+    listener: TcpListener,
     listen: SocketAddr,
     auth: Arc<Identity>,
     acl: Arc<dyn TopicAcl>,
@@ -213,13 +212,15 @@ fn config(
         std::future::ready(verdict.is_ok())
     });
     connections.set_acl_handler(move |request: &AclRequest<'_>| check_topic(&*acl, request));
-    let server = ServerSettings {
+    let mut server = ServerSettings {
         name: "bramble-v4".into(),
         listen,
         tls: None,
         next_connection_delay_ms: 1,
         connections,
+        external_listener: None,
     };
+    server.set_listener(listener);
     Config {
         id: 0,
         router: RouterConfig {

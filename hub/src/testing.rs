@@ -10,19 +10,6 @@ use crate::server::{Hub, HubConfig, StartError};
 pub enum TestHubError {
     #[error("creating a temporary data dir: {0}")]
     TempDir(#[source] std::io::Error),
-    #[error("finding a free loopback port for the broker: {0}")]
-    FreePort(#[source] std::io::Error),
-    /// Another process bound the probed broker port before rumqttd did
-    /// (see [`free_loopback_port`]): not retried.
-    #[error(
-        "the broker port {listen}, free a moment before, was taken by another process \
-         (rumqttd cannot take a bound listener; not retried): {source}"
-    )]
-    ProbedPortTaken {
-        listen: std::net::SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
     #[error(transparent)]
     Start(#[from] StartError),
 }
@@ -39,20 +26,10 @@ impl TestHub {
         Self::start_with(None, None).await
     }
 
-    /// Starts a fresh hub with its embedded MQTT broker on a probed
-    /// loopback port ([`free_loopback_port`]; every other port of the hub is
-    /// bound to port 0 by the hub itself).
+    /// Starts a fresh hub with its embedded MQTT broker; every port of the
+    /// hub is a loopback port 0 bound by the hub itself.
     pub async fn start_with_mqtt() -> Result<TestHub, TestHubError> {
-        let listen = free_loopback_port().map_err(TestHubError::FreePort)?;
-        match Self::start_with(Some(listen), None).await {
-            Err(TestHubError::Start(StartError::Broker(crate::broker::BrokerError::Bind {
-                listen,
-                source,
-            }))) if source.kind() == std::io::ErrorKind::AddrInUse => {
-                Err(TestHubError::ProbedPortTaken { listen, source })
-            }
-            r => r,
-        }
+        Self::start_with(Some(([127, 0, 0, 1], 0).into()), None).await
     }
 
     /// Starts a fresh hub with the given MQTT settings.
@@ -130,18 +107,6 @@ impl TestHub {
             None => Ok(()),
         }
     }
-}
-
-/// A loopback address with a port that was free a moment ago (bound and
-/// closed), for the embedded broker only: rumqttd binds its own socket from
-/// its configuration and cannot report a port-0 bind, so it can be given
-/// neither a bound listener nor port 0. Every other server of a test hub
-/// binds port 0 itself. Another process may take the port in between; that
-/// is not retried: the start fails with [`TestHubError::ProbedPortTaken`].
-/// (`bramble_tests::ports` says the same for the other tests' servers; the
-/// hub's library cannot depend on that crate.)
-pub fn free_loopback_port() -> std::io::Result<std::net::SocketAddr> {
-    std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()
 }
 
 /// Registers `node` with `keys` (approved, incarnation 1, `session`) as a

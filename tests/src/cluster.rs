@@ -26,7 +26,7 @@ use serde_json::Value;
 
 use crate::lab::{Host, Lab};
 pub use crate::mosquitto::Mosquitto;
-use crate::ports::probed_port;
+use crate::ports::logged_addr;
 use crate::{Client, bin, eventually};
 
 /// The hub's API port inside a lab's `hub` host.
@@ -144,27 +144,23 @@ pub struct Hub {
 }
 
 impl Hub {
+    /// A hub on loopback: its API and embedded broker get port 0 at the
+    /// first start, and the ports they got are kept for restarts (its
+    /// agents keep their URLs).
     fn start(data_dir: &Path, mqtt: HubMqtt, extra: &[&str]) -> Hub {
-        // Fixed across restarts: probed (crate::ports says why).
-        let api_port = probed_port();
         let mut args = vec![
             "--data-dir".to_string(),
             data_dir.display().to_string(),
-            "--listen".into(),
-            format!("127.0.0.1:{api_port}"),
             "--log".into(),
             "info".into(),
         ];
         args.extend(crate::LOOPBACK_HUB_FLAGS.iter().map(|s| s.to_string()));
         let mqtt_url = match mqtt {
-            HubMqtt::Embedded(port) => {
-                args.extend(["--mqtt-listen".into(), format!("127.0.0.1:{port}")]);
-                format!("{}://127.0.0.1:{port}", mqtt_scheme(extra))
-            }
+            HubMqtt::Embedded => None,
             HubMqtt::External(port) => {
                 let url = format!("mqtt://127.0.0.1:{port}");
                 args.extend(["--mqtt-url".into(), url.clone()]);
-                url
+                Some(url)
             }
             HubMqtt::Dynsec(port) => {
                 let (user, pw) = DYNSEC_ADMIN;
@@ -173,13 +169,38 @@ impl Hub {
                     format!("mqtt://{user}:{pw}@127.0.0.1:{port}"),
                     "--mqtt-dynsec".into(),
                 ]);
-                format!("mqtt://127.0.0.1:{port}")
+                Some(format!("mqtt://127.0.0.1:{port}"))
             }
         };
         args.extend(extra.iter().map(|s| s.to_string()));
-        let url = format!("{}://127.0.0.1:{api_port}", scheme(extra));
+        let mut first = Command::new(bin("bramble-hub"));
+        first.args(&args).args(["--listen", "127.0.0.1:0"]);
+        if mqtt_url.is_none() {
+            first.args(["--mqtt-listen", "127.0.0.1:0"]);
+        }
+        let mut proc = Proc::spawn(first);
+        // The broker logs its address before the API does.
+        let api = eventually(
+            "the hub to log its API address",
+            Duration::from_secs(20),
+            || {
+                let log = proc.log();
+                if !proc.running() {
+                    panic!("bramble-hub exited: {}", proc.exited_log());
+                }
+                logged_addr(&log, "hub listening", "addr")
+            },
+        );
+        args.extend(["--listen".into(), api.to_string()]);
+        let mqtt_url = mqtt_url.unwrap_or_else(|| {
+            let broker = logged_addr(&proc.log(), "embedded MQTT broker listening", "listen")
+                .expect("the embedded broker's address in the hub's log");
+            args.extend(["--mqtt-listen".into(), broker.to_string()]);
+            format!("{}://{broker}", mqtt_scheme(extra))
+        });
+        let url = format!("{}://{api}", scheme(extra));
         let mut hub = Hub {
-            proc: Proc::spawn(Command::new("true")),
+            proc,
             lan_url: url.clone(),
             url,
             token: String::new(),
@@ -188,9 +209,9 @@ impl Hub {
             data_dir: data_dir.to_path_buf(),
             args,
             netns: None,
-            api_port,
+            api_port: api.port(),
         };
-        hub.restart();
+        hub.await_start();
         hub
     }
 
@@ -252,6 +273,11 @@ impl Hub {
         let mut cmd = in_netns(self.netns.as_deref(), bin("bramble-hub"));
         cmd.args(&self.args);
         self.proc = Proc::spawn(cmd);
+        self.await_start();
+    }
+
+    /// Waits until the hub's API answers, then reads its tokens.
+    fn await_start(&mut self) {
         eventually("the hub to answer", Duration::from_secs(20), || {
             self.api_listening().then_some(())?;
             let client = Client::for_data_dir(&self.url, "", &self.data_dir);
@@ -301,7 +327,7 @@ fn scheme(extra: &[&str]) -> &'static str {
 }
 
 enum HubMqtt {
-    Embedded(u16),
+    Embedded,
     External(u16),
     Dynsec(u16),
 }
@@ -438,7 +464,7 @@ impl Cluster {
         let mqtt = match (&mosquitto, broker) {
             (Some(m), Broker::MosquittoDynsec) => HubMqtt::Dynsec(m.port),
             (Some(m), _) => HubMqtt::External(m.port),
-            (None, _) => HubMqtt::Embedded(probed_port()),
+            (None, _) => HubMqtt::Embedded,
         };
         let hub = Hub::start(&dir.path().join("hub"), mqtt, hub_flags);
         let mut cluster = Cluster {

@@ -248,8 +248,7 @@ pub struct HubProcess {
 
 impl HubProcess {
     /// Starts the `bramble-hub` binary at `bin` on 127.0.0.1 port 0 (its
-    /// embedded MQTT broker on a free loopback port) and waits for its
-    /// listen line.
+    /// embedded MQTT broker too) and waits for its listen line.
     pub fn start(bin: &Path, data_dir: &Path) -> HubProcess {
         Self::start_with_log(bin, data_dir, "info")
     }
@@ -266,13 +265,11 @@ impl HubProcess {
         filter: &str,
         extra: &[&str],
     ) -> HubProcess {
-        // The embedded broker cannot take a listener: probed (ports says why).
-        let mqtt = std::net::SocketAddr::from(([127, 0, 0, 1], ports::probed_port()));
         let mut child = Command::new(bin)
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--listen", "127.0.0.1:0", "--log", filter])
-            .args(["--mqtt-listen", &mqtt.to_string()])
+            .args(["--mqtt-listen", "127.0.0.1:0"])
             .args(LOOPBACK_HUB_FLAGS)
             .args(extra)
             .stderr(Stdio::piped())
@@ -283,7 +280,7 @@ impl HubProcess {
         let (tx, rx) = std::sync::mpsc::channel();
         let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let keep = log.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Ok(mut l) = keep.lock() {
@@ -304,9 +301,17 @@ impl HubProcess {
                 }
             }
         });
-        let url = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("bramble-hub did not report its URL");
+        let url = match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(url) => url,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                // Its last lines: the reader ends when the pipe closes.
+                let _ = reader.join();
+                let log = log.lock().map(|l| l.clone()).unwrap_or_default();
+                panic!("bramble-hub did not report its URL ({e}); its log:\n{log}");
+            }
+        };
         let token = std::fs::read_to_string(data_dir.join("token"))
             .unwrap()
             .trim()

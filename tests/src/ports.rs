@@ -1,29 +1,22 @@
-//! Ports for test servers that cannot take a bound listener: the one place
-//! that says why a test probes a port.
+//! Ports of test servers: the one place that says why a test probes a port,
+//! and how a test learns the port a server bound itself.
 //!
-//! A server in a test gets a listener bound to port 0 (passed to it, as the
-//! registries and backends of the tests are, or bound by the server itself
-//! and asked for its address, as `Hub::start` does for its API, DNS and
-//! ingress and [`crate::HubProcess`] reads from the hub's log): nothing
-//! else can take that port in between. Some servers cannot work that way:
+//! A server in a test gets a listener bound to port 0: passed to it (as the
+//! registries and backends of the tests are), or bound by the server itself
+//! and read back, as the hub does for its API, broker, DNS and ingress
+//! ([`logged_addr`] reads them from the hub's log): nothing else can take
+//! that port in between. A restarted `bramble-hub`
+//! ([`crate::cluster::Hub::restart`]) binds the ports its first start got
+//! again, so that its agents keep their URLs.
 //!
-//! - rumqttd, the hub's embedded MQTT broker, binds its own socket from its
-//!   configuration and does not tell which port a port-0 bind got (so the
-//!   hub refuses `--mqtt-listen` port 0; `bramble_hub::testing::
-//!   free_loopback_port` is the same probe for the in-process broker, as the
-//!   hub's library cannot use this crate);
-//! - a `bramble-hub` child process that is restarted on the same API and
-//!   broker ports ([`crate::cluster::Hub::restart`]: its agents keep their
-//!   URLs);
-//! - mosquitto and nginx, whose configuration names the port.
-//!
-//! For those, [`probed_port`] binds port 0, reads the port and closes it.
-//! Another process may bind that port before the server does; the kernel
-//! hands port-0 binds out from the ephemeral range in a random order, so
-//! that is rare, and it is never retried or hidden: the server's start
-//! fails with "address in use" naming the port.
+//! Some servers cannot work that way: mosquitto and nginx, whose
+//! configuration names the port. For those, [`probed_port`] binds port 0,
+//! reads the port and closes it. Another process may bind that port before
+//! the server does; the kernel hands port-0 binds out from the ephemeral
+//! range in a random order, so that is rare, and it is never retried or
+//! hidden: the server's start fails with "address in use" naming the port.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 
 /// A loopback port that was free a moment ago (bound and closed), for the
 /// servers listed in the [module docs](self) only.
@@ -32,4 +25,37 @@ pub fn probed_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free loopback port")
+}
+
+/// The address in field `field` of the first line of `log` (tracing's
+/// `key=value` format) with `message`, e.g. the hub's `hub listening addr=…`
+/// or `embedded MQTT broker listening listen=…`.
+pub fn logged_addr(log: &str, message: &str, field: &str) -> Option<SocketAddr> {
+    let line = log.lines().find(|l| l.contains(message))?;
+    let key = format!(" {field}=");
+    let value = line.split(&key).nth(1)?.split_whitespace().next()?;
+    value.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_an_address_field_of_a_logged_line() {
+        let log = "2026-12-07T12:00:00Z  INFO bramble_hub::broker: embedded MQTT broker \
+                   listening listen=127.0.0.1:40123 scheme=mqtts\n\
+                   2026-12-07T12:00:00Z  INFO bramble_hub::server: hub listening \
+                   addr=127.0.0.1:39001 url=https://127.0.0.1:39001\n";
+        assert_eq!(
+            logged_addr(log, "hub listening", "addr"),
+            Some(([127, 0, 0, 1], 39001).into())
+        );
+        assert_eq!(
+            logged_addr(log, "embedded MQTT broker listening", "listen"),
+            Some(([127, 0, 0, 1], 40123).into())
+        );
+        assert_eq!(logged_addr(log, "hub listening", "nope"), None);
+        assert_eq!(logged_addr(log, "ingress listening", "addr"), None);
+    }
 }

@@ -127,8 +127,6 @@ pub enum ConfigError {
          replaces the embedded one"
     )]
     ExternalAndEmbeddedBroker { listen: SocketAddr },
-    #[error("--mqtt-listen {listen}: the embedded broker needs a fixed port")]
-    MqttListenPortZero { listen: SocketAddr },
     #[error(transparent)]
     MqttUrl(#[from] crate::mqtt::MqttError),
     #[error(
@@ -160,11 +158,6 @@ impl HubConfig {
         }
         if let (Some(listen), Some(_)) = (self.mqtt_listen, &self.mqtt_url) {
             return Err(ConfigError::ExternalAndEmbeddedBroker { listen });
-        }
-        if let Some(listen) = self.mqtt_listen
-            && listen.port() == 0
-        {
-            return Err(ConfigError::MqttListenPortZero { listen });
         }
         if let Some(url) = &self.mqtt_url {
             // Syntax only: the CA is read at start.

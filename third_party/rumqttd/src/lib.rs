@@ -158,9 +158,24 @@ pub struct ServerSettings {
     pub tls: Option<TlsConfig>,
     pub next_connection_delay_ms: u64,
     pub connections: ConnectionSettings,
+    /// A listener the embedder bound (see [`ServerSettings::set_listener`]);
+    /// `None` binds `listen` at start.
+    #[serde(skip)]
+    pub external_listener: Option<BoundListener>,
 }
 
+/// A listener bound by the embedder, taken by the server when it starts.
+pub type BoundListener = Arc<std::sync::Mutex<Option<std::net::TcpListener>>>;
+
 impl ServerSettings {
+    /// Accepts connections on `listener` instead of binding `listen`: the
+    /// embedder binds (port 0 included) and knows the address before the
+    /// server starts, and no other process can take the port in between.
+    /// `listen` is then only a name in logs.
+    pub fn set_listener(&mut self, listener: std::net::TcpListener) {
+        self.external_listener = Some(Arc::new(std::sync::Mutex::new(Some(listener))));
+    }
+
     pub fn set_auth_handler<F, O>(&mut self, auth_fn: F)
     where
         F: Fn(ClientId, AuthUser, AuthPass) -> O + Send + Sync + 'static,
