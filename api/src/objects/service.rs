@@ -1,6 +1,7 @@
 //! `v1 Service`: a stable virtual IP (or a headless DNS name) for a set of pods.
-//! `ClusterIP` and `NodePort` are supported; `LoadBalancer` and `ExternalName`
-//! are refused.
+//! `ClusterIP`, `NodePort` and `LoadBalancer` (a NodePort service that the
+//! hub also serves on its own address, as k3s' ServiceLB does) are supported;
+//! `ExternalName` is refused.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -18,7 +19,7 @@ use super::common::{
 };
 
 /// Service types Bramble supports.
-pub const SERVICE_TYPES: &[&str] = &["ClusterIP", "NodePort"];
+pub const SERVICE_TYPES: &[&str] = &["ClusterIP", "NodePort", "LoadBalancer"];
 /// The NodePort range.
 pub const NODE_PORT_RANGE: std::ops::RangeInclusive<i32> = 30000..=32767;
 /// Default `sessionAffinityConfig.clientIP.timeoutSeconds` (3 hours).
@@ -52,7 +53,7 @@ pub struct Service {
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ServiceSpec {
-    /// `ClusterIP` (default) or `NodePort`.
+    /// `ClusterIP` (default), `NodePort` or `LoadBalancer`.
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub type_: Option<String>,
     /// Allocated by the hub; `None` for a headless service.
@@ -69,7 +70,7 @@ pub struct ServiceSpec {
     pub session_affinity: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_affinity_config: Option<SessionAffinityConfig>,
-    /// NodePort only: `Cluster` (default) or `Local`.
+    /// NodePort and LoadBalancer only: `Cluster` (default) or `Local`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_traffic_policy: Option<String>,
     /// `Cluster` (default) or `Local`.
@@ -108,7 +109,8 @@ pub struct ServicePort {
     /// A number or a container port name; defaults to `port`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_port: Option<IntOrString>,
-    /// NodePort services only, 30000-32767; allocated by the hub when unset.
+    /// NodePort and LoadBalancer services only, 30000-32767; allocated by
+    /// the hub when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_port: Option<i32>,
 }
@@ -205,6 +207,11 @@ impl Service {
         self.spec.type_.as_deref().unwrap_or("ClusterIP")
     }
 
+    /// Whether its ports are also node ports (`NodePort` and `LoadBalancer`).
+    pub fn has_node_ports(&self) -> bool {
+        matches!(self.type_(), "NodePort" | "LoadBalancer")
+    }
+
     /// Whether `clusterIP: None` (no virtual IP; DNS returns pod IPs).
     pub fn is_headless(&self) -> bool {
         self.spec.cluster_ip.as_deref() == Some("None")
@@ -220,7 +227,7 @@ impl Object for Service {
 
     /// type ClusterIP, sessionAffinity None (ClientIP timeout 10800),
     /// internalTrafficPolicy Cluster, externalTrafficPolicy Cluster for
-    /// NodePort, port protocol TCP, targetPort = port.
+    /// NodePort and LoadBalancer, port protocol TCP, targetPort = port.
     fn apply_defaults(&mut self) {
         let s = &mut self.spec;
         let t = s.type_.get_or_insert_with(|| "ClusterIP".into()).clone();
@@ -234,11 +241,12 @@ impl Object for Service {
                 .timeout_seconds
                 .get_or_insert(DEFAULT_CLIENT_IP_TIMEOUT_SECONDS);
         }
-        if t == "ClusterIP" || t == "NodePort" {
+        let node_ports = t == "NodePort" || t == "LoadBalancer";
+        if t == "ClusterIP" || node_ports {
             s.internal_traffic_policy
                 .get_or_insert_with(|| "Cluster".into());
         }
-        if t == "NodePort" {
+        if node_ports {
             s.external_traffic_policy
                 .get_or_insert_with(|| "Cluster".into());
         }
@@ -267,10 +275,11 @@ impl Object for Service {
                 }
             }
         }
-        if headless && t == "NodePort" {
+        let node_ports = t == "NodePort" || t == "LoadBalancer";
+        if headless && node_ports {
             errs.push(FieldError::invalid(
                 "spec.clusterIP",
-                "\"None\": may not be set to 'None' for NodePort services",
+                format!("\"None\": may not be set to 'None' for {t} services"),
             ));
         }
         for (i, ip) in s.cluster_ips.iter().enumerate() {
@@ -294,7 +303,7 @@ impl Object for Service {
         if s.ports.is_empty() && !headless {
             errs.push(FieldError::required("spec.ports"));
         }
-        errs.extend(validate_ports(&s.ports, t == "NodePort"));
+        errs.extend(validate_ports(&s.ports, node_ports));
         check_opt_enum(
             &mut errs,
             "spec.sessionAffinity",
@@ -318,10 +327,10 @@ impl Object for Service {
             }
         }
         if let Some(p) = s.external_traffic_policy.as_deref() {
-            if t != "NodePort" {
+            if !node_ports {
                 errs.push(FieldError::invalid(
                     "spec.externalTrafficPolicy",
-                    format!("{p:?}: may only be set for NodePort services"),
+                    format!("{p:?}: may only be set for NodePort and LoadBalancer services"),
                 ));
             } else {
                 check_enum(
@@ -457,14 +466,26 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_types() {
-        let s = service(json!({"type": "LoadBalancer", "ports": [{"port": 80}]}));
+    fn load_balancers_are_node_port_services_and_external_name_is_refused() {
+        let mut s =
+            service(json!({"type": "LoadBalancer", "ports": [{"port": 80, "nodePort": 30080}]}));
+        s.apply_defaults();
+        assert!(s.validate().is_empty(), "{}", s.validate());
+        assert!(s.has_node_ports());
+        assert_eq!(s.spec.external_traffic_policy.as_deref(), Some("Cluster"));
+        let s =
+            service(json!({"type": "LoadBalancer", "clusterIP": "None", "ports": [{"port": 80}]}));
         assert_eq!(
             s.validate().to_string(),
-            "spec.type: Unsupported value: supported values: \"ClusterIP\", \"NodePort\""
+            "spec.clusterIP: Invalid value: \"None\": may not be set to 'None' for LoadBalancer services"
         );
         let s = service(json!({"type": "ExternalName", "ports": [{"port": 80}]}));
-        assert_eq!(s.validate().0[0].path, "spec.type");
+        assert_eq!(
+            s.validate().to_string(),
+            "spec.type: Unsupported value: supported values: \"ClusterIP\", \"NodePort\", \"LoadBalancer\""
+        );
+        let s = service(json!({"ports": [{"port": 80}]}));
+        assert!(!s.has_node_ports());
     }
 
     #[test]

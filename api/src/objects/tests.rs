@@ -275,9 +275,9 @@ fn service_admits_with_defaults_and_round_trips() {
     assert_eq!(a.object["spec"]["type"], "ClusterIP");
     assert_eq!(
         admit_err(svc(
-            json!({"type": "LoadBalancer", "ports": [{"port": 80}]})
+            json!({"type": "ExternalName", "ports": [{"port": 80}]})
         )),
-        "Service \"s\" is invalid: spec.type: Unsupported value: supported values: \"ClusterIP\", \"NodePort\""
+        "Service \"s\" is invalid: spec.type: Unsupported value: supported values: \"ClusterIP\", \"NodePort\", \"LoadBalancer\""
     );
     assert_eq!(
         err_paths(svc(

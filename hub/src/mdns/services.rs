@@ -1,6 +1,7 @@
 //! Services announced to LAN clients as `<name>.local`: a Service annotated
-//! `bramble.dev/mdns: "true"` (or `"<name>"`) of type NodePort is announced
-//! by the hub's mDNS responder as host `<name>.local` with the addresses of
+//! `bramble.dev/mdns: "true"` (or `"<name>"`) of type NodePort (or
+//! LoadBalancer) is announced by the hub's mDNS responder as host
+//! `<name>.local` with the addresses of
 //! the Ready nodes (for `externalTrafficPolicy: Local` only those with a
 //! ready endpoint) and, for DNS-SD browsers, as an instance of
 //! `_<port name or http>._<proto>.local` on its first node port. ClusterIPs
@@ -88,9 +89,9 @@ pub fn lan_names(
             ));
             continue;
         }
-        if s.spec.type_.as_deref() != Some("NodePort") {
+        if !s.has_node_ports() {
             problems.push(format!(
-                "service {id}: not announced as {label}.local: LAN clients cannot reach a ClusterIP; set spec.type: NodePort"
+                "service {id}: not announced as {label}.local: LAN clients cannot reach a ClusterIP; set spec.type: NodePort (or LoadBalancer)"
             ));
             continue;
         }

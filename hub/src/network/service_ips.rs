@@ -129,7 +129,10 @@ fn assign_node_ports(
     current: Option<&Value>,
     others: &[Value],
 ) -> Result<(), AssignError> {
-    let node_port = svc["spec"]["type"].as_str() == Some("NodePort");
+    let node_port = matches!(
+        svc["spec"]["type"].as_str(),
+        Some("NodePort" | "LoadBalancer")
+    );
     let mut used: BTreeSet<i64> = others
         .iter()
         .flat_map(|o| o["spec"]["ports"].as_array().into_iter().flatten())
