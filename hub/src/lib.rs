@@ -1,7 +1,8 @@
 //! The Bramble hub: cluster state in redb, the Kubernetes-style HTTP API with
 //! Pod Security admission, the registry, the MQTT broker and session with the
 //! agents, the controllers, the scheduler and the dispatcher, the event
-//! recorder, the ingress, cluster DNS and mDNS, and the cluster CA behind
+//! recorder, the ingress, the load balancer of `LoadBalancer` Services,
+//! cluster DNS and mDNS, and the cluster CA behind
 //! HTTPS and MQTT over TLS. `docs/architecture.md` maps the modules.
 
 pub mod admission;
@@ -30,6 +31,7 @@ pub mod rpc;
 pub mod scheduler;
 pub mod secrets_key;
 pub mod server;
+pub mod service_lb;
 pub mod store;
 pub mod testing;
 pub mod tls;

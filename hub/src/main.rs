@@ -119,6 +119,15 @@ struct Args {
     /// Serve no ingress, neither HTTP nor HTTPS.
     #[arg(long)]
     no_ingress: bool,
+    /// Address the load balancer of `type: LoadBalancer` Services listens
+    /// on (each Service port on it, TCP and UDP) [default: the --listen
+    /// address].
+    #[arg(long, env = "BRAMBLE_LB_ADDRESS")]
+    lb_address: Option<std::net::IpAddr>,
+    /// Serve no LoadBalancer Services (their EXTERNAL-IP stays pending;
+    /// their node ports still work), as k3s' `--disable servicelb`.
+    #[arg(long, env = "BRAMBLE_NO_SERVICE_LB")]
+    no_service_lb: bool,
     /// Do not announce the hub on the LAN with mDNS (`_bramble._tcp.local`,
     /// what `bramble-agent --join auto` looks for).
     #[arg(long, env = "BRAMBLE_NO_MDNS")]
@@ -311,6 +320,7 @@ fn main() -> anyhow::Result<()> {
         dns: None,
         ingress: (!args.no_ingress).then_some(args.ingress_listen),
         ingress_tls: (!args.no_ingress && !args.no_ingress_tls).then_some(args.ingress_tls_listen),
+        service_lb: (!args.no_service_lb).then(|| args.lb_address.unwrap_or(args.listen.ip())),
         mdns: !args.no_mdns,
         pod_routes: !args.no_pod_routes,
         approve_nodes: args.approve_nodes,

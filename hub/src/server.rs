@@ -116,6 +116,8 @@ pub struct Hub {
     dns: Option<Arc<DnsServer>>,
     ingress: Option<IngressServer>,
     ingress_tls: Option<IngressServer>,
+    /// The load balancer of `LoadBalancer` Services (`--lb-address`).
+    service_lb: Option<Arc<crate::service_lb::ServiceLb>>,
     /// The other tasks started here (each ends once the stop flag is set),
     /// by what they do.
     tasks: Vec<(&'static str, JoinHandle<()>)>,
@@ -349,6 +351,16 @@ impl Hub {
             .as_ref()
             .and_then(|d| start_dns(d, &config.network));
         let (ingress_state, ingress, ingress_tls) = start_ingress(&config, stop_rx.clone()).await;
+        let service_lb = config.service_lb.map(|address| {
+            crate::service_lb::ServiceLb::new(
+                address,
+                crate::service_lb::ingress_addresses(address, &config.network),
+                crate::conn_limits::ConnLimits::new(
+                    config.ports.max_connections,
+                    config.ports.max_connections_per_client,
+                ),
+            )
+        });
         let mdns = announce(&config, addr, mqtt_addr);
         let pod_security = config.control.pod_security.clone();
         tracing::info!(
@@ -376,6 +388,7 @@ impl Hub {
                         pod_routes: config.pod_routes,
                         host: None,
                         mdns: mdns.clone(),
+                        lb: service_lb.clone(),
                     },
                     events: recorder,
                 },
@@ -436,9 +449,15 @@ impl Hub {
             dns,
             ingress,
             ingress_tls,
+            service_lb,
             tasks,
             _mdns: mdns,
         })
+    }
+
+    /// The hub's load balancer of `LoadBalancer` Services, if it runs.
+    pub fn service_lb(&self) -> Option<&Arc<crate::service_lb::ServiceLb>> {
+        self.service_lb.as_ref()
     }
 
     /// The address the ingress serves on, if it runs.
@@ -548,6 +567,10 @@ impl Hub {
         tokio::join!(api, ingress);
         if let Some(control) = self.control {
             let _ = control.await;
+        }
+        // After the control loop, which opens its ports.
+        if let Some(lb) = &self.service_lb {
+            lb.close().await;
         }
         if let Some(mqtt) = self.mqtt {
             mqtt.join().await;

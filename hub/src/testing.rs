@@ -54,6 +54,9 @@ impl TestHub {
             }),
             ingress: with_agents.then(|| ([127, 0, 0, 1], 0).into()),
             ingress_tls: with_agents.then(|| ([127, 0, 0, 1], 0).into()),
+            // Its ports are the Services' own: tested with hub processes
+            // on addresses of their own (bramble_tests::ports).
+            service_lb: None,
             // Tests keep their traffic on loopback.
             mdns: false,
             pod_routes: false,

@@ -141,6 +141,9 @@ pub struct Hub {
     netns: Option<String>,
     /// The API port inside its network namespace.
     api_port: u16,
+    /// Where its load balancer serves `LoadBalancer` Services (an address
+    /// of its own on loopback; `0.0.0.0` in a lab host).
+    pub lb_address: std::net::IpAddr,
 }
 
 impl Hub {
@@ -155,6 +158,8 @@ impl Hub {
             "info".into(),
         ];
         args.extend(crate::LOOPBACK_HUB_FLAGS.iter().map(|s| s.to_string()));
+        let lb_address = std::net::IpAddr::from(crate::ports::unique_loopback());
+        args.extend(["--lb-address".into(), lb_address.to_string()]);
         let mqtt_url = match mqtt {
             HubMqtt::Embedded => None,
             HubMqtt::External(port) => {
@@ -210,6 +215,7 @@ impl Hub {
             args,
             netns: None,
             api_port: api.port(),
+            lb_address,
         };
         hub.await_start();
         hub
@@ -252,6 +258,7 @@ impl Hub {
             args,
             netns: Some(host.ns_name().to_string()),
             api_port: LAB_API_PORT,
+            lb_address: std::net::Ipv4Addr::UNSPECIFIED.into(),
         };
         hub.restart();
         hub

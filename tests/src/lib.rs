@@ -243,6 +243,9 @@ pub struct HubProcess {
     pub url: String,
     pub token: String,
     pub data_dir: PathBuf,
+    /// Where its load balancer serves `LoadBalancer` Services (an address
+    /// of its own on loopback).
+    pub lb_address: std::net::IpAddr,
     log: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
@@ -265,12 +268,14 @@ impl HubProcess {
         filter: &str,
         extra: &[&str],
     ) -> HubProcess {
+        let lb_address = std::net::IpAddr::from(ports::unique_loopback());
         let mut child = Command::new(bin)
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--listen", "127.0.0.1:0", "--log", filter])
             .args(["--mqtt-listen", "127.0.0.1:0"])
             .args(LOOPBACK_HUB_FLAGS)
+            .args(["--lb-address", &lb_address.to_string()])
             .args(extra)
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
@@ -321,6 +326,7 @@ impl HubProcess {
             url,
             token,
             data_dir: data_dir.to_path_buf(),
+            lb_address,
             log,
         }
     }

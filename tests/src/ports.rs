@@ -9,6 +9,10 @@
 //! ([`crate::cluster::Hub::restart`]) binds the ports its first start got
 //! again, so that its agents keep their URLs.
 //!
+//! A hub's load balancer binds the ports of its Services, which tests
+//! choose: each test hub gets a loopback address of its own
+//! ([`unique_loopback`]) for it.
+//!
 //! Some servers cannot work that way: mosquitto and nginx, whose
 //! configuration names the port. For those, [`probed_port`] binds port 0,
 //! reads the port and closes it. Another process may bind that port before
@@ -27,6 +31,28 @@ pub fn probed_port() -> u16 {
         .expect("a free loopback port")
 }
 
+/// A loopback address of this test process's own (127.A.B.C; Linux
+/// answers on all of 127.0.0.0/8), for servers whose port numbers a test
+/// cannot choose: a hub's load balancer listens on the ports of the
+/// Services, so two tests' hubs serving the same port need different
+/// addresses. A and B come from the process id, C counts up (254 per
+/// process).
+pub fn unique_loopback() -> std::net::Ipv4Addr {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        n < 254,
+        "more than 254 unique loopback addresses in one process"
+    );
+    let pid = std::process::id();
+    std::net::Ipv4Addr::new(
+        127,
+        1 + ((pid / 256) % 254) as u8,
+        (pid % 256) as u8,
+        1 + n as u8,
+    )
+}
+
 /// The address in field `field` of the first line of `log` (tracing's
 /// `key=value` format) with `message`, e.g. the hub's `hub listening addr=…`
 /// or `embedded MQTT broker listening listen=…`.
@@ -40,6 +66,14 @@ pub fn logged_addr(log: &str, message: &str, field: &str) -> Option<SocketAddr> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unique_loopbacks_differ_and_are_loopback() {
+        let (a, b) = (unique_loopback(), unique_loopback());
+        assert_ne!(a, b);
+        assert!(a.is_loopback() && b.is_loopback());
+        assert_ne!(a, std::net::Ipv4Addr::LOCALHOST);
+    }
 
     #[test]
     fn reads_an_address_field_of_a_logged_line() {

@@ -20,7 +20,7 @@ use bramble_api::objects::Endpoints;
 
 use super::snapshot::{
     REVISIONS_TABLE, autoscalers, claims, cronjobs, daemonsets, deployments, endpoints, jobs,
-    nodes, pods, replicasets, statefulsets, volumes,
+    nodes, pods, replicasets, services, statefulsets, volumes,
 };
 use crate::claims::BIND_COMPLETED;
 use crate::controllers::{Action, Garbage, Note, ObjectRef, PodRef};
@@ -138,6 +138,9 @@ fn describe(a: &Action) -> String {
         Action::UpdateCronJobStatus {
             namespace, name, ..
         } => format!("status of cronjob {namespace}/{name}"),
+        Action::UpdateServiceStatus {
+            namespace, name, ..
+        } => format!("status of service {namespace}/{name}"),
         Action::UpdateDaemonSetStatus {
             namespace, name, ..
         } => {
@@ -198,6 +201,7 @@ fn controller_of(owner: &Involved) -> Source {
         "ReplicaSet" => "replicaset-controller",
         "Job" => "job-controller",
         "CronJob" => "cronjob-controller",
+        "Service" => "service-lb-controller",
         _ => "deployment-controller",
     })
 }
@@ -330,6 +334,23 @@ async fn apply_one(store: &Store, action: Action, events: &Recorder) -> Result<b
             set_status_noting(
                 store,
                 cronjobs(),
+                &namespace,
+                &name,
+                &*status,
+                notes,
+                events,
+            )
+            .await
+        }
+        Action::UpdateServiceStatus {
+            namespace,
+            name,
+            status,
+            notes,
+        } => {
+            set_status_noting(
+                store,
+                services(),
                 &namespace,
                 &name,
                 &*status,

@@ -1,16 +1,17 @@
 //! The control loop: one task that reads the store ([`snapshot`]), runs the
 //! pure controller plans (node lifecycle, garbage collection, Deployments
 //! and their ReplicaSets, DaemonSets, StatefulSets, Jobs and CronJobs,
-//! autoscalers, volumes, Endpoints), applies their actions ([`applier`]),
-//! binds pending pods ([`bind`]) and hands each node its desired set
-//! ([`crate::dispatch`]). Workloads whose pods Pod Security now refuses get
-//! none ([`pod_security`]). Level-triggered: it wakes on any store change,
-//! any change of the agents' live facts, a reconnect of the hub's MQTT
-//! client, and once a second for the clocks (heartbeats, eviction, rollout
-//! and Job deadlines, Jobs' TTLs, CronJob schedules), and every round starts
-//! from the store. Events go to the hub's [`Recorder`]: from the applier and
-//! the binder as they write, and from [`observed`] for changes between
-//! rounds.
+//! autoscalers, volumes, Endpoints, the load balancer's Service status),
+//! applies their actions ([`applier`]), binds pending pods ([`bind`]) and
+//! hands each node its desired set ([`crate::dispatch`]). Workloads whose
+//! pods Pod Security now refuses get none ([`pod_security`]).
+//! Level-triggered: it wakes on any store change, any change of the agents'
+//! live facts, a reconnect of the hub's MQTT client, a change of the load
+//! balancer's bind failures (whose ports it tries again each pass), and
+//! once a second for the clocks (heartbeats, eviction, rollout and Job
+//! deadlines, Jobs' TTLs, CronJob schedules), and every round starts from
+//! the store. Events go to the hub's [`Recorder`]: from the applier and the
+//! binder as they write, and from [`observed`] for changes between rounds.
 
 pub mod applier;
 pub mod bind;
@@ -29,10 +30,10 @@ use tokio::task::JoinHandle;
 use crate::admission::pod_security::PodSecurityConfig;
 use crate::controllers::endpoints::{EndpointsInput, plan_endpoints};
 use crate::controllers::{
-    Action, CronJobInput, DaemonSetInput, DeploymentInput, GcInput, HpaInput, JobInput, NodeHealth,
-    NodeLifecycleConfig, PodMetrics, PodRef, StatefulSetInput, VolumeInput, plan_cronjob,
-    plan_daemonset, plan_deployment, plan_gc, plan_hpa, plan_job, plan_nodes, plan_statefulset,
-    plan_volumes,
+    Action, CronJobInput, DaemonSetInput, DeploymentInput, GcInput, HpaInput, JobInput,
+    LoadBalancerInput, NodeHealth, NodeLifecycleConfig, PodMetrics, PodRef, StatefulSetInput,
+    VolumeInput, plan_cronjob, plan_daemonset, plan_deployment, plan_gc, plan_hpa, plan_job,
+    plan_load_balancers, plan_nodes, plan_statefulset, plan_volumes,
 };
 use crate::dispatch::Dispatcher;
 use crate::events::Recorder;
@@ -46,6 +47,8 @@ use crate::network::host_routes;
 use crate::network::pod_hosts::pod_hosts;
 use crate::network::table::ServiceTable;
 use crate::registry::Registry;
+use crate::service_lb::ServiceLb;
+use crate::service_lb::plan::LbPlan;
 use crate::store::{Store, StoreError};
 use bramble_api::objects::Pod;
 use bramble_dns::{DnsServer, Zone};
@@ -87,12 +90,17 @@ pub struct Edge {
     pub host: Option<HostNetwork>,
     /// The hub's mDNS responder: annotated Services as `<name>.local`.
     pub mdns: Option<Arc<Announcement>>,
+    /// The load balancer of `LoadBalancer` Services.
+    pub lb: Option<Arc<ServiceLb>>,
 }
 
 impl Edge {
     fn refresh(&mut self, snap: &Snapshot, network: &NetworkSettings) {
-        let needs_table =
-            self.pod_routes || self.dns.is_some() || self.ingress.is_some() || self.mdns.is_some();
+        let needs_table = self.pod_routes
+            || self.dns.is_some()
+            || self.ingress.is_some()
+            || self.mdns.is_some()
+            || self.lb.is_some();
         if !needs_table {
             return;
         }
@@ -111,6 +119,9 @@ impl Edge {
         if let Some(dns) = &self.dns {
             let hosts = pod_hosts(&snap.services, &snap.endpoints);
             dns.set_zone(Zone::build(&network.cluster_domain, &table.0).with_hosts(&hosts));
+        }
+        if let Some(lb) = &self.lb {
+            lb.set(LbPlan::build(&snap.services).backends(&table));
         }
         if let Some(ingress) = &self.ingress {
             // Routes and certificates from the same snapshot, swapped together.
@@ -169,22 +180,21 @@ async fn run(
     let mut connections = fleet.connections();
     let mut images = images::ImageCache::new(registry);
     let mut hpa_history = HashMap::new();
+    let lb = edge.lb.clone();
+    let mut lb_changes = lb.as_ref().map(|l| l.changes());
     let mut busy = 0;
     loop {
         if *shutdown.borrow() {
             return;
         }
-        let (wrote, settled) = match round(
-            &store,
-            &fleet,
-            &config,
+        let world = World {
+            store: &store,
+            fleet: &fleet,
+            config: &config,
             started,
-            &mut images,
-            &mut hpa_history,
-            &events,
-        )
-        .await
-        {
+            lb: lb.as_deref(),
+        };
+        let (wrote, settled) = match round(&world, &mut images, &mut hpa_history, &events).await {
             Ok((w, snap)) => {
                 for o in observed.observe(&snap, SystemTime::now()) {
                     events.record_occurrence(o);
@@ -222,6 +232,9 @@ async fn run(
             }
             Err(e) => tracing::warn!(error = %e, "reading the store for dispatch failed"),
         }
+        if let Some(lb) = &lb {
+            lb.retry();
+        }
         tokio::select! {
             r = changes.recv() => {
                 if let Err(broadcast::error::RecvError::Closed) = r {
@@ -230,12 +243,25 @@ async fn run(
             }
             _ = live.changed() => {}
             _ = connections.changed() => {}
+            _ = changed(&mut lb_changes) => {}
             _ = shutdown.changed() => {}
             _ = tokio::time::sleep(config.tick) => {}
         }
         // Let a burst of writes (an apply of many objects) land first.
         tokio::time::sleep(Duration::from_millis(2)).await;
         while let Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) = changes.try_recv() {}
+    }
+}
+
+/// Resolves when `rx` has a new value; never without one.
+async fn changed<T>(rx: &mut Option<watch::Receiver<T>>) {
+    match rx {
+        Some(rx) => {
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending::<()>().await,
     }
 }
 
@@ -262,16 +288,30 @@ impl RoundError {
     }
 }
 
+/// What a round reads besides the store's objects.
+struct World<'a> {
+    store: &'a Store,
+    fleet: &'a Fleet,
+    config: &'a ControlConfig,
+    /// When the loop started (agents not heard from since get a grace).
+    started: SystemTime,
+    lb: Option<&'a ServiceLb>,
+}
+
 /// One planning round; returns how many writes it made.
 async fn round(
-    store: &Store,
-    fleet: &Fleet,
-    config: &ControlConfig,
-    started: SystemTime,
+    world: &World<'_>,
     images: &mut images::ImageCache,
     hpa_history: &mut HashMap<String, Vec<(SystemTime, i32)>>,
     events: &Recorder,
 ) -> Result<(usize, Snapshot), RoundError> {
+    let World {
+        store,
+        fleet,
+        config,
+        started,
+        lb,
+    } = *world;
     let snap = Snapshot::read(store)?;
     let now = SystemTime::now();
     let images = &images.for_round(&snap, Instant::now());
@@ -411,6 +451,15 @@ async fn round(
         pods: &snap.pods,
         endpoints: &snap.endpoints,
     }));
+    if let Some(lb) = lb {
+        actions.extend(plan_load_balancers(LoadBalancerInput {
+            services: &snap.services,
+            plan: &LbPlan::build(&snap.services),
+            failures: &lb.failures(),
+            ingress: lb.ingress(),
+            now,
+        }));
+    }
     let mut wrote = applier::apply(store, actions, events).await?;
     if wrote == 0 {
         wrote += bind::schedule_pending(store, &snap, images, events).await?;

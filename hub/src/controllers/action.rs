@@ -11,6 +11,7 @@ use bramble_api::objects::job::JobStatus;
 use bramble_api::objects::persistent_volume::PersistentVolumeStatus;
 use bramble_api::objects::persistent_volume_claim::PersistentVolumeClaimStatus;
 use bramble_api::objects::replicaset::ReplicaSetStatus;
+use bramble_api::objects::service::ServiceStatus;
 use bramble_api::objects::statefulset::StatefulSetStatus;
 use bramble_api::objects::{
     Endpoints, Job, PersistentVolume, PersistentVolumeClaim, Pod, PodTemplateSpec, ReplicaSet,
@@ -194,6 +195,14 @@ pub enum Action {
         namespace: String,
         name: String,
         status: Box<CronJobStatus>,
+        notes: Vec<Note>,
+    },
+    /// Replace a Service's `status` (its load balancer), recording `notes`
+    /// on the Service.
+    UpdateServiceStatus {
+        namespace: String,
+        name: String,
+        status: Box<ServiceStatus>,
         notes: Vec<Note>,
     },
     /// The node runs pods the store no longer has there (replaced while it

@@ -19,6 +19,8 @@
 //! - [`gc`]: pods, ReplicaSets and Jobs whose owners are gone.
 //! - [`nodes`]: Ready/NotReady from heartbeats, eviction, fencing.
 //! - [`endpoints`]: the ready pod addresses behind each Service.
+//! - [`load_balancer`]: the status of Services the hub's load balancer
+//!   serves (its addresses, or why a port is not served).
 //! - [`volumes`]: claims bound to volumes, `local-path` provisioning,
 //!   volume and claim phases, reclaim.
 
@@ -33,6 +35,7 @@ pub mod hpa;
 pub mod job;
 pub mod job_pods;
 pub mod job_status;
+pub mod load_balancer;
 pub mod naming;
 pub mod nodes;
 pub mod owners;
@@ -76,6 +79,7 @@ pub use deployment::{DeploymentInput, plan_deployment};
 pub use gc::{GcInput, plan_gc};
 pub use hpa::{HpaInput, HpaPlan, PodMetrics, plan_hpa};
 pub use job::{JobInput, plan_job};
+pub use load_balancer::{LoadBalancerInput, plan_load_balancers};
 pub use nodes::{NodeHealth, NodeLifecycleConfig, fence, plan_nodes};
 pub use revision::{Revision, UndoError, undo};
 pub use statefulset::{StatefulSetInput, plan_statefulset};

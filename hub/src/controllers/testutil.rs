@@ -213,6 +213,7 @@ impl World {
                 | Action::DeleteJob { .. }
                 | Action::CreateJob(_)
                 | Action::UpdateCronJobStatus { .. }
+                | Action::UpdateServiceStatus { .. }
                 | Action::CollectGarbage(Garbage::Job(_))
                 | Action::UpdateStatefulSetStatus { .. }
                 | Action::CreateClaim(_)

@@ -36,6 +36,9 @@ pub struct HubConfig {
     /// The HTTPS ingress (`--ingress-tls-listen`): certificates from the
     /// Ingresses' `spec.tls` Secrets; `None` serves none.
     pub ingress_tls: Option<SocketAddr>,
+    /// The load balancer of `type: LoadBalancer` Services listens on this
+    /// address (`--lb-address`); `None` serves none (`--no-service-lb`).
+    pub service_lb: Option<std::net::IpAddr>,
     /// Announce the hub with mDNS (`--no-mdns` turns it off).
     pub mdns: bool,
     /// Route this host to the nodes' pod CIDRs (`--no-pod-routes`).
