@@ -93,6 +93,104 @@ pub enum Command {
     /// Encryption of Secrets at rest on the hub: status, rotate-key
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// Run an image as docker run does: a Deployment (or Job, or Pod), its
+    /// published ports served on the hub's address
+    Run(Box<RunArgs>),
+    /// List what `bramble run` started, like docker ps
+    Ps(PsArgs),
+    /// Remove runs (their workload and Service; named volumes stay)
+    Rm(RmArgs),
+    /// Stop runs (scale to 0; `start` brings them back)
+    Stop(StartStopArgs),
+    /// Start stopped runs again
+    Start(StartStopArgs),
+}
+
+/// `bramble run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The run's name (of its Deployment, Job or Pod, and its Service)
+    pub name: String,
+    /// The image (a reference in the hub's registry, e.g. busybox:1)
+    #[arg(long)]
+    pub image: String,
+    /// Publish a port on the hub's address: [HOSTPORT:]PORT[/udp]
+    #[arg(short = 'p', long = "publish", value_name = "[HOSTPORT:]PORT[/udp]")]
+    pub publish: Vec<String>,
+    /// Set an environment variable (NAME alone: this shell's value)
+    #[arg(short = 'e', long = "env", value_name = "NAME=VALUE")]
+    pub env: Vec<String>,
+    /// Read environment variables from a file (docker's format)
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+    /// Mount a volume: NAME:PATH (a claim, created if missing),
+    /// /HOST/PATH:PATH (a path on the board) or PATH; :ro for read-only
+    #[arg(short = 'v', long = "volume", value_name = "VOLUME:PATH[:ro]")]
+    pub volume: Vec<String>,
+    /// Number of pods (with --restart always)
+    #[arg(long, default_value_t = 1)]
+    pub replicas: i32,
+    /// always: a Deployment; on-failure: a Job; no: a Pod that runs once
+    #[arg(long, value_enum, default_value = "always")]
+    pub restart: crate::docker::run_plan::Restart,
+    /// Run on boards of this platform only: OS/ARCH[/VARIANT]
+    #[arg(long, value_name = "OS/ARCH")]
+    pub platform: Option<String>,
+    /// Run on this node only
+    #[arg(long, value_name = "NODE")]
+    pub node: Option<String>,
+    /// Give the container a host device (allowed by the namespace's
+    /// bramble.dev/allowed-devices)
+    #[arg(long, value_name = "/dev/X")]
+    pub device: Vec<String>,
+    /// Run the container privileged (needs a privileged namespace)
+    #[arg(long)]
+    pub privileged: bool,
+    /// Replace the image's entrypoint
+    #[arg(long, value_name = "CMD")]
+    pub entrypoint: Option<String>,
+    /// Working directory in the container
+    #[arg(short = 'w', long, value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// Seconds a stopping container gets between SIGTERM and SIGKILL
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub stop_timeout: u32,
+    /// Return once created, without waiting for the pods to run
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// How long to wait for the pods to run and the ports to be published
+    #[arg(long, default_value = "2m")]
+    pub timeout: humantime::Duration,
+    /// The command: arguments to the image's entrypoint (after `--`)
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+/// `bramble ps`.
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Also finished pods and stopped runs
+    #[arg(short = 'a', long)]
+    pub all: bool,
+}
+
+/// `bramble rm`.
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Runs to remove
+    #[arg(required = true)]
+    pub names: Vec<String>,
+    /// Remove runs that are still running
+    #[arg(short = 'f', long)]
+    pub force: bool,
+}
+
+/// `bramble stop` and `bramble start`.
+#[derive(Debug, Args)]
+pub struct StartStopArgs {
+    /// Runs to stop or start
+    #[arg(required = true)]
+    pub names: Vec<String>,
 }
 
 /// `bramble create ...`.

@@ -1,5 +1,6 @@
 //! The `bramble` command line: kubectl-like `apply`, `get`, `describe` and
-//! `delete` against the hub's Kubernetes-style API.
+//! `delete` against the hub's Kubernetes-style API, and docker-like `run`,
+//! `ps`, `rm`, `stop` and `start` ([`docker`]).
 //!
 //! Layout: [`args`] (syntax) → [`config`] (hub, token, namespace) →
 //! [`context`] (settings + [`client`]) → one module per command. Tables and
@@ -17,6 +18,7 @@ pub mod context;
 pub mod create;
 pub mod delete;
 pub mod describe;
+pub mod docker;
 pub mod exec;
 pub mod get;
 pub mod image_load;
@@ -94,6 +96,11 @@ pub fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Token(c) => trust::token(&ctx, c, &mut out),
         Command::Nodes(c) => trust::nodes(&ctx, c, &mut out),
         Command::Secrets(c) => secrets_key::run(&ctx, c, &mut out),
+        Command::Run(a) => docker::run::run(&ctx, a, &mut out),
+        Command::Ps(a) => docker::ps::run(&ctx, a, &mut out),
+        Command::Rm(a) => docker::lifecycle::rm(&ctx, a, &mut out),
+        Command::Stop(a) => docker::lifecycle::stop(&ctx, a, &mut out),
+        Command::Start(a) => docker::lifecycle::start(&ctx, a, &mut out),
     }
 }
 

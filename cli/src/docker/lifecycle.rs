@@ -1,0 +1,199 @@
+//! `bramble rm [-f] NAME…`, `bramble stop NAME…`, `bramble start NAME…` for
+//! what `bramble run` made (objects labelled with its name; others are
+//! refused, so a hand-made Deployment is never touched by accident):
+//!
+//! - `stop`: a Deployment is scaled to 0 (its replica count kept in the
+//!   annotation [`REPLICAS_ANNOTATION`]), a Job suspended; waits until its
+//!   pods are gone. A Pod (`--restart no`) cannot be started again, so it is
+//!   refused with the way to remove it.
+//! - `start`: the count comes back (a Job resumes).
+//! - `rm`: refuses a run whose pods still run unless `-f` (as `docker rm`),
+//!   deletes the workload and its Service, and waits until its pods are
+//!   gone: nothing is left behind but named volumes, which docker keeps too.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use serde_json::{Value, json};
+
+use super::run_plan::RUN_LABEL;
+use crate::args::{RmArgs, StartStopArgs};
+use crate::client::Client;
+use crate::context::Context;
+
+/// Where `stop` keeps a Deployment's replica count for `start`.
+pub const REPLICAS_ANNOTATION: &str = "bramble.dev/run-replicas";
+
+/// How long `stop` and `rm` wait for the pods to go.
+const WAIT: Duration = Duration::from_secs(120);
+
+/// The workload `bramble run NAME` made: its kind and object.
+struct Workload {
+    kind: &'static str,
+    path: String,
+    object: Value,
+}
+
+/// Finds the run `name` in `ns`: the first of Deployment, Job, Pod named so
+/// and carrying its label.
+fn find(client: &Client, ns: &str, name: &str) -> anyhow::Result<Workload> {
+    let candidates = [
+        (
+            "Deployment",
+            format!("/apis/apps/v1/namespaces/{ns}/deployments/{name}"),
+        ),
+        ("Job", format!("/apis/batch/v1/namespaces/{ns}/jobs/{name}")),
+        ("Pod", format!("/api/v1/namespaces/{ns}/pods/{name}")),
+    ];
+    let mut foreign = None;
+    for (kind, path) in candidates {
+        match client.get(&path, &[]) {
+            Ok(object) if object["metadata"]["labels"][RUN_LABEL] == name => {
+                return Ok(Workload { kind, path, object });
+            }
+            Ok(_) => foreign = Some(kind),
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    match foreign {
+        Some(kind) => bail!(
+            "{name}: the {} {name} was not made by bramble run; use bramble delete for it",
+            kind.to_ascii_lowercase()
+        ),
+        None => bail!("{name}: no such run in namespace {ns} (bramble ps -a lists them)"),
+    }
+}
+
+/// The run's pods that still exist.
+fn pods(client: &Client, ns: &str, name: &str) -> anyhow::Result<Vec<Value>> {
+    let selector = format!("{RUN_LABEL}={name}");
+    let list = client.get(
+        &format!("/api/v1/namespaces/{ns}/pods"),
+        &[("labelSelector", &selector)],
+    )?;
+    Ok(list["items"].as_array().cloned().unwrap_or_default())
+}
+
+fn wait_gone(client: &Client, ns: &str, name: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let left = pods(client, ns, name)?;
+        if left.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "{name}: {} pod(s) still there after {}s (a node may be offline): bramble get pods -l {RUN_LABEL}={name}",
+                left.len(),
+                WAIT.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+pub fn stop(ctx: &Context, a: &StartStopArgs, out: &mut dyn Write) -> anyhow::Result<bool> {
+    let ns = ctx.settings.namespace.clone();
+    let client = &ctx.client;
+    for name in &a.names {
+        let w = find(client, &ns, name)?;
+        let patch = match w.kind {
+            "Deployment" => {
+                let replicas = w.object["spec"]["replicas"].as_i64().unwrap_or(1);
+                if replicas == 0 {
+                    json!({})
+                } else {
+                    json!({"metadata": {"annotations": {REPLICAS_ANNOTATION: replicas.to_string()}},
+                        "spec": {"replicas": 0}})
+                }
+            }
+            "Job" => json!({"spec": {"suspend": true}}),
+            _ => bail!(
+                "{name} is a pod that runs once (bramble run --restart no): it cannot be started \
+                 again once stopped; remove it with bramble rm -f {name}"
+            ),
+        };
+        if patch != json!({}) {
+            client
+                .merge_patch(&w.path, &patch)
+                .with_context(|| format!("stopping {name}"))?;
+        }
+        wait_gone(client, &ns, name)?;
+        writeln!(out, "{name}")?;
+    }
+    Ok(true)
+}
+
+pub fn start(ctx: &Context, a: &StartStopArgs, out: &mut dyn Write) -> anyhow::Result<bool> {
+    let ns = ctx.settings.namespace.clone();
+    let client = &ctx.client;
+    for name in &a.names {
+        let w = find(client, &ns, name)?;
+        let patch = match w.kind {
+            "Deployment" => {
+                let kept = w.object["metadata"]["annotations"][REPLICAS_ANNOTATION]
+                    .as_str()
+                    .and_then(|r| r.parse::<i64>().ok());
+                match (w.object["spec"]["replicas"].as_i64(), kept) {
+                    (Some(0), Some(n)) => {
+                        json!({"metadata": {"annotations": {REPLICAS_ANNOTATION: null}},
+                        "spec": {"replicas": n}})
+                    }
+                    (Some(0), None) => json!({"spec": {"replicas": 1}}),
+                    _ => json!({}),
+                }
+            }
+            "Job" => json!({"spec": {"suspend": false}}),
+            _ => bail!(
+                "{name} is a pod that runs once (bramble run --restart no): run it again with \
+                 bramble rm -f {name} and bramble run"
+            ),
+        };
+        if patch != json!({}) {
+            client
+                .merge_patch(&w.path, &patch)
+                .with_context(|| format!("starting {name}"))?;
+        }
+        writeln!(out, "{name}")?;
+    }
+    Ok(true)
+}
+
+pub fn rm(ctx: &Context, a: &RmArgs, out: &mut dyn Write) -> anyhow::Result<bool> {
+    let ns = ctx.settings.namespace.clone();
+    let client = &ctx.client;
+    for name in &a.names {
+        let w = find(client, &ns, name)?;
+        if !a.force {
+            let running = pods(client, &ns, name)?
+                .iter()
+                .filter(|p| p["status"]["phase"] == "Running")
+                .count();
+            if running > 0 {
+                bail!(
+                    "{name} is running ({running} pod(s)): stop it first (bramble stop {name}), \
+                     or remove it anyway with bramble rm -f {name}"
+                );
+            }
+        }
+        client
+            .delete(&w.path)
+            .with_context(|| format!("removing {name}"))?;
+        let svc = format!("/api/v1/namespaces/{ns}/services/{name}");
+        match client.get(&svc, &[]) {
+            Ok(s) if s["metadata"]["labels"][RUN_LABEL] == name.as_str() => {
+                client
+                    .delete(&svc)
+                    .with_context(|| format!("removing service/{name}"))?;
+            }
+            Ok(_) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e.into()),
+        }
+        wait_gone(client, &ns, name)?;
+        writeln!(out, "{name}")?;
+    }
+    Ok(true)
+}
