@@ -34,6 +34,26 @@ pub const LAB_API_PORT: u16 = 7480;
 /// The MQTT port (embedded broker or mosquitto) inside a lab's `hub` host.
 pub const LAB_MQTT_PORT: u16 = 1883;
 
+/// Pod and service ranges for a cluster on this machine's loopback
+/// (`--cluster-cidr`, `--service-cidr`): its agents route pod IPs and
+/// program ClusterIPs in the machine's own network namespace, so two such
+/// clusters at once (tests of two processes, or two tests of one) must not
+/// share them. One of 1,024 slots, from the process id and a counter:
+/// `10.64-127.x.0/20` (16 node blocks of /24) and `172.16-31.x.0/24`.
+pub fn unique_ranges() -> (String, String) {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let slot = (std::process::id()
+        .wrapping_mul(7919)
+        .wrapping_add(n.wrapping_mul(131)))
+        % 1024;
+    let (hi, lo) = (slot / 16, slot % 16);
+    (
+        format!("10.{}.{}.0/20", 64 + hi, lo * 16),
+        format!("172.{}.{}.0/24", 16 + hi % 16, (hi / 16) * 16 + lo),
+    )
+}
+
 /// A short name unique to this test process and call: `t<pid>x<n>`.
 pub fn unique(prefix: &str) -> String {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -160,6 +180,13 @@ impl Hub {
         args.extend(crate::LOOPBACK_HUB_FLAGS.iter().map(|s| s.to_string()));
         let lb_address = std::net::IpAddr::from(crate::ports::unique_loopback());
         args.extend(["--lb-address".into(), lb_address.to_string()]);
+        let (pods, services) = unique_ranges();
+        args.extend([
+            "--cluster-cidr".into(),
+            pods,
+            "--service-cidr".into(),
+            services,
+        ]);
         let mqtt_url = match mqtt {
             HubMqtt::Embedded => None,
             HubMqtt::External(port) => {
@@ -740,4 +767,22 @@ pub fn is_ready(pod: &Value) -> bool {
         c.iter()
             .any(|c| c["type"] == "Ready" && c["status"] == "True")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unique_ranges_differ_and_fit_the_hub_flags() {
+        let (a, b) = (unique_ranges(), unique_ranges());
+        assert_ne!(a, b);
+        for (pods, services) in [a, b] {
+            let p: bramble_api::cidr::Cidr = pods.parse().unwrap();
+            let s: bramble_api::cidr::Cidr = services.parse().unwrap();
+            assert_eq!((p.prefix, s.prefix), (20, 24), "{pods} {services}");
+            assert_eq!(p.network(), p, "{pods} has host bits");
+            assert_eq!(s.network(), s, "{services} has host bits");
+        }
+    }
 }
