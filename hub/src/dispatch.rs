@@ -299,6 +299,11 @@ impl Dispatcher {
                     pods: &snap.pods,
                     namespaces: &snap.namespaces,
                 }),
+                lb_ports: crate::service_lb::nodes::node_ports(
+                    &snap.services,
+                    &snap.nodes,
+                    &crate::service_lb::plan::LbPlan::build(&snap.services),
+                ),
             }
         } else {
             ClusterTables::default()

@@ -10,7 +10,8 @@
 //!   client in a timeout set (`aff_ep_…`) that `svc_…` checks first.
 //! - `nodeports` (for `fib daddr type local`): `<proto> dport NODEPORT`
 //!   → the same `svc_…` chain, marked for masquerade so replies come back
-//!   through this node.
+//!   through this node; also the Service port of each LoadBalancer port the
+//!   node serves on its addresses (`lb_ports`).
 //! - `hostports` (for `fib daddr type local`): DNAT to `podIP:containerPort`.
 //! - hairpin: an `ep_…` chain marks the connection when the client is the
 //!   endpoint itself (same for hostPorts); `postrouting` masquerades marked
@@ -80,12 +81,33 @@ pub fn node_table(name: &str, cfg: &NetworkConfig, host_ports: &[HostPort]) -> T
     let mut no_nodeports = Chain::regular("no_nodeports");
     let mut lb = Vec::new();
     let mut sets = Vec::new();
+    let lb_ports: std::collections::BTreeSet<(&str, &str, &str, u16)> = cfg
+        .lb_ports
+        .iter()
+        .map(|l| {
+            (
+                l.namespace.as_str(),
+                l.name.as_str(),
+                l.protocol.as_str(),
+                l.port,
+            )
+        })
+        .collect();
     for s in &cfg.services {
         let vip: Option<Ipv4Addr> = s.cluster_ip.as_deref().and_then(|ip| ip.parse().ok());
         for p in &s.ports {
             let Some(proto) = l4(&p.protocol) else {
                 continue;
             };
+            // Served on this node's addresses too, as a node port.
+            let lb_port = lb_ports
+                .contains(&(
+                    s.namespace.as_str(),
+                    s.name.as_str(),
+                    p.protocol.as_str(),
+                    p.port,
+                ))
+                .then_some(p.port);
             let eps: Vec<(Ipv4Addr, u16)> = p
                 .endpoints
                 .iter()
@@ -99,7 +121,7 @@ pub fn node_table(name: &str, cfg: &NetworkConfig, host_ports: &[HostPort]) -> T
                         reject(proto),
                     ]);
                 }
-                if let Some(np) = p.node_port {
+                for np in p.node_port.into_iter().chain(lb_port) {
                     no_nodeports
                         .rules
                         .push(vec![dport(proto, np), reject(proto)]);
@@ -146,7 +168,7 @@ pub fn node_table(name: &str, cfg: &NetworkConfig, host_ports: &[HostPort]) -> T
                     jump(&svc),
                 ]);
             }
-            if let Some(np) = p.node_port {
+            for np in p.node_port.into_iter().chain(lb_port) {
                 nodeports
                     .rules
                     .push(vec![dport(proto, np), set_mark_bit(MASQ_MARK), jump(&svc)]);
@@ -324,6 +346,44 @@ mod tests {
                 set_mark_bit(MASQ_MARK),
                 jump("svc_default_web_tcp_80")
             ]]
+        );
+        crate::nft::typed(&t.batch(), "bramble").unwrap();
+    }
+
+    #[test]
+    fn load_balancer_ports_of_this_node_are_answered_like_node_ports() {
+        let mut cfg = config();
+        let lb = |name: &str, port| bramble_api::protocol::LbPort {
+            namespace: "default".into(),
+            name: name.into(),
+            protocol: "TCP".into(),
+            port,
+        };
+        // web's port 80 with endpoints, db's 5432 without; a port the
+        // Service does not have is ignored.
+        cfg.lb_ports = vec![lb("web", 80), lb("db", 5432), lb("web", 81)];
+        let t = node_table("bramble", &cfg, &[]);
+        assert_eq!(
+            chain(&t, "nodeports").rules,
+            vec![
+                vec![
+                    dport("tcp", 30080),
+                    set_mark_bit(MASQ_MARK),
+                    jump("svc_default_web_tcp_80")
+                ],
+                vec![
+                    dport("tcp", 80),
+                    set_mark_bit(MASQ_MARK),
+                    jump("svc_default_web_tcp_80")
+                ],
+            ]
+        );
+        assert_eq!(
+            chain(&t, "no_nodeports").rules,
+            vec![
+                vec![dport("tcp", 30432), reject("tcp")],
+                vec![dport("tcp", 5432), reject("tcp")],
+            ]
         );
         crate::nft::typed(&t.batch(), "bramble").unwrap();
     }

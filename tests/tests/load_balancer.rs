@@ -5,7 +5,9 @@
 //! address in the Service's status (`EXTERNAL-IP`), and says why a port is
 //! not served — held by an older Service, or by another
 //! program — until the port is free, then serves it. Deleting a Service
-//! closes its port.
+//! closes its port. In the namespace lab, a board chosen by
+//! `bramble.dev/lb-nodes` serves the Service on its own address too, to a
+//! LAN client, and the Service lists it.
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
@@ -14,6 +16,7 @@ use std::time::Duration;
 
 use bramble_tests::cluster::{Broker, Cluster, DEPLOYMENTS, IDLE};
 use bramble_tests::eventually;
+use bramble_tests::lab::{HUB_IP, Lab};
 use bramble_tests::net::{pod_netns, wait_running, web_deployment};
 use serde_json::{Value, json};
 
@@ -234,4 +237,70 @@ fn load_balancer_services_are_served_on_the_hubs_address() {
             .all(|p| std::net::TcpStream::connect((lb, *p)).is_err())
             .then_some(())
     });
+}
+
+/// What a LAN client's `wget` of `url` got: the body, or `FAILED`.
+fn lan_get(host: &bramble_tests::lab::Host, url: &str) -> String {
+    host.sh_ok(&format!("timeout 3 wget -qO- {url} || echo FAILED"))
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn a_chosen_board_serves_a_load_balancer_on_its_own_address() {
+    let mut lab = Lab::new(2);
+    let c = Cluster::start_in_lab(&lab, Broker::Embedded, &[]);
+    c.push_busybox("busybox", "net");
+    let client = lab.add_client();
+    let (code, v) = c.client().post(DEPLOYMENTS, &web_deployment("web", 1));
+    assert_eq!(code, 201, "{v}");
+    let chosen = c.agents[0].name.clone();
+    let mut svc = lb_service("web", "web", 8080, "TCP", "http");
+    svc["metadata"]["annotations"] =
+        json!({"bramble.dev/lb-nodes": format!("kubernetes.io/hostname={chosen}")});
+    let (code, v) = c.client().post(SERVICES, &svc);
+    assert_eq!(code, 201, "{v}");
+    eventually("one web pod ready", Duration::from_secs(60), || {
+        (c.ready_pods("app=web").len() == 1).then_some(())
+    });
+
+    // The status lists the hub, then the chosen board.
+    let (node1, node2) = (lab.node(1).ip(), lab.node(2).ip());
+    eventually("the board in the status", Duration::from_secs(30), || {
+        let svc = service(&c, "web");
+        let ips: Vec<&str> = svc["status"]["loadBalancer"]["ingress"]
+            .as_array()?
+            .iter()
+            .filter_map(|i| i["ip"].as_str())
+            .collect();
+        (ips == [HUB_IP.to_string(), node1.to_string()]).then_some(())
+    });
+    // A LAN client gets the pod through the hub and through the chosen
+    // board; the other board does not answer that port.
+    let pod = c.ready_pods("app=web")[0].0.clone();
+    for addr in [HUB_IP, node1] {
+        let got = eventually(
+            format!("web through {addr}"),
+            Duration::from_secs(30),
+            || {
+                let body = lan_get(&client, &format!("http://{addr}:8080/"));
+                (body != "FAILED").then_some(body)
+            },
+        );
+        assert_eq!(got, pod, "through {addr}");
+    }
+    assert_eq!(lan_get(&client, &format!("http://{node2}:8080/")), "FAILED");
+
+    // Without the annotation the board stops serving it.
+    let (code, v) = c.client().merge_patch(
+        &format!("{SERVICES}/web"),
+        &json!({"metadata": {"annotations": {"bramble.dev/lb-nodes": null}}}),
+    );
+    assert_eq!(code, 200, "{v}");
+    eventually(
+        "the board no longer serving",
+        Duration::from_secs(30),
+        || (lan_get(&client, &format!("http://{node1}:8080/")) == "FAILED").then_some(()),
+    );
+    assert_eq!(lan_get(&client, &format!("http://{HUB_IP}:8080/")), pod);
 }

@@ -26,8 +26,8 @@ pub use desired::{Desired, Freshness, Generation};
 pub use envelope::{AgentMessage, HubMessage, Message, ProtocolError, decode, encode};
 pub use hello::{Cgroups, Hello, HelloAck, HelloAuth, JoinProof, KeysText, Platform, RefusalCode};
 pub use network::{
-    DnsConfig, Endpoint, FEATURE_NETWORK, FEATURE_POD_HOSTNAMES, NetworkConfig, PodHost, PodRoute,
-    PolicyEntry, PolicyPeer, PolicyPort, PolicyRule, ServiceEntry, ServicePortEntry,
+    DnsConfig, Endpoint, FEATURE_NETWORK, FEATURE_POD_HOSTNAMES, LbPort, NetworkConfig, PodHost,
+    PodRoute, PolicyEntry, PolicyPeer, PolicyPort, PolicyRule, ServiceEntry, ServicePortEntry,
 };
 pub use online::Online;
 pub use rpc::{RpcCall, RpcChunk, RpcId, RpcRequest, RpcResponse};

@@ -55,6 +55,23 @@ pub struct NetworkConfig {
     /// Every NetworkPolicy, its selectors resolved to pod addresses.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policies: Vec<PolicyEntry>,
+    /// Service ports this node serves on its own addresses as it serves
+    /// node ports: LoadBalancer Services whose `bramble.dev/lb-nodes`
+    /// selects it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lb_ports: Vec<LbPort>,
+}
+
+/// A port of a LoadBalancer Service that a node serves on its addresses.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LbPort {
+    pub namespace: String,
+    /// The Service (its entry in [`NetworkConfig::services`]).
+    pub name: String,
+    /// `TCP` or `UDP`.
+    pub protocol: String,
+    pub port: u16,
 }
 
 /// A NetworkPolicy as the data plane enforces it. A pod selected by at
@@ -277,6 +294,18 @@ impl NetworkConfig {
                 }
             }
         }
+        for (i, l) in self.lb_ports.iter().enumerate() {
+            let lp = index(&join(path, "lbPorts"), i);
+            if !matches!(l.protocol.as_str(), "TCP" | "UDP") {
+                errs.push(FieldError::invalid(
+                    join(&lp, "protocol"),
+                    format!("{:?}: must be TCP or UDP", l.protocol),
+                ));
+            }
+            if l.port == 0 {
+                errs.push(FieldError::invalid(join(&lp, "port"), "0: must be 1-65535"));
+            }
+        }
         for (i, p) in self.policies.iter().enumerate() {
             let pp = index(&join(path, "policies"), i);
             for (j, ip) in p.pods.iter().enumerate() {
@@ -365,6 +394,12 @@ mod tests {
                 }]),
                 egress: None,
             }],
+            lb_ports: vec![LbPort {
+                namespace: "default".into(),
+                name: "web".into(),
+                protocol: "TCP".into(),
+                port: 8080,
+            }],
         }
     }
 
@@ -376,6 +411,7 @@ mod tests {
         assert_eq!(v["podCIDR"], "10.42.1.0/24");
         assert_eq!(v["services"][0]["clusterIP"], "10.43.0.20");
         assert_eq!(v["services"][0]["ports"][0]["nodePort"], 30080);
+        assert_eq!(v["lbPorts"][0]["port"], 8080);
         assert_eq!(serde_json::from_value::<NetworkConfig>(v).unwrap(), c);
     }
 
@@ -393,6 +429,7 @@ mod tests {
             .as_mut()
             .unwrap()[0]
             .except[0] = "10.42.1.9".into();
+        c.lb_ports[0].protocol = "SCTP".into();
         let e = c.validate("network").to_string();
         for want in [
             "network.podCIDR",
@@ -402,6 +439,7 @@ mod tests {
             "network.services[1]",
             "network.policies[0].pods[0]",
             "network.policies[0].ingress[0].peers[0].except[0]",
+            "network.lbPorts[0].protocol",
         ] {
             assert!(e.contains(want), "{want} missing in {e}");
         }

@@ -457,6 +457,7 @@ async fn round(
             plan: &LbPlan::build(&snap.services),
             failures: &lb.failures(),
             ingress: lb.ingress(),
+            nodes: &snap.nodes,
             now,
         }));
     }

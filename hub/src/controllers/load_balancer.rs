@@ -5,18 +5,22 @@
 //! load balancer does not forward, or a port the hub could not bind (another
 //! program listens on it) → no ingress (`EXTERNAL-IP <pending>`) and the
 //! condition is `False` with reason [`UNAVAILABLE`] and what to do, with a
-//! Warning event on the Service. A Service that stops being a LoadBalancer
-//! loses both. Other conditions are left alone.
+//! Warning event on the Service. Ready nodes its `bramble.dev/lb-nodes`
+//! selects serve it too and are listed after the hub (an annotation that is
+//! not a selector is a problem like the others). A Service that stops being
+//! a LoadBalancer loses both. Other conditions are left alone.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use bramble_api::objects::Service;
 use bramble_api::objects::common::{Condition, find_condition};
 use bramble_api::objects::service::{LoadBalancerIngress, LoadBalancerStatus, ServiceStatus};
+use bramble_api::objects::{Node, Service};
 
 use super::action::{Action, Note};
 use super::time;
+use crate::network::table::internal_ip;
+use crate::service_lb::nodes::selected;
 use crate::service_lb::plan::{LbPlan, PortKey, ServiceId};
 
 /// The condition the load balancer keeps on its Services.
@@ -36,6 +40,9 @@ pub struct LoadBalancerInput<'a> {
     pub failures: &'a BTreeMap<PortKey, String>,
     /// The addresses the load balancer answers on.
     pub ingress: &'a [LoadBalancerIngress],
+    /// The nodes (those a Service's `bramble.dev/lb-nodes` selects serve it
+    /// too, and are listed with the hub).
+    pub nodes: &'a [Node],
     pub now: SystemTime,
 }
 
@@ -82,10 +89,26 @@ fn wanted(
             .iter()
             .filter_map(|k| input.failures.get(k).map(|why| format!("port {k}: {why}"))),
     );
+    let mut ingress = input.ingress.to_vec();
+    match selected(svc, input.nodes) {
+        Ok(nodes) => {
+            let mut ips: Vec<&str> = nodes.iter().filter_map(|n| internal_ip(n)).collect();
+            ips.sort();
+            ips.dedup();
+            for ip in ips {
+                if !ingress.iter().any(|i| i.ip.as_deref() == Some(ip)) {
+                    ingress.push(LoadBalancerIngress {
+                        ip: Some(ip.to_string()),
+                        hostname: None,
+                    });
+                }
+            }
+        }
+        Err(why) => problems.push(why),
+    }
     let ok = problems.is_empty();
     let message = if ok {
-        let addrs: Vec<&str> = input
-            .ingress
+        let addrs: Vec<&str> = ingress
             .iter()
             .filter_map(|i| i.ip.as_deref().or(i.hostname.as_deref()))
             .collect();
@@ -106,9 +129,7 @@ fn wanted(
             && c.message.as_deref() == Some(message.as_str())
     });
     let mut want = current.clone();
-    want.load_balancer = ok.then(|| LoadBalancerStatus {
-        ingress: input.ingress.to_vec(),
-    });
+    want.load_balancer = ok.then_some(LoadBalancerStatus { ingress });
     if same {
         return (want, None);
     }
@@ -182,6 +203,7 @@ mod tests {
             plan: &lb,
             failures,
             ingress: &hub_ip(),
+            nodes: &[],
             now,
         })
     }
@@ -285,6 +307,65 @@ mod tests {
         assert_eq!(c.status, "True");
         assert_eq!(c.last_transition_time, Some(time::format(later)));
         assert_eq!(notes[0].reason, SERVED);
+    }
+
+    #[test]
+    fn chosen_nodes_are_listed_after_the_hub_and_a_bad_choice_is_explained() {
+        let now = SystemTime::UNIX_EPOCH;
+        let gw: Node = serde_json::from_value(json!({"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": "gw-1", "labels": {"role": "gateway"}},
+            "status": {"addresses": [{"type": "InternalIP", "address": "10.0.0.11"}],
+                "conditions": [{"type": "Ready", "status": "True"}]}}))
+        .unwrap();
+        let mut web = svc(
+            "web",
+            "2026-01-01T00:00:00Z",
+            "LoadBalancer",
+            8080,
+            json!({}),
+        );
+        web.metadata
+            .annotations
+            .insert("bramble.dev/lb-nodes".into(), "role=gateway".into());
+        let nodes = [gw];
+        let no_failures = BTreeMap::new();
+        let hub = hub_ip();
+        let run = |services: &[Service]| {
+            let lb = LbPlan::build(services);
+            plan_load_balancers(LoadBalancerInput {
+                services,
+                plan: &lb,
+                failures: &no_failures,
+                ingress: &hub,
+                nodes: &nodes,
+                now,
+            })
+        };
+        let actions = run(std::slice::from_ref(&web));
+        let (_, status, _) = status_of(&actions[0]);
+        let ips: Vec<String> = status
+            .load_balancer
+            .as_ref()
+            .unwrap()
+            .ingress
+            .iter()
+            .map(|i| i.ip.clone().unwrap())
+            .collect();
+        assert_eq!(ips, ["192.168.1.5", "10.0.0.11"]);
+        web.metadata
+            .annotations
+            .insert("bramble.dev/lb-nodes".into(), "role in (".into());
+        let actions = run(&[web]);
+        let (_, status, _) = status_of(&actions[0]);
+        let c = find_condition(&status.conditions, CONDITION).unwrap();
+        assert_eq!(c.status, "False");
+        assert!(
+            c.message
+                .as_deref()
+                .unwrap()
+                .contains("is not a label selector"),
+            "{c:?}"
+        );
     }
 
     #[test]

@@ -135,6 +135,9 @@ pub struct ClusterTables {
     pub policies: Vec<PolicyEntry>,
     /// Pods' names under headless Services ([`super::pod_hosts`]).
     pub hosts: Vec<PodHost>,
+    /// The LoadBalancer ports each node serves on its own addresses
+    /// ([`crate::service_lb::nodes`]), by node name.
+    pub lb_ports: std::collections::BTreeMap<String, Vec<bramble_api::protocol::LbPort>>,
 }
 
 /// The network config of `node` (`None` until it has a pod CIDR or when its
@@ -182,6 +185,11 @@ pub fn network_for(
         routes,
         services: tables.services.0.clone(),
         policies: tables.policies.clone(),
+        lb_ports: tables
+            .lb_ports
+            .get(node.name())
+            .cloned()
+            .unwrap_or_default(),
     })
 }
 

@@ -10,9 +10,12 @@
 //! connections end), and gives the others their current endpoints. A port
 //! the hub cannot bind (another program, or the hub itself, listens on it) is
 //! reported in [`ServiceLb::failures`] and tried again by
-//! [`ServiceLb::retry`] until it binds or is no longer wanted.
+//! [`ServiceLb::retry`] until it binds or is no longer wanted. Boards chosen
+//! by a Service's `bramble.dev/lb-nodes` serve it on their addresses too
+//! ([`nodes`]).
 
 pub mod backends;
+pub mod nodes;
 pub mod plan;
 pub mod tcp;
 pub mod udp;

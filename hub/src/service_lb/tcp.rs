@@ -17,6 +17,10 @@ use tokio::task::JoinSet;
 use super::backends::Backends;
 use crate::conn_limits::ConnLimits;
 
+/// Bytes buffered per direction of a connection (tokio's default is 8 KiB;
+/// 32 KiB moves bulk data several times faster at 64 KiB per connection:
+/// `service_lb_bench`).
+pub const COPY_BUFFER: usize = 32 * 1024;
 /// How long connecting to one endpoint may take before the next is tried.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -59,7 +63,14 @@ async fn forward(mut client: TcpStream, peer: SocketAddr, port: u16, backends: &
     };
     let _ = client.set_nodelay(true);
     let _ = upstream.set_nodelay(true);
-    if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+    if let Err(e) = tokio::io::copy_bidirectional_with_sizes(
+        &mut client,
+        &mut upstream,
+        COPY_BUFFER,
+        COPY_BUFFER,
+    )
+    .await
+    {
         tracing::debug!(port, %peer, error = %e, "load balancer: connection ended");
     }
 }
