@@ -28,6 +28,8 @@ pub struct Instruction {
     pub end_line: usize,
     /// The instruction's text as written (all its lines).
     pub original: String,
+    /// Its `--flags` as written (quotes removed), in order.
+    pub flags: Vec<String>,
     /// What it says.
     pub kind: Kind,
 }
@@ -72,6 +74,8 @@ impl Heredoc {
 pub struct KeyValue {
     pub key: String,
     pub value: String,
+    /// Written in the legacy `KEY value` form (one pair, rest of the line).
+    pub legacy: bool,
 }
 
 /// One name of an ARG line, with its unexpanded default.

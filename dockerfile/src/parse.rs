@@ -58,6 +58,7 @@ pub fn parse(text: &str) -> Result<Dockerfile, Error> {
             line: logical.start,
             end_line: end,
             original: reader.original(logical.start, end),
+            flags: flag_words,
             kind,
         });
     }
@@ -180,6 +181,7 @@ fn key_values(ctx: &Ctx, upper: &str, rest: &str) -> Result<Vec<KeyValue>, Error
         return Ok(vec![KeyValue {
             key: key.to_string(),
             value: value.trim_start().to_string(),
+            legacy: true,
         }]);
     }
     words
@@ -188,6 +190,7 @@ fn key_values(ctx: &Ctx, upper: &str, rest: &str) -> Result<Vec<KeyValue>, Error
             Some((k, v)) => Ok(KeyValue {
                 key: k.to_string(),
                 value: v.to_string(),
+                legacy: false,
             }),
             None => Err(ctx
                 .err_at(w, format!("syntax error - can't find = in {w:?}"))
@@ -457,6 +460,11 @@ fn parse_healthcheck(ctx: &Ctx, flags: &[String], rest: &str) -> Result<Kind, Er
         ctx.line,
         ctx.original,
     )?;
+    if rest.is_empty() {
+        return Err(ctx
+            .err("HEALTHCHECK requires an argument")
+            .hint("write `HEALTHCHECK CMD …` or `HEALTHCHECK NONE`"));
+    }
     let (typ, args) = match rest.split_once(char::is_whitespace) {
         Some((t, a)) => (t, a.trim_start()),
         None => (rest, ""),

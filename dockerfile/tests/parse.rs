@@ -110,7 +110,10 @@ fn from_with_platform_and_stage_name() {
 #[test]
 fn run_shell_and_exec_forms_and_flags() {
     let r = run(one("RUN [\"echo\", \"a b\"]\n"));
-    assert_eq!(r.command, CommandForm::Exec(vec!["echo".into(), "a b".into()]));
+    assert_eq!(
+        r.command,
+        CommandForm::Exec(vec!["echo".into(), "a b".into()])
+    );
     let r = run(one("RUN [not json\n"));
     assert_eq!(r.command, CommandForm::Shell("[not json".into()));
     let r = run(one(
@@ -148,7 +151,11 @@ fn run_heredocs_simple_quoted_chomped_and_several() {
     assert_eq!(r.heredocs[0].text(), "echo hi\n");
 
     let r = run(one("RUN cat <<A > /a && cat <<\"B\" > /b\na1\nA\nb1\nB\n"));
-    let names: Vec<_> = r.heredocs.iter().map(|h| (h.name.as_str(), h.expand)).collect();
+    let names: Vec<_> = r
+        .heredocs
+        .iter()
+        .map(|h| (h.name.as_str(), h.expand))
+        .collect();
     assert_eq!(names, [("A", true), ("B", false)]);
     assert_eq!(r.heredocs[1].content, "b1\n");
 
@@ -168,7 +175,9 @@ fn run_heredocs_simple_quoted_chomped_and_several() {
 
 #[test]
 fn copy_and_add_forms_flags_and_heredocs() {
-    let c = copy(one("COPY --from=build --chown=1000:1000 --chmod=0755 --link a b /dst/\n"));
+    let c = copy(one(
+        "COPY --from=build --chown=1000:1000 --chmod=0755 --link a b /dst/\n",
+    ));
     assert_eq!(c.sources, ["a", "b"]);
     assert_eq!(c.dest, "/dst/");
     assert_eq!(c.from.as_deref(), Some("build"));
@@ -196,10 +205,17 @@ fn copy_and_add_forms_flags_and_heredocs() {
 
 #[test]
 fn env_label_and_arg_forms() {
-    let Kind::Env(kv) = one("ENV A=1 B=\"two words\" C=x\\ y\n") else { panic!() };
-    let pairs: Vec<_> = kv.iter().map(|k| (k.key.as_str(), k.value.as_str())).collect();
+    let Kind::Env(kv) = one("ENV A=1 B=\"two words\" C=x\\ y\n") else {
+        panic!()
+    };
+    let pairs: Vec<_> = kv
+        .iter()
+        .map(|k| (k.key.as_str(), k.value.as_str()))
+        .collect();
     assert_eq!(pairs, [("A", "1"), ("B", "\"two words\""), ("C", "x\\ y")]);
-    let Kind::Env(kv) = one("ENV PATH /usr/local/go/bin:$PATH  more\n") else { panic!() };
+    let Kind::Env(kv) = one("ENV PATH /usr/local/go/bin:$PATH  more\n") else {
+        panic!()
+    };
     assert_eq!(kv[0].key, "PATH");
     assert_eq!(kv[0].value, "/usr/local/go/bin:$PATH  more");
     let e = parse("ENV A=1 B\n").unwrap_err();
@@ -207,38 +223,96 @@ fn env_label_and_arg_forms() {
     assert_eq!(e.column, 9);
     let e = parse("ENV ONLYKEY\n").unwrap_err();
     assert!(e.message.contains("two arguments"));
-    let Kind::Arg(a) = one("ARG A B=2 C=\"x y\"\n") else { panic!() };
+    let Kind::Arg(a) = one("ARG A B=2 C=\"x y\"\n") else {
+        panic!()
+    };
     assert_eq!(a[0].default, None);
     assert_eq!(a[1].default.as_deref(), Some("2"));
     assert_eq!(a[2].default.as_deref(), Some("\"x y\""));
-    let Kind::Label(l) = one("LABEL org.opencontainers.image.title=\"x\" b=c\n") else { panic!() };
+    let Kind::Label(l) = one("LABEL org.opencontainers.image.title=\"x\" b=c\n") else {
+        panic!()
+    };
     assert_eq!(l.len(), 2);
 }
 
 #[test]
 fn other_instructions() {
-    assert_eq!(one("EXPOSE 80 443/tcp\n"), Kind::Expose(vec!["80".into(), "443/tcp".into()]));
-    assert_eq!(one("CMD nginx -g 'daemon off;'\n"), Kind::Cmd(CommandForm::Shell("nginx -g 'daemon off;'".into())));
-    assert_eq!(one("ENTRYPOINT [\"/init\"]\n"), Kind::Entrypoint(CommandForm::Exec(vec!["/init".into()])));
+    assert_eq!(
+        one("EXPOSE 80 443/tcp\n"),
+        Kind::Expose(vec!["80".into(), "443/tcp".into()])
+    );
+    assert_eq!(
+        one("CMD nginx -g 'daemon off;'\n"),
+        Kind::Cmd(CommandForm::Shell("nginx -g 'daemon off;'".into()))
+    );
+    assert_eq!(
+        one("ENTRYPOINT [\"/init\"]\n"),
+        Kind::Entrypoint(CommandForm::Exec(vec!["/init".into()]))
+    );
     assert_eq!(one("USER app:app\n"), Kind::User("app:app".into()));
-    assert_eq!(one("VOLUME [\"/a\", \"/b\"]\n"), Kind::Volume(vec!["/a".into(), "/b".into()]));
-    assert_eq!(one("VOLUME /a /b\n"), Kind::Volume(vec!["/a".into(), "/b".into()]));
-    assert_eq!(one("STOPSIGNAL SIGQUIT\n"), Kind::StopSignal("SIGQUIT".into()));
-    assert_eq!(one("SHELL [\"/bin/bash\", \"-c\"]\n"), Kind::Shell(vec!["/bin/bash".into(), "-c".into()]));
-    assert_eq!(one("MAINTAINER Jane <j@x>\n"), Kind::Maintainer("Jane <j@x>".into()));
-    assert_eq!(one("HEALTHCHECK NONE\n"), Kind::Healthcheck(Healthcheck::None));
-    let Kind::Healthcheck(Healthcheck::Cmd { command, interval, retries, .. }) =
-        one("HEALTHCHECK --interval=5s --retries=3 CMD curl -f http://localhost/\n")
+    assert_eq!(
+        one("VOLUME [\"/a\", \"/b\"]\n"),
+        Kind::Volume(vec!["/a".into(), "/b".into()])
+    );
+    assert_eq!(
+        one("VOLUME /a /b\n"),
+        Kind::Volume(vec!["/a".into(), "/b".into()])
+    );
+    assert_eq!(
+        one("STOPSIGNAL SIGQUIT\n"),
+        Kind::StopSignal("SIGQUIT".into())
+    );
+    assert_eq!(
+        one("SHELL [\"/bin/bash\", \"-c\"]\n"),
+        Kind::Shell(vec!["/bin/bash".into(), "-c".into()])
+    );
+    assert_eq!(
+        one("MAINTAINER Jane <j@x>\n"),
+        Kind::Maintainer("Jane <j@x>".into())
+    );
+    assert_eq!(
+        one("HEALTHCHECK NONE\n"),
+        Kind::Healthcheck(Healthcheck::None)
+    );
+    let Kind::Healthcheck(Healthcheck::Cmd {
+        command,
+        interval,
+        retries,
+        ..
+    }) = one("HEALTHCHECK --interval=5s --retries=3 CMD curl -f http://localhost/\n")
     else {
         panic!()
     };
-    assert_eq!(command, CommandForm::Shell("curl -f http://localhost/".into()));
+    assert_eq!(
+        command,
+        CommandForm::Shell("curl -f http://localhost/".into())
+    );
     assert_eq!(interval.as_deref(), Some("5s"));
     assert_eq!(retries.as_deref(), Some("3"));
-    assert!(parse("SHELL /bin/bash -c\n").unwrap_err().message.contains("JSON"));
-    assert!(parse("HEALTHCHECK NONE x\n").unwrap_err().message.contains("no arguments"));
-    assert!(parse("HEALTHCHECK PING x\n").unwrap_err().message.contains("unknown type"));
-    assert!(parse("WORKDIR\n").unwrap_err().message.contains("WORKDIR requires"));
+    assert!(
+        parse("SHELL /bin/bash -c\n")
+            .unwrap_err()
+            .message
+            .contains("JSON")
+    );
+    assert!(
+        parse("HEALTHCHECK NONE x\n")
+            .unwrap_err()
+            .message
+            .contains("no arguments")
+    );
+    assert!(
+        parse("HEALTHCHECK PING x\n")
+            .unwrap_err()
+            .message
+            .contains("unknown type")
+    );
+    assert!(
+        parse("WORKDIR\n")
+            .unwrap_err()
+            .message
+            .contains("WORKDIR requires")
+    );
 }
 
 #[test]

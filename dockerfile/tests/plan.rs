@@ -2,12 +2,11 @@
 //! selection and order, RUN/COPY resolution, image config as Docker builds
 //! it, cache keys, and refusals.
 
-
-use bramble_dockerfile::plan::{
-    Action, Base, BuildPlan, CopyStep, ImageConfig, MountKind, Network, RunStep, Source,
-    cache_key, required_images,
-};
 use bramble_dockerfile::plan::plan as make_plan;
+use bramble_dockerfile::plan::{
+    Action, Base, BuildPlan, CopyStep, ImageConfig, MountKind, Network, RunStep, Source, cache_key,
+    required_images,
+};
 use bramble_dockerfile::{BuildRequest, ErrorKind, Platform, parse};
 
 fn base_config() -> ImageConfig {
@@ -21,7 +20,10 @@ fn base_config() -> ImageConfig {
 fn request(text: &str, args: &[(&str, &str)]) -> BuildRequest {
     let df = parse(text).unwrap();
     let mut req = BuildRequest::new(Platform::parse("linux/arm64").unwrap());
-    req.build_args = args.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    req.build_args = args
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     for image in required_images(&df, &req).unwrap() {
         req.base_images.insert(image, base_config());
     }
@@ -68,16 +70,29 @@ fn cmd_entrypoint_and_shell_forms_as_docker_stores_them() {
     let c = p("FROM a\nCMD echo hi\n").target().config.clone();
     assert_eq!(c.cmd, Some(strs(&["/bin/sh", "-c", "echo hi"])));
     // ENTRYPOINT resets the CMD inherited from the base image…
-    let c = p("FROM a\nENTRYPOINT [\"/init\"]\n").target().config.clone();
+    let c = p("FROM a\nENTRYPOINT [\"/init\"]\n")
+        .target()
+        .config
+        .clone();
     assert_eq!(c.entrypoint, Some(strs(&["/init"])));
     assert_eq!(c.cmd, None);
     // …but not one set earlier in the same stage.
-    let c = p("FROM a\nCMD [\"x\"]\nENTRYPOINT [\"/init\"]\n").target().config.clone();
+    let c = p("FROM a\nCMD [\"x\"]\nENTRYPOINT [\"/init\"]\n")
+        .target()
+        .config
+        .clone();
     assert_eq!(c.cmd, Some(strs(&["x"])));
     // SHELL changes later shell forms.
-    let plan = p("FROM a\nSHELL [\"/bin/bash\", \"-eo\", \"pipefail\", \"-c\"]\nRUN ls | wc\nCMD run\n");
-    assert_eq!(runs(&plan)[0].argv, strs(&["/bin/bash", "-eo", "pipefail", "-c", "ls | wc"]));
-    assert_eq!(plan.target().config.cmd, Some(strs(&["/bin/bash", "-eo", "pipefail", "-c", "run"])));
+    let plan =
+        p("FROM a\nSHELL [\"/bin/bash\", \"-eo\", \"pipefail\", \"-c\"]\nRUN ls | wc\nCMD run\n");
+    assert_eq!(
+        runs(&plan)[0].argv,
+        strs(&["/bin/bash", "-eo", "pipefail", "-c", "ls | wc"])
+    );
+    assert_eq!(
+        plan.target().config.cmd,
+        Some(strs(&["/bin/bash", "-eo", "pipefail", "-c", "run"]))
+    );
     // Exec form is never expanded or shell-wrapped.
     let plan = p("FROM a\nENV X=1\nRUN [\"echo\", \"$X\"]\n");
     assert_eq!(runs(&plan)[0].argv, strs(&["echo", "$X"]));
@@ -85,7 +100,9 @@ fn cmd_entrypoint_and_shell_forms_as_docker_stores_them() {
 
 #[test]
 fn workdir_env_user_reach_later_runs() {
-    let plan = p("FROM a\nWORKDIR /app\nWORKDIR src\nENV GOPATH=/go PATH=/go/bin:$PATH\nUSER 1000\nRUN make\n");
+    let plan = p(
+        "FROM a\nWORKDIR /app\nWORKDIR src\nENV GOPATH=/go PATH=/go/bin:$PATH\nUSER 1000\nRUN make\n",
+    );
     let r = &runs(&plan)[0];
     assert_eq!(r.workdir, "/app/src");
     assert_eq!(r.user, "1000");
@@ -116,7 +133,12 @@ fn global_args_only_in_from_unless_redeclared() {
     assert_eq!(labels["v"], "");
     assert_eq!(labels["w"], "1.0");
     // The first RUN does not see VERSION as an argument.
-    assert!(runs(&plan)[0].env.iter().all(|e| !e.starts_with("VERSION=")));
+    assert!(
+        runs(&plan)[0]
+            .env
+            .iter()
+            .all(|e| !e.starts_with("VERSION="))
+    );
     // --build-arg overrides the global default everywhere.
     let plan = plan_with(text, &[("VERSION", "2.0")]);
     assert_eq!(plan.images, ["alpine:2.0"]);
@@ -132,7 +154,10 @@ fn stage_args_defaults_build_args_and_run_env() {
     assert!(r[0].env.contains(&"MODE=release".to_string()));
     assert!(r[1].env.contains(&"MODE=env".to_string()));
     // ARGs are not in the image config; ENV is.
-    assert_eq!(plan.target().config.env, strs(&["PATH=/usr/bin:/bin", "MODE=env"]));
+    assert_eq!(
+        plan.target().config.env,
+        strs(&["PATH=/usr/bin:/bin", "MODE=env"])
+    );
     assert_eq!(plan.target().steps[0].args, ["MODE=release"]);
     assert_eq!(plan.warnings.len(), 1);
     assert!(plan.warnings[0].message.contains("[UNUSED]"));
@@ -148,7 +173,9 @@ fn predefined_platform_args() {
     let plan = make_plan(&df, &req).unwrap();
     assert_eq!(plan.stages.len(), 2);
     assert_eq!(plan.stages[0].platform.to_string(), "linux/arm/v7");
-    let Action::Run(r) = &plan.stages[0].steps[0].action else { panic!() };
+    let Action::Run(r) = &plan.stages[0].steps[0].action else {
+        panic!()
+    };
     assert!(r.env.contains(&"TARGETARCH=arm".to_string()));
     assert!(r.env.contains(&"TARGETVARIANT=v7".to_string()));
     // Undeclared in the second stage: not expanded.
@@ -163,7 +190,12 @@ fn only_stages_the_target_needs_in_dependency_order() {
     let order: Vec<_> = plan.stages.iter().map(|s| s.name.clone()).collect();
     assert_eq!(
         order,
-        [Some("deps".to_string()), Some("build".into()), Some("tools".into()), None]
+        [
+            Some("deps".to_string()),
+            Some("build".into()),
+            Some("tools".into()),
+            None
+        ]
     );
     assert_eq!(plan.stages[1].base, Base::Stage(0));
     assert_eq!(copies(&plan)[0].from, Source::Stage(2));
@@ -182,14 +214,22 @@ fn only_stages_the_target_needs_in_dependency_order() {
 fn scratch_stage_and_inherited_stage_config() {
     let plan = p("FROM scratch AS base\nENV A=1\nCMD [\"x\"]\nFROM base\nRUN y\n");
     let c = &plan.target().config;
-    assert_eq!(c.env, strs(&["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "A=1"]));
+    assert_eq!(
+        c.env,
+        strs(&[
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "A=1"
+        ])
+    );
     assert_eq!(c.cmd, Some(strs(&["x"])));
     assert_eq!(c.working_dir, "/");
 }
 
 #[test]
 fn copy_resolution_destinations_and_checks() {
-    let plan = p("FROM a\nWORKDIR /app\nARG OWNER=10\nCOPY --chown=$OWNER:$OWNER --chmod=640 go.* ./\nCOPY . .\nCOPY x rel\nCOPY --from=nginx:1.27 /etc/nginx/nginx.conf /etc/\nADD app.tar.gz /opt/\n");
+    let plan = p(
+        "FROM a\nWORKDIR /app\nARG OWNER=10\nCOPY --chown=$OWNER:$OWNER --chmod=640 go.* ./\nCOPY . .\nCOPY x rel\nCOPY --from=nginx:1.27 /etc/nginx/nginx.conf /etc/\nADD app.tar.gz /opt/\n",
+    );
     let c = copies(&plan);
     assert_eq!(c[0].sources, ["go.*"]);
     assert_eq!(c[0].dest, "/app/");
@@ -200,7 +240,10 @@ fn copy_resolution_destinations_and_checks() {
     assert_eq!(c[3].from, Source::Image("nginx:1.27".into()));
     assert!(c[4].add && c[4].unpack_archives);
     assert_eq!(plan.images, ["a", "nginx:1.27"]);
-    assert_eq!(plan.target().steps[1].text, "COPY --chown=10:10 --chmod=0640 go.* ./");
+    assert_eq!(
+        plan.target().steps[1].text,
+        "COPY --chown=10:10 --chmod=0640 go.* ./"
+    );
 
     let err = |text: &str| make_plan(&parse(text).unwrap(), &request(text, &[])).unwrap_err();
     let e = err("FROM a\nCOPY a b /dst\n");
@@ -220,7 +263,9 @@ fn copy_resolution_destinations_and_checks() {
 
 #[test]
 fn copy_heredocs_expand_unless_quoted() {
-    let plan = p("FROM a\nENV NAME=world\nCOPY <<EOF /hello.txt\nhello $NAME\nEOF\nCOPY --chmod=755 <<'A' <<B /bin/\nraw $NAME\nA\nexpanded $NAME\nB\n");
+    let plan = p(
+        "FROM a\nENV NAME=world\nCOPY <<EOF /hello.txt\nhello $NAME\nEOF\nCOPY --chmod=755 <<'A' <<B /bin/\nraw $NAME\nA\nexpanded $NAME\nB\n",
+    );
     let c = copies(&plan);
     assert_eq!(c[0].inline[0].path, "/hello.txt");
     assert_eq!(c[0].inline[0].content, "hello world\n");
@@ -233,21 +278,42 @@ fn copy_heredocs_expand_unless_quoted() {
 
 #[test]
 fn run_heredocs_as_buildkit_runs_them() {
-    let plan = p("FROM a\nRUN <<EOF\napt-get update\napt-get install -y x\nEOF\nRUN <<-EOT\n\t#!/usr/bin/env python3\n\tprint(1)\n\tEOT\nRUN cat <<EOF > /etc/x.conf\nkey=$V\nEOF\n");
+    let plan = p(
+        "FROM a\nRUN <<EOF\napt-get update\napt-get install -y x\nEOF\nRUN <<-EOT\n\t#!/usr/bin/env python3\n\tprint(1)\n\tEOT\nRUN cat <<EOF > /etc/x.conf\nkey=$V\nEOF\n",
+    );
     let r = runs(&plan);
-    assert_eq!(r[0].argv, strs(&["/bin/sh", "-c", "apt-get update\napt-get install -y x\n"]));
+    assert_eq!(
+        r[0].argv,
+        strs(&["/bin/sh", "-c", "apt-get update\napt-get install -y x\n"])
+    );
     assert_eq!(r[1].argv, strs(&["/bin/sh", "-c", "/dev/pipes/EOT"]));
-    assert_eq!(r[1].inline_files[0].content, "#!/usr/bin/env python3\nprint(1)\n");
+    assert_eq!(
+        r[1].inline_files[0].content,
+        "#!/usr/bin/env python3\nprint(1)\n"
+    );
     assert_eq!(r[1].inline_files[0].mode, 0o755);
-    assert_eq!(r[2].argv, strs(&["/bin/sh", "-c", "cat <<EOF > /etc/x.conf\nkey=$V\nEOF"]));
+    assert_eq!(
+        r[2].argv,
+        strs(&["/bin/sh", "-c", "cat <<EOF > /etc/x.conf\nkey=$V\nEOF"])
+    );
 }
 
 #[test]
 fn run_mounts_network_and_security() {
-    let plan = p("FROM golang AS build\nWORKDIR /src\nRUN --mount=type=cache,target=/go/pkg/mod --mount=type=bind,source=go.sum,target=go.sum --mount=type=tmpfs,target=/tmp --network=none go mod download\nFROM a\nRUN --mount=from=build,source=/out,target=/mnt cp /mnt/app /\n");
-    let Action::Run(r) = &plan.stages[0].steps[1].action else { panic!() };
+    let plan = p(
+        "FROM golang AS build\nWORKDIR /src\nRUN --mount=type=cache,target=/go/pkg/mod --mount=type=bind,source=go.sum,target=go.sum --mount=type=tmpfs,target=/tmp --network=none go mod download\nFROM a\nRUN --mount=from=build,source=/out,target=/mnt cp /mnt/app /\n",
+    );
+    let Action::Run(r) = &plan.stages[0].steps[1].action else {
+        panic!()
+    };
     assert_eq!(r.network, Network::None);
-    assert_eq!(r.mounts[0].kind, MountKind::Cache { id: "/go/pkg/mod".into(), sharing: "shared".into() });
+    assert_eq!(
+        r.mounts[0].kind,
+        MountKind::Cache {
+            id: "/go/pkg/mod".into(),
+            sharing: "shared".into()
+        }
+    );
     assert_eq!(r.mounts[1].target, "/src/go.sum");
     assert_eq!(r.mounts[1].from, Some(Source::Context));
     assert_eq!(r.mounts[1].kind, MountKind::Bind { readonly: true });
@@ -269,7 +335,9 @@ fn run_mounts_network_and_security() {
 
 #[test]
 fn config_instructions_expand_and_normalize() {
-    let plan = p("FROM a\nARG PORT=8080\nEXPOSE $PORT 53/udp 9000-9001\nVOLUME /data [\"/x\"]\nSTOPSIGNAL SIGQUIT\nLABEL a=1 \"b c\"=\"d e\"\nMAINTAINER someone\nHEALTHCHECK --interval=30s --timeout=3s --retries=3 CMD curl -f localhost || exit 1\n");
+    let plan = p(
+        "FROM a\nARG PORT=8080\nEXPOSE $PORT 53/udp 9000-9001\nVOLUME /data [\"/x\"]\nSTOPSIGNAL SIGQUIT\nLABEL a=1 \"b c\"=\"d e\"\nMAINTAINER someone\nHEALTHCHECK --interval=30s --timeout=3s --retries=3 CMD curl -f localhost || exit 1\n",
+    );
     let c = &plan.target().config;
     let ports: Vec<_> = c.exposed_ports.iter().cloned().collect();
     assert_eq!(ports, ["53/udp", "8080/tcp", "9000/tcp", "9001/tcp"]);
@@ -279,23 +347,46 @@ fn config_instructions_expand_and_normalize() {
     assert_eq!(c.author, "someone");
     let h = c.healthcheck.as_ref().unwrap();
     assert_eq!(h.test, strs(&["CMD-SHELL", "curl -f localhost || exit 1"]));
-    assert_eq!((h.interval, h.timeout, h.retries), (30_000_000_000, 3_000_000_000, 3));
-    assert!(plan.warnings.iter().any(|w| w.message.contains("MAINTAINER")));
+    assert_eq!(
+        (h.interval, h.timeout, h.retries),
+        (30_000_000_000, 3_000_000_000, 3)
+    );
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.message.contains("MAINTAINER"))
+    );
     let c = p("FROM a\nHEALTHCHECK NONE\n").target().config.clone();
     assert_eq!(c.healthcheck.unwrap().test, ["NONE"]);
 
     let err = |text: &str| make_plan(&parse(text).unwrap(), &request(text, &[])).unwrap_err();
     assert!(err("FROM a\nEXPOSE 80/xtp\n").message.contains("protocol"));
-    assert!(err("FROM a\nHEALTHCHECK --interval=1us CMD x\n").message.contains("1ms"));
-    assert!(err("FROM a\nSTOPSIGNAL sig term\n").message.contains("invalid signal"));
-    assert!(err("FROM a\nENV X=${Y:?required}\n").message.contains("Y: required"));
+    assert!(
+        err("FROM a\nHEALTHCHECK --interval=1us CMD x\n")
+            .message
+            .contains("1ms")
+    );
+    assert!(
+        err("FROM a\nSTOPSIGNAL sig term\n")
+            .message
+            .contains("invalid signal")
+    );
+    assert!(
+        err("FROM a\nENV X=${Y:?required}\n")
+            .message
+            .contains("Y: required")
+    );
 }
 
 #[test]
 fn structural_errors() {
     let err = |text: &str| {
         let df = parse(text).unwrap();
-        make_plan(&df, &BuildRequest::new(Platform::parse("linux/arm64").unwrap())).unwrap_err()
+        make_plan(
+            &df,
+            &BuildRequest::new(Platform::parse("linux/arm64").unwrap()),
+        )
+        .unwrap_err()
     };
     let e = err("RUN x\nFROM a\n");
     assert!(e.message.contains("before the first FROM"));
@@ -325,14 +416,26 @@ fn cache_keys_change_with_every_input() {
     let k1 = key(text, &[], &files);
     assert_eq!(k1, key(text, &[], &files));
     assert_ne!(k1, key(text, &[("V", "2")], &files));
-    assert_ne!(k1, key("FROM a\nARG V=1\nCOPY . /src/\nRUN make all\n", &[], &files));
+    assert_ne!(
+        k1,
+        key("FROM a\nARG V=1\nCOPY . /src/\nRUN make all\n", &[], &files)
+    );
     let other = vec![("main.c".to_string(), "sha256:bb".to_string())];
     assert_ne!(k1, key(text, &[], &other));
     let plan = plan_with(text, &[]);
     let step = &plan.target().steps[0];
-    assert_ne!(cache_key("sha256:p1", step, &[]), cache_key("sha256:p2", step, &[]));
-    let swapped = vec![("b".to_string(), "1".to_string()), ("a".to_string(), "2".to_string())];
+    assert_ne!(
+        cache_key("sha256:p1", step, &[]),
+        cache_key("sha256:p2", step, &[])
+    );
+    let swapped = vec![
+        ("b".to_string(), "1".to_string()),
+        ("a".to_string(), "2".to_string()),
+    ];
     let mut sorted = swapped.clone();
     sorted.reverse();
-    assert_eq!(cache_key("p", step, &swapped), cache_key("p", step, &sorted));
+    assert_eq!(
+        cache_key("p", step, &swapped),
+        cache_key("p", step, &sorted)
+    );
 }
