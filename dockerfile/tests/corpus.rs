@@ -233,3 +233,111 @@ fn multi_stage_app_copies_from_its_build_stage() {
         .any(|s| matches!(&s.action, Action::Copy(c) if matches!(c.from, Source::Stage(_))));
     assert!(copies_from_stage);
 }
+
+fn inline_files(plan: &BuildPlan) -> BTreeMap<String, String> {
+    plan.stages
+        .iter()
+        .flat_map(|s| &s.steps)
+        .filter_map(|s| match &s.action {
+            Action::Copy(c) => Some(c.inline.clone()),
+            _ => None,
+        })
+        .flatten()
+        .map(|f| (f.path, f.content))
+        .collect()
+}
+
+fn run_scripts(plan: &BuildPlan) -> Vec<Vec<String>> {
+    plan.stages
+        .iter()
+        .flat_map(|s| &s.steps)
+        .filter_map(|s| match &s.action {
+            Action::Run(r) => Some(r.argv.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The file contents BuildKit's integration tests expect
+/// (`dockerfile_heredoc_test.go`).
+#[test]
+fn copy_heredocs_match_buildkit_integration_results() {
+    let plan = plan_file(
+        &load("buildkit/heredoc-special-symbols.Dockerfile"),
+        "linux/arm64",
+        &[],
+    )
+    .unwrap();
+    let files = inline_files(&plan);
+    let want = [
+        ("/quotefile", "\"quotes in file\"\n"),
+        ("/slashfile1", "\n"),
+        ("/slashfile2", "\\\n"),
+        ("/slashfile3", "$\n"),
+        ("/rawslashfile1", "\\\n"),
+        ("/rawslashfile2", "\\\\\n"),
+        ("/rawslashfile3", "\\$\n"),
+    ];
+    for (path, content) in want {
+        assert_eq!(files[path], content, "{path}");
+    }
+
+    let plan = plan_file(
+        &load("buildkit/heredoc-var-substitution.Dockerfile"),
+        "linux/arm64",
+        &[],
+    )
+    .unwrap();
+    let files = inline_files(&plan);
+    let want = [
+        ("c1", "Hello world!\n"),
+        ("c2", "Hello ${name}!\n"),
+        ("c3", "Hello ${name}!\n"),
+        ("q1", "Hello 'world'!\n"),
+        ("q2", "Hello \"world\"!\n"),
+        ("qsingle1", "Hello '${name}'!\n"),
+        ("qsingle2", "Hello \"${name}\"!\n"),
+        ("qdouble1", "Hello '${name}'!\n"),
+        ("qdouble2", "Hello \"${name}\"!\n"),
+    ];
+    for (name, content) in want {
+        assert_eq!(files[&format!("/dest/{name}")], content, "{name}");
+    }
+    // RUN heredocs are never expanded by the builder: the shell does it.
+    let scripts = run_scripts(&plan);
+    assert_eq!(
+        scripts[0][2],
+        "greeting=\"Hello\"\necho \"${greeting} ${name}!\" > /dest/r1\n"
+    );
+}
+
+#[test]
+fn heredoc_indentation_matches_buildkit() {
+    let plan = plan_file(
+        &load("buildkit/heredoc-indent.Dockerfile"),
+        "linux/arm64",
+        &[],
+    )
+    .unwrap();
+    let files = inline_files(&plan);
+    assert_eq!(files["/dest/foo-copy"], "\tfoo\n");
+    assert_eq!(files["/dest/bar-copy"], "bar\n");
+    let s = run_scripts(&plan);
+    // Simple heredocs: the (chomped) body is the script.
+    assert_eq!(
+        s[0],
+        ["/bin/sh", "-c", "echo \"\n\tfoo\" > /dest/foo-run\n"]
+    );
+    assert_eq!(s[1], ["/bin/sh", "-c", "echo \"\nbar\" > /dest/bar-run\n"]);
+    // Shebang: run from /dev/pipes.
+    assert_eq!(s[2], ["/bin/sh", "-c", "/dev/pipes/EOF"]);
+    // Complex: the shell gets the line and the raw body (it strips the tabs).
+    assert_eq!(
+        s[5],
+        [
+            "/bin/sh",
+            "-c",
+            "<<-EOF sh > /dest/bar3-run\necho \"\n\tbar\"\nEOF"
+        ]
+    );
+}
