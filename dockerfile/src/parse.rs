@@ -152,7 +152,7 @@ fn command_form(ctx: &Ctx, upper: &str, rest: &str) -> Result<CommandForm, Error
                 "{upper}: when using JSON array syntax, arrays must be comprised of strings only"
             ))
             .hint("quote every element, e.g. [\"sleep\", \"10\"]")),
-        Json::NotJson => Ok(CommandForm::Shell(rest.to_string())),
+        Json::Other => Ok(CommandForm::Shell(rest.to_string())),
     }
 }
 
@@ -160,7 +160,7 @@ fn list_form(rest: &str) -> Result<(Vec<String>, bool), ()> {
     match json_array(rest) {
         Json::Array(v) => Ok((v, true)),
         Json::NotStrings => Err(()),
-        Json::NotJson => Ok((whitespace_words(rest), false)),
+        Json::Other => Ok((whitespace_words(rest), false)),
     }
 }
 

@@ -112,7 +112,7 @@ pub(crate) enum Json {
     /// A JSON array of strings.
     Array(Vec<String>),
     /// Not JSON: use the shell / whitespace form.
-    NotJson,
+    Other,
     /// A JSON array with something other than strings in it.
     NotStrings,
 }
@@ -121,10 +121,10 @@ pub(crate) enum Json {
 pub(crate) fn json_array(rest: &str) -> Json {
     let rest = rest.trim_start();
     if !rest.starts_with('[') {
-        return Json::NotJson;
+        return Json::Other;
     }
     match serde_json::from_str::<Vec<serde_json::Value>>(rest) {
-        Err(_) => Json::NotJson,
+        Err(_) => Json::Other,
         Ok(values) => {
             let mut out = Vec::with_capacity(values.len());
             for v in values {
@@ -169,7 +169,7 @@ mod tests {
     fn json_arrays_of_strings_only() {
         assert!(matches!(json_array(r#" ["a", "b"]"#), Json::Array(v) if v == ["a", "b"]));
         assert!(matches!(json_array("[1]"), Json::NotStrings));
-        assert!(matches!(json_array("[oops"), Json::NotJson));
-        assert!(matches!(json_array("echo [x]"), Json::NotJson));
+        assert!(matches!(json_array("[oops"), Json::Other));
+        assert!(matches!(json_array("echo [x]"), Json::Other));
     }
 }

@@ -363,13 +363,13 @@ fn run_step(
         if let Some(Source::Image(r)) = &mount.from {
             out.images.push(r.clone());
         }
-        if let Some(Source::Stage(i)) = &mount.from {
-            if *i == ctx.current {
-                return Err(
-                    Error::syntax(line, "a RUN --mount cannot use its own stage")
-                        .hint("mount an earlier stage"),
-                );
-            }
+        if let Some(Source::Stage(i)) = &mount.from
+            && *i == ctx.current
+        {
+            return Err(
+                Error::syntax(line, "a RUN --mount cannot use its own stage")
+                    .hint("mount an earlier stage"),
+            );
         }
         mounts.push(mount);
     }
@@ -525,10 +525,8 @@ fn copy_step(
         });
     }
     let mut text = name.to_string();
-    if let Some(Source::Stage(_) | Source::Image(_)) = Some(&from) {
-        if let Some(f) = &copy.from {
-            text.push_str(&format!(" --from={}", expand(ctx, st, ins, f)?));
-        }
+    if let Some(f) = &copy.from {
+        text.push_str(&format!(" --from={}", expand(ctx, st, ins, f)?));
     }
     if let Some(c) = &chown {
         text.push_str(&format!(" --chown={c}"));

@@ -119,15 +119,15 @@ pub(crate) fn split<'a>(
             None => None,
         };
         let index = stages.len();
-        if let Some(name) = &from.name {
-            if stages.iter().any(|s| s.name.as_ref() == Some(name)) {
-                return Err(Error::new(
-                    ErrorKind::Stage,
-                    ins.line,
-                    format!("duplicate stage name {name:?}"),
-                )
-                .hint("give every stage its own name"));
-            }
+        if let Some(name) = &from.name
+            && stages.iter().any(|s| s.name.as_ref() == Some(name))
+        {
+            return Err(Error::new(
+                ErrorKind::Stage,
+                ins.line,
+                format!("duplicate stage name {name:?}"),
+            )
+            .hint("give every stage its own name"));
         }
         let lower = image.to_ascii_lowercase();
         let base = if lower == "scratch" {
