@@ -2,7 +2,8 @@
 //! instructions that expand (FROM, COPY/ADD, ENV, ARG, LABEL, EXPOSE, USER,
 //! VOLUME, WORKDIR, STOPSIGNAL and their flags): `$VAR`, `${VAR}`,
 //! `${VAR:-x}`, `${VAR-x}`, `${VAR:+x}`, `${VAR+x}`, `${VAR:?msg}`,
-//! `${VAR?msg}`, `${VAR#pat}`, `${VAR##pat}`, `${VAR%pat}`, `${VAR%%pat}`;
+//! `${VAR?msg}`, `${VAR#pat}`, `${VAR##pat}`, `${VAR%pat}`, `${VAR%%pat}`,
+//! `${VAR/pat/repl}`, `${VAR//pat/repl}`;
 //! the escape character makes the next character literal, single quotes
 //! never expand, double quotes expand and only `\"`, `\$` and `\\` escape.
 //!
@@ -363,6 +364,7 @@ impl ShellWord<'_> {
                     None => String::new(),
                 });
             }
+            '/' => return self.process_replace(&name),
             ':' => {
                 null_is_unset = true;
                 ch = self.next().ok_or("syntax error: missing '}'")?;
@@ -437,6 +439,72 @@ impl ShellWord<'_> {
                 trim_pattern(&value, &pat, ch == '#', greedy)
             }
         })
+    }
+}
+
+impl ShellWord<'_> {
+    /// `${X/pat/repl}` (first match) and `${X//pat/repl}` (all matches);
+    /// `*` in the pattern is greedy, as in BuildKit.
+    fn process_replace(&mut self, name: &str) -> Result<String, String> {
+        let all = self.peek() == Some('/');
+        if all {
+            self.next();
+        }
+        let missing = |sw: &Self, e: String, what: &str| {
+            if sw.peek().is_none() {
+                format!("syntax error: missing '{what}' in ${{}}")
+            } else {
+                e
+            }
+        };
+        let pattern = self
+            .process_stop_on(Some('/'), true, None)
+            .map_err(|e| missing(self, e, "/"))?;
+        let replacement = self
+            .process_stop_on(Some('}'), true, None)
+            .map_err(|e| missing(self, e, "}"))?;
+        let Some(value) = self.vars.get(name) else {
+            if self.lex.skip_unset {
+                return Ok(format!("${{{name}/{pattern}/{replacement}}}"));
+            }
+            return Ok(String::new());
+        };
+        let chars: Vec<char> = value.chars().collect();
+        let mut out = String::new();
+        let mut start = 0;
+        let mut replaced = false;
+        while start <= chars.len() {
+            let found = if replaced && !all {
+                None
+            } else {
+                (start..=chars.len()).find_map(|from| {
+                    (from..=chars.len()).rev().find_map(|to| {
+                        let candidate: String = chars[from..to].iter().collect();
+                        shell_pattern_matches(&pattern, &candidate).then_some((from, to))
+                    })
+                })
+            };
+            match found {
+                Some((from, to)) => {
+                    out.extend(&chars[start..from]);
+                    out.push_str(&replacement);
+                    replaced = true;
+                    if to == from {
+                        if let Some(c) = chars.get(to) {
+                            out.push(*c);
+                        }
+                        start = to + 1;
+                    } else {
+                        start = to;
+                    }
+                }
+                None => {
+                    out.extend(&chars[start..]);
+                    break;
+                }
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -547,6 +615,16 @@ mod tests {
     }
 
     #[test]
+    fn pattern_replacement() {
+        assert_eq!(x("${A/p/P}"), "aPple");
+        assert_eq!(x("${A//p/P}"), "aPPle");
+        assert_eq!(x("${P/*./X}"), "Xgz");
+        assert_eq!(x("${P//l/L}"), "/usr/LocaL/Lib/fiLe.tar.gz");
+        assert_eq!(x("${A/zz/y}"), "apple");
+        assert_eq!(x("${UNSET/a/b}"), "");
+    }
+
+    #[test]
     fn quotes_and_escapes() {
         assert_eq!(x("'$A'"), "$A");
         assert_eq!(x("\"$A\""), "apple");
@@ -560,7 +638,9 @@ mod tests {
     fn syntax_errors() {
         assert_eq!(err("${A"), "syntax error: missing '}'");
         assert_eq!(err("${}"), "syntax error: bad substitution");
-        assert!(err("${A/x/y}").contains("unsupported modifier (/)"));
+        assert_eq!(err("${A/x}"), "syntax error: missing '/' in ${}");
+        assert_eq!(err("${A/x/y"), "syntax error: missing '}' in ${}");
+        assert!(err("${A!x}").contains("unsupported modifier (!)"));
         assert!(err("'open").contains("single-quote"));
         assert!(err("\"open").contains("double-quote"));
     }

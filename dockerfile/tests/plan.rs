@@ -161,6 +161,13 @@ fn stage_args_defaults_build_args_and_run_env() {
     assert_eq!(plan.target().steps[0].args, ["MODE=release"]);
     assert_eq!(plan.warnings.len(), 1);
     assert!(plan.warnings[0].message.contains("[UNUSED]"));
+    assert_eq!(plan.source_date_epoch, None);
+    let plan = plan_with(text, &[("SOURCE_DATE_EPOCH", "1700000000")]);
+    assert_eq!(plan.source_date_epoch, Some(1_700_000_000));
+    assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
+    let req = request(text, &[("SOURCE_DATE_EPOCH", "yesterday")]);
+    let e = make_plan(&parse(text).unwrap(), &req).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Request);
 }
 
 #[test]
@@ -248,6 +255,10 @@ fn copy_resolution_destinations_and_checks() {
     let err = |text: &str| make_plan(&parse(text).unwrap(), &request(text, &[])).unwrap_err();
     let e = err("FROM a\nCOPY a b /dst\n");
     assert!(e.message.contains("must be a directory and end with a /"));
+    let e = err("FROM a\nARG S=x\nCOPY --from=$S a /a\n");
+    assert!(e.message.contains("not supported for --from"));
+    let e = err("FROM a\nCOPY --from=7 a /a\n");
+    assert_eq!((e.kind, e.line), (ErrorKind::Stage, 2));
     let e = err("FROM a\nADD https://example.com/x.tgz /x\n");
     assert_eq!((e.kind, e.line, e.column), (ErrorKind::Unsupported, 2, 5));
     assert!(e.message.contains("no network"));

@@ -45,7 +45,8 @@ pub(crate) fn from_references(
     let vars = |n: &str| globals.get(n);
     let mut out = Vec::new();
     match &ins.kind {
-        Kind::Copy(c) => out.extend(c.from.iter().filter_map(|f| lexer.expand(f, &vars).ok())),
+        // `--from` is never expanded (BuildKit refuses variables in it).
+        Kind::Copy(c) => out.extend(c.from.iter().cloned()),
         Kind::Run(r) => {
             for m in &r.mounts {
                 for field in m.split(',') {
@@ -479,8 +480,26 @@ fn copy_step(
     let from = match &copy.from {
         None => Source::Context,
         Some(f) => {
-            let f = expand(ctx, st, ins, f)?;
-            match resolve_from(ctx, &f) {
+            let literal = Lexer::new('\\').expand(f, &crate::expand::no_vars);
+            if literal.as_deref() != Ok(f.as_str()) {
+                return Err(Error::syntax(
+                    line,
+                    format!("variable expansion is not supported for --from ({f})"),
+                )
+                .hint("define a stage with `ARG` before the first FROM and `FROM ${IMAGE} AS name`, then use --from=name"));
+            }
+            if f.chars().all(|c| c.is_ascii_digit()) && find_stage(ctx.stages, f).is_none() {
+                return Err(Error::new(
+                    crate::ErrorKind::Stage,
+                    line,
+                    format!("{name} --from={f}: there is no stage {f}"),
+                )
+                .hint(format!(
+                    "stages are numbered from 0 to {}",
+                    ctx.stages.len() - 1
+                )));
+            }
+            match resolve_from(ctx, f) {
                 Source::Stage(i) if i == ctx.current => {
                     return Err(Error::new(
                         crate::ErrorKind::Stage,
@@ -526,7 +545,7 @@ fn copy_step(
     }
     let mut text = name.to_string();
     if let Some(f) = &copy.from {
-        text.push_str(&format!(" --from={}", expand(ctx, st, ins, f)?));
+        text.push_str(&format!(" --from={f}"));
     }
     if let Some(c) = &chown {
         text.push_str(&format!(" --chown={c}"));

@@ -82,6 +82,9 @@ pub struct BuildPlan {
     pub images: Vec<String>,
     /// Parser and planner warnings (unused build arguments, …).
     pub warnings: Vec<Warning>,
+    /// `--build-arg SOURCE_DATE_EPOCH=…`: the timestamp (seconds) for files
+    /// and history of the image, for reproducible builds.
+    pub source_date_epoch: Option<u64>,
 }
 
 impl BuildPlan {
@@ -160,6 +163,17 @@ pub fn required_images(df: &Dockerfile, request: &BuildRequest) -> Result<Vec<St
 
 /// Plans the build of `request.target` for `request.platform`.
 pub fn plan(df: &Dockerfile, request: &BuildRequest) -> Result<BuildPlan, Error> {
+    let source_date_epoch = match request.build_args.get("SOURCE_DATE_EPOCH") {
+        None => None,
+        Some(v) => Some(v.parse::<u64>().map_err(|_| {
+            Error::new(
+                ErrorKind::Request,
+                0,
+                format!("SOURCE_DATE_EPOCH {v:?} is not a number of seconds"),
+            )
+            .hint("pass e.g. --build-arg SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)")
+        })?),
+    };
     let layout = layout(df, request)?;
     let lexer = Lexer::new(df.escape);
     let mut done: BTreeMap<usize, StagePlan> = BTreeMap::new();
@@ -236,6 +250,7 @@ pub fn plan(df: &Dockerfile, request: &BuildRequest) -> Result<BuildPlan, Error>
         stages,
         images: images.into_iter().collect(),
         warnings,
+        source_date_epoch,
     })
 }
 
