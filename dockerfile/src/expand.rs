@@ -436,7 +436,7 @@ impl ShellWord<'_> {
                     Some(rest) => (true, rest.to_string()),
                     None => (false, word),
                 };
-                trim_pattern(&value, &pat, ch == '#', greedy)
+                crate::shell_pattern::trim(&value, &pat, ch == '#', greedy)
             }
         })
     }
@@ -469,85 +469,13 @@ impl ShellWord<'_> {
             }
             return Ok(String::new());
         };
-        let chars: Vec<char> = value.chars().collect();
-        let mut out = String::new();
-        let mut start = 0;
-        let mut replaced = false;
-        while start <= chars.len() {
-            let found = if replaced && !all {
-                None
-            } else {
-                (start..=chars.len()).find_map(|from| {
-                    (from..=chars.len()).rev().find_map(|to| {
-                        let candidate: String = chars[from..to].iter().collect();
-                        shell_pattern_matches(&pattern, &candidate).then_some((from, to))
-                    })
-                })
-            };
-            match found {
-                Some((from, to)) => {
-                    out.extend(&chars[start..from]);
-                    out.push_str(&replacement);
-                    replaced = true;
-                    if to == from {
-                        if let Some(c) = chars.get(to) {
-                            out.push(*c);
-                        }
-                        start = to + 1;
-                    } else {
-                        start = to;
-                    }
-                }
-                None => {
-                    out.extend(&chars[start..]);
-                    break;
-                }
-            }
-        }
-        Ok(out)
+        Ok(crate::shell_pattern::replace(
+            &value,
+            &pattern,
+            &replacement,
+            all,
+        ))
     }
-}
-
-/// `${X#pat}` (prefix) / `${X%pat}` (suffix) with shell patterns (`*`, `?`,
-/// `\` escapes); `greedy` takes the longest match.
-fn trim_pattern(value: &str, pattern: &str, prefix: bool, greedy: bool) -> String {
-    let chars: Vec<char> = value.chars().collect();
-    let n = chars.len();
-    let cuts: Vec<usize> = if greedy {
-        (0..=n).rev().collect()
-    } else {
-        (0..=n).collect()
-    };
-    for cut in cuts {
-        let (candidate, rest): (String, String) = if prefix {
-            (chars[..cut].iter().collect(), chars[cut..].iter().collect())
-        } else {
-            (
-                chars[n - cut..].iter().collect(),
-                chars[..n - cut].iter().collect(),
-            )
-        };
-        if shell_pattern_matches(pattern, &candidate) {
-            return rest;
-        }
-    }
-    value.to_string()
-}
-
-/// Whole-string match of a shell pattern: `*` any run, `?` any char, `\x` x.
-fn shell_pattern_matches(pattern: &str, s: &str) -> bool {
-    fn go(p: &[char], s: &[char]) -> bool {
-        match p.first() {
-            None => s.is_empty(),
-            Some('*') => (0..=s.len()).any(|i| go(&p[1..], &s[i..])),
-            Some('?') => !s.is_empty() && go(&p[1..], &s[1..]),
-            Some('\\') if p.len() > 1 => s.first() == Some(&p[1]) && go(&p[2..], &s[1..]),
-            Some(c) => s.first() == Some(c) && go(&p[1..], &s[1..]),
-        }
-    }
-    let p: Vec<char> = pattern.chars().collect();
-    let s: Vec<char> = s.chars().collect();
-    go(&p, &s)
 }
 
 #[cfg(test)]

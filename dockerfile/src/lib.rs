@@ -21,6 +21,7 @@ mod lines;
 mod parse;
 pub mod plan;
 pub mod platform;
+mod shell_pattern;
 mod words;
 
 pub use error::{Error, ErrorKind, Warning};

@@ -66,12 +66,25 @@ pub fn parse(text: &str) -> Result<Dockerfile, Error> {
         return Err(Error::syntax(0, "the Dockerfile has no instructions")
             .hint("start it with `FROM IMAGE`"));
     }
+    let mut warnings = reader.warnings;
+    if let Some(syntax) = &reader.directives.syntax {
+        let name = syntax.split([':', '@']).next().unwrap_or_default();
+        let name = name.strip_prefix("docker.io/").unwrap_or(name);
+        if name != "docker/dockerfile" {
+            warnings.push(crate::Warning {
+                line: 1,
+                message: format!(
+                    "`# syntax={syntax}` names another front end; bramble build always uses its own (Dockerfile 1.x syntax)"
+                ),
+            });
+        }
+    }
     Ok(Dockerfile {
         escape: reader.directives.escape.unwrap_or('\\'),
         syntax: reader.directives.syntax.take(),
         check: reader.directives.check.take(),
         instructions,
-        warnings: reader.warnings,
+        warnings,
     })
 }
 

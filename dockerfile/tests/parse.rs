@@ -72,6 +72,12 @@ fn directives_only_count_at_the_top() {
     let df = parse("# syntax=docker/dockerfile:1\n# check=skip=all\nFROM a\n").unwrap();
     assert_eq!(df.syntax.as_deref(), Some("docker/dockerfile:1"));
     assert_eq!(df.check.as_deref(), Some("skip=all"));
+    assert!(df.warnings.is_empty());
+    let df = parse("# syntax=docker/dockerfile:1-labs\nFROM a\n").unwrap();
+    assert!(df.warnings.is_empty());
+    let df = parse("# syntax=example.com/other-frontend:2\nFROM a\n").unwrap();
+    assert_eq!(df.warnings.len(), 1);
+    assert!(df.warnings[0].message.contains("another front end"));
     // After a comment that is not a directive, `# escape=` is a comment.
     let df = parse("# hello\n# escape=`\nFROM a\n").unwrap();
     assert_eq!(df.escape, '\\');

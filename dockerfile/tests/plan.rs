@@ -5,7 +5,7 @@
 use bramble_dockerfile::plan::plan as make_plan;
 use bramble_dockerfile::plan::{
     Action, Base, BuildPlan, CopyStep, ImageConfig, MountKind, Network, RunStep, Source, cache_key,
-    required_images,
+    context_inputs, required_images,
 };
 use bramble_dockerfile::{BuildRequest, ErrorKind, Platform, parse};
 
@@ -449,4 +449,40 @@ fn cache_keys_change_with_every_input() {
         cache_key("p", step, &swapped),
         cache_key("p", step, &sorted)
     );
+}
+
+#[test]
+fn copy_inputs_are_matched_against_the_context() {
+    let files: Vec<String> = [
+        "a.txt",
+        "b.txt",
+        "go.mod",
+        "go.sum",
+        "src/main.go",
+        "src/x/y.go",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let plan = p(
+        "FROM a\nCOPY go.* ./\nCOPY src /src/\nCOPY *.txt ./src/main.go /d/\nRUN make\nCOPY --from=b /x /x\nCOPY missing* /m/\n",
+    );
+    let steps = &plan.target().steps;
+    assert_eq!(
+        context_inputs(&steps[0], &files).unwrap(),
+        ["go.mod", "go.sum"]
+    );
+    assert_eq!(
+        context_inputs(&steps[1], &files).unwrap(),
+        ["src/main.go", "src/x/y.go"]
+    );
+    assert_eq!(
+        context_inputs(&steps[2], &files).unwrap(),
+        ["a.txt", "b.txt", "src/main.go"]
+    );
+    assert!(context_inputs(&steps[3], &files).unwrap().is_empty());
+    assert!(context_inputs(&steps[4], &files).unwrap().is_empty());
+    let e = context_inputs(&steps[5], &files).unwrap_err();
+    assert_eq!((e.kind, e.line), (ErrorKind::Request, 7));
+    assert!(e.message.contains("not found in the build context"));
 }

@@ -10,6 +10,7 @@
 mod cache_key;
 mod config;
 mod dispatch;
+mod inputs;
 mod stages;
 mod step;
 
@@ -19,6 +20,7 @@ use serde::Serialize;
 
 pub use cache_key::{base_key, cache_key};
 pub use config::{DEFAULT_PATH, HealthConfig, ImageConfig};
+pub use inputs::context_inputs;
 pub use stages::Base;
 pub use step::{Action, CopyStep, InlineFile, Mount, MountKind, Network, RunStep, Source, Step};
 
