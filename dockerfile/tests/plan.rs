@@ -124,6 +124,15 @@ fn workdir_env_user_reach_later_runs() {
 }
 
 #[test]
+fn env_line_expands_against_the_environment_before_it() {
+    // Docker's documented example.
+    let plan = p("FROM a\nENV abc=hello\nENV abc=bye def=$abc\nENV ghi=$abc\n");
+    let c = &plan.target().config;
+    assert_eq!(c.env_value("def"), Some("hello"));
+    assert_eq!(c.env_value("ghi"), Some("bye"));
+}
+
+#[test]
 fn global_args_only_in_from_unless_redeclared() {
     let text = "ARG VERSION=1.0\nARG BASE=alpine\nFROM $BASE:$VERSION\nRUN echo $VERSION\nLABEL v=$VERSION\nARG VERSION\nLABEL w=$VERSION\n";
     let plan = p(text);

@@ -163,6 +163,9 @@ fn dispatch(
             }
         }
         Kind::Env(kvs) => {
+            // The whole line expands against the environment before it
+            // (`ENV a=bye b=$a` gives b the old a), then applies.
+            let mut pairs = Vec::with_capacity(kvs.len());
             for kv in kvs {
                 let key = expand(ctx, st, ins, &kv.key)?;
                 let value = expand(ctx, st, ins, &kv.value)?;
@@ -170,6 +173,9 @@ fn dispatch(
                     return Err(Error::syntax(line, "ENV names can not be blank")
                         .hint("write ENV NAME=value"));
                 }
+                pairs.push((key, value));
+            }
+            for (key, value) in pairs {
                 set_env(&mut st.env, &key, &value);
                 st.config.set_env(&key, &value);
             }
