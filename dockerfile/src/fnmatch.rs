@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use crate::glob::{self, Tok};
+
 /// The pattern is malformed (unclosed `[`, trailing `\`, bad range).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadPattern(pub String);
@@ -70,14 +72,6 @@ impl Class {
     }
 }
 
-#[derive(Debug, Clone)]
-enum Tok {
-    Lit(char),
-    Star,
-    One,
-    Class(Class),
-}
-
 fn compile(pattern: &str) -> Result<Vec<Tok>, BadPattern> {
     let p: Vec<char> = pattern.chars().collect();
     let bad = || BadPattern(pattern.to_string());
@@ -90,12 +84,15 @@ fn compile(pattern: &str) -> Result<Vec<Tok>, BadPattern> {
                 i += 1;
             }
             '?' => {
-                toks.push(Tok::One);
+                toks.push(Tok::One { slash: false });
                 i += 1;
             }
             '[' => {
                 let (class, next) = Class::parse(&p, i + 1).ok_or_else(bad)?;
-                toks.push(Tok::Class(class));
+                toks.push(Tok::Class {
+                    class,
+                    slash: false,
+                });
                 i = next;
             }
             '\\' => {
@@ -112,26 +109,7 @@ fn compile(pattern: &str) -> Result<Vec<Tok>, BadPattern> {
 }
 
 fn run(toks: &[Tok], s: &[char]) -> bool {
-    match toks.first() {
-        None => s.is_empty(),
-        Some(Tok::Star) => {
-            let mut i = 0;
-            loop {
-                if run(&toks[1..], &s[i..]) {
-                    return true;
-                }
-                if i == s.len() || s[i] == '/' {
-                    return false;
-                }
-                i += 1;
-            }
-        }
-        Some(Tok::One) => s.first().is_some_and(|c| *c != '/') && run(&toks[1..], &s[1..]),
-        Some(Tok::Class(class)) => {
-            s.first().is_some_and(|c| *c != '/' && class.matches(*c)) && run(&toks[1..], &s[1..])
-        }
-        Some(Tok::Lit(c)) => s.first() == Some(c) && run(&toks[1..], &s[1..]),
-    }
+    glob::matches(toks, s)
 }
 
 /// Whether `name` matches `pattern` entirely (Go's `filepath.Match`).

@@ -9,6 +9,7 @@
 use std::fmt;
 
 use crate::fnmatch::{self, Class};
+use crate::glob::{self, Tok};
 
 /// A bad `.dockerignore` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,21 +26,6 @@ impl fmt::Display for IgnoreError {
 }
 
 impl std::error::Error for IgnoreError {}
-
-#[derive(Debug, Clone)]
-enum Tok {
-    Lit(char),
-    /// `*`: any run without `/`.
-    Star,
-    /// `?`: one character but `/`.
-    One,
-    /// `**` not at the end: `(.*/)?`.
-    AnyDirs,
-    /// `**` at the end: `.*`.
-    AnyAll,
-    /// `[…]` (a regexp class: may match `/`).
-    Class(Class),
-}
 
 #[derive(Debug, Clone)]
 enum Matcher {
@@ -213,7 +199,7 @@ fn compile(pattern: &str) -> Matcher {
                 detected = Detected::Regexp;
             }
             '?' => {
-                toks.push(Tok::One);
+                toks.push(Tok::One { slash: false });
                 detected = Detected::Regexp;
             }
             '\\' => {
@@ -229,7 +215,7 @@ fn compile(pattern: &str) -> Matcher {
                 // Validated by fnmatch already; a regexp class otherwise.
                 match Class::parse(&p, i) {
                     Some((class, next)) => {
-                        toks.push(Tok::Class(class));
+                        toks.push(Tok::Class { class, slash: true });
                         i = next;
                     }
                     None => toks.push(Tok::Lit('[')),
@@ -248,32 +234,6 @@ fn compile(pattern: &str) -> Matcher {
     }
 }
 
-fn run(toks: &[Tok], s: &[char]) -> bool {
-    match toks.first() {
-        None => s.is_empty(),
-        Some(Tok::Star) => {
-            let mut i = 0;
-            loop {
-                if run(&toks[1..], &s[i..]) {
-                    return true;
-                }
-                if i == s.len() || s[i] == '/' {
-                    return false;
-                }
-                i += 1;
-            }
-        }
-        Some(Tok::AnyAll) => (0..=s.len()).any(|i| run(&toks[1..], &s[i..])),
-        Some(Tok::AnyDirs) => {
-            // Zero directories, or any run ending in `/`.
-            run(&toks[1..], s) || (0..s.len()).any(|i| s[i] == '/' && run(&toks[1..], &s[i + 1..]))
-        }
-        Some(Tok::One) => s.first().is_some_and(|c| *c != '/') && run(&toks[1..], &s[1..]),
-        Some(Tok::Class(c)) => s.first().is_some_and(|x| c.matches(*x)) && run(&toks[1..], &s[1..]),
-        Some(Tok::Lit(c)) => s.first() == Some(c) && run(&toks[1..], &s[1..]),
-    }
-}
-
 impl Pattern {
     fn matches(&self, path: &str) -> bool {
         match &self.matcher {
@@ -285,7 +245,7 @@ impl Pattern {
             }
             Matcher::Tokens(toks) => {
                 let s: Vec<char> = path.chars().collect();
-                run(toks, &s)
+                glob::matches(toks, &s)
             }
         }
     }

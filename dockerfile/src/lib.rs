@@ -15,6 +15,7 @@ mod error;
 pub mod expand;
 mod flags;
 pub mod fnmatch;
+mod glob;
 pub mod ignore;
 pub mod instruction;
 mod lines;

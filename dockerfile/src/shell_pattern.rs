@@ -3,6 +3,8 @@
 //! takes the shortest match unless greedy (`##`, `%%`); replacement takes
 //! the leftmost, longest match, as BuildKit's greedy regexp does.
 
+use crate::glob::{self, Tok};
+
 /// `${X#pat}` (prefix) / `${X%pat}` (suffix) with shell patterns (`*`, `?`,
 /// `\` escapes); `greedy` takes the longest match.
 pub(crate) fn trim(value: &str, pattern: &str, prefix: bool, greedy: bool) -> String {
@@ -29,20 +31,25 @@ pub(crate) fn trim(value: &str, pattern: &str, prefix: bool, greedy: bool) -> St
     value.to_string()
 }
 
-/// Whole-string match of a shell pattern: `*` any run, `?` any char, `\x` x.
+/// Whole-string match of a shell pattern: `*` any run, `?` any char, `\\x` x.
 pub(crate) fn matches(pattern: &str, s: &str) -> bool {
-    fn go(p: &[char], s: &[char]) -> bool {
-        match p.first() {
-            None => s.is_empty(),
-            Some('*') => (0..=s.len()).any(|i| go(&p[1..], &s[i..])),
-            Some('?') => !s.is_empty() && go(&p[1..], &s[1..]),
-            Some('\\') if p.len() > 1 => s.first() == Some(&p[1]) && go(&p[2..], &s[1..]),
-            Some(c) => s.first() == Some(c) && go(&p[1..], &s[1..]),
-        }
-    }
     let p: Vec<char> = pattern.chars().collect();
+    let mut toks = Vec::new();
+    let mut i = 0;
+    while i < p.len() {
+        toks.push(match p[i] {
+            '*' => Tok::AnyAll,
+            '?' => Tok::One { slash: true },
+            '\\' if i + 1 < p.len() => {
+                i += 1;
+                Tok::Lit(p[i])
+            }
+            c => Tok::Lit(c),
+        });
+        i += 1;
+    }
     let s: Vec<char> = s.chars().collect();
-    go(&p, &s)
+    glob::matches(&toks, &s)
 }
 
 /// Replaces the first (or, with `all`, every) match of `pattern` in `value`.
