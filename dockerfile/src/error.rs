@@ -71,6 +71,22 @@ impl Error {
     }
 }
 
+impl Error {
+    /// The error as `FILE:LINE:COL: message (hint)`, naming the Dockerfile.
+    pub fn display_in(&self, file: &str) -> String {
+        let mut s = if self.line > 0 {
+            format!("{file}:{}:{}: ", self.line, self.column)
+        } else {
+            format!("{file}: ")
+        };
+        s.push_str(&self.message);
+        if !self.hint.is_empty() {
+            s.push_str(&format!(" ({})", self.hint));
+        }
+        s
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.line > 0 {

@@ -330,6 +330,10 @@ fn onbuild_and_unknown_instructions_are_refused_clearly() {
     assert_eq!((e.kind, e.line), (ErrorKind::Syntax, 2));
     assert!(e.message.contains("unknown instruction: RUNN"));
     assert!(e.to_string().starts_with("Dockerfile:2:1: "));
+    assert!(
+        e.display_in("app/Dockerfile.dev")
+            .starts_with("app/Dockerfile.dev:2:1: unknown instruction: RUNN (")
+    );
     assert!(parse("# only a comment\n").is_err());
 }
 

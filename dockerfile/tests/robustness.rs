@@ -22,7 +22,10 @@ fn corpus() -> Vec<PathBuf> {
         }
     }
     let mut out = Vec::new();
-    walk(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus"), &mut out);
+    walk(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus"),
+        &mut out,
+    );
     out.sort();
     out
 }
@@ -31,7 +34,9 @@ fn corpus() -> Vec<PathBuf> {
 fn attempt(text: &str) -> bool {
     let Ok(df) = parse(text) else { return false };
     let mut req = BuildRequest::new(Platform::parse("linux/arm64").unwrap());
-    let Ok(images) = required_images(&df, &req) else { return false };
+    let Ok(images) = required_images(&df, &req) else {
+        return false;
+    };
     for i in images {
         req.base_images.insert(i, ImageConfig::scratch());
     }
@@ -68,13 +73,18 @@ fn mutated_corpus_never_panics() {
     }
     assert!(attempts > 5000, "attempts {attempts}");
     // Many mutations still make valid Dockerfiles, many do not: both paths ran.
-    assert!(planned > 0 && planned < attempts, "planned {planned} of {attempts}");
+    assert!(
+        planned > 0 && planned < attempts,
+        "planned {planned} of {attempts}"
+    );
 }
 
 #[test]
 fn dockerignore_never_panics() {
     let mut parsed = 0;
-    let alphabet = ["*", "**", "?", "[", "]", "!", "/", "\\", "a", ".", "-", "^", " ", "#"];
+    let alphabet = [
+        "*", "**", "?", "[", "]", "!", "/", "\\", "a", ".", "-", "^", " ", "#",
+    ];
     for i in 0..alphabet.len() {
         for j in 0..alphabet.len() {
             for k in 0..alphabet.len() {
