@@ -227,6 +227,23 @@ fn only_stages_the_target_needs_in_dependency_order() {
 }
 
 #[test]
+fn a_base_without_path_gets_the_default_path() {
+    let df = parse("FROM nopath\nRUN ls\n").unwrap();
+    let mut req = BuildRequest::new(Platform::parse("linux/arm64").unwrap());
+    req.base_images.insert(
+        "nopath".into(),
+        ImageConfig {
+            env: strs(&["A=1"]),
+            ..ImageConfig::default()
+        },
+    );
+    let plan = make_plan(&df, &req).unwrap();
+    let path = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    assert_eq!(plan.target().config.env, strs(&["A=1", path]));
+    assert_eq!(runs(&plan)[0].env, strs(&["A=1", path]));
+}
+
+#[test]
 fn scratch_stage_and_inherited_stage_config() {
     let plan = p("FROM scratch AS base\nENV A=1\nCMD [\"x\"]\nFROM base\nRUN y\n");
     let c = &plan.target().config;

@@ -104,8 +104,12 @@ impl State {
 pub(crate) fn run_stage(
     ctx: &StageContext,
     raw: &RawStage,
-    base: ImageConfig,
+    mut base: ImageConfig,
 ) -> Result<StageOutput, Error> {
+    // BuildKit makes sure every stage has a PATH (and the image keeps it).
+    if base.env_value("PATH").is_none() {
+        base.set_env("PATH", super::config::DEFAULT_PATH);
+    }
     let mut st = State {
         env: base.env.clone(),
         config: base,
