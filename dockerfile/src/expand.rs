@@ -10,6 +10,11 @@
 //! The lexer also splits into words (whitespace outside quotes), which the
 //! parser uses to find heredoc markers.
 
+/// Expansion failed: unbalanced quotes, `${…}` syntax, or `${X:?message}`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ExpandError(pub String);
+
 /// Where variable values come from.
 pub trait Vars {
     /// The value of `name`, `None` if it is not set.
@@ -82,13 +87,13 @@ impl Lexer {
     }
 
     /// Expands `word` into one string (whitespace kept).
-    pub fn expand(&self, word: &str, vars: &dyn Vars) -> Result<String, String> {
-        Ok(self.run(word, vars)?.0)
+    pub fn expand(&self, word: &str, vars: &dyn Vars) -> Result<String, ExpandError> {
+        Ok(self.run(word, vars).map_err(ExpandError)?.0)
     }
 
     /// Expands `word` and splits it into words at unquoted whitespace.
-    pub fn words(&self, word: &str, vars: &dyn Vars) -> Result<Vec<String>, String> {
-        Ok(self.run(word, vars)?.1)
+    pub fn words(&self, word: &str, vars: &dyn Vars) -> Result<Vec<String>, ExpandError> {
+        Ok(self.run(word, vars).map_err(ExpandError)?.1)
     }
 
     fn run(&self, word: &str, vars: &dyn Vars) -> Result<(String, Vec<String>), String> {
@@ -497,7 +502,7 @@ mod tests {
     }
 
     fn err(word: &str) -> String {
-        Lexer::new('\\').expand(word, &env).unwrap_err()
+        Lexer::new('\\').expand(word, &env).unwrap_err().0
     }
 
     #[test]

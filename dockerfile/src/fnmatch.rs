@@ -3,21 +3,12 @@
 //! one character except `/`, `[…]` a class (`^` negates, `a-z` ranges, never
 //! `/`), `\c` the character c. A malformed pattern is an error, as in Go.
 
-use std::fmt;
-
 use crate::glob::{self, Tok};
 
 /// The pattern is malformed (unclosed `[`, trailing `\`, bad range).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("syntax error in pattern {0:?}")]
 pub struct BadPattern(pub String);
-
-impl fmt::Display for BadPattern {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "syntax error in pattern {:?}", self.0)
-    }
-}
-
-impl std::error::Error for BadPattern {}
 
 /// True if `s` has any of `*?[\` (so it is a pattern, not a plain path).
 pub fn has_meta(s: &str) -> bool {

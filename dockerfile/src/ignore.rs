@@ -6,26 +6,17 @@
 //! order, the last one that matches a path (or one of its parent
 //! directories) decides.
 
-use std::fmt;
-
 use crate::fnmatch::{self, Class};
 use crate::glob::{self, Tok};
 
 /// A bad `.dockerignore` line.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(".dockerignore:{line}: {message}")]
 pub struct IgnoreError {
     /// 1-based line in the file.
     pub line: usize,
     pub message: String,
 }
-
-impl fmt::Display for IgnoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, ".dockerignore:{}: {}", self.line, self.message)
-    }
-}
-
-impl std::error::Error for IgnoreError {}
 
 #[derive(Debug, Clone)]
 enum Matcher {

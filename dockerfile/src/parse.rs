@@ -3,7 +3,7 @@
 //! BuildKit's parser does, heredoc bodies are attached to RUN/COPY/ADD, and
 //! every problem is reported with its line, column and a fix.
 
-use crate::expand::{Lexer, no_vars};
+use crate::expand::{ExpandError, Lexer, no_vars};
 use crate::flags::{FlagType, Flags};
 use crate::instruction::*;
 use crate::lines::LineReader;
@@ -37,7 +37,7 @@ pub fn parse(text: &str) -> Result<Dockerfile, Error> {
             && !matches!(json_array(&rest), Json::Array(_))
             && logical.text.contains("<<")
         {
-            let markers = heredoc_markers(&logical.text).map_err(|e| ctx.err(e))?;
+            let markers = heredoc_markers(&logical.text).map_err(|e| ctx.err(e.0))?;
             let mut docs = Vec::new();
             for (name, expand, chomp) in markers {
                 let content = reader.heredoc_body(&name, chomp, logical.start)?;
@@ -107,7 +107,7 @@ impl Ctx<'_> {
 }
 
 /// Finds `<<[-]NAME` markers in a RUN/COPY/ADD line: (name, expand, chomp).
-fn heredoc_markers(line: &str) -> Result<Vec<(String, bool, bool)>, String> {
+fn heredoc_markers(line: &str) -> Result<Vec<(String, bool, bool)>, ExpandError> {
     let words = Lexer::for_heredoc_markers()
         .words(line, &no_vars)
         .unwrap_or_default();
@@ -121,7 +121,7 @@ fn heredoc_markers(line: &str) -> Result<Vec<(String, bool, bool)>, String> {
 }
 
 /// Parses one word as `[fd]<<[-][ ]NAME` (NAME possibly quoted).
-pub(crate) fn heredoc_marker(word: &str) -> Result<Option<(String, bool, bool)>, String> {
+pub(crate) fn heredoc_marker(word: &str) -> Result<Option<(String, bool, bool)>, ExpandError> {
     let digits = word.chars().take_while(char::is_ascii_digit).count();
     let Some(rest) = word[digits..].strip_prefix("<<") else {
         return Ok(None);

@@ -149,8 +149,8 @@ pub(crate) fn split<'a>(
     Ok((globals, stages))
 }
 
-pub(crate) fn expansion_error(ins: &Instruction, message: String) -> Error {
-    Error::new(ErrorKind::Expansion, ins.line, message)
+pub(crate) fn expansion_error(ins: &Instruction, e: crate::expand::ExpandError) -> Error {
+    Error::new(ErrorKind::Expansion, ins.line, e.0)
         .hint("check the variable names, quotes and ${…} syntax of this line")
 }
 
