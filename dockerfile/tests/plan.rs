@@ -373,11 +373,21 @@ fn run_mounts_network_and_security() {
 #[test]
 fn config_instructions_expand_and_normalize() {
     let plan = p(
-        "FROM a\nARG PORT=8080\nEXPOSE $PORT 53/udp 9000-9001\nVOLUME /data [\"/x\"]\nSTOPSIGNAL SIGQUIT\nLABEL a=1 \"b c\"=\"d e\"\nMAINTAINER someone\nHEALTHCHECK --interval=30s --timeout=3s --retries=3 CMD curl -f localhost || exit 1\n",
+        "FROM a\nARG PORT=8080\nARG MORE=\"7000 7001/udp\"\nEXPOSE $PORT 53/udp 9000-9001 $MORE 0.0.0.0:80:8443\nVOLUME /data [\"/x\"]\nSTOPSIGNAL SIGQUIT\nLABEL a=1 \"b c\"=\"d e\"\nMAINTAINER someone\nHEALTHCHECK --interval=30s --timeout=3s --retries=3 CMD curl -f localhost || exit 1\n",
     );
     let c = &plan.target().config;
     let ports: Vec<_> = c.exposed_ports.iter().cloned().collect();
-    assert_eq!(ports, ["53/udp", "8080/tcp", "9000/tcp", "9001/tcp"]);
+    assert_eq!(
+        ports,
+        [
+            "53/udp", "7000/tcp", "7001/udp", "8080/tcp", "8443/tcp", "9000/tcp", "9001/tcp"
+        ]
+    );
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.message.contains("host port are ignored"))
+    );
     assert!(c.volumes.contains("/data"));
     assert_eq!(c.stop_signal, "SIGQUIT");
     assert_eq!(c.labels["b c"], "d e");

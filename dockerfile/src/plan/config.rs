@@ -133,12 +133,21 @@ pub(crate) fn set_env(env: &mut Vec<String>, key: &str, value: &str) {
     }
 }
 
-/// `80` → `["80/tcp"]`, `8000-8002/udp` → three ports. Err: a message.
-pub(crate) fn parse_expose(spec: &str) -> Result<Vec<String>, String> {
-    let (ports, proto) = match spec.split_once('/') {
-        Some((p, proto)) => (p, proto.to_ascii_lowercase()),
-        None => (spec, "tcp".to_string()),
+/// `80` → `["80/tcp"]`, `8000-8002/udp` → three ports, as BuildKit parses
+/// EXPOSE. An `IP:HOSTPORT:` prefix is accepted and ignored (the bool says
+/// one was there, for a warning). Err: a message.
+pub(crate) fn parse_expose(spec: &str) -> Result<(Vec<String>, bool), String> {
+    let (host_part, container) = match spec.rsplit_once(':') {
+        Some((host, c)) => (!host.is_empty(), c),
+        None => (false, spec),
     };
+    let (ports, proto) = match container.split_once('/') {
+        Some((p, proto)) => (p, proto.to_ascii_lowercase()),
+        None => (container, "tcp".to_string()),
+    };
+    if ports.is_empty() {
+        return Err(format!("invalid port: {spec:?}: no port specified"));
+    }
     if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
         return Err(format!(
             "invalid protocol {proto:?} in EXPOSE {spec}: use tcp, udp or sctp"
@@ -146,12 +155,11 @@ pub(crate) fn parse_expose(spec: &str) -> Result<Vec<String>, String> {
     }
     let port = |s: &str| -> Result<u16, String> {
         s.parse::<u16>()
-            .ok()
-            .filter(|p| *p > 0)
-            .ok_or_else(|| format!("invalid port {s:?} in EXPOSE {spec}: use 1-65535"))
+            .map_err(|_| format!("invalid port {s:?} in EXPOSE {spec}: use 0-65535"))
     };
     let (lo, hi) = match ports.split_once('-') {
-        Some((a, b)) => (port(a)?, port(b)?),
+        Some((a, b)) if a != b => (port(a)?, port(b)?),
+        Some((a, _)) => (port(a)?, port(a)?),
         None => {
             let p = port(ports)?;
             (p, p)
@@ -162,7 +170,10 @@ pub(crate) fn parse_expose(spec: &str) -> Result<Vec<String>, String> {
             "invalid port range {ports} in EXPOSE: the end is before the start"
         ));
     }
-    Ok((lo..=hi).map(|p| format!("{p}/{proto}")).collect())
+    Ok((
+        (lo..=hi).map(|p| format!("{p}/{proto}")).collect(),
+        host_part,
+    ))
 }
 
 /// Go's `time.ParseDuration` (`1m30s`, `500ms`, `1.5h`) in nanoseconds.
@@ -206,16 +217,26 @@ mod tests {
 
     #[test]
     fn expose_normalizes_protocols_and_ranges() {
-        assert_eq!(parse_expose("80").unwrap(), ["80/tcp"]);
-        assert_eq!(parse_expose("53/UDP").unwrap(), ["53/udp"]);
+        let ports = |s| parse_expose(s).unwrap().0;
+        assert_eq!(ports("80"), ["80/tcp"]);
+        assert_eq!(ports("53/UDP"), ["53/udp"]);
+        assert_eq!(ports("8000-8002/tcp"), ["8000/tcp", "8001/tcp", "8002/tcp"]);
+        assert_eq!(ports("0"), ["0/tcp"]);
+        assert_eq!(ports("80-80"), ["80/tcp"]);
+        // BuildKit's own cases: host parts are ignored (with a warning).
         assert_eq!(
-            parse_expose("8000-8002/tcp").unwrap(),
-            ["8000/tcp", "8001/tcp", "8002/tcp"]
+            parse_expose("0.0.0.0:1234-1235:3333-3334/tcp").unwrap(),
+            (vec!["3333/tcp".to_string(), "3334/tcp".into()], true)
         );
+        assert_eq!(ports("[2001:4860:0:2001::68]::333"), ["333/tcp"]);
+        assert_eq!(ports("::1:80:80"), ["80/tcp"]);
+        assert!(parse_expose("0.0.0.0:1234-1235:/tcp").is_err());
+        assert!(parse_expose("").is_err());
         assert!(parse_expose("80/xyz").is_err());
-        assert!(parse_expose("0").is_err());
+        assert!(parse_expose("65536").is_err());
         assert!(parse_expose("http").is_err());
         assert!(parse_expose("9-8").is_err());
+        assert!(parse_expose("8000-").is_err());
     }
 
     #[test]

@@ -222,9 +222,23 @@ fn dispatch(
         Kind::User(u) => st.config.user = expand(ctx, st, ins, u)?,
         Kind::Expose(ports) => {
             for p in ports {
-                let p = expand(ctx, st, ins, p)?;
-                for port in parse_expose(&p).map_err(|e| Error::syntax(line, e))? {
-                    st.config.exposed_ports.insert(port);
+                let words = ctx
+                    .lexer
+                    .words(p, &|n: &str| st.var(n))
+                    .map_err(|e| expansion_error(ins, e))?;
+                for word in words {
+                    let (ports, host_part) = parse_expose(&word).map_err(|e| {
+                        Error::syntax(line, e).hint("write EXPOSE PORT[-END][/tcp|udp|sctp]")
+                    })?;
+                    if host_part {
+                        out.warnings.push(Warning {
+                            line,
+                            message: format!(
+                                "EXPOSE {word}: the IP and host port are ignored; publish ports with a Service instead"
+                            ),
+                        });
+                    }
+                    st.config.exposed_ports.extend(ports);
                 }
             }
         }
