@@ -286,15 +286,25 @@ fn dispatch(
     Ok(())
 }
 
+/// moby/sys/signal's `ParseSignal` on Linux: 1-255, or a signal name with
+/// or without `SIG`, any case (`SIGRTMIN+3` too).
 fn valid_signal(s: &str) -> bool {
-    if let Ok(n) = s.parse::<u32>() {
-        return (1..=64).contains(&n);
+    if let Ok(n) = s.parse::<u8>() {
+        return n != 0;
     }
-    let name = s.strip_prefix("SIG").unwrap_or(s);
-    !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '+' || c == '-')
+    const NAMES: [&str; 34] = [
+        "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT",
+        "KILL", "PIPE", "POLL", "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM",
+        "TRAP", "TSTP", "TTIN", "TTOU", "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU", "XFSZ",
+    ];
+    let upper = s.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    if NAMES.contains(&name) || name == "RTMIN" || name == "RTMAX" {
+        return true;
+    }
+    let offset = |rest: &str, max: u8| rest.parse::<u8>().is_ok_and(|n| (1..=max).contains(&n));
+    name.strip_prefix("RTMIN+").is_some_and(|r| offset(r, 15))
+        || name.strip_prefix("RTMAX-").is_some_and(|r| offset(r, 14))
 }
 
 fn healthcheck(line: usize, h: &Healthcheck) -> Result<HealthConfig, Error> {
