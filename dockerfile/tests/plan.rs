@@ -418,6 +418,17 @@ fn config_instructions_expand_and_normalize() {
             .message
             .contains("invalid signal")
     );
+    for bad in ["SIGNOPE", "0", "RTMIN+99"] {
+        let e = err(&format!("FROM a\nSTOPSIGNAL {bad}\n"));
+        assert!(e.message.contains("invalid signal"), "{bad}");
+    }
+    for ok in ["sigterm", "9", "SIGRTMIN+3", "KILL"] {
+        let c = p(&format!("FROM a\nSTOPSIGNAL {ok}\n"))
+            .target()
+            .config
+            .clone();
+        assert_eq!(c.stop_signal, ok);
+    }
     assert!(
         err("FROM a\nENV X=${Y:?required}\n")
             .message
