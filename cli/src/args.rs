@@ -63,6 +63,9 @@ pub enum Command {
     /// Images in the hub's registry
     #[command(subcommand)]
     Images(ImagesCommand),
+    /// Check a Dockerfile and its context and print the build plan
+    /// (`--check`; building on the boards comes later: docs/building.md)
+    Build(BuildArgs),
     /// Print the logs of a container in a pod
     Logs(LogsArgs),
     /// Run a command in a container of a pod
@@ -191,6 +194,43 @@ pub struct StartStopArgs {
     /// Runs to stop or start
     #[arg(required = true)]
     pub names: Vec<String>,
+}
+
+/// `bramble build`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Only check: parse the Dockerfile, scan the context and print the plan,
+    /// locally (nothing is sent to the hub; required until builds run on the boards)
+    #[arg(long, required = true)]
+    pub check: bool,
+
+    /// The build context directory
+    #[arg(value_name = "CONTEXT")]
+    pub context: PathBuf,
+
+    /// The Dockerfile [default: CONTEXT/Dockerfile]
+    #[arg(short = 'f', long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    /// Build argument `KEY=VALUE` (or `KEY`: its value from the environment); repeatable
+    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    pub build_args: Vec<String>,
+
+    /// The stage to build [default: the last]
+    #[arg(long, value_name = "STAGE")]
+    pub target: Option<String>,
+
+    /// Platforms to plan for, comma-separated (e.g. linux/arm64,linux/arm/v7)
+    #[arg(long, value_name = "PLATFORMS", default_value = "linux/arm64")]
+    pub platform: String,
+
+    /// Name for the image (checked, not used by --check)
+    #[arg(short = 't', long, value_name = "NAME:TAG")]
+    pub tag: Option<String>,
+
+    /// Print the plans as JSON
+    #[arg(short = 'o', long, value_name = "FORMAT", value_parser = ["json"])]
+    pub output: Option<String>,
 }
 
 /// `bramble create ...`.

@@ -10,6 +10,7 @@
 pub use bramble_api::printing::age;
 pub mod apply;
 pub mod args;
+pub mod build;
 pub mod client;
 pub mod client_config;
 pub mod columns;
@@ -64,6 +65,10 @@ pub fn main_with_args(argv: impl IntoIterator<Item = OsString>) -> ExitCode {
 /// errors were already printed).
 pub fn run(cli: Cli) -> anyhow::Result<bool> {
     let env = |k: &str| std::env::var(k).ok();
+    if let Command::Build(b) = &cli.command {
+        // Local only: no hub settings needed.
+        return build::check(b, &env, &mut std::io::stdout().lock());
+    }
     let inputs = config::Inputs {
         hub_flag: cli.global.hub.clone(),
         token_flag: cli.global.token.clone(),
@@ -84,6 +89,7 @@ pub fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Version => version::run(&ctx, &mut out),
         Command::Config(a) => client_config::run(&ctx, a, &mut out),
         Command::Images(c) => images::run(&ctx, c, &mut out),
+        Command::Build(b) => build::check(b, &env, &mut out),
         Command::Logs(a) => logs::run(&ctx, a, &mut out),
         Command::Exec(a) => exec::run(&ctx, a, &mut out),
         Command::Top {

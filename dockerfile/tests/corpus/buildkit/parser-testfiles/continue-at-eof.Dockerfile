@@ -1,0 +1,3 @@
+FROM alpine:3.5
+
+RUN something \

@@ -1,0 +1,6 @@
+#escape = `
+
+FROM image
+LABEL maintainer foo@bar.com
+ENV GOPATH `
+\go
