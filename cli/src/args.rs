@@ -104,6 +104,9 @@ pub enum Command {
     Stop(StartStopArgs),
     /// Start stopped runs again
     Start(StartStopArgs),
+    /// Run a Compose project (compose.yaml) on the fleet: up, down, ps,
+    /// logs, build, config
+    Compose(ComposeArgs),
 }
 
 /// `bramble run`.
@@ -191,6 +194,65 @@ pub struct StartStopArgs {
     /// Runs to stop or start
     #[arg(required = true)]
     pub names: Vec<String>,
+}
+
+/// `bramble compose [-f FILE]... [-p NAME] [--profile P]... COMMAND`: the
+/// project options come before the command, as with `docker compose`.
+#[derive(Debug, Args)]
+pub struct ComposeArgs {
+    /// Compose file (repeatable; later files are merged over earlier ones)
+    /// [default: compose.yaml, compose.yml, docker-compose.yaml or
+    /// docker-compose.yml here or above]
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Project name [default: COMPOSE_PROJECT_NAME, `name:`, else the directory's name]
+    #[arg(short = 'p', long = "project-name", value_name = "NAME")]
+    pub project_name: Option<String>,
+    /// Enable a profile (repeatable) [default: COMPOSE_PROFILES]
+    #[arg(long = "profile", value_name = "PROFILE")]
+    pub profiles: Vec<String>,
+    #[command(subcommand)]
+    pub command: ComposeCommand,
+}
+
+/// The subcommands of `bramble compose`.
+#[derive(Debug, Subcommand)]
+pub enum ComposeCommand {
+    /// Create the project's objects in dependency order, waiting for each
+    /// dependency's condition; then follow the logs (unless -d)
+    Up {
+        /// Return once everything is created and started
+        #[arg(short = 'd', long)]
+        detach: bool,
+        /// Build images first (needs `bramble build`, which does not exist yet)
+        #[arg(long)]
+        build: bool,
+        /// How long to wait for a dependency's condition
+        #[arg(long, default_value = "5m")]
+        wait_timeout: humantime::Duration,
+        /// Only these services (and what they depend on)
+        services: Vec<String>,
+    },
+    /// Delete what `up` made (the named volumes too with -v)
+    Down {
+        /// Also delete the named volumes' claims, their data, and the namespace
+        #[arg(short = 'v', long)]
+        volumes: bool,
+    },
+    /// List the project's containers as `docker compose ps` does
+    Ps,
+    /// Print the logs of the project's containers, each line prefixed
+    Logs {
+        /// Keep streaming new lines
+        #[arg(short = 'f', long)]
+        follow: bool,
+        /// Only these services
+        services: Vec<String>,
+    },
+    /// Build the services' images (needs `bramble build`, which does not exist yet)
+    Build { services: Vec<String> },
+    /// Print the resolved, interpolated, merged file as YAML
+    Config,
 }
 
 /// `bramble create ...`.

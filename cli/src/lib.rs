@@ -13,6 +13,7 @@ pub mod args;
 pub mod client;
 pub mod client_config;
 pub mod columns;
+pub mod compose;
 pub mod config;
 pub mod context;
 pub mod create;
@@ -101,6 +102,7 @@ pub fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Rm(a) => docker::lifecycle::rm(&ctx, a, &mut out),
         Command::Stop(a) => docker::lifecycle::stop(&ctx, a, &mut out),
         Command::Start(a) => docker::lifecycle::start(&ctx, a, &mut out),
+        Command::Compose(c) => compose::run(&ctx, c, &mut out),
     }
 }
 
