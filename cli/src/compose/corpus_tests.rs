@@ -213,6 +213,13 @@ fn fleet_meaningless_keys_warn_once_each_and_binds_are_host_paths() {
         2,
         "{w:?}"
     );
+    assert!(
+        w.iter().any(
+            |w| w.starts_with("services.prometheus.volumes[0]: ./prometheus is /")
+                && w.ends_with("on the board that runs the pod, not on this machine")
+        ),
+        "{w:?}"
+    );
     let prom = &objects(&p, "prometheus")[0]["spec"]["template"]["spec"];
     assert!(
         prom["volumes"][0]["hostPath"]["path"]

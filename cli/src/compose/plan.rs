@@ -320,6 +320,7 @@ pub fn plan(doc: &serde_yaml_ng::Value, ctx_in: PlanInput<'_>) -> anyhow::Result
             Workload::Deployment
         };
         let template = super::pod::template(&n, svc, &ctx, &mut errs);
+        warnings.extend(volumes::relative_bind_warnings(&n, svc, ctx.dir));
         let mut objects = vec![workload_object(
             &n,
             svc,

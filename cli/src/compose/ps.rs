@@ -1,7 +1,7 @@
 //! `compose ps`: the project's pods in `docker compose ps`'s columns (NAME,
 //! IMAGE, COMMAND, SERVICE, CREATED, STATUS, PORTS), with Docker's wording
 //! (`Up 2 minutes (healthy)`, `Exited (0) 5 seconds ago`,
-//! `0.0.0.0:8080->80/tcp`). [`row`] is pure.
+//! `192.168.1.5:8080->80/tcp`: the hub's load-balancer address). [`row`] is pure.
 
 use std::io::Write;
 use std::time::{Duration, SystemTime};
@@ -103,21 +103,23 @@ pub fn status(pod: &Value, now: SystemTime) -> String {
     "Created".into()
 }
 
-/// `0.0.0.0:8080->80/tcp, 3306/tcp`: the published ports of the service's
-/// LoadBalancer Service, then its other container ports.
+/// `192.168.1.5:8080->80/tcp, 3306/tcp`: the published ports of the
+/// service's LoadBalancer Service (on the address in its status, `0.0.0.0`
+/// until the hub serves it), then its other container ports.
 pub fn ports(pod: &Value, published: Option<&Value>) -> String {
     let mut out = Vec::new();
     let mut shown = Vec::new();
+    // The address the hub serves them on, once it does (else docker's 0.0.0.0).
+    let addr = published
+        .and_then(|s| s["status"]["loadBalancer"]["ingress"][0]["ip"].as_str())
+        .unwrap_or("0.0.0.0");
     for p in published
         .and_then(|s| s["spec"]["ports"].as_array())
         .into_iter()
         .flatten()
     {
         let proto = p["protocol"].as_str().unwrap_or("TCP").to_ascii_lowercase();
-        out.push(format!(
-            "0.0.0.0:{}->{}/{proto}",
-            p["port"], p["targetPort"]
-        ));
+        out.push(format!("{addr}:{}->{}/{proto}", p["port"], p["targetPort"]));
         shown.push((p["targetPort"].as_i64(), proto));
     }
     for p in pod["spec"]["containers"][0]["ports"]
@@ -214,7 +216,8 @@ mod tests {
                                                 {"containerPort": 53, "protocol": "UDP"}]}]},
             "status": {"containerStatuses": [{"ready": true, "state": {"running": {"startedAt": "2026-12-07T12:09:30Z"}}}]}
         });
-        let lb = json!({"spec": {"ports": [{"port": 8080, "targetPort": 80, "protocol": "TCP"}]}});
+        let lb = json!({"spec": {"ports": [{"port": 8080, "targetPort": 80, "protocol": "TCP"}]},
+            "status": {"loadBalancer": {"ingress": [{"ip": "192.168.1.5"}]}}});
         assert_eq!(
             row(&pod, Some(&lb), now),
             [
@@ -224,7 +227,7 @@ mod tests {
                 "web",
                 "5 minutes ago",
                 "Up 30 seconds (healthy)",
-                "0.0.0.0:8080->80/tcp, 53/udp"
+                "192.168.1.5:8080->80/tcp, 53/udp"
             ]
         );
         let done = json!({"metadata": {"name": "j"}, "spec": {"containers": [{}]},

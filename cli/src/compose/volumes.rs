@@ -297,6 +297,27 @@ pub fn for_service(
     (vols, mounts)
 }
 
+/// Warnings for bind mounts with relative paths: compose resolves them
+/// against the project directory, and the result is a path on the board
+/// that runs the pod, which has no copy of this machine's files.
+pub fn relative_bind_warnings(name: &str, svc: &Service, dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, v) in svc.volumes.iter().enumerate() {
+        let src = match v {
+            VolumeMount::Short(s) => s.split(':').next().filter(|_| s.contains(':')),
+            VolumeMount::Long(l) if l.type_ == "bind" => l.source.as_deref(),
+            VolumeMount::Long(_) => None,
+        };
+        if let Some(s) = src.filter(|s| s.starts_with('.')) {
+            out.push(format!(
+                "services.{name}.volumes[{i}]: {s} is {} on the board that runs the pod, not on this machine",
+                normalize(&dir.join(s).display().to_string())
+            ));
+        }
+    }
+    out
+}
+
 /// `/a/./b/../c` → `/a/c` (the hub refuses `..` in a hostPath).
 fn normalize(p: &str) -> String {
     let mut parts: Vec<&str> = Vec::new();
