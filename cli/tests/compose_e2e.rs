@@ -347,3 +347,104 @@ fn a_published_port_answers_through_the_hub() {
         },
     );
 }
+
+/// `migrate` runs once as a Job and `app` starts only after it succeeded;
+/// a second `up` of the same file changes nothing and waits on the
+/// finished Job without running it again.
+#[test]
+fn a_one_shot_dependency_completes_before_its_dependent_starts() {
+    let _one = serial();
+    let c = Cluster::start(Broker::Embedded, 1, &[]);
+    c.push_busybox("busybox", "e2e");
+    let p = Project::new(
+        &c,
+        r#"
+services:
+  migrate:
+    image: busybox:e2e
+    command: [sh, -c, 'sleep 2; echo migrated > /data/schema']
+    volumes: [data:/data]
+  app:
+    image: busybox:e2e
+    command: [sh, -c, 'cat /data/schema; while true; do sleep 1; done']
+    volumes: [data:/data]
+    depends_on:
+      migrate:
+        condition: service_completed_successfully
+    stop_grace_period: 1s
+volumes:
+  data:
+"#,
+    );
+    let up = p.ok(&["up", "-d"]);
+    assert!(up.contains("job.batch/migrate created"), "{up}");
+    let wait_at = up
+        .find("waiting for migrate to be completed successfully")
+        .expect(&up);
+    assert!(
+        wait_at < up.find("deployment.apps/app created").expect(&up),
+        "{up}"
+    );
+    let job = p
+        .get(&format!(
+            "/apis/batch/v1/namespaces/{}/jobs/migrate",
+            p.name
+        ))
+        .expect("the job");
+    let app = p
+        .get(&format!(
+            "/apis/apps/v1/namespaces/{}/deployments/app",
+            p.name
+        ))
+        .expect("app");
+    assert!(
+        time(&app["metadata"]["creationTimestamp"]) >= time(&job["status"]["completionTime"]),
+        "app made before migrate completed: {job}"
+    );
+    eventually("app read the schema", Duration::from_secs(60), || {
+        let (ok, out) = p.compose(&["logs", "app"]);
+        if ok
+            && out
+                .lines()
+                .any(|l| l.starts_with("app-") && l.ends_with("| migrated"))
+        {
+            Ok(())
+        } else {
+            Err(out)
+        }
+    });
+    let ps = p.ok(&["ps"]);
+    assert!(
+        ps.lines()
+            .any(|l| l.starts_with("migrate-") && l.contains("Exited (0)")),
+        "{ps}"
+    );
+
+    let again = p.ok(&["up", "-d"]);
+    assert!(again.contains("job.batch/migrate unchanged"), "{again}");
+    assert!(again.contains("deployment.apps/app unchanged"), "{again}");
+    let job_again = p
+        .get(&format!(
+            "/apis/batch/v1/namespaces/{}/jobs/migrate",
+            p.name
+        ))
+        .expect("the job");
+    assert_eq!(job_again["metadata"]["uid"], job["metadata"]["uid"]);
+    assert_eq!(job_again["status"]["succeeded"], 1);
+
+    // A changed one-shot service runs again: its Job is made anew.
+    let changed = std::fs::read_to_string(p.file())
+        .unwrap()
+        .replace("echo migrated", "echo migrated again");
+    std::fs::write(p.file(), changed).unwrap();
+    let third = p.ok(&["up", "-d"]);
+    assert!(third.contains("job.batch/migrate recreated"), "{third}");
+    let job_new = p
+        .get(&format!(
+            "/apis/batch/v1/namespaces/{}/jobs/migrate",
+            p.name
+        ))
+        .expect("the job");
+    assert_ne!(job_new["metadata"]["uid"], job["metadata"]["uid"]);
+    assert_eq!(job_new["status"]["succeeded"], 1, "up waited for it again");
+}

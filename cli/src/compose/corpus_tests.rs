@@ -358,6 +358,10 @@ fn completion_dependencies_run_as_jobs_and_profiles_select() {
         job["spec"]["template"]["spec"]["restartPolicy"],
         "OnFailure"
     );
+    let hash = job["metadata"]["annotations"][super::plan::CONFIG_HASH]
+        .as_str()
+        .unwrap();
+    assert_eq!(hash.len(), 64, "a SHA-256 of the planned Job: {hash}");
     static DEV: std::sync::LazyLock<Vec<String>> =
         std::sync::LazyLock::new(|| vec!["dev".to_string()]);
     let p = plan(&l.doc, input(DEV.as_slice())).unwrap();

@@ -24,6 +24,11 @@ pub const SERVICE_LABEL: &str = "com.docker.compose.service";
 /// Marks objects (and the namespace) that `compose up` made.
 pub const MANAGED_LABEL: &str = "app.kubernetes.io/managed-by";
 pub const MANAGED_VALUE: &str = "bramble-compose";
+/// A Job's template cannot change: `up` replaces a Job whose planned
+/// object (hashed into this annotation, as docker compose labels its
+/// containers with `com.docker.compose.config-hash`) changed, and leaves
+/// it alone otherwise.
+pub const CONFIG_HASH: &str = "bramble.dev/compose-config-hash";
 /// Suffix of the LoadBalancer Service of a service's published ports.
 pub const PUBLISHED_SUFFIX: &str = "-published";
 
@@ -410,6 +415,12 @@ pub fn plan(doc: &serde_yaml_ng::Value, ctx_in: PlanInput<'_>) -> anyhow::Result
     })
 }
 
+/// The SHA-256 of an object's JSON (keys in order), in hex.
+pub fn config_hash(o: &Value) -> String {
+    let bytes = serde_json::to_vec(o).expect("JSON values serialise");
+    bramble_images::digest::Digest::of(&bytes).hex().to_string()
+}
+
 /// The error for a service that must be built.
 pub fn build_error(service: &str) -> String {
     format!(
@@ -496,9 +507,12 @@ fn workload_object(
                 ("on-failure", None) => 6,
                 _ => 0,
             };
-            json!({"apiVersion": "batch/v1", "kind": "Job",
+            let mut job = json!({"apiVersion": "batch/v1", "kind": "Job",
                 "metadata": {"name": n, "labels": meta_labels},
-                "spec": {"backoffLimit": backoff, "template": template}})
+                "spec": {"backoffLimit": backoff, "template": template}});
+            let hash = config_hash(&job);
+            job["metadata"]["annotations"] = json!({ CONFIG_HASH: hash });
+            job
         }
         Workload::Deployment => {
             if svc

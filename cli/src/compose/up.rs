@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
 
-use super::plan::{Condition, PROJECT_LABEL, Plan, SERVICE_LABEL, ServicePlan, Workload};
+use super::plan::{
+    CONFIG_HASH, Condition, PROJECT_LABEL, Plan, SERVICE_LABEL, ServicePlan, Workload,
+};
 use crate::apply::apply_one;
 use crate::context::Context;
 use crate::manifests;
@@ -29,6 +31,38 @@ fn apply(ctx: &Context, o: &Value, ns: &str, out: &mut dyn Write) -> anyhow::Res
         .map_err(|e| anyhow::anyhow!(crate::apply::failure_message(&m, &e)))?;
     writeln!(out, "{} {}", m.display(), outcome.as_str())?;
     out.flush()?;
+    Ok(())
+}
+
+/// A Job is created, left alone when its [`CONFIG_HASH`] matches (it ran,
+/// or runs, as planned), or deleted and created again when the service
+/// changed: its template cannot be replaced.
+fn apply_job(ctx: &Context, o: &Value, ns: &str, out: &mut dyn Write) -> anyhow::Result<()> {
+    let m = manifest(o, ns)?;
+    let path = m.object_path();
+    let current = match ctx.client.get(&path, &[]) {
+        Err(e) if e.is_not_found() => return apply(ctx, o, ns, out),
+        other => other?,
+    };
+    if current["metadata"]["annotations"][CONFIG_HASH] == o["metadata"]["annotations"][CONFIG_HASH]
+    {
+        writeln!(out, "{} unchanged", m.display())?;
+        return Ok(());
+    }
+    ctx.client.delete(&path)?;
+    let start = Instant::now();
+    loop {
+        match ctx.client.get(&path, &[]) {
+            Err(e) if e.is_not_found() => break,
+            Err(e) => return Err(e.into()),
+            Ok(_) if start.elapsed() > Duration::from_secs(120) => {
+                bail!("{} is still being deleted after 120s", m.display())
+            }
+            Ok(_) => std::thread::sleep(POLL),
+        }
+    }
+    ctx.client.create(&m.collection_path(), &m.object)?;
+    writeln!(out, "{} recreated", m.display())?;
     Ok(())
 }
 
@@ -101,7 +135,11 @@ pub fn run(ctx: &Context, p: &Plan, timeout: Duration, out: &mut dyn Write) -> a
                 .with_context(|| format!("services.{}.depends_on.{dep}", s.name))?;
         }
         for o in &s.objects {
-            apply(ctx, o, &p.namespace, out)?;
+            if o["kind"] == "Job" {
+                apply_job(ctx, o, &p.namespace, out)?;
+            } else {
+                apply(ctx, o, &p.namespace, out)?;
+            }
         }
     }
     Ok(())
