@@ -348,7 +348,8 @@ fn a_published_port_answers_through_the_hub() {
     );
 }
 
-/// `migrate` runs once as a Job and `app` starts only after it succeeded;
+/// `migrate` runs once as a Job and `app` starts only after it succeeded,
+/// with a file-based secret and an inline config mounted as files;
 /// a second `up` of the same file changes nothing and waits on the
 /// finished Job without running it again.
 #[test]
@@ -366,18 +367,33 @@ services:
     volumes: [data:/data]
   app:
     image: busybox:e2e
-    command: [sh, -c, 'cat /data/schema; while true; do sleep 1; done']
+    command: [sh, -c, 'echo "$$(cat /data/schema) $$(cat /run/secrets/pw) $$(cat /etc/greeting)"; while true; do sleep 1; done']
     volumes: [data:/data]
+    secrets: [pw]
+    configs:
+      - source: greeting
+        target: /etc/greeting
     depends_on:
       migrate:
         condition: service_completed_successfully
     stop_grace_period: 1s
 volumes:
   data:
+secrets:
+  pw:
+    file: ./pw.txt
+configs:
+  greeting:
+    content: hello
 "#,
     );
+    p.write("pw.txt", "s3cret");
     let up = p.ok(&["up", "-d"]);
     assert!(up.contains("job.batch/migrate created"), "{up}");
+    assert!(
+        up.contains("secret/pw created") && up.contains("configmap/greeting created"),
+        "{up}"
+    );
     let wait_at = up
         .find("waiting for migrate to be completed successfully")
         .expect(&up);
@@ -406,7 +422,7 @@ volumes:
         if ok
             && out
                 .lines()
-                .any(|l| l.starts_with("app-") && l.ends_with("| migrated"))
+                .any(|l| l.starts_with("app-") && l.ends_with("| migrated s3cret hello"))
         {
             Ok(())
         } else {
