@@ -584,6 +584,38 @@ mod tests {
     }
 
     #[test]
+    fn compose_takes_project_options_before_its_command_as_docker_does() {
+        let cli = Cli::try_parse_from([
+            "bramble", "compose", "-f", "a.yaml", "-f", "b.yaml", "-p", "shop", "up", "-d", "web",
+        ])
+        .unwrap();
+        let Command::Compose(c) = cli.command else {
+            panic!("not compose")
+        };
+        assert_eq!(c.files, [PathBuf::from("a.yaml"), PathBuf::from("b.yaml")]);
+        assert_eq!(c.project_name.as_deref(), Some("shop"));
+        match c.command {
+            ComposeCommand::Up {
+                detach, services, ..
+            } => {
+                assert!(detach);
+                assert_eq!(services, ["web"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        // `logs -f` follows; it is not a file.
+        let cli = Cli::try_parse_from(["bramble", "compose", "logs", "-f", "db"]).unwrap();
+        let Command::Compose(c) = cli.command else {
+            panic!("not compose")
+        };
+        assert!(matches!(
+            c.command,
+            ComposeCommand::Logs { follow: true, .. }
+        ));
+        assert!(Cli::try_parse_from(["bramble", "compose", "down", "-v"]).is_ok());
+    }
+
+    #[test]
     fn apply_needs_a_file_and_delete_takes_either_form() {
         assert!(Cli::try_parse_from(["bramble", "apply"]).is_err());
         let cli =
