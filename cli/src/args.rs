@@ -107,6 +107,9 @@ pub enum Command {
     Stop(StartStopArgs),
     /// Start stopped runs again
     Start(StartStopArgs),
+    /// Run a Compose project (compose.yaml) on the fleet: up, down, ps,
+    /// logs, build, config
+    Compose(ComposeArgs),
 }
 
 /// `bramble run`.
@@ -231,6 +234,65 @@ pub struct BuildArgs {
     /// Print the plans as JSON
     #[arg(short = 'o', long, value_name = "FORMAT", value_parser = ["json"])]
     pub output: Option<String>,
+}
+
+/// `bramble compose [-f FILE]... [-p NAME] [--profile P]... COMMAND`: the
+/// project options come before the command, as with `docker compose`.
+#[derive(Debug, Args)]
+pub struct ComposeArgs {
+    /// Compose file (repeatable; later files are merged over earlier ones)
+    /// [default: compose.yaml, compose.yml, docker-compose.yaml or
+    /// docker-compose.yml here or above]
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Project name [default: COMPOSE_PROJECT_NAME, `name:`, else the directory's name]
+    #[arg(short = 'p', long = "project-name", value_name = "NAME")]
+    pub project_name: Option<String>,
+    /// Enable a profile (repeatable) [default: COMPOSE_PROFILES]
+    #[arg(long = "profile", value_name = "PROFILE")]
+    pub profiles: Vec<String>,
+    #[command(subcommand)]
+    pub command: ComposeCommand,
+}
+
+/// The subcommands of `bramble compose`.
+#[derive(Debug, Subcommand)]
+pub enum ComposeCommand {
+    /// Create the project's objects in dependency order, waiting for each
+    /// dependency's condition; then follow the logs (unless -d)
+    Up {
+        /// Return once everything is created and started
+        #[arg(short = 'd', long)]
+        detach: bool,
+        /// Build images first (needs `bramble build`, which does not exist yet)
+        #[arg(long)]
+        build: bool,
+        /// How long to wait for a dependency's condition
+        #[arg(long, default_value = "5m")]
+        wait_timeout: humantime::Duration,
+        /// Only these services (and what they depend on)
+        services: Vec<String>,
+    },
+    /// Delete what `up` made (the named volumes too with -v)
+    Down {
+        /// Also delete the named volumes' claims, their data, and the namespace
+        #[arg(short = 'v', long)]
+        volumes: bool,
+    },
+    /// List the project's containers as `docker compose ps` does
+    Ps,
+    /// Print the logs of the project's containers, each line prefixed
+    Logs {
+        /// Keep streaming new lines
+        #[arg(short = 'f', long)]
+        follow: bool,
+        /// Only these services
+        services: Vec<String>,
+    },
+    /// Build the services' images (needs `bramble build`, which does not exist yet)
+    Build { services: Vec<String> },
+    /// Print the resolved, interpolated, merged file as YAML
+    Config,
 }
 
 /// `bramble create ...`.
@@ -559,6 +621,38 @@ mod tests {
             Command::Get(g) => assert_eq!(g.output, Some(OutputFormat::Wide)),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn compose_takes_project_options_before_its_command_as_docker_does() {
+        let cli = Cli::try_parse_from([
+            "bramble", "compose", "-f", "a.yaml", "-f", "b.yaml", "-p", "shop", "up", "-d", "web",
+        ])
+        .unwrap();
+        let Command::Compose(c) = cli.command else {
+            panic!("not compose")
+        };
+        assert_eq!(c.files, [PathBuf::from("a.yaml"), PathBuf::from("b.yaml")]);
+        assert_eq!(c.project_name.as_deref(), Some("shop"));
+        match c.command {
+            ComposeCommand::Up {
+                detach, services, ..
+            } => {
+                assert!(detach);
+                assert_eq!(services, ["web"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        // `logs -f` follows; it is not a file.
+        let cli = Cli::try_parse_from(["bramble", "compose", "logs", "-f", "db"]).unwrap();
+        let Command::Compose(c) = cli.command else {
+            panic!("not compose")
+        };
+        assert!(matches!(
+            c.command,
+            ComposeCommand::Logs { follow: true, .. }
+        ));
+        assert!(Cli::try_parse_from(["bramble", "compose", "down", "-v"]).is_ok());
     }
 
     #[test]

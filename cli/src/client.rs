@@ -281,6 +281,19 @@ impl Client {
         )
     }
 
+    /// `POST` with `dryRun=All`: the hub admits (or refuses) the object as
+    /// it would a create, and stores nothing.
+    pub fn dry_run_create(&self, collection: &str, object: &Value) -> Result<Value, ClientError> {
+        let mut q = STRICT.to_vec();
+        q.push(("dryRun", "All"));
+        self.json(
+            Method::Post,
+            collection,
+            &q,
+            Some(("application/json", object)),
+        )
+    }
+
     /// `PUT` an object: replaces it and returns it as stored.
     pub fn replace(&self, path: &str, object: &Value) -> Result<Value, ClientError> {
         self.json(

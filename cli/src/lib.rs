@@ -14,6 +14,7 @@ pub mod build;
 pub mod client;
 pub mod client_config;
 pub mod columns;
+pub mod compose;
 pub mod config;
 pub mod context;
 pub mod create;
@@ -107,6 +108,7 @@ pub fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Rm(a) => docker::lifecycle::rm(&ctx, a, &mut out),
         Command::Stop(a) => docker::lifecycle::stop(&ctx, a, &mut out),
         Command::Start(a) => docker::lifecycle::start(&ctx, a, &mut out),
+        Command::Compose(c) => compose::run(&ctx, c, &mut out),
     }
 }
 

@@ -196,6 +196,12 @@ pub fn load(
     Ok(out)
 }
 
+/// One object made by a command (not read from a file), resolved as
+/// [`load`] resolves a file's: its kind, name and namespace.
+pub fn from_object(source: &str, object: Value, namespace: &str) -> Result<Manifest, String> {
+    resolve(source, 1, object, namespace, false)
+}
+
 fn resolve(
     source: &str,
     document: usize,

@@ -141,7 +141,10 @@ fn assign_node_ports(
     let old_ports: Vec<Value> = current
         .and_then(|c| c["spec"]["ports"].as_array().cloned())
         .unwrap_or_default();
-    let Some(ports) = svc["spec"]["ports"].as_array_mut() else {
+    // `pointer_mut`, not `svc["spec"]["ports"]`: indexing a Value mutably
+    // inserts a `null` for a missing key, and a headless Service without
+    // ports would be stored with `ports: null`, which no longer decodes.
+    let Some(ports) = svc.pointer_mut("/spec/ports").and_then(Value::as_array_mut) else {
         return Ok(());
     };
     if !node_port {
@@ -231,6 +234,10 @@ mod tests {
         let mut h = svc(json!({"clusterIP": "None"}));
         assign(&s, &mut h, None, &[]).unwrap();
         assert_eq!(h["spec"]["clusterIPs"], json!(["None"]));
+        assert!(
+            h["spec"].get("ports").is_none(),
+            "no ports stay no ports: {h}"
+        );
     }
 
     #[test]

@@ -1,0 +1,109 @@
+//! `compose down [-v]`: deletes what `up` made for a project, found by its
+//! [`PROJECT_LABEL`], and waits until the pods are gone. Named volumes
+//! (their claims, and so their data) survive unless `-v`, which also
+//! deletes the namespace if `up` created it.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+
+use super::plan::{MANAGED_LABEL, MANAGED_VALUE, PROJECT_LABEL, namespace_of};
+use crate::context::Context;
+
+/// What `down` deletes, in order: workloads first, so no pod is replaced.
+const KINDS: &[(&str, &str)] = &[
+    ("apps/v1", "Deployment"),
+    ("batch/v1", "Job"),
+    ("v1", "Service"),
+    ("v1", "ConfigMap"),
+    ("v1", "Secret"),
+];
+const CLAIMS: (&str, &str) = ("v1", "PersistentVolumeClaim");
+
+/// How long `down` waits for the project's pods (and claims) to go.
+const GONE_TIMEOUT: Duration = Duration::from_secs(180);
+
+fn delete_kind(
+    ctx: &Context,
+    ns: &str,
+    selector: &str,
+    kind: (&str, &str),
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let r = bramble_api::resource::by_kind(kind.0, kind.1).expect("a built-in kind");
+    let list = ctx
+        .client
+        .get(&r.collection_path(Some(ns)), &[("labelSelector", selector)])?;
+    for item in list["items"].as_array().into_iter().flatten() {
+        let name = item["metadata"]["name"].as_str().unwrap_or("");
+        let path = r.object_path(Some(ns), name);
+        match ctx.client.delete(&path) {
+            Ok(_) => writeln!(out, "{}/{name} deleted", r.display_name())?,
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+fn count(ctx: &Context, path: &str, selector: &str) -> anyhow::Result<usize> {
+    let v = ctx.client.get(path, &[("labelSelector", selector)])?;
+    Ok(v["items"].as_array().map_or(0, Vec::len))
+}
+
+pub fn run(
+    ctx: &Context,
+    project: &str,
+    volumes: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<bool> {
+    let ns = namespace_of(project);
+    let namespace = match ctx.client.get(&format!("/api/v1/namespaces/{ns}"), &[]) {
+        Ok(n) => n,
+        Err(e) if e.is_not_found() => {
+            writeln!(
+                out,
+                "project {project}: nothing to delete (no namespace {ns})"
+            )?;
+            return Ok(true);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let selector = format!("{PROJECT_LABEL}={project}");
+    for k in KINDS {
+        delete_kind(ctx, &ns, &selector, *k, out)?;
+    }
+    if volumes {
+        delete_kind(ctx, &ns, &selector, CLAIMS, out)?;
+    }
+    let start = Instant::now();
+    loop {
+        let pods = count(ctx, &format!("/api/v1/namespaces/{ns}/pods"), &selector)?;
+        let claims = if volumes {
+            count(
+                ctx,
+                &format!("/api/v1/namespaces/{ns}/persistentvolumeclaims"),
+                &selector,
+            )?
+        } else {
+            0
+        };
+        if pods == 0 && claims == 0 {
+            break;
+        }
+        if start.elapsed() > GONE_TIMEOUT {
+            bail!(
+                "{pods} pods and {claims} claims of {project} are still there after {}s",
+                GONE_TIMEOUT.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let labels = &namespace["metadata"]["labels"];
+    if volumes && labels[PROJECT_LABEL] == project && labels[MANAGED_LABEL] == MANAGED_VALUE {
+        ctx.client.delete(&format!("/api/v1/namespaces/{ns}"))?;
+        writeln!(out, "namespace/{ns} deleted")?;
+    }
+    Ok(true)
+}

@@ -1,0 +1,149 @@
+//! `bramble compose`: Docker Compose projects on the fleet.
+//!
+//! [`load`] finds, interpolates ([`interpolate`], [`dotenv`]) and merges
+//! the files; [`keys`] judges every key (refused with its path, or accepted
+//! with a warning); [`model`] types what is left; [`plan`] (with [`pod`],
+//! [`ports`], [`volumes`]) turns it into Kubernetes objects without I/O.
+//! The commands with side effects are [`up`], [`down`], [`ps`] and
+//! [`logs`]; `config` and `build` need no hub.
+
+pub mod dotenv;
+pub mod down;
+pub mod interpolate;
+pub mod keys;
+pub mod load;
+pub mod logs;
+pub mod model;
+pub mod plan;
+pub mod pod;
+pub mod ports;
+pub mod ps;
+pub mod up;
+pub mod volumes;
+
+#[cfg(test)]
+mod corpus_tests;
+
+use std::io::Write;
+
+use anyhow::bail;
+
+use crate::args::{ComposeArgs, ComposeCommand};
+use crate::context::Context;
+
+/// Loads the project the command line names.
+pub fn load_project(a: &ComposeArgs) -> anyhow::Result<load::Loaded> {
+    let opts = load::Options {
+        files: a.files.clone(),
+        project_name: a.project_name.clone(),
+        profiles: a.profiles.clone(),
+        cwd: std::env::current_dir()?,
+        env: std::env::vars().collect(),
+    };
+    load::load(&opts)
+}
+
+/// Loads and plans the project (`services`: only these and their
+/// dependencies); prints the warnings.
+pub fn plan_project(a: &ComposeArgs, services: &[String]) -> anyhow::Result<plan::Plan> {
+    let l = load_project(a)?;
+    for w in &l.warnings {
+        eprintln!("WARN[0000] {w}");
+    }
+    let p = plan::plan(
+        &l.doc,
+        plan::PlanInput {
+            project: &l.name,
+            dir: &l.dir,
+            vars: &l.vars,
+            profiles: &l.profiles,
+            services,
+            read: &plan::read_file,
+        },
+    )?;
+    for w in &p.warnings {
+        eprintln!("WARN[0000] {w}");
+    }
+    Ok(p)
+}
+
+/// The project's name (for `down`, `ps`, `logs`): `-p`, else the files'.
+pub fn project_name(a: &ComposeArgs) -> anyhow::Result<String> {
+    match &a.project_name {
+        Some(p) => Ok(load::normalize_name(p)),
+        None => Ok(load_project(a)?.name),
+    }
+}
+
+pub fn run(ctx: &Context, a: &ComposeArgs, out: &mut dyn Write) -> anyhow::Result<bool> {
+    match &a.command {
+        ComposeCommand::Config => {
+            let l = load_project(a)?;
+            for w in &l.warnings {
+                eprintln!("WARN[0000] {w}");
+            }
+            // Judge the keys too, so `config` shows what `up` would refuse.
+            let v = keys::check(&l.doc);
+            for w in &v.warnings {
+                eprintln!("WARN[0000] {w}");
+            }
+            out.write_all(serde_yaml_ng::to_string(&l.doc)?.as_bytes())?;
+            if !v.refused.is_empty() {
+                bail!(
+                    "{} cannot run on Bramble:\n  {}",
+                    l.name,
+                    v.refused.join("\n  ")
+                );
+            }
+            Ok(true)
+        }
+        ComposeCommand::Build { services } => {
+            let p = plan_project(a, services)?;
+            build(&p, services)
+        }
+        ComposeCommand::Up {
+            detach,
+            build: b,
+            wait_timeout,
+            services,
+        } => {
+            let p = plan_project(a, services)?;
+            if *b {
+                build(&p, services)?;
+            }
+            up::run(ctx, &p, (*wait_timeout).into(), out)?;
+            if !*detach {
+                logs::run(ctx, &p.project, &[], true, out)?;
+            }
+            Ok(true)
+        }
+        ComposeCommand::Down { volumes } => down::run(ctx, &project_name(a)?, *volumes, out),
+        ComposeCommand::Ps => ps::run(ctx, &project_name(a)?, out),
+        ComposeCommand::Logs { follow, services } => {
+            logs::run(ctx, &project_name(a)?, services, *follow, out)
+        }
+    }
+}
+
+/// `compose build` and `up --build`: every selected service with `build:`
+/// needs a builder, and Bramble has none yet. The one place a builder
+/// plugs in.
+fn build(p: &plan::Plan, services: &[String]) -> anyhow::Result<bool> {
+    let to_build: Vec<&str> = p
+        .services
+        .iter()
+        .filter(|s| s.build && (services.is_empty() || services.contains(&s.name)))
+        .map(|s| s.name.as_str())
+        .collect();
+    if to_build.is_empty() {
+        return Ok(true);
+    }
+    bail!(
+        "{}",
+        to_build
+            .iter()
+            .map(|s| plan::build_error(s))
+            .collect::<Vec<_>>()
+            .join("\n")
+    )
+}

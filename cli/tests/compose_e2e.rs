@@ -1,0 +1,466 @@
+//! `bramble compose` end to end: a real hub and agent, real containers from
+//! the busybox fixture. A `web` service that reaches `db` by name once `db`
+//! is healthy; a named volume whose data survives `down`/`up` and goes with
+//! `down -v`; `ps` and `logs` as docker compose prints them; bind mounts
+//! refused under the `baseline` Pod Security level before anything is made;
+//! a published port answering through the hub's LoadBalancer.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bramble_tests::cluster::{Broker, Cluster, unique};
+use bramble_tests::eventually;
+use serde_json::Value;
+
+/// One cluster at a time: a hub and an agent on 2 cores.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A project directory; `compose down -v` on drop, so a failing test
+/// leaves no namespace behind (the cluster's drop then stops the agent).
+struct Project<'a> {
+    c: &'a Cluster,
+    dir: tempfile::TempDir,
+    name: String,
+}
+
+impl<'a> Project<'a> {
+    fn new(c: &'a Cluster, compose: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("compose.yaml"), compose).expect("compose.yaml");
+        Project {
+            c,
+            dir,
+            name: unique("proj"),
+        }
+    }
+
+    fn file(&self) -> PathBuf {
+        self.dir.path().join("compose.yaml")
+    }
+
+    fn write(&self, rel: &str, text: &str) {
+        std::fs::write(self.dir.path().join(rel), text).expect("write");
+    }
+
+    /// `bramble compose -f FILE -p NAME ARGS...`: (success, output).
+    fn compose(&self, args: &[&str]) -> (bool, String) {
+        let file = self.file().display().to_string();
+        let mut all = vec!["compose", "-f", &file, "-p", &self.name];
+        all.extend_from_slice(args);
+        self.c.cli(&all)
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let (ok, out) = self.compose(args);
+        assert!(ok, "compose {args:?} failed:\n{out}");
+        out
+    }
+
+    fn get(&self, path: &str) -> Option<Value> {
+        let (code, v) = self.c.client().get(path);
+        (code == 200).then_some(v)
+    }
+
+    fn ns_path(&self, rest: &str) -> String {
+        format!("/api/v1/namespaces/{}{rest}", self.name)
+    }
+}
+
+impl Drop for Project<'_> {
+    fn drop(&mut self) {
+        let _ = self.compose(&["down", "-v"]);
+    }
+}
+
+/// `db`: on its first start writes the `.env` token into its volume, then
+/// serves it over HTTP on 8000 and becomes healthy 3 s later (a file its
+/// health check tests). `web`: waits for db to be healthy, then fetches
+/// `http://db:8000/` every second and prints what it got.
+const APP: &str = r#"
+services:
+  db:
+    image: busybox:e2e
+    command:
+      - sh
+      - -c
+      - |
+        [ -f /data/token ] || echo "$TOKEN" > /data/token
+        mkdir -p /www && echo "db says $$(cat /data/token)" > /www/index.html
+        mkdir -p /tmp && (sleep 3; touch /tmp/healthy) &
+        exec httpd -f -p 8000 -h /www
+    environment:
+      TOKEN: ${TOKEN:?set TOKEN in .env}
+    volumes:
+      - data:/data
+    healthcheck:
+      test: ["CMD", "test", "-f", "/tmp/healthy"]
+      interval: 1s
+      retries: 3
+    stop_grace_period: 1s
+    container_name: the-db
+  web:
+    image: busybox:e2e
+    entrypoint: sh -c 'while true; do wget -q -O - http://db:8000/ || echo fetch failed; sleep 1; done'
+    depends_on:
+      db:
+        condition: service_healthy
+    stop_grace_period: 1s
+volumes:
+  data:
+"#;
+
+fn time(v: &Value) -> std::time::SystemTime {
+    bramble_api::printing::age::parse_time(v.as_str().expect("a timestamp")).expect("RFC 3339")
+}
+
+/// Waits until `compose logs web` shows `web` fetched `want` from db.
+fn web_fetched(p: &Project, want: &str) -> String {
+    eventually(
+        format!("web logs {want:?}"),
+        Duration::from_secs(90),
+        || {
+            let (ok, out) = p.compose(&["logs", "web"]);
+            if ok && out.lines().any(|l| l.contains(" | ") && l.ends_with(want)) {
+                return Ok(out);
+            }
+            let (_, ps) = p.compose(&["ps"]);
+            let tail: Vec<&str> = out.lines().rev().take(5).collect();
+            Err(format!(
+                "logs (last lines, newest first): {tail:?}\nps:\n{ps}"
+            ))
+        },
+    )
+}
+
+#[test]
+fn web_reaches_db_by_name_after_it_is_healthy_and_the_volume_outlives_down() {
+    let _one = serial();
+    let c = Cluster::start(Broker::Embedded, 1, &[]);
+    c.push_busybox("busybox", "e2e");
+    let p = Project::new(&c, APP);
+    p.write(".env", "TOKEN=first\n");
+
+    let up = p.ok(&["up", "-d"]);
+    let wait_at = up.find("waiting for db to be healthy").expect(&up);
+    let web_at = up.find("deployment.apps/web created").expect(&up);
+    assert!(wait_at < web_at, "{up}");
+    assert!(
+        up.contains("services.db.container_name: ignored"),
+        "one warning for a fleet-meaningless key: {up}"
+    );
+
+    // Start order: web's Deployment was made after db's pod turned Ready.
+    let pods = p
+        .get(&p.ns_path("/pods?labelSelector=com.docker.compose.service%3Ddb"))
+        .expect("pods");
+    let db_pod = &pods["items"][0];
+    let ready = db_pod["status"]["conditions"]
+        .as_array()
+        .and_then(|c| {
+            c.iter()
+                .find(|c| c["type"] == "Ready" && c["status"] == "True")
+        })
+        .map(|c| time(&c["lastTransitionTime"]))
+        .expect("db is Ready");
+    let web = p
+        .get(&format!(
+            "/apis/apps/v1/namespaces/{}/deployments/web",
+            p.name
+        ))
+        .expect("web");
+    assert!(
+        time(&web["metadata"]["creationTimestamp"]) >= ready,
+        "web made before db was healthy"
+    );
+    assert!(time(&db_pod["metadata"]["creationTimestamp"]) < ready);
+
+    let logs = web_fetched(&p, "db says first");
+    let line = logs.lines().find(|l| l.ends_with("db says first")).unwrap();
+    assert!(line.starts_with("web-"), "lines carry the pod name: {line}");
+
+    let ps = p.ok(&["ps"]);
+    let mut lines = ps.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED", "STATUS", "PORTS"
+        ]
+    );
+    let db_row = ps.lines().find(|l| l.contains(" db ")).expect(&ps);
+    assert!(
+        db_row.starts_with("db-") && db_row.contains("busybox:e2e"),
+        "{ps}"
+    );
+    assert!(
+        db_row.contains("Up ") && db_row.contains("(healthy)"),
+        "{ps}"
+    );
+    assert!(
+        ps.lines()
+            .any(|l| l.starts_with("web-") && l.contains(" web ") && l.contains("Up ")),
+        "{ps}"
+    );
+
+    // down keeps the volume: the new db finds the first token.
+    p.write(".env", "TOKEN=second\n");
+    let down = p.ok(&["down"]);
+    assert!(down.contains("deployment.apps/db deleted"), "{down}");
+    assert!(
+        p.get(&p.ns_path("/persistentvolumeclaims/data")).is_some(),
+        "the claim outlives down"
+    );
+    let (_, ps) = p.compose(&["ps"]);
+    assert_eq!(ps.lines().count(), 1, "no pods after down: {ps}");
+    p.ok(&["up", "-d"]);
+    web_fetched(&p, "db says first");
+
+    // down -v deletes the claim (and the namespace up made).
+    let down = p.ok(&["down", "-v"]);
+    assert!(
+        down.contains("persistentvolumeclaim/data deleted"),
+        "{down}"
+    );
+    eventually("the namespace gone", Duration::from_secs(60), || {
+        p.get(&format!("/api/v1/namespaces/{}", p.name))
+            .is_none()
+            .then_some(())
+    });
+    p.ok(&["up", "-d"]);
+    web_fetched(&p, "db says second");
+}
+
+#[test]
+fn refusals_name_the_key_and_nothing_is_made() {
+    let _one = serial();
+    let c = Cluster::start(Broker::Embedded, 1, &[]);
+    let p = Project::new(
+        &c,
+        "services:\n  web:\n    image: busybox:e2e\n    volumes: ['./site:/www']\n  api:\n    build: ./api\n",
+    );
+    let (ok, out) = p.compose(&["up", "-d"]);
+    assert!(!ok);
+    assert!(
+        out.contains("services.api.build: building images needs `bramble build`"),
+        "{out}"
+    );
+    let (ok, out) = p.compose(&["build"]);
+    assert!(!ok && out.contains("services.api.build:"), "{out}");
+
+    // Without the service to build, the bind mount meets Pod Security.
+    std::fs::write(
+        p.file(),
+        "services:\n  web:\n    image: busybox:e2e\n    volumes: ['./site:/www']\n    ipc: host\n",
+    )
+    .unwrap();
+    let (ok, out) = p.compose(&["up", "-d"]);
+    assert!(
+        !ok && out.contains("services.web.ipc: not supported"),
+        "{out}"
+    );
+    std::fs::write(
+        p.file(),
+        "services:\n  web:\n    image: busybox:e2e\n    volumes: ['./site:/www']\n",
+    )
+    .unwrap();
+    let (ok, out) = p.compose(&["up", "-d"]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("services.web:") && out.contains("hostPath"),
+        "{out}"
+    );
+    assert!(
+        out.contains("--allowed-host-paths"),
+        "says how to allow it: {out}"
+    );
+    assert!(
+        p.get(&format!(
+            "/apis/apps/v1/namespaces/{}/deployments/web",
+            p.name
+        ))
+        .is_none(),
+        "nothing made"
+    );
+
+    // `config` needs no hub and prints the resolved file.
+    let (ok, out) = p.compose(&["config"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(&format!("name: {}", p.name)) && out.contains("./site:/www"),
+        "{out}"
+    );
+}
+
+/// A published port answers through the hub's LoadBalancer: `web` on
+/// container port 80 published on 8080 of the hub's load-balancer address
+/// (a loopback address of this cluster's own).
+#[test]
+fn a_published_port_answers_through_the_hub() {
+    let _one = serial();
+    let c = Cluster::start(Broker::Embedded, 1, &[]);
+    c.push_busybox("busybox", "e2e");
+    let port = 8080;
+    let lb = c.hub.lb_address;
+    let p = Project::new(
+        &c,
+        &format!(
+            "services:\n  web:\n    image: busybox:e2e\n    command: [sh, -c, 'mkdir -p /www && echo hello from web > /www/index.html && exec httpd -f -p 80 -h /www']\n    ports: ['{port}:80']\n    stop_grace_period: 1s\n"
+        ),
+    );
+    p.ok(&["up", "-d"]);
+    let body = eventually(
+        "curl through the published port",
+        Duration::from_secs(90),
+        || {
+            let out = std::process::Command::new("curl")
+                .args(["-sS", "--max-time", "5", &format!("http://{lb}:{port}/")])
+                .output()
+                .expect("running curl");
+            if out.status.success() {
+                return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+            }
+            let (_, ep) = c.cli(&["get", "endpoints,svc", "-n", &p.name, "-o", "wide"]);
+            Err(format!("{}\n{ep}", String::from_utf8_lossy(&out.stderr)))
+        },
+    );
+    assert_eq!(body.trim(), "hello from web");
+    // The Service's status names the hub's address once the hub serves it.
+    let want = format!("{lb}:{port}->80/tcp");
+    eventually(
+        "ps shows the published address",
+        Duration::from_secs(30),
+        || {
+            let ps = p.ok(&["ps"]);
+            if ps
+                .lines()
+                .any(|l| l.starts_with("web-") && l.ends_with(&want))
+            {
+                Ok(())
+            } else {
+                let (_, svc) = c.cli(&["get", "svc", "web-published", "-n", &p.name, "-o", "yaml"]);
+                Err(format!("{ps}\n{svc}"))
+            }
+        },
+    );
+}
+
+/// `migrate` runs once as a Job and `app` starts only after it succeeded,
+/// with a file-based secret and an inline config mounted as files;
+/// a second `up` of the same file changes nothing and waits on the
+/// finished Job without running it again.
+#[test]
+fn a_one_shot_dependency_completes_before_its_dependent_starts() {
+    let _one = serial();
+    let c = Cluster::start(Broker::Embedded, 1, &[]);
+    c.push_busybox("busybox", "e2e");
+    let p = Project::new(
+        &c,
+        r#"
+services:
+  migrate:
+    image: busybox:e2e
+    command: [sh, -c, 'sleep 2; echo migrated > /data/schema']
+    volumes: [data:/data]
+  app:
+    image: busybox:e2e
+    command: [sh, -c, 'echo "$$(cat /data/schema) $$(cat /run/secrets/pw) $$(cat /etc/greeting)"; while true; do sleep 1; done']
+    volumes: [data:/data]
+    secrets: [pw]
+    configs:
+      - source: greeting
+        target: /etc/greeting
+    depends_on:
+      migrate:
+        condition: service_completed_successfully
+    stop_grace_period: 1s
+volumes:
+  data:
+secrets:
+  pw:
+    file: ./pw.txt
+configs:
+  greeting:
+    content: hello
+"#,
+    );
+    p.write("pw.txt", "s3cret");
+    let up = p.ok(&["up", "-d"]);
+    assert!(up.contains("job.batch/migrate created"), "{up}");
+    assert!(
+        up.contains("secret/pw created") && up.contains("configmap/greeting created"),
+        "{up}"
+    );
+    let wait_at = up
+        .find("waiting for migrate to be completed successfully")
+        .expect(&up);
+    assert!(
+        wait_at < up.find("deployment.apps/app created").expect(&up),
+        "{up}"
+    );
+    let job = p
+        .get(&format!(
+            "/apis/batch/v1/namespaces/{}/jobs/migrate",
+            p.name
+        ))
+        .expect("the job");
+    let app = p
+        .get(&format!(
+            "/apis/apps/v1/namespaces/{}/deployments/app",
+            p.name
+        ))
+        .expect("app");
+    assert!(
+        time(&app["metadata"]["creationTimestamp"]) >= time(&job["status"]["completionTime"]),
+        "app made before migrate completed: {job}"
+    );
+    eventually("app read the schema", Duration::from_secs(60), || {
+        let (ok, out) = p.compose(&["logs", "app"]);
+        if ok
+            && out
+                .lines()
+                .any(|l| l.starts_with("app-") && l.ends_with("| migrated s3cret hello"))
+        {
+            Ok(())
+        } else {
+            Err(out)
+        }
+    });
+    let ps = p.ok(&["ps"]);
+    assert!(
+        ps.lines()
+            .any(|l| l.starts_with("migrate-") && l.contains("Exited (0)")),
+        "{ps}"
+    );
+
+    let again = p.ok(&["up", "-d"]);
+    assert!(again.contains("job.batch/migrate unchanged"), "{again}");
+    assert!(again.contains("deployment.apps/app unchanged"), "{again}");
+    let job_again = p
+        .get(&format!(
+            "/apis/batch/v1/namespaces/{}/jobs/migrate",
+            p.name
+        ))
+        .expect("the job");
+    assert_eq!(job_again["metadata"]["uid"], job["metadata"]["uid"]);
+    assert_eq!(job_again["status"]["succeeded"], 1);
+
+    // A changed one-shot service runs again: its Job is made anew.
+    let changed = std::fs::read_to_string(p.file())
+        .unwrap()
+        .replace("echo migrated", "echo migrated again");
+    std::fs::write(p.file(), changed).unwrap();
+    let third = p.ok(&["up", "-d"]);
+    assert!(third.contains("job.batch/migrate recreated"), "{third}");
+    let job_new = p
+        .get(&format!(
+            "/apis/batch/v1/namespaces/{}/jobs/migrate",
+            p.name
+        ))
+        .expect("the job");
+    assert_ne!(job_new["metadata"]["uid"], job["metadata"]["uid"]);
+    assert_eq!(job_new["status"]["succeeded"], 1, "up waited for it again");
+}
