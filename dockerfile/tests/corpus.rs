@@ -2,9 +2,12 @@
 //! Bramble builds for, and checks what Docker produces for a few images
 //! (verified by reading their Dockerfiles).
 
+mod common;
+use common::corpus;
+
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use bramble_dockerfile::plan::{Action, ImageConfig, Source, plan, required_images};
 use bramble_dockerfile::{BuildPlan, BuildRequest, ErrorKind, Platform, parse};
@@ -70,26 +73,6 @@ const REFUSED: &[(&str, ErrorKind)] = &[
         ErrorKind::Syntax,
     ),
 ];
-
-fn corpus() -> Vec<PathBuf> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        for e in fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(&p, out);
-            } else if p.extension().is_some_and(|x| x == "Dockerfile") {
-                out.push(p);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus"),
-        &mut out,
-    );
-    out.sort();
-    out
-}
 
 fn rel(p: &Path) -> String {
     p.strip_prefix(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus"))

@@ -3,32 +3,14 @@
 //! panic. Deterministic mutations of the corpus (truncations and inserted
 //! syntax characters at many positions) are parsed and planned.
 
+mod common;
+use common::corpus;
+
 use std::fs;
-use std::path::{Path, PathBuf};
 
 use bramble_dockerfile::ignore::Ignore;
 use bramble_dockerfile::plan::{ImageConfig, plan, required_images};
 use bramble_dockerfile::{BuildRequest, Platform, parse};
-
-fn corpus() -> Vec<PathBuf> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        for e in fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(&p, out);
-            } else if p.extension().is_some_and(|x| x == "Dockerfile") {
-                out.push(p);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus"),
-        &mut out,
-    );
-    out.sort();
-    out
-}
 
 /// Parses and plans `text`; returns whether it planned.
 fn attempt(text: &str) -> bool {

@@ -94,6 +94,22 @@ fn wait_gone(client: &Client, ns: &str, name: &str) -> anyhow::Result<()> {
     }
 }
 
+/// Merge-patches the workload, unless there is nothing to change.
+fn patch_unless_empty(
+    client: &Client,
+    w: &Workload,
+    patch: &Value,
+    doing: &str,
+    name: &str,
+) -> anyhow::Result<()> {
+    if *patch != json!({}) {
+        client
+            .merge_patch(&w.path, patch)
+            .with_context(|| format!("{doing} {name}"))?;
+    }
+    Ok(())
+}
+
 pub fn stop(ctx: &Context, a: &StartStopArgs, out: &mut dyn Write) -> anyhow::Result<bool> {
     let ns = ctx.settings.namespace.clone();
     let client = &ctx.client;
@@ -115,11 +131,7 @@ pub fn stop(ctx: &Context, a: &StartStopArgs, out: &mut dyn Write) -> anyhow::Re
                  again once stopped; remove it with bramble rm -f {name}"
             ),
         };
-        if patch != json!({}) {
-            client
-                .merge_patch(&w.path, &patch)
-                .with_context(|| format!("stopping {name}"))?;
-        }
+        patch_unless_empty(client, &w, &patch, "stopping", name)?;
         wait_gone(client, &ns, name)?;
         writeln!(out, "{name}")?;
     }
@@ -151,11 +163,7 @@ pub fn start(ctx: &Context, a: &StartStopArgs, out: &mut dyn Write) -> anyhow::R
                  bramble rm -f {name} and bramble run"
             ),
         };
-        if patch != json!({}) {
-            client
-                .merge_patch(&w.path, &patch)
-                .with_context(|| format!("starting {name}"))?;
-        }
+        patch_unless_empty(client, &w, &patch, "starting", name)?;
         writeln!(out, "{name}")?;
     }
     Ok(true)
