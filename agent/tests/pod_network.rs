@@ -135,6 +135,7 @@ fn config() -> NetworkConfig {
             name: "web".into(),
             cluster_ip: Some("10.43.0.30".into()),
             client_ip_affinity_seconds: None,
+            addresses: Vec::new(),
             ports: vec![ServicePortEntry {
                 name: "http".into(),
                 protocol: "TCP".into(),

@@ -110,6 +110,7 @@ mod tests {
                 name: "db".into(),
                 cluster_ip: None,
                 client_ip_affinity_seconds: None,
+                addresses: Vec::new(),
                 ports: vec![ServicePortEntry {
                     name: "pg".into(),
                     protocol: "TCP".into(),

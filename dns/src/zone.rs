@@ -54,6 +54,7 @@ impl Zone {
                 .ports
                 .iter()
                 .flat_map(|p| p.endpoints.iter().map(|e| e.ip.as_str()))
+                .chain(s.addresses.iter().map(String::as_str))
                 .collect();
             let entry = names.entry(base.clone()).or_default();
             match &s.cluster_ip {
@@ -162,6 +163,7 @@ mod tests {
             name: name.into(),
             cluster_ip: ip.map(str::to_string),
             client_ip_affinity_seconds: None,
+            addresses: Vec::new(),
             ports: vec![ServicePortEntry {
                 name: "http".into(),
                 protocol: "TCP".into(),
@@ -225,6 +227,22 @@ mod tests {
         assert_eq!(z.lookup("nope.shop.svc.cluster.local"), Lookup::NxDomain);
         assert_eq!(z.lookup("example.com"), Lookup::NotOurs);
         assert_eq!(z.lookup("notcluster.local"), Lookup::NotOurs);
+    }
+
+    #[test]
+    fn a_headless_service_without_ports_answers_with_its_addresses() {
+        let mut cache = svc("cache", None, &[]);
+        cache.ports.clear();
+        cache.addresses = vec!["10.42.1.5".into(), "10.42.2.7".into()];
+        let z = Zone::build("cluster.local", &[cache]);
+        let Lookup::Found(e) = z.lookup("cache.shop.svc.cluster.local") else {
+            panic!("cache not found")
+        };
+        assert_eq!(e.a, [a("10.42.1.5"), a("10.42.2.7")]);
+        assert!(matches!(
+            z.lookup("10-42-2-7.cache.shop.svc.cluster.local"),
+            Lookup::Found(_)
+        ));
     }
 
     #[test]

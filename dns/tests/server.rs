@@ -18,6 +18,7 @@ fn service(ns: &str, name: &str, ip: &str) -> ServiceEntry {
         name: name.into(),
         cluster_ip: Some(ip.into()),
         client_ip_affinity_seconds: None,
+        addresses: Vec::new(),
         ports: vec![ServicePortEntry {
             name: "http".into(),
             protocol: "TCP".into(),

@@ -263,6 +263,7 @@ mod tests {
             name: name.into(),
             cluster_ip: Some(vip.into()),
             client_ip_affinity_seconds: None,
+            addresses: Vec::new(),
             ports: vec![ServicePortEntry {
                 name: String::new(),
                 protocol: "TCP".into(),

@@ -83,6 +83,7 @@ fn service(vip: &str, port: u16, np: Option<u16>, eps: &[(&str, u16)]) -> Servic
         name: format!("s{port}"),
         cluster_ip: Some(vip.into()),
         client_ip_affinity_seconds: None,
+        addresses: Vec::new(),
         ports: vec![ServicePortEntry {
             name: String::new(),
             protocol: "TCP".into(),
@@ -145,6 +146,7 @@ fn services_dnat_to_pods_reject_without_endpoints_and_hairpin() {
             ),
             ServiceEntry {
                 client_ip_affinity_seconds: Some(600),
+                addresses: Vec::new(),
                 ..service(
                     "10.43.0.23",
                     83,

@@ -179,6 +179,10 @@ pub struct ServiceEntry {
     pub client_ip_affinity_seconds: Option<u32>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<ServicePortEntry>,
+    /// The ready pod addresses of a headless Service without ports (its
+    /// Endpoints list addresses only); DNS answers its name with them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<String>,
 }
 
 /// One port of a Service and the ready endpoints behind it.
@@ -274,6 +278,9 @@ impl NetworkConfig {
             if let Some(ip) = &s.cluster_ip {
                 check_ip(&mut errs, join(&sp, "clusterIP"), ip);
             }
+            for (j, ip) in s.addresses.iter().enumerate() {
+                check_ip(&mut errs, index(&join(&sp, "addresses"), j), ip);
+            }
             for (j, p) in s.ports.iter().enumerate() {
                 let pp = index(&join(&sp, "ports"), j);
                 if !matches!(p.protocol.as_str(), "TCP" | "UDP" | "SCTP") {
@@ -365,6 +372,7 @@ mod tests {
                 name: "web".into(),
                 cluster_ip: Some("10.43.0.20".into()),
                 client_ip_affinity_seconds: None,
+                addresses: Vec::new(),
                 ports: vec![ServicePortEntry {
                     name: "http".into(),
                     protocol: "TCP".into(),

@@ -366,9 +366,9 @@ fn completion_dependencies_run_as_jobs_and_profiles_select() {
         std::sync::LazyLock::new(|| vec!["dev".to_string()]);
     let p = plan(&l.doc, input(DEV.as_slice())).unwrap();
     assert_eq!(names(&p).len(), 3);
-    // A service without ports still resolves by name: one placeholder port.
-    assert_eq!(
-        objects(&p, "app")[1]["spec"]["ports"],
-        json!([super::plan::placeholder_port()])
-    );
+    // A service without ports gets a headless Service without ports (DNS
+    // answers its ready addresses).
+    let peer = &objects(&p, "app")[1];
+    assert_eq!(peer["spec"]["clusterIP"], "None");
+    assert!(peer["spec"].get("ports").is_none(), "{peer}");
 }

@@ -32,14 +32,6 @@ pub const CONFIG_HASH: &str = "bramble.dev/compose-config-hash";
 /// Suffix of the LoadBalancer Service of a service's published ports.
 pub const PUBLISHED_SUFFIX: &str = "-published";
 
-/// The one port of the peer Service of a service that declares none.
-/// Bramble's DNS lists a headless Service's pods per port, so the Service
-/// needs one for `NAME` to resolve; peers connect to the pods themselves
-/// (any port, as on a compose network), never to this number.
-pub fn placeholder_port() -> Value {
-    json!({"name": "any", "port": 65535, "protocol": "TCP"})
-}
-
 /// What the planner reads besides the model.
 pub struct Ctx<'a> {
     pub project: &'a str,
@@ -342,11 +334,11 @@ pub fn plan(doc: &serde_yaml_ng::Value, ctx_in: PlanInput<'_>) -> anyhow::Result
             "metadata": {"name": n, "labels": labels_for(ctx.project, Some(&n), svc)},
             "spec": {"clusterIP": "None", "selector": selector(ctx.project, &n)}
         });
-        peer["spec"]["ports"] = if peer_ports.is_empty() {
-            json!([placeholder_port()])
-        } else {
-            peer_ports.into()
-        };
+        // Without ports the name still resolves: DNS answers a headless
+        // Service's ready addresses.
+        if !peer_ports.is_empty() {
+            peer["spec"]["ports"] = peer_ports.into();
+        }
         objects.push(peer);
         let published = ports::published_ports(svc, &path, &mut errs);
         if !published.is_empty() {

@@ -248,6 +248,7 @@ mod tests {
             name: name.into(),
             cluster_ip: Some("10.43.0.11".into()),
             client_ip_affinity_seconds: None,
+            addresses: Vec::new(),
             ports: vec![ServicePortEntry {
                 name: "http".into(),
                 protocol: "TCP".into(),

@@ -175,6 +175,7 @@ mod tests {
             name: "web".into(),
             cluster_ip: Some("10.43.0.20".into()),
             client_ip_affinity_seconds: None,
+            addresses: Vec::new(),
             ports: vec![ServicePortEntry {
                 name: String::new(),
                 protocol: "TCP".into(),

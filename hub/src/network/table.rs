@@ -119,11 +119,23 @@ fn entry(svc: &Service, eps: Option<&Endpoints>) -> ServiceEntry {
             })
         })
         .collect();
+    // A headless Service without ports: its Endpoints list addresses only.
+    let mut addresses: Vec<String> = if cluster_ip.is_none() && svc.spec.ports.is_empty() {
+        eps.into_iter()
+            .flat_map(|e| &e.subsets)
+            .flat_map(|sub| sub.addresses.iter().map(|a| a.ip.clone()))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    addresses.sort();
+    addresses.dedup();
     ServiceEntry {
         namespace: svc.namespace().to_string(),
         name: svc.name().to_string(),
         cluster_ip,
         client_ip_affinity_seconds: affinity,
+        addresses,
         ports,
     }
 }
@@ -314,5 +326,23 @@ mod tests {
             }]
         );
         assert_eq!(e.ports[1].endpoints[0].port, 9100);
+        assert!(e.addresses.is_empty());
+    }
+
+    #[test]
+    fn a_headless_service_without_ports_keeps_its_ready_addresses() {
+        let svc: Service = serde_json::from_value(json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "cache", "namespace": "default"},
+            "spec": {"clusterIP": "None", "selector": {"app": "cache"}}}))
+        .unwrap();
+        let eps: Endpoints =
+            serde_json::from_value(json!({"apiVersion": "v1", "kind": "Endpoints",
+            "metadata": {"name": "cache", "namespace": "default"},
+            "subsets": [{"addresses": [{"ip": "10.42.1.7"}, {"ip": "10.42.0.3"}],
+                         "notReadyAddresses": [{"ip": "10.42.0.9"}]}]}))
+            .unwrap();
+        let t = ServiceTable::build(&[svc], &[eps]);
+        assert_eq!(t.0[0].addresses, ["10.42.0.3", "10.42.1.7"]);
+        assert!(t.0[0].ports.is_empty());
     }
 }
