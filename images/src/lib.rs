@@ -1,5 +1,6 @@
 //! OCI images for Bramble: a content-addressed blob store, image formats and
-//! platform selection, import/export, safe layer unpacking and a registry client.
+//! platform selection, import/export, safe layer unpacking, layers from an
+//! overlay's upper directory (builds) and a registry client.
 //!
 //! Used by the hub (its registry serves from a [`BlobStore`]) and the agent
 //! (pulls into its own store and unpacks layers).
@@ -10,6 +11,7 @@ pub mod defaults;
 pub mod digest;
 pub mod export;
 pub mod import;
+pub mod layer_diff;
 pub mod layers;
 pub mod oci;
 pub mod platform;
