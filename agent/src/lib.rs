@@ -1,7 +1,9 @@
 //! The Bramble node agent as a library: the container runtime seam and its
-//! backends (`runtime`), pods and the node (`pod`, `node`), and the hub
-//! session (`session`). The `bramble-agent` binary wires these together.
+//! backends (`runtime`), pods and the node (`pod`, `node`), image build
+//! steps (`build`), and the hub session (`session`). The `bramble-agent`
+//! binary wires these together.
 
+pub mod build;
 pub mod lifecycle;
 pub mod logs;
 pub mod node;

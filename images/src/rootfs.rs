@@ -14,7 +14,11 @@
 //! **bottom first** (the order of the image config's `rootfs.diff_ids`);
 //! overlayfs wants `lowerdir=top:…:bottom`, which this module builds. Nothing
 //! is copied: preparing a rootfs is one mount. Whiteouts in the layers are
-//! already in overlayfs form (see [`crate::unpack`]).
+//! already in overlayfs form (see [`crate::unpack`]). A writable rootfs is
+//! mounted with `redirect_dir=off,metacopy=off` whatever the kernel's
+//! defaults, so its upper directory holds every change in full (a renamed
+//! directory copied up, a chmodded file's data too): a build step's upper
+//! directory is its layer ([`crate::layer_diff`]).
 //!
 //! The options of a classic `mount(2)` must fit in one page; when many or
 //! long layer paths do not, the layers are passed one by one through the new
@@ -113,7 +117,8 @@ fn escape_option(p: &Path) -> String {
     out
 }
 
-/// The classic overlayfs option string: `lowerdir=top:…:bottom[,upperdir=…,workdir=…]`.
+/// The classic overlayfs option string:
+/// `lowerdir=top:…:bottom[,upperdir=…,workdir=…,redirect_dir=off,metacopy=off]`.
 /// `lowers` are given top first.
 pub fn overlay_options(lowers: &[PathBuf], upper_work: Option<(&Path, &Path)>) -> String {
     let mut s = String::from("lowerdir=");
@@ -128,9 +133,16 @@ pub fn overlay_options(lowers: &[PathBuf], upper_work: Option<(&Path, &Path)>) -
         s.push_str(&escape_option(upper));
         s.push_str(",workdir=");
         s.push_str(&escape_option(work));
+        for (k, v) in SELF_CONTAINED_UPPER {
+            s.push_str(&format!(",{k}={v}"));
+        }
     }
     s
 }
+
+/// Options of a writable overlay that keep every change in its upper
+/// directory (no redirects to, no metadata-only copies of, lower files).
+const SELF_CONTAINED_UPPER: [(&str, &str); 2] = [("redirect_dir", "off"), ("metacopy", "off")];
 
 /// A prepared (mounted) container root filesystem.
 #[derive(Debug, Clone)]
@@ -345,6 +357,10 @@ fn mount_overlay_fsconfig(
             .map_err(|e| mount_error(target, n, "fsconfig upperdir", e))?;
         fsconfig_set_string(&fs_fd, "workdir", work.as_os_str().as_bytes())
             .map_err(|e| mount_error(target, n, "fsconfig workdir", e))?;
+        for (k, v) in SELF_CONTAINED_UPPER {
+            fsconfig_set_string(&fs_fd, k, v)
+                .map_err(|e| mount_error(target, n, "fsconfig redirect_dir/metacopy", e))?;
+        }
     }
     fsconfig_create(&fs_fd).map_err(|e| mount_error(target, n, "fsconfig create", e))?;
     let attrs = if read_only {
@@ -377,7 +393,7 @@ mod tests {
         );
         assert_eq!(
             overlay_options(&lowers[..1], Some((Path::new("/u"), Path::new("/w")))),
-            "lowerdir=/l/top,upperdir=/u,workdir=/w"
+            "lowerdir=/l/top,upperdir=/u,workdir=/w,redirect_dir=off,metacopy=off"
         );
     }
 

@@ -1,0 +1,120 @@
+//! One `RUN` step of an image build, on this board: the step's process runs
+//! in a container of the agent's runtime, on an overlay of the layers
+//! before it (writable, so what it changes lands in the overlay's upper
+//! directory, which `bramble_images::layer_diff` turns into the step's
+//! layer). The container has a network namespace of its own with nothing
+//! in it (a build on an offline site has no network; a step that needs one
+//! fails with its own error), the hostname `buildkitsandbox` as BuildKit
+//! gives, and the runtime's default confinement (capabilities, seccomp,
+//! device cgroup) as a pod has. The working directory is created first, as
+//! Docker does, but never through a symlink that leads out of the image
+//! (refused, with the path). Output goes to `log` (stdout and stderr interleaved).
+//! Whatever happens, the container is deleted and the overlay unmounted
+//! before [`run_step`] returns; the upper directory stays for the caller.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bramble_images::Rootfs;
+
+use crate::runtime::{ContainerConfig, ExitStatus, Runtime, RuntimeError, Signal};
+
+/// What a step runs, and where.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// The container id (unique on the node).
+    pub id: String,
+    /// The layers before the step, unpacked, bottom first.
+    pub layers: Vec<PathBuf>,
+    /// The step's own directory (`rootfs`, `upper`, `work` are made in it).
+    pub dir: PathBuf,
+    pub argv: Vec<String>,
+    /// `NAME=value` entries.
+    pub env: Vec<String>,
+    /// Absolute working directory (created if missing).
+    pub cwd: String,
+    pub uid: u32,
+    pub gid: u32,
+    /// Where the step's output goes.
+    pub log: PathBuf,
+    /// Longest the step may run (`None`: no limit); then it is killed.
+    pub timeout: Option<Duration>,
+}
+
+/// How a step ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepOutcome {
+    /// `None`: killed after its timeout.
+    pub exit: Option<ExitStatus>,
+    /// What it changed (the overlay's upper directory).
+    pub upper: PathBuf,
+}
+
+/// Why a step could not be run.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error("preparing the step's filesystem: {0}")]
+    Rootfs(#[from] bramble_images::RootfsError),
+    #[error("creating the working directory {cwd}: {source}")]
+    Workdir {
+        cwd: String,
+        #[source]
+        source: crate::pod::subpath::SubPathError,
+    },
+    #[error("running the step: {0}")]
+    Runtime(#[from] RuntimeError),
+}
+
+/// Runs `step` and returns how it ended; see the module docs.
+pub fn run_step(runtime: &dyn Runtime, step: &Step) -> Result<StepOutcome, StepError> {
+    let rootfs = Rootfs::prepare(&step.layers, &step.dir, false)?;
+    let result = run_in(runtime, step, &rootfs);
+    let unmounted = rootfs.unmount();
+    let exit = result?;
+    unmounted?;
+    Ok(StepOutcome {
+        exit,
+        upper: rootfs
+            .upper()
+            .expect("a writable rootfs has an upper directory"),
+    })
+}
+
+fn run_in(
+    runtime: &dyn Runtime,
+    step: &Step,
+    rootfs: &Rootfs,
+) -> Result<Option<ExitStatus>, StepError> {
+    let root = rootfs.path();
+    let cwd = step.cwd.trim_start_matches('/');
+    if !cwd.is_empty() {
+        // Made through the mount (so it is part of the step's layer), never
+        // through a symlink out of the root (an image's `/app -> /etc` must
+        // not make directories on the board).
+        crate::pod::subpath::open_beneath(&root, cwd, true).map_err(|source| {
+            StepError::Workdir {
+                cwd: step.cwd.clone(),
+                source,
+            }
+        })?;
+    }
+    let mut config = ContainerConfig::new(&step.id, &root, step.argv.clone(), &step.log, &step.log);
+    config.env = step.env.clone();
+    config.cwd = step.cwd.clone();
+    config.uid = step.uid;
+    config.gid = step.gid;
+    config.hostname = Some("buildkitsandbox".into());
+    let handle = runtime.create(&config)?;
+    let ran = runtime
+        .start(&handle)
+        .and_then(|()| runtime.wait(&handle, step.timeout));
+    let exit = match ran {
+        Ok(Some(exit)) => Ok(Some(exit)),
+        Ok(None) => runtime.kill(&handle, Signal::SIGKILL).map(|()| None),
+        Err(e) => Err(e),
+    };
+    let deleted = runtime.delete(&handle);
+    let exit = exit?;
+    deleted?;
+    Ok(exit)
+}
