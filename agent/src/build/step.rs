@@ -7,8 +7,8 @@
 //! fails with its own error), the hostname `buildkitsandbox` as BuildKit
 //! gives, and the runtime's default confinement (capabilities, seccomp,
 //! device cgroup) as a pod has. The working directory is created first, as
-//! Docker does, but never through a symlink that leads out of the image
-//! (refused, with the path). Output goes to `log` (stdout and stderr interleaved).
+//! Docker does, its symlinks resolved inside the image's root (never on
+//! the board). Output goes to `log` (stdout and stderr interleaved).
 //! Whatever happens, the container is deleted and the overlay unmounted
 //! before [`run_step`] returns; the upper directory stays for the caller.
 
@@ -59,7 +59,7 @@ pub enum StepError {
     Workdir {
         cwd: String,
         #[source]
-        source: crate::pod::subpath::SubPathError,
+        source: std::io::Error,
     },
     #[error("running the step: {0}")]
     Runtime(#[from] RuntimeError),
@@ -80,6 +80,42 @@ pub fn run_step(runtime: &dyn Runtime, step: &Step) -> Result<StepOutcome, StepE
     })
 }
 
+/// Makes directory `rel` (and its parents) through the mount at `root`,
+/// resolving every symlink on the way as the container would, inside the
+/// root (`RESOLVE_IN_ROOT`: an absolute link is taken from the root, `..`
+/// stops there), so an image's `/app -> /etc` makes `ROOT/etc/...`, never
+/// a directory of the board.
+fn make_dir_in_root(root: &std::path::Path, rel: &str) -> std::io::Result<()> {
+    use rustix::fs::{Mode, OFlags, ResolveFlags, mkdirat, open, openat2};
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
+    let root_fd = open(root, flags, Mode::empty())?;
+    let mut prefix = std::path::PathBuf::new();
+    for part in std::path::Path::new(rel).components() {
+        let std::path::Component::Normal(name) = part else {
+            continue;
+        };
+        let parent = if prefix.as_os_str().is_empty() {
+            root_fd.try_clone()?
+        } else {
+            openat2(&root_fd, &prefix, flags, Mode::empty(), resolve)?
+        };
+        prefix.push(name);
+        match openat2(&root_fd, &prefix, flags, Mode::empty(), resolve) {
+            Ok(_) => continue,
+            Err(rustix::io::Errno::NOENT) => {}
+            Err(e) => return Err(e.into()),
+        }
+        match mkdirat(&parent, name, Mode::from_raw_mode(0o755)) {
+            Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+            Err(e) => return Err(e.into()),
+        }
+        // What was made must be a directory reached inside the root.
+        openat2(&root_fd, &prefix, flags, Mode::empty(), resolve)?;
+    }
+    Ok(())
+}
+
 fn run_in(
     runtime: &dyn Runtime,
     step: &Step,
@@ -88,14 +124,9 @@ fn run_in(
     let root = rootfs.path();
     let cwd = step.cwd.trim_start_matches('/');
     if !cwd.is_empty() {
-        // Made through the mount (so it is part of the step's layer), never
-        // through a symlink out of the root (an image's `/app -> /etc` must
-        // not make directories on the board).
-        crate::pod::subpath::open_beneath(&root, cwd, true).map_err(|source| {
-            StepError::Workdir {
-                cwd: step.cwd.clone(),
-                source,
-            }
+        make_dir_in_root(&root, cwd).map_err(|source| StepError::Workdir {
+            cwd: step.cwd.clone(),
+            source,
         })?;
     }
     let mut config = ContainerConfig::new(&step.id, &root, step.argv.clone(), &step.log, &step.log);
