@@ -75,6 +75,22 @@ fn run_publishes_a_port_and_ps_stop_start_rm_manage_it() {
         out.contains(&format!("web published on {lb}:18082->80/tcp")),
         "{out}"
     );
+    // The node pulled bb:1 for it: the kubelet's Pulling and Pulled events.
+    eventually("Pulling and Pulled events", Duration::from_secs(30), || {
+        let (_, events) = c.client().get("/api/v1/namespaces/default/events");
+        let seen = |reason: &str| {
+            events["items"].as_array().is_some_and(|items| {
+                items.iter().any(|e| {
+                    e["reason"] == reason
+                        && e["involvedObject"]["name"]
+                            .as_str()
+                            .is_some_and(|n| n.starts_with("web-"))
+                        && e["message"].as_str().is_some_and(|m| m.contains("bb:1"))
+                })
+            })
+        };
+        (seen("Pulling") && seen("Pulled")).then_some(())
+    });
     let web = SocketAddr::new(lb, 18082);
     let (code, _) = eventually(
         "httpd answering through the hub",
