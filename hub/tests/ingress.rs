@@ -1,6 +1,6 @@
-//! The hub's ingress end to end on loopback: three "pods" (HTTP servers on
-//! 127.0.0.1, each reported by a scripted agent with its own container
-//! port) behind a Service and an Ingress. Host rules, spreading, the
+//! The hub's ingress end to end: three "pods" (HTTP servers on an address
+//! of the scripted node's pod CIDR held by a dummy interface, each reported
+//! by a scripted agent with its own container port) behind a Service and an Ingress. Host rules, spreading, the
 //! `X-Forwarded-*` headers, retry when an endpoint refuses, 503 when none is
 //! ready, 404 without a rule, and a tunnelled `Upgrade`.
 
@@ -16,6 +16,7 @@ use bramble_api::protocol::TopicKind;
 use bramble_hub::testing::TestHub;
 use bramble_tests::Client;
 use bramble_tests::eventually_async;
+use bramble_tests::pod_addr::PodAddr;
 use mqtt_support::{WAIT, create_pod, join_with_network, pod_status};
 use serde_json::json;
 
@@ -23,14 +24,16 @@ use serde_json::json;
 /// with `name|x-forwarded-for|x-forwarded-host|path|body`, keeps
 /// connections alive, and on `Upgrade: echo` switches protocols and echoes.
 struct Backend {
+    ip: std::net::IpAddr,
     port: u16,
     stopped: Arc<AtomicBool>,
     conns: Arc<Mutex<Vec<TcpStream>>>,
 }
 
 impl Backend {
-    fn start(name: &'static str) -> Backend {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    fn start(name: &'static str, ip: std::net::Ipv4Addr) -> Backend {
+        let listener = TcpListener::bind((ip, 0)).unwrap();
+        let ip = std::net::IpAddr::V4(ip);
         let port = listener.local_addr().unwrap().port();
         let stopped = Arc::new(AtomicBool::new(false));
         let conns = Arc::new(Mutex::new(Vec::<TcpStream>::new()));
@@ -46,6 +49,7 @@ impl Backend {
             }
         });
         Backend {
+            ip,
             port,
             stopped,
             conns,
@@ -59,7 +63,7 @@ impl Backend {
             let _ = c.shutdown(std::net::Shutdown::Both);
         }
         // Wake the accept loop so that it returns and drops the listener.
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        let _ = TcpStream::connect((self.ip, self.port));
     }
 }
 
@@ -140,8 +144,9 @@ async fn host_rules_spread_retry_503_404_and_upgrade() {
     let h = hub.hub();
     let ingress = h.ingress_addr().expect("ingress served");
     let store = h.store().clone();
-    let (agent, _) =
+    let (agent, pod_cidr) =
         join_with_network(h.mqtt_addr().unwrap(), &h.join_token(), "n1", "127.0.0.1").await;
+    let pod_addr = PodAddr::claim(&pod_cidr);
     let c = Client::with_ca(&hub.url(), hub.token(), hub.ca_pem().as_bytes());
     let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
         "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}});
@@ -186,10 +191,11 @@ async fn host_rules_spread_retry_503_404_and_upgrade() {
     let mut backends = Vec::new();
     let mut reports = Vec::new();
     for name in ["a", "b", "c"] {
-        let b = Backend::start(name);
+        let b = Backend::start(name, pod_addr.ip);
         let uid = create_pod(&store, name, "n1", b.port).await;
         backends.push(b);
-        reports.extend(pod_status(1, name, &uid, "127.0.0.1", true).pods);
+        let ip = pod_addr.ip.to_string();
+        reports.extend(pod_status(1, name, &uid, &ip, true).pods);
     }
     let mut st = pod_status(1, "", "", "", true);
     st.pods = reports;
@@ -240,11 +246,9 @@ async fn host_rules_spread_retry_503_404_and_upgrade() {
 
     // An endpoint that refuses connections is skipped: nothing fails.
     backends[0].kill();
-    let port = backends[0].port;
+    let (ip, port) = (backends[0].ip, backends[0].port);
     eventually_async("the backend's port to close", WAIT, async || {
-        TcpStream::connect(("127.0.0.1", port))
-            .is_err()
-            .then_some(())
+        TcpStream::connect((ip, port)).is_err().then_some(())
     })
     .await;
     let hx = http.clone();

@@ -1,5 +1,5 @@
 //! The hub's HTTPS ingress end to end on loopback: a "pod" (an HTTP server
-//! on 127.0.0.1 reported by a scripted agent) behind a Service and an
+//! on an address of the node's pod CIDR, reported by a scripted agent) behind a Service and an
 //! Ingress whose `spec.tls` names `kubernetes.io/tls` Secrets signed by a
 //! test CA. SNI picks each host's certificate, the pod sees
 //! `X-Forwarded-Proto: https`, a replaced Secret serves new handshakes while
@@ -19,6 +19,7 @@ use bramble_api::protocol::TopicKind;
 use bramble_hub::testing::TestHub;
 use bramble_tests::Client;
 use bramble_tests::eventually_async;
+use bramble_tests::pod_addr::PodAddr;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::service::service_fn;
@@ -102,8 +103,8 @@ fn tls_secret(name: &str, leaf: &Leaf) -> Value {
 
 /// A "pod": answers every request with
 /// `x-forwarded-proto|x-forwarded-port|host|path`, keep-alive.
-async fn backend() -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+async fn backend(ip: std::net::Ipv4Addr) -> u16 {
+    let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
@@ -200,15 +201,17 @@ async fn https_by_sni_forwarded_proto_and_swapped_certificates() {
     let h = hub.hub();
     let tls_addr = h.ingress_tls_addr().expect("TLS ingress served");
     let store = h.store().clone();
-    let (agent, _) =
+    let (agent, pod_cidr) =
         join_with_network(h.mqtt_addr().unwrap(), &h.join_token(), "n1", "127.0.0.1").await;
+    let pod_addr = PodAddr::claim(&pod_cidr);
 
-    let port = backend().await;
+    let port = backend(pod_addr.ip).await;
     let uid = create_pod(&store, "tls-web", "n1", port).await;
+    let ip = pod_addr.ip.to_string();
     agent
         .publish(
             TopicKind::Status,
-            &pod_status(1, "tls-web", &uid, "127.0.0.1", true),
+            &pod_status(1, "tls-web", &uid, &ip, true),
         )
         .await;
 

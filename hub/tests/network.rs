@@ -1,7 +1,8 @@
 //! The hub's network plan end to end with scripted agents over the embedded
 //! broker: pod CIDRs handed out at join, ClusterIPs and node ports assigned
 //! by the API, Endpoints following pod readiness, and each node's desired
-//! set carrying routes to the other nodes and the service table.
+//! set carrying routes to the other nodes and the service table; a node's
+//! report of addresses outside its pod range is taken without them.
 
 mod mqtt_support;
 
@@ -185,6 +186,30 @@ async fn pod_cidrs_cluster_ips_endpoints_and_desired_network() {
     })
     .await;
     assert_eq!(eps["subsets"][0]["notReadyAddresses"][0]["ip"], "10.42.1.2");
+
+    // A hostile node names addresses that are not its pods': the hub's own
+    // loopback, then n1's range. The status is taken without them, so no
+    // Endpoints (and no ingress, load balancer or DNS) points there.
+    for (seq, ip) in [(3, "127.0.0.1"), (4, "10.42.0.9")] {
+        n2.publish(
+            TopicKind::Status,
+            &pod_status(seq, "web-2", &uid2, ip, true),
+        )
+        .await;
+        let c2 = client();
+        eventually_async(format!("web-2 ready without {ip}"), WAIT, async || {
+            let (_, pod) = c2.get("/api/v1/namespaces/default/pods/web-2");
+            let ready = pod["status"]["conditions"]
+                .as_array()?
+                .iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True");
+            (ready && pod["status"]["podIP"].is_null()).then_some(())
+        })
+        .await;
+        let c2 = client();
+        let (_, eps) = blocking(move || c2.get(eps_path)).await;
+        assert!(!eps.to_string().contains(ip), "{ip} in {eps}");
+    }
 
     // Deleting the Service deletes its Endpoints and its table entry.
     let c2 = client();

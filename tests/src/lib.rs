@@ -15,6 +15,7 @@ pub mod kubectl;
 pub mod lab;
 pub mod mosquitto;
 pub mod net;
+pub mod pod_addr;
 pub mod ports;
 pub mod procs;
 pub mod root;

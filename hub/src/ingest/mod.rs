@@ -7,6 +7,7 @@
 
 mod hello;
 pub mod node_object;
+mod pod_ips;
 mod quiet;
 mod status;
 #[cfg(test)]

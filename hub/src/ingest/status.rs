@@ -7,7 +7,8 @@
 //! phase (`Succeeded`, `Failed`, e.g. evicted with `NodeLost`) is not moved
 //! back. Pods the store does not have on this node are only listed in the
 //! fleet, for the dispatcher to fence. Each written change also records the
-//! kubelet's events of it ([`crate::events::kubelet`]).
+//! kubelet's events of it ([`crate::events::kubelet`]). Pod addresses the
+//! node may not report are dropped first ([`super::pod_ips`]).
 
 use bramble_api::ObjectKey;
 use std::time::SystemTime;
@@ -112,6 +113,8 @@ impl Ingest {
             .fleet
             .update(node, |live| std::mem::take(&mut live.status_hashes));
         let mut seen = std::collections::HashMap::with_capacity(status.pods.len());
+        // Read once per report, and only when some pod's status changed.
+        let mut addresses = None;
         let mut writes = JoinSet::new();
         for report in status.pods {
             let id = format!("{}/{}/{}", report.namespace, report.name, report.uid);
@@ -122,7 +125,19 @@ impl Ingest {
                 seen.insert(id, hash);
                 continue;
             }
-            match pending_write(&self.store, node, &report) {
+            if addresses.is_none() {
+                match node_addresses(&self.store, node) {
+                    Ok(a) => addresses = Some(a),
+                    Err(e) => {
+                        tracing::warn!(node, error = %e, "reading the node failed");
+                        continue;
+                    }
+                }
+            }
+            let Some(node_addresses) = &addresses else {
+                continue;
+            };
+            match pending_write(&self.store, node, node_addresses, &report) {
                 Ok(Some((object, events))) => {
                     let store = self.store.clone();
                     let recorder = self.events.clone();
@@ -173,6 +188,7 @@ impl Ingest {
 fn pending_write(
     store: &Store,
     node: &str,
+    node_addresses: &super::pod_ips::NodeAddresses,
     report: &PodReport,
 ) -> Result<Option<(Value, Vec<PodEvent>)>, StoreError> {
     let Some(mut pod) = store.get(pods(), Some(&report.namespace), &report.name)? else {
@@ -181,9 +197,13 @@ fn pending_write(
     if pod["metadata"]["uid"] != report.uid.as_str() || pod["spec"]["nodeName"] != node {
         return Ok(None);
     }
-    let Ok(reported) = serde_json::to_value(&report.status) else {
+    let Ok(mut reported) = serde_json::to_value(&report.status) else {
         return Ok(None);
     };
+    let host_network = pod["spec"]["hostNetwork"].as_bool().unwrap_or(false);
+    if let Some(dropped) = super::pod_ips::sanitize(&mut reported, host_network, node_addresses) {
+        tracing::warn!(node, pod = %key(report), "{dropped}");
+    }
     if pod.get("status") == Some(&reported) {
         return Ok(None);
     }
@@ -196,6 +216,26 @@ fn pending_write(
     let events = kubelet::transitions(&label, &pod["status"], &reported, &report.pulls);
     pod["status"] = reported;
     Ok(Some((pod, events)))
+}
+
+/// The pod CIDR and `InternalIP` the store has for `node`.
+fn node_addresses(store: &Store, node: &str) -> Result<super::pod_ips::NodeAddresses, StoreError> {
+    let n = store.get(nodes(), None, node)?.unwrap_or_default();
+    let internal_ip = n["status"]["addresses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|a| a["type"] == "InternalIP")
+        .and_then(|a| a["address"].as_str())
+        .and_then(|a| a.parse().ok());
+    Ok(super::pod_ips::NodeAddresses {
+        pod_cidr: n["spec"]["podCIDR"].as_str().and_then(|c| c.parse().ok()),
+        internal_ip,
+    })
+}
+
+fn nodes() -> &'static ResourceInfo {
+    by_plural("", "v1", "nodes").expect("nodes are served")
 }
 
 /// Records `events` of the stored `pod` as the kubelet of `node` would.
