@@ -232,6 +232,7 @@ pub const RESOURCES: &[ResourceInfo] = &[
     },
     grouped("batch", "v1", "Job", "jobs", "job", &[]),
     grouped("batch", "v1", "CronJob", "cronjobs", "cronjob", &["cj"]),
+    grouped("bramble.dev", "v1", "Build", "builds", "build", &[]),
 ];
 
 /// Kinds also served at a second group version, converted to and from the
@@ -346,7 +347,8 @@ mod tests {
     #[test]
     fn lists_groups_once() {
         let g = groups();
-        assert_eq!(g.len(), 6);
+        assert_eq!(g.len(), 7);
+        assert!(g.contains(&("bramble.dev", "v1")));
         assert!(g.contains(&("networking.k8s.io", "v1")));
         assert!(g.contains(&("batch", "v1")));
         assert_eq!(g.last(), Some(&("events.k8s.io", "v1")));

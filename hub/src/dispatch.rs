@@ -174,6 +174,7 @@ fn desired_of(snap: &Snapshot, view: &Claims<'_>, node: &str, bound: &[&Pod]) ->
         network: None,
         volumes,
         reclaim,
+        builds: Vec::new(),
     }
 }
 

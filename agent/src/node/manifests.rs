@@ -62,6 +62,7 @@ pub fn load(paths: &[impl AsRef<Path>]) -> Result<Desired, ManifestFileError> {
         network: None,
         volumes: Vec::new(),
         reclaim: Vec::new(),
+        builds: Vec::new(),
     };
     for path in paths {
         let path = path.as_ref();

@@ -23,6 +23,8 @@ pub struct NodeReport {
     pub reclaimed: Vec<String>,
     /// Bytes each volume holds, last measured.
     pub volume_usage: BTreeMap<String, u64>,
+    /// Build jobs, by uid and platform.
+    pub builds: BTreeMap<(String, String), bramble_api::protocol::BuildReport>,
 }
 
 impl NodeReport {
@@ -42,6 +44,7 @@ impl NodeReport {
             rpc_seq: None,
             reclaimed: self.reclaimed.clone(),
             volume_usage: self.volume_usage.clone(),
+            builds: self.builds.values().cloned().collect(),
         }
     }
 }

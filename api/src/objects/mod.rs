@@ -9,6 +9,7 @@
 //! (`crate::resource::CONVERTED`: `events_v1`, the hub's only) has its own
 //! admission, which converts to the stored kind.
 
+pub mod build;
 pub mod common;
 pub mod container;
 pub mod core;
@@ -51,6 +52,7 @@ use crate::admit::admit_as;
 use crate::field::FieldErrors;
 
 pub use self::core::{ConfigMap, Namespace};
+pub use build::Build;
 pub use cronjob::CronJob;
 pub use daemonset::DaemonSet;
 pub use deployment::Deployment;
@@ -94,6 +96,7 @@ pub(crate) fn admit_kind(kind: &str, value: Value) -> Result<Value, FieldErrors>
         "StorageClass" => admit_as::<StorageClass>(value),
         "Job" => admit_as::<Job>(value),
         "CronJob" => admit_as::<CronJob>(value),
+        "Build" => admit_as::<Build>(value),
         other => Err(FieldErrors(vec![crate::field::FieldError::invalid(
             "kind",
             format!("{other} is not implemented yet"),

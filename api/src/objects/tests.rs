@@ -852,6 +852,8 @@ fn minimal(kind: &str) -> Value {
             "containers": [{"name": "c", "image": "i"}]}}}}),
         "CronJob" => json!({"spec": {"schedule": "@hourly", "jobTemplate": {"spec": {"template":
             {"spec": {"restartPolicy": "OnFailure", "containers": [{"name": "c", "image": "i"}]}}}}}}),
+        "Build" => json!({"spec": {"image": "web:1", "platforms": ["linux/arm64"],
+            "context": {"digest": format!("sha256:{}", "0".repeat(64)), "size": 10}}}),
         other => panic!("no minimal manifest for {other}"),
     };
     let mut v = body;

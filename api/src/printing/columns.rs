@@ -75,6 +75,7 @@ pub fn headers_of(kind: &str) -> (&'static [&'static str], &'static [&'static st
         "NetworkPolicy" => (&["NAME", "POD-SELECTOR", "AGE"], &[]),
         "Job" => super::batch::JOB_HEADERS,
         "CronJob" => super::batch::CRONJOB_HEADERS,
+        "Build" => super::build::BUILD_HEADERS,
         // kubectl interleaves SUBOBJECT and SOURCE before MESSAGE under -o
         // wide; here the wide columns follow the default ones.
         "Event" => (
@@ -376,6 +377,7 @@ pub fn cells(kind: &str, o: &Value, now: SystemTime) -> (Vec<String>, Vec<String
         }
         "Job" => super::batch::job_cells(o, name, now),
         "CronJob" => super::batch::cronjob_cells(o, name, now),
+        "Build" => super::build::build_cells(o, name, now),
         _ => (vec![name, age], vec![]),
     }
 }

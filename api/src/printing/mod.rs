@@ -4,5 +4,6 @@
 
 pub mod age;
 pub mod batch;
+pub mod build;
 pub mod columns;
 pub mod json;

@@ -116,6 +116,10 @@ pub struct Desired {
     /// them in `status.reclaimed`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reclaim: Vec<String>,
+    /// Image builds the node runs (agents with the `build` feature); a job
+    /// no longer listed is cancelled.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub builds: Vec<super::build::BuildJob>,
 }
 
 impl Message for Desired {

@@ -7,6 +7,7 @@
 //! "body": {...}}`. The topic says which message to expect; the envelope's
 //! `type` must agree, so a payload published on the wrong topic is refused.
 
+pub mod build;
 pub mod desired;
 pub mod envelope;
 pub mod hello;
@@ -22,6 +23,10 @@ pub mod wire;
 #[cfg(test)]
 mod tests;
 
+pub use build::{
+    BuildJob, BuildReport, FEATURE_BUILD, JobBase, JobStage, JobStep, LayerRef, PushGrant,
+    StepReport,
+};
 pub use desired::{Desired, Freshness, Generation};
 pub use envelope::{AgentMessage, HubMessage, Message, ProtocolError, decode, encode};
 pub use hello::{Cgroups, Hello, HelloAck, HelloAuth, JoinProof, KeysText, Platform, RefusalCode};

@@ -61,6 +61,10 @@ pub struct Status {
     /// measurement (about once a minute).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub volume_usage: BTreeMap<String, u64>,
+    /// The build jobs of the applied set, and finished ones until they
+    /// leave it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub builds: Vec<super::build::BuildReport>,
 }
 
 /// Why a desired set was refused.

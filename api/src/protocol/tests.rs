@@ -107,6 +107,7 @@ pub(crate) fn desired(n: usize) -> Desired {
         network: None,
         volumes: vec![],
         reclaim: vec![],
+        builds: vec![],
     }
 }
 
@@ -166,6 +167,7 @@ pub(crate) fn status(n: usize) -> Status {
         rpc_seq: Some(7),
         reclaimed: vec![],
         volume_usage: BTreeMap::new(),
+        builds: vec![],
     }
 }
 
@@ -234,6 +236,7 @@ fn golden_desired() {
         }),
         volumes: vec![],
         reclaim: vec![],
+        builds: vec![],
     };
     let bytes = encode(&d).unwrap();
     assert!(bytes.starts_with(br#"{"protocol":2,"type":"desired","body":{"generation":7,"#));

@@ -14,6 +14,9 @@ use crate::resource::{self, ResourceInfo};
 
 /// Kubernetes' name of a kind's schema (`io.k8s.api.apps.v1.Deployment`).
 pub fn component_name(r: &ResourceInfo) -> String {
+    if r.group == "bramble.dev" {
+        return format!("dev.bramble.{}.{}", r.version, r.kind);
+    }
     let group = match r.group {
         "" => "core",
         g => g.strip_suffix(".k8s.io").unwrap_or(g),
@@ -57,6 +60,7 @@ fn build() -> Map<String, Value> {
             "StorageClass" => generator.subschema_for::<objects::StorageClass>(),
             "Job" => generator.subschema_for::<objects::Job>(),
             "CronJob" => generator.subschema_for::<objects::CronJob>(),
+            "Build" => generator.subschema_for::<objects::Build>(),
             other => unreachable!("no schema for {other}: add it to schema::components"),
         };
     }

@@ -333,6 +333,7 @@ mod tests {
                 "apis/networking.k8s.io/v1",
                 "apis/storage.k8s.io/v1",
                 "apis/batch/v1",
+                "apis/bramble.dev/v1",
                 "apis/events.k8s.io/v1"
             ]
         );

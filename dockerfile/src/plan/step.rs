@@ -3,12 +3,12 @@
 //! absolute, plus RUN's `--mount` / `--network` / `--security` parsed and
 //! checked against what Bramble supports.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::Error;
 
 /// Where files of a COPY, ADD or mount come from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Source {
     /// The build context.
     Context,
@@ -19,7 +19,7 @@ pub enum Source {
 }
 
 /// A file the builder writes itself (COPY heredocs, RUN shebang heredocs).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InlineFile {
     /// Absolute path in the container (COPY) or under `/dev/pipes/` (RUN).
     pub path: String,
@@ -28,7 +28,7 @@ pub struct InlineFile {
 }
 
 /// RUN's network (`--network`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Network {
     /// The build's usual network.
     Default,
@@ -37,7 +37,7 @@ pub enum Network {
 }
 
 /// `RUN --mount=type=…`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MountKind {
     /// Read-only (unless `rw`) view of `source` in `from`.
     Bind { readonly: bool },
@@ -48,7 +48,7 @@ pub enum MountKind {
 }
 
 /// One `--mount` of a RUN.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mount {
     pub kind: MountKind,
     /// Absolute path in the container.
@@ -63,7 +63,7 @@ pub struct Mount {
 }
 
 /// A resolved RUN.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunStep {
     /// The process to start (shell prepended for shell form).
     pub argv: Vec<String>,
@@ -79,7 +79,7 @@ pub struct RunStep {
 }
 
 /// A resolved COPY or ADD.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CopyStep {
     pub add: bool,
     pub from: Source,
@@ -97,7 +97,7 @@ pub struct CopyStep {
 }
 
 /// What a step does.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Action {
     Run(RunStep),
     Copy(CopyStep),
@@ -109,7 +109,7 @@ pub enum Action {
 }
 
 /// One step that changes the filesystem.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Step {
     /// 1-based line of the instruction.
     pub line: usize,
