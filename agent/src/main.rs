@@ -459,6 +459,9 @@ fn join(mut args: JoinArgs) -> Result<(), Failure> {
     hello
         .features
         .push(bramble_api::protocol::FEATURE_POD_HOSTNAMES.to_string());
+    hello
+        .features
+        .push(bramble_api::protocol::FEATURE_BUILD.to_string());
     hello.volumes_dir = std::path::absolute(args.node.data_dir.join("volumes"))
         .ok()
         .map(|d| d.display().to_string());
@@ -467,6 +470,7 @@ fn join(mut args: JoinArgs) -> Result<(), Failure> {
     let options = pod_options(&args.node)?;
     let (to_node, from_session) = std::sync::mpsc::channel();
     let pulled = std::sync::Mutex::new(to_node.clone());
+    let to_node_builds = to_node.clone();
     let pinned: session::connection::PinnedHub =
         std::sync::Arc::new(std::sync::Mutex::new(board.hub.clone()));
     let registry_login = match std::env::var("BRAMBLE_REGISTRY_TOKEN") {
@@ -477,6 +481,13 @@ fn join(mut args: JoinArgs) -> Result<(), Failure> {
             hub: pinned.clone(),
         },
     };
+    let build_env = build_env(
+        &args.node.data_dir,
+        runtime.clone(),
+        &hub,
+        registry_login.clone(),
+        registry_tls.clone(),
+    )?;
     let source = PullingImages::new(
         Arc::new(images),
         &hub,
@@ -498,7 +509,16 @@ fn join(mut args: JoinArgs) -> Result<(), Failure> {
     });
     let report = SharedReport::new();
     let session = Session::start(cfg, hello, pinned, report.clone(), to_node)?;
-    let mut node_loop = NodeLoop::new(node, args.node.run_dir.clone(), report, session.notifier());
+    let built = std::sync::Mutex::new(to_node_builds);
+    let builder = bramble_agent::build::runner::Builder::new(
+        build_env,
+        Arc::new(move || {
+            let tx = built.lock().unwrap_or_else(|p| p.into_inner());
+            let _ = tx.send(NodeCommand::PodsReported);
+        }),
+    );
+    let mut node_loop = NodeLoop::new(node, args.node.run_dir.clone(), report, session.notifier())
+        .with_builder(builder);
     node_loop.restore();
     match node_loop.run(
         &stop,
@@ -586,4 +606,33 @@ fn main() {
         eprintln!("bramble-agent: {e}");
         std::process::exit(1);
     }
+}
+
+/// What build jobs run with: the agent's runtime, its image store (blobs
+/// and unpacked layers), registry clients for reading (the node's login)
+/// and pushing (a job's grant), and `DATA_DIR/builds`.
+fn build_env(
+    data_dir: &Path,
+    runtime: Arc<dyn Runtime>,
+    hub: &str,
+    login: RegistryLogin,
+    tls: Option<ureq::tls::TlsConfig>,
+) -> Result<bramble_agent::build::job::JobEnv, Failure> {
+    let images = data_dir.join("images");
+    let (read_hub, read_tls) = (hub.to_string(), tls.clone());
+    let push_hub = hub.to_string();
+    Ok(bramble_agent::build::job::JobEnv {
+        runtime,
+        blobs: bramble_images::BlobStore::open(images.join("blobs"))?,
+        layers: bramble_images::LayerStore::open(images.join("layers"))?,
+        read: Box::new(move || login.client(&read_hub, read_tls.as_ref())),
+        push: Box::new(move |user, password| {
+            let c = bramble_images::RegistryClient::with_basic_auth(&push_hub, user, password);
+            match &tls {
+                Some(t) => c.with_tls(t.clone()),
+                None => c,
+            }
+        }),
+        dir: data_dir.join("builds"),
+    })
 }

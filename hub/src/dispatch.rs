@@ -28,7 +28,8 @@ use std::sync::Arc;
 
 use bramble_api::objects::Node;
 use bramble_api::protocol::{
-    Desired, FEATURE_VOLUMES, Generation, NetworkConfig, Topic, TopicKind, encode_frame,
+    Desired, FEATURE_BUILD, FEATURE_VOLUMES, Generation, NetworkConfig, Topic, TopicKind,
+    encode_frame,
 };
 
 use crate::claims::Claims;
@@ -42,7 +43,7 @@ use crate::identity::Identity;
 use crate::network::NetworkSettings;
 use crate::network::pod_hosts::pod_hosts;
 use crate::network::policy::{PolicyInput, resolve as resolve_policies};
-use crate::network::table::{ClusterTables, ServiceTable, network_for};
+use crate::network::table::{ClusterTables, ServiceTable, has_feature, network_for};
 
 /// How long to wait for an agent to report a generation before publishing
 /// it again.
@@ -196,6 +197,10 @@ pub struct Dispatcher {
     revision: Option<u64>,
     network: NetworkSettings,
     identity: Arc<Identity>,
+    /// Build jobs to hand out (hubs that run builds), and the version of
+    /// them the sets in `sent` hold.
+    builds: Option<Arc<crate::build::Builds>>,
+    builds_version: u64,
 }
 
 impl Dispatcher {
@@ -207,7 +212,15 @@ impl Dispatcher {
             revision: None,
             network,
             identity,
+            builds: None,
+            builds_version: 0,
         }
+    }
+
+    /// Hands out build jobs too (to agents with the `build` feature).
+    pub fn with_builds(mut self, builds: Arc<crate::build::Builds>) -> Dispatcher {
+        self.builds = Some(builds);
+        self
     }
 
     /// Publishes `node`'s last set again when a reconnect happened or the
@@ -288,8 +301,11 @@ impl Dispatcher {
             }
         }
         // Unchanged store: the sets are what was computed; only republish.
-        let recompute = self.revision != Some(snap.revision);
+        let builds_version = self.builds.as_ref().map_or(0, |b| b.version());
+        let recompute =
+            self.revision != Some(snap.revision) || self.builds_version != builds_version;
         self.revision = Some(snap.revision);
+        self.builds_version = builds_version;
         let mut by_node: HashMap<&str, Vec<&Pod>> = HashMap::new();
         let tables = if recompute {
             ClusterTables {
@@ -326,6 +342,14 @@ impl Dispatcher {
             let mut desired =
                 desired_of(snap, &view, node, by_node.get(node).map_or(&[][..], |v| v));
             desired.network = network_of(&self.network, snap, node, &tables);
+            if let Some(b) = &self.builds
+                && snap
+                    .nodes
+                    .iter()
+                    .any(|n| n.name() == node && has_feature(n, FEATURE_BUILD))
+            {
+                desired.builds = b.jobs_for(node);
+            }
             let body = match serde_json::to_vec(&desired) {
                 Ok(b) => b,
                 Err(e) => {

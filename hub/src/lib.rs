@@ -8,6 +8,7 @@
 pub mod admission;
 pub mod api;
 pub mod broker;
+pub mod build;
 pub mod claims;
 pub mod conn_limits;
 pub mod control;

@@ -277,13 +277,15 @@ impl Hub {
             event_metrics.clone(),
             stop_rx.clone(),
         );
+        let builds = Arc::new(crate::build::Builds::default());
         let ingest = Ingest::new(
             store.clone(),
             fleet.clone(),
             identity.clone(),
             network.clone(),
         )
-        .with_events(recorder.clone());
+        .with_events(recorder.clone())
+        .with_builds(builds.clone());
         let bind_failed = |source| StartError::Bind {
             addr: config.listen,
             source,
@@ -380,7 +382,8 @@ impl Hub {
                     dispatcher: crate::dispatch::Dispatcher::new(
                         config.network.clone(),
                         identity.clone(),
-                    ),
+                    )
+                    .with_builds(builds.clone()),
                     registry: Some(registry.clone()),
                     edge: crate::control::Edge {
                         dns: dns.clone(),
@@ -395,6 +398,17 @@ impl Hub {
                 stop_rx.clone(),
             )
         });
+        if control.is_some() {
+            tasks.push((
+                "builds",
+                crate::build::controller::spawn(
+                    store.clone(),
+                    registry.clone(),
+                    builds.clone(),
+                    stop_rx.clone(),
+                ),
+            ));
+        }
         let state = AppState {
             store: store.clone(),
             token: Arc::from(token.as_str()),
@@ -411,6 +425,7 @@ impl Hub {
             watches: crate::api::watch_limit::WatchLimits::new(config.ports.max_watches_per_token),
             pod_security,
             bookmark_every: config.ports.watch_bookmark_interval,
+            builds: Some(builds),
         };
         let app = router(state);
         tasks.push((

@@ -42,7 +42,7 @@ impl std::fmt::Debug for RegistryLogin {
 impl RegistryLogin {
     /// The client for `hub_url` with this login (a node not joined yet has
     /// no key login: anonymous), trusting `tls`'s CA.
-    fn client(&self, hub_url: &str, tls: Option<&ureq::tls::TlsConfig>) -> RegistryClient {
+    pub fn client(&self, hub_url: &str, tls: Option<&ureq::tls::TlsConfig>) -> RegistryClient {
         let client = self.client_plain(hub_url);
         match tls {
             Some(tls) => client.with_tls(tls.clone()),

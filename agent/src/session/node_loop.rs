@@ -105,6 +105,8 @@ pub struct NodeLoop {
     /// When the volumes are measured next; set while a measurement runs.
     next_volume_usage: Instant,
     measuring: Arc<AtomicBool>,
+    /// Runs the set's build jobs (agents that build).
+    builder: Option<crate::build::runner::Builder>,
 }
 
 impl NodeLoop {
@@ -132,7 +134,14 @@ impl NodeLoop {
             attempts: BTreeMap::new(),
             next_volume_usage: Instant::now(),
             measuring: Arc::new(AtomicBool::new(false)),
+            builder: None,
         }
+    }
+
+    /// Runs the build jobs of the sets with `builder`.
+    pub fn with_builder(mut self, builder: crate::build::runner::Builder) -> Self {
+        self.builder = Some(builder);
+        self
     }
 
     /// Samples usage every `every` instead of every 5 s; `None`: never.
@@ -206,6 +215,9 @@ impl NodeLoop {
         }
         volume_dirs::delete(reclaimed.trash);
         self.node.set_network(d.network.clone());
+        if let Some(b) = &mut self.builder {
+            b.sync(&d.builds);
+        }
         let generation = d.generation;
         self.current = Some(d);
         self.failures.clear();
@@ -406,7 +418,16 @@ impl NodeLoop {
                 }
             }
         }
+        let builds = self
+            .builder
+            .as_ref()
+            .map(|b| b.reports())
+            .unwrap_or_default();
         self.publish(|rep| {
+            rep.builds = builds
+                .into_iter()
+                .map(|r| ((r.uid.clone(), r.platform.clone()), r))
+                .collect();
             let old = std::mem::take(&mut rep.pods);
             for (id, mut pod) in pods {
                 pod.usage = old.get(&id).and_then(|o| o.usage.clone());

@@ -82,6 +82,8 @@ pub struct AppState {
     pub allocations: Arc<tokio::sync::Mutex<()>>,
     /// The cluster CA (served at `/cacerts`, endorsed in the identity).
     pub tls: Option<Arc<crate::tls::HubTls>>,
+    /// Build jobs' registry credentials; `None` on hubs without builds.
+    pub builds: Option<Arc<crate::build::Builds>>,
     /// Open watches per token (`--max-watches-per-token`).
     pub watches: Arc<watch_limit::WatchLimits>,
     /// The key file sealing Secrets at rest (`bramble secrets rotate-key`).

@@ -51,6 +51,8 @@ pub struct Ingest {
     rpc: broadcast::Sender<RpcEvent>,
     quiet: Arc<quiet::Quiet>,
     events: Recorder,
+    /// Where build reports go (hubs that run builds).
+    builds: Option<Arc<crate::build::Builds>>,
 }
 
 impl std::fmt::Debug for Ingest {
@@ -75,7 +77,14 @@ impl Ingest {
             rpc: broadcast::channel(RPC_CAPACITY).0,
             quiet: Arc::default(),
             events: Recorder::disabled(),
+            builds: None,
         }
+    }
+
+    /// Hands the nodes' build reports to the build controller.
+    pub fn with_builds(mut self, builds: Arc<crate::build::Builds>) -> Ingest {
+        self.builds = Some(builds);
+        self
     }
 
     /// Records the kubelet's pod events derived from reported statuses.

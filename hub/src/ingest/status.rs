@@ -41,6 +41,7 @@ impl Ingest {
             tracing::warn!(node, observed = ?status.observed_generation,
                 "status reports an absurd observed generation; ignored");
         }
+        let build_reports = status.builds.clone();
         let accepted = self.fleet.update(node, |live| {
             let resumed = live.session.is_empty();
             super::adopt_stored_session(node, live, stored);
@@ -106,6 +107,9 @@ impl Ingest {
                 "status ignored"
             );
             return;
+        }
+        if let Some(builds) = &self.builds {
+            builds.report(node, build_reports);
         }
         // Most heartbeats repeat the last report: those pods are skipped
         // without reading the store.

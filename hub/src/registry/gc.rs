@@ -1,7 +1,8 @@
 //! Garbage collection: delete blobs no tag or manifest record reaches.
 //!
 //! Mark: every manifest recorded in any repository (tagged or pushed by digest)
-//! and, through indexes and manifests, their configs, layers and children.
+//! and, through indexes and manifests, their configs, layers and children;
+//! and every layer the build cache holds.
 //! Sweep: every other blob older than the grace period — so the layers of a
 //! push in progress (blobs first, manifest last) are never swept under it.
 
@@ -36,6 +37,12 @@ impl Registry {
             .map(|(_, d, _)| d)
             .collect();
         todo.extend(self.meta.all_tags()?.into_iter().map(|(_, _, d)| d));
+        // Layers the build cache names stay while it names them.
+        live.extend(
+            crate::build::cache::all_layers(self.meta.store())
+                .into_iter()
+                .filter_map(|l| l.digest.parse().ok()),
+        );
         while let Some(d) = todo.pop() {
             if !live.insert(d.clone()) {
                 continue;

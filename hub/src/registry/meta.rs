@@ -30,6 +30,11 @@ impl Meta {
         Meta { store }
     }
 
+    /// The store the tables live in.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// The manifest a tag points at.
     pub fn tag(&self, repo: &str, tag: &str) -> Result<Option<Digest>, StoreError> {
         Ok(self

@@ -8,7 +8,7 @@ mod error;
 mod gc;
 mod manifests;
 mod meta;
-mod path;
+pub(crate) mod path;
 mod platforms;
 mod uploads;
 

@@ -16,7 +16,7 @@ mod cluster;
 mod facts;
 mod filters;
 mod message;
-mod platform;
+pub(crate) mod platform;
 mod request;
 mod score;
 #[cfg(test)]

@@ -1,0 +1,430 @@
+//! One build job on this board, start to end, on a thread of its own: the
+//! context tar is fetched from the hub's registry and unpacked, then each
+//! stage is built in order — its base layers fetched and unpacked (or an
+//! earlier stage's taken), each step's layer taken from the cache
+//! (fetched if this board no longer has it) or made: the step runs
+//! ([`super::step`], [`super::copy`]), what it changed becomes a layer
+//! (`bramble_images::layer_diff`), which is pushed to the hub with the
+//! job's own credential and kept unpacked for the next steps. Every step
+//! is reported as it starts and ends; a failed `RUN` reports its exit code
+//! and the end of its output. A cancelled job stops before its next step.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use bramble_api::protocol::{BuildJob, BuildReport, JobBase, LayerRef, StepReport};
+use bramble_dockerfile::plan::{Action, Source};
+use bramble_images::layer_diff::{DiffOptions, write_layer};
+use bramble_images::{
+    Compression, Digest, PullOptions, RegistryClient, UnpackOptions, unpack_layer,
+};
+
+use super::copy::{CopySource, copy_step, mkdir_step};
+use super::step::{Step, run_step};
+use crate::runtime::Runtime;
+
+/// Makes the client that pushes with a grant's user and password.
+pub type PushClient = Box<dyn Fn(&str, &str) -> RegistryClient + Send + Sync>;
+
+/// What a job needs from the board.
+pub struct JobEnv {
+    pub runtime: Arc<dyn Runtime>,
+    pub blobs: bramble_images::BlobStore,
+    pub layers: bramble_images::LayerStore,
+    /// A client reading from the hub's registry (the node's login, as
+    /// pinned when called).
+    pub read: Box<dyn Fn() -> RegistryClient + Send + Sync>,
+    /// Pushes with `user`, `password` (the job's grant).
+    pub push: PushClient,
+    /// Where jobs keep their files (`DATA_DIR/builds`).
+    pub dir: PathBuf,
+}
+
+/// Why a job stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("fetching {what} from the hub: {source}")]
+    Fetch {
+        what: String,
+        #[source]
+        source: Box<bramble_images::ClientError>,
+    },
+    #[error("unpacking {what}: {why}")]
+    Unpack { what: String, why: String },
+    #[error("{step}: {why}")]
+    Step { step: String, why: String },
+    #[error("{step}: exit code {code}{output}")]
+    Exit {
+        step: String,
+        code: i32,
+        output: String,
+    },
+    #[error("{step}: writing its layer: {why}")]
+    Layer { step: String, why: String },
+    #[error("{step}: pushing its layer to the hub: {source}")]
+    Push {
+        step: String,
+        #[source]
+        source: Box<bramble_images::ClientError>,
+    },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("cancelled")]
+    Cancelled,
+}
+
+fn digest(s: &str, what: &str) -> Result<Digest, JobError> {
+    s.parse()
+        .map_err(|e: bramble_images::digest::DigestError| JobError::Unpack {
+            what: what.to_string(),
+            why: e.to_string(),
+        })
+}
+
+fn compression(media_type: &str) -> Compression {
+    if media_type.ends_with("zstd") {
+        Compression::Zstd
+    } else if media_type.ends_with("tar") {
+        Compression::None
+    } else {
+        Compression::Gzip
+    }
+}
+
+/// The last lines of a step's output, for its error.
+fn tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.len().saturating_sub(20);
+    if lines.is_empty() {
+        String::new()
+    } else {
+        format!("; output:\n{}", lines[start..].join("\n"))
+    }
+}
+
+/// Runs `job`; `report` gets the report after every change.
+pub fn run(
+    env: &JobEnv,
+    job: &BuildJob,
+    cancel: &AtomicBool,
+    report: &dyn Fn(&BuildReport),
+) -> Result<(), JobError> {
+    let mut state = BuildReport {
+        uid: job.uid.clone(),
+        platform: job.platform.clone(),
+        phase: "Running".into(),
+        message: None,
+        steps: Vec::new(),
+    };
+    report(&state);
+    let dir = env
+        .dir
+        .join(format!("{}-{}", job.uid, job.platform.replace('/', "-")));
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    std::fs::create_dir_all(&dir)?;
+    let result = build(env, job, cancel, &dir, &mut state, report);
+    // Nothing of a job outlives it but its layers (in the layer store).
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn build(
+    env: &JobEnv,
+    job: &BuildJob,
+    cancel: &AtomicBool,
+    dir: &Path,
+    state: &mut BuildReport,
+    report: &dyn Fn(&BuildReport),
+) -> Result<(), JobError> {
+    let repo = job.grant.repository.as_str();
+    let read = (env.read)();
+    let ensure = |l: &LayerRef| -> Result<PathBuf, JobError> {
+        let diff_id = digest(&l.diff_id, "a layer's diff_id")?;
+        if env.layers.has(&diff_id) {
+            return Ok(env.layers.path(&diff_id));
+        }
+        let blob = digest(&l.digest, "a layer's digest")?;
+        read.fetch_blob(
+            repo,
+            &blob,
+            Some(l.size),
+            &env.blobs,
+            &PullOptions::default(),
+        )
+        .map_err(|source| JobError::Fetch {
+            what: format!("layer {blob}"),
+            source: Box::new(source),
+        })?;
+        env.layers
+            .ensure(&env.blobs, &blob, compression(&l.media_type), &diff_id)
+            .map_err(|e| JobError::Unpack {
+                what: format!("layer {blob}"),
+                why: e.to_string(),
+            })
+    };
+    // The context, unpacked; what a build may read.
+    let ctx_digest = digest(&job.context.digest, "the context digest")?;
+    read.fetch_blob(
+        repo,
+        &ctx_digest,
+        Some(job.context.size),
+        &env.blobs,
+        &PullOptions::default(),
+    )
+    .map_err(|source| JobError::Fetch {
+        what: "the build context".into(),
+        source: Box::new(source),
+    })?;
+    let context = dir.join("context");
+    let blob = env
+        .blobs
+        .open_verified(&ctx_digest)
+        .map_err(|e| JobError::Unpack {
+            what: "the build context".into(),
+            why: e.to_string(),
+        })?;
+    unpack_layer(
+        blob,
+        Compression::None,
+        &context,
+        &ctx_digest,
+        &UnpackOptions::default(),
+    )
+    .map_err(|e| JobError::Unpack {
+        what: "the build context".into(),
+        why: e.to_string(),
+    })?;
+    let mut visible = Vec::new();
+    list_files(&context, "", &mut visible)?;
+    visible.retain(|f| !job.context_hidden.contains(f));
+    visible.sort();
+    let push = (env.push)(&job.grant.user, &job.grant.password);
+    let mut stages: std::collections::BTreeMap<usize, Vec<PathBuf>> = Default::default();
+    let mut n = 0usize;
+    for stage in &job.stages {
+        let mut layers: Vec<PathBuf> = match &stage.base {
+            JobBase::Scratch => Vec::new(),
+            JobBase::Stage(i) => stages.get(i).cloned().unwrap_or_default(),
+            JobBase::Layers(ls) => ls.iter().map(&ensure).collect::<Result<_, _>>()?,
+        };
+        for step in &stage.steps {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(JobError::Cancelled);
+            }
+            if let Some(l) = &step.cached {
+                layers.push(ensure(l)?);
+                continue;
+            }
+            n += 1;
+            state.steps.push(StepReport {
+                key: step.key.clone(),
+                phase: "Running".into(),
+                ..StepReport::default()
+            });
+            report(state);
+            let started = Instant::now();
+            let step_dir = dir.join(format!("step-{n}"));
+            let fail = |why: String| JobError::Step {
+                step: step.name.clone(),
+                why,
+            };
+            let upper = match &step.step.action {
+                Action::Run(r) => {
+                    let (uid, gid) = numeric_user(&r.user).ok_or_else(|| {
+                        fail(format!(
+                            "USER {:?}: only numeric users (uid[:gid]) run on the boards yet",
+                            r.user
+                        ))
+                    })?;
+                    if !r.inline_files.is_empty() {
+                        return Err(fail(
+                            "RUN with a #! heredoc is not supported on the boards yet".into(),
+                        ));
+                    }
+                    let log = dir.join(format!("step-{n}.log"));
+                    let outcome = run_step(
+                        env.runtime.as_ref(),
+                        &Step {
+                            id: format!("build-{}-{n}", &job.uid[..job.uid.len().min(8)]),
+                            layers: layers.clone(),
+                            dir: step_dir.clone(),
+                            argv: r.argv.clone(),
+                            env: r.env.clone(),
+                            cwd: r.workdir.clone(),
+                            uid,
+                            gid,
+                            log: log.clone(),
+                            timeout: None,
+                        },
+                    )
+                    .map_err(|e| fail(e.to_string()))?;
+                    let code = outcome.exit.as_ref().map_or(137, |e| e.code());
+                    if code != 0 {
+                        if let Some(s) = state.steps.last_mut() {
+                            s.phase = "Failed".into();
+                            s.exit_code = Some(code);
+                            s.duration_millis = Some(started.elapsed().as_millis() as u64);
+                        }
+                        report(state);
+                        return Err(JobError::Exit {
+                            step: step.name.clone(),
+                            code,
+                            output: tail(&log),
+                        });
+                    }
+                    outcome.upper
+                }
+                Action::Copy(c) => {
+                    let (root, vis) = match &c.from {
+                        Source::Context => (context.clone(), Some(visible.as_slice())),
+                        Source::Stage(i) => {
+                            return Err(fail(format!(
+                                "COPY --from=stage {i} is not supported on the boards yet"
+                            )));
+                        }
+                        Source::Image(r) => {
+                            return Err(fail(format!(
+                                "COPY --from={r} is not supported on the boards yet"
+                            )));
+                        }
+                    };
+                    copy_step(
+                        &layers,
+                        &step_dir,
+                        c,
+                        &CopySource {
+                            root: &root,
+                            visible: vis,
+                        },
+                    )
+                    .map_err(|e| fail(e.to_string()))?
+                }
+                Action::Mkdir { path, user } => {
+                    mkdir_step(&layers, &step_dir, path, user).map_err(|e| fail(e.to_string()))?
+                }
+            };
+            let layer = commit_layer(env, &push, repo, &step.name, &upper, job.source_date_epoch)?;
+            let _ = std::fs::remove_dir_all(&step_dir);
+            layers.push(env.layers.path(&digest(&layer.diff_id, "diff_id")?));
+            if let Some(s) = state.steps.last_mut() {
+                s.phase = "Succeeded".into();
+                s.duration_millis = Some(started.elapsed().as_millis() as u64);
+                s.layer = Some(layer);
+            }
+            report(state);
+        }
+        stages.insert(stage.index, layers);
+    }
+    Ok(())
+}
+
+/// `uid[:gid]` as numbers (empty: root).
+fn numeric_user(user: &str) -> Option<(u32, u32)> {
+    if user.is_empty() {
+        return Some((0, 0));
+    }
+    let (u, g) = user.split_once(':').unwrap_or((user, ""));
+    let uid = u.parse().ok()?;
+    let gid = if g.is_empty() { uid } else { g.parse().ok()? };
+    Some((uid, gid))
+}
+
+/// Turns `upper` into a layer: written to the blob store, pushed, and
+/// moved into the layer store unpacked (it is the tree the layer holds).
+fn commit_layer(
+    env: &JobEnv,
+    push: &RegistryClient,
+    repo: &str,
+    step: &str,
+    upper: &Path,
+    source_date_epoch: Option<u64>,
+) -> Result<LayerRef, JobError> {
+    let layer_err = |why: String| JobError::Layer {
+        step: step.to_string(),
+        why,
+    };
+    let writer = env.blobs.writer().map_err(|e| layer_err(e.to_string()))?;
+    let mut writer = writer;
+    let info = write_layer(
+        upper,
+        &mut writer,
+        &DiffOptions {
+            source_date_epoch,
+            level: None,
+        },
+    )
+    .map_err(|e| layer_err(e.to_string()))?;
+    writer
+        .commit(Some(&info.digest))
+        .map_err(|e| layer_err(e.to_string()))?;
+    push.push_blob(repo, &env.blobs, &info.digest, &|_| {})
+        .map_err(|source| JobError::Push {
+            step: step.to_string(),
+            source: Box::new(source),
+        })?;
+    let dest = env.layers.path(&info.diff_id);
+    if env.layers.has(&info.diff_id) {
+        let _ = std::fs::remove_dir_all(upper);
+    } else {
+        // Unpack from the blob rather than trusting the upper directory's
+        // overlay marks to be what an unpacked layer holds.
+        env.layers
+            .ensure(&env.blobs, &info.digest, Compression::Gzip, &info.diff_id)
+            .map_err(|e| layer_err(e.to_string()))?;
+        let _ = std::fs::remove_dir_all(upper);
+    }
+    let _ = dest;
+    Ok(LayerRef {
+        digest: info.digest.to_string(),
+        diff_id: info.diff_id.to_string(),
+        size: info.size,
+        media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
+    })
+}
+
+/// Context-relative paths of the files and symlinks under `dir`.
+fn list_files(dir: &Path, rel: &str, out: &mut Vec<String>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = if rel.is_empty() {
+            name
+        } else {
+            format!("{rel}/{name}")
+        };
+        if entry.file_type()?.is_dir() {
+            list_files(&entry.path(), &path, out)?;
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Whether `cancel` was set.
+pub fn cancelled(cancel: &Arc<AtomicBool>) -> bool {
+    cancel.load(Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_and_media_types() {
+        assert_eq!(numeric_user(""), Some((0, 0)));
+        assert_eq!(numeric_user("1000"), Some((1000, 1000)));
+        assert_eq!(numeric_user("1000:50"), Some((1000, 50)));
+        assert_eq!(numeric_user("app"), None);
+        assert_eq!(
+            compression("application/vnd.oci.image.layer.v1.tar+gzip"),
+            Compression::Gzip
+        );
+        assert_eq!(compression("application/x-tar"), Compression::None);
+    }
+}

@@ -1,0 +1,271 @@
+//! One platform of a Build, planned (pure): the Dockerfile's plan
+//! (`bramble_dockerfile::plan`) with the base images and the context
+//! index the hub looked up, turned into the job a board runs — stages in
+//! order, each step with its cache key (BuildKit's: parent, step, build
+//! arguments, the digests of the context files a COPY reads, the key of a
+//! `--from` stage or the manifest of a `--from` image) and, unless
+//! `noCache`, the layer the cache already holds for it — plus what the
+//! image will be made of: the target stage's chain of layers (known ones,
+//! and the keys of steps still to run) and its config.
+
+use std::collections::BTreeMap;
+
+use bramble_api::protocol::{BuildJob, JobBase, JobStage, JobStep, LayerRef, PushGrant};
+use bramble_dockerfile::plan::{
+    Action, Base, MountKind, Source, base_key, cache_key, context_inputs,
+};
+use bramble_dockerfile::{BuildPlan, ImageConfig};
+
+use super::bases::BaseImage;
+use super::context::ContextIndex;
+
+/// A layer of the image being built: known, or made by the step of that key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Slot {
+    Known(LayerRef),
+    Step(String),
+}
+
+/// A step's history entry: its instruction and whether it is cached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepInfo {
+    pub key: String,
+    pub name: String,
+    pub text: String,
+    pub cached: Option<LayerRef>,
+}
+
+/// What one platform of a build will produce.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlatformPlan {
+    pub platform: String,
+    /// The job for a board, without its credential (`grant` empty).
+    pub job: BuildJob,
+    /// The target stage's layers, bottom first.
+    pub layers: Vec<Slot>,
+    pub config: ImageConfig,
+    /// The base image's history, then one entry per step of the chain.
+    pub base_history: Vec<serde_json::Value>,
+    pub chain_steps: Vec<StepInfo>,
+    pub source_date_epoch: Option<u64>,
+}
+
+impl PlatformPlan {
+    /// Every step of every stage, in order.
+    pub fn steps(&self) -> impl Iterator<Item = &JobStep> {
+        self.job.stages.iter().flat_map(|s| s.steps.iter())
+    }
+
+    /// Whether every step is in the cache: nothing to run.
+    pub fn all_cached(&self) -> bool {
+        self.steps().all(|s| s.cached.is_some())
+    }
+}
+
+/// Why a platform cannot be planned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("{0}")]
+    Dockerfile(String),
+    #[error(
+        "Dockerfile:{line}: RUN --mount is not supported by the boards' builder yet; COPY what the step needs first"
+    )]
+    RunMount { line: usize },
+    #[error(
+        "Dockerfile:{line}: the stage is for {stage} but this build is for {platform}; builds run natively on a board of the platform, so FROM --platform must match it"
+    )]
+    ForeignStage {
+        line: usize,
+        stage: String,
+        platform: String,
+    },
+    #[error("the image {0} was not looked up")]
+    MissingImage(String),
+}
+
+/// Inputs of [`plan_platform`].
+pub struct PlanInput<'a> {
+    /// The Build's uid and `namespace/name`.
+    pub uid: &'a str,
+    pub build: &'a str,
+    pub platform: &'a str,
+    pub plan: &'a BuildPlan,
+    pub context: &'a ContextIndex,
+    pub context_blob: LayerRef,
+    /// Every image the plan names (`plan.images`), looked up.
+    pub images: &'a BTreeMap<String, BaseImage>,
+    pub no_cache: bool,
+}
+
+/// A stage's chain while planning.
+struct StageChain {
+    key: String,
+    layers: Vec<Slot>,
+    history: Vec<serde_json::Value>,
+    steps: Vec<StepInfo>,
+}
+
+/// Plans one platform; `cached` answers what the layer cache holds.
+pub fn plan_platform(
+    input: &PlanInput<'_>,
+    cached: &dyn Fn(&str) -> Option<LayerRef>,
+) -> Result<PlatformPlan, PlanError> {
+    let paths = input.context.paths();
+    let image = |r: &str| {
+        input
+            .images
+            .get(r)
+            .ok_or_else(|| PlanError::MissingImage(r.to_string()))
+    };
+    let mut chains: BTreeMap<usize, StageChain> = BTreeMap::new();
+    let mut stages = Vec::new();
+    let stage_count = input.plan.stages.len();
+    for (pos, stage) in input.plan.stages.iter().enumerate() {
+        if stage.platform.to_string() != input.platform {
+            return Err(PlanError::ForeignStage {
+                line: stage.line,
+                stage: stage.platform.to_string(),
+                platform: input.platform.to_string(),
+            });
+        }
+        let (base, mut chain) = match &stage.base {
+            Base::Scratch => (
+                JobBase::Scratch,
+                StageChain {
+                    key: base_key("scratch", &stage.platform),
+                    layers: Vec::new(),
+                    history: Vec::new(),
+                    steps: Vec::new(),
+                },
+            ),
+            Base::Image(r) => {
+                let b = image(r)?;
+                (
+                    JobBase::Layers(b.layers.clone()),
+                    StageChain {
+                        key: base_key(&b.manifest, &stage.platform),
+                        layers: b.layers.iter().cloned().map(Slot::Known).collect(),
+                        history: b.history.clone(),
+                        steps: Vec::new(),
+                    },
+                )
+            }
+            Base::Stage(i) => {
+                let parent = &chains[i];
+                (
+                    JobBase::Stage(*i),
+                    StageChain {
+                        key: parent.key.clone(),
+                        layers: parent.layers.clone(),
+                        history: parent.history.clone(),
+                        steps: parent.steps.clone(),
+                    },
+                )
+            }
+        };
+        let label = match (&stage.name, stage_count) {
+            (Some(n), _) => format!("{n} "),
+            (None, 1) => String::new(),
+            (None, _) => format!("stage-{} ", stage.index),
+        };
+        let mut steps = Vec::new();
+        for (k, step) in stage.steps.iter().enumerate() {
+            let mut inputs: Vec<(String, String)> = Vec::new();
+            match &step.action {
+                Action::Run(run) if !run.mounts.is_empty() => {
+                    let only_tmpfs = run
+                        .mounts
+                        .iter()
+                        .all(|m| matches!(m.kind, MountKind::Tmpfs { .. }));
+                    if !only_tmpfs {
+                        return Err(PlanError::RunMount { line: step.line });
+                    }
+                }
+                Action::Copy(copy) => match &copy.from {
+                    Source::Context => {
+                        for p in context_inputs(step, &paths)
+                            .map_err(|e| PlanError::Dockerfile(e.to_string()))?
+                        {
+                            inputs.push((p.to_string(), input.context.files[p].clone()));
+                        }
+                    }
+                    Source::Stage(i) => {
+                        inputs.push(("stage".into(), chains[i].key.clone()));
+                    }
+                    Source::Image(r) => {
+                        inputs.push(("image".into(), image(r)?.manifest.clone()));
+                    }
+                },
+                _ => {}
+            }
+            let key = cache_key(&chain.key, step, &inputs);
+            let hit = if input.no_cache { None } else { cached(&key) };
+            let name = format!("[{label}{}/{}] {}", k + 2, stage.steps.len() + 1, step.text);
+            chain.key = key.clone();
+            chain.layers.push(match &hit {
+                Some(l) => Slot::Known(l.clone()),
+                None => Slot::Step(key.clone()),
+            });
+            let info = StepInfo {
+                key: key.clone(),
+                name: name.clone(),
+                text: step.text.clone(),
+                cached: hit.clone(),
+            };
+            chain.steps.push(info);
+            steps.push(JobStep {
+                key,
+                name,
+                step: step.clone(),
+                cached: hit,
+            });
+        }
+        stages.push(JobStage {
+            index: stage.index,
+            base,
+            steps,
+        });
+        let last = pos + 1 == stage_count;
+        if last {
+            let images = input
+                .plan
+                .images
+                .iter()
+                .filter(|r| {
+                    input.plan.stages.iter().any(|s| {
+                        s.steps.iter().any(|st| {
+                            matches!(&st.action, Action::Copy(c) if c.from == Source::Image((*r).clone()))
+                        })
+                    })
+                })
+                .map(|r| Ok((r.clone(), image(r)?.layers.clone())))
+                .collect::<Result<Vec<_>, PlanError>>()?;
+            let job = BuildJob {
+                uid: input.uid.to_string(),
+                platform: input.platform.to_string(),
+                build: input.build.to_string(),
+                context: input.context_blob.clone(),
+                context_hidden: input.context.hidden.clone(),
+                images,
+                stages,
+                grant: PushGrant {
+                    repository: String::new(),
+                    user: String::new(),
+                    password: String::new(),
+                },
+                source_date_epoch: input.plan.source_date_epoch,
+            };
+            return Ok(PlatformPlan {
+                platform: input.platform.to_string(),
+                job,
+                layers: chain.layers,
+                config: stage.config.clone(),
+                base_history: chain.history,
+                chain_steps: chain.steps,
+                source_date_epoch: input.plan.source_date_epoch,
+            });
+        }
+        chains.insert(stage.index, chain);
+    }
+    Err(PlanError::Dockerfile("the Dockerfile has no stage".into()))
+}

@@ -1,0 +1,239 @@
+//! Image builds on the boards, end to end: a context tar uploaded to the
+//! hub's registry with `curl` (as `bramble build` does it), a
+//! `bramble.dev/v1` Build naming it, the hub planning it and handing it to
+//! the real agent, which runs the steps in real containers and pushes the
+//! layers; `skopeo inspect` reads the image Docker would have made, a pod
+//! runs it, and the same build again runs nothing. Also: a build for a
+//! platform no node has is refused naming the platforms that can build,
+//! and a failing `RUN` reports its exit code and output.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use bramble_tests::cluster::{Broker, Cluster};
+use bramble_tests::eventually;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+const BUILDS: &str = "/apis/bramble.dev/v1/namespaces/default/builds";
+
+/// This machine's platform as OCI names it.
+fn platform() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "linux/amd64",
+        "aarch64" => "linux/arm64",
+        "arm" => "linux/arm/v7",
+        other => panic!("no OCI platform for {other}"),
+    }
+}
+
+/// Writes `files` into `dir`, tars them with GNU tar (sorted, owners 0)
+/// and uploads the tar to repository `repo`; returns (digest, size).
+fn upload_context(c: &Cluster, dir: &Path, repo: &str, files: &[(&str, &str)]) -> (String, u64) {
+    let ctx = dir.join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    for (name, text) in files {
+        std::fs::write(ctx.join(name), text).unwrap();
+    }
+    let tar = dir.join("ctx.tar");
+    let out = Command::new("tar")
+        .args([
+            "--sort=name",
+            "--owner=0",
+            "--group=0",
+            "--numeric-owner",
+            "-cf",
+        ])
+        .arg(&tar)
+        .arg("-C")
+        .arg(&ctx)
+        .arg(".")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(&tar).unwrap();
+    let digest = format!("sha256:{:x}", Sha256::digest(&bytes));
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, c.hub.ca_pem()).unwrap();
+    let out = Command::new("curl")
+        .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+        .arg(&ca)
+        .args(["-H", &format!("Authorization: Bearer {}", c.hub.token)])
+        .args(["-H", "Content-Type: application/octet-stream"])
+        .arg("--data-binary")
+        .arg(format!("@{}", tar.display()))
+        .arg(format!(
+            "{}/v2/{repo}/blobs/uploads/?digest={digest}",
+            c.hub.url
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "201",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (digest, bytes.len() as u64)
+}
+
+fn create_build(c: &Cluster, name: &str, image: &str, ctx: (String, u64), platforms: &[&str]) {
+    let body = json!({"apiVersion": "bramble.dev/v1", "kind": "Build",
+        "metadata": {"name": name},
+        "spec": {"image": image, "platforms": platforms,
+                 "context": {"digest": ctx.0, "size": ctx.1}}});
+    let (code, v) = c.client().post(BUILDS, &body);
+    assert_eq!(code, 201, "{v}");
+}
+
+/// Waits for Build `name` to end; returns it.
+fn finished(c: &Cluster, name: &str) -> Value {
+    eventually("the build to end", Duration::from_secs(180), || {
+        let (code, b) = c.client().get(&format!("{BUILDS}/{name}"));
+        assert_eq!(code, 200, "{b}");
+        matches!(b["status"]["phase"].as_str(), Some("Succeeded" | "Failed")).then_some(b)
+    })
+}
+
+fn skopeo_inspect(c: &Cluster, dir: &Path, image: &str, raw: bool) -> Value {
+    let certs = dir.join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    std::fs::write(certs.join("ca.crt"), c.hub.ca_pem()).unwrap();
+    let host = c.hub.url.trim_start_matches("https://");
+    let mut cmd = Command::new("skopeo");
+    cmd.arg("inspect");
+    if raw {
+        cmd.arg("--config");
+    }
+    let out = cmd
+        .arg("--cert-dir")
+        .arg(&certs)
+        .args(["--creds", &format!("bramble:{}", c.hub.token)])
+        .arg(format!("docker://{host}/{image}"))
+        .output()
+        .expect("skopeo is installed (scripts/test installs it)");
+    assert!(
+        out.status.success(),
+        "skopeo inspect: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+const DOCKERFILE: &str = "FROM bb:1\n\
+ENV GREETING=hello\n\
+ARG FLAVOUR=plain\n\
+RUN echo \"$GREETING from a $FLAVOUR board\" > /greeting && mkdir -p /data && rm -f /bin/vi\n\
+EXPOSE 8080\n\
+LABEL org.example.kind=demo\n\
+USER 1000\n\
+CMD [\"cat\", \"/greeting\"]\n";
+
+#[test]
+fn a_board_builds_an_image_that_skopeo_reads_and_a_pod_runs_and_a_rebuild_runs_nothing() {
+    let c = Cluster::start(Broker::Embedded, 1, &[]);
+    c.push_busybox("bb", "1");
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = upload_context(&c, dir.path(), "demo/hello", &[("Dockerfile", DOCKERFILE)]);
+    create_build(&c, "hello-1", "demo/hello:1", ctx.clone(), &[platform()]);
+    let b = finished(&c, "hello-1");
+    assert_eq!(b["status"]["phase"], "Succeeded", "{b}");
+    let p = &b["status"]["platforms"][0];
+    assert_eq!(p["node"], c.agents[0].name.as_str(), "{b}");
+    let steps = p["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 1, "one RUN: {b}");
+    assert!(
+        steps[0]["name"].as_str().unwrap().contains("RUN echo"),
+        "{b}"
+    );
+    assert_eq!(steps[0]["cached"], Value::Null, "{b}");
+
+    // skopeo reads the config Docker would write.
+    let cfg = skopeo_inspect(&c, dir.path(), "demo/hello:1", true);
+    let conf = &cfg["config"];
+    assert_eq!(conf["Cmd"], json!(["cat", "/greeting"]), "{cfg}");
+    assert_eq!(conf["User"], "1000", "{cfg}");
+    assert!(conf["ExposedPorts"].get("8080/tcp").is_some(), "{cfg}");
+    assert_eq!(conf["Labels"]["org.example.kind"], "demo", "{cfg}");
+    assert!(
+        conf["Env"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("GREETING=hello")),
+        "{cfg}"
+    );
+    let layers = cfg["rootfs"]["diff_ids"].as_array().unwrap().len();
+    let info = skopeo_inspect(&c, dir.path(), "demo/hello:1", false);
+    assert_eq!(info["Layers"].as_array().unwrap().len(), layers, "{info}");
+    assert_eq!(info["Architecture"], platform().split('/').nth(1).unwrap());
+
+    // A pod runs the built image: the RUN's file is there, the deleted one gone.
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "hello"},
+        "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "demo/hello:1",
+            "command": ["sh", "-c", "cat /greeting; test -e /bin/vi && echo vi-still-there; id -u"]}]}});
+    let (code, v) = c.client().post("/api/v1/namespaces/default/pods", &pod);
+    assert_eq!(code, 201, "{v}");
+    let logs = eventually("the pod's output", Duration::from_secs(60), || {
+        let (ok, out) = c.cli(&["logs", "hello"]);
+        (ok && out.contains("board")).then_some(out)
+    });
+    assert!(logs.contains("hello from a plain board"), "{logs}");
+    assert!(!logs.contains("vi-still-there"), "{logs}");
+    assert!(logs.contains("1000"), "{logs}");
+
+    // The same build again: every step from the cache, nothing run.
+    create_build(&c, "hello-2", "demo/hello:2", ctx, &[platform()]);
+    let b = finished(&c, "hello-2");
+    assert_eq!(b["status"]["phase"], "Succeeded", "{b}");
+    let steps = b["status"]["platforms"][0]["steps"].as_array().unwrap();
+    assert!(steps.iter().all(|s| s["cached"] == true), "{b}");
+    let again = skopeo_inspect(&c, dir.path(), "demo/hello:2", true);
+    assert_eq!(again["rootfs"], cfg["rootfs"], "the same layers");
+}
+
+#[test]
+fn builds_that_cannot_run_or_fail_say_why() {
+    let c = Cluster::start(Broker::Embedded, 1, &[]);
+    c.push_busybox("bb", "1");
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = upload_context(
+        &c,
+        dir.path(),
+        "demo/broken",
+        &[("Dockerfile", "FROM bb:1\nRUN echo about to fail; exit 3\n")],
+    );
+    // No node of that platform: the platforms that can build are named.
+    let other = if platform() == "linux/amd64" {
+        "linux/arm64"
+    } else {
+        "linux/amd64"
+    };
+    create_build(&c, "elsewhere", "demo/broken:1", ctx.clone(), &[other]);
+    let b = finished(&c, "elsewhere");
+    assert_eq!(b["status"]["phase"], "Failed", "{b}");
+    let msg = b["status"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains(&format!("no Ready node can build {other}")),
+        "{msg}"
+    );
+    assert!(msg.contains(platform()), "{msg}");
+
+    // A RUN that exits 3: its code and output.
+    create_build(&c, "fails", "demo/broken:1", ctx, &[platform()]);
+    let b = finished(&c, "fails");
+    assert_eq!(b["status"]["phase"], "Failed", "{b}");
+    let msg = b["status"]["message"].as_str().unwrap();
+    assert!(msg.contains("exit code 3"), "{msg}");
+    assert!(msg.contains("about to fail"), "{msg}");
+    let step = &b["status"]["platforms"][0]["steps"][0];
+    assert_eq!(step["exitCode"], 3, "{b}");
+    assert_eq!(step["phase"], "Failed", "{b}");
+    // Nothing was tagged.
+    let (code, _) = c.client().get("/v2/demo/broken/manifests/1");
+    assert_eq!(code, 404);
+}
