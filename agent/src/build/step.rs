@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use bramble_images::Rootfs;
 
+use super::in_root::make_dir_in_root;
 use crate::runtime::{ContainerConfig, ExitStatus, Runtime, RuntimeError, Signal};
 
 /// What a step runs, and where.
@@ -78,42 +79,6 @@ pub fn run_step(runtime: &dyn Runtime, step: &Step) -> Result<StepOutcome, StepE
             .upper()
             .expect("a writable rootfs has an upper directory"),
     })
-}
-
-/// Makes directory `rel` (and its parents) through the mount at `root`,
-/// resolving every symlink on the way as the container would, inside the
-/// root (`RESOLVE_IN_ROOT`: an absolute link is taken from the root, `..`
-/// stops there), so an image's `/app -> /etc` makes `ROOT/etc/...`, never
-/// a directory of the board.
-fn make_dir_in_root(root: &std::path::Path, rel: &str) -> std::io::Result<()> {
-    use rustix::fs::{Mode, OFlags, ResolveFlags, mkdirat, open, openat2};
-    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
-    let resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
-    let root_fd = open(root, flags, Mode::empty())?;
-    let mut prefix = std::path::PathBuf::new();
-    for part in std::path::Path::new(rel).components() {
-        let std::path::Component::Normal(name) = part else {
-            continue;
-        };
-        let parent = if prefix.as_os_str().is_empty() {
-            root_fd.try_clone()?
-        } else {
-            openat2(&root_fd, &prefix, flags, Mode::empty(), resolve)?
-        };
-        prefix.push(name);
-        match openat2(&root_fd, &prefix, flags, Mode::empty(), resolve) {
-            Ok(_) => continue,
-            Err(rustix::io::Errno::NOENT) => {}
-            Err(e) => return Err(e.into()),
-        }
-        match mkdirat(&parent, name, Mode::from_raw_mode(0o755)) {
-            Ok(()) | Err(rustix::io::Errno::EXIST) => {}
-            Err(e) => return Err(e.into()),
-        }
-        // What was made must be a directory reached inside the root.
-        openat2(&root_fd, &prefix, flags, Mode::empty(), resolve)?;
-    }
-    Ok(())
 }
 
 fn run_in(
