@@ -461,6 +461,27 @@ fn add_extracts_local_archives_and_copies_other_files() {
     let up = w.run(&s, &all).unwrap();
     assert_eq!(owner(&up.join("chowned/pkg/bin/tool")), (7, 8));
 
+    // A `.wh.` entry (a deletion mark of image layers) is refused.
+    let marked = w.sb.dir().join("marked");
+    write(&marked.join("keep"), "k", 0o644);
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        marked.join("gone"),
+        rustix::fs::FileType::CharacterDevice,
+        rustix::fs::Mode::empty(),
+        0,
+    )
+    .unwrap();
+    let mut blob2 = Vec::new();
+    write_layer(&marked, &mut blob2, &DiffOptions::default()).unwrap();
+    fs::write(w.ctx.join("marked.tar.gz"), &blob2).unwrap();
+    let all = w.all();
+    let mut s = copy(&["marked.tar.gz"], "/m/");
+    s.add = true;
+    s.unpack_archives = true;
+    let err = w.run(&s, &all).unwrap_err();
+    assert!(err.to_string().contains("whiteout"), "{err}");
+
     // COPY never extracts.
     let up = w.run(&copy(&["app.tar.gz"], "/c/"), &all).unwrap();
     assert_eq!(fs::read(up.join("c/app.tar.gz")).unwrap(), blob);
@@ -473,7 +494,8 @@ fn heredocs_and_copies_from_a_stage() {
     write(&stage.join("out/bin/app"), "binary", 0o755);
     std::os::unix::fs::chown(stage.join("out/bin/app"), Some(33), Some(44)).unwrap();
     symlink("/etc/shadow", stage.join("out/leak")).unwrap();
-    let mut s = copy(&["/out/bin/app", "out/leak"], "/usr/local/bin/");
+    fs::hard_link(stage.join("out/bin/app"), stage.join("out/bin/app2")).unwrap();
+    let mut s = copy(&["/out/bin/app*", "out/leak"], "/usr/local/bin/");
     s.from = Source::Stage(0);
     s.inline.push(InlineFile {
         path: "/usr/local/bin/run.sh".into(),
@@ -495,6 +517,11 @@ fn heredocs_and_copies_from_a_stage() {
     assert_eq!(read(&app), "binary");
     // A stage's owners are kept (BuildKit).
     assert_eq!(owner(&app), (33, 44));
+    // Hardlinks within one copy stay hardlinks.
+    assert_eq!(
+        fs::metadata(&app).unwrap().ino(),
+        fs::metadata(up.join("usr/local/bin/app2")).unwrap().ino()
+    );
     assert_eq!(read(&up.join("usr/local/bin/run.sh")), "echo hi\n");
     assert_eq!(mode(&up.join("usr/local/bin/run.sh")), 0o700);
 }

@@ -11,9 +11,10 @@
 //! that matches nothing copies nothing, a missing plain path is an error;
 //! a source that is a symlink is followed (inside its root), what is inside
 //! a copied directory is not. Where each match lands, and when several need
-//! a directory destination, is [`super::copy_plan`]'s; the copying itself
-//! [`super::copy_tree`]'s; ADD's archives [`super::add_archive`]'s; owners
-//! by name are looked up in the destination image ([`super::owner`]).
+//! a directory destination, is [`super::copy_plan`]'s; finding the
+//! sources `copy_sources`'s; the copying itself [`super::copy_tree`]'s;
+//! ADD's archives [`super::add_archive`]'s; owners by name are looked up
+//! in the destination image ([`super::owner`]).
 //! Heredoc sources are written with their mode. Missing parents of the
 //! destination are made 0755 and owned by the `--chown` owner (root
 //! without), as BuildKit's `MkdirAll`.
@@ -36,9 +37,8 @@ use bramble_images::{Rootfs, RootfsError};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat, fstat, openat, unlinkat};
 
 use super::add_archive::{ArchiveError, Extracted, extract};
-use super::copy_plan::{
-    Dest, ManySources, PatternError, Placement, SourcePattern, check_count, place,
-};
+use super::copy_plan::{Dest, ManySources, PatternError, Placement, check_count, place};
+use super::copy_sources::{Matched, Sources};
 use super::copy_tree::{Copier, TreeError, Visible};
 use super::in_root::{Owner, Root, display, lstat_at, now, set_meta};
 use super::owner::{OwnerError, OwnerSpec};
@@ -100,7 +100,7 @@ pub enum CopyError {
     InlineOverDirectory { path: String },
 }
 
-fn io_err<'a>(
+pub(crate) fn io_err<'a>(
     op: &'static str,
     path: impl Into<String> + 'a,
 ) -> impl FnOnce(io::Error) -> CopyError + 'a {
@@ -204,136 +204,8 @@ fn resolve_owner(dst: &Root, spec: &str) -> Result<Owner, CopyError> {
         })
 }
 
-fn is_kind(st: &Stat, kind: FileType) -> bool {
+pub(crate) fn is_kind(st: &Stat, kind: FileType) -> bool {
     FileType::from_raw_mode(st.st_mode as _) == kind
-}
-
-/// A matched source: its name as matched (what it is called in a
-/// directory destination), its real path in the source root and its
-/// `stat` (a matched symlink followed).
-struct Matched {
-    name: String,
-    real: PathBuf,
-    st: Stat,
-}
-
-struct Sources {
-    root: Root,
-    visible: Option<Visible>,
-    place: &'static str,
-}
-
-impl Sources {
-    /// Follows `rel` inside the root; `None` if missing or invisible.
-    fn resolve(&self, rel: &Path) -> Result<Option<(PathBuf, Stat)>, CopyError> {
-        let fd = match self.root.open_at(rel, OFlags::PATH) {
-            Ok(fd) => fd,
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {
-                return Ok(None);
-            }
-            Err(e) => return Err(io_err("reading the source", display(rel))(e)),
-        };
-        let real = self
-            .root
-            .real_rel(&fd)
-            .map_err(io_err("reading the source", display(rel)))?;
-        let st = fstat(&fd).map_err(|e| io_err("reading the source", display(rel))(e.into()))?;
-        let visible = self.visible.as_ref().is_none_or(|v| {
-            real.as_os_str().is_empty() || v.allows(&real, is_kind(&st, FileType::Directory))
-        });
-        Ok(visible.then_some((real, st)))
-    }
-
-    fn not_found(&self, pattern: &str) -> CopyError {
-        CopyError::NotFound {
-            pattern: pattern.to_string(),
-            place: self.place,
-            hint: if self.visible.is_some() {
-                " (or excluded by .dockerignore)"
-            } else {
-                ""
-            },
-        }
-    }
-
-    /// The sources `pattern` names, in BuildKit's order.
-    fn matches(&self, pattern: &str) -> Result<Vec<Matched>, CopyError> {
-        let p = SourcePattern::parse(pattern)?;
-        let base = Path::new(&p.dir);
-        let Some((real, st)) = self.resolve(base)? else {
-            return Err(self.not_found(pattern));
-        };
-        if p.glob.is_none() {
-            let name = base
-                .file_name()
-                .map(|n| display(Path::new(n)))
-                .unwrap_or_default();
-            return Ok(vec![Matched { name, real, st }]);
-        }
-        let mut out = Vec::new();
-        if is_kind(&st, FileType::Directory) {
-            self.walk(&p, &real, "", pattern, &mut out)?;
-        }
-        Ok(out)
-    }
-
-    /// fsutil's `resolveWildcards`: the entries under `base` whose path
-    /// below it matches the glob, a matched directory not entered.
-    fn walk(
-        &self,
-        p: &SourcePattern,
-        base: &Path,
-        below: &str,
-        pattern: &str,
-        out: &mut Vec<Matched>,
-    ) -> Result<(), CopyError> {
-        let here = base.join(below);
-        let dir = self
-            .root
-            .open_at(&here, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW)
-            .map_err(io_err("reading the source directory", display(&here)))?;
-        let mut names = Vec::new();
-        let read_err =
-            |e: rustix::io::Errno| io_err("reading the source directory", display(&here))(e.into());
-        for entry in rustix::fs::Dir::read_from(&dir).map_err(read_err)? {
-            let entry = entry.map_err(read_err)?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name != "." && name != ".." {
-                names.push(name);
-            }
-        }
-        names.sort();
-        for name in names {
-            let rel = if below.is_empty() {
-                name.clone()
-            } else {
-                format!("{below}/{name}")
-            };
-            let Some(st) = lstat_at(&dir, OsStr::new(&name))
-                .map_err(io_err("reading the source", display(&here.join(&name))))?
-            else {
-                continue;
-            };
-            let child = base.join(&rel);
-            let is_dir = is_kind(&st, FileType::Directory);
-            if self
-                .visible
-                .as_ref()
-                .is_some_and(|v| !v.allows(&child, is_dir))
-            {
-                continue;
-            }
-            if p.matches(&rel) {
-                let Some((real, st)) = self.resolve(&child)? else {
-                    return Err(self.not_found(pattern));
-                };
-                out.push(Matched { name, real, st });
-            } else if is_dir && rel.split('/').count() < p.glob_depth() {
-                self.walk(p, base, &rel, pattern, out)?;
-            }
-        }
-        Ok(())
-    }
 }
 
 fn copy_in(root: &Path, dir: &Path, step: &CopyStep, source: &CopySource) -> Result<(), CopyError> {
@@ -388,11 +260,11 @@ fn copy_in(root: &Path, dir: &Path, step: &CopyStep, source: &CopySource) -> Res
         }
         match place(is_kind(&m.st, FileType::Directory), &m.name, dest_is_dir) {
             Placement::Contents => {
-                let (into, into_rel) = dest_dir(&dst, &dest, owner)?;
+                let (into, into_rel) = dest_dir(&dst, &dest, owner, &m.real)?;
                 copier.contents(&m.real, &into, &into_rel)?;
             }
             Placement::Inside(name) => {
-                let (into, into_rel) = dest_dir(&dst, &dest, owner)?;
+                let (into, into_rel) = dest_dir(&dst, &dest, owner, &m.real)?;
                 let (parent, src_name) = source_slot(&sources.root, &m.real)?;
                 let name = OsStr::new(&name);
                 copier.entry(
@@ -439,8 +311,14 @@ fn source_slot<'p>(root: &Root, real: &'p Path) -> Result<(OwnedFd, &'p OsStr), 
 }
 
 /// The destination as a directory (made, 0755 and owned by `owner`, if
-/// missing): its descriptor and real path in the image.
-fn dest_dir(dst: &Root, dest: &Dest, owner: Owner) -> Result<(OwnedFd, PathBuf), CopyError> {
+/// missing) for the source `source`: its descriptor and real path in the
+/// image.
+fn dest_dir(
+    dst: &Root,
+    dest: &Dest,
+    owner: Owner,
+    source: &Path,
+) -> Result<(OwnedFd, PathBuf), CopyError> {
     let shown = abs(&dest.rel);
     let fd = if dest.is_dir {
         dst.mkdir_all(&dest.rel, owner)
@@ -461,7 +339,7 @@ fn dest_dir(dst: &Root, dest: &Dest, owner: Owner) -> Result<(OwnedFd, PathBuf),
             Some(st) if is_kind(&st, FileType::Directory) => {}
             Some(_) => {
                 return Err(TreeError::NotADirectory {
-                    source_path: "source".into(),
+                    source_path: display(source),
                     dest: abs(&slot.rel),
                 }
                 .into());
@@ -508,7 +386,7 @@ fn add_archive(
             rel: dest.rel.clone(),
             is_dir: true,
         };
-        let (into, into_rel) = dest_dir(dst, &as_dir, owner)?;
+        let (into, into_rel) = dest_dir(dst, &as_dir, owner, &m.real)?;
         let mut copier = Copier::new(&tree_root, dst);
         copier.owner = owner;
         copier.archive = true;

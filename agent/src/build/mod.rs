@@ -1,13 +1,14 @@
 //! Image builds on this board: running a build step's process in a
 //! container over the layers before it ([`step`]); the COPY, ADD and
 //! WORKDIR steps ([`copy`]: its pure rules in [`copy_plan`] and [`owner`],
-//! the copying in [`copy_tree`], ADD's archives in [`add_archive`]); paths
+//! finding sources in `copy_sources`, the copying in [`copy_tree`], ADD's archives in [`add_archive`]); paths
 //! resolved inside an image's root ([`in_root`]). Turning what a step
 //! changed into a layer is `bramble_images::layer_diff`'s.
 
 pub mod add_archive;
 pub mod copy;
 pub mod copy_plan;
+mod copy_sources;
 pub mod copy_tree;
 pub mod in_root;
 pub mod owner;
