@@ -344,7 +344,13 @@ fn hostile_destination_links_write_only_inside_the_image() {
     fs::create_dir_all(&outside).unwrap();
     let unique = format!("bramble-copy-test-{}.txt", std::process::id());
     let outside_c = outside.clone();
+    // The board's own passwd-like file, which the image's /etc/passwd names.
+    let board_passwd = w.sb.dir().join("board-passwd");
+    fs::write(&board_passwd, "evil:x:4242:4242::/:/bin/sh\n").unwrap();
+    let board_passwd_c = board_passwd.clone();
     w.layer(move |l| {
+        fs::create_dir_all(l.join("etc")).unwrap();
+        symlink(&board_passwd_c, l.join("etc/passwd")).unwrap();
         symlink("/", l.join("app")).unwrap();
         symlink("../../../../../..", l.join("up")).unwrap();
         symlink(&outside_c, l.join("host")).unwrap();
@@ -375,6 +381,12 @@ fn hostile_destination_links_write_only_inside_the_image() {
     // does not exist.
     assert!(w.run(&copy(&[&unique], "/host/"), &all).is_err());
     assert!(w.run(&copy(&[&unique], "/host/f"), &all).is_err());
+
+    // --chown names are looked up in the image, never in the board's files.
+    let mut s = copy(&[&unique], "/owned");
+    s.chown = Some("evil".into());
+    let err = w.run(&s, &all).unwrap_err();
+    assert!(matches!(err, CopyError::Owner { .. }), "{err}");
 
     assert_eq!(
         names(&outside),
