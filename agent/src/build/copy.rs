@@ -254,6 +254,13 @@ fn copy_in(root: &Path, dir: &Path, step: &CopyStep, source: &CopySource) -> Res
     for (i, m) in matched.iter().enumerate() {
         if step.add && step.unpack_archives && is_kind(&m.st, FileType::RegularFile) {
             let scratch = dir.join(format!("add-{i}"));
+            // A leftover of an interrupted earlier run of this step.
+            match std::fs::remove_dir_all(&scratch) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    return Err(io_err("removing", scratch.display().to_string())(e));
+                }
+                _ => {}
+            }
             if add_archive(&sources.root, &dst, m, &dest, owner, &scratch)? {
                 continue;
             }

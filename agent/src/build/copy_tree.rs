@@ -352,3 +352,22 @@ fn mkdirat_(dir: &OwnedFd, name: &OsStr, rel: &Path) -> Result<(), TreeError> {
     rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(0o700))
         .map_err(|e| io_err("creating the directory", rel)(errno(e)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn visible_files_and_the_directories_above_them() {
+        let v = Visible::new(&["a/b/c.txt".to_string(), "top".to_string()]);
+        assert!(v.allows(Path::new("a/b/c.txt"), false));
+        assert!(v.allows(Path::new("top"), false));
+        assert!(v.allows(Path::new("a"), true));
+        assert!(v.allows(Path::new("a/b"), true));
+        assert!(v.allows(Path::new(""), true));
+        assert!(!v.allows(Path::new("a/b"), false));
+        assert!(!v.allows(Path::new("a/b/c.txt"), true));
+        assert!(!v.allows(Path::new("a/x"), false));
+        assert!(!v.allows(Path::new("ab"), true));
+    }
+}
