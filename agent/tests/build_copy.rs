@@ -367,6 +367,18 @@ fn hostile_destination_links_write_only_inside_the_image() {
         "payload\n",
         "/app -> / is the image's root"
     );
+    let up = w.run(&copy(&[&unique], "/app"), &all).unwrap();
+    assert_eq!(
+        read(&up.join(&unique)),
+        "payload\n",
+        "/app -> / is a directory"
+    );
+    let up = w.run(&copy(&["."], "/up"), &all).unwrap();
+    assert_eq!(
+        read(&up.join(&unique)),
+        "payload\n",
+        "a directory's contents into /up -> /"
+    );
     let up = w.run(&copy(&[&unique], "/up/escaped.txt"), &all).unwrap();
     assert_eq!(
         read(&up.join("escaped.txt")),

@@ -285,10 +285,14 @@ fn copy_in(root: &Path, dir: &Path, step: &CopyStep, source: &CopySource) -> Res
                 )?;
             }
             Placement::At => {
+                // (`None`, the root, is a directory: not placed here.)
                 let slot = dst
                     .slot(&dest.rel)
                     .map_err(io_err("resolving the destination", step.dest.clone()))?
-                    .expect("a file destination is not the root");
+                    .ok_or_else(|| TreeError::IsADirectory {
+                        source_path: display(&m.real),
+                        dest: "/".into(),
+                    })?;
                 let (parent, src_name) = source_slot(&sources.root, &m.real)?;
                 copier.entry(
                     &parent,
@@ -330,11 +334,10 @@ fn dest_dir(
     let fd = if dest.is_dir {
         dst.mkdir_all(&dest.rel, owner)
             .map_err(io_err("creating the destination directory", shown.clone()))?
-    } else {
-        let slot = dst
-            .slot(&dest.rel)
-            .map_err(io_err("resolving the destination", shown.clone()))?
-            .expect("a destination not written as a directory is not the root");
+    } else if let Some(slot) = dst
+        .slot(&dest.rel)
+        .map_err(io_err("resolving the destination", shown.clone()))?
+    {
         match lstat_at(&slot.parent, &slot.name).map_err(io_err("looking at", shown.clone()))? {
             None => {
                 rustix::fs::mkdirat(&slot.parent, &slot.name, Mode::from_raw_mode(0o755)).map_err(
@@ -353,6 +356,10 @@ fn dest_dir(
             }
         }
         dst.dir(&slot.rel)
+            .map_err(io_err("opening the destination directory", shown.clone()))?
+    } else {
+        // A link to the image's root.
+        dst.dir(Path::new(""))
             .map_err(io_err("opening the destination directory", shown.clone()))?
     };
     let real = dst
