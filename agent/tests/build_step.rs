@@ -27,6 +27,7 @@ fn step(sb: &Sandbox, name: &str, layers: &[PathBuf], script: &str) -> Step {
         env: vec!["PATH=/bin".into(), "GREETING=built".into()],
         cwd: "/app".into(),
         uid: 0,
+        user: None,
         gid: 0,
         log: sb.dir().join(format!("{name}.log")),
         timeout: None,

@@ -237,3 +237,80 @@ fn builds_that_cannot_run_or_fail_say_why() {
     let (code, _) = c.client().get("/v2/demo/broken/manifests/1");
     assert_eq!(code, 404);
 }
+
+const MULTI_STAGE: &str = "FROM bb:1 AS build\n\
+WORKDIR /src\n\
+COPY app.sh lib/ ./\n\
+COPY . /ctx/\n\
+RUN test ! -e /ctx/secret.txt && chmod +x app.sh && echo built > /src/stamp\n\
+FROM bb:1\n\
+RUN mkdir -p /etc /app && echo 'app:x:1234:1234::/app:/bin/sh' >> /etc/passwd && chown app /app\n\
+WORKDIR /app\n\
+COPY --from=build /src/ /app/\n\
+USER app\n\
+RUN id -u > /app/uid\n\
+USER 1234\n\
+CMD [\"/app/app.sh\"]\n";
+
+#[test]
+fn multi_stage_builds_copy_from_the_context_and_stages_with_workdir_and_named_users() {
+    let c = Cluster::start(Broker::Embedded, 1, &[]);
+    c.push_busybox("bb", "1");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("ctx/lib")).unwrap();
+    let ctx = upload_context(
+        &c,
+        dir.path(),
+        "demo/multi",
+        &[
+            ("Dockerfile", MULTI_STAGE),
+            (".dockerignore", "secret.txt\n"),
+            ("secret.txt", "not for the image\n"),
+            (
+                "app.sh",
+                "#!/bin/sh\ncat /app/stamp /app/uid /app/lib.txt\n",
+            ),
+            ("lib/lib.txt", "from lib\n"),
+        ],
+    );
+    create_build(&c, "multi", "demo/multi:1", ctx, &[platform()]);
+    let b = finished(&c, "multi");
+    assert_eq!(b["status"]["phase"], "Succeeded", "{b}");
+    let names: Vec<&str> = b["status"]["platforms"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"[build 3/5] COPY app.sh lib/ ./"),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"[stage-1 4/5] COPY --from=build /src/ /app/"),
+        "{names:?}"
+    );
+    let cfg = skopeo_inspect(&c, dir.path(), "demo/multi:1", true);
+    assert_eq!(cfg["config"]["WorkingDir"], "/app", "{cfg}");
+    assert_eq!(cfg["config"]["User"], "1234", "{cfg}");
+
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "multi"},
+        "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "demo/multi:1"}]}});
+    let (code, v) = c.client().post("/api/v1/namespaces/default/pods", &pod);
+    assert_eq!(code, 201, "{v}");
+    let pod = bramble_tests::try_eventually(Duration::from_secs(60), || {
+        let (_, p) = c.client().get("/api/v1/namespaces/default/pods/multi");
+        matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed")).then_some(p)
+    })
+    .unwrap_or_else(|e| {
+        let (_, p) = c.client().get("/api/v1/namespaces/default/pods/multi");
+        panic!("{e}: {p}")
+    });
+    let (_, logs) = c.cli(&["logs", "multi"]);
+    assert_eq!(pod["status"]["phase"], "Succeeded", "{logs}\n{pod}");
+    assert_eq!(
+        logs.lines().collect::<Vec<_>>(),
+        ["built", "1234", "from lib"],
+        "{logs}"
+    );
+}

@@ -235,12 +235,6 @@ fn build(
             };
             let upper = match &step.step.action {
                 Action::Run(r) => {
-                    let (uid, gid) = numeric_user(&r.user).ok_or_else(|| {
-                        fail(format!(
-                            "USER {:?}: only numeric users (uid[:gid]) run on the boards yet",
-                            r.user
-                        ))
-                    })?;
                     if !r.inline_files.is_empty() {
                         return Err(fail(
                             "RUN with a #! heredoc is not supported on the boards yet".into(),
@@ -256,8 +250,9 @@ fn build(
                             argv: r.argv.clone(),
                             env: r.env.clone(),
                             cwd: r.workdir.clone(),
-                            uid,
-                            gid,
+                            uid: 0,
+                            gid: 0,
+                            user: Some(r.user.clone()),
                             log: log.clone(),
                             timeout: None,
                         },
@@ -280,29 +275,43 @@ fn build(
                     outcome.upper
                 }
                 Action::Copy(c) => {
-                    let (root, vis) = match &c.from {
-                        Source::Context => (context.clone(), Some(visible.as_slice())),
-                        Source::Stage(i) => {
-                            return Err(fail(format!(
-                                "COPY --from=stage {i} is not supported on the boards yet"
-                            )));
-                        }
-                        Source::Image(r) => {
-                            return Err(fail(format!(
-                                "COPY --from={r} is not supported on the boards yet"
-                            )));
-                        }
+                    let from_layers: Vec<PathBuf> = match &c.from {
+                        Source::Context => Vec::new(),
+                        Source::Stage(i) => stages
+                            .get(i)
+                            .cloned()
+                            .ok_or_else(|| fail(format!("stage {i} was not built before")))?,
+                        Source::Image(r) => job
+                            .images
+                            .iter()
+                            .find(|(name, _)| name == r)
+                            .ok_or_else(|| fail(format!("the job does not name image {r}")))?
+                            .1
+                            .iter()
+                            .map(&ensure)
+                            .collect::<Result<_, _>>()?,
                     };
-                    copy_step(
-                        &layers,
-                        &step_dir,
-                        c,
-                        &CopySource {
-                            root: &root,
-                            visible: vis,
-                        },
-                    )
-                    .map_err(|e| fail(e.to_string()))?
+                    if c.from == Source::Context {
+                        copy_step(
+                            &layers,
+                            &step_dir,
+                            c,
+                            &CopySource {
+                                root: &context,
+                                visible: Some(visible.as_slice()),
+                            },
+                        )
+                        .map_err(|e| fail(e.to_string()))?
+                    } else {
+                        copy_from(
+                            &layers,
+                            &from_layers,
+                            &step_dir,
+                            &dir.join(format!("from-{n}")),
+                            c,
+                        )
+                        .map_err(fail)?
+                    }
                 }
                 Action::Mkdir { path, user } => {
                     mkdir_step(&layers, &step_dir, path, user).map_err(|e| fail(e.to_string()))?
@@ -323,15 +332,36 @@ fn build(
     Ok(())
 }
 
-/// `uid[:gid]` as numbers (empty: root).
-fn numeric_user(user: &str) -> Option<(u32, u32)> {
-    if user.is_empty() {
-        return Some((0, 0));
+/// A COPY from the tree `from` (an earlier stage's or an image's layers),
+/// mounted read-only for the copy.
+fn copy_from(
+    layers: &[PathBuf],
+    from: &[PathBuf],
+    step_dir: &Path,
+    from_dir: &Path,
+    step: &bramble_dockerfile::plan::CopyStep,
+) -> Result<PathBuf, String> {
+    if from.is_empty() {
+        // An empty stage (scratch, nothing added): an empty tree.
+        let empty = from_dir.join("empty");
+        std::fs::create_dir_all(&empty).map_err(|e| e.to_string())?;
+        let source = CopySource {
+            root: &empty,
+            visible: None,
+        };
+        return copy_step(layers, step_dir, step, &source).map_err(|e| e.to_string());
     }
-    let (u, g) = user.split_once(':').unwrap_or((user, ""));
-    let uid = u.parse().ok()?;
-    let gid = if g.is_empty() { uid } else { g.parse().ok()? };
-    Some((uid, gid))
+    let tree = bramble_images::Rootfs::prepare(from, from_dir, true).map_err(|e| e.to_string())?;
+    let root = tree.path();
+    let source = CopySource {
+        root: &root,
+        visible: None,
+    };
+    let copied = copy_step(layers, step_dir, step, &source).map_err(|e| e.to_string());
+    let unmounted = tree.unmount().map_err(|e| e.to_string());
+    let upper = copied?;
+    unmounted?;
+    Ok(upper)
 }
 
 /// Turns `upper` into a layer: written to the blob store, pushed, and
@@ -416,11 +446,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn users_and_media_types() {
-        assert_eq!(numeric_user(""), Some((0, 0)));
-        assert_eq!(numeric_user("1000"), Some((1000, 1000)));
-        assert_eq!(numeric_user("1000:50"), Some((1000, 50)));
-        assert_eq!(numeric_user("app"), None);
+    fn media_types() {
         assert_eq!(
             compression("application/vnd.oci.image.layer.v1.tar+gzip"),
             Compression::Gzip

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use bramble_images::Rootfs;
 
+use super::in_root::make_dir_in_root;
 use crate::runtime::{ContainerConfig, ExitStatus, Runtime, RuntimeError, Signal};
 
 /// What a step runs, and where.
@@ -35,6 +36,10 @@ pub struct Step {
     pub cwd: String,
     pub uid: u32,
     pub gid: u32,
+    /// `USER` as written (`app`, `app:staff`, `1000`): when given, looked
+    /// up in the image's `/etc/passwd` and `/etc/group` (through the
+    /// mounted root) instead of `uid`/`gid`.
+    pub user: Option<String>,
     /// Where the step's output goes.
     pub log: PathBuf,
     /// Longest the step may run (`None`: no limit); then it is killed.
@@ -61,6 +66,8 @@ pub enum StepError {
         #[source]
         source: std::io::Error,
     },
+    #[error("USER: {0}")]
+    User(String),
     #[error("running the step: {0}")]
     Runtime(#[from] RuntimeError),
 }
@@ -80,42 +87,6 @@ pub fn run_step(runtime: &dyn Runtime, step: &Step) -> Result<StepOutcome, StepE
     })
 }
 
-/// Makes directory `rel` (and its parents) through the mount at `root`,
-/// resolving every symlink on the way as the container would, inside the
-/// root (`RESOLVE_IN_ROOT`: an absolute link is taken from the root, `..`
-/// stops there), so an image's `/app -> /etc` makes `ROOT/etc/...`, never
-/// a directory of the board.
-fn make_dir_in_root(root: &std::path::Path, rel: &str) -> std::io::Result<()> {
-    use rustix::fs::{Mode, OFlags, ResolveFlags, mkdirat, open, openat2};
-    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
-    let resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
-    let root_fd = open(root, flags, Mode::empty())?;
-    let mut prefix = std::path::PathBuf::new();
-    for part in std::path::Path::new(rel).components() {
-        let std::path::Component::Normal(name) = part else {
-            continue;
-        };
-        let parent = if prefix.as_os_str().is_empty() {
-            root_fd.try_clone()?
-        } else {
-            openat2(&root_fd, &prefix, flags, Mode::empty(), resolve)?
-        };
-        prefix.push(name);
-        match openat2(&root_fd, &prefix, flags, Mode::empty(), resolve) {
-            Ok(_) => continue,
-            Err(rustix::io::Errno::NOENT) => {}
-            Err(e) => return Err(e.into()),
-        }
-        match mkdirat(&parent, name, Mode::from_raw_mode(0o755)) {
-            Ok(()) | Err(rustix::io::Errno::EXIST) => {}
-            Err(e) => return Err(e.into()),
-        }
-        // What was made must be a directory reached inside the root.
-        openat2(&root_fd, &prefix, flags, Mode::empty(), resolve)?;
-    }
-    Ok(())
-}
-
 fn run_in(
     runtime: &dyn Runtime,
     step: &Step,
@@ -132,8 +103,20 @@ fn run_in(
     let mut config = ContainerConfig::new(&step.id, &root, step.argv.clone(), &step.log, &step.log);
     config.env = step.env.clone();
     config.cwd = step.cwd.clone();
-    config.uid = step.uid;
-    config.gid = step.gid;
+    let (uid, gid) = match step.user.as_deref().filter(|u| !u.is_empty()) {
+        Some(spec) => {
+            let image = super::in_root::Root::open(&root).map_err(|source| StepError::Workdir {
+                cwd: "/".into(),
+                source,
+            })?;
+            super::copy::resolve_owner(&image, spec)
+                .map_err(|e| StepError::User(e.to_string()))?
+                .unwrap_or((0, 0))
+        }
+        None => (step.uid, step.gid),
+    };
+    config.uid = uid;
+    config.gid = gid;
     config.hostname = Some("buildkitsandbox".into());
     let handle = runtime.create(&config)?;
     let ran = runtime
