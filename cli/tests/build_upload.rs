@@ -405,3 +405,87 @@ impl Read for Breaking<'_> {
         Ok(n)
     }
 }
+
+/// A TCP proxy to `upstream` that cuts the one connection carrying the
+/// `cut_at`-th byte sent to the hub (a connection dropping mid-upload).
+fn cutting_proxy(upstream: std::net::SocketAddr, cut_at: u64) -> std::net::SocketAddr {
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let sent = Arc::new(AtomicU64::new(0));
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            let Ok(server) = TcpStream::connect(upstream) else {
+                return;
+            };
+            let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let sent = sent.clone();
+            std::thread::spawn(move || {
+                let (mut from, mut to) = (client, server);
+                let mut buf = [0u8; 16 * 1024];
+                loop {
+                    let n = match from.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    let before = sent.fetch_add(n as u64, Ordering::SeqCst);
+                    if before < cut_at && before + n as u64 >= cut_at {
+                        break;
+                    }
+                    if std::io::Write::write_all(&mut to, &buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = from.shutdown(Shutdown::Both);
+                let _ = to.shutdown(Shutdown::Both);
+            });
+            std::thread::spawn(move || {
+                let (mut from, mut to) = (s2, c2);
+                let _ = std::io::copy(&mut from, &mut to);
+                let _ = from.shutdown(Shutdown::Both);
+                let _ = to.shutdown(Shutdown::Both);
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_connection_dropped_mid_upload_is_resumed_by_the_same_upload() {
+    let env = Env::start();
+    const CHUNK: u64 = 64 * 1024;
+    let (path, bytes, digest) = blob_file(env.work.path(), 8 * CHUNK as usize);
+    let size = bytes.len() as u64;
+    let hub_url = env.hub().url();
+    let upstream: std::net::SocketAddr = hub_url
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    // Cut in the middle of the fourth chunk's body.
+    let proxy = cutting_proxy(upstream, 3 * CHUNK + CHUNK / 2);
+    let scheme = hub_url.split("://").next().unwrap();
+    let roots = bramble_trust::tls::pem_certs(env.hub().ca_pem().as_bytes()).unwrap();
+    let uploader = Uploader::new(
+        &format!("{scheme}://{proxy}"),
+        Some(env.hub().token()),
+        bramble_trust::tls::ureq_config(&roots),
+    )
+    .with_chunk(CHUNK);
+    let blob = Blob {
+        path: &path,
+        digest: &digest,
+        size,
+    };
+    let outcome = uploader.upload("resume/c", blob, &|_| {}).unwrap();
+    let Outcome::Uploaded { sent, resumed } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(resumed, 1, "one broken connection, one resume");
+    assert!(sent <= size, "{sent}");
+    let (code, back) = env.registry_get(&format!("/v2/resume/c/blobs/{digest}"));
+    assert_eq!((code, back == bytes), (200, true));
+}

@@ -176,6 +176,7 @@ impl Uploader {
                     location = loc;
                 }
                 Patched::Refused(have) => at = have,
+                Patched::Broken(e) => return Err(e),
             }
         }
         Ok(location)
@@ -199,16 +200,16 @@ impl Uploader {
         let mut failures = 0u32;
         progress(at);
         while at < blob.size {
-            match self.patch(&location, &mut file, at, blob.size) {
-                Ok(Patched::To(next, loc)) => {
+            match self.patch(&location, &mut file, at, blob.size)? {
+                Patched::To(next, loc) => {
                     sent += next - at;
                     at = next;
                     location = loc;
                     failures = 0;
                     progress(at);
                 }
-                Ok(Patched::Refused(have)) => at = have,
-                Err(e) => {
+                Patched::Refused(have) => at = have,
+                Patched::Broken(e) => {
                     failures += 1;
                     if failures >= ATTEMPTS {
                         return Err(e.context(format!(
@@ -248,13 +249,24 @@ impl Uploader {
         let mut body = Exact {
             inner: file.take(len),
         };
-        let mut resp = self
+        let sent = self
             .auth(self.agent.patch(location))
             .header("Content-Type", "application/octet-stream")
             .header("Content-Range", format!("{at}-{}", at + len - 1))
             .header("Content-Length", len.to_string())
-            .send(ureq::SendBody::from_reader(&mut body))
-            .with_context(|| format!("PATCH {location}"))?;
+            .send(ureq::SendBody::from_reader(&mut body));
+        let mut resp = match sent {
+            Ok(r) => r,
+            // The context tar itself could not be read: no retry helps.
+            Err(ureq::Error::Io(e)) if e.get_ref().is_some_and(|i| i.is::<Shrank>()) => {
+                return Err(e).context("reading the context tar");
+            }
+            Err(e) => {
+                return Ok(Patched::Broken(
+                    anyhow::Error::new(e).context(format!("PATCH {location}")),
+                ));
+            }
+        };
         match resp.status().as_u16() {
             202 => {
                 let next = range_end(&resp).unwrap_or(at + len);
@@ -268,6 +280,10 @@ impl Uploader {
                 Some(0) if at == 0 => Ok(Patched::Refused(1)),
                 _ => bail!("PATCH {location}: HTTP 416 without a usable Range"),
             },
+            code @ 500.. => Ok(Patched::Broken(anyhow::anyhow!(
+                "PATCH {location}: HTTP {code}: {}",
+                error_body(&mut resp)
+            ))),
             code => bail!("PATCH {location}: HTTP {code}: {}", error_body(&mut resp)),
         }
     }
@@ -340,6 +356,8 @@ enum Patched {
     To(u64, String),
     /// Refused: the upload holds this many bytes.
     Refused(u64),
+    /// The connection broke (or the registry failed): ask how far it got.
+    Broken(anyhow::Error),
 }
 
 /// The number of bytes a `Range: 0-<last>` header says the upload holds
@@ -390,10 +408,15 @@ fn hint(code: u16) -> &'static str {
     }
 }
 
-/// A chunk reader that fails if the file ends early (it shrank).
+/// A chunk reader that fails with [`Shrank`] if the file ends early.
 struct Exact<R> {
     inner: std::io::Take<R>,
 }
+
+/// The context tar ended before its size: something truncated it.
+#[derive(Debug, thiserror::Error)]
+#[error("the context tar ended before its size: it was changed while being uploaded")]
+struct Shrank;
 
 impl<R: Read> Read for Exact<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -401,7 +424,7 @@ impl<R: Read> Read for Exact<R> {
             return Ok(0);
         }
         match self.inner.read(buf)? {
-            0 => Err(std::io::ErrorKind::UnexpectedEof.into()),
+            0 => Err(std::io::Error::new(std::io::ErrorKind::InvalidData, Shrank)),
             n => Ok(n),
         }
     }
