@@ -63,8 +63,8 @@ pub enum Command {
     /// Images in the hub's registry
     #[command(subcommand)]
     Images(ImagesCommand),
-    /// Check a Dockerfile and its context and print the build plan
-    /// (`--check`; building on the boards comes later: docs/building.md)
+    /// Build an image on the boards: send the context to the hub's registry,
+    /// create a Build and follow it (`--check`: only check and plan, locally)
     Build(BuildArgs),
     /// Print the logs of a container in a pod
     Logs(LogsArgs),

@@ -158,9 +158,21 @@ pub fn run(
         digest: &packed.digest,
         size: packed.size,
     };
+    // A progress bar on a terminal (indicatif draws nothing elsewhere).
+    let bar = (!quiet).then(|| crate::image_load::bar("sending context"));
+    if let Some(b) = &bar {
+        b.set_length(packed.size);
+    }
     let outcome = uploader
-        .upload(&repo, blob, &|_| {})
+        .upload(&repo, blob, &|done| {
+            if let Some(b) = &bar {
+                b.set_position(done);
+            }
+        })
         .with_context(|| format!("uploading the build context to the hub's registry ({repo})"))?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
     match outcome {
         Outcome::AlreadyThere => progress(format!(
             "#1 context {} already in the hub's registry: nothing sent",
