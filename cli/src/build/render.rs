@@ -2,7 +2,8 @@
 //! --progress=plain` does: each step gets a number the first time it is
 //! seen running (or done), `#3 [linux/arm64 2/4] RUN make`, and one line
 //! when it ends: `#3 CACHED`, `#3 DONE 1.2s`, `#3 ERROR: exit code 2`.
-//! Platforms print when they get a node and when they fail.
+//! Platforms print when they get a node and when they fail; what an
+//! unfinished build waits for prints when it changes (`[pending] …`).
 //!
 //! Pure: [`render`] turns the previous and the new status into lines; the
 //! step numbers live in [`Numbering`], which the caller keeps between calls.
@@ -52,6 +53,13 @@ pub fn render(
     numbers: &mut Numbering,
 ) -> Vec<String> {
     let mut lines = Vec::new();
+    // What a build waits for (a node of its platform, say), once per change.
+    if let Some(m) = &new.message
+        && !matches!(phase(&new.phase), "Succeeded" | "Failed")
+        && prev.and_then(|s| s.message.as_ref()) != Some(m)
+    {
+        lines.push(format!("[{}] {m}", phase(&new.phase).to_lowercase()));
+    }
     for p in &new.platforms {
         let before = prev.and_then(|s| s.platforms.iter().find(|o| o.platform == p.platform));
         platform_lines(before, p, numbers, &mut lines);
@@ -209,6 +217,25 @@ mod tests {
                 "#4 DONE 0.0s"
             ]
         );
+    }
+
+    #[test]
+    fn what_a_build_waits_for_prints_when_it_changes() {
+        let mut n = Numbering::starting_at(2);
+        let waiting = BuildStatus {
+            phase: "Pending".into(),
+            message: Some("no Ready node of platform linux/arm64".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            render(None, &waiting, &mut n),
+            ["[pending] no Ready node of platform linux/arm64"]
+        );
+        assert!(render(Some(&waiting), &waiting, &mut n).is_empty());
+        let mut failed = waiting.clone();
+        failed.phase = "Failed".into();
+        failed.message = Some("cancelled".into());
+        assert!(render(Some(&waiting), &failed, &mut n).is_empty());
     }
 
     #[test]
