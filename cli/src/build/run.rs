@@ -206,8 +206,7 @@ pub fn run(
     let name = created.name().to_string();
     progress(format!("build {ns}/{name} created"))?;
     let mut numbers = Numbering::starting_at(2);
-    let path = format!("{collection}/{name}");
-    let ended = follow(&ctx.client, &path, &mut numbers, quiet, err)?;
+    let ended = follow(&ctx.client, &collection, &name, &mut numbers, quiet, err)?;
     let status = ended.status.clone().unwrap_or_default();
     if ended.phase() == "Failed" {
         let mut why = status
