@@ -63,8 +63,8 @@ pub enum Command {
     /// Images in the hub's registry
     #[command(subcommand)]
     Images(ImagesCommand),
-    /// Check a Dockerfile and its context and print the build plan
-    /// (`--check`; building on the boards comes later: docs/building.md)
+    /// Build an image on the boards: send the context to the hub's registry,
+    /// create a Build and follow it (`--check`: only check and plan, locally)
     Build(BuildArgs),
     /// Print the logs of a container in a pod
     Logs(LogsArgs),
@@ -203,8 +203,8 @@ pub struct StartStopArgs {
 #[derive(Debug, Args)]
 pub struct BuildArgs {
     /// Only check: parse the Dockerfile, scan the context and print the plan,
-    /// locally (nothing is sent to the hub; required until builds run on the boards)
-    #[arg(long, required = true)]
+    /// locally (nothing is sent to the hub)
+    #[arg(long)]
     pub check: bool,
 
     /// The build context directory
@@ -223,15 +223,24 @@ pub struct BuildArgs {
     #[arg(long, value_name = "STAGE")]
     pub target: Option<String>,
 
-    /// Platforms to plan for, comma-separated (e.g. linux/arm64,linux/arm/v7)
-    #[arg(long, value_name = "PLATFORMS", default_value = "linux/arm64")]
-    pub platform: String,
+    /// Platforms to build for, comma-separated (e.g. linux/arm64,linux/arm/v7)
+    /// [default: this machine's, e.g. linux/arm64]
+    #[arg(long, value_name = "PLATFORMS")]
+    pub platform: Option<String>,
 
-    /// Name for the image (checked, not used by --check)
+    /// Name of the image in the hub's registry (required to build; checked by --check)
     #[arg(short = 't', long, value_name = "NAME:TAG")]
     pub tag: Option<String>,
 
-    /// Print the plans as JSON
+    /// Run every step, reusing no cached layer
+    #[arg(long)]
+    pub no_cache: bool,
+
+    /// Print only the image digest
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
+    /// Print the plans as JSON (with --check)
     #[arg(short = 'o', long, value_name = "FORMAT", value_parser = ["json"])]
     pub output: Option<String>,
 }

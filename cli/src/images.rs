@@ -68,7 +68,7 @@ fn platform(p: &Value) -> String {
     s
 }
 
-fn human(bytes: u64) -> String {
+pub(crate) fn human(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["B", "kB", "MB", "GB"];
     let mut v = bytes as f64;
     let mut u = 0;

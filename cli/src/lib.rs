@@ -66,7 +66,9 @@ pub fn main_with_args(argv: impl IntoIterator<Item = OsString>) -> ExitCode {
 /// errors were already printed).
 pub fn run(cli: Cli) -> anyhow::Result<bool> {
     let env = |k: &str| std::env::var(k).ok();
-    if let Command::Build(b) = &cli.command {
+    if let Command::Build(b) = &cli.command
+        && b.check
+    {
         // Local only: no hub settings needed.
         return build::check(b, &env, &mut std::io::stdout().lock());
     }
@@ -90,7 +92,7 @@ pub fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Version => version::run(&ctx, &mut out),
         Command::Config(a) => client_config::run(&ctx, a, &mut out),
         Command::Images(c) => images::run(&ctx, c, &mut out),
-        Command::Build(b) => build::check(b, &env, &mut out),
+        Command::Build(b) => build::run::run(&ctx, b, &env, &mut out, &mut std::io::stderr()),
         Command::Logs(a) => logs::run(&ctx, a, &mut out),
         Command::Exec(a) => exec::run(&ctx, a, &mut out),
         Command::Top {

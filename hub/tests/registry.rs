@@ -369,3 +369,72 @@ fn a_hub_killed_mid_push_shows_no_partial_blob_and_the_push_can_be_retried() {
     let (code, _, body) = r.req("GET", &format!("/v2/big/blobs/{d}"), &[], b"");
     assert_eq!((code, body.len()), (200, layer.len()));
 }
+
+/// Gives `left` bytes of `data`, then fails (a connection dropping).
+struct Breaking<'a> {
+    data: &'a [u8],
+    left: usize,
+}
+
+impl std::io::Read for Breaking<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            return Err(std::io::Error::other("connection dropped"));
+        }
+        let n = buf.len().min(self.left).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        self.left -= n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_patch_broken_off_mid_body_is_resumed_from_the_upload_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubProcess::start(hub_bin(), dir.path());
+    let r = Raw::new(&hub);
+    let blob: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let (code, h, _) = r.req("POST", "/v2/ctx/blobs/uploads/", &[], b"");
+    assert_eq!(code, 202);
+    let loc = h.get("location").unwrap().to_str().unwrap().to_string();
+    let broken_after = 2_000_000;
+    let mut body = Breaking {
+        data: &blob,
+        left: broken_after,
+    };
+    let sent = r
+        .agent
+        .patch(r.url(&loc))
+        .header("Authorization", r.bearer())
+        .send(ureq::SendBody::from_reader(&mut body));
+    assert!(sent.is_err(), "the PATCH broke off: {sent:?}");
+    // Once the hub saw the break, GET tells how much of the body it kept
+    // (the upload is busy until then).
+    let kept = bramble_tests::eventually(
+        "the upload's status",
+        std::time::Duration::from_secs(20),
+        || {
+            let (code, h, _) = r.req("GET", &loc, &[], b"");
+            let range = h.get("range")?.to_str().ok()?.to_string();
+            (code == 204).then_some(())?;
+            let last: usize = range.strip_prefix("0-")?.parse().ok()?;
+            Some(last + 1)
+        },
+    );
+    assert!(kept > 1 && kept <= broken_after, "kept {kept}");
+    // Every byte it counted is in the upload: the rest from there makes
+    // the blob, whose digest the finish verifies.
+    let (code, _, _) = r.req(
+        "PATCH",
+        &loc,
+        &[("Content-Range", &format!("{kept}-{}", blob.len() - 1))],
+        &blob[kept..],
+    );
+    assert_eq!(code, 202);
+    let d = digest(&blob);
+    let (code, _, body) = r.req("PUT", &format!("{loc}?digest={d}"), &[], b"");
+    assert_eq!(code, 201, "{}", String::from_utf8_lossy(&body));
+    let (code, _, back) = r.req("GET", &format!("/v2/ctx/blobs/{d}"), &[], b"");
+    assert_eq!((code, back == blob), (200, true));
+}

@@ -314,3 +314,40 @@ fn multi_stage_builds_copy_from_the_context_and_stages_with_workdir_and_named_us
         "{logs}"
     );
 }
+
+#[test]
+fn bramble_build_uploads_the_context_follows_the_steps_and_names_the_image() {
+    let c = Cluster::start(Broker::Embedded, 1, &[]);
+    c.push_busybox("bb", "1");
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = dir.path().join("app");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM bb:1\nCOPY hello.txt /hello.txt\nRUN cat /hello.txt > /copy.txt\nCMD [\"cat\", \"/copy.txt\"]\n",
+    )
+    .unwrap();
+    std::fs::write(ctx.join("hello.txt"), "hello from bramble build\n").unwrap();
+    let ctx = ctx.to_str().unwrap();
+    let (ok, out) = c.cli(&["build", "-t", "demo/cli:1", ctx]);
+    assert!(ok, "{out}");
+    assert!(out.contains("COPY hello.txt /hello.txt"), "{out}");
+    assert!(out.contains("RUN cat /hello.txt > /copy.txt"), "{out}");
+    assert!(out.contains("DONE"), "{out}");
+    assert!(!out.contains("CACHED"), "{out}");
+    assert!(out.contains("naming to demo/cli:1 done"), "{out}");
+
+    // Again: the context is not sent again, every step is cached.
+    let (ok, out) = c.cli(&["build", "-t", "demo/cli:2", ctx]);
+    assert!(ok, "{out}");
+    assert!(out.contains("nothing sent"), "{out}");
+    assert_eq!(out.matches("CACHED").count(), 2, "{out}");
+    // One source file changed: its COPY and what follows run again.
+    std::fs::write(Path::new(ctx).join("hello.txt"), "hello again\n").unwrap();
+    let (ok, out) = c.cli(&["build", "-t", "demo/cli:3", ctx]);
+    assert!(ok, "{out}");
+    assert_eq!(out.matches("CACHED").count(), 0, "{out}");
+    let (ok, listed) = c.cli(&["get", "builds"]);
+    assert!(ok, "{listed}");
+    assert_eq!(listed.matches("Succeeded").count(), 3, "{listed}");
+}

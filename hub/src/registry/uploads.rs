@@ -44,13 +44,20 @@ async fn append(path: &std::path::Path, body: Body) -> RegistryResult<u64> {
     let mut n = 0u64;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| {
-            RegistryError::new(
-                StatusCode::BAD_REQUEST,
-                "BLOB_UPLOAD_INVALID",
-                format!("upload body broken off: {e}"),
-            )
-        })?;
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                // Keep every byte received: the client resumes from the
+                // size of the file (`GET` of the upload), so what is still
+                // buffered must reach it first.
+                f.flush().await.map_err(RegistryError::internal)?;
+                return Err(RegistryError::new(
+                    StatusCode::BAD_REQUEST,
+                    "BLOB_UPLOAD_INVALID",
+                    format!("upload body broken off after {n} bytes: {e}"),
+                ));
+            }
+        };
         f.write_all(&chunk).await.map_err(RegistryError::internal)?;
         n += chunk.len() as u64;
     }

@@ -1,13 +1,13 @@
-//! `bramble build --check`: parse the Dockerfile, scan the context as the
-//! build will see it (`.dockerignore` applied), check that every COPY/ADD
-//! source exists, and print the plan for each platform. All local: base
-//! image configs are not fetched, so what the plan takes from a base image
-//! (its ENV, CMD, WORKDIR) is shown empty. Building on the boards comes
-//! later (docs/building.md).
+//! The local half of `bramble build`: parse the Dockerfile, scan the
+//! context as the build will see it (`.dockerignore` applied), check that
+//! every COPY/ADD source exists and plan each platform ([`prepare`]); with
+//! `--check` print the plans and stop there ([`check`]). Base image configs
+//! are not fetched, so what a plan takes from a base image (its ENV, CMD,
+//! WORKDIR) is empty: only errors that do not depend on them are found.
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use bramble_dockerfile::context::Context;
@@ -18,8 +18,19 @@ use bramble_dockerfile::{BuildRequest, Platform, parse};
 
 use crate::args::BuildArgs;
 
+/// A build checked locally.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The context directory, absolute.
+    pub dir: PathBuf,
+    pub context: Context,
+    pub build_args: BTreeMap<String, String>,
+    /// One plan per platform, in the order given.
+    pub plans: Vec<(Platform, BuildPlan)>,
+}
+
 /// `KEY=VALUE` pairs; a bare `KEY` takes its value from `env` (skipped if unset, as docker does).
-fn build_args(
+pub fn build_args(
     raw: &[String],
     env: &dyn Fn(&str) -> Option<String>,
 ) -> anyhow::Result<BTreeMap<String, String>> {
@@ -40,12 +51,9 @@ fn build_args(
     Ok(args)
 }
 
-/// Runs `bramble build --check`.
-pub fn check(
-    args: &BuildArgs,
-    env: &dyn Fn(&str) -> Option<String>,
-    out: &mut dyn Write,
-) -> anyhow::Result<bool> {
+/// Parses, scans and plans `args` locally: every error found here stops
+/// a build before anything is sent.
+pub fn prepare(args: &BuildArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Prepared> {
     if let Some(tag) = &args.tag {
         crate::images::ImageRef::parse(tag)?;
     }
@@ -59,16 +67,12 @@ pub fn check(
     let shown = file.display().to_string();
     let where_ = |e: bramble_dockerfile::Error| anyhow::anyhow!(e.display_in(&shown));
     let df = parse(&text).map_err(where_)?;
-    let context = Context::scan(&absolute(dir)?, &absolute(&file)?)?;
+    let dir = absolute(dir)?;
+    let context = Context::scan(&dir, &absolute(&file)?)?;
     let build_args = build_args(&args.build_args, env)?;
     let mut plans = Vec::new();
-    for p in args
-        .platform
-        .split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-    {
-        let platform = Platform::parse(p).map_err(|e| anyhow::anyhow!("--platform: {e}"))?;
+    for p in super::platforms(args) {
+        let platform = Platform::parse(&p).map_err(|e| anyhow::anyhow!("--platform: {e}"))?;
         let mut req = BuildRequest::new(platform.clone());
         req.build_args = build_args.clone();
         req.target = args.target.clone();
@@ -86,6 +90,21 @@ pub fn check(
     if plans.is_empty() {
         bail!("--platform names no platform: write e.g. linux/arm64");
     }
+    Ok(Prepared {
+        dir,
+        context,
+        build_args,
+        plans,
+    })
+}
+
+/// Runs `bramble build --check`.
+pub fn check(
+    args: &BuildArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+    out: &mut dyn Write,
+) -> anyhow::Result<bool> {
+    let Prepared { context, plans, .. } = prepare(args, env)?;
     if args.output.as_deref() == Some("json") {
         let json: Vec<_> = plans
             .iter()
@@ -114,7 +133,7 @@ pub fn check(
     Ok(true)
 }
 
-fn absolute(p: &Path) -> anyhow::Result<std::path::PathBuf> {
+fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
     std::path::absolute(p).with_context(|| format!("resolving {}", p.display()))
 }
 
