@@ -118,6 +118,8 @@ pub struct Hub {
     ingress_tls: Option<IngressServer>,
     /// The load balancer of `LoadBalancer` Services (`--lb-address`).
     service_lb: Option<Arc<crate::service_lb::ServiceLb>>,
+    /// Build jobs, their reports and registry grants.
+    builds: Arc<crate::build::Builds>,
     /// The other tasks started here (each ends once the stop flag is set),
     /// by what they do.
     tasks: Vec<(&'static str, JoinHandle<()>)>,
@@ -425,7 +427,7 @@ impl Hub {
             watches: crate::api::watch_limit::WatchLimits::new(config.ports.max_watches_per_token),
             pod_security,
             bookmark_every: config.ports.watch_bookmark_interval,
-            builds: Some(builds),
+            builds: Some(builds.clone()),
         };
         let app = router(state);
         tasks.push((
@@ -465,6 +467,7 @@ impl Hub {
             ingress,
             ingress_tls,
             service_lb,
+            builds,
             tasks,
             _mdns: mdns,
         })
@@ -546,6 +549,11 @@ impl Hub {
     /// The store (for in-process callers such as tests and controllers).
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Build jobs, their reports and registry grants.
+    pub fn builds(&self) -> &Arc<crate::build::Builds> {
+        &self.builds
     }
 
     /// Stops accepting (the API and ingress ports are closed when this

@@ -77,6 +77,8 @@ struct Controller {
     registry: Arc<Registry>,
     builds: Arc<Builds>,
     active: HashMap<String, Active>,
+    /// Users of the grants this controller issued and has not revoked.
+    issued: BTreeSet<String>,
 }
 
 /// Starts the controller; it ends when `shutdown` turns true or the store closes.
@@ -93,6 +95,7 @@ pub fn spawn(
             registry,
             builds,
             active: HashMap::new(),
+            issued: BTreeSet::new(),
         };
         loop {
             if *shutdown.borrow() {
@@ -187,8 +190,9 @@ impl Controller {
         Ok(())
     }
 
-    /// Hands every unfinished run's job to its node; ends other grants.
-    fn publish_jobs(&self) {
+    /// Hands every unfinished run's job to its node; ends the grants of
+    /// the others.
+    fn publish_jobs(&mut self) {
         let mut jobs: BTreeMap<String, Vec<BuildJob>> = BTreeMap::new();
         let mut users = BTreeSet::new();
         for a in self.active.values() {
@@ -209,7 +213,10 @@ impl Controller {
         for list in jobs.values_mut() {
             list.sort_by(|a, b| (&a.uid, &a.platform).cmp(&(&b.uid, &b.platform)));
         }
-        self.builds.grants.retain(&|u| users.contains(u));
+        for gone in self.issued.difference(&users) {
+            self.builds.grants.revoke(gone);
+        }
+        self.issued = users;
         self.builds.set_jobs(jobs);
     }
 
@@ -265,8 +272,16 @@ impl Controller {
         };
         let mut runs = Vec::new();
         for (i, p) in b.spec.platforms.iter().enumerate() {
-            let run = self.plan_run(b, uid, i, p, &df, &ctx, &context_blob, nodes)?;
-            runs.push(run);
+            match self.plan_run(b, uid, i, p, &df, &ctx, &context_blob, nodes) {
+                Ok(run) => runs.push(run),
+                Err(refused) => {
+                    // The platforms planned before get no job: end their grants.
+                    for user in runs.iter().filter_map(|r: &Run| r.user.as_ref()) {
+                        self.builds.grants.revoke(user);
+                    }
+                    return Err(refused);
+                }
+            }
         }
         Ok(Active {
             repo: repo.to_string(),
@@ -373,7 +388,7 @@ impl Controller {
         }
         let (_, node, plan) = best.expect("a candidate");
         let user = (!plan.all_cached()).then(|| {
-            let user = format!("build-{uid}-{index}");
+            let user = format!("{}{uid}.{index}", super::grants::USER_PREFIX);
             self.builds.grants.issue(&user, b.repository_and_tag().0);
             user
         });

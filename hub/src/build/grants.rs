@@ -12,6 +12,11 @@ use bramble_api::protocol::PushGrant;
 
 use crate::registry::path::Route;
 
+/// How every grant's user begins: an underscore, which no node name
+/// (a DNS subdomain) has, so a node's own registry login is never taken
+/// for a grant.
+pub const USER_PREFIX: &str = "_build.";
+
 #[derive(Debug, Clone)]
 struct Grant {
     repository: String,
@@ -66,14 +71,6 @@ impl Grants {
         self.by_user.lock().expect("grants lock").remove(user);
     }
 
-    /// Ends every grant whose user is not in `keep`.
-    pub fn retain(&self, keep: &dyn Fn(&str) -> bool) {
-        self.by_user
-            .lock()
-            .expect("grants lock")
-            .retain(|u, _| keep(u));
-    }
-
     /// Whether `user`:`password` may do `method` on `route`.
     pub fn allows(&self, user: &str, password: &str, method: &Method, route: &Route) -> bool {
         let Some(g) = self.by_user.lock().expect("grants lock").get(user).cloned() else {
@@ -105,21 +102,21 @@ mod tests {
     #[test]
     fn a_grant_uploads_blobs_to_its_repository_only() {
         let g = Grants::default();
-        let p = g.issue("build-1", "team/web");
+        let p = g.issue("_build.1", "team/web");
         let up = |repo: &str| Route::Upload {
             repo: repo.into(),
             id: None,
         };
-        assert!(g.allows("build-1", &p.password, &Method::POST, &up("team/web")));
-        assert!(!g.allows("build-1", "wrong", &Method::POST, &up("team/web")));
-        assert!(!g.allows("build-1", &p.password, &Method::POST, &up("other")));
+        assert!(g.allows("_build.1", &p.password, &Method::POST, &up("team/web")));
+        assert!(!g.allows("_build.1", "wrong", &Method::POST, &up("team/web")));
+        assert!(!g.allows("_build.1", &p.password, &Method::POST, &up("other")));
         let m = Route::Manifest {
             repo: "team/web".into(),
             reference: "latest".into(),
         };
-        assert!(!g.allows("build-1", &p.password, &Method::PUT, &m));
-        assert!(!g.allows("build-1", &p.password, &Method::GET, &Route::Catalog));
-        g.revoke("build-1");
-        assert!(!g.allows("build-1", &p.password, &Method::POST, &up("team/web")));
+        assert!(!g.allows("_build.1", &p.password, &Method::PUT, &m));
+        assert!(!g.allows("_build.1", &p.password, &Method::GET, &Route::Catalog));
+        g.revoke("_build.1");
+        assert!(!g.allows("_build.1", &p.password, &Method::POST, &up("team/web")));
     }
 }

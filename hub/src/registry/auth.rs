@@ -3,7 +3,7 @@
 //! send. Agents pull with their node key's registry login (basic auth, user =
 //! node name, see `bramble_trust::login`): read-only, only `GET`/`HEAD`, and
 //! refused from the moment the node is deleted. A build job's credential
-//! (user `build-…`, [`crate::build::grants`]) uploads blobs to its Build's
+//! (user `_build.…`, which no node name can be: [`crate::build::grants`]) uploads blobs to its Build's
 //! repository, nothing else.
 
 use axum::extract::{Request, State};
@@ -36,7 +36,7 @@ pub async fn require_token(State(st): State<AppState>, req: Request, next: Next)
     let read = matches!(*req.method(), Method::GET | Method::HEAD);
     let ok = match credential(&req) {
         Some((_, t)) if crate::api::token_matches(&st, &t) => true,
-        Some((Some(user), pass)) if user.starts_with("build-") => {
+        Some((Some(user), pass)) if user.starts_with(crate::build::grants::USER_PREFIX) => {
             st.builds.as_ref().is_some_and(|b| {
                 super::path::parse(req.uri().path())
                     .is_some_and(|route| b.grants.allows(&user, &pass, req.method(), &route))
