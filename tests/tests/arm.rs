@@ -167,7 +167,9 @@ fn step(start: std::time::Instant, what: &str) {
 
 /// (a) the board joins as an arm64 node, (b) a pod of a multi-arch image
 /// runs its arm64 build there, (c) a Deployment's two replicas spread over
-/// this machine's x86 agent and the board, each running its own build.
+/// this machine's x86 agent and the board, each running its own build,
+/// (e) `bramble build --platform linux/amd64,linux/arm64` builds each
+/// platform natively on its node and makes an image index.
 #[test]
 fn arm64_board_joins_and_runs_the_arm64_build_of_a_multi_arch_image() {
     let _one = serial();
@@ -250,6 +252,72 @@ fn arm64_board_joins_and_runs_the_arm64_build_of_a_multi_arch_image() {
         );
     }
     step(t, "deployment spread, each replica logged its arch");
+
+    // (e) `bramble build` for both platforms: each built natively, on the
+    // x86 agent and on the board; one image index; each node runs its own.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        "FROM busybox:multi\nRUN echo built-on-$(busybox uname -m) > /built\nCMD [\"cat\", \"/built\"]\n",
+    )
+    .unwrap();
+    let (ok, out) = c.cli(&[
+        "build",
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "-t",
+        "demo/native:1",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(
+        ok,
+        "bramble build: {out}\nboard console (tail):\n{}",
+        board.console_tail(40)
+    );
+    step(t, "built for amd64 and arm64");
+    let (_, b) = c
+        .client()
+        .get("/apis/bramble.dev/v1/namespaces/default/builds");
+    let platforms = &b["items"][0]["status"]["platforms"];
+    let on: Vec<(String, String)> = platforms
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["platform"].as_str().unwrap().to_string(),
+                p["node"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        on.contains(&("linux/arm64".to_string(), arm.clone())),
+        "{b}"
+    );
+    assert!(
+        on.contains(&("linux/amd64".to_string(), x86.clone())),
+        "{b}"
+    );
+    for (name, arch, machine) in [
+        ("built-arm", "arm64", "aarch64"),
+        ("built-x86", "amd64", "x86_64"),
+    ] {
+        let mut p = pod(
+            name,
+            "cat /built; sleep 3600",
+            Some(json!({"kubernetes.io/arch": arch})),
+            None,
+        );
+        p["spec"]["containers"][0]["image"] = json!("demo/native:1");
+        let (code, v) = c.client().post(PODS, &p);
+        assert_eq!(code, 201, "{v}");
+        let out = wait_logs(&c, &board, name, "built-on-", Duration::from_secs(120));
+        assert!(
+            out.contains(&format!("built-on-{machine}")),
+            "{name}: {out}"
+        );
+    }
+    step(t, "each node ran the build made on its platform");
 }
 
 /// (d) A board booted with `cgroup_disable=memory`: the agent warns on its

@@ -120,9 +120,15 @@ pub fn run(
         steps: Vec::new(),
     };
     report(&state);
-    let dir = env
-        .dir
-        .join(format!("{}-{}", job.uid, job.platform.replace('/', "-")));
+    // A directory of this run's own: a job started over (a new plan) never
+    // shares one with the run it replaces, which may still be ending.
+    static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let run = RUNS.fetch_add(1, Ordering::Relaxed);
+    let dir = env.dir.join(format!(
+        "{}-{}-{run}",
+        job.uid,
+        job.platform.replace('/', "-")
+    ));
     if dir.exists() {
         std::fs::remove_dir_all(&dir)?;
     }
@@ -436,9 +442,27 @@ fn list_files(dir: &Path, rel: &str, out: &mut Vec<String>) -> std::io::Result<(
     Ok(())
 }
 
-/// Whether `cancel` was set.
-pub fn cancelled(cancel: &Arc<AtomicBool>) -> bool {
-    cancel.load(Ordering::Relaxed)
+/// Removes what jobs of an earlier agent process left in `dir` (an agent
+/// stopped mid-step leaves its overlays mounted): every mount under it is
+/// detached, then the directories go.
+pub fn remove_leftovers(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if let Ok(steps) = std::fs::read_dir(&path) {
+            for step in steps.flatten() {
+                let rootfs = step.path().join("rootfs");
+                if rootfs.is_dir() {
+                    let _ = rustix::mount::unmount(&rootfs, rustix::mount::UnmountFlags::DETACH);
+                }
+            }
+        }
+        if let Err(e) = std::fs::remove_dir_all(&path) {
+            tracing::warn!(path = %path.display(), error = %e, "a build's leftovers stay");
+        }
+    }
 }
 
 #[cfg(test)]

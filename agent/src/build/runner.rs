@@ -17,8 +17,8 @@ type Key = (String, String);
 /// See the module docs.
 pub struct Builder {
     env: Arc<JobEnv>,
-    /// Cancel flags of the jobs of the current set.
-    jobs: BTreeMap<Key, Arc<AtomicBool>>,
+    /// The jobs of the current set, with their cancel flags.
+    jobs: BTreeMap<Key, (BuildJob, Arc<AtomicBool>)>,
     reports: Arc<Mutex<BTreeMap<Key, BuildReport>>>,
     wake: Arc<dyn Fn() + Send + Sync>,
 }
@@ -26,6 +26,7 @@ pub struct Builder {
 impl Builder {
     /// Jobs run with `env`; `wake` is called after every report.
     pub fn new(env: JobEnv, wake: Arc<dyn Fn() + Send + Sync>) -> Builder {
+        super::job::remove_leftovers(&env.dir);
         Builder {
             env: Arc::new(env),
             jobs: BTreeMap::new(),
@@ -34,29 +35,33 @@ impl Builder {
         }
     }
 
-    /// Starts the jobs of `jobs` not started yet; cancels the others.
+    /// Starts the jobs of `jobs` not started yet; cancels the others. A
+    /// job that changed (a restarted hub planned it again, with a new
+    /// grant) starts over.
     pub fn sync(&mut self, jobs: &[BuildJob]) {
         let wanted: BTreeMap<Key, &BuildJob> = jobs
             .iter()
             .map(|j| ((j.uid.clone(), j.platform.clone()), j))
             .collect();
-        self.jobs.retain(|k, cancel| {
-            let keep = wanted.contains_key(k);
+        let mut restarted = Vec::new();
+        self.jobs.retain(|k, (job, cancel)| {
+            let keep = wanted.get(k).is_some_and(|w| *w == job);
             if !keep {
                 cancel.store(true, Ordering::Relaxed);
+                restarted.push(k.clone());
             }
             keep
         });
         self.reports
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .retain(|k, _| wanted.contains_key(k));
+            .retain(|k, _| wanted.contains_key(k) && !restarted.contains(k));
         for (key, job) in wanted {
             if self.jobs.contains_key(&key) {
                 continue;
             }
             let cancel = Arc::new(AtomicBool::new(false));
-            self.jobs.insert(key.clone(), cancel.clone());
+            self.jobs.insert(key.clone(), (job.clone(), cancel.clone()));
             let (env, reports, wake, job) = (
                 self.env.clone(),
                 self.reports.clone(),

@@ -152,6 +152,9 @@ impl Controller {
             .filter_map(|v| serde_json::from_value(v).ok())
             .collect();
         let mut live = BTreeSet::new();
+        // Statuses are written after the jobs are handed out, so the
+        // dispatcher, woken by the writes, finds them.
+        let mut writes: Vec<(&Build, BuildStatus)> = Vec::new();
         for b in &builds {
             let uid = b.metadata.uid.clone().unwrap_or_default();
             if b.finished() || uid.is_empty() {
@@ -171,7 +174,7 @@ impl Controller {
                             completion_time: Some(now()),
                             ..BuildStatus::default()
                         };
-                        self.write_status(b, &status).await?;
+                        writes.push((b, status));
                         continue;
                     }
                 }
@@ -179,7 +182,7 @@ impl Controller {
             self.advance(&uid, &nodes).await;
             let status = self.status_of(&uid);
             let finished = matches!(status.phase.as_str(), "Succeeded" | "Failed");
-            self.write_status(b, &status).await?;
+            writes.push((b, status));
             if finished {
                 self.active.remove(&uid);
                 live.remove(&uid);
@@ -187,6 +190,9 @@ impl Controller {
         }
         self.active.retain(|uid, _| live.contains(uid));
         self.publish_jobs();
+        for (b, status) in writes {
+            self.write_status(b, &status).await?;
+        }
         Ok(())
     }
 
