@@ -220,6 +220,7 @@ async fn discovery_lists_every_kind() {
                 "networking.k8s.io",
                 "storage.k8s.io",
                 "batch",
+                "bramble.dev",
                 "events.k8s.io",
                 "metrics.k8s.io"
             ]
