@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use anyhow::bail;
 use serde_json::{Value, json};
 
+use super::build_spec::{self, BuildSpec};
 use super::model::{Project, Service};
 use super::{keys, ports, volumes};
 
@@ -66,8 +67,8 @@ pub struct ServicePlan {
     pub objects: Vec<Value>,
     /// Dependencies and the condition each must meet first.
     pub waits: Vec<(String, Condition)>,
-    /// The service has `build:` (which needs `bramble build`).
-    pub build: bool,
+    /// How its image is built, when it has `build:`.
+    pub build: Option<BuildSpec>,
 }
 
 /// The plan of a project.
@@ -297,20 +298,23 @@ pub fn plan(doc: &serde_yaml_ng::Value, ctx_in: PlanInput<'_>) -> anyhow::Result
             ));
             continue;
         }
-        if svc.image.is_none() {
-            if svc.build.is_some() {
-                errs.push(build_error(&n));
-            } else {
-                errs.push(format!("{path}: has neither image nor build"));
-            }
+        if svc.image.is_none() && svc.build.is_none() {
+            errs.push(format!("{path}: has neither image nor build"));
             continue;
         }
-        if svc.build.is_some() {
-            warnings.push(format!(
-                "{path}.build: not built (Bramble has no `bramble build` yet): runs image {}",
-                svc.image.as_deref().unwrap_or("")
-            ));
-        }
+        let build = build_spec::resolve(ctx.project, &n, svc, ctx.dir, ctx.vars, &mut errs);
+        // A built service runs the image its build names.
+        let built;
+        let svc = match &build {
+            Some(b) if svc.image.is_none() => {
+                built = Service {
+                    image: Some(b.image.clone()),
+                    ..svc.clone()
+                };
+                &built
+            }
+            _ => svc,
+        };
         let workload = if waited_on.contains_key(&n) {
             Workload::Job
         } else {
@@ -366,7 +370,7 @@ pub fn plan(doc: &serde_yaml_ng::Value, ctx_in: PlanInput<'_>) -> anyhow::Result
             workload,
             objects,
             waits,
-            build: svc.build.is_some(),
+            build,
         });
     }
     let shared = volumes::shared_objects(&ctx, &mut errs);
@@ -411,13 +415,6 @@ pub fn plan(doc: &serde_yaml_ng::Value, ctx_in: PlanInput<'_>) -> anyhow::Result
 pub fn config_hash(o: &Value) -> String {
     let bytes = serde_json::to_vec(o).expect("JSON values serialise");
     bramble_images::digest::Digest::of(&bytes).hex().to_string()
-}
-
-/// The error for a service that must be built.
-pub fn build_error(service: &str) -> String {
-    format!(
-        "services.{service}.build: building images needs `bramble build`, which Bramble does not have yet: build the image elsewhere, push it with `bramble images push DIR NAME:TAG` (or `images import`), and set services.{service}.image"
-    )
 }
 
 /// The planner's inputs beside the document.
