@@ -202,7 +202,6 @@ impl BuildSpec {
         if r.no_cache {
             m.insert(s("no_cache"), Value::Bool(true));
         }
-        m.insert(s("image"), s(&self.image));
         Value::Mapping(m)
     }
 }
@@ -325,7 +324,7 @@ mod tests {
         assert_eq!(
             y,
             format!(
-                "context: /proj/app\ndockerfile: Dockerfile.dev\nargs:\n  A: '1'\nplatforms:\n- {platform}\nimage: demo-web:latest\n"
+                "context: /proj/app\ndockerfile: Dockerfile.dev\nargs:\n  A: '1'\nplatforms:\n- {platform}\n"
             )
         );
     }

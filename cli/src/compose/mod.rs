@@ -140,7 +140,8 @@ pub fn run(ctx: &Context, a: &ComposeArgs, out: &mut dyn Write) -> anyhow::Resul
 }
 
 /// The document with each service's `build` resolved as `up` would
-/// build it (the long form, absolute context); a `build` that cannot be
+/// build it (the long form, absolute context) and the `image` it names;
+/// a `build` that cannot be
 /// resolved is left as written and its problems go to `refused`.
 fn resolved_builds(l: &load::Loaded, refused: &mut Vec<String>) -> serde_yaml_ng::Value {
     let mut doc = l.doc.clone();
@@ -150,10 +151,14 @@ fn resolved_builds(l: &load::Loaded, refused: &mut Vec<String>) -> serde_yaml_ng
     };
     for (name, svc) in &model.services {
         let spec = build_spec::resolve(&l.name, name, svc, &l.dir, &l.vars, refused);
-        if let (Some(spec), Some(services)) = (spec, doc.get_mut("services")) {
-            if let Some(s) = services.get_mut(name.as_str()) {
-                s["build"] = spec.to_yaml();
-            }
+        if let Some(spec) = spec
+            && let Some(s) = doc
+                .get_mut("services")
+                .and_then(|m| m.get_mut(name.as_str()))
+        {
+            s["build"] = spec.to_yaml();
+            // What the build names and the pods run (a key the file may have).
+            s["image"] = spec.image.into();
         }
     }
     doc
