@@ -3,7 +3,8 @@
 //! Dockerfile on the board (through `bramble build`'s code), runs it beside
 //! a service from an image, and its published port serves the file the
 //! build copied; `compose build` again finds every step cached; `up` again
-//! builds nothing (the image is in the registry); a failing build stops
+//! builds nothing (the image is in the registry) and changes nothing; `up
+//! --build` after a change rolls the new image out; a failing build stops
 //! `compose build` naming its service.
 
 use std::path::PathBuf;
@@ -131,9 +132,15 @@ fn up_builds_the_service_from_its_dockerfile_and_a_second_build_is_cached() {
         p.name
     ));
     assert_eq!(code, 200, "{web}");
+    // Pinned to the digest the build wrote, so a rebuilt image rolls out.
+    let written = up
+        .lines()
+        .find_map(|l| l.split("writing image ").nth(1))
+        .and_then(|l| l.strip_suffix(" done"))
+        .expect(&up);
     assert_eq!(
         web["spec"]["template"]["spec"]["containers"][0]["image"],
-        image.as_str()
+        format!("{image}@{written}")
     );
     eventually("worker runs", Duration::from_secs(60), || {
         let ps = p.ok(&["ps"]);
@@ -147,6 +154,12 @@ fn up_builds_the_service_from_its_dockerfile_and_a_second_build_is_cached() {
         }
     });
 
+    // `up` without --build: the image is there, nothing is built
+    // and the pods stay as they are.
+    let up2 = p.ok(&["up", "-d"]);
+    assert!(!up2.contains("Building"), "{up2}");
+    assert!(up2.contains("deployment.apps/web unchanged"), "{up2}");
+
     // Built again: the context is in the registry and the step is cached.
     let again = p.ok(&["build"]);
     assert!(again.contains("nothing sent"), "{again}");
@@ -156,10 +169,25 @@ fn up_builds_the_service_from_its_dockerfile_and_a_second_build_is_cached() {
         "{again}"
     );
 
-    // `up` without --build: the image is there, nothing is built.
-    let up2 = p.ok(&["up", "-d"]);
-    assert!(!up2.contains("Building"), "{up2}");
-    assert!(up2.contains("deployment.apps/web unchanged"), "{up2}");
+    // A changed file: `up --build` builds it again and rolls the pods out
+    // (the template carries the image's digest).
+    p.write("web/index.html", "changed\n");
+    let up3 = p.ok(&["up", "-d", "--build"]);
+    assert!(up3.contains("COPY index.html /www/index.html"), "{up3}");
+    assert_eq!(up3.matches("CACHED").count(), 0, "{up3}");
+    assert!(up3.contains("deployment.apps/web configured"), "{up3}");
+    eventually("the rebuilt web answers", Duration::from_secs(90), || {
+        let out = std::process::Command::new("curl")
+            .args(["-sS", "--max-time", "5", &format!("http://{lb}:{port}/")])
+            .output()
+            .expect("running curl");
+        let body = String::from_utf8_lossy(&out.stdout).into_owned();
+        if body.trim() == "changed" {
+            Ok(())
+        } else {
+            Err(format!("{body}{}", String::from_utf8_lossy(&out.stderr)))
+        }
+    });
 
     // A failing build names its service.
     let (ok, out) = p.compose(&["build", "broken"]);

@@ -23,6 +23,8 @@ pub struct BuildSpec {
     /// `NAME:TAG` the build names and the service runs.
     pub image: String,
     pub request: Request,
+    /// `pull_policy: build`: `up` builds it even when the image is there.
+    pub always: bool,
 }
 
 /// The image a built service runs when it names none: docker compose's
@@ -158,6 +160,7 @@ pub fn resolve(
         return None;
     }
     Some(BuildSpec {
+        always: svc.pull_policy.as_deref() == Some("build"),
         image: image.clone(),
         request: Request {
             context,
@@ -254,7 +257,8 @@ mod tests {
         assert_eq!(b.request.file, None);
         assert_eq!(b.request.tag.as_deref(), Some("demo-web:latest"));
         assert_eq!(b.request.platforms, crate::build::default_platforms());
-        assert!(b.request.build_args.is_empty() && !b.request.no_cache);
+        assert!(b.request.build_args.is_empty() && !b.request.no_cache && !b.always);
+        assert!(resolve_ok("pull_policy: build\nbuild: .\n", &[]).always);
         assert!(resolve_ok("build: {}\n", &[]).request.context == Path::new("/proj"));
     }
 

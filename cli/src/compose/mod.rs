@@ -102,10 +102,10 @@ pub fn run(ctx: &Context, a: &ComposeArgs, out: &mut dyn Write) -> anyhow::Resul
             Ok(true)
         }
         ComposeCommand::Build { services } => {
-            let p = plan_project(a, services)?;
+            let mut p = plan_project(a, services)?;
             build::run(
                 ctx,
-                &p,
+                &mut p,
                 services,
                 build::When::Always,
                 &mut std::io::stderr(),
@@ -118,13 +118,13 @@ pub fn run(ctx: &Context, a: &ComposeArgs, out: &mut dyn Write) -> anyhow::Resul
             wait_timeout,
             services,
         } => {
-            let p = plan_project(a, services)?;
+            let mut p = plan_project(a, services)?;
             let when = if *b {
                 build::When::Always
             } else {
                 build::When::IfMissing
             };
-            build::run(ctx, &p, &[], when, &mut std::io::stderr())?;
+            build::run(ctx, &mut p, &[], when, &mut std::io::stderr())?;
             up::run(ctx, &p, (*wait_timeout).into(), out)?;
             if !*detach {
                 logs::run(ctx, &p.project, &[], true, out)?;

@@ -417,6 +417,24 @@ pub fn config_hash(o: &Value) -> String {
     bramble_images::digest::Digest::of(&bytes).hex().to_string()
 }
 
+/// Pins a built service's container to its image's `digest` in the hub's
+/// registry (`NAME:TAG@DIGEST`): a rebuilt image changes the pod template,
+/// so `up` rolls the pods out again (docker compose recreates a container
+/// whose image changed) and boards run the new image rather than the one
+/// they hold under the tag; an unchanged image leaves them alone. A Job's
+/// [`CONFIG_HASH`] is computed again over it.
+pub fn pin_image(s: &mut ServicePlan, image: &str, digest: &str) {
+    let w = &mut s.objects[0];
+    w["spec"]["template"]["spec"]["containers"][0]["image"] = format!("{image}@{digest}").into();
+    if s.workload == Workload::Job {
+        if let Some(m) = w["metadata"].as_object_mut() {
+            m.remove("annotations");
+        }
+        let hash = config_hash(w);
+        w["metadata"]["annotations"] = json!({ CONFIG_HASH: hash });
+    }
+}
+
 /// The planner's inputs beside the document.
 pub struct PlanInput<'a> {
     pub project: &'a str,
@@ -537,5 +555,54 @@ fn workload_object(
                 "spec": {"replicas": replicas, "selector": {"matchLabels": selector(ctx.project, n)},
                          "template": template}})
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(workload: Workload, object: Value) -> ServicePlan {
+        ServicePlan {
+            name: "web".into(),
+            workload,
+            objects: vec![object],
+            waits: Vec::new(),
+            build: None,
+        }
+    }
+
+    #[test]
+    fn pinning_the_image_changes_the_container_and_a_jobs_hash() {
+        let template = json!({"spec": {"containers": [{"name": "web", "image": "p-web:latest"}]}});
+        let mut d = service(
+            Workload::Deployment,
+            json!({"kind": "Deployment", "metadata": {"name": "web"}, "spec": {"template": template}}),
+        );
+        pin_image(&mut d, "p-web:latest", "sha256:1");
+        assert_eq!(
+            d.objects[0]["spec"]["template"]["spec"]["containers"][0],
+            json!({"name": "web", "image": "p-web:latest@sha256:1"})
+        );
+
+        let mut job =
+            json!({"kind": "Job", "metadata": {"name": "web"}, "spec": {"template": template}});
+        let before = config_hash(&job);
+        job["metadata"]["annotations"] = json!({ CONFIG_HASH: before });
+        let mut j = service(Workload::Job, job);
+        pin_image(&mut j, "p-web:latest", "sha256:1");
+        let first = j.objects[0]["metadata"]["annotations"][CONFIG_HASH].clone();
+        assert_ne!(first, json!(before), "the digest is part of the hash");
+        let mut again = j.clone();
+        pin_image(&mut again, "p-web:latest", "sha256:1");
+        assert_eq!(
+            again.objects[0]["metadata"]["annotations"][CONFIG_HASH],
+            first
+        );
+        pin_image(&mut again, "p-web:latest", "sha256:2");
+        assert_ne!(
+            again.objects[0]["metadata"]["annotations"][CONFIG_HASH],
+            first
+        );
     }
 }
