@@ -7,7 +7,10 @@
 //! - service → Deployment (or a Job when another service waits for it with
 //!   `service_completed_successfully`), a headless Service named after it
 //!   (peers reach every port by name, as on a compose network), and, for
-//!   published ports, a `NAME-published` Service of type LoadBalancer.
+//!   published ports, a `NAME-published` Service of type LoadBalancer;
+//! - a service with `build:` → its [`BuildSpec`] (built by
+//!   [`super::build`] before `up` applies the plan), and it runs the image
+//!   the build names ([`pin_image`] pins it to the built digest).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
