@@ -273,7 +273,8 @@ pub enum ComposeCommand {
         /// Return once everything is created and started
         #[arg(short = 'd', long)]
         detach: bool,
-        /// Build images first (needs `bramble build`, which does not exist yet)
+        /// Build the services' images first (without it, only those not yet
+        /// in the hub's registry are built)
         #[arg(long)]
         build: bool,
         /// How long to wait for a dependency's condition
@@ -298,7 +299,8 @@ pub enum ComposeCommand {
         /// Only these services
         services: Vec<String>,
     },
-    /// Build the services' images (needs `bramble build`, which does not exist yet)
+    /// Build the images of the services with `build:` (all, or these),
+    /// one after another, on the boards as `bramble build` does
     Build { services: Vec<String> },
     /// Print the resolved, interpolated, merged file as YAML
     Config,

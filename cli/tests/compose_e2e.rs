@@ -240,16 +240,19 @@ fn refusals_name_the_key_and_nothing_is_made() {
     let c = Cluster::start(Broker::Embedded, 1, &[]);
     let p = Project::new(
         &c,
-        "services:\n  web:\n    image: busybox:e2e\n    volumes: ['./site:/www']\n  api:\n    build: ./api\n",
+        "services:\n  web:\n    image: busybox:e2e\n    volumes: ['./site:/www']\n  api:\n    build:\n      context: ./api\n      dockerfile_inline: FROM busybox:e2e\n",
     );
     let (ok, out) = p.compose(&["up", "-d"]);
     assert!(!ok);
     assert!(
-        out.contains("services.api.build: building images needs `bramble build`"),
+        out.contains("services.api.build.dockerfile_inline: not supported: write the Dockerfile into the context"),
         "{out}"
     );
     let (ok, out) = p.compose(&["build"]);
-    assert!(!ok && out.contains("services.api.build:"), "{out}");
+    assert!(
+        !ok && out.contains("services.api.build.dockerfile_inline:"),
+        "{out}"
+    );
 
     // Without the service to build, the bind mount meets Pod Security.
     std::fs::write(

@@ -16,6 +16,7 @@ use bramble_dockerfile::plan::{
 };
 use bramble_dockerfile::{BuildRequest, Platform, parse};
 
+use super::Request;
 use crate::args::BuildArgs;
 
 /// A build checked locally.
@@ -53,7 +54,7 @@ pub fn build_args(
 
 /// Parses, scans and plans `args` locally: every error found here stops
 /// a build before anything is sent.
-pub fn prepare(args: &BuildArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Prepared> {
+pub fn prepare(args: &Request) -> anyhow::Result<Prepared> {
     if let Some(tag) = &args.tag {
         crate::images::ImageRef::parse(tag)?;
     }
@@ -69,10 +70,10 @@ pub fn prepare(args: &BuildArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow
     let df = parse(&text).map_err(where_)?;
     let dir = absolute(dir)?;
     let context = Context::scan(&dir, &absolute(&file)?)?;
-    let build_args = build_args(&args.build_args, env)?;
+    let build_args = args.build_args.clone();
     let mut plans = Vec::new();
-    for p in super::platforms(args) {
-        let platform = Platform::parse(&p).map_err(|e| anyhow::anyhow!("--platform: {e}"))?;
+    for p in &args.platforms {
+        let platform = Platform::parse(p).map_err(|e| anyhow::anyhow!("--platform: {e}"))?;
         let mut req = BuildRequest::new(platform.clone());
         req.build_args = build_args.clone();
         req.target = args.target.clone();
@@ -104,7 +105,7 @@ pub fn check(
     env: &dyn Fn(&str) -> Option<String>,
     out: &mut dyn Write,
 ) -> anyhow::Result<bool> {
-    let Prepared { context, plans, .. } = prepare(args, env)?;
+    let Prepared { context, plans, .. } = prepare(&Request::from_args(args, env)?)?;
     if args.output.as_deref() == Some("json") {
         let json: Vec<_> = plans
             .iter()

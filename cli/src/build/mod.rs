@@ -14,7 +14,47 @@ pub mod upload;
 
 pub use check::check;
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
 use crate::args::BuildArgs;
+
+/// One build, as `bramble build`'s flags or a compose service's `build:`
+/// describe it: what [`check::prepare`] and [`run::build`] take.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Request {
+    /// The context directory.
+    pub context: PathBuf,
+    /// The Dockerfile [default: CONTEXT/Dockerfile].
+    pub file: Option<PathBuf>,
+    /// Build arguments, resolved.
+    pub build_args: BTreeMap<String, String>,
+    pub target: Option<String>,
+    /// `os/arch[/variant]`, at least one.
+    pub platforms: Vec<String>,
+    /// `NAME[:TAG]` in the hub's registry (needed to build, not to check).
+    pub tag: Option<String>,
+    pub no_cache: bool,
+}
+
+impl Request {
+    /// The request of `bramble build`'s flags (a bare `--build-arg KEY`
+    /// takes its value from `env`).
+    pub fn from_args(
+        args: &BuildArgs,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Request> {
+        Ok(Request {
+            context: args.context.clone(),
+            file: args.file.clone(),
+            build_args: check::build_args(&args.build_args, env)?,
+            target: args.target.clone(),
+            platforms: platforms(args),
+            tag: args.tag.clone(),
+            no_cache: args.no_cache,
+        })
+    }
+}
 
 /// The platforms `--platform` names, or this machine's.
 pub fn platforms(args: &BuildArgs) -> Vec<String> {
@@ -25,8 +65,13 @@ pub fn platforms(args: &BuildArgs) -> Vec<String> {
             .filter(|p| !p.is_empty())
             .map(String::from)
             .collect(),
-        None => vec![platform_of(std::env::consts::ARCH)],
+        None => default_platforms(),
     }
+}
+
+/// What a build without a platform builds for: this machine's platform.
+pub fn default_platforms() -> Vec<String> {
+    vec![platform_of(std::env::consts::ARCH)]
 }
 
 /// `linux/<OCI architecture>` of a Rust target architecture.

@@ -15,6 +15,7 @@ use anyhow::{Context as _, bail};
 use bramble_api::objects::Build;
 use serde_json::{Value, json};
 
+use super::Request;
 use super::context_tar::{self, ContextTar};
 use super::follow::follow;
 use super::render::Numbering;
@@ -70,23 +71,22 @@ pub fn build_object(
     repo: &str,
     tag: &str,
     tar: &context_tar::Packed,
-    args: &BuildArgs,
-    build_args: &std::collections::BTreeMap<String, String>,
+    req: &Request,
     dockerfile: &str,
 ) -> Value {
     let mut spec = json!({
         "image": format!("{repo}:{tag}"),
         "context": {"digest": tar.digest.to_string(), "size": tar.size},
         "dockerfile": dockerfile,
-        "platforms": super::platforms(args),
+        "platforms": req.platforms,
     });
-    if !build_args.is_empty() {
-        spec["buildArgs"] = json!(build_args);
+    if !req.build_args.is_empty() {
+        spec["buildArgs"] = json!(req.build_args);
     }
-    if let Some(t) = &args.target {
+    if let Some(t) = &req.target {
         spec["target"] = json!(t);
     }
-    if args.no_cache {
+    if req.no_cache {
         spec["noCache"] = json!(true);
     }
     json!({
@@ -108,9 +108,25 @@ pub fn run(
     if args.output.is_some() {
         bail!("-o json prints the plans of --check: add --check");
     }
-    let (repo, tag) = image_name(args.tag.as_deref())?;
-    let prepared = super::check::prepare(args, env)?;
-    let quiet = args.quiet;
+    let req = Request::from_args(args, env)?;
+    let digest = build(ctx, &req, args.quiet, err)?;
+    if args.quiet {
+        writeln!(out, "{digest}")?;
+    }
+    Ok(true)
+}
+
+/// Checks, uploads and runs `req` on the hub, in the namespace of `ctx`,
+/// printing its progress to `err` (nothing when `quiet`); the image's
+/// digest once it succeeded. `compose build` calls it for each service.
+pub fn build(
+    ctx: &Context,
+    req: &Request,
+    quiet: bool,
+    err: &mut dyn Write,
+) -> anyhow::Result<String> {
+    let (repo, tag) = image_name(req.tag.as_deref())?;
+    let prepared = super::check::prepare(req)?;
     let mut progress = |line: String| -> anyhow::Result<()> {
         if !quiet {
             writeln!(err, "{line}")?;
@@ -138,8 +154,7 @@ pub fn run(
         &repo,
         &tag,
         &packed,
-        args,
-        &prepared.build_args,
+        req,
         &prepared.context.dockerfile,
     );
     let ns = ctx.settings.namespace.as_str();
@@ -225,16 +240,14 @@ pub fn run(
         bail!("build {ns}/{name} failed: {why}");
     }
     let digest = status.digest.unwrap_or_default();
-    if quiet {
-        writeln!(out, "{digest}")?;
-    } else {
+    if !quiet {
         let n = numbers.take_next();
         writeln!(err, "#{n} exporting to image")?;
         writeln!(err, "#{n} writing image {digest} done")?;
         writeln!(err, "#{n} naming to {repo}:{tag} done")?;
         writeln!(err, "#{n} DONE")?;
     }
-    Ok(true)
+    Ok(digest)
 }
 
 #[cfg(test)]

@@ -103,28 +103,100 @@ fn wordpress_mysql_runs_with_a_claim_a_peer_service_and_a_published_port() {
 }
 
 #[test]
-fn a_service_to_build_is_refused_with_what_to_do_and_the_rest_is_checked() {
-    let e = plan_fixture("awesome-compose/nginx-golang-mysql.yaml", &[])
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.contains("services.backend.build: building images needs `bramble build`, which Bramble does not have yet"),
-        "{e}"
+fn services_to_build_plan_with_their_build_and_run_the_image_it_names() {
+    let p = plan_fixture("awesome-compose/nginx-golang-mysql.yaml", &[]).unwrap();
+    assert_eq!(names(&p), ["db", "backend", "proxy"], "dependencies first");
+    let backend = p.services.iter().find(|s| s.name == "backend").unwrap();
+    let b = backend.build.as_ref().expect("backend is built");
+    // Named as docker compose names it, in the hub's registry.
+    assert_eq!(b.image, "demo-backend:latest");
+    assert_eq!(b.request.tag.as_deref(), Some("demo-backend:latest"));
+    // The context is relative to the project directory (the file's).
+    assert_eq!(b.request.context, fixture("awesome-compose/backend"));
+    assert_eq!(b.request.file, None, "CONTEXT/Dockerfile");
+    assert_eq!(b.request.target.as_deref(), Some("builder"));
+    assert_eq!(b.request.platforms, crate::build::default_platforms());
+    assert_eq!(
+        objects(&p, "backend")[0]["spec"]["template"]["spec"]["containers"][0]["image"],
+        "demo-backend:latest"
     );
-    assert_eq!(e.lines().count(), 2, "only the build is refused: {e}");
+    // Services with an image are not built.
+    assert!(
+        p.services
+            .iter()
+            .filter(|s| s.name != "backend")
+            .all(|s| s.build.is_none())
+    );
+
+    // The short form is the context.
+    let p = plan_fixture("awesome-compose/traefik-golang.yaml", &[]).unwrap();
+    let backend = p.services.iter().find(|s| s.name == "backend").unwrap();
+    let b = backend.build.as_ref().expect("backend is built");
+    assert_eq!(b.request.context, fixture("awesome-compose/backend"));
+    assert_eq!(b.image, "demo-backend:latest");
+    assert_eq!(b.request.target, None);
 }
 
 #[test]
-fn healthchecks_secrets_and_dollar_escapes_of_a_real_file() {
-    // The same file with the backend's image given (as a user would after
-    // building it elsewhere), merged over the original by a second -f.
+fn a_built_service_with_its_own_image_name_builds_and_runs_that_name() {
     let dir = tempfile::tempdir().unwrap();
     let over = dir.path().join("override.yaml");
     std::fs::write(
         &over,
-        "services:\n  backend:\n    image: registry.local/backend:1\n",
+        "services:\n  frontend:\n    image: web/frontend:dev\n    platform: linux/arm64\n    build:\n      args: {NODE_ENV: development}\n",
     )
     .unwrap();
+    let l = load(&Options {
+        files: vec![fixture("awesome-compose/react-express-mongodb.yaml"), over],
+        cwd: fixture(""),
+        project_name: Some("demo".into()),
+        ..Options::default()
+    })
+    .unwrap();
+    let read = |p: &Path| Ok(p.display().to_string().into_bytes());
+    let p = plan(
+        &l.doc,
+        PlanInput {
+            project: &l.name,
+            dir: &l.dir,
+            vars: &l.vars,
+            profiles: &[],
+            services: &[],
+            read: &read,
+        },
+    )
+    .unwrap();
+    let front = p.services.iter().find(|s| s.name == "frontend").unwrap();
+    let b = front.build.as_ref().unwrap();
+    assert_eq!(b.image, "web/frontend:dev");
+    assert_eq!(b.request.context, fixture("awesome-compose/frontend"));
+    assert_eq!(b.request.target.as_deref(), Some("development"));
+    assert_eq!(
+        b.request.platforms,
+        ["linux/arm64"],
+        "the service's platform"
+    );
+    assert_eq!(b.request.build_args["NODE_ENV"], "development");
+    assert_eq!(
+        objects(&p, "frontend")[0]["spec"]["template"]["spec"]["containers"][0]["image"],
+        "web/frontend:dev"
+    );
+    let back = p.services.iter().find(|s| s.name == "backend").unwrap();
+    assert_eq!(back.build.as_ref().unwrap().image, "demo-backend:latest");
+    assert!(
+        !p.warnings.iter().any(|w| w.contains("platform")),
+        "a built service's platform is honoured: {:?}",
+        p.warnings
+    );
+}
+
+#[test]
+fn healthchecks_secrets_and_dollar_escapes_of_a_real_file() {
+    // The same file with the backend's image named (what its build tags),
+    // merged over the original by a second -f.
+    let dir = tempfile::tempdir().unwrap();
+    let over = dir.path().join("override.yaml");
+    std::fs::write(&over, "services:\n  backend:\n    image: backend:1\n").unwrap();
     let l = load(&Options {
         files: vec![fixture("awesome-compose/nginx-golang-mysql.yaml"), over],
         cwd: fixture(""),

@@ -72,6 +72,47 @@ const SERVICE_IGNORED: &[(&str, &str)] = &[
     ),
     ("init", "the container's process runs as PID 1"),
 ];
+/// The keys of a service's `build` Bramble honours; [`BUILD_REFUSED`]
+/// says why some others cannot be.
+const BUILD: &[&str] = &[
+    "context",
+    "dockerfile",
+    "args",
+    "target",
+    "platforms",
+    "no_cache",
+];
+const BUILD_REFUSED: &[(&str, &str)] = &[
+    (
+        "dockerfile_inline",
+        "write the Dockerfile into the context and name it with `dockerfile`",
+    ),
+    ("tags", "a build names one image: the service's `image`"),
+    (
+        "ssh",
+        "builds run on the boards, which cannot reach this machine's SSH agent",
+    ),
+    (
+        "secrets",
+        "builds run on the boards, which get no build secrets",
+    ),
+    (
+        "additional_contexts",
+        "a build has one context (the `context` directory)",
+    ),
+    (
+        "cache_from",
+        "each board keeps its own layer cache; `no_cache: true` bypasses it",
+    ),
+    (
+        "cache_to",
+        "each board keeps its own layer cache; `no_cache: true` bypasses it",
+    ),
+    (
+        "pull",
+        "base images come from the hub's registry, as they are there",
+    ),
+];
 const HEALTHCHECK: &[&str] = &[
     "test",
     "interval",
@@ -164,7 +205,21 @@ fn keys(path: &str, m: &Value, allowed: &[&str], ignored: &[(&str, &str)], v: &m
 }
 
 fn service(path: &str, svc: &Value, v: &mut Verdict) {
-    keys(path, svc, SERVICE, SERVICE_IGNORED, v);
+    match svc.get("build") {
+        // A built image is built for the service's `platform`.
+        Some(b) => {
+            let ignored: Vec<_> = SERVICE_IGNORED
+                .iter()
+                .copied()
+                .filter(|(k, _)| *k != "platform")
+                .collect();
+            let mut allowed = SERVICE.to_vec();
+            allowed.push("platform");
+            keys(path, svc, &allowed, &ignored, v);
+            build(&format!("{path}.build"), b, v);
+        }
+        None => keys(path, svc, SERVICE, SERVICE_IGNORED, v),
+    }
     if let Some(h) = svc.get("healthcheck") {
         keys(&format!("{path}.healthcheck"), h, HEALTHCHECK, &[], v);
     }
@@ -192,6 +247,24 @@ fn service(path: &str, svc: &Value, v: &mut Verdict) {
                 &[],
                 v,
             );
+        }
+    }
+}
+
+/// The long form of `build`: what [`BUILD`] lacks is refused, with
+/// [`BUILD_REFUSED`]'s reason when it has one.
+fn build(path: &str, b: &Value, v: &mut Verdict) {
+    let Some(m) = b.as_mapping() else { return };
+    for k in m.keys() {
+        let key = key_text(k);
+        if BUILD.contains(&key.as_str()) || key.starts_with("x-") {
+            continue;
+        }
+        match BUILD_REFUSED.iter().find(|(r, _)| *r == key) {
+            Some((_, why)) => v
+                .refused
+                .push(format!("{path}.{key}: not supported: {why}")),
+            None => v.refused.push(format!("{path}.{key}: not supported")),
         }
     }
 }
@@ -260,6 +333,28 @@ mod tests {
             v.warnings
                 .iter()
                 .any(|w| w.starts_with("networks.front: ignored"))
+        );
+    }
+
+    #[test]
+    fn build_keys_bramble_cannot_honour_are_refused_with_why() {
+        let doc: Value = serde_yaml_ng::from_str(
+            "services:\n  web:\n    platform: linux/arm64\n    build:\n      context: .\n      args: [A=1]\n      no_cache: true\n      dockerfile_inline: FROM x\n      ssh: [default]\n      shm_size: 2g\n      x-note: 1\n  db:\n    image: x\n    platform: linux/arm64\n",
+        )
+        .unwrap();
+        let v = check(&doc);
+        assert_eq!(
+            v.refused,
+            [
+                "services.web.build.dockerfile_inline: not supported: write the Dockerfile into the context and name it with `dockerfile`",
+                "services.web.build.ssh: not supported: builds run on the boards, which cannot reach this machine's SSH agent",
+                "services.web.build.shm_size: not supported",
+            ]
+        );
+        // `platform` is what a build is for; without a build it warns.
+        assert_eq!(
+            v.warnings,
+            ["services.db.platform: ignored: a node runs the image variant of its own platform"]
         );
     }
 }

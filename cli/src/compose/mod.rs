@@ -4,9 +4,12 @@
 //! the files; [`keys`] judges every key (refused with its path, or accepted
 //! with a warning); [`model`] types what is left; [`plan`] (with [`pod`],
 //! [`ports`], [`volumes`]) turns it into Kubernetes objects without I/O.
-//! The commands with side effects are [`up`], [`down`], [`ps`] and
-//! [`logs`]; `config` and `build` need no hub.
+//! [`build_spec`] reads a service's `build:`. The commands with side
+//! effects are [`build`] (through `bramble build`), [`up`], [`down`],
+//! [`ps`] and [`logs`]; `config` needs no hub.
 
+pub mod build;
+pub mod build_spec;
 pub mod dotenv;
 pub mod down;
 pub mod interpolate;
@@ -83,11 +86,12 @@ pub fn run(ctx: &Context, a: &ComposeArgs, out: &mut dyn Write) -> anyhow::Resul
                 eprintln!("WARN[0000] {w}");
             }
             // Judge the keys too, so `config` shows what `up` would refuse.
-            let v = keys::check(&l.doc);
+            let mut v = keys::check(&l.doc);
             for w in &v.warnings {
                 eprintln!("WARN[0000] {w}");
             }
-            out.write_all(serde_yaml_ng::to_string(&l.doc)?.as_bytes())?;
+            let doc = resolved_builds(&l, &mut v.refused);
+            out.write_all(serde_yaml_ng::to_string(&doc)?.as_bytes())?;
             if !v.refused.is_empty() {
                 bail!(
                     "{} cannot run on Bramble:\n  {}",
@@ -98,8 +102,15 @@ pub fn run(ctx: &Context, a: &ComposeArgs, out: &mut dyn Write) -> anyhow::Resul
             Ok(true)
         }
         ComposeCommand::Build { services } => {
-            let p = plan_project(a, services)?;
-            build(&p, services)
+            let mut p = plan_project(a, services)?;
+            build::run(
+                ctx,
+                &mut p,
+                services,
+                build::When::Always,
+                &mut std::io::stderr(),
+            )?;
+            Ok(true)
         }
         ComposeCommand::Up {
             detach,
@@ -107,10 +118,13 @@ pub fn run(ctx: &Context, a: &ComposeArgs, out: &mut dyn Write) -> anyhow::Resul
             wait_timeout,
             services,
         } => {
-            let p = plan_project(a, services)?;
-            if *b {
-                build(&p, services)?;
-            }
+            let mut p = plan_project(a, services)?;
+            let when = if *b {
+                build::When::Always
+            } else {
+                build::When::IfMissing
+            };
+            build::run(ctx, &mut p, &[], when, &mut std::io::stderr())?;
             up::run(ctx, &p, (*wait_timeout).into(), out)?;
             if !*detach {
                 logs::run(ctx, &p.project, &[], true, out)?;
@@ -125,25 +139,27 @@ pub fn run(ctx: &Context, a: &ComposeArgs, out: &mut dyn Write) -> anyhow::Resul
     }
 }
 
-/// `compose build` and `up --build`: every selected service with `build:`
-/// needs a builder, and Bramble has none yet. The one place a builder
-/// plugs in.
-fn build(p: &plan::Plan, services: &[String]) -> anyhow::Result<bool> {
-    let to_build: Vec<&str> = p
-        .services
-        .iter()
-        .filter(|s| s.build && (services.is_empty() || services.contains(&s.name)))
-        .map(|s| s.name.as_str())
-        .collect();
-    if to_build.is_empty() {
-        return Ok(true);
+/// The document with each service's `build` resolved as `up` would
+/// build it (the long form, absolute context) and the `image` it names;
+/// a `build` that cannot be
+/// resolved is left as written and its problems go to `refused`.
+fn resolved_builds(l: &load::Loaded, refused: &mut Vec<String>) -> serde_yaml_ng::Value {
+    let mut doc = l.doc.clone();
+    // A document that does not read as a model is reported by `up`.
+    let Ok(model) = serde_yaml_ng::from_value::<model::Project>(l.doc.clone()) else {
+        return doc;
+    };
+    for (name, svc) in &model.services {
+        let spec = build_spec::resolve(&l.name, name, svc, &l.dir, &l.vars, refused);
+        if let Some(spec) = spec
+            && let Some(s) = doc
+                .get_mut("services")
+                .and_then(|m| m.get_mut(name.as_str()))
+        {
+            s["build"] = spec.to_yaml();
+            // What the build names and the pods run (a key the file may have).
+            s["image"] = spec.image.into();
+        }
     }
-    bail!(
-        "{}",
-        to_build
-            .iter()
-            .map(|s| plan::build_error(s))
-            .collect::<Vec<_>>()
-            .join("\n")
-    )
+    doc
 }

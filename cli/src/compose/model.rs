@@ -28,6 +28,8 @@ pub struct Project {
 pub struct Service {
     pub image: Option<String>,
     pub build: Option<Value>,
+    /// The platform a build is for (read only with `build`).
+    pub platform: Option<String>,
     pub command: Option<Command>,
     pub entrypoint: Option<Command>,
     pub environment: Option<Value>,

@@ -7,7 +7,10 @@
 //! - service → Deployment (or a Job when another service waits for it with
 //!   `service_completed_successfully`), a headless Service named after it
 //!   (peers reach every port by name, as on a compose network), and, for
-//!   published ports, a `NAME-published` Service of type LoadBalancer.
+//!   published ports, a `NAME-published` Service of type LoadBalancer;
+//! - a service with `build:` → its [`BuildSpec`] (built by
+//!   [`super::build`] before `up` applies the plan), and it runs the image
+//!   the build names ([`pin_image`] pins it to the built digest).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -15,6 +18,7 @@ use std::path::{Path, PathBuf};
 use anyhow::bail;
 use serde_json::{Value, json};
 
+use super::build_spec::{self, BuildSpec};
 use super::model::{Project, Service};
 use super::{keys, ports, volumes};
 
@@ -66,8 +70,8 @@ pub struct ServicePlan {
     pub objects: Vec<Value>,
     /// Dependencies and the condition each must meet first.
     pub waits: Vec<(String, Condition)>,
-    /// The service has `build:` (which needs `bramble build`).
-    pub build: bool,
+    /// How its image is built, when it has `build:`.
+    pub build: Option<BuildSpec>,
 }
 
 /// The plan of a project.
@@ -297,20 +301,23 @@ pub fn plan(doc: &serde_yaml_ng::Value, ctx_in: PlanInput<'_>) -> anyhow::Result
             ));
             continue;
         }
-        if svc.image.is_none() {
-            if svc.build.is_some() {
-                errs.push(build_error(&n));
-            } else {
-                errs.push(format!("{path}: has neither image nor build"));
-            }
+        if svc.image.is_none() && svc.build.is_none() {
+            errs.push(format!("{path}: has neither image nor build"));
             continue;
         }
-        if svc.build.is_some() {
-            warnings.push(format!(
-                "{path}.build: not built (Bramble has no `bramble build` yet): runs image {}",
-                svc.image.as_deref().unwrap_or("")
-            ));
-        }
+        let build = build_spec::resolve(ctx.project, &n, svc, ctx.dir, ctx.vars, &mut errs);
+        // A built service runs the image its build names.
+        let built;
+        let svc = match &build {
+            Some(b) if svc.image.is_none() => {
+                built = Service {
+                    image: Some(b.image.clone()),
+                    ..svc.clone()
+                };
+                &built
+            }
+            _ => svc,
+        };
         let workload = if waited_on.contains_key(&n) {
             Workload::Job
         } else {
@@ -366,7 +373,7 @@ pub fn plan(doc: &serde_yaml_ng::Value, ctx_in: PlanInput<'_>) -> anyhow::Result
             workload,
             objects,
             waits,
-            build: svc.build.is_some(),
+            build,
         });
     }
     let shared = volumes::shared_objects(&ctx, &mut errs);
@@ -413,11 +420,22 @@ pub fn config_hash(o: &Value) -> String {
     bramble_images::digest::Digest::of(&bytes).hex().to_string()
 }
 
-/// The error for a service that must be built.
-pub fn build_error(service: &str) -> String {
-    format!(
-        "services.{service}.build: building images needs `bramble build`, which Bramble does not have yet: build the image elsewhere, push it with `bramble images push DIR NAME:TAG` (or `images import`), and set services.{service}.image"
-    )
+/// Pins a built service's container to its image's `digest` in the hub's
+/// registry (`NAME:TAG@DIGEST`): a rebuilt image changes the pod template,
+/// so `up` rolls the pods out again (docker compose recreates a container
+/// whose image changed) and boards run the new image rather than the one
+/// they hold under the tag; an unchanged image leaves them alone. A Job's
+/// [`CONFIG_HASH`] is computed again over it.
+pub fn pin_image(s: &mut ServicePlan, image: &str, digest: &str) {
+    let w = &mut s.objects[0];
+    w["spec"]["template"]["spec"]["containers"][0]["image"] = format!("{image}@{digest}").into();
+    if s.workload == Workload::Job {
+        if let Some(m) = w["metadata"].as_object_mut() {
+            m.remove("annotations");
+        }
+        let hash = config_hash(w);
+        w["metadata"]["annotations"] = json!({ CONFIG_HASH: hash });
+    }
 }
 
 /// The planner's inputs beside the document.
@@ -540,5 +558,54 @@ fn workload_object(
                 "spec": {"replicas": replicas, "selector": {"matchLabels": selector(ctx.project, n)},
                          "template": template}})
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(workload: Workload, object: Value) -> ServicePlan {
+        ServicePlan {
+            name: "web".into(),
+            workload,
+            objects: vec![object],
+            waits: Vec::new(),
+            build: None,
+        }
+    }
+
+    #[test]
+    fn pinning_the_image_changes_the_container_and_a_jobs_hash() {
+        let template = json!({"spec": {"containers": [{"name": "web", "image": "p-web:latest"}]}});
+        let mut d = service(
+            Workload::Deployment,
+            json!({"kind": "Deployment", "metadata": {"name": "web"}, "spec": {"template": template}}),
+        );
+        pin_image(&mut d, "p-web:latest", "sha256:1");
+        assert_eq!(
+            d.objects[0]["spec"]["template"]["spec"]["containers"][0],
+            json!({"name": "web", "image": "p-web:latest@sha256:1"})
+        );
+
+        let mut job =
+            json!({"kind": "Job", "metadata": {"name": "web"}, "spec": {"template": template}});
+        let before = config_hash(&job);
+        job["metadata"]["annotations"] = json!({ CONFIG_HASH: before });
+        let mut j = service(Workload::Job, job);
+        pin_image(&mut j, "p-web:latest", "sha256:1");
+        let first = j.objects[0]["metadata"]["annotations"][CONFIG_HASH].clone();
+        assert_ne!(first, json!(before), "the digest is part of the hash");
+        let mut again = j.clone();
+        pin_image(&mut again, "p-web:latest", "sha256:1");
+        assert_eq!(
+            again.objects[0]["metadata"]["annotations"][CONFIG_HASH],
+            first
+        );
+        pin_image(&mut again, "p-web:latest", "sha256:2");
+        assert_ne!(
+            again.objects[0]["metadata"]["annotations"][CONFIG_HASH],
+            first
+        );
     }
 }

@@ -361,8 +361,10 @@ pub fn template(name: &str, svc: &Service, ctx: &Ctx, errs: &mut Vec<String>) ->
         Some("missing" | "if_not_present") => {
             c.insert("imagePullPolicy".into(), "IfNotPresent".into());
         }
+        // `up` builds the image each time (see `compose::build`).
+        Some("build") if svc.build.is_some() => {}
         Some(other) => errs.push(format!(
-            "{path}.pull_policy: {other:?} not supported (always, never, missing, if_not_present)"
+            "{path}.pull_policy: {other:?} not supported (always, never, missing, if_not_present; build with a build section)"
         )),
     }
     if svc.stdin_open {
