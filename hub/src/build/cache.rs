@@ -2,9 +2,12 @@
 //! made, per node (raw `kv_build_cache` table in the hub store). A layer is
 //! reused only on the node that made it: a board is trusted with its own
 //! builds, never with another board's (a hostile board could otherwise
-//! plant a layer under a key every build of the fleet reuses).
+//! plant a layer under a key every build of the fleet reuses). Each entry
+//! keeps when its layer was made: an image made of cached layers gets
+//! the same timestamps, and so the same digest, every time.
 
 use bramble_api::protocol::LayerRef;
+use serde::{Deserialize, Serialize};
 
 use crate::store::{KvWrite, Store, StoreError};
 
@@ -14,18 +17,21 @@ fn key(node: &str, cache_key: &str) -> String {
     format!("{node}\n{cache_key}")
 }
 
+/// A cached layer and when it was made (RFC 3339).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub layer: LayerRef,
+    pub created: String,
+}
+
 /// The layer `node` made for `cache_key`, if any.
-pub fn get(store: &Store, node: &str, cache_key: &str) -> Option<LayerRef> {
+pub fn get(store: &Store, node: &str, cache_key: &str) -> Option<Entry> {
     let bytes = store.kv_get(TABLE, &key(node, cache_key)).ok()??;
     serde_json::from_slice(&bytes).ok()
 }
 
 /// Records the layers `node` made, by cache key.
-pub async fn put(
-    store: &Store,
-    node: &str,
-    layers: &[(String, LayerRef)],
-) -> Result<(), StoreError> {
+pub async fn put(store: &Store, node: &str, layers: &[(String, Entry)]) -> Result<(), StoreError> {
     if layers.is_empty() {
         return Ok(());
     }
@@ -34,7 +40,7 @@ pub async fn put(
         .map(|(k, l)| KvWrite {
             table: TABLE,
             key: key(node, k),
-            value: Some(serde_json::to_vec(l).expect("a layer serializes")),
+            value: Some(serde_json::to_vec(l).expect("an entry serializes")),
         })
         .collect();
     store.kv_write(writes).await
@@ -46,6 +52,7 @@ pub fn all_layers(store: &Store) -> Vec<LayerRef> {
         .kv_list(TABLE, "")
         .unwrap_or_default()
         .into_iter()
-        .filter_map(|(_, v)| serde_json::from_slice(&v).ok())
+        .filter_map(|(_, v)| serde_json::from_slice::<Entry>(&v).ok())
+        .map(|e| e.layer)
         .collect()
 }

@@ -49,8 +49,8 @@ struct Run {
     plan: PlatformPlan,
     /// The registry user of its job (none when everything was cached).
     user: Option<String>,
-    /// Cache keys already recorded.
-    recorded: BTreeSet<String>,
+    /// Cache keys already recorded, with when their layers were made.
+    recorded: BTreeMap<String, String>,
     steps: Vec<BuildStepStatus>,
     /// Its manifest, once written.
     manifest: Option<(Digest, u64)>,
@@ -403,7 +403,7 @@ impl Controller {
             steps: Vec::new(),
             plan,
             user,
-            recorded: BTreeSet::new(),
+            recorded: BTreeMap::new(),
             manifest: None,
             failed: None,
             platform: ip,
@@ -435,16 +435,24 @@ impl Controller {
             };
             let p = progress::read(&run.plan, report.as_ref(), &layer_ok);
             run.steps = p.steps.clone();
-            let new: Vec<(String, LayerRef)> = p
+            let made = now();
+            let new: Vec<(String, super::cache::Entry)> = p
                 .layers
                 .iter()
-                .filter(|(k, _)| !run.recorded.contains(*k))
-                .map(|(k, l)| (k.clone(), l.clone()))
+                .filter(|(k, _)| !run.recorded.contains_key(*k))
+                .map(|(k, l)| {
+                    let entry = super::cache::Entry {
+                        layer: l.clone(),
+                        created: made.clone(),
+                    };
+                    (k.clone(), entry)
+                })
                 .collect();
             if let Err(e) = super::cache::put(&self.store, &run.node, &new).await {
                 tracing::warn!(error = %e, "build cache not recorded");
             } else {
-                run.recorded.extend(new.into_iter().map(|(k, _)| k));
+                run.recorded
+                    .extend(new.into_iter().map(|(k, e)| (k, e.created)));
             }
             if let Some(step) = p.bad_layers.first() {
                 run.failed = Some(format!(
@@ -599,13 +607,45 @@ async fn write_image(
     run: &Run,
     layers: &[LayerRef],
 ) -> Result<(Digest, u64), image::StoreImageError> {
-    let created = image::created(run.plan.source_date_epoch);
+    // Each step's layer is as old as the cache says (or as this run made
+    // it); the image is as old as its newest layer. An image of cached
+    // layers is so the same image, digest and all, every time it is built.
+    let step_times: Vec<String> = run
+        .plan
+        .chain_steps
+        .iter()
+        .map(|s| match run.plan.source_date_epoch {
+            Some(_) => image::created(run.plan.source_date_epoch),
+            None => s
+                .created
+                .clone()
+                .or_else(|| run.recorded.get(&s.key).cloned())
+                .unwrap_or_else(now),
+        })
+        .collect();
+    let base_created = run
+        .plan
+        .base_history
+        .iter()
+        .filter_map(|h| h["created"].as_str())
+        .max()
+        .map(str::to_string);
+    let created = match run.plan.source_date_epoch {
+        Some(_) => image::created(run.plan.source_date_epoch),
+        None => step_times
+            .iter()
+            .max()
+            .cloned()
+            .or(base_created)
+            .unwrap_or_else(now),
+    };
     let mut history: Vec<Value> = run.plan.base_history.clone();
     history.extend(
         run.plan
             .chain_steps
             .iter()
-            .map(|s| image::history_entry(&s.text, &created)),
+            .zip(&step_times)
+            .map(|(s, t)| image::history_entry(&s.text, t)),
     );
     let config = image::config(&run.platform, &run.plan.config, layers, &history, &created);
     let (cd, cs) = image::store_config(registry, &config)?;

@@ -33,6 +33,8 @@ pub struct StepInfo {
     pub name: String,
     pub text: String,
     pub cached: Option<LayerRef>,
+    /// When the cached layer was made.
+    pub created: Option<String>,
 }
 
 /// What one platform of a build will produce.
@@ -108,7 +110,7 @@ struct StageChain {
 /// Plans one platform; `cached` answers what the layer cache holds.
 pub fn plan_platform(
     input: &PlanInput<'_>,
-    cached: &dyn Fn(&str) -> Option<LayerRef>,
+    cached: &dyn Fn(&str) -> Option<super::cache::Entry>,
 ) -> Result<PlatformPlan, PlanError> {
     let paths = input.context.paths();
     let image = |r: &str| {
@@ -199,7 +201,11 @@ pub fn plan_platform(
                 _ => {}
             }
             let key = cache_key(&chain.key, step, &inputs);
-            let hit = if input.no_cache { None } else { cached(&key) };
+            let entry = if input.no_cache { None } else { cached(&key) };
+            let (hit, created) = match entry {
+                Some(e) => (Some(e.layer), Some(e.created)),
+                None => (None, None),
+            };
             let name = format!("[{label}{}/{}] {}", k + 2, stage.steps.len() + 1, step.text);
             chain.key = key.clone();
             chain.layers.push(match &hit {
@@ -211,6 +217,7 @@ pub fn plan_platform(
                 name: name.clone(),
                 text: step.text.clone(),
                 cached: hit.clone(),
+                created,
             };
             chain.steps.push(info);
             steps.push(JobStep {
