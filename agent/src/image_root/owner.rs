@@ -6,7 +6,7 @@
 //! it cannot find, an unknown name is an error naming it and the file.
 //! Pure: the caller reads the files (inside the image's root, see
 //! [`super::etc_files`]). A container's user follows runc's rules instead
-//! ([`super::exec_user`]), from the same [`OwnerSpec`].
+//! ([`super::exec_user`]), which shares [`Id`].
 
 use super::passwd::{group_entries, passwd_entries};
 

@@ -1,8 +1,8 @@
 //! Launching one container of a pod, first run or restart: a fresh overlay
 //! rootfs of its image (a restarted container gets a new writable layer, as
 //! in Kubernetes), the image's user looked up in it when it is a name
-//! (`crate::image_root::etc_files::user_in_root`), then create and start in the runtime under its
-//! container id. A failed attempt leaves nothing in the runtime or mounted.
+//! (`crate::image_root::etc_files::user_in_root`), then create and start in
+//! the runtime under its container id. A failed attempt leaves nothing in the runtime or mounted.
 
 use std::path::Path;
 use std::time::{Instant, SystemTime};
