@@ -14,7 +14,8 @@
 //! a directory destination, is [`super::copy_plan`]'s; finding the
 //! sources `copy_sources`'s; the copying itself [`super::copy_tree`]'s;
 //! ADD's archives [`super::add_archive`]'s; owners by name are looked up
-//! in the destination image ([`super::owner`]).
+//! in the destination image ([`crate::image_root::owner`], read by
+//! [`crate::image_root::etc_files`]).
 //! Heredoc sources are written with their mode. Missing parents of the
 //! destination are made 0755 and owned by the `--chown` owner (root
 //! without), as BuildKit's `MkdirAll`.
