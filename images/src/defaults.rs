@@ -16,10 +16,15 @@
 //! overridden variable keeps its place, new ones are appended); `PATH` gets
 //! the usual default when neither sets it. Working directory: the container's
 //! `workingDir`, else the image's `WorkingDir`, else `/`. User: the image's
-//! `User` (`uid` or `uid:gid`, numeric only for now: names need the image's
-//! `/etc/passwd` and `/etc/group`, which this pure function does not read),
-//! overridden by `securityContext.runAsUser` / `runAsGroup`; a uid without a
-//! gid runs with gid 0.
+//! `User` (`user[:group]`, names or numbers), `securityContext.runAsUser`
+//! replacing all of it and `runAsGroup` its group, as containerd's CRI
+//! does; all numbers give the ids (a uid alone runs with gid 0), a name
+//! leaves a [`ProcessUser::Lookup`] that the agent resolves in the image's
+//! `/etc/passwd` and `/etc/group` (runc's rules) once the rootfs is
+//! mounted, which this pure function does not read. `runAsNonRoot: true`
+//! refuses what kubelet refuses: a `runAsUser` of 0, and without
+//! `runAsUser` an image that runs as root or whose user is a name (which
+//! cannot be verified before the container exists).
 
 use bramble_api::objects::container::Container;
 use oci_spec::image::ImageConfiguration;
@@ -45,10 +50,19 @@ pub struct ProcessDefaults {
     pub env: Vec<String>,
     /// Absolute working directory.
     pub cwd: String,
-    pub uid: u32,
-    pub gid: u32,
+    pub user: ProcessUser,
     /// Sorted by port, then protocol.
     pub exposed_ports: Vec<ExposedPort>,
+}
+
+/// Who the process runs as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProcessUser {
+    /// Numeric ids: nothing to look up.
+    Ids { uid: u32, gid: u32 },
+    /// `user[:group]` with a name in it, to resolve in the image's
+    /// `/etc/passwd` and `/etc/group` when the container is created.
+    Lookup(String),
 }
 
 /// Why the defaults cannot be computed.
@@ -61,11 +75,21 @@ pub enum DefaultsError {
     )]
     NoCommand { container: String, args_only: bool },
     #[error(
-        "container {container:?}: the image runs as user {user:?}, which is not numeric; \
-         Bramble does not yet resolve user or group names from the image's /etc/passwd — \
-         set securityContext.runAsUser (and runAsGroup) to numeric ids"
+        "container {container:?}: container's runAsUser breaks non-root policy (runAsNonRoot \
+         is true and runAsUser is 0)"
     )]
-    UserName { container: String, user: String },
+    RunAsRoot { container: String },
+    #[error(
+        "container {container:?}: container has runAsNonRoot and image will run as root; set \
+         securityContext.runAsUser to a non-zero uid or use an image with a non-root USER"
+    )]
+    ImageRunsAsRoot { container: String },
+    #[error(
+        "container {container:?}: container has runAsNonRoot and image has non-numeric user \
+         ({user}), cannot verify user is non-root; set securityContext.runAsUser to the \
+         user's numeric uid"
+    )]
+    NonNumericUser { container: String, user: String },
     #[error("container {container:?}: {field} {value} is not a valid id (0 to 4294967295)")]
     InvalidId {
         container: String,
@@ -166,7 +190,7 @@ pub fn process_defaults(
         });
     }
 
-    let (uid, gid) = user(image, container)?;
+    let user = user(image, container)?;
 
     let mut exposed_ports = Vec::new();
     for entry in cfg
@@ -186,8 +210,7 @@ pub fn process_defaults(
         argv,
         env: env.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
         cwd,
-        uid,
-        gid,
+        user,
         exposed_ports,
     })
 }
@@ -199,8 +222,9 @@ fn set_env(env: &mut Vec<(String, String)>, k: &str, v: &str) {
     }
 }
 
-/// uid and gid: the image's `User`, overridden by the security context.
-fn user(image: &ImageConfiguration, container: &Container) -> Result<(u32, u32), DefaultsError> {
+/// The process's user: the image's `User`, overridden by the security
+/// context, checked against `runAsNonRoot`.
+fn user(image: &ImageConfiguration, container: &Container) -> Result<ProcessUser, DefaultsError> {
     let name = &container.name;
     let sc = container.security_context.as_ref();
     let run_as_user = sc.and_then(|s| s.run_as_user);
@@ -218,30 +242,47 @@ fn user(image: &ImageConfiguration, container: &Container) -> Result<(u32, u32),
         .and_then(|c| c.user().clone())
         .unwrap_or_default();
     let (img_u, img_g) = match image_user.split_once(':') {
-        Some((u, g)) => (u, Some(g)),
+        Some((u, g)) => (u, Some(g).filter(|g| !g.is_empty())),
         None => (image_user.as_str(), None),
     };
-    let numeric = |s: &str| -> Result<u32, DefaultsError> {
-        s.parse().map_err(|_| DefaultsError::UserName {
-            container: name.clone(),
-            user: image_user.clone(),
-        })
+    let user = match run_as_user {
+        Some(u) => id("securityContext.runAsUser", u)?.to_string(),
+        None if img_u.is_empty() => "0".to_string(),
+        None => img_u.to_string(),
     };
-    let uid = match run_as_user {
-        Some(u) => id("securityContext.runAsUser", u)?,
-        None if img_u.is_empty() => 0,
-        None => numeric(img_u)?,
-    };
-    let gid = match run_as_group {
-        Some(g) => id("securityContext.runAsGroup", g)?,
+    let group = match run_as_group {
+        Some(g) => Some(id("securityContext.runAsGroup", g)?.to_string()),
         // runAsUser alone replaces the whole image user (as containerd does).
-        None if run_as_user.is_some() => 0,
-        None => match img_g {
-            Some(g) if !g.is_empty() => numeric(g)?,
-            _ => 0,
-        },
+        None if run_as_user.is_some() => None,
+        None => img_g.map(str::to_string),
     };
-    Ok((uid, gid))
+    if sc.and_then(|s| s.run_as_non_root) == Some(true) {
+        // kubelet's verifyRunAsNonRoot.
+        let container = name.clone();
+        match run_as_user {
+            Some(0) => return Err(DefaultsError::RunAsRoot { container }),
+            Some(_) => {}
+            None => match user.parse::<u32>() {
+                Ok(0) => return Err(DefaultsError::ImageRunsAsRoot { container }),
+                Ok(_) => {}
+                Err(_) => {
+                    return Err(DefaultsError::NonNumericUser {
+                        container,
+                        user: user.clone(),
+                    });
+                }
+            },
+        }
+    }
+    let number = |s: &str| s.parse::<u32>().ok();
+    Ok(match (number(&user), group.as_deref().map(number)) {
+        (Some(uid), None) => ProcessUser::Ids { uid, gid: 0 },
+        (Some(uid), Some(Some(gid))) => ProcessUser::Ids { uid, gid },
+        _ => ProcessUser::Lookup(match group {
+            Some(g) => format!("{user}:{g}"),
+            None => user,
+        }),
+    })
 }
 
 /// `80`, `80/tcp`, `53/udp`.
@@ -413,7 +454,7 @@ mod tests {
     fn working_dir_user_and_ports() {
         let img = nginxish();
         let d = process_defaults(&img, &container(&[], &[]), &[]).unwrap();
-        assert_eq!((d.cwd.as_str(), d.uid, d.gid), ("/srv", 101, 102));
+        assert_eq!((d.cwd.as_str(), d.user.clone()), ("/srv", ids(101, 102)));
         let port = |port, p: &str| ExposedPort {
             port,
             protocol: p.into(),
@@ -429,42 +470,90 @@ mod tests {
             ..Default::default()
         });
         let d = process_defaults(&img, &c, &[]).unwrap();
-        assert_eq!((d.cwd.as_str(), d.uid, d.gid), ("/data", 1000, 0));
+        assert_eq!((d.cwd.as_str(), d.user), ("/data", ids(1000, 0)));
         c.security_context = Some(SecurityContext {
             run_as_group: Some(5),
             ..Default::default()
         });
         let d = process_defaults(&img, &c, &[]).unwrap();
-        assert_eq!((d.uid, d.gid), (101, 5));
+        assert_eq!(d.user, ids(101, 5));
         let plain = image(json!({"Cmd": ["sh"]}));
         let d = process_defaults(&plain, &container(&[], &[]), &[]).unwrap();
-        assert_eq!((d.cwd.as_str(), d.uid, d.gid), ("/", 0, 0));
+        assert_eq!((d.cwd.as_str(), d.user), ("/", ids(0, 0)));
         let uid_only = image(json!({"Cmd": ["sh"], "User": "65534"}));
         let d = process_defaults(&uid_only, &container(&[], &[]), &[]).unwrap();
-        assert_eq!((d.uid, d.gid), (65534, 0));
+        assert_eq!(d.user, ids(65534, 0));
+    }
+
+    fn ids(uid: u32, gid: u32) -> ProcessUser {
+        ProcessUser::Ids { uid, gid }
+    }
+
+    fn user_of(
+        image_user: &str,
+        sc: Option<SecurityContext>,
+    ) -> Result<ProcessUser, DefaultsError> {
+        let img = image(json!({"Cmd": ["sh"], "User": image_user}));
+        let mut c = container(&[], &[]);
+        c.security_context = sc;
+        process_defaults(&img, &c, &[]).map(|d| d.user)
+    }
+
+    fn sc(
+        user: Option<i64>,
+        group: Option<i64>,
+        non_root: Option<bool>,
+    ) -> Option<SecurityContext> {
+        Some(SecurityContext {
+            run_as_user: user,
+            run_as_group: group,
+            run_as_non_root: non_root,
+            ..Default::default()
+        })
     }
 
     #[test]
-    fn user_names_need_run_as_user() {
-        let named = image(json!({"Cmd": ["sh"], "User": "nginx"}));
-        let e = process_defaults(&named, &container(&[], &[]), &[]).unwrap_err();
-        assert!(matches!(e, DefaultsError::UserName { .. }));
-        assert!(e.to_string().contains("runAsUser"), "{e}");
-        let mut c = container(&[], &[]);
-        c.security_context = Some(SecurityContext {
-            run_as_user: Some(101),
-            ..Default::default()
-        });
-        let d = process_defaults(&named, &c, &[]).unwrap();
-        assert_eq!((d.uid, d.gid), (101, 0));
-        let group_name = image(json!({"Cmd": ["sh"], "User": "1:staff"}));
-        assert!(process_defaults(&group_name, &container(&[], &[]), &[]).is_err());
-        c.security_context = Some(SecurityContext {
-            run_as_user: Some(-1),
-            ..Default::default()
-        });
-        let e = process_defaults(&named, &c, &[]).unwrap_err();
+    fn user_names_are_left_to_look_up() {
+        let lookup = |s: &str| Ok(ProcessUser::Lookup(s.into()));
+        assert_eq!(user_of("nginx", None), lookup("nginx"));
+        assert_eq!(user_of("app:staff", None), lookup("app:staff"));
+        assert_eq!(user_of("1000:staff", None), lookup("1000:staff"));
+        assert_eq!(user_of("app:7", None), lookup("app:7"));
+        assert_eq!(user_of(":staff", None), lookup("0:staff"));
+        assert_eq!(user_of("app:", None), lookup("app"));
+        // runAsUser replaces the whole image user, runAsGroup its group.
+        assert_eq!(user_of("nginx", sc(Some(101), None, None)), Ok(ids(101, 0)));
+        assert_eq!(user_of("app:staff", sc(Some(5), None, None)), Ok(ids(5, 0)));
+        assert_eq!(
+            user_of("app:staff", sc(None, Some(9), None)),
+            lookup("app:9")
+        );
+        assert_eq!(user_of("7:staff", sc(None, Some(9), None)), Ok(ids(7, 9)));
+        let e = user_of("nginx", sc(Some(-1), None, None)).unwrap_err();
         assert!(matches!(e, DefaultsError::InvalidId { .. }), "{e}");
+    }
+
+    #[test]
+    fn run_as_non_root_follows_kubelet() {
+        let non_root = |u| sc(u, None, Some(true));
+        let e = user_of("app", non_root(None)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "container \"web\": container has runAsNonRoot and image has non-numeric user (app), \
+             cannot verify user is non-root; set securityContext.runAsUser to the user's numeric uid"
+        );
+        assert_eq!(user_of("app", non_root(Some(1000))), Ok(ids(1000, 0)));
+        let e = user_of("", non_root(None)).unwrap_err();
+        assert!(matches!(e, DefaultsError::ImageRunsAsRoot { .. }), "{e}");
+        let e = user_of("0:5", non_root(None)).unwrap_err();
+        assert!(matches!(e, DefaultsError::ImageRunsAsRoot { .. }), "{e}");
+        let e = user_of("app", non_root(Some(0))).unwrap_err();
+        assert!(matches!(e, DefaultsError::RunAsRoot { .. }), "{e}");
+        assert_eq!(
+            user_of("1000:staff", non_root(None)),
+            Ok(ProcessUser::Lookup("1000:staff".into()))
+        );
+        assert_eq!(user_of("0", sc(None, None, Some(false))), Ok(ids(0, 0)));
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub mod unpack;
 
 pub use blobs::{BlobError, BlobStore};
 pub use client::{ClientError, Progress, PullOptions, PulledImage, RegistryClient};
-pub use defaults::{DefaultsError, ProcessDefaults, process_defaults};
+pub use defaults::{DefaultsError, ProcessDefaults, ProcessUser, process_defaults};
 pub use digest::Digest;
 pub use export::{ExportError, ExportImage, export_oci_archive};
 pub use import::{ImportError, ImportProgress, ImportReport, ImportedImage, import};

@@ -14,7 +14,8 @@
 //! a directory destination, is [`super::copy_plan`]'s; finding the
 //! sources `copy_sources`'s; the copying itself [`super::copy_tree`]'s;
 //! ADD's archives [`super::add_archive`]'s; owners by name are looked up
-//! in the destination image ([`super::owner`]).
+//! in the destination image ([`crate::image_root::owner`], read by
+//! [`crate::image_root::etc_files`]).
 //! Heredoc sources are written with their mode. Missing parents of the
 //! destination are made 0755 and owned by the `--chown` owner (root
 //! without), as BuildKit's `MkdirAll`.
@@ -23,25 +24,26 @@
 //! by the stage's `USER` as BuildKit makes them.
 //!
 //! Every destination path is resolved inside the mounted root and every
-//! source path inside its root ([`super::in_root`]); a source pattern with
+//! source path inside its root ([`crate::image_root::in_root`]); a source pattern with
 //! `..` above its root is refused.
 
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use bramble_dockerfile::plan::{CopyStep, InlineFile, Source};
 use bramble_images::{Rootfs, RootfsError};
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat, fstat, openat, unlinkat};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat, openat, unlinkat};
 
 use super::add_archive::{ArchiveError, Extracted, extract};
 use super::copy_plan::{Dest, ManySources, PatternError, Placement, check_count, place};
 use super::copy_sources::{Matched, Sources};
 use super::copy_tree::{Copier, TreeError, Visible};
-use super::in_root::{Owner, Root, display, lstat_at, now, set_meta};
-use super::owner::{OwnerError, OwnerSpec};
+use crate::image_root::etc_files::{EtcFileError, read_etc_file};
+use crate::image_root::in_root::{Owner, Root, display, lstat_at, now, set_meta};
+use crate::image_root::owner::{OwnerError, OwnerSpec};
 
 /// Where a step's sources are read.
 #[derive(Debug, Clone, Copy)]
@@ -78,6 +80,8 @@ pub enum CopyError {
         #[source]
         error: OwnerError,
     },
+    #[error(transparent)]
+    EtcFile(#[from] EtcFileError),
     #[error(transparent)]
     Tree(#[from] TreeError),
     #[error("ADD {source_path}: {error}")]
@@ -160,27 +164,6 @@ fn with_root(
         .expect("a writable rootfs has an upper directory"))
 }
 
-/// Reads a small regular file inside `root` (`None`: missing, or not a
-/// regular file). Used for the image's `/etc/passwd` and `/etc/group`.
-fn read_in_root(root: &Root, rel: &str) -> io::Result<Option<String>> {
-    const LIMIT: u64 = 16 << 20;
-    let fd = match root.open_at(Path::new(rel), OFlags::PATH) {
-        Ok(fd) => fd,
-        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {
-            return Ok(None);
-        }
-        Err(e) => return Err(e),
-    };
-    if !is_kind(&fstat(&fd)?, FileType::RegularFile) {
-        return Ok(None);
-    }
-    let real = root.real_rel(&fd)?;
-    let file = File::from(root.open_at(&real, OFlags::RDONLY | OFlags::NOFOLLOW)?);
-    let mut text = String::new();
-    file.take(LIMIT).read_to_string(&mut text)?;
-    Ok(Some(text))
-}
-
 /// The owner for `spec` (`user[:group]`), names looked up in `dst`.
 pub(crate) fn resolve_owner(dst: &Root, spec: &str) -> Result<Owner, CopyError> {
     let Some(parsed) = OwnerSpec::parse(spec) else {
@@ -191,7 +174,7 @@ pub(crate) fn resolve_owner(dst: &Root, spec: &str) -> Result<Owner, CopyError> 
         if !needed {
             return Ok(None);
         }
-        read_in_root(dst, rel).map_err(io_err("reading the image's", format!("/{rel}")))
+        Ok(read_etc_file(dst, rel)?)
     };
     let passwd = read("etc/passwd", need_passwd)?;
     let group = read("etc/group", need_group)?;

@@ -14,7 +14,7 @@ use rustix::fs::{FileType, OFlags, Stat, fstat};
 use super::copy::{CopyError, io_err, is_kind};
 use super::copy_plan::SourcePattern;
 use super::copy_tree::Visible;
-use super::in_root::{Root, display, lstat_at};
+use crate::image_root::in_root::{Root, display, lstat_at};
 
 /// A matched source: its name as matched (what it is called in a
 /// directory destination), its real path in the source root and its

@@ -11,7 +11,7 @@
 //! an image, as BuildKit keeps them); `--chmod` replaces every mode.
 //!
 //! Everything is done with `*at` calls relative to directory descriptors
-//! found inside the roots ([`super::in_root`]): source entries are looked
+//! found inside the roots ([`crate::image_root::in_root`]): source entries are looked
 //! at with `AT_SYMLINK_NOFOLLOW` and opened with `O_NOFOLLOW`, so a link in
 //! a context or a stage to the board's `/etc/shadow` is copied as a link.
 
@@ -28,7 +28,7 @@ use rustix::fs::{
     symlinkat, unlinkat,
 };
 
-use super::in_root::{Owner, Root, display, lstat_at, set_meta};
+use crate::image_root::in_root::{Owner, Root, display, lstat_at, set_meta};
 
 /// Why an entry could not be copied.
 #[derive(Debug, thiserror::Error)]

@@ -2,9 +2,9 @@
 //! ([`runner`], one thread each), a job start to end ([`job`]), running a
 //! `RUN` step's process in a container over the layers before it
 //! ([`step`]); the COPY, ADD and WORKDIR steps ([`copy`]: its pure rules
-//! in [`copy_plan`] and [`owner`], finding sources in `copy_sources`, the
+//! in [`copy_plan`] and `crate::image_root::owner`, finding sources in `copy_sources`, the
 //! copying in [`copy_tree`], ADD's archives in [`add_archive`]); paths
-//! resolved inside an image's root ([`in_root`]). Turning what a step
+//! are resolved inside an image's root by `crate::image_root`. Turning what a step
 //! changed into a layer is `bramble_images::layer_diff`'s.
 
 pub mod add_archive;
@@ -12,8 +12,6 @@ pub mod copy;
 pub mod copy_plan;
 mod copy_sources;
 pub mod copy_tree;
-pub mod in_root;
 pub mod job;
-pub mod owner;
 pub mod runner;
 pub mod step;

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use bramble_images::Rootfs;
 
-use super::in_root::make_dir_in_root;
+use crate::image_root::in_root::make_dir_in_root;
 use crate::runtime::{ContainerConfig, ExitStatus, Runtime, RuntimeError, Signal};
 
 /// What a step runs, and where.
@@ -105,9 +105,11 @@ fn run_in(
     config.cwd = step.cwd.clone();
     let (uid, gid) = match step.user.as_deref().filter(|u| !u.is_empty()) {
         Some(spec) => {
-            let image = super::in_root::Root::open(&root).map_err(|source| StepError::Workdir {
-                cwd: "/".into(),
-                source,
+            let image = crate::image_root::in_root::Root::open(&root).map_err(|source| {
+                StepError::Workdir {
+                    cwd: "/".into(),
+                    source,
+                }
             })?;
             super::copy::resolve_owner(&image, spec)
                 .map_err(|e| StepError::User(e.to_string()))?

@@ -12,6 +12,7 @@ use super::life::Refused;
 use super::netns::NetnsError;
 use super::seccomp_profile::SeccompProfileError;
 use super::volumes::VolumeError;
+use crate::image_root::etc_files::UserError;
 use crate::runtime::{MAX_ID_LEN, RuntimeError};
 
 /// What is wrong with one container of a pod (the pod and the container
@@ -36,6 +37,9 @@ pub enum ContainerError {
     RemoveRootfs(#[source] RootfsError),
     #[error("preparing the rootfs: {0}")]
     PrepareRootfs(#[source] RootfsError),
+    /// The image's user or group could not be resolved in its rootfs.
+    #[error(transparent)]
+    User(#[from] UserError),
     /// A recorded container the recorded pod spec does not have.
     #[error("in the record but not in the pod spec")]
     NotInSpec,

@@ -1,7 +1,8 @@
 //! Launching one container of a pod, first run or restart: a fresh overlay
 //! rootfs of its image (a restarted container gets a new writable layer, as
-//! in Kubernetes), then create and start in the runtime under its
-//! container id. A failed attempt leaves nothing in the runtime or mounted.
+//! in Kubernetes), the image's user looked up in it when it is a name
+//! (`crate::image_root::etc_files::user_in_root`), then create and start in
+//! the runtime under its container id. A failed attempt leaves nothing in the runtime or mounted.
 
 use std::path::Path;
 use std::time::{Instant, SystemTime};
@@ -10,6 +11,7 @@ use bramble_images::Rootfs;
 
 use super::error::{ContainerError, PodError};
 use super::run::{PodContainer, RunningPod};
+use crate::image_root::etc_files::user_in_root;
 use crate::lifecycle::probe::ContainerProbes;
 use crate::runtime::{ContainerHandle, Runtime, RuntimeError};
 
@@ -29,6 +31,21 @@ impl RunningPod {
         let rootfs = self.fresh_rootfs(i)?;
         let c = &mut self.containers[i];
         c.config.rootfs = rootfs.path();
+        if let Some(spec) = &c.image_user {
+            let user = user_in_root(&rootfs.path(), spec).map_err(|e| {
+                if let Err(e) = rootfs.clone().remove() {
+                    tracing::warn!(error = %e, "removing the rootfs of a failed create");
+                }
+                PodError::Container {
+                    pod: pod.clone(),
+                    container: c.name.clone(),
+                    source: Box::new(ContainerError::User(e)),
+                }
+            })?;
+            c.config.uid = user.uid;
+            c.config.gid = user.gid;
+            c.config.additional_gids = user.additional_gids;
+        }
         c.handle =
             create_in_runtime(&*self.runtime, c, rootfs).map_err(|source| PodError::Runtime {
                 pod: pod.clone(),

@@ -1,15 +1,15 @@
 //! Resolving one container of a pod into what the runtime needs
 //! ([`ContainerConfig`]): its image, env (ConfigMaps, Secrets, field refs),
 //! volume mounts and the pod's `resolv.conf`, devices, container id, log
-//! outputs (the log pump's FIFOs or a file), limits, security context and
-//! seccomp profile. The container is added to the pod not created yet
+//! outputs (the log pump's FIFOs or a file), limits, security context (the
+//! pod's user fields where the container sets none) and seccomp profile. The container is added to the pod not created yet
 //! ([`super::launch`] creates it).
 
 use std::path::{Path, PathBuf};
 
 use bramble_api::objects::container::Container;
 use bramble_api::objects::pod::Pod;
-use bramble_images::{ProcessDefaults, Rootfs, process_defaults};
+use bramble_images::{ProcessDefaults, ProcessUser, Rootfs, process_defaults};
 
 use super::env::{PodIps, resolve_env};
 use super::error::{ContainerError, PodError};
@@ -58,7 +58,12 @@ impl RunningPod {
             })?;
         let env = resolve_env(pod, c, src.inputs, pod_ips(pod, options))
             .map_err(|e| volume_error(pod, e))?;
-        let defaults = process_defaults(&image.config, c, &env).map_err(|e| cerr(e.into()))?;
+        let defaults = process_defaults(&image.config, &with_pod_security(pod, c), &env)
+            .map_err(|e| cerr(e.into()))?;
+        let image_user = match &defaults.user {
+            ProcessUser::Lookup(spec) => Some(spec.clone()),
+            ProcessUser::Ids { .. } => None,
+        };
         let mounts = self.mounts(pod, c)?;
         let mut devices = Vec::new();
         for d in pod.devices() {
@@ -93,6 +98,7 @@ impl RunningPod {
             rootfs: None,
             spec: c.clone(),
             config: cfg,
+            image_user,
             layers: image.layers,
             read_only,
             record,
@@ -156,8 +162,11 @@ impl RunningPod {
         let mut cfg = ContainerConfig::new(id, rootfs, defaults.argv, out, err);
         cfg.env = defaults.env;
         cfg.cwd = defaults.cwd;
-        cfg.uid = defaults.uid;
-        cfg.gid = defaults.gid;
+        // A name is looked up when the container is created (`launch`).
+        if let ProcessUser::Ids { uid, gid } = defaults.user {
+            cfg.uid = uid;
+            cfg.gid = gid;
+        }
         cfg.hostname = Some(pod_hostname(pod));
         cfg.netns_path = self.netns.as_ref().map(|n| n.path().to_path_buf());
         cfg.ipc_path = self.netns.as_ref().map(|n| n.ipc_path());
@@ -182,6 +191,19 @@ fn apply_container(cfg: &mut ContainerConfig, c: &Container, options: &PodOption
     }
 }
 
+/// `c` with the pod's `securityContext` user fields where its own are
+/// unset (Kubernetes' effective security context: the container's win).
+fn with_pod_security(pod: &Pod, c: &Container) -> Container {
+    let mut c = c.clone();
+    if let Some(psc) = &pod.spec.security_context {
+        let sc = c.security_context.get_or_insert_with(Default::default);
+        sc.run_as_user = sc.run_as_user.or(psc.run_as_user);
+        sc.run_as_group = sc.run_as_group.or(psc.run_as_group);
+        sc.run_as_non_root = sc.run_as_non_root.or(psc.run_as_non_root);
+    }
+    c
+}
+
 /// The pod's addresses for env `fieldRef`s: a `hostNetwork` pod's is the
 /// node's.
 fn pod_ips(pod: &Pod, options: &PodOptions) -> PodIps {
@@ -198,5 +220,31 @@ fn volume_error(pod: &Pod, e: VolumeError) -> PodError {
     PodError::Volume {
         pod: pod.name().to_string(),
         source: Box::new(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pod_user_fields_fill_the_containers_unset_ones() {
+        let pod: Pod = serde_yaml_ng::from_str(
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  securityContext: {runAsUser: 5, runAsGroup: 6, \
+             runAsNonRoot: true}\n  containers:\n  - {name: a, image: x, securityContext: \
+             {runAsUser: 7}}\n  - {name: b, image: x}\n",
+        )
+        .unwrap();
+        let sc = |i: usize| with_pod_security(&pod, &pod.spec.containers[i]).security_context;
+        let a = sc(0).unwrap();
+        assert_eq!(
+            (a.run_as_user, a.run_as_group, a.run_as_non_root),
+            (Some(7), Some(6), Some(true))
+        );
+        let b = sc(1).unwrap();
+        assert_eq!(
+            (b.run_as_user, b.run_as_group, b.run_as_non_root),
+            (Some(5), Some(6), Some(true))
+        );
     }
 }

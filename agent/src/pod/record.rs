@@ -76,6 +76,9 @@ pub struct SavedContainer {
     pub rootfs: Option<PathBuf>,
     pub deleted: bool,
     pub config: ContainerConfig,
+    /// See `PodContainer::image_user` (absent in older records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_user: Option<String>,
     pub layers: Vec<PathBuf>,
     pub read_only: bool,
     pub record: ContainerRecord,
@@ -128,6 +131,7 @@ impl RunningPod {
                     rootfs: c.rootfs.as_ref().map(|r| r.dir().to_path_buf()),
                     deleted: !c.life.in_runtime(),
                     config: c.config.clone(),
+                    image_user: c.image_user.clone(),
                     layers: c.layers.clone(),
                     read_only: c.read_only,
                     record: c.record.clone(),
@@ -228,6 +232,7 @@ fn recorded_container(
         },
         spec,
         config: saved.config,
+        image_user: saved.image_user,
         layers: saved.layers,
         read_only: saved.read_only,
         record: saved.record,

@@ -70,6 +70,10 @@ pub struct PodContainer {
     /// The spec (probes, ports) and what a re-create needs.
     pub(super) spec: Container,
     pub(super) config: ContainerConfig,
+    /// The user (`user[:group]`, with a name) to look up in the image's
+    /// `/etc/passwd` and `/etc/group` at every create, into `config`'s
+    /// ids; `None`: `config`'s ids are final.
+    pub(super) image_user: Option<String>,
     pub(super) layers: Vec<PathBuf>,
     pub(super) read_only: bool,
     /// Kubernetes-shaped state, restart count, readiness.

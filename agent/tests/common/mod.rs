@@ -352,12 +352,23 @@ impl PodEnv {
         inputs: &bramble_agent::pod::PodInputs,
         options: &bramble_agent::pod::PodOptions,
     ) -> Result<bramble_agent::pod::RunningPod, bramble_agent::pod::PodError> {
+        self.start_images(yaml, inputs, options, &fixture_images())
+    }
+
+    /// Starts `yaml` with the images of `images`.
+    pub fn start_images(
+        &self,
+        yaml: &str,
+        inputs: &bramble_agent::pod::PodInputs,
+        options: &bramble_agent::pod::PodOptions,
+        images: &dyn bramble_agent::pod::ImageSource,
+    ) -> Result<bramble_agent::pod::RunningPod, bramble_agent::pod::PodError> {
         let pod: bramble_api::objects::pod::Pod = serde_yaml_ng::from_str(yaml).expect("pod yaml");
         bramble_agent::pod::RunningPod::start(
             self.runtime.clone(),
             &pod,
             inputs,
-            &fixture_images(),
+            images,
             &self.dirs,
             options,
         )

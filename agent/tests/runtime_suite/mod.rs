@@ -77,8 +77,13 @@ pub fn env_cwd_and_user_from_a_pod_container_are_visible(backend: Backend) {
     cfg.argv = defaults.argv;
     cfg.env = defaults.env;
     cfg.cwd = defaults.cwd;
-    cfg.uid = defaults.uid;
-    cfg.gid = defaults.gid;
+    let bramble_images::ProcessUser::Ids { uid, gid } = defaults.user else {
+        panic!(
+            "numeric runAsUser and runAsGroup give ids: {:?}",
+            defaults.user
+        );
+    };
+    (cfg.uid, cfg.gid) = (uid, gid);
     cfg.hostname = Some("app-host".into());
     cfg.mounts = vec![MountSpec::Tmpfs {
         destination: "/work".into(),

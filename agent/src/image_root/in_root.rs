@@ -7,7 +7,8 @@
 //! `*at` calls on the directory found, never with a joined path.
 //!
 //! A build step's overlay (and a build context or an earlier stage) is only
-//! written by the step being built, so nothing changes between a lookup and
+//! written by the step being built, and a container's rootfs is only read
+//! here, before its process exists, so nothing changes between a lookup and
 //! its use; the image's own symlinks are what is hostile, and they are
 //! resolved here.
 

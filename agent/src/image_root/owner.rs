@@ -4,7 +4,11 @@
 //! without a group gets the gid of the user entry when named, the same
 //! number when numeric. Unlike BuildKit, which silently uses 0 for a name
 //! it cannot find, an unknown name is an error naming it and the file.
-//! Pure: the caller reads the files (inside the image's root).
+//! Pure: the caller reads the files (inside the image's root, see
+//! [`super::etc_files`]). A container's user follows runc's rules instead
+//! ([`super::exec_user`]), which shares [`Id`].
+
+use super::passwd::{group_entries, passwd_entries};
 
 /// A user or group as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,7 +18,7 @@ pub enum Id {
 }
 
 impl Id {
-    fn parse(s: &str) -> Id {
+    pub fn parse(s: &str) -> Id {
         match s.parse::<u32>() {
             Ok(n) => Id::Num(n),
             Err(_) => Id::Name(s.to_string()),
@@ -63,7 +67,8 @@ impl OwnerSpec {
         let (uid, mut gid) = match &self.user {
             Id::Num(n) => (*n, *n),
             Id::Name(name) => passwd
-                .and_then(|text| lookup(text, name, 2, Some(3)))
+                .and_then(|text| passwd_entries(text).find(|u| u.name == name))
+                .map(|u| (u.uid, u.gid))
                 .ok_or_else(|| OwnerError::UnknownUser(name.clone()))?,
         };
         match &self.group {
@@ -71,8 +76,8 @@ impl OwnerSpec {
             Some(Id::Num(n)) => gid = *n,
             Some(Id::Name(name)) => {
                 gid = group
-                    .and_then(|text| lookup(text, name, 2, None))
-                    .map(|(g, _)| g)
+                    .and_then(|text| group_entries(text).find(|g| g.name == name))
+                    .map(|g| g.gid)
                     .ok_or_else(|| OwnerError::UnknownGroup(name.clone()))?;
             }
         }
@@ -93,23 +98,6 @@ pub enum OwnerError {
          step, or give a numeric gid"
     )]
     UnknownGroup(String),
-}
-
-/// The numeric fields `a` (and `b`) of the first line of a colon-separated
-/// file whose first field is `name`.
-fn lookup(text: &str, name: &str, a: usize, b: Option<usize>) -> Option<(u32, u32)> {
-    text.lines().find_map(|line| {
-        let fields: Vec<&str> = line.split(':').collect();
-        if fields.first() != Some(&name) {
-            return None;
-        }
-        let first = fields.get(a)?.trim().parse().ok()?;
-        let second = match b {
-            Some(b) => fields.get(b)?.trim().parse().ok()?,
-            None => first,
-        };
-        Some((first, second))
-    })
 }
 
 #[cfg(test)]
