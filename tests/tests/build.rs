@@ -249,7 +249,6 @@ WORKDIR /app\n\
 COPY --from=build /src/ /app/\n\
 USER app\n\
 RUN id -u > /app/uid\n\
-USER 1234\n\
 CMD [\"/app/app.sh\"]\n";
 
 #[test]
@@ -292,7 +291,7 @@ fn multi_stage_builds_copy_from_the_context_and_stages_with_workdir_and_named_us
     );
     let cfg = skopeo_inspect(&c, dir.path(), "demo/multi:1", true);
     assert_eq!(cfg["config"]["WorkingDir"], "/app", "{cfg}");
-    assert_eq!(cfg["config"]["User"], "1234", "{cfg}");
+    assert_eq!(cfg["config"]["User"], "app", "{cfg}");
 
     let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "multi"},
         "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "demo/multi:1"}]}});
