@@ -33,6 +33,18 @@ impl Drop for Cleanup {
     }
 }
 
+/// Exchanges the subPath directory and the symlink to `/`.
+fn swap(vol: &Path) {
+    renameat_with(
+        CWD,
+        vol.join("sub"),
+        CWD,
+        vol.join("alt"),
+        RenameFlags::EXCHANGE,
+    )
+    .unwrap();
+}
+
 fn inode(p: &Path) -> (u64, u64) {
     let m = std::fs::metadata(p).unwrap();
     (m.dev(), m.ino())
@@ -80,27 +92,13 @@ fn a_subpath_swapped_for_a_symlink_to_root_never_mounts_the_root() {
     };
     // Both states on their own: the directory is mounted, the symlink refused.
     assert_eq!(resolve_and_mount(), Some(real), "the subPath directory");
-    renameat_with(
-        CWD,
-        vol.join("sub"),
-        CWD,
-        vol.join("alt"),
-        RenameFlags::EXCHANGE,
-    )
-    .unwrap();
+    swap(&vol);
     assert_eq!(
         resolve_and_mount(),
         None,
         "a subPath that is a symlink to /"
     );
-    renameat_with(
-        CWD,
-        vol.join("sub"),
-        CWD,
-        vol.join("alt"),
-        RenameFlags::EXCHANGE,
-    )
-    .unwrap();
+    swap(&vol);
 
     let stop = Arc::new(AtomicBool::new(false));
     let swapper = {
@@ -108,14 +106,7 @@ fn a_subpath_swapped_for_a_symlink_to_root_never_mounts_the_root() {
         std::thread::spawn(move || {
             let mut swaps = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                renameat_with(
-                    CWD,
-                    vol.join("sub"),
-                    CWD,
-                    vol.join("alt"),
-                    RenameFlags::EXCHANGE,
-                )
-                .unwrap();
+                swap(&vol);
                 swaps += 1;
             }
             swaps

@@ -27,7 +27,7 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -101,29 +101,6 @@ fn xattr_is(path: &Path, name: &str, any: bool) -> bool {
     match rustix::fs::lgetxattr(path, name, &mut buf) {
         Ok(n) => any || &buf[..n] == b"y",
         Err(_) => false,
-    }
-}
-
-/// Reads exactly `left` bytes: an earlier end is an error.
-struct Exact<R> {
-    inner: R,
-    left: u64,
-}
-
-impl<R: Read> Read for Exact<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.left == 0 {
-            return Ok(0);
-        }
-        let n = self.inner.read(buf)?;
-        if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the file got shorter while it was read",
-            ));
-        }
-        self.left -= n as u64;
-        Ok(n)
     }
 }
 
@@ -282,10 +259,7 @@ impl<W: Write> LayerWriter<'_, W> {
                     .map_err(io_at(path))?;
                 // A file that changed size meanwhile is an error, not a
                 // short or long entry.
-                let mut body = Exact {
-                    inner: file.take(meta.len()),
-                    left: meta.len(),
-                };
+                let mut body = crate::exact::Exact::new(file, meta.len());
                 self.tar
                     .append_data(&mut h, inner, &mut body)
                     .map_err(io_at(path))?;

@@ -9,6 +9,7 @@ pub mod blobs;
 pub mod client;
 pub mod defaults;
 pub mod digest;
+pub mod exact;
 pub mod export;
 pub mod import;
 pub mod layer_diff;

@@ -17,6 +17,21 @@ pub fn age(timestamp: Option<&str>, now: SystemTime) -> String {
 }
 
 /// Parses an RFC 3339 timestamp such as `2026-11-27T22:56:02Z`.
+/// A DURATION column (Jobs, Builds): `status.startTime` to
+/// `status.completionTime`, or to now while running; empty before start.
+pub fn run_duration(o: &serde_json::Value, now: SystemTime) -> String {
+    let at = |p: &str| {
+        o.pointer(p)
+            .and_then(serde_json::Value::as_str)
+            .and_then(parse_time)
+    };
+    match (at("/status/startTime"), at("/status/completionTime")) {
+        (None, _) => String::new(),
+        (Some(s), None) => human_duration(now.duration_since(s).unwrap_or_default()),
+        (Some(s), Some(e)) => human_duration(e.duration_since(s).unwrap_or_default()),
+    }
+}
+
 pub fn parse_time(s: &str) -> Option<SystemTime> {
     humantime::parse_rfc3339_weak(s.trim()).ok()
 }

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use serde_json::Value;
 
-use super::age::{age, human_duration, parse_time};
+use super::age::{age, run_duration};
 use super::columns::label_selector;
 use super::json::{bool_at, int_at, list_at, str_at};
 
@@ -41,13 +41,7 @@ pub fn job_cells(o: &Value, name: String, now: SystemTime) -> (Vec<String>, Vec<
             _ => format!("{succeeded}/1"),
         },
     };
-    let start = str_at(o, "/status/startTime").and_then(parse_time);
-    let end = str_at(o, "/status/completionTime").and_then(parse_time);
-    let duration = match (start, end) {
-        (None, _) => String::new(),
-        (Some(s), None) => human_duration(now.duration_since(s).unwrap_or_default()),
-        (Some(s), Some(e)) => human_duration(e.duration_since(s).unwrap_or_default()),
-    };
+    let duration = run_duration(o, now);
     (
         vec![
             name,
@@ -136,6 +130,7 @@ fn containers(o: &Value, pointer: &str, selector: Option<&Value>) -> Vec<String>
 
 #[cfg(test)]
 mod tests {
+    use super::super::age::parse_time;
     use super::*;
     use serde_json::json;
 

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use serde_json::Value;
 
-use super::age::{age, human_duration, parse_time};
+use super::age::{age, run_duration};
 use super::json::{list_at, str_at};
 
 /// Base headers and wide headers of a Build.
@@ -30,13 +30,7 @@ pub fn build_cells(o: &Value, name: String, now: SystemTime) -> (Vec<String>, Ve
             .collect::<Vec<_>>()
             .join(",")
     };
-    let start = str_at(o, "/status/startTime").and_then(parse_time);
-    let end = str_at(o, "/status/completionTime").and_then(parse_time);
-    let duration = match (start, end) {
-        (None, _) => String::new(),
-        (Some(s), None) => human_duration(now.duration_since(s).unwrap_or_default()),
-        (Some(s), Some(e)) => human_duration(e.duration_since(s).unwrap_or_default()),
-    };
+    let duration = run_duration(o, now);
     (
         vec![
             name,

@@ -19,13 +19,14 @@
 
 use std::collections::BTreeSet;
 use std::fs::{self, File, Metadata};
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use bramble_dockerfile::context::Context;
 use bramble_images::Digest;
 use bramble_images::digest::HashingWriter;
+use bramble_images::exact::Exact;
 
 /// Why the context could not be packed.
 #[derive(Debug, thiserror::Error)]
@@ -161,10 +162,7 @@ pub fn write_tar<W: Write>(
             }
             header.set_entry_type(tar::EntryType::Regular);
             header.set_size(meta.len());
-            let mut reader = Exact {
-                inner: (&file).take(meta.len()),
-                left: meta.len(),
-            };
+            let mut reader = Exact::new(&file, meta.len());
             builder
                 .append_data(&mut header, rel, &mut reader)
                 .map_err(|source| match source.kind() {
@@ -205,30 +203,10 @@ fn header_for(meta: &Metadata) -> tar::Header {
     h
 }
 
-/// Yields exactly `left` bytes, or fails with `UnexpectedEof` (the file
-/// shrank while it was read).
-struct Exact<R> {
-    inner: R,
-    left: u64,
-}
-
-impl<R: Read> Read for Exact<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.left == 0 {
-            return Ok(0);
-        }
-        let n = self.inner.read(buf)?;
-        if n == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        self.left -= n as u64;
-        Ok(n)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
     use std::os::unix::fs::PermissionsExt;
 
     fn tree() -> tempfile::TempDir {
