@@ -42,6 +42,7 @@ fn the_index_points_at_hashed_documents_that_are_cached() {
             "apis/apps/v1",
             "apis/autoscaling/v2",
             "apis/batch/v1",
+            "apis/bramble.dev/v1",
             "apis/events.k8s.io/v1",
             "apis/networking.k8s.io/v1",
             "apis/storage.k8s.io/v1"
