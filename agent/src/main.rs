@@ -462,6 +462,9 @@ fn join(mut args: JoinArgs) -> Result<(), Failure> {
     hello
         .features
         .push(bramble_api::protocol::FEATURE_BUILD.to_string());
+    hello
+        .features
+        .push(bramble_api::protocol::rpc::FEATURE_BUILD_LOGS.to_string());
     hello.volumes_dir = std::path::absolute(args.node.data_dir.join("volumes"))
         .ok()
         .map(|d| d.display().to_string());
@@ -610,7 +613,8 @@ fn main() {
 
 /// What build jobs run with: the agent's runtime, its image store (blobs
 /// and unpacked layers), registry clients for reading (the node's login)
-/// and pushing (a job's grant), and `DATA_DIR/builds`.
+/// and pushing (a job's grant), `DATA_DIR/builds` and the kept logs in
+/// `DATA_DIR/build-logs`.
 fn build_env(
     data_dir: &Path,
     runtime: Arc<dyn Runtime>,
@@ -634,5 +638,6 @@ fn build_env(
             }
         }),
         dir: data_dir.join("builds"),
+        logs: bramble_agent::build::log::BuildLogs::open(&data_dir.join("build-logs")),
     })
 }

@@ -384,7 +384,7 @@ pub enum NodesCommand {
 /// `bramble logs`.
 #[derive(Debug, Args)]
 pub struct LogsArgs {
-    /// The pod (`web-x7k2p` or `pod/web-x7k2p`)
+    /// The pod (`web-x7k2p` or `pod/web-x7k2p`), or a build (`build/NAME`)
     pub pod: String,
     /// The container (required when the pod has several)
     #[arg(short = 'c', long)]
@@ -398,6 +398,9 @@ pub struct LogsArgs {
     /// Only lines newer than this (e.g. 5m, 1h)
     #[arg(long, value_name = "DURATION")]
     pub since: Option<humantime::Duration>,
+    /// Of a build of several platforms: which one's log (e.g. linux/arm64)
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<String>,
 }
 
 /// `bramble exec`.

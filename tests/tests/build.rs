@@ -5,7 +5,9 @@
 //! layers; `skopeo inspect` reads the image Docker would have made, a pod
 //! runs it, and the same build again runs nothing. Also: a build for a
 //! platform no node has is refused naming the platforms that can build,
-//! and a failing `RUN` reports its exit code and output.
+//! and a failing `RUN` reports its exit code and output. `bramble logs
+//! build/NAME` reads (and follows) the log the board keeps: each step,
+//! cached or run, and the output of what ran.
 
 use std::path::Path;
 use std::process::Command;
@@ -128,7 +130,7 @@ fn skopeo_inspect(c: &Cluster, dir: &Path, image: &str, raw: bool) -> Value {
 const DOCKERFILE: &str = "FROM bb:1\n\
 ENV GREETING=hello\n\
 ARG FLAVOUR=plain\n\
-RUN echo \"$GREETING from a $FLAVOUR board\" > /greeting && mkdir -p /data && rm -f /bin/vi\n\
+RUN echo \"$GREETING from a $FLAVOUR board\" > /greeting && mkdir -p /data && rm -f /bin/vi && echo ran-on-the-$FLAVOUR-board\n\
 EXPOSE 8080\n\
 LABEL org.example.kind=demo\n\
 USER 1000\n\
@@ -141,6 +143,15 @@ fn a_board_builds_an_image_that_skopeo_reads_and_a_pod_runs_and_a_rebuild_runs_n
     let dir = tempfile::tempdir().unwrap();
     let ctx = upload_context(&c, dir.path(), "demo/hello", &[("Dockerfile", DOCKERFILE)]);
     create_build(&c, "hello-1", "demo/hello:1", ctx.clone(), &[platform()]);
+    // Its log, followed from the board that builds it until the job ends
+    // (refused until a node has it).
+    let log = eventually("the build's log", Duration::from_secs(180), || {
+        let (ok, out) = c.cli(&["logs", "-f", "build/hello-1"]);
+        ok.then_some(out)
+    });
+    assert!(log.contains("#1 [2/2] RUN echo"), "{log}");
+    assert!(log.contains("\nran-on-the-plain-board\n#1 DONE "), "{log}");
+    assert!(log.lines().last().unwrap().starts_with("DONE "), "{log}");
     let b = finished(&c, "hello-1");
     assert_eq!(b["status"]["phase"], "Succeeded", "{b}");
     let p = &b["status"]["platforms"][0];
@@ -192,6 +203,13 @@ fn a_board_builds_an_image_that_skopeo_reads_and_a_pod_runs_and_a_rebuild_runs_n
     assert_eq!(b["status"]["phase"], "Succeeded", "{b}");
     let steps = b["status"]["platforms"][0]["steps"].as_array().unwrap();
     assert!(steps.iter().all(|s| s["cached"] == true), "{b}");
+    let (ok, log) = c.cli(&["logs", "build/hello-2"]);
+    assert!(ok, "{log}");
+    assert!(log.contains("#1 CACHED"), "{log}");
+    assert!(
+        !log.contains("\nran-on-the-plain-board"),
+        "nothing ran: {log}"
+    );
     let again = skopeo_inspect(&c, dir.path(), "demo/hello:2", true);
     assert_eq!(again, cfg, "a build of cached layers is the same image");
 }
@@ -222,6 +240,9 @@ fn builds_that_cannot_run_or_fail_say_why() {
         "{msg}"
     );
     assert!(msg.contains(platform()), "{msg}");
+    let (ok, out) = c.cli(&["logs", "build/elsewhere"]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("has not started on a node for"), "{out}");
 
     // A RUN that exits 3: its code and output.
     create_build(&c, "fails", "demo/broken:1", ctx, &[platform()]);
@@ -233,6 +254,20 @@ fn builds_that_cannot_run_or_fail_say_why() {
     let step = &b["status"]["platforms"][0]["steps"][0];
     assert_eq!(step["exitCode"], 3, "{b}");
     assert_eq!(step["phase"], "Failed", "{b}");
+    // The log keeps the whole output and how the job ended.
+    let (ok, log) = c.cli(&["logs", "build/fails"]);
+    assert!(ok, "{log}");
+    assert!(
+        log.contains("about to fail\n#1 ERROR: exit code 3\n"),
+        "{log}"
+    );
+    let (ok, last) = c.cli(&["logs", "--tail", "1", "build/fails"]);
+    assert!(ok, "{last}");
+    assert!(
+        last.starts_with("ERROR: ") && last.contains("exit code 3"),
+        "{last}"
+    );
+    assert_eq!(last.trim_end().lines().count(), 1, "{last}");
     // Nothing was tagged.
     let (code, _) = c.client().get("/v2/demo/broken/manifests/1");
     assert_eq!(code, 404);

@@ -8,6 +8,9 @@
 //! job's own credential and kept unpacked for the next steps. Every step
 //! is reported as it starts and ends; a failed `RUN` reports its exit code
 //! and the end of its output. A cancelled job stops before its next step.
+//! Everything is also written to the job's log ([`super::log`]): each
+//! step, cached or run, the output of its process, how it and the job
+//! ended.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,6 +25,7 @@ use bramble_images::{
 };
 
 use super::copy::{CopySource, copy_step, mkdir_step};
+use super::log::{BuildLog, BuildLogs, seconds};
 use super::step::{Step, run_step};
 use crate::runtime::Runtime;
 
@@ -40,6 +44,8 @@ pub struct JobEnv {
     pub push: PushClient,
     /// Where jobs keep their files (`DATA_DIR/builds`).
     pub dir: PathBuf,
+    /// Where jobs' logs are kept (`DATA_DIR/build-logs`).
+    pub logs: BuildLogs,
 }
 
 /// Why a job stopped.
@@ -93,15 +99,13 @@ fn compression(media_type: &str) -> Compression {
     }
 }
 
-/// The last lines of a step's output, for its error.
-fn tail(log: &Path) -> String {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    let start = lines.len().saturating_sub(20);
-    if lines.is_empty() {
+/// The last lines of a step's output (written since `from`), for its error.
+fn tail(log: &BuildLog, from: u64) -> String {
+    let text = log.tail_since(from, 20);
+    if text.is_empty() {
         String::new()
     } else {
-        format!("; output:\n{}", lines[start..].join("\n"))
+        format!("; output:\n{text}")
     }
 }
 
@@ -133,8 +137,20 @@ pub fn run(
         std::fs::remove_dir_all(&dir)?;
     }
     std::fs::create_dir_all(&dir)?;
-    let result = build(env, job, cancel, &dir, &mut state, report);
-    // Nothing of a job outlives it but its layers (in the layer store).
+    let mut log = env.logs.create(&job.uid, &job.platform)?;
+    let started = Instant::now();
+    let result = build(env, job, cancel, &dir, &mut state, &mut log, report);
+    match &result {
+        Ok(()) => log.line(&format!("DONE {}", seconds(started.elapsed()))),
+        Err(JobError::Cancelled) => log.line("CANCELLED"),
+        // The output is in the log already.
+        Err(JobError::Exit { step, code, .. }) => {
+            log.line(&format!("ERROR: {step}: exit code {code}"))
+        }
+        Err(e) => log.line(&format!("ERROR: {e}")),
+    }
+    // Nothing of a job outlives it but its layers (in the layer store)
+    // and its log.
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
@@ -145,6 +161,7 @@ fn build(
     cancel: &AtomicBool,
     dir: &Path,
     state: &mut BuildReport,
+    log: &mut BuildLog,
     report: &dyn Fn(&BuildReport),
 ) -> Result<(), JobError> {
     let repo = job.grant.repository.as_str();
@@ -174,6 +191,11 @@ fn build(
             })
     };
     // The context, unpacked; what a build may read.
+    log.line(&format!(
+        "#0 [internal] load build context ({} bytes)",
+        job.context.size
+    ));
+    let ctx_started = Instant::now();
     let ctx_digest = digest(&job.context.digest, "the context digest")?;
     read.fetch_blob(
         repo,
@@ -209,6 +231,8 @@ fn build(
     list_files(&context, "", &mut visible)?;
     visible.retain(|f| !job.context_hidden.contains(f));
     visible.sort();
+    log.line(&format!("#0 DONE {}", seconds(ctx_started.elapsed())));
+    let mut seq = 0usize;
     let push = (env.push)(&job.grant.user, &job.grant.password);
     let mut stages: std::collections::BTreeMap<usize, Vec<PathBuf>> = Default::default();
     let mut n = 0usize;
@@ -222,7 +246,10 @@ fn build(
             if cancel.load(Ordering::Relaxed) {
                 return Err(JobError::Cancelled);
             }
+            seq += 1;
+            log.line(&format!("#{seq} {}", step.name));
             if let Some(l) = &step.cached {
+                log.line(&format!("#{seq} CACHED"));
                 layers.push(ensure(l)?);
                 continue;
             }
@@ -239,6 +266,7 @@ fn build(
                 step: step.name.clone(),
                 why,
             };
+            let output_from = log.len();
             let upper = match &step.step.action {
                 Action::Run(r) => {
                     if !r.inline_files.is_empty() {
@@ -246,7 +274,6 @@ fn build(
                             "RUN with a #! heredoc is not supported on the boards yet".into(),
                         ));
                     }
-                    let log = dir.join(format!("step-{n}.log"));
                     let outcome = run_step(
                         env.runtime.as_ref(),
                         &Step {
@@ -259,7 +286,7 @@ fn build(
                             uid: 0,
                             gid: 0,
                             user: Some(r.user.clone()),
-                            log: log.clone(),
+                            log: log.path().to_path_buf(),
                             timeout: None,
                         },
                     )
@@ -272,10 +299,12 @@ fn build(
                             s.duration_millis = Some(started.elapsed().as_millis() as u64);
                         }
                         report(state);
+                        let output = tail(log, output_from);
+                        log.line(&format!("#{seq} ERROR: exit code {code}"));
                         return Err(JobError::Exit {
                             step: step.name.clone(),
                             code,
-                            output: tail(&log),
+                            output,
                         });
                     }
                     outcome.upper
@@ -326,6 +355,7 @@ fn build(
             let layer = commit_layer(env, &push, repo, &step.name, &upper, job.source_date_epoch)?;
             let _ = std::fs::remove_dir_all(&step_dir);
             layers.push(env.layers.path(&digest(&layer.diff_id, "diff_id")?));
+            log.line(&format!("#{seq} DONE {}", seconds(started.elapsed())));
             if let Some(s) = state.steps.last_mut() {
                 s.phase = "Succeeded".into();
                 s.duration_millis = Some(started.elapsed().as_millis() as u64);

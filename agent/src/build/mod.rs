@@ -4,7 +4,8 @@
 //! ([`step`]); the COPY, ADD and WORKDIR steps ([`copy`]: its pure rules
 //! in [`copy_plan`] and `crate::image_root::owner`, finding sources in `copy_sources`, the
 //! copying in [`copy_tree`], ADD's archives in [`add_archive`]); paths
-//! are resolved inside an image's root by `crate::image_root`. Turning what a step
+//! are resolved inside an image's root by `crate::image_root`; each job's
+//! log, kept after it for `bramble logs build/NAME`, in [`log`]. Turning what a step
 //! changed into a layer is `bramble_images::layer_diff`'s.
 
 pub mod add_archive;
@@ -13,5 +14,6 @@ pub mod copy_plan;
 mod copy_sources;
 pub mod copy_tree;
 pub mod job;
+pub mod log;
 pub mod runner;
 pub mod step;

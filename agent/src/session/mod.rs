@@ -23,6 +23,7 @@ pub mod replay;
 pub mod report;
 pub mod report_lines;
 pub mod rpc;
+pub mod rpc_build_logs;
 pub mod rpc_exec;
 pub mod rpc_follow;
 pub mod rpc_portforward;

@@ -7,6 +7,8 @@
 //! its output and feeding its stdin ([`super::rpc_exec`]), killed after
 //! [`EXEC_TIMEOUT`]; `portForward` connects to a port inside the pod's
 //! network namespace and streams both ways ([`super::rpc_portforward`]);
+//! `buildLogs` reads (and follows) a build job's kept log
+//! ([`super::rpc_build_logs`]);
 //! `prepull` answers "not implemented yet"; `cancel` and
 //! `stdin` are the worker's (it sets the flag a running request watches, or
 //! queues the bytes for its exec) and get no answer.
@@ -18,6 +20,7 @@ use std::time::{Duration, SystemTime};
 use bramble_api::objects::pod::Pod;
 use bramble_api::protocol::rpc::{ExecCall, LogsCall, PodRef, RpcError, RpcErrorCode, Stream};
 
+use super::rpc_build_logs::build_logs;
 use super::rpc_exec::{StdinFeed, exec_stream};
 use super::rpc_follow::{Chunker, FollowLimits, RecordWatch, chunks_of, follow};
 use super::rpc_portforward::forward;
@@ -41,6 +44,8 @@ pub struct RpcContext {
     pub logs_dir: PathBuf,
     /// `RUN_DIR/pods`: the pod records.
     pub records_dir: PathBuf,
+    /// `DATA_DIR/build-logs`: the logs of build jobs.
+    pub build_logs_dir: PathBuf,
     pub runtime: Option<std::sync::Arc<dyn Runtime>>,
     pub follow: FollowLimits,
 }
@@ -72,6 +77,9 @@ pub fn answer(
             }
         }
         return;
+    }
+    if let RpcCall::BuildLogs(b) = call {
+        return build_logs(&ctx.build_logs_dir, b, cancel, ctx.follow, sink);
     }
     if let RpcCall::Logs(l) = call
         && l.follow
@@ -157,6 +165,24 @@ pub fn answer_now(ctx: &RpcContext, call: &RpcCall) -> Vec<RpcChunk> {
             Ok(_) => Err(failed("port-forward is answered as a stream")),
             Err(end) => return vec![end],
         },
+        RpcCall::BuildLogs(b) => {
+            let once = bramble_api::protocol::rpc::BuildLogsCall {
+                follow: false,
+                ..b.clone()
+            };
+            let mut chunks = Vec::new();
+            build_logs(
+                &ctx.build_logs_dir,
+                &once,
+                &AtomicBool::new(false),
+                ctx.follow,
+                &mut |c| {
+                    chunks.push(c);
+                    true
+                },
+            );
+            return chunks;
+        }
         RpcCall::Prepull(_) => Err(failed("prepull is not implemented yet by this agent")),
         RpcCall::Cancel(_) | RpcCall::Stdin(_) => return Vec::new(),
     };
@@ -369,6 +395,7 @@ mod tests {
         RpcContext {
             logs_dir: dir.to_path_buf(),
             records_dir: dir.join("none"),
+            build_logs_dir: dir.join("build-logs"),
             runtime: None,
             follow: FollowLimits::default(),
         }

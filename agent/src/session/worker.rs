@@ -254,6 +254,7 @@ impl Worker {
         let ctx = super::rpc::RpcContext {
             logs_dir: self.cfg.data_dir.join("logs"),
             records_dir: self.cfg.run_dir.join("pods"),
+            build_logs_dir: self.cfg.data_dir.join("build-logs"),
             runtime: self.cfg.runtime.clone(),
             follow: super::rpc_follow::FollowLimits::default(),
         };

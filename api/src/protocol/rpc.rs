@@ -108,6 +108,9 @@ pub enum RpcCall {
     /// A TCP connection to a port of a pod (`kubectl port-forward`), only
     /// to agents announcing [`FEATURE_PORT_FORWARD`].
     PortForward(PortForwardCall),
+    /// The log of a build job run on the node, only to agents announcing
+    /// [`FEATURE_BUILD_LOGS`].
+    BuildLogs(BuildLogsCall),
 }
 
 /// A pod on the node; with `uid`, only that incarnation.
@@ -183,6 +186,27 @@ impl std::fmt::Debug for ExecCall {
             .field("stdin", &self.stdin)
             .finish()
     }
+}
+
+/// The `hello.features` entry of agents that keep the logs of the build
+/// jobs they ran and take `buildLogs`.
+pub const FEATURE_BUILD_LOGS: &str = "buildLogs";
+
+/// `bramble logs build/NAME [--platform P] [-f] [--tail N]`: the log of the
+/// job of Build `uid` for `platform` on this node — each step as it
+/// started (`#3 [2/4] RUN make`), the output of its process, how it ended
+/// (`#3 DONE 1.2s`, `#3 CACHED`, `#3 ERROR: ...`). With `follow`, new
+/// output streams until the job ends.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BuildLogsCall {
+    pub uid: String,
+    pub platform: String,
+    #[serde(default)]
+    pub follow: bool,
+    /// Only the last N lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail_lines: Option<u64>,
 }
 
 /// The `hello.features` entry of agents that take `portForward`.
@@ -428,6 +452,23 @@ impl Message for RpcRequest {
                     ));
                 }
             }
+            RpcCall::BuildLogs(b) => {
+                if b.uid.is_empty()
+                    || b.uid.len() > 64
+                    || !b
+                        .uid
+                        .bytes()
+                        .all(|c| c.is_ascii_alphanumeric() || c == b'-')
+                {
+                    errs.push(FieldError::invalid(
+                        "call.uid",
+                        format!("{:?}: must be a uid (letters, digits, '-')", b.uid),
+                    ));
+                }
+                if let Some(why) = crate::objects::build::check_platform(&b.platform) {
+                    errs.push(FieldError::invalid("call.platform", why));
+                }
+            }
             RpcCall::Cancel(c) => {
                 if c.id == self.id {
                     errs.push(FieldError::invalid(
@@ -598,6 +639,29 @@ mod tests {
         }));
         let e = decode::<RpcRequest>("pi-1", &encode(&r).unwrap()).unwrap_err();
         assert!(e.to_string().contains("call.port"), "{e}");
+
+        let good = BuildLogsCall {
+            uid: "5de2aecb-801f".into(),
+            platform: "linux/arm/v7".into(),
+            follow: true,
+            tail_lines: None,
+        };
+        let r = req(RpcCall::BuildLogs(good.clone()));
+        assert_eq!(
+            decode::<RpcRequest>("pi-1", &encode(&r).unwrap()).unwrap(),
+            r
+        );
+        let r = req(RpcCall::BuildLogs(BuildLogsCall {
+            uid: "../x".into(),
+            platform: "linux/../../etc".into(),
+            ..good
+        }));
+        let e = decode::<RpcRequest>("pi-1", &encode(&r).unwrap()).unwrap_err();
+        let ProtocolError::Invalid { errors, .. } = e else {
+            panic!()
+        };
+        let paths: Vec<_> = errors.0.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["call.uid", "call.platform"]);
     }
 
     #[test]

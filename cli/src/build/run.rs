@@ -237,6 +237,11 @@ pub fn build(
             let m = p.message.as_deref().unwrap_or("failed");
             why.push_str(&format!("; {}{on}: {m}", p.platform));
         }
+        if status.platforms.iter().any(|p| p.node.is_some()) {
+            why.push_str(&format!(
+                "\n(the whole output: bramble logs build/{name} -n {ns})"
+            ));
+        }
         bail!("build {ns}/{name} failed: {why}");
     }
     let digest = status.digest.unwrap_or_default();

@@ -1,6 +1,7 @@
 //! The Kubernetes-style HTTP API: routes, auth, and dispatch to handlers.
 
 mod auth;
+mod build_log;
 mod claims;
 mod content;
 mod discovery;
@@ -360,6 +361,9 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
             name,
             sub,
         } => match (resource.plural, sub.as_str(), &method) {
+            ("builds", "log", &Method::GET) => {
+                build_log::log(st, &namespace, &name, parts.uri.query()).await
+            }
             ("pods", "log", &Method::GET) => {
                 pod_rpc::log(st, &namespace, &name, parts.uri.query()).await
             }

@@ -39,8 +39,9 @@ pub enum Target {
 
 /// Subresources Bramble serves (or, `replicasets/scale`, answers why it
 /// does not), per plural.
-const SUBRESOURCES: [(&str, &str); 10] = [
+const SUBRESOURCES: [(&str, &str); 11] = [
     ("pods", "log"),
+    ("builds", "log"),
     ("pods", "eviction"),
     ("pods", "exec"),
     ("pods", "attach"),

@@ -143,6 +143,12 @@ pub async fn log(st: &AppState, ns: &str, name: &str, query: Option<&str>) -> Ap
         )));
     }
     let (stream, first) = start(st, &node, RpcCall::Logs(call)).await?;
+    Ok(text_response(first, stream))
+}
+
+/// A logs answer as a streamed `text/plain` body: the output chunks' bytes,
+/// an error from the agent as a last line.
+pub(super) fn text_response(first: RpcChunk, stream: RpcStream) -> Response {
     let body =
         futures_util::stream::unfold((Some(first), stream), |(pending, mut stream)| async move {
             let chunk = match pending {
@@ -166,11 +172,11 @@ pub async fn log(st: &AppState, ns: &str, name: &str, query: Option<&str>) -> Ap
                 _ => Some((Ok(Bytes::new()), (None, stream))),
             }
         });
-    Ok((
+    (
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
         Body::from_stream(body),
     )
-        .into_response())
+        .into_response()
 }
 
 fn decode(data: String, encoding: Encoding) -> Bytes {
