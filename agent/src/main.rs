@@ -549,6 +549,9 @@ fn reset(args: NodeArgs) -> Result<(), Failure> {
     print_events(&events);
     let events = node.stop_all();
     print_events(&events);
+    // What build jobs left: their steps' overlays and files (their
+    // containers went with `Node::open`'s leftovers).
+    bramble_agent::build::job::remove_leftovers(&args.data_dir.join("builds"));
     node.enable_network(NetSettings {
         node_ip: None,
         table: args.nft_table.clone(),

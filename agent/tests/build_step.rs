@@ -31,6 +31,7 @@ fn step(sb: &Sandbox, name: &str, layers: &[PathBuf], script: &str) -> Step {
         gid: 0,
         log: sb.dir().join(format!("{name}.log")),
         timeout: None,
+        cancel: None,
     }
 }
 
@@ -96,6 +97,23 @@ fn a_failing_step_reports_its_code_and_a_slow_one_is_killed() {
     slow.timeout = Some(Duration::from_millis(300));
     let out = run_step(&*sb.runtime, &slow).unwrap();
     assert_eq!(out.exit, None, "killed after its timeout");
+    assert!(
+        mounts_under(sb.dir()).is_empty(),
+        "{:?}",
+        mounts_under(sb.dir())
+    );
+
+    // A cancelled step (its Build deleted) is killed, timeout or not.
+    let mut cancelled = step(&sb, "cancelled", &base, "sleep 600");
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    cancelled.cancel = Some(flag.clone());
+    let setter = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let out = run_step(&*sb.runtime, &cancelled).unwrap();
+    setter.join().unwrap();
+    assert_eq!(out.exit, None, "killed when cancelled");
     assert!(
         mounts_under(sb.dir()).is_empty(),
         "{:?}",

@@ -375,6 +375,7 @@ impl Hub {
         );
         // Controllers, scheduler and dispatcher run when there are agents to
         // talk to (an API-only hub just stores objects).
+        let node_lost_after = config.control.lifecycle.eviction_timeout;
         let control = mqtt.is_some().then(|| {
             crate::control::spawn(
                 store.clone(),
@@ -407,6 +408,7 @@ impl Hub {
                     store.clone(),
                     registry.clone(),
                     builds.clone(),
+                    node_lost_after,
                     stop_rx.clone(),
                 ),
             ));

@@ -7,7 +7,8 @@
 //! platform no node has is refused naming the platforms that can build,
 //! and a failing `RUN` reports its exit code and output. `bramble logs
 //! build/NAME` reads (and follows) the log the board keeps: each step,
-//! cached or run, and the output of what ran.
+//! cached or run, and the output of what ran. A build whose board is lost
+//! mid-step moves to another board.
 
 use std::path::Path;
 use std::process::Command;
@@ -384,4 +385,49 @@ fn bramble_build_uploads_the_context_follows_the_steps_and_names_the_image() {
     let (ok, listed) = c.cli(&["get", "builds"]);
     assert!(ok, "{listed}");
     assert_eq!(listed.matches("Succeeded").count(), 3, "{listed}");
+}
+
+#[test]
+fn a_build_whose_board_is_lost_mid_step_finishes_on_another() {
+    let mut c = Cluster::start(
+        Broker::Embedded,
+        2,
+        &[
+            "--node-heartbeat-grace",
+            "1s",
+            "--node-eviction-timeout",
+            "2s",
+        ],
+    );
+    c.push_busybox("bb", "1");
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = upload_context(
+        &c,
+        dir.path(),
+        "demo/slow",
+        &[(
+            "Dockerfile",
+            "FROM bb:1\nRUN sleep 10 && echo slow > /made\n",
+        )],
+    );
+    create_build(&c, "slow", "demo/slow:1", ctx, &[platform()]);
+    // The board is running the step: it dies there.
+    let first = eventually("the step to run", Duration::from_secs(120), || {
+        let (_, b) = c.client().get(&format!("{BUILDS}/slow"));
+        let p = &b["status"]["platforms"][0];
+        (p["steps"][0]["phase"] == "Running").then(|| p["node"].as_str().unwrap().to_string())
+    });
+    let lost = c.agents.iter().position(|a| a.name == first).unwrap();
+    c.agents[lost].proc.kill9();
+    let b = finished(&c, "slow");
+    assert_eq!(b["status"]["phase"], "Succeeded", "{b}");
+    let p = &b["status"]["platforms"][0];
+    assert_eq!(p["node"], c.agents[1 - lost].name.as_str(), "{b}");
+    assert_eq!(p["steps"][0]["cached"], Value::Null, "it ran there: {b}");
+    let (ok, log) = c.cli(&["logs", "build/slow"]);
+    assert!(ok && log.contains("#1 DONE "), "{log}");
+    // The lost board, back, drops what its killed job left (its step's
+    // overlay) before the cluster is taken down.
+    c.agents[lost].restart();
+    c.wait_node_ready(&first, Duration::from_secs(60));
 }

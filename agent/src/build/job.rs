@@ -7,7 +7,8 @@
 //! (`bramble_images::layer_diff`), which is pushed to the hub with the
 //! job's own credential and kept unpacked for the next steps. Every step
 //! is reported as it starts and ends; a failed `RUN` reports its exit code
-//! and the end of its output. A cancelled job stops before its next step.
+//! and the end of its output. A cancelled job kills its running `RUN`, or
+//! stops before its next step.
 //! Everything is also written to the job's log ([`super::log`]): each
 //! step, cached or run, the output of its process, how it and the job
 //! ended.
@@ -113,7 +114,7 @@ fn tail(log: &BuildLog, from: u64) -> String {
 pub fn run(
     env: &JobEnv,
     job: &BuildJob,
-    cancel: &AtomicBool,
+    cancel: &Arc<AtomicBool>,
     report: &dyn Fn(&BuildReport),
 ) -> Result<(), JobError> {
     let mut state = BuildReport {
@@ -158,7 +159,7 @@ pub fn run(
 fn build(
     env: &JobEnv,
     job: &BuildJob,
-    cancel: &AtomicBool,
+    cancel: &Arc<AtomicBool>,
     dir: &Path,
     state: &mut BuildReport,
     log: &mut BuildLog,
@@ -288,9 +289,13 @@ fn build(
                             user: Some(r.user.clone()),
                             log: log.path().to_path_buf(),
                             timeout: None,
+                            cancel: Some(cancel.clone()),
                         },
                     )
                     .map_err(|e| fail(e.to_string()))?;
+                    if cancel.load(Ordering::Relaxed) {
+                        return Err(JobError::Cancelled);
+                    }
                     let code = outcome.exit.as_ref().map_or(137, |e| e.code());
                     if code != 0 {
                         if let Some(s) = state.steps.last_mut() {

@@ -1,7 +1,7 @@
 //! The board's build jobs: each job of the desired set runs on a thread of
 //! its own ([`super::job`]), so builds never hold up pods or each other;
-//! a job that leaves the set is cancelled (it stops before its next step)
-//! and forgotten. Reports are kept here for the node loop, which puts
+//! a job that leaves the set is cancelled (its running `RUN` is killed,
+//! or it stops before its next step) and forgotten. Reports are kept here for the node loop, which puts
 //! them in the status; every change wakes it.
 
 use std::collections::BTreeMap;

@@ -9,16 +9,23 @@
 //! device cgroup) as a pod has. The working directory is created first, as
 //! Docker does, its symlinks resolved inside the image's root (never on
 //! the board). Output goes to `log` (stdout and stderr interleaved).
+//! A step past its timeout, or whose `cancel` flag is set (its Build was
+//! deleted), is killed: the flag is looked at every [`CANCEL_CHECK`].
 //! Whatever happens, the container is deleted and the overlay unmounted
 //! before [`run_step`] returns; the upper directory stays for the caller.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use bramble_images::Rootfs;
 
 use crate::image_root::in_root::make_dir_in_root;
-use crate::runtime::{ContainerConfig, ExitStatus, Runtime, RuntimeError, Signal};
+use crate::runtime::{ContainerConfig, ContainerHandle, ExitStatus, Runtime, RuntimeError, Signal};
+
+/// How often a running step looks at its cancel flag.
+pub const CANCEL_CHECK: Duration = Duration::from_millis(200);
 
 /// What a step runs, and where.
 #[derive(Debug, Clone)]
@@ -44,12 +51,14 @@ pub struct Step {
     pub log: PathBuf,
     /// Longest the step may run (`None`: no limit); then it is killed.
     pub timeout: Option<Duration>,
+    /// Set: the step is killed.
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 /// How a step ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepOutcome {
-    /// `None`: killed after its timeout.
+    /// `None`: killed after its timeout or when cancelled.
     pub exit: Option<ExitStatus>,
     /// What it changed (the overlay's upper directory).
     pub upper: PathBuf,
@@ -123,7 +132,7 @@ fn run_in(
     let handle = runtime.create(&config)?;
     let ran = runtime
         .start(&handle)
-        .and_then(|()| runtime.wait(&handle, step.timeout));
+        .and_then(|()| wait(runtime, &handle, step));
     let exit = match ran {
         Ok(Some(exit)) => Ok(Some(exit)),
         Ok(None) => runtime.kill(&handle, Signal::SIGKILL).map(|()| None),
@@ -133,4 +142,32 @@ fn run_in(
     let exit = exit?;
     deleted?;
     Ok(exit)
+}
+
+/// Waits for the step's process; `None` once its timeout passed or it was
+/// cancelled (the caller kills it).
+fn wait(
+    runtime: &dyn Runtime,
+    handle: &ContainerHandle,
+    step: &Step,
+) -> Result<Option<ExitStatus>, RuntimeError> {
+    let Some(cancel) = &step.cancel else {
+        return runtime.wait(handle, step.timeout);
+    };
+    let deadline = step.timeout.map(|t| Instant::now() + t);
+    loop {
+        let slice = match deadline {
+            Some(d) => d
+                .saturating_duration_since(Instant::now())
+                .min(CANCEL_CHECK),
+            None => CANCEL_CHECK,
+        };
+        if let Some(exit) = runtime.wait(handle, Some(slice))? {
+            return Ok(Some(exit));
+        }
+        let late = deadline.is_some_and(|d| Instant::now() >= d);
+        if late || cancel.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+    }
 }

@@ -4,11 +4,13 @@
 //! when a platform is done and the index and tag when all are, and writes
 //! the Build's status as it goes. It wakes on store changes, on reports
 //! and every few seconds. Running builds are held in memory: a restarted
-//! hub plans them again (the steps already done are cache hits).
+//! hub plans them again (the steps already done are cache hits). A
+//! platform whose node is lost (see [`super::lost`]) is planned again on
+//! another node, or fails saying why.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bramble_api::ResourceInfo;
 use bramble_api::objects::Node;
@@ -79,13 +81,26 @@ struct Controller {
     active: HashMap<String, Active>,
     /// Users of the grants this controller issued and has not revoked.
     issued: BTreeSet<String>,
+    /// A node not Ready for this long loses its jobs.
+    node_lost_after: Duration,
 }
 
-/// Starts the controller; it ends when `shutdown` turns true or the store closes.
+/// What planning a platform reads from a Build, read once per start.
+struct Inputs {
+    repo: String,
+    tag: String,
+    df: bramble_dockerfile::Dockerfile,
+    ctx: super::context::ContextIndex,
+    context_blob: LayerRef,
+}
+
+/// Starts the controller; it ends when `shutdown` turns true or the store
+/// closes. Jobs of a node not Ready for `node_lost_after` move.
 pub fn spawn(
     store: Store,
     registry: Arc<Registry>,
     builds: Arc<Builds>,
+    node_lost_after: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
@@ -96,6 +111,7 @@ pub fn spawn(
             builds,
             active: HashMap::new(),
             issued: BTreeSet::new(),
+            node_lost_after,
         };
         loop {
             if *shutdown.borrow() {
@@ -179,6 +195,7 @@ impl Controller {
                     }
                 }
             }
+            self.move_lost(b, &uid, &nodes);
             self.advance(&uid, &nodes).await;
             let status = self.status_of(&uid);
             let finished = matches!(status.phase.as_str(), "Succeeded" | "Failed");
@@ -253,6 +270,81 @@ impl Controller {
 
     /// Plans every platform of `b`.
     fn start(&self, b: &Build, uid: &str, nodes: &[Node]) -> Result<Active, Refused> {
+        let x = self.inputs(b)?;
+        let mut runs = Vec::new();
+        for (i, p) in b.spec.platforms.iter().enumerate() {
+            match self.plan_run(b, uid, i, p, &x, nodes) {
+                Ok(run) => runs.push(run),
+                Err(refused) => {
+                    // The platforms planned before get no job: end their grants.
+                    for user in runs.iter().filter_map(|r: &Run| r.user.as_ref()) {
+                        self.builds.grants.revoke(user);
+                    }
+                    return Err(refused);
+                }
+            }
+        }
+        Ok(Active {
+            repo: x.repo,
+            tag: x.tag,
+            start_time: b
+                .status
+                .as_ref()
+                .and_then(|s| s.start_time.clone())
+                .unwrap_or_else(now),
+            runs,
+        })
+    }
+
+    /// Plans again, elsewhere, each unfinished platform of `uid` whose node
+    /// is lost; a platform no other node can take fails.
+    fn move_lost(&mut self, b: &Build, uid: &str, nodes: &[Node]) {
+        let now = SystemTime::now();
+        let Some(a) = self.active.get(uid) else {
+            return;
+        };
+        let lost: Vec<(usize, String)> = a
+            .runs
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| !r.done())
+            .filter(|(_, r)| {
+                nodes.iter().any(|n| {
+                    n.metadata.name == r.node && super::lost::is_lost(n, self.node_lost_after, now)
+                })
+            })
+            .map(|(i, r)| (i, r.node.clone()))
+            .collect();
+        if lost.is_empty() {
+            return;
+        }
+        let inputs = self.inputs(b);
+        for (i, node) in lost {
+            let planned = match (&inputs, b.spec.platforms.get(i)) {
+                (Ok(x), Some(p)) => self.plan_run(b, uid, i, p, x, nodes),
+                (Err(Refused(why)), _) => Err(Refused(why.clone())),
+                (_, None) => Err(Refused("the Build's platforms changed".into())),
+            };
+            let secs = self.node_lost_after.as_secs();
+            let Some(a) = self.active.get_mut(uid) else {
+                return;
+            };
+            match planned {
+                Ok(run) => {
+                    tracing::info!(build = %b.name(), %node, to = %run.node, "build moved off a lost node");
+                    a.runs[i] = run;
+                }
+                Err(Refused(why)) => {
+                    a.runs[i].failed = Some(format!(
+                        "node {node} has not been Ready for {secs}s and no other node can take the build: {why}"
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Reads what planning needs: the context and its Dockerfile.
+    fn inputs(&self, b: &Build) -> Result<Inputs, Refused> {
         let (repo, tag) = b.repository_and_tag();
         let digest: Digest = b
             .spec
@@ -276,43 +368,25 @@ impl Controller {
             size: u64::try_from(b.spec.context.size).unwrap_or(0),
             media_type: "application/x-tar".into(),
         };
-        let mut runs = Vec::new();
-        for (i, p) in b.spec.platforms.iter().enumerate() {
-            match self.plan_run(b, uid, i, p, &df, &ctx, &context_blob, nodes) {
-                Ok(run) => runs.push(run),
-                Err(refused) => {
-                    // The platforms planned before get no job: end their grants.
-                    for user in runs.iter().filter_map(|r: &Run| r.user.as_ref()) {
-                        self.builds.grants.revoke(user);
-                    }
-                    return Err(refused);
-                }
-            }
-        }
-        Ok(Active {
+        Ok(Inputs {
             repo: repo.to_string(),
             tag: tag.to_string(),
-            start_time: b
-                .status
-                .as_ref()
-                .and_then(|s| s.start_time.clone())
-                .unwrap_or_else(now),
-            runs,
+            df,
+            ctx,
+            context_blob,
         })
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn plan_run(
         &self,
         b: &Build,
         uid: &str,
         index: usize,
         platform: &str,
-        df: &bramble_dockerfile::Dockerfile,
-        ctx: &super::context::ContextIndex,
-        context_blob: &LayerRef,
+        x: &Inputs,
         nodes: &[Node],
     ) -> Result<Run, Refused> {
+        let (df, ctx, context_blob) = (&x.df, &x.ctx, &x.context_blob);
         let dp = bramble_dockerfile::Platform::parse(platform)
             .map_err(|e| Refused(format!("{platform}: {e}")))?;
         let ip: Platform = platform

@@ -6,7 +6,8 @@
 //! through its desired set (the dispatcher reads [`Builds::jobs_for`])
 //! with a push-only registry credential ([`grants`]), follows the node's
 //! reports ([`progress`]) and writes the image ([`image`]) when the last
-//! layer is in. Deleting a Build cancels its jobs.
+//! layer is in. A platform whose node is [`lost`] is planned again on
+//! another. Deleting a Build cancels its jobs.
 
 pub mod bases;
 pub mod cache;
@@ -14,6 +15,7 @@ pub mod context;
 pub mod controller;
 pub mod grants;
 pub mod image;
+pub mod lost;
 pub mod plan;
 pub mod progress;
 
