@@ -33,7 +33,7 @@ mod tests {
 
     fn node(status: &str, since: &str) -> Node {
         serde_json::from_value(serde_json::json!({
-            "metadata": {"name": "pi-1"},
+            "apiVersion": "v1", "kind": "Node", "metadata": {"name": "pi-1"},
             "status": {"conditions": [{"type": "Ready", "status": status,
                 "lastTransitionTime": since}]}
         }))
