@@ -484,13 +484,18 @@ fn join(mut args: JoinArgs) -> Result<(), Failure> {
             hub: pinned.clone(),
         },
     };
-    let build_env = build_env(
+    let mut build_env = build_env(
         &args.node.data_dir,
         runtime.clone(),
         &hub,
         registry_login.clone(),
         registry_tls.clone(),
     )?;
+    // RUN steps join the pod network with addresses the node hands out.
+    build_env.addresses = Some(Arc::new(bramble_agent::build::network::NodeAddresses::new(
+        to_node.clone(),
+    )));
+    build_env.netns_dir = args.node.run_dir.join("netns");
     let source = PullingImages::new(
         Arc::new(images),
         &hub,
@@ -642,5 +647,7 @@ fn build_env(
         }),
         dir: data_dir.join("builds"),
         logs: bramble_agent::build::log::BuildLogs::open(&data_dir.join("build-logs")),
+        addresses: None,
+        netns_dir: PathBuf::new(),
     })
 }

@@ -32,6 +32,7 @@ fn step(sb: &Sandbox, name: &str, layers: &[PathBuf], script: &str) -> Step {
         log: sb.dir().join(format!("{name}.log")),
         timeout: None,
         cancel: None,
+        network: None,
     }
 }
 

@@ -8,13 +8,15 @@
 //! and a failing `RUN` reports its exit code and output. `bramble logs
 //! build/NAME` reads (and follows) the log the board keeps: each step,
 //! cached or run, and the output of what ran. A build whose board is lost
-//! mid-step moves to another board.
+//! mid-step moves to another board. A `RUN` is on the pod network: it
+//! fetches from a Service by name, and its layer keeps no trace of the
+//! `resolv.conf` it was given.
 
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use bramble_tests::cluster::{Broker, Cluster};
+use bramble_tests::cluster::{Broker, Cluster, deployment};
 use bramble_tests::eventually;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -430,4 +432,94 @@ fn a_build_whose_board_is_lost_mid_step_finishes_on_another() {
     // overlay) before the cluster is taken down.
     c.agents[lost].restart();
     c.wait_node_ready(&first, Duration::from_secs(60));
+}
+
+#[test]
+fn a_run_step_fetches_from_a_service_by_name_and_its_layer_keeps_no_resolv_conf() {
+    let c = Cluster::start(Broker::Embedded, 1, &[]);
+    c.push_busybox("bb", "1");
+    // A file server in the cluster, behind a Service.
+    let files = deployment(
+        "files",
+        1,
+        "bb:1",
+        "mkdir -p /www && echo fetched-from-a-service > /www/hello.txt && exec httpd -f -p 8080 -h /www",
+    );
+    let (code, v) = c
+        .client()
+        .post("/apis/apps/v1/namespaces/default/deployments", &files);
+    assert_eq!(code, 201, "{v}");
+    let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "files"},
+        "spec": {"selector": {"app": "files"}, "ports": [{"port": 8080}]}});
+    let (code, v) = c.client().post("/api/v1/namespaces/default/services", &svc);
+    assert_eq!(code, 201, "{v}");
+    eventually("the file server Ready", Duration::from_secs(60), || {
+        (c.ready_pods("app=files").len() == 1).then_some(())
+    });
+
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = upload_context(
+        &c,
+        dir.path(),
+        "demo/net",
+        &[(
+            "Dockerfile",
+            "FROM bb:1\nRUN wget -qO /fetched http://files:8080/hello.txt && cat /etc/resolv.conf\n",
+        )],
+    );
+    create_build(&c, "net", "demo/net:1", ctx, &[platform()]);
+    let b = finished(&c, "net");
+    assert_eq!(b["status"]["phase"], "Succeeded", "{b}");
+    let (ok, log) = c.cli(&["logs", "build/net"]);
+    assert!(ok, "{log}");
+    assert!(log.contains("search default.svc."), "{log}");
+
+    // The layer holds what the step made, and no mount point of its own.
+    let certs = dir.path().join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    std::fs::write(certs.join("ca.crt"), c.hub.ca_pem()).unwrap();
+    let out_dir = dir.path().join("image");
+    let host = c.hub.url.trim_start_matches("https://");
+    let out = Command::new("skopeo")
+        .arg("copy")
+        .arg("--src-cert-dir")
+        .arg(&certs)
+        .args(["--src-creds", &format!("bramble:{}", c.hub.token)])
+        .arg(format!("docker://{host}/demo/net:1"))
+        .arg(format!("dir:{}", out_dir.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("manifest.json")).unwrap()).unwrap();
+    let last = manifest["layers"].as_array().unwrap().last().unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_string();
+    let listed = Command::new("tar")
+        .arg("-tzf")
+        .arg(out_dir.join(&last))
+        .output()
+        .unwrap();
+    assert!(listed.status.success());
+    let entries = String::from_utf8(listed.stdout).unwrap();
+    assert!(entries.lines().any(|e| e == "fetched"), "{entries}");
+    assert!(!entries.contains("resolv.conf"), "{entries}");
+    // Nor the runtime's: the base has no /dev, /proc or /sys.
+    assert_eq!(entries.trim(), "fetched", "{entries}");
+
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "net"},
+        "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "demo/net:1",
+            "command": ["cat", "/fetched"]}]}});
+    let (code, v) = c.client().post("/api/v1/namespaces/default/pods", &pod);
+    assert_eq!(code, 201, "{v}");
+    eventually("the pod's output", Duration::from_secs(60), || {
+        let (ok, out) = c.cli(&["logs", "net"]);
+        (ok && out.contains("fetched-from-a-service")).then_some(())
+    });
 }

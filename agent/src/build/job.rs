@@ -27,6 +27,7 @@ use bramble_images::{
 
 use super::copy::{CopySource, copy_step, mkdir_step};
 use super::log::{BuildLog, BuildLogs, seconds};
+use super::network::{StepAddresses, StepNetwork};
 use super::step::{Step, run_step};
 use crate::runtime::Runtime;
 
@@ -47,6 +48,10 @@ pub struct JobEnv {
     pub dir: PathBuf,
     /// Where jobs' logs are kept (`DATA_DIR/build-logs`).
     pub logs: BuildLogs,
+    /// Where `RUN` steps get pod-network addresses (`None`: no network).
+    pub addresses: Option<Arc<dyn StepAddresses>>,
+    /// Where steps' network namespace files go (`RUN_DIR/netns`).
+    pub netns_dir: PathBuf,
 }
 
 /// Why a job stopped.
@@ -275,6 +280,22 @@ fn build(
                             "RUN with a #! heredoc is not supported on the boards yet".into(),
                         ));
                     }
+                    // `RUN --network=none` gets an empty namespace.
+                    let reserved = env
+                        .addresses
+                        .as_ref()
+                        .filter(|_| r.network != bramble_dockerfile::plan::Network::None)
+                        .and_then(|a| a.reserve());
+                    let namespace = job.build.split_once('/').map_or("default", |(ns, _)| ns);
+                    let network = reserved.as_ref().map(|r| StepNetwork {
+                        netns_dir: env.netns_dir.clone(),
+                        address: r.address,
+                        resolv_conf: bramble_dns::pod_resolv_conf(
+                            r.address.gateway.into(),
+                            namespace,
+                            &r.cluster_domain,
+                        ),
+                    });
                     let outcome = run_step(
                         env.runtime.as_ref(),
                         &Step {
@@ -290,9 +311,13 @@ fn build(
                             log: log.path().to_path_buf(),
                             timeout: None,
                             cancel: Some(cancel.clone()),
+                            network,
                         },
-                    )
-                    .map_err(|e| fail(e.to_string()))?;
+                    );
+                    if let (Some(a), Some(r)) = (&env.addresses, &reserved) {
+                        a.release(r.address.ip);
+                    }
+                    let outcome = outcome.map_err(|e| fail(e.to_string()))?;
                     if cancel.load(Ordering::Relaxed) {
                         return Err(JobError::Cancelled);
                     }

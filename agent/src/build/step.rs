@@ -2,17 +2,22 @@
 //! in a container of the agent's runtime, on an overlay of the layers
 //! before it (writable, so what it changes lands in the overlay's upper
 //! directory, which `bramble_images::layer_diff` turns into the step's
-//! layer). The container has a network namespace of its own with nothing
-//! in it (a build on an offline site has no network; a step that needs one
-//! fails with its own error), the hostname `buildkitsandbox` as BuildKit
-//! gives, and the runtime's default confinement (capabilities, seccomp,
-//! device cgroup) as a pod has. The working directory is created first, as
-//! Docker does, its symlinks resolved inside the image's root (never on
-//! the board). Output goes to `log` (stdout and stderr interleaved).
-//! A step past its timeout, or whose `cancel` flag is set (its Build was
-//! deleted), is killed: the flag is looked at every [`CANCEL_CHECK`].
-//! Whatever happens, the container is deleted and the overlay unmounted
-//! before [`run_step`] returns; the upper directory stays for the caller.
+//! layer). With a `network` ([`super::network`]) the container joins a
+//! namespace of its own on the pod network, with `/etc/resolv.conf`
+//! bind-mounted read-only; without one, it has an empty network namespace
+//! (a step that needs the network fails with its own error). It gets the
+//! hostname `buildkitsandbox` as BuildKit gives, and the runtime's default
+//! confinement (capabilities, seccomp, device cgroup) as a pod has. The
+//! working directory is created first, as Docker does, its symlinks
+//! resolved inside the image's root (never on the board). Output goes to
+//! `log` (stdout and stderr interleaved). Mount points the runtime had to
+//! create (`/dev`, `/proc`, `/sys`, `/etc/resolv.conf`) are taken out of
+//! the upper directory again while still empty, so they never land in the
+//! layer. A step past its timeout, or whose `cancel` flag is set (its
+//! Build was deleted), is killed: the flag is looked at every
+//! [`CANCEL_CHECK`]. Whatever happens, the container is deleted and the
+//! overlay unmounted before [`run_step`] returns; the upper directory stays
+//! for the caller.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,8 +26,11 @@ use std::time::{Duration, Instant};
 
 use bramble_images::Rootfs;
 
+use super::network::{StepNet, StepNetError, StepNetwork};
 use crate::image_root::in_root::make_dir_in_root;
-use crate::runtime::{ContainerConfig, ContainerHandle, ExitStatus, Runtime, RuntimeError, Signal};
+use crate::runtime::{
+    ContainerConfig, ContainerHandle, ExitStatus, MountSpec, Runtime, RuntimeError, Signal,
+};
 
 /// How often a running step looks at its cancel flag.
 pub const CANCEL_CHECK: Duration = Duration::from_millis(200);
@@ -53,6 +61,8 @@ pub struct Step {
     pub timeout: Option<Duration>,
     /// Set: the step is killed.
     pub cancel: Option<Arc<AtomicBool>>,
+    /// The pod network for the step; `None`: an empty namespace.
+    pub network: Option<StepNetwork>,
 }
 
 /// How a step ended.
@@ -79,28 +89,82 @@ pub enum StepError {
     User(String),
     #[error("running the step: {0}")]
     Runtime(#[from] RuntimeError),
+    #[error("the step's network: {0}")]
+    Network(#[from] StepNetError),
+    #[error("the step's resolv.conf: {0}")]
+    Resolv(std::io::Error),
 }
 
 /// Runs `step` and returns how it ended; see the module docs.
 pub fn run_step(runtime: &dyn Runtime, step: &Step) -> Result<StepOutcome, StepError> {
     let rootfs = Rootfs::prepare(&step.layers, &step.dir, false)?;
-    let result = run_in(runtime, step, &rootfs);
+    let net = match &step.network {
+        Some(n) => StepNet::connect(n, &step.id).map(Some),
+        None => Ok(None),
+    };
+    let result = net.map_err(StepError::from).and_then(|net| {
+        let ran = run_in(runtime, step, &rootfs, net.as_ref());
+        if let Some(n) = net {
+            n.remove();
+        }
+        ran
+    });
     let unmounted = rootfs.unmount();
-    let exit = result?;
+    let (exit, made) = result?;
     unmounted?;
-    Ok(StepOutcome {
-        exit,
-        upper: rootfs
-            .upper()
-            .expect("a writable rootfs has an upper directory"),
-    })
+    let upper = rootfs
+        .upper()
+        .expect("a writable rootfs has an upper directory");
+    made.forget(&upper);
+    Ok(StepOutcome { exit, upper })
+}
+
+/// Where the runtime mounts something for every step (and
+/// `/etc/resolv.conf` for a step on the network), deepest first.
+const MOUNT_POINTS: [&str; 5] = ["etc/resolv.conf", "etc", "dev", "proc", "sys"];
+
+/// The mount points the root lacked before the step: the runtime creates
+/// them, and they are not the step's doing (BuildKit removes its mount
+/// stubs too).
+#[derive(Debug, Default)]
+struct MadeMountPoints(Vec<&'static str>);
+
+impl MadeMountPoints {
+    /// Those of [`MOUNT_POINTS`] missing from `root`.
+    fn missing_in(root: &std::path::Path) -> MadeMountPoints {
+        MadeMountPoints(
+            MOUNT_POINTS
+                .into_iter()
+                .filter(|p| root.join(p).symlink_metadata().is_err())
+                .collect(),
+        )
+    }
+
+    /// Removes them from `upper` where they are still empty (an empty file
+    /// or directory): what the step put there stays.
+    fn forget(&self, upper: &std::path::Path) {
+        for p in &self.0 {
+            let path = upper.join(p);
+            match path.symlink_metadata() {
+                Ok(m) if m.is_file() && m.len() == 0 => {
+                    let _ = std::fs::remove_file(&path);
+                }
+                Ok(m) if m.is_dir() => {
+                    // Fails, as wanted, unless empty.
+                    let _ = std::fs::remove_dir(&path);
+                }
+                _ => {}
+            }
+        }
+    }
 }
 
 fn run_in(
     runtime: &dyn Runtime,
     step: &Step,
     rootfs: &Rootfs,
-) -> Result<Option<ExitStatus>, StepError> {
+    net: Option<&StepNet>,
+) -> Result<(Option<ExitStatus>, MadeMountPoints), StepError> {
     let root = rootfs.path();
     let cwd = step.cwd.trim_start_matches('/');
     if !cwd.is_empty() {
@@ -129,6 +193,24 @@ fn run_in(
     config.uid = uid;
     config.gid = gid;
     config.hostname = Some("buildkitsandbox".into());
+    let made = MadeMountPoints::missing_in(&root);
+    if let (Some(n), Some(net)) = (&step.network, net) {
+        config.netns_path = Some(net.path().to_path_buf());
+        let etc = root.join("etc");
+        let resolv = etc.join("resolv.conf");
+        let link = |p: &std::path::Path| p.symlink_metadata().is_ok_and(|m| m.is_symlink());
+        // A link (to ../run/…, say) is left alone: the step has no
+        // resolv.conf then, rather than one written where the link points.
+        if !link(&etc) && !link(&resolv) {
+            let source = step.dir.join("resolv.conf");
+            std::fs::write(&source, &n.resolv_conf).map_err(StepError::Resolv)?;
+            config.mounts.push(MountSpec::Bind {
+                source,
+                destination: "/etc/resolv.conf".into(),
+                read_only: true,
+            });
+        }
+    }
     let handle = runtime.create(&config)?;
     let ran = runtime
         .start(&handle)
@@ -141,7 +223,7 @@ fn run_in(
     let deleted = runtime.delete(&handle);
     let exit = exit?;
     deleted?;
-    Ok(exit)
+    Ok((exit, made))
 }
 
 /// Waits for the step's process; `None` once its timeout passed or it was

@@ -16,6 +16,7 @@
 //! The hub connection (`session::node_loop`) or the local entry point
 //! (`bramble-agent run -f pod.yaml`) drive it.
 
+pub mod build_addresses;
 pub mod dns;
 pub mod images;
 pub mod info;
@@ -174,6 +175,8 @@ pub struct Node {
     network: Option<bramble_api::protocol::NetworkConfig>,
     /// Cluster DNS for the pods (with the network on).
     dns: dns::NodeDns,
+    /// Addresses build steps hold ([`build_addresses`]).
+    step_addresses: std::collections::BTreeSet<std::net::Ipv4Addr>,
 }
 
 /// How the node's pods reach the node loop: `wake` is called after every
@@ -275,6 +278,7 @@ impl Node {
             net_error: None,
             network: None,
             dns: dns::NodeDns::default(),
+            step_addresses: Default::default(),
         };
         for (id, p) in adopted {
             let (pod, address) = (p.pod().clone(), p.address());
@@ -316,6 +320,25 @@ impl Node {
             self.dns.update(cfg.as_ref());
         }
         self.network = cfg;
+    }
+
+    /// The addresses of the pod CIDR in use: pods' (stopping pods keep
+    /// theirs until they are gone) and build steps'.
+    fn used_addresses(&self) -> std::collections::BTreeSet<std::net::Ipv4Addr> {
+        self.pods
+            .values()
+            .filter_map(|s| s.address)
+            .map(|a| a.ip)
+            .chain(self.step_addresses.iter().copied())
+            .collect()
+    }
+
+    /// The cluster's DNS domain, as the network config names it.
+    fn cluster_domain(&self) -> String {
+        self.network
+            .as_ref()
+            .and_then(|n| n.dns.as_ref())
+            .map_or("cluster.local".into(), |d| d.cluster_domain.clone())
     }
 
     /// The pod CIDR new pods get addresses from, if the network is on.
@@ -437,20 +460,9 @@ impl Node {
         let mut options = self.options.clone();
         options.host_ip = self.net.as_ref().and_then(|n| n.node_ip());
         if let Some(cidr) = self.pod_cidr().filter(|_| !pod.spec.host_network) {
-            // Stopping pods keep their addresses until they are gone.
-            let used = self
-                .pods
-                .values()
-                .filter_map(|s| s.address)
-                .map(|a| a.ip)
-                .collect();
-            options.network = Some(network::allocate(cidr, &used)?);
+            options.network = Some(network::allocate(cidr, &self.used_addresses())?);
             options.dns = Some(crate::pod::PodDns {
-                cluster_domain: self
-                    .network
-                    .as_ref()
-                    .and_then(|n| n.dns.as_ref())
-                    .map_or("cluster.local".into(), |d| d.cluster_domain.clone()),
+                cluster_domain: self.cluster_domain(),
             });
         }
         let address = options.network;

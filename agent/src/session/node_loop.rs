@@ -46,6 +46,11 @@ pub enum NodeCommand {
     /// The hub refused this node for good (its token, or a newer agent
     /// required): the loop ends, the pods keep running.
     Refused(String),
+    /// A build step wants an address of the pod network; the answer (none
+    /// without a pod network) goes to the sender.
+    StepAddress(std::sync::mpsc::SyncSender<Option<crate::node::build_addresses::StepAddress>>),
+    /// A build step gives its address back.
+    StepAddressDone(std::net::Ipv4Addr),
 }
 
 /// Why [`NodeLoop::run`] returned.
@@ -201,6 +206,19 @@ impl NodeLoop {
                 }
             }
             NodeCommand::Refused(why) => self.refused = Some(why),
+            NodeCommand::StepAddress(reply) => {
+                let address = self.node.reserve_step_address().unwrap_or_else(|error| {
+                    tracing::warn!(%error, "a build step runs without network");
+                    None
+                });
+                if let Err(std::sync::mpsc::TrySendError::Disconnected(Some(a))) =
+                    reply.try_send(address)
+                {
+                    // The step stopped waiting: the address is free again.
+                    self.node.release_step_address(a.address.ip);
+                }
+            }
+            NodeCommand::StepAddressDone(ip) => self.node.release_step_address(ip),
             // Collected by the round that follows every command.
             NodeCommand::PodsReported => {}
         }
