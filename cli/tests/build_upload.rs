@@ -13,6 +13,7 @@ use std::time::Duration;
 use bramble_cli::build::upload::{Blob, Outcome, Uploader};
 use bramble_hub::testing::TestHub;
 use bramble_images::Digest;
+use bramble_tests::breaking::Breaking;
 use bramble_tests::eventually;
 use serde_json::Value;
 
@@ -385,25 +386,6 @@ fn a_new_client_resumes_an_interrupted_upload() {
     );
     let (code, back) = env.registry_get(&format!("/v2/resume/b/blobs/{digest}"));
     assert_eq!((code, back == bytes), (200, true));
-}
-
-/// Gives `left` bytes of `data`, then fails (a connection dropping).
-struct Breaking<'a> {
-    data: &'a [u8],
-    left: usize,
-}
-
-impl Read for Breaking<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.left == 0 {
-            return Err(std::io::Error::other("connection dropped"));
-        }
-        let n = buf.len().min(self.left).min(self.data.len());
-        buf[..n].copy_from_slice(&self.data[..n]);
-        self.data = &self.data[n..];
-        self.left -= n;
-        Ok(n)
-    }
 }
 
 /// A TCP proxy to `upstream` that cuts the one connection carrying the
