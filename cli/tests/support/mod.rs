@@ -4,6 +4,10 @@
 //! directory, and the `bramble` binary run against it with a scrubbed
 //! environment. A test file adds the helpers only it needs in an `impl Env`
 //! of its own.
+//!
+//! `support/compose.rs` is not a child of this module: the compose tests
+//! include it alone (`mod support { pub mod compose; }`), so neither side
+//! compiles helpers it does not use.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
