@@ -7,53 +7,20 @@
 
 use std::io::Read;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::time::Duration;
 
 use bramble_cli::build::upload::{Blob, Outcome, Uploader};
-use bramble_hub::testing::TestHub;
 use bramble_images::Digest;
+use bramble_tests::breaking::Breaking;
 use bramble_tests::eventually;
 use serde_json::Value;
 
-struct Env {
-    rt: tokio::runtime::Runtime,
-    hub: Option<TestHub>,
-    home: tempfile::TempDir,
-    work: tempfile::TempDir,
-}
+mod support;
+
+use support::Env;
 
 impl Env {
-    fn start() -> Env {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let hub = rt.block_on(TestHub::start()).expect("test hub starts");
-        Env {
-            rt,
-            hub: Some(hub),
-            home: tempfile::tempdir().unwrap(),
-            work: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn hub(&self) -> &TestHub {
-        self.hub.as_ref().unwrap()
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_bramble"));
-        c.env_clear()
-            .env("HOME", self.home.path())
-            .env("BRAMBLE_HUB", self.hub().url())
-            .env("BRAMBLE_DATA_DIR", self.hub().data_dir())
-            .args(args)
-            .stdin(Stdio::null());
-        c
-    }
-
     fn client(&self) -> bramble_tests::Client {
         bramble_tests::Client::with_ca(
             &self.hub().url(),
@@ -69,12 +36,6 @@ impl Env {
             Some(self.hub().token()),
             bramble_trust::tls::ureq_config(&roots),
         )
-    }
-
-    fn write(&self, rel: &str, text: &str) {
-        let p = self.work.path().join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(&p, text).unwrap();
     }
 
     /// The raw bytes of a registry GET.
@@ -133,14 +94,6 @@ impl Env {
         assert!((200..300).contains(&code), "{body}");
         let out = child.0.take().unwrap().wait_with_output().unwrap();
         (build, out)
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        if let Some(h) = self.hub.take() {
-            let _ = self.rt.block_on(h.stop());
-        }
     }
 }
 
@@ -385,25 +338,6 @@ fn a_new_client_resumes_an_interrupted_upload() {
     );
     let (code, back) = env.registry_get(&format!("/v2/resume/b/blobs/{digest}"));
     assert_eq!((code, back == bytes), (200, true));
-}
-
-/// Gives `left` bytes of `data`, then fails (a connection dropping).
-struct Breaking<'a> {
-    data: &'a [u8],
-    left: usize,
-}
-
-impl Read for Breaking<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.left == 0 {
-            return Err(std::io::Error::other("connection dropped"));
-        }
-        let n = buf.len().min(self.left).min(self.data.len());
-        buf[..n].copy_from_slice(&self.data[..n]);
-        self.data = &self.data[n..];
-        self.left -= n;
-        Ok(n)
-    }
 }
 
 /// A TCP proxy to `upstream` that cuts the one connection carrying the

@@ -1,81 +1,28 @@
 //! End-to-end: the real `bramble` binary against an in-process hub.
 //!
 //! Each test starts its own hub (temporary data dir, 127.0.0.1 port 0) and
-//! runs the binary with a scrubbed environment and a temporary HOME.
+//! runs the binary with a scrubbed environment and a temporary HOME
+//! (`support::Env`, shared with `build_upload.rs`).
 //!
 //! Length: over 600 lines because one suite (the CLI against a real hub);
 //! each test a command's flow.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use bramble_hub::testing::TestHub;
+mod support;
 
-/// A running hub plus the runtime that serves it.
-struct Env {
-    rt: tokio::runtime::Runtime,
-    hub: Option<TestHub>,
-    home: tempfile::TempDir,
-    work: tempfile::TempDir,
-}
+use support::Env;
 
 impl Env {
-    fn start() -> Env {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let hub = rt.block_on(TestHub::start()).expect("test hub starts");
-        Env {
-            rt,
-            hub: Some(hub),
-            home: tempfile::tempdir().unwrap(),
-            work: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn hub(&self) -> &TestHub {
-        self.hub.as_ref().unwrap()
-    }
-
-    /// The binary with only the variables we choose: the hub URL, and the
-    /// hub's data dir, so the token is found the way it is on the hub machine.
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_bramble"));
-        c.env_clear()
-            .env("HOME", self.home.path())
-            .env("BRAMBLE_HUB", self.hub().url())
-            .env("BRAMBLE_DATA_DIR", self.hub().data_dir())
-            .args(args)
-            .stdin(Stdio::null());
-        c
-    }
-
     fn run(&self, args: &[&str]) -> Run {
         Run::from(self.cmd(args).output().unwrap())
     }
 
-    fn write(&self, rel: &str, text: &str) -> PathBuf {
-        let p = self.work.path().join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-
     fn dir(&self, rel: &str) -> String {
         self.work.path().join(rel).display().to_string()
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        if let Some(h) = self.hub.take() {
-            let _ = self.rt.block_on(h.stop());
-        }
     }
 }
 

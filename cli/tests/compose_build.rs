@@ -7,51 +7,16 @@
 //! --build` after a change rolls the new image out; a failing build stops
 //! `compose build` naming its service.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use bramble_tests::cluster::{Broker, Cluster, unique};
+use bramble_tests::cluster::{Broker, Cluster};
 use bramble_tests::eventually;
 
-/// A project directory; `compose down -v` on drop, so a failing test
-/// leaves no namespace behind (the cluster's drop then stops the agent).
-struct Project<'a> {
-    c: &'a Cluster,
-    dir: tempfile::TempDir,
-    name: String,
+mod support {
+    pub mod compose;
 }
 
-impl Project<'_> {
-    fn write(&self, rel: &str, text: &str) {
-        let path = self.dir.path().join(rel);
-        std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
-        std::fs::write(path, text).expect("write");
-    }
-
-    fn file(&self) -> PathBuf {
-        self.dir.path().join("compose.yaml")
-    }
-
-    /// `bramble compose -f FILE -p NAME ARGS...`: (success, output).
-    fn compose(&self, args: &[&str]) -> (bool, String) {
-        let file = self.file().display().to_string();
-        let mut all = vec!["compose", "-f", &file, "-p", &self.name];
-        all.extend_from_slice(args);
-        self.c.cli(&all)
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let (ok, out) = self.compose(args);
-        assert!(ok, "compose {args:?} failed:\n{out}");
-        out
-    }
-}
-
-impl Drop for Project<'_> {
-    fn drop(&mut self) {
-        let _ = self.compose(&["down", "-v"]);
-    }
-}
+use support::compose::{Project, curl};
 
 #[test]
 fn up_builds_the_service_from_its_dockerfile_and_a_second_build_is_cached() {
@@ -59,14 +24,9 @@ fn up_builds_the_service_from_its_dockerfile_and_a_second_build_is_cached() {
     c.push_busybox("bb", "1");
     let port = 8080;
     let lb = c.hub.lb_address;
-    let p = Project {
-        c: &c,
-        dir: tempfile::tempdir().expect("tempdir"),
-        name: unique("build"),
-    };
-    let content = format!("built by compose for {}", p.name);
-    p.write(
-        "compose.yaml",
+    let p = Project::new(
+        &c,
+        "build",
         &format!(
             "services:
   web:
@@ -85,6 +45,7 @@ fn up_builds_the_service_from_its_dockerfile_and_a_second_build_is_cached() {
 "
         ),
     );
+    let content = format!("built by compose for {}", p.name);
     p.write(
         "web/Dockerfile",
         "FROM bb:1\nCOPY index.html /www/index.html\nCMD [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]\n",
@@ -115,15 +76,10 @@ fn up_builds_the_service_from_its_dockerfile_and_a_second_build_is_cached() {
         "curl through the published port",
         Duration::from_secs(90),
         || {
-            let out = std::process::Command::new("curl")
-                .args(["-sS", "--max-time", "5", &format!("http://{lb}:{port}/")])
-                .output()
-                .expect("running curl");
-            if out.status.success() {
-                return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
-            }
-            let (_, ps) = p.compose(&["ps"]);
-            Err(format!("{}\n{ps}", String::from_utf8_lossy(&out.stderr)))
+            curl(&format!("http://{lb}:{port}/")).map_err(|err| {
+                let (_, ps) = p.compose(&["ps"]);
+                format!("{err}\n{ps}")
+            })
         },
     );
     assert_eq!(body.trim(), content);

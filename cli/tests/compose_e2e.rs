@@ -5,10 +5,9 @@
 //! refused under the `baseline` Pod Security level before anything is made;
 //! a published port answering through the hub's LoadBalancer.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use bramble_tests::cluster::{Broker, Cluster, unique};
+use bramble_tests::cluster::{Broker, Cluster};
 use bramble_tests::eventually;
 use serde_json::Value;
 
@@ -19,47 +18,13 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// A project directory; `compose down -v` on drop, so a failing test
-/// leaves no namespace behind (the cluster's drop then stops the agent).
-struct Project<'a> {
-    c: &'a Cluster,
-    dir: tempfile::TempDir,
-    name: String,
+mod support {
+    pub mod compose;
 }
 
-impl<'a> Project<'a> {
-    fn new(c: &'a Cluster, compose: &str) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("compose.yaml"), compose).expect("compose.yaml");
-        Project {
-            c,
-            dir,
-            name: unique("proj"),
-        }
-    }
+use support::compose::{Project, curl};
 
-    fn file(&self) -> PathBuf {
-        self.dir.path().join("compose.yaml")
-    }
-
-    fn write(&self, rel: &str, text: &str) {
-        std::fs::write(self.dir.path().join(rel), text).expect("write");
-    }
-
-    /// `bramble compose -f FILE -p NAME ARGS...`: (success, output).
-    fn compose(&self, args: &[&str]) -> (bool, String) {
-        let file = self.file().display().to_string();
-        let mut all = vec!["compose", "-f", &file, "-p", &self.name];
-        all.extend_from_slice(args);
-        self.c.cli(&all)
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let (ok, out) = self.compose(args);
-        assert!(ok, "compose {args:?} failed:\n{out}");
-        out
-    }
-
+impl Project<'_> {
     fn get(&self, path: &str) -> Option<Value> {
         let (code, v) = self.c.client().get(path);
         (code == 200).then_some(v)
@@ -67,12 +32,6 @@ impl<'a> Project<'a> {
 
     fn ns_path(&self, rest: &str) -> String {
         format!("/api/v1/namespaces/{}{rest}", self.name)
-    }
-}
-
-impl Drop for Project<'_> {
-    fn drop(&mut self) {
-        let _ = self.compose(&["down", "-v"]);
     }
 }
 
@@ -141,7 +100,7 @@ fn web_reaches_db_by_name_after_it_is_healthy_and_the_volume_outlives_down() {
     let _one = serial();
     let c = Cluster::start(Broker::Embedded, 1, &[]);
     c.push_busybox("busybox", "e2e");
-    let p = Project::new(&c, APP);
+    let p = Project::new(&c, "proj", APP);
     p.write(".env", "TOKEN=first\n");
 
     let up = p.ok(&["up", "-d"]);
@@ -240,6 +199,7 @@ fn refusals_name_the_key_and_nothing_is_made() {
     let c = Cluster::start(Broker::Embedded, 1, &[]);
     let p = Project::new(
         &c,
+        "proj",
         "services:\n  web:\n    image: busybox:e2e\n    volumes: ['./site:/www']\n  api:\n    build:\n      context: ./api\n      dockerfile_inline: FROM busybox:e2e\n",
     );
     let (ok, out) = p.compose(&["up", "-d"]);
@@ -310,6 +270,7 @@ fn a_published_port_answers_through_the_hub() {
     let lb = c.hub.lb_address;
     let p = Project::new(
         &c,
+        "proj",
         &format!(
             "services:\n  web:\n    image: busybox:e2e\n    command: [sh, -c, 'mkdir -p /www && echo hello from web > /www/index.html && exec httpd -f -p 80 -h /www']\n    ports: ['{port}:80']\n    stop_grace_period: 1s\n"
         ),
@@ -319,15 +280,10 @@ fn a_published_port_answers_through_the_hub() {
         "curl through the published port",
         Duration::from_secs(90),
         || {
-            let out = std::process::Command::new("curl")
-                .args(["-sS", "--max-time", "5", &format!("http://{lb}:{port}/")])
-                .output()
-                .expect("running curl");
-            if out.status.success() {
-                return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
-            }
-            let (_, ep) = c.cli(&["get", "endpoints,svc", "-n", &p.name, "-o", "wide"]);
-            Err(format!("{}\n{ep}", String::from_utf8_lossy(&out.stderr)))
+            curl(&format!("http://{lb}:{port}/")).map_err(|err| {
+                let (_, ep) = c.cli(&["get", "endpoints,svc", "-n", &p.name, "-o", "wide"]);
+                format!("{err}\n{ep}")
+            })
         },
     );
     assert_eq!(body.trim(), "hello from web");
@@ -362,6 +318,7 @@ fn a_one_shot_dependency_completes_before_its_dependent_starts() {
     c.push_busybox("busybox", "e2e");
     let p = Project::new(
         &c,
+        "proj",
         r#"
 services:
   migrate:

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 use bramble_tests::HubProcess;
+use bramble_tests::breaking::Breaking;
 use bramble_tests::fixtures::{MultiImage, digest, platform_image};
 
 fn hub_bin() -> &'static Path {
@@ -368,25 +369,6 @@ fn a_hub_killed_mid_push_shows_no_partial_blob_and_the_push_can_be_retried() {
     assert_eq!(r.push_blob("big", &layer), 201);
     let (code, _, body) = r.req("GET", &format!("/v2/big/blobs/{d}"), &[], b"");
     assert_eq!((code, body.len()), (200, layer.len()));
-}
-
-/// Gives `left` bytes of `data`, then fails (a connection dropping).
-struct Breaking<'a> {
-    data: &'a [u8],
-    left: usize,
-}
-
-impl std::io::Read for Breaking<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.left == 0 {
-            return Err(std::io::Error::other("connection dropped"));
-        }
-        let n = buf.len().min(self.left).min(self.data.len());
-        buf[..n].copy_from_slice(&self.data[..n]);
-        self.data = &self.data[n..];
-        self.left -= n;
-        Ok(n)
-    }
 }
 
 #[test]

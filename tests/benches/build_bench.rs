@@ -18,7 +18,7 @@
 
 use std::time::{Duration, Instant};
 
-use bramble_tests::bench;
+use bramble_tests::bench::{self, stats};
 use bramble_tests::cluster::{Broker, Cluster};
 
 const DOCKERFILE: &str = "FROM bb:1\n\
@@ -26,20 +26,6 @@ COPY app/ /app/\n\
 RUN cd /app && for f in *.dat; do md5sum \"$f\"; done > /app/SUMS && wc -l /app/SUMS\n\
 WORKDIR /app\n\
 CMD [\"cat\", \"/app/SUMS\"]\n";
-
-fn secs(d: Duration) -> String {
-    format!("{:.2} s", d.as_secs_f64())
-}
-
-fn stats(name: &str, mut v: Vec<Duration>) {
-    v.sort();
-    println!(
-        "{name:<40} min {:>8}  median {:>8}  max {:>8}",
-        secs(v[0]),
-        secs(v[v.len() / 2]),
-        secs(v[v.len() - 1])
-    );
-}
 
 fn build(c: &Cluster, args: &[&str]) -> Duration {
     let start = Instant::now();

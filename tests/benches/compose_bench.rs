@@ -17,8 +17,9 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use bramble_tests::bench::{self, stats};
 use bramble_tests::cluster::{Broker, Cluster};
-use bramble_tests::{bench, eventually};
+use bramble_tests::eventually;
 
 const COMPOSE: &str = r#"
 services:
@@ -43,20 +44,6 @@ services:
       db:
         condition: service_started
 "#;
-
-fn secs(d: Duration) -> String {
-    format!("{:.2} s", d.as_secs_f64())
-}
-
-fn stats(name: &str, mut v: Vec<Duration>) {
-    v.sort();
-    println!(
-        "{name:<40} min {:>8}  median {:>8}  max {:>8}",
-        secs(v[0]),
-        secs(v[v.len() / 2]),
-        secs(v[v.len() - 1])
-    );
-}
 
 /// Ready pods of project `ns` (all namespaces' pods are in `ns`).
 fn ready_services(c: &Cluster, ns: &str) -> usize {

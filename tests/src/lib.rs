@@ -8,6 +8,7 @@ use std::path::PathBuf;
 pub mod arm_rig;
 pub mod attacker;
 pub mod bench;
+pub mod breaking;
 pub mod busybox;
 pub mod cluster;
 pub mod fixtures;
