@@ -361,7 +361,7 @@ fn bramble_build_uploads_the_context_follows_the_steps_and_names_the_image() {
     std::fs::create_dir_all(&ctx).unwrap();
     std::fs::write(
         ctx.join("Dockerfile"),
-        "FROM bb:1\nCOPY hello.txt /hello.txt\nRUN cat /hello.txt > /copy.txt\nCMD [\"cat\", \"/copy.txt\"]\n",
+        "FROM bb:1\nCOPY hello.txt /hello.txt\nRUN cat /hello.txt > /copy.txt && echo output-of-the-run\nCMD [\"cat\", \"/copy.txt\"]\n",
     )
     .unwrap();
     std::fs::write(ctx.join("hello.txt"), "hello from bramble build\n").unwrap();
@@ -370,6 +370,8 @@ fn bramble_build_uploads_the_context_follows_the_steps_and_names_the_image() {
     assert!(ok, "{out}");
     assert!(out.contains("COPY hello.txt /hello.txt"), "{out}");
     assert!(out.contains("RUN cat /hello.txt > /copy.txt"), "{out}");
+    // The RUN's own output, as docker build --progress=plain shows it.
+    assert!(out.contains("\noutput-of-the-run\n"), "{out}");
     assert!(out.contains("DONE"), "{out}");
     assert!(!out.contains("CACHED"), "{out}");
     assert!(out.contains("naming to demo/cli:1 done"), "{out}");

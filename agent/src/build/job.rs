@@ -198,7 +198,7 @@ fn build(
     };
     // The context, unpacked; what a build may read.
     log.line(&format!(
-        "#0 [internal] load build context ({} bytes)",
+        "#0 [internal] fetching the build context ({} bytes)",
         job.context.size
     ));
     let ctx_started = Instant::now();

@@ -2,12 +2,14 @@
 //! ([`check`]), pack the context into a deterministic tar ([`context_tar`]),
 //! upload it to the hub's registry unless it is there ([`upload`]), create a
 //! `bramble.dev/v1 Build` naming it and follow it until it ends
-//! ([`follow`], printed by [`render`]); [`run`] strings them together.
+//! ([`follow`], printed by [`render`]; one platform's board log, `RUN`
+//! output included, by [`output`]); [`run`] strings them together.
 //! `--check` stops after the local half.
 
 pub mod check;
 pub mod context_tar;
 pub mod follow;
+pub mod output;
 pub mod render;
 pub mod run;
 pub mod upload;

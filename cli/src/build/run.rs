@@ -220,8 +220,22 @@ pub fn build(
         .context("the hub answered the create with something not a Build")?;
     let name = created.name().to_string();
     progress(format!("build {ns}/{name} created"))?;
-    let mut numbers = Numbering::starting_at(2);
-    let ended = follow(&ctx.client, &collection, &name, &mut numbers, quiet, err)?;
+    // One platform: its board's log as it comes (RUN output included);
+    // else, or without one, the steps from the Build's status.
+    let streamed = if quiet || req.platforms.len() > 1 {
+        None
+    } else {
+        super::output::stream(&ctx.client, &collection, &name, 2, err)?
+    };
+    let mut numbers = Numbering::starting_at(streamed.unwrap_or(2));
+    let ended = follow(
+        &ctx.client,
+        &collection,
+        &name,
+        &mut numbers,
+        quiet || streamed.is_some(),
+        err,
+    )?;
     let status = ended.status.clone().unwrap_or_default();
     if ended.phase() == "Failed" {
         let mut why = status
