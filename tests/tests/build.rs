@@ -8,7 +8,8 @@
 //! and a failing `RUN` reports its exit code and output. `bramble logs
 //! build/NAME` reads (and follows) the log the board keeps: each step,
 //! cached or run, and the output of what ran. A build whose board is lost
-//! mid-step moves to another board. A `RUN` is on the pod network: it
+//! mid-step moves to another board, its context kept by the registry's
+//! collection while it runs. A `RUN` is on the pod network: it
 //! fetches from a Service by name, and its layer keeps no trace of the
 //! `resolv.conf` it was given.
 
@@ -414,13 +415,19 @@ fn a_build_whose_board_is_lost_mid_step_finishes_on_another() {
             "FROM bb:1\nRUN sleep 10 && echo slow > /made\n",
         )],
     );
-    create_build(&c, "slow", "demo/slow:1", ctx, &[platform()]);
+    create_build(&c, "slow", "demo/slow:1", ctx.clone(), &[platform()]);
     // The board is running the step: it dies there.
     let first = eventually("the step to run", Duration::from_secs(120), || {
         let (_, b) = c.client().get(&format!("{BUILDS}/slow"));
         let p = &b["status"]["platforms"][0];
         (p["steps"][0]["phase"] == "Running").then(|| p["node"].as_str().unwrap().to_string())
     });
+    // The registry's collection keeps the context of a Build that runs
+    // (the build moving off the lost board reads it again), and only then.
+    let context_blob = format!("/v2/demo/slow/blobs/{}", ctx.0);
+    let (code, report) = c.client().post("/v2/_gc?graceSeconds=0", &json!({}));
+    assert_eq!(code, 200, "{report}");
+    assert_eq!(c.client().get(&context_blob).0, 200, "{report}");
     let lost = c.agents.iter().position(|a| a.name == first).unwrap();
     c.agents[lost].proc.kill9();
     let b = finished(&c, "slow");
@@ -430,6 +437,9 @@ fn a_build_whose_board_is_lost_mid_step_finishes_on_another() {
     assert_eq!(p["steps"][0]["cached"], Value::Null, "it ran there: {b}");
     let (ok, log) = c.cli(&["logs", "build/slow"]);
     assert!(ok && log.contains("#1 DONE "), "{log}");
+    let (code, report) = c.client().post("/v2/_gc?graceSeconds=0", &json!({}));
+    assert_eq!(code, 200, "{report}");
+    assert_eq!(c.client().get(&context_blob).0, 404, "{report}");
     // The lost board, back, drops what its killed job left (its step's
     // overlay) before the cluster is taken down.
     c.agents[lost].restart();

@@ -3,7 +3,9 @@
 //! may read (the tar's files and symlinks that `.dockerignore` — or
 //! `<Dockerfile>.dockerignore` — does not exclude, applied here again
 //! whatever the client did) and the digest of each one's content (a
-//! symlink's: of its target), which COPY's cache keys are made of.
+//! symlink's: of its target), which COPY's cache keys are made of. The
+//! contexts of unfinished Builds are [`held`] against the registry's
+//! collection (a hub restarted hours later plans them again from it).
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -11,6 +13,22 @@ use std::path::Path;
 
 use bramble_dockerfile::ignore::Ignore;
 use sha2::{Digest, Sha256};
+
+/// The context blobs of the Builds that have not ended.
+pub fn held(
+    store: &crate::store::Store,
+) -> Result<Vec<bramble_images::Digest>, crate::store::StoreError> {
+    let builds = bramble_api::resource::by_plural("bramble.dev", "v1", "builds")
+        .expect("builds are registered");
+    let list = store.list(builds, None, &bramble_api::Selector::default())?;
+    Ok(list
+        .items
+        .into_iter()
+        .filter_map(|v| serde_json::from_value::<bramble_api::objects::Build>(v).ok())
+        .filter(|b| !b.finished())
+        .filter_map(|b| b.spec.context.digest.parse().ok())
+        .collect())
+}
 
 /// Largest Dockerfile or ignore file read from a context.
 const MAX_TEXT: u64 = 1024 * 1024;

@@ -2,7 +2,8 @@
 //!
 //! Mark: every manifest recorded in any repository (tagged or pushed by digest)
 //! and, through indexes and manifests, their configs, layers and children;
-//! and every layer the build cache holds.
+//! and every layer the build cache holds, and the context of every Build
+//! that has not ended.
 //! Sweep: every other blob older than the grace period — so the layers of a
 //! push in progress (blobs first, manifest last) are never swept under it.
 
@@ -13,7 +14,7 @@ use bramble_images::Digest;
 use serde::Serialize;
 
 use super::Registry;
-use super::error::RegistryResult;
+use super::error::{RegistryError, RegistryResult};
 
 /// What a collection did.
 #[derive(Debug, Default, Serialize, PartialEq, Eq)]
@@ -42,6 +43,10 @@ impl Registry {
             crate::build::cache::all_layers(self.meta.store())
                 .into_iter()
                 .filter_map(|l| l.digest.parse().ok()),
+        );
+        // A collection that cannot tell which contexts are held sweeps none.
+        live.extend(
+            crate::build::context::held(self.meta.store()).map_err(RegistryError::internal)?,
         );
         while let Some(d) = todo.pop() {
             if !live.insert(d.clone()) {
