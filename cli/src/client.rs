@@ -34,6 +34,7 @@ pub const MERGE_PATCH: &str = "application/merge-patch+json";
 const STRICT: &[(&str, &str)] = &[("fieldValidation", "Strict")];
 
 /// Talks to one hub with one token.
+#[derive(Clone)]
 pub struct Client {
     agent: Agent,
     base: String,

@@ -618,15 +618,19 @@ impl Cluster {
         self.hub.client()
     }
 
-    /// Runs the `bramble` CLI against the hub: (success, stdout + stderr).
-    pub fn cli(&self, args: &[&str]) -> (bool, String) {
-        let out = Command::new(bin("bramble"))
-            .args(["--hub", &self.hub.url, "--token", &self.hub.token])
+    /// The `bramble` CLI against the hub, with `args`, not started.
+    pub fn cli_command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(bin("bramble"));
+        cmd.args(["--hub", &self.hub.url, "--token", &self.hub.token])
             .arg("--data-dir")
             .arg(&self.hub.data_dir)
-            .args(args)
-            .output()
-            .expect("running bramble");
+            .args(args);
+        cmd
+    }
+
+    /// Runs the `bramble` CLI against the hub: (success, stdout + stderr).
+    pub fn cli(&self, args: &[&str]) -> (bool, String) {
+        let out = self.cli_command(args).output().expect("running bramble");
         (
             out.status.success(),
             format!(

@@ -3,12 +3,14 @@
 //! upload it to the hub's registry unless it is there ([`upload`]), create a
 //! `bramble.dev/v1 Build` naming it and follow it until it ends
 //! ([`follow`], printed by [`render`]; one platform's board log, `RUN`
-//! output included, by [`output`]); [`run`] strings them together.
+//! output included, by [`output`]; Ctrl-C cancels it, [`interrupt`]);
+//! [`run`] strings them together.
 //! `--check` stops after the local half.
 
 pub mod check;
 pub mod context_tar;
 pub mod follow;
+pub mod interrupt;
 pub mod output;
 pub mod render;
 pub mod run;

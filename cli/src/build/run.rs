@@ -220,6 +220,8 @@ pub fn build(
         .context("the hub answered the create with something not a Build")?;
     let name = created.name().to_string();
     progress(format!("build {ns}/{name} created"))?;
+    let _cancel =
+        super::interrupt::cancel_on_interrupt(&ctx.client, &format!("{collection}/{name}"));
     // One platform: its board's log as it comes (RUN output included);
     // else, or without one, the steps from the Build's status.
     let streamed = if quiet || req.platforms.len() > 1 {
