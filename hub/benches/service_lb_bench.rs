@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use bramble_hub::conn_limits::ConnLimits;
 use bramble_hub::service_lb::ServiceLb;
+use bramble_hub::service_lb::backends::Target;
 use bramble_hub::service_lb::plan::{PortKey, Protocol};
 use bramble_tests::bench;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -168,7 +169,11 @@ fn main() {
         port: LB_PORT,
     };
     lb_rt.block_on(async {
-        lb.set([(key, endpoints.clone())].into());
+        let target = Target {
+            endpoints: endpoints.clone(),
+            sources: Vec::new(),
+        };
+        lb.set([(key, target)].into());
     });
     assert!(
         lb.failures().is_empty(),

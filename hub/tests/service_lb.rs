@@ -1,7 +1,9 @@
 //! The hub's load balancer against a LAN client that opens more connections
 //! than its share: past its per-client cap, its new connections are closed
 //! at once (they never reach an endpoint), while another address still gets
-//! through, and a closed connection gives its slot back.
+//! through, and a closed connection gives its slot back. A port of a
+//! Service with `loadBalancerSourceRanges` closes connections from
+//! clients outside them.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -9,6 +11,7 @@ use std::time::Duration;
 
 use bramble_hub::conn_limits::ConnLimits;
 use bramble_hub::service_lb::ServiceLb;
+use bramble_hub::service_lb::backends::Target;
 use bramble_hub::service_lb::plan::{PortKey, Protocol};
 use bramble_tests::eventually_async;
 use bramble_tests::ports::unique_loopback;
@@ -57,7 +60,11 @@ async fn a_client_past_its_connection_cap_is_closed_and_others_get_through() {
         protocol: Protocol::Tcp,
         port: 18090,
     };
-    lb.set(BTreeMap::from([(key, vec![echo_endpoint().await])]));
+    let target = Target {
+        endpoints: vec![echo_endpoint().await],
+        sources: Vec::new(),
+    };
+    lb.set(BTreeMap::from([(key, target)]));
     assert!(lb.failures().is_empty(), "{:?}", lb.failures());
     let port = SocketAddr::new(lb_ip, 18090);
     let attacker = IpAddr::from(unique_loopback());
@@ -79,5 +86,33 @@ async fn a_client_past_its_connection_cap_is_closed_and_others_get_through() {
         async || (echo_through(attacker, port).await.0 == Some(b'x')).then_some(()),
     )
     .await;
+    lb.close().await;
+}
+
+#[tokio::test]
+async fn only_clients_in_the_source_ranges_get_through() {
+    let lb_ip = IpAddr::from(unique_loopback());
+    let lb = ServiceLb::new(lb_ip, vec![lb_ip], ConnLimits::new(64, 8));
+    let key = PortKey {
+        protocol: Protocol::Tcp,
+        port: 18091,
+    };
+    let (inside, outside) = (
+        IpAddr::from(unique_loopback()),
+        IpAddr::from(unique_loopback()),
+    );
+    let target = Target {
+        endpoints: vec![echo_endpoint().await],
+        sources: vec![format!("{inside}/32").parse().unwrap()],
+    };
+    lb.set(BTreeMap::from([(key, target)]));
+    assert!(lb.failures().is_empty(), "{:?}", lb.failures());
+    let port = SocketAddr::new(lb_ip, 18091);
+    assert_eq!(echo_through(inside, port).await.0, Some(b'x'));
+    assert_eq!(
+        echo_through(outside, port).await.0,
+        None,
+        "a client outside loadBalancerSourceRanges got through"
+    );
     lb.close().await;
 }

@@ -85,7 +85,14 @@ pub struct ServiceSpec {
     /// Include not-ready pods in endpoints and DNS.
     #[serde(default, skip_serializing_if = "is_false")]
     pub publish_not_ready_addresses: bool,
+    /// A LoadBalancer answers clients from these CIDRs only (none: all).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub load_balancer_source_ranges: Vec<String>,
 }
+
+/// The Service annotation choosing the boards that also serve a
+/// LoadBalancer Service (the hub's `service_lb::nodes`).
+pub const LB_NODES_ANNOTATION: &str = "bramble.dev/lb-nodes";
 
 /// One port of a Service.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -341,6 +348,30 @@ impl Object for Service {
                 );
             }
         }
+        for (i, r) in s.load_balancer_source_ranges.iter().enumerate() {
+            let path = index("spec.loadBalancerSourceRanges", i);
+            if t != "LoadBalancer" {
+                errs.push(FieldError::invalid(
+                    path,
+                    format!("{r:?}: may only be used when `type` is LoadBalancer"),
+                ));
+            } else if r.trim().parse::<crate::cidr::Cidr>().is_err() {
+                errs.push(FieldError::invalid(
+                    path,
+                    format!("{r:?}: must be a CIDR, e.g. 192.168.1.0/24 or 10.0.0.5/32"),
+                ));
+            }
+        }
+        if !s.load_balancer_source_ranges.is_empty()
+            && self.metadata.annotations.contains_key(LB_NODES_ANNOTATION)
+        {
+            errs.push(FieldError::invalid(
+                "spec.loadBalancerSourceRanges",
+                format!(
+                    "not supported together with the annotation {LB_NODES_ANNOTATION} yet (boards serve a port to every client): remove one of them"
+                ),
+            ));
+        }
         check_opt_enum(
             &mut errs,
             "spec.internalTrafficPolicy",
@@ -486,6 +517,31 @@ mod tests {
         );
         let s = service(json!({"ports": [{"port": 80}]}));
         assert!(!s.has_node_ports());
+    }
+
+    #[test]
+    fn source_ranges_are_cidrs_of_load_balancers_served_by_the_hub() {
+        let s = service(json!({"type": "LoadBalancer", "ports": [{"port": 80}],
+            "loadBalancerSourceRanges": ["192.168.1.0/24", "10.0.0.5/32"]}));
+        assert!(s.validate().is_empty(), "{}", s.validate());
+        let s = service(json!({"type": "LoadBalancer", "ports": [{"port": 80}],
+            "loadBalancerSourceRanges": ["192.168.1.0/24", "lan"]}));
+        assert_eq!(s.validate().0[0].path, "spec.loadBalancerSourceRanges[1]");
+        let s =
+            service(json!({"ports": [{"port": 80}], "loadBalancerSourceRanges": ["10.0.0.0/8"]}));
+        assert!(
+            s.validate()
+                .to_string()
+                .contains("may only be used when `type` is LoadBalancer"),
+            "{}",
+            s.validate()
+        );
+        let mut s = service(json!({"type": "LoadBalancer", "ports": [{"port": 80}],
+            "loadBalancerSourceRanges": ["10.0.0.0/8"]}));
+        s.metadata
+            .annotations
+            .insert(LB_NODES_ANNOTATION.into(), "role=gateway".into());
+        assert_eq!(s.validate().0[0].path, "spec.loadBalancerSourceRanges");
     }
 
     #[test]

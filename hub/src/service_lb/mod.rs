@@ -29,7 +29,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::conn_limits::ConnLimits;
-use backends::Backends;
+use backends::{Backends, Target};
 use plan::{PortKey, Protocol};
 
 /// A served port: its endpoints and the task that serves it.
@@ -43,7 +43,7 @@ struct Running {
 struct Ports {
     running: BTreeMap<PortKey, Running>,
     /// Wanted ports that did not bind, with their endpoints.
-    failed: BTreeMap<PortKey, Vec<SocketAddr>>,
+    failed: BTreeMap<PortKey, Target>,
     /// Tasks of ports no longer wanted, aborted (their port closes when the
     /// runtime drops them).
     closing: Vec<JoinHandle<()>>,
@@ -110,7 +110,7 @@ impl ServiceLb {
 
     /// Serves exactly the ports of `wanted`, each with its endpoints. Must
     /// run inside the hub's tokio runtime.
-    pub fn set(&self, wanted: BTreeMap<PortKey, Vec<SocketAddr>>) {
+    pub fn set(&self, wanted: BTreeMap<PortKey, Target>) {
         let Ok(mut ports) = self.ports.lock() else {
             return;
         };
@@ -332,7 +332,7 @@ mod tests {
             port,
         };
         let mut changes = lb.changes();
-        lb.set(BTreeMap::from([(key, Vec::new())]));
+        lb.set(BTreeMap::from([(key, Target::default())]));
         let failures = lb.failures();
         assert!(
             failures[&key].contains("another program on the hub"),

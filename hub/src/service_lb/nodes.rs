@@ -16,8 +16,7 @@ use bramble_api::selector::Selector;
 use super::plan::{LbPlan, ServiceId};
 use crate::network::table::internal_ip;
 
-/// The Service annotation choosing the boards that also serve it.
-pub const LB_NODES_ANNOTATION: &str = "bramble.dev/lb-nodes";
+pub use bramble_api::objects::service::LB_NODES_ANNOTATION;
 
 /// The Ready nodes `svc`'s annotation selects (none without it), or why the
 /// annotation cannot be used.

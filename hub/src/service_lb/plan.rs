@@ -3,13 +3,17 @@
 //! oldest one that asks for it (creation time, then namespace and name), as
 //! k3s' ServiceLB lets the first pod bind a host port; the others are told
 //! which Service holds it. SCTP is not served. [`LbPlan::backends`] gives
-//! every served port the ready endpoints of its Service.
+//! every served port the ready endpoints of its Service, and the client
+//! ranges it admits (`loadBalancerSourceRanges`).
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
+use bramble_api::cidr::Cidr;
 use bramble_api::objects::Service;
+
+use super::backends::Target;
 
 use crate::network::table::ServiceTable;
 
@@ -105,6 +109,8 @@ pub struct Owner {
     pub service: ServiceId,
     /// The Service port's name (may be empty when it has one port).
     pub port_name: String,
+    /// Its `loadBalancerSourceRanges` (empty: every client).
+    pub sources: Vec<Cidr>,
 }
 
 /// The load balancer's ports and the Services refused one.
@@ -137,6 +143,12 @@ impl LbPlan {
         let mut plan = LbPlan::default();
         for svc in lbs {
             let id = ServiceId::of(svc);
+            let sources: Vec<Cidr> = svc
+                .spec
+                .load_balancer_source_ranges
+                .iter()
+                .filter_map(|r| r.trim().parse().ok())
+                .collect();
             for p in &svc.spec.ports {
                 let Ok(port) = u16::try_from(p.port) else {
                     continue; // refused by validation
@@ -168,6 +180,7 @@ impl LbPlan {
                             Owner {
                                 service: id.clone(),
                                 port_name: p.name.clone(),
+                                sources: sources.clone(),
                             },
                         );
                     }
@@ -188,7 +201,7 @@ impl LbPlan {
     /// Every served port with the ready endpoints (address and target port)
     /// of its Service in `table`; a port without any is served and refuses
     /// its connections.
-    pub fn backends(&self, table: &ServiceTable) -> BTreeMap<PortKey, Vec<SocketAddr>> {
+    pub fn backends(&self, table: &ServiceTable) -> BTreeMap<PortKey, Target> {
         self.ports
             .iter()
             .map(|(key, owner)| {
@@ -215,7 +228,11 @@ impl LbPlan {
                             .collect()
                     })
                     .unwrap_or_default();
-                (*key, endpoints)
+                let target = Target {
+                    endpoints,
+                    sources: owner.sources.clone(),
+                };
+                (*key, target)
             })
             .collect()
     }
@@ -332,15 +349,35 @@ mod tests {
         let table = ServiceTable::build(&[svc], &[eps]);
         let backends = plan.backends(&table);
         assert_eq!(
-            backends[&key(8080, Protocol::Tcp)],
+            backends[&key(8080, Protocol::Tcp)].endpoints,
             vec![
                 "10.42.1.5:80".parse::<SocketAddr>().unwrap(),
                 "10.42.2.7:80".parse().unwrap()
             ]
         );
-        assert_eq!(backends[&key(9100, Protocol::Tcp)].len(), 2);
+        assert_eq!(backends[&key(9100, Protocol::Tcp)].endpoints.len(), 2);
         // No endpoints yet: the port is served, with nothing behind it.
         let plan_only = plan.backends(&ServiceTable::default());
-        assert!(plan_only[&key(8080, Protocol::Tcp)].is_empty());
+        assert!(plan_only[&key(8080, Protocol::Tcp)].endpoints.is_empty());
+    }
+
+    #[test]
+    fn a_port_admits_the_source_ranges_of_its_service() {
+        let mut svc = lb(
+            "default",
+            "web",
+            "2026-01-01T00:00:00Z",
+            json!([{"port": 8080}]),
+        );
+        svc.spec.load_balancer_source_ranges = vec!["192.168.1.0/24".into(), " 10.0.0.5/32".into()];
+        let plan = LbPlan::build(&[svc]);
+        let sources = &plan.backends(&ServiceTable::default())[&key(8080, Protocol::Tcp)].sources;
+        assert_eq!(
+            sources,
+            &vec![
+                "192.168.1.0/24".parse().unwrap(),
+                "10.0.0.5/32".parse().unwrap()
+            ]
+        );
     }
 }

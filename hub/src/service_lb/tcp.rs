@@ -40,6 +40,10 @@ pub async fn serve(listener: TcpListener, backends: Arc<Backends>, limits: Arc<C
                         continue;
                     }
                 };
+                if !backends.admits(peer.ip()) {
+                    tracing::debug!(port, %peer, "load balancer: client outside loadBalancerSourceRanges; closed");
+                    continue;
+                }
                 let Ok(slot) = limits.admit(peer.ip()) else {
                     tracing::debug!(port, %peer, "load balancer: connection over the caps closed");
                     continue;

@@ -51,6 +51,10 @@ pub async fn serve(socket: UdpSocket, backends: Arc<Backends>) {
                 continue;
             }
         };
+        if !backends.admits(client.ip()) {
+            tracing::debug!(port, %client, "load balancer: client outside loadBalancerSourceRanges; datagram dropped");
+            continue;
+        }
         if sessions.get(&client).is_some_and(|s| s.task.is_finished()) {
             sessions.remove(&client);
         }
