@@ -649,5 +649,6 @@ fn build_env(
         logs: bramble_agent::build::log::BuildLogs::open(&data_dir.join("build-logs")),
         addresses: None,
         netns_dir: PathBuf::new(),
+        caches: data_dir.join("build-cache"),
     })
 }

@@ -33,6 +33,7 @@ fn step(sb: &Sandbox, name: &str, layers: &[PathBuf], script: &str) -> Step {
         timeout: None,
         cancel: None,
         network: None,
+        mounts: Vec::new(),
     }
 }
 

@@ -487,17 +487,37 @@ fn a_run_step_fetches_from_a_service_by_name_and_its_layer_keeps_no_resolv_conf(
     assert!(log.contains("search default.svc."), "{log}");
 
     // The layer holds what the step made, and no mount point of its own.
-    let certs = dir.path().join("certs");
+    let entries = last_layer_entries(&c, dir.path(), "demo/net:1");
+    assert!(entries.lines().any(|e| e == "fetched"), "{entries}");
+    assert!(!entries.contains("resolv.conf"), "{entries}");
+    // Nor the runtime's: the base has no /dev, /proc or /sys.
+    assert_eq!(entries.trim(), "fetched", "{entries}");
+
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "net"},
+        "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "demo/net:1",
+            "command": ["cat", "/fetched"]}]}});
+    let (code, v) = c.client().post("/api/v1/namespaces/default/pods", &pod);
+    assert_eq!(code, 201, "{v}");
+    eventually("the pod's output", Duration::from_secs(60), || {
+        let (ok, out) = c.cli(&["logs", "net"]);
+        (ok && out.contains("fetched-from-a-service")).then_some(())
+    });
+}
+
+/// The entries of the top layer of `image` in the hub's registry, one per
+/// line, as `tar -t` lists them (copied out with skopeo).
+fn last_layer_entries(c: &Cluster, dir: &Path, image: &str) -> String {
+    let certs = dir.join("certs");
     std::fs::create_dir_all(&certs).unwrap();
     std::fs::write(certs.join("ca.crt"), c.hub.ca_pem()).unwrap();
-    let out_dir = dir.path().join("image");
+    let out_dir = dir.join(format!("image-{}", image.replace(['/', ':'], "-")));
     let host = c.hub.url.trim_start_matches("https://");
     let out = Command::new("skopeo")
         .arg("copy")
         .arg("--src-cert-dir")
         .arg(&certs)
         .args(["--src-creds", &format!("bramble:{}", c.hub.token)])
-        .arg(format!("docker://{host}/demo/net:1"))
+        .arg(format!("docker://{host}/{image}"))
         .arg(format!("dir:{}", out_dir.display()))
         .output()
         .unwrap();
@@ -519,19 +539,54 @@ fn a_run_step_fetches_from_a_service_by_name_and_its_layer_keeps_no_resolv_conf(
         .output()
         .unwrap();
     assert!(listed.status.success());
-    let entries = String::from_utf8(listed.stdout).unwrap();
-    assert!(entries.lines().any(|e| e == "fetched"), "{entries}");
-    assert!(!entries.contains("resolv.conf"), "{entries}");
-    // Nor the runtime's: the base has no /dev, /proc or /sys.
-    assert_eq!(entries.trim(), "fetched", "{entries}");
+    String::from_utf8(listed.stdout).unwrap()
+}
 
-    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "net"},
-        "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "demo/net:1",
-            "command": ["cat", "/fetched"]}]}});
+const MOUNTS: &str = "FROM bb:1\n\
+RUN --mount=type=bind,source=src,target=/src \\\n\
+    --mount=type=cache,target=/var/cache/app \\\n\
+    --mount=type=tmpfs,target=/scratch \\\n\
+    cat /src/a.txt > /from-bind && echo run >> /var/cache/app/runs \\\n\
+    && wc -l < /var/cache/app/runs | tr -d ' ' > /runs-seen && echo temp > /scratch/t\n";
+
+#[test]
+fn run_mounts_bind_the_context_keep_a_cache_on_the_board_and_stay_out_of_the_layer() {
+    let c = Cluster::start(Broker::Embedded, 1, &[]);
+    c.push_busybox("bb", "1");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("ctx/src")).unwrap();
+    let ctx = upload_context(
+        &c,
+        dir.path(),
+        "demo/mounts",
+        &[("Dockerfile", MOUNTS), ("src/a.txt", "from the context\n")],
+    );
+    let build = |name: &str, tag: &str, ctx: (String, u64)| {
+        let body = json!({"apiVersion": "bramble.dev/v1", "kind": "Build",
+            "metadata": {"name": name},
+            "spec": {"image": format!("demo/mounts:{tag}"), "platforms": [platform()], "noCache": true,
+                     "context": {"digest": ctx.0, "size": ctx.1}}});
+        let (code, v) = c.client().post(BUILDS, &body);
+        assert_eq!(code, 201, "{v}");
+        let b = finished(&c, name);
+        assert_eq!(b["status"]["phase"], "Succeeded", "{b}");
+    };
+    build("mounts-1", "1", ctx.clone());
+    // Again, not from the layer cache: the cache mount still holds the
+    // first run's line.
+    build("mounts-2", "2", ctx);
+    let entries = last_layer_entries(&c, dir.path(), "demo/mounts:2");
+    let mut listed: Vec<&str> = entries.lines().collect();
+    listed.sort_unstable();
+    assert_eq!(listed, ["from-bind", "runs-seen"], "{entries}");
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "mounts"},
+        "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "demo/mounts:2",
+            "command": ["sh", "-c", "cat /from-bind /runs-seen"]}]}});
     let (code, v) = c.client().post("/api/v1/namespaces/default/pods", &pod);
     assert_eq!(code, 201, "{v}");
-    eventually("the pod's output", Duration::from_secs(60), || {
-        let (ok, out) = c.cli(&["logs", "net"]);
-        (ok && out.contains("fetched-from-a-service")).then_some(())
+    let out = eventually("the pod's output", Duration::from_secs(60), || {
+        let (ok, out) = c.cli(&["logs", "mounts"]);
+        (ok && out.contains("from the context")).then_some(out)
     });
+    assert_eq!(out, "from the context\n2\n");
 }

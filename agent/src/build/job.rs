@@ -52,6 +52,9 @@ pub struct JobEnv {
     pub addresses: Option<Arc<dyn StepAddresses>>,
     /// Where steps' network namespace files go (`RUN_DIR/netns`).
     pub netns_dir: PathBuf,
+    /// Where `RUN --mount=type=cache` directories are kept
+    /// (`DATA_DIR/build-cache`).
+    pub caches: PathBuf,
 }
 
 /// Why a job stopped.
@@ -296,6 +299,14 @@ fn build(
                             &r.cluster_domain,
                         ),
                     });
+                    let mounts = super::mounts::step_mounts(
+                        &r.mounts,
+                        &env.caches,
+                        &context,
+                        &visible,
+                        &dir.join(format!("mounts-{n}")),
+                    )
+                    .map_err(|e| fail(e.to_string()))?;
                     let outcome = run_step(
                         env.runtime.as_ref(),
                         &Step {
@@ -312,6 +323,7 @@ fn build(
                             timeout: None,
                             cancel: Some(cancel.clone()),
                             network,
+                            mounts,
                         },
                     );
                     if let (Some(a), Some(r)) = (&env.addresses, &reserved) {

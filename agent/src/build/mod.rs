@@ -1,7 +1,8 @@
 //! Image builds on this board: the jobs the hub hands the node
 //! ([`runner`], one thread each), a job start to end ([`job`]), running a
 //! `RUN` step's process in a container over the layers before it
-//! ([`step`]) on the pod network ([`network`]); the COPY, ADD and WORKDIR steps ([`copy`]: its pure rules
+//! ([`step`]) on the pod network ([`network`]) with its `--mount`s
+//! ([`mounts`]); the COPY, ADD and WORKDIR steps ([`copy`]: its pure rules
 //! in [`copy_plan`] and `crate::image_root::owner`, finding sources in `copy_sources`, the
 //! copying in [`copy_tree`], ADD's archives in [`add_archive`]); paths
 //! are resolved inside an image's root by `crate::image_root`; each job's
@@ -15,6 +16,7 @@ mod copy_sources;
 pub mod copy_tree;
 pub mod job;
 pub mod log;
+pub mod mounts;
 pub mod network;
 pub mod runner;
 pub mod step;

@@ -63,6 +63,8 @@ pub struct Step {
     pub cancel: Option<Arc<AtomicBool>>,
     /// The pod network for the step; `None`: an empty namespace.
     pub network: Option<StepNetwork>,
+    /// Its `--mount`s ([`super::mounts`]).
+    pub mounts: Vec<MountSpec>,
 }
 
 /// How a step ended.
@@ -127,13 +129,27 @@ const MOUNT_POINTS: [&str; 5] = ["etc/resolv.conf", "etc", "dev", "proc", "sys"]
 /// them, and they are not the step's doing (BuildKit removes its mount
 /// stubs too).
 #[derive(Debug, Default)]
-struct MadeMountPoints(Vec<&'static str>);
+struct MadeMountPoints(Vec<String>);
 
 impl MadeMountPoints {
-    /// Those of [`MOUNT_POINTS`] missing from `root`.
-    fn missing_in(root: &std::path::Path) -> MadeMountPoints {
+    /// Those of [`MOUNT_POINTS`] and of the step's own mounts' targets
+    /// (with their parents) missing from `root`, deepest first.
+    fn missing_in(root: &std::path::Path, mounts: &[MountSpec]) -> MadeMountPoints {
+        let mut paths: Vec<String> = Vec::new();
+        for m in mounts {
+            let mut p = std::path::Path::new(m.destination().trim_start_matches('/'));
+            while !p.as_os_str().is_empty() {
+                paths.push(p.to_string_lossy().into_owned());
+                p = p.parent().unwrap_or(std::path::Path::new(""));
+            }
+        }
+        paths.extend(MOUNT_POINTS.map(String::from));
+        // Deepest first, so a parent goes after what was made in it.
+        paths.sort_by_key(|p| std::cmp::Reverse(p.matches('/').count()));
+        let mut seen = std::collections::HashSet::new();
+        paths.retain(|p| seen.insert(p.clone()));
         MadeMountPoints(
-            MOUNT_POINTS
+            paths
                 .into_iter()
                 .filter(|p| root.join(p).symlink_metadata().is_err())
                 .collect(),
@@ -193,7 +209,8 @@ fn run_in(
     config.uid = uid;
     config.gid = gid;
     config.hostname = Some("buildkitsandbox".into());
-    let made = MadeMountPoints::missing_in(&root);
+    let made = MadeMountPoints::missing_in(&root, &step.mounts);
+    config.mounts.extend(step.mounts.iter().cloned());
     if let (Some(n), Some(net)) = (&step.network, net) {
         config.netns_path = Some(net.path().to_path_buf());
         let etc = root.join("etc");

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use bramble_api::protocol::{BuildJob, JobBase, JobStage, JobStep, LayerRef, PushGrant};
 use bramble_dockerfile::plan::{
-    Action, Base, MountKind, Source, base_key, cache_key, context_inputs,
+    Action, Base, Mount, MountKind, Source, base_key, cache_key, context_inputs,
 };
 use bramble_dockerfile::{BuildPlan, ImageConfig};
 
@@ -69,10 +69,8 @@ impl PlatformPlan {
 pub enum PlanError {
     #[error("{0}")]
     Dockerfile(String),
-    #[error(
-        "Dockerfile:{line}: RUN --mount is not supported by the boards' builder yet; COPY what the step needs first"
-    )]
-    RunMount { line: usize },
+    #[error("Dockerfile:{line}: RUN --mount: {why}")]
+    RunMount { line: usize, why: String },
     #[error(
         "Dockerfile:{line}: the stage is for {stage} but this build is for {platform}; builds run natively on a board of the platform, so FROM --platform must match it"
     )]
@@ -174,13 +172,18 @@ pub fn plan_platform(
         for (k, step) in stage.steps.iter().enumerate() {
             let mut inputs: Vec<(String, String)> = Vec::new();
             match &step.action {
-                Action::Run(run) if !run.mounts.is_empty() => {
-                    let only_tmpfs = run
-                        .mounts
-                        .iter()
-                        .all(|m| matches!(m.kind, MountKind::Tmpfs { .. }));
-                    if !only_tmpfs {
-                        return Err(PlanError::RunMount { line: step.line });
+                Action::Run(run) => {
+                    for m in &run.mounts {
+                        let files = mount_inputs(m, &paths).map_err(|why| PlanError::RunMount {
+                            line: step.line,
+                            why,
+                        })?;
+                        for f in files {
+                            inputs.push((
+                                format!("mount {} {f}", m.target),
+                                input.context.files[f].clone(),
+                            ));
+                        }
                     }
                 }
                 Action::Copy(copy) => match &copy.from {
@@ -275,4 +278,113 @@ pub fn plan_platform(
         chains.insert(stage.index, chain);
     }
     Err(PlanError::Dockerfile("the Dockerfile has no stage".into()))
+}
+
+/// The context files a `RUN --mount` shows (their digests join the step's
+/// cache key, as BuildKit keys a bind mount by its content), or why the
+/// boards cannot mount it: `tmpfs`, `cache` (a directory the board keeps)
+/// and a read-only `bind` of the context are supported.
+pub fn mount_inputs<'a>(m: &Mount, context_files: &'a [String]) -> Result<Vec<&'a str>, String> {
+    match (&m.kind, &m.from) {
+        (MountKind::Tmpfs { .. }, None) => Ok(Vec::new()),
+        (MountKind::Cache { .. }, None) => Ok(Vec::new()),
+        (MountKind::Bind { readonly: true }, Some(Source::Context)) => {
+            let files: Vec<&str> = context_files
+                .iter()
+                .map(String::as_str)
+                .filter(|f| under(f, &m.source))
+                .collect();
+            if files.is_empty() {
+                return Err(format!(
+                    "source {:?} is not in the build context (check .dockerignore)",
+                    m.source
+                ));
+            }
+            Ok(files)
+        }
+        (MountKind::Bind { readonly: false }, _) => Err(
+            "type=bind,rw is not supported by the boards' builder yet: bind read-only and copy what the step must change".into(),
+        ),
+        (MountKind::Bind { .. }, _) => Err(
+            "type=bind from a stage or an image is not supported by the boards' builder yet: COPY --from the files first".into(),
+        ),
+        (_, Some(_)) => Err(
+            "from= on a cache or tmpfs mount is not supported by the boards' builder yet".into(),
+        ),
+    }
+}
+
+/// Whether context path `file` is `source` or inside it (`""`, `.` and
+/// `/`: the whole context).
+pub fn under(file: &str, source: &str) -> bool {
+    let source = source.trim_matches('/');
+    let source = source.strip_prefix("./").unwrap_or(source);
+    source.is_empty()
+        || source == "."
+        || file == source
+        || file
+            .strip_prefix(source)
+            .is_some_and(|r| r.starts_with('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mount(kind: MountKind, source: &str, from: Option<Source>) -> Mount {
+        Mount {
+            kind,
+            target: "/m".into(),
+            source: source.into(),
+            from,
+            mode: None,
+            uid: None,
+            gid: None,
+        }
+    }
+
+    #[test]
+    fn a_context_bind_is_keyed_by_the_files_under_its_source_and_others_refused() {
+        let files: Vec<String> = ["go.mod", "src/a.go", "src/sub/b.go", "srcs/c.go"]
+            .map(String::from)
+            .to_vec();
+        let bind = |s: &str| mount(MountKind::Bind { readonly: true }, s, Some(Source::Context));
+        assert_eq!(
+            mount_inputs(&bind("src"), &files).unwrap(),
+            ["src/a.go", "src/sub/b.go"]
+        );
+        assert_eq!(mount_inputs(&bind("./go.mod"), &files).unwrap(), ["go.mod"]);
+        assert_eq!(mount_inputs(&bind("."), &files).unwrap().len(), 4);
+        assert!(
+            mount_inputs(&bind("nope"), &files)
+                .unwrap_err()
+                .contains("not in the build context")
+        );
+        let rw = mount(
+            MountKind::Bind { readonly: false },
+            "src",
+            Some(Source::Context),
+        );
+        assert!(mount_inputs(&rw, &files).unwrap_err().contains("rw"));
+        let stage = mount(
+            MountKind::Bind { readonly: true },
+            "/out",
+            Some(Source::Stage(0)),
+        );
+        assert!(mount_inputs(&stage, &files).unwrap_err().contains("stage"));
+        let cache = mount(
+            MountKind::Cache {
+                id: "x".into(),
+                sharing: "locked".into(),
+            },
+            "",
+            None,
+        );
+        assert!(mount_inputs(&cache, &files).unwrap().is_empty());
+        assert!(
+            mount_inputs(&mount(MountKind::Tmpfs { size: None }, "", None), &files)
+                .unwrap()
+                .is_empty()
+        );
+    }
 }

@@ -1,0 +1,267 @@
+//! A `RUN` step's `--mount`s on this board, as BuildKit gives them:
+//! `type=tmpfs` a fresh tmpfs; `type=cache` a directory the board keeps
+//! across builds (`DATA_DIR/build-cache/<16 hex digits of the id's
+//! sha256>`, shared by every build on the board whatever its `sharing`,
+//! made with the mount's `mode`/`uid`/`gid` the first time, by default
+//! 0755 root); a read-only `type=bind` of the context a view of the files
+//! under `source` that the build may read (hard links in the step's own
+//! directory: nothing the context hid, no symlink followed out of it),
+//! bind-mounted read-only. The hub refuses the other kinds before a job
+//! gets here.
+
+use std::os::unix::fs::{DirBuilderExt, chown};
+use std::path::{Path, PathBuf};
+
+use bramble_dockerfile::plan::{Mount, MountKind, Source};
+use bramble_images::Digest;
+
+use crate::runtime::MountSpec;
+
+/// Why a mount could not be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum MountError {
+    #[error("--mount target={target}: {why}")]
+    Unsupported { target: String, why: &'static str },
+    #[error("--mount target={target}: preparing {path}: {source}")]
+    Io {
+        target: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The runtime mounts for `mounts`: cache directories in `caches`, bind
+/// views of `context` (its `visible` files) made under `views`.
+pub fn step_mounts(
+    mounts: &[Mount],
+    caches: &Path,
+    context: &Path,
+    visible: &[String],
+    views: &Path,
+) -> Result<Vec<MountSpec>, MountError> {
+    let mut out = Vec::new();
+    for (i, m) in mounts.iter().enumerate() {
+        let io = |path: &Path| {
+            let (target, path) = (m.target.clone(), path.to_path_buf());
+            move |source| MountError::Io {
+                target,
+                path,
+                source,
+            }
+        };
+        match (&m.kind, &m.from) {
+            (MountKind::Tmpfs { size }, None) => out.push(MountSpec::Tmpfs {
+                destination: m.target.clone(),
+                size_bytes: *size,
+                mode: m.mode,
+                read_only: false,
+            }),
+            (MountKind::Cache { id, .. }, None) => {
+                let name = Digest::of(id.as_bytes()).to_string();
+                let hex = name.trim_start_matches("sha256:");
+                let dir = caches.join(&hex[..16]);
+                if !dir.exists() {
+                    std::fs::create_dir_all(caches).map_err(io(caches))?;
+                    std::fs::DirBuilder::new()
+                        .mode(m.mode.unwrap_or(0o755))
+                        .create(&dir)
+                        .map_err(io(&dir))?;
+                    chown(&dir, Some(m.uid.unwrap_or(0)), Some(m.gid.unwrap_or(0)))
+                        .map_err(io(&dir))?;
+                }
+                out.push(MountSpec::Bind {
+                    source: dir,
+                    destination: m.target.clone(),
+                    read_only: false,
+                });
+            }
+            (MountKind::Bind { readonly: true }, Some(Source::Context)) => {
+                let view = views.join(format!("bind-{i}"));
+                let source = view_of(context, visible, &m.source, &view).map_err(io(&view))?;
+                out.push(MountSpec::Bind {
+                    source,
+                    destination: m.target.clone(),
+                    read_only: true,
+                });
+            }
+            _ => {
+                return Err(MountError::Unsupported {
+                    target: m.target.clone(),
+                    why: "this kind of mount is not supported by the boards' builder",
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Hard-links the `visible` files of `context` under `source` into
+/// `view`; returns what to mount: `view` for a directory, the one file's
+/// link for a file.
+fn view_of(
+    context: &Path,
+    visible: &[String],
+    source: &str,
+    view: &Path,
+) -> std::io::Result<PathBuf> {
+    let source = source.trim_matches('/');
+    let source = source.strip_prefix("./").unwrap_or(source);
+    let source = if source == "." { "" } else { source };
+    std::fs::create_dir_all(view)?;
+    if !source.is_empty() && visible.iter().any(|f| f == source) {
+        let link = view.join("file");
+        std::fs::hard_link(context.join(source), &link)?;
+        return Ok(link);
+    }
+    for f in visible {
+        let rel = if source.is_empty() {
+            f.as_str()
+        } else {
+            match f.strip_prefix(source).and_then(|r| r.strip_prefix('/')) {
+                Some(r) => r,
+                None => continue,
+            }
+        };
+        let to = view.join(rel);
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        // `link` makes a link to a symlink itself: none is followed.
+        std::fs::hard_link(context.join(f), &to)?;
+    }
+    Ok(view.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    fn mount(kind: MountKind, target: &str, source: &str, from: Option<Source>) -> Mount {
+        Mount {
+            kind,
+            target: target.into(),
+            source: source.into(),
+            from,
+            mode: None,
+            uid: None,
+            gid: None,
+        }
+    }
+
+    #[test]
+    fn a_bind_shows_only_the_visible_files_under_its_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = dir.path().join("context");
+        std::fs::create_dir_all(ctx.join("src/sub")).unwrap();
+        std::fs::write(ctx.join("src/a.go"), "a").unwrap();
+        std::fs::write(ctx.join("src/sub/b.go"), "b").unwrap();
+        std::fs::write(ctx.join("Dockerfile"), "hidden").unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", ctx.join("src/link")).unwrap();
+        let visible: Vec<String> = ["src/a.go", "src/link", "src/sub/b.go"]
+            .map(String::from)
+            .to_vec();
+        let m = [
+            mount(
+                MountKind::Bind { readonly: true },
+                "/src",
+                "src",
+                Some(Source::Context),
+            ),
+            mount(
+                MountKind::Bind { readonly: true },
+                "/all",
+                ".",
+                Some(Source::Context),
+            ),
+            mount(
+                MountKind::Bind { readonly: true },
+                "/a.go",
+                "src/a.go",
+                Some(Source::Context),
+            ),
+        ];
+        let specs = step_mounts(
+            &m,
+            &dir.path().join("caches"),
+            &ctx,
+            &visible,
+            &dir.path().join("views"),
+        )
+        .unwrap();
+        let MountSpec::Bind {
+            source, read_only, ..
+        } = &specs[0]
+        else {
+            panic!("{specs:?}")
+        };
+        assert!(read_only);
+        assert_eq!(
+            std::fs::read_to_string(source.join("sub/b.go")).unwrap(),
+            "b"
+        );
+        let link = source.join("link").symlink_metadata().unwrap();
+        assert!(
+            link.file_type().is_symlink(),
+            "the link itself, not /etc/passwd"
+        );
+        let MountSpec::Bind { source: all, .. } = &specs[1] else {
+            panic!()
+        };
+        assert!(all.join("src/a.go").exists());
+        assert!(!all.join("Dockerfile").exists(), "a hidden file shows");
+        let MountSpec::Bind { source: one, .. } = &specs[2] else {
+            panic!()
+        };
+        assert_eq!(std::fs::read_to_string(one).unwrap(), "a");
+    }
+
+    #[test]
+    fn a_cache_is_one_directory_per_id_kept_across_steps() {
+        let dir = tempfile::tempdir().unwrap();
+        let caches = dir.path().join("caches");
+        let mut m = mount(
+            MountKind::Cache {
+                id: "/root/.cache".into(),
+                sharing: "shared".into(),
+            },
+            "/root/.cache",
+            "",
+            None,
+        );
+        m.mode = Some(0o700);
+        m.uid = Some(1000);
+        let specs = step_mounts(&[m.clone()], &caches, dir.path(), &[], dir.path()).unwrap();
+        let MountSpec::Bind {
+            source, read_only, ..
+        } = &specs[0]
+        else {
+            panic!()
+        };
+        assert!(!read_only);
+        let meta = source.metadata().unwrap();
+        assert_eq!((meta.mode() & 0o777, meta.uid()), (0o700, 1000));
+        std::fs::write(source.join("kept"), "x").unwrap();
+        let again = step_mounts(&[m], &caches, dir.path(), &[], dir.path()).unwrap();
+        assert_eq!(again, specs, "the same id, the same directory");
+        assert!(source.join("kept").exists());
+        let tmpfs = mount(
+            MountKind::Tmpfs {
+                size: Some(1 << 20),
+            },
+            "/scratch",
+            "",
+            None,
+        );
+        assert_eq!(
+            step_mounts(&[tmpfs], &caches, dir.path(), &[], dir.path()).unwrap(),
+            vec![MountSpec::Tmpfs {
+                destination: "/scratch".into(),
+                size_bytes: Some(1 << 20),
+                mode: None,
+                read_only: false
+            }]
+        );
+    }
+}
