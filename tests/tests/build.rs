@@ -543,6 +543,10 @@ fn last_layer_entries(c: &Cluster, dir: &Path, image: &str) -> String {
 }
 
 const MOUNTS: &str = "FROM bb:1\n\
+RUN <<EOF\n\
+#!/bin/sh\n\
+echo from a shebang heredoc > /heredoc\n\
+EOF\n\
 RUN --mount=type=bind,source=src,target=/src \\\n\
     --mount=type=cache,target=/var/cache/app \\\n\
     --mount=type=tmpfs,target=/scratch \\\n\
@@ -550,7 +554,8 @@ RUN --mount=type=bind,source=src,target=/src \\\n\
     && wc -l < /var/cache/app/runs | tr -d ' ' > /runs-seen && echo temp > /scratch/t\n";
 
 #[test]
-fn run_mounts_bind_the_context_keep_a_cache_on_the_board_and_stay_out_of_the_layer() {
+fn run_mounts_bind_the_context_keep_a_cache_on_the_board_and_stay_out_of_the_layer_and_shebang_heredocs_run()
+ {
     let c = Cluster::start(Broker::Embedded, 1, &[]);
     c.push_busybox("bb", "1");
     let dir = tempfile::tempdir().unwrap();
@@ -581,12 +586,12 @@ fn run_mounts_bind_the_context_keep_a_cache_on_the_board_and_stay_out_of_the_lay
     assert_eq!(listed, ["from-bind", "runs-seen"], "{entries}");
     let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "mounts"},
         "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "demo/mounts:2",
-            "command": ["sh", "-c", "cat /from-bind /runs-seen"]}]}});
+            "command": ["sh", "-c", "cat /from-bind /runs-seen /heredoc"]}]}});
     let (code, v) = c.client().post("/api/v1/namespaces/default/pods", &pod);
     assert_eq!(code, 201, "{v}");
     let out = eventually("the pod's output", Duration::from_secs(60), || {
         let (ok, out) = c.cli(&["logs", "mounts"]);
         (ok && out.contains("from the context")).then_some(out)
     });
-    assert_eq!(out, "from the context\n2\n");
+    assert_eq!(out, "from the context\n2\nfrom a shebang heredoc\n");
 }

@@ -278,11 +278,6 @@ fn build(
             let output_from = log.len();
             let upper = match &step.step.action {
                 Action::Run(r) => {
-                    if !r.inline_files.is_empty() {
-                        return Err(fail(
-                            "RUN with a #! heredoc is not supported on the boards yet".into(),
-                        ));
-                    }
                     // `RUN --network=none` gets an empty namespace.
                     let reserved = env
                         .addresses
@@ -307,6 +302,15 @@ fn build(
                         &dir.join(format!("mounts-{n}")),
                     )
                     .map_err(|e| fail(e.to_string()))?;
+                    let mounts = [
+                        mounts,
+                        super::mounts::inline_files(
+                            &r.inline_files,
+                            &dir.join(format!("inline-{n}")),
+                        )
+                        .map_err(|e| fail(e.to_string()))?,
+                    ]
+                    .concat();
                     let outcome = run_step(
                         env.runtime.as_ref(),
                         &Step {

@@ -7,12 +7,17 @@
 //! under `source` that the build may read (hard links in the step's own
 //! directory: nothing the context hid, no symlink followed out of it),
 //! bind-mounted read-only. The hub refuses the other kinds before a job
-//! gets here.
+//! gets here. A `RUN <<EOF` heredoc that starts with `#!` is a script
+//! file the step runs ([`inline_files`]): written in the step's directory
+//! and bind-mounted read-only at its path under `/dev/pipes/` (in the
+//! container's `/dev` tmpfs: never in the layer).
 
 use std::os::unix::fs::{DirBuilderExt, chown};
 use std::path::{Path, PathBuf};
 
-use bramble_dockerfile::plan::{Mount, MountKind, Source};
+use std::os::unix::fs::PermissionsExt;
+
+use bramble_dockerfile::plan::{InlineFile, Mount, MountKind, Source};
 use bramble_images::Digest;
 
 use crate::runtime::MountSpec;
@@ -92,6 +97,30 @@ pub fn step_mounts(
                 });
             }
         }
+    }
+    Ok(out)
+}
+
+/// The mounts of a step's heredoc scripts, written into `dir`.
+pub fn inline_files(files: &[InlineFile], dir: &Path) -> Result<Vec<MountSpec>, MountError> {
+    let mut out = Vec::new();
+    for (i, f) in files.iter().enumerate() {
+        let path = dir.join(format!("script-{i}"));
+        let write = std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::write(&path, &f.content))
+            .and_then(|()| {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(f.mode & 0o7777))
+            });
+        write.map_err(|source| MountError::Io {
+            target: f.path.clone(),
+            path: path.clone(),
+            source,
+        })?;
+        out.push(MountSpec::Bind {
+            source: path,
+            destination: f.path.clone(),
+            read_only: true,
+        });
     }
     Ok(out)
 }
