@@ -20,6 +20,7 @@ pub mod pod_addr;
 pub mod ports;
 pub mod procs;
 pub mod root;
+pub mod skopeo;
 pub mod syscall_probe;
 pub mod throttle;
 pub mod wait;
