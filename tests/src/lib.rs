@@ -11,6 +11,7 @@ pub mod bench;
 pub mod breaking;
 pub mod busybox;
 pub mod cluster;
+pub mod debian_image;
 pub mod fixtures;
 pub mod kubectl;
 pub mod lab;
