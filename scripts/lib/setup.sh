@@ -1,6 +1,6 @@
 # Shared set-up of scripts/test and scripts/up (sourced, not run): Debian
-# packages and the busybox-static .debs the fixture and demo images are
-# packed from. Idempotent; needs root on Debian 12.
+# packages, the busybox-static .debs the fixture and demo images are
+# packed from, and the packages of the Debian-based fixture images. Idempotent; needs root on Debian 12.
 
 # A mirror caught mid-sync fails one index (seen: bookworm-security's armhf
 # Packages); the packages come from the others, and apt-get install or
@@ -41,6 +41,52 @@ ensure_fixture_debs() {
         if ! compgen -G "$debs/busybox-static_*_$arch.deb" >/dev/null; then
             (cd "$debs" && apt-get download "busybox-static:$arch")
         fi
+    done
+}
+
+# The Debian base images of tests/tests/build_projects.rs (tests/src/debian_image.rs):
+# NAME:PACKAGES, unpacked together into one rootfs. base-files gives
+# /etc/os-release, base-passwd the /etc/passwd and /etc/group of a Debian system,
+# dash /bin/sh and coreutils what RUN steps use (mkdir, rm, cp, chown, ...).
+FIXTURE_DEBIAN_IMAGES=(
+    "python:base-files base-passwd dash coreutils python3-minimal python3-flask python3-pip"
+    "nginx:base-files base-passwd dash coreutils nginx"
+)
+
+# download_closure DIR PKG...: see ensure_fixture_project_debs.
+download_closure() {
+    local dir=$1
+    shift
+    DEBIAN_FRONTEND=noninteractive apt-get install --download-only --yes --quiet \
+        --no-install-recommends \
+        -o Dir::State::status="$PWD/$dir/status" \
+        -o Dir::Cache::archives="$PWD/$dir/debs" \
+        "$@"
+}
+# ensure_fixture_project_debs: for each of FIXTURE_DEBIAN_IMAGES, its packages
+# and their Depends/Pre-Depends closure for this machine's architecture, in
+# target/fixtures/debian-images/NAME/debs. apt's own resolver picks them: an
+# install, download only, against an empty dpkg status (as if nothing were
+# installed, so packages this machine has are downloaded too, and nothing of
+# the host's dpkg state is read or changed): one alternative of each `a | b`,
+# one provider of a virtual package, versions that fit together, and no
+# Recommends. NAME/packages, written last, names the set that is complete.
+ensure_fixture_project_debs() {
+    local root=target/fixtures/debian-images spec name packages dir
+    for spec in "${FIXTURE_DEBIAN_IMAGES[@]}"; do
+        name=${spec%%:*} packages=${spec#*:}
+        dir=$root/$name
+        if [[ -f $dir/packages && $(<"$dir/packages") == "$packages" ]]; then
+            continue
+        fi
+        rm -rf "$dir"
+        mkdir -p "$dir/debs/partial"
+        : >"$dir/status"
+        # Stale package lists name versions the mirror dropped: update, once.
+        # shellcheck disable=SC2086 # the packages are words
+        download_closure "$dir" $packages || { apt_update && download_closure "$dir" $packages; }
+        rm -rf "$dir/debs/partial" "$dir/debs/lock" "$dir/status"
+        echo "$packages" >"$dir/packages"
     done
 }
 

@@ -644,13 +644,26 @@ impl Cluster {
     /// Pushes the fixture `busybox` image (linux/amd64 + arm64) as `repo:tag`.
     pub fn push_busybox(&self, repo: &str, tag: &str) {
         let image = crate::busybox::busybox_image().expect("busybox fixture image");
+        self.push_image(repo, tag, &image);
+    }
+
+    /// Pushes the Debian-based fixture image `base` (this machine's platform,
+    /// see [`crate::debian_image`]) as `repo:tag`.
+    pub fn push_debian(&self, base: crate::debian_image::Base, repo: &str, tag: &str) {
+        let image = crate::debian_image::image(base)
+            .unwrap_or_else(|e| panic!("the Debian fixture image {}: {e}", base.name()));
+        self.push_image(repo, tag, &image);
+    }
+
+    /// Pushes `image` to the hub's registry as `repo:tag`.
+    pub fn push_image(&self, repo: &str, tag: &str, image: &crate::fixtures::MultiImage) {
         crate::fixtures::push(
             &self.hub.url,
             &self.hub.token,
             &self.hub.ca_pem(),
             repo,
             tag,
-            &image,
+            image,
         )
         .expect("pushing the fixture image");
     }

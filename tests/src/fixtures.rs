@@ -1,5 +1,6 @@
 //! Small OCI images built in-process for tests: an OCI image layout (directory
-//! or archive tar) with gzip layers, one manifest per platform and an index.
+//! or archive tar) with gzip layers (of listed entries or of a root
+//! filesystem's directory), one manifest per platform and an index.
 
 use std::io::Write;
 use std::path::Path;
@@ -82,6 +83,42 @@ pub fn layer_of(entries: &[Entry]) -> (Blob, String) {
     (blob, diff_id)
 }
 
+/// A tar.gz layer of everything under `root` (a root filesystem), and its
+/// diff_id: entries sorted by path, symlinks stored as links (never
+/// followed), modes, owners and mtimes as on disk.
+pub fn layer_of_dir(root: &Path) -> std::io::Result<(Blob, String)> {
+    let mut tar = tar::Builder::new(Vec::new());
+    tar.follow_symlinks(false);
+    append_tree(&mut tar, root, Path::new(""))?;
+    let raw = tar.into_inner()?;
+    let diff_id = digest(&raw);
+    let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+    gz.write_all(&raw)?;
+    let blob = Blob {
+        media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
+        bytes: gz.finish()?,
+    };
+    Ok((blob, diff_id))
+}
+
+/// Appends the entries of directory `root/rel`, sorted, each directory
+/// before what it holds.
+fn append_tree(tar: &mut tar::Builder<Vec<u8>>, root: &Path, rel: &Path) -> std::io::Result<()> {
+    let mut names: Vec<_> = std::fs::read_dir(root.join(rel))?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<Result<_, _>>()?;
+    names.sort();
+    for name in names {
+        let rel = rel.join(name);
+        let path = root.join(&rel);
+        tar.append_path_with_name(&path, &rel)?;
+        if std::fs::symlink_metadata(&path)?.is_dir() {
+            append_tree(tar, root, &rel)?;
+        }
+    }
+    Ok(())
+}
+
 /// One platform's image: config, layers and manifest blobs.
 #[derive(Debug, Clone)]
 pub struct PlatformImage {
@@ -104,14 +141,26 @@ pub fn platform_image(platform: &str, files: &[(&str, &[u8], u32)], cmd: &[&str]
 
 /// Like [`platform_image`] with symlinks allowed.
 pub fn platform_image_of(platform: &str, entries: &[Entry], cmd: &[&str]) -> PlatformImage {
+    let (layer, diff_id) = layer_of(entries);
+    platform_image_with(
+        platform,
+        (layer, diff_id),
+        json!({"Cmd": cmd, "Env": ["PATH=/bin"]}),
+    )
+}
+
+/// A one-layer image for `os/arch[/variant]` of `layer` (blob and diff_id,
+/// from [`layer_of`] or [`layer_of_dir`]) whose config's `config` is
+/// `config` (Docker's names: `Cmd`, `Env`, `ExposedPorts`, …).
+pub fn platform_image_with(platform: &str, layer: (Blob, String), config: Value) -> PlatformImage {
     let mut parts = platform.split('/');
     let os = parts.next().unwrap_or("linux").to_string();
     let arch = parts.next().unwrap_or("amd64").to_string();
     let variant = parts.next().map(str::to_string);
-    let (layer, diff_id) = layer_of(entries);
+    let (layer, diff_id) = layer;
     let mut cfg = json!({
         "architecture": arch, "os": os,
-        "config": {"Cmd": cmd, "Env": ["PATH=/bin"]},
+        "config": config,
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
     });
     if let Some(v) = &variant {

@@ -18,7 +18,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use bramble_tests::cluster::{Broker, Cluster, deployment};
-use bramble_tests::eventually;
+use bramble_tests::{eventually, skopeo};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -106,31 +106,6 @@ fn finished(c: &Cluster, name: &str) -> Value {
     })
 }
 
-fn skopeo_inspect(c: &Cluster, dir: &Path, image: &str, raw: bool) -> Value {
-    let certs = dir.join("certs");
-    std::fs::create_dir_all(&certs).unwrap();
-    std::fs::write(certs.join("ca.crt"), c.hub.ca_pem()).unwrap();
-    let host = c.hub.url.trim_start_matches("https://");
-    let mut cmd = Command::new("skopeo");
-    cmd.arg("inspect");
-    if raw {
-        cmd.arg("--config");
-    }
-    let out = cmd
-        .arg("--cert-dir")
-        .arg(&certs)
-        .args(["--creds", &format!("bramble:{}", c.hub.token)])
-        .arg(format!("docker://{host}/{image}"))
-        .output()
-        .expect("skopeo is installed (scripts/test installs it)");
-    assert!(
-        out.status.success(),
-        "skopeo inspect: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 const DOCKERFILE: &str = "FROM bb:1\n\
 ENV GREETING=hello\n\
 ARG FLAVOUR=plain\n\
@@ -169,7 +144,7 @@ fn a_board_builds_an_image_that_skopeo_reads_and_a_pod_runs_and_a_rebuild_runs_n
     assert_eq!(steps[0]["cached"], Value::Null, "{b}");
 
     // skopeo reads the config Docker would write.
-    let cfg = skopeo_inspect(&c, dir.path(), "demo/hello:1", true);
+    let cfg = skopeo::inspect(&c, dir.path(), "demo/hello:1", true);
     let conf = &cfg["config"];
     assert_eq!(conf["Cmd"], json!(["cat", "/greeting"]), "{cfg}");
     assert_eq!(conf["User"], "1000", "{cfg}");
@@ -183,7 +158,7 @@ fn a_board_builds_an_image_that_skopeo_reads_and_a_pod_runs_and_a_rebuild_runs_n
         "{cfg}"
     );
     let layers = cfg["rootfs"]["diff_ids"].as_array().unwrap().len();
-    let info = skopeo_inspect(&c, dir.path(), "demo/hello:1", false);
+    let info = skopeo::inspect(&c, dir.path(), "demo/hello:1", false);
     assert_eq!(info["Layers"].as_array().unwrap().len(), layers, "{info}");
     assert_eq!(info["Architecture"], platform().split('/').nth(1).unwrap());
 
@@ -214,7 +189,7 @@ fn a_board_builds_an_image_that_skopeo_reads_and_a_pod_runs_and_a_rebuild_runs_n
         !log.contains("\nran-on-the-plain-board"),
         "nothing ran: {log}"
     );
-    let again = skopeo_inspect(&c, dir.path(), "demo/hello:2", true);
+    let again = skopeo::inspect(&c, dir.path(), "demo/hello:2", true);
     assert_eq!(again, cfg, "a build of cached layers is the same image");
 }
 
@@ -328,7 +303,7 @@ fn multi_stage_builds_copy_from_the_context_and_stages_with_workdir_and_named_us
         names.contains(&"[stage-1 4/5] COPY --from=build /src/ /app/"),
         "{names:?}"
     );
-    let cfg = skopeo_inspect(&c, dir.path(), "demo/multi:1", true);
+    let cfg = skopeo::inspect(&c, dir.path(), "demo/multi:1", true);
     assert_eq!(cfg["config"]["WorkingDir"], "/app", "{cfg}");
     assert_eq!(cfg["config"]["User"], "app", "{cfg}");
 
