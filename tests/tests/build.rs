@@ -462,7 +462,7 @@ fn a_run_step_fetches_from_a_service_by_name_and_its_layer_keeps_no_resolv_conf(
     assert!(log.contains("search default.svc."), "{log}");
 
     // The layer holds what the step made, and no mount point of its own.
-    let entries = last_layer_entries(&c, dir.path(), "demo/net:1");
+    let entries = bramble_tests::skopeo::top_layer_entries(&c, dir.path(), "demo/net:1");
     assert!(entries.lines().any(|e| e == "fetched"), "{entries}");
     assert!(!entries.contains("resolv.conf"), "{entries}");
     // Nor the runtime's: the base has no /dev, /proc or /sys.
@@ -477,44 +477,6 @@ fn a_run_step_fetches_from_a_service_by_name_and_its_layer_keeps_no_resolv_conf(
         let (ok, out) = c.cli(&["logs", "net"]);
         (ok && out.contains("fetched-from-a-service")).then_some(())
     });
-}
-
-/// The entries of the top layer of `image` in the hub's registry, one per
-/// line, as `tar -t` lists them (copied out with skopeo).
-fn last_layer_entries(c: &Cluster, dir: &Path, image: &str) -> String {
-    let certs = dir.join("certs");
-    std::fs::create_dir_all(&certs).unwrap();
-    std::fs::write(certs.join("ca.crt"), c.hub.ca_pem()).unwrap();
-    let out_dir = dir.join(format!("image-{}", image.replace(['/', ':'], "-")));
-    let host = c.hub.url.trim_start_matches("https://");
-    let out = Command::new("skopeo")
-        .arg("copy")
-        .arg("--src-cert-dir")
-        .arg(&certs)
-        .args(["--src-creds", &format!("bramble:{}", c.hub.token)])
-        .arg(format!("docker://{host}/{image}"))
-        .arg(format!("dir:{}", out_dir.display()))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let manifest: Value =
-        serde_json::from_slice(&std::fs::read(out_dir.join("manifest.json")).unwrap()).unwrap();
-    let last = manifest["layers"].as_array().unwrap().last().unwrap()["digest"]
-        .as_str()
-        .unwrap()
-        .trim_start_matches("sha256:")
-        .to_string();
-    let listed = Command::new("tar")
-        .arg("-tzf")
-        .arg(out_dir.join(&last))
-        .output()
-        .unwrap();
-    assert!(listed.status.success());
-    String::from_utf8(listed.stdout).unwrap()
 }
 
 const MOUNTS: &str = "FROM bb:1\n\
@@ -555,7 +517,7 @@ fn run_mounts_bind_the_context_keep_a_cache_on_the_board_and_stay_out_of_the_lay
     // Again, not from the layer cache: the cache mount still holds the
     // first run's line.
     build("mounts-2", "2", ctx);
-    let entries = last_layer_entries(&c, dir.path(), "demo/mounts:2");
+    let entries = bramble_tests::skopeo::top_layer_entries(&c, dir.path(), "demo/mounts:2");
     let mut listed: Vec<&str> = entries.lines().collect();
     listed.sort_unstable();
     assert_eq!(listed, ["from-bind", "runs-seen"], "{entries}");
