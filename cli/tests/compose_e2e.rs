@@ -479,6 +479,34 @@ configs:
         .expect("the job");
     assert_ne!(job_new["metadata"]["uid"], job["metadata"]["uid"]);
     assert_eq!(job_new["status"]["succeeded"], 1, "up waited for it again");
+
+    // stop: app's pods go; the finished Job's pod stays, as docker keeps
+    // an exited container. A Job is not restarted; start runs app again.
+    let out = p.ok(&["stop"]);
+    assert!(
+        out.contains("app stopped") && out.contains("migrate stopped"),
+        "{out}"
+    );
+    assert!(p.pods("app").is_empty(), "app stopped");
+    assert!(
+        p.pods("migrate")
+            .iter()
+            .any(|p| p["status"]["phase"] == "Succeeded"),
+        "the finished pod stays"
+    );
+    let (ok, out) = p.compose(&["restart", "migrate"]);
+    assert!(!ok && out.contains("migrate runs once, as a Job"), "{out}");
+    let out = p.ok(&["start"]);
+    assert!(out.contains("app ready"), "{out}");
+    assert!(p.pods("app").iter().any(is_ready), "app started");
+    let job_after = p
+        .get(&format!(
+            "/apis/batch/v1/namespaces/{}/jobs/migrate",
+            p.name
+        ))
+        .expect("the job");
+    assert_eq!(job_after["metadata"]["uid"], job_new["metadata"]["uid"]);
+    assert_eq!(job_after["status"]["succeeded"], 1, "not run again");
 }
 
 /// `worker` (with a published port, a config and a named volume) leaves
