@@ -314,6 +314,27 @@ pub enum ComposeCommand {
         /// Only these services
         services: Vec<String>,
     },
+    /// Run a one-off pod of a service (its dependencies up first), its
+    /// command replaced by CMD if given; prints its output, exits with its code
+    Run {
+        /// Delete the pod when it has finished
+        #[arg(long)]
+        rm: bool,
+        /// Accepted for docker's habits: there is no terminal anyway
+        #[arg(short = 'T', long = "no-TTY")]
+        no_tty: bool,
+        /// Do not start the services it depends on
+        #[arg(long)]
+        no_deps: bool,
+        /// How long to wait for a dependency's condition
+        #[arg(long, default_value = "5m")]
+        wait_timeout: humantime::Duration,
+        /// The service
+        service: String,
+        /// The command and its arguments [default: the service's]
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
     /// Run a command in a running container of a service (`exec web sh -c
     /// 'ls /'`, or with `--` before the command); exits with its exit code
     Exec {
@@ -747,6 +768,18 @@ mod tests {
             (true, Some(2), "web".into(), vec!["ls".into(), "-l".into()])
         );
         assert!(Cli::try_parse_from(["bramble", "compose", "exec", "web"]).is_err());
+        let Command::Compose(c) = Cli::try_parse_from([
+            "bramble", "compose", "run", "--rm", "web", "sh", "-c", "exit 2",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("not compose")
+        };
+        assert!(
+            matches!(c.command, ComposeCommand::Run { rm: true, ref service, ref command, .. }
+            if service == "web" && command == &["sh", "-c", "exit 2"])
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `compose down [-v]`: deletes what `up` made for a project, found by its
-//! [`PROJECT_LABEL`], and waits until the pods are gone. Named volumes
+//! [`PROJECT_LABEL`], and `compose run`'s one-off pods, and waits until the
+//! pods are gone. Named volumes
 //! (their claims, and so their data) survive unless `-v`, which also
 //! deletes the namespace if `up` created it.
 
@@ -9,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 
 use super::plan::{MANAGED_LABEL, MANAGED_VALUE, PROJECT_LABEL, namespace_of};
+use super::run::ONEOFF_LABEL;
 use crate::context::Context;
 
 /// What `down` (and `up --remove-orphans`, for one service) deletes, in
@@ -114,6 +116,9 @@ pub fn run(
     for k in KINDS {
         delete_kind(ctx, &ns, &selector, *k, out)?;
     }
+    // `compose run`'s pods, which no workload owns.
+    let one_offs = format!("{selector},{ONEOFF_LABEL}=True");
+    delete_kind(ctx, &ns, &one_offs, ("v1", "Pod"), out)?;
     if volumes {
         delete_kind(ctx, &ns, &selector, CLAIMS, out)?;
     }

@@ -7,8 +7,8 @@
 //! [`build_spec`] reads a service's `build:`. The commands with side
 //! effects are [`build`] (through `bramble build`), [`up`] (with
 //! [`orphans`], and [`ready`] for `--wait`), [`down`], [`ps`], [`logs`],
-//! [`lifecycle`] (`stop`, `start`, `restart`) and [`exec`]; `config`
-//! needs no hub.
+//! [`lifecycle`] (`stop`, `start`, `restart`), [`exec`] and [`run`];
+//! `config` needs no hub.
 
 pub mod build;
 pub mod build_spec;
@@ -27,6 +27,7 @@ pub mod pod;
 pub mod ports;
 pub mod ps;
 pub mod ready;
+pub mod run;
 pub mod up;
 pub mod volumes;
 
@@ -169,6 +170,36 @@ pub fn run(ctx: &Context, a: &ComposeArgs, out: &mut dyn Write) -> anyhow::Resul
             (*wait_timeout).into(),
             out,
         ),
+        ComposeCommand::Run {
+            rm,
+            no_tty: _,
+            no_deps,
+            wait_timeout,
+            service,
+            command,
+        } => {
+            let mut p = plan_project(a, std::slice::from_ref(service))?;
+            let only: &[String] = if *no_deps {
+                std::slice::from_ref(service)
+            } else {
+                &[]
+            };
+            build::run(
+                ctx,
+                &mut p,
+                only,
+                build::When::IfMissing,
+                &mut std::io::stderr(),
+            )?;
+            let r = run::Request {
+                service,
+                command,
+                rm: *rm,
+                no_deps: *no_deps,
+                timeout: (*wait_timeout).into(),
+            };
+            run::run(ctx, p, &r, out)
+        }
         ComposeCommand::Exec {
             no_tty: _,
             index,

@@ -140,17 +140,7 @@ pub fn run(
         apply(ctx, o, &p.namespace, out)?;
     }
     for s in &p.services {
-        for (dep, cond) in &s.waits {
-            let d = p
-                .services
-                .iter()
-                .find(|x| &x.name == dep)
-                .expect("planned dependency");
-            writeln!(out, "waiting for {dep} to be {}", word(*cond))?;
-            out.flush()?;
-            wait(ctx, p, d, *cond, timeout)
-                .with_context(|| format!("services.{}.depends_on.{dep}", s.name))?;
-        }
+        wait_dependencies(ctx, p, s, timeout, out)?;
         for o in &s.objects {
             if o["kind"] == "Job" {
                 apply_job(ctx, o, &p.namespace, out)?;
@@ -158,6 +148,29 @@ pub fn run(
                 apply(ctx, o, &p.namespace, out)?;
             }
         }
+    }
+    Ok(())
+}
+
+/// Waits until each dependency of `s` (among `p`'s services) meets its
+/// condition.
+pub fn wait_dependencies(
+    ctx: &Context,
+    p: &Plan,
+    s: &ServicePlan,
+    timeout: Duration,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    for (dep, cond) in &s.waits {
+        let d = p
+            .services
+            .iter()
+            .find(|x| &x.name == dep)
+            .expect("planned dependency");
+        writeln!(out, "waiting for {dep} to be {}", word(*cond))?;
+        out.flush()?;
+        wait(ctx, p, d, *cond, timeout)
+            .with_context(|| format!("services.{}.depends_on.{dep}", s.name))?;
     }
     Ok(())
 }
