@@ -4,8 +4,8 @@
 //! `down -v`; `ps` and `logs` as docker compose prints them; bind mounts
 //! refused under the `baseline` Pod Security level before anything is made;
 //! a published port answering through the hub's LoadBalancer; orphans
-//! warned about then removed; `up --wait`, `stop`, `start`, `restart` and
-//! `exec` on running services.
+//! warned about then removed; `up --wait`, `stop`, `start`, `restart`,
+//! `exec` and `run` on running services.
 
 use std::time::Duration;
 
@@ -578,8 +578,8 @@ fn orphans_are_warned_about_then_removed_and_their_volume_stays() {
 /// `web` has two replicas, `other` one: `exec` runs in them with the
 /// command's output and exit code; `stop web` leaves no pod of web and
 /// `other` alone; `start` brings both replicas back; `restart` replaces
-/// them; `up --wait` fails on a service whose healthcheck never passes,
-/// naming it and why.
+/// them; `run` makes one-off pods that `down` deletes; `up --wait` fails
+/// on a service whose healthcheck never passes, naming it and why.
 #[test]
 fn stop_start_restart_and_exec_act_on_a_services_pods() {
     let _one = serial();
@@ -657,6 +657,26 @@ fn stop_start_restart_and_exec_act_on_a_services_pods() {
     );
     assert_eq!(uids(&p.pods("other")), other);
 
+    // run: a one-off pod with the command, its output and exit code;
+    // --rm deletes it; without, it stays (not one of web's pods) until down.
+    let (code, out, _) =
+        p.compose_status(&["run", "--rm", "web", "sh", "-c", "echo one-off; exit 2"]);
+    assert_eq!((code, out.as_str()), (2, "one-off\n"));
+    let one_offs = p.ns_path("/pods?labelSelector=com.docker.compose.oneoff%3DTrue");
+    assert_eq!(
+        p.get(&one_offs).expect("pods")["items"],
+        serde_json::json!([])
+    );
+    let (code, out, err) = p.compose_status(&["run", "-T", "web", "--", "hostname"]);
+    assert_eq!(code, 0, "{err}");
+    let one_off = out.trim().to_string();
+    assert!(one_off.starts_with("web-run-"), "{out}");
+    assert_eq!(
+        p.get(&one_offs).expect("pods")["items"][0]["metadata"]["name"],
+        one_off.as_str()
+    );
+    assert_eq!(uids(&p.pods("web")), uids(&restarted), "not one of web's");
+
     let (ok, out) = p.compose(&["stop", "nosuch"]);
     assert!(!ok && out.contains("no such service: nosuch"), "{out}");
 
@@ -681,4 +701,8 @@ fn stop_start_restart_and_exec_act_on_a_services_pods() {
             && out.contains("its healthcheck has not passed"),
         "{out}"
     );
+
+    let down = p.ok(&["down"]);
+    assert!(down.contains(&format!("pod/{one_off} deleted")), "{down}");
+    assert!(p.get(&p.ns_path("/pods")).expect("pods")["items"] == serde_json::json!([]));
 }
