@@ -521,6 +521,7 @@ fn orphans_are_warned_about_then_removed_and_their_volume_stays() {
     let web = "  web:\n    image: busybox:e2e\n    command: [sh, -c, 'while true; do sleep 1; done']\n    stop_grace_period: 1s\n";
     let p = Project::new(
         &c,
+        "orphans",
         &format!(
             "services:\n{web}  worker:\n    image: busybox:e2e\n    command: [sh, -c, 'mkdir -p /www && exec httpd -f -p 80 -h /www']\n    ports: ['8081:80']\n    volumes: [data:/data]\n    configs: [conf]\n    stop_grace_period: 1s\nvolumes:\n  data:\nconfigs:\n  conf:\n    content: hello\n"
         ),
@@ -586,7 +587,7 @@ fn stop_start_restart_and_exec_act_on_a_services_pods() {
     let c = Cluster::start(Broker::Embedded, 1, &[]);
     c.push_busybox("busybox", "e2e");
     let app = "services:\n  web:\n    image: busybox:e2e\n    command: [sh, -c, 'while true; do sleep 1; done']\n    deploy:\n      replicas: 2\n    stop_grace_period: 1s\n  other:\n    image: busybox:e2e\n    command: [sh, -c, 'while true; do sleep 1; done']\n    stop_grace_period: 1s\n";
-    let p = Project::new(&c, app);
+    let p = Project::new(&c, "lifecycle", app);
     p.ok(&["up", "-d", "--wait"]);
     let web = p.pods("web");
     assert_eq!(web.len(), 2, "{web:?}");
