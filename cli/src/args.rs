@@ -277,11 +277,78 @@ pub enum ComposeCommand {
         /// in the hub's registry are built)
         #[arg(long)]
         build: bool,
+        /// Return only once every service started is Ready (its pods Ready,
+        /// a one-shot Job completed); implies -d
+        #[arg(long)]
+        wait: bool,
+        /// How long to wait for a dependency's condition, and with --wait
+        /// for the services to be Ready
+        #[arg(long, default_value = "5m")]
+        wait_timeout: humantime::Duration,
+        /// Delete what was made for services no longer in the file
+        /// (not the named volumes)
+        #[arg(long)]
+        remove_orphans: bool,
+        /// Only these services (and what they depend on)
+        services: Vec<String>,
+    },
+    /// Stop services (all without names): their pods go, their objects stay
+    Stop {
+        /// Only these services
+        services: Vec<String>,
+    },
+    /// Start stopped services again and wait until they are Ready
+    Start {
+        /// How long to wait for the services to be Ready
+        #[arg(long, default_value = "5m")]
+        wait_timeout: humantime::Duration,
+        /// Only these services
+        services: Vec<String>,
+    },
+    /// Replace every pod of the services (a rollout restart) and wait
+    /// until the new ones are Ready
+    Restart {
+        /// How long to wait for the services to be Ready
+        #[arg(long, default_value = "5m")]
+        wait_timeout: humantime::Duration,
+        /// Only these services
+        services: Vec<String>,
+    },
+    /// Run a one-off pod of a service (its dependencies up first), its
+    /// command replaced by CMD if given; prints its output, exits with its code
+    Run {
+        /// Delete the pod when it has finished
+        #[arg(long)]
+        rm: bool,
+        /// Accepted for docker's habits: there is no terminal anyway
+        #[arg(short = 'T', long = "no-TTY")]
+        no_tty: bool,
+        /// Do not start the services it depends on
+        #[arg(long)]
+        no_deps: bool,
         /// How long to wait for a dependency's condition
         #[arg(long, default_value = "5m")]
         wait_timeout: humantime::Duration,
-        /// Only these services (and what they depend on)
-        services: Vec<String>,
+        /// The service
+        service: String,
+        /// The command and its arguments [default: the service's]
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
+    /// Run a command in a running container of a service (`exec web sh -c
+    /// 'ls /'`, or with `--` before the command); exits with its exit code
+    Exec {
+        /// Accepted for docker's habits: there is no terminal anyway
+        #[arg(short = 'T', long = "no-TTY")]
+        no_tty: bool,
+        /// Which replica (from 1) [default: the first Ready one]
+        #[arg(long, value_name = "N")]
+        index: Option<usize>,
+        /// The service
+        service: String,
+        /// The command and its arguments
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
     },
     /// Delete what `up` made (the named volumes too with -v)
     Down {
@@ -667,6 +734,52 @@ mod tests {
             ComposeCommand::Logs { follow: true, .. }
         ));
         assert!(Cli::try_parse_from(["bramble", "compose", "down", "-v"]).is_ok());
+    }
+
+    #[test]
+    fn compose_exec_takes_the_command_with_or_without_a_double_dash() {
+        let exec = |args: &[&str]| {
+            let mut all = vec!["bramble", "compose", "exec"];
+            all.extend_from_slice(args);
+            let Command::Compose(c) = Cli::try_parse_from(all).unwrap().command else {
+                panic!("not compose")
+            };
+            match c.command {
+                ComposeCommand::Exec {
+                    no_tty,
+                    index,
+                    service,
+                    command,
+                } => (no_tty, index, service, command),
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(
+            exec(&["web", "sh", "-c", "exit 3"]),
+            (
+                false,
+                None,
+                "web".into(),
+                vec!["sh".into(), "-c".into(), "exit 3".into()]
+            )
+        );
+        assert_eq!(
+            exec(&["-T", "--index", "2", "web", "--", "ls", "-l"]),
+            (true, Some(2), "web".into(), vec!["ls".into(), "-l".into()])
+        );
+        assert!(Cli::try_parse_from(["bramble", "compose", "exec", "web"]).is_err());
+        let Command::Compose(c) = Cli::try_parse_from([
+            "bramble", "compose", "run", "--rm", "web", "sh", "-c", "exit 2",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("not compose")
+        };
+        assert!(
+            matches!(c.command, ComposeCommand::Run { rm: true, ref service, ref command, .. }
+            if service == "web" && command == &["sh", "-c", "exit 2"])
+        );
     }
 
     #[test]

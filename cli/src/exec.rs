@@ -16,14 +16,32 @@ use crate::logs::pod_name;
 
 pub fn run(ctx: &Context, a: &ExecArgs, out: &mut dyn Write) -> anyhow::Result<bool> {
     let name = pod_name(&a.pod)?;
-    let path = format!(
-        "/api/v1/namespaces/{}/pods/{name}/exec",
-        ctx.settings.namespace
-    );
+    exec_in(
+        ctx,
+        &ctx.settings.namespace,
+        name,
+        a.container.as_deref(),
+        &a.command,
+        out,
+    )
+}
+
+/// Runs `command` in pod `name` of `ns` (its `container`, else the first):
+/// stdout to `out`, stderr to ours; a non-zero exit code ends this process
+/// with it (`compose exec` runs through here too).
+pub fn exec_in(
+    ctx: &Context,
+    ns: &str,
+    name: &str,
+    container: Option<&str>,
+    command: &[String],
+    out: &mut dyn Write,
+) -> anyhow::Result<bool> {
+    let path = format!("/api/v1/namespaces/{ns}/pods/{name}/exec");
     let body = ctx.client.stream(
         &path,
         &[],
-        Some(&json!({"container": a.container, "command": a.command})),
+        Some(&json!({"container": container, "command": command})),
     )?;
     let stderr = std::io::stderr();
     for line in BufReader::new(body).lines() {

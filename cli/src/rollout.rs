@@ -64,9 +64,7 @@ pub fn run(ctx: &Context, c: &RolloutCommand, out: &mut dyn Write) -> anyhow::Re
         }
         RolloutCommand::Restart { target: t } => {
             let (r, name) = target(t)?;
-            let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-            let patch =
-                json!({"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now}}}}});
+            let patch = restart_patch(std::time::SystemTime::now());
             ctx.client
                 .merge_patch(&r.object_path(Some(&ns), &name), &patch)
                 .with_context(|| format!("restarting {}", display(r, &name)))?;
@@ -120,6 +118,13 @@ pub fn run(ctx: &Context, c: &RolloutCommand, out: &mut dyn Write) -> anyhow::Re
             Ok(true)
         }
     }
+}
+
+/// The merge patch of `rollout restart` at `now`: a new [`RESTARTED_AT`]
+/// in the pod template, so every pod is replaced (`compose restart` too).
+pub fn restart_patch(now: std::time::SystemTime) -> Value {
+    let now = humantime::format_rfc3339_seconds(now).to_string();
+    json!({"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now}}}}})
 }
 
 /// kubectl's rollout status for a Deployment: (finished, message).

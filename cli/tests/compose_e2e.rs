@@ -3,7 +3,9 @@
 //! is healthy; a named volume whose data survives `down`/`up` and goes with
 //! `down -v`; `ps` and `logs` as docker compose prints them; bind mounts
 //! refused under the `baseline` Pod Security level before anything is made;
-//! a published port answering through the hub's LoadBalancer.
+//! a published port answering through the hub's LoadBalancer; orphans
+//! warned about then removed; `up --wait`, `stop`, `start`, `restart`,
+//! `exec` and `run` on running services.
 
 use std::time::Duration;
 
@@ -33,6 +35,60 @@ impl Project<'_> {
     fn ns_path(&self, rest: &str) -> String {
         format!("/api/v1/namespaces/{}{rest}", self.name)
     }
+
+    fn apps_path(&self, rest: &str) -> String {
+        format!("/apis/apps/v1/namespaces/{}{rest}", self.name)
+    }
+
+    /// `bramble compose …` run apart: (exit code, stdout, stderr).
+    fn compose_status(&self, args: &[&str]) -> (i32, String, String) {
+        let file = self.file().display().to_string();
+        let out = std::process::Command::new(bramble_tests::bin("bramble"))
+            .args(["--hub", &self.c.hub.url, "--token", &self.c.hub.token])
+            .arg("--data-dir")
+            .arg(&self.c.hub.data_dir)
+            .args(["compose", "-f", &file, "-p", &self.name])
+            .args(args)
+            .output()
+            .expect("running bramble");
+        (
+            out.status.code().expect("an exit code"),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// The pods of `service` that are not being deleted.
+    fn pods(&self, service: &str) -> Vec<Value> {
+        let v = self
+            .get(&self.ns_path(&format!(
+                "/pods?labelSelector=com.docker.compose.service%3D{service}"
+            )))
+            .expect("pods");
+        v["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+            .collect()
+    }
+}
+
+fn is_ready(pod: &Value) -> bool {
+    pod["status"]["conditions"].as_array().is_some_and(|c| {
+        c.iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+    })
+}
+
+fn uids(pods: &[Value]) -> Vec<String> {
+    let mut u: Vec<String> = pods
+        .iter()
+        .map(|p| p["metadata"]["uid"].as_str().expect("a uid").to_string())
+        .collect();
+    u.sort();
+    u
 }
 
 /// `db`: on its first start writes the `.env` token into its volume, then
@@ -423,4 +479,231 @@ configs:
         .expect("the job");
     assert_ne!(job_new["metadata"]["uid"], job["metadata"]["uid"]);
     assert_eq!(job_new["status"]["succeeded"], 1, "up waited for it again");
+
+    // stop: app's pods go; the finished Job's pod stays, as docker keeps
+    // an exited container. A Job is not restarted; start runs app again.
+    let out = p.ok(&["stop"]);
+    assert!(
+        out.contains("app stopped") && out.contains("migrate stopped"),
+        "{out}"
+    );
+    assert!(p.pods("app").is_empty(), "app stopped");
+    assert!(
+        p.pods("migrate")
+            .iter()
+            .any(|p| p["status"]["phase"] == "Succeeded"),
+        "the finished pod stays"
+    );
+    let (ok, out) = p.compose(&["restart", "migrate"]);
+    assert!(!ok && out.contains("migrate runs once, as a Job"), "{out}");
+    let out = p.ok(&["start"]);
+    assert!(out.contains("app ready"), "{out}");
+    assert!(p.pods("app").iter().any(is_ready), "app started");
+    let job_after = p
+        .get(&format!(
+            "/apis/batch/v1/namespaces/{}/jobs/migrate",
+            p.name
+        ))
+        .expect("the job");
+    assert_eq!(job_after["metadata"]["uid"], job_new["metadata"]["uid"]);
+    assert_eq!(job_after["status"]["succeeded"], 1, "not run again");
+}
+
+/// `worker` (with a published port, a config and a named volume) leaves
+/// the file: `up` warns and changes nothing; `up --remove-orphans`
+/// deletes its Deployment, both Services and the config, and keeps the
+/// claim; `up --wait` returns with every service Ready.
+#[test]
+fn orphans_are_warned_about_then_removed_and_their_volume_stays() {
+    let _one = serial();
+    let c = Cluster::start(Broker::Embedded, 1, &[]);
+    c.push_busybox("busybox", "e2e");
+    let web = "  web:\n    image: busybox:e2e\n    command: [sh, -c, 'while true; do sleep 1; done']\n    stop_grace_period: 1s\n";
+    let p = Project::new(
+        &c,
+        "orphans",
+        &format!(
+            "services:\n{web}  worker:\n    image: busybox:e2e\n    command: [sh, -c, 'mkdir -p /www && exec httpd -f -p 80 -h /www']\n    ports: ['8081:80']\n    volumes: [data:/data]\n    configs: [conf]\n    stop_grace_period: 1s\nvolumes:\n  data:\nconfigs:\n  conf:\n    content: hello\n"
+        ),
+    );
+    let up = p.ok(&["up", "-d", "--wait"]);
+    assert!(
+        up.contains("web ready") && up.contains("worker ready"),
+        "{up}"
+    );
+    for s in ["web", "worker"] {
+        let pods = p.pods(s);
+        assert!(
+            !pods.is_empty() && pods.iter().all(is_ready),
+            "{s} Ready when up --wait returns: {pods:?}"
+        );
+    }
+    let worker_objects = [
+        p.apps_path("/deployments/worker"),
+        p.ns_path("/services/worker"),
+        p.ns_path("/services/worker-published"),
+        p.ns_path("/configmaps/conf"),
+    ];
+    for o in &worker_objects {
+        assert!(p.get(o).is_some(), "{o} made");
+    }
+
+    std::fs::write(p.file(), format!("services:\n{web}volumes:\n  data:\n")).unwrap();
+    let (ok, out) = p.compose(&["up", "-d"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("Found orphan services ([worker]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up."),
+        "{out}"
+    );
+    assert!(out.contains("([configmap/conf])"), "{out}");
+    for o in &worker_objects {
+        assert!(p.get(o).is_some(), "{o} kept without --remove-orphans");
+    }
+
+    let out = p.ok(&["up", "-d", "--remove-orphans"]);
+    assert!(out.contains("deployment.apps/worker deleted"), "{out}");
+    assert!(!out.contains("Found orphan"), "{out}");
+    for o in &worker_objects {
+        assert!(p.get(o).is_none(), "{o} deleted by --remove-orphans");
+    }
+    assert!(p.pods("worker").is_empty(), "worker's pods are gone");
+    assert!(
+        p.get(&p.ns_path("/persistentvolumeclaims/data")).is_some(),
+        "the named volume stays"
+    );
+    assert!(p.get(&p.apps_path("/deployments/web")).is_some());
+    let again = p.ok(&["up", "-d"]);
+    assert!(!again.contains("Found orphan"), "{again}");
+}
+
+/// `web` has two replicas, `other` one: `exec` runs in them with the
+/// command's output and exit code; `stop web` leaves no pod of web and
+/// `other` alone; `start` brings both replicas back; `restart` replaces
+/// them; `run` makes one-off pods that `down` deletes; `up --wait` fails
+/// on a service whose healthcheck never passes, naming it and why.
+#[test]
+fn stop_start_restart_and_exec_act_on_a_services_pods() {
+    let _one = serial();
+    let c = Cluster::start(Broker::Embedded, 1, &[]);
+    c.push_busybox("busybox", "e2e");
+    let app = "services:\n  web:\n    image: busybox:e2e\n    command: [sh, -c, 'while true; do sleep 1; done']\n    deploy:\n      replicas: 2\n    stop_grace_period: 1s\n  other:\n    image: busybox:e2e\n    command: [sh, -c, 'while true; do sleep 1; done']\n    stop_grace_period: 1s\n";
+    let p = Project::new(&c, "lifecycle", app);
+    p.ok(&["up", "-d", "--wait"]);
+    let web = p.pods("web");
+    assert_eq!(web.len(), 2, "{web:?}");
+    assert!(web.iter().all(is_ready), "{web:?}");
+    let other = uids(&p.pods("other"));
+
+    // exec: output on its streams, the exit code ours; with and without `--`.
+    let (code, out, err) =
+        p.compose_status(&["exec", "web", "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    assert_eq!((code, out.as_str(), err.as_str()), (3, "out\n", "err\n"));
+    let (code, out, err) = p.compose_status(&["exec", "-T", "web", "--", "echo", "-n", "hi"]);
+    assert_eq!((code, out.as_str(), err.as_str()), (0, "hi", ""));
+    // --index N: the Nth replica, oldest first.
+    let mut order: Vec<(String, String)> = web
+        .iter()
+        .map(|p| {
+            (
+                p["metadata"]["creationTimestamp"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+                p["metadata"]["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    order.sort();
+    let (code, out, _) = p.compose_status(&["exec", "--index", "2", "web", "hostname"]);
+    assert_eq!((code, out.trim()), (0, order[1].1.as_str()));
+    let (code, _, err) = p.compose_status(&["exec", "--index", "3", "web", "true"]);
+    assert!(code != 0 && err.contains("2 running replica(s)"), "{err}");
+
+    let out = p.ok(&["stop", "web"]);
+    assert!(out.contains("web stopped"), "{out}");
+    assert!(p.pods("web").is_empty(), "no pod of web after stop");
+    let d = p.get(&p.apps_path("/deployments/web")).expect("web");
+    assert_eq!(d["spec"]["replicas"], 0);
+    assert_eq!(uids(&p.pods("other")), other, "other left alone");
+    let (code, _, err) = p.compose_status(&["exec", "web", "true"]);
+    assert!(
+        code != 0 && err.contains("service web is not running"),
+        "{err}"
+    );
+
+    let out = p.ok(&["start"]);
+    assert!(
+        out.contains("web started") && out.contains("web ready"),
+        "{out}"
+    );
+    let started = p.pods("web");
+    assert_eq!(started.len(), 2, "the two replicas are back: {started:?}");
+    assert!(started.iter().all(is_ready), "{started:?}");
+    assert_eq!(
+        uids(&p.pods("other")),
+        other,
+        "other was running: left alone"
+    );
+
+    let before = uids(&started);
+    let out = p.ok(&["restart", "web"]);
+    assert!(out.contains("web restarted"), "{out}");
+    let restarted = p.pods("web");
+    assert_eq!(restarted.len(), 2, "{restarted:?}");
+    assert!(restarted.iter().all(is_ready), "{restarted:?}");
+    assert!(
+        uids(&restarted).iter().all(|u| !before.contains(u)),
+        "new pods: {before:?} -> {:?}",
+        uids(&restarted)
+    );
+    assert_eq!(uids(&p.pods("other")), other);
+
+    // run: a one-off pod with the command, its output and exit code;
+    // --rm deletes it; without, it stays (not one of web's pods) until down.
+    let (code, out, _) =
+        p.compose_status(&["run", "--rm", "web", "sh", "-c", "echo one-off; exit 2"]);
+    assert_eq!((code, out.as_str()), (2, "one-off\n"));
+    let one_offs = p.ns_path("/pods?labelSelector=com.docker.compose.oneoff%3DTrue");
+    assert_eq!(
+        p.get(&one_offs).expect("pods")["items"],
+        serde_json::json!([])
+    );
+    let (code, out, err) = p.compose_status(&["run", "-T", "web", "--", "hostname"]);
+    assert_eq!(code, 0, "{err}");
+    let one_off = out.trim().to_string();
+    assert!(one_off.starts_with("web-run-"), "{out}");
+    assert_eq!(
+        p.get(&one_offs).expect("pods")["items"][0]["metadata"]["name"],
+        one_off.as_str()
+    );
+    assert_eq!(uids(&p.pods("web")), uids(&restarted), "not one of web's");
+
+    let (ok, out) = p.compose(&["stop", "nosuch"]);
+    assert!(!ok && out.contains("no such service: nosuch"), "{out}");
+
+    // A healthcheck that never passes: `up --wait` names the service and why.
+    std::fs::write(
+        p.file(),
+        format!("{app}  sick:\n    image: busybox:e2e\n    command: [sh, -c, 'while true; do sleep 1; done']\n    healthcheck:\n      test: [CMD, 'false']\n      interval: 1s\n    stop_grace_period: 1s\n"),
+    )
+    .unwrap();
+    p.ok(&["up", "-d"]);
+    eventually("sick running", Duration::from_secs(90), || {
+        let pods = p.pods("sick");
+        pods.iter()
+            .any(|p| p["status"]["containerStatuses"][0]["state"]["running"].is_object())
+            .then_some(())
+            .ok_or(format!("{pods:?}"))
+    });
+    let (ok, out) = p.compose(&["up", "-d", "--wait", "--wait-timeout", "1s"]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("sick: 0 of 1 pods Ready; pod sick-")
+            && out.contains("its healthcheck has not passed"),
+        "{out}"
+    );
+
+    let down = p.ok(&["down"]);
+    assert!(down.contains(&format!("pod/{one_off} deleted")), "{down}");
+    assert!(p.get(&p.ns_path("/pods")).expect("pods")["items"] == serde_json::json!([]));
 }

@@ -1,5 +1,6 @@
 //! `compose down [-v]`: deletes what `up` made for a project, found by its
-//! [`PROJECT_LABEL`], and waits until the pods are gone. Named volumes
+//! [`PROJECT_LABEL`], and `compose run`'s one-off pods, and waits until the
+//! pods are gone. Named volumes
 //! (their claims, and so their data) survive unless `-v`, which also
 //! deletes the namespace if `up` created it.
 
@@ -9,10 +10,12 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 
 use super::plan::{MANAGED_LABEL, MANAGED_VALUE, PROJECT_LABEL, namespace_of};
+use super::run::ONEOFF_LABEL;
 use crate::context::Context;
 
-/// What `down` deletes, in order: workloads first, so no pod is replaced.
-const KINDS: &[(&str, &str)] = &[
+/// What `down` (and `up --remove-orphans`, for one service) deletes, in
+/// order: workloads first, so no pod is replaced.
+pub const KINDS: &[(&str, &str)] = &[
     ("apps/v1", "Deployment"),
     ("batch/v1", "Job"),
     ("v1", "Service"),
@@ -24,7 +27,8 @@ const CLAIMS: (&str, &str) = ("v1", "PersistentVolumeClaim");
 /// How long `down` waits for the project's pods (and claims) to go.
 const GONE_TIMEOUT: Duration = Duration::from_secs(180);
 
-fn delete_kind(
+/// Deletes the objects of `kind` in `ns` that `selector` selects.
+pub fn delete_kind(
     ctx: &Context,
     ns: &str,
     selector: &str,
@@ -45,6 +49,44 @@ fn delete_kind(
         }
     }
     Ok(())
+}
+
+/// Waits until no pod `selector` selects is left in `ns` (`finished_too`:
+/// also none that succeeded or failed, whose workload is gone).
+pub fn wait_pods_gone(
+    ctx: &Context,
+    ns: &str,
+    selector: &str,
+    finished_too: bool,
+) -> anyhow::Result<()> {
+    let start = Instant::now();
+    loop {
+        let v = ctx.client.get(
+            &format!("/api/v1/namespaces/{ns}/pods"),
+            &[("labelSelector", selector)],
+        )?;
+        let left: Vec<&str> = v["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| {
+                finished_too
+                    || !matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed"))
+            })
+            .filter_map(|p| p["metadata"]["name"].as_str())
+            .collect();
+        if left.is_empty() {
+            return Ok(());
+        }
+        if start.elapsed() > GONE_TIMEOUT {
+            bail!(
+                "pods {} are still there after {}s (a board may be offline: bramble get pods -n {ns} -l {selector})",
+                left.join(", "),
+                GONE_TIMEOUT.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 fn count(ctx: &Context, path: &str, selector: &str) -> anyhow::Result<usize> {
@@ -74,27 +116,24 @@ pub fn run(
     for k in KINDS {
         delete_kind(ctx, &ns, &selector, *k, out)?;
     }
+    // `compose run`'s pods, which no workload owns.
+    let one_offs = format!("{selector},{ONEOFF_LABEL}=True");
+    delete_kind(ctx, &ns, &one_offs, ("v1", "Pod"), out)?;
     if volumes {
         delete_kind(ctx, &ns, &selector, CLAIMS, out)?;
     }
+    wait_pods_gone(ctx, &ns, &selector, true)?;
     let start = Instant::now();
-    loop {
-        let pods = count(ctx, &format!("/api/v1/namespaces/{ns}/pods"), &selector)?;
-        let claims = if volumes {
-            count(
-                ctx,
-                &format!("/api/v1/namespaces/{ns}/persistentvolumeclaims"),
-                &selector,
-            )?
-        } else {
-            0
-        };
-        if pods == 0 && claims == 0 {
-            break;
-        }
+    while volumes
+        && count(
+            ctx,
+            &format!("/api/v1/namespaces/{ns}/persistentvolumeclaims"),
+            &selector,
+        )? > 0
+    {
         if start.elapsed() > GONE_TIMEOUT {
             bail!(
-                "{pods} pods and {claims} claims of {project} are still there after {}s",
+                "claims of {project} are still there after {}s",
                 GONE_TIMEOUT.as_secs()
             );
         }

@@ -5,22 +5,29 @@
 //! with a warning); [`model`] types what is left; [`plan`] (with [`pod`],
 //! [`ports`], [`volumes`]) turns it into Kubernetes objects without I/O.
 //! [`build_spec`] reads a service's `build:`. The commands with side
-//! effects are [`build`] (through `bramble build`), [`up`], [`down`],
-//! [`ps`] and [`logs`]; `config` needs no hub.
+//! effects are [`build`] (through `bramble build`), [`up`] (with
+//! [`orphans`], and [`ready`] for `--wait`), [`down`], [`ps`], [`logs`],
+//! [`lifecycle`] (`stop`, `start`, `restart`), [`exec`] and [`run`];
+//! `config` needs no hub.
 
 pub mod build;
 pub mod build_spec;
 pub mod dotenv;
 pub mod down;
+pub mod exec;
 pub mod interpolate;
 pub mod keys;
+pub mod lifecycle;
 pub mod load;
 pub mod logs;
 pub mod model;
+pub mod orphans;
 pub mod plan;
 pub mod pod;
 pub mod ports;
 pub mod ps;
+pub mod ready;
+pub mod run;
 pub mod up;
 pub mod volumes;
 
@@ -70,7 +77,8 @@ pub fn plan_project(a: &ComposeArgs, services: &[String]) -> anyhow::Result<plan
     Ok(p)
 }
 
-/// The project's name (for `down`, `ps`, `logs`): `-p`, else the files'.
+/// The project's name (for the commands that act on what `up` made, found
+/// by its labels): `-p`, else the files'.
 pub fn project_name(a: &ComposeArgs) -> anyhow::Result<String> {
     match &a.project_name {
         Some(p) => Ok(load::normalize_name(p)),
@@ -115,7 +123,9 @@ pub fn run(ctx: &Context, a: &ComposeArgs, out: &mut dyn Write) -> anyhow::Resul
         ComposeCommand::Up {
             detach,
             build: b,
+            wait,
             wait_timeout,
+            remove_orphans,
             services,
         } => {
             let mut p = plan_project(a, services)?;
@@ -125,12 +135,77 @@ pub fn run(ctx: &Context, a: &ComposeArgs, out: &mut dyn Write) -> anyhow::Resul
                 build::When::IfMissing
             };
             build::run(ctx, &mut p, &[], when, &mut std::io::stderr())?;
-            up::run(ctx, &p, (*wait_timeout).into(), out)?;
-            if !*detach {
+            let timeout = (*wait_timeout).into();
+            up::run(ctx, &p, timeout, *remove_orphans, out)?;
+            if *wait {
+                let started: Vec<_> = p
+                    .services
+                    .iter()
+                    .map(|s| (s.name.clone(), s.workload))
+                    .collect();
+                ready::wait(ctx, &p.namespace, &p.project, &started, timeout, out)?;
+            } else if !*detach {
                 logs::run(ctx, &p.project, &[], true, out)?;
             }
             Ok(true)
         }
+        ComposeCommand::Stop { services } => lifecycle::stop(ctx, &project_name(a)?, services, out),
+        ComposeCommand::Start {
+            wait_timeout,
+            services,
+        } => lifecycle::start(
+            ctx,
+            &project_name(a)?,
+            services,
+            (*wait_timeout).into(),
+            out,
+        ),
+        ComposeCommand::Restart {
+            wait_timeout,
+            services,
+        } => lifecycle::restart(
+            ctx,
+            &project_name(a)?,
+            services,
+            (*wait_timeout).into(),
+            out,
+        ),
+        ComposeCommand::Run {
+            rm,
+            no_tty: _,
+            no_deps,
+            wait_timeout,
+            service,
+            command,
+        } => {
+            let mut p = plan_project(a, std::slice::from_ref(service))?;
+            let only: &[String] = if *no_deps {
+                std::slice::from_ref(service)
+            } else {
+                &[]
+            };
+            build::run(
+                ctx,
+                &mut p,
+                only,
+                build::When::IfMissing,
+                &mut std::io::stderr(),
+            )?;
+            let r = run::Request {
+                service,
+                command,
+                rm: *rm,
+                no_deps: *no_deps,
+                timeout: (*wait_timeout).into(),
+            };
+            run::run(ctx, p, &r, out)
+        }
+        ComposeCommand::Exec {
+            no_tty: _,
+            index,
+            service,
+            command,
+        } => exec::run(ctx, &project_name(a)?, service, *index, command, out),
         ComposeCommand::Down { volumes } => down::run(ctx, &project_name(a)?, *volumes, out),
         ComposeCommand::Ps => ps::run(ctx, &project_name(a)?, out),
         ComposeCommand::Logs { follow, services } => {

@@ -84,6 +84,9 @@ pub struct Plan {
     pub shared: Vec<Value>,
     /// In start order: every service after what it depends on.
     pub services: Vec<ServicePlan>,
+    /// Every service the file defines, whatever its profiles and the
+    /// services selected: what is not among them is an orphan.
+    pub defined: BTreeSet<String>,
     pub warnings: Vec<String>,
 }
 
@@ -410,6 +413,7 @@ pub fn plan(doc: &serde_yaml_ng::Value, ctx_in: PlanInput<'_>) -> anyhow::Result
         namespace_object,
         shared,
         services: plans,
+        defined: model.services.keys().cloned().collect(),
         warnings,
     })
 }

@@ -3,7 +3,9 @@
 //! its dependencies meet their conditions (started, healthy, completed).
 //! Before anything is created each pod template is admitted with a dry run,
 //! so a Pod Security refusal (a bind mount under `baseline`) stops `up`
-//! with the service named and nothing half made.
+//! with the service named and nothing half made. Then the orphans are
+//! warned about or removed ([`super::orphans`]). A Job `compose stop`
+//! suspended is resumed.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -46,7 +48,15 @@ fn apply_job(ctx: &Context, o: &Value, ns: &str, out: &mut dyn Write) -> anyhow:
     };
     if current["metadata"]["annotations"][CONFIG_HASH] == o["metadata"]["annotations"][CONFIG_HASH]
     {
-        writeln!(out, "{} unchanged", m.display())?;
+        if current["spec"]["suspend"] == true {
+            // Stopped by `compose stop`: `up` starts it, as docker starts a
+            // stopped container.
+            let resume = crate::docker::lifecycle::start_patch("Job", &current).expect("a Job");
+            ctx.client.merge_patch(&path, &resume)?;
+            writeln!(out, "{} resumed", m.display())?;
+        } else {
+            writeln!(out, "{} unchanged", m.display())?;
+        }
         return Ok(());
     }
     ctx.client.delete(&path)?;
@@ -116,24 +126,21 @@ fn admit(ctx: &Context, p: &Plan) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn run(ctx: &Context, p: &Plan, timeout: Duration, out: &mut dyn Write) -> anyhow::Result<()> {
+pub fn run(
+    ctx: &Context,
+    p: &Plan,
+    timeout: Duration,
+    remove_orphans: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     ensure_namespace(ctx, p, out)?;
     admit(ctx, p)?;
+    super::orphans::run(ctx, p, remove_orphans, out)?;
     for o in &p.shared {
         apply(ctx, o, &p.namespace, out)?;
     }
     for s in &p.services {
-        for (dep, cond) in &s.waits {
-            let d = p
-                .services
-                .iter()
-                .find(|x| &x.name == dep)
-                .expect("planned dependency");
-            writeln!(out, "waiting for {dep} to be {}", word(*cond))?;
-            out.flush()?;
-            wait(ctx, p, d, *cond, timeout)
-                .with_context(|| format!("services.{}.depends_on.{dep}", s.name))?;
-        }
+        wait_dependencies(ctx, p, s, timeout, out)?;
         for o in &s.objects {
             if o["kind"] == "Job" {
                 apply_job(ctx, o, &p.namespace, out)?;
@@ -141,6 +148,29 @@ pub fn run(ctx: &Context, p: &Plan, timeout: Duration, out: &mut dyn Write) -> a
                 apply(ctx, o, &p.namespace, out)?;
             }
         }
+    }
+    Ok(())
+}
+
+/// Waits until each dependency of `s` (among `p`'s services) meets its
+/// condition.
+pub fn wait_dependencies(
+    ctx: &Context,
+    p: &Plan,
+    s: &ServicePlan,
+    timeout: Duration,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    for (dep, cond) in &s.waits {
+        let d = p
+            .services
+            .iter()
+            .find(|x| &x.name == dep)
+            .expect("planned dependency");
+        writeln!(out, "waiting for {dep} to be {}", word(*cond))?;
+        out.flush()?;
+        wait(ctx, p, d, *cond, timeout)
+            .with_context(|| format!("services.{}.depends_on.{dep}", s.name))?;
     }
     Ok(())
 }

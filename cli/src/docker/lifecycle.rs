@@ -22,7 +22,8 @@ use crate::args::{RmArgs, StartStopArgs};
 use crate::client::Client;
 use crate::context::Context;
 
-/// Where `stop` keeps a Deployment's replica count for `start`.
+/// Where `stop` (and `compose stop`) keeps a Deployment's replica count
+/// for `start`.
 pub const REPLICAS_ANNOTATION: &str = "bramble.dev/run-replicas";
 
 /// How long `stop` and `rm` wait for the pods to go.
@@ -110,26 +111,58 @@ fn patch_unless_empty(
     Ok(())
 }
 
+/// The merge patch that stops a workload of `kind` (`{}`: already
+/// stopped): a Deployment scaled to 0 with its count kept in
+/// [`REPLICAS_ANNOTATION`], a Job suspended. `None` for a kind that cannot
+/// be started again (a Pod). `compose stop` uses it too.
+pub fn stop_patch(kind: &str, object: &Value) -> Option<Value> {
+    match kind {
+        "Deployment" => {
+            let replicas = object["spec"]["replicas"].as_i64().unwrap_or(1);
+            Some(if replicas == 0 {
+                json!({})
+            } else {
+                json!({"metadata": {"annotations": {REPLICAS_ANNOTATION: replicas.to_string()}},
+                    "spec": {"replicas": 0}})
+            })
+        }
+        "Job" => Some(json!({"spec": {"suspend": true}})),
+        _ => None,
+    }
+}
+
+/// The merge patch that undoes [`stop_patch`] (`{}`: not stopped): the kept
+/// count back (1 without one), a Job resumed.
+pub fn start_patch(kind: &str, object: &Value) -> Option<Value> {
+    match kind {
+        "Deployment" => {
+            let kept = object["metadata"]["annotations"][REPLICAS_ANNOTATION]
+                .as_str()
+                .and_then(|r| r.parse::<i64>().ok());
+            Some(match (object["spec"]["replicas"].as_i64(), kept) {
+                (Some(0), Some(n)) => {
+                    json!({"metadata": {"annotations": {REPLICAS_ANNOTATION: null}},
+                    "spec": {"replicas": n}})
+                }
+                (Some(0), None) => json!({"spec": {"replicas": 1}}),
+                _ => json!({}),
+            })
+        }
+        "Job" => Some(json!({"spec": {"suspend": false}})),
+        _ => None,
+    }
+}
+
 pub fn stop(ctx: &Context, a: &StartStopArgs, out: &mut dyn Write) -> anyhow::Result<bool> {
     let ns = ctx.settings.namespace.clone();
     let client = &ctx.client;
     for name in &a.names {
         let w = find(client, &ns, name)?;
-        let patch = match w.kind {
-            "Deployment" => {
-                let replicas = w.object["spec"]["replicas"].as_i64().unwrap_or(1);
-                if replicas == 0 {
-                    json!({})
-                } else {
-                    json!({"metadata": {"annotations": {REPLICAS_ANNOTATION: replicas.to_string()}},
-                        "spec": {"replicas": 0}})
-                }
-            }
-            "Job" => json!({"spec": {"suspend": true}}),
-            _ => bail!(
+        let Some(patch) = stop_patch(w.kind, &w.object) else {
+            bail!(
                 "{name} is a pod that runs once (bramble run --restart no): it cannot be started \
                  again once stopped; remove it with bramble rm -f {name}"
-            ),
+            )
         };
         patch_unless_empty(client, &w, &patch, "stopping", name)?;
         wait_gone(client, &ns, name)?;
@@ -143,25 +176,11 @@ pub fn start(ctx: &Context, a: &StartStopArgs, out: &mut dyn Write) -> anyhow::R
     let client = &ctx.client;
     for name in &a.names {
         let w = find(client, &ns, name)?;
-        let patch = match w.kind {
-            "Deployment" => {
-                let kept = w.object["metadata"]["annotations"][REPLICAS_ANNOTATION]
-                    .as_str()
-                    .and_then(|r| r.parse::<i64>().ok());
-                match (w.object["spec"]["replicas"].as_i64(), kept) {
-                    (Some(0), Some(n)) => {
-                        json!({"metadata": {"annotations": {REPLICAS_ANNOTATION: null}},
-                        "spec": {"replicas": n}})
-                    }
-                    (Some(0), None) => json!({"spec": {"replicas": 1}}),
-                    _ => json!({}),
-                }
-            }
-            "Job" => json!({"spec": {"suspend": false}}),
-            _ => bail!(
+        let Some(patch) = start_patch(w.kind, &w.object) else {
+            bail!(
                 "{name} is a pod that runs once (bramble run --restart no): run it again with \
                  bramble rm -f {name} and bramble run"
-            ),
+            )
         };
         patch_unless_empty(client, &w, &patch, "starting", name)?;
         writeln!(out, "{name}")?;
@@ -204,4 +223,34 @@ pub fn rm(ctx: &Context, a: &RmArgs, out: &mut dyn Write) -> anyhow::Result<bool
         writeln!(out, "{name}")?;
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_keeps_the_count_and_start_brings_it_back() {
+        let running = json!({"spec": {"replicas": 3}});
+        let stop = stop_patch("Deployment", &running).unwrap();
+        assert_eq!(stop["spec"]["replicas"], 0);
+        assert_eq!(stop["metadata"]["annotations"][REPLICAS_ANNOTATION], "3");
+        let stopped = json!({"metadata": {"annotations": {REPLICAS_ANNOTATION: "3"}},
+            "spec": {"replicas": 0}});
+        assert_eq!(stop_patch("Deployment", &stopped), Some(json!({})));
+        let start = start_patch("Deployment", &stopped).unwrap();
+        assert_eq!(start["spec"]["replicas"], 3);
+        assert!(start["metadata"]["annotations"][REPLICAS_ANNOTATION].is_null());
+        assert_eq!(start_patch("Deployment", &running), Some(json!({})));
+        assert_eq!(
+            start_patch("Deployment", &json!({"spec": {"replicas": 0}})).unwrap()["spec"]["replicas"],
+            1
+        );
+        assert_eq!(
+            stop_patch("Job", &json!({})),
+            Some(json!({"spec": {"suspend": true}}))
+        );
+        assert_eq!(stop_patch("Pod", &json!({})), None);
+        assert_eq!(start_patch("Pod", &json!({})), None);
+    }
 }

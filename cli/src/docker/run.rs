@@ -180,8 +180,9 @@ fn wait_running(
 }
 
 /// Why a pod cannot start, if it cannot: an image it cannot pull, a
-/// container it cannot create, or no node that may run it.
-fn cannot_start(pod: &Value) -> Option<String> {
+/// container it cannot create, or no node that may run it (`compose run`
+/// asks too).
+pub fn cannot_start(pod: &Value) -> Option<String> {
     let statuses = pod["status"]["containerStatuses"].as_array();
     for c in statuses.into_iter().flatten() {
         let waiting = &c["state"]["waiting"];
