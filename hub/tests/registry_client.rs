@@ -1,6 +1,7 @@
 //! The registry client (used by agents) against a real hub: platform selection
-//! from a multi-arch index, cached layers never fetched twice, and a transfer
-//! broken mid-blob resumed with a Range request.
+//! from a multi-arch index, cached layers never fetched twice, a transfer
+//! broken mid-blob resumed with a Range request, and one blob fetched by
+//! several threads at once stored whole.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -235,4 +236,40 @@ fn busybox_fixture_lands_the_right_binary_on_each_platform() {
             platform.split('/').nth(1).unwrap()
         );
     }
+}
+
+#[test]
+fn one_blob_fetched_by_several_threads_at_once_is_stored_whole() {
+    let (dir, hub, img) = start();
+    let client =
+        RegistryClient::new(&hub.url, Some(&hub.token)).with_tls(tls_trusting(&hub.ca_pem()));
+    let store = BlobStore::open(dir.path().join("node")).unwrap();
+    let layer = &img.images[0].layers[0];
+    let digest: bramble_images::Digest = layer.digest().to_string().parse().unwrap();
+    let size = layer.bytes.len() as u64;
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| {
+                client
+                    .fetch_blob(
+                        "demo/multi",
+                        &digest,
+                        Some(size),
+                        &store,
+                        &PullOptions::default(),
+                    )
+                    .unwrap()
+            });
+        }
+    });
+    let mut stored = Vec::new();
+    store
+        .open_verified(&digest)
+        .unwrap()
+        .read_to_end(&mut stored)
+        .unwrap();
+    assert!(
+        stored == layer.bytes,
+        "the stored blob is not the one pushed"
+    );
 }

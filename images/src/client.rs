@@ -231,7 +231,9 @@ impl RegistryClient {
 
     /// Downloads blob `d` of `repo` into `store` unless it is there already.
     /// A broken connection resumes from the bytes received (`Range`); the blob
-    /// is verified before it becomes visible. Returns the bytes downloaded.
+    /// is verified before it becomes visible. Concurrent fetches of one blob
+    /// (threads or processes) take turns on an `flock` and the later ones
+    /// find it stored. Returns the bytes downloaded.
     pub fn fetch_blob(
         &self,
         repo: &str,
@@ -240,6 +242,25 @@ impl RegistryClient {
         store: &BlobStore,
         opts: &PullOptions<'_>,
     ) -> Result<u64, ClientError> {
+        if store.has(d) {
+            return Ok(0);
+        }
+        // One download of a blob at a time: fetches of the same blob (images
+        // sharing a layer, pulled at once) would write the same partial file
+        // and install each other's bytes. The later ones find it there.
+        let lock_path = store.tmp_dir().join(format!("partial-{}.lock", d.hex()));
+        let lock_err = |source| ClientError::Io {
+            what: format!("locking {}", lock_path.display()),
+            source,
+        };
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(lock_err)?;
+        rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| lock_err(e.into()))?;
         if store.has(d) {
             return Ok(0);
         }
