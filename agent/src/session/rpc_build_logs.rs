@@ -12,9 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use bramble_api::protocol::RpcChunk;
-use bramble_api::protocol::rpc::{BuildLogsCall, RpcError, RpcErrorCode, Stream, output_chunks};
+use bramble_api::protocol::rpc::{BuildLogsCall, RpcErrorCode, Stream, output_chunks};
 
-use super::rpc_follow::FollowLimits;
+use super::rpc_follow::{FollowLimits, end};
 use crate::build::log::{KEEP, log_path, running_marker};
 
 /// Answers `call` from the logs in `dir` into `sink`, the `end` chunk last
@@ -145,13 +145,6 @@ fn failed(path: &Path, e: &std::io::Error) -> RpcChunk {
         RpcErrorCode::Failed,
         format!("reading {}: {e}", path.display()),
     )))
-}
-
-fn end(error: Option<(RpcErrorCode, String)>) -> RpcChunk {
-    RpcChunk::End {
-        exit_code: None,
-        error: error.map(|(code, message)| RpcError { code, message }),
-    }
 }
 
 #[cfg(test)]

@@ -215,7 +215,8 @@ pub fn follow(
     }
 }
 
-fn end(error: Option<(RpcErrorCode, String)>) -> RpcChunk {
+/// The `end` chunk, with `error` if any.
+pub(super) fn end(error: Option<(RpcErrorCode, String)>) -> RpcChunk {
     RpcChunk::End {
         exit_code: None,
         error: error.map(|(code, message)| RpcError { code, message }),
