@@ -484,6 +484,7 @@ impl Cluster {
     /// A hub and `agents` agents, with extra hub flags (e.g.
     /// `--eviction-timeout 5s`). Waits until every node is Ready.
     pub fn start(broker: Broker, agents: usize, hub_flags: &[&str]) -> Cluster {
+        crate::panic_note::install();
         let dir = tempfile::Builder::new()
             .prefix("bramble-cluster-")
             .tempdir()
@@ -522,6 +523,7 @@ impl Cluster {
     /// (and mosquitto there too for [`Broker::Mosquitto`]), one agent per
     /// node host, with extra hub flags. Waits until every node is Ready.
     pub fn start_in_lab(lab: &Lab, broker: Broker, hub_flags: &[&str]) -> Cluster {
+        crate::panic_note::install();
         let dir = tempfile::Builder::new()
             .prefix("bramble-lab-cluster-")
             .tempdir()
@@ -718,7 +720,7 @@ impl Cluster {
 
 impl Drop for Cluster {
     /// On a failing test, prints what the hub and the agents said and the
-    /// pods as the hub sees them.
+    /// pods as the hub sees them, then the failure's message again.
     fn drop(&mut self) {
         if !std::thread::panicking() {
             return;
@@ -741,6 +743,9 @@ impl Drop for Cluster {
                 p["status"]["conditions"],
                 p["status"]["containerStatuses"]
             );
+        }
+        if let Some(message) = crate::panic_note::last() {
+            eprintln!("===== the test failed (repeated after the logs above)\n{message}");
         }
     }
 }

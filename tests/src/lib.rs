@@ -17,6 +17,7 @@ pub mod kubectl;
 pub mod lab;
 pub mod mosquitto;
 pub mod net;
+pub mod panic_note;
 pub mod pod_addr;
 pub mod ports;
 pub mod procs;
