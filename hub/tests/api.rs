@@ -340,3 +340,25 @@ async fn replacing_a_service_without_its_cluster_ip_changes_nothing() {
     .await;
     hub.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_pod_is_pending_from_its_create_on_as_kubernetes_starts_it() {
+    let (hub, c) = hub().await;
+    blocking(move || {
+        let pods = "/api/v1/namespaces/default/pods";
+        let pod = json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "fresh"},
+            "spec": {"containers": [{"name": "main", "image": "busybox:1.36"}]},
+            "status": {"phase": "Running", "podIP": "10.0.0.9"}});
+        let (code, created) = c.post(pods, &pod);
+        assert_eq!(code, 201, "{created}");
+        // The client's status is not taken; the first status is Pending.
+        assert_eq!(created["status"]["phase"], "Pending", "{created}");
+        assert!(created["status"]["podIP"].is_null(), "{created}");
+        let (code, listed) = c.get(&format!("{pods}?fieldSelector=status.phase=Pending"));
+        assert_eq!(code, 200, "{listed}");
+        assert_eq!(listed["items"][0]["metadata"]["name"], "fresh", "{listed}");
+    })
+    .await;
+    hub.stop().await.unwrap();
+}

@@ -229,7 +229,7 @@ pub async fn create(
 }
 
 /// Stores an admitted new object (its managers recorded): the store owns
-/// its identity and its status starts empty; Pod Security and Service
+/// its identity and its status starts empty (a pod's `Pending`); Pod Security and Service
 /// allocation have their say.
 async fn store_new(
     st: &AppState,
@@ -243,6 +243,7 @@ async fn store_new(
     if let Some(m) = object.as_object_mut() {
         m.remove("status");
     }
+    crate::admission::pod_status::start(&mut object);
     crate::admission::job_identity::give_identity(&mut object).map_err(|e| {
         ApiError::new(Status::internal(format!(
             "the new Job does not decode for its selector: {e}"

@@ -232,7 +232,8 @@ fn record_on_owner(events: &Recorder, pod: &Value, reason: &'static str, verb: &
 async fn apply_one(store: &Store, action: Action, events: &Recorder) -> Result<bool, ApplyError> {
     match action {
         Action::CreatePod(pod) => {
-            let object = admitted(serde_json::to_value(&*pod)?, "pod")?;
+            let mut object = admitted(serde_json::to_value(&*pod)?, "pod")?;
+            crate::admission::pod_status::start(&mut object);
             let created = store.create(pods(), object).await?;
             tracing::info!(pod = %pod.metadata.key(), node = created["spec"]["nodeName"].as_str().unwrap_or(""), "pod created");
             record_on_owner(events, &created, "SuccessfulCreate", "Created");
