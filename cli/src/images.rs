@@ -55,6 +55,28 @@ fn manifest(ctx: &Context, repo: &str, reference: &str) -> anyhow::Result<(Diges
     Ok((Digest::of(text.as_bytes()), v))
 }
 
+/// The config of `image` (of its index's first platform: what a container
+/// runs is the same on each), from the hub's registry.
+pub fn config(ctx: &Context, image: &str) -> anyhow::Result<Value> {
+    let r = ImageRef::parse(image)?;
+    let (_, mut m) = manifest(ctx, &r.repo, &r.reference)?;
+    if let Some(first) = m["manifests"]
+        .as_array()
+        .and_then(|l| l.iter().find(|d| d["platform"]["os"] != "unknown"))
+    {
+        let digest = first["digest"].as_str().unwrap_or("").to_string();
+        m = manifest(ctx, &r.repo, &digest)?.1;
+    }
+    let digest = m["config"]["digest"]
+        .as_str()
+        .with_context(|| format!("{image}: its manifest names no config"))?;
+    let text = ctx
+        .client
+        .get_text(&format!("/v2/{}/blobs/{digest}", r.repo), &[])
+        .with_context(|| format!("reading the config of {image} from the hub's registry"))?;
+    serde_json::from_str(&text).with_context(|| format!("{image}: its config is not JSON"))
+}
+
 fn platform(p: &Value) -> String {
     let mut s = format!(
         "{}/{}",

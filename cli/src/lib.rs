@@ -16,6 +16,7 @@ pub mod client_config;
 pub mod columns;
 pub mod compose;
 pub mod config;
+pub mod container_command;
 pub mod context;
 pub mod create;
 pub mod delete;

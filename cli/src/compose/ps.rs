@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::Value;
 
 use super::plan::{PROJECT_LABEL, PUBLISHED_SUFFIX, SERVICE_LABEL, namespace_of};
+use crate::container_command::{ImageProcess, Images, shown, words};
 use crate::context::Context;
 use crate::table::Table;
 
@@ -38,31 +39,6 @@ pub fn human(d: Duration) -> String {
 fn since(ts: Option<&str>, now: SystemTime) -> Option<Duration> {
     let t = bramble_api::printing::age::parse_time(ts?)?;
     Some(now.duration_since(t).unwrap_or_default())
-}
-
-/// `"sh -c 'httpd -f…"` as docker prints a command: quoted, 20 characters.
-pub fn command(c: &Value) -> String {
-    let words: Vec<String> = c["command"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .chain(c["args"].as_array().into_iter().flatten())
-        .filter_map(|w| w.as_str())
-        .map(|w| {
-            if w.contains(' ') {
-                format!("'{w}'")
-            } else {
-                w.to_string()
-            }
-        })
-        .collect();
-    let full = words.join(" ");
-    let short: String = if full.chars().count() > 20 {
-        full.chars().take(19).chain(std::iter::once('…')).collect()
-    } else {
-        full
-    };
-    format!("\"{short}\"")
 }
 
 /// `Up 3 minutes (healthy)`, `Exited (1) 2 seconds ago`, `Created`.
@@ -137,8 +113,13 @@ pub fn ports(pod: &Value, published: Option<&Value>) -> String {
     out.join(", ")
 }
 
-/// One row of `ps`.
-pub fn row(pod: &Value, published: Option<&Value>, now: SystemTime) -> Vec<String> {
+/// One row of `ps`; `image` is what the container's image runs by default.
+pub fn row(
+    pod: &Value,
+    published: Option<&Value>,
+    image: Option<&ImageProcess>,
+    now: SystemTime,
+) -> Vec<String> {
     let c = &pod["spec"]["containers"][0];
     let created = since(pod["metadata"]["creationTimestamp"].as_str(), now)
         .map(|d| format!("{} ago", human(d)))
@@ -146,7 +127,7 @@ pub fn row(pod: &Value, published: Option<&Value>, now: SystemTime) -> Vec<Strin
     vec![
         pod["metadata"]["name"].as_str().unwrap_or("").to_string(),
         c["image"].as_str().unwrap_or("").to_string(),
-        command(c),
+        shown(&words(c, image)),
         pod["metadata"]["labels"][SERVICE_LABEL]
             .as_str()
             .unwrap_or("")
@@ -185,6 +166,7 @@ pub fn run(ctx: &Context, project: &str, out: &mut dyn Write) -> anyhow::Result<
     };
     pods.sort_by_key(key);
     let now = SystemTime::now();
+    let mut images = Images::new(ctx);
     let mut t = Table::new(HEADERS.iter().map(|h| h.to_string()).collect());
     for pod in &pods {
         let svc = pod["metadata"]["labels"][SERVICE_LABEL]
@@ -194,7 +176,8 @@ pub fn run(ctx: &Context, project: &str, out: &mut dyn Write) -> anyhow::Result<
         let published = services
             .iter()
             .find(|s| s["metadata"]["name"] == lb.as_str());
-        t.push(row(pod, published, now));
+        let image = pod["spec"]["containers"][0]["image"].as_str().unwrap_or("");
+        t.push(row(pod, published, images.process(image), now));
     }
     out.write_all(t.render(true).as_bytes())?;
     Ok(true)
@@ -219,7 +202,7 @@ mod tests {
         let lb = json!({"spec": {"ports": [{"port": 8080, "targetPort": 80, "protocol": "TCP"}]},
             "status": {"loadBalancer": {"ingress": [{"ip": "192.168.1.5"}]}}});
         assert_eq!(
-            row(&pod, Some(&lb), now),
+            row(&pod, Some(&lb), None, now),
             [
                 "web-5d8f-x2k",
                 "busybox:e2e",

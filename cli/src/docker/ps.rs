@@ -6,7 +6,7 @@
 //! finished ones and stopped runs (`bramble stop`: no pod, `Stopped`).
 //! [`rows`] is pure; [`run`] reads the hub.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::time::{Duration, SystemTime};
 
@@ -15,6 +15,7 @@ use serde_json::Value;
 use super::run::published;
 use super::run_plan::RUN_LABEL;
 use crate::args::PsArgs;
+use crate::container_command::{ImageProcess, Images, shown, words};
 use crate::context::Context;
 use crate::table::Table;
 
@@ -42,23 +43,6 @@ pub fn human(d: Duration) -> String {
 fn since(ts: Option<&str>, now: SystemTime) -> Option<Duration> {
     let t = humantime::parse_rfc3339_weak(ts?).ok()?;
     Some(now.duration_since(t).unwrap_or_default())
-}
-
-/// `"httpd -f -p 80"`, cut to 20 characters with `…` as docker does.
-fn command(pod: &Value) -> String {
-    let c = &pod["spec"]["containers"][0];
-    let words: Vec<&str> = ["command", "args"]
-        .iter()
-        .flat_map(|k| c[*k].as_array().into_iter().flatten())
-        .filter_map(Value::as_str)
-        .collect();
-    let text = words.join(" ");
-    let cut: String = if text.chars().count() > 20 {
-        text.chars().take(19).chain(std::iter::once('…')).collect()
-    } else {
-        text
-    };
-    format!("\"{cut}\"")
 }
 
 /// The pod's state as `docker ps` words it, and whether it runs.
@@ -96,14 +80,16 @@ fn status(pod: &Value, now: SystemTime) -> (String, bool) {
 }
 
 /// The table: `pods` and stopped `deployments` of runs, ports from
-/// `services` (by run name).
+/// `services` (by run name), what each image runs by default from `images`.
 pub fn rows(
     pods: &[Value],
     services: &[Value],
     deployments: &[Value],
+    images: &HashMap<String, ImageProcess>,
     all: bool,
     now: SystemTime,
 ) -> Table {
+    let command = |c: &Value| shown(&words(c, c["image"].as_str().and_then(|i| images.get(i))));
     let run_of = |o: &Value| {
         o["metadata"]["labels"][RUN_LABEL]
             .as_str()
@@ -140,7 +126,7 @@ pub fn rows(
                     .as_str()
                     .unwrap_or("")
                     .to_string(),
-                command(pod),
+                command(&pod["spec"]["containers"][0]),
                 created,
                 state,
                 ports.get(&run).cloned().unwrap_or_default(),
@@ -165,7 +151,7 @@ pub fn rows(
                         .as_str()
                         .unwrap_or("")
                         .to_string(),
-                    String::from("\"\""),
+                    command(&d["spec"]["template"]["spec"]["containers"][0]),
                     created,
                     "Stopped".into(),
                     String::new(),
@@ -191,7 +177,22 @@ pub fn run(ctx: &Context, a: &PsArgs, out: &mut dyn Write) -> anyhow::Result<boo
     let pods = list(format!("/api/v1/namespaces/{ns}/pods"))?;
     let services = list(format!("/api/v1/namespaces/{ns}/services"))?;
     let deployments = list(format!("/apis/apps/v1/namespaces/{ns}/deployments"))?;
-    let table = rows(&pods, &services, &deployments, a.all, SystemTime::now());
+    let mut images = Images::new(ctx);
+    for c in pods
+        .iter()
+        .map(|p| &p["spec"])
+        .chain(deployments.iter().map(|d| &d["spec"]["template"]["spec"]))
+    {
+        images.process(c["containers"][0]["image"].as_str().unwrap_or(""));
+    }
+    let table = rows(
+        &pods,
+        &services,
+        &deployments,
+        &images.known(),
+        a.all,
+        SystemTime::now(),
+    );
     write!(out, "{}", table.render(true))?;
     Ok(true)
 }
@@ -255,10 +256,30 @@ mod tests {
         let stopped = json!({"metadata": {"labels": {RUN_LABEL: "db"}, "creationTimestamp": "2026-12-06T12:00:00Z"},
             "spec": {"replicas": 0, "template": {"spec": {"containers": [{"image": "bb:2"}]}}}});
         let pods = [up, exited, restarting];
+        let images: HashMap<String, ImageProcess> = [
+            (
+                "bb:1",
+                ImageProcess {
+                    entrypoint: vec![],
+                    cmd: vec!["sh".into()],
+                },
+            ),
+            (
+                "bb:2",
+                ImageProcess {
+                    entrypoint: vec![],
+                    cmd: vec!["httpd".into(), "-f".into()],
+                },
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
         let t = rows(
             &pods,
             std::slice::from_ref(&svc),
             std::slice::from_ref(&stopped),
+            &images,
             false,
             now,
         );
@@ -278,12 +299,13 @@ mod tests {
             lines[2].contains("Restarting (1) About a minute ago"),
             "{text}"
         );
-        let all = rows(&pods, &[svc], &[stopped], true, now).render(true);
+        let all = rows(&pods, &[svc], &[stopped], &images, true, now).render(true);
         assert!(all.contains("Exited (3) 3 seconds ago"), "{all}");
         assert!(
-            all.lines()
-                .any(|l| l.starts_with("db ") && l.contains("Stopped")),
-            "{all}"
+            all.lines().any(|l| l.starts_with("db ")
+                && l.contains("\"httpd -f\"")
+                && l.contains("Stopped")),
+            "the image's Cmd for a run that said none: {all}"
         );
     }
 }
