@@ -49,8 +49,9 @@ ensure_fixture_debs() {
 # /etc/os-release, base-passwd the /etc/passwd and /etc/group of a Debian system,
 # dash /bin/sh and coreutils what RUN steps use (mkdir, rm, cp, chown, ...).
 FIXTURE_DEBIAN_IMAGES=(
-    "python:base-files base-passwd dash coreutils python3-minimal python3-flask python3-pip"
+    "python:base-files base-passwd dash coreutils python3-minimal python3-flask python3-redis python3-pip"
     "nginx:base-files base-passwd dash coreutils nginx"
+    "redis:base-files base-passwd dash coreutils redis-server"
 )
 
 # download_closure DIR PKG...: see ensure_fixture_project_debs.

@@ -1,8 +1,11 @@
 //! Debian-based fixture images, the bases of real projects' Dockerfiles in
-//! `tests/tests/build_projects.rs`: [`Base::Python`] (Debian's python3 with
-//! flask and pip, as `python:3.11` would be) and [`Base::Nginx`] (Debian's
-//! nginx set up as the official `nginx` image: a server on port 80 for
-//! `/usr/share/nginx/html`, logs to stdout and stderr). Each is one layer of
+//! `tests/tests/build_projects.rs` and of the compose projects in
+//! `cli/tests/compose_projects.rs`: [`Base::Python`] (Debian's python3 with
+//! flask, the redis client and pip, as `python:3.11` would be),
+//! [`Base::Nginx`] (Debian's nginx set up as the official `nginx` image: a
+//! server on port 80 for `/usr/share/nginx/html`, logs to stdout and stderr)
+//! and [`Base::Redis`] (Debian's redis-server set up as the official `redis`
+//! image: its entrypoint, `/data` as the working directory). Each is one layer of
 //! a root filesystem unpacked from Debian packages of this machine's
 //! architecture, for this machine's platform only.
 //!
@@ -28,12 +31,30 @@ const PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin
 /// A Debian-based fixture image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Base {
-    /// `python3` (3.11), flask and pip; `CMD ["python3"]`.
+    /// `python3` (3.11), flask, redis-py and pip; `CMD ["python3"]`.
     Python,
     /// nginx serving `/usr/share/nginx/html` on port 80;
     /// `CMD ["nginx", "-g", "daemon off;"]`.
     Nginx,
+    /// redis-server (7.0) on port 6379, its data in `/data`;
+    /// `ENTRYPOINT ["docker-entrypoint.sh"]`, `CMD ["redis-server"]`.
+    Redis,
 }
+
+/// The official `redis` image's entrypoint, less its switch to the `redis`
+/// user: `redis-server` is prepended to options and a config file, and a
+/// server started without a config file listens to other hosts
+/// (`--protected-mode no`), as a container's clients are.
+const REDIS_ENTRYPOINT: &str = r#"#!/bin/sh
+set -e
+if [ "${1#-}" != "$1" ] || [ "${1%.conf}" != "$1" ]; then
+	set -- redis-server "$@"
+fi
+if [ "$1" = redis-server ] && [ "${2%.conf}" = "${2:-}" ]; then
+	set -- "$@" --protected-mode no
+fi
+exec "$@"
+"#;
 
 impl Base {
     /// Its name in scripts/lib/setup.sh's `FIXTURE_DEBIAN_IMAGES`.
@@ -41,6 +62,7 @@ impl Base {
         match self {
             Base::Python => "python",
             Base::Nginx => "nginx",
+            Base::Redis => "redis",
         }
     }
 
@@ -53,6 +75,14 @@ impl Base {
                 "Cmd": ["nginx", "-g", "daemon off;"],
                 "ExposedPorts": {"80/tcp": {}},
                 "StopSignal": "SIGQUIT",
+            }),
+            Base::Redis => json!({
+                "Env": [PATH],
+                "Entrypoint": ["docker-entrypoint.sh"],
+                "Cmd": ["redis-server"],
+                "ExposedPorts": {"6379/tcp": {}},
+                "Volumes": {"/data": {}},
+                "WorkingDir": "/data",
             }),
         }
     }
@@ -76,6 +106,20 @@ impl Base {
                         .map_err(|e| format!("linking {} to {to}: {e}", link.display()))?;
                 }
                 Ok(())
+            }
+            Base::Redis => {
+                let data = root.join("data");
+                std::fs::create_dir_all(&data)
+                    .map_err(|e| format!("creating {}: {e}", data.display()))?;
+                let entrypoint = root.join("usr/local/bin/docker-entrypoint.sh");
+                std::fs::create_dir_all(root.join("usr/local/bin"))
+                    .map_err(|e| format!("creating /usr/local/bin: {e}"))?;
+                write(&entrypoint, REDIS_ENTRYPOINT)?;
+                std::fs::set_permissions(
+                    &entrypoint,
+                    std::os::unix::fs::PermissionsExt::from_mode(0o755),
+                )
+                .map_err(|e| format!("chmod {}: {e}", entrypoint.display()))
             }
         }
     }
