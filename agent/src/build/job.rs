@@ -294,7 +294,8 @@ fn build(
                             &r.cluster_domain,
                         ),
                     });
-                    let mounts = super::mounts::step_mounts(
+                    // `_holds` keeps locked and private caches until the step ends.
+                    let (mounts, _holds) = super::mounts::step_mounts(
                         &r.mounts,
                         &env.caches,
                         &context,

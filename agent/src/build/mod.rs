@@ -2,7 +2,7 @@
 //! ([`runner`], one thread each), a job start to end ([`job`]), running a
 //! `RUN` step's process in a container over the layers before it
 //! ([`step`]) on the pod network ([`network`]) with its `--mount`s
-//! ([`mounts`]); the COPY, ADD and WORKDIR steps ([`copy`]: its pure rules
+//! ([`mounts`], caches shared as [`cache_mount`] says); the COPY, ADD and WORKDIR steps ([`copy`]: its pure rules
 //! in [`copy_plan`] and `crate::image_root::owner`, finding sources in `copy_sources`, the
 //! copying in [`copy_tree`], ADD's archives in [`add_archive`]); paths
 //! are resolved inside an image's root by `crate::image_root`; each job's
@@ -10,6 +10,7 @@
 //! changed into a layer is `bramble_images::layer_diff`'s.
 
 pub mod add_archive;
+pub mod cache_mount;
 pub mod copy;
 pub mod copy_plan;
 mod copy_sources;

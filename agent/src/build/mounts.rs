@@ -1,9 +1,9 @@
 //! A `RUN` step's `--mount`s on this board, as BuildKit gives them:
 //! `type=tmpfs` a fresh tmpfs; `type=cache` a directory the board keeps
 //! across builds (`DATA_DIR/build-cache/<16 hex digits of the id's
-//! sha256>`, shared by every build on the board whatever its `sharing`,
-//! made with the mount's `mode`/`uid`/`gid` the first time, by default
-//! 0755 root); a read-only `type=bind` of the context a view of the files
+//! sha256>`, shared between concurrent builds as its `sharing` says,
+//! [`super::cache_mount`], made with the mount's `mode`/`uid`/`gid` the
+//! first time, by default 0755 root); a read-only `type=bind` of the context a view of the files
 //! under `source` that the build may read (hard links in the step's own
 //! directory: nothing the context hid, no symlink followed out of it),
 //! bind-mounted read-only. The hub refuses the other kinds before a job
@@ -12,7 +12,6 @@
 //! and bind-mounted read-only at its path under `/dev/pipes/` (in the
 //! container's `/dev` tmpfs: never in the layer).
 
-use std::os::unix::fs::{DirBuilderExt, chown};
 use std::path::{Path, PathBuf};
 
 use std::os::unix::fs::PermissionsExt;
@@ -20,6 +19,7 @@ use std::os::unix::fs::PermissionsExt;
 use bramble_dockerfile::plan::{InlineFile, Mount, MountKind, Source};
 use bramble_images::Digest;
 
+use super::cache_mount::{self, Hold, Owner, Sharing};
 use crate::runtime::MountSpec;
 
 /// Why a mount could not be prepared.
@@ -37,15 +37,17 @@ pub enum MountError {
 }
 
 /// The runtime mounts for `mounts`: cache directories in `caches`, bind
-/// views of `context` (its `visible` files) made under `views`.
+/// views of `context` (its `visible` files) made under `views`; and the
+/// holds on `locked`/`private` caches, to keep until the step ends.
 pub fn step_mounts(
     mounts: &[Mount],
     caches: &Path,
     context: &Path,
     visible: &[String],
     views: &Path,
-) -> Result<Vec<MountSpec>, MountError> {
+) -> Result<(Vec<MountSpec>, Vec<Hold>), MountError> {
     let mut out = Vec::new();
+    let mut holds = Vec::new();
     for (i, m) in mounts.iter().enumerate() {
         let io = |path: &Path| {
             let (target, path) = (m.target.clone(), path.to_path_buf());
@@ -62,19 +64,18 @@ pub fn step_mounts(
                 mode: m.mode,
                 read_only: false,
             }),
-            (MountKind::Cache { id, .. }, None) => {
+            (MountKind::Cache { id, sharing }, None) => {
                 let name = Digest::of(id.as_bytes()).to_string();
                 let hex = name.trim_start_matches("sha256:");
-                let dir = caches.join(&hex[..16]);
-                if !dir.exists() {
-                    std::fs::create_dir_all(caches).map_err(io(caches))?;
-                    std::fs::DirBuilder::new()
-                        .mode(m.mode.unwrap_or(0o755))
-                        .create(&dir)
-                        .map_err(io(&dir))?;
-                    chown(&dir, Some(m.uid.unwrap_or(0)), Some(m.gid.unwrap_or(0)))
-                        .map_err(io(&dir))?;
-                }
+                let owner = Owner {
+                    mode: m.mode.unwrap_or(0o755),
+                    uid: m.uid.unwrap_or(0),
+                    gid: m.gid.unwrap_or(0),
+                };
+                let (dir, hold) =
+                    cache_mount::take(caches, &hex[..16], Sharing::parse(sharing), owner)
+                        .map_err(io(caches))?;
+                holds.extend(hold);
                 out.push(MountSpec::Bind {
                     source: dir,
                     destination: m.target.clone(),
@@ -98,7 +99,7 @@ pub fn step_mounts(
             }
         }
     }
-    Ok(out)
+    Ok((out, holds))
 }
 
 /// The mounts of a step's heredoc scripts, written into `dir`.
@@ -218,7 +219,8 @@ mod tests {
             &visible,
             &dir.path().join("views"),
         )
-        .unwrap();
+        .unwrap()
+        .0;
         let MountSpec::Bind {
             source, read_only, ..
         } = &specs[0]
@@ -261,7 +263,9 @@ mod tests {
         );
         m.mode = Some(0o700);
         m.uid = Some(1000);
-        let specs = step_mounts(&[m.clone()], &caches, dir.path(), &[], dir.path()).unwrap();
+        let specs = step_mounts(&[m.clone()], &caches, dir.path(), &[], dir.path())
+            .unwrap()
+            .0;
         let MountSpec::Bind {
             source, read_only, ..
         } = &specs[0]
@@ -272,7 +276,9 @@ mod tests {
         let meta = source.metadata().unwrap();
         assert_eq!((meta.mode() & 0o777, meta.uid()), (0o700, 1000));
         std::fs::write(source.join("kept"), "x").unwrap();
-        let again = step_mounts(&[m], &caches, dir.path(), &[], dir.path()).unwrap();
+        let again = step_mounts(&[m], &caches, dir.path(), &[], dir.path())
+            .unwrap()
+            .0;
         assert_eq!(again, specs, "the same id, the same directory");
         assert!(source.join("kept").exists());
         let tmpfs = mount(
@@ -284,7 +290,9 @@ mod tests {
             None,
         );
         assert_eq!(
-            step_mounts(&[tmpfs], &caches, dir.path(), &[], dir.path()).unwrap(),
+            step_mounts(&[tmpfs], &caches, dir.path(), &[], dir.path())
+                .unwrap()
+                .0,
             vec![MountSpec::Tmpfs {
                 destination: "/scratch".into(),
                 size_bytes: Some(1 << 20),
