@@ -532,3 +532,62 @@ fn run_mounts_bind_the_context_keep_a_cache_on_the_board_and_stay_out_of_the_lay
     });
     assert_eq!(out, "from the context\n2\nfrom a shebang heredoc\n");
 }
+
+const TREE_MOUNTS: &str = "FROM bb:1 AS tools\n\
+RUN mkdir -p /out /etc && echo tool-from-stage > /out/tool && ln -s tool /out/link \\\n\
+    && echo the-stages-etc > /etc/bramble-marker && ln -s /etc /evil\n\
+FROM bb:1\n\
+RUN --mount=type=bind,from=tools,source=/out,target=/tools \\\n\
+    --mount=type=bind,from=tools,source=/evil,target=/stage-etc \\\n\
+    --mount=type=bind,from=bb:1,source=/bin,target=/image-bin \\\n\
+    --mount=type=bind,source=src,target=/src,rw \\\n\
+    cat /tools/tool /tools/link /stage-etc/bramble-marker > /from-stage \\\n\
+    && ls /image-bin/busybox > /from-image \\\n\
+    && echo changed > /src/a.txt && cat /src/a.txt > /rw-seen \\\n\
+    && if touch /tools/x 2>/dev/null; then echo writable; else echo read-only; fi > /stage-ro\n\
+COPY src/a.txt /a-after\n";
+
+/// `RUN --mount=type=bind` of an earlier stage and of an image: their
+/// trees, read-only, a symlink as `source` resolved inside the stage (its
+/// `/etc`, never the board's); `rw` on a context bind lets the step write,
+/// and the context the next step copies is unchanged.
+#[test]
+fn run_mounts_bind_a_stage_an_image_and_a_writable_context_whose_writes_are_thrown_away() {
+    let c = Cluster::start(Broker::Embedded, 1, &[]);
+    c.push_busybox("bb", "1");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("ctx/src")).unwrap();
+    let ctx = upload_context(
+        &c,
+        dir.path(),
+        "demo/trees",
+        &[
+            ("Dockerfile", TREE_MOUNTS),
+            ("src/a.txt", "from the context\n"),
+        ],
+    );
+    let body = json!({"apiVersion": "bramble.dev/v1", "kind": "Build",
+        "metadata": {"name": "trees"},
+        "spec": {"image": "demo/trees:1", "platforms": [platform()],
+                 "context": {"digest": ctx.0, "size": ctx.1}}});
+    let (code, v) = c.client().post(BUILDS, &body);
+    assert_eq!(code, 201, "{v}");
+    let b = finished(&c, "trees");
+    assert_eq!(b["status"]["phase"], "Succeeded", "{b}");
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "trees"},
+        "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "demo/trees:1",
+            "command": ["sh", "-c",
+                "cat /from-stage /from-image /rw-seen /stage-ro /a-after; ls /tools /src 2>&1 | wc -l"]}]}});
+    let (code, v) = c.client().post("/api/v1/namespaces/default/pods", &pod);
+    assert_eq!(code, 201, "{v}");
+    let out = eventually("the pod's output", Duration::from_secs(60), || {
+        let (ok, out) = c.cli(&["logs", "trees"]);
+        (ok && out.contains("tool-from-stage")).then_some(out)
+    });
+    assert_eq!(
+        out,
+        "tool-from-stage\ntool-from-stage\nthe-stages-etc\n/image-bin/busybox\nchanged\nread-only\n\
+         from the context\n2\n",
+        "the mount points are not in the image either (two `ls` errors)"
+    );
+}

@@ -13,6 +13,7 @@
 //! step, cached or run, the output of its process, how it and the job
 //! ended.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,6 +28,7 @@ use bramble_images::{
 
 use super::copy::{CopySource, copy_step, mkdir_step};
 use super::log::{BuildLog, BuildLogs, seconds};
+use super::mounts::MountSources;
 use super::network::{StepAddresses, StepNetwork};
 use super::step::{Step, run_step};
 use crate::runtime::Runtime;
@@ -84,6 +86,8 @@ pub enum JobError {
         #[source]
         source: Box<bramble_images::ClientError>,
     },
+    #[error("{0} is not in the job (a plan of the hub that does not fit it)")]
+    NotInJob(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
     #[error("cancelled")]
@@ -243,7 +247,27 @@ fn build(
     log.line(&format!("#0 DONE {}", seconds(ctx_started.elapsed())));
     let mut seq = 0usize;
     let push = (env.push)(&job.grant.user, &job.grant.password);
-    let mut stages: std::collections::BTreeMap<usize, Vec<PathBuf>> = Default::default();
+    let mut stages: BTreeMap<usize, Vec<PathBuf>> = Default::default();
+    // The layers of a stage built before, or of an image the job names.
+    let tree_layers =
+        |from: &Source, stages: &BTreeMap<usize, Vec<PathBuf>>| -> Result<Vec<PathBuf>, JobError> {
+            match from {
+                Source::Context => Ok(Vec::new()),
+                Source::Stage(i) => stages
+                    .get(i)
+                    .cloned()
+                    .ok_or_else(|| JobError::NotInJob(format!("stage {i}"))),
+                Source::Image(r) => job
+                    .images
+                    .iter()
+                    .find(|(name, _)| name == r)
+                    .ok_or_else(|| JobError::NotInJob(format!("image {r}")))?
+                    .1
+                    .iter()
+                    .map(&ensure)
+                    .collect(),
+            }
+        };
     let mut n = 0usize;
     for stage in &job.stages {
         let mut layers: Vec<PathBuf> = match &stage.base {
@@ -294,13 +318,19 @@ fn build(
                             &r.cluster_domain,
                         ),
                     });
-                    // `_holds` keeps locked and private caches until the step ends.
-                    let (mounts, _holds) = super::mounts::step_mounts(
+                    // `_held` keeps caches locked and trees mounted until the step ends.
+                    let views = dir.join(format!("mounts-{n}"));
+                    let (mounts, _held) = super::mounts::step_mounts(
                         &r.mounts,
-                        &env.caches,
-                        &context,
-                        &visible,
-                        &dir.join(format!("mounts-{n}")),
+                        &MountSources {
+                            caches: &env.caches,
+                            context: &context,
+                            visible: &visible,
+                            views: &views,
+                            layers: &|from: &Source| {
+                                tree_layers(from, &stages).map_err(|e| e.to_string())
+                            },
+                        },
                     )
                     .map_err(|e| fail(e.to_string()))?;
                     let mounts = [
@@ -357,22 +387,7 @@ fn build(
                     outcome.upper
                 }
                 Action::Copy(c) => {
-                    let from_layers: Vec<PathBuf> = match &c.from {
-                        Source::Context => Vec::new(),
-                        Source::Stage(i) => stages
-                            .get(i)
-                            .cloned()
-                            .ok_or_else(|| fail(format!("stage {i} was not built before")))?,
-                        Source::Image(r) => job
-                            .images
-                            .iter()
-                            .find(|(name, _)| name == r)
-                            .ok_or_else(|| fail(format!("the job does not name image {r}")))?
-                            .1
-                            .iter()
-                            .map(&ensure)
-                            .collect::<Result<_, _>>()?,
-                    };
+                    let from_layers = tree_layers(&c.from, &stages)?;
                     if c.from == Source::Context {
                         copy_step(
                             &layers,

@@ -184,6 +184,16 @@ pub fn plan_platform(
                                 input.context.files[f].clone(),
                             ));
                         }
+                        // A stage's or an image's tree, keyed as COPY --from keys it.
+                        match &m.from {
+                            Some(Source::Stage(i)) => inputs
+                                .push((format!("mount {} stage", m.target), chains[i].key.clone())),
+                            Some(Source::Image(r)) => inputs.push((
+                                format!("mount {} image", m.target),
+                                image(r)?.manifest.clone(),
+                            )),
+                            _ => {}
+                        }
                     }
                 }
                 Action::Copy(copy) => match &copy.from {
@@ -242,9 +252,15 @@ pub fn plan_platform(
                 .images
                 .iter()
                 .filter(|r| {
+                    let named = |from: &Source| matches!(from, Source::Image(i) if i == *r);
                     input.plan.stages.iter().any(|s| {
-                        s.steps.iter().any(|st| {
-                            matches!(&st.action, Action::Copy(c) if c.from == Source::Image((*r).clone()))
+                        s.steps.iter().any(|st| match &st.action {
+                            Action::Copy(c) => named(&c.from),
+                            Action::Run(run) => run
+                                .mounts
+                                .iter()
+                                .any(|m| m.from.as_ref().is_some_and(named)),
+                            _ => false,
                         })
                     })
                 })
@@ -283,12 +299,15 @@ pub fn plan_platform(
 /// The context files a `RUN --mount` shows (their digests join the step's
 /// cache key, as BuildKit keys a bind mount by its content), or why the
 /// boards cannot mount it: `tmpfs`, `cache` (a directory the board keeps)
-/// and a read-only `bind` of the context are supported.
+/// and a `bind` (read-only, or `rw` with its writes thrown away) of the
+/// context, a stage or an image are supported; a stage's or an image's
+/// key is the caller's to add.
 pub fn mount_inputs<'a>(m: &Mount, context_files: &'a [String]) -> Result<Vec<&'a str>, String> {
     match (&m.kind, &m.from) {
         (MountKind::Tmpfs { .. }, None) => Ok(Vec::new()),
         (MountKind::Cache { .. }, None) => Ok(Vec::new()),
-        (MountKind::Bind { readonly: true }, Some(Source::Context)) => {
+        (MountKind::Bind { .. }, Some(Source::Stage(_) | Source::Image(_))) => Ok(Vec::new()),
+        (MountKind::Bind { .. }, Some(Source::Context)) => {
             let files: Vec<&str> = context_files
                 .iter()
                 .map(String::as_str)
@@ -302,12 +321,7 @@ pub fn mount_inputs<'a>(m: &Mount, context_files: &'a [String]) -> Result<Vec<&'
             }
             Ok(files)
         }
-        (MountKind::Bind { readonly: false }, _) => Err(
-            "type=bind,rw is not supported by the boards' builder yet: bind read-only and copy what the step must change".into(),
-        ),
-        (MountKind::Bind { .. }, _) => Err(
-            "type=bind from a stage or an image is not supported by the boards' builder yet: COPY --from the files first".into(),
-        ),
+        (MountKind::Bind { .. }, None) => Err("a bind mount needs a source tree".into()),
         (_, Some(_)) => Err(
             "from= on a cache or tmpfs mount is not supported by the boards' builder yet".into(),
         ),
@@ -344,7 +358,7 @@ mod tests {
     }
 
     #[test]
-    fn a_context_bind_is_keyed_by_the_files_under_its_source_and_others_refused() {
+    fn a_context_bind_is_keyed_by_the_files_under_its_source_and_from_on_a_cache_refused() {
         let files: Vec<String> = ["go.mod", "src/a.go", "src/sub/b.go", "srcs/c.go"]
             .map(String::from)
             .to_vec();
@@ -365,13 +379,29 @@ mod tests {
             "src",
             Some(Source::Context),
         );
-        assert!(mount_inputs(&rw, &files).unwrap_err().contains("rw"));
+        assert_eq!(mount_inputs(&rw, &files).unwrap().len(), 2);
         let stage = mount(
             MountKind::Bind { readonly: true },
             "/out",
             Some(Source::Stage(0)),
         );
-        assert!(mount_inputs(&stage, &files).unwrap_err().contains("stage"));
+        assert!(
+            mount_inputs(&stage, &files).unwrap().is_empty(),
+            "keyed by the stage"
+        );
+        let cache_from = mount(
+            MountKind::Cache {
+                id: "x".into(),
+                sharing: "shared".into(),
+            },
+            "",
+            Some(Source::Stage(0)),
+        );
+        assert!(
+            mount_inputs(&cache_from, &files)
+                .unwrap_err()
+                .contains("from=")
+        );
         let cache = mount(
             MountKind::Cache {
                 id: "x".into(),
