@@ -37,6 +37,12 @@ pub enum ContainerError {
     RemoveRootfs(#[source] RootfsError),
     #[error("preparing the rootfs: {0}")]
     PrepareRootfs(#[source] RootfsError),
+    #[error("making the working directory {cwd}: {source}")]
+    Workdir {
+        cwd: String,
+        #[source]
+        source: std::io::Error,
+    },
     /// The image's user or group could not be resolved in its rootfs.
     #[error(transparent)]
     User(#[from] UserError),

@@ -1,7 +1,8 @@
 //! Launching one container of a pod, first run or restart: a fresh overlay
 //! rootfs of its image (a restarted container gets a new writable layer, as
 //! in Kubernetes), the image's user looked up in it when it is a name
-//! (`crate::image_root::etc_files::user_in_root`), then create and start in
+//! (`crate::image_root::etc_files::user_in_root`), its working directory
+//! made when the image lacks it, then create and start in
 //! the runtime under its container id. A failed attempt leaves nothing in the runtime or mounted.
 
 use std::path::Path;
@@ -12,6 +13,7 @@ use bramble_images::Rootfs;
 use super::error::{ContainerError, PodError};
 use super::run::{PodContainer, RunningPod};
 use crate::image_root::etc_files::user_in_root;
+use crate::image_root::in_root::make_dir_in_root;
 use crate::lifecycle::probe::ContainerProbes;
 use crate::runtime::{ContainerHandle, Runtime, RuntimeError};
 
@@ -45,6 +47,25 @@ impl RunningPod {
             c.config.uid = user.uid;
             c.config.gid = user.gid;
             c.config.additional_gids = user.additional_gids;
+        }
+        // A working directory the image lacks is made (root's, 0755), as
+        // runc and Docker make it; inside the root, as the container
+        // resolves it. A read-only root is left to the runtime.
+        let cwd = c.config.cwd.trim_start_matches('/');
+        if !cwd.is_empty() && !c.read_only {
+            make_dir_in_root(&rootfs.path(), cwd).map_err(|e| {
+                if let Err(e) = rootfs.clone().remove() {
+                    tracing::warn!(error = %e, "removing the rootfs of a failed create");
+                }
+                PodError::Container {
+                    pod: pod.clone(),
+                    container: c.name.clone(),
+                    source: Box::new(ContainerError::Workdir {
+                        cwd: c.config.cwd.clone(),
+                        source: e,
+                    }),
+                }
+            })?;
         }
         c.handle =
             create_in_runtime(&*self.runtime, c, rootfs).map_err(|source| PodError::Runtime {
