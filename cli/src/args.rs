@@ -320,6 +320,25 @@ pub enum ComposeCommand {
         /// Delete the pod when it has finished
         #[arg(long)]
         rm: bool,
+        /// Start the pod and print its name, without following it
+        #[arg(short = 'd', long)]
+        detach: bool,
+        /// Name the pod (default: SERVICE-run-XXXXXX)
+        #[arg(long)]
+        name: Option<String>,
+        /// Set an environment variable (KEY=VAL, or KEY to pass this
+        /// shell's value); repeatable
+        #[arg(short = 'e', long = "env", value_name = "KEY[=VAL]")]
+        env: Vec<String>,
+        /// Replace the image's entrypoint (split as a shell splits words)
+        #[arg(long)]
+        entrypoint: Option<String>,
+        /// The working directory inside the container
+        #[arg(short = 'w', long)]
+        workdir: Option<String>,
+        /// Add a label to the pod (KEY=VAL); repeatable
+        #[arg(short = 'l', long = "label", value_name = "KEY=VAL")]
+        labels: Vec<String>,
         /// Accepted for docker's habits: there is no terminal anyway
         #[arg(short = 'T', long = "no-TTY")]
         no_tty: bool,

@@ -677,6 +677,48 @@ fn stop_start_restart_and_exec_act_on_a_services_pods() {
         one_off.as_str()
     );
     assert_eq!(uids(&p.pods("web")), uids(&restarted), "not one of web's");
+    // The flags: environment (given, and passed from this shell), the
+    // entrypoint replaced (shell-split), working directory, name, label.
+    let (code, out, err) = p.compose_status(&[
+        "run",
+        "--rm",
+        "-e",
+        "GREETING=hello there",
+        "-e",
+        "PATH",
+        "--entrypoint",
+        "sh -c 'echo \"$GREETING from $(pwd)\"; [ -n \"$PATH\" ]'",
+        "-w",
+        "/tmp",
+        "web",
+    ]);
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "hello there from /tmp\n"),
+        "{err}"
+    );
+    let (code, out, err) = p.compose_status(&[
+        "run",
+        "-d",
+        "--name",
+        "named-one",
+        "-l",
+        "purpose=check",
+        "web",
+        "sleep",
+        "600",
+    ]);
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "named-one\n"),
+        "-d prints the name: {err}"
+    );
+    let named = p.get(&p.ns_path("/pods/named-one")).expect("the named pod");
+    assert_eq!(named["metadata"]["labels"]["purpose"], "check", "{named}");
+    assert_eq!(
+        named["spec"]["containers"][0]["args"],
+        serde_json::json!(["sleep", "600"])
+    );
 
     let (ok, out) = p.compose(&["stop", "nosuch"]);
     assert!(!ok && out.contains("no such service: nosuch"), "{out}");
@@ -705,5 +747,6 @@ fn stop_start_restart_and_exec_act_on_a_services_pods() {
 
     let down = p.ok(&["down"]);
     assert!(down.contains(&format!("pod/{one_off} deleted")), "{down}");
+    assert!(down.contains("pod/named-one deleted"), "{down}");
     assert!(p.get(&p.ns_path("/pods")).expect("pods")["items"] == serde_json::json!([]));
 }

@@ -172,6 +172,12 @@ pub fn run(ctx: &Context, a: &ComposeArgs, out: &mut dyn Write) -> anyhow::Resul
         ),
         ComposeCommand::Run {
             rm,
+            detach,
+            name,
+            env,
+            entrypoint,
+            workdir,
+            labels,
             no_tty: _,
             no_deps,
             wait_timeout,
@@ -193,10 +199,19 @@ pub fn run(ctx: &Context, a: &ComposeArgs, out: &mut dyn Write) -> anyhow::Resul
             )?;
             let r = run::Request {
                 service,
-                command,
                 rm: *rm,
+                detach: *detach,
                 no_deps: *no_deps,
                 timeout: (*wait_timeout).into(),
+                name: name.clone(),
+                change: run::Change::parse(
+                    command,
+                    env,
+                    entrypoint.as_deref(),
+                    workdir.as_deref(),
+                    labels,
+                    &|k| std::env::var(k).ok(),
+                )?,
             };
             run::run(ctx, p, &r, out)
         }

@@ -1,11 +1,16 @@
-//! `compose run [--rm] [-T] [--no-deps] SERVICE [--] [CMD ARGS…]`: a
-//! one-off pod of the service, as docker compose runs a one-off container.
-//! Its dependencies are brought up first as `up` would (unless
-//! `--no-deps`) and their conditions met; the pod runs the service's
-//! template with `restartPolicy: Never` and, given, CMD as its `args`
-//! (replacing the service's `command`, the entrypoint kept, as docker
-//! does). Its log is followed on stdout (what `up` prints goes to stderr),
-//! and its exit code is `bramble`'s; `--rm` deletes it afterwards.
+//! `compose run [--rm] [-d] [--name N] [-e K[=V]]… [--entrypoint E] [-w DIR]
+//! [-l K=V]… [-T] [--no-deps] SERVICE [--] [CMD ARGS…]`: a one-off pod of
+//! the service, as docker compose runs a one-off container. Its
+//! dependencies are brought up first as `up` would (unless `--no-deps`)
+//! and their conditions met; the pod runs the service's template with
+//! `restartPolicy: Never` and what the flags change ([`Change`]): given,
+//! CMD as its `args` (replacing the service's `command`, the entrypoint
+//! kept, as docker does), `--entrypoint` as its `command` (shell-split; the
+//! image's CMD dropped unless CMD is given, as docker does), `-e` added to
+//! (or replacing in) its environment, `-w` its working directory, `-l`
+//! labels. Its log is followed on stdout (what `up` prints goes to
+//! stderr), and its exit code is `bramble`'s; `--rm` deletes it afterwards;
+//! `-d` prints the pod's name and leaves it running.
 //!
 //! The pod is labelled [`ONEOFF_LABEL`] and [`RUN_OF_LABEL`] (the service),
 //! not with the service's label: like docker's one-off containers it gets
@@ -34,26 +39,107 @@ const START_TIMEOUT: Duration = Duration::from_secs(300);
 /// What `compose run` was asked.
 pub struct Request<'a> {
     pub service: &'a str,
-    pub command: &'a [String],
     pub rm: bool,
+    pub detach: bool,
     pub no_deps: bool,
     pub timeout: Duration,
+    pub name: Option<String>,
+    pub change: Change,
 }
 
-/// The one-off pod `name` of service `s` in plan `p`, running `command`
-/// (the service's own when empty).
-pub fn one_off_pod(p: &Plan, s: &ServicePlan, name: &str, command: &[String]) -> Value {
+/// What the flags of `compose run` change in the service's container.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Change {
+    /// CMD ARGS: the container's `args`.
+    pub command: Vec<String>,
+    /// `-e`: set in the container's environment, in order.
+    pub env: Vec<(String, String)>,
+    /// `--entrypoint`, split: the container's `command`.
+    pub entrypoint: Option<Vec<String>>,
+    /// `-w`.
+    pub workdir: Option<String>,
+    /// `-l`.
+    pub labels: Vec<(String, String)>,
+}
+
+impl Change {
+    /// From the flags; `-e KEY` takes KEY's value from `lookup` (this
+    /// shell's environment) and is left out when unset, as docker does.
+    pub fn parse(
+        command: &[String],
+        env: &[String],
+        entrypoint: Option<&str>,
+        workdir: Option<&str>,
+        labels: &[String],
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Change> {
+        let mut vars = Vec::new();
+        for e in env {
+            match e.split_once('=') {
+                Some(("", _)) => bail!("-e {e}: the variable has no name (use -e KEY=VAL)"),
+                Some((k, v)) => vars.push((k.to_string(), v.to_string())),
+                None => {
+                    if let Some(v) = lookup(e) {
+                        vars.push((e.clone(), v));
+                    }
+                }
+            }
+        }
+        let entrypoint = match entrypoint {
+            None => None,
+            Some(e) => Some(shlex::split(e).ok_or_else(|| {
+                anyhow::anyhow!("--entrypoint {e:?}: unbalanced quotes (quote it as a shell would)")
+            })?),
+        };
+        let labels = labels
+            .iter()
+            .map(|l| match l.split_once('=') {
+                Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+                _ => bail!("-l {l}: a label is KEY=VAL"),
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Change {
+            command: command.to_vec(),
+            env: vars,
+            entrypoint,
+            workdir: workdir.map(str::to_string),
+            labels,
+        })
+    }
+}
+
+/// The one-off pod `name` of service `s` in plan `p`, with `change`.
+pub fn one_off_pod(p: &Plan, s: &ServicePlan, name: &str, change: &Change) -> Value {
     let template = &s.objects[0]["spec"]["template"];
     let mut labels = template["metadata"]["labels"].clone();
     if let Some(m) = labels.as_object_mut() {
         m.remove(SERVICE_LABEL);
+        for (k, v) in &change.labels {
+            m.insert(k.clone(), v.clone().into());
+        }
         m.insert(ONEOFF_LABEL.into(), "True".into());
         m.insert(RUN_OF_LABEL.into(), s.name.clone().into());
     }
     let mut spec = template["spec"].clone();
     spec["restartPolicy"] = "Never".into();
-    if !command.is_empty() {
-        spec["containers"][0]["args"] = json!(command);
+    let c = &mut spec["containers"][0];
+    if let Some(e) = &change.entrypoint {
+        c["command"] = json!(e);
+        if let Some(m) = c.as_object_mut() {
+            m.remove("args");
+        }
+    }
+    if !change.command.is_empty() {
+        c["args"] = json!(change.command);
+    }
+    if let Some(w) = &change.workdir {
+        c["workingDir"] = w.clone().into();
+    }
+    for (k, v) in &change.env {
+        let mut env: Vec<Value> = c["env"].as_array().cloned().unwrap_or_default();
+        env.retain(|e| e["name"] != k.as_str());
+        env.push(json!({"name": k, "value": v}));
+        c["env"] = Value::Array(env);
     }
     let mut metadata = json!({"name": name, "namespace": p.namespace, "labels": labels});
     if let Some(a) = template["metadata"].get("annotations") {
@@ -97,12 +183,16 @@ pub fn run(
     if !r.no_deps {
         super::up::wait_dependencies(ctx, &p, &s, r.timeout, &mut progress)?;
     }
-    let name = pod_name(&s.name);
-    let pod = one_off_pod(&p, &s, &name, r.command);
+    let name = r.name.clone().unwrap_or_else(|| pod_name(&s.name));
+    let pod = one_off_pod(&p, &s, &name, &r.change);
     let path = format!("/api/v1/namespaces/{}/pods/{name}", p.namespace);
     ctx.client
         .create(&format!("/api/v1/namespaces/{}/pods", p.namespace), &pod)
         .with_context(|| format!("services.{}: creating its one-off pod", s.name))?;
+    if r.detach {
+        writeln!(out, "{name}")?;
+        return Ok(true);
+    }
     let code = follow(ctx, &path, &name, out);
     if r.rm {
         match ctx.client.delete(&path) {
@@ -188,7 +278,11 @@ mod tests {
             defined: Default::default(),
             warnings: Vec::new(),
         };
-        let pod = one_off_pod(&p, &s, "web-run-1", &["-c".into(), "echo hi".into()]);
+        let change = |command: &[&str]| Change {
+            command: command.iter().map(|w| w.to_string()).collect(),
+            ..Change::default()
+        };
+        let pod = one_off_pod(&p, &s, "web-run-1", &change(&["-c", "echo hi"]));
         assert_eq!(pod["metadata"]["name"], "web-run-1");
         assert_eq!(pod["metadata"]["namespace"], "shop");
         assert_eq!(
@@ -200,8 +294,41 @@ mod tests {
         let c = &pod["spec"]["containers"][0];
         assert_eq!(c["command"], json!(["sh"]), "the entrypoint stays");
         assert_eq!(c["args"], json!(["-c", "echo hi"]));
-        let own = one_off_pod(&p, &s, "web-run-2", &[]);
+        let own = one_off_pod(&p, &s, "web-run-2", &change(&[]));
         assert_eq!(own["spec"]["containers"][0]["args"], json!(["-c", "httpd"]));
         assert!(pod_name("web").starts_with("web-run-"));
+
+        let shell = |k: &str| (k == "HOME").then(|| "/root".to_string());
+        let flags = Change::parse(
+            &[],
+            &["MODE=test".into(), "HOME".into(), "UNSET".into()],
+            Some("python3 -m 'my tool'"),
+            Some("/srv"),
+            &["team=a".into()],
+            &shell,
+        )
+        .unwrap();
+        let pod = one_off_pod(&p, &s, "web-run-3", &flags);
+        let c = &pod["spec"]["containers"][0];
+        assert_eq!(c["command"], json!(["python3", "-m", "my tool"]));
+        assert!(
+            c.get("args").is_none(),
+            "the service's args go with its entrypoint: {c}"
+        );
+        assert_eq!(c["workingDir"], "/srv");
+        assert_eq!(
+            c["env"],
+            json!([{"name": "MODE", "value": "test"}, {"name": "HOME", "value": "/root"}])
+        );
+        assert_eq!(pod["metadata"]["labels"]["team"], "a");
+        let bad = |env: &[&str], ep: Option<&str>, labels: &[&str]| {
+            let s = |l: &[&str]| l.iter().map(|w| w.to_string()).collect::<Vec<_>>();
+            Change::parse(&[], &s(env), ep, None, &s(labels), &shell)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(bad(&["=x"], None, &[]).contains("no name"));
+        assert!(bad(&[], Some("sh -c 'x"), &[]).contains("unbalanced quotes"));
+        assert!(bad(&[], None, &["novalue"]).contains("KEY=VAL"));
     }
 }
