@@ -750,3 +750,80 @@ fn stop_start_restart_and_exec_act_on_a_services_pods() {
     assert!(down.contains("pod/named-one deleted"), "{down}");
     assert!(p.get(&p.ns_path("/pods")).expect("pods")["items"] == serde_json::json!([]));
 }
+
+/// `deploy.mode: global`: a DaemonSet, one pod on every node (two agents
+/// here); `up --wait` waits for each; `stop` empties it and `start` brings
+/// one back on each node; switching the service to `replicated` replaces
+/// the DaemonSet with a Deployment; `down` deletes it.
+#[test]
+fn a_global_service_runs_one_pod_on_every_node() {
+    let _one = serial();
+    let c = Cluster::start(Broker::Embedded, 2, &[]);
+    c.push_busybox("busybox", "e2e");
+    let service = "services:\n  exporter:\n    image: busybox:e2e\n    command: [sh, -c, 'while true; do sleep 1; done']\n    stop_grace_period: 1s\n";
+    let p = Project::new(
+        &c,
+        "global",
+        &format!("{service}    deploy:\n      mode: global\n"),
+    );
+    let up = p.ok(&["up", "-d", "--wait"]);
+    assert!(up.contains("daemonset.apps/exporter created"), "{up}");
+    assert!(up.contains("exporter ready"), "{up}");
+    let nodes = |pods: &[Value]| {
+        let mut n: Vec<String> = pods
+            .iter()
+            .map(|p| p["spec"]["nodeName"].as_str().unwrap_or("").to_string())
+            .collect();
+        n.sort();
+        n
+    };
+    let mut all: Vec<String> = c.agents.iter().map(|a| a.name.clone()).collect();
+    all.sort();
+    let pods = p.pods("exporter");
+    assert!(pods.iter().all(is_ready), "{pods:?}");
+    assert_eq!(nodes(&pods), all, "one pod on each node");
+    let ps = p.ok(&["ps"]);
+    assert_eq!(
+        ps.lines().filter(|l| l.contains(" exporter ")).count(),
+        2,
+        "{ps}"
+    );
+
+    let out = p.ok(&["stop"]);
+    assert!(out.contains("exporter stopped"), "{out}");
+    assert!(p.pods("exporter").is_empty(), "no pod after stop");
+    let out = p.ok(&["start"]);
+    assert!(out.contains("exporter ready"), "{out}");
+    let back = p.pods("exporter");
+    assert!(back.iter().all(is_ready), "{back:?}");
+    assert_eq!(nodes(&back), all, "one pod on each node again");
+    // `up` starts a stopped global service, as docker starts a container.
+    p.ok(&["stop"]);
+    let up = p.ok(&["up", "-d", "--wait"]);
+    assert!(up.contains("daemonset.apps/exporter configured"), "{up}");
+    assert_eq!(nodes(&p.pods("exporter")), all);
+
+    std::fs::write(p.file(), service).unwrap();
+    let up = p.ok(&["up", "-d", "--wait"]);
+    assert!(up.contains("daemonset.apps/exporter deleted"), "{up}");
+    assert!(up.contains("deployment.apps/exporter created"), "{up}");
+    let one = eventually("one replica left", Duration::from_secs(60), || {
+        let pods = p.pods("exporter");
+        if pods.len() == 1 {
+            Ok(pods)
+        } else {
+            Err(format!("{pods:?}"))
+        }
+    });
+    assert!(is_ready(&one[0]), "{one:?}");
+
+    std::fs::write(
+        p.file(),
+        format!("{service}    deploy:\n      mode: global\n"),
+    )
+    .unwrap();
+    p.ok(&["up", "-d", "--wait"]);
+    let down = p.ok(&["down"]);
+    assert!(down.contains("daemonset.apps/exporter deleted"), "{down}");
+    assert!(p.pods("exporter").is_empty());
+}

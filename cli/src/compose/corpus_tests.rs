@@ -1,6 +1,6 @@
 //! The planner over real Compose files (`cli/tests/fixtures/compose`, from
-//! docker/awesome-compose, CC0): what runs, what is refused and with which
-//! paths, what warns.
+//! docker/awesome-compose, CC0), and small files written for one rule: what
+//! runs, what is refused and with which paths, what warns.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -443,4 +443,73 @@ fn completion_dependencies_run_as_jobs_and_profiles_select() {
     let peer = &objects(&p, "app")[1];
     assert_eq!(peer["spec"]["clusterIP"], "None");
     assert!(peer["spec"].get("ports").is_none(), "{peer}");
+}
+
+/// Plans `yaml` as project `demo` from a directory of its own.
+fn plan_text(yaml: &str) -> anyhow::Result<Plan> {
+    let dir = tempfile::tempdir()?;
+    std::fs::write(dir.path().join("compose.yaml"), yaml)?;
+    let l = load(&Options {
+        files: vec![dir.path().join("compose.yaml")],
+        cwd: dir.path().to_path_buf(),
+        project_name: Some("demo".into()),
+        ..Options::default()
+    })?;
+    let read = |p: &Path| Ok(format!("secret-of:{}", p.display()).into_bytes());
+    plan(
+        &l.doc,
+        PlanInput {
+            project: &l.name,
+            dir: &l.dir,
+            vars: &l.vars,
+            profiles: &l.profiles,
+            services: &[],
+            read: &read,
+        },
+    )
+}
+
+#[test]
+fn a_global_service_runs_on_every_node_as_a_daemonset() {
+    let p = plan_text(
+        "services:\n  exporter:\n    image: bb:1\n    deploy:\n      mode: global\n      placement:\n        constraints: [node.platform.arch == aarch64]\n  web:\n    image: bb:1\n    depends_on: [exporter]\n",
+    )
+    .unwrap();
+    let s = p.services.iter().find(|s| s.name == "exporter").unwrap();
+    assert_eq!(s.workload, Workload::DaemonSet);
+    let ds = &s.objects[0];
+    assert_eq!(
+        (&ds["apiVersion"], &ds["kind"]),
+        (&json!("apps/v1"), &json!("DaemonSet"))
+    );
+    assert!(ds["spec"].get("replicas").is_none(), "{ds}");
+    let selector = ds["spec"]["selector"]["matchLabels"].as_object().unwrap();
+    assert!(!selector.is_empty(), "{ds}");
+    for (k, v) in selector {
+        assert_eq!(&ds["spec"]["template"]["metadata"]["labels"][k], v, "{ds}");
+    }
+    assert_eq!(
+        ds["spec"]["template"]["spec"]["nodeSelector"]["kubernetes.io/arch"], "arm64",
+        "placement applies to a global service too: {ds}"
+    );
+    assert_eq!(objects(&p, "web")[0]["kind"], "Deployment");
+
+    let err = |yaml: &str| plan_text(yaml).unwrap_err().to_string();
+    let both = err("services:\n  x:\n    image: bb:1\n    deploy: {mode: global, replicas: 2}\n");
+    assert!(
+        both.contains("services.x.deploy.replicas: a global service"),
+        "{both}"
+    );
+    let other = err("services:\n  x:\n    image: bb:1\n    deploy: {mode: replicated-job}\n");
+    assert!(
+        other.contains("services.x.deploy.mode: \"replicated-job\" not supported"),
+        "{other}"
+    );
+    let waited = err(
+        "services:\n  x:\n    image: bb:1\n    deploy: {mode: global}\n  y:\n    image: bb:1\n    depends_on: {x: {condition: service_completed_successfully}}\n",
+    );
+    assert!(
+        waited.contains("services.x.deploy.mode: global"),
+        "{waited}"
+    );
 }

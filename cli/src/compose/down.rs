@@ -17,6 +17,7 @@ use crate::context::Context;
 /// order: workloads first, so no pod is replaced.
 pub const KINDS: &[(&str, &str)] = &[
     ("apps/v1", "Deployment"),
+    ("apps/v1", "DaemonSet"),
     ("batch/v1", "Job"),
     ("v1", "Service"),
     ("v1", "ConfigMap"),

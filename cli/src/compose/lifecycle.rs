@@ -4,12 +4,13 @@
 //! stop`/`start`'s and `rollout restart`'s:
 //!
 //! - `stop`: a Deployment is scaled to 0, its count kept in
-//!   `bramble.dev/run-replicas`; a Job is suspended, which deletes a
+//!   `bramble.dev/run-replicas`; a DaemonSet (`deploy.mode: global`) gets
+//!   a node selector no node matches; a Job is suspended, which deletes a
 //!   running pod (a finished one stays, as docker keeps an exited
 //!   container); waits until the pods are gone.
 //! - `start`: the count comes back (a Job resumes; a finished Job is not
 //!   run again, as `up` only runs it again when its service changed);
-//!   waits until the Deployments are Ready.
+//!   waits until the Deployments and DaemonSets are Ready.
 //! - `restart`: a rollout restart (a new `kubectl.kubernetes.io/restartedAt`
 //!   in the pod template, so every pod is replaced), of a stopped service
 //!   too (docker restarts stopped containers); waits until the new pods
@@ -38,10 +39,7 @@ struct Live {
 
 impl Live {
     fn kind(&self) -> &'static str {
-        match self.workload {
-            Workload::Deployment => "Deployment",
-            Workload::Job => "Job",
-        }
+        self.workload.kind()
     }
 }
 
@@ -51,16 +49,8 @@ fn workloads(ctx: &Context, project: &str, wanted: &[String]) -> anyhow::Result<
     let ns = namespace_of(project);
     let selector = format!("{PROJECT_LABEL}={project}");
     let mut all = Vec::new();
-    for (workload, collection) in [
-        (
-            Workload::Deployment,
-            format!("/apis/apps/v1/namespaces/{ns}/deployments"),
-        ),
-        (
-            Workload::Job,
-            format!("/apis/batch/v1/namespaces/{ns}/jobs"),
-        ),
-    ] {
+    for workload in [Workload::Deployment, Workload::DaemonSet, Workload::Job] {
+        let collection = workload.collection(&ns);
         let list = match ctx.client.get(&collection, &[("labelSelector", &selector)]) {
             Ok(l) => l,
             Err(e) if e.is_not_found() => continue,
@@ -126,9 +116,10 @@ fn merged(mut a: Value, b: Value) -> Value {
     }
 }
 
-fn deployments(ls: &[Live]) -> Vec<(String, Workload)> {
+/// The services of `ls` that run on, to wait for.
+fn long_running(ls: &[Live]) -> Vec<(String, Workload)> {
     ls.iter()
-        .filter(|l| l.workload == Workload::Deployment)
+        .filter(|l| l.workload.long_running())
         .map(|l| (l.service.clone(), l.workload))
         .collect()
 }
@@ -142,7 +133,7 @@ pub fn stop(
     let ns = namespace_of(project);
     let ls = workloads(ctx, project, services)?;
     for l in &ls {
-        let p = stop_patch(l.kind(), &l.object).expect("a Deployment or a Job");
+        let p = stop_patch(l.kind(), &l.object).expect("a Deployment, DaemonSet or Job");
         patch(ctx, l, &p, "stopping")?;
     }
     for l in &ls {
@@ -165,7 +156,7 @@ pub fn start(
         bail!("project {project} has no services on the hub: `bramble compose up` makes them");
     }
     for l in &ls {
-        let p = start_patch(l.kind(), &l.object).expect("a Deployment or a Job");
+        let p = start_patch(l.kind(), &l.object).expect("a Deployment, DaemonSet or Job");
         patch(ctx, l, &p, "starting")?;
         writeln!(out, "{} started", l.service)?;
     }
@@ -173,7 +164,7 @@ pub fn start(
         ctx,
         &namespace_of(project),
         project,
-        &deployments(&ls),
+        &long_running(&ls),
         timeout,
         out,
     )?;
@@ -203,7 +194,7 @@ pub fn restart(
         );
     }
     ls.retain(|l| {
-        let keep = l.workload == Workload::Deployment;
+        let keep = l.workload.long_running();
         if !keep {
             eprintln!("{} runs once, as a Job: not restarted", l.service);
         }
@@ -211,7 +202,7 @@ pub fn restart(
     });
     let now = std::time::SystemTime::now();
     for l in &ls {
-        let start = start_patch(l.kind(), &l.object).expect("a Deployment");
+        let start = start_patch(l.kind(), &l.object).expect("a Deployment or DaemonSet");
         let p = merged(start, crate::rollout::restart_patch(now));
         patch(ctx, l, &p, "restarting")?;
         writeln!(out, "{} restarted", l.service)?;
@@ -220,7 +211,7 @@ pub fn restart(
         ctx,
         &namespace_of(project),
         project,
-        &deployments(&ls),
+        &long_running(&ls),
         timeout,
         out,
     )?;

@@ -59,6 +59,33 @@ pub enum Condition {
 pub enum Workload {
     Deployment,
     Job,
+    /// `deploy.mode: global`: one pod on every node that may run it.
+    DaemonSet,
+}
+
+impl Workload {
+    /// Its kind as the API names it.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Workload::Deployment => "Deployment",
+            Workload::Job => "Job",
+            Workload::DaemonSet => "DaemonSet",
+        }
+    }
+
+    /// Its collection in namespace `ns`.
+    pub fn collection(self, ns: &str) -> String {
+        match self {
+            Workload::Deployment => format!("/apis/apps/v1/namespaces/{ns}/deployments"),
+            Workload::Job => format!("/apis/batch/v1/namespaces/{ns}/jobs"),
+            Workload::DaemonSet => format!("/apis/apps/v1/namespaces/{ns}/daemonsets"),
+        }
+    }
+
+    /// Whether its pods run on (restarted when they exit), as a service's.
+    pub fn long_running(self) -> bool {
+        self != Workload::Job
+    }
 }
 
 /// One service's objects.
@@ -321,10 +348,21 @@ pub fn plan(doc: &serde_yaml_ng::Value, ctx_in: PlanInput<'_>) -> anyhow::Result
             }
             _ => svc,
         };
-        let workload = if waited_on.contains_key(&n) {
-            Workload::Job
-        } else {
-            Workload::Deployment
+        let global = svc
+            .deploy
+            .as_ref()
+            .and_then(|d| d.mode.as_deref())
+            .is_some_and(|m| m == "global");
+        let workload = match (waited_on.contains_key(&n), global) {
+            (true, true) => {
+                errs.push(format!(
+                    "{path}.deploy.mode: global: a service others wait for with service_completed_successfully runs once, as a Job, not on every node"
+                ));
+                Workload::Job
+            }
+            (true, false) => Workload::Job,
+            (false, true) => Workload::DaemonSet,
+            (false, false) => Workload::Deployment,
         };
         let template = super::pod::template(&n, svc, &ctx, &mut errs);
         warnings.extend(volumes::relative_bind_warnings(&n, svc, ctx.dir));
@@ -528,25 +566,37 @@ fn workload_object(
             job["metadata"]["annotations"] = json!({ CONFIG_HASH: hash });
             job
         }
-        Workload::Deployment => {
+        Workload::Deployment | Workload::DaemonSet => {
             if svc
                 .restart
                 .as_deref()
                 .is_some_and(|r| r == "no" || r.starts_with("on-failure"))
             {
                 warnings.push(format!(
-                    "{path}.restart: {restart:?}: a service runs as a Deployment, whose pods are restarted when they exit (a service that others wait for with service_completed_successfully runs once, as a Job)"
+                    "{path}.restart: {restart:?}: a service runs as a {}, whose pods are restarted when they exit (a service that others wait for with service_completed_successfully runs once, as a Job)",
+                    workload.kind()
                 ));
             }
             if let Some(mode) = svc
                 .deploy
                 .as_ref()
                 .and_then(|d| d.mode.as_deref())
-                .filter(|m| *m != "replicated")
+                .filter(|m| !matches!(*m, "replicated" | "global"))
             {
                 errs.push(format!(
-                    "{path}.deploy.mode: {mode:?} not supported (replicated)"
+                    "{path}.deploy.mode: {mode:?} not supported (replicated, global)"
                 ));
+            }
+            if workload == Workload::DaemonSet {
+                if svc.deploy.as_ref().and_then(|d| d.replicas).is_some() || svc.scale.is_some() {
+                    errs.push(format!(
+                        "{path}.deploy.replicas: a global service runs one pod on every node: remove replicas (or scale), or use mode: replicated"
+                    ));
+                }
+                return json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
+                    "metadata": {"name": n, "labels": meta_labels},
+                    "spec": {"selector": {"matchLabels": selector(ctx.project, n)},
+                             "template": template}});
             }
             let replicas = svc
                 .deploy

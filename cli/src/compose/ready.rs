@@ -121,6 +121,28 @@ pub fn state(kind: Workload, w: &Value, pods: &[Value]) -> State {
             }
             State::Waiting(s)
         }
+        Workload::DaemonSet => {
+            let st = &w["status"];
+            let count = |k: &str| st[k].as_i64().unwrap_or(0);
+            let desired = count("desiredNumberScheduled");
+            let seen = st["observedGeneration"].as_i64() >= w["metadata"]["generation"].as_i64();
+            if seen
+                && desired > 0
+                && count("updatedNumberScheduled") == desired
+                && count("numberReady") == desired
+            {
+                return State::Ready;
+            }
+            let mut s = if desired == 0 && seen {
+                "no node runs it (none matches its placement, or it is stopped)".to_string()
+            } else {
+                format!("{} of {desired} pods Ready", count("numberReady"))
+            };
+            if let Some(r) = first_reason() {
+                s = format!("{s}; {r}");
+            }
+            State::Waiting(s)
+        }
         Workload::Job => {
             let failed = w["status"]["conditions"]
                 .as_array()
@@ -151,10 +173,7 @@ pub fn state(kind: Workload, w: &Value, pods: &[Value]) -> State {
 }
 
 fn workload_path(ns: &str, name: &str, kind: Workload) -> String {
-    match kind {
-        Workload::Deployment => format!("/apis/apps/v1/namespaces/{ns}/deployments/{name}"),
-        Workload::Job => format!("/apis/batch/v1/namespaces/{ns}/jobs/{name}"),
-    }
+    format!("{}/{name}", kind.collection(ns))
 }
 
 /// Waits until every one of `services` (name, how it runs) of `project`
@@ -219,6 +238,41 @@ mod tests {
         json!({"metadata": {"name": name},
             "spec": {"containers": [{"name": "web", "readinessProbe": {"exec": {}}}]},
             "status": status})
+    }
+
+    #[test]
+    fn a_daemonset_is_ready_when_every_node_runs_a_ready_current_pod() {
+        let ds = |generation: i64, observed: i64, desired: i64, updated: i64, ready: i64| {
+            json!({"metadata": {"name": "exporter", "generation": generation},
+                "status": {"observedGeneration": observed, "desiredNumberScheduled": desired,
+                           "updatedNumberScheduled": updated, "numberReady": ready}})
+        };
+        assert_eq!(
+            state(Workload::DaemonSet, &ds(1, 1, 3, 3, 3), &[]),
+            State::Ready
+        );
+        assert_eq!(
+            state(Workload::DaemonSet, &ds(1, 1, 3, 3, 2), &[]),
+            State::Waiting("2 of 3 pods Ready".into())
+        );
+        assert!(
+            matches!(
+                state(Workload::DaemonSet, &ds(2, 1, 3, 3, 3), &[]),
+                State::Waiting(_)
+            ),
+            "a change the controller has not seen"
+        );
+        assert!(
+            matches!(
+                state(Workload::DaemonSet, &ds(1, 1, 3, 2, 3), &[]),
+                State::Waiting(_)
+            ),
+            "an old pod still runs"
+        );
+        assert_eq!(
+            state(Workload::DaemonSet, &ds(1, 1, 0, 0, 0), &[]),
+            State::Waiting("no node runs it (none matches its placement, or it is stopped)".into())
+        );
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! so a Pod Security refusal (a bind mount under `baseline`) stops `up`
 //! with the service named and nothing half made. Then the orphans are
 //! warned about or removed ([`super::orphans`]). A Job `compose stop`
-//! suspended is resumed.
+//! suspended is resumed; a Deployment or DaemonSet it stopped is started
+//! by the apply itself (the plan's whole spec replaces the stopped one).
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -96,7 +97,7 @@ fn admit(ctx: &Context, p: &Plan) -> anyhow::Result<()> {
     for s in &p.services {
         let template = &s.objects[0]["spec"]["template"];
         let mut spec = template["spec"].clone();
-        if s.workload == Workload::Deployment {
+        if s.workload.long_running() {
             spec["restartPolicy"] = "Always".into();
         }
         let pod = json!({"apiVersion": "v1", "kind": "Pod",
@@ -141,6 +142,16 @@ pub fn run(
     }
     for s in &p.services {
         wait_dependencies(ctx, p, s, timeout, out)?;
+        // A service whose `deploy.mode` changed: its other kind goes first.
+        let other = match s.workload {
+            Workload::Deployment => Some(("apps/v1", "DaemonSet")),
+            Workload::DaemonSet => Some(("apps/v1", "Deployment")),
+            Workload::Job => None,
+        };
+        if let Some(kind) = other {
+            let selector = format!("{PROJECT_LABEL}={},{SERVICE_LABEL}={}", p.project, s.name);
+            super::down::delete_kind(ctx, &p.namespace, &selector, kind, out)?;
+        }
         for o in &s.objects {
             if o["kind"] == "Job" {
                 apply_job(ctx, o, &p.namespace, out)?;
@@ -237,13 +248,13 @@ fn met(ctx: &Context, p: &Plan, dep: &ServicePlan, cond: Condition) -> anyhow::R
                     _ => pod["status"]["phase"] == "Running",
                 }))
         }
-        (Condition::Healthy, Workload::Deployment) => {
+        (Condition::Healthy, Workload::Deployment | Workload::DaemonSet) => {
             Ok(service_pods(ctx, &p.namespace, &p.project, &dep.name)?
                 .iter()
                 .filter(live)
                 .any(ready))
         }
-        (Condition::Started, Workload::Deployment) => {
+        (Condition::Started, Workload::Deployment | Workload::DaemonSet) => {
             Ok(service_pods(ctx, &p.namespace, &p.project, &dep.name)?
                 .iter()
                 .filter(live)

@@ -26,6 +26,10 @@ use crate::context::Context;
 /// for `start`.
 pub const REPLICAS_ANNOTATION: &str = "bramble.dev/run-replicas";
 
+/// The node label a stopped DaemonSet's pods select (`compose stop` of a
+/// `deploy.mode: global` service): no node carries it, so none runs one.
+pub const STOPPED_NODE_LABEL: &str = "bramble.dev/stopped";
+
 /// How long `stop` and `rm` wait for the pods to go.
 const WAIT: Duration = Duration::from_secs(120);
 
@@ -113,8 +117,9 @@ fn patch_unless_empty(
 
 /// The merge patch that stops a workload of `kind` (`{}`: already
 /// stopped): a Deployment scaled to 0 with its count kept in
-/// [`REPLICAS_ANNOTATION`], a Job suspended. `None` for a kind that cannot
-/// be started again (a Pod). `compose stop` uses it too.
+/// [`REPLICAS_ANNOTATION`], a Job suspended, a DaemonSet's pods selecting
+/// [`STOPPED_NODE_LABEL`]. `None` for a kind that cannot be started again
+/// (a Pod). `compose stop` uses it too.
 pub fn stop_patch(kind: &str, object: &Value) -> Option<Value> {
     match kind {
         "Deployment" => {
@@ -127,12 +132,16 @@ pub fn stop_patch(kind: &str, object: &Value) -> Option<Value> {
             })
         }
         "Job" => Some(json!({"spec": {"suspend": true}})),
+        // A DaemonSet has no count: no node matches its selector while stopped.
+        "DaemonSet" => Some(
+            json!({"spec": {"template": {"spec": {"nodeSelector": {STOPPED_NODE_LABEL: "true"}}}}}),
+        ),
         _ => None,
     }
 }
 
 /// The merge patch that undoes [`stop_patch`] (`{}`: not stopped): the kept
-/// count back (1 without one), a Job resumed.
+/// count back (1 without one), a Job resumed, a DaemonSet's selector freed.
 pub fn start_patch(kind: &str, object: &Value) -> Option<Value> {
     match kind {
         "Deployment" => {
@@ -149,6 +158,13 @@ pub fn start_patch(kind: &str, object: &Value) -> Option<Value> {
             })
         }
         "Job" => Some(json!({"spec": {"suspend": false}})),
+        "DaemonSet" => Some(
+            if object["spec"]["template"]["spec"]["nodeSelector"][STOPPED_NODE_LABEL].is_null() {
+                json!({})
+            } else {
+                json!({"spec": {"template": {"spec": {"nodeSelector": {STOPPED_NODE_LABEL: null}}}}})
+            },
+        ),
         _ => None,
     }
 }
@@ -252,5 +268,22 @@ mod tests {
         );
         assert_eq!(stop_patch("Pod", &json!({})), None);
         assert_eq!(start_patch("Pod", &json!({})), None);
+
+        // A DaemonSet selects a label no node has, and its own selector stays.
+        let ds = json!({"spec": {"template": {"spec": {"nodeSelector": {"kubernetes.io/arch": "arm64"}}}}});
+        assert_eq!(start_patch("DaemonSet", &ds), Some(json!({})));
+        let stop = stop_patch("DaemonSet", &ds).unwrap();
+        assert_eq!(
+            stop,
+            json!({"spec": {"template": {"spec": {"nodeSelector": {STOPPED_NODE_LABEL: "true"}}}}})
+        );
+        let mut stopped = ds.clone();
+        stopped["spec"]["template"]["spec"]["nodeSelector"][STOPPED_NODE_LABEL] = json!("true");
+        assert_eq!(
+            start_patch("DaemonSet", &stopped),
+            Some(
+                json!({"spec": {"template": {"spec": {"nodeSelector": {STOPPED_NODE_LABEL: null}}}}})
+            )
+        );
     }
 }
