@@ -44,38 +44,45 @@ ensure_fixture_debs() {
     done
 }
 
-# The Debian base images of tests/tests/build_projects.rs (tests/src/debian_image.rs):
-# NAME:PACKAGES, unpacked together into one rootfs. base-files gives
+# The Debian base images of tests/tests/build_projects.rs, cli/tests/compose_projects.rs
+# and tests/tests/arm.rs (tests/src/debian_image.rs): NAME[@ARCH]:PACKAGES (of
+# Debian architecture ARCH, by default this machine's), unpacked together into one rootfs. base-files gives
 # /etc/os-release, base-passwd the /etc/passwd and /etc/group of a Debian system,
 # dash /bin/sh and coreutils what RUN steps use (mkdir, rm, cp, chown, ...).
 FIXTURE_DEBIAN_IMAGES=(
     "python:base-files base-passwd dash coreutils python3-minimal python3-flask python3-redis python3-pip"
     "nginx:base-files base-passwd dash coreutils nginx"
     "redis:base-files base-passwd dash coreutils redis-server"
+    "nginx@arm64:base-files base-passwd dash coreutils nginx"
 )
 
-# download_closure DIR PKG...: see ensure_fixture_project_debs.
+# download_closure DIR ARCH PKG...: see ensure_fixture_project_debs.
 download_closure() {
-    local dir=$1
-    shift
+    local dir=$1 arch=$2
+    shift 2
     DEBIAN_FRONTEND=noninteractive apt-get install --download-only --yes --quiet \
         --no-install-recommends \
+        -o APT::Architecture="$arch" \
         -o Dir::State::status="$PWD/$dir/status" \
         -o Dir::Cache::archives="$PWD/$dir/debs" \
         "$@"
 }
 # ensure_fixture_project_debs: for each of FIXTURE_DEBIAN_IMAGES, its packages
-# and their Depends/Pre-Depends closure for this machine's architecture, in
-# target/fixtures/debian-images/NAME/debs. apt's own resolver picks them: an
-# install, download only, against an empty dpkg status (as if nothing were
-# installed, so packages this machine has are downloaded too, and nothing of
-# the host's dpkg state is read or changed): one alternative of each `a | b`,
-# one provider of a virtual package, versions that fit together, and no
-# Recommends. NAME/packages, written last, names the set that is complete.
+# and their Depends/Pre-Depends closure, in target/fixtures/debian-images/NAME
+# (NAME@ARCH: for Debian architecture ARCH, from the lists ensure_packages'
+# foreign architectures bring; otherwise this machine's). apt's own resolver
+# picks them: an install, download only, as if on ARCH, against an empty dpkg
+# status (as if nothing were installed, so packages this machine has are
+# downloaded too, and nothing of the host's dpkg state is read or changed): one
+# alternative of each `a | b`, one provider of a virtual package, versions that
+# fit together, and no Recommends. NAME/packages, written last, names the set
+# that is complete.
 ensure_fixture_project_debs() {
-    local root=target/fixtures/debian-images spec name packages dir
+    local root=target/fixtures/debian-images spec name packages dir arch
     for spec in "${FIXTURE_DEBIAN_IMAGES[@]}"; do
         name=${spec%%:*} packages=${spec#*:}
+        arch=$(dpkg --print-architecture)
+        if [[ $name == *@* ]]; then arch=${name#*@}; fi
         dir=$root/$name
         if [[ -f $dir/packages && $(<"$dir/packages") == "$packages" ]]; then
             continue
@@ -85,7 +92,7 @@ ensure_fixture_project_debs() {
         : >"$dir/status"
         # Stale package lists name versions the mirror dropped: update, once.
         # shellcheck disable=SC2086 # the packages are words
-        download_closure "$dir" $packages || { apt_update && download_closure "$dir" $packages; }
+        download_closure "$dir" "$arch" $packages || { apt_update && download_closure "$dir" "$arch" $packages; }
         rm -rf "$dir/debs/partial" "$dir/debs/lock" "$dir/status"
         echo "$packages" >"$dir/packages"
     done

@@ -7,12 +7,15 @@
 //! and [`Base::Redis`] (Debian's redis-server set up as the official `redis`
 //! image: its entrypoint, `/data` as the working directory). Each is one layer of
 //! a root filesystem unpacked from Debian packages of this machine's
-//! architecture, for this machine's platform only.
+//! architecture, for this machine's platform, or (`image_for`) one per
+//! architecture asked for, from that architecture's packages: what a board
+//! of it runs (`tests/tests/arm.rs` builds on the emulated arm64 board).
 //!
 //! `scripts/test` (`ensure_fixture_project_debs`, scripts/lib/setup.sh, where
 //! the package lists are) downloads each base's packages and their
 //! `Depends`/`Pre-Depends` closure, as apt resolves it, into
-//! `target/fixtures/debian-images/NAME/debs/`, and names the set in
+//! `target/fixtures/debian-images/NAME/debs/` (another architecture's in
+//! `NAME@ARCH/debs/`), and names the set in
 //! `NAME/packages` when it is complete; `BRAMBLE_FIXTURE_DEBIAN_IMAGES` names
 //! another directory of that shape. Nothing is downloaded here: a missing set
 //! is an error naming the command that fetches it. No maintainer scripts
@@ -134,6 +137,29 @@ pub fn platform() -> (&'static str, &'static str) {
     }
 }
 
+/// The OCI platform of Debian architecture `arch`.
+fn platform_of(arch: &str) -> Result<&'static str, String> {
+    match arch {
+        "amd64" => Ok("linux/amd64"),
+        "arm64" => Ok("linux/arm64"),
+        "armhf" => Ok("linux/arm/v7"),
+        other => Err(format!(
+            "no fixture platform for Debian architecture {other}"
+        )),
+    }
+}
+
+/// The directory name of `base`'s set for `arch`: `NAME` for this
+/// machine's architecture, `NAME@ARCH` for another (scripts/lib/setup.sh's
+/// `NAME@ARCH:PACKAGES`).
+fn set_name(base: Base, arch: &str) -> String {
+    if arch == platform().1 {
+        base.name().to_string()
+    } else {
+        format!("{}@{arch}", base.name())
+    }
+}
+
 /// Where the package sets are kept.
 pub fn sets_dir() -> PathBuf {
     std::env::var_os("BRAMBLE_FIXTURE_DEBIAN_IMAGES")
@@ -141,17 +167,18 @@ pub fn sets_dir() -> PathBuf {
         .unwrap_or_else(|| crate::workspace_root().join("target/fixtures/debian-images"))
 }
 
-/// The `.deb` files of `base`'s set, sorted, and the packages it was asked
-/// for; an error naming the set-up command when the set is missing.
-pub fn debs(base: Base) -> Result<(Vec<PathBuf>, String), String> {
-    let dir = sets_dir().join(base.name());
+/// The `.deb` files of `base`'s set for Debian architecture `arch`,
+/// sorted, and the packages it was asked for; an error naming the set-up
+/// command when the set is missing.
+pub fn debs(base: Base, arch: &str) -> Result<(Vec<PathBuf>, String), String> {
+    let dir = sets_dir().join(set_name(base, arch));
     let fetch = "run `source scripts/lib/setup.sh && ensure_fixture_project_debs` as root in the \
                  workspace (scripts/test does), or set BRAMBLE_FIXTURE_DEBIAN_IMAGES to a \
                  directory where that was run";
     let packages = std::fs::read_to_string(dir.join("packages")).map_err(|e| {
         format!(
             "the packages of the Debian fixture image `{}` are not downloaded ({}: {e}): {fetch}",
-            base.name(),
+            set_name(base, arch),
             dir.join("packages").display()
         )
     })?;
@@ -161,13 +188,12 @@ pub fn debs(base: Base) -> Result<(Vec<PathBuf>, String), String> {
         .filter(|p| p.extension().is_some_and(|x| x == "deb"))
         .collect();
     debs.sort();
-    let (_, arch) = platform();
     if let Some(other) = debs.iter().find(|p| {
         let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
         !n.ends_with(&format!("_{arch}.deb")) && !n.ends_with("_all.deb")
     }) {
         return Err(format!(
-            "{} is not a package of this machine's architecture ({arch}): {fetch}",
+            "{} is not a package of the set's architecture ({arch}): {fetch}",
             other.display()
         ));
     }
@@ -177,14 +203,15 @@ pub fn debs(base: Base) -> Result<(Vec<PathBuf>, String), String> {
     Ok((debs, packages.trim().to_string()))
 }
 
-/// Unpacks `base`'s packages into the empty directory `root` and adds what
+/// Unpacks `base`'s packages for `arch` into the empty directory `root` (no
+/// program of theirs runs: any architecture unpacks anywhere) and adds what
 /// an image needs: merged `/usr` (`/bin`, `/sbin`, `/lib` and, on amd64,
 /// `/lib64` link into `/usr`, as on Debian 12), `/etc/passwd` and
 /// `/etc/group` from base-passwd, `/tmp` 1777, `/etc/os-release` (base-files).
-pub fn rootfs(base: Base, root: &Path) -> Result<(), String> {
-    let (debs, _) = debs(base)?;
+pub fn rootfs(base: Base, arch: &str, root: &Path) -> Result<(), String> {
+    let (debs, _) = debs(base, arch)?;
     let mut merged = vec!["bin", "sbin", "lib"];
-    if platform().1 == "amd64" {
+    if arch == "amd64" {
         merged.push("lib64");
     }
     for dir in merged {
@@ -239,15 +266,25 @@ fn unpack(deb: &Path, root: &Path) -> Result<(), String> {
 
 /// `base` as an image of this machine's platform, one layer.
 pub fn image(base: Base) -> Result<MultiImage, String> {
-    let dir = tempfile::tempdir().map_err(|e| format!("a temporary directory: {e}"))?;
-    rootfs(base, dir.path())?;
-    let layer =
-        layer_of_dir(dir.path()).map_err(|e| format!("packing {}: {e}", dir.path().display()))?;
-    Ok(MultiImage::new(vec![platform_image_with(
-        platform().0,
-        layer,
-        base.config(),
-    )]))
+    image_for(base, &[platform().1])
+}
+
+/// `base` as a multi-platform image of Debian architectures `arches`, one
+/// layer each.
+pub fn image_for(base: Base, arches: &[&str]) -> Result<MultiImage, String> {
+    let mut images = Vec::new();
+    for arch in arches {
+        let dir = tempfile::tempdir().map_err(|e| format!("a temporary directory: {e}"))?;
+        rootfs(base, arch, dir.path())?;
+        let layer = layer_of_dir(dir.path())
+            .map_err(|e| format!("packing {}: {e}", dir.path().display()))?;
+        images.push(platform_image_with(
+            platform_of(arch)?,
+            layer,
+            base.config(),
+        ));
+    }
+    Ok(MultiImage::new(images))
 }
 
 fn write(path: &Path, text: &str) -> Result<(), String> {

@@ -21,6 +21,7 @@ pub mod panic_note;
 pub mod pod_addr;
 pub mod ports;
 pub mod procs;
+pub mod projects;
 pub mod root;
 pub mod skopeo;
 pub mod syscall_probe;

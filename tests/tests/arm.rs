@@ -25,6 +25,8 @@ use bramble_tests::arm_rig::{
     self, Arch, ArmBoard, BoardConfig, CONSOLE_MARKER, HOST_FROM_GUEST, agent_script,
 };
 use bramble_tests::cluster::{Broker, Cluster, DEPLOYMENTS, deployment, unique};
+use bramble_tests::debian_image::{self, Base};
+use bramble_tests::projects::{STATIC_SITE, write_tree};
 use serde_json::{Value, json};
 
 /// One board at a time: QEMU takes a core of the two.
@@ -169,7 +171,9 @@ fn step(start: std::time::Instant, what: &str) {
 /// runs its arm64 build there, (c) a Deployment's two replicas spread over
 /// this machine's x86 agent and the board, each running its own build,
 /// (e) `bramble build --platform linux/amd64,linux/arm64` builds each
-/// platform natively on its node and makes an image index.
+/// platform natively on its node and makes an image index, (f) a real
+/// project (the static site on Debian's nginx) builds on the board and its
+/// image serves there.
 #[test]
 fn arm64_board_joins_and_runs_the_arm64_build_of_a_multi_arch_image() {
     let _one = serial();
@@ -318,6 +322,66 @@ fn arm64_board_joins_and_runs_the_arm64_build_of_a_multi_arch_image() {
         );
     }
     step(t, "each node ran the build made on its platform");
+
+    // (f) A real project for the board alone: the static site on Debian's
+    // arm64 nginx; its `RUN nginx -t` is the board's aarch64 nginx checking
+    // the site's config, and the image serves on the board.
+    let nginx = debian_image::image_for(Base::Nginx, &["amd64", "arm64"])
+        .unwrap_or_else(|e| panic!("the nginx fixture: {e}"));
+    c.push_image("fixture/nginx", "1", &nginx);
+    let site = tempfile::tempdir().unwrap();
+    write_tree(site.path(), STATIC_SITE);
+    let (ok, out) = c.cli(&[
+        "build",
+        "--platform",
+        "linux/arm64",
+        "-t",
+        "projects/site:arm64",
+        site.path().to_str().unwrap(),
+    ]);
+    assert!(
+        ok,
+        "bramble build: {out}\nboard console (tail):\n{}",
+        board.console_tail(40)
+    );
+    assert!(out.contains("RUN nginx -t"), "{out}");
+    assert!(
+        out.contains("nginx: the configuration file /etc/nginx/nginx.conf syntax is ok"),
+        "the RUN's output, streamed from the board: {out}"
+    );
+    step(t, "the static site built on the board");
+    let mut p = pod(
+        "site-arm",
+        "",
+        Some(json!({"kubernetes.io/arch": "arm64"})),
+        None,
+    );
+    let container = &mut p["spec"]["containers"][0];
+    container["image"] = json!("projects/site:arm64");
+    container.as_object_mut().unwrap().remove("command");
+    let (code, v) = c.client().post(PODS, &p);
+    assert_eq!(code, 201, "{v}");
+    let served = eventually(
+        "nginx serving on the board",
+        Duration::from_secs(120),
+        || {
+            assert!(board.running(), "the board stopped");
+            let (ok, out) = c.cli(&[
+            "exec",
+            "site-arm",
+            "--",
+            "sh",
+            "-c",
+            "uname -m; kill -0 \"$(cat /run/nginx.pid)\" && echo nginx-serving; cat /usr/share/nginx/html/index.html",
+        ]);
+            (ok && out.contains("nginx-serving")).then_some(out)
+        },
+    );
+    assert_eq!(
+        served,
+        "aarch64\nnginx-serving\n<!doctype html><title>Bramble</title><h1>A static site on a board</h1>\n"
+    );
+    step(t, "the board serves the site with its own nginx");
 }
 
 /// (d) A board booted with `cgroup_disable=memory`: the agent warns on its

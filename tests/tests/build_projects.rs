@@ -15,17 +15,9 @@ use std::time::Duration;
 use bramble_tests::cluster::{Broker, Cluster, DEPLOYMENTS, IDLE, deployment};
 use bramble_tests::debian_image::Base;
 use bramble_tests::net::exec;
+use bramble_tests::projects::{STATIC_SITE, write_tree};
 use bramble_tests::{eventually, skopeo};
 use serde_json::{Value, json};
-
-/// Writes `files` (paths relative to `dir`, parents made) into `dir`.
-fn write_tree(dir: &Path, files: &[(&str, &str)]) {
-    for (name, text) in files {
-        let path = dir.join(name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-}
 
 /// A Deployment `name` (label `app=name`) of one pod running `image` as
 /// its config says, port `http` = `port`, Ready when `GET /` answers.
@@ -246,24 +238,6 @@ fn a_flask_app_on_python_builds_with_pip_runs_as_nobody_and_rebuilds_from_cache(
     );
 }
 
-const NGINX_DOCKERFILE: &str = "FROM fixture/nginx:1\n\
-RUN rm /etc/nginx/conf.d/default.conf\n\
-COPY nginx/site.conf /etc/nginx/conf.d/site.conf\n\
-COPY site/ /usr/share/nginx/html/\n\
-RUN nginx -t\n\
-EXPOSE 80\n\
-CMD [\"nginx\", \"-g\", \"daemon off;\"]\n";
-
-const SITE_CONF: &str = "server {\n\
-    listen 80 default_server;\n\
-    root /usr/share/nginx/html;\n\
-    index index.html;\n\
-    add_header X-Site bramble-static always;\n\
-    location / {\n\
-        try_files $uri $uri/ =404;\n\
-    }\n\
-}\n";
-
 #[test]
 fn a_static_site_on_nginx_builds_serves_its_pages_and_rebuilds_from_cache() {
     let c = Cluster::start(Broker::Embedded, 1, &[]);
@@ -271,18 +245,7 @@ fn a_static_site_on_nginx_builds_serves_its_pages_and_rebuilds_from_cache() {
     c.push_busybox("bb", "1");
     let dir = tempfile::tempdir().unwrap();
     let ctx = dir.path().join("site");
-    write_tree(
-        &ctx,
-        &[
-            ("Dockerfile", NGINX_DOCKERFILE),
-            ("nginx/site.conf", SITE_CONF),
-            (
-                "site/index.html",
-                "<!doctype html><title>Bramble</title><h1>A static site on a board</h1>\n",
-            ),
-            ("site/css/site.css", "h1 { color: green; }\n"),
-        ],
-    );
+    write_tree(&ctx, STATIC_SITE);
 
     let out = build(&c, "projects/site:1", &ctx);
     assert!(out.contains("RUN nginx -t"), "{out}");
