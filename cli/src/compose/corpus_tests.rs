@@ -23,9 +23,19 @@ fn plan_fixture(name: &str, env: &[(&str, &str)]) -> anyhow::Result<Plan> {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
+    plan_files(vec![fixture(name)], fixture(""), env)
+}
+
+/// Loads and plans `files` as project `demo` from `cwd`; every file they
+/// name reads as `secret-of:PATH`.
+fn plan_files(
+    files: Vec<PathBuf>,
+    cwd: PathBuf,
+    env: BTreeMap<String, String>,
+) -> anyhow::Result<Plan> {
     let l = load(&Options {
-        files: vec![fixture(name)],
-        cwd: fixture(""),
+        files,
+        cwd,
         project_name: Some("demo".into()),
         env,
         ..Options::default()
@@ -448,25 +458,9 @@ fn completion_dependencies_run_as_jobs_and_profiles_select() {
 /// Plans `yaml` as project `demo` from a directory of its own.
 fn plan_text(yaml: &str) -> anyhow::Result<Plan> {
     let dir = tempfile::tempdir()?;
-    std::fs::write(dir.path().join("compose.yaml"), yaml)?;
-    let l = load(&Options {
-        files: vec![dir.path().join("compose.yaml")],
-        cwd: dir.path().to_path_buf(),
-        project_name: Some("demo".into()),
-        ..Options::default()
-    })?;
-    let read = |p: &Path| Ok(format!("secret-of:{}", p.display()).into_bytes());
-    plan(
-        &l.doc,
-        PlanInput {
-            project: &l.name,
-            dir: &l.dir,
-            vars: &l.vars,
-            profiles: &l.profiles,
-            services: &[],
-            read: &read,
-        },
-    )
+    let file = dir.path().join("compose.yaml");
+    std::fs::write(&file, yaml)?;
+    plan_files(vec![file], dir.path().to_path_buf(), BTreeMap::new())
 }
 
 #[test]
