@@ -535,9 +535,8 @@ fn run(kind: BrokerKind, nodes: usize, pods: usize, batch: usize) -> Figures {
     cmd.arg("--data-dir")
         .arg(&data)
         .args(["--listen", &format!("127.0.0.1:{api}"), "--log", &log])
-        .args(bramble_tests::LOOPBACK_HUB_FLAGS)
-        // The default 10.42.0.0/16 holds 256 nodes' /24s: room for 16,384.
-        .args(["--cluster-cidr", "10.64.0.0/10"]);
+        // The default address plan: 1,024 nodes' /26 blocks in 10.42.0.0/16.
+        .args(bramble_tests::LOOPBACK_HUB_FLAGS);
     match kind {
         // Plain MQTT: the figures compare with earlier runs (TLS costs are
         // broker_bench's).

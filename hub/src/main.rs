@@ -87,7 +87,8 @@ struct Args {
     /// Addresses of every node's pods; each node gets a block of it.
     #[arg(long, env = "BRAMBLE_CLUSTER_CIDR", default_value = bramble_hub::network::DEFAULT_CLUSTER_CIDR)]
     cluster_cidr: Cidr,
-    /// Prefix length of each node's pod CIDR (24: 253 pods per node).
+    /// Prefix length of each node's pod CIDR (26: 61 pods per node, 1,024
+    /// nodes in a /16; k3s' 24: 110 pods, 256 nodes).
     #[arg(long, default_value_t = bramble_hub::network::DEFAULT_NODE_CIDR_PREFIX)]
     node_cidr_mask_size: u8,
     /// Virtual IPs of Services (ClusterIPs).

@@ -87,13 +87,13 @@ async fn pod_cidrs_cluster_ips_endpoints_and_desired_network() {
     let (n2, cidr2) = join_with_network(addr, &token, "n2", "10.77.0.12").await;
     assert_eq!(
         (cidr1.as_str(), cidr2.as_str()),
-        ("10.42.0.0/24", "10.42.1.0/24")
+        ("10.42.0.0/26", "10.42.0.64/26")
     );
     let node = store
         .get(by_plural("", "v1", "nodes").unwrap(), None, "n2")
         .unwrap()
         .unwrap();
-    assert_eq!(node["spec"]["podCIDR"], "10.42.1.0/24");
+    assert_eq!(node["spec"]["podCIDR"], "10.42.0.64/26");
     assert_eq!(
         node["status"]["addresses"][0],
         json!({"type": "InternalIP", "address": "10.77.0.12"})
@@ -138,7 +138,7 @@ async fn pod_cidrs_cluster_ips_endpoints_and_desired_network() {
     .await;
     n2.publish(
         TopicKind::Status,
-        &pod_status(1, "web-2", &uid2, "10.42.1.2", true),
+        &pod_status(1, "web-2", &uid2, "10.42.0.66", true),
     )
     .await;
     let d = desired_until(&mut n1, |d| {
@@ -146,16 +146,16 @@ async fn pod_cidrs_cluster_ips_endpoints_and_desired_network() {
     })
     .await;
     let net = d.network.as_ref().unwrap();
-    assert_eq!(net.pod_cidr.as_deref(), Some("10.42.0.0/24"));
+    assert_eq!(net.pod_cidr.as_deref(), Some("10.42.0.0/26"));
     assert_eq!(net.service_cidr.as_deref(), Some("10.43.0.0/16"));
     assert_eq!(net.routes.len(), 1);
     assert_eq!(
         (net.routes[0].cidr.as_str(), net.routes[0].via.as_str()),
-        ("10.42.1.0/24", "10.77.0.12")
+        ("10.42.0.64/26", "10.77.0.12")
     );
     assert_eq!(
         endpoints_of(&d, "web"),
-        ["10.42.0.2:8080", "10.42.1.2:8080"]
+        ["10.42.0.2:8080", "10.42.0.66:8080"]
     );
     assert_eq!(net.services[0].ports[0].node_port, Some(30000));
     let eps_path = "/api/v1/namespaces/default/endpoints/web";
@@ -172,7 +172,7 @@ async fn pod_cidrs_cluster_ips_endpoints_and_desired_network() {
     // A pod turning unready leaves the rotation; its address is kept aside.
     n2.publish(
         TopicKind::Status,
-        &pod_status(2, "web-2", &uid2, "10.42.1.2", false),
+        &pod_status(2, "web-2", &uid2, "10.42.0.66", false),
     )
     .await;
     let d = desired_until(&mut n1, |d| endpoints_of(d, "web").len() == 1).await;
@@ -185,7 +185,10 @@ async fn pod_cidrs_cluster_ips_endpoints_and_desired_network() {
             .then_some(eps)
     })
     .await;
-    assert_eq!(eps["subsets"][0]["notReadyAddresses"][0]["ip"], "10.42.1.2");
+    assert_eq!(
+        eps["subsets"][0]["notReadyAddresses"][0]["ip"],
+        "10.42.0.66"
+    );
 
     // A hostile node names addresses that are not its pods': the hub's own
     // loopback, then n1's range. The status is taken without them, so no

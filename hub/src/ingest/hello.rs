@@ -165,7 +165,12 @@ impl Ingest {
                     c
                 }
             };
-            let status = node_status(existing.as_ref().and_then(|n| n.get("status")), hello, &now);
+            let status = node_status(
+                existing.as_ref().and_then(|n| n.get("status")),
+                hello,
+                Some(&pod_cidr),
+                &now,
+            );
             let admitted = bramble_api::admit(object)
                 .map_err(|source| HelloError::Admit {
                     node: node.to_string(),

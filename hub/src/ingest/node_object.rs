@@ -10,7 +10,8 @@ use crate::controllers::nodes::REASON_READY;
 use crate::controllers::volumes::VOLUMES_DIR_ANNOTATION;
 use crate::network::table::FEATURES_ANNOTATION;
 
-/// Pods a node accepts (the Kubernetes default).
+/// Pods a node accepts at most (the Kubernetes default); fewer when its
+/// pod CIDR has fewer addresses ([`max_pods`]).
 pub const MAX_PODS: u32 = 110;
 /// Condition type set while the memory cgroup controller is missing.
 pub const CONDITION_MEMORY_CGROUP: &str = "MemoryCgroupMissing";
@@ -76,14 +77,32 @@ pub fn node_object(existing: Option<&Value>, hello: &Hello) -> Value {
     node
 }
 
-/// The node's status after `hello`; `existing` is the stored status, whose
-/// unrelated conditions are kept and whose transition times are kept when
-/// a condition does not change.
-pub fn node_status(existing: Option<&Value>, hello: &Hello, now: &str) -> Value {
+/// Pods a node with pod CIDR `pod_cidr` can hold: [`MAX_PODS`], or the
+/// addresses of its block when fewer (less the network and broadcast
+/// addresses and the bridge's gateway: 61 of a /26).
+pub fn max_pods(pod_cidr: Option<&str>) -> u32 {
+    let Some(cidr) = pod_cidr.and_then(|c| c.parse::<bramble_api::cidr::Cidr>().ok()) else {
+        return MAX_PODS;
+    };
+    let bits = 32u32.saturating_sub(u32::from(cidr.prefix));
+    let addresses = 1u64.checked_shl(bits).unwrap_or(u64::MAX);
+    let usable = addresses.saturating_sub(3);
+    MAX_PODS.min(u32::try_from(usable).unwrap_or(u32::MAX))
+}
+
+/// The node's status after `hello`, for a node with pod CIDR `pod_cidr`;
+/// `existing` is the stored status, whose unrelated conditions are kept and
+/// whose transition times are kept when a condition does not change.
+pub fn node_status(
+    existing: Option<&Value>,
+    hello: &Hello,
+    pod_cidr: Option<&str>,
+    now: &str,
+) -> Value {
     let resources = json!({
         "cpu": hello.cpus.to_string(),
         "memory": hello.memory_bytes.to_string(),
-        "pods": MAX_PODS.to_string(),
+        "pods": max_pods(pod_cidr).to_string(),
     });
     let mut conditions: Vec<Value> = existing
         .and_then(|s| s["conditions"].as_array())
@@ -196,8 +215,13 @@ mod tests {
         assert!(node["metadata"]["annotations"][ANNOTATION_MEMORY_CGROUP].is_string());
         bramble_api::admit(node.clone()).unwrap();
 
-        let st = node_status(None, &h, "2026-01-01T00:00:00Z");
+        let st = node_status(None, &h, Some("10.42.0.0/24"), "2026-01-01T00:00:00Z");
         assert_eq!(st["capacity"]["pods"], "110");
+        let small = node_status(None, &h, Some("10.42.0.64/26"), "2026-01-01T00:00:00Z");
+        assert_eq!(small["capacity"]["pods"], "61", "the block's addresses");
+        assert_eq!(small["allocatable"]["pods"], "61");
+        assert_eq!(max_pods(None), 110);
+        assert_eq!(max_pods(Some("10.42.0.0/30")), 1);
         assert_eq!(st["nodeInfo"]["kubeletVersion"], "0.1.0");
         assert_eq!(
             st["addresses"],
@@ -222,7 +246,7 @@ mod tests {
         h2.features.clear();
         let bare = node_object(Some(&existing), &h2);
         assert!(bare["metadata"].get("annotations").is_none());
-        let st2 = node_status(Some(&st), &h2, "2026-01-02T00:00:00Z");
+        let st2 = node_status(Some(&st), &h2, Some("10.42.0.0/24"), "2026-01-02T00:00:00Z");
         let conds = st2["conditions"].as_array().unwrap();
         assert_eq!(conds.len(), 1);
         assert_eq!(conds[0]["lastTransitionTime"], "2026-01-01T00:00:00Z");

@@ -306,6 +306,7 @@ async fn join(f: &mut Fixture, board: &Board) -> HelloAck {
 async fn a_node_without_a_free_pod_cidr_is_told_why_and_not_registered() {
     let mut f = fixture_with(crate::network::NetworkSettings {
         cluster_cidr: "10.42.0.0/24".parse().unwrap(),
+        node_cidr_prefix: 24,
         ..Default::default()
     })
     .await;

@@ -17,8 +17,10 @@ use bramble_api::cidr::Cidr;
 
 /// Default `--cluster-cidr` (every node's pods).
 pub const DEFAULT_CLUSTER_CIDR: &str = "10.42.0.0/16";
-/// Default `--node-cidr-mask-size` (one node's pods: 253 addresses).
-pub const DEFAULT_NODE_CIDR_PREFIX: u8 = 24;
+/// Default `--node-cidr-mask-size`: one node's pods in a /26 (61 pods, the
+/// node's capacity; a board runs tens), so the default `--cluster-cidr`
+/// holds 1,024 nodes. k3s' /24 (110 pods, 256 nodes) is the flag away.
+pub const DEFAULT_NODE_CIDR_PREFIX: u8 = 26;
 /// Default `--service-cidr`.
 pub const DEFAULT_SERVICE_CIDR: &str = "10.43.0.0/16";
 /// Default `--cluster-domain`.

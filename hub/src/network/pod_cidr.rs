@@ -1,5 +1,7 @@
 //! One pod CIDR per node out of the cluster CIDR: the lowest block no other
-//! node holds, so the first node gets `10.42.0.0/24`, as in k3s.
+//! node holds, so the first node gets `10.42.0.0/26` (`10.42.0.0/24` with
+//! k3s' `--node-cidr-mask-size 24`). Blocks of another size that nodes
+//! already hold (an earlier mask size) are kept and never overlapped.
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -62,8 +64,28 @@ mod tests {
     }
 
     #[test]
-    fn lowest_free_block_first() {
+    fn a_thousand_nodes_fit_the_defaults() {
         let s = NetworkSettings::default();
+        let mut held = Vec::new();
+        for _ in 0..1_000 {
+            held.push(allocate(&s, held.iter().copied()).unwrap());
+        }
+        assert_eq!(held[0], c("10.42.0.0/26"));
+        assert_eq!(held[1], c("10.42.0.64/26"));
+        assert_eq!(held[999], c("10.42.249.192/26"));
+        // /24s a k3s-sized hub gave earlier are kept clear of.
+        assert_eq!(
+            allocate(&s, [c("10.42.0.0/24"), c("10.42.1.0/26")]).unwrap(),
+            c("10.42.1.64/26")
+        );
+    }
+
+    #[test]
+    fn lowest_free_block_first() {
+        let s = NetworkSettings {
+            node_cidr_prefix: 24,
+            ..NetworkSettings::default()
+        };
         assert_eq!(allocate(&s, []).unwrap(), c("10.42.0.0/24"));
         assert_eq!(
             allocate(&s, [c("10.42.0.0/24"), c("10.42.2.0/24")]).unwrap(),
@@ -80,6 +102,7 @@ mod tests {
     fn exhaustion_says_what_to_change() {
         let s = NetworkSettings {
             cluster_cidr: c("10.42.0.0/23"),
+            node_cidr_prefix: 24,
             ..NetworkSettings::default()
         };
         let e = allocate(&s, [c("10.42.0.0/24"), c("10.42.1.0/24")]).unwrap_err();
