@@ -8,7 +8,11 @@
 //! scaled, `NodeReady` / `NodeNotReady`, a Job's and a CronJob's own
 //! ([`Note`]s: `Completed`, `BackoffLimitExceeded`, `SawCompletedJob`...),
 //! and `SuccessfulCreate` / `SuccessfulDelete` of a CronJob's Jobs.
-//! Garbage collection records none.
+//! Garbage collection records none. A failed action is told as a `Warning`
+//! (`FailedCreate`, `FailedDelete`, `FailedUpdate`) and backs off alone.
+
+use std::collections::BTreeSet;
+use std::time::Instant;
 
 use bramble_api::AdmitError;
 use bramble_api::ObjectKey;
@@ -18,6 +22,7 @@ use serde_json::Value;
 
 use bramble_api::objects::Endpoints;
 
+use super::backoff::Backoff;
 use super::snapshot::{
     REVISIONS_TABLE, autoscalers, claims, cronjobs, daemonsets, deployments, endpoints, jobs,
     nodes, pods, replicasets, services, statefulsets, volumes,
@@ -48,7 +53,7 @@ pub enum ApplyError {
     Encode(#[from] serde_json::Error),
 }
 
-/// The action that stopped a batch, and why.
+/// Why a batch stopped: the store is closing.
 #[derive(Debug, thiserror::Error)]
 #[error("applying {action}: {source}")]
 pub struct ActionFailed {
@@ -57,25 +62,56 @@ pub struct ActionFailed {
     pub source: ApplyError,
 }
 
-/// Applies `actions` in order; returns how many wrote something. An error
-/// stops the batch (the next round plans again from the store).
+/// Applies `actions` in order; returns how many wrote something. An action
+/// that fails is logged, told as a `Warning` event on its object
+/// ([`super::failed_action`]) and not tried again before its back-off
+/// ([`Backoff`], by the action's description) while the others go on, so
+/// one object the store refuses never holds up the rest. Only a closing
+/// store stops the batch. Actions no longer planned lose their back-off.
 pub async fn apply(
     store: &Store,
     actions: Vec<Action>,
     events: &Recorder,
+    backoff: &mut Backoff,
+    now: Instant,
 ) -> Result<usize, ActionFailed> {
+    let planned: BTreeSet<String> = actions.iter().map(describe).collect();
+    backoff.retain(&planned);
     let mut wrote = 0;
     for action in actions {
         let what = describe(&action);
+        if backoff.waits(&what, now) {
+            continue;
+        }
+        let about = (
+            super::failed_action::involved(&action),
+            super::failed_action::reason(&action),
+        );
         match apply_one(store, action, events).await {
-            Ok(true) => wrote += 1,
-            Ok(false) => {}
+            Ok(true) => {
+                wrote += 1;
+                backoff.succeeded(&what);
+            }
+            Ok(false) => backoff.succeeded(&what),
             Err(e) if is_gone(&e) => tracing::debug!(%what, "object gone; action skipped"),
-            Err(source) => {
+            Err(ApplyError::Store(StoreError::Closed)) => {
                 return Err(ActionFailed {
                     action: what,
-                    source,
+                    source: ApplyError::Store(StoreError::Closed),
                 });
+            }
+            Err(e) => {
+                let delay = backoff.failed(&what, now);
+                tracing::warn!(action = %what, error = %e, retry_in = ?delay, "action failed; the others go on");
+                if let (Some(on), reason) = about {
+                    events.record(
+                        on.clone(),
+                        EventType::Warning,
+                        reason,
+                        format!("{what}: {e}"),
+                        controller_of(&on),
+                    );
+                }
             }
         }
     }

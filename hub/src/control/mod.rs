@@ -14,7 +14,11 @@
 //! binder as they write, and from [`observed`] for changes between rounds.
 
 pub mod applier;
+#[cfg(test)]
+mod applier_tests;
+pub mod backoff;
 pub mod bind;
+pub mod failed_action;
 pub mod images;
 pub mod observed;
 pub mod pod_security;
@@ -180,6 +184,7 @@ async fn run(
     let mut connections = fleet.connections();
     let mut images = images::ImageCache::new(registry);
     let mut hpa_history = HashMap::new();
+    let mut backoff = backoff::Backoff::default();
     let lb = edge.lb.clone();
     let mut lb_changes = lb.as_ref().map(|l| l.changes());
     let mut busy = 0;
@@ -194,19 +199,20 @@ async fn run(
             started,
             lb: lb.as_deref(),
         };
-        let (wrote, settled) = match round(&world, &mut images, &mut hpa_history, &events).await {
-            Ok((w, snap)) => {
-                for o in observed.observe(&snap, SystemTime::now()) {
-                    events.record_occurrence(o);
+        let (wrote, settled) =
+            match round(&world, &mut images, &mut hpa_history, &mut backoff, &events).await {
+                Ok((w, snap)) => {
+                    for o in observed.observe(&snap, SystemTime::now()) {
+                        events.record_occurrence(o);
+                    }
+                    (w, Some(snap))
                 }
-                (w, Some(snap))
-            }
-            Err(e) if e.store_closed() => return,
-            Err(e) => {
-                tracing::warn!(error = %e, "control round failed; retrying");
-                (0, None)
-            }
-        };
+                Err(e) if e.store_closed() => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "control round failed; retrying");
+                    (0, None)
+                }
+            };
         if wrote > 0 && busy < MAX_BUSY_ROUNDS {
             busy += 1;
             continue;
@@ -303,6 +309,7 @@ async fn round(
     world: &World<'_>,
     images: &mut images::ImageCache,
     hpa_history: &mut HashMap<String, Vec<(SystemTime, i32)>>,
+    backoff: &mut backoff::Backoff,
     events: &Recorder,
 ) -> Result<(usize, Snapshot), RoundError> {
     let World {
@@ -461,7 +468,7 @@ async fn round(
             now,
         }));
     }
-    let mut wrote = applier::apply(store, actions, events).await?;
+    let mut wrote = applier::apply(store, actions, events, backoff, Instant::now()).await?;
     if wrote == 0 {
         wrote += bind::schedule_pending(store, &snap, images, events).await?;
     }
