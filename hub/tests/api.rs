@@ -354,6 +354,7 @@ async fn a_new_pod_is_pending_from_its_create_on_as_kubernetes_starts_it() {
         assert_eq!(code, 201, "{created}");
         // The client's status is not taken; the first status is Pending.
         assert_eq!(created["status"]["phase"], "Pending", "{created}");
+        assert_eq!(created["status"]["qosClass"], "BestEffort", "{created}");
         assert!(created["status"]["podIP"].is_null(), "{created}");
         let (code, listed) = c.get(&format!("{pods}?fieldSelector=status.phase=Pending"));
         assert_eq!(code, 200, "{listed}");

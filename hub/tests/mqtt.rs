@@ -31,7 +31,9 @@ async fn create_pod(store: &Store, name: &str, node: &str) -> String {
     let pod = json!({"apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": name, "namespace": "default"},
         "spec": {"nodeName": node, "containers": [{"name": "web", "image": "nginx:1.27"}]}});
-    let obj = bramble_api::admit(pod).unwrap().object;
+    let mut obj = bramble_api::admit(pod).unwrap().object;
+    // As the API creates it: Pending, with its QoS class.
+    bramble_hub::admission::pod_status::start(&mut obj);
     let created = store.create(pods(), obj).await.unwrap();
     created["metadata"]["uid"].as_str().unwrap().to_string()
 }
@@ -170,9 +172,15 @@ async fn embedded_broker_join_status_and_garbage() {
         (pod(&store, "web")["status"]["phase"] == "Running").then_some(())
     })
     .await;
-    assert!(
-        pod(&store, "elsewhere").get("status").is_none(),
-        "not this node's pod"
+    assert_eq!(
+        pod(&store, "web")["status"]["qosClass"],
+        "BestEffort",
+        "the class the pod was created with stays"
+    );
+    assert_eq!(
+        pod(&store, "elsewhere")["status"],
+        json!({"phase": "Pending", "qosClass": "BestEffort"}),
+        "not this node's pod: as created"
     );
     let live = eventually_async("fleet updated", WAIT, async || {
         h.fleet().get("pi-1").filter(|l| l.last_seq == 1)

@@ -201,6 +201,34 @@ impl PodSpec {
         self.init_containers.iter().chain(self.containers.iter())
     }
 
+    /// The pod's QoS class as Kubernetes' `GetPodQOS` decides it (after
+    /// defaulting, so a limit without a request requests it): `BestEffort`
+    /// when no container requests or limits CPU or memory, `Guaranteed`
+    /// when every container has CPU and memory limits equal to its
+    /// requests, `Burstable` otherwise.
+    pub fn qos_class(&self) -> &'static str {
+        let mut any = false;
+        let mut guaranteed = true;
+        for c in self.all_containers() {
+            let r = &c.resources;
+            for name in ["cpu", "memory"] {
+                let request = r.requests.get(name).filter(|q| !q.is_zero());
+                let limit = r.limits.get(name).filter(|q| !q.is_zero());
+                any |= request.is_some() || limit.is_some();
+                match (request, limit) {
+                    (Some(q), Some(l)) if q == l => {}
+                    (None, Some(_)) => {}
+                    _ => guaranteed = false,
+                }
+            }
+        }
+        match (any, guaranteed) {
+            (false, _) => "BestEffort",
+            (true, true) => "Guaranteed",
+            (true, false) => "Burstable",
+        }
+    }
+
     /// Validates the spec at `path` (`spec` or `spec.template.spec`).
     pub fn validate(&self, path: &str) -> FieldErrors {
         let mut errs = FieldErrors::new();
@@ -562,6 +590,41 @@ mod tests {
             "containers": [{"name": "a", "image": "x"}]}),
         );
         assert!(p.validate().is_empty());
+    }
+
+    #[test]
+    fn qos_classes_as_kubernetes_gives_them() {
+        let qos = |containers: serde_json::Value| {
+            let mut p = pod(json!({ "containers": containers }));
+            p.apply_defaults();
+            p.spec.qos_class()
+        };
+        assert_eq!(qos(json!([{"name": "a", "image": "x"}])), "BestEffort");
+        let both = json!({"cpu": "100m", "memory": "64Mi"});
+        assert_eq!(
+            qos(json!([{"name": "a", "image": "x", "resources": {"limits": both}}])),
+            "Guaranteed",
+            "limits alone: requests default to them"
+        );
+        assert_eq!(
+            qos(
+                json!([{"name": "a", "image": "x", "resources": {"limits": both, "requests": {"cpu": "0.1", "memory": "64Mi"}}}])
+            ),
+            "Guaranteed",
+            "0.1 and 100m are one quantity"
+        );
+        assert_eq!(
+            qos(json!([{"name": "a", "image": "x", "resources": {"requests": {"cpu": "10m"}}}])),
+            "Burstable"
+        );
+        assert_eq!(
+            qos(
+                json!([{"name": "a", "image": "x", "resources": {"limits": both}},
+                       {"name": "b", "image": "x"}])
+            ),
+            "Burstable",
+            "every container must be guaranteed"
+        );
     }
 
     #[test]

@@ -208,6 +208,12 @@ fn pending_write(
     if let Some(dropped) = super::pod_ips::sanitize(&mut reported, host_network, node_addresses) {
         tracing::warn!(node, pod = %key(report), "{dropped}");
     }
+    // The class the pod was created with stays (nodes do not report it).
+    if let Some(qos) = pod["status"].get("qosClass")
+        && reported.get("qosClass").is_none()
+    {
+        reported["qosClass"] = qos.clone();
+    }
     if pod.get("status") == Some(&reported) {
         return Ok(None);
     }
