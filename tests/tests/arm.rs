@@ -278,12 +278,6 @@ fn arm64_board_joins_and_runs_the_arm64_build_of_a_multi_arch_image() {
         "bramble build: {out}\nboard console (tail):\n{}",
         board.console_tail(40)
     );
-    // Both boards' logs, interleaved as buildx prints them.
-    assert!(
-        out.contains("[linux/arm64 2/2] RUN echo built-on-$(busybox uname -m) > /built")
-            && out.contains("[linux/amd64 2/2] RUN echo built-on-$(busybox uname -m) > /built"),
-        "{out}"
-    );
     step(t, "built for amd64 and arm64");
     let (_, b) = c
         .client()

@@ -222,18 +222,12 @@ pub fn build(
     progress(format!("build {ns}/{name} created"))?;
     let _cancel =
         super::interrupt::cancel_on_interrupt(&ctx.client, &format!("{collection}/{name}"));
-    // The boards' logs as they come (RUN output included); without any,
-    // the steps from the Build's status.
-    let streamed = if quiet {
+    // One platform: its board's log as it comes (RUN output included);
+    // else, or without one, the steps from the Build's status.
+    let streamed = if quiet || req.platforms.len() > 1 {
         None
     } else {
-        let platforms: Vec<String> = created
-            .spec
-            .platforms
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        super::output::stream(&ctx.client, &collection, &name, &platforms, 2, err)?
+        super::output::stream(&ctx.client, &collection, &name, 2, err)?
     };
     let mut numbers = Numbering::starting_at(streamed.unwrap_or(2));
     let ended = follow(
