@@ -268,20 +268,22 @@ fn statefulset_pods_keep_their_names_nodes_and_data() {
     }
 
     // Scale to 1 and back to 3: the claims of 1 and 2 stayed, and their data.
-    let mut sts = get(&c, &format!("{STS}/db")).unwrap();
-    sts["spec"]["replicas"] = 1.into();
-    let (code, v) = c.client().put(&format!("{STS}/db"), &sts);
-    assert_eq!(code, 200, "{v}");
+    // A merge patch, as `kubectl scale` sends: a get-and-put could meet the
+    // controller's status write in between (409, stale resourceVersion).
+    let scale = |n: i64| {
+        let (code, v) = c
+            .client()
+            .merge_patch(&format!("{STS}/db"), &json!({"spec": {"replicas": n}}));
+        assert_eq!(code, 200, "{v}");
+    };
+    scale(1);
     ready(&c, 1);
     for n in ["db-1", "db-2"] {
         let claim = get(&c, &format!("{CLAIMS}/data-{n}")).expect("the claim is kept");
         assert_eq!(claim["status"]["phase"], "Bound");
         assert_eq!(read(&dirs[n], "name"), n);
     }
-    let mut sts = get(&c, &format!("{STS}/db")).unwrap();
-    sts["spec"]["replicas"] = 3.into();
-    let (code, v) = c.client().put(&format!("{STS}/db"), &sts);
-    assert_eq!(code, 200, "{v}");
+    scale(3);
     let third = ready(&c, 3);
     for n in ["db-1", "db-2"] {
         assert_eq!(third[n].0, first[n].0, "{n} back on its node");
