@@ -139,3 +139,18 @@ pub async fn register_node(
         .await
         .expect("registering a test node");
 }
+
+/// A store in a new redb file `path` holding the `default` Namespace, as a
+/// hub's first start leaves it (unit tests against a real store).
+pub async fn store_with_default_namespace(path: &std::path::Path) -> crate::store::Store {
+    let store = crate::store::Store::open(path, crate::store::StoreOptions::default())
+        .expect("opening the test store");
+    store
+        .create(
+            crate::control::snapshot::namespaces(),
+            serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}),
+        )
+        .await
+        .expect("creating the default namespace");
+    store
+}

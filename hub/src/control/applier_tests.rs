@@ -12,10 +12,9 @@ use tokio::sync::watch;
 
 use super::applier::apply;
 use super::backoff::Backoff;
-use super::snapshot::{namespaces, pods};
+use super::snapshot::pods;
 use crate::controllers::Action;
 use crate::events::{EventMetrics, EventsConfig};
-use crate::store::{Store, StoreOptions};
 
 fn pod(name: &str) -> Pod {
     serde_json::from_value(json!({
@@ -30,14 +29,7 @@ fn pod(name: &str) -> Pod {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_action_backs_off_alone_and_is_told_on_its_owner() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("state.redb"), StoreOptions::default()).unwrap();
-    store
-        .create(
-            namespaces(),
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}),
-        )
-        .await
-        .unwrap();
+    let store = crate::testing::store_with_default_namespace(&dir.path().join("state.redb")).await;
     // A pod of that name is there already: creating it again fails.
     store
         .create(pods(), serde_json::to_value(pod("taken")).unwrap())

@@ -11,19 +11,10 @@ use tokio::sync::watch;
 
 use super::flusher::events;
 use super::{EventMetrics, EventType, EventsConfig, Involved, Occurrence, Source};
-use crate::control::snapshot::namespaces;
-use crate::store::{Store, StoreOptions};
+use crate::store::Store;
 
 async fn store(dir: &std::path::Path) -> Store {
-    let store = Store::open(&dir.join("state.redb"), StoreOptions::default()).unwrap();
-    store
-        .create(
-            namespaces(),
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}),
-        )
-        .await
-        .unwrap();
-    store
+    crate::testing::store_with_default_namespace(&dir.join("state.redb")).await
 }
 
 fn occurrence(i: usize, at: SystemTime) -> Occurrence {
